@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what Starling needs on Debian 12 (as root): the Debian packages its tests and benchmarks
+# use, then the npm dependencies, then builds. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# nginx: origin in tests and peer in the benchmark; haproxy: benchmark peer; wrk: load generator.
+PACKAGES=(nginx haproxy wrk)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: these Debian packages are missing: ${missing[*]}" >&2
+    echo "setup: run as root, or: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  # Packaged daemons must not start on install: tests start their own on loopback.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ "${CI:-}" = "true" ] || [ -f package-lock.json ] && [ ! -d node_modules ]; then
+  npm ci --no-audit --no-fund
+else
+  npm install --no-audit --no-fund
+fi
+npm run build --silent
+echo "setup: done"

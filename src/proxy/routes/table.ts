@@ -1,0 +1,157 @@
+import { RttTable } from '../../shared/index.js';
+import type { AppSpec, ConcurrencyType, MachineState, RoutesSpec } from './types.js';
+
+/**
+ * Live load of one machine. Kept outside the route objects, keyed by app/machine id, so that a
+ * routes reload (which builds new route objects) does not forget requests already in flight.
+ */
+export interface LoadCell {
+  inflight: number;
+}
+
+export class LoadRegistry {
+  private readonly cells = new Map<string, LoadCell>();
+  cell(key: string): LoadCell {
+    let c = this.cells.get(key);
+    if (!c) {
+      c = { inflight: 0 };
+      this.cells.set(key, c);
+    }
+    return c;
+  }
+  /** Drops cells of machines that are gone and idle, so the map does not grow forever. */
+  prune(live: ReadonlySet<string>): void {
+    for (const [k, c] of this.cells) if (!live.has(k) && c.inflight === 0) this.cells.delete(k);
+  }
+}
+
+export interface MachineRoute {
+  /** `app/id`: unique across the table. */
+  readonly key: string;
+  readonly id: string;
+  readonly app: AppRoute;
+  readonly region: string;
+  readonly address: string;
+  readonly port: number;
+  readonly state: MachineState;
+  readonly healthy: boolean;
+  /** Started and healthy: may receive traffic. */
+  readonly usable: boolean;
+  readonly load: LoadCell;
+}
+
+export interface AppRoute {
+  readonly name: string;
+  readonly hostnames: readonly string[];
+  readonly primaryRegion: string | undefined;
+  readonly concurrencyType: ConcurrencyType;
+  readonly softLimit: number;
+  /** Infinity when the app set no hard limit. */
+  readonly hardLimit: number;
+  readonly machines: readonly MachineRoute[];
+  readonly byRegion: ReadonlyMap<string, readonly MachineRoute[]>;
+  readonly byId: ReadonlyMap<string, MachineRoute>;
+  /** Regions holding machines of this app, nearest-first from a given edge region (cached). */
+  regionsFrom(edge: string): readonly string[];
+}
+
+export class RouteTable {
+  readonly apps: ReadonlyMap<string, AppRoute>;
+  readonly rtt: RttTable;
+  private readonly exact = new Map<string, AppRoute>();
+  private readonly wildcard = new Map<string, AppRoute>();
+
+  constructor(spec: RoutesSpec, loads: LoadRegistry = new LoadRegistry()) {
+    this.rtt = new RttTable();
+    for (const [a, row] of Object.entries(spec.rtt ?? {})) {
+      for (const [b, ms] of Object.entries(row)) this.rtt.withMeasured(a, b, ms);
+    }
+    const apps = new Map<string, AppRoute>();
+    const live = new Set<string>();
+    for (const a of spec.apps) {
+      const app = compileApp(a, loads, this.rtt);
+      apps.set(app.name, app);
+      for (const m of app.machines) live.add(m.key);
+      for (const h of app.hostnames) {
+        if (h.startsWith('*.')) this.wildcard.set(h.slice(2), app);
+        else this.exact.set(h, app);
+      }
+    }
+    this.apps = apps;
+    loads.prune(live);
+  }
+
+  /**
+   * The app for a Host header value: exact name first, then a `*.` wildcard one label up.
+   * The port and a trailing dot are ignored; names compare case-insensitively.
+   */
+  lookupHost(hostHeader: string): AppRoute | undefined {
+    let h = hostHeader;
+    if (h.charCodeAt(0) === 91 /* [ */) {
+      const close = h.indexOf(']');
+      h = close < 0 ? h : h.slice(0, close + 1);
+    } else {
+      const colon = h.indexOf(':');
+      if (colon >= 0) h = h.slice(0, colon);
+    }
+    if (h.endsWith('.')) h = h.slice(0, -1);
+    h = h.toLowerCase();
+    const hit = this.exact.get(h);
+    if (hit) return hit;
+    const dot = h.indexOf('.');
+    return dot < 0 ? undefined : this.wildcard.get(h.slice(dot + 1));
+  }
+
+  machineCount(): number {
+    let n = 0;
+    for (const a of this.apps.values()) n += a.machines.length;
+    return n;
+  }
+}
+
+function compileApp(spec: AppSpec, loads: LoadRegistry, rtt: RttTable): AppRoute {
+  const machines: MachineRoute[] = [];
+  const byRegion = new Map<string, MachineRoute[]>();
+  const byId = new Map<string, MachineRoute>();
+  const regionCache = new Map<string, readonly string[]>();
+  const app: AppRoute = {
+    name: spec.name,
+    hostnames: spec.hostnames.map((h) => h.toLowerCase()),
+    primaryRegion: spec.primary_region,
+    concurrencyType: spec.service.concurrency.type,
+    softLimit: spec.service.concurrency.soft_limit,
+    hardLimit: spec.service.concurrency.hard_limit ?? Number.POSITIVE_INFINITY,
+    machines,
+    byRegion,
+    byId,
+    regionsFrom(edge: string): readonly string[] {
+      let order = regionCache.get(edge);
+      if (!order) {
+        order = rtt.nearestFirst(edge, byRegion.keys());
+        regionCache.set(edge, order);
+      }
+      return order;
+    },
+  };
+  for (const m of spec.machines) {
+    const key = `${spec.name}/${m.id}`;
+    const route: MachineRoute = {
+      key,
+      id: m.id,
+      app,
+      region: m.region,
+      address: m.address,
+      port: m.port ?? spec.service.internal_port,
+      state: m.state,
+      healthy: m.healthy,
+      usable: m.state === 'started' && m.healthy,
+      load: loads.cell(key),
+    };
+    machines.push(route);
+    byId.set(m.id, route);
+    const list = byRegion.get(m.region);
+    if (list) list.push(route);
+    else byRegion.set(m.region, [route]);
+  }
+  return app;
+}

@@ -1,0 +1,59 @@
+/**
+ * The routes file, as written by a person (or pushed by the agent later): apps → hostnames →
+ * service → machines. `schema.ts` validates it; `table.ts` compiles it into the lookup structure
+ * the request path uses.
+ */
+export type ConcurrencyType = 'connections' | 'requests';
+
+/** fly's machine state names; only `started` machines receive traffic. */
+export const MACHINE_STATES = [
+  'created',
+  'starting',
+  'started',
+  'stopping',
+  'stopped',
+  'suspending',
+  'suspended',
+  'restarting',
+  'replacing',
+  'destroying',
+  'destroyed',
+  'replaced',
+  'failed',
+] as const;
+export type MachineState = (typeof MACHINE_STATES)[number];
+
+export interface MachineSpec {
+  id: string;
+  region: string;
+  /** IP address the machine listens on (IPv4 or IPv6). */
+  address: string;
+  /** Overrides the service's internal_port for this machine (several machines on one address). */
+  port?: number | undefined;
+  state: MachineState;
+  healthy: boolean;
+}
+
+export interface ServiceSpec {
+  internal_port: number;
+  concurrency: {
+    type: ConcurrencyType;
+    soft_limit: number;
+    /** No hard limit when absent. */
+    hard_limit?: number | undefined;
+  };
+}
+
+export interface AppSpec {
+  name: string;
+  hostnames: string[];
+  primary_region?: string | undefined;
+  service: ServiceSpec;
+  machines: MachineSpec[];
+}
+
+export interface RoutesSpec {
+  apps: AppSpec[];
+  /** Measured RTTs in ms, `rtt.fra.iad = 92`; symmetric; overrides the catalog's model. */
+  rtt?: Record<string, Record<string, number>> | undefined;
+}

@@ -1,0 +1,13 @@
+export { StarlingError, isStarlingError, describeError, type Fault } from './errors.js';
+export { SystemClock, ManualClock, type Clock, type TimerHandle } from './clock.js';
+export { Logger, silentLogger, stderrLogger, redact, type Level, type LogSink } from './log.js';
+export {
+  regions,
+  findRegion,
+  isKnownRegion,
+  distanceKm,
+  modelledRttMs,
+  RttTable,
+  type Region,
+} from './regions.js';
+export { formatIssues, fromZod, issuePath, type SchemaIssue } from './schema.js';
