@@ -25,7 +25,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if [ "${CI:-}" = "true" ] || [ -f package-lock.json ] && [ ! -d node_modules ]; then
+# The lock file pins every dependency; npm ci installs exactly that.
+if [ -f package-lock.json ]; then
   npm ci --no-audit --no-fund
 else
   npm install --no-audit --no-fund
