@@ -1,0 +1,62 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { StarlingError } from '../shared/index.js';
+
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  /** Shown in help as `--name VALUE`. */
+  value?: string;
+  description: string;
+  default?: string | boolean;
+}
+
+export interface Command {
+  noun: string;
+  verb: string;
+  aliases?: string[];
+  summary: string;
+  options: Record<string, OptionSpec>;
+  run(opts: Record<string, string | boolean | undefined>): Promise<number>;
+}
+
+/** Parses a command's flags strictly: an unknown flag or a missing value is a user error. */
+export function parseOptions(cmd: Command, argv: string[]): Record<string, string | boolean | undefined> {
+  const options: NonNullable<ParseArgsConfig['options']> = {};
+  for (const [name, spec] of Object.entries(cmd.options)) {
+    options[name] = spec.default === undefined ? { type: spec.type } : { type: spec.type, default: spec.default } as never;
+  }
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
+    if (positionals.length > 0) {
+      throw new StarlingError('ERR_USAGE', `unexpected argument "${positionals[0]}"`, { fault: 'user' });
+    }
+    return values as Record<string, string | boolean | undefined>;
+  } catch (e) {
+    if (e instanceof StarlingError) throw e;
+    throw new StarlingError('ERR_USAGE', (e as Error).message, {
+      fault: 'user',
+      hint: `see: starling ${cmd.noun} ${cmd.verb} --help`,
+    });
+  }
+}
+
+/** `HOST:PORT` (IPv6 as `[::1]:8080`) → parts; `what` names the flag in errors. */
+export function parseHostPort(value: string, what: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    throw new StarlingError('ERR_USAGE', `${what} must be HOST:PORT (e.g. 127.0.0.1:8080), got "${value}"`, {
+      fault: 'user',
+    });
+  }
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+export function commandHelp(cmd: Command): string {
+  const lines = [`starling ${cmd.noun} ${cmd.verb} — ${cmd.summary}`, '', 'options:'];
+  for (const [name, spec] of Object.entries(cmd.options)) {
+    const flag = spec.type === 'string' ? `--${name} ${spec.value ?? 'VALUE'}` : `--${name}`;
+    const def = spec.default === undefined ? '' : ` (default: ${String(spec.default)})`;
+    lines.push(`  ${flag.padEnd(28)} ${spec.description}${def}`);
+  }
+  return lines.join('\n');
+}

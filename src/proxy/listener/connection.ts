@@ -1,0 +1,147 @@
+import type { Socket } from 'node:net';
+import { findHeadEnd, HeadError, MAX_HEAD_BYTES, parseRequestHead } from '../http1/index.js';
+import type { ProxyContext } from './context.js';
+import { Exchange, type ClientSide } from './exchange.js';
+import { buildLocalResponse } from './headers.js';
+
+const enum Deadline {
+  None,
+  /** Waiting for the first byte of the next request on a kept-alive connection. */
+  Idle,
+  /** A request head has started and must be complete by the deadline. */
+  Head,
+}
+
+/**
+ * One client connection: reads request heads, runs one exchange at a time (pipelined requests wait
+ * their turn), keeps the connection alive between them, and enforces the idle and header timeouts.
+ */
+export class ClientConnection implements ClientSide {
+  readonly clientIp: string;
+  readonly localPort: number;
+  closing = false;
+  private buf: Buffer | undefined;
+  private exchange: Exchange | undefined;
+  private deadline: number;
+  private deadlineKind: Deadline = Deadline.Idle;
+  private closed = false;
+
+  constructor(
+    private readonly ctx: ProxyContext,
+    readonly socket: Socket,
+    private readonly registry: Set<ClientConnection>,
+  ) {
+    const addr = socket.remoteAddress ?? '';
+    this.clientIp = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+    this.localPort = socket.localPort ?? 0;
+    this.deadline = ctx.clock.monotonic() + ctx.limits.idleTimeoutMs;
+    registry.add(this);
+    ctx.metrics.openConnections++;
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.exchange?.onClientDrain());
+    socket.on('error', () => {
+      /* 'close' follows; there is nobody to tell */
+    });
+    socket.on('close', () => this.onClose());
+  }
+
+  /** Idle between requests: nothing read, nothing in flight (drain closes these at once). */
+  get idle(): boolean {
+    return this.exchange === undefined && this.buf === undefined;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.exchange) return this.exchange.onClientData(chunk);
+    this.buf = this.buf ? Buffer.concat([this.buf, chunk]) : chunk;
+    this.parse();
+  }
+
+  private parse(): void {
+    const buf = this.buf;
+    if (!buf || this.closed) return;
+    const end = findHeadEnd(buf);
+    if (end < 0 || end > MAX_HEAD_BYTES) {
+      if (buf.length > MAX_HEAD_BYTES) return this.reject(431, 'head_too_large', 'request head larger than 64 KiB');
+      if (this.deadlineKind !== Deadline.Head) {
+        this.deadlineKind = Deadline.Head;
+        this.deadline = this.ctx.clock.monotonic() + this.ctx.limits.headerTimeoutMs;
+      }
+      return;
+    }
+    const head = parseRequestHead(buf, 0, end);
+    if (head instanceof HeadError) return this.reject(400, head.code, head.detail);
+    this.buf = undefined;
+    this.deadlineKind = Deadline.None;
+    const rest = end < buf.length ? buf.subarray(end) : undefined;
+    const app = head.host === undefined ? undefined : this.ctx.routes.lookupHost(head.host);
+    if (!app) {
+      // Answered without routing. The body, if any, is not read: the connection closes after.
+      const close = head.close || head.chunked || head.contentLength > 0 || this.closing || this.ctx.draining;
+      const host = (head.host ?? '').slice(0, 100);
+      this.ctx.metrics.request('', this.ctx.region, 404);
+      this.socket.write(
+        buildLocalResponse(404, `no app is served at host "${host}"\n`, this.ctx.nextRequestId(), close),
+        'latin1',
+      );
+      return this.exchangeDone(!close, close ? undefined : rest);
+    }
+    const ex = new Exchange(this.ctx, this, head, app);
+    this.exchange = ex;
+    ex.start(rest);
+  }
+
+  exchangeDone(keepAlive: boolean, leftover: Buffer | undefined): void {
+    this.exchange = undefined;
+    if (this.closed) return;
+    if (!keepAlive || this.closing || this.ctx.draining) {
+      this.closed = true;
+      this.socket.end();
+      return;
+    }
+    this.deadlineKind = Deadline.Idle;
+    this.deadline = this.ctx.clock.monotonic() + this.ctx.limits.idleTimeoutMs;
+    if (leftover && leftover.length > 0) {
+      this.buf = leftover;
+      // Pipelined requests are taken one per microtask, so a long pipeline cannot grow the stack.
+      queueMicrotask(() => {
+        if (!this.exchange) this.parse();
+      });
+    }
+  }
+
+  /** A request the proxy will not forward: answer, then close (the stream can no longer be trusted). */
+  private reject(status: number, code: string, detail: string): void {
+    this.ctx.metrics.rejectedRequest(code);
+    this.ctx.metrics.request('', this.ctx.region, status);
+    this.ctx.logger.debug('request rejected', { client: this.clientIp, code, detail });
+    this.buf = undefined;
+    this.closed = true;
+    this.socket.end(buildLocalResponse(status, `${code}: ${detail}\n`, this.ctx.nextRequestId(), true), 'latin1');
+  }
+
+  /** Timeouts, from the proxy's sweep. */
+  onTick(now: number): void {
+    if (this.exchange) return this.exchange.onTick(now);
+    if (this.closed || this.deadlineKind === Deadline.None || now <= this.deadline) return;
+    if (this.deadlineKind === Deadline.Head) return this.reject(408, 'header_timeout', 'request head not received in time');
+    this.closed = true;
+    this.socket.end();
+  }
+
+  /** Graceful drain: idle connections close now, busy ones after their response. */
+  drain(): void {
+    this.closing = true;
+    if (this.idle && !this.closed) {
+      this.closed = true;
+      this.socket.end();
+    }
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    this.registry.delete(this);
+    this.ctx.metrics.openConnections--;
+    this.exchange?.onClientClose();
+    this.exchange = undefined;
+  }
+}

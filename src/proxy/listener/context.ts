@@ -1,0 +1,72 @@
+import { randomBytes } from 'node:crypto';
+import type { Clock, Logger } from '../../shared/index.js';
+import type { RouteTable } from '../routes/index.js';
+import type { UpstreamPool } from '../upstream/index.js';
+import type { AccessLog, ProxyMetrics } from '../observe/index.js';
+import type { WaitQueue } from './queue.js';
+
+/** Limits and switches of one proxy; every field has a default in `resolveOptions`. */
+export interface ProxyLimits {
+  /** A client must send a whole request head within this time once it started one (slowloris). */
+  headerTimeoutMs: number;
+  /** An idle keep-alive client connection is closed after this time. */
+  idleTimeoutMs: number;
+  /** A request body that stops arriving for this long is abandoned with 408. */
+  bodyTimeoutMs: number;
+  /** A machine that has not started its response after this long gets the request a 504. */
+  responseTimeoutMs: number;
+  /** How long a request waits when every machine is at hard_limit, before 503. */
+  queueTimeoutMs: number;
+  /** How many requests may wait per app at most; more get 503 at once. */
+  maxQueuePerApp: number;
+  /** Bodies up to this size are kept for replay and retry (fly: 1 MB). */
+  replayMaxBytes: number;
+  /** A request is replayed at most this many times (loop guard). */
+  maxReplays: number;
+  /** Attempts at most per request across machines (connect failures). */
+  maxAttempts: number;
+  /** Add the `Fly-*` twins of Starling's request headers. */
+  flyHeaders: boolean;
+  /** How long graceful drain waits for in-flight requests before closing what is left. */
+  drainTimeoutMs: number;
+  /** Period of the sweep that enforces the timeouts above. */
+  sweepIntervalMs: number;
+}
+
+export const DEFAULT_LIMITS: ProxyLimits = {
+  headerTimeoutMs: 10_000,
+  idleTimeoutMs: 60_000,
+  bodyTimeoutMs: 30_000,
+  responseTimeoutMs: 60_000,
+  queueTimeoutMs: 10_000,
+  maxQueuePerApp: 1024,
+  replayMaxBytes: 1024 * 1024,
+  maxReplays: 2,
+  maxAttempts: 3,
+  flyHeaders: true,
+  drainTimeoutMs: 30_000,
+  sweepIntervalMs: 1000,
+};
+
+/** What every connection and exchange of one proxy shares. */
+export interface ProxyContext {
+  routes: RouteTable;
+  readonly region: string;
+  readonly limits: ProxyLimits;
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly pool: UpstreamPool;
+  readonly queue: WaitQueue;
+  readonly metrics: ProxyMetrics;
+  readonly accessLog: AccessLog | undefined;
+  readonly logger: Logger;
+  draining: boolean;
+  nextRequestId(): string;
+}
+
+/** Request ids: a random per-process prefix and a counter, then the edge region (`01abc…-fra`). */
+export function requestIdFactory(region: string): () => string {
+  const prefix = randomBytes(6).toString('hex');
+  let n = 0;
+  return () => `${prefix}${(n++).toString(36).padStart(6, '0')}-${region}`;
+}

@@ -1,0 +1,439 @@
+import type { Socket } from 'node:net';
+import { isIdempotent, type RequestHead } from '../http1/index.js';
+import { chooseMachine, formatReplaySrc, parseReplay, type ReplayDirective } from '../router/index.js';
+import type { AppRoute, MachineRoute } from '../routes/index.js';
+import type { UpstreamConn, UpstreamOwner } from '../upstream/index.js';
+import { stripQuery } from '../observe/index.js';
+import type { ProxyContext } from './context.js';
+import { buildLocalResponse, buildRequestHead } from './headers.js';
+import type { Waiter } from './queue.js';
+import { RequestBody } from './request-body.js';
+import { ResponseRelay } from './response.js';
+
+/** What an exchange needs from the client connection it belongs to. */
+export interface ClientSide {
+  readonly socket: Socket;
+  readonly clientIp: string;
+  readonly localPort: number;
+  readonly closing: boolean;
+  exchangeDone(keepAlive: boolean, leftover: Buffer | undefined): void;
+}
+
+const FLOW_LIMIT = 64 * 1024;
+
+type State = 'routing' | 'waiting' | 'connecting' | 'sent' | 'response' | 'tunnel' | 'replay-wait' | 'done';
+
+/**
+ * One request through the proxy: route → machine → response, with retries on connect failures,
+ * queueing at hard_limit, and replays when the machine answers with a replay header.
+ */
+export class Exchange implements UpstreamOwner, Waiter {
+  readonly requestId: string;
+  readonly startedAt: number;
+  readonly body: RequestBody;
+  app: AppRoute;
+  state: State = 'routing';
+  machine: MachineRoute | undefined;
+  up: UpstreamConn | undefined;
+  leftover: Buffer | undefined;
+  waitDeadline = 0;
+  responseDeadline = 0;
+  preferredUnavailable = false;
+  retries = 0;
+  replays = 0;
+  private attempts = 0;
+  private exclude: Set<MachineRoute> | undefined;
+  private preferRegion: string | undefined;
+  private forceRegion: string | undefined;
+  private preferInstance: string | undefined;
+  private forceInstance: string | undefined;
+  private onlyRegions: readonly string[] | undefined;
+  private replaySrc: string | undefined;
+  private pendingReplay: ReplayDirective | undefined;
+  private paused = false;
+  upstreamFull = false;
+  readonly relay: ResponseRelay;
+
+  constructor(
+    readonly ctx: ProxyContext,
+    readonly client: ClientSide,
+    readonly head: RequestHead,
+    app: AppRoute,
+  ) {
+    this.app = app;
+    this.requestId = ctx.nextRequestId();
+    this.startedAt = ctx.clock.monotonic();
+    this.body = new RequestBody(head, ctx.limits.replayMaxBytes, this.startedAt);
+    this.relay = new ResponseRelay(this);
+    this.readPreferences();
+  }
+
+  get isUpgrade(): boolean {
+    return this.head.upgrade !== undefined && this.head.connectionTokens.includes('upgrade');
+  }
+
+  private readPreferences(): void {
+    const h = this.head;
+    for (let i = 0; i < h.names.length; i++) {
+      const n = h.names[i]!;
+      const c = n.charCodeAt(0);
+      if (c !== 102 /* f */ && c !== 115 /* s */) continue;
+      const key = n.startsWith('starling-') ? n.slice(9) : n.startsWith('fly-') ? n.slice(4) : undefined;
+      const v = h.values[i]!;
+      if (key === 'prefer-region') this.preferRegion = v.toLowerCase();
+      else if (key === 'force-region') this.forceRegion = v.toLowerCase();
+      else if (key === 'prefer-instance-id') this.preferInstance = v;
+      else if (key === 'force-instance-id') this.forceInstance = v;
+    }
+  }
+
+  /** Bytes of the request that arrived with its head. */
+  start(rest: Buffer | undefined): void {
+    if (rest && rest.length > 0) this.onClientData(rest);
+    if (this.state === 'routing') this.route();
+  }
+
+  // ---- client side -------------------------------------------------------------------------------
+
+  onClientData(chunk: Buffer): void {
+    if (this.state === 'done') return;
+    if (this.state === 'tunnel') {
+      this.up?.socket.write(chunk);
+      return;
+    }
+    let at = 0;
+    if (!this.body.done) {
+      const writing = this.state === 'sent' || this.state === 'response';
+      const up = this.up;
+      at = this.body.feed(chunk, 0, this.ctx.clock.monotonic(), writing && up ? (b) => this.writeUp(up, b) : undefined);
+      if (at < 0) {
+        this.ctx.metrics.rejectedRequest(this.body.error ?? 'bad_chunk');
+        this.local(400, `bad request body: ${this.body.error ?? 'invalid chunked framing'}\n`);
+        return;
+      }
+      if (this.state === 'replay-wait') {
+        if (!this.body.complete) return this.replayFailed('body_too_large');
+        if (this.body.done) return this.doReplay();
+      }
+    }
+    if (at < chunk.length) {
+      const extra = at === 0 ? chunk : chunk.subarray(at);
+      this.leftover = this.leftover ? Buffer.concat([this.leftover, extra]) : extra;
+    }
+    this.flow();
+  }
+
+  onClientDrain(): void {
+    if (this.relay.pausedUpstream) this.relay.resumeUpstream();
+  }
+
+  onClientClose(): void {
+    if (this.state === 'done') return;
+    const wasTunnel = this.state === 'tunnel';
+    if (this.state === 'waiting') this.ctx.queue.remove(this);
+    this.dropUpstream(false);
+    this.finish(wasTunnel ? 101 : 499, wasTunnel ? undefined : 'client closed the connection');
+  }
+
+  private writeUp(up: UpstreamConn, b: Buffer): void {
+    if (!up.socket.write(b)) this.upstreamFull = true;
+  }
+
+  /** Pauses the client while the machine cannot take more, or while too much is held here. */
+  flow(): void {
+    const holding = this.state === 'routing' || this.state === 'waiting' || this.state === 'connecting';
+    const want =
+      this.upstreamFull ||
+      (holding && this.body.pendingBytes > FLOW_LIMIT) ||
+      (this.leftover !== undefined && this.leftover.length > FLOW_LIMIT);
+    if (want && !this.paused) this.client.socket.pause();
+    else if (!want && this.paused) this.client.socket.resume();
+    this.paused = want;
+  }
+
+  // ---- routing -----------------------------------------------------------------------------------
+
+  route(): void {
+    const app = this.ctx.routes.apps.get(this.app.name);
+    if (!app) return this.unavailable('app is no longer routed here');
+    this.app = app;
+    const choice = chooseMachine(
+      app,
+      {
+        edgeRegion: this.ctx.region,
+        preferRegion: this.preferRegion,
+        forceRegion: this.forceRegion,
+        preferInstance: this.preferInstance,
+        forceInstance: this.forceInstance,
+        onlyRegions: this.onlyRegions,
+        exclude: this.exclude,
+      },
+      this.ctx.random,
+    );
+    if (choice.kind === 'machine') {
+      if (choice.preferredUnavailable) this.preferredUnavailable = true;
+      return this.connect(choice.machine);
+    }
+    if (choice.kind === 'none') return this.unavailable(choice.reason);
+    if (this.state !== 'waiting') {
+      if (this.waitDeadline === 0) this.waitDeadline = this.ctx.clock.monotonic() + this.ctx.limits.queueTimeoutMs;
+      if (!this.ctx.queue.add(this)) return this.unavailable('queue_full');
+      this.state = 'waiting';
+      this.ctx.metrics.queued = this.ctx.queue.size;
+    }
+  }
+
+  wake(): void {
+    if (this.state !== 'waiting') return;
+    this.ctx.metrics.queued = this.ctx.queue.size;
+    this.state = 'routing';
+    this.route();
+  }
+
+  expire(): void {
+    if (this.state !== 'waiting') return;
+    this.ctx.metrics.queued = this.ctx.queue.size;
+    this.state = 'routing';
+    this.unavailable('every machine is at its hard_limit');
+  }
+
+  private unavailable(reason: string): void {
+    if (this.replays > 0) return this.replayFailed(reason);
+    this.local(503, `no machine available for app "${this.app.name}": ${reason}\n`, [['retry-after', '1']]);
+  }
+
+  private connect(m: MachineRoute): void {
+    this.machine = m;
+    m.load.inflight++;
+    this.attempts++;
+    this.state = 'connecting';
+    this.ctx.pool.acquire(m.address, m.port, (err, up) => {
+      if (this.state !== 'connecting' || this.machine !== m) {
+        if (up) this.ctx.pool.release(up);
+        return;
+      }
+      if (err || !up) return this.attemptFailed(err, false, false);
+      this.attach(up);
+    });
+  }
+
+  private attach(up: UpstreamConn): void {
+    this.up = up;
+    up.owner = this;
+    this.state = 'sent';
+    this.relay.reset();
+    const headText = buildRequestHead(this.head, {
+      clientIp: this.client.clientIp,
+      port: this.client.localPort,
+      requestId: this.requestId,
+      edgeRegion: this.ctx.region,
+      flyHeaders: this.ctx.limits.flyHeaders,
+      replaySrc: this.replaySrc,
+      upgrade: this.isUpgrade,
+    });
+    const pending = this.body.takePending();
+    const s = up.socket;
+    if (pending.length === 0) {
+      if (!s.write(headText, 'latin1')) this.upstreamFull = true;
+    } else {
+      s.cork();
+      s.write(headText, 'latin1');
+      for (const b of pending) this.writeUp(up, b);
+      s.uncork();
+      if (s.writableNeedDrain) this.upstreamFull = true;
+    }
+    const now = this.ctx.clock.monotonic();
+    this.relay.sentAt = now;
+    this.responseDeadline = now + this.ctx.limits.responseTimeoutMs;
+    this.flow();
+  }
+
+  /** A failure before the machine started its response: next machine, or 502. */
+  attemptFailed(err: Error | undefined, afterWrite: boolean, reused: boolean): void {
+    const m = this.machine;
+    this.dropUpstream(false);
+    this.releaseMachine();
+    // Retry only when nothing of the request can have been acted on (the connection never opened, or
+    // a reused keep-alive connection was found closed before any body byte went out), or when the
+    // method is idempotent and the whole body is still held.
+    const nothingActed = !afterWrite || (reused && !this.body.sentAny);
+    const canRetry =
+      this.attempts < this.ctx.limits.maxAttempts &&
+      (nothingActed ? !this.body.sentAny || this.body.rewind() : isIdempotent(this.head.method) && this.body.rewind());
+    if (m && !(afterWrite && reused)) (this.exclude ??= new Set()).add(m);
+    if (canRetry) {
+      this.retries++;
+      this.ctx.metrics.retry(this.app.name);
+      this.state = 'routing';
+      return this.route();
+    }
+    const why = err ? (err as NodeJS.ErrnoException).code ?? err.message : 'connection closed';
+    if (this.replays > 0) return this.replayFailed(`upstream_error ${why}`);
+    this.local(502, `machine ${m?.id ?? '?'} failed before answering (${why})\n`);
+  }
+
+  // ---- replay ------------------------------------------------------------------------------------
+
+  /** The machine answered with a replay header; its response is discarded. */
+  replay(value: string): void {
+    const from = this.machine!;
+    this.dropUpstream(false);
+    this.releaseMachine();
+    if (this.replays >= this.ctx.limits.maxReplays) return this.replayFailed('loop');
+    const parsed = parseReplay(value);
+    if (!parsed.ok) return this.replayFailed(`bad_directive ${parsed.reason}`);
+    const d = parsed.directive;
+    this.replaySrc = formatReplaySrc(from.id, from.region, Math.round(this.ctx.clock.now() * 1000), d.state);
+    this.exclude = d.elsewhere ? new Set([from]) : undefined;
+    if (d.app !== undefined) {
+      const target = this.ctx.routes.apps.get(d.app);
+      if (!target) return this.replayFailed('unknown_app');
+      this.app = target;
+    }
+    this.pendingReplay = d;
+    if (!this.body.complete) return this.replayFailed('body_too_large');
+    if (!this.body.done) {
+      this.state = 'replay-wait';
+      this.flow();
+      return;
+    }
+    this.doReplay();
+  }
+
+  private doReplay(): void {
+    const d = this.pendingReplay!;
+    this.pendingReplay = undefined;
+    this.replays++;
+    this.ctx.metrics.replay(this.app.name);
+    this.body.rewind();
+    this.onlyRegions = d.regions;
+    this.forceInstance = d.instance;
+    this.preferInstance = d.preferInstance;
+    this.preferRegion = undefined;
+    this.forceRegion = undefined;
+    this.attempts = 0;
+    this.state = 'routing';
+    this.route();
+  }
+
+  private replayFailed(reason: string): void {
+    this.ctx.metrics.replayFailed(this.app.name, reason.split(' ')[0]!);
+    this.local(502, `replay failed: ${reason}\n`, [
+      ['starling-replay-failed', reason],
+      ...(this.ctx.limits.flyHeaders ? ([['fly-replay-failed', reason]] as const) : []),
+    ]);
+  }
+
+  // ---- upstream events (the response side lives in ResponseRelay) -------------------------------
+
+  onUpstreamData(chunk: Buffer): void {
+    if (this.state === 'tunnel') {
+      if (!this.client.socket.write(chunk)) this.relay.pauseUpstream();
+      return;
+    }
+    this.relay.onData(chunk);
+  }
+
+  onUpstreamEnd(): void {
+    this.relay.onEnd();
+  }
+
+  onUpstreamClose(err: Error | undefined): void {
+    const up = this.up;
+    this.up = undefined;
+    if (this.state === 'sent') return this.attemptFailed(err, true, up?.reused ?? false);
+    if (this.state === 'tunnel') this.client.socket.end();
+    else if (this.state === 'response') {
+      // The response was cut short: the client cannot be told with a status any more.
+      this.client.socket.destroy();
+    }
+  }
+
+  onUpstreamDrain(): void {
+    if (!this.upstreamFull) return;
+    this.upstreamFull = false;
+    this.flow();
+  }
+
+  /** Detaches from the current upstream connection: back to the pool, or closed. */
+  dropUpstream(reusable: boolean): void {
+    const up = this.up;
+    if (!up) return;
+    this.up = undefined;
+    up.owner = undefined;
+    this.upstreamFull = false;
+    if (reusable) {
+      if (up.socket.isPaused()) up.socket.resume();
+      this.ctx.pool.release(up);
+    } else up.socket.destroy();
+  }
+
+  private releaseMachine(): void {
+    const m = this.machine;
+    if (!m) return;
+    this.machine = undefined;
+    m.load.inflight--;
+    this.ctx.queue.slotFreed(m.app.name);
+  }
+
+  // ---- ends --------------------------------------------------------------------------------------
+
+  /** A response written by the proxy itself. Closes the connection if the request was not read whole. */
+  local(status: number, text: string, extra: readonly (readonly [string, string])[] = []): void {
+    if (this.state === 'done') return;
+    if (this.relay.started) {
+      this.dropUpstream(false);
+      this.client.socket.destroy();
+      return this.finish(status, text.trim());
+    }
+    this.dropUpstream(false);
+    const close = !this.body.done || this.head.close || this.client.closing || this.ctx.draining;
+    this.client.socket.write(buildLocalResponse(status, text, this.requestId, close, extra), 'latin1');
+    this.relay.bytesOut += text.length;
+    this.finish(status, status >= 500 ? text.trim() : undefined, !close);
+  }
+
+  /** Bookkeeping common to every end; hands the connection back for the next request. */
+  finish(status: number, error: string | undefined, keepAlive = false): void {
+    if (this.state === 'done') return;
+    const region = this.machine?.region ?? this.ctx.region;
+    const machineId = this.machine?.id;
+    this.state = 'done';
+    this.releaseMachine();
+    this.ctx.metrics.request(this.app.name, region, status);
+    this.ctx.accessLog?.log({
+      time: new Date(this.ctx.clock.now()).toISOString(),
+      request_id: this.requestId,
+      client: this.client.clientIp,
+      method: this.head.method,
+      host: this.head.host ?? '',
+      path: stripQuery(this.head.target),
+      status,
+      app: this.app.name,
+      machine: machineId,
+      region,
+      duration_ms: Math.round((this.ctx.clock.monotonic() - this.startedAt) * 1000) / 1000,
+      bytes_out: this.relay.bytesOut,
+      retries: this.retries,
+      replays: this.replays,
+      error,
+    });
+    if (this.paused) {
+      this.paused = false;
+      this.client.socket.resume();
+    }
+    this.client.exchangeDone(keepAlive && this.body.done, this.leftover);
+  }
+
+  /** Enforces body and response timeouts (called by the proxy's sweep). */
+  onTick(now: number): void {
+    if (this.state === 'sent' && now > this.responseDeadline) {
+      return this.local(504, `machine ${this.machine?.id ?? '?'} did not answer in time\n`);
+    }
+    const waitingForBody = !this.body.done && this.state !== 'tunnel' && this.state !== 'done';
+    if (waitingForBody && now - this.body.lastDataAt > this.ctx.limits.bodyTimeoutMs) {
+      this.ctx.metrics.rejectedRequest('body_timeout');
+      this.local(408, 'request body timed out\n');
+    }
+  }
+}

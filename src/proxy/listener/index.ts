@@ -1,0 +1,2 @@
+export { ProxyServer, type ProxyOptions } from './server.js';
+export { DEFAULT_LIMITS, type ProxyLimits } from './context.js';

@@ -1,0 +1,187 @@
+import {
+  ChunkedScanner,
+  findHeadEnd,
+  headerValue,
+  HeadError,
+  MAX_HEAD_BYTES,
+  parseResponseHead,
+  responseHasNoBody,
+  type ResponseHead,
+} from '../http1/index.js';
+import type { Exchange } from './exchange.js';
+import { buildResponseHead } from './headers.js';
+
+type Framing = 'none' | 'length' | 'chunked' | 'close';
+
+/**
+ * The machine's response on its way to the client: head parsed and rewritten, body framed by what the
+ * machine said (length, chunked, or until close) and streamed with backpressure both ways.
+ * Replay headers and 101 Switching Protocols hand control back to the exchange.
+ */
+export class ResponseRelay {
+  started = false;
+  bytesOut = 0;
+  sentAt = 0;
+  pausedUpstream = false;
+  private headBuf: Buffer | undefined;
+  private resp: ResponseHead | undefined;
+  private framing: Framing = 'none';
+  private remaining = 0;
+  private scanner: ChunkedScanner | undefined;
+  private dechunk = false;
+  private keepAlive = false;
+
+  constructor(private readonly ex: Exchange) {}
+
+  /** Forgets a partial head from a connection that failed (before a retry or a replay). */
+  reset(): void {
+    this.headBuf = undefined;
+  }
+
+  onData(chunk: Buffer): void {
+    if (this.started) return this.body(chunk, 0);
+    const ex = this.ex;
+    let buf = this.headBuf ? Buffer.concat([this.headBuf, chunk]) : chunk;
+    for (;;) {
+      const end = findHeadEnd(buf);
+      if (end < 0) {
+        if (buf.length > MAX_HEAD_BYTES) return this.broken('response head too large');
+        this.headBuf = buf;
+        return;
+      }
+      const resp = parseResponseHead(buf, 0, end);
+      if (resp instanceof HeadError) return this.broken(`${resp.code}: ${resp.detail}`);
+      if (resp.status >= 100 && resp.status < 200 && resp.status !== 101) {
+        // Interim answers (100 Continue, 103 Early Hints) go to an HTTP/1.1 client as they are.
+        if (ex.head.minor === 1) ex.client.socket.write(buf.subarray(0, end));
+        buf = buf.subarray(end);
+        continue;
+      }
+      this.headBuf = undefined;
+      return this.onHead(resp, buf, end);
+    }
+  }
+
+  private onHead(resp: ResponseHead, buf: Buffer, bodyStart: number): void {
+    const ex = this.ex;
+    const ctx = ex.ctx;
+    ctx.metrics.upstreamLatency(ex.app.name, (ctx.clock.monotonic() - this.sentAt) / 1000);
+    if (resp.status === 101) {
+      if (!ex.isUpgrade) return this.broken('101 without an upgrade request');
+      return this.tunnel(buf, bodyStart);
+    }
+    const replay = headerValue(resp, 'starling-replay') ?? headerValue(resp, 'fly-replay');
+    if (replay !== undefined) return ex.replay(replay);
+
+    this.resp = resp;
+    const clientMinor = ex.head.minor;
+    if (responseHasNoBody(ex.head.method, resp.status)) this.framing = 'none';
+    else if (resp.chunked) {
+      this.framing = 'chunked';
+      this.scanner = new ChunkedScanner();
+      this.dechunk = clientMinor === 0;
+    } else if (resp.contentLength >= 0) {
+      this.framing = 'length';
+      this.remaining = resp.contentLength;
+    } else this.framing = 'close';
+    this.keepAlive =
+      !ex.head.close && !ex.client.closing && !ctx.draining && this.framing !== 'close' && !this.dechunk;
+    const clientFraming = this.dechunk ? 'close' : this.framing;
+    const headText = buildResponseHead(resp, {
+      requestId: ex.requestId,
+      flyHeaders: ctx.limits.flyHeaders,
+      framing: clientFraming,
+      close: !this.keepAlive,
+      clientMinor,
+      preferredUnavailable: ex.preferredUnavailable,
+    });
+    this.started = true;
+    ex.state = 'response';
+    const s = ex.client.socket;
+    s.cork();
+    s.write(headText, 'latin1');
+    this.body(buf, bodyStart);
+    s.uncork();
+  }
+
+  private body(buf: Buffer, start: number): void {
+    const len = buf.length;
+    switch (this.framing) {
+      case 'length': {
+        const end = Math.min(len, start + this.remaining);
+        if (end > start) this.out(start === 0 && end === len ? buf : buf.subarray(start, end));
+        this.remaining -= end - start;
+        if (this.remaining === 0) this.done(end === len);
+        return;
+      }
+      case 'chunked': {
+        const end = this.dechunk
+          ? this.scanner!.scan(buf, start, len, (a, b) => this.out(buf.subarray(a, b)))
+          : this.scanner!.scan(buf, start, len);
+        if (end < 0) return this.truncated(`bad chunked response: ${this.scanner!.error}`);
+        if (!this.dechunk && end > start) this.out(start === 0 && end === len ? buf : buf.subarray(start, end));
+        if (this.scanner!.done) this.done(end === len);
+        return;
+      }
+      case 'close':
+        if (start < len) this.out(start === 0 ? buf : buf.subarray(start));
+        return;
+      case 'none':
+        return this.done(start === len);
+    }
+  }
+
+  private out(b: Buffer): void {
+    this.bytesOut += b.length;
+    if (!this.ex.client.socket.write(b)) this.pauseUpstream();
+  }
+
+  onEnd(): void {
+    if (this.started && this.framing === 'close') this.done(false);
+  }
+
+  /** The response is complete. `clean`: nothing followed it, so the connection may be reused. */
+  private done(clean: boolean): void {
+    const ex = this.ex;
+    const resp = this.resp!;
+    const reusable = clean && resp.minor === 1 && !resp.close && this.framing !== 'close' && ex.body.done;
+    ex.dropUpstream(reusable);
+    ex.finish(resp.status, undefined, this.keepAlive);
+  }
+
+  private tunnel(buf: Buffer, headEnd: number): void {
+    const ex = this.ex;
+    const s = ex.client.socket;
+    ex.state = 'tunnel';
+    this.started = true;
+    s.write(buf.subarray(0, headEnd));
+    if (headEnd < buf.length) s.write(buf.subarray(headEnd));
+    if (ex.leftover) {
+      ex.up?.socket.write(ex.leftover);
+      ex.leftover = undefined;
+      ex.flow();
+    }
+  }
+
+  pauseUpstream(): void {
+    if (this.pausedUpstream) return;
+    this.pausedUpstream = true;
+    this.ex.up?.socket.pause();
+  }
+
+  resumeUpstream(): void {
+    this.pausedUpstream = false;
+    this.ex.up?.socket.resume();
+  }
+
+  private broken(why: string): void {
+    this.ex.ctx.metrics.rejectedRequest('bad_upstream_response');
+    this.ex.local(502, `machine ${this.ex.machine?.id ?? '?'} sent a broken response (${why})\n`);
+  }
+
+  private truncated(why: string): void {
+    this.ex.dropUpstream(false);
+    this.ex.client.socket.destroy();
+    this.ex.finish(this.resp?.status ?? 502, why);
+  }
+}

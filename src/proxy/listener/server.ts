@@ -1,0 +1,145 @@
+import net from 'node:net';
+import { SystemClock, silentLogger, type Clock, type Logger, type TimerHandle } from '../../shared/index.js';
+import { LoadRegistry, RouteTable, type RoutesSpec } from '../routes/index.js';
+import { UpstreamPool } from '../upstream/index.js';
+import { AccessLog, ProxyMetrics, type AccessLogSink } from '../observe/index.js';
+import { DEFAULT_LIMITS, requestIdFactory, type ProxyContext, type ProxyLimits } from './context.js';
+import { ClientConnection } from './connection.js';
+import { WaitQueue } from './queue.js';
+
+export interface ProxyOptions {
+  /** This proxy's region: machines here are preferred. */
+  region: string;
+  routes: RoutesSpec;
+  clock?: Clock;
+  logger?: Logger;
+  /** Where JSON access log lines go; none when undefined. */
+  accessLog?: AccessLogSink | undefined;
+  random?: () => number;
+  limits?: Partial<ProxyLimits>;
+}
+
+/**
+ * The edge proxy: accepts client connections, routes each request to a machine, and drains
+ * gracefully. The agent embeds it (routes pushed with `setRoutes`); `starling proxy serve` runs it
+ * alone with a routes file.
+ */
+export class ProxyServer {
+  readonly ctx: ProxyContext;
+  private readonly server: net.Server;
+  private readonly connections = new Set<ClientConnection>();
+  private readonly loads = new LoadRegistry();
+  private readonly sweepTimer: TimerHandle;
+  private drainPromise: Promise<void> | undefined;
+
+  constructor(opts: ProxyOptions) {
+    const clock = opts.clock ?? new SystemClock();
+    const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.ctx = {
+      routes: new RouteTable(opts.routes, this.loads),
+      region: opts.region,
+      limits,
+      clock,
+      random: opts.random ?? Math.random,
+      pool: new UpstreamPool({ clock }),
+      queue: new WaitQueue(limits.maxQueuePerApp),
+      metrics: new ProxyMetrics(),
+      accessLog: opts.accessLog ? new AccessLog(opts.accessLog) : undefined,
+      logger: opts.logger ?? silentLogger,
+      draining: false,
+      nextRequestId: requestIdFactory(opts.region),
+    };
+    this.server = net.createServer({ noDelay: true }, (socket) => {
+      new ClientConnection(this.ctx, socket, this.connections);
+    });
+    this.server.on('error', (err) => this.ctx.logger.error('listener error', { error: err.message }));
+    this.sweepTimer = clock.setInterval(() => this.sweep(), limits.sweepIntervalMs);
+  }
+
+  /** Listens on host:port (port 0 picks a free one); resolves with the bound address. */
+  listen(host: string, port: number): Promise<net.AddressInfo> {
+    return this.listenOn({ host, port });
+  }
+
+  /** Listens on an existing handle, e.g. a socket shared by the primary of a multi-process proxy. */
+  listenOn(target: net.ListenOptions | net.Server | { fd: number }): Promise<net.AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.server.once('error', onError);
+      this.server.listen(target as net.ListenOptions, () => {
+        this.server.removeListener('error', onError);
+        resolve(this.server.address() as net.AddressInfo);
+      });
+    });
+  }
+
+  /** Replaces the routing view. Requests in flight keep their machine; load counts carry over. */
+  setRoutes(spec: RoutesSpec): void {
+    this.ctx.routes = new RouteTable(spec, this.loads);
+    this.ctx.metrics.reloadsOk++;
+    this.ctx.queue.wakeAll();
+  }
+
+  get routes(): RouteTable {
+    return this.ctx.routes;
+  }
+
+  get draining(): boolean {
+    return this.ctx.draining;
+  }
+
+  get openConnections(): number {
+    return this.connections.size;
+  }
+
+  metricsText(): string {
+    const machines = [];
+    for (const app of this.ctx.routes.apps.values()) {
+      for (const m of app.machines) {
+        machines.push({ app: app.name, machine: m.id, region: m.region, inflight: m.load.inflight });
+      }
+    }
+    return this.ctx.metrics.render(machines);
+  }
+
+  /**
+   * Graceful drain: stop accepting, close idle connections, let in-flight requests finish (their
+   * responses say `Connection: close`), then resolve. What is still open after drainTimeoutMs is cut.
+   */
+  drain(): Promise<void> {
+    if (this.drainPromise) return this.drainPromise;
+    this.ctx.draining = true;
+    this.ctx.logger.info('draining', { connections: this.connections.size });
+    this.drainPromise = new Promise<void>((resolve) => {
+      this.server.close();
+      for (const c of this.connections) c.drain();
+      const deadline = this.ctx.clock.monotonic() + this.ctx.limits.drainTimeoutMs;
+      const check = (): void => {
+        if (this.connections.size === 0 || this.ctx.clock.monotonic() >= deadline) {
+          timer.cancel();
+          for (const c of this.connections) c.socket.destroy();
+          this.close();
+          resolve();
+        }
+      };
+      const timer = this.ctx.clock.setInterval(check, 50);
+      check();
+    });
+    return this.drainPromise;
+  }
+
+  /** Closes everything at once (tests, and the end of drain). */
+  close(): void {
+    this.sweepTimer.cancel();
+    this.server.close();
+    for (const c of this.connections) c.socket.destroy();
+    this.ctx.pool.closeAll();
+  }
+
+  private sweep(): void {
+    const now = this.ctx.clock.monotonic();
+    for (const c of this.connections) c.onTick(now);
+    this.ctx.queue.expire(now);
+    this.ctx.pool.sweep();
+  }
+}

@@ -1,0 +1,1 @@
+export { UpstreamPool, UpstreamConn, type PoolOptions, type UpstreamOwner, type ConnectCallback } from './pool.js';

@@ -1,0 +1,118 @@
+import cluster, { type Worker } from 'node:cluster';
+import { describeError, type Logger } from '../shared/index.js';
+import { AdminServer } from './admin.js';
+import { startStandalone, type StandaloneOptions } from './standalone.js';
+
+/**
+ * `--workers N`: one proxy process per core behind one shared listening socket. The primary forks
+ * the workers with SCHED_NONE, so the kernel hands each accepted connection to a worker directly
+ * (no round-robin hop through the primary). The primary serves the admin port: /metrics sums the
+ * workers' metrics, /healthz reports draining. SIGTERM drains every worker; SIGHUP reloads routes.
+ */
+type ToWorker = { cmd: 'drain' } | { cmd: 'reload' } | { cmd: 'metrics'; id: number };
+type FromWorker = { cmd: 'metrics'; id: number; text: string };
+
+export async function runPrimary(o: StandaloneOptions, workers: number): Promise<void> {
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
+  cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2), silent: false });
+  const log = o.logger.child({ component: 'primary' });
+  let draining = false;
+  const live = new Set<Worker>();
+  const pending = new Map<number, { want: number; texts: string[]; done: (t: string[]) => void }>();
+  let nextId = 1;
+
+  const fork = (): void => {
+    const w = cluster.fork();
+    live.add(w);
+    w.on('message', (m: FromWorker) => {
+      const p = pending.get(m.id);
+      if (m.cmd !== 'metrics' || !p) return;
+      p.texts.push(m.text);
+      if (p.texts.length >= p.want) {
+        pending.delete(m.id);
+        p.done(p.texts);
+      }
+    });
+    w.on('exit', (code, signal) => {
+      live.delete(w);
+      if (!draining) {
+        log.error('worker exited; starting another', { code, signal });
+        fork();
+      }
+    });
+  };
+  for (let i = 0; i < workers; i++) fork();
+
+  const admin = o.admin
+    ? new AdminServer({
+        draining: () => draining,
+        metrics: () =>
+          new Promise((resolve) => {
+            const id = nextId++;
+            pending.set(id, { want: live.size, texts: [], done: (t) => resolve(sumMetrics(t)) });
+            for (const w of live) w.send({ cmd: 'metrics', id } satisfies ToWorker);
+          }),
+      })
+    : undefined;
+  if (admin && o.admin) await admin.listen(o.admin.host, o.admin.port);
+  log.info('proxy primary started', { workers });
+
+  process.on('SIGHUP', () => {
+    for (const w of live) w.send({ cmd: 'reload' } satisfies ToWorker);
+  });
+  const stop = (): void => {
+    if (draining) return;
+    draining = true;
+    for (const w of live) w.send({ cmd: 'drain' } satisfies ToWorker);
+    const check = setInterval(() => {
+      if (live.size > 0) return;
+      clearInterval(check);
+      void admin?.close().then(() => process.exit(0));
+      if (!admin) process.exit(0);
+    }, 50);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+export async function runWorker(o: StandaloneOptions, logger: Logger): Promise<void> {
+  const running = await startStandalone({ ...o, admin: undefined });
+  process.on('message', (m: ToWorker) => {
+    if (m.cmd === 'drain') void running.stop().then(() => process.exit(0));
+    else if (m.cmd === 'reload') void running.reload();
+    else if (m.cmd === 'metrics') {
+      process.send?.({ cmd: 'metrics', id: m.id, text: running.proxy.metricsText() } satisfies FromWorker);
+    }
+  });
+  // The primary handles signals for the group; a worker only follows its messages.
+  process.on('SIGINT', () => undefined);
+  process.on('SIGTERM', () => void running.stop().then(() => process.exit(0), (e) => {
+    logger.error('drain failed', { error: describeError(e) });
+    process.exit(1);
+  }));
+}
+
+/** Adds up the same series across workers' Prometheus texts (counters and gauges both sum). */
+export function sumMetrics(texts: readonly string[]): string {
+  const order: string[] = [];
+  const values = new Map<string, number>();
+  const meta = new Set<string>();
+  for (const text of texts) {
+    for (const line of text.split('\n')) {
+      if (line === '') continue;
+      if (line.startsWith('#')) {
+        if (!meta.has(line)) {
+          meta.add(line);
+          order.push(line);
+        }
+        continue;
+      }
+      const sp = line.lastIndexOf(' ');
+      const series = line.slice(0, sp);
+      const v = Number(line.slice(sp + 1));
+      if (!values.has(series)) order.push(series);
+      values.set(series, (values.get(series) ?? 0) + v);
+    }
+  }
+  return order.map((l) => (l.startsWith('#') ? l : `${l} ${values.get(l)}`)).join('\n') + '\n';
+}
