@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { SystemClock, isKnownRegion, StarlingError, type Logger } from '../shared/index.js';
+import { SystemClock, describeError, isKnownRegion, StarlingError, type Logger } from '../shared/index.js';
 import { AdminServer } from './admin.js';
 import { ProxyServer } from './listener/index.js';
 import { loadRoutesFile, RoutesWatcher } from './routes/index.js';
@@ -53,13 +53,20 @@ export async function startStandalone(o: StandaloneOptions): Promise<RunningProx
     onChange: (spec) => proxy.setRoutes(spec),
     onError: () => proxy.ctx.metrics.reloadsFailed++,
   });
-  const addr = await proxy.listen(o.listen.host, o.listen.port);
-  watcher.start();
+  const addr = await proxy.listen(o.listen.host, o.listen.port).catch((e: unknown) => {
+    proxy.close();
+    throw listenError('--listen', o.listen, e);
+  });
   let admin: AdminServer | undefined;
   if (o.admin) {
+    const at = o.admin;
     admin = new AdminServer({ draining: () => proxy.draining, metrics: async () => proxy.metricsText() });
-    await admin.listen(o.admin.host, o.admin.port);
+    await admin.listen(at.host, at.port).catch((e: unknown) => {
+      proxy.close();
+      throw listenError('--admin', at, e);
+    });
   }
+  watcher.start();
   o.logger.info('proxy listening', {
     listen: `${addr.address}:${addr.port}`,
     region: o.region,
@@ -78,6 +85,16 @@ export async function startStandalone(o: StandaloneOptions): Promise<RunningProx
     },
     reload: () => watcher.reload(),
   };
+}
+
+function listenError(flag: string, at: { host: string; port: number }, e: unknown): StarlingError {
+  const code = (e as NodeJS.ErrnoException).code;
+  const why = code === 'EADDRINUSE' ? 'the address is already in use' : code === 'EACCES' ? 'permission denied' : describeError(e);
+  return new StarlingError('ERR_LISTEN', `cannot listen on ${at.host}:${at.port} (${flag}): ${why}`, {
+    fault: 'user',
+    cause: e,
+    hint: code === 'EADDRINUSE' ? `pick another port with ${flag}, or stop what is using it` : undefined,
+  });
 }
 
 function openAccessLog(spec: string): AccessLogSink | undefined {

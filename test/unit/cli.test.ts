@@ -1,0 +1,64 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { COMMANDS, mainHelp, parseHostPort } from '../../src/cli/index.js';
+import { parseOptions } from '../../src/cli/args.js';
+import { isStarlingError } from '../../src/shared/index.js';
+
+const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+
+/** The README section of one command: from its heading to the next heading of the same level. */
+function section(noun: string, verb: string): string {
+  const start = readme.indexOf(`### \`starling ${noun} ${verb}\``);
+  assert.ok(start >= 0, `README has no CLI reference section for "starling ${noun} ${verb}"`);
+  const next = readme.indexOf('\n## ', start + 1);
+  const nextSub = readme.indexOf('\n### ', start + 1);
+  const ends = [next, nextSub].filter((i) => i > 0);
+  return readme.slice(start, ends.length > 0 ? Math.min(...ends) : undefined);
+}
+
+test('README CLI reference documents every command and every option', () => {
+  for (const cmd of COMMANDS) {
+    const text = section(cmd.noun, cmd.verb);
+    for (const name of Object.keys(cmd.options)) {
+      assert.match(text, new RegExp(`\`--${name}[ \`]`), `README lacks --${name} of starling ${cmd.noun} ${cmd.verb}`);
+    }
+  }
+});
+
+test('README documents no option that the command does not have', () => {
+  for (const cmd of COMMANDS) {
+    const text = section(cmd.noun, cmd.verb);
+    for (const m of text.matchAll(/^\| `--([a-z-]+)/gm)) {
+      assert.ok(m[1]! in cmd.options, `README documents --${m[1]} but starling ${cmd.noun} ${cmd.verb} has no such option`);
+    }
+  }
+});
+
+test('main help lists every command', () => {
+  const help = mainHelp();
+  for (const cmd of COMMANDS) assert.match(help, new RegExp(`starling ${cmd.noun} ${cmd.verb}`));
+});
+
+test('HOST:PORT parsing accepts IPv4, names and bracketed IPv6, and names the flag when wrong', () => {
+  assert.deepEqual(parseHostPort('127.0.0.1:8080', '--listen'), { host: '127.0.0.1', port: 8080 });
+  assert.deepEqual(parseHostPort('[::1]:80', '--listen'), { host: '::1', port: 80 });
+  assert.deepEqual(parseHostPort('localhost:9', '--admin'), { host: 'localhost', port: 9 });
+  for (const bad of ['8080', '127.0.0.1', '1.2.3.4:99999', '::1:80', 'host:']) {
+    assert.throws(
+      () => parseHostPort(bad, '--listen'),
+      (e: unknown) => isStarlingError(e, 'ERR_USAGE') && e.message.includes('--listen') && e.fault === 'user',
+    );
+  }
+});
+
+test('an unknown flag is a usage error with a hint', () => {
+  const serve = COMMANDS.find((c) => c.noun === 'proxy' && c.verb === 'serve')!;
+  assert.throws(
+    () => parseOptions(serve, ['--routes', 'r.json', '--bogus']),
+    (e: unknown) => isStarlingError(e, 'ERR_USAGE') && /bogus/.test(e.message) && e.hint !== undefined,
+  );
+  const opts = parseOptions(serve, ['--routes', 'r.json', '--region', 'fra']);
+  assert.equal(opts.listen, '127.0.0.1:8080');
+  assert.equal(opts.workers, '1');
+});
