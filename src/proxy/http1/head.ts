@@ -187,7 +187,8 @@ function parseFields(text: string, from: number, head: HeadFields): HeadError | 
           if (tok === '') continue;
           head.connectionTokens.push(tok);
           if (tok === 'close') head.close = true;
-          else if (tok === 'keep-alive' && head.minor === 0) head.close = false;
+          // `close` wins over `keep-alive` wherever it appears (RFC 9112 §9.3).
+          else if (tok === 'keep-alive' && head.minor === 0 && !head.connectionTokens.includes('close')) head.close = false;
         }
         break;
       case 'upgrade':

@@ -145,7 +145,9 @@ export function buildLocalResponse(
 ): string {
   let out =
     `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
-    `content-length: ${Buffer.byteLength(body)}\r\nstarling-request-id: ${requestId}\r\n`;
+    // Every caller writes the result as latin1 (the body quotes latin1-decoded wire text, such as the
+    // Host header), so that is the encoding the length must count in.
+    `content-length: ${Buffer.byteLength(body, 'latin1')}\r\nstarling-request-id: ${requestId}\r\n`;
   for (const [k, v] of extra) out += `${k}: ${v}\r\n`;
   if (close) out += 'connection: close\r\n';
   return `${out}\r\n${body}`;
