@@ -1,0 +1,80 @@
+/** Command-line flags of `npm run bench:proxy -- …`. */
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+export const PROXIES = ['starling', 'nginx', 'haproxy'] as const;
+export type ProxyName = (typeof PROXIES)[number];
+
+export interface Options {
+  durationS: number;
+  warmupS: number;
+  workers: number;
+  only: ProxyName[];
+  json: boolean;
+  cpuProfDir: string | undefined;
+}
+
+export const USAGE = `usage: npm run bench:proxy -- [flags]
+       node dist/bench/proxy.js [flags]
+
+Benchmarks Starling's proxy against nginx and HAProxy (each as a reverse proxy in front of the same
+nginx origin, on 127.0.0.1), loading each with wrk -t1 -c50, two rounds in the order
+starling, nginx, haproxy, starling, nginx, haproxy.
+
+flags:
+  --duration N     seconds of each measured wrk run (default 10)
+  --warmup N       seconds of the unmeasured wrk run before each measured one (default 2; 0 = none)
+  --workers N      Starling --workers N, nginx worker_processes N, haproxy nbthread N (default 1)
+  --only LIST      run a subset: starling, nginx, haproxy; repeatable or comma-separated
+  --json           print one JSON object on stdout instead of the table (progress goes to stderr)
+  --cpu-prof DIR   run the Starling proxy under node --cpu-prof --cpu-prof-dir=DIR
+  -h, --help       this text
+`;
+
+function positiveInt(flag: string, text: string, min: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min) {
+    throw new Error(`${flag} wants a whole number ≥ ${min}, got "${text}"`);
+  }
+  return n;
+}
+
+/** Parsed options, or 'help'. Throws on bad flags (the message is meant for the user). */
+export function parseOptions(argv: string[]): Options | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      workers: { type: 'string' },
+      only: { type: 'string', multiple: true },
+      json: { type: 'boolean' },
+      'cpu-prof': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return 'help';
+  const wanted = new Set<ProxyName>();
+  for (const item of (values.only ?? []).flatMap((v) => v.split(','))) {
+    const name = item.trim().toLowerCase();
+    if (name === '') continue;
+    if (!(PROXIES as readonly string[]).includes(name)) {
+      throw new Error(`--only: unknown proxy "${item}" (choose from ${PROXIES.join(', ')})`);
+    }
+    wanted.add(name as ProxyName);
+  }
+  if (values.only !== undefined && wanted.size === 0) throw new Error('--only: no proxy named');
+  const cpuProf = values['cpu-prof'];
+  if (cpuProf !== undefined && cpuProf.trim() === '') throw new Error('--cpu-prof wants a directory');
+  return {
+    durationS: values.duration === undefined ? 10 : positiveInt('--duration', values.duration, 1),
+    warmupS: values.warmup === undefined ? 2 : positiveInt('--warmup', values.warmup, 0),
+    workers: values.workers === undefined ? 1 : positiveInt('--workers', values.workers, 1),
+    // Always in the canonical order, whatever order --only named them in.
+    only: wanted.size === 0 ? [...PROXIES] : PROXIES.filter((p) => wanted.has(p)),
+    json: values.json ?? false,
+    cpuProfDir: cpuProf === undefined ? undefined : resolve(cpuProf),
+  };
+}
