@@ -19,8 +19,8 @@ const enum S {
   Done,
 }
 
-/** 15 hex digits is far beyond any real chunk and keeps the size a safe JS integer. */
-const MAX_SIZE_DIGITS = 15;
+/** 13 hex digits (2^52) is far beyond any real chunk and keeps the size a safe JS integer. */
+const MAX_SIZE_DIGITS = 13;
 const MAX_EXT_BYTES = 4096;
 const MAX_TRAILER_BYTES = 16 * 1024;
 

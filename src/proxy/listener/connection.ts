@@ -62,6 +62,8 @@ export class ClientConnection implements ClientSide {
     const end = findHeadEnd(buf);
     if (end < 0 || end > MAX_HEAD_BYTES) {
       if (buf.length > MAX_HEAD_BYTES) return this.reject(431, 'head_too_large', 'request head larger than 64 KiB');
+      // A head ended by bare LFs would otherwise wait for the header timeout: refuse it now.
+      if (buf.indexOf('\n\n') >= 0) return this.reject(400, 'bad_header_bytes', 'bare LF line endings in the head');
       if (this.deadlineKind !== Deadline.Head) {
         this.deadlineKind = Deadline.Head;
         this.deadline = this.ctx.clock.monotonic() + this.ctx.limits.headerTimeoutMs;

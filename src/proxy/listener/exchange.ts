@@ -50,6 +50,8 @@ export class Exchange implements UpstreamOwner, Waiter {
   private onlyRegions: readonly string[] | undefined;
   private replaySrc: string | undefined;
   private pendingReplay: ReplayDirective | undefined;
+  /** Why the last attempt failed, while a retry is looking for another machine. */
+  private lastFailure: string | undefined;
   private paused = false;
   upstreamFull = false;
   readonly relay: ResponseRelay;
@@ -130,7 +132,6 @@ export class Exchange implements UpstreamOwner, Waiter {
   onClientClose(): void {
     if (this.state === 'done') return;
     const wasTunnel = this.state === 'tunnel';
-    if (this.state === 'waiting') this.ctx.queue.remove(this);
     this.dropUpstream(false);
     this.finish(wasTunnel ? 101 : 499, wasTunnel ? undefined : 'client closed the connection');
   }
@@ -199,6 +200,8 @@ export class Exchange implements UpstreamOwner, Waiter {
 
   private unavailable(reason: string): void {
     if (this.replays > 0) return this.replayFailed(reason);
+    // A retry with nowhere to go: the client gets the machine's failure (502), not "no capacity".
+    if (this.lastFailure !== undefined) return this.local(502, `${this.lastFailure}; no other machine: ${reason}\n`);
     this.local(503, `no machine available for app "${this.app.name}": ${reason}\n`, [['retry-after', '1']]);
   }
 
@@ -261,13 +264,14 @@ export class Exchange implements UpstreamOwner, Waiter {
       this.attempts < this.ctx.limits.maxAttempts &&
       (nothingActed ? !this.body.sentAny || this.body.rewind() : isIdempotent(this.head.method) && this.body.rewind());
     if (m && !(afterWrite && reused)) (this.exclude ??= new Set()).add(m);
+    const why = err ? (err as NodeJS.ErrnoException).code ?? err.message : 'connection closed';
     if (canRetry) {
       this.retries++;
       this.ctx.metrics.retry(this.app.name);
+      this.lastFailure = `machine ${m?.id ?? '?'} failed before answering (${why})`;
       this.state = 'routing';
       return this.route();
     }
-    const why = err ? (err as NodeJS.ErrnoException).code ?? err.message : 'connection closed';
     if (this.replays > 0) return this.replayFailed(`upstream_error ${why}`);
     this.local(502, `machine ${m?.id ?? '?'} failed before answering (${why})\n`);
   }
@@ -396,6 +400,7 @@ export class Exchange implements UpstreamOwner, Waiter {
   /** Bookkeeping common to every end; hands the connection back for the next request. */
   finish(status: number, error: string | undefined, keepAlive = false): void {
     if (this.state === 'done') return;
+    if (this.state === 'waiting') this.ctx.queue.remove(this);
     const region = this.machine?.region ?? this.ctx.region;
     const machineId = this.machine?.id;
     this.state = 'done';

@@ -69,7 +69,7 @@ export function buildRequestHead(head: RequestHead, f: ForwardInfo): string {
     const name = head.names[i]!;
     const act = REQUEST_ACTIONS.get(name);
     if (act === undefined) {
-      if (extraHop && head.connectionTokens.includes(name)) continue;
+      if (extraHop && name !== 'host' && head.connectionTokens.includes(name)) continue;
       out += `${name}: ${head.values[i]}\r\n`;
     } else if (act === XFF) xff += `${head.values[i]}, `;
     else if (act === VIA) via += `${head.values[i]}, `;

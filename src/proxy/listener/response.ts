@@ -49,6 +49,7 @@ export class ResponseRelay {
         this.headBuf = buf;
         return;
       }
+      if (end > MAX_HEAD_BYTES) return this.broken('response head too large');
       const resp = parseResponseHead(buf, 0, end);
       if (resp instanceof HeadError) return this.broken(`${resp.code}: ${resp.detail}`);
       if (resp.status >= 100 && resp.status < 200 && resp.status !== 101) {

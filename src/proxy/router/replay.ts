@@ -51,7 +51,7 @@ export function parseReplay(value: string): ReplayParse {
         d.state = val;
         break;
       case 'elsewhere':
-        d.elsewhere = val === 'true';
+        d.elsewhere = val.toLowerCase() === 'true';
         break;
       default:
         // `timeout` and `fallback` are fly fields Starling does not act on yet; unknown fields are
