@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { SystemClock, describeError, isKnownRegion, StarlingError, type Logger } from '../shared/index.js';
 import { AdminServer } from './admin.js';
 import { ProxyServer } from './listener/index.js';
-import { loadRoutesFile, RoutesWatcher } from './routes/index.js';
+import { RoutesWatcher } from './routes/index.js';
 import type { AccessLogSink } from './observe/index.js';
 
 /** What `starling proxy serve` runs: one proxy with a routes file, an admin port and signals. */
@@ -28,17 +28,30 @@ export interface RunningProxy {
 }
 
 export async function startStandalone(o: StandaloneOptions): Promise<RunningProxy> {
-  const routes = await loadRoutesFile(o.routesPath);
-  const known = isKnownRegion(o.region) || Object.keys(routes.rtt ?? {}).includes(o.region);
-  if (!/^[a-z]{3}$/.test(o.region) || !known) {
-    throw new StarlingError('ERR_REGION_UNKNOWN', `unknown region "${o.region}"`, {
-      fault: 'user',
-      hint: 'use a code from the regions catalog (fra, iad, sin, …) or add the region to the routes file\'s rtt table',
-    });
-  }
   const clock = new SystemClock();
+  // The watcher starts before the proxy exists; changes reach the proxy once there is one.
+  const live: { proxy?: ProxyServer } = {};
+  const watcher = new RoutesWatcher({
+    path: o.routesPath,
+    clock,
+    logger: o.logger.child({ component: 'routes' }),
+    onChange: (spec) => live.proxy?.setRoutes(spec),
+    onError: () => {
+      if (live.proxy) live.proxy.ctx.metrics.reloadsFailed++;
+    },
+  });
+  // Watch first, then read: an edit made while the proxy starts is not missed.
+  watcher.start();
+  let routes;
+  try {
+    routes = await watcher.loadInitial();
+    checkRegion(o.region, routes.rtt);
+  } catch (e) {
+    watcher.stop();
+    throw e;
+  }
   const accessLog = openAccessLog(o.accessLog);
-  const proxy = new ProxyServer({
+  const started = new ProxyServer({
     region: o.region,
     routes,
     clock,
@@ -46,45 +59,50 @@ export async function startStandalone(o: StandaloneOptions): Promise<RunningProx
     accessLog,
     limits: { flyHeaders: o.flyHeaders },
   });
-  const watcher = new RoutesWatcher({
-    path: o.routesPath,
-    clock,
-    logger: o.logger.child({ component: 'routes' }),
-    onChange: (spec) => proxy.setRoutes(spec),
-    onError: () => proxy.ctx.metrics.reloadsFailed++,
-  });
-  const addr = await proxy.listen(o.listen.host, o.listen.port).catch((e: unknown) => {
-    proxy.close();
+  live.proxy = started;
+  const addr = await started.listen(o.listen.host, o.listen.port).catch((e: unknown) => {
+    watcher.stop();
+    started.close();
     throw listenError('--listen', o.listen, e);
   });
   let admin: AdminServer | undefined;
   if (o.admin) {
     const at = o.admin;
-    admin = new AdminServer({ draining: () => proxy.draining, metrics: async () => proxy.metricsText() });
+    admin = new AdminServer({ draining: () => started.draining, metrics: async () => started.metricsText() });
     await admin.listen(at.host, at.port).catch((e: unknown) => {
-      proxy.close();
+      watcher.stop();
+      started.close();
       throw listenError('--admin', at, e);
     });
   }
-  watcher.start();
   o.logger.info('proxy listening', {
     listen: `${addr.address}:${addr.port}`,
     region: o.region,
-    apps: proxy.routes.apps.size,
-    machines: proxy.routes.machineCount(),
+    apps: started.routes.apps.size,
+    machines: started.routes.machineCount(),
   });
   return {
-    proxy,
+    proxy: started,
     admin,
     address: { host: addr.address, port: addr.port },
     async stop() {
       watcher.stop();
-      await proxy.drain();
+      await started.drain();
       await admin?.close();
       if (accessLog && accessLog !== process.stdout) (accessLog as fs.WriteStream).end();
     },
     reload: () => watcher.reload(),
   };
+}
+
+function checkRegion(region: string, rtt: Record<string, unknown> | undefined): void {
+  const known = isKnownRegion(region) || Object.keys(rtt ?? {}).includes(region);
+  if (!/^[a-z]{3}$/.test(region) || !known) {
+    throw new StarlingError('ERR_REGION_UNKNOWN', `unknown region "${region}" (--region)`, {
+      fault: 'user',
+      hint: "use a code from the regions catalog (fra, iad, sin, …) or add the region to the routes file's rtt table",
+    });
+  }
 }
 
 function listenError(flag: string, at: { host: string; port: number }, e: unknown): StarlingError {

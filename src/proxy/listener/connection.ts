@@ -10,7 +10,11 @@ const enum Deadline {
   Idle,
   /** A request head has started and must be complete by the deadline. */
   Head,
+  /** The proxy ended its side; a client that keeps its side open is cut off at the deadline. */
+  Linger,
 }
+
+const LINGER_MS = 5000;
 
 /**
  * One client connection: reads request heads, runs one exchange at a time (pipelined requests wait
@@ -52,6 +56,7 @@ export class ClientConnection implements ClientSide {
 
   private onData(chunk: Buffer): void {
     if (this.exchange) return this.exchange.onClientData(chunk);
+    if (this.closed) return; // after our end(): nothing more will be read
     this.buf = this.buf ? Buffer.concat([this.buf, chunk]) : chunk;
     this.parse();
   }
@@ -95,11 +100,7 @@ export class ClientConnection implements ClientSide {
   exchangeDone(keepAlive: boolean, leftover: Buffer | undefined): void {
     this.exchange = undefined;
     if (this.closed) return;
-    if (!keepAlive || this.closing || this.ctx.draining) {
-      this.closed = true;
-      this.socket.end();
-      return;
-    }
+    if (!keepAlive || this.closing || this.ctx.draining) return this.end();
     this.deadlineKind = Deadline.Idle;
     this.deadline = this.ctx.clock.monotonic() + this.ctx.limits.idleTimeoutMs;
     if (leftover && leftover.length > 0) {
@@ -117,26 +118,31 @@ export class ClientConnection implements ClientSide {
     this.ctx.metrics.request('', this.ctx.region, status);
     this.ctx.logger.debug('request rejected', { client: this.clientIp, code, detail });
     this.buf = undefined;
+    this.socket.write(buildLocalResponse(status, `${code}: ${detail}\n`, this.ctx.nextRequestId(), true), 'latin1');
+    this.end();
+  }
+
+  /** Ends our side; the socket is destroyed if the client has not closed its side by LINGER_MS. */
+  private end(): void {
     this.closed = true;
-    this.socket.end(buildLocalResponse(status, `${code}: ${detail}\n`, this.ctx.nextRequestId(), true), 'latin1');
+    this.deadlineKind = Deadline.Linger;
+    this.deadline = this.ctx.clock.monotonic() + LINGER_MS;
+    this.socket.end();
   }
 
   /** Timeouts, from the proxy's sweep. */
   onTick(now: number): void {
     if (this.exchange) return this.exchange.onTick(now);
-    if (this.closed || this.deadlineKind === Deadline.None || now <= this.deadline) return;
+    if (this.deadlineKind === Deadline.None || now <= this.deadline) return;
+    if (this.deadlineKind === Deadline.Linger) return void this.socket.destroy();
     if (this.deadlineKind === Deadline.Head) return this.reject(408, 'header_timeout', 'request head not received in time');
-    this.closed = true;
-    this.socket.end();
+    this.end();
   }
 
   /** Graceful drain: idle connections close now, busy ones after their response. */
   drain(): void {
     this.closing = true;
-    if (this.idle && !this.closed) {
-      this.closed = true;
-      this.socket.end();
-    }
+    if (this.idle && !this.closed) this.end();
   }
 
   private onClose(): void {

@@ -94,6 +94,18 @@ export class RoutesWatcher {
   }
 
   /**
+   * The first read, at start: throws on an unreadable or invalid file (the caller cannot start
+   * without routes), and remembers the text so an unchanged file is not applied a second time.
+   * Call it after start(), so a change made during start-up is not missed.
+   */
+  async loadInitial(): Promise<RoutesSpec> {
+    const text = await readRoutesText(this.path);
+    const spec = parseRoutesText(text, this.path);
+    this.lastApplied = text;
+    return spec;
+  }
+
+  /**
    * Re-reads the file now (also what SIGHUP does). Resolves true when the file is valid and in
    * effect (newly applied or unchanged), false when it was rejected. Never rejects.
    */
