@@ -231,6 +231,13 @@ describe('buildResponseHead', () => {
     assert.deepEqual(all(toClient(r, { flyHeaders: false }), 'fly-request-id'), []);
   });
 
+  it("replaces a machine's own request id headers instead of sending two", () => {
+    const r = resp('HTTP/1.1 200 OK', 'Starling-Request-Id: from-app', 'Fly-Request-Id: from-app', 'Content-Length: 0');
+    const out = toClient(r);
+    assert.deepEqual(all(out, 'starling-request-id'), ['req-1']);
+    assert.deepEqual(all(out, 'fly-request-id'), ['req-1']);
+  });
+
   it('flags an unavailable preferred instance', () => {
     const r = resp('HTTP/1.1 200 OK', 'Content-Length: 0');
     assert.deepEqual(all(toClient(r), 'starling-preferred-instance-unavailable'), []);

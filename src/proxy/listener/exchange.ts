@@ -256,10 +256,11 @@ export class Exchange implements UpstreamOwner, Waiter {
     const m = this.machine;
     this.dropUpstream(false);
     this.releaseMachine();
-    // Retry only when nothing of the request can have been acted on (the connection never opened, or
-    // a reused keep-alive connection was found closed before any body byte went out), or when the
-    // method is idempotent and the whole body is still held.
-    const nothingActed = !afterWrite || (reused && !this.body.sentAny);
+    // Retry only when nothing of the request can have been acted on (the connection never opened),
+    // or when the method is idempotent and the whole body is still held. A POST on a reused
+    // keep-alive connection that the machine dropped is not retried even without a body: the machine
+    // may have acted on its head (Go's transport decides the same).
+    const nothingActed = !afterWrite;
     const canRetry =
       this.attempts < this.ctx.limits.maxAttempts &&
       (nothingActed ? !this.body.sentAny || this.body.rewind() : isIdempotent(this.head.method) && this.body.rewind());
@@ -316,6 +317,7 @@ export class Exchange implements UpstreamOwner, Waiter {
     this.preferRegion = undefined;
     this.forceRegion = undefined;
     this.attempts = 0;
+    this.waitDeadline = 0;
     this.state = 'routing';
     this.route();
   }

@@ -47,6 +47,9 @@ const RESPONSE_DROP = new Set([
   'content-length',
   'starling-replay',
   'fly-replay',
+  // The proxy sets its own; a machine's copy would make two.
+  'starling-request-id',
+  'fly-request-id',
 ]);
 
 export interface ForwardInfo {

@@ -46,14 +46,20 @@ export class WaitQueue {
     }
   }
 
-  /** A request of `appName` finished: the oldest waiter tries again. */
+  /**
+   * A request of `appName` finished: the oldest waiter tries again. One that cannot use the freed
+   * slot (it is pinned to another machine, or to other regions) queues again at the back, and the
+   * next waiter gets its chance, so the slot is not left idle while someone could use it.
+   */
   slotFreed(appName: string): void {
     if (this.count === 0) return;
     const list = this.byApp.get(appName);
-    const w = list?.shift();
-    if (w) {
+    if (!list) return;
+    for (let tries = list.length; tries > 0 && list.length > 0; tries--) {
+      const w = list.shift()!;
       this.count--;
       w.wake();
+      if (list[list.length - 1] !== w) return;
     }
   }
 
