@@ -14,4 +14,4 @@ if [ ${#files[@]} -eq 0 ]; then
   echo "no test files found under dist/test" >&2
   exit 1
 fi
-node --test --test-reporter=spec --test-concurrency=2 "${files[@]}"
+node --test --test-reporter=spec --test-concurrency=2 --test-timeout=120000 "${files[@]}"

@@ -10,7 +10,10 @@ import { startStandalone, type StandaloneOptions } from './standalone.js';
  * workers' metrics, /healthz reports draining. SIGTERM drains every worker; SIGHUP reloads routes.
  */
 type ToWorker = { cmd: 'drain' } | { cmd: 'reload' } | { cmd: 'metrics'; id: number };
-type FromWorker = { cmd: 'metrics'; id: number; text: string };
+type FromWorker = { cmd: 'ready' } | { cmd: 'metrics'; id: number; text: string };
+
+/** A worker that does not answer a metrics request in this time is left out of that scrape. */
+const METRICS_WAIT_MS = 2000;
 
 export async function runPrimary(o: StandaloneOptions, workers: number): Promise<void> {
   cluster.schedulingPolicy = cluster.SCHED_NONE;
@@ -18,6 +21,8 @@ export async function runPrimary(o: StandaloneOptions, workers: number): Promise
   const log = o.logger.child({ component: 'primary' });
   let draining = false;
   const live = new Set<Worker>();
+  /** Workers that finished starting: only these are asked for metrics. */
+  const ready = new Set<Worker>();
   const pending = new Map<number, { want: number; texts: string[]; done: (t: string[]) => void }>();
   let nextId = 1;
 
@@ -25,8 +30,12 @@ export async function runPrimary(o: StandaloneOptions, workers: number): Promise
     const w = cluster.fork();
     live.add(w);
     w.on('message', (m: FromWorker) => {
+      if (m.cmd === 'ready') {
+        ready.add(w);
+        return;
+      }
       const p = pending.get(m.id);
-      if (m.cmd !== 'metrics' || !p) return;
+      if (!p) return;
       p.texts.push(m.text);
       if (p.texts.length >= p.want) {
         pending.delete(m.id);
@@ -35,6 +44,7 @@ export async function runPrimary(o: StandaloneOptions, workers: number): Promise
     });
     w.on('exit', (code, signal) => {
       live.delete(w);
+      ready.delete(w);
       if (!draining) {
         log.error('worker exited; starting another', { code, signal });
         fork();
@@ -49,8 +59,18 @@ export async function runPrimary(o: StandaloneOptions, workers: number): Promise
         metrics: () =>
           new Promise((resolve) => {
             const id = nextId++;
-            pending.set(id, { want: live.size, texts: [], done: (t) => resolve(sumMetrics(t)) });
-            for (const w of live) w.send({ cmd: 'metrics', id } satisfies ToWorker);
+            const timer = setTimeout(() => {
+              const p = pending.get(id);
+              pending.delete(id);
+              resolve(sumMetrics(p?.texts ?? []));
+            }, METRICS_WAIT_MS);
+            const done = (t: string[]): void => {
+              clearTimeout(timer);
+              resolve(sumMetrics(t));
+            };
+            if (ready.size === 0) return done([]);
+            pending.set(id, { want: ready.size, texts: [], done });
+            for (const w of ready) w.send({ cmd: 'metrics', id } satisfies ToWorker);
           }),
       })
     : undefined;
@@ -84,6 +104,7 @@ export async function runWorker(o: StandaloneOptions, logger: Logger): Promise<v
       process.send?.({ cmd: 'metrics', id: m.id, text: running.proxy.metricsText() } satisfies FromWorker);
     }
   });
+  process.send?.({ cmd: 'ready' } satisfies FromWorker);
   // The primary handles signals for the group; a worker only follows its messages.
   process.on('SIGINT', () => undefined);
   process.on('SIGTERM', () => void running.stop().then(() => process.exit(0), (e) => {
