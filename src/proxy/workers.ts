@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { describeError, type Logger } from '../shared/index.js';
 import { AdminServer } from './admin.js';
-import { startStandalone, type StandaloneOptions } from './standalone.js';
+import { startStandalone, type RunningProxy, type StandaloneOptions } from './standalone.js';
 
 /**
  * `--workers N`: one proxy process per core behind one shared listening socket. The primary forks
@@ -84,6 +84,11 @@ export async function runPrimary(o: StandaloneOptions, workers: number): Promise
     if (draining) return;
     draining = true;
     for (const w of live) w.send({ cmd: 'drain' } satisfies ToWorker);
+    // Workers drain within their own drain timeout; one that has not exited well after it is killed.
+    const hardStop = setTimeout(() => {
+      for (const w of live) w.process.kill('SIGKILL');
+    }, 40_000);
+    hardStop.unref();
     const check = setInterval(() => {
       if (live.size > 0) return;
       clearInterval(check);
@@ -96,21 +101,39 @@ export async function runPrimary(o: StandaloneOptions, workers: number): Promise
 }
 
 export async function runWorker(o: StandaloneOptions, logger: Logger): Promise<void> {
-  const running = await startStandalone({ ...o, admin: undefined });
+  const w: { running?: RunningProxy; stopping: boolean } = { stopping: false };
+  const stop = (): void => {
+    const running = w.running;
+    if (w.stopping || !running) {
+      w.stopping = true; // a drain asked for during start-up runs once the proxy is up
+      return;
+    }
+    w.stopping = true;
+    running.stop().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        logger.error('drain failed', { error: describeError(e) });
+        process.exit(1);
+      },
+    );
+  };
+  // Listen for the primary before starting, so a drain sent while this worker starts is not lost.
   process.on('message', (m: ToWorker) => {
-    if (m.cmd === 'drain') void running.stop().then(() => process.exit(0));
-    else if (m.cmd === 'reload') void running.reload();
-    else if (m.cmd === 'metrics') {
-      process.send?.({ cmd: 'metrics', id: m.id, text: running.proxy.metricsText() } satisfies FromWorker);
+    if (m.cmd === 'drain') stop();
+    else if (m.cmd === 'reload') void w.running?.reload();
+    else if (m.cmd === 'metrics' && w.running) {
+      process.send?.({ cmd: 'metrics', id: m.id, text: w.running.proxy.metricsText() } satisfies FromWorker);
     }
   });
-  process.send?.({ cmd: 'ready' } satisfies FromWorker);
-  // The primary handles signals for the group; a worker only follows its messages.
+  // The primary handles signals for the group; a worker only follows its messages (or a direct TERM).
   process.on('SIGINT', () => undefined);
-  process.on('SIGTERM', () => void running.stop().then(() => process.exit(0), (e) => {
-    logger.error('drain failed', { error: describeError(e) });
-    process.exit(1);
-  }));
+  process.on('SIGTERM', stop);
+  w.running = await startStandalone({ ...o, admin: undefined });
+  if (w.stopping) {
+    w.stopping = false;
+    return stop();
+  }
+  process.send?.({ cmd: 'ready' } satisfies FromWorker);
 }
 
 /** Adds up the same series across workers' Prometheus texts (counters and gauges both sum). */
