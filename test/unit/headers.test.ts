@@ -40,6 +40,7 @@ const FWD: ForwardInfo = {
   flyHeaders: true,
   replaySrc: undefined,
   upgrade: false,
+  secure: false,
 };
 
 /** What the machine receives: the built head, parsed back with the proxy's own strict parser. */
@@ -164,6 +165,12 @@ describe('buildRequestHead', () => {
     }
     assert.equal(one(bare, 'starling-region'), 'fra');
     assert.equal(one(bare, 'starling-replay-src'), 'instance=m-1;region=iad;t=1');
+  });
+
+  it('says https and ssl on when TLS was terminated at the edge', () => {
+    const out = forwarded(req('GET / HTTP/1.1', 'Host: a', 'X-Forwarded-Proto: http'), { secure: true });
+    assert.deepEqual(all(out, 'x-forwarded-proto'), ['https']);
+    assert.equal(one(out, 'x-forwarded-ssl'), 'on');
   });
 
   it('rewrites framing from what was parsed', () => {

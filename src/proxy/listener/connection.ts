@@ -1,8 +1,8 @@
 import type { Socket } from 'node:net';
-import { findHeadEnd, HeadError, MAX_HEAD_BYTES, parseRequestHead } from '../http1/index.js';
+import { findHeadEnd, HeadError, MAX_HEAD_BYTES, parseRequestHead, type ResponseHead } from '../http1/index.js';
 import type { ProxyContext } from './context.js';
-import { Exchange, type ClientSide } from './exchange.js';
-import { buildLocalResponse } from './headers.js';
+import { Exchange, type Downstream } from './exchange.js';
+import { buildLocalResponse, buildResponseHead, type ResponseInfo } from './headers.js';
 
 const enum Deadline {
   None,
@@ -20,9 +20,10 @@ const LINGER_MS = 5000;
  * One client connection: reads request heads, runs one exchange at a time (pipelined requests wait
  * their turn), keeps the connection alive between them, and enforces the idle and header timeouts.
  */
-export class ClientConnection implements ClientSide {
+export class ClientConnection implements Downstream {
   readonly clientIp: string;
   readonly localPort: number;
+  readonly h2 = false;
   closing = false;
   private buf: Buffer | undefined;
   private exchange: Exchange | undefined;
@@ -34,6 +35,8 @@ export class ClientConnection implements ClientSide {
     private readonly ctx: ProxyContext,
     readonly socket: Socket,
     private readonly registry: Set<ClientConnection>,
+    /** TLS was terminated on this connection (the socket is a TLSSocket). */
+    readonly secure = false,
   ) {
     const addr = socket.remoteAddress ?? '';
     this.clientIp = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
@@ -47,6 +50,39 @@ export class ClientConnection implements ClientSide {
       /* 'close' follows; there is nobody to tell */
     });
     socket.on('close', () => this.onClose());
+  }
+
+  // ---- Downstream: what an exchange does to this connection ----------------------------------------
+
+  pause(): void {
+    this.socket.pause();
+  }
+  resume(): void {
+    this.socket.resume();
+  }
+  interim(raw: Buffer, _resp: ResponseHead): void {
+    this.socket.write(raw);
+  }
+  head(resp: ResponseHead, info: ResponseInfo): void {
+    this.socket.write(buildResponseHead(resp, info), 'latin1');
+  }
+  write(b: Buffer): boolean {
+    return this.socket.write(b);
+  }
+  cork(): void {
+    this.socket.cork();
+  }
+  uncork(): void {
+    this.socket.uncork();
+  }
+  local(status: number, text: string, requestId: string, close: boolean, extra: readonly (readonly [string, string])[]): void {
+    this.socket.write(buildLocalResponse(status, text, requestId, close, extra), 'latin1');
+  }
+  abort(): void {
+    this.socket.destroy();
+  }
+  endTunnel(): void {
+    this.socket.end();
   }
 
   /** Idle between requests: nothing read, nothing in flight (drain closes these at once). */

@@ -1,21 +1,43 @@
-import type { Socket } from 'node:net';
-import { isIdempotent, type RequestHead } from '../http1/index.js';
+import { isIdempotent, type RequestHead, type ResponseHead } from '../http1/index.js';
 import { chooseMachine, formatReplaySrc, parseReplay, type ReplayDirective } from '../router/index.js';
 import type { AppRoute, MachineRoute } from '../routes/index.js';
 import type { UpstreamConn, UpstreamOwner } from '../upstream/index.js';
 import { stripQuery } from '../observe/index.js';
 import type { ProxyContext } from './context.js';
-import { buildLocalResponse, buildRequestHead } from './headers.js';
+import { buildRequestHead, type ResponseInfo } from './headers.js';
 import type { Waiter } from './queue.js';
 import { RequestBody } from './request-body.js';
 import { ResponseRelay } from './response.js';
 
-/** What an exchange needs from the client connection it belongs to. */
-export interface ClientSide {
-  readonly socket: Socket;
+/**
+ * The client side of one exchange: an HTTP/1.x connection or an HTTP/2 stream. The request path is
+ * the same for both ("one request path, two front doors"); only these calls differ.
+ */
+export interface Downstream {
   readonly clientIp: string;
   readonly localPort: number;
+  /** The connection is closing (drain, or the client asked): answer with close. */
   readonly closing: boolean;
+  /** TLS was terminated here: X-Forwarded-Proto https. */
+  readonly secure: boolean;
+  /** HTTP/2: no chunked coding towards the client, no upgrades, keep-alive is per stream. */
+  readonly h2: boolean;
+  pause(): void;
+  resume(): void;
+  /** A 1xx interim answer (100 Continue, 103 Early Hints): the raw HTTP/1 head and its parse. */
+  interim(raw: Buffer, resp: ResponseHead): void;
+  /** Starts the response to the client. */
+  head(resp: ResponseHead, info: ResponseInfo): void;
+  /** Body bytes; false when the client is not taking more (wait for onClientDrain). */
+  write(b: Buffer): boolean;
+  cork(): void;
+  uncork(): void;
+  /** A response the proxy writes itself. */
+  local(status: number, text: string, requestId: string, close: boolean, extra: readonly (readonly [string, string])[]): void;
+  /** The response cannot be completed: cut the connection (HTTP/1) or reset the stream (HTTP/2). */
+  abort(): void;
+  /** The upgraded connection's upstream side ended. */
+  endTunnel(): void;
   exchangeDone(keepAlive: boolean, leftover: Buffer | undefined): void;
 }
 
@@ -58,7 +80,7 @@ export class Exchange implements UpstreamOwner, Waiter {
 
   constructor(
     readonly ctx: ProxyContext,
-    readonly client: ClientSide,
+    readonly client: Downstream,
     readonly head: RequestHead,
     app: AppRoute,
   ) {
@@ -147,8 +169,8 @@ export class Exchange implements UpstreamOwner, Waiter {
       this.upstreamFull ||
       (holding && this.body.pendingBytes > FLOW_LIMIT) ||
       (this.leftover !== undefined && this.leftover.length > FLOW_LIMIT);
-    if (want && !this.paused) this.client.socket.pause();
-    else if (!want && this.paused) this.client.socket.resume();
+    if (want && !this.paused) this.client.pause();
+    else if (!want && this.paused) this.client.resume();
     this.paused = want;
   }
 
@@ -233,6 +255,7 @@ export class Exchange implements UpstreamOwner, Waiter {
       flyHeaders: this.ctx.limits.flyHeaders,
       replaySrc: this.replaySrc,
       upgrade: this.isUpgrade,
+      secure: this.client.secure,
     });
     const pending = this.body.takePending();
     const s = up.socket;
@@ -334,7 +357,7 @@ export class Exchange implements UpstreamOwner, Waiter {
 
   onUpstreamData(chunk: Buffer): void {
     if (this.state === 'tunnel') {
-      if (!this.client.socket.write(chunk)) this.relay.pauseUpstream();
+      if (!this.client.write(chunk)) this.relay.pauseUpstream();
       return;
     }
     this.relay.onData(chunk);
@@ -348,10 +371,10 @@ export class Exchange implements UpstreamOwner, Waiter {
     const up = this.up;
     this.up = undefined;
     if (this.state === 'sent') return this.attemptFailed(err, true, up?.reused ?? false);
-    if (this.state === 'tunnel') this.client.socket.end();
+    if (this.state === 'tunnel') this.client.endTunnel();
     else if (this.state === 'response') {
       // The response was cut short: the client cannot be told with a status any more.
-      this.client.socket.destroy();
+      this.client.abort();
     }
   }
 
@@ -389,12 +412,12 @@ export class Exchange implements UpstreamOwner, Waiter {
     if (this.state === 'done') return;
     if (this.relay.started) {
       this.dropUpstream(false);
-      this.client.socket.destroy();
+      this.client.abort();
       return this.finish(status, text.trim());
     }
     this.dropUpstream(false);
     const close = !this.body.done || this.head.close || this.client.closing || this.ctx.draining;
-    this.client.socket.write(buildLocalResponse(status, text, this.requestId, close, extra), 'latin1');
+    this.client.local(status, text, this.requestId, close, extra);
     this.relay.bytesOut += text.length;
     this.finish(status, status >= 500 ? text.trim() : undefined, !close);
   }
@@ -427,7 +450,7 @@ export class Exchange implements UpstreamOwner, Waiter {
     });
     if (this.paused) {
       this.paused = false;
-      this.client.socket.resume();
+      this.client.resume();
     }
     this.client.exchangeDone(keepAlive && this.body.done, this.leftover);
   }

@@ -61,6 +61,8 @@ export interface ForwardInfo {
   flyHeaders: boolean;
   replaySrc: string | undefined;
   upgrade: boolean;
+  /** TLS was terminated by the proxy. */
+  secure: boolean;
 }
 
 export function buildRequestHead(head: RequestHead, f: ForwardInfo): string {
@@ -79,7 +81,8 @@ export function buildRequestHead(head: RequestHead, f: ForwardInfo): string {
   }
   out +=
     `x-forwarded-for: ${xff}${f.clientIp}\r\n` +
-    `x-forwarded-proto: http\r\nx-forwarded-port: ${f.port}\r\nx-forwarded-ssl: off\r\n` +
+    (f.secure ? 'x-forwarded-proto: https\r\n' : 'x-forwarded-proto: http\r\n') +
+    `x-forwarded-port: ${f.port}\r\nx-forwarded-ssl: ${f.secure ? 'on' : 'off'}\r\n` +
     `via: ${via}1.1 starling\r\n` +
     `starling-request-id: ${f.requestId}\r\nstarling-region: ${f.edgeRegion}\r\nstarling-client-ip: ${f.clientIp}\r\n` +
     `starling-forwarded-port: ${f.port}\r\n`;

@@ -9,7 +9,6 @@ import {
   type ResponseHead,
 } from '../http1/index.js';
 import type { Exchange } from './exchange.js';
-import { buildResponseHead } from './headers.js';
 
 type Framing = 'none' | 'length' | 'chunked' | 'close';
 
@@ -54,7 +53,7 @@ export class ResponseRelay {
       if (resp instanceof HeadError) return this.broken(`${resp.code}: ${resp.detail}`);
       if (resp.status >= 100 && resp.status < 200 && resp.status !== 101) {
         // Interim answers (100 Continue, 103 Early Hints) go to an HTTP/1.1 client as they are.
-        if (ex.head.minor === 1) ex.client.socket.write(buf.subarray(0, end));
+        if (ex.head.minor === 1) ex.client.interim(buf.subarray(0, end), resp);
         buf = buf.subarray(end);
         continue;
       }
@@ -80,15 +79,20 @@ export class ResponseRelay {
     else if (resp.chunked) {
       this.framing = 'chunked';
       this.scanner = new ChunkedScanner();
-      this.dechunk = clientMinor === 0;
+      // HTTP/1.0 clients and HTTP/2 streams have no chunked coding: they get the payload.
+      this.dechunk = clientMinor === 0 || ex.client.h2;
     } else if (resp.contentLength >= 0) {
       this.framing = 'length';
       this.remaining = resp.contentLength;
     } else this.framing = 'close';
     this.keepAlive =
-      !ex.head.close && !ex.client.closing && !ctx.draining && this.framing !== 'close' && !this.dechunk;
+      !ex.head.close && !ex.client.closing && !ctx.draining && this.framing !== 'close' && (!this.dechunk || ex.client.h2);
     const clientFraming = this.dechunk ? 'close' : this.framing;
-    const headText = buildResponseHead(resp, {
+    this.started = true;
+    ex.state = 'response';
+    const c = ex.client;
+    c.cork();
+    c.head(resp, {
       requestId: ex.requestId,
       flyHeaders: ctx.limits.flyHeaders,
       framing: clientFraming,
@@ -96,13 +100,8 @@ export class ResponseRelay {
       clientMinor,
       preferredUnavailable: ex.preferredUnavailable,
     });
-    this.started = true;
-    ex.state = 'response';
-    const s = ex.client.socket;
-    s.cork();
-    s.write(headText, 'latin1');
     this.body(buf, bodyStart);
-    s.uncork();
+    c.uncork();
   }
 
   private body(buf: Buffer, start: number): void {
@@ -134,7 +133,7 @@ export class ResponseRelay {
 
   private out(b: Buffer): void {
     this.bytesOut += b.length;
-    if (!this.ex.client.socket.write(b)) this.pauseUpstream();
+    if (!this.ex.client.write(b)) this.pauseUpstream();
   }
 
   onEnd(): void {
@@ -152,11 +151,11 @@ export class ResponseRelay {
 
   private tunnel(buf: Buffer, headEnd: number): void {
     const ex = this.ex;
-    const s = ex.client.socket;
+    const c = ex.client;
     ex.state = 'tunnel';
     this.started = true;
-    s.write(buf.subarray(0, headEnd));
-    if (headEnd < buf.length) s.write(buf.subarray(headEnd));
+    c.write(buf.subarray(0, headEnd));
+    if (headEnd < buf.length) c.write(buf.subarray(headEnd));
     if (ex.leftover) {
       ex.up?.socket.write(ex.leftover);
       ex.leftover = undefined;
@@ -182,7 +181,7 @@ export class ResponseRelay {
 
   private truncated(why: string): void {
     this.ex.dropUpstream(false);
-    this.ex.client.socket.destroy();
+    this.ex.client.abort();
     this.ex.finish(this.resp?.status ?? 502, why);
   }
 }
