@@ -5,3 +5,6 @@ export { chooseMachine, parseReplay, formatReplaySrc, type Choice, type ChooseRe
 export * as http1 from './http1/index.js';
 export { startStandalone, type StandaloneOptions, type RunningProxy } from './standalone.js';
 export { runPrimary, runWorker, sumMetrics } from './workers.js';
+export { type TlsContexts } from './tls/front-door.js';
+export { readClientHello, type ClientHelloResult } from './tls/client-hello.js';
+export { DEFAULT_H2_LIMITS, type H2Limits } from './h2/server.js';

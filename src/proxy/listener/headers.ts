@@ -36,7 +36,7 @@ const REQUEST_ACTIONS = new Map<string, number>([
   ['fly-replay-src', DROP],
 ]);
 
-const RESPONSE_DROP = new Set([
+export const RESPONSE_DROP: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',

@@ -1,4 +1,7 @@
 import net from 'node:net';
+import type tls from 'node:tls';
+import { createH2Server, DEFAULT_H2_LIMITS, type H2Front, type H2Limits } from '../h2/server.js';
+import { TlsFrontDoor, type TlsContexts } from '../tls/front-door.js';
 import { SystemClock, silentLogger, type Clock, type Logger, type TimerHandle } from '../../shared/index.js';
 import { LoadRegistry, RouteTable, type RoutesSpec } from '../routes/index.js';
 import { UpstreamPool } from '../upstream/index.js';
@@ -31,6 +34,8 @@ export class ProxyServer {
   private readonly loads = new LoadRegistry();
   private readonly sweepTimer: TimerHandle;
   private drainPromise: Promise<void> | undefined;
+  private readonly tlsDoors: TlsFrontDoor[] = [];
+  private h2: H2Front | undefined;
 
   constructor(opts: ProxyOptions) {
     const clock = opts.clock ?? new SystemClock();
@@ -69,6 +74,30 @@ export class ProxyServer {
       this.server.listen(target as net.ListenOptions, () => {
         this.server.removeListener('error', onError);
         resolve(this.server.address() as net.AddressInfo);
+      });
+    });
+  }
+
+  /**
+   * Listens for TLS on host:port: certificates by SNI from `contexts`, ALPN h2 and http/1.1 (both
+   * through the same request path), and ACME TLS-ALPN-01 answers.
+   */
+  listenTls(host: string, port: number, contexts: TlsContexts, h2Limits: Partial<H2Limits> = {}): Promise<net.AddressInfo> {
+    const sni = (name: string): tls.SecureContext | undefined => contexts.lookup(name) ?? contexts.fallback();
+    this.h2 ??= createH2Server(this.ctx, { ...DEFAULT_H2_LIMITS, ...h2Limits }, sni);
+    const h2 = this.h2;
+    const door = new TlsFrontDoor(this.ctx, contexts, {
+      http1: (socket) => {
+        new ClientConnection(this.ctx, socket, this.connections, true);
+      },
+      h2: (socket) => h2.server.emit('connection', socket),
+    });
+    this.tlsDoors.push(door);
+    return new Promise((resolve, reject) => {
+      door.server.once('error', reject);
+      door.server.listen(port, host, () => {
+        door.server.removeListener('error', reject);
+        resolve(door.server.address() as net.AddressInfo);
       });
     });
   }
@@ -112,10 +141,14 @@ export class ProxyServer {
     this.ctx.logger.info('draining', { connections: this.connections.size });
     this.drainPromise = new Promise<void>((resolve) => {
       this.server.close();
+      for (const d of this.tlsDoors) d.server.close();
       for (const c of this.connections) c.drain();
+      // GOAWAY: streams in flight finish, no new ones start, then the session closes.
+      for (const s of this.h2?.sessions ?? []) s.close();
       const deadline = this.ctx.clock.monotonic() + this.ctx.limits.drainTimeoutMs;
       const check = (): void => {
-        if (this.connections.size === 0 || this.ctx.clock.monotonic() >= deadline) {
+        const open = this.connections.size + (this.h2?.sessions.size ?? 0);
+        if (open === 0 || this.ctx.clock.monotonic() >= deadline) {
           timer.cancel();
           for (const c of this.connections) c.socket.destroy();
           this.close();
@@ -132,7 +165,9 @@ export class ProxyServer {
   close(): void {
     this.sweepTimer.cancel();
     this.server.close();
+    for (const d of this.tlsDoors) d.server.close();
     for (const c of this.connections) c.socket.destroy();
+    for (const s of this.h2?.sessions ?? []) s.destroy();
     this.ctx.pool.closeAll();
   }
 

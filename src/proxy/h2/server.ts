@@ -1,0 +1,91 @@
+import http2 from 'node:http2';
+import type tls from 'node:tls';
+import type { ProxyContext } from '../listener/context.js';
+import { H2Downstream } from './stream.js';
+
+/**
+ * HTTP/2 limits. nghttp2 already enforces the protocol's own (header list size, concurrent streams,
+ * invalid frames, rejected streams); the rapid-reset guard is ours on top (CVE-2023-44487): a session
+ * whose client cancels streams faster than `maxResetsPerSecond` gets GOAWAY ENHANCE_YOUR_CALM.
+ */
+export interface H2Limits {
+  maxConcurrentStreams: number;
+  maxHeaderListSize: number;
+  maxResetsPerSecond: number;
+  /** MB of memory nghttp2 may hold per session before it refuses new streams. */
+  maxSessionMemoryMb: number;
+}
+
+export const DEFAULT_H2_LIMITS: H2Limits = {
+  maxConcurrentStreams: 100,
+  maxHeaderListSize: 64 * 1024,
+  maxResetsPerSecond: 100,
+  maxSessionMemoryMb: 10,
+};
+
+export interface H2Front {
+  server: http2.Http2SecureServer;
+  sessions: Set<http2.ServerHttp2Session>;
+}
+
+export function createH2Server(
+  ctx: ProxyContext,
+  limits: H2Limits,
+  sni: (servername: string) => tls.SecureContext | undefined,
+): H2Front {
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const server = http2.createSecureServer({
+    SNICallback: (name, cb) => cb(null, sni(name)),
+    settings: {
+      maxConcurrentStreams: limits.maxConcurrentStreams,
+      maxHeaderListSize: limits.maxHeaderListSize,
+      enablePush: false,
+    },
+    maxSessionMemory: limits.maxSessionMemoryMb,
+    // Streams over the concurrency limit are refused by nghttp2; a client that keeps opening them
+    // anyway is cut off after this many.
+    maxSessionRejectedStreams: 100,
+    maxSessionInvalidFrames: 100,
+    unknownProtocolTimeout: 1000,
+  });
+  server.on('session', (session) => {
+    sessions.add(session);
+    ctx.metrics.openConnections++;
+    const socket = session.socket;
+    const addr = socket.remoteAddress ?? '';
+    const clientIp = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+    const localPort = socket.localPort ?? 0;
+    let windowStart = ctx.clock.monotonic();
+    let resets = 0;
+    session.setTimeout(ctx.limits.idleTimeoutMs, () => session.close());
+    session.on('error', () => undefined);
+    session.on('close', () => {
+      sessions.delete(session);
+      ctx.metrics.openConnections--;
+    });
+    session.on('stream', (stream, headers, flags) => {
+      stream.on('aborted', () => {
+        const now = ctx.clock.monotonic();
+        if (now - windowStart > 1000) {
+          windowStart = now;
+          resets = 0;
+        }
+        if (++resets > limits.maxResetsPerSecond && !session.destroyed) {
+          ctx.metrics.rejectedRequest('h2_rapid_reset');
+          ctx.logger.warn('HTTP/2 client reset too many streams; closing the session', { client: clientIp });
+          session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+          session.destroy();
+        }
+      });
+      if (ctx.draining) {
+        stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+        return;
+      }
+      new H2Downstream(ctx, stream, clientIp, localPort).start(headers, flags);
+    });
+  });
+  // Only clients that offered h2 are handed to this server; anything else is not ours to serve.
+  server.on('unknownProtocol', (socket) => socket.destroy());
+  server.on('tlsClientError', () => undefined);
+  return { server, sessions };
+}

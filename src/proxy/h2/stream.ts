@@ -1,0 +1,115 @@
+import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { ResponseHead } from '../http1/index.js';
+import type { ProxyContext } from '../listener/context.js';
+import { Exchange, type Downstream } from '../listener/exchange.js';
+import type { ResponseInfo } from '../listener/headers.js';
+import { requestHeadFromH2, responseHeadersToH2 } from './headers.js';
+
+const CHUNK_END = Buffer.from('0\r\n\r\n', 'latin1');
+
+/**
+ * One HTTP/2 stream as the client side of an exchange. The request body is handed to the exchange
+ * as HTTP/1.1 would carry it (Content-Length, or chunked coding when the client declared no length),
+ * so the machine sees one kind of request whatever the client spoke.
+ */
+export class H2Downstream implements Downstream {
+  readonly h2 = true;
+  readonly secure = true;
+  private ex: Exchange | undefined;
+  private chunked = false;
+
+  constructor(
+    private readonly ctx: ProxyContext,
+    private readonly stream: ServerHttp2Stream,
+    readonly clientIp: string,
+    readonly localPort: number,
+  ) {}
+
+  get closing(): boolean {
+    return this.ctx.draining || this.stream.session?.closed === true;
+  }
+
+  start(headers: IncomingHttpHeaders, flags: number): void {
+    const s = this.stream;
+    s.on('error', () => undefined); // 'close' follows; the exchange learns of it there
+    const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+    const parsed = requestHeadFromH2(headers, endStream);
+    if (!parsed.ok) {
+      this.ctx.metrics.rejectedRequest('bad_h2_request');
+      return this.local(parsed.status, `${parsed.reason}\n`, this.ctx.nextRequestId(), false, []);
+    }
+    const head = parsed.head;
+    const app = head.host === undefined ? undefined : this.ctx.routes.lookupHost(head.host);
+    if (!app) {
+      this.ctx.metrics.request('', this.ctx.region, 404);
+      return this.local(404, `no app is served at host "${(head.host ?? '').slice(0, 100)}"\n`, this.ctx.nextRequestId(), false, []);
+    }
+    this.chunked = head.chunked;
+    const ex = new Exchange(this.ctx, this, head, app);
+    this.ex = ex;
+    s.on('data', (chunk: Buffer) => {
+      if (!this.chunked) return ex.onClientData(chunk);
+      if (chunk.length === 0) return;
+      ex.onClientData(Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`, 'latin1'), chunk, CRLF]));
+    });
+    s.on('end', () => {
+      if (this.chunked) ex.onClientData(CHUNK_END);
+    });
+    s.on('drain', () => ex.onClientDrain());
+    s.on('close', () => {
+      if (this.ex) {
+        this.ex = undefined;
+        ex.onClientClose();
+      }
+    });
+    ex.start(undefined);
+  }
+
+  pause(): void {
+    this.stream.pause();
+  }
+  resume(): void {
+    this.stream.resume();
+  }
+  interim(_raw: Buffer, resp: ResponseHead): void {
+    // RFC 9113 §8.1: informational responses are HEADERS frames before the final one.
+    if (!this.stream.headersSent && !this.stream.destroyed) this.stream.additionalHeaders({ ':status': resp.status });
+  }
+  head(resp: ResponseHead, info: ResponseInfo): void {
+    if (this.stream.destroyed) return;
+    this.stream.respond(responseHeadersToH2(resp, info), { endStream: info.framing === 'none' });
+  }
+  write(b: Buffer): boolean {
+    if (this.stream.destroyed || this.stream.writableEnded) return true;
+    return this.stream.write(b);
+  }
+  cork(): void {}
+  uncork(): void {}
+  local(status: number, text: string, requestId: string, _close: boolean, extra: readonly (readonly [string, string])[]): void {
+    const s = this.stream;
+    if (s.destroyed) return;
+    if (s.headersSent) return this.abort();
+    const headers: http2.OutgoingHttpHeaders = {
+      ':status': status,
+      'content-type': 'text/plain; charset=utf-8',
+      'content-length': String(Buffer.byteLength(text)),
+      'starling-request-id': requestId,
+    };
+    for (const [k, v] of extra) headers[k] = v;
+    s.respond(headers);
+    s.end(text);
+  }
+  abort(): void {
+    if (!this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+  }
+  endTunnel(): void {
+    this.stream.end();
+  }
+  exchangeDone(): void {
+    this.ex = undefined;
+    const s = this.stream;
+    if (!s.destroyed && !s.writableEnded) s.end();
+  }
+}
+
+const CRLF = Buffer.from('\r\n', 'latin1');
