@@ -26,6 +26,8 @@ export const DEFAULT_H2_LIMITS: H2Limits = {
 export interface H2Front {
   server: http2.Http2SecureServer;
   sessions: Set<http2.ServerHttp2Session>;
+  /** Streams with an exchange in flight (the proxy's sweep enforces their timeouts). */
+  active: Set<H2Downstream>;
 }
 
 export function createH2Server(
@@ -34,6 +36,7 @@ export function createH2Server(
   sni: (servername: string) => tls.SecureContext | undefined,
 ): H2Front {
   const sessions = new Set<http2.ServerHttp2Session>();
+  const active = new Set<H2Downstream>();
   const server = http2.createSecureServer({
     SNICallback: (name, cb) => cb(null, sni(name)),
     settings: {
@@ -81,11 +84,11 @@ export function createH2Server(
         stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
         return;
       }
-      new H2Downstream(ctx, stream, clientIp, localPort).start(headers, flags);
+      new H2Downstream(ctx, stream, clientIp, localPort, active).start(headers, flags);
     });
   });
   // Only clients that offered h2 are handed to this server; anything else is not ours to serve.
   server.on('unknownProtocol', (socket) => socket.destroy());
   server.on('tlsClientError', () => undefined);
-  return { server, sessions };
+  return { server, sessions, active };
 }

@@ -23,7 +23,13 @@ export class H2Downstream implements Downstream {
     private readonly stream: ServerHttp2Stream,
     readonly clientIp: string,
     readonly localPort: number,
+    /** Streams with an exchange in flight, swept for timeouts by the proxy. */
+    private readonly active: Set<H2Downstream>,
   ) {}
+
+  onTick(now: number): void {
+    this.ex?.onTick(now);
+  }
 
   get closing(): boolean {
     return this.ctx.draining || this.stream.session?.closed === true;
@@ -47,6 +53,7 @@ export class H2Downstream implements Downstream {
     this.chunked = head.chunked;
     const ex = new Exchange(this.ctx, this, head, app);
     this.ex = ex;
+    this.active.add(this);
     s.on('data', (chunk: Buffer) => {
       if (!this.chunked) return ex.onClientData(chunk);
       if (chunk.length === 0) return;
@@ -57,6 +64,7 @@ export class H2Downstream implements Downstream {
     });
     s.on('drain', () => ex.onClientDrain());
     s.on('close', () => {
+      this.active.delete(this);
       if (this.ex) {
         this.ex = undefined;
         ex.onClientClose();
@@ -107,6 +115,7 @@ export class H2Downstream implements Downstream {
   }
   exchangeDone(): void {
     this.ex = undefined;
+    this.active.delete(this);
     const s = this.stream;
     if (!s.destroyed && !s.writableEnded) s.end();
   }

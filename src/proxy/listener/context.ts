@@ -13,6 +13,8 @@ export interface ProxyLimits {
   idleTimeoutMs: number;
   /** A request body that stops arriving for this long is abandoned with 408. */
   bodyTimeoutMs: number;
+  /** A client that takes no response bytes for this long (its window stays shut) is cut off. */
+  stallTimeoutMs: number;
   /** A machine that has not started its response after this long gets the request a 504. */
   responseTimeoutMs: number;
   /** How long a request waits when every machine is at hard_limit, before 503. */
@@ -38,6 +40,7 @@ export const DEFAULT_LIMITS: ProxyLimits = {
   idleTimeoutMs: 60_000,
   bodyTimeoutMs: 30_000,
   responseTimeoutMs: 60_000,
+  stallTimeoutMs: 60_000,
   queueTimeoutMs: 10_000,
   maxQueuePerApp: 1024,
   replayMaxBytes: 1024 * 1024,

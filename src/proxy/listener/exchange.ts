@@ -460,6 +460,14 @@ export class Exchange implements UpstreamOwner, Waiter {
     if (this.state === 'sent' && now > this.responseDeadline) {
       return this.local(504, `machine ${this.machine?.id ?? '?'} did not answer in time\n`);
     }
+    if (this.relay.pausedUpstream && now - this.relay.pausedSince > this.ctx.limits.stallTimeoutMs) {
+      // A client that stops reading (HTTP/1 slow read, HTTP/2 window never reopened) holds a machine
+      // connection; it gets cut off rather than held forever.
+      this.ctx.metrics.rejectedRequest('client_stalled');
+      this.dropUpstream(false);
+      this.client.abort();
+      return this.finish(this.state === 'tunnel' ? 101 : 499, 'client stopped reading');
+    }
     const waitingForBody = !this.body.done && this.state !== 'tunnel' && this.state !== 'done';
     if (waitingForBody && now - this.body.lastDataAt > this.ctx.limits.bodyTimeoutMs) {
       this.ctx.metrics.rejectedRequest('body_timeout');

@@ -22,6 +22,8 @@ export class ResponseRelay {
   bytesOut = 0;
   sentAt = 0;
   pausedUpstream = false;
+  /** Monotonic ms when the client stopped taking bytes (for the stall timeout). */
+  pausedSince = 0;
   private headBuf: Buffer | undefined;
   private resp: ResponseHead | undefined;
   private framing: Framing = 'none';
@@ -166,6 +168,7 @@ export class ResponseRelay {
   pauseUpstream(): void {
     if (this.pausedUpstream) return;
     this.pausedUpstream = true;
+    this.pausedSince = this.ex.ctx.clock.monotonic();
     this.ex.up?.socket.pause();
   }
 

@@ -174,6 +174,7 @@ export class ProxyServer {
   private sweep(): void {
     const now = this.ctx.clock.monotonic();
     for (const c of this.connections) c.onTick(now);
+    for (const s of this.h2?.active ?? []) s.onTick(now);
     this.ctx.queue.expire(now);
     this.ctx.pool.sweep();
   }
