@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# nginx: origin in tests and peer in the benchmark; haproxy: benchmark peer; wrk: load generator.
-PACKAGES=(nginx haproxy wrk)
+# nginx: origin in tests and peer in the benchmark; haproxy: benchmark peer; wrk: load generator;
+# pebble: the ACME test CA (with pebble-challtestsrv); openssl: test certificates.
+PACKAGES=(nginx haproxy wrk pebble openssl)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

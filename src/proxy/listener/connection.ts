@@ -15,6 +15,7 @@ const enum Deadline {
 }
 
 const LINGER_MS = 5000;
+const ACME_PREFIX = '/.well-known/acme-challenge/';
 
 /**
  * One client connection: reads request heads, runs one exchange at a time (pipelined requests wait
@@ -116,7 +117,17 @@ export class ClientConnection implements Downstream {
     this.buf = undefined;
     this.deadlineKind = Deadline.None;
     const rest = end < buf.length ? buf.subarray(end) : undefined;
+    if (this.ctx.acmeHttp && !this.secure && head.target.startsWith(ACME_PREFIX) && head.method === 'GET') {
+      return this.acmeAnswer(head.target.slice(ACME_PREFIX.length), head.close || head.contentLength > 0 || head.chunked, rest);
+    }
     const app = head.host === undefined ? undefined : this.ctx.routes.lookupHost(head.host);
+    if (app?.forceHttps && !this.secure) {
+      const close = head.close || head.chunked || head.contentLength > 0 || this.closing || this.ctx.draining;
+      const location = `https://${(head.host ?? '').replace(/:\d+$/, '')}${head.target}`;
+      this.ctx.metrics.request(app.name, this.ctx.region, 301);
+      this.local(301, `moved to ${location}\n`, this.ctx.nextRequestId(), close, [['location', location]]);
+      return this.exchangeDone(!close, close ? undefined : rest);
+    }
     if (!app) {
       // Answered without routing. The body, if any, is not read: the connection closes after.
       const close = head.close || head.chunked || head.contentLength > 0 || this.closing || this.ctx.draining;
@@ -146,6 +157,36 @@ export class ClientConnection implements Downstream {
         if (!this.exchange) this.parse();
       });
     }
+  }
+
+  /**
+   * ACME HTTP-01 (RFC 8555 §8.3): answered from the shared store before any routing, so whichever PoP
+   * the CA's validation reaches can answer an order placed by another.
+   */
+  private acmeAnswer(token: string, close: boolean, rest: Buffer | undefined): void {
+    const busy = this.hold();
+    const reply = (status: number, body: string): void => {
+      busy();
+      if (this.closed) return;
+      this.local(status, body, this.ctx.nextRequestId(), close, []);
+      this.exchangeDone(!close, close ? undefined : rest);
+    };
+    if (!/^[A-Za-z0-9_-]+$/.test(token)) return reply(404, 'no such challenge\n');
+    this.ctx.acmeHttp!.httpChallenge(token).then(
+      (answer) => (answer === undefined ? reply(404, 'no such challenge\n') : reply(200, answer)),
+      () => reply(503, 'challenge store unavailable\n'),
+    );
+  }
+
+  /** Holds the connection (no reading, no parsing) while an answer is looked up; returns the release. */
+  private hold(): () => void {
+    this.socket.pause();
+    const marker = this.buf;
+    this.buf = Buffer.alloc(0); // not idle: drain waits for the answer
+    return () => {
+      if (this.buf?.length === 0) this.buf = marker;
+      this.socket.resume();
+    };
   }
 
   /** A request the proxy will not forward: answer, then close (the stream can no longer be trusted). */

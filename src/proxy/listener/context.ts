@@ -65,6 +65,12 @@ export interface ProxyContext {
   readonly logger: Logger;
   draining: boolean;
   nextRequestId(): string;
+  /** ACME HTTP-01 answers (the shared certificate store), looked up before any routing. */
+  acmeHttp: AcmeHttpAnswers | undefined;
+}
+
+export interface AcmeHttpAnswers {
+  httpChallenge(token: string): Promise<string | undefined>;
 }
 
 /** Request ids: a random per-process prefix and a counter, then the edge region (`01abc…-fra`). */

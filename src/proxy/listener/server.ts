@@ -6,7 +6,7 @@ import { SystemClock, silentLogger, type Clock, type Logger, type TimerHandle } 
 import { LoadRegistry, RouteTable, type RoutesSpec } from '../routes/index.js';
 import { UpstreamPool } from '../upstream/index.js';
 import { AccessLog, ProxyMetrics, type AccessLogSink } from '../observe/index.js';
-import { DEFAULT_LIMITS, requestIdFactory, type ProxyContext, type ProxyLimits } from './context.js';
+import { DEFAULT_LIMITS, requestIdFactory, type AcmeHttpAnswers, type ProxyContext, type ProxyLimits } from './context.js';
 import { ClientConnection } from './connection.js';
 import { WaitQueue } from './queue.js';
 
@@ -20,6 +20,8 @@ export interface ProxyOptions {
   accessLog?: AccessLogSink | undefined;
   random?: () => number;
   limits?: Partial<ProxyLimits>;
+  /** Where ACME HTTP-01 answers come from (the shared certificate store); none when undefined. */
+  acmeHttp?: AcmeHttpAnswers | undefined;
 }
 
 /**
@@ -53,6 +55,7 @@ export class ProxyServer {
       logger: opts.logger ?? silentLogger,
       draining: false,
       nextRequestId: requestIdFactory(opts.region),
+      acmeHttp: opts.acmeHttp,
     };
     this.server = net.createServer({ noDelay: true }, (socket) => {
       new ClientConnection(this.ctx, socket, this.connections);

@@ -78,6 +78,7 @@ const app = z.strictObject({
   name: z.string().regex(APP_NAME, 'must be 1-63 characters of a-z, 0-9 and "-", starting with a letter or digit'),
   hostnames: z.array(hostname).min(1, 'must list at least one hostname'),
   primary_region: regionCode.optional(),
+  force_https: z.boolean().default(false),
   service: service.prefault({}),
   machines: z.array(machine),
 });

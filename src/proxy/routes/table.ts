@@ -44,6 +44,7 @@ export interface AppRoute {
   readonly name: string;
   readonly hostnames: readonly string[];
   readonly primaryRegion: string | undefined;
+  readonly forceHttps: boolean;
   readonly concurrencyType: ConcurrencyType;
   readonly softLimit: number;
   /** Infinity when the app set no hard limit. */
@@ -118,6 +119,7 @@ function compileApp(spec: AppSpec, loads: LoadRegistry, rtt: RttTable): AppRoute
     name: spec.name,
     hostnames: spec.hostnames.map((h) => h.toLowerCase()),
     primaryRegion: spec.primary_region,
+    forceHttps: spec.force_https === true,
     concurrencyType: spec.service.concurrency.type,
     softLimit: spec.service.concurrency.soft_limit,
     hardLimit: spec.service.concurrency.hard_limit ?? Number.POSITIVE_INFINITY,

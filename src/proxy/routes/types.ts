@@ -48,6 +48,8 @@ export interface AppSpec {
   name: string;
   hostnames: string[];
   primary_region?: string | undefined;
+  /** Plain-HTTP requests get a 301 to the same URL on https (ACME HTTP-01 answers excepted). */
+  force_https?: boolean | undefined;
   service: ServiceSpec;
   machines: MachineSpec[];
 }
