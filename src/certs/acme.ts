@@ -1,0 +1,226 @@
+import https from 'node:https';
+import tls from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { Client, axios as acmeAxios, crypto as acmeCrypto, type Authorization, type Order } from 'acme-client';
+import { StarlingError, describeError, type Logger } from '../shared/index.js';
+import type { Challenge, CertificateStore, StoredCertificate } from './types.js';
+
+/**
+ * Certificates from an ACME CA (RFC 8555) with acme-client: Let's Encrypt in production, Pebble in
+ * tests. Challenge answers go into the SHARED store, never into this process's memory: with anycast,
+ * the CA's validation request may reach any PoP, and every PoP answers from the same store.
+ *
+ * Supported: TLS-ALPN-01 (RFC 8737, answered on the TLS port with `acme-tls/1`) and HTTP-01
+ * (RFC 8555 §8.3, answered on port 80). Wildcards need DNS-01, which is not supported yet: they
+ * are refused with ERR_ACME_WILDCARD; import a custom certificate for them instead.
+ *
+ * Known limits: acme-client polls with its own timers (not our Clock; `pollIntervalMs` sets the
+ * first delay) and retries 5xx/network errors after 5, 10 … 25 s (module-wide axios settings). The
+ * account key is created once per store and directory; two PoPs racing on an empty shared store
+ * may each register one, and the last key written is the one reused from then on.
+ */
+export type ChallengeType = 'tls-alpn-01' | 'http-01';
+
+export interface AcmeIssuerOptions {
+  directoryUrl: string;
+  email?: string;
+  store: CertificateStore;
+  logger: Logger;
+  /** Extra CA (PEM) to trust for the ACME server's own HTTPS listener, e.g. Pebble's test CA. */
+  caBundlePem?: string;
+  /** First delay between status polls; acme-client doubles it up to 30 s. Default 5000 (its own). */
+  pollIntervalMs?: number;
+  /** Which challenge to answer when the CA offers several. Default ['tls-alpn-01', 'http-01']. */
+  challengePriority?: ChallengeType[];
+}
+
+/** What an authorization's challenge looks like on the wire (acme-client's types omit tls-alpn-01). */
+interface WireChallenge {
+  type: string;
+  url: string;
+  token: string;
+  status: string;
+  error?: { type?: string; detail?: string };
+}
+
+// acme-client talks through one module-wide axios instance. Trusting an extra CA by editing its
+// defaults would trust it for every directory in the process, so one interceptor picks the agent by
+// the request's origin instead; NODE_EXTRA_CA_CERTS is not needed (it is read only at start-up).
+const agentsByOrigin = new Map<string, https.Agent>();
+let interceptorInstalled = false;
+
+function trustFor(directoryUrl: string, caPem: string): void {
+  agentsByOrigin.set(new URL(directoryUrl).origin, new https.Agent({ ca: [...tls.rootCertificates, caPem] }));
+  if (interceptorInstalled) return;
+  interceptorInstalled = true;
+  acmeAxios.interceptors.request.use((config) => {
+    const agent = config.url !== undefined && URL.canParse(config.url) ? agentsByOrigin.get(new URL(config.url).origin) : undefined;
+    if (agent) config.httpsAgent = agent;
+    return config;
+  });
+}
+
+const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/;
+
+export class AcmeIssuer {
+  private readonly opts: AcmeIssuerOptions;
+  private readonly priority: ChallengeType[];
+  private readonly log: Logger;
+  private client: Promise<Client> | undefined;
+
+  constructor(opts: AcmeIssuerOptions) {
+    this.opts = opts;
+    this.priority = opts.challengePriority ?? ['tls-alpn-01', 'http-01'];
+    this.log = opts.logger.child({ component: 'acme', directory: opts.directoryUrl });
+    if (opts.caBundlePem !== undefined) trustFor(opts.directoryUrl, opts.caBundlePem);
+  }
+
+  /** Orders, validates and stores (source 'acme') a certificate for one hostname. */
+  async issue(hostname: string): Promise<StoredCertificate> {
+    const host = hostname.toLowerCase().replace(/\.$/, '');
+    if (host.startsWith('*.')) {
+      throw new StarlingError('ERR_ACME_WILDCARD', `${host}: wildcards need DNS-01, not supported yet`, {
+        fault: 'user',
+        hint: 'add a custom certificate for the wildcard (starling certs import), or list each name',
+      });
+    }
+    if (!HOSTNAME.test(host)) {
+      throw new StarlingError('ERR_ACME_ORDER', `${JSON.stringify(hostname)} is not a DNS name a CA can validate`, { fault: 'user' });
+    }
+    const client = await this.account();
+    const order = await this.step(host, 'placing the order', () =>
+      client.createOrder({ identifiers: [{ type: 'dns', value: host }] }),
+    );
+    const authzs = await this.step(host, 'reading the authorizations', () => client.getAuthorizations(order));
+    const placed: Challenge[] = [];
+    try {
+      for (const authz of authzs) await this.authorize(client, order, authz, placed);
+    } finally {
+      for (const c of placed) {
+        const which = c.type === 'http-01' ? { type: c.type, token: c.token } : { type: c.type, hostname: c.hostname };
+        await this.opts.store.removeChallenge(which).catch((e: unknown) =>
+          this.log.warn('could not remove a challenge answer', { hostname: host, type: c.type, error: describeError(e) }),
+        );
+      }
+    }
+    const certKey = await acmeCrypto.createPrivateEcdsaKey('P-256');
+    const [, csr] = await acmeCrypto.createCsr({ commonName: host, altNames: [host] }, certKey);
+    const chain = await this.step(host, 'finalizing the order', async () =>
+      client.getCertificate(await client.finalizeOrder(order, csr)),
+    );
+    const cert = { ...describeChain(chain), hostname: host, source: 'acme' as const, certPem: chain, keyPem: certKey.toString() };
+    await this.opts.store.put(cert);
+    this.log.info('certificate issued', { hostname: host, notAfter: cert.notAfter });
+    return cert;
+  }
+
+  /** Answers one authorization with the preferred challenge the CA offers, and waits for the verdict. */
+  private async authorize(client: Client, order: Order, authz: Authorization, placed: Challenge[]): Promise<void> {
+    const host = authz.identifier.value;
+    if (authz.status === 'valid') return; // reused by the CA (RFC 8555 §7.1.3)
+    const offered = authz.challenges as unknown as WireChallenge[];
+    const type = this.priority.find((t) => offered.some((c) => c.type === t));
+    const challenge = offered.find((c) => c.type === type);
+    if (type === undefined || challenge === undefined) {
+      throw new StarlingError(
+        'ERR_ACME_CHALLENGE',
+        `${host}: the CA offers ${offered.map((c) => c.type).join(', ') || 'no challenges'}, none of ${this.priority.join(', ')}`,
+      );
+    }
+    const keyAuthorization = await client.getChallengeKeyAuthorization(challenge as never);
+    let answer: Challenge;
+    if (type === 'tls-alpn-01') {
+      const key = await acmeCrypto.createPrivateEcdsaKey('P-256');
+      const [, cert] = await acmeCrypto.createAlpnCertificate(authz, keyAuthorization, key);
+      answer = { type, hostname: host, certPem: cert.toString(), keyPem: key.toString() };
+    } else {
+      answer = { type, token: challenge.token, keyAuthorization };
+    }
+    await this.opts.store.putChallenge(answer);
+    placed.push(answer);
+    this.log.info('challenge answer stored', { hostname: host, type });
+    try {
+      await client.completeChallenge(challenge as never);
+      await client.waitForValidStatus(authz);
+    } catch (e) {
+      const detail = (await this.problem(client, order, authz.url, type)) ?? describeError(e);
+      throw new StarlingError('ERR_ACME_CHALLENGE', `${type} for ${host} failed: ${detail}`, {
+        cause: e,
+        hint: type === 'http-01'
+          ? `the CA must reach http://${host}/.well-known/acme-challenge/ on port 80 of a PoP`
+          : `the CA must reach ${host} on port 443 of a PoP, offering ALPN acme-tls/1`,
+      });
+    }
+  }
+
+  /** The CA's problem detail for the failed challenge (RFC 8555 §8: challenge.error). */
+  private async problem(client: Client, order: Order, authzUrl: string, type: string): Promise<string | undefined> {
+    try {
+      const [fresh] = await client.getAuthorizations({ ...order, authorizations: [authzUrl] });
+      const failed = (fresh?.challenges as unknown as WireChallenge[] | undefined)?.find((c) => c.type === type);
+      const err = failed?.error;
+      if (!err) return undefined;
+      return err.type ? `${err.detail ?? 'no detail'} (${err.type})` : err.detail;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The account, created once per store and directory; its key is kept in the store. */
+  private account(): Promise<Client> {
+    this.client ??= this.openAccount().catch((e: unknown) => {
+      this.client = undefined; // let the next issue() try again
+      throw e;
+    });
+    return this.client;
+  }
+
+  private async openAccount(): Promise<Client> {
+    const { store, directoryUrl, email } = this.opts;
+    let accountKey = await store.accountKey(directoryUrl);
+    const known = accountKey !== undefined;
+    if (accountKey === undefined) {
+      accountKey = (await acmeCrypto.createPrivateEcdsaKey('P-256')).toString();
+      await store.putAccountKey(directoryUrl, accountKey);
+      this.log.info('ACME account key created');
+    }
+    const poll = this.opts.pollIntervalMs ?? 5000;
+    const client = new Client({ directoryUrl, accountKey, backoffMin: poll, backoffMax: Math.max(poll, 30_000), backoffAttempts: 10 });
+    const register = { termsOfServiceAgreed: true, ...(email ? { contact: [`mailto:${email}`] } : {}) };
+    await this.step('ACME account', 'registration', async () => {
+      // For a known key, look the account up (RFC 8555 §7.3.1): re-sending only the ToS flag is an
+      // empty update, which Pebble refuses. A CA that forgot the account (Pebble restarted) gets a new one.
+      if (known) {
+        try {
+          return await client.createAccount({ onlyReturnExisting: true });
+        } catch {
+          this.log.info('ACME account not found for the stored key; registering it');
+        }
+      }
+      return client.createAccount(register);
+    });
+    return client;
+  }
+
+  private async step<T>(subject: string, what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw new StarlingError('ERR_ACME_ORDER', `${subject}: ${what} failed at ${this.opts.directoryUrl}: ${describeError(e)}`, { cause: e });
+    }
+  }
+}
+
+/** Names and validity of the leaf (the chain's first certificate). */
+function describeChain(chainPem: string): Pick<StoredCertificate, 'names' | 'notBefore' | 'notAfter'> {
+  const leaf = new X509Certificate(chainPem);
+  const names = (leaf.subjectAltName ?? '')
+    .split(/,\s*/)
+    .filter((n) => n.startsWith('DNS:'))
+    .map((n) => n.slice(4));
+  return {
+    names,
+    notBefore: new Date(leaf.validFrom).toISOString(),
+    notAfter: new Date(leaf.validTo).toISOString(),
+  };
+}

@@ -1,0 +1,16 @@
+export type {
+  AlpnChallenge,
+  CertSource,
+  CertificateStore,
+  CertificateSummary,
+  Challenge,
+  HttpChallenge,
+  StoredCertificate,
+} from './types.js';
+export { FileCertStore, type FileCertStoreOptions } from './file-store.js';
+export { MemoryCertStore } from './memory-store.js';
+export { CertificateIndex, type CertificateIndexOptions } from './cert-index.js';
+export { selfSigned, defaultSelfSigned, type KeyPairPem, type SelfSignedOptions } from './self-signed.js';
+export { coversName, inspectCertificate, type CertificateFacts } from './validate.js';
+export { AcmeIssuer, type AcmeIssuerOptions } from './acme.js';
+export { RenewalManager, type RenewalManagerOptions, type RenewalStatus } from './renewal.js';
