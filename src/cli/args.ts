@@ -14,6 +14,8 @@ export interface Command {
   verb: string;
   aliases?: string[];
   summary: string;
+  /** Positional arguments, in order (`HOST`); each is required and lands in opts under its lower-case name. */
+  args?: string[];
   options: Record<string, OptionSpec>;
   run(opts: Record<string, string | boolean | undefined>): Promise<number>;
 }
@@ -26,10 +28,22 @@ export function parseOptions(cmd: Command, argv: string[]): Record<string, strin
   }
   try {
     const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
-    if (positionals.length > 0) {
-      throw new StarlingError('ERR_USAGE', `unexpected argument "${positionals[0]}"`, { fault: 'user' });
+    const names = cmd.args ?? [];
+    if (positionals.length > names.length) {
+      throw new StarlingError('ERR_USAGE', `unexpected argument "${positionals[names.length]}"`, {
+        fault: 'user',
+        hint: `see: starling ${cmd.noun} ${cmd.verb} --help`,
+      });
     }
-    return values as Record<string, string | boolean | undefined>;
+    if (positionals.length < names.length) {
+      throw new StarlingError('ERR_USAGE', `missing ${names.slice(positionals.length).join(' ')}`, {
+        fault: 'user',
+        hint: `usage: starling ${cmd.noun} ${cmd.verb} ${names.join(' ')} [options]`,
+      });
+    }
+    const out = values as Record<string, string | boolean | undefined>;
+    names.forEach((n, i) => (out[n.toLowerCase()] = positionals[i]));
+    return out;
   } catch (e) {
     if (e instanceof StarlingError) throw e;
     throw new StarlingError('ERR_USAGE', (e as Error).message, {
@@ -52,7 +66,8 @@ export function parseHostPort(value: string, what: string): { host: string; port
 }
 
 export function commandHelp(cmd: Command): string {
-  const lines = [`starling ${cmd.noun} ${cmd.verb} — ${cmd.summary}`, '', 'options:'];
+  const args = (cmd.args ?? []).map((a) => ` ${a}`).join('');
+  const lines = [`starling ${cmd.noun} ${cmd.verb}${args} — ${cmd.summary}`, '', 'options:'];
   for (const [name, spec] of Object.entries(cmd.options)) {
     const flag = spec.type === 'string' ? `--${name} ${spec.value ?? 'VALUE'}` : `--${name}`;
     const def = spec.default === undefined ? '' : ` (default: ${String(spec.default)})`;

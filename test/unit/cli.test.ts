@@ -9,7 +9,8 @@ const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf
 
 /** The README section of one command: from its heading to the next heading of the same level. */
 function section(noun: string, verb: string): string {
-  const start = readme.indexOf(`### \`starling ${noun} ${verb}\``);
+  const m = new RegExp(`### \`starling ${noun} ${verb}[\` ]`).exec(readme);
+  const start = m ? m.index : -1;
   assert.ok(start >= 0, `README has no CLI reference section for "starling ${noun} ${verb}"`);
   const next = readme.indexOf('\n## ', start + 1);
   const nextSub = readme.indexOf('\n### ', start + 1);
