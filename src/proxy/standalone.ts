@@ -3,6 +3,8 @@ import { SystemClock, describeError, isKnownRegion, StarlingError, type Logger }
 import { AdminServer } from './admin.js';
 import { ProxyServer } from './listener/index.js';
 import { RoutesWatcher } from './routes/index.js';
+import { AcmeIssuer, FileCertStore, RenewalManager } from '../certs/index.js';
+import { StoreTlsContexts, type DefaultCert } from './tls/store-contexts.js';
 import type { AccessLogSink } from './observe/index.js';
 
 /** What `starling proxy serve` runs: one proxy with a routes file, an admin port and signals. */
@@ -15,12 +17,31 @@ export interface StandaloneOptions {
   accessLog: string;
   flyHeaders: boolean;
   logger: Logger;
+  /** HTTPS (HTTP/1.1 and HTTP/2) with certificates from a store; off when undefined. */
+  tls?: TlsOptions | undefined;
+}
+
+export interface TlsOptions {
+  listen: { host: string; port: number };
+  /** FileCertStore directory, shared by every proxy that should answer for these names. */
+  certsDir: string;
+  defaultCert: DefaultCert;
+  /** With an ACME directory, the proxy renews the store's ACME certificates itself. */
+  acme?: AcmeOptions | undefined;
+}
+
+export interface AcmeOptions {
+  directoryUrl: string;
+  email?: string | undefined;
+  /** PEM of a CA to trust for the ACME server (a test CA such as Pebble's). */
+  caBundlePem?: string | undefined;
 }
 
 export interface RunningProxy {
   proxy: ProxyServer;
   admin: AdminServer | undefined;
   address: { host: string; port: number };
+  tlsAddress: { host: string; port: number } | undefined;
   /** Re-reads the routes file now (SIGHUP); true when the file is valid and in effect. */
   reload(): Promise<boolean>;
   /** Drains, then releases everything; resolves when done. */
@@ -50,8 +71,10 @@ export async function startStandalone(o: StandaloneOptions): Promise<RunningProx
     watcher.stop();
     throw e;
   }
+  const certs = o.tls ? await openCertificates(o.tls, clock, o.logger) : undefined;
   const accessLog = openAccessLog(o.accessLog);
   const started = new ProxyServer({
+    acmeHttp: certs?.contexts,
     region: o.region,
     routes,
     clock,
@@ -65,6 +88,18 @@ export async function startStandalone(o: StandaloneOptions): Promise<RunningProx
     started.close();
     throw listenError('--listen', o.listen, e);
   });
+  let tlsAddr: { host: string; port: number } | undefined;
+  if (o.tls && certs) {
+    const at = o.tls.listen;
+    const a = await started.listenTls(at.host, at.port, certs.contexts).catch((e: unknown) => {
+      watcher.stop();
+      certs.close();
+      started.close();
+      throw listenError('--tls-listen', at, e);
+    });
+    tlsAddr = { host: a.address, port: a.port };
+    certs.renewal?.start();
+  }
   let admin: AdminServer | undefined;
   if (o.admin) {
     const at = o.admin;
@@ -85,13 +120,49 @@ export async function startStandalone(o: StandaloneOptions): Promise<RunningProx
     proxy: started,
     admin,
     address: { host: addr.address, port: addr.port },
+    tlsAddress: tlsAddr,
     async stop() {
       watcher.stop();
+      await certs?.renewal?.stop();
+      certs?.close();
       await started.drain();
       await admin?.close();
       if (accessLog && accessLog !== process.stdout) (accessLog as fs.WriteStream).end();
     },
     reload: () => watcher.reload(),
+  };
+}
+
+interface OpenCertificates {
+  contexts: StoreTlsContexts;
+  renewal: RenewalManager | undefined;
+  close(): void;
+}
+
+/** The certificate store, the SNI index over it, and (with ACME) renewal of its ACME certificates. */
+async function openCertificates(t: TlsOptions, clock: SystemClock, logger: Logger): Promise<OpenCertificates> {
+  const store = new FileCertStore(t.certsDir, { clock, logger: logger.child({ component: 'certs' }) });
+  const contexts = await StoreTlsContexts.open(store, { defaultCert: t.defaultCert, clock, logger: logger.child({ component: 'tls' }) });
+  let renewal: RenewalManager | undefined;
+  let unwatch: (() => void) | undefined;
+  if (t.acme) {
+    const issuer = new AcmeIssuer({ ...t.acme, store, logger: logger.child({ component: 'acme' }) });
+    const r = new RenewalManager({ store, issuer, clock, logger: logger.child({ component: 'renewal' }) });
+    renewal = r;
+    // Every ACME certificate in the store is renewed here, including ones other PoPs added.
+    const manageAll = async (): Promise<void> => {
+      for (const c of await store.list()) if (c.source === 'acme') r.manage(c.hostname);
+    };
+    await manageAll();
+    unwatch = store.watch(() => void manageAll().catch(() => undefined));
+  }
+  return {
+    contexts,
+    renewal,
+    close: () => {
+      unwatch?.();
+      contexts.close();
+    },
   };
 }
 

@@ -76,8 +76,8 @@ export function createH2Server(
         if (++resets > limits.maxResetsPerSecond && !session.destroyed) {
           ctx.metrics.rejectedRequest('h2_rapid_reset');
           ctx.logger.warn('HTTP/2 client reset too many streams; closing the session', { client: clientIp });
-          session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
-          session.destroy();
+          // destroy() sends its own GOAWAY with this code (a separate goaway() would be followed by NO_ERROR).
+          session.destroy(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
         }
       });
       if (ctx.draining) {

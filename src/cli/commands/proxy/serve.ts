@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
-import { runPrimary, runWorker, startStandalone, type StandaloneOptions } from '../../../proxy/index.js';
+import { readFileSync } from 'node:fs';
+import { runPrimary, runWorker, startStandalone, type StandaloneOptions, type TlsOptions } from '../../../proxy/index.js';
 import { StarlingError, stderrLogger, type Level } from '../../../shared/index.js';
 import { parseHostPort, type Command } from '../../args.js';
 
@@ -13,6 +14,12 @@ export const proxyServe: Command = {
     listen: { type: 'string', value: 'HOST:PORT', description: 'where clients connect', default: '127.0.0.1:8080' },
     admin: { type: 'string', value: 'HOST:PORT', description: '/healthz and /metrics (off when not given)' },
     'access-log': { type: 'string', value: 'off|-|FILE', description: 'JSON access log: off, stdout, or a file', default: '-' },
+    'tls-listen': { type: 'string', value: 'HOST:PORT', description: 'HTTPS (HTTP/1.1 and HTTP/2), certificates by SNI from --certs (off when not given)' },
+    certs: { type: 'string', value: 'DIR', description: 'certificate store shared by the proxies of every PoP', default: '.starling/certs' },
+    'default-cert': { type: 'string', value: 'refuse|self-signed', description: 'handshakes without SNI or for unknown names', default: 'refuse' },
+    'acme-directory': { type: 'string', value: 'URL', description: "renew the store's ACME certificates with this CA" },
+    'acme-email': { type: 'string', value: 'EMAIL', description: 'contact for the ACME account' },
+    'acme-ca': { type: 'string', value: 'FILE', description: "PEM CA to trust for the ACME server's HTTPS (test CAs)" },
     'no-fly-headers': { type: 'boolean', description: 'do not add the Fly-* twins of the Starling-* headers' },
     workers: { type: 'string', value: 'N', description: 'proxy processes sharing the listening socket', default: '1' },
     'log-level': { type: 'string', value: 'LEVEL', description: 'debug, info, warn or error (to stderr)', default: 'info' },
@@ -44,6 +51,7 @@ export const proxyServe: Command = {
       accessLog: String(opts['access-log']),
       flyHeaders: opts['no-fly-headers'] !== true,
       logger,
+      tls: tlsOptions(opts),
     };
     if (workers > 1 && cluster.isPrimary) {
       await runPrimary(o, workers);
@@ -71,3 +79,34 @@ export const proxyServe: Command = {
     });
   },
 };
+
+function tlsOptions(opts: Record<string, string | boolean | undefined>): TlsOptions | undefined {
+  const defaultCert = String(opts['default-cert']);
+  if (defaultCert !== 'refuse' && defaultCert !== 'self-signed') {
+    throw new StarlingError('ERR_USAGE', `--default-cert must be refuse or self-signed, got "${defaultCert}"`, { fault: 'user' });
+  }
+  if (typeof opts['tls-listen'] !== 'string') {
+    if (typeof opts['acme-directory'] === 'string') {
+      throw new StarlingError('ERR_USAGE', '--acme-directory needs --tls-listen (the proxy answers the CA there)', { fault: 'user' });
+    }
+    return undefined;
+  }
+  const directoryUrl = opts['acme-directory'];
+  let caBundlePem: string | undefined;
+  if (typeof opts['acme-ca'] === 'string') {
+    try {
+      caBundlePem = readFileSync(opts['acme-ca'], 'utf8');
+    } catch (e) {
+      throw new StarlingError('ERR_USAGE', `cannot read --acme-ca ${opts['acme-ca']}: ${(e as Error).message}`, { fault: 'user' });
+    }
+  }
+  return {
+    listen: parseHostPort(opts['tls-listen'], '--tls-listen'),
+    certsDir: String(opts.certs),
+    defaultCert,
+    acme:
+      typeof directoryUrl === 'string'
+        ? { directoryUrl, email: typeof opts['acme-email'] === 'string' ? opts['acme-email'] : undefined, caBundlePem }
+        : undefined,
+  };
+}
