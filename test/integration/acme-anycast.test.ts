@@ -99,9 +99,22 @@ describe('ACME through the proxies: ordered at one PoP, validated at another', {
     }
   });
 
-  it('HTTP-01 is answered by PoP B on its plain port before routing', async () => {
+  it('HTTP-01 is answered by PoP B on its plain port before routing; open connections survive the renewal', async () => {
+    // A connection made with the current certificate stays usable after the certificate changes.
+    const open = await handshake(a.tlsPort, root);
     const cert = await issuer(['http-01']).issue(name);
     assert.equal(cert.source, 'acme');
+    const answer = await new Promise<string>((resolve, reject) => {
+      let got = '';
+      open.on('data', (d: Buffer) => {
+        got += d.toString();
+        if (got.includes('\r\n\r\n')) resolve(got);
+      });
+      open.on('error', reject);
+      open.write(`GET /after-renewal HTTP/1.1\r\nHost: ${name}\r\n\r\n`);
+    });
+    assert.match(answer, /^HTTP\/1\.1 200/);
+    open.destroy();
     // A request for an unknown token on the plain port gets 404 without reaching the app.
     const seenBefore = origin.seen.length;
     const status = await new Promise<number>((resolve, reject) => {

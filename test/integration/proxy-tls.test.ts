@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
 import tls from 'node:tls';
@@ -89,6 +90,26 @@ describe('TLS and HTTP/2 at the edge', () => {
       s.on('error', resolve);
     });
     assert.match(err.message, /alert|handshake|socket hang up/i);
+  });
+
+  it('redirects plain HTTP to https for an app with force_https, and serves it over TLS', async () => {
+    const q = await startProxy({
+      apps: [{ name: 'secure', hostnames: ['web.test'], force_https: true, machines: [machine('m1', 'fra', origin.port)] }],
+    });
+    try {
+      const port = (await q.proxy.listenTls('127.0.0.1', 0, staticContexts({ 'web.test': cert }))).port;
+      const plain = await new Promise<{ status: number; location: string | undefined }>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port: q.port, path: '/cart?x=1', headers: { host: 'web.test:8080' } }, (res) => {
+          res.resume();
+          resolve({ status: res.statusCode ?? 0, location: res.headers.location });
+        }).on('error', reject);
+      });
+      assert.equal(plain.status, 301);
+      assert.equal(plain.location, 'https://web.test/cart?x=1');
+      assert.equal((await get1(port, 'web.test', cert.caPem, '/cart')).status, 200);
+    } finally {
+      q.close();
+    }
   });
 
   it('answers plain HTTP on the TLS port with a hint', async () => {
