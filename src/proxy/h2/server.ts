@@ -1,7 +1,7 @@
 import http2 from 'node:http2';
 import type tls from 'node:tls';
 import type { ProxyContext } from '../listener/context.js';
-import { H2Downstream } from './stream.js';
+import { H2Downstream, resetByProxy } from './stream.js';
 
 /**
  * HTTP/2 limits. nghttp2 already enforces the protocol's own (header list size, concurrent streams,
@@ -68,6 +68,7 @@ export function createH2Server(
     });
     session.on('stream', (stream, headers, flags) => {
       stream.on('aborted', () => {
+        if (resetByProxy.has(stream)) return;
         const now = ctx.clock.monotonic();
         if (now - windowStart > 1000) {
           windowStart = now;
@@ -76,8 +77,8 @@ export function createH2Server(
         if (++resets > limits.maxResetsPerSecond && !session.destroyed) {
           ctx.metrics.rejectedRequest('h2_rapid_reset');
           ctx.logger.warn('HTTP/2 client reset too many streams; closing the session', { client: clientIp });
-          // destroy() sends its own GOAWAY with this code (a separate goaway() would be followed by NO_ERROR).
-          session.destroy(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+          // destroy() sends its own GOAWAY, with this code (after a separate goaway() it added NO_ERROR).
+          session.destroy(new Error('HTTP/2 rapid reset'), http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
         }
       });
       if (ctx.draining) {

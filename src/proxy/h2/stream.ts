@@ -7,6 +7,9 @@ import { requestHeadFromH2, responseHeadersToH2 } from './headers.js';
 
 const CHUNK_END = Buffer.from('0\r\n\r\n', 'latin1');
 
+/** Streams the proxy reset itself: the rapid-reset guard counts only the client's resets. */
+export const resetByProxy = new WeakSet<ServerHttp2Stream>();
+
 /**
  * One HTTP/2 stream as the client side of an exchange. The request body is handed to the exchange
  * as HTTP/1.1 would carry it (Content-Length, or chunked coding when the client declared no length),
@@ -108,7 +111,9 @@ export class H2Downstream implements Downstream {
     s.end(text);
   }
   abort(): void {
-    if (!this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    if (this.stream.destroyed) return;
+    resetByProxy.add(this.stream);
+    this.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
   }
   endTunnel(): void {
     this.stream.end();
