@@ -112,6 +112,26 @@ describe('TLS and HTTP/2 at the edge', () => {
     }
   });
 
+  it('with a default certificate, answers handshakes without SNI or for unknown names with it', async () => {
+    const fallback = makeCert(['default.invalid']);
+    const q = await startProxy({ apps: [{ name: 'web', hostnames: ['web.test'], machines: [machine('m1', 'fra', origin.port)] }] });
+    try {
+      const port = (await q.proxy.listenTls('127.0.0.1', 0, staticContexts({ 'web.test': cert }, fallback))).port;
+      for (const servername of [undefined, 'unknown.test']) {
+        const s = tls.connect({ host: '127.0.0.1', port, ...(servername ? { servername } : {}), ca: fallback.caPem, checkServerIdentity: () => undefined });
+        await new Promise<void>((resolve, reject) => {
+          s.once('secureConnect', resolve);
+          s.once('error', reject);
+        });
+        assert.equal(s.authorized, true);
+        assert.match(String(s.getPeerCertificate().subjectaltname), /default\.invalid/);
+        s.destroy();
+      }
+    } finally {
+      q.close();
+    }
+  });
+
   it('answers plain HTTP on the TLS port with a hint', async () => {
     const net = await import('node:net');
     const text = await new Promise<string>((resolve) => {
