@@ -1,8 +1,13 @@
 import type { Command } from './args.js';
 import { proxyServe } from './commands/proxy/serve.js';
+import { certsAdd } from './commands/certs/add.js';
+import { certsImport } from './commands/certs/import.js';
+import { certsList } from './commands/certs/list.js';
+import { certsRemove } from './commands/certs/remove.js';
+import { certsShow } from './commands/certs/show.js';
 
 /** Every command, in help order. The README's CLI reference is checked against this table. */
-export const COMMANDS: readonly Command[] = [proxyServe];
+export const COMMANDS: readonly Command[] = [proxyServe, certsAdd, certsImport, certsList, certsShow, certsRemove];
 
 export function findCommand(noun: string | undefined, verb: string | undefined): Command | undefined {
   return COMMANDS.find((c) => c.noun === noun && (c.verb === verb || c.aliases?.includes(verb ?? '')));

@@ -149,9 +149,12 @@ async function openCertificates(t: TlsOptions, clock: SystemClock, logger: Logge
     const issuer = new AcmeIssuer({ ...t.acme, store, logger: logger.child({ component: 'acme' }) });
     const r = new RenewalManager({ store, issuer, clock, logger: logger.child({ component: 'renewal' }) });
     renewal = r;
-    // Every ACME certificate in the store is renewed here, including ones other PoPs added.
+    // Every ACME certificate in the store is renewed here, including ones other PoPs added; one that
+    // was removed (`certs remove`) is not ordered again.
     const manageAll = async (): Promise<void> => {
-      for (const c of await store.list()) if (c.source === 'acme') r.manage(c.hostname);
+      const acme = new Set((await store.list()).filter((c) => c.source === 'acme').map((c) => c.hostname));
+      for (const h of acme) r.manage(h);
+      for (const st of r.status()) if (!acme.has(st.hostname)) r.unmanage(st.hostname);
     };
     await manageAll();
     unwatch = store.watch(() => void manageAll().catch(() => undefined));

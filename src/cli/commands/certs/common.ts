@@ -1,0 +1,173 @@
+/**
+ * What the `starling certs …` commands share: the `--certs DIR` store, hostname arguments, the JSON
+ * shape of a certificate (documented in the README; keys are stable), and plain-text tables.
+ *
+ * No output here ever carries key material: summaries are built field by field from the public
+ * parts of a StoredCertificate, never by spreading it.
+ */
+import { X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CertificateIndex, FileCertStore, type CertSource, type StoredCertificate } from '../../../certs/index.js';
+import { checkHostname } from '../../../certs/validate.js';
+import { StarlingError, silentLogger } from '../../../shared/index.js';
+import type { OptionSpec } from '../../args.js';
+
+type Opts = Record<string, string | boolean | undefined>;
+
+export const DEFAULT_CERTS_DIR = '.starling/certs';
+
+export const certsDirOption: Record<string, OptionSpec> = {
+  certs: {
+    type: 'string',
+    value: 'DIR',
+    description: 'certificate store, shared by the proxies of every PoP',
+    default: DEFAULT_CERTS_DIR,
+  },
+};
+
+export const jsonOption: Record<string, OptionSpec> = {
+  json: { type: 'boolean', description: 'print JSON (keys as documented) instead of text' },
+};
+
+export function usageError(message: string, hint?: string): StarlingError {
+  return new StarlingError('ERR_USAGE', message, { fault: 'user', hint });
+}
+
+export function certsDir(opts: Opts): string {
+  return typeof opts.certs === 'string' ? opts.certs : DEFAULT_CERTS_DIR;
+}
+
+/** The file store behind `--certs DIR`; it logs nothing (the commands say what happened themselves). */
+export function openStore(opts: Opts): FileCertStore {
+  return new FileCertStore(certsDir(opts), { logger: silentLogger });
+}
+
+/** Whether DIR looks like a store something has used (a proxy with --tls-listen creates certs/). */
+export function storeExists(store: FileCertStore): boolean {
+  return existsSync(join(store.dir, 'certs'));
+}
+
+/** The HOST argument, lower-cased and checked (exit 2 when it is not a hostname). */
+export function hostArg(opts: Opts): string {
+  return checkHostname(opts.host);
+}
+
+/** Reads a PEM file named by a flag; the error names the flag and the path, never the content. */
+export function readPemFile(flag: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw usageError(`cannot read ${flag} ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** One certificate as `--json` prints it. Every key is always present. */
+export interface CertJson {
+  hostname: string;
+  source: CertSource;
+  names: string[];
+  notBefore: string;
+  notAfter: string;
+  /** Whole days until notAfter, rounded down: negative once expired. */
+  daysLeft: number;
+  /** The leaf's issuer, as `CN=…, O=…`. */
+  issuer: string;
+  fingerprint256: string;
+  /** Whether the proxy presents this certificate (for its own hostname, or the HOST asked about). */
+  served: boolean;
+}
+
+const DAY_MS = 86_400_000;
+
+export function daysLeft(notAfter: string, now = Date.now()): number {
+  return Math.floor((Date.parse(notAfter) - now) / DAY_MS);
+}
+
+export function toJson(c: StoredCertificate, served: boolean, now = Date.now()): CertJson {
+  let issuer = '';
+  let fingerprint256 = '';
+  try {
+    const leaf = new X509Certificate(c.certPem);
+    issuer = leaf.issuer.split('\n').join(', ');
+    fingerprint256 = leaf.fingerprint256;
+  } catch {
+    // stored certificates were parsed when stored; leave the facts empty rather than fail a listing
+  }
+  return {
+    hostname: c.hostname,
+    source: c.source,
+    names: [...c.names],
+    notBefore: c.notBefore,
+    notAfter: c.notAfter,
+    daysLeft: daysLeft(c.notAfter, now),
+    issuer,
+    fingerprint256,
+    served,
+  };
+}
+
+/**
+ * Which certificate the proxy presents, by the proxy's own rules (CertificateIndex: a valid
+ * certificate before an expired one, exact name before wildcard, custom before ACME).
+ */
+export class ServedBy {
+  private readonly index: CertificateIndex;
+
+  constructor(certs: readonly StoredCertificate[]) {
+    this.index = CertificateIndex.from(certs);
+  }
+
+  /** The certificate presented for `name`; for `*.example.com`, for a name one label under it. */
+  certificateFor(name: string): StoredCertificate | undefined {
+    // SNI never carries `*`: ask for a name the wildcard covers (an exact certificate for this
+    // made-up label would win, which is what a real client asking for it would get too).
+    const probe = name.startsWith('*.') ? `starling-probe${name.slice(1)}` : name;
+    return this.index.certificateFor(probe);
+  }
+
+  isServed(c: StoredCertificate): boolean {
+    return this.certificateFor(c.hostname) === c;
+  }
+}
+
+/** Custom before ACME (the order the proxy prefers them in), then by hostname. */
+export function byHostname(a: StoredCertificate, b: StoredCertificate): number {
+  return a.hostname.localeCompare(b.hostname) || (a.source === b.source ? 0 : a.source === 'custom' ? -1 : 1);
+}
+
+/** `2025-01-31 12:00 UTC` */
+export function shortDate(iso: string): string {
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? iso : `${new Date(t).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+export function daysText(days: number): string {
+  return days < 0 ? 'expired' : String(days);
+}
+
+/** Left-aligned columns separated by two spaces; the last column is not padded. */
+export function table(rows: readonly (readonly string[])[]): string {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows
+    .map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '))
+    .join('\n');
+}
+
+/** The key facts of one certificate, indented under a title line (for add, import and show). */
+export function describe(j: CertJson, title: string): string {
+  const left = j.daysLeft < 0 ? 'expired' : `${j.daysLeft} days left`;
+  return [
+    title,
+    `  names       ${j.names.join(', ') || '(none)'}`,
+    `  not before  ${shortDate(j.notBefore)}`,
+    `  not after   ${shortDate(j.notAfter)} (${left})`,
+    `  issuer      ${j.issuer || '(unknown)'}`,
+    `  sha-256     ${j.fingerprint256 || '(unknown)'}`,
+  ].join('\n');
+}
+
+export function printJson(value: unknown): void {
+  console.log(JSON.stringify(value, null, 2));
+}
