@@ -115,3 +115,41 @@ export function starlingRoutes(originPort: number): string {
   };
   return `${JSON.stringify(routes, null, 2)}\n`;
 }
+
+/**
+ * nginx as TLS-terminating reverse proxy (`npm run bench:tls`): the same proxying as
+ * nginxProxyConf, behind `listen … ssl` with one certificate, TLS 1.3 only, and no session tickets
+ * (`NumTickets 0`), so that a client which opens a new connection for every request makes a full
+ * handshake each time instead of resuming. Without a session cache (nginx's default) there is no
+ * other way to resume.
+ */
+export function nginxTlsProxyConf(
+  dir: string,
+  name: string,
+  port: number,
+  originPort: number,
+  tls: { certFile: string; keyFile: string },
+): string {
+  return `${nginxCommon(dir, name, 1)}
+http {
+${nginxHttpCommon(dir, name)}
+  upstream origin {
+    server 127.0.0.1:${originPort};
+    keepalive 64;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen 127.0.0.1:${port} ssl default_server;
+    ssl_certificate ${tls.certFile};
+    ssl_certificate_key ${tls.keyFile};
+    ssl_protocols TLSv1.3;
+    ssl_conf_command NumTickets 0;
+    location / {
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`;
+}

@@ -1,0 +1,97 @@
+/** Command-line flags of `npm run bench:tls -- …`. */
+import { parseArgs } from 'node:util';
+
+export const TLS_PROXIES = ['starling', 'nginx'] as const;
+export type TlsProxy = (typeof TLS_PROXIES)[number];
+export const TLS_TESTS = ['handshakes', 'keepalive', 'index'] as const;
+export type TlsTest = (typeof TLS_TESTS)[number];
+
+export interface TlsOptions {
+  durationS: number;
+  warmupS: number;
+  rounds: number;
+  /** Proxies to load with wrk, in canonical order. */
+  proxies: TlsProxy[];
+  /** Parts to run, in canonical order. `index` is Starling's alone. */
+  tests: TlsTest[];
+  json: boolean;
+  indexNames: number;
+  lookups: number;
+}
+
+export const TLS_USAGE = `usage: npm run bench:tls -- [flags]
+       node dist/bench/tls.js [flags]
+
+Compares Starling's proxy with nginx as TLS-terminating reverse proxies (one worker each, ECDSA
+P-256 certificate, TLS 1.3, on 127.0.0.1), in front of one nginx origin:
+  handshakes  wrk -t1 -c50 -H 'Connection: close': every request a new connection, a full handshake
+  keepalive   wrk -t1 -c50 over kept-alive TLS connections
+  index       Starling's certificate index with 100,000 names: memory, and ns per SNI lookup
+
+flags:
+  --duration N     seconds of each measured wrk run (default 10)
+  --warmup N       seconds of the unmeasured wrk run before each measured one (default 2; 0 = none)
+  --rounds N       rounds of starling, nginx; the best round counts (default 2)
+  --only LIST      a subset of: starling, nginx, handshakes, keepalive, index; repeatable or
+                   comma-separated. Proxies and parts filter separately: --only index runs the
+                   index alone, --only nginx the wrk runs against nginx alone
+  --index-names N  names in the certificate index (default 100000)
+  --lookups N      SNI lookups per timed pass over the index (default 1000000)
+  --json           print one JSON object on stdout instead of the table (progress goes to stderr)
+  -h, --help       this text
+`;
+
+function wholeNumber(flag: string, text: string, min: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min) {
+    throw new Error(`${flag} wants a whole number ≥ ${min}, got "${text}"`);
+  }
+  return n;
+}
+
+/** Parsed options, or 'help'. Throws on bad flags (the message is meant for the user). */
+export function parseTlsOptions(argv: string[]): TlsOptions | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      rounds: { type: 'string' },
+      only: { type: 'string', multiple: true },
+      'index-names': { type: 'string' },
+      lookups: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return 'help';
+  const proxies = new Set<TlsProxy>();
+  const tests = new Set<TlsTest>();
+  const known = [...TLS_PROXIES, ...TLS_TESTS] as readonly string[];
+  for (const item of (values.only ?? []).flatMap((v) => v.split(','))) {
+    const name = item.trim().toLowerCase();
+    if (name === '') continue;
+    if (!known.includes(name)) throw new Error(`--only: unknown name "${item}" (choose from ${known.join(', ')})`);
+    if ((TLS_PROXIES as readonly string[]).includes(name)) proxies.add(name as TlsProxy);
+    else tests.add(name as TlsTest);
+  }
+  if (values.only !== undefined && proxies.size === 0 && tests.size === 0) throw new Error('--only: nothing named');
+  const chosenProxies = proxies.size === 0 ? [...TLS_PROXIES] : TLS_PROXIES.filter((p) => proxies.has(p));
+  // The index is Starling's: naming only nginx leaves it out, unless it is named too.
+  const chosenTests =
+    tests.size === 0
+      ? TLS_TESTS.filter((t) => t !== 'index' || chosenProxies.includes('starling'))
+      : TLS_TESTS.filter((t) => tests.has(t));
+  return {
+    durationS: values.duration === undefined ? 10 : wholeNumber('--duration', values.duration, 1),
+    warmupS: values.warmup === undefined ? 2 : wholeNumber('--warmup', values.warmup, 0),
+    rounds: values.rounds === undefined ? 2 : wholeNumber('--rounds', values.rounds, 1),
+    proxies: chosenProxies,
+    tests: chosenTests,
+    json: values.json ?? false,
+    indexNames: values['index-names'] === undefined ? 100_000 : wholeNumber('--index-names', values['index-names'], 1),
+    lookups: values.lookups === undefined ? 1_000_000 : wholeNumber('--lookups', values.lookups, 1000),
+  };
+}

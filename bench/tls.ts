@@ -1,0 +1,612 @@
+/**
+ * `npm run bench:tls`: Starling's proxy against nginx as TLS-terminating reverse proxies (one worker
+ * each, ECDSA P-256 certificate, TLS 1.3, on loopback) in front of one nginx origin: new handshakes
+ * per second (a new connection for every request) and requests per second over kept-alive TLS, both
+ * with wrk; then Starling's certificate index with 100,000 names: memory and SNI lookup time.
+ * A benchmark, not a test: it prints numbers and fails only when something could not be run.
+ * See bench/README.md.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { FileCertStore, selfSigned } from '../src/certs/index.js';
+import type { IndexResult } from './lib/cert-index-child.js';
+import { BENCH_HOST, BODY, nginxOriginConf, nginxTlsProxyConf, starlingRoutes } from './lib/configs.js';
+import { freePort, HOST, waitFor200 } from './lib/net.js';
+import { killAllSync, logTail, run, spawnManaged, stop, stopAll, type Managed } from './lib/procs.js';
+import { parseTlsOptions, TLS_USAGE, type TlsOptions, type TlsProxy } from './lib/tls-args.js';
+import { groupCpuMs } from './lib/cpu.js';
+import { NODE_OPENSSL_CONF, waitForTls, WRK_SNI_SCRIPT, type TlsProbeResult } from './lib/tls-setup.js';
+import { BenchError, findExecutable, fmtBytes, fmtInt, fmtMs, round1, round2, round3, table, versionOf } from './lib/util.js';
+import { parseWrk } from './lib/wrk.js';
+
+const THREADS = 1;
+const CONNECTIONS = 50;
+const INSTALL_HINT = 'install them with: apt-get install -y nginx wrk   (or: npm run setup)';
+const WRK_TESTS = ['handshakes', 'keepalive'] as const;
+type WrkTest = (typeof WRK_TESTS)[number];
+
+/** dist/bench/tls.js → dist/src/cli/main.js */
+const STARLING_MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const INDEX_CHILD = fileURLToPath(new URL('./lib/cert-index-child.js', import.meta.url));
+
+interface Tools {
+  nginx: string;
+  wrk: string;
+}
+
+interface Run {
+  test: WrkTest;
+  proxy: TlsProxy;
+  round: number;
+  /** Requests per second; for `handshakes` that is also new TLS connections (full handshakes) per second. */
+  rps: number;
+  p99_ms: number;
+  /** Non-2xx responses plus socket errors (connect/read/write/timeout) wrk counted. */
+  errors: number;
+  /** The proxy's CPU time during the run ÷ the run's wall time, in % of one core (null without /proc). */
+  proxy_cpu_pct: number | null;
+  /** The proxy's CPU time per completed request, in µs (null without /proc). */
+  proxy_cpu_us_per_req: number | null;
+}
+
+interface Best {
+  rps: number;
+  p99_ms: number;
+  proxy_cpu_pct: number | null;
+  proxy_cpu_us_per_req: number | null;
+}
+
+/** What the proxy's TLS port negotiated with a probe connection (see waitForTls). */
+interface Negotiated {
+  protocol: string;
+  cipher: string;
+  group: string;
+}
+
+interface Setup {
+  tools: Tools;
+  dir: string;
+  opts: TlsOptions;
+  originPort: number;
+  origin: Managed;
+  routesFile: string;
+  certsDir: string;
+  certFile: string;
+  keyFile: string;
+  certPem: string;
+  opensslConf: string;
+  wrkScript: string;
+}
+
+const log = (msg: string) => console.error(`bench: ${msg}`);
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------------
+// Tools
+
+function findTools(opts: TlsOptions): Tools {
+  const missing: string[] = [];
+  const nginx = findExecutable('nginx');
+  const wrk = findExecutable('wrk');
+  if (nginx === undefined) missing.push('nginx');
+  if (wrk === undefined) missing.push('wrk');
+  if (missing.length > 0) throw new BenchError(`not installed: ${missing.join(', ')}; ${INSTALL_HINT} (--only index needs neither)`);
+  if (opts.proxies.includes('starling') && !existsSync(STARLING_MAIN)) {
+    throw new BenchError(`Starling's CLI is not built (${STARLING_MAIN} is missing): run npm run build, or leave Starling out with --only nginx`);
+  }
+  return { nginx: nginx ?? '', wrk: wrk ?? '' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes under test
+
+async function ready<T>(what: string, proc: Managed, check: () => Promise<T>): Promise<T> {
+  try {
+    return await check();
+  } catch (e) {
+    const reason = proc.hasExited() ? `${(e as Error).message} (${await proc.exited})` : (e as Error).message;
+    throw new BenchError(`${reason}\n--- ${what} output (${proc.logFile}) ---\n${logTail(proc) || '(empty)'}`);
+  }
+}
+
+function startNginx(tools: Tools, dir: string, name: string, conf: string): Managed {
+  const confFile = join(dir, `${name}.conf`);
+  writeFileSync(confFile, conf);
+  for (const sub of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, `${name}-temp`, sub), { recursive: true });
+  return spawnManaged(name, tools.nginx, ['-c', confFile, '-p', dir, '-e', join(dir, `${name}-error.log`), '-g', 'daemon off;'], join(dir, `${name}.out`));
+}
+
+async function startOrigin(tools: Tools, dir: string): Promise<{ proc: Managed; port: number }> {
+  const port = await freePort();
+  const proc = startNginx(tools, dir, 'origin', nginxOriginConf(dir, 'origin', port, 1));
+  await ready('origin nginx', proc, () => waitFor200('origin nginx', port, '/', { stillRunning: () => !proc.hasExited() }));
+  return { proc, port };
+}
+
+async function startProxy(proxy: TlsProxy, round: number, s: Setup): Promise<{ proc: Managed; port: number; negotiated: Negotiated }> {
+  const port = await freePort();
+  const tag = `${proxy}-r${round}`;
+  const alive = (p: Managed) => () => !p.hasExited();
+  const verify = (p: Managed) => waitForTls(`${proxy} proxy`, port, BENCH_HOST, s.certPem, { stillRunning: alive(p) });
+  let proc: Managed;
+  let probe: TlsProbeResult;
+  switch (proxy) {
+    case 'nginx': {
+      const conf = nginxTlsProxyConf(s.dir, tag, port, s.originPort, { certFile: s.certFile, keyFile: s.keyFile });
+      proc = startNginx(s.tools, s.dir, tag, conf);
+      probe = await ready('nginx proxy', proc, () => verify(proc));
+      break;
+    }
+    case 'starling': {
+      const [httpPort, admin] = [await freePort(), await freePort()];
+      const args = [
+        `--openssl-config=${s.opensslConf}`,
+        STARLING_MAIN,
+        'proxy',
+        'serve',
+        '--routes',
+        s.routesFile,
+        '--region',
+        'fra',
+        '--listen',
+        `${HOST}:${httpPort}`,
+        '--tls-listen',
+        `${HOST}:${port}`,
+        '--certs',
+        s.certsDir,
+        '--admin',
+        `${HOST}:${admin}`,
+        '--access-log',
+        'off',
+        '--log-level',
+        'warn',
+        '--workers',
+        '1',
+      ];
+      proc = spawnManaged(tag, process.execPath, args, join(s.dir, `${tag}.out`));
+      probe = await ready('starling proxy', proc, async () => {
+        await waitFor200('starling admin', admin, '/healthz', { stillRunning: alive(proc) });
+        return verify(proc);
+      });
+      break;
+    }
+  }
+  return { proc, port, negotiated: { protocol: probe.protocol ?? 'unknown', cipher: probe.cipher, group: probe.group ?? 'unknown' } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load
+
+function wrkArgs(test: WrkTest, port: number, seconds: number, script: string, latency: boolean): string[] {
+  return [
+    `-t${THREADS}`,
+    `-c${CONNECTIONS}`,
+    `-d${seconds}s`,
+    ...(latency ? ['--latency'] : []),
+    '-s',
+    script,
+    '-H',
+    `Host: ${BENCH_HOST}`,
+    ...(test === 'handshakes' ? ['-H', 'Connection: close'] : []),
+    `https://${BENCH_HOST}:${port}/`,
+  ];
+}
+
+async function wrk(s: Setup, test: WrkTest, port: number, seconds: number, latency: boolean): Promise<string> {
+  const { code, output } = await run('wrk', s.tools.wrk, wrkArgs(test, port, seconds, s.wrkScript, latency));
+  if (code !== 0) throw new BenchError(`wrk exited with code ${code ?? '?'}:\n${output}`);
+  return output;
+}
+
+function parseWrkOrFail(output: string): ReturnType<typeof parseWrk> {
+  try {
+    return parseWrk(output);
+  } catch (e) {
+    throw new BenchError((e as Error).message);
+  }
+}
+
+const TEST_LABEL: Record<WrkTest, string> = {
+  handshakes: 'new connections (Connection: close)',
+  keepalive: 'kept-alive connections',
+};
+
+async function measureProxy(proxy: TlsProxy, round: number, s: Setup, tests: WrkTest[]): Promise<{ runs: Run[]; negotiated: Negotiated }> {
+  log(`${proxy} round ${round}: starting`);
+  const { proc, port, negotiated } = await startProxy(proxy, round, s);
+  log(`${proxy} round ${round}: ${negotiated.protocol}, ${negotiated.cipher}, ${negotiated.group}, no session tickets`);
+  const runs: Run[] = [];
+  try {
+    for (const test of tests) {
+      if (s.opts.warmupS > 0) {
+        log(`${proxy} round ${round}: ${test}: warm-up ${s.opts.warmupS} s`);
+        await wrk(s, test, port, s.opts.warmupS, false);
+      }
+      log(`${proxy} round ${round}: ${test}: measuring ${s.opts.durationS} s over ${TEST_LABEL[test]}`);
+      const cpuBefore = groupCpuMs(proc.child.pid);
+      const t0 = Date.now();
+      const output = await wrk(s, test, port, s.opts.durationS, true);
+      const wallMs = Date.now() - t0;
+      const cpuAfter = groupCpuMs(proc.child.pid);
+      if (proc.hasExited()) throw new BenchError(`${proxy} exited during the run (${await proc.exited}):\n${logTail(proc)}`);
+      if (s.origin.hasExited()) throw new BenchError(`the origin nginx exited during the run:\n${logTail(s.origin)}`);
+      const r = parseWrkOrFail(output);
+      if (r.requests === 0) throw new BenchError(`${proxy}: wrk completed no request at all:\n${output}`);
+      const errors = r.non2xx + r.socketErrors;
+      const cpuMs = cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter - cpuBefore : undefined;
+      const cpuPct = cpuMs === undefined ? null : round1((cpuMs / wallMs) * 100);
+      const cpuPerReq = cpuMs === undefined ? null : round1((cpuMs * 1000) / r.requests);
+      const cpuText = cpuPct === null ? '' : `, proxy CPU ${cpuPct.toFixed(0)}% (${fmtInt(cpuPerReq ?? 0)} µs per request)`;
+      log(`${proxy} round ${round}: ${test}: ${fmtInt(r.rps)} req/s, p99 ${fmtMs(r.p99Ms)} ms${cpuText}${errors > 0 ? `, ${errors} errors` : ''}`);
+      if (errors > 0) {
+        log(`warning: ${proxy} round ${round} ${test}: ${r.non2xx} non-2xx responses and ${r.socketErrors} socket errors out of ${r.requests} requests`);
+      }
+      runs.push({ test, proxy, round, rps: round2(r.rps), p99_ms: round3(r.p99Ms), errors, proxy_cpu_pct: cpuPct, proxy_cpu_us_per_req: cpuPerReq });
+      await sleep(300);
+    }
+  } finally {
+    await stop(proc);
+  }
+  return { runs, negotiated };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Certificate index (in a child process with --expose-gc)
+
+async function measureIndex(opts: TlsOptions, dir: string): Promise<IndexResult> {
+  if (!existsSync(INDEX_CHILD)) throw new BenchError(`${INDEX_CHILD} is missing: run npm run build`);
+  const out = join(dir, 'index-result.json');
+  log(`index: ${fmtInt(opts.indexNames)} names, ${opts.rounds} × ${fmtInt(opts.lookups)} lookups per kind (takes ~10 s)`);
+  const args = ['--expose-gc', INDEX_CHILD, '--names', String(opts.indexNames), '--lookups', String(opts.lookups), '--rounds', String(opts.rounds), '--out', out];
+  const { code, output } = await run('index', process.execPath, args);
+  if (code !== 0 || !existsSync(out)) throw new BenchError(`the index measurement failed (exit code ${code ?? '?'}):\n${output}`);
+  return JSON.parse(readFileSync(out, 'utf8')) as IndexResult;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+/** Best of the rounds: the round with the highest req/s, with that round's p99. */
+function best(runs: Run[], test: WrkTest, proxy: TlsProxy): Best | null {
+  const mine = runs.filter((r) => r.test === test && r.proxy === proxy);
+  if (mine.length === 0) return null;
+  const top = mine.reduce((a, b) => (b.rps > a.rps ? b : a));
+  return { rps: top.rps, p99_ms: top.p99_ms, proxy_cpu_pct: top.proxy_cpu_pct, proxy_cpu_us_per_req: top.proxy_cpu_us_per_req };
+}
+
+/** (max − min) / max of req/s over the rounds. */
+function spread(runs: Run[], test: WrkTest, proxy: TlsProxy): number {
+  const rps = runs.filter((r) => r.test === test && r.proxy === proxy).map((r) => r.rps);
+  if (rps.length < 2) return 0;
+  const max = Math.max(...rps);
+  return max > 0 ? (max - Math.min(...rps)) / max : 0;
+}
+
+interface TestSummary {
+  starling: Best | null;
+  nginx: Best | null;
+  /** Starling's req/s ÷ nginx's (higher is better for Starling). */
+  ratio_vs_nginx: number | null;
+  /** Starling's p99 ÷ nginx's (lower is better for Starling). */
+  p99_ratio_vs_nginx: number | null;
+  /** Starling's CPU time per request ÷ nginx's (lower is better for Starling). */
+  cpu_per_req_ratio_vs_nginx: number | null;
+}
+
+function summarize(runs: Run[], test: WrkTest): TestSummary | null {
+  if (!runs.some((r) => r.test === test)) return null;
+  const starling = best(runs, test, 'starling');
+  const nginx = best(runs, test, 'nginx');
+  const ok = starling !== null && nginx !== null;
+  return {
+    starling,
+    nginx,
+    ratio_vs_nginx: ok && nginx.rps > 0 ? round3(starling.rps / nginx.rps) : null,
+    p99_ratio_vs_nginx: ok && nginx.p99_ms > 0 ? round3(starling.p99_ms / nginx.p99_ms) : null,
+    cpu_per_req_ratio_vs_nginx:
+      ok && starling.proxy_cpu_us_per_req !== null && nginx.proxy_cpu_us_per_req !== null && nginx.proxy_cpu_us_per_req > 0
+        ? round3(starling.proxy_cpu_us_per_req / nginx.proxy_cpu_us_per_req)
+        : null,
+  };
+}
+
+const SUMMARY_LINE: Record<WrkTest, string> = {
+  handshakes: 'new TLS 1.3 handshakes/s',
+  keepalive: 'req/s over kept-alive TLS',
+};
+
+/** Below this share of one core, a proxy was not what limited the run. */
+const SATURATED_PCT = 85;
+
+const fmtPct = (n: number | null) => (n === null ? '-' : `${n.toFixed(0)}%`);
+const fmtUs = (n: number | null) => (n === null ? '-' : fmtInt(n));
+
+function printWrk(opts: TlsOptions, runs: Run[], summary: Record<WrkTest, TestSummary | null>, heading: string[]): void {
+  const anyErrors = runs.some((r) => r.errors > 0);
+  console.log(heading.join('\n'));
+  console.log('');
+  const head = ['test', 'proxy', 'round', 'req/s', 'p99 ms', 'proxy CPU', 'CPU µs/req', ...(anyErrors ? ['errors'] : [])];
+  const rows = runs.map((r) => [
+    r.test,
+    r.proxy,
+    String(r.round),
+    fmtInt(r.rps),
+    fmtMs(r.p99_ms),
+    fmtPct(r.proxy_cpu_pct),
+    fmtUs(r.proxy_cpu_us_per_req),
+    ...(anyErrors ? [String(r.errors)] : []),
+  ]);
+  console.log(table(head, rows, [false, false, true, true, true, true, true, true]));
+  console.log('');
+  console.log(`best of ${opts.rounds} round${opts.rounds === 1 ? '' : 's'} (the round with the higher req/s, with that round's other numbers):`);
+  const srows: string[][] = [];
+  for (const test of WRK_TESTS) {
+    if (!summary[test]) continue;
+    for (const proxy of opts.proxies) {
+      const b = best(runs, test, proxy);
+      srows.push([
+        test,
+        proxy,
+        b ? fmtInt(b.rps) : '-',
+        b ? fmtMs(b.p99_ms) : '-',
+        fmtPct(b?.proxy_cpu_pct ?? null),
+        fmtUs(b?.proxy_cpu_us_per_req ?? null),
+        `${(spread(runs, test, proxy) * 100).toFixed(1)}%`,
+      ]);
+    }
+  }
+  console.log(
+    table(['test', 'proxy', 'req/s', 'p99 ms', 'proxy CPU', 'CPU µs/req', 'rounds differ by'], srows, [false, false, true, true, true, true, true]),
+  );
+  console.log('(handshakes: every request is a new connection, so req/s = full TLS handshakes per second;');
+  console.log(' proxy CPU: its CPU time over the run, in % of one core; CPU µs/req: that time per request)');
+  console.log('');
+  for (const test of WRK_TESTS) {
+    const s = summary[test];
+    if (!s) continue;
+    if (s.ratio_vs_nginx === null || s.p99_ratio_vs_nginx === null) {
+      console.log(`starling / nginx, ${SUMMARY_LINE[test]}: - (needs both proxies)`);
+      continue;
+    }
+    const cpu = s.cpu_per_req_ratio_vs_nginx === null ? '' : `; proxy CPU per request ${s.cpu_per_req_ratio_vs_nginx.toFixed(2)}× (lower is better)`;
+    console.log(
+      `starling / nginx, ${SUMMARY_LINE[test]}: ${s.ratio_vs_nginx.toFixed(2)}× (higher is better); p99 latency ${s.p99_ratio_vs_nginx.toFixed(2)}× (lower is better)${cpu}`,
+    );
+  }
+  const idle = runs.filter((r) => r.proxy_cpu_pct !== null && r.proxy_cpu_pct < SATURATED_PCT);
+  if (idle.length > 0) {
+    const which = [...new Set(idle.map((r) => `${r.proxy} ${r.test}`))].join(', ');
+    console.log(
+      `note: the proxy used less than ${SATURATED_PCT}% of a core in some runs (${which}): there, req/s was limited by wrk ` +
+        `(which makes a full handshake of its own per connection) or by other processes on the CPUs, not by the proxy. ` +
+        `CPU µs per request compares the proxies' cost regardless.`,
+    );
+  }
+}
+
+function printIndex(r: IndexResult): void {
+  const m = r.memory;
+  const perCert = m.certificates.heap_bytes / r.names;
+  console.log(`certificate index: Starling's CertificateIndex.from() over ${fmtInt(r.names)} certificates, one name each`);
+  console.log(`  (one ${r.certificate.key} certificate and key for all, each with its own copy of the PEM text: ${r.certificate.cert_pem_bytes} + ${r.certificate.key_pem_bytes} bytes)`);
+  console.log(
+    table(
+      ['', 'heap', 'RSS', 'heap per name'],
+      [
+        ['certificates, as the store returns them', fmtBytes(m.certificates.heap_bytes), fmtBytes(m.certificates.rss_bytes), fmtBytes(perCert)],
+        ['the index on top of them', fmtBytes(m.index.heap_bytes), fmtBytes(m.index.rss_bytes), fmtBytes(m.index.heap_bytes_per_name)],
+      ],
+      [false, true, true, true],
+    ).replace(/^/gm, '  '),
+  );
+  console.log(`  building the index: ${r.build_ms.toFixed(1)} ms (best of ${r.rounds})`);
+  console.log(
+    `  SNI lookup (index.lookup, best of ${r.rounds} passes of ${fmtInt(r.lookups)} random names): ` +
+      `${fmtInt(r.lookup_ns.hit)} ns known name, ${fmtInt(r.lookup_ns.miss)} ns unknown name, ` +
+      `${fmtInt(r.lookup_ns.mixed)} ns mixed (${Math.round(r.mixed_hit_share * 100)}% known)`,
+  );
+  const allS = (r.context.create_us * r.names) / 1e6;
+  const allBytes = r.context.rss_bytes_each * r.names;
+  console.log(
+    `  TLS contexts are created lazily, on the first lookup of each certificate: building the index made ${r.contexts_after_build}.`,
+  );
+  console.log(
+    `  One costs ~${fmtInt(r.context.create_us)} µs and ~${fmtBytes(r.context.rss_bytes_each)} of RSS when it is made ` +
+      `(measured over ${r.context.sample}); all ${fmtInt(r.names)} up front would take ~${allS.toFixed(0)} s and ~${fmtBytes(allBytes)}.`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+let tempDir: string | undefined;
+let cleanupPromise: Promise<void> | undefined;
+let interrupted = false;
+
+function cleanup(): Promise<void> {
+  cleanupPromise ??= (async () => {
+    await stopAll();
+    if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
+  })();
+  return cleanupPromise;
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  const code = signal === 'SIGINT' ? 130 : signal === 'SIGTERM' ? 143 : 129;
+  if (interrupted) {
+    killAllSync();
+    process.exit(code);
+  }
+  interrupted = true;
+  log(`${signal}: stopping everything`);
+  void cleanup().finally(() => process.exit(code));
+}
+
+/** Certificate (files for nginx, the store for Starling), routes, OpenSSL config, wrk script. */
+async function prepare(tools: Tools, dir: string, opts: TlsOptions): Promise<Setup> {
+  const pair = await selfSigned({ names: [BENCH_HOST] });
+  const certFile = join(dir, 'bench.crt');
+  const keyFile = join(dir, 'bench.key');
+  writeFileSync(certFile, pair.certPem, { mode: 0o600 });
+  writeFileSync(keyFile, pair.keyPem, { mode: 0o600 });
+  const certsDir = join(dir, 'certs');
+  // The store fills in names and dates from the certificate itself.
+  await new FileCertStore(certsDir).put({
+    hostname: BENCH_HOST,
+    source: 'custom',
+    certPem: pair.certPem,
+    keyPem: pair.keyPem,
+    names: [],
+    notBefore: '',
+    notAfter: '',
+  });
+  const opensslConf = join(dir, 'node-openssl.cnf');
+  writeFileSync(opensslConf, NODE_OPENSSL_CONF);
+  const wrkScript = join(dir, 'sni.lua');
+  writeFileSync(wrkScript, WRK_SNI_SCRIPT);
+
+  const origin = await startOrigin(tools, dir);
+  const routesFile = join(dir, 'routes.json');
+  writeFileSync(routesFile, starlingRoutes(origin.port));
+  return {
+    tools,
+    dir,
+    opts,
+    originPort: origin.port,
+    origin: origin.proc,
+    routesFile,
+    certsDir,
+    certFile,
+    keyFile,
+    certPem: pair.certPem,
+    opensslConf,
+    wrkScript,
+  };
+}
+
+async function main(): Promise<void> {
+  let opts: TlsOptions | 'help';
+  try {
+    opts = parseTlsOptions(process.argv.slice(2));
+  } catch (e) {
+    console.error(`bench: ${(e as Error).message}\n\n${TLS_USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  if (opts === 'help') {
+    console.log(TLS_USAGE);
+    return;
+  }
+  const wrkTests = WRK_TESTS.filter((t) => opts.tests.includes(t));
+  const tools = wrkTests.length > 0 ? findTools(opts) : undefined;
+  const env = {
+    cpus: availableParallelism(),
+    node: process.version,
+    node_openssl: process.versions.openssl,
+    nginx: tools ? versionOf(tools.nginx, '-v', /nginx\/(\S+)/) : null,
+    nginx_openssl: tools ? versionOf(tools.nginx, '-V', /running with OpenSSL (\S+)/) : null,
+    wrk: tools ? versionOf(tools.wrk, '-v', /wrk (\S+)/) : null,
+  };
+  if (env.nginx_openssl === 'unknown' && tools) env.nginx_openssl = versionOf(tools.nginx, '-V', /built with OpenSSL (\S+)/);
+
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
+  process.on('exit', () => {
+    killAllSync();
+    if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
+  });
+  tempDir = mkdtempSync(join(tmpdir(), 'starling-bench-tls-'));
+  const dir = tempDir;
+
+  const runs: Run[] = [];
+  const negotiated: Partial<Record<TlsProxy, Negotiated>> = {};
+  let setup: Setup | undefined;
+  if (tools) {
+    setup = await prepare(tools, dir, opts);
+    log(`origin: nginx ${env.nginx ?? '?'} on ${HOST}:${setup.originPort}, body ${JSON.stringify(BODY)}`);
+    for (let round = 1; round <= opts.rounds; round++) {
+      for (const proxy of opts.proxies) {
+        const r = await measureProxy(proxy, round, setup, wrkTests);
+        runs.push(...r.runs);
+        negotiated[proxy] = r.negotiated;
+        await sleep(500);
+      }
+    }
+    await stop(setup.origin);
+  }
+  const index = opts.tests.includes('index') ? await measureIndex(opts, dir) : null;
+
+  const summary = { handshakes: summarize(runs, 'handshakes'), keepalive: summarize(runs, 'keepalive') };
+  const method = `best of ${opts.rounds}: the round with the highest req/s, with that round's p99`;
+  const url = setup ? `https://${BENCH_HOST}:PORT/` : null;
+
+  if (opts.json) {
+    const out = {
+      duration_s: opts.durationS,
+      warmup_s: opts.warmupS,
+      rounds: opts.rounds,
+      workers: 1,
+      origin: setup ? { server: `nginx/${env.nginx ?? '?'}`, address: `${HOST}:${setup.originPort}`, body: BODY } : null,
+      load: setup
+        ? {
+            tool: `wrk ${env.wrk ?? '?'}`,
+            threads: THREADS,
+            connections: CONNECTIONS,
+            url,
+            sni: BENCH_HOST,
+            host: BENCH_HOST,
+            connect_to: HOST,
+            handshakes_header: 'Connection: close',
+          }
+        : null,
+      tls: setup
+        ? {
+            certificate: 'ECDSA P-256, self-signed, the same for both proxies',
+            session_tickets: false,
+            negotiated: { starling: negotiated.starling ?? null, nginx: negotiated.nginx ?? null },
+          }
+        : null,
+      env,
+      summary_method: method,
+      runs,
+      summary,
+      index: index ? { ...index, contexts_lazy: true } : null,
+    };
+    console.log(JSON.stringify(out, null, 2));
+    return;
+  }
+
+  if (setup) {
+    const n = (p: TlsProxy) => negotiated[p];
+    const tlsLine = opts.proxies
+      .map((p) => {
+        const x = n(p);
+        return x ? `${p} ${x.protocol} ${x.cipher} ${x.group}` : `${p} -`;
+      })
+      .join('; ');
+    printWrk(opts, runs, summary, [
+      `TLS benchmark: wrk -t${THREADS} -c${CONNECTIONS} -d${opts.durationS}s --latency (after a ${opts.warmupS} s warm-up), ${opts.rounds} round${opts.rounds === 1 ? '' : 's'}`,
+      `  handshakes: -H 'Connection: close' (a new connection, a full handshake, for every request); keepalive: kept-alive connections`,
+      `  ${url} with SNI and Host ${BENCH_HOST}, connected to ${HOST} (a wrk script replaces DNS)`,
+      `proxies: 1 worker each (starling proxy serve --tls-listen, certificate from its store by SNI; nginx worker_processes 1, ssl_protocols TLSv1.3)`,
+      `TLS: ECDSA P-256 certificate (the same for both), session tickets off on both (no resumption); negotiated: ${tlsLine}`,
+      `origin: nginx ${env.nginx ?? '?'} on ${HOST}:${setup.originPort}, static 200 ${JSON.stringify(BODY)}`,
+      `host: ${env.cpus} CPUs shared by wrk, the proxy under test and the origin; node ${env.node} (OpenSSL ${env.node_openssl}), nginx OpenSSL ${env.nginx_openssl ?? '?'}, wrk ${env.wrk ?? '?'}`,
+    ]);
+  }
+  if (index) {
+    if (setup) console.log('');
+    printIndex(index);
+  }
+}
+
+main()
+  .catch((e: unknown) => {
+    if (!interrupted) {
+      console.error(`bench: ${e instanceof BenchError ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      process.exitCode = 1;
+    }
+  })
+  .finally(() => cleanup());
