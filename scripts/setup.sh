@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # nginx: origin in tests and peer in the benchmark; haproxy: benchmark peer; wrk: load generator;
-# pebble: the ACME test CA (with pebble-challtestsrv); openssl: test certificates.
-PACKAGES=(nginx haproxy wrk pebble openssl)
+# pebble: the ACME test CA (with pebble-challtestsrv); openssl: test certificates;
+# bird2: the BGP daemon the announcer drives; iproute2: network namespaces (ip netns) and tc for tests.
+PACKAGES=(nginx haproxy wrk pebble openssl bird2 iproute2)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -4,16 +4,17 @@ import { commandHelp, parseOptions } from './args.js';
 import { findCommand, mainHelp } from './tree.js';
 
 async function main(argv: string[]): Promise<number> {
-  const [noun, verb, ...rest] = argv;
+  const [noun, verb] = argv;
   if (noun === undefined || noun === '--help' || noun === '-h' || noun === 'help') {
     console.log(mainHelp());
     return 0;
   }
-  const cmd = findCommand(noun, verb);
-  if (!cmd) {
+  const found = findCommand(argv);
+  if (!found) {
     console.error(`error: unknown command "${[noun, verb].filter(Boolean).join(' ')}"\n\n${mainHelp()}`);
     return 2;
   }
+  const { cmd, rest } = found;
   if (rest.includes('--help') || rest.includes('-h')) {
     console.log(commandHelp(cmd));
     return 0;

@@ -5,12 +5,40 @@ import { certsImport } from './commands/certs/import.js';
 import { certsList } from './commands/certs/list.js';
 import { certsRemove } from './commands/certs/remove.js';
 import { certsShow } from './commands/certs/show.js';
+import { agentRun } from './commands/agent/run.js';
+import { agentDrain } from './commands/agent/drain.js';
+import { agentUndrain } from './commands/agent/undrain.js';
+import { agentBgpStatus } from './commands/agent/bgp-status.js';
 
 /** Every command, in help order. The README's CLI reference is checked against this table. */
-export const COMMANDS: readonly Command[] = [proxyServe, certsAdd, certsImport, certsList, certsShow, certsRemove];
+export const COMMANDS: readonly Command[] = [
+  proxyServe,
+  certsAdd,
+  certsImport,
+  certsList,
+  certsShow,
+  certsRemove,
+  agentRun,
+  agentDrain,
+  agentUndrain,
+  agentBgpStatus,
+];
 
-export function findCommand(noun: string | undefined, verb: string | undefined): Command | undefined {
-  return COMMANDS.find((c) => c.noun === noun && (c.verb === verb || c.aliases?.includes(verb ?? '')));
+/**
+ * The command named by the first words of argv, and the words after it. A verb or alias may be
+ * several words (`agent bgp status`); the longest name that matches wins.
+ */
+export function findCommand(argv: readonly string[]): { cmd: Command; rest: string[] } | undefined {
+  const [noun, ...words] = argv;
+  let best: { cmd: Command; used: number } | undefined;
+  for (const cmd of COMMANDS) {
+    if (cmd.noun !== noun) continue;
+    for (const name of [cmd.verb, ...(cmd.aliases ?? [])]) {
+      const parts = name.split(' ');
+      if (parts.every((w, i) => words[i] === w) && parts.length > (best?.used ?? 0)) best = { cmd, used: parts.length };
+    }
+  }
+  return best && { cmd: best.cmd, rest: words.slice(best.used) };
 }
 
 export function mainHelp(): string {

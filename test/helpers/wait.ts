@@ -1,5 +1,5 @@
 /**
- * Polls `cond` every 10 ms until it holds; throws an Error naming `what` after `timeoutMs`.
+ * Polls `cond` every `everyMs` (10) until it holds; throws an Error naming `what` after `timeoutMs`.
  * For conditions that depend on real I/O (file events, child processes): poll with a deadline,
  * never sleep a guessed amount.
  */
@@ -7,11 +7,12 @@ export async function waitFor(
   cond: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 5000,
+  everyMs = 10,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await cond()) return;
     if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }

@@ -1,0 +1,127 @@
+import type { AddressInfo } from 'node:net';
+import { Announcer, type AnnouncerOptions, type Probe } from '../announcer/index.js';
+import { birdConfig, connectBirdControl } from '../announcer/index.js';
+import { startStandalone, type RunningProxy } from '../proxy/index.js';
+import { SystemClock, describeError, StarlingError, type Clock, type Logger } from '../shared/index.js';
+import { AdminApi, hostPort, loadOrCreateToken } from './admin-api.js';
+import type { AgentConfig } from './config.js';
+
+export interface AgentOptions {
+  logger: Logger;
+  clock?: Clock | undefined;
+  /** Command prefix to run BIRD elsewhere, e.g. `['ip', 'netns', 'exec', 'pop1']` (the lab, tests). */
+  wrap?: string[] | undefined;
+  /** Replace the BIRD control connection (tests without BIRD). */
+  connect?: AnnouncerOptions['connect'] | undefined;
+  /** Replace the HTTP probe of announcer.health.url (tests). */
+  probe?: Probe | undefined;
+}
+
+export interface RunningAgent {
+  config: AgentConfig;
+  proxy: RunningProxy;
+  announcer: Announcer;
+  admin: AdminApi;
+  /** Where the admin API listens (the port is known here when agent.admin_listen asked for 0). */
+  adminAddress: { host: string; port: number };
+  /** Stops everything in reverse start order: admin API, announcer (BIRD stops, so the sessions close and the routes go), then the proxy drains. */
+  stop(): Promise<void>;
+}
+
+/** One started part and how to stop it; parts stop in reverse order (the runtime slots in later). */
+interface Part {
+  name: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts one host's agent: the proxy, the announcer that advertises the anycast prefixes while the
+ * proxy passes its health check, and the admin API. A part that fails to start stops the ones
+ * already running, so a failed start leaves no BIRD or socket behind.
+ */
+export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<RunningAgent> {
+  const logger = o.logger.child({ component: 'agent' });
+  const clock = o.clock ?? new SystemClock();
+  const parts: Part[] = [];
+  const unwind = async (): Promise<void> => {
+    for (const p of parts.splice(0).reverse()) {
+      try {
+        await p.stop();
+      } catch (e) {
+        logger.error(`stopping the ${p.name} failed`, { error: describeError(e) });
+      }
+    }
+  };
+  try {
+    // The token first: a bad token_file fails the start before BIRD runs.
+    const token = await loadOrCreateToken(config.agent.token_file, logger);
+
+    const proxy = await startStandalone({
+      routesPath: config.proxy.routes,
+      region: config.agent.region,
+      listen: hostPort(config.proxy.listen, 'proxy.listen'),
+      admin: hostPort(config.proxy.admin, 'proxy.admin'),
+      accessLog: 'off',
+      flyHeaders: true,
+      logger: o.logger,
+    });
+    parts.push({ name: 'proxy', stop: () => proxy.stop() });
+
+    const spec = config.announcer;
+    const announcer = new Announcer({
+      spec,
+      clock,
+      logger: o.logger.child({ component: 'announcer' }),
+      render: birdConfig,
+      connect: o.connect ?? ((socket) => connectBirdControl(socket)),
+      probe: o.probe,
+      wrap: o.wrap,
+    });
+    parts.push({ name: 'announcer', stop: () => announcer.stop() });
+    await announcer.start();
+
+    const admin = new AdminApi({
+      announcer,
+      token,
+      drain: { prepend: spec.bgp.drain_prepend, delay_ms: spec.drain.delay_ms },
+      logger: o.logger.child({ component: 'admin-api' }),
+    });
+    const at = hostPort(config.agent.admin_listen, 'agent.admin_listen');
+    const addr: AddressInfo = await admin.listen(at.host, at.port).catch((e: unknown) => {
+      const inUse = (e as NodeJS.ErrnoException).code === 'EADDRINUSE';
+      throw new StarlingError('ERR_LISTEN', `cannot listen on ${config.agent.admin_listen} (agent.admin_listen): ${describeError(e)}`, {
+        fault: 'user',
+        cause: e,
+        hint: inUse ? 'another agent may be running with this config; pick another agent.admin_listen' : undefined,
+      });
+    });
+    parts.push({ name: 'admin API', stop: () => admin.close() });
+
+    logger.info('agent started', {
+      region: config.agent.region,
+      proxy: config.proxy.listen,
+      admin_api: `${addr.address}:${addr.port}`,
+      prefixes: spec.bgp.prefixes,
+      peers: spec.bgp.peers.map((p) => p.name),
+    });
+    let stopping: Promise<void> | undefined;
+    return {
+      config,
+      proxy,
+      announcer,
+      admin,
+      adminAddress: { host: addr.address, port: addr.port },
+      stop: () => {
+        stopping ??= (async () => {
+          logger.info('agent stopping: withdrawing routes, then draining the proxy');
+          await unwind();
+          logger.info('agent stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (e) {
+    await unwind();
+    throw e;
+  }
+}

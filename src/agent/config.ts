@@ -1,0 +1,300 @@
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { isAbsolute, join } from 'node:path';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { z } from 'zod';
+import { isBirdReservedWord } from '../announcer/index.js';
+import type { AnnouncerSpec } from '../announcer/types.js';
+import { StarlingError, describeError, formatIssues, fromZod, type SchemaIssue } from '../shared/index.js';
+
+/**
+ * The agent's static config, `agent.toml`: what it needs at boot (docs/agent-toml.md). Zod checks
+ * each value; `crossCheck` then looks across the file (overlapping prefixes, duplicate peers, a peer
+ * whose address family has no prefix, iBGP). Both always run, so every problem is reported at once.
+ */
+
+export interface AgentConfig {
+  agent: { region: string; state_dir: string; admin_listen: string; token_file: string };
+  proxy: { listen: string; routes: string; admin: string };
+  announcer: AnnouncerSpec;
+}
+
+// ---- addresses ------------------------------------------------------------------------------------
+
+type Ip = { family: 4 | 6; value: bigint; text: string };
+
+/** An IP literal, canonical (IPv6 lowercase and compressed, as BIRD prints it); no zone ids. */
+function parseIp(s: string): Ip | undefined {
+  const family = s.includes('%') ? 0 : isIP(s);
+  if (family === 4) return { family, value: s.split('.').reduce((a, o) => (a << 8n) | BigInt(o), 0n), text: s };
+  if (family !== 6) return undefined;
+  // The WHATWG URL serializer writes IPv6 canonically (RFC 5952), embedded IPv4 included, in hex.
+  const text = new URL(`http://[${s}]/`).hostname.slice(1, -1);
+  const [head = '', tail] = text.split('::');
+  const h = head === '' ? [] : head.split(':');
+  const t = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  return { family, value: groups.reduce((a, g) => (a << 16n) | BigInt(parseInt(g, 16)), 0n), text };
+}
+
+type Prefix = Ip & { len: number };
+const bits = (f: 4 | 6): number => (f === 4 ? 32 : 128);
+
+function parsePrefix(s: string): Prefix | undefined {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(s);
+  const ip = m ? parseIp(m[1]!) : undefined;
+  const len = Number(m?.[2]);
+  return ip && len <= bits(ip.family) ? { ...ip, len, text: `${ip.text}/${len}` } : undefined;
+}
+
+const hostBits = (p: Prefix): bigint => p.value & ((1n << BigInt(bits(p.family) - p.len)) - 1n);
+const contains = (a: Prefix, b: Prefix): boolean => {
+  const shift = BigInt(bits(a.family) - a.len);
+  return a.family === b.family && a.len <= b.len && a.value >> shift === b.value >> shift;
+};
+
+const DNS_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+/** `HOST:PORT` with an IPv4 address, a hostname or a bracketed IPv6 address; port 1-65535. */
+export function parseHostPort(s: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(s);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  const host = m[1] ?? m[2]!;
+  const ok = m[1] !== undefined ? parseIp(host)?.family === 6 : isIP(host) === 4 || DNS_NAME.test(host);
+  return ok && port >= 1 && port <= 65535 ? { host, port } : undefined;
+}
+
+/** Where a client reaches a listener: a wildcard listen address is reached on loopback. */
+const reachable = (hostPort: string): string => hostPort.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:');
+
+// ---- schema ------------------------------------------------------------------------------------
+
+const PEER_NAME = /^[a-z][a-z0-9_]{0,31}$/;
+const int = (what = 'an integer') => z.number().int(`must be ${what}`);
+const range = (lo: number, hi: number, unit = '') =>
+  int().min(lo, `must be from ${lo} to ${hi}${unit}`).max(hi, `must be from ${lo} to ${hi}${unit}`);
+const absPath = z.string().refine((p) => isAbsolute(p), 'must be an absolute path');
+const hostPort = z.string().refine((s) => parseHostPort(s) !== undefined, 'must be HOST:PORT (IPv6 in brackets: [::1]:9190)');
+const ipAddress = z
+  .string()
+  .refine((s) => parseIp(s) !== undefined, 'must be an IPv4 or IPv6 address (no zone id)')
+  .transform((s) => parseIp(s)?.text ?? s);
+
+const asn = z
+  .number()
+  .int('must be an integer AS number')
+  .min(1, 'must be an AS number from 1 to 4294967295 (0 is reserved, RFC 7607)')
+  .max(4294967295, 'must be an AS number from 1 to 4294967295')
+  .refine((n) => n !== 23456, 'AS 23456 is AS_TRANS (RFC 6793), a placeholder for 4-byte ASNs, not a real AS');
+
+const prefix = z
+  .string()
+  .superRefine((s, ctx) => {
+    const p = parsePrefix(s);
+    if (!p) ctx.addIssue({ code: 'custom', message: `"${s}" is not a CIDR prefix like 192.0.2.0/24 or 2001:db8::/48` });
+    else if (hostBits(p) !== 0n) {
+      const network = `${formatNet(p.family, p.value - hostBits(p))}/${p.len}`;
+      ctx.addIssue({ code: 'custom', message: `"${s}" has host bits set: the network is ${network}` });
+    }
+  })
+  .transform((s) => parsePrefix(s)?.text ?? s);
+
+function formatNet(f: 4 | 6, v: bigint): string {
+  if (f === 4) return [24n, 16n, 8n, 0n].map((sh) => String((v >> sh) & 255n)).join('.');
+  const groups = Array.from({ length: 8 }, (_, i) => ((v >> BigInt(112 - 16 * i)) & 0xffffn).toString(16));
+  return parseIp(groups.join(':'))!.text;
+}
+
+const password = z
+  .string()
+  .min(1, 'must not be empty (leave the key out for no password)')
+  .refine((s) => !/["\\]/.test(s), 'must not contain " or \\ (BIRD strings have no escapes)')
+  // eslint-disable-next-line no-control-regex
+  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters')
+  .refine((s) => Buffer.byteLength(s) <= 80, 'must be at most 80 bytes (the TCP MD5 key limit)');
+
+const peer = z.strictObject({
+  name: z
+    .string()
+    .regex(PEER_NAME, 'must be 1-32 characters of a-z, 0-9 and "_", starting with a letter')
+    .refine((n) => !isBirdReservedWord(n), { error: (i) => `"${String(i.input)}" is a reserved word in BIRD's config; choose another name` })
+    .refine((n) => !n.startsWith('starling'), 'names starting with "starling" are kept for the protocols Starling generates'),
+  address: ipAddress,
+  asn,
+  password: password.optional(),
+  multihop: range(1, 255, ' (the TTL: hops to the peer)').optional(),
+  source_address: ipAddress.optional(),
+  hold_time: int('an integer number of seconds')
+    .refine((h) => h === 0 || (h >= 3 && h <= 65535), 'must be 0 (no hold timer) or from 3 to 65535 seconds')
+    .default(9),
+  keepalive_time: range(1, 65535, ' seconds').optional(),
+  bfd: z
+    .strictObject({ enabled: z.boolean().default(false), interval_ms: range(10, 60000, ' ms').default(100), multiplier: range(1, 255).default(3) })
+    .prefault({}),
+});
+
+const Schema = z.strictObject({
+  agent: z.strictObject({
+    region: z.string().regex(/^[a-z]{3}$/, 'must be a three-letter lowercase region code, like "fra"'),
+    state_dir: absPath.default('/var/lib/starling/agent'),
+    admin_listen: hostPort.default('127.0.0.1:9190'),
+    token_file: absPath.optional(),
+  }),
+  proxy: z.strictObject({
+    listen: hostPort.default('0.0.0.0:80'),
+    routes: absPath,
+    admin: hostPort.default('127.0.0.1:9191'),
+  }),
+  bgp: z.strictObject({
+    asn,
+    router_id: z.string().refine((s) => isIP(s) === 4 && s !== '0.0.0.0', 'must be a non-zero IPv4 address in dotted form (RFC 6286)'),
+    prefixes: z.array(prefix).min(1, 'must list at least one prefix to announce'),
+    drain_prepend: range(0, 10).default(3),
+    bird: z.string().min(1, 'must name the bird binary').default('/usr/sbin/bird'),
+    peers: z.array(peer).min(1, 'must list at least one peer ([[bgp.peers]])'),
+  }),
+  health: z
+    .strictObject({
+      url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+      interval_ms: range(10, 600000, ' ms').default(200),
+      timeout_ms: range(1, 600000, ' ms').default(150),
+      rise: range(1, 100).default(2),
+      fall: range(1, 100).default(2),
+      damping_ms: range(0, 3600000, ' ms').default(5000),
+    })
+    .prefault({}),
+  drain: z.strictObject({ delay_ms: range(0, 3600000, ' ms').default(30000) }).prefault({}),
+});
+
+/** agent.toml was read but is not valid; `issues` holds every problem with its path. */
+export class AgentConfigError extends StarlingError {
+  readonly issues: SchemaIssue[];
+  constructor(source: string, issues: SchemaIssue[], cause?: unknown) {
+    super('ERR_AGENT_CONFIG', formatIssues(source, issues), {
+      fault: 'user',
+      cause,
+      hint: 'docs/agent-toml.md lists every key, its default and its constraints',
+    });
+    this.name = 'AgentConfigError';
+    this.issues = issues;
+  }
+}
+
+export function parseAgentConfig(text: string, source: string): AgentConfig {
+  let doc: unknown;
+  try {
+    doc = parseToml(text);
+  } catch (e) {
+    const reason = (e instanceof Error ? (e.message.split('\n')[0] ?? '') : String(e)).replace(/^Invalid TOML document: /, '');
+    const where = e instanceof TomlError ? `line ${e.line}, column ${e.column}` : '(syntax)';
+    throw new AgentConfigError(source, [{ path: where, message: `invalid TOML: ${reason}` }], e);
+  }
+  const result = Schema.safeParse(doc);
+  // Zod words a missing key as "expected string, received undefined"; say what the reader must do.
+  const missing = (i: SchemaIssue): SchemaIssue =>
+    /received undefined$/.test(i.message) ? { path: i.path, message: i.path.includes('.') ? 'is required' : `is required: add the [${i.path}] section` } : i;
+  const issues = [...(result.success ? [] : fromZod(result.error).map(missing)), ...crossCheck(doc)];
+  if (!result.success || issues.length > 0) throw new AgentConfigError(source, sortIssues(issues));
+  const { agent, proxy, bgp, health, drain } = result.data;
+  // RFC 4271 4.4 suggests a keepalive of a third of the hold time; with hold time 0, none are sent.
+  const peers = bgp.peers.map(({ keepalive_time, bfd, ...p }) => ({ ...p, keepalive_time: keepalive_time ?? Math.floor(p.hold_time / 3), bfd }));
+  return {
+    agent: { ...agent, token_file: agent.token_file ?? join(agent.state_dir, 'admin.token') },
+    proxy,
+    announcer: {
+      bgp: { ...bgp, peers },
+      health: { ...health, url: health.url ?? `http://${reachable(proxy.admin)}/healthz` },
+      drain,
+      state_dir: join(agent.state_dir, 'bird'),
+    },
+  };
+}
+
+export async function loadAgentConfig(path: string): Promise<AgentConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new StarlingError('ERR_AGENT_CONFIG_READ', `cannot read agent config ${path}: ${describeError(e)}`, {
+      fault: 'user',
+      cause: e,
+      hint: 'check the path given for agent.toml and that the agent may read it',
+    });
+  }
+  return parseAgentConfig(text, path);
+}
+
+// ---- checks across the file -----------------------------------------------------------------------
+// They walk the raw document defensively (zod reports wrong shapes), so they run even when zod fails.
+
+const obj = (v: unknown): Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const num = (v: unknown, dflt?: number): number | undefined => (v === undefined ? dflt : typeof v === 'number' ? v : undefined);
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+
+function crossCheck(doc: unknown): SchemaIssue[] {
+  const issues: SchemaIssue[] = [];
+  const add = (path: string, message: string): number => issues.push({ path, message });
+  const bgp = obj(obj(doc).bgp);
+  const prefixes = arr(bgp.prefixes).map((p, i) => ({ p: parsePrefix(str(p)), i }));
+  for (const { p, i } of prefixes) {
+    const earlier = p ? prefixes.slice(0, i).filter(({ p: q }) => q && (contains(q, p) || contains(p, q))) : [];
+    const dup = earlier.find(({ p: q }) => q?.text === p?.text);
+    const other = dup ?? earlier[0];
+    if (!p || !other?.p) continue;
+    if (dup) add(`bgp.prefixes[${i}]`, `duplicate of bgp.prefixes[${other.i}]`);
+    else add(`bgp.prefixes[${i}]`, `"${p.text}" overlaps "${other.p.text}" (bgp.prefixes[${other.i}]): one contains the other`);
+  }
+  const families = new Set(prefixes.flatMap(({ p }) => (p ? [p.family] : [])));
+
+  const firstUse = new Map<string, number>();
+  arr(bgp.peers).forEach((raw, i) => {
+    const peer = obj(raw);
+    const at = (k: string): string => `bgp.peers[${i}].${k}`;
+    const label = str(peer.name) || `#${i}`;
+    const addr = parseIp(str(peer.address));
+    for (const [key, value] of [['name', str(peer.name)], ['address', addr?.text ?? '']] as const) {
+      const first = firstUse.get(`${key}:${value}`);
+      if (value !== '' && first !== undefined) add(at(key), `${key} ${value} is already used by bgp.peers[${first}]`);
+      else if (value !== '') firstUse.set(`${key}:${value}`, i);
+    }
+    if (addr && prefixes.length > 0 && !families.has(addr.family)) {
+      add(at('address'), `peer ${label} is IPv${addr.family} but no IPv${addr.family} prefix is configured`);
+    }
+    const src = parseIp(str(peer.source_address));
+    if (addr && src && src.family !== addr.family) add(at('source_address'), `must be IPv${addr.family}, like the peer's address`);
+    if (num(bgp.asn) !== undefined && num(peer.asn) === num(bgp.asn)) {
+      add(at('asn'), `peer ${label} is in the local AS ${num(bgp.asn)}: iBGP is not supported yet (eBGP peers only)`);
+    }
+    const hold = num(peer.hold_time, 9);
+    const keepalive = num(peer.keepalive_time);
+    if (hold === 0 && keepalive !== undefined) {
+      add(at('keepalive_time'), 'must be left out when hold_time is 0 (then no keepalives are sent, RFC 4271 4.4)');
+    } else if (hold !== undefined && keepalive !== undefined && keepalive >= hold) {
+      add(at('keepalive_time'), `must be less than hold_time (${hold}); a third of it is usual`);
+    }
+    if (obj(peer.bfd).enabled === true && peer.multihop !== undefined && peer.source_address === undefined) {
+      add(at('source_address'), 'is required for BFD over multihop: such sessions are keyed by the local address (RFC 5883)');
+    }
+  });
+
+  const health = obj(obj(doc).health);
+  const interval = num(health.interval_ms, 200);
+  const timeout = num(health.timeout_ms, 150);
+  if (interval !== undefined && timeout !== undefined && timeout >= interval) {
+    add('health.timeout_ms', `must be less than interval_ms (${interval})${health.timeout_ms === undefined ? '; the default is 150' : ''}`);
+  }
+  return issues;
+}
+
+/** Issues grouped by section in file order, then by peer, so a peer's problems stand together. */
+function sortIssues(issues: SchemaIssue[]): SchemaIssue[] {
+  const sections = ['agent', 'proxy', 'bgp', 'health', 'drain'];
+  const rank = (p: string): number => {
+    const peer = /^bgp\.peers\[(\d+)\]/.exec(p);
+    return sections.indexOf(p.split(/[.[]/)[0] ?? '') * 1e6 + (peer ? Number(peer[1]) + 1 : 0);
+  };
+  return [...issues].sort((a, b) => rank(a.path) - rank(b.path));
+}

@@ -1,0 +1,237 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { AgentConfigError, loadAgentConfig, parseAgentConfig, parseHostPort, type AgentConfig } from '../../src/agent/config.js';
+import { isStarlingError, type SchemaIssue } from '../../src/shared/index.js';
+
+const MINIMAL = `
+[agent]
+region = "fra"
+
+[proxy]
+routes = "/etc/starling/routes.toml"
+
+[bgp]
+asn = 65001
+router_id = "192.0.2.1"
+prefixes = ["198.51.100.0/24", "2001:DB8:100:0::/48"]
+
+[[bgp.peers]]
+name = "transit_a"
+address = "192.0.2.254"
+asn = 64500
+
+[[bgp.peers]]
+name = "transit_b6"
+address = "2001:DB8:FFFF:0:0::1"
+asn = 4200000000
+password = "md5 s3cret!"
+multihop = 2
+source_address = "2001:db8:ffff::2"
+hold_time = 30
+bfd = { enabled = true, interval_ms = 300 }
+`;
+
+function issuesOf(text: string): SchemaIssue[] {
+  try {
+    parseAgentConfig(text, 'agent.toml');
+  } catch (e) {
+    assert.ok(e instanceof AgentConfigError, `expected AgentConfigError, got ${String(e)}`);
+    assert.equal(e.code, 'ERR_AGENT_CONFIG');
+    assert.equal(e.fault, 'user');
+    return e.issues;
+  }
+  assert.fail('expected the config to be rejected');
+}
+
+/** MINIMAL with one line replaced (or, with `to` alone, with lines added to a section). */
+const edit = (from: string, to: string): string => {
+  assert.ok(MINIMAL.includes(from), `fixture has no ${from}`);
+  return MINIMAL.replace(from, to);
+};
+
+describe('parseAgentConfig', () => {
+  it('applies every default and derives the announcer spec', () => {
+    const expected: AgentConfig = {
+      agent: { region: 'fra', state_dir: '/var/lib/starling/agent', admin_listen: '127.0.0.1:9190', token_file: '/var/lib/starling/agent/admin.token' },
+      proxy: { listen: '0.0.0.0:80', routes: '/etc/starling/routes.toml', admin: '127.0.0.1:9191' },
+      announcer: {
+        bgp: {
+          asn: 65001,
+          router_id: '192.0.2.1',
+          prefixes: ['198.51.100.0/24', '2001:db8:100::/48'],
+          drain_prepend: 3,
+          bird: '/usr/sbin/bird',
+          peers: [
+            {
+              name: 'transit_a',
+              address: '192.0.2.254',
+              asn: 64500,
+              hold_time: 9,
+              keepalive_time: 3,
+              bfd: { enabled: false, interval_ms: 100, multiplier: 3 },
+            },
+            {
+              name: 'transit_b6',
+              address: '2001:db8:ffff::1',
+              asn: 4200000000,
+              password: 'md5 s3cret!',
+              multihop: 2,
+              source_address: '2001:db8:ffff::2',
+              hold_time: 30,
+              keepalive_time: 10,
+              bfd: { enabled: true, interval_ms: 300, multiplier: 3 },
+            },
+          ],
+        },
+        health: { url: 'http://127.0.0.1:9191/healthz', interval_ms: 200, timeout_ms: 150, rise: 2, fall: 2, damping_ms: 5000 },
+        drain: { delay_ms: 30000 },
+        state_dir: '/var/lib/starling/agent/bird',
+      },
+    };
+    assert.deepEqual(parseAgentConfig(MINIMAL, 'agent.toml'), expected);
+  });
+
+  it('derives token_file, the BIRD state dir and the health URL from what is set', () => {
+    const c = parseAgentConfig(
+      edit('[agent]\n', '[agent]\nstate_dir = "/srv/pop1"\n').replace('[proxy]\n', '[proxy]\nadmin = "[::]:7000"\n'),
+      'agent.toml',
+    );
+    assert.equal(c.agent.token_file, '/srv/pop1/admin.token');
+    assert.equal(c.announcer.state_dir, '/srv/pop1/bird');
+    assert.equal(c.announcer.health.url, 'http://[::1]:7000/healthz');
+  });
+
+  it('reports a bad ASN, overlapping prefixes, an unknown key, a bad peer name and a v6 peer without v6 prefixes, all at once', () => {
+    const bad = `
+[agent]
+region = "fra"
+colour = "blue"
+
+[proxy]
+routes = "/etc/starling/routes.toml"
+
+[bgp]
+asn = 23456
+router_id = "192.0.2.1"
+prefixes = ["10.0.0.0/8", "10.1.0.0/16"]
+
+[[bgp.peers]]
+name = "Upstream-1"
+address = "2001:db8::1"
+asn = 64500
+`;
+    const issues = issuesOf(bad);
+    const find = (path: string, re: RegExp): void => {
+      assert.ok(issues.some((i) => i.path === path && re.test(i.message)), `no issue at ${path} matching ${re}: ${JSON.stringify(issues)}`);
+    };
+    find('agent', /unknown key "colour"/);
+    find('bgp.asn', /AS_TRANS/);
+    find('bgp.prefixes[1]', /"10\.1\.0\.0\/16" overlaps "10\.0\.0\.0\/8" \(bgp\.prefixes\[0\]\)/);
+    find('bgp.peers[0].name', /a-z, 0-9 and "_"/);
+    find('bgp.peers[0].address', /peer Upstream-1 is IPv6 but no IPv6 prefix is configured/);
+    assert.equal(issues.length, 5, JSON.stringify(issues, null, 2));
+  });
+
+  it('lists every issue in the error message, one per line, with the file name', () => {
+    try {
+      parseAgentConfig(edit('asn = 64500', 'asn = 0').replace('hold_time = 30', 'hold_time = 2'), '/etc/starling/agent.toml');
+      assert.fail('expected a rejection');
+    } catch (e) {
+      assert.ok(isStarlingError(e, 'ERR_AGENT_CONFIG'));
+      assert.match(e.message, /^\/etc\/starling\/agent\.toml: bgp\.peers\[0\]\.asn: .*0 is reserved/m);
+      assert.match(e.message, /^\/etc\/starling\/agent\.toml: bgp\.peers\[1\]\.hold_time: must be 0 .* or from 3 to 65535/m);
+    }
+  });
+
+  it('rejects keepalive_time at or above hold_time, and any keepalive with hold_time 0', () => {
+    const atHold = issuesOf(edit('hold_time = 30', 'hold_time = 30\nkeepalive_time = 30'));
+    assert.deepEqual(atHold.map((i) => i.path), ['bgp.peers[1].keepalive_time']);
+    assert.match(atHold[0]!.message, /less than hold_time \(30\)/);
+    const defaultHold = issuesOf(edit('asn = 64500', 'asn = 64500\nkeepalive_time = 9'));
+    assert.match(defaultHold[0]!.message, /less than hold_time \(9\)/);
+    assert.equal(issuesOf(edit('hold_time = 30', 'hold_time = 0\nkeepalive_time = 1'))[0]?.path, 'bgp.peers[1].keepalive_time');
+    const noHold = parseAgentConfig(edit('hold_time = 30', 'hold_time = 0'), 'agent.toml');
+    assert.equal(noHold.announcer.bgp.peers[1]?.keepalive_time, 0);
+  });
+
+  it('rejects prefixes with host bits set, naming the network', () => {
+    const issues = issuesOf(edit('"198.51.100.0/24"', '"198.51.100.7/24"').replace('2001:DB8:100:0::/48', '2001:db8:100::1/48'));
+    assert.deepEqual(issues, [
+      { path: 'bgp.prefixes[0]', message: '"198.51.100.7/24" has host bits set: the network is 198.51.100.0/24' },
+      { path: 'bgp.prefixes[1]', message: '"2001:db8:100::1/48" has host bits set: the network is 2001:db8:100::/48' },
+    ]);
+  });
+
+  it('rejects duplicate peers, iBGP, BIRD keywords and passwords BIRD cannot quote', () => {
+    const issues = issuesOf(
+      edit('name = "transit_b6"', 'name = "transit_a"')
+        .replace('address = "2001:DB8:FFFF:0:0::1"', 'address = "192.0.2.254"')
+        .replace('source_address = "2001:db8:ffff::2"', 'source_address = "192.0.2.1"')
+        .replace('asn = 4200000000', 'asn = 65001')
+        .replace('password = "md5 s3cret!"', 'password = \'a"b\'')
+        .replace('name = "transit_a"', 'name = "out"'),
+    );
+    const at = (path: string): string[] => issues.filter((i) => i.path === path).map((i) => i.message);
+    assert.match(at('bgp.peers[0].name').join(), /"out" is a reserved word in BIRD's config/);
+    assert.match(at('bgp.peers[1].address').join(), /already used by bgp\.peers\[0\]/);
+    assert.match(at('bgp.peers[1].asn').join(), /iBGP is not supported yet/);
+    assert.match(at('bgp.peers[1].password').join(), /must not contain " or \\/);
+  });
+
+  it('requires source_address for BFD over multihop and a matching family', () => {
+    const missing = issuesOf(edit('source_address = "2001:db8:ffff::2"\n', ''));
+    assert.deepEqual(missing.map((i) => i.path), ['bgp.peers[1].source_address']);
+    const wrongFamily = issuesOf(edit('source_address = "2001:db8:ffff::2"', 'source_address = "192.0.2.1"'));
+    assert.match(wrongFamily[0]!.message, /must be IPv6/);
+  });
+
+  it('rejects health.timeout_ms not below interval_ms, saying when the default is the culprit', () => {
+    const issues = issuesOf(`${MINIMAL}\n[health]\ninterval_ms = 100\n`);
+    assert.deepEqual(issues, [{ path: 'health.timeout_ms', message: 'must be less than interval_ms (100); the default is 150' }]);
+  });
+
+  it('reports TOML syntax errors with a line and column', () => {
+    const issues = issuesOf('[agent]\nregion = "fra\n');
+    assert.equal(issues.length, 1);
+    assert.match(issues[0]!.path, /^line 2, column \d+$/);
+    assert.match(issues[0]!.message, /^invalid TOML/);
+  });
+});
+
+describe('parseHostPort', () => {
+  it('takes IPv4, hostnames and bracketed IPv6; refuses the rest', () => {
+    assert.deepEqual(parseHostPort('127.0.0.1:9190'), { host: '127.0.0.1', port: 9190 });
+    assert.deepEqual(parseHostPort('[::1]:80'), { host: '::1', port: 80 });
+    assert.deepEqual(parseHostPort('localhost:1'), { host: 'localhost', port: 1 });
+    for (const bad of ['::1:80', '1.2.3.4:0', '1.2.3.4:65536', '1.2.3.4', '[1.2.3.4]:80', 'a b:80']) assert.equal(parseHostPort(bad), undefined, bad);
+  });
+});
+
+describe('loadAgentConfig', () => {
+  it('reads a file, and says which file it could not read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'starling-agent-config-'));
+    try {
+      writeFileSync(join(dir, 'agent.toml'), MINIMAL);
+      assert.equal((await loadAgentConfig(join(dir, 'agent.toml'))).agent.region, 'fra');
+      await assert.rejects(loadAgentConfig(join(dir, 'missing.toml')), (e) => isStarlingError(e, 'ERR_AGENT_CONFIG_READ') && e.fault === 'user');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('docs/agent-toml.md', () => {
+  it('has a complete example that is valid', () => {
+    let root = dirname(fileURLToPath(import.meta.url));
+    while (!existsSync(join(root, 'package.json'))) root = dirname(root);
+    const doc = readFileSync(join(root, 'docs/agent-toml.md'), 'utf8');
+    const example = /```toml\n([\s\S]*?)```/.exec(doc)?.[1];
+    assert.ok(example, 'no TOML example in the doc');
+    const c = parseAgentConfig(example, 'docs/agent-toml.md');
+    assert.equal(c.announcer.bgp.peers.length, 2);
+  });
+});
