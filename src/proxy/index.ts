@@ -1,4 +1,4 @@
-export { ProxyServer, DEFAULT_LIMITS, type ProxyOptions, type ProxyLimits } from './listener/index.js';
+export { ProxyServer, DEFAULT_LIMITS, type ProxyOptions, type ProxyLimits, type MachineControl } from './listener/index.js';
 export { AdminServer } from './admin.js';
 export * from './routes/index.js';
 export { chooseMachine, parseReplay, formatReplaySrc, type Choice, type ChooseRequest } from './router/index.js';
@@ -9,3 +9,4 @@ export { type TlsContexts } from './tls/front-door.js';
 export { readClientHello, type ClientHelloResult } from './tls/client-hello.js';
 export { DEFAULT_H2_LIMITS, type H2Limits } from './h2/server.js';
 export { StoreTlsContexts, type DefaultCert } from './tls/store-contexts.js';
+export { machineToStart, machinesToStop, allOverSoftLimit } from './router/autoscale.js';

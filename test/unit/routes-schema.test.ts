@@ -77,7 +77,13 @@ describe('routes schema', () => {
     );
     const a = spec.apps[0];
     assert.ok(a);
-    assert.deepEqual(a.service, { internal_port: 8080, concurrency: { type: 'connections', soft_limit: 20 } });
+    assert.deepEqual(a.service, {
+      internal_port: 8080,
+      concurrency: { type: 'connections', soft_limit: 20 },
+      auto_start_machines: true,
+      auto_stop_machines: 'off',
+      min_machines_running: 0,
+    });
     assert.equal(a.service.concurrency.hard_limit, undefined);
     assert.deepEqual(a.machines[0], { id: 'm1', region: 'ams', address: '10.0.0.9', state: 'started', healthy: true });
     assert.equal(a.primary_region, undefined);

@@ -33,6 +33,8 @@ export interface ProxyLimits {
   drainTimeoutMs: number;
   /** Period of the sweep that enforces the timeouts above. */
   sweepIntervalMs: number;
+  /** How often autostop looks for machines the load does not need (fly: every few minutes). */
+  autostopIntervalMs: number;
 }
 
 export const DEFAULT_LIMITS: ProxyLimits = {
@@ -49,6 +51,7 @@ export const DEFAULT_LIMITS: ProxyLimits = {
   flyHeaders: true,
   drainTimeoutMs: 30_000,
   sweepIntervalMs: 1000,
+  autostopIntervalMs: 5 * 60_000,
 };
 
 /** What every connection and exchange of one proxy shares. */
@@ -67,6 +70,16 @@ export interface ProxyContext {
   nextRequestId(): string;
   /** ACME HTTP-01 answers (the shared certificate store), looked up before any routing. */
   acmeHttp: AcmeHttpAnswers | undefined;
+  /** Starts and stops machines for autostart/autostop (the agent's runtime); none stand-alone. */
+  machines: MachineControl | undefined;
+  /** Machines being started by autostart now (`app/id`), so one request starts one machine. */
+  readonly starting: Set<string>;
+}
+
+/** What the proxy may ask of the runtime. It never creates machines. */
+export interface MachineControl {
+  start(app: string, machineId: string): Promise<void>;
+  stop(app: string, machineId: string, mode: 'stop' | 'suspend'): Promise<void>;
 }
 
 export interface AcmeHttpAnswers {

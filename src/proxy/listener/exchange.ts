@@ -1,5 +1,6 @@
 import { isIdempotent, type RequestHead, type ResponseHead } from '../http1/index.js';
 import { chooseMachine, formatReplaySrc, parseReplay, type ReplayDirective } from '../router/index.js';
+import { allOverSoftLimit, machineToStart } from '../router/autoscale.js';
 import type { AppRoute, MachineRoute } from '../routes/index.js';
 import type { UpstreamConn, UpstreamOwner } from '../upstream/index.js';
 import { stripQuery } from '../observe/index.js';
@@ -195,9 +196,14 @@ export class Exchange implements UpstreamOwner, Waiter {
     );
     if (choice.kind === 'machine') {
       if (choice.preferredUnavailable) this.preferredUnavailable = true;
+      // Every started machine over soft_limit: start a stopped one for the requests to come.
+      if (choice.machine.load.inflight >= app.softLimit && allOverSoftLimit(app)) this.autostart(app);
       return this.connect(choice.machine);
     }
-    if (choice.kind === 'none') return this.unavailable(choice.reason);
+    // No started machine at all: start the nearest stopped one and hold the request until it serves.
+    if (choice.kind === 'none' && !(choice.reason === 'no_healthy_machine' && this.autostart(app))) {
+      return this.unavailable(choice.reason);
+    }
     if (this.state !== 'waiting') {
       if (this.waitDeadline === 0) this.waitDeadline = this.ctx.clock.monotonic() + this.ctx.limits.queueTimeoutMs;
       if (!this.ctx.queue.add(this)) return this.unavailable('queue_full');
@@ -217,7 +223,26 @@ export class Exchange implements UpstreamOwner, Waiter {
     if (this.state !== 'waiting') return;
     this.ctx.metrics.queued = this.ctx.queue.size;
     this.state = 'routing';
-    this.unavailable('every machine is at its hard_limit');
+    this.unavailable('no machine could take the request in time (every one at its hard_limit, or still starting)');
+  }
+
+  /** Asks the runtime to start a stopped machine; true when one is (now or already) starting. */
+  private autostart(app: AppRoute): boolean {
+    const ctx = this.ctx;
+    if (!app.autoStart || !ctx.machines) return false;
+    const m = machineToStart(app, ctx.region, ctx.starting);
+    if (!m) return app.machines.some((x) => ctx.starting.has(x.key));
+    ctx.starting.add(m.key);
+    ctx.metrics.autostart(app.name);
+    ctx.logger.info('autostart', { app: app.name, machine: m.id, region: m.region });
+    ctx.machines.start(app.name, m.id).then(
+      () => ctx.starting.delete(m.key),
+      (e: unknown) => {
+        ctx.starting.delete(m.key);
+        ctx.logger.warn('autostart failed', { app: app.name, machine: m.id, error: (e as Error).message });
+      },
+    );
+    return true;
   }
 
   private unavailable(reason: string): void {

@@ -1,2 +1,2 @@
 export { ProxyServer, type ProxyOptions } from './server.js';
-export { DEFAULT_LIMITS, type ProxyLimits } from './context.js';
+export { DEFAULT_LIMITS, type ProxyLimits, type MachineControl } from './context.js';

@@ -6,7 +6,15 @@ import { SystemClock, silentLogger, type Clock, type Logger, type TimerHandle } 
 import { LoadRegistry, RouteTable, type RoutesSpec } from '../routes/index.js';
 import { UpstreamPool } from '../upstream/index.js';
 import { AccessLog, ProxyMetrics, type AccessLogSink } from '../observe/index.js';
-import { DEFAULT_LIMITS, requestIdFactory, type AcmeHttpAnswers, type ProxyContext, type ProxyLimits } from './context.js';
+import {
+  DEFAULT_LIMITS,
+  requestIdFactory,
+  type AcmeHttpAnswers,
+  type MachineControl,
+  type ProxyContext,
+  type ProxyLimits,
+} from './context.js';
+import { machinesToStop } from '../router/autoscale.js';
 import { ClientConnection } from './connection.js';
 import { WaitQueue } from './queue.js';
 
@@ -22,6 +30,8 @@ export interface ProxyOptions {
   limits?: Partial<ProxyLimits>;
   /** Where ACME HTTP-01 answers come from (the shared certificate store); none when undefined. */
   acmeHttp?: AcmeHttpAnswers | undefined;
+  /** The runtime, for autostart and autostop; without it the proxy only routes. */
+  machines?: MachineControl | undefined;
 }
 
 /**
@@ -35,6 +45,7 @@ export class ProxyServer {
   private readonly connections = new Set<ClientConnection>();
   private readonly loads = new LoadRegistry();
   private readonly sweepTimer: TimerHandle;
+  private readonly autostopTimer: TimerHandle;
   private drainPromise: Promise<void> | undefined;
   private readonly tlsDoors: TlsFrontDoor[] = [];
   private h2: H2Front | undefined;
@@ -56,12 +67,15 @@ export class ProxyServer {
       draining: false,
       nextRequestId: requestIdFactory(opts.region),
       acmeHttp: opts.acmeHttp,
+      machines: opts.machines,
+      starting: new Set(),
     };
     this.server = net.createServer({ noDelay: true }, (socket) => {
       new ClientConnection(this.ctx, socket, this.connections);
     });
     this.server.on('error', (err) => this.ctx.logger.error('listener error', { error: err.message }));
     this.sweepTimer = clock.setInterval(() => this.sweep(), limits.sweepIntervalMs);
+    this.autostopTimer = clock.setInterval(() => this.autostop(), limits.autostopIntervalMs);
   }
 
   /** Listens on host:port (port 0 picks a free one); resolves with the bound address. */
@@ -167,11 +181,27 @@ export class ProxyServer {
   /** Closes everything at once (tests, and the end of drain). */
   close(): void {
     this.sweepTimer.cancel();
+    this.autostopTimer.cancel();
     this.server.close();
     for (const d of this.tlsDoors) d.server.close();
     for (const c of this.connections) c.socket.destroy();
     for (const s of this.h2?.sessions ?? []) s.destroy();
     this.ctx.pool.closeAll();
+  }
+
+  /** One autostop round: stop (or suspend) what the load does not need, at most one per region. */
+  autostop(): void {
+    const control = this.ctx.machines;
+    if (!control || this.ctx.draining) return;
+    for (const app of this.ctx.routes.apps.values()) {
+      for (const m of machinesToStop(app)) {
+        this.ctx.metrics.autostop(app.name);
+        this.ctx.logger.info('autostop', { app: app.name, machine: m.id, region: m.region, mode: app.autoStop });
+        control.stop(app.name, m.id, app.autoStop === 'suspend' ? 'suspend' : 'stop').catch((e: unknown) =>
+          this.ctx.logger.warn('autostop failed', { app: app.name, machine: m.id, error: (e as Error).message }),
+        );
+      }
+    }
   }
 
   private sweep(): void {

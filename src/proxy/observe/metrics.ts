@@ -51,6 +51,16 @@ export class ProxyMetrics {
     }
   }
 
+  private readonly autostarts = new Map<string, number>();
+  private readonly autostops = new Map<string, number>();
+
+  autostart(app: string): void {
+    this.autostarts.set(app, (this.autostarts.get(app) ?? 0) + 1);
+  }
+  autostop(app: string): void {
+    this.autostops.set(app, (this.autostops.get(app) ?? 0) + 1);
+  }
+
   retry(app: string): void {
     this.retries.set(app, (this.retries.get(app) ?? 0) + 1);
   }
@@ -95,6 +105,8 @@ export class ProxyMetrics {
       const [app, reason] = k.split('\t');
       out.push(`starling_proxy_replay_failures_total{app="${esc(app)}",reason="${esc(reason)}"} ${v}`);
     }
+    labelled(out, 'starling_proxy_autostarts_total', 'Stopped machines started for a request.', 'app', this.autostarts);
+    labelled(out, 'starling_proxy_autostops_total', 'Machines stopped because the load did not need them.', 'app', this.autostops);
     labelled(out, 'starling_proxy_rejected_requests_total', 'Requests refused before routing, by reason.', 'reason', this.rejected);
     family(out, 'starling_proxy_routes_reloads_total', 'counter', 'Routes file reloads, by result.');
     out.push(`starling_proxy_routes_reloads_total{result="ok"} ${this.reloadsOk}`);

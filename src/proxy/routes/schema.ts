@@ -72,6 +72,13 @@ const concurrency = z
 const service = z.strictObject({
   internal_port: port.default(8080),
   concurrency: concurrency.prefault({}),
+  // fly.toml names and defaults; booleans are accepted for auto_stop_machines as fly does.
+  auto_start_machines: z.boolean().default(true),
+  auto_stop_machines: z
+    .union([z.enum(['off', 'stop', 'suspend']), z.boolean()])
+    .default('off')
+    .transform((v) => (v === true ? 'stop' : v === false ? 'off' : v)),
+  min_machines_running: z.number().int('must be an integer').min(0, 'must be at least 0').default(0),
 });
 
 const app = z.strictObject({

@@ -45,6 +45,9 @@ export interface AppRoute {
   readonly hostnames: readonly string[];
   readonly primaryRegion: string | undefined;
   readonly forceHttps: boolean;
+  readonly autoStart: boolean;
+  readonly autoStop: 'off' | 'stop' | 'suspend';
+  readonly minMachinesRunning: number;
   readonly concurrencyType: ConcurrencyType;
   readonly softLimit: number;
   /** Infinity when the app set no hard limit. */
@@ -120,6 +123,9 @@ function compileApp(spec: AppSpec, loads: LoadRegistry, rtt: RttTable): AppRoute
     hostnames: spec.hostnames.map((h) => h.toLowerCase()),
     primaryRegion: spec.primary_region,
     forceHttps: spec.force_https === true,
+    autoStart: spec.service.auto_start_machines ?? true,
+    autoStop: spec.service.auto_stop_machines ?? 'off',
+    minMachinesRunning: spec.service.min_machines_running ?? 0,
     concurrencyType: spec.service.concurrency.type,
     softLimit: spec.service.concurrency.soft_limit,
     hardLimit: spec.service.concurrency.hard_limit ?? Number.POSITIVE_INFINITY,

@@ -42,6 +42,12 @@ export interface ServiceSpec {
     /** No hard limit when absent. */
     hard_limit?: number | undefined;
   };
+  /** A request that finds no started machine with room starts a stopped one (fly's autostart). */
+  auto_start_machines?: boolean | undefined;
+  /** Stop (or suspend) machines that the load does not need (fly's autostop). */
+  auto_stop_machines?: 'off' | 'stop' | 'suspend' | undefined;
+  /** Autostop keeps at least this many machines started in the primary region. */
+  min_machines_running?: number | undefined;
 }
 
 export interface AppSpec {

@@ -1,0 +1,54 @@
+import type { AppRoute, MachineRoute } from '../routes/index.js';
+
+/**
+ * fly's autostart and autostop rules, as pure decisions over the routing view (fly-compat.md):
+ * - autostart: when no started machine has room, a request starts a stopped machine in the nearest
+ *   region that has one; the proxy never creates machines;
+ * - autostop, per region: excess = N − (machines over soft_limit + 1); if excess ≥ 1 stop one idle
+ *   machine; a region with a single machine is stopped only at zero load; `min_machines_running`
+ *   (counted in the primary region) is never undercut.
+ */
+const STARTABLE = new Set(['stopped', 'suspended', 'created']);
+
+/** The stopped machine to start for a request at `edge`, nearest region first; undefined if none. */
+export function machineToStart(app: AppRoute, edge: string, starting: ReadonlySet<string>): MachineRoute | undefined {
+  for (const region of app.regionsFrom(edge)) {
+    for (const m of app.byRegion.get(region) ?? []) {
+      if (STARTABLE.has(m.state) && !starting.has(m.key)) return m;
+    }
+  }
+  return undefined;
+}
+
+/** Whether every usable machine is at or over soft_limit (then a stopped one should start). */
+export function allOverSoftLimit(app: AppRoute): boolean {
+  let any = false;
+  for (const m of app.machines) {
+    if (!m.usable) continue;
+    any = true;
+    if (m.load.inflight < app.softLimit) return false;
+  }
+  return any;
+}
+
+/** Machines autostop should stop now (at most one per region per round). */
+export function machinesToStop(app: AppRoute): MachineRoute[] {
+  if (app.autoStop === 'off') return [];
+  const out: MachineRoute[] = [];
+  let primaryStarted = app.primaryRegion === undefined ? 0 : (app.byRegion.get(app.primaryRegion) ?? []).filter((m) => m.state === 'started').length;
+  for (const [region, machines] of app.byRegion) {
+    const started = machines.filter((m) => m.state === 'started');
+    if (started.length === 0) continue;
+    const over = started.filter((m) => m.load.inflight >= app.softLimit).length;
+    const idle = started.filter((m) => m.load.inflight === 0);
+    const excess = started.length - (over + 1);
+    const single = started.length === 1 && idle.length === 1;
+    if ((excess < 1 && !single) || idle.length === 0) continue;
+    const floor = app.primaryRegion === undefined ? app.minMachinesRunning : region === app.primaryRegion ? app.minMachinesRunning : 0;
+    const count = app.primaryRegion === undefined ? started.length : region === app.primaryRegion ? primaryStarted : Infinity;
+    if (count - 1 < floor) continue;
+    if (region === app.primaryRegion) primaryStarted--;
+    out.push(idle[idle.length - 1]!);
+  }
+  return out;
+}

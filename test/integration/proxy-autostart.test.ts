@@ -1,0 +1,83 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ProxyServer, parseRoutesSpec, type MachineControl } from '../../src/proxy/index.js';
+import { ManualClock, SystemClock } from '../../src/shared/index.js';
+import { send, startOrigin, type Origin } from '../helpers/origin.js';
+
+/** Routes for one app whose machine `m1` listens on `port`, in the given state. */
+function routes(port: number, state: string, service: Record<string, unknown> = {}) {
+  return parseRoutesSpec(
+    { apps: [{ name: 'web', hostnames: ['web.test'], service, machines: [{ id: 'm1', region: 'fra', address: '127.0.0.1', port, state }] }] },
+    'test',
+  );
+}
+
+describe('autostart and autostop', () => {
+  it('a request for an app whose only machine is stopped starts it and is answered by it', async (t) => {
+    let origin: Origin | undefined;
+    const started: string[] = [];
+    const port = await (async () => {
+      const o = await startOrigin('m1');
+      const p = o.port;
+      await o.close();
+      return p;
+    })();
+    const control: MachineControl = {
+      // The runtime: start the machine (a real server on its port), then report it started.
+      async start(app, id) {
+        started.push(`${app}/${id}`);
+        origin = await startOrigin('m1');
+        proxy.setRoutes(routes(origin.port, 'started'));
+      },
+      async stop() {},
+    };
+    const proxy = new ProxyServer({ region: 'fra', routes: routes(port, 'stopped'), clock: new SystemClock(), machines: control });
+    const { port: listen } = await proxy.listen('127.0.0.1', 0);
+    t.after(async () => {
+      proxy.close();
+      await origin?.close();
+    });
+    const [a, b] = await Promise.all([send(listen, 'web.test'), send(listen, 'web.test')]);
+    assert.equal(a.status, 200);
+    assert.equal(b.status, 200);
+    assert.deepEqual(started, ['web/m1'], 'two waiting requests start one machine');
+    assert.match(proxy.metricsText(), /starling_proxy_autostarts_total\{app="web"\} 1/);
+  });
+
+  it('without auto_start_machines the request gets 503 at once', async (t) => {
+    const control: MachineControl = { start: async () => assert.fail('must not start'), stop: async () => {} };
+    const proxy = new ProxyServer({ region: 'fra', routes: routes(1, 'stopped', { auto_start_machines: false }), machines: control });
+    const { port } = await proxy.listen('127.0.0.1', 0);
+    t.after(() => proxy.close());
+    assert.equal((await send(port, 'web.test')).status, 503);
+  });
+
+  it('autostop, on the injected clock, stops an idle machine the load does not need', async (t) => {
+    const clock = new ManualClock();
+    const stopped: string[] = [];
+    const control: MachineControl = { start: async () => {}, stop: async (app, id, mode) => void stopped.push(`${app}/${id}/${mode}`) };
+    const spec = parseRoutesSpec(
+      {
+        apps: [
+          {
+            name: 'web',
+            hostnames: ['web.test'],
+            service: { auto_stop_machines: 'suspend' },
+            machines: [
+              { id: 'a', region: 'fra', address: '127.0.0.1', port: 1 },
+              { id: 'b', region: 'fra', address: '127.0.0.1', port: 2 },
+            ],
+          },
+        ],
+      },
+      'test',
+    );
+    const proxy = new ProxyServer({ region: 'fra', routes: spec, clock, machines: control, limits: { autostopIntervalMs: 60_000 } });
+    t.after(() => proxy.close());
+    clock.advance(59_000);
+    assert.deepEqual(stopped, []);
+    clock.advance(1_000);
+    assert.equal(stopped.length, 1);
+    assert.match(stopped[0]!, /^web\/[ab]\/suspend$/);
+  });
+});
