@@ -21,14 +21,44 @@ export interface AdminRequest {
   method: string;
   path: string;
   authorization: string | undefined;
+  /** The request body (UTF-8), at most MAX_BODY_BYTES; '' or absent when there is none. */
+  body?: string;
+  query?: URLSearchParams;
+  /** Lower-case names, as node:http gives them. */
+  headers?: Record<string, string | string[] | undefined>;
+  /** `{name}` segments of the matched route, percent-decoded. */
+  params?: Record<string, string>;
 }
 
 export interface AdminResponse {
   status: number;
   contentType: string;
+  /** With `stream`, the first bytes of the answer. */
   body: string;
   headers?: Record<string, string>;
+  /**
+   * A streamed answer (e.g. NDJSON logs): called once the head and `body` are sent; writes until the
+   * client goes, then the returned function is called (unsubscribe there).
+   */
+  stream?: (write: (chunk: string) => void) => () => void;
 }
+
+/** A request error with its HTTP status; the admin API answers it without logging it as a failure. */
+export class AdminApiError extends StarlingError {
+  constructor(
+    readonly status: number,
+    code: string,
+    message: string,
+    opts: { cause?: unknown } = {},
+  ) {
+    super(code, message, { fault: status < 500 ? 'user' : 'system', ...opts });
+  }
+}
+
+/** Bodies are small JSON documents; a bigger one is refused (413) before it is buffered. */
+export const MAX_BODY_BYTES = 1 << 20;
+/** A streaming client that lets this much pile up unread is dropped. */
+const MAX_STREAM_BACKLOG = 4 << 20;
 
 /** One endpoint; it gets the (already authorised) request. */
 export type AdminHandler = (req: AdminRequest) => Promise<AdminResponse>;
@@ -62,7 +92,9 @@ export const GRACEFUL_SHUTDOWN = '65535:0';
  */
 export class AdminApi {
   private readonly server: http.Server;
+  /** By path, or by pattern (`/v1/apps/{app}`) for the routes in `patterns`. */
   private readonly routes = new Map<string, Map<string, AdminHandler>>();
+  private readonly patterns: { pattern: string; re: RegExp; names: string[] }[] = [];
   private readonly tokenHash: Buffer;
 
   constructor(private readonly o: AdminApiOptions) {
@@ -89,29 +121,43 @@ export class AdminApi {
     }));
   }
 
-  /** Adds an endpoint (the agent's later parts: machines, leases, logs). */
+  /**
+   * Adds an endpoint (the agent's later parts: machines, leases, logs). A `{name}` segment matches
+   * one non-empty path segment and reaches the handler in `req.params`; exact paths win.
+   */
   route(method: string, path: string, handler: AdminHandler): void {
     const byMethod = this.routes.get(path) ?? new Map<string, AdminHandler>();
     byMethod.set(method, handler);
     this.routes.set(path, byMethod);
+    if (path.includes('{') && !this.patterns.some((p) => p.pattern === path)) {
+      const names: string[] = [];
+      const source = path
+        .split('/')
+        .map((seg) => {
+          const m = /^\{(\w+)\}$/.exec(seg);
+          if (!m) return seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+          names.push(m[1]!);
+          return '([^/]+)';
+        })
+        .join('/');
+      this.patterns.push({ pattern: path, re: new RegExp(`^${source}$`), names });
+    }
   }
 
   /** Auth first, then the route: the whole decision, without a socket. */
   async handle(req: AdminRequest): Promise<AdminResponse> {
-    if (!this.authorized(req.authorization)) {
-      const out = error(401, 'ERR_UNAUTHORIZED', 'missing or wrong bearer token (Authorization: Bearer <token from token_file>)');
-      return { ...out, headers: { 'www-authenticate': 'Bearer realm="starling-agent"' } }; // RFC 6750 section 3
-    }
-    const byMethod = this.routes.get(req.path);
-    if (!byMethod) return error(404, 'ERR_NOT_FOUND', `no endpoint ${req.path}`);
-    const handler = byMethod.get(req.method);
+    if (!this.authorized(req.authorization)) return unauthorized();
+    const found = this.find(req.path);
+    if (!found) return error(404, 'ERR_NOT_FOUND', `no endpoint ${req.path}`);
+    const handler = found.byMethod.get(req.method);
     if (!handler) {
-      const allow = [...byMethod.keys()].join(', ');
+      const allow = [...found.byMethod.keys()].join(', ');
       return { ...error(405, 'ERR_METHOD_NOT_ALLOWED', `${req.path} accepts ${allow}, not ${req.method}`), headers: { allow } };
     }
     try {
-      return await handler(req);
+      return await handler({ ...req, params: found.params });
     } catch (e) {
+      if (e instanceof AdminApiError) return error(e.status, e.code, e.message);
       this.o.logger.error('admin request failed', { method: req.method, path: req.path, error: describeError(e) });
       if (e instanceof StarlingError) return error(e.fault === 'user' ? 400 : 500, e.code, e.message);
       return error(500, 'ERR_INTERNAL', describeError(e));
@@ -133,6 +179,21 @@ export class AdminApi {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
+  private find(path: string): { byMethod: Map<string, AdminHandler>; params: Record<string, string> } | undefined {
+    const exact = this.routes.get(path);
+    if (exact) return { byMethod: exact, params: {} };
+    for (const p of this.patterns) {
+      const m = p.re.exec(path);
+      if (!m) continue;
+      try {
+        return { byMethod: this.routes.get(p.pattern)!, params: Object.fromEntries(p.names.map((n, i) => [n, decodeURIComponent(m[i + 1]!)])) };
+      } catch {
+        return undefined; // malformed percent-encoding: no such endpoint
+      }
+    }
+    return undefined;
+  }
+
   private drainReply(changed: boolean): DrainReply {
     const { prepend, delay_ms } = this.o.drain;
     return { drain: this.o.announcer.drainState, changed, community: GRACEFUL_SHUTDOWN, prepend, delay_ms };
@@ -145,13 +206,33 @@ export class AdminApi {
   }
 
   private async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    req.resume(); // no endpoint reads a body
-    const out = await this.handle({
-      method: req.method ?? 'GET',
-      path: new URL(req.url ?? '/', 'http://agent').pathname,
-      authorization: req.headers.authorization,
-    });
-    res.writeHead(out.status, { 'content-type': out.contentType, 'cache-control': 'no-store', ...out.headers }).end(out.body);
+    const url = new URL(req.url ?? '/', 'http://agent');
+    const body = await readBody(req).catch(() => null);
+    if (body === null) return void res.destroy(); // the client went away mid-body
+    const authorization = req.headers.authorization;
+    const out =
+      body === undefined
+        ? this.authorized(authorization)
+          ? { ...error(413, 'ERR_BODY_TOO_LARGE', `request bodies are at most ${MAX_BODY_BYTES} bytes`), headers: { connection: 'close' } }
+          : unauthorized()
+        : await this.handle({ method: req.method ?? 'GET', path: url.pathname, authorization, body, query: url.searchParams, headers: req.headers });
+    res.writeHead(out.status, { 'content-type': out.contentType, 'cache-control': 'no-store', ...out.headers });
+    if (!out.stream) return void res.end(out.body);
+    res.flushHeaders();
+    if (out.body !== '') res.write(out.body);
+    let stop: () => void;
+    try {
+      stop = out.stream((chunk) => {
+        if (res.destroyed) return;
+        if (res.writableLength > MAX_STREAM_BACKLOG) return void res.destroy();
+        res.write(chunk);
+      });
+    } catch (e) {
+      this.o.logger.error('admin stream failed', { method: req.method, path: url.pathname, error: describeError(e) });
+      return void res.destroy();
+    }
+    if (res.destroyed) stop();
+    else res.once('close', stop);
   }
 }
 
@@ -191,16 +272,53 @@ export async function loadOrCreateToken(path: string, logger: Logger): Promise<s
   return token;
 }
 
+/** The body of a request; undefined when it is over MAX_BODY_BYTES (the rest is not read). */
+function readBody(req: http.IncomingMessage): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (d: Buffer) => {
+      if ((size += d.length) <= MAX_BODY_BYTES) return void chunks.push(d);
+      req.pause();
+      resolve(undefined);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+    req.on('close', () => reject(new Error('closed before the end of the body'))); // no-op once resolved
+  });
+}
+
+export interface AdminCallOptions {
+  /** Socket idle timeout; 0 for none (a followed stream). */
+  timeoutMs?: number;
+  /** Sent as JSON. */
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
 /**
  * A call to a running agent's admin API, as the CLI makes it, with the `[agent]` section of the same
  * agent.toml. Resolves with the body of a 2xx answer; otherwise throws with the API's error code.
+ * `opts` may be the timeout in ms alone.
  */
 export async function callAdminApi(
   target: { admin_listen: string; token_file: string },
-  method: 'GET' | 'POST',
+  method: 'GET' | 'POST' | 'DELETE',
   path: string,
-  timeoutMs = 10_000,
+  opts: number | AdminCallOptions = {},
 ): Promise<string> {
+  const res = await openAdminApi(target, method, path, typeof opts === 'number' ? { timeoutMs: opts } : opts);
+  return readText(res);
+}
+
+/** Like callAdminApi, but resolves with the 2xx response itself, its body unread (for streams). */
+export async function openAdminApi(
+  target: { admin_listen: string; token_file: string },
+  method: 'GET' | 'POST' | 'DELETE',
+  path: string,
+  opts: AdminCallOptions = {},
+): Promise<http.IncomingMessage> {
+  const timeoutMs = opts.timeoutMs ?? 10_000;
   let token: string;
   try {
     token = (await readFile(target.token_file, 'utf8')).trim();
@@ -215,14 +333,11 @@ export async function callAdminApi(
   // An agent listening on every address is reached on loopback.
   const host = at.host === '0.0.0.0' ? '127.0.0.1' : at.host === '::' ? '::1' : at.host;
   const port = at.port;
-  const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = http.request({ host, port, method, path, headers: { authorization: `Bearer ${token}` }, timeout: timeoutMs, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      res.on('error', reject);
-    });
+  const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+  const headers: Record<string, string> = { ...opts.headers, authorization: `Bearer ${token}` };
+  if (payload !== undefined) headers['content-type'] = 'application/json';
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    const req = http.request({ host, port, method, path, headers, timeout: timeoutMs > 0 ? timeoutMs : undefined, agent: false }, resolve);
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', (e) =>
       reject(
@@ -232,9 +347,11 @@ export async function callAdminApi(
         }),
       ),
     );
-    req.end();
+    req.end(payload);
   });
-  if (status >= 200 && status < 300) return body;
+  const status = res.statusCode ?? 0;
+  if (status >= 200 && status < 300) return res;
+  const body = await readText(res);
   let err: { code?: string; message?: string } = {};
   try {
     err = (JSON.parse(body) as { error?: typeof err }).error ?? {};
@@ -244,6 +361,17 @@ export async function callAdminApi(
   throw new StarlingError(err.code ?? 'ERR_AGENT_API', `agent answered ${status}: ${err.message ?? body.slice(0, 200)}`, {
     fault: status < 500 ? 'user' : 'system',
     hint: status === 401 ? `the token in ${target.token_file} is not the running agent's: use the same agent.toml as the agent` : undefined,
+  });
+}
+
+function readText(res: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    res.setEncoding('utf8');
+    res.on('data', (d: string) => (text += d));
+    res.on('end', () => resolve(text));
+    res.on('error', reject);
+    res.on('close', () => reject(new Error('the agent closed the connection mid-answer'))); // no-op once resolved
   });
 }
 
@@ -267,10 +395,15 @@ function sha256(s: string): Buffer {
 }
 
 /** Unknown values are `null`, not left out: every documented key is always present. */
-function json(status: number, value: unknown): AdminResponse {
+export function json(status: number, value: unknown): AdminResponse {
   return { status, contentType: 'application/json', body: JSON.stringify(value, (_k, v: unknown) => (v === undefined ? null : v)) + '\n' };
 }
 
-function error(status: number, code: string, message: string): AdminResponse {
+export function error(status: number, code: string, message: string): AdminResponse {
   return json(status, { error: { code, message } });
+}
+
+function unauthorized(): AdminResponse {
+  const out = error(401, 'ERR_UNAUTHORIZED', 'missing or wrong bearer token (Authorization: Bearer <token from token_file>)');
+  return { ...out, headers: { 'www-authenticate': 'Bearer realm="starling-agent"' } }; // RFC 6750 section 3
 }

@@ -3,8 +3,11 @@ import { Announcer, type AnnouncerOptions, type Probe } from '../announcer/index
 import { birdConfig, connectBirdControl } from '../announcer/index.js';
 import { startStandalone, type RunningProxy } from '../proxy/index.js';
 import { SystemClock, describeError, StarlingError, type Clock, type Logger } from '../shared/index.js';
+import { SandboxDriver, type RuntimeDriver } from '../runtime/index.js';
 import { AdminApi, hostPort, loadOrCreateToken } from './admin-api.js';
 import type { AgentConfig } from './config.js';
+import { MachineManager } from './machine-manager.js';
+import { registerMachinesApi } from './machines-api.js';
 
 export interface AgentOptions {
   logger: Logger;
@@ -15,12 +18,16 @@ export interface AgentOptions {
   connect?: AnnouncerOptions['connect'] | undefined;
   /** Replace the HTTP probe of announcer.health.url (tests). */
   probe?: Probe | undefined;
+  /** Replace the runtime driver (tests); by default runtime.driver from the config. */
+  driver?: RuntimeDriver | undefined;
 }
 
 export interface RunningAgent {
   config: AgentConfig;
   proxy: RunningProxy;
   announcer: Announcer;
+  /** This host's machines; undefined with runtime.driver = "none". */
+  machines: MachineManager | undefined;
   admin: AdminApi;
   /** Where the admin API listens (the port is known here when agent.admin_listen asked for 0). */
   adminAddress: { host: string; port: number };
@@ -56,7 +63,41 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
     // The token first: a bad token_file fails the start before BIRD runs.
     const token = await loadOrCreateToken(config.agent.token_file, logger);
 
+    // The runtime first, so the proxy starts with this host's machines in its routing view.
+    const driver =
+      o.driver ??
+      (config.runtime.driver === 'sandbox'
+        ? new SandboxDriver({
+            stateDir: config.runtime.data_dir,
+            bridge: { name: config.runtime.bridge, cidr: config.runtime.network },
+            clock,
+            logger: o.logger.child({ component: 'sandbox' }),
+          })
+        : undefined);
+    // What a previous agent on this state dir left behind (a crash) is removed before anything runs.
+    if (driver instanceof SandboxDriver) await driver.cleanupOrphans();
+    const machines = driver
+      ? new MachineManager({ driver, clock, logger: o.logger.child({ component: 'machines' }), region: config.agent.region, dataDir: config.runtime.data_dir })
+      : undefined;
+    if (machines) parts.push({ name: 'machines', stop: () => machines.stopAll() });
+
     const proxy = await startStandalone({
+      // The routes file names apps and hostnames; this host's machines of those apps join them.
+      mergeRoutes: (spec) =>
+        machines
+          ? {
+              ...spec,
+              apps: spec.apps.map((a) => {
+                const own = machines.routesFor(a.name).filter((m) => !a.machines.some((x) => x.id === m.id));
+                return own.length === 0 ? a : { ...a, machines: [...a.machines, ...own] };
+              }),
+            }
+          : spec,
+      machines: machines && {
+        start: async (app, id) => void (await machines.start(app, id)),
+        // fly's suspend keeps memory; the sandbox driver cannot, so suspend stops.
+        stop: async (app, id) => void (await machines.stop(app, id)),
+      },
       routesPath: config.proxy.routes,
       region: config.agent.region,
       listen: hostPort(config.proxy.listen, 'proxy.listen'),
@@ -66,6 +107,7 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
       logger: o.logger,
     });
     parts.push({ name: 'proxy', stop: () => proxy.stop() });
+    machines?.onChange(() => proxy.refreshRoutes());
 
     const spec = config.announcer;
     const announcer = new Announcer({
@@ -86,6 +128,7 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
       drain: { prepend: spec.bgp.drain_prepend, delay_ms: spec.drain.delay_ms },
       logger: o.logger.child({ component: 'admin-api' }),
     });
+    if (machines) registerMachinesApi(admin, { machines, clock, logger: o.logger.child({ component: 'machines-api' }) });
     const at = hostPort(config.agent.admin_listen, 'agent.admin_listen');
     const addr: AddressInfo = await admin.listen(at.host, at.port).catch((e: unknown) => {
       const inUse = (e as NodeJS.ErrnoException).code === 'EADDRINUSE';
@@ -109,6 +152,7 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
       config,
       proxy,
       announcer,
+      machines,
       admin,
       adminAddress: { host: addr.address, port: addr.port },
       stop: () => {

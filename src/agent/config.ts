@@ -17,6 +17,8 @@ export interface AgentConfig {
   agent: { region: string; state_dir: string; admin_listen: string; token_file: string };
   proxy: { listen: string; routes: string; admin: string };
   announcer: AnnouncerSpec;
+  /** Machines on this host: `sandbox` (bubblewrap + network namespaces) or `none` (proxy only). */
+  runtime: { driver: 'sandbox' | 'none'; data_dir: string; bridge: string; network: string };
 }
 
 // ---- addresses ------------------------------------------------------------------------------------
@@ -165,6 +167,17 @@ const Schema = z.strictObject({
     })
     .prefault({}),
   drain: z.strictObject({ delay_ms: range(0, 3600000, ' ms').default(30000) }).prefault({}),
+  runtime: z
+    .strictObject({
+      driver: z.enum(['sandbox', 'none']).default('sandbox'),
+      data_dir: z.string().startsWith('/', 'must be an absolute path').optional(),
+      bridge: z.string().regex(/^[a-z][a-z0-9]{0,11}$/, 'must be an interface name of a-z and 0-9, at most 12 characters').default('starling0'),
+      network: z
+        .string()
+        .regex(/^\d{1,3}(\.\d{1,3}){3}\/(1[2-9]|2[0-4])$/, 'must be an IPv4 CIDR of size /12 to /24, e.g. 172.31.0.0/16')
+        .default('172.31.0.0/16'),
+    })
+    .prefault({}),
 });
 
 /** agent.toml was read but is not valid; `issues` holds every problem with its path. */
@@ -196,7 +209,7 @@ export function parseAgentConfig(text: string, source: string): AgentConfig {
     /received undefined$/.test(i.message) ? { path: i.path, message: i.path.includes('.') ? 'is required' : `is required: add the [${i.path}] section` } : i;
   const issues = [...(result.success ? [] : fromZod(result.error).map(missing)), ...crossCheck(doc)];
   if (!result.success || issues.length > 0) throw new AgentConfigError(source, sortIssues(issues));
-  const { agent, proxy, bgp, health, drain } = result.data;
+  const { agent, proxy, bgp, health, drain, runtime } = result.data;
   // RFC 4271 4.4 suggests a keepalive of a third of the hold time; with hold time 0, none are sent.
   const peers = bgp.peers.map(({ keepalive_time, bfd, ...p }) => ({ ...p, keepalive_time: keepalive_time ?? Math.floor(p.hold_time / 3), bfd }));
   return {
@@ -208,6 +221,7 @@ export function parseAgentConfig(text: string, source: string): AgentConfig {
       drain,
       state_dir: join(agent.state_dir, 'bird'),
     },
+    runtime: { ...runtime, data_dir: runtime.data_dir ?? join(agent.state_dir, 'machines') },
   };
 }
 

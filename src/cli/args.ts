@@ -7,6 +7,11 @@ export interface OptionSpec {
   value?: string;
   description: string;
   default?: string | boolean;
+  /**
+   * A string flag that may be given several times (`--env A=1 --env B=2`). Its value reaches run()
+   * as a string[] (the opts type predates it): read it with optionList().
+   */
+  multiple?: boolean;
 }
 
 export interface Command {
@@ -25,6 +30,7 @@ export function parseOptions(cmd: Command, argv: string[]): Record<string, strin
   const options: NonNullable<ParseArgsConfig['options']> = {};
   for (const [name, spec] of Object.entries(cmd.options)) {
     options[name] = spec.default === undefined ? { type: spec.type } : { type: spec.type, default: spec.default } as never;
+    if (spec.multiple) options[name].multiple = true;
   }
   try {
     const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
@@ -53,6 +59,12 @@ export function parseOptions(cmd: Command, argv: string[]): Record<string, strin
   }
 }
 
+/** Every value of a `multiple` flag, in order ([] when it was not given). */
+export function optionList(opts: Record<string, unknown>, name: string): string[] {
+  const v = opts[name];
+  return Array.isArray(v) ? v.map(String) : typeof v === 'string' ? [v] : [];
+}
+
 /** `HOST:PORT` (IPv6 as `[::1]:8080`) → parts; `what` names the flag in errors. */
 export function parseHostPort(value: string, what: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
@@ -71,7 +83,7 @@ export function commandHelp(cmd: Command): string {
   for (const [name, spec] of Object.entries(cmd.options)) {
     const flag = spec.type === 'string' ? `--${name} ${spec.value ?? 'VALUE'}` : `--${name}`;
     const def = spec.default === undefined ? '' : ` (default: ${String(spec.default)})`;
-    lines.push(`  ${flag.padEnd(28)} ${spec.description}${def}`);
+    lines.push(`  ${flag.padEnd(28)} ${spec.description}${def}${spec.multiple ? ' (repeatable)' : ''}`);
   }
   return lines.join('\n');
 }

@@ -9,6 +9,10 @@ import { agentRun } from './commands/agent/run.js';
 import { agentDrain } from './commands/agent/drain.js';
 import { agentUndrain } from './commands/agent/undrain.js';
 import { agentBgpStatus } from './commands/agent/bgp-status.js';
+import { machinesRun } from './commands/machines/run.js';
+import { machinesList } from './commands/machines/list.js';
+import { machinesDestroy, machinesStart, machinesStop } from './commands/machines/lifecycle.js';
+import { machinesLogs } from './commands/machines/logs.js';
 
 /** Every command, in help order. The README's CLI reference is checked against this table. */
 export const COMMANDS: readonly Command[] = [
@@ -22,6 +26,12 @@ export const COMMANDS: readonly Command[] = [
   agentDrain,
   agentUndrain,
   agentBgpStatus,
+  machinesRun,
+  machinesList,
+  machinesStart,
+  machinesStop,
+  machinesDestroy,
+  machinesLogs,
 ];
 
 /**

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import { SystemClock, describeError, isKnownRegion, StarlingError, type Logger } from '../shared/index.js';
 import { AdminServer } from './admin.js';
 import { ProxyServer } from './listener/index.js';
-import { RoutesWatcher } from './routes/index.js';
+import { RoutesWatcher, type RoutesSpec } from './routes/index.js';
+import type { MachineControl } from './listener/index.js';
 import { AcmeIssuer, FileCertStore, RenewalManager } from '../certs/index.js';
 import { StoreTlsContexts, type DefaultCert } from './tls/store-contexts.js';
 import type { AccessLogSink } from './observe/index.js';
@@ -19,6 +20,10 @@ export interface StandaloneOptions {
   logger: Logger;
   /** HTTPS (HTTP/1.1 and HTTP/2) with certificates from a store; off when undefined. */
   tls?: TlsOptions | undefined;
+  /** Adds what the routes file does not hold (the agent's own machines) before routes are applied. */
+  mergeRoutes?: ((fromFile: RoutesSpec) => RoutesSpec) | undefined;
+  /** The runtime, for autostart/autostop (inside an agent). */
+  machines?: MachineControl | undefined;
 }
 
 export interface TlsOptions {
@@ -44,6 +49,8 @@ export interface RunningProxy {
   tlsAddress: { host: string; port: number } | undefined;
   /** Re-reads the routes file now (SIGHUP); true when the file is valid and in effect. */
   reload(): Promise<boolean>;
+  /** Re-applies the last routes file through `mergeRoutes` (after the agent's machines changed). */
+  refreshRoutes(): void;
   /** Drains, then releases everything; resolves when done. */
   stop(): Promise<void>;
 }
@@ -51,12 +58,16 @@ export interface RunningProxy {
 export async function startStandalone(o: StandaloneOptions): Promise<RunningProxy> {
   const clock = new SystemClock();
   // The watcher starts before the proxy exists; changes reach the proxy once there is one.
-  const live: { proxy?: ProxyServer } = {};
+  const live: { proxy?: ProxyServer; fromFile?: RoutesSpec } = {};
+  const merge = o.mergeRoutes ?? ((s: RoutesSpec) => s);
   const watcher = new RoutesWatcher({
     path: o.routesPath,
     clock,
     logger: o.logger.child({ component: 'routes' }),
-    onChange: (spec) => live.proxy?.setRoutes(spec),
+    onChange: (spec) => {
+      live.fromFile = spec;
+      live.proxy?.setRoutes(merge(spec));
+    },
     onError: () => {
       if (live.proxy) live.proxy.ctx.metrics.reloadsFailed++;
     },
@@ -73,10 +84,12 @@ export async function startStandalone(o: StandaloneOptions): Promise<RunningProx
   }
   const certs = o.tls ? await openCertificates(o.tls, clock, o.logger) : undefined;
   const accessLog = openAccessLog(o.accessLog);
+  live.fromFile = routes;
   const started = new ProxyServer({
     acmeHttp: certs?.contexts,
+    machines: o.machines,
     region: o.region,
-    routes,
+    routes: merge(routes),
     clock,
     logger: o.logger.child({ component: 'proxy' }),
     accessLog,
@@ -130,6 +143,9 @@ export async function startStandalone(o: StandaloneOptions): Promise<RunningProx
       if (accessLog && accessLog !== process.stdout) (accessLog as fs.WriteStream).end();
     },
     reload: () => watcher.reload(),
+    refreshRoutes: () => {
+      if (live.fromFile) started.setRoutes(merge(live.fromFile));
+    },
   };
 }
 

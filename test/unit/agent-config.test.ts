@@ -58,6 +58,7 @@ describe('parseAgentConfig', () => {
     const expected: AgentConfig = {
       agent: { region: 'fra', state_dir: '/var/lib/starling/agent', admin_listen: '127.0.0.1:9190', token_file: '/var/lib/starling/agent/admin.token' },
       proxy: { listen: '0.0.0.0:80', routes: '/etc/starling/routes.toml', admin: '127.0.0.1:9191' },
+      runtime: { driver: 'sandbox', data_dir: '/var/lib/starling/agent/machines', bridge: 'starling0', network: '172.31.0.0/16' },
       announcer: {
         bgp: {
           asn: 65001,

@@ -72,8 +72,11 @@ export interface ProxyContext {
   acmeHttp: AcmeHttpAnswers | undefined;
   /** Starts and stops machines for autostart/autostop (the agent's runtime); none stand-alone. */
   machines: MachineControl | undefined;
-  /** Machines being started by autostart now (`app/id`), so one request starts one machine. */
-  readonly starting: Set<string>;
+  /**
+   * Machines autostart asked for (`app/id` → monotonic deadline), until they serve (usable in the
+   * routes) or the deadline passes: requests wait for them rather than start more.
+   */
+  readonly starting: Map<string, number>;
 }
 
 /** What the proxy may ask of the runtime. It never creates machines. */

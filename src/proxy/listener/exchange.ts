@@ -230,13 +230,14 @@ export class Exchange implements UpstreamOwner, Waiter {
   private autostart(app: AppRoute): boolean {
     const ctx = this.ctx;
     if (!app.autoStart || !ctx.machines) return false;
+    const now = ctx.clock.monotonic();
     const m = machineToStart(app, ctx.region, ctx.starting);
-    if (!m) return app.machines.some((x) => ctx.starting.has(x.key));
-    ctx.starting.add(m.key);
+    if (!m) return app.machines.some((x) => (ctx.starting.get(x.key) ?? 0) > now);
+    ctx.starting.set(m.key, now + ctx.limits.queueTimeoutMs);
     ctx.metrics.autostart(app.name);
     ctx.logger.info('autostart', { app: app.name, machine: m.id, region: m.region });
     ctx.machines.start(app.name, m.id).then(
-      () => ctx.starting.delete(m.key),
+      () => undefined, // it stays "starting" until the routes show it usable (setRoutes) or its deadline
       (e: unknown) => {
         ctx.starting.delete(m.key);
         ctx.logger.warn('autostart failed', { app: app.name, machine: m.id, error: (e as Error).message });

@@ -68,7 +68,7 @@ export class ProxyServer {
       nextRequestId: requestIdFactory(opts.region),
       acmeHttp: opts.acmeHttp,
       machines: opts.machines,
-      starting: new Set(),
+      starting: new Map(),
     };
     this.server = net.createServer({ noDelay: true }, (socket) => {
       new ClientConnection(this.ctx, socket, this.connections);
@@ -122,6 +122,10 @@ export class ProxyServer {
   /** Replaces the routing view. Requests in flight keep their machine; load counts carry over. */
   setRoutes(spec: RoutesSpec): void {
     this.ctx.routes = new RouteTable(spec, this.loads);
+    for (const key of this.ctx.starting.keys()) {
+      const [app, id] = key.split('/');
+      if (this.ctx.routes.apps.get(app!)?.byId.get(id!)?.usable) this.ctx.starting.delete(key);
+    }
     this.ctx.metrics.reloadsOk++;
     this.ctx.queue.wakeAll();
   }
@@ -209,6 +213,7 @@ export class ProxyServer {
     for (const c of this.connections) c.onTick(now);
     for (const s of this.h2?.active ?? []) s.onTick(now);
     this.ctx.queue.expire(now);
+    for (const [key, deadline] of this.ctx.starting) if (deadline <= now) this.ctx.starting.delete(key);
     this.ctx.pool.sweep();
   }
 }

@@ -11,7 +11,7 @@ import type { AppRoute, MachineRoute } from '../routes/index.js';
 const STARTABLE = new Set(['stopped', 'suspended', 'created']);
 
 /** The stopped machine to start for a request at `edge`, nearest region first; undefined if none. */
-export function machineToStart(app: AppRoute, edge: string, starting: ReadonlySet<string>): MachineRoute | undefined {
+export function machineToStart(app: AppRoute, edge: string, starting: { has(key: string): boolean }): MachineRoute | undefined {
   for (const region of app.regionsFrom(edge)) {
     for (const m of app.byRegion.get(region) ?? []) {
       if (STARTABLE.has(m.state) && !starting.has(m.key)) return m;

@@ -1,0 +1,295 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { MachineChecks, MachineLogs, prepareImage, type CheckSpec, type DriverMachine, type ExitInfo, type MachineSpec, type MachineState, type RuntimeDriver } from '../runtime/index.js';
+import { StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
+import type { CreateMachineRequest, LogEntry, MachinesPort, MachineView } from './machines-port.js';
+
+/** Host defaults for what a create request leaves out (fly's defaults where fly has one). */
+const DEFAULTS = {
+  cmd: ['node', 'server.js'],
+  internal_port: 8080,
+  guest: { memory_mb: 256, cpus: 1, pids: 256 },
+  restart: { policy: 'on-failure' as const, max_retries: 3 },
+  kill_signal: 'SIGINT' as NodeJS.Signals,
+  kill_timeout_ms: 5000,
+};
+
+interface Managed {
+  spec: MachineSpec;
+  drv: DriverMachine;
+  state: MachineState;
+  created: string;
+  updated: string;
+  logs: MachineLogs;
+  checks: MachineChecks | undefined;
+  stopping: boolean;
+  retries: number;
+  restartTimer: TimerHandle | undefined;
+}
+
+export interface MachineManagerOptions {
+  driver: RuntimeDriver;
+  clock: Clock;
+  logger: Logger;
+  /** This host's region: machines are created here. */
+  region: string;
+  /** Images cache, logs and volumes live under it. */
+  dataDir: string;
+}
+
+/**
+ * The machines of one host: lifecycle with fly's state names, restart policy, logs and checks, and
+ * the routing view the proxy is fed. Secrets go to the driver and nowhere else.
+ */
+export class MachineManager implements MachinesPort {
+  private readonly machines = new Map<string, Managed>();
+  private readonly listeners = new Set<() => void>();
+
+  constructor(private readonly o: MachineManagerOptions) {}
+
+  /** Called after any state or health change (the agent re-feeds the proxy's routes). */
+  onChange(cb: () => void): () => void {
+    this.listeners.add(cb);
+    return () => this.listeners.delete(cb);
+  }
+
+  list(app: string): MachineView[] {
+    return [...this.machines.values()].filter((m) => m.spec.app === app).map((m) => this.view(m));
+  }
+
+  get(app: string, id: string): MachineView | undefined {
+    const m = this.machines.get(id);
+    return m && m.spec.app === app ? this.view(m) : undefined;
+  }
+
+  /** Machines of `app` as the routes file describes them (address, port, state, healthy). */
+  routesFor(app: string): { id: string; region: string; address: string; port: number; state: MachineState; healthy: boolean }[] {
+    return [...this.machines.values()]
+      .filter((m) => m.spec.app === app && m.state !== 'destroyed')
+      .map((m) => ({
+        id: m.spec.id,
+        region: m.spec.region,
+        address: m.drv.address,
+        port: m.spec.internal_port,
+        state: m.state,
+        healthy: m.checks?.status().passing ?? false,
+      }));
+  }
+
+  apps(): string[] {
+    return [...new Set([...this.machines.values()].map((m) => m.spec.app))];
+  }
+
+  async create(app: string, req: CreateMachineRequest): Promise<MachineView> {
+    const c = req.config;
+    const image = await prepareImage(c.image, join(this.o.dataDir, 'images'));
+    const id = randomBytes(7).toString('hex');
+    const checks: CheckSpec[] = Object.values(c.checks ?? {});
+    const spec: MachineSpec = {
+      id,
+      app,
+      region: req.region ?? this.o.region,
+      image,
+      cmd: c.cmd ?? DEFAULTS.cmd,
+      env: c.env ?? {},
+      secrets: c.secrets ?? {},
+      internal_port: c.internal_port ?? DEFAULTS.internal_port,
+      guest: { ...DEFAULTS.guest, ...c.guest },
+      mounts: (c.mounts ?? []).map((v) => {
+        const source = join(this.o.dataDir, 'volumes', app, v.volume);
+        mkdirSync(source, { recursive: true, mode: 0o700 });
+        return { source, destination: v.path };
+      }),
+      restart: { policy: c.restart?.policy ?? DEFAULTS.restart.policy, max_retries: c.restart?.max_retries ?? DEFAULTS.restart.max_retries },
+      kill_signal: DEFAULTS.kill_signal,
+      kill_timeout_ms: DEFAULTS.kill_timeout_ms,
+      // Without a check of its own, a machine is ready when its port accepts connections. The grace
+      // period is the window in which checks repeat quickly until the first pass (warm-up below).
+      checks: checks.length > 0 ? checks : [{ type: 'tcp', grace_period_ms: 10_000, interval_ms: 1000, timeout_ms: 500 }],
+    };
+    const drv = await this.o.driver.prepare(spec);
+    const now = new Date(this.o.clock.now()).toISOString();
+    const logs = new MachineLogs({ dir: join(this.o.dataDir, 'logs'), machineId: id, clock: this.o.clock, redact: Object.values(spec.secrets) });
+    const m: Managed = { spec, drv, state: 'created', created: now, updated: now, logs, checks: undefined, stopping: false, retries: 0, restartTimer: undefined };
+    this.machines.set(id, m);
+    this.o.logger.info('machine created', { app, machine: id, region: spec.region, not_applied: drv.notApplied });
+    this.changed(m);
+    if (!req.skip_start) await this.start(app, id);
+    return this.view(m);
+  }
+
+  async start(app: string, id: string): Promise<MachineView> {
+    const m = this.find(app, id);
+    if (m.state === 'started' || m.state === 'starting') return this.view(m);
+    // A start (an API call, or the proxy's autostart) overtakes a pending restart: one process only.
+    m.restartTimer?.cancel();
+    m.restartTimer = undefined;
+    if (m.state === 'destroying' || m.state === 'destroyed') throw new StarlingError('ERR_MACHINE_STATE', `machine ${id} is ${m.state}`, { fault: 'user' });
+    await this.run(m);
+    return this.view(m);
+  }
+
+  async stop(app: string, id: string, opts: { signal?: NodeJS.Signals; timeout_ms?: number } = {}): Promise<MachineView> {
+    const m = this.find(app, id);
+    m.restartTimer?.cancel();
+    if (m.state !== 'started' && m.state !== 'starting') return this.view(m);
+    m.stopping = true;
+    this.setState(m, 'stopping');
+    m.checks?.stop();
+    m.checks = undefined;
+    await this.o.driver.stop(m.drv, opts.signal ?? m.spec.kill_signal, opts.timeout_ms ?? m.spec.kill_timeout_ms);
+    this.setState(m, 'stopped');
+    return this.view(m);
+  }
+
+  async destroy(app: string, id: string, opts: { force?: boolean } = {}): Promise<void> {
+    const m = this.find(app, id);
+    if ((m.state === 'started' || m.state === 'starting') && !opts.force) {
+      throw new StarlingError('ERR_MACHINE_RUNNING', `machine ${id} is ${m.state}: stop it first, or destroy with force`, { fault: 'user' });
+    }
+    if (m.state === 'started' || m.state === 'starting') await this.stop(app, id, { signal: 'SIGKILL', timeout_ms: 0 });
+    m.restartTimer?.cancel();
+    this.setState(m, 'destroying');
+    await this.o.driver.destroy(m.drv);
+    await m.logs.close();
+    this.setState(m, 'destroyed');
+    this.machines.delete(id);
+    this.emit();
+  }
+
+  waitFor(app: string, id: string, state: MachineState, timeoutMs: number): Promise<boolean> {
+    const m = this.find(app, id);
+    if (m.state === state) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const off = this.onChange(() => {
+        if (this.machines.get(id)?.state === state || (state === 'destroyed' && !this.machines.has(id))) done(true);
+      });
+      const timer = this.o.clock.setTimeout(() => done(false), timeoutMs);
+      const done = (ok: boolean): void => {
+        off();
+        timer.cancel();
+        resolve(ok);
+      };
+    });
+  }
+
+  logs(app: string, id: string, opts: { tail?: number }): { entries: LogEntry[] } {
+    const entries = this.find(app, id).logs.tail(opts.tail);
+    return { entries: entries.map((e) => ({ time: e.time, stream: e.stream, message: e.message })) };
+  }
+
+  followLogs(app: string, id: string, cb: (entry: LogEntry) => void): () => void {
+    return this.find(app, id).logs.follow((e) => cb({ time: e.time, stream: e.stream, message: e.message }));
+  }
+
+  /** Stops every machine (agent shutdown); they are not destroyed. */
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.machines.values()].map((m) => this.stop(m.spec.app, m.spec.id).catch(() => undefined)));
+  }
+
+  private async run(m: Managed): Promise<void> {
+    m.stopping = false;
+    this.setState(m, 'starting');
+    try {
+      await this.o.driver.start(m.drv, m.spec, {
+        stdout: (c) => m.logs.write('stdout', c),
+        stderr: (c) => m.logs.write('stderr', c),
+        exit: (info) => this.exited(m, info),
+      });
+    } catch (e) {
+      this.o.logger.error('machine failed to start', { app: m.spec.app, machine: m.spec.id, error: describeError(e) });
+      this.setState(m, 'failed');
+      throw e;
+    }
+    this.setState(m, 'started');
+    m.checks?.stop();
+    m.checks = new MachineChecks({
+      checks: m.spec.checks,
+      address: m.drv.address,
+      defaultPort: m.spec.internal_port,
+      clock: this.o.clock,
+      machineId: m.spec.id,
+      // A booting machine is probed every 10 ms until its first pass: cold starts wait for the
+      // app, not for the check interval.
+      warmupIntervalMs: 10,
+      onChange: () => this.changed(m),
+    });
+    m.checks.start();
+  }
+
+  /** The process ended: expected (stop) or a crash, handled by the restart policy. */
+  private exited(m: Managed, info: ExitInfo): void {
+    if (m.stopping || m.state === 'destroying' || m.state === 'destroyed') return;
+    // Its last check results no longer say anything: no traffic until a new run passes.
+    m.checks?.stop();
+    m.checks = undefined;
+    const failed = info.code !== 0 || info.signal !== null;
+    const policy = m.spec.restart.policy;
+    const again = policy === 'always' || (policy === 'on-failure' && failed && m.retries < m.spec.restart.max_retries);
+    this.o.logger.warn('machine exited', { app: m.spec.app, machine: m.spec.id, code: info.code, signal: info.signal, restart: again });
+    if (!again) {
+      this.setState(m, failed ? 'failed' : 'stopped');
+      return;
+    }
+    m.retries++;
+    this.setState(m, 'stopped');
+    const delay = Math.min(10_000, 100 * 2 ** (m.retries - 1));
+    m.restartTimer = this.o.clock.setTimeout(() => {
+      m.restartTimer = undefined;
+      if (m.state === 'stopped' && !m.stopping) void this.run(m).catch(() => undefined);
+    }, delay);
+  }
+
+  private find(app: string, id: string): Managed {
+    const m = this.machines.get(id);
+    if (!m || m.spec.app !== app) {
+      if (!this.apps().includes(app)) throw new StarlingError('ERR_APP_NOT_FOUND', `no machines of app "${app}" on this host`, { fault: 'user' });
+      throw new StarlingError('ERR_MACHINE_NOT_FOUND', `no machine "${id}" in app "${app}"`, { fault: 'user' });
+    }
+    return m;
+  }
+
+  private setState(m: Managed, s: MachineState): void {
+    m.state = s;
+    m.updated = new Date(this.o.clock.now()).toISOString();
+    this.changed(m);
+  }
+
+  private changed(_m: Managed): void {
+    this.emit();
+  }
+
+  private emit(): void {
+    for (const l of [...this.listeners]) l();
+  }
+
+  private view(m: Managed): MachineView {
+    const s = m.spec;
+    const st = m.checks?.status();
+    return {
+      id: s.id,
+      app: s.app,
+      region: s.region,
+      state: m.state,
+      private_ip: m.drv.address,
+      image_ref: s.image.ref,
+      created_at: m.created,
+      updated_at: m.updated,
+      checks: {
+        passing: st?.passing ?? false,
+        checks: (st?.checks ?? []).map((c) => ({ name: c.name, status: c.status === 'warming' ? 'warning' : c.status, output: c.output, last: c.last })),
+      },
+      config: {
+        image: s.image.ref,
+        cmd: s.cmd,
+        env: s.env,
+        internal_port: s.internal_port,
+        guest: s.guest,
+        restart: s.restart,
+        checks: Object.fromEntries(s.checks.map((c, i) => [`check${i + 1}`, c])),
+        secret_names: Object.keys(s.secrets).sort(),
+      },
+    };
+  }
+}

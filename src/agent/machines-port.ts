@@ -1,0 +1,211 @@
+import { z } from 'zod';
+import type { CheckSpec, GuestLimits, MachineState, RestartPolicy } from '../runtime/types.js';
+import { isKnownRegion, issuePath, type SchemaIssue } from '../shared/index.js';
+
+/**
+ * What the local Machines API (machines-api.ts) needs of the host's machines: the MachineManager
+ * implements it, tests use a fake. The API validates names and bodies, holds the leases and shapes
+ * every answer; the port owns the machines.
+ *
+ * Errors: throw StarlingError `ERR_APP_NOT_FOUND` for an app this host does not run and
+ * `ERR_MACHINE_NOT_FOUND` for an unknown machine (both answered 404); other user-fault errors are
+ * answered 400, the rest 500. No error message may carry a secret's value.
+ */
+export interface MachinesPort {
+  list(app: string): MachineView[];
+  get(app: string, id: string): MachineView | undefined;
+  create(app: string, req: CreateMachineRequest): Promise<MachineView>;
+  start(app: string, id: string): Promise<MachineView | void>;
+  stop(app: string, id: string, opts: { signal?: NodeJS.Signals; timeout_ms?: number }): Promise<MachineView | void>;
+  destroy(app: string, id: string, opts: { force?: boolean }): Promise<MachineView | void>;
+  /** Resolves true once the machine is in `state` (at once if it is), false after `timeoutMs`. */
+  waitFor(app: string, id: string, state: MachineState, timeoutMs: number): Promise<boolean>;
+  /** The newest `tail` entries of the machine's log ring (all of them without `tail`), oldest first. */
+  logs(app: string, id: string, opts: { tail?: number }): { entries: LogEntry[] };
+  /** Calls `cb` with every new entry until the returned function is called. */
+  followLogs(app: string, id: string, cb: (entry: LogEntry) => void): () => void;
+}
+
+export interface LogEntry {
+  /** ISO 8601. */
+  time: string;
+  stream: 'stdout' | 'stderr';
+  message: string;
+}
+
+/** fly's check status names. */
+export interface CheckStatus {
+  name: string;
+  status: 'passing' | 'warning' | 'critical';
+  output: string;
+  /** When it last ran (ISO 8601); undefined before the first run. */
+  last: string | undefined;
+}
+
+/** A machine as the API shows it. Secrets appear by name only, never by value. */
+export interface MachineView {
+  id: string;
+  app: string;
+  region: string;
+  state: MachineState;
+  private_ip: string | undefined;
+  image_ref: string;
+  /** ISO 8601. */
+  created_at: string;
+  updated_at: string;
+  checks: { passing: boolean; checks: CheckStatus[] };
+  config: {
+    image: string;
+    cmd: string[];
+    env: Record<string, string>;
+    internal_port: number;
+    guest: GuestLimits;
+    restart: { policy: RestartPolicy; max_retries: number };
+    checks: Record<string, CheckSpec>;
+    secret_names: string[];
+  };
+}
+
+/**
+ * `POST /v1/apps/{app}/machines`, validated. What is left out is the manager's to default (region:
+ * the agent's; guest, restart, internal_port: the host's defaults); check timings are filled in here.
+ */
+export interface CreateMachineRequest {
+  region?: string;
+  config: {
+    image: string;
+    cmd?: string[];
+    env?: Record<string, string>;
+    secrets?: Record<string, string>;
+    internal_port?: number;
+    guest?: Partial<GuestLimits>;
+    restart?: { policy: RestartPolicy; max_retries?: number };
+    checks?: Record<string, CheckSpec>;
+    /** A named volume of this host mounted read-write at `path` (fly's shape: no host paths). */
+    mounts?: { volume: string; path: string }[];
+  };
+  /** Create the machine stopped (state `created`). */
+  skip_start?: boolean;
+}
+
+export const MACHINE_STATES = ['created', 'starting', 'started', 'stopping', 'stopped', 'destroying', 'destroyed', 'failed'] as const;
+// Fails to compile when MachineState gains a name this list lacks.
+const _allStates: Record<Exclude<MachineState, (typeof MACHINE_STATES)[number]>, never> = {};
+void _allStates;
+
+/** The same rule as app names in the routes file. */
+export const APP_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const CHECK_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const VOLUME_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const GO_DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A duration as fly writes it ("10s", "1m30s", "500ms") or a number of seconds → ms; undefined if neither. */
+export function parseDuration(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? Math.round(v * 1000) : undefined;
+  if (typeof v !== 'string' || !GO_DURATION.test(v)) return undefined;
+  let ms = 0;
+  for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) ms += Number(m[1]) * UNIT_MS[m[2]!]!;
+  return Math.round(ms);
+}
+
+const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === undefined) ctx.addIssue({ code: 'custom', message: 'must be a duration such as "10s", "500ms", "1m" or a number of seconds' });
+  return ms ?? 0;
+});
+const int = (lo: number, hi: number) => z.int(`must be an integer`).min(lo, `must be from ${lo} to ${hi}`).max(hi, `must be from ${lo} to ${hi}`);
+const port = int(1, 65535);
+const text = (max: number) => z.string().max(max, `must be at most ${max} characters`).refine((s) => !s.includes('\0'), 'must not contain NUL');
+const named = <T extends z.ZodType>(re: RegExp, what: string, value: T) =>
+  z.record(z.string().regex(re, `is not a valid ${what}`), value);
+
+const check = z
+  .strictObject({
+    type: z.enum(['http', 'tcp']),
+    port: port.optional(),
+    method: z.string().regex(/^[A-Z]{1,16}$/, 'must be an HTTP method in capitals').optional(),
+    path: z.string().regex(/^\/\S*$/, 'must start with "/" and hold no spaces').optional(),
+    grace_period: duration.optional(),
+    interval: duration.optional(),
+    timeout: duration.optional(),
+  })
+  .transform((c): CheckSpec => ({
+    type: c.type,
+    port: c.port,
+    method: c.type === 'http' ? (c.method ?? 'GET') : undefined,
+    path: c.type === 'http' ? (c.path ?? '/') : undefined,
+    grace_period_ms: c.grace_period ?? 1_000,
+    interval_ms: c.interval ?? 15_000,
+    timeout_ms: c.timeout ?? 2_000,
+  }));
+
+const machineConfig = z.strictObject({
+  image: z.string().min(1, 'must not be empty').pipe(text(4096)),
+  cmd: z.array(z.string().min(1, 'must not be empty').pipe(text(4096))).min(1, 'must hold at least the program').max(256).optional(),
+  env: named(ENV_NAME, 'environment variable name', text(65536)).optional(),
+  secrets: named(ENV_NAME, 'secret name (an environment variable name)', text(65536)).optional(),
+  internal_port: port.optional(),
+  guest: z
+    .strictObject({ cpus: z.number().positive('must be > 0').max(64).optional(), memory_mb: int(16, 1 << 20).optional(), pids: int(1, 1 << 22).optional() })
+    .optional(),
+  restart: z
+    .strictObject({
+      // fly spells "never" as "no".
+      policy: z.enum(['always', 'never', 'on-failure', 'no']).transform((p): RestartPolicy => (p === 'no' ? 'never' : p)),
+      max_retries: int(0, 1000).optional(),
+    })
+    .optional(),
+  checks: named(CHECK_NAME, 'check name', check).optional(),
+  mounts: z
+    .array(z.strictObject({ volume: z.string().regex(VOLUME_NAME, 'must be a volume name'), path: z.string().refine(absolute, 'must be an absolute path without . or ..') }))
+    .max(8)
+    .optional(),
+});
+
+const createRequest = z.strictObject({
+  region: z.string().optional(),
+  config: machineConfig,
+  skip_start: z.boolean().optional(),
+}) satisfies z.ZodType<CreateMachineRequest>;
+
+/** Checks a create request: the request, or every problem with where it is (`config.env.1X`). */
+export function parseCreateMachineRequest(input: unknown): { request: CreateMachineRequest } | { issues: SchemaIssue[] } {
+  const parsed = createRequest.safeParse(input);
+  const issues: SchemaIssue[] = parsed.success ? [] : parsed.error.issues.map(toIssue);
+  // Cross-checks run on the raw input too, so they are reported with the schema's issues at once.
+  const raw = (typeof input === 'object' && input !== null ? input : {}) as { region?: unknown; config?: { env?: unknown; secrets?: unknown; mounts?: unknown } };
+  if (typeof raw.region === 'string' && !isKnownRegion(raw.region)) issues.push({ path: 'region', message: `unknown region "${raw.region.slice(0, 16)}"` });
+  const env = raw.config?.env;
+  const secrets = raw.config?.secrets;
+  if (isObject(env) && isObject(secrets)) {
+    for (const name of Object.keys(secrets)) {
+      if (Object.hasOwn(env, name)) issues.push({ path: `config.secrets.${name}`, message: 'is also set in config.env: a name is either env or a secret' });
+    }
+  }
+  if (Array.isArray(raw.config?.mounts)) {
+    const seen = new Set<unknown>();
+    raw.config.mounts.forEach((m: unknown, i) => {
+      const path = isObject(m) ? m.path : undefined;
+      if (seen.has(path)) issues.push({ path: `config.mounts[${i}].path`, message: 'is mounted twice' });
+      seen.add(path);
+    });
+  }
+  return parsed.success && issues.length === 0 ? { request: parsed.data } : { issues };
+}
+
+function toIssue(i: z.core.$ZodIssue): SchemaIssue {
+  const path = issuePath(i.path);
+  if (i.code === 'unrecognized_keys') return { path, message: `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}` };
+  if (i.code === 'invalid_key') return { path, message: i.issues[0]?.message ?? i.message };
+  return { path, message: i.message };
+}
+
+function absolute(p: string): boolean {
+  return p.startsWith('/') && !p.split('/').some((seg) => seg === '.' || seg === '..') && !p.includes('\0');
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

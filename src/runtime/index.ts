@@ -1,0 +1,24 @@
+export type {
+  CheckSpec,
+  DriverMachine,
+  ExitInfo,
+  GuestLimits,
+  MachineSpec,
+  MachineState,
+  MountSpec,
+  RestartPolicy,
+  RuntimeDriver,
+} from './types.js';
+export { SandboxDriver, type SandboxDriverOptions, type SandboxTraces } from './drivers/sandbox.js';
+export { machineEnv } from './drivers/sandbox-args.js';
+export { prepareImage, treeDigest, type PreparedImage } from './images.js';
+// Written alongside by the logs/checks work; re-exported here so the agent imports only this file.
+export { MachineLogs, MAX_LINE, type LogEntry, type LogStream, type MachineLogsOptions } from './logs.js';
+export {
+  MachineChecks,
+  checksChannel,
+  type CheckResult,
+  type CheckStatus,
+  type ChecksStatus,
+  type MachineChecksOptions,
+} from './checks.js';

@@ -1,0 +1,92 @@
+/**
+ * Machines: one running instance of an app release on one host. fly's state names (fly-compat.md).
+ * A driver runs machines (sandbox now, QEMU microVM next); the MachineManager owns their lifecycle.
+ */
+export type MachineState =
+  | 'created'
+  | 'starting'
+  | 'started'
+  | 'stopping'
+  | 'stopped'
+  | 'destroying'
+  | 'destroyed'
+  | 'failed';
+
+export type RestartPolicy = 'always' | 'never' | 'on-failure';
+
+export interface CheckSpec {
+  type: 'http' | 'tcp';
+  /** Port inside the machine (default: the service's internal_port). */
+  port?: number | undefined;
+  /** HTTP only. */
+  method?: string | undefined;
+  path?: string | undefined;
+  grace_period_ms: number;
+  interval_ms: number;
+  timeout_ms: number;
+}
+
+export interface GuestLimits {
+  memory_mb: number;
+  /** CPU quota in cores (0.5 = half a core). */
+  cpus: number;
+  pids: number;
+}
+
+export interface MountSpec {
+  /** Host directory (a volume) bound read-write. */
+  source: string;
+  destination: string;
+}
+
+/** Everything needed to run one machine. Secrets are values here; they never reach logs. */
+export interface MachineSpec {
+  id: string;
+  app: string;
+  region: string;
+  /** A prepared image: a directory holding the app (see images.ts). */
+  image: { dir: string; digest: string; ref: string };
+  /** argv run inside the machine, e.g. ['node', 'server.js'] (cwd: the image root, mounted at /app). */
+  cmd: string[];
+  env: Record<string, string>;
+  secrets: Record<string, string>;
+  internal_port: number;
+  guest: GuestLimits;
+  mounts: MountSpec[];
+  restart: { policy: RestartPolicy; max_retries: number };
+  kill_signal: NodeJS.Signals;
+  kill_timeout_ms: number;
+  checks: CheckSpec[];
+}
+
+/** What a driver reports about a running process. */
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface DriverMachine {
+  readonly id: string;
+  /** The machine's private address on the host's machine network (reachable from the host). */
+  readonly address: string;
+  /** Limits that were asked for but could not be applied on this host, with the reason. */
+  readonly notApplied: string[];
+}
+
+/**
+ * One interface per runtime. `prepare` sets up everything but the process (network, files, cgroup);
+ * `start` runs the process; `destroy` removes every trace. The conformance suite
+ * (test/conformance/runtime-driver.ts) is what every driver must pass.
+ */
+export interface RuntimeDriver {
+  readonly name: string;
+  prepare(spec: MachineSpec): Promise<DriverMachine>;
+  start(
+    m: DriverMachine,
+    spec: MachineSpec,
+    io: { stdout(chunk: Buffer): void; stderr(chunk: Buffer): void; exit(info: ExitInfo): void },
+  ): Promise<void>;
+  /** Sends `signal`, then SIGKILL after `timeoutMs`; resolves once the process is gone. */
+  stop(m: DriverMachine, signal: NodeJS.Signals, timeoutMs: number): Promise<ExitInfo | undefined>;
+  destroy(m: DriverMachine): Promise<void>;
+}
