@@ -1,11 +1,8 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname } from 'node:path';
 import type { AnnouncerStatus } from '../announcer/index.js';
 import { StarlingError, describeError, type Logger } from '../shared/index.js';
-import { parseHostPort } from './config.js';
 
 /** What the admin API needs of the announcer (the Announcer itself; a fake in tests). */
 export interface AnnouncerControl {
@@ -236,42 +233,6 @@ export class AdminApi {
   }
 }
 
-/**
- * The admin token: read from `path`, or created there (32 random bytes, hex, mode 0600) when the
- * file does not exist. The token is never logged; a file others can read only earns a warning.
- */
-export async function loadOrCreateToken(path: string, logger: Logger): Promise<string> {
-  let text: string | undefined;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw tokenError(path, e);
-  }
-  if (text === undefined) {
-    const token = randomBytes(32).toString('hex');
-    try {
-      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-      await writeFile(path, token + '\n', { mode: 0o600, flag: 'wx' });
-    } catch (e) {
-      // Another process created it first: use theirs.
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return loadOrCreateToken(path, logger);
-      throw tokenError(path, e);
-    }
-    logger.info('admin token created', { file: path });
-    return token;
-  }
-  const token = text.trim();
-  if (!/^\S{16,}$/.test(token)) {
-    throw new StarlingError('ERR_AGENT_TOKEN', `token_file ${path} must hold one token of at least 16 characters`, {
-      fault: 'user',
-      hint: `delete ${path} and the agent creates a new one`,
-    });
-  }
-  const mode = (await stat(path)).mode & 0o777;
-  if ((mode & 0o077) !== 0) logger.warn('admin token file is readable by others: chmod 600 it', { file: path, mode: mode.toString(8) });
-  return token;
-}
-
 /** The body of a request; undefined when it is over MAX_BODY_BYTES (the rest is not read). */
 function readBody(req: http.IncomingMessage): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
@@ -285,108 +246,6 @@ function readBody(req: http.IncomingMessage): Promise<string | undefined> {
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
     req.on('close', () => reject(new Error('closed before the end of the body'))); // no-op once resolved
-  });
-}
-
-export interface AdminCallOptions {
-  /** Socket idle timeout; 0 for none (a followed stream). */
-  timeoutMs?: number;
-  /** Sent as JSON. */
-  body?: unknown;
-  headers?: Record<string, string>;
-}
-
-/**
- * A call to a running agent's admin API, as the CLI makes it, with the `[agent]` section of the same
- * agent.toml. Resolves with the body of a 2xx answer; otherwise throws with the API's error code.
- * `opts` may be the timeout in ms alone.
- */
-export async function callAdminApi(
-  target: { admin_listen: string; token_file: string },
-  method: 'GET' | 'POST' | 'DELETE',
-  path: string,
-  opts: number | AdminCallOptions = {},
-): Promise<string> {
-  const res = await openAdminApi(target, method, path, typeof opts === 'number' ? { timeoutMs: opts } : opts);
-  return readText(res);
-}
-
-/** Like callAdminApi, but resolves with the 2xx response itself, its body unread (for streams). */
-export async function openAdminApi(
-  target: { admin_listen: string; token_file: string },
-  method: 'GET' | 'POST' | 'DELETE',
-  path: string,
-  opts: AdminCallOptions = {},
-): Promise<http.IncomingMessage> {
-  const timeoutMs = opts.timeoutMs ?? 10_000;
-  let token: string;
-  try {
-    token = (await readFile(target.token_file, 'utf8')).trim();
-  } catch (e) {
-    throw new StarlingError('ERR_AGENT_TOKEN', `cannot read the agent's token_file ${target.token_file}: ${describeError(e)}`, {
-      fault: 'user',
-      cause: e,
-      hint: 'the agent creates it when it starts; run this as a user who can read it (e.g. with sudo)',
-    });
-  }
-  const at = hostPort(target.admin_listen, 'agent.admin_listen');
-  // An agent listening on every address is reached on loopback.
-  const host = at.host === '0.0.0.0' ? '127.0.0.1' : at.host === '::' ? '::1' : at.host;
-  const port = at.port;
-  const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-  const headers: Record<string, string> = { ...opts.headers, authorization: `Bearer ${token}` };
-  if (payload !== undefined) headers['content-type'] = 'application/json';
-  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-    const req = http.request({ host, port, method, path, headers, timeout: timeoutMs > 0 ? timeoutMs : undefined, agent: false }, resolve);
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', (e) =>
-      reject(
-        new StarlingError('ERR_AGENT_UNREACHABLE', `cannot reach the agent's admin API at ${target.admin_listen}: ${describeError(e)}`, {
-          cause: e,
-          hint: 'is the agent running with this config? (starling agent run --config FILE)',
-        }),
-      ),
-    );
-    req.end(payload);
-  });
-  const status = res.statusCode ?? 0;
-  if (status >= 200 && status < 300) return res;
-  const body = await readText(res);
-  let err: { code?: string; message?: string } = {};
-  try {
-    err = (JSON.parse(body) as { error?: typeof err }).error ?? {};
-  } catch {
-    // not our JSON: report the status alone
-  }
-  throw new StarlingError(err.code ?? 'ERR_AGENT_API', `agent answered ${status}: ${err.message ?? body.slice(0, 200)}`, {
-    fault: status < 500 ? 'user' : 'system',
-    hint: status === 401 ? `the token in ${target.token_file} is not the running agent's: use the same agent.toml as the agent` : undefined,
-  });
-}
-
-function readText(res: http.IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    res.setEncoding('utf8');
-    res.on('data', (d: string) => (text += d));
-    res.on('end', () => resolve(text));
-    res.on('error', reject);
-    res.on('close', () => reject(new Error('the agent closed the connection mid-answer'))); // no-op once resolved
-  });
-}
-
-/** agent.toml's `HOST:PORT` (validated when the file was loaded) → parts; `what` names the key. */
-export function hostPort(value: string, what: string): { host: string; port: number } {
-  const hp = parseHostPort(value);
-  if (!hp) throw new StarlingError('ERR_AGENT_CONFIG', `${what} must be HOST:PORT, got "${value}"`, { fault: 'user' });
-  return hp;
-}
-
-function tokenError(path: string, e: unknown): StarlingError {
-  return new StarlingError('ERR_AGENT_TOKEN', `cannot read or create token_file ${path}: ${describeError(e)}`, {
-    fault: 'user',
-    cause: e,
-    hint: 'token_file must be in a directory the agent can write, readable by the agent and the CLI user only',
   });
 }
 
@@ -407,3 +266,6 @@ function unauthorized(): AdminResponse {
   const out = error(401, 'ERR_UNAUTHORIZED', 'missing or wrong bearer token (Authorization: Bearer <token from token_file>)');
   return { ...out, headers: { 'www-authenticate': 'Bearer realm="starling-agent"' } }; // RFC 6750 section 3
 }
+
+// The client half lives in admin-client.ts; re-exported so callers keep one import.
+export { loadOrCreateToken, callAdminApi, openAdminApi, hostPort, type AdminCallOptions } from './admin-client.js';

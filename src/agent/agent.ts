@@ -6,7 +6,7 @@ import { SystemClock, describeError, StarlingError, type Clock, type Logger } fr
 import { SandboxDriver, type RuntimeDriver } from '../runtime/index.js';
 import { AdminApi, hostPort, loadOrCreateToken } from './admin-api.js';
 import type { AgentConfig } from './config.js';
-import { MachineManager } from './machine-manager.js';
+import { MachineManager, machineControl, mergeMachineRoutes } from './machine-manager.js';
 import { registerMachinesApi } from './machines-api.js';
 
 export interface AgentOptions {
@@ -83,21 +83,8 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
 
     const proxy = await startStandalone({
       // The routes file names apps and hostnames; this host's machines of those apps join them.
-      mergeRoutes: (spec) =>
-        machines
-          ? {
-              ...spec,
-              apps: spec.apps.map((a) => {
-                const own = machines.routesFor(a.name).filter((m) => !a.machines.some((x) => x.id === m.id));
-                return own.length === 0 ? a : { ...a, machines: [...a.machines, ...own] };
-              }),
-            }
-          : spec,
-      machines: machines && {
-        start: async (app, id) => void (await machines.start(app, id)),
-        // fly's suspend keeps memory; the sandbox driver cannot, so suspend stops.
-        stop: async (app, id) => void (await machines.stop(app, id)),
-      },
+      mergeRoutes: machines && ((spec) => mergeMachineRoutes(machines, spec)),
+      machines: machines && machineControl(machines),
       routesPath: config.proxy.routes,
       region: config.agent.region,
       listen: hostPort(config.proxy.listen, 'proxy.listen'),

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { MachineChecks, MachineLogs, prepareImage, type CheckSpec, type DriverMachine, type ExitInfo, type MachineSpec, type MachineState, type RuntimeDriver } from '../runtime/index.js';
 import { StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
+import type { MachineControl, RoutesSpec } from '../proxy/index.js';
 import type { CreateMachineRequest, LogEntry, MachinesPort, MachineView } from './machines-port.js';
 
 /** Host defaults for what a create request leaves out (fly's defaults where fly has one). */
@@ -292,4 +293,27 @@ export class MachineManager implements MachinesPort {
       },
     };
   }
+}
+
+/**
+ * The routing view the proxy gets inside an agent: the routes file names the apps and hostnames,
+ * and this host's machines of those apps join the ones the file lists.
+ */
+export function mergeMachineRoutes(manager: MachineManager, spec: RoutesSpec): RoutesSpec {
+  return {
+    ...spec,
+    apps: spec.apps.map((a) => {
+      const own = manager.routesFor(a.name).filter((m) => !a.machines.some((x) => x.id === m.id));
+      return own.length === 0 ? a : { ...a, machines: [...a.machines, ...own] };
+    }),
+  };
+}
+
+/** What the proxy's autostart/autostop may do with this host's machines. */
+export function machineControl(manager: MachineManager): MachineControl {
+  return {
+    start: async (app, id) => void (await manager.start(app, id)),
+    // fly's suspend keeps memory; the sandbox driver cannot, so suspend stops.
+    stop: async (app, id) => void (await manager.stop(app, id)),
+  };
 }

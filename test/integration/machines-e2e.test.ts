@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MachineManager } from '../../src/agent/machine-manager.js';
+import { MachineManager, machineControl, mergeMachineRoutes } from '../../src/agent/machine-manager.js';
 import { startStandalone, type RunningProxy } from '../../src/proxy/index.js';
 import { SandboxDriver } from '../../src/runtime/index.js';
 import { SystemClock, silentLogger } from '../../src/shared/index.js';
@@ -39,8 +39,8 @@ describe('machines through the proxy', { timeout: 120_000 }, () => {
       accessLog: 'off',
       flyHeaders: true,
       logger: silentLogger,
-      mergeRoutes: (spec) => ({ ...spec, apps: spec.apps.map((a) => ({ ...a, machines: [...a.machines, ...manager.routesFor(a.name)] })) }),
-      machines: { start: async (app, id) => void (await manager.start(app, id)), stop: async (app, id) => void (await manager.stop(app, id)) },
+      mergeRoutes: (spec) => mergeMachineRoutes(manager, spec),
+      machines: machineControl(manager),
     });
     manager.onChange(() => proxy.refreshRoutes());
   });
