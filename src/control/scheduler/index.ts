@@ -1,0 +1,14 @@
+// Scheduler: where an app's machines go. Placement is pure (a snapshot in, a plan out); the code
+// that reads hosts from the state store and carries plans out lives alongside and imports this.
+export {
+  NoCapacityError,
+  pickHostFor,
+  planScaleCount,
+  type HostView,
+  type MachinePlacement,
+  type PickHostOptions,
+  type PlacementPlan,
+  type PlacementTarget,
+  type ScaleCountRequest,
+  type Shortfall,
+} from './placement.js';
