@@ -3,17 +3,17 @@
  * of one nginx origin on loopback, each loaded by wrk in turn, two rounds. A benchmark, not a test:
  * it prints numbers and fails only when something could not be run. See bench/README.md.
  */
-import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { parseOptions, USAGE, type Options, type ProxyName } from './lib/args.js';
 import { BENCH_HOST, BODY, haproxyConf, nginxOriginConf, nginxProxyConf, starlingRoutes } from './lib/configs.js';
 import { freePort, HOST, waitFor200 } from './lib/net.js';
-import { killAllSync, logTail, run, spawnManaged, stop, stopAll, type Managed } from './lib/procs.js';
+import { cleanupHandlers, killAllSync, logTail, run, spawnManaged, stop, type Managed } from './lib/procs.js';
 import { parseWrk } from './lib/wrk.js';
+import { findExecutable, fmtMs, round2, round3, table, versionOf as toolVersion } from './lib/util.js';
 
 const THREADS = 1;
 const CONNECTIONS = 50;
@@ -51,21 +51,6 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 // ---------------------------------------------------------------------------------------------
 // Tools and versions
 
-function findExecutable(name: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/sbin', '/usr/local/bin'];
-  for (const dir of dirs) {
-    if (dir === '') continue;
-    const p = join(dir, name);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
 function findTools(opts: Options): Tools {
   const needed: (keyof Tools)[] = ['nginx', 'wrk', ...(opts.only.includes('haproxy') ? (['haproxy'] as const) : [])];
   const found: Partial<Tools> = {};
@@ -85,10 +70,7 @@ function findTools(opts: Options): Tools {
 }
 
 function versionOf(bin: string, flag: string, pattern: RegExp): string {
-  if (bin === '') return 'not used';
-  const r = spawnSync(bin, [flag], { encoding: 'utf8' });
-  const text = `${r.stdout ?? ''}${r.stderr ?? ''}`;
-  return pattern.exec(text)?.[1] ?? 'unknown';
+  return bin === '' ? 'not used' : toolVersion(bin, flag, pattern);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -226,10 +208,7 @@ function listProfiles(dir: string | undefined): string[] {
 // ---------------------------------------------------------------------------------------------
 // Report
 
-const round2 = (n: number) => Math.round(n * 100) / 100;
-const round3 = (n: number) => Math.round(n * 1000) / 1000;
 const fmtRps = (n: number) => Math.round(n).toLocaleString('en-US');
-const fmtMs = (n: number) => n.toFixed(2);
 
 /** Best of the rounds: the round with the highest req/s, with that round's p99. */
 function best(runs: Run[], proxy: ProxyName): Best | null {
@@ -245,15 +224,6 @@ function spread(runs: Run[], proxy: ProxyName): number {
   if (rps.length < 2) return 0;
   const max = Math.max(...rps);
   return max > 0 ? (max - Math.min(...rps)) / max : 0;
-}
-
-function pad(cells: string[], widths: number[], right: boolean[]): string {
-  return cells.map((c, i) => (right[i] ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join('  ');
-}
-
-function table(header: string[], rows: string[][], right: boolean[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  return [pad(header, widths, right), ...rows.map((r) => pad(r, widths, right))].join('\n');
 }
 
 function printTable(opts: Options, runs: Run[], summary: Record<ProxyName, Best | null>, heading: string): void {
@@ -286,27 +256,7 @@ function printTable(opts: Options, runs: Run[], summary: Record<ProxyName, Best 
 // Main
 
 let tempDir: string | undefined;
-let cleanupPromise: Promise<void> | undefined;
-let interrupted = false;
-
-function cleanup(): Promise<void> {
-  cleanupPromise ??= (async () => {
-    await stopAll();
-    if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
-  })();
-  return cleanupPromise;
-}
-
-function onSignal(signal: NodeJS.Signals): void {
-  const code = signal === 'SIGINT' ? 130 : signal === 'SIGTERM' ? 143 : 129;
-  if (interrupted) {
-    killAllSync();
-    process.exit(code);
-  }
-  interrupted = true;
-  log(`${signal}: stopping everything`);
-  void cleanup().finally(() => process.exit(code));
-}
+const { cleanup, onSignal, interrupted } = cleanupHandlers(() => tempDir, log);
 
 async function main(): Promise<void> {
   let opts: Options | 'help';
@@ -391,7 +341,7 @@ async function main(): Promise<void> {
 
 main()
   .catch((e: unknown) => {
-    if (!interrupted) {
+    if (!interrupted()) {
       console.error(`bench: ${e instanceof BenchError ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
       process.exitCode = 1;
     }

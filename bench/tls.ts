@@ -15,7 +15,7 @@ import { FileCertStore, selfSigned } from '../src/certs/index.js';
 import type { IndexResult } from './lib/cert-index-child.js';
 import { BENCH_HOST, BODY, nginxOriginConf, nginxTlsProxyConf, starlingRoutes } from './lib/configs.js';
 import { freePort, HOST, waitFor200 } from './lib/net.js';
-import { killAllSync, logTail, run, spawnManaged, stop, stopAll, type Managed } from './lib/procs.js';
+import { cleanupHandlers, killAllSync, logTail, run, spawnManaged, stop, type Managed } from './lib/procs.js';
 import { parseTlsOptions, TLS_USAGE, type TlsOptions, type TlsProxy } from './lib/tls-args.js';
 import { groupCpuMs } from './lib/cpu.js';
 import { NODE_OPENSSL_CONF, waitForTls, WRK_SNI_SCRIPT, type TlsProbeResult } from './lib/tls-setup.js';
@@ -423,27 +423,7 @@ function printIndex(r: IndexResult): void {
 // Main
 
 let tempDir: string | undefined;
-let cleanupPromise: Promise<void> | undefined;
-let interrupted = false;
-
-function cleanup(): Promise<void> {
-  cleanupPromise ??= (async () => {
-    await stopAll();
-    if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
-  })();
-  return cleanupPromise;
-}
-
-function onSignal(signal: NodeJS.Signals): void {
-  const code = signal === 'SIGINT' ? 130 : signal === 'SIGTERM' ? 143 : 129;
-  if (interrupted) {
-    killAllSync();
-    process.exit(code);
-  }
-  interrupted = true;
-  log(`${signal}: stopping everything`);
-  void cleanup().finally(() => process.exit(code));
-}
+const { cleanup, onSignal, interrupted } = cleanupHandlers(() => tempDir, log);
 
 /** Certificate (files for nginx, the store for Starling), routes, OpenSSL config, wrk script. */
 async function prepare(tools: Tools, dir: string, opts: TlsOptions): Promise<Setup> {
@@ -604,7 +584,7 @@ async function main(): Promise<void> {
 
 main()
   .catch((e: unknown) => {
-    if (!interrupted) {
+    if (!interrupted()) {
       console.error(`bench: ${e instanceof BenchError ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
       process.exitCode = 1;
     }

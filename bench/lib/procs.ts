@@ -5,7 +5,7 @@
  * error or on Ctrl-C — is killed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 
 export interface Managed {
   readonly name: string;
@@ -139,4 +139,37 @@ export async function run(name: string, command: string, args: string[]): Promis
   const code = await closed;
   live.delete(m);
   return { code, output: Buffer.concat(chunks).toString('utf8') };
+}
+
+/**
+ * Cleanup shared by the benchmarks: stop every child, remove the temp dir; on a signal do that and
+ * exit with the shell's code (a second signal kills everything at once).
+ */
+export function cleanupHandlers(tempDir: () => string | undefined, log: (msg: string) => void): {
+  cleanup: () => Promise<void>;
+  onSignal: (signal: NodeJS.Signals) => void;
+  /** A signal arrived: errors that follow are its consequence, not worth reporting. */
+  interrupted: () => boolean;
+} {
+  let pending: Promise<void> | undefined;
+  let interrupted = false;
+  const cleanup = (): Promise<void> => {
+    pending ??= (async () => {
+      await stopAll();
+      const dir = tempDir();
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    })();
+    return pending;
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    const code = signal === 'SIGINT' ? 130 : signal === 'SIGTERM' ? 143 : 129;
+    if (interrupted) {
+      killAllSync();
+      process.exit(code);
+    }
+    interrupted = true;
+    log(`${signal}: stopping everything`);
+    void cleanup().finally(() => process.exit(code));
+  };
+  return { cleanup, onSignal, interrupted: () => interrupted };
 }
