@@ -13,6 +13,7 @@ import { machinesRun } from './commands/machines/run.js';
 import { machinesList } from './commands/machines/list.js';
 import { machinesDestroy, machinesStart, machinesStop } from './commands/machines/lifecycle.js';
 import { machinesLogs } from './commands/machines/logs.js';
+import { configValidate } from './commands/config/validate.js';
 
 /** Every command, in help order. The README's CLI reference is checked against this table. */
 export const COMMANDS: readonly Command[] = [
@@ -32,6 +33,7 @@ export const COMMANDS: readonly Command[] = [
   machinesStop,
   machinesDestroy,
   machinesLogs,
+  configValidate,
 ];
 
 /**

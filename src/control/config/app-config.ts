@@ -1,0 +1,299 @@
+import { readFile } from 'node:fs/promises';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import type { z } from 'zod';
+import { StarlingError, describeError, formatIssues, type SchemaIssue } from '../../shared/index.js';
+import {
+  AppConfigSchema, allowedKeys, displayPath, parseSizeMb, prepare,
+  type HANDLERS, type KILL_SIGNALS, type ParsedDocument, type STRATEGIES,
+} from './app-config-schema.js';
+
+/**
+ * An app's config, `starling.toml`: the fly.toml subset in docs/app-config.md. A real fly.toml is
+ * accepted as it is: keys fly has and Starling does not support yet are warnings; keys neither has
+ * are errors. Parsing runs in passes that always all run, so every problem is reported at once:
+ * `prepare` (fly-only keys out, one-or-many sections into arrays), the zod schema, `crossCheck`.
+ */
+
+export type ConfigIssue = SchemaIssue;
+export type KillSignal = (typeof KILL_SIGNALS)[number];
+export type Handler = (typeof HANDLERS)[number];
+export type DeployStrategy = (typeof STRATEGIES)[number];
+
+/** A health check of a service's machines; the shape of the runtime's CheckSpec. */
+export interface CheckConfig {
+  type: 'http' | 'tcp';
+  /** The service's internal_port. */
+  port: number;
+  /** HTTP checks only. */
+  method?: string;
+  path?: string;
+  grace_period_ms: number;
+  interval_ms: number;
+  timeout_ms: number;
+}
+
+export interface ServiceConfig {
+  /** Where it was written: `http_service` or `services[1]`. */
+  source: string;
+  protocol: 'tcp' | 'udp';
+  internal_port: number;
+  /** Public ports; a single port has start_port = end_port. No handler: raw TCP passthrough. */
+  ports: { start_port: number; end_port: number; handlers: Handler[]; force_https: boolean }[];
+  concurrency: { type: 'connections' | 'requests'; soft_limit: number; hard_limit?: number };
+  auto_stop_machines: 'off' | 'stop' | 'suspend';
+  auto_start_machines: boolean;
+  /** Counted in the primary region only. */
+  min_machines_running: number;
+  checks: CheckConfig[];
+}
+
+export interface AppConfig {
+  app: string;
+  primary_region?: string;
+  kill_signal: KillSignal;
+  kill_timeout_ms: number;
+  /** [env] as strings, plus PRIMARY_REGION when primary_region is set. */
+  env: Record<string, string>;
+  build: { image?: string };
+  /** [http_service] expanded (ports 80 and 443) first, then [[services]] in file order. */
+  services: ServiceConfig[];
+  /** max_unavailable: below 1 a fraction of the machines, from 1 a number of them (maxUnavailableCount). */
+  deploy: { strategy: DeployStrategy; max_unavailable: number; release_command?: string };
+  vm: { cpu_kind: 'shared' | 'performance'; cpus: number; memory_mb: number };
+  mounts: { source: string; destination: string; initial_size_gb: number }[];
+  restart: { policy: 'always' | 'never' | 'on-failure'; max_retries: number };
+}
+
+// The runtime's defaults (src/agent/machines-port.ts, machine-manager.ts), so a machine behaves the
+// same whether its check or restart policy came from starling.toml or from the Machines API.
+const CHECK_DEFAULTS = { grace_period_ms: 1_000, interval_ms: 15_000, timeout_ms: 2_000 };
+const DEFAULT_RETRIES = 3;
+
+/** The app config was read but is not valid: `issues` holds every error, `warnings` the rest. */
+export class AppConfigError extends StarlingError {
+  readonly issues: ConfigIssue[];
+  readonly warnings: ConfigIssue[];
+  constructor(source: string, issues: ConfigIssue[], warnings: ConfigIssue[], cause?: unknown) {
+    super('ERR_APP_CONFIG', formatIssues(source, issues), {
+      fault: 'user',
+      cause,
+      hint: 'docs/app-config.md lists every key, its default and its constraints',
+    });
+    this.name = 'AppConfigError';
+    this.issues = issues;
+    this.warnings = warnings;
+  }
+}
+
+/** Machines a rolling deploy may replace at once, as flyctl counts them (fraction rounded up). */
+export function maxUnavailableCount(maxUnavailable: number, machines: number): number {
+  return maxUnavailable >= 1 ? Math.floor(maxUnavailable) : Math.max(1, Math.ceil(machines * maxUnavailable));
+}
+
+export function parseAppConfig(text: string, source: string): { config: AppConfig; warnings: ConfigIssue[] } {
+  let raw: unknown;
+  try {
+    raw = parseToml(text);
+  } catch (e) {
+    const reason = (e instanceof Error ? (e.message.split('\n')[0] ?? '') : String(e)).replace(/^Invalid TOML document: /, '');
+    const where = e instanceof TomlError ? `line ${e.line}, column ${e.column}` : '(syntax)';
+    throw new AppConfigError(source, [{ path: where, message: `invalid TOML: ${reason}` }], [], e);
+  }
+  const { doc, warnings, wrapped } = prepare(obj(raw));
+  const at = (path: readonly PropertyKey[]): string => displayPath(path, wrapped);
+  const result = AppConfigSchema.safeParse(doc);
+  const errors = [...(result.success ? [] : result.error.issues.flatMap((i) => toIssues(i, at))), ...crossCheck(doc, at)];
+  if (!result.success || errors.length > 0) {
+    // Zod reports in schema order and the cross-checks come last: put them back in file order.
+    const order = Object.keys(doc);
+    const rank = (i: ConfigIssue): number => order.indexOf(i.path.split(/[.[]/)[0] ?? '');
+    throw new AppConfigError(source, errors.sort((a, b) => rank(a) - rank(b)), warnings);
+  }
+  return { config: normalize(result.data, at, warnings), warnings };
+}
+
+export async function loadAppConfig(path: string): Promise<{ config: AppConfig; warnings: ConfigIssue[] }> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new StarlingError('ERR_APP_CONFIG_READ', `cannot read app config ${path}: ${describeError(e)}`, {
+      fault: 'user',
+      cause: e,
+      hint: 'run the command in the app\'s directory (next to starling.toml or fly.toml), or pass --config FILE',
+    });
+  }
+  return parseAppConfig(text, path);
+}
+
+const obj = (v: unknown): Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
+
+// ---- pass 2: the schema's issues, said for people ------------------------------------------------
+
+function toIssues(i: z.core.$ZodIssue, at: (p: readonly PropertyKey[]) => string): ConfigIssue[] {
+  if (i.code === 'unrecognized_keys') {
+    return i.keys.map((k) => {
+      const near = closest(k, allowedKeys(i.path));
+      return { path: at([...i.path, k]), message: `unknown key: neither Starling nor fly.toml has it${near ? ` (did you mean "${near}"?)` : ''}` };
+    });
+  }
+  if (i.code === 'invalid_key') return [{ path: at(i.path), message: i.issues[0]?.message ?? i.message }];
+  if (i.code === 'invalid_type' && /received undefined$/.test(i.message)) return [{ path: at(i.path), message: 'is required' }];
+  return [{ path: at(i.path), message: i.message }];
+}
+
+/** The allowed key nearest to a mistyped one (at most two edits away), for "did you mean". */
+function closest(key: string, allowed: readonly string[]): string | undefined {
+  const distance = (a: string, b: string): number => {
+    let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      const next = [i];
+      for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      row = next;
+    }
+    return row[b.length]!;
+  };
+  const best = allowed.map((k) => ({ k, d: distance(key, k) })).sort((x, y) => x.d - y.d)[0];
+  return best && best.d <= Math.min(2, Math.floor(key.length / 3)) ? best.k : undefined;
+}
+
+// ---- pass 3: checks across the file --------------------------------------------------------------
+// They read the prepared document defensively (zod reports wrong shapes), so they always run.
+
+function crossCheck(doc: Record<string, unknown>, at: (p: readonly PropertyKey[]) => string): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const add = (path: readonly PropertyKey[], message: string): number => issues.push({ path: at(path), message });
+  const limits = (c: unknown, path: PropertyKey[]): void => {
+    const soft = num(obj(c).soft_limit);
+    const hard = num(obj(c).hard_limit);
+    if (soft !== undefined && hard !== undefined && hard < soft) add([...path, 'hard_limit'], `must be at least soft_limit (${soft})`);
+  };
+  // Public ports are the app's: two services cannot both listen on one (per protocol).
+  const claimed: { proto: string; lo: number; hi: number; by: string }[] = [];
+  const claim = (proto: string, lo: number, hi: number, path: PropertyKey[]): void => {
+    const other = claimed.find((c) => c.proto === proto && lo <= c.hi && c.lo <= hi);
+    const what = lo === hi ? `port ${lo}` : `ports ${lo}-${hi}`;
+    if (other) add(path, `${what} (${proto}) is already used by ${other.by}`);
+    else claimed.push({ proto, lo, hi, by: at(path) });
+  };
+
+  if (doc.http_service !== undefined) {
+    claim('tcp', 80, 80, ['http_service']);
+    claim('tcp', 443, 443, ['http_service']);
+    limits(obj(doc.http_service).concurrency, ['http_service', 'concurrency']);
+  }
+  arr(doc.services).forEach((raw, i) => {
+    const s = obj(raw);
+    const proto = s.protocol === 'udp' ? 'udp' : 'tcp';
+    limits(s.concurrency, ['services', i, 'concurrency']);
+    arr(s.ports).forEach((rawPort, j) => {
+      const p = obj(rawPort);
+      const path = ['services', i, 'ports', j];
+      const [single, start, end] = [num(p.port), num(p.start_port), num(p.end_port)];
+      const given = ['port', 'start_port', 'end_port'].filter((k) => p[k] !== undefined).join(',');
+      if (given === '') add(path, 'needs port, or start_port and end_port');
+      else if (given.startsWith('port,')) add(path, 'give either port or start_port and end_port, not both');
+      else if (given === 'start_port' || given === 'end_port') add([...path, given === 'start_port' ? 'end_port' : 'start_port'], `is required with ${given}`);
+      else if (start !== undefined && end !== undefined && end < start) add([...path, 'end_port'], `must not be below start_port (${start})`);
+      if (proto === 'udp' && arr(p.handlers).length > 0) add([...path, 'handlers'], 'must be empty on a udp service: handlers are for TCP');
+      const [lo, hi] = single !== undefined ? [single, single] : [start, end];
+      if (lo !== undefined && hi !== undefined && lo <= hi) claim(proto, lo, hi, path);
+    });
+  });
+
+  const deploy = obj(doc.deploy);
+  const hasCheck =
+    arr(obj(doc.http_service).checks).length > 0 ||
+    arr(doc.services).some((s) => arr(obj(s).tcp_checks).length > 0 || arr(obj(s).http_checks).length > 0);
+  if (deploy.strategy === 'bluegreen' && !hasCheck) {
+    add(['deploy', 'strategy'], 'bluegreen needs a health check to switch traffic on: add [[http_service.checks]], or tcp_checks or http_checks to a [[services]]');
+  }
+
+  const vm = obj(arr(doc.vm)[0]);
+  const memory = parseSizeMb(vm.memory, 'mb');
+  if (memory !== undefined && num(vm.memory_mb) !== undefined && memory !== vm.memory_mb) {
+    add(['vm', 0, 'memory_mb'], `disagrees with memory (${memory} MB): keep one of them`);
+  }
+  const destinations = new Map<unknown, number>();
+  arr(doc.mounts).forEach((m, i) => {
+    const dest = obj(m).destination;
+    const first = destinations.get(dest);
+    if (typeof dest === 'string' && first !== undefined) add(['mounts', i, 'destination'], `is already the destination of ${at(['mounts', first])}`);
+    else destinations.set(dest, i);
+  });
+  return issues;
+}
+
+// ---- the normalized config -----------------------------------------------------------------------
+
+function normalize(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string, warnings: ConfigIssue[]): AppConfig {
+  type Check = { grace_period?: number; interval?: number; timeout?: number; method?: string; path?: string };
+  const check = (type: 'http' | 'tcp', c: Check, port: number): CheckConfig => ({
+    type,
+    port,
+    ...(type === 'http' ? { method: c.method ?? 'GET', path: c.path ?? '/' } : {}),
+    grace_period_ms: c.grace_period ?? CHECK_DEFAULTS.grace_period_ms,
+    interval_ms: c.interval ?? CHECK_DEFAULTS.interval_ms,
+    timeout_ms: c.timeout ?? CHECK_DEFAULTS.timeout_ms,
+  });
+  type Scaling = Pick<ParsedDocument['services'][number], 'concurrency' | 'auto_stop_machines' | 'auto_start_machines' | 'min_machines_running'>;
+  // soft_limit defaults to 20, or to hard_limit when that is lower (fly files often set only hard_limit).
+  const scaling = ({ concurrency: { type, soft_limit, hard_limit }, ...s }: Scaling) => ({
+    concurrency: { type, soft_limit: soft_limit ?? Math.min(20, hard_limit ?? 20), ...(hard_limit !== undefined ? { hard_limit } : {}) },
+    auto_stop_machines: s.auto_stop_machines,
+    auto_start_machines: s.auto_start_machines,
+    min_machines_running: s.min_machines_running,
+  });
+  const hs = d.http_service;
+  const services: ServiceConfig[] = d.services.map((s, i) => ({
+    source: at(['services', i]),
+    protocol: s.protocol,
+    internal_port: s.internal_port,
+    ports: s.ports.map((p) => ({ start_port: (p.port ?? p.start_port)!, end_port: (p.port ?? p.end_port)!, handlers: p.handlers, force_https: p.force_https })),
+    ...scaling(s),
+    checks: [...s.tcp_checks.map((c) => check('tcp', c, s.internal_port)), ...s.http_checks.map((c) => check('http', c, s.internal_port))],
+  }));
+  if (hs) {
+    services.unshift({
+      source: 'http_service',
+      protocol: 'tcp',
+      internal_port: hs.internal_port,
+      ports: [
+        { start_port: 80, end_port: 80, handlers: ['http'], force_https: hs.force_https },
+        { start_port: 443, end_port: 443, handlers: ['http', 'tls'], force_https: false },
+      ],
+      ...scaling(hs),
+      checks: hs.checks.map((c) => check('http', c, hs.internal_port)),
+    });
+  }
+
+  const env = { ...d.env };
+  if (d.primary_region !== undefined) {
+    if (env.PRIMARY_REGION !== undefined && env.PRIMARY_REGION !== d.primary_region) {
+      warnings.push({ path: 'env.PRIMARY_REGION', message: `is replaced by primary_region ("${d.primary_region}") in the machines' environment` });
+    }
+    env.PRIMARY_REGION = d.primary_region;
+  }
+  const vm = d.vm[0] ?? {};
+  const restart = d.restart[0];
+  return {
+    app: d.app,
+    ...(d.primary_region !== undefined ? { primary_region: d.primary_region } : {}),
+    kill_signal: d.kill_signal,
+    kill_timeout_ms: d.kill_timeout ?? 5_000,
+    env,
+    build: d.build.image !== undefined ? { image: d.build.image } : {},
+    services,
+    deploy: {
+      strategy: d.deploy.strategy,
+      max_unavailable: d.deploy.max_unavailable,
+      ...(d.deploy.release_command !== undefined ? { release_command: d.deploy.release_command } : {}),
+    },
+    vm: { cpu_kind: vm.cpu_kind ?? 'shared', cpus: vm.cpus ?? 1, memory_mb: vm.memory ?? vm.memory_mb ?? 256 },
+    mounts: d.mounts.map((m) => ({ source: m.source, destination: m.destination, initial_size_gb: m.initial_size ?? 1 })),
+    restart: { policy: restart?.policy ?? 'on-failure', max_retries: restart?.retries ?? DEFAULT_RETRIES },
+  };
+}
