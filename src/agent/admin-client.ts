@@ -1,48 +1,15 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
-import { dirname } from 'node:path';
-import { StarlingError, describeError, type Logger } from '../shared/index.js';
+import { StarlingError, describeError, loadOrCreateTokenFile, type Logger } from '../shared/index.js';
 import { parseHostPort } from './config.js';
 
 /**
  * The client side of the agent's admin API: the token file both sides share, and the calls the CLI
  * makes (`starling agent …`, `starling machines …`).
  */
-/**
- * The admin token: read from `path`, or created there (32 random bytes, hex, mode 0600) when the
- * file does not exist. The token is never logged; a file others can read only earns a warning.
- */
-export async function loadOrCreateToken(path: string, logger: Logger): Promise<string> {
-  let text: string | undefined;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw tokenError(path, e);
-  }
-  if (text === undefined) {
-    const token = randomBytes(32).toString('hex');
-    try {
-      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-      await writeFile(path, token + '\n', { mode: 0o600, flag: 'wx' });
-    } catch (e) {
-      // Another process created it first: use theirs.
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return loadOrCreateToken(path, logger);
-      throw tokenError(path, e);
-    }
-    logger.info('admin token created', { file: path });
-    return token;
-  }
-  const token = text.trim();
-  if (!/^\S{16,}$/.test(token)) {
-    throw new StarlingError('ERR_AGENT_TOKEN', `token_file ${path} must hold one token of at least 16 characters`, {
-      fault: 'user',
-      hint: `delete ${path} and the agent creates a new one`,
-    });
-  }
-  const mode = (await stat(path)).mode & 0o777;
-  if ((mode & 0o077) !== 0) logger.warn('admin token file is readable by others: chmod 600 it', { file: path, mode: mode.toString(8) });
-  return token;
+/** The admin token: read from token_file, or created there (0600) on first start. */
+export function loadOrCreateToken(path: string, logger: Logger): Promise<string> {
+  return loadOrCreateTokenFile(path, logger, { code: 'ERR_AGENT_TOKEN', who: 'agent' });
 }
 
 export interface AdminCallOptions {
@@ -139,10 +106,3 @@ export function hostPort(value: string, what: string): { host: string; port: num
   return hp;
 }
 
-function tokenError(path: string, e: unknown): StarlingError {
-  return new StarlingError('ERR_AGENT_TOKEN', `cannot read or create token_file ${path}: ${describeError(e)}`, {
-    fault: 'user',
-    cause: e,
-    hint: 'token_file must be in a directory the agent can write, readable by the agent and the CLI user only',
-  });
-}

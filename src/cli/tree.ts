@@ -14,6 +14,7 @@ import { machinesList } from './commands/machines/list.js';
 import { machinesDestroy, machinesStart, machinesStop } from './commands/machines/lifecycle.js';
 import { machinesLogs } from './commands/machines/logs.js';
 import { configValidate } from './commands/config/validate.js';
+import { controlRun } from './commands/control/run.js';
 
 /** Every command, in help order. The README's CLI reference is checked against this table. */
 export const COMMANDS: readonly Command[] = [
@@ -34,6 +35,7 @@ export const COMMANDS: readonly Command[] = [
   machinesDestroy,
   machinesLogs,
   configValidate,
+  controlRun,
 ];
 
 /**

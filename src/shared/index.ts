@@ -11,3 +11,4 @@ export {
   type Region,
 } from './regions.js';
 export { formatIssues, fromZod, issuePath, type SchemaIssue } from './schema.js';
+export { loadOrCreateTokenFile } from './token-file.js';

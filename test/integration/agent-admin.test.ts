@@ -84,7 +84,7 @@ describe('the token file', () => {
     assert.equal(readFileSync(file, 'utf8').trim(), token);
     assert.equal(await loadOrCreateToken(file, logger), token, 'an existing token is kept');
     assert.ok(!text().includes(token), 'the token reached the log');
-    assert.match(text(), /admin token created/);
+    assert.match(text(), /token file created/);
   });
 
   it('warns about a file others can read and refuses one too short to be a token', async () => {

@@ -1,0 +1,143 @@
+/**
+ * Apps and their releases. A release is immutable; its version is the app's `release_version` + 1,
+ * written in one transaction with the app document (expectRevision), so two concurrent creates can
+ * never take the same version: the loser conflicts, reads again and takes the next one.
+ */
+import { isStarlingError } from '../../shared/index.js';
+import type { Entry, Op } from '../store/index.js';
+import { ApiError, json, route, type Route } from './http.js';
+import { CreateApp, CreateRelease, releaseKey, type ApiContext, type AppDoc, type ReleaseDoc } from './schemas.js';
+
+/** Attempts of a read-modify-write before giving up with 409 (only under heavy contention). */
+const RETRIES = 50;
+
+export function appRoutes(ctx: ApiContext): Route[] {
+  const { store } = ctx;
+  const now = (): string => new Date(ctx.clock.now()).toISOString();
+
+  return [
+    route({
+      method: 'POST',
+      path: '/v1/apps',
+      summary: 'Create an app',
+      requestSchema: CreateApp,
+      responses: { '201': 'the app', '400': 'invalid body', '409': 'ERR_APP_EXISTS' },
+      async handler({ body }) {
+        const doc: AppDoc = { ...body, created_at: now(), release_version: 0, secrets_version: 0 };
+        try {
+          await store.put('apps', body.name, doc, { expectRevision: 0 });
+        } catch (e) {
+          if (isStarlingError(e, 'ERR_STORE_CONFLICT')) throw new ApiError(409, 'ERR_APP_EXISTS', `app ${body.name} already exists`);
+          throw e;
+        }
+        ctx.logger.info('app created', { app: body.name, primary_region: body.primary_region });
+        return json(201, doc);
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/v1/apps',
+      summary: 'List apps',
+      responses: { '200': '{ apps: [...] }' },
+      async handler() {
+        return json(200, { apps: (await store.list('apps')).map((e) => e.value) });
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/v1/apps/{app}',
+      summary: 'Show one app',
+      responses: { '200': 'the app', '404': 'ERR_APP_NOT_FOUND' },
+      async handler({ params }) {
+        return json(200, (await getApp(ctx, params.app!)).value);
+      },
+    }),
+    route({
+      method: 'DELETE',
+      path: '/v1/apps/{app}',
+      summary: 'Destroy an app with its releases and secrets',
+      responses: { '200': '{ deleted: name }', '404': 'ERR_APP_NOT_FOUND' },
+      async handler({ params }) {
+        const name = params.app!;
+        for (let i = 0; ; i++) {
+          const app = await getApp(ctx, name);
+          const children = [...(await store.list('releases', { prefix: `${name}.` })), ...(await store.list('secrets', { prefix: `${name}.` }))];
+          const ops: Op[] = [
+            ...children.map((c): Op => ({ op: 'delete', collection: c.collection, key: c.key })),
+            { op: 'delete', collection: 'apps', key: name, expectRevision: app.revision },
+          ];
+          try {
+            await store.transaction(ops);
+            ctx.logger.info('app destroyed', { app: name });
+            return json(200, { deleted: name });
+          } catch (e) {
+            if (!isStarlingError(e, 'ERR_STORE_CONFLICT') || i >= RETRIES) throw e;
+          }
+        }
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/v1/apps/{app}/releases',
+      summary: 'Create a release (immutable): config + image; takes the next version',
+      requestSchema: CreateRelease,
+      responses: { '201': 'the release', '400': 'invalid body', '404': 'ERR_APP_NOT_FOUND' },
+      async handler({ params, body }) {
+        const name = params.app!;
+        for (let i = 0; ; i++) {
+          const app = await getApp(ctx, name);
+          const version = app.value.release_version + 1;
+          const release: ReleaseDoc = { app: name, version, config: body.config, image: body.image, secrets_version: app.value.secrets_version, created_at: now() };
+          try {
+            await store.transaction([
+              { op: 'put', collection: 'apps', key: name, value: { ...app.value, release_version: version }, expectRevision: app.revision },
+              { op: 'put', collection: 'releases', key: releaseKey(name, version), value: release, expectRevision: 0 },
+            ]);
+          } catch (e) {
+            if (isStarlingError(e, 'ERR_STORE_CONFLICT') && i < RETRIES) continue;
+            throw e;
+          }
+          ctx.logger.info('release created', { app: name, version, image: body.image.digest });
+          return json(201, publicRelease(release));
+        }
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/v1/apps/{app}/releases',
+      summary: "List an app's releases, oldest first",
+      responses: { '200': '{ releases: [...] }', '404': 'ERR_APP_NOT_FOUND' },
+      async handler({ params }) {
+        await getApp(ctx, params.app!);
+        const all = await store.list('releases', { prefix: `${params.app!}.` });
+        return json(200, { releases: all.map((e) => publicRelease(e.value as ReleaseDoc)) });
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/v1/apps/{app}/releases/{version}',
+      summary: 'Show one release',
+      responses: { '200': 'the release', '404': 'ERR_APP_NOT_FOUND or ERR_RELEASE_NOT_FOUND' },
+      async handler({ params }) {
+        await getApp(ctx, params.app!);
+        const v = params.version!;
+        const version = /^[1-9]\d{0,7}$/.test(v) ? Number(v) : undefined;
+        const found = version === undefined ? undefined : await store.get('releases', releaseKey(params.app!, version));
+        if (!found) throw new ApiError(404, 'ERR_RELEASE_NOT_FOUND', `app ${params.app!} has no release ${JSON.stringify(v)}`);
+        return json(200, publicRelease(found.value as ReleaseDoc));
+      },
+    }),
+  ];
+}
+
+/** The app document; 404 when there is none (or the name could not be one). */
+export async function getApp(ctx: ApiContext, name: string): Promise<Entry & { value: AppDoc }> {
+  const found = /^[a-z][a-z0-9-]{0,62}$/.test(name) ? await ctx.store.get('apps', name) : undefined;
+  if (!found) throw new ApiError(404, 'ERR_APP_NOT_FOUND', `no app ${JSON.stringify(name)}`);
+  return found as Entry & { value: AppDoc };
+}
+
+function publicRelease(r: ReleaseDoc): Omit<ReleaseDoc, 'app'> {
+  const { version, config, image, secrets_version, created_at } = r;
+  return { version, config, image, secrets_version, created_at };
+}

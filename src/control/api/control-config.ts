@@ -1,0 +1,86 @@
+/**
+ * `control.toml`, the control plane's static config, and the API token file. Zod (strict) checks
+ * it; every problem is reported at once with its key path. See docs/control-api.md.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { z } from 'zod';
+import { StarlingError, describeError, formatIssues, fromZod, loadOrCreateTokenFile, type Logger, type SchemaIssue } from '../../shared/index.js';
+
+export const DEFAULT_STATE = '/var/lib/starling/control/state.db';
+export const DEFAULT_LISTEN = '127.0.0.1:9300';
+
+export interface ControlConfig {
+  listen: { host: string; port: number };
+  /** SQLite database file. */
+  state: string;
+  /** Bearer token file, created (0600) when missing. Default: next to `state`, `api.token`. */
+  token_file: string;
+  /** AES-256-GCM key file, created (0600) when missing. Default: next to `state`, `secrets.key`. */
+  secrets_key_file: string;
+}
+
+const hostPort = z.string().transform((s, ctx) => {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(s);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    ctx.addIssue({ code: 'custom', message: `must be HOST:PORT (e.g. ${DEFAULT_LISTEN})` });
+    return z.NEVER;
+  }
+  return { host: (m[1] ?? m[2])!, port };
+});
+const path = z.string().min(1, 'must not be empty');
+
+const Schema = z.strictObject({
+  listen: hostPort.prefault(DEFAULT_LISTEN),
+  state: path.default(DEFAULT_STATE),
+  token_file: path.optional(),
+  secrets_key_file: path.optional(),
+});
+
+export class ControlConfigError extends StarlingError {
+  constructor(
+    source: string,
+    readonly issues: SchemaIssue[],
+    cause?: unknown,
+  ) {
+    super('ERR_CONTROL_CONFIG', formatIssues(source, issues), { fault: 'user', cause, hint: 'docs/control-api.md lists every key of control.toml' });
+    this.name = 'ControlConfigError';
+  }
+}
+
+export function parseControlConfig(text: string, source: string): ControlConfig {
+  let doc: unknown;
+  try {
+    doc = parseToml(text);
+  } catch (e) {
+    const reason = (e instanceof Error ? (e.message.split('\n')[0] ?? '') : String(e)).replace(/^Invalid TOML document: /, '');
+    const where = e instanceof TomlError ? `line ${e.line}, column ${e.column}` : '(syntax)';
+    throw new ControlConfigError(source, [{ path: where, message: `invalid TOML: ${reason}` }], e);
+  }
+  const result = Schema.safeParse(doc);
+  if (!result.success) throw new ControlConfigError(source, fromZod(result.error));
+  const { listen, state, token_file, secrets_key_file } = result.data;
+  const dir = dirname(state);
+  return { listen, state, token_file: token_file ?? join(dir, 'api.token'), secrets_key_file: secrets_key_file ?? join(dir, 'secrets.key') };
+}
+
+export async function loadControlConfig(file: string): Promise<ControlConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new StarlingError('ERR_CONTROL_CONFIG_READ', `cannot read control config ${file}: ${describeError(e)}`, {
+      fault: 'user',
+      cause: e,
+      hint: 'check the path given with --config',
+    });
+  }
+  return parseControlConfig(text, file);
+}
+
+/** The API's bearer token: read from token_file, or created there (0600) on first start. */
+export function loadOrCreateControlToken(path: string, logger: Logger): Promise<string> {
+  return loadOrCreateTokenFile(path, logger, { code: 'ERR_CONTROL_TOKEN', who: 'control plane' });
+}

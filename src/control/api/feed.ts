@@ -1,0 +1,113 @@
+/**
+ * The change feed for agents, over plain HTTP: a snapshot, then long polls from its revision.
+ * `GET /v1/watch?since=REV` answers as soon as a change after REV exists (or empty after `timeout`
+ * seconds); the answer's `revision` is where the next poll starts. History compacted away (or a
+ * revision the store never issued) is 410: take a new snapshot. `secrets` is never on the feed.
+ */
+import type { Change, StateStore } from '../store/index.js';
+import { ApiError, json, route, type Route } from './http.js';
+import { SnapshotQuery, WatchQuery, type ApiContext } from './schemas.js';
+
+/** What agents may read. `secrets` is left out on purpose: ciphertexts stay in the control plane. */
+export const FEED_COLLECTIONS = ['apps', 'releases', 'machines', 'hosts'] as const;
+export const DEFAULT_WATCH_TIMEOUT_S = 25;
+export const MAX_WATCH_TIMEOUT_S = 60;
+/** Changes per answer; a client far behind polls again from the answer's revision. */
+const PAGE = 1000;
+
+export interface FeedChange {
+  revision: number;
+  collection: string;
+  key: string;
+  op: 'put' | 'delete';
+  value: unknown;
+}
+
+export function feedRoutes(ctx: ApiContext): Route[] {
+  const { store } = ctx;
+  return [
+    route({
+      method: 'GET',
+      path: '/v1/watch',
+      summary: 'Long poll for changes after `since` (apps, releases, machines, hosts)',
+      querySchema: WatchQuery,
+      responses: {
+        '200': '{ revision, changes: [{ revision, collection, key, op, value }] }',
+        '400': 'bad query (e.g. the secrets collection)',
+        '410': 'ERR_STORE_COMPACTED or ERR_STORE_FUTURE_REVISION: resync from /v1/snapshot',
+      },
+      async handler({ query, signal }) {
+        const collections = parseCollections(query.collections);
+        const since = Number(query.since ?? '0');
+        const timeout = Number(query.timeout ?? DEFAULT_WATCH_TIMEOUT_S);
+        if (timeout > MAX_WATCH_TIMEOUT_S) {
+          throw new ApiError(400, 'ERR_BAD_REQUEST', `timeout is at most ${MAX_WATCH_TIMEOUT_S} seconds, got ${timeout}`);
+        }
+        const first = await poll(store, since, collections);
+        if (first.changes.length > 0 || timeout === 0) return json(200, first);
+        await waitForChange(ctx, first.revision, collections, timeout * 1000, signal);
+        return json(200, await poll(store, first.revision, collections));
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/v1/snapshot',
+      summary: 'Current documents (apps, releases, machines, hosts) and the revision they reflect',
+      querySchema: SnapshotQuery,
+      responses: { '200': '{ revision, documents: [{ collection, key, revision, value }] }', '400': 'bad query' },
+      async handler({ query }) {
+        const snap = await store.snapshot({ collections: parseCollections(query.collections) });
+        const documents = snap.entries.map((e) => ({ collection: e.collection, key: e.key, revision: e.revision, value: e.value }));
+        return json(200, { revision: snap.revision, documents });
+      },
+    }),
+  ];
+}
+
+/** `apps,hosts` → the list; every bad name reported at once. */
+function parseCollections(text: string | undefined): string[] {
+  if (text === undefined || text === '') return [...FEED_COLLECTIONS];
+  const names = text.split(',').map((s) => s.trim());
+  const bad = names.filter((n) => !(FEED_COLLECTIONS as readonly string[]).includes(n));
+  if (bad.length > 0) {
+    const details = bad.map((n) => ({
+      path: 'collections',
+      message: n === 'secrets' ? 'the secrets collection is never on the feed' : `unknown collection ${JSON.stringify(n)}`,
+    }));
+    throw new ApiError(400, 'ERR_BAD_REQUEST', `invalid query: ${details.map((d) => d.message).join('; ')}; use ${FEED_COLLECTIONS.join(', ')}`, details);
+  }
+  return [...new Set(names)];
+}
+
+/** Changes after `since`, and the revision the next poll starts from (past filtered-out changes too). */
+async function poll(store: StateStore, since: number, collections: string[]): Promise<{ revision: number; changes: FeedChange[] }> {
+  // The head is read first: every matching change up to it is in `changes` unless the page is full.
+  const head = await store.revision();
+  const changes = await store.changes(since, { collections, limit: PAGE });
+  const last = changes.at(-1)?.revision ?? since;
+  return { revision: changes.length === PAGE ? last : Math.max(head, last, since), changes: changes.map(toFeed) };
+}
+
+function toFeed(c: Change): FeedChange {
+  return { revision: c.revision, collection: c.collection, key: c.key, op: c.op, value: c.op === 'put' ? c.value : null };
+}
+
+/** Resolves on the first change after `since`, on timeout, on a watch error or when the client goes. */
+function waitForChange(ctx: ApiContext, since: number, collections: string[], ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      unsubscribe();
+      timer.cancel();
+      signal.removeEventListener('abort', finish);
+      resolve();
+    };
+    // A watch error (compaction meanwhile, store closed) ends the wait; the next poll reports it.
+    const unsubscribe = ctx.store.watch(since, () => queueMicrotask(finish), () => queueMicrotask(finish), { collections });
+    const timer = ctx.clock.setTimeout(finish, ms);
+    if (signal.aborted) queueMicrotask(finish);
+    else signal.addEventListener('abort', finish);
+  });
+}

@@ -1,0 +1,93 @@
+/**
+ * Request schemas and the documents the API stores. Names avoid dots: store keys are
+ * `<app>.<something>` (NATS subject tokens), so an app name must be one token.
+ */
+import { z } from 'zod';
+import { isKnownRegion, type Clock, type Logger } from '../../shared/index.js';
+import type { StateStore } from '../store/index.js';
+
+/** What every route handler may use. */
+export interface ApiContext {
+  store: StateStore;
+  secretsKey: Buffer;
+  clock: Clock;
+  logger: Logger;
+}
+
+export const APP_NAME_RE = /^[a-z][a-z0-9-]{0,62}$/;
+export const SECRET_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+export const HOST_ID_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+export const appName = z.string().regex(APP_NAME_RE, 'must be lower-case letters, digits and -, starting with a letter, at most 63 characters');
+const region = z.string().refine(isKnownRegion, 'is not a known region (see GET /v1/regions and docs/control-api.md)');
+
+export const CreateApp = z.strictObject({ name: appName, primary_region: region });
+
+export const CreateRelease = z.strictObject({
+  config: z.record(z.string(), z.unknown()),
+  image: z.strictObject({
+    ref: z.string().min(1).max(512),
+    digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex digits>'),
+  }),
+});
+
+/** `{ NAME: value, … }`; at least one. */
+export const SetSecrets = z
+  .record(z.string().regex(SECRET_NAME_RE, 'secret names are letters, digits and _, not starting with a digit'), z.string().max(65536))
+  .refine((o) => Object.keys(o).length > 0, 'give at least one NAME: value pair');
+
+export const RegisterHost = z.strictObject({
+  id: z.string().regex(HOST_ID_RE, 'must be lower-case letters, digits and -, at most 63 characters'),
+  region,
+  capacity: z.strictObject({ machines: z.number().int().min(0).max(100000) }),
+  agent_url: z.url({ protocol: /^https?$/ }),
+});
+
+/** Query parameters are strings; the handlers convert them after these checks. */
+const uint = (what: string): z.ZodString => z.string().regex(/^\d{1,15}$/, `${what} must be a non-negative integer`);
+export const WatchQuery = z.strictObject({
+  since: uint('since').optional(),
+  collections: z.string().optional(),
+  timeout: uint('timeout').optional(),
+});
+export const SnapshotQuery = z.strictObject({ collections: z.string().optional() });
+
+export interface AppDoc {
+  name: string;
+  primary_region: string;
+  created_at: string;
+  /** The version of the latest release (0: none yet). */
+  release_version: number;
+  /** Bumped by every secrets change; releases record the one they were made with. */
+  secrets_version: number;
+}
+
+export interface ReleaseDoc {
+  app: string;
+  version: number;
+  config: Record<string, unknown>;
+  image: { ref: string; digest: string };
+  secrets_version: number;
+  created_at: string;
+}
+
+export interface SecretDoc {
+  app: string;
+  name: string;
+  digest: string;
+  /** AES-256-GCM envelope (src/control/secrets); never leaves the control plane. */
+  encrypted: string;
+  updated_at: string;
+}
+
+export interface HostDoc {
+  id: string;
+  region: string;
+  capacity: { machines: number };
+  agent_url: string;
+  registered_at: string;
+  updated_at: string;
+}
+
+export const releaseKey = (app: string, version: number): string => `${app}.${String(version).padStart(8, '0')}`;
+export const secretKey = (app: string, name: string): string => `${app}.${name}`;

@@ -1,0 +1,91 @@
+/**
+ * Secrets: stored encrypted (AES-256-GCM, src/control/secrets), bound to app and name. The API
+ * answers names and digests only; values appear in no response, log line or error. Each change
+ * bumps the app's `secrets_version` in the same transaction, so a release records which set it saw.
+ */
+import { isStarlingError } from '../../shared/index.js';
+import { digest, encryptSecret } from '../secrets/index.js';
+import type { Op } from '../store/index.js';
+import { getApp } from './apps.js';
+import { ApiError, json, route, type Route } from './http.js';
+import { SECRET_NAME_RE, SetSecrets, secretKey, type ApiContext, type SecretDoc } from './schemas.js';
+
+const RETRIES = 50;
+
+export function secretRoutes(ctx: ApiContext): Route[] {
+  const { store } = ctx;
+  const now = (): string => new Date(ctx.clock.now()).toISOString();
+
+  /** Runs `ops` with the app's secrets_version bumped, retrying when the app changed meanwhile. */
+  async function withVersionBump(app: string, ops: (version: number) => Op[]): Promise<number> {
+    for (let i = 0; ; i++) {
+      const entry = await getApp(ctx, app);
+      const version = entry.value.secrets_version + 1;
+      try {
+        await store.transaction([
+          ...ops(version),
+          { op: 'put', collection: 'apps', key: app, value: { ...entry.value, secrets_version: version }, expectRevision: entry.revision },
+        ]);
+        return version;
+      } catch (e) {
+        if (!isStarlingError(e, 'ERR_STORE_CONFLICT') || i >= RETRIES) throw e;
+      }
+    }
+  }
+
+  return [
+    route({
+      method: 'PUT',
+      path: '/v1/apps/{app}/secrets',
+      summary: 'Set secrets ({ NAME: value, … }); answers names and digests only',
+      requestSchema: SetSecrets,
+      responses: { '200': '{ secrets_version, secrets: [{ name, digest, updated_at }] }', '400': 'invalid body', '404': 'ERR_APP_NOT_FOUND' },
+      async handler({ params, body }) {
+        const app = params.app!;
+        await getApp(ctx, app);
+        const at = now();
+        const docs: SecretDoc[] = Object.entries(body).map(([name, value]) => ({
+          app,
+          name,
+          digest: digest(value),
+          encrypted: encryptSecret(ctx.secretsKey, { app, name }, value),
+          updated_at: at,
+        }));
+        const version = await withVersionBump(app, () => docs.map((d): Op => ({ op: 'put', collection: 'secrets', key: secretKey(app, d.name), value: d })));
+        ctx.logger.info('secrets set', { app, names: docs.map((d) => d.name), version });
+        return json(200, { secrets_version: version, secrets: docs.map(publicSecret) });
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/v1/apps/{app}/secrets',
+      summary: "List an app's secrets: names and digests, never values",
+      responses: { '200': '{ secrets_version, secrets: [{ name, digest, updated_at }] }', '404': 'ERR_APP_NOT_FOUND' },
+      async handler({ params }) {
+        const app = await getApp(ctx, params.app!);
+        const all = await store.list('secrets', { prefix: `${params.app!}.` });
+        return json(200, { secrets_version: app.value.secrets_version, secrets: all.map((e) => publicSecret(e.value as SecretDoc)) });
+      },
+    }),
+    route({
+      method: 'DELETE',
+      path: '/v1/apps/{app}/secrets/{name}',
+      summary: 'Unset one secret',
+      responses: { '200': '{ secrets_version, deleted: name }', '404': 'ERR_APP_NOT_FOUND or ERR_SECRET_NOT_FOUND' },
+      async handler({ params }) {
+        const app = params.app!;
+        const name = params.name!;
+        await getApp(ctx, app);
+        const found = SECRET_NAME_RE.test(name) ? await store.get('secrets', secretKey(app, name)) : undefined;
+        if (!found) throw new ApiError(404, 'ERR_SECRET_NOT_FOUND', `app ${app} has no secret ${JSON.stringify(name)}`);
+        const version = await withVersionBump(app, () => [{ op: 'delete', collection: 'secrets', key: secretKey(app, name) }]);
+        ctx.logger.info('secret unset', { app, name, version });
+        return json(200, { secrets_version: version, deleted: name });
+      },
+    }),
+  ];
+}
+
+function publicSecret(d: SecretDoc): { name: string; digest: string; updated_at: string } {
+  return { name: d.name, digest: d.digest, updated_at: d.updated_at };
+}

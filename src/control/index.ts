@@ -1,0 +1,8 @@
+// The control plane: its HTTP API server, the config it boots from, and the parts it is made of.
+export { startControlPlane, MAX_BODY_BYTES, type ControlPlane, type ControlPlaneOptions } from './server.js';
+export { Router, ApiError, type ApiRequest, type ApiResponse, type Route } from './api/http.js';
+export { controlRoutes, openApiDocument, API_VERSION } from './api/openapi.js';
+export { FEED_COLLECTIONS, type FeedChange } from './api/feed.js';
+export type { AppDoc, HostDoc, ReleaseDoc } from './api/schemas.js';
+export { loadControlConfig, parseControlConfig, loadOrCreateControlToken, ControlConfigError, type ControlConfig } from './api/control-config.js';
+export * from './store/index.js';

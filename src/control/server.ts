@@ -1,0 +1,100 @@
+/**
+ * The control plane's HTTP server: puts the socket-free router (api/http.ts) on a port. Bodies are
+ * capped before they are buffered; long polls end when their client goes or the server closes.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describeError, type Clock, type Logger } from '../shared/index.js';
+import { Router, errorBody, type ApiResponse } from './api/http.js';
+import { controlRoutes } from './api/openapi.js';
+import type { StateStore } from './store/index.js';
+
+/** Request bodies are small JSON documents (a release config is the largest). */
+export const MAX_BODY_BYTES = 1 << 20;
+
+export interface ControlPlaneOptions {
+  listen: { host: string; port: number };
+  store: StateStore;
+  /** Bearer tokens; every endpoint but GET /healthz needs one of them. */
+  tokens: string[];
+  /** 32 bytes: encrypts secrets at rest (src/control/secrets). */
+  secretsKey: Buffer;
+  clock: Clock;
+  logger: Logger;
+}
+
+export interface ControlPlane {
+  address: AddressInfo;
+  /** The router without a socket (tests, embedding). */
+  router: Router;
+  /** Stops listening, ends open requests (long polls first). Does not close the store. */
+  close(): Promise<void>;
+}
+
+export async function startControlPlane(o: ControlPlaneOptions): Promise<ControlPlane> {
+  const logger = o.logger;
+  const router = new Router(controlRoutes({ store: o.store, secretsKey: o.secretsKey, clock: o.clock, logger }), o.tokens, logger);
+  const open = new Set<AbortController>();
+  const server = http.createServer((req, res) => void serve(req, res));
+
+  async function serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const abort = new AbortController();
+    open.add(abort);
+    res.once('close', () => {
+      open.delete(abort);
+      abort.abort();
+    });
+    const url = new URL(req.url ?? '/', 'http://control');
+    let out: ApiResponse;
+    try {
+      const body = await readBody(req);
+      out =
+        body === undefined
+          ? { status: 413, body: errorBody('ERR_BODY_TOO_LARGE', `request bodies are at most ${MAX_BODY_BYTES} bytes`), headers: { connection: 'close' } }
+          : await router.handle({ method: req.method ?? 'GET', path: url.pathname, authorization: req.headers.authorization, body, query: url.searchParams, signal: abort.signal });
+    } catch (e) {
+      logger.debug('control API client went away', { method: req.method, path: url.pathname, error: describeError(e) });
+      return void res.destroy();
+    }
+    if (res.destroyed) return;
+    const text = JSON.stringify(out.body) + '\n';
+    res.writeHead(out.status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...out.headers });
+    res.end(text);
+    logger.debug('control API request', { method: req.method, path: url.pathname, status: out.status });
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.listen.port, o.listen.host, () => {
+      server.removeListener('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  logger.info('control plane listening', { address: address.address, port: address.port });
+  return {
+    address,
+    router,
+    close: () => {
+      for (const a of open) a.abort();
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** The body of a request; undefined when it is over MAX_BODY_BYTES (the rest is not read). */
+function readBody(req: http.IncomingMessage): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (d: Buffer) => {
+      if ((size += d.length) <= MAX_BODY_BYTES) return void chunks.push(d);
+      req.pause();
+      resolve(undefined);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+    req.on('close', () => reject(new Error('closed before the end of the body'))); // no-op once resolved
+  });
+}

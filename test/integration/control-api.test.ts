@@ -1,0 +1,247 @@
+/**
+ * The control plane's HTTP API on loopback over a real SqliteStore: auth, apps, releases under
+ * concurrency, secrets that never leave, the long-poll feed, the OpenAPI document against the route
+ * table, and `starling control run` as a child process.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { SqliteStore, controlRoutes, startControlPlane, type ControlPlane } from '../../src/control/index.js';
+import { Logger, SystemClock, silentLogger } from '../../src/shared/index.js';
+import { waitFor } from '../helpers/wait.js';
+
+const TOKEN = 'test-token-0123456789abcdef';
+const KEY = Buffer.alloc(32, 7);
+const dir = mkdtempSync(join(tmpdir(), 'starling-control-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+let store: SqliteStore;
+let cp: ControlPlane;
+let base: string;
+let logText = '';
+const logger = new Logger({ write: (l: string) => (logText += l) }, 'debug');
+
+before(async () => {
+  store = new SqliteStore({ path: join(dir, 'state.db') });
+  cp = await startControlPlane({ listen: { host: '127.0.0.1', port: 0 }, store, tokens: [TOKEN, 'second-token-abcdefghijkl'], secretsKey: KEY, clock: new SystemClock(), logger });
+  base = `http://127.0.0.1:${cp.address.port}`;
+});
+after(async () => {
+  await cp.close();
+  await store.close();
+});
+
+interface Reply {
+  status: number;
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  text: string;
+}
+
+async function call(method: string, path: string, body?: unknown, token: string | null = TOKEN): Promise<Reply> {
+  const headers: Record<string, string> = {};
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(base + path, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+  const text = await res.text();
+  return { status: res.status, body: JSON.parse(text), text };
+}
+
+const IMAGE = { ref: 'registry.test/web:1', digest: `sha256:${'a'.repeat(64)}` };
+
+describe('control API', () => {
+  it('needs a token on every endpoint but /healthz', async () => {
+    assert.equal((await call('GET', '/healthz', undefined, null)).status, 200);
+    const routes = controlRoutes({ store, secretsKey: KEY, clock: new SystemClock(), logger: silentLogger });
+    for (const r of routes.filter((x) => x.auth !== false)) {
+      const path = r.path.replace(/\{\w+\}/g, 'x');
+      for (const token of [null, 'wrong-token-0123456789']) {
+        const res = await call(r.method, path, undefined, token);
+        assert.equal(res.status, 401, `${r.method} ${r.path} without a good token`);
+        assert.equal(res.body.error.code, 'ERR_UNAUTHORIZED');
+      }
+    }
+    assert.equal((await call('GET', '/v1/nowhere', undefined, null)).status, 401, 'unknown paths are hidden too');
+    assert.equal((await call('GET', '/v1/apps', undefined, 'second-token-abcdefghijkl')).status, 200, 'any configured token works');
+  });
+
+  it('creates, lists, shows and destroys apps; a duplicate is 409', async () => {
+    const created = await call('POST', '/v1/apps', { name: 'web', primary_region: 'fra' });
+    assert.equal(created.status, 201);
+    assert.equal(created.body.name, 'web');
+    const dup = await call('POST', '/v1/apps', { name: 'web', primary_region: 'iad' });
+    assert.equal(dup.status, 409);
+    assert.equal(dup.body.error.code, 'ERR_APP_EXISTS');
+    assert.deepEqual((await call('GET', '/v1/apps')).body.apps.map((a: { name: string }) => a.name), ['web']);
+    assert.equal((await call('GET', '/v1/apps/web')).body.primary_region, 'fra');
+    assert.equal((await call('POST', '/v1/apps', { name: 'tmp', primary_region: 'sin' })).status, 201);
+    assert.equal((await call('DELETE', '/v1/apps/tmp')).status, 200);
+    const gone = await call('GET', '/v1/apps/tmp');
+    assert.equal(gone.status, 404);
+    assert.equal(gone.body.error.code, 'ERR_APP_NOT_FOUND');
+  });
+
+  it('answers bad input with 400 listing every issue, never 500', async () => {
+    const bad = await call('POST', '/v1/apps', { name: 'Bad Name', primary_region: 'xyz', colour: 'red' });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.code, 'ERR_BAD_REQUEST');
+    const paths = bad.body.error.details.map((d: { path: string }) => d.path).sort();
+    assert.deepEqual(paths, ['(top level)', 'name', 'primary_region']);
+    assert.match(bad.body.error.message, /unknown key "colour"/);
+    const rel = await call('POST', '/v1/apps/web/releases', { config: 'nope', image: { ref: '', digest: 'md5:1' } });
+    assert.equal(rel.status, 400);
+    assert.equal(rel.body.error.details.length, 3);
+    for (const body of ['{not json', '[]', 'null', '"x"']) {
+      assert.equal((await call('POST', '/v1/apps', body)).status, 400, body);
+    }
+    assert.equal((await call('GET', '/v1/watch?since=abc&colour=1')).status, 400);
+    assert.equal((await call('GET', '/v1/apps?x=1')).status, 400);
+    assert.equal((await call('GET', '/v1/apps/web/releases/0')).status, 404);
+    assert.equal((await call('GET', '/v1/apps/%zz')).status, 404);
+    assert.equal((await call('PATCH', '/v1/apps')).status, 405);
+    assert.equal((await call('POST', '/v1/hosts', { id: 'h1', region: 'fra', capacity: { machines: -1 }, agent_url: 'ftp://x' })).body.error.details.length, 2);
+  });
+
+  it('gives concurrent release creates distinct consecutive versions', async () => {
+    const replies = await Promise.all(Array.from({ length: 12 }, (_, i) => call('POST', '/v1/apps/web/releases', { config: { n: i }, image: IMAGE })));
+    assert.ok(replies.every((r) => r.status === 201), replies.map((r) => r.text).join());
+    const versions = replies.map((r) => r.body.version as number).sort((a, b) => a - b);
+    assert.deepEqual(versions, Array.from({ length: 12 }, (_, i) => i + 1));
+    const list = await call('GET', '/v1/apps/web/releases');
+    assert.deepEqual(list.body.releases.map((r: { version: number }) => r.version), versions);
+    const one = await call('GET', '/v1/apps/web/releases/3');
+    assert.deepEqual(Object.keys(one.body).sort(), ['config', 'created_at', 'image', 'secrets_version', 'version']);
+  });
+
+  it('stores secrets encrypted and never returns or logs their values', async () => {
+    const value = 'hunter2-very-secret-value';
+    const set = await call('PUT', '/v1/apps/web/secrets', { DATABASE_URL: value, API_KEY: `${value}-2` });
+    assert.equal(set.status, 200);
+    assert.equal(set.body.secrets_version, 1);
+    const list = await call('GET', '/v1/apps/web/secrets');
+    assert.deepEqual(list.body.secrets.map((s: { name: string }) => s.name), ['API_KEY', 'DATABASE_URL']);
+    assert.match(list.body.secrets[0].digest, /^[0-9a-f]{16}$/);
+    const stored = await store.get('secrets', 'web.DATABASE_URL');
+    assert.ok(stored && !JSON.stringify(stored.value).includes(value), 'encrypted at rest');
+    const rel = await call('POST', '/v1/apps/web/releases', { config: {}, image: IMAGE });
+    assert.equal(rel.body.secrets_version, 1);
+    // Malformed bodies must not echo the value either (JSON.parse quotes the input in its message).
+    const broken = await call('PUT', '/v1/apps/web/secrets', `{"A": "${value}`);
+    const wrongType = await call('PUT', '/v1/apps/web/secrets', { 'bad name': value, OK: 5 });
+    assert.equal(broken.status, 400);
+    assert.equal(wrongType.status, 400);
+    const unset = await call('DELETE', '/v1/apps/web/secrets/API_KEY');
+    assert.equal(unset.body.secrets_version, 2);
+    assert.equal((await call('DELETE', '/v1/apps/web/secrets/API_KEY')).status, 404);
+    const everything = [set, list, rel, broken, wrongType, unset, await call('GET', '/v1/snapshot'), await call('GET', '/v1/watch?since=0&timeout=0')];
+    for (const r of everything) assert.ok(!r.text.includes(value), `a response leaked the value: ${r.text}`);
+    assert.ok(logText.length > 0, 'the logger was used');
+    assert.ok(!logText.includes(value), 'the log leaked the value');
+    assert.equal((await call('GET', '/v1/watch?collections=apps,secrets')).status, 400);
+  });
+
+  it('registers hosts (upsert) and lists regions with coordinates', async () => {
+    const host = { id: 'fra-1', region: 'fra', capacity: { machines: 10 }, agent_url: 'http://10.0.0.1:9090' };
+    assert.equal((await call('POST', '/v1/hosts', host)).status, 201);
+    assert.equal((await call('POST', '/v1/hosts', { ...host, capacity: { machines: 20 } })).status, 200);
+    assert.equal((await call('POST', '/v1/hosts', { ...host, id: 'iad-1', region: 'iad' })).status, 201);
+    const hosts = await call('GET', '/v1/hosts');
+    assert.deepEqual(hosts.body.hosts.map((h: { id: string }) => h.id), ['fra-1', 'iad-1']);
+    const regions = (await call('GET', '/v1/regions')).body.regions;
+    assert.deepEqual(regions.map((r: { code: string }) => r.code), ['fra', 'iad']);
+    assert.equal(regions[0].capacity.machines, 20);
+    assert.equal(typeof regions[0].lat, 'number');
+  });
+
+  it('long-polls: a watch returns a change made after the call started', async () => {
+    const head = (await call('GET', '/v1/watch?timeout=0&since=0')).body.revision as number;
+    const empty = await call('GET', `/v1/watch?since=${head}&timeout=1`);
+    assert.deepEqual(empty.body, { revision: head, changes: [] });
+    const pending = call('GET', `/v1/watch?since=${head}&collections=apps&timeout=30`);
+    await new Promise((r) => setTimeout(r, 50));
+    await call('POST', '/v1/hosts', { id: 'sin-1', region: 'sin', capacity: { machines: 1 }, agent_url: 'http://10.0.0.3:9090' }); // filtered out
+    await call('POST', '/v1/apps', { name: 'api', primary_region: 'sin' });
+    const got = await pending;
+    assert.equal(got.status, 200);
+    assert.equal(got.body.changes.length, 1);
+    assert.deepEqual({ ...got.body.changes[0], value: undefined, revision: undefined }, { collection: 'apps', key: 'api', op: 'put', value: undefined, revision: undefined });
+    assert.equal(got.body.revision, got.body.changes[0].revision);
+  });
+
+  it('resyncs from a snapshot when the history was compacted (410)', async () => {
+    const snap = await call('GET', '/v1/snapshot?collections=apps,hosts');
+    assert.equal(snap.status, 200);
+    assert.ok(snap.body.documents.some((d: { collection: string; key: string }) => d.collection === 'apps' && d.key === 'api'));
+    assert.ok(snap.body.documents.every((d: { collection: string }) => ['apps', 'hosts'].includes(d.collection)));
+    await store.compact(snap.body.revision);
+    const old = await call('GET', '/v1/watch?since=1&timeout=0');
+    assert.equal(old.status, 410);
+    assert.equal(old.body.error.code, 'ERR_STORE_COMPACTED');
+    const pending = call('GET', `/v1/watch?since=${snap.body.revision}&timeout=30`);
+    await call('DELETE', '/v1/apps/api');
+    const got = await pending;
+    assert.equal(got.status, 200);
+    assert.deepEqual(got.body.changes.map((c: { op: string; key: string; value: unknown }) => [c.op, c.key, c.value]), [['delete', 'api', null]]);
+    assert.equal((await call('GET', '/v1/watch?since=999999&timeout=0')).status, 410);
+  });
+
+  it('serves an OpenAPI document with exactly the routes of the route table', async () => {
+    const doc = (await call('GET', '/openapi.json')).body;
+    assert.equal(doc.openapi, '3.1.0');
+    const routes = controlRoutes({ store, secretsKey: KEY, clock: new SystemClock(), logger: silentLogger });
+    const fromTable = routes.map((r) => `${r.method} ${r.path}`).sort();
+    const fromDoc = Object.entries(doc.paths as Record<string, Record<string, unknown>>)
+      .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
+      .sort();
+    assert.deepEqual(fromDoc, fromTable);
+    for (const needed of ['POST /v1/apps', 'GET /v1/watch', 'PUT /v1/apps/{app}/secrets', 'GET /healthz', 'GET /openapi.json']) assert.ok(fromTable.includes(needed), needed);
+    assert.deepEqual(doc.paths['/v1/apps'].post.requestBody.content['application/json'].schema.required.sort(), ['name', 'primary_region']);
+    assert.deepEqual(doc.paths['/healthz'].get.security, []);
+  });
+});
+
+describe('starling control run', () => {
+  it('creates its token and key files 0600, serves /healthz, and exits 0 on SIGTERM', async () => {
+    const d = mkdtempSync(join(dir, 'cli-'));
+    const config = join(d, 'control.toml');
+    // Port 0 would hide the port: pick a free one first.
+    const probe = await startControlPlane({ listen: { host: '127.0.0.1', port: 0 }, store, tokens: [TOKEN], secretsKey: KEY, clock: new SystemClock(), logger: silentLogger });
+    const port = probe.address.port;
+    await probe.close();
+    writeFileSync(config, `listen = "127.0.0.1:${port}"\nstate = "${join(d, 'state', 'state.db')}"\n`);
+    const cli = new URL('../../src/cli/main.js', import.meta.url).pathname;
+    const child = spawn(process.execPath, [cli, 'control', 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.status === 200, 'healthz', 10_000);
+      const token = readFileSync(join(d, 'state', 'api.token'), 'utf8').trim();
+      assert.equal(statSync(join(d, 'state', 'api.token')).mode & 0o777, 0o600);
+      assert.equal(statSync(join(d, 'state', 'secrets.key')).mode & 0o777, 0o600);
+      const res = await fetch(`http://127.0.0.1:${port}/v1/apps`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(res.status, 200);
+      assert.ok(!out.includes(token), 'the token is not logged');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    assert.equal(await exit, 0, out);
+  });
+
+  it('reports every problem of a bad control.toml at once', async () => {
+    const config = join(dir, 'bad.toml');
+    writeFileSync(config, 'listen = "nope"\nstate = ""\ncolour = 1\n');
+    const cli = new URL('../../src/cli/main.js', import.meta.url).pathname;
+    const child = spawn(process.execPath, [cli, 'control', 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    assert.notEqual(code, 0);
+    assert.match(out, /listen/);
+    assert.match(out, /state/);
+    assert.match(out, /colour/);
+  });
+});
