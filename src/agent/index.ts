@@ -13,3 +13,4 @@ export {
   type DrainReply,
 } from './admin-api.js';
 export { loadAgentConfig, parseAgentConfig, AgentConfigError, type AgentConfig } from './config.js';
+export { ControlSync, SYNC_COLLECTIONS, type SyncView, type SyncStatus, type SyncHost } from './sync.js';
