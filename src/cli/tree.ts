@@ -15,6 +15,10 @@ import { machinesDestroy, machinesStart, machinesStop } from './commands/machine
 import { machinesLogs } from './commands/machines/logs.js';
 import { configValidate } from './commands/config/validate.js';
 import { controlRun } from './commands/control/run.js';
+import { appsCreate, appsDestroy, appsList } from './commands/apps/apps.js';
+import { releasesList } from './commands/releases/list.js';
+import { secretsList, secretsSet, secretsUnset } from './commands/secrets/secrets.js';
+import { regionsList } from './commands/regions/list.js';
 
 /** Every command, in help order. The README's CLI reference is checked against this table. */
 export const COMMANDS: readonly Command[] = [
@@ -36,6 +40,14 @@ export const COMMANDS: readonly Command[] = [
   machinesLogs,
   configValidate,
   controlRun,
+  appsCreate,
+  appsList,
+  appsDestroy,
+  releasesList,
+  secretsSet,
+  secretsList,
+  secretsUnset,
+  regionsList,
 ];
 
 /**

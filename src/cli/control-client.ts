@@ -1,0 +1,202 @@
+/**
+ * The CLI's client for the control plane's HTTP API (docs/control-api.md): where the control plane
+ * is and which token to send, then one JSON call at a time.
+ *
+ * Each of the two settings is looked up on its own, first match wins:
+ *   URL:   --control URL, env STARLING_CONTROL_URL, `control_url` in ~/.config/starling/config.toml
+ *   token: --token-file FILE, env STARLING_TOKEN, env STARLING_TOKEN_FILE, `token_file` or `token`
+ *          in that config file (a relative token_file is relative to the config file).
+ * The token is never printed, not even in an error.
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { StarlingError, describeError } from '../shared/index.js';
+import type { OptionSpec } from './args.js';
+
+type Opts = Record<string, unknown>;
+
+/** `--control URL` and `--token-file FILE`, on every command that calls the control plane. */
+export const controlOptions: Record<string, OptionSpec> = {
+  control: { type: 'string', value: 'URL', description: 'the control plane, e.g. http://127.0.0.1:9300 (else STARLING_CONTROL_URL, else the config file)' },
+  'token-file': { type: 'string', value: 'FILE', description: 'file holding the API token (else STARLING_TOKEN / STARLING_TOKEN_FILE, else the config file)' },
+};
+
+export interface ControlTarget {
+  /** Without a trailing slash. */
+  url: string;
+  token: string;
+}
+
+const CONFIG_KEYS = ['control_url', 'token_file', 'token'] as const;
+
+/** `~/.config/starling/config.toml` (HOME decides where ~ is). */
+export function userConfigPath(): string {
+  return join(homedir(), '.config', 'starling', 'config.toml');
+}
+
+const SETUP_HINT =
+  'pass --control URL --token-file FILE, set STARLING_CONTROL_URL and STARLING_TOKEN (or STARLING_TOKEN_FILE), ' +
+  `or write control_url and token_file in ${userConfigPath()}`;
+
+function configError(message: string, hint?: string): StarlingError {
+  return new StarlingError('ERR_CONTROL_CONFIG', message, { fault: 'user', hint });
+}
+
+/** The user config file's keys; {} when there is no file. Unknown keys and wrong types are errors. */
+function readUserConfig(path: string): Partial<Record<(typeof CONFIG_KEYS)[number], string>> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw configError(`cannot read ${path}: ${describeError(e)}`);
+  }
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(text);
+  } catch (e) {
+    throw configError(`${path} is not valid TOML: ${describeError(e)}`);
+  }
+  const problems: string[] = [];
+  const out: Partial<Record<(typeof CONFIG_KEYS)[number], string>> = {};
+  for (const [k, v] of Object.entries(doc)) {
+    if (!(CONFIG_KEYS as readonly string[]).includes(k)) problems.push(`${k}: unknown key (known: ${CONFIG_KEYS.join(', ')})`);
+    else if (typeof v !== 'string' || v === '') problems.push(`${k}: must be a non-empty string`);
+    else out[k as (typeof CONFIG_KEYS)[number]] = v;
+  }
+  if (problems.length > 0) throw configError(`${path} is invalid:\n  ${problems.join('\n  ')}`);
+  return out;
+}
+
+function readTokenFile(path: string, from: string): string {
+  let token: string;
+  try {
+    token = readFileSync(path, 'utf8').trim();
+  } catch (e) {
+    throw configError(`cannot read the token file ${path} (${from}): ${describeError(e)}`, "it is the control plane's token_file (control.toml); copy it somewhere this user can read");
+  }
+  if (token === '') throw configError(`the token file ${path} (${from}) is empty`);
+  return token;
+}
+
+function checkUrl(value: string, from: string): string {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw configError(`${from} must be a URL like http://127.0.0.1:9300, got "${value}"`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw configError(`${from} must be an http:// or https:// URL, got "${value}"`);
+  return value.replace(/\/+$/, '');
+}
+
+/** Where the control plane is and the token to send it, by the precedence above. */
+export function resolveControl(opts: Opts, env: NodeJS.ProcessEnv = process.env): ControlTarget {
+  const path = userConfigPath();
+  let file: ReturnType<typeof readUserConfig> | undefined;
+  const fileConfig = (): ReturnType<typeof readUserConfig> => (file ??= readUserConfig(path));
+
+  let url: string | undefined;
+  if (typeof opts.control === 'string') url = checkUrl(opts.control, '--control');
+  else if (env.STARLING_CONTROL_URL) url = checkUrl(env.STARLING_CONTROL_URL, 'STARLING_CONTROL_URL');
+  else if (fileConfig().control_url !== undefined) url = checkUrl(fileConfig().control_url!, `control_url in ${path}`);
+  if (url === undefined) throw configError('no control plane configured', SETUP_HINT);
+
+  let token: string | undefined;
+  const tokenFile = opts['token-file'];
+  if (typeof tokenFile === 'string') token = readTokenFile(tokenFile, '--token-file');
+  else if (env.STARLING_TOKEN?.trim()) token = env.STARLING_TOKEN.trim();
+  else if (env.STARLING_TOKEN_FILE) token = readTokenFile(env.STARLING_TOKEN_FILE, 'STARLING_TOKEN_FILE');
+  else if (fileConfig().token_file !== undefined) token = readTokenFile(resolve(dirname(path), fileConfig().token_file!), `token_file in ${path}`);
+  else if (fileConfig().token !== undefined) token = fileConfig().token!.trim();
+  if (!token) throw configError(`no API token configured for the control plane at ${url}`, SETUP_HINT);
+  return { url, token };
+}
+
+/** An error answer of the control plane: its code and message, and each problem of `details`. */
+export class ControlApiError extends StarlingError {
+  constructor(
+    readonly status: number,
+    code: string,
+    readonly apiMessage: string,
+    readonly details: readonly { path: string; message: string }[],
+    hint?: string,
+  ) {
+    // The CLI prints the message: the details go on lines of their own under it.
+    super(code, [apiMessage, ...details.map((d) => `  ${d.path || '(body)'}: ${d.message}`)].join('\n'), { fault: status < 500 ? 'user' : 'system', hint });
+    this.name = 'ControlApiError';
+  }
+}
+
+export interface CallOptions {
+  /** Default 30 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * One call to the control plane: resolves with the parsed JSON of a 2xx answer, throws a
+ * ControlApiError for an error answer and a StarlingError when it cannot be reached.
+ */
+export async function callControl<T = unknown>(target: ControlTarget, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, o: CallOptions = {}): Promise<T> {
+  const headers: Record<string, string> = { authorization: `Bearer ${target.token}`, accept: 'application/json' };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let res: Response;
+  let text: string;
+  try {
+    res = await fetch(target.url + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(o.timeoutMs ?? 30_000),
+    });
+    text = await res.text();
+  } catch (e) {
+    const why = e instanceof Error && e.cause !== undefined ? describeError(e.cause) : describeError(e);
+    throw new StarlingError('ERR_CONTROL_UNREACHABLE', `cannot reach the control plane at ${target.url}: ${why}`, {
+      cause: e,
+      hint: 'is it running (starling control run) and is the URL right (--control, STARLING_CONTROL_URL or control_url)?',
+    });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new StarlingError('ERR_CONTROL_API', `the control plane at ${target.url} answered ${res.status} with something that is not JSON: ${text.slice(0, 120)}`, {
+      hint: 'is --control the control plane (not a proxy or an agent)?',
+    });
+  }
+  if (res.ok) return parsed as T;
+  const err = ((parsed as { error?: unknown }).error ?? {}) as { code?: unknown; message?: unknown; details?: unknown };
+  const details = Array.isArray(err.details) ? (err.details as { path?: unknown; message?: unknown }[]).map((d) => ({ path: String(d.path ?? ''), message: String(d.message ?? '') })) : [];
+  const code = typeof err.code === 'string' ? err.code : 'ERR_CONTROL_API';
+  const message = typeof err.message === 'string' ? err.message : `the control plane answered ${res.status}`;
+  throw new ControlApiError(res.status, code, message, details, hintFor(res.status, code));
+}
+
+function hintFor(status: number, code: string): string | undefined {
+  if (status === 401) return "the token is not one this control plane accepts: use the contents of its token_file (see control.toml)";
+  if (code === 'ERR_APP_NOT_FOUND') return 'see your apps with: starling apps list';
+  if (code === 'ERR_APP_EXISTS') return 'pick another name, or see your apps with: starling apps list';
+  if (status >= 500) return "the control plane's log says more";
+  return undefined;
+}
+
+/** `--app APP`, required by the commands about one app. */
+export const appOption: Record<string, OptionSpec> = {
+  app: { type: 'string', value: 'APP', description: 'the app (required)' },
+};
+
+export function requireApp(opts: Opts): string {
+  const app = opts.app;
+  if (typeof app !== 'string' || app === '') {
+    throw new StarlingError('ERR_USAGE', '--app APP is required', { fault: 'user', hint: 'see your apps with: starling apps list' });
+  }
+  return app;
+}
+
+/** `/v1/apps/APP…`, the name encoded. */
+export function appPath(app: string, suffix = ''): string {
+  return `/v1/apps/${encodeURIComponent(app)}${suffix}`;
+}

@@ -1,0 +1,208 @@
+/**
+ * The control-plane commands of the `starling` CLI (apps, releases, secrets, regions) as a user runs
+ * them: the built CLI as a child process against a real control plane on loopback, configured by
+ * env, flags, or ~/.config/starling/config.toml. Secret values must appear in no output.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { MemoryStore, startControlPlane, type ControlPlane } from '../../src/control/index.js';
+import { SystemClock, silentLogger } from '../../src/shared/index.js';
+
+const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
+const TOKEN = randomBytes(16).toString('hex');
+const SECRET = `s3cr3t-${randomBytes(12).toString('hex')}`;
+const dir = mkdtempSync(join(tmpdir(), 'starling-cli-control-'));
+const home = join(dir, 'home');
+mkdirSync(home);
+
+let store: MemoryStore;
+let cp: ControlPlane;
+let url: string;
+const outputs: string[] = [];
+
+before(async () => {
+  store = new MemoryStore();
+  cp = await startControlPlane({ listen: { host: '127.0.0.1', port: 0 }, store, tokens: [TOKEN], secretsKey: randomBytes(32), clock: new SystemClock(), logger: silentLogger });
+  url = `http://127.0.0.1:${cp.address.port}`;
+});
+after(async () => {
+  await cp.close();
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI with a clean environment (HOME = a temp dir) plus `env`. */
+function cli(args: string[], env: Record<string, string> = { STARLING_CONTROL_URL: url, STARLING_TOKEN: TOKEN }, stdin?: string): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '', HOME: home, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdin.end(stdin);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      outputs.push(stdout, stderr);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function register(id: string, region: string): Promise<void> {
+  const res = await fetch(`${url}/v1/hosts`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ id, region, capacity: { machines: 8 }, agent_url: 'http://127.0.0.1:9400' }),
+  });
+  assert.ok(res.ok, await res.text());
+}
+
+describe('starling apps / releases / secrets / regions', () => {
+  it('creates and lists apps, in text and JSON', async () => {
+    const created = await cli(['apps', 'create', 'web', '--primary-region', 'ams']);
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stdout, /created app web \(primary region ams\)/);
+    const text = await cli(['apps', 'list']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^NAME\s+PRIMARY REGION/);
+    assert.match(text.stdout, /\nweb\s+ams\s+-\s+0\s/);
+    const json = await cli(['apps', 'list', '--json']);
+    const apps = JSON.parse(json.stdout) as { name: string; primary_region: string }[];
+    assert.deepEqual(apps.map((a) => [a.name, a.primary_region]), [['web', 'ams']]);
+  });
+
+  it('reports a duplicate app with the API message (exit 2) and invalid input with every detail', async () => {
+    const dup = await cli(['apps', 'create', 'web', '--primary-region', 'ams']);
+    assert.equal(dup.code, 2);
+    assert.match(dup.stderr, /error: app web already exists/);
+    assert.match(dup.stderr, /hint: /);
+    const bad = await cli(['apps', 'create', 'Bad_Name', '--primary-region', 'nowhere']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /\n {2}name: must be lower-case/);
+    assert.match(bad.stderr, /\n {2}primary_region: is not a known region/);
+  });
+
+  it('refuses to destroy without --yes, destroys with it', async () => {
+    assert.equal((await cli(['apps', 'create', 'doomed', '--primary-region', 'ams'])).code, 0);
+    const refused = await cli(['apps', 'destroy', 'doomed']);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /without --yes/);
+    assert.match(refused.stderr, /hint: starling apps destroy doomed --yes/);
+    assert.match((await cli(['apps', 'list'])).stdout, /doomed/);
+    const done = await cli(['apps', 'destroy', 'doomed', '--yes']);
+    assert.equal(done.code, 0, done.stderr);
+    assert.doesNotMatch((await cli(['apps', 'list'])).stdout, /doomed/);
+    const gone = await cli(['apps', 'destroy', 'doomed', '--yes']);
+    assert.equal(gone.code, 2);
+    assert.match(gone.stderr, /no app "doomed"/);
+  });
+
+  it('sets, lists and unsets secrets without ever printing a value', async () => {
+    const set = await cli(['secrets', 'set', '--app', 'web', `DATABASE_URL=${SECRET}`]);
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stdout, /set secret DATABASE_URL on app web \(digest [0-9a-f]{16}\)/);
+    const piped = await cli(['secrets', 'set', '--app', 'web', 'API_KEY', '--stdin'], undefined, `${SECRET}-2\n`);
+    assert.equal(piped.code, 0, piped.stderr);
+    const list = await cli(['secrets', 'list', '--app', 'web']);
+    assert.match(list.stdout, /API_KEY\s+[0-9a-f]{16}/);
+    assert.match(list.stdout, /DATABASE_URL\s+[0-9a-f]{16}/);
+    const json = JSON.parse((await cli(['secrets', 'list', '--app', 'web', '--json'])).stdout) as { secrets_version: number; secrets: { name: string }[] };
+    assert.equal(json.secrets_version, 2);
+    assert.deepEqual(json.secrets.map((s) => s.name), ['API_KEY', 'DATABASE_URL']);
+    const malformed = await cli(['secrets', 'set', '--app', 'web', SECRET]);
+    assert.equal(malformed.code, 2);
+    const unset = await cli(['secrets', 'unset', '--app', 'web', 'API_KEY']);
+    assert.equal(unset.code, 0, unset.stderr);
+    assert.doesNotMatch((await cli(['secrets', 'list', '--app', 'web'])).stdout, /API_KEY/);
+    const missing = await cli(['secrets', 'unset', '--app', 'web', 'API_KEY']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /has no secret "API_KEY"/);
+    for (const text of outputs) assert.ok(!text.includes(SECRET), `secret value in output:\n${text}`);
+  });
+
+  it('lists releases (none yet) and regions', async () => {
+    const rel = await cli(['releases', 'list', '--app', 'web']);
+    assert.equal(rel.code, 0, rel.stderr);
+    assert.match(rel.stdout, /no releases yet/);
+    assert.deepEqual(JSON.parse((await cli(['releases', 'list', '--app', 'web', '--json'])).stdout), []);
+    assert.match((await cli(['regions', 'list'])).stdout, /no region has hosts yet/);
+    await register('host-a', 'ams');
+    await register('host-b', 'ams');
+    await register('host-c', 'arn');
+    const regions = await cli(['regions', 'list']);
+    assert.match(regions.stdout, /\nams\s+Amsterdam\s+2\s+16\n/);
+    assert.match(regions.stdout, /\narn\s+Stockholm\s+1\s+8/);
+    const json = JSON.parse((await cli(['regions', 'list', '--json'])).stdout) as { code: string }[];
+    assert.deepEqual(json.map((r) => r.code), ['ams', 'arn']);
+    // Without --primary-region, the first region with hosts.
+    const created = await cli(['apps', 'create', 'api']);
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stdout, /primary region ams/);
+  });
+
+  it('says how to configure the control plane when nothing is configured (exit 2)', async () => {
+    const r = await cli(['apps', 'list'], {});
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /error: no control plane configured/);
+    assert.match(r.stderr, /hint: .*STARLING_CONTROL_URL.*config\.toml/);
+    const noToken = await cli(['apps', 'list'], { STARLING_CONTROL_URL: url });
+    assert.equal(noToken.code, 2);
+    assert.match(noToken.stderr, /no API token configured/);
+  });
+
+  it('rejects a wrong token with a hint and without printing either token (exit 2)', async () => {
+    const wrong = 'wrong-token-0123456789';
+    const r = await cli(['apps', 'list'], { STARLING_CONTROL_URL: url, STARLING_TOKEN: wrong });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /missing or wrong bearer token/);
+    assert.match(r.stderr, /hint: the token is not one this control plane accepts/);
+    assert.ok(!r.stderr.includes(wrong) && !r.stderr.includes(TOKEN));
+  });
+
+  it('exits 1 with a hint when the control plane cannot be reached', async () => {
+    const r = await cli(['apps', 'list'], { STARLING_CONTROL_URL: 'http://127.0.0.1:1', STARLING_TOKEN: TOKEN });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /cannot reach the control plane at http:\/\/127\.0\.0\.1:1/);
+    assert.match(r.stderr, /hint: is it running/);
+  });
+
+  it('takes flags over env over ~/.config/starling/config.toml', async () => {
+    const cfgDir = join(home, '.config', 'starling');
+    mkdirSync(cfgDir, { recursive: true });
+    writeFileSync(join(cfgDir, 'token'), `${TOKEN}\n`, { mode: 0o600 });
+    writeFileSync(join(cfgDir, 'config.toml'), `control_url = "${url}"\ntoken_file = "token"\n`);
+    const fromFile = await cli(['apps', 'list'], {});
+    assert.equal(fromFile.code, 0, fromFile.stderr);
+    assert.match(fromFile.stdout, /web/);
+    // env beats the file: a wrong env token is used (and refused).
+    const envWins = await cli(['apps', 'list'], { STARLING_TOKEN: 'wrong-token-0123456789' });
+    assert.equal(envWins.code, 2);
+    assert.match(envWins.stderr, /wrong bearer token/);
+    // flags beat env: --control and --token-file over an unreachable URL and a wrong token.
+    const badFile = join(dir, 'bad.token');
+    writeFileSync(badFile, 'wrong-token-0123456789\n');
+    const good = join(dir, 'good.token');
+    writeFileSync(good, TOKEN);
+    const flagsWin = await cli(['apps', 'list', '--control', url, '--token-file', good], { STARLING_CONTROL_URL: 'http://127.0.0.1:1', STARLING_TOKEN_FILE: badFile });
+    assert.equal(flagsWin.code, 0, flagsWin.stderr);
+    const flagBad = await cli(['apps', 'list', '--token-file', badFile], { STARLING_TOKEN: TOKEN });
+    assert.equal(flagBad.code, 2);
+    // an unknown key in the file is a configuration error naming it
+    writeFileSync(join(cfgDir, 'config.toml'), `control_url = "${url}"\ntokn = "x"\n`);
+    const typo = await cli(['apps', 'list'], {});
+    assert.equal(typo.code, 2);
+    assert.match(typo.stderr, /tokn: unknown key/);
+  });
+});
