@@ -1,11 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { isAbsolute, join } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import { isBirdReservedWord } from '../announcer/index.js';
 import type { AnnouncerSpec } from '../announcer/types.js';
-import { StarlingError, describeError, formatIssues, fromZod, type SchemaIssue } from '../shared/index.js';
+import { StarlingError, formatIssues, fromZod, readConfigText, type SchemaIssue } from '../shared/index.js';
 
 /**
  * The agent's static config, `agent.toml`: what it needs at boot (docs/agent-toml.md). Zod checks
@@ -226,16 +225,11 @@ export function parseAgentConfig(text: string, source: string): AgentConfig {
 }
 
 export async function loadAgentConfig(path: string): Promise<AgentConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new StarlingError('ERR_AGENT_CONFIG_READ', `cannot read agent config ${path}: ${describeError(e)}`, {
-      fault: 'user',
-      cause: e,
-      hint: 'check the path given for agent.toml and that the agent may read it',
-    });
-  }
+  const text = await readConfigText(path, {
+    code: 'ERR_AGENT_CONFIG_READ',
+    what: 'agent config',
+    hint: 'check the path given for agent.toml and that the agent may read it',
+  });
   return parseAgentConfig(text, path);
 }
 

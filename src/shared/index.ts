@@ -12,3 +12,4 @@ export {
 } from './regions.js';
 export { formatIssues, fromZod, issuePath, type SchemaIssue } from './schema.js';
 export { loadOrCreateTokenFile } from './token-file.js';
+export { readConfigText } from './config-file.js';

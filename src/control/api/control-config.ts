@@ -2,11 +2,10 @@
  * `control.toml`, the control plane's static config, and the API token file. Zod (strict) checks
  * it; every problem is reported at once with its key path. See docs/control-api.md.
  */
-import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
-import { StarlingError, describeError, formatIssues, fromZod, loadOrCreateTokenFile, type Logger, type SchemaIssue } from '../../shared/index.js';
+import { StarlingError, formatIssues, fromZod, loadOrCreateTokenFile, readConfigText, type Logger, type SchemaIssue } from '../../shared/index.js';
 
 export const DEFAULT_STATE = '/var/lib/starling/control/state.db';
 export const DEFAULT_LISTEN = '127.0.0.1:9300';
@@ -67,16 +66,7 @@ export function parseControlConfig(text: string, source: string): ControlConfig 
 }
 
 export async function loadControlConfig(file: string): Promise<ControlConfig> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new StarlingError('ERR_CONTROL_CONFIG_READ', `cannot read control config ${file}: ${describeError(e)}`, {
-      fault: 'user',
-      cause: e,
-      hint: 'check the path given with --config',
-    });
-  }
+  const text = await readConfigText(file, { code: 'ERR_CONTROL_CONFIG_READ', what: 'control config', hint: 'check the path given with --config' });
   return parseControlConfig(text, file);
 }
 
