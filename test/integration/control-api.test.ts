@@ -159,8 +159,13 @@ describe('control API', () => {
     const head = (await call('GET', '/v1/watch?timeout=0&since=0')).body.revision as number;
     const empty = await call('GET', `/v1/watch?since=${head}&timeout=1`);
     assert.deepEqual(empty.body, { revision: head, changes: [] });
+    // Know when the server is really waiting: its long poll subscribes to the store's feed.
+    const watch = store.watch.bind(store);
+    let subscribed = 0;
+    store.watch = (...args: Parameters<typeof watch>) => (subscribed++, watch(...args));
     const pending = call('GET', `/v1/watch?since=${head}&collections=apps&timeout=30`);
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => subscribed > 0, 'the long poll to wait on the feed');
+    store.watch = watch;
     await call('POST', '/v1/hosts', { id: 'sin-1', region: 'sin', capacity: { machines: 1 }, agent_url: 'http://10.0.0.3:9090' }); // filtered out
     await call('POST', '/v1/apps', { name: 'api', primary_region: 'sin' });
     const got = await pending;
