@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AnnouncerStatus } from '../announcer/index.js';
-import { StarlingError, describeError, type Logger } from '../shared/index.js';
+import { StarlingError, describeError, readRequestBody, type Logger } from '../shared/index.js';
 
 /** What the admin API needs of the announcer (the Announcer itself; a fake in tests). */
 export interface AnnouncerControl {
@@ -204,7 +204,7 @@ export class AdminApi {
 
   private async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://agent');
-    const body = await readBody(req).catch(() => null);
+    const body = await readRequestBody(req, MAX_BODY_BYTES).catch(() => null);
     if (body === null) return void res.destroy(); // the client went away mid-body
     const authorization = req.headers.authorization;
     const out =
@@ -233,21 +233,6 @@ export class AdminApi {
   }
 }
 
-/** The body of a request; undefined when it is over MAX_BODY_BYTES (the rest is not read). */
-function readBody(req: http.IncomingMessage): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (d: Buffer) => {
-      if ((size += d.length) <= MAX_BODY_BYTES) return void chunks.push(d);
-      req.pause();
-      resolve(undefined);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-    req.on('close', () => reject(new Error('closed before the end of the body'))); // no-op once resolved
-  });
-}
 
 function sha256(s: string): Buffer {
   return createHash('sha256').update(s).digest();

@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { describeError, type Clock, type Logger } from '../shared/index.js';
+import { describeError, readRequestBody, type Clock, type Logger } from '../shared/index.js';
 import { Router, errorBody, type ApiResponse } from './api/http.js';
 import { controlRoutes } from './api/openapi.js';
 import type { StateStore } from './store/index.js';
@@ -47,7 +47,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     const url = new URL(req.url ?? '/', 'http://control');
     let out: ApiResponse;
     try {
-      const body = await readBody(req);
+      const body = await readRequestBody(req, MAX_BODY_BYTES);
       out =
         body === undefined
           ? { status: 413, body: errorBody('ERR_BODY_TOO_LARGE', `request bodies are at most ${MAX_BODY_BYTES} bytes`), headers: { connection: 'close' } }
@@ -83,18 +83,3 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
   };
 }
 
-/** The body of a request; undefined when it is over MAX_BODY_BYTES (the rest is not read). */
-function readBody(req: http.IncomingMessage): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (d: Buffer) => {
-      if ((size += d.length) <= MAX_BODY_BYTES) return void chunks.push(d);
-      req.pause();
-      resolve(undefined);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-    req.on('close', () => reject(new Error('closed before the end of the body'))); // no-op once resolved
-  });
-}

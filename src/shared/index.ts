@@ -13,3 +13,4 @@ export {
 export { formatIssues, fromZod, issuePath, type SchemaIssue } from './schema.js';
 export { loadOrCreateTokenFile } from './token-file.js';
 export { readConfigText } from './config-file.js';
+export { readRequestBody } from './http-body.js';

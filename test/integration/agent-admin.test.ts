@@ -1,6 +1,5 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,12 +10,11 @@ import { parseProtocols, parseReplies } from '../../src/announcer/bird/protocol.
 import { findCommand } from '../../src/cli/index.js';
 import { Logger, isStarlingError, silentLogger } from '../../src/shared/index.js';
 import { closedPort } from '../helpers/origin.js';
+import { killAllCli, runCli } from '../helpers/cli.js';
 
-const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 const dirs: string[] = [];
-const children = new Set<ChildProcess>();
 after(() => {
-  children.forEach((c) => c.kill('SIGKILL'));
+  killAllCli();
   dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
 });
 
@@ -186,23 +184,7 @@ describe('the admin API over HTTP', () => {
   });
 });
 
-/** Runs the built CLI to completion (killed after 30 s). */
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const cli = (args: string[]) => runCli(args);
 
 /** A valid agent.toml pointing the CLI at `adminListen` and `tokenFile`. */
 function agentToml(dir: string, adminListen: string, tokenFile: string, bird = '/usr/sbin/bird', proxyPort = 1): string {

@@ -10,10 +10,10 @@ import { FileCertStore, selfSigned, type KeyPairPem } from '../../src/certs/inde
 import { closedPort, startOrigin, type Origin } from '../helpers/origin.js';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
 import { waitFor } from '../helpers/wait.js';
+import { killAllCli, runCli } from '../helpers/cli.js';
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 const JSON_KEYS = ['daysLeft', 'fingerprint256', 'hostname', 'issuer', 'names', 'notAfter', 'notBefore', 'served', 'source'];
-const children = new Set<ChildProcess>();
 
 interface Run {
   code: number | null;
@@ -21,23 +21,7 @@ interface Run {
   stderr: string;
 }
 
-/** Runs the built CLI to completion (killed after 60 s). */
-function cli(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const cli = (args: string[]): Promise<Run> => runCli(args, { timeoutMs: 60_000 });
 
 /** Fails when any output carries a PEM key or any line of one of `keys`. */
 function assertNoKey(runs: readonly Run[], keys: readonly string[]): void {
@@ -56,7 +40,7 @@ function tmp(t: { after(fn: () => void): void }): string {
   return dir;
 }
 
-after(() => children.forEach((c) => c.kill('SIGKILL')));
+after(() => killAllCli());
 
 describe('starling certs import, list, show, remove', () => {
   let ca: KeyPairPem;

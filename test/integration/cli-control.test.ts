@@ -4,7 +4,6 @@
  * env, flags, or ~/.config/starling/config.toml. Secret values must appear in no output.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,8 +11,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MemoryStore, startControlPlane, type ControlPlane } from '../../src/control/index.js';
 import { SystemClock, silentLogger } from '../../src/shared/index.js';
+import { runCli } from '../helpers/cli.js';
 
-const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 const TOKEN = randomBytes(16).toString('hex');
 const SECRET = `s3cr3t-${randomBytes(12).toString('hex')}`;
 const dir = mkdtempSync(join(tmpdir(), 'starling-cli-control-'));
@@ -42,22 +41,10 @@ interface Run {
   stderr: string;
 }
 
-/** Runs the built CLI with a clean environment (HOME = a temp dir) plus `env`. */
-function cli(args: string[], env: Record<string, string> = { STARLING_CONTROL_URL: url, STARLING_TOKEN: TOKEN }, stdin?: string): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '', HOME: home, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdin.end(stdin);
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      outputs.push(stdout, stderr);
-      resolve({ code, stdout, stderr });
-    });
-  });
+async function cli(args: string[], env: Record<string, string> = { STARLING_CONTROL_URL: url, STARLING_TOKEN: TOKEN }, stdin?: string): Promise<Run> {
+  const r = await runCli(args, { env: { HOME: home, ...env }, cleanEnv: true, stdin });
+  outputs.push(r.stdout, r.stderr);
+  return r;
 }
 
 async function register(id: string, region: string): Promise<void> {

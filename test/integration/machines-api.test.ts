@@ -1,6 +1,5 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,14 +8,13 @@ import { registerMachinesApi } from '../../src/agent/machines-api.js';
 import { parseCreateMachineRequest, type CreateMachineRequest, type LogEntry, type MachineView, type MachinesPort } from '../../src/agent/machines-port.js';
 import type { MachineState } from '../../src/runtime/types.js';
 import { Logger, ManualClock, StarlingError, silentLogger } from '../../src/shared/index.js';
+import { killAllCli, startCli } from '../helpers/cli.js';
 
-const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 const TOKEN = 't'.repeat(64);
 const SECRET = 'hunter2-do-not-show';
 const dirs: string[] = [];
-const children = new Set<ChildProcess>();
 after(() => {
-  children.forEach((c) => c.kill('SIGKILL'));
+  killAllCli();
   dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
 });
 
@@ -334,28 +332,7 @@ function ndjsonLines(res: Response): { next(): Promise<LogEntry> } {
   };
 }
 
-/** Runs the built CLI; `until` resolves early once stdout matches it (the process keeps running). */
-function cli(args: string[], env: Record<string, string> = {}): { done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>; until(re: RegExp): Promise<void>; child: ChildProcess } {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  children.add(child);
-  let stdout = '';
-  let stderr = '';
-  const watchers: { re: RegExp; resolve: () => void }[] = [];
-  child.stdout!.on('data', (d: Buffer) => {
-    stdout += d.toString();
-    for (const w of watchers.filter((x) => x.re.test(stdout))) w.resolve();
-  });
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  const done = new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code, signal, stdout, stderr });
-    }),
-  );
-  return { done, child, until: (re) => (re.test(stdout) ? Promise.resolve() : new Promise((resolve) => watchers.push({ re, resolve }))) };
-}
+const cli = (args: string[], env: Record<string, string> = {}) => startCli(args, { env });
 const run = async (args: string[], env?: Record<string, string>) => cli(args, env).done;
 
 describe('the starling machines commands against the API', () => {
