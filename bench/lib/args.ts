@@ -31,7 +31,8 @@ flags:
   -h, --help       this text
 `;
 
-function positiveInt(flag: string, text: string, min: number): number {
+/** A whole-number flag value of at least `min`; the error names the flag (shared by the benchmarks). */
+export function positiveInt(flag: string, text: string, min: number): number {
   const n = Number(text);
   if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min) {
     throw new Error(`${flag} wants a whole number ≥ ${min}, got "${text}"`);

@@ -1,5 +1,6 @@
 /** Command-line flags of `npm run bench:tls -- …`. */
 import { parseArgs } from 'node:util';
+import { positiveInt } from './args.js';
 
 export const TLS_PROXIES = ['starling', 'nginx'] as const;
 export type TlsProxy = (typeof TLS_PROXIES)[number];
@@ -41,14 +42,6 @@ flags:
   -h, --help       this text
 `;
 
-function wholeNumber(flag: string, text: string, min: number): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min) {
-    throw new Error(`${flag} wants a whole number ≥ ${min}, got "${text}"`);
-  }
-  return n;
-}
-
 /** Parsed options, or 'help'. Throws on bad flags (the message is meant for the user). */
 export function parseTlsOptions(argv: string[]): TlsOptions | 'help' {
   const { values } = parseArgs({
@@ -85,13 +78,13 @@ export function parseTlsOptions(argv: string[]): TlsOptions | 'help' {
       ? TLS_TESTS.filter((t) => t !== 'index' || chosenProxies.includes('starling'))
       : TLS_TESTS.filter((t) => tests.has(t));
   return {
-    durationS: values.duration === undefined ? 10 : wholeNumber('--duration', values.duration, 1),
-    warmupS: values.warmup === undefined ? 2 : wholeNumber('--warmup', values.warmup, 0),
-    rounds: values.rounds === undefined ? 2 : wholeNumber('--rounds', values.rounds, 1),
+    durationS: values.duration === undefined ? 10 : positiveInt('--duration', values.duration, 1),
+    warmupS: values.warmup === undefined ? 2 : positiveInt('--warmup', values.warmup, 0),
+    rounds: values.rounds === undefined ? 2 : positiveInt('--rounds', values.rounds, 1),
     proxies: chosenProxies,
     tests: chosenTests,
     json: values.json ?? false,
-    indexNames: values['index-names'] === undefined ? 100_000 : wholeNumber('--index-names', values['index-names'], 1),
-    lookups: values.lookups === undefined ? 1_000_000 : wholeNumber('--lookups', values.lookups, 1000),
+    indexNames: values['index-names'] === undefined ? 100_000 : positiveInt('--index-names', values['index-names'], 1),
+    lookups: values.lookups === undefined ? 1_000_000 : positiveInt('--lookups', values.lookups, 1000),
   };
 }
