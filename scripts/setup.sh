@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 # nginx: origin in tests and peer in the benchmark; haproxy: benchmark peer; wrk: load generator;
 # pebble: the ACME test CA (with pebble-challtestsrv); openssl: test certificates;
-# bird2: the BGP daemon the announcer drives; iproute2: network namespaces (ip netns) and tc for tests.
-PACKAGES=(nginx haproxy wrk pebble openssl bird2 iproute2)
+# bird2: the BGP daemon the announcer drives; iproute2: network namespaces (ip netns) and tc for tests;
+# bubblewrap: the sandbox runtime driver that runs machines.
+PACKAGES=(nginx haproxy wrk pebble openssl bird2 iproute2 bubblewrap)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
