@@ -6,3 +6,7 @@ export { FEED_COLLECTIONS, type FeedChange } from './api/feed.js';
 export type { AppDoc, HostDoc, ReleaseDoc } from './api/schemas.js';
 export { loadControlConfig, parseControlConfig, loadOrCreateControlToken, ControlConfigError, type ControlConfig } from './api/control-config.js';
 export * from './store/index.js';
+export { machineConfigFor, httpServiceOf, parseAppConfigDocument, type ReleaseMachineConfig } from './config/machine-config.js';
+export type { AppConfig, ServiceConfig } from './config/app-config.js';
+export type { MachineDoc, MachineStateDoc } from './api/schemas.js';
+export { MACHINE_STATE_NAMES, machineKey } from './api/schemas.js';

@@ -5,7 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describeError, readRequestBody, type Clock, type Logger } from '../shared/index.js';
-import { Router, errorBody, type ApiResponse } from './api/http.js';
+import { Router, errorBody, unauthorized, type ApiResponse } from './api/http.js';
 import { controlRoutes } from './api/openapi.js';
 import type { StateStore } from './store/index.js';
 
@@ -15,8 +15,12 @@ export const MAX_BODY_BYTES = 1 << 20;
 export interface ControlPlaneOptions {
   listen: { host: string; port: number };
   store: StateStore;
-  /** Bearer tokens; every endpoint but GET /healthz needs one of them. */
+  /** Users' bearer tokens; every endpoint but GET /healthz needs a token (docs/control-api.md). */
   tokens: string[];
+  /** Agents' bearer tokens (host registration, state reports, secret values for their machines). */
+  agentTokens?: string[];
+  /** Uploaded images; created when missing. */
+  imagesDir: string;
   /** 32 bytes: encrypts secrets at rest (src/control/secrets). */
   secretsKey: Buffer;
   clock: Clock;
@@ -33,7 +37,8 @@ export interface ControlPlane {
 
 export async function startControlPlane(o: ControlPlaneOptions): Promise<ControlPlane> {
   const logger = o.logger;
-  const router = new Router(controlRoutes({ store: o.store, secretsKey: o.secretsKey, clock: o.clock, logger }), o.tokens, logger);
+  const ctx = { store: o.store, secretsKey: o.secretsKey, imagesDir: o.imagesDir, clock: o.clock, logger };
+  const router = new Router(controlRoutes(ctx), o.tokens, logger, o.agentTokens ?? []);
   const open = new Set<AbortController>();
   const server = http.createServer((req, res) => void serve(req, res));
 
@@ -45,6 +50,24 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
       abort.abort();
     });
     const url = new URL(req.url ?? '/', 'http://control');
+    const raw = router.matchRaw(req.method ?? 'GET', url.pathname);
+    if (raw) {
+      const role = raw.route.auth ?? 'user';
+      if (role !== false && !router.authorized(req.headers.authorization, role)) {
+        const out = unauthorized(role);
+        req.resume();
+        res.writeHead(out.status, { 'content-type': 'application/json', ...out.headers });
+        return void res.end(JSON.stringify(out.body) + '\n');
+      }
+      try {
+        await raw.route.raw!(req, res, raw.params);
+      } catch (e) {
+        logger.error('control API request failed', { method: req.method, path: url.pathname, error: describeError(e) });
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify(errorBody('ERR_INTERNAL', 'internal error; see the control plane log')) + '\n');
+        else res.destroy();
+      }
+      return;
+    }
     let out: ApiResponse;
     try {
       const body = await readRequestBody(req, MAX_BODY_BYTES);

@@ -30,7 +30,7 @@ let requests: string[] = [];
 const syncs: ControlSync[] = [];
 
 async function startCp(): Promise<void> {
-  const started = await startControlPlane({ listen: { host: '127.0.0.1', port }, store, tokens: [TOKEN], secretsKey: KEY, clock, logger: silentLogger });
+  const started = await startControlPlane({ listen: { host: '127.0.0.1', port }, store, tokens: [TOKEN], agentTokens: [TOKEN], imagesDir: join(dir, 'images'), secretsKey: KEY, clock, logger: silentLogger });
   // Patched before any request can arrive: the listen callback resolved the promise this continues.
   const handle = started.router.handle.bind(started.router);
   requests = [];

@@ -14,6 +14,7 @@ import { SystemClock, silentLogger } from '../../src/shared/index.js';
 import { runCli } from '../helpers/cli.js';
 
 const TOKEN = randomBytes(16).toString('hex');
+const AGENT = randomBytes(16).toString('hex');
 const SECRET = `s3cr3t-${randomBytes(12).toString('hex')}`;
 const dir = mkdtempSync(join(tmpdir(), 'starling-cli-control-'));
 const home = join(dir, 'home');
@@ -26,7 +27,7 @@ const outputs: string[] = [];
 
 before(async () => {
   store = new MemoryStore();
-  cp = await startControlPlane({ listen: { host: '127.0.0.1', port: 0 }, store, tokens: [TOKEN], secretsKey: randomBytes(32), clock: new SystemClock(), logger: silentLogger });
+  cp = await startControlPlane({ listen: { host: '127.0.0.1', port: 0 }, store, tokens: [TOKEN], agentTokens: [AGENT], imagesDir: join(dir, 'images'), secretsKey: randomBytes(32), clock: new SystemClock(), logger: silentLogger });
   url = `http://127.0.0.1:${cp.address.port}`;
 });
 after(async () => {
@@ -50,7 +51,7 @@ async function cli(args: string[], env: Record<string, string> = { STARLING_CONT
 async function register(id: string, region: string): Promise<void> {
   const res = await fetch(`${url}/v1/hosts`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${AGENT}`, 'content-type': 'application/json' },
     body: JSON.stringify({ id, region, capacity: { machines: 8 }, agent_url: 'http://127.0.0.1:9400' }),
   });
   assert.ok(res.ok, await res.text());

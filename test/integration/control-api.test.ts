@@ -14,6 +14,7 @@ import { Logger, SystemClock, silentLogger } from '../../src/shared/index.js';
 import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
+const AGENT = 'agent-token-0123456789abcdef';
 const KEY = Buffer.alloc(32, 7);
 const dir = mkdtempSync(join(tmpdir(), 'starling-control-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -26,7 +27,7 @@ const logger = new Logger({ write: (l: string) => (logText += l) }, 'debug');
 
 before(async () => {
   store = new SqliteStore({ path: join(dir, 'state.db') });
-  cp = await startControlPlane({ listen: { host: '127.0.0.1', port: 0 }, store, tokens: [TOKEN, 'second-token-abcdefghijkl'], secretsKey: KEY, clock: new SystemClock(), logger });
+  cp = await startControlPlane({ listen: { host: '127.0.0.1', port: 0 }, store, tokens: [TOKEN, 'second-token-abcdefghijkl'], agentTokens: [AGENT], imagesDir: join(dir, 'images'), secretsKey: KEY, clock: new SystemClock(), logger });
   base = `http://127.0.0.1:${cp.address.port}`;
 });
 after(async () => {
@@ -54,7 +55,7 @@ const IMAGE = { ref: 'registry.test/web:1', digest: `sha256:${'a'.repeat(64)}` }
 describe('control API', () => {
   it('needs a token on every endpoint but /healthz', async () => {
     assert.equal((await call('GET', '/healthz', undefined, null)).status, 200);
-    const routes = controlRoutes({ store, secretsKey: KEY, clock: new SystemClock(), logger: silentLogger });
+    const routes = controlRoutes({ store, secretsKey: KEY, imagesDir: join(dir, 'images'), clock: new SystemClock(), logger: silentLogger });
     for (const r of routes.filter((x) => x.auth !== false)) {
       const path = r.path.replace(/\{\w+\}/g, 'x');
       for (const token of [null, 'wrong-token-0123456789']) {
@@ -65,6 +66,11 @@ describe('control API', () => {
     }
     assert.equal((await call('GET', '/v1/nowhere', undefined, null)).status, 401, 'unknown paths are hidden too');
     assert.equal((await call('GET', '/v1/apps', undefined, 'second-token-abcdefghijkl')).status, 200, 'any configured token works');
+    // Roles: an agent token cannot act as a user, a user token cannot act as an agent.
+    assert.equal((await call('GET', '/v1/apps', undefined, AGENT)).status, 401, 'agent token on a user endpoint');
+    assert.equal((await call('PUT', '/v1/hosts/h/apps/a/machines/m1/state', { state: 'started', healthy: true, release: 1 })).status, 401, 'user token on an agent endpoint');
+    assert.equal((await call('GET', '/v1/hosts/h/apps/a/machines/m1/secrets')).status, 401, 'user token cannot read secret values');
+    assert.equal((await call('GET', '/v1/watch?timeout=0', undefined, AGENT)).status, 200, 'the feed takes either');
   });
 
   it('creates, lists, shows and destroys apps; a duplicate is 409', async () => {
@@ -101,11 +107,11 @@ describe('control API', () => {
     assert.equal((await call('GET', '/v1/apps/web/releases/0')).status, 404);
     assert.equal((await call('GET', '/v1/apps/%zz')).status, 404);
     assert.equal((await call('PATCH', '/v1/apps')).status, 405);
-    assert.equal((await call('POST', '/v1/hosts', { id: 'h1', region: 'fra', capacity: { machines: -1 }, agent_url: 'ftp://x' })).body.error.details.length, 2);
+    assert.equal((await call('POST', '/v1/hosts', { id: 'h1', region: 'fra', capacity: { machines: -1 }, agent_url: 'ftp://x' }, AGENT)).body.error.details.length, 2);
   });
 
   it('gives concurrent release creates distinct consecutive versions', async () => {
-    const replies = await Promise.all(Array.from({ length: 12 }, (_, i) => call('POST', '/v1/apps/web/releases', { config: { n: i }, image: IMAGE })));
+    const replies = await Promise.all(Array.from({ length: 12 }, (_, i) => call('POST', '/v1/apps/web/releases', { config: { app: 'web', env: { N: i } }, image: IMAGE })));
     assert.ok(replies.every((r) => r.status === 201), replies.map((r) => r.text).join());
     const versions = replies.map((r) => r.body.version as number).sort((a, b) => a - b);
     assert.deepEqual(versions, Array.from({ length: 12 }, (_, i) => i + 1));
@@ -125,7 +131,7 @@ describe('control API', () => {
     assert.match(list.body.secrets[0].digest, /^[0-9a-f]{16}$/);
     const stored = await store.get('secrets', 'web.DATABASE_URL');
     assert.ok(stored && !JSON.stringify(stored.value).includes(value), 'encrypted at rest');
-    const rel = await call('POST', '/v1/apps/web/releases', { config: {}, image: IMAGE });
+    const rel = await call('POST', '/v1/apps/web/releases', { config: { app: 'web' }, image: IMAGE });
     assert.equal(rel.body.secrets_version, 1);
     // Malformed bodies must not echo the value either (JSON.parse quotes the input in its message).
     const broken = await call('PUT', '/v1/apps/web/secrets', `{"A": "${value}`);
@@ -144,9 +150,9 @@ describe('control API', () => {
 
   it('registers hosts (upsert) and lists regions with coordinates', async () => {
     const host = { id: 'fra-1', region: 'fra', capacity: { machines: 10 }, agent_url: 'http://10.0.0.1:9090' };
-    assert.equal((await call('POST', '/v1/hosts', host)).status, 201);
-    assert.equal((await call('POST', '/v1/hosts', { ...host, capacity: { machines: 20 } })).status, 200);
-    assert.equal((await call('POST', '/v1/hosts', { ...host, id: 'iad-1', region: 'iad' })).status, 201);
+    assert.equal((await call('POST', '/v1/hosts', host, AGENT)).status, 201);
+    assert.equal((await call('POST', '/v1/hosts', { ...host, capacity: { machines: 20 } }, AGENT)).status, 200);
+    assert.equal((await call('POST', '/v1/hosts', { ...host, id: 'iad-1', region: 'iad' }, AGENT)).status, 201);
     const hosts = await call('GET', '/v1/hosts');
     assert.deepEqual(hosts.body.hosts.map((h: { id: string }) => h.id), ['fra-1', 'iad-1']);
     const regions = (await call('GET', '/v1/regions')).body.regions;
@@ -166,7 +172,7 @@ describe('control API', () => {
     const pending = call('GET', `/v1/watch?since=${head}&collections=apps&timeout=30`);
     await waitFor(() => subscribed > 0, 'the long poll to wait on the feed');
     store.watch = watch;
-    await call('POST', '/v1/hosts', { id: 'sin-1', region: 'sin', capacity: { machines: 1 }, agent_url: 'http://10.0.0.3:9090' }); // filtered out
+    await call('POST', '/v1/hosts', { id: 'sin-1', region: 'sin', capacity: { machines: 1 }, agent_url: 'http://10.0.0.3:9090' }, AGENT); // filtered out
     await call('POST', '/v1/apps', { name: 'api', primary_region: 'sin' });
     const got = await pending;
     assert.equal(got.status, 200);
@@ -195,7 +201,7 @@ describe('control API', () => {
   it('serves an OpenAPI document with exactly the routes of the route table', async () => {
     const doc = (await call('GET', '/openapi.json')).body;
     assert.equal(doc.openapi, '3.1.0');
-    const routes = controlRoutes({ store, secretsKey: KEY, clock: new SystemClock(), logger: silentLogger });
+    const routes = controlRoutes({ store, secretsKey: KEY, imagesDir: join(dir, 'images'), clock: new SystemClock(), logger: silentLogger });
     const fromTable = routes.map((r) => `${r.method} ${r.path}`).sort();
     const fromDoc = Object.entries(doc.paths as Record<string, Record<string, unknown>>)
       .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
@@ -212,7 +218,7 @@ describe('starling control run', () => {
     const d = mkdtempSync(join(dir, 'cli-'));
     const config = join(d, 'control.toml');
     // Port 0 would hide the port: pick a free one first.
-    const probe = await startControlPlane({ listen: { host: '127.0.0.1', port: 0 }, store, tokens: [TOKEN], secretsKey: KEY, clock: new SystemClock(), logger: silentLogger });
+    const probe = await startControlPlane({ listen: { host: '127.0.0.1', port: 0 }, store, tokens: [TOKEN], imagesDir: join(dir, 'images'), secretsKey: KEY, clock: new SystemClock(), logger: silentLogger });
     const port = probe.address.port;
     await probe.close();
     writeFileSync(config, `listen = "127.0.0.1:${port}"\nstate = "${join(d, 'state', 'state.db')}"\n`);

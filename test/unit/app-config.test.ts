@@ -155,10 +155,17 @@ restart = { policy = "no" }
     assert.deepEqual(paths(warnings), ['vm[1]', 'restart[1]']);
   });
 
+  it("takes the machines' command from experimental.entrypoint + experimental.cmd, as fly does", () => {
+    const { config: c } = parseAppConfig('app = "x"\n[experimental]\nentrypoint = ["node"]\ncmd = ["server.mjs", "--quiet"]\n', 's.toml');
+    assert.deepEqual(c.cmd, ['node', 'server.mjs', '--quiet']);
+    assert.equal(parseAppConfig('app = "x"\n', 's.toml').config.cmd, undefined);
+    assert.deepEqual(paths(errorsOf('app = "x"\n[experimental]\ncmd = []\n')), ['experimental.cmd']);
+  });
+
   it('accepts a real fly.toml as it is, with a warning for exactly each unsupported key', () => {
     const { config: c, warnings } = parseAppConfig(FLY_TOML, 'fly.toml');
     assert.deepEqual(paths(warnings), [
-      'swap_size_mb', 'experimental', 'build.dockerfile', 'build.args', 'http_service.processes', 'statics', 'metrics', 'mounts.auto_extend_size_threshold',
+      'swap_size_mb', 'experimental.auto_rollback', 'build.dockerfile', 'build.args', 'http_service.processes', 'statics', 'metrics', 'mounts.auto_extend_size_threshold',
     ]);
     for (const w of warnings) assert.match(w.message, /ignored$/);
     assert.deepEqual([c.app, c.primary_region, c.kill_signal, c.kill_timeout_ms], ['hello-node', 'ams', 'SIGTERM', 5000]);

@@ -4,6 +4,7 @@
  * never take the same version: the loser conflicts, reads again and takes the next one.
  */
 import { isStarlingError } from '../../shared/index.js';
+import { AppConfigError, parseAppConfigDocument } from '../config/app-config.js';
 import type { Entry, Op } from '../store/index.js';
 import { ApiError, json, route, type Route } from './http.js';
 import { CreateApp, CreateRelease, releaseKey, type ApiContext, type AppDoc, type ReleaseDoc } from './schemas.js';
@@ -84,6 +85,7 @@ export function appRoutes(ctx: ApiContext): Route[] {
       responses: { '201': 'the release', '400': 'invalid body', '404': 'ERR_APP_NOT_FOUND' },
       async handler({ params, body }) {
         const name = params.app!;
+        checkReleaseConfig(name, body.config);
         for (let i = 0; ; i++) {
           const app = await getApp(ctx, name);
           const version = app.value.release_version + 1;
@@ -128,6 +130,23 @@ export function appRoutes(ctx: ApiContext): Route[] {
       },
     }),
   ];
+}
+
+/** A release's config must be a valid app config for this app: 400 listing every problem otherwise. */
+function checkReleaseConfig(app: string, config: Record<string, unknown>): void {
+  let parsed: ReturnType<typeof parseAppConfigDocument>;
+  try {
+    parsed = parseAppConfigDocument(config, 'config');
+  } catch (e) {
+    if (e instanceof AppConfigError) {
+      const details = e.issues.map((i) => ({ path: `config.${i.path}`, message: i.message }));
+      throw new ApiError(400, 'ERR_APP_CONFIG', `invalid app config: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details);
+    }
+    throw e;
+  }
+  if (parsed.config.app !== app) {
+    throw new ApiError(400, 'ERR_APP_CONFIG', `the config is for app "${parsed.config.app}", not "${app}"`, [{ path: 'config.app', message: `must be "${app}"` }]);
+  }
 }
 
 /** The app document; 404 when there is none (or the name could not be one). */

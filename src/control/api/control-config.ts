@@ -16,6 +16,10 @@ export interface ControlConfig {
   state: string;
   /** Bearer token file, created (0600) when missing. Default: next to `state`, `api.token`. */
   token_file: string;
+  /** Bearer token file for agents (hosts), created (0600) when missing. Default: next to `state`, `agent.token`. */
+  agent_token_file: string;
+  /** Uploaded images (content-addressed .tar.gz files). Default: next to `state`, `images/`. */
+  images_dir: string;
   /** AES-256-GCM key file, created (0600) when missing. Default: next to `state`, `secrets.key`. */
   secrets_key_file: string;
 }
@@ -35,6 +39,8 @@ const Schema = z.strictObject({
   listen: hostPort.prefault(DEFAULT_LISTEN),
   state: path.default(DEFAULT_STATE),
   token_file: path.optional(),
+  agent_token_file: path.optional(),
+  images_dir: path.optional(),
   secrets_key_file: path.optional(),
 });
 
@@ -60,9 +66,16 @@ export function parseControlConfig(text: string, source: string): ControlConfig 
   }
   const result = Schema.safeParse(doc);
   if (!result.success) throw new ControlConfigError(source, fromZod(result.error));
-  const { listen, state, token_file, secrets_key_file } = result.data;
+  const { listen, state, token_file, agent_token_file, images_dir, secrets_key_file } = result.data;
   const dir = dirname(state);
-  return { listen, state, token_file: token_file ?? join(dir, 'api.token'), secrets_key_file: secrets_key_file ?? join(dir, 'secrets.key') };
+  return {
+    listen,
+    state,
+    token_file: token_file ?? join(dir, 'api.token'),
+    agent_token_file: agent_token_file ?? join(dir, 'agent.token'),
+    images_dir: images_dir ?? join(dir, 'images'),
+    secrets_key_file: secrets_key_file ?? join(dir, 'secrets.key'),
+  };
 }
 
 export async function loadControlConfig(file: string): Promise<ControlConfig> {

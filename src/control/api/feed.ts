@@ -9,7 +9,7 @@ import { ApiError, json, route, type Route } from './http.js';
 import { SnapshotQuery, WatchQuery, type ApiContext } from './schemas.js';
 
 /** What agents may read. `secrets` is left out on purpose: ciphertexts stay in the control plane. */
-export const FEED_COLLECTIONS = ['apps', 'releases', 'machines', 'hosts'] as const;
+export const FEED_COLLECTIONS = ['apps', 'releases', 'machines', 'machine_states', 'hosts', 'deploys'] as const;
 export const DEFAULT_WATCH_TIMEOUT_S = 25;
 export const MAX_WATCH_TIMEOUT_S = 60;
 /** Changes per answer; a client far behind polls again from the answer's revision. */
@@ -29,6 +29,7 @@ export function feedRoutes(ctx: ApiContext): Route[] {
     route({
       method: 'GET',
       path: '/v1/watch',
+      auth: 'any',
       summary: 'Long poll for changes after `since` (apps, releases, machines, hosts)',
       querySchema: WatchQuery,
       responses: {
@@ -52,6 +53,7 @@ export function feedRoutes(ctx: ApiContext): Route[] {
     route({
       method: 'GET',
       path: '/v1/snapshot',
+      auth: 'any',
       summary: 'Current documents (apps, releases, machines, hosts) and the revision they reflect',
       querySchema: SnapshotQuery,
       responses: { '200': '{ revision, documents: [{ collection, key, revision, value }] }', '400': 'bad query' },

@@ -10,6 +10,7 @@ export function hostRoutes(ctx: ApiContext): Route[] {
       method: 'POST',
       path: '/v1/hosts',
       summary: 'Register a host (agents call it at start and whenever their capacity changes; upsert)',
+      auth: 'agent',
       requestSchema: RegisterHost,
       responses: { '200': 'the host, updated', '201': 'the host, new', '400': 'invalid body' },
       async handler({ body }) {

@@ -4,6 +4,7 @@
  * server.ts puts it on a port; the OpenAPI document is generated from the same table (openapi.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { StarlingError, describeError, fromZod, type Logger } from '../../shared/index.js';
 
@@ -40,15 +41,28 @@ export interface Route {
   /** OpenAPI-style template: `/v1/apps/{app}`; a `{name}` matches one non-empty segment. */
   path: string;
   summary: string;
-  /** False only for /healthz; default true. */
-  auth?: boolean;
+  /**
+   * Who may call it: `user` (default: the operator's token), `agent` (a host's token: registering,
+   * reporting machine states, fetching a machine's secrets), `any` (either: the feed, images), or
+   * false (only /healthz). A user token cannot read secret values; an agent token cannot change apps.
+   */
+  auth?: AuthRole | false;
   requestSchema?: z.ZodType;
   /** A strict object of string fields; query parameters are validated like bodies. */
   querySchema?: z.ZodObject;
   /** Status → description; errors use the shared Error schema in the OpenAPI document. */
   responses: Record<string, string>;
   handler: (input: HandlerInput<never, never>) => Promise<ApiResponse>;
+  /**
+   * A route whose body is not JSON (image uploads and downloads): the server hands it the socket
+   * streams after auth, without buffering the body. `handler` is then never called.
+   */
+  raw?: (req: IncomingMessage, res: ServerResponse, params: Record<string, string>) => Promise<void>;
+  /** The raw route's content type, for the OpenAPI document. */
+  contentType?: string;
 }
+
+export type AuthRole = 'user' | 'agent' | 'any';
 
 /** Typed route definition: the handler's input types follow from the schemas. */
 export function route<B extends z.ZodType = z.ZodUndefined, Q extends z.ZodObject = z.ZodObject>(
@@ -98,15 +112,18 @@ interface Compiled {
 
 export class Router {
   private readonly compiled: Compiled[];
-  private readonly tokenHashes: Buffer[];
+  private readonly userHashes: Buffer[];
+  private readonly agentHashes: Buffer[];
 
   constructor(
     readonly routes: readonly Route[],
     tokens: readonly string[],
     private readonly logger: Logger,
+    agentTokens: readonly string[] = [],
   ) {
     if (tokens.length === 0) throw new StarlingError('ERR_CONTROL_NO_TOKEN', 'the control plane needs at least one API token');
-    this.tokenHashes = tokens.map(sha256);
+    this.userHashes = tokens.map(sha256);
+    this.agentHashes = agentTokens.map(sha256);
     this.compiled = routes.map((r) => {
       const names: string[] = [];
       const source = r.path
@@ -126,7 +143,9 @@ export class Router {
   async handle(req: ApiRequest): Promise<ApiResponse> {
     const matches = this.match(req.path);
     const exact = matches.find((m) => m.route.method === req.method);
-    if (exact?.route.auth !== false && !this.authorized(req.authorization)) return unauthorized();
+    // Without an exact match (404, 405) any valid token may learn that much; never without one.
+    const role = exact ? exact.route.auth ?? 'user' : 'any';
+    if (role !== false && !this.authorized(req.authorization, role)) return unauthorized(role);
     if (matches.length === 0) return json(404, errorBody('ERR_NOT_FOUND', `no endpoint ${req.path}`));
     if (!exact) {
       const allow = [...new Set(matches.map((m) => m.route.method))].join(', ');
@@ -147,6 +166,12 @@ export class Router {
     }
   }
 
+  /** A raw route for this request, with its params and who may call it; undefined for JSON routes. */
+  matchRaw(method: string, path: string): { route: Route; params: Record<string, string> } | undefined {
+    const m = this.match(path).find((x) => x.route.method === method);
+    return m?.route.raw ? m : undefined;
+  }
+
   private match(path: string): { route: Route; params: Record<string, string> }[] {
     const out: { route: Route; params: Record<string, string> }[] = [];
     for (const c of this.compiled) {
@@ -161,13 +186,15 @@ export class Router {
     return out;
   }
 
-  /** Every token is compared (no early exit), each in constant time over its SHA-256. */
-  private authorized(header: string | undefined): boolean {
+  /** Whether the Authorization header carries a token of `role` (the raw-body routes use this too). */
+  authorized(header: string | undefined, role: AuthRole): boolean {
     const m = /^Bearer +(\S+) *$/i.exec(header ?? '');
     if (!m) return false;
     const given = sha256(m[1]!);
+    const hashes = role === 'user' ? this.userHashes : role === 'agent' ? this.agentHashes : [...this.userHashes, ...this.agentHashes];
+    // Every token is compared (no early exit), each in constant time over its SHA-256.
     let ok = false;
-    for (const h of this.tokenHashes) ok = timingSafeEqual(given, h) || ok;
+    for (const h of hashes) ok = timingSafeEqual(given, h) || ok;
     return ok;
   }
 }
@@ -211,9 +238,18 @@ function sha256(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
-function unauthorized(): ApiResponse {
+export function unauthorized(role: AuthRole): ApiResponse {
+  const which = role === 'agent' ? 'an agent token (agent_token_file)' : role === 'user' ? 'the API token (token_file)' : 'a token (token_file or agent_token_file)';
   // RFC 6750 section 3: the challenge names the scheme.
-  return json(401, errorBody('ERR_UNAUTHORIZED', 'missing or wrong bearer token (Authorization: Bearer <token from token_file>)'), {
+  return json(401, errorBody('ERR_UNAUTHORIZED', `missing or wrong bearer token: this endpoint needs ${which} as Authorization: Bearer <token>`), {
     'www-authenticate': 'Bearer realm="starling-control"',
   });
+}
+
+/** A route served by `raw` (a streamed, non-JSON body); see Route.raw. */
+export function rawRoute(r: Omit<Route, 'handler' | 'requestSchema' | 'querySchema'> & { raw: NonNullable<Route['raw']> }): Route {
+  return {
+    ...r,
+    handler: () => Promise.reject(new Error(`${r.method} ${r.path} is served by its raw handler`)),
+  };
 }

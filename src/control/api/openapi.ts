@@ -3,9 +3,11 @@
  * routes listed here and the document describes exactly them, so the two cannot drift.
  */
 import { z } from 'zod';
+import { agentRoutes } from './agents.js';
 import { appRoutes } from './apps.js';
 import { feedRoutes } from './feed.js';
 import { hostRoutes } from './hosts.js';
+import { imageRoutes } from './images.js';
 import { json, route, type Route } from './http.js';
 import type { ApiContext } from './schemas.js';
 import { secretRoutes } from './secrets.js';
@@ -28,6 +30,8 @@ export function controlRoutes(ctx: ApiContext): Route[] {
     ...appRoutes(ctx),
     ...secretRoutes(ctx),
     ...hostRoutes(ctx),
+    ...agentRoutes(ctx),
+    ...imageRoutes(ctx),
     ...feedRoutes(ctx),
   ];
   // Built on first request, from the finished table (which includes this route).
@@ -82,7 +86,8 @@ export function openApiDocument(routes: readonly Route[]): Record<string, unknow
     const responses: Record<string, unknown> = {};
     for (const [status, description] of Object.entries(r.responses)) {
       const schema = Number(status) >= 400 ? { $ref: '#/components/schemas/Error' } : {};
-      responses[status] = { description, content: { 'application/json': { schema } } };
+      const type = Number(status) < 400 && r.contentType ? r.contentType : 'application/json';
+      responses[status] = { description, content: { [type]: { schema } } };
     }
     if (r.auth !== false) responses['401'] = { description: 'ERR_UNAUTHORIZED', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
     const op: Record<string, unknown> = {
@@ -90,8 +95,11 @@ export function openApiDocument(routes: readonly Route[]): Record<string, unknow
       summary: r.summary,
       ...(parameters.length > 0 ? { parameters } : {}),
       ...(r.requestSchema ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(r.requestSchema) } } } } : {}),
+      ...(r.raw && r.method === 'PUT' && r.contentType ? { requestBody: { required: true, content: { [r.contentType]: { schema: { type: 'string', format: 'binary' } } } } } : {}),
       responses,
       security: r.auth === false ? [] : [{ bearer: [] }],
+      // Which token: user (token_file), agent (agent_token_file) or any of them.
+      'x-starling-token': r.auth === false ? 'none' : (r.auth ?? 'user'),
     };
     (paths[r.path] ??= {})[r.method.toLowerCase()] = op;
   }

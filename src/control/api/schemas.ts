@@ -10,6 +10,8 @@ import type { StateStore } from '../store/index.js';
 export interface ApiContext {
   store: StateStore;
   secretsKey: Buffer;
+  /** Where uploaded images (.tar.gz by digest) live. */
+  imagesDir: string;
   clock: Clock;
   logger: Logger;
 }
@@ -41,6 +43,11 @@ export const RegisterHost = z.strictObject({
   region,
   capacity: z.strictObject({ machines: z.number().int().min(0).max(100000) }),
   agent_url: z.url({ protocol: /^https?$/ }),
+  /** `IP:PORT` where other hosts' proxies reach this host's proxy (and through it its machines). */
+  proxy: z
+    .string()
+    .regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]):\d{1,5}$/, 'must be IP:PORT (IPv6 in brackets)')
+    .optional(),
 });
 
 /** Query parameters are strings; the handlers convert them after these checks. */
@@ -85,9 +92,53 @@ export interface HostDoc {
   region: string;
   capacity: { machines: number };
   agent_url: string;
+  proxy?: string;
   registered_at: string;
   updated_at: string;
 }
 
 export const releaseKey = (app: string, version: number): string => `${app}.${String(version).padStart(8, '0')}`;
 export const secretKey = (app: string, name: string): string => `${app}.${name}`;
+
+// ---- machines: what the scheduler and deploys want (machines), what agents report (machine_states)
+
+/** fly's machine states; agents report one of these. */
+export const MACHINE_STATE_NAMES = ['created', 'starting', 'started', 'stopping', 'stopped', 'destroying', 'destroyed', 'failed'] as const;
+export const MACHINE_ID_RE = /^[a-z0-9]{1,32}$/;
+
+/**
+ * `machines/<app>.<id>`: a machine the control plane wants on `host`, running release `release`.
+ * Written only by the control plane (scale, deploys). Deleting the document is how a machine is
+ * destroyed: the host's agent stops it (kill_signal, then kill_timeout) and removes it.
+ */
+export interface MachineDoc {
+  id: string;
+  app: string;
+  region: string;
+  host: string;
+  release: number;
+  /** The deploy that created it (null: `scale count`). */
+  deploy: string | null;
+  created_at: string;
+}
+
+/** `machine_states/<app>.<id>`: what the host's agent last reported. Written only by agents. */
+export interface MachineStateDoc {
+  id: string;
+  app: string;
+  host: string;
+  region: string;
+  release: number;
+  state: (typeof MACHINE_STATE_NAMES)[number];
+  /** Started and every check passing: the proxies route to it. */
+  healthy: boolean;
+  updated_at: string;
+}
+
+export const ReportMachineState = z.strictObject({
+  state: z.enum(MACHINE_STATE_NAMES),
+  healthy: z.boolean(),
+  release: z.number().int().min(1),
+});
+
+export const machineKey = (app: string, id: string): string => `${app}.${id}`;

@@ -158,6 +158,14 @@ export const AppConfigSchema = z.strictObject({
     )
     .default({}),
   build: z.strictObject({ image: z.string().min(1, 'must not be empty').optional() }).prefault({}),
+  // fly's way to override the image's command; Starling images are directories, so this is how an
+  // app says what to run (without it: node server.js).
+  experimental: z
+    .strictObject({
+      cmd: z.array(z.string().min(1, 'must not be empty')).min(1, 'must name the program').max(256).optional(),
+      entrypoint: z.array(z.string().min(1, 'must not be empty')).max(256).optional(),
+    })
+    .optional(),
   http_service: httpService.optional(),
   services: z.array(service).default([]),
   deploy: z
@@ -184,7 +192,8 @@ export const AppConfigSchema = z.strictObject({
  */
 const FLY_ONLY: readonly [string, readonly string[], string][] = [
   ['', ['swap_size_mb', 'console_command', 'host_dedication_id', 'machine_config', 'container'], 'not supported by Starling yet; ignored'],
-  ['', ['experimental'], "fly's experimental options are not supported; ignored"],
+  ['experimental', ['auto_rollback', 'enable_consul', 'enable_etcd', 'lazy_load_images', 'attached', 'machine_config', 'exec', 'private_network', 'allowed_public_ports'],
+    'only experimental.cmd and experimental.entrypoint are supported; ignored'],
   ['', ['processes'], "process groups are not supported yet: every machine runs the image's command; ignored"],
   ['', ['statics'], 'the proxy does not serve static files yet; ignored'],
   ['', ['metrics'], 'app metrics are not scraped yet; ignored'],

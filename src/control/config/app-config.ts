@@ -55,6 +55,8 @@ export interface AppConfig {
   /** [env] as strings, plus PRIMARY_REGION when primary_region is set. */
   env: Record<string, string>;
   build: { image?: string };
+  /** experimental.entrypoint + experimental.cmd: the machines' argv; undefined = the runtime's default. */
+  cmd?: string[];
   /** [http_service] expanded (ports 80 and 443) first, then [[services]] in file order. */
   services: ServiceConfig[];
   /** max_unavailable: below 1 a fraction of the machines, from 1 a number of them (maxUnavailableCount). */
@@ -99,6 +101,15 @@ export function parseAppConfig(text: string, source: string): { config: AppConfi
     const where = e instanceof TomlError ? `line ${e.line}, column ${e.column}` : '(syntax)';
     throw new AppConfigError(source, [{ path: where, message: `invalid TOML: ${reason}` }], [], e);
   }
+  return parseAppConfigDocument(raw, source);
+}
+
+/**
+ * The same checks on a document already parsed (a release's `config`: the app config as written,
+ * sent as JSON by `starling deploy`). Dates and other TOML-only types cannot appear in JSON, and
+ * the schema rejects them anyway.
+ */
+export function parseAppConfigDocument(raw: unknown, source: string): { config: AppConfig; warnings: ConfigIssue[] } {
   const { doc, warnings, wrapped } = prepare(obj(raw));
   const at = (path: readonly PropertyKey[]): string => displayPath(path, wrapped);
   const result = AppConfigSchema.safeParse(doc);
@@ -286,6 +297,9 @@ function normalize(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string,
     kill_timeout_ms: d.kill_timeout ?? 5_000,
     env,
     build: d.build.image !== undefined ? { image: d.build.image } : {},
+    ...(d.experimental?.cmd || d.experimental?.entrypoint
+      ? { cmd: [...(d.experimental.entrypoint ?? []), ...(d.experimental.cmd ?? [])] }
+      : {}),
     services,
     deploy: {
       strategy: d.deploy.strategy,

@@ -28,6 +28,7 @@ export const controlRun: Command = {
     const config = await loadControlConfig(String(opts.config));
     mkdirSync(dirname(config.state), { recursive: true, mode: 0o700 });
     const token = await loadOrCreateControlToken(config.token_file, logger);
+    const agentToken = await loadOrCreateControlToken(config.agent_token_file, logger);
     if (!existsSync(config.secrets_key_file)) {
       mkdirSync(dirname(config.secrets_key_file), { recursive: true, mode: 0o700 });
       createSecretsKeyFile(config.secrets_key_file);
@@ -37,7 +38,16 @@ export const controlRun: Command = {
     const store = new SqliteStore({ path: config.state });
     let server;
     try {
-      server = await startControlPlane({ listen: config.listen, store, tokens: [token], secretsKey, clock: new SystemClock(), logger });
+      server = await startControlPlane({
+        listen: config.listen,
+        store,
+        tokens: [token],
+        agentTokens: [agentToken],
+        imagesDir: config.images_dir,
+        secretsKey,
+        clock: new SystemClock(),
+        logger,
+      });
     } catch (e) {
       await store.close();
       throw e;
