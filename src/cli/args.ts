@@ -25,6 +25,11 @@ export interface Command {
   run(opts: Record<string, string | boolean | undefined>): Promise<number>;
 }
 
+/** `deploy`, `apps create`: the words that name a command (some have no verb). */
+export function commandName(cmd: Pick<Command, 'noun' | 'verb'>): string {
+  return cmd.verb === '' ? cmd.noun : `${cmd.noun} ${cmd.verb}`;
+}
+
 /** Parses a command's flags strictly: an unknown flag or a missing value is a user error. */
 export function parseOptions(cmd: Command, argv: string[]): Record<string, string | boolean | undefined> {
   const options: NonNullable<ParseArgsConfig['options']> = {};
@@ -38,13 +43,13 @@ export function parseOptions(cmd: Command, argv: string[]): Record<string, strin
     if (positionals.length > names.length) {
       throw new StarlingError('ERR_USAGE', `unexpected argument "${positionals[names.length]}"`, {
         fault: 'user',
-        hint: `see: starling ${cmd.noun} ${cmd.verb} --help`,
+        hint: `see: starling ${commandName(cmd)} --help`,
       });
     }
     if (positionals.length < names.length) {
       throw new StarlingError('ERR_USAGE', `missing ${names.slice(positionals.length).join(' ')}`, {
         fault: 'user',
-        hint: `usage: starling ${cmd.noun} ${cmd.verb} ${names.join(' ')} [options]`,
+        hint: `usage: starling ${commandName(cmd)} ${names.join(' ')} [options]`,
       });
     }
     const out = values as Record<string, string | boolean | undefined>;
@@ -54,7 +59,7 @@ export function parseOptions(cmd: Command, argv: string[]): Record<string, strin
     if (e instanceof StarlingError) throw e;
     throw new StarlingError('ERR_USAGE', (e as Error).message, {
       fault: 'user',
-      hint: `see: starling ${cmd.noun} ${cmd.verb} --help`,
+      hint: `see: starling ${commandName(cmd)} --help`,
     });
   }
 }
@@ -79,7 +84,7 @@ export function parseHostPort(value: string, what: string): { host: string; port
 
 export function commandHelp(cmd: Command): string {
   const args = (cmd.args ?? []).map((a) => ` ${a}`).join('');
-  const lines = [`starling ${cmd.noun} ${cmd.verb}${args} — ${cmd.summary}`, '', 'options:'];
+  const lines = [`starling ${commandName(cmd)}${args} — ${cmd.summary}`, '', 'options:'];
   for (const [name, spec] of Object.entries(cmd.options)) {
     const flag = spec.type === 'string' ? `--${name} ${spec.value ?? 'VALUE'}` : `--${name}`;
     const def = spec.default === undefined ? '' : ` (default: ${String(spec.default)})`;

@@ -1,4 +1,4 @@
-import type { Command } from './args.js';
+import { commandName, type Command } from './args.js';
 import { proxyServe } from './commands/proxy/serve.js';
 import { certsAdd } from './commands/certs/add.js';
 import { certsImport } from './commands/certs/import.js';
@@ -20,6 +20,10 @@ import { releasesList } from './commands/releases/list.js';
 import { secretsList, secretsSet, secretsUnset } from './commands/secrets/secrets.js';
 import { regionsList } from './commands/regions/list.js';
 
+import { deploy } from './commands/deploy/deploy.js';
+import { deployResume, deployRollback } from './commands/deploy/resume.js';
+import { scaleCount } from './commands/scale/scale.js';
+import { status } from './commands/status/status.js';
 /** Every command, in help order. The README's CLI reference is checked against this table. */
 export const COMMANDS: readonly Command[] = [
   proxyServe,
@@ -48,6 +52,11 @@ export const COMMANDS: readonly Command[] = [
   secretsList,
   secretsUnset,
   regionsList,
+  deploy,
+  deployResume,
+  deployRollback,
+  status,
+  scaleCount,
 ];
 
 /**
@@ -60,8 +69,9 @@ export function findCommand(argv: readonly string[]): { cmd: Command; rest: stri
   for (const cmd of COMMANDS) {
     if (cmd.noun !== noun) continue;
     for (const name of [cmd.verb, ...(cmd.aliases ?? [])]) {
-      const parts = name.split(' ');
-      if (parts.every((w, i) => words[i] === w) && parts.length > (best?.used ?? 0)) best = { cmd, used: parts.length };
+      // A command without a verb (`starling deploy`, `starling status`) matches on its noun alone.
+      const parts = name === '' ? [] : name.split(' ');
+      if (parts.every((w, i) => words[i] === w) && parts.length > (best?.used ?? -1)) best = { cmd, used: parts.length };
     }
   }
   return best && { cmd: best.cmd, rest: words.slice(best.used) };
@@ -69,7 +79,7 @@ export function findCommand(argv: readonly string[]): { cmd: Command; rest: stri
 
 export function mainHelp(): string {
   const lines = ['starling — a self-hostable anycast app platform', '', 'usage: starling <noun> <verb> [options]', ''];
-  for (const c of COMMANDS) lines.push(`  starling ${`${c.noun} ${c.verb}`.padEnd(20)} ${c.summary}`);
+  for (const c of COMMANDS) lines.push(`  starling ${commandName(c).padEnd(20)} ${c.summary}`);
   lines.push('', 'Run `starling <noun> <verb> --help` for the options of one command.');
   return lines.join('\n');
 }

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { describeError, readRequestBody, type Clock, type Logger } from '../shared/index.js';
 import { Router, errorBody, unauthorized, type ApiResponse } from './api/http.js';
 import { controlRoutes } from './api/openapi.js';
+import { DeployRunner } from './deploy/index.js';
 import type { StateStore } from './store/index.js';
 
 /** Request bodies are small JSON documents (a release config is the largest). */
@@ -31,13 +32,18 @@ export interface ControlPlane {
   address: AddressInfo;
   /** The router without a socket (tests, embedding). */
   router: Router;
+  /** The deploy runner (tests wait on `settled(app)`). */
+  deploys: DeployRunner;
   /** Stops listening, ends open requests (long polls first). Does not close the store. */
   close(): Promise<void>;
 }
 
 export async function startControlPlane(o: ControlPlaneOptions): Promise<ControlPlane> {
   const logger = o.logger;
-  const ctx = { store: o.store, secretsKey: o.secretsKey, imagesDir: o.imagesDir, clock: o.clock, logger };
+  const deploys = new DeployRunner({ store: o.store, clock: o.clock, logger: logger.child({ component: 'deploys' }) });
+  const interrupted = await deploys.recover();
+  if (interrupted > 0) logger.warn('deploys were interrupted by a restart: resume or roll them back', { count: interrupted });
+  const ctx = { store: o.store, secretsKey: o.secretsKey, imagesDir: o.imagesDir, clock: o.clock, logger, deploys };
   const router = new Router(controlRoutes(ctx), o.tokens, logger, o.agentTokens ?? []);
   const open = new Set<AbortController>();
   const server = http.createServer((req, res) => void serve(req, res));
@@ -98,7 +104,9 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
   return {
     address,
     router,
-    close: () => {
+    deploys,
+    close: async () => {
+      await deploys.close();
       for (const a of open) a.abort();
       server.closeAllConnections();
       return new Promise((resolve) => server.close(() => resolve()));

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -196,6 +197,46 @@ describe('control API', () => {
     assert.equal(got.status, 200);
     assert.deepEqual(got.body.changes.map((c: { op: string; key: string; value: unknown }) => [c.op, c.key, c.value]), [['delete', 'api', null]]);
     assert.equal((await call('GET', '/v1/watch?since=999999&timeout=0')).status, 410);
+  });
+
+  it('takes an image upload only when the bytes hash to its digest, and serves it back to agents', async () => {
+    const bytes = Buffer.from('not really a tarball, but bytes all the same');
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const put = (d: string, body: Buffer, token = TOKEN): Promise<Response> =>
+      fetch(`${base}/v1/images/${d}`, { method: 'PUT', headers: { authorization: `Bearer ${token}` }, body });
+    const wrong = await put(`sha256:${'0'.repeat(64)}`, bytes);
+    assert.equal(wrong.status, 400);
+    assert.equal(((await wrong.json()) as { error: { code: string } }).error.code, 'ERR_IMAGE_DIGEST');
+    assert.equal((await put(digest, bytes, AGENT)).status, 401, 'agents cannot upload');
+    assert.equal((await put(digest, bytes)).status, 201);
+    assert.equal((await put(digest, bytes)).status, 200, 'a second upload of the same image is a no-op');
+    const got = await fetch(`${base}/v1/images/${digest}`, { headers: { authorization: `Bearer ${AGENT}` } });
+    assert.equal(got.status, 200);
+    assert.deepEqual(Buffer.from(await got.arrayBuffer()), bytes);
+    assert.equal((await fetch(`${base}/v1/images/${digest}`)).status, 401);
+    assert.equal((await call('GET', `/v1/images/sha256:${'1'.repeat(64)}`)).body.error.code, 'ERR_IMAGE_NOT_FOUND');
+  });
+
+  it('refuses deploys and scaling it cannot carry out, with 4xx saying why', async () => {
+    await call('POST', '/v1/apps', { name: 'shop', primary_region: 'ams' });
+    assert.equal((await call('POST', '/v1/apps/shop/deploys', {})).body.error.code, 'ERR_NO_RELEASE');
+    assert.equal((await call('POST', '/v1/apps/shop/scale', { count: 2 })).body.error.code, 'ERR_NOT_DEPLOYED');
+    const bad = await call('POST', '/v1/apps/shop/scale', { count: -1, regions: ['zzz'], colour: 'red' });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.details.length, 3, bad.text);
+    const rel = await call('POST', '/v1/apps/shop/releases', { config: { app: 'shop', experimental: { cmd: [] }, colour: 1 }, image: IMAGE });
+    assert.equal(rel.status, 400);
+    assert.deepEqual(rel.body.error.details.map((d: { path: string }) => d.path).sort(), ['config.colour', 'config.experimental.cmd']);
+    assert.equal((await call('POST', '/v1/apps/shop/releases', { config: { app: 'web' }, image: IMAGE })).body.error.details[0].path, 'config.app');
+    assert.equal((await call('POST', '/v1/apps/shop/releases', { config: { app: 'shop' }, image: IMAGE })).status, 201);
+    const missing = await call('POST', '/v1/apps/shop/deploys', { strategy: 'sideways' });
+    assert.equal(missing.status, 400);
+    assert.equal((await call('POST', '/v1/apps/shop/deploys', {})).body.error.code, 'ERR_IMAGE_NOT_FOUND');
+    assert.equal((await call('GET', '/v1/apps/shop/deploys/nope')).status, 404);
+    assert.equal((await call('POST', '/v1/apps/shop/deploys/nope/resume')).status, 404);
+    const state = await call('PUT', '/v1/hosts/h1/apps/shop/machines/Bad.Id/state', { state: 'started', healthy: true, release: 1 }, AGENT);
+    assert.equal(state.status, 400);
+    assert.equal((await call('GET', '/v1/hosts/h1/apps/shop/machines/abc/secrets', undefined, AGENT)).body.error.code, 'ERR_MACHINE_NOT_FOUND');
   });
 
   it('serves an OpenAPI document with exactly the routes of the route table', async () => {

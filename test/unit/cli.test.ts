@@ -9,7 +9,8 @@ const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf
 
 /** The README section of one command: from its heading to the next heading of the same level. */
 function section(noun: string, verb: string): string {
-  const m = new RegExp(`### \`starling ${noun} ${verb}[\` ]`).exec(readme);
+  const name = verb === '' ? noun : `${noun} ${verb}`;
+  const m = new RegExp(`### \`starling ${name}[\` ]`).exec(readme);
   const start = m ? m.index : -1;
   assert.ok(start >= 0, `README has no CLI reference section for "starling ${noun} ${verb}"`);
   const next = readme.indexOf('\n## ', start + 1);
@@ -38,7 +39,7 @@ test('README documents no option that the command does not have', () => {
 
 test('main help lists every command', () => {
   const help = mainHelp();
-  for (const cmd of COMMANDS) assert.match(help, new RegExp(`starling ${cmd.noun} ${cmd.verb}`));
+  for (const cmd of COMMANDS) assert.match(help, new RegExp(`starling ${cmd.verb === '' ? cmd.noun : `${cmd.noun} ${cmd.verb}`}`));
 });
 
 test('HOST:PORT parsing accepts IPv4, names and bracketed IPv6, and names the flag when wrong', () => {

@@ -56,13 +56,16 @@ export function appRoutes(ctx: ApiContext): Route[] {
     route({
       method: 'DELETE',
       path: '/v1/apps/{app}',
-      summary: 'Destroy an app with its releases and secrets',
+      summary: 'Destroy an app with its releases, secrets, machines and deploys',
       responses: { '200': '{ deleted: name }', '404': 'ERR_APP_NOT_FOUND' },
       async handler({ params }) {
         const name = params.app!;
         for (let i = 0; ; i++) {
           const app = await getApp(ctx, name);
-          const children = [...(await store.list('releases', { prefix: `${name}.` })), ...(await store.list('secrets', { prefix: `${name}.` }))];
+          // Deleting the machine documents is what makes the hosts destroy the machines.
+          const children = (
+            await Promise.all(['releases', 'secrets', 'machines', 'deploys'].map((c) => store.list(c, { prefix: `${name}.` })))
+          ).flat();
           const ops: Op[] = [
             ...children.map((c): Op => ({ op: 'delete', collection: c.collection, key: c.key })),
             { op: 'delete', collection: 'apps', key: name, expectRevision: app.revision },

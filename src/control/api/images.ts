@@ -53,9 +53,12 @@ export function imageRoutes(ctx: ApiContext): Route[] {
         if (declared > MAX_IMAGE_BYTES) return void send(res, 413, errorBody('ERR_IMAGE_TOO_LARGE', `images are at most ${MAX_IMAGE_BYTES} bytes`), { connection: 'close' });
         const final = imagePath(dir, digest);
         if (await hasImage(dir, digest)) {
-          req.resume();
-          const size = (await stat(final)).size;
-          return void req.once('end', () => send(res, 200, { digest, size }));
+          // Already held: read the body to its end (so the connection stays usable), keep nothing.
+          await new Promise<void>((resolve) => {
+            req.once('end', resolve).once('error', resolve).once('close', resolve);
+            req.resume();
+          });
+          return void send(res, 200, { digest, size: (await stat(final)).size });
         }
         await mkdir(dir, { recursive: true, mode: 0o700 });
         const tmp = join(dir, `.upload-${randomBytes(6).toString('hex')}`);

@@ -5,6 +5,9 @@
 import { z } from 'zod';
 import { agentRoutes } from './agents.js';
 import { appRoutes } from './apps.js';
+import { DeployRunner } from '../deploy/index.js';
+import { deployRoutes } from './deploys.js';
+import { machineRoutes } from './machines.js';
 import { feedRoutes } from './feed.js';
 import { hostRoutes } from './hosts.js';
 import { imageRoutes } from './images.js';
@@ -16,6 +19,7 @@ export const API_VERSION = '0.1.0';
 
 /** Every route of the control plane's API, /openapi.json and /healthz included. */
 export function controlRoutes(ctx: ApiContext): Route[] {
+  const runner = ctx.deploys ?? new DeployRunner(ctx);
   const routes: Route[] = [
     route({
       method: 'GET',
@@ -28,6 +32,8 @@ export function controlRoutes(ctx: ApiContext): Route[] {
       },
     }),
     ...appRoutes(ctx),
+    ...machineRoutes(ctx, runner),
+    ...deployRoutes(ctx, runner),
     ...secretRoutes(ctx),
     ...hostRoutes(ctx),
     ...agentRoutes(ctx),

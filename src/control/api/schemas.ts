@@ -4,11 +4,15 @@
  */
 import { z } from 'zod';
 import { isKnownRegion, type Clock, type Logger } from '../../shared/index.js';
+import type { DeployRunner } from '../deploy/index.js';
+import { DEPLOY_STRATEGIES } from '../deploy/types.js';
 import type { StateStore } from '../store/index.js';
 
 /** What every route handler may use. */
 export interface ApiContext {
   store: StateStore;
+  /** Runs deploys; controlRoutes makes one when absent (startControlPlane passes its own to recover and close it). */
+  deploys?: DeployRunner;
   secretsKey: Buffer;
   /** Where uploaded images (.tar.gz by digest) live. */
   imagesDir: string;
@@ -65,6 +69,8 @@ export interface AppDoc {
   created_at: string;
   /** The version of the latest release (0: none yet). */
   release_version: number;
+  /** The release the app's machines run: set when a deploy succeeds (absent or 0: never deployed). */
+  deployed_release?: number;
   /** Bumped by every secrets change; releases record the one they were made with. */
   secrets_version: number;
 }
@@ -142,3 +148,18 @@ export const ReportMachineState = z.strictObject({
 });
 
 export const machineKey = (app: string, id: string): string => `${app}.${id}`;
+
+export const StartDeploy = z.strictObject({
+  /** Default: the latest release. */
+  release: z.number().int().min(1).optional(),
+  /** Default: the release config's deploy.strategy. */
+  strategy: z.enum(DEPLOY_STRATEGIES).optional(),
+  /** Default: the release config's deploy.max_unavailable (a fraction below 1, else a count). */
+  max_unavailable: z.number().positive().refine((n) => n < 1 || Number.isInteger(n), 'must be a fraction below 1 or a whole number').optional(),
+  wait_timeout_s: z.number().int().min(1).max(3600).optional(),
+});
+
+export const ScaleCount = z.strictObject({
+  count: z.number().int().min(0).max(1000),
+  regions: z.array(region).max(64).optional(),
+});

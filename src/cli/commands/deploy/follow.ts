@@ -1,0 +1,62 @@
+/**
+ * Live progress of a deploy: polls the app's status and prints each new deploy event and each
+ * machine's state change as one line (plain lines, so logs and CI keep them), until the deploy ends.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { appPath, callControl, type ControlTarget } from '../../control-client.js';
+
+export interface StatusJson {
+  app: { name: string; primary_region: string; release_version: number; deployed_release?: number; secrets_version: number };
+  machines: MachineJson[];
+  deploy: DeployJson | null;
+}
+
+export interface MachineJson {
+  id: string;
+  region: string;
+  host: string;
+  release: number;
+  state: string;
+  healthy: boolean;
+  created_at: string;
+}
+
+export interface DeployJson {
+  id: string;
+  release: number;
+  from_release: number;
+  strategy: string;
+  state: string;
+  phase: string;
+  error: string | null;
+  events: { at: string; message: string }[];
+}
+
+const FINISHED = ['succeeded', 'rolled_back', 'failed', 'interrupted'];
+/** The poll interval: a rolling deploy's steps take seconds, so 4 polls a second show each one. */
+const POLL_MS = 250;
+
+export async function followDeploy(target: ControlTarget, app: string, id: string, print: (line: string) => void): Promise<DeployJson> {
+  const printed = new Set<string>();
+  const seen = new Map<string, string>();
+  for (;;) {
+    const status = await callControl<StatusJson>(target, 'GET', appPath(app, '/status'));
+    const d = await callControl<DeployJson>(target, 'GET', appPath(app, `/deploys/${encodeURIComponent(id)}`));
+    // events holds the newest 100; an event is its time and text.
+    for (const e of d.events) {
+      const key = `${e.at}|${e.message}`;
+      if (printed.has(key)) continue;
+      printed.add(key);
+      print(`  ${e.at.slice(11, 23)}  ${e.message}`);
+    }
+    for (const m of status.machines) {
+      const line = `${m.state}${m.healthy ? ', healthy' : ''}`;
+      if (seen.get(m.id) !== line) {
+        seen.set(m.id, line);
+        print(`      machine ${m.id} ${m.region} v${m.release} on ${m.host}: ${line}`);
+      }
+    }
+    if (FINISHED.includes(d.state)) return d;
+    await sleep(POLL_MS);
+  }
+}

@@ -1,0 +1,44 @@
+/** `starling status --app APP`: the deployed release, each machine's placement and state, the latest deploy. */
+import type { Command } from '../../args.js';
+import { appOption, appPath, callControl, controlOptions, requireApp, resolveControl } from '../../control-client.js';
+import { jsonOption, printJson, table } from '../certs/common.js';
+import type { StatusJson } from '../deploy/follow.js';
+
+export const status: Command = {
+  noun: 'status',
+  verb: '',
+  summary: "an app's deployed release, machines (region, host, state, checks) and latest deploy",
+  options: { ...appOption, ...jsonOption, ...controlOptions },
+  async run(opts) {
+    const app = requireApp(opts);
+    const s = await callControl<StatusJson>(resolveControl(opts), 'GET', appPath(app, '/status'));
+    if (opts.json === true) {
+      printJson(s);
+      return 0;
+    }
+    console.log(formatStatus(s));
+    return 0;
+  },
+};
+
+export function formatStatus(s: StatusJson): string {
+  const deployed = s.app.deployed_release ?? 0;
+  const lines = [
+    `app ${s.app.name}  primary region ${s.app.primary_region}`,
+    `release: ${deployed === 0 ? 'none deployed' : `v${deployed} deployed`}${s.app.release_version > deployed ? ` (latest v${s.app.release_version})` : ''}`,
+  ];
+  if (s.deploy) {
+    const d = s.deploy;
+    lines.push(`deploy ${d.id}: ${d.strategy} v${d.from_release} → v${d.release}, ${d.state}${d.error ? ` (${d.error})` : ''}`);
+  }
+  lines.push('');
+  if (s.machines.length === 0) lines.push('no machines; starling scale count N --app APP places some');
+  else {
+    const rows = [['ID', 'REGION', 'HOST', 'RELEASE', 'STATE', 'CHECKS']];
+    for (const m of [...s.machines].sort((a, b) => a.region.localeCompare(b.region) || a.id.localeCompare(b.id))) {
+      rows.push([m.id, m.region, m.host, `v${m.release}`, m.state, m.healthy ? 'passing' : m.state === 'started' ? 'not passing' : '-']);
+    }
+    lines.push(table(rows));
+  }
+  return lines.join('\n');
+}

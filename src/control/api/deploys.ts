@@ -1,0 +1,121 @@
+/**
+ * Deploys (src/control/deploy): start one for a release, follow it, resume or roll back one the
+ * control plane was interrupted in. A deploy of an image the control plane does not hold is
+ * refused up front, so no machine is ever placed that no host can fetch.
+ */
+import { randomBytes } from 'node:crypto';
+import { maxUnavailableCount, parseAppConfigDocument } from '../config/app-config.js';
+import { ACTIVE_STATES, deployKey, type DeployDoc, type DeployRunner } from '../deploy/index.js';
+import { getApp } from './apps.js';
+import { ApiError, json, route, type Route } from './http.js';
+import { hasImage } from './images.js';
+import { StartDeploy, releaseKey, type ApiContext, type MachineDoc, type ReleaseDoc } from './schemas.js';
+
+export const DEFAULT_WAIT_TIMEOUT_S = 120;
+
+export function deployRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
+  const { store } = ctx;
+
+  async function getDeploy(app: string, id: string): Promise<DeployDoc> {
+    const found = /^[a-z0-9]{1,32}$/.test(id) ? await store.get('deploys', deployKey(app, id)) : undefined;
+    if (!found) throw new ApiError(404, 'ERR_DEPLOY_NOT_FOUND', `app ${app} has no deploy ${JSON.stringify(id.slice(0, 40))}`);
+    return found.value as DeployDoc;
+  }
+
+  function busy(app: string): void {
+    if (runner.active(app)) throw new ApiError(409, 'ERR_DEPLOY_IN_PROGRESS', `app ${app} has a deploy running; follow it with starling status, or wait for it to end`);
+  }
+
+  return [
+    route({
+      method: 'POST',
+      path: '/v1/apps/{app}/deploys',
+      summary: 'Start a deploy of a release (default: the latest) with a strategy',
+      requestSchema: StartDeploy,
+      responses: { '201': 'the deploy', '400': 'invalid body, ERR_NO_RELEASE, ERR_IMAGE_NOT_FOUND', '404': 'ERR_APP_NOT_FOUND or ERR_RELEASE_NOT_FOUND', '409': 'ERR_DEPLOY_IN_PROGRESS' },
+      async handler({ params, body }) {
+        const app = (await getApp(ctx, params.app!)).value;
+        busy(app.name);
+        const version = body.release ?? app.release_version;
+        if (version === 0) throw new ApiError(400, 'ERR_NO_RELEASE', `app ${app.name} has no release yet: starling deploy --image DIR creates one`);
+        const rel = (await store.get('releases', releaseKey(app.name, version)))?.value as ReleaseDoc | undefined;
+        if (!rel) throw new ApiError(404, 'ERR_RELEASE_NOT_FOUND', `app ${app.name} has no release ${version}`);
+        if (!(await hasImage(ctx.imagesDir, rel.image.digest))) {
+          throw new ApiError(400, 'ERR_IMAGE_NOT_FOUND', `the control plane does not hold image ${rel.image.digest}: upload it (PUT /v1/images/${rel.image.digest}; starling deploy does this)`);
+        }
+        const { config } = parseAppConfigDocument(rel.config, 'release config');
+        const machines = (await store.list('machines', { prefix: `${app.name}.` })).map((e) => e.value as MachineDoc);
+        const targets: Record<string, number> = {};
+        for (const m of machines) targets[m.region] = (targets[m.region] ?? 0) + 1;
+        if (machines.length === 0) targets[config.primary_region ?? app.primary_region] = 1;
+        const total = Object.values(targets).reduce((a, b) => a + b, 0);
+        const at = new Date(ctx.clock.now()).toISOString();
+        const doc: DeployDoc = {
+          id: randomBytes(6).toString('hex'),
+          app: app.name,
+          release: version,
+          from_release: app.deployed_release ?? 0,
+          strategy: body.strategy ?? config.deploy.strategy,
+          max_unavailable: maxUnavailableCount(body.max_unavailable ?? config.deploy.max_unavailable, total),
+          wait_timeout_ms: (body.wait_timeout_s ?? DEFAULT_WAIT_TIMEOUT_S) * 1000,
+          targets,
+          state: 'running',
+          phase: 'starting',
+          error: null,
+          events: [{ at, message: `deploying release ${version} (${body.strategy ?? config.deploy.strategy}) to ${Object.entries(targets).map(([r, n]) => `${n} in ${r}`).join(', ')}` }],
+          started_at: at,
+          updated_at: at,
+          finished_at: null,
+        };
+        await store.put('deploys', deployKey(app.name, doc.id), doc, { expectRevision: 0 });
+        runner.launch(doc);
+        ctx.logger.info('deploy started', { app: app.name, deploy: doc.id, release: version, strategy: doc.strategy });
+        return json(201, doc);
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/v1/apps/{app}/deploys',
+      summary: "List an app's deploys, oldest first",
+      responses: { '200': '{ deploys: [...] }', '404': 'ERR_APP_NOT_FOUND' },
+      async handler({ params }) {
+        await getApp(ctx, params.app!);
+        const all = (await store.list('deploys', { prefix: `${params.app!}.` })).map((e) => e.value as DeployDoc);
+        return json(200, { deploys: all.sort((a, b) => a.started_at.localeCompare(b.started_at)) });
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/v1/apps/{app}/deploys/{id}',
+      summary: 'Show one deploy with its events',
+      responses: { '200': 'the deploy', '404': 'ERR_APP_NOT_FOUND or ERR_DEPLOY_NOT_FOUND' },
+      async handler({ params }) {
+        await getApp(ctx, params.app!);
+        return json(200, await getDeploy(params.app!, params.id!));
+      },
+    }),
+    ...(['resume', 'rollback'] as const).map((action) =>
+      route({
+        method: 'POST',
+        path: `/v1/apps/{app}/deploys/{id}/${action}`,
+        summary: action === 'resume' ? 'Continue an interrupted deploy from the machines that exist now' : 'Roll an unfinished or failed deploy back to the release before it',
+        responses: { '200': 'the deploy, running again', '404': 'ERR_DEPLOY_NOT_FOUND', '409': 'ERR_DEPLOY_IN_PROGRESS or ERR_DEPLOY_FINISHED' },
+        async handler({ params }) {
+          await getApp(ctx, params.app!);
+          busy(params.app!);
+          const d = await getDeploy(params.app!, params.id!);
+          const allowed = action === 'resume' ? ['interrupted'] : ['interrupted', 'failed', 'running', 'rolling_back'];
+          if (!allowed.includes(d.state)) throw new ApiError(409, 'ERR_DEPLOY_FINISHED', `deploy ${d.id} is ${d.state}; only ${allowed.join(' or ')} deploys can be ${action === 'resume' ? 'resumed' : 'rolled back'}`);
+          const state = action === 'rollback' ? 'rolling_back' : d.events.some((e) => e.message.startsWith('rolling back')) ? 'rolling_back' : 'running';
+          const at = new Date(ctx.clock.now()).toISOString();
+          const doc: DeployDoc = { ...d, state, finished_at: null, updated_at: at, events: [...d.events, { at, message: `${action} requested` }].slice(-100) };
+          await store.put('deploys', deployKey(d.app, d.id), doc);
+          runner.launch(doc);
+          return json(200, doc);
+        },
+      }),
+    ),
+  ];
+}
+
+export { ACTIVE_STATES };

@@ -1,0 +1,92 @@
+/**
+ * An app's machines through the control plane: the list (placement + what the agent reported),
+ * `scale count` (src/control/scheduler places; one transaction commits), and the status summary
+ * `starling status` shows.
+ */
+import { NoCapacityError, planScaleCount } from '../scheduler/index.js';
+import type { Op } from '../store/index.js';
+import type { DeployDoc, DeployRunner } from '../deploy/index.js';
+import { randomBytes } from 'node:crypto';
+import { getApp } from './apps.js';
+import { ApiError, json, route, type Route } from './http.js';
+import { ScaleCount, machineKey, type ApiContext, type HostDoc, type MachineDoc, type MachineStateDoc } from './schemas.js';
+
+export interface MachineListing extends MachineDoc {
+  /** As last reported by its host; `pending` before the first report. */
+  state: MachineStateDoc['state'] | 'pending';
+  healthy: boolean;
+  reported_at: string | null;
+}
+
+export async function listMachines(ctx: ApiContext, app: string): Promise<MachineListing[]> {
+  const states = new Map((await ctx.store.list('machine_states', { prefix: `${app}.` })).map((e) => [(e.value as MachineStateDoc).id, e.value as MachineStateDoc]));
+  return (await ctx.store.list('machines', { prefix: `${app}.` })).map((e) => {
+    const m = e.value as MachineDoc;
+    const s = states.get(m.id);
+    // A report from before a machine was replaced under the same id cannot happen: ids are random.
+    return { ...m, state: s?.state ?? 'pending', healthy: s?.healthy ?? false, reported_at: s?.updated_at ?? null };
+  });
+}
+
+export function machineRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
+  const { store } = ctx;
+  return [
+    route({
+      method: 'GET',
+      path: '/v1/apps/{app}/machines',
+      summary: "An app's machines: where each is placed, its release, and its reported state",
+      responses: { '200': '{ machines: [...] }', '404': 'ERR_APP_NOT_FOUND' },
+      async handler({ params }) {
+        await getApp(ctx, params.app!);
+        return json(200, { machines: await listMachines(ctx, params.app!) });
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/v1/apps/{app}/scale',
+      summary: 'Scale to `count` machines in each listed region (default: the primary region)',
+      requestSchema: ScaleCount,
+      responses: { '200': '{ created: [...], destroyed: [...] }', '400': 'invalid body, ERR_NOT_DEPLOYED, ERR_NO_CAPACITY', '404': 'ERR_APP_NOT_FOUND', '409': 'ERR_DEPLOY_IN_PROGRESS' },
+      async handler({ params, body }) {
+        const app = (await getApp(ctx, params.app!)).value;
+        if (runner.active(app.name)) throw new ApiError(409, 'ERR_DEPLOY_IN_PROGRESS', `app ${app.name} has a deploy running; scale when it ends`);
+        const release = app.deployed_release ?? 0;
+        if (release === 0) throw new ApiError(400, 'ERR_NOT_DEPLOYED', `app ${app.name} has no deployed release to scale: run starling deploy first`);
+        const all = (await store.list('machines')).map((e) => e.value as MachineDoc);
+        const hosts = (await store.list('hosts')).map((e) => {
+          const h = e.value as HostDoc;
+          return { id: h.id, region: h.region, capacity: h.capacity, used: all.filter((m) => m.host === h.id).length, healthy: true };
+        });
+        const mine = all.filter((m) => m.app === app.name);
+        let plan;
+        try {
+          plan = planScaleCount(hosts, mine, { count: body.count, regions: body.regions, primaryRegion: app.primary_region });
+        } catch (e) {
+          if (e instanceof NoCapacityError) throw new ApiError(400, 'ERR_NO_CAPACITY', e.message, e.shortfalls.map((s) => ({ path: `regions.${s.region}`, message: `${s.needed} needed, ${s.placeable} placeable on ${s.healthyHosts} healthy host(s)` })));
+          throw e;
+        }
+        const at = new Date(ctx.clock.now()).toISOString();
+        const created: MachineDoc[] = plan.create.map((t) => ({ id: randomBytes(7).toString('hex'), app: app.name, region: t.region, host: t.host, release, deploy: null, created_at: at }));
+        const ops: Op[] = [
+          ...created.map((m): Op => ({ op: 'put', collection: 'machines', key: machineKey(app.name, m.id), value: m, expectRevision: 0 })),
+          ...plan.destroy.map((id): Op => ({ op: 'delete', collection: 'machines', key: machineKey(app.name, id) })),
+        ];
+        if (ops.length > 0) await store.transaction(ops);
+        ctx.logger.info('app scaled', { app: app.name, count: body.count, regions: body.regions ?? [app.primary_region], created: created.length, destroyed: plan.destroy.length });
+        return json(200, { created, destroyed: plan.destroy });
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/v1/apps/{app}/status',
+      summary: 'The app, its deployed and latest release, its machines and its latest deploy',
+      responses: { '200': '{ app, machines, deploy }', '404': 'ERR_APP_NOT_FOUND' },
+      async handler({ params }) {
+        const app = (await getApp(ctx, params.app!)).value;
+        const deploys = (await store.list('deploys', { prefix: `${app.name}.` })).map((e) => e.value as DeployDoc);
+        const latest = deploys.sort((a, b) => a.started_at.localeCompare(b.started_at)).at(-1) ?? null;
+        return json(200, { app, machines: await listMachines(ctx, app.name), deploy: latest });
+      },
+    }),
+  ];
+}

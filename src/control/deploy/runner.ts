@@ -1,0 +1,252 @@
+/**
+ * Runs deploys: reads the app's machines and their reported states, asks plan.ts for the next step,
+ * carries it out in the store (agents do the rest), and waits on the store's feed for reports. One
+ * deploy at a time per app. Every step is written before the next is planned, so a crash loses at
+ * most the step in flight; on the next start `recover()` marks unfinished deploys `interrupted`,
+ * and resume/rollback continue from whatever machines exist.
+ */
+import { randomBytes } from 'node:crypto';
+import { StarlingError, describeError, type Clock, type Logger } from '../../shared/index.js';
+import { NoCapacityError, pickHostFor, type HostView, type MachinePlacement } from '../scheduler/index.js';
+import type { Op, StateStore } from '../store/index.js';
+import { machineKey, type AppDoc, type HostDoc, type MachineDoc, type MachineStateDoc } from '../api/schemas.js';
+import { nextStep, type PlanMachine } from './plan.js';
+import { ACTIVE_STATES, deployKey, type DeployDoc, type DeployState } from './types.js';
+
+export interface DeployRunnerOptions {
+  store: StateStore;
+  clock: Clock;
+  logger: Logger;
+}
+
+const MAX_EVENTS = 100;
+
+export class DeployRunner {
+  private readonly running = new Map<string, Promise<void>>();
+  private closed = false;
+  private wakers = new Set<() => void>();
+
+  constructor(private readonly o: DeployRunnerOptions) {}
+
+  /** At start: deploys a previous process left active are `interrupted` until someone decides. */
+  async recover(): Promise<number> {
+    let n = 0;
+    for (const e of await this.o.store.list('deploys')) {
+      const d = e.value as DeployDoc;
+      if (!ACTIVE_STATES.includes(d.state)) continue;
+      await this.save({ ...d, state: 'interrupted' }, 'the control plane stopped during this deploy: resume it or roll it back');
+      n++;
+    }
+    return n;
+  }
+
+  /** Stops the loops (the deploys stay as they are in the store: `interrupted` at the next start). */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const w of this.wakers) w();
+    await Promise.allSettled(this.running.values());
+  }
+
+  active(app: string): boolean {
+    return this.running.has(app);
+  }
+
+  /** Starts a new deploy document's loop. The caller has written `doc` (state running). */
+  launch(doc: DeployDoc): void {
+    if (this.running.has(doc.app)) throw new StarlingError('ERR_DEPLOY_IN_PROGRESS', `app ${doc.app} already has a deploy running`, { fault: 'user' });
+    const p = this.loop(doc)
+      .catch(async (e: unknown) => {
+        this.o.logger.error('deploy failed', { app: doc.app, deploy: doc.id, error: describeError(e) });
+        const now = (await this.o.store.get('deploys', deployKey(doc.app, doc.id)))?.value as DeployDoc | undefined;
+        if (now && !this.closed) await this.finish(now, 'failed', `internal error: ${describeError(e)}`).catch(() => undefined);
+      })
+      .finally(() => this.running.delete(doc.app));
+    this.running.set(doc.app, p);
+  }
+
+  /** Resolves when the app's deploy loop ends (tests, the CLI's --wait on the server side). */
+  async settled(app: string): Promise<void> {
+    await this.running.get(app);
+  }
+
+  private async loop(start: DeployDoc): Promise<void> {
+    let doc = start;
+    const { store } = this.o;
+    while (!this.closed) {
+      const rollingBack = doc.state === 'rolling_back';
+      const release = rollingBack ? doc.from_release : doc.release;
+      if (!(await store.get('apps', doc.app))) return void (await this.finish(doc, 'failed', 'the app was destroyed during the deploy'));
+      const { machines, states, hosts } = await this.read(doc.app);
+      const now = this.o.clock.now();
+      const plan: PlanMachine[] = machines.map((m) => {
+        const s = states.get(m.id);
+        const healthy = s?.healthy === true && s.release === m.release;
+        const late = !healthy && now - Date.parse(m.created_at) > doc.wait_timeout_ms;
+        return { id: m.id, region: m.region, release: m.release, healthy, failed: s?.state === 'failed' || late };
+      });
+      if (rollingBack && doc.from_release === 0) {
+        // A first deploy has nothing to go back to: its machines go, and the app has no release.
+        const ids = machines.map((m) => m.id);
+        if (ids.length > 0) await this.retire(doc, machines, ids, 'removing the first release\'s machines');
+        return void (await this.finish(doc, 'rolled_back', doc.error));
+      }
+      const anyHealthyNew = plan.some((m) => m.release === release && m.healthy);
+      const batch =
+        rollingBack || doc.strategy === 'bluegreen' || doc.strategy === 'immediate'
+          ? Infinity
+          : doc.strategy === 'canary' && !anyHealthyNew
+            ? 1
+            : doc.max_unavailable;
+      const step = nextStep({
+        release,
+        targets: doc.targets,
+        batch,
+        waitHealth: rollingBack || doc.strategy !== 'immediate',
+        retireAtEnd: rollingBack || doc.strategy === 'bluegreen',
+        machines: plan,
+      });
+      switch (step.kind) {
+        case 'done':
+          if (rollingBack) return void (await this.finish(doc, 'rolled_back', doc.error));
+          await this.succeed(doc);
+          return;
+        case 'retire':
+          doc = await this.retire(doc, machines, step.ids, `retiring ${step.ids.length} machine(s) not on release ${release}`);
+          break;
+        case 'create': {
+          const all = await this.allPlacements();
+          const placed: MachineDoc[] = [];
+          let short: NoCapacityError | undefined;
+          for (const region of step.regions) {
+            try {
+              const t = pickHostFor(region, hosts, all);
+              const at = new Date(this.o.clock.now()).toISOString();
+              placed.push({ id: randomBytes(7).toString('hex'), app: doc.app, region, host: t.host, release, deploy: doc.id, created_at: at });
+              all.push({ id: placed.at(-1)!.id, region, host: t.host });
+            } catch (e) {
+              if (!(e instanceof NoCapacityError)) throw e;
+              short = e;
+              break;
+            }
+          }
+          if (placed.length > 0) {
+            await store.transaction(placed.map((m): Op => ({ op: 'put', collection: 'machines', key: machineKey(m.app, m.id), value: m, expectRevision: 0 })));
+            doc = await this.save(doc, `created ${placed.map((m) => `${m.id} (${m.region}, ${m.host})`).join(', ')} on release ${release}`);
+            break;
+          }
+          // No room beside the old machines: a rolling deploy replaces one in place (as fly's does).
+          const region = short?.shortfalls[0]?.region;
+          const victim = plan.filter((m) => m.release !== release && m.region === region).sort((a, b) => Number(a.healthy) - Number(b.healthy))[0];
+          if (victim && batch !== Infinity) {
+            doc = await this.retire(doc, machines, [victim.id], `no spare capacity in ${region}: replacing machine ${victim.id} in place`);
+          } else if (rollingBack) {
+            return void (await this.finish(doc, 'failed', `rollback stopped: ${short?.message ?? 'no capacity'}`));
+          } else {
+            doc = await this.startRollback(doc, short?.message ?? 'no capacity');
+          }
+          break;
+        }
+        case 'wait': {
+          const waiting = plan.filter((m) => step.ids.includes(m.id));
+          const deadline = Math.min(...machines.filter((m) => step.ids.includes(m.id)).map((m) => Date.parse(m.created_at) + doc.wait_timeout_ms + 1));
+          doc = await this.phase(doc, `waiting for ${waiting.length} machine(s) on release ${release} to pass their checks`);
+          await this.changeOrTimeout(Number.isFinite(deadline) ? Math.max(1, deadline - this.o.clock.now()) : doc.wait_timeout_ms);
+          break;
+        }
+        case 'fail': {
+          const why = `machine(s) ${step.ids.join(', ')} on release ${release} failed their checks or did not pass them within ${doc.wait_timeout_ms} ms`;
+          if (rollingBack) return void (await this.finish(doc, 'failed', `rollback failed: ${why}`));
+          doc = await this.startRollback(doc, why);
+          break;
+        }
+      }
+    }
+  }
+
+  private async read(app: string): Promise<{ machines: MachineDoc[]; states: Map<string, MachineStateDoc>; hosts: HostView[] }> {
+    const { store } = this.o;
+    const machines = (await store.list('machines', { prefix: `${app}.` })).map((e) => e.value as MachineDoc);
+    const states = new Map((await store.list('machine_states', { prefix: `${app}.` })).map((e) => [(e.value as MachineStateDoc).id, e.value as MachineStateDoc]));
+    const all = (await store.list('machines')).map((e) => e.value as MachineDoc);
+    const hosts = (await store.list('hosts')).map((e) => {
+      const h = e.value as HostDoc;
+      return { id: h.id, region: h.region, capacity: h.capacity, used: all.filter((m) => m.host === h.id).length, healthy: true };
+    });
+    return { machines, states, hosts };
+  }
+
+  private async allPlacements(): Promise<MachinePlacement[]> {
+    return (await this.o.store.list('machines')).map((e) => {
+      const m = e.value as MachineDoc;
+      return { id: m.id, region: m.region, host: m.host };
+    });
+  }
+
+  private async retire(doc: DeployDoc, machines: MachineDoc[], ids: string[], message: string): Promise<DeployDoc> {
+    const ops: Op[] = ids.map((id) => ({ op: 'delete', collection: 'machines', key: machineKey(doc.app, id) }));
+    await this.o.store.transaction(ops);
+    const where = ids.map((id) => machines.find((m) => m.id === id)).map((m) => (m ? `${m.id} (${m.region})` : '?'));
+    return this.save(doc, `${message}: ${where.join(', ')}`);
+  }
+
+  private async startRollback(doc: DeployDoc, why: string): Promise<DeployDoc> {
+    this.o.logger.warn('deploy rolling back', { app: doc.app, deploy: doc.id, reason: why });
+    return this.save({ ...doc, state: 'rolling_back', error: why }, `rolling back to release ${doc.from_release}: ${why}`);
+  }
+
+  private async succeed(doc: DeployDoc): Promise<void> {
+    for (let i = 0; ; i++) {
+      const app = await this.o.store.get('apps', doc.app);
+      if (!app) return void (await this.finish(doc, 'failed', 'the app was destroyed during the deploy'));
+      const value = { ...(app.value as AppDoc), deployed_release: doc.release };
+      try {
+        await this.o.store.put('apps', doc.app, value, { expectRevision: app.revision });
+        break;
+      } catch (e) {
+        if (i > 20) throw e;
+      }
+    }
+    await this.finish(doc, 'succeeded', null);
+  }
+
+  private async finish(doc: DeployDoc, state: DeployState, error: string | null): Promise<DeployDoc> {
+    const at = new Date(this.o.clock.now()).toISOString();
+    const message = state === 'succeeded' ? `release ${doc.release} deployed` : state === 'rolled_back' ? `rolled back to release ${doc.from_release}` : `deploy ${state}: ${error ?? ''}`;
+    this.o.logger.info('deploy finished', { app: doc.app, deploy: doc.id, state });
+    return this.save({ ...doc, state, error, finished_at: at }, message);
+  }
+
+  private phase(doc: DeployDoc, phase: string): Promise<DeployDoc> {
+    return doc.phase === phase ? Promise.resolve(doc) : this.save(doc, phase);
+  }
+
+  private async save(doc: DeployDoc, message: string): Promise<DeployDoc> {
+    const at = new Date(this.o.clock.now()).toISOString();
+    const next: DeployDoc = { ...doc, phase: message, updated_at: at, events: [...doc.events, { at, message }].slice(-MAX_EVENTS) };
+    await this.o.store.put('deploys', deployKey(doc.app, doc.id), next);
+    return next;
+  }
+
+  /** Until the machines or their states change, or `ms` pass (a check deadline). */
+  private async changeOrTimeout(ms: number): Promise<void> {
+    const since = await this.o.store.revision();
+    await new Promise<void>((resolve) => {
+      let done = false;
+      // Set after watch() returns; `end` may run before that (a change already waiting).
+      const sub: { unwatch?: () => void } = {};
+      const end = (): void => {
+        if (done) return;
+        done = true;
+        timer.cancel();
+        sub.unwatch?.();
+        this.wakers.delete(end);
+        resolve();
+      };
+      const timer = this.o.clock.setTimeout(end, ms);
+      sub.unwatch = this.o.store.watch(since, end, end, { collections: ['machines', 'machine_states', 'hosts'] });
+      if (done) sub.unwatch();
+      this.wakers.add(end);
+      if (this.closed) end();
+    });
+  }
+}

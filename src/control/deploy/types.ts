@@ -1,0 +1,55 @@
+/**
+ * A deploy's document (`deploys/<app>.<id>`). Everything the runner needs to continue after a
+ * control-plane crash is here or in the `machines` collection: each step is derived from the
+ * machines that exist now (plan.ts), so resuming is just running the loop again.
+ */
+export const DEPLOY_STRATEGIES = ['rolling', 'canary', 'bluegreen', 'immediate'] as const;
+export type DeployStrategy = (typeof DEPLOY_STRATEGIES)[number];
+
+export type DeployState =
+  /** The runner is working on it. */
+  | 'running'
+  /** Every machine runs the new release and passed its checks; the app's deployed_release moved. */
+  | 'succeeded'
+  /** A new machine failed its checks (or never got healthy): rolling back to the previous release. */
+  | 'rolling_back'
+  /** Back on the previous release; the new release's machines are gone. */
+  | 'rolled_back'
+  /** The control plane stopped mid-deploy. Resume it or roll it back (POST …/resume, …/rollback). */
+  | 'interrupted'
+  /** Could not finish nor roll back (e.g. no capacity): the machines are left as they are, all serving. */
+  | 'failed';
+
+export const ACTIVE_STATES: readonly DeployState[] = ['running', 'rolling_back'];
+
+export interface DeployEvent {
+  at: string;
+  message: string;
+}
+
+export interface DeployDoc {
+  id: string;
+  app: string;
+  /** The release being rolled out. */
+  release: number;
+  /** The release that was serving when the deploy began (0: none, a first deploy). */
+  from_release: number;
+  strategy: DeployStrategy;
+  /** New machines not yet healthy at a time (rolling, canary after its first machine). */
+  max_unavailable: number;
+  /** How long a new machine may take to pass its checks before the deploy rolls back. */
+  wait_timeout_ms: number;
+  /** Machines wanted per region when the deploy is done. */
+  targets: Record<string, number>;
+  state: DeployState;
+  /** Last step, for people: "2 of 6 machines on release 3". */
+  phase: string;
+  error: string | null;
+  /** The newest 100 events, oldest first. */
+  events: DeployEvent[];
+  started_at: string;
+  updated_at: string;
+  finished_at: string | null;
+}
+
+export const deployKey = (app: string, id: string): string => `${app}.${id}`;
