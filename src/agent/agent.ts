@@ -6,6 +6,7 @@ import { SystemClock, describeError, StarlingError, type Clock, type Logger } fr
 import { SandboxDriver, type RuntimeDriver } from '../runtime/index.js';
 import { AdminApi, hostPort, loadOrCreateToken } from './admin-api.js';
 import type { AgentConfig } from './config.js';
+import { openControlLink, type ControlLink } from './control-link.js';
 import { MachineManager, machineControl, mergeMachineRoutes } from './machine-manager.js';
 import { registerMachinesApi } from './machines-api.js';
 
@@ -20,6 +21,8 @@ export interface AgentOptions {
   probe?: Probe | undefined;
   /** Replace the runtime driver (tests); by default runtime.driver from the config. */
   driver?: RuntimeDriver | undefined;
+  /** Seconds a control-plane watch waits for changes (default 25; tests shorten it). */
+  controlPollTimeoutS?: number | undefined;
 }
 
 export interface RunningAgent {
@@ -28,6 +31,8 @@ export interface RunningAgent {
   announcer: Announcer;
   /** This host's machines; undefined with runtime.driver = "none". */
   machines: MachineManager | undefined;
+  /** The control plane's view, placements and state reports; undefined without `[control]`. */
+  control: ControlLink | undefined;
   admin: AdminApi;
   /** Where the admin API listens (the port is known here when agent.admin_listen asked for 0). */
   adminAddress: { host: string; port: number };
@@ -79,11 +84,37 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
     const machines = driver
       ? new MachineManager({ driver, clock, logger: o.logger.child({ component: 'machines' }), region: config.agent.region, dataDir: config.runtime.data_dir })
       : undefined;
+    // The control plane's cached view is loaded before the proxy starts, so its routes are there
+    // from the first request, whether or not the control plane answers. Stopped after the machines,
+    // so their last states (stopped) are reported.
+    let refresh = (): void => undefined;
+    const control = config.control
+      ? await openControlLink({
+          control: config.control,
+          region: config.agent.region,
+          machines,
+          dataDir: config.runtime.data_dir,
+          clock,
+          logger: o.logger,
+          onRoutesChange: () => refresh(),
+          pollTimeoutS: o.controlPollTimeoutS,
+        })
+      : undefined;
+    if (control) parts.push({ name: 'control-plane sync', stop: () => control.stop() });
     if (machines) parts.push({ name: 'machines', stop: () => machines.stopAll() });
+    // No machine is placed or replaced once the agent stops.
+    if (control) parts.push({ name: 'reconciler', stop: () => control.stopReconciler() });
 
     const proxy = await startStandalone({
-      // The routes file names apps and hostnames; this host's machines of those apps join them.
-      mergeRoutes: machines && ((spec) => mergeMachineRoutes(machines, spec)),
+      // The routes file names apps and hostnames; this host's machines of those apps join them; then
+      // the control plane's apps (the file wins a clash).
+      mergeRoutes:
+        machines || control
+          ? (spec) => {
+              const own = machines ? mergeMachineRoutes(machines, spec) : spec;
+              return control ? control.mergeRoutes(own) : own;
+            }
+          : undefined,
       machines: machines && machineControl(machines),
       routesPath: config.proxy.routes,
       region: config.agent.region,
@@ -95,6 +126,8 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
     });
     parts.push({ name: 'proxy', stop: () => proxy.stop() });
     machines?.onChange(() => proxy.refreshRoutes());
+    refresh = () => proxy.refreshRoutes();
+    refresh();
 
     const spec = config.announcer;
     const announcer = new Announcer({
@@ -126,6 +159,8 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
       });
     });
     parts.push({ name: 'admin API', stop: () => admin.close() });
+    // Registered with the admin API's address (known now), then the feed is followed.
+    await control?.start(`http://${urlHost(addr.address, config.control?.proxy_address)}:${addr.port}`);
 
     logger.info('agent started', {
       region: config.agent.region,
@@ -140,6 +175,7 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
       proxy,
       announcer,
       machines,
+      control,
       admin,
       adminAddress: { host: addr.address, port: addr.port },
       stop: () => {
@@ -155,4 +191,11 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
     await unwind();
     throw e;
   }
+}
+
+/** The admin API's host for the control plane: a wildcard listen is reached at the proxy's address. */
+function urlHost(bound: string, proxyAddress: string | undefined): string {
+  const wildcard = bound === '0.0.0.0' || bound === '::';
+  const host = wildcard && proxyAddress ? proxyAddress.replace(/^\[(.*)\]:\d+$/, '$1').replace(/:\d+$/, '') : bound;
+  return host.includes(':') ? `[${host}]` : host;
 }

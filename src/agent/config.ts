@@ -5,11 +5,18 @@ import { z } from 'zod';
 import { isBirdReservedWord } from '../announcer/index.js';
 import type { AnnouncerSpec } from '../announcer/types.js';
 import { StarlingError, formatIssues, fromZod, readConfigText, type SchemaIssue } from '../shared/index.js';
+import { contains, formatNet, hostBits, parseHostPort, parseIp, parsePrefix, reachable } from './addresses.js';
+import { controlIssues, controlSchema, resolveControl, type ControlSection } from './config-control.js';
+
+export { parseHostPort, isReachableIpPort } from './addresses.js';
+export { defaultHostId, type ControlSection } from './config-control.js';
 
 /**
  * The agent's static config, `agent.toml`: what it needs at boot (docs/agent-toml.md). Zod checks
  * each value; `crossCheck` then looks across the file (overlapping prefixes, duplicate peers, a peer
- * whose address family has no prefix, iBGP). Both always run, so every problem is reported at once.
+ * whose address family has no prefix, iBGP, a `[control]` without a reachable proxy address). Both
+ * always run, so every problem is reported at once. Addresses: addresses.ts; `[control]`:
+ * config-control.ts.
  */
 
 export interface AgentConfig {
@@ -18,56 +25,9 @@ export interface AgentConfig {
   announcer: AnnouncerSpec;
   /** Machines on this host: `sandbox` (bubblewrap + network namespaces) or `none` (proxy only). */
   runtime: { driver: 'sandbox' | 'none'; data_dir: string; bridge: string; network: string };
+  /** The control plane this host follows; absent: the agent serves the routes file only. */
+  control?: ControlSection;
 }
-
-// ---- addresses ------------------------------------------------------------------------------------
-
-type Ip = { family: 4 | 6; value: bigint; text: string };
-
-/** An IP literal, canonical (IPv6 lowercase and compressed, as BIRD prints it); no zone ids. */
-function parseIp(s: string): Ip | undefined {
-  const family = s.includes('%') ? 0 : isIP(s);
-  if (family === 4) return { family, value: s.split('.').reduce((a, o) => (a << 8n) | BigInt(o), 0n), text: s };
-  if (family !== 6) return undefined;
-  // The WHATWG URL serializer writes IPv6 canonically (RFC 5952), embedded IPv4 included, in hex.
-  const text = new URL(`http://[${s}]/`).hostname.slice(1, -1);
-  const [head = '', tail] = text.split('::');
-  const h = head === '' ? [] : head.split(':');
-  const t = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  return { family, value: groups.reduce((a, g) => (a << 16n) | BigInt(parseInt(g, 16)), 0n), text };
-}
-
-type Prefix = Ip & { len: number };
-const bits = (f: 4 | 6): number => (f === 4 ? 32 : 128);
-
-function parsePrefix(s: string): Prefix | undefined {
-  const m = /^([^/]+)\/(\d{1,3})$/.exec(s);
-  const ip = m ? parseIp(m[1]!) : undefined;
-  const len = Number(m?.[2]);
-  return ip && len <= bits(ip.family) ? { ...ip, len, text: `${ip.text}/${len}` } : undefined;
-}
-
-const hostBits = (p: Prefix): bigint => p.value & ((1n << BigInt(bits(p.family) - p.len)) - 1n);
-const contains = (a: Prefix, b: Prefix): boolean => {
-  const shift = BigInt(bits(a.family) - a.len);
-  return a.family === b.family && a.len <= b.len && a.value >> shift === b.value >> shift;
-};
-
-const DNS_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
-
-/** `HOST:PORT` with an IPv4 address, a hostname or a bracketed IPv6 address; port 1-65535. */
-export function parseHostPort(s: string): { host: string; port: number } | undefined {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(s);
-  if (!m) return undefined;
-  const port = Number(m[3]);
-  const host = m[1] ?? m[2]!;
-  const ok = m[1] !== undefined ? parseIp(host)?.family === 6 : isIP(host) === 4 || DNS_NAME.test(host);
-  return ok && port >= 1 && port <= 65535 ? { host, port } : undefined;
-}
-
-/** Where a client reaches a listener: a wildcard listen address is reached on loopback. */
-const reachable = (hostPort: string): string => hostPort.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:');
 
 // ---- schema ------------------------------------------------------------------------------------
 
@@ -100,12 +60,6 @@ const prefix = z
     }
   })
   .transform((s) => parsePrefix(s)?.text ?? s);
-
-function formatNet(f: 4 | 6, v: bigint): string {
-  if (f === 4) return [24n, 16n, 8n, 0n].map((sh) => String((v >> sh) & 255n)).join('.');
-  const groups = Array.from({ length: 8 }, (_, i) => ((v >> BigInt(112 - 16 * i)) & 0xffffn).toString(16));
-  return parseIp(groups.join(':'))!.text;
-}
 
 const password = z
   .string()
@@ -177,6 +131,7 @@ const Schema = z.strictObject({
         .default('172.31.0.0/16'),
     })
     .prefault({}),
+  control: controlSchema.optional(),
 });
 
 /** agent.toml was read but is not valid; `issues` holds every problem with its path. */
@@ -208,7 +163,7 @@ export function parseAgentConfig(text: string, source: string): AgentConfig {
     /received undefined$/.test(i.message) ? { path: i.path, message: i.path.includes('.') ? 'is required' : `is required: add the [${i.path}] section` } : i;
   const issues = [...(result.success ? [] : fromZod(result.error).map(missing)), ...crossCheck(doc)];
   if (!result.success || issues.length > 0) throw new AgentConfigError(source, sortIssues(issues));
-  const { agent, proxy, bgp, health, drain, runtime } = result.data;
+  const { agent, proxy, bgp, health, drain, runtime, control: ctl } = result.data;
   // RFC 4271 4.4 suggests a keepalive of a third of the hold time; with hold time 0, none are sent.
   const peers = bgp.peers.map(({ keepalive_time, bfd, ...p }) => ({ ...p, keepalive_time: keepalive_time ?? Math.floor(p.hold_time / 3), bfd }));
   return {
@@ -221,6 +176,7 @@ export function parseAgentConfig(text: string, source: string): AgentConfig {
       state_dir: join(agent.state_dir, 'bird'),
     },
     runtime: { ...runtime, data_dir: runtime.data_dir ?? join(agent.state_dir, 'machines') },
+    ...(ctl ? { control: resolveControl(ctl, agent, proxy.listen) } : {}),
   };
 }
 
@@ -288,6 +244,8 @@ function crossCheck(doc: unknown): SchemaIssue[] {
     }
   });
 
+  issues.push(...controlIssues(doc));
+
   const health = obj(obj(doc).health);
   const interval = num(health.interval_ms, 200);
   const timeout = num(health.timeout_ms, 150);
@@ -299,7 +257,7 @@ function crossCheck(doc: unknown): SchemaIssue[] {
 
 /** Issues grouped by section in file order, then by peer, so a peer's problems stand together. */
 function sortIssues(issues: SchemaIssue[]): SchemaIssue[] {
-  const sections = ['agent', 'proxy', 'bgp', 'health', 'drain'];
+  const sections = ['agent', 'proxy', 'bgp', 'health', 'drain', 'runtime', 'control'];
   const rank = (p: string): number => {
     const peer = /^bgp\.peers\[(\d+)\]/.exec(p);
     return sections.indexOf(p.split(/[.[]/)[0] ?? '') * 1e6 + (peer ? Number(peer[1]) + 1 : 0);

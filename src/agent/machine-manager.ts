@@ -29,6 +29,13 @@ interface Managed {
   restartTimer: TimerHandle | undefined;
 }
 
+export interface CreateOptions {
+  /** The machine's id (the control plane's); a random one without it. */
+  id?: string | undefined;
+  kill_signal?: NodeJS.Signals | undefined;
+  kill_timeout_ms?: number | undefined;
+}
+
 export interface MachineManagerOptions {
   driver: RuntimeDriver;
   clock: Clock;
@@ -82,10 +89,19 @@ export class MachineManager implements MachinesPort {
     return [...new Set([...this.machines.values()].map((m) => m.spec.app))];
   }
 
-  async create(app: string, req: CreateMachineRequest): Promise<MachineView> {
+  /**
+   * Creates (and, unless skip_start, starts) a machine. `opts` is for machines the control plane
+   * places: its id, and the release's kill signal and timeout (used when the machine is stopped).
+   */
+  async create(app: string, req: CreateMachineRequest, opts: CreateOptions = {}): Promise<MachineView> {
     const c = req.config;
+    if (opts.id !== undefined && this.machines.has(opts.id)) {
+      throw new StarlingError('ERR_MACHINE_EXISTS', `machine ${opts.id} already exists on this host`, { fault: 'user' });
+    }
     const image = await prepareImage(c.image, join(this.o.dataDir, 'images'));
-    const id = randomBytes(7).toString('hex');
+    const id = opts.id ?? randomBytes(7).toString('hex');
+    // Checked again: another create with this id may have finished while the image was prepared.
+    if (this.machines.has(id)) throw new StarlingError('ERR_MACHINE_EXISTS', `machine ${id} already exists on this host`, { fault: 'user' });
     const checks: CheckSpec[] = Object.values(c.checks ?? {});
     const spec: MachineSpec = {
       id,
@@ -103,8 +119,8 @@ export class MachineManager implements MachinesPort {
         return { source, destination: v.path };
       }),
       restart: { policy: c.restart?.policy ?? DEFAULTS.restart.policy, max_retries: c.restart?.max_retries ?? DEFAULTS.restart.max_retries },
-      kill_signal: DEFAULTS.kill_signal,
-      kill_timeout_ms: DEFAULTS.kill_timeout_ms,
+      kill_signal: opts.kill_signal ?? DEFAULTS.kill_signal,
+      kill_timeout_ms: opts.kill_timeout_ms ?? DEFAULTS.kill_timeout_ms,
       // Without a check of its own, a machine is ready when its port accepts connections. The grace
       // period is the window in which checks repeat quickly until the first pass (warm-up below).
       checks: checks.length > 0 ? checks : [{ type: 'tcp', grace_period_ms: 10_000, interval_ms: 1000, timeout_ms: 500 }],
@@ -313,7 +329,8 @@ export function mergeMachineRoutes(manager: MachineManager, spec: RoutesSpec): R
 export function machineControl(manager: MachineManager): MachineControl {
   return {
     start: async (app, id) => void (await manager.start(app, id)),
-    // fly's suspend keeps memory; the sandbox driver cannot, so suspend stops.
-    stop: async (app, id) => void (await manager.stop(app, id)),
+    // fly's suspend keeps memory; the sandbox driver cannot, so suspend stops. A machine of another
+    // host (in the routes through its host's proxy) is that host's to stop.
+    stop: async (app, id) => void (manager.get(app, id) && (await manager.stop(app, id))),
   };
 }

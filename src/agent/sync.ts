@@ -1,6 +1,6 @@
 /**
  * The agent's side of the control-plane feed (docs/control-api.md, "The feed"): a local view of
- * apps, releases, machines and hosts that survives the control plane going away.
+ * apps, releases, machines, machine states and hosts that survives the control plane going away.
  *
  * start() loads the persistent cache first, so the data plane has a view before the control plane
  * answers (or while it is down). Then one loop: register the host (on every (re)connect), take a
@@ -16,7 +16,7 @@ import { emptyView, loadSyncCache, saveSyncCache, type SyncView } from './sync-c
 
 export type { SyncView, SyncDocuments } from './sync-cache.js';
 
-export const SYNC_COLLECTIONS = ['apps', 'releases', 'machines', 'hosts'] as const;
+export const SYNC_COLLECTIONS = ['apps', 'releases', 'machines', 'machine_states', 'hosts'] as const;
 export const SYNC_BACKOFF_INITIAL_MS = 200;
 export const SYNC_BACKOFF_MAX_MS = 10_000;
 
@@ -25,6 +25,8 @@ export interface SyncHost {
   region: string;
   capacity: { machines: number };
   agent_url: string;
+  /** `IP:PORT` where other hosts' proxies reach this host's proxy. */
+  proxy?: string | undefined;
 }
 
 export interface ControlSyncOptions {
@@ -75,8 +77,12 @@ export class ControlSync {
   private abort: AbortController | undefined;
   private sleeping: { timer: TimerHandle; wake: () => void } | undefined;
   private backoff = SYNC_BACKOFF_INITIAL_MS;
+  private loaded = false;
 
-  constructor(private readonly o: ControlSyncOptions) {
+  private readonly o: ControlSyncOptions;
+
+  constructor(o: ControlSyncOptions) {
+    this.o = { ...o };
     this.collections = [...new Set(o.collections ?? SYNC_COLLECTIONS)];
     const bad = this.collections.filter((c) => !(SYNC_COLLECTIONS as readonly string[]).includes(c));
     if (bad.length > 0 || this.collections.length === 0) {
@@ -86,10 +92,23 @@ export class ControlSync {
     this.current = emptyView(this.collections);
   }
 
-  /** Loads the cache (resolves once the view is available), then syncs in the background. */
-  async start(): Promise<void> {
+  /**
+   * Loads the cache (resolves once the view is available), then syncs in the background. `host`
+   * (when given) replaces the registration of the options: an agent knows its admin API's address
+   * only once it listens, after its proxy already serves from the cached view (see load()).
+   */
+  async start(host?: SyncHost): Promise<void> {
     if (this.running) return;
+    if (host) this.o.host = host;
     this.stopped = false;
+    await this.load();
+    this.running = this.loop();
+  }
+
+  /** Loads the persistent cache into the view (once; start() calls it), without any request. */
+  async load(): Promise<void> {
+    if (this.loaded) return;
+    this.loaded = true;
     try {
       const cached = await loadSyncCache(this.o.cacheFile, this.collections);
       if (cached) {
@@ -101,7 +120,6 @@ export class ControlSync {
     } catch (e) {
       this.o.logger.warn('sync cache unusable; starting from a snapshot', { error: describeError(e) });
     }
-    this.running = this.loop();
   }
 
   /** Ends the long poll and any backoff wait; resolves when the loop (and its last write) is done. */

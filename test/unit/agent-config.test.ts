@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { AgentConfigError, loadAgentConfig, parseAgentConfig, parseHostPort, type AgentConfig } from '../../src/agent/config.js';
+import { AgentConfigError, defaultHostId, loadAgentConfig, parseAgentConfig, parseHostPort, type AgentConfig } from '../../src/agent/config.js';
 import { isStarlingError, type SchemaIssue } from '../../src/shared/index.js';
 
 const MINIMAL = `
@@ -200,6 +200,86 @@ asn = 64500
     assert.equal(issues.length, 1);
     assert.match(issues[0]!.path, /^line 2, column \d+$/);
     assert.match(issues[0]!.message, /^invalid TOML/);
+  });
+});
+
+describe('[control]', () => {
+  const withControl = (lines: string, listen = '10.1.2.3:80'): string =>
+    edit('routes = "/etc/starling/routes.toml"\n', `routes = "/etc/starling/routes.toml"\nlisten = "${listen}"\n`) + `\n[control]\n${lines}\n`;
+
+  it('is optional: without it there is no control key at all', () => {
+    assert.equal('control' in parseAgentConfig(MINIMAL, 'agent.toml'), false);
+  });
+
+  it('defaults everything but the URL from the agent section and proxy.listen', () => {
+    const c = parseAgentConfig(withControl('url = "http://10.0.0.1:9300"').replace('[agent]\n', '[agent]\nstate_dir = "/srv/a"\n'), 'agent.toml');
+    assert.deepEqual(c.control, {
+      url: 'http://10.0.0.1:9300',
+      token_file: '/srv/a/control.token',
+      host_id: defaultHostId('fra'),
+      capacity: { machines: 8 },
+      proxy_address: '10.1.2.3:80',
+      apps_domain: 'starling.test',
+      cache_file: '/srv/a/control-cache.json',
+    });
+    assert.match(c.control.host_id, /^fra-[0-9a-f]{8}$/);
+    assert.equal(defaultHostId('fra', 'pop1'), defaultHostId('fra', 'pop1'), 'stable');
+    assert.notEqual(defaultHostId('fra', 'pop1'), defaultHostId('fra', 'pop2'));
+  });
+
+  it('takes every key', () => {
+    const c = parseAgentConfig(
+      withControl(
+        [
+          'url = "https://control.example:9300/"',
+          'token_file = "/etc/starling/agent.token"',
+          'host_id = "fra-1"',
+          'capacity = 32',
+          'proxy_address = "[2001:db8::7]:8080"',
+          'apps_domain = "apps.example.net"',
+          'cache_file = "/var/cache/starling/view.json"',
+        ].join('\n'),
+        '0.0.0.0:80',
+      ),
+      'agent.toml',
+    );
+    assert.deepEqual(c.control, {
+      url: 'https://control.example:9300/',
+      token_file: '/etc/starling/agent.token',
+      host_id: 'fra-1',
+      capacity: { machines: 32 },
+      proxy_address: '[2001:db8::7]:8080',
+      apps_domain: 'apps.example.net',
+      cache_file: '/var/cache/starling/view.json',
+    });
+  });
+
+  it('needs proxy_address when proxy.listen is a wildcard or a hostname', () => {
+    for (const listen of ['0.0.0.0:80', '[::]:80', 'localhost:80']) {
+      const issues = issuesOf(withControl('url = "http://10.0.0.1:9300"', listen));
+      assert.deepEqual(issues.map((i) => i.path), ['control.proxy_address'], listen);
+      assert.match(issues[0]!.message, /is required/);
+    }
+    assert.match(issuesOf(`${MINIMAL}\n[control]\nurl = "http://10.0.0.1:9300"\n`)[0]!.message, /proxy\.listen \(0\.0\.0\.0:80\)/, 'the default listen too');
+  });
+
+  it('reports every bad key at once', () => {
+    const issues = issuesOf(
+      withControl(
+        ['url = "ftp://x"', 'token_file = "rel/token"', 'host_id = "Fra_1"', 'capacity = -1', 'proxy_address = "0.0.0.0:80"', 'apps_domain = "Not A Domain"', 'cache_file = "x.json"', 'bogus = 1'].join('\n'),
+      ),
+    );
+    assert.deepEqual(issues.map((i) => i.path).sort(), [
+      'control',
+      'control.apps_domain',
+      'control.cache_file',
+      'control.capacity',
+      'control.host_id',
+      'control.proxy_address',
+      'control.token_file',
+      'control.url',
+    ]);
+    assert.match(issuesOf(withControl('capacity = 2'))[0]!.message, /is required/, 'url is required');
   });
 });
 

@@ -1,0 +1,140 @@
+/**
+ * The agent's link to the control plane (`[control]` in agent.toml): the synced view (ControlSync,
+ * cached on disk), the reconciler that turns this host's placements into machines, the reporter of
+ * their states, and the routes the proxy gets from the view. Opened before the proxy starts, so the
+ * proxy's first routes already hold the cached view; started (host registration, feed) once the
+ * agent's admin API listens.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RoutesSpec } from '../proxy/index.js';
+import { StarlingError, describeError, type Clock, type Logger } from '../shared/index.js';
+import type { ControlSection } from './config.js';
+import { ControlClient } from './control-client.js';
+import { controlRoutes, mergeControlRoutes } from './control-routes.js';
+import type { MachineManager } from './machine-manager.js';
+import { Reconciler } from './reconcile.js';
+import { StateReporter } from './state-report.js';
+import { ControlSync, type SyncHost, type SyncView } from './sync.js';
+
+export interface ControlLinkOptions {
+  control: ControlSection;
+  region: string;
+  /** This host's machines; undefined with runtime.driver = "none" (routes to other hosts only). */
+  machines: MachineManager | undefined;
+  /** `<runtime.data_dir>`: downloaded images go to `<data_dir>/images/downloads`. */
+  dataDir: string;
+  clock: Clock;
+  logger: Logger;
+  /** Called after every view change: the agent re-applies the proxy's routes. */
+  onRoutesChange: () => void;
+  /** Seconds a watch waits on the control plane (default 25). */
+  pollTimeoutS?: number | undefined;
+}
+
+export interface ControlLink {
+  sync: ControlSync;
+  reconciler: Reconciler | undefined;
+  reporter: StateReporter;
+  /** The routes file's apps plus the control plane's (the file wins a clash). */
+  mergeRoutes(fromFile: RoutesSpec): RoutesSpec;
+  /** Registers the host and follows the feed (in the background). */
+  start(agentUrl: string): Promise<void>;
+  /** Stops placing machines (call before the machines stop). */
+  stopReconciler(): Promise<void>;
+  /** Sends what states are pending for up to `flushMs`, then stops the feed. */
+  stop(flushMs?: number): Promise<void>;
+}
+
+/** Reads the agent token (the control plane's agent_token_file, copied here); never creates one. */
+export async function readControlToken(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new StarlingError('ERR_AGENT_CONTROL_TOKEN', `cannot read control.token_file ${file}: ${describeError(e)}`, {
+      fault: 'user',
+      cause: e,
+      hint: "copy the control plane's agent_token_file to this path (mode 0600)",
+    });
+  }
+  const token = text.trim();
+  if (!/^\S{16,}$/.test(token)) {
+    throw new StarlingError('ERR_AGENT_CONTROL_TOKEN', `control.token_file ${file} must hold one token of at least 16 characters`, { fault: 'user' });
+  }
+  return token;
+}
+
+export async function openControlLink(o: ControlLinkOptions): Promise<ControlLink> {
+  const c = o.control;
+  const logger = o.logger.child({ component: 'control' });
+  const token = await readControlToken(c.token_file);
+  if (((await stat(c.token_file)).mode & 0o077) !== 0) logger.warn('control token file is readable by others: chmod 600 it', { file: c.token_file });
+  const client = new ControlClient({ url: c.url, token, clock: o.clock });
+  const reporter = new StateReporter({ client, hostId: c.host_id, clock: o.clock, logger: logger.child({ component: 'state-report' }) });
+  const reconciler =
+    o.machines &&
+    new Reconciler({
+      hostId: c.host_id,
+      machines: o.machines,
+      client,
+      reporter,
+      downloadsDir: join(o.dataDir, 'images', 'downloads'),
+      clock: o.clock,
+      logger: logger.child({ component: 'reconcile' }),
+    });
+  const logged = new Set<string>();
+  let view: SyncView | undefined;
+  const sync = new ControlSync({
+    url: c.url,
+    token,
+    cacheFile: c.cache_file,
+    clock: o.clock,
+    logger: logger.child({ component: 'sync' }),
+    pollTimeoutS: o.pollTimeoutS,
+    onChange: (v) => {
+      view = v;
+      reconciler?.update(v);
+      o.onRoutesChange();
+    },
+  });
+  // The cached view, before anything asks the control plane: the data plane serves from it.
+  await sync.load();
+
+  const machines = o.machines;
+  const mergeRoutes = (fromFile: RoutesSpec): RoutesSpec => {
+    if (!view) return fromFile;
+    const { apps, problems } = controlRoutes({ view, hostId: c.host_id, appsDomain: c.apps_domain, local: (app) => machines?.routesFor(app) ?? [] });
+    for (const p of problems) {
+      if (logged.has(`${p.app}\0${p.message}`)) continue;
+      logged.add(`${p.app}\0${p.message}`);
+      logger.error('app left out of the routes: its release config is invalid', { app: p.app, error: p.message });
+    }
+    return mergeControlRoutes(fromFile, apps);
+  };
+
+  let stopped: Promise<void> | undefined;
+  return {
+    sync,
+    reconciler,
+    reporter,
+    mergeRoutes,
+    start: async (agentUrl) => {
+      const host: SyncHost = { id: c.host_id, region: o.region, capacity: c.capacity, agent_url: agentUrl, proxy: c.proxy_address };
+      await sync.start(host);
+      logger.info('following the control plane', { url: c.url, host: c.host_id, proxy: c.proxy_address, apps_domain: c.apps_domain });
+    },
+    stopReconciler: async () => {
+      await reconciler?.stop();
+    },
+    stop: (flushMs = 2000) => {
+      stopped ??= (async () => {
+        await reconciler?.stop();
+        await reporter.stop(flushMs);
+        reconciler?.close();
+        await sync.stop();
+      })();
+      return stopped;
+    },
+  };
+}

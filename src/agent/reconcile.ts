@@ -1,0 +1,306 @@
+/**
+ * Converges this host's machines to the control plane's placements: every `machines/<app>.<id>`
+ * document whose `host` is this host becomes a machine with that id, running the document's
+ * release; a machine whose document is gone is stopped (the release's kill_signal, then
+ * kill_timeout) and destroyed; a document that moves to another release replaces its machine.
+ * Machines made through the local Machines API are never touched: only ids this reconciler placed
+ * are its own.
+ *
+ * Each machine converges on its own: one that cannot be created (a bad image, the control plane
+ * down for its secrets) is retried with exponential backoff on the injected clock, and never holds
+ * up the others; it is reported `failed`, unless the control plane could not be reached (that
+ * report could only arrive once it is back, when the machine is being made again). A failure to
+ * reach the control plane is also retried as soon as a newer view arrives (it answered the feed). States go to the
+ * control plane through the StateReporter whenever they change.
+ */
+import { join } from 'node:path';
+import { machineConfigFor, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../control/index.js';
+import { StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
+import { DIGEST_RE, type ControlClient } from './control-client.js';
+import type { MachineManager } from './machine-manager.js';
+import type { StateReporter } from './state-report.js';
+import type { SyncView } from './sync-cache.js';
+
+/** What the reconciler needs of the host's machines (the MachineManager; fakes in unit tests). */
+export type ReconcileMachines = Pick<MachineManager, 'onChange' | 'get' | 'create' | 'stop' | 'destroy'>;
+/** What it needs of the control plane: a machine's secrets and images by digest. */
+export type ReconcileClient = Pick<ControlClient, 'json' | 'downloadImage'>;
+
+export interface ReconcilerOptions {
+  hostId: string;
+  machines: ReconcileMachines;
+  client: ReconcileClient;
+  reporter: Pick<StateReporter, 'report' | 'forget'>;
+  /** Where downloaded images go, `<hex>.tar.gz` (the agent uses `<data_dir>/images/downloads`). */
+  downloadsDir: string;
+  clock: Clock;
+  logger: Logger;
+  /** Backoff of a failing machine: from this, doubling up to retryMaxMs (defaults 1 s and 30 s). */
+  retryInitialMs?: number;
+  retryMaxMs?: number;
+}
+
+/** One placed machine, as this reconciler sees it. */
+export interface PlacedMachine {
+  app: string;
+  id: string;
+  /** The release the control plane wants; undefined once its document is gone. */
+  wanted: number | undefined;
+  /** The release of the machine this host runs for it; undefined while there is none. */
+  running: number | undefined;
+  busy: boolean;
+  failures: number;
+  lastError: { code: string; message: string } | undefined;
+}
+
+interface Slot extends PlacedMachine {
+  want: MachineDoc | undefined;
+  /** The view's revision when the last failure happened. */
+  failedAt: number;
+  retry: TimerHandle | undefined;
+  /** The last release it was reported with (a report needs one). */
+  release: number;
+}
+
+const releaseKey = (app: string, version: number): string => `${app}.${String(version).padStart(8, '0')}`;
+
+export class Reconciler {
+  private readonly slots = new Map<string, Slot>();
+  private readonly downloads = new Map<string, Promise<string>>();
+  private readonly inflight = new Set<Promise<void>>();
+  /** `destroyed` was reported for these (`app.id` → machine); forgotten once the view drops them. */
+  private readonly gone = new Map<string, { app: string; id: string }>();
+  private view: SyncView | undefined;
+  private stopped = false;
+  private readonly offChange: () => void;
+  /** Ends downloads and requests under way when the reconciler stops. */
+  private readonly abort = new AbortController();
+
+  constructor(private readonly o: ReconcilerOptions) {
+    this.offChange = o.machines.onChange(() => this.reportAll());
+  }
+
+  /** A new view (the cache at start, then every feed batch): converge to it. */
+  update(view: SyncView): void {
+    if (this.stopped) return;
+    this.view = view;
+    const wanted = new Map<string, MachineDoc>();
+    for (const v of view.documents.get('machines')?.values() ?? []) {
+      const doc = v as MachineDoc;
+      if (doc.host === this.o.hostId) wanted.set(`${doc.app}.${doc.id}`, doc);
+    }
+    for (const [key, doc] of wanted) {
+      let slot = this.slots.get(key);
+      if (!slot) {
+        slot = { app: doc.app, id: doc.id, want: undefined, wanted: undefined, running: undefined, busy: false, failures: 0, lastError: undefined, failedAt: 0, retry: undefined, release: doc.release };
+        this.slots.set(key, slot);
+      }
+      if (slot.want?.release !== doc.release) this.retryNow(slot, true);
+      slot.want = doc;
+      slot.wanted = doc.release;
+    }
+    for (const [key, slot] of this.slots) {
+      if (wanted.has(key)) continue;
+      if (slot.want) this.retryNow(slot, true);
+      slot.want = undefined;
+      slot.wanted = undefined;
+    }
+    for (const slot of this.slots.values()) {
+      // The control plane answered the feed again: what failed for want of it is tried now.
+      if (slot.retry && slot.lastError?.code === 'ERR_CONTROL_UNREACHABLE' && view.revision > slot.failedAt) this.retryNow(slot, false);
+      this.kick(slot);
+    }
+    this.sweepStates(view);
+  }
+
+  /** Stops reporting the machines' states too (after stop()). */
+  close(): void {
+    this.offChange();
+  }
+
+  /** The placed machines and where each stands (status, tests). */
+  placed(): PlacedMachine[] {
+    return [...this.slots.values()].map(({ app, id, wanted, running, busy, failures, lastError }) => ({ app, id, wanted, running, busy, failures, lastError }));
+  }
+
+  /** Whether `app`/`id` is a machine the control plane placed here. */
+  owns(app: string, id: string): boolean {
+    return this.slots.has(`${app}.${id}`);
+  }
+
+  /**
+   * No new work; resolves when what is under way has finished. Machines are left as they are, and
+   * their states are still reported (the agent stops them next: other hosts must learn it).
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const s of this.slots.values()) s.retry?.cancel();
+    this.abort.abort();
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  private retryNow(slot: Slot, reset: boolean): void {
+    slot.retry?.cancel();
+    slot.retry = undefined;
+    if (reset) slot.failures = 0;
+  }
+
+  private kick(slot: Slot): void {
+    if (this.stopped || slot.busy || slot.retry) return;
+    const present = this.o.machines.get(slot.app, slot.id) !== undefined;
+    // Removed behind our back (the local Machines API can destroy any machine): make it again.
+    if (slot.running !== undefined && !present) slot.running = undefined;
+    const want = slot.want;
+    let op: (() => Promise<void>) | undefined;
+    if (want && slot.running === undefined) op = () => this.create(slot, want);
+    else if (want && slot.running !== want.release) op = () => this.destroy(slot, 'replaced by release ' + want.release);
+    else if (!want && slot.running !== undefined) op = () => this.destroy(slot, 'its placement was removed');
+    if (!op) {
+      if (!want && slot.running === undefined) this.forgetSlot(slot);
+      this.reportAll();
+      return;
+    }
+    slot.busy = true;
+    const p = op()
+      .then(
+        () => {
+          slot.failures = 0;
+          slot.lastError = undefined;
+        },
+        (e: unknown) => this.failed(slot, e),
+      )
+      .finally(() => {
+        slot.busy = false;
+        this.inflight.delete(p);
+        this.kick(slot);
+      });
+    this.inflight.add(p);
+  }
+
+  private async create(slot: Slot, doc: MachineDoc): Promise<void> {
+    const { app, id } = slot;
+    if (this.o.machines.get(app, id)) {
+      throw new StarlingError('ERR_MACHINE_EXISTS', `a machine ${id} of app ${app} made through the local Machines API is in the way`);
+    }
+    const release = this.view?.documents.get('releases')?.get(releaseKey(app, doc.release)) as ReleaseDoc | undefined;
+    if (!release) throw new StarlingError('ERR_RELEASE_NOT_FOUND', `release ${doc.release} of app ${app} is not in the synced view`);
+    slot.release = release.version;
+    try {
+      const image = await this.image(release.image.digest);
+      const answer = (await this.o.client.json('GET', `/v1/hosts/${this.o.hostId}/apps/${app}/machines/${id}/secrets`, undefined, this.abort.signal)) as { secrets?: unknown };
+      const secrets = isStringRecord(answer.secrets) ? answer.secrets : {};
+      const c = machineConfigFor(release.config, { app, image, secrets });
+      // The placement may have gone or moved on while the image came: the next kick decides.
+      if (this.stopped || slot.want?.release !== release.version) return;
+      // Set first, so the states of the machine being made (created, starting) are reported.
+      slot.running = release.version;
+      await this.o.machines.create(
+        app,
+        { region: doc.region, config: { image: c.image, cmd: c.cmd, env: c.env, secrets: c.secrets, internal_port: c.internal_port, guest: c.guest, restart: c.restart, checks: c.checks } },
+        { id, kill_signal: c.kill_signal, kill_timeout_ms: c.kill_timeout_ms },
+      );
+      this.o.logger.info('placed machine created', { app, machine: id, release: release.version, image: release.image.digest });
+    } catch (e) {
+      // A machine whose start failed is removed, so the retry starts from nothing.
+      if (slot.running !== undefined && this.o.machines.get(app, id)) await this.o.machines.destroy(app, id, { force: true }).catch(() => undefined);
+      slot.running = undefined;
+      throw e;
+    }
+  }
+
+  private async destroy(slot: Slot, why: string): Promise<void> {
+    const { app, id } = slot;
+    if (this.o.machines.get(app, id)) {
+      // Stopped first with the release's kill_signal and kill_timeout (the machine's own spec).
+      await this.o.machines.stop(app, id);
+      await this.o.machines.destroy(app, id, { force: true });
+    }
+    slot.running = undefined;
+    this.o.logger.info('placed machine destroyed', { app, machine: id, reason: why });
+  }
+
+  /** The image as a verified local .tar.gz, downloaded once per digest. */
+  private image(digest: string): Promise<string> {
+    const hex = DIGEST_RE.exec(digest)?.[1] ?? 'invalid';
+    let p = this.downloads.get(hex);
+    if (!p) {
+      const file = join(this.o.downloadsDir, `${hex}.tar.gz`);
+      p = this.o.client.downloadImage(digest, file, this.abort.signal).then(
+        (how) => {
+          if (how === 'downloaded') this.o.logger.info('image downloaded', { digest });
+          return file;
+        },
+        (e: unknown) => {
+          this.downloads.delete(hex);
+          throw e;
+        },
+      );
+      this.downloads.set(hex, p);
+      // A finished download is on disk (and checked again there next time): no need to hold it.
+      void p.then(() => this.downloads.delete(hex)).catch(() => undefined);
+    }
+    return p;
+  }
+
+  private failed(slot: Slot, e: unknown): void {
+    slot.failures++;
+    slot.failedAt = this.view?.revision ?? 0;
+    slot.lastError = { code: e instanceof StarlingError ? e.code : 'ERR_MACHINE_CREATE', message: describeError(e) };
+    const delay = Math.min((this.o.retryInitialMs ?? 1000) * 2 ** (slot.failures - 1), this.o.retryMaxMs ?? 30_000);
+    this.o.logger.warn('placed machine not converged; retrying', { app: slot.app, machine: slot.id, failures: slot.failures, retry_ms: delay, error: slot.lastError.message });
+    if (this.stopped) return;
+    slot.retry = this.o.clock.setTimeout(() => {
+      slot.retry = undefined;
+      this.kick(slot);
+    }, delay);
+    this.reportAll();
+  }
+
+  private forgetSlot(slot: Slot): void {
+    const key = `${slot.app}.${slot.id}`;
+    slot.retry?.cancel();
+    this.slots.delete(key);
+    this.o.reporter.report(slot.app, slot.id, { state: 'destroyed', healthy: false, release: slot.release });
+    this.gone.set(key, { app: slot.app, id: slot.id });
+  }
+
+  /** Each placed machine's state, for the reporter (which sends only what changed). */
+  private reportAll(): void {
+    for (const slot of this.slots.values()) {
+      const m = this.o.machines.get(slot.app, slot.id);
+      if (m && slot.running !== undefined) {
+        this.o.reporter.report(slot.app, slot.id, { state: m.state, healthy: m.state === 'started' && m.checks.passing, release: slot.running });
+      } else if (slot.lastError && slot.want && slot.lastError.code !== 'ERR_CONTROL_UNREACHABLE') {
+        // Not for want of the control plane: such a report could only arrive once it is back, when
+        // the machine is being made again, and a deploy would take it for a broken release.
+        this.o.reporter.report(slot.app, slot.id, { state: 'failed', healthy: false, release: slot.want.release });
+      }
+    }
+  }
+
+  /**
+   * States this host reported for machines it no longer has nor is asked for (removed while the
+   * agent was down): reported destroyed, so no proxy routes to them. Forgotten once the view
+   * no longer holds them.
+   */
+  private sweepStates(view: SyncView): void {
+    const states = view.documents.get('machine_states');
+    for (const v of states?.values() ?? []) {
+      const s = v as MachineStateDoc;
+      const key = `${s.app}.${s.id}`;
+      if (s.host !== this.o.hostId || this.slots.has(key) || this.gone.has(key)) continue;
+      if (this.o.machines.get(s.app, s.id)) continue;
+      this.o.reporter.report(s.app, s.id, { state: 'destroyed', healthy: false, release: Math.max(1, s.release) });
+      this.gone.set(key, { app: s.app, id: s.id });
+    }
+    for (const [key, g] of this.gone) {
+      if (states?.has(key) || this.slots.has(key)) continue;
+      this.gone.delete(key);
+      this.o.reporter.forget(g.app, g.id);
+    }
+  }
+}
+
+function isStringRecord(v: unknown): v is Record<string, string> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+}

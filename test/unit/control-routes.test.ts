@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { controlRoutes, deployedRelease, mergeControlRoutes, splitAddress } from '../../src/agent/control-routes.js';
+import type { SyncView } from '../../src/agent/sync.js';
+import type { AppDoc, HostDoc, MachineDoc, MachineStateDoc, ReleaseDoc } from '../../src/control/index.js';
+import type { MachineSpec, RoutesSpec } from '../../src/proxy/index.js';
+
+const T = '2025-01-01T00:00:00.000Z';
+const app = (name: string, o: Partial<AppDoc> = {}): AppDoc => ({ name, primary_region: 'fra', created_at: T, release_version: 1, deployed_release: 1, secrets_version: 0, ...o });
+const release = (a: string, version: number, config: Record<string, unknown>): ReleaseDoc => ({
+  app: a,
+  version,
+  config,
+  image: { ref: 'img', digest: `sha256:${'a'.repeat(64)}` },
+  secrets_version: 0,
+  created_at: T,
+});
+const host = (id: string, region: string, proxy?: string): HostDoc => ({ id, region, capacity: { machines: 8 }, agent_url: 'http://127.0.0.1:1', ...(proxy ? { proxy } : {}), registered_at: T, updated_at: T });
+const machine = (a: string, id: string, h: string, rel = 1): MachineDoc => ({ id, app: a, region: 'fra', host: h, release: rel, deploy: null, created_at: T });
+const state = (a: string, id: string, h: string, o: Partial<MachineStateDoc> = {}): MachineStateDoc => ({
+  id,
+  app: a,
+  host: h,
+  region: 'ams',
+  release: 1,
+  state: 'started',
+  healthy: true,
+  updated_at: T,
+  ...o,
+});
+
+const WEB = {
+  app: 'web',
+  primary_region: 'fra',
+  http_service: {
+    internal_port: 3000,
+    auto_stop_machines: 'stop',
+    auto_start_machines: true,
+    min_machines_running: 1,
+    concurrency: { type: 'requests', soft_limit: 10, hard_limit: 20 },
+  },
+};
+
+function view(docs: { apps?: AppDoc[]; releases?: ReleaseDoc[]; machines?: MachineDoc[]; machine_states?: MachineStateDoc[]; hosts?: HostDoc[] }): SyncView {
+  const keyed = <T>(list: T[] | undefined, key: (d: T) => string): Map<string, unknown> => new Map((list ?? []).map((d) => [key(d), d]));
+  return {
+    revision: 7,
+    documents: new Map<string, Map<string, unknown>>([
+      ['apps', keyed(docs.apps, (a) => a.name)],
+      ['releases', keyed(docs.releases, (r) => `${r.app}.${String(r.version).padStart(8, '0')}`)],
+      ['machines', keyed(docs.machines, (m) => `${m.app}.${m.id}`)],
+      ['machine_states', keyed(docs.machine_states, (s) => `${s.app}.${s.id}`)],
+      ['hosts', keyed(docs.hosts, (h) => h.id)],
+    ]),
+  };
+}
+
+const LOCAL: MachineSpec = { id: 'local1', region: 'fra', address: '172.31.0.2', port: 3000, state: 'started', healthy: true };
+const localOf = (app: string): MachineSpec[] => (app === 'web' ? [LOCAL] : []);
+
+describe('controlRoutes', () => {
+  it('serves a deployed app at <app>.<apps_domain> with its service settings, local machines first, then healthy remote ones at their proxies', () => {
+    const v = view({
+      apps: [app('web')],
+      releases: [release('web', 1, WEB)],
+      hosts: [host('a', 'fra', '10.0.0.1:80'), host('b', 'ams', '10.0.0.2:8080'), host('c', 'sin', '[2001:db8::3]:80'), host('d', 'iad')],
+      machine_states: [
+        state('web', 'own', 'a'), // this host's own report: the MachineManager knows better
+        state('web', 'rb1', 'b'),
+        state('web', 'rc1', 'c', { region: 'sin' }),
+        state('web', 'sick', 'b', { healthy: false }),
+        state('web', 'stopped', 'b', { state: 'stopped', healthy: false }),
+        state('web', 'noproxy', 'd'),
+        state('web', 'nohost', 'zz'),
+        state('other', 'x1', 'b'),
+      ],
+    });
+    const { apps, problems } = controlRoutes({ view: v, hostId: 'a', appsDomain: 'starling.test', local: localOf });
+    assert.deepEqual(problems, []);
+    assert.deepEqual(apps, [
+      {
+        name: 'web',
+        hostnames: ['web.starling.test'],
+        primary_region: 'fra',
+        force_https: false,
+        service: {
+          internal_port: 3000,
+          concurrency: { type: 'requests', soft_limit: 10, hard_limit: 20 },
+          auto_start_machines: true,
+          auto_stop_machines: 'stop',
+          min_machines_running: 1,
+        },
+        machines: [
+          LOCAL,
+          { id: 'rb1', region: 'ams', address: '10.0.0.2', port: 8080, state: 'started', healthy: true },
+          { id: 'rc1', region: 'sin', address: '2001:db8::3', port: 80, state: 'started', healthy: true },
+        ],
+      },
+    ]);
+  });
+
+  it('leaves out apps without a release, without an HTTP service, and (as a problem) with an invalid config', () => {
+    const tcp = { app: 'db', services: [{ internal_port: 5432, protocol: 'tcp', ports: [{ port: 5432 }] }] };
+    const v = view({
+      apps: [app('fresh', { release_version: 0, deployed_release: 0 }), app('db'), app('bad'), app('web')],
+      releases: [release('db', 1, tcp), release('bad', 1, { app: 'bad', bogus: true }), release('web', 1, WEB)],
+    });
+    const { apps, problems } = controlRoutes({ view: v, hostId: 'a', appsDomain: 'apps.example', local: () => [] });
+    assert.deepEqual(apps.map((a) => [a.name, a.hostnames, a.machines.length]), [['web', ['web.apps.example'], 0]]);
+    assert.equal(problems.length, 1);
+    assert.equal(problems[0]?.app, 'bad');
+    assert.match(problems[0]?.message ?? '', /bogus/);
+  });
+
+  it('routes by the deployed release, or before a first deploy succeeds by the newest placed one', () => {
+    const v2 = { ...WEB, http_service: { ...WEB.http_service, internal_port: 4000, force_https: true } };
+    const releases = [release('web', 1, WEB), release('web', 2, v2)];
+    const deployed = view({ apps: [app('web', { release_version: 2, deployed_release: 1 })], releases, machines: [machine('web', 'm2', 'b', 2)] });
+    assert.equal(deployedRelease(deployed, app('web', { release_version: 2, deployed_release: 1 }))?.version, 1);
+    assert.equal(controlRoutes({ view: deployed, hostId: 'a', appsDomain: 'd.test', local: () => [] }).apps[0]?.service.internal_port, 3000);
+
+    const first = app('web', { release_version: 2, deployed_release: undefined });
+    const placing = view({ apps: [first], releases, machines: [machine('web', 'm1', 'a', 1), machine('web', 'm2', 'b', 2)] });
+    const routed = controlRoutes({ view: placing, hostId: 'a', appsDomain: 'd.test', local: () => [] }).apps[0];
+    assert.equal(routed?.service.internal_port, 4000);
+    assert.equal(routed?.force_https, true);
+    assert.equal(controlRoutes({ view: view({ apps: [first], releases }), hostId: 'a', appsDomain: 'd.test', local: () => [] }).apps.length, 0);
+  });
+});
+
+describe('mergeControlRoutes', () => {
+  it("adds the control plane's apps; the routes file wins a name or hostname clash and keeps its rtt", () => {
+    const file: RoutesSpec = {
+      apps: [{ name: 'web', hostnames: ['example.com'], service: { internal_port: 80, concurrency: { type: 'connections', soft_limit: 5 } }, machines: [] }],
+      rtt: { fra: { ams: 9 } },
+    };
+    const service = { internal_port: 8080, concurrency: { type: 'requests' as const, soft_limit: 20 } };
+    const control = [
+      { name: 'web', hostnames: ['web.starling.test'], service, machines: [] },
+      { name: 'shop', hostnames: ['example.com'], service, machines: [] },
+      { name: 'api', hostnames: ['api.starling.test'], service, machines: [] },
+    ];
+    const merged = mergeControlRoutes(file, control);
+    assert.deepEqual(merged.apps.map((a) => `${a.name}:${a.hostnames.join()}`), ['web:example.com', 'api:api.starling.test']);
+    assert.deepEqual(merged.rtt, { fra: { ams: 9 } });
+  });
+
+  it('splits IP:PORT addresses', () => {
+    assert.deepEqual(splitAddress('10.0.0.1:80'), { address: '10.0.0.1', port: 80 });
+    assert.deepEqual(splitAddress('[::1]:8080'), { address: '::1', port: 8080 });
+    for (const bad of [undefined, '', 'host:80', '10.0.0.1', '10.0.0.1:0', '10.0.0.1:70000']) assert.equal(splitAddress(bad), undefined, String(bad));
+  });
+});

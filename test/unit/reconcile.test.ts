@@ -1,0 +1,264 @@
+/**
+ * The reconciler and the state reporter against fakes (a machine manager, a control plane client)
+ * on a ManualClock: what is made, stopped, destroyed and reported, and when failures are retried.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Reconciler, type ReconcileClient, type ReconcileMachines } from '../../src/agent/reconcile.js';
+import { StateReporter, type MachineReport } from '../../src/agent/state-report.js';
+import type { SyncView } from '../../src/agent/sync.js';
+import type { MachineDoc, MachineStateDoc, ReleaseDoc } from '../../src/control/index.js';
+import type { MachineState } from '../../src/runtime/index.js';
+import { ManualClock, StarlingError, silentLogger } from '../../src/shared/index.js';
+import { waitFor } from '../helpers/wait.js';
+
+const T = '2025-01-01T00:00:00.000Z';
+const GOOD = `sha256:${'a'.repeat(64)}`;
+const BAD = `sha256:${'b'.repeat(64)}`;
+const CONFIG = { app: 'x', kill_signal: 'SIGTERM', kill_timeout: '7s', http_service: { internal_port: 3000 } };
+
+const release = (app: string, version: number, digest = GOOD): ReleaseDoc => ({ app, version, config: { ...CONFIG, app }, image: { ref: 'r', digest }, secrets_version: 1, created_at: T });
+const placement = (app: string, id: string, host = 'me', rel = 1): MachineDoc => ({ id, app, region: 'fra', host, release: rel, deploy: null, created_at: T });
+
+let revision = 0;
+function view(machines: MachineDoc[], releases: ReleaseDoc[], states: MachineStateDoc[] = []): SyncView {
+  return {
+    revision: ++revision,
+    documents: new Map<string, Map<string, unknown>>([
+      ['machines', new Map(machines.map((m) => [`${m.app}.${m.id}`, m]))],
+      ['releases', new Map(releases.map((r) => [`${r.app}.${String(r.version).padStart(8, '0')}`, r]))],
+      ['machine_states', new Map(states.map((s) => [`${s.app}.${s.id}`, s]))],
+    ]),
+  };
+}
+
+interface FakeMachine {
+  app: string;
+  state: MachineState;
+  passing: boolean;
+  kill: [string | undefined, number | undefined];
+  secrets: Record<string, string>;
+  image: string;
+}
+
+class FakeMachines implements ReconcileMachines {
+  readonly all = new Map<string, FakeMachine>();
+  readonly calls: string[] = [];
+  private readonly listeners = new Set<() => void>();
+  onChange(cb: () => void): () => void {
+    this.listeners.add(cb);
+    return () => this.listeners.delete(cb);
+  }
+  get(app: string, id: string): ReturnType<ReconcileMachines['get']> {
+    const m = this.all.get(id);
+    return m && m.app === app ? ({ id, app, state: m.state, checks: { passing: m.passing, checks: [] } } as unknown as ReturnType<ReconcileMachines['get']>) : undefined;
+  }
+  async create(...[app, req, opts]: Parameters<ReconcileMachines['create']>): ReturnType<ReconcileMachines['create']> {
+    const id = opts?.id ?? 'local-random';
+    this.calls.push(`create ${app}/${id}`);
+    this.all.set(id, { app, state: 'started', passing: false, kill: [opts?.kill_signal, opts?.kill_timeout_ms], secrets: req.config.secrets ?? {}, image: req.config.image });
+    this.emit();
+    return this.get(app, id)!;
+  }
+  async stop(app: string, id: string): ReturnType<ReconcileMachines['stop']> {
+    this.calls.push(`stop ${app}/${id}`);
+    this.all.get(id)!.state = 'stopped';
+    this.emit();
+    return this.get(app, id)!;
+  }
+  async destroy(app: string, id: string): Promise<void> {
+    this.calls.push(`destroy ${app}/${id}`);
+    this.all.delete(id);
+    this.emit();
+  }
+  set(id: string, patch: Partial<FakeMachine>): void {
+    Object.assign(this.all.get(id)!, patch);
+    this.emit();
+  }
+  private emit(): void {
+    for (const l of this.listeners) l();
+  }
+}
+
+class FakeClient implements ReconcileClient {
+  reachable = true;
+  readonly calls: string[] = [];
+  async json(method: string, path: string): Promise<unknown> {
+    this.calls.push(`${method} ${path}`);
+    if (!this.reachable) throw new StarlingError('ERR_CONTROL_UNREACHABLE', 'down');
+    return { secrets: { API_KEY: 'v-secret' }, secrets_version: 1 };
+  }
+  async downloadImage(digest: string, file: string): Promise<'cached' | 'downloaded'> {
+    this.calls.push(`image ${digest.slice(7, 11)} ${file}`);
+    if (!this.reachable) throw new StarlingError('ERR_CONTROL_UNREACHABLE', 'down');
+    if (digest === BAD) throw new StarlingError('ERR_IMAGE_NOT_FOUND', 'no such image');
+    return 'downloaded';
+  }
+}
+
+class FakeReporter {
+  readonly latest = new Map<string, MachineReport>();
+  report(app: string, id: string, r: MachineReport): void {
+    this.latest.set(`${app}.${id}`, r);
+  }
+  forget(): void {}
+}
+
+function setup() {
+  const clock = new ManualClock();
+  const machines = new FakeMachines();
+  const client = new FakeClient();
+  const reporter = new FakeReporter();
+  const rec = new Reconciler({ hostId: 'me', machines, client, reporter, downloadsDir: '/d', clock, logger: silentLogger });
+  const idle = () => waitFor(() => rec.placed().every((p) => !p.busy), 'the reconciler idle', 2000, 1);
+  return { clock, machines, client, reporter, rec, idle };
+}
+
+describe('Reconciler', () => {
+  it('makes the placements of this host with their ids, images, secrets and kill settings, and reports their states', async () => {
+    const { machines, client, reporter, rec, idle } = setup();
+    rec.update(view([placement('web', 'm1'), placement('web', 'other', 'elsewhere')], [release('web', 1)]));
+    await idle();
+    assert.deepEqual(machines.calls, ['create web/m1']);
+    const m = machines.all.get('m1')!;
+    assert.deepEqual(m.kill, ['SIGTERM', 7000]);
+    assert.deepEqual(m.secrets, { API_KEY: 'v-secret' });
+    assert.equal(m.image, `/d/${'a'.repeat(64)}.tar.gz`);
+    assert.ok(client.calls.includes('GET /v1/hosts/me/apps/web/machines/m1/secrets'));
+    assert.deepEqual(reporter.latest.get('web.m1'), { state: 'started', healthy: false, release: 1 });
+    machines.set('m1', { passing: true });
+    assert.deepEqual(reporter.latest.get('web.m1'), { state: 'started', healthy: true, release: 1 });
+    assert.equal(reporter.latest.has('web.other'), false);
+  });
+
+  it('a machine that cannot be made is reported failed, retried with backoff, and holds up no other', async () => {
+    const { clock, machines, client, reporter, rec, idle } = setup();
+    rec.update(view([placement('bad', 'b1'), placement('web', 'm1')], [release('bad', 1, BAD), release('web', 1)]));
+    await idle();
+    assert.deepEqual(machines.calls, ['create web/m1']);
+    assert.deepEqual(reporter.latest.get('bad.b1'), { state: 'failed', healthy: false, release: 1 });
+    assert.equal(rec.placed().find((p) => p.id === 'b1')?.lastError?.code, 'ERR_IMAGE_NOT_FOUND');
+    const tries = () => client.calls.filter((c) => c.startsWith(`image ${BAD.slice(7, 11)}`)).length;
+    assert.equal(tries(), 1);
+    clock.advance(999);
+    assert.equal(tries(), 1);
+    clock.advance(1);
+    await waitFor(() => tries() === 2, 'the first retry after 1 s');
+    await idle();
+    clock.advance(1999);
+    assert.equal(tries(), 2, 'then 2 s');
+    clock.advance(1);
+    await waitFor(() => tries() === 3, 'the second retry after 2 s');
+  });
+
+  it('what failed for want of the control plane is retried as soon as a newer view arrives', async () => {
+    const { machines, client, reporter, rec, idle } = setup();
+    client.reachable = false;
+    const docs: [MachineDoc[], ReleaseDoc[]] = [[placement('web', 'm1')], [release('web', 1)]];
+    rec.update(view(...docs));
+    await idle();
+    assert.equal(rec.placed()[0]?.lastError?.code, 'ERR_CONTROL_UNREACHABLE');
+    assert.equal(reporter.latest.has('web.m1'), false, 'not reported failed: the control plane could not take it anyway');
+    client.reachable = true;
+    rec.update(view(...docs));
+    await waitFor(() => machines.all.has('m1'), 'm1 made without waiting for the backoff');
+  });
+
+  it('a removed placement is stopped then destroyed and reported destroyed; a new release replaces the machine', async () => {
+    const { machines, reporter, rec, idle } = setup();
+    rec.update(view([placement('web', 'm1'), placement('web', 'm2')], [release('web', 1), release('web', 2)]));
+    await idle();
+    rec.update(view([placement('web', 'm2', 'me', 2)], [release('web', 1), release('web', 2)]));
+    await idle();
+    assert.deepEqual([...machines.calls.slice(2)].sort(), ['create web/m2', 'destroy web/m1', 'destroy web/m2', 'stop web/m1', 'stop web/m2']);
+    assert.ok(machines.calls.indexOf('stop web/m1') < machines.calls.indexOf('destroy web/m1'));
+    assert.ok(machines.calls.indexOf('destroy web/m2') < machines.calls.lastIndexOf('create web/m2'));
+    assert.equal(machines.all.has('m1'), false);
+    assert.deepEqual(reporter.latest.get('web.m1'), { state: 'destroyed', healthy: false, release: 1 });
+    assert.deepEqual(reporter.latest.get('web.m2'), { state: 'started', healthy: false, release: 2 });
+    assert.deepEqual(rec.placed().map((p) => [p.id, p.running]), [['m2', 2]]);
+  });
+
+  it('never touches a machine made through the local Machines API, even one in the way', async () => {
+    const { machines, rec, idle } = setup();
+    await machines.create('web', { config: { image: '/img' } }, { id: 'm1' });
+    await machines.create('web', { config: { image: '/img' } }, { id: 'loc' });
+    rec.update(view([placement('web', 'm1')], [release('web', 1)]));
+    await idle();
+    assert.equal(rec.placed()[0]?.lastError?.code, 'ERR_MACHINE_EXISTS');
+    rec.update(view([], [release('web', 1)]));
+    await idle();
+    assert.deepEqual(machines.calls, ['create web/m1', 'create web/loc']);
+    assert.ok(machines.all.has('m1') && machines.all.has('loc'));
+  });
+
+  it('reports destroyed what this host reported before but neither runs nor is asked for', async () => {
+    const { reporter, rec, idle } = setup();
+    const stale: MachineStateDoc = { id: 'old', app: 'web', host: 'me', region: 'fra', release: 3, state: 'started', healthy: true, updated_at: T };
+    const theirs: MachineStateDoc = { ...stale, id: 'theirs', host: 'elsewhere' };
+    rec.update(view([], [], [stale, theirs]));
+    await idle();
+    assert.deepEqual(reporter.latest.get('web.old'), { state: 'destroyed', healthy: false, release: 3 });
+    assert.equal(reporter.latest.has('web.theirs'), false);
+  });
+});
+
+describe('StateReporter', () => {
+  class SlowClient {
+    readonly sent: string[] = [];
+    fail = false;
+    private release: (() => void) | undefined;
+    inflight = 0;
+    async json(_m: string, path: string, body?: unknown): Promise<unknown> {
+      this.inflight++;
+      await new Promise<void>((resolve) => (this.release = resolve));
+      this.inflight--;
+      if (this.fail) throw new StarlingError('ERR_CONTROL_UNREACHABLE', 'down');
+      this.sent.push(`${path.split('/').slice(-2, -1)[0]} ${(body as MachineReport).state}`);
+      return {};
+    }
+    answer(): void {
+      this.release?.();
+    }
+  }
+
+  it('coalesces: while a report is on the wire, only the latest of the next ones is sent; an unchanged one is not sent again', async () => {
+    const clock = new ManualClock();
+    const client = new SlowClient();
+    const r = new StateReporter({ client, hostId: 'h', clock, logger: silentLogger });
+    r.report('web', 'm1', { state: 'created', healthy: false, release: 1 });
+    await waitFor(() => client.inflight === 1, 'the first report sent');
+    r.report('web', 'm1', { state: 'starting', healthy: false, release: 1 });
+    r.report('web', 'm1', { state: 'started', healthy: false, release: 1 });
+    r.report('web', 'm1', { state: 'started', healthy: true, release: 1 });
+    client.answer();
+    await waitFor(() => client.inflight === 1 && client.sent.length === 1, 'the second report sent');
+    client.answer();
+    await waitFor(() => r.backlog === 0, 'all delivered');
+    assert.deepEqual(client.sent, ['m1 created', 'm1 started']);
+    assert.deepEqual(r.deliveredFor('web', 'm1'), { state: 'started', healthy: true, release: 1 });
+    r.report('web', 'm1', { state: 'started', healthy: true, release: 1 });
+    assert.equal(r.backlog, 0);
+  });
+
+  it('retries with backoff on the clock while the control plane is down; the latest state wins', async () => {
+    const clock = new ManualClock();
+    const client = new SlowClient();
+    client.fail = true;
+    const r = new StateReporter({ client, hostId: 'h', clock, logger: silentLogger });
+    r.report('web', 'm1', { state: 'starting', healthy: false, release: 1 });
+    await waitFor(() => client.inflight === 1, 'sent');
+    client.answer();
+    await waitFor(() => client.inflight === 0, 'failed');
+    r.report('web', 'm1', { state: 'stopped', healthy: false, release: 1 });
+    clock.advance(199);
+    assert.equal(client.inflight, 0, 'no retry before 200 ms');
+    client.fail = false;
+    clock.advance(1);
+    await waitFor(() => client.inflight === 1, 'retried');
+    client.answer();
+    await waitFor(() => r.backlog === 0, 'delivered');
+    assert.deepEqual(client.sent, ['m1 stopped']);
+    await r.stop();
+  });
+});
