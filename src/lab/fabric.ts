@@ -1,0 +1,300 @@
+/**
+ * The I/O half of the lab's network: makes a FabricSpec real, records it in the lab's state first,
+ * and tears down exactly what was recorded. Spawns are what lab-up time is made of on a small
+ * machine, so the builder batches: one `ip -batch -` adds every namespace, one adds every veth (each
+ * end created directly inside its namespace), then one `ip netns exec NS sh -c 'sysctl …; exec ip
+ * -batch -'` per namespace (a few at a time) sets sysctls, addresses, links, loopback addresses and
+ * routes: N + 2 spawns for N namespaces. iproute2 names the failing line of a batch, which maps back
+ * to the step that failed.
+ */
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { existsSync, rmdirSync, rmSync } from 'node:fs';
+import { isIPv4, isIPv6 } from 'node:net';
+import { isAbsolute, join, normalize, sep } from 'node:path';
+import { StarlingError, SystemClock, type Clock } from '../shared/index.js';
+import { MAX_IFNAME, type FabricSpec } from './fabric-types.js';
+import { isRecordedAlive, LabState, procInfo, STATE_FILE, stopRecordedProcesses } from './lab-state.js';
+import { CommandError, runCommand, type RunOptions } from './userns.js';
+
+const NETNS_DIR = '/run/netns';
+/** Namespace and interface names: kernel-valid and safe in an iproute2 batch line (no quoting needed). */
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const PARALLEL = 4;
+
+export interface FabricOptions {
+  clock?: Clock;
+  /** Per command (default 30 s). */
+  timeoutMs?: number;
+}
+
+export interface FabricReport {
+  namespaces: number;
+  links: number;
+  /** Wall time of the build, validation included. */
+  ms: number;
+}
+
+/** Every problem with `spec`, all at once; empty when it can be built. */
+export function validateFabricSpec(spec: FabricSpec): string[] {
+  const out: string[] = [];
+  if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(spec.lab)) out.push(`lab name "${spec.lab}": use 1-32 characters of a-z, 0-9 and "-"`);
+  const prefix = `sl-${spec.lab}-`;
+  const ifnames = new Map<string, Set<string>>();
+  const subnets = new Map<string, Array<{ net: number; len: number }>>();
+  for (const ns of spec.namespaces) {
+    if (!ns.name.startsWith(prefix) || ns.name.length === prefix.length) out.push(`namespace "${ns.name}": must start with "${prefix}"`);
+    else if (!SAFE_NAME.test(ns.name) || ns.name.length > 64) out.push(`namespace "${ns.name}": use at most 64 of A-Z a-z 0-9 _ . -`);
+    if (ifnames.has(ns.name)) out.push(`namespace "${ns.name}" is declared twice`);
+    ifnames.set(ns.name, new Set(['lo']));
+    subnets.set(ns.name, []);
+    ns.loopback.forEach((a, i) => {
+      if (!cidr(a, 6) && !cidr(a, 4)) out.push(`${ns.name}: loopback address "${a}" is not an address with a prefix length`);
+      else if (ns.loopback.indexOf(a) !== i) out.push(`${ns.name}: loopback address ${a} is listed twice`);
+    });
+  }
+  spec.links.forEach((link, i) => {
+    const [a, b] = [link.a, link.b].map((end) => {
+      const where = `link ${i + 1} end ${end.ns}:${end.ifname}`;
+      const names = ifnames.get(end.ns);
+      if (!names) out.push(`${where}: namespace "${end.ns}" is not declared`);
+      if (!SAFE_NAME.test(end.ifname) || end.ifname.length > MAX_IFNAME || ['all', 'default'].includes(end.ifname)) {
+        out.push(`${where}: interface name must be 1-${MAX_IFNAME} of A-Z a-z 0-9 _ . - (and not "all" or "default")`);
+      } else if (names?.has(end.ifname)) out.push(`${where}: interface name is already used in ${end.ns}`);
+      names?.add(end.ifname);
+      const c = cidr(end.address, 4);
+      if (!c) out.push(`${where}: "${end.address}" is not an IPv4 address with a prefix length`);
+      else subnets.get(end.ns)?.push({ net: c.net, len: c.len });
+      return c;
+    });
+    if (a && b && (a.len !== b.len || a.net !== b.net || a.addr === b.addr)) {
+      out.push(`link ${i + 1}: ${link.a.address} and ${link.b.address} are not two addresses of one subnet`);
+    }
+  });
+  for (const ns of spec.namespaces) {
+    const targets = new Set<string>();
+    for (const r of ns.routes) {
+      const where = `${ns.name}: route to ${r.to} via ${r.via}`;
+      const to = r.to === 'default' ? { addr: 0, net: 0, len: 0 } : cidr(r.to, 4);
+      if (!to) out.push(`${where}: "${r.to}" is neither "default" nor an IPv4 prefix`);
+      else if (to.addr !== to.net) out.push(`${where}: "${r.to}" has host bits set`);
+      else if (targets.has(`${to.net}/${to.len}`)) out.push(`${where}: a second route to the same prefix`);
+      if (to) targets.add(`${to.net}/${to.len}`);
+      const via = isIPv4(r.via) ? ipv4(r.via) : undefined;
+      if (via === undefined) out.push(`${where}: "${r.via}" is not an IPv4 address`);
+      else if (!(subnets.get(ns.name) ?? []).some((s) => mask(via, s.len) === s.net)) out.push(`${where}: the gateway is on none of its links`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Makes `spec` real. Validates first (ERR_LAB_SPEC, every problem at once), refuses namespaces that
+ * already exist (ERR_LAB_EXISTS), records every namespace in `state` before making any, then builds.
+ * A failure midway throws ERR_LAB_BUILD naming the step; `state` then lists what exists, for teardownLab.
+ */
+export async function buildFabric(
+  spec: FabricSpec,
+  state: LabState,
+  onProgress: (step: string) => void = () => {},
+  opts: FabricOptions = {},
+): Promise<FabricReport> {
+  const clock = opts.clock ?? new SystemClock();
+  const t0 = clock.monotonic();
+  const problems = validateFabricSpec(spec);
+  if (state.lab !== spec.lab) problems.push(`the state is lab "${state.lab}"'s, the spec lab "${spec.lab}"'s`);
+  if (problems.length > 0) {
+    throw new StarlingError('ERR_LAB_SPEC', `invalid fabric spec (${problems.length} problems):\n  - ${problems.join('\n  - ')}`, {
+      fault: 'user',
+      hint: 'a bug in the topology planner, or a hand-written topology: validateFabricSpec lists the problems',
+    });
+  }
+  const names = spec.namespaces.map((n) => n.name);
+  const present = names.filter((n) => existsSync(join(NETNS_DIR, n)));
+  if (present.length > 0) {
+    const ours = present.every((n) => state.snapshot().namespaces.includes(n));
+    throw new StarlingError('ERR_LAB_EXISTS', `network namespaces already exist: ${present.join(', ')}`, {
+      fault: 'user',
+      hint: ours ? `lab "${spec.lab}" is (partly) up: take it down first` : 'they were not made by this lab; pick another lab name',
+    });
+  }
+  const run = (argv: string[], input?: string): Promise<unknown> => runCommand(argv, { input, clock, timeoutMs: opts.timeoutMs });
+
+  state.record('namespace', ...names);
+  onProgress(`namespaces: adding ${names.length}`);
+  await batch(run, ['ip', '-batch', '-'], names.map((n) => [`namespace ${n}`, `netns add ${n}`]), () => 'ip -batch', () => {
+    state.forget('namespace', ...names.filter((n) => !existsSync(join(NETNS_DIR, n))));
+  });
+
+  onProgress(`links: adding ${spec.links.length} veth pairs`);
+  const veths = spec.links.map((l, i): [string, string] => [
+    `link ${i + 1} (${l.a.ns}:${l.a.ifname} <-> ${l.b.ns}:${l.b.ifname})`,
+    `link add name ${l.a.ifname} netns ${l.a.ns} type veth peer name ${l.b.ifname} netns ${l.b.ns}`,
+  ]);
+  await batch(run, ['ip', '-batch', '-'], veths, () => 'ip -batch');
+
+  const configure = async (ns: FabricSpec['namespaces'][number]): Promise<void> => {
+    onProgress(`configure ${ns.name}`);
+    const ends = spec.links.flatMap((l) => [l.a, l.b]).filter((e) => e.ns === ns.name);
+    // rp_filter off everywhere: anycast paths are asymmetric. `default` only reaches interfaces made
+    // after it, and the veths exist already, so each one is set too (effective value: max(all, dev)).
+    const sysctls = [`net/ipv4/ip_forward=${ns.forwarding ? 1 : 0}`, 'net/ipv4/conf/all/rp_filter=0', 'net/ipv4/conf/default/rp_filter=0'];
+    for (const e of ends) sysctls.push(`net/ipv4/conf/${e.ifname}/rp_filter=0`);
+    const lines: Array<[string, string]> = [[`${ns.name}: lo up`, 'link set dev lo up']];
+    for (const a of ns.loopback) lines.push([`${ns.name}: loopback ${a}`, `addr add ${a} dev lo`]);
+    for (const e of ends) {
+      lines.push([`${ns.name}: address ${e.address} on ${e.ifname}`, `addr add ${e.address} dev ${e.ifname}`]);
+      lines.push([`${ns.name}: ${e.ifname} up`, `link set dev ${e.ifname} up`]);
+    }
+    for (const r of ns.routes) lines.push([`${ns.name}: route to ${r.to} via ${r.via}`, `route add ${r.to} via ${r.via}`]);
+    const argv = ['ip', 'netns', 'exec', ns.name, 'sh', '-c', 'sysctl -qw "$@" || exit 97; exec ip -batch -', 'sh', ...sysctls];
+    await batch(run, argv, lines, (code) => (code === 97 ? `${ns.name}: sysctl ${sysctls.join(' ')}` : `${ns.name}: ip netns exec`));
+  };
+  const queue = [...spec.namespaces];
+  const failures: unknown[] = [];
+  const worker = async (): Promise<void> => {
+    for (let ns = queue.shift(); ns && failures.length === 0; ns = queue.shift()) await configure(ns).catch((e) => failures.push(e));
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL, queue.length) }, worker));
+  if (failures.length > 0) throw failures[0];
+  return { namespaces: names.length, links: spec.links.length, ms: Math.round(clock.monotonic() - t0) };
+}
+
+/** Runs an iproute2 batch; on failure throws ERR_LAB_BUILD naming the step of the failing line. */
+async function batch(
+  run: (argv: string[], input?: string) => Promise<unknown>,
+  argv: string[],
+  lines: Array<[step: string, line: string]>,
+  label: (exitCode: number | null) => string,
+  onFail?: () => void,
+): Promise<void> {
+  if (lines.length === 0) return;
+  try {
+    await run(argv, lines.map(([, l]) => l).join('\n') + '\n');
+  } catch (e) {
+    onFail?.();
+    const stderr = e instanceof CommandError ? e.stderr : String(e);
+    const at = /Command failed -:(\d+)/.exec(stderr);
+    const line = at ? lines[Number(at[1]) - 1] : undefined;
+    const step = line ? `${line[0]} (ip: ${line[1]})` : label(e instanceof CommandError ? e.exitCode : null);
+    const why = stderr.split('\n').filter((l) => l.trim() && !l.startsWith('Command failed')).join('; ');
+    throw new StarlingError('ERR_LAB_BUILD', `building the lab network failed at ${step}: ${why || String(e)}`, {
+      cause: e,
+      hint: 'what was made is recorded in the lab state: take the lab down, fix the cause, bring it up again',
+    });
+  }
+}
+
+export interface TeardownReport {
+  /** Undefined when there was no state (nothing to do). */
+  lab: string | undefined;
+  processes: number;
+  /** Of those, how many needed SIGKILL. */
+  killed: number;
+  namespaces: number;
+  dirs: number;
+}
+
+/**
+ * Removes what the lab in `dir` recorded: processes (SIGTERM, SIGKILL after `stopTimeoutMs`, only
+ * while /proc/PID/stat shows the recorded start time), namespaces (their veths go with them),
+ * directories, then the state file. Idempotent; each item is forgotten once gone, so a failed
+ * teardown (ERR_LAB_TEARDOWN) leaves a state listing exactly what is left.
+ */
+export async function teardownLab(dir: string, opts: { clock?: Clock; stopTimeoutMs?: number } = {}): Promise<TeardownReport> {
+  const clock = opts.clock ?? new SystemClock();
+  const state = LabState.load(dir);
+  const report: TeardownReport = { lab: state?.lab, processes: 0, killed: 0, namespaces: 0, dirs: 0 };
+  if (!state) return report;
+  const stop = await stopRecordedProcesses(state.snapshot().processes, clock, opts.stopTimeoutMs);
+  const problems = stop.survivors.map(({ p, why }) => `${p.what} (pid ${p.pid}): ${why}`);
+  state.forget('process', ...state.snapshot().processes.filter((p) => !isRecordedAlive(p)).map((p) => p.pid));
+  Object.assign(report, { processes: stop.stopped.length, killed: stop.killed.length });
+
+  const existing = state.snapshot().namespaces.filter((n) => existsSync(join(NETNS_DIR, n)));
+  if (existing.length > 0) {
+    const input = existing.map((n) => `netns del ${n}`).join('\n') + '\n';
+    await runCommand(['ip', '-force', '-batch', '-'], { input, clock }).catch((e: unknown) => problems.push(String(e)));
+  }
+  const left = state.snapshot().namespaces.filter((n) => existsSync(join(NETNS_DIR, n)));
+  problems.push(...left.map((n) => `namespace ${n} is still there`));
+  state.forget('namespace', ...state.snapshot().namespaces.filter((n) => !left.includes(n)));
+  report.namespaces = existing.length - left.length;
+
+  for (const d of state.snapshot().dirs.reverse()) {
+    const path = normalize(d);
+    if (path === normalize(dir)) continue; // the state directory itself goes last
+    if (!isAbsolute(path) || path.split(sep).filter(Boolean).length < 2) {
+      problems.push(`recorded directory "${d}" is not an absolute path at least two levels deep: left alone`);
+      continue;
+    }
+    try {
+      rmSync(path, { recursive: true, force: true });
+      state.forget('dir', d);
+      report.dirs++;
+    } catch (e) {
+      problems.push(`directory ${d}: ${(e as Error).message}`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new StarlingError('ERR_LAB_TEARDOWN', `lab "${state.lab}" is not fully down:\n  - ${problems.join('\n  - ')}`, {
+      hint: `what is left is still recorded in ${join(dir, STATE_FILE)}; run the teardown again`,
+    });
+  }
+  rmSync(join(dir, STATE_FILE), { force: true });
+  if (state.snapshot().dirs.length > 0) {
+    try {
+      rmdirSync(dir); // the state directory, when the lab made it, and only when empty
+      report.dirs++;
+    } catch {
+      /* someone else's files are in it */
+    }
+  }
+  return report;
+}
+
+/** Starts `cmd` inside `ns` (`ip netns exec` execs in place: the pid is the command's) and records it. */
+export function spawnIn(state: LabState, ns: string, cmd: string, args: string[], opts: SpawnOptions & { what?: string } = {}): ChildProcess {
+  const { what, ...spawnOpts } = opts;
+  const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], spawnOpts);
+  const pid = child.pid;
+  if (pid === undefined) {
+    child.on('error', () => {}); // reported by the throw below
+    throw new StarlingError('ERR_LAB_SPAWN', `cannot start ${cmd} in ${ns}: "ip" did not start`, { hint: 'install iproute2' });
+  }
+  const info = procInfo(pid);
+  if (info) {
+    state.record('process', { pid, startTime: info.startTime, what: what ?? `${cmd} in ${ns}`, ns });
+    child.once('exit', () => state.forget('process', pid));
+  }
+  return child;
+}
+
+/** Runs `cmd` inside `ns` and returns its output; ERR_LAB_EXEC (with stderr) when it fails. */
+export function execIn(ns: string, cmd: string, args: string[], opts: RunOptions = {}): Promise<{ stdout: string; stderr: string }> {
+  return runCommand(['ip', 'netns', 'exec', ns, cmd, ...args], opts);
+}
+
+/** Makes a link drop every frame while staying up: tbf at 1 kbit with a 1-byte bucket. */
+export async function silenceLink(ns: string, ifname: string, opts: RunOptions = {}): Promise<void> {
+  await runCommand(['tc', '-n', ns, 'qdisc', 'replace', 'dev', ifname, 'root', 'tbf', 'rate', '1kbit', 'burst', '1', 'latency', '1ms'], opts);
+}
+
+/** Undoes silenceLink (a no-op on a link that is not silenced). */
+export async function restoreLink(ns: string, ifname: string, opts: RunOptions = {}): Promise<void> {
+  try {
+    await runCommand(['tc', '-n', ns, 'qdisc', 'del', 'dev', ifname, 'root'], opts);
+  } catch (e) {
+    if (!(e instanceof CommandError && /handle of zero|No such file or directory/.test(e.stderr))) throw e;
+  }
+}
+
+const ipv4 = (a: string): number => a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+const mask = (addr: number, len: number): number => (len === 0 ? 0 : addr - (addr % 2 ** (32 - len)));
+
+/** Parses `addr/len` (IPv4 with `family` 4, IPv6 with 6); for IPv6 only validity matters. */
+function cidr(s: string, family: 4 | 6): { addr: number; net: number; len: number } | undefined {
+  const [, ip = '', bits = ''] = /^([^/]+)\/(\d{1,3})$/.exec(s) ?? [];
+  const len = Number(bits);
+  if (family === 6) return isIPv6(ip) && len <= 128 ? { addr: 0, net: 0, len } : undefined;
+  return isIPv4(ip) && len <= 32 ? { addr: ipv4(ip), net: mask(ipv4(ip), len), len } : undefined;
+}

@@ -1,0 +1,236 @@
+import { StarlingError } from '../shared/index.js';
+import { MAX_IFNAME, type FabricSpec, type LinkSpec, type NamespaceSpec } from './fabric-types.js';
+import { formatIpv4, parseIpv4, parseIpv4Prefix, type Topology } from './topology.js';
+
+/**
+ * Turns a topology into a concrete lab: every namespace, veth, address, route and BGP session,
+ * named and numbered deterministically, so the same topology and lab id always give the same plan
+ * (docs/lab-topology.md, "Naming and addressing"). Pure: the fabric builder makes `fabric`, the
+ * router configs come from router-config.ts, and the PoP hosts' agents peer as `popHosts` says.
+ */
+
+export interface PlanCity {
+  code: string;
+  name: string;
+  lat: number;
+  lon: number;
+  /** Position in the topology: it numbers the city's router id and client subnet. */
+  index: number;
+  asn: number;
+  popHosts: number;
+  clients: boolean;
+}
+
+interface SessionEnds {
+  /** BIRD protocol name on the router: `r_<city>` for a router, `p_<city><n>` for a PoP host. */
+  protocol: string;
+  /** The router's interface towards the neighbour. */
+  ifname: string;
+  subnet: string;
+  localAddress: string;
+  remoteAddress: string;
+  localAsn: number;
+  remoteAsn: number;
+}
+
+export type RouterNeighbour =
+  | (SessionEnds & { kind: 'router'; city: string; cost: number })
+  | (SessionEnds & { kind: 'pop'; city: string; host: string });
+
+export interface RouterPlan {
+  city: string;
+  ns: string;
+  asn: number;
+  routerId: string;
+  /** Every interface of the router with its address (CIDR); BIRD's `protocol direct` covers them. */
+  interfaces: Array<{ ifname: string; address: string }>;
+  neighbours: RouterNeighbour[];
+}
+
+export interface PopHostPlan {
+  /** `<city><n>`, e.g. `lhr1`. */
+  id: string;
+  /** The city code, which is also the PoP's region code. */
+  city: string;
+  /** 1-based number of the host within its PoP. */
+  index: number;
+  ns: string;
+  routerId: string;
+  ifname: string;
+  /** The host's address on its link (no prefix length; the link is a /30). */
+  address: string;
+  /** The city router's address on that link: the host's BGP peer and default gateway. */
+  routerAddress: string;
+  routerAsn: number;
+  popAsn: number;
+  anycast: string;
+  serviceAddress: string;
+}
+
+export interface ClientPlan {
+  city: string;
+  ns: string;
+  ifname: string;
+  address: string;
+  gateway: string;
+}
+
+export interface LabPlan {
+  lab: string;
+  topology: string;
+  anycast: string;
+  /** The anycast prefix's .1: on every PoP host's loopback; what clients connect to. */
+  serviceAddress: string;
+  popAsn: number;
+  cities: PlanCity[];
+  routers: RouterPlan[];
+  popHosts: PopHostPlan[];
+  clients: ClientPlan[];
+  fabric: FabricSpec;
+}
+
+const LAB_ID = /^[a-z0-9]{1,8}$/;
+/** Router↔router and router↔PoP-host links: consecutive /30s from here. */
+const LINK_BASE = parseIpv4('10.64.0.0')!;
+const LINK_BLOCKS = 2 ** 14;
+
+/** Every namespace of lab `lab` starts with this, so `lab down` can find leftovers after a crash. */
+export const labNamespacePrefix = (lab: string): string => `sl-${lab}-`;
+export const routerNamespace = (lab: string, city: string): string => `${labNamespacePrefix(lab)}r-${city}`;
+export const popHostNamespace = (lab: string, city: string, n: number): string => `${labNamespacePrefix(lab)}p-${city}${n}`;
+export const clientNamespace = (lab: string, city: string): string => `${labNamespacePrefix(lab)}c-${city}`;
+export const cityRouterId = (cityIndex: number): string => `10.255.${cityIndex}.1`;
+export const popHostRouterId = (cityIndex: number, n: number): string => `10.254.${cityIndex}.${n}`;
+
+export function assertLabId(lab: string): void {
+  if (!LAB_ID.test(lab)) {
+    throw new StarlingError('ERR_LAB_ID', `lab id "${lab}" must be 1-8 characters of a-z and 0-9`, {
+      fault: 'user',
+      hint: 'it prefixes every namespace name, so keep it short',
+    });
+  }
+}
+
+export function planLab(topology: Topology, o: { lab: string }): LabPlan {
+  const { lab } = o;
+  assertLabId(lab);
+  const anycast = parseIpv4Prefix(topology.anycast)!;
+  const serviceAddress = formatIpv4(anycast.network + 1);
+  const cities: PlanCity[] = topology.cities.map((c, index) => ({
+    code: c.code,
+    name: c.name,
+    lat: c.lat,
+    lon: c.lon,
+    index,
+    asn: c.asn,
+    popHosts: c.pop_hosts,
+    clients: c.clients,
+  }));
+  const byCode = new Map(cities.map((c) => [c.code, c]));
+  const routers: RouterPlan[] = cities.map((c) => ({
+    city: c.code,
+    ns: routerNamespace(lab, c.code),
+    asn: c.asn,
+    routerId: cityRouterId(c.index),
+    interfaces: [],
+    neighbours: [],
+  }));
+  const links: LinkSpec[] = [];
+
+  let block = 0;
+  const nextBlock = (): { subnet: string; low: string; high: string } => {
+    if (block >= LINK_BLOCKS) throw new StarlingError('ERR_LAB_PLAN', 'the lab ran out of /30 link subnets in 10.64.0.0/16');
+    const net = LINK_BASE + 4 * block++;
+    return { subnet: `${formatIpv4(net)}/30`, low: formatIpv4(net + 1), high: formatIpv4(net + 2) };
+  };
+  const routerOf = (code: string): RouterPlan => routers[byCode.get(code)!.index]!;
+
+  // Router↔router links in file order; the `a` side takes the lower address.
+  for (const l of topology.links) {
+    const { subnet, low, high } = nextBlock();
+    const [ra, rb] = [routerOf(l.a), routerOf(l.b)];
+    const ends = [
+      { r: ra, peer: rb, local: low, remote: high },
+      { r: rb, peer: ra, local: high, remote: low },
+    ];
+    for (const { r, peer, local, remote } of ends) {
+      const ifname = `r-${peer.city}`;
+      r.interfaces.push({ ifname, address: `${local}/30` });
+      r.neighbours.push({ kind: 'router', city: peer.city, cost: l.cost, protocol: `r_${peer.city}`, ifname, subnet, localAddress: local, remoteAddress: remote, localAsn: r.asn, remoteAsn: peer.asn });
+    }
+    links.push({ a: { ns: ra.ns, ifname: `r-${l.b}`, address: `${low}/30` }, b: { ns: rb.ns, ifname: `r-${l.a}`, address: `${high}/30` } });
+  }
+
+  // Then each PoP host, city by city: the router takes .1 of the /30, the host .2.
+  const popHosts: PopHostPlan[] = [];
+  for (const c of cities) {
+    const r = routers[c.index]!;
+    for (let n = 1; n <= c.popHosts; n++) {
+      const { subnet, low, high } = nextBlock();
+      const id = `${c.code}${n}`;
+      const host: PopHostPlan = {
+        id,
+        city: c.code,
+        index: n,
+        ns: popHostNamespace(lab, c.code, n),
+        routerId: popHostRouterId(c.index, n),
+        ifname: `r-${c.code}`,
+        address: high,
+        routerAddress: low,
+        routerAsn: c.asn,
+        popAsn: topology.pop_asn,
+        anycast: topology.anycast,
+        serviceAddress,
+      };
+      popHosts.push(host);
+      r.interfaces.push({ ifname: `p-${id}`, address: `${low}/30` });
+      r.neighbours.push({ kind: 'pop', city: c.code, host: id, protocol: `p_${id}`, ifname: `p-${id}`, subnet, localAddress: low, remoteAddress: high, localAsn: c.asn, remoteAsn: topology.pop_asn });
+      links.push({ a: { ns: r.ns, ifname: `p-${id}`, address: `${low}/30` }, b: { ns: host.ns, ifname: host.ifname, address: `${high}/30` } });
+    }
+  }
+
+  // Client links: one /24 per city, numbered by the city's index.
+  const clients: ClientPlan[] = [];
+  for (const c of cities.filter((x) => x.clients)) {
+    const r = routers[c.index]!;
+    const gateway = `10.128.${c.index}.1`;
+    const client: ClientPlan = { city: c.code, ns: clientNamespace(lab, c.code), ifname: `r-${c.code}`, address: `10.128.${c.index}.2`, gateway };
+    clients.push(client);
+    r.interfaces.push({ ifname: `c-${c.code}`, address: `${gateway}/24` });
+    links.push({ a: { ns: r.ns, ifname: `c-${c.code}`, address: `${gateway}/24` }, b: { ns: client.ns, ifname: client.ifname, address: `${client.address}/24` } });
+  }
+
+  const namespaces: NamespaceSpec[] = [
+    ...routers.map((r) => ({ name: r.ns, loopback: [], forwarding: true, routes: [] })),
+    ...popHosts.map((h) => ({ name: h.ns, loopback: [`${serviceAddress}/32`], forwarding: true, routes: [{ to: 'default', via: h.routerAddress }] })),
+    ...clients.map((c) => ({ name: c.ns, loopback: [], forwarding: false, routes: [{ to: 'default', via: c.gateway }] })),
+  ];
+  const fabric: FabricSpec = { lab, namespaces, links };
+  assertFabric(fabric);
+  return { lab, topology: topology.name, anycast: topology.anycast, serviceAddress, popAsn: topology.pop_asn, cities, routers, popHosts, clients, fabric };
+}
+
+/**
+ * What the fabric builder relies on: interface names fit Linux's limit and are unique within their
+ * namespace, every link end lies in a planned namespace, and no address is used twice. A failure
+ * here is a bug in the planner (the topology schema bounds every name), hence a system fault.
+ */
+export function assertFabric(fabric: FabricSpec): void {
+  const problems: string[] = [];
+  const names = new Set(fabric.namespaces.map((n) => n.name));
+  if (names.size !== fabric.namespaces.length) problems.push('a namespace is planned twice');
+  const ifnames = new Set<string>();
+  const addresses = new Set<string>();
+  for (const end of fabric.links.flatMap((l) => [l.a, l.b])) {
+    if (!end.ns.startsWith(labNamespacePrefix(fabric.lab))) problems.push(`namespace ${end.ns} lacks the lab prefix`);
+    if (!names.has(end.ns)) problems.push(`a link ends in ${end.ns}, which is not planned`);
+    if (end.ifname.length > MAX_IFNAME) problems.push(`interface name ${end.ifname} is longer than ${MAX_IFNAME} characters`);
+    const key = `${end.ns} ${end.ifname}`;
+    if (ifnames.has(key)) problems.push(`interface ${end.ifname} appears twice in ${end.ns}`);
+    ifnames.add(key);
+    const ip = end.address.split('/')[0] ?? '';
+    if (addresses.has(ip)) problems.push(`address ${ip} is used twice`);
+    addresses.add(ip);
+  }
+  if (problems.length > 0) throw new StarlingError('ERR_LAB_PLAN', `invalid lab plan: ${problems.join('; ')}`);
+}

@@ -1,0 +1,293 @@
+import { extname } from 'node:path';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { z } from 'zod';
+import { StarlingError, formatIssues, fromZod, readConfigText, type SchemaIssue } from '../shared/index.js';
+
+/**
+ * A lab topology: the cities of a small simulated internet, the links between their transit
+ * routers, and where the PoPs are (docs/lab-topology.md). Zod checks each value; `crossCheck` then
+ * looks across the document (unknown cities in links, duplicates, connectivity). Both always run,
+ * so every problem is reported at once, each with its path.
+ */
+
+export interface TopologyCity {
+  /** 2-5 lowercase letters; also the region code of the PoP hosts in this city. */
+  code: string;
+  name: string;
+  lat: number;
+  lon: number;
+  /** The city router's AS number (the file's value, or 64601 + index). */
+  asn: number;
+  /** PoP hosts in this city; 0 means no PoP here. */
+  pop_hosts: number;
+  /** Whether a client namespace lives in this city. */
+  clients: boolean;
+}
+
+export interface TopologyLink {
+  a: string;
+  b: string;
+  /** BGP path length added by crossing the link: the exporting router prepends itself cost - 1 times. */
+  cost: number;
+}
+
+export interface Topology {
+  name: string;
+  /** The PoP hosts' shared anycast prefix (canonical CIDR); the service address is its .1. */
+  anycast: string;
+  /** The one ASN every PoP host announces from, as real anycast networks do. */
+  pop_asn: number;
+  cities: TopologyCity[];
+  links: TopologyLink[];
+}
+
+export const DEFAULT_ANYCAST = '10.200.0.0/24';
+export const DEFAULT_POP_ASN = 65000;
+/** First default city ASN; city i gets FIRST_CITY_ASN + i unless the file says otherwise. */
+export const FIRST_CITY_ASN = 64601;
+export const MAX_CITIES = 16;
+export const MAX_POP_HOSTS = 4;
+
+// ---- IPv4 arithmetic (the lab is IPv4-only) ---------------------------------------------------------
+
+/** A parsed IPv4 prefix: `base` is the address as written, `network` the same with host bits cleared. */
+export interface Ipv4Prefix {
+  base: number;
+  network: number;
+  len: number;
+}
+
+export function parseIpv4(s: string): number | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  const octets = m ? m.slice(1).map(Number) : [];
+  if (octets.length !== 4 || octets.some((o) => o > 255)) return undefined;
+  return octets.reduce((a, o) => a * 256 + o, 0);
+}
+
+export function formatIpv4(n: number): string {
+  return [24, 16, 8, 0].map((sh) => String(Math.floor(n / 2 ** sh) % 256)).join('.');
+}
+
+const mask = (len: number): number => (len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0);
+
+export function parseIpv4Prefix(s: string): Ipv4Prefix | undefined {
+  const m = /^([^/]+)\/(\d{1,2})$/.exec(s);
+  const base = m ? parseIpv4(m[1]!) : undefined;
+  const len = Number(m?.[2]);
+  if (base === undefined || len > 32) return undefined;
+  return { base, network: (base & mask(len)) >>> 0, len };
+}
+
+export function prefixesOverlap(a: Ipv4Prefix, b: Ipv4Prefix): boolean {
+  const len = Math.min(a.len, b.len);
+  return (a.network & mask(len)) >>> 0 === (b.network & mask(len)) >>> 0;
+}
+
+/** What the lab's address plan takes (docs/lab-topology.md); the anycast prefix must stay clear of it. */
+export const LAB_RANGES = [
+  { prefix: '10.64.0.0/16', use: 'the links of routers and PoP hosts' },
+  { prefix: '10.128.0.0/16', use: 'the client links' },
+  { prefix: '10.254.0.0/15', use: 'router ids' },
+] as const;
+
+// ---- schema ---------------------------------------------------------------------------------------
+
+/** Private-use ASNs only (RFC 6996), so a lab can never be mistaken for, or leak as, a real network. */
+const isPrivateAsn = (n: number): boolean => (n >= 64512 && n <= 65534) || (n >= 4200000000 && n <= 4294967294);
+const asn = z
+  .number()
+  .int('must be an integer AS number')
+  .refine(isPrivateAsn, 'must be a private AS number: 64512-65534 or 4200000000-4294967294 (RFC 6996)');
+
+const CODE = /^[a-z]{2,5}$/;
+const code = z.string().regex(CODE, 'must be 2-5 lowercase letters, like "fra"');
+const int = (lo: number, hi: number) => z.number().int(`must be an integer from ${lo} to ${hi}`).min(lo, `must be from ${lo} to ${hi}`).max(hi, `must be from ${lo} to ${hi}`);
+
+const anycast = z
+  .string()
+  .superRefine((s, ctx) => {
+    const p = parseIpv4Prefix(s);
+    const fail = (message: string): void => ctx.addIssue({ code: 'custom', message });
+    if (!p) return fail(`"${s}" is not an IPv4 prefix like 10.200.0.0/24`);
+    if (p.len > 30) return fail('must be /30 or shorter: its .1 is the service address');
+    if (p.base !== p.network) return fail(`"${s}" has host bits set: the network is ${formatIpv4(p.network)}/${p.len}`);
+    if (p.len < 8 || Math.floor(p.network / 2 ** 24) !== 10) return fail('must lie inside 10.0.0.0/8: the lab routers accept nothing else');
+    const clash = LAB_RANGES.find((r) => prefixesOverlap(p, parseIpv4Prefix(r.prefix)!));
+    if (clash) fail(`overlaps ${clash.prefix}, which the lab uses for ${clash.use}`);
+  })
+  .transform((s) => {
+    const p = parseIpv4Prefix(s);
+    return p ? `${formatIpv4(p.network)}/${p.len}` : s;
+  });
+
+const city = z.strictObject({
+  code,
+  name: z
+    .string()
+    .min(1, 'must not be empty')
+    .max(40, 'must be at most 40 characters')
+    // The name is written into BIRD configs as a description string, which has no escapes.
+    // eslint-disable-next-line no-control-regex
+    .refine((s) => !/["\\\u0000-\u001f\u007f]/.test(s), 'must not contain ", \\ or control characters'),
+  lat: z.number().min(-90, 'must be a latitude from -90 to 90').max(90, 'must be a latitude from -90 to 90'),
+  lon: z.number().min(-180, 'must be a longitude from -180 to 180').max(180, 'must be a longitude from -180 to 180'),
+  asn: asn.optional(),
+  pop_hosts: int(0, MAX_POP_HOSTS).default(0),
+  clients: z.boolean().default(true),
+});
+
+const Schema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be 1-32 characters of a-z, 0-9 and "-"').default('custom'),
+  anycast: anycast.default(DEFAULT_ANYCAST),
+  pop_asn: asn.default(DEFAULT_POP_ASN),
+  cities: z.array(city).min(1, 'must list at least one city ([[cities]])'),
+  links: z.array(z.strictObject({ a: code, b: code, cost: int(1, 10).default(1) })).default([]),
+});
+
+/** The topology was read but is not valid; `issues` holds every problem with its path. */
+export class TopologyError extends StarlingError {
+  readonly issues: SchemaIssue[];
+  constructor(source: string, issues: SchemaIssue[], cause?: unknown) {
+    super('ERR_LAB_TOPOLOGY', formatIssues(source, issues), {
+      fault: 'user',
+      cause,
+      hint: 'docs/lab-topology.md describes the topology file',
+    });
+    this.name = 'TopologyError';
+    this.issues = issues;
+  }
+}
+
+export type TopologyFormat = 'toml' | 'json';
+
+export function parseTopology(text: string, o: { format: TopologyFormat; source: string }): Topology {
+  let doc: unknown;
+  try {
+    doc = o.format === 'json' ? JSON.parse(text) : parseToml(text);
+  } catch (e) {
+    const reason = (e instanceof Error ? (e.message.split('\n')[0] ?? '') : String(e)).replace(/^Invalid TOML document: /, '');
+    const where = e instanceof TomlError ? `line ${e.line}, column ${e.column}` : '(syntax)';
+    throw new TopologyError(o.source, [{ path: where, message: `invalid ${o.format.toUpperCase()}: ${reason}` }], e);
+  }
+  return checkTopology(doc, o.source);
+}
+
+/** Validates an already-parsed document (a file's contents, or a built-in preset). */
+export function checkTopology(doc: unknown, source: string): Topology {
+  const result = Schema.safeParse(doc);
+  const missing = (i: SchemaIssue): SchemaIssue => (/received undefined$/.test(i.message) ? { path: i.path, message: 'is required' } : i);
+  const issues = [...(result.success ? [] : fromZod(result.error).map(missing)), ...crossCheck(doc)];
+  if (!result.success || issues.length > 0) throw new TopologyError(source, sortIssues(issues));
+  const t = result.data;
+  return {
+    name: t.name,
+    anycast: t.anycast,
+    pop_asn: t.pop_asn,
+    cities: t.cities.map((c, i) => ({ ...c, asn: c.asn ?? FIRST_CITY_ASN + i })),
+    links: t.links,
+  };
+}
+
+/** Reads a topology file: JSON when it ends in .json, TOML otherwise. */
+export async function loadTopology(path: string): Promise<Topology> {
+  const text = await readConfigText(path, {
+    code: 'ERR_LAB_TOPOLOGY_READ',
+    what: 'lab topology',
+    hint: 'check the path of the topology file, or use a built-in preset by name',
+  });
+  return parseTopology(text, { format: extname(path).toLowerCase() === '.json' ? 'json' : 'toml', source: path });
+}
+
+// ---- checks across the document ---------------------------------------------------------------------
+// They walk the raw document defensively (zod reports wrong shapes), so they run even when zod fails.
+
+const obj = (v: unknown): Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+
+function crossCheck(doc: unknown): SchemaIssue[] {
+  const issues: SchemaIssue[] = [];
+  const add = (path: string, message: string): number => issues.push({ path, message });
+  const top = obj(doc);
+  const cities = arr(top.cities).map(obj);
+  const popAsn = top.pop_asn === undefined ? DEFAULT_POP_ASN : top.pop_asn;
+
+  if (cities.length > MAX_CITIES) add('cities', `at most ${MAX_CITIES} cities (there are ${cities.length}): the lab numbers them into its address plan`);
+  const byCode = new Map<string, number>();
+  const byAsn = new Map<number, number>();
+  cities.forEach((c, i) => {
+    const label = (j: number): string => `cities[${j}]${str(cities[j]?.code) ? ` (${str(cities[j]?.code)})` : ''}`;
+    const code = str(c.code);
+    const first = byCode.get(code);
+    if (code !== '' && first !== undefined) add(`cities[${i}].code`, `"${code}" is already used by cities[${first}]`);
+    else if (code !== '') byCode.set(code, i);
+
+    const explicit = typeof c.asn === 'number';
+    const asn = explicit ? (c.asn as number) : c.asn === undefined ? FIRST_CITY_ASN + i : undefined;
+    if (asn === undefined) return;
+    const where = explicit ? `cities[${i}].asn` : `cities[${i}]`;
+    const what = explicit ? `AS ${asn}` : `its default AS number ${asn} (${FIRST_CITY_ASN} + index)`;
+    const owner = byAsn.get(asn);
+    if (owner !== undefined) add(where, `${what} is already used by ${label(owner)}${explicit ? '' : '; set asn explicitly'}`);
+    else byAsn.set(asn, i);
+    if (asn === popAsn) add(where, `${what} equals pop_asn: the router would drop its own PoP's routes as a loop`);
+  });
+  if (cities.length > 0 && !cities.some((c) => typeof c.pop_hosts === 'number' && c.pop_hosts > 0)) {
+    add('cities', 'no city has a PoP: set pop_hosts = 1 (or more) on at least one city');
+  }
+  if (cities.length > 0 && !cities.some((c) => c.clients === undefined || c.clients === true)) {
+    add('cities', 'no city has a client namespace: leave clients = true on at least one city');
+  }
+
+  const seen = new Map<string, number>();
+  let dangling = false;
+  const adjacency = new Map<string, string[]>([...byCode.keys()].map((k) => [k, []]));
+  arr(top.links).forEach((raw, i) => {
+    const link = obj(raw);
+    const ends = [str(link.a), str(link.b)];
+    for (const [k, end] of [['a', ends[0]], ['b', ends[1]]] as const) {
+      if (end !== '' && CODE.test(end!) && !byCode.has(end!)) {
+        add(`links[${i}].${k}`, `unknown city "${end}"`);
+        dangling = true;
+      }
+    }
+    const [a = '', b = ''] = ends;
+    if (a === '' || b === '') return;
+    if (a === b) return void add(`links[${i}]`, `links ${a} to itself`);
+    const key = [a, b].sort().join('-');
+    const first = seen.get(key);
+    if (first !== undefined) return void add(`links[${i}]`, `duplicate of links[${first}] (${a}–${b}): cities are joined at most once`);
+    seen.set(key, i);
+    adjacency.get(a)?.push(b);
+    adjacency.get(b)?.push(a);
+  });
+
+  // A link to an unknown city may be the one meant to connect the graph: report that first.
+  const [start] = byCode.keys();
+  if (!dangling && start !== undefined) {
+    const reached = new Set([start]);
+    const queue = [start];
+    for (let c = queue.shift(); c !== undefined; c = queue.shift()) {
+      for (const n of adjacency.get(c) ?? []) {
+        if (reached.has(n)) continue;
+        reached.add(n);
+        queue.push(n);
+      }
+    }
+    const cut = [...byCode.keys()].filter((c) => !reached.has(c));
+    if (cut.length > 0) add('links', `the cities are not all connected: ${cut.join(', ')} cannot reach ${start}; add links`);
+  }
+  return issues;
+}
+
+/** Issues in document order: top-level keys first, then each city and each link in turn. */
+function sortIssues(issues: SchemaIssue[]): SchemaIssue[] {
+  const sections = ['(top level)', 'name', 'anycast', 'pop_asn', 'cities', 'links'];
+  const rank = (p: string): number => {
+    const item = /^\w+\[(\d+)\]/.exec(p);
+    const s = sections.indexOf(p.split(/[.[]/)[0] ?? '');
+    return (s < 0 ? 0 : s) * 1e6 + (item ? Number(item[1]) + 1 : 0);
+  };
+  return [...issues].sort((a, b) => rank(a.path) - rank(b.path));
+}
