@@ -89,22 +89,7 @@ export function appRoutes(ctx: ApiContext): Route[] {
       async handler({ params, body }) {
         const name = params.app!;
         checkReleaseConfig(name, body.config);
-        for (let i = 0; ; i++) {
-          const app = await getApp(ctx, name);
-          const version = app.value.release_version + 1;
-          const release: ReleaseDoc = { app: name, version, config: body.config, image: body.image, secrets_version: app.value.secrets_version, created_at: now() };
-          try {
-            await store.transaction([
-              { op: 'put', collection: 'apps', key: name, value: { ...app.value, release_version: version }, expectRevision: app.revision },
-              { op: 'put', collection: 'releases', key: releaseKey(name, version), value: release, expectRevision: 0 },
-            ]);
-          } catch (e) {
-            if (isStarlingError(e, 'ERR_STORE_CONFLICT') && i < RETRIES) continue;
-            throw e;
-          }
-          ctx.logger.info('release created', { app: name, version, image: body.image.digest });
-          return json(201, publicRelease(release));
-        }
+        return json(201, publicRelease(await createRelease(ctx, name, body)));
       },
     }),
     route({
@@ -133,6 +118,27 @@ export function appRoutes(ctx: ApiContext): Route[] {
       },
     }),
   ];
+}
+
+/** A new release of `name`: the app's next version, in one transaction with the app document. */
+export async function createRelease(ctx: ApiContext, name: string, body: Pick<ReleaseDoc, 'config' | 'image'>): Promise<ReleaseDoc> {
+  for (let i = 0; ; i++) {
+    const app = await getApp(ctx, name);
+    const version = app.value.release_version + 1;
+    const now = new Date(ctx.clock.now()).toISOString();
+    const release: ReleaseDoc = { app: name, version, config: body.config, image: body.image, secrets_version: app.value.secrets_version, created_at: now };
+    try {
+      await ctx.store.transaction([
+        { op: 'put', collection: 'apps', key: name, value: { ...app.value, release_version: version }, expectRevision: app.revision },
+        { op: 'put', collection: 'releases', key: releaseKey(name, version), value: release, expectRevision: 0 },
+      ]);
+    } catch (e) {
+      if (isStarlingError(e, 'ERR_STORE_CONFLICT') && i < RETRIES) continue;
+      throw e;
+    }
+    ctx.logger.info('release created', { app: name, version, image: body.image.digest });
+    return release;
+  }
 }
 
 /** A release's config must be a valid app config for this app: 400 listing every problem otherwise. */

@@ -4,6 +4,7 @@
  * refused up front, so no machine is ever placed that no host can fetch.
  */
 import { randomBytes } from 'node:crypto';
+import type { z } from 'zod';
 import { maxUnavailableCount, parseAppConfigDocument } from '../config/app-config.js';
 import { ACTIVE_STATES, deployKey, type DeployDoc, type DeployRunner } from '../deploy/index.js';
 import { getApp } from './apps.js';
@@ -12,6 +13,51 @@ import { hasImage } from './images.js';
 import { StartDeploy, releaseKey, type ApiContext, type MachineDoc, type ReleaseDoc } from './schemas.js';
 
 export const DEFAULT_WAIT_TIMEOUT_S = 120;
+
+export type StartDeployRequest = z.output<typeof StartDeploy>;
+
+/** Checks and starts a deploy (the API's POST, and secrets changes that roll the machines). */
+export async function startDeploy(ctx: ApiContext, runner: DeployRunner, appName: string, body: StartDeployRequest): Promise<DeployDoc> {
+  const { store } = ctx;
+  const app = (await getApp(ctx, appName)).value;
+  if (runner.active(app.name)) throw new ApiError(409, 'ERR_DEPLOY_IN_PROGRESS', `app ${app.name} has a deploy running; follow it with starling status, or wait for it to end`);
+  const version = body.release ?? app.release_version;
+  if (version === 0) throw new ApiError(400, 'ERR_NO_RELEASE', `app ${app.name} has no release yet: starling deploy --image DIR creates one`);
+  const rel = (await store.get('releases', releaseKey(app.name, version)))?.value as ReleaseDoc | undefined;
+  if (!rel) throw new ApiError(404, 'ERR_RELEASE_NOT_FOUND', `app ${app.name} has no release ${version}`);
+  if (!(await hasImage(ctx.imagesDir, rel.image.digest))) {
+    throw new ApiError(400, 'ERR_IMAGE_NOT_FOUND', `the control plane does not hold image ${rel.image.digest}: upload it (PUT /v1/images/${rel.image.digest}; starling deploy does this)`);
+  }
+  const { config } = parseAppConfigDocument(rel.config, 'release config');
+  const machines = (await store.list('machines', { prefix: `${app.name}.` })).map((e) => e.value as MachineDoc);
+  const targets: Record<string, number> = {};
+  for (const m of machines) targets[m.region] = (targets[m.region] ?? 0) + 1;
+  if (machines.length === 0) targets[config.primary_region ?? app.primary_region] = 1;
+  const total = Object.values(targets).reduce((a, b) => a + b, 0);
+  const strategy = body.strategy ?? config.deploy.strategy;
+  const at = new Date(ctx.clock.now()).toISOString();
+  const doc: DeployDoc = {
+    id: randomBytes(6).toString('hex'),
+    app: app.name,
+    release: version,
+    from_release: app.deployed_release ?? 0,
+    strategy,
+    max_unavailable: maxUnavailableCount(body.max_unavailable ?? config.deploy.max_unavailable, total),
+    wait_timeout_ms: (body.wait_timeout_s ?? DEFAULT_WAIT_TIMEOUT_S) * 1000,
+    targets,
+    state: 'running',
+    phase: 'starting',
+    error: null,
+    events: [{ at, message: `deploying release ${version} (${strategy}) to ${Object.entries(targets).map(([r, n]) => `${n} in ${r}`).join(', ')}` }],
+    started_at: at,
+    updated_at: at,
+    finished_at: null,
+  };
+  await store.put('deploys', deployKey(app.name, doc.id), doc, { expectRevision: 0 });
+  runner.launch(doc);
+  ctx.logger.info('deploy started', { app: app.name, deploy: doc.id, release: version, strategy });
+  return doc;
+}
 
 export function deployRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
   const { store } = ctx;
@@ -34,43 +80,7 @@ export function deployRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
       requestSchema: StartDeploy,
       responses: { '201': 'the deploy', '400': 'invalid body, ERR_NO_RELEASE, ERR_IMAGE_NOT_FOUND', '404': 'ERR_APP_NOT_FOUND or ERR_RELEASE_NOT_FOUND', '409': 'ERR_DEPLOY_IN_PROGRESS' },
       async handler({ params, body }) {
-        const app = (await getApp(ctx, params.app!)).value;
-        busy(app.name);
-        const version = body.release ?? app.release_version;
-        if (version === 0) throw new ApiError(400, 'ERR_NO_RELEASE', `app ${app.name} has no release yet: starling deploy --image DIR creates one`);
-        const rel = (await store.get('releases', releaseKey(app.name, version)))?.value as ReleaseDoc | undefined;
-        if (!rel) throw new ApiError(404, 'ERR_RELEASE_NOT_FOUND', `app ${app.name} has no release ${version}`);
-        if (!(await hasImage(ctx.imagesDir, rel.image.digest))) {
-          throw new ApiError(400, 'ERR_IMAGE_NOT_FOUND', `the control plane does not hold image ${rel.image.digest}: upload it (PUT /v1/images/${rel.image.digest}; starling deploy does this)`);
-        }
-        const { config } = parseAppConfigDocument(rel.config, 'release config');
-        const machines = (await store.list('machines', { prefix: `${app.name}.` })).map((e) => e.value as MachineDoc);
-        const targets: Record<string, number> = {};
-        for (const m of machines) targets[m.region] = (targets[m.region] ?? 0) + 1;
-        if (machines.length === 0) targets[config.primary_region ?? app.primary_region] = 1;
-        const total = Object.values(targets).reduce((a, b) => a + b, 0);
-        const at = new Date(ctx.clock.now()).toISOString();
-        const doc: DeployDoc = {
-          id: randomBytes(6).toString('hex'),
-          app: app.name,
-          release: version,
-          from_release: app.deployed_release ?? 0,
-          strategy: body.strategy ?? config.deploy.strategy,
-          max_unavailable: maxUnavailableCount(body.max_unavailable ?? config.deploy.max_unavailable, total),
-          wait_timeout_ms: (body.wait_timeout_s ?? DEFAULT_WAIT_TIMEOUT_S) * 1000,
-          targets,
-          state: 'running',
-          phase: 'starting',
-          error: null,
-          events: [{ at, message: `deploying release ${version} (${body.strategy ?? config.deploy.strategy}) to ${Object.entries(targets).map(([r, n]) => `${n} in ${r}`).join(', ')}` }],
-          started_at: at,
-          updated_at: at,
-          finished_at: null,
-        };
-        await store.put('deploys', deployKey(app.name, doc.id), doc, { expectRevision: 0 });
-        runner.launch(doc);
-        ctx.logger.info('deploy started', { app: app.name, deploy: doc.id, release: version, strategy: doc.strategy });
-        return json(201, doc);
+        return json(201, await startDeploy(ctx, runner, params.app!, body));
       },
     }),
     route({

@@ -34,7 +34,7 @@ export function controlRoutes(ctx: ApiContext): Route[] {
     ...appRoutes(ctx),
     ...machineRoutes(ctx, runner),
     ...deployRoutes(ctx, runner),
-    ...secretRoutes(ctx),
+    ...secretRoutes(ctx, runner),
     ...hostRoutes(ctx),
     ...agentRoutes(ctx),
     ...imageRoutes(ctx),

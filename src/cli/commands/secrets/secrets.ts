@@ -12,7 +12,21 @@ import { jsonOption, printJson, table } from '../certs/common.js';
 export interface SecretsReply {
   secrets_version: number;
   secrets: { name: string; digest: string; updated_at: string }[];
+  /** Set and unset: the release and deploy that roll the machines onto the change (null: staged, or nothing deployed). */
+  rollout?: { release: number; deploy: string } | null;
 }
+
+const stageOption = {
+  stage: { type: 'boolean' as const, description: "record the change without rolling the machines; the app's next deploy picks it up" },
+};
+
+function rolloutLine(app: string, r: SecretsReply['rollout']): string {
+  return r
+    ? `machines roll onto it: release v${r.release}, deploy ${r.deploy} (follow with: starling status --app ${app})`
+    : 'no machines rolled (staged, or nothing deployed yet): the next deploy picks it up';
+}
+
+const stageQuery = (opts: Record<string, unknown>): string => (opts.stage === true ? '?stage=true' : '');
 
 /** Secret names as the API takes them. */
 const SECRET_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
@@ -56,6 +70,7 @@ export const secretsSet: Command = {
   options: {
     ...appOption,
     stdin: { type: 'boolean', description: 'read the value from stdin (the argument is then NAME alone)' },
+    ...stageOption,
     ...jsonOption,
     ...controlOptions,
   },
@@ -63,11 +78,12 @@ export const secretsSet: Command = {
     const app = requireApp(opts);
     const [name, value] = await pairOf(String(opts['name=value']), opts.stdin === true);
     const target = resolveControl(opts);
-    const reply = await callControl<SecretsReply>(target, 'PUT', appPath(app, '/secrets'), { [name]: value });
+    const reply = await callControl<SecretsReply>(target, 'PUT', appPath(app, `/secrets${stageQuery(opts)}`), { [name]: value });
     if (opts.json === true) printJson(reply);
     else {
       const digest = reply.secrets.find((s) => s.name === name)?.digest ?? '?';
       console.log(`set secret ${name} on app ${app} (digest ${digest}); the app's secrets are now version ${reply.secrets_version}`);
+      console.log(rolloutLine(app, reply.rollout));
     }
     return 0;
   },
@@ -99,13 +115,17 @@ export const secretsUnset: Command = {
   verb: 'unset',
   summary: 'remove one secret of an app',
   args: ['NAME'],
-  options: { ...appOption, ...jsonOption, ...controlOptions },
+  options: { ...appOption, ...stageOption, ...jsonOption, ...controlOptions },
   async run(opts) {
     const app = requireApp(opts);
     const name = checkName(String(opts.name));
-    const reply = await callControl<{ secrets_version: number; deleted: string }>(resolveControl(opts), 'DELETE', appPath(app, `/secrets/${encodeURIComponent(name)}`));
+    const path = appPath(app, `/secrets/${encodeURIComponent(name)}${stageQuery(opts)}`);
+    const reply = await callControl<{ secrets_version: number; deleted: string; rollout?: SecretsReply['rollout'] }>(resolveControl(opts), 'DELETE', path);
     if (opts.json === true) printJson(reply);
-    else console.log(`unset secret ${name} on app ${app}; the app's secrets are now version ${reply.secrets_version}`);
+    else {
+      console.log(`unset secret ${name} on app ${app}; the app's secrets are now version ${reply.secrets_version}`);
+      console.log(rolloutLine(app, reply.rollout));
+    }
     return 0;
   },
 };
