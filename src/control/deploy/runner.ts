@@ -114,15 +114,19 @@ export class DeployRunner {
           doc = await this.retire(doc, machines, step.ids, `retiring ${step.ids.length} machine(s) not on release ${release}`);
           break;
         case 'create': {
-          const all = await this.allPlacements();
+          // Spread the new release's machines as if the old ones were already gone (they will be);
+          // capacity still counts every machine on a host (HostView.used).
+          const spread: MachinePlacement[] = machines.filter((m) => m.release === release).map((m) => ({ id: m.id, region: m.region, host: m.host }));
           const placed: MachineDoc[] = [];
           let short: NoCapacityError | undefined;
           for (const region of step.regions) {
             try {
-              const t = pickHostFor(region, hosts, all);
+              const t = pickHostFor(region, hosts, spread);
               const at = new Date(this.o.clock.now()).toISOString();
               placed.push({ id: randomBytes(7).toString('hex'), app: doc.app, region, host: t.host, release, deploy: doc.id, created_at: at });
-              all.push({ id: placed.at(-1)!.id, region, host: t.host });
+              spread.push({ id: placed.at(-1)!.id, region, host: t.host });
+              const h = hosts.find((x) => x.id === t.host);
+              if (h) h.used++;
             } catch (e) {
               if (!(e instanceof NoCapacityError)) throw e;
               short = e;
@@ -173,13 +177,6 @@ export class DeployRunner {
       return { id: h.id, region: h.region, capacity: h.capacity, used: all.filter((m) => m.host === h.id).length, healthy: true };
     });
     return { machines, states, hosts };
-  }
-
-  private async allPlacements(): Promise<MachinePlacement[]> {
-    return (await this.o.store.list('machines')).map((e) => {
-      const m = e.value as MachineDoc;
-      return { id: m.id, region: m.region, host: m.host };
-    });
   }
 
   private async retire(doc: DeployDoc, machines: MachineDoc[], ids: string[], message: string): Promise<DeployDoc> {

@@ -1,0 +1,143 @@
+/**
+ * A small Starling on loopback for end-to-end tests and bench:deploy: the control plane as a real
+ * child process (`starling control run`, so it can be killed with SIGKILL and started again on the
+ * same state), and N agents in this process with real sandboxed machines and real BIRD (whose
+ * peers never answer: the announcer is not what these tests are about).
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseAgentConfig, startAgent, type RunningAgent } from '../../src/agent/index.js';
+import { SandboxDriver } from '../../src/runtime/index.js';
+import { Logger, SystemClock } from '../../src/shared/index.js';
+import { runCli, startCli, type CliResult, type CliRun } from './cli.js';
+import { closedPort, send } from './origin.js';
+import { waitFor } from './wait.js';
+
+export interface HostSpec {
+  /** Host id suffix and BIRD/bridge name part: [a-z0-9]{1,4}. */
+  name: string;
+  region: string;
+}
+
+export interface Platform {
+  dir: string;
+  controlUrl: string;
+  /** Environment for `starling` commands that talk to the control plane. */
+  cliEnv: Record<string, string>;
+  agents: Map<string, RunningAgent>;
+  /** Every log line of the agents (and nothing of the control plane, which logs to its stderr). */
+  lines: string[];
+  controlStderr(): string;
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** GET through a host's proxy, Host `<app>.starling.test`; status 0 when the connection failed. */
+  get(host: string, app: string, path?: string): Promise<{ status: number; body: string }>;
+  cli(args: string[], timeoutMs?: number): Promise<CliResult>;
+  startControl(): Promise<void>;
+  /** Stops the control plane with `signal` (SIGKILL: a crash) and waits for it to be gone. */
+  stopControl(signal?: NodeJS.Signals): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startPlatform(hosts: readonly HostSpec[], o: { prefix?: string; debug?: boolean } = {}): Promise<Platform> {
+  const dir = mkdtempSync(join(tmpdir(), `starling-${o.prefix ?? 'platform'}-`));
+  const clock = new SystemClock();
+  const lines: string[] = [];
+  const logger = new Logger({ write: (l: string) => void (lines.push(l), o.debug && process.stderr.write(l)) }, 'debug');
+  const port = await closedPort();
+  const controlUrl = `http://127.0.0.1:${port}`;
+  const state = join(dir, 'control', 'state.db');
+  const controlToml = join(dir, 'control.toml');
+  writeFileSync(controlToml, `listen = "127.0.0.1:${port}"\nstate = "${state}"\n`);
+  const tokenFile = join(dir, 'control', 'api.token');
+  const agentTokenFile = join(dir, 'control', 'agent.token');
+  const cliEnv = { STARLING_CONTROL_URL: controlUrl, STARLING_TOKEN_FILE: tokenFile, HOME: dir };
+
+  let control: CliRun | undefined;
+  let stderr = '';
+  const startControl = async (): Promise<void> => {
+    control = startCli(['control', 'run', '--config', controlToml, '--log-level', 'debug'], { timeoutMs: 3_600_000 });
+    control.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    await waitFor(
+      async () => (await fetch(`${controlUrl}/healthz`).then((r) => r.ok).catch(() => false)),
+      'the control plane to answer /healthz',
+      20_000,
+      50,
+    );
+  };
+  const stopControl = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
+    const c = control;
+    control = undefined;
+    if (!c) return;
+    c.child.kill(signal);
+    await c.done;
+  };
+
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(controlUrl + path, {
+      method,
+      headers: { authorization: `Bearer ${readFileSync(tokenFile, 'utf8').trim()}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  };
+
+  const agents = new Map<string, RunningAgent>();
+  const drivers: SandboxDriver[] = [];
+  const stop = async (): Promise<void> => {
+    for (const a of agents.values()) await a.stop().catch(() => undefined);
+    for (const d of drivers) await d.close().catch(() => undefined);
+    await stopControl();
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  try {
+    await startControl();
+    let i = 0;
+    for (const h of hosts) {
+      i++;
+      const d = join(dir, h.name);
+      mkdirSync(d, { recursive: true });
+      writeFileSync(join(d, 'routes.json'), '{ "apps": [] }\n');
+      const [proxy, admin, adminApi] = [await closedPort(), await closedPort(), await closedPort()];
+      const config = parseAgentConfig(
+        `[agent]\nregion = "${h.region}"\nstate_dir = "${join(d, 'state')}"\nadmin_listen = "127.0.0.1:${adminApi}"\n` +
+          `[proxy]\nlisten = "127.0.0.1:${proxy}"\nroutes = "${join(d, 'routes.json')}"\nadmin = "127.0.0.1:${admin}"\n` +
+          `[bgp]\nasn = 65010\nrouter_id = "192.0.2.${10 + i}"\nprefixes = ["198.51.100.0/24"]\n` +
+          `[[bgp.peers]]\nname = "up1"\naddress = "192.0.2.1"\nasn = 65001\n` +
+          // A per-run bridge name and network: parallel test files never share one.
+          `[runtime]\nbridge = "sp${process.pid % 10000}${h.name}"\nnetwork = "172.29.${(process.pid % 50) * 5 + i}.0/24"\n` +
+          `[control]\nurl = "${controlUrl}"\ntoken_file = "${agentTokenFile}"\nhost_id = "host-${h.name}"\ncapacity = 8\n`,
+        `${h.name}/agent.toml`,
+      );
+      const driver = new SandboxDriver({
+        stateDir: config.runtime.data_dir,
+        bridge: { name: config.runtime.bridge, cidr: config.runtime.network },
+        clock,
+        logger: logger.child({ component: 'sandbox', host: h.name }),
+      });
+      drivers.push(driver);
+      agents.set(h.name, await startAgent(config, { logger: logger.child({ host: h.name }), clock, driver, controlPollTimeoutS: 5 }));
+    }
+    await waitFor(async () => ((await api('GET', '/v1/hosts')).body.hosts as unknown[]).length === hosts.length, 'every host registered', 20_000, 50);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+
+  return {
+    dir,
+    controlUrl,
+    cliEnv,
+    agents,
+    lines,
+    controlStderr: () => stderr,
+    api,
+    get: (host, app, path = '/') =>
+      send(agents.get(host)!.proxy.address.port, `${app}.starling.test`, { path }).catch(() => ({ status: 0, body: '' })),
+    cli: (args, timeoutMs = 120_000) => runCli(args, { env: cliEnv, timeoutMs }),
+    startControl,
+    stopControl,
+    stop,
+  };
+}
