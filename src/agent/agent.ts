@@ -122,6 +122,7 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
       admin: hostPort(config.proxy.admin, 'proxy.admin'),
       accessLog: 'off',
       flyHeaders: true,
+      peerKey: control?.peerKey,
       logger: o.logger,
     });
     parts.push({ name: 'proxy', stop: () => proxy.stop() });

@@ -5,6 +5,7 @@
  * proxy's first routes already hold the cached view; started (host registration, feed) once the
  * agent's admin API listens.
  */
+import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RoutesSpec } from '../proxy/index.js';
@@ -36,6 +37,12 @@ export interface ControlLink {
   sync: ControlSync;
   reconciler: Reconciler | undefined;
   reporter: StateReporter;
+  /**
+   * The key this platform's proxies mark requests to each other with (src/proxy/listener/peer.ts):
+   * derived from the agent token every host holds, so it needs no setting of its own and is not
+   * the token itself.
+   */
+  peerKey: string;
   /** The routes file's apps plus the control plane's (the file wins a clash). */
   mergeRoutes(fromFile: RoutesSpec): RoutesSpec;
   /** Registers the host and follows the feed (in the background). */
@@ -118,6 +125,7 @@ export async function openControlLink(o: ControlLinkOptions): Promise<ControlLin
     sync,
     reconciler,
     reporter,
+    peerKey: createHash('sha256').update(`starling-peer\0${token}`).digest('hex'),
     mergeRoutes,
     start: async (agentUrl) => {
       const host: SyncHost = { id: c.host_id, region: o.region, capacity: c.capacity, agent_url: agentUrl, proxy: c.proxy_address };

@@ -96,7 +96,7 @@ export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
       const host = hosts.get(s.host);
       const at = splitAddress(host?.proxy);
       if (!at || local.some((m) => m.id === s.id)) continue;
-      remote.push({ id: s.id, region: s.region === 'unknown' ? (host?.region ?? s.region) : s.region, address: at.address, port: at.port, state: 'started', healthy: true });
+      remote.push({ id: s.id, region: s.region === 'unknown' ? (host?.region ?? s.region) : s.region, address: at.address, port: at.port, state: 'started', healthy: true, peer: true });
     }
     apps.push({
       name: app.name,

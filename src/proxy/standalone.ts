@@ -17,6 +17,8 @@ export interface StandaloneOptions {
   /** 'off', '-' (stdout) or a file path to append to. */
   accessLog: string;
   flyHeaders: boolean;
+  /** Trust requests from the platform's other proxies carrying this key (listener/peer.ts). */
+  peerKey?: string | undefined;
   logger: Logger;
   /** HTTPS (HTTP/1.1 and HTTP/2) with certificates from a store; off when undefined. */
   tls?: TlsOptions | undefined;
@@ -93,7 +95,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<RunningProx
     clock,
     logger: o.logger.child({ component: 'proxy' }),
     accessLog,
-    limits: { flyHeaders: o.flyHeaders },
+    limits: { flyHeaders: o.flyHeaders, peerKey: o.peerKey },
   });
   live.proxy = started;
   const addr = await started.listen(o.listen.host, o.listen.port).catch((e: unknown) => {

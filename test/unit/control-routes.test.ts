@@ -92,8 +92,8 @@ describe('controlRoutes', () => {
         },
         machines: [
           LOCAL,
-          { id: 'rb1', region: 'ams', address: '10.0.0.2', port: 8080, state: 'started', healthy: true },
-          { id: 'rc1', region: 'sin', address: '2001:db8::3', port: 80, state: 'started', healthy: true },
+          { id: 'rb1', region: 'ams', address: '10.0.0.2', port: 8080, state: 'started', healthy: true, peer: true },
+          { id: 'rc1', region: 'sin', address: '2001:db8::3', port: 80, state: 'started', healthy: true, peer: true },
         ],
       },
     ]);

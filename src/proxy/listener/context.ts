@@ -29,6 +29,12 @@ export interface ProxyLimits {
   maxAttempts: number;
   /** Add the `Fly-*` twins of Starling's request headers. */
   flyHeaders: boolean;
+  /**
+   * Shared by the proxies of one platform (the agents derive it from their control-plane token):
+   * a request carrying it in `starling-peer` came from another Starling proxy (listener/peer.ts).
+   * Undefined: no request is trusted as a peer's.
+   */
+  peerKey: string | undefined;
   /** How long graceful drain waits for in-flight requests before closing what is left. */
   drainTimeoutMs: number;
   /** Period of the sweep that enforces the timeouts above. */
@@ -49,6 +55,7 @@ export const DEFAULT_LIMITS: ProxyLimits = {
   maxReplays: 2,
   maxAttempts: 3,
   flyHeaders: true,
+  peerKey: undefined,
   drainTimeoutMs: 30_000,
   sweepIntervalMs: 1000,
   autostopIntervalMs: 5 * 60_000,

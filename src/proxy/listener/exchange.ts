@@ -6,6 +6,7 @@ import type { UpstreamConn, UpstreamOwner } from '../upstream/index.js';
 import { stripQuery } from '../observe/index.js';
 import type { ProxyContext } from './context.js';
 import { buildRequestHead, type ResponseInfo } from './headers.js';
+import { peerOrigin, type PeerOrigin } from './peer.js';
 import type { Waiter } from './queue.js';
 import { RequestBody } from './request-body.js';
 import { ResponseRelay } from './response.js';
@@ -72,6 +73,8 @@ export class Exchange implements UpstreamOwner, Waiter {
   private forceInstance: string | undefined;
   private onlyRegions: readonly string[] | undefined;
   private replaySrc: string | undefined;
+  /** Set when another Starling proxy sent this request (listener/peer.ts): the edge facts it saw. */
+  readonly origin: PeerOrigin | undefined;
   private pendingReplay: ReplayDirective | undefined;
   /** Why the last attempt failed, while a retry is looking for another machine. */
   private lastFailure: string | undefined;
@@ -90,6 +93,7 @@ export class Exchange implements UpstreamOwner, Waiter {
     this.startedAt = ctx.clock.monotonic();
     this.body = new RequestBody(head, ctx.limits.replayMaxBytes, this.startedAt);
     this.relay = new ResponseRelay(this);
+    this.origin = peerOrigin(head, ctx.limits.peerKey);
     this.readPreferences();
   }
 
@@ -273,15 +277,20 @@ export class Exchange implements UpstreamOwner, Waiter {
     up.owner = this;
     this.state = 'sent';
     this.relay.reset();
+    const o = this.origin;
+    const m = this.machine;
+    const peerKey = this.ctx.limits.peerKey;
     const headText = buildRequestHead(this.head, {
-      clientIp: this.client.clientIp,
-      port: this.client.localPort,
-      requestId: this.requestId,
-      edgeRegion: this.ctx.region,
+      clientIp: o ? o.clientIp : this.client.clientIp,
+      port: o ? o.port : this.client.localPort,
+      requestId: o?.requestId || this.requestId,
+      edgeRegion: o?.edgeRegion || this.ctx.region,
       flyHeaders: this.ctx.limits.flyHeaders,
       replaySrc: this.replaySrc,
       upgrade: this.isUpgrade,
-      secure: this.client.secure,
+      secure: o ? o.secure : this.client.secure,
+      forwardedFor: o?.forwardedFor,
+      toPeer: m?.peer && peerKey !== undefined ? { key: peerKey, instance: m.id } : undefined,
     });
     const pending = this.body.takePending();
     const s = up.socket;

@@ -34,6 +34,8 @@ const REQUEST_ACTIONS = new Map<string, number>([
   ['fly-forwarded-port', DROP],
   ['starling-replay-src', DROP],
   ['fly-replay-src', DROP],
+  // The platform's shared key (listener/peer.ts): never passed on to a machine.
+  ['starling-peer', DROP],
 ]);
 
 export const RESPONSE_DROP: ReadonlySet<string> = new Set([
@@ -61,8 +63,12 @@ export interface ForwardInfo {
   flyHeaders: boolean;
   replaySrc: string | undefined;
   upgrade: boolean;
-  /** TLS was terminated by the proxy. */
+  /** TLS was terminated by the proxy (or, from a peer, by the first proxy). */
   secure: boolean;
+  /** From a trusted peer: its X-Forwarded-For chain, passed on as is (the client is in it). */
+  forwardedFor?: string | undefined;
+  /** To another host's proxy: mark the request for machine `instance` there, with the shared key. */
+  toPeer?: { key: string; instance: string } | undefined;
 }
 
 export function buildRequestHead(head: RequestHead, f: ForwardInfo): string {
@@ -75,12 +81,14 @@ export function buildRequestHead(head: RequestHead, f: ForwardInfo): string {
     const act = REQUEST_ACTIONS.get(name);
     if (act === undefined) {
       if (extraHop && name !== 'host' && head.connectionTokens.includes(name)) continue;
+      // Towards a peer, our own force header below is the only one.
+      if (f.toPeer && (name === 'starling-force-instance-id' || name === 'fly-force-instance-id')) continue;
       out += `${name}: ${head.values[i]}\r\n`;
     } else if (act === XFF) xff += `${head.values[i]}, `;
     else if (act === VIA) via += `${head.values[i]}, `;
   }
   out +=
-    `x-forwarded-for: ${xff}${f.clientIp}\r\n` +
+    `x-forwarded-for: ${f.forwardedFor ?? `${xff}${f.clientIp}`}\r\n` +
     (f.secure ? 'x-forwarded-proto: https\r\n' : 'x-forwarded-proto: http\r\n') +
     `x-forwarded-port: ${f.port}\r\nx-forwarded-ssl: ${f.secure ? 'on' : 'off'}\r\n` +
     `via: ${via}1.1 starling\r\n` +
@@ -95,6 +103,7 @@ export function buildRequestHead(head: RequestHead, f: ForwardInfo): string {
     out += `starling-replay-src: ${f.replaySrc}\r\n`;
     if (f.flyHeaders) out += `fly-replay-src: ${f.replaySrc}\r\n`;
   }
+  if (f.toPeer) out += `starling-peer: ${f.toPeer.key}\r\nstarling-force-instance-id: ${f.toPeer.instance}\r\n`;
   if (head.chunked) out += 'transfer-encoding: chunked\r\n';
   else if (head.contentLength >= 0) out += `content-length: ${head.contentLength}\r\n`;
   if (f.upgrade) out += `connection: upgrade\r\nupgrade: ${head.upgrade}\r\n`;

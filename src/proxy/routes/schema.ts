@@ -56,6 +56,8 @@ const machine = z.strictObject({
   port: port.optional(),
   state: z.enum(MACHINE_STATES).default('started'),
   healthy: z.boolean().default(true),
+  // `address:port` is another host's Starling proxy holding the machine (docs/routes-file.md).
+  peer: z.boolean().optional(),
 });
 
 const concurrency = z

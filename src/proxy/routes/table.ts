@@ -37,6 +37,8 @@ export interface MachineRoute {
   readonly healthy: boolean;
   /** Started and healthy: may receive traffic. */
   readonly usable: boolean;
+  /** Reached through another host's proxy (MachineSpec.peer). */
+  readonly peer: boolean;
   readonly load: LoadCell;
 }
 
@@ -153,6 +155,7 @@ function compileApp(spec: AppSpec, loads: LoadRegistry, rtt: RttTable): AppRoute
       state: m.state,
       healthy: m.healthy,
       usable: m.state === 'started' && m.healthy,
+      peer: m.peer === true,
       load: loads.cell(key),
     };
     machines.push(route);

@@ -32,6 +32,11 @@ export interface MachineSpec {
   port?: number | undefined;
   state: MachineState;
   healthy: boolean;
+  /**
+   * The address is another host's proxy, which holds the machine (the agent's routes for machines
+   * on other hosts): requests go there marked for this machine id (see listener/peer.ts).
+   */
+  peer?: boolean | undefined;
 }
 
 export interface ServiceSpec {

@@ -1,0 +1,53 @@
+/**
+ * Requests between Starling proxies. When the machine the proxy picked lives on another host, the
+ * request goes to that host's proxy (fly's backhaul) with two marks:
+ *   - `starling-peer: <key>`: the key the platform's proxies share, so the receiving proxy knows a
+ *     peer sent it and may take the edge facts (client IP, scheme, port, edge region, request id)
+ *     from the peer's forwarding headers instead of setting them from its own socket, and must not
+ *     answer `force_https` with a redirect (the first proxy already enforced it);
+ *   - `starling-force-instance-id: <id>`: the receiving proxy routes to exactly that machine, its
+ *     own, so a request never bounces between proxies however stale their views are.
+ * A client cannot claim to be a peer without the key; the header never reaches a machine.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { RequestHead } from '../http1/index.js';
+
+export const PEER_HEADER = 'starling-peer';
+
+/** What the first proxy saw of the client, carried to the machine by a peer's forwarding headers. */
+export interface PeerOrigin {
+  clientIp: string;
+  secure: boolean;
+  port: number;
+  edgeRegion: string;
+  requestId: string;
+  /** The X-Forwarded-For chain as the peer sent it (the client is already in it). */
+  forwardedFor: string;
+}
+
+function keyMatches(given: string, key: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(key);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** The origin a trusted peer forwarded, or undefined when the request is not a (valid) peer's. */
+export function peerOrigin(head: RequestHead, key: string | undefined): PeerOrigin | undefined {
+  if (key === undefined) return undefined;
+  let trusted = false;
+  const get = (name: string): string | undefined => {
+    const i = head.names.indexOf(name);
+    return i < 0 ? undefined : head.values[i];
+  };
+  for (let i = 0; i < head.names.length; i++) if (head.names[i] === PEER_HEADER && keyMatches(head.values[i]!, key)) trusted = true;
+  if (!trusted) return undefined;
+  const port = Number(get('x-forwarded-port'));
+  return {
+    clientIp: get('starling-client-ip') ?? '',
+    secure: get('x-forwarded-proto') === 'https',
+    port: Number.isInteger(port) && port > 0 && port < 65536 ? port : 0,
+    edgeRegion: get('starling-region') ?? '',
+    requestId: get('starling-request-id') ?? '',
+    forwardedFor: get('x-forwarded-for') ?? '',
+  };
+}

@@ -1,0 +1,67 @@
+/**
+ * Two proxies as two hosts: A routes an app whose machine lives behind B to B's proxy (a `peer`
+ * machine). The request arrives at the machine with the client's edge facts, never with the
+ * platform's key; B does not redirect a peer's request for a force_https app but does redirect a
+ * client pretending to be a peer; and a request for a machine B cannot serve ends at B (503)
+ * instead of bouncing back to A.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startOrigin, send, type Origin } from '../helpers/origin.js';
+import { parseRoutesSpec } from '../../src/proxy/index.js';
+import { machine, startProxy, type TestProxy } from '../helpers/proxy.js';
+
+const KEY = 'a'.repeat(64);
+let origin: Origin;
+/** B's routes: its own machine m1 (healthy or not) and A's m2, reached through A. */
+const bRoutes = (m1Healthy: boolean) =>
+  parseRoutesSpec(app([machine('m1', 'ams', origin.port, { healthy: m1Healthy }), machine('m2', 'fra', a.port, { peer: true })], { force_https: true }), 'B');
+let a: TestProxy;
+let b: TestProxy;
+
+const app = (machines: unknown[], extra: Record<string, unknown> = {}) => ({ apps: [{ name: 'web', hostnames: ['web.test'], machines, ...extra }] });
+
+before(async () => {
+  origin = await startOrigin('m1');
+  b = await startProxy(app([machine('m1', 'ams', origin.port)], { force_https: true }), { region: 'ams', limits: { peerKey: KEY } });
+  a = await startProxy(app([machine('m1', 'ams', b.port, { peer: true })]), { region: 'fra', limits: { peerKey: KEY } });
+  // B also knows a machine on A, as agents' views do: it must never send A's request back there.
+  b.proxy.setRoutes(bRoutes(true));
+});
+
+after(async () => {
+  a.close();
+  b.close();
+  await origin.close();
+});
+
+describe('requests between proxies', () => {
+  it("reaches the machine behind the other host's proxy with the client's edge facts, and without the key", async () => {
+    const res = await send(a.port, 'web.test', { headers: { 'x-forwarded-for': '203.0.113.9', 'fly-force-instance-id': 'm1' } });
+    assert.equal(res.status, 200, res.body);
+    const seen = origin.seen.at(-1)!;
+    assert.equal(seen.headers['starling-peer'], undefined, 'the key reached the machine');
+    assert.equal(seen.headers['starling-region'], 'fra', 'the edge region is where the client came in');
+    assert.equal(seen.headers['x-forwarded-for'], '203.0.113.9, 127.0.0.1', 'the client once, as the first proxy saw it');
+    assert.equal(seen.headers['x-forwarded-proto'], 'http');
+    assert.equal(seen.headers['starling-force-instance-id'], 'm1', 'marked for the machine the first proxy chose');
+    assert.equal(String(seen.headers.via).match(/starling/g)?.length, 2);
+  });
+
+  it('a client cannot pass for a peer: without the key, force_https redirects', async () => {
+    const direct = await send(b.port, 'web.test', { headers: { 'starling-peer': 'b'.repeat(64) } });
+    assert.equal(direct.status, 301);
+    const before = origin.seen.length;
+    assert.equal((await send(a.port, 'web.test')).status, 200, 'through A (the peer) it is served');
+    assert.equal(origin.seen.length, before + 1);
+  });
+
+  it("ends at the machine's own host when that machine cannot serve, instead of bouncing back", async () => {
+    b.proxy.setRoutes(bRoutes(false));
+    const before = origin.seen.length;
+    const res = await send(a.port, 'web.test');
+    assert.ok(res.status >= 500, `status ${res.status}`);
+    assert.equal(origin.seen.length, before);
+    assert.ok(a.access.length < 10, 'no loop between the proxies');
+  });
+});
