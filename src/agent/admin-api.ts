@@ -75,6 +75,11 @@ export interface AdminApiOptions {
   announcer: AnnouncerControl;
   /** The bearer token every request must carry (see loadOrCreateToken). */
   token: string;
+  /**
+   * The control plane's agent token, when the agent follows one: accepted on the routes registered
+   * with `{ controlPlane: true }` only (reading machine logs for `starling logs`), nowhere else.
+   */
+  controlToken?: string | undefined;
   /** Echoed in drain replies so the operator sees what happens: AS-path prepends and the delay. */
   drain: { prepend: number; delay_ms: number };
   logger: Logger;
@@ -93,9 +98,13 @@ export class AdminApi {
   private readonly routes = new Map<string, Map<string, AdminHandler>>();
   private readonly patterns: { pattern: string; re: RegExp; names: string[] }[] = [];
   private readonly tokenHash: Buffer;
+  private readonly controlHash: Buffer | undefined;
+  /** `METHOD path-pattern` of the routes the control plane's token may call. */
+  private readonly forControlPlane = new Set<string>();
 
   constructor(private readonly o: AdminApiOptions) {
     this.tokenHash = sha256(o.token);
+    this.controlHash = o.controlToken === undefined ? undefined : sha256(o.controlToken);
     this.server = http.createServer((req, res) => void this.serve(req, res));
     const a = o.announcer;
     this.route('POST', '/v1/drain', async () => {
@@ -122,7 +131,8 @@ export class AdminApi {
    * Adds an endpoint (the agent's later parts: machines, leases, logs). A `{name}` segment matches
    * one non-empty path segment and reaches the handler in `req.params`; exact paths win.
    */
-  route(method: string, path: string, handler: AdminHandler): void {
+  route(method: string, path: string, handler: AdminHandler, opts: { controlPlane?: boolean } = {}): void {
+    if (opts.controlPlane) this.forControlPlane.add(`${method} ${path}`);
     const byMethod = this.routes.get(path) ?? new Map<string, AdminHandler>();
     byMethod.set(method, handler);
     this.routes.set(path, byMethod);
@@ -143,8 +153,8 @@ export class AdminApi {
 
   /** Auth first, then the route: the whole decision, without a socket. */
   async handle(req: AdminRequest): Promise<AdminResponse> {
-    if (!this.authorized(req.authorization)) return unauthorized();
     const found = this.find(req.path);
+    if (!this.authorized(req.authorization) && !(found && this.controlPlaneMay(req, found.pattern))) return unauthorized();
     if (!found) return error(404, 'ERR_NOT_FOUND', `no endpoint ${req.path}`);
     const handler = found.byMethod.get(req.method);
     if (!handler) {
@@ -176,14 +186,14 @@ export class AdminApi {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
-  private find(path: string): { byMethod: Map<string, AdminHandler>; params: Record<string, string> } | undefined {
+  private find(path: string): { byMethod: Map<string, AdminHandler>; params: Record<string, string>; pattern: string } | undefined {
     const exact = this.routes.get(path);
-    if (exact) return { byMethod: exact, params: {} };
+    if (exact) return { byMethod: exact, params: {}, pattern: path };
     for (const p of this.patterns) {
       const m = p.re.exec(path);
       if (!m) continue;
       try {
-        return { byMethod: this.routes.get(p.pattern)!, params: Object.fromEntries(p.names.map((n, i) => [n, decodeURIComponent(m[i + 1]!)])) };
+        return { byMethod: this.routes.get(p.pattern)!, params: Object.fromEntries(p.names.map((n, i) => [n, decodeURIComponent(m[i + 1]!)])), pattern: p.pattern };
       } catch {
         return undefined; // malformed percent-encoding: no such endpoint
       }
@@ -194,6 +204,13 @@ export class AdminApi {
   private drainReply(changed: boolean): DrainReply {
     const { prepend, delay_ms } = this.o.drain;
     return { drain: this.o.announcer.drainState, changed, community: GRACEFUL_SHUTDOWN, prepend, delay_ms };
+  }
+
+  /** The control plane's token, on a route registered for it. */
+  private controlPlaneMay(req: AdminRequest, pattern: string): boolean {
+    if (!this.controlHash || !this.forControlPlane.has(`${req.method} ${pattern}`)) return false;
+    const m = /^Bearer +(\S+) *$/i.exec(req.authorization ?? '');
+    return m !== null && timingSafeEqual(sha256(m[1]!), this.controlHash);
   }
 
   /** Compares hashes in constant time, so neither the token nor its length leaks through timing. */

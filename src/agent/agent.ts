@@ -146,6 +146,7 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
     const admin = new AdminApi({
       announcer,
       token,
+      controlToken: control?.token,
       drain: { prepend: spec.bgp.drain_prepend, delay_ms: spec.drain.delay_ms },
       logger: o.logger.child({ component: 'admin-api' }),
     });

@@ -43,6 +43,8 @@ export interface ControlLink {
    * the token itself.
    */
   peerKey: string;
+  /** The agent token: the control plane presents it to read machine logs (admin-api.ts). */
+  token: string;
   /** The routes file's apps plus the control plane's (the file wins a clash). */
   mergeRoutes(fromFile: RoutesSpec): RoutesSpec;
   /** Registers the host and follows the feed (in the background). */
@@ -125,6 +127,7 @@ export async function openControlLink(o: ControlLinkOptions): Promise<ControlLin
     sync,
     reconciler,
     reporter,
+    token,
     peerKey: createHash('sha256').update(`starling-peer\0${token}`).digest('hex'),
     mergeRoutes,
     start: async (agentUrl) => {

@@ -137,7 +137,8 @@ export function registerMachinesApi(admin: AdminApi, o: MachinesApiOptions): voi
       body: entries.map(ndjson).join(''),
       stream: (write) => port.followLogs(t.app, t.id, (e) => write(ndjson(publicEntry(e)))),
     };
-  });
+    // The control plane reads logs for `starling logs` with its agent token (never anything else).
+  }, { controlPlane: true });
 }
 
 interface Lease {

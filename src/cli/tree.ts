@@ -24,6 +24,7 @@ import { deploy } from './commands/deploy/deploy.js';
 import { deployResume, deployRollback } from './commands/deploy/resume.js';
 import { scaleCount } from './commands/scale/scale.js';
 import { status } from './commands/status/status.js';
+import { logs } from './commands/logs/logs.js';
 /** Every command, in help order. The README's CLI reference is checked against this table. */
 export const COMMANDS: readonly Command[] = [
   proxyServe,
@@ -57,6 +58,7 @@ export const COMMANDS: readonly Command[] = [
   deployRollback,
   status,
   scaleCount,
+  logs,
 ];
 
 /**

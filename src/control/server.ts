@@ -43,7 +43,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
   const deploys = new DeployRunner({ store: o.store, clock: o.clock, logger: logger.child({ component: 'deploys' }) });
   const interrupted = await deploys.recover();
   if (interrupted > 0) logger.warn('deploys were interrupted by a restart: resume or roll them back', { count: interrupted });
-  const ctx = { store: o.store, secretsKey: o.secretsKey, imagesDir: o.imagesDir, clock: o.clock, logger, deploys };
+  const ctx = { store: o.store, secretsKey: o.secretsKey, imagesDir: o.imagesDir, agentToken: o.agentTokens?.[0], clock: o.clock, logger, deploys };
   const router = new Router(controlRoutes(ctx), o.tokens, logger, o.agentTokens ?? []);
   const open = new Set<AbortController>();
   const server = http.createServer((req, res) => void serve(req, res));

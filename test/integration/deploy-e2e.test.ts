@@ -192,6 +192,17 @@ describe('deploys end to end', { timeout: 600_000 }, () => {
     assert.ok(!p.lines.join('').includes('second-value-456') && !p.controlStderr().includes('second-value-456'), 'a secret value in a log');
   });
 
+  it("starling logs gathers the machines' lines from their hosts, per region", async () => {
+    const r = await p.cli(['logs', '--app', 'web', '--region', 'ams', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { lines: { region: string; message: string; host: string }[]; unreachable: unknown[] };
+    assert.deepEqual(out.unreachable, []);
+    assert.ok(out.lines.some((l) => /listening on 8080/.test(l.message)), r.stdout);
+    assert.ok(out.lines.every((l) => l.region === 'ams' && l.host === 'host-c'));
+    const text = await p.cli(['logs', '--app', 'web']);
+    assert.match(text.stdout, / fra \w+ {3}listening on 8080/);
+  });
+
   it('scales down in one region and leaves the other alone', async () => {
     const r = await p.cli(['scale', 'count', '1', '--region', 'ams', '--app', 'web', '--json']);
     assert.equal(r.code, 0, r.stderr);

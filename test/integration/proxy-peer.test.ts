@@ -2,8 +2,8 @@
  * Two proxies as two hosts: A routes an app whose machine lives behind B to B's proxy (a `peer`
  * machine). The request arrives at the machine with the client's edge facts, never with the
  * platform's key; B does not redirect a peer's request for a force_https app but does redirect a
- * client pretending to be a peer; and a request for a machine B cannot serve ends at B (503)
- * instead of bouncing back to A.
+ * client pretending to be a peer; B serves from its own machines only, preferring the one A chose;
+ * with none left it asks A to replay elsewhere, and never sends the request back.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -44,7 +44,7 @@ describe('requests between proxies', () => {
     assert.equal(seen.headers['starling-region'], 'fra', 'the edge region is where the client came in');
     assert.equal(seen.headers['x-forwarded-for'], '203.0.113.9, 127.0.0.1', 'the client once, as the first proxy saw it');
     assert.equal(seen.headers['x-forwarded-proto'], 'http');
-    assert.equal(seen.headers['starling-force-instance-id'], 'm1', 'marked for the machine the first proxy chose');
+    assert.equal(seen.headers['fly-force-instance-id'], 'm1', "the client's own force header travels");
     assert.equal(String(seen.headers.via).match(/starling/g)?.length, 2);
   });
 
@@ -56,12 +56,40 @@ describe('requests between proxies', () => {
     assert.equal(origin.seen.length, before + 1);
   });
 
-  it("ends at the machine's own host when that machine cannot serve, instead of bouncing back", async () => {
+  it('marks the machine it chose as preferred; the peer serves another of its own if that one just went', async () => {
+    const other = await startOrigin('m3');
+    try {
+      b.proxy.setRoutes(parseRoutesSpec(app([machine('m1', 'ams', origin.port, { healthy: false }), machine('m3', 'ams', other.port), machine('m2', 'fra', a.port, { peer: true })], { force_https: true }), 'B'));
+      const res = await send(a.port, 'web.test');
+      assert.equal(res.status, 200, res.body);
+      assert.equal(JSON.parse(res.body).machine, 'm3');
+      assert.equal(other.seen.at(-1)!.headers['starling-prefer-instance-id'], 'm1');
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("a peer that has no machine left asks for a replay elsewhere, and the first proxy serves from another machine", async () => {
+    b.proxy.setRoutes(bRoutes(false));
+    const local = await startOrigin('m4');
+    const a2 = await startProxy(app([machine('m1', 'fra', b.port, { peer: true }), machine('m4', 'ams', local.port)]), { region: 'fra', limits: { peerKey: KEY } });
+    try {
+      const res = await send(a2.port, 'web.test');
+      assert.equal(res.status, 200, res.body);
+      assert.equal(JSON.parse(res.body).machine, 'm4');
+    } finally {
+      a2.close();
+      await local.close();
+    }
+  });
+
+  it("ends at the peer when it has no machine of its own to serve, instead of bouncing back", async () => {
     b.proxy.setRoutes(bRoutes(false));
     const before = origin.seen.length;
+    const accessBefore = a.access.length;
     const res = await send(a.port, 'web.test');
     assert.ok(res.status >= 500, `status ${res.status}`);
     assert.equal(origin.seen.length, before);
-    assert.ok(a.access.length < 10, 'no loop between the proxies');
+    assert.equal(a.access.length - accessBefore, 1, 'A saw the request once: B did not send it back');
   });
 });

@@ -7,6 +7,7 @@ import { agentRoutes } from './agents.js';
 import { appRoutes } from './apps.js';
 import { DeployRunner } from '../deploy/index.js';
 import { deployRoutes } from './deploys.js';
+import { logRoutes } from './logs.js';
 import { machineRoutes } from './machines.js';
 import { feedRoutes } from './feed.js';
 import { hostRoutes } from './hosts.js';
@@ -34,6 +35,7 @@ export function controlRoutes(ctx: ApiContext): Route[] {
     ...appRoutes(ctx),
     ...machineRoutes(ctx, runner),
     ...deployRoutes(ctx, runner),
+    ...logRoutes(ctx),
     ...secretRoutes(ctx, runner),
     ...hostRoutes(ctx),
     ...agentRoutes(ctx),

@@ -16,6 +16,8 @@ export interface ApiContext {
   secretsKey: Buffer;
   /** Where uploaded images (.tar.gz by digest) live. */
   imagesDir: string;
+  /** An agent token, presented to agents to read machine logs (`GET /v1/apps/{app}/logs`). */
+  agentToken?: string | undefined;
   clock: Clock;
   logger: Logger;
 }

@@ -195,6 +195,7 @@ export class Exchange implements UpstreamOwner, Waiter {
         forceInstance: this.forceInstance,
         onlyRegions: this.onlyRegions,
         exclude: this.exclude,
+        localOnly: this.origin !== undefined,
       },
       this.ctx.random,
     );
@@ -254,7 +255,10 @@ export class Exchange implements UpstreamOwner, Waiter {
     if (this.replays > 0) return this.replayFailed(reason);
     // A retry with nowhere to go: the client gets the machine's failure (502), not "no capacity".
     if (this.lastFailure !== undefined) return this.local(502, `${this.lastFailure}; no other machine: ${reason}\n`);
-    this.local(503, `no machine available for app "${this.app.name}": ${reason}\n`, [['retry-after', '1']]);
+    // A peer's request this host cannot serve after all (its view was fresher than the sender's):
+    // ask the sending proxy to replay it to another machine, as a machine would (elsewhere=true).
+    const elsewhere = this.origin !== undefined ? ([['starling-replay', 'elsewhere=true']] as const) : [];
+    this.local(503, `no machine available for app "${this.app.name}": ${reason}\n`, [['retry-after', '1'], ...elsewhere]);
   }
 
   private connect(m: MachineRoute): void {
@@ -290,7 +294,9 @@ export class Exchange implements UpstreamOwner, Waiter {
       upgrade: this.isUpgrade,
       secure: o ? o.secure : this.client.secure,
       forwardedFor: o?.forwardedFor,
-      toPeer: m?.peer && peerKey !== undefined ? { key: peerKey, instance: m.id } : undefined,
+      // The client's own force header travels as it is; otherwise the peer is asked to prefer the
+      // machine chosen here, and may serve from another of its own if that one just went away.
+      toPeer: m?.peer && peerKey !== undefined ? { key: peerKey, preferInstance: this.forceInstance === undefined ? m.id : undefined } : undefined,
     });
     const pending = this.body.takePending();
     const s = up.socket;

@@ -67,8 +67,8 @@ export interface ForwardInfo {
   secure: boolean;
   /** From a trusted peer: its X-Forwarded-For chain, passed on as is (the client is in it). */
   forwardedFor?: string | undefined;
-  /** To another host's proxy: mark the request for machine `instance` there, with the shared key. */
-  toPeer?: { key: string; instance: string } | undefined;
+  /** To another host's proxy: the shared key, and the machine there to prefer (unless the client forced one). */
+  toPeer?: { key: string; preferInstance: string | undefined } | undefined;
 }
 
 export function buildRequestHead(head: RequestHead, f: ForwardInfo): string {
@@ -81,8 +81,8 @@ export function buildRequestHead(head: RequestHead, f: ForwardInfo): string {
     const act = REQUEST_ACTIONS.get(name);
     if (act === undefined) {
       if (extraHop && name !== 'host' && head.connectionTokens.includes(name)) continue;
-      // Towards a peer, our own force header below is the only one.
-      if (f.toPeer && (name === 'starling-force-instance-id' || name === 'fly-force-instance-id')) continue;
+      // Towards a peer, our own prefer header below is the only one.
+      if (f.toPeer?.preferInstance !== undefined && (name === 'starling-prefer-instance-id' || name === 'fly-prefer-instance-id')) continue;
       out += `${name}: ${head.values[i]}\r\n`;
     } else if (act === XFF) xff += `${head.values[i]}, `;
     else if (act === VIA) via += `${head.values[i]}, `;
@@ -103,7 +103,10 @@ export function buildRequestHead(head: RequestHead, f: ForwardInfo): string {
     out += `starling-replay-src: ${f.replaySrc}\r\n`;
     if (f.flyHeaders) out += `fly-replay-src: ${f.replaySrc}\r\n`;
   }
-  if (f.toPeer) out += `starling-peer: ${f.toPeer.key}\r\nstarling-force-instance-id: ${f.toPeer.instance}\r\n`;
+  if (f.toPeer) {
+    out += `starling-peer: ${f.toPeer.key}\r\n`;
+    if (f.toPeer.preferInstance !== undefined) out += `starling-prefer-instance-id: ${f.toPeer.preferInstance}\r\n`;
+  }
   if (head.chunked) out += 'transfer-encoding: chunked\r\n';
   else if (head.contentLength >= 0) out += `content-length: ${head.contentLength}\r\n`;
   if (f.upgrade) out += `connection: upgrade\r\nupgrade: ${head.upgrade}\r\n`;

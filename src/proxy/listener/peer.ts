@@ -5,8 +5,11 @@
  *     peer sent it and may take the edge facts (client IP, scheme, port, edge region, request id)
  *     from the peer's forwarding headers instead of setting them from its own socket, and must not
  *     answer `force_https` with a redirect (the first proxy already enforced it);
- *   - `starling-force-instance-id: <id>`: the receiving proxy routes to exactly that machine, its
- *     own, so a request never bounces between proxies however stale their views are.
+ *   - `starling-prefer-instance-id: <id>`: the machine the first proxy chose (a client's own
+ *     force header travels instead, when it sent one).
+ * A trusted peer's request is served by the receiving host's own machines only — the preferred one,
+ * else another (its view is fresher: the first proxy may have picked a machine that just stopped)
+ * — never sent on to a third proxy, so requests cannot bounce between proxies.
  * A client cannot claim to be a peer without the key; the header never reaches a machine.
  */
 import { timingSafeEqual } from 'node:crypto';

@@ -19,6 +19,8 @@ export interface ChooseRequest {
   onlyRegions?: readonly string[] | undefined;
   /** Machines already tried (connect failures) or refused (`elsewhere=true`). */
   exclude?: ReadonlySet<MachineRoute> | undefined;
+  /** Only this host's machines (a request another Starling proxy sent: it never goes back out). */
+  localOnly?: boolean | undefined;
 }
 
 export type Choice =
@@ -29,7 +31,7 @@ export type Choice =
 export type NoneReason = 'no_healthy_machine' | 'instance_unavailable' | 'region_unavailable';
 
 export function chooseMachine(app: AppRoute, req: ChooseRequest, random: () => number = Math.random): Choice {
-  const exclude = req.exclude;
+  const exclude = req.localOnly ? withPeers(app, req.exclude) : req.exclude;
   if (req.forceInstance !== undefined) {
     const m = app.byId.get(req.forceInstance);
     if (!m || !m.usable || exclude?.has(m)) return { kind: 'none', reason: 'instance_unavailable' };
@@ -64,6 +66,13 @@ export function chooseMachine(app: AppRoute, req: ChooseRequest, random: () => n
 }
 
 /** The best machine of one region, 'saturated' when all usable ones are at hard_limit. */
+/** `exclude` plus the app's machines on other hosts. */
+function withPeers(app: AppRoute, exclude: ReadonlySet<MachineRoute> | undefined): ReadonlySet<MachineRoute> {
+  const out = new Set(exclude);
+  for (const m of app.machines) if (m.peer) out.add(m);
+  return out;
+}
+
 function pickInRegion(
   app: AppRoute,
   machines: readonly MachineRoute[] | undefined,
