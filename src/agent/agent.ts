@@ -183,7 +183,14 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
       stop: () => {
         stopping ??= (async () => {
           logger.info('agent stopping: withdrawing routes, then draining the proxy');
-          await unwind();
+          // The clock's timers do not keep Node running (they are unref'd); without a handle of its
+          // own a process with nothing else to do would exit mid-stop, leaving machines' traces.
+          const hold = setInterval(() => undefined, 60_000);
+          try {
+            await unwind();
+          } finally {
+            clearInterval(hold);
+          }
           logger.info('agent stopped');
         })();
         return stopping;
