@@ -75,6 +75,25 @@ export interface ClientPlan {
   gateway: string;
 }
 
+/**
+ * The control plane's namespace: one /24 (10.128.255.0/24) on the first city's router, which takes
+ * .1 (interface `ctl`) and announces the subnet lab-wide through `protocol direct`, so every PoP
+ * host's agent reaches the control plane at `address`.
+ */
+export interface ControlPlan {
+  city: string;
+  ns: string;
+  /** The interface in the control namespace (towards the router). */
+  ifname: string;
+  /** The router's interface towards the control namespace. */
+  routerIfname: string;
+  address: string;
+  gateway: string;
+  port: number;
+  /** `http://address:port`: the agents' `[control] url`. */
+  url: string;
+}
+
 export interface LabPlan {
   lab: string;
   topology: string;
@@ -86,6 +105,7 @@ export interface LabPlan {
   routers: RouterPlan[];
   popHosts: PopHostPlan[];
   clients: ClientPlan[];
+  control: ControlPlan;
   fabric: FabricSpec;
 }
 
@@ -99,6 +119,10 @@ export const labNamespacePrefix = (lab: string): string => `sl-${lab}-`;
 export const routerNamespace = (lab: string, city: string): string => `${labNamespacePrefix(lab)}r-${city}`;
 export const popHostNamespace = (lab: string, city: string, n: number): string => `${labNamespacePrefix(lab)}p-${city}${n}`;
 export const clientNamespace = (lab: string, city: string): string => `${labNamespacePrefix(lab)}c-${city}`;
+export const controlNamespace = (lab: string): string => `${labNamespacePrefix(lab)}ctl`;
+/** The control plane's subnet (inside the lab's 10.128.0.0/16; client subnets use 10.128.0-15.0/24). */
+const CONTROL_NET = '10.128.255';
+export const CONTROL_PORT = 9300;
 export const cityRouterId = (cityIndex: number): string => `10.255.${cityIndex}.1`;
 export const popHostRouterId = (cityIndex: number, n: number): string => `10.254.${cityIndex}.${n}`;
 
@@ -200,14 +224,30 @@ export function planLab(topology: Topology, o: { lab: string }): LabPlan {
     links.push({ a: { ns: r.ns, ifname: `c-${c.code}`, address: `${gateway}/24` }, b: { ns: client.ns, ifname: client.ifname, address: `${client.address}/24` } });
   }
 
+  // The control plane's namespace hangs off the first city's router.
+  const first = routers[0]!;
+  const control: ControlPlan = {
+    city: first.city,
+    ns: controlNamespace(lab),
+    ifname: `r-${first.city}`,
+    routerIfname: 'ctl',
+    address: `${CONTROL_NET}.2`,
+    gateway: `${CONTROL_NET}.1`,
+    port: CONTROL_PORT,
+    url: `http://${CONTROL_NET}.2:${CONTROL_PORT}`,
+  };
+  first.interfaces.push({ ifname: control.routerIfname, address: `${control.gateway}/24` });
+  links.push({ a: { ns: first.ns, ifname: control.routerIfname, address: `${control.gateway}/24` }, b: { ns: control.ns, ifname: control.ifname, address: `${control.address}/24` } });
+
   const namespaces: NamespaceSpec[] = [
     ...routers.map((r) => ({ name: r.ns, loopback: [], forwarding: true, routes: [] })),
     ...popHosts.map((h) => ({ name: h.ns, loopback: [`${serviceAddress}/32`], forwarding: true, routes: [{ to: 'default', via: h.routerAddress }] })),
     ...clients.map((c) => ({ name: c.ns, loopback: [], forwarding: false, routes: [{ to: 'default', via: c.gateway }] })),
+    { name: control.ns, loopback: [], forwarding: false, routes: [{ to: 'default', via: control.gateway }] },
   ];
   const fabric: FabricSpec = { lab, namespaces, links };
   assertFabric(fabric);
-  return { lab, topology: topology.name, anycast: topology.anycast, serviceAddress, popAsn: topology.pop_asn, cities, routers, popHosts, clients, fabric };
+  return { lab, topology: topology.name, anycast: topology.anycast, serviceAddress, popAsn: topology.pop_asn, cities, routers, popHosts, clients, control, fabric };
 }
 
 /**

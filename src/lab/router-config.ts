@@ -6,8 +6,8 @@ import type { LabPlan, RouterNeighbour, RouterPlan } from './plan.js';
  * files pin it (test/unit/lab-router-config.test.ts also runs `bird -p` over each of them).
  *
  * What it does, and why (docs/lab-topology.md):
- * - `protocol direct` takes the router's link and client subnets into BGP, so every lab address
- *   is reachable from every namespace without static routes.
+ * - `protocol direct` takes the router's link and client subnets (and, on the first city's router,
+ *   the control plane's) into BGP, so every lab address is reachable without static routes.
  * - `protocol kernel` installs the best BGP routes into the namespace's routing table: that is
  *   what actually steers packets, the anycast prefix included.
  * - Each router↔router session exports the best routes with `cost - 1` extra prepends of the
@@ -62,7 +62,7 @@ export function routerBirdConfig(plan: LabPlan, city: string, o: RouterConfigOpt
     'protocol device {',
     '}',
     '',
-    '# The link and client subnets, announced to the other routers so every lab address is reachable.',
+    '# The link, client and control-plane subnets, announced to the other routers: every lab address is reachable.',
     'protocol direct lab_direct {',
     '  ipv4;',
     `  interface ${router.interfaces.map((i) => `"${i.ifname}"`).join(', ')};`,

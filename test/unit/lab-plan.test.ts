@@ -72,6 +72,7 @@ describe('planLab', () => {
         ...['lhr', 'cdg', 'fra', 'mad', 'waw'].map((c) => `sl-demo-r-${c}`),
         ...['lhr1', 'fra1', 'mad1'].map((h) => `sl-demo-p-${h}`),
         ...['lhr', 'cdg', 'fra', 'mad', 'waw'].map((c) => `sl-demo-c-${c}`),
+        'sl-demo-ctl',
       ],
     );
     // Router links take /30s in file order (lhr–cdg, lhr–fra, cdg–fra, cdg–mad, fra–waw), then the
@@ -92,8 +93,21 @@ describe('planLab', () => {
         'sl-demo-r-fra:c-fra=10.128.2.1/24 sl-demo-c-fra:r-fra=10.128.2.2/24',
         'sl-demo-r-mad:c-mad=10.128.3.1/24 sl-demo-c-mad:r-mad=10.128.3.2/24',
         'sl-demo-r-waw:c-waw=10.128.4.1/24 sl-demo-c-waw:r-waw=10.128.4.2/24',
+        'sl-demo-r-lhr:ctl=10.128.255.1/24 sl-demo-ctl:r-lhr=10.128.255.2/24',
       ],
     );
+    // The control plane's namespace hangs off the first city's router, reached lab-wide at .2.
+    assert.deepEqual(plan.control, {
+      city: 'lhr',
+      ns: 'sl-demo-ctl',
+      ifname: 'r-lhr',
+      routerIfname: 'ctl',
+      address: '10.128.255.2',
+      gateway: '10.128.255.1',
+      port: 9300,
+      url: 'http://10.128.255.2:9300',
+    });
+    assert.deepEqual(plan.routers[0]?.interfaces.at(-1), { ifname: 'ctl', address: '10.128.255.1/24' });
     assert.deepEqual(plan.popHosts[1], {
       id: 'fra1',
       city: 'fra',
@@ -141,7 +155,7 @@ describe('planLab', () => {
     ];
     for (const [what, t] of topologies) checkInvariants(planLab(t, { lab: 'abcdefgh' }), what);
     const big = planLab(largest(), { lab: 'x' });
-    assert.equal(big.fabric.links.length, 120 + 64 + 16);
+    assert.equal(big.fabric.links.length, 120 + 64 + 16 + 1, 'router links, PoP-host links, client links, the control link');
     assert.equal(big.popHosts.at(-1)?.address, '10.64.2.222', '184 /30s from 10.64.0.0');
   });
 
