@@ -19,7 +19,11 @@ export interface Command {
   verb: string;
   aliases?: string[];
   summary: string;
-  /** Positional arguments, in order (`HOST`); each is required and lands in opts under its lower-case name. */
+  /**
+   * Positional arguments, in order (`HOST`); each is required and lands in opts under its lower-case
+   * name. The last may end in `...` (`CMD...`): it takes every remaining word (at least one), and
+   * reaches run() as a string[] under its name without the dots: read it with optionList().
+   */
   args?: string[];
   options: Record<string, OptionSpec>;
   run(opts: Record<string, string | boolean | undefined>): Promise<number>;
@@ -40,7 +44,8 @@ export function parseOptions(cmd: Command, argv: string[]): Record<string, strin
   try {
     const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
     const names = cmd.args ?? [];
-    if (positionals.length > names.length) {
+    const rest = names.at(-1)?.endsWith('...') === true;
+    if (positionals.length > names.length && !rest) {
       throw new StarlingError('ERR_USAGE', `unexpected argument "${positionals[names.length]}"`, {
         fault: 'user',
         hint: `see: starling ${commandName(cmd)} --help`,
@@ -53,7 +58,10 @@ export function parseOptions(cmd: Command, argv: string[]): Record<string, strin
       });
     }
     const out = values as Record<string, string | boolean | undefined>;
-    names.forEach((n, i) => (out[n.toLowerCase()] = positionals[i]));
+    names.forEach((n, i) => {
+      if (rest && i === names.length - 1) (out as Record<string, unknown>)[n.slice(0, -3).toLowerCase()] = positionals.slice(i);
+      else out[n.toLowerCase()] = positionals[i];
+    });
     return out;
   } catch (e) {
     if (e instanceof StarlingError) throw e;
@@ -83,7 +91,7 @@ export function parseHostPort(value: string, what: string): { host: string; port
 }
 
 export function commandHelp(cmd: Command): string {
-  const args = (cmd.args ?? []).map((a) => ` ${a}`).join('');
+  const args = (cmd.args ?? []).map((a) => (a.endsWith('...') ? ` -- ${a}` : ` ${a}`)).join('');
   const lines = [`starling ${commandName(cmd)}${args} — ${cmd.summary}`, '', 'options:'];
   for (const [name, spec] of Object.entries(cmd.options)) {
     const flag = spec.type === 'string' ? `--${name} ${spec.value ?? 'VALUE'}` : `--${name}`;

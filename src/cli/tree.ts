@@ -25,6 +25,12 @@ import { deployResume, deployRollback } from './commands/deploy/resume.js';
 import { scaleCount } from './commands/scale/scale.js';
 import { status } from './commands/status/status.js';
 import { logs } from './commands/logs/logs.js';
+import { labUpCmd } from './commands/lab/up.js';
+import { labDownCmd } from './commands/lab/down.js';
+import { labStatusCmd } from './commands/lab/status.js';
+import { labCurlCmd, labExecCmd } from './commands/lab/exec.js';
+import { labFailCmd, labHealCmd } from './commands/lab/fail.js';
+import { labFailoverCmd } from './commands/lab/failover.js';
 /** Every command, in help order. The README's CLI reference is checked against this table. */
 export const COMMANDS: readonly Command[] = [
   proxyServe,
@@ -59,6 +65,14 @@ export const COMMANDS: readonly Command[] = [
   status,
   scaleCount,
   logs,
+  labUpCmd,
+  labStatusCmd,
+  labExecCmd,
+  labCurlCmd,
+  labFailCmd,
+  labHealCmd,
+  labFailoverCmd,
+  labDownCmd,
 ];
 
 /**

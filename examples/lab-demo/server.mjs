@@ -1,0 +1,63 @@
+// lab-demo: the app `starling lab up` deploys to every PoP. It says who served the request, so a
+// user sees the anycast at work: which PoP the network delivered them to, and which machine answered.
+//
+//   GET /         JSON { pop, region, machine, client } when the request asks for JSON (Accept:
+//                 application/json); otherwise one line of text saying the same
+//   GET /healthz  "ok" (the platform's health check)
+//
+// `pop` is the region of the edge proxy the request entered through (the proxy sets starling-region
+// and fly-region on every request it forwards); `region` and `machine` are this machine's own
+// (FLY_REGION / FLY_MACHINE_ID, with STARLING_* twins). They differ when the PoP had no healthy
+// machine of its own and forwarded the request to another region's.
+//
+// Run it alone:  PORT=8080 FLY_MACHINE_ID=m1 FLY_REGION=lhr node examples/lab-demo/server.mjs
+import http from 'node:http';
+import os from 'node:os';
+import process from 'node:process';
+
+const env = process.env;
+const machine = env.FLY_MACHINE_ID ?? env.STARLING_MACHINE_ID ?? os.hostname();
+const region = env.FLY_REGION ?? env.STARLING_REGION ?? 'local';
+const port = Number(env.PORT ?? 8080);
+const host = env.HOST ?? '0.0.0.0';
+
+function header(req, name) {
+  const v = req.headers[name];
+  return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
+}
+
+const server = http.createServer((req, res) => {
+  const path = new URL(req.url ?? '/', 'http://demo').pathname;
+  if (path === '/healthz') {
+    res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    return;
+  }
+  if (path !== '/') {
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /\n');
+    return;
+  }
+  const pop = header(req, 'starling-region') ?? header(req, 'fly-region');
+  const client = header(req, 'starling-client-ip') ?? header(req, 'fly-client-ip');
+  const answer = { pop, region, machine, client };
+  if ((header(req, 'accept') ?? '').includes('application/json')) {
+    const body = JSON.stringify(answer) + '\n';
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+    return;
+  }
+  const via = pop === region ? `the ${pop} PoP` : `the ${pop ?? 'unknown'} PoP, which forwarded it to ${region}`;
+  const text = `Hello${client ? ` ${client}` : ''}! Machine ${machine} in ${region} answered; you reached it through ${via}.\n`;
+  res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) }).end(text);
+});
+
+server.on('error', (err) => {
+  process.stderr.write(`lab-demo: cannot listen on ${host}:${port}: ${err.message}\n`);
+  process.exit(1);
+});
+server.listen(port, host, () => process.stdout.write(`lab-demo: machine ${machine} (region ${region}) listening on ${host}:${port}\n`));
+
+function stop() {
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+}
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

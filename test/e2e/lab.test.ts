@@ -1,0 +1,228 @@
+/**
+ * `starling lab` end to end, as a user runs it (the built CLI), on the default preset: a real
+ * internet in namespaces (BIRD on every router), a real control plane, a real agent per PoP host,
+ * the demo app deployed with `starling deploy`, and HTTP from every client namespace.
+ *
+ *   - every city's measured PoP is its expected catchment;
+ *   - graceful (drain) moves the PoP's cities with 0 failed requests;
+ *   - crash fails over in < 1 s; silent (tbf) fails over in < 1 s thanks to BFD;
+ *   - fail + heal restores the original catchment;
+ *   - lab down leaves no namespace, link, process or mount of the lab behind, and is idempotent;
+ *   - after a `lab up` killed halfway, lab down removes what its state file lists, and nothing else;
+ *   - a normal user (nobody, when the tests run as root) gets the same lab inside a user namespace,
+ *     invisible from the host, and lab down stops that namespace with everything in it.
+ *
+ * Needs root (network namespaces), BIRD 2 and bubblewrap; skipped with the reason otherwise. Lab
+ * names are random, so runs never collide; only lab-owned names are compared before/after, since
+ * other test files make namespaces of their own meanwhile.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { isRoot, runCommand, type FailoverReport, type LabStatus } from '../../src/lab/index.js';
+import { killAllCli, runCli, startCli } from '../helpers/cli.js';
+import { canMakeNamespaces, ip } from '../helpers/netns.js';
+import { waitFor } from '../helpers/wait.js';
+
+const labId = (): string => `e${Array.from(randomBytes(5), (b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('')}`;
+const LAB = labId();
+const name = ['--name', LAB];
+
+function skipReason(): string | false {
+  if (!existsSync('/usr/sbin/bird')) return 'BIRD 2 is not installed (npm run setup)';
+  if (!existsSync('/usr/bin/bwrap')) return 'bubblewrap is not installed (npm run setup)';
+  if (!canMakeNamespaces()) return 'cannot make network namespaces here: run the tests as root';
+  return false;
+}
+const skip = skipReason();
+
+/** What of lab `lab` exists now: namespaces, mounts, processes (anything naming its state dir). */
+function leftovers(lab: string): { namespaces: string[]; mounts: string[]; processes: string[]; links: string[] } {
+  const prefix = `sl-${lab}-`;
+  const namespaces = ip('netns', 'list').split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n.startsWith(prefix));
+  const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes(prefix) || l.includes(`/starling-lab/${lab}`));
+  const processes: string[] = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      if (cmd.includes(`/starling-lab/${lab}/`) || cmd.includes(prefix)) processes.push(`${pid} ${cmd}`);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  // The lab's veths live in its namespaces; none may have ended up in the host's.
+  const links = ip('-o', 'link').split('\n').filter((l) => / (p-[a-z]+\d|c-[a-z]+|r-[a-z]+|ctl)[@:]/.test(l));
+  return { namespaces, mounts, processes, links };
+}
+
+async function json<T>(args: string[], timeoutMs = 90_000): Promise<T> {
+  const r = await runCli([...args, '--json', ...name], { timeoutMs });
+  assert.equal(r.code, 0, `starling ${args.join(' ')} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+const status = (): Promise<LabStatus> => json<LabStatus>(['lab', 'status']);
+
+function assertCatchment(s: LabStatus, what: string): void {
+  for (const row of s.catchment) {
+    assert.equal(row.measured, row.expected, `${what}: ${row.city} answered by ${row.measured ?? row.error}, expected ${row.expected}`);
+  }
+  assert.equal(s.catchment.length, 5, `${what}: five client cities`);
+}
+
+describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
+  const before0 = skip ? undefined : leftovers(LAB);
+  before(() => assert.deepEqual(before0, { namespaces: [], mounts: [], processes: [], links: [] }, 'nothing of this lab exists yet'));
+  after(async () => {
+    killAllCli();
+    await runCli(['lab', 'down', ...name], { timeoutMs: 60_000 });
+  });
+
+  it('lab up builds it, deploys the demo app and measures the expected catchment', async () => {
+    const r = await runCli(['lab', 'up', ...name], { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, `lab up exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
+    for (const step of ['network', 'routers', 'control plane', 'agents', 'BGP', 'deploy', 'serving', 'catchment']) {
+      assert.match(r.stdout, new RegExp(`✓ ${step} `), `lab up reports the ${step} step`);
+    }
+    assert.match(r.stdout, /lab up in [\d.]+ s/);
+    assert.doesNotMatch(r.stdout, /✗/);
+    const s = await status();
+    assertCatchment(s, 'after lab up');
+    assert.deepEqual(s.catchment.map((c) => [c.city, c.measured]), [['lhr', 'lhr'], ['cdg', 'lhr'], ['fra', 'fra'], ['mad', 'mad'], ['waw', 'fra']]);
+    assert.ok(s.routers.every((x) => x.up && x.sessions.every((y) => y.state === 'Established')), 'every router session is up');
+    assert.deepEqual(s.pops.map((p) => [p.id, p.agent, p.announce]), [['lhr1', true, 'announced'], ['fra1', true, 'announced'], ['mad1', true, 'announced']]);
+    // The demo app says who served: the PoP, the region and the machine.
+    const curl = await runCli(['lab', 'curl', 'waw', 'http://10.200.0.1/', ...name]);
+    assert.equal(curl.code, 0, curl.stderr);
+    assert.match(curl.stdout, /Machine \S+ in fra answered; you reached it through the fra PoP/);
+    const exec = await runCli(['lab', 'exec', 'cdg', ...name, '--', 'ip', '-4', 'route', 'show', 'default']);
+    assert.match(exec.stdout, /default via 10\.128\.1\.1/);
+  });
+
+  it('graceful: draining lhr1 moves lhr and cdg to fra with 0 failed requests', async () => {
+    const r = await json<FailoverReport>(['lab', 'failover', 'lhr1', '--mode', 'graceful']);
+    assert.deepEqual(r.cities.map((c) => [c.city, c.from, c.to]), [['lhr', 'lhr', 'fra'], ['cdg', 'lhr', 'fra']]);
+    for (const c of r.cities) {
+      assert.equal(c.failed, 0, `${c.city}: ${c.failed} of ${c.requests} requests failed during a graceful drain`);
+      assert.ok(c.requests >= 50, `${c.city}: probed throughout (${c.requests} requests)`);
+    }
+    assert.equal(r.healed, true);
+    assertCatchment(await status(), 'after healing the graceful drain');
+  });
+
+  it('crash: killing fra1 moves fra and waw to lhr in under a second', async () => {
+    const r = await json<FailoverReport>(['lab', 'failover', 'fra1', '--mode', 'crash']);
+    assert.deepEqual(r.cities.map((c) => [c.city, c.to]), [['fra', 'lhr'], ['waw', 'lhr']]);
+    for (const c of r.cities) assert.ok(c.windowMs !== null && c.windowMs < 1000, `${c.city}: outage window ${c.windowMs} ms`);
+    assertCatchment(await status(), 'after healing the crash');
+  });
+
+  it('silent: a link that drops every frame is left within a second, thanks to BFD', async () => {
+    const r = await json<FailoverReport>(['lab', 'failover', 'fra1', '--mode', 'silent']);
+    assert.deepEqual(r.cities.map((c) => [c.city, c.to]), [['fra', 'lhr'], ['waw', 'lhr']]);
+    for (const c of r.cities) {
+      assert.ok(c.windowMs !== null && c.windowMs < 1000, `${c.city}: outage window ${c.windowMs} ms`);
+      // Without BFD the hold time (3 s) would decide: some requests must fail while it is noticed.
+      assert.ok(c.failed > 0, `${c.city}: a silent failure costs some requests`);
+    }
+    assertCatchment(await status(), 'after healing the silent failure');
+  });
+
+  it('lab fail and lab heal: mad goes to lhr while mad1 is down, and back after', async () => {
+    const f = await runCli(['lab', 'fail', 'mad1', '--mode', 'crash', ...name]);
+    assert.equal(f.code, 0, f.stderr);
+    let s: LabStatus | undefined;
+    await waitFor(async () => {
+      s = await status();
+      return s.catchment.find((c) => c.city === 'mad')?.measured === 'lhr';
+    }, 'mad to be served by lhr', 20_000, 200);
+    assert.equal(s!.pops.find((p) => p.id === 'mad1')?.failure, 'crash');
+    assertCatchment(s!, 'with mad1 crashed');
+    const h = await runCli(['lab', 'heal', 'mad1', ...name], { timeoutMs: 60_000 });
+    assert.equal(h.code, 0, h.stderr);
+    s = await status();
+    assertCatchment(s, 'after lab heal');
+    assert.equal(s.catchment.find((c) => c.city === 'mad')?.measured, 'mad');
+  });
+
+  it('lab down leaves nothing of the lab behind, and is idempotent', async () => {
+    const r = await runCli(['lab', 'down', ...name], { timeoutMs: 60_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /is down: \d+ processes stopped/);
+    assert.deepEqual(leftovers(LAB), before0);
+    assert.ok(!existsSync(`/run/starling-lab/${LAB}`), 'the state directory is gone');
+    const again = await runCli(['lab', 'down', ...name]);
+    assert.equal(again.code, 0);
+    assert.match(again.stdout, /nothing to take down/);
+  });
+});
+
+describe('lab down after a lab up that was killed halfway', { skip, timeout: 120_000 }, () => {
+  const lab = labId();
+  const decoy = `sl-${lab}-zz`;
+  after(() => {
+    killAllCli();
+    try {
+      ip('netns', 'del', decoy);
+    } catch {
+      /* gone */
+    }
+  });
+
+  it('removes exactly what the state file lists: not a namespace it did not make', async () => {
+    ip('netns', 'add', decoy); // carries the lab's prefix, but the lab never made it
+    const up = startCli(['lab', 'up', '--name', lab], { timeoutMs: 120_000 });
+    const stateFile = `/run/starling-lab/${lab}/state.json`;
+    await waitFor(() => existsSync(stateFile) && readFileSync(stateFile, 'utf8').includes('"control plane"'), 'lab up to start its control plane', 60_000, 20);
+    up.child.kill('SIGKILL');
+    await up.done;
+    assert.ok(leftovers(lab).processes.length > 0, 'the killed lab up left processes running');
+    const r = await runCli(['lab', 'down', '--name', lab], { timeoutMs: 60_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const left = leftovers(lab);
+    assert.deepEqual(left.namespaces, [decoy], 'only the namespace the lab did not make is left');
+    assert.deepEqual([left.processes, left.mounts.filter((m) => !m.includes(decoy)), left.links], [[], [], []]);
+    assert.equal(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).includes(decoy), true);
+  });
+});
+
+/** As root, the unprivileged run is nobody's; as a normal user, the user's own. */
+const AS_USER = isRoot() ? ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'] : [];
+const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
+function userSkip(): string | false {
+  if (!existsSync('/usr/sbin/bird') || !existsSync('/usr/bin/bwrap')) return 'BIRD 2 or bubblewrap is not installed (npm run setup)';
+  try {
+    const [cmd = 'unshare', ...args] = [...AS_USER, 'unshare', '-Urm', 'true'];
+    execFileSync(cmd, args, { stdio: 'ignore' });
+    return false;
+  } catch {
+    return 'cannot run `unshare -Urm` as an unprivileged user: unprivileged user namespaces are off (user.max_user_namespaces, AppArmor)';
+  }
+}
+
+describe('starling lab as a normal user', { skip: userSkip(), timeout: 180_000 }, () => {
+  const lab = labId();
+  const asUser = async (args: string[]): Promise<string> =>
+    (await runCommand([...AS_USER, 'env', '-u', 'XDG_RUNTIME_DIR', 'HOME=/tmp', process.execPath, CLI, ...args, '--name', lab], { timeoutMs: 120_000 })).stdout;
+  after(() => asUser(['lab', 'down']).catch(() => undefined));
+
+  it('builds the same lab inside its user namespace, fails over with BFD, and lab down stops it all', async () => {
+    const up = await asUser(['lab', 'up']);
+    assert.match(up, /5\/5 cities reach their expected PoP/);
+    assert.doesNotMatch(up, /✗/);
+    const s = JSON.parse(await asUser(['lab', 'status', '--json'])) as LabStatus;
+    assertCatchment(s, 'unprivileged, after lab up');
+    // The host sees none of it: the namespaces and the state live in the holder's /run.
+    assert.deepEqual(leftovers(lab).namespaces, []);
+    assert.ok(!existsSync(`/run/starling-lab/${lab}`), "the lab's state is not in the host's /run");
+    const f = JSON.parse(await asUser(['lab', 'failover', 'fra1', '--mode', 'silent', '--json'])) as FailoverReport;
+    for (const c of f.cities) assert.ok(c.to === 'lhr' && c.windowMs !== null && c.windowMs < 1000, `${c.city}: to ${c.to} in ${c.windowMs} ms`);
+    const down = await asUser(['lab', 'down']);
+    assert.match(down, /is down: \d+ processes stopped/);
+    assert.match(down, /its user namespace stopped/);
+    await waitFor(() => leftovers(lab).processes.length === 0, 'every process of the lab to be gone', 5000, 20);
+    assert.match(await asUser(['lab', 'down']), /nothing to take down/, 'a second lab down finds nothing');
+  });
+});

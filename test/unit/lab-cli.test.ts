@@ -1,0 +1,36 @@
+/** The lab commands' argument handling: a trailing `CMD...` takes the rest of the words. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { COMMANDS, commandHelp, findCommand } from '../../src/cli/index.js';
+import { optionList, parseOptions } from '../../src/cli/args.js';
+import { isStarlingError } from '../../src/shared/index.js';
+
+const find = (...words: string[]) => {
+  const found = findCommand(words);
+  assert.ok(found, `no command ${words.join(' ')}`);
+  return found;
+};
+
+describe('starling lab exec CITY -- CMD...', () => {
+  it('takes every word after CITY as the command, options of its own included', () => {
+    const { cmd, rest } = find('lab', 'exec', 'cdg', '--name', 'x1', '--', 'ip', '-4', 'route');
+    const opts = parseOptions(cmd, rest);
+    assert.equal(opts.city, 'cdg');
+    assert.equal(opts.name, 'x1');
+    assert.deepEqual(optionList(opts, 'cmd'), ['ip', '-4', 'route']);
+    assert.match(commandHelp(cmd), /^starling lab exec CITY -- CMD\.\.\. — /);
+  });
+
+  it('wants a command, and still refuses extra words on commands without CMD...', () => {
+    const exec = find('lab', 'exec', 'cdg');
+    assert.throws(() => parseOptions(exec.cmd, exec.rest), (e) => isStarlingError(e, 'ERR_USAGE') && /missing CMD\.\.\./.test(e.message));
+    const heal = find('lab', 'heal', 'lhr1', 'extra');
+    assert.throws(() => parseOptions(heal.cmd, heal.rest), (e) => isStarlingError(e, 'ERR_USAGE') && /unexpected argument "extra"/.test(e.message));
+  });
+
+  it('every lab command has --name, defaulting to the default lab', () => {
+    const lab = COMMANDS.filter((c) => c.noun === 'lab');
+    assert.deepEqual(lab.map((c) => c.verb).sort(), ['curl', 'down', 'exec', 'fail', 'failover', 'heal', 'status', 'up']);
+    for (const c of lab) assert.equal(c.options.name?.default, 'default', `lab ${c.verb}`);
+  });
+});

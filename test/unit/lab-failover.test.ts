@@ -1,0 +1,44 @@
+/**
+ * The failover figures from probe lines (src/lab/failover.ts, summarizeCity): the outage window is
+ * from sending the first request that failed or was answered elsewhere to the arrival of the first
+ * answer from the new PoP; failed requests are counted from the baseline on.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { summarizeCity, type ProbeLine } from '../../src/lab/index.js';
+
+/** A request sent at `sent` ms: answered by `pop` after `ms`, or failed (pop null) after `ms`. */
+const line = (i: number, sent: number, pop: string | null, ms = 2): ProbeLine =>
+  pop === null ? { i, sent, done: sent + ms, ok: false, error: 'ECONNREFUSED' } : { i, sent, done: sent + ms, ok: true, status: 200, pop, region: pop, machine: `m-${pop}` };
+
+describe('summarizeCity', () => {
+  it('graceful: nothing fails; the window is the first moved answer\'s own time', () => {
+    const lines = [line(0, 0, 'lhr'), line(1, 20, 'lhr'), line(2, 40, 'fra', 3), line(3, 60, 'fra')];
+    assert.deepEqual(summarizeCity('cdg', lines, 0, 'lhr', 'fra'), { city: 'cdg', from: 'lhr', to: 'fra', expected: 'fra', windowMs: 3, failed: 0, requests: 4, ok: true });
+  });
+
+  it('crash or silent: from the first failed request sent to the first answer from the new PoP', () => {
+    const lines = [
+      line(0, 0, 'fra'),
+      line(1, 20, null, 1000), // sent 20: the window opens
+      line(2, 40, null, 1000),
+      line(3, 300, 'lhr', 4), // a later request answered first...
+      line(4, 60, 'lhr', 900), // ...than this retransmitted one, sent earlier
+      line(5, 320, 'lhr'),
+    ];
+    const c = summarizeCity('waw', lines, 0, 'fra', 'lhr');
+    assert.equal(c.windowMs, 284, 'first answer from lhr arrived at 304; the first failure was sent at 20');
+    assert.deepEqual([c.failed, c.requests, c.to, c.ok], [2, 6, 'lhr', true]);
+  });
+
+  it('ignores what came before the baseline, and is not ok when the city ends on the wrong PoP', () => {
+    const lines = [line(0, 0, null), line(1, 20, 'fra'), line(2, 40, 'mad'), line(3, 60, 'mad')];
+    const c = summarizeCity('waw', lines, 20, 'fra', 'lhr');
+    assert.deepEqual([c.failed, c.requests, c.to, c.windowMs, c.ok], [0, 3, 'mad', 2, false]);
+  });
+
+  it('a window that never closed (no answer from a new PoP) is null, and not ok', () => {
+    const c = summarizeCity('fra', [line(0, 0, 'fra'), line(1, 20, null), line(2, 40, null)], 0, 'fra', 'lhr');
+    assert.deepEqual([c.to, c.windowMs, c.failed, c.ok], ['fra', null, 2, false]);
+  });
+});
