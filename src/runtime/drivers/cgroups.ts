@@ -109,7 +109,7 @@ export function createMachineCgroups(layout: CgroupLayout, name: string, guest: 
     const dir = join(h.ownDir, 'starling', name);
     try {
       if (h.version === 2) enableV2(h, c);
-      mkdirRetry(dir);
+      mkdirRetry(dir, h.ownDir);
       dirs.add(dir);
       for (const [file, value] of limitFiles(h.version, c, wanted)) writeFileSync(join(dir, file), value);
       if (c === 'memory') swapLimit(h.version, dir, wanted);
@@ -120,11 +120,27 @@ export function createMachineCgroups(layout: CgroupLayout, name: string, guest: 
   return { dirs: [...dirs], notApplied };
 }
 
-/** Another driver may remove the empty shared parent between our two mkdirs: try again. */
-function mkdirRetry(dir: string): void {
+/**
+ * Makes `dir` below the hierarchy's own group, one level at a time. Not `mkdirSync(recursive)`: on
+ * a sysfs that lists cgroup mounts it does not hold (an agent under `ip netns exec`, which mounts a
+ * fresh /sys), Node's recursive mkdir spins forever between ENOENT and EEXIST. Here a missing group
+ * is an error at once; another driver removing the shared empty parent between two mkdirs is
+ * retried a few times.
+ */
+function mkdirRetry(dir: string, ownDir: string): void {
+  if (!existsSync(join(ownDir, 'cgroup.procs'))) throw new Error(`${ownDir} is not a cgroup directory here (is /sys the host's?)`);
+  const parts = dir.slice(ownDir.length).split('/').filter((p) => p !== '');
   for (let attempt = 0; ; attempt++) {
     try {
-      mkdirSync(dir, { recursive: true });
+      let at = ownDir;
+      for (const p of parts) {
+        at = join(at, p);
+        try {
+          mkdirSync(at);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        }
+      }
       return;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw e;
