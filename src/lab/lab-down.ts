@@ -10,7 +10,7 @@
  * directory; once the agents are gone, the (empty) groups those files name are removed too.
  */
 import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { SystemClock, type Clock } from '../shared/index.js';
 import { teardownLab } from './fabric.js';
 import { labDir } from './lab-context.js';
@@ -46,6 +46,12 @@ export async function labDown(name: string, o: { baseDir?: string; clock?: Clock
   }
   // What is left: anything that survived SIGKILL (an error naming it), the namespaces, the directories.
   const r = await teardownLab(dir, { clock });
+  // The labs' base directory (/run/starling-lab) goes with the last lab; another lab's keeps it.
+  try {
+    rmdirSync(dirname(dir));
+  } catch {
+    /* not empty, or already gone */
+  }
   return { lab: r.lab, processes: processes + r.processes, killed, namespaces: r.namespaces, dirs: r.dirs };
 }
 

@@ -6,7 +6,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BirdClient } from '../announcer/index.js';
+import { BirdClient, type BirdRoute } from '../announcer/index.js';
 import { StarlingError, describeError } from '../shared/index.js';
 import { isRecordedAlive } from './lab-state.js';
 import { BIRD_BIN, logTail, recorded, routerDir, routerSocket, startDaemon, what, type LabContext } from './lab-context.js';
@@ -41,7 +41,6 @@ export interface RouterView {
   hosts: Record<string, AnnounceState>;
 }
 
-type BirdRoute = Awaited<ReturnType<BirdClient['showRoute']>>[number];
 
 const GSHUT = (r: BirdRoute): boolean => (r.communities ?? []).some(([a, b]) => a === 65535 && b === 0);
 
