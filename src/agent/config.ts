@@ -4,7 +4,7 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import { isBirdReservedWord } from '../announcer/index.js';
 import type { AnnouncerSpec } from '../announcer/types.js';
-import { StarlingError, formatIssues, fromZod, readConfigText, type SchemaIssue } from '../shared/index.js';
+import { ConfigIssuesError, fromZod, readConfigText, type SchemaIssue } from '../shared/index.js';
 import { contains, formatNet, hostBits, parseHostPort, parseIp, parsePrefix, reachable } from './addresses.js';
 import { controlIssues, controlSchema, resolveControl, type ControlSection } from './config-control.js';
 
@@ -135,16 +135,9 @@ const Schema = z.strictObject({
 });
 
 /** agent.toml was read but is not valid; `issues` holds every problem with its path. */
-export class AgentConfigError extends StarlingError {
-  readonly issues: SchemaIssue[];
+export class AgentConfigError extends ConfigIssuesError {
   constructor(source: string, issues: SchemaIssue[], cause?: unknown) {
-    super('ERR_AGENT_CONFIG', formatIssues(source, issues), {
-      fault: 'user',
-      cause,
-      hint: 'docs/agent-toml.md lists every key, its default and its constraints',
-    });
-    this.name = 'AgentConfigError';
-    this.issues = issues;
+    super('ERR_AGENT_CONFIG', source, issues, 'docs/agent-toml.md lists every key, its default and its constraints', cause);
   }
 }
 

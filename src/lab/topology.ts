@@ -1,7 +1,7 @@
 import { extname } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
-import { StarlingError, formatIssues, fromZod, readConfigText, type SchemaIssue } from '../shared/index.js';
+import { ConfigIssuesError, fromZod, readConfigText, type SchemaIssue } from '../shared/index.js';
 
 /**
  * A lab topology: the cities of a small simulated internet, the links between their transit
@@ -145,16 +145,9 @@ const Schema = z.strictObject({
 });
 
 /** The topology was read but is not valid; `issues` holds every problem with its path. */
-export class TopologyError extends StarlingError {
-  readonly issues: SchemaIssue[];
+export class TopologyError extends ConfigIssuesError {
   constructor(source: string, issues: SchemaIssue[], cause?: unknown) {
-    super('ERR_LAB_TOPOLOGY', formatIssues(source, issues), {
-      fault: 'user',
-      cause,
-      hint: 'docs/lab-topology.md describes the topology file',
-    });
-    this.name = 'TopologyError';
-    this.issues = issues;
+    super('ERR_LAB_TOPOLOGY', source, issues, 'docs/lab-topology.md describes the topology file', cause);
   }
 }
 

@@ -10,7 +10,7 @@ export {
   RttTable,
   type Region,
 } from './regions.js';
-export { formatIssues, fromZod, issuePath, type SchemaIssue } from './schema.js';
+export { ConfigIssuesError, formatIssues, fromZod, issuePath, type SchemaIssue } from './schema.js';
 export { loadOrCreateTokenFile } from './token-file.js';
 export { readConfigText } from './config-file.js';
 export { readRequestBody } from './http-body.js';

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { StarlingError } from './errors.js';
 
 /** One problem found in a config file, with where it is (`apps[0].machines[1].region`). */
 export interface SchemaIssue {
@@ -30,4 +31,18 @@ export function fromZod(error: z.ZodError): SchemaIssue[] {
 /** Every issue on its own line, `file: path: message`, so all of them are reported at once. */
 export function formatIssues(source: string, issues: readonly SchemaIssue[]): string {
   return issues.map((i) => `${source}: ${i.path}: ${i.message}`).join('\n');
+}
+
+/**
+ * A config file (agent.toml, control.toml, the routes file, an app config, a lab topology) was read
+ * but is not valid: `issues` holds every problem with its path, the message lists them all, and
+ * the hint names the document that describes the file. Each file has its own subclass and code.
+ */
+export class ConfigIssuesError extends StarlingError {
+  readonly issues: SchemaIssue[];
+  constructor(code: string, source: string, issues: SchemaIssue[], hint: string, cause?: unknown) {
+    super(code, formatIssues(source, issues), { fault: 'user', cause, hint });
+    this.name = new.target.name;
+    this.issues = issues;
+  }
 }

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { birdConfig, isBirdReservedWord, redactedBirdConfig, type AnnounceState } from '../../src/announcer/bird-config.js';
 import type { AnnouncerSpec, PeerSpec } from '../../src/announcer/types.js';
 import { isStarlingError } from '../../src/shared/index.js';
+import { repoRoot } from '../helpers/paths.js';
 
 /**
  * Golden files for the generated bird.conf, each also parsed by the real BIRD (`bird -p`).
@@ -15,14 +15,6 @@ import { isStarlingError } from '../../src/shared/index.js';
  *   npm run build && UPDATE_GOLDEN=1 node --test dist/test/unit/bird-config.test.js
  */
 
-function repoRoot(): string {
-  let root = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(root, 'package.json'))) {
-    assert.notEqual(dirname(root), root, 'repository root not found');
-    root = dirname(root);
-  }
-  return root;
-}
 const GOLDEN = join(repoRoot(), 'test/fixtures/bird/golden');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
 

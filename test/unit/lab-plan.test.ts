@@ -1,19 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { assertFabric, checkTopology, getPreset, loadTopology, MAX_IFNAME, planLab, type FabricSpec, type LabPlan, type Topology } from '../../src/lab/index.js';
 import { isStarlingError } from '../../src/shared/index.js';
+import { repoRoot } from '../helpers/paths.js';
 
-function repoRoot(): string {
-  let root = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(root, 'package.json'))) {
-    assert.notEqual(dirname(root), root, 'repository root not found');
-    root = dirname(root);
-  }
-  return root;
-}
 const FIXTURES = join(repoRoot(), 'test/fixtures/lab');
 
 /** The largest topology the schema allows: 16 cities with 5-letter codes, 4 PoP hosts each, fully meshed. */

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { getPreset, loadTopology, planLab, routerBirdConfig } from '../../src/lab/index.js';
 import { isStarlingError } from '../../src/shared/index.js';
+import { repoRoot } from '../helpers/paths.js';
 
 /**
  * Golden files for the transit routers' bird.conf (default preset), each also parsed by the real
@@ -14,14 +14,6 @@ import { isStarlingError } from '../../src/shared/index.js';
  *   npm run build && UPDATE_GOLDEN=1 node --test dist/test/unit/lab-router-config.test.js
  */
 
-function repoRoot(): string {
-  let root = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(root, 'package.json'))) {
-    assert.notEqual(dirname(root), root, 'repository root not found');
-    root = dirname(root);
-  }
-  return root;
-}
 const FIXTURES = join(repoRoot(), 'test/fixtures/lab');
 const GOLDEN = join(FIXTURES, 'golden');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';

@@ -1,20 +1,12 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { getPreset, loadTopology, parseTopology, presetNames, TopologyError, type Topology } from '../../src/lab/index.js';
 import { isStarlingError, type SchemaIssue } from '../../src/shared/index.js';
+import { repoRoot } from '../helpers/paths.js';
 
-function repoRoot(): string {
-  let root = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(root, 'package.json'))) {
-    assert.notEqual(dirname(root), root, 'repository root not found');
-    root = dirname(root);
-  }
-  return root;
-}
 const FIXTURES = join(repoRoot(), 'test/fixtures/lab');
 const tmp = mkdtempSync(join(tmpdir(), 'starling-lab-topology-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));

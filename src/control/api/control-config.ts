@@ -5,7 +5,7 @@
 import { dirname, join } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
-import { StarlingError, formatIssues, fromZod, loadOrCreateTokenFile, readConfigText, type Logger, type SchemaIssue } from '../../shared/index.js';
+import { ConfigIssuesError, fromZod, loadOrCreateTokenFile, readConfigText, type Logger, type SchemaIssue } from '../../shared/index.js';
 
 export const DEFAULT_STATE = '/var/lib/starling/control/state.db';
 export const DEFAULT_LISTEN = '127.0.0.1:9300';
@@ -44,14 +44,9 @@ const Schema = z.strictObject({
   secrets_key_file: path.optional(),
 });
 
-export class ControlConfigError extends StarlingError {
-  constructor(
-    source: string,
-    readonly issues: SchemaIssue[],
-    cause?: unknown,
-  ) {
-    super('ERR_CONTROL_CONFIG', formatIssues(source, issues), { fault: 'user', cause, hint: 'docs/control-api.md lists every key of control.toml' });
-    this.name = 'ControlConfigError';
+export class ControlConfigError extends ConfigIssuesError {
+  constructor(source: string, issues: SchemaIssue[], cause?: unknown) {
+    super('ERR_CONTROL_CONFIG', source, issues, 'docs/control-api.md lists every key of control.toml', cause);
   }
 }
 

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
-import { StarlingError, describeError, formatIssues, type SchemaIssue } from '../../shared/index.js';
+import { ConfigIssuesError, StarlingError, describeError, type SchemaIssue } from '../../shared/index.js';
 import {
   AppConfigSchema, allowedKeys, displayPath, parseSizeMb, prepare,
   type HANDLERS, type KILL_SIGNALS, type ParsedDocument, type STRATEGIES,
@@ -72,17 +72,10 @@ const CHECK_DEFAULTS = { grace_period_ms: 1_000, interval_ms: 15_000, timeout_ms
 const DEFAULT_RETRIES = 3;
 
 /** The app config was read but is not valid: `issues` holds every error, `warnings` the rest. */
-export class AppConfigError extends StarlingError {
-  readonly issues: ConfigIssue[];
+export class AppConfigError extends ConfigIssuesError {
   readonly warnings: ConfigIssue[];
   constructor(source: string, issues: ConfigIssue[], warnings: ConfigIssue[], cause?: unknown) {
-    super('ERR_APP_CONFIG', formatIssues(source, issues), {
-      fault: 'user',
-      cause,
-      hint: 'docs/app-config.md lists every key, its default and its constraints',
-    });
-    this.name = 'AppConfigError';
-    this.issues = issues;
+    super('ERR_APP_CONFIG', source, issues, 'docs/app-config.md lists every key, its default and its constraints', cause);
     this.warnings = warnings;
   }
 }

@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { extname } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
-import { StarlingError, formatIssues, fromZod, isKnownRegion, type SchemaIssue } from '../../shared/index.js';
+import { ConfigIssuesError, fromZod, isKnownRegion, type SchemaIssue } from '../../shared/index.js';
 import { MACHINE_STATES, type RoutesSpec } from './types.js';
 
 /**
@@ -98,16 +98,9 @@ export const RoutesSpecSchema = z.strictObject({
 });
 
 /** The routes file was read but is not a valid routes file; `issues` holds every problem. */
-export class RoutesInvalidError extends StarlingError {
-  readonly issues: SchemaIssue[];
+export class RoutesInvalidError extends ConfigIssuesError {
   constructor(source: string, issues: SchemaIssue[], cause?: unknown) {
-    super('ERR_ROUTES_INVALID', formatIssues(source, issues), {
-      fault: 'user',
-      cause,
-      hint: 'docs/routes-file.md lists every key, its default and its constraints',
-    });
-    this.name = 'RoutesInvalidError';
-    this.issues = issues;
+    super('ERR_ROUTES_INVALID', source, issues, 'docs/routes-file.md lists every key, its default and its constraints', cause);
   }
 }
 
