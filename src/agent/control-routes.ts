@@ -95,7 +95,8 @@ export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
     for (const s of states.get(app.name) ?? []) {
       const host = hosts.get(s.host);
       const at = splitAddress(host?.proxy);
-      if (!at || local.some((m) => m.id === s.id)) continue;
+      // A host the control plane has not heard from is left alone, whatever its last reports said.
+      if (!at || host?.healthy === false || local.some((m) => m.id === s.id)) continue;
       remote.push({ id: s.id, region: s.region === 'unknown' ? (host?.region ?? s.region) : s.region, address: at.address, port: at.port, state: 'started', healthy: true, peer: true });
     }
     apps.push({

@@ -175,6 +175,8 @@ export class ControlSync {
   private async watch(): Promise<void> {
     const since = this.current.revision;
     const q = new URLSearchParams({ since: String(since), collections: this.collections.join(','), timeout: String(this.o.pollTimeoutS ?? 25) });
+    // Naming the host makes the held poll count as a sign of life (control plane: api/host-health.ts).
+    if (this.o.host) q.set('host', this.o.host.id);
     const body = (await this.request('GET', `/v1/watch?${q.toString()}`)) as { revision?: unknown; changes?: unknown };
     if (typeof body.revision !== 'number' || !Array.isArray(body.changes)) throw new StarlingError('ERR_SYNC_PROTOCOL', 'watch answer without revision and changes');
     const changes = (body.changes as FeedChange[]).filter((c) => c.revision > since).sort((a, b) => a.revision - b.revision);
@@ -195,6 +197,7 @@ export class ControlSync {
 
   private async snapshot(): Promise<void> {
     const q = new URLSearchParams({ collections: this.collections.join(',') });
+    if (this.o.host) q.set('host', this.o.host.id);
     const body = (await this.request('GET', `/v1/snapshot?${q.toString()}`)) as { revision?: unknown; documents?: unknown };
     if (typeof body.revision !== 'number' || !Array.isArray(body.documents)) throw new StarlingError('ERR_SYNC_PROTOCOL', 'snapshot answer without revision and documents');
     const docs = new Map(this.collections.map((c) => [c, new Map<string, unknown>()]));

@@ -8,6 +8,7 @@ import { describeError, readRequestBody, type Clock, type Logger } from '../shar
 import { Router, errorBody, unauthorized, type ApiResponse } from './api/http.js';
 import { controlRoutes } from './api/openapi.js';
 import { DeployRunner } from './deploy/index.js';
+import { DEFAULT_HOST_TIMEOUT_MS, HostHealth } from './api/host-health.js';
 import type { StateStore } from './store/index.js';
 
 /** Request bodies are small JSON documents (a release config is the largest). */
@@ -22,6 +23,8 @@ export interface ControlPlaneOptions {
   agentTokens?: string[];
   /** Uploaded images; created when missing. */
   imagesDir: string;
+  /** A host not heard from for this long is marked down (default 75 s; api/host-health.ts). */
+  hostTimeoutMs?: number;
   /** 32 bytes: encrypts secrets at rest (src/control/secrets). */
   secretsKey: Buffer;
   clock: Clock;
@@ -43,7 +46,8 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
   const deploys = new DeployRunner({ store: o.store, clock: o.clock, logger: logger.child({ component: 'deploys' }) });
   const interrupted = await deploys.recover();
   if (interrupted > 0) logger.warn('deploys were interrupted by a restart: resume or roll them back', { count: interrupted });
-  const ctx = { store: o.store, secretsKey: o.secretsKey, imagesDir: o.imagesDir, agentToken: o.agentTokens?.[0], clock: o.clock, logger, deploys };
+  const hostHealth = new HostHealth({ store: o.store, clock: o.clock, logger: logger.child({ component: 'hosts' }), timeoutMs: o.hostTimeoutMs ?? DEFAULT_HOST_TIMEOUT_MS });
+  const ctx = { store: o.store, secretsKey: o.secretsKey, imagesDir: o.imagesDir, agentToken: o.agentTokens?.[0], clock: o.clock, logger, deploys, hostHealth };
   const router = new Router(controlRoutes(ctx), o.tokens, logger, o.agentTokens ?? []);
   const open = new Set<AbortController>();
   const server = http.createServer((req, res) => void serve(req, res));
@@ -99,6 +103,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
       resolve();
     });
   });
+  hostHealth.start();
   const address = server.address() as AddressInfo;
   logger.info('control plane listening', { address: address.address, port: address.port });
   return {
@@ -106,6 +111,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     router,
     deploys,
     close: async () => {
+      hostHealth.stop();
       await deploys.close();
       for (const a of open) a.abort();
       server.closeAllConnections();

@@ -63,7 +63,7 @@ describe('controlRoutes', () => {
     const v = view({
       apps: [app('web')],
       releases: [release('web', 1, WEB)],
-      hosts: [host('a', 'fra', '10.0.0.1:80'), host('b', 'ams', '10.0.0.2:8080'), host('c', 'sin', '[2001:db8::3]:80'), host('d', 'iad')],
+      hosts: [host('a', 'fra', '10.0.0.1:80'), host('b', 'ams', '10.0.0.2:8080'), host('c', 'sin', '[2001:db8::3]:80'), host('d', 'iad'), { ...host('e', 'ams', '10.0.0.5:80'), healthy: false }],
       machine_states: [
         state('web', 'own', 'a'), // this host's own report: the MachineManager knows better
         state('web', 'rb1', 'b'),
@@ -72,6 +72,7 @@ describe('controlRoutes', () => {
         state('web', 'stopped', 'b', { state: 'stopped', healthy: false }),
         state('web', 'noproxy', 'd'),
         state('web', 'nohost', 'zz'),
+        state('web', 'down1', 'e'), // healthy by its last report, but its host was marked down
         state('other', 'x1', 'b'),
       ],
     });

@@ -29,6 +29,7 @@ export function agentRoutes(ctx: ApiContext): Route[] {
       async handler({ params, body }) {
         const { host, app, id } = params as { host: string; app: string; id: string };
         if (!MACHINE_ID_RE.test(id)) throw new ApiError(400, 'ERR_BAD_REQUEST', `machine id ${JSON.stringify(id.slice(0, 40))} is not one the control plane issues`);
+        ctx.hostHealth?.seen(host);
         const key = machineKey(app, id);
         if (body.state === 'destroyed') {
           await store.delete('machine_states', key);

@@ -20,6 +20,8 @@ export interface ControlConfig {
   agent_token_file: string;
   /** Uploaded images (content-addressed .tar.gz files). Default: next to `state`, `images/`. */
   images_dir: string;
+  /** Seconds without hearing from a host before it is marked down. */
+  host_timeout_s: number;
   /** AES-256-GCM key file, created (0600) when missing. Default: next to `state`, `secrets.key`. */
   secrets_key_file: string;
 }
@@ -41,6 +43,7 @@ const Schema = z.strictObject({
   token_file: path.optional(),
   agent_token_file: path.optional(),
   images_dir: path.optional(),
+  host_timeout_s: z.number().int('must be a whole number of seconds').min(5, 'must be at least 5 (agents poll every 25 s but hold the poll open)').max(3600).default(75),
   secrets_key_file: path.optional(),
 });
 
@@ -61,7 +64,7 @@ export function parseControlConfig(text: string, source: string): ControlConfig 
   }
   const result = Schema.safeParse(doc);
   if (!result.success) throw new ControlConfigError(source, fromZod(result.error));
-  const { listen, state, token_file, agent_token_file, images_dir, secrets_key_file } = result.data;
+  const { listen, state, token_file, agent_token_file, images_dir, secrets_key_file, host_timeout_s } = result.data;
   const dir = dirname(state);
   return {
     listen,
@@ -69,6 +72,7 @@ export function parseControlConfig(text: string, source: string): ControlConfig 
     token_file: token_file ?? join(dir, 'api.token'),
     agent_token_file: agent_token_file ?? join(dir, 'agent.token'),
     images_dir: images_dir ?? join(dir, 'images'),
+    host_timeout_s,
     secrets_key_file: secrets_key_file ?? join(dir, 'secrets.key'),
   };
 }

@@ -5,7 +5,8 @@
  * revision the store never issued) is 410: take a new snapshot. `secrets` is never on the feed.
  */
 import type { Change, StateStore } from '../store/index.js';
-import { ApiError, json, route, type Route } from './http.js';
+import type { z } from 'zod';
+import { ApiError, json, route, type ApiResponse, type Route } from './http.js';
 import { SnapshotQuery, WatchQuery, type ApiContext } from './schemas.js';
 
 /** What agents may read. `secrets` is left out on purpose: ciphertexts stay in the control plane. */
@@ -39,15 +40,12 @@ export function feedRoutes(ctx: ApiContext): Route[] {
       },
       async handler({ query, signal }) {
         const collections = parseCollections(query.collections);
-        const since = Number(query.since ?? '0');
-        const timeout = Number(query.timeout ?? DEFAULT_WATCH_TIMEOUT_S);
-        if (timeout > MAX_WATCH_TIMEOUT_S) {
-          throw new ApiError(400, 'ERR_BAD_REQUEST', `timeout is at most ${MAX_WATCH_TIMEOUT_S} seconds, got ${timeout}`);
+        const leave = query.host === undefined ? undefined : ctx.hostHealth?.enter(query.host);
+        try {
+          return await watch(query, collections, signal);
+        } finally {
+          leave?.();
         }
-        const first = await poll(store, since, collections);
-        if (first.changes.length > 0 || timeout === 0) return json(200, first);
-        await waitForChange(ctx, first.revision, collections, timeout * 1000, signal);
-        return json(200, await poll(store, first.revision, collections));
       },
     }),
     route({
@@ -58,12 +56,29 @@ export function feedRoutes(ctx: ApiContext): Route[] {
       querySchema: SnapshotQuery,
       responses: { '200': '{ revision, documents: [{ collection, key, revision, value }] }', '400': 'bad query' },
       async handler({ query }) {
-        const snap = await store.snapshot({ collections: parseCollections(query.collections) });
-        const documents = snap.entries.map((e) => ({ collection: e.collection, key: e.key, revision: e.revision, value: e.value }));
-        return json(200, { revision: snap.revision, documents });
+        if (query.host !== undefined) ctx.hostHealth?.seen(query.host);
+        return snapshot(query);
       },
     }),
   ];
+
+  async function watch(query: z.output<typeof WatchQuery>, collections: string[], signal: AbortSignal): Promise<ApiResponse> {
+    const since = Number(query.since ?? '0');
+    const timeout = Number(query.timeout ?? DEFAULT_WATCH_TIMEOUT_S);
+    if (timeout > MAX_WATCH_TIMEOUT_S) {
+      throw new ApiError(400, 'ERR_BAD_REQUEST', `timeout is at most ${MAX_WATCH_TIMEOUT_S} seconds, got ${timeout}`);
+    }
+    const first = await poll(store, since, collections);
+    if (first.changes.length > 0 || timeout === 0) return json(200, first);
+    await waitForChange(ctx, first.revision, collections, timeout * 1000, signal);
+    return json(200, await poll(store, first.revision, collections));
+  }
+
+  async function snapshot(query: z.output<typeof SnapshotQuery>): Promise<ApiResponse> {
+    const snap = await store.snapshot({ collections: parseCollections(query.collections) });
+    const documents = snap.entries.map((e) => ({ collection: e.collection, key: e.key, revision: e.revision, value: e.value }));
+    return json(200, { revision: snap.revision, documents });
+  }
 }
 
 /** `apps,hosts` → the list; every bad name reported at once. */

@@ -16,7 +16,8 @@ export function hostRoutes(ctx: ApiContext): Route[] {
       async handler({ body }) {
         const at = new Date(ctx.clock.now()).toISOString();
         const old = await store.get('hosts', body.id);
-        const doc: HostDoc = { ...body, registered_at: (old?.value as HostDoc | undefined)?.registered_at ?? at, updated_at: at };
+        ctx.hostHealth?.seen(body.id);
+        const doc: HostDoc = { ...body, healthy: true, last_seen: at, registered_at: (old?.value as HostDoc | undefined)?.registered_at ?? at, updated_at: at };
         await store.put('hosts', body.id, doc);
         if (!old) ctx.logger.info('host registered', { host: body.id, region: body.region });
         return json(old ? 200 : 201, doc);

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { isKnownRegion, type Clock, type Logger } from '../../shared/index.js';
 import type { DeployRunner } from '../deploy/index.js';
+import type { HostHealth } from './host-health.js';
 import { DEPLOY_STRATEGIES } from '../deploy/types.js';
 import type { StateStore } from '../store/index.js';
 
@@ -16,6 +17,8 @@ export interface ApiContext {
   secretsKey: Buffer;
   /** Where uploaded images (.tar.gz by digest) live. */
   imagesDir: string;
+  /** Host liveness; absent in socket-free tests (every host counts as alive). */
+  hostHealth?: HostHealth | undefined;
   /** An agent token, presented to agents to read machine logs (`GET /v1/apps/{app}/logs`). */
   agentToken?: string | undefined;
   clock: Clock;
@@ -58,12 +61,15 @@ export const RegisterHost = z.strictObject({
 
 /** Query parameters are strings; the handlers convert them after these checks. */
 const uint = (what: string): z.ZodString => z.string().regex(/^\d{1,15}$/, `${what} must be a non-negative integer`);
+const hostId = z.string().regex(HOST_ID_RE, 'must be a host id');
 export const WatchQuery = z.strictObject({
   since: uint('since').optional(),
+  /** The agent asking: holding a watch is how a host shows it is alive (api/host-health.ts). */
+  host: hostId.optional(),
   collections: z.string().optional(),
   timeout: uint('timeout').optional(),
 });
-export const SnapshotQuery = z.strictObject({ collections: z.string().optional() });
+export const SnapshotQuery = z.strictObject({ collections: z.string().optional(), host: hostId.optional() });
 
 export interface AppDoc {
   name: string;
@@ -101,6 +107,10 @@ export interface HostDoc {
   capacity: { machines: number };
   agent_url: string;
   proxy?: string;
+  /** False once the host has not been heard from for the host timeout (api/host-health.ts). */
+  healthy?: boolean;
+  /** When it was last heard from, as of the last health change. */
+  last_seen?: string | null;
   registered_at: string;
   updated_at: string;
 }

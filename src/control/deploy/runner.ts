@@ -174,7 +174,7 @@ export class DeployRunner {
     const all = (await store.list('machines')).map((e) => e.value as MachineDoc);
     const hosts = (await store.list('hosts')).map((e) => {
       const h = e.value as HostDoc;
-      return { id: h.id, region: h.region, capacity: h.capacity, used: all.filter((m) => m.host === h.id).length, healthy: true };
+      return { id: h.id, region: h.region, capacity: h.capacity, used: all.filter((m) => m.host === h.id).length, healthy: h.healthy !== false };
     });
     return { machines, states, hosts };
   }

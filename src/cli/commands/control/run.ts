@@ -44,6 +44,7 @@ export const controlRun: Command = {
         tokens: [token],
         agentTokens: [agentToken],
         imagesDir: config.images_dir,
+        hostTimeoutMs: config.host_timeout_s * 1000,
         secretsKey,
         clock: new SystemClock(),
         logger,
