@@ -223,6 +223,9 @@ describe('deploys end to end', { timeout: 600_000 }, () => {
     assert.deepEqual(releases.map((r) => r.version), [1, 2, 3, 4, 5, 6, 7]);
     const d = (await status()).deploy!;
     assert.equal(d.state, 'interrupted');
+    const another = await deploy();
+    assert.equal(another.code, 2, 'a new deploy waits until the interrupted one is resumed or rolled back');
+    assert.match(another.out, new RegExp(`deploy ${d.id} of app web was interrupted: starling deploy resume ${d.id}`));
     const resumed = await p.cli(['deploy', 'resume', d.id, '--app', 'web'], 180_000);
     assert.equal(resumed.code, 0, resumed.stdout + resumed.stderr);
     await allOn(7, 3);

@@ -21,6 +21,11 @@ export async function startDeploy(ctx: ApiContext, runner: DeployRunner, appName
   const { store } = ctx;
   const app = (await getApp(ctx, appName)).value;
   if (runner.active(app.name)) throw new ApiError(409, 'ERR_DEPLOY_IN_PROGRESS', `app ${app.name} has a deploy running; follow it with starling status, or wait for it to end`);
+  // An interrupted deploy left machines of two releases: finish or undo it before starting another.
+  const interrupted = (await store.list('deploys', { prefix: `${app.name}.` })).map((e) => e.value as DeployDoc).find((d) => d.state === 'interrupted');
+  if (interrupted) {
+    throw new ApiError(409, 'ERR_DEPLOY_INTERRUPTED', `deploy ${interrupted.id} of app ${app.name} was interrupted: starling deploy resume ${interrupted.id} (or rollback) first`);
+  }
   const version = body.release ?? app.release_version;
   if (version === 0) throw new ApiError(400, 'ERR_NO_RELEASE', `app ${app.name} has no release yet: starling deploy --image DIR creates one`);
   const rel = (await store.get('releases', releaseKey(app.name, version)))?.value as ReleaseDoc | undefined;
@@ -78,7 +83,7 @@ export function deployRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
       path: '/v1/apps/{app}/deploys',
       summary: 'Start a deploy of a release (default: the latest) with a strategy',
       requestSchema: StartDeploy,
-      responses: { '201': 'the deploy', '400': 'invalid body, ERR_NO_RELEASE, ERR_IMAGE_NOT_FOUND', '404': 'ERR_APP_NOT_FOUND or ERR_RELEASE_NOT_FOUND', '409': 'ERR_DEPLOY_IN_PROGRESS' },
+      responses: { '201': 'the deploy', '400': 'invalid body, ERR_NO_RELEASE, ERR_IMAGE_NOT_FOUND', '404': 'ERR_APP_NOT_FOUND or ERR_RELEASE_NOT_FOUND', '409': 'ERR_DEPLOY_IN_PROGRESS or ERR_DEPLOY_INTERRUPTED' },
       async handler({ params, body }) {
         return json(201, await startDeploy(ctx, runner, params.app!, body));
       },
