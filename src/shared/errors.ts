@@ -33,7 +33,8 @@ export function describeError(e: unknown): string {
   if (e instanceof StarlingError) return `${e.code}: ${e.message}`;
   if (e instanceof Error) {
     const code = (e as NodeJS.ErrnoException).code;
-    return code ? `${code}: ${e.message}` : e.message;
+    // Node's fs errors already start with their code ("ENOENT: no such file…"): say it once.
+    return code && !e.message.startsWith(`${code}:`) ? `${code}: ${e.message}` : e.message;
   }
   return String(e);
 }
