@@ -9,6 +9,7 @@ interface M {
   load?: number;
   state?: string;
   healthy?: boolean;
+  peer?: boolean;
 }
 
 /** An app "web" with these machines; limits default to soft 2, hard 4. */
@@ -31,6 +32,7 @@ function makeApp(
             address: `10.0.0.${i + 1}`,
             state: m.state ?? 'started',
             healthy: m.healthy ?? true,
+            ...(m.peer ? { peer: true } : {}),
           })),
         },
       ],
@@ -236,5 +238,21 @@ describe('chooseMachine: region and instance requests', () => {
     const both = new Set([machine(app, 'sin-1'), machine(app, 'ams-1')]);
     assert.equal(pick(app, { onlyRegions: ['sin', 'ams'], exclude: both }), 'none:region_unavailable');
     assert.equal(pick(app, { onlyRegions: ['nrt'] }), 'none:region_unavailable');
+  });
+});
+
+describe('a request from another Starling proxy (localOnly)', () => {
+  const app = () => makeApp([{ id: 'remote', region: 'fra', peer: true }, { id: 'own', region: 'ams' }]);
+  const pick = (req: Partial<ChooseRequest>): string => {
+    const c = chooseMachine(app(), { edgeRegion: 'fra', localOnly: true, ...req }, () => 0);
+    return c.kind === 'machine' ? c.machine.id : c.kind === 'none' ? c.reason : c.kind;
+  };
+
+  it("never goes back out to another host's proxy, even in the edge's own region", () => {
+    assert.equal(pick({}), 'own');
+    assert.equal(pick({ preferInstance: 'remote' }), 'own');
+    assert.equal(pick({ forceInstance: 'remote' }), 'instance_unavailable');
+    const client = chooseMachine(app(), { edgeRegion: 'fra' }, () => 0);
+    assert.equal(client.kind === 'machine' ? client.machine.id : client.kind, 'remote', "a client's request may go there");
   });
 });

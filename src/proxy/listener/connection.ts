@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { peerOrigin } from './peer.js';
+import { isPeerRequest } from './peer.js';
 import { findHeadEnd, HeadError, MAX_HEAD_BYTES, parseRequestHead, type ResponseHead } from '../http1/index.js';
 import type { ProxyContext } from './context.js';
 import { Exchange, type Downstream } from './exchange.js';
@@ -123,7 +123,7 @@ export class ClientConnection implements Downstream {
     }
     const app = head.host === undefined ? undefined : this.ctx.routes.lookupHost(head.host);
     // A trusted peer's request was already held to force_https by the proxy the client reached.
-    if (app?.forceHttps && !this.secure && !peerOrigin(head, this.ctx.limits.peerKey)) {
+    if (app?.forceHttps && !this.secure && !isPeerRequest(head, this.ctx.limits.peerKey)) {
       const close = head.close || head.chunked || head.contentLength > 0 || this.closing || this.ctx.draining;
       const location = `https://${(head.host ?? '').replace(/:\d+$/, '')}${head.target}`;
       this.ctx.metrics.request(app.name, this.ctx.region, 301);

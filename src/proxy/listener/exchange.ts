@@ -6,7 +6,7 @@ import type { UpstreamConn, UpstreamOwner } from '../upstream/index.js';
 import { stripQuery } from '../observe/index.js';
 import type { ProxyContext } from './context.js';
 import { buildRequestHead, type ResponseInfo } from './headers.js';
-import { peerOrigin, type PeerOrigin } from './peer.js';
+import { PEER_HEADER, peerKeyMatches, peerOrigin, type PeerOrigin } from './peer.js';
 import type { Waiter } from './queue.js';
 import { RequestBody } from './request-body.js';
 import { ResponseRelay } from './response.js';
@@ -74,7 +74,7 @@ export class Exchange implements UpstreamOwner, Waiter {
   private onlyRegions: readonly string[] | undefined;
   private replaySrc: string | undefined;
   /** Set when another Starling proxy sent this request (listener/peer.ts): the edge facts it saw. */
-  readonly origin: PeerOrigin | undefined;
+  origin: PeerOrigin | undefined;
   private pendingReplay: ReplayDirective | undefined;
   /** Why the last attempt failed, while a retry is looking for another machine. */
   private lastFailure: string | undefined;
@@ -93,7 +93,6 @@ export class Exchange implements UpstreamOwner, Waiter {
     this.startedAt = ctx.clock.monotonic();
     this.body = new RequestBody(head, ctx.limits.replayMaxBytes, this.startedAt);
     this.relay = new ResponseRelay(this);
-    this.origin = peerOrigin(head, ctx.limits.peerKey);
     this.readPreferences();
   }
 
@@ -101,8 +100,11 @@ export class Exchange implements UpstreamOwner, Waiter {
     return this.head.upgrade !== undefined && this.head.connectionTokens.includes('upgrade');
   }
 
+  /** One pass over the head for the routing preferences and the peer key (listener/peer.ts). */
   private readPreferences(): void {
     const h = this.head;
+    const peerKey = this.ctx.limits.peerKey;
+    let fromPeer = false;
     for (let i = 0; i < h.names.length; i++) {
       const n = h.names[i]!;
       const c = n.charCodeAt(0);
@@ -113,7 +115,9 @@ export class Exchange implements UpstreamOwner, Waiter {
       else if (key === 'force-region') this.forceRegion = v.toLowerCase();
       else if (key === 'prefer-instance-id') this.preferInstance = v;
       else if (key === 'force-instance-id') this.forceInstance = v;
+      else if (n === PEER_HEADER && peerKey !== undefined && peerKeyMatches(v, peerKey)) fromPeer = true;
     }
+    if (fromPeer) this.origin = peerOrigin(h);
   }
 
   /** Bytes of the request that arrived with its head. */

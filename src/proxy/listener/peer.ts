@@ -28,22 +28,26 @@ export interface PeerOrigin {
   forwardedFor: string;
 }
 
-function keyMatches(given: string, key: string): boolean {
+/** Constant time over equal lengths: the key is a secret. */
+export function peerKeyMatches(given: string, key: string): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(key);
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** The origin a trusted peer forwarded, or undefined when the request is not a (valid) peer's. */
-export function peerOrigin(head: RequestHead, key: string | undefined): PeerOrigin | undefined {
-  if (key === undefined) return undefined;
-  let trusted = false;
+/** Whether the request carries the platform's key (for checks made before an exchange exists). */
+export function isPeerRequest(head: RequestHead, key: string | undefined): boolean {
+  if (key === undefined) return false;
+  for (let i = 0; i < head.names.length; i++) if (head.names[i] === PEER_HEADER && peerKeyMatches(head.values[i]!, key)) return true;
+  return false;
+}
+
+/** The edge facts a trusted peer forwarded (call only once the key matched). */
+export function peerOrigin(head: RequestHead): PeerOrigin {
   const get = (name: string): string | undefined => {
     const i = head.names.indexOf(name);
     return i < 0 ? undefined : head.values[i];
   };
-  for (let i = 0; i < head.names.length; i++) if (head.names[i] === PEER_HEADER && keyMatches(head.values[i]!, key)) trusted = true;
-  if (!trusted) return undefined;
   const port = Number(get('x-forwarded-port'));
   return {
     clientIp: get('starling-client-ip') ?? '',

@@ -31,16 +31,17 @@ export type Choice =
 export type NoneReason = 'no_healthy_machine' | 'instance_unavailable' | 'region_unavailable';
 
 export function chooseMachine(app: AppRoute, req: ChooseRequest, random: () => number = Math.random): Choice {
-  const exclude = req.localOnly ? withPeers(app, req.exclude) : req.exclude;
+  const exclude = req.exclude;
+  const local = req.localOnly === true;
   if (req.forceInstance !== undefined) {
     const m = app.byId.get(req.forceInstance);
-    if (!m || !m.usable || exclude?.has(m)) return { kind: 'none', reason: 'instance_unavailable' };
+    if (!m || !m.usable || exclude?.has(m) || (local && m.peer)) return { kind: 'none', reason: 'instance_unavailable' };
     return m.load.inflight < app.hardLimit ? { kind: 'machine', machine: m, preferredUnavailable: false } : { kind: 'wait' };
   }
   let preferredUnavailable = false;
   if (req.preferInstance !== undefined) {
     const m = app.byId.get(req.preferInstance);
-    if (m && m.usable && !exclude?.has(m) && m.load.inflight < app.hardLimit) {
+    if (m && m.usable && !exclude?.has(m) && !(local && m.peer) && m.load.inflight < app.hardLimit) {
       return { kind: 'machine', machine: m, preferredUnavailable: false };
     }
     preferredUnavailable = true;
@@ -56,7 +57,7 @@ export function chooseMachine(app: AppRoute, req: ChooseRequest, random: () => n
 
   let saturated = false;
   for (const region of order) {
-    const pick = pickInRegion(app, app.byRegion.get(region), exclude, random);
+    const pick = pickInRegion(app, app.byRegion.get(region), exclude, local, random);
     if (pick === 'saturated') saturated = true;
     else if (pick) return { kind: 'machine', machine: pick, preferredUnavailable };
   }
@@ -66,17 +67,13 @@ export function chooseMachine(app: AppRoute, req: ChooseRequest, random: () => n
 }
 
 /** The best machine of one region, 'saturated' when all usable ones are at hard_limit. */
-/** `exclude` plus the app's machines on other hosts. */
-function withPeers(app: AppRoute, exclude: ReadonlySet<MachineRoute> | undefined): ReadonlySet<MachineRoute> {
-  const out = new Set(exclude);
-  for (const m of app.machines) if (m.peer) out.add(m);
-  return out;
-}
 
 function pickInRegion(
   app: AppRoute,
   machines: readonly MachineRoute[] | undefined,
   exclude: ReadonlySet<MachineRoute> | undefined,
+  /** Skip machines on other hosts (a peer's request). */
+  localOnly: boolean,
   random: () => number,
 ): MachineRoute | 'saturated' | undefined {
   if (!machines) return undefined;
@@ -85,7 +82,7 @@ function pickInRegion(
   let ties = 0;
   let anyUsable = false;
   for (const m of machines) {
-    if (!m.usable || exclude?.has(m)) continue;
+    if (!m.usable || exclude?.has(m) || (localOnly && m.peer)) continue;
     anyUsable = true;
     const load = m.load.inflight;
     if (load >= app.hardLimit) continue;
