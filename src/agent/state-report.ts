@@ -89,7 +89,7 @@ export class StateReporter {
         this.kick();
       }
       while (this.pending.size > 0 && !this.retry && this.o.clock.monotonic() < deadline) {
-        await new Promise<void>((resolve) => this.o.clock.setTimeout(resolve, 20));
+        await this.o.clock.sleep(20);
         this.kick();
       }
     }

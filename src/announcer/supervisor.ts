@@ -131,7 +131,7 @@ export class BirdSupervisor {
       if (this.o.clock.monotonic() > deadline) {
         throw new StarlingError('ERR_BIRD_START', `bird's control socket ${this.paths.socket} did not open in ${timeoutMs} ms`);
       }
-      await new Promise<void>((resolve) => this.o.clock.setTimeout(resolve, 20));
+      await this.o.clock.sleep(20);
     }
   }
 }

@@ -251,7 +251,7 @@ export async function stopRecordedProcesses(procs: RecordedProcess[], clock: Clo
   const alive = (): RecordedProcess[] => procs.filter(isRecordedAlive);
   const poll = async (ms: number): Promise<void> => {
     const deadline = clock.monotonic() + ms;
-    while (alive().length > 0 && clock.monotonic() < deadline) await pause(clock, 20);
+    while (alive().length > 0 && clock.monotonic() < deadline) await clock.sleep(20);
   };
   const signal = (sig: NodeJS.Signals): void => {
     for (const p of alive()) {
@@ -272,16 +272,3 @@ export async function stopRecordedProcesses(procs: RecordedProcess[], clock: Clo
   return { stopped, killed, survivors };
 }
 
-/**
- * Waits `ms` on `clock`. SystemClock's timers do not hold the process open, so a ref'd MessagePort
- * (a handle, not a second timer) does meanwhile: otherwise `lab down` could exit in mid-wait.
- */
-export async function pause(clock: Clock, ms: number): Promise<void> {
-  const { port1 } = new MessageChannel();
-  port1.ref();
-  try {
-    await new Promise<void>((resolve) => clock.setTimeout(resolve, ms));
-  } finally {
-    port1.close();
-  }
-}

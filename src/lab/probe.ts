@@ -9,7 +9,6 @@ import { StarlingError, type Clock } from '../shared/index.js';
 import { labEnv, PROBE_WORKER, type LabContext } from './lab-context.js';
 import type { ProbeLine, ProbeWorkerOptions } from './probe-worker.js';
 import { computeCatchment } from './catchment.js';
-import { pause } from './lab-state.js';
 
 export type { ProbeLine } from './probe-worker.js';
 
@@ -136,6 +135,6 @@ export async function until(clock: Clock, cond: () => boolean | Promise<boolean>
         hint: 'the logs are in the lab directory; starling lab status shows what is up',
       });
     }
-    await pause(clock, everyMs);
+    await clock.sleep(everyMs);
   }
 }

@@ -26,7 +26,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StarlingError, SystemClock, type Clock } from '../shared/index.js';
-import { isRecordedAlive, pause, procInfo } from './lab-state.js';
+import { isRecordedAlive, procInfo } from './lab-state.js';
 
 export const HOLDER_FILE = 'userns-holder.json';
 
@@ -164,7 +164,7 @@ export async function stopUserNamespaceHolder(stateBaseDir: string, opts: { cloc
         hint: 'look at them with ps; kill them, then run this again',
       });
     }
-    await pause(clock, 20);
+    await clock.sleep(20);
   }
   forget();
   return true;

@@ -13,6 +13,11 @@ export interface Clock {
   monotonic(): number;
   setTimeout(fn: () => void, ms: number): TimerHandle;
   setInterval(fn: () => void, ms: number): TimerHandle;
+  /**
+   * Resolves after `ms`. Unlike the timers above (background work: they never keep a process
+   * alive), a sleep someone awaits is work in progress, so the process waits for it.
+   */
+  sleep(ms: number): Promise<void>;
 }
 
 export class SystemClock implements Clock {
@@ -31,6 +36,9 @@ export class SystemClock implements Clock {
     const t = setInterval(fn, ms);
     t.unref?.();
     return { cancel: () => clearInterval(t) };
+  }
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, ms));
   }
 }
 
@@ -60,6 +68,9 @@ export class ManualClock implements Clock {
   setInterval(fn: () => void, ms: number): TimerHandle {
     const every = Math.max(1, ms);
     return this.add({ at: this.current + every, every, fn, cancelled: false });
+  }
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.setTimeout(resolve, ms));
   }
   /** Moves time forward by `ms`, firing every timer that falls due, in order. */
   advance(ms: number): void {

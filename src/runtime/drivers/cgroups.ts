@@ -9,7 +9,7 @@
  */
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import type { Clock } from '../../shared/index.js';
 import type { GuestLimits } from '../types.js';
 
 export type Controller = 'memory' | 'pids' | 'cpu';
@@ -206,7 +206,7 @@ export function attachToCgroups(dirs: string[], pid: number): string[] {
  * cannot be removed; the driver calls this after the sandbox has been reaped, so the short retry
  * only covers the kernel finishing its own bookkeeping (a real wait on the OS, not a policy timer).
  */
-export async function removeMachineCgroups(dirs: string[]): Promise<string[]> {
+export async function removeMachineCgroups(dirs: string[], clock: Clock): Promise<string[]> {
   const failed: string[] = [];
   for (const d of dirs) {
     for (let attempt = 0; ; attempt++) {
@@ -218,7 +218,7 @@ export async function removeMachineCgroups(dirs: string[]): Promise<string[]> {
           failed.push(`${d}: ${(e as Error).message}`);
           break;
         }
-        await sleep(20);
+        await clock.sleep(20);
       }
     }
     try {

@@ -14,7 +14,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Writable } from 'node:stream';
 import { StarlingError, type Clock, type Logger } from '../../shared/index.js';
 import type { DriverMachine, ExitInfo, MachineSpec, RuntimeDriver } from '../types.js';
@@ -165,7 +164,7 @@ export class SandboxDriver implements RuntimeDriver {
       else {
         // --new-session made the sandbox init a session and group leader, and the app inherits
         // its group; init itself ignores the signal (pid 1 without a handler) and exits with the app.
-        const init = await sandboxInit(run);
+        const init = await sandboxInit(run, this.opts.clock);
         if (init === undefined) this.kill(run);
         else signalGroup(init, signal);
       }
@@ -229,7 +228,7 @@ export class SandboxDriver implements RuntimeDriver {
 
   private async removeTraces(state: StateFile): Promise<string[]> {
     const left = await removeMachineNet(this.ip, state.traces);
-    left.push(...(await removeMachineCgroups(state.traces.cgroupDirs)));
+    left.push(...(await removeMachineCgroups(state.traces.cgroupDirs, this.opts.clock)));
     rmSync(state.traces.stateDir, { recursive: true, force: true });
     if (existsSync(state.traces.stateDir)) left.push(`state ${state.traces.stateDir}`);
     return left;
@@ -288,11 +287,11 @@ function childrenOf(pid: number): number[] {
 }
 
 /** The sandbox init appears a few ms after spawn (bwrap sets up mounts first). */
-async function sandboxInit(run: Running): Promise<number | undefined> {
+async function sandboxInit(run: Running, clock: Clock): Promise<number | undefined> {
   for (let i = 0; i < 100 && run.child.exitCode === null; i++) {
     const init = childrenOf(run.pid)[0];
     if (init !== undefined) return init;
-    await sleep(5);
+    await clock.sleep(5);
   }
   return undefined;
 }
