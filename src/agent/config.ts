@@ -1,10 +1,9 @@
 import { isIP } from 'node:net';
 import { isAbsolute, join } from 'node:path';
-import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import { isBirdReservedWord } from '../announcer/index.js';
 import type { AnnouncerSpec } from '../announcer/types.js';
-import { ConfigIssuesError, fromZod, readConfigText, type SchemaIssue } from '../shared/index.js';
+import { readToml, ConfigIssuesError, fromZod, readConfigText, type SchemaIssue } from '../shared/index.js';
 import { contains, formatNet, hostBits, parseHostPort, parseIp, parsePrefix, reachable } from './addresses.js';
 import { controlIssues, controlSchema, resolveControl, type ControlSection } from './config-control.js';
 
@@ -142,14 +141,9 @@ export class AgentConfigError extends ConfigIssuesError {
 }
 
 export function parseAgentConfig(text: string, source: string): AgentConfig {
-  let doc: unknown;
-  try {
-    doc = parseToml(text);
-  } catch (e) {
-    const reason = (e instanceof Error ? (e.message.split('\n')[0] ?? '') : String(e)).replace(/^Invalid TOML document: /, '');
-    const where = e instanceof TomlError ? `line ${e.line}, column ${e.column}` : '(syntax)';
-    throw new AgentConfigError(source, [{ path: where, message: `invalid TOML: ${reason}` }], e);
-  }
+  const toml = readToml(text);
+  if (!toml.ok) throw new AgentConfigError(source, [toml.issue], toml.cause);
+  const doc = toml.doc;
   const result = Schema.safeParse(doc);
   // Zod words a missing key as "expected string, received undefined"; say what the reader must do.
   const missing = (i: SchemaIssue): SchemaIssue =>

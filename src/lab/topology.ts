@@ -1,7 +1,6 @@
 import { extname } from 'node:path';
-import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
-import { ConfigIssuesError, fromZod, readConfigText, type SchemaIssue } from '../shared/index.js';
+import { readToml, ConfigIssuesError, fromZod, readConfigText, type SchemaIssue } from '../shared/index.js';
 
 /**
  * A lab topology: the cities of a small simulated internet, the links between their transit
@@ -154,13 +153,16 @@ export class TopologyError extends ConfigIssuesError {
 export type TopologyFormat = 'toml' | 'json';
 
 export function parseTopology(text: string, o: { format: TopologyFormat; source: string }): Topology {
+  if (o.format === 'toml') {
+    const toml = readToml(text);
+    if (!toml.ok) throw new TopologyError(o.source, [toml.issue], toml.cause);
+    return checkTopology(toml.doc, o.source);
+  }
   let doc: unknown;
   try {
-    doc = o.format === 'json' ? JSON.parse(text) : parseToml(text);
+    doc = JSON.parse(text);
   } catch (e) {
-    const reason = (e instanceof Error ? (e.message.split('\n')[0] ?? '') : String(e)).replace(/^Invalid TOML document: /, '');
-    const where = e instanceof TomlError ? `line ${e.line}, column ${e.column}` : '(syntax)';
-    throw new TopologyError(o.source, [{ path: where, message: `invalid ${o.format.toUpperCase()}: ${reason}` }], e);
+    throw new TopologyError(o.source, [{ path: '(syntax)', message: `invalid JSON: ${e instanceof Error ? e.message : String(e)}` }], e);
   }
   return checkTopology(doc, o.source);
 }

@@ -12,5 +12,5 @@ export {
 } from './regions.js';
 export { ConfigIssuesError, formatIssues, fromZod, issuePath, type SchemaIssue } from './schema.js';
 export { loadOrCreateTokenFile } from './token-file.js';
-export { readConfigText } from './config-file.js';
+export { readConfigText, readToml, tomlSyntaxIssue } from './config-file.js';
 export { readRequestBody } from './http-body.js';

@@ -3,9 +3,8 @@
  * it; every problem is reported at once with its key path. See docs/control-api.md.
  */
 import { dirname, join } from 'node:path';
-import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
-import { ConfigIssuesError, fromZod, loadOrCreateTokenFile, readConfigText, type Logger, type SchemaIssue } from '../../shared/index.js';
+import { readToml, ConfigIssuesError, fromZod, loadOrCreateTokenFile, readConfigText, type Logger, type SchemaIssue } from '../../shared/index.js';
 
 export const DEFAULT_STATE = '/var/lib/starling/control/state.db';
 export const DEFAULT_LISTEN = '127.0.0.1:9300';
@@ -54,15 +53,9 @@ export class ControlConfigError extends ConfigIssuesError {
 }
 
 export function parseControlConfig(text: string, source: string): ControlConfig {
-  let doc: unknown;
-  try {
-    doc = parseToml(text);
-  } catch (e) {
-    const reason = (e instanceof Error ? (e.message.split('\n')[0] ?? '') : String(e)).replace(/^Invalid TOML document: /, '');
-    const where = e instanceof TomlError ? `line ${e.line}, column ${e.column}` : '(syntax)';
-    throw new ControlConfigError(source, [{ path: where, message: `invalid TOML: ${reason}` }], e);
-  }
-  const result = Schema.safeParse(doc);
+  const toml = readToml(text);
+  if (!toml.ok) throw new ControlConfigError(source, [toml.issue], toml.cause);
+  const result = Schema.safeParse(toml.doc);
   if (!result.success) throw new ControlConfigError(source, fromZod(result.error));
   const { listen, state, token_file, agent_token_file, images_dir, secrets_key_file, host_timeout_s } = result.data;
   const dir = dirname(state);

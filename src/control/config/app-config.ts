@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { parse as parseToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
-import { ConfigIssuesError, StarlingError, describeError, type SchemaIssue } from '../../shared/index.js';
+import { readToml, ConfigIssuesError, StarlingError, describeError, type SchemaIssue } from '../../shared/index.js';
 import {
   AppConfigSchema, allowedKeys, displayPath, parseSizeMb, prepare,
   type HANDLERS, type KILL_SIGNALS, type ParsedDocument, type STRATEGIES,
@@ -86,15 +85,9 @@ export function maxUnavailableCount(maxUnavailable: number, machines: number): n
 }
 
 export function parseAppConfig(text: string, source: string): { config: AppConfig; warnings: ConfigIssue[] } {
-  let raw: unknown;
-  try {
-    raw = parseToml(text);
-  } catch (e) {
-    const reason = (e instanceof Error ? (e.message.split('\n')[0] ?? '') : String(e)).replace(/^Invalid TOML document: /, '');
-    const where = e instanceof TomlError ? `line ${e.line}, column ${e.column}` : '(syntax)';
-    throw new AppConfigError(source, [{ path: where, message: `invalid TOML: ${reason}` }], [], e);
-  }
-  return parseAppConfigDocument(raw, source);
+  const toml = readToml(text);
+  if (!toml.ok) throw new AppConfigError(source, [toml.issue], [], toml.cause);
+  return parseAppConfigDocument(toml.doc, source);
 }
 
 /**

@@ -1,8 +1,8 @@
 import { isIP } from 'node:net';
 import { extname } from 'node:path';
-import { parse as parseToml, TomlError } from 'smol-toml';
+import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
-import { ConfigIssuesError, fromZod, isKnownRegion, type SchemaIssue } from '../../shared/index.js';
+import { tomlSyntaxIssue, ConfigIssuesError, fromZod, isKnownRegion, type SchemaIssue } from '../../shared/index.js';
 import { MACHINE_STATES, type RoutesSpec } from './types.js';
 
 /**
@@ -127,12 +127,7 @@ export function parseRoutesText(text: string, source: string, format?: 'json' | 
 
 function syntaxIssue(e: unknown, text: string, fmt: 'json' | 'toml'): SchemaIssue {
   const raw = e instanceof Error ? e.message : String(e);
-  if (fmt === 'toml') {
-    // smol-toml appends a code excerpt after a blank line; the first line is the reason.
-    const reason = (raw.split('\n')[0] ?? raw).replace(/^Invalid TOML document: /, '');
-    const where = e instanceof TomlError ? `line ${e.line}, column ${e.column}` : '(syntax)';
-    return { path: where, message: `invalid TOML: ${reason}` };
-  }
+  if (fmt === 'toml') return tomlSyntaxIssue(e);
   // V8 says "at position N" for most errors, only "Unexpected token 'x', "…" is not valid JSON" for
   // others, and "(line L column C)" in newer versions; turn all of them into a line and column.
   const lc = /\(line (\d+) column (\d+)\)/.exec(raw);
