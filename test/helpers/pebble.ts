@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
+import { waitFor } from './wait.js';
 
 /**
  * Tier-3 launcher for Pebble, Let's Encrypt's test CA (Debian package `pebble`), and
@@ -82,14 +83,16 @@ export async function startPebble(opts: { httpPort: number; tlsPort: number }): 
       PEBBLE_AUTHZREUSE: '0',
     });
     const directoryUrl = `https://127.0.0.1:${acmePort}/dir`;
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const exited = children.find((c) => c.exitCode !== null || c.signalCode !== null);
-      if (exited) throw new Error(`${exited.spawnfile} exited during start-up:\n${log}`);
-      if ((await get(directoryUrl, caPem).catch(() => undefined))?.status === 200) break;
-      if (Date.now() > deadline) throw new Error(`Pebble's directory did not answer within 15 s:\n${log}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitFor(
+      async () => {
+        const exited = children.find((c) => c.exitCode !== null || c.signalCode !== null);
+        if (exited) throw new Error(`${exited.spawnfile} exited during start-up:\n${log}`);
+        return (await get(directoryUrl, caPem).catch(() => undefined))?.status === 200;
+      },
+      "Pebble's directory to answer",
+      15_000,
+      50,
+    );
     return {
       directoryUrl,
       caPem,

@@ -1,5 +1,5 @@
 /**
- * Host liveness: agents (ControlSync, as the agent runs it) hold long polls naming their host; one
+ * Host liveness end to end: agents (ControlSync, as the agent runs it) hold long polls naming their host; one
  * that stops talking to the control plane is marked down after the host timeout — other agents see
  * it in their view (their proxies stop routing there: control-routes) and `scale count` places no
  * machine on it — and is marked up again as soon as it is back.
@@ -74,9 +74,7 @@ describe('host health', { timeout: 60_000 }, () => {
     const a = startSync('fra-a');
     startSync('fra-b');
     await waitFor(async () => (await hostDoc('fra-a'))?.healthy === true && (await hostDoc('fra-b'))?.healthy === true, 'both hosts registered and up', 10_000, 50);
-    // Three host timeouts of long polls (each shorter than the timeout, but held open): still up.
-    await new Promise((resolve) => setTimeout(resolve, 4_500)); // the observation window itself, not a wait for a condition
-    assert.equal((await hostDoc('fra-b'))?.healthy, true, 'a host holding its polls stays up');
+    // (That a host holding long polls stays up however long they last: test/unit/host-health.test.ts.)
 
     await syncs.get('fra-b')!.stop();
     await waitFor(async () => (await hostDoc('fra-b'))?.healthy === false, 'fra-b marked down', 10_000, 50);
