@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AnnouncerStatus } from '../announcer/index.js';
-import { StarlingError, describeError, readRequestBody, type Logger } from '../shared/index.js';
+import { closeNow, listenOn, StarlingError, describeError, readRequestBody, type Logger } from '../shared/index.js';
 
 /** What the admin API needs of the announcer (the Announcer itself; a fake in tests). */
 export interface AnnouncerControl {
@@ -172,18 +172,11 @@ export class AdminApi {
   }
 
   listen(host: string, port: number): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.removeListener('error', reject);
-        resolve(this.server.address() as AddressInfo);
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   close(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    return closeNow(this.server);
   }
 
   private find(path: string): { byMethod: Map<string, AdminHandler>; params: Record<string, string>; pattern: string } | undefined {

@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { describeError, readRequestBody, type Clock, type Logger } from '../shared/index.js';
+import { closeNow, listenOn, describeError, readRequestBody, type Clock, type Logger } from '../shared/index.js';
 import { Router, errorBody, unauthorized, type ApiResponse } from './api/http.js';
 import { controlRoutes } from './api/openapi.js';
 import { DeployRunner } from './deploy/index.js';
@@ -96,15 +96,8 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     logger.debug('control API request', { method: req.method, path: url.pathname, status: out.status });
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.listen.port, o.listen.host, () => {
-      server.removeListener('error', reject);
-      resolve();
-    });
-  });
+  const address = await listenOn(server, o.listen.host, o.listen.port);
   hostHealth.start();
-  const address = server.address() as AddressInfo;
   logger.info('control plane listening', { address: address.address, port: address.port });
   return {
     address,
@@ -114,8 +107,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
       hostHealth.stop();
       await deploys.close();
       for (const a of open) a.abort();
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(() => resolve()));
+      return closeNow(server);
     },
   };
 }

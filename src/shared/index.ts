@@ -14,3 +14,4 @@ export { ConfigIssuesError, formatIssues, fromZod, issuePath, type SchemaIssue }
 export { loadOrCreateTokenFile } from './token-file.js';
 export { readConfigText, readToml, tomlSyntaxIssue } from './config-file.js';
 export { readRequestBody } from './http-body.js';
+export { closeNow, listenOn } from './net-listen.js';

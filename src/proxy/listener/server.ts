@@ -2,7 +2,7 @@ import net from 'node:net';
 import type tls from 'node:tls';
 import { createH2Server, DEFAULT_H2_LIMITS, type H2Front, type H2Limits } from '../h2/server.js';
 import { TlsFrontDoor, type TlsContexts } from '../tls/front-door.js';
-import { SystemClock, silentLogger, type Clock, type Logger, type TimerHandle } from '../../shared/index.js';
+import { listenOn, SystemClock, silentLogger, type Clock, type Logger, type TimerHandle } from '../../shared/index.js';
 import { LoadRegistry, RouteTable, type RoutesSpec } from '../routes/index.js';
 import { UpstreamPool } from '../upstream/index.js';
 import { AccessLog, ProxyMetrics, type AccessLogSink } from '../observe/index.js';
@@ -110,13 +110,7 @@ export class ProxyServer {
       h2: (socket) => h2.server.emit('connection', socket),
     });
     this.tlsDoors.push(door);
-    return new Promise((resolve, reject) => {
-      door.server.once('error', reject);
-      door.server.listen(port, host, () => {
-        door.server.removeListener('error', reject);
-        resolve(door.server.address() as net.AddressInfo);
-      });
-    });
+    return listenOn(door.server, host, port);
   }
 
   /** Replaces the routing view. Requests in flight keep their machine; load counts carry over. */
