@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AnnouncerStatus } from '../announcer/index.js';
-import { closeNow, listenOn, StarlingError, describeError, readRequestBody, type Logger } from '../shared/index.js';
+import { compilePathTemplate, closeNow, listenOn, StarlingError, describeError, readRequestBody, type Logger } from '../shared/index.js';
 
 /** What the admin API needs of the announcer (the Announcer itself; a fake in tests). */
 export interface AnnouncerControl {
@@ -136,19 +136,7 @@ export class AdminApi {
     const byMethod = this.routes.get(path) ?? new Map<string, AdminHandler>();
     byMethod.set(method, handler);
     this.routes.set(path, byMethod);
-    if (path.includes('{') && !this.patterns.some((p) => p.pattern === path)) {
-      const names: string[] = [];
-      const source = path
-        .split('/')
-        .map((seg) => {
-          const m = /^\{(\w+)\}$/.exec(seg);
-          if (!m) return seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-          names.push(m[1]!);
-          return '([^/]+)';
-        })
-        .join('/');
-      this.patterns.push({ pattern: path, re: new RegExp(`^${source}$`), names });
-    }
+    if (path.includes('{') && !this.patterns.some((p) => p.pattern === path)) this.patterns.push({ pattern: path, ...compilePathTemplate(path) });
   }
 
   /** Auth first, then the route: the whole decision, without a socket. */

@@ -15,3 +15,4 @@ export { loadOrCreateTokenFile } from './token-file.js';
 export { readConfigText, readToml, tomlSyntaxIssue } from './config-file.js';
 export { readRequestBody } from './http-body.js';
 export { closeNow, listenOn } from './net-listen.js';
+export { compilePathTemplate } from './path-template.js';

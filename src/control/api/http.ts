@@ -6,7 +6,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { StarlingError, describeError, fromZod, type Logger } from '../../shared/index.js';
+import { compilePathTemplate, StarlingError, describeError, fromZod, type Logger } from '../../shared/index.js';
 
 export interface ApiRequest {
   method: string;
@@ -124,19 +124,7 @@ export class Router {
     if (tokens.length === 0) throw new StarlingError('ERR_CONTROL_NO_TOKEN', 'the control plane needs at least one API token');
     this.userHashes = tokens.map(sha256);
     this.agentHashes = agentTokens.map(sha256);
-    this.compiled = routes.map((r) => {
-      const names: string[] = [];
-      const source = r.path
-        .split('/')
-        .map((seg) => {
-          const m = /^\{(\w+)\}$/.exec(seg);
-          if (!m) return seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-          names.push(m[1]!);
-          return '([^/]+)';
-        })
-        .join('/');
-      return { route: r, re: new RegExp(`^${source}$`), names };
-    });
+    this.compiled = routes.map((r) => ({ route: r, ...compilePathTemplate(r.path) }));
   }
 
   /** Auth, route, validation and the handler: the whole decision, without a socket. */
