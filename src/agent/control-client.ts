@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StarlingError, describeError, type Clock } from '../shared/index.js';
+import { DIGEST_RE } from '../control/index.js';
 
 export interface ControlClientOptions {
   /** The control plane's base URL, e.g. `http://10.0.0.1:9300`. */
@@ -21,7 +22,6 @@ export interface ControlClientOptions {
   timeoutMs?: number;
 }
 
-export const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
 
 export class ControlClient {
   private readonly base: string;

@@ -14,9 +14,9 @@
  * control plane through the StateReporter whenever they change.
  */
 import { join } from 'node:path';
-import { machineConfigFor, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../control/index.js';
+import { DIGEST_RE, machineConfigFor, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../control/index.js';
 import { StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
-import { DIGEST_RE, type ControlClient } from './control-client.js';
+import type { ControlClient } from './control-client.js';
 import type { MachineManager } from './machine-manager.js';
 import type { StateReporter } from './state-report.js';
 import type { SyncView } from './sync-cache.js';

@@ -9,4 +9,4 @@ export * from './store/index.js';
 export { machineConfigFor, httpServiceOf, parseAppConfigDocument, type ReleaseMachineConfig } from './config/machine-config.js';
 export type { AppConfig, ServiceConfig } from './config/app-config.js';
 export type { MachineDoc, MachineStateDoc } from './api/schemas.js';
-export { MACHINE_STATE_NAMES, machineKey } from './api/schemas.js';
+export { DIGEST_RE, MACHINE_STATE_NAMES, machineKey } from './api/schemas.js';

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
 import { maxUnavailableCount, parseAppConfigDocument } from '../config/app-config.js';
-import { ACTIVE_STATES, deployKey, type DeployDoc, type DeployRunner } from '../deploy/index.js';
+import { deployKey, type DeployDoc, type DeployRunner } from '../deploy/index.js';
 import { getApp } from './apps.js';
 import { ApiError, json, route, type Route } from './http.js';
 import { hasImage } from './images.js';
@@ -132,5 +132,3 @@ export function deployRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
     ),
   ];
 }
-
-export { ACTIVE_STATES };

@@ -13,11 +13,10 @@ import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { describeError } from '../../shared/index.js';
 import { errorBody, rawRoute, type Route } from './http.js';
-import type { ApiContext } from './schemas.js';
+import { DIGEST_RE, type ApiContext } from './schemas.js';
 
 /** Larger than any app image we expect; a bound so one upload cannot fill the disk. */
 export const MAX_IMAGE_BYTES = 1 << 30;
-export const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
 
 export const imagePath = (dir: string, digest: string): string => join(dir, `${DIGEST_RE.exec(digest)?.[1] ?? 'invalid'}.tar.gz`);
 

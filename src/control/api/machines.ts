@@ -3,7 +3,7 @@
  * `scale count` (src/control/scheduler places; one transaction commits), and the status summary
  * `starling status` shows.
  */
-import { NoCapacityError, planScaleCount } from '../scheduler/index.js';
+import { NoCapacityError, hostViews, planScaleCount } from '../scheduler/index.js';
 import type { Op } from '../store/index.js';
 import type { DeployDoc, DeployRunner } from '../deploy/index.js';
 import { randomBytes } from 'node:crypto';
@@ -53,10 +53,7 @@ export function machineRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
         const release = app.deployed_release ?? 0;
         if (release === 0) throw new ApiError(400, 'ERR_NOT_DEPLOYED', `app ${app.name} has no deployed release to scale: run starling deploy first`);
         const all = (await store.list('machines')).map((e) => e.value as MachineDoc);
-        const hosts = (await store.list('hosts')).map((e) => {
-          const h = e.value as HostDoc;
-          return { id: h.id, region: h.region, capacity: h.capacity, used: all.filter((m) => m.host === h.id).length, healthy: h.healthy !== false };
-        });
+        const hosts = hostViews((await store.list('hosts')).map((e) => e.value as HostDoc), all);
         const mine = all.filter((m) => m.app === app.name);
         let plan;
         try {

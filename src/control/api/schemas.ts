@@ -29,6 +29,9 @@ export const APP_NAME_RE = /^[a-z][a-z0-9-]{0,62}$/;
 export const SECRET_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 export const HOST_ID_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
+/** An image digest: the sha256 of its .tar.gz bytes (group 1: the hex). */
+export const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
+
 export const appName = z.string().regex(APP_NAME_RE, 'must be lower-case letters, digits and -, starting with a letter, at most 63 characters');
 const region = z.string().refine(isKnownRegion, 'is not a known region (see GET /v1/regions and docs/control-api.md)');
 
@@ -38,7 +41,7 @@ export const CreateRelease = z.strictObject({
   config: z.record(z.string(), z.unknown()),
   image: z.strictObject({
     ref: z.string().min(1).max(512),
-    digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex digits>'),
+    digest: z.string().regex(DIGEST_RE, 'must be sha256:<64 hex digits>'),
   }),
 });
 

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { StarlingError, describeError, type Clock, type Logger } from '../../shared/index.js';
-import { NoCapacityError, pickHostFor, type HostView, type MachinePlacement } from '../scheduler/index.js';
+import { NoCapacityError, hostViews, pickHostFor, type HostView, type MachinePlacement } from '../scheduler/index.js';
 import type { Op, StateStore } from '../store/index.js';
 import { machineKey, type AppDoc, type HostDoc, type MachineDoc, type MachineStateDoc } from '../api/schemas.js';
 import { nextStep, type PlanMachine } from './plan.js';
@@ -62,11 +62,6 @@ export class DeployRunner {
       })
       .finally(() => this.running.delete(doc.app));
     this.running.set(doc.app, p);
-  }
-
-  /** Resolves when the app's deploy loop ends (tests, the CLI's --wait on the server side). */
-  async settled(app: string): Promise<void> {
-    await this.running.get(app);
   }
 
   private async loop(start: DeployDoc): Promise<void> {
@@ -169,13 +164,10 @@ export class DeployRunner {
 
   private async read(app: string): Promise<{ machines: MachineDoc[]; states: Map<string, MachineStateDoc>; hosts: HostView[] }> {
     const { store } = this.o;
-    const machines = (await store.list('machines', { prefix: `${app}.` })).map((e) => e.value as MachineDoc);
-    const states = new Map((await store.list('machine_states', { prefix: `${app}.` })).map((e) => [(e.value as MachineStateDoc).id, e.value as MachineStateDoc]));
     const all = (await store.list('machines')).map((e) => e.value as MachineDoc);
-    const hosts = (await store.list('hosts')).map((e) => {
-      const h = e.value as HostDoc;
-      return { id: h.id, region: h.region, capacity: h.capacity, used: all.filter((m) => m.host === h.id).length, healthy: h.healthy !== false };
-    });
+    const machines = all.filter((m) => m.app === app);
+    const states = new Map((await store.list('machine_states', { prefix: `${app}.` })).map((e) => [(e.value as MachineStateDoc).id, e.value as MachineStateDoc]));
+    const hosts = hostViews((await store.list('hosts')).map((e) => e.value as HostDoc), all);
     return { machines, states, hosts };
   }
 

@@ -2,6 +2,7 @@
 // that reads hosts from the state store and carries plans out lives alongside and imports this.
 export {
   NoCapacityError,
+  hostViews,
   pickHostFor,
   planScaleCount,
   type HostView,

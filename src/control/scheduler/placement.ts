@@ -223,3 +223,16 @@ export function pickHostFor(
   }
   return { region, host: t.id };
 }
+
+/**
+ * The scheduler's view of registered hosts: `used` counts every machine placed on each (any app),
+ * and a host the control plane marked down (`healthy: false`) takes no new machine.
+ */
+export function hostViews(
+  hosts: readonly { id: string; region: string; capacity: { machines: number }; healthy?: boolean | undefined }[],
+  machines: readonly { host: string }[],
+): HostView[] {
+  const used = new Map<string, number>();
+  for (const m of machines) used.set(m.host, (used.get(m.host) ?? 0) + 1);
+  return hosts.map((h) => ({ id: h.id, region: h.region, capacity: h.capacity, used: used.get(h.id) ?? 0, healthy: h.healthy !== false }));
+}
