@@ -41,7 +41,8 @@ export async function followDeploy(target: ControlTarget, app: string, id: strin
   const seen = new Map<string, string>();
   for (;;) {
     const status = await callControl<StatusJson>(target, 'GET', appPath(app, '/status'));
-    const d = await callControl<DeployJson>(target, 'GET', appPath(app, `/deploys/${encodeURIComponent(id)}`));
+    // The status carries the app's latest deploy: ours, unless another one started since.
+    const d = status.deploy?.id === id ? status.deploy : await callControl<DeployJson>(target, 'GET', appPath(app, `/deploys/${encodeURIComponent(id)}`));
     // events holds the newest 100; an event is its time and text.
     for (const e of d.events) {
       const key = `${e.at}|${e.message}`;
