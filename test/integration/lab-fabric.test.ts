@@ -202,7 +202,7 @@ describe('lab fabric as root', { skip: rootSkip, timeout: 120_000 }, () => {
     const downMs = Math.round(performance.now() - t0);
     t.diagnostic(`default-sized fabric: build ${report.ms} ms, teardown ${downMs} ms`);
     assert.equal(down.namespaces, 16);
-    assert.ok(report.ms < 30_000, `build took ${report.ms} ms`);
+    // The time is reported (diagnostic above), not asserted: how fast is the benchmark's business.
   });
 });
 
