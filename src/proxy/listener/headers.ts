@@ -76,13 +76,14 @@ export function buildRequestHead(head: RequestHead, f: ForwardInfo): string {
   let xff = '';
   let via = '';
   const extraHop = head.connectionTokens.length > 0;
+  // Towards a peer, our own prefer header below is the only one.
+  const ownPrefer = f.toPeer?.preferInstance !== undefined;
   for (let i = 0; i < head.names.length; i++) {
     const name = head.names[i]!;
     const act = REQUEST_ACTIONS.get(name);
     if (act === undefined) {
       if (extraHop && name !== 'host' && head.connectionTokens.includes(name)) continue;
-      // Towards a peer, our own prefer header below is the only one.
-      if (f.toPeer?.preferInstance !== undefined && (name === 'starling-prefer-instance-id' || name === 'fly-prefer-instance-id')) continue;
+      if (ownPrefer && (name === 'starling-prefer-instance-id' || name === 'fly-prefer-instance-id')) continue;
       out += `${name}: ${head.values[i]}\r\n`;
     } else if (act === XFF) xff += `${head.values[i]}, `;
     else if (act === VIA) via += `${head.values[i]}, `;
