@@ -101,7 +101,17 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
         })
       : undefined;
     if (control) parts.push({ name: 'control-plane sync', stop: () => control.stop() });
-    if (machines) parts.push({ name: 'machines', stop: () => machines.stopAll() });
+    if (machines) {
+      parts.push({
+        name: 'machines',
+        stop: async () => {
+          await machines.stopAll();
+          // A next agent never adopts them (it removes orphans at start), so their namespaces,
+          // links and cgroups go now. A driver passed in belongs to the caller, who closes it.
+          if (!o.driver && driver instanceof SandboxDriver) await driver.close();
+        },
+      });
+    }
     // No machine is placed or replaced once the agent stops.
     if (control) parts.push({ name: 'reconciler', stop: () => control.stopReconciler() });
 

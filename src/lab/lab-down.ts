@@ -5,8 +5,8 @@
  * namespaces with their veths, the directories, the state file). Idempotent: without a state there
  * is nothing to do; after a crash exactly what is recorded goes.
  *
- * A stopped agent keeps its machines' cgroups (a machine is stopped, not destroyed, so a restarted
- * agent can find it). The sandbox driver records them in each machine's state file, in the lab's
+ * An agent that stops cleanly removes its machines' cgroups; one that was killed (`lab fail --mode
+ * crash`) cannot. The sandbox driver records them in each machine's state file, in the lab's
  * directory; once the agents are gone, the (empty) groups those files name are removed too.
  */
 import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
