@@ -7,7 +7,7 @@ import { readToml, ConfigIssuesError, fromZod, readConfigText, type SchemaIssue 
 import { contains, formatNet, hostBits, parseHostPort, parseIp, parsePrefix, reachable } from './addresses.js';
 import { controlIssues, controlSchema, resolveControl, type ControlSection } from './config-control.js';
 
-export { parseHostPort, isReachableIpPort } from './addresses.js';
+export { parseHostPort } from './addresses.js';
 export { defaultHostId, type ControlSection } from './config-control.js';
 
 /**

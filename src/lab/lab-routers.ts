@@ -133,9 +133,3 @@ export function popOfPath(ctx: LabContext, city: string, asPath: number[]): stri
 export function routerViews(ctx: LabContext): Promise<RouterView[]> {
   return Promise.all(ctx.plan.routers.map((r) => routerView(ctx, r.city)));
 }
-
-/** Announce state of every PoP host, as its router sees it. */
-export async function announceStates(ctx: LabContext, views?: RouterView[]): Promise<Record<string, AnnounceState>> {
-  const all = views ?? (await routerViews(ctx));
-  return Object.assign({}, ...all.map((v) => v.hosts)) as Record<string, AnnounceState>;
-}

@@ -176,11 +176,6 @@ function malformed(line: string, why: string): StarlingError {
   return new StarlingError('ERR_BIRD_PROTOCOL', `BIRD sent a malformed line (${why}): ${JSON.stringify(shown)}`);
 }
 
-/** All of a reply's text, one line each, for error messages and logs. */
-export function replyText(reply: BirdReply): string {
-  return reply.lines.map((l) => l.text).join('\n');
-}
-
 /** Parses a whole byte string (a fixture, a test) that holds complete replies only. */
 export function parseReplies(bytes: Buffer | string): BirdReply[] {
   const parser = new ReplyParser();
