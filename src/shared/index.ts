@@ -18,3 +18,13 @@ export { closeNow, listenOn } from './net-listen.js';
 export { compilePathTemplate } from './path-template.js';
 export { ConnectionGate, addressKey, type ConnectionGateStats, type ConnectionLimits } from './connection-gate.js';
 export { RateLimiter, type RateDecision, type RateLimits } from './rate-limit.js';
+export {
+  UntrustedCertificateError,
+  certFingerprint,
+  checkPlainHttp,
+  formatFingerprint,
+  isLoopbackHost,
+  normalizeFingerprint,
+  trustingFetch,
+  type TlsTrust,
+} from './tls-trust.js';
