@@ -2,7 +2,20 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AnnouncerStatus } from '../announcer/index.js';
-import { compilePathTemplate, closeNow, listenOn, StarlingError, describeError, readRequestBody, type Logger } from '../shared/index.js';
+import {
+  ConnectionGate,
+  RateLimiter,
+  SystemClock,
+  addressKey,
+  compilePathTemplate,
+  closeNow,
+  listenOn,
+  StarlingError,
+  describeError,
+  readRequestBody,
+  type Clock,
+  type Logger,
+} from '../shared/index.js';
 
 /** What the admin API needs of the announcer (the Announcer itself; a fake in tests). */
 export interface AnnouncerControl {
@@ -54,6 +67,15 @@ export class AdminApiError extends StarlingError {
 
 /** Bodies are small JSON documents; a bigger one is refused (413) before it is buffered. */
 export const MAX_BODY_BYTES = 1 << 20;
+
+/** The admin API serves the host's operator and the control plane: a few clients, never a crowd. */
+export interface AdminLimits {
+  maxConnections: number;
+  maxConnectionsPerIp: number;
+  requestsPerSecond: number;
+  burst: number;
+}
+export const ADMIN_LIMITS: AdminLimits = { maxConnections: 512, maxConnectionsPerIp: 128, requestsPerSecond: 50, burst: 200 };
 /** A streaming client that lets this much pile up unread is dropped. */
 const MAX_STREAM_BACKLOG = 4 << 20;
 
@@ -76,10 +98,14 @@ export interface AdminApiOptions {
   /** The bearer token every request must carry (see loadOrCreateToken). */
   token: string;
   /**
-   * The control plane's agent token, when the agent follows one: accepted on the routes registered
-   * with `{ controlPlane: true }` only (reading machine logs for `starling logs`), nowhere else.
+   * The secret this agent gave the control plane when it registered, when it follows one: accepted
+   * on the routes registered with `{ controlPlane: true }` only (reading machine logs for
+   * `starling logs`), nowhere else.
    */
   controlToken?: string | undefined;
+  /** Caps on open connections and on requests per token (defaults: ADMIN_LIMITS). */
+  limits?: Partial<AdminLimits>;
+  clock?: Clock;
   /** Echoed in drain replies so the operator sees what happens: AS-path prepends and the delay. */
   drain: { prepend: number; delay_ms: number };
   logger: Logger;
@@ -101,11 +127,21 @@ export class AdminApi {
   private readonly controlHash: Buffer | undefined;
   /** `METHOD path-pattern` of the routes the control plane's token may call. */
   private readonly forControlPlane = new Set<string>();
+  readonly gate: ConnectionGate;
+  private readonly rate: RateLimiter;
+  private readonly failedAuth: RateLimiter;
 
   constructor(private readonly o: AdminApiOptions) {
     this.tokenHash = sha256(o.token);
     this.controlHash = o.controlToken === undefined ? undefined : sha256(o.controlToken);
     this.server = http.createServer((req, res) => void this.serve(req, res));
+    this.server.headersTimeout = 10_000;
+    const limits = { ...ADMIN_LIMITS, ...o.limits };
+    const clock = o.clock ?? new SystemClock();
+    this.gate = new ConnectionGate({ maxConnections: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerIp });
+    this.gate.attach(this.server);
+    this.rate = new RateLimiter({ perSecond: limits.requestsPerSecond, burst: limits.burst }, clock);
+    this.failedAuth = new RateLimiter({ perSecond: 2, burst: 20 }, clock);
     const a = o.announcer;
     this.route('POST', '/v1/drain', async () => {
       const changed = a.drainState === 'serving';
@@ -200,17 +236,39 @@ export class AdminApi {
     return m !== null && timingSafeEqual(sha256(m[1]!), this.tokenHash);
   }
 
+  /** Which token a request carries (for its rate), or undefined when it carries none this API takes. */
+  private caller(req: { method: string; path: string; authorization: string | undefined }): 'local' | 'control' | undefined {
+    if (this.authorized(req.authorization)) return 'local';
+    const found = this.find(req.path);
+    return found && this.controlPlaneMay(req, found.pattern) ? 'control' : undefined;
+  }
+
+  /**
+   * Auth, then the rate, from the request head alone; only then is the body read (413 over the
+   * cap). An answer given before the body arrived closes the connection instead of reading it.
+   */
   private async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://agent');
-    const body = await readRequestBody(req, MAX_BODY_BYTES).catch(() => null);
-    if (body === null) return void res.destroy(); // the client went away mid-body
     const authorization = req.headers.authorization;
-    const out =
-      body === undefined
-        ? this.authorized(authorization)
-          ? { ...error(413, 'ERR_BODY_TOO_LARGE', `request bodies are at most ${MAX_BODY_BYTES} bytes`), headers: { connection: 'close' } }
-          : unauthorized()
-        : await this.handle({ method: req.method ?? 'GET', path: url.pathname, authorization, body, query: url.searchParams, headers: req.headers });
+    const head = { method: req.method ?? 'GET', path: url.pathname, authorization };
+    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    const early = (r: AdminResponse): void => {
+      res.writeHead(r.status, { 'content-type': r.contentType, 'cache-control': 'no-store', ...(hasBody ? { connection: 'close' } : {}), ...r.headers });
+      res.end(r.body);
+      if (hasBody) req.resume();
+    };
+    const who = this.caller(head);
+    if (!who) {
+      const d = this.failedAuth.take(addressKey(req.socket.remoteAddress));
+      return early(d.ok ? unauthorized() : tooMany(d.retryAfterS));
+    }
+    const d = this.rate.take(who);
+    if (!d.ok) return early(tooMany(d.retryAfterS));
+    const declared = Number(req.headers['content-length'] ?? 0);
+    const body = declared > MAX_BODY_BYTES ? undefined : await readRequestBody(req, MAX_BODY_BYTES).catch(() => null);
+    if (body === null) return void res.destroy(); // the client went away mid-body
+    if (body === undefined) return early({ ...error(413, 'ERR_BODY_TOO_LARGE', `request bodies are at most ${MAX_BODY_BYTES} bytes`), headers: { connection: 'close' } });
+    const out = await this.handle({ ...head, body, query: url.searchParams, headers: req.headers });
     res.writeHead(out.status, { 'content-type': out.contentType, 'cache-control': 'no-store', ...out.headers });
     if (!out.stream) return void res.end(out.body);
     res.flushHeaders();
@@ -243,6 +301,10 @@ export function json(status: number, value: unknown): AdminResponse {
 
 export function error(status: number, code: string, message: string): AdminResponse {
   return json(status, { error: { code, message } });
+}
+
+function tooMany(retryAfterS: number): AdminResponse {
+  return { ...error(429, 'ERR_RATE_LIMITED', `too many requests: retry in ${retryAfterS} s`), headers: { 'retry-after': String(retryAfterS) } };
 }
 
 function unauthorized(): AdminResponse {

@@ -156,7 +156,7 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
     const admin = new AdminApi({
       announcer,
       token,
-      controlToken: control?.token,
+      controlToken: control?.agentSecret,
       drain: { prepend: spec.bgp.drain_prepend, delay_ms: spec.drain.delay_ms },
       logger: o.logger.child({ component: 'admin-api' }),
     });

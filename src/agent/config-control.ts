@@ -2,18 +2,23 @@
  * `[control]` in agent.toml: the control plane this host follows (docs/agent-toml.md). Optional:
  * without it the agent serves its routes file only. config.ts checks and resolves it with the rest.
  */
-import { createHash } from 'node:crypto';
-import { hostname } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
-import type { SchemaIssue } from '../shared/index.js';
+import { isLoopbackHost, normalizeFingerprint, type SchemaIssue } from '../shared/index.js';
 import { isReachableIpPort, parseHostPort } from './addresses.js';
 
 export interface ControlSection {
   url: string;
-  /** The control plane's agent token (its `agent_token_file`), copied to this host. */
-  token_file: string;
-  host_id: string;
+  /** This host's credential, written (0600) when the agent joins: `{ host, region, credential, peer_key, fingerprint }`. */
+  credential_file: string;
+  /** The one-time join token `starling hosts add` printed; read once, when there is no credential yet. */
+  join_token_file: string;
+  /** The control plane's certificate fingerprint (64 hex digits) to pin; else the join token's, else a CA must vouch. */
+  fingerprint: string | undefined;
+  /** Allow plain http:// to a non-loopback control plane (tokens in clear: trusted networks and tests only). */
+  insecure: boolean;
+  /** The host id the operator gave (`hosts add NAME`); undefined: whatever the join token says. */
+  host_id: string | undefined;
   capacity: { machines: number };
   /** `IP:PORT` where other hosts' proxies reach this host's proxy. */
   proxy_address: string;
@@ -22,9 +27,12 @@ export interface ControlSection {
   cache_file: string;
 }
 
-/** The default host id: the region and 8 hex digits of sha256(hostname), stable across restarts. */
-export function defaultHostId(region: string, host = hostname()): string {
-  return `${region}-${createHash('sha256').update(host).digest('hex').slice(0, 8)}`;
+function parseUrl(v: unknown): URL | undefined {
+  try {
+    return typeof v === 'string' ? new URL(v) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const HOST_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -34,7 +42,16 @@ const absPath = z.string().refine((p) => isAbsolute(p), 'must be an absolute pat
 export const controlSchema = z.strictObject({
   // A missing url keeps zod's own message, which parseAgentConfig turns into "is required".
   url: z.url({ protocol: /^https?$/, error: (i) => (i.input === undefined ? undefined : "must be the control plane's http:// or https:// URL") }),
-  token_file: absPath.optional(),
+  /** Removed (controlIssues says so); accepted here only so that the message is the helpful one. */
+  token_file: z.unknown().optional(),
+  credential_file: absPath.optional(),
+  join_token_file: absPath.optional(),
+  fingerprint: z
+    .string()
+    .refine((f) => normalizeFingerprint(f) !== undefined, 'must be a SHA-256 fingerprint: 64 hex digits, colons allowed (openssl x509 -noout -fingerprint -sha256)')
+    .transform((f) => normalizeFingerprint(f)!)
+    .optional(),
+  insecure: z.boolean().default(false),
   host_id: z.string().regex(HOST_ID, 'must be 1-63 lower-case letters, digits and -, starting with a letter or digit').optional(),
   capacity: z.number().int('must be an integer').min(0, 'must be from 0 to 100000 machines').max(100000, 'must be from 0 to 100000 machines').default(8),
   proxy_address: z
@@ -45,8 +62,29 @@ export const controlSchema = z.strictObject({
   cache_file: absPath.optional(),
 });
 
-/** What depends on other sections: proxy_address defaults to proxy.listen only when others can reach that. */
+/**
+ * What depends on other keys: a removed key, plain HTTP to a non-loopback control plane (tokens in
+ * clear) without `insecure`, and proxy_address defaulting to proxy.listen only when others can reach that.
+ */
 export function controlIssues(doc: unknown): SchemaIssue[] {
+  const o = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+  const ctl = o(doc).control;
+  if (ctl === undefined) return [];
+  const issues: SchemaIssue[] = [];
+  if (o(ctl).token_file !== undefined) {
+    issues.push({
+      path: 'control.token_file',
+      message: 'is no longer used: a host joins with a one-time join token (starling hosts add NAME --region R) and keeps its own credential; use join_token_file',
+    });
+  }
+  const url = parseUrl(o(ctl).url);
+  if (url?.protocol === 'http:' && !isLoopbackHost(url.hostname) && o(ctl).insecure !== true) {
+    issues.push({ path: 'control.url', message: 'is plain HTTP to a non-loopback address: the credential would cross the network in clear; use https:// (or set insecure = true on a trusted network)' });
+  }
+  return [...issues, ...proxyAddressIssues(doc)];
+}
+
+function proxyAddressIssues(doc: unknown): SchemaIssue[] {
   const o = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
   const ctl = o(doc).control;
   if (ctl === undefined || o(ctl).proxy_address !== undefined) return [];
@@ -63,8 +101,11 @@ export function controlIssues(doc: unknown): SchemaIssue[] {
 export function resolveControl(ctl: z.infer<typeof controlSchema>, agent: { region: string; state_dir: string }, proxyListen: string): ControlSection {
   return {
     url: ctl.url,
-    token_file: ctl.token_file ?? join(agent.state_dir, 'control.token'),
-    host_id: ctl.host_id ?? defaultHostId(agent.region),
+    credential_file: ctl.credential_file ?? join(agent.state_dir, 'control.credential'),
+    join_token_file: ctl.join_token_file ?? join(agent.state_dir, 'join.token'),
+    fingerprint: ctl.fingerprint,
+    insecure: ctl.insecure,
+    host_id: ctl.host_id,
     capacity: { machines: ctl.capacity },
     // controlIssues made sure proxy.listen is usable when proxy_address is left out.
     proxy_address: ctl.proxy_address ?? proxyListen,

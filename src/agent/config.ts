@@ -8,7 +8,7 @@ import { contains, formatNet, hostBits, parseHostPort, parseIp, parsePrefix, rea
 import { controlIssues, controlSchema, resolveControl, type ControlSection } from './config-control.js';
 
 export { parseHostPort } from './addresses.js';
-export { defaultHostId, type ControlSection } from './config-control.js';
+export type { ControlSection } from './config-control.js';
 
 /**
  * The agent's static config, `agent.toml`: what it needs at boot (docs/agent-toml.md). Zod checks

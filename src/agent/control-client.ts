@@ -1,6 +1,6 @@
 /**
  * The agent's calls to the control plane besides the feed (sync.ts): reporting machine states,
- * fetching a machine's secrets, downloading images. Every call carries the agent token and has a
+ * fetching a machine's secrets, downloading images. Every call carries the host credential and has a
  * deadline on the injected clock. A non-2xx answer becomes a StarlingError with the control plane's
  * code; a connection failure is ERR_CONTROL_UNREACHABLE. Secret values never appear in an error.
  */
@@ -20,6 +20,8 @@ export interface ControlClientOptions {
   clock: Clock;
   /** Per request (an image download: until its last byte). Default 30 s; downloads 10 min. */
   timeoutMs?: number;
+  /** The fetch to use (one that checks the control plane's certificate); default the global one. */
+  fetch?: typeof fetch | undefined;
 }
 
 
@@ -101,7 +103,7 @@ export class ControlClient {
 
   private async fetch(method: string, path: string, signal: AbortSignal, body?: unknown): Promise<Response> {
     try {
-      return await fetch(this.base + path, {
+      return await (this.o.fetch ?? fetch)(this.base + path, {
         method,
         signal,
         headers: { authorization: `Bearer ${this.o.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },

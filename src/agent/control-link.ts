@@ -5,13 +5,12 @@
  * proxy's first routes already hold the cached view; started (host registration, feed) once the
  * agent's admin API listens.
  */
-import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RoutesSpec } from '../proxy/index.js';
-import { StarlingError, describeError, type Clock, type Logger } from '../shared/index.js';
+import { describeError, trustingFetch, type Clock, type Logger } from '../shared/index.js';
 import type { ControlSection } from './config.js';
 import { ControlClient } from './control-client.js';
+import { hostIdentity, savePeerKey, type HostIdentity } from './control-join.js';
 import { controlRoutes, mergeControlRoutes } from './control-routes.js';
 import type { MachineManager } from './machine-manager.js';
 import { Reconciler } from './reconcile.js';
@@ -37,14 +36,15 @@ export interface ControlLink {
   sync: ControlSync;
   reconciler: Reconciler | undefined;
   reporter: StateReporter;
+  /** Who this host is to the control plane (its credential, never logged). */
+  identity: HostIdentity;
   /**
    * The key this platform's proxies mark requests to each other with (src/proxy/listener/peer.ts):
-   * derived from the agent token every host holds, so it needs no setting of its own and is not
-   * the token itself.
+   * made by the control plane and handed to every host when it joins; undefined when it has none.
    */
-  peerKey: string;
-  /** The agent token: the control plane presents it to read machine logs (admin-api.ts). */
-  token: string;
+  peerKey: string | undefined;
+  /** The secret this agent chose: the control plane presents it to read machine logs (admin-api.ts). */
+  agentSecret: string;
   /** The routes file's apps plus the control plane's (the file wins a clash). */
   mergeRoutes(fromFile: RoutesSpec): RoutesSpec;
   /** Registers the host and follows the feed (in the background). */
@@ -55,36 +55,21 @@ export interface ControlLink {
   stop(flushMs?: number): Promise<void>;
 }
 
-/** Reads the agent token (the control plane's agent_token_file, copied here); never creates one. */
-export async function readControlToken(file: string): Promise<string> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new StarlingError('ERR_AGENT_CONTROL_TOKEN', `cannot read control.token_file ${file}: ${describeError(e)}`, {
-      fault: 'user',
-      cause: e,
-      hint: "copy the control plane's agent_token_file to this path (mode 0600)",
-    });
-  }
-  const token = text.trim();
-  if (!/^\S{16,}$/.test(token)) {
-    throw new StarlingError('ERR_AGENT_CONTROL_TOKEN', `control.token_file ${file} must hold one token of at least 16 characters`, { fault: 'user' });
-  }
-  return token;
-}
-
 export async function openControlLink(o: ControlLinkOptions): Promise<ControlLink> {
   const c = o.control;
   const logger = o.logger.child({ component: 'control' });
-  const token = await readControlToken(c.token_file);
-  if (((await stat(c.token_file)).mode & 0o077) !== 0) logger.warn('control token file is readable by others: chmod 600 it', { file: c.token_file });
-  const client = new ControlClient({ url: c.url, token, clock: o.clock });
-  const reporter = new StateReporter({ client, hostId: c.host_id, clock: o.clock, logger: logger.child({ component: 'state-report' }) });
+  const identity = await hostIdentity(c, o.region, o.clock, logger);
+  const token = identity.credential;
+  const hostId = identity.host;
+  // Every call checks the control plane's certificate: the pin from agent.toml, else the one the
+  // join token carried, else a CA the system trusts must vouch for it.
+  const doFetch = trustingFetch({ fingerprint: c.fingerprint ?? identity.fingerprint ?? undefined });
+  const client = new ControlClient({ url: c.url, token, clock: o.clock, fetch: doFetch });
+  const reporter = new StateReporter({ client, hostId, clock: o.clock, logger: logger.child({ component: 'state-report' }) });
   const reconciler =
     o.machines &&
     new Reconciler({
-      hostId: c.host_id,
+      hostId,
       machines: o.machines,
       client,
       reporter,
@@ -97,6 +82,10 @@ export async function openControlLink(o: ControlLinkOptions): Promise<ControlLin
   const sync = new ControlSync({
     url: c.url,
     token,
+    fetch: doFetch,
+    onRegistered: (answer) => {
+      if (typeof answer.peer_key === 'string') void savePeerKey(c.credential_file, identity, answer.peer_key).catch((e: unknown) => logger.warn('new peer key not saved', { error: describeError(e) }));
+    },
     cacheFile: c.cache_file,
     clock: o.clock,
     logger: logger.child({ component: 'sync' }),
@@ -113,7 +102,7 @@ export async function openControlLink(o: ControlLinkOptions): Promise<ControlLin
   const machines = o.machines;
   const mergeRoutes = (fromFile: RoutesSpec): RoutesSpec => {
     if (!view) return fromFile;
-    const { apps, problems } = controlRoutes({ view, hostId: c.host_id, appsDomain: c.apps_domain, local: (app) => machines?.routesFor(app) ?? [] });
+    const { apps, problems } = controlRoutes({ view, hostId, appsDomain: c.apps_domain, local: (app) => machines?.routesFor(app) ?? [] });
     for (const p of problems) {
       if (logged.has(`${p.app}\0${p.message}`)) continue;
       logged.add(`${p.app}\0${p.message}`);
@@ -127,13 +116,14 @@ export async function openControlLink(o: ControlLinkOptions): Promise<ControlLin
     sync,
     reconciler,
     reporter,
-    token,
-    peerKey: createHash('sha256').update(`starling-peer\0${token}`).digest('hex'),
+    identity,
+    peerKey: identity.peer_key ?? undefined,
+    agentSecret: identity.agent_secret,
     mergeRoutes,
     start: async (agentUrl) => {
-      const host: SyncHost = { id: c.host_id, region: o.region, capacity: c.capacity, agent_url: agentUrl, proxy: c.proxy_address };
+      const host: SyncHost = { id: hostId, region: o.region, capacity: c.capacity, agent_url: agentUrl, proxy: c.proxy_address, agent_secret: identity.agent_secret };
       await sync.start(host);
-      logger.info('following the control plane', { url: c.url, host: c.host_id, proxy: c.proxy_address, apps_domain: c.apps_domain });
+      logger.info('following the control plane', { url: c.url, host: hostId, proxy: c.proxy_address, apps_domain: c.apps_domain });
     },
     stopReconciler: async () => {
       await reconciler?.stop();

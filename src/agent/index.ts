@@ -12,7 +12,7 @@ export {
   type AnnouncerControl,
   type DrainReply,
 } from './admin-api.js';
-export { loadAgentConfig, parseAgentConfig, AgentConfigError, defaultHostId, type AgentConfig, type ControlSection } from './config.js';
+export { loadAgentConfig, parseAgentConfig, AgentConfigError, type AgentConfig, type ControlSection } from './config.js';
 export { controlRoutes, mergeControlRoutes, type ControlRoutes, type ControlRoutesInput } from './control-routes.js';
 export { Reconciler, type PlacedMachine, type ReconcilerOptions } from './reconcile.js';
 export { StateReporter, type MachineReport } from './state-report.js';

@@ -137,7 +137,7 @@ export function registerMachinesApi(admin: AdminApi, o: MachinesApiOptions): voi
       body: entries.map(ndjson).join(''),
       stream: (write) => port.followLogs(t.app, t.id, (e) => write(ndjson(publicEntry(e)))),
     };
-    // The control plane reads logs for `starling logs` with its agent token (never anything else).
+    // The control plane reads logs for `starling logs` with the secret this agent gave it (never anything else).
   }, { controlPlane: true });
 }
 

@@ -27,6 +27,8 @@ export interface SyncHost {
   agent_url: string;
   /** `IP:PORT` where other hosts' proxies reach this host's proxy. */
   proxy?: string | undefined;
+  /** The secret the control plane presents to this agent's admin API (machine logs). */
+  agent_secret: string;
 }
 
 export interface ControlSyncOptions {
@@ -37,8 +39,12 @@ export interface ControlSyncOptions {
   cacheFile: string;
   /** A subset of SYNC_COLLECTIONS; `secrets` is refused. */
   collections?: readonly string[];
-  /** Registered with `POST /v1/hosts` on connect and again after every reconnect. */
+  /** Registered with `PUT /v1/hosts/{id}` on connect and again after every reconnect. */
   host?: SyncHost | undefined;
+  /** The registration's answer (it carries the platform's peer key). */
+  onRegistered?: ((answer: Record<string, unknown>) => void) | undefined;
+  /** The fetch to use (one that checks the control plane's certificate); default the global one. */
+  fetch?: typeof fetch | undefined;
   /** Seconds a watch waits on the control plane before answering empty (default 25, at most 60). */
   pollTimeoutS?: number;
   clock: Clock;
@@ -145,7 +151,9 @@ export class ControlSync {
     while (!this.stopped) {
       try {
         if (register && this.o.host) {
-          await this.request('POST', '/v1/hosts', this.o.host);
+          const { id, ...body } = this.o.host;
+          const answer = await this.request('PUT', `/v1/hosts/${encodeURIComponent(id)}`, body);
+          this.o.onRegistered?.(answer as Record<string, unknown>);
           register = false;
           this.o.logger.debug('host registered with the control plane', { host: this.o.host.id });
         }
@@ -165,7 +173,15 @@ export class ControlSync {
           continue;
         }
         if (this.o.host) register = true;
-        this.o.logger.warn('control plane sync failed; serving from the cached view', { revision: this.current.revision, retry_ms: this.backoff, error: describeError(e) });
+        if (e instanceof StarlingError && e.code === 'ERR_UNAUTHORIZED') {
+          // Not a network blip: the credential itself was refused. Keep serving, say what to do.
+          this.o.logger.error('the control plane refused this host\'s credential; serving from the cached view', {
+            revision: this.current.revision,
+            retry_ms: this.backoff,
+            error: describeError(e),
+            hint: 'the host may have been removed (starling hosts remove); add it again (starling hosts add) and give the agent the new join token',
+          });
+        } else this.o.logger.warn('control plane sync failed; serving from the cached view', { revision: this.current.revision, retry_ms: this.backoff, error: describeError(e) });
         await this.sleep(this.backoff);
         this.backoff = Math.min(this.backoff * 2, SYNC_BACKOFF_MAX_MS);
       }
@@ -238,7 +254,7 @@ export class ControlSync {
     try {
       let res: Response;
       try {
-        res = await fetch(this.base + path, {
+        res = await (this.o.fetch ?? fetch)(this.base + path, {
           method,
           signal: abort.signal,
           headers: { authorization: `Bearer ${this.o.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },

@@ -2,34 +2,42 @@
  * The CLI's client for the control plane's HTTP API (docs/control-api.md): where the control plane
  * is and which token to send, then one JSON call at a time.
  *
- * Each of the two settings is looked up on its own, first match wins:
+ * Each setting is looked up on its own, first match wins:
  *   URL:   --control URL, env STARLING_CONTROL_URL, `control_url` in ~/.config/starling/config.toml
  *   token: --token-file FILE, env STARLING_TOKEN, env STARLING_TOKEN_FILE, `token_file` or `token`
  *          in that config file (a relative token_file is relative to the config file).
- * The token is never printed, not even in an error.
+ *   pin:   --fingerprint SHA256, env STARLING_CONTROL_FINGERPRINT, `control_fingerprint` in that
+ *          file, else the pin kept in ~/.config/starling/known_controls.json (tls-pins.ts).
+ * The token is never printed, not even in an error, and never sent in clear to a non-loopback
+ * address (plain http:// there needs --insecure).
  */
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { StarlingError, describeError } from '../shared/index.js';
+import { StarlingError, checkPlainHttp, describeError, normalizeFingerprint, trustingFetch } from '../shared/index.js';
 import type { OptionSpec } from './args.js';
+import { trustOnFirstUse } from './tls-pins.js';
 
 type Opts = Record<string, unknown>;
 
 /** `--control URL` and `--token-file FILE`, on every command that calls the control plane. */
 export const controlOptions: Record<string, OptionSpec> = {
-  control: { type: 'string', value: 'URL', description: 'the control plane, e.g. http://127.0.0.1:9300 (else STARLING_CONTROL_URL, else the config file)' },
+  control: { type: 'string', value: 'URL', description: 'the control plane, e.g. https://10.0.0.1:9300 (else STARLING_CONTROL_URL, else the config file)' },
   'token-file': { type: 'string', value: 'FILE', description: 'file holding the API token (else STARLING_TOKEN / STARLING_TOKEN_FILE, else the config file)' },
+  fingerprint: { type: 'string', value: 'SHA256', description: "the control plane's certificate fingerprint to pin (else STARLING_CONTROL_FINGERPRINT, the config file, or the pin from first use)" },
+  insecure: { type: 'boolean', description: 'allow plain http:// to a non-loopback control plane (the token travels in clear)' },
 };
 
 export interface ControlTarget {
   /** Without a trailing slash. */
   url: string;
   token: string;
+  /** Checks the control plane's certificate (the pin, a CA, or trust on first use). */
+  fetch: typeof fetch;
 }
 
-const CONFIG_KEYS = ['control_url', 'token_file', 'token'] as const;
+const CONFIG_KEYS = ['control_url', 'token_file', 'token', 'control_fingerprint'] as const;
 
 /** `~/.config/starling/config.toml` (HOME decides where ~ is). */
 export function userConfigPath(): string {
@@ -112,7 +120,15 @@ export function resolveControl(opts: Opts, env: NodeJS.ProcessEnv = process.env)
   else if (fileConfig().token_file !== undefined) token = readTokenFile(resolve(dirname(path), fileConfig().token_file!), `token_file in ${path}`);
   else if (fileConfig().token !== undefined) token = fileConfig().token!.trim();
   if (!token) throw configError(`no API token configured for the control plane at ${url}`, SETUP_HINT);
-  return { url, token };
+  checkPlainHttp(new URL(url), opts.insecure === true, 'the control plane', 'use its https:// URL, or pass --insecure on a network you trust');
+  const pinText = typeof opts.fingerprint === 'string' ? opts.fingerprint : (env.STARLING_CONTROL_FINGERPRINT ?? fileConfig().control_fingerprint);
+  let pin: string | undefined;
+  if (pinText !== undefined && pinText !== '') {
+    pin = normalizeFingerprint(pinText);
+    if (!pin) throw configError(`the control plane's fingerprint must be 64 hex digits (colons allowed), got "${pinText.slice(0, 100)}"`);
+  }
+  // No pin given: a CA-signed certificate is trusted; an unknown self-signed one is pinned on first use.
+  return { url, token, fetch: trustingFetch(pin ? { fingerprint: pin } : trustOnFirstUse(url, env)) };
 }
 
 /** An error answer of the control plane: its code and message, and each problem of `details`. */
@@ -145,7 +161,7 @@ export async function callControl<T = unknown>(target: ControlTarget, method: 'G
   let res: Response;
   let text: string;
   try {
-    res = await fetch(target.url + path, {
+    res = await target.fetch(target.url + path, {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -153,8 +169,10 @@ export async function callControl<T = unknown>(target: ControlTarget, method: 'G
     });
     text = await res.text();
   } catch (e) {
-    const why = e instanceof Error && e.cause !== undefined ? describeError(e.cause) : describeError(e);
-    throw new StarlingError('ERR_CONTROL_UNREACHABLE', `cannot reach the control plane at ${target.url}: ${why}`, {
+    const cause = e instanceof Error && e.cause !== undefined ? e.cause : e;
+    // A certificate that is not the pinned one is not a connection problem: say so as it is.
+    if (cause instanceof StarlingError && cause.code === 'ERR_TLS_UNTRUSTED') throw cause;
+    throw new StarlingError('ERR_CONTROL_UNREACHABLE', `cannot reach the control plane at ${target.url}: ${describeError(cause)}`, {
       cause: e,
       hint: 'is it running (starling control run) and is the URL right (--control, STARLING_CONTROL_URL or control_url)?',
     });
@@ -176,7 +194,10 @@ export async function callControl<T = unknown>(target: ControlTarget, method: 'G
 }
 
 function hintFor(status: number, code: string): string | undefined {
-  if (status === 401) return "the token is not one this control plane accepts: use the contents of its token_file (see control.toml)";
+  if (code === 'ERR_TOKEN_EXPIRED') return 'ask an admin of your org for a new one (starling tokens create)';
+  if (status === 401) return 'the token is not one this control plane accepts: a token from starling tokens create, or the operator\'s token_file (see control.toml)';
+  if (status === 403) return 'the token may not do this: see its scope with starling tokens list, or ask for one with a wider scope';
+  if (status === 429) return 'wait as long as the message says, then try again';
   if (code === 'ERR_APP_NOT_FOUND') return 'see your apps with: starling apps list';
   if (code === 'ERR_APP_EXISTS') return 'pick another name, or see your apps with: starling apps list';
   if (status >= 500) return "the control plane's log says more";

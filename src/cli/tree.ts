@@ -19,6 +19,9 @@ import { appsCreate, appsDestroy, appsList } from './commands/apps/apps.js';
 import { releasesList } from './commands/releases/list.js';
 import { secretsList, secretsSet, secretsUnset } from './commands/secrets/secrets.js';
 import { regionsList } from './commands/regions/list.js';
+import { orgsCreate, orgsList } from './commands/orgs/orgs.js';
+import { tokensCreate, tokensList, tokensRevoke } from './commands/tokens/tokens.js';
+import { hostsAdd, hostsList, hostsRemove } from './commands/hosts/hosts.js';
 
 import { deploy } from './commands/deploy/deploy.js';
 import { deployResume, deployRollback } from './commands/deploy/resume.js';
@@ -59,6 +62,14 @@ export const COMMANDS: readonly Command[] = [
   secretsList,
   secretsUnset,
   regionsList,
+  orgsCreate,
+  orgsList,
+  tokensCreate,
+  tokensList,
+  tokensRevoke,
+  hostsAdd,
+  hostsList,
+  hostsRemove,
   deploy,
   deployResume,
   deployRollback,

@@ -19,8 +19,8 @@ import {
   agentBirdDir,
   agentConfigPath,
   CLI_MAIN,
-  controlAgentToken,
   hostDir,
+  joinTokenPath,
   recorded,
   startDaemon,
   what,
@@ -74,7 +74,7 @@ driver = "sandbox"
 
 [control]
 url = "${ctx.plan.control.url}"
-token_file = "${controlAgentToken(ctx)}"
+join_token_file = "${joinTokenPath(ctx, h.id)}"
 host_id = "${h.id}"
 capacity = 4
 proxy_address = "${h.address}:80"

@@ -61,7 +61,10 @@ export const routerSocket = (ctx: Pick<LabContext, 'dir'>, city: string): string
 export const agentConfigPath = (ctx: Pick<LabContext, 'dir'>, id: string): string => join(hostDir(ctx, id), 'agent.toml');
 /** The agent's BIRD keeps its config, socket and pid file here (the agent's `<state_dir>/bird`). */
 export const agentBirdDir = (ctx: Pick<LabContext, 'dir'>, id: string): string => join(hostDir(ctx, id), 'state', 'bird');
-export const controlAgentToken = (ctx: Pick<LabContext, 'dir'>): string => join(controlDir(ctx), 'agent.token');
+/** The control plane's self-signed certificate (made at its first start): the lab's clients pin it. */
+export const controlCert = (ctx: Pick<LabContext, 'dir'>): string => join(controlDir(ctx), 'tls.crt');
+/** Where `starling hosts add --write` puts a host's one-time join token, for its agent's first start. */
+export const joinTokenPath = (ctx: Pick<LabContext, 'dir'>, id: string): string => join(hostDir(ctx, id), 'join.token');
 export const controlUserToken = (ctx: Pick<LabContext, 'dir'>): string => join(controlDir(ctx), 'api.token');
 
 /** Names of recorded processes, so each can be found again in the state file. */

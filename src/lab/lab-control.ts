@@ -4,15 +4,16 @@
  * namespace: `starling deploy` (creates the app, uploads the image, rolls out and follows), then
  * `starling scale count 1 --region <every PoP region>`.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { StarlingError } from '../shared/index.js';
+import { StarlingError, certFingerprint } from '../shared/index.js';
 import { cliIn } from './lab-agents.js';
 import { isRecordedAlive } from './lab-state.js';
 import {
   CLI_MAIN,
-  controlAgentToken,
+  controlCert,
   controlDir,
+  joinTokenPath,
   controlUserToken,
   DEMO_APP,
   DEMO_APP_DIR,
@@ -39,29 +40,49 @@ export async function startControl(ctx: LabContext, timeoutMs = 20_000): Promise
       `listen = "${control.address}:${control.port}"`,
       `state = "${join(dir, 'state.db')}"`,
       `token_file = "${controlUserToken(ctx)}"`,
-      `agent_token_file = "${controlAgentToken(ctx)}"`,
+      '# [tls] is on by default: a self-signed certificate (tls.crt), pinned by the lab\'s CLI calls and agents.',
       '',
     ].join('\n'),
     { mode: 0o600 },
   );
   startDaemon(ctx, control.ns, [process.execPath, CLI_MAIN, 'control', 'run', '--config', config], what.control(), controlLog(ctx));
-  // The agents need the agent token file (created on the first start) before they start.
+  // The CLI calls need the operator's token and the certificate's fingerprint (both made at the first start).
   await until(
     ctx.clock,
     () => {
       const p = recorded(ctx, what.control());
       if (!p || !isRecordedAlive(p)) throw new StarlingError('ERR_LAB_CONTROL', `the control plane exited at start:\n${logTail(controlLog(ctx))}`);
-      return existsSync(controlAgentToken(ctx)) && existsSync(controlUserToken(ctx));
+      return existsSync(controlCert(ctx)) && existsSync(controlUserToken(ctx));
     },
-    'the control plane to create its token files',
+    'the control plane to create its token and certificate',
     timeoutMs,
   );
   await waitHttp(control.ns, { url: `${control.url}/healthz`, deadlineMs: timeoutMs, timeoutMs: 1000 }, `the control plane at ${control.url}`);
 }
 
+/** The SHA-256 of the lab control plane's certificate (the lab's CLI calls pin it). */
+export function controlFingerprint(ctx: LabContext): string {
+  return certFingerprint(readFileSync(controlCert(ctx), 'utf8'));
+}
+
 /** The CLI's flags to reach the lab's control plane. */
 export function controlFlags(ctx: LabContext): string[] {
-  return ['--control', ctx.plan.control.url, '--token-file', controlUserToken(ctx)];
+  return ['--control', ctx.plan.control.url, '--token-file', controlUserToken(ctx), '--fingerprint', controlFingerprint(ctx)];
+}
+
+/**
+ * `starling hosts add` for every PoP host, from the control namespace: each host's one-time join
+ * token is written where its agent.toml's `join_token_file` points, for the agent's first start.
+ */
+export async function addHosts(ctx: LabContext): Promise<void> {
+  await Promise.all(
+    ctx.plan.popHosts.map(async (h) => {
+      const file = joinTokenPath(ctx, h.id);
+      mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
+      rmSync(file, { force: true });
+      await run(ctx, ctx.plan.control.ns, ['hosts', 'add', h.id, '--region', h.city, '--write', file, ...controlFlags(ctx)], `starling hosts add ${h.id}`);
+    }),
+  );
 }
 
 /** The first PoP's region: the demo app's primary region. */

@@ -15,7 +15,7 @@ import { buildFabric } from './fabric.js';
 import { labDown } from './lab-down.js';
 import { agentAlive, agentLog, recordAgentBird, startAgent } from './lab-agents.js';
 import { createLabContext, labDir, logTail, type LabContext } from './lab-context.js';
-import { deployDemo, startControl } from './lab-control.js';
+import { addHosts, deployDemo, startControl } from './lab-control.js';
 import { routerViews, startRouters, type RouterView } from './lab-routers.js';
 import { readLabState } from './lab-state.js';
 import { measureCatchment, until, waitHttp, type CatchmentRow } from './probe.js';
@@ -92,7 +92,8 @@ export async function labUp(o: LabUpOptions): Promise<LabUpReport> {
     await step('network', () => buildFabric(plan.fabric, ctx.state, undefined, { clock: ctx.clock }), (r) => `${r.namespaces} namespaces, ${r.links} veth pairs`);
     await step('routers', () => startRouters(ctx), () => `${plan.routers.length} BIRDs (${plan.routers.map((r) => r.city).join(', ')})`);
     await step('control plane', () => startControl(ctx), () => `starling control run at ${plan.control.url} (namespace ${plan.control.ns})`);
-    await step('agents', () => startAgents(ctx), () => `${plan.popHosts.length} × starling agent run (${plan.popHosts.map((h) => h.id).join(', ')}), registered`);
+    await step('hosts', () => addHosts(ctx), () => `starling hosts add × ${plan.popHosts.length}: a one-time join token for each`);
+    await step('agents', () => startAgents(ctx), () => `${plan.popHosts.length} × starling agent run (${plan.popHosts.map((h) => h.id).join(', ')}), joined and registered`);
     const sessions = t.links.length + plan.popHosts.length;
     await step('BGP', () => waitAnnounced(ctx), () => `${sessions} sessions established; every PoP host announces ${plan.anycast}`);
     await step('deploy', () => deployDemo(ctx, (what, ms) => ctx.logger.info('lab deploy', { what, ms: Math.round(ms) })), () => `${ctx.appHost}: deploy, then scale count 1 --region ${pops.join(',')}`);

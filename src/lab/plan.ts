@@ -90,7 +90,7 @@ export interface ControlPlan {
   address: string;
   gateway: string;
   port: number;
-  /** `http://address:port`: the agents' `[control] url`. */
+  /** `https://address:port`: the agents' `[control] url` (TLS with the control plane's self-signed certificate). */
   url: string;
 }
 
@@ -234,7 +234,7 @@ export function planLab(topology: Topology, o: { lab: string }): LabPlan {
     address: `${CONTROL_NET}.2`,
     gateway: `${CONTROL_NET}.1`,
     port: CONTROL_PORT,
-    url: `http://${CONTROL_NET}.2:${CONTROL_PORT}`,
+    url: `https://${CONTROL_NET}.2:${CONTROL_PORT}`,
   };
   first.interfaces.push({ ifname: control.routerIfname, address: `${control.gateway}/24` });
   links.push({ a: { ns: first.ns, ifname: control.routerIfname, address: `${control.gateway}/24` }, b: { ns: control.ns, ifname: control.ifname, address: `${control.address}/24` } });

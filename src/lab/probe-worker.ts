@@ -19,6 +19,7 @@
  * requests (each bounded by `timeoutMs`), so no prober outlives the lab command that started it.
  */
 import http from 'node:http';
+import https from 'node:https';
 import process from 'node:process';
 import { pathToFileURL } from 'node:url';
 
@@ -60,8 +61,11 @@ function probe(o: ProbeWorkerOptions, i: number): Promise<ProbeLine> {
       settled = true;
       resolve({ i, sent, done: now(), ...line });
     };
-    const req = http.request(o.url, {
+    // https: the control plane's /healthz, which carries no secret either way: a liveness probe
+    // needs no certificate check (the CLI and the agents pin it).
+    const req = (o.url.startsWith('https:') ? https : http).request(o.url, {
       agent: false,
+      rejectUnauthorized: false,
       headers: { accept: 'application/json', connection: 'close', ...(o.host ? { host: o.host } : {}) },
       timeout: o.timeoutMs ?? 1000,
     });

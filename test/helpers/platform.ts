@@ -4,13 +4,14 @@
  * same state), and N agents in this process with real sandboxed machines and real BIRD (whose
  * peers never answer: the announcer is not what these tests are about).
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAgentConfig, startAgent, type RunningAgent } from '../../src/agent/index.js';
 import { SandboxDriver } from '../../src/runtime/index.js';
-import { Logger, SystemClock } from '../../src/shared/index.js';
+import { Logger, SystemClock, certFingerprint, trustingFetch } from '../../src/shared/index.js';
 import { runCli, startCli, type CliResult, type CliRun } from './cli.js';
+import { writeJoinToken } from './hosts.js';
 import { closedPort, send } from './origin.js';
 import { waitFor } from './wait.js';
 
@@ -45,21 +46,27 @@ export async function startPlatform(hosts: readonly HostSpec[], o: { prefix?: st
   const lines: string[] = [];
   const logger = new Logger({ write: (l: string) => void (lines.push(l), o.debug && process.stderr.write(l)) }, 'debug');
   const port = await closedPort();
-  const controlUrl = `http://127.0.0.1:${port}`;
+  // HTTPS with the self-signed certificate the control plane makes at first start, as in production.
+  const controlUrl = `https://127.0.0.1:${port}`;
   const state = join(dir, 'control', 'state.db');
   const controlToml = join(dir, 'control.toml');
   writeFileSync(controlToml, `listen = "127.0.0.1:${port}"\nstate = "${state}"\n`);
   const tokenFile = join(dir, 'control', 'api.token');
-  const agentTokenFile = join(dir, 'control', 'agent.token');
-  const cliEnv = { STARLING_CONTROL_URL: controlUrl, STARLING_TOKEN_FILE: tokenFile, HOME: dir };
+  const certFile = join(dir, 'control', 'tls.crt');
+  const cliEnv: Record<string, string> = { STARLING_CONTROL_URL: controlUrl, STARLING_TOKEN_FILE: tokenFile, HOME: dir };
+  let pinned: typeof fetch = fetch;
 
   let control: CliRun | undefined;
   let stderr = '';
   const startControl = async (): Promise<void> => {
     control = startCli(['control', 'run', '--config', controlToml, '--log-level', 'debug'], { timeoutMs: 3_600_000 });
     control.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    await waitFor(() => existsSync(certFile), 'the control plane to make its certificate', 20_000, 20);
+    const fingerprint = certFingerprint(readFileSync(certFile, 'utf8'));
+    cliEnv.STARLING_CONTROL_FINGERPRINT = fingerprint;
+    pinned = trustingFetch({ fingerprint });
     await waitFor(
-      async () => (await fetch(`${controlUrl}/healthz`).then((r) => r.ok).catch(() => false)),
+      async () => (await pinned(`${controlUrl}/healthz`).then((r) => r.ok).catch(() => false)),
       'the control plane to answer /healthz',
       20_000,
       50,
@@ -74,7 +81,7 @@ export async function startPlatform(hosts: readonly HostSpec[], o: { prefix?: st
   };
 
   const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(controlUrl + path, {
+    const res = await pinned(controlUrl + path, {
       method,
       headers: { authorization: `Bearer ${readFileSync(tokenFile, 'utf8').trim()}`, 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -107,9 +114,11 @@ export async function startPlatform(hosts: readonly HostSpec[], o: { prefix?: st
           `[[bgp.peers]]\nname = "up1"\naddress = "192.0.2.1"\nasn = 65001\n` +
           // A per-run bridge name and network: parallel test files never share one.
           `[runtime]\nbridge = "sp${process.pid % 10000}${h.name}"\nnetwork = "172.29.${(process.pid % 50) * 5 + i}.0/24"\n` +
-          `[control]\nurl = "${controlUrl}"\ntoken_file = "${agentTokenFile}"\nhost_id = "host-${h.name}"\ncapacity = 8\n`,
+          `[control]\nurl = "${controlUrl}"\njoin_token_file = "${join(d, 'join.token')}"\nhost_id = "host-${h.name}"\ncapacity = 8\n`,
         `${h.name}/agent.toml`,
       );
+      // As an operator does: hosts add, the join token to the host; the agent joins at its start.
+      await writeJoinToken(controlUrl, readFileSync(tokenFile, 'utf8').trim(), `host-${h.name}`, h.region, join(d, 'join.token'), pinned);
       const driver = new SandboxDriver({
         stateDir: config.runtime.data_dir,
         bridge: { name: config.runtime.bridge, cidr: config.runtime.network },

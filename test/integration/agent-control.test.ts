@@ -23,10 +23,10 @@ import { SqliteStore, startControlPlane, type ControlPlane, type MachineDoc, typ
 import { SandboxDriver } from '../../src/runtime/index.js';
 import { Logger, SystemClock } from '../../src/shared/index.js';
 import { closedPort, send } from '../helpers/origin.js';
+import { writeJoinToken } from '../helpers/hosts.js';
 import { waitFor } from '../helpers/wait.js';
 
 const USER_TOKEN = 'user-token-0123456789abcdef0123';
-const AGENT_TOKEN = 'agent-token-0123456789abcdef012';
 const SECRET = 'sekret-Value-7f3a9c-never-logged';
 const KEY = Buffer.alloc(32, 7);
 const APP_DIR = new URL('../../../test/fixtures/apps/env-echo', import.meta.url).pathname;
@@ -56,7 +56,6 @@ async function startCp(): Promise<void> {
     listen: { host: '127.0.0.1', port: cpPort },
     store,
     tokens: [USER_TOKEN],
-    agentTokens: [AGENT_TOKEN],
     imagesDir: join(dir, 'control', 'images'),
     secretsKey: KEY,
     clock,
@@ -101,7 +100,7 @@ bridge = "stc${name}"
 network = "${net}"
 [control]
 url = "http://127.0.0.1:${cpPort}"
-token_file = "${join(dir, 'agent.token')}"
+join_token_file = "${join(dir, `${name}.join`)}"
 host_id = "host-${name}"
 `;
   return parseAgentConfig(text, `${name}/agent.toml`);
@@ -156,7 +155,6 @@ const appConfig = (name: string) => ({
 });
 
 before(async () => {
-  writeFileSync(join(dir, 'agent.token'), `${AGENT_TOKEN}\n`, { mode: 0o600 });
   mkdirSync(join(dir, 'control'), { recursive: true });
   store = new SqliteStore({ path: join(dir, 'control', 'state.db') });
   await startCp();
@@ -174,6 +172,8 @@ before(async () => {
 
   configs.set('a', await agentConfig('a', 'fra', '172.28.10.0/24'));
   configs.set('b', await agentConfig('b', 'ams', '172.28.11.0/24'));
+  // The operator adds each host; its agent joins with the token at its first start.
+  for (const [name, region] of [['a', 'fra'], ['b', 'ams']] as const) await writeJoinToken(`http://127.0.0.1:${cpPort}`, USER_TOKEN, `host-${name}`, region, join(dir, `${name}.join`));
   await place('alpha', 'a1', 'host-a', 'fra');
   await place('beta', 'b1', 'host-b', 'ams');
   await Promise.all([startHost('a'), startHost('b')]);

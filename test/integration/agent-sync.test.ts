@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { ControlSync, type ControlSyncOptions, type SyncView } from '../../src/agent/sync.js';
 import { SqliteStore, startControlPlane, type ControlPlane } from '../../src/control/index.js';
 import { Logger, ManualClock, SystemClock, silentLogger, stderrLogger } from '../../src/shared/index.js';
+import { AGENT_SECRET, joinHost } from '../helpers/hosts.js';
 import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = 'sync-test-token-0123456789abcdef';
@@ -20,7 +21,9 @@ const KEY = Buffer.alloc(32, 9);
 const dir = mkdtempSync(join(tmpdir(), 'starling-sync-'));
 const clock = new SystemClock();
 const cacheFile = join(dir, 'sync-cache.json');
-const HOST = { id: 'host-1', region: 'ams', capacity: { machines: 4 }, agent_url: 'http://127.0.0.1:9401' };
+const HOST = { id: 'host-1', region: 'ams', capacity: { machines: 4 }, agent_url: 'http://127.0.0.1:9401', agent_secret: AGENT_SECRET };
+/** host-1's credential, from joining in before(). */
+let CRED = '';
 
 let store: SqliteStore;
 let cp: ControlPlane | undefined;
@@ -30,14 +33,14 @@ let requests: string[] = [];
 const syncs: ControlSync[] = [];
 
 async function startCp(): Promise<void> {
-  const started = await startControlPlane({ listen: { host: '127.0.0.1', port }, store, tokens: [TOKEN], agentTokens: [TOKEN], imagesDir: join(dir, 'images'), secretsKey: KEY, clock, logger: silentLogger });
+  const started = await startControlPlane({ listen: { host: '127.0.0.1', port }, store, tokens: [TOKEN], imagesDir: join(dir, 'images'), secretsKey: KEY, clock, logger: silentLogger });
   // Patched before any request can arrive: the listen callback resolved the promise this continues.
-  const handle = started.router.handle.bind(started.router);
+  const run = started.router.run.bind(started.router);
   requests = [];
-  started.router.handle = (req) => {
+  started.router.run = (admitted, req) => {
     const q = req.query.toString();
     requests.push(`${req.method} ${req.path}${q ? `?${q}` : ''}`);
-    return handle(req);
+    return run(admitted, req);
   };
   cp = started;
   port = started.address.port;
@@ -53,7 +56,7 @@ async function api(method: string, path: string, body?: unknown): Promise<{ stat
 }
 
 function newSync(o: Partial<ControlSyncOptions> = {}): ControlSync {
-  const s = new ControlSync({ url: `http://127.0.0.1:${port}`, token: TOKEN, cacheFile, pollTimeoutS: 5, clock, logger: process.env.SYNC_DEBUG ? stderrLogger("debug") : silentLogger, ...o });
+  const s = new ControlSync({ url: `http://127.0.0.1:${port}`, token: CRED, cacheFile, pollTimeoutS: 5, clock, logger: process.env.SYNC_DEBUG ? stderrLogger("debug") : silentLogger, ...o });
   syncs.push(s);
   return s;
 }
@@ -63,6 +66,7 @@ const apps = (v: SyncView): string[] => [...(v.documents.get('apps')?.keys() ?? 
 before(async () => {
   store = new SqliteStore({ path: join(dir, 'state.db') });
   await startCp();
+  CRED = await joinHost(`http://127.0.0.1:${port}`, TOKEN, 'host-1', 'ams');
   for (const name of ['alpha', 'beta']) assert.equal((await api('POST', '/v1/apps', { name, primary_region: 'ams' })).status, 201);
   await api('PUT', '/v1/apps/alpha/secrets', { DB_PASSWORD: 'hunter2-very-secret' });
 });
@@ -134,7 +138,7 @@ describe('agent sync with the control plane', () => {
     const watches = requests.filter((r) => r.startsWith('GET /v1/watch'));
     assert.ok(watches[0]?.includes(`since=${before}&`), `resumed from ${before}: ${watches.join(' | ')}`);
     assert.ok(!requests.some((r) => r.startsWith('GET /v1/snapshot')), 'no snapshot needed');
-    assert.ok(requests.some((r) => r.startsWith('POST /v1/hosts')), 're-registered after the reconnect');
+    assert.ok(requests.some((r) => r.startsWith('PUT /v1/hosts/host-1')), 're-registered after the reconnect');
     assert.equal(JSON.parse(readFileSync(cacheFile, 'utf8')).revision, agent.status().revision);
   });
 

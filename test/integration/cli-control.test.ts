@@ -12,9 +12,9 @@ import { after, before, describe, it } from 'node:test';
 import { MemoryStore, startControlPlane, type ControlPlane } from '../../src/control/index.js';
 import { SystemClock, silentLogger } from '../../src/shared/index.js';
 import { runCli } from '../helpers/cli.js';
+import { AGENT_SECRET, joinHost } from '../helpers/hosts.js';
 
 const TOKEN = randomBytes(16).toString('hex');
-const AGENT = randomBytes(16).toString('hex');
 const SECRET = `s3cr3t-${randomBytes(12).toString('hex')}`;
 const dir = mkdtempSync(join(tmpdir(), 'starling-cli-control-'));
 const home = join(dir, 'home');
@@ -27,7 +27,7 @@ const outputs: string[] = [];
 
 before(async () => {
   store = new MemoryStore();
-  cp = await startControlPlane({ listen: { host: '127.0.0.1', port: 0 }, store, tokens: [TOKEN], agentTokens: [AGENT], imagesDir: join(dir, 'images'), secretsKey: randomBytes(32), clock: new SystemClock(), logger: silentLogger });
+  cp = await startControlPlane({ listen: { host: '127.0.0.1', port: 0 }, store, tokens: [TOKEN], imagesDir: join(dir, 'images'), secretsKey: randomBytes(32), clock: new SystemClock(), logger: silentLogger });
   url = `http://127.0.0.1:${cp.address.port}`;
 });
 after(async () => {
@@ -49,10 +49,11 @@ async function cli(args: string[], env: Record<string, string> = { STARLING_CONT
 }
 
 async function register(id: string, region: string): Promise<void> {
-  const res = await fetch(`${url}/v1/hosts`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${AGENT}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ id, region, capacity: { machines: 8 }, agent_url: 'http://127.0.0.1:9400' }),
+  const credential = await joinHost(url, TOKEN, id, region);
+  const res = await fetch(`${url}/v1/hosts/${id}`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${credential}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ region, capacity: { machines: 8 }, agent_url: 'http://127.0.0.1:9400', agent_secret: AGENT_SECRET }),
   });
   assert.ok(res.ok, await res.text());
 }
@@ -61,11 +62,11 @@ describe('starling apps / releases / secrets / regions', () => {
   it('creates and lists apps, in text and JSON', async () => {
     const created = await cli(['apps', 'create', 'web', '--primary-region', 'ams']);
     assert.equal(created.code, 0, created.stderr);
-    assert.match(created.stdout, /created app web \(primary region ams\)/);
+    assert.match(created.stdout, /created app web in org personal \(primary region ams\)/);
     const text = await cli(['apps', 'list']);
     assert.equal(text.code, 0, text.stderr);
-    assert.match(text.stdout, /^NAME\s+PRIMARY REGION/);
-    assert.match(text.stdout, /\nweb\s+ams\s+-\s+0\s/);
+    assert.match(text.stdout, /^NAME\s+ORG\s+PRIMARY REGION/);
+    assert.match(text.stdout, /\nweb\s+personal\s+ams\s+-\s+0\s/);
     const json = await cli(['apps', 'list', '--json']);
     const apps = JSON.parse(json.stdout) as { name: string; primary_region: string }[];
     assert.deepEqual(apps.map((a) => [a.name, a.primary_region]), [['web', 'ams']]);

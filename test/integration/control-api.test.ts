@@ -6,16 +6,18 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SqliteStore, controlRoutes, startControlPlane, type ControlPlane } from '../../src/control/index.js';
-import { Logger, SystemClock, silentLogger } from '../../src/shared/index.js';
+import { Logger, SystemClock, certFingerprint, formatFingerprint, silentLogger, trustingFetch } from '../../src/shared/index.js';
+import { AGENT_SECRET, joinHost } from '../helpers/hosts.js';
 import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
-const AGENT = 'agent-token-0123456789abcdef';
+/** Host h1's credential (fra), from joining in before(). */
+let AGENT = '';
 const KEY = Buffer.alloc(32, 7);
 const dir = mkdtempSync(join(tmpdir(), 'starling-control-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -28,8 +30,12 @@ const logger = new Logger({ write: (l: string) => (logText += l) }, 'debug');
 
 before(async () => {
   store = new SqliteStore({ path: join(dir, 'state.db') });
-  cp = await startControlPlane({ listen: { host: '127.0.0.1', port: 0 }, store, tokens: [TOKEN, 'second-token-abcdefghijkl'], agentTokens: [AGENT], imagesDir: join(dir, 'images'), secretsKey: KEY, clock: new SystemClock(), logger });
+  cp = await startControlPlane({ listen: { host: '127.0.0.1', port: 0 }, store, tokens: [TOKEN, 'second-token-abcdefghijkl'], imagesDir: join(dir, 'images'), secretsKey: KEY, clock: new SystemClock(), logger,
+    // This file tries every route without a token: not a password guesser (control-limits.test.ts tests that limit).
+    limits: { failedAuthBurst: 100_000 },
+  });
   base = `http://127.0.0.1:${cp.address.port}`;
+  AGENT = await joinHost(base, TOKEN, 'h1', 'fra');
 });
 after(async () => {
   await cp.close();
@@ -57,7 +63,7 @@ describe('control API', () => {
   it('needs a token on every endpoint but /healthz', async () => {
     assert.equal((await call('GET', '/healthz', undefined, null)).status, 200);
     const routes = controlRoutes({ store, secretsKey: KEY, imagesDir: join(dir, 'images'), clock: new SystemClock(), logger: silentLogger });
-    for (const r of routes.filter((x) => x.auth !== false)) {
+    for (const r of routes.filter((x) => x.access !== 'public')) {
       const path = r.path.replace(/\{\w+\}/g, 'x');
       for (const token of [null, 'wrong-token-0123456789']) {
         const res = await call(r.method, path, undefined, token);
@@ -67,11 +73,12 @@ describe('control API', () => {
     }
     assert.equal((await call('GET', '/v1/nowhere', undefined, null)).status, 401, 'unknown paths are hidden too');
     assert.equal((await call('GET', '/v1/apps', undefined, 'second-token-abcdefghijkl')).status, 200, 'any configured token works');
-    // Roles: an agent token cannot act as a user, a user token cannot act as an agent.
-    assert.equal((await call('GET', '/v1/apps', undefined, AGENT)).status, 401, 'agent token on a user endpoint');
-    assert.equal((await call('PUT', '/v1/hosts/h/apps/a/machines/m1/state', { state: 'started', healthy: true, release: 1 })).status, 401, 'user token on an agent endpoint');
-    assert.equal((await call('GET', '/v1/hosts/h/apps/a/machines/m1/secrets')).status, 401, 'user token cannot read secret values');
-    assert.equal((await call('GET', '/v1/watch?timeout=0', undefined, AGENT)).status, 200, 'the feed takes either');
+    // Roles: a host credential cannot act on apps; the operator cannot act as a host.
+    assert.equal((await call('GET', '/v1/apps', undefined, AGENT)).status, 403, 'host credential on an app endpoint');
+    assert.equal((await call('PUT', '/v1/hosts/h1/apps/a/machines/m1/state', { state: 'started', healthy: true, release: 1 })).status, 403, 'operator token on a host endpoint');
+    assert.equal((await call('GET', '/v1/hosts/h1/apps/a/machines/m1/secrets')).status, 403, 'the operator cannot read secret values');
+    assert.equal((await call('GET', '/v1/watch?timeout=0', undefined, AGENT)).status, 200, 'the feed takes a host');
+    assert.equal((await call('GET', '/v1/watch?timeout=0')).status, 200, 'and the operator');
   });
 
   it('creates, lists, shows and destroys apps; a duplicate is 409', async () => {
@@ -108,7 +115,7 @@ describe('control API', () => {
     assert.equal((await call('GET', '/v1/apps/web/releases/0')).status, 404);
     assert.equal((await call('GET', '/v1/apps/%zz')).status, 404);
     assert.equal((await call('PATCH', '/v1/apps')).status, 405);
-    assert.equal((await call('POST', '/v1/hosts', { id: 'h1', region: 'fra', capacity: { machines: -1 }, agent_url: 'ftp://x' }, AGENT)).body.error.details.length, 2);
+    assert.equal((await call('PUT', '/v1/hosts/h1', { region: 'fra', capacity: { machines: -1 }, agent_url: 'ftp://x' }, AGENT)).body.error.details.length, 3);
   });
 
   it('gives concurrent release creates distinct consecutive versions', async () => {
@@ -150,12 +157,15 @@ describe('control API', () => {
   });
 
   it('registers hosts (upsert) and lists regions with coordinates', async () => {
-    const host = { id: 'fra-1', region: 'fra', capacity: { machines: 10 }, agent_url: 'http://10.0.0.1:9090' };
-    assert.equal((await call('POST', '/v1/hosts', host, AGENT)).status, 201);
-    assert.equal((await call('POST', '/v1/hosts', { ...host, capacity: { machines: 20 } }, AGENT)).status, 200);
-    assert.equal((await call('POST', '/v1/hosts', { ...host, id: 'iad-1', region: 'iad' }, AGENT)).status, 201);
+    const fra = await joinHost(base, TOKEN, 'fra-1', 'fra');
+    const iad = await joinHost(base, TOKEN, 'iad-1', 'iad');
+    const host = { region: 'fra', capacity: { machines: 10 }, agent_url: 'http://10.0.0.1:9090', agent_secret: AGENT_SECRET };
+    assert.equal((await call('PUT', '/v1/hosts/fra-1', host, fra)).status, 201);
+    assert.equal((await call('PUT', '/v1/hosts/fra-1', { ...host, capacity: { machines: 20 } }, fra)).status, 200);
+    assert.equal((await call('PUT', '/v1/hosts/iad-1', { ...host, region: 'iad' }, iad)).status, 201);
     const hosts = await call('GET', '/v1/hosts');
     assert.deepEqual(hosts.body.hosts.map((h: { id: string }) => h.id), ['fra-1', 'iad-1']);
+    assert.ok(!JSON.stringify(hosts.body).includes(AGENT_SECRET), 'the agent secret is not shown');
     const regions = (await call('GET', '/v1/regions')).body.regions;
     assert.deepEqual(regions.map((r: { code: string }) => r.code), ['fra', 'iad']);
     assert.equal(regions[0].capacity.machines, 20);
@@ -173,7 +183,7 @@ describe('control API', () => {
     const pending = call('GET', `/v1/watch?since=${head}&collections=apps&timeout=30`);
     await waitFor(() => subscribed > 0, 'the long poll to wait on the feed');
     store.watch = watch;
-    await call('POST', '/v1/hosts', { id: 'sin-1', region: 'sin', capacity: { machines: 1 }, agent_url: 'http://10.0.0.3:9090' }, AGENT); // filtered out
+    await call('PUT', '/v1/hosts/h1', { region: 'fra', capacity: { machines: 1 }, agent_url: 'http://10.0.0.3:9090', agent_secret: AGENT_SECRET }, AGENT); // filtered out
     await call('POST', '/v1/apps', { name: 'api', primary_region: 'sin' });
     const got = await pending;
     assert.equal(got.status, 200);
@@ -207,7 +217,7 @@ describe('control API', () => {
     const wrong = await put(`sha256:${'0'.repeat(64)}`, bytes);
     assert.equal(wrong.status, 400);
     assert.equal(((await wrong.json()) as { error: { code: string } }).error.code, 'ERR_IMAGE_DIGEST');
-    assert.equal((await put(digest, bytes, AGENT)).status, 401, 'agents cannot upload');
+    assert.equal((await put(digest, bytes, AGENT)).status, 403, 'hosts cannot upload');
     assert.equal((await put(digest, bytes)).status, 201);
     assert.equal((await put(digest, bytes)).status, 200, 'a second upload of the same image is a no-op');
     const got = await fetch(`${base}/v1/images/${digest}`, { headers: { authorization: `Bearer ${AGENT}` } });
@@ -236,7 +246,7 @@ describe('control API', () => {
     assert.equal((await call('POST', '/v1/apps/shop/deploys/nope/resume')).status, 404);
     const state = await call('PUT', '/v1/hosts/h1/apps/shop/machines/Bad.Id/state', { state: 'started', healthy: true, release: 1 }, AGENT);
     assert.equal(state.status, 400);
-    assert.equal((await call('GET', '/v1/hosts/h1/apps/shop/machines/abc/secrets', undefined, AGENT)).body.error.code, 'ERR_MACHINE_NOT_FOUND');
+    assert.equal((await call('GET', '/v1/hosts/h1/apps/shop/machines/abc/secrets', undefined, AGENT)).body.error.code, 'ERR_FORBIDDEN');
   });
 
   it('serves an OpenAPI document with exactly the routes of the route table', async () => {
@@ -255,8 +265,11 @@ describe('control API', () => {
 });
 
 describe('starling control run', () => {
-  it('creates its token and key files 0600, serves /healthz, and exits 0 on SIGTERM', async () => {
+  it('creates its token, key, certificate and state 0600, serves HTTPS with the logged certificate, and exits 0 on SIGTERM', async () => {
     const d = mkdtempSync(join(dir, 'cli-'));
+    // A state.db an earlier release left world-readable in an existing directory is made private.
+    mkdirSync(join(d, 'state'), { mode: 0o755 });
+    writeFileSync(join(d, 'state', 'state.db'), '', { mode: 0o644 });
     const config = join(d, 'control.toml');
     // Port 0 would hide the port: pick a free one first.
     const probe = await startControlPlane({ listen: { host: '127.0.0.1', port: 0 }, store, tokens: [TOKEN], imagesDir: join(dir, 'images'), secretsKey: KEY, clock: new SystemClock(), logger: silentLogger });
@@ -270,11 +283,16 @@ describe('starling control run', () => {
     child.stderr.on('data', (b: Buffer) => (out += b.toString()));
     const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
-      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.status === 200, 'healthz', 10_000);
+      await waitFor(() => existsSync(join(d, 'state', 'tls.crt')) && out.includes('serving HTTPS'), 'the certificate', 10_000);
+      const fp = certFingerprint(readFileSync(join(d, 'state', 'tls.crt'), 'utf8'));
+      assert.ok(out.includes(formatFingerprint(fp)), 'the fingerprint clients pin is logged');
+      const pinned = trustingFetch({ fingerprint: fp });
+      await waitFor(async () => (await pinned(`https://127.0.0.1:${port}/healthz`).catch(() => undefined))?.status === 200, 'healthz over https', 10_000);
+      await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`), 'no plain HTTP on the TLS port');
+      await assert.rejects(trustingFetch({ fingerprint: 'ab'.repeat(32) })(`https://127.0.0.1:${port}/healthz`), (e: Error) => (e.cause as { code?: string }).code === 'ERR_TLS_UNTRUSTED', 'another pin is refused');
       const token = readFileSync(join(d, 'state', 'api.token'), 'utf8').trim();
-      assert.equal(statSync(join(d, 'state', 'api.token')).mode & 0o777, 0o600);
-      assert.equal(statSync(join(d, 'state', 'secrets.key')).mode & 0o777, 0o600);
-      const res = await fetch(`http://127.0.0.1:${port}/v1/apps`, { headers: { authorization: `Bearer ${token}` } });
+      for (const f of ['api.token', 'secrets.key', 'tls.key', 'state.db', 'state.db-wal']) assert.equal(statSync(join(d, 'state', f)).mode & 0o777, 0o600, f);
+      const res = await pinned(`https://127.0.0.1:${port}/v1/apps`, { headers: { authorization: `Bearer ${token}` } });
       assert.equal(res.status, 200);
       assert.ok(!out.includes(token), 'the token is not logged');
     } finally {
@@ -285,7 +303,7 @@ describe('starling control run', () => {
 
   it('reports every problem of a bad control.toml at once', async () => {
     const config = join(dir, 'bad.toml');
-    writeFileSync(config, 'listen = "nope"\nstate = ""\ncolour = 1\n');
+    writeFileSync(config, 'listen = "nope"\nstate = ""\ncolour = 1\nagent_token_file = "/etc/starling/agent.token"\n');
     const cli = new URL('../../src/cli/main.js', import.meta.url).pathname;
     const child = spawn(process.execPath, [cli, 'control', 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -295,5 +313,6 @@ describe('starling control run', () => {
     assert.match(out, /listen/);
     assert.match(out, /state/);
     assert.match(out, /colour/);
+    assert.match(out, /agent_token_file: is no longer used: each host joins with its own credential/);
   });
 });

@@ -12,23 +12,25 @@ import { after, before, describe, it } from 'node:test';
 import { ControlSync } from '../../src/agent/sync.js';
 import { MemoryStore, startControlPlane, type ControlPlane, type HostDoc } from '../../src/control/index.js';
 import { SystemClock, silentLogger } from '../../src/shared/index.js';
+import { AGENT_SECRET, joinHost } from '../helpers/hosts.js';
 import { waitFor } from '../helpers/wait.js';
 
 const USER = 'user-token-health-0123456789';
-const AGENT = 'agent-token-health-0123456789';
 const dir = mkdtempSync(join(tmpdir(), 'starling-host-health-'));
 const clock = new SystemClock();
 const store = new MemoryStore();
 let cp: ControlPlane;
 let url = '';
 const syncs = new Map<string, ControlSync>();
+/** Each host's credential, from joining in before(). */
+const creds = new Map<string, string>();
 
 function startSync(id: string): ControlSync {
   const s = new ControlSync({
     url,
-    token: AGENT,
+    token: creds.get(id)!,
     cacheFile: join(dir, `${id}.json`),
-    host: { id, region: 'fra', capacity: { machines: 8 }, agent_url: 'http://127.0.0.1:1' },
+    host: { id, region: 'fra', capacity: { machines: 8 }, agent_url: 'http://127.0.0.1:1', agent_secret: AGENT_SECRET },
     pollTimeoutS: 1,
     clock,
     logger: silentLogger,
@@ -49,7 +51,6 @@ before(async () => {
     listen: { host: '127.0.0.1', port: 0 },
     store,
     tokens: [USER],
-    agentTokens: [AGENT],
     imagesDir: join(dir, 'images'),
     secretsKey: Buffer.alloc(32, 3),
     hostTimeoutMs: 1_500,
@@ -57,6 +58,7 @@ before(async () => {
     logger: silentLogger,
   });
   url = `http://127.0.0.1:${cp.address.port}`;
+  for (const id of ['fra-a', 'fra-b']) creds.set(id, await joinHost(url, USER, id, 'fra'));
   // A deployed app to scale (the scheduler, not the deploy runner, is under test here).
   const at = new Date().toISOString();
   await store.put('apps', 'web', { name: 'web', primary_region: 'fra', created_at: at, release_version: 1, secrets_version: 0, deployed_release: 1 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { AgentConfigError, defaultHostId, loadAgentConfig, parseAgentConfig, parseHostPort, type AgentConfig } from '../../src/agent/config.js';
+import { AgentConfigError, loadAgentConfig, parseAgentConfig, parseHostPort, type AgentConfig } from '../../src/agent/config.js';
 import { isStarlingError, type SchemaIssue } from '../../src/shared/index.js';
 
 const MINIMAL = `
@@ -212,19 +212,33 @@ describe('[control]', () => {
   });
 
   it('defaults everything but the URL from the agent section and proxy.listen', () => {
-    const c = parseAgentConfig(withControl('url = "http://10.0.0.1:9300"').replace('[agent]\n', '[agent]\nstate_dir = "/srv/a"\n'), 'agent.toml');
+    const c = parseAgentConfig(withControl('url = "https://10.0.0.1:9300"').replace('[agent]\n', '[agent]\nstate_dir = "/srv/a"\n'), 'agent.toml');
     assert.deepEqual(c.control, {
-      url: 'http://10.0.0.1:9300',
-      token_file: '/srv/a/control.token',
-      host_id: defaultHostId('fra'),
+      url: 'https://10.0.0.1:9300',
+      credential_file: '/srv/a/control.credential',
+      join_token_file: '/srv/a/join.token',
+      fingerprint: undefined,
+      insecure: false,
+      host_id: undefined,
       capacity: { machines: 8 },
       proxy_address: '10.1.2.3:80',
       apps_domain: 'starling.test',
       cache_file: '/srv/a/control-cache.json',
     });
-    assert.match(c.control.host_id, /^fra-[0-9a-f]{8}$/);
-    assert.equal(defaultHostId('fra', 'pop1'), defaultHostId('fra', 'pop1'), 'stable');
-    assert.notEqual(defaultHostId('fra', 'pop1'), defaultHostId('fra', 'pop2'));
+  });
+
+  it('refuses plain HTTP to a non-loopback control plane unless insecure = true; loopback is fine', () => {
+    const issues = issuesOf(withControl('url = "http://10.0.0.1:9300"'));
+    assert.deepEqual(issues.map((i) => i.path), ['control.url']);
+    assert.match(issues[0]!.message, /plain HTTP to a non-loopback address/);
+    assert.equal(parseAgentConfig(withControl('url = "http://10.0.0.1:9300"\ninsecure = true'), 'agent.toml').control?.insecure, true);
+    for (const url of ['http://127.0.0.1:9300', 'http://[::1]:9300', 'http://localhost:9300']) assert.equal(parseAgentConfig(withControl(`url = "${url}"`), 'agent.toml').control?.url, url);
+  });
+
+  it('says the shared agent token is gone and what replaced it', () => {
+    const issues = issuesOf(withControl('url = "https://10.0.0.1:9300"\ntoken_file = "/etc/starling/agent.token"'));
+    assert.deepEqual(issues.map((i) => i.path), ['control.token_file']);
+    assert.match(issues[0]!.message, /no longer used: a host joins with a one-time join token \(starling hosts add/);
   });
 
   it('takes every key', () => {
@@ -232,7 +246,9 @@ describe('[control]', () => {
       withControl(
         [
           'url = "https://control.example:9300/"',
-          'token_file = "/etc/starling/agent.token"',
+          'credential_file = "/etc/starling/control.credential"',
+          'join_token_file = "/etc/starling/join.token"',
+          'fingerprint = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89"',
           'host_id = "fra-1"',
           'capacity = 32',
           'proxy_address = "[2001:db8::7]:8080"',
@@ -245,7 +261,10 @@ describe('[control]', () => {
     );
     assert.deepEqual(c.control, {
       url: 'https://control.example:9300/',
-      token_file: '/etc/starling/agent.token',
+      credential_file: '/etc/starling/control.credential',
+      join_token_file: '/etc/starling/join.token',
+      fingerprint: 'abcdef0123456789'.repeat(4),
+      insecure: false,
       host_id: 'fra-1',
       capacity: { machines: 32 },
       proxy_address: '[2001:db8::7]:8080',
@@ -256,17 +275,17 @@ describe('[control]', () => {
 
   it('needs proxy_address when proxy.listen is a wildcard or a hostname', () => {
     for (const listen of ['0.0.0.0:80', '[::]:80', 'localhost:80']) {
-      const issues = issuesOf(withControl('url = "http://10.0.0.1:9300"', listen));
+      const issues = issuesOf(withControl('url = "https://10.0.0.1:9300"', listen));
       assert.deepEqual(issues.map((i) => i.path), ['control.proxy_address'], listen);
       assert.match(issues[0]!.message, /is required/);
     }
-    assert.match(issuesOf(`${MINIMAL}\n[control]\nurl = "http://10.0.0.1:9300"\n`)[0]!.message, /proxy\.listen \(0\.0\.0\.0:80\)/, 'the default listen too');
+    assert.match(issuesOf(`${MINIMAL}\n[control]\nurl = "https://10.0.0.1:9300"\n`)[0]!.message, /proxy\.listen \(0\.0\.0\.0:80\)/, 'the default listen too');
   });
 
   it('reports every bad key at once', () => {
     const issues = issuesOf(
       withControl(
-        ['url = "ftp://x"', 'token_file = "rel/token"', 'host_id = "Fra_1"', 'capacity = -1', 'proxy_address = "0.0.0.0:80"', 'apps_domain = "Not A Domain"', 'cache_file = "x.json"', 'bogus = 1'].join('\n'),
+        ['url = "ftp://x"', 'credential_file = "rel/cred"', 'join_token_file = "rel/join"', 'fingerprint = "abc"', 'host_id = "Fra_1"', 'capacity = -1', 'proxy_address = "0.0.0.0:80"', 'apps_domain = "Not A Domain"', 'cache_file = "x.json"', 'bogus = 1'].join('\n'),
       ),
     );
     assert.deepEqual(issues.map((i) => i.path).sort(), [
@@ -274,9 +293,11 @@ describe('[control]', () => {
       'control.apps_domain',
       'control.cache_file',
       'control.capacity',
+      'control.credential_file',
+      'control.fingerprint',
       'control.host_id',
+      'control.join_token_file',
       'control.proxy_address',
-      'control.token_file',
       'control.url',
     ]);
     assert.match(issuesOf(withControl('capacity = 2'))[0]!.message, /is required/, 'url is required');

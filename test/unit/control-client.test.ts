@@ -1,7 +1,7 @@
 /**
  * The agent's control-plane client against a small loopback server: images are verified against
  * their digest before they are kept, a verified file is reused, errors carry the control plane's
- * codes; and the agent token file is read, never created.
+ * codes.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ControlClient } from '../../src/agent/control-client.js';
-import { readControlToken } from '../../src/agent/control-link.js';
 import { SystemClock, isStarlingError } from '../../src/shared/index.js';
 
 const GOOD = Buffer.from('the image bytes');
@@ -72,14 +71,3 @@ describe('ControlClient', () => {
   });
 });
 
-describe('readControlToken', () => {
-  it('reads the agent token; a missing or short file is a user error and nothing is created', async () => {
-    const file = join(dir, 'agent.token');
-    await assert.rejects(readControlToken(file), (e: unknown) => isStarlingError(e, 'ERR_AGENT_CONTROL_TOKEN') && e.fault === 'user');
-    assert.equal(existsSync(file), false);
-    writeFileSync(file, 'short\n', { mode: 0o600 });
-    await assert.rejects(readControlToken(file), (e: unknown) => isStarlingError(e, 'ERR_AGENT_CONTROL_TOKEN'));
-    writeFileSync(file, `${TOKEN}\n`, { mode: 0o600 });
-    assert.equal(await readControlToken(file), TOKEN);
-  });
-});

@@ -96,7 +96,7 @@ describe('planLab', () => {
       address: '10.128.255.2',
       gateway: '10.128.255.1',
       port: 9300,
-      url: 'http://10.128.255.2:9300',
+      url: 'https://10.128.255.2:9300',
     });
     assert.deepEqual(plan.routers[0]?.interfaces.at(-1), { ifname: 'ctl', address: '10.128.255.1/24' });
     assert.deepEqual(plan.popHosts[1], {

@@ -1,11 +1,21 @@
 /**
- * What only agents (hosts, with the agent token) may do: report their machines' actual states, and
+ * What only hosts (with their own credential) may do: report their machines' actual states, and
  * fetch the secret values of a machine placed on them — the one place secret values leave the
- * control plane, and only to the host that will inject them at machine start.
+ * control plane, and only to the host that will inject them at machine start. A host acts only as
+ * itself ({host} must be the credential's) and only on machines placed on it: anything else is 403.
  */
+import type { Principal } from '../auth/index.js';
 import { decryptSecret } from '../secrets/index.js';
 import { ApiError, json, route, type Route } from './http.js';
 import { MACHINE_ID_RE, ReportMachineState, machineKey, type ApiContext, type MachineDoc, type MachineStateDoc, type SecretDoc } from './schemas.js';
+
+/** The host the credential belongs to, which must be the one the path names. */
+function asHost(principal: Principal, host: string): string {
+  if (principal.kind !== 'host' || principal.host !== host) {
+    throw new ApiError(403, 'ERR_FORBIDDEN', `this credential is not host ${host}'s: a host acts only for itself`);
+  }
+  return host;
+}
 
 export function agentRoutes(ctx: ApiContext): Route[] {
   const { store } = ctx;
@@ -14,7 +24,7 @@ export function agentRoutes(ctx: ApiContext): Route[] {
   async function placed(host: string, app: string, id: string): Promise<MachineDoc> {
     const found = MACHINE_ID_RE.test(id) ? await store.get('machines', machineKey(app, id)).catch(() => undefined) : undefined;
     const doc = found?.value as MachineDoc | undefined;
-    if (!doc || doc.host !== host) throw new ApiError(404, 'ERR_MACHINE_NOT_FOUND', `no machine ${id} of app ${app} is placed on host ${host}`);
+    if (!doc || doc.host !== host) throw new ApiError(403, 'ERR_FORBIDDEN', `no machine ${id} of app ${app} is placed on host ${host}`);
     return doc;
   }
 
@@ -23,22 +33,27 @@ export function agentRoutes(ctx: ApiContext): Route[] {
       method: 'PUT',
       path: '/v1/hosts/{host}/apps/{app}/machines/{id}/state',
       summary: "An agent reports one of its machines' actual state (destroyed: the report is removed)",
-      auth: 'agent',
+      access: 'host',
       requestSchema: ReportMachineState,
-      responses: { '200': 'the stored report, or { deleted }', '400': 'invalid body or names' },
-      async handler({ params, body }) {
-        const { host, app, id } = params as { host: string; app: string; id: string };
+      responses: { '200': 'the stored report, or { deleted }', '400': 'invalid body or names', '403': 'another host, or a machine not placed on this one' },
+      async handler({ params, body, principal }) {
+        const { app, id } = params as { host: string; app: string; id: string };
+        const host = asHost(principal, params.host!);
         if (!MACHINE_ID_RE.test(id)) throw new ApiError(400, 'ERR_BAD_REQUEST', `machine id ${JSON.stringify(id.slice(0, 40))} is not one the control plane issues`);
         ctx.hostHealth?.seen(host);
         const key = machineKey(app, id);
+        // The region comes from the placement; a report for a machine no longer wanted keeps the
+        // last known region until its agent reports it destroyed. A host reports only machines
+        // placed on it, or (once the placement is gone) the ones it reported before.
+        const wanted = (await store.get('machines', key))?.value as MachineDoc | undefined;
+        const before = (await store.get('machine_states', key))?.value as MachineStateDoc | undefined;
+        if (wanted?.host !== host && before?.host !== host) {
+          throw new ApiError(403, 'ERR_FORBIDDEN', `machine ${id} of app ${app} is not placed on host ${host}: it may report only its own machines`);
+        }
         if (body.state === 'destroyed') {
           await store.delete('machine_states', key);
           return json(200, { deleted: id });
         }
-        // The region comes from the placement; a report for a machine no longer wanted keeps the
-        // last known region until its agent reports it destroyed.
-        const wanted = (await store.get('machines', key))?.value as MachineDoc | undefined;
-        const before = (await store.get('machine_states', key))?.value as MachineStateDoc | undefined;
         const doc: MachineStateDoc = {
           id,
           app,
@@ -60,10 +75,11 @@ export function agentRoutes(ctx: ApiContext): Route[] {
       method: 'GET',
       path: '/v1/hosts/{host}/apps/{app}/machines/{id}/secrets',
       summary: "The secret values a machine placed on this host starts with (agents only; never shown to users)",
-      auth: 'agent',
-      responses: { '200': '{ secrets: { NAME: value }, secrets_version }', '404': 'ERR_MACHINE_NOT_FOUND' },
-      async handler({ params }) {
-        const { host, app, id } = params as { host: string; app: string; id: string };
+      access: 'host',
+      responses: { '200': '{ secrets: { NAME: value }, secrets_version }', '403': 'another host, or a machine not placed on this one' },
+      async handler({ params, principal }) {
+        const { app, id } = params as { host: string; app: string; id: string };
+        const host = asHost(principal, params.host!);
         await placed(host, app, id);
         const appDoc = (await store.get('apps', app))?.value as { secrets_version: number } | undefined;
         const secrets: Record<string, string> = {};

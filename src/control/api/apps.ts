@@ -4,6 +4,7 @@
  * never take the same version: the loser conflicts, reads again and takes the next one.
  */
 import { isStarlingError } from '../../shared/index.js';
+import { DEFAULT_ORG, seesApp, seesOrg, type Principal, type TokenDoc } from '../auth/index.js';
 import { AppConfigError, parseAppConfigDocument } from '../config/app-config.js';
 import type { Entry, Op } from '../store/index.js';
 import { ApiError, json, route, type Route } from './http.js';
@@ -20,43 +21,50 @@ export function appRoutes(ctx: ApiContext): Route[] {
     route({
       method: 'POST',
       path: '/v1/apps',
+      access: 'deploy',
       summary: 'Create an app',
       requestSchema: CreateApp,
       responses: { '201': 'the app', '400': 'invalid body', '409': 'ERR_APP_EXISTS' },
-      async handler({ body }) {
-        const doc: AppDoc = { ...body, created_at: now(), release_version: 0, secrets_version: 0 };
+      async handler({ body, principal }) {
+        const org = await orgForNewApp(ctx, principal, body.org);
+        const doc: AppDoc = { name: body.name, org, primary_region: body.primary_region, created_at: now(), release_version: 0, secrets_version: 0 };
         try {
           await store.put('apps', body.name, doc, { expectRevision: 0 });
         } catch (e) {
           if (isStarlingError(e, 'ERR_STORE_CONFLICT')) throw new ApiError(409, 'ERR_APP_EXISTS', `app ${body.name} already exists`);
           throw e;
         }
-        ctx.logger.info('app created', { app: body.name, primary_region: body.primary_region });
+        ctx.logger.info('app created', { app: body.name, org, primary_region: body.primary_region });
         return json(201, doc);
       },
     }),
     route({
       method: 'GET',
       path: '/v1/apps',
-      summary: 'List apps',
+      access: 'read',
+      summary: "List the apps the token may see (its org's; one app for an app token; every app for the operator)",
       responses: { '200': '{ apps: [...] }' },
-      async handler() {
-        return json(200, { apps: (await store.list('apps')).map((e) => e.value) });
+      async handler({ principal }) {
+        const apps = (await store.list('apps')).map((e) => e.value as AppDoc).filter((a) => seesApp(principal, a));
+        return json(200, { apps: apps.map((a) => ({ ...a, org: a.org ?? DEFAULT_ORG })) });
       },
     }),
     route({
       method: 'GET',
       path: '/v1/apps/{app}',
+      access: 'read',
       summary: 'Show one app',
       responses: { '200': 'the app', '404': 'ERR_APP_NOT_FOUND' },
       async handler({ params }) {
-        return json(200, (await getApp(ctx, params.app!)).value);
+        const app = (await getApp(ctx, params.app!)).value;
+        return json(200, { ...app, org: app.org ?? DEFAULT_ORG });
       },
     }),
     route({
       method: 'DELETE',
       path: '/v1/apps/{app}',
-      summary: 'Destroy an app with its releases, secrets, machines and deploys',
+      access: 'admin',
+      summary: 'Destroy an app with its releases, secrets, machines, deploys and app tokens',
       responses: { '200': '{ deleted: name }', '404': 'ERR_APP_NOT_FOUND' },
       async handler({ params }) {
         const name = params.app!;
@@ -66,6 +74,8 @@ export function appRoutes(ctx: ApiContext): Route[] {
           const children = (
             await Promise.all(['releases', 'secrets', 'machines', 'deploys'].map((c) => store.list(c, { prefix: `${name}.` })))
           ).flat();
+          // Its app tokens go too: a new app of the same name must not inherit them.
+          children.push(...(await store.list('tokens')).filter((e) => (e.value as TokenDoc).app === name));
           const ops: Op[] = [
             ...children.map((c): Op => ({ op: 'delete', collection: c.collection, key: c.key })),
             { op: 'delete', collection: 'apps', key: name, expectRevision: app.revision },
@@ -83,6 +93,7 @@ export function appRoutes(ctx: ApiContext): Route[] {
     route({
       method: 'POST',
       path: '/v1/apps/{app}/releases',
+      access: 'deploy',
       summary: 'Create a release (immutable): config + image; takes the next version',
       requestSchema: CreateRelease,
       responses: { '201': 'the release', '400': 'invalid body', '404': 'ERR_APP_NOT_FOUND' },
@@ -95,6 +106,7 @@ export function appRoutes(ctx: ApiContext): Route[] {
     route({
       method: 'GET',
       path: '/v1/apps/{app}/releases',
+      access: 'read',
       summary: "List an app's releases, oldest first",
       responses: { '200': '{ releases: [...] }', '404': 'ERR_APP_NOT_FOUND' },
       async handler({ params }) {
@@ -106,6 +118,7 @@ export function appRoutes(ctx: ApiContext): Route[] {
     route({
       method: 'GET',
       path: '/v1/apps/{app}/releases/{version}',
+      access: 'read',
       summary: 'Show one release',
       responses: { '200': 'the release', '404': 'ERR_APP_NOT_FOUND or ERR_RELEASE_NOT_FOUND' },
       async handler({ params }) {
@@ -118,6 +131,18 @@ export function appRoutes(ctx: ApiContext): Route[] {
       },
     }),
   ];
+}
+
+/**
+ * The org a new app goes to: the one asked for, else the token's (the operator's default is
+ * `personal`). A token of one org cannot create apps in another (404, as if it did not exist), and
+ * an app token cannot create apps at all.
+ */
+async function orgForNewApp(ctx: ApiContext, p: Principal, asked: string | undefined): Promise<string> {
+  if (p.kind === 'user' && p.app !== null) throw new ApiError(403, 'ERR_FORBIDDEN', `this token is for app ${p.app} only: it cannot create apps`);
+  const org = asked ?? (p.kind === 'user' ? p.org : DEFAULT_ORG);
+  if (!seesOrg(p, org) || !(await ctx.store.get('orgs', org))) throw new ApiError(404, 'ERR_ORG_NOT_FOUND', `no org ${JSON.stringify(org)}`);
+  return org;
 }
 
 /** A new release of `name`: the app's next version, in one transaction with the app document. */

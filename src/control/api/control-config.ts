@@ -13,16 +13,28 @@ export interface ControlConfig {
   listen: { host: string; port: number };
   /** SQLite database file. */
   state: string;
-  /** Bearer token file, created (0600) when missing. Default: next to `state`, `api.token`. */
+  /** The platform operator's bearer token file, created (0600) when missing. Default: next to `state`, `api.token`. */
   token_file: string;
-  /** Bearer token file for agents (hosts), created (0600) when missing. Default: next to `state`, `agent.token`. */
-  agent_token_file: string;
   /** Uploaded images (content-addressed .tar.gz files). Default: next to `state`, `images/`. */
   images_dir: string;
   /** Seconds without hearing from a host before it is marked down. */
   host_timeout_s: number;
   /** AES-256-GCM key file, created (0600) when missing. Default: next to `state`, `secrets.key`. */
   secrets_key_file: string;
+  /**
+   * HTTPS, on by default: the operator's certificate (cert_file + key_file), or a self-signed one
+   * made at first start (tls.crt / tls.key next to `state`), which clients pin. `enabled = false`
+   * serves plain HTTP (for loopback, or behind a TLS-terminating proxy).
+   */
+  tls: { enabled: boolean; cert_file: string; key_file: string; self_signed: boolean };
+  limits: ControlLimitsConfig;
+}
+
+export interface ControlLimitsConfig {
+  max_connections: number;
+  max_connections_per_ip: number;
+  requests_per_second: number;
+  burst: number;
 }
 
 const hostPort = z.string().transform((s, ctx) => {
@@ -36,15 +48,34 @@ const hostPort = z.string().transform((s, ctx) => {
 });
 const path = z.string().min(1, 'must not be empty');
 
+const count = (min: number, max: number): z.ZodNumber => z.number().int('must be a whole number').min(min, `must be from ${min} to ${max}`).max(max, `must be from ${min} to ${max}`);
+
 const Schema = z.strictObject({
   listen: hostPort.prefault(DEFAULT_LISTEN),
   state: path.default(DEFAULT_STATE),
   token_file: path.optional(),
-  agent_token_file: path.optional(),
   images_dir: path.optional(),
   host_timeout_s: z.number().int('must be a whole number of seconds').min(5, 'must be at least 5 (agents poll every 25 s but hold the poll open)').max(3600).default(75),
   secrets_key_file: path.optional(),
+  tls: z
+    .strictObject({ enabled: z.boolean().default(true), cert_file: path.optional(), key_file: path.optional() })
+    .refine((t) => (t.cert_file === undefined) === (t.key_file === undefined), { message: 'give both cert_file and key_file, or neither (a self-signed certificate is made)', path: ['cert_file'] })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      max_connections: count(16, 1_000_000).default(4096),
+      max_connections_per_ip: count(1, 1_000_000).default(256),
+      requests_per_second: z.number().positive('must be above 0').max(100_000).default(50),
+      burst: count(1, 1_000_000).default(200),
+    })
+    .refine((l) => l.max_connections_per_ip <= l.max_connections, { message: 'must not be above max_connections', path: ['max_connections_per_ip'] })
+    .prefault({}),
 });
+
+/** Keys of earlier releases, and what replaced them: reported as issues with the way forward. */
+const REMOVED: Record<string, string> = {
+  agent_token_file: 'is no longer used: each host joins with its own credential (starling hosts add NAME --region R prints a one-time join token); remove the key',
+};
 
 export class ControlConfigError extends ConfigIssuesError {
   constructor(source: string, issues: SchemaIssue[], cause?: unknown) {
@@ -55,18 +86,27 @@ export class ControlConfigError extends ConfigIssuesError {
 export function parseControlConfig(text: string, source: string): ControlConfig {
   const toml = readToml(text);
   if (!toml.ok) throw new ControlConfigError(source, [toml.issue], toml.cause);
-  const result = Schema.safeParse(toml.doc);
-  if (!result.success) throw new ControlConfigError(source, fromZod(result.error));
-  const { listen, state, token_file, agent_token_file, images_dir, secrets_key_file, host_timeout_s } = result.data;
+  const doc: Record<string, unknown> = { ...(toml.doc as Record<string, unknown>) };
+  const removed: SchemaIssue[] = [];
+  for (const [key, message] of Object.entries(REMOVED)) {
+    if (!(key in doc)) continue;
+    removed.push({ path: key, message });
+    delete doc[key];
+  }
+  const result = Schema.safeParse(doc);
+  const issues = [...removed, ...(result.success ? [] : fromZod(result.error))];
+  if (!result.success || issues.length > 0) throw new ControlConfigError(source, issues);
+  const { listen, state, token_file, images_dir, secrets_key_file, host_timeout_s, tls, limits } = result.data;
   const dir = dirname(state);
   return {
     listen,
     state,
     token_file: token_file ?? join(dir, 'api.token'),
-    agent_token_file: agent_token_file ?? join(dir, 'agent.token'),
     images_dir: images_dir ?? join(dir, 'images'),
     host_timeout_s,
     secrets_key_file: secrets_key_file ?? join(dir, 'secrets.key'),
+    tls: { enabled: tls.enabled, cert_file: tls.cert_file ?? join(dir, 'tls.crt'), key_file: tls.key_file ?? join(dir, 'tls.key'), self_signed: tls.cert_file === undefined },
+    limits,
   };
 }
 
@@ -75,7 +115,7 @@ export async function loadControlConfig(file: string): Promise<ControlConfig> {
   return parseControlConfig(text, file);
 }
 
-/** The API's bearer token: read from token_file, or created there (0600) on first start. */
+/** The platform operator's bearer token: read from token_file, or created there (0600) on first start. */
 export function loadOrCreateControlToken(path: string, logger: Logger): Promise<string> {
   return loadOrCreateTokenFile(path, logger, { code: 'ERR_CONTROL_TOKEN', who: 'control plane' });
 }

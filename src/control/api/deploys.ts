@@ -81,6 +81,7 @@ export function deployRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
     route({
       method: 'POST',
       path: '/v1/apps/{app}/deploys',
+      access: 'deploy',
       summary: 'Start a deploy of a release (default: the latest) with a strategy',
       requestSchema: StartDeploy,
       responses: { '201': 'the deploy', '400': 'invalid body, ERR_NO_RELEASE, ERR_IMAGE_NOT_FOUND', '404': 'ERR_APP_NOT_FOUND or ERR_RELEASE_NOT_FOUND', '409': 'ERR_DEPLOY_IN_PROGRESS or ERR_DEPLOY_INTERRUPTED' },
@@ -91,6 +92,7 @@ export function deployRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
     route({
       method: 'GET',
       path: '/v1/apps/{app}/deploys',
+      access: 'read',
       summary: "List an app's deploys, oldest first",
       responses: { '200': '{ deploys: [...] }', '404': 'ERR_APP_NOT_FOUND' },
       async handler({ params }) {
@@ -102,6 +104,7 @@ export function deployRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
     route({
       method: 'GET',
       path: '/v1/apps/{app}/deploys/{id}',
+      access: 'read',
       summary: 'Show one deploy with its events',
       responses: { '200': 'the deploy', '404': 'ERR_APP_NOT_FOUND or ERR_DEPLOY_NOT_FOUND' },
       async handler({ params }) {
@@ -113,6 +116,7 @@ export function deployRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
       route({
         method: 'POST',
         path: `/v1/apps/{app}/deploys/{id}/${action}`,
+        access: 'deploy',
         summary: action === 'resume' ? 'Continue an interrupted deploy from the machines that exist now' : 'Roll an unfinished or failed deploy back to the release before it',
         responses: { '200': 'the deploy, running again', '404': 'ERR_DEPLOY_NOT_FOUND', '409': 'ERR_DEPLOY_IN_PROGRESS or ERR_DEPLOY_FINISHED' },
         async handler({ params }) {

@@ -4,6 +4,7 @@
  * seconds); the answer's `revision` is where the next poll starts. History compacted away (or a
  * revision the store never issued) is 410: take a new snapshot. `secrets` is never on the feed.
  */
+import type { Principal } from '../auth/index.js';
 import type { Change, StateStore } from '../store/index.js';
 import type { z } from 'zod';
 import { ApiError, json, route, type ApiResponse, type Route } from './http.js';
@@ -30,7 +31,7 @@ export function feedRoutes(ctx: ApiContext): Route[] {
     route({
       method: 'GET',
       path: '/v1/watch',
-      auth: 'any',
+      access: 'feed',
       summary: 'Long poll for changes after `since` (apps, releases, machines, hosts)',
       querySchema: WatchQuery,
       responses: {
@@ -38,9 +39,10 @@ export function feedRoutes(ctx: ApiContext): Route[] {
         '400': 'bad query (e.g. the secrets collection)',
         '410': 'ERR_STORE_COMPACTED or ERR_STORE_FUTURE_REVISION: resync from /v1/snapshot',
       },
-      async handler({ query, signal }) {
+      async handler({ query, signal, principal }) {
         const collections = parseCollections(query.collections);
-        const leave = query.host === undefined ? undefined : ctx.hostHealth?.enter(query.host);
+        const host = feedHost(principal, query.host);
+        const leave = host === undefined ? undefined : ctx.hostHealth?.enter(host);
         try {
           return await watch(query, collections, signal);
         } finally {
@@ -51,12 +53,13 @@ export function feedRoutes(ctx: ApiContext): Route[] {
     route({
       method: 'GET',
       path: '/v1/snapshot',
-      auth: 'any',
+      access: 'feed',
       summary: 'Current documents (apps, releases, machines, hosts) and the revision they reflect',
       querySchema: SnapshotQuery,
       responses: { '200': '{ revision, documents: [{ collection, key, revision, value }] }', '400': 'bad query' },
-      async handler({ query }) {
-        if (query.host !== undefined) ctx.hostHealth?.seen(query.host);
+      async handler({ query, principal }) {
+        const host = feedHost(principal, query.host);
+        if (host !== undefined) ctx.hostHealth?.seen(host);
         return snapshot(query);
       },
     }),
@@ -79,6 +82,13 @@ export function feedRoutes(ctx: ApiContext): Route[] {
     const documents = snap.entries.map((e) => ({ collection: e.collection, key: e.key, revision: e.revision, value: e.value }));
     return json(200, { revision: snap.revision, documents });
   }
+}
+
+/** The host a feed read keeps alive: a host's own (it may not speak for another); the operator may name one. */
+function feedHost(principal: Principal, named: string | undefined): string | undefined {
+  if (principal.kind !== 'host') return named;
+  if (named !== undefined && named !== principal.host) throw new ApiError(403, 'ERR_FORBIDDEN', `host ${principal.host} cannot hold the feed for host ${named}`);
+  return principal.host;
 }
 
 /** `apps,hosts` → the list; every bad name reported at once. */

@@ -3,10 +3,11 @@
  * checked by zod (every issue listed at once), and `{ "error": { "code", "message" } }` answers.
  * server.ts puts it on a port; the OpenAPI document is generated from the same table (openapi.ts).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { compilePathTemplate, StarlingError, describeError, fromZod, type Logger } from '../../shared/index.js';
+import { check, seesApp, type Access, type Authenticator, type Principal } from '../auth/index.js';
+import type { StateStore } from '../store/index.js';
 
 export interface ApiRequest {
   method: string;
@@ -26,6 +27,8 @@ export interface HandlerInput<B = unknown, Q = Record<string, string | undefined
   query: Q;
   params: Record<string, string>;
   signal: AbortSignal;
+  /** Who is calling; already checked against the route's access (and its `{app}`, when it has one). */
+  principal: Principal;
 }
 
 export interface ApiResponse {
@@ -42,11 +45,13 @@ export interface Route {
   path: string;
   summary: string;
   /**
-   * Who may call it: `user` (default: the operator's token), `agent` (a host's token: registering,
-   * reporting machine states, fetching a machine's secrets), `any` (either: the feed, images), or
-   * false (only /healthz). A user token cannot read secret values; an agent token cannot change apps.
+   * Who may call it (auth/principal.ts): a scope (`read`, `deploy`, `admin`: org tokens with at
+   * least that scope, and the platform operator), `platform`, `host` (a joined host), `feed` (hosts
+   * and the platform), `join` (a join token), `any` or `public` (only /healthz). Every route says.
+   * A route with `{app}` in its path is also checked against the token's org and app: another
+   * tenant's app is a 404.
    */
-  auth?: AuthRole | false;
+  access: Access;
   requestSchema?: z.ZodType;
   /** A strict object of string fields; query parameters are validated like bodies. */
   querySchema?: z.ZodObject;
@@ -57,12 +62,10 @@ export interface Route {
    * A route whose body is not JSON (image uploads and downloads): the server hands it the socket
    * streams after auth, without buffering the body. `handler` is then never called.
    */
-  raw?: (req: IncomingMessage, res: ServerResponse, params: Record<string, string>) => Promise<void>;
+  raw?: (req: IncomingMessage, res: ServerResponse, params: Record<string, string>, principal: Principal) => Promise<void>;
   /** The raw route's content type, for the OpenAPI document. */
   contentType?: string;
 }
-
-export type AuthRole = 'user' | 'agent' | 'any';
 
 /** Typed route definition: the handler's input types follow from the schemas. */
 export function route<B extends z.ZodType = z.ZodUndefined, Q extends z.ZodObject = z.ZodObject>(
@@ -110,39 +113,67 @@ interface Compiled {
   names: string[];
 }
 
+/** A request that passed auth and access checks, waiting for its body. */
+export interface Admitted {
+  route: Route;
+  params: Record<string, string>;
+  principal: Principal;
+}
+
 export class Router {
   private readonly compiled: Compiled[];
-  private readonly userHashes: Buffer[];
-  private readonly agentHashes: Buffer[];
 
   constructor(
     readonly routes: readonly Route[],
-    tokens: readonly string[],
+    private readonly auth: Authenticator,
+    private readonly store: StateStore,
     private readonly logger: Logger,
-    agentTokens: readonly string[] = [],
   ) {
-    if (tokens.length === 0) throw new StarlingError('ERR_CONTROL_NO_TOKEN', 'the control plane needs at least one API token');
-    this.userHashes = tokens.map(sha256);
-    this.agentHashes = agentTokens.map(sha256);
     this.compiled = routes.map((r) => ({ route: r, ...compilePathTemplate(r.path) }));
   }
 
-  /** Auth, route, validation and the handler: the whole decision, without a socket. */
+  /** Prepare, then run: the whole decision, without a socket (tests, embedding). */
   async handle(req: ApiRequest): Promise<ApiResponse> {
-    const matches = this.match(req.path);
-    const exact = matches.find((m) => m.route.method === req.method);
-    // Without an exact match (404, 405) any valid token may learn that much; never without one.
-    const role = exact ? exact.route.auth ?? 'user' : 'any';
-    if (role !== false && !this.authorized(req.authorization, role)) return unauthorized(role);
-    if (matches.length === 0) return json(404, errorBody('ERR_NOT_FOUND', `no endpoint ${req.path}`));
+    const admitted = await this.admit(req.method, req.path, req.authorization);
+    if ('status' in admitted) return admitted;
+    return this.run(admitted, req);
+  }
+
+  /**
+   * Everything that can be decided from the request line and the headers: the route, the caller
+   * (401), whether they may use it (403), whether its `{app}` is theirs to see (404). The server
+   * calls this before it reads a byte of the body.
+   */
+  async admit(method: string, path: string, authorization: string | undefined): Promise<Admitted | ApiResponse> {
+    const matches = this.match(path);
+    const exact = matches.find((m) => m.route.method === method);
+    if (exact?.route.access === 'public') return { ...exact, principal: { kind: 'anonymous' } };
+    const who = await this.auth.authenticate(authorization);
+    // Without a valid token nobody learns whether a path exists (404, 405).
+    if (!who.ok) return unauthorized(who.code, who.message);
+    if (matches.length === 0) return json(404, errorBody('ERR_NOT_FOUND', `no endpoint ${path}`));
     if (!exact) {
       const allow = [...new Set(matches.map((m) => m.route.method))].join(', ');
-      return json(405, errorBody('ERR_METHOD_NOT_ALLOWED', `${req.path} accepts ${allow}, not ${req.method}`), { allow });
+      return json(405, errorBody('ERR_METHOD_NOT_ALLOWED', `${path} accepts ${allow}, not ${method}`), { allow });
     }
+    const principal = who.principal;
+    const app = exact.params.app;
+    if (app !== undefined && isAppAccess(exact.route.access) && principal.kind !== 'platform') {
+      const doc = /^[a-z][a-z0-9-]{0,62}$/.test(app) ? ((await this.store.get('apps', app))?.value as { name: string; org?: string } | undefined) : undefined;
+      // Another org's app is answered exactly as one that does not exist.
+      if (!doc || !seesApp(principal, doc)) return json(404, errorBody('ERR_APP_NOT_FOUND', `no app ${JSON.stringify(app)}`));
+    }
+    const allowed = check(principal, exact.route.access);
+    if (!allowed.ok) return json(403, errorBody('ERR_FORBIDDEN', `${method} ${exact.route.path}: ${allowed.message}`));
+    return { ...exact, principal };
+  }
+
+  /** Validation and the handler, once the body is read. */
+  async run(a: Admitted, req: Pick<ApiRequest, 'method' | 'path' | 'body' | 'query' | 'signal'>): Promise<ApiResponse> {
     try {
-      const body = parseBody(exact.route, req.body);
-      const query = parseQuery(exact.route, req.query);
-      return await exact.route.handler({ body, query, params: exact.params, signal: req.signal } as HandlerInput<never, never>);
+      const body = parseBody(a.route, req.body);
+      const query = parseQuery(a.route, req.query);
+      return await a.route.handler({ body, query, params: a.params, signal: req.signal, principal: a.principal } as HandlerInput<never, never>);
     } catch (e) {
       if (e instanceof ApiError) return json(e.status, errorBody(e.code, e.message, e.details));
       if (e instanceof StarlingError && STORE_STATUS[e.code] !== undefined) {
@@ -152,12 +183,6 @@ export class Router {
       this.logger.error('control API request failed', { method: req.method, path: req.path, error: describeError(e) });
       return json(500, errorBody(e instanceof StarlingError ? e.code : 'ERR_INTERNAL', 'internal error; see the control plane log'));
     }
-  }
-
-  /** A raw route for this request, with its params and who may call it; undefined for JSON routes. */
-  matchRaw(method: string, path: string): { route: Route; params: Record<string, string> } | undefined {
-    const m = this.match(path).find((x) => x.route.method === method);
-    return m?.route.raw ? m : undefined;
   }
 
   private match(path: string): { route: Route; params: Record<string, string> }[] {
@@ -173,19 +198,10 @@ export class Router {
     }
     return out;
   }
-
-  /** Whether the Authorization header carries a token of `role` (the raw-body routes use this too). */
-  authorized(header: string | undefined, role: AuthRole): boolean {
-    const m = /^Bearer +(\S+) *$/i.exec(header ?? '');
-    if (!m) return false;
-    const given = sha256(m[1]!);
-    const hashes = role === 'user' ? this.userHashes : role === 'agent' ? this.agentHashes : [...this.userHashes, ...this.agentHashes];
-    // Every token is compared (no early exit), each in constant time over its SHA-256.
-    let ok = false;
-    for (const h of hashes) ok = timingSafeEqual(given, h) || ok;
-    return ok;
-  }
 }
+
+/** Routes about apps by scope; host, feed and platform routes name apps for other reasons. */
+const isAppAccess = (a: Access): boolean => a === 'read' || a === 'deploy' || a === 'admin';
 
 function parseBody(r: Route, text: string): unknown {
   if (!r.requestSchema) {
@@ -222,16 +238,10 @@ export function validate<T extends z.ZodType>(schema: T, value: unknown, what: s
   throw new ApiError(400, 'ERR_BAD_REQUEST', message, details);
 }
 
-function sha256(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}
-
-export function unauthorized(role: AuthRole): ApiResponse {
-  const which = role === 'agent' ? 'an agent token (agent_token_file)' : role === 'user' ? 'the API token (token_file)' : 'a token (token_file or agent_token_file)';
+export function unauthorized(code: string, message: string): ApiResponse {
+  const hint = code === 'ERR_TOKEN_EXPIRED' ? ': ask for a new token (starling tokens create)' : ': send Authorization: Bearer <token> (a token from starling tokens create, or the operator\'s token_file)';
   // RFC 6750 section 3: the challenge names the scheme.
-  return json(401, errorBody('ERR_UNAUTHORIZED', `missing or wrong bearer token: this endpoint needs ${which} as Authorization: Bearer <token>`), {
-    'www-authenticate': 'Bearer realm="starling-control"',
-  });
+  return json(401, errorBody(code, `${message}${hint}`), { 'www-authenticate': 'Bearer realm="starling-control"' });
 }
 
 /** A route served by `raw` (a streamed, non-JSON body); see Route.raw. */

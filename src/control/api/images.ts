@@ -41,6 +41,7 @@ export function imageRoutes(ctx: ApiContext): Route[] {
     rawRoute({
       method: 'PUT',
       path: '/v1/images/{digest}',
+      access: 'deploy',
       summary: 'Upload an image (.tar.gz); its digest is the sha256 of the bytes',
       contentType: 'application/gzip',
       responses: { '200': '{ digest, size } (already held)', '201': '{ digest, size }', '400': 'ERR_IMAGE_DIGEST', '413': 'ERR_IMAGE_TOO_LARGE' },
@@ -96,8 +97,8 @@ export function imageRoutes(ctx: ApiContext): Route[] {
     rawRoute({
       method: 'GET',
       path: '/v1/images/{digest}',
-      summary: 'Download an image (.tar.gz) by digest',
-      auth: 'any',
+      summary: 'Download an image (.tar.gz) by digest (hosts, and the platform operator)',
+      access: 'feed',
       contentType: 'application/gzip',
       responses: { '200': 'the .tar.gz bytes', '404': 'ERR_IMAGE_NOT_FOUND' },
       async raw(_req, res, params) {

@@ -1,11 +1,16 @@
 /**
  * `GET /v1/apps/{app}/logs`: the newest lines of an app's machines, gathered from the agents that
- * run them (their admin API, with the agent token, which an agent accepts for reading machine logs
- * only). Secret values were already redacted on the host. A host that does not answer is listed
- * in `unreachable`; the others' lines are still returned.
+ * run them (their admin API). Each host is asked with the secret that host chose when it
+ * registered (which its agent accepts for reading machine logs only), so a host that registered a
+ * wrong agent_url learns nothing but its own secret. Every answer is capped in time and size.
+ * Secret values were already redacted on the host. A host that does not answer is listed in
+ * `unreachable`; the others' lines are still returned.
  */
 import { z } from 'zod';
 import { describeError } from '../../shared/index.js';
+import type { HostCredentialDoc } from '../auth/index.js';
+import { decryptSecret } from '../secrets/index.js';
+import { agentSecretRef } from './hosts.js';
 import { getApp } from './apps.js';
 import { ApiError, json, route, type Route } from './http.js';
 import { listMachines } from './machines.js';
@@ -16,8 +21,9 @@ const LogsQuery = z.strictObject({
   tail: z.string().regex(/^\d{1,4}$/, 'must be a whole number from 1 to 9999').optional(),
 });
 
-/** How long one host may take to answer. */
+/** How long one host may take to answer, and how much it may send. */
 const HOST_TIMEOUT_MS = 5_000;
+export const MAX_LOG_ANSWER_BYTES = 8 << 20;
 
 export interface LogLine {
   time: string;
@@ -33,6 +39,7 @@ export function logRoutes(ctx: ApiContext): Route[] {
     route({
       method: 'GET',
       path: '/v1/apps/{app}/logs',
+      access: 'read',
       summary: "The newest log lines of an app's machines (optionally of one region), oldest first",
       querySchema: LogsQuery,
       responses: { '200': '{ lines: [{ time, machine, region, host, stream, message }], unreachable: [{ host, error }] }', '404': 'ERR_APP_NOT_FOUND' },
@@ -40,7 +47,6 @@ export function logRoutes(ctx: ApiContext): Route[] {
         const app = (await getApp(ctx, params.app!)).value.name;
         const tail = query.tail === undefined ? 100 : Number(query.tail);
         if (tail < 1) throw new ApiError(400, 'ERR_BAD_REQUEST', 'invalid query: tail: must be a whole number from 1 to 9999');
-        if (ctx.agentToken === undefined) throw new ApiError(503, 'ERR_NO_AGENT_TOKEN', 'this control plane has no agent token, so it cannot ask the hosts');
         const hosts = new Map((await ctx.store.list('hosts')).map((e) => [(e.value as HostDoc).id, e.value as HostDoc]));
         const machines = (await listMachines(ctx, app)).filter((m) => query.region === undefined || m.region === query.region);
         const lines: LogLine[] = [];
@@ -50,15 +56,21 @@ export function logRoutes(ctx: ApiContext): Route[] {
             const host = hosts.get(m.host);
             if (!host) return void unreachable.push({ host: m.host, error: 'the host is not registered' });
             const url = `${host.agent_url.replace(/\/+$/, '')}/v1/apps/${encodeURIComponent(app)}/machines/${encodeURIComponent(m.id)}/logs?tail=${tail}`;
+            const abort = new AbortController();
+            const timer = ctx.clock.setTimeout(() => abort.abort(new Error(`no answer within ${HOST_TIMEOUT_MS} ms`)), HOST_TIMEOUT_MS);
             try {
-              const res = await fetch(url, { headers: { authorization: `Bearer ${ctx.agentToken}` }, signal: AbortSignal.timeout(HOST_TIMEOUT_MS) });
+              const secret = await agentSecret(ctx, m.host);
+              const res = await fetch(url, { headers: { authorization: `Bearer ${secret}` }, signal: abort.signal, redirect: 'error' });
               // A machine not made yet (or already gone) has no logs: nothing to show, nothing wrong.
-              if (res.status === 404) return;
+              if (res.status === 404) return void (await res.body?.cancel());
               if (!res.ok) throw new Error(`answered ${res.status}`);
-              const body = (await res.json()) as { entries: { time: string; stream: 'stdout' | 'stderr'; message: string }[] };
-              for (const e of body.entries) lines.push({ time: e.time, machine: m.id, region: m.region, host: m.host, stream: e.stream, message: e.message });
+              const body = JSON.parse(await readCapped(res, MAX_LOG_ANSWER_BYTES)) as { entries: { time: string; stream: 'stdout' | 'stderr'; message: string }[] };
+              for (const e of body.entries) lines.push({ time: String(e.time), machine: m.id, region: m.region, host: m.host, stream: e.stream, message: String(e.message) });
             } catch (e) {
-              unreachable.push({ host: m.host, error: describeError(e) });
+              unreachable.push({ host: m.host, error: describeError(abort.signal.aborted ? abort.signal.reason : e) });
+            } finally {
+              timer.cancel();
+              abort.abort();
             }
           }),
         );
@@ -67,4 +79,28 @@ export function logRoutes(ctx: ApiContext): Route[] {
       },
     }),
   ];
+}
+
+/** The secret host `host` chose for calls to its admin API; the host must have registered. */
+async function agentSecret(ctx: ApiContext, host: string): Promise<string> {
+  const cred = (await ctx.store.get('host_credentials', host))?.value as HostCredentialDoc | undefined;
+  if (!cred?.agent_secret) throw new Error('the host has not registered its agent secret');
+  return decryptSecret(ctx.secretsKey, agentSecretRef(host), cred.agent_secret);
+}
+
+/** The body as text, refusing to hold more than `max` bytes of it. */
+async function readCapped(res: Response, max: number): Promise<string> {
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (declared > max) {
+    await res.body?.cancel();
+    throw new Error(`the answer is ${declared} bytes, over the ${max}-byte cap`);
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body ?? []) {
+    size += (chunk as Uint8Array).byteLength;
+    if (size > max) throw new Error(`the answer is over the ${max}-byte cap`);
+    chunks.push(chunk as Uint8Array);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

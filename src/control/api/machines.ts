@@ -34,6 +34,7 @@ export function machineRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
     route({
       method: 'GET',
       path: '/v1/apps/{app}/machines',
+      access: 'read',
       summary: "An app's machines: where each is placed, its release, and its reported state",
       responses: { '200': '{ machines: [...] }', '404': 'ERR_APP_NOT_FOUND' },
       async handler({ params }) {
@@ -44,6 +45,7 @@ export function machineRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
     route({
       method: 'POST',
       path: '/v1/apps/{app}/scale',
+      access: 'deploy',
       summary: 'Scale to `count` machines in each listed region (default: the primary region)',
       requestSchema: ScaleCount,
       responses: { '200': '{ created: [...], destroyed: [...] }', '400': 'invalid body, ERR_NOT_DEPLOYED, ERR_NO_CAPACITY', '404': 'ERR_APP_NOT_FOUND', '409': 'ERR_DEPLOY_IN_PROGRESS' },
@@ -76,6 +78,7 @@ export function machineRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
     route({
       method: 'GET',
       path: '/v1/apps/{app}/status',
+      access: 'read',
       summary: 'The app, its deployed and latest release, its machines and its latest deploy',
       responses: { '200': '{ app, machines, deploy }', '404': 'ERR_APP_NOT_FOUND' },
       async handler({ params }) {

@@ -11,6 +11,7 @@ import { logRoutes } from './logs.js';
 import { machineRoutes } from './machines.js';
 import { feedRoutes } from './feed.js';
 import { hostRoutes } from './hosts.js';
+import { orgRoutes } from './orgs.js';
 import { imageRoutes } from './images.js';
 import { json, route, type Route } from './http.js';
 import type { ApiContext } from './schemas.js';
@@ -26,7 +27,7 @@ export function controlRoutes(ctx: ApiContext): Route[] {
       method: 'GET',
       path: '/healthz',
       summary: 'Liveness: answers without a token',
-      auth: false,
+      access: 'public',
       responses: { '200': '{ ok: true }' },
       async handler() {
         return json(200, { ok: true });
@@ -37,6 +38,7 @@ export function controlRoutes(ctx: ApiContext): Route[] {
     ...deployRoutes(ctx, runner),
     ...logRoutes(ctx),
     ...secretRoutes(ctx, runner),
+    ...orgRoutes(ctx),
     ...hostRoutes(ctx),
     ...agentRoutes(ctx),
     ...imageRoutes(ctx),
@@ -52,6 +54,7 @@ function openApiRoute(doc: () => unknown): Route {
   return route({
     method: 'GET',
     path: '/openapi.json',
+    access: 'any',
     summary: 'This API, as an OpenAPI 3.1 document',
     responses: { '200': 'the OpenAPI document' },
     async handler() {
@@ -97,7 +100,12 @@ export function openApiDocument(routes: readonly Route[]): Record<string, unknow
       const type = Number(status) < 400 && r.contentType ? r.contentType : 'application/json';
       responses[status] = { description, content: { [type]: { schema } } };
     }
-    if (r.auth !== false) responses['401'] = { description: 'ERR_UNAUTHORIZED', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+    if (r.access !== 'public') {
+      const error = { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } };
+      responses['401'] = { description: 'ERR_UNAUTHORIZED or ERR_TOKEN_EXPIRED', content: error };
+      responses['403'] ??= { description: 'ERR_FORBIDDEN: the caller may not use this endpoint', content: error };
+      responses['429'] = { description: 'ERR_RATE_LIMITED (Retry-After)', content: error };
+    }
     const op: Record<string, unknown> = {
       operationId: `${r.method.toLowerCase()}${r.path.replace(/[{}]/g, '').replace(/[/.](\w)/g, (_m, c: string) => c.toUpperCase())}`,
       summary: r.summary,
@@ -105,9 +113,9 @@ export function openApiDocument(routes: readonly Route[]): Record<string, unknow
       ...(r.requestSchema ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(r.requestSchema) } } } } : {}),
       ...(r.raw && r.method === 'PUT' && r.contentType ? { requestBody: { required: true, content: { [r.contentType]: { schema: { type: 'string', format: 'binary' } } } } } : {}),
       responses,
-      security: r.auth === false ? [] : [{ bearer: [] }],
-      // Which token: user (token_file), agent (agent_token_file) or any of them.
-      'x-starling-token': r.auth === false ? 'none' : (r.auth ?? 'user'),
+      security: r.access === 'public' ? [] : [{ bearer: [] }],
+      // Who may call it: a scope (read, deploy, admin), platform, host, feed, join, any or public.
+      'x-starling-access': r.access,
     };
     (paths[r.path] ??= {})[r.method.toLowerCase()] = op;
   }

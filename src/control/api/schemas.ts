@@ -19,8 +19,13 @@ export interface ApiContext {
   imagesDir: string;
   /** Host liveness; absent in socket-free tests (every host counts as alive). */
   hostHealth?: HostHealth | undefined;
-  /** An agent token, presented to agents to read machine logs (`GET /v1/apps/{app}/logs`). */
-  agentToken?: string | undefined;
+  /**
+   * The hex SHA-256 of the certificate the API serves (when it serves TLS): put into join tokens,
+   * so an agent checks the control plane's identity from its first request.
+   */
+  tlsFingerprint?: string | undefined;
+  /** The key this platform's proxies mark requests to each other with, handed to joined hosts. */
+  peerKey?: string | undefined;
   clock: Clock;
   logger: Logger;
 }
@@ -35,7 +40,11 @@ export const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
 export const appName = z.string().regex(APP_NAME_RE, 'must be lower-case letters, digits and -, starting with a letter, at most 63 characters');
 const region = z.string().refine(isKnownRegion, 'is not a known region (see GET /v1/regions and docs/control-api.md)');
 
-export const CreateApp = z.strictObject({ name: appName, primary_region: region });
+export const ORG_NAME_RE = /^[a-z][a-z0-9-]{0,62}$/;
+export const orgName = z.string().regex(ORG_NAME_RE, 'must be lower-case letters, digits and -, starting with a letter, at most 63 characters');
+
+/** `org` defaults to the token's org (the platform operator's default: `personal`). */
+export const CreateApp = z.strictObject({ name: appName, primary_region: region, org: orgName.optional() });
 
 export const CreateRelease = z.strictObject({
   config: z.record(z.string(), z.unknown()),
@@ -50,8 +59,8 @@ export const SetSecrets = z
   .record(z.string().regex(SECRET_NAME_RE, 'secret names are letters, digits and _, not starting with a digit'), z.string().max(65536))
   .refine((o) => Object.keys(o).length > 0, 'give at least one NAME: value pair');
 
+/** What a joined host says about itself; its id and region come from its credential. */
 export const RegisterHost = z.strictObject({
-  id: z.string().regex(HOST_ID_RE, 'must be lower-case letters, digits and -, at most 63 characters'),
   region,
   capacity: z.strictObject({ machines: z.number().int().min(0).max(100000) }),
   agent_url: z.url({ protocol: /^https?$/ }),
@@ -60,6 +69,11 @@ export const RegisterHost = z.strictObject({
     .string()
     .regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]):\d{1,5}$/, 'must be IP:PORT (IPv6 in brackets)')
     .optional(),
+  /**
+   * The secret the agent chose for the control plane's calls to its admin API (machine logs):
+   * stored sealed, never on the feed, presented only to this host's agent_url.
+   */
+  agent_secret: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 hex digits'),
 });
 
 /** Query parameters are strings; the handlers convert them after these checks. */
@@ -76,6 +90,8 @@ export const SnapshotQuery = z.strictObject({ collections: z.string().optional()
 
 export interface AppDoc {
   name: string;
+  /** The org it belongs to; absent on apps made before orgs existed, which are in `personal`. */
+  org?: string;
   primary_region: string;
   created_at: string;
   /** The version of the latest release (0: none yet). */

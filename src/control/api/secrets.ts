@@ -67,6 +67,7 @@ export function secretRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
     route({
       method: 'PUT',
       path: '/v1/apps/{app}/secrets',
+      access: 'deploy',
       summary: 'Set secrets ({ NAME: value, … }); answers names and digests only',
       requestSchema: SetSecrets,
       querySchema: StageQuery,
@@ -91,6 +92,7 @@ export function secretRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
     route({
       method: 'GET',
       path: '/v1/apps/{app}/secrets',
+      access: 'read',
       summary: "List an app's secrets: names and digests, never values",
       responses: { '200': '{ secrets_version, secrets: [{ name, digest, updated_at }] }', '404': 'ERR_APP_NOT_FOUND' },
       async handler({ params }) {
@@ -102,6 +104,7 @@ export function secretRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
     route({
       method: 'DELETE',
       path: '/v1/apps/{app}/secrets/{name}',
+      access: 'deploy',
       summary: 'Unset one secret',
       querySchema: StageQuery,
       responses: { '200': '{ secrets_version, deleted: name, rollout: { release, deploy } | null }', '404': 'ERR_APP_NOT_FOUND or ERR_SECRET_NOT_FOUND', '409': 'ERR_DEPLOY_IN_PROGRESS' },

@@ -12,6 +12,7 @@
  * the same file would be invisible to them. locking_mode=EXCLUSIVE holds the file lock for the
  * life of the connection and makes a second opener fail fast (ERR_STORE_LOCKED).
  */
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { isStarlingError } from '../../shared/index.js';
 import { ChangeFeed, type FeedPage } from './feed.js';
@@ -84,11 +85,13 @@ export class SqliteStore implements StateStore {
     this.path = opts.path;
     let db: Database.Database | undefined;
     try {
+      privateFiles(opts.path, true);
       db = new Database(opts.path, { timeout: 1000 });
       db.pragma('locking_mode = EXCLUSIVE');
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       migrate(db);
+      privateFiles(opts.path, false);
     } catch (e) {
       db?.close();
       throw wrap(e, `opening the state store ${opts.path}`);
@@ -240,5 +243,31 @@ export class SqliteStore implements StateStore {
       this.feed.notify();
     }
     return results;
+  }
+}
+
+/**
+ * The state holds sealed secrets, token hashes and host credentials: the database and its WAL and
+ * shared-memory files are 0600 whatever the umask or an earlier release left (SQLite gives the
+ * -wal and -shm files the main file's mode, so it is made 0600 before SQLite creates anything).
+ * `create` only before SQLite opens it: once it has, no other descriptor of the file may be opened
+ * and closed in this process, as closing one drops the process's POSIX locks on it (SQLite's
+ * exclusive lock among them).
+ */
+function privateFiles(path: string, create: boolean): void {
+  if (path === ':memory:' || path === '') return;
+  if (create && !existsSync(path)) {
+    try {
+      closeSync(openSync(path, 'wx', 0o600));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+  for (const f of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) {
+    try {
+      chmodSync(f, 0o600);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
   }
 }

@@ -10,6 +10,7 @@ import { jsonOption, printJson, table } from '../certs/common.js';
 /** An app as the API answers it (GET /v1/apps/{app}). */
 export interface AppJson {
   name: string;
+  org: string;
   primary_region: string;
   created_at: string;
   release_version: number;
@@ -40,6 +41,7 @@ export const appsCreate: Command = {
   args: ['NAME'],
   options: {
     'primary-region': { type: 'string', value: 'REGION', description: 'where its machines go first (default: the first region with hosts)' },
+    org: { type: 'string', value: 'ORG', description: "the org it belongs to (default: the token's org; the operator's: personal)" },
     ...jsonOption,
     ...controlOptions,
   },
@@ -47,9 +49,10 @@ export const appsCreate: Command = {
     const name = String(opts.name);
     const target = resolveControl(opts);
     const region = await primaryRegion(target, opts['primary-region']);
-    const app = await callControl<AppJson>(target, 'POST', '/v1/apps', { name, primary_region: region });
+    const org = typeof opts.org === 'string' && opts.org !== '' ? { org: opts.org } : {};
+    const app = await callControl<AppJson>(target, 'POST', '/v1/apps', { name, primary_region: region, ...org });
     if (opts.json === true) printJson(app);
-    else console.log(`created app ${app.name} (primary region ${app.primary_region})\nnext: set its secrets (starling secrets set --app ${app.name} NAME=VALUE), then deploy it`);
+    else console.log(`created app ${app.name} in org ${app.org} (primary region ${app.primary_region})\nnext: set its secrets (starling secrets set --app ${app.name} NAME=VALUE), then deploy it`);
     return 0;
   },
 };
@@ -71,8 +74,8 @@ export const appsList: Command = {
 };
 
 export function formatApps(apps: readonly AppJson[]): string {
-  const rows = [['NAME', 'PRIMARY REGION', 'RELEASE', 'SECRETS VERSION', 'CREATED']];
-  for (const a of apps) rows.push([a.name, a.primary_region, a.release_version === 0 ? '-' : `v${a.release_version}`, String(a.secrets_version), a.created_at]);
+  const rows = [['NAME', 'ORG', 'PRIMARY REGION', 'RELEASE', 'SECRETS VERSION', 'CREATED']];
+  for (const a of apps) rows.push([a.name, a.org, a.primary_region, a.release_version === 0 ? '-' : `v${a.release_version}`, String(a.secrets_version), a.created_at]);
   return table(rows);
 }
 

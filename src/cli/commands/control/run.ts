@@ -1,15 +1,15 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { SqliteStore, loadControlConfig, loadOrCreateControlToken, startControlPlane } from '../../../control/index.js';
+import { SqliteStore, loadControlConfig, loadOrCreateControlToken, loadOrCreateControlTls, startControlPlane } from '../../../control/index.js';
 import { createSecretsKeyFile, loadSecretsKey } from '../../../control/secrets/index.js';
-import { StarlingError, SystemClock, stderrLogger, type Level } from '../../../shared/index.js';
+import { StarlingError, SystemClock, formatFingerprint, stderrLogger, type Level } from '../../../shared/index.js';
 import type { Command } from '../../args.js';
 
 export const DEFAULT_CONTROL_CONFIG = '/etc/starling/control.toml';
 
 /**
- * `starling control run`: the control plane's API server in the foreground. The token and secrets
- * key files are created (0600) on first start. SIGTERM or SIGINT closes the server, then the store.
+ * `starling control run`: the control plane's API server in the foreground. The token, the secrets
+ * key and (with TLS on, the default) a self-signed certificate are created on first start. SIGTERM or SIGINT closes the server, then the store.
  */
 export const controlRun: Command = {
   noun: 'control',
@@ -28,7 +28,8 @@ export const controlRun: Command = {
     const config = await loadControlConfig(String(opts.config));
     mkdirSync(dirname(config.state), { recursive: true, mode: 0o700 });
     const token = await loadOrCreateControlToken(config.token_file, logger);
-    const agentToken = await loadOrCreateControlToken(config.agent_token_file, logger);
+    const tls = await loadOrCreateControlTls(config, logger);
+    if (tls) logger.info('serving HTTPS: clients pin this certificate', { sha256: formatFingerprint(tls.fingerprint), cert: config.tls.cert_file });
     if (!existsSync(config.secrets_key_file)) {
       mkdirSync(dirname(config.secrets_key_file), { recursive: true, mode: 0o700 });
       createSecretsKeyFile(config.secrets_key_file);
@@ -42,7 +43,13 @@ export const controlRun: Command = {
         listen: config.listen,
         store,
         tokens: [token],
-        agentTokens: [agentToken],
+        tls,
+        limits: {
+          maxConnections: config.limits.max_connections,
+          maxConnectionsPerIp: config.limits.max_connections_per_ip,
+          requestsPerSecond: config.limits.requests_per_second,
+          burst: config.limits.burst,
+        },
         imagesDir: config.images_dir,
         hostTimeoutMs: config.host_timeout_s * 1000,
         secretsKey,

@@ -108,14 +108,16 @@ async function ensureApp(target: ControlTarget, app: string, primary: string | u
 async function upload(target: ControlTarget, file: string, digest: string, size: number): Promise<void> {
   let res: Response;
   try {
-    res = await fetch(`${target.url}/v1/images/${digest}`, {
+    res = await target.fetch(`${target.url}/v1/images/${digest}`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${target.token}`, 'content-type': 'application/gzip', 'content-length': String(size) },
       body: Readable.toWeb(createReadStream(file)) as ReadableStream,
       duplex: 'half',
     } as RequestInit);
   } catch (e) {
-    throw new StarlingError('ERR_CONTROL_UNREACHABLE', `uploading the image to ${target.url} failed: ${describeError(e)}`);
+    const cause = e instanceof Error && e.cause !== undefined ? e.cause : e;
+    if (cause instanceof StarlingError && cause.code === 'ERR_TLS_UNTRUSTED') throw cause;
+    throw new StarlingError('ERR_CONTROL_UNREACHABLE', `uploading the image to ${target.url} failed: ${describeError(cause)}`);
   }
   const text = await res.text();
   if (!res.ok) {
