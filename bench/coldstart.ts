@@ -7,7 +7,7 @@
  * its log — is reported separately, as the issue asks: most of a Node cold start is Node itself.
  */
 import http from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MachineManager, machineControl, mergeMachineRoutes } from '../src/agent/machine-manager.js';
@@ -42,6 +42,7 @@ function firstByte(port: number): Promise<number> {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'starling-coldstart-'));
+  chmodSync(dir, 0o711); // machines run as unprivileged uids: they must pass through to their images
   const clock = new SystemClock();
   const driver = new SandboxDriver({ stateDir: join(dir, 'sandbox'), bridge: { name: 'scb', cidr: '172.27.0.0/24' }, clock, logger: silentLogger });
   const manager = new MachineManager({ driver, clock, logger: silentLogger, region: 'fra', dataDir: join(dir, 'data') });

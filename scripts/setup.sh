@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 # nginx: origin in tests and peer in the benchmark; haproxy: benchmark peer; wrk: load generator;
 # pebble: the ACME test CA (with pebble-challtestsrv); openssl: test certificates;
 # bird2: the BGP daemon the announcer drives; iproute2: network namespaces (ip netns) and tc for tests;
-# bubblewrap: the sandbox runtime driver that runs machines.
-PACKAGES=(nginx haproxy wrk pebble openssl bird2 iproute2 bubblewrap)
+# bubblewrap: the sandbox runtime driver that runs machines; nftables: each machine's host firewall;
+# linux-libc-dev: the kernel's syscall tables, which the seccomp filter's unit test checks against.
+PACKAGES=(nginx haproxy wrk pebble openssl bird2 iproute2 bubblewrap nftables linux-libc-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

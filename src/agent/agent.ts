@@ -75,6 +75,13 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
         ? new SandboxDriver({
             stateDir: config.runtime.data_dir,
             bridge: { name: config.runtime.bridge, cidr: config.runtime.network },
+            // A machine may reach its host only at the proxy (its gateway address, this port).
+            publicPorts: [hostPort(config.proxy.listen, 'proxy.listen').port],
+            uidBase: config.runtime.uid_base,
+            allowHostRoot: config.runtime.allow_host_root,
+            // data_dir defaults to <state_dir>/machines, and state_dir is made 0700 with the token:
+            // the machines' unprivileged uids must pass through it (o+x, never o+r).
+            traversable: [config.agent.state_dir],
             clock,
             logger: o.logger.child({ component: 'sandbox' }),
           })

@@ -3,6 +3,7 @@ import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { isBirdReservedWord } from '../announcer/index.js';
 import type { AnnouncerSpec } from '../announcer/types.js';
+import { DEFAULT_UID_BASE, UID_BLOCK_SIZE } from '../runtime/index.js';
 import { readToml, ConfigIssuesError, fromZod, readConfigText, type SchemaIssue } from '../shared/index.js';
 import { contains, formatNet, hostBits, parseHostPort, parseIp, parsePrefix, reachable } from './addresses.js';
 import { controlIssues, controlSchema, resolveControl, type ControlSection } from './config-control.js';
@@ -22,8 +23,12 @@ export interface AgentConfig {
   agent: { region: string; state_dir: string; admin_listen: string; token_file: string };
   proxy: { listen: string; routes: string; admin: string };
   announcer: AnnouncerSpec;
-  /** Machines on this host: `sandbox` (bubblewrap + network namespaces) or `none` (proxy only). */
-  runtime: { driver: 'sandbox' | 'none'; data_dir: string; bridge: string; network: string };
+  /**
+   * Machines on this host: `sandbox` (bubblewrap + network namespaces) or `none` (proxy only).
+   * `uid_base`: first host uid of the per-app uid blocks; `allow_host_root`: run machines as the
+   * host's uid 0 where the host cannot give them a user namespace (the non-root lab).
+   */
+  runtime: { driver: 'sandbox' | 'none'; data_dir: string; bridge: string; network: string; uid_base: number; allow_host_root: boolean };
   /** The control plane this host follows; absent: the agent serves the routes file only. */
   control?: ControlSection;
 }
@@ -31,6 +36,9 @@ export interface AgentConfig {
 // ---- schema ------------------------------------------------------------------------------------
 
 const PEER_NAME = /^[a-z][a-z0-9_]{0,31}$/;
+const MIN_UID_BLOCKS = 1024;
+/** The last block may not hold 2^32-1 ((uid_t)-1): 1024 whole blocks fit from 0xfbff0000 up. */
+const MAX_UID_BASE = 2 ** 32 - (MIN_UID_BLOCKS + 1) * UID_BLOCK_SIZE;
 const int = (what = 'an integer') => z.number().int(`must be ${what}`);
 const range = (lo: number, hi: number, unit = '') =>
   int().min(lo, `must be from ${lo} to ${hi}${unit}`).max(hi, `must be from ${lo} to ${hi}${unit}`);
@@ -128,6 +136,17 @@ const Schema = z.strictObject({
         .string()
         .regex(/^\d{1,3}(\.\d{1,3}){3}\/(1[2-9]|2[0-4])$/, 'must be an IPv4 CIDR of size /12 to /24, e.g. 172.31.0.0/16')
         .default('172.31.0.0/16'),
+      // Blocks of 65536 host uids per app from here up (runtime/drivers/sandbox-userns.ts): aligned,
+      // above the host's own users, with room for MIN_UID_BLOCKS apps below 2^32-1.
+      uid_base: int()
+        .superRefine((n, ctx) => {
+          const issue = (message: string): void => ctx.addIssue({ code: 'custom', message });
+          if (n < UID_BLOCK_SIZE) issue(`must be at least ${UID_BLOCK_SIZE}: the first 65536 ids are the host's own users`);
+          else if (n > MAX_UID_BASE) issue(`must be at most ${MAX_UID_BASE} (0x${MAX_UID_BASE.toString(16)}): room for ${MIN_UID_BLOCKS} apps' blocks of ${UID_BLOCK_SIZE} uids below 2^32-1`);
+          else if (n % UID_BLOCK_SIZE !== 0) issue(`must be a multiple of ${UID_BLOCK_SIZE} (the default is ${DEFAULT_UID_BASE}, 0x70000000)`);
+        })
+        .default(DEFAULT_UID_BASE),
+      allow_host_root: z.boolean().default(false),
     })
     .prefault({}),
   control: controlSchema.optional(),

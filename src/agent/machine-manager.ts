@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { MachineChecks, MachineLogs, prepareImage, type CheckSpec, type DriverMachine, type ExitInfo, type MachineSpec, type MachineState, type RuntimeDriver } from '../runtime/index.js';
 import { StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
@@ -114,7 +114,12 @@ export class MachineManager implements MachinesPort {
       internal_port: c.internal_port ?? DEFAULTS.internal_port,
       guest: { ...DEFAULTS.guest, ...c.guest },
       mounts: (c.mounts ?? []).map((v) => {
-        const source = join(this.o.dataDir, 'volumes', app, v.volume);
+        // The sandbox hands each volume to its app's host uid (0700); that uid must pass through
+        // volumes/ and volumes/<app> to reach it: 0711, walkable but not listable.
+        const appDir = join(this.o.dataDir, 'volumes', app);
+        mkdirSync(appDir, { recursive: true, mode: 0o711 });
+        for (const d of [join(this.o.dataDir, 'volumes'), appDir]) chmodSync(d, 0o711);
+        const source = join(appDir, v.volume);
         mkdirSync(source, { recursive: true, mode: 0o700 });
         return { source, destination: v.path };
       }),

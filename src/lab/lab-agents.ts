@@ -10,8 +10,9 @@
  * SIGKILL nothing of them is left on the host. It joins the host's network namespace with nsenter,
  * not `ip netns exec`, so it keeps the real /sys and its cgroup hierarchies (machines' limits).
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { DEFAULT_UID_BASE, UID_BLOCK_SIZE } from '../runtime/index.js';
 import { StarlingError } from '../shared/index.js';
 import { execIn } from './fabric.js';
 import { isRecordedAlive, procInfo } from './lab-state.js';
@@ -28,6 +29,7 @@ import {
   type LabContext,
 } from './lab-context.js';
 import type { PopHostPlan } from './plan.js';
+import { inUserNamespace } from './userns.js';
 
 /** Lab timings: a drain keeps its routes tagged this long before withdrawing them. */
 export const LAB_DRAIN_DELAY_MS = 1500;
@@ -71,6 +73,7 @@ delay_ms = ${LAB_DRAIN_DELAY_MS}
 
 [runtime]
 driver = "sandbox"
+${runtimeIdentity(ctx, h)}
 
 [control]
 url = "${ctx.plan.control.url}"
@@ -82,10 +85,32 @@ apps_domain = "${APPS_DOMAIN}"
 `;
 }
 
+/** Host uids per lab host: every agent of the lab shares one kernel, so each gets its own range. */
+const LAB_HOST_UIDS = 256 * UID_BLOCK_SIZE;
+
+/**
+ * The machines' identity lines of [runtime]. Each agent owns a range of 256 app blocks (one agent
+ * per range, as on real hosts). In a normal user's lab the agents run inside the lab's user-namespace
+ * holder, where only the user's own uid is mapped: no range can be mapped for a machine's user
+ * namespace, so machines run as the holder's uid 0 — which is that unprivileged user on the host.
+ */
+function runtimeIdentity(ctx: LabContext, h: PopHostPlan): string {
+  const i = Math.max(0, ctx.plan.popHosts.findIndex((p) => p.id === h.id));
+  const lines = [`uid_base = ${DEFAULT_UID_BASE + i * LAB_HOST_UIDS}`];
+  if (inUserNamespace()) {
+    lines.push("# The lab runs as a normal user: \"host root\" here is the holder's root, that unprivileged user.");
+    lines.push('allow_host_root = true');
+  }
+  return lines.join('\n');
+}
+
 /** Writes the host's files and starts its agent (recorded in the state). */
 export function startAgent(ctx: LabContext, h: PopHostPlan): number {
   const dir = hostDir(ctx, h.id);
   mkdirSync(join(dir, 'state'), { recursive: true, mode: 0o700 });
+  // Machines run as unprivileged host uids that must pass through to their data dir (state/machines):
+  // o+x on the lab's dirs above it, never o+r (the agent itself opens up its state dir the same way).
+  for (let d = dir; d.startsWith(dirname(ctx.dir)); d = dirname(d)) chmodSync(d, statSync(d).mode | 0o001);
   writeFileSync(join(dir, 'routes.json'), '{ "apps": [] }\n', { mode: 0o600 });
   writeFileSync(agentConfigPath(ctx, h.id), agentToml(ctx, h), { mode: 0o600 });
   // Its own mount namespace (a slave: nothing mounted in it reaches the host) with a tmpfs on /run/netns.

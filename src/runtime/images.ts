@@ -6,6 +6,12 @@
  * Digests: of a tarball, its bytes (what `sha256sum` prints); of a directory, a deterministic walk —
  * for each entry in sorted order its relative path, type, permission bits and content hash (or link
  * target). Timestamps and owners are left out: they differ between copies of the same app.
+ *
+ * Modes: machines run as unprivileged host uids (the sandbox's user namespace) and read the image
+ * through a bind mount, so a cached image must be readable by others: after unpacking or copying,
+ * every file gets o+r (and o+x where its owner has x), every directory o+rx, and no entry keeps
+ * group/other write, setuid or setgid. The cache directory itself is 0711 (walkable, not
+ * listable). A directory image's digest is that of the normalized copy.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -33,7 +39,7 @@ export async function prepareImage(ref: string, cacheDir: string): Promise<Prepa
       hint: 'give a directory holding the app or a .tar.gz of it',
     });
   });
-  await mkdir(cacheDir, { recursive: true });
+  if (await mkdir(cacheDir, { recursive: true })) await chmod(cacheDir, 0o711);
   if (st.isDirectory()) return fromDirectory(ref, source, cacheDir);
   if (st.isFile() && /\.(tar\.gz|tgz)$/.test(source)) return fromTarball(ref, source, cacheDir);
   throw new StarlingError('ERR_IMAGE_UNSUPPORTED', `image ${ref} is neither a directory nor a .tar.gz`, { fault: 'user' });
@@ -51,7 +57,7 @@ async function fromTarball(ref: string, tarball: string, cacheDir: string): Prom
     await mkdir(root);
     // GNU tar strips leading "/" and refuses ".." members; owners are not carried over.
     await run('tar', ['-xzf', tarball, '-C', root, '--no-same-owner'], ref);
-    await chmod(root, 0o755);
+    await readableByAll(root);
     await publish(root, dir);
   } finally {
     await rm(tmp, { recursive: true, force: true });
@@ -67,7 +73,7 @@ async function fromDirectory(ref: string, source: string, cacheDir: string): Pro
   try {
     const root = join(tmp, 'image');
     await cp(source, root, { recursive: true, verbatimSymlinks: true, errorOnExist: true });
-    await chmod(root, 0o755);
+    await readableByAll(root);
     // The copy is what gets cached, so name it by its own digest: if the source changed while it
     // was copied, the entry still matches its name.
     const copied = await treeDigest(root);
@@ -105,6 +111,26 @@ export async function treeDigest(root: string): Promise<string> {
   };
   await walk('');
   return hash.digest('hex');
+}
+
+/** The modes a cached image has (see the top); symlinks have none of their own. */
+async function readableByAll(root: string): Promise<void> {
+  const fix = async (path: string, isDir: boolean, mode: number): Promise<void> => {
+    const keep = mode & 0o1755; // drops setuid, setgid and group/other write
+    const want = isDir ? keep | 0o555 : keep | 0o444 | (mode & 0o100 ? 0o111 : 0);
+    if (want !== (mode & 0o7777)) await chmod(path, want);
+  };
+  const walk = async (dir: string): Promise<void> => {
+    for (const name of await readdir(dir)) {
+      const p = join(dir, name);
+      const st = await lstat(p);
+      if (st.isSymbolicLink()) continue;
+      await fix(p, st.isDirectory(), st.mode);
+      if (st.isDirectory()) await walk(p);
+    }
+  };
+  await chmod(root, 0o755);
+  await walk(root);
 }
 
 /** Atomic publish: rename a complete tree into place; losing a race to an identical tree is fine. */

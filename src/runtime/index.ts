@@ -11,6 +11,7 @@ export type {
 } from './types.js';
 export { SandboxDriver, type SandboxDriverOptions, type SandboxTraces } from './drivers/sandbox.js';
 export { machineEnv } from './drivers/sandbox-args.js';
+export { DEFAULT_UID_BASE, BLOCK_SIZE as UID_BLOCK_SIZE } from './drivers/sandbox-userns.js';
 export { prepareImage, treeDigest, type PreparedImage } from './images.js';
 // Written alongside by the logs/checks work; re-exported here so the agent imports only this file.
 export { MachineLogs, MAX_LINE, type LogEntry, type LogStream, type MachineLogsOptions } from './logs.js';

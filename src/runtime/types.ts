@@ -57,6 +57,11 @@ export interface MachineSpec {
   kill_signal: NodeJS.Signals;
   kill_timeout_ms: number;
   checks: CheckSpec[];
+  /**
+   * Who the app runs as inside the machine; default 1000:1000 ("app", HOME /home/app). Never uid or
+   * gid 0 for now: root inside needs another path than the sandbox driver's (the images work).
+   */
+  user?: { uid: number; gid: number } | undefined;
 }
 
 /** What a driver reports about a running process. */

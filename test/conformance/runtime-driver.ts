@@ -4,7 +4,7 @@
  * The suite owns the logger (it captures every line the driver logs) so it can look for secrets.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,7 +55,7 @@ const server = http.createServer((req, res) => {
     s.once('error', (e) => done({ ok: false, code: e.code }));
     return;
   }
-  json(res, { id: process.env.FLY_MACHINE_ID, region: process.env.FLY_REGION, hostname: os.hostname(), cwd: process.cwd(), env: process.env });
+  json(res, { id: process.env.FLY_MACHINE_ID, region: process.env.FLY_REGION, hostname: os.hostname(), cwd: process.cwd(), uid: process.getuid(), gid: process.getgid(), user: os.userInfo().username, env: process.env });
 });
 server.listen(port, '0.0.0.0', () => console.log('listening on ' + port));
 `;
@@ -94,6 +94,8 @@ export function driverConformance(name: string, makeDriver: (ctx: DriverContext)
     const logged: string[] = [];
     const logger = new Logger({ write: (l: string) => logged.push(l) }, 'debug');
     const workDir = mkdtempSync(join(tmpdir(), 'starling-driver-'));
+    // Machines run as an unprivileged uid that must pass through to the images and volumes below.
+    chmodSync(workDir, 0o711);
     const live = new Map<string, DriverMachine>();
     const readyMs: number[] = [];
     let fx: DriverFixture;
@@ -172,6 +174,15 @@ export function driverConformance(name: string, makeDriver: (ctx: DriverContext)
       assert.equal(body.hostname, s.id);
       assert.equal(body.cwd, '/app');
       assert.ok(Array.isArray(a.m.notApplied));
+      await destroy(a.m);
+    });
+
+    it('the app runs as the unprivileged user "app" (1000:1000) and can write its HOME and /tmp', async () => {
+      const a = await startMachine(spec());
+      const body = await getJson(a.m.address, '/');
+      assert.deepEqual([body.uid, body.gid, body.user], [1000, 1000, 'app']);
+      assert.equal((body.env as Record<string, string>).HOME, '/home/app');
+      for (const p of ['/home/app/x', '/tmp/x']) assert.deepEqual(await getJson(a.m.address, `/write?path=${p}&data=1`), { ok: true }, p);
       await destroy(a.m);
     });
 

@@ -4,7 +4,7 @@
  * same state), and N agents in this process with real sandboxed machines and real BIRD (whose
  * peers never answer: the announcer is not what these tests are about).
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAgentConfig, startAgent, type RunningAgent } from '../../src/agent/index.js';
@@ -42,6 +42,7 @@ export interface Platform {
 
 export async function startPlatform(hosts: readonly HostSpec[], o: { prefix?: string; debug?: boolean } = {}): Promise<Platform> {
   const dir = mkdtempSync(join(tmpdir(), `starling-${o.prefix ?? 'platform'}-`));
+  chmodSync(dir, 0o711); // machines run as unprivileged uids: they must pass through to the agents' data dirs
   const clock = new SystemClock();
   const lines: string[] = [];
   const logger = new Logger({ write: (l: string) => void (lines.push(l), o.debug && process.stderr.write(l)) }, 'debug');
@@ -122,6 +123,8 @@ export async function startPlatform(hosts: readonly HostSpec[], o: { prefix?: st
       const driver = new SandboxDriver({
         stateDir: config.runtime.data_dir,
         bridge: { name: config.runtime.bridge, cidr: config.runtime.network },
+        publicPorts: [proxy], // as the agent builds it: machines reach their host only at the proxy
+        traversable: [config.agent.state_dir],
         clock,
         logger: logger.child({ component: 'sandbox', host: h.name }),
       });

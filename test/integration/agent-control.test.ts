@@ -14,11 +14,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseAgentConfig, startAgent, type AgentConfig, type RunningAgent } from '../../src/agent/index.js';
+import { hostPort, parseAgentConfig, startAgent, type AgentConfig, type RunningAgent } from '../../src/agent/index.js';
 import { SqliteStore, startControlPlane, type ControlPlane, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../../src/control/index.js';
 import { SandboxDriver } from '../../src/runtime/index.js';
 import { Logger, SystemClock } from '../../src/shared/index.js';
@@ -32,6 +32,7 @@ const KEY = Buffer.alloc(32, 7);
 const APP_DIR = new URL('../../../test/fixtures/apps/env-echo', import.meta.url).pathname;
 
 const dir = mkdtempSync(join(tmpdir(), 'starling-agent-control-'));
+chmodSync(dir, 0o711); // machines run as unprivileged uids: they must pass through to the data dirs
 const clock = new SystemClock();
 const lines: string[] = [];
 const logger = new Logger(
@@ -111,6 +112,8 @@ async function startHost(name: string): Promise<RunningAgent> {
   const driver = new SandboxDriver({
     stateDir: config.runtime.data_dir,
     bridge: { name: config.runtime.bridge, cidr: config.runtime.network },
+    publicPorts: [hostPort(config.proxy.listen, 'proxy.listen').port],
+    traversable: [config.agent.state_dir],
     clock,
     logger: logger.child({ component: 'sandbox', host: name }),
   });

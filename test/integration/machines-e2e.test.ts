@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MachineManager, machineControl, mergeMachineRoutes } from '../../src/agent/machine-manager.js';
@@ -20,6 +20,7 @@ const HEALTH = { type: 'http' as const, path: '/healthz', grace_period_ms: 0, in
 
 describe('machines through the proxy', { timeout: 120_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'starling-machines-'));
+  chmodSync(dir, 0o711); // machines run as unprivileged uids: they must pass through to their images
   const clock = new SystemClock();
   let driver: SandboxDriver;
   let manager: MachineManager;

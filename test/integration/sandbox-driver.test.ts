@@ -1,7 +1,8 @@
 /**
  * SandboxDriver: the shared driver conformance suite, plus what only this driver has — honest
  * reporting of limits the host's cgroups could not apply, tarball images, and no namespace, link,
- * rule, cgroup or file of ours left once the file is done. Needs root, bubblewrap and iproute2.
+ * rule, firewall table, cgroup or file of ours left once the file is done. Needs root, bubblewrap,
+ * iproute2 and nftables. (What a machine may not do: sandbox-isolation and sandbox-firewall.)
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -19,9 +20,11 @@ import { waitFor } from '../helpers/wait.js';
 
 const missing = !existsSync('/usr/bin/bwrap')
   ? 'bubblewrap is not installed (apt-get install bubblewrap)'
-  : !canMakeNamespaces()
-    ? 'cannot create network namespaces (run as root)'
-    : undefined;
+  : !existsSync('/usr/sbin/nft')
+    ? 'nftables is not installed (apt-get install nftables)'
+    : !canMakeNamespaces()
+      ? 'cannot create network namespaces (run as root)'
+      : undefined;
 if (missing) throw new Error(`sandbox driver tests: ${missing}`);
 
 /** Prefix of every host-side link this file's drivers make (see SandboxDriverOptions.bridge.name). */
@@ -36,10 +39,16 @@ async function leftoversOf(t: SandboxTraces): Promise<string[]> {
   if (ip('-o', 'link', 'show').includes(`${t.hostIf}@`)) left.push(`link ${t.hostIf}`);
   if (ip('rule', 'list').includes(`iif ${t.hostIf}`)) left.push(`rule iif ${t.hostIf}`);
   if (ip('-4', 'route', 'show').includes(`dev ${t.hostIf}`)) left.push(`route via ${t.hostIf}`);
+  if (nftTables().includes(t.table)) left.push(`nft table inet ${t.table}`);
   for (const d of t.cgroupDirs) if (existsSync(d)) left.push(`cgroup ${d}`);
   if (existsSync(t.stateDir)) left.push(`state ${t.stateDir}`);
   return left;
 }
+
+const nftTables = (): string[] =>
+  execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.trim().split(' ')[2] ?? '');
 
 /** Every machine any driver of this file prepared, for the final "nothing left" check. */
 const allTraces: SandboxTraces[] = [];
@@ -77,6 +86,7 @@ driverConformance('SandboxDriver', async ({ logger, clock, workDir }) => {
 
 describe('SandboxDriver on this host', () => {
   const workDir = mkdtempSync(join(tmpdir(), 'starling-sandbox-'));
+  chmodSync(workDir, 0o711); // machines run as an unprivileged uid: it must pass through to the images
   const clock = new SystemClock();
   const logger = new Logger({ write: () => true }, 'error');
   let driver: SandboxDriver;
@@ -229,7 +239,7 @@ describe('SandboxDriver on this host', () => {
     await dead.destroy(m); // the old handle is now a no-op, not an error
   });
 
-  it('leaves no namespace, link, rule, route, cgroup or file of its own on the host', async () => {
+  it('leaves no namespace, link, rule, route, firewall table, cgroup or file of its own on the host', async () => {
     for (const d of drivers) await d.close();
     assert.ok(allTraces.length >= 10, `saw ${allTraces.length} machines`);
     for (const t of allTraces) assert.deepEqual(await leftoversOf(t), [], t.netns);

@@ -58,7 +58,14 @@ describe('parseAgentConfig', () => {
     const expected: AgentConfig = {
       agent: { region: 'fra', state_dir: '/var/lib/starling/agent', admin_listen: '127.0.0.1:9190', token_file: '/var/lib/starling/agent/admin.token' },
       proxy: { listen: '0.0.0.0:80', routes: '/etc/starling/routes.toml', admin: '127.0.0.1:9191' },
-      runtime: { driver: 'sandbox', data_dir: '/var/lib/starling/agent/machines', bridge: 'starling0', network: '172.31.0.0/16' },
+      runtime: {
+        driver: 'sandbox',
+        data_dir: '/var/lib/starling/agent/machines',
+        bridge: 'starling0',
+        network: '172.31.0.0/16',
+        uid_base: 0x70000000,
+        allow_host_root: false,
+      },
       announcer: {
         bgp: {
           asn: 65001,
@@ -335,5 +342,28 @@ describe('docs/agent-toml.md', () => {
     assert.ok(example, 'no TOML example in the doc');
     const c = parseAgentConfig(example, 'docs/agent-toml.md');
     assert.equal(c.announcer.bgp.peers.length, 2);
+  });
+});
+
+describe('[runtime] machine identity', () => {
+  it('takes uid_base and allow_host_root', () => {
+    const c = parseAgentConfig(`${MINIMAL}\n[runtime]\nuid_base = 0x10000\nallow_host_root = true\n`, 'agent.toml');
+    assert.equal(c.runtime.uid_base, 65536);
+    assert.equal(c.runtime.allow_host_root, true);
+    assert.equal(parseAgentConfig(`${MINIMAL}\n[runtime]\nuid_base = 0xfbff0000\n`, 'agent.toml').runtime.uid_base, 0xfbff0000);
+  });
+
+  it('refuses a uid_base that is 0, among the host users, unaligned or without room for the blocks', () => {
+    const msg = (v: string): string => {
+      const issues = issuesOf(`${MINIMAL}\n[runtime]\nuid_base = ${v}\n`);
+      assert.deepEqual(issues.map((i) => i.path), ['runtime.uid_base'], v);
+      return issues[0]!.message;
+    };
+    assert.match(msg('0'), /at least 65536/);
+    assert.match(msg('1000'), /at least 65536/);
+    assert.match(msg('0x70000001'), /multiple of 65536/);
+    assert.match(msg('0xfc000000'), /room for 1024 apps/);
+    assert.match(msg('"0x70000000"'), /number/);
+    assert.deepEqual(issuesOf(`${MINIMAL}\n[runtime]\nallow_host_root = "yes"\n`).map((i) => i.path), ['runtime.allow_host_root']);
   });
 });

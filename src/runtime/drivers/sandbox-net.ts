@@ -3,18 +3,21 @@
  * point-to-point veth with a /30 from the driver's CIDR (host end .1, machine end .2, default route
  * via the host end). There is no shared bridge, so machines share no L2 segment.
  *
- * Isolation without a firewall (this host has neither nftables nor iptables): packets arriving on a
- * machine's host-side veth may only be delivered to the host itself. The lock is a policy rule
- * `iif <veth> unreachable` right after the `local` table (priority 0): whatever is not addressed to a
- * host address hits it, whatever the host's ip_forward or any later sysctl change says. So no machine
- * reaches another (of its own app or any other) nor the outside world; the host reaches every machine
- * through the connected /30 route, and the host's loopback-only services stay out of reach (a
- * machine's 127.0.0.1 is its own).
+ * Two locks keep a machine in. Routing: a policy rule `iif <veth> unreachable` right after the
+ * `local` table (priority 0) refuses whatever arrives on a machine's host-side veth and is not
+ * addressed to a host address, whatever the host's ip_forward or any later sysctl says — so no
+ * machine reaches another (of its own app or any other) nor the outside world, and a machine's
+ * 127.0.0.1 is its own. The `local` table comes first, though: everything addressed to any host
+ * address (its own gateway, another machine's host-side end, the host's interfaces) is delivered to
+ * the host. That is what the per-machine nftables table (sandbox-firewall.ts) closes: on the veth,
+ * only answers to host-initiated connections and TCP to the platform's public ports on the
+ * machine's own gateway get in. The host reaches every machine through the connected /30 route.
  *
  * `forwarding=1` on the host-side veth is deliberate: only a forwarding input device makes the kernel
  * answer the rule with ICMP unreachable (ip_error() drops silently otherwise), so an app's connect()
  * to anything but the host fails at once instead of hanging for the SYN-retry timeout. It forwards
- * nothing: the rule decides first. IPv6 is off on both ends (no addresses are generated).
+ * nothing: the rule decides first (and the firewall's forward chain drops it too). IPv6 is off on
+ * both ends (no addresses are generated).
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -29,6 +32,8 @@ export interface MachineNet {
   netns: string;
   /** Host-side end of the veth (the namespace side is `eth0`). */
   hostIf: string;
+  /** The machine's nftables table (`inet`), named like its netns. */
+  table: string;
   hostAddress: string;
   /** The machine's address, reachable from the host. */
   address: string;
@@ -65,10 +70,10 @@ export function intToIp(n: number): string {
 const maskOf = (prefix: number): number => (prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0);
 
 /** Names derived from the driver's state dir and the machine id, so two drivers never collide. */
-export function netNames(stateDir: string, id: string, ifPrefix: string): { short: string; netns: string; hostIf: string } {
+export function netNames(stateDir: string, id: string, ifPrefix: string): { short: string; netns: string; hostIf: string; table: string } {
   const short = createHash('sha256').update(`${stateDir}\0${id}`).digest('hex').slice(0, 10);
   const prefix = ifPrefix.replace(/[^a-zA-Z0-9]/g, '').slice(0, 4) || 'sm';
-  return { short, netns: `sm-${short}`, hostIf: `${prefix}${short}` };
+  return { short, netns: `sm-${short}`, hostIf: `${prefix}${short}`, table: `sm-${short}` };
 }
 
 /** /30 blocks taken by any driver in this process (block base → owner key). */

@@ -1,7 +1,9 @@
 /**
- * The sandbox driver: each machine is a process tree under bubblewrap, inside its own network
- * namespace (sandbox-net.ts), with memory/CPU/pids limits where the host's cgroups allow
- * (cgroups.ts). Process tree on the host:
+ * The sandbox driver: each machine is a process tree under bubblewrap, in a user namespace of its
+ * own mapped to its app's unprivileged host uids (sandbox-userns.ts), under a seccomp filter
+ * (seccomp.ts), inside its own network namespace (sandbox-net.ts) whose host side a per-machine
+ * nftables table guards (sandbox-firewall.ts), with memory/CPU/pids limits where the host's cgroups
+ * allow (cgroups.ts). Process tree on the host:
  *
  *   node (driver) ─ bwrap monitor (ip netns exec'd in place) ─ sandbox init (pid 1 inside) ─ app
  *
@@ -9,34 +11,48 @@
  * appear in any /proc/<pid>/cmdline; the driver never logs argv or env; the state files hold none.
  * The pipe doubles as a start gate: bwrap forks nothing before it has read all of it, so the
  * monitor is moved into its cgroups first and every process of the machine is born inside them.
+ * fd 4 is the user namespace, fd 5 the seccomp program (a pipe bwrap reads to EOF).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { constants } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { StarlingError, type Clock, type Logger } from '../../shared/index.js';
 import type { DriverMachine, ExitInfo, MachineSpec, RuntimeDriver } from '../types.js';
-import { bwrapOptions, findBinary, HOST_PATH, hostRuntimeBinds, label, validateSpec, writeEtcFiles } from './sandbox-args.js';
-import { attachToCgroups, createMachineCgroups, detectCgroups, removeMachineCgroups, type CgroupLayout } from './cgroups.js';
-import { AddressPool, createMachineNet, netNames, removeMachineNet, RULE_PRIORITY, type MachineNet } from './sandbox-net.js';
+import { bwrapOptions, DEFAULT_USER, findBinary, HOST_PATH, hostRuntimeBinds, validateSpec } from './sandbox-args.js';
+import { attachToCgroups, createMachineCgroups, detectCgroups, type CgroupLayout } from './cgroups.js';
+import { validatePorts } from './sandbox-firewall.js';
+import { MachineHost, type MachineRecord, type SandboxTraces, type SandboxTools } from './sandbox-host.js';
+import { addTraverse, assertTraversable, ensureOwnDir } from './sandbox-paths.js';
+import { childrenOf, exitInfo, sandboxInit, sendSignal, signalGroup } from './sandbox-proc.js';
+import { closeUserNamespace, DEFAULT_UID_BASE } from './sandbox-userns.js';
+import { hostSeccompArch, seccompProgram } from './seccomp.js';
+
+export type { SandboxTraces } from './sandbox-host.js';
 
 export interface SandboxDriverOptions {
-  /** Per-machine state (no secrets): state.json and the generated /etc files. */
+  /** Per-machine state (no secrets): state.json, the generated /etc files, uid-blocks.json. */
   stateDir: string;
   /** The machine network. `cidr` is cut into one /30 per machine; `name` prefixes host-side veth names. */
   bridge: { name: string; cidr: string };
+  /** TCP ports a machine may reach on its gateway address (the platform's proxy); nothing else. */
+  publicPorts?: number[];
+  /** First host uid of the per-app blocks (default 0x70000000); one agent per host owns the range. */
+  uidBase?: number;
+  /**
+   * Where the host cannot give a machine a user namespace, run it as the host's uid 0 (still with
+   * seccomp and the firewall) instead of refusing. For hosts where that uid is itself unprivileged:
+   * the non-root lab's user-namespace holder.
+   */
+  allowHostRoot?: boolean;
+  /** Directories above stateDir that belong to the caller: given o+x (never o+r) rather than refused. */
+  traversable?: string[];
   bwrap?: string;
   ip?: string;
+  nft?: string;
+  unshare?: string;
   clock: Clock;
   logger: Logger;
-}
-
-/** Where a machine left marks on the host: what destroy removes (and tests check). */
-export interface SandboxTraces extends MachineNet {
-  rulePriority: number;
-  cgroupDirs: string[];
-  stateDir: string;
 }
 
 interface Running {
@@ -45,29 +61,36 @@ interface Running {
   exited: Promise<ExitInfo>;
 }
 
-interface Machine {
-  id: string;
-  app: string;
-  key: string;
-  traces: SandboxTraces;
+interface Machine extends MachineRecord {
   run?: Running | undefined;
 }
 
 export class SandboxDriver implements RuntimeDriver {
   readonly name = 'sandbox';
   private readonly machines = new Map<string, Machine>();
-  private readonly pool: AddressPool;
   private readonly cgroups: CgroupLayout = detectCgroups();
   private readonly runtimeBinds = hostRuntimeBinds();
-  private readonly bwrap: string;
-  private readonly ip: string;
+  private readonly seccomp: Buffer;
+  private readonly host: MachineHost;
+  private readonly tools: SandboxTools;
   private readonly log: Logger;
 
   constructor(private readonly opts: SandboxDriverOptions) {
-    this.pool = new AddressPool(opts.bridge.cidr);
-    this.bwrap = opts.bwrap ?? findBinary('bwrap', 'install the "bubblewrap" package');
-    this.ip = opts.ip ?? findBinary('ip', 'install the "iproute2" package');
+    this.seccomp = seccompProgram(hostSeccompArch());
+    validatePorts(opts.publicPorts ?? []);
+    this.tools = {
+      bwrap: opts.bwrap ?? findBinary('bwrap', 'install the "bubblewrap" package'),
+      ip: opts.ip ?? findBinary('ip', 'install the "iproute2" package'),
+      nft: opts.nft ?? findBinary('nft', 'install the "nftables" package'),
+      unshare: opts.unshare ?? findBinary('unshare', 'install the "util-linux" package'),
+    };
     this.log = opts.logger.child({ component: 'sandbox-driver' });
+    for (const d of ['', 'machines', 'images', 'volumes']) ensureOwnDir(join(opts.stateDir, d));
+    addTraverse(opts.traversable ?? [], opts.stateDir);
+    // Without the host-root fallback every machine runs as an unprivileged uid: check at once that
+    // it can reach what is bound into it, rather than failing each machine's start.
+    if (!opts.allowHostRoot) this.checkPaths();
+    this.host = new MachineHost({ ...opts, uidBase: opts.uidBase ?? DEFAULT_UID_BASE, publicPorts: opts.publicPorts ?? [] }, this.tools, this.cgroups, this.log);
   }
 
   async prepare(spec: MachineSpec): Promise<DriverMachine> {
@@ -75,34 +98,22 @@ export class SandboxDriver implements RuntimeDriver {
     const t0 = this.opts.clock.monotonic();
     const known = this.machines.get(spec.id);
     if (known) {
-      const cg = createMachineCgroups(this.cgroups, cgroupName(known.traces), spec.guest);
+      const cg = createMachineCgroups(this.cgroups, known.cgroupName, spec.guest);
       return { id: spec.id, address: known.traces.address, notApplied: cg.notApplied };
     }
-    const names = netNames(this.opts.stateDir, spec.id, this.opts.bridge.name);
-    const dir = join(this.opts.stateDir, 'machines', `${label(spec.id)}-${names.short}`);
-    const stale = readState(dir);
-    if (stale) await this.removeTraces(stale); // left by a driver that died without destroying
-    rmSync(dir, { recursive: true, force: true });
-    const key = `${this.opts.stateDir}\0${spec.id}`;
-    const net: MachineNet = { netns: names.netns, hostIf: names.hostIf, ...this.pool.allocate(key) };
-    const traces: SandboxTraces = { ...net, rulePriority: RULE_PRIORITY, cgroupDirs: [], stateDir: dir };
+    const userns = await this.host.userNamespace(spec);
     try {
-      mkdirSync(dir, { recursive: true });
-      writeEtcFiles(spec, traces);
-      writeState(dir, { id: spec.id, app: spec.app, traces });
-      await createMachineNet(this.ip, net);
+      if (userns) this.checkPaths(spec);
     } catch (e) {
-      this.pool.release(net.address, key);
-      rmSync(dir, { recursive: true, force: true });
+      closeUserNamespace(userns?.fd);
       throw e;
     }
-    const cg = createMachineCgroups(this.cgroups, cgroupName(traces), spec.guest);
-    traces.cgroupDirs = cg.dirs;
-    writeState(dir, { id: spec.id, app: spec.app, traces });
-    this.machines.set(spec.id, { id: spec.id, app: spec.app, key, traces });
+    const { record, notApplied } = await this.host.create(spec, userns);
+    this.machines.set(spec.id, record);
     const ms = Math.round(this.opts.clock.monotonic() - t0);
-    this.log.info('machine prepared', { machine: spec.id, app: spec.app, address: net.address, netns: net.netns, ms, notApplied: cg.notApplied });
-    return { id: spec.id, address: net.address, notApplied: cg.notApplied };
+    const t = record.traces;
+    this.log.info('machine prepared', { machine: spec.id, app: spec.app, address: t.address, netns: t.netns, uids: t.user?.first, ms, notApplied });
+    return { id: spec.id, address: t.address, notApplied };
   }
 
   async start(m: DriverMachine, spec: MachineSpec, io: Parameters<RuntimeDriver['start']>[2]): Promise<void> {
@@ -110,13 +121,20 @@ export class SandboxDriver implements RuntimeDriver {
     if (!machine) throw new StarlingError('ERR_MACHINE_NOT_PREPARED', `machine ${m.id} was not prepared by this driver`);
     if (machine.run) throw new StarlingError('ERR_MACHINE_RUNNING', `machine ${m.id} is already running`, { fault: 'user' });
     const t0 = this.opts.clock.monotonic();
-    const options = bwrapOptions(spec, machine.traces, this.runtimeBinds);
-    const child = spawn(this.ip, ['netns', 'exec', machine.traces.netns, this.bwrap, '--args', '3', '--', ...spec.cmd], {
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    const user = spec.user ?? DEFAULT_USER;
+    const userns = machine.usernsFd === undefined ? undefined : { fd: 4, uid: user.uid, gid: user.gid };
+    if (!userns) this.log.warn('HOST ROOT: starting a machine as the host uid 0, without a user namespace (allow_host_root)', { machine: m.id, app: spec.app });
+    const options = bwrapOptions(spec, machine.traces, this.runtimeBinds, { userns, seccompFd: 5 });
+    const child = spawn(this.tools.ip, ['netns', 'exec', machine.traces.netns, this.tools.bwrap, '--args', '3', '--', ...spec.cmd], {
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe', machine.usernsFd ?? 'ignore', 'pipe'],
       detached: true, // its own process group: signals aimed at the driver's group miss machines
       env: { PATH: HOST_PATH },
+      // Setting uid/gid makes libuv call setgroups(0) first: no host supplementary group goes along.
+      uid: 0,
+      gid: 0,
     });
     const gate = child.stdio[3] as Writable;
+    const filter = (child.stdio as unknown as (Writable | null)[])[5] as Writable;
     let spawned = false;
     const exited = new Promise<ExitInfo>((resolve) => {
       child.once('close', (code, signal) => {
@@ -136,6 +154,7 @@ export class SandboxDriver implements RuntimeDriver {
       });
     } catch (e) {
       gate.destroy();
+      filter.destroy();
       machine.run = undefined;
       throw new StarlingError('ERR_MACHINE_START', `cannot start machine ${m.id}: ${(e as Error).message}`, { cause: e });
     }
@@ -144,7 +163,8 @@ export class SandboxDriver implements RuntimeDriver {
     const failed = attachToCgroups(machine.traces.cgroupDirs, pid);
     for (const f of failed) m.notApplied.push(`cgroup: could not move the machine into ${f}`);
     if (failed.length) this.log.warn('machine runs outside some of its cgroups', { machine: m.id, failed });
-    gate.on('error', () => undefined); // bwrap died before reading: its exit status says why
+    for (const w of [gate, filter]) w.on('error', () => undefined); // bwrap died before reading: its exit status says why
+    filter.end(this.seccomp);
     gate.end(options.map((a) => `${a}\0`).join(''));
     child.stdout?.on('data', (c: Buffer) => io.stdout(c));
     child.stderr?.on('data', (c: Buffer) => io.stderr(c));
@@ -164,7 +184,7 @@ export class SandboxDriver implements RuntimeDriver {
       else {
         // --new-session made the sandbox init a session and group leader, and the app inherits
         // its group; init itself ignores the signal (pid 1 without a handler) and exits with the app.
-        const init = await sandboxInit(run, this.opts.clock);
+        const init = await sandboxInit(run.pid, () => run.child.exitCode === null, this.opts.clock);
         if (init === undefined) this.kill(run);
         else signalGroup(init, signal);
       }
@@ -181,8 +201,9 @@ export class SandboxDriver implements RuntimeDriver {
       this.kill(machine.run);
       await machine.run.exited;
     }
-    const left = await this.removeTraces({ id: machine.id, app: machine.app, traces: machine.traces });
-    this.pool.release(machine.traces.address, machine.key);
+    closeUserNamespace(machine.usernsFd);
+    machine.usernsFd = undefined;
+    const left = await this.host.remove(machine);
     this.machines.delete(m.id);
     if (left.length) {
       this.log.error('machine destroyed with leftovers', { machine: m.id, left });
@@ -197,9 +218,9 @@ export class SandboxDriver implements RuntimeDriver {
   }
 
   /**
-   * Removes what machines of an earlier driver process left under this stateDir (netns, veth, rule,
-   * cgroups, files); their processes died with it (--die-with-parent). For the agent at boot: one
-   * driver per stateDir. Returns the ids cleaned up.
+   * Removes what machines of an earlier driver process left under this stateDir: their processes
+   * (which outlive a killed driver, see sandbox-proc.ts), netns, veth, rule, firewall table,
+   * cgroups and files. For the agent at boot: one driver per stateDir. Returns the ids cleaned up.
    */
   async cleanupOrphans(): Promise<string[]> {
     const root = join(this.opts.stateDir, 'machines');
@@ -208,30 +229,32 @@ export class SandboxDriver implements RuntimeDriver {
     for (const entry of existsSync(root) ? readdirSync(root) : []) {
       const dir = join(root, entry);
       if (ours.has(dir)) continue;
-      const state = readState(dir);
-      if (state) {
-        const left = await this.removeTraces(state);
-        if (left.length) this.log.warn('orphaned machine left traces', { machine: state.id, left });
-        cleaned.push(state.id);
-      }
+      const id = await this.host.removeOrphan(dir);
+      if (id !== undefined) cleaned.push(id);
       rmSync(dir, { recursive: true, force: true });
     }
     if (cleaned.length) this.log.info('removed orphaned machines', { machines: cleaned });
     return cleaned;
   }
 
-  /** What a machine has on the host: names of its netns, veth, rule, cgroups and state dir. */
+  /** What a machine has on the host: names of its netns, veth, rule, table, cgroups and state dir. */
   traces(m: DriverMachine): SandboxTraces | undefined {
     const t = this.machines.get(m.id)?.traces;
     return t && { ...t, cgroupDirs: [...t.cgroupDirs] };
   }
 
-  private async removeTraces(state: StateFile): Promise<string[]> {
-    const left = await removeMachineNet(this.ip, state.traces);
-    left.push(...(await removeMachineCgroups(state.traces.cgroupDirs, this.opts.clock)));
-    rmSync(state.traces.stateDir, { recursive: true, force: true });
-    if (existsSync(state.traces.stateDir)) left.push(`state ${state.traces.stateDir}`);
-    return left;
+  /** The machine's bind sources must be reachable by an unprivileged uid (sandbox-paths.ts). */
+  private checkPaths(spec?: MachineSpec): void {
+    const state = join(this.opts.stateDir, 'machines');
+    assertTraversable(state, `their state directory ${state}`);
+    for (let i = 0; i + 2 < this.runtimeBinds.length; i++) {
+      const src = this.runtimeBinds[i + 1] ?? '/';
+      if (this.runtimeBinds[i] === '--ro-bind') assertTraversable(src, `the host directory ${src}`);
+    }
+    if (!spec) return;
+    assertTraversable(spec.image.dir, `the image ${spec.image.dir}`);
+    // A volume itself becomes the app's own (0700, sandbox-paths.ts); only the way to it must be open.
+    for (const mnt of spec.mounts) assertTraversable(dirname(resolve(mnt.source)), `the volume ${mnt.source}`);
   }
 
   /** SIGKILL to the sandbox init takes the whole pid namespace down; bwrap then exits with 128+9. */
@@ -244,69 +267,3 @@ export class SandboxDriver implements RuntimeDriver {
     }
   }
 }
-
-interface StateFile {
-  id: string;
-  app: string;
-  traces: SandboxTraces;
-}
-
-const cgroupName = (t: SandboxTraces): string => t.stateDir.slice(t.stateDir.lastIndexOf('/') + 1);
-
-function writeState(dir: string, state: StateFile): void {
-  const tmp = join(dir, `.state.json.${process.pid}`);
-  writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n');
-  renameSync(tmp, join(dir, 'state.json'));
-}
-
-function readState(dir: string): StateFile | undefined {
-  try {
-    return JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as StateFile;
-  } catch {
-    return undefined; // no machine (or a half-written dir, removed by the caller)
-  }
-}
-
-/** bwrap reports a signalled app as 128+n (its init exits so); map that back as shells do. */
-function exitInfo(code: number | null, signal: NodeJS.Signals | null): ExitInfo {
-  if (signal) return { code: null, signal };
-  if (code !== null && code > 128) {
-    const name = Object.entries(constants.signals).find(([, n]) => n === code - 128)?.[0];
-    if (name) return { code: null, signal: name as NodeJS.Signals };
-  }
-  return { code, signal: null };
-}
-
-function childrenOf(pid: number): number[] {
-  if (pid <= 1) return [];
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-/** The sandbox init appears a few ms after spawn (bwrap sets up mounts first). */
-async function sandboxInit(run: Running, clock: Clock): Promise<number | undefined> {
-  for (let i = 0; i < 100 && run.child.exitCode === null; i++) {
-    const init = childrenOf(run.pid)[0];
-    if (init !== undefined) return init;
-    await clock.sleep(5);
-  }
-  return undefined;
-}
-
-function signalGroup(leader: number, signal: NodeJS.Signals): void {
-  if (!sendSignal(-leader, signal)) sendSignal(leader, signal);
-}
-
-function sendSignal(pid: number, signal: NodeJS.Signals): boolean {
-  if (Math.abs(pid) <= 1) return false; // 0 and ±1 would hit the driver's own group or everything
-  try {
-    process.kill(pid, signal);
-    return true;
-  } catch {
-    return false; // already gone
-  }
-}
-

@@ -1,0 +1,31 @@
+/**
+ * The agent.toml the lab writes for each PoP host: valid as a real agent would read it, and each
+ * agent of the lab — they share one kernel — with its own range of machine uids. Only a normal
+ * user's lab (inside its user-namespace holder) lets machines run as the holder's uid 0.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseAgentConfig } from '../../src/agent/config.js';
+import { getPreset, planLab, type LabContext } from '../../src/lab/index.js';
+import { agentToml } from '../../src/lab/lab-agents.js';
+import { inUserNamespace } from '../../src/lab/userns.js';
+
+describe('lab agent.toml', () => {
+  const plan = planLab(getPreset('default'), { lab: 'demo' });
+  const ctx = { name: 'demo', dir: '/run/starling-lab/demo', plan } as unknown as LabContext;
+  const configs = plan.popHosts.map((h) => parseAgentConfig(agentToml(ctx, h), `${h.id}/agent.toml`));
+
+  it('gives every agent of the lab its own uid range (256 app blocks each), above the default base', () => {
+    const bases = configs.map((c) => c.runtime.uid_base).sort((a, b) => a - b);
+    assert.equal(new Set(bases).size, bases.length);
+    assert.equal(bases[0], 0x70000000);
+    for (let i = 1; i < bases.length; i++) assert.ok(bases[i]! - bases[i - 1]! >= 256 * 65536, 'ranges do not overlap');
+  });
+
+  it('allows host root only in the user-namespace holder of a normal user, and says why', () => {
+    for (const c of configs) assert.equal(c.runtime.allow_host_root, inUserNamespace());
+    const text = agentToml(ctx, plan.popHosts[0]!);
+    if (inUserNamespace()) assert.match(text, /# The lab runs as a normal user.*\nallow_host_root = true/);
+    else assert.doesNotMatch(text, /allow_host_root/);
+  });
+});
