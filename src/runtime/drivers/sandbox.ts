@@ -25,6 +25,7 @@ import { validatePorts } from './sandbox-firewall.js';
 import { MachineHost, type MachineRecord, type SandboxTraces, type SandboxTools } from './sandbox-host.js';
 import { addTraverse, assertTraversable, ensureOwnDir } from './sandbox-paths.js';
 import { childrenOf, exitInfo, sandboxInit, sendSignal, signalGroup } from './sandbox-proc.js';
+import { Reaper } from './sandbox-reaper.js';
 import { closeUserNamespace, DEFAULT_UID_BASE } from './sandbox-userns.js';
 import { hostSeccompArch, seccompProgram } from './seccomp.js';
 
@@ -74,6 +75,8 @@ export class SandboxDriver implements RuntimeDriver {
   private readonly host: MachineHost;
   private readonly tools: SandboxTools;
   private readonly log: Logger;
+  /** Kills the running machines if this process dies without destroying them (sandbox-reaper.ts). */
+  private readonly reaper: Reaper;
 
   constructor(private readonly opts: SandboxDriverOptions) {
     this.seccomp = seccompProgram(hostSeccompArch());
@@ -85,6 +88,7 @@ export class SandboxDriver implements RuntimeDriver {
       unshare: opts.unshare ?? findBinary('unshare', 'install the "util-linux" package'),
     };
     this.log = opts.logger.child({ component: 'sandbox-driver' });
+    this.reaper = new Reaper(findBinary('sh', 'install the "dash" package'), this.log);
     for (const d of ['', 'machines', 'images', 'volumes']) ensureOwnDir(join(opts.stateDir, d));
     addTraverse(opts.traversable ?? [], opts.stateDir);
     // Without the host-root fallback every machine runs as an unprivileged uid: check at once that
@@ -136,9 +140,12 @@ export class SandboxDriver implements RuntimeDriver {
     const gate = child.stdio[3] as Writable;
     const filter = (child.stdio as unknown as (Writable | null)[])[5] as Writable;
     let spawned = false;
+    let init: number | undefined;
     const exited = new Promise<ExitInfo>((resolve) => {
       child.once('close', (code, signal) => {
         const info = exitInfo(code, signal);
+        if (init !== undefined) this.reaper.remove(init);
+        init = -1; // ended: a late lookup below must not list it
         if (machine.run?.child === child) machine.run = undefined;
         if (!spawned) return resolve(info); // start() rejects; there was no process to report on
         this.log.info('machine exited', { machine: m.id, code: info.code, signal: info.signal });
@@ -168,6 +175,12 @@ export class SandboxDriver implements RuntimeDriver {
     gate.end(options.map((a) => `${a}\0`).join(''));
     child.stdout?.on('data', (c: Buffer) => io.stdout(c));
     child.stderr?.on('data', (c: Buffer) => io.stderr(c));
+    // The watchdog learns the init once bwrap has made it; start() does not wait for that.
+    void sandboxInit(pid, () => child.exitCode === null && init === undefined, this.opts.clock).then((found) => {
+      if (found === undefined || init !== undefined) return;
+      init = found;
+      this.reaper.add(found);
+    });
     this.log.info('machine started', { machine: m.id, pid, ms: Math.round(this.opts.clock.monotonic() - t0) });
   }
 
@@ -215,6 +228,7 @@ export class SandboxDriver implements RuntimeDriver {
   /** Destroys every machine this driver still holds (agent shutdown, test teardown). */
   async close(): Promise<void> {
     for (const machine of [...this.machines.values()]) await this.destroy({ id: machine.id, address: machine.traces.address, notApplied: [] });
+    this.reaper.close();
   }
 
   /**
