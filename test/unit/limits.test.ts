@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, it } from 'node:test';
-import { ConnectionGate, ManualClock, RateLimiter, addressKey } from '../../src/shared/index.js';
+import { ConnectionGate, ManualClock, RateLimiter, addressKey, isStarlingError } from '../../src/shared/index.js';
 import { waitFor } from '../helpers/wait.js';
 
 describe('addressKey', () => {
@@ -18,6 +18,8 @@ describe('addressKey', () => {
     assert.equal(addressKey('::1'), '0:0:0:0::/64');
     assert.equal(addressKey('fe80::1%eth0'), 'fe80:0:0:0::/64');
     assert.equal(addressKey(undefined), '?');
+    assert.equal(addressKey('::FFFF:192.0.2.7'), '192.0.2.7', 'upper-case mapped form');
+    assert.equal(addressKey('::ffff:c000:207'), '0:0:0:0::/64', 'hex-written mapped form is IPv6 text');
   });
 });
 
@@ -50,10 +52,24 @@ describe('ConnectionGate', () => {
       await waitFor(() => gate.stats().open === 2, 'a closed connection frees its slot', 2000, 5);
       const a4 = await open('127.0.0.1');
       await waitFor(() => gate.stats().open === 3, 'admitted again', 2000, 5);
+      assert.equal(gate.stats().lastRefused, '127.0.0.3', 'the last refused address, for the log line');
       for (const s of [a2, b1, a4]) s.destroy();
     } finally {
       await new Promise((r) => server.close(r));
     }
+  });
+});
+
+describe('ConnectionGate limits', () => {
+  it('refuses caps that are not whole numbers with 1 ≤ per address ≤ total', () => {
+    for (const [maxConnections, maxPerAddress] of [[0, 0], [10, 0], [10, 11], [1.5, 1], [10, Number.NaN]] as const) {
+      assert.throws(
+        () => new ConnectionGate({ maxConnections, maxPerAddress }),
+        (e: unknown) => isStarlingError(e, 'ERR_CONNECTION_LIMITS') && e.fault === 'user',
+        `${maxConnections}/${maxPerAddress}`,
+      );
+    }
+    assert.doesNotThrow(() => new ConnectionGate({ maxConnections: 1, maxPerAddress: 1 }));
   });
 });
 
