@@ -17,6 +17,12 @@ export interface MachineGauge {
   inflight: number;
 }
 
+/** The connection caps' counts (shared/connection-gate.ts stats). */
+export interface ConnectionCounts {
+  refusedTotal: number;
+  refusedPerAddress: number;
+}
+
 export class ProxyMetrics {
   /** key: app \t region \t status */
   private readonly requests = new Map<string, number>();
@@ -76,7 +82,7 @@ export class ProxyMetrics {
     this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
   }
 
-  render(machines: readonly MachineGauge[]): string {
+  render(machines: readonly MachineGauge[], connections: ConnectionCounts = { refusedTotal: 0, refusedPerAddress: 0 }): string {
     const out: string[] = [];
     family(out, 'starling_proxy_requests_total', 'counter', 'Requests answered, by app, machine region and status.');
     for (const [k, v] of this.requests) {
@@ -96,6 +102,9 @@ export class ProxyMetrics {
     }
     family(out, 'starling_proxy_open_connections', 'gauge', 'Client connections open now.');
     out.push(`starling_proxy_open_connections ${this.openConnections}`);
+    family(out, 'starling_proxy_connections_refused_total', 'counter', 'Client connections closed when accepted because a connection cap was reached, by cap.');
+    out.push(`starling_proxy_connections_refused_total{reason="total"} ${connections.refusedTotal}`);
+    out.push(`starling_proxy_connections_refused_total{reason="per_address"} ${connections.refusedPerAddress}`);
     family(out, 'starling_proxy_queued_requests', 'gauge', 'Requests waiting because every machine is at hard_limit.');
     out.push(`starling_proxy_queued_requests ${this.queued}`);
     labelled(out, 'starling_proxy_retries_total', 'Requests sent to another machine after a failure.', 'app', this.retries);
