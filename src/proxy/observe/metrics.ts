@@ -31,6 +31,7 @@ export class ProxyMetrics {
   private readonly replays = new Map<string, number>();
   private readonly replayFailures = new Map<string, number>();
   private readonly rejected = new Map<string, number>();
+  private readonly responseIdle = new Map<string, number>();
   openConnections = 0;
   queued = 0;
   reloadsOk = 0;
@@ -82,6 +83,11 @@ export class ProxyMetrics {
     this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
   }
 
+  /** A machine stopped sending its response body for response_idle_timeout: it was cut off. */
+  responseIdleTimeout(app: string): void {
+    this.responseIdle.set(app, (this.responseIdle.get(app) ?? 0) + 1);
+  }
+
   render(machines: readonly MachineGauge[], connections: ConnectionCounts = { refusedTotal: 0, refusedPerAddress: 0 }): string {
     const out: string[] = [];
     family(out, 'starling_proxy_requests_total', 'counter', 'Requests answered, by app, machine region and status.');
@@ -116,6 +122,7 @@ export class ProxyMetrics {
     }
     labelled(out, 'starling_proxy_autostarts_total', 'Stopped machines started for a request.', 'app', this.autostarts);
     labelled(out, 'starling_proxy_autostops_total', 'Machines stopped because the load did not need them.', 'app', this.autostops);
+    labelled(out, 'starling_proxy_response_idle_timeouts_total', 'Responses cut off because the machine stopped sending the body.', 'app', this.responseIdle);
     labelled(out, 'starling_proxy_rejected_requests_total', 'Requests refused before routing, by reason.', 'reason', this.rejected);
     family(out, 'starling_proxy_routes_reloads_total', 'counter', 'Routes file reloads, by result.');
     out.push(`starling_proxy_routes_reloads_total{result="ok"} ${this.reloadsOk}`);
