@@ -1,11 +1,12 @@
 /**
  * The shared limits: the per-address key of the connection caps, the caps themselves on real
- * loopback sockets, and the token bucket on a ManualClock.
+ * loopback sockets, the proxy's open-files check, and the token bucket on a ManualClock.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, it } from 'node:test';
-import { ConnectionGate, ManualClock, RateLimiter, addressKey, isStarlingError } from '../../src/shared/index.js';
+import { openFilesLimit, warnOnOpenFilesLimit } from '../../src/proxy/index.js';
+import { ConnectionGate, Logger, ManualClock, RateLimiter, addressKey, isStarlingError } from '../../src/shared/index.js';
 import { waitFor } from '../helpers/wait.js';
 
 describe('addressKey', () => {
@@ -70,6 +71,29 @@ describe('ConnectionGate limits', () => {
       );
     }
     assert.doesNotThrow(() => new ConnectionGate({ maxConnections: 1, maxPerAddress: 1 }));
+  });
+});
+
+describe('the open-files check of the proxy', () => {
+  const limits = (n: string): string =>
+    `Limit                     Soft Limit           Hard Limit           Units     \nMax open files            ${n}                ${n}                files     \n`;
+  it('reads the soft limit from /proc/self/limits text, and leaves "unlimited" or an unreadable file unchecked', () => {
+    assert.equal(openFilesLimit(limits('20000')), 20000);
+    assert.equal(openFilesLimit(limits('unlimited')), undefined);
+    assert.equal(openFilesLimit('nothing here'), undefined);
+    const own = openFilesLimit();
+    assert.ok(own === undefined || own > 0);
+  });
+  it('warns below twice max_connections (each request in flight holds a client and a machine socket)', () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = new Logger({ write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) }, 'debug');
+    assert.equal(warnOnOpenFilesLimit(logger, 50_000, limits('99999')), true);
+    assert.equal(lines[0]?.level, 'warn');
+    assert.equal(lines[0]?.open_files_limit, 99_999);
+    assert.match(String(lines[0]?.hint), /at least 100000/);
+    assert.equal(warnOnOpenFilesLimit(logger, 50_000, limits('100000')), false);
+    assert.equal(warnOnOpenFilesLimit(logger, 50_000, limits('unlimited')), false);
+    assert.equal(lines.length, 1);
   });
 });
 

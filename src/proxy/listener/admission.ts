@@ -4,7 +4,25 @@
  * become a log flood), and the check that the process may open as many descriptors as the caps let in.
  */
 import { readFileSync } from 'node:fs';
-import type { ConnectionGate, Logger } from '../../shared/index.js';
+import { StarlingError, type ConnectionGate, type Logger } from '../../shared/index.js';
+import { RESPONSE_IDLE_TIMEOUT_RANGE_MS, type ProxyLimits } from './context.js';
+
+/**
+ * The limits the proxy's config surfaces set (the CLI and agent.toml word their own errors first):
+ * whole positive caps, the per-address one within the total, a response idle timeout in range.
+ */
+export function checkLimits(l: ProxyLimits): void {
+  const whole = (n: number): boolean => Number.isSafeInteger(n) && n >= 1;
+  const { min, max } = RESPONSE_IDLE_TIMEOUT_RANGE_MS;
+  const problem = !whole(l.maxConnections)
+    ? `maxConnections must be a whole number of at least 1, got ${l.maxConnections}`
+    : !whole(l.maxConnectionsPerIp) || l.maxConnectionsPerIp > l.maxConnections
+      ? `maxConnectionsPerIp must be a whole number from 1 to maxConnections (${l.maxConnections}), got ${l.maxConnectionsPerIp}`
+      : !(l.responseIdleTimeoutMs >= min && l.responseIdleTimeoutMs <= max)
+        ? `responseIdleTimeoutMs must be from ${min} to ${max}, got ${l.responseIdleTimeoutMs}`
+        : undefined;
+  if (problem) throw new StarlingError('ERR_PROXY_LIMITS', problem, { fault: 'user' });
+}
 
 /** At most one "connections refused" line per this many ms, however many were refused. */
 export const REFUSAL_LOG_INTERVAL_MS = 10_000;
@@ -62,9 +80,11 @@ export function openFilesLimit(limitsText?: string): number | undefined {
 /**
  * Warns when the process could run out of descriptors before the total cap is reached: every client
  * connection takes one, and while a request is in flight its machine connection takes another, so
- * the limit should be at least twice the cap. Returns whether it warned.
+ * the limit should be at least twice the cap. Returns whether it warned. `limitsText`: as
+ * openFilesLimit (tests).
  */
-export function warnOnOpenFilesLimit(logger: Logger, maxConnections: number, limit = openFilesLimit()): boolean {
+export function warnOnOpenFilesLimit(logger: Logger, maxConnections: number, limitsText?: string): boolean {
+  const limit = openFilesLimit(limitsText);
   if (limit === undefined || limit >= 2 * maxConnections) return false;
   logger.warn('the open-files limit is low for max_connections: connections may fail with EMFILE before the cap refuses them', {
     open_files_limit: limit,

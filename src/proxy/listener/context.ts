@@ -80,6 +80,9 @@ export const DEFAULT_LIMITS: ProxyLimits = {
   autostopIntervalMs: 5 * 60_000,
 };
 
+/** The range config accepts for responseIdleTimeoutMs: the sweep checks it once a second. */
+export const RESPONSE_IDLE_TIMEOUT_RANGE_MS = { min: 1000, max: 24 * 3_600_000 } as const;
+
 /** What every connection and exchange of one proxy shares. */
 export interface ProxyContext {
   routes: RouteTable;

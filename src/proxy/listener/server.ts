@@ -17,7 +17,7 @@ import {
 import { machinesToStop } from '../router/autoscale.js';
 import { ClientConnection } from './connection.js';
 import { WaitQueue } from './queue.js';
-import { RefusalLog } from './admission.js';
+import { checkLimits, RefusalLog } from './admission.js';
 
 export interface ProxyOptions {
   /** This proxy's region: machines here are preferred. */
@@ -55,6 +55,7 @@ export class ProxyServer {
   constructor(opts: ProxyOptions) {
     const clock = opts.clock ?? new SystemClock();
     const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    checkLimits(limits);
     // One gate for every listener: the caps protect this process's descriptors, whichever port.
     const gate = new ConnectionGate({ maxConnections: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerIp });
     const logger = opts.logger ?? silentLogger;
