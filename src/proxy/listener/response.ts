@@ -206,9 +206,9 @@ export class ResponseRelay {
 
   /**
    * The machine went quiet mid-body: its connection is closed (never pooled) and the client's is cut
-   * so the truncated body cannot pass for a whole one — no last chunk, fewer bytes than the length,
-   * and a reset (RST) rather than an end over plain HTTP/1 for a body that the close would delimit;
-   * HTTP/2 resets the stream.
+   * so the truncated body cannot pass for a whole one: no last chunk, fewer bytes than the length,
+   * and over plain HTTP/1 a reset (RST) rather than an end, so even a body the close would delimit
+   * shows as cut (TLS: no close_notify); HTTP/2 resets the stream.
    */
   idleCutOff(): void {
     const ex = this.ex;
