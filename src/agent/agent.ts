@@ -141,6 +141,11 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
       flyHeaders: true,
       peerKey: control?.peerKey,
       logger: o.logger,
+      limits: {
+        maxConnections: config.proxy.max_connections,
+        maxConnectionsPerIp: config.proxy.max_connections_per_ip,
+        responseIdleTimeoutMs: config.proxy.response_idle_timeout,
+      },
     });
     parts.push({ name: 'proxy', stop: () => proxy.stop() });
     machines?.onChange(() => proxy.refreshRoutes());

@@ -7,6 +7,8 @@ import { DEFAULT_UID_BASE, UID_BLOCK_SIZE } from '../runtime/index.js';
 import { readToml, ConfigIssuesError, fromZod, readConfigText, type SchemaIssue } from '../shared/index.js';
 import { contains, formatNet, hostBits, parseHostPort, parseIp, parsePrefix, reachable } from './addresses.js';
 import { controlIssues, controlSchema, resolveControl, type ControlSection } from './config-control.js';
+import { parseDuration } from './machines-port.js';
+import { DEFAULT_LIMITS, RESPONSE_IDLE_TIMEOUT_RANGE_MS } from '../proxy/index.js';
 
 export { parseHostPort } from './addresses.js';
 export type { ControlSection } from './config-control.js';
@@ -21,7 +23,8 @@ export type { ControlSection } from './config-control.js';
 
 export interface AgentConfig {
   agent: { region: string; state_dir: string; admin_listen: string; token_file: string };
-  proxy: { listen: string; routes: string; admin: string };
+  /** `response_idle_timeout` is in ms here (written "60s" in the file). */
+  proxy: { listen: string; routes: string; admin: string; max_connections: number; max_connections_per_ip: number; response_idle_timeout: number };
   announcer: AnnouncerSpec;
   /**
    * Machines on this host: `sandbox` (bubblewrap + network namespaces) or `none` (proxy only).
@@ -48,6 +51,15 @@ const ipAddress = z
   .string()
   .refine((s) => parseIp(s) !== undefined, 'must be an IPv4 or IPv6 address (no zone id)')
   .transform((s) => parseIp(s)?.text ?? s);
+
+/** A duration as the agent's Machines API takes it ("60s", "1m30s", "500ms", or a number of seconds) → ms. */
+const responseIdleTimeout = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === undefined || ms < RESPONSE_IDLE_TIMEOUT_RANGE_MS.min || ms > RESPONSE_IDLE_TIMEOUT_RANGE_MS.max) {
+    ctx.addIssue({ code: 'custom', message: 'must be a duration from 1s to 24h such as "60s", "2m" or "1m30s" (a number is seconds)' });
+  }
+  return ms ?? 0;
+});
 
 const asn = z
   .number()
@@ -103,11 +115,20 @@ const Schema = z.strictObject({
     admin_listen: hostPort.default('127.0.0.1:9190'),
     token_file: absPath.optional(),
   }),
-  proxy: z.strictObject({
-    listen: hostPort.default('0.0.0.0:80'),
-    routes: absPath,
-    admin: hostPort.default('127.0.0.1:9191'),
-  }),
+  proxy: z
+    .strictObject({
+      listen: hostPort.default('0.0.0.0:80'),
+      routes: absPath,
+      admin: hostPort.default('127.0.0.1:9191'),
+      max_connections: int('a whole number').min(1, 'must be at least 1').default(DEFAULT_LIMITS.maxConnections),
+      max_connections_per_ip: int('a whole number').min(1, 'must be at least 1').default(DEFAULT_LIMITS.maxConnectionsPerIp),
+      response_idle_timeout: responseIdleTimeout.default(DEFAULT_LIMITS.responseIdleTimeoutMs),
+    })
+    .superRefine((p, ctx) => {
+      if (p.max_connections_per_ip <= p.max_connections) return;
+      const dflt = p.max_connections_per_ip === DEFAULT_LIMITS.maxConnectionsPerIp ? ` (its default is ${DEFAULT_LIMITS.maxConnectionsPerIp}: set it too)` : '';
+      ctx.addIssue({ code: 'custom', path: ['max_connections_per_ip'], message: `must be at most max_connections (${p.max_connections})${dflt}` });
+    }),
   bgp: z.strictObject({
     asn,
     router_id: z.string().refine((s) => isIP(s) === 4 && s !== '0.0.0.0', 'must be a non-zero IPv4 address in dotted form (RFC 6286)'),

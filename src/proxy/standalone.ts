@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import { SystemClock, describeError, isKnownRegion, StarlingError, type Logger } from '../shared/index.js';
 import { AdminServer } from './admin.js';
-import { ProxyServer } from './listener/index.js';
+import { DEFAULT_LIMITS, ProxyServer, type ProxyLimits } from './listener/index.js';
+import { checkLimits, warnOnOpenFilesLimit } from './listener/admission.js';
 import { RoutesWatcher, type RoutesSpec } from './routes/index.js';
 import type { MachineControl } from './listener/index.js';
 import { AcmeIssuer, FileCertStore, RenewalManager } from '../certs/index.js';
@@ -26,6 +27,15 @@ export interface StandaloneOptions {
   mergeRoutes?: ((fromFile: RoutesSpec) => RoutesSpec) | undefined;
   /** The runtime, for autostart/autostop (inside an agent). */
   machines?: MachineControl | undefined;
+  /** Connection caps (per process: each `--workers` worker has its own) and the response idle timeout; defaults when undefined. */
+  limits?: EdgeLimits | undefined;
+}
+
+/** The limits `proxy serve` flags and agent.toml `[proxy]` set; the rest keep DEFAULT_LIMITS. */
+export interface EdgeLimits {
+  maxConnections?: number | undefined;
+  maxConnectionsPerIp?: number | undefined;
+  responseIdleTimeoutMs?: number | undefined;
 }
 
 export interface TlsOptions {
@@ -58,6 +68,8 @@ export interface RunningProxy {
 }
 
 export async function startStandalone(o: StandaloneOptions): Promise<RunningProxy> {
+  const limits = edgeLimits(o);
+  checkLimits({ ...DEFAULT_LIMITS, ...limits }); // before anything is started that would need stopping
   const clock = new SystemClock();
   // The watcher starts before the proxy exists; changes reach the proxy once there is one.
   const live: { proxy?: ProxyServer; fromFile?: RoutesSpec } = {};
@@ -95,9 +107,10 @@ export async function startStandalone(o: StandaloneOptions): Promise<RunningProx
     clock,
     logger: o.logger.child({ component: 'proxy' }),
     accessLog,
-    limits: { flyHeaders: o.flyHeaders, peerKey: o.peerKey },
+    limits,
   });
   live.proxy = started;
+  warnOnOpenFilesLimit(o.logger, started.ctx.limits.maxConnections);
   const addr = await started.listen(o.listen.host, o.listen.port).catch((e: unknown) => {
     watcher.stop();
     started.close();
@@ -149,6 +162,15 @@ export async function startStandalone(o: StandaloneOptions): Promise<RunningProx
       if (live.fromFile) started.setRoutes(merge(live.fromFile));
     },
   };
+}
+
+function edgeLimits(o: StandaloneOptions): Partial<ProxyLimits> {
+  const limits: Partial<ProxyLimits> = { flyHeaders: o.flyHeaders, peerKey: o.peerKey };
+  const l = o.limits ?? {};
+  if (l.maxConnections !== undefined) limits.maxConnections = l.maxConnections;
+  if (l.maxConnectionsPerIp !== undefined) limits.maxConnectionsPerIp = l.maxConnectionsPerIp;
+  if (l.responseIdleTimeoutMs !== undefined) limits.responseIdleTimeoutMs = l.responseIdleTimeoutMs;
+  return limits;
 }
 
 interface OpenCertificates {

@@ -8,6 +8,13 @@ import { startStandalone, type RunningProxy, type StandaloneOptions } from './st
  * the workers with SCHED_NONE, so the kernel hands each accepted connection to a worker directly
  * (no round-robin hop through the primary). The primary serves the admin port: /metrics sums the
  * workers' metrics, /healthz reports draining. SIGTERM drains every worker; SIGHUP reloads routes.
+ *
+ * The connection caps are per worker: each enforces --max-connections and --max-connections-per-ip
+ * on the connections the kernel handed it, so N workers hold up to N times either. That is what
+ * the caps protect: the descriptor limit is per process, and an address still gets at most the same
+ * share of every worker's slots. Exact caps across workers would need the primary on every accept
+ * (the round-robin hop SCHED_NONE avoids) or shared counters, and the kernel's spread over the
+ * workers is uneven, so dividing the caps by N would refuse early on the busiest worker.
  */
 type ToWorker = { cmd: 'drain' } | { cmd: 'reload' } | { cmd: 'metrics'; id: number };
 type FromWorker = { cmd: 'ready' } | { cmd: 'metrics'; id: number; text: string };

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { ProxyServer, parseRoutesSpec, type ProxyLimits, type RoutesSpec } from '../../src/proxy/index.js';
-import { ManualClock, SystemClock, type Clock } from '../../src/shared/index.js';
+import { Logger, ManualClock, SystemClock, type Clock } from '../../src/shared/index.js';
 
 export interface TestProxy {
   proxy: ProxyServer;
@@ -8,6 +8,8 @@ export interface TestProxy {
   clock: Clock;
   /** Lines the access log wrote, parsed. */
   access: Record<string, unknown>[];
+  /** Lines the proxy logged (debug and up), parsed. */
+  logs: Record<string, unknown>[];
   close(): void;
 }
 
@@ -21,6 +23,7 @@ export async function startProxy(
 ): Promise<TestProxy> {
   const clock = opts.manualClock ? new ManualClock() : new SystemClock();
   const access: Record<string, unknown>[] = [];
+  const logs: Record<string, unknown>[] = [];
   const spec: RoutesSpec = parseRoutesSpec(routes, 'test routes');
   const proxy = new ProxyServer({
     region: opts.region ?? 'fra',
@@ -28,10 +31,11 @@ export async function startProxy(
     clock,
     random: opts.random,
     limits: opts.limits,
+    logger: new Logger({ write: (line: string) => logs.push(JSON.parse(line) as Record<string, unknown>) }, 'debug'),
     accessLog: { write: (line: string) => access.push(JSON.parse(line) as Record<string, unknown>) },
   });
   const addr = await proxy.listen('127.0.0.1', 0);
-  return { proxy, port: addr.port, clock, access, close: () => proxy.close() };
+  return { proxy, port: addr.port, clock, access, logs, close: () => proxy.close() };
 }
 
 /** A machine entry for a routes file. */

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import { join } from 'node:path';
 import { closedPort, send, startOrigin } from '../helpers/origin.js';
 import { waitFor } from '../helpers/wait.js';
@@ -83,4 +84,45 @@ test('proxy serve routes by the file, reloads it on change, and exits 0 on SIGTE
   p.child.kill('SIGTERM');
   assert.equal(await p.exit, 0);
   assert.match(p.out(), /"status":200/, 'access log lines on stdout');
+});
+
+test('proxy serve refuses a per-address cap above the total, with exit status 2', async () => {
+  const p = run(['proxy', 'serve', '--routes', 'r.json', '--region', 'fra', '--max-connections', '100', '--max-connections-per-ip', '200']);
+  assert.equal(await p.exit, 2);
+  assert.match(p.out(), /--max-connections-per-ip \(200\) must not exceed --max-connections \(100\)/);
+});
+
+test('proxy serve enforces --max-connections-per-ip, and warns when the open-files limit is below twice --max-connections', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'starling-cli-'));
+  const origin = await startOrigin('a');
+  const port = await closedPort();
+  const admin = await closedPort();
+  const file = join(dir, 'routes.json');
+  const machines = [{ id: 'a', region: 'fra', address: '127.0.0.1', port: origin.port }];
+  writeFileSync(file, JSON.stringify({ apps: [{ name: 'hello', hostnames: ['hello.test'], machines }] }));
+  // bash's ulimit -n sets the hard limit too, so Node cannot raise it: 4096 < 2 × 5000.
+  const args = ['proxy', 'serve', '--routes', file, '--region', 'fra', '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${admin}`];
+  const caps = ['--max-connections', '5000', '--max-connections-per-ip', '2'];
+  const child = spawn('bash', ['-c', 'ulimit -n 4096 && exec "$@"', 'bash', process.execPath, CLI, ...args, ...caps], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const held: net.Socket[] = [];
+  t.after(async () => {
+    for (const s of held) s.destroy();
+    child.kill('SIGKILL');
+    await origin.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${admin}/healthz`).catch(() => undefined))?.status === 200, 'healthz');
+  assert.match(out, /open-files limit is low for max_connections.*"open_files_limit":4096,"max_connections":5000/);
+  const connect = (): Promise<net.Socket> =>
+    new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => resolve(s));
+    });
+  for (let i = 0; i < 2; i++) held.push(await connect());
+  const metric = async (): Promise<string> => (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+  await waitFor(async () => /starling_proxy_open_connections 2\b/.test(await metric()), 'two connections held');
+  const third = await send(port, 'hello.test').then(() => 'answered', (e: NodeJS.ErrnoException) => e.code ?? e.message);
+  assert.notEqual(third, 'answered', 'a third connection from 127.0.0.1 is refused');
+  assert.match(await metric(), /starling_proxy_connections_refused_total\{reason="per_address"\} 1\b/);
 });

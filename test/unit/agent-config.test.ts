@@ -57,7 +57,14 @@ describe('parseAgentConfig', () => {
   it('applies every default and derives the announcer spec', () => {
     const expected: AgentConfig = {
       agent: { region: 'fra', state_dir: '/var/lib/starling/agent', admin_listen: '127.0.0.1:9190', token_file: '/var/lib/starling/agent/admin.token' },
-      proxy: { listen: '0.0.0.0:80', routes: '/etc/starling/routes.toml', admin: '127.0.0.1:9191' },
+      proxy: {
+        listen: '0.0.0.0:80',
+        routes: '/etc/starling/routes.toml',
+        admin: '127.0.0.1:9191',
+        max_connections: 50_000,
+        max_connections_per_ip: 1000,
+        response_idle_timeout: 60_000,
+      },
       runtime: {
         driver: 'sandbox',
         data_dir: '/var/lib/starling/agent/machines',
@@ -207,6 +214,44 @@ asn = 64500
     assert.equal(issues.length, 1);
     assert.match(issues[0]!.path, /^line 2, column \d+$/);
     assert.match(issues[0]!.message, /^invalid TOML/);
+  });
+});
+
+describe('[proxy] connection caps and response_idle_timeout', () => {
+  const withProxy = (lines: string): string =>
+    edit('routes = "/etc/starling/routes.toml"\n', `routes = "/etc/starling/routes.toml"\n${lines}\n`);
+
+  it('takes the caps as whole numbers and the timeout in the Machines API duration grammar (→ ms)', () => {
+    const c = parseAgentConfig(withProxy('max_connections = 2000\nmax_connections_per_ip = 2000\nresponse_idle_timeout = "1m30s"'), 'agent.toml');
+    assert.deepEqual([c.proxy.max_connections, c.proxy.max_connections_per_ip, c.proxy.response_idle_timeout], [2000, 2000, 90_000]);
+    for (const [text, ms] of [['"500ms1s"', 1500], ['"2h"', 7_200_000], ['45', 45_000], ['1.5', 1500]] as const) {
+      assert.equal(parseAgentConfig(withProxy(`response_idle_timeout = ${text}`), 'agent.toml').proxy.response_idle_timeout, ms, text);
+    }
+  });
+
+  it('rejects caps that are not whole numbers of at least 1', () => {
+    for (const v of ['0', '-5', '1.5', '"100"']) {
+      const issues = issuesOf(withProxy(`max_connections = ${v}\nmax_connections_per_ip = ${v}`));
+      assert.deepEqual(issues.map((i) => i.path), ['proxy.max_connections', 'proxy.max_connections_per_ip'], `${v}: ${JSON.stringify(issues)}`);
+      assert.ok(issues.every((i) => /whole number|at least 1|expected number/.test(i.message)), JSON.stringify(issues));
+    }
+  });
+
+  it('rejects a per-address cap above the total, saying when the default is the culprit', () => {
+    assert.deepEqual(issuesOf(withProxy('max_connections = 100\nmax_connections_per_ip = 200')), [
+      { path: 'proxy.max_connections_per_ip', message: 'must be at most max_connections (100)' },
+    ]);
+    assert.deepEqual(issuesOf(withProxy('max_connections = 500')), [
+      { path: 'proxy.max_connections_per_ip', message: 'must be at most max_connections (500) (its default is 1000: set it too)' },
+    ]);
+  });
+
+  it('rejects response_idle_timeout outside 1s–24h or not a duration', () => {
+    for (const v of ['"0s"', '"999ms"', '"25h"', '"60"', '"soon"', '0', 'true']) {
+      const issues = issuesOf(withProxy(`response_idle_timeout = ${v}`));
+      assert.deepEqual(issues.map((i) => i.path), ['proxy.response_idle_timeout'], `${v}: ${JSON.stringify(issues)}`);
+    }
+    assert.match(issuesOf(withProxy('response_idle_timeout = "soon"'))[0]!.message, /duration from 1s to 24h such as "60s"/);
   });
 });
 

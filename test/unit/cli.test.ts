@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { COMMANDS, mainHelp, parseHostPort } from '../../src/cli/index.js';
 import { parseOptions } from '../../src/cli/args.js';
+import { edgeLimitOptions } from '../../src/cli/commands/proxy/serve.js';
 import { isStarlingError } from '../../src/shared/index.js';
 
 const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
@@ -63,4 +64,29 @@ test('an unknown flag is a usage error with a hint', () => {
   const opts = parseOptions(serve, ['--routes', 'r.json', '--region', 'fra']);
   assert.equal(opts.listen, '127.0.0.1:8080');
   assert.equal(opts.workers, '1');
+});
+
+test('proxy serve: --max-connections, --max-connections-per-ip and --response-idle-timeout, with their defaults', () => {
+  const serve = COMMANDS.find((c) => c.noun === 'proxy' && c.verb === 'serve')!;
+  const limits = (...args: string[]) => edgeLimitOptions(parseOptions(serve, ['--routes', 'r.json', '--region', 'fra', ...args]));
+  assert.deepEqual(limits(), { maxConnections: 50_000, maxConnectionsPerIp: 1000, responseIdleTimeoutMs: 60_000 });
+  assert.deepEqual(limits('--max-connections', '2000', '--max-connections-per-ip', '2000', '--response-idle-timeout', '1m30s'), {
+    maxConnections: 2000,
+    maxConnectionsPerIp: 2000,
+    responseIdleTimeoutMs: 90_000,
+  });
+  assert.equal(limits('--response-idle-timeout', '45').responseIdleTimeoutMs, 45_000, 'a bare number is seconds');
+  const usage = (re: RegExp) => (e: unknown) => isStarlingError(e, 'ERR_USAGE') && e.fault === 'user' && re.test(e.message);
+  for (const v of ['0', '-1', '1.5', '1e3', 'many', '']) {
+    assert.throws(() => limits(`--max-connections=${v}`), usage(/^--max-connections must be a whole number of at least 1/), v);
+    assert.throws(() => limits(`--max-connections-per-ip=${v}`), usage(/^--max-connections-per-ip must be a whole number of at least 1/), v);
+  }
+  assert.throws(
+    () => limits('--max-connections', '100', '--max-connections-per-ip', '200'),
+    (e: unknown) => usage(/--max-connections-per-ip \(200\) must not exceed --max-connections \(100\)/)(e) && (e as { hint?: string }).hint !== undefined,
+  );
+  assert.throws(() => limits('--max-connections', '500'), usage(/\(1000\) must not exceed --max-connections \(500\)/), 'the default per-address cap counts');
+  for (const v of ['0s', '999ms', '25h', 'soon', '10 s']) {
+    assert.throws(() => limits('--response-idle-timeout', v), usage(/^--response-idle-timeout must be a duration from 1s to 24h/), v);
+  }
 });

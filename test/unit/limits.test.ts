@@ -1,11 +1,12 @@
 /**
  * The shared limits: the per-address key of the connection caps, the caps themselves on real
- * loopback sockets, and the token bucket on a ManualClock.
+ * loopback sockets, the proxy's open-files check, and the token bucket on a ManualClock.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, it } from 'node:test';
-import { ConnectionGate, ManualClock, RateLimiter, addressKey } from '../../src/shared/index.js';
+import { openFilesLimit, warnOnOpenFilesLimit } from '../../src/proxy/index.js';
+import { ConnectionGate, Logger, ManualClock, RateLimiter, addressKey, isStarlingError } from '../../src/shared/index.js';
 import { waitFor } from '../helpers/wait.js';
 
 describe('addressKey', () => {
@@ -18,6 +19,8 @@ describe('addressKey', () => {
     assert.equal(addressKey('::1'), '0:0:0:0::/64');
     assert.equal(addressKey('fe80::1%eth0'), 'fe80:0:0:0::/64');
     assert.equal(addressKey(undefined), '?');
+    assert.equal(addressKey('::FFFF:192.0.2.7'), '192.0.2.7', 'upper-case mapped form');
+    assert.equal(addressKey('::ffff:c000:207'), '0:0:0:0::/64', 'hex-written mapped form is IPv6 text');
   });
 });
 
@@ -50,10 +53,47 @@ describe('ConnectionGate', () => {
       await waitFor(() => gate.stats().open === 2, 'a closed connection frees its slot', 2000, 5);
       const a4 = await open('127.0.0.1');
       await waitFor(() => gate.stats().open === 3, 'admitted again', 2000, 5);
+      assert.equal(gate.stats().lastRefused, '127.0.0.3', 'the last refused address, for the log line');
       for (const s of [a2, b1, a4]) s.destroy();
     } finally {
       await new Promise((r) => server.close(r));
     }
+  });
+});
+
+describe('ConnectionGate limits', () => {
+  it('refuses caps that are not whole numbers with 1 ≤ per address ≤ total', () => {
+    for (const [maxConnections, maxPerAddress] of [[0, 0], [10, 0], [10, 11], [1.5, 1], [10, Number.NaN]] as const) {
+      assert.throws(
+        () => new ConnectionGate({ maxConnections, maxPerAddress }),
+        (e: unknown) => isStarlingError(e, 'ERR_CONNECTION_LIMITS') && e.fault === 'user',
+        `${maxConnections}/${maxPerAddress}`,
+      );
+    }
+    assert.doesNotThrow(() => new ConnectionGate({ maxConnections: 1, maxPerAddress: 1 }));
+  });
+});
+
+describe('the open-files check of the proxy', () => {
+  const limits = (n: string): string =>
+    `Limit                     Soft Limit           Hard Limit           Units     \nMax open files            ${n}                ${n}                files     \n`;
+  it('reads the soft limit from /proc/self/limits text, and leaves "unlimited" or an unreadable file unchecked', () => {
+    assert.equal(openFilesLimit(limits('20000')), 20000);
+    assert.equal(openFilesLimit(limits('unlimited')), undefined);
+    assert.equal(openFilesLimit('nothing here'), undefined);
+    const own = openFilesLimit();
+    assert.ok(own === undefined || own > 0);
+  });
+  it('warns below twice max_connections (each request in flight holds a client and a machine socket)', () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = new Logger({ write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) }, 'debug');
+    assert.equal(warnOnOpenFilesLimit(logger, 50_000, limits('99999')), true);
+    assert.equal(lines[0]?.level, 'warn');
+    assert.equal(lines[0]?.open_files_limit, 99_999);
+    assert.match(String(lines[0]?.hint), /at least 100000/);
+    assert.equal(warnOnOpenFilesLimit(logger, 50_000, limits('100000')), false);
+    assert.equal(warnOnOpenFilesLimit(logger, 50_000, limits('unlimited')), false);
+    assert.equal(lines.length, 1);
   });
 });
 

@@ -113,7 +113,10 @@ export class H2Downstream implements Downstream {
   abort(): void {
     if (this.stream.destroyed) return;
     resetByProxy.add(this.stream);
-    this.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    // destroy(), not close(INTERNAL_ERROR): close() ends the writable side first, and Node sends
+    // that END_STREAM before the RST_STREAM, so a cut body without a length would look complete.
+    // destroy(err) resets the stream (INTERNAL_ERROR) after the DATA already queued, with no END_STREAM.
+    this.stream.destroy(new Error('response cut off by the proxy'));
   }
   endTunnel(): void {
     this.stream.end();

@@ -80,8 +80,10 @@ export class ClientConnection implements Downstream {
   local(status: number, text: string, requestId: string, close: boolean, extra: readonly (readonly [string, string])[]): void {
     this.socket.write(buildLocalResponse(status, text, requestId, close, extra), 'latin1');
   }
-  abort(): void {
-    this.socket.destroy();
+  abort(reset = false): void {
+    // TLS has its own signal: a connection destroyed without close_notify is a truncated one.
+    if (reset && !this.secure && !this.socket.destroyed) this.socket.resetAndDestroy();
+    else this.socket.destroy();
   }
   endTunnel(): void {
     this.socket.end();

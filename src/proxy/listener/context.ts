@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Clock, Logger } from '../../shared/index.js';
+import type { Clock, ConnectionGate, Logger } from '../../shared/index.js';
 import type { RouteTable } from '../routes/index.js';
 import type { UpstreamPool } from '../upstream/index.js';
 import type { AccessLog, ProxyMetrics } from '../observe/index.js';
@@ -17,6 +17,19 @@ export interface ProxyLimits {
   stallTimeoutMs: number;
   /** A machine that has not started its response after this long gets the request a 504. */
   responseTimeoutMs: number;
+  /**
+   * A machine that started its response and then sends no body byte for this long is given up on:
+   * its connection is closed, the client's is cut (HTTP/2: the stream reset) so the truncated body
+   * cannot pass for a whole one. Time the client is not reading does not count (stallTimeoutMs).
+   */
+  responseIdleTimeoutMs: number;
+  /**
+   * Open client connections at most, on every listener of this proxy together (plain, TLS, and
+   * HTTP/2 through it); more are closed when accepted. Per process: each `--workers` worker has its own.
+   */
+  maxConnections: number;
+  /** Open client connections at most from one IPv4 address or IPv6 /64 (shared/connection-gate.ts). */
+  maxConnectionsPerIp: number;
   /** How long a request waits when every machine is at hard_limit, before 503. */
   queueTimeoutMs: number;
   /** How many requests may wait per app at most; more get 503 at once. */
@@ -48,6 +61,12 @@ export const DEFAULT_LIMITS: ProxyLimits = {
   idleTimeoutMs: 60_000,
   bodyTimeoutMs: 30_000,
   responseTimeoutMs: 60_000,
+  responseIdleTimeoutMs: 60_000,
+  // 50,000 sockets (100,000 descriptors with the machine side) fit the usual systemd hard limit
+  // (524,288, which Node raises its soft limit to); 1000 per address leaves room for hundreds of
+  // users behind one carrier-grade NAT address, and takes 50 addresses to fill the proxy.
+  maxConnections: 50_000,
+  maxConnectionsPerIp: 1000,
   stallTimeoutMs: 60_000,
   queueTimeoutMs: 10_000,
   maxQueuePerApp: 1024,
@@ -61,6 +80,9 @@ export const DEFAULT_LIMITS: ProxyLimits = {
   autostopIntervalMs: 5 * 60_000,
 };
 
+/** The range config accepts for responseIdleTimeoutMs: the sweep checks it once a second. */
+export const RESPONSE_IDLE_TIMEOUT_RANGE_MS = { min: 1000, max: 24 * 3_600_000 } as const;
+
 /** What every connection and exchange of one proxy shares. */
 export interface ProxyContext {
   routes: RouteTable;
@@ -71,6 +93,8 @@ export interface ProxyContext {
   readonly pool: UpstreamPool;
   readonly queue: WaitQueue;
   readonly metrics: ProxyMetrics;
+  /** The connection caps, checked on every accept of every listener (before TLS, before a byte). */
+  readonly gate: ConnectionGate;
   readonly accessLog: AccessLog | undefined;
   readonly logger: Logger;
   draining: boolean;

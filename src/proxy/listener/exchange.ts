@@ -36,8 +36,11 @@ export interface Downstream {
   uncork(): void;
   /** A response the proxy writes itself. */
   local(status: number, text: string, requestId: string, close: boolean, extra: readonly (readonly [string, string])[]): void;
-  /** The response cannot be completed: cut the connection (HTTP/1) or reset the stream (HTTP/2). */
-  abort(): void;
+  /**
+   * The response cannot be completed: cut the connection (HTTP/1) or reset the stream (HTTP/2).
+   * `reset`: over plain TCP send RST, not FIN, so not even a body delimited by the close looks whole.
+   */
+  abort(reset?: boolean): void;
   /** The upgraded connection's upstream side ended. */
   endTunnel(): void;
   exchangeDone(keepAlive: boolean, leftover: Buffer | undefined): void;
@@ -513,6 +516,7 @@ export class Exchange implements UpstreamOwner, Waiter {
       this.client.abort();
       return this.finish(this.state === 'tunnel' ? 101 : 499, 'client stopped reading');
     }
+    if (this.state === 'response' && this.relay.idleTooLong(now, this.ctx.limits.responseIdleTimeoutMs)) return this.relay.idleCutOff();
     const waitingForBody = !this.body.done && this.state !== 'tunnel' && this.state !== 'done';
     if (waitingForBody && now - this.body.lastDataAt > this.ctx.limits.bodyTimeoutMs) {
       this.ctx.metrics.rejectedRequest('body_timeout');

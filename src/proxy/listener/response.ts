@@ -31,16 +31,27 @@ export class ResponseRelay {
   private scanner: ChunkedScanner | undefined;
   private dechunk = false;
   private keepAlive = false;
+  /**
+   * Body bytes came from the machine since the sweep last looked: a store per chunk, no clock read
+   * and no timer on the hot path. The sweep turns it into `movedAt` (response_idle_timeout).
+   */
+  private moved = false;
+  /** Monotonic ms of the response head, or of the last sweep that saw the body move. */
+  private movedAt = 0;
 
   constructor(private readonly ex: Exchange) {}
 
   /** Forgets a partial head from a connection that failed (before a retry or a replay). */
   reset(): void {
     this.headBuf = undefined;
+    this.moved = false;
   }
 
   onData(chunk: Buffer): void {
-    if (this.started) return this.body(chunk, 0);
+    if (this.started) {
+      this.moved = true;
+      return this.body(chunk, 0);
+    }
     const ex = this.ex;
     let buf = this.headBuf ? Buffer.concat([this.headBuf, chunk]) : chunk;
     for (;;) {
@@ -67,7 +78,8 @@ export class ResponseRelay {
   private onHead(resp: ResponseHead, buf: Buffer, bodyStart: number): void {
     const ex = this.ex;
     const ctx = ex.ctx;
-    ctx.metrics.upstreamLatency(ex.app.name, (ctx.clock.monotonic() - this.sentAt) / 1000);
+    this.movedAt = ctx.clock.monotonic();
+    ctx.metrics.upstreamLatency(ex.app.name, (this.movedAt - this.sentAt) / 1000);
     if (resp.status === 101) {
       if (!ex.isUpgrade) return this.broken('101 without an upgrade request');
       return this.tunnel(buf, bodyStart);
@@ -175,6 +187,44 @@ export class ResponseRelay {
   resumeUpstream(): void {
     this.pausedUpstream = false;
     this.ex.up?.socket.resume();
+  }
+
+  /**
+   * From the sweep, while the response body is on its way: whether the machine has sent nothing for
+   * longer than `limitMs`. Time the client is not taking bytes (the stall timeout's) or the request
+   * body is still arriving (the body timeout's; the machine may wait for it) does not count, so a
+   * slow reader, a slow upload and a stream that keeps sending (SSE keep-alives) are never cut here.
+   */
+  idleTooLong(now: number, limitMs: number): boolean {
+    if (this.moved || this.pausedUpstream || !this.ex.body.done) {
+      this.moved = false;
+      this.movedAt = now;
+      return false;
+    }
+    return now - this.movedAt > limitMs;
+  }
+
+  /**
+   * The machine went quiet mid-body: its connection is closed (never pooled) and the client's is cut
+   * so the truncated body cannot pass for a whole one: no last chunk, fewer bytes than the length,
+   * and over plain HTTP/1 a reset (RST) rather than an end, so even a body the close would delimit
+   * shows as cut (TLS: no close_notify); HTTP/2 resets the stream.
+   */
+  idleCutOff(): void {
+    const ex = this.ex;
+    const ctx = ex.ctx;
+    ctx.metrics.responseIdleTimeout(ex.app.name);
+    ctx.logger.warn('machine stopped sending the response body: response cut off', {
+      app: ex.app.name,
+      machine: ex.machine?.id,
+      request_id: ex.requestId,
+      status: this.resp?.status,
+      bytes_out: this.bytesOut,
+      response_idle_timeout_ms: ctx.limits.responseIdleTimeoutMs,
+    });
+    ex.dropUpstream(false);
+    ex.client.abort(true);
+    ex.finish(this.resp?.status ?? 502, `machine sent no response body bytes for ${ctx.limits.responseIdleTimeoutMs} ms`);
   }
 
   private broken(why: string): void {

@@ -2,7 +2,7 @@ import net from 'node:net';
 import type tls from 'node:tls';
 import { createH2Server, DEFAULT_H2_LIMITS, type H2Front, type H2Limits } from '../h2/server.js';
 import { TlsFrontDoor, type TlsContexts } from '../tls/front-door.js';
-import { listenOn, SystemClock, silentLogger, type Clock, type Logger, type TimerHandle } from '../../shared/index.js';
+import { ConnectionGate, listenOn, SystemClock, silentLogger, type Clock, type ConnectionGateStats, type Logger, type TimerHandle } from '../../shared/index.js';
 import { LoadRegistry, RouteTable, type RoutesSpec } from '../routes/index.js';
 import { UpstreamPool } from '../upstream/index.js';
 import { AccessLog, ProxyMetrics, type AccessLogSink } from '../observe/index.js';
@@ -17,6 +17,7 @@ import {
 import { machinesToStop } from '../router/autoscale.js';
 import { ClientConnection } from './connection.js';
 import { WaitQueue } from './queue.js';
+import { checkLimits, RefusalLog } from './admission.js';
 
 export interface ProxyOptions {
   /** This proxy's region: machines here are preferred. */
@@ -46,6 +47,7 @@ export class ProxyServer {
   private readonly loads = new LoadRegistry();
   private readonly sweepTimer: TimerHandle;
   private readonly autostopTimer: TimerHandle;
+  private readonly refusals: RefusalLog;
   private drainPromise: Promise<void> | undefined;
   private readonly tlsDoors: TlsFrontDoor[] = [];
   private h2: H2Front | undefined;
@@ -53,6 +55,10 @@ export class ProxyServer {
   constructor(opts: ProxyOptions) {
     const clock = opts.clock ?? new SystemClock();
     const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    checkLimits(limits);
+    // One gate for every listener: the caps protect this process's descriptors, whichever port.
+    const gate = new ConnectionGate({ maxConnections: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerIp });
+    const logger = opts.logger ?? silentLogger;
     this.ctx = {
       routes: new RouteTable(opts.routes, this.loads),
       region: opts.region,
@@ -62,16 +68,18 @@ export class ProxyServer {
       pool: new UpstreamPool({ clock }),
       queue: new WaitQueue(limits.maxQueuePerApp),
       metrics: new ProxyMetrics(),
+      gate,
       accessLog: opts.accessLog ? new AccessLog(opts.accessLog) : undefined,
-      logger: opts.logger ?? silentLogger,
+      logger,
       draining: false,
       nextRequestId: requestIdFactory(opts.region),
       acmeHttp: opts.acmeHttp,
       machines: opts.machines,
       starting: new Map(),
     };
+    this.refusals = new RefusalLog(gate, logger);
     this.server = net.createServer({ noDelay: true }, (socket) => {
-      new ClientConnection(this.ctx, socket, this.connections);
+      if (gate.admit(socket)) new ClientConnection(this.ctx, socket, this.connections);
     });
     this.server.on('error', (err) => this.ctx.logger.error('listener error', { error: err.message }));
     this.sweepTimer = clock.setInterval(() => this.sweep(), limits.sweepIntervalMs);
@@ -136,6 +144,11 @@ export class ProxyServer {
     return this.connections.size;
   }
 
+  /** The connection caps' view: sockets admitted and open (TLS handshakes too), refusals by cap. */
+  connectionStats(): ConnectionGateStats {
+    return this.ctx.gate.stats();
+  }
+
   metricsText(): string {
     const machines = [];
     for (const app of this.ctx.routes.apps.values()) {
@@ -143,7 +156,7 @@ export class ProxyServer {
         machines.push({ app: app.name, machine: m.id, region: m.region, inflight: m.load.inflight });
       }
     }
-    return this.ctx.metrics.render(machines);
+    return this.ctx.metrics.render(machines, this.ctx.gate.stats());
   }
 
   /**
@@ -209,5 +222,6 @@ export class ProxyServer {
     this.ctx.queue.expire(now);
     for (const [key, deadline] of this.ctx.starting) if (deadline <= now) this.ctx.starting.delete(key);
     this.ctx.pool.sweep();
+    this.refusals.onTick(now);
   }
 }

@@ -17,6 +17,12 @@ export interface MachineGauge {
   inflight: number;
 }
 
+/** The connection caps' counts (shared/connection-gate.ts stats). */
+export interface ConnectionCounts {
+  refusedTotal: number;
+  refusedPerAddress: number;
+}
+
 export class ProxyMetrics {
   /** key: app \t region \t status */
   private readonly requests = new Map<string, number>();
@@ -25,6 +31,7 @@ export class ProxyMetrics {
   private readonly replays = new Map<string, number>();
   private readonly replayFailures = new Map<string, number>();
   private readonly rejected = new Map<string, number>();
+  private readonly responseIdle = new Map<string, number>();
   openConnections = 0;
   queued = 0;
   reloadsOk = 0;
@@ -76,7 +83,12 @@ export class ProxyMetrics {
     this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
   }
 
-  render(machines: readonly MachineGauge[]): string {
+  /** A machine stopped sending its response body for response_idle_timeout: it was cut off. */
+  responseIdleTimeout(app: string): void {
+    this.responseIdle.set(app, (this.responseIdle.get(app) ?? 0) + 1);
+  }
+
+  render(machines: readonly MachineGauge[], connections: ConnectionCounts = { refusedTotal: 0, refusedPerAddress: 0 }): string {
     const out: string[] = [];
     family(out, 'starling_proxy_requests_total', 'counter', 'Requests answered, by app, machine region and status.');
     for (const [k, v] of this.requests) {
@@ -96,6 +108,9 @@ export class ProxyMetrics {
     }
     family(out, 'starling_proxy_open_connections', 'gauge', 'Client connections open now.');
     out.push(`starling_proxy_open_connections ${this.openConnections}`);
+    family(out, 'starling_proxy_connections_refused_total', 'counter', 'Client connections closed when accepted because a connection cap was reached, by cap.');
+    out.push(`starling_proxy_connections_refused_total{reason="total"} ${connections.refusedTotal}`);
+    out.push(`starling_proxy_connections_refused_total{reason="per_address"} ${connections.refusedPerAddress}`);
     family(out, 'starling_proxy_queued_requests', 'gauge', 'Requests waiting because every machine is at hard_limit.');
     out.push(`starling_proxy_queued_requests ${this.queued}`);
     labelled(out, 'starling_proxy_retries_total', 'Requests sent to another machine after a failure.', 'app', this.retries);
@@ -107,6 +122,7 @@ export class ProxyMetrics {
     }
     labelled(out, 'starling_proxy_autostarts_total', 'Stopped machines started for a request.', 'app', this.autostarts);
     labelled(out, 'starling_proxy_autostops_total', 'Machines stopped because the load did not need them.', 'app', this.autostops);
+    labelled(out, 'starling_proxy_response_idle_timeouts_total', 'Responses cut off because the machine stopped sending the body.', 'app', this.responseIdle);
     labelled(out, 'starling_proxy_rejected_requests_total', 'Requests refused before routing, by reason.', 'reason', this.rejected);
     family(out, 'starling_proxy_routes_reloads_total', 'counter', 'Routes file reloads, by result.');
     out.push(`starling_proxy_routes_reloads_total{result="ok"} ${this.reloadsOk}`);

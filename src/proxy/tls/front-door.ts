@@ -52,6 +52,8 @@ export class TlsFrontDoor {
   }
 
   private accept(socket: net.Socket): void {
+    // The caps come before the handshake: a refused connection costs no TLS work and no timer.
+    if (!this.ctx.gate.admit(socket)) return;
     let buf: Buffer | undefined;
     const timer = this.ctx.clock.setTimeout(() => socket.destroy(), this.ctx.limits.headerTimeoutMs);
     socket.on('error', () => undefined);

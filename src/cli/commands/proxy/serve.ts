@@ -1,6 +1,16 @@
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
-import { runPrimary, runWorker, startStandalone, type StandaloneOptions, type TlsOptions } from '../../../proxy/index.js';
+import { parseDuration } from '../../../agent/machines-port.js';
+import {
+  DEFAULT_LIMITS,
+  RESPONSE_IDLE_TIMEOUT_RANGE_MS,
+  runPrimary,
+  runWorker,
+  startStandalone,
+  type EdgeLimits,
+  type StandaloneOptions,
+  type TlsOptions,
+} from '../../../proxy/index.js';
 import { StarlingError, stderrLogger, type Level } from '../../../shared/index.js';
 import { parseHostPort, type Command } from '../../args.js';
 
@@ -22,6 +32,24 @@ export const proxyServe: Command = {
     'acme-ca': { type: 'string', value: 'FILE', description: "PEM CA to trust for the ACME server's HTTPS (test CAs)" },
     'no-fly-headers': { type: 'boolean', description: 'do not add the Fly-* twins of the Starling-* headers' },
     workers: { type: 'string', value: 'N', description: 'proxy processes sharing the listening socket', default: '1' },
+    'max-connections': {
+      type: 'string',
+      value: 'N',
+      description: 'open client connections at most (per worker); more are closed when accepted',
+      default: String(DEFAULT_LIMITS.maxConnections),
+    },
+    'max-connections-per-ip': {
+      type: 'string',
+      value: 'N',
+      description: 'open client connections at most from one IPv4 address or IPv6 /64 (per worker)',
+      default: String(DEFAULT_LIMITS.maxConnectionsPerIp),
+    },
+    'response-idle-timeout': {
+      type: 'string',
+      value: 'DURATION',
+      description: 'cut off a response whose machine sends no body byte for this long',
+      default: '60s',
+    },
     'log-level': { type: 'string', value: 'LEVEL', description: 'debug, info, warn or error (to stderr)', default: 'info' },
   },
   async run(opts) {
@@ -52,6 +80,7 @@ export const proxyServe: Command = {
       flyHeaders: opts['no-fly-headers'] !== true,
       logger,
       tls: tlsOptions(opts),
+      limits: edgeLimitOptions(opts),
     };
     if (workers > 1 && cluster.isPrimary) {
       await runPrimary(o, workers);
@@ -79,6 +108,36 @@ export const proxyServe: Command = {
     });
   },
 };
+
+/** --max-connections, --max-connections-per-ip and --response-idle-timeout, checked. */
+export function edgeLimitOptions(opts: Record<string, string | boolean | undefined>): EdgeLimits {
+  const whole = (flag: string): number => {
+    const v = String(opts[flag]);
+    const n = /^\d+$/.test(v) ? Number(v) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n < 1) {
+      throw new StarlingError('ERR_USAGE', `--${flag} must be a whole number of at least 1, got "${v}"`, { fault: 'user' });
+    }
+    return n;
+  };
+  const maxConnections = whole('max-connections');
+  const maxConnectionsPerIp = whole('max-connections-per-ip');
+  if (maxConnectionsPerIp > maxConnections) {
+    throw new StarlingError('ERR_USAGE', `--max-connections-per-ip (${maxConnectionsPerIp}) must not exceed --max-connections (${maxConnections})`, {
+      fault: 'user',
+      hint: `lower --max-connections-per-ip (its default is ${DEFAULT_LIMITS.maxConnectionsPerIp}) or raise --max-connections`,
+    });
+  }
+  const raw = String(opts['response-idle-timeout']);
+  // The grammar of durations elsewhere in Starling ("60s", "1m30s", "500ms"); a bare number is seconds.
+  const ms = parseDuration(/^\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw);
+  const { min, max } = RESPONSE_IDLE_TIMEOUT_RANGE_MS;
+  if (ms === undefined || ms < min || ms > max) {
+    throw new StarlingError('ERR_USAGE', `--response-idle-timeout must be a duration from 1s to 24h such as "60s" or "2m", got "${raw}"`, {
+      fault: 'user',
+    });
+  }
+  return { maxConnections, maxConnectionsPerIp, responseIdleTimeoutMs: ms };
+}
 
 function tlsOptions(opts: Record<string, string | boolean | undefined>): TlsOptions | undefined {
   const defaultCert = String(opts['default-cert']);
