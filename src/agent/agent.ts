@@ -9,6 +9,7 @@ import type { AgentConfig } from './config.js';
 import { openControlLink, type ControlLink } from './control-link.js';
 import { MachineManager, machineControl, mergeMachineRoutes } from './machine-manager.js';
 import { registerMachinesApi } from './machines-api.js';
+import { ensureStateDir } from './state-dir.js';
 
 export interface AgentOptions {
   logger: Logger;
@@ -65,6 +66,7 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
     }
   };
   try {
+    ensureStateDir(config.agent.state_dir);
     // The token first: a bad token_file fails the start before BIRD runs.
     const token = await loadOrCreateToken(config.agent.token_file, logger);
 

@@ -20,6 +20,7 @@ after(() => {
 
 function tmp(): string {
   const d = mkdtempSync(join(tmpdir(), 'starling-agent-admin-'));
+  chmodSync(d, 0o711); // the agent's machines must pass through to its state dir (as /var/lib is)
   dirs.push(d);
   return d;
 }

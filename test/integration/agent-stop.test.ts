@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -15,6 +15,7 @@ import { waitFor } from '../helpers/wait.js';
 
 const IMAGE = new URL('../../../test/fixtures/apps/hello', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'starling-agent-stop-'));
+chmodSync(dir, 0o711); // the agent's machines must pass through to its state dir (as /var/lib is)
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const netns = (): string[] => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n !== '');
