@@ -101,6 +101,24 @@ describe('MachineLogs', () => {
     }
   });
 
+  it('redacts a secret printed without a trailing newline just before the machine stops (the close path)', async () => {
+    const secret = 'db-pa55word-9f8e7d';
+    const l = make({ redact: [secret] });
+    const seen: string[] = [];
+    l.follow((e) => seen.push(e.message));
+    // The last words of a crashing app: no newline, and the secret split across two chunks.
+    l.write('stderr', b(`FATAL: cannot connect with password=${secret.slice(0, 5)}`));
+    l.write('stderr', b(secret.slice(5)));
+    l.write('stdout', b(secret));
+    await l.close();
+    const expected = ['[redacted]', 'FATAL: cannot connect with password=[redacted]']; // stdout's tail, then stderr's
+    assert.deepEqual(messages(l), expected, 'the ring');
+    assert.deepEqual(seen, expected, 'the followers');
+    const file = await readFile(join(dir, 'm1.log'), 'utf8');
+    assert.deepEqual((await fileEntries(join(dir, 'm1.log'))).map((e) => e.message), expected, 'the file');
+    assert.ok(!file.includes(secret.slice(0, 5)) && !file.includes(secret.slice(5)), 'no piece of it in the file');
+  });
+
   it('appends JSON lines to <dir>/<machineId>.log and rotates, keeping keepFiles', async () => {
     const l = make({ maxFileBytes: 200, keepFiles: 2 });
     const line = (i: number): string => `line ${String(i).padStart(3, '0')}`;
