@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { closeNow, listenOn } from '../shared/index.js';
+import { ConnectionGate, closeNow, listenOn } from '../shared/index.js';
 
 /** What the admin endpoint reports: one proxy, or the sum of a multi-process proxy's workers. */
 export interface AdminSource {
@@ -10,13 +10,18 @@ export interface AdminSource {
 
 /**
  * The proxy's admin endpoint: `/healthz` (200 while serving, 503 while draining: what the announcer
- * will probe) and `/metrics` (Prometheus). It exposes no control and binds loopback by default.
+ * will probe) and `/metrics` (Prometheus). It exposes no control, takes no token (health probes and
+ * scrapers; the agent's admin API serves the same metrics behind its token) and binds loopback by
+ * default; machines cannot reach it (their loopback is their own, their host's firewall shuts the
+ * rest). Its connections are capped like every other server's.
  */
 export class AdminServer {
   private readonly server: http.Server;
 
   constructor(private readonly source: AdminSource) {
     this.server = http.createServer((req, res) => this.handle(req, res));
+    this.server.headersTimeout = 10_000;
+    new ConnectionGate({ maxConnections: 256, maxPerAddress: 64 }).attach(this.server);
   }
 
   listen(host: string, port: number): Promise<AddressInfo> {

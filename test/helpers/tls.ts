@@ -41,3 +41,20 @@ export function staticContexts(certs: Record<string, TestCert>, fallback?: TestC
     alpnChallenge: async () => undefined,
   };
 }
+
+/** One GET on a fresh HTTP/2 session (node's own client), closed after; resolves with the status. */
+export function h2Status(session: import('node:http2').ClientHttp2Session, path: string, authority: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    session.on('error', reject);
+    const req = session.request({ ':path': path, ':authority': authority });
+    let status = 0;
+    req.on('response', (h) => (status = Number(h[':status'])));
+    req.on('data', () => undefined);
+    req.on('end', () => {
+      session.close();
+      resolve(status);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}

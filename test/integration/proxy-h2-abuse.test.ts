@@ -19,7 +19,7 @@ import {
 } from '../helpers/h2-frames.js';
 import { startOrigin, type Origin, type OriginHandler } from '../helpers/origin.js';
 import { machine, startProxy, type TestProxy } from '../helpers/proxy.js';
-import { makeCert, staticContexts, type TestCert } from '../helpers/tls.js';
+import { h2Status, makeCert, staticContexts, type TestCert } from '../helpers/tls.js';
 import { waitFor } from '../helpers/wait.js';
 
 const HOST = 'web.test';
@@ -27,20 +27,7 @@ const routes = (port: number) => ({ apps: [{ name: 'web', hostnames: [HOST], mac
 
 /** One GET with node's own HTTP/2 client on a fresh session; resolves with the status. */
 function get2(port: number, ca: string, path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const session = http2.connect(`https://127.0.0.1:${port}`, { ca, servername: HOST });
-    session.on('error', reject);
-    const req = session.request({ ':path': path, ':authority': HOST });
-    let status = 0;
-    req.on('response', (h) => (status = Number(h[':status'])));
-    req.on('data', () => undefined);
-    req.on('end', () => {
-      session.close();
-      resolve(status);
-    });
-    req.on('error', reject);
-    req.end();
-  });
+  return h2Status(http2.connect(`https://127.0.0.1:${port}`, { ca, servername: HOST }), path, HOST);
 }
 
 interface Setup {

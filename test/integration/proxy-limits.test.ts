@@ -16,7 +16,7 @@ import type { ManualClock } from '../../src/shared/index.js';
 import { Flood } from '../helpers/flood.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { machine, startProxy, type TestProxy } from '../helpers/proxy.js';
-import { makeCert, staticContexts, type TestCert } from '../helpers/tls.js';
+import { h2Status, makeCert, staticContexts, type TestCert } from '../helpers/tls.js';
 import { waitFor } from '../helpers/wait.js';
 
 const HOST = 'web.test';
@@ -194,23 +194,14 @@ describe('connection caps on the TLS listener: before the handshake, and HTTP/2 
       req.end();
     });
   const get2 = (localAddress: string): Promise<number> =>
-    new Promise((resolve, reject) => {
-      const session = http2.connect(`https://127.0.0.1:${tlsPort}`, {
+    h2Status(
+      http2.connect(`https://127.0.0.1:${tlsPort}`, {
         createConnection: () =>
           tls.connect({ socket: net.connect({ host: '127.0.0.1', port: tlsPort, localAddress }), servername: HOST, ca: cert.caPem, ALPNProtocols: ['h2'] }),
-      });
-      session.on('error', reject);
-      const req = session.request({ ':path': '/', ':authority': HOST });
-      let status = 0;
-      req.on('response', (h) => (status = Number(h[':status'])));
-      req.on('data', () => undefined);
-      req.on('end', () => {
-        session.close();
-        resolve(status);
-      });
-      req.on('error', reject);
-      req.end();
-    });
+      }),
+      '/',
+      HOST,
+    );
 
   it(`${FLOOD} idle connections that never send a ClientHello: ${PER_IP} held, the rest refused, other addresses served over HTTPS/1.1 and HTTP/2`, async () => {
     await floodKeepsPerIpCap(p, flood, tlsPort);

@@ -10,11 +10,11 @@ import { ApiError, json, route, type Route } from './http.js';
 import { MACHINE_ID_RE, ReportMachineState, machineKey, type ApiContext, type MachineDoc, type MachineStateDoc, type SecretDoc } from './schemas.js';
 
 /** The host the credential belongs to, which must be the one the path names. */
-function asHost(principal: Principal, host: string): string {
+export function asHost(principal: Principal, host: string): { host: string; region: string } {
   if (principal.kind !== 'host' || principal.host !== host) {
     throw new ApiError(403, 'ERR_FORBIDDEN', `this credential is not host ${host}'s: a host acts only for itself`);
   }
-  return host;
+  return principal;
 }
 
 export function agentRoutes(ctx: ApiContext): Route[] {
@@ -38,7 +38,7 @@ export function agentRoutes(ctx: ApiContext): Route[] {
       responses: { '200': 'the stored report, or { deleted }', '400': 'invalid body or names', '403': 'another host, or a machine not placed on this one' },
       async handler({ params, body, principal }) {
         const { app, id } = params as { host: string; app: string; id: string };
-        const host = asHost(principal, params.host!);
+        const { host } = asHost(principal, params.host!);
         if (!MACHINE_ID_RE.test(id)) throw new ApiError(400, 'ERR_BAD_REQUEST', `machine id ${JSON.stringify(id.slice(0, 40))} is not one the control plane issues`);
         ctx.hostHealth?.seen(host);
         const key = machineKey(app, id);
@@ -79,7 +79,7 @@ export function agentRoutes(ctx: ApiContext): Route[] {
       responses: { '200': '{ secrets: { NAME: value }, secrets_version }', '403': 'another host, or a machine not placed on this one' },
       async handler({ params, principal }) {
         const { app, id } = params as { host: string; app: string; id: string };
-        const host = asHost(principal, params.host!);
+        const { host } = asHost(principal, params.host!);
         await placed(host, app, id);
         const appDoc = (await store.get('apps', app))?.value as { secrets_version: number } | undefined;
         const secrets: Record<string, string> = {};

@@ -10,6 +10,7 @@ import { findRegion, isStarlingError } from '../../shared/index.js';
 import { hashSecret, hostCredential, joinToken, newTokenId, type HostCredentialDoc, type JoinTokenDoc } from '../auth/index.js';
 import { encryptSecret } from '../secrets/index.js';
 import type { Op } from '../store/index.js';
+import { asHost } from './agents.js';
 import { ApiError, json, route, type Route } from './http.js';
 import { HOST_ID_RE, RegisterHost, type ApiContext, type HostDoc, type MachineDoc, type MachineStateDoc } from './schemas.js';
 
@@ -95,23 +96,21 @@ export function hostRoutes(ctx: ApiContext): Route[] {
       requestSchema: RegisterHost,
       responses: { '200': 'the host, updated', '201': 'the host, new', '403': 'another host, or another region than it joined in' },
       async handler({ params, body, principal }) {
-        if (principal.kind !== 'host' || principal.host !== params.host) {
-          throw new ApiError(403, 'ERR_FORBIDDEN', `a host may register only itself, not ${params.host!}`);
-        }
-        if (body.region !== principal.region) throw new ApiError(403, 'ERR_FORBIDDEN', `host ${principal.host} joined in region ${principal.region}, not ${body.region}`);
+        const { host, region } = asHost(principal, params.host!);
+        if (body.region !== region) throw new ApiError(403, 'ERR_FORBIDDEN', `host ${host} joined in region ${region}, not ${body.region}`);
         const at = now();
-        const old = await store.get('hosts', principal.host);
-        const cred = await store.get('host_credentials', principal.host);
+        const old = await store.get('hosts', host);
+        const cred = await store.get('host_credentials', host);
         if (!cred) throw new ApiError(401, 'ERR_UNAUTHORIZED', 'the host was removed');
-        ctx.hostHealth?.seen(principal.host);
+        ctx.hostHealth?.seen(host);
         const { agent_secret, ...fields } = body;
-        const doc: HostDoc = { id: principal.host, ...fields, healthy: true, last_seen: at, registered_at: (old?.value as HostDoc | undefined)?.registered_at ?? at, updated_at: at };
-        const sealed = encryptSecret(ctx.secretsKey, agentSecretRef(principal.host), agent_secret);
+        const doc: HostDoc = { id: host, ...fields, healthy: true, last_seen: at, registered_at: (old?.value as HostDoc | undefined)?.registered_at ?? at, updated_at: at };
+        const sealed = encryptSecret(ctx.secretsKey, agentSecretRef(host), agent_secret);
         await store.transaction([
-          { op: 'put', collection: 'hosts', key: principal.host, value: doc },
-          { op: 'put', collection: 'host_credentials', key: principal.host, value: { ...(cred.value as HostCredentialDoc), agent_secret: sealed }, expectRevision: cred.revision },
+          { op: 'put', collection: 'hosts', key: host, value: doc },
+          { op: 'put', collection: 'host_credentials', key: host, value: { ...(cred.value as HostCredentialDoc), agent_secret: sealed }, expectRevision: cred.revision },
         ]);
-        if (!old) ctx.logger.info('host registered', { host: principal.host, region: body.region });
+        if (!old) ctx.logger.info('host registered', { host, region: body.region });
         return json(old ? 200 : 201, { ...doc, peer_key: ctx.peerKey ?? null });
       },
     }),

@@ -4,21 +4,12 @@
  * credential at once.
  */
 import { StarlingError } from '../../../shared/index.js';
+import type { HostDoc } from '../../../control/index.js';
 import type { Command } from '../../args.js';
 import { callControl, controlOptions, resolveControl } from '../../control-client.js';
 import { jsonOption, printJson, table } from '../certs/common.js';
 import { parseExpiry, writeOption, writeSecret } from '../tokens/secret-out.js';
 
-interface HostJson {
-  id: string;
-  region: string;
-  capacity: { machines: number };
-  agent_url: string;
-  proxy?: string;
-  healthy?: boolean;
-  last_seen?: string | null;
-  registered_at: string;
-}
 
 export const hostsAdd: Command = {
   noun: 'hosts',
@@ -57,7 +48,7 @@ export const hostsList: Command = {
   summary: 'the hosts: region, health, capacity, and those added but not joined yet',
   options: { ...jsonOption, ...controlOptions },
   async run(opts) {
-    const out = await callControl<{ hosts: HostJson[]; pending: { host: string; region: string; expires_at: string }[] }>(resolveControl(opts), 'GET', '/v1/hosts');
+    const out = await callControl<{ hosts: HostDoc[]; pending: { host: string; region: string; expires_at: string }[] }>(resolveControl(opts), 'GET', '/v1/hosts');
     if (opts.json === true) {
       printJson(out);
       return 0;
