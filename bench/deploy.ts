@@ -83,7 +83,7 @@ async function main(): Promise<void> {
     const bytes = readFileSync(tarball);
     const digest = `sha256:${(await import('node:crypto')).createHash('sha256').update(bytes).digest('hex')}`;
     const token = readFileSync(join(p.dir, 'control', 'api.token'), 'utf8').trim();
-    const put = await fetch(`${p.controlUrl}/v1/images/${digest}`, { method: 'PUT', headers: { authorization: `Bearer ${token}` }, body: bytes });
+    const put = await p.fetch(`${p.controlUrl}/v1/images/${digest}`, { method: 'PUT', headers: { authorization: `Bearer ${token}` }, body: bytes });
     if (!put.ok) throw new Error(`image upload: ${put.status}`);
     const image = { ref: 'env-echo', digest };
     say(`platform up in ${((performance.now() - started) / 1000).toFixed(1)} s: control plane + ${REGIONS.length} agents (${REGIONS.join(', ')})`);

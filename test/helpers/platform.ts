@@ -31,6 +31,8 @@ export interface Platform {
   lines: string[];
   controlStderr(): string;
   api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** fetch that trusts the control plane's certificate (pinned), for raw calls such as uploads. */
+  fetch: typeof fetch;
   /** GET through a host's proxy, Host `<app>.starling.test`; status 0 when the connection failed. */
   get(host: string, app: string, path?: string): Promise<{ status: number; body: string }>;
   cli(args: string[], timeoutMs?: number): Promise<CliResult>;
@@ -145,6 +147,7 @@ export async function startPlatform(hosts: readonly HostSpec[], o: { prefix?: st
     lines,
     controlStderr: () => stderr,
     api,
+    fetch: (input, init) => pinned(input, init),
     get: (host, app, path = '/') =>
       send(agents.get(host)!.proxy.address.port, `${app}.starling.test`, { path }).catch(() => ({ status: 0, body: '' })),
     cli: (args, timeoutMs = 120_000) => runCli(args, { env: cliEnv, timeoutMs }),
