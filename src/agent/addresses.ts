@@ -1,6 +1,6 @@
 /**
- * Addresses in agent.toml: IP literals (canonical, as BIRD prints them), CIDR prefixes and
- * `HOST:PORT` listen addresses.
+ * Addresses in agent.toml: IP literals (canonical, as BIRD prints them), CIDR prefixes, and the
+ * platform's one `HOST:PORT` rule (contract/) for listen addresses.
  */
 import { isIP } from 'node:net';
 
@@ -36,17 +36,8 @@ export const contains = (a: Prefix, b: Prefix): boolean => {
   return a.family === b.family && a.len <= b.len && a.value >> shift === b.value >> shift;
 };
 
-const DNS_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
-
-/** `HOST:PORT` with an IPv4 address, a hostname or a bracketed IPv6 address; port 1-65535. */
-export function parseHostPort(s: string): { host: string; port: number } | undefined {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(s);
-  if (!m) return undefined;
-  const port = Number(m[3]);
-  const host = m[1] ?? m[2]!;
-  const ok = m[1] !== undefined ? parseIp(host)?.family === 6 : isIP(host) === 4 || DNS_NAME.test(host);
-  return ok && port >= 1 && port <= 65535 ? { host, port } : undefined;
-}
+export { parseHostPort } from '../contract/index.js';
+import { parseHostPort } from '../contract/index.js';
 
 /** `IP:PORT` with a literal, non-wildcard address: what another host can connect to. */
 export function isReachableIpPort(s: string): boolean {

@@ -4,6 +4,7 @@
  */
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
+import { HOST_ID_RE } from '../contract/index.js';
 import { isLoopbackHost, normalizeFingerprint, type SchemaIssue } from '../shared/index.js';
 import { isReachableIpPort, parseHostPort } from './addresses.js';
 
@@ -35,7 +36,6 @@ function parseUrl(v: unknown): URL | undefined {
   }
 }
 
-const HOST_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const APPS_DOMAIN = /^(?=.{1,190}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 const absPath = z.string().refine((p) => isAbsolute(p), 'must be an absolute path');
 
@@ -52,7 +52,7 @@ export const controlSchema = z.strictObject({
     .transform((f) => normalizeFingerprint(f)!)
     .optional(),
   insecure: z.boolean().default(false),
-  host_id: z.string().regex(HOST_ID, 'must be 1-63 lower-case letters, digits and -, starting with a letter or digit').optional(),
+  host_id: z.string().regex(HOST_ID_RE, 'must be 1-63 lower-case letters, digits and -, starting with a letter or digit').optional(),
   capacity: z.number().int('must be an integer').min(0, 'must be from 0 to 100000 machines').max(100000, 'must be from 0 to 100000 machines').default(8),
   proxy_address: z
     .string()

@@ -7,7 +7,7 @@ import { DEFAULT_UID_BASE, UID_BLOCK_SIZE } from '../runtime/index.js';
 import { readToml, ConfigIssuesError, fromZod, readConfigText, type SchemaIssue } from '../shared/index.js';
 import { contains, formatNet, hostBits, parseHostPort, parseIp, parsePrefix, reachable } from './addresses.js';
 import { controlIssues, controlSchema, resolveControl, type ControlSection } from './config-control.js';
-import { parseDuration } from './machines-port.js';
+import { parseDuration } from '../contract/index.js';
 import { DEFAULT_LIMITS, RESPONSE_IDLE_TIMEOUT_RANGE_MS } from '../proxy/index.js';
 
 export { parseHostPort } from './addresses.js';

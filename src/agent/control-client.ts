@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StarlingError, describeError, type Clock } from '../shared/index.js';
-import { DIGEST_RE } from '../control/index.js';
+import { DIGEST_RE } from '../contract/index.js';
 
 export interface ControlClientOptions {
   /** The control plane's base URL, e.g. `http://10.0.0.1:9300`. */

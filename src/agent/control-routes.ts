@@ -9,7 +9,7 @@
  * MachineManager) and the other hosts' machines that report `started` and healthy, addressed at
  * their host's proxy, which delivers the request to its own machine.
  */
-import { httpServiceOf, parseAppConfigDocument, type AppConfig, type AppDoc, type HostDoc, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../control/index.js';
+import { httpServiceOf, parseAppConfigDocument, type AppConfig, type AppDoc, type HostDoc, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
 import type { AppSpec, MachineSpec, RoutesSpec } from '../proxy/index.js';
 import { describeError } from '../shared/index.js';
 import type { SyncView } from './sync-cache.js';

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { isStarlingError, type Clock, type Logger } from '../shared/index.js';
 import { AdminApiError, json, type AdminApi, type AdminRequest } from './admin-api.js';
-import { APP_NAME, MACHINE_STATES, parseCreateMachineRequest, parseDuration, type LogEntry, type MachineView, type MachinesPort } from './machines-port.js';
+import { APP_NAME_RE, APP_NAME_RULE, parseDuration } from '../contract/index.js';
+import { MACHINE_STATES, parseCreateMachineRequest, type LogEntry, type MachineView, type MachinesPort } from './machines-port.js';
 
 /**
  * The local Machines API, shaped like fly's (`/v1/apps/{app}/machines…`), on the agent's admin API
@@ -196,7 +197,7 @@ function notLeased(t: Target): never {
 
 function appName(req: AdminRequest): string {
   const app = req.params?.app ?? '';
-  if (!APP_NAME.test(app)) throw new AdminApiError(400, 'ERR_APP_NAME', 'app names are 1-63 characters of a-z, 0-9 and "-", starting with a letter or digit');
+  if (!APP_NAME_RE.test(app)) throw new AdminApiError(400, 'ERR_APP_NAME', `app names ${APP_NAME_RULE}`);
   return app;
 }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { CheckSpec, GuestLimits, MachineState, RestartPolicy } from '../runtime/types.js';
+import { DURATION_RULE, parseDuration } from '../contract/index.js';
 import { isKnownRegion, issuePath, type SchemaIssue } from '../shared/index.js';
 
 /**
@@ -93,26 +94,12 @@ export const MACHINE_STATES = ['created', 'starting', 'started', 'stopping', 'st
 const _allStates: Record<Exclude<MachineState, (typeof MACHINE_STATES)[number]>, never> = {};
 void _allStates;
 
-/** The same rule as app names in the routes file. */
-export const APP_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const CHECK_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const VOLUME_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-const GO_DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** A duration as fly writes it ("10s", "1m30s", "500ms") or a number of seconds → ms; undefined if neither. */
-export function parseDuration(v: unknown): number | undefined {
-  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? Math.round(v * 1000) : undefined;
-  if (typeof v !== 'string' || !GO_DURATION.test(v)) return undefined;
-  let ms = 0;
-  for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) ms += Number(m[1]) * UNIT_MS[m[2]!]!;
-  return Math.round(ms);
-}
-
 const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
   const ms = parseDuration(v);
-  if (ms === undefined) ctx.addIssue({ code: 'custom', message: 'must be a duration such as "10s", "500ms", "1m" or a number of seconds' });
+  if (ms === undefined) ctx.addIssue({ code: 'custom', message: DURATION_RULE });
   return ms ?? 0;
 });
 const int = (lo: number, hi: number) => z.int(`must be an integer`).min(lo, `must be from ${lo} to ${hi}`).max(hi, `must be from ${lo} to ${hi}`);

@@ -14,7 +14,7 @@
  * control plane through the StateReporter whenever they change.
  */
 import { join } from 'node:path';
-import { DIGEST_RE, machineConfigFor, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../control/index.js';
+import { DIGEST_RE, machineConfigFor, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
 import { StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
 import type { ControlClient } from './control-client.js';
 import type { MachineManager } from './machine-manager.js';

@@ -12,11 +12,13 @@
  * `secrets` is never asked for nor stored.
  */
 import { StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
+import { SYNC_COLLECTIONS, type FeedChange } from '../contract/index.js';
 import { emptyView, loadSyncCache, saveSyncCache, type SyncView } from './sync-cache.js';
+
+export { SYNC_COLLECTIONS };
 
 export type { SyncView, SyncDocuments } from './sync-cache.js';
 
-export const SYNC_COLLECTIONS = ['apps', 'releases', 'machines', 'machine_states', 'hosts'] as const;
 export const SYNC_BACKOFF_INITIAL_MS = 200;
 export const SYNC_BACKOFF_MAX_MS = 10_000;
 
@@ -61,14 +63,6 @@ export interface SyncStatus {
   lastError: { code: string; message: string; at: number } | null;
   /** Wall-clock ms of the last successful watch or snapshot; null before the first one. */
   lastSyncAt: number | null;
-}
-
-interface FeedChange {
-  revision: number;
-  collection: string;
-  key: string;
-  op: 'put' | 'delete';
-  value: unknown;
 }
 
 const RESYNC_CODES = ['ERR_STORE_COMPACTED', 'ERR_STORE_FUTURE_REVISION'];

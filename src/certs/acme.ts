@@ -1,7 +1,7 @@
 import https from 'node:https';
 import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
-import { Client, axios as acmeAxios, crypto as acmeCrypto, type Authorization, type Order } from 'acme-client';
+import type { Authorization, Client, Order } from 'acme-client';
 import { StarlingError, describeError, type Logger } from '../shared/index.js';
 import type { Challenge, CertificateStore, StoredCertificate } from './types.js';
 
@@ -49,11 +49,16 @@ interface WireChallenge {
 const agentsByOrigin = new Map<string, https.Agent>();
 let interceptorInstalled = false;
 
-function trustFor(directoryUrl: string, caPem: string): void {
+/** acme-client (and its axios) is loaded on first use: an agent or proxy that never orders a certificate never pays for it. */
+type Acme = typeof import('acme-client');
+let acmeModule: Promise<Acme> | undefined;
+const acme = (): Promise<Acme> => (acmeModule ??= import('acme-client'));
+
+async function trustFor(directoryUrl: string, caPem: string): Promise<void> {
   agentsByOrigin.set(new URL(directoryUrl).origin, new https.Agent({ ca: [...tls.rootCertificates, caPem] }));
   if (interceptorInstalled) return;
   interceptorInstalled = true;
-  acmeAxios.interceptors.request.use((config) => {
+  (await acme()).axios.interceptors.request.use((config) => {
     const agent = config.url !== undefined && URL.canParse(config.url) ? agentsByOrigin.get(new URL(config.url).origin) : undefined;
     if (agent) config.httpsAgent = agent;
     return config;
@@ -72,7 +77,6 @@ export class AcmeIssuer {
     this.opts = opts;
     this.priority = opts.challengePriority ?? ['tls-alpn-01', 'http-01'];
     this.log = opts.logger.child({ component: 'acme', directory: opts.directoryUrl });
-    if (opts.caBundlePem !== undefined) trustFor(opts.directoryUrl, opts.caBundlePem);
   }
 
   /** Orders, validates and stores (source 'acme') a certificate for one hostname. */
@@ -103,6 +107,7 @@ export class AcmeIssuer {
         );
       }
     }
+    const { crypto: acmeCrypto } = await acme();
     const certKey = await acmeCrypto.createPrivateEcdsaKey('P-256');
     const [, csr] = await acmeCrypto.createCsr({ commonName: host, altNames: [host] }, certKey);
     const chain = await this.step(host, 'finalizing the order', async () =>
@@ -130,6 +135,7 @@ export class AcmeIssuer {
     const keyAuthorization = await client.getChallengeKeyAuthorization(challenge as never);
     let answer: Challenge;
     if (type === 'tls-alpn-01') {
+      const { crypto: acmeCrypto } = await acme();
       const key = await acmeCrypto.createPrivateEcdsaKey('P-256');
       const [, cert] = await acmeCrypto.createAlpnCertificate(authz, keyAuthorization, key);
       answer = { type, hostname: host, certPem: cert.toString(), keyPem: key.toString() };
@@ -177,6 +183,9 @@ export class AcmeIssuer {
 
   private async openAccount(): Promise<Client> {
     const { store, directoryUrl, email } = this.opts;
+    const { Client, crypto: acmeCrypto } = await acme();
+    // Before the first request to the directory: its CA, when the operator gave one (Pebble's, in tests).
+    if (this.opts.caBundlePem !== undefined) await trustFor(directoryUrl, this.opts.caBundlePem);
     let accountKey = await store.accountKey(directoryUrl);
     const known = accountKey !== undefined;
     if (accountKey === undefined) {

@@ -5,7 +5,7 @@
  */
 import { createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 
 export interface KeyPairPem {
   /** The certificate alone (PEM); for a leaf signed by an issuer, append the issuer's chain yourself. */
@@ -35,30 +35,32 @@ const DAY_MS = 86_400_000;
 
 // @peculiar/x509 takes its WebCrypto from a global provider; Node 20 has a complete one built in.
 // The cast bridges Node's webcrypto types and the DOM-shaped types the library declares.
-type X509Crypto = NonNullable<Parameters<typeof x509.X509CertificateGenerator.create>[1]>;
-type KeyPair = x509.X509CertificateCreateSelfSignedParams['keys'];
-type SigningKey = x509.X509CertificateCreateWithKeyParams['signingKey'];
+type X509Crypto = NonNullable<Parameters<typeof X509.X509CertificateGenerator.create>[1]>;
+type KeyPair = X509.X509CertificateCreateSelfSignedParams['keys'];
+type SigningKey = X509.X509CertificateCreateWithKeyParams['signingKey'];
 const crypto = webcrypto as unknown as X509Crypto;
-let providerSet = false;
-function provider(): X509Crypto {
-  if (!providerSet) {
-    x509.cryptoProvider.set(crypto);
-    providerSet = true;
-  }
-  return crypto;
+/** The library is big and only certificate-making code needs it: loaded on first use. */
+let loaded: Promise<typeof X509> | undefined;
+function library(): Promise<typeof X509> {
+  loaded ??= import('@peculiar/x509').then((x) => {
+    x.cryptoProvider.set(crypto);
+    return x;
+  });
+  return loaded;
 }
 
 /** Makes a certificate and a fresh P-256 key: self-signed, or signed by `opts.issuer`. */
 export async function selfSigned(opts: SelfSignedOptions): Promise<KeyPairPem> {
-  const c = provider();
+  const x509 = await library();
+  const c = crypto;
   const keys = (await c.subtle.generateKey(ALG, true, ['sign', 'verify'])) as KeyPair;
   const notBefore = opts.notBefore ?? new Date(Date.now() - 3_600_000);
   const notAfter = opts.notAfter ?? new Date(notBefore.getTime() + 90 * DAY_MS);
   const cn = opts.commonName ?? opts.names[0] ?? (opts.ca ? 'Starling Test CA' : undefined);
   if (cn === undefined) throw new TypeError('selfSigned needs at least one name or a commonName');
-  const subject: x509.JsonName = [{ CN: [cn] }];
+  const subject: X509.JsonName = [{ CN: [cn] }];
 
-  const extensions: x509.Extension[] = [
+  const extensions: X509.Extension[] = [
     new x509.BasicConstraintsExtension(opts.ca === true, undefined, true),
     await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, c),
   ];
@@ -82,7 +84,7 @@ export async function selfSigned(opts: SelfSignedOptions): Promise<KeyPairPem> {
   serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x01;
   const base = { serialNumber: serial.toString('hex'), notBefore, notAfter, signingAlgorithm: SIGN, extensions };
 
-  let cert: x509.X509Certificate;
+  let cert: X509.X509Certificate;
   if (opts.issuer) {
     const issuerCert = new x509.X509Certificate(opts.issuer.certPem);
     const signingKey = await importSigningKey(opts.issuer.keyPem, c);

@@ -3,11 +3,5 @@ export { startControlPlane, MAX_BODY_BYTES, DEFAULT_CONTROL_LIMITS, type Control
 export { loadOrCreateControlTls, type ControlTls } from './tls.js';
 export { Router, ApiError, type ApiRequest, type ApiResponse, type Route } from './api/http.js';
 export { controlRoutes, openApiDocument, API_VERSION } from './api/openapi.js';
-export { FEED_COLLECTIONS, type FeedChange } from './api/feed.js';
-export type { AppDoc, HostDoc, ReleaseDoc } from './api/schemas.js';
 export { loadControlConfig, parseControlConfig, loadOrCreateControlToken, ControlConfigError, type ControlConfig } from './api/control-config.js';
 export * from './store/index.js';
-export { machineConfigFor, httpServiceOf, parseAppConfigDocument, type ReleaseMachineConfig } from './config/machine-config.js';
-export type { AppConfig, ServiceConfig } from './config/app-config.js';
-export type { MachineDoc, MachineStateDoc } from './api/schemas.js';
-export { DIGEST_RE, MACHINE_STATE_NAMES, machineKey } from './api/schemas.js';

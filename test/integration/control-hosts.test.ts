@@ -12,7 +12,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SqliteStore, startControlPlane, type ControlPlane, type MachineDoc, type MachineStateDoc } from '../../src/control/index.js';
+import { SqliteStore, startControlPlane, type ControlPlane } from '../../src/control/index.js';
+import { type MachineDoc, type MachineStateDoc } from '../../src/contract/index.js';
 import { ManualClock, silentLogger } from '../../src/shared/index.js';
 import { addHost } from '../helpers/hosts.js';
 

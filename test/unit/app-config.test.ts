@@ -4,8 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { parseDuration, parseSizeMb } from '../../src/control/config/app-config-schema.js';
-import { AppConfigError, loadAppConfig, maxUnavailableCount, parseAppConfig, type AppConfig, type ConfigIssue } from '../../src/control/config/app-config.js';
+import { AppConfigError, loadAppConfig, maxUnavailableCount, parseAppConfig, parseDuration, parseSizeMb, type AppConfig, type ConfigIssue } from '../../src/contract/index.js';
 import { isStarlingError } from '../../src/shared/index.js';
 
 /** What `fly launch` writes for a Node app (2024), plus the sections people add most often. */

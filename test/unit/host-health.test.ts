@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HostHealth } from '../../src/control/api/host-health.js';
-import { MemoryStore, type HostDoc } from '../../src/control/index.js';
+import { MemoryStore } from '../../src/control/index.js';
+import { type HostDoc } from '../../src/contract/index.js';
 import { ManualClock, silentLogger } from '../../src/shared/index.js';
 
 const T = new Date(0).toISOString();

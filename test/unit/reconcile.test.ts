@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { Reconciler, type ReconcileClient, type ReconcileMachines } from '../../src/agent/reconcile.js';
 import { StateReporter, type MachineReport } from '../../src/agent/state-report.js';
 import type { SyncView } from '../../src/agent/sync.js';
-import type { MachineDoc, MachineStateDoc, ReleaseDoc } from '../../src/control/index.js';
+import type { MachineDoc, MachineStateDoc, ReleaseDoc } from '../../src/contract/index.js';
 import type { MachineState } from '../../src/runtime/index.js';
 import { ManualClock, StarlingError, silentLogger } from '../../src/shared/index.js';
 import { waitFor } from '../helpers/wait.js';

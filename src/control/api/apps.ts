@@ -5,7 +5,7 @@
  */
 import { isStarlingError } from '../../shared/index.js';
 import { DEFAULT_ORG, seesApp, seesOrg, type Principal, type TokenDoc } from '../auth/index.js';
-import { AppConfigError, parseAppConfigDocument } from '../config/app-config.js';
+import { AppConfigError, parseAppConfigDocument } from '../../contract/index.js';
 import type { Entry, Op } from '../store/index.js';
 import { ApiError, json, route, type Route } from './http.js';
 import { CreateApp, CreateRelease, releaseKey, type ApiContext, type AppDoc, type ReleaseDoc } from './schemas.js';

@@ -4,6 +4,7 @@
  */
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
+import { HOST_PORT_RULE, parseHostPort } from '../../contract/index.js';
 import { readToml, ConfigIssuesError, fromZod, loadOrCreateTokenFile, readConfigText, type Logger, type SchemaIssue } from '../../shared/index.js';
 
 export const DEFAULT_STATE = '/var/lib/starling/control/state.db';
@@ -38,13 +39,12 @@ export interface ControlLimitsConfig {
 }
 
 const hostPort = z.string().transform((s, ctx) => {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(s);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) {
-    ctx.addIssue({ code: 'custom', message: `must be HOST:PORT (e.g. ${DEFAULT_LISTEN})` });
+  const hp = parseHostPort(s);
+  if (!hp) {
+    ctx.addIssue({ code: 'custom', message: `${HOST_PORT_RULE}, e.g. ${DEFAULT_LISTEN}` });
     return z.NEVER;
   }
-  return { host: (m[1] ?? m[2])!, port };
+  return hp;
 });
 const path = z.string().min(1, 'must not be empty');
 

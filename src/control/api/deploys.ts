@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
-import { maxUnavailableCount, parseAppConfigDocument } from '../config/app-config.js';
+import { maxUnavailableCount, parseAppConfigDocument } from '../../contract/index.js';
 import { deployKey, type DeployDoc, type DeployRunner } from '../deploy/index.js';
 import { getApp } from './apps.js';
 import { ApiError, json, route, type Route } from './http.js';

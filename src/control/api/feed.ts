@@ -4,26 +4,15 @@
  * seconds); the answer's `revision` is where the next poll starts. History compacted away (or a
  * revision the store never issued) is 410: take a new snapshot. `secrets` is never on the feed.
  */
+import { DEFAULT_WATCH_TIMEOUT_S, FEED_COLLECTIONS, MAX_WATCH_TIMEOUT_S, type FeedChange } from '../../contract/index.js';
 import type { Principal } from '../auth/index.js';
 import type { Change, StateStore } from '../store/index.js';
 import type { z } from 'zod';
 import { ApiError, json, route, type ApiResponse, type Route } from './http.js';
 import { SnapshotQuery, WatchQuery, type ApiContext } from './schemas.js';
 
-/** What agents may read. `secrets` is left out on purpose: ciphertexts stay in the control plane. */
-export const FEED_COLLECTIONS = ['apps', 'releases', 'machines', 'machine_states', 'hosts', 'deploys'] as const;
-export const DEFAULT_WATCH_TIMEOUT_S = 25;
-export const MAX_WATCH_TIMEOUT_S = 60;
 /** Changes per answer; a client far behind polls again from the answer's revision. */
 const PAGE = 1000;
-
-export interface FeedChange {
-  revision: number;
-  collection: string;
-  key: string;
-  op: 'put' | 'delete';
-  value: unknown;
-}
 
 export function feedRoutes(ctx: ApiContext): Route[] {
   const { store } = ctx;

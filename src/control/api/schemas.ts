@@ -4,6 +4,23 @@
  */
 import { z } from 'zod';
 import { isKnownRegion, type Clock, type Logger } from '../../shared/index.js';
+import {
+  APP_NAME_RE,
+  APP_NAME_RULE,
+  DIGEST_RE,
+  HOST_ID_RE,
+  MACHINE_ID_RE,
+  MACHINE_STATE_NAMES,
+  ORG_NAME_RE,
+  SECRET_NAME_RE,
+  machineKey,
+  releaseKey,
+  type AppDoc,
+  type HostDoc,
+  type MachineDoc,
+  type MachineStateDoc,
+  type ReleaseDoc,
+} from '../../contract/index.js';
 import type { DeployRunner } from '../deploy/index.js';
 import type { HostHealth } from './host-health.js';
 import { DEPLOY_STRATEGIES } from '../deploy/types.js';
@@ -30,18 +47,13 @@ export interface ApiContext {
   logger: Logger;
 }
 
-export const APP_NAME_RE = /^[a-z][a-z0-9-]{0,62}$/;
-export const SECRET_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
-export const HOST_ID_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+export { APP_NAME_RE, DIGEST_RE, HOST_ID_RE, MACHINE_ID_RE, ORG_NAME_RE, SECRET_NAME_RE };
+export { MACHINE_STATE_NAMES, machineKey, releaseKey, type AppDoc, type HostDoc, type MachineDoc, type MachineStateDoc, type ReleaseDoc };
 
-/** An image digest: the sha256 of its .tar.gz bytes (group 1: the hex). */
-export const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
-
-export const appName = z.string().regex(APP_NAME_RE, 'must be lower-case letters, digits and -, starting with a letter, at most 63 characters');
+export const appName = z.string().regex(APP_NAME_RE, APP_NAME_RULE);
 const region = z.string().refine(isKnownRegion, 'is not a known region (see GET /v1/regions and docs/control-api.md)');
 
-export const ORG_NAME_RE = /^[a-z][a-z0-9-]{0,62}$/;
-export const orgName = z.string().regex(ORG_NAME_RE, 'must be lower-case letters, digits and -, starting with a letter, at most 63 characters');
+export const orgName = z.string().regex(ORG_NAME_RE, APP_NAME_RULE);
 
 /** `org` defaults to the token's org (the platform operator's default: `personal`). */
 export const CreateApp = z.strictObject({ name: appName, primary_region: region, org: orgName.optional() });
@@ -88,29 +100,6 @@ export const WatchQuery = z.strictObject({
 });
 export const SnapshotQuery = z.strictObject({ collections: z.string().optional(), host: hostId.optional() });
 
-export interface AppDoc {
-  name: string;
-  /** The org it belongs to; absent on apps made before orgs existed, which are in `personal`. */
-  org?: string;
-  primary_region: string;
-  created_at: string;
-  /** The version of the latest release (0: none yet). */
-  release_version: number;
-  /** The release the app's machines run: set when a deploy succeeds (absent or 0: never deployed). */
-  deployed_release?: number;
-  /** Bumped by every secrets change; releases record the one they were made with. */
-  secrets_version: number;
-}
-
-export interface ReleaseDoc {
-  app: string;
-  version: number;
-  config: Record<string, unknown>;
-  image: { ref: string; digest: string };
-  secrets_version: number;
-  created_at: string;
-}
-
 export interface SecretDoc {
   app: string;
   name: string;
@@ -120,57 +109,9 @@ export interface SecretDoc {
   updated_at: string;
 }
 
-export interface HostDoc {
-  id: string;
-  region: string;
-  capacity: { machines: number };
-  agent_url: string;
-  proxy?: string;
-  /** False once the host has not been heard from for the host timeout (api/host-health.ts). */
-  healthy?: boolean;
-  /** When it was last heard from, as of the last health change. */
-  last_seen?: string | null;
-  registered_at: string;
-  updated_at: string;
-}
-
-export const releaseKey = (app: string, version: number): string => `${app}.${String(version).padStart(8, '0')}`;
 export const secretKey = (app: string, name: string): string => `${app}.${name}`;
 
 // ---- machines: what the scheduler and deploys want (machines), what agents report (machine_states)
-
-/** fly's machine states; agents report one of these. */
-export const MACHINE_STATE_NAMES = ['created', 'starting', 'started', 'stopping', 'stopped', 'destroying', 'destroyed', 'failed'] as const;
-export const MACHINE_ID_RE = /^[a-z0-9]{1,32}$/;
-
-/**
- * `machines/<app>.<id>`: a machine the control plane wants on `host`, running release `release`.
- * Written only by the control plane (scale, deploys). Deleting the document is how a machine is
- * destroyed: the host's agent stops it (kill_signal, then kill_timeout) and removes it.
- */
-export interface MachineDoc {
-  id: string;
-  app: string;
-  region: string;
-  host: string;
-  release: number;
-  /** The deploy that created it (null: `scale count`). */
-  deploy: string | null;
-  created_at: string;
-}
-
-/** `machine_states/<app>.<id>`: what the host's agent last reported. Written only by agents. */
-export interface MachineStateDoc {
-  id: string;
-  app: string;
-  host: string;
-  region: string;
-  release: number;
-  state: (typeof MACHINE_STATE_NAMES)[number];
-  /** Started and every check passing: the proxies route to it. */
-  healthy: boolean;
-  updated_at: string;
-}
 
 export const ReportMachineState = z.strictObject({
   state: z.enum(MACHINE_STATE_NAMES),
@@ -178,7 +119,6 @@ export const ReportMachineState = z.strictObject({
   release: z.number().int().min(1),
 });
 
-export const machineKey = (app: string, id: string): string => `${app}.${id}`;
 
 export const StartDeploy = z.strictObject({
   /** Default: the latest release. */

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { AppConfigError, loadAppConfig, type AppConfig, type ConfigIssue } from '../../../control/config/app-config.js';
+import { AppConfigError, loadAppConfig, type AppConfig, type ConfigIssue } from '../../../contract/index.js';
 import { isStarlingError } from '../../../shared/index.js';
 import type { Command } from '../../args.js';
 

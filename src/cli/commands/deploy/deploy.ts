@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { parse as parseToml } from 'smol-toml';
-import { AppConfigError, loadAppConfig } from '../../../control/config/app-config.js';
+import { AppConfigError, loadAppConfig } from '../../../contract/index.js';
 import { StarlingError, describeError } from '../../../shared/index.js';
 import type { Command } from '../../args.js';
 import { appPath, callControl, controlOptions, resolveControl, type ControlTarget } from '../../control-client.js';

@@ -4,7 +4,7 @@
  * credential at once.
  */
 import { StarlingError } from '../../../shared/index.js';
-import type { HostDoc } from '../../../control/index.js';
+import type { HostDoc } from '../../../contract/index.js';
 import type { Command } from '../../args.js';
 import { callControl, controlOptions, resolveControl } from '../../control-client.js';
 import { jsonOption, printJson, table } from '../certs/common.js';

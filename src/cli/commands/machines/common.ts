@@ -5,7 +5,8 @@
  */
 import { callAdminApi, type AdminCallOptions } from '../../../agent/admin-api.js';
 import { loadAgentConfig } from '../../../agent/index.js';
-import { APP_NAME, type MachineView } from '../../../agent/machines-port.js';
+import { APP_NAME_RE, APP_NAME_RULE } from '../../../contract/index.js';
+import type { MachineView } from '../../../agent/machines-port.js';
 import { StarlingError } from '../../../shared/index.js';
 import type { OptionSpec } from '../../args.js';
 import { agentConfigOption } from '../agent/run.js';
@@ -34,7 +35,7 @@ export function usage(message: string, hint?: string): StarlingError {
 export function appOf(opts: Opts): string {
   const app = opts.app;
   if (typeof app !== 'string' || app === '') throw usage('--app APP is required', 'every machine belongs to an app: --app my-app');
-  if (!APP_NAME.test(app)) throw usage(`--app must be 1-63 characters of a-z, 0-9 and "-", starting with a letter or digit, got "${app}"`);
+  if (!APP_NAME_RE.test(app)) throw usage(`--app ${APP_NAME_RULE}, got "${app}"`);
   return app;
 }
 

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
-import { parseDuration } from '../../../agent/machines-port.js';
+import { parseDuration } from '../../../contract/index.js';
 import {
   DEFAULT_LIMITS,
   RESPONSE_IDLE_TIMEOUT_RANGE_MS,

@@ -5,6 +5,7 @@
  */
 import { StarlingError } from '../../../shared/index.js';
 import type { Command } from '../../args.js';
+import { SECRET_NAME_RE } from '../../../contract/index.js';
 import { appOption, appPath, callControl, controlOptions, requireApp, resolveControl } from '../../control-client.js';
 import { jsonOption, printJson, table } from '../certs/common.js';
 
@@ -29,7 +30,6 @@ function rolloutLine(app: string, r: SecretsReply['rollout']): string {
 const stageQuery = (opts: Record<string, unknown>): string => (opts.stage === true ? '?stage=true' : '');
 
 /** Secret names as the API takes them. */
-const SECRET_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
 function usage(message: string, hint?: string): StarlingError {
   return new StarlingError('ERR_USAGE', message, { fault: 'user', hint });

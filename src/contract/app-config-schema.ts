@@ -1,5 +1,9 @@
 import { z } from 'zod';
-import type { SchemaIssue } from '../../shared/index.js';
+import type { SchemaIssue } from '../shared/index.js';
+import { parseDuration } from './duration.js';
+import { APP_NAME_RE, APP_NAME_RULE } from './names.js';
+
+export { parseDuration };
 
 /**
  * The app config's schema (`starling.toml`, the fly.toml subset in docs/app-config.md), the value
@@ -9,24 +13,9 @@ import type { SchemaIssue } from '../../shared/index.js';
  * keys are applied in app-config.ts.
  */
 
-export const APP_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export const KILL_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGKILL', 'SIGHUP'] as const;
 export const HANDLERS = ['http', 'tls', 'proxy_proto'] as const;
 export const STRATEGIES = ['rolling', 'immediate', 'canary', 'bluegreen'] as const;
-
-// Go's time.ParseDuration units, which fly.toml durations use ("10s", "1m30s", "500ms").
-const GO_DURATION = /^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$/;
-const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** A duration as fly writes it ("5s", "1m30s", "500ms") or a number of seconds → ms; undefined if neither. */
-export function parseDuration(v: unknown): number | undefined {
-  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? Math.round(v * 1000) : undefined;
-  if (v === '0') return 0;
-  if (typeof v !== 'string' || !GO_DURATION.test(v)) return undefined;
-  let ms = 0;
-  for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * UNIT_MS[m[2]!]!;
-  return Math.round(ms);
-}
 
 const SIZE = /^(\d+(?:\.\d+)?)\s*([kmgt])?(?:i?b)?$/i;
 const UNIT_MB: Record<string, number> = { k: 1 / 1024, m: 1, g: 1024, t: 1024 * 1024 };
@@ -146,7 +135,7 @@ const restart = z.strictObject({
 });
 
 export const AppConfigSchema = z.strictObject({
-  app: z.string({ error: (i) => (i.input === undefined ? 'is required: the app\'s name, e.g. app = "hello"' : 'must be a string') }).regex(APP_NAME, 'must be 1-63 characters of a-z, 0-9 and "-", starting with a letter or digit'),
+  app: z.string({ error: (i) => (i.input === undefined ? 'is required: the app\'s name, e.g. app = "hello"' : 'must be a string') }).regex(APP_NAME_RE, APP_NAME_RULE),
   primary_region: z.string().regex(/^[a-z]{3}$/, 'must be a three-letter lowercase region code, like "fra"').optional(),
   kill_signal: oneOf(KILL_SIGNALS).default('SIGINT'),
   kill_timeout: duration.optional(),

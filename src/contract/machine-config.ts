@@ -61,4 +61,3 @@ export function machineConfigFor(config: unknown, opts: { app: string; image: st
   };
 }
 
-export { parseAppConfigDocument };

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
-import { readToml, ConfigIssuesError, StarlingError, describeError, type SchemaIssue } from '../../shared/index.js';
+import { readToml, ConfigIssuesError, StarlingError, describeError, type SchemaIssue } from '../shared/index.js';
 import {
   AppConfigSchema, allowedKeys, displayPath, parseSizeMb, prepare,
   type HANDLERS, type KILL_SIGNALS, type ParsedDocument, type STRATEGIES,

@@ -1,0 +1,79 @@
+/**
+ * The documents of the platform's state, as the control plane stores them and as every agent reads
+ * them off the feed. The control plane writes `apps`, `releases`, `machines` and `hosts`; agents
+ * write `machine_states` (through the API). Store keys are `<app>.<something>` (one NATS subject
+ * token each side of the dot).
+ */
+
+export interface AppDoc {
+  name: string;
+  /** The org it belongs to; absent on apps made before orgs existed, which are in `personal`. */
+  org?: string;
+  primary_region: string;
+  created_at: string;
+  /** The version of the latest release (0: none yet). */
+  release_version: number;
+  /** The release the app's machines run: set when a deploy succeeds (absent or 0: never deployed). */
+  deployed_release?: number;
+  /** Bumped by every secrets change; releases record the one they were made with. */
+  secrets_version: number;
+}
+
+export interface ReleaseDoc {
+  app: string;
+  version: number;
+  config: Record<string, unknown>;
+  image: { ref: string; digest: string };
+  secrets_version: number;
+  created_at: string;
+}
+
+export interface HostDoc {
+  id: string;
+  region: string;
+  capacity: { machines: number };
+  agent_url: string;
+  proxy?: string;
+  /** False once the host has not been heard from for the host timeout. */
+  healthy?: boolean;
+  /** When it was last heard from, as of the last health change. */
+  last_seen?: string | null;
+  registered_at: string;
+  updated_at: string;
+}
+
+/** fly's machine states; agents report one of these. */
+export const MACHINE_STATE_NAMES = ['created', 'starting', 'started', 'stopping', 'stopped', 'destroying', 'destroyed', 'failed'] as const;
+export type MachineStateName = (typeof MACHINE_STATE_NAMES)[number];
+
+/**
+ * `machines/<app>.<id>`: a machine the control plane wants on `host`, running release `release`.
+ * Written only by the control plane (scale, deploys). Deleting the document is how a machine is
+ * destroyed: the host's agent stops it (kill_signal, then kill_timeout) and removes it.
+ */
+export interface MachineDoc {
+  id: string;
+  app: string;
+  region: string;
+  host: string;
+  release: number;
+  /** The deploy that created it (null: `scale count`). */
+  deploy: string | null;
+  created_at: string;
+}
+
+/** `machine_states/<app>.<id>`: what the host's agent last reported. Written only by agents. */
+export interface MachineStateDoc {
+  id: string;
+  app: string;
+  host: string;
+  region: string;
+  release: number;
+  state: MachineStateName;
+  /** Started and every check passing: the proxies route to it. */
+  healthy: boolean;
+  updated_at: string;
+}
+
+export const releaseKey = (app: string, version: number): string => `${app}.${String(version).padStart(8, '0')}`;
+export const machineKey = (app: string, id: string): string => `${app}.${id}`;

@@ -1,0 +1,35 @@
+// What the agent and the control plane both speak: the documents and the feed between them, the
+// names and their rules, durations and addresses, and an app's config with the machine config a
+// release becomes. It imports nothing of either side (shared/ only), so loading the agent never
+// loads the control plane.
+export { APP_NAME_RE, APP_NAME_RULE, DIGEST_RE, HOST_ID_RE, MACHINE_ID_RE, ORG_NAME_RE, SECRET_NAME_RE } from './names.js';
+export {
+  MACHINE_STATE_NAMES,
+  machineKey,
+  releaseKey,
+  type AppDoc,
+  type HostDoc,
+  type MachineDoc,
+  type MachineStateDoc,
+  type MachineStateName,
+  type ReleaseDoc,
+} from './documents.js';
+export { DEFAULT_WATCH_TIMEOUT_S, FEED_COLLECTIONS, MAX_WATCH_TIMEOUT_S, SYNC_COLLECTIONS, type FeedChange, type FeedCollection } from './feed.js';
+export { DURATION_RULE, parseDuration } from './duration.js';
+export { HOST_PORT_RULE, parseHostPort } from './addresses.js';
+export {
+  AppConfigError,
+  loadAppConfig,
+  maxUnavailableCount,
+  parseAppConfig,
+  parseAppConfigDocument,
+  type AppConfig,
+  type CheckConfig,
+  type ConfigIssue,
+  type DeployStrategy,
+  type Handler,
+  type KillSignal,
+  type ServiceConfig,
+} from './app-config.js';
+export { parseSizeMb } from './app-config-schema.js';
+export { httpServiceOf, machineConfigFor, type ReleaseMachineConfig } from './machine-config.js';
