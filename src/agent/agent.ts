@@ -3,12 +3,11 @@ import { Announcer, type AnnouncerOptions, type Probe } from '../announcer/index
 import { birdConfig, connectBirdControl } from '../announcer/index.js';
 import { startStandalone, type RunningProxy } from '../proxy/index.js';
 import { SystemClock, describeError, StarlingError, type Clock, type Logger } from '../shared/index.js';
-import { SandboxDriver, type RuntimeDriver } from '../runtime/index.js';
-import { AdminApi, hostPort, loadOrCreateToken } from './admin-api.js';
+import { MachineManager, makeDriver, type RuntimeDriver } from '../runtime/index.js';
+import { openControlLink, type ControlLink } from '../sync/index.js';
+import { AdminApi, hostPort, loadOrCreateToken, registerMachinesApi } from './admin/index.js';
 import type { AgentConfig } from './config.js';
-import { openControlLink, type ControlLink } from './control-link.js';
-import { MachineManager, machineControl, mergeMachineRoutes } from './machine-manager.js';
-import { registerMachinesApi } from './machines-api.js';
+import { machineControl, mergeMachineRoutes } from './machine-routes.js';
 import { ensureStateDir } from './state-dir.js';
 
 export interface AgentOptions {
@@ -71,25 +70,27 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
     const token = await loadOrCreateToken(config.agent.token_file, logger);
 
     // The runtime first, so the proxy starts with this host's machines in its routing view.
+    const r = config.runtime;
     const driver =
       o.driver ??
-      (config.runtime.driver === 'sandbox'
-        ? new SandboxDriver({
-            stateDir: config.runtime.data_dir,
-            bridge: { name: config.runtime.bridge, cidr: config.runtime.network },
+      (r.driver === 'none'
+        ? undefined
+        : makeDriver(r.driver, {
+            dataDir: r.data_dir,
+            bridge: r.bridge,
+            network: r.network,
             // A machine may reach its host only at the proxy (its gateway address, this port).
             publicPorts: [hostPort(config.proxy.listen, 'proxy.listen').port],
-            uidBase: config.runtime.uid_base,
-            allowHostRoot: config.runtime.allow_host_root,
+            uidBase: r.uid_base,
+            allowHostRoot: r.allow_host_root,
             // data_dir defaults to <state_dir>/machines, and state_dir is made 0700 with the token:
             // the machines' unprivileged uids must pass through it (o+x, never o+r).
             traversable: [config.agent.state_dir],
             clock,
-            logger: o.logger.child({ component: 'sandbox' }),
-          })
-        : undefined);
+            logger: o.logger.child({ component: r.driver }),
+          }));
     // What a previous agent on this state dir left behind (a crash) is removed before anything runs.
-    if (driver instanceof SandboxDriver) await driver.cleanupOrphans();
+    await driver?.cleanupOrphans?.();
     const machines = driver
       ? new MachineManager({ driver, clock, logger: o.logger.child({ component: 'machines' }), region: config.agent.region, dataDir: config.runtime.data_dir })
       : undefined;
@@ -117,7 +118,7 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
           await machines.stopAll();
           // A next agent never adopts them (it removes orphans at start), so their namespaces,
           // links and cgroups go now. A driver passed in belongs to the caller, who closes it.
-          if (!o.driver && driver instanceof SandboxDriver) await driver.close();
+          if (!o.driver) await driver?.close?.();
         },
       });
     }

@@ -1,9 +1,8 @@
 import { isIP } from 'node:net';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
-import { isBirdReservedWord } from '../announcer/index.js';
-import type { AnnouncerSpec } from '../announcer/types.js';
-import { DEFAULT_UID_BASE, UID_BLOCK_SIZE } from '../runtime/index.js';
+import { isBirdReservedWord, type AnnouncerSpec } from '../announcer/index.js';
+import { DEFAULT_UID_BASE, DRIVER_NAMES, UID_BLOCK_SIZE, type DriverName } from '../runtime/index.js';
 import { readToml, ConfigIssuesError, fromZod, readConfigText, type SchemaIssue } from '../shared/index.js';
 import { contains, formatNet, hostBits, parseHostPort, parseIp, parsePrefix, reachable } from './addresses.js';
 import { controlIssues, controlSchema, resolveControl, type ControlSection } from './config-control.js';
@@ -31,7 +30,7 @@ export interface AgentConfig {
    * `uid_base`: first host uid of the per-app uid blocks; `allow_host_root`: run machines as the
    * host's uid 0 where the host cannot give them a user namespace (the non-root lab).
    */
-  runtime: { driver: 'sandbox' | 'none'; data_dir: string; bridge: string; network: string; uid_base: number; allow_host_root: boolean };
+  runtime: { driver: DriverName | 'none'; data_dir: string; bridge: string; network: string; uid_base: number; allow_host_root: boolean };
   /** The control plane this host follows; absent: the agent serves the routes file only. */
   control?: ControlSection;
 }
@@ -150,7 +149,7 @@ const Schema = z.strictObject({
   drain: z.strictObject({ delay_ms: range(0, 3600000, ' ms').default(30000) }).prefault({}),
   runtime: z
     .strictObject({
-      driver: z.enum(['sandbox', 'none']).default('sandbox'),
+      driver: z.enum(['none', ...DRIVER_NAMES] as ['none', ...DriverName[]]).default('sandbox'),
       data_dir: z.string().startsWith('/', 'must be an absolute path').optional(),
       bridge: z.string().regex(/^[a-z][a-z0-9]{0,11}$/, 'must be an interface name of a-z and 0-9, at most 12 characters').default('starling0'),
       network: z

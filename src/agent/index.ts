@@ -1,20 +1,21 @@
+// One host's agent: its config (agent.toml) and the wiring of its parts — the proxy, the announcer,
+// the machines (runtime), the control-plane link (sync) and the local admin and Machines APIs.
 export { startAgent, type AgentOptions, type RunningAgent } from './agent.js';
 export {
   AdminApi,
   GRACEFUL_SHUTDOWN,
   callAdminApi,
+  openAdminApi,
   loadOrCreateToken,
   hostPort,
+  parseCreateMachineRequest,
   type AdminApiOptions,
+  type AdminCallOptions,
   type AdminHandler,
   type AdminRequest,
   type AdminResponse,
   type AnnouncerControl,
   type DrainReply,
-} from './admin-api.js';
+} from './admin/index.js';
+export { machineControl, mergeMachineRoutes } from './machine-routes.js';
 export { loadAgentConfig, parseAgentConfig, AgentConfigError, type AgentConfig, type ControlSection } from './config.js';
-export { controlRoutes, mergeControlRoutes, type ControlRoutes, type ControlRoutesInput } from './control-routes.js';
-export { Reconciler, type PlacedMachine, type ReconcilerOptions } from './reconcile.js';
-export { StateReporter, type MachineReport } from './state-report.js';
-export { type ControlLink } from './control-link.js';
-export { ControlSync, SYNC_COLLECTIONS, type SyncView, type SyncStatus, type SyncHost } from './sync.js';

@@ -11,6 +11,6 @@ export { FileCertStore, type FileCertStoreOptions } from './file-store.js';
 export { MemoryCertStore } from './memory-store.js';
 export { CertificateIndex, type CertificateIndexOptions } from './cert-index.js';
 export { selfSigned, defaultSelfSigned, type KeyPairPem, type SelfSignedOptions } from './self-signed.js';
-export { coversName, inspectCertificate, type CertificateFacts } from './validate.js';
-export { AcmeIssuer, type AcmeIssuerOptions } from './acme.js';
+export { checkHostname, coversName, inspectCertificate, type CertificateFacts } from './validate.js';
+export { AcmeIssuer, type AcmeIssuerOptions, type ChallengeType } from './acme.js';
 export { RenewalManager, type RenewalManagerOptions, type RenewalStatus } from './renewal.js';

@@ -23,3 +23,6 @@ export {
   type ChecksStatus,
   type MachineChecksOptions,
 } from './checks.js';
+export { MachineManager, type CreateOptions, type MachineManagerOptions } from './machine-manager.js';
+export { MACHINE_STATES, type CheckView, type CreateMachineRequest, type MachinesPort, type MachineView } from './machines.js';
+export { DRIVERS, DRIVER_NAMES, makeDriver, type DriverContext, type DriverName } from './driver-table.js';

@@ -94,4 +94,8 @@ export interface RuntimeDriver {
   /** Sends `signal`, then SIGKILL after `timeoutMs`; resolves once the process is gone. */
   stop(m: DriverMachine, signal: NodeJS.Signals, timeoutMs: number): Promise<ExitInfo | undefined>;
   destroy(m: DriverMachine): Promise<void>;
+  /** Removes what an earlier process of this driver left on the host (a crash); the ids cleaned. */
+  cleanupOrphans?(): Promise<string[]>;
+  /** Destroys every machine it still holds (agent stop) and ends its helpers. */
+  close?(): Promise<void>;
 }

@@ -10,7 +10,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ControlSync, type ControlSyncOptions, type SyncView } from '../../src/agent/sync.js';
+import { ControlSync, type ControlSyncOptions, type SyncView } from '../../src/sync/sync.js';
 import { SqliteStore, startControlPlane, type ControlPlane } from '../../src/control/index.js';
 import { Logger, ManualClock, SystemClock, silentLogger, stderrLogger } from '../../src/shared/index.js';
 import { AGENT_SECRET, joinHost } from '../helpers/hosts.js';

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { hostIdentity } from '../../src/agent/control-join.js';
+import { hostIdentity } from '../../src/sync/control-join.js';
 import { parseAgentConfig } from '../../src/agent/index.js';
 import { selfSigned } from '../../src/certs/index.js';
 import { MemoryStore, startControlPlane, type ControlPlane } from '../../src/control/index.js';

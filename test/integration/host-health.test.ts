@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ControlSync } from '../../src/agent/sync.js';
+import { ControlSync } from '../../src/sync/sync.js';
 import { MemoryStore, startControlPlane, type ControlPlane } from '../../src/control/index.js';
 import { type HostDoc } from '../../src/contract/index.js';
 import { SystemClock, silentLogger } from '../../src/shared/index.js';

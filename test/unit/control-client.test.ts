@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ControlClient } from '../../src/agent/control-client.js';
+import { ControlClient } from '../../src/sync/control-client.js';
 import { SystemClock, isStarlingError } from '../../src/shared/index.js';
 
 const GOOD = Buffer.from('the image bytes');

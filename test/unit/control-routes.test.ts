@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { controlRoutes, deployedRelease, mergeControlRoutes, splitAddress } from '../../src/agent/control-routes.js';
-import type { SyncView } from '../../src/agent/sync.js';
+import { controlRoutes, deployedRelease, mergeControlRoutes, splitAddress } from '../../src/sync/control-routes.js';
+import type { SyncView } from '../../src/sync/sync.js';
 import type { AppDoc, HostDoc, MachineDoc, MachineStateDoc, ReleaseDoc } from '../../src/contract/index.js';
 import type { MachineSpec, RoutesSpec } from '../../src/proxy/index.js';
 

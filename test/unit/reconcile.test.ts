@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Reconciler, type ReconcileClient, type ReconcileMachines } from '../../src/agent/reconcile.js';
-import { StateReporter, type MachineReport } from '../../src/agent/state-report.js';
-import type { SyncView } from '../../src/agent/sync.js';
+import { Reconciler, type ReconcileClient, type ReconcileMachines } from '../../src/sync/reconcile.js';
+import { StateReporter, type MachineReport } from '../../src/sync/state-report.js';
+import type { SyncView } from '../../src/sync/sync.js';
 import type { MachineDoc, MachineStateDoc, ReleaseDoc } from '../../src/contract/index.js';
 import type { MachineState } from '../../src/runtime/index.js';
 import { ManualClock, StarlingError, silentLogger } from '../../src/shared/index.js';

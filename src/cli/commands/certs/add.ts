@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import { AcmeIssuer, type StoredCertificate } from '../../../certs/index.js';
-import type { ChallengeType } from '../../../certs/acme.js';
+import type { ChallengeType } from '../../../certs/index.js';
 import { StarlingError, describeError, isStarlingError, stderrLogger } from '../../../shared/index.js';
 import type { Command } from '../../args.js';
 import {

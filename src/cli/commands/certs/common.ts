@@ -9,7 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CertificateIndex, FileCertStore, type CertSource, type StoredCertificate } from '../../../certs/index.js';
-import { checkHostname } from '../../../certs/validate.js';
+import { checkHostname } from '../../../certs/index.js';
 import { StarlingError, silentLogger } from '../../../shared/index.js';
 import type { OptionSpec } from '../../args.js';
 

@@ -3,10 +3,10 @@
  * Machines API they call, as the `agent` commands do), API paths, and how a machine is printed.
  * The `--json` output is the API's machine object (README "Machines API"); secrets appear by name only.
  */
-import { callAdminApi, type AdminCallOptions } from '../../../agent/admin-api.js';
+import { callAdminApi, type AdminCallOptions } from '../../../agent/index.js';
 import { loadAgentConfig } from '../../../agent/index.js';
 import { APP_NAME_RE, APP_NAME_RULE } from '../../../contract/index.js';
-import type { MachineView } from '../../../agent/machines-port.js';
+import type { MachineView } from '../../../runtime/index.js';
 import { StarlingError } from '../../../shared/index.js';
 import type { OptionSpec } from '../../args.js';
 import { agentConfigOption } from '../agent/run.js';

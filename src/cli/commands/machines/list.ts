@@ -1,4 +1,4 @@
-import type { MachineView } from '../../../agent/machines-port.js';
+import type { MachineView } from '../../../runtime/index.js';
 import type { Command } from '../../args.js';
 import { jsonOption, printJson, table } from '../certs/common.js';
 import { agentOf, appOf, callJson, checksText, machinePath, machinesOptions } from './common.js';

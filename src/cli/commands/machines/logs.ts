@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline';
-import { openAdminApi } from '../../../agent/admin-api.js';
-import type { LogEntry } from '../../../agent/machines-port.js';
+import { openAdminApi } from '../../../agent/index.js';
+import type { LogEntry } from '../../../runtime/index.js';
 import { StarlingError } from '../../../shared/index.js';
 import type { Command } from '../../args.js';
 import { agentOf, appOf, callJson, machinePath, machinesOptions, usage } from './common.js';

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { MachineView } from '../../../agent/machines-port.js';
+import type { MachineView } from '../../../runtime/index.js';
 import { StarlingError, isStarlingError } from '../../../shared/index.js';
 import { optionList, type Command } from '../../args.js';
 import { jsonOption, printJson } from '../certs/common.js';

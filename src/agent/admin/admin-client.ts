@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
-import { StarlingError, describeError, loadOrCreateTokenFile, type Logger } from '../shared/index.js';
-import { parseHostPort } from './config.js';
+import { StarlingError, describeError, loadOrCreateTokenFile, type Logger } from '../../shared/index.js';
+import { parseHostPort } from '../../contract/index.js';
 
 /**
  * The client side of the agent's admin API: the token file both sides share, and the calls the CLI

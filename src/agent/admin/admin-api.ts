@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { AnnouncerStatus } from '../announcer/index.js';
+import type { AnnouncerStatus } from '../../announcer/index.js';
 import {
   ConnectionGate,
   RateLimiter,
@@ -15,7 +15,7 @@ import {
   readRequestBody,
   type Clock,
   type Logger,
-} from '../shared/index.js';
+} from '../../shared/index.js';
 
 /** What the admin API needs of the announcer (the Announcer itself; a fake in tests). */
 export interface AnnouncerControl {

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { isStarlingError, type Clock, type Logger } from '../shared/index.js';
+import { isStarlingError, type Clock, type Logger } from '../../shared/index.js';
 import { AdminApiError, json, type AdminApi, type AdminRequest } from './admin-api.js';
-import { APP_NAME_RE, APP_NAME_RULE, parseDuration } from '../contract/index.js';
-import { MACHINE_STATES, parseCreateMachineRequest, type LogEntry, type MachineView, type MachinesPort } from './machines-port.js';
+import { APP_NAME_RE, APP_NAME_RULE, parseDuration } from '../../contract/index.js';
+import { MACHINE_STATES, type LogEntry, type MachineView, type MachinesPort } from '../../runtime/index.js';
+import { parseCreateMachineRequest } from './machines-request.js';
 
 /**
  * The local Machines API, shaped like fly's (`/v1/apps/{app}/machines…`), on the agent's admin API

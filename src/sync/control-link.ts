@@ -8,11 +8,11 @@
 import { join } from 'node:path';
 import type { RoutesSpec } from '../proxy/index.js';
 import { describeError, trustingFetch, type Clock, type Logger } from '../shared/index.js';
-import type { ControlSection } from './config.js';
+import type { ControlSection } from './types.js';
 import { ControlClient } from './control-client.js';
 import { hostIdentity, savePeerKey, type HostIdentity } from './control-join.js';
 import { controlRoutes, mergeControlRoutes } from './control-routes.js';
-import type { MachineManager } from './machine-manager.js';
+import type { MachineManager } from '../runtime/index.js';
 import { Reconciler } from './reconcile.js';
 import { StateReporter } from './state-report.js';
 import { ControlSync, type SyncHost, type SyncView } from './sync.js';

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { MachineChecks, MachineLogs, prepareImage, type CheckSpec, type DriverMachine, type ExitInfo, type MachineSpec, type MachineState, type RuntimeDriver } from '../runtime/index.js';
+import { MachineChecks } from './checks.js';
+import { prepareImage } from './images.js';
+import { MachineLogs } from './logs.js';
+import type { CheckSpec, DriverMachine, ExitInfo, MachineSpec, MachineState, RuntimeDriver } from './types.js';
 import { StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
-import type { MachineControl, RoutesSpec } from '../proxy/index.js';
-import type { CreateMachineRequest, LogEntry, MachinesPort, MachineView } from './machines-port.js';
+import type { CreateMachineRequest, LogEntry, MachinesPort, MachineView } from './machines.js';
 
 /** Host defaults for what a create request leaves out (fly's defaults where fly has one). */
 const DEFAULTS = {
@@ -314,28 +316,4 @@ export class MachineManager implements MachinesPort {
       },
     };
   }
-}
-
-/**
- * The routing view the proxy gets inside an agent: the routes file names the apps and hostnames,
- * and this host's machines of those apps join the ones the file lists.
- */
-export function mergeMachineRoutes(manager: MachineManager, spec: RoutesSpec): RoutesSpec {
-  return {
-    ...spec,
-    apps: spec.apps.map((a) => {
-      const own = manager.routesFor(a.name).filter((m) => !a.machines.some((x) => x.id === m.id));
-      return own.length === 0 ? a : { ...a, machines: [...a.machines, ...own] };
-    }),
-  };
-}
-
-/** What the proxy's autostart/autostop may do with this host's machines. */
-export function machineControl(manager: MachineManager): MachineControl {
-  return {
-    start: async (app, id) => void (await manager.start(app, id)),
-    // fly's suspend keeps memory; the sandbox driver cannot, so suspend stops. A machine of another
-    // host (in the routes through its host's proxy) is that host's to stop.
-    stop: async (app, id) => void (manager.get(app, id) && (await manager.stop(app, id))),
-  };
 }

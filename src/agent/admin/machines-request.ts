@@ -1,98 +1,10 @@
+/**
+ * The body of `POST /v1/apps/{app}/machines` checked: every problem at once, with where it is.
+ */
 import { z } from 'zod';
-import type { CheckSpec, GuestLimits, MachineState, RestartPolicy } from '../runtime/types.js';
-import { DURATION_RULE, parseDuration } from '../contract/index.js';
-import { isKnownRegion, issuePath, type SchemaIssue } from '../shared/index.js';
-
-/**
- * What the local Machines API (machines-api.ts) needs of the host's machines: the MachineManager
- * implements it, tests use a fake. The API validates names and bodies, holds the leases and shapes
- * every answer; the port owns the machines.
- *
- * Errors: throw StarlingError `ERR_APP_NOT_FOUND` for an app this host does not run and
- * `ERR_MACHINE_NOT_FOUND` for an unknown machine (both answered 404); other user-fault errors are
- * answered 400, the rest 500. No error message may carry a secret's value.
- */
-export interface MachinesPort {
-  list(app: string): MachineView[];
-  get(app: string, id: string): MachineView | undefined;
-  create(app: string, req: CreateMachineRequest): Promise<MachineView>;
-  start(app: string, id: string): Promise<MachineView | void>;
-  stop(app: string, id: string, opts: { signal?: NodeJS.Signals; timeout_ms?: number }): Promise<MachineView | void>;
-  destroy(app: string, id: string, opts: { force?: boolean }): Promise<MachineView | void>;
-  /** Resolves true once the machine is in `state` (at once if it is), false after `timeoutMs`. */
-  waitFor(app: string, id: string, state: MachineState, timeoutMs: number): Promise<boolean>;
-  /** The newest `tail` entries of the machine's log ring (all of them without `tail`), oldest first. */
-  logs(app: string, id: string, opts: { tail?: number }): { entries: LogEntry[] };
-  /** Calls `cb` with every new entry until the returned function is called. */
-  followLogs(app: string, id: string, cb: (entry: LogEntry) => void): () => void;
-}
-
-export interface LogEntry {
-  /** ISO 8601. */
-  time: string;
-  stream: 'stdout' | 'stderr';
-  message: string;
-}
-
-/** fly's check status names. */
-export interface CheckStatus {
-  name: string;
-  status: 'passing' | 'warning' | 'critical';
-  output: string;
-  /** When it last ran (ISO 8601); undefined before the first run. */
-  last: string | undefined;
-}
-
-/** A machine as the API shows it. Secrets appear by name only, never by value. */
-export interface MachineView {
-  id: string;
-  app: string;
-  region: string;
-  state: MachineState;
-  private_ip: string | undefined;
-  image_ref: string;
-  /** ISO 8601. */
-  created_at: string;
-  updated_at: string;
-  checks: { passing: boolean; checks: CheckStatus[] };
-  config: {
-    image: string;
-    cmd: string[];
-    env: Record<string, string>;
-    internal_port: number;
-    guest: GuestLimits;
-    restart: { policy: RestartPolicy; max_retries: number };
-    checks: Record<string, CheckSpec>;
-    secret_names: string[];
-  };
-}
-
-/**
- * `POST /v1/apps/{app}/machines`, validated. What is left out is the manager's to default (region:
- * the agent's; guest, restart, internal_port: the host's defaults); check timings are filled in here.
- */
-export interface CreateMachineRequest {
-  region?: string;
-  config: {
-    image: string;
-    cmd?: string[];
-    env?: Record<string, string>;
-    secrets?: Record<string, string>;
-    internal_port?: number;
-    guest?: Partial<GuestLimits>;
-    restart?: { policy: RestartPolicy; max_retries?: number };
-    checks?: Record<string, CheckSpec>;
-    /** A named volume of this host mounted read-write at `path` (fly's shape: no host paths). */
-    mounts?: { volume: string; path: string }[];
-  };
-  /** Create the machine stopped (state `created`). */
-  skip_start?: boolean;
-}
-
-export const MACHINE_STATES = ['created', 'starting', 'started', 'stopping', 'stopped', 'destroying', 'destroyed', 'failed'] as const;
-// Fails to compile when MachineState gains a name this list lacks.
-const _allStates: Record<Exclude<MachineState, (typeof MACHINE_STATES)[number]>, never> = {};
-void _allStates;
+import { DURATION_RULE, parseDuration } from '../../contract/index.js';
+import type { CheckSpec, CreateMachineRequest, RestartPolicy } from '../../runtime/index.js';
+import { isKnownRegion, issuePath, type SchemaIssue } from '../../shared/index.js';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const CHECK_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { DIGEST_RE, machineConfigFor, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
 import { StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
 import type { ControlClient } from './control-client.js';
-import type { MachineManager } from './machine-manager.js';
+import type { MachineManager } from '../runtime/index.js';
 import type { StateReporter } from './state-report.js';
 import type { SyncView } from './sync-cache.js';
 

@@ -1,0 +1,64 @@
+/**
+ * The control plane from its control.toml: the operator's token, the TLS certificate and the
+ * secrets key (each made on first start), the state store, then the API server. `starling control
+ * run` is this plus signal handling; tests and the lab start it the same way.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { formatFingerprint, type Clock, type Logger } from '../shared/index.js';
+import { loadOrCreateControlToken, type ControlConfig } from './api/control-config.js';
+import { createSecretsKeyFile, loadSecretsKey } from './secrets/index.js';
+import { startControlPlane, type ControlPlane } from './server.js';
+import { openStore } from './store/index.js';
+import { loadOrCreateControlTls } from './tls.js';
+
+export interface RunningControl {
+  plane: ControlPlane;
+  /** Stops the server, then closes the store. */
+  close(): Promise<void>;
+}
+
+export async function startControlFromConfig(config: ControlConfig, o: { logger: Logger; clock: Clock }): Promise<RunningControl> {
+  const logger = o.logger;
+  mkdirSync(dirname(config.state), { recursive: true, mode: 0o700 });
+  const token = await loadOrCreateControlToken(config.token_file, logger);
+  const tls = await loadOrCreateControlTls(config, logger);
+  if (tls) logger.info('serving HTTPS: clients pin this certificate', { sha256: formatFingerprint(tls.fingerprint), cert: config.tls.cert_file });
+  if (!existsSync(config.secrets_key_file)) {
+    mkdirSync(dirname(config.secrets_key_file), { recursive: true, mode: 0o700 });
+    createSecretsKeyFile(config.secrets_key_file);
+    logger.info('secrets key file created', { file: config.secrets_key_file });
+  }
+  const secretsKey = loadSecretsKey({ file: config.secrets_key_file });
+  const store = openStore('sqlite', { path: config.state });
+  let plane: ControlPlane;
+  try {
+    plane = await startControlPlane({
+      listen: config.listen,
+      store,
+      tokens: [token],
+      tls,
+      limits: {
+        maxConnections: config.limits.max_connections,
+        maxConnectionsPerIp: config.limits.max_connections_per_ip,
+        requestsPerSecond: config.limits.requests_per_second,
+        burst: config.limits.burst,
+      },
+      imagesDir: config.images_dir,
+      hostTimeoutMs: config.host_timeout_s * 1000,
+      secretsKey,
+      clock: o.clock,
+      logger,
+    });
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  return {
+    plane,
+    close: async () => {
+      await plane.close();
+      await store.close();
+    },
+  };
+}
