@@ -28,3 +28,4 @@ export {
   trustingFetch,
   type TlsTrust,
 } from './tls-trust.js';
+export { Backoff, type BackoffOptions } from './backoff.js';

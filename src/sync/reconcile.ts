@@ -15,7 +15,7 @@
  */
 import { join } from 'node:path';
 import { DIGEST_RE, machineConfigFor, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
-import { StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
+import { Backoff, StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
 import type { ControlClient } from './control-client.js';
 import type { MachineManager } from '../runtime/index.js';
 import type { StateReporter } from './state-report.js';
@@ -54,6 +54,7 @@ export interface PlacedMachine {
 }
 
 interface Slot extends PlacedMachine {
+  backoff: Backoff;
   want: MachineDoc | undefined;
   /** The view's revision when the last failure happened. */
   failedAt: number;
@@ -92,7 +93,7 @@ export class Reconciler {
     for (const [key, doc] of wanted) {
       let slot = this.slots.get(key);
       if (!slot) {
-        slot = { app: doc.app, id: doc.id, want: undefined, wanted: undefined, running: undefined, busy: false, failures: 0, lastError: undefined, failedAt: 0, retry: undefined, release: doc.release };
+        slot = { app: doc.app, id: doc.id, want: undefined, wanted: undefined, running: undefined, busy: false, failures: 0, backoff: this.newBackoff(), lastError: undefined, failedAt: 0, retry: undefined, release: doc.release };
         this.slots.set(key, slot);
       }
       if (slot.want?.release !== doc.release) this.retryNow(slot, true);
@@ -142,7 +143,10 @@ export class Reconciler {
   private retryNow(slot: Slot, reset: boolean): void {
     slot.retry?.cancel();
     slot.retry = undefined;
-    if (reset) slot.failures = 0;
+    if (reset) {
+      slot.failures = 0;
+      slot.backoff.reset();
+    }
   }
 
   private kick(slot: Slot): void {
@@ -165,6 +169,7 @@ export class Reconciler {
       .then(
         () => {
           slot.failures = 0;
+          slot.backoff.reset();
           slot.lastError = undefined;
         },
         (e: unknown) => this.failed(slot, e),
@@ -242,11 +247,15 @@ export class Reconciler {
     return p;
   }
 
+  private newBackoff(): Backoff {
+    return new Backoff({ initialMs: this.o.retryInitialMs ?? 1000, maxMs: this.o.retryMaxMs ?? 30_000 });
+  }
+
   private failed(slot: Slot, e: unknown): void {
     slot.failures++;
     slot.failedAt = this.view?.revision ?? 0;
     slot.lastError = { code: e instanceof StarlingError ? e.code : 'ERR_MACHINE_CREATE', message: describeError(e) };
-    const delay = Math.min((this.o.retryInitialMs ?? 1000) * 2 ** (slot.failures - 1), this.o.retryMaxMs ?? 30_000);
+    const delay = slot.backoff.next();
     this.o.logger.warn('placed machine not converged; retrying', { app: slot.app, machine: slot.id, failures: slot.failures, retry_ms: delay, error: slot.lastError.message });
     if (this.stopped) return;
     slot.retry = this.o.clock.setTimeout(() => {

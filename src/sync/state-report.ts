@@ -6,7 +6,7 @@
  * (on the injected clock); the latest state wins. `destroyed` deletes the report on the other side.
  */
 import type { MachineState } from '../runtime/index.js';
-import { StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
+import { Backoff, StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
 import type { ControlClient } from './control-client.js';
 
 export interface MachineReport {
@@ -42,12 +42,12 @@ export class StateReporter {
   private readonly delivered = new Map<string, MachineReport>();
   private flushing: Promise<void> | undefined;
   private retry: TimerHandle | undefined;
-  private backoff: number;
+  private readonly backoff: Backoff;
   private stopped = false;
   private readonly abort = new AbortController();
 
   constructor(private readonly o: StateReporterOptions) {
-    this.backoff = o.initialMs ?? 200;
+    this.backoff = new Backoff({ initialMs: o.initialMs ?? 200, maxMs: o.maxMs ?? 10_000 });
   }
 
   /** Queues `report` for the machine unless it is what is already queued or delivered. */
@@ -116,21 +116,22 @@ export class StateReporter {
         await this.o.client.json('PUT', `/v1/hosts/${this.o.hostId}/apps/${p.app}/machines/${p.id}/state`, p.report, this.abort.signal);
       } catch (e) {
         if (this.stopped) return;
-        if (e instanceof StarlingError && (e.code === 'ERR_BAD_REQUEST' || e.code === 'ERR_NOT_FOUND')) {
-          // The control plane will never take this report; retrying would block the others.
+        if (e instanceof StarlingError && ['ERR_BAD_REQUEST', 'ERR_NOT_FOUND', 'ERR_FORBIDDEN'].includes(e.code)) {
+          // The control plane will never take this report (malformed, or a machine not placed on
+          // this host): retrying would block the others.
           this.o.logger.warn('machine state report refused', { app: p.app, machine: p.id, state: p.report.state, error: describeError(e) });
           if (this.pending.get(key) === p) this.pending.delete(key);
           continue;
         }
-        this.o.logger.warn('machine state report failed; retrying', { app: p.app, machine: p.id, state: p.report.state, retry_ms: this.backoff, error: describeError(e) });
+        const retryMs = this.backoff.next();
+        this.o.logger.warn('machine state report failed; retrying', { app: p.app, machine: p.id, state: p.report.state, retry_ms: retryMs, error: describeError(e) });
         this.retry = this.o.clock.setTimeout(() => {
           this.retry = undefined;
           this.kick();
-        }, this.backoff);
-        this.backoff = Math.min(this.backoff * 2, this.o.maxMs ?? 10_000);
+        }, retryMs);
         return;
       }
-      this.backoff = this.o.initialMs ?? 200;
+      this.backoff.reset();
       this.delivered.set(key, p.report);
       // A newer report queued while this one was on the wire stays queued.
       if (this.pending.get(key) === p) this.pending.delete(key);

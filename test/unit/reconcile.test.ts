@@ -140,15 +140,16 @@ describe('Reconciler', () => {
     assert.equal(rec.placed().find((p) => p.id === 'b1')?.lastError?.code, 'ERR_IMAGE_NOT_FOUND');
     const tries = () => client.calls.filter((c) => c.startsWith(`image ${BAD.slice(7, 11)}`)).length;
     assert.equal(tries(), 1);
-    clock.advance(999);
-    assert.equal(tries(), 1);
-    clock.advance(1);
-    await waitFor(() => tries() === 2, 'the first retry after 1 s');
+    // Backoff: 1 s, then 2 s, each up to a fifth earlier at random (shared/backoff.ts).
+    clock.advance(799);
+    assert.equal(tries(), 1, 'not before 0.8 s');
+    clock.advance(201);
+    await waitFor(() => tries() === 2, 'the first retry by 1 s');
     await idle();
-    clock.advance(1999);
-    assert.equal(tries(), 2, 'then 2 s');
-    clock.advance(1);
-    await waitFor(() => tries() === 3, 'the second retry after 2 s');
+    clock.advance(1599);
+    assert.equal(tries(), 2, 'then not before 1.6 s');
+    clock.advance(401);
+    await waitFor(() => tries() === 3, 'the second retry by 2 s');
   });
 
   it('what failed for want of the control plane is retried as soon as a newer view arrives', async () => {
@@ -207,6 +208,8 @@ describe('StateReporter', () => {
   class SlowClient {
     readonly sent: string[] = [];
     fail = false;
+    /** Machines the control plane refuses reports for (not placed on this host: 403). */
+    readonly forbidden = new Set<string>();
     private release: (() => void) | undefined;
     inflight = 0;
     async json(_m: string, path: string, body?: unknown): Promise<unknown> {
@@ -214,6 +217,7 @@ describe('StateReporter', () => {
       await new Promise<void>((resolve) => (this.release = resolve));
       this.inflight--;
       if (this.fail) throw new StarlingError('ERR_CONTROL_UNREACHABLE', 'down');
+      if (this.forbidden.has(path.split('/').slice(-2, -1)[0]!)) throw new StarlingError('ERR_FORBIDDEN', 'not placed on this host', { fault: 'user' });
       this.sent.push(`${path.split('/').slice(-2, -1)[0]} ${(body as MachineReport).state}`);
       return {};
     }
@@ -241,6 +245,22 @@ describe('StateReporter', () => {
     assert.equal(r.backlog, 0);
   });
 
+  it('drops a report the control plane forbids (a machine not placed on this host) instead of retrying it, and sends the rest', async () => {
+    const clock = new ManualClock();
+    const client = new SlowClient();
+    client.forbidden.add('gone');
+    const r = new StateReporter({ client, hostId: 'h', clock, logger: silentLogger });
+    r.report('web', 'gone', { state: 'stopped', healthy: false, release: 1 });
+    r.report('web', 'm1', { state: 'started', healthy: true, release: 1 });
+    await waitFor(() => client.inflight === 1, 'the first report sent');
+    client.answer();
+    await waitFor(() => client.inflight === 1, 'the next one sent at once, without a backoff');
+    client.answer();
+    await waitFor(() => r.backlog === 0, 'nothing left to retry');
+    assert.deepEqual(client.sent, ['m1 started']);
+    await r.stop();
+  });
+
   it('retries with backoff on the clock while the control plane is down; the latest state wins', async () => {
     const clock = new ManualClock();
     const client = new SlowClient();
@@ -251,10 +271,10 @@ describe('StateReporter', () => {
     client.answer();
     await waitFor(() => client.inflight === 0, 'failed');
     r.report('web', 'm1', { state: 'stopped', healthy: false, release: 1 });
-    clock.advance(199);
-    assert.equal(client.inflight, 0, 'no retry before 200 ms');
+    clock.advance(159);
+    assert.equal(client.inflight, 0, 'no retry before 160 ms (200 ms, up to a fifth earlier)');
     client.fail = false;
-    clock.advance(1);
+    clock.advance(41);
     await waitFor(() => client.inflight === 1, 'retried');
     client.answer();
     await waitFor(() => r.backlog === 0, 'delivered');
