@@ -29,3 +29,4 @@ export {
   type TlsTrust,
 } from './tls-trust.js';
 export { Backoff, type BackoffOptions } from './backoff.js';
+export * from './http/index.js';

@@ -6,13 +6,13 @@
  */
 import type { Principal } from '../auth/index.js';
 import { decryptSecret } from '../secrets/index.js';
-import { ApiError, json, route, type Route } from './http.js';
+import { HttpError, json, route, type Route } from './http.js';
 import { MACHINE_ID_RE, ReportMachineState, machineKey, type ApiContext, type MachineDoc, type MachineStateDoc, type SecretDoc } from './schemas.js';
 
 /** The host the credential belongs to, which must be the one the path names. */
 export function asHost(principal: Principal, host: string): { host: string; region: string } {
   if (principal.kind !== 'host' || principal.host !== host) {
-    throw new ApiError(403, 'ERR_FORBIDDEN', `this credential is not host ${host}'s: a host acts only for itself`);
+    throw new HttpError(403, 'ERR_FORBIDDEN', `this credential is not host ${host}'s: a host acts only for itself`);
   }
   return principal;
 }
@@ -24,7 +24,7 @@ export function agentRoutes(ctx: ApiContext): Route[] {
   async function placed(host: string, app: string, id: string): Promise<MachineDoc> {
     const found = MACHINE_ID_RE.test(id) ? await store.get('machines', machineKey(app, id)).catch(() => undefined) : undefined;
     const doc = found?.value as MachineDoc | undefined;
-    if (!doc || doc.host !== host) throw new ApiError(403, 'ERR_FORBIDDEN', `no machine ${id} of app ${app} is placed on host ${host}`);
+    if (!doc || doc.host !== host) throw new HttpError(403, 'ERR_FORBIDDEN', `no machine ${id} of app ${app} is placed on host ${host}`);
     return doc;
   }
 
@@ -39,7 +39,7 @@ export function agentRoutes(ctx: ApiContext): Route[] {
       async handler({ params, body, principal }) {
         const { app, id } = params as { host: string; app: string; id: string };
         const { host } = asHost(principal, params.host!);
-        if (!MACHINE_ID_RE.test(id)) throw new ApiError(400, 'ERR_BAD_REQUEST', `machine id ${JSON.stringify(id.slice(0, 40))} is not one the control plane issues`);
+        if (!MACHINE_ID_RE.test(id)) throw new HttpError(400, 'ERR_BAD_REQUEST', `machine id ${JSON.stringify(id.slice(0, 40))} is not one the control plane issues`);
         ctx.hostHealth?.seen(host);
         const key = machineKey(app, id);
         // The region comes from the placement; a report for a machine no longer wanted keeps the
@@ -48,7 +48,7 @@ export function agentRoutes(ctx: ApiContext): Route[] {
         const wanted = (await store.get('machines', key))?.value as MachineDoc | undefined;
         const before = (await store.get('machine_states', key))?.value as MachineStateDoc | undefined;
         if (wanted?.host !== host && before?.host !== host) {
-          throw new ApiError(403, 'ERR_FORBIDDEN', `machine ${id} of app ${app} is not placed on host ${host}: it may report only its own machines`);
+          throw new HttpError(403, 'ERR_FORBIDDEN', `machine ${id} of app ${app} is not placed on host ${host}: it may report only its own machines`);
         }
         if (body.state === 'destroyed') {
           await store.delete('machine_states', key);

@@ -7,7 +7,7 @@ import { isStarlingError } from '../../shared/index.js';
 import { DEFAULT_ORG, seesApp, seesOrg, type Principal, type TokenDoc } from '../auth/index.js';
 import { AppConfigError, parseAppConfigDocument } from '../../contract/index.js';
 import type { Entry, Op } from '../store/index.js';
-import { ApiError, json, route, type Route } from './http.js';
+import { HttpError, json, route, type Route } from './http.js';
 import { CreateApp, CreateRelease, releaseKey, type ApiContext, type AppDoc, type ReleaseDoc } from './schemas.js';
 
 /** Attempts of a read-modify-write before giving up with 409 (only under heavy contention). */
@@ -31,7 +31,7 @@ export function appRoutes(ctx: ApiContext): Route[] {
         try {
           await store.put('apps', body.name, doc, { expectRevision: 0 });
         } catch (e) {
-          if (isStarlingError(e, 'ERR_STORE_CONFLICT')) throw new ApiError(409, 'ERR_APP_EXISTS', `app ${body.name} already exists`);
+          if (isStarlingError(e, 'ERR_STORE_CONFLICT')) throw new HttpError(409, 'ERR_APP_EXISTS', `app ${body.name} already exists`);
           throw e;
         }
         ctx.logger.info('app created', { app: body.name, org, primary_region: body.primary_region });
@@ -126,7 +126,7 @@ export function appRoutes(ctx: ApiContext): Route[] {
         const v = params.version!;
         const version = /^[1-9]\d{0,7}$/.test(v) ? Number(v) : undefined;
         const found = version === undefined ? undefined : await store.get('releases', releaseKey(params.app!, version));
-        if (!found) throw new ApiError(404, 'ERR_RELEASE_NOT_FOUND', `app ${params.app!} has no release ${JSON.stringify(v)}`);
+        if (!found) throw new HttpError(404, 'ERR_RELEASE_NOT_FOUND', `app ${params.app!} has no release ${JSON.stringify(v)}`);
         return json(200, publicRelease(found.value as ReleaseDoc));
       },
     }),
@@ -139,9 +139,9 @@ export function appRoutes(ctx: ApiContext): Route[] {
  * an app token cannot create apps at all.
  */
 async function orgForNewApp(ctx: ApiContext, p: Principal, asked: string | undefined): Promise<string> {
-  if (p.kind === 'user' && p.app !== null) throw new ApiError(403, 'ERR_FORBIDDEN', `this token is for app ${p.app} only: it cannot create apps`);
+  if (p.kind === 'user' && p.app !== null) throw new HttpError(403, 'ERR_FORBIDDEN', `this token is for app ${p.app} only: it cannot create apps`);
   const org = asked ?? (p.kind === 'user' ? p.org : DEFAULT_ORG);
-  if (!seesOrg(p, org) || !(await ctx.store.get('orgs', org))) throw new ApiError(404, 'ERR_ORG_NOT_FOUND', `no org ${JSON.stringify(org)}`);
+  if (!seesOrg(p, org) || !(await ctx.store.get('orgs', org))) throw new HttpError(404, 'ERR_ORG_NOT_FOUND', `no org ${JSON.stringify(org)}`);
   return org;
 }
 
@@ -174,19 +174,19 @@ function checkReleaseConfig(app: string, config: Record<string, unknown>): void 
   } catch (e) {
     if (e instanceof AppConfigError) {
       const details = e.issues.map((i) => ({ path: `config.${i.path}`, message: i.message }));
-      throw new ApiError(400, 'ERR_APP_CONFIG', `invalid app config: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details);
+      throw new HttpError(400, 'ERR_APP_CONFIG', `invalid app config: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details);
     }
     throw e;
   }
   if (parsed.config.app !== app) {
-    throw new ApiError(400, 'ERR_APP_CONFIG', `the config is for app "${parsed.config.app}", not "${app}"`, [{ path: 'config.app', message: `must be "${app}"` }]);
+    throw new HttpError(400, 'ERR_APP_CONFIG', `the config is for app "${parsed.config.app}", not "${app}"`, [{ path: 'config.app', message: `must be "${app}"` }]);
   }
 }
 
 /** The app document; 404 when there is none (or the name could not be one). */
 export async function getApp(ctx: ApiContext, name: string): Promise<Entry & { value: AppDoc }> {
   const found = /^[a-z][a-z0-9-]{0,62}$/.test(name) ? await ctx.store.get('apps', name) : undefined;
-  if (!found) throw new ApiError(404, 'ERR_APP_NOT_FOUND', `no app ${JSON.stringify(name)}`);
+  if (!found) throw new HttpError(404, 'ERR_APP_NOT_FOUND', `no app ${JSON.stringify(name)}`);
   return found as Entry & { value: AppDoc };
 }
 

@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import { maxUnavailableCount, parseAppConfigDocument } from '../../contract/index.js';
 import { deployKey, type DeployDoc, type DeployRunner } from '../deploy/index.js';
 import { getApp } from './apps.js';
-import { ApiError, json, route, type Route } from './http.js';
+import { HttpError, json, route, type Route } from './http.js';
 import { hasImage } from './images.js';
 import { StartDeploy, releaseKey, type ApiContext, type MachineDoc, type ReleaseDoc } from './schemas.js';
 
@@ -20,18 +20,18 @@ export type StartDeployRequest = z.output<typeof StartDeploy>;
 export async function startDeploy(ctx: ApiContext, runner: DeployRunner, appName: string, body: StartDeployRequest): Promise<DeployDoc> {
   const { store } = ctx;
   const app = (await getApp(ctx, appName)).value;
-  if (runner.active(app.name)) throw new ApiError(409, 'ERR_DEPLOY_IN_PROGRESS', `app ${app.name} has a deploy running; follow it with starling status, or wait for it to end`);
+  if (runner.active(app.name)) throw new HttpError(409, 'ERR_DEPLOY_IN_PROGRESS', `app ${app.name} has a deploy running; follow it with starling status, or wait for it to end`);
   // An interrupted deploy left machines of two releases: finish or undo it before starting another.
   const interrupted = (await store.list('deploys', { prefix: `${app.name}.` })).map((e) => e.value as DeployDoc).find((d) => d.state === 'interrupted');
   if (interrupted) {
-    throw new ApiError(409, 'ERR_DEPLOY_INTERRUPTED', `deploy ${interrupted.id} of app ${app.name} was interrupted: starling deploy resume ${interrupted.id} (or rollback) first`);
+    throw new HttpError(409, 'ERR_DEPLOY_INTERRUPTED', `deploy ${interrupted.id} of app ${app.name} was interrupted: starling deploy resume ${interrupted.id} (or rollback) first`);
   }
   const version = body.release ?? app.release_version;
-  if (version === 0) throw new ApiError(400, 'ERR_NO_RELEASE', `app ${app.name} has no release yet: starling deploy --image DIR creates one`);
+  if (version === 0) throw new HttpError(400, 'ERR_NO_RELEASE', `app ${app.name} has no release yet: starling deploy --image DIR creates one`);
   const rel = (await store.get('releases', releaseKey(app.name, version)))?.value as ReleaseDoc | undefined;
-  if (!rel) throw new ApiError(404, 'ERR_RELEASE_NOT_FOUND', `app ${app.name} has no release ${version}`);
+  if (!rel) throw new HttpError(404, 'ERR_RELEASE_NOT_FOUND', `app ${app.name} has no release ${version}`);
   if (!(await hasImage(ctx.imagesDir, rel.image.digest))) {
-    throw new ApiError(400, 'ERR_IMAGE_NOT_FOUND', `the control plane does not hold image ${rel.image.digest}: upload it (PUT /v1/images/${rel.image.digest}; starling deploy does this)`);
+    throw new HttpError(400, 'ERR_IMAGE_NOT_FOUND', `the control plane does not hold image ${rel.image.digest}: upload it (PUT /v1/images/${rel.image.digest}; starling deploy does this)`);
   }
   const { config } = parseAppConfigDocument(rel.config, 'release config');
   const machines = (await store.list('machines', { prefix: `${app.name}.` })).map((e) => e.value as MachineDoc);
@@ -69,12 +69,12 @@ export function deployRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
 
   async function getDeploy(app: string, id: string): Promise<DeployDoc> {
     const found = /^[a-z0-9]{1,32}$/.test(id) ? await store.get('deploys', deployKey(app, id)) : undefined;
-    if (!found) throw new ApiError(404, 'ERR_DEPLOY_NOT_FOUND', `app ${app} has no deploy ${JSON.stringify(id.slice(0, 40))}`);
+    if (!found) throw new HttpError(404, 'ERR_DEPLOY_NOT_FOUND', `app ${app} has no deploy ${JSON.stringify(id.slice(0, 40))}`);
     return found.value as DeployDoc;
   }
 
   function busy(app: string): void {
-    if (runner.active(app)) throw new ApiError(409, 'ERR_DEPLOY_IN_PROGRESS', `app ${app} has a deploy running; follow it with starling status, or wait for it to end`);
+    if (runner.active(app)) throw new HttpError(409, 'ERR_DEPLOY_IN_PROGRESS', `app ${app} has a deploy running; follow it with starling status, or wait for it to end`);
   }
 
   return [
@@ -124,7 +124,7 @@ export function deployRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
           busy(params.app!);
           const d = await getDeploy(params.app!, params.id!);
           const allowed = action === 'resume' ? ['interrupted'] : ['interrupted', 'failed', 'running', 'rolling_back'];
-          if (!allowed.includes(d.state)) throw new ApiError(409, 'ERR_DEPLOY_FINISHED', `deploy ${d.id} is ${d.state}; only ${allowed.join(' or ')} deploys can be ${action === 'resume' ? 'resumed' : 'rolled back'}`);
+          if (!allowed.includes(d.state)) throw new HttpError(409, 'ERR_DEPLOY_FINISHED', `deploy ${d.id} is ${d.state}; only ${allowed.join(' or ')} deploys can be ${action === 'resume' ? 'resumed' : 'rolled back'}`);
           const state = action === 'rollback' ? 'rolling_back' : d.events.some((e) => e.message.startsWith('rolling back')) ? 'rolling_back' : 'running';
           const at = new Date(ctx.clock.now()).toISOString();
           const doc: DeployDoc = { ...d, state, finished_at: null, updated_at: at, events: [...d.events, { at, message: `${action} requested` }].slice(-100) };

@@ -8,7 +8,7 @@ import { DEFAULT_WATCH_TIMEOUT_S, FEED_COLLECTIONS, MAX_WATCH_TIMEOUT_S, type Fe
 import type { Principal } from '../auth/index.js';
 import type { Change, StateStore } from '../store/index.js';
 import type { z } from 'zod';
-import { ApiError, json, route, type ApiResponse, type Route } from './http.js';
+import { HttpError, json, route, type ApiResponse, type Route } from './http.js';
 import { SnapshotQuery, WatchQuery, type ApiContext } from './schemas.js';
 
 /** Changes per answer; a client far behind polls again from the answer's revision. */
@@ -58,7 +58,7 @@ export function feedRoutes(ctx: ApiContext): Route[] {
     const since = Number(query.since ?? '0');
     const timeout = Number(query.timeout ?? DEFAULT_WATCH_TIMEOUT_S);
     if (timeout > MAX_WATCH_TIMEOUT_S) {
-      throw new ApiError(400, 'ERR_BAD_REQUEST', `timeout is at most ${MAX_WATCH_TIMEOUT_S} seconds, got ${timeout}`);
+      throw new HttpError(400, 'ERR_BAD_REQUEST', `timeout is at most ${MAX_WATCH_TIMEOUT_S} seconds, got ${timeout}`);
     }
     const first = await poll(store, since, collections);
     if (first.changes.length > 0 || timeout === 0) return json(200, first);
@@ -76,7 +76,7 @@ export function feedRoutes(ctx: ApiContext): Route[] {
 /** The host a feed read keeps alive: a host's own (it may not speak for another); the operator may name one. */
 function feedHost(principal: Principal, named: string | undefined): string | undefined {
   if (principal.kind !== 'host') return named;
-  if (named !== undefined && named !== principal.host) throw new ApiError(403, 'ERR_FORBIDDEN', `host ${principal.host} cannot hold the feed for host ${named}`);
+  if (named !== undefined && named !== principal.host) throw new HttpError(403, 'ERR_FORBIDDEN', `host ${principal.host} cannot hold the feed for host ${named}`);
   return principal.host;
 }
 
@@ -90,7 +90,7 @@ function parseCollections(text: string | undefined): string[] {
       path: 'collections',
       message: n === 'secrets' ? 'the secrets collection is never on the feed' : `unknown collection ${JSON.stringify(n)}`,
     }));
-    throw new ApiError(400, 'ERR_BAD_REQUEST', `invalid query: ${details.map((d) => d.message).join('; ')}; use ${FEED_COLLECTIONS.join(', ')}`, details);
+    throw new HttpError(400, 'ERR_BAD_REQUEST', `invalid query: ${details.map((d) => d.message).join('; ')}; use ${FEED_COLLECTIONS.join(', ')}`, details);
   }
   return [...new Set(names)];
 }

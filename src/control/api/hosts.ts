@@ -11,7 +11,7 @@ import { hashSecret, hostCredential, joinToken, newTokenId, type HostCredentialD
 import { encryptSecret } from '../secrets/index.js';
 import type { Op } from '../store/index.js';
 import { asHost } from './agents.js';
-import { ApiError, json, route, type Route } from './http.js';
+import { HttpError, json, route, type Route } from './http.js';
 import { HOST_ID_RE, RegisterHost, type ApiContext, type HostDoc, type MachineDoc, type MachineStateDoc } from './schemas.js';
 
 /** A join token is good for an hour unless asked otherwise; at most a week. */
@@ -43,7 +43,7 @@ export function hostRoutes(ctx: ApiContext): Route[] {
       async handler({ body }) {
         const joined = (await store.get('host_credentials', body.id))?.value as HostCredentialDoc | undefined;
         if (joined && joined.region !== body.region) {
-          throw new ApiError(409, 'ERR_HOST_REGION', `host ${body.id} is in region ${joined.region}: remove it first (starling hosts remove ${body.id}) to add it in ${body.region}`);
+          throw new HttpError(409, 'ERR_HOST_REGION', `host ${body.id} is in region ${joined.region}: remove it first (starling hosts remove ${body.id}) to add it in ${body.region}`);
         }
         const id = newTokenId();
         const token = joinToken(id, ctx.tlsFingerprint);
@@ -68,9 +68,9 @@ export function hostRoutes(ctx: ApiContext): Route[] {
       summary: 'An agent trades its join token (Authorization) for its host credential; the token is used up',
       responses: { '200': '{ host, region, credential, peer_key }', '401': 'the join token was used, expired or never issued' },
       async handler({ principal }) {
-        if (principal.kind !== 'join') throw new ApiError(401, 'ERR_UNAUTHORIZED', 'this endpoint takes a join token');
+        if (principal.kind !== 'join') throw new HttpError(401, 'ERR_UNAUTHORIZED', 'this endpoint takes a join token');
         const join = await store.get('join_tokens', principal.join.id);
-        if (!join) throw new ApiError(401, 'ERR_UNAUTHORIZED', 'the join token was used already');
+        if (!join) throw new HttpError(401, 'ERR_UNAUTHORIZED', 'the join token was used already');
         const { host, region } = principal.join;
         const credential = hostCredential(host);
         const doc: HostCredentialDoc = { host, region, hash: hashSecret(credential), joined_at: now() };
@@ -81,7 +81,7 @@ export function hostRoutes(ctx: ApiContext): Route[] {
             { op: 'put', collection: 'host_credentials', key: host, value: doc },
           ]);
         } catch (e) {
-          if (isStarlingError(e, 'ERR_STORE_CONFLICT')) throw new ApiError(401, 'ERR_UNAUTHORIZED', 'the join token was used already');
+          if (isStarlingError(e, 'ERR_STORE_CONFLICT')) throw new HttpError(401, 'ERR_UNAUTHORIZED', 'the join token was used already');
           throw e;
         }
         ctx.logger.info('host joined', { host, region });
@@ -97,11 +97,11 @@ export function hostRoutes(ctx: ApiContext): Route[] {
       responses: { '200': 'the host, updated', '201': 'the host, new', '403': 'another host, or another region than it joined in' },
       async handler({ params, body, principal }) {
         const { host, region } = asHost(principal, params.host!);
-        if (body.region !== region) throw new ApiError(403, 'ERR_FORBIDDEN', `host ${host} joined in region ${region}, not ${body.region}`);
+        if (body.region !== region) throw new HttpError(403, 'ERR_FORBIDDEN', `host ${host} joined in region ${region}, not ${body.region}`);
         const at = now();
         const old = await store.get('hosts', host);
         const cred = await store.get('host_credentials', host);
-        if (!cred) throw new ApiError(401, 'ERR_UNAUTHORIZED', 'the host was removed');
+        if (!cred) throw new HttpError(401, 'ERR_UNAUTHORIZED', 'the host was removed');
         ctx.hostHealth?.seen(host);
         const { agent_secret, ...fields } = body;
         const doc: HostDoc = { id: host, ...fields, healthy: true, last_seen: at, registered_at: (old?.value as HostDoc | undefined)?.registered_at ?? at, updated_at: at };
@@ -145,9 +145,9 @@ export function hostRoutes(ctx: ApiContext): Route[] {
           store.list('machines').then((l) => l.filter((e) => (e.value as MachineDoc).host === host)),
           store.list('machine_states').then((l) => l.filter((e) => (e.value as MachineStateDoc).host === host)),
         ]);
-        if (!doc && !cred && joins.length === 0) throw new ApiError(404, 'ERR_HOST_NOT_FOUND', `no host ${JSON.stringify(host)}`);
+        if (!doc && !cred && joins.length === 0) throw new HttpError(404, 'ERR_HOST_NOT_FOUND', `no host ${JSON.stringify(host)}`);
         if (machines.length > 0 && query.force !== 'true') {
-          throw new ApiError(409, 'ERR_HOST_HAS_MACHINES', `host ${host} has ${machines.length} machine(s) placed on it: scale them away first, or remove it with force (its machines are dropped)`);
+          throw new HttpError(409, 'ERR_HOST_HAS_MACHINES', `host ${host} has ${machines.length} machine(s) placed on it: scale them away first, or remove it with force (its machines are dropped)`);
         }
         const ops: Op[] = [...joins, ...machines, ...states].map((e): Op => ({ op: 'delete', collection: e.collection, key: e.key }));
         if (doc) ops.push({ op: 'delete', collection: 'hosts', key: host });

@@ -12,7 +12,7 @@ import type { HostCredentialDoc } from '../auth/index.js';
 import { decryptSecret } from '../secrets/index.js';
 import { agentSecretRef } from './hosts.js';
 import { getApp } from './apps.js';
-import { ApiError, json, route, type Route } from './http.js';
+import { HttpError, json, route, type Route } from './http.js';
 import { listMachines } from './machines.js';
 import type { ApiContext, HostDoc } from './schemas.js';
 
@@ -46,7 +46,7 @@ export function logRoutes(ctx: ApiContext): Route[] {
       async handler({ params, query }) {
         const app = (await getApp(ctx, params.app!)).value.name;
         const tail = query.tail === undefined ? 100 : Number(query.tail);
-        if (tail < 1) throw new ApiError(400, 'ERR_BAD_REQUEST', 'invalid query: tail: must be a whole number from 1 to 9999');
+        if (tail < 1) throw new HttpError(400, 'ERR_BAD_REQUEST', 'invalid query: tail: must be a whole number from 1 to 9999');
         const hosts = new Map((await ctx.store.list('hosts')).map((e) => [(e.value as HostDoc).id, e.value as HostDoc]));
         const machines = (await listMachines(ctx, app)).filter((m) => query.region === undefined || m.region === query.region);
         const lines: LogLine[] = [];

@@ -8,7 +8,7 @@ import type { Op } from '../store/index.js';
 import type { DeployDoc, DeployRunner } from '../deploy/index.js';
 import { randomBytes } from 'node:crypto';
 import { getApp } from './apps.js';
-import { ApiError, json, route, type Route } from './http.js';
+import { HttpError, json, route, type Route } from './http.js';
 import { ScaleCount, machineKey, type ApiContext, type HostDoc, type MachineDoc, type MachineStateDoc } from './schemas.js';
 
 export interface MachineListing extends MachineDoc {
@@ -51,9 +51,9 @@ export function machineRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
       responses: { '200': '{ created: [...], destroyed: [...] }', '400': 'invalid body, ERR_NOT_DEPLOYED, ERR_NO_CAPACITY', '404': 'ERR_APP_NOT_FOUND', '409': 'ERR_DEPLOY_IN_PROGRESS' },
       async handler({ params, body }) {
         const app = (await getApp(ctx, params.app!)).value;
-        if (runner.active(app.name)) throw new ApiError(409, 'ERR_DEPLOY_IN_PROGRESS', `app ${app.name} has a deploy running; scale when it ends`);
+        if (runner.active(app.name)) throw new HttpError(409, 'ERR_DEPLOY_IN_PROGRESS', `app ${app.name} has a deploy running; scale when it ends`);
         const release = app.deployed_release ?? 0;
-        if (release === 0) throw new ApiError(400, 'ERR_NOT_DEPLOYED', `app ${app.name} has no deployed release to scale: run starling deploy first`);
+        if (release === 0) throw new HttpError(400, 'ERR_NOT_DEPLOYED', `app ${app.name} has no deployed release to scale: run starling deploy first`);
         const all = (await store.list('machines')).map((e) => e.value as MachineDoc);
         const hosts = hostViews((await store.list('hosts')).map((e) => e.value as HostDoc), all);
         const mine = all.filter((m) => m.app === app.name);
@@ -61,7 +61,7 @@ export function machineRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
         try {
           plan = planScaleCount(hosts, mine, { count: body.count, regions: body.regions, primaryRegion: app.primary_region });
         } catch (e) {
-          if (e instanceof NoCapacityError) throw new ApiError(400, 'ERR_NO_CAPACITY', e.message, e.shortfalls.map((s) => ({ path: `regions.${s.region}`, message: `${s.needed} needed, ${s.placeable} placeable on ${s.healthyHosts} healthy host(s)` })));
+          if (e instanceof NoCapacityError) throw new HttpError(400, 'ERR_NO_CAPACITY', e.message, e.shortfalls.map((s) => ({ path: `regions.${s.region}`, message: `${s.needed} needed, ${s.placeable} placeable on ${s.healthyHosts} healthy host(s)` })));
           throw e;
         }
         const at = new Date(ctx.clock.now()).toISOString();

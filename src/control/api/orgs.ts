@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { isStarlingError } from '../../shared/index.js';
 import { DEFAULT_ORG, SCOPES, TOKEN_ID_RE, hashSecret, newTokenId, scopeAtLeast, seesOrg, userToken, type Principal, type TokenDoc } from '../auth/index.js';
-import { ApiError, json, route, type Route } from './http.js';
+import { HttpError, json, route, type Route } from './http.js';
 import { appName, orgName, type ApiContext, type AppDoc } from './schemas.js';
 
 const CreateOrg = z.strictObject({ name: orgName });
@@ -47,7 +47,7 @@ export async function ensureDefaultOrg(ctx: ApiContext): Promise<void> {
 
 export function orgRoutes(ctx: ApiContext): Route[] {
   const { store } = ctx;
-  const noOrg = (org: string): ApiError => new ApiError(404, 'ERR_ORG_NOT_FOUND', `no org ${JSON.stringify(org)}`);
+  const noOrg = (org: string): HttpError => new HttpError(404, 'ERR_ORG_NOT_FOUND', `no org ${JSON.stringify(org)}`);
   const visibleOrg = async (p: Principal, org: string): Promise<void> => {
     if (!seesOrg(p, org) || !(await store.get('orgs', org))) throw noOrg(org);
   };
@@ -64,7 +64,7 @@ export function orgRoutes(ctx: ApiContext): Route[] {
         try {
           await store.put('orgs', body.name, doc, { expectRevision: 0 });
         } catch (e) {
-          if (isStarlingError(e, 'ERR_STORE_CONFLICT')) throw new ApiError(409, 'ERR_ORG_EXISTS', `org ${body.name} already exists`);
+          if (isStarlingError(e, 'ERR_STORE_CONFLICT')) throw new HttpError(409, 'ERR_ORG_EXISTS', `org ${body.name} already exists`);
           throw e;
         }
         ctx.logger.info('org created', { org: body.name });
@@ -93,12 +93,12 @@ export function orgRoutes(ctx: ApiContext): Route[] {
       async handler({ body, principal }) {
         await visibleOrg(principal, body.org);
         if (principal.kind === 'user' && principal.app !== null && body.app !== principal.app) {
-          throw new ApiError(403, 'ERR_FORBIDDEN', `this token is for app ${principal.app} only: it can make tokens for that app only (--app ${principal.app})`);
+          throw new HttpError(403, 'ERR_FORBIDDEN', `this token is for app ${principal.app} only: it can make tokens for that app only (--app ${principal.app})`);
         }
-        if (principal.kind === 'user' && !scopeAtLeast(principal.scope, body.scope)) throw new ApiError(403, 'ERR_FORBIDDEN', `a ${principal.scope} token cannot make a ${body.scope} token`);
+        if (principal.kind === 'user' && !scopeAtLeast(principal.scope, body.scope)) throw new HttpError(403, 'ERR_FORBIDDEN', `a ${principal.scope} token cannot make a ${body.scope} token`);
         if (body.app !== undefined) {
           const app = (await store.get('apps', body.app))?.value as AppDoc | undefined;
-          if (!app || (app.org ?? DEFAULT_ORG) !== body.org) throw new ApiError(404, 'ERR_APP_NOT_FOUND', `org ${body.org} has no app ${JSON.stringify(body.app)}`);
+          if (!app || (app.org ?? DEFAULT_ORG) !== body.org) throw new HttpError(404, 'ERR_APP_NOT_FOUND', `org ${body.org} has no app ${JSON.stringify(body.app)}`);
         }
         const id = newTokenId();
         const token = userToken(id);
@@ -143,7 +143,7 @@ export function orgRoutes(ctx: ApiContext): Route[] {
         const id = params.id!;
         const doc = TOKEN_ID_RE.test(id) ? ((await store.get('tokens', id))?.value as TokenDoc | undefined) : undefined;
         const mine = doc && seesOrg(principal, doc.org) && (principal.kind !== 'user' || principal.app === null || doc.app === principal.app);
-        if (!doc || !mine) throw new ApiError(404, 'ERR_TOKEN_NOT_FOUND', `no token ${JSON.stringify(id.slice(0, 40))}`);
+        if (!doc || !mine) throw new HttpError(404, 'ERR_TOKEN_NOT_FOUND', `no token ${JSON.stringify(id.slice(0, 40))}`);
         await store.delete('tokens', id);
         ctx.logger.info('token revoked', { token: id, org: doc.org });
         return json(200, { revoked: id });

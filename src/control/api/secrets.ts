@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { createRelease, getApp } from './apps.js';
 import type { DeployRunner } from '../deploy/index.js';
 import { startDeploy } from './deploys.js';
-import { ApiError, json, route, type Route } from './http.js';
+import { HttpError, json, route, type Route } from './http.js';
 import { SECRET_NAME_RE, SetSecrets, releaseKey, secretKey, type ApiContext, type ReleaseDoc, type SecretDoc } from './schemas.js';
 
 const RETRIES = 50;
@@ -59,7 +59,7 @@ export function secretRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
   /** A change that would roll the machines waits for a running deploy (checked before anything is written). */
   function noDeployRunning(app: string, stage: string | undefined): void {
     if (stage !== 'true' && stage !== '1' && runner.active(app)) {
-      throw new ApiError(409, 'ERR_DEPLOY_IN_PROGRESS', `app ${app} has a deploy running; change secrets when it ends, or pass stage=true to record the change for the next deploy`);
+      throw new HttpError(409, 'ERR_DEPLOY_IN_PROGRESS', `app ${app} has a deploy running; change secrets when it ends, or pass stage=true to record the change for the next deploy`);
     }
   }
 
@@ -114,7 +114,7 @@ export function secretRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
         await getApp(ctx, app);
         noDeployRunning(app, query.stage);
         const found = SECRET_NAME_RE.test(name) ? await store.get('secrets', secretKey(app, name)) : undefined;
-        if (!found) throw new ApiError(404, 'ERR_SECRET_NOT_FOUND', `app ${app} has no secret ${JSON.stringify(name)}`);
+        if (!found) throw new HttpError(404, 'ERR_SECRET_NOT_FOUND', `app ${app} has no secret ${JSON.stringify(name)}`);
         const version = await withVersionBump(app, () => [{ op: 'delete', collection: 'secrets', key: secretKey(app, name) }]);
         ctx.logger.info('secret unset', { app, name, version });
         return json(200, { secrets_version: version, deleted: name, rollout: await roll(app, query.stage) });
