@@ -5,7 +5,7 @@ import { startStandalone, type RunningProxy } from '../proxy/index.js';
 import { SystemClock, describeError, StarlingError, type Clock, type Logger } from '../shared/index.js';
 import { MachineManager, makeDriver, type RuntimeDriver } from '../runtime/index.js';
 import { openControlLink, type ControlLink } from '../sync/index.js';
-import { AdminApi, hostPort, loadOrCreateToken, registerMachinesApi } from './admin/index.js';
+import { AdminApi, hostPort, loadOrCreateToken, machinesRoutes } from './admin/index.js';
 import type { AgentConfig } from './config.js';
 import { machineControl, mergeMachineRoutes } from './machine-routes.js';
 import { ensureStateDir } from './state-dir.js';
@@ -175,7 +175,7 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
       drain: { prepend: spec.bgp.drain_prepend, delay_ms: spec.drain.delay_ms },
       logger: o.logger.child({ component: 'admin-api' }),
     });
-    if (machines) registerMachinesApi(admin, { machines, clock, logger: o.logger.child({ component: 'machines-api' }) });
+    if (machines) admin.add(...machinesRoutes({ machines, clock, logger: o.logger.child({ component: 'machines-api' }) }));
     const at = hostPort(config.agent.admin_listen, 'agent.admin_listen');
     const addr: AddressInfo = await admin.listen(at.host, at.port).catch((e: unknown) => {
       const inUse = (e as NodeJS.ErrnoException).code === 'EADDRINUSE';

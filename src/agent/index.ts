@@ -11,9 +11,10 @@ export {
   parseCreateMachineRequest,
   type AdminApiOptions,
   type AdminCallOptions,
-  type AdminHandler,
+  machinesRoutes,
+  type AdminCaller,
   type AdminRequest,
-  type AdminResponse,
+  type AdminRoute,
   type AnnouncerControl,
   type DrainReply,
 } from './admin/index.js';

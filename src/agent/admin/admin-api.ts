@@ -1,20 +1,24 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AnnouncerStatus } from '../../announcer/index.js';
 import {
-  ConnectionGate,
+  HttpError,
   RateLimiter,
-  SystemClock,
-  addressKey,
-  compilePathTemplate,
-  closeNow,
-  listenOn,
+  Router,
   StarlingError,
-  describeError,
-  readRequestBody,
+  SystemClock,
+  errorResponse,
+  json,
+  openApiDocument,
+  route,
+  serveHttp,
   type Clock,
+  type ConnectionGate,
+  type Headers,
+  type HttpResponse,
+  type HttpServer,
   type Logger,
+  type Route,
 } from '../../shared/index.js';
 
 /** What the admin API needs of the announcer (the Announcer itself; a fake in tests). */
@@ -26,43 +30,22 @@ export interface AnnouncerControl {
   metricsText(): Promise<string>;
 }
 
-/** Socket-free request and response: routing and auth are tested without a port. */
+/** Who is calling: the host's operator (the local token) or the control plane (its secret). */
+export type AdminCaller = 'local' | 'control';
+export type AdminRoute = Route<AdminCaller>;
+
+/** Route access: the local token only, or the control plane's secret as well (machine logs). */
+export const LOCAL = 'local token';
+export const LOCAL_OR_CONTROL = 'local token or the control plane secret';
+
+/** A request for `handle` (tests call the API without a socket). */
 export interface AdminRequest {
   method: string;
+  /** Percent-encoded, as on the wire; may carry a `?query`. */
   path: string;
-  authorization: string | undefined;
-  /** The request body (UTF-8), at most MAX_BODY_BYTES; '' or absent when there is none. */
+  authorization?: string | undefined;
   body?: string;
-  query?: URLSearchParams;
-  /** Lower-case names, as node:http gives them. */
-  headers?: Record<string, string | string[] | undefined>;
-  /** `{name}` segments of the matched route, percent-decoded. */
-  params?: Record<string, string>;
-}
-
-export interface AdminResponse {
-  status: number;
-  contentType: string;
-  /** With `stream`, the first bytes of the answer. */
-  body: string;
-  headers?: Record<string, string>;
-  /**
-   * A streamed answer (e.g. NDJSON logs): called once the head and `body` are sent; writes until the
-   * client goes, then the returned function is called (unsubscribe there).
-   */
-  stream?: (write: (chunk: string) => void) => () => void;
-}
-
-/** A request error with its HTTP status; the admin API answers it without logging it as a failure. */
-export class AdminApiError extends StarlingError {
-  constructor(
-    readonly status: number,
-    code: string,
-    message: string,
-    opts: { cause?: unknown } = {},
-  ) {
-    super(code, message, { fault: status < 500 ? 'user' : 'system', ...opts });
-  }
+  headers?: Headers;
 }
 
 /** Bodies are small JSON documents; a bigger one is refused (413) before it is buffered. */
@@ -76,11 +59,6 @@ export interface AdminLimits {
   burst: number;
 }
 export const ADMIN_LIMITS: AdminLimits = { maxConnections: 512, maxConnectionsPerIp: 128, requestsPerSecond: 50, burst: 200 };
-/** A streaming client that lets this much pile up unread is dropped. */
-const MAX_STREAM_BACKLOG = 4 << 20;
-
-/** One endpoint; it gets the (already authorised) request. */
-export type AdminHandler = (req: AdminRequest) => Promise<AdminResponse>;
 
 /** `POST /v1/drain` and `POST /v1/undrain` answer this (stable keys, read by the CLI). */
 export interface DrainReply {
@@ -114,202 +92,125 @@ export interface AdminApiOptions {
 export const GRACEFUL_SHUTDOWN = '65535:0';
 
 /**
- * The agent's local admin API. Every endpoint, `/metrics` included, needs `Authorization: Bearer
- * <token>`: an unauthenticated caller learns nothing, not even which paths exist. Errors are
- * `{ "error": { "code", "message" } }`. Later parts of the agent add endpoints with route().
+ * The agent's local admin API, on the shared HTTP kit. Every endpoint, `/metrics` included, needs
+ * `Authorization: Bearer <token>`: an unauthenticated caller learns nothing, not even which paths
+ * exist. Errors are `{ "error": { "code", "message" } }`. Later parts of the agent add routes with
+ * add() (the Machines API).
  */
 export class AdminApi {
-  private readonly server: http.Server;
-  /** By path, or by pattern (`/v1/apps/{app}`) for the routes in `patterns`. */
-  private readonly routes = new Map<string, Map<string, AdminHandler>>();
-  private readonly patterns: { pattern: string; re: RegExp; names: string[] }[] = [];
+  private readonly router: Router<AdminCaller>;
+  private readonly http: HttpServer;
   private readonly tokenHash: Buffer;
   private readonly controlHash: Buffer | undefined;
-  /** `METHOD path-pattern` of the routes the control plane's token may call. */
-  private readonly forControlPlane = new Set<string>();
-  readonly gate: ConnectionGate;
-  private readonly rate: RateLimiter;
-  private readonly failedAuth: RateLimiter;
 
   constructor(private readonly o: AdminApiOptions) {
     this.tokenHash = sha256(o.token);
     this.controlHash = o.controlToken === undefined ? undefined : sha256(o.controlToken);
-    this.server = http.createServer((req, res) => void this.serve(req, res));
-    this.server.headersTimeout = 10_000;
     const limits = { ...ADMIN_LIMITS, ...o.limits };
     const clock = o.clock ?? new SystemClock();
-    this.gate = new ConnectionGate({ maxConnections: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerIp });
-    this.gate.attach(this.server);
-    this.rate = new RateLimiter({ perSecond: limits.requestsPerSecond, burst: limits.burst }, clock);
-    this.failedAuth = new RateLimiter({ perSecond: 2, burst: 20 }, clock);
-    const a = o.announcer;
-    this.route('POST', '/v1/drain', async () => {
-      const changed = a.drainState === 'serving';
-      a.drain();
-      if (changed) o.logger.info('drain requested', { delay_ms: o.drain.delay_ms });
-      return json(200, this.drainReply(changed));
+    this.router = new Router<AdminCaller>(this.ownRoutes(), {
+      anonymous: 'local',
+      logger: o.logger,
+      authenticate: async (headers, r) => {
+        const token = bearer(headers.authorization);
+        if (token !== undefined && timingSafeEqual(sha256(token), this.tokenHash)) return { ok: true, principal: 'local' };
+        if (token !== undefined && this.controlHash && r?.access === LOCAL_OR_CONTROL && timingSafeEqual(sha256(token), this.controlHash)) {
+          return { ok: true, principal: 'control' };
+        }
+        return { ok: false, response: unauthorized() };
+      },
+      // A user error of the agent's parts (a bad config, a known refusal) is the caller's: 400.
+      mapError: (e) => (e instanceof StarlingError && !(e instanceof HttpError) && e.fault === 'user' ? errorResponse(400, e.code, e.message) : undefined),
     });
-    this.route('POST', '/v1/undrain', async () => {
-      const changed = a.drainState !== 'serving';
-      a.undrain();
-      if (changed) o.logger.info('undrain requested');
-      return json(200, this.drainReply(changed));
+    this.http = serveHttp(this.router, {
+      logger: o.logger,
+      limits: { maxConnections: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerIp },
+      maxBodyBytes: MAX_BODY_BYTES,
+      rate: { limiter: new RateLimiter({ perSecond: limits.requestsPerSecond, burst: limits.burst }, clock), key: (who) => who },
+      failedAuth: new RateLimiter({ perSecond: 2, burst: 20 }, clock),
     });
-    this.route('GET', '/v1/bgp/status', async () => json(200, await a.status()));
-    this.route('GET', '/metrics', async () => ({
-      status: 200,
-      contentType: 'text/plain; version=0.0.4',
-      body: await a.metricsText(),
-    }));
   }
 
-  /**
-   * Adds an endpoint (the agent's later parts: machines, leases, logs). A `{name}` segment matches
-   * one non-empty path segment and reaches the handler in `req.params`; exact paths win.
-   */
-  route(method: string, path: string, handler: AdminHandler, opts: { controlPlane?: boolean } = {}): void {
-    if (opts.controlPlane) this.forControlPlane.add(`${method} ${path}`);
-    const byMethod = this.routes.get(path) ?? new Map<string, AdminHandler>();
-    byMethod.set(method, handler);
-    this.routes.set(path, byMethod);
-    if (path.includes('{') && !this.patterns.some((p) => p.pattern === path)) this.patterns.push({ pattern: path, ...compilePathTemplate(path) });
+  get gate(): ConnectionGate {
+    return this.http.gate;
   }
 
-  /** Auth first, then the route: the whole decision, without a socket. */
-  async handle(req: AdminRequest): Promise<AdminResponse> {
-    const found = this.find(req.path);
-    if (!this.authorized(req.authorization) && !(found && this.controlPlaneMay(req, found.pattern))) return unauthorized();
-    if (!found) return error(404, 'ERR_NOT_FOUND', `no endpoint ${req.path}`);
-    const handler = found.byMethod.get(req.method);
-    if (!handler) {
-      const allow = [...found.byMethod.keys()].join(', ');
-      return { ...error(405, 'ERR_METHOD_NOT_ALLOWED', `${req.path} accepts ${allow}, not ${req.method}`), headers: { allow } };
-    }
-    try {
-      return await handler({ ...req, params: found.params });
-    } catch (e) {
-      if (e instanceof AdminApiError) return error(e.status, e.code, e.message);
-      this.o.logger.error('admin request failed', { method: req.method, path: req.path, error: describeError(e) });
-      if (e instanceof StarlingError) return error(e.fault === 'user' ? 400 : 500, e.code, e.message);
-      return error(500, 'ERR_INTERNAL', describeError(e));
-    }
+  /** Adds endpoints (the agent's later parts: machines, leases, logs); exact paths win over `{name}` ones. */
+  add(...routes: AdminRoute[]): void {
+    this.router.add(...routes);
+  }
+
+  /** The whole decision (auth, route, handler) without a socket. */
+  handle(req: AdminRequest): Promise<HttpResponse> {
+    const url = new URL(req.path, 'http://agent');
+    const headers: Headers = { ...req.headers, ...(req.authorization === undefined ? {} : { authorization: req.authorization }) };
+    return this.router.handle({ method: req.method, path: url.pathname, headers, body: req.body ?? '', query: url.searchParams, signal: new AbortController().signal });
   }
 
   listen(host: string, port: number): Promise<AddressInfo> {
-    return listenOn(this.server, host, port);
+    return this.http.listen(host, port);
   }
 
   close(): Promise<void> {
-    return closeNow(this.server);
+    return this.http.close();
   }
 
-  private find(path: string): { byMethod: Map<string, AdminHandler>; params: Record<string, string>; pattern: string } | undefined {
-    const exact = this.routes.get(path);
-    if (exact) return { byMethod: exact, params: {}, pattern: path };
-    for (const p of this.patterns) {
-      const m = p.re.exec(path);
-      if (!m) continue;
-      try {
-        return { byMethod: this.routes.get(p.pattern)!, params: Object.fromEntries(p.names.map((n, i) => [n, decodeURIComponent(m[i + 1]!)])), pattern: p.pattern };
-      } catch {
-        return undefined; // malformed percent-encoding: no such endpoint
-      }
-    }
-    return undefined;
+  private ownRoutes(): AdminRoute[] {
+    const a = this.o.announcer;
+    const log = this.o.logger;
+    return [
+      route<AdminCaller>({
+        method: 'POST', path: '/v1/drain', access: LOCAL, summary: 'Start a graceful drain: GRACEFUL_SHUTDOWN, prepends, then withdraw', responses: { '200': 'DrainReply' },
+        handler: async () => {
+          const changed = a.drainState === 'serving';
+          a.drain();
+          if (changed) log.info('drain requested', { delay_ms: this.o.drain.delay_ms });
+          return json(200, this.drainReply(changed));
+        },
+      }),
+      route<AdminCaller>({
+        method: 'POST', path: '/v1/undrain', access: LOCAL, summary: 'Announce normally again', responses: { '200': 'DrainReply' },
+        handler: async () => {
+          const changed = a.drainState !== 'serving';
+          a.undrain();
+          if (changed) log.info('undrain requested');
+          return json(200, this.drainReply(changed));
+        },
+      }),
+      route<AdminCaller>({
+        method: 'GET', path: '/v1/bgp/status', access: LOCAL, summary: 'BIRD, its sessions and the health of the anycast service', responses: { '200': 'AnnouncerStatus' },
+        handler: async () => json(200, await a.status()),
+      }),
+      route<AdminCaller>({
+        method: 'GET', path: '/openapi.json', access: LOCAL, summary: 'This API (the Machines API included), as an OpenAPI 3.1 document', responses: { '200': 'the OpenAPI document' },
+        handler: async () => json(200, openApiDocument(this.router.routes, { title: 'Starling agent', version: '1', description: 'README "Admin API" and "Machines API"' })),
+      }),
+      route<AdminCaller>({
+        method: 'GET', path: '/metrics', access: LOCAL, summary: 'Prometheus text', responses: { '200': 'metrics' },
+        handler: async () => ({ status: 200, contentType: 'text/plain; version=0.0.4', text: await a.metricsText() }),
+      }),
+    ];
   }
 
   private drainReply(changed: boolean): DrainReply {
     const { prepend, delay_ms } = this.o.drain;
     return { drain: this.o.announcer.drainState, changed, community: GRACEFUL_SHUTDOWN, prepend, delay_ms };
   }
-
-  /** The control plane's token, on a route registered for it. */
-  private controlPlaneMay(req: AdminRequest, pattern: string): boolean {
-    if (!this.controlHash || !this.forControlPlane.has(`${req.method} ${pattern}`)) return false;
-    const m = /^Bearer +(\S+) *$/i.exec(req.authorization ?? '');
-    return m !== null && timingSafeEqual(sha256(m[1]!), this.controlHash);
-  }
-
-  /** Compares hashes in constant time, so neither the token nor its length leaks through timing. */
-  private authorized(header: string | undefined): boolean {
-    const m = /^Bearer +(\S+) *$/i.exec(header ?? '');
-    return m !== null && timingSafeEqual(sha256(m[1]!), this.tokenHash);
-  }
-
-  /** Which token a request carries (for its rate), or undefined when it carries none this API takes. */
-  private caller(req: { method: string; path: string; authorization: string | undefined }): 'local' | 'control' | undefined {
-    if (this.authorized(req.authorization)) return 'local';
-    const found = this.find(req.path);
-    return found && this.controlPlaneMay(req, found.pattern) ? 'control' : undefined;
-  }
-
-  /**
-   * Auth, then the rate, from the request head alone; only then is the body read (413 over the
-   * cap). An answer given before the body arrived closes the connection instead of reading it.
-   */
-  private async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://agent');
-    const authorization = req.headers.authorization;
-    const head = { method: req.method ?? 'GET', path: url.pathname, authorization };
-    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-    const early = (r: AdminResponse): void => {
-      res.writeHead(r.status, { 'content-type': r.contentType, 'cache-control': 'no-store', ...(hasBody ? { connection: 'close' } : {}), ...r.headers });
-      res.end(r.body);
-      if (hasBody) req.resume();
-    };
-    const who = this.caller(head);
-    if (!who) {
-      const d = this.failedAuth.take(addressKey(req.socket.remoteAddress));
-      return early(d.ok ? unauthorized() : tooMany(d.retryAfterS));
-    }
-    const d = this.rate.take(who);
-    if (!d.ok) return early(tooMany(d.retryAfterS));
-    const declared = Number(req.headers['content-length'] ?? 0);
-    const body = declared > MAX_BODY_BYTES ? undefined : await readRequestBody(req, MAX_BODY_BYTES).catch(() => null);
-    if (body === null) return void res.destroy(); // the client went away mid-body
-    if (body === undefined) return early({ ...error(413, 'ERR_BODY_TOO_LARGE', `request bodies are at most ${MAX_BODY_BYTES} bytes`), headers: { connection: 'close' } });
-    const out = await this.handle({ ...head, body, query: url.searchParams, headers: req.headers });
-    res.writeHead(out.status, { 'content-type': out.contentType, 'cache-control': 'no-store', ...out.headers });
-    if (!out.stream) return void res.end(out.body);
-    res.flushHeaders();
-    if (out.body !== '') res.write(out.body);
-    let stop: () => void;
-    try {
-      stop = out.stream((chunk) => {
-        if (res.destroyed) return;
-        if (res.writableLength > MAX_STREAM_BACKLOG) return void res.destroy();
-        res.write(chunk);
-      });
-    } catch (e) {
-      this.o.logger.error('admin stream failed', { method: req.method, path: url.pathname, error: describeError(e) });
-      return void res.destroy();
-    }
-    if (res.destroyed) stop();
-    else res.once('close', stop);
-  }
 }
 
+/** The token of `Authorization: Bearer <token>` (scheme in any case), or undefined. */
+function bearer(header: string | string[] | undefined): string | undefined {
+  const m = /^Bearer +(\S+) *$/i.exec(typeof header === 'string' ? header : '');
+  return m?.[1];
+}
 
 function sha256(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
-/** Unknown values are `null`, not left out: every documented key is always present. */
-export function json(status: number, value: unknown): AdminResponse {
-  return { status, contentType: 'application/json', body: JSON.stringify(value, (_k, v: unknown) => (v === undefined ? null : v)) + '\n' };
-}
-
-export function error(status: number, code: string, message: string): AdminResponse {
-  return json(status, { error: { code, message } });
-}
-
-function tooMany(retryAfterS: number): AdminResponse {
-  return { ...error(429, 'ERR_RATE_LIMITED', `too many requests: retry in ${retryAfterS} s`), headers: { 'retry-after': String(retryAfterS) } };
-}
-
-function unauthorized(): AdminResponse {
-  const out = error(401, 'ERR_UNAUTHORIZED', 'missing or wrong bearer token (Authorization: Bearer <token from token_file>)');
-  return { ...out, headers: { 'www-authenticate': 'Bearer realm="starling-agent"' } }; // RFC 6750 section 3
+function unauthorized(): HttpResponse {
+  // RFC 6750 section 3
+  return errorResponse(401, 'ERR_UNAUTHORIZED', 'missing or wrong bearer token (Authorization: Bearer <token from token_file>)', undefined, { 'www-authenticate': 'Bearer realm="starling-agent"' });
 }
 
 // The client half lives in admin-client.ts; re-exported so callers keep one import.

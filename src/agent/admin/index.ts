@@ -2,22 +2,21 @@
 // the fly-shaped Machines API on top of it, with the client the CLI uses for both.
 export {
   AdminApi,
-  AdminApiError,
   GRACEFUL_SHUTDOWN,
+  LOCAL,
+  LOCAL_OR_CONTROL,
   MAX_BODY_BYTES,
   callAdminApi,
-  error,
   hostPort,
-  json,
   loadOrCreateToken,
   openAdminApi,
   type AdminApiOptions,
   type AdminCallOptions,
-  type AdminHandler,
   type AdminRequest,
-  type AdminResponse,
+  type AdminCaller,
+  type AdminRoute,
   type AnnouncerControl,
   type DrainReply,
 } from './admin-api.js';
-export { registerMachinesApi } from './machines-api.js';
+export { machinesRoutes } from './machines-api.js';
 export { parseCreateMachineRequest } from './machines-request.js';

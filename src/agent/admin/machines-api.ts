@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { isStarlingError, type Clock, type Logger } from '../../shared/index.js';
-import { AdminApiError, json, type AdminApi, type AdminRequest } from './admin-api.js';
+import { z } from 'zod';
+import { HttpError, isStarlingError, json, route, type Clock, type Headers, type Logger } from '../../shared/index.js';
+import { LOCAL, LOCAL_OR_CONTROL, type AdminCaller, type AdminRoute } from './admin-api.js';
 import { APP_NAME_RE, APP_NAME_RULE, parseDuration } from '../../contract/index.js';
 import { MACHINE_STATES, type LogEntry, type MachineView, type MachinesPort } from '../../runtime/index.js';
 import { parseCreateMachineRequest } from './machines-request.js';
@@ -22,7 +23,7 @@ const MACHINE = `${BASE}/{id}`;
 /** fly's header, and our own twin. */
 const NONCE_HEADERS = ['fly-machine-lease-nonce', 'starling-machine-lease-nonce'];
 /** fly's kill_signal choices, plus SIGHUP. */
-const SIGNALS = new Set(['SIGINT', 'SIGTERM', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGKILL', 'SIGHUP']);
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGKILL', 'SIGHUP'] as const;
 const WAIT_MAX_S = 60;
 const LEASE_TTL_DEFAULT_S = 30;
 const LEASE_TTL_MAX_S = 86_400;
@@ -30,20 +31,52 @@ const LEASE_TTL_MAX_S = 86_400;
 /** `state` is copied at look-up: a port may hand out live objects that change under the call. */
 type Target = { app: string; id: string; view: MachineView; state: MachineView['state'] };
 
-export function registerMachinesApi(admin: AdminApi, o: MachinesApiOptions): void {
+/** Query flags: `1`/`true` or `0`/`false`. */
+const flag = z.enum(['1', 'true', '0', 'false'], { error: 'must be true or false (or 1 or 0)' }).transform((v) => v === '1' || v === 'true');
+const stopBody = z
+  .strictObject({
+    signal: z.enum(SIGNALS, { error: `must be one of ${SIGNALS.join(', ')}` }).optional(),
+    timeout: z.union([z.number(), z.string()]).refine((v) => parseDuration(v) !== undefined, 'must be a duration such as "10s" or a number of seconds').optional(),
+  })
+  .optional();
+const leaseBody = z
+  .strictObject({
+    ttl: z.int(`must be whole seconds from 1 to ${LEASE_TTL_MAX_S}`).min(1, `must be whole seconds from 1 to ${LEASE_TTL_MAX_S}`).max(LEASE_TTL_MAX_S, `must be whole seconds from 1 to ${LEASE_TTL_MAX_S}`).optional(),
+    description: z.string('must be a string').max(256, 'must be at most 256 characters').optional(),
+  })
+  .optional();
+const waitQuery = z.strictObject({
+  state: z.enum(MACHINE_STATES, { error: `must be one of ${MACHINE_STATES.join(', ')}` }).default('started'),
+  timeout: z
+    .string()
+    .regex(/^\d{1,4}$/, `must be whole seconds from 1 to ${WAIT_MAX_S}`)
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= WAIT_MAX_S, `must be whole seconds from 1 to ${WAIT_MAX_S}`)
+    .default(WAIT_MAX_S),
+});
+const logsQuery = z.strictObject({
+  tail: z.string().regex(/^[1-9]\d{0,5}$/, 'must be a whole number of lines from 1 to 999999').transform(Number).optional(),
+  follow: flag.optional(),
+});
+const destroyQuery = z.strictObject({ force: flag.optional() });
+
+type Input = { params: Record<string, string>; headers: Headers };
+
+/** The Machines API's routes, for AdminApi.add. */
+export function machinesRoutes(o: MachinesApiOptions): AdminRoute[] {
   const port = o.machines;
   const leases = new Leases(o.clock);
 
   /** The machine the path names; 404 when the port does not know the app or the machine. */
-  const target = async (req: AdminRequest): Promise<Target> => {
+  const target = async (req: Input): Promise<Target> => {
     const app = appName(req);
-    const id = req.params?.id ?? '';
+    const id = req.params.id ?? '';
     const view = await guard(() => port.get(app, id));
-    if (!view) throw new AdminApiError(404, 'ERR_MACHINE_NOT_FOUND', `app ${app} has no machine ${id}`);
+    if (!view) throw new HttpError(404, 'ERR_MACHINE_NOT_FOUND', `app ${app} has no machine ${id}`);
     return { app, id, view, state: view.state };
   };
   /** A target a call may change: while a lease is held, only with its nonce. */
-  const mutable = async (req: AdminRequest): Promise<Target> => {
+  const mutable = async (req: Input): Promise<Target> => {
     const t = await target(req);
     leases.check(t, nonceOf(req));
     return t;
@@ -53,94 +86,109 @@ export function registerMachinesApi(admin: AdminApi, o: MachinesApiOptions): voi
     const now = after || port.get(t.app, t.id);
     return json(200, { ok: true, previous_state: t.state, machine: now ? publicView(now) : null });
   };
+  const ok = { '200': 'done' };
 
-  admin.route('GET', BASE, async (req) => {
-    const app = appName(req);
-    return json(200, (await guard(() => port.list(app))).map(publicView));
-  });
-  admin.route('POST', BASE, async (req) => {
-    const app = appName(req);
-    const parsed = parseCreateMachineRequest(bodyJson(req));
-    if ('issues' in parsed) {
-      const all = parsed.issues.map((i) => `${i.path}: ${i.message}`).join('; ');
-      throw new AdminApiError(400, 'ERR_MACHINE_CONFIG', `invalid machine request (${parsed.issues.length} problem${parsed.issues.length > 1 ? 's' : ''}): ${all}`);
-    }
-    const view = await guard(() => port.create(app, parsed.request));
-    o.logger.info('machine created', { app, machine: view.id, state: view.state });
-    return json(200, publicView(view));
-  });
-  admin.route('GET', MACHINE, async (req) => json(200, publicView((await target(req)).view)));
-  admin.route('DELETE', MACHINE, async (req) => {
-    const t = await mutable(req);
-    const force = ['1', 'true'].includes(req.query?.get('force') ?? '');
-    const after = await guard(() => port.destroy(t.app, t.id, { force }));
-    leases.drop(t);
-    return changed(t, after, 'destroyed');
-  });
-  admin.route('POST', `${MACHINE}/start`, async (req) => {
-    const t = await mutable(req);
-    return changed(t, await guard(() => port.start(t.app, t.id)), 'start requested');
-  });
-  admin.route('POST', `${MACHINE}/stop`, async (req) => {
-    const { signal, timeout } = fields(req, 'stop request', ['signal', 'timeout'], (b, issues) => {
-      if (b.signal !== undefined && !SIGNALS.has(b.signal as string)) issues.push(`signal: must be one of ${[...SIGNALS].join(', ')}`);
-      if (b.timeout !== undefined && parseDuration(b.timeout) === undefined) issues.push('timeout: must be a duration such as "10s" or a number of seconds');
-    });
-    const t = await mutable(req);
-    const opts = { signal: signal as NodeJS.Signals | undefined, timeout_ms: timeout === undefined ? undefined : parseDuration(timeout) };
-    return changed(t, await guard(() => port.stop(t.app, t.id, opts)), 'stop requested');
-  });
-  admin.route('GET', `${MACHINE}/wait`, async (req) => {
-    const state = req.query?.get('state') ?? 'started';
-    if (!(MACHINE_STATES as readonly string[]).includes(state)) throw badRequest(`state must be one of ${MACHINE_STATES.join(', ')}`);
-    const timeout = req.query?.get('timeout') ?? String(WAIT_MAX_S);
-    const seconds = /^\d{1,4}$/.test(timeout) ? Number(timeout) : NaN;
-    if (!(seconds >= 1 && seconds <= WAIT_MAX_S)) throw badRequest(`timeout must be whole seconds from 1 to ${WAIT_MAX_S}`);
-    const t = await target(req);
-    if (await guard(() => port.waitFor(t.app, t.id, state as MachineView['state'], seconds * 1000))) return json(200, { ok: true });
-    const now = port.get(t.app, t.id)?.state ?? 'gone';
-    throw new AdminApiError(408, 'ERR_WAIT_TIMEOUT', `machine ${t.id} did not reach state ${state} within ${seconds} s (it is ${now})`);
-  });
-  admin.route('POST', `${MACHINE}/lease`, async (req) => {
-    const { ttl, description } = fields(req, 'lease request', ['ttl', 'description'], (b, issues) => {
-      if (b.ttl !== undefined && !(Number.isInteger(b.ttl) && (b.ttl as number) >= 1 && (b.ttl as number) <= LEASE_TTL_MAX_S)) {
-        issues.push(`ttl: must be whole seconds from 1 to ${LEASE_TTL_MAX_S}`);
-      }
-      if (b.description !== undefined && !(typeof b.description === 'string' && b.description.length <= 256)) issues.push('description: must be a string of at most 256 characters');
-    });
-    const t = await target(req);
-    const ttlMs = ((ttl as number | undefined) ?? LEASE_TTL_DEFAULT_S) * 1000;
-    return json(200, leases.acquire(t, nonceOf(req), ttlMs, description as string | undefined));
-  });
-  admin.route('GET', `${MACHINE}/lease`, async (req) => {
-    const t = await target(req);
-    // The nonce is its holder's: others see that the lease exists, not how to use it.
-    return json(200, { ...leases.view(leases.current(t) ?? notLeased(t)), nonce: null });
-  });
-  admin.route('DELETE', `${MACHINE}/lease`, async (req) => {
-    const t = await target(req);
-    if (!leases.current(t)) notLeased(t);
-    leases.check(t, nonceOf(req));
-    leases.drop(t);
-    return json(200, { ok: true });
-  });
-  admin.route('GET', `${MACHINE}/logs`, async (req) => {
-    const tailText = req.query?.get('tail');
-    const tail = tailText == null ? undefined : /^\d{1,6}$/.test(tailText) && Number(tailText) >= 1 ? Number(tailText) : NaN;
-    if (Number.isNaN(tail)) throw badRequest('tail must be a whole number of lines from 1 to 999999');
-    const follow = ['1', 'true'].includes(req.query?.get('follow') ?? '');
-    const t = await target(req);
-    const entries = (await guard(() => port.logs(t.app, t.id, { tail }))).entries.map(publicEntry);
-    if (!follow) return json(200, { entries });
-    // Only microtasks run between this snapshot and the subscription in `stream`: no entry is lost.
-    return {
-      status: 200,
-      contentType: 'application/x-ndjson',
-      body: entries.map(ndjson).join(''),
-      stream: (write) => port.followLogs(t.app, t.id, (e) => write(ndjson(publicEntry(e)))),
-    };
+  return [
+    route<AdminCaller>({
+      method: 'GET', path: BASE, access: LOCAL, summary: "The app's machines on this host", responses: { '200': 'MachineView[]' },
+      handler: async (req) => json(200, (await guard(() => port.list(appName(req)))).map(publicView)),
+    }),
+    route<AdminCaller, z.ZodUnknown>({
+      method: 'POST', path: BASE, access: LOCAL, summary: 'Create and start a machine', requestSchema: z.unknown(), responses: { '200': 'MachineView', '400': 'invalid request' },
+      handler: async (req) => {
+        const app = appName(req);
+        const parsed = parseCreateMachineRequest(req.body);
+        if ('issues' in parsed) {
+          const all = parsed.issues.map((i) => `${i.path}: ${i.message}`).join('; ');
+          throw new HttpError(400, 'ERR_MACHINE_CONFIG', `invalid machine request (${parsed.issues.length} problem${parsed.issues.length > 1 ? 's' : ''}): ${all}`, parsed.issues);
+        }
+        const view = await guard(() => port.create(app, parsed.request));
+        o.logger.info('machine created', { app, machine: view.id, state: view.state });
+        return json(200, publicView(view));
+      },
+    }),
+    route<AdminCaller>({
+      method: 'GET', path: MACHINE, access: LOCAL, summary: 'One machine', responses: { '200': 'MachineView', '404': 'no such machine' },
+      handler: async (req) => json(200, publicView((await target(req)).view)),
+    }),
+    route<AdminCaller, z.ZodUndefined, typeof destroyQuery>({
+      method: 'DELETE', path: MACHINE, access: LOCAL, summary: 'Destroy a machine (?force=true while started)', querySchema: destroyQuery, responses: ok,
+      handler: async (req) => {
+        const t = await mutable(req);
+        const after = await guard(() => port.destroy(t.app, t.id, { force: req.query.force ?? false }));
+        leases.drop(t);
+        return changed(t, after, 'destroyed');
+      },
+    }),
+    route<AdminCaller>({
+      method: 'POST', path: `${MACHINE}/start`, access: LOCAL, summary: 'Start a stopped machine', responses: ok,
+      handler: async (req) => {
+        const t = await mutable(req);
+        return changed(t, await guard(() => port.start(t.app, t.id)), 'start requested');
+      },
+    }),
+    route<AdminCaller, typeof stopBody>({
+      method: 'POST', path: `${MACHINE}/stop`, access: LOCAL, summary: 'Stop a machine (signal, then SIGKILL after timeout)', requestSchema: stopBody, responses: ok,
+      handler: async (req) => {
+        const t = await mutable(req);
+        const timeout = req.body?.timeout;
+        const opts = { signal: req.body?.signal as NodeJS.Signals | undefined, timeout_ms: timeout === undefined ? undefined : parseDuration(timeout) };
+        return changed(t, await guard(() => port.stop(t.app, t.id, opts)), 'stop requested');
+      },
+    }),
+    route<AdminCaller, z.ZodUndefined, typeof waitQuery>({
+      method: 'GET', path: `${MACHINE}/wait`, access: LOCAL, summary: 'Wait for a state (at most 60 s)', querySchema: waitQuery, responses: { '200': 'reached', '408': 'not within the timeout' },
+      handler: async (req) => {
+        const { state, timeout } = req.query;
+        const t = await target(req);
+        if (await guard(() => port.waitFor(t.app, t.id, state, timeout * 1000))) return json(200, { ok: true });
+        const now = port.get(t.app, t.id)?.state ?? 'gone';
+        throw new HttpError(408, 'ERR_WAIT_TIMEOUT', `machine ${t.id} did not reach state ${state} within ${timeout} s (it is ${now})`);
+      },
+    }),
+    route<AdminCaller, typeof leaseBody>({
+      method: 'POST', path: `${MACHINE}/lease`, access: LOCAL, summary: 'Take or extend a lease', requestSchema: leaseBody, responses: { '200': 'the lease', '409': 'leased by another' },
+      handler: async (req) => {
+        const t = await target(req);
+        const ttlMs = (req.body?.ttl ?? LEASE_TTL_DEFAULT_S) * 1000;
+        return json(200, leases.acquire(t, nonceOf(req), ttlMs, req.body?.description));
+      },
+    }),
+    route<AdminCaller>({
+      method: 'GET', path: `${MACHINE}/lease`, access: LOCAL, summary: 'The lease, without its nonce', responses: { '200': 'the lease', '404': 'none' },
+      handler: async (req) => {
+        const t = await target(req);
+        // The nonce is its holder's: others see that the lease exists, not how to use it.
+        return json(200, { ...leases.view(leases.current(t) ?? notLeased(t)), nonce: null });
+      },
+    }),
+    route<AdminCaller>({
+      method: 'DELETE', path: `${MACHINE}/lease`, access: LOCAL, summary: 'Release the lease (with its nonce)', responses: ok,
+      handler: async (req) => {
+        const t = await target(req);
+        if (!leases.current(t)) notLeased(t);
+        leases.check(t, nonceOf(req));
+        leases.drop(t);
+        return json(200, { ok: true });
+      },
+    }),
     // The control plane reads logs for `starling logs` with the secret this agent gave it (never anything else).
-  }, { controlPlane: true });
+    route<AdminCaller, z.ZodUndefined, typeof logsQuery>({
+      method: 'GET', path: `${MACHINE}/logs`, access: LOCAL_OR_CONTROL, summary: 'Log lines; ?follow=true streams NDJSON', querySchema: logsQuery, responses: { '200': 'entries' },
+      handler: async (req) => {
+        const t = await target(req);
+        const entries = (await guard(() => port.logs(t.app, t.id, { tail: req.query.tail }))).entries.map(publicEntry);
+        if (!req.query.follow) return json(200, { entries });
+        // Only microtasks run between this snapshot and the subscription in `stream`: no entry is lost.
+        return {
+          status: 200,
+          contentType: 'application/x-ndjson',
+          text: entries.map(ndjson).join(''),
+          stream: (write) => port.followLogs(t.app, t.id, (e) => write(ndjson(publicEntry(e)))),
+        };
+      },
+    }),
+  ];
 }
 
 interface Lease {
@@ -166,7 +214,7 @@ class Leases {
     if (!lease || nonce === lease.nonce) return;
     const until = new Date(lease.expiresAt).toISOString();
     const what = lease.description === '' ? '' : ` ("${lease.description}")`;
-    throw new AdminApiError(409, 'ERR_LEASE_HELD', `machine ${t.id} is leased${what} until ${until}: send its nonce in the fly-machine-lease-nonce header, or wait for it to expire`);
+    throw new HttpError(409, 'ERR_LEASE_HELD', `machine ${t.id} is leased${what} until ${until}: send its nonce in the fly-machine-lease-nonce header, or wait for it to expire`);
   }
 
   /** A new lease, or the held one extended when `nonce` is its nonce. */
@@ -193,47 +241,22 @@ class Leases {
 const key = (t: Target): string => `${t.app}/${t.id}`;
 
 function notLeased(t: Target): never {
-  throw new AdminApiError(404, 'ERR_LEASE_NOT_FOUND', `machine ${t.id} holds no lease`);
+  throw new HttpError(404, 'ERR_LEASE_NOT_FOUND', `machine ${t.id} holds no lease`);
 }
 
-function appName(req: AdminRequest): string {
-  const app = req.params?.app ?? '';
-  if (!APP_NAME_RE.test(app)) throw new AdminApiError(400, 'ERR_APP_NAME', `app names ${APP_NAME_RULE}`);
+function appName(req: Input): string {
+  const app = req.params.app ?? '';
+  if (!APP_NAME_RE.test(app)) throw new HttpError(400, 'ERR_APP_NAME', `app names ${APP_NAME_RULE}`);
   return app;
 }
 
-function nonceOf(req: AdminRequest): string | undefined {
+function nonceOf(req: Input): string | undefined {
   for (const name of NONCE_HEADERS) {
-    const v = req.headers?.[name];
+    const v = req.headers[name];
     const first = Array.isArray(v) ? v[0] : v;
     if (first !== undefined) return first;
   }
   return undefined;
-}
-
-function badRequest(message: string): AdminApiError {
-  return new AdminApiError(400, 'ERR_BAD_REQUEST', message);
-}
-
-/** The JSON body; undefined when there is none. */
-function bodyJson(req: AdminRequest): unknown {
-  if (req.body === undefined || req.body.trim() === '') return undefined;
-  try {
-    return JSON.parse(req.body);
-  } catch (e) {
-    throw badRequest(`the body is not JSON: ${(e as Error).message}`);
-  }
-}
-
-/** A small optional JSON object body with only `allowed` keys; `check` adds issues, all reported at once. */
-function fields(req: AdminRequest, what: string, allowed: string[], check: (b: Record<string, unknown>, issues: string[]) => void): Record<string, unknown> {
-  const body = bodyJson(req) ?? {};
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest(`the ${what} must be a JSON object`);
-  const b = body as Record<string, unknown>;
-  const issues = Object.keys(b).filter((k) => !allowed.includes(k)).map((k) => `unknown key "${k}"`);
-  check(b, issues);
-  if (issues.length > 0) throw badRequest(`invalid ${what}: ${issues.join('; ')}`);
-  return b;
 }
 
 /** The port's errors that have a fitting HTTP status; the others keep the admin API's (400/500). */
@@ -250,7 +273,7 @@ async function guard<T>(fn: () => T | Promise<T>): Promise<T> {
     return await fn();
   } catch (e) {
     const status = isStarlingError(e) ? PORT_ERROR_STATUS[e.code] : undefined;
-    if (status !== undefined && isStarlingError(e)) throw new AdminApiError(status, e.code, e.message, { cause: e });
+    if (status !== undefined && isStarlingError(e)) throw new HttpError(status, e.code, e.message, [], { cause: e });
     throw e;
   }
 }

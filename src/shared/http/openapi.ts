@@ -53,7 +53,7 @@ export function openApiDocument<P>(routes: readonly Route<P>[], info: { title: s
       operationId: `${r.method.toLowerCase()}${r.path.replace(/[{}]/g, '').replace(/[/.](\w)/g, (_m, c: string) => c.toUpperCase())}`,
       summary: r.summary,
       ...(parameters.length > 0 ? { parameters } : {}),
-      ...(r.requestSchema ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(r.requestSchema) } } } } : {}),
+      ...(r.requestSchema ? { requestBody: { required: !r.requestSchema.safeParse(undefined).success, content: { 'application/json': { schema: jsonSchema(r.requestSchema) } } } } : {}),
       ...(r.raw && r.method === 'PUT' && r.contentType ? { requestBody: { required: true, content: { [r.contentType]: { schema: { type: 'string', format: 'binary' } } } } } : {}),
       responses,
       security: r.access === 'public' ? [] : [{ bearer: [] }],

@@ -125,14 +125,28 @@ interface Compiled<P> {
 }
 
 export class Router<P> {
-  private readonly compiled: Compiled<P>[];
+  private compiled: Compiled<P>[] = [];
+  private readonly table: Route<P>[] = [];
 
   constructor(
-    readonly routes: readonly Route<P>[],
+    routes: readonly Route<P>[],
     private readonly o: RouterOptions<P>,
   ) {
+    this.add(...routes);
+  }
+
+  get routes(): readonly Route<P>[] {
+    return this.table;
+  }
+
+  /** More routes (an API whose parts register their own); a method and path already taken is a bug. */
+  add(...routes: Route<P>[]): void {
+    for (const r of routes) {
+      if (this.table.some((t) => t.method === r.method && t.path === r.path)) throw new Error(`route ${r.method} ${r.path} is registered twice`);
+      this.table.push(r);
+    }
     // Exact paths first, so `/v1/hosts/join` wins over `/v1/hosts/{host}`.
-    this.compiled = routes.map((r) => ({ route: r, ...compilePathTemplate(r.path), exact: !r.path.includes('{') })).sort((a, b) => Number(b.exact) - Number(a.exact));
+    this.compiled = this.table.map((r) => ({ route: r, ...compilePathTemplate(r.path), exact: !r.path.includes('{') })).sort((a, b) => Number(b.exact) - Number(a.exact));
   }
 
   /** admit, then run: the whole decision, without a socket (tests, embedding). */
@@ -193,6 +207,12 @@ function parseBody<P>(r: Route<P>, text: string): unknown {
   if (!r.requestSchema) {
     if (text.trim() !== '') throw new HttpError(400, 'ERR_BAD_REQUEST', `${r.method} ${r.path} takes no request body`);
     return undefined;
+  }
+  if (text.trim() === '') {
+    // An optional body may be left out; a required one is named as missing, not as bad JSON.
+    const none = r.requestSchema.safeParse(undefined);
+    if (none.success) return none.data;
+    throw new HttpError(400, 'ERR_BAD_REQUEST', `${r.method} ${r.path} needs a JSON request body`);
   }
   let doc: unknown;
   try {
