@@ -1,8 +1,9 @@
 /**
  * The agent's calls to the control plane besides the feed (sync.ts): reporting machine states,
  * fetching a machine's secrets, downloading images. Every call carries the host credential and has a
- * deadline on the injected clock. A non-2xx answer becomes a StarlingError with the control plane's
- * code; a connection failure is ERR_CONTROL_UNREACHABLE. Secret values never appear in an error.
+ * deadline on the injected clock. A non-2xx answer becomes the HttpError of the control plane's
+ * envelope (its code); a connection failure is ERR_CONTROL_UNREACHABLE. Secret values never appear
+ * in an error.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -10,7 +11,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { StarlingError, describeError, type Clock } from '../shared/index.js';
+import { HttpError, StarlingError, callJson, describeError, parseErrorBody, readCapped, type Clock } from '../shared/index.js';
 import { DIGEST_RE } from '../contract/index.js';
 
 export interface ControlClientOptions {
@@ -32,20 +33,20 @@ export class ControlClient {
     this.base = o.url.replace(/\/+$/, '');
   }
 
-  /** One JSON request; resolves with the parsed answer of a 2xx. */
+  /** One JSON request; resolves with the parsed answer of a 2xx (an error answer throws its HttpError). */
   async json(method: string, path: string, body?: unknown, cancel?: AbortSignal): Promise<unknown> {
-    return this.withDeadline(this.o.timeoutMs ?? 30_000, cancel, async (signal) => {
-      const res = await this.fetch(method, path, signal, body);
-      const text = await res.text();
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        throw new StarlingError('ERR_CONTROL_PROTOCOL', `${method} ${path}: HTTP ${res.status}, not JSON`);
-      }
-      if (!res.ok) throw answerError(method, path, res.status, parsed);
-      return parsed;
+    const answer = await callJson({
+      method,
+      url: this.base + path,
+      token: this.o.token,
+      body,
+      clock: this.o.clock,
+      timeoutMs: this.o.timeoutMs ?? 30_000,
+      fetch: this.o.fetch,
+      signal: cancel,
+      codes: { unreachable: 'ERR_CONTROL_UNREACHABLE', protocol: 'ERR_CONTROL_PROTOCOL' },
     });
+    return answer.body;
   }
 
   /**
@@ -66,14 +67,14 @@ export class ControlClient {
         const path = `/v1/images/${digest}`;
         const res = await this.fetch('GET', path, signal);
         if (!res.ok || !res.body) {
-          const text = await res.text();
           let parsed: unknown;
           try {
-            parsed = JSON.parse(text);
+            parsed = JSON.parse(await readCapped(res, 64 << 10));
           } catch {
             parsed = undefined;
           }
-          throw answerError('GET', path, res.status, parsed);
+          const err = parseErrorBody(parsed);
+          throw new HttpError(res.status, err.code ?? `ERR_HTTP_${res.status}`, `GET ${path}: ${err.message ?? `HTTP ${res.status}`}`, err.details);
         }
         const hash = createHash('sha256');
         const tap = new Transform({
@@ -133,15 +134,6 @@ export class ControlClient {
 function unreachable(method: string, path: string, e: unknown): StarlingError {
   const cause = (e as { cause?: unknown }).cause;
   return new StarlingError('ERR_CONTROL_UNREACHABLE', `${method} ${path}: ${describeError(cause ?? e)}`, { cause: e });
-}
-
-/** A non-2xx answer: the control plane's code and message (which never carry a secret's value). */
-function answerError(method: string, path: string, status: number, parsed: unknown): StarlingError {
-  const err = (parsed as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-  const code = typeof err?.code === 'string' ? err.code : `ERR_HTTP_${status}`;
-  const message = typeof err?.message === 'string' ? err.message : `HTTP ${status}`;
-  // 5xx and 429 are the control plane's trouble: the same as not reaching it.
-  return new StarlingError(code, `${method} ${path}: ${message}`, { fault: status >= 500 || status === 429 ? 'system' : 'user' });
 }
 
 /** The sha256 (hex) of a file; undefined when there is none. */

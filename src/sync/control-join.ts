@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { StarlingError, describeError, fromZod, trustingFetch, type Clock, type Logger } from '../shared/index.js';
+import { HttpError, StarlingError, callJson, describeError, fromZod, trustingFetch, type Clock, type Logger } from '../shared/index.js';
 import type { ControlSection } from './types.js';
 
 export interface HostIdentity {
@@ -101,35 +101,18 @@ async function join(c: ControlSection, clock: Clock, logger: Logger): Promise<Ho
   if (!/^sj1_/.test(token)) throw fail('ERR_AGENT_JOIN', `[control] join_token_file ${c.join_token_file} does not hold a join token (sj1_…)`, 'copy the whole token starling hosts add printed');
   const pinned = c.fingerprint ?? joinTokenFingerprint(token);
   const doFetch = trustingFetch({ fingerprint: pinned });
-  let res: Response;
-  let text: string;
-  const abort = new AbortController();
-  const timer = clock.setTimeout(() => abort.abort(new Error('no answer within 30 s')), 30_000);
+  let body: unknown;
   try {
-    res = await doFetch(`${c.url.replace(/\/+$/, '')}/v1/hosts/join`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, signal: abort.signal });
-    text = await res.text();
+    body = (await callJson({ method: 'POST', url: `${c.url.replace(/\/+$/, '')}/v1/hosts/join`, token, clock, timeoutMs: 30_000, fetch: doFetch, maxBytes: 64 << 10 })).body;
   } catch (e) {
-    const cause = abort.signal.aborted ? abort.signal.reason : ((e as { cause?: unknown }).cause ?? e);
-    throw new StarlingError('ERR_AGENT_JOIN', `cannot join the control plane at ${c.url}: ${describeError(cause)}`, { cause: e, hint: 'is the control plane running and is [control] url right?' });
-  } finally {
-    timer.cancel();
+    if (e instanceof HttpError) {
+      throw fail('ERR_AGENT_JOIN', `the control plane at ${c.url} refused the join token: ${e.message}`, 'a join token works once and expires (1 h by default): run starling hosts add again for a new one', e);
+    }
+    throw new StarlingError('ERR_AGENT_JOIN', `cannot join the control plane at ${c.url}: ${describeError(e)}`, { cause: e, hint: 'is the control plane running and is [control] url right?' });
   }
-  let answer: z.infer<typeof JoinAnswer> | undefined;
-  try {
-    answer = JoinAnswer.parse(JSON.parse(text));
-  } catch {
-    answer = undefined;
-  }
-  if (!res.ok || !answer) {
-    const err = ((): string => {
-      try {
-        return String((JSON.parse(text) as { error?: { message?: unknown } }).error?.message ?? `HTTP ${res.status}`);
-      } catch {
-        return `HTTP ${res.status}`;
-      }
-    })();
-    throw fail('ERR_AGENT_JOIN', `the control plane at ${c.url} refused the join token: ${err}`, 'a join token works once and expires (1 h by default): run starling hosts add again for a new one');
-  }
+  const parsed = JoinAnswer.safeParse(body);
+  if (!parsed.success) throw new StarlingError('ERR_AGENT_JOIN', `the control plane at ${c.url} answered the join with something else than a host credential`, { hint: 'is [control] url a Starling control plane of the same version?' });
+  const answer = parsed.data;
   const id: HostIdentity = {
     host: answer.host,
     region: answer.region,

@@ -12,7 +12,7 @@
  * injected clock; reset on success).
  * `secrets` is never asked for nor stored.
  */
-import { Backoff, StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
+import { Backoff, StarlingError, callJson, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
 import { SYNC_COLLECTIONS, type FeedChange } from '../contract/index.js';
 import { emptyView, loadSyncCache, saveSyncCache, type SyncView } from './sync-cache.js';
 
@@ -241,43 +241,28 @@ export class ControlSync {
     }
   }
 
-  /** One JSON request with the bearer token; a non-2xx answer becomes a StarlingError with its code. */
+  /** One JSON request with the bearer token; an error answer throws the HttpError of its envelope. */
   private async request(method: string, path: string, body?: unknown): Promise<unknown> {
     const abort = (this.abort = new AbortController());
-    // Past the long poll's own timeout, a silent control plane counts as gone.
-    const deadline = this.o.clock.setTimeout(() => abort.abort(), ((this.o.pollTimeoutS ?? 25) + 10) * 1000);
-    try {
-      let res: Response;
-      try {
-        res = await (this.o.fetch ?? fetch)(this.base + path, {
-          method,
-          signal: abort.signal,
-          headers: { authorization: `Bearer ${this.o.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-          body: body === undefined ? undefined : JSON.stringify(body),
-        });
-      } catch (e) {
-        const cause = (e as { cause?: unknown }).cause;
-        throw new StarlingError('ERR_CONTROL_UNREACHABLE', `${method} ${this.base}${path.split('?')[0]}: ${describeError(cause ?? e)}`, { cause: e });
-      }
-      const text = await res.text();
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        throw new StarlingError('ERR_SYNC_PROTOCOL', `${method} ${path.split('?')[0]}: HTTP ${res.status}, not JSON`);
-      }
-      if (!res.ok) {
-        const err = (parsed as { error?: { code?: unknown; message?: unknown } }).error;
-        const code = typeof err?.code === 'string' ? err.code : `ERR_HTTP_${res.status}`;
-        throw new StarlingError(code, `${method} ${path.split('?')[0]}: ${typeof err?.message === 'string' ? err.message : `HTTP ${res.status}`}`);
-      }
-      this.state.connected = true;
-      this.state.lastError = null;
-      if (!path.startsWith('/v1/hosts')) this.state.lastSyncAt = this.o.clock.now();
-      return parsed;
-    } finally {
-      deadline.cancel();
-    }
+    const answer = await callJson({
+      method,
+      url: this.base + path,
+      token: this.o.token,
+      body,
+      clock: this.o.clock,
+      // Past the long poll's own timeout, a silent control plane counts as gone.
+      timeoutMs: ((this.o.pollTimeoutS ?? 25) + 10) * 1000,
+      // A snapshot holds every app, host and machine: far more room than an API answer.
+      maxBytes: 256 << 20,
+      fetch: this.o.fetch,
+      signal: abort.signal,
+      codes: { unreachable: 'ERR_CONTROL_UNREACHABLE', protocol: 'ERR_SYNC_PROTOCOL' },
+      what: `${method} ${this.base}${path.split('?')[0]}`,
+    });
+    this.state.connected = true;
+    this.state.lastError = null;
+    if (!path.startsWith('/v1/hosts')) this.state.lastSyncAt = this.o.clock.now();
+    return answer.body;
   }
 
   private failed(e: unknown): void {

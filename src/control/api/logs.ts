@@ -7,7 +7,7 @@
  * `unreachable`; the others' lines are still returned.
  */
 import { z } from 'zod';
-import { describeError } from '../../shared/index.js';
+import { callJson, describeError } from '../../shared/index.js';
 import type { HostCredentialDoc } from '../auth/index.js';
 import { decryptSecret } from '../secrets/index.js';
 import { agentSecretRef } from './hosts.js';
@@ -56,21 +56,16 @@ export function logRoutes(ctx: ApiContext): Route[] {
             const host = hosts.get(m.host);
             if (!host) return void unreachable.push({ host: m.host, error: 'the host is not registered' });
             const url = `${host.agent_url.replace(/\/+$/, '')}/v1/apps/${encodeURIComponent(app)}/machines/${encodeURIComponent(m.id)}/logs?tail=${tail}`;
-            const abort = new AbortController();
-            const timer = ctx.clock.setTimeout(() => abort.abort(new Error(`no answer within ${HOST_TIMEOUT_MS} ms`)), HOST_TIMEOUT_MS);
             try {
               const secret = await agentSecret(ctx, m.host);
-              const res = await fetch(url, { headers: { authorization: `Bearer ${secret}` }, signal: abort.signal, redirect: 'error' });
-              // A machine not made yet (or already gone) has no logs: nothing to show, nothing wrong.
-              if (res.status === 404) return void (await res.body?.cancel());
-              if (!res.ok) throw new Error(`answered ${res.status}`);
-              const body = JSON.parse(await readCapped(res, MAX_LOG_ANSWER_BYTES)) as { entries: { time: string; stream: 'stdout' | 'stderr'; message: string }[] };
-              for (const e of body.entries) lines.push({ time: String(e.time), machine: m.id, region: m.region, host: m.host, stream: e.stream, message: String(e.message) });
+              const answer = await callJson<{ entries: { time: string; stream: 'stdout' | 'stderr'; message: string }[] }>({
+                method: 'GET', url, token: secret, clock: ctx.clock, timeoutMs: HOST_TIMEOUT_MS, maxBytes: MAX_LOG_ANSWER_BYTES,
+              });
+              for (const e of answer.body.entries) lines.push({ time: String(e.time), machine: m.id, region: m.region, host: m.host, stream: e.stream, message: String(e.message) });
             } catch (e) {
-              unreachable.push({ host: m.host, error: describeError(abort.signal.aborted ? abort.signal.reason : e) });
-            } finally {
-              timer.cancel();
-              abort.abort();
+              // A machine not made yet (or already gone) has no logs: nothing to show, nothing wrong.
+              if (e instanceof HttpError && e.status === 404) return;
+              unreachable.push({ host: m.host, error: describeError(e) });
             }
           }),
         );
@@ -86,21 +81,4 @@ async function agentSecret(ctx: ApiContext, host: string): Promise<string> {
   const cred = (await ctx.store.get('host_credentials', host))?.value as HostCredentialDoc | undefined;
   if (!cred?.agent_secret) throw new Error('the host has not registered its agent secret');
   return decryptSecret(ctx.secretsKey, agentSecretRef(host), cred.agent_secret);
-}
-
-/** The body as text, refusing to hold more than `max` bytes of it. */
-async function readCapped(res: Response, max: number): Promise<string> {
-  const declared = Number(res.headers.get('content-length') ?? NaN);
-  if (declared > max) {
-    await res.body?.cancel();
-    throw new Error(`the answer is ${declared} bytes, over the ${max}-byte cap`);
-  }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of res.body ?? []) {
-    size += (chunk as Uint8Array).byteLength;
-    if (size > max) throw new Error(`the answer is over the ${max}-byte cap`);
-    chunks.push(chunk as Uint8Array);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
