@@ -176,6 +176,8 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
       logger: o.logger.child({ component: 'admin-api' }),
     });
     if (machines) admin.add(...machinesRoutes({ machines, clock, logger: o.logger.child({ component: 'machines-api' }) }));
+    admin.metrics.add(() => proxy.proxy.metricsText());
+    if (machines) admin.metrics.add(() => machines.metricFamilies());
     const at = hostPort(config.agent.admin_listen, 'agent.admin_listen');
     const addr: AddressInfo = await admin.listen(at.host, at.port).catch((e: unknown) => {
       const inUse = (e as NodeJS.ErrnoException).code === 'EADDRINUSE';

@@ -1,5 +1,5 @@
 import diagnostics from 'node:diagnostics_channel';
-import { describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
+import { describeError, gauge, renderExposition, type Clock, type Logger, type MetricFamily, type TimerHandle } from '../shared/index.js';
 import { HealthMonitor, httpProbe, type Probe } from './health.js';
 import { BirdSupervisor } from './supervisor.js';
 import type { AnnouncerSpec } from './types.js';
@@ -161,20 +161,17 @@ export class Announcer {
   }
 
   /** Prometheus gauges: one per session (1 when Established) and per prefix (1 when announced). */
-  async metricsText(): Promise<string> {
+  async metricFamilies(): Promise<MetricFamily[]> {
     const st = await this.status();
-    const out = [
-      '# HELP starling_bgp_session_up BGP session established (1) or not (0).',
-      '# TYPE starling_bgp_session_up gauge',
-      ...st.sessions.map((x) => `starling_bgp_session_up{peer="${x.name}"} ${x.bgpState === 'Established' ? 1 : 0}`),
-      '# HELP starling_bgp_prefix_announced Anycast prefix announced (1) or withdrawn (0).',
-      '# TYPE starling_bgp_prefix_announced gauge',
-      ...st.prefixes.map((p) => `starling_bgp_prefix_announced{prefix="${p.prefix}",reason="${p.reason}"} ${p.announced ? 1 : 0}`),
-      '# HELP starling_bgp_healthy Local health check state.',
-      '# TYPE starling_bgp_healthy gauge',
-      `starling_bgp_healthy ${st.health.healthy ? 1 : 0}`,
+    return [
+      gauge('starling_bgp_session_up', 'BGP session established (1) or not (0).', st.sessions.map((x) => ({ labels: { peer: x.name }, value: x.bgpState === 'Established' ? 1 : 0 }))),
+      gauge('starling_bgp_prefix_announced', 'Anycast prefix announced (1) or withdrawn (0).', st.prefixes.map((p) => ({ labels: { prefix: p.prefix, reason: p.reason }, value: p.announced ? 1 : 0 }))),
+      gauge('starling_bgp_healthy', 'Local health check state.', [{ value: st.health.healthy ? 1 : 0 }]),
     ];
-    return out.join('\n') + '\n';
+  }
+
+  async metricsText(): Promise<string> {
+    return renderExposition(await this.metricFamilies());
   }
 
   async stop(): Promise<void> {

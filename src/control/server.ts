@@ -6,10 +6,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { RateLimiter, isStarlingError, serveHttp, type Clock, type ConnectionGate, type Logger, type Router } from '../shared/index.js';
+import { HttpMetrics, MetricsRegistry, RateLimiter, isStarlingError, serveHttp, type Clock, type ConnectionGate, type Logger, type Router } from '../shared/index.js';
 import { Authenticator, principalKey, type Principal } from './auth/index.js';
 import { controlRouter } from './api/http.js';
 import { controlRoutes } from './api/openapi.js';
+import { connectionsCollector, platformCollector } from './api/metrics.js';
 import { ensureDefaultOrg } from './api/orgs.js';
 import { DeployRunner } from './deploy/index.js';
 import { DEFAULT_HOST_TIMEOUT_MS, HostHealth } from './api/host-health.js';
@@ -44,6 +45,8 @@ export interface ControlPlaneOptions {
   store: StateStore;
   /** The platform operator's bearer tokens (control.toml token_file); org tokens live in the store. */
   tokens: string[];
+  /** Tokens that read /metrics and nothing else (control.toml metrics_token_file). */
+  metricsTokens?: string[] | undefined;
   /** Uploaded images; created when missing. */
   imagesDir: string;
   /** A host not heard from for this long is marked down (default 75 s; api/host-health.ts). */
@@ -76,10 +79,14 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
   const interrupted = await deploys.recover();
   if (interrupted > 0) logger.warn('deploys were interrupted by a restart: resume or roll them back', { count: interrupted });
   const hostHealth = new HostHealth({ store: o.store, clock: o.clock, logger: logger.child({ component: 'hosts' }), timeoutMs: o.hostTimeoutMs ?? DEFAULT_HOST_TIMEOUT_MS });
-  const ctx = { store: o.store, secretsKey: o.secretsKey, imagesDir: o.imagesDir, clock: o.clock, logger, deploys, hostHealth, tlsFingerprint: o.tls?.fingerprint, peerKey: await peerKey(o.store) };
+  const metrics = new MetricsRegistry();
+  const httpMetrics = new HttpMetrics('control');
+  const ctx = { store: o.store, secretsKey: o.secretsKey, imagesDir: o.imagesDir, clock: o.clock, logger, deploys, hostHealth, tlsFingerprint: o.tls?.fingerprint, peerKey: await peerKey(o.store), metrics };
   await ensureDefaultOrg(ctx);
-  const router = controlRouter(controlRoutes(ctx), new Authenticator({ store: o.store, platformTokens: o.tokens, clock: o.clock }), o.store, logger);
+  const authenticator = new Authenticator({ store: o.store, platformTokens: o.tokens, metricsTokens: o.metricsTokens, clock: o.clock });
+  const router = controlRouter(controlRoutes(ctx), authenticator, o.store, logger);
   const http = serveHttp(router, {
+    metrics: httpMetrics,
     logger,
     tls: o.tls,
     limits: { maxConnections: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerIp },
@@ -88,6 +95,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     rate: { limiter: new RateLimiter({ perSecond: limits.requestsPerSecond, burst: limits.burst }, o.clock), key: (p) => (p.kind === 'anonymous' ? undefined : principalKey(p)) },
     failedAuth: new RateLimiter({ perSecond: limits.failedAuthPerSecond, burst: limits.failedAuthBurst }, o.clock),
   });
+  metrics.add(platformCollector(ctx), connectionsCollector(() => http.gate.stats()), () => httpMetrics.families());
   const address = await http.listen(o.listen.host, o.listen.port);
   hostHealth.start();
   logger.info('control plane listening', { address: address.address, port: address.port, tls: o.tls ? `sha256 ${o.tls.fingerprint}` : 'off' });

@@ -1,6 +1,6 @@
 /**
- * The control plane from its control.toml: the operator's token, the TLS certificate and the
- * secrets key (each made on first start), the state store, then the API server. `starling control
+ * The control plane from its control.toml: the operator's token, the metrics token, the TLS
+ * certificate and the secrets key (each made on first start), the state store, then the API server. `starling control
  * run` is this plus signal handling; tests and the lab start it the same way.
  */
 import { existsSync, mkdirSync } from 'node:fs';
@@ -22,6 +22,7 @@ export async function startControlFromConfig(config: ControlConfig, o: { logger:
   const logger = o.logger;
   mkdirSync(dirname(config.state), { recursive: true, mode: 0o700 });
   const token = await loadOrCreateControlToken(config.token_file, logger);
+  const metricsToken = await loadOrCreateControlToken(config.metrics_token_file, logger);
   const tls = await loadOrCreateControlTls(config, logger);
   if (tls) logger.info('serving HTTPS: clients pin this certificate', { sha256: formatFingerprint(tls.fingerprint), cert: config.tls.cert_file });
   if (!existsSync(config.secrets_key_file)) {
@@ -37,6 +38,7 @@ export async function startControlFromConfig(config: ControlConfig, o: { logger:
       listen: config.listen,
       store,
       tokens: [token],
+      metricsTokens: [metricsToken],
       tls,
       limits: {
         maxConnections: config.limits.max_connections,

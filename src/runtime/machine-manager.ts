@@ -5,7 +5,7 @@ import { MachineChecks } from './checks.js';
 import { prepareImage } from './images.js';
 import { MachineLogs } from './logs.js';
 import type { CheckSpec, DriverMachine, ExitInfo, MachineSpec, MachineState, RuntimeDriver } from './types.js';
-import { StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
+import { StarlingError, describeError, gauge, type Clock, type Logger, type MetricFamily, type TimerHandle } from '../shared/index.js';
 import type { CreateMachineRequest, LogEntry, MachinesPort, MachineView } from './machines.js';
 
 /** Host defaults for what a create request leaves out (fly's defaults where fly has one). */
@@ -62,6 +62,18 @@ export class MachineManager implements MachinesPort {
   onChange(cb: () => void): () => void {
     this.listeners.add(cb);
     return () => this.listeners.delete(cb);
+  }
+
+  /** Prometheus: the machines on this host, by app and state. */
+  metricFamilies(): MetricFamily[] {
+    const by = new Map<string, { labels: { app: string; state: string }; value: number }>();
+    for (const m of this.machines.values()) {
+      const key = `${m.spec.app}\t${m.state}`;
+      const got = by.get(key);
+      if (got) got.value++;
+      else by.set(key, { labels: { app: m.spec.app, state: m.state }, value: 1 });
+    }
+    return [gauge('starling_runtime_machines', 'Machines on this host, by app and state.', [...by.values()])];
   }
 
   list(app: string): MachineView[] {

@@ -29,4 +29,5 @@ export {
   type TlsTrust,
 } from './tls-trust.js';
 export { Backoff, type BackoffOptions } from './backoff.js';
+export * from './metrics/index.js';
 export * from './http/index.js';

@@ -172,7 +172,8 @@ describe('the admin API over HTTP', () => {
     const m = await call(port, 'GET', '/metrics', TOKEN);
     assert.equal(m.status, 200);
     assert.match(m.res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
-    assert.equal(m.body, 'starling_bgp_healthy 1\n');
+    assert.ok(m.body.startsWith('starling_bgp_healthy 1\n'), m.body);
+    assert.match(m.body, /^starling_agent_http_requests_total\{method="GET",route="\/v1\/bgp\/status",status="200"\} 1$/m);
     assert.equal((await call(port, 'GET', '/metrics')).status, 401);
   });
 

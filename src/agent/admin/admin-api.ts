@@ -3,6 +3,8 @@ import type { AddressInfo } from 'node:net';
 import type { AnnouncerStatus } from '../../announcer/index.js';
 import {
   HttpError,
+  HttpMetrics,
+  MetricsRegistry,
   RateLimiter,
   Router,
   StarlingError,
@@ -100,6 +102,8 @@ export const GRACEFUL_SHUTDOWN = '65535:0';
 export class AdminApi {
   private readonly router: Router<AdminCaller>;
   private readonly http: HttpServer;
+  /** What GET /metrics answers: the announcer and this API; the agent adds the proxy and the machines. */
+  readonly metrics = new MetricsRegistry();
   private readonly tokenHash: Buffer;
   private readonly controlHash: Buffer | undefined;
 
@@ -122,7 +126,10 @@ export class AdminApi {
       // A user error of the agent's parts (a bad config, a known refusal) is the caller's: 400.
       mapError: (e) => (e instanceof StarlingError && !(e instanceof HttpError) && e.fault === 'user' ? errorResponse(400, e.code, e.message) : undefined),
     });
+    const httpMetrics = new HttpMetrics('agent');
+    this.metrics.add(() => o.announcer.metricsText(), () => httpMetrics.families());
     this.http = serveHttp(this.router, {
+      metrics: httpMetrics,
       logger: o.logger,
       limits: { maxConnections: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerIp },
       maxBodyBytes: MAX_BODY_BYTES,
@@ -187,7 +194,7 @@ export class AdminApi {
       }),
       route<AdminCaller>({
         method: 'GET', path: '/metrics', access: LOCAL, summary: 'Prometheus text', responses: { '200': 'metrics' },
-        handler: async () => ({ status: 200, contentType: 'text/plain; version=0.0.4', text: await a.metricsText() }),
+        handler: async () => ({ status: 200, contentType: 'text/plain; version=0.0.4', text: await this.metrics.text((e) => log.error('a metrics collector failed', { error: String(e) })) }),
       }),
     ];
   }

@@ -16,6 +16,8 @@ export interface ControlConfig {
   state: string;
   /** The platform operator's bearer token file, created (0600) when missing. Default: next to `state`, `api.token`. */
   token_file: string;
+  /** The metrics scraper's bearer token file (reads /metrics only), created (0600) when missing. Default: next to `state`, `metrics.token`. */
+  metrics_token_file: string;
   /** Uploaded images (content-addressed .tar.gz files). Default: next to `state`, `images/`. */
   images_dir: string;
   /** Seconds without hearing from a host before it is marked down. */
@@ -54,6 +56,7 @@ const Schema = z.strictObject({
   listen: hostPort.prefault(DEFAULT_LISTEN),
   state: path.default(DEFAULT_STATE),
   token_file: path.optional(),
+  metrics_token_file: path.optional(),
   images_dir: path.optional(),
   host_timeout_s: z.number().int('must be a whole number of seconds').min(5, 'must be at least 5 (agents poll every 25 s but hold the poll open)').max(3600).default(75),
   secrets_key_file: path.optional(),
@@ -96,12 +99,13 @@ export function parseControlConfig(text: string, source: string): ControlConfig 
   const result = Schema.safeParse(doc);
   const issues = [...removed, ...(result.success ? [] : fromZod(result.error))];
   if (!result.success || issues.length > 0) throw new ControlConfigError(source, issues);
-  const { listen, state, token_file, images_dir, secrets_key_file, host_timeout_s, tls, limits } = result.data;
+  const { listen, state, token_file, metrics_token_file, images_dir, secrets_key_file, host_timeout_s, tls, limits } = result.data;
   const dir = dirname(state);
   return {
     listen,
     state,
     token_file: token_file ?? join(dir, 'api.token'),
+    metrics_token_file: metrics_token_file ?? join(dir, 'metrics.token'),
     images_dir: images_dir ?? join(dir, 'images'),
     host_timeout_s,
     secrets_key_file: secrets_key_file ?? join(dir, 'secrets.key'),

@@ -17,6 +17,7 @@ import {
   type Route as KitRoute,
 } from '../../shared/index.js';
 import type { z } from 'zod';
+import { APP_NAME_RE } from '../../contract/index.js';
 import { check, seesApp, type Access, type Authenticator, type Principal } from '../auth/index.js';
 import type { StateStore } from '../store/index.js';
 
@@ -66,7 +67,7 @@ export function controlRouter(routes: readonly Route[], auth: Authenticator, sto
     async authorize(principal, r, params) {
       const app = params.app;
       if (app !== undefined && isAppAccess(r.access) && principal.kind !== 'platform') {
-        const doc = /^[a-z][a-z0-9-]{0,62}$/.test(app) ? ((await store.get('apps', app))?.value as { name: string; org?: string } | undefined) : undefined;
+        const doc = APP_NAME_RE.test(app) ? ((await store.get('apps', app))?.value as { name: string; org?: string } | undefined) : undefined;
         // Another org's app is answered exactly as one that does not exist.
         if (!doc || !seesApp(principal, doc)) return errorResponse(404, 'ERR_APP_NOT_FOUND', `no app ${JSON.stringify(app)}`);
       }

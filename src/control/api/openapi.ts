@@ -8,6 +8,7 @@ import { appRoutes } from './apps.js';
 import { DeployRunner } from '../deploy/index.js';
 import { deployRoutes } from './deploys.js';
 import { logRoutes } from './logs.js';
+import { metricsRoutes } from './metrics.js';
 import { machineRoutes } from './machines.js';
 import { feedRoutes } from './feed.js';
 import { hostRoutes } from './hosts.js';
@@ -43,6 +44,7 @@ export function controlRoutes(ctx: ApiContext): Route[] {
     ...agentRoutes(ctx),
     ...imageRoutes(ctx),
     ...feedRoutes(ctx),
+    ...metricsRoutes(ctx),
   ];
   // Built on first request, from the finished table (which includes this route).
   let doc: unknown;

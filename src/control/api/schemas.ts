@@ -3,7 +3,7 @@
  * `<app>.<something>` (NATS subject tokens), so an app name must be one token.
  */
 import { z } from 'zod';
-import { isKnownRegion, type Clock, type Logger } from '../../shared/index.js';
+import { isKnownRegion, type Clock, type Logger, type MetricsRegistry } from '../../shared/index.js';
 import {
   APP_NAME_RE,
   APP_NAME_RULE,
@@ -43,6 +43,8 @@ export interface ApiContext {
   tlsFingerprint?: string | undefined;
   /** The key this platform's proxies mark requests to each other with, handed to joined hosts. */
   peerKey?: string | undefined;
+  /** What GET /metrics renders; absent in socket-free tests (an empty answer). */
+  metrics?: MetricsRegistry | undefined;
   clock: Clock;
   logger: Logger;
 }

@@ -18,12 +18,14 @@ import { hashSecret, matchesHash, parseSecret, scopeAtLeast, type HostCredential
 export type Principal =
   | { kind: 'anonymous' }
   | { kind: 'platform' }
+  /** The scraper's token (control.toml metrics_token_file): reads /metrics, nothing else. */
+  | { kind: 'metrics' }
   | { kind: 'user'; token: string; org: string; app: string | null; scope: Scope }
   | { kind: 'host'; host: string; region: string }
   | { kind: 'join'; join: JoinTokenDoc };
 
 /** `public`: no token; `any`: any caller but a join token; a scope: users with at least it (and the platform). */
-export type Access = 'public' | 'any' | Scope | 'platform' | 'host' | 'feed' | 'join';
+export type Access = 'public' | 'any' | Scope | 'platform' | 'host' | 'feed' | 'join' | 'metrics';
 
 export type AuthResult = { ok: true; principal: Principal } | { ok: false; code: 'ERR_UNAUTHORIZED' | 'ERR_TOKEN_EXPIRED'; message: string };
 
@@ -32,9 +34,11 @@ export const DEFAULT_ORG = 'personal';
 
 export class Authenticator {
   private readonly platform: string[];
+  private readonly metrics: string[];
 
-  constructor(private readonly o: { store: StateStore; platformTokens: readonly string[]; clock: Clock }) {
+  constructor(private readonly o: { store: StateStore; platformTokens: readonly string[]; metricsTokens?: readonly string[] | undefined; clock: Clock }) {
     this.platform = o.platformTokens.map(hashSecret);
+    this.metrics = (o.metricsTokens ?? []).map(hashSecret);
   }
 
   /** Reads `Authorization: Bearer <token>`; at most one store read. */
@@ -48,7 +52,10 @@ export class Authenticator {
         // Every hash is compared (no early exit), each in constant time.
         let ok = false;
         for (const h of this.platform) ok = matchesHash(token, h) || ok;
-        return ok ? { ok: true, principal: { kind: 'platform' } } : denied();
+        let scraper = false;
+        for (const h of this.metrics) scraper = matchesHash(token, h) || scraper;
+        if (ok) return { ok: true, principal: { kind: 'platform' } };
+        return scraper ? { ok: true, principal: { kind: 'metrics' } } : denied();
       }
       case 'user': {
         const doc = (await this.o.store.get('tokens', parsed.id))?.value as TokenDoc | undefined;
@@ -89,7 +96,10 @@ export function check(p: Principal, access: Access): { ok: true } | { ok: false;
   if (access === 'public') return { ok: true };
   if (p.kind === 'anonymous') return no('this endpoint needs a token');
   if (p.kind === 'join') return access === 'join' ? { ok: true } : no('a join token is only good for joining (POST /v1/hosts/join)');
+  if (p.kind === 'metrics') return access === 'metrics' ? { ok: true } : no('the metrics token only reads /metrics');
   switch (access) {
+    case 'metrics':
+      return p.kind === 'platform' ? { ok: true } : no("this endpoint needs the metrics token (control.toml metrics_token_file) or the platform operator's");
     case 'join':
       return no('this endpoint takes a join token (starling hosts add prints one)');
     case 'any':
@@ -126,6 +136,8 @@ export function principalKey(p: Principal): string {
       return 'anonymous';
     case 'platform':
       return 'platform';
+    case 'metrics':
+      return 'metrics';
     case 'user':
       return `token:${p.token}`;
     case 'host':

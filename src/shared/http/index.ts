@@ -19,4 +19,5 @@ export {
 } from './router.js';
 export { serveHttp, tooLarge, tooMany, type HttpServer, type ServeOptions } from './node.js';
 export { openApiDocument } from './openapi.js';
+export { HttpMetrics } from './metrics.js';
 export { callJson, readCapped, type JsonCall } from './client.js';

@@ -15,6 +15,7 @@ import { readRequestBody } from '../http-body.js';
 import type { Logger } from '../log.js';
 import { closeNow, listenOn } from '../net-listen.js';
 import type { RateLimiter } from '../rate-limit.js';
+import type { HttpMetrics } from './metrics.js';
 import { errorResponse, type HttpResponse, type Router } from './router.js';
 
 export interface ServeOptions<P> {
@@ -33,6 +34,8 @@ export interface ServeOptions<P> {
   headersTimeoutMs?: number;
   /** …and this long for a whole request (default 10 min: image uploads). */
   requestTimeoutMs?: number;
+  /** Counts every answer (method, route template, status, time until it was sent). */
+  metrics?: HttpMetrics | undefined;
 }
 
 export interface HttpServer {
@@ -52,7 +55,18 @@ export function serveHttp<P>(router: Router<P>, o: ServeOptions<P>): HttpServer 
   const gate = new ConnectionGate(o.limits);
   gate.attach(server);
 
+  /** The route template each request was admitted to, for the metrics (absent: none took it). */
+  const routeOf = new WeakMap<http.IncomingMessage, string>();
+
   async function serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const started = performance.now();
+    if (o.metrics) {
+      res.once('finish', () => o.metrics!.record(req.method ?? 'GET', routeOf.get(req), res.statusCode, (performance.now() - started) / 1000));
+      res.once('close', () => {
+        // A stream or a raw route the client left: counted with the status it was answered with.
+        if (!res.writableFinished && res.headersSent) o.metrics!.record(req.method ?? 'GET', routeOf.get(req), res.statusCode, (performance.now() - started) / 1000);
+      });
+    }
     const abort = new AbortController();
     open.add(abort);
     res.once('close', () => {
@@ -76,6 +90,7 @@ export function serveHttp<P>(router: Router<P>, o: ServeOptions<P>): HttpServer 
       }
       return write(req, res, admitted, hasBody);
     }
+    routeOf.set(req, admitted.route.path);
     const key = o.rate?.key(admitted.principal);
     const d = key === undefined ? undefined : o.rate!.limiter.take(key);
     if (d && !d.ok) return write(req, res, tooMany(d.retryAfterS, 'too many requests with this token'), hasBody);
