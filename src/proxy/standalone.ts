@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import { SystemClock, describeError, isKnownRegion, StarlingError, type Logger } from '../shared/index.js';
 import { AdminServer } from './admin.js';
-import { DEFAULT_LIMITS, ProxyServer, type ProxyLimits } from './listener/index.js';
-import { checkLimits, warnOnOpenFilesLimit } from './listener/admission.js';
-import { RoutesWatcher, type RoutesSpec } from './routes/index.js';
-import type { MachineControl } from './listener/index.js';
+import { ProxyServer } from './server.js';
+import { DEFAULT_LIMITS, type MachineControl, type ProxyLimits } from './core/context.js';
+import { checkLimits, warnOnOpenFilesLimit } from './admission.js';
+import { RoutesWatcher, type RoutesSpec } from './route-table/index.js';
 import { AcmeIssuer, FileCertStore, RenewalManager } from '../certs/index.js';
 import { StoreTlsContexts, type DefaultCert } from './tls/store-contexts.js';
 import type { AccessLogSink } from './observe/index.js';
@@ -18,7 +18,7 @@ export interface StandaloneOptions {
   /** 'off', '-' (stdout) or a file path to append to. */
   accessLog: string;
   flyHeaders: boolean;
-  /** Trust requests from the platform's other proxies carrying this key (listener/peer.ts). */
+  /** Trust requests from the platform's other proxies carrying this key (core/peer.ts). */
   peerKey?: string | undefined;
   logger: Logger;
   /** HTTPS (HTTP/1.1 and HTTP/2) with certificates from a store; off when undefined. */

@@ -1,6 +1,6 @@
 import http2 from 'node:http2';
 import type tls from 'node:tls';
-import type { ProxyContext } from '../listener/context.js';
+import type { ProxyContext } from '../core/context.js';
 import { H2Downstream, resetByProxy } from './stream.js';
 
 /**

@@ -1,8 +1,8 @@
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { ResponseHead } from '../http1/index.js';
-import type { ProxyContext } from '../listener/context.js';
-import { Exchange, type Downstream } from '../listener/exchange.js';
-import type { ResponseInfo } from '../listener/headers.js';
+import type { ResponseHead } from '../codec/index.js';
+import type { ProxyContext } from '../core/context.js';
+import { Exchange, type Downstream } from '../core/exchange.js';
+import type { ResponseInfo } from '../core/headers.js';
 import { requestHeadFromH2, responseHeadersToH2 } from './headers.js';
 
 const CHUNK_END = Buffer.from('0\r\n\r\n', 'latin1');

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import type { ProxyContext } from '../listener/context.js';
+import type { ProxyContext } from '../core/context.js';
 import { readClientHello } from './client-hello.js';
 
 /**

@@ -1,9 +1,9 @@
 import type { Socket } from 'node:net';
-import { isPeerRequest } from './peer.js';
-import { findHeadEnd, HeadError, MAX_HEAD_BYTES, parseRequestHead, type ResponseHead } from '../http1/index.js';
-import type { ProxyContext } from './context.js';
-import { Exchange, type Downstream } from './exchange.js';
-import { buildLocalResponse, buildResponseHead, type ResponseInfo } from './headers.js';
+import { isPeerRequest } from '../core/peer.js';
+import { findHeadEnd, HeadError, MAX_HEAD_BYTES, parseRequestHead, type ResponseHead } from '../codec/index.js';
+import type { ProxyContext } from '../core/context.js';
+import { Exchange, type Downstream } from '../core/exchange.js';
+import { buildLocalResponse, buildResponseHead, type ResponseInfo } from '../core/headers.js';
 
 const enum Deadline {
   None,

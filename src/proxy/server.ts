@@ -1,11 +1,11 @@
 import net from 'node:net';
 import type tls from 'node:tls';
-import { createH2Server, DEFAULT_H2_LIMITS, type H2Front, type H2Limits } from '../h2/server.js';
-import { TlsFrontDoor, type TlsContexts } from '../tls/front-door.js';
-import { ConnectionGate, listenOn, SystemClock, silentLogger, type Clock, type ConnectionGateStats, type Logger, type TimerHandle } from '../../shared/index.js';
-import { LoadRegistry, RouteTable, type RoutesSpec } from '../routes/index.js';
-import { UpstreamPool } from '../upstream/index.js';
-import { AccessLog, ProxyMetrics, type AccessLogSink } from '../observe/index.js';
+import { createH2Server, DEFAULT_H2_LIMITS, type H2Front, type H2Limits } from './h2/server.js';
+import { TlsFrontDoor, type TlsContexts } from './tls/front-door.js';
+import { ConnectionGate, listenOn, SystemClock, silentLogger, type Clock, type ConnectionGateStats, type Logger, type TimerHandle } from '../shared/index.js';
+import { LoadRegistry, RouteTable, type RoutesSpec } from './route-table/index.js';
+import { UpstreamPool } from './upstream/index.js';
+import { AccessLog, ProxyMetrics, type AccessLogSink } from './observe/index.js';
 import {
   DEFAULT_LIMITS,
   requestIdFactory,
@@ -13,10 +13,10 @@ import {
   type MachineControl,
   type ProxyContext,
   type ProxyLimits,
-} from './context.js';
-import { machinesToStop } from '../router/autoscale.js';
-import { ClientConnection } from './connection.js';
-import { WaitQueue } from './queue.js';
+} from './core/context.js';
+import { machinesToStop } from './core/autoscale.js';
+import { ClientConnection } from './http1/connection.js';
+import { WaitQueue } from './core/queue.js';
 import { checkLimits, RefusalLog } from './admission.js';
 
 export interface ProxyOptions {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock, ConnectionGate, Logger } from '../../shared/index.js';
-import type { RouteTable } from '../routes/index.js';
+import type { RouteTable } from '../route-table/index.js';
 import type { UpstreamPool } from '../upstream/index.js';
 import type { AccessLog, ProxyMetrics } from '../observe/index.js';
 import type { WaitQueue } from './queue.js';
@@ -44,7 +44,7 @@ export interface ProxyLimits {
   flyHeaders: boolean;
   /**
    * Shared by the proxies of one platform (the agents derive it from their control-plane token):
-   * a request carrying it in `starling-peer` came from another Starling proxy (listener/peer.ts).
+   * a request carrying it in `starling-peer` came from another Starling proxy (core/peer.ts).
    * Undefined: no request is trusted as a peer's.
    */
   peerKey: string | undefined;

@@ -1,4 +1,4 @@
-import type { AppRoute } from '../routes/index.js';
+import type { AppRoute } from '../route-table/index.js';
 
 /**
  * Requests waiting for a machine slot when every machine of their app is at hard_limit. FIFO per

@@ -1,7 +1,8 @@
-import { isIdempotent, type RequestHead, type ResponseHead } from '../http1/index.js';
-import { chooseMachine, formatReplaySrc, parseReplay, type ReplayDirective } from '../router/index.js';
-import { allOverSoftLimit, machineToStart } from '../router/autoscale.js';
-import type { AppRoute, MachineRoute } from '../routes/index.js';
+import { isIdempotent, type RequestHead, type ResponseHead } from '../codec/index.js';
+import { chooseMachine } from './choose.js';
+import { formatReplaySrc, parseReplay, type ReplayDirective } from './replay.js';
+import { allOverSoftLimit, machineToStart } from './autoscale.js';
+import type { AppRoute, MachineRoute } from '../route-table/index.js';
 import type { UpstreamConn, UpstreamOwner } from '../upstream/index.js';
 import { stripQuery } from '../observe/index.js';
 import type { ProxyContext } from './context.js';
@@ -76,7 +77,7 @@ export class Exchange implements UpstreamOwner, Waiter {
   private forceInstance: string | undefined;
   private onlyRegions: readonly string[] | undefined;
   private replaySrc: string | undefined;
-  /** Set when another Starling proxy sent this request (listener/peer.ts): the edge facts it saw. */
+  /** Set when another Starling proxy sent this request (core/peer.ts): the edge facts it saw. */
   origin: PeerOrigin | undefined;
   private pendingReplay: ReplayDirective | undefined;
   /** Why the last attempt failed, while a retry is looking for another machine. */
@@ -103,7 +104,7 @@ export class Exchange implements UpstreamOwner, Waiter {
     return this.head.upgrade !== undefined && this.head.connectionTokens.includes('upgrade');
   }
 
-  /** One pass over the head for the routing preferences and the peer key (listener/peer.ts). */
+  /** One pass over the head for the routing preferences and the peer key (core/peer.ts). */
   private readPreferences(): void {
     const h = this.head;
     const peerKey = this.ctx.limits.peerKey;

@@ -1,4 +1,4 @@
-import { ChunkedScanner, type RequestHead } from '../http1/index.js';
+import { ChunkedScanner, type RequestHead } from '../codec/index.js';
 
 /**
  * The client's request body on its way through the proxy: framing (none, Content-Length, chunked),

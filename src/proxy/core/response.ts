@@ -7,7 +7,7 @@ import {
   parseResponseHead,
   responseHasNoBody,
   type ResponseHead,
-} from '../http1/index.js';
+} from '../codec/index.js';
 import type { Exchange } from './exchange.js';
 
 type Framing = 'none' | 'length' | 'chunked' | 'close';

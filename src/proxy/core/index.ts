@@ -1,0 +1,14 @@
+export {
+  DEFAULT_LIMITS,
+  RESPONSE_IDLE_TIMEOUT_RANGE_MS,
+  requestIdFactory,
+  type AcmeHttpAnswers,
+  type MachineControl,
+  type ProxyContext,
+  type ProxyLimits,
+} from './context.js';
+export { Exchange, type Downstream } from './exchange.js';
+export { WaitQueue } from './queue.js';
+export { chooseMachine, type ChooseRequest, type Choice, type NoneReason } from './choose.js';
+export { parseReplay, formatReplaySrc, type ReplayDirective, type ReplayParse } from './replay.js';
+export { machineToStart, machinesToStop, allOverSoftLimit } from './autoscale.js';
