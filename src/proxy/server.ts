@@ -2,7 +2,7 @@ import net from 'node:net';
 import type tls from 'node:tls';
 import { createH2Server, DEFAULT_H2_LIMITS, type H2Front, type H2Limits } from './h2/server.js';
 import { TlsFrontDoor, type TlsContexts } from './tls/front-door.js';
-import { ConnectionGate, listenOn, SystemClock, silentLogger, type Clock, type ConnectionGateStats, type Logger, type TimerHandle } from '../shared/index.js';
+import { ConnectionGate, listenOn, silentLogger, type Clock, type ConnectionGateStats, type Logger, type TimerHandle } from '../shared/index.js';
 import { LoadRegistry, RouteTable, type RoutesSpec } from './route-table/index.js';
 import { UpstreamPool } from './upstream/index.js';
 import { AccessLog, ProxyMetrics, type AccessLogSink } from './observe/index.js';
@@ -23,7 +23,8 @@ export interface ProxyOptions {
   /** This proxy's region: machines here are preferred. */
   region: string;
   routes: RoutesSpec;
-  clock?: Clock;
+  /** Every timer of the proxy runs on it (tests pass a ManualClock). */
+  clock: Clock;
   logger?: Logger;
   /** Where JSON access log lines go; none when undefined. */
   accessLog?: AccessLogSink | undefined;
@@ -53,7 +54,7 @@ export class ProxyServer {
   private h2: H2Front | undefined;
 
   constructor(opts: ProxyOptions) {
-    const clock = opts.clock ?? new SystemClock();
+    const clock = opts.clock;
     const limits = { ...DEFAULT_LIMITS, ...opts.limits };
     checkLimits(limits);
     // One gate for every listener: the caps protect this process's descriptors, whichever port.
@@ -172,7 +173,7 @@ export class ProxyServer {
       for (const d of this.tlsDoors) d.server.close();
       for (const c of this.connections) c.drain();
       // GOAWAY: streams in flight finish, no new ones start, then the session closes.
-      for (const s of this.h2?.sessions ?? []) s.close();
+      for (const s of this.h2?.sessions.keys() ?? []) s.close();
       const deadline = this.ctx.clock.monotonic() + this.ctx.limits.drainTimeoutMs;
       const check = (): void => {
         const open = this.connections.size + (this.h2?.sessions.size ?? 0);
@@ -196,7 +197,7 @@ export class ProxyServer {
     this.server.close();
     for (const d of this.tlsDoors) d.server.close();
     for (const c of this.connections) c.socket.destroy();
-    for (const s of this.h2?.sessions ?? []) s.destroy();
+    for (const s of this.h2?.sessions.keys() ?? []) s.destroy();
     this.ctx.pool.closeAll();
   }
 
@@ -218,7 +219,7 @@ export class ProxyServer {
   private sweep(): void {
     const now = this.ctx.clock.monotonic();
     for (const c of this.connections) c.onTick(now);
-    for (const s of this.h2?.active ?? []) s.onTick(now);
+    this.h2?.onTick(now);
     this.ctx.queue.expire(now);
     for (const [key, deadline] of this.ctx.starting) if (deadline <= now) this.ctx.starting.delete(key);
     this.ctx.pool.sweep();

@@ -25,9 +25,21 @@ export const DEFAULT_H2_LIMITS: H2Limits = {
 
 export interface H2Front {
   server: http2.Http2SecureServer;
-  sessions: Set<http2.ServerHttp2Session>;
+  sessions: Map<http2.ServerHttp2Session, H2SessionState>;
   /** Streams with an exchange in flight (the proxy's sweep enforces their timeouts). */
   active: Set<H2Downstream>;
+  /** From the proxy's sweep: the streams' timeouts, and idle sessions closed. */
+  onTick(now: number): void;
+}
+
+/**
+ * What the sweep needs to see a session idle: no exchange in flight and no new stream since
+ * `idleSince`. A stream only sets `touched` (a store, no clock read); the sweep turns it into time.
+ */
+export interface H2SessionState {
+  streams: number;
+  touched: boolean;
+  idleSince: number;
 }
 
 export function createH2Server(
@@ -35,7 +47,7 @@ export function createH2Server(
   limits: H2Limits,
   sni: (servername: string) => tls.SecureContext | undefined,
 ): H2Front {
-  const sessions = new Set<http2.ServerHttp2Session>();
+  const sessions = new Map<http2.ServerHttp2Session, H2SessionState>();
   const active = new Set<H2Downstream>();
   const server = http2.createSecureServer({
     SNICallback: (name, cb) => cb(null, sni(name)),
@@ -52,7 +64,8 @@ export function createH2Server(
     unknownProtocolTimeout: 1000,
   });
   server.on('session', (session) => {
-    sessions.add(session);
+    const state: H2SessionState = { streams: 0, touched: false, idleSince: ctx.clock.monotonic() };
+    sessions.set(session, state);
     ctx.metrics.openConnections++;
     const socket = session.socket;
     const addr = socket.remoteAddress ?? '';
@@ -60,13 +73,13 @@ export function createH2Server(
     const localPort = socket.localPort ?? 0;
     let windowStart = ctx.clock.monotonic();
     let resets = 0;
-    session.setTimeout(ctx.limits.idleTimeoutMs, () => session.close());
     session.on('error', () => undefined);
     session.on('close', () => {
       sessions.delete(session);
       ctx.metrics.openConnections--;
     });
     session.on('stream', (stream, headers, flags) => {
+      state.touched = true;
       stream.on('aborted', () => {
         if (resetByProxy.has(stream)) return;
         const now = ctx.clock.monotonic();
@@ -85,11 +98,23 @@ export function createH2Server(
         stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
         return;
       }
-      new H2Downstream(ctx, stream, clientIp, localPort, active).start(headers, flags);
+      new H2Downstream(ctx, stream, clientIp, localPort, active, state).start(headers, flags);
     });
   });
   // Only clients that offered h2 are handed to this server; anything else is not ours to serve.
   server.on('unknownProtocol', (socket) => socket.destroy());
   server.on('tlsClientError', () => undefined);
-  return { server, sessions, active };
+  const idleMs = ctx.limits.idleTimeoutMs;
+  const onTick = (now: number): void => {
+    for (const s of active) s.onTick(now);
+    // An idle session (no stream in flight for idleTimeoutMs) gets GOAWAY, as an idle HTTP/1.1
+    // connection gets its close; close() is graceful and a no-op once the session is closing.
+    for (const [session, st] of sessions) {
+      if (st.streams > 0 || st.touched) {
+        st.touched = false;
+        st.idleSince = now;
+      } else if (now - st.idleSince > idleMs) session.close();
+    }
+  };
+  return { server, sessions, active, onTick };
 }

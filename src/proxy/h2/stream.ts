@@ -4,6 +4,7 @@ import type { ProxyContext } from '../core/context.js';
 import { Exchange, type Downstream } from '../core/exchange.js';
 import type { ResponseInfo } from '../core/headers.js';
 import { requestHeadFromH2, responseHeadersToH2 } from './headers.js';
+import type { H2SessionState } from './server.js';
 
 const CHUNK_END = Buffer.from('0\r\n\r\n', 'latin1');
 
@@ -28,6 +29,8 @@ export class H2Downstream implements Downstream {
     readonly localPort: number,
     /** Streams with an exchange in flight, swept for timeouts by the proxy. */
     private readonly active: Set<H2Downstream>,
+    /** Its session's count of exchanges in flight (an idle session is closed by the sweep). */
+    private readonly session: H2SessionState,
   ) {}
 
   onTick(now: number): void {
@@ -57,6 +60,7 @@ export class H2Downstream implements Downstream {
     const ex = new Exchange(this.ctx, this, head, app);
     this.ex = ex;
     this.active.add(this);
+    this.session.streams++;
     s.on('data', (chunk: Buffer) => {
       if (!this.chunked) return ex.onClientData(chunk);
       if (chunk.length === 0) return;
@@ -67,7 +71,7 @@ export class H2Downstream implements Downstream {
     });
     s.on('drain', () => ex.onClientDrain());
     s.on('close', () => {
-      this.active.delete(this);
+      this.untrack();
       if (this.ex) {
         this.ex = undefined;
         ex.onClientClose();
@@ -123,9 +127,13 @@ export class H2Downstream implements Downstream {
   }
   exchangeDone(): void {
     this.ex = undefined;
-    this.active.delete(this);
+    this.untrack();
     const s = this.stream;
     if (!s.destroyed && !s.writableEnded) s.end();
+  }
+
+  private untrack(): void {
+    if (this.active.delete(this)) this.session.streams--;
   }
 }
 
