@@ -88,7 +88,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<RunningProx
       live.proxy?.setRoutes(merge(spec));
     },
     onError: () => {
-      if (live.proxy) live.proxy.ctx.metrics.reloadsFailed++;
+      live.proxy?.routesRejected();
     },
   });
   // Watch first, then read: an edit made while the proxy starts is not missed.
@@ -115,7 +115,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<RunningProx
     limits,
   });
   live.proxy = started;
-  warnOnOpenFilesLimit(o.logger, started.ctx.limits.maxConnections);
+  warnOnOpenFilesLimit(o.logger, started.limits.maxConnections);
   const addr = await started.listen(o.listen.host, o.listen.port).catch((e: unknown) => {
     watcher.stop();
     started.close();

@@ -1,7 +1,7 @@
 import { isIdempotent, type RequestHead, type ResponseHead } from '../codec/index.js';
 import { chooseMachine } from './choose.js';
 import { formatReplaySrc, parseReplay, type ReplayDirective } from './replay.js';
-import { allOverSoftLimit, machineToStart } from './autoscale.js';
+import { allOverSoftLimit } from './autoscale.js';
 import type { AppRoute, MachineRoute } from '../route-table/index.js';
 import type { UpstreamConn, UpstreamOwner } from '../upstream/index.js';
 import { stripQuery } from '../observe/index.js';
@@ -93,9 +93,9 @@ export class Exchange implements UpstreamOwner, Waiter {
     app: AppRoute,
   ) {
     this.app = app;
-    this.requestId = ctx.nextRequestId();
-    this.startedAt = ctx.clock.monotonic();
-    this.body = new RequestBody(head, ctx.limits.replayMaxBytes, this.startedAt);
+    this.requestId = ctx.config.nextRequestId();
+    this.startedAt = ctx.config.clock.monotonic();
+    this.body = new RequestBody(head, ctx.config.limits.replayMaxBytes, this.startedAt);
     this.relay = new ResponseRelay(this);
     this.readPreferences();
   }
@@ -107,7 +107,7 @@ export class Exchange implements UpstreamOwner, Waiter {
   /** One pass over the head for the routing preferences and the peer key (core/peer.ts). */
   private readPreferences(): void {
     const h = this.head;
-    const peerKey = this.ctx.limits.peerKey;
+    const peerKey = this.ctx.config.limits.peerKey;
     let fromPeer = false;
     for (let i = 0; i < h.names.length; i++) {
       const n = h.names[i]!;
@@ -142,9 +142,9 @@ export class Exchange implements UpstreamOwner, Waiter {
     if (!this.body.done) {
       const writing = this.state === 'sent' || this.state === 'response';
       const up = this.up;
-      at = this.body.feed(chunk, 0, this.ctx.clock.monotonic(), writing && up ? (b) => this.writeUp(up, b) : undefined);
+      at = this.body.feed(chunk, 0, this.ctx.config.clock.monotonic(), writing && up ? (b) => this.writeUp(up, b) : undefined);
       if (at < 0) {
-        this.ctx.metrics.rejectedRequest(this.body.error ?? 'bad_chunk');
+        this.ctx.config.metrics.rejectedRequest(this.body.error ?? 'bad_chunk');
         this.local(400, `bad request body: ${this.body.error ?? 'invalid chunked framing'}\n`);
         return;
       }
@@ -190,13 +190,13 @@ export class Exchange implements UpstreamOwner, Waiter {
   // ---- routing -----------------------------------------------------------------------------------
 
   route(): void {
-    const app = this.ctx.routes.apps.get(this.app.name);
+    const app = this.ctx.live.routes.apps.get(this.app.name);
     if (!app) return this.unavailable('app is no longer routed here');
     this.app = app;
     const choice = chooseMachine(
       app,
       {
-        edgeRegion: this.ctx.region,
+        edgeRegion: this.ctx.config.region,
         preferRegion: this.preferRegion,
         forceRegion: this.forceRegion,
         preferInstance: this.preferInstance,
@@ -205,7 +205,7 @@ export class Exchange implements UpstreamOwner, Waiter {
         exclude: this.exclude,
         localOnly: this.origin !== undefined,
       },
-      this.ctx.random,
+      this.ctx.config.random,
     );
     if (choice.kind === 'machine') {
       if (choice.preferredUnavailable) this.preferredUnavailable = true;
@@ -218,45 +218,26 @@ export class Exchange implements UpstreamOwner, Waiter {
       return this.unavailable(choice.reason);
     }
     if (this.state !== 'waiting') {
-      if (this.waitDeadline === 0) this.waitDeadline = this.ctx.clock.monotonic() + this.ctx.limits.queueTimeoutMs;
+      if (this.waitDeadline === 0) this.waitDeadline = this.ctx.config.clock.monotonic() + this.ctx.config.limits.queueTimeoutMs;
       if (!this.ctx.queue.add(this)) return this.unavailable('queue_full');
       this.state = 'waiting';
-      this.ctx.metrics.queued = this.ctx.queue.size;
     }
   }
 
   wake(): void {
     if (this.state !== 'waiting') return;
-    this.ctx.metrics.queued = this.ctx.queue.size;
     this.state = 'routing';
     this.route();
   }
 
   expire(): void {
     if (this.state !== 'waiting') return;
-    this.ctx.metrics.queued = this.ctx.queue.size;
     this.state = 'routing';
     this.unavailable('no machine could take the request in time (every one at its hard_limit, or still starting)');
   }
 
-  /** Asks the runtime to start a stopped machine; true when one is (now or already) starting. */
   private autostart(app: AppRoute): boolean {
-    const ctx = this.ctx;
-    if (!app.autoStart || !ctx.machines) return false;
-    const now = ctx.clock.monotonic();
-    const m = machineToStart(app, ctx.region, ctx.starting);
-    if (!m) return app.machines.some((x) => (ctx.starting.get(x.key) ?? 0) > now);
-    ctx.starting.set(m.key, now + ctx.limits.queueTimeoutMs);
-    ctx.metrics.autostart(app.name);
-    ctx.logger.info('autostart', { app: app.name, machine: m.id, region: m.region });
-    ctx.machines.start(app.name, m.id).then(
-      () => undefined, // it stays "starting" until the routes show it usable (setRoutes) or its deadline
-      (e: unknown) => {
-        ctx.starting.delete(m.key);
-        ctx.logger.warn('autostart failed', { app: app.name, machine: m.id, error: (e as Error).message });
-      },
-    );
-    return true;
+    return this.ctx.autoscaler.start(app);
   }
 
   private unavailable(reason: string): void {
@@ -291,13 +272,13 @@ export class Exchange implements UpstreamOwner, Waiter {
     this.relay.reset();
     const o = this.origin;
     const m = this.machine;
-    const peerKey = this.ctx.limits.peerKey;
+    const peerKey = this.ctx.config.limits.peerKey;
     const headText = buildRequestHead(this.head, {
       clientIp: o ? o.clientIp : this.client.clientIp,
       port: o ? o.port : this.client.localPort,
       requestId: o?.requestId || this.requestId,
-      edgeRegion: o?.edgeRegion || this.ctx.region,
-      flyHeaders: this.ctx.limits.flyHeaders,
+      edgeRegion: o?.edgeRegion || this.ctx.config.region,
+      flyHeaders: this.ctx.config.limits.flyHeaders,
       replaySrc: this.replaySrc,
       upgrade: this.isUpgrade,
       secure: o ? o.secure : this.client.secure,
@@ -317,9 +298,9 @@ export class Exchange implements UpstreamOwner, Waiter {
       s.uncork();
       if (s.writableNeedDrain) this.upstreamFull = true;
     }
-    const now = this.ctx.clock.monotonic();
+    const now = this.ctx.config.clock.monotonic();
     this.relay.sentAt = now;
-    this.responseDeadline = now + this.ctx.limits.responseTimeoutMs;
+    this.responseDeadline = now + this.ctx.config.limits.responseTimeoutMs;
     this.flow();
   }
 
@@ -334,13 +315,13 @@ export class Exchange implements UpstreamOwner, Waiter {
     // may have acted on its head (Go's transport decides the same).
     const nothingActed = !afterWrite;
     const canRetry =
-      this.attempts < this.ctx.limits.maxAttempts &&
+      this.attempts < this.ctx.config.limits.maxAttempts &&
       (nothingActed ? !this.body.sentAny || this.body.rewind() : isIdempotent(this.head.method) && this.body.rewind());
     if (m && !(afterWrite && reused)) (this.exclude ??= new Set()).add(m);
     const why = err ? (err as NodeJS.ErrnoException).code ?? err.message : 'connection closed';
     if (canRetry) {
       this.retries++;
-      this.ctx.metrics.retry(this.app.name);
+      this.ctx.config.metrics.retry(this.app.name);
       this.lastFailure = `machine ${m?.id ?? '?'} failed before answering (${why})`;
       this.state = 'routing';
       return this.route();
@@ -356,14 +337,14 @@ export class Exchange implements UpstreamOwner, Waiter {
     const from = this.machine!;
     this.dropUpstream(false);
     this.releaseMachine();
-    if (this.replays >= this.ctx.limits.maxReplays) return this.replayFailed('loop');
+    if (this.replays >= this.ctx.config.limits.maxReplays) return this.replayFailed('loop');
     const parsed = parseReplay(value);
     if (!parsed.ok) return this.replayFailed(`bad_directive ${parsed.reason}`);
     const d = parsed.directive;
-    this.replaySrc = formatReplaySrc(from.id, from.region, Math.round(this.ctx.clock.now() * 1000), d.state);
+    this.replaySrc = formatReplaySrc(from.id, from.region, Math.round(this.ctx.config.clock.now() * 1000), d.state);
     this.exclude = d.elsewhere ? new Set([from]) : undefined;
     if (d.app !== undefined) {
-      const target = this.ctx.routes.apps.get(d.app);
+      const target = this.ctx.live.routes.apps.get(d.app);
       if (!target) return this.replayFailed('unknown_app');
       this.app = target;
     }
@@ -381,7 +362,7 @@ export class Exchange implements UpstreamOwner, Waiter {
     const d = this.pendingReplay!;
     this.pendingReplay = undefined;
     this.replays++;
-    this.ctx.metrics.replay(this.app.name);
+    this.ctx.config.metrics.replay(this.app.name);
     this.body.rewind();
     this.onlyRegions = d.regions;
     this.forceInstance = d.instance;
@@ -395,10 +376,10 @@ export class Exchange implements UpstreamOwner, Waiter {
   }
 
   private replayFailed(reason: string): void {
-    this.ctx.metrics.replayFailed(this.app.name, reason.split(' ')[0]!);
+    this.ctx.config.metrics.replayFailed(this.app.name, reason.split(' ')[0]!);
     this.local(502, `replay failed: ${reason}\n`, [
       ['starling-replay-failed', reason],
-      ...(this.ctx.limits.flyHeaders ? ([['fly-replay-failed', reason]] as const) : []),
+      ...(this.ctx.config.limits.flyHeaders ? ([['fly-replay-failed', reason]] as const) : []),
     ]);
   }
 
@@ -465,7 +446,7 @@ export class Exchange implements UpstreamOwner, Waiter {
       return this.finish(status, text.trim());
     }
     this.dropUpstream(false);
-    const close = !this.body.done || this.head.close || this.client.closing || this.ctx.draining;
+    const close = !this.body.done || this.head.close || this.client.closing || this.ctx.live.draining;
     this.client.local(status, text, this.requestId, close, extra);
     this.relay.bytesOut += text.length;
     this.finish(status, status >= 500 ? text.trim() : undefined, !close);
@@ -475,13 +456,13 @@ export class Exchange implements UpstreamOwner, Waiter {
   finish(status: number, error: string | undefined, keepAlive = false): void {
     if (this.state === 'done') return;
     if (this.state === 'waiting') this.ctx.queue.remove(this);
-    const region = this.machine?.region ?? this.ctx.region;
+    const region = this.machine?.region ?? this.ctx.config.region;
     const machineId = this.machine?.id;
     this.state = 'done';
     this.releaseMachine();
-    this.ctx.metrics.request(this.app.name, region, status);
-    this.ctx.accessLog?.log({
-      time: new Date(this.ctx.clock.now()).toISOString(),
+    this.ctx.config.metrics.request(this.app.name, region, status);
+    this.ctx.config.accessLog?.log({
+      time: new Date(this.ctx.config.clock.now()).toISOString(),
       request_id: this.requestId,
       client: this.client.clientIp,
       method: this.head.method,
@@ -491,7 +472,7 @@ export class Exchange implements UpstreamOwner, Waiter {
       app: this.app.name,
       machine: machineId,
       region,
-      duration_ms: Math.round((this.ctx.clock.monotonic() - this.startedAt) * 1000) / 1000,
+      duration_ms: Math.round((this.ctx.config.clock.monotonic() - this.startedAt) * 1000) / 1000,
       bytes_out: this.relay.bytesOut,
       retries: this.retries,
       replays: this.replays,
@@ -509,18 +490,18 @@ export class Exchange implements UpstreamOwner, Waiter {
     if (this.state === 'sent' && now > this.responseDeadline) {
       return this.local(504, `machine ${this.machine?.id ?? '?'} did not answer in time\n`);
     }
-    if (this.relay.pausedUpstream && now - this.relay.pausedSince > this.ctx.limits.stallTimeoutMs) {
+    if (this.relay.pausedUpstream && now - this.relay.pausedSince > this.ctx.config.limits.stallTimeoutMs) {
       // A client that stops reading (HTTP/1 slow read, HTTP/2 window never reopened) holds a machine
       // connection; it gets cut off rather than held forever.
-      this.ctx.metrics.rejectedRequest('client_stalled');
+      this.ctx.config.metrics.rejectedRequest('client_stalled');
       this.dropUpstream(false);
       this.client.abort();
       return this.finish(this.state === 'tunnel' ? 101 : 499, 'client stopped reading');
     }
-    if (this.state === 'response' && this.relay.idleTooLong(now, this.ctx.limits.responseIdleTimeoutMs)) return this.relay.idleCutOff();
+    if (this.state === 'response' && this.relay.idleTooLong(now, this.ctx.config.limits.responseIdleTimeoutMs)) return this.relay.idleCutOff();
     const waitingForBody = !this.body.done && this.state !== 'tunnel' && this.state !== 'done';
-    if (waitingForBody && now - this.body.lastDataAt > this.ctx.limits.bodyTimeoutMs) {
-      this.ctx.metrics.rejectedRequest('body_timeout');
+    if (waitingForBody && now - this.body.lastDataAt > this.ctx.config.limits.bodyTimeoutMs) {
+      this.ctx.config.metrics.rejectedRequest('body_timeout');
       this.local(408, 'request body timed out\n');
     }
   }

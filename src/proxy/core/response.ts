@@ -78,8 +78,8 @@ export class ResponseRelay {
   private onHead(resp: ResponseHead, buf: Buffer, bodyStart: number): void {
     const ex = this.ex;
     const ctx = ex.ctx;
-    this.movedAt = ctx.clock.monotonic();
-    ctx.metrics.upstreamLatency(ex.app.name, (this.movedAt - this.sentAt) / 1000);
+    this.movedAt = ctx.config.clock.monotonic();
+    ctx.config.metrics.upstreamLatency(ex.app.name, (this.movedAt - this.sentAt) / 1000);
     if (resp.status === 101) {
       if (!ex.isUpgrade) return this.broken('101 without an upgrade request');
       return this.tunnel(buf, bodyStart);
@@ -100,7 +100,7 @@ export class ResponseRelay {
       this.remaining = resp.contentLength;
     } else this.framing = 'close';
     this.keepAlive =
-      !ex.head.close && !ex.client.closing && !ctx.draining && this.framing !== 'close' && (!this.dechunk || ex.client.h2);
+      !ex.head.close && !ex.client.closing && !ctx.live.draining && this.framing !== 'close' && (!this.dechunk || ex.client.h2);
     const clientFraming = this.dechunk ? 'close' : this.framing;
     this.started = true;
     ex.state = 'response';
@@ -108,7 +108,7 @@ export class ResponseRelay {
     c.cork();
     c.head(resp, {
       requestId: ex.requestId,
-      flyHeaders: ctx.limits.flyHeaders,
+      flyHeaders: ctx.config.limits.flyHeaders,
       framing: clientFraming,
       close: !this.keepAlive,
       clientMinor,
@@ -180,7 +180,7 @@ export class ResponseRelay {
   pauseUpstream(): void {
     if (this.pausedUpstream) return;
     this.pausedUpstream = true;
-    this.pausedSince = this.ex.ctx.clock.monotonic();
+    this.pausedSince = this.ex.ctx.config.clock.monotonic();
     this.ex.up?.socket.pause();
   }
 
@@ -213,22 +213,22 @@ export class ResponseRelay {
   idleCutOff(): void {
     const ex = this.ex;
     const ctx = ex.ctx;
-    ctx.metrics.responseIdleTimeout(ex.app.name);
-    ctx.logger.warn('machine stopped sending the response body: response cut off', {
+    ctx.config.metrics.responseIdleTimeout(ex.app.name);
+    ctx.config.logger.warn('machine stopped sending the response body: response cut off', {
       app: ex.app.name,
       machine: ex.machine?.id,
       request_id: ex.requestId,
       status: this.resp?.status,
       bytes_out: this.bytesOut,
-      response_idle_timeout_ms: ctx.limits.responseIdleTimeoutMs,
+      response_idle_timeout_ms: ctx.config.limits.responseIdleTimeoutMs,
     });
     ex.dropUpstream(false);
     ex.client.abort(true);
-    ex.finish(this.resp?.status ?? 502, `machine sent no response body bytes for ${ctx.limits.responseIdleTimeoutMs} ms`);
+    ex.finish(this.resp?.status ?? 502, `machine sent no response body bytes for ${ctx.config.limits.responseIdleTimeoutMs} ms`);
   }
 
   private broken(why: string): void {
-    this.ex.ctx.metrics.rejectedRequest('bad_upstream_response');
+    this.ex.ctx.config.metrics.rejectedRequest('bad_upstream_response');
     this.ex.local(502, `machine ${this.ex.machine?.id ?? '?'} sent a broken response (${why})\n`);
   }
 

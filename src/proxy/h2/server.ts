@@ -1,6 +1,6 @@
 import http2 from 'node:http2';
 import type tls from 'node:tls';
-import type { ProxyContext } from '../core/context.js';
+import type { ProxyContext } from '../core/index.js';
 import { H2Downstream, resetByProxy } from './stream.js';
 
 /**
@@ -64,37 +64,37 @@ export function createH2Server(
     unknownProtocolTimeout: 1000,
   });
   server.on('session', (session) => {
-    const state: H2SessionState = { streams: 0, touched: false, idleSince: ctx.clock.monotonic() };
+    const state: H2SessionState = { streams: 0, touched: false, idleSince: ctx.config.clock.monotonic() };
     sessions.set(session, state);
-    ctx.metrics.openConnections++;
+    ctx.config.metrics.connectionOpened();
     const socket = session.socket;
     const addr = socket.remoteAddress ?? '';
     const clientIp = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
     const localPort = socket.localPort ?? 0;
-    let windowStart = ctx.clock.monotonic();
+    let windowStart = ctx.config.clock.monotonic();
     let resets = 0;
     session.on('error', () => undefined);
     session.on('close', () => {
       sessions.delete(session);
-      ctx.metrics.openConnections--;
+      ctx.config.metrics.connectionClosed();
     });
     session.on('stream', (stream, headers, flags) => {
       state.touched = true;
       stream.on('aborted', () => {
         if (resetByProxy.has(stream)) return;
-        const now = ctx.clock.monotonic();
+        const now = ctx.config.clock.monotonic();
         if (now - windowStart > 1000) {
           windowStart = now;
           resets = 0;
         }
         if (++resets > limits.maxResetsPerSecond && !session.destroyed) {
-          ctx.metrics.rejectedRequest('h2_rapid_reset');
-          ctx.logger.warn('HTTP/2 client reset too many streams; closing the session', { client: clientIp });
+          ctx.config.metrics.rejectedRequest('h2_rapid_reset');
+          ctx.config.logger.warn('HTTP/2 client reset too many streams; closing the session', { client: clientIp });
           // destroy() sends its own GOAWAY, with this code (after a separate goaway() it added NO_ERROR).
           session.destroy(new Error('HTTP/2 rapid reset'), http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
         }
       });
-      if (ctx.draining) {
+      if (ctx.live.draining) {
         stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
         return;
       }
@@ -104,7 +104,7 @@ export function createH2Server(
   // Only clients that offered h2 are handed to this server; anything else is not ours to serve.
   server.on('unknownProtocol', (socket) => socket.destroy());
   server.on('tlsClientError', () => undefined);
-  const idleMs = ctx.limits.idleTimeoutMs;
+  const idleMs = ctx.config.limits.idleTimeoutMs;
   const onTick = (now: number): void => {
     for (const s of active) s.onTick(now);
     // An idle session (no stream in flight for idleTimeoutMs) gets GOAWAY, as an idle HTTP/1.1

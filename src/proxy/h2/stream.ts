@@ -1,8 +1,6 @@
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { ResponseHead } from '../codec/index.js';
-import type { ProxyContext } from '../core/context.js';
-import { Exchange, type Downstream } from '../core/exchange.js';
-import type { ResponseInfo } from '../core/headers.js';
+import { admit, Exchange, LocalAnswer, type Downstream, type ProxyContext, type ResponseInfo } from '../core/index.js';
 import { requestHeadFromH2, responseHeadersToH2 } from './headers.js';
 import type { H2SessionState } from './server.js';
 
@@ -38,7 +36,7 @@ export class H2Downstream implements Downstream {
   }
 
   get closing(): boolean {
-    return this.ctx.draining || this.stream.session?.closed === true;
+    return this.ctx.live.draining || this.stream.session?.closed === true;
   }
 
   start(headers: IncomingHttpHeaders, flags: number): void {
@@ -47,15 +45,14 @@ export class H2Downstream implements Downstream {
     const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
     const parsed = requestHeadFromH2(headers, endStream);
     if (!parsed.ok) {
-      this.ctx.metrics.rejectedRequest('bad_h2_request');
-      return this.local(parsed.status, `${parsed.reason}\n`, this.ctx.nextRequestId(), false, []);
+      this.ctx.config.metrics.rejectedRequest('bad_h2_request');
+      return this.local(parsed.status, `${parsed.reason}\n`, this.ctx.config.nextRequestId(), false, []);
     }
     const head = parsed.head;
-    const app = head.host === undefined ? undefined : this.ctx.routes.lookupHost(head.host);
-    if (!app) {
-      this.ctx.metrics.request('', this.ctx.region, 404);
-      return this.local(404, `no app is served at host "${(head.host ?? '').slice(0, 100)}"\n`, this.ctx.nextRequestId(), false, []);
-    }
+    // Over TLS: no ACME HTTP-01 and no force_https redirect, only the app or 404 (admit.ts).
+    const app = admit(this.ctx, head, true);
+    if (app instanceof LocalAnswer) return this.local(app.status, app.text, this.ctx.config.nextRequestId(), false, app.extra);
+    if (app instanceof Promise) return; // never over TLS
     this.chunked = head.chunked;
     const ex = new Exchange(this.ctx, this, head, app);
     this.ex = ex;
