@@ -9,7 +9,8 @@ export {
   type ProxyContext,
   type ProxyLimits,
 } from './context.js';
-export { Exchange, type Downstream } from './exchange.js';
+export { Exchange } from './exchange.js';
+export type { Downstream } from './downstream.js';
 export { WaitQueue } from './queue.js';
 export { Autoscaler } from './autoscaler.js';
 export { admit, LocalAnswer } from './admit.js';
