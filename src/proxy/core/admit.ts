@@ -28,6 +28,8 @@ export const ACME_PREFIX = '/.well-known/acme-challenge/';
  * The app (the request goes on to an exchange), an answer to write now, or — for an ACME challenge,
  * looked up in the store — the answer to come. Counts the 301 and 404 answers in the metrics.
  */
+export function admit(ctx: ProxyContext, head: RequestHead, secure: true): AppRoute | LocalAnswer;
+export function admit(ctx: ProxyContext, head: RequestHead, secure: boolean): AppRoute | LocalAnswer | Promise<LocalAnswer>;
 export function admit(ctx: ProxyContext, head: RequestHead, secure: boolean): AppRoute | LocalAnswer | Promise<LocalAnswer> {
   const { config, live } = ctx;
   if (ctx.acmeHttp && !secure && head.method === 'GET' && head.target.startsWith(ACME_PREFIX)) {

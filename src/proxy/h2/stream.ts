@@ -52,7 +52,6 @@ export class H2Downstream implements Downstream {
     // Over TLS: no ACME HTTP-01 and no force_https redirect, only the app or 404 (admit.ts).
     const app = admit(this.ctx, head, true);
     if (app instanceof LocalAnswer) return this.local(app.status, app.text, this.ctx.config.nextRequestId(), false, app.extra);
-    if (app instanceof Promise) return; // never over TLS
     this.chunked = head.chunked;
     const ex = new Exchange(this.ctx, this, head, app);
     this.ex = ex;
