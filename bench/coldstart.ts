@@ -56,6 +56,7 @@ async function main(): Promise<void> {
     accessLog: 'off',
     flyHeaders: true,
     logger: silentLogger,
+    clock,
     mergeRoutes: (spec) => mergeMachineRoutes(manager, spec),
     machines: machineControl(manager),
   });

@@ -144,6 +144,7 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
       flyHeaders: true,
       peerKey: control?.peerKey,
       logger: o.logger,
+      clock,
       limits: {
         maxConnections: config.proxy.max_connections,
         maxConnectionsPerIp: config.proxy.max_connections_per_ip,

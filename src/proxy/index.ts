@@ -1,21 +1,14 @@
-export {
-  ProxyServer,
-  DEFAULT_LIMITS,
-  RESPONSE_IDLE_TIMEOUT_RANGE_MS,
-  openFilesLimit,
-  warnOnOpenFilesLimit,
-  type ProxyOptions,
-  type ProxyLimits,
-  type MachineControl,
-} from './listener/index.js';
+export { ProxyServer, type ProxyOptions } from './server.js';
+export { DEFAULT_LIMITS, RESPONSE_IDLE_TIMEOUT_RANGE_MS, type ProxyLimits, type MachineControl } from './core/index.js';
+export { openFilesLimit, warnOnOpenFilesLimit } from './admission.js';
 export { AdminServer } from './admin.js';
-export * from './routes/index.js';
-export { chooseMachine, parseReplay, formatReplaySrc, type Choice, type ChooseRequest } from './router/index.js';
-export * as http1 from './http1/index.js';
+export * from './route-table/index.js';
+export { chooseMachine, parseReplay, formatReplaySrc, type Choice, type ChooseRequest } from './core/index.js';
+export * as http1 from './codec/index.js';
 export { startStandalone, type EdgeLimits, type StandaloneOptions, type RunningProxy, type TlsOptions, type AcmeOptions } from './standalone.js';
 export { runPrimary, runWorker, sumMetrics } from './workers.js';
 export { type TlsContexts } from './tls/front-door.js';
 export { readClientHello, type ClientHelloResult } from './tls/client-hello.js';
 export { DEFAULT_H2_LIMITS, type H2Limits } from './h2/server.js';
 export { StoreTlsContexts, type DefaultCert } from './tls/store-contexts.js';
-export { machineToStart, machinesToStop, allOverSoftLimit } from './router/autoscale.js';
+export { machineToStart, machinesToStop, allOverSoftLimit } from './core/index.js';

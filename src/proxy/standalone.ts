@@ -1,10 +1,10 @@
 import fs from 'node:fs';
-import { SystemClock, describeError, isKnownRegion, StarlingError, type Logger } from '../shared/index.js';
+import { describeError, isKnownRegion, StarlingError, type Clock, type Logger } from '../shared/index.js';
 import { AdminServer } from './admin.js';
-import { DEFAULT_LIMITS, ProxyServer, type ProxyLimits } from './listener/index.js';
-import { checkLimits, warnOnOpenFilesLimit } from './listener/admission.js';
-import { RoutesWatcher, type RoutesSpec } from './routes/index.js';
-import type { MachineControl } from './listener/index.js';
+import { ProxyServer } from './server.js';
+import { DEFAULT_LIMITS, type MachineControl, type ProxyLimits } from './core/context.js';
+import { checkLimits, warnOnOpenFilesLimit } from './admission.js';
+import { RoutesWatcher, type RoutesSpec } from './route-table/index.js';
 import { AcmeIssuer, FileCertStore, RenewalManager } from '../certs/index.js';
 import { StoreTlsContexts, type DefaultCert } from './tls/store-contexts.js';
 import type { AccessLogSink } from './observe/index.js';
@@ -18,9 +18,14 @@ export interface StandaloneOptions {
   /** 'off', '-' (stdout) or a file path to append to. */
   accessLog: string;
   flyHeaders: boolean;
-  /** Trust requests from the platform's other proxies carrying this key (listener/peer.ts). */
+  /** Trust requests from the platform's other proxies carrying this key (core/peer.ts). */
   peerKey?: string | undefined;
   logger: Logger;
+  /**
+   * The caller's clock (the agent's own; `proxy serve` makes the process's SystemClock): every timer
+   * of the proxy, the routes watcher and the certificates runs on it.
+   */
+  clock: Clock;
   /** HTTPS (HTTP/1.1 and HTTP/2) with certificates from a store; off when undefined. */
   tls?: TlsOptions | undefined;
   /** Adds what the routes file does not hold (the agent's own machines) before routes are applied. */
@@ -70,7 +75,7 @@ export interface RunningProxy {
 export async function startStandalone(o: StandaloneOptions): Promise<RunningProxy> {
   const limits = edgeLimits(o);
   checkLimits({ ...DEFAULT_LIMITS, ...limits }); // before anything is started that would need stopping
-  const clock = new SystemClock();
+  const clock = o.clock;
   // The watcher starts before the proxy exists; changes reach the proxy once there is one.
   const live: { proxy?: ProxyServer; fromFile?: RoutesSpec } = {};
   const merge = o.mergeRoutes ?? ((s: RoutesSpec) => s);
@@ -83,7 +88,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<RunningProx
       live.proxy?.setRoutes(merge(spec));
     },
     onError: () => {
-      if (live.proxy) live.proxy.ctx.metrics.reloadsFailed++;
+      live.proxy?.routesRejected();
     },
   });
   // Watch first, then read: an edit made while the proxy starts is not missed.
@@ -110,7 +115,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<RunningProx
     limits,
   });
   live.proxy = started;
-  warnOnOpenFilesLimit(o.logger, started.ctx.limits.maxConnections);
+  warnOnOpenFilesLimit(o.logger, started.limits.maxConnections);
   const addr = await started.listen(o.listen.host, o.listen.port).catch((e: unknown) => {
     watcher.stop();
     started.close();
@@ -180,7 +185,7 @@ interface OpenCertificates {
 }
 
 /** The certificate store, the SNI index over it, and (with ACME) renewal of its ACME certificates. */
-async function openCertificates(t: TlsOptions, clock: SystemClock, logger: Logger): Promise<OpenCertificates> {
+async function openCertificates(t: TlsOptions, clock: Clock, logger: Logger): Promise<OpenCertificates> {
   const store = new FileCertStore(t.certsDir, { clock, logger: logger.child({ component: 'certs' }) });
   const contexts = await StoreTlsContexts.open(store, { defaultCert: t.defaultCert, clock, logger: logger.child({ component: 'tls' }) });
   let renewal: RenewalManager | undefined;

@@ -26,6 +26,7 @@ export async function runPrimary(o: StandaloneOptions, workers: number): Promise
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ exec: process.argv[1]!, args: process.argv.slice(2), silent: false });
   const log = o.logger.child({ component: 'primary' });
+  const clock = o.clock;
   let draining = false;
   const live = new Set<Worker>();
   /** Workers that finished starting: only these are asked for metrics. */
@@ -52,10 +53,12 @@ export async function runPrimary(o: StandaloneOptions, workers: number): Promise
     w.on('exit', (code, signal) => {
       live.delete(w);
       ready.delete(w);
-      if (!draining) {
-        log.error('worker exited; starting another', { code, signal });
-        fork();
+      if (draining) {
+        if (live.size === 0) exit();
+        return;
       }
+      log.error('worker exited; starting another', { code, signal });
+      fork();
     });
   };
   for (let i = 0; i < workers; i++) fork();
@@ -66,13 +69,13 @@ export async function runPrimary(o: StandaloneOptions, workers: number): Promise
         metrics: () =>
           new Promise((resolve) => {
             const id = nextId++;
-            const timer = setTimeout(() => {
+            const timer = clock.setTimeout(() => {
               const p = pending.get(id);
               pending.delete(id);
               resolve(sumMetrics(p?.texts ?? []));
             }, METRICS_WAIT_MS);
             const done = (t: string[]): void => {
-              clearTimeout(timer);
+              timer.cancel();
               resolve(sumMetrics(t));
             };
             if (ready.size === 0) return done([]);
@@ -87,21 +90,21 @@ export async function runPrimary(o: StandaloneOptions, workers: number): Promise
   process.on('SIGHUP', () => {
     for (const w of live) w.send({ cmd: 'reload' } satisfies ToWorker);
   });
+  // The primary exits once the last worker has: each 'exit' event checks (no polling timer).
+  const exit = (): void => {
+    if (admin) void admin.close().then(() => process.exit(0));
+    else process.exit(0);
+  };
   const stop = (): void => {
     if (draining) return;
     draining = true;
+    if (live.size === 0) return exit();
     for (const w of live) w.send({ cmd: 'drain' } satisfies ToWorker);
     // Workers drain within their own drain timeout; one that has not exited well after it is killed.
-    const hardStop = setTimeout(() => {
+    // (A clock timer never keeps the process alive; the workers' IPC channels do until they exit.)
+    clock.setTimeout(() => {
       for (const w of live) w.process.kill('SIGKILL');
     }, 40_000);
-    hardStop.unref();
-    const check = setInterval(() => {
-      if (live.size > 0) return;
-      clearInterval(check);
-      void admin?.close().then(() => process.exit(0));
-      if (!admin) process.exit(0);
-    }, 50);
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -41,6 +41,7 @@ describe('machines through the proxy', { timeout: 120_000 }, () => {
       accessLog: 'off',
       flyHeaders: true,
       logger: silentLogger,
+      clock,
       mergeRoutes: (spec) => mergeMachineRoutes(manager, spec),
       machines: machineControl(manager),
     });

@@ -46,7 +46,7 @@ describe('autostart and autostop', () => {
 
   it('without auto_start_machines the request gets 503 at once', async (t) => {
     const control: MachineControl = { start: async () => assert.fail('must not start'), stop: async () => {} };
-    const proxy = new ProxyServer({ region: 'fra', routes: routes(1, 'stopped', { auto_start_machines: false }), machines: control });
+    const proxy = new ProxyServer({ region: 'fra', routes: routes(1, 'stopped', { auto_start_machines: false }), clock: new SystemClock(), machines: control });
     const { port } = await proxy.listen('127.0.0.1', 0);
     t.after(() => proxy.close());
     assert.equal((await send(port, 'web.test')).status, 503);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { chooseMachine, type Choice, type ChooseRequest } from '../../src/proxy/router/index.js';
-import { RouteTable, parseRoutesSpec, type AppRoute, type MachineRoute } from '../../src/proxy/routes/index.js';
+import { chooseMachine, type Choice, type ChooseRequest } from '../../src/proxy/core/index.js';
+import { RouteTable, parseRoutesSpec, type AppRoute, type MachineRoute } from '../../src/proxy/route-table/index.js';
 
 interface M {
   id: string;

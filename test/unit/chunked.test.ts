@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ChunkedScanner, type ChunkErrorCode } from '../../src/proxy/http1/index.js';
+import { ChunkedScanner, type ChunkErrorCode } from '../../src/proxy/codec/index.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 

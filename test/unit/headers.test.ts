@@ -7,14 +7,14 @@ import {
   parseResponseHead,
   type RequestHead,
   type ResponseHead,
-} from '../../src/proxy/http1/index.js';
+} from '../../src/proxy/codec/index.js';
 import {
   buildLocalResponse,
   buildRequestHead,
   buildResponseHead,
   type ForwardInfo,
   type ResponseInfo,
-} from '../../src/proxy/listener/headers.js';
+} from '../../src/proxy/core/headers.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 const head = (...lines: string[]): string => `${lines.join('\r\n')}\r\n\r\n`;

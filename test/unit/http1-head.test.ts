@@ -10,7 +10,7 @@ import {
   type HeadErrorCode,
   type RequestHead,
   type ResponseHead,
-} from '../../src/proxy/http1/index.js';
+} from '../../src/proxy/codec/index.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 /** Lines joined with CRLF and ended with the blank line. */

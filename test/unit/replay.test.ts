@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatReplaySrc, parseReplay, type ReplayDirective } from '../../src/proxy/router/index.js';
+import { formatReplaySrc, parseReplay, type ReplayDirective } from '../../src/proxy/core/index.js';
 
 function ok(value: string): ReplayDirective {
   const r = parseReplay(value);

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { isStarlingError } from '../../src/shared/index.js';
-import { RouteTable, RoutesInvalidError, parseRoutesSpec, parseRoutesText } from '../../src/proxy/routes/index.js';
+import { RouteTable, RoutesInvalidError, parseRoutesSpec, parseRoutesText } from '../../src/proxy/route-table/index.js';
 
 const JSON_FILE = `{
   "apps": [

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Logger, StarlingError, SystemClock } from '../../src/shared/index.js';
-import { RoutesInvalidError, RoutesWatcher, loadRoutesFile, type RoutesSpec } from '../../src/proxy/routes/index.js';
+import { RoutesInvalidError, RoutesWatcher, loadRoutesFile, type RoutesSpec } from '../../src/proxy/route-table/index.js';
 import { waitFor } from '../helpers/wait.js';
 
 const spec = (host: string) =>

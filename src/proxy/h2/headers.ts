@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
-import type { RequestHead, ResponseHead } from '../http1/index.js';
-import { RESPONSE_DROP, type ResponseInfo } from '../listener/headers.js';
+import type { RequestHead, ResponseHead } from '../codec/index.js';
+import { RESPONSE_DROP, type ResponseInfo } from '../core/index.js';
 
 /**
  * HTTP/2 ⇄ the proxy's HTTP/1.1 view. An HTTP/2 request becomes the same RequestHead an HTTP/1.1

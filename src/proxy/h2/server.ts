@@ -1,6 +1,6 @@
 import http2 from 'node:http2';
 import type tls from 'node:tls';
-import type { ProxyContext } from '../listener/context.js';
+import type { ProxyContext } from '../core/index.js';
 import { H2Downstream, resetByProxy } from './stream.js';
 
 /**
@@ -25,9 +25,21 @@ export const DEFAULT_H2_LIMITS: H2Limits = {
 
 export interface H2Front {
   server: http2.Http2SecureServer;
-  sessions: Set<http2.ServerHttp2Session>;
+  sessions: Map<http2.ServerHttp2Session, H2SessionState>;
   /** Streams with an exchange in flight (the proxy's sweep enforces their timeouts). */
   active: Set<H2Downstream>;
+  /** From the proxy's sweep: the streams' timeouts, and idle sessions closed. */
+  onTick(now: number): void;
+}
+
+/**
+ * What the sweep needs to see a session idle: no exchange in flight and no new stream since
+ * `idleSince`. A stream only sets `touched` (a store, no clock read); the sweep turns it into time.
+ */
+export interface H2SessionState {
+  streams: number;
+  touched: boolean;
+  idleSince: number;
 }
 
 export function createH2Server(
@@ -35,7 +47,7 @@ export function createH2Server(
   limits: H2Limits,
   sni: (servername: string) => tls.SecureContext | undefined,
 ): H2Front {
-  const sessions = new Set<http2.ServerHttp2Session>();
+  const sessions = new Map<http2.ServerHttp2Session, H2SessionState>();
   const active = new Set<H2Downstream>();
   const server = http2.createSecureServer({
     SNICallback: (name, cb) => cb(null, sni(name)),
@@ -52,44 +64,57 @@ export function createH2Server(
     unknownProtocolTimeout: 1000,
   });
   server.on('session', (session) => {
-    sessions.add(session);
-    ctx.metrics.openConnections++;
+    const state: H2SessionState = { streams: 0, touched: false, idleSince: ctx.config.clock.monotonic() };
+    sessions.set(session, state);
+    ctx.config.metrics.connectionOpened();
     const socket = session.socket;
     const addr = socket.remoteAddress ?? '';
     const clientIp = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
     const localPort = socket.localPort ?? 0;
-    let windowStart = ctx.clock.monotonic();
+    let windowStart = ctx.config.clock.monotonic();
     let resets = 0;
-    session.setTimeout(ctx.limits.idleTimeoutMs, () => session.close());
     session.on('error', () => undefined);
     session.on('close', () => {
       sessions.delete(session);
-      ctx.metrics.openConnections--;
+      ctx.config.metrics.connectionClosed();
     });
     session.on('stream', (stream, headers, flags) => {
+      state.touched = true;
       stream.on('aborted', () => {
         if (resetByProxy.has(stream)) return;
-        const now = ctx.clock.monotonic();
+        const now = ctx.config.clock.monotonic();
         if (now - windowStart > 1000) {
           windowStart = now;
           resets = 0;
         }
         if (++resets > limits.maxResetsPerSecond && !session.destroyed) {
-          ctx.metrics.rejectedRequest('h2_rapid_reset');
-          ctx.logger.warn('HTTP/2 client reset too many streams; closing the session', { client: clientIp });
+          ctx.config.metrics.rejectedRequest('h2_rapid_reset');
+          ctx.config.logger.warn('HTTP/2 client reset too many streams; closing the session', { client: clientIp });
           // destroy() sends its own GOAWAY, with this code (after a separate goaway() it added NO_ERROR).
           session.destroy(new Error('HTTP/2 rapid reset'), http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
         }
       });
-      if (ctx.draining) {
+      if (ctx.live.draining) {
         stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
         return;
       }
-      new H2Downstream(ctx, stream, clientIp, localPort, active).start(headers, flags);
+      new H2Downstream(ctx, stream, clientIp, localPort, active, state).start(headers, flags);
     });
   });
   // Only clients that offered h2 are handed to this server; anything else is not ours to serve.
   server.on('unknownProtocol', (socket) => socket.destroy());
   server.on('tlsClientError', () => undefined);
-  return { server, sessions, active };
+  const idleMs = ctx.config.limits.idleTimeoutMs;
+  const onTick = (now: number): void => {
+    for (const s of active) s.onTick(now);
+    // An idle session (no stream in flight for idleTimeoutMs) gets GOAWAY, as an idle HTTP/1.1
+    // connection gets its close; close() is graceful and a no-op once the session is closing.
+    for (const [session, st] of sessions) {
+      if (st.streams > 0 || st.touched) {
+        st.touched = false;
+        st.idleSince = now;
+      } else if (now - st.idleSince > idleMs) session.close();
+    }
+  };
+  return { server, sessions, active, onTick };
 }

@@ -1,9 +1,8 @@
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { ResponseHead } from '../http1/index.js';
-import type { ProxyContext } from '../listener/context.js';
-import { Exchange, type Downstream } from '../listener/exchange.js';
-import type { ResponseInfo } from '../listener/headers.js';
+import type { ResponseHead } from '../codec/index.js';
+import { admit, Exchange, LocalAnswer, type Downstream, type ProxyContext, type ResponseInfo } from '../core/index.js';
 import { requestHeadFromH2, responseHeadersToH2 } from './headers.js';
+import type { H2SessionState } from './server.js';
 
 const CHUNK_END = Buffer.from('0\r\n\r\n', 'latin1');
 
@@ -28,6 +27,8 @@ export class H2Downstream implements Downstream {
     readonly localPort: number,
     /** Streams with an exchange in flight, swept for timeouts by the proxy. */
     private readonly active: Set<H2Downstream>,
+    /** Its session's count of exchanges in flight (an idle session is closed by the sweep). */
+    private readonly session: H2SessionState,
   ) {}
 
   onTick(now: number): void {
@@ -35,7 +36,7 @@ export class H2Downstream implements Downstream {
   }
 
   get closing(): boolean {
-    return this.ctx.draining || this.stream.session?.closed === true;
+    return this.ctx.live.draining || this.stream.session?.closed === true;
   }
 
   start(headers: IncomingHttpHeaders, flags: number): void {
@@ -44,19 +45,18 @@ export class H2Downstream implements Downstream {
     const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
     const parsed = requestHeadFromH2(headers, endStream);
     if (!parsed.ok) {
-      this.ctx.metrics.rejectedRequest('bad_h2_request');
-      return this.local(parsed.status, `${parsed.reason}\n`, this.ctx.nextRequestId(), false, []);
+      this.ctx.config.metrics.rejectedRequest('bad_h2_request');
+      return this.local(parsed.status, `${parsed.reason}\n`, this.ctx.config.nextRequestId(), false, []);
     }
     const head = parsed.head;
-    const app = head.host === undefined ? undefined : this.ctx.routes.lookupHost(head.host);
-    if (!app) {
-      this.ctx.metrics.request('', this.ctx.region, 404);
-      return this.local(404, `no app is served at host "${(head.host ?? '').slice(0, 100)}"\n`, this.ctx.nextRequestId(), false, []);
-    }
+    // Over TLS: no ACME HTTP-01 and no force_https redirect, only the app or 404 (admit.ts).
+    const app = admit(this.ctx, head, true);
+    if (app instanceof LocalAnswer) return this.local(app.status, app.text, this.ctx.config.nextRequestId(), false, app.extra);
     this.chunked = head.chunked;
     const ex = new Exchange(this.ctx, this, head, app);
     this.ex = ex;
     this.active.add(this);
+    this.session.streams++;
     s.on('data', (chunk: Buffer) => {
       if (!this.chunked) return ex.onClientData(chunk);
       if (chunk.length === 0) return;
@@ -67,7 +67,7 @@ export class H2Downstream implements Downstream {
     });
     s.on('drain', () => ex.onClientDrain());
     s.on('close', () => {
-      this.active.delete(this);
+      this.untrack();
       if (this.ex) {
         this.ex = undefined;
         ex.onClientClose();
@@ -123,9 +123,13 @@ export class H2Downstream implements Downstream {
   }
   exchangeDone(): void {
     this.ex = undefined;
-    this.active.delete(this);
+    this.untrack();
     const s = this.stream;
     if (!s.destroyed && !s.writableEnded) s.end();
+  }
+
+  private untrack(): void {
+    if (this.active.delete(this)) this.session.streams--;
   }
 }
 

@@ -37,6 +37,23 @@ export class ProxyMetrics {
   reloadsOk = 0;
   reloadsFailed = 0;
 
+  /** A client connection (HTTP/1.x, or an HTTP/2 session) opened or closed. */
+  connectionOpened(): void {
+    this.openConnections++;
+  }
+  connectionClosed(): void {
+    this.openConnections--;
+  }
+  /** Requests waiting for a slot now (the wait queue reports each change). */
+  queuedNow(n: number): void {
+    this.queued = n;
+  }
+  /** A routes reload applied, or rejected (the previous routes stay). */
+  routesReloaded(ok: boolean): void {
+    if (ok) this.reloadsOk++;
+    else this.reloadsFailed++;
+  }
+
   request(app: string, region: string, status: number): void {
     const key = `${app}\t${region}\t${status}`;
     this.requests.set(key, (this.requests.get(key) ?? 0) + 1);

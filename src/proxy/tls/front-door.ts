@@ -1,6 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import type { ProxyContext } from '../listener/context.js';
+import type { ConnectionGate } from '../../shared/index.js';
+import type { ProxyConfig } from '../core/index.js';
 import { readClientHello } from './client-hello.js';
 
 /**
@@ -44,7 +45,9 @@ export class TlsFrontDoor {
   readonly server: net.Server;
 
   constructor(
-    private readonly ctx: ProxyContext,
+    private readonly config: ProxyConfig,
+    /** The proxy's connection caps, shared with its plain port. */
+    private readonly gate: ConnectionGate,
     private readonly contexts: TlsContexts,
     private readonly handlers: FrontDoorHandlers,
   ) {
@@ -53,9 +56,9 @@ export class TlsFrontDoor {
 
   private accept(socket: net.Socket): void {
     // The caps come before the handshake: a refused connection costs no TLS work and no timer.
-    if (!this.ctx.gate.admit(socket)) return;
+    if (!this.gate.admit(socket)) return;
     let buf: Buffer | undefined;
-    const timer = this.ctx.clock.setTimeout(() => socket.destroy(), this.ctx.limits.headerTimeoutMs);
+    const timer = this.config.clock.setTimeout(() => socket.destroy(), this.config.limits.headerTimeoutMs);
     socket.on('error', () => undefined);
     socket.on('close', () => timer.cancel());
     const onData = (chunk: Buffer): void => {
@@ -65,7 +68,7 @@ export class TlsFrontDoor {
       socket.removeListener('data', onData);
       socket.pause();
       if (hello.kind === 'error') {
-        this.ctx.metrics.rejectedRequest(`tls_${hello.code}`);
+        this.config.metrics.rejectedRequest(`tls_${hello.code}`);
         timer.cancel();
         if (hello.code === 'not_tls') socket.end(TLS_PLAIN_HTTP_ANSWER);
         else socket.destroy();

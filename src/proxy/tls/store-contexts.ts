@@ -1,7 +1,7 @@
 import tls from 'node:tls';
 import { CertificateIndex, defaultSelfSigned, type CertificateStore } from '../../certs/index.js';
 import { describeError, type Clock, type Logger } from '../../shared/index.js';
-import type { AcmeHttpAnswers } from '../listener/context.js';
+import type { AcmeHttpAnswers } from '../core/index.js';
 import type { TlsContexts } from './front-door.js';
 
 export type DefaultCert = 'refuse' | 'self-signed';

@@ -1,1 +1,1 @@
-export { UpstreamPool, UpstreamConn, type PoolOptions, type UpstreamOwner, type ConnectCallback } from './pool.js';
+export { UpstreamPool, UpstreamConn, type PoolOptions, type UpstreamOwner, type UpstreamWaiter } from './pool.js';

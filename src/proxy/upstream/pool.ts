@@ -62,7 +62,10 @@ export class UpstreamConn {
   }
 }
 
-export type ConnectCallback = (err: Error | undefined, up: UpstreamConn | undefined) => void;
+/** Who asked for a connection: told once, with the connection or why there is none. */
+export interface UpstreamWaiter {
+  onUpstreamConnect(err: Error | undefined, up: UpstreamConn | undefined): void;
+}
 
 export class UpstreamPool {
   private readonly idle = new Map<string, UpstreamConn[]>();
@@ -79,8 +82,11 @@ export class UpstreamPool {
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
   }
 
-  /** An idle connection to host:port, or a new one; the callback runs exactly once. */
-  acquire(host: string, port: number, cb: ConnectCallback): void {
+  /**
+   * An idle connection to host:port, or a new one; `who` is told exactly once — at once when an idle
+   * connection is taken (no closure per request on the hot path), later for a new one.
+   */
+  acquire(host: string, port: number, who: UpstreamWaiter): void {
     const key = `${host}:${port}`;
     const list = this.idle.get(key);
     while (list && list.length > 0) {
@@ -88,7 +94,7 @@ export class UpstreamPool {
       this.idleCount--;
       if (!up.usable) continue;
       up.reused = true;
-      cb(undefined, up);
+      who.onUpstreamConnect(undefined, up);
       return;
     }
     const socket = net.connect({ host, port, noDelay: true });
@@ -100,9 +106,9 @@ export class UpstreamPool {
       socket.removeListener('error', finish);
       if (err) {
         socket.destroy();
-        cb(err, undefined);
+        who.onUpstreamConnect(err, undefined);
       } else {
-        cb(undefined, new UpstreamConn(socket, key));
+        who.onUpstreamConnect(undefined, new UpstreamConn(socket, key));
       }
     };
     const timer = this.clock.setTimeout(

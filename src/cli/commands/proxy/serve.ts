@@ -11,7 +11,7 @@ import {
   type StandaloneOptions,
   type TlsOptions,
 } from '../../../proxy/index.js';
-import { StarlingError, stderrLogger, type Level } from '../../../shared/index.js';
+import { StarlingError, SystemClock, stderrLogger, type Level } from '../../../shared/index.js';
 import { parseHostPort, type Command } from '../../args.js';
 
 export const proxyServe: Command = {
@@ -79,6 +79,8 @@ export const proxyServe: Command = {
       accessLog: String(opts['access-log']),
       flyHeaders: opts['no-fly-headers'] !== true,
       logger,
+      // The one real clock of this process: every timer of the proxy runs on it.
+      clock: new SystemClock(),
       tls: tlsOptions(opts),
       limits: edgeLimitOptions(opts),
     };

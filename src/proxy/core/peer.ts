@@ -13,7 +13,7 @@
  * A client cannot claim to be a peer without the key; the header never reaches a machine.
  */
 import { timingSafeEqual } from 'node:crypto';
-import type { RequestHead } from '../http1/index.js';
+import type { RequestHead } from '../codec/index.js';
 
 export const PEER_HEADER = 'starling-peer';
 

@@ -1,4 +1,4 @@
-import type { RequestHead, ResponseHead } from '../http1/index.js';
+import type { RequestHead, ResponseHead } from '../codec/index.js';
 
 /**
  * Building the heads the proxy sends: the request to the machine and the response to the client.
@@ -34,7 +34,7 @@ const REQUEST_ACTIONS = new Map<string, number>([
   ['fly-forwarded-port', DROP],
   ['starling-replay-src', DROP],
   ['fly-replay-src', DROP],
-  // The platform's shared key (listener/peer.ts): never passed on to a machine.
+  // The platform's shared key (core/peer.ts): never passed on to a machine.
   ['starling-peer', DROP],
 ]);
 

@@ -1,4 +1,5 @@
-import type { AppRoute } from '../routes/index.js';
+import type { AppRoute } from '../route-table/index.js';
+import type { ProxyMetrics } from '../observe/index.js';
 
 /**
  * Requests waiting for a machine slot when every machine of their app is at hard_limit. FIFO per
@@ -18,7 +19,11 @@ export class WaitQueue {
   private readonly byApp = new Map<string, Waiter[]>();
   private count = 0;
 
-  constructor(private readonly maxPerApp: number) {}
+  constructor(
+    private readonly maxPerApp: number,
+    /** Told the number waiting after every change (the queued-requests gauge). */
+    private readonly metrics: ProxyMetrics,
+  ) {}
 
   get size(): number {
     return this.count;
@@ -33,7 +38,7 @@ export class WaitQueue {
     }
     if (list.length >= this.maxPerApp) return false;
     list.push(w);
-    this.count++;
+    this.metrics.queuedNow(++this.count);
     return true;
   }
 
@@ -42,7 +47,7 @@ export class WaitQueue {
     const i = list ? list.indexOf(w) : -1;
     if (list && i >= 0) {
       list.splice(i, 1);
-      this.count--;
+      this.metrics.queuedNow(--this.count);
     }
   }
 
@@ -57,7 +62,7 @@ export class WaitQueue {
     if (!list) return;
     for (let tries = list.length; tries > 0 && list.length > 0; tries--) {
       const w = list.shift()!;
-      this.count--;
+      this.metrics.queuedNow(--this.count);
       w.wake();
       if (list[list.length - 1] !== w) return;
     }
@@ -68,6 +73,7 @@ export class WaitQueue {
     const all = [...this.byApp.values()].flat();
     this.byApp.clear();
     this.count = 0;
+    this.metrics.queuedNow(0);
     for (const w of all) w.wake();
   }
 
@@ -78,7 +84,7 @@ export class WaitQueue {
         const w = list[i]!;
         if (w.waitDeadline <= now) {
           list.splice(i, 1);
-          this.count--;
+          this.metrics.queuedNow(--this.count);
           w.expire();
         } else i++;
       }

@@ -1,9 +1,6 @@
 import type { Socket } from 'node:net';
-import { isPeerRequest } from './peer.js';
-import { findHeadEnd, HeadError, MAX_HEAD_BYTES, parseRequestHead, type ResponseHead } from '../http1/index.js';
-import type { ProxyContext } from './context.js';
-import { Exchange, type Downstream } from './exchange.js';
-import { buildLocalResponse, buildResponseHead, type ResponseInfo } from './headers.js';
+import { findHeadEnd, HeadError, MAX_HEAD_BYTES, parseRequestHead, type ResponseHead } from '../codec/index.js';
+import { admit, buildLocalResponse, buildResponseHead, Exchange, LocalAnswer, type Downstream, type ProxyContext, type ResponseInfo } from '../core/index.js';
 
 const enum Deadline {
   None,
@@ -16,7 +13,6 @@ const enum Deadline {
 }
 
 const LINGER_MS = 5000;
-const ACME_PREFIX = '/.well-known/acme-challenge/';
 
 /**
  * One client connection: reads request heads, runs one exchange at a time (pipelined requests wait
@@ -43,9 +39,9 @@ export class ClientConnection implements Downstream {
     const addr = socket.remoteAddress ?? '';
     this.clientIp = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
     this.localPort = socket.localPort ?? 0;
-    this.deadline = ctx.clock.monotonic() + ctx.limits.idleTimeoutMs;
+    this.deadline = ctx.config.clock.monotonic() + ctx.config.limits.idleTimeoutMs;
     registry.add(this);
-    ctx.metrics.openConnections++;
+    ctx.config.metrics.connectionOpened();
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.exchange?.onClientDrain());
     socket.on('error', () => {
@@ -111,7 +107,7 @@ export class ClientConnection implements Downstream {
       if (buf.indexOf('\n\n') >= 0) return this.reject(400, 'bad_header_bytes', 'bare LF line endings in the head');
       if (this.deadlineKind !== Deadline.Head) {
         this.deadlineKind = Deadline.Head;
-        this.deadline = this.ctx.clock.monotonic() + this.ctx.limits.headerTimeoutMs;
+        this.deadline = this.ctx.config.clock.monotonic() + this.ctx.config.limits.headerTimeoutMs;
       }
       return;
     }
@@ -120,30 +116,15 @@ export class ClientConnection implements Downstream {
     this.buf = undefined;
     this.deadlineKind = Deadline.None;
     const rest = end < buf.length ? buf.subarray(end) : undefined;
-    if (this.ctx.acmeHttp && !this.secure && head.target.startsWith(ACME_PREFIX) && head.method === 'GET') {
-      return this.acmeAnswer(head.target.slice(ACME_PREFIX.length), head.close || head.contentLength > 0 || head.chunked, rest);
-    }
-    const app = head.host === undefined ? undefined : this.ctx.routes.lookupHost(head.host);
-    // A trusted peer's request was already held to force_https by the proxy the client reached.
-    if (app?.forceHttps && !this.secure && !isPeerRequest(head, this.ctx.limits.peerKey)) {
-      const close = head.close || head.chunked || head.contentLength > 0 || this.closing || this.ctx.draining;
-      const location = `https://${(head.host ?? '').replace(/:\d+$/, '')}${head.target}`;
-      this.ctx.metrics.request(app.name, this.ctx.region, 301);
-      this.local(301, `moved to ${location}\n`, this.ctx.nextRequestId(), close, [['location', location]]);
-      return this.exchangeDone(!close, close ? undefined : rest);
-    }
-    if (!app) {
+    const admitted = admit(this.ctx, head, this.secure);
+    if (admitted instanceof LocalAnswer) {
       // Answered without routing. The body, if any, is not read: the connection closes after.
-      const close = head.close || head.chunked || head.contentLength > 0 || this.closing || this.ctx.draining;
-      const host = (head.host ?? '').slice(0, 100);
-      this.ctx.metrics.request('', this.ctx.region, 404);
-      this.socket.write(
-        buildLocalResponse(404, `no app is served at host "${host}"\n`, this.ctx.nextRequestId(), close),
-        'latin1',
-      );
+      const close = head.close || head.chunked || head.contentLength > 0 || this.closing || this.ctx.live.draining;
+      this.local(admitted.status, admitted.text, this.ctx.config.nextRequestId(), close, admitted.extra);
       return this.exchangeDone(!close, close ? undefined : rest);
     }
-    const ex = new Exchange(this.ctx, this, head, app);
+    if (admitted instanceof Promise) return this.answerLater(admitted, head.close || head.contentLength > 0 || head.chunked, rest);
+    const ex = new Exchange(this.ctx, this, head, admitted);
     this.exchange = ex;
     ex.start(rest);
   }
@@ -151,9 +132,9 @@ export class ClientConnection implements Downstream {
   exchangeDone(keepAlive: boolean, leftover: Buffer | undefined): void {
     this.exchange = undefined;
     if (this.closed) return;
-    if (!keepAlive || this.closing || this.ctx.draining) return this.end();
+    if (!keepAlive || this.closing || this.ctx.live.draining) return this.end();
     this.deadlineKind = Deadline.Idle;
-    this.deadline = this.ctx.clock.monotonic() + this.ctx.limits.idleTimeoutMs;
+    this.deadline = this.ctx.config.clock.monotonic() + this.ctx.config.limits.idleTimeoutMs;
     if (leftover && leftover.length > 0) {
       this.buf = leftover;
       // Pipelined requests are taken one per microtask, so a long pipeline cannot grow the stack.
@@ -163,23 +144,15 @@ export class ClientConnection implements Downstream {
     }
   }
 
-  /**
-   * ACME HTTP-01 (RFC 8555 §8.3): answered from the shared store before any routing, so whichever PoP
-   * the CA's validation reaches can answer an order placed by another.
-   */
-  private acmeAnswer(token: string, close: boolean, rest: Buffer | undefined): void {
+  /** An answer admit() looks up (ACME HTTP-01, from the shared store): the connection waits for it. */
+  private answerLater(answer: Promise<LocalAnswer>, close: boolean, rest: Buffer | undefined): void {
     const busy = this.hold();
-    const reply = (status: number, body: string): void => {
+    void answer.then((a) => {
       busy();
       if (this.closed) return;
-      this.local(status, body, this.ctx.nextRequestId(), close, []);
+      this.local(a.status, a.text, this.ctx.config.nextRequestId(), close, a.extra);
       this.exchangeDone(!close, close ? undefined : rest);
-    };
-    if (!/^[A-Za-z0-9_-]+$/.test(token)) return reply(404, 'no such challenge\n');
-    this.ctx.acmeHttp!.httpChallenge(token).then(
-      (answer) => (answer === undefined ? reply(404, 'no such challenge\n') : reply(200, answer)),
-      () => reply(503, 'challenge store unavailable\n'),
-    );
+    });
   }
 
   /** Holds the connection (no reading, no parsing) while an answer is looked up; returns the release. */
@@ -195,11 +168,11 @@ export class ClientConnection implements Downstream {
 
   /** A request the proxy will not forward: answer, then close (the stream can no longer be trusted). */
   private reject(status: number, code: string, detail: string): void {
-    this.ctx.metrics.rejectedRequest(code);
-    this.ctx.metrics.request('', this.ctx.region, status);
-    this.ctx.logger.debug('request rejected', { client: this.clientIp, code, detail });
+    this.ctx.config.metrics.rejectedRequest(code);
+    this.ctx.config.metrics.request('', this.ctx.config.region, status);
+    this.ctx.config.logger.debug('request rejected', { client: this.clientIp, code, detail });
     this.buf = undefined;
-    this.socket.write(buildLocalResponse(status, `${code}: ${detail}\n`, this.ctx.nextRequestId(), true), 'latin1');
+    this.socket.write(buildLocalResponse(status, `${code}: ${detail}\n`, this.ctx.config.nextRequestId(), true), 'latin1');
     this.end();
   }
 
@@ -207,7 +180,7 @@ export class ClientConnection implements Downstream {
   private end(): void {
     this.closed = true;
     this.deadlineKind = Deadline.Linger;
-    this.deadline = this.ctx.clock.monotonic() + LINGER_MS;
+    this.deadline = this.ctx.config.clock.monotonic() + LINGER_MS;
     this.socket.end();
   }
 
@@ -229,7 +202,7 @@ export class ClientConnection implements Downstream {
   private onClose(): void {
     this.closed = true;
     this.registry.delete(this);
-    this.ctx.metrics.openConnections--;
+    this.ctx.config.metrics.connectionClosed();
     this.exchange?.onClientClose();
     this.exchange = undefined;
   }

@@ -4,8 +4,8 @@
  * become a log flood), and the check that the process may open as many descriptors as the caps let in.
  */
 import { readFileSync } from 'node:fs';
-import { StarlingError, type ConnectionGate, type Logger } from '../../shared/index.js';
-import { RESPONSE_IDLE_TIMEOUT_RANGE_MS, type ProxyLimits } from './context.js';
+import { StarlingError, type ConnectionGate, type Logger } from '../shared/index.js';
+import { RESPONSE_IDLE_TIMEOUT_RANGE_MS, type ProxyLimits } from './core/context.js';
 
 /**
  * The limits the proxy's config surfaces set (the CLI and agent.toml word their own errors first):

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import type { Clock, ConnectionGate, Logger } from '../../shared/index.js';
-import type { RouteTable } from '../routes/index.js';
+import type { Clock, Logger } from '../../shared/index.js';
+import type { RouteTable } from '../route-table/index.js';
 import type { UpstreamPool } from '../upstream/index.js';
 import type { AccessLog, ProxyMetrics } from '../observe/index.js';
 import type { WaitQueue } from './queue.js';
+import type { Autoscaler } from './autoscaler.js';
 
 /** Limits and switches of one proxy; every field has a default in `resolveOptions`. */
 export interface ProxyLimits {
@@ -44,7 +45,7 @@ export interface ProxyLimits {
   flyHeaders: boolean;
   /**
    * Shared by the proxies of one platform (the agents derive it from their control-plane token):
-   * a request carrying it in `starling-peer` came from another Starling proxy (listener/peer.ts).
+   * a request carrying it in `starling-peer` came from another Starling proxy (core/peer.ts).
    * Undefined: no request is trusted as a peer's.
    */
   peerKey: string | undefined;
@@ -83,31 +84,38 @@ export const DEFAULT_LIMITS: ProxyLimits = {
 /** The range config accepts for responseIdleTimeoutMs: the sweep checks it once a second. */
 export const RESPONSE_IDLE_TIMEOUT_RANGE_MS = { min: 1000, max: 24 * 3_600_000 } as const;
 
-/** What every connection and exchange of one proxy shares. */
-export interface ProxyContext {
-  routes: RouteTable;
+/**
+ * What one proxy's connections and exchanges read and never change: set once when the proxy is made.
+ * (`metrics` and `accessLog` are written to through their methods; the fields themselves stay.)
+ */
+export interface ProxyConfig {
   readonly region: string;
-  readonly limits: ProxyLimits;
+  readonly limits: Readonly<ProxyLimits>;
   readonly clock: Clock;
   readonly random: () => number;
+  readonly logger: Logger;
+  readonly metrics: ProxyMetrics;
+  readonly accessLog: AccessLog | undefined;
+  /** Request ids (requestIdFactory). */
+  readonly nextRequestId: () => string;
+}
+
+/** The only things that change while the proxy runs; ProxyServer alone writes them (setRoutes, drain). */
+export interface LiveState {
+  routes: RouteTable;
+  draining: boolean;
+}
+
+/** What every connection and exchange of one proxy shares: the config, the live state, the services. */
+export interface ProxyContext {
+  readonly config: ProxyConfig;
+  readonly live: Readonly<LiveState>;
   readonly pool: UpstreamPool;
   readonly queue: WaitQueue;
-  readonly metrics: ProxyMetrics;
-  /** The connection caps, checked on every accept of every listener (before TLS, before a byte). */
-  readonly gate: ConnectionGate;
-  readonly accessLog: AccessLog | undefined;
-  readonly logger: Logger;
-  draining: boolean;
-  nextRequestId(): string;
-  /** ACME HTTP-01 answers (the shared certificate store), looked up before any routing. */
-  acmeHttp: AcmeHttpAnswers | undefined;
-  /** Starts and stops machines for autostart/autostop (the agent's runtime); none stand-alone. */
-  machines: MachineControl | undefined;
-  /**
-   * Machines autostart asked for (`app/id` → monotonic deadline), until they serve (usable in the
-   * routes) or the deadline passes: requests wait for them rather than start more.
-   */
-  readonly starting: Map<string, number>;
+  /** Autostart (and autostop) through the runtime; does nothing stand-alone. */
+  readonly autoscaler: Autoscaler;
+  /** ACME HTTP-01 answers (the shared certificate store), looked up before any routing (admit.ts). */
+  readonly acmeHttp: AcmeHttpAnswers | undefined;
 }
 
 /** What the proxy may ask of the runtime. It never creates machines. */

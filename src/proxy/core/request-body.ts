@@ -1,4 +1,9 @@
-import { ChunkedScanner, type RequestHead } from '../http1/index.js';
+import { ChunkedScanner, type RequestHead } from '../codec/index.js';
+
+/** Where body bytes go while a machine connection is open (the exchange: no closure per chunk). */
+export interface BodySink {
+  writeBody(b: Buffer): void;
+}
 
 /**
  * The client's request body on its way through the proxy: framing (none, Content-Length, chunked),
@@ -46,10 +51,10 @@ export class RequestBody {
   /**
    * Takes client bytes from chunk[start..]; returns where the body ended in the chunk (the rest is the
    * next pipelined request), chunk.length when all of it was body, or -1 on a framing error.
-   * Each body piece is handed to `write` (which returns false when the machine is full) or kept
-   * pending when `write` is undefined.
+   * Each body piece is handed to `sink` (the machine connection is open) or kept pending when there
+   * is none.
    */
-  feed(chunk: Buffer, start: number, now: number, write: ((b: Buffer) => void) | undefined): number {
+  feed(chunk: Buffer, start: number, now: number, sink: BodySink | undefined): number {
     this.lastDataAt = now;
     let end: number;
     if (this.kind === 1) {
@@ -69,9 +74,9 @@ export class RequestBody {
     if (end > start) {
       const piece = start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end);
       this.keep(piece);
-      if (write) {
+      if (sink) {
         this.sentAny = true;
-        write(piece);
+        sink.writeBody(piece);
       } else {
         this.pending.push(piece);
         this.pendingBytes += piece.length;

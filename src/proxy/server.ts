@@ -1,29 +1,32 @@
 import net from 'node:net';
 import type tls from 'node:tls';
-import { createH2Server, DEFAULT_H2_LIMITS, type H2Front, type H2Limits } from '../h2/server.js';
-import { TlsFrontDoor, type TlsContexts } from '../tls/front-door.js';
-import { ConnectionGate, listenOn, SystemClock, silentLogger, type Clock, type ConnectionGateStats, type Logger, type TimerHandle } from '../../shared/index.js';
-import { LoadRegistry, RouteTable, type RoutesSpec } from '../routes/index.js';
-import { UpstreamPool } from '../upstream/index.js';
-import { AccessLog, ProxyMetrics, type AccessLogSink } from '../observe/index.js';
+import { createH2Server, DEFAULT_H2_LIMITS, type H2Front, type H2Limits } from './h2/server.js';
+import { TlsFrontDoor, type TlsContexts } from './tls/front-door.js';
+import { ConnectionGate, listenOn, silentLogger, type Clock, type ConnectionGateStats, type Logger, type TimerHandle } from '../shared/index.js';
+import { LoadRegistry, RouteTable, type RoutesSpec } from './route-table/index.js';
+import { UpstreamPool } from './upstream/index.js';
+import { AccessLog, ProxyMetrics, type AccessLogSink } from './observe/index.js';
 import {
+  Autoscaler,
   DEFAULT_LIMITS,
   requestIdFactory,
+  WaitQueue,
   type AcmeHttpAnswers,
+  type LiveState,
   type MachineControl,
+  type ProxyConfig,
   type ProxyContext,
   type ProxyLimits,
-} from './context.js';
-import { machinesToStop } from '../router/autoscale.js';
-import { ClientConnection } from './connection.js';
-import { WaitQueue } from './queue.js';
+} from './core/index.js';
+import { ClientConnection } from './http1/index.js';
 import { checkLimits, RefusalLog } from './admission.js';
 
 export interface ProxyOptions {
   /** This proxy's region: machines here are preferred. */
   region: string;
   routes: RoutesSpec;
-  clock?: Clock;
+  /** Every timer of the proxy runs on it (tests pass a ManualClock). */
+  clock: Clock;
   logger?: Logger;
   /** Where JSON access log lines go; none when undefined. */
   accessLog?: AccessLogSink | undefined;
@@ -41,7 +44,11 @@ export interface ProxyOptions {
  * alone with a routes file.
  */
 export class ProxyServer {
-  readonly ctx: ProxyContext;
+  private readonly ctx: ProxyContext;
+  private readonly config: ProxyConfig;
+  /** The routes and the draining flag: written here only (setRoutes, drain), read by everyone. */
+  private readonly live: LiveState;
+  private readonly gate: ConnectionGate;
   private readonly server: net.Server;
   private readonly connections = new Set<ClientConnection>();
   private readonly loads = new LoadRegistry();
@@ -53,35 +60,38 @@ export class ProxyServer {
   private h2: H2Front | undefined;
 
   constructor(opts: ProxyOptions) {
-    const clock = opts.clock ?? new SystemClock();
+    const clock = opts.clock;
     const limits = { ...DEFAULT_LIMITS, ...opts.limits };
     checkLimits(limits);
     // One gate for every listener: the caps protect this process's descriptors, whichever port.
-    const gate = new ConnectionGate({ maxConnections: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerIp });
-    const logger = opts.logger ?? silentLogger;
-    this.ctx = {
-      routes: new RouteTable(opts.routes, this.loads),
+    this.gate = new ConnectionGate({ maxConnections: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerIp });
+    const metrics = new ProxyMetrics();
+    const config: ProxyConfig = {
       region: opts.region,
       limits,
       clock,
       random: opts.random ?? Math.random,
-      pool: new UpstreamPool({ clock }),
-      queue: new WaitQueue(limits.maxQueuePerApp),
-      metrics: new ProxyMetrics(),
-      gate,
+      logger: opts.logger ?? silentLogger,
+      metrics,
       accessLog: opts.accessLog ? new AccessLog(opts.accessLog) : undefined,
-      logger,
-      draining: false,
       nextRequestId: requestIdFactory(opts.region),
-      acmeHttp: opts.acmeHttp,
-      machines: opts.machines,
-      starting: new Map(),
     };
-    this.refusals = new RefusalLog(gate, logger);
+    this.config = config;
+    this.live = { routes: new RouteTable(opts.routes, this.loads), draining: false };
+    this.ctx = {
+      config,
+      live: this.live,
+      pool: new UpstreamPool({ clock }),
+      queue: new WaitQueue(limits.maxQueuePerApp, metrics),
+      autoscaler: new Autoscaler(config, opts.machines),
+      acmeHttp: opts.acmeHttp,
+    };
+    this.refusals = new RefusalLog(this.gate, config.logger);
+    const gate = this.gate;
     this.server = net.createServer({ noDelay: true }, (socket) => {
       if (gate.admit(socket)) new ClientConnection(this.ctx, socket, this.connections);
     });
-    this.server.on('error', (err) => this.ctx.logger.error('listener error', { error: err.message }));
+    this.server.on('error', (err) => config.logger.error('listener error', { error: err.message }));
     this.sweepTimer = clock.setInterval(() => this.sweep(), limits.sweepIntervalMs);
     this.autostopTimer = clock.setInterval(() => this.autostop(), limits.autostopIntervalMs);
   }
@@ -111,7 +121,7 @@ export class ProxyServer {
     const sni = (name: string): tls.SecureContext | undefined => contexts.lookup(name) ?? contexts.fallback();
     this.h2 ??= createH2Server(this.ctx, { ...DEFAULT_H2_LIMITS, ...h2Limits }, sni);
     const h2 = this.h2;
-    const door = new TlsFrontDoor(this.ctx, contexts, {
+    const door = new TlsFrontDoor(this.config, this.gate, contexts, {
       http1: (socket) => {
         new ClientConnection(this.ctx, socket, this.connections, true);
       },
@@ -123,21 +133,28 @@ export class ProxyServer {
 
   /** Replaces the routing view. Requests in flight keep their machine; load counts carry over. */
   setRoutes(spec: RoutesSpec): void {
-    this.ctx.routes = new RouteTable(spec, this.loads);
-    for (const key of this.ctx.starting.keys()) {
-      const [app, id] = key.split('/');
-      if (this.ctx.routes.apps.get(app!)?.byId.get(id!)?.usable) this.ctx.starting.delete(key);
-    }
-    this.ctx.metrics.reloadsOk++;
+    this.live.routes = new RouteTable(spec, this.loads);
+    this.ctx.autoscaler.routesChanged(this.live.routes);
+    this.config.metrics.routesReloaded(true);
     this.ctx.queue.wakeAll();
   }
 
+  /** A routes file that failed to read or validate (the previous routes stay): counted. */
+  routesRejected(): void {
+    this.config.metrics.routesReloaded(false);
+  }
+
   get routes(): RouteTable {
-    return this.ctx.routes;
+    return this.live.routes;
   }
 
   get draining(): boolean {
-    return this.ctx.draining;
+    return this.live.draining;
+  }
+
+  /** The limits in effect (the defaults with the options' changes). */
+  get limits(): Readonly<ProxyLimits> {
+    return this.config.limits;
   }
 
   get openConnections(): number {
@@ -146,17 +163,17 @@ export class ProxyServer {
 
   /** The connection caps' view: sockets admitted and open (TLS handshakes too), refusals by cap. */
   connectionStats(): ConnectionGateStats {
-    return this.ctx.gate.stats();
+    return this.gate.stats();
   }
 
   metricsText(): string {
     const machines = [];
-    for (const app of this.ctx.routes.apps.values()) {
+    for (const app of this.live.routes.apps.values()) {
       for (const m of app.machines) {
         machines.push({ app: app.name, machine: m.id, region: m.region, inflight: m.load.inflight });
       }
     }
-    return this.ctx.metrics.render(machines, this.ctx.gate.stats());
+    return this.config.metrics.render(machines, this.gate.stats());
   }
 
   /**
@@ -165,25 +182,25 @@ export class ProxyServer {
    */
   drain(): Promise<void> {
     if (this.drainPromise) return this.drainPromise;
-    this.ctx.draining = true;
-    this.ctx.logger.info('draining', { connections: this.connections.size });
+    this.live.draining = true;
+    this.config.logger.info('draining', { connections: this.connections.size });
     this.drainPromise = new Promise<void>((resolve) => {
       this.server.close();
       for (const d of this.tlsDoors) d.server.close();
       for (const c of this.connections) c.drain();
       // GOAWAY: streams in flight finish, no new ones start, then the session closes.
-      for (const s of this.h2?.sessions ?? []) s.close();
-      const deadline = this.ctx.clock.monotonic() + this.ctx.limits.drainTimeoutMs;
+      for (const s of this.h2?.sessions.keys() ?? []) s.close();
+      const deadline = this.config.clock.monotonic() + this.config.limits.drainTimeoutMs;
       const check = (): void => {
         const open = this.connections.size + (this.h2?.sessions.size ?? 0);
-        if (open === 0 || this.ctx.clock.monotonic() >= deadline) {
+        if (open === 0 || this.config.clock.monotonic() >= deadline) {
           timer.cancel();
           for (const c of this.connections) c.socket.destroy();
           this.close();
           resolve();
         }
       };
-      const timer = this.ctx.clock.setInterval(check, 50);
+      const timer = this.config.clock.setInterval(check, 50);
       check();
     });
     return this.drainPromise;
@@ -196,31 +213,21 @@ export class ProxyServer {
     this.server.close();
     for (const d of this.tlsDoors) d.server.close();
     for (const c of this.connections) c.socket.destroy();
-    for (const s of this.h2?.sessions ?? []) s.destroy();
+    for (const s of this.h2?.sessions.keys() ?? []) s.destroy();
     this.ctx.pool.closeAll();
   }
 
   /** One autostop round: stop (or suspend) what the load does not need, at most one per region. */
   autostop(): void {
-    const control = this.ctx.machines;
-    if (!control || this.ctx.draining) return;
-    for (const app of this.ctx.routes.apps.values()) {
-      for (const m of machinesToStop(app)) {
-        this.ctx.metrics.autostop(app.name);
-        this.ctx.logger.info('autostop', { app: app.name, machine: m.id, region: m.region, mode: app.autoStop });
-        control.stop(app.name, m.id, app.autoStop === 'suspend' ? 'suspend' : 'stop').catch((e: unknown) =>
-          this.ctx.logger.warn('autostop failed', { app: app.name, machine: m.id, error: (e as Error).message }),
-        );
-      }
-    }
+    if (!this.live.draining) this.ctx.autoscaler.stopIdle(this.live.routes);
   }
 
   private sweep(): void {
-    const now = this.ctx.clock.monotonic();
+    const now = this.config.clock.monotonic();
     for (const c of this.connections) c.onTick(now);
-    for (const s of this.h2?.active ?? []) s.onTick(now);
+    this.h2?.onTick(now);
     this.ctx.queue.expire(now);
-    for (const [key, deadline] of this.ctx.starting) if (deadline <= now) this.ctx.starting.delete(key);
+    this.ctx.autoscaler.sweep(now);
     this.ctx.pool.sweep();
     this.refusals.onTick(now);
   }

@@ -1,4 +1,4 @@
-import type { AppRoute, MachineRoute } from '../routes/index.js';
+import type { AppRoute, MachineRoute } from '../route-table/index.js';
 
 /**
  * fly's autostart and autostop rules, as pure decisions over the routing view (fly-compat.md):

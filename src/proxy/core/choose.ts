@@ -1,4 +1,4 @@
-import type { AppRoute, MachineRoute } from '../routes/index.js';
+import type { AppRoute, MachineRoute } from '../route-table/index.js';
 
 /**
  * Picking the machine for one request, as fly's proxy does:

@@ -34,7 +34,7 @@ export interface MachineSpec {
   healthy: boolean;
   /**
    * The address is another host's proxy, which holds the machine (the agent's routes for machines
-   * on other hosts): requests go there marked for this machine id (see listener/peer.ts).
+   * on other hosts): requests go there marked for this machine id (see core/peer.ts).
    */
   peer?: boolean | undefined;
 }
