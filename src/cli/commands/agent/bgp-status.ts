@@ -1,7 +1,7 @@
 import { callAdminApi, loadAgentConfig } from '../../../agent/index.js';
 import type { AnnouncerStatus } from '../../../announcer/index.js';
 import type { Command } from '../../args.js';
-import { printJson, table } from '../certs/common.js';
+import { printJson, table } from '../../output.js';
 import { agentConfigOption } from './run.js';
 
 type Prefix = AnnouncerStatus['prefixes'][number];

@@ -5,7 +5,8 @@
 import { StarlingError } from '../../../shared/index.js';
 import type { Command } from '../../args.js';
 import { callControl, controlOptions, resolveControl, type ControlTarget } from '../../control-client.js';
-import { jsonOption, printJson, table } from '../certs/common.js';
+import { jsonOption } from '../certs/common.js';
+import { printJson, table } from '../../output.js';
 
 /** An app as the API answers it (GET /v1/apps/{app}). */
 export interface AppJson {

@@ -5,20 +5,8 @@ import { AcmeIssuer, type StoredCertificate } from '../../../certs/index.js';
 import type { ChallengeType } from '../../../certs/acme.js';
 import { StarlingError, describeError, isStarlingError, stderrLogger } from '../../../shared/index.js';
 import type { Command } from '../../args.js';
-import {
-  ServedBy,
-  certsDir,
-  certsDirOption,
-  describe,
-  hostArg,
-  jsonOption,
-  openStore,
-  printJson,
-  readPemFile,
-  storeExists,
-  toJson,
-  usageError,
-} from './common.js';
+import { ServedBy, certsDir, certsDirOption, describe, hostArg, jsonOption, openStore, readPemFile, storeExists, toJson, usageError } from './common.js';
+import { printJson } from '../../output.js';
 
 /**
  * `starling certs add HOST`: orders a certificate from an ACME CA into the store. This process

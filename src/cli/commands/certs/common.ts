@@ -1,6 +1,6 @@
 /**
  * What the `starling certs …` commands share: the `--certs DIR` store, hostname arguments, the JSON
- * shape of a certificate (documented in the README; keys are stable), and plain-text tables.
+ * shape of a certificate (documented in the README; keys are stable).
  *
  * No output here ever carries key material: summaries are built field by field from the public
  * parts of a StoredCertificate, never by spreading it.
@@ -146,15 +146,6 @@ export function daysText(days: number): string {
   return days < 0 ? 'expired' : String(days);
 }
 
-/** Left-aligned columns separated by two spaces; the last column is not padded. */
-export function table(rows: readonly (readonly string[])[]): string {
-  const widths: number[] = [];
-  for (const r of rows) r.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
-  return rows
-    .map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '))
-    .join('\n');
-}
-
 /** The key facts of one certificate, indented under a title line (for add, import and show). */
 export function describe(j: CertJson, title: string): string {
   const left = j.daysLeft < 0 ? 'expired' : `${j.daysLeft} days left`;
@@ -166,8 +157,4 @@ export function describe(j: CertJson, title: string): string {
     `  issuer      ${j.issuer || '(unknown)'}`,
     `  sha-256     ${j.fingerprint256 || '(unknown)'}`,
   ].join('\n');
-}
-
-export function printJson(value: unknown): void {
-  console.log(JSON.stringify(value, null, 2));
 }

@@ -2,19 +2,8 @@ import { X509Certificate } from 'node:crypto';
 import type { StoredCertificate } from '../../../certs/index.js';
 import { StarlingError, isStarlingError } from '../../../shared/index.js';
 import type { Command } from '../../args.js';
-import {
-  ServedBy,
-  certsDir,
-  certsDirOption,
-  describe,
-  hostArg,
-  jsonOption,
-  openStore,
-  printJson,
-  readPemFile,
-  toJson,
-  usageError,
-} from './common.js';
+import { ServedBy, certsDir, certsDirOption, describe, hostArg, jsonOption, openStore, readPemFile, toJson, usageError } from './common.js';
+import { printJson } from '../../output.js';
 
 /**
  * `starling certs import HOST --cert FILE --key FILE`: stores a custom certificate, which the

@@ -1,5 +1,6 @@
 import type { Command } from '../../args.js';
-import { ServedBy, byHostname, certsDirOption, daysText, jsonOption, openStore, printJson, shortDate, table, toJson } from './common.js';
+import { ServedBy, byHostname, certsDirOption, daysText, jsonOption, openStore, shortDate, toJson } from './common.js';
+import { printJson, table } from '../../output.js';
 
 /**
  * `starling certs list`: every certificate in the store, one line each, custom before ACME for the

@@ -1,7 +1,8 @@
 import { coversName, type StoredCertificate } from '../../../certs/index.js';
 import { StarlingError } from '../../../shared/index.js';
 import type { Command } from '../../args.js';
-import { ServedBy, certsDir, certsDirOption, describe, hostArg, jsonOption, openStore, printJson, toJson, type CertJson } from './common.js';
+import { ServedBy, certsDir, certsDirOption, describe, hostArg, jsonOption, openStore, toJson, type CertJson } from './common.js';
+import { printJson } from '../../output.js';
 
 /**
  * `starling certs show HOST`: every certificate that can answer for HOST — the ones filed under it

@@ -11,7 +11,8 @@ import { AppConfigError, loadAppConfig } from '../../../control/config/app-confi
 import { StarlingError, describeError } from '../../../shared/index.js';
 import type { Command } from '../../args.js';
 import { appPath, callControl, controlOptions, resolveControl, type ControlTarget } from '../../control-client.js';
-import { jsonOption, printJson } from '../certs/common.js';
+import { jsonOption } from '../certs/common.js';
+import { printJson } from '../../output.js';
 import { defaultAppConfigPath } from '../config/validate.js';
 import { followDeploy, type DeployJson } from './follow.js';
 import { packImage } from './image-pack.js';

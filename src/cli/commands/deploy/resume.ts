@@ -1,7 +1,8 @@
 /** `starling deploy resume|rollback ID --app APP`: continue or undo a deploy the control plane was interrupted in. */
 import type { Command } from '../../args.js';
 import { appOption, appPath, callControl, controlOptions, requireApp, resolveControl } from '../../control-client.js';
-import { jsonOption, printJson } from '../certs/common.js';
+import { jsonOption } from '../certs/common.js';
+import { printJson } from '../../output.js';
 import { followDeploy, type DeployJson } from './follow.js';
 
 function deployAction(verb: 'resume' | 'rollback'): Command {

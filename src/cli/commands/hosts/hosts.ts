@@ -7,7 +7,8 @@ import { StarlingError } from '../../../shared/index.js';
 import type { HostDoc } from '../../../control/index.js';
 import type { Command } from '../../args.js';
 import { callControl, controlOptions, resolveControl } from '../../control-client.js';
-import { jsonOption, printJson, table } from '../certs/common.js';
+import { jsonOption } from '../certs/common.js';
+import { printJson, table } from '../../output.js';
 import { parseExpiry, writeOption, writeSecret } from '../tokens/secret-out.js';
 
 

@@ -35,17 +35,6 @@ export function labFromOpts(opts: Record<string, unknown>): LabContext {
   return openLab(labName(opts), { logger: stderrLogger('warn').child({ component: 'lab' }) });
 }
 
-/** Aligned columns; every row has as many cells as `head`. */
-export function table(head: string[], rows: string[][]): string {
-  const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => [...(r[i] ?? '')].length)));
-  const line = (cells: string[]): string =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat(width[i]! - [...c].length)))
-      .join('  ')
-      .trimEnd();
-  return [line(head), ...rows.map(line)].join('\n');
-}
-
 /** 850 → "850 ms", 12345 → "12.3 s". */
 export function duration(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;

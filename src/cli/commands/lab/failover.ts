@@ -1,8 +1,9 @@
 /** `starling lab failover POP --mode …`: fail a PoP while its cities keep asking; print the outage. */
 import { failover, type FailoverReport } from '../../../lab/index.js';
 import type { Command } from '../../args.js';
-import { jsonOption, printJson } from '../certs/common.js';
-import { asLabUser, duration, labFromOpts, nameOption, table } from './common.js';
+import { jsonOption } from '../certs/common.js';
+import { asLabUser, duration, labFromOpts, nameOption } from './common.js';
+import { printJson, table } from '../../output.js';
 import { modeFrom, modeOption } from './fail.js';
 
 export const labFailoverCmd: Command = {
@@ -30,10 +31,10 @@ export const labFailoverCmd: Command = {
 export function describeFailover(r: FailoverReport): string {
   const lines = [`failover of ${r.pop} (${r.mode}):`, ...r.actions.map((a) => `  ${a}`), ''];
   lines.push(
-    table(
+    table([
       ['city', 'from', 'to', 'expected', 'outage window', 'failed', ''],
-      r.cities.map((c) => [c.city, c.from, c.to ?? 'none', c.expected ?? 'none', c.windowMs === null ? 'not over' : `${c.windowMs} ms`, `${c.failed} of ${c.requests}`, c.ok ? '✓' : '✗']),
-    ),
+      ...r.cities.map((c) => [c.city, c.from, c.to ?? 'none', c.expected ?? 'none', c.windowMs === null ? 'not over' : `${c.windowMs} ms`, `${c.failed} of ${c.requests}`, c.ok ? '✓' : '✗']),
+    ]),
   );
   lines.push('', 'outage window: from sending the first request that failed or was answered by another PoP to the first answer from the new PoP');
   lines.push(r.healed ? `healed afterwards in ${duration(r.healMs ?? 0)}` : `left failed: starling lab heal ${r.pop}`);

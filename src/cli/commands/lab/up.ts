@@ -2,7 +2,8 @@
 import { getPreset, labUp, loadTopology, type CatchmentRow, type LabStep } from '../../../lab/index.js';
 import { StarlingError, stderrLogger } from '../../../shared/index.js';
 import type { Command } from '../../args.js';
-import { asLabUser, duration, labName, nameFlag, nameOption, table } from './common.js';
+import { asLabUser, duration, labName, nameFlag, nameOption } from './common.js';
+import { table } from '../../output.js';
 
 export const labUpCmd: Command = {
   noun: 'lab',
@@ -60,8 +61,8 @@ export function stepLine(s: LabStep): string {
 
 /** city → PoP that answered → expected PoP, ✓ or ✗. */
 export function catchmentTable(rows: CatchmentRow[]): string {
-  return table(
+  return table([
     ['city', 'answered by', 'machine', 'expected', ''],
-    rows.map((r) => [r.city, r.measured ?? `none (${r.error ?? 'no answer'})`, r.machine ? `${r.machine} (${r.region ?? '?'})` : '-', r.expected ?? 'none', r.ok ? '✓' : '✗']),
-  );
+    ...rows.map((r) => [r.city, r.measured ?? `none (${r.error ?? 'no answer'})`, r.machine ? `${r.machine} (${r.region ?? '?'})` : '-', r.expected ?? 'none', r.ok ? '✓' : '✗']),
+  ]);
 }

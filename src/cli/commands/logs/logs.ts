@@ -2,7 +2,8 @@
 import type { Command } from '../../args.js';
 import { appOption, appPath, callControl, controlOptions, requireApp, resolveControl } from '../../control-client.js';
 import { StarlingError } from '../../../shared/index.js';
-import { jsonOption, printJson } from '../certs/common.js';
+import { jsonOption } from '../certs/common.js';
+import { printJson } from '../../output.js';
 
 interface LogsJson {
   lines: { time: string; machine: string; region: string; host: string; stream: string; message: string }[];

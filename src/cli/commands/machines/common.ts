@@ -9,7 +9,7 @@ import { APP_NAME, type MachineView } from '../../../agent/machines-port.js';
 import { StarlingError } from '../../../shared/index.js';
 import type { OptionSpec } from '../../args.js';
 import { agentConfigOption } from '../agent/run.js';
-import { table } from '../certs/common.js';
+import { table } from '../../output.js';
 
 type Opts = Record<string, unknown>;
 export type AgentTarget = { admin_listen: string; token_file: string };

@@ -1,6 +1,7 @@
 import type { MachineView } from '../../../agent/machines-port.js';
 import type { Command } from '../../args.js';
-import { jsonOption, printJson, table } from '../certs/common.js';
+import { jsonOption } from '../certs/common.js';
+import { printJson, table } from '../../output.js';
 import { agentOf, appOf, callJson, checksText, machinePath, machinesOptions } from './common.js';
 
 /** `starling machines list --app APP`: the app's machines on the agent's host. */

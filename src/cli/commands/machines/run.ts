@@ -3,7 +3,8 @@ import { resolve } from 'node:path';
 import type { MachineView } from '../../../agent/machines-port.js';
 import { StarlingError, isStarlingError } from '../../../shared/index.js';
 import { optionList, type Command } from '../../args.js';
-import { jsonOption, printJson } from '../certs/common.js';
+import { jsonOption } from '../certs/common.js';
+import { printJson } from '../../output.js';
 import { agentOf, appOf, callJson, describeMachine, machinePath, machinesOptions, pairs, splitCommand, usage } from './common.js';
 
 /** How long `run` waits for the new machine to be started (the API's maximum). */

@@ -1,7 +1,8 @@
 /** `starling orgs create|list`: organisations, which own apps and tokens (docs/control-api.md). */
 import type { Command } from '../../args.js';
 import { callControl, controlOptions, resolveControl } from '../../control-client.js';
-import { jsonOption, printJson, table } from '../certs/common.js';
+import { jsonOption } from '../certs/common.js';
+import { printJson, table } from '../../output.js';
 
 export interface OrgJson {
   name: string;

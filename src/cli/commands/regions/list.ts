@@ -1,7 +1,8 @@
 /** `starling regions list`: the regions that have hosts, with their capacity. */
 import type { Command } from '../../args.js';
 import { callControl, controlOptions, resolveControl } from '../../control-client.js';
-import { jsonOption, printJson, table } from '../certs/common.js';
+import { jsonOption } from '../certs/common.js';
+import { printJson, table } from '../../output.js';
 
 /** A region as GET /v1/regions answers it. */
 export interface RegionJson {

@@ -1,7 +1,8 @@
 /** `starling releases list --app APP`: an app's releases, oldest first, as the control plane keeps them. */
 import type { Command } from '../../args.js';
 import { appOption, appPath, callControl, controlOptions, requireApp, resolveControl } from '../../control-client.js';
-import { jsonOption, printJson, table } from '../certs/common.js';
+import { jsonOption } from '../certs/common.js';
+import { printJson, table } from '../../output.js';
 
 /** A release as the API answers it (immutable). */
 export interface ReleaseJson {

@@ -6,7 +6,8 @@
 import { StarlingError } from '../../../shared/index.js';
 import type { Command } from '../../args.js';
 import { appOption, appPath, callControl, controlOptions, requireApp, resolveControl } from '../../control-client.js';
-import { jsonOption, printJson, table } from '../certs/common.js';
+import { jsonOption } from '../certs/common.js';
+import { printJson, table } from '../../output.js';
 
 /** What set and list answer. */
 export interface SecretsReply {

@@ -1,7 +1,8 @@
 /** `starling status --app APP`: the deployed release, each machine's placement and state, the latest deploy. */
 import type { Command } from '../../args.js';
 import { appOption, appPath, callControl, controlOptions, requireApp, resolveControl } from '../../control-client.js';
-import { jsonOption, printJson, table } from '../certs/common.js';
+import { jsonOption } from '../certs/common.js';
+import { printJson, table } from '../../output.js';
 import type { StatusJson } from '../deploy/follow.js';
 
 export const status: Command = {

@@ -6,7 +6,8 @@
 import { StarlingError } from '../../../shared/index.js';
 import type { Command } from '../../args.js';
 import { callControl, controlOptions, resolveControl } from '../../control-client.js';
-import { jsonOption, printJson, table } from '../certs/common.js';
+import { jsonOption } from '../certs/common.js';
+import { printJson, table } from '../../output.js';
 import { parseExpiry, writeOption, writeSecret } from './secret-out.js';
 
 export interface TokenJson {
