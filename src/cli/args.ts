@@ -1,5 +1,5 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { StarlingError } from '../shared/index.js';
+export { commandName, parseOptions } from './kit/index.js';
 
 export interface OptionSpec {
   type: 'string' | 'boolean';
@@ -29,49 +29,6 @@ export interface Command {
   run(opts: Record<string, string | boolean | undefined>): Promise<number>;
 }
 
-/** `deploy`, `apps create`: the words that name a command (some have no verb). */
-export function commandName(cmd: Pick<Command, 'noun' | 'verb'>): string {
-  return cmd.verb === '' ? cmd.noun : `${cmd.noun} ${cmd.verb}`;
-}
-
-/** Parses a command's flags strictly: an unknown flag or a missing value is a user error. */
-export function parseOptions(cmd: Command, argv: string[]): Record<string, string | boolean | undefined> {
-  const options: NonNullable<ParseArgsConfig['options']> = {};
-  for (const [name, spec] of Object.entries(cmd.options)) {
-    options[name] = spec.default === undefined ? { type: spec.type } : { type: spec.type, default: spec.default } as never;
-    if (spec.multiple) options[name].multiple = true;
-  }
-  try {
-    const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
-    const names = cmd.args ?? [];
-    const rest = names.at(-1)?.endsWith('...') === true;
-    if (positionals.length > names.length && !rest) {
-      throw new StarlingError('ERR_USAGE', `unexpected argument "${positionals[names.length]}"`, {
-        fault: 'user',
-        hint: `see: starling ${commandName(cmd)} --help`,
-      });
-    }
-    if (positionals.length < names.length) {
-      throw new StarlingError('ERR_USAGE', `missing ${names.slice(positionals.length).join(' ')}`, {
-        fault: 'user',
-        hint: `usage: starling ${commandName(cmd)} ${names.join(' ')} [options]`,
-      });
-    }
-    const out = values as Record<string, string | boolean | undefined>;
-    names.forEach((n, i) => {
-      if (rest && i === names.length - 1) (out as Record<string, unknown>)[n.slice(0, -3).toLowerCase()] = positionals.slice(i);
-      else out[n.toLowerCase()] = positionals[i];
-    });
-    return out;
-  } catch (e) {
-    if (e instanceof StarlingError) throw e;
-    throw new StarlingError('ERR_USAGE', (e as Error).message, {
-      fault: 'user',
-      hint: `see: starling ${commandName(cmd)} --help`,
-    });
-  }
-}
-
 /** Every value of a `multiple` flag, in order ([] when it was not given). */
 export function optionList(opts: Record<string, unknown>, name: string): string[] {
   const v = opts[name];
@@ -88,15 +45,4 @@ export function parseHostPort(value: string, what: string): { host: string; port
     });
   }
   return { host: (m[1] ?? m[2])!, port };
-}
-
-export function commandHelp(cmd: Command): string {
-  const args = (cmd.args ?? []).map((a) => (a.endsWith('...') ? ` -- ${a}` : ` ${a}`)).join('');
-  const lines = [`starling ${commandName(cmd)}${args} — ${cmd.summary}`, '', 'options:'];
-  for (const [name, spec] of Object.entries(cmd.options)) {
-    const flag = spec.type === 'string' ? `--${name} ${spec.value ?? 'VALUE'}` : `--${name}`;
-    const def = spec.default === undefined ? '' : ` (default: ${String(spec.default)})`;
-    lines.push(`  ${flag.padEnd(28)} ${spec.description}${def}${spec.multiple ? ' (repeatable)' : ''}`);
-  }
-  return lines.join('\n');
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { COMMANDS, mainHelp, parseHostPort } from '../../src/cli/index.js';
+import { COMMANDS, NOUNS, TREE, mainHelp, nounHelp, parseHostPort } from '../../src/cli/index.js';
 import { parseOptions } from '../../src/cli/args.js';
 import { edgeLimitOptions } from '../../src/cli/commands/proxy/serve.js';
 import { isStarlingError } from '../../src/shared/index.js';
@@ -38,9 +38,15 @@ test('README documents no option that the command does not have', () => {
   }
 });
 
-test('main help lists every command', () => {
+test('main help names every noun, grouped; each noun\'s help lists its commands', () => {
   const help = mainHelp();
-  for (const cmd of COMMANDS) assert.match(help, new RegExp(`starling ${cmd.verb === '' ? cmd.noun : `${cmd.noun} ${cmd.verb}`}`));
+  for (const n of NOUNS) assert.match(help, new RegExp(`^  ${n.noun}\\b`, 'm'), `root help lacks ${n.noun}`);
+  for (const group of TREE.groups) assert.match(help, new RegExp(`^${group}$`, 'm'));
+  for (const cmd of COMMANDS) {
+    const noun = NOUNS.find((n) => n.noun === cmd.noun);
+    assert.ok(noun, `starling ${cmd.noun} has no entry in NOUNS`);
+    assert.match(nounHelp(TREE, noun), new RegExp(`starling ${cmd.verb === '' ? cmd.noun : `${cmd.noun} ${cmd.verb}`}`));
+  }
 });
 
 test('HOST:PORT parsing accepts IPv4, names and bracketed IPv6, and names the flag when wrong', () => {
@@ -68,7 +74,7 @@ test('an unknown flag is a usage error with a hint', () => {
 
 test('proxy serve: --max-connections, --max-connections-per-ip and --response-idle-timeout, with their defaults', () => {
   const serve = COMMANDS.find((c) => c.noun === 'proxy' && c.verb === 'serve')!;
-  const limits = (...args: string[]) => edgeLimitOptions(parseOptions(serve, ['--routes', 'r.json', '--region', 'fra', ...args]));
+  const limits = (...args: string[]) => edgeLimitOptions(parseOptions(serve, ['--routes', 'r.json', '--region', 'fra', ...args]) as Record<string, string | boolean | undefined>);
   assert.deepEqual(limits(), { maxConnections: 50_000, maxConnectionsPerIp: 1000, responseIdleTimeoutMs: 60_000 });
   assert.deepEqual(limits('--max-connections', '2000', '--max-connections-per-ip', '2000', '--response-idle-timeout', '1m30s'), {
     maxConnections: 2000,
