@@ -18,21 +18,20 @@ import { machinesRun } from './commands/machines/run.js';
 import { machinesList } from './commands/machines/list.js';
 import { machinesDestroy, machinesStart, machinesStop } from './commands/machines/lifecycle.js';
 import { machinesLogs } from './commands/machines/logs.js';
-import { configValidate } from './commands/config/validate.js';
+import { configValidate } from './commands/config/meta.js';
 import { controlRun } from './commands/control/run.js';
-import { appsCreate, appsDestroy, appsList } from './commands/apps/apps.js';
-import { releasesList } from './commands/releases/list.js';
-import { secretsList, secretsSet, secretsUnset } from './commands/secrets/secrets.js';
-import { regionsList } from './commands/regions/list.js';
-import { orgsCreate, orgsList } from './commands/orgs/orgs.js';
-import { tokensCreate, tokensList, tokensRevoke } from './commands/tokens/tokens.js';
-import { hostsAdd, hostsList, hostsRemove } from './commands/hosts/hosts.js';
+import { appsCreate, appsDestroy, appsList } from './commands/apps/meta.js';
+import { releasesList } from './commands/releases/meta.js';
+import { secretsList, secretsSet, secretsUnset } from './commands/secrets/meta.js';
+import { regionsList } from './commands/regions/meta.js';
+import { orgsCreate, orgsList } from './commands/orgs/meta.js';
+import { tokensCreate, tokensList, tokensRevoke } from './commands/tokens/meta.js';
+import { hostsAdd, hostsList, hostsRemove } from './commands/hosts/meta.js';
 
-import { deploy } from './commands/deploy/deploy.js';
-import { deployResume, deployRollback } from './commands/deploy/resume.js';
-import { scaleCount } from './commands/scale/scale.js';
-import { status } from './commands/status/status.js';
-import { logs } from './commands/logs/logs.js';
+import { deploy, deployResume, deployRollback } from './commands/deploy/meta.js';
+import { scaleCount } from './commands/scale/meta.js';
+import { status } from './commands/status/meta.js';
+import { logs } from './commands/logs/meta.js';
 import { labUpCmd } from './commands/lab/up.js';
 import { labDownCmd } from './commands/lab/down.js';
 import { labStatusCmd } from './commands/lab/status.js';
@@ -79,25 +78,26 @@ function legacy(cmd: Command): AnyCommand {
   return meta;
 }
 
-const OLD: readonly Command[] = [
-  proxyServe,
-  certsAdd,
-  certsImport,
-  certsList,
-  certsShow,
-  certsRemove,
-  agentRun,
-  agentDrain,
-  agentUndrain,
-  agentBgpStatus,
-  machinesRun,
-  machinesList,
-  machinesStart,
-  machinesStop,
-  machinesDestroy,
-  machinesLogs,
+/** Every command, in help order within its noun. */
+export const COMMANDS: readonly AnyCommand[] = [
+  legacy(proxyServe),
+  legacy(certsAdd),
+  legacy(certsImport),
+  legacy(certsList),
+  legacy(certsShow),
+  legacy(certsRemove),
+  legacy(agentRun),
+  legacy(agentDrain),
+  legacy(agentUndrain),
+  legacy(agentBgpStatus),
+  legacy(machinesRun),
+  legacy(machinesList),
+  legacy(machinesStart),
+  legacy(machinesStop),
+  legacy(machinesDestroy),
+  legacy(machinesLogs),
   configValidate,
-  controlRun,
+  legacy(controlRun),
   appsCreate,
   appsList,
   appsDestroy,
@@ -120,18 +120,15 @@ const OLD: readonly Command[] = [
   status,
   scaleCount,
   logs,
-  labUpCmd,
-  labStatusCmd,
-  labExecCmd,
-  labCurlCmd,
-  labFailCmd,
-  labHealCmd,
-  labFailoverCmd,
-  labDownCmd,
+  legacy(labUpCmd),
+  legacy(labStatusCmd),
+  legacy(labExecCmd),
+  legacy(labCurlCmd),
+  legacy(labFailCmd),
+  legacy(labHealCmd),
+  legacy(labFailoverCmd),
+  legacy(labDownCmd),
 ];
-
-/** Every command, in help order within its noun. */
-export const COMMANDS: readonly AnyCommand[] = OLD.map(legacy);
 
 export const TREE: CommandTree = { name: 'starling', tagline: 'a self-hostable anycast app platform', groups: GROUPS, nouns: NOUNS, commands: COMMANDS };
 
