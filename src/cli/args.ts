@@ -1,5 +1,4 @@
-import { StarlingError } from '../shared/index.js';
-export { commandName, parseOptions } from './kit/index.js';
+export { commandName, parseHostPort, parseOptions } from './kit/index.js';
 
 export interface OptionSpec {
   type: 'string' | 'boolean';
@@ -33,16 +32,4 @@ export interface Command {
 export function optionList(opts: Record<string, unknown>, name: string): string[] {
   const v = opts[name];
   return Array.isArray(v) ? v.map(String) : typeof v === 'string' ? [v] : [];
-}
-
-/** `HOST:PORT` (IPv6 as `[::1]:8080`) → parts; `what` names the flag in errors. */
-export function parseHostPort(value: string, what: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) {
-    throw new StarlingError('ERR_USAGE', `${what} must be HOST:PORT (e.g. 127.0.0.1:8080), got "${value}"`, {
-      fault: 'user',
-    });
-  }
-  return { host: (m[1] ?? m[2])!, port };
 }

@@ -4,22 +4,16 @@
  */
 import type { Command } from './args.js';
 import { dispatch as runTree, findCommand as findIn, implement, mainHelp as helpOf, type AnyCommand, type CommandTree, type NounMeta, type Option } from './kit/index.js';
-import { proxyServe } from './commands/proxy/serve.js';
+import { agentBgpStatus, agentDrain, agentRun, agentUndrain } from './commands/agent/meta.js';
+import { machinesDestroy, machinesList, machinesLogs, machinesRun, machinesStart, machinesStop } from './commands/machines/meta.js';
+import { controlRun } from './commands/control/meta.js';
+import { proxyServe } from './commands/proxy/meta.js';
 import { certsAdd } from './commands/certs/add.js';
 import { certsImport } from './commands/certs/import.js';
 import { certsList } from './commands/certs/list.js';
 import { certsRemove } from './commands/certs/remove.js';
 import { certsShow } from './commands/certs/show.js';
-import { agentRun } from './commands/agent/run.js';
-import { agentDrain } from './commands/agent/drain.js';
-import { agentUndrain } from './commands/agent/undrain.js';
-import { agentBgpStatus } from './commands/agent/bgp-status.js';
-import { machinesRun } from './commands/machines/run.js';
-import { machinesList } from './commands/machines/list.js';
-import { machinesDestroy, machinesStart, machinesStop } from './commands/machines/lifecycle.js';
-import { machinesLogs } from './commands/machines/logs.js';
 import { configValidate } from './commands/config/meta.js';
-import { controlRun } from './commands/control/run.js';
 import { appsCreate, appsDestroy, appsList } from './commands/apps/meta.js';
 import { releasesList } from './commands/releases/meta.js';
 import { secretsList, secretsSet, secretsUnset } from './commands/secrets/meta.js';
@@ -80,24 +74,24 @@ function legacy(cmd: Command): AnyCommand {
 
 /** Every command, in help order within its noun. */
 export const COMMANDS: readonly AnyCommand[] = [
-  legacy(proxyServe),
+  proxyServe,
   legacy(certsAdd),
   legacy(certsImport),
   legacy(certsList),
   legacy(certsShow),
   legacy(certsRemove),
-  legacy(agentRun),
-  legacy(agentDrain),
-  legacy(agentUndrain),
-  legacy(agentBgpStatus),
-  legacy(machinesRun),
-  legacy(machinesList),
-  legacy(machinesStart),
-  legacy(machinesStop),
-  legacy(machinesDestroy),
-  legacy(machinesLogs),
+  agentRun,
+  agentDrain,
+  agentUndrain,
+  agentBgpStatus,
+  machinesRun,
+  machinesList,
+  machinesStart,
+  machinesStop,
+  machinesDestroy,
+  machinesLogs,
   configValidate,
-  legacy(controlRun),
+  controlRun,
   appsCreate,
   appsList,
   appsDestroy,

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { COMMANDS, NOUNS, TREE, mainHelp, nounHelp, parseHostPort } from '../../src/cli/index.js';
 import { parseOptions } from '../../src/cli/args.js';
+import { PROXY_DEFAULTS, proxyServe } from '../../src/cli/commands/proxy/meta.js';
 import { edgeLimitOptions } from '../../src/cli/commands/proxy/serve.js';
+import { DEFAULT_LIMITS } from '../../src/proxy/index.js';
 import { isStarlingError } from '../../src/shared/index.js';
 
 const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
@@ -67,14 +69,14 @@ test('an unknown flag is a usage error with a hint', () => {
     () => parseOptions(serve, ['--routes', 'r.json', '--bogus']),
     (e: unknown) => isStarlingError(e, 'ERR_USAGE') && /bogus/.test(e.message) && e.hint !== undefined,
   );
-  const opts = parseOptions(serve, ['--routes', 'r.json', '--region', 'fra']);
-  assert.equal(opts.listen, '127.0.0.1:8080');
-  assert.equal(opts.workers, '1');
+  const opts = parseOptions(proxyServe, ['--routes', 'r.json', '--region', 'fra']);
+  assert.deepEqual(opts.listen, { host: '127.0.0.1', port: 8080 });
+  assert.equal(opts.workers, 1);
 });
 
 test('proxy serve: --max-connections, --max-connections-per-ip and --response-idle-timeout, with their defaults', () => {
-  const serve = COMMANDS.find((c) => c.noun === 'proxy' && c.verb === 'serve')!;
-  const limits = (...args: string[]) => edgeLimitOptions(parseOptions(serve, ['--routes', 'r.json', '--region', 'fra', ...args]) as Record<string, string | boolean | undefined>);
+  const limits = (...args: string[]) => edgeLimitOptions(parseOptions(proxyServe, ['--routes', 'r.json', '--region', 'fra', ...args]));
+  assert.deepEqual(PROXY_DEFAULTS, { maxConnections: DEFAULT_LIMITS.maxConnections, maxConnectionsPerIp: DEFAULT_LIMITS.maxConnectionsPerIp }, "help's defaults are the proxy's");
   assert.deepEqual(limits(), { maxConnections: 50_000, maxConnectionsPerIp: 1000, responseIdleTimeoutMs: 60_000 });
   assert.deepEqual(limits('--max-connections', '2000', '--max-connections-per-ip', '2000', '--response-idle-timeout', '1m30s'), {
     maxConnections: 2000,

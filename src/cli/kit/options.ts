@@ -197,3 +197,16 @@ export function custom<T, const S extends Common & { default?: string } & Partia
     },
   };
 }
+
+/** `HOST:PORT` (IPv6 as `[::1]:8080`) → parts; `flag` names the flag in errors. */
+export function parseHostPort(value: string, flag: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw usageError(`${flag} must be HOST:PORT (e.g. 127.0.0.1:8080), got "${value}"`);
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+/** `--name HOST:PORT`: where to listen or connect; run() gets `{ host, port }`. */
+export function hostPort<const S extends { description: string; default?: string } & Partial<Required>>(s: S) {
+  return custom({ value: 'HOST:PORT', ...s }, parseHostPort);
+}
