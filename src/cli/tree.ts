@@ -4,15 +4,11 @@
  */
 import type { Command } from './args.js';
 import { dispatch as runTree, findCommand as findIn, implement, mainHelp as helpOf, type AnyCommand, type CommandTree, type NounMeta, type Option } from './kit/index.js';
+import { certsAdd, certsImport, certsList, certsRemove, certsShow } from './commands/certs/meta.js';
 import { agentBgpStatus, agentDrain, agentRun, agentUndrain } from './commands/agent/meta.js';
 import { machinesDestroy, machinesList, machinesLogs, machinesRun, machinesStart, machinesStop } from './commands/machines/meta.js';
 import { controlRun } from './commands/control/meta.js';
 import { proxyServe } from './commands/proxy/meta.js';
-import { certsAdd } from './commands/certs/add.js';
-import { certsImport } from './commands/certs/import.js';
-import { certsList } from './commands/certs/list.js';
-import { certsRemove } from './commands/certs/remove.js';
-import { certsShow } from './commands/certs/show.js';
 import { configValidate } from './commands/config/meta.js';
 import { appsCreate, appsDestroy, appsList } from './commands/apps/meta.js';
 import { releasesList } from './commands/releases/meta.js';
@@ -75,11 +71,11 @@ function legacy(cmd: Command): AnyCommand {
 /** Every command, in help order within its noun. */
 export const COMMANDS: readonly AnyCommand[] = [
   proxyServe,
-  legacy(certsAdd),
-  legacy(certsImport),
-  legacy(certsList),
-  legacy(certsShow),
-  legacy(certsRemove),
+  certsAdd,
+  certsImport,
+  certsList,
+  certsShow,
+  certsRemove,
   agentRun,
   agentDrain,
   agentUndrain,

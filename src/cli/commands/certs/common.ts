@@ -10,37 +10,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CertificateIndex, FileCertStore, type CertSource, type StoredCertificate } from '../../../certs/index.js';
 import { checkHostname } from '../../../certs/validate.js';
-import { StarlingError, silentLogger } from '../../../shared/index.js';
+import { silentLogger } from '../../../shared/index.js';
 import type { OptionSpec } from '../../args.js';
-
-type Opts = Record<string, string | boolean | undefined>;
-
-export const DEFAULT_CERTS_DIR = '.starling/certs';
-
-export const certsDirOption: Record<string, OptionSpec> = {
-  certs: {
-    type: 'string',
-    value: 'DIR',
-    description: 'certificate store, shared by the proxies of every PoP',
-    default: DEFAULT_CERTS_DIR,
-  },
-};
+import { usageError } from '../../kit/index.js';
 
 export const jsonOption: Record<string, OptionSpec> = {
   json: { type: 'boolean', description: 'print JSON (keys as documented) instead of text' },
 };
 
-export function usageError(message: string, hint?: string): StarlingError {
-  return new StarlingError('ERR_USAGE', message, { fault: 'user', hint });
-}
-
-export function certsDir(opts: Opts): string {
-  return typeof opts.certs === 'string' ? opts.certs : DEFAULT_CERTS_DIR;
-}
-
 /** The file store behind `--certs DIR`; it logs nothing (the commands say what happened themselves). */
-export function openStore(opts: Opts): FileCertStore {
-  return new FileCertStore(certsDir(opts), { logger: silentLogger });
+export function openStore(opts: { certs: string }): FileCertStore {
+  return new FileCertStore(opts.certs, { logger: silentLogger });
 }
 
 /** Whether DIR looks like a store something has used (a proxy with --tls-listen creates certs/). */
@@ -49,7 +29,7 @@ export function storeExists(store: FileCertStore): boolean {
 }
 
 /** The HOST argument, lower-cased and checked (exit 2 when it is not a hostname). */
-export function hostArg(opts: Opts): string {
+export function hostArg(opts: { host: string }): string {
   return checkHostname(opts.host);
 }
 
