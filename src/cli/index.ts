@@ -1,3 +1,2 @@
-export { COMMANDS, NOUNS, TREE, dispatch, findCommand, mainHelp } from './tree.js';
-export { commandHelp, nounHelp, type AnyCommand, type CommandMeta, type Option } from './kit/index.js';
-export { parseHostPort, type Command, type OptionSpec } from './args.js';
+export { COMMANDS, GROUPS, NOUNS, TREE, dispatch, findCommand, mainHelp } from './tree.js';
+export { commandHelp, nounHelp, parseHostPort, type AnyCommand, type CommandMeta, type Option } from './kit/index.js';

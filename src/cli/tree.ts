@@ -2,32 +2,26 @@
  * The command table: every command's metadata (names, summary, arguments, options) and where the
  * root help lists it. The README's CLI reference is checked against this table.
  */
-import type { Command } from './args.js';
-import { dispatch as runTree, findCommand as findIn, implement, mainHelp as helpOf, type AnyCommand, type CommandTree, type NounMeta, type Option } from './kit/index.js';
-import { certsAdd, certsImport, certsList, certsRemove, certsShow } from './commands/certs/meta.js';
-import { agentBgpStatus, agentDrain, agentRun, agentUndrain } from './commands/agent/meta.js';
-import { machinesDestroy, machinesList, machinesLogs, machinesRun, machinesStart, machinesStop } from './commands/machines/meta.js';
-import { controlRun } from './commands/control/meta.js';
-import { proxyServe } from './commands/proxy/meta.js';
-import { configValidate } from './commands/config/meta.js';
-import { appsCreate, appsDestroy, appsList } from './commands/apps/meta.js';
+import { dispatch as runTree, findCommand as findIn, mainHelp as helpOf, type AnyCommand, type CommandTree, type NounMeta } from './kit/index.js';
+// Only the commands' meta.ts files: what each command does is imported when it runs.
+import { deploy, deployResume, deployRollback } from './commands/deploy/meta.js';
+import { status } from './commands/status/meta.js';
+import { logs } from './commands/logs/meta.js';
+import { scaleCount } from './commands/scale/meta.js';
 import { releasesList } from './commands/releases/meta.js';
+import { appsCreate, appsDestroy, appsList } from './commands/apps/meta.js';
 import { secretsList, secretsSet, secretsUnset } from './commands/secrets/meta.js';
+import { configValidate } from './commands/config/meta.js';
+import { hostsAdd, hostsList, hostsRemove } from './commands/hosts/meta.js';
 import { regionsList } from './commands/regions/meta.js';
 import { orgsCreate, orgsList } from './commands/orgs/meta.js';
 import { tokensCreate, tokensList, tokensRevoke } from './commands/tokens/meta.js';
-import { hostsAdd, hostsList, hostsRemove } from './commands/hosts/meta.js';
-
-import { deploy, deployResume, deployRollback } from './commands/deploy/meta.js';
-import { scaleCount } from './commands/scale/meta.js';
-import { status } from './commands/status/meta.js';
-import { logs } from './commands/logs/meta.js';
-import { labUpCmd } from './commands/lab/up.js';
-import { labDownCmd } from './commands/lab/down.js';
-import { labStatusCmd } from './commands/lab/status.js';
-import { labCurlCmd, labExecCmd } from './commands/lab/exec.js';
-import { labFailCmd, labHealCmd } from './commands/lab/fail.js';
-import { labFailoverCmd } from './commands/lab/failover.js';
+import { controlRun } from './commands/control/meta.js';
+import { agentBgpStatus, agentDrain, agentRun, agentUndrain } from './commands/agent/meta.js';
+import { machinesDestroy, machinesList, machinesLogs, machinesRun, machinesStart, machinesStop } from './commands/machines/meta.js';
+import { proxyServe } from './commands/proxy/meta.js';
+import { certsAdd, certsImport, certsList, certsRemove, certsShow } from './commands/certs/meta.js';
+import { labCurlCmd, labDownCmd, labExecCmd, labFailCmd, labFailoverCmd, labHealCmd, labStatusCmd, labUpCmd } from './commands/lab/meta.js';
 
 /** The root help's sections, in order. */
 export const GROUPS = ['Deploy and run apps', 'Configure', 'Hosts and the platform', 'Operate a PoP', 'Certificates', 'The lab'] as const;
@@ -56,17 +50,6 @@ export const NOUNS: readonly NounMeta[] = [
   noun('certs', 'Certificates', 'TLS certificates in the store: order from ACME, import, list, show, remove'),
   noun('lab', 'The lab', 'a small internet on this computer: build it, look at it, fail PoPs, measure failover'),
 ];
-
-/** A command of the old shape, until it is declared with defineCommand. */
-function legacy(cmd: Command): AnyCommand {
-  const options: Record<string, Option<unknown>> = {};
-  for (const [name, o] of Object.entries(cmd.options)) {
-    options[name] = { ...o, default: o.default === undefined ? undefined : String(o.default), parse: (raw) => raw ?? o.default };
-  }
-  const meta: AnyCommand = { noun: cmd.noun, verb: cmd.verb, aliases: cmd.aliases, summary: cmd.summary, args: cmd.args, options, load: async () => ({ impl }) };
-  const impl = implement(meta, (opts) => cmd.run(opts as Record<string, string | boolean | undefined>));
-  return meta;
-}
 
 /** Every command, in help order within its noun. */
 export const COMMANDS: readonly AnyCommand[] = [
@@ -110,14 +93,14 @@ export const COMMANDS: readonly AnyCommand[] = [
   status,
   scaleCount,
   logs,
-  legacy(labUpCmd),
-  legacy(labStatusCmd),
-  legacy(labExecCmd),
-  legacy(labCurlCmd),
-  legacy(labFailCmd),
-  legacy(labHealCmd),
-  legacy(labFailoverCmd),
-  legacy(labDownCmd),
+  labUpCmd,
+  labStatusCmd,
+  labExecCmd,
+  labCurlCmd,
+  labFailCmd,
+  labHealCmd,
+  labFailoverCmd,
+  labDownCmd,
 ];
 
 export const TREE: CommandTree = { name: 'starling', tagline: 'a self-hostable anycast app platform', groups: GROUPS, nouns: NOUNS, commands: COMMANDS };

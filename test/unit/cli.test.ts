@@ -6,6 +6,9 @@ import { parseOptions } from '../../src/cli/args.js';
 import { PROXY_DEFAULTS, proxyServe } from '../../src/cli/commands/proxy/meta.js';
 import { edgeLimitOptions } from '../../src/cli/commands/proxy/serve.js';
 import { DEFAULT_LIMITS } from '../../src/proxy/index.js';
+import { DEFAULT_LAB_NAME } from '../../src/cli/commands/lab/meta.js';
+import { loadImplementation } from '../../src/cli/kit/index.js';
+import { DEFAULT_LAB } from '../../src/lab/index.js';
 import { isStarlingError } from '../../src/shared/index.js';
 
 const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
@@ -49,6 +52,19 @@ test('main help names every noun, grouped; each noun\'s help lists its commands'
     assert.ok(noun, `starling ${cmd.noun} has no entry in NOUNS`);
     assert.match(nounHelp(TREE, noun), new RegExp(`starling ${cmd.verb === '' ? cmd.noun : `${cmd.noun} ${cmd.verb}`}`));
   }
+});
+
+test('every command in the table has an implementation in the module its load() names', async () => {
+  for (const cmd of COMMANDS) {
+    const impl = await loadImplementation(cmd);
+    assert.equal(typeof impl.run, 'function', `starling ${cmd.noun} ${cmd.verb}`);
+  }
+  const names = COMMANDS.flatMap((c) => [c.verb, ...(c.aliases ?? [])].map((v) => `${c.noun} ${v}`));
+  assert.equal(new Set(names).size, names.length, 'no two commands share a name or an alias');
+});
+
+test("the defaults help shows without loading the lab are the lab's", () => {
+  assert.equal(DEFAULT_LAB_NAME, DEFAULT_LAB);
 });
 
 test('HOST:PORT parsing accepts IPv4, names and bracketed IPv6, and names the flag when wrong', () => {

@@ -11,12 +11,7 @@ import { join } from 'node:path';
 import { CertificateIndex, FileCertStore, type CertSource, type StoredCertificate } from '../../../certs/index.js';
 import { checkHostname } from '../../../certs/validate.js';
 import { silentLogger } from '../../../shared/index.js';
-import type { OptionSpec } from '../../args.js';
 import { usageError } from '../../kit/index.js';
-
-export const jsonOption: Record<string, OptionSpec> = {
-  json: { type: 'boolean', description: 'print JSON (keys as documented) instead of text' },
-};
 
 /** The file store behind `--certs DIR`; it logs nothing (the commands say what happened themselves). */
 export function openStore(opts: { certs: string }): FileCertStore {

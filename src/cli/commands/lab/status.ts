@@ -1,24 +1,19 @@
 /** `starling lab status [--json]`: routers and sessions, PoP announce states, the catchment now. */
 import { labStatus, type LabStatus } from '../../../lab/index.js';
-import type { Command } from '../../args.js';
-import { jsonOption } from '../certs/common.js';
 import { catchmentTable } from './up.js';
-import { asLabUser, duration, labFromOpts, nameOption } from './common.js';
+import { asLabUser, duration, labFromOpts } from './common.js';
 import { printJson, table } from '../../output.js';
+import { implement } from '../../kit/index.js';
+import { labStatusCmd } from './meta.js';
 
-export const labStatusCmd: Command = {
-  noun: 'lab',
-  verb: 'status',
-  summary: "the lab now: routers' BGP sessions, each PoP's announce state, the catchment measured by HTTP",
-  options: { ...jsonOption, ...nameOption },
-  run: (opts) =>
-    asLabUser(opts, async () => {
-      const s = await labStatus(labFromOpts(opts));
-      if (opts.json === true) printJson(s);
-      else console.log(describeStatus(s));
-      return 0;
-    }),
-};
+export const runLabStatusCmd = implement(labStatusCmd, (opts) =>
+  asLabUser(opts, async () => {
+    const s = await labStatus(labFromOpts(opts));
+    if (opts.json) printJson(s);
+    else console.log(describeStatus(s));
+    return 0;
+  }),
+);
 
 export function describeStatus(s: LabStatus): string {
   const up = s.upMs === null ? '' : `, built in ${duration(s.upMs)}`;
