@@ -22,9 +22,10 @@ import { machinesDestroy, machinesList, machinesLogs, machinesRun, machinesStart
 import { proxyServe } from './commands/proxy/meta.js';
 import { certsAdd, certsImport, certsList, certsRemove, certsShow } from './commands/certs/meta.js';
 import { labCurlCmd, labDownCmd, labExecCmd, labFailCmd, labFailoverCmd, labHealCmd, labStatusCmd, labUpCmd } from './commands/lab/meta.js';
+import { completion } from './commands/completion/meta.js';
 
 /** The root help's sections, in order. */
-export const GROUPS = ['Deploy and run apps', 'Configure', 'Hosts and the platform', 'Operate a PoP', 'Certificates', 'The lab'] as const;
+export const GROUPS = ['Deploy and run apps', 'Configure', 'Hosts and the platform', 'Operate a PoP', 'Certificates', 'The lab', 'Shell'] as const;
 type Group = (typeof GROUPS)[number];
 
 const noun = (name: string, group: Group, summary: string): NounMeta => ({ noun: name, group, summary });
@@ -49,6 +50,7 @@ export const NOUNS: readonly NounMeta[] = [
   noun('proxy', 'Operate a PoP', 'the edge proxy on its own'),
   noun('certs', 'Certificates', 'TLS certificates in the store: order from ACME, import, list, show, remove'),
   noun('lab', 'The lab', 'a small internet on this computer: build it, look at it, fail PoPs, measure failover'),
+  noun('completion', 'Shell', 'completion scripts for bash, zsh and fish'),
 ];
 
 /** Every command, in help order within its noun. */
@@ -101,6 +103,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   labHealCmd,
   labFailoverCmd,
   labDownCmd,
+  completion,
 ];
 
 export const TREE: CommandTree = { name: 'starling', tagline: 'a self-hostable anycast app platform', groups: GROUPS, nouns: NOUNS, commands: COMMANDS };
