@@ -24,6 +24,9 @@ export interface CommandTree {
   readonly commands: readonly AnyCommand[];
 }
 
+/** The widest flag column a command's help uses. */
+const FLAG_COLUMN_MAX = 30;
+
 /** Aligned `label  text` lines, indented by two spaces. */
 function columns(rows: readonly [string, string][], width = Math.max(0, ...rows.map(([l]) => l.length))): string[] {
   return rows.map(([l, t]) => `  ${l.padEnd(width)}  ${t}`.trimEnd());
@@ -87,15 +90,17 @@ export function commandHelp(cmd: AnyCommand, tree?: CommandTree): string {
   if ((cmd.aliases ?? []).length > 0) lines.push(`alias: ${cmd.aliases!.map((a) => `${name} ${cmd.noun} ${a}`).join(', ')}`);
   const opts = Object.entries(cmd.options);
   if (opts.length > 0) {
-    lines.push('', 'options:');
-    for (const [flag, o] of opts) {
+    const rows = opts.map(([flag, o]): [string, string] => {
       const notes = [
         o.required !== undefined && !o.description.includes('(required)') ? ' (required)' : '',
         o.default === undefined ? '' : ` (default: ${o.default})`,
         o.multiple ? ' (repeatable)' : '',
       ];
-      lines.push(`  ${flagLabel(flag, o).padEnd(28)} ${o.description}${notes.join('')}`);
-    }
+      return [flagLabel(flag, o), `${o.description}${notes.join('')}`];
+    });
+    // One column for the flags, as wide as most of them: a very long one just pushes its text on.
+    const width = Math.max(...rows.map(([l]) => l.length).filter((n) => n <= FLAG_COLUMN_MAX), 0);
+    lines.push('', 'options:', ...columns(rows, width));
   }
   // `starling deploy` is a command and a noun: its help names the noun's other commands too.
   const others = cmd.verb === '' && tree ? commandsOf(tree, cmd.noun).filter((c) => c !== cmd) : [];
