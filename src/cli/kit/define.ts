@@ -9,7 +9,7 @@
  *   });
  *
  *   // commands/apps/apps.ts: what it does, loaded only to run it
- *   export const create = implement(appsCreate, async (opts) => { … opts.name, opts.org, opts.json … });
+ *   export const runAppsCreate = implement(appsCreate, async (opts) => { … opts.name, opts.org, opts.json … });
  *
  * `opts` is typed from the declaration: `name: string` (a positional), `org: string | undefined`,
  * `json: boolean`. `load` names the module; the kit finds in it the implementation of this command.
