@@ -16,18 +16,12 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { StarlingError, checkPlainHttp, describeError, normalizeFingerprint, trustingFetch } from '../shared/index.js';
-import type { OptionSpec } from './args.js';
+import type { controlFlags } from './flags.js';
+import type { OptionValues } from './kit/index.js';
 import { trustOnFirstUse } from './tls-pins.js';
 
-type Opts = Record<string, unknown>;
-
-/** `--control URL` and `--token-file FILE`, on every command that calls the control plane. */
-export const controlOptions: Record<string, OptionSpec> = {
-  control: { type: 'string', value: 'URL', description: 'the control plane, e.g. https://10.0.0.1:9300 (else STARLING_CONTROL_URL, else the config file)' },
-  'token-file': { type: 'string', value: 'FILE', description: 'file holding the API token (else STARLING_TOKEN / STARLING_TOKEN_FILE, else the config file)' },
-  fingerprint: { type: 'string', value: 'SHA256', description: "the control plane's certificate fingerprint to pin (else STARLING_CONTROL_FINGERPRINT, the config file, or the pin from first use)" },
-  insecure: { type: 'boolean', description: 'allow plain http:// to a non-loopback control plane (the token travels in clear)' },
-};
+/** The values of the control flags (flags.ts) a command was given. */
+export type ControlFlagValues = Partial<OptionValues<typeof controlFlags>>;
 
 export interface ControlTarget {
   /** Without a trailing slash. */
@@ -101,27 +95,27 @@ function checkUrl(value: string, from: string): string {
 }
 
 /** Where the control plane is and the token to send it, by the precedence above. */
-export function resolveControl(opts: Opts, env: NodeJS.ProcessEnv = process.env): ControlTarget {
+export function resolveControl(opts: ControlFlagValues, env: NodeJS.ProcessEnv = process.env): ControlTarget {
   const path = userConfigPath();
   let file: ReturnType<typeof readUserConfig> | undefined;
   const fileConfig = (): ReturnType<typeof readUserConfig> => (file ??= readUserConfig(path));
 
   let url: string | undefined;
-  if (typeof opts.control === 'string') url = checkUrl(opts.control, '--control');
+  if (opts.control !== undefined) url = checkUrl(opts.control, '--control');
   else if (env.STARLING_CONTROL_URL) url = checkUrl(env.STARLING_CONTROL_URL, 'STARLING_CONTROL_URL');
   else if (fileConfig().control_url !== undefined) url = checkUrl(fileConfig().control_url!, `control_url in ${path}`);
   if (url === undefined) throw configError('no control plane configured', SETUP_HINT);
 
   let token: string | undefined;
   const tokenFile = opts['token-file'];
-  if (typeof tokenFile === 'string') token = readTokenFile(tokenFile, '--token-file');
+  if (tokenFile !== undefined) token = readTokenFile(tokenFile, '--token-file');
   else if (env.STARLING_TOKEN?.trim()) token = env.STARLING_TOKEN.trim();
   else if (env.STARLING_TOKEN_FILE) token = readTokenFile(env.STARLING_TOKEN_FILE, 'STARLING_TOKEN_FILE');
   else if (fileConfig().token_file !== undefined) token = readTokenFile(resolve(dirname(path), fileConfig().token_file!), `token_file in ${path}`);
   else if (fileConfig().token !== undefined) token = fileConfig().token!.trim();
   if (!token) throw configError(`no API token configured for the control plane at ${url}`, SETUP_HINT);
   checkPlainHttp(new URL(url), opts.insecure === true, 'the control plane', 'use its https:// URL, or pass --insecure on a network you trust');
-  const pinText = typeof opts.fingerprint === 'string' ? opts.fingerprint : (env.STARLING_CONTROL_FINGERPRINT ?? fileConfig().control_fingerprint);
+  const pinText = opts.fingerprint ?? env.STARLING_CONTROL_FINGERPRINT ?? fileConfig().control_fingerprint;
   let pin: string | undefined;
   if (pinText !== undefined && pinText !== '') {
     pin = normalizeFingerprint(pinText);
@@ -202,19 +196,6 @@ function hintFor(status: number, code: string): string | undefined {
   if (code === 'ERR_APP_EXISTS') return 'pick another name, or see your apps with: starling apps list';
   if (status >= 500) return "the control plane's log says more";
   return undefined;
-}
-
-/** `--app APP`, required by the commands about one app. */
-export const appOption: Record<string, OptionSpec> = {
-  app: { type: 'string', value: 'APP', description: 'the app (required)' },
-};
-
-export function requireApp(opts: Opts): string {
-  const app = opts.app;
-  if (typeof app !== 'string' || app === '') {
-    throw new StarlingError('ERR_USAGE', '--app APP is required', { fault: 'user', hint: 'see your apps with: starling apps list' });
-  }
-  return app;
 }
 
 /** `/v1/apps/APP…`, the name encoded. */

@@ -1,2 +1,2 @@
-export { COMMANDS, findCommand, mainHelp } from './tree.js';
-export { commandHelp, parseHostPort, type Command, type OptionSpec } from './args.js';
+export { COMMANDS, GROUPS, NOUNS, TREE, dispatch, findCommand, mainHelp } from './tree.js';
+export { commandHelp, nounHelp, parseHostPort, type AnyCommand, type CommandMeta, type Option } from './kit/index.js';

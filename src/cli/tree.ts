@@ -1,41 +1,60 @@
-import { commandName, type Command } from './args.js';
-import { proxyServe } from './commands/proxy/serve.js';
-import { certsAdd } from './commands/certs/add.js';
-import { certsImport } from './commands/certs/import.js';
-import { certsList } from './commands/certs/list.js';
-import { certsRemove } from './commands/certs/remove.js';
-import { certsShow } from './commands/certs/show.js';
-import { agentRun } from './commands/agent/run.js';
-import { agentDrain } from './commands/agent/drain.js';
-import { agentUndrain } from './commands/agent/undrain.js';
-import { agentBgpStatus } from './commands/agent/bgp-status.js';
-import { machinesRun } from './commands/machines/run.js';
-import { machinesList } from './commands/machines/list.js';
-import { machinesDestroy, machinesStart, machinesStop } from './commands/machines/lifecycle.js';
-import { machinesLogs } from './commands/machines/logs.js';
-import { configValidate } from './commands/config/validate.js';
-import { controlRun } from './commands/control/run.js';
-import { appsCreate, appsDestroy, appsList } from './commands/apps/apps.js';
-import { releasesList } from './commands/releases/list.js';
-import { secretsList, secretsSet, secretsUnset } from './commands/secrets/secrets.js';
-import { regionsList } from './commands/regions/list.js';
-import { orgsCreate, orgsList } from './commands/orgs/orgs.js';
-import { tokensCreate, tokensList, tokensRevoke } from './commands/tokens/tokens.js';
-import { hostsAdd, hostsList, hostsRemove } from './commands/hosts/hosts.js';
+/**
+ * The command table: every command's metadata (names, summary, arguments, options) and where the
+ * root help lists it. The README's CLI reference is checked against this table.
+ */
+import { dispatch as runTree, findCommand as findIn, mainHelp as helpOf, type AnyCommand, type CommandTree, type NounMeta } from './kit/index.js';
+// Only the commands' meta.ts files: what each command does is imported when it runs.
+import { deploy, deployResume, deployRollback } from './commands/deploy/meta.js';
+import { status } from './commands/status/meta.js';
+import { logs } from './commands/logs/meta.js';
+import { scaleCount } from './commands/scale/meta.js';
+import { releasesList } from './commands/releases/meta.js';
+import { appsCreate, appsDestroy, appsList } from './commands/apps/meta.js';
+import { secretsList, secretsSet, secretsUnset } from './commands/secrets/meta.js';
+import { configValidate } from './commands/config/meta.js';
+import { hostsAdd, hostsList, hostsRemove } from './commands/hosts/meta.js';
+import { regionsList } from './commands/regions/meta.js';
+import { orgsCreate, orgsList } from './commands/orgs/meta.js';
+import { tokensCreate, tokensList, tokensRevoke } from './commands/tokens/meta.js';
+import { controlRun } from './commands/control/meta.js';
+import { agentBgpStatus, agentDrain, agentRun, agentUndrain } from './commands/agent/meta.js';
+import { machinesDestroy, machinesList, machinesLogs, machinesRun, machinesStart, machinesStop } from './commands/machines/meta.js';
+import { proxyServe } from './commands/proxy/meta.js';
+import { certsAdd, certsImport, certsList, certsRemove, certsShow } from './commands/certs/meta.js';
+import { labCurlCmd, labDownCmd, labExecCmd, labFailCmd, labFailoverCmd, labHealCmd, labStatusCmd, labUpCmd } from './commands/lab/meta.js';
+import { completion } from './commands/completion/meta.js';
 
-import { deploy } from './commands/deploy/deploy.js';
-import { deployResume, deployRollback } from './commands/deploy/resume.js';
-import { scaleCount } from './commands/scale/scale.js';
-import { status } from './commands/status/status.js';
-import { logs } from './commands/logs/logs.js';
-import { labUpCmd } from './commands/lab/up.js';
-import { labDownCmd } from './commands/lab/down.js';
-import { labStatusCmd } from './commands/lab/status.js';
-import { labCurlCmd, labExecCmd } from './commands/lab/exec.js';
-import { labFailCmd, labHealCmd } from './commands/lab/fail.js';
-import { labFailoverCmd } from './commands/lab/failover.js';
-/** Every command, in help order. The README's CLI reference is checked against this table. */
-export const COMMANDS: readonly Command[] = [
+/** The root help's sections, in order. */
+export const GROUPS = ['Deploy and run apps', 'Configure', 'Hosts and the platform', 'Operate a PoP', 'Certificates', 'The lab', 'Shell'] as const;
+type Group = (typeof GROUPS)[number];
+
+const noun = (name: string, group: Group, summary: string): NounMeta => ({ noun: name, group, summary });
+
+/** Every noun, in help order within its group. */
+export const NOUNS: readonly NounMeta[] = [
+  noun('deploy', 'Deploy and run apps', 'deploy an app and follow the rollout; resume or roll back an interrupted deploy'),
+  noun('status', 'Deploy and run apps', "an app's deployed release, machines and latest deploy"),
+  noun('logs', 'Deploy and run apps', "the newest log lines of an app's machines"),
+  noun('scale', 'Deploy and run apps', 'how many machines an app runs, per region'),
+  noun('releases', 'Deploy and run apps', "an app's releases"),
+  noun('apps', 'Configure', 'create, list and destroy apps'),
+  noun('secrets', 'Configure', "set, list and unset an app's secrets (values are never shown)"),
+  noun('config', 'Configure', 'check an app config before deploying it'),
+  noun('hosts', 'Hosts and the platform', "add, list and remove the platform's hosts (the operator only)"),
+  noun('regions', 'Hosts and the platform', 'the regions that have hosts'),
+  noun('orgs', 'Hosts and the platform', 'create and list organisations'),
+  noun('tokens', 'Hosts and the platform', 'create, list and revoke API tokens'),
+  noun('control', 'Hosts and the platform', 'the control plane'),
+  noun('agent', 'Operate a PoP', "run this host's agent; drain and undrain the host; its BGP sessions and prefixes"),
+  noun('machines', 'Operate a PoP', "run, list, start, stop and destroy machines on this host (its agent's local API)"),
+  noun('proxy', 'Operate a PoP', 'the edge proxy on its own'),
+  noun('certs', 'Certificates', 'TLS certificates in the store: order from ACME, import, list, show, remove'),
+  noun('lab', 'The lab', 'a small internet on this computer: build it, look at it, fail PoPs, measure failover'),
+  noun('completion', 'Shell', 'completion scripts for bash, zsh and fish'),
+];
+
+/** Every command, in help order within its noun. */
+export const COMMANDS: readonly AnyCommand[] = [
   proxyServe,
   certsAdd,
   certsImport,
@@ -84,29 +103,20 @@ export const COMMANDS: readonly Command[] = [
   labHealCmd,
   labFailoverCmd,
   labDownCmd,
+  completion,
 ];
 
-/**
- * The command named by the first words of argv, and the words after it. A verb or alias may be
- * several words (`agent bgp status`); the longest name that matches wins.
- */
-export function findCommand(argv: readonly string[]): { cmd: Command; rest: string[] } | undefined {
-  const [noun, ...words] = argv;
-  let best: { cmd: Command; used: number } | undefined;
-  for (const cmd of COMMANDS) {
-    if (cmd.noun !== noun) continue;
-    for (const name of [cmd.verb, ...(cmd.aliases ?? [])]) {
-      // A command without a verb (`starling deploy`, `starling status`) matches on its noun alone.
-      const parts = name === '' ? [] : name.split(' ');
-      if (parts.every((w, i) => words[i] === w) && parts.length > (best?.used ?? -1)) best = { cmd, used: parts.length };
-    }
-  }
-  return best && { cmd: best.cmd, rest: words.slice(best.used) };
+export const TREE: CommandTree = { name: 'starling', tagline: 'a self-hostable anycast app platform', groups: GROUPS, nouns: NOUNS, commands: COMMANDS };
+
+export function findCommand(argv: readonly string[]): { cmd: AnyCommand; rest: string[] } | undefined {
+  return findIn(TREE, argv);
 }
 
 export function mainHelp(): string {
-  const lines = ['starling — a self-hostable anycast app platform', '', 'usage: starling <noun> <verb> [options]', ''];
-  for (const c of COMMANDS) lines.push(`  starling ${commandName(c).padEnd(20)} ${c.summary}`);
-  lines.push('', 'Run `starling <noun> <verb> --help` for the options of one command.');
-  return lines.join('\n');
+  return helpOf(TREE);
+}
+
+/** Runs `starling ARGV…`; resolves with the exit status. */
+export function dispatch(argv: readonly string[]): Promise<number> {
+  return runTree(TREE, argv, { packageJson: new URL('../../../package.json', import.meta.url) });
 }

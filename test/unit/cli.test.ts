@@ -1,9 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { COMMANDS, mainHelp, parseHostPort } from '../../src/cli/index.js';
+import { COMMANDS, NOUNS, TREE, mainHelp, nounHelp, parseHostPort } from '../../src/cli/index.js';
 import { parseOptions } from '../../src/cli/args.js';
+import { PROXY_DEFAULTS, proxyServe } from '../../src/cli/commands/proxy/meta.js';
 import { edgeLimitOptions } from '../../src/cli/commands/proxy/serve.js';
+import { DEFAULT_LIMITS } from '../../src/proxy/index.js';
+import { DEFAULT_LAB_NAME } from '../../src/cli/commands/lab/meta.js';
+import { loadImplementation } from '../../src/cli/kit/index.js';
+import { DEFAULT_LAB } from '../../src/lab/index.js';
 import { isStarlingError } from '../../src/shared/index.js';
 
 const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
@@ -38,9 +43,28 @@ test('README documents no option that the command does not have', () => {
   }
 });
 
-test('main help lists every command', () => {
+test('main help names every noun, grouped; each noun\'s help lists its commands', () => {
   const help = mainHelp();
-  for (const cmd of COMMANDS) assert.match(help, new RegExp(`starling ${cmd.verb === '' ? cmd.noun : `${cmd.noun} ${cmd.verb}`}`));
+  for (const n of NOUNS) assert.match(help, new RegExp(`^  ${n.noun}\\b`, 'm'), `root help lacks ${n.noun}`);
+  for (const group of TREE.groups) assert.match(help, new RegExp(`^${group}$`, 'm'));
+  for (const cmd of COMMANDS) {
+    const noun = NOUNS.find((n) => n.noun === cmd.noun);
+    assert.ok(noun, `starling ${cmd.noun} has no entry in NOUNS`);
+    assert.match(nounHelp(TREE, noun), new RegExp(`starling ${cmd.verb === '' ? cmd.noun : `${cmd.noun} ${cmd.verb}`}`));
+  }
+});
+
+test('every command in the table has an implementation in the module its load() names', async () => {
+  for (const cmd of COMMANDS) {
+    const impl = await loadImplementation(cmd);
+    assert.equal(typeof impl.run, 'function', `starling ${cmd.noun} ${cmd.verb}`);
+  }
+  const names = COMMANDS.flatMap((c) => [c.verb, ...(c.aliases ?? [])].map((v) => `${c.noun} ${v}`));
+  assert.equal(new Set(names).size, names.length, 'no two commands share a name or an alias');
+});
+
+test("the defaults help shows without loading the lab are the lab's", () => {
+  assert.equal(DEFAULT_LAB_NAME, DEFAULT_LAB);
 });
 
 test('HOST:PORT parsing accepts IPv4, names and bracketed IPv6, and names the flag when wrong', () => {
@@ -61,14 +85,14 @@ test('an unknown flag is a usage error with a hint', () => {
     () => parseOptions(serve, ['--routes', 'r.json', '--bogus']),
     (e: unknown) => isStarlingError(e, 'ERR_USAGE') && /bogus/.test(e.message) && e.hint !== undefined,
   );
-  const opts = parseOptions(serve, ['--routes', 'r.json', '--region', 'fra']);
-  assert.equal(opts.listen, '127.0.0.1:8080');
-  assert.equal(opts.workers, '1');
+  const opts = parseOptions(proxyServe, ['--routes', 'r.json', '--region', 'fra']);
+  assert.deepEqual(opts.listen, { host: '127.0.0.1', port: 8080 });
+  assert.equal(opts.workers, 1);
 });
 
 test('proxy serve: --max-connections, --max-connections-per-ip and --response-idle-timeout, with their defaults', () => {
-  const serve = COMMANDS.find((c) => c.noun === 'proxy' && c.verb === 'serve')!;
-  const limits = (...args: string[]) => edgeLimitOptions(parseOptions(serve, ['--routes', 'r.json', '--region', 'fra', ...args]));
+  const limits = (...args: string[]) => edgeLimitOptions(parseOptions(proxyServe, ['--routes', 'r.json', '--region', 'fra', ...args]));
+  assert.deepEqual(PROXY_DEFAULTS, { maxConnections: DEFAULT_LIMITS.maxConnections, maxConnectionsPerIp: DEFAULT_LIMITS.maxConnectionsPerIp }, "help's defaults are the proxy's");
   assert.deepEqual(limits(), { maxConnections: 50_000, maxConnectionsPerIp: 1000, responseIdleTimeoutMs: 60_000 });
   assert.deepEqual(limits('--max-connections', '2000', '--max-connections-per-ip', '2000', '--response-idle-timeout', '1m30s'), {
     maxConnections: 2000,

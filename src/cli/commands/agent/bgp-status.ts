@@ -1,8 +1,8 @@
 import { callAdminApi, loadAgentConfig } from '../../../agent/index.js';
 import type { AnnouncerStatus } from '../../../announcer/index.js';
-import type { Command } from '../../args.js';
-import { printJson, table } from '../certs/common.js';
-import { agentConfigOption } from './run.js';
+import { printJson, table } from '../../output.js';
+import { implement } from '../../kit/index.js';
+import { agentBgpStatus } from './meta.js';
 
 type Prefix = AnnouncerStatus['prefixes'][number];
 
@@ -11,22 +11,13 @@ type Prefix = AnnouncerStatus['prefixes'][number];
  * anycast prefix with why it is announced or withdrawn. `--json` prints the AnnouncerStatus as the
  * admin API returns it (GET /v1/bgp/status; keys documented in the README, `null` when unknown).
  */
-export const agentBgpStatus: Command = {
-  noun: 'agent',
-  verb: 'bgp status',
-  summary: 'BGP sessions and anycast prefixes of the running agent',
-  options: {
-    ...agentConfigOption,
-    json: { type: 'boolean', description: 'print the status JSON (keys as documented) instead of text' },
-  },
-  async run(opts) {
-    const config = await loadAgentConfig(String(opts.config));
-    const st = JSON.parse(await callAdminApi(config.agent, 'GET', '/v1/bgp/status')) as AnnouncerStatus;
-    if (opts.json === true) printJson(st);
-    else console.log(formatStatus(st));
-    return 0;
-  },
-};
+export const runAgentBgpStatus = implement(agentBgpStatus, async (opts) => {
+  const config = await loadAgentConfig(opts.config);
+  const st = JSON.parse(await callAdminApi(config.agent, 'GET', '/v1/bgp/status')) as AnnouncerStatus;
+  if (opts.json) printJson(st);
+  else console.log(formatStatus(st));
+  return 0;
+});
 
 export function formatStatus(st: AnnouncerStatus): string {
   const bird = st.bird.running

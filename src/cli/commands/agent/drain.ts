@@ -1,6 +1,6 @@
 import { callAdminApi, loadAgentConfig, type DrainReply } from '../../../agent/index.js';
-import type { Command } from '../../args.js';
-import { agentConfigOption } from './run.js';
+import { implement } from '../../kit/index.js';
+import { agentDrain } from './meta.js';
 
 /**
  * `starling agent drain`: asks the running agent to take this host out of the anycast gracefully
@@ -8,18 +8,12 @@ import { agentConfigOption } from './run.js';
  * AS path prepended, so upstreams move traffic elsewhere while this proxy still serves what arrives;
  * then they are withdrawn.
  */
-export const agentDrain: Command = {
-  noun: 'agent',
-  verb: 'drain',
-  summary: 'move traffic away from this host: GRACEFUL_SHUTDOWN, then withdraw the prefixes',
-  options: { ...agentConfigOption },
-  async run(opts) {
-    const config = await loadAgentConfig(String(opts.config));
-    const reply = JSON.parse(await callAdminApi(config.agent, 'POST', '/v1/drain')) as DrainReply;
-    console.log(describeDrain(reply));
-    return 0;
-  },
-};
+export const runAgentDrain = implement(agentDrain, async (opts) => {
+  const config = await loadAgentConfig(opts.config);
+  const reply = JSON.parse(await callAdminApi(config.agent, 'POST', '/v1/drain')) as DrainReply;
+  console.log(describeDrain(reply));
+  return 0;
+});
 
 export function describeDrain(r: DrainReply): string {
   const tagged = `routes tagged GRACEFUL_SHUTDOWN (${r.community})${r.prepend > 0 ? ` and prepended ${r.prepend}×` : ''}`;

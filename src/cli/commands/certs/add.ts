@@ -4,21 +4,10 @@ import tls from 'node:tls';
 import { AcmeIssuer, type StoredCertificate } from '../../../certs/index.js';
 import type { ChallengeType } from '../../../certs/index.js';
 import { StarlingError, describeError, isStarlingError, stderrLogger } from '../../../shared/index.js';
-import type { Command } from '../../args.js';
-import {
-  ServedBy,
-  certsDir,
-  certsDirOption,
-  describe,
-  hostArg,
-  jsonOption,
-  openStore,
-  printJson,
-  readPemFile,
-  storeExists,
-  toJson,
-  usageError,
-} from './common.js';
+import { implement, usageError } from '../../kit/index.js';
+import { printJson } from '../../output.js';
+import { ServedBy, describe, hostArg, openStore, readPemFile, storeExists, toJson } from './common.js';
+import { certsAdd } from './meta.js';
 
 /**
  * `starling certs add HOST`: orders a certificate from an ACME CA into the store. This process
@@ -26,88 +15,72 @@ import {
  * whose proxy answers it from the same shared store, so at least one proxy with `--tls-listen`
  * must be running on that store. TLS-ALPN-01 first; when it fails or is not offered, HTTP-01.
  */
-export const certsAdd: Command = {
-  noun: 'certs',
-  verb: 'add',
-  summary: 'order a certificate for a hostname from an ACME CA into the store',
-  args: ['HOST'],
-  options: {
-    'acme-directory': { type: 'string', value: 'URL', description: "the ACME CA's directory URL" },
-    'acme-email': { type: 'string', value: 'EMAIL', description: 'contact for the ACME account' },
-    'acme-ca': { type: 'string', value: 'FILE', description: "PEM CA to trust for the ACME server's HTTPS (test CAs)" },
-    challenge: { type: 'string', value: 'tls-alpn-01|http-01', description: 'use only this challenge (default: tls-alpn-01, then http-01)' },
-    ...certsDirOption,
-    ...jsonOption,
-  },
-  async run(opts) {
-    const host = hostArg(opts);
-    if (host.startsWith('*.')) {
-      throw new StarlingError('ERR_ACME_WILDCARD', `${host}: wildcards need DNS-01, which is not supported yet`, {
-        fault: 'user',
-        hint: `import a custom certificate for it (starling certs import ${host} --cert FILE --key FILE), or add each name`,
-      });
-    }
-    const directoryUrl = opts['acme-directory'];
-    if (typeof directoryUrl !== 'string' || !URL.canParse(directoryUrl)) {
-      throw usageError(
-        typeof directoryUrl === 'string' ? `--acme-directory must be a URL, got "${directoryUrl}"` : 'missing --acme-directory URL',
-        "Let's Encrypt: --acme-directory https://acme-v02.api.letsencrypt.org/directory (staging: acme-staging-v02)",
-      );
-    }
-    const challenge = opts.challenge;
-    if (challenge !== undefined && challenge !== 'tls-alpn-01' && challenge !== 'http-01') {
-      throw usageError(`--challenge must be tls-alpn-01 or http-01, got "${String(challenge)}"`);
-    }
-    const caBundlePem = typeof opts['acme-ca'] === 'string' ? readPemFile('--acme-ca', opts['acme-ca']) : undefined;
-    // acme-client retries an unreachable CA for minutes and then reports it obscurely: look first.
-    const unreachable = await probe(directoryUrl, caBundlePem);
-    if (unreachable !== undefined) throw unreachableError(host, directoryUrl, unreachable);
-    const store = openStore(opts);
-    const dir = certsDir(opts);
-    if (!storeExists(store)) {
-      console.error(`warning: ${store.dir} holds no store yet; the CA's validation needs a proxy started with --tls-listen and --certs ${dir}`);
-    }
-    if (await store.get(host, 'custom').catch(() => undefined)) {
-      console.error(`note: a custom certificate for ${host} exists and stays in service: custom certificates take priority over ACME`);
-    }
-
-    const order: ChallengeType[] = challenge === undefined ? ['tls-alpn-01', 'http-01'] : [challenge];
-    const logger = stderrLogger('warn');
-    const email = typeof opts['acme-email'] === 'string' ? opts['acme-email'] : undefined;
-    const failures: Failure[] = [];
-    let got: { cert: StoredCertificate; used: ChallengeType } | undefined;
-    for (const [i, type] of order.entries()) {
-      console.error(`ordering a certificate for ${host} from ${directoryUrl} (${type}) …`);
-      const issuer = new AcmeIssuer({ directoryUrl, email, store, logger, caBundlePem, challengePriority: [type] });
-      try {
-        got = { cert: await issuer.issue(host), used: type };
-        break;
-      } catch (e) {
-        // Only a failed or refused challenge is worth another try with the other type.
-        if (!isStarlingError(e, 'ERR_ACME_CHALLENGE')) throw explain(e, host);
-        failures.push({ type, error: e });
-        if (i < order.length - 1) console.error(`${type} did not work: ${e.message}`);
-      }
-    }
-    if (got === undefined) throw explainChallenges(failures, host, dir);
-    const { cert, used } = got;
-
-    const stored = await store.all();
-    const mine = stored.find((c) => c.hostname === cert.hostname && c.source === 'acme') ?? cert;
-    const j = toJson(mine, new ServedBy(stored).isServed(mine));
-    if (opts.json === true) {
-      printJson({ ...j, challenge: used });
-      return 0;
-    }
-    console.log(describe(j, `issued a certificate for ${host} by ${used}, stored in ${store.dir}`));
-    console.log(
-      j.served
-        ? `\nProxies sharing --certs ${dir} serve it from their next handshake; proxies run with --acme-directory renew it.`
-        : `\nIt is not served while the custom certificate for ${host} exists (custom certificates take priority).`,
+export const runCertsAdd = implement(certsAdd, async (opts) => {
+  const host = hostArg(opts);
+  if (host.startsWith('*.')) {
+    throw new StarlingError('ERR_ACME_WILDCARD', `${host}: wildcards need DNS-01, which is not supported yet`, {
+      fault: 'user',
+      hint: `import a custom certificate for it (starling certs import ${host} --cert FILE --key FILE), or add each name`,
+    });
+  }
+  const directoryUrl = opts['acme-directory'];
+  if (!URL.canParse(directoryUrl)) {
+    throw usageError(
+      `--acme-directory must be a URL, got "${directoryUrl}"`,
+      "Let's Encrypt: --acme-directory https://acme-v02.api.letsencrypt.org/directory (staging: acme-staging-v02)",
     );
+  }
+  const { challenge } = opts;
+  const caFile = opts['acme-ca'];
+  const caBundlePem = caFile !== undefined ? readPemFile('--acme-ca', caFile) : undefined;
+  // acme-client retries an unreachable CA for minutes and then reports it obscurely: look first.
+  const unreachable = await probe(directoryUrl, caBundlePem);
+  if (unreachable !== undefined) throw unreachableError(host, directoryUrl, unreachable);
+  const store = openStore(opts);
+  const dir = opts.certs;
+  if (!storeExists(store)) {
+    console.error(`warning: ${store.dir} holds no store yet; the CA's validation needs a proxy started with --tls-listen and --certs ${dir}`);
+  }
+  if (await store.get(host, 'custom').catch(() => undefined)) {
+    console.error(`note: a custom certificate for ${host} exists and stays in service: custom certificates take priority over ACME`);
+  }
+
+  const order: ChallengeType[] = challenge === undefined ? ['tls-alpn-01', 'http-01'] : [challenge];
+  const logger = stderrLogger('warn');
+  const email = opts['acme-email'];
+  const failures: Failure[] = [];
+  let got: { cert: StoredCertificate; used: ChallengeType } | undefined;
+  for (const [i, type] of order.entries()) {
+    console.error(`ordering a certificate for ${host} from ${directoryUrl} (${type}) …`);
+    const issuer = new AcmeIssuer({ directoryUrl, email, store, logger, caBundlePem, challengePriority: [type] });
+    try {
+      got = { cert: await issuer.issue(host), used: type };
+      break;
+    } catch (e) {
+      // Only a failed or refused challenge is worth another try with the other type.
+      if (!isStarlingError(e, 'ERR_ACME_CHALLENGE')) throw explain(e, host);
+      failures.push({ type, error: e });
+      if (i < order.length - 1) console.error(`${type} did not work: ${e.message}`);
+    }
+  }
+  if (got === undefined) throw explainChallenges(failures, host, dir);
+  const { cert, used } = got;
+
+  const stored = await store.all();
+  const mine = stored.find((c) => c.hostname === cert.hostname && c.source === 'acme') ?? cert;
+  const j = toJson(mine, new ServedBy(stored).isServed(mine));
+  if (opts.json) {
+    printJson({ ...j, challenge: used });
     return 0;
-  },
-};
+  }
+  console.log(describe(j, `issued a certificate for ${host} by ${used}, stored in ${store.dir}`));
+  console.log(
+    j.served
+      ? `\nProxies sharing --certs ${dir} serve it from their next handshake; proxies run with --acme-directory renew it.`
+      : `\nIt is not served while the custom certificate for ${host} exists (custom certificates take priority).`,
+  );
+  return 0;
+});
 
 /** An error that stopped the order outside a challenge (the CA refused it, or went away). */
 function explain(e: unknown, host: string): unknown {

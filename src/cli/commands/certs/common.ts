@@ -1,6 +1,6 @@
 /**
  * What the `starling certs …` commands share: the `--certs DIR` store, hostname arguments, the JSON
- * shape of a certificate (documented in the README; keys are stable), and plain-text tables.
+ * shape of a certificate (documented in the README; keys are stable).
  *
  * No output here ever carries key material: summaries are built field by field from the public
  * parts of a StoredCertificate, never by spreading it.
@@ -10,37 +10,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CertificateIndex, FileCertStore, type CertSource, type StoredCertificate } from '../../../certs/index.js';
 import { checkHostname } from '../../../certs/index.js';
-import { StarlingError, silentLogger } from '../../../shared/index.js';
-import type { OptionSpec } from '../../args.js';
-
-type Opts = Record<string, string | boolean | undefined>;
-
-export const DEFAULT_CERTS_DIR = '.starling/certs';
-
-export const certsDirOption: Record<string, OptionSpec> = {
-  certs: {
-    type: 'string',
-    value: 'DIR',
-    description: 'certificate store, shared by the proxies of every PoP',
-    default: DEFAULT_CERTS_DIR,
-  },
-};
-
-export const jsonOption: Record<string, OptionSpec> = {
-  json: { type: 'boolean', description: 'print JSON (keys as documented) instead of text' },
-};
-
-export function usageError(message: string, hint?: string): StarlingError {
-  return new StarlingError('ERR_USAGE', message, { fault: 'user', hint });
-}
-
-export function certsDir(opts: Opts): string {
-  return typeof opts.certs === 'string' ? opts.certs : DEFAULT_CERTS_DIR;
-}
+import { silentLogger } from '../../../shared/index.js';
+import { usageError } from '../../kit/index.js';
 
 /** The file store behind `--certs DIR`; it logs nothing (the commands say what happened themselves). */
-export function openStore(opts: Opts): FileCertStore {
-  return new FileCertStore(certsDir(opts), { logger: silentLogger });
+export function openStore(opts: { certs: string }): FileCertStore {
+  return new FileCertStore(opts.certs, { logger: silentLogger });
 }
 
 /** Whether DIR looks like a store something has used (a proxy with --tls-listen creates certs/). */
@@ -49,7 +24,7 @@ export function storeExists(store: FileCertStore): boolean {
 }
 
 /** The HOST argument, lower-cased and checked (exit 2 when it is not a hostname). */
-export function hostArg(opts: Opts): string {
+export function hostArg(opts: { host: string }): string {
   return checkHostname(opts.host);
 }
 
@@ -146,15 +121,6 @@ export function daysText(days: number): string {
   return days < 0 ? 'expired' : String(days);
 }
 
-/** Left-aligned columns separated by two spaces; the last column is not padded. */
-export function table(rows: readonly (readonly string[])[]): string {
-  const widths: number[] = [];
-  for (const r of rows) r.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
-  return rows
-    .map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '))
-    .join('\n');
-}
-
 /** The key facts of one certificate, indented under a title line (for add, import and show). */
 export function describe(j: CertJson, title: string): string {
   const left = j.daysLeft < 0 ? 'expired' : `${j.daysLeft} days left`;
@@ -166,8 +132,4 @@ export function describe(j: CertJson, title: string): string {
     `  issuer      ${j.issuer || '(unknown)'}`,
     `  sha-256     ${j.fingerprint256 || '(unknown)'}`,
   ].join('\n');
-}
-
-export function printJson(value: unknown): void {
-  console.log(JSON.stringify(value, null, 2));
 }

@@ -1,20 +1,10 @@
 import { X509Certificate } from 'node:crypto';
 import type { StoredCertificate } from '../../../certs/index.js';
 import { StarlingError, isStarlingError } from '../../../shared/index.js';
-import type { Command } from '../../args.js';
-import {
-  ServedBy,
-  certsDir,
-  certsDirOption,
-  describe,
-  hostArg,
-  jsonOption,
-  openStore,
-  printJson,
-  readPemFile,
-  toJson,
-  usageError,
-} from './common.js';
+import { implement } from '../../kit/index.js';
+import { printJson } from '../../output.js';
+import { ServedBy, describe, hostArg, openStore, readPemFile, toJson } from './common.js';
+import { certsImport } from './meta.js';
 
 /**
  * `starling certs import HOST --cert FILE --key FILE`: stores a custom certificate, which the
@@ -24,55 +14,36 @@ import {
  * file) and its errors never quote key material; this command checks its own messages once more
  * before printing them, so a key cannot reach the terminal or a CI log through it.
  */
-export const certsImport: Command = {
-  noun: 'certs',
-  verb: 'import',
-  summary: 'store a custom certificate (PEM chain and key) for a hostname; it beats ACME',
-  args: ['HOST'],
-  options: {
-    cert: { type: 'string', value: 'FILE', description: 'PEM certificate chain, leaf first' },
-    key: { type: 'string', value: 'FILE', description: "the leaf's PEM private key (unencrypted)" },
-    ...certsDirOption,
-    ...jsonOption,
-  },
-  async run(opts) {
-    const host = hostArg(opts);
-    const missing = ['cert', 'key'].filter((k) => typeof opts[k] !== 'string');
-    if (missing.length > 0) {
-      throw usageError(
-        `missing ${missing.map((m) => `--${m} FILE`).join(' and ')}`,
-        `starling certs import ${host} --cert fullchain.pem --key privkey.pem`,
-      );
-    }
-    const certPem = readPemFile('--cert', String(opts.cert));
-    const keyPem = readPemFile('--key', String(opts.key));
-    const store = openStore(opts);
-    const previous = await store.get(host, 'custom').catch(() => undefined);
-    try {
-      // names and dates are read from the certificate itself by the store
-      await store.put({ hostname: host, source: 'custom', certPem, keyPem, names: [], notBefore: '', notAfter: '' });
-    } catch (e) {
-      throw scrubbed(e, keyPem);
-    }
-    const all = await store.all();
-    const stored = all.find((c) => c.hostname === host && c.source === 'custom');
-    if (!stored) throw new StarlingError('ERR_CERT_WRITE', `the certificate for ${host} was written but cannot be read back from ${store.dir}`);
-    const served = new ServedBy(all);
-    const j = toJson(stored, served.isServed(stored));
-    for (const w of warnings(stored)) console.error(`warning: ${w}`);
-    if (opts.json === true) {
-      printJson(j);
-      return 0;
-    }
-    const verb = previous ? 'replaced the custom certificate' : 'imported a custom certificate';
-    console.log(describe(j, `${verb} for ${host} into ${store.dir}`));
-    console.log(
-      `\nIt takes priority over ACME certificates for ${j.names.join(', ')} and is never renewed: import a new one before it expires.` +
-        `\nProxies sharing --certs ${certsDir(opts)} serve it from their next handshake.`,
-    );
+export const runCertsImport = implement(certsImport, async (opts) => {
+  const host = hostArg(opts);
+  const certPem = readPemFile('--cert', opts.cert);
+  const keyPem = readPemFile('--key', opts.key);
+  const store = openStore(opts);
+  const previous = await store.get(host, 'custom').catch(() => undefined);
+  try {
+    // names and dates are read from the certificate itself by the store
+    await store.put({ hostname: host, source: 'custom', certPem, keyPem, names: [], notBefore: '', notAfter: '' });
+  } catch (e) {
+    throw scrubbed(e, keyPem);
+  }
+  const all = await store.all();
+  const stored = all.find((c) => c.hostname === host && c.source === 'custom');
+  if (!stored) throw new StarlingError('ERR_CERT_WRITE', `the certificate for ${host} was written but cannot be read back from ${store.dir}`);
+  const served = new ServedBy(all);
+  const j = toJson(stored, served.isServed(stored));
+  for (const w of warnings(stored)) console.error(`warning: ${w}`);
+  if (opts.json) {
+    printJson(j);
     return 0;
-  },
-};
+  }
+  const verb = previous ? 'replaced the custom certificate' : 'imported a custom certificate';
+  console.log(describe(j, `${verb} for ${host} into ${store.dir}`));
+  console.log(
+    `\nIt takes priority over ACME certificates for ${j.names.join(', ')} and is never renewed: import a new one before it expires.` +
+      `\nProxies sharing --certs ${opts.certs} serve it from their next handshake.`,
+  );
+  return 0;
+});
 
 /** Things worth knowing that do not stop the import. */
 function warnings(c: StoredCertificate): string[] {

@@ -1,49 +1,36 @@
 import type { CertSource } from '../../../certs/index.js';
 import { StarlingError } from '../../../shared/index.js';
-import type { Command } from '../../args.js';
-import { ServedBy, certsDir, certsDirOption, hostArg, openStore, usageError } from './common.js';
+import { implement } from '../../kit/index.js';
+import { ServedBy, hostArg, openStore } from './common.js';
+import { certsRemove } from './meta.js';
 
 /**
  * `starling certs remove HOST [--source acme|custom]`: deletes the certificate(s) filed under HOST
  * (both sources unless one is named). Proxies sharing the store stop presenting it from their next
  * handshake; open connections keep the certificate they were made with.
  */
-export const certsRemove: Command = {
-  noun: 'certs',
-  verb: 'remove',
-  aliases: ['rm'],
-  summary: 'delete the certificate(s) filed under a hostname',
-  args: ['HOST'],
-  options: {
-    source: { type: 'string', value: 'acme|custom', description: 'remove only this one (default: both)' },
-    ...certsDirOption,
-  },
-  async run(opts) {
-    const host = hostArg(opts);
-    const only = opts.source;
-    if (only !== undefined && only !== 'acme' && only !== 'custom') {
-      throw usageError(`--source must be acme or custom, got "${String(only)}"`);
-    }
-    const sources: CertSource[] = only === undefined ? ['custom', 'acme'] : [only];
-    const store = openStore(opts);
-    const removed: CertSource[] = [];
-    for (const s of sources) if (await store.remove(host, s)) removed.push(s);
-    if (removed.length === 0) {
-      const what = only === undefined ? 'no certificate' : `no ${only} certificate`;
-      throw new StarlingError('ERR_CERT_NOT_FOUND', `${what} for ${host} in ${store.dir}`, {
-        fault: 'user',
-        hint: `starling certs list --certs ${certsDir(opts)} shows what the store holds`,
-      });
-    }
-    for (const s of removed) console.log(`removed the ${s} certificate for ${host} from ${store.dir}`);
+export const runCertsRemove = implement(certsRemove, async (opts) => {
+  const host = hostArg(opts);
+  const only = opts.source;
+  const sources: CertSource[] = only === undefined ? ['custom', 'acme'] : [only];
+  const store = openStore(opts);
+  const removed: CertSource[] = [];
+  for (const s of sources) if (await store.remove(host, s)) removed.push(s);
+  if (removed.length === 0) {
+    const what = only === undefined ? 'no certificate' : `no ${only} certificate`;
+    throw new StarlingError('ERR_CERT_NOT_FOUND', `${what} for ${host} in ${store.dir}`, {
+      fault: 'user',
+      hint: `starling certs list --certs ${opts.certs} shows what the store holds`,
+    });
+  }
+  for (const s of removed) console.log(`removed the ${s} certificate for ${host} from ${store.dir}`);
 
-    const now = new ServedBy(await store.all()).certificateFor(host);
-    if (now) {
-      const under = now.hostname === host ? '' : ` filed under ${now.hostname}`;
-      console.log(`${host} is now served with the ${now.source} certificate${under}`);
-    } else {
-      console.log(`no certificate is left for ${host}: proxies refuse its handshakes (or answer with --default-cert self-signed)`);
-    }
-    return 0;
-  },
-};
+  const now = new ServedBy(await store.all()).certificateFor(host);
+  if (now) {
+    const under = now.hostname === host ? '' : ` filed under ${now.hostname}`;
+    console.log(`${host} is now served with the ${now.source} certificate${under}`);
+  } else {
+    console.log(`no certificate is left for ${host}: proxies refuse its handshakes (or answer with --default-cert self-signed)`);
+  }
+  return 0;
+});

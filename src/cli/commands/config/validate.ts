@@ -2,7 +2,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppConfigError, loadAppConfig, type AppConfig, type ConfigIssue } from '../../../contract/index.js';
 import { isStarlingError } from '../../../shared/index.js';
-import type { Command } from '../../args.js';
+import { implement } from '../../kit/index.js';
+import { printJson } from '../../output.js';
+import { configValidate } from './meta.js';
 
 /** The app config in `dir`: starling.toml, else fly.toml when only that exists (fly users keep theirs). */
 export function defaultAppConfigPath(dir = '.'): string {
@@ -27,48 +29,39 @@ const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' :
  * problem with its key path — errors (exit status 2) and warnings (keys fly has that Starling
  * ignores; exit status 0). Nothing is sent anywhere: it works without a control plane.
  */
-export const configValidate: Command = {
-  noun: 'config',
-  verb: 'validate',
-  summary: 'check an app config (starling.toml or fly.toml): every error and warning with its key',
-  options: {
-    config: { type: 'string', value: 'FILE', description: 'the app config (default: starling.toml, or fly.toml when only that exists)' },
-    json: { type: 'boolean', description: 'print { ok, errors, warnings, config } as JSON' },
-  },
-  async run(opts) {
-    const file = typeof opts.config === 'string' ? opts.config : defaultAppConfigPath();
-    let out: ValidateJson;
-    try {
-      const { config, warnings } = await loadAppConfig(file);
-      out = { ok: true, errors: [], warnings, config };
-    } catch (e) {
-      if (e instanceof AppConfigError) out = { ok: false, errors: e.issues, warnings: e.warnings, config: null };
-      // With --json every outcome is JSON, an unreadable file included; without, main.ts reports it.
-      else if (isStarlingError(e, 'ERR_APP_CONFIG_READ') && opts.json === true) {
-        out = { ok: false, errors: [{ path: '(file)', message: e.message }], warnings: [], config: null };
-      } else throw e;
-    }
-    if (opts.json === true) {
-      console.log(JSON.stringify(out, null, 2));
-      return out.ok ? 0 : 2;
-    }
-    for (const i of out.errors) console.log(`${file}: error: ${i.path}: ${i.message}`);
-    for (const i of out.warnings) console.log(`${file}: warning: ${i.path}: ${i.message}`);
-    if (!out.config) {
-      console.log(`${file}: ${count(out.errors.length, 'error')}, ${count(out.warnings.length, 'warning')}`);
-      console.log('hint: docs/app-config.md lists every key, its default and its constraints');
-      return 2;
-    }
-    const c = out.config;
-    const ports = c.services.flatMap((s) => s.ports.map((p) => (p.start_port === p.end_port ? `${p.start_port}` : `${p.start_port}-${p.end_port}`)));
-    const facts = [
-      `app "${c.app}"`,
-      c.primary_region ? `primary region ${c.primary_region}` : 'no primary region',
-      ports.length > 0 ? `public ports ${ports.join(', ')}` : 'no public ports',
-      `${c.deploy.strategy} deploys`,
-    ];
-    const ignored = out.warnings.length > 0 ? `; ${count(out.warnings.length, 'warning')} (ignored keys)` : '';
-    console.log(`${file}: valid: ${facts.join(', ')}${ignored}`);
-    return 0;
-  },
-};
+export const runConfigValidate = implement(configValidate, async (opts) => {
+  const file = opts.config ?? defaultAppConfigPath();
+  let out: ValidateJson;
+  try {
+    const { config, warnings } = await loadAppConfig(file);
+    out = { ok: true, errors: [], warnings, config };
+  } catch (e) {
+    if (e instanceof AppConfigError) out = { ok: false, errors: e.issues, warnings: e.warnings, config: null };
+    // With --json every outcome is JSON, an unreadable file included; without, main.ts reports it.
+    else if (isStarlingError(e, 'ERR_APP_CONFIG_READ') && opts.json) {
+      out = { ok: false, errors: [{ path: '(file)', message: e.message }], warnings: [], config: null };
+    } else throw e;
+  }
+  if (opts.json) {
+    printJson(out);
+    return out.ok ? 0 : 2;
+  }
+  for (const i of out.errors) console.log(`${file}: error: ${i.path}: ${i.message}`);
+  for (const i of out.warnings) console.log(`${file}: warning: ${i.path}: ${i.message}`);
+  if (!out.config) {
+    console.log(`${file}: ${count(out.errors.length, 'error')}, ${count(out.warnings.length, 'warning')}`);
+    console.log('hint: docs/app-config.md lists every key, its default and its constraints');
+    return 2;
+  }
+  const c = out.config;
+  const ports = c.services.flatMap((s) => s.ports.map((p) => (p.start_port === p.end_port ? `${p.start_port}` : `${p.start_port}-${p.end_port}`)));
+  const facts = [
+    `app "${c.app}"`,
+    c.primary_region ? `primary region ${c.primary_region}` : 'no primary region',
+    ports.length > 0 ? `public ports ${ports.join(', ')}` : 'no public ports',
+    `${c.deploy.strategy} deploys`,
+  ];
+  const ignored = out.warnings.length > 0 ? `; ${count(out.warnings.length, 'warning')} (ignored keys)` : '';
+  console.log(`${file}: valid: ${facts.join(', ')}${ignored}`);
+  return 0;
+});

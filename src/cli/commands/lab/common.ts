@@ -1,18 +1,17 @@
 /** What every `starling lab …` command shares: `--name`, running inside the user's holder, printing. */
 import { DEFAULT_LAB, holderHasLab, openLab, rerunInHolder, runsDirectly, stopHolder, assertLabId, type LabContext } from '../../../lab/index.js';
-import { StarlingError, stderrLogger } from '../../../shared/index.js';
-import type { OptionSpec } from '../../args.js';
+import { stderrLogger } from '../../../shared/index.js';
+import { usageError } from '../../kit/index.js';
 
-export const nameOption: Record<string, OptionSpec> = {
-  name: { type: 'string', value: 'LAB', description: 'which lab: 1-8 of a-z and 0-9; it prefixes every namespace', default: DEFAULT_LAB },
-};
+/** What every lab command is given (`--name`, its default in meta.ts). */
+type LabOpts = { name: string };
 
-export function labName(opts: Record<string, unknown>): string {
-  const name = typeof opts.name === 'string' ? opts.name : DEFAULT_LAB;
+export function labName(opts: LabOpts): string {
+  const { name } = opts;
   try {
     assertLabId(name);
   } catch (e) {
-    throw new StarlingError('ERR_USAGE', `--name: ${(e as Error).message}`, { fault: 'user' });
+    throw usageError(`--name: ${(e as Error).message}`);
   }
   return name;
 }
@@ -21,7 +20,7 @@ export function labName(opts: Record<string, unknown>): string {
  * Runs `body` here when this process may make namespaces (root, or inside the lab's holder);
  * otherwise re-runs the whole command inside the holder of the lab and returns its exit status.
  */
-export async function asLabUser(opts: Record<string, unknown>, body: () => Promise<number>, o: { start?: boolean } = {}): Promise<number> {
+export async function asLabUser(opts: LabOpts, body: () => Promise<number>, o: { start?: boolean } = {}): Promise<number> {
   if (runsDirectly()) return body();
   const name = labName(opts);
   const code = await rerunInHolder(name, { start: o.start ?? false });
@@ -31,19 +30,8 @@ export async function asLabUser(opts: Record<string, unknown>, body: () => Promi
 }
 
 /** The running lab named by --name, with a logger for the lab's structured logs (stderr, warnings up). */
-export function labFromOpts(opts: Record<string, unknown>): LabContext {
+export function labFromOpts(opts: LabOpts): LabContext {
   return openLab(labName(opts), { logger: stderrLogger('warn').child({ component: 'lab' }) });
-}
-
-/** Aligned columns; every row has as many cells as `head`. */
-export function table(head: string[], rows: string[][]): string {
-  const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => [...(r[i] ?? '')].length)));
-  const line = (cells: string[]): string =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat(width[i]! - [...c].length)))
-      .join('  ')
-      .trimEnd();
-  return [line(head), ...rows.map(line)].join('\n');
 }
 
 /** 850 → "850 ms", 12345 → "12.3 s". */

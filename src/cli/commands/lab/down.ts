@@ -1,29 +1,24 @@
 /** `starling lab down`: removes what the lab's state file says was made, and nothing else. */
 import { holderDir, labDir, labDown, runsDirectly, rerunInHolder, stopHolder } from '../../../lab/index.js';
-import type { Command } from '../../args.js';
-import { labName, nameOption } from './common.js';
+import { labName } from './common.js';
+import { implement } from '../../kit/index.js';
+import { labDownCmd } from './meta.js';
 
-export const labDownCmd: Command = {
-  noun: 'lab',
-  verb: 'down',
-  summary: 'take the lab down: its processes, namespaces and files (idempotent; also after a crash)',
-  options: { ...nameOption },
-  async run(opts) {
-    const name = labName(opts);
-    if (runsDirectly()) return down(name);
-    // A normal user: tear down inside the holder, then stop the holder, which takes anything left.
-    let code = 0;
-    try {
-      code = await rerunInHolder(name, { start: false });
-    } catch {
-      // No holder: nothing of the lab can be left (its namespaces and processes lived in it).
-      console.log(`lab ${name}: nothing to take down (no user namespace recorded in ${holderDir(name)})`);
-      return 0;
-    }
-    if (await stopHolder(name)) console.log(`lab ${name}: its user namespace stopped`);
-    return code;
-  },
-};
+export const runLabDownCmd = implement(labDownCmd, async (opts) => {
+  const name = labName(opts);
+  if (runsDirectly()) return down(name);
+  // A normal user: tear down inside the holder, then stop the holder, which takes anything left.
+  let code = 0;
+  try {
+    code = await rerunInHolder(name, { start: false });
+  } catch {
+    // No holder: nothing of the lab can be left (its namespaces and processes lived in it).
+    console.log(`lab ${name}: nothing to take down (no user namespace recorded in ${holderDir(name)})`);
+    return 0;
+  }
+  if (await stopHolder(name)) console.log(`lab ${name}: its user namespace stopped`);
+  return code;
+});
 
 async function down(name: string): Promise<number> {
   const r = await labDown(name);

@@ -1,23 +1,19 @@
 /** `starling lab status [--json]`: routers and sessions, PoP announce states, the catchment now. */
 import { labStatus, type LabStatus } from '../../../lab/index.js';
-import type { Command } from '../../args.js';
-import { jsonOption, printJson } from '../certs/common.js';
 import { catchmentTable } from './up.js';
-import { asLabUser, duration, labFromOpts, nameOption, table } from './common.js';
+import { asLabUser, duration, labFromOpts } from './common.js';
+import { printJson, table } from '../../output.js';
+import { implement } from '../../kit/index.js';
+import { labStatusCmd } from './meta.js';
 
-export const labStatusCmd: Command = {
-  noun: 'lab',
-  verb: 'status',
-  summary: "the lab now: routers' BGP sessions, each PoP's announce state, the catchment measured by HTTP",
-  options: { ...jsonOption, ...nameOption },
-  run: (opts) =>
-    asLabUser(opts, async () => {
-      const s = await labStatus(labFromOpts(opts));
-      if (opts.json === true) printJson(s);
-      else console.log(describeStatus(s));
-      return 0;
-    }),
-};
+export const runLabStatusCmd = implement(labStatusCmd, (opts) =>
+  asLabUser(opts, async () => {
+    const s = await labStatus(labFromOpts(opts));
+    if (opts.json) printJson(s);
+    else console.log(describeStatus(s));
+    return 0;
+  }),
+);
 
 export function describeStatus(s: LabStatus): string {
   const up = s.upMs === null ? '' : `, built in ${duration(s.upMs)}`;
@@ -25,17 +21,17 @@ export function describeStatus(s: LabStatus): string {
   out.push(`control plane: ${s.control.url} in ${s.control.ns}: ${s.control.running ? 'running' : 'NOT RUNNING'}`);
   out.push(`demo app: http://${s.serviceAddress}/ with Host ${s.app}`, '', 'routers (BIRD, control socket routers/<city>/bird.ctl):');
   out.push(
-    table(
+    table([
       ['city', 'BIRD', 'sessions', 'anycast via'],
-      s.routers.map((r) => [r.city, r.running && r.up ? 'up' : 'DOWN', r.sessions.map((x) => `${x.peer} ${x.state}`).join(', ') || (r.error ?? ''), r.pop ? `${r.pop} (path ${r.asPath.join(' ')})` : 'no route']),
-    ),
+      ...s.routers.map((r) => [r.city, r.running && r.up ? 'up' : 'DOWN', r.sessions.map((x) => `${x.peer} ${x.state}`).join(', ') || (r.error ?? ''), r.pop ? `${r.pop} (path ${r.asPath.join(' ')})` : 'no route']),
+    ]),
   );
   out.push('', 'PoP hosts:');
   out.push(
-    table(
+    table([
       ['host', 'address', 'agent', 'BIRD', 'announce', 'failed'],
-      s.pops.map((p) => [p.id, p.address, p.agent ? 'running' : 'stopped', p.bird ? 'running' : 'stopped', p.announce, p.failure ?? '-']),
-    ),
+      ...s.pops.map((p) => [p.id, p.address, p.agent ? 'running' : 'stopped', p.bird ? 'running' : 'stopped', p.announce, p.failure ?? '-']),
+    ]),
   );
   if (s.catchment.length > 0) {
     const down = s.down.length > 0 ? ` (expected with ${s.down.join(', ')} down)` : '';

@@ -1,27 +1,17 @@
 /** `starling lab up`: builds the lab, deploys the demo app, measures the catchment and prints it. */
 import { getPreset, labUp, loadTopology, type CatchmentRow, type LabStep } from '../../../lab/index.js';
-import { StarlingError, stderrLogger } from '../../../shared/index.js';
-import type { Command } from '../../args.js';
-import { asLabUser, duration, labName, nameFlag, nameOption, table } from './common.js';
+import { stderrLogger } from '../../../shared/index.js';
+import { implement, usageError, type OptsOf } from '../../kit/index.js';
+import { table } from '../../output.js';
+import { asLabUser, duration, labName, nameFlag } from './common.js';
+import { labUpCmd } from './meta.js';
 
-export const labUpCmd: Command = {
-  noun: 'lab',
-  verb: 'up',
-  summary: 'build the lab: routers, control plane, one agent per PoP host, the demo app; then measure the catchment',
-  options: {
-    preset: { type: 'string', value: 'NAME', description: 'a built-in topology: default (5 cities, 3 PoPs) or us (default: default)' },
-    topology: { type: 'string', value: 'FILE', description: 'a topology file instead of a preset (TOML, or JSON ending in .json; docs/lab-topology.md)' },
-    ...nameOption,
-  },
-  run: (opts) => asLabUser(opts, () => up(opts), { start: true }),
-};
+export const runLabUpCmd = implement(labUpCmd, (opts) => asLabUser(opts, () => up(opts), { start: true }));
 
-async function up(opts: Record<string, string | boolean | undefined>): Promise<number> {
+async function up(opts: OptsOf<typeof labUpCmd>): Promise<number> {
   const name = labName(opts);
-  if (typeof opts.preset === 'string' && typeof opts.topology === 'string') {
-    throw new StarlingError('ERR_USAGE', 'give --preset or --topology, not both', { fault: 'user' });
-  }
-  const topology = typeof opts.topology === 'string' ? await loadTopology(opts.topology) : getPreset(typeof opts.preset === 'string' ? opts.preset : 'default');
+  if (opts.preset !== undefined && opts.topology !== undefined) throw usageError('give --preset or --topology, not both');
+  const topology = opts.topology !== undefined ? await loadTopology(opts.topology) : getPreset(opts.preset ?? 'default');
   const tty = process.stdout.isTTY === true;
   console.log(`starling lab up: lab "${name}", topology ${topology.name}`);
   // Ctrl-C: finish the running step, then take down what was made (a second Ctrl-C leaves it to lab down).
@@ -60,8 +50,8 @@ export function stepLine(s: LabStep): string {
 
 /** city → PoP that answered → expected PoP, ✓ or ✗. */
 export function catchmentTable(rows: CatchmentRow[]): string {
-  return table(
+  return table([
     ['city', 'answered by', 'machine', 'expected', ''],
-    rows.map((r) => [r.city, r.measured ?? `none (${r.error ?? 'no answer'})`, r.machine ? `${r.machine} (${r.region ?? '?'})` : '-', r.expected ?? 'none', r.ok ? '✓' : '✗']),
-  );
+    ...rows.map((r) => [r.city, r.measured ?? `none (${r.error ?? 'no answer'})`, r.machine ? `${r.machine} (${r.region ?? '?'})` : '-', r.expected ?? 'none', r.ok ? '✓' : '✗']),
+  ]);
 }

@@ -1,5 +1,5 @@
 /**
- * What the `starling machines …` commands share: `--app` and `--config` (the agent whose local
+ * What the `starling machines …` commands share: the agent named by `--config` (whose local
  * Machines API they call, as the `agent` commands do), API paths, and how a machine is printed.
  * The `--json` output is the API's machine object (README "Machines API"); secrets appear by name only.
  */
@@ -7,19 +7,10 @@ import { callAdminApi, type AdminCallOptions } from '../../../agent/index.js';
 import { loadAgentConfig } from '../../../agent/index.js';
 import { APP_NAME_RE, APP_NAME_RULE } from '../../../contract/index.js';
 import type { MachineView } from '../../../runtime/index.js';
-import { StarlingError } from '../../../shared/index.js';
-import type { OptionSpec } from '../../args.js';
-import { agentConfigOption } from '../agent/run.js';
-import { table } from '../certs/common.js';
+import { usageError as usage } from '../../kit/index.js';
+import { table } from '../../output.js';
 
-type Opts = Record<string, unknown>;
 export type AgentTarget = { admin_listen: string; token_file: string };
-
-/** `--app APP` (required) and `--config FILE`, on every machines command. */
-export const machinesOptions: Record<string, OptionSpec> = {
-  app: { type: 'string', value: 'APP', description: 'the app the machines belong to (required)' },
-  ...agentConfigOption,
-};
 
 /** What start, stop and destroy answer. */
 export interface ChangeReply {
@@ -28,13 +19,9 @@ export interface ChangeReply {
   machine: MachineView | null;
 }
 
-export function usage(message: string, hint?: string): StarlingError {
-  return new StarlingError('ERR_USAGE', message, { fault: 'user', hint });
-}
-
-export function appOf(opts: Opts): string {
-  const app = opts.app;
-  if (typeof app !== 'string' || app === '') throw usage('--app APP is required', 'every machine belongs to an app: --app my-app');
+/** `--app`, checked against the Machines API's app names (the kit has checked that it was given). */
+export function appOf(opts: { app: string }): string {
+  const { app } = opts;
   if (!APP_NAME_RE.test(app)) throw usage(`--app ${APP_NAME_RULE}, got "${app}"`);
   return app;
 }
@@ -45,8 +32,8 @@ export function machinePath(app: string, id?: string, suffix = ''): string {
 }
 
 /** The agent named by `--config`; the API call with its token. */
-export async function agentOf(opts: Opts): Promise<AgentTarget> {
-  return (await loadAgentConfig(String(opts.config))).agent;
+export async function agentOf(opts: { config: string }): Promise<AgentTarget> {
+  return (await loadAgentConfig(opts.config)).agent;
 }
 
 export async function callJson<T>(agent: AgentTarget, method: 'GET' | 'POST' | 'DELETE', path: string, o: AdminCallOptions = {}): Promise<T> {

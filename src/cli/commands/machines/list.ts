@@ -1,24 +1,18 @@
 import type { MachineView } from '../../../runtime/index.js';
-import type { Command } from '../../args.js';
-import { jsonOption, printJson, table } from '../certs/common.js';
-import { agentOf, appOf, callJson, checksText, machinePath, machinesOptions } from './common.js';
+import { implement } from '../../kit/index.js';
+import { printJson, table } from '../../output.js';
+import { agentOf, appOf, callJson, checksText, machinePath } from './common.js';
+import { machinesList } from './meta.js';
 
 /** `starling machines list --app APP`: the app's machines on the agent's host. */
-export const machinesList: Command = {
-  noun: 'machines',
-  verb: 'list',
-  aliases: ['ls'],
-  summary: "an app's machines on this host: state, region, image, address, checks",
-  options: { ...machinesOptions, ...jsonOption },
-  async run(opts) {
-    const app = appOf(opts);
-    const machines = await callJson<MachineView[]>(await agentOf(opts), 'GET', machinePath(app));
-    if (opts.json === true) printJson(machines);
-    else if (machines.length === 0) console.log(`app ${app} has no machines here; create one with: starling machines run IMAGE --app ${app}`);
-    else console.log(formatMachines(machines));
-    return 0;
-  },
-};
+export const runMachinesList = implement(machinesList, async (opts) => {
+  const app = appOf(opts);
+  const machines = await callJson<MachineView[]>(await agentOf(opts), 'GET', machinePath(app));
+  if (opts.json) printJson(machines);
+  else if (machines.length === 0) console.log(`app ${app} has no machines here; create one with: starling machines run IMAGE --app ${app}`);
+  else console.log(formatMachines(machines));
+  return 0;
+});
 
 export function formatMachines(machines: readonly MachineView[]): string {
   const rows = [['ID', 'STATE', 'REGION', 'IMAGE', 'PRIVATE IP', 'CHECKS', 'CREATED']];

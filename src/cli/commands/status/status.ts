@@ -1,25 +1,20 @@
 /** `starling status --app APP`: the deployed release, each machine's placement and state, the latest deploy. */
-import type { Command } from '../../args.js';
-import { appOption, appPath, callControl, controlOptions, requireApp, resolveControl } from '../../control-client.js';
-import { jsonOption, printJson, table } from '../certs/common.js';
+import { appPath, callControl, resolveControl } from '../../control-client.js';
+import { implement } from '../../kit/index.js';
+import { printJson, table } from '../../output.js';
 import type { StatusJson } from '../deploy/follow.js';
+import { status } from './meta.js';
 
-export const status: Command = {
-  noun: 'status',
-  verb: '',
-  summary: "an app's deployed release, machines (region, host, state, checks) and latest deploy",
-  options: { ...appOption, ...jsonOption, ...controlOptions },
-  async run(opts) {
-    const app = requireApp(opts);
-    const s = await callControl<StatusJson>(resolveControl(opts), 'GET', appPath(app, '/status'));
-    if (opts.json === true) {
-      printJson(s);
-      return 0;
-    }
-    console.log(formatStatus(s));
+export const runStatus = implement(status, async (opts) => {
+  const { app } = opts;
+  const s = await callControl<StatusJson>(resolveControl(opts), 'GET', appPath(app, '/status'));
+  if (opts.json) {
+    printJson(s);
     return 0;
-  },
-};
+  }
+  console.log(formatStatus(s));
+  return 0;
+});
 
 export function formatStatus(s: StatusJson): string {
   const deployed = s.app.deployed_release ?? 0;

@@ -1,0 +1,101 @@
+/** `starling lab …`: what the command table knows of them (up.ts, status.ts, exec.ts, fail.ts, failover.ts, down.ts run them). */
+import { jsonFlag } from '../../flags.js';
+import { boolean, defineCommand, oneOf, string } from '../../kit/index.js';
+
+/** DEFAULT_LAB of src/lab, written out so that help needs no lab code; a unit test keeps them equal. */
+export const DEFAULT_LAB_NAME = 'default';
+
+/** `--name LAB`, on every lab command. */
+export const labNameFlag = {
+  name: string({ value: 'LAB', description: 'which lab: 1-8 of a-z and 0-9; it prefixes every namespace', default: DEFAULT_LAB_NAME }),
+};
+
+const modeFlag = {
+  mode: oneOf(['crash', 'silent', 'graceful'], {
+    value: 'MODE',
+    description: 'crash (SIGKILL the agent and its BIRD), silent (the link drops every frame; BFD notices) or graceful (agent drain)',
+    required: { message: '--mode is required: crash, silent or graceful' },
+  }),
+};
+
+export const labUpCmd = defineCommand({
+  noun: 'lab',
+  verb: 'up',
+  summary: 'build the lab: routers, control plane, one agent per PoP host, the demo app; then measure the catchment',
+  options: {
+    preset: string({ value: 'NAME', description: 'a built-in topology: default (5 cities, 3 PoPs) or us (default: default)' }),
+    topology: string({ value: 'FILE', description: 'a topology file instead of a preset (TOML, or JSON ending in .json; docs/lab-topology.md)' }),
+    ...labNameFlag,
+  },
+  load: () => import('./up.js'),
+});
+
+export const labStatusCmd = defineCommand({
+  noun: 'lab',
+  verb: 'status',
+  summary: "the lab now: routers' BGP sessions, each PoP's announce state, the catchment measured by HTTP",
+  options: { ...jsonFlag(), ...labNameFlag },
+  load: () => import('./status.js'),
+});
+
+export const labExecCmd = defineCommand({
+  noun: 'lab',
+  verb: 'exec',
+  args: ['CITY', 'CMD...'],
+  summary: "run a command in a city's client namespace (or a PoP host's, a router's, the control plane's)",
+  options: { ...labNameFlag },
+  load: () => import('./exec.js'),
+});
+
+export const labCurlCmd = defineCommand({
+  noun: 'lab',
+  verb: 'curl',
+  args: ['CITY', 'URL'],
+  summary: "an HTTP GET from a city's client namespace; Host is the demo app's unless --host says otherwise",
+  options: {
+    host: string({ value: 'HOST', description: 'the Host header (default: demo.starling.test, the demo app)' }),
+    include: boolean({ description: 'print the status line and the response headers too' }),
+    ...labNameFlag,
+  },
+  load: () => import('./exec.js'),
+});
+
+export const labFailCmd = defineCommand({
+  noun: 'lab',
+  verb: 'fail',
+  args: ['POP'],
+  summary: 'fail a PoP host (lhr1) or every host of a PoP (lhr): crash, silent or graceful',
+  options: { ...modeFlag, ...labNameFlag },
+  load: () => import('./fail.js'),
+});
+
+export const labHealCmd = defineCommand({
+  noun: 'lab',
+  verb: 'heal',
+  args: ['POP'],
+  summary: 'undo lab fail: restart the agent, restore the link or undrain; wait until it announces again',
+  options: { ...labNameFlag },
+  load: () => import('./fail.js'),
+});
+
+export const labFailoverCmd = defineCommand({
+  noun: 'lab',
+  verb: 'failover',
+  args: ['POP'],
+  summary: "fail a PoP while its cities' clients make a fresh request every 20 ms; print each city's outage",
+  options: {
+    ...modeFlag,
+    'keep-failed': boolean({ description: 'leave the PoP failed afterwards (default: heal it)' }),
+    ...jsonFlag(),
+    ...labNameFlag,
+  },
+  load: () => import('./failover.js'),
+});
+
+export const labDownCmd = defineCommand({
+  noun: 'lab',
+  verb: 'down',
+  summary: 'take the lab down: its processes, namespaces and files (idempotent; also after a crash)',
+  options: { ...labNameFlag },
+  load: () => import('./down.js'),
+});

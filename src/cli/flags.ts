@@ -1,0 +1,52 @@
+/**
+ * The flags many commands share, declared once: `--json`, `--app`, the four that reach the control
+ * plane, `--log-level`, `--yes` and `--config`. A command spreads them into its options
+ * (`options: { ...jsonFlag(), ...controlFlags }`); what they mean is in the README's CLI reference.
+ */
+import { boolean, oneOf, string, type Option } from './kit/index.js';
+
+/** `--json`: the command's documented JSON instead of text. */
+export function jsonFlag(description = 'print JSON (keys as documented) instead of text') {
+  return { json: boolean({ description }) };
+}
+
+/** `--app APP`, required by the commands about one app. */
+export function appFlag(o: { description?: string; hint?: string } = {}) {
+  return {
+    app: string({
+      value: 'APP',
+      description: o.description ?? 'the app (required)',
+      required: { message: '--app APP is required', hint: o.hint ?? 'see your apps with: starling apps list' },
+    }),
+  };
+}
+
+/** `--control URL`, `--token-file FILE`, `--fingerprint SHA256`, `--insecure`: on every command that calls the control plane (control-client.ts). */
+export const controlFlags = {
+  control: string({ value: 'URL', description: 'the control plane, e.g. https://10.0.0.1:9300 (else STARLING_CONTROL_URL, else the config file)' }),
+  'token-file': string({ value: 'FILE', description: 'file holding the API token (else STARLING_TOKEN / STARLING_TOKEN_FILE, else the config file)' }),
+  fingerprint: string({
+    value: 'SHA256',
+    description: "the control plane's certificate fingerprint to pin (else STARLING_CONTROL_FINGERPRINT, the config file, or the pin from first use)",
+  }),
+  insecure: boolean({ description: 'allow plain http:// to a non-loopback control plane (the token travels in clear)' }),
+};
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+
+/** `--log-level LEVEL` of the daemons (the logger's levels). */
+export const logLevelFlag = {
+  'log-level': oneOf(LOG_LEVELS, { value: 'LEVEL', description: 'debug, info, warn or error (to stderr)', default: 'info' }),
+};
+
+/** `--yes`: the confirmation a destructive command asks for; `description` says what it confirms. */
+export function yesFlag(description: string) {
+  return { yes: boolean({ description }) };
+}
+
+/** `--config FILE`: the file a command reads its settings from (agent.toml, control.toml, starling.toml). */
+export function configFlag(description: string): { config: Option<string | undefined> };
+export function configFlag(description: string, defaultPath: string): { config: Option<string> };
+export function configFlag(description: string, defaultPath?: string): { config: Option<string | undefined> } {
+  return { config: string({ value: 'FILE', description, ...(defaultPath === undefined ? {} : { default: defaultPath }) }) };
+}

@@ -1,0 +1,93 @@
+/**
+ * A command in two halves, so that `starling --help` need not load what the commands use:
+ *
+ *   // commands/apps/meta.ts: what the command table, help and completion read (cheap to load)
+ *   export const appsCreate = defineCommand({
+ *     noun: 'apps', verb: 'create', summary: '…', args: ['NAME'],
+ *     options: { org: string({ value: 'ORG', description: '…' }), ...jsonFlag() },
+ *     load: () => import('./apps.js'),
+ *   });
+ *
+ *   // commands/apps/apps.ts: what it does, loaded only to run it
+ *   export const runAppsCreate = implement(appsCreate, async (opts) => { … opts.name, opts.org, opts.json … });
+ *
+ * `opts` is typed from the declaration: `name: string` (a positional), `org: string | undefined`,
+ * `json: boolean`. `load` names the module; the kit finds in it the implementation of this command.
+ */
+import { StarlingError } from '../../shared/index.js';
+import type { OptionValues, Options } from './options.js';
+
+/** `NAME` → `name`; `CMD...` → `cmd`. */
+type ArgKey<S extends string> = S extends `${infer N}...` ? Lowercase<N> : Lowercase<S>;
+/** A trailing `CMD...` takes every remaining word (at least one). */
+type ArgValue<S extends string> = S extends `${string}...` ? string[] : string;
+export type ArgValues<A extends readonly string[]> = { readonly [K in A[number] as ArgKey<K>]: ArgValue<K> };
+
+export interface CommandMeta<O extends Options = Options, A extends readonly string[] = readonly string[]> {
+  readonly noun: string;
+  /** '' for a command named by its noun alone (`starling deploy`); may be two words (`bgp status`). */
+  readonly verb: string;
+  readonly aliases?: readonly string[];
+  readonly summary: string;
+  /**
+   * Positional arguments, in order (`HOST`); each is required and reaches run() under its lower-case
+   * name. The last may end in `...` (`CMD...`): every remaining word, as a string[].
+   */
+  readonly args?: A;
+  readonly options: O;
+  /** The module that implements it (with implement()); imported only when the command runs. */
+  readonly load: () => Promise<object>;
+}
+
+export type AnyCommand = CommandMeta<Options, readonly string[]>;
+
+/** What run() receives: each option's value and each positional argument, typed. */
+export type OptsOf<C extends AnyCommand> = OptionValues<C['options']> & ArgValues<NonNullable<C['args']>>;
+
+/** `deploy`, `apps create`: the words that name a command (some have no verb). */
+export function commandName(cmd: Pick<AnyCommand, 'noun' | 'verb'>): string {
+  return cmd.verb === '' ? cmd.noun : `${cmd.noun} ${cmd.verb}`;
+}
+
+/** The key a positional argument lands under in run()'s object. */
+export function argKey(arg: string): string {
+  return (arg.endsWith('...') ? arg.slice(0, -3) : arg).toLowerCase();
+}
+
+/** Declares a command. Throws (a bug, caught by the unit tests) when an argument and an option share a key. */
+export function defineCommand<const O extends Options, const A extends readonly string[] = readonly []>(
+  meta: CommandMeta<O, A>,
+): CommandMeta<O, A> {
+  const args = meta.args ?? [];
+  for (const [i, a] of args.entries()) {
+    if (Object.hasOwn(meta.options, argKey(a))) throw internal(`${commandName(meta)}: argument ${a} and option --${argKey(a)} share a name`);
+    if (a.endsWith('...') && i !== args.length - 1) throw internal(`${commandName(meta)}: only the last argument may end in ...`);
+  }
+  return meta;
+}
+
+const IMPLEMENTS = Symbol('starling.cli.implements');
+
+export interface Implementation {
+  readonly [IMPLEMENTS]: AnyCommand;
+  run(opts: object): Promise<number>;
+}
+
+/** The body of a command: `run` gets the parsed options and arguments and resolves with the exit status. */
+export function implement<C extends AnyCommand>(command: C, run: (opts: OptsOf<C>) => Promise<number>): Implementation {
+  return { [IMPLEMENTS]: command, run: (opts) => run(opts as OptsOf<C>) };
+}
+
+/** The implementation of `cmd` among the exports of the module its `load` imports. */
+export async function loadImplementation(cmd: AnyCommand): Promise<Implementation> {
+  const mod = (await cmd.load()) as Record<string, unknown>;
+  for (const v of Object.values(mod)) {
+    if (typeof v === 'object' && v !== null && (v as Partial<Implementation>)[IMPLEMENTS] === cmd) return v as Implementation;
+  }
+  throw internal(`starling ${commandName(cmd)}: its module exports no implement() of it`);
+}
+
+/** A mistake in a command's declaration: ours, not the user's. */
+function internal(message: string): StarlingError {
+  return new StarlingError('ERR_CLI_DEFINITION', message);
+}

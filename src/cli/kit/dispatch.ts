@@ -1,0 +1,78 @@
+/**
+ * argv → help, the version, or one command run: its options parsed first (a usage error needs no
+ * module), then its module imported and its implementation called.
+ */
+import { readFileSync } from 'node:fs';
+import { StarlingError, describeError } from '../../shared/index.js';
+import { loadImplementation, type AnyCommand } from './define.js';
+import { commandHelp, mainHelp, nounHelp, type CommandTree } from './help.js';
+import { parseOptions } from './parse.js';
+
+/**
+ * The command named by the first words of argv, and the words after it. A verb or alias may be
+ * several words (`agent bgp status`); the longest name that matches wins.
+ */
+export function findCommand(tree: CommandTree, argv: readonly string[]): { cmd: AnyCommand; rest: string[] } | undefined {
+  const [noun, ...words] = argv;
+  let best: { cmd: AnyCommand; used: number } | undefined;
+  for (const cmd of tree.commands) {
+    if (cmd.noun !== noun) continue;
+    for (const name of [cmd.verb, ...(cmd.aliases ?? [])]) {
+      // A command without a verb (`starling deploy`, `starling status`) matches on its noun alone.
+      const parts = name === '' ? [] : name.split(' ');
+      if (parts.every((w, i) => words[i] === w) && parts.length > (best?.used ?? -1)) best = { cmd, used: parts.length };
+    }
+  }
+  return best && { cmd: best.cmd, rest: words.slice(best.used) };
+}
+
+/** `--help` or `-h` among the words, before a `--` (after it they belong to the command run). */
+function asksHelp(words: readonly string[]): boolean {
+  const end = words.indexOf('--');
+  return (end < 0 ? words : words.slice(0, end)).some((w) => w === '--help' || w === '-h');
+}
+
+/** `version` of the package.json at `url`, read when asked (not built in). */
+export function packageVersion(url: URL): string {
+  try {
+    const v = (JSON.parse(readFileSync(url, 'utf8')) as { version?: unknown }).version;
+    if (typeof v === 'string') return v;
+  } catch (e) {
+    throw new StarlingError('ERR_CLI_VERSION', `cannot read the version from ${url.pathname}: ${describeError(e)}`);
+  }
+  throw new StarlingError('ERR_CLI_VERSION', `${url.pathname} has no version`);
+}
+
+/** Runs argv against the tree; resolves with the exit status (2 for a usage mistake). */
+export async function dispatch(tree: CommandTree, argv: readonly string[], o: { packageJson: URL }): Promise<number> {
+  const [first, ...more] = argv;
+  if (first === undefined || first === '--help' || first === '-h' || (first === 'help' && more.length === 0)) {
+    console.log(mainHelp(tree));
+    return 0;
+  }
+  if (first === '--version' || first === '-v') {
+    console.log(`${tree.name} ${packageVersion(o.packageJson)}`);
+    return 0;
+  }
+  // `starling help apps create` is `starling apps create --help`.
+  const words = first === 'help' ? [...more, '--help'] : argv;
+  const found = findCommand(tree, words);
+  if (found) {
+    const { cmd, rest } = found;
+    if (asksHelp(rest)) {
+      console.log(commandHelp(cmd, tree));
+      return 0;
+    }
+    const opts = parseOptions(cmd, rest);
+    return (await loadImplementation(cmd)).run(opts);
+  }
+  const noun = tree.nouns.find((n) => n.noun === words[0]);
+  const extra = words.slice(1);
+  if (noun && (extra.length === 0 || (extra.length === 1 && asksHelp(extra)))) {
+    console.log(nounHelp(tree, noun));
+    return 0;
+  }
+  const asked = words.filter((w) => w !== '--help').slice(0, 2).join(' ');
+  console.error(`error: unknown command "${asked}"\n\n${noun ? nounHelp(tree, noun) : mainHelp(tree)}`);
+  return 2;
+}
