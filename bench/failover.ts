@@ -43,6 +43,8 @@ interface ModeResult {
   /** Of them: answered 2xx later than 1 s, and never answered 2xx. */
   late: number;
   lost: number;
+  /** Of the lost: reset as the city moved (the connections open when the route moved, or the host died). */
+  resetAtMove: number;
   maxFailedPerCity: number;
   aim: string;
   met: boolean;
@@ -95,6 +97,7 @@ async function main(): Promise<number> {
       let failed = 0;
       let late = 0;
       let lost = 0;
+      let resetAtMove = 0;
       let maxFailed = 0;
       for (let i = 0; i < rounds; i++) {
         const pop = POPS[i % POPS.length]!;
@@ -107,14 +110,16 @@ async function main(): Promise<number> {
           failed += c.failed;
           late += c.late;
           lost += c.lost;
+          resetAtMove += c.resetAtMove;
           maxFailed = Math.max(maxFailed, c.failed);
         }
-        say(`  ${mode} ${String(i + 1).padStart(2)}/${rounds} ${pop}: ${report.cities.map((c) => `${c.city}→${c.to ?? '?'} ${c.windowMs} ms, ${c.failed} failed (${c.late} late)`).join('; ')}`);
+        const lostText = (c: (typeof report.cities)[number]): string => (c.lost === 0 ? '' : `, lost ${JSON.stringify(c.errors)}, ${c.resetAtMove} reset as it moved`);
+        say(`  ${mode} ${String(i + 1).padStart(2)}/${rounds} ${pop}: ${report.cities.map((c) => `${c.city}→${c.to ?? '?'} ${c.windowMs} ms, ${c.failed} failed (${c.late} late${lostText(c)})`).join('; ')}`);
       }
       const aim = AIMS[mode];
       const maxMs = Math.max(...windows);
       const met = maxMs <= aim.ms && (!aim.zeroFailed || failed === 0);
-      results.push({ mode, rounds, windowsMs: windows, medianMs: median(windows), maxMs, failed, late, lost, maxFailedPerCity: maxFailed, aim: `max ≤ ${aim.ms} ms${aim.zeroFailed ? ', 0 failed' : ''}`, met });
+      results.push({ mode, rounds, windowsMs: windows, medianMs: median(windows), maxMs, failed, late, lost, resetAtMove, maxFailedPerCity: maxFailed, aim: `max ≤ ${aim.ms} ms${aim.zeroFailed ? ', 0 failed' : ''}`, met });
     }
     if (values.json) console.log(JSON.stringify({ lab, preset: 'default', labUpMs: Math.round(upMs), rounds, results }, null, 2));
     else {
@@ -125,6 +130,7 @@ async function main(): Promise<number> {
         console.log(`${r.mode.padEnd(9)} ${`${r.medianMs} ms`.padStart(13)} ${`${r.maxMs} ms`.padStart(7)}  ${failedCol.padEnd(50)} ${r.aim} ${r.met ? '✓' : '✗'}`);
       }
       console.log('failed: no 2xx answer within 1 s; late: answered 2xx after 1 s; lost: never answered 2xx (refused, reset, non-2xx, or not within 10 s)');
+      for (const r of results.filter((x) => x.lost > 0)) console.log(`${r.mode}: ${r.resetAtMove} of the ${r.lost} lost were reset as their city moved`);
       console.log(`\nlab up: ${(upMs / 1000).toFixed(1)} s`);
     }
   } catch (e) {

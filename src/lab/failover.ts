@@ -12,7 +12,14 @@
  *                   the baseline on (a request sent just before the failure may fail too); of them
  *     late        = those answered 2xx after all, later than 1 s (slow, not lost: the prober waits
  *                   up to FAILOVER_DEADLINE_MS for an answer), and
- *     lost        = those never answered 2xx: refused, reset, answered non-2xx, or not at all.
+ *     lost        = those never answered 2xx: refused, reset, answered non-2xx, or not at all;
+ *       resetAtMove = of those, the ones reset as the city moved: sent before the first request
+ *                   another PoP answered, reset after the last request the old PoP answered was
+ *                   sent. With a crash, the host died with them open. With a graceful drain, the
+ *                   route moved under them: routing is per packet, so once the city's router has
+ *                   moved, the rest of a connection opened to the old PoP reaches the new one,
+ *                   which knows nothing of it and resets it. No drain can save a connection open
+ *                   at that instant (usually a few ms of each request's life; more on a busy host).
  *   new PoP       = the PoP of the last answer.
  * A request's times are taken inside its namespace with the prober's high-resolution clock.
  */
@@ -51,6 +58,10 @@ export interface FailoverCity {
   late: number;
   /** Failed requests never answered 2xx: refused, reset, answered non-2xx, or no answer within FAILOVER_DEADLINE_MS. */
   lost: number;
+  /** Lost requests reset as the city moved (defined at the top): a graceful drain may lose these only. */
+  resetAtMove: number;
+  /** What the lost requests got, by kind: `ECONNRESET`, `ECONNREFUSED`, `HTTP 503`, `no answer within 10000 ms`, … */
+  errors: Record<string, number>;
   requests: number;
   ok: boolean;
 }
@@ -168,7 +179,17 @@ export function summarizeCity(city: string, lines: readonly ProbeLine[], since: 
   }
   const failed = seen.filter((l) => !inTime(l)).length;
   const late = seen.filter((l) => l.ok && !inTime(l)).length;
-  return { city, from, to, expected, windowMs, failed, late, lost: failed - late, requests: seen.length, ok: to === (expected ?? to) && windowMs !== null };
+  // The route moved between the last request the old PoP answered and the first another PoP did.
+  const firstMoved = seen.find((l) => l.ok && l.pop !== from);
+  const lastOld = firstMoved === undefined ? undefined : seen.filter((l) => l.ok && l.pop === from && l.sent < firstMoved.sent).at(-1);
+  const atMove = (l: ProbeLine): boolean =>
+    !l.ok && (l.error === 'ECONNRESET' || l.error === 'EPIPE') && firstMoved !== undefined && l.sent < firstMoved.sent && l.done > (lastOld?.sent ?? since);
+  const errors: Record<string, number> = {};
+  for (const l of seen.filter((x) => !x.ok)) {
+    const kind = l.error?.replace(/^(HTTP \d+):.*/s, '$1') ?? (l.status !== undefined ? `HTTP ${l.status}` : 'unknown');
+    errors[kind] = (errors[kind] ?? 0) + 1;
+  }
+  return { city, from, to, expected, windowMs, failed, late, lost: failed - late, resetAtMove: seen.filter(atMove).length, errors, requests: seen.length, ok: to === (expected ?? to) && windowMs !== null };
 }
 
 function describeTail(lines: readonly ProbeLine[]): string {
