@@ -4,7 +4,8 @@
  * the demo app deployed with `starling deploy`, and HTTP from every client namespace.
  *
  *   - every city's measured PoP is its expected catchment;
- *   - graceful (drain) moves the PoP's cities and loses no request: every one is answered 2xx;
+ *   - graceful (drain) moves the PoP's cities and loses no request but one whose connection was open
+ *     at the instant the route moved (routing is per packet: no drain can save that one);
  *   - crash moves the PoP's cities to the expected PoP, and healing brings the announcement back;
  *   - silent (tbf) does too, and the router says BFD took the session down, not the hold timer;
  *   - fail + heal restores the original catchment;
@@ -110,13 +111,20 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
     assert.match(exec.stdout, /default via 10\.128\.1\.1/);
   });
 
-  it('graceful: draining lhr1 moves lhr and cdg to fra, and no request is lost', async () => {
+  it('graceful: draining lhr1 moves lhr and cdg to fra, losing no request but one open as the route moved', async () => {
     const r = await json<FailoverReport>(['lab', 'failover', 'lhr1', '--mode', 'graceful']);
     assert.deepEqual(r.cities.map((c) => [c.city, c.from, c.to, c.expected]), [['lhr', 'lhr', 'fra', 'fra'], ['cdg', 'lhr', 'fra', 'fra']]);
     for (const c of r.cities) {
       // Lost: refused, reset, answered non-2xx, or not answered within the prober's 10 s. One answered
       // 2xx later than 1 s (late) is slow, not lost: bench:failover counts those against its aim.
-      assert.equal(c.lost, 0, `${c.city}: ${c.lost} of ${c.requests} requests lost during a graceful drain (${c.late} answered late)`);
+      // The only loss a drain allows is a connection open at the instant the city's route moved: its
+      // later packets reach fra, which resets it (resetAtMove, src/lab/failover.ts). Anything else —
+      // refused by the draining PoP, a 5xx, a reset before or after the move — fails.
+      assert.equal(
+        c.lost,
+        c.resetAtMove,
+        `${c.city}: ${c.lost} of ${c.requests} requests lost during a graceful drain, ${c.resetAtMove} of them reset as the route moved (${JSON.stringify(c.errors)}; ${c.late} answered late)`,
+      );
       assert.ok(c.requests >= 50, `${c.city}: probed throughout (${c.requests} requests)`);
       assert.ok(c.ok, `${c.city}: settled on ${c.to}`);
     }
