@@ -4,8 +4,8 @@
  * the demo app deployed with `starling deploy`, and HTTP from every client namespace.
  *
  *   - every city's measured PoP is its expected catchment;
- *   - graceful (drain) moves the PoP's cities and loses no request but one whose connection was open
- *     at the instant the route moved (routing is per packet: no drain can save that one);
+ *   - graceful (drain) moves the PoP's cities and loses no request but those whose connection was
+ *     open at the instant the route moved (routing is per packet: no drain can save them);
  *   - crash moves the PoP's cities to the expected PoP, and healing brings the announcement back;
  *   - silent (tbf) does too, and the router says BFD took the session down, not the hold timer;
  *   - fail + heal restores the original catchment;
@@ -111,7 +111,7 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
     assert.match(exec.stdout, /default via 10\.128\.1\.1/);
   });
 
-  it('graceful: draining lhr1 moves lhr and cdg to fra, losing no request but one open as the route moved', async () => {
+  it('graceful: draining lhr1 moves lhr and cdg to fra, losing no request but those open as the route moved', async () => {
     const r = await json<FailoverReport>(['lab', 'failover', 'lhr1', '--mode', 'graceful']);
     assert.deepEqual(r.cities.map((c) => [c.city, c.from, c.to, c.expected]), [['lhr', 'lhr', 'fra', 'fra'], ['cdg', 'lhr', 'fra', 'fra']]);
     for (const c of r.cities) {
