@@ -8,7 +8,9 @@
  * normal user.
  *
  * Aims (issue 7): graceful ≤ 50 ms with 0 failed requests; crash ≤ 50 ms; silent ≤ 350 ms (BFD
- * 100 ms × 3). The outage window is defined in docs/lab-topology.md ("Failover").
+ * 100 ms × 3). The outage window is defined in docs/lab-topology.md ("Failover"). A failed request
+ * is one with no 2xx answer within 1 s; the report splits them into late (answered after all) and
+ * lost. These durations are this benchmark's: test/e2e/lab.test.ts checks only outcomes and order.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -36,7 +38,13 @@ interface ModeResult {
   windowsMs: number[];
   medianMs: number;
   maxMs: number;
+  /** Requests with no 2xx answer within 1 s, in all (late + lost). */
   failed: number;
+  /** Of them: answered 2xx later than 1 s, and never answered 2xx. */
+  late: number;
+  lost: number;
+  /** Of the lost: reset as the city moved (the connections open when the route moved, or the host died). */
+  resetAtMove: number;
   maxFailedPerCity: number;
   aim: string;
   met: boolean;
@@ -87,6 +95,9 @@ async function main(): Promise<number> {
     for (const mode of modes) {
       const windows: number[] = [];
       let failed = 0;
+      let late = 0;
+      let lost = 0;
+      let resetAtMove = 0;
       let maxFailed = 0;
       for (let i = 0; i < rounds; i++) {
         const pop = POPS[i % POPS.length]!;
@@ -97,22 +108,29 @@ async function main(): Promise<number> {
           if (c.windowMs === null) throw new Error(`round ${i + 1} (${mode}, ${pop}): ${c.city} never settled on a new PoP`);
           windows.push(c.windowMs);
           failed += c.failed;
+          late += c.late;
+          lost += c.lost;
+          resetAtMove += c.resetAtMove;
           maxFailed = Math.max(maxFailed, c.failed);
         }
-        say(`  ${mode} ${String(i + 1).padStart(2)}/${rounds} ${pop}: ${report.cities.map((c) => `${c.city}→${c.to ?? '?'} ${c.windowMs} ms, ${c.failed} failed`).join('; ')}`);
+        const lostText = (c: (typeof report.cities)[number]): string => (c.lost === 0 ? '' : `, lost ${JSON.stringify(c.errors)}, ${c.resetAtMove} reset as it moved`);
+        say(`  ${mode} ${String(i + 1).padStart(2)}/${rounds} ${pop}: ${report.cities.map((c) => `${c.city}→${c.to ?? '?'} ${c.windowMs} ms, ${c.failed} failed (${c.late} late${lostText(c)})`).join('; ')}`);
       }
       const aim = AIMS[mode];
       const maxMs = Math.max(...windows);
       const met = maxMs <= aim.ms && (!aim.zeroFailed || failed === 0);
-      results.push({ mode, rounds, windowsMs: windows, medianMs: median(windows), maxMs, failed, maxFailedPerCity: maxFailed, aim: `max ≤ ${aim.ms} ms${aim.zeroFailed ? ', 0 failed' : ''}`, met });
+      results.push({ mode, rounds, windowsMs: windows, medianMs: median(windows), maxMs, failed, late, lost, resetAtMove, maxFailedPerCity: maxFailed, aim: `max ≤ ${aim.ms} ms${aim.zeroFailed ? ', 0 failed' : ''}`, met });
     }
     if (values.json) console.log(JSON.stringify({ lab, preset: 'default', labUpMs: Math.round(upMs), rounds, results }, null, 2));
     else {
       console.log('');
-      console.log(`${'mode'.padEnd(9)} ${'outage median'.padStart(13)} ${'max'.padStart(7)}  ${'failed requests (total, max per city)'.padEnd(38)} aim`);
+      console.log(`${'mode'.padEnd(9)} ${'outage median'.padStart(13)} ${'max'.padStart(7)}  ${'failed requests (total, max per city; late, lost)'.padEnd(50)} aim`);
       for (const r of results) {
-        console.log(`${r.mode.padEnd(9)} ${`${r.medianMs} ms`.padStart(13)} ${`${r.maxMs} ms`.padStart(7)}  ${`${r.failed}, ${r.maxFailedPerCity}`.padEnd(38)} ${r.aim} ${r.met ? '✓' : '✗'}`);
+        const failedCol = `${r.failed}, ${r.maxFailedPerCity}; ${r.late}, ${r.lost}`;
+        console.log(`${r.mode.padEnd(9)} ${`${r.medianMs} ms`.padStart(13)} ${`${r.maxMs} ms`.padStart(7)}  ${failedCol.padEnd(50)} ${r.aim} ${r.met ? '✓' : '✗'}`);
       }
+      console.log('failed: no 2xx answer within 1 s; late: answered 2xx after 1 s; lost: never answered 2xx (refused, reset, non-2xx, or not within 10 s)');
+      for (const r of results.filter((x) => x.lost > 0)) console.log(`${r.mode}: ${r.resetAtMove} of the ${r.lost} lost were reset as their city moved`);
       console.log(`\nlab up: ${(upMs / 1000).toFixed(1)} s`);
     }
   } catch (e) {

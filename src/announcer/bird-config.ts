@@ -8,7 +8,7 @@ import type { AnnouncerSpec, BfdSpec, PeerSpec } from './types.js';
  * so a BIRD that restarts (crash, supervisor) comes back in the state the agent wants.
  *
  * Syntax follows the BIRD 2 user's guide (https://bird.network.cz/?get_doc&v=20&f=bird.html);
- * test/unit/bird-config.test.ts runs `bird -p` over every golden file.
+ * test/integration/bird-config.test.ts runs `bird -p` over every golden file.
  */
 
 export interface AnnounceState {

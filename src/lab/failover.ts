@@ -8,8 +8,18 @@
  * Per city (docs/lab-topology.md, "Failover"):
  *   outage window = the time the first answer from the new PoP arrived
  *                 − the time the first request that failed or was answered by another PoP was sent.
- *   failed        = requests that got no 2xx answer within the request timeout (1 s), counted from
- *                   the baseline on (a request sent just before the failure may fail too).
+ *   failed        = requests that got no 2xx answer within 1 s (FAILOVER_TIMEOUT_MS), counted from
+ *                   the baseline on (a request sent just before the failure may fail too); of them
+ *     late        = those answered 2xx after all, later than 1 s (slow, not lost: the prober waits
+ *                   up to FAILOVER_DEADLINE_MS for an answer), and
+ *     lost        = those never answered 2xx: refused, reset, answered non-2xx, or not at all;
+ *       resetAtMove = of those, the ones reset as the city moved: sent before the first request
+ *                   another PoP answered, reset after the last request the old PoP answered was
+ *                   sent. With a crash, the host died with them open. With a graceful drain, the
+ *                   route moved under them: routing is per packet, so once the city's router has
+ *                   moved, the rest of a connection opened to the old PoP reaches the new one,
+ *                   which knows nothing of it and resets it. No drain can save a connection open
+ *                   at that instant (usually a few ms of each request's life; more on a busy host).
  *   new PoP       = the PoP of the last answer.
  * A request's times are taken inside its namespace with the prober's high-resolution clock.
  */
@@ -21,7 +31,14 @@ import { downPops, failPop, healPop } from './lab-fail.js';
 import { startProbe, until, type ProbeLine, type ProbeRun } from './probe.js';
 
 export const FAILOVER_EVERY_MS = 20;
+/** A request not answered 2xx within this is failed: the figure the aims (bench:failover) are about. */
 export const FAILOVER_TIMEOUT_MS = 1000;
+/**
+ * How long the prober waits for an answer at all. A request slower than FAILOVER_TIMEOUT_MS is
+ * failed, yet it is known whether it was answered in the end (late) or not (lost): on a loaded
+ * machine a slow answer is not a refused one.
+ */
+export const FAILOVER_DEADLINE_MS = 10_000;
 /** Consecutive answers from one PoP that make a baseline, or a settled new PoP. */
 const STEADY = 10;
 
@@ -35,7 +52,16 @@ export interface FailoverCity {
   expected: string | null;
   /** Outage window (ms), as defined above; 0 when no request ever failed or moved (a host of a multi-host PoP). */
   windowMs: number | null;
+  /** Requests with no 2xx answer within FAILOVER_TIMEOUT_MS; failed = late + lost. */
   failed: number;
+  /** Failed requests answered 2xx, later than FAILOVER_TIMEOUT_MS (within FAILOVER_DEADLINE_MS). */
+  late: number;
+  /** Failed requests never answered 2xx: refused, reset, answered non-2xx, or no answer within FAILOVER_DEADLINE_MS. */
+  lost: number;
+  /** Lost requests reset as the city moved (defined at the top): a graceful drain may lose these only. */
+  resetAtMove: number;
+  /** What the lost requests got, by kind: `ECONNRESET`, `ECONNREFUSED`, `HTTP 503`, `no answer within 10000 ms`, … */
+  errors: Record<string, number>;
   requests: number;
   ok: boolean;
 }
@@ -67,7 +93,7 @@ export async function failover(ctx: LabContext, which: string, mode: FailMode, o
   }
   const runs = new Map<string, ProbeRun>();
   for (const c of clients) {
-    runs.set(c.city, startProbe(c.ns, { mode: 'stream', url: `http://${ctx.plan.serviceAddress}/`, host: ctx.appHost, everyMs: FAILOVER_EVERY_MS, timeoutMs: FAILOVER_TIMEOUT_MS }));
+    runs.set(c.city, startProbe(c.ns, { mode: 'stream', url: `http://${ctx.plan.serviceAddress}/`, host: ctx.appHost, everyMs: FAILOVER_EVERY_MS, timeoutMs: FAILOVER_DEADLINE_MS }));
   }
   const stopAll = (): Promise<number[]> => Promise.all([...runs.values()].map((r) => r.stop()));
   let actions: string[];
@@ -132,12 +158,14 @@ function settled(lines: readonly ProbeLine[], t0: number, expected: string | nul
 
 /**
  * One city's outcome from its probe lines (requests sent before `since`, the start of the baseline,
- * are ignored): the outage window as defined at the top, failed requests, the new PoP.
+ * are ignored): the outage window as defined at the top, failed requests (late or lost), the new PoP.
+ * A request answered 2xx later than `timeoutMs` counts as failed, as if the prober had given up then.
  */
-export function summarizeCity(city: string, lines: readonly ProbeLine[], since: number, from: string, expected: string | null): FailoverCity {
+export function summarizeCity(city: string, lines: readonly ProbeLine[], since: number, from: string, expected: string | null, timeoutMs = FAILOVER_TIMEOUT_MS): FailoverCity {
   const seen = lines.filter((l) => l.sent >= since).sort((a, b) => a.sent - b.sent);
+  const inTime = (l: ProbeLine): boolean => l.ok && l.done - l.sent <= timeoutMs;
   const to = [...seen].reverse().find((l) => l.ok)?.pop ?? null;
-  const bad = seen.filter((l) => !l.ok || l.pop !== from);
+  const bad = seen.filter((l) => !inTime(l) || l.pop !== from);
   const firstBad = bad[0]?.sent;
   let windowMs: number | null = firstBad === undefined ? 0 : null;
   if (firstBad !== undefined && to !== null && to !== from) {
@@ -149,8 +177,19 @@ export function summarizeCity(city: string, lines: readonly ProbeLine[], since: 
     const next = seen.filter((l) => l.ok && l.sent > lastBad.sent).map((l) => l.done);
     if (next.length > 0) windowMs = Math.round(Math.min(...next) - firstBad);
   }
-  const failed = seen.filter((l) => !l.ok).length;
-  return { city, from, to, expected, windowMs, failed, requests: seen.length, ok: to === (expected ?? to) && windowMs !== null };
+  const failed = seen.filter((l) => !inTime(l)).length;
+  const late = seen.filter((l) => l.ok && !inTime(l)).length;
+  // The route moved between the last request the old PoP answered and the first another PoP did.
+  const firstMoved = seen.find((l) => l.ok && l.pop !== from);
+  const lastOld = firstMoved === undefined ? undefined : seen.filter((l) => l.ok && l.pop === from && l.sent < firstMoved.sent).at(-1);
+  const atMove = (l: ProbeLine): boolean =>
+    !l.ok && (l.error === 'ECONNRESET' || l.error === 'EPIPE') && firstMoved !== undefined && l.sent < firstMoved.sent && l.done > (lastOld?.sent ?? since);
+  const errors: Record<string, number> = {};
+  for (const l of seen.filter((x) => !x.ok)) {
+    const kind = l.error?.replace(/^(HTTP \d+):.*/s, '$1') ?? (l.status !== undefined ? `HTTP ${l.status}` : 'unknown');
+    errors[kind] = (errors[kind] ?? 0) + 1;
+  }
+  return { city, from, to, expected, windowMs, failed, late, lost: failed - late, resetAtMove: seen.filter(atMove).length, errors, requests: seen.length, ok: to === (expected ?? to) && windowMs !== null };
 }
 
 function describeTail(lines: readonly ProbeLine[]): string {

@@ -3,7 +3,7 @@ import type { LabPlan, RouterNeighbour, RouterPlan } from './plan.js';
 
 /**
  * The BIRD 2 config of one city's transit router in the lab. Pure and deterministic, so golden
- * files pin it (test/unit/lab-router-config.test.ts also runs `bird -p` over each of them).
+ * files pin it (test/integration/lab-router-config.test.ts also runs `bird -p` over each of them).
  *
  * What it does, and why (docs/lab-topology.md):
  * - `protocol direct` takes the router's link and client subnets (and, on the first city's router,

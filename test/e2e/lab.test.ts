@@ -4,13 +4,19 @@
  * the demo app deployed with `starling deploy`, and HTTP from every client namespace.
  *
  *   - every city's measured PoP is its expected catchment;
- *   - graceful (drain) moves the PoP's cities with 0 failed requests;
- *   - crash fails over in < 1 s; silent (tbf) fails over in < 1 s thanks to BFD;
+ *   - graceful (drain) moves the PoP's cities and loses no request but those whose connection was
+ *     open at the instant the route moved (routing is per packet: no drain can save them);
+ *   - crash moves the PoP's cities to the expected PoP, and healing brings the announcement back;
+ *   - silent (tbf) does too, and the router says BFD took the session down, not the hold timer;
  *   - fail + heal restores the original catchment;
  *   - lab down leaves no namespace, link, process or mount of the lab behind, and is idempotent;
  *   - after a `lab up` killed halfway, lab down removes what its state file lists, and nothing else;
  *   - a normal user (nobody, when the tests run as root) gets the same lab inside a user namespace,
  *     invisible from the host, and lab down stops that namespace with everything in it.
+ *
+ * These tests check what happened and in what order, never how fast: the outage windows and the
+ * failed requests within 1 s are bench:failover's figures, against its aims (bench/README.md). The
+ * suite runs beside other test files, so a slow answer is not a lost one here.
  *
  * Needs root (network namespaces), BIRD 2 and bubblewrap; skipped with the reason otherwise. Lab
  * names are random, so runs never collide; only lab-owned names are compared before/after, since
@@ -65,6 +71,10 @@ async function json<T>(args: string[], timeoutMs = 90_000): Promise<T> {
 
 const status = (): Promise<LabStatus> => json<LabStatus>(['lab', 'status']);
 
+/** The fra router's session with PoP host fra1. */
+const fra1Session = (s: LabStatus): LabStatus['routers'][number]['sessions'][number] | undefined =>
+  s.routers.find((r) => r.city === 'fra')?.sessions.find((x) => x.peer === 'fra1');
+
 function assertCatchment(s: LabStatus, what: string): void {
   for (const row of s.catchment) {
     assert.equal(row.measured, row.expected, `${what}: ${row.city} answered by ${row.measured ?? row.error}, expected ${row.expected}`);
@@ -101,33 +111,62 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
     assert.match(exec.stdout, /default via 10\.128\.1\.1/);
   });
 
-  it('graceful: draining lhr1 moves lhr and cdg to fra with 0 failed requests', async () => {
+  it('graceful: draining lhr1 moves lhr and cdg to fra, losing no request but those open as the route moved', async () => {
     const r = await json<FailoverReport>(['lab', 'failover', 'lhr1', '--mode', 'graceful']);
-    assert.deepEqual(r.cities.map((c) => [c.city, c.from, c.to]), [['lhr', 'lhr', 'fra'], ['cdg', 'lhr', 'fra']]);
+    assert.deepEqual(r.cities.map((c) => [c.city, c.from, c.to, c.expected]), [['lhr', 'lhr', 'fra', 'fra'], ['cdg', 'lhr', 'fra', 'fra']]);
     for (const c of r.cities) {
-      assert.equal(c.failed, 0, `${c.city}: ${c.failed} of ${c.requests} requests failed during a graceful drain`);
+      // Lost: refused, reset, answered non-2xx, or not answered within the prober's 10 s. One answered
+      // 2xx later than 1 s (late) is slow, not lost: bench:failover counts those against its aim.
+      // The only loss a drain allows is a connection open at the instant the city's route moved: its
+      // later packets reach fra, which resets it (resetAtMove, src/lab/failover.ts). Anything else —
+      // refused by the draining PoP, a 5xx, a reset before or after the move — fails.
+      assert.equal(
+        c.lost,
+        c.resetAtMove,
+        `${c.city}: ${c.lost} of ${c.requests} requests lost during a graceful drain, ${c.resetAtMove} of them reset as the route moved (${JSON.stringify(c.errors)}; ${c.late} answered late)`,
+      );
       assert.ok(c.requests >= 50, `${c.city}: probed throughout (${c.requests} requests)`);
+      assert.ok(c.ok, `${c.city}: settled on ${c.to}`);
     }
     assert.equal(r.healed, true);
-    assertCatchment(await status(), 'after healing the graceful drain');
+    const s = await status();
+    assert.equal(s.pops.find((p) => p.id === 'lhr1')?.announce, 'announced', 'lhr1 announces again once healed');
+    assertCatchment(s, 'after healing the graceful drain');
   });
 
-  it('crash: killing fra1 moves fra and waw to lhr in under a second', async () => {
+  it('crash: killing fra1 moves fra and waw to lhr, and healing brings them back', async () => {
     const r = await json<FailoverReport>(['lab', 'failover', 'fra1', '--mode', 'crash']);
-    assert.deepEqual(r.cities.map((c) => [c.city, c.to]), [['fra', 'lhr'], ['waw', 'lhr']]);
-    for (const c of r.cities) assert.ok(c.windowMs !== null && c.windowMs < 1000, `${c.city}: outage window ${c.windowMs} ms`);
-    assertCatchment(await status(), 'after healing the crash');
+    assert.deepEqual(r.cities.map((c) => [c.city, c.from, c.to, c.expected]), [['fra', 'fra', 'lhr', 'lhr'], ['waw', 'fra', 'lhr', 'lhr']]);
+    for (const c of r.cities) assert.ok(c.ok && c.windowMs !== null, `${c.city}: settled on ${c.to} (outage window ${c.windowMs} ms)`);
+    assert.equal(r.healed, true);
+    const s = await status();
+    assert.equal(s.pops.find((p) => p.id === 'fra1')?.announce, 'announced', 'fra1 announces again once healed');
+    assertCatchment(s, 'after healing the crash');
   });
 
-  it('silent: a link that drops every frame is left within a second, thanks to BFD', async () => {
-    const r = await json<FailoverReport>(['lab', 'failover', 'fra1', '--mode', 'silent']);
-    assert.deepEqual(r.cities.map((c) => [c.city, c.to]), [['fra', 'lhr'], ['waw', 'lhr']]);
+  it('silent: a link that drops every frame is left because BFD says so, not the hold timer, and used again once healed', async () => {
+    const r = await json<FailoverReport>(['lab', 'failover', 'fra1', '--mode', 'silent', '--keep-failed']);
+    assert.deepEqual(r.cities.map((c) => [c.city, c.from, c.to, c.expected]), [['fra', 'fra', 'lhr', 'lhr'], ['waw', 'fra', 'lhr', 'lhr']]);
     for (const c of r.cities) {
-      assert.ok(c.windowMs !== null && c.windowMs < 1000, `${c.city}: outage window ${c.windowMs} ms`);
-      // Without BFD the hold time (3 s) would decide: some requests must fail while it is noticed.
+      assert.ok(c.ok, `${c.city}: settled on ${c.to}`);
+      // The link really carried nothing: the requests sent to fra1 before the session went down failed.
       assert.ok(c.failed > 0, `${c.city}: a silent failure costs some requests`);
     }
-    assertCatchment(await status(), 'after healing the silent failure');
+    assert.equal(r.healed, false);
+    const failed = await status();
+    const session = fra1Session(failed);
+    assert.notEqual(session?.state, 'Established', 'the fra router has no session with the silenced fra1');
+    // BIRD records why it closed the session: BFD (100 ms × 3), not the 3 s hold timer, which would
+    // read "BGP Error: Hold timer expired".
+    assert.match(session?.lastError ?? '', /BFD session down/, `the fra router's last error for fra1: ${session?.lastError}`);
+    assert.equal(failed.pops.find((p) => p.id === 'fra1')?.announce, 'down');
+    assertCatchment(failed, 'with fra1 silenced');
+    const h = await runCli(['lab', 'heal', 'fra1', ...name], { timeoutMs: 60_000 });
+    assert.equal(h.code, 0, h.stderr);
+    const healed = await status();
+    assert.equal(fra1Session(healed)?.state, 'Established');
+    assert.equal(healed.pops.find((p) => p.id === 'fra1')?.announce, 'announced', 'fra1 announces again once healed');
+    assertCatchment(healed, 'after healing the silent failure');
   });
 
   it('lab fail and lab heal: mad goes to lhr while mad1 is down, and back after', async () => {
@@ -217,8 +256,10 @@ describe('starling lab as a normal user', { skip: userSkip(), timeout: 180_000 }
     // The host sees none of it: the namespaces and the state live in the holder's /run.
     assert.deepEqual(leftovers(lab).namespaces, []);
     assert.ok(!existsSync(`/run/starling-lab/${lab}`), "the lab's state is not in the host's /run");
-    const f = JSON.parse(await asUser(['lab', 'failover', 'fra1', '--mode', 'silent', '--json'])) as FailoverReport;
-    for (const c of f.cities) assert.ok(c.to === 'lhr' && c.windowMs !== null && c.windowMs < 1000, `${c.city}: to ${c.to} in ${c.windowMs} ms`);
+    const f = JSON.parse(await asUser(['lab', 'failover', 'fra1', '--mode', 'silent', '--keep-failed', '--json'])) as FailoverReport;
+    for (const c of f.cities) assert.ok(c.to === 'lhr' && c.ok, `${c.city}: settled on ${c.to}`);
+    const failed = JSON.parse(await asUser(['lab', 'status', '--json'])) as LabStatus;
+    assert.match(fra1Session(failed)?.lastError ?? '', /BFD session down/, 'BFD took the session down, not the hold timer');
     const down = await asUser(['lab', 'down']);
     assert.match(down, /is down: \d+ processes stopped/);
     assert.match(down, /its user namespace stopped/);

@@ -26,6 +26,9 @@ export async function startUpstream(o: {
   neighbor: string;
   neighborAsn: number;
   bfd?: { intervalMs: number; multiplier: number };
+  /** BGP hold and keepalive times, s (default 6 and 2). */
+  holdTime?: number;
+  keepaliveTime?: number;
 }): Promise<Upstream> {
   const dir = mkdtempSync(join(tmpdir(), 'starling-upstream-'));
   const bfd = o.bfd;
@@ -37,7 +40,7 @@ export async function startUpstream(o: {
     `  local as ${o.asn};`,
     `  neighbor ${o.neighbor} as ${o.neighborAsn};`,
     '  connect retry time 1; error wait time 1,5; connect delay time 1;',
-    '  hold time 6; keepalive time 2;',
+    `  hold time ${o.holdTime ?? 6}; keepalive time ${o.keepaliveTime ?? 2};`,
     bfd ? '  bfd on;' : '',
     '  ipv4 { import all; export none; };',
     '}',

@@ -1,12 +1,13 @@
 /**
  * Polls `cond` every `everyMs` (10) until it holds; throws an Error naming `what` after `timeoutMs`.
  * For conditions that depend on real I/O (file events, child processes): poll with a deadline,
- * never sleep a guessed amount.
+ * never sleep a guessed amount. The deadline only bounds a failure, it asserts no speed: the suite
+ * runs two files at a time beside the lab, so the default (30 s) leaves a loaded machine room.
  */
 export async function waitFor(
   cond: () => boolean | Promise<boolean>,
   what: string,
-  timeoutMs = 5000,
+  timeoutMs = 30_000,
   everyMs = 10,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { before, describe, it } from 'node:test';
-import tls from 'node:tls';
+import { createSecureContext } from 'node:tls';
 import { CertificateIndex, defaultSelfSigned, selfSigned, type KeyPairPem, type StoredCertificate } from '../../src/certs/index.js';
 import { ManualClock } from '../../src/shared/index.js';
 
@@ -110,7 +110,7 @@ describe('CertificateIndex', () => {
       clock,
       createContext: (c, o) => {
         made++;
-        return tls.createSecureContext({ ...o, cert: c.certPem, key: c.keyPem });
+        return createSecureContext({ ...o, cert: c.certPem, key: c.keyPem });
       },
     });
     assert.equal(index.size, 100_000);

@@ -11,7 +11,7 @@ import { repoRoot } from '../helpers/paths.js';
 /**
  * Golden files for the transit routers' bird.conf (default preset), each also parsed by the real
  * BIRD (`bird -p`). After an intended change to the generator, rewrite them and review the diff:
- *   npm run build && UPDATE_GOLDEN=1 node --test dist/test/unit/lab-router-config.test.js
+ *   npm run build && UPDATE_GOLDEN=1 node --test dist/test/integration/lab-router-config.test.js
  */
 
 const FIXTURES = join(repoRoot(), 'test/fixtures/lab');

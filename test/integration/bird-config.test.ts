@@ -12,7 +12,7 @@ import { repoRoot } from '../helpers/paths.js';
 /**
  * Golden files for the generated bird.conf, each also parsed by the real BIRD (`bird -p`).
  * After an intended change to the generator, rewrite them and review the diff:
- *   npm run build && UPDATE_GOLDEN=1 node --test dist/test/unit/bird-config.test.js
+ *   npm run build && UPDATE_GOLDEN=1 node --test dist/test/integration/bird-config.test.js
  */
 
 const GOLDEN = join(repoRoot(), 'test/fixtures/bird/golden');

@@ -40,19 +40,19 @@ describe('ConnectionGate', () => {
     try {
       const a1 = await open('127.0.0.1');
       const a2 = await open('127.0.0.1');
-      await waitFor(() => gate.stats().open === 2, 'two admitted', 2000, 5);
+      await waitFor(() => gate.stats().open === 2, 'two admitted', 20_000, 5);
       const a3 = await open('127.0.0.1');
       await closedByServer(a3);
       assert.equal(gate.stats().refusedPerAddress, 1, 'the third from one address is refused');
       const b1 = await open('127.0.0.2');
-      await waitFor(() => gate.stats().open === 3, 'another address still gets in', 2000, 5);
+      await waitFor(() => gate.stats().open === 3, 'another address still gets in', 20_000, 5);
       const c1 = await open('127.0.0.3');
       await closedByServer(c1);
       assert.equal(gate.stats().refusedTotal, 1, 'over the total');
       a1.destroy();
-      await waitFor(() => gate.stats().open === 2, 'a closed connection frees its slot', 2000, 5);
+      await waitFor(() => gate.stats().open === 2, 'a closed connection frees its slot', 20_000, 5);
       const a4 = await open('127.0.0.1');
-      await waitFor(() => gate.stats().open === 3, 'admitted again', 2000, 5);
+      await waitFor(() => gate.stats().open === 3, 'admitted again', 20_000, 5);
       assert.equal(gate.stats().lastRefused, '127.0.0.3', 'the last refused address, for the log line');
       for (const s of [a2, b1, a4]) s.destroy();
     } finally {
