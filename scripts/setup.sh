@@ -46,6 +46,8 @@ fi
 
 # The lock file pins every dependency; npm ci installs exactly that, Node 24 included. No dependency
 # is a native addon (the state store is node:sqlite), so nothing is compiled for a Node ABI here.
+# npm itself runs on the host's Node until node_modules/.bin/node exists: its EBADENGINE warning
+# for starling (and, on Node 18, for some dependencies) is expected on a first run, and harmless.
 echo "setup: npm dependencies, Node 24 among them (npm package node)"
 if [ -f package-lock.json ]; then
   npm ci --no-audit --no-fund
