@@ -111,7 +111,7 @@ async function demo(): Promise<void> {
     if (down.code !== 0) throw new DemoError('starling lab down failed');
     return;
   }
-  line('The lab is still up. Explore it (node dist/src/cli/main.js is `starling` when installed):');
+  line('The lab is still up. Explore it (`npx starling` here, or `starling` after `npm link`: both run on Node 24):');
   indent(
     [
       'starling lab status                              routers, BGP sessions, PoPs, the catchment now',

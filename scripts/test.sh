@@ -5,6 +5,14 @@
 # hold on a loaded machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Node 24 from node_modules (the npm package node, see scripts/setup.sh): first on PATH under `npm
+# test` already; this makes `bash scripts/test.sh` the same. Every test spawns process.execPath.
+export PATH="$PWD/node_modules/.bin:$PATH"
+echo "== node $(node --version) ($(readlink -f "$(command -v node)"))"
+if [ "$(node -p 'process.versions.node.split(".")[0] >= 24')" != true ]; then
+  echo "the tests need Node 24 or newer: run npm run setup (it installs Node 24 into node_modules)" >&2
+  exit 1
+fi
 echo "== typecheck + build"
 rm -rf dist
 npx tsc -p tsconfig.json

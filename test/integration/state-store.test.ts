@@ -1,17 +1,18 @@
 /**
  * State stores: the shared conformance suite against MemoryStore and SqliteStore, plus what only the
- * SQLite store has — a file that survives close, reopen and `kill -9`, an exclusive owner, and
- * versioned migrations.
+ * SQLite store has — a file that survives close, reopen and `kill -9`, an exclusive owner,
+ * versioned migrations, and a database written by an earlier release (on better-sqlite3).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { after, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import { appliedVersions, MemoryStore, migrate, MIGRATIONS, SqliteStore } from '../../src/control/store/index.js';
 import { rejectsWith, storeConformance } from '../conformance/state-store.js';
+import { repoRoot } from '../helpers/paths.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'starling-store-'));
 let files = 0;
@@ -57,8 +58,8 @@ describe('SqliteStore', () => {
     await assert.rejects(b.changes(0), rejectsWith('ERR_STORE_COMPACTED'));
     assert.equal(await b.put('apps', 'api', {}), 5, 'numbering continues where it stopped');
     await b.close();
-    const raw = new Database(path, { readonly: true });
-    assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
+    const raw = new DatabaseSync(path, { readOnly: true });
+    assert.equal(raw.prepare('PRAGMA journal_mode').get()?.journal_mode, 'wal');
     raw.close();
   });
 
@@ -112,14 +113,14 @@ describe('SqliteStore', () => {
   it('runs each migration once; reopening and re-running apply nothing', async () => {
     const path = dbPath();
     await new SqliteStore({ path }).close();
-    const raw = new Database(path);
+    const raw = new DatabaseSync(path);
     const rows = (): unknown[] => raw.prepare('SELECT version, name, applied_at FROM schema_migrations').all();
     assert.deepEqual(appliedVersions(raw), [1]);
     const first = rows();
     raw.close();
 
     await new SqliteStore({ path }).close();
-    const again = new Database(path);
+    const again = new DatabaseSync(path);
     assert.deepEqual(again.prepare('SELECT version, name, applied_at FROM schema_migrations').all(), first, 'reopen applied nothing');
     assert.deepEqual(migrate(again), []);
     const next = [...MIGRATIONS, { version: 2, name: 'test: an index', sql: 'CREATE INDEX changes_by_collection ON changes (collection, revision)' }];
@@ -131,8 +132,40 @@ describe('SqliteStore', () => {
 
     // A database from a newer Starling (it knows version 2, this build only 1) is refused, untouched.
     assert.throws(() => new SqliteStore({ path }), rejectsWith('ERR_STORE_SCHEMA'));
-    const check = new Database(path, { readonly: true });
+    const check = new DatabaseSync(path, { readOnly: true });
     assert.deepEqual(appliedVersions(check), [1, 2]);
     check.close();
+  });
+
+  it('opens a database written by the better-sqlite3 store (schema 1) as it was, and carries on', async () => {
+    // test/fixtures/state-store/better-sqlite3-v1.db: written by Starling's store on better-sqlite3
+    // 12.11 (SQLite 3.53.2): two puts in one transaction, a put and a delete, a put with non-ASCII
+    // text, then compact(2).
+    const path = dbPath();
+    copyFileSync(join(repoRoot(), 'test', 'fixtures', 'state-store', 'better-sqlite3-v1.db'), path);
+    const store = new SqliteStore({ path });
+    try {
+      assert.equal(await store.revision(), 5);
+      assert.deepEqual(await store.snapshot(), {
+        revision: 5,
+        entries: [
+          { collection: 'apps', key: 'api', value: { name: 'api', tags: ['x', 'é', null] }, revision: 5 },
+          { collection: 'apps', key: 'web', value: { name: 'web', primary_region: 'ams' }, revision: 1 },
+          { collection: 'releases', key: 'web/v1', value: { image: 'sha256:' + 'a'.repeat(64), n: 1 }, revision: 2 },
+        ],
+      });
+      assert.deepEqual(await store.changes(2), [
+        { op: 'put', revision: 3, collection: 'machines', key: 'm1', value: { state: 'started', region: 'ams' } },
+        { op: 'delete', revision: 4, collection: 'machines', key: 'm1' },
+        { op: 'put', revision: 5, collection: 'apps', key: 'api', value: { name: 'api', tags: ['x', 'é', null] } },
+      ]);
+      await assert.rejects(store.changes(1), rejectsWith('ERR_STORE_COMPACTED'));
+      assert.equal(await store.put('apps', 'web', { name: 'web', primary_region: 'fra' }, { expectRevision: 1 }), 6);
+    } finally {
+      await store.close();
+    }
+    const raw = new DatabaseSync(path, { readOnly: true });
+    assert.deepEqual(appliedVersions(raw), [1], 'no migration ran: the schema is the same');
+    raw.close();
   });
 });

@@ -4,7 +4,8 @@
  * either both or neither; running `migrate` again applies nothing. Never edit a released
  * migration: add the next version.
  */
-import type Database from 'better-sqlite3';
+import type { DatabaseSync } from 'node:sqlite';
+import { transaction } from './sqlite-transaction.js';
 import { storeError } from './types.js';
 
 export interface Migration {
@@ -57,7 +58,7 @@ function checkList(migrations: readonly Migration[]): void {
 }
 
 /** Versions already applied to `db`, ascending. */
-export function appliedVersions(db: Database.Database): number[] {
+export function appliedVersions(db: DatabaseSync): number[] {
   const rows = db.prepare('SELECT version FROM schema_migrations ORDER BY version').all() as { version: number }[];
   return rows.map((r) => r.version);
 }
@@ -66,9 +67,9 @@ export function appliedVersions(db: Database.Database): number[] {
  * Brings `db` up to the newest migration; returns the versions it applied (none on a current
  * database). Refuses a database written by a newer Starling rather than guess at its schema.
  */
-export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): number[] {
+export function migrate(db: DatabaseSync, migrations: readonly Migration[] = MIGRATIONS): number[] {
   checkList(migrations);
-  const run = db.transaction((): number[] => {
+  const run = (): number[] => {
     db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version    INTEGER PRIMARY KEY,
       name       TEXT NOT NULL,
@@ -91,7 +92,7 @@ export function migrate(db: Database.Database, migrations: readonly Migration[] 
       ran.push(m.version);
     }
     return ran;
-  });
+  };
   // IMMEDIATE: take the write lock before reading the version, so two openers cannot both migrate.
-  return run.immediate();
+  return transaction(db, run, 'immediate');
 }

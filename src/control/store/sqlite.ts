@@ -1,5 +1,17 @@
 /**
- * The embedded state store: one SQLite file (better-sqlite3), owned by one control-plane process.
+ * The embedded state store: one SQLite file, owned by one control-plane process.
+ *
+ * SQLite is Node's own `node:sqlite` (DatabaseSync), not the better-sqlite3 addon: Starling runs on
+ * Node 24 (from the npm registry where the host's Node is older), and a native addon is built for
+ * one Node ABI. better-sqlite3 would have to be compiled by node-gyp against Node 24's headers on
+ * every setup and every CI run (its prebuilt binaries are downloaded from outside the npm registry,
+ * which an offline or locked-down host cannot reach), and rebuilt whenever Node changes; node:sqlite
+ * ships inside the node binary, so there is nothing to build, nothing to get out of step, and no
+ * dependency to update. What it costs: node:sqlite is younger (Stability 1.2, release candidate,
+ * since Node 24.15: no ExperimentalWarning; earlier 24.x print one) and smaller — no `.pluck()`,
+ * no `db.transaction()` (./sqlite-transaction.ts is ours), and errors carry SQLite's numeric
+ * `errcode` instead of a 'SQLITE_BUSY' code. The SQL, the pragmas and the file format are SQLite's
+ * own and unchanged: a database written by the better-sqlite3 store opens as it was.
  *
  * Durability: WAL with synchronous=FULL. NORMAL would already survive `kill -9` (a commit is in the
  * WAL, in the OS page cache, before `put` returns), but it may lose the last commits on a power cut
@@ -13,10 +25,11 @@
  * life of the connection and makes a second opener fail fast (ERR_STORE_LOCKED).
  */
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import { DatabaseSync, type SQLOutputValue } from 'node:sqlite';
 import { isStarlingError } from '../../shared/index.js';
 import { ChangeFeed, type FeedPage } from './feed.js';
 import { migrate } from './migrations.js';
+import { transaction } from './sqlite-transaction.js';
 import {
   checkCollection,
   checkKey,
@@ -41,13 +54,15 @@ export interface SqliteStoreOptions {
   path: string;
 }
 
-interface DocRow {
+/** What node:sqlite returns for a row (a null-prototype object); the interfaces below are what each SELECT reads. */
+type Row = Record<string, SQLOutputValue>;
+interface DocRow extends Row {
   collection: string;
   key: string;
   value: string;
   revision: number;
 }
-interface ChangeRow {
+interface ChangeRow extends Row {
   revision: number;
   op: 'put' | 'delete';
   collection: string;
@@ -59,11 +74,16 @@ const toEntry = (r: DocRow): Entry => ({ collection: r.collection, key: r.key, v
 const toChange = ({ revision, op, collection, key, value }: ChangeRow): Change =>
   op === 'put' ? { op, revision, collection, key, value: JSON.parse(value as string) } : { op, revision, collection, key };
 
+/** SQLite's primary result codes for "someone else holds the lock" (node:sqlite's `errcode` may be an extended code). */
+const SQLITE_BUSY = 5;
+const SQLITE_LOCKED = 6;
+
 /** Errors from SQLite itself (disk full, I/O, corruption) become ERR_STORE_IO; ours pass through. */
 function wrap(e: unknown, what: string): unknown {
   if (isStarlingError(e)) return e;
-  const code = (e as { code?: unknown }).code;
-  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+  const errcode = (e as { errcode?: unknown }).errcode;
+  const primary = typeof errcode === 'number' ? errcode & 0xff : undefined;
+  if (primary === SQLITE_BUSY || primary === SQLITE_LOCKED) {
     return storeError('ERR_STORE_LOCKED', `${what}: the database is in use by another process`, {
       cause: e,
       hint: 'only one control plane may use a state file: stop the other one or point this one at another file',
@@ -74,7 +94,7 @@ function wrap(e: unknown, what: string): unknown {
 
 export class SqliteStore implements StateStore {
   readonly path: string;
-  private readonly db: Database.Database;
+  private readonly db: DatabaseSync;
   private head: number;
   private compactedThrough: number;
   private closed = false;
@@ -83,13 +103,13 @@ export class SqliteStore implements StateStore {
 
   constructor(opts: SqliteStoreOptions) {
     this.path = opts.path;
-    let db: Database.Database | undefined;
+    let db: DatabaseSync | undefined;
     try {
       privateFiles(opts.path, true);
-      db = new Database(opts.path, { timeout: 1000 });
-      db.pragma('locking_mode = EXCLUSIVE');
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
+      db = new DatabaseSync(opts.path, { timeout: 1000 });
+      db.exec('PRAGMA locking_mode = EXCLUSIVE');
+      db.exec('PRAGMA journal_mode = WAL');
+      db.exec('PRAGMA synchronous = FULL');
       migrate(db);
       privateFiles(opts.path, false);
     } catch (e) {
@@ -98,15 +118,15 @@ export class SqliteStore implements StateStore {
     }
     this.db = db;
     this.sql = this.prepare();
-    this.head = this.sql.meta.get('revision') as number;
-    this.compactedThrough = this.sql.meta.get('compacted_through') as number;
+    this.head = this.meta('revision');
+    this.compactedThrough = this.meta('compacted_through');
   }
 
   private prepare() {
     const db = this.db;
     const inCollections = 'collection IN (SELECT value FROM json_each(?))';
     return {
-      meta: db.prepare('SELECT value FROM meta WHERE name = ?').pluck(),
+      meta: db.prepare('SELECT value FROM meta WHERE name = ?'),
       setMeta: db.prepare('UPDATE meta SET value = ? WHERE name = ?'),
       get: db.prepare('SELECT collection, key, value, revision FROM documents WHERE collection = ? AND key = ?'),
       list: db.prepare('SELECT collection, key, value, revision FROM documents WHERE collection = ? ORDER BY key'),
@@ -121,6 +141,10 @@ export class SqliteStore implements StateStore {
       changesIn: db.prepare(`SELECT revision, op, collection, key, value FROM changes WHERE revision > ? AND ${inCollections} ORDER BY revision LIMIT ?`),
       compact: db.prepare('DELETE FROM changes WHERE revision <= ?'),
     };
+  }
+
+  private meta(name: 'revision' | 'compacted_through'): number {
+    return (this.sql.meta.get(name) as { value: number }).value;
   }
 
   async get(collection: string, key: string): Promise<Entry | undefined> {
@@ -186,10 +210,10 @@ export class SqliteStore implements StateStore {
     this.run('compact', () => {
       checkSince(keepAfterRevision, this.head, 0);
       if (keepAfterRevision <= this.compactedThrough) return;
-      this.db.transaction(() => {
+      transaction(this.db, () => {
         this.sql.compact.run(keepAfterRevision);
         this.sql.setMeta.run(keepAfterRevision, 'compacted_through');
-      })();
+      });
       this.compactedThrough = keepAfterRevision;
     });
   }
@@ -221,21 +245,22 @@ export class SqliteStore implements StateStore {
   private apply(ops: readonly Op[]): (number | undefined)[] {
     const texts = checkOps(ops);
     const { revision, results } = this.run('write', () =>
-      this.db.transaction(() => {
+      transaction(this.db, () => {
         let revision = this.head;
         const results = ops.map((o, i): number | undefined => {
           const current = (this.sql.get.get(o.collection, o.key) as DocRow | undefined)?.revision ?? 0;
           if (o.expectRevision !== undefined && o.expectRevision !== current) throw conflict(o.collection, o.key, o.expectRevision, current);
           if (o.op === 'delete' && current === 0) return undefined;
           revision += 1;
-          if (o.op === 'put') this.sql.upsert.run(o.collection, o.key, texts[i], revision);
+          const text = texts[i] as string; // one per op
+          if (o.op === 'put') this.sql.upsert.run(o.collection, o.key, text, revision);
           else this.sql.remove.run(o.collection, o.key);
-          this.sql.log.run(revision, o.op, o.collection, o.key, o.op === 'put' ? texts[i] : null);
+          this.sql.log.run(revision, o.op, o.collection, o.key, o.op === 'put' ? text : null);
           return revision;
         });
         if (revision !== this.head) this.sql.setMeta.run(revision, 'revision');
         return { revision, results };
-      })(),
+      }),
     );
     // Only after COMMIT returned: watchers must never see a change that could still roll back.
     if (revision !== this.head) {
