@@ -1,7 +1,7 @@
 import { describeError } from '../shared/index.js';
 import type { BirdControl, SessionInfo } from './announcer.js';
 import { BirdClient } from './bird/client.js';
-import type { BirdProtocol } from './bird/protocol.js';
+import type { BirdProtocol } from './bird/show.js';
 
 export interface BirdControlOptions {
   /** Bound on connecting and on each command (BIRD answers in milliseconds when it is alive). */

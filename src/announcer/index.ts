@@ -13,4 +13,4 @@ export { HealthMonitor, httpProbe, type Probe } from './health.js';
 export { birdConfig, redactedBirdConfig, isBirdReservedWord } from './bird-config.js';
 export { connectBirdControl } from './bird-control.js';
 export { BirdClient } from './bird/client.js';
-export type { BirdRoute } from './bird/protocol.js';
+export type { BirdRoute } from './bird/show.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BirdSupervisor } from '../../src/announcer/index.js';
 import { BirdClient } from '../../src/announcer/bird/client.js';
-import type { BirdRoute } from '../../src/announcer/bird/protocol.js';
+import type { BirdRoute } from '../../src/announcer/bird/show.js';
 import { SystemClock, silentLogger } from '../../src/shared/index.js';
 
 /**

@@ -1,15 +1,8 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import {
-  ReplyCode,
-  ReplyParser,
-  parseProtocols,
-  parseReplies,
-  parseRoutes,
-  replyCodeName,
-  type BirdReply,
-} from '../../src/announcer/bird/protocol.js';
+import { ReplyCode, ReplyParser, parseReplies, replyCodeName, type BirdReply } from '../../src/announcer/bird/protocol.js';
+import { parseProtocols, parseRoutes } from '../../src/announcer/bird/show.js';
 import { isStarlingError } from '../../src/shared/index.js';
 
 /**

@@ -1,15 +1,7 @@
 import net from 'node:net';
 import { StarlingError, SystemClock, type Clock, type TimerHandle } from '../../shared/index.js';
-import {
-  ReplyCode,
-  ReplyParser,
-  parseProtocols,
-  parseRoutes,
-  replyCodeName,
-  type BirdProtocol,
-  type BirdReply,
-  type BirdRoute,
-} from './protocol.js';
+import { ReplyCode, ReplyParser, replyCodeName, type BirdReply } from './protocol.js';
+import { parseProtocols, parseRoutes, type BirdProtocol, type BirdRoute } from './show.js';
 
 export interface BirdClientOptions {
   /** Bound on connecting + greeting, and on each command from the moment it is queued. */

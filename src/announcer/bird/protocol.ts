@@ -183,6 +183,3 @@ export function parseReplies(bytes: Buffer | string): BirdReply[] {
   if (parser.pending) throw new StarlingError('ERR_BIRD_PROTOCOL', 'BIRD reply ends in the middle');
   return replies;
 }
-
-export { parseProtocols, parseRoutes } from './show.js';
-export type { BirdProtocol, BgpDetails, ChannelInfo, BirdRoute, NextHop } from './show.js';
