@@ -8,7 +8,7 @@
  */
 import { describeError, type Clock, type Logger, type TimerHandle } from '../../shared/index.js';
 import type { StateStore } from '../store/index.js';
-import type { HostDoc } from './schemas.js';
+import type { HostDoc } from '../../contract/index.js';
 
 export const DEFAULT_HOST_TIMEOUT_MS = 75_000;
 

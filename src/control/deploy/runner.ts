@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { StarlingError, describeError, type Clock, type Logger } from '../../shared/index.js';
 import { NoCapacityError, hostViews, pickHostFor, type HostView, type MachinePlacement } from '../scheduler/index.js';
 import type { Op, StateStore } from '../store/index.js';
-import { machineKey, type AppDoc, type HostDoc, type MachineDoc, type MachineStateDoc } from '../api/schemas.js';
+// The documents come from the contract, not from api/schemas.ts, which imports this runner's type.
+import { machineKey, type AppDoc, type HostDoc, type MachineDoc, type MachineStateDoc } from '../../contract/index.js';
 import { nextStep, type PlanMachine } from './plan.js';
 import { ACTIVE_STATES, deployKey, type DeployDoc, type DeployState } from './types.js';
 
