@@ -1,6 +1,6 @@
 import type { AppRoute, RouteTable } from '../route-table/index.js';
 import { machinesToStop, machineToStart } from './autoscale.js';
-import type { MachineControl, ProxyConfig } from './context.js';
+import type { Autoscaling, MachineControl, ProxyConfig } from './context.js';
 
 /**
  * The proxy's calls to the runtime for fly's autostart and autostop. The rules are pure
@@ -8,7 +8,7 @@ import type { MachineControl, ProxyConfig } from './context.js';
  * they serve or their deadline passes — and makes the calls. Without a runtime (the proxy alone)
  * it starts and stops nothing.
  */
-export class Autoscaler {
+export class Autoscaler implements Autoscaling {
   /**
    * Machines autostart asked for (`app/id` → monotonic deadline), until they serve (usable in the
    * routes) or the deadline passes: requests wait for them rather than start more.

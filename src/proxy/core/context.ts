@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock, Logger } from '../../shared/index.js';
-import type { RouteTable } from '../route-table/index.js';
+import type { AppRoute, RouteTable } from '../route-table/index.js';
 import type { UpstreamPool } from '../upstream/index.js';
 import type { AccessLog, ProxyMetrics } from '../observe/index.js';
 import type { WaitQueue } from './queue.js';
-import type { Autoscaler } from './autoscaler.js';
 
 /** Limits and switches of one proxy; every field has a default in `resolveOptions`. */
 export interface ProxyLimits {
@@ -113,9 +112,24 @@ export interface ProxyContext {
   readonly pool: UpstreamPool;
   readonly queue: WaitQueue;
   /** Autostart (and autostop) through the runtime; does nothing stand-alone. */
-  readonly autoscaler: Autoscaler;
+  readonly autoscaler: Autoscaling;
   /** ACME HTTP-01 answers (the shared certificate store), looked up before any routing (admit.ts). */
   readonly acmeHttp: AcmeHttpAnswers | undefined;
+}
+
+/**
+ * Autostart and autostop, as the exchanges and the server call them. Autoscaler (autoscaler.ts)
+ * implements it; declared here so that file and this one do not import each other.
+ */
+export interface Autoscaling {
+  /** A request found no started machine with room: start the nearest stopped one; true when one is starting. */
+  start(app: AppRoute): boolean;
+  /** New routes: machines asked to start that now serve are no longer waited for. */
+  routesChanged(routes: RouteTable): void;
+  /** From the proxy's sweep: starts whose deadline passed are forgotten. */
+  sweep(now: number): void;
+  /** One autostop round over the routes. */
+  stopIdle(routes: RouteTable): void;
 }
 
 /** What the proxy may ask of the runtime. It never creates machines. */

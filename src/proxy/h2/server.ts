@@ -1,7 +1,7 @@
 import http2 from 'node:http2';
 import type tls from 'node:tls';
 import type { ProxyContext } from '../core/index.js';
-import { H2Downstream, resetByProxy } from './stream.js';
+import { H2Downstream, resetByProxy, type H2SessionState } from './stream.js';
 
 /**
  * HTTP/2 limits. nghttp2 already enforces the protocol's own (header list size, concurrent streams,
@@ -30,16 +30,6 @@ export interface H2Front {
   active: Set<H2Downstream>;
   /** From the proxy's sweep: the streams' timeouts, and idle sessions closed. */
   onTick(now: number): void;
-}
-
-/**
- * What the sweep needs to see a session idle: no exchange in flight and no new stream since
- * `idleSince`. A stream only sets `touched` (a store, no clock read); the sweep turns it into time.
- */
-export interface H2SessionState {
-  streams: number;
-  touched: boolean;
-  idleSince: number;
 }
 
 export function createH2Server(

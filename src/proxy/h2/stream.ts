@@ -2,9 +2,18 @@ import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:ht
 import type { ResponseHead } from '../codec/index.js';
 import { admit, Exchange, LocalAnswer, type Downstream, type ProxyContext, type ResponseInfo } from '../core/index.js';
 import { requestHeadFromH2, responseHeadersToH2 } from './headers.js';
-import type { H2SessionState } from './server.js';
 
 const CHUNK_END = Buffer.from('0\r\n\r\n', 'latin1');
+
+/**
+ * What the sweep (server.ts) needs to see a session idle: no exchange in flight and no new stream since
+ * `idleSince`. A stream only sets `touched` (a store, no clock read); the sweep turns it into time.
+ */
+export interface H2SessionState {
+  streams: number;
+  touched: boolean;
+  idleSince: number;
+}
 
 /** Streams the proxy reset itself: the rapid-reset guard counts only the client's resets. */
 export const resetByProxy = new WeakSet<ServerHttp2Stream>();
