@@ -92,7 +92,7 @@ export class Announcer {
     const probe = o.probe ?? httpProbe(spec.health.url, spec.health.timeout_ms, o.clock);
     this.health = new HealthMonitor(spec.health, probe, o.clock, o.logger.child({ component: 'health' }), (h) => {
       this.healthy = h;
-      this.schedule();
+      void this.schedule();
     });
   }
 
@@ -120,11 +120,11 @@ export class Announcer {
     if (this.draining || this.drained) return;
     this.draining = true;
     announcerChannel.publish({ type: 'draining', delay_ms: this.o.spec.drain.delay_ms });
-    this.schedule();
+    void this.schedule();
     this.drainTimer = this.o.clock.setTimeout(() => {
       this.draining = false;
       this.drained = true;
-      this.schedule();
+      void this.schedule();
     }, this.o.spec.drain.delay_ms);
   }
 
@@ -133,7 +133,7 @@ export class Announcer {
     this.draining = false;
     this.drained = false;
     announcerChannel.publish({ type: 'undrained' });
-    this.schedule();
+    void this.schedule();
   }
 
   get drainState(): 'serving' | 'draining' | 'drained' {
@@ -184,7 +184,10 @@ export class Announcer {
     this.setReason('stopped');
   }
 
-  /** Applies the desired state to BIRD, one change at a time. */
+  /**
+   * Applies the desired state to BIRD, one change at a time. Never rejects: a failure is logged and
+   * kept in lastError, so a caller that does not wait for it may `void` it.
+   */
   private schedule(): Promise<void> {
     this.chain = this.chain.then(() => this.apply()).catch((e: unknown) => {
       this.lastError = describeError(e);
