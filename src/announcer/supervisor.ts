@@ -76,11 +76,11 @@ export class BirdSupervisor {
     rmSync(this.paths.socket, { force: true });
     const [cmd, ...pre] = [...(this.o.wrap ?? []), this.o.bird];
     const args = [...pre, '-f', '-c', this.paths.config, '-s', this.paths.socket, '-P', this.paths.pid];
-    const child = spawn(cmd!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     this.startedAt = this.o.clock.monotonic();
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => {
+    child.stderr.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-2000);
     });
     child.on('exit', (code, signal) => this.onExit(child, code, signal, stderr));

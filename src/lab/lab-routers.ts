@@ -81,7 +81,7 @@ export async function startRouters(ctx: LabContext, timeoutMs = 10_000): Promise
 export async function routerView(ctx: LabContext, city: string): Promise<RouterView> {
   const plan = ctx.plan.routers.find((r) => r.city === city)!;
   const hostsHere = ctx.plan.popHosts.filter((h) => h.city === city);
-  const view: RouterView = { city, up: false, sessions: [], pop: null, asPath: [], hosts: Object.fromEntries(hostsHere.map((h) => [h.id, 'down' as AnnounceState])) };
+  const view: RouterView = { city, up: false, sessions: [], pop: null, asPath: [], hosts: Object.fromEntries(hostsHere.map((h) => [h.id, 'down'])) };
   let client: BirdClient;
   try {
     client = await BirdClient.connect(routerSocket(ctx, city), { timeoutMs: 2000 });

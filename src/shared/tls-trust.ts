@@ -112,6 +112,6 @@ export function trustingFetch(trust: TlsTrust): typeof fetch {
   return (async (input: string | URL, init?: RequestInit) => {
     const u = await loadUndici();
     agent ??= trustingAgent(u, trust);
-    return u.fetch(input, { ...(init as object), dispatcher: agent } as never);
+    return u.fetch(input, { ...(init as object), dispatcher: agent });
   }) as unknown as typeof fetch;
 }

@@ -84,7 +84,7 @@ export class ControlClient {
           },
         });
         try {
-          await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), tap, createWriteStream(tmp, { mode: 0o600 }));
+          await pipeline(Readable.fromWeb(res.body), tap, createWriteStream(tmp, { mode: 0o600 }));
         } catch (e) {
           throw unreachable('GET', path, e);
         }

@@ -126,8 +126,8 @@ async function startHost(name: string): Promise<RunningAgent> {
 
 const agent = (name: string): RunningAgent => agents.get(name)!;
 const proxyPort = (name: string): number => agent(name).proxy.address.port;
-const get = (name: string, app: string, path = '/') =>
-  send(proxyPort(name), `${app}.starling.test`, { path }).catch(() => ({ status: 0, body: '', headers: {} as Record<string, string | undefined> }));
+const get = (name: string, app: string, path = '/'): ReturnType<typeof send> =>
+  send(proxyPort(name), `${app}.starling.test`, { path }).catch(() => ({ status: 0, body: '', headers: {} }));
 const stateOf = async (app: string, id: string): Promise<MachineStateDoc | undefined> => (await store.get('machine_states', `${app}.${id}`))?.value as MachineStateDoc | undefined;
 const healthy = async (app: string, id: string): Promise<boolean> => {
   const s = await stateOf(app, id);

@@ -218,7 +218,7 @@ describe('starling certs add against Pebble, answered by a real proxy', { timeou
   async function issuedAndServed(host: string, r: Run, challenge: string): Promise<void> {
     assert.equal(r.code, 0, `${r.stdout}${r.stderr}\n--- pebble:\n${pebble.output().slice(-3000)}\n--- proxy:\n${proxyLog}`);
     const out = JSON.parse(r.stdout) as Record<string, unknown>;
-    assert.deepEqual(out, { ...out, hostname: host, source: 'acme', names: [host], served: true, challenge } as Record<string, unknown>);
+    assert.deepEqual<Record<string, unknown>>(out, { ...out, hostname: host, source: 'acme', names: [host], served: true, challenge });
     const stored = await new FileCertStore(join(dir, 'certs')).get(host, 'acme');
     assert.ok(stored, 'the certificate is in the store');
     assert.equal(new X509Certificate(stored.certPem).fingerprint256, out.fingerprint256);

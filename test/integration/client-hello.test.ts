@@ -95,7 +95,7 @@ function lengthFields(h: Buffer): [string, number, number][] {
 
 function hello(r: ClientHelloResult): Extract<ClientHelloResult, { kind: 'hello' }> {
   assert.equal(r.kind, 'hello', JSON.stringify(r));
-  return r as Extract<ClientHelloResult, { kind: 'hello' }>;
+  return r;
 }
 
 function errorCode(r: ClientHelloResult): string {

@@ -21,7 +21,7 @@ function scanPieces(input: Buffer, cuts: number[]): Outcome {
   let end = input.length;
   for (let p = 0; p + 1 < bounds.length; p++) {
     const off = bounds[p]!;
-    const piece = input.subarray(off, bounds[p + 1]!);
+    const piece = input.subarray(off, bounds[p + 1]);
     const r = s.scan(piece, 0, piece.length, (from, to) => {
       assert.ok(from >= 0 && to <= piece.length && from < to, 'range inside the piece and not empty');
       const last = ranges[ranges.length - 1];

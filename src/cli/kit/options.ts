@@ -122,7 +122,7 @@ export function number<const S extends NumberSpec & Partial<Required>>(s: S): Op
       const n = s.integer ? (/^\d+$/.test(t) ? Number(t) : NaN) : t.trim() === '' ? NaN : Number(t);
       const ok = Number.isFinite(n) && (!s.integer || Number.isSafeInteger(n)) && !(s.positive && n <= 0) && !(s.min !== undefined && n < s.min) && !(s.max !== undefined && n > s.max);
       if (!ok) throw badValue(flag, expect, t);
-      return n as Maybe<S, number>;
+      return n;
     },
   };
 }
@@ -148,7 +148,7 @@ export function oneOf<const V extends readonly [string, ...string[]], const S ex
       const t = text(raw) ?? s.default;
       if (t === undefined) return undefined as Maybe<S, V[number]>;
       if (!(values as readonly string[]).includes(t)) throw badValue(flag, orList(values), t);
-      return t as Maybe<S, V[number]>;
+      return t;
     },
   };
 }
@@ -175,7 +175,7 @@ export function duration<const S extends Common & { default?: string } & Partial
       if (t === undefined) return undefined as Maybe<S, number>;
       const ms = parseDurationMs(t);
       if (ms === undefined) throw badValue(flag, 'a duration such as 30d, 12h, 90m or 1d12h', t);
-      return ms as Maybe<S, number>;
+      return ms;
     },
   };
 }

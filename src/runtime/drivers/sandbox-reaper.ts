@@ -61,7 +61,7 @@ export class Reaper {
     if (this.pipe && this.child && this.child.exitCode === null) return this.pipe;
     const child = spawn(this.sh, ['-c', SCRIPT], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
     child.on('error', (e) => this.log.error('machine watchdog failed: machines would outlive a killed agent', { error: e.message }));
-    child.stdin!.on('error', () => undefined);
+    child.stdin.on('error', () => undefined);
     // Neither the watchdog nor its pipe keeps this process alive.
     child.unref();
     (child.stdin as unknown as { unref?: () => void }).unref?.();

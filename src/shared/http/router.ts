@@ -84,7 +84,7 @@ export function route<P, B extends z.ZodType = z.ZodUndefined, Q extends z.ZodOb
     handler: (input: HandlerInput<P, z.output<B>, z.output<Q>>) => Promise<HttpResponse>;
   },
 ): Route<P> {
-  return r as unknown as Route<P>;
+  return r;
 }
 
 export function json(status: number, body: unknown, headers?: Record<string, string>): HttpResponse {

@@ -93,7 +93,7 @@ async function upload(target: ControlTarget, file: string, digest: string, size:
       headers: { authorization: `Bearer ${target.token}`, 'content-type': 'application/gzip', 'content-length': String(size) },
       body: Readable.toWeb(createReadStream(file)) as ReadableStream,
       duplex: 'half',
-    } as RequestInit);
+    });
   } catch (e) {
     const cause = e instanceof Error && e.cause !== undefined ? e.cause : e;
     if (cause instanceof StarlingError && cause.code === 'ERR_TLS_UNTRUSTED') throw cause;
