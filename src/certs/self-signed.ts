@@ -33,12 +33,11 @@ const ALG = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const SIGN = { name: 'ECDSA', hash: 'SHA-256' } as const;
 const DAY_MS = 86_400_000;
 
-// @peculiar/x509 takes its WebCrypto from a global provider; Node 20 has a complete one built in.
-// The cast bridges Node's webcrypto types and the DOM-shaped types the library declares.
-type X509Crypto = NonNullable<Parameters<typeof X509.X509CertificateGenerator.create>[1]>;
-type KeyPair = X509.X509CertificateCreateSelfSignedParams['keys'];
-type SigningKey = X509.X509CertificateCreateWithKeyParams['signingKey'];
-const crypto = webcrypto as unknown as X509Crypto;
+// @peculiar/x509 takes its WebCrypto from a global provider; Node has a complete one built in.
+// The library's declarations name the DOM's Crypto, CryptoKey and CryptoKeyPair, which this
+// project's lib (ES2024, no DOM) does not declare, so its parameters take anything; this file types
+// the values it hands over with Node's webcrypto, which is what the library runs on.
+const crypto: webcrypto.Crypto = webcrypto;
 /** The library is big and only certificate-making code needs it: loaded on first use. */
 let loaded: Promise<typeof X509> | undefined;
 function library(): Promise<typeof X509> {
@@ -53,7 +52,7 @@ function library(): Promise<typeof X509> {
 export async function selfSigned(opts: SelfSignedOptions): Promise<KeyPairPem> {
   const x509 = await library();
   const c = crypto;
-  const keys = (await c.subtle.generateKey(ALG, true, ['sign', 'verify'])) as KeyPair;
+  const keys = await c.subtle.generateKey(ALG, true, ['sign', 'verify']);
   const notBefore = opts.notBefore ?? new Date(Date.now() - 3_600_000);
   const notAfter = opts.notAfter ?? new Date(notBefore.getTime() + 90 * DAY_MS);
   const cn = opts.commonName ?? opts.names[0] ?? (opts.ca ? 'Starling Test CA' : undefined);
@@ -114,7 +113,7 @@ export function defaultSelfSigned(names: string[]): Promise<KeyPairPem> {
   });
 }
 
-async function importSigningKey(keyPem: string, c: X509Crypto): Promise<SigningKey> {
+async function importSigningKey(keyPem: string, c: webcrypto.Crypto): Promise<webcrypto.CryptoKey> {
   // Accepts PKCS#8 or SEC1 ("EC PRIVATE KEY") PEM: node:crypto normalises it to PKCS#8 DER.
   const der = createPrivateKey(keyPem).export({ type: 'pkcs8', format: 'der' });
   return c.subtle.importKey('pkcs8', der, ALG, false, ['sign']);
