@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   const start = (args: string[], log: string): ChildProcess => {
     const c = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     let text = '';
-    c.stderr!.on('data', (d: Buffer) => (text += d.toString()));
+    c.stderr.on('data', (d: Buffer) => (text += d.toString()));
     c.on('exit', () => writeFileSync(join(dir, log), text));
     children.push(c);
     return c;
@@ -55,9 +55,9 @@ async function main(): Promise<void> {
     const token = readFileSync(join(dir, 'control', 'api.token'), 'utf8').trim();
     const f = trustingFetch({ fingerprint: fp });
     await waitFor(async () => (await f(`${url}/healthz`).then((r) => r.ok).catch(() => false)), 'healthz', 20_000, 50);
-    const call = async (method: string, path: string, body?: unknown, raw?: Buffer): Promise<any> => { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const call = async (method: string, path: string, body?: unknown, raw?: Buffer): Promise<Record<string, unknown>> => {
       const res = await f(url + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': raw ? 'application/gzip' : 'application/json' }, body: raw ?? (body === undefined ? undefined : JSON.stringify(body)) });
-      const out = await res.json();
+      const out = (await res.json()) as Record<string, unknown>;
       if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(out)}`);
       return out;
     };

@@ -64,7 +64,7 @@ function watchPropagation(p: Platform): { samples(): number[] } {
         // Every agent but the machine's own (which routes to it locally) must have it.
         const others = [...p.agents.keys()].filter((n) => !p.agents.get(n)!.machines!.get('bench', id));
         const times = others.map((n) => seen?.get(n));
-        if (times.every((t) => t !== undefined)) out.push(Math.max(...(times as number[])) - t0);
+        if (times.every((t) => t !== undefined)) out.push(Math.max(...(times)) - t0);
       }
       return out;
     },
@@ -92,10 +92,11 @@ async function main(): Promise<void> {
       const rel = await p.api('POST', '/v1/apps/bench/releases', { config: config(greeting), image });
       if (rel.status !== 201) throw new Error(`release: ${JSON.stringify(rel.body)}`);
       const t = performance.now();
-      const d = await p.api('POST', '/v1/apps/bench/deploys', { release: rel.body.version });
+      const d = await p.api('POST', '/v1/apps/bench/deploys', { release: (rel.body as { version: number }).version });
       if (d.status !== 201) throw new Error(`deploy: ${JSON.stringify(d.body)}`);
       let state = 'running';
-      await waitFor(async () => ((state = (await p.api('GET', `/v1/apps/bench/deploys/${d.body.id}`)).body.state as string) !== 'running'), 'the deploy', 120_000, 20);
+      const id = (d.body as { id: string }).id;
+      await waitFor(async () => ((state = ((await p.api('GET', `/v1/apps/bench/deploys/${id}`)).body as { state: string }).state) !== 'running'), 'the deploy', 120_000, 20);
       if (state !== 'succeeded') throw new Error(`deploy ended ${state}`);
       return performance.now() - t;
     };

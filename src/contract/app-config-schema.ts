@@ -269,7 +269,7 @@ export function prepare(raw: Record<string, unknown>): { doc: Record<string, unk
         v = v.slice(0, 1);
       }
       // [env] holds the user's own names: nothing in it is fly's.
-      if (p !== 'env' && Array.isArray(v)) v = v.map((e, i) => (isTable(e) ? walk(e, `${p}[]`, wrapped.has(at) ? at : `${at}[${i}]`) : e));
+      if (p !== 'env' && Array.isArray(v)) v = v.map((e: unknown, i) => (isTable(e) ? walk(e, `${p}[]`, wrapped.has(at) ? at : `${at}[${i}]`) : e));
       else if (p !== 'env' && isTable(v)) v = walk(v, p, at);
       out[key] = v;
     }

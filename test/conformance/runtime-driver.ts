@@ -70,7 +70,7 @@ export function getJson(address: string, path: string, port = PORT, timeoutMs = 
         try {
           resolve(JSON.parse(body) as Record<string, unknown>);
         } catch (e) {
-          reject(e as Error);
+          reject(new Error(`GET ${path} answered no JSON: ${body.slice(0, 200)}`, { cause: e }));
         }
       });
     });

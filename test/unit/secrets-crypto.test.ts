@@ -4,6 +4,7 @@ import { chmodSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { inspect } from 'node:util';
 import { createSecretsKeyFile, decryptSecret, digest, encryptSecret, loadSecretsKey } from '../../src/control/secrets/index.js';
 import { StarlingError } from '../../src/shared/index.js';
 
@@ -20,7 +21,7 @@ function throwsClean(fn: () => unknown, code: string, banned: string[]): Starlin
   }
   assert.ok(caught instanceof StarlingError, `expected a StarlingError, got ${String(caught)}`);
   assert.equal(caught.code, code);
-  const text = `${caught.message}\n${caught.hint ?? ''}\n${String(caught.cause ?? '')}\n${JSON.stringify(caught)}`;
+  const text = `${caught.message}\n${caught.hint ?? ''}\n${inspect(caught.cause)}\n${JSON.stringify(caught)}`;
   for (const b of banned) assert.ok(!text.includes(b), `error text leaks ${JSON.stringify(b.slice(0, 8))}…: ${text}`);
   return caught;
 }

@@ -123,7 +123,7 @@ export class MemoryStore implements StateStore {
       .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
       .map((key) => {
         const doc = docs.get(key) as Doc;
-        return { collection, key, value: JSON.parse(doc.text), revision: doc.revision };
+        return { collection, key, value: JSON.parse(doc.text) as unknown, revision: doc.revision };
       });
   }
 
@@ -168,7 +168,7 @@ export class MemoryStore implements StateStore {
     });
     for (const c of pending) {
       let docs = this.docs.get(c.collection);
-      if (!docs) this.docs.set(c.collection, (docs = new Map()));
+      if (!docs) this.docs.set(c.collection, (docs = new Map<string, Doc>()));
       if (c.text === undefined) docs.delete(c.key);
       else docs.set(c.key, { text: c.text, revision: c.revision });
       if (docs.size === 0) this.docs.delete(c.collection);

@@ -150,7 +150,10 @@ export function encodeValue(collection: string, key: string, value: unknown): st
 
 /** Validates a batch before anything is written, so a bad op leaves nothing behind. */
 export function checkOps(ops: readonly Op[]): string[] {
-  if (!Array.isArray(ops)) throw storeError('ERR_STORE_INVALID', 'transaction ops must be an array');
+  // Callers from JSON may pass anything. The check is on a copy typed unknown, so that `ops` keeps
+  // its type (Array.isArray would narrow it to any[]).
+  const given: unknown = ops;
+  if (!Array.isArray(given)) throw storeError('ERR_STORE_INVALID', 'transaction ops must be an array');
   if (ops.length > MAX_TRANSACTION_OPS) {
     throw storeError('ERR_STORE_TOO_LARGE', `transaction has ${ops.length} ops, the limit is ${MAX_TRANSACTION_OPS}`);
   }

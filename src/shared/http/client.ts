@@ -52,7 +52,7 @@ export async function callJson<T = unknown>(c: JsonCall): Promise<{ status: numb
       text = await readCapped(res, c.maxBytes ?? 8 << 20);
     } catch (e) {
       if (e instanceof StarlingError) throw e;
-      const cause = abort.signal.aborted ? abort.signal.reason : ((e as { cause?: unknown }).cause ?? e);
+      const cause: unknown = abort.signal.aborted ? abort.signal.reason : ((e as { cause?: unknown }).cause ?? e);
       // A certificate that is not the pinned one is no connection problem: say so as it is.
       if (cause instanceof StarlingError) throw cause;
       throw new StarlingError(c.codes?.unreachable ?? 'ERR_UNREACHABLE', `${what}: ${describeError(cause)}`, { cause: e });

@@ -18,13 +18,13 @@ export const runMachinesLogs = implement(machinesLogs, async (opts) => {
   if (opts.tail !== undefined) query.set('tail', String(opts.tail));
   const agent = await agentOf(opts);
   if (!opts.follow) {
-    const path = machinePath(app, id, `/logs${query.size > 0 ? `?${query}` : ''}`);
+    const path = machinePath(app, id, `/logs${query.size > 0 ? `?${query.toString()}` : ''}`);
     const { entries } = await callJson<{ entries: LogEntry[] }>(agent, 'GET', path);
     for (const e of entries) console.log(formatEntry(e));
     return 0;
   }
   query.set('follow', '1');
-  const res = await openAdminApi(agent, 'GET', machinePath(app, id, `/logs?${query}`), { timeoutMs: 0 });
+  const res = await openAdminApi(agent, 'GET', machinePath(app, id, `/logs?${query.toString()}`), { timeoutMs: 0 });
   for await (const line of createInterface({ input: res, crlfDelay: Infinity })) {
     if (line.trim() !== '') console.log(formatEntry(JSON.parse(line) as LogEntry));
   }
