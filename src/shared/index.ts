@@ -29,12 +29,5 @@ export {
   type TlsTrust,
 } from './tls-trust.js';
 export { Backoff, type BackoffOptions } from './backoff.js';
-// shared's two kits have their own index, imported by the parts that use them:
-// shared/metrics/index.js (the exposition writer, the instruments) and shared/http/index.js (the
-// router, the node:http adapter, the OpenAPI document, the JSON client). The HTTP kit loads zod,
-// node:http and node:https (about 20 MiB of RSS), so a process that needs only shared's basics,
-// such as `starling --help` (test/unit/cli-lazy.test.ts), does not load it.
-//
-// Transitional, until agent/admin/machines-api.ts and control/api/http.ts import the kit from
-// shared/http/index.js (they are being changed elsewhere): then this line goes.
+export * from './metrics/index.js';
 export * from './http/index.js';

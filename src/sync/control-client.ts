@@ -11,8 +11,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { StarlingError, describeError, type Clock } from '../shared/index.js';
-import { HttpError, callJson, parseErrorBody, readCapped } from '../shared/http/index.js';
+import { HttpError, StarlingError, callJson, describeError, parseErrorBody, readCapped, type Clock } from '../shared/index.js';
 import { DIGEST_RE } from '../contract/index.js';
 
 export interface ControlClientOptions {

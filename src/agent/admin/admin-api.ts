@@ -1,22 +1,27 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { AnnouncerStatus } from '../../announcer/index.js';
-import { RateLimiter, StarlingError, SystemClock, type Clock, type ConnectionGate, type Logger } from '../../shared/index.js';
 import {
   HttpError,
   HttpMetrics,
+  MetricsRegistry,
+  RateLimiter,
   Router,
+  StarlingError,
+  SystemClock,
   errorResponse,
   json,
   openApiDocument,
   route,
   serveHttp,
+  type Clock,
+  type ConnectionGate,
   type Headers,
   type HttpResponse,
   type HttpServer,
+  type Logger,
   type Route,
-} from '../../shared/http/index.js';
-import { MetricsRegistry } from '../../shared/metrics/index.js';
+} from '../../shared/index.js';
 
 /** What the admin API needs of the announcer (the Announcer itself; a fake in tests). */
 export interface AnnouncerControl {
