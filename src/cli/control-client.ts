@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { StarlingError, checkPlainHttp, describeError, normalizeFingerprint, trustingFetch } from '../shared/index.js';
+import { StarlingError, checkPlainHttp, remoteCode, type ErrorCode, describeError, normalizeFingerprint, trustingFetch } from '../shared/index.js';
 import type { controlFlags } from './flags.js';
 import type { OptionValues } from './kit/index.js';
 import { trustOnFirstUse } from './tls-pins.js';
@@ -129,7 +129,7 @@ export function resolveControl(opts: ControlFlagValues, env: NodeJS.ProcessEnv =
 export class ControlApiError extends StarlingError {
   constructor(
     readonly status: number,
-    code: string,
+    code: ErrorCode,
     readonly apiMessage: string,
     readonly details: readonly { path: string; message: string }[],
     hint?: string,
@@ -182,7 +182,7 @@ export async function callControl<T = unknown>(target: ControlTarget, method: 'G
   if (res.ok) return parsed as T;
   const err = ((parsed as { error?: unknown }).error ?? {}) as { code?: unknown; message?: unknown; details?: unknown };
   const details = Array.isArray(err.details) ? (err.details as { path?: unknown; message?: unknown }[]).map((d) => ({ path: String(d.path ?? ''), message: String(d.message ?? '') })) : [];
-  const code = typeof err.code === 'string' ? err.code : 'ERR_CONTROL_API';
+  const code = remoteCode(typeof err.code === 'string' ? err.code : undefined, res.status, 'ERR_CONTROL_API');
   const message = typeof err.message === 'string' ? err.message : `the control plane answered ${res.status}`;
   throw new ControlApiError(res.status, code, message, details, hintFor(res.status, code));
 }

@@ -1,4 +1,5 @@
 export { StarlingError, isStarlingError, describeError, type Fault } from './errors.js';
+export { ERROR_CODES, isErrorCode, statusOf, type ErrorCode, type ErrorCodeInfo } from './error-codes.js';
 export { SystemClock, ManualClock, type Clock, type TimerHandle } from './clock.js';
 export { Logger, silentLogger, stderrLogger, redact, type Level, type LogSink } from './log.js';
 export {

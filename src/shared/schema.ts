@@ -1,3 +1,4 @@
+import type { ErrorCode } from './error-codes.js';
 import type { z } from 'zod';
 import { StarlingError } from './errors.js';
 
@@ -40,7 +41,7 @@ export function formatIssues(source: string, issues: readonly SchemaIssue[]): st
  */
 export class ConfigIssuesError extends StarlingError {
   readonly issues: SchemaIssue[];
-  constructor(code: string, source: string, issues: SchemaIssue[], hint: string, cause?: unknown) {
+  constructor(code: ErrorCode, source: string, issues: SchemaIssue[], hint: string, cause?: unknown) {
     super(code, formatIssues(source, issues), { fault: 'user', cause, hint });
     this.name = new.target.name;
     this.issues = issues;

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
-import { StarlingError, describeError, loadOrCreateTokenFile, type Logger } from '../../shared/index.js';
+import { StarlingError, describeError, loadOrCreateTokenFile, remoteCode, type Logger } from '../../shared/index.js';
 import { parseHostPort } from '../../contract/index.js';
 
 /**
@@ -82,7 +82,7 @@ export async function openAdminApi(
   } catch {
     // not our JSON: report the status alone
   }
-  throw new StarlingError(err.code ?? 'ERR_AGENT_API', `agent answered ${status}: ${err.message ?? body.slice(0, 200)}`, {
+  throw new StarlingError(remoteCode(err.code, status, 'ERR_AGENT_API'), `agent answered ${status}: ${err.message ?? body.slice(0, 200)}`, {
     fault: status < 500 ? 'user' : 'system',
     hint: status === 401 ? `the token in ${target.token_file} is not the running agent's: use the same agent.toml as the agent` : undefined,
   });
