@@ -25,6 +25,8 @@ export function fromZod(error: z.ZodError): SchemaIssue[] {
       const keys = (i as { keys: string[] }).keys;
       return { path, message: `unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `"${k}"`).join(', ')}` };
     }
+    // A record's key that fails its own schema: say what is wrong with the key, not "invalid key".
+    if (i.code === 'invalid_key') return { path, message: i.issues[0]?.message ?? i.message };
     return { path, message: i.message };
   });
 }
