@@ -32,3 +32,4 @@ export {
 export { Backoff, type BackoffOptions } from './backoff.js';
 export * from './metrics/index.js';
 export * from './http/index.js';
+export { HOST_PORT_RULE, parseHostPort } from './addresses.js';
