@@ -4,10 +4,9 @@
  * into the T that a command's run() receives (`--workers 4` → 4, absent `--json` → false). A bad
  * value is a usage error (exit 2) that names the flag, says what it takes and what it got.
  */
-import { StarlingError } from '../../shared/index.js';
-// The module, not the contract's index: that loads the app config schema (zod), and help, which
-// loads this file, must stay light (test/unit/cli-lazy.test.ts).
-import { parseHostPort as parseAddress } from '../../shared/index.js';
+// HOST:PORT is the contract's rule, kept in shared: the contract's index loads the app config
+// schema (zod), and help, which loads this file, must stay light (test/integration/cli-lazy.test.ts).
+import { StarlingError, parseHostPort as parseAddress } from '../../shared/index.js';
 
 /** What node:util parseArgs hands over for one flag. */
 export type RawValue = string | boolean | string[] | undefined;
