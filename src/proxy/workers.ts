@@ -82,7 +82,7 @@ export async function runPrimary(o: StandaloneOptions, workers: number): Promise
             pending.set(id, { want: ready.size, texts: [], done });
             for (const w of ready) w.send({ cmd: 'metrics', id } satisfies ToWorker);
           }),
-      })
+      }, log)
     : undefined;
   if (admin && o.admin) await admin.listen(o.admin.host, o.admin.port);
   log.info('proxy primary started', { workers });

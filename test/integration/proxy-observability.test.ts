@@ -153,6 +153,12 @@ describe('proxy observability: /metrics, /healthz and the access log', () => {
   it('/healthz is 200 while serving and 503 once drain has started', async () => {
     const ok = await get('/healthz');
     assert.equal(ok.status, 200);
+    assert.equal(ok.text, 'ok\n');
+    assert.equal((await get('/healthz?probe=1')).status, 200, 'a query string is ignored');
+    const head = await fetch(`http://127.0.0.1:${adminPort}/healthz`, { method: 'HEAD' });
+    assert.equal(head.status, 200, 'HEAD is answered like GET');
+    assert.equal(await head.text(), '');
+    assert.equal((await fetch(`http://127.0.0.1:${adminPort}/healthz`, { method: 'POST' })).status, 405);
     assert.equal((await get('/nothing')).status, 404);
     const idle = await RawConn.open(p.port);
     await waitFor(() => p.proxy.openConnections === 1, 'the proxy to accept the connection');
@@ -163,5 +169,20 @@ describe('proxy observability: /metrics, /healthz and the access log', () => {
     await idle.waitClosed();
     await drained;
     assert.equal((await get('/healthz')).status, 503);
+  });
+});
+
+describe("the proxy's admin endpoint", () => {
+  it('answers 500 when the metrics cannot be had, and still /healthz', async () => {
+    const admin = new AdminServer({ draining: () => false, metrics: () => Promise.reject(new Error('a worker is gone')) });
+    const { port } = await admin.listen('127.0.0.1', 0);
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/metrics`);
+      assert.equal(r.status, 500);
+      assert.equal(await r.text(), 'metrics unavailable\n');
+      assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+    } finally {
+      await admin.close();
+    }
   });
 });
