@@ -1,6 +1,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { AdminServer } from '../../src/proxy/index.js';
+import { schemeProblems } from '../../src/shared/index.js';
+import { parseExposition } from '../helpers/metrics.js';
 import { machine, rawRequest, startProxy, statusOf, type TestProxy } from '../helpers/proxy.js';
 import { closedPort, send, startOrigin, type Origin } from '../helpers/origin.js';
 import { RawConn } from '../helpers/raw.js';
@@ -122,6 +125,16 @@ describe('proxy observability: /metrics, /healthz and the access log', () => {
     assert.equal(metric(m, 'starling_proxy_requests_total{app="flaky",region="ams",status="200"}'), 1);
     assert.equal(metric(m, 'starling_proxy_requests_total{app="rep",region="iad",status="200"}'), 1);
     assert.equal(metric(m, 'starling_proxy_retries_total{app="shop"}'), undefined, 'no retries where none happened');
+  });
+
+  it('answers only families that follow the naming scheme and docs/metrics.md lists', async () => {
+    // By now most labelled families have samples (requests, latency, retries, replays, rejections),
+    // so their label names are checked too; test/unit/proxy-metrics.test.ts checks every one's.
+    const families = parseExposition(await scrape());
+    assert.equal(families.length, 14, families.map((f) => f.name).join(', '));
+    assert.deepEqual(families.flatMap(schemeProblems), []);
+    const docs = readFileSync(new URL('../../../docs/metrics.md', import.meta.url), 'utf8');
+    for (const f of families) assert.match(docs, new RegExp(`^\\| \`${f.name}\` \\| ${f.type} \\|`, 'm'), `${f.name} (${f.type}) in docs/metrics.md`);
   });
 
   it('writes one access log line per request, without the query string', async () => {
