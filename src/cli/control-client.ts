@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { StarlingError, checkPlainHttp, describeError, normalizeFingerprint, trustingFetch } from '../shared/index.js';
+import { HttpError, StarlingError, SystemClock, callJson, checkPlainHttp, describeError, isStarlingError, normalizeFingerprint, parseErrorBody, remoteCode, trustingFetch } from '../shared/index.js';
 import type { controlFlags } from './flags.js';
 import type { OptionValues } from './kit/index.js';
 import { trustOnFirstUse } from './tls-pins.js';
@@ -125,66 +125,72 @@ export function resolveControl(opts: ControlFlagValues, env: NodeJS.ProcessEnv =
   return { url, token, fetch: trustingFetch(pin ? { fingerprint: pin } : trustOnFirstUse(url, env)) };
 }
 
-/** An error answer of the control plane: its code and message, and each problem of `details`. */
-export class ControlApiError extends StarlingError {
-  constructor(
-    readonly status: number,
-    code: string,
-    readonly apiMessage: string,
-    readonly details: readonly { path: string; message: string }[],
-    hint?: string,
-  ) {
-    // The CLI prints the message: the details go on lines of their own under it.
-    super(code, [apiMessage, ...details.map((d) => `  ${d.path || '(body)'}: ${d.message}`)].join('\n'), { fault: status < 500 ? 'user' : 'system', hint });
-    this.name = 'ControlApiError';
-  }
-}
-
 export interface CallOptions {
-  /** Default 30 s. */
+  /** Until the whole answer is read (default 30 s). */
   timeoutMs?: number;
 }
 
+const CLOCK = new SystemClock();
+
 /**
- * One call to the control plane: resolves with the parsed JSON of a 2xx answer, throws a
- * ControlApiError for an error answer and a StarlingError when it cannot be reached.
+ * One call to the control plane (the HTTP kit's callJson with the target's token and certificate
+ * check): resolves with the parsed JSON of a 2xx answer. An error answer throws the HttpError of
+ * its envelope, its details under the message and a hint for what to do; a control plane that
+ * cannot be reached is ERR_CONTROL_UNREACHABLE, a certificate that is not the pinned one
+ * ERR_TLS_UNTRUSTED as the TLS check said it.
  */
 export async function callControl<T = unknown>(target: ControlTarget, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, o: CallOptions = {}): Promise<T> {
-  const headers: Record<string, string> = { authorization: `Bearer ${target.token}`, accept: 'application/json' };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  let res: Response;
-  let text: string;
   try {
-    res = await target.fetch(target.url + path, {
+    const answer = await callJson<T>({
       method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(o.timeoutMs ?? 30_000),
+      url: target.url + path,
+      token: target.token,
+      body,
+      clock: CLOCK,
+      timeoutMs: o.timeoutMs ?? 30_000,
+      fetch: target.fetch,
+      what: `the control plane at ${target.url}`,
+      codes: { unreachable: 'ERR_CONTROL_UNREACHABLE', protocol: 'ERR_CONTROL_API' },
     });
-    text = await res.text();
+    return answer.body;
   } catch (e) {
-    const cause = e instanceof Error && e.cause !== undefined ? e.cause : e;
-    // A certificate that is not the pinned one is not a connection problem: say so as it is.
-    if (cause instanceof StarlingError && cause.code === 'ERR_TLS_UNTRUSTED') throw cause;
-    throw new StarlingError('ERR_CONTROL_UNREACHABLE', `cannot reach the control plane at ${target.url}: ${describeError(cause)}`, {
-      cause: e,
+    throw explainControlError(e);
+  }
+}
+
+/**
+ * The error a person reads for a failed call: an error answer explained (below); callJson's own
+ * errors name the peer ("the control plane at URL: why"), to which the CLI adds what failed and
+ * what to do. Anything else (ERR_TLS_UNTRUSTED, with its own hint) comes back as it is.
+ */
+function explainControlError(e: unknown): unknown {
+  if (e instanceof HttpError) return explainAnswer(e);
+  if (isStarlingError(e, 'ERR_CONTROL_UNREACHABLE')) {
+    return new StarlingError(e.code, `cannot reach ${e.message}`, {
+      cause: e.cause,
       hint: 'is it running (starling control run) and is the URL right (--control, STARLING_CONTROL_URL or control_url)?',
     });
   }
+  if (isStarlingError(e, 'ERR_CONTROL_API')) return new StarlingError(e.code, e.message, { cause: e.cause, hint: 'is --control the control plane (not a proxy or an agent)?' });
+  return e;
+}
+
+/** An error answer with each problem of its details on a line under the message (the CLI prints the message alone), and a hint. */
+function explainAnswer(e: HttpError): HttpError {
+  const message = [e.message, ...e.details.map((d) => `  ${d.path || '(body)'}: ${d.message}`)].join('\n');
+  return new HttpError(e.status, e.code, message, e.details, { hint: hintFor(e.status, e.code), cause: e.cause });
+}
+
+/** The HttpError of an error answer read without callJson (an image upload streams its body), explained as callControl's are. */
+export function controlAnswerError(status: number, text: string, doing: string): HttpError {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new StarlingError('ERR_CONTROL_API', `the control plane at ${target.url} answered ${res.status} with something that is not JSON: ${text.slice(0, 120)}`, {
-      hint: 'is --control the control plane (not a proxy or an agent)?',
-    });
+    parsed = undefined;
   }
-  if (res.ok) return parsed as T;
-  const err = ((parsed as { error?: unknown }).error ?? {}) as { code?: unknown; message?: unknown; details?: unknown };
-  const details = Array.isArray(err.details) ? (err.details as { path?: unknown; message?: unknown }[]).map((d) => ({ path: String(d.path ?? ''), message: String(d.message ?? '') })) : [];
-  const code = typeof err.code === 'string' ? err.code : 'ERR_CONTROL_API';
-  const message = typeof err.message === 'string' ? err.message : `the control plane answered ${res.status}`;
-  throw new ControlApiError(res.status, code, message, details, hintFor(res.status, code));
+  const err = parseErrorBody(parsed);
+  return explainAnswer(new HttpError(status, remoteCode(err.code, status), `${doing} failed (${status}): ${err.message ?? text.slice(0, 300)}`, err.details));
 }
 
 function hintFor(status: number, code: string): string | undefined {

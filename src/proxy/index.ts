@@ -6,7 +6,7 @@ export * from './route-table/index.js';
 export { chooseMachine, parseReplay, formatReplaySrc, type Choice, type ChooseRequest } from './core/index.js';
 export * as http1 from './codec/index.js';
 export { startStandalone, type EdgeLimits, type StandaloneOptions, type RunningProxy, type TlsOptions, type AcmeOptions } from './standalone.js';
-export { runPrimary, runWorker, sumMetrics } from './workers.js';
+export { runPrimary, runWorker } from './workers.js';
 export { type TlsContexts } from './tls/front-door.js';
 export { readClientHello, type ClientHelloResult } from './tls/client-hello.js';
 export { DEFAULT_H2_LIMITS, type H2Limits } from './h2/server.js';

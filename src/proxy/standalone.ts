@@ -136,7 +136,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<RunningProx
   let admin: AdminServer | undefined;
   if (o.admin) {
     const at = o.admin;
-    admin = new AdminServer({ draining: () => started.draining, metrics: async () => started.metricsText() });
+    admin = new AdminServer({ draining: () => started.draining, metrics: async () => started.metricsText() }, o.logger.child({ component: 'admin' }));
     await admin.listen(at.host, at.port).catch((e: unknown) => {
       watcher.stop();
       started.close();

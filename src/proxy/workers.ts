@@ -1,5 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
-import { describeError, type Logger } from '../shared/index.js';
+import { describeError, sumExpositions, type Logger } from '../shared/index.js';
 import { AdminServer } from './admin.js';
 import { startStandalone, type RunningProxy, type StandaloneOptions } from './standalone.js';
 
@@ -72,17 +72,17 @@ export async function runPrimary(o: StandaloneOptions, workers: number): Promise
             const timer = clock.setTimeout(() => {
               const p = pending.get(id);
               pending.delete(id);
-              resolve(sumMetrics(p?.texts ?? []));
+              resolve(sumExpositions(p?.texts ?? []));
             }, METRICS_WAIT_MS);
             const done = (t: string[]): void => {
               timer.cancel();
-              resolve(sumMetrics(t));
+              resolve(sumExpositions(t));
             };
             if (ready.size === 0) return done([]);
             pending.set(id, { want: ready.size, texts: [], done });
             for (const w of ready) w.send({ cmd: 'metrics', id } satisfies ToWorker);
           }),
-      })
+      }, log)
     : undefined;
   if (admin && o.admin) await admin.listen(o.admin.host, o.admin.port);
   log.info('proxy primary started', { workers });
@@ -144,29 +144,4 @@ export async function runWorker(o: StandaloneOptions, logger: Logger): Promise<v
     return stop();
   }
   process.send?.({ cmd: 'ready' } satisfies FromWorker);
-}
-
-/** Adds up the same series across workers' Prometheus texts (counters and gauges both sum). */
-export function sumMetrics(texts: readonly string[]): string {
-  const order: string[] = [];
-  const values = new Map<string, number>();
-  const meta = new Set<string>();
-  for (const text of texts) {
-    for (const line of text.split('\n')) {
-      if (line === '') continue;
-      if (line.startsWith('#')) {
-        if (!meta.has(line)) {
-          meta.add(line);
-          order.push(line);
-        }
-        continue;
-      }
-      const sp = line.lastIndexOf(' ');
-      const series = line.slice(0, sp);
-      const v = Number(line.slice(sp + 1));
-      if (!values.has(series)) order.push(series);
-      values.set(series, (values.get(series) ?? 0) + v);
-    }
-  }
-  return order.map((l) => (l.startsWith('#') ? l : `${l} ${values.get(l)}`)).join('\n') + '\n';
 }

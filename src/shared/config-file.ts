@@ -1,3 +1,4 @@
+import type { ErrorCode } from './error-codes.js';
 import { readFile } from 'node:fs/promises';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { StarlingError, describeError } from './errors.js';
@@ -7,7 +8,7 @@ import type { SchemaIssue } from './schema.js';
  * Reads a config file's text. A missing or unreadable file is the user's to fix: a StarlingError
  * with the caller's code, naming the file and what it is (`agent config`, `control config`).
  */
-export async function readConfigText(path: string, o: { code: string; what: string; hint: string }): Promise<string> {
+export async function readConfigText(path: string, o: { code: ErrorCode; what: string; hint: string }): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (e) {

@@ -171,6 +171,8 @@ export const ERROR_CODES = {
   ERR_UNAUTHORIZED: { part: 'control', status: 401, means: 'The bearer token is missing, wrong, used already, or its host was removed' },
 
   // cli
+  ERR_CLI_DEFINITION: { part: 'cli', means: "A command's declaration is inconsistent (a bug in the CLI's command table, found when it loads)" },
+  ERR_CLI_VERSION: { part: 'cli', means: "The CLI cannot read its version from the package's package.json" },
   ERR_ACME_DIRECTORY: { part: 'cli', means: 'The ACME directory cannot be reached or used' },
   ERR_CERT_NOT_FOUND: { part: 'cli', means: 'The certificate store holds no certificate for this host' },
   ERR_CONTROL_API: { part: 'cli', means: 'The control plane answered an error without a code, or something that is not JSON' },

@@ -3,15 +3,18 @@
  * message. `fault` says whose mistake it was: 'user' errors are reported as-is (bad config, bad
  * request); 'system' errors are ours or the environment's (a socket failed, a daemon died).
  */
+import type { ErrorCode } from './error-codes.js';
+
 export type Fault = 'user' | 'system';
 
 export class StarlingError extends Error {
-  readonly code: string;
+  /** Registered in ./error-codes.ts, with what it means and, for an API's, its HTTP status. */
+  readonly code: ErrorCode;
   readonly fault: Fault;
   /** Optional next step for the person reading the error (shown by the CLI as "hint:"). */
   readonly hint: string | undefined;
 
-  constructor(code: string, message: string, opts: { fault?: Fault; cause?: unknown; hint?: string } = {}) {
+  constructor(code: ErrorCode, message: string, opts: { fault?: Fault; cause?: unknown; hint?: string } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'StarlingError';
     this.code = code;
@@ -19,12 +22,12 @@ export class StarlingError extends Error {
     this.hint = opts.hint;
   }
 
-  toJSON(): { code: string; message: string } {
+  toJSON(): { code: ErrorCode; message: string } {
     return { code: this.code, message: this.message };
   }
 }
 
-export function isStarlingError(e: unknown, code?: string): e is StarlingError {
+export function isStarlingError(e: unknown, code?: ErrorCode): e is StarlingError {
   return e instanceof StarlingError && (code === undefined || e.code === code);
 }
 

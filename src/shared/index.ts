@@ -1,4 +1,5 @@
 export { StarlingError, isStarlingError, describeError, type Fault } from './errors.js';
+export { ERROR_CODES, isErrorCode, statusOf, type ErrorCode, type ErrorCodeInfo } from './error-codes.js';
 export { SystemClock, ManualClock, type Clock, type TimerHandle } from './clock.js';
 export { Logger, silentLogger, stderrLogger, redact, type Level, type LogSink } from './log.js';
 export {
@@ -31,3 +32,4 @@ export {
 export { Backoff, type BackoffOptions } from './backoff.js';
 export * from './metrics/index.js';
 export * from './http/index.js';
+export { HOST_PORT_RULE, parseHostPort } from './addresses.js';

@@ -1,3 +1,4 @@
+import type { ErrorCode } from './error-codes.js';
 import type { z } from 'zod';
 import { StarlingError } from './errors.js';
 
@@ -24,6 +25,8 @@ export function fromZod(error: z.ZodError): SchemaIssue[] {
       const keys = (i as { keys: string[] }).keys;
       return { path, message: `unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `"${k}"`).join(', ')}` };
     }
+    // A record's key that fails its own schema: say what is wrong with the key, not "invalid key".
+    if (i.code === 'invalid_key') return { path, message: i.issues[0]?.message ?? i.message };
     return { path, message: i.message };
   });
 }
@@ -40,7 +43,7 @@ export function formatIssues(source: string, issues: readonly SchemaIssue[]): st
  */
 export class ConfigIssuesError extends StarlingError {
   readonly issues: SchemaIssue[];
-  constructor(code: string, source: string, issues: SchemaIssue[], hint: string, cause?: unknown) {
+  constructor(code: ErrorCode, source: string, issues: SchemaIssue[], hint: string, cause?: unknown) {
     super(code, formatIssues(source, issues), { fault: 'user', cause, hint });
     this.name = new.target.name;
     this.issues = issues;

@@ -1,3 +1,4 @@
+import type { ErrorCode } from './error-codes.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -10,7 +11,7 @@ import type { Logger } from './log.js';
  * The token itself is never logged; a file others can read only earns a warning. `code` is the
  * error code of the caller (ERR_AGENT_TOKEN, ERR_CONTROL_TOKEN) and `who` names the daemon in hints.
  */
-export async function loadOrCreateTokenFile(path: string, logger: Logger, o: { code: string; who: string }): Promise<string> {
+export async function loadOrCreateTokenFile(path: string, logger: Logger, o: { code: ErrorCode; who: string }): Promise<string> {
   let text: string | undefined;
   try {
     text = await readFile(path, 'utf8');
@@ -42,7 +43,7 @@ export async function loadOrCreateTokenFile(path: string, logger: Logger, o: { c
   return token;
 }
 
-function tokenError(path: string, e: unknown, o: { code: string; who: string }): StarlingError {
+function tokenError(path: string, e: unknown, o: { code: ErrorCode; who: string }): StarlingError {
   return new StarlingError(o.code, `cannot read or create token_file ${path}: ${describeError(e)}`, {
     fault: 'user',
     cause: e,

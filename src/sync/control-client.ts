@@ -11,7 +11,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { HttpError, StarlingError, callJson, describeError, parseErrorBody, readCapped, type Clock } from '../shared/index.js';
+import { HttpError, StarlingError, callJson, remoteCode, describeError, parseErrorBody, readCapped, type Clock } from '../shared/index.js';
 import { DIGEST_RE } from '../contract/index.js';
 
 export interface ControlClientOptions {
@@ -74,7 +74,7 @@ export class ControlClient {
             parsed = undefined;
           }
           const err = parseErrorBody(parsed);
-          throw new HttpError(res.status, err.code ?? `ERR_HTTP_${res.status}`, `GET ${path}: ${err.message ?? `HTTP ${res.status}`}`, err.details);
+          throw new HttpError(res.status, remoteCode(err.code, res.status), `GET ${path}: ${err.message ?? `HTTP ${res.status}`}`, err.details);
         }
         const hash = createHash('sha256');
         const tap = new Transform({

@@ -6,6 +6,7 @@
  * chose for the control plane's calls to its admin API. Every later start reads that file; the
  * join token is deleted once used. Nothing of it is ever logged.
  */
+import type { ErrorCode } from '../shared/index.js';
 import { randomBytes } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
@@ -41,7 +42,7 @@ export function joinTokenFingerprint(token: string): string | undefined {
   return /^sj1_[0-9a-f]{12}_[0-9a-f]{64}_([0-9a-f]{64})$/.exec(token)?.[1];
 }
 
-function fail(code: string, message: string, hint?: string, cause?: unknown): StarlingError {
+function fail(code: ErrorCode, message: string, hint?: string, cause?: unknown): StarlingError {
   return new StarlingError(code, message, { fault: 'user', hint, cause });
 }
 

@@ -39,7 +39,7 @@ export interface ControlLink {
   /** Who this host is to the control plane (its credential, never logged). */
   identity: HostIdentity;
   /**
-   * The key this platform's proxies mark requests to each other with (src/proxy/listener/peer.ts):
+   * The key this platform's proxies mark requests to each other with (src/proxy/core/peer.ts):
    * made by the control plane and handed to every host when it joins; undefined when it has none.
    */
   peerKey: string | undefined;

@@ -2,6 +2,7 @@
  * The behaviour every CertificateStore shares. Each implementation runs it:
  *   storeConformance('MemoryCertStore', async () => ({ store: new MemoryCertStore() }));
  */
+import type { ErrorCode } from '../../src/shared/index.js';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { after, before, describe, it } from 'node:test';
@@ -25,7 +26,7 @@ export function keyMaterial(pem: string): string {
   return line;
 }
 
-export function rejectsWith(code: string, secret?: string): (e: unknown) => boolean {
+export function rejectsWith(code: ErrorCode, secret?: string): (e: unknown) => boolean {
   return (e: unknown) => {
     assert.ok(isStarlingError(e, code), `expected ${code}, got ${inspect(e)}`);
     if (secret !== undefined) assert.ok(!inspect(e, { depth: 5 }).includes(secret), 'the error must not carry key material');

@@ -2,6 +2,7 @@
  * The behaviour every StateStore shares; each implementation runs `storeConformance(name, make)`.
  * Revisions are relative to a fresh store's revision(), so a counter need not start at 0.
  */
+import type { ErrorCode } from '../../src/shared/index.js';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { after, describe, it } from 'node:test';
@@ -14,7 +15,7 @@ export interface StateStoreFixture {
   cleanup?: () => Promise<void>;
 }
 
-export function rejectsWith(code: string, fault?: 'user' | 'system'): (e: unknown) => boolean {
+export function rejectsWith(code: ErrorCode, fault?: 'user' | 'system'): (e: unknown) => boolean {
   return (e: unknown) => {
     assert.ok(isStarlingError(e, code), `expected ${code}, got ${inspect(e)}`);
     if (fault) assert.equal(e.fault, fault);
@@ -141,8 +142,8 @@ export function storeConformance(name: string, make: () => Promise<StateStoreFix
         [{ op: 'put', collection: 'apps', key: 'a', value: 1 }, { op: 'put', collection: 'apps', key: 'b', value: undefined }],
         range(1, 1001).map((i) => ({ op: 'put' as const, collection: 'apps', key: `k${i}`, value: i })),
       ];
-      const codes = ['ERR_STORE_CONFLICT', 'ERR_STORE_CONFLICT', 'ERR_STORE_INVALID', 'ERR_STORE_INVALID', 'ERR_STORE_TOO_LARGE'];
-      for (const [i, ops] of bad.entries()) await assert.rejects(store.transaction(ops), rejectsWith(codes[i] as string), `case ${i}`);
+      const codes: ErrorCode[] = ['ERR_STORE_CONFLICT', 'ERR_STORE_CONFLICT', 'ERR_STORE_INVALID', 'ERR_STORE_INVALID', 'ERR_STORE_TOO_LARGE'];
+      for (const [i, ops] of bad.entries()) await assert.rejects(store.transaction(ops), rejectsWith(codes[i]!), `case ${i}`);
       assert.deepEqual(await store.snapshot(), before);
       assert.deepEqual(await store.changes(base), []);
       assert.equal(await store.put('apps', 'next', 1), base + 1, 'no revision was spent');

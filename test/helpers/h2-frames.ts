@@ -272,7 +272,7 @@ export class H2Conn {
     return this.frames.some((f) => f.type === FrameType.SETTINGS && (f.flags & Flags.ACK) !== 0);
   }
 
-  async until(pred: (c: H2Conn) => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  async until(pred: (c: H2Conn) => boolean, what: string, timeoutMs = 30_000): Promise<void> {
     await waitFor(() => pred(this), `${what}; got ${this.describe()}`, timeoutMs);
   }
 

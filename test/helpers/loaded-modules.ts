@@ -5,9 +5,14 @@
  * load the control plane; `starling --help` does not load the lab).
  */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const HOOK = `export async function load(url, context, next) { if (url.startsWith('file:')) process.stderr.write('LOADED ' + url + '\\n'); return next(url, context); }`;
+// The hook runs on the loader's own thread, whose stderr writes are lost when the process exits
+// (Node 24): it appends to a file instead, named by the environment.
+const HOOK = `import { appendFileSync } from 'node:fs'; export async function load(url, context, next) { if (url.startsWith('file:')) appendFileSync(process.env.STARLING_LOADED_LOG, url + '\\n'); return next(url, context); }`;
 const REGISTER = `import { register } from 'node:module'; register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(HOOK)}));`;
 
 export interface Loaded {
@@ -19,10 +24,17 @@ export interface Loaded {
 
 export function modulesLoadedBy(entry: string): Loaded {
   const script = `await import(${JSON.stringify(pathToFileURL(entry).href)}); console.log(JSON.stringify(process.report.getReport().sharedObjects.filter((s) => s.endsWith('.node'))));`;
-  const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(REGISTER)}`, '--input-type=module', '-e', script], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`importing ${entry} failed: ${r.stderr}${r.stdout}`);
-  return {
-    modules: r.stderr.split('\n').filter((l) => l.startsWith('LOADED ')).map((l) => l.slice('LOADED '.length)),
-    addons: JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '[]') as string[],
-  };
+  const dir = mkdtempSync(join(tmpdir(), 'starling-loaded-'));
+  const log = join(dir, 'loaded.txt');
+  try {
+    const env = { ...process.env, STARLING_LOADED_LOG: log };
+    const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(REGISTER)}`, '--input-type=module', '-e', script], { encoding: 'utf8', env });
+    if (r.status !== 0) throw new Error(`importing ${entry} failed: ${r.stderr}${r.stdout}`);
+    return {
+      modules: readFileSync(log, 'utf8').split('\n').filter((l) => l !== ''),
+      addons: JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '[]') as string[],
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -3,13 +3,13 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AdminApi, loadOrCreateToken, parseAgentConfig, startAgent, type AnnouncerControl } from '../../src/agent/index.js';
+import { AdminApi, callAdminApi, loadOrCreateToken, parseAgentConfig, startAgent, type AnnouncerControl } from '../../src/agent/index.js';
 import type { AnnouncerStatus } from '../../src/announcer/index.js';
 import { toSession } from '../../src/announcer/bird-control.js';
 import { parseReplies } from '../../src/announcer/bird/protocol.js';
 import { parseProtocols } from '../../src/announcer/bird/show.js';
 import { findCommand } from '../../src/cli/index.js';
-import { Logger, isStarlingError, silentLogger } from '../../src/shared/index.js';
+import { HttpError, Logger, isStarlingError, silentLogger } from '../../src/shared/index.js';
 import { closedPort } from '../helpers/origin.js';
 import { killAllCli, runCli } from '../helpers/cli.js';
 
@@ -269,6 +269,39 @@ describe('the starling agent commands against a running admin API', () => {
     assert.deepEqual(Object.keys(st).sort(), ['bird', 'drain', 'health', 'prefixes', 'sessions']);
     assert.deepEqual(st.bird, { running: true, pid: 4242, lastError: null });
     assert.equal((await cli(['agent', 'bgp', 'status', '--help'])).code, 0);
+  });
+
+  it("callAdminApi resolves with the parsed answer; an error answer is the HttpError of the API's code", async () => {
+    const target = { admin_listen: `127.0.0.1:${port}`, token_file: join(dir, 'admin.token') };
+    const st = await callAdminApi<{ drain: string }>(target, 'GET', '/v1/bgp/status');
+    assert.equal(st.drain, fake.drainState);
+    await assert.rejects(callAdminApi(target, 'GET', '/v1/nope'), (e: unknown) => {
+      assert.ok(e instanceof HttpError);
+      assert.equal(e.status, 404);
+      assert.equal(e.code, 'ERR_NOT_FOUND');
+      assert.match(e.message, /^the agent answered 404: /);
+      assert.equal(e.fault, 'user');
+      return true;
+    });
+    await assert.rejects(callAdminApi(target, 'GET', '/v1/drain'), (e: unknown) => isStarlingError(e, 'ERR_METHOD_NOT_ALLOWED'));
+    const other = tmp();
+    const wrong = join(other, 'wrong.token');
+    writeFileSync(wrong, `${TOKEN}\n`, { mode: 0o600 });
+    const calls = fake.calls.length;
+    await assert.rejects(callAdminApi({ ...target, token_file: wrong }, 'POST', '/v1/drain'), (e: unknown) => {
+      assert.ok(e instanceof HttpError);
+      assert.equal(e.code, 'ERR_UNAUTHORIZED');
+      assert.match(e.hint ?? '', new RegExp(`^the token in ${wrong} is not the running agent's`));
+      assert.ok(!`${e.message} ${e.hint} ${e.stack}`.includes(TOKEN));
+      return true;
+    });
+    await assert.rejects(callAdminApi({ ...target, admin_listen: `127.0.0.1:${await closedPort()}` }, 'GET', '/v1/bgp/status'), (e: unknown) => {
+      assert.ok(isStarlingError(e, 'ERR_AGENT_UNREACHABLE'));
+      assert.match(e.message, /^cannot reach the agent's admin API at 127\.0\.0\.1:\d+: /);
+      assert.match(e.hint ?? '', /is the agent running/);
+      return true;
+    });
+    assert.equal(fake.calls.length, calls, 'the refused drain did not reach the announcer');
   });
 
   it('a wrong token is exit 2 with a hint; no agent is exit 1; a bad config is exit 2', async () => {

@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../../src/shared/index.js';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,7 +27,7 @@ function which(cmd: string): string | undefined {
   return dirs.map((d) => join(d, cmd)).find((p) => existsSync(p));
 }
 
-const rejectsWith = (code: string, re?: RegExp) => (e: unknown) => {
+const rejectsWith = (code: ErrorCode, re?: RegExp) => (e: unknown) => {
   assert.ok(isStarlingError(e, code), `expected ${code}, got ${String(e)}`);
   if (re) assert.match(e.message, re);
   return true;

@@ -436,6 +436,9 @@ describe('the starling machines commands against the API', () => {
     const missing = await run(['machines', 'start', m.id, ...app, '--config', config]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /ERR_MACHINE_NOT_FOUND|has no machine/);
+    assert.match(missing.stderr, /^error: the agent answered 404: /m);
+    // The hint is chosen by the API's code (ERR_MACHINE_NOT_FOUND): the code reached the CLI.
+    assert.match(missing.stderr, /^hint: list the app's machines: starling machines list --app web$/m);
     const noApp = await run(['machines', 'list', '--config', config]);
     assert.equal(noApp.code, 2);
     assert.match(noApp.stderr, /--app APP is required/);

@@ -1,6 +1,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { AdminServer } from '../../src/proxy/index.js';
+import { schemeProblems } from '../../src/shared/index.js';
+import { parseExposition } from '../helpers/metrics.js';
 import { machine, rawRequest, startProxy, statusOf, type TestProxy } from '../helpers/proxy.js';
 import { closedPort, send, startOrigin, type Origin } from '../helpers/origin.js';
 import { RawConn } from '../helpers/raw.js';
@@ -124,6 +127,16 @@ describe('proxy observability: /metrics, /healthz and the access log', () => {
     assert.equal(metric(m, 'starling_proxy_retries_total{app="shop"}'), undefined, 'no retries where none happened');
   });
 
+  it('answers only families that follow the naming scheme and docs/metrics.md lists', async () => {
+    // By now most labelled families have samples (requests, latency, retries, replays, rejections),
+    // so their label names are checked too; test/unit/proxy-metrics.test.ts checks every one's.
+    const families = parseExposition(await scrape());
+    assert.equal(families.length, 14, families.map((f) => f.name).join(', '));
+    assert.deepEqual(families.flatMap(schemeProblems), []);
+    const docs = readFileSync(new URL('../../../docs/metrics.md', import.meta.url), 'utf8');
+    for (const f of families) assert.match(docs, new RegExp(`^\\| \`${f.name}\` \\| ${f.type} \\|`, 'm'), `${f.name} (${f.type}) in docs/metrics.md`);
+  });
+
   it('writes one access log line per request, without the query string', async () => {
     const r = await send(p.port, 'shop.test', { path: '/search?token=SECRET-123&q=shoes' });
     assert.equal(r.status, 200);
@@ -153,6 +166,12 @@ describe('proxy observability: /metrics, /healthz and the access log', () => {
   it('/healthz is 200 while serving and 503 once drain has started', async () => {
     const ok = await get('/healthz');
     assert.equal(ok.status, 200);
+    assert.equal(ok.text, 'ok\n');
+    assert.equal((await get('/healthz?probe=1')).status, 200, 'a query string is ignored');
+    const head = await fetch(`http://127.0.0.1:${adminPort}/healthz`, { method: 'HEAD' });
+    assert.equal(head.status, 200, 'HEAD is answered like GET');
+    assert.equal(await head.text(), '');
+    assert.equal((await fetch(`http://127.0.0.1:${adminPort}/healthz`, { method: 'POST' })).status, 405);
     assert.equal((await get('/nothing')).status, 404);
     const idle = await RawConn.open(p.port);
     await waitFor(() => p.proxy.openConnections === 1, 'the proxy to accept the connection');
@@ -163,5 +182,20 @@ describe('proxy observability: /metrics, /healthz and the access log', () => {
     await idle.waitClosed();
     await drained;
     assert.equal((await get('/healthz')).status, 503);
+  });
+});
+
+describe("the proxy's admin endpoint", () => {
+  it('answers 500 when the metrics cannot be had, and still /healthz', async () => {
+    const admin = new AdminServer({ draining: () => false, metrics: () => Promise.reject(new Error('a worker is gone')) });
+    const { port } = await admin.listen('127.0.0.1', 0);
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/metrics`);
+      assert.equal(r.status, 500);
+      assert.equal(await r.text(), 'metrics unavailable\n');
+      assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+    } finally {
+      await admin.close();
+    }
   });
 });

@@ -362,6 +362,9 @@ describe('parseHostPort', () => {
     assert.deepEqual(parseHostPort('[::1]:80'), { host: '::1', port: 80 });
     assert.deepEqual(parseHostPort('localhost:1'), { host: 'localhost', port: 1 });
     for (const bad of ['::1:80', '1.2.3.4:0', '1.2.3.4:65536', '1.2.3.4', '[1.2.3.4]:80', 'a b:80']) assert.equal(parseHostPort(bad), undefined, bad);
+    // A listener's "any free port" (the CLI's --listen) only when asked for.
+    assert.deepEqual(parseHostPort('1.2.3.4:0', { portZero: true }), { host: '1.2.3.4', port: 0 });
+    assert.equal(parseHostPort('1.2.3.4:65536', { portZero: true }), undefined);
   });
 });
 

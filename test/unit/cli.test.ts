@@ -71,10 +71,13 @@ test('HOST:PORT parsing accepts IPv4, names and bracketed IPv6, and names the fl
   assert.deepEqual(parseHostPort('127.0.0.1:8080', '--listen'), { host: '127.0.0.1', port: 8080 });
   assert.deepEqual(parseHostPort('[::1]:80', '--listen'), { host: '::1', port: 80 });
   assert.deepEqual(parseHostPort('localhost:9', '--admin'), { host: 'localhost', port: 9 });
-  for (const bad of ['8080', '127.0.0.1', '1.2.3.4:99999', '::1:80', 'host:']) {
+  // Port 0 is a listener's "any free port"; the contract's rule otherwise (agent.toml, control.toml).
+  assert.deepEqual(parseHostPort('127.0.0.1:0', '--listen'), { host: '127.0.0.1', port: 0 });
+  for (const bad of ['8080', '127.0.0.1', '1.2.3.4:99999', '::1:80', 'host:', '[1.2.3.4]:80', 'a b:80', 'under_score:80', '[::1:80']) {
     assert.throws(
       () => parseHostPort(bad, '--listen'),
-      (e: unknown) => isStarlingError(e, 'ERR_USAGE') && e.message.includes('--listen') && e.fault === 'user',
+      (e: unknown) => isStarlingError(e, 'ERR_USAGE') && e.message.startsWith('--listen must be HOST:PORT') && e.message.endsWith(`got "${bad}"`) && e.fault === 'user',
+      bad,
     );
   }
 });

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { APP_NAME_RULE } from '../../src/contract/index.js';
 import { isStarlingError } from '../../src/shared/index.js';
 import { RouteTable, RoutesInvalidError, parseRoutesSpec, parseRoutesText } from '../../src/proxy/route-table/index.js';
 
@@ -137,6 +138,15 @@ describe('routes schema', () => {
       const lines = e.message.split('\n');
       assert.equal(lines.length, 3);
       for (const l of lines) assert.match(l, /^routes\.json: apps\[0\]\.(name|hostnames|machines): /);
+    }
+  });
+
+  it("names apps by the contract's rule, as the control plane does (a digit first is refused)", () => {
+    const ok = parseRoutesSpec({ apps: [{ name: 'a1-b', hostnames: ['a.test'], machines: [] }] }, 'r.json');
+    assert.equal(ok.apps[0]?.name, 'a1-b');
+    for (const bad of ['1app', '-app', 'App', 'a.b', 'a'.repeat(64)]) {
+      const issues = issuesOf(() => parseRoutesSpec({ apps: [{ name: bad, hostnames: ['a.test'], machines: [] }] }, 'r.json'));
+      assert.deepEqual(issues, [{ path: 'apps[0].name', message: APP_NAME_RULE }], bad);
     }
   });
 

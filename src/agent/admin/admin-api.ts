@@ -2,12 +2,10 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { AnnouncerStatus } from '../../announcer/index.js';
 import {
-  HttpError,
   HttpMetrics,
   MetricsRegistry,
   RateLimiter,
   Router,
-  StarlingError,
   SystemClock,
   errorResponse,
   json,
@@ -123,8 +121,6 @@ export class AdminApi {
         }
         return { ok: false, response: unauthorized() };
       },
-      // A user error of the agent's parts (a bad config, a known refusal) is the caller's: 400.
-      mapError: (e) => (e instanceof StarlingError && !(e instanceof HttpError) && e.fault === 'user' ? errorResponse(400, e.code, e.message) : undefined),
     });
     const httpMetrics = new HttpMetrics('agent');
     this.metrics.add(() => o.announcer.metricsText(), () => httpMetrics.families());

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
-import { StarlingError, describeError, loadOrCreateTokenFile, type Logger } from '../../shared/index.js';
+import { HttpError, StarlingError, SystemClock, callJson, describeError, isStarlingError, loadOrCreateTokenFile, parseErrorBody, remoteCode, type Logger } from '../../shared/index.js';
 import { parseHostPort } from '../../contract/index.js';
 
 /**
@@ -13,36 +13,80 @@ export function loadOrCreateToken(path: string, logger: Logger): Promise<string>
 }
 
 export interface AdminCallOptions {
-  /** Socket idle timeout; 0 for none (a followed stream). */
+  /**
+   * callAdminApi: until the whole answer is read (default 10 s). openAdminApi: the socket's idle
+   * timeout (default 10 s), 0 for none (a followed stream).
+   */
   timeoutMs?: number;
   /** Sent as JSON. */
   body?: unknown;
   headers?: Record<string, string>;
 }
 
+/** The `[agent]` keys of agent.toml a call needs. */
+export type AdminTarget = { admin_listen: string; token_file: string };
+
+const CLOCK = new SystemClock();
+
 /**
  * A call to a running agent's admin API, as the CLI makes it, with the `[agent]` section of the same
- * agent.toml. Resolves with the body of a 2xx answer; otherwise throws with the API's error code.
+ * agent.toml: the HTTP kit's callJson on loopback with the agent's token. Resolves with the parsed
+ * JSON of a 2xx answer; an error answer throws the HttpError of its envelope (the API's code).
  * `opts` may be the timeout in ms alone.
  */
-export async function callAdminApi(
-  target: { admin_listen: string; token_file: string },
-  method: 'GET' | 'POST' | 'DELETE',
-  path: string,
-  opts: number | AdminCallOptions = {},
-): Promise<string> {
-  const res = await openAdminApi(target, method, path, typeof opts === 'number' ? { timeoutMs: opts } : opts);
-  return readText(res);
+export async function callAdminApi<T = unknown>(target: AdminTarget, method: 'GET' | 'POST' | 'DELETE', path: string, opts: number | AdminCallOptions = {}): Promise<T> {
+  const o = typeof opts === 'number' ? { timeoutMs: opts } : opts;
+  const at = await locate(target);
+  try {
+    const answer = await callJson<T>({
+      method,
+      url: `http://${at.host.includes(':') ? `[${at.host}]` : at.host}:${at.port}${path}`,
+      token: at.token,
+      body: o.body,
+      headers: o.headers,
+      clock: CLOCK,
+      timeoutMs: o.timeoutMs ?? 10_000,
+      what: `the agent's admin API at ${target.admin_listen}`,
+      codes: { unreachable: 'ERR_AGENT_UNREACHABLE', protocol: 'ERR_AGENT_API' },
+    });
+    return answer.body;
+  } catch (e) {
+    throw explainAdminError(e, target);
+  }
 }
 
-/** Like callAdminApi, but resolves with the 2xx response itself, its body unread (for streams). */
-export async function openAdminApi(
-  target: { admin_listen: string; token_file: string },
-  method: 'GET' | 'POST' | 'DELETE',
-  path: string,
-  opts: AdminCallOptions = {},
-): Promise<http.IncomingMessage> {
+/**
+ * Like callAdminApi, but resolves with the 2xx response itself, its body unread: for a followed
+ * stream, which fetch would end after its body timeout, so this is node:http with no timeout at all
+ * when `timeoutMs` is 0. An error answer throws as callAdminApi's do.
+ */
+export async function openAdminApi(target: AdminTarget, method: 'GET' | 'POST' | 'DELETE', path: string, opts: AdminCallOptions = {}): Promise<http.IncomingMessage> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
+  const { host, port, token } = await locate(target);
+  const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+  const headers: Record<string, string> = { ...opts.headers, authorization: `Bearer ${token}` };
+  if (payload !== undefined) headers['content-type'] = 'application/json';
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    const req = http.request({ host, port, method, path, headers, timeout: timeoutMs > 0 ? timeoutMs : undefined, agent: false }, resolve);
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', (e) => reject(explainAdminError(new StarlingError('ERR_AGENT_UNREACHABLE', `the agent's admin API at ${target.admin_listen}: ${describeError(e)}`, { cause: e }), target)));
+    req.end(payload);
+  });
+  const status = res.statusCode ?? 0;
+  if (status >= 200 && status < 300) return res;
+  const text = await readAnswer(res, 64 << 10);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  const err = parseErrorBody(parsed);
+  throw explainAdminError(new HttpError(status, remoteCode(err.code, status), err.message ?? (text.slice(0, 200) || `HTTP ${status}`), err.details), target);
+}
+
+/** The agent's token (from its token_file) and where its admin API is reached from this host. */
+async function locate(target: AdminTarget): Promise<{ host: string; port: number; token: string }> {
   let token: string;
   try {
     token = (await readFile(target.token_file, 'utf8')).trim();
@@ -56,47 +100,39 @@ export async function openAdminApi(
   const at = hostPort(target.admin_listen, 'agent.admin_listen');
   // An agent listening on every address is reached on loopback.
   const host = at.host === '0.0.0.0' ? '127.0.0.1' : at.host === '::' ? '::1' : at.host;
-  const port = at.port;
-  const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-  const headers: Record<string, string> = { ...opts.headers, authorization: `Bearer ${token}` };
-  if (payload !== undefined) headers['content-type'] = 'application/json';
-  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-    const req = http.request({ host, port, method, path, headers, timeout: timeoutMs > 0 ? timeoutMs : undefined, agent: false }, resolve);
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', (e) =>
-      reject(
-        new StarlingError('ERR_AGENT_UNREACHABLE', `cannot reach the agent's admin API at ${target.admin_listen}: ${describeError(e)}`, {
-          cause: e,
-          hint: 'is the agent running with this config? (starling agent run --config FILE)',
-        }),
-      ),
-    );
-    req.end(payload);
-  });
-  const status = res.statusCode ?? 0;
-  if (status >= 200 && status < 300) return res;
-  const body = await readText(res);
-  let err: { code?: string; message?: string } = {};
-  try {
-    err = (JSON.parse(body) as { error?: typeof err }).error ?? {};
-  } catch {
-    // not our JSON: report the status alone
-  }
-  throw new StarlingError(err.code ?? 'ERR_AGENT_API', `agent answered ${status}: ${err.message ?? body.slice(0, 200)}`, {
-    fault: status < 500 ? 'user' : 'system',
-    hint: status === 401 ? `the token in ${target.token_file} is not the running agent's: use the same agent.toml as the agent` : undefined,
-  });
+  return { host, port: at.port, token };
 }
 
-function readText(res: http.IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    res.setEncoding('utf8');
-    res.on('data', (d: string) => (text += d));
-    res.on('end', () => resolve(text));
-    res.on('error', reject);
-    res.on('close', () => reject(new Error('the agent closed the connection mid-answer'))); // no-op once resolved
-  });
+/**
+ * The error a person reads: an error answer says that it is the agent's, its status, message and
+ * each problem of its details on a line of its own, with a hint for a token the agent refused; a
+ * connection that failed says so, with a hint. Anything else comes back as it is.
+ */
+function explainAdminError(e: unknown, target: AdminTarget): unknown {
+  if (e instanceof HttpError) {
+    const message = [`the agent answered ${e.status}: ${e.message}`, ...e.details.map((d) => `  ${d.path || '(body)'}: ${d.message}`)].join('\n');
+    const hint = e.status === 401 ? `the token in ${target.token_file} is not the running agent's: use the same agent.toml as the agent` : undefined;
+    return new HttpError(e.status, e.code, message, e.details, { hint, cause: e.cause });
+  }
+  if (isStarlingError(e, 'ERR_AGENT_UNREACHABLE')) {
+    return new StarlingError(e.code, `cannot reach ${e.message}`, { cause: e.cause, hint: 'is the agent running with this config? (starling agent run --config FILE)' });
+  }
+  return e;
+}
+
+/** An answer's body as text, at most `max` bytes of it (an error answer's: only its message is wanted). */
+async function readAnswer(res: http.IncomingMessage, max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res) {
+    size += (chunk as Buffer).byteLength;
+    if (size > max) {
+      res.destroy();
+      break;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** agent.toml's `HOST:PORT` (validated when the file was loaded) → parts; `what` names the key. */

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { HttpError, isStarlingError, json, route, type Clock, type Headers, type Logger } from '../../shared/index.js';
+import { HttpError, json, route, type Clock, type Headers, type Logger } from '../../shared/index.js';
 import { LOCAL, LOCAL_OR_CONTROL, type AdminCaller, type AdminRoute } from './admin-api.js';
 import { APP_NAME_RE, APP_NAME_RULE, parseDuration } from '../../contract/index.js';
 import { MACHINE_STATES, type LogEntry, type MachineView, type MachinesPort } from '../../runtime/index.js';
@@ -71,7 +71,7 @@ export function machinesRoutes(o: MachinesApiOptions): AdminRoute[] {
   const target = async (req: Input): Promise<Target> => {
     const app = appName(req);
     const id = req.params.id ?? '';
-    const view = await guard(() => port.get(app, id));
+    const view = await port.get(app, id);
     if (!view) throw new HttpError(404, 'ERR_MACHINE_NOT_FOUND', `app ${app} has no machine ${id}`);
     return { app, id, view, state: view.state };
   };
@@ -91,7 +91,7 @@ export function machinesRoutes(o: MachinesApiOptions): AdminRoute[] {
   return [
     route<AdminCaller>({
       method: 'GET', path: BASE, access: LOCAL, summary: "The app's machines on this host", responses: { '200': 'MachineView[]' },
-      handler: async (req) => json(200, (await guard(() => port.list(appName(req)))).map(publicView)),
+      handler: async (req) => json(200, (await port.list(appName(req))).map(publicView)),
     }),
     route<AdminCaller, z.ZodUnknown>({
       method: 'POST', path: BASE, access: LOCAL, summary: 'Create and start a machine', requestSchema: z.unknown(), responses: { '200': 'MachineView', '400': 'invalid request' },
@@ -102,7 +102,7 @@ export function machinesRoutes(o: MachinesApiOptions): AdminRoute[] {
           const all = parsed.issues.map((i) => `${i.path}: ${i.message}`).join('; ');
           throw new HttpError(400, 'ERR_MACHINE_CONFIG', `invalid machine request (${parsed.issues.length} problem${parsed.issues.length > 1 ? 's' : ''}): ${all}`, parsed.issues);
         }
-        const view = await guard(() => port.create(app, parsed.request));
+        const view = await port.create(app, parsed.request);
         o.logger.info('machine created', { app, machine: view.id, state: view.state });
         return json(200, publicView(view));
       },
@@ -115,7 +115,7 @@ export function machinesRoutes(o: MachinesApiOptions): AdminRoute[] {
       method: 'DELETE', path: MACHINE, access: LOCAL, summary: 'Destroy a machine (?force=true while started)', querySchema: destroyQuery, responses: ok,
       handler: async (req) => {
         const t = await mutable(req);
-        const after = await guard(() => port.destroy(t.app, t.id, { force: req.query.force ?? false }));
+        const after = await port.destroy(t.app, t.id, { force: req.query.force ?? false });
         leases.drop(t);
         return changed(t, after, 'destroyed');
       },
@@ -124,7 +124,7 @@ export function machinesRoutes(o: MachinesApiOptions): AdminRoute[] {
       method: 'POST', path: `${MACHINE}/start`, access: LOCAL, summary: 'Start a stopped machine', responses: ok,
       handler: async (req) => {
         const t = await mutable(req);
-        return changed(t, await guard(() => port.start(t.app, t.id)), 'start requested');
+        return changed(t, await port.start(t.app, t.id), 'start requested');
       },
     }),
     route<AdminCaller, typeof stopBody>({
@@ -133,7 +133,7 @@ export function machinesRoutes(o: MachinesApiOptions): AdminRoute[] {
         const t = await mutable(req);
         const timeout = req.body?.timeout;
         const opts = { signal: req.body?.signal as NodeJS.Signals | undefined, timeout_ms: timeout === undefined ? undefined : parseDuration(timeout) };
-        return changed(t, await guard(() => port.stop(t.app, t.id, opts)), 'stop requested');
+        return changed(t, await port.stop(t.app, t.id, opts), 'stop requested');
       },
     }),
     route<AdminCaller, z.ZodUndefined, typeof waitQuery>({
@@ -141,7 +141,7 @@ export function machinesRoutes(o: MachinesApiOptions): AdminRoute[] {
       handler: async (req) => {
         const { state, timeout } = req.query;
         const t = await target(req);
-        if (await guard(() => port.waitFor(t.app, t.id, state, timeout * 1000))) return json(200, { ok: true });
+        if (await port.waitFor(t.app, t.id, state, timeout * 1000)) return json(200, { ok: true });
         const now = port.get(t.app, t.id)?.state ?? 'gone';
         throw new HttpError(408, 'ERR_WAIT_TIMEOUT', `machine ${t.id} did not reach state ${state} within ${timeout} s (it is ${now})`);
       },
@@ -177,7 +177,7 @@ export function machinesRoutes(o: MachinesApiOptions): AdminRoute[] {
       method: 'GET', path: `${MACHINE}/logs`, access: LOCAL_OR_CONTROL, summary: 'Log lines; ?follow=true streams NDJSON', querySchema: logsQuery, responses: { '200': 'entries' },
       handler: async (req) => {
         const t = await target(req);
-        const entries = (await guard(() => port.logs(t.app, t.id, { tail: req.query.tail }))).entries.map(publicEntry);
+        const entries = (await port.logs(t.app, t.id, { tail: req.query.tail })).entries.map(publicEntry);
         if (!req.query.follow) return json(200, { entries });
         // Only microtasks run between this snapshot and the subscription in `stream`: no entry is lost.
         return {
@@ -257,25 +257,6 @@ function nonceOf(req: Input): string | undefined {
     if (first !== undefined) return first;
   }
   return undefined;
-}
-
-/** The port's errors that have a fitting HTTP status; the others keep the admin API's (400/500). */
-const PORT_ERROR_STATUS: Record<string, number> = {
-  ERR_APP_NOT_FOUND: 404,
-  ERR_MACHINE_NOT_FOUND: 404,
-  // The machine's current state forbids the call (destroy while started without force, …).
-  ERR_MACHINE_STATE: 409,
-  ERR_MACHINE_RUNNING: 409,
-};
-
-async function guard<T>(fn: () => T | Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    const status = isStarlingError(e) ? PORT_ERROR_STATUS[e.code] : undefined;
-    if (status !== undefined && isStarlingError(e)) throw new HttpError(status, e.code, e.message, [], { cause: e });
-    throw e;
-  }
 }
 
 /** Field by field: whatever else the port's view carries (a secret by mistake) stays out. */

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { DURATION_RULE, parseDuration } from '../../contract/index.js';
 import type { CheckSpec, CreateMachineRequest, RestartPolicy } from '../../runtime/index.js';
-import { isKnownRegion, issuePath, type SchemaIssue } from '../../shared/index.js';
+import { fromZod, isKnownRegion, type SchemaIssue } from '../../shared/index.js';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const CHECK_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -72,7 +72,7 @@ const createRequest = z.strictObject({
 /** Checks a create request: the request, or every problem with where it is (`config.env.1X`). */
 export function parseCreateMachineRequest(input: unknown): { request: CreateMachineRequest } | { issues: SchemaIssue[] } {
   const parsed = createRequest.safeParse(input);
-  const issues: SchemaIssue[] = parsed.success ? [] : parsed.error.issues.map(toIssue);
+  const issues: SchemaIssue[] = parsed.success ? [] : fromZod(parsed.error);
   // Cross-checks run on the raw input too, so they are reported with the schema's issues at once.
   const raw = (typeof input === 'object' && input !== null ? input : {}) as { region?: unknown; config?: { env?: unknown; secrets?: unknown; mounts?: unknown } };
   if (typeof raw.region === 'string' && !isKnownRegion(raw.region)) issues.push({ path: 'region', message: `unknown region "${raw.region.slice(0, 16)}"` });
@@ -92,13 +92,6 @@ export function parseCreateMachineRequest(input: unknown): { request: CreateMach
     });
   }
   return parsed.success && issues.length === 0 ? { request: parsed.data } : { issues };
-}
-
-function toIssue(i: z.core.$ZodIssue): SchemaIssue {
-  const path = issuePath(i.path);
-  if (i.code === 'unrecognized_keys') return { path, message: `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}` };
-  if (i.code === 'invalid_key') return { path, message: i.issues[0]?.message ?? i.message };
-  return { path, message: i.message };
 }
 
 function absolute(p: string): boolean {

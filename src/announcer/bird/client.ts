@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../../shared/index.js';
 import net from 'node:net';
 import { StarlingError, SystemClock, type Clock, type TimerHandle } from '../../shared/index.js';
 import { ReplyCode, ReplyParser, replyCodeName, type BirdReply } from './protocol.js';
@@ -170,7 +171,7 @@ export class BirdClient {
     await this.closed;
   }
 
-  private enqueue(text: string, timeoutMessage: string, timeoutCode: string, timeoutMs = this.timeoutMs): Promise<BirdReply> {
+  private enqueue(text: string, timeoutMessage: string, timeoutCode: ErrorCode, timeoutMs = this.timeoutMs): Promise<BirdReply> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise<BirdReply>((resolve, reject) => {
       const p: Pending = { text, resolve, reject, timer: undefined, state: 'queued' };

@@ -4,7 +4,9 @@
  * into the T that a command's run() receives (`--workers 4` → 4, absent `--json` → false). A bad
  * value is a usage error (exit 2) that names the flag, says what it takes and what it got.
  */
-import { StarlingError } from '../../shared/index.js';
+// HOST:PORT is the contract's rule, kept in shared: the contract's index loads the app config
+// schema (zod), and help, which loads this file, must stay light (test/integration/cli-lazy.test.ts).
+import { StarlingError, parseHostPort as parseAddress } from '../../shared/index.js';
 
 /** What node:util parseArgs hands over for one flag. */
 export type RawValue = string | boolean | string[] | undefined;
@@ -198,12 +200,15 @@ export function custom<T, const S extends Common & { default?: string } & Partia
   };
 }
 
-/** `HOST:PORT` (IPv6 as `[::1]:8080`) → parts; `flag` names the flag in errors. */
+/**
+ * `HOST:PORT` (IPv6 as `[::1]:8080`) → parts, by the platform's one rule (src/contract). Port 0
+ * is allowed: every HOST:PORT flag says where to listen, and 0 is any free port (tests use it).
+ * `flag` names the flag in errors.
+ */
 export function parseHostPort(value: string, flag: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw usageError(`${flag} must be HOST:PORT (e.g. 127.0.0.1:8080), got "${value}"`);
-  return { host: (m[1] ?? m[2])!, port };
+  const hp = parseAddress(value, { portZero: true });
+  if (!hp) throw usageError(`${flag} must be HOST:PORT, e.g. 127.0.0.1:8080 (an IPv4 address, a hostname or [IPv6]; port 0 for any free one), got "${value}"`);
+  return hp;
 }
 
 /** `--name HOST:PORT`: where to listen or connect; run() gets `{ host, port }`. */

@@ -10,7 +10,6 @@ import {
   json,
   rawRoute as kitRawRoute,
   route as kitRoute,
-  StarlingError,
   type HandlerInput,
   type HttpResponse,
   type Logger,
@@ -42,15 +41,6 @@ export function rawRoute(r: Omit<Route, 'handler' | 'requestSchema' | 'querySche
   return kitRawRoute<Principal>(r) as Route;
 }
 
-/** Store errors a client can cause, and the status each answers with. */
-const STORE_STATUS: Record<string, number> = {
-  ERR_STORE_CONFLICT: 409,
-  ERR_STORE_INVALID: 400,
-  ERR_STORE_TOO_LARGE: 413,
-  ERR_STORE_COMPACTED: 410,
-  ERR_STORE_FUTURE_REVISION: 410,
-};
-
 /** Routes about apps by scope; host, feed and platform routes name apps for other reasons. */
 const isAppAccess = (a: string): boolean => a === 'read' || a === 'deploy' || a === 'admin';
 
@@ -73,12 +63,6 @@ export function controlRouter(routes: readonly Route[], auth: Authenticator, sto
       }
       const allowed = check(principal, r.access as Access);
       return allowed.ok ? undefined : errorResponse(403, 'ERR_FORBIDDEN', `${r.method} ${r.path}: ${allowed.message}`);
-    },
-    mapError(e) {
-      if (e instanceof StarlingError && STORE_STATUS[e.code] !== undefined && !(e instanceof HttpError)) {
-        return errorResponse(STORE_STATUS[e.code]!, e.code, e.hint ? `${e.message} (${e.hint})` : e.message);
-      }
-      return undefined;
     },
   });
 }

@@ -6,6 +6,7 @@
  * `<collection>.<key>`, revision = stream sequence) can honour it: names use the KV key alphabet,
  * values are capped below the default max payload, and a transaction fits one atomic batch publish.
  */
+import type { ErrorCode } from '../../shared/index.js';
 import { StarlingError } from '../../shared/index.js';
 
 /** One stored document. `revision` is the revision of the change that last wrote it. */
@@ -92,7 +93,7 @@ export const MAX_VALUE_BYTES = 1_000_000;
 /** NATS atomic batch publish accepts at most 1000 messages per batch. */
 export const MAX_TRANSACTION_OPS = 1000;
 
-export function storeError(code: string, message: string, opts: { cause?: unknown; hint?: string } = {}): StarlingError {
+export function storeError(code: ErrorCode, message: string, opts: { cause?: unknown; hint?: string } = {}): StarlingError {
   const userCodes = ['ERR_STORE_CONFLICT', 'ERR_STORE_INVALID', 'ERR_STORE_TOO_LARGE', 'ERR_STORE_COMPACTED', 'ERR_STORE_FUTURE_REVISION', 'ERR_STORE_LOCKED'];
   return new StarlingError(code, message, { ...opts, fault: userCodes.includes(code) ? 'user' : 'system' });
 }

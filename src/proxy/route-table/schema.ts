@@ -3,6 +3,7 @@ import { extname } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { tomlSyntaxIssue, ConfigIssuesError, fromZod, isKnownRegion, type SchemaIssue } from '../../shared/index.js';
+import { APP_NAME_RE, APP_NAME_RULE } from '../../contract/index.js';
 import { MACHINE_STATES, type RoutesSpec } from './types.js';
 
 /**
@@ -11,7 +12,6 @@ import { MACHINE_STATES, type RoutesSpec } from './types.js';
  * a person fixing the file sees every problem at once, not one per attempt.
  */
 
-const APP_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const MACHINE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 const REGION_CODE = /^[a-z]{3}$/;
 // RFC 1123 labels, lowercase only; an optional leading `*.` claims every name one label deeper.
@@ -84,7 +84,8 @@ const service = z.strictObject({
 });
 
 const app = z.strictObject({
-  name: z.string().regex(APP_NAME, 'must be 1-63 characters of a-z, 0-9 and "-", starting with a letter or digit'),
+  // The platform's one app-name rule: a routes-file app and a control-plane app share the table.
+  name: z.string().regex(APP_NAME_RE, APP_NAME_RULE),
   hostnames: z.array(hostname).min(1, 'must list at least one hostname'),
   primary_region: regionCode.optional(),
   force_https: z.boolean().default(false),

@@ -5,9 +5,10 @@
  * fails is `unreachable` (the caller names the code); an answer that is not JSON is `protocol`.
  * The token goes in the Authorization header only and appears in no error.
  */
+import type { ErrorCode } from '../error-codes.js';
 import type { Clock } from '../clock.js';
 import { StarlingError, describeError } from '../errors.js';
-import { HttpError, parseErrorBody } from './errors.js';
+import { HttpError, parseErrorBody, remoteCode } from './errors.js';
 
 export interface JsonCall {
   method: string;
@@ -25,7 +26,7 @@ export interface JsonCall {
   /** Ends the call early (a stopping agent). */
   signal?: AbortSignal | undefined;
   /** Codes for the two ways a call fails without an answer (defaults ERR_UNREACHABLE, ERR_PROTOCOL). */
-  codes?: { unreachable?: string; protocol?: string };
+  codes?: { unreachable?: ErrorCode; protocol?: ErrorCode };
   /** Names the peer in messages, e.g. "the control plane at https://…" (default: method and path). */
   what?: string;
 }
@@ -69,7 +70,7 @@ export async function callJson<T = unknown>(c: JsonCall): Promise<{ status: numb
   }
   if (res.ok) return { status: res.status, body: parsed as T };
   const err = parseErrorBody(parsed);
-  throw new HttpError(res.status, err.code ?? `ERR_HTTP_${res.status}`, err.message ?? `${what}: HTTP ${res.status}`, err.details);
+  throw new HttpError(res.status, remoteCode(err.code, res.status), err.message ?? `${what}: HTTP ${res.status}`, err.details);
 }
 
 /** The body as text, refusing to hold more than `max` bytes of it. */

@@ -3,6 +3,7 @@
  * `{ "error": { "code", "message", "details"? } }` with its status, and the JSON client throws it
  * from such an answer. `details` lists every problem of a bad input, each with where it is.
  */
+import { statusOf, type ErrorCode } from '../error-codes.js';
 import { StarlingError } from '../errors.js';
 
 export interface ErrorDetail {
@@ -13,7 +14,7 @@ export interface ErrorDetail {
 export class HttpError extends StarlingError {
   constructor(
     readonly status: number,
-    code: string,
+    code: ErrorCode,
     message: string,
     readonly details: readonly ErrorDetail[] = [],
     opts: { hint?: string; cause?: unknown } = {},
@@ -21,6 +22,26 @@ export class HttpError extends StarlingError {
     super(code, message, { fault: status < 500 ? 'user' : 'system', ...opts });
     this.name = 'HttpError';
   }
+}
+
+/**
+ * The one mapping from a thrown error to an HTTP status, for every API: an HttpError keeps its own;
+ * a StarlingError answers the status its code has in the registry (src/shared/error-codes.ts), or
+ * 400 when it is the caller's fault; anything else is undefined, which the router answers as a 500
+ * (logged, its code kept, its message not: it may name internals).
+ */
+export function statusFor(e: unknown): number | undefined {
+  if (e instanceof HttpError) return e.status;
+  if (!(e instanceof StarlingError)) return undefined;
+  return statusOf(e.code) ?? (e.fault === 'user' ? 400 : undefined);
+}
+
+/**
+ * The code of a remote API's error answer, kept as the server gave it (a newer server may know codes
+ * this one does not), or `fallback` (by default ERR_HTTP_<status>) when it gave none.
+ */
+export function remoteCode(code: string | undefined, status: number, fallback?: ErrorCode): ErrorCode {
+  return (code ?? fallback ?? `ERR_HTTP_${status}`) as ErrorCode;
 }
 
 export function errorBody(code: string, message: string, details?: readonly ErrorDetail[]): { error: { code: string; message: string; details?: ErrorDetail[] } } {

@@ -3,7 +3,9 @@
  * document describes exactly them, so the two cannot drift. Each operation carries its access rule
  * as `x-starling-access`.
  */
-import { z } from 'zod';
+// A type import only: the schemas carry their own toJSONSchema, so loading the kit (the CLI does,
+// through shared) does not load zod.
+import type { z } from 'zod';
 import type { Route } from './router.js';
 
 const ERROR_SCHEMA = {
@@ -23,7 +25,7 @@ const ERROR_SCHEMA = {
 };
 
 function jsonSchema(schema: z.ZodType): unknown {
-  const { $schema: _, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  const { $schema: _, ...rest } = schema.toJSONSchema({ io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
   return rest;
 }
 

@@ -10,12 +10,12 @@
  * server reads no body before that; `run` parses the body and query and calls the handler.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { StarlingError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { compilePathTemplate } from '../path-template.js';
 import { fromZod } from '../schema.js';
-import { HttpError, errorBody, type ErrorDetail } from './errors.js';
+import { HttpError, errorBody, statusFor, type ErrorDetail } from './errors.js';
 
 export type Headers = Record<string, string | string[] | undefined>;
 
@@ -105,8 +105,6 @@ export interface RouterOptions<P> {
   authorize?(principal: P, route: Route<P>, params: Record<string, string>): Promise<HttpResponse | undefined>;
   /** The caller of a `public` route. */
   anonymous: P;
-  /** Turns an error a handler threw into an answer; undefined: the default mapping below. */
-  mapError?(e: unknown): HttpResponse | undefined;
   logger: Logger;
 }
 
@@ -179,9 +177,9 @@ export class Router<P> {
       const query = parseQuery(a.route, req.query);
       return await a.route.handler({ body, query, params: a.params, signal: req.signal, headers: req.headers, principal: a.principal } as HandlerInput<P, never, never>);
     } catch (e) {
-      const mapped = this.o.mapError?.(e);
-      if (mapped) return mapped;
-      if (e instanceof HttpError) return errorResponse(e.status, e.code, e.message, e.details);
+      const status = statusFor(e);
+      if (status !== undefined && e instanceof HttpError) return errorResponse(status, e.code, e.message, e.details);
+      if (status !== undefined && e instanceof StarlingError) return errorResponse(status, e.code, e.hint ? `${e.message} (${e.hint})` : e.message);
       // Only method and path: bodies may hold secret values.
       this.o.logger.error('API request failed', { method: req.method, path: req.path, error: describeError(e) });
       return errorResponse(500, e instanceof StarlingError ? e.code : 'ERR_INTERNAL', 'internal error; see the log of the server');

@@ -2,6 +2,11 @@
  * Counters, histograms and a registry on the exposition writer: recording is a Map update on the
  * request path; families are built only when /metrics is scraped. Label values are given in the
  * order of the instrument's label names.
+ *
+ * A series is kept under its key: the label values joined by SERIES_SEP. `inc`/`observe` take the
+ * values as an array and join them; a path that records on every request (the proxy's) builds the
+ * same key with a template literal and calls `incKey`/`observeKey`, so recording allocates nothing
+ * beyond that one string (and nothing at all for one label: the key is the value).
  */
 import { renderExposition, type Labels, type MetricFamily, type Sample } from './exposition.js';
 
@@ -10,6 +15,9 @@ export const LATENCY_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0
 
 /** Label values joined: NUL never appears in a label value we record. */
 const SEP = '\u0000';
+
+/** What joins the label values in a series key (see incKey, observeKey). */
+export const SERIES_SEP = SEP;
 
 function labelsOf(names: readonly string[], key: string): Labels {
   if (names.length === 0) return {};
@@ -27,7 +35,11 @@ export class Counter {
   ) {}
 
   inc(labelValues: readonly string[] = [], by = 1): void {
-    const key = labelValues.join(SEP);
+    this.incKey(labelValues.join(SEP), by);
+  }
+
+  /** inc for a series key already built: the label values joined by SERIES_SEP. */
+  incKey(key: string, by = 1): void {
     this.values.set(key, (this.values.get(key) ?? 0) + by);
   }
 
@@ -65,7 +77,11 @@ export class Histogram {
   ) {}
 
   observe(labelValues: readonly string[], value: number): void {
-    const key = labelValues.join(SEP);
+    this.observeKey(labelValues.join(SEP), value);
+  }
+
+  /** observe for a series key already built: the label values joined by SERIES_SEP. */
+  observeKey(key: string, value: number): void {
     let b = this.series.get(key);
     if (!b) {
       b = { counts: this.buckets.map(() => 0), sum: 0, count: 0 };
@@ -73,8 +89,14 @@ export class Histogram {
     }
     b.sum += value;
     b.count++;
-    const i = this.buckets.findIndex((le) => value <= le);
-    if (i >= 0) b.counts[i]!++;
+    // A plain loop, not findIndex: no closure per observation.
+    const buckets = this.buckets;
+    for (let i = 0; i < buckets.length; i++) {
+      if (value <= buckets[i]!) {
+        b.counts[i]!++;
+        break;
+      }
+    }
   }
 
   family(): MetricFamily {

@@ -13,7 +13,7 @@ type Prefix = AnnouncerStatus['prefixes'][number];
  */
 export const runAgentBgpStatus = implement(agentBgpStatus, async (opts) => {
   const config = await loadAgentConfig(opts.config);
-  const st = JSON.parse(await callAdminApi(config.agent, 'GET', '/v1/bgp/status')) as AnnouncerStatus;
+  const st = await callAdminApi<AnnouncerStatus>(config.agent, 'GET', '/v1/bgp/status');
   if (opts.json) printJson(st);
   else console.log(formatStatus(st));
   return 0;

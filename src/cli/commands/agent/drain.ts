@@ -10,7 +10,7 @@ import { agentDrain } from './meta.js';
  */
 export const runAgentDrain = implement(agentDrain, async (opts) => {
   const config = await loadAgentConfig(opts.config);
-  const reply = JSON.parse(await callAdminApi(config.agent, 'POST', '/v1/drain')) as DrainReply;
+  const reply = await callAdminApi<DrainReply>(config.agent, 'POST', '/v1/drain');
   console.log(describeDrain(reply));
   return 0;
 });

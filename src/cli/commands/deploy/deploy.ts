@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { parse as parseToml } from 'smol-toml';
 import { AppConfigError, loadAppConfig } from '../../../contract/index.js';
 import { StarlingError, describeError } from '../../../shared/index.js';
-import { appPath, callControl, resolveControl, type ControlTarget } from '../../control-client.js';
+import { appPath, callControl, controlAnswerError, resolveControl, type ControlTarget } from '../../control-client.js';
 import { implement, usageError } from '../../kit/index.js';
 import { printJson } from '../../output.js';
 import { defaultAppConfigPath } from '../config/validate.js';
@@ -100,13 +100,5 @@ async function upload(target: ControlTarget, file: string, digest: string, size:
     throw new StarlingError('ERR_CONTROL_UNREACHABLE', `uploading the image to ${target.url} failed: ${describeError(cause)}`);
   }
   const text = await res.text();
-  if (!res.ok) {
-    let message = text.slice(0, 300);
-    try {
-      message = (JSON.parse(text) as { error: { message: string } }).error.message;
-    } catch {
-      /* not JSON: the raw text */
-    }
-    throw new StarlingError('ERR_CONTROL_API', `uploading the image failed (${res.status}): ${message}`);
-  }
+  if (!res.ok) throw controlAnswerError(res.status, text, 'uploading the image');
 }

@@ -37,7 +37,7 @@ export async function agentOf(opts: { config: string }): Promise<AgentTarget> {
 }
 
 export async function callJson<T>(agent: AgentTarget, method: 'GET' | 'POST' | 'DELETE', path: string, o: AdminCallOptions = {}): Promise<T> {
-  return JSON.parse(await callAdminApi(agent, method, path, o)) as T;
+  return callAdminApi<T>(agent, method, path, o);
 }
 
 /** One machine, key facts one per line (run, and later show). */

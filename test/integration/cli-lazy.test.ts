@@ -56,6 +56,6 @@ describe('starling --help loads no command code', () => {
 
   it('a command loads what it needs when it runs (the hook sees lazy imports)', () => {
     const { urls } = loaded('config', 'validate', '--config', join(dir, 'missing.toml'));
-    assert.ok(urls.some((u) => u.includes('/dist/src/control/config/')), 'config validate loaded the app config schema');
+    assert.ok(urls.some((u) => u.includes('/dist/src/contract/app-config')), 'config validate loaded the app config schema');
   });
 });
