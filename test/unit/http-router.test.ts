@@ -21,7 +21,7 @@ function request(method: string, path: string, o: { body?: string; query?: strin
   };
 }
 
-function thrower(path: string, error: unknown) {
+function thrower(path: string, error: Error) {
   return route<Caller>({
     method: 'GET',
     path,
