@@ -108,7 +108,7 @@ async function locate(target: AdminTarget): Promise<{ host: string; port: number
  * each problem of its details on a line of its own, with a hint for a token the agent refused; a
  * connection that failed says so, with a hint. Anything else comes back as it is.
  */
-function explainAdminError(e: unknown, target: AdminTarget): unknown {
+function explainAdminError<E>(e: E, target: AdminTarget): E | HttpError | StarlingError {
   if (e instanceof HttpError) {
     const message = [`the agent answered ${e.status}: ${e.message}`, ...e.details.map((d) => `  ${d.path || '(body)'}: ${d.message}`)].join('\n');
     const hint = e.status === 401 ? `the token in ${target.token_file} is not the running agent's: use the same agent.toml as the agent` : undefined;

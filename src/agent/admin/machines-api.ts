@@ -71,7 +71,7 @@ export function machinesRoutes(o: MachinesApiOptions): AdminRoute[] {
   const target = async (req: Input): Promise<Target> => {
     const app = appName(req);
     const id = req.params.id ?? '';
-    const view = await port.get(app, id);
+    const view = port.get(app, id);
     if (!view) throw new HttpError(404, 'ERR_MACHINE_NOT_FOUND', `app ${app} has no machine ${id}`);
     return { app, id, view, state: view.state };
   };
@@ -91,7 +91,7 @@ export function machinesRoutes(o: MachinesApiOptions): AdminRoute[] {
   return [
     route<AdminCaller>({
       method: 'GET', path: BASE, access: LOCAL, summary: "The app's machines on this host", responses: { '200': 'MachineView[]' },
-      handler: async (req) => json(200, (await port.list(appName(req))).map(publicView)),
+      handler: async (req) => json(200, port.list(appName(req)).map(publicView)),
     }),
     route<AdminCaller, z.ZodUnknown>({
       method: 'POST', path: BASE, access: LOCAL, summary: 'Create and start a machine', requestSchema: z.unknown(), responses: { '200': 'MachineView', '400': 'invalid request' },
@@ -177,7 +177,7 @@ export function machinesRoutes(o: MachinesApiOptions): AdminRoute[] {
       method: 'GET', path: `${MACHINE}/logs`, access: LOCAL_OR_CONTROL, summary: 'Log lines; ?follow=true streams NDJSON', querySchema: logsQuery, responses: { '200': 'entries' },
       handler: async (req) => {
         const t = await target(req);
-        const entries = (await port.logs(t.app, t.id, { tail: req.query.tail })).entries.map(publicEntry);
+        const entries = port.logs(t.app, t.id, { tail: req.query.tail }).entries.map(publicEntry);
         if (!req.query.follow) return json(200, { entries });
         // Only microtasks run between this snapshot and the subscription in `stream`: no entry is lost.
         return {

@@ -51,7 +51,7 @@ export function errorBody(code: string, message: string, details?: readonly Erro
 /** The error envelope of an answer, if it has one (codes and messages as the server gave them). */
 export function parseErrorBody(parsed: unknown): { code?: string; message?: string; details: ErrorDetail[] } {
   const err = (typeof parsed === 'object' && parsed !== null ? (parsed as { error?: unknown }).error : undefined) as { code?: unknown; message?: unknown; details?: unknown } | undefined;
-  const details = Array.isArray(err?.details) ? (err.details as { path?: unknown; message?: unknown }[]).map((d) => ({ path: String(d.path ?? ''), message: String(d.message ?? '') })) : [];
+  const details = Array.isArray(err?.details) ? (err.details as { path?: unknown; message?: unknown }[]).map((d) => ({ path: typeof d.path === 'string' ? d.path : '', message: typeof d.message === 'string' ? d.message : '' })) : [];
   return {
     ...(typeof err?.code === 'string' ? { code: err.code } : {}),
     ...(typeof err?.message === 'string' ? { message: err.message } : {}),
