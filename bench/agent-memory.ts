@@ -56,7 +56,7 @@ async function main(): Promise<void> {
     const f = trustingFetch({ fingerprint: fp });
     await waitFor(async () => (await f(`${url}/healthz`).then((r) => r.ok).catch(() => false)), 'healthz', 20_000, 50);
     const call = async (method: string, path: string, body?: unknown, raw?: Buffer): Promise<Record<string, unknown>> => {
-      const res = await f(url + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': raw ? 'application/gzip' : 'application/json' }, body: raw ?? (body === undefined ? undefined : JSON.stringify(body)) });
+      const res = await f(url + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': raw ? 'application/gzip' : 'application/json' }, body: raw ?? (body === undefined ? null : JSON.stringify(body)) });
       const out = (await res.json()) as Record<string, unknown>;
       if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(out)}`);
       return out;

@@ -44,9 +44,9 @@ export interface AnnouncerOptions {
   render: (spec: AnnouncerSpec, state: { announce: boolean; drained: boolean }) => string;
   connect: (socketPath: string) => Promise<BirdControl>;
   /** Defaults to an HTTP probe of spec.health.url. */
-  probe?: Probe;
+  probe?: Probe | undefined;
   /** Run BIRD inside a network namespace (the lab, tests). */
-  wrap?: string[];
+  wrap?: string[] | undefined;
 }
 
 export type PrefixReason = 'healthy' | 'unhealthy' | 'draining' | 'drained' | 'starting' | 'stopped';

@@ -20,7 +20,7 @@ export interface SupervisorOptions {
   /** The config for the current desired state; written before every start. */
   config: () => string;
   /** Command prefix to run BIRD elsewhere, e.g. `['ip', 'netns', 'exec', 'pop1']`. */
-  wrap?: string[];
+  wrap?: string[] | undefined;
   /** Restart delays after a crash: base · 2^(n-1), capped; reset after a minute of stable running. */
   backoff?: { baseMs: number; maxMs: number };
   /** Called each time a (re)started BIRD accepts control connections. */

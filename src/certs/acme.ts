@@ -23,11 +23,11 @@ export type ChallengeType = 'tls-alpn-01' | 'http-01';
 
 export interface AcmeIssuerOptions {
   directoryUrl: string;
-  email?: string;
+  email?: string | undefined;
   store: CertificateStore;
   logger: Logger;
   /** Extra CA (PEM) to trust for the ACME server's own HTTPS listener, e.g. Pebble's test CA. */
-  caBundlePem?: string;
+  caBundlePem?: string | undefined;
   /** First delay between status polls; acme-client doubles it up to 30 s. Default 5000 (its own). */
   pollIntervalMs?: number;
   /** Which challenge to answer when the CA offers several. Default ['tls-alpn-01', 'http-01']. */

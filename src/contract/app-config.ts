@@ -227,7 +227,7 @@ function crossCheck(doc: Record<string, unknown>, at: (p: readonly PropertyKey[]
 // ---- the normalized config -----------------------------------------------------------------------
 
 function normalize(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string, warnings: ConfigIssue[]): AppConfig {
-  type Check = { grace_period?: number; interval?: number; timeout?: number; method?: string; path?: string };
+  type Check = { grace_period?: number | undefined; interval?: number | undefined; timeout?: number | undefined; method?: string | undefined; path?: string | undefined };
   const check = (type: 'http' | 'tcp', c: Check, port: number): CheckConfig => ({
     type,
     port,

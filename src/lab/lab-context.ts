@@ -44,9 +44,9 @@ export interface LabContext {
 }
 
 export interface LabContextOptions {
-  baseDir?: string;
-  clock?: Clock;
-  logger?: Logger;
+  baseDir?: string | undefined;
+  clock?: Clock | undefined;
+  logger?: Logger | undefined;
 }
 
 export function labDir(name: string, baseDir = LAB_BASE_DIR): string {

@@ -27,7 +27,7 @@ export interface LabDownReport {
   dirs: number;
 }
 
-export async function labDown(name: string, o: { baseDir?: string; clock?: Clock } = {}): Promise<LabDownReport> {
+export async function labDown(name: string, o: { baseDir?: string | undefined; clock?: Clock } = {}): Promise<LabDownReport> {
   const dir = labDir(name, o.baseDir);
   const clock = o.clock ?? new SystemClock();
   const state = LabState.load(dir);

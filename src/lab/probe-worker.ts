@@ -33,7 +33,7 @@ export interface ProbeWorkerOptions {
   everyMs?: number;
   timeoutMs?: number;
   deadlineMs?: number;
-  region?: string;
+  region?: string | undefined;
   /** fetch: print the status line and the headers too. */
   include?: boolean;
 }
@@ -44,9 +44,9 @@ export interface ProbeLine {
   done: number;
   ok: boolean;
   status?: number;
-  pop?: string;
-  region?: string;
-  machine?: string;
+  pop?: string | undefined;
+  region?: string | undefined;
+  machine?: string | undefined;
   error?: string;
 }
 

@@ -77,7 +77,7 @@ export function readUserNamespaceHolder(stateBaseDir: string): UserNamespaceHold
  */
 export async function startUserNamespaceHolder(
   stateBaseDir: string,
-  opts: { wrapper?: string[]; clock?: Clock; timeoutMs?: number } = {},
+  opts: { wrapper?: string[]; clock?: Clock | undefined; timeoutMs?: number } = {},
 ): Promise<UserNamespaceHolder> {
   const running = readUserNamespaceHolder(stateBaseDir);
   if (running) return running;
@@ -142,7 +142,7 @@ export function userNamespaceCommand(holderPid: number, argv: string[], cwd = pr
  * namespace; then forgets it. Returns false when there was no running holder. Idempotent. Everything
  * inside dies by SIGKILL: stop the lab gracefully first (teardownLab, run inside the holder).
  */
-export async function stopUserNamespaceHolder(stateBaseDir: string, opts: { clock?: Clock; timeoutMs?: number } = {}): Promise<boolean> {
+export async function stopUserNamespaceHolder(stateBaseDir: string, opts: { clock?: Clock | undefined; timeoutMs?: number } = {}): Promise<boolean> {
   const holder = readUserNamespaceHolder(stateBaseDir);
   const forget = (): void => rmSync(join(stateBaseDir, HOLDER_FILE), { force: true });
   if (!holder) {

@@ -30,8 +30,8 @@ export interface ProxyOptions {
   logger?: Logger;
   /** Where JSON access log lines go; none when undefined. */
   accessLog?: AccessLogSink | undefined;
-  random?: () => number;
-  limits?: Partial<ProxyLimits>;
+  random?: (() => number) | undefined;
+  limits?: Partial<ProxyLimits> | undefined;
   /** Where ACME HTTP-01 answers come from (the shared certificate store); none when undefined. */
   acmeHttp?: AcmeHttpAnswers | undefined;
   /** The runtime, for autostart and autostop; without it the proxy only routes. */

@@ -166,7 +166,7 @@ export class MachineManager implements MachinesPort {
     return this.view(m);
   }
 
-  async stop(app: string, id: string, opts: { signal?: NodeJS.Signals; timeout_ms?: number } = {}): Promise<MachineView> {
+  async stop(app: string, id: string, opts: { signal?: NodeJS.Signals | undefined; timeout_ms?: number | undefined } = {}): Promise<MachineView> {
     const m = this.find(app, id);
     m.restartTimer?.cancel();
     if (m.state !== 'started' && m.state !== 'starting') return this.view(m);
@@ -210,7 +210,7 @@ export class MachineManager implements MachinesPort {
     });
   }
 
-  logs(app: string, id: string, opts: { tail?: number }): { entries: LogEntry[] } {
+  logs(app: string, id: string, opts: { tail?: number | undefined }): { entries: LogEntry[] } {
     const entries = this.find(app, id).logs.tail(opts.tail);
     return { entries: entries.map((e) => ({ time: e.time, stream: e.stream, message: e.message })) };
   }

@@ -15,12 +15,12 @@ export interface MachinesPort {
   get(app: string, id: string): MachineView | undefined;
   create(app: string, req: CreateMachineRequest): Promise<MachineView>;
   start(app: string, id: string): Promise<MachineView | void>;
-  stop(app: string, id: string, opts: { signal?: NodeJS.Signals; timeout_ms?: number }): Promise<MachineView | void>;
+  stop(app: string, id: string, opts: { signal?: NodeJS.Signals | undefined; timeout_ms?: number | undefined }): Promise<MachineView | void>;
   destroy(app: string, id: string, opts: { force?: boolean }): Promise<MachineView | void>;
   /** Resolves true once the machine is in `state` (at once if it is), false after `timeoutMs`. */
   waitFor(app: string, id: string, state: MachineState, timeoutMs: number): Promise<boolean>;
   /** The newest `tail` entries of the machine's log ring (all of them without `tail`), oldest first. */
-  logs(app: string, id: string, opts: { tail?: number }): { entries: LogEntry[] };
+  logs(app: string, id: string, opts: { tail?: number | undefined }): { entries: LogEntry[] };
   /** Calls `cb` with every new entry until the returned function is called. */
   followLogs(app: string, id: string, cb: (entry: LogEntry) => void): () => void;
 }
@@ -63,21 +63,21 @@ export interface MachineView {
  * the agent's; guest, restart, internal_port: the host's defaults); check timings are filled in here.
  */
 export interface CreateMachineRequest {
-  region?: string;
+  region?: string | undefined;
   config: {
     image: string;
-    cmd?: string[];
-    env?: Record<string, string>;
-    secrets?: Record<string, string>;
-    internal_port?: number;
-    guest?: Partial<GuestLimits>;
-    restart?: { policy: RestartPolicy; max_retries?: number };
-    checks?: Record<string, CheckSpec>;
+    cmd?: string[] | undefined;
+    env?: Record<string, string> | undefined;
+    secrets?: Record<string, string> | undefined;
+    internal_port?: number | undefined;
+    guest?: Partial<GuestLimits> | undefined;
+    restart?: { policy: RestartPolicy; max_retries?: number | undefined } | undefined;
+    checks?: Record<string, CheckSpec> | undefined;
     /** A named volume of this host mounted read-write at `path` (fly's shape: no host paths). */
-    mounts?: { volume: string; path: string }[];
+    mounts?: { volume: string; path: string }[] | undefined;
   };
   /** Create the machine stopped (state `created`). */
-  skip_start?: boolean;
+  skip_start?: boolean | undefined;
 }
 
 export const MACHINE_STATES = ['created', 'starting', 'started', 'stopping', 'stopped', 'destroying', 'destroyed', 'failed'] as const;

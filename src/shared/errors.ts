@@ -14,7 +14,7 @@ export class StarlingError extends Error {
   /** Optional next step for the person reading the error (shown by the CLI as "hint:"). */
   readonly hint: string | undefined;
 
-  constructor(code: ErrorCode, message: string, opts: { fault?: Fault; cause?: unknown; hint?: string } = {}) {
+  constructor(code: ErrorCode, message: string, opts: { fault?: Fault; cause?: unknown; hint?: string | undefined } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'StarlingError';
     this.code = code;

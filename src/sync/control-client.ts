@@ -108,7 +108,7 @@ export class ControlClient {
         method,
         signal,
         headers: { authorization: `Bearer ${this.o.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? null : JSON.stringify(body),
       });
     } catch (e) {
       throw unreachable(method, path, e);

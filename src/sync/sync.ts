@@ -49,7 +49,7 @@ export interface ControlSyncOptions {
   /** The fetch to use (one that checks the control plane's certificate); default the global one. */
   fetch?: typeof fetch | undefined;
   /** Seconds a watch waits on the control plane before answering empty (default 25, at most 60). */
-  pollTimeoutS?: number;
+  pollTimeoutS?: number | undefined;
   clock: Clock;
   logger: Logger;
   /** After the cache is loaded, after each applied batch and after each snapshot. Errors are logged. */

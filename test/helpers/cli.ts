@@ -26,7 +26,7 @@ const running = new Set<ChildProcess>();
  */
 export function startCli(
   args: string[],
-  o: { env?: Record<string, string>; cleanEnv?: boolean; stdin?: string; timeoutMs?: number } = {},
+  o: { env?: Record<string, string>; cleanEnv?: boolean; stdin?: string | undefined; timeoutMs?: number } = {},
 ): CliRun {
   const env = o.cleanEnv ? { PATH: process.env.PATH ?? '', ...o.env } : { ...process.env, ...o.env };
   const child = spawn(process.execPath, [CLI_MAIN, ...args], { stdio: [o.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env });

@@ -87,7 +87,7 @@ export async function startPlatform(hosts: readonly HostSpec[], o: { prefix?: st
     const res = await pinned(controlUrl + path, {
       method,
       headers: { authorization: `Bearer ${readFileSync(tokenFile, 'utf8').trim()}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? null : JSON.stringify(body),
     });
     return { status: res.status, body: (await res.json()) as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
   };

@@ -19,7 +19,7 @@ export interface TestProxy {
  */
 export async function startProxy(
   routes: unknown,
-  opts: { region?: string; limits?: Partial<ProxyLimits>; manualClock?: boolean; random?: () => number } = {},
+  opts: { region?: string; limits?: Partial<ProxyLimits>; manualClock?: boolean | undefined; random?: (() => number) | undefined } = {},
 ): Promise<TestProxy> {
   const clock = opts.manualClock ? new ManualClock() : new SystemClock();
   const access: Record<string, unknown>[] = [];

@@ -70,7 +70,7 @@ async function api(method: string, path: string, body?: unknown, raw?: Buffer): 
   const res = await fetch(`http://127.0.0.1:${cpPort}${path}`, {
     method,
     headers: { authorization: `Bearer ${USER_TOKEN}`, 'content-type': raw ? 'application/gzip' : 'application/json' },
-    body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
+    body: raw ?? (body === undefined ? null : JSON.stringify(body)),
   });
   return { status: res.status, body: await res.json() };
 }

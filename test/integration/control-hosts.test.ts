@@ -28,7 +28,7 @@ async function call(token: string, method: string, path: string, body?: unknown)
   const res = await fetch(base + path, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined ? null : JSON.stringify(body),
   });
   return { status: res.status, body: await res.json() };
 }

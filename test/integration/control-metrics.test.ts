@@ -26,7 +26,7 @@ async function call(token: string | undefined, method: string, path: string, bod
   const res = await fetch(base + path, {
     method,
     headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined ? null : JSON.stringify(body),
   });
   return { status: res.status, text: await res.text(), type: res.headers.get('content-type') ?? '' };
 }

@@ -43,7 +43,7 @@ function startSync(id: string): ControlSync {
 
 const hostDoc = async (id: string): Promise<HostDoc | undefined> => (await store.get('hosts', id))?.value as HostDoc | undefined;
 const api = async (method: string, path: string, body?: unknown) => {
-  const res = await fetch(url + path, { method, headers: { authorization: `Bearer ${USER}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(url + path, { method, headers: { authorization: `Bearer ${USER}`, 'content-type': 'application/json' }, body: body === undefined ? null : JSON.stringify(body) });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 };
 

@@ -29,7 +29,7 @@ class Signal {
   }
 }
 
-type Stored = MachineView & { config: MachineView['config'] & { secrets?: Record<string, string> } };
+type Stored = MachineView & { config: MachineView['config'] & { secrets?: Record<string, string> | undefined } };
 
 /**
  * An in-memory port. Its views carry `config.secrets` on purpose, as a careless port might: the API
@@ -143,7 +143,7 @@ type Reply = { status: number; body: string; json: () => Record<string, unknown>
 async function call(port: number, method: string, path: string, o: { body?: unknown; raw?: string; headers?: Record<string, string>; token?: string | null } = {}): Promise<Reply> {
   const headers: Record<string, string> = { ...o.headers };
   if (o.token !== null) headers.authorization = `Bearer ${o.token ?? TOKEN}`;
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers, body: o.raw ?? (o.body === undefined ? undefined : JSON.stringify(o.body)) });
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers, body: o.raw ?? (o.body === undefined ? null : JSON.stringify(o.body)) });
   const body = await res.text();
   return { status: res.status, body, json: () => JSON.parse(body) as ReturnType<Reply['json']> };
 }

@@ -120,7 +120,7 @@ describe('controlRoutes', () => {
     assert.equal(deployedRelease(deployed, app('web', { release_version: 2, deployed_release: 1 }))?.version, 1);
     assert.equal(controlRoutes({ view: deployed, hostId: 'a', appsDomain: 'd.test', local: () => [] }).apps[0]?.service.internal_port, 3000);
 
-    const first = app('web', { release_version: 2, deployed_release: undefined });
+    const { deployed_release: _, ...first } = app('web', { release_version: 2 });
     const placing = view({ apps: [first], releases, machines: [machine('web', 'm1', 'a', 1), machine('web', 'm2', 'b', 2)] });
     const routed = controlRoutes({ view: placing, hostId: 'a', appsDomain: 'd.test', local: () => [] }).apps[0];
     assert.equal(routed?.service.internal_port, 4000);

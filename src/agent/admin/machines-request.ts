@@ -47,7 +47,7 @@ const machineConfig = z.strictObject({
   secrets: named(ENV_NAME, 'secret name (an environment variable name)', text(65536)).optional(),
   internal_port: port.optional(),
   guest: z
-    .strictObject({ cpus: z.number().positive('must be > 0').max(64).optional(), memory_mb: int(16, 1 << 20).optional(), pids: int(1, 1 << 22).optional() })
+    .strictObject({ cpus: z.number().positive('must be > 0').max(64).exactOptional(), memory_mb: int(16, 1 << 20).exactOptional(), pids: int(1, 1 << 22).exactOptional() })
     .optional(),
   restart: z
     .strictObject({

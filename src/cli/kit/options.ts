@@ -17,12 +17,12 @@ export interface Option<T> {
   /** May be given several times; parseArgs collects a string[]. */
   readonly multiple?: boolean;
   /** Help shows it as `--name VALUE`. */
-  readonly value?: string;
+  readonly value?: string | undefined;
   readonly description: string;
   /** The default as a user would type it, for help and the README. */
-  readonly default?: string;
+  readonly default?: string | undefined;
   /** Missing (or empty) is a usage error; `message` and `hint` replace the generic ones. */
-  readonly required?: { message?: string; hint?: string };
+  readonly required?: { message?: string; hint?: string } | undefined;
   /** The values it takes, when they are few: help shows them, completion offers them. */
   readonly choices?: readonly string[];
   /** The value, checked and converted; `flag` is `--name`, for messages. */

@@ -103,8 +103,8 @@ export function hostRoutes(ctx: ApiContext): Route[] {
         const cred = await store.get('host_credentials', host);
         if (!cred) throw new HttpError(401, 'ERR_UNAUTHORIZED', 'the host was removed');
         ctx.hostHealth?.seen(host);
-        const { agent_secret, ...fields } = body;
-        const doc: HostDoc = { id: host, ...fields, healthy: true, last_seen: at, registered_at: (old?.value as HostDoc | undefined)?.registered_at ?? at, updated_at: at };
+        const { agent_secret, proxy, ...fields } = body;
+        const doc: HostDoc = { id: host, ...fields, ...(proxy === undefined ? {} : { proxy }), healthy: true, last_seen: at, registered_at: (old?.value as HostDoc | undefined)?.registered_at ?? at, updated_at: at };
         const sealed = encryptSecret(ctx.secretsKey, agentSecretRef(host), agent_secret);
         await store.transaction([
           { op: 'put', collection: 'hosts', key: host, value: doc },

@@ -45,7 +45,7 @@ export interface SandboxDriverOptions {
    * seccomp and the firewall) instead of refusing. For hosts where that uid is itself unprivileged:
    * the non-root lab's user-namespace holder.
    */
-  allowHostRoot?: boolean;
+  allowHostRoot?: boolean | undefined;
   /** Directories above stateDir that belong to the caller: given o+x (never o+r) rather than refused. */
   traversable?: string[];
   bwrap?: string;

@@ -16,13 +16,13 @@ export interface JsonCall {
   token?: string | undefined;
   /** Sent as JSON. */
   body?: unknown;
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
   clock: Clock;
   /** Until the whole answer is read (default 30 s). */
   timeoutMs?: number;
   /** The most of an answer read (default 8 MiB). */
   maxBytes?: number;
-  fetch?: typeof fetch;
+  fetch?: typeof fetch | undefined;
   /** Ends the call early (a stopping agent). */
   signal?: AbortSignal | undefined;
   /** Codes for the two ways a call fails without an answer (defaults ERR_UNREACHABLE, ERR_PROTOCOL). */
@@ -47,7 +47,7 @@ export async function callJson<T = unknown>(c: JsonCall): Promise<{ status: numb
         method: c.method,
         signal: abort.signal,
         headers: { accept: 'application/json', ...(c.token ? { authorization: `Bearer ${c.token}` } : {}), ...(c.body === undefined ? {} : { 'content-type': 'application/json' }), ...c.headers },
-        body: c.body === undefined ? undefined : JSON.stringify(c.body),
+        body: c.body === undefined ? null : JSON.stringify(c.body),
         redirect: 'error',
       });
       text = await readCapped(res, c.maxBytes ?? 8 << 20);

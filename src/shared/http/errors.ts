@@ -17,7 +17,7 @@ export class HttpError extends StarlingError {
     code: ErrorCode,
     message: string,
     readonly details: readonly ErrorDetail[] = [],
-    opts: { hint?: string; cause?: unknown } = {},
+    opts: { hint?: string | undefined; cause?: unknown } = {},
   ) {
     super(code, message, { fault: status < 500 ? 'user' : 'system', ...opts });
     this.name = 'HttpError';

@@ -15,7 +15,7 @@ export interface Flag {
   flag: string;
   takesValue: boolean;
   /** The values it takes, when there are few; else any text or a file. */
-  choices?: readonly string[];
+  choices?: readonly string[] | undefined;
   description: string;
 }
 
