@@ -272,8 +272,13 @@ export class H2Conn {
     return this.frames.some((f) => f.type === FrameType.SETTINGS && (f.flags & Flags.ACK) !== 0);
   }
 
+  /** Polls `pred`; a timeout says what had arrived by then (not what had arrived when the wait began). */
   async until(pred: (c: H2Conn) => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-    await waitFor(() => pred(this), `${what}; got ${this.describe()}`, timeoutMs);
+    try {
+      await waitFor(() => pred(this), what, timeoutMs);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; got ${this.describe()}`);
+    }
   }
 
   /** A short summary of what was received, for failure messages. */
@@ -282,7 +287,15 @@ export class H2Conn {
     for (const f of this.frames) counts.set(f.type, (counts.get(f.type) ?? 0) + 1);
     const names = Object.fromEntries(Object.entries(FrameType).map(([k, v]) => [v, k]));
     const parts = [...counts].map(([t, n]) => `${names[t] ?? t}×${n}`);
-    return `[${parts.join(', ')}] goaway=${JSON.stringify(this.goaways())} closed=${this.closed}`;
+    // RST_STREAM by error code, with the highest stream id reset with each.
+    const codeNames = Object.fromEntries(Object.entries(ErrorCode).map(([k, v]) => [v, k]));
+    const byCode = new Map<number, { n: number; last: number }>();
+    for (const [id, code] of this.resets()) {
+      const e = byCode.get(code) ?? { n: 0, last: 0 };
+      byCode.set(code, { n: e.n + 1, last: Math.max(e.last, id) });
+    }
+    const rst = [...byCode].map(([code, e]) => `${codeNames[code] ?? code}×${e.n} (last ${e.last})`);
+    return `[${parts.join(', ')}] rst=[${rst.join(', ')}] goaway=${JSON.stringify(this.goaways())} closed=${this.closed}`;
   }
 
   close(): void {

@@ -72,7 +72,10 @@ export class H2Downstream implements Downstream {
       ex.onClientData(Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`, 'latin1'), chunk, CRLF]));
     });
     s.on('end', () => {
-      if (this.chunked) ex.onClientData(CHUNK_END);
+      // Node ends the readable side of a stream the client reset too ('aborted', then 'end', then
+      // 'close'): only a body the client finished (END_STREAM) gets its last chunk. A cancelled upload
+      // must not reach the machine as a whole request; 'close' aborts it there instead.
+      if (this.chunked && !s.aborted) ex.onClientData(CHUNK_END);
     });
     s.on('drain', () => ex.onClientDrain());
     s.on('close', () => {
