@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { HttpError, StarlingError, SystemClock, callJson, checkPlainHttp, describeError, isStarlingError, normalizeFingerprint, parseErrorBody, remoteCode, trustingFetch } from '../shared/index.js';
+import { HttpError, StarlingError, SystemClock, callJson, checkPlainHttp, describeError, isStarlingError, normalizeFingerprint, answerError, trustingFetch } from '../shared/index.js';
 import type { controlFlags } from './flags.js';
 import type { OptionValues } from './kit/index.js';
 import { trustOnFirstUse } from './tls-pins.js';
@@ -183,14 +183,7 @@ function explainAnswer(e: HttpError): HttpError {
 
 /** The HttpError of an error answer read without callJson (an image upload streams its body), explained as callControl's are. */
 export function controlAnswerError(status: number, text: string, doing: string): HttpError {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  const err = parseErrorBody(parsed);
-  return explainAnswer(new HttpError(status, remoteCode(err.code, status), `${doing} failed (${status}): ${err.message ?? text.slice(0, 300)}`, err.details));
+  return explainAnswer(answerError(status, text, (m) => `${doing} failed (${status}): ${m ?? text.slice(0, 300)}`));
 }
 
 function hintFor(status: number, code: string): string | undefined {

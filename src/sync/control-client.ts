@@ -11,7 +11,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { HttpError, StarlingError, callJson, remoteCode, describeError, parseErrorBody, readCapped, type Clock } from '../shared/index.js';
+import { StarlingError, answerError, callJson, describeError, readCapped, type Clock } from '../shared/index.js';
 import { DIGEST_RE } from '../contract/index.js';
 
 export interface ControlClientOptions {
@@ -67,14 +67,8 @@ export class ControlClient {
         const path = `/v1/images/${digest}`;
         const res = await this.fetch('GET', path, signal);
         if (!res.ok || !res.body) {
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(await readCapped(res, 64 << 10));
-          } catch {
-            parsed = undefined;
-          }
-          const err = parseErrorBody(parsed);
-          throw new HttpError(res.status, remoteCode(err.code, res.status), `GET ${path}: ${err.message ?? `HTTP ${res.status}`}`, err.details);
+          // An error answer too large to read is still the status's error.
+          throw answerError(res.status, await readCapped(res, 64 << 10).catch(() => ''), (m) => `GET ${path}: ${m ?? `HTTP ${res.status}`}`);
         }
         const hash = createHash('sha256');
         const tap = new Transform({

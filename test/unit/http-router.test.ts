@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
-import { HttpError, Router, StarlingError, json, route, silentLogger, statusFor, type HttpRequest, type HttpResponse } from '../../src/shared/index.js';
+import { HttpError, Router, StarlingError, answerError, json, route, silentLogger, statusFor, type HttpRequest, type HttpResponse } from '../../src/shared/index.js';
 
 type Caller = 'anonymous' | 'user';
 
@@ -144,5 +144,20 @@ describe('the HTTP router checks requests before handlers run', () => {
     assert.equal(r.status, 405);
     assert.equal(r.headers?.allow, 'GET');
     assert.equal((await call(request('GET', '/health'))).status, 200, 'a public route needs no token');
+  });
+});
+
+describe('an error answer read as text becomes the same HttpError a JSON call throws', () => {
+  it('the envelope gives the code, the message and the details', () => {
+    const e = answerError(409, '{"error":{"code":"ERR_STORE_CONFLICT","message":"moved on","details":[{"path":"a","message":"b"}]}}', (m) => `PUT /x: ${m ?? '?'}`);
+    assert.ok(e instanceof HttpError);
+    assert.deepEqual([e.status, e.code, e.message, e.details], [409, 'ERR_STORE_CONFLICT', 'PUT /x: moved on', [{ path: 'a', message: 'b' }]]);
+  });
+
+  it('without an envelope, or not JSON, the code is ERR_HTTP_<status> and the message is the caller\'s', () => {
+    for (const text of ['', '<html>bad gateway</html>', '{"error":"flat"}']) {
+      const e = answerError(502, text, (m) => m ?? 'no message');
+      assert.deepEqual([e.code, e.message, e.fault], ['ERR_HTTP_502', 'no message', 'system'], text);
+    }
   });
 });

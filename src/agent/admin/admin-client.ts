@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
-import { HttpError, StarlingError, SystemClock, callJson, describeError, isStarlingError, loadOrCreateTokenFile, parseErrorBody, remoteCode, type Logger } from '../../shared/index.js';
+import { HttpError, StarlingError, SystemClock, callJson, describeError, isStarlingError, loadOrCreateTokenFile, answerError, type Logger } from '../../shared/index.js';
 import { parseHostPort } from '../../contract/index.js';
 
 /**
@@ -75,14 +75,7 @@ export async function openAdminApi(target: AdminTarget, method: 'GET' | 'POST' |
   const status = res.statusCode ?? 0;
   if (status >= 200 && status < 300) return res;
   const text = await readAnswer(res, 64 << 10);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  const err = parseErrorBody(parsed);
-  throw explainAdminError(new HttpError(status, remoteCode(err.code, status), err.message ?? (text.slice(0, 200) || `HTTP ${status}`), err.details), target);
+  throw explainAdminError(answerError(status, text, (m) => m ?? (text.slice(0, 200) || `HTTP ${status}`)), target);
 }
 
 /** The agent's token (from its token_file) and where its admin API is reached from this host. */

@@ -44,6 +44,22 @@ export function remoteCode(code: string | undefined, status: number, fallback?: 
   return (code ?? fallback ?? `ERR_HTTP_${status}`) as ErrorCode;
 }
 
+/**
+ * The HttpError of an error answer read as text outside callJson (a streamed download or upload, a
+ * raw node:http call): its envelope's code and details when it has one; `say` words the message
+ * from the envelope's (undefined when the answer had none, or was not JSON).
+ */
+export function answerError(status: number, text: string, say: (message: string | undefined) => string): HttpError {
+  let parsed: unknown;
+  try {
+    parsed = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  const err = parseErrorBody(parsed);
+  return new HttpError(status, remoteCode(err.code, status), say(err.message), err.details);
+}
+
 export function errorBody(code: string, message: string, details?: readonly ErrorDetail[]): { error: { code: string; message: string; details?: ErrorDetail[] } } {
   return { error: details && details.length > 0 ? { code, message, details: [...details] } : { code, message } };
 }

@@ -1,6 +1,6 @@
 // The HTTP kit every API of the platform is built on: one socket-free router, one node:http
 // adapter, the OpenAPI document from the route table, and one JSON client.
-export { HttpError, errorBody, parseErrorBody, remoteCode, statusFor, type ErrorDetail } from './errors.js';
+export { HttpError, answerError, errorBody, parseErrorBody, remoteCode, statusFor, type ErrorDetail } from './errors.js';
 export {
   Router,
   errorResponse,
