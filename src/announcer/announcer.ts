@@ -1,5 +1,6 @@
 import diagnostics from 'node:diagnostics_channel';
-import { describeError, gauge, renderExposition, type Clock, type Logger, type MetricFamily, type TimerHandle } from '../shared/index.js';
+import { describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
+import { gauge, renderExposition, type MetricFamily } from '../shared/metrics/index.js';
 import { HealthMonitor, httpProbe, type Probe } from './health.js';
 import { BirdSupervisor } from './supervisor.js';
 import type { AnnouncerSpec } from './types.js';

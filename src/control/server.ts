@@ -6,7 +6,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { HttpMetrics, MetricsRegistry, RateLimiter, isStarlingError, serveHttp, type Clock, type ConnectionGate, type Logger, type Router } from '../shared/index.js';
+import { RateLimiter, isStarlingError, type Clock, type ConnectionGate, type Logger } from '../shared/index.js';
+import { HttpMetrics, serveHttp, type Router } from '../shared/http/index.js';
+import { MetricsRegistry } from '../shared/metrics/index.js';
 import { Authenticator, principalKey, type Principal } from './auth/index.js';
 import { controlRouter } from './api/http.js';
 import { controlRoutes } from './api/openapi.js';

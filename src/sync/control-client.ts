@@ -11,7 +11,8 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { StarlingError, answerError, callJson, describeError, readCapped, type Clock } from '../shared/index.js';
+import { StarlingError, describeError, type Clock } from '../shared/index.js';
+import { answerError, callJson, readCapped } from '../shared/http/index.js';
 import { DIGEST_RE } from '../contract/index.js';
 
 export interface ControlClientOptions {

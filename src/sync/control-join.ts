@@ -10,7 +10,8 @@ import type { ErrorCode } from '../shared/index.js';
 import { randomBytes } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { HttpError, StarlingError, callJson, describeError, fromZod, trustingFetch, type Clock, type Logger } from '../shared/index.js';
+import { StarlingError, describeError, fromZod, trustingFetch, type Clock, type Logger } from '../shared/index.js';
+import { HttpError, callJson } from '../shared/http/index.js';
 import type { ControlSection } from './types.js';
 
 export interface HostIdentity {

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
-import { HttpError, Router, StarlingError, answerError, json, route, silentLogger, statusFor, type HttpRequest, type HttpResponse } from '../../src/shared/index.js';
+import { StarlingError, silentLogger } from '../../src/shared/index.js';
+import { HttpError, Router, answerError, json, route, statusFor, type HttpRequest, type HttpResponse } from '../../src/shared/http/index.js';
 
 type Caller = 'anonymous' | 'user';
 

@@ -1,25 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { AnnouncerStatus } from '../../announcer/index.js';
-import {
-  HttpMetrics,
-  MetricsRegistry,
-  RateLimiter,
-  Router,
-  SystemClock,
-  errorResponse,
-  json,
-  openApiDocument,
-  route,
-  serveHttp,
-  type Clock,
-  type ConnectionGate,
-  type Headers,
-  type HttpResponse,
-  type HttpServer,
-  type Logger,
-  type Route,
-} from '../../shared/index.js';
+import { RateLimiter, SystemClock, type Clock, type ConnectionGate, type Logger } from '../../shared/index.js';
+import { HttpMetrics, Router, errorResponse, json, openApiDocument, route, serveHttp, type Headers, type HttpResponse, type HttpServer, type Route } from '../../shared/http/index.js';
+import { MetricsRegistry } from '../../shared/metrics/index.js';
 
 /** What the admin API needs of the announcer (the Announcer itself; a fake in tests). */
 export interface AnnouncerControl {

@@ -3,18 +3,8 @@
  * check that answers another tenant's app as a 404, the scope check, and what the state store's
  * errors answer. Handlers throw HttpError for a request error; the kit answers it.
  */
-import {
-  HttpError,
-  Router,
-  errorResponse,
-  json,
-  rawRoute as kitRawRoute,
-  route as kitRoute,
-  type HandlerInput,
-  type HttpResponse,
-  type Logger,
-  type Route as KitRoute,
-} from '../../shared/index.js';
+import { type Logger } from '../../shared/index.js';
+import { HttpError, Router, errorResponse, json, rawRoute as kitRawRoute, route as kitRoute, type HandlerInput, type HttpResponse, type Route as KitRoute } from '../../shared/http/index.js';
 import type { z } from 'zod';
 import { APP_NAME_RE } from '../../contract/index.js';
 import { check, seesApp, type Access, type Authenticator, type Principal } from '../auth/index.js';

@@ -7,7 +7,8 @@
  * `unreachable`; the others' lines are still returned.
  */
 import { z } from 'zod';
-import { callJson, describeError } from '../../shared/index.js';
+import { describeError } from '../../shared/index.js';
+import { callJson } from '../../shared/http/index.js';
 import type { HostCredentialDoc } from '../auth/index.js';
 import { decryptSecret } from '../secrets/index.js';
 import { agentSecretRef } from './hosts.js';

@@ -5,7 +5,8 @@
  * (shared/metrics). Counts come from the store at scrape time, so every replica reports the same
  * platform; the HTTP counters are this process's own.
  */
-import { gauge, type Collector, type ConnectionGateStats, type MetricFamily } from '../../shared/index.js';
+import { type ConnectionGateStats } from '../../shared/index.js';
+import { gauge, type Collector, type MetricFamily } from '../../shared/metrics/index.js';
 import type { HostDoc, MachineDoc, MachineStateDoc } from '../../contract/index.js';
 import { route, type Route } from './http.js';
 import type { ApiContext } from './schemas.js';

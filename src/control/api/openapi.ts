@@ -2,7 +2,7 @@
  * The route table and the OpenAPI 3.1 document generated from it: the router serves exactly the
  * routes listed here and the document describes exactly them, so the two cannot drift.
  */
-import { openApiDocument as kitOpenApi } from '../../shared/index.js';
+import { openApiDocument as kitOpenApi } from '../../shared/http/index.js';
 import { agentRoutes } from './agents.js';
 import { appRoutes } from './apps.js';
 import { DeployRunner } from '../deploy/index.js';

@@ -3,7 +3,8 @@
  * `<app>.<something>` (NATS subject tokens), so an app name must be one token.
  */
 import { z } from 'zod';
-import { isKnownRegion, type Clock, type Logger, type MetricsRegistry } from '../../shared/index.js';
+import { isKnownRegion, type Clock, type Logger } from '../../shared/index.js';
+import { type MetricsRegistry } from '../../shared/metrics/index.js';
 import {
   APP_NAME_RE,
   APP_NAME_RULE,
