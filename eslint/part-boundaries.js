@@ -1,7 +1,6 @@
 // The house rule "each part under src/ exposes an index.ts; others import only that" (STYLE.md,
 // ARCHITECTURE.md) as an ESLint rule: a relative import from src/<a>/… that lands in src/<b>/…
-// (b ≠ a) must name src/<b>/index.js itself, or the index.js of a folder listed in `barrels`
-// (a part's sub-folder with an index of its own, such as shared/http). A rule of its own rather than no-restricted-imports:
+// (b ≠ a) must name src/<b>/index.js itself. A rule of its own rather than no-restricted-imports:
 // those patterns match the specifier's text, so they would need one block per folder depth and
 // could not tell `../../agent/x.js` written inside agent/ (its own part) from a reach into
 // another; this resolves the specifier against the importing file and checks the file it lands on.
@@ -16,22 +15,17 @@ export const partBoundaries = {
     schema: [
       {
         type: 'object',
-        properties: {
-          src: { type: 'string', description: 'absolute path of src/' },
-          barrels: { type: 'array', items: { type: 'string' }, description: "sub-folders of parts (relative to src/) whose index.ts other parts may import" },
-        },
+        properties: { src: { type: 'string', description: 'absolute path of src/' } },
         required: ['src'],
         additionalProperties: false,
       },
     ],
     messages: {
       deep: "'{{specifier}}' reaches inside the part '{{part}}': import '{{index}}' (its index.ts) instead, and export what you need there.",
-      barrel: "'{{specifier}}' reaches inside '{{folder}}': import '{{index}}' (its index.ts) instead, and export what you need there.",
     },
   },
   create(context) {
     const src = path.resolve(context.options[0].src);
-    const barrels = (context.options[0].barrels ?? []).map((b) => path.join(src, b));
     const partOf = (file) => {
       const rel = path.relative(src, file);
       if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) return undefined;
@@ -48,18 +42,8 @@ export const partBoundaries = {
       const part = partOf(target);
       if (part === undefined || part === own) return;
       if (target === path.join(src, part, 'index.js')) return;
-      if (barrels.some((b) => target === path.join(b, 'index.js'))) return;
-      const relIndex = (dir) => {
-        const rel = path.relative(path.dirname(from), path.join(dir, 'index.js')).split(path.sep).join('/');
-        return rel.startsWith('.') ? rel : `./${rel}`;
-      };
-      const barrel = barrels.find((b) => target.startsWith(b + path.sep));
-      if (barrel !== undefined) {
-        const folder = path.relative(src, barrel).split(path.sep).join('/');
-        context.report({ node, messageId: 'barrel', data: { specifier, folder, index: relIndex(barrel) } });
-      } else {
-        context.report({ node, messageId: 'deep', data: { specifier, part, index: relIndex(path.join(src, part)) } });
-      }
+      const index = path.relative(path.dirname(from), path.join(src, part, 'index.js')).split(path.sep).join('/');
+      context.report({ node, messageId: 'deep', data: { specifier, part, index: index.startsWith('.') ? index : `./${index}` } });
     };
     const literal = (node) => (node && node.type === 'Literal' ? node.value : undefined);
     return {

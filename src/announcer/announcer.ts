@@ -1,6 +1,6 @@
 import diagnostics from 'node:diagnostics_channel';
 import { describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
-import { gauge, renderExposition, type MetricFamily } from '../shared/metrics/index.js';
+import { gauge, renderExposition, type MetricFamily } from '../shared/index.js';
 import { HealthMonitor, httpProbe, type Probe } from './health.js';
 import { BirdSupervisor } from './supervisor.js';
 import type { AnnouncerSpec } from './types.js';

@@ -16,7 +16,7 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { StarlingError, SystemClock, checkPlainHttp, describeError, isStarlingError, normalizeFingerprint, trustingFetch } from '../shared/index.js';
-import { HttpError, callJson, answerError } from '../shared/http/index.js';
+import { HttpError, callJson, answerError } from '../http/index.js';
 import type { controlFlags } from './flags.js';
 import type { OptionValues } from './kit/index.js';
 import { trustOnFirstUse } from './tls-pins.js';

@@ -1,14 +1,14 @@
 /**
  * The control plane's HTTP(S) server: its router (api/http.ts) on the shared HTTP kit's adapter,
  * which checks the caller, the rate and the route from the request head before reading a body,
- * and caps connections (shared/http/node.ts). Long polls end when their client goes or the server
+ * and caps connections (http/node.ts). Long polls end when their client goes or the server
  * closes.
  */
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { RateLimiter, isStarlingError, type Clock, type ConnectionGate, type Logger } from '../shared/index.js';
-import { HttpMetrics, serveHttp, type Router } from '../shared/http/index.js';
-import { MetricsRegistry } from '../shared/metrics/index.js';
+import { HttpMetrics, serveHttp, type Router } from '../http/index.js';
+import { MetricsRegistry } from '../shared/index.js';
 import { Authenticator, principalKey, type Principal } from './auth/index.js';
 import { controlRouter } from './api/http.js';
 import { controlRoutes } from './api/openapi.js';

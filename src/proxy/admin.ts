@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { describeError, silentLogger, type Logger } from '../shared/index.js';
-import { Router, route, serveHttp, type HttpServer, type Route } from '../shared/http/index.js';
+import { Router, route, serveHttp, type HttpServer, type Route } from '../http/index.js';
 
 /** What the admin endpoint reports: one proxy, or the sum of a multi-process proxy's workers. */
 export interface AdminSource {

@@ -1,6 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { describeError, type Logger } from '../shared/index.js';
-import { sumExpositions } from '../shared/metrics/index.js';
+import { sumExpositions } from '../shared/index.js';
 import { AdminServer } from './admin.js';
 import { startStandalone, type RunningProxy, type StandaloneOptions } from './standalone.js';
 

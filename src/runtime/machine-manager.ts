@@ -6,7 +6,7 @@ import { prepareImage } from './images.js';
 import { MachineLogs } from './logs.js';
 import type { CheckSpec, DriverMachine, ExitInfo, MachineSpec, MachineState, RuntimeDriver } from './types.js';
 import { StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
-import { gauge, type MetricFamily } from '../shared/metrics/index.js';
+import { gauge, type MetricFamily } from '../shared/index.js';
 import type { CreateMachineRequest, LogEntry, MachinesPort, MachineView } from './machines.js';
 
 /** Host defaults for what a create request leaves out (fly's defaults where fly has one). */

@@ -24,7 +24,7 @@ export const ERROR_CODES = {
   ERR_CONTROL_INSECURE: { part: 'shared', means: 'A control-plane URL is plain HTTP to a non-loopback address: tokens would travel in clear' },
   ERR_TLS_UNTRUSTED: { part: 'shared', means: "The server's TLS certificate is neither signed by a trusted CA nor the pinned one" },
 
-  // http: the HTTP kit, src/shared/http (router, server, JSON client)
+  // http: the HTTP kit, src/http (router, server, JSON client)
   ERR_ANSWER_TOO_LARGE: { part: 'http', means: "A remote API's answer is larger than the client's size cap" },
   ERR_BAD_REQUEST: { part: 'http', status: 400, means: 'The request body, query or path parameters are malformed or fail validation' },
   ERR_BODY_TOO_LARGE: { part: 'http', status: 413, means: 'The request body is larger than the API accepts' },

@@ -30,9 +30,7 @@ export {
   type TlsTrust,
 } from './tls-trust.js';
 export { Backoff, type BackoffOptions } from './backoff.js';
-// shared's two kits have their own index, imported by the parts that use them:
-// shared/metrics/index.js (the exposition writer, the instruments) and shared/http/index.js (the
-// router, the node:http adapter, the OpenAPI document, the JSON client). The HTTP kit loads
-// node:http (about 50 ms and 9 MiB), so a process that needs only shared's basics, such as
-// `starling --help` (test/integration/cli-lazy.test.ts), does not load it.
+export * from './metrics/index.js';
+// The HTTP kit is a part of its own, src/http: it loads node:http (about 50 ms and 9 MiB), so a
+// process that needs only shared's basics, such as `starling --help`, does not load it.
 export { HOST_PORT_RULE, parseHostPort } from './addresses.js';

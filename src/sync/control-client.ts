@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StarlingError, describeError, type Clock } from '../shared/index.js';
-import { answerError, callJson, readCapped } from '../shared/http/index.js';
+import { answerError, callJson, readCapped } from '../http/index.js';
 import { DIGEST_RE } from '../contract/index.js';
 
 export interface ControlClientOptions {

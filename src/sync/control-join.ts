@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { StarlingError, describeError, fromZod, trustingFetch, type Clock, type Logger } from '../shared/index.js';
-import { HttpError, callJson } from '../shared/http/index.js';
+import { HttpError, callJson } from '../http/index.js';
 import type { ControlSection } from './types.js';
 
 export interface HostIdentity {

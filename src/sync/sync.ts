@@ -13,7 +13,7 @@
  * `secrets` is never asked for nor stored.
  */
 import { Backoff, StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
-import { callJson } from '../shared/http/index.js';
+import { callJson } from '../http/index.js';
 import { SYNC_COLLECTIONS, type FeedChange } from '../contract/index.js';
 import { emptyView, loadSyncCache, saveSyncCache, type SyncView } from './sync-cache.js';
 

@@ -2,7 +2,7 @@
  * Reads Prometheus exposition text back into families, as a scraper would (HELP, TYPE, samples
  * with escaped label values), so tests check what /metrics really answers.
  */
-import type { MetricFamily, MetricType, Sample } from '../../src/shared/metrics/index.js';
+import type { MetricFamily, MetricType, Sample } from '../../src/shared/index.js';
 
 const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/;
 const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;

@@ -10,7 +10,7 @@ import { parseReplies } from '../../src/announcer/bird/protocol.js';
 import { parseProtocols } from '../../src/announcer/bird/show.js';
 import { findCommand } from '../../src/cli/index.js';
 import { Logger, isStarlingError, silentLogger } from '../../src/shared/index.js';
-import { HttpError } from '../../src/shared/http/index.js';
+import { HttpError } from '../../src/http/index.js';
 import { closedPort } from '../helpers/origin.js';
 import { killAllCli, runCli } from '../helpers/cli.js';
 

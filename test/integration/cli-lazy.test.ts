@@ -18,7 +18,7 @@ const HEAVY = [
   /\/node_modules\/(acme-client|better-sqlite3|undici|zod|@peculiar)\//,
 ];
 /** The HTTP kit (and with it node:http, about 50 ms): help, --version and completion call no API. */
-const HTTP_KIT = [/\/dist\/src\/shared\/http\//, /^node:https?$/];
+const HTTP_KIT = [/\/dist\/src\/http\//, /^node:https?$/];
 
 describe('starling --help loads no command code', () => {
   let dir: string;

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { AdminApi, type AnnouncerControl } from '../../src/agent/index.js';
 import { SqliteStore, startControlPlane, type ControlPlane } from '../../src/control/index.js';
 import { ManualClock, silentLogger } from '../../src/shared/index.js';
-import { schemeProblems } from '../../src/shared/metrics/index.js';
+import { schemeProblems } from '../../src/shared/index.js';
 import { parseExposition, sampleValue } from '../helpers/metrics.js';
 
 const OPERATOR = 'operator-token-metrics-0123456789';

@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { AdminServer } from '../../src/proxy/index.js';
-import { schemeProblems } from '../../src/shared/metrics/index.js';
+import { schemeProblems } from '../../src/shared/index.js';
 import { parseExposition } from '../helpers/metrics.js';
 import { machine, rawRequest, startProxy, statusOf, type TestProxy } from '../helpers/proxy.js';
 import { closedPort, send, startOrigin, type Origin } from '../helpers/origin.js';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { callControl, controlAnswerError, type ControlTarget } from '../../src/cli/control-client.js';
 import { StarlingError, UntrustedCertificateError, isStarlingError } from '../../src/shared/index.js';
-import { HttpError } from '../../src/shared/http/index.js';
+import { HttpError } from '../../src/http/index.js';
 
 const TOKEN = 'cli-token-that-must-not-show-0123456789';
 const URL_ = 'http://127.0.0.1:9300';

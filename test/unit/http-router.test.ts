@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
 import { StarlingError, silentLogger } from '../../src/shared/index.js';
-import { HttpError, Router, answerError, json, route, statusFor, type HttpRequest, type HttpResponse } from '../../src/shared/http/index.js';
+import { HttpError, Router, answerError, json, route, statusFor, type HttpRequest, type HttpResponse } from '../../src/http/index.js';
 
 type Caller = 'anonymous' | 'user';
 

@@ -1,8 +1,7 @@
 /**
  * The lint rule behind "a part of src/ imports another part only through its index.ts"
- * (eslint/part-boundaries.js): it fails a deep import and passes an index import (and shared's two
- * sub-barrels, shared/http and shared/metrics), and the project's eslint.config.js turns it on, as
- * an error, for src/ and not for test/.
+ * (eslint/part-boundaries.js): it fails a deep import and passes an index import, and the project's
+ * eslint.config.js turns it on, as an error, for src/ and not for test/.
  *
  * Fast on purpose: each case lints one snippet at a virtual path with the rule alone and
  * typescript-eslint's parser without type information (the project config's type-aware rules would
@@ -26,7 +25,7 @@ async function lint(filePath: string, code: string): Promise<string[]> {
       files: ['**/*.ts'],
       languageOptions: { parser: tseslint.parser },
       plugins: { starling: plugin.default },
-      rules: { [RULE]: ['error', { src: join(ROOT, 'src'), barrels: ['shared/http', 'shared/metrics'] }] },
+      rules: { [RULE]: ['error', { src: join(ROOT, 'src') }] },
     },
   ];
   const eslint = new ESLint({ cwd: ROOT, overrideConfigFile: true, overrideConfig: config });
@@ -68,13 +67,11 @@ describe('lint: parts import each other only through index.ts', () => {
     );
   });
 
-  it("passes the sub-barrels it is given (shared/http, shared/metrics), and fails a file inside one", async () => {
-    assert.deepEqual(await lint('src/proxy/x.ts', `import { Router } from '../shared/http/index.js';\nimport { Counter } from '../shared/metrics/index.js';\n`), []);
-    assert.deepEqual(await lint('src/proxy/x.ts', `import { Router } from '../shared/http/router.js';\nimport { Clock } from '../shared/clock.js';\n`), [
-      `${RULE}: '../shared/http/router.js' reaches inside 'shared/http': import '../shared/http/index.js' (its index.ts) instead, and export what you need there.`,
-      `${RULE}: '../shared/clock.js' reaches inside the part 'shared': import '../shared/index.js' (its index.ts) instead, and export what you need there.`,
-    ]);
-    assert.deepEqual(await lint('src/shared/x.ts', `import { Router } from './http/router.js';\n`), [], 'inside shared, anything goes');
+  it("a sub-folder's index is still inside its part: shared/metrics is reached through shared/index.js", async () => {
+    const messages = await lint('src/proxy/x.ts', `import { Counter } from '../shared/metrics/index.js';\nimport { Router } from '../http/index.js';\n`);
+    assert.equal(messages.length, 1, messages.join('\n'));
+    assert.ok(messages[0]?.includes(`import '../shared/index.js'`), messages.join('\n'));
+    assert.deepEqual(await lint('src/shared/x.ts', `import { Counter } from './metrics/index.js';\n`), []);
   });
 
   it('leaves files outside src/ alone: tests may import the internals they test', async () => {
@@ -85,10 +82,9 @@ describe('lint: parts import each other only through index.ts', () => {
     const eslint = new ESLint({ cwd: ROOT });
     const forSrc = (await eslint.calculateConfigForFile(join(ROOT, 'src/agent/x.ts'))) as Linter.Config;
     const forTest = (await eslint.calculateConfigForFile(join(ROOT, 'test/unit/x.test.ts'))) as Linter.Config;
-    const [severity, options] = forSrc.rules?.[RULE] as [number, { src: string; barrels: string[] }];
+    const [severity, options] = forSrc.rules?.[RULE] as [number, { src: string }];
     assert.equal(severity, 2);
     assert.equal(join(options.src), join(ROOT, 'src/'));
-    assert.deepEqual(options.barrels, ['shared/http', 'shared/metrics']);
     assert.equal(forTest.rules?.[RULE], undefined);
   });
 });

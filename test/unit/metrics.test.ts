@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Counter, Histogram, MetricsRegistry, renderExposition, schemeProblems, sumExpositions, gauge } from '../../src/shared/metrics/index.js';
+import { Counter, Histogram, MetricsRegistry, renderExposition, schemeProblems, sumExpositions, gauge } from '../../src/shared/index.js';
 
 describe('the exposition writer', () => {
   it('escapes backslash, double quote and newline in label values, and in help text', () => {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ProxyMetrics } from '../../src/proxy/observe/index.js';
-import { schemeProblems } from '../../src/shared/metrics/index.js';
+import { schemeProblems } from '../../src/shared/index.js';
 
 /** A little of everything the request path records, escaping included. */
 function recorded(): ProxyMetrics {

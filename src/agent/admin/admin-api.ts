@@ -2,8 +2,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { AnnouncerStatus } from '../../announcer/index.js';
 import { RateLimiter, SystemClock, type Clock, type ConnectionGate, type Logger } from '../../shared/index.js';
-import { HttpMetrics, Router, errorResponse, json, openApiDocument, route, serveHttp, type Headers, type HttpResponse, type HttpServer, type Route } from '../../shared/http/index.js';
-import { MetricsRegistry } from '../../shared/metrics/index.js';
+import { HttpMetrics, Router, errorResponse, json, openApiDocument, route, serveHttp, type Headers, type HttpResponse, type HttpServer, type Route } from '../../http/index.js';
+import { MetricsRegistry } from '../../shared/index.js';
 
 /** What the admin API needs of the announcer (the Announcer itself; a fake in tests). */
 export interface AnnouncerControl {

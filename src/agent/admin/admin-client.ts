@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import { StarlingError, SystemClock, describeError, isStarlingError, loadOrCreateTokenFile, type Logger } from '../../shared/index.js';
-import { HttpError, callJson, answerError } from '../../shared/http/index.js';
+import { HttpError, callJson, answerError } from '../../http/index.js';
 import { parseHostPort } from '../../contract/index.js';
 
 /**

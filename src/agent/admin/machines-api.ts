@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { type Clock, type Logger } from '../../shared/index.js';
-import { HttpError, json, route, type Headers } from '../../shared/http/index.js';
+import { HttpError, json, route, type Headers } from '../../http/index.js';
 import { LOCAL, LOCAL_OR_CONTROL, type AdminCaller, type AdminRoute } from './admin-api.js';
 import { APP_NAME_RE, APP_NAME_RULE, parseDuration } from '../../contract/index.js';
 import { MACHINE_STATES, type LogEntry, type MachineView, type MachinesPort } from '../../runtime/index.js';

@@ -1,10 +1,10 @@
 /**
- * The control plane's routes on the shared HTTP kit (shared/http): its callers (auth/), the app
+ * The control plane's routes on the HTTP kit (src/http): its callers (auth/), the app
  * check that answers another tenant's app as a 404, the scope check, and what the state store's
  * errors answer. Handlers throw HttpError for a request error; the kit answers it.
  */
 import { type Logger } from '../../shared/index.js';
-import { HttpError, Router, errorResponse, json, rawRoute as kitRawRoute, route as kitRoute, type HandlerInput, type HttpResponse, type Route as KitRoute } from '../../shared/http/index.js';
+import { HttpError, Router, errorResponse, json, rawRoute as kitRawRoute, route as kitRoute, type HandlerInput, type HttpResponse, type Route as KitRoute } from '../../http/index.js';
 import type { z } from 'zod';
 import { APP_NAME_RE } from '../../contract/index.js';
 import { check, seesApp, type Access, type Authenticator, type Principal } from '../auth/index.js';

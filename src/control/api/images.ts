@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { describeError } from '../../shared/index.js';
-import { errorBody } from '../../shared/http/index.js';
+import { errorBody } from '../../http/index.js';
 import { rawRoute, type Route } from './http.js';
 import { DIGEST_RE, type ApiContext } from './schemas.js';
 

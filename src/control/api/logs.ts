@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { describeError } from '../../shared/index.js';
-import { callJson } from '../../shared/http/index.js';
+import { callJson } from '../../http/index.js';
 import type { HostCredentialDoc } from '../auth/index.js';
 import { decryptSecret } from '../secrets/index.js';
 import { agentSecretRef } from './hosts.js';

@@ -6,7 +6,7 @@
  * platform; the HTTP counters are this process's own.
  */
 import { type ConnectionGateStats } from '../../shared/index.js';
-import { gauge, type Collector, type MetricFamily } from '../../shared/metrics/index.js';
+import { gauge, type Collector, type MetricFamily } from '../../shared/index.js';
 import type { HostDoc, MachineDoc, MachineStateDoc } from '../../contract/index.js';
 import { route, type Route } from './http.js';
 import type { ApiContext } from './schemas.js';

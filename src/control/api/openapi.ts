@@ -2,7 +2,7 @@
  * The route table and the OpenAPI 3.1 document generated from it: the router serves exactly the
  * routes listed here and the document describes exactly them, so the two cannot drift.
  */
-import { openApiDocument as kitOpenApi } from '../../shared/http/index.js';
+import { openApiDocument as kitOpenApi } from '../../http/index.js';
 import { agentRoutes } from './agents.js';
 import { appRoutes } from './apps.js';
 import { DeployRunner } from '../deploy/index.js';
@@ -65,7 +65,7 @@ function openApiRoute(doc: () => unknown): Route {
   });
 }
 
-/** This API as an OpenAPI 3.1 document (shared/http/openapi.ts builds it from the table). */
+/** This API as an OpenAPI 3.1 document (http/openapi.ts builds it from the table). */
 export function openApiDocument(routes: readonly Route[]): Record<string, unknown> {
   return kitOpenApi(routes, { title: 'Starling control plane', version: API_VERSION, description: 'See docs/control-api.md' });
 }

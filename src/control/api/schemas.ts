@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { isKnownRegion, type Clock, type Logger } from '../../shared/index.js';
-import { type MetricsRegistry } from '../../shared/metrics/index.js';
+import { type MetricsRegistry } from '../../shared/index.js';
 import {
   APP_NAME_RE,
   APP_NAME_RULE,

@@ -7,7 +7,7 @@
  * SERIES_SEP) is one template literal, or the app name itself for a one-label series, so a request
  * allocates no label array. Gauges (open connections, the queue) are plain numbers read at scrape.
  */
-import { Counter, Histogram, LATENCY_BUCKETS, SERIES_SEP, gauge, renderExposition, type MetricFamily } from '../../shared/metrics/index.js';
+import { Counter, Histogram, LATENCY_BUCKETS, SERIES_SEP, gauge, renderExposition, type MetricFamily } from '../../shared/index.js';
 
 export interface MachineGauge {
   app: string;

@@ -3,8 +3,8 @@
  * `{ "error": { "code", "message", "details"? } }` with its status, and the JSON client throws it
  * from such an answer. `details` lists every problem of a bad input, each with where it is.
  */
-import { statusOf, type ErrorCode } from '../error-codes.js';
-import { StarlingError } from '../errors.js';
+import { statusOf, type ErrorCode } from '../shared/index.js';
+import { StarlingError } from '../shared/index.js';
 
 export interface ErrorDetail {
   path: string;

@@ -4,7 +4,7 @@
  * `unmatched` for a request no route took (a 401 without a token, a 404): a scraper's series stay
  * bounded whatever clients send.
  */
-import { Counter, Histogram, type MetricFamily } from '../metrics/index.js';
+import { Counter, Histogram, type MetricFamily } from '../shared/index.js';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
 

@@ -5,9 +5,9 @@
  * fails is `unreachable` (the caller names the code); an answer that is not JSON is `protocol`.
  * The token goes in the Authorization header only and appears in no error.
  */
-import type { ErrorCode } from '../error-codes.js';
-import type { Clock } from '../clock.js';
-import { StarlingError, describeError } from '../errors.js';
+import type { ErrorCode } from '../shared/index.js';
+import type { Clock } from '../shared/index.js';
+import { StarlingError, describeError } from '../shared/index.js';
 import { HttpError, parseErrorBody, remoteCode } from './errors.js';
 
 export interface JsonCall {

@@ -11,10 +11,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
-import { StarlingError, describeError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { compilePathTemplate } from '../path-template.js';
-import { fromZod } from '../schema.js';
+import { StarlingError, describeError } from '../shared/index.js';
+import type { Logger } from '../shared/index.js';
+import { compilePathTemplate } from '../shared/index.js';
+import { fromZod } from '../shared/index.js';
 import { HttpError, errorBody, statusFor, type ErrorDetail } from './errors.js';
 
 export type Headers = Record<string, string | string[] | undefined>;

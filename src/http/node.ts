@@ -9,12 +9,12 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { ConnectionGate, addressKey, type ConnectionLimits } from '../connection-gate.js';
-import { describeError } from '../errors.js';
-import { readRequestBody } from '../http-body.js';
-import type { Logger } from '../log.js';
-import { closeNow, listenOn } from '../net-listen.js';
-import type { RateLimiter } from '../rate-limit.js';
+import { ConnectionGate, addressKey, type ConnectionLimits } from '../shared/index.js';
+import { describeError } from '../shared/index.js';
+import { readRequestBody } from '../shared/index.js';
+import type { Logger } from '../shared/index.js';
+import { closeNow, listenOn } from '../shared/index.js';
+import type { RateLimiter } from '../shared/index.js';
 import type { HttpMetrics } from './metrics.js';
 import { errorResponse, type HttpResponse, type Router } from './router.js';
 
