@@ -25,13 +25,20 @@ export function readToml(text: string): { ok: true; doc: unknown } | { ok: false
   try {
     return { ok: true, doc: parseToml(text) };
   } catch (e) {
-    return { ok: false, issue: tomlSyntaxIssue(e), cause: e };
+    return { ok: false, issue: tomlSyntaxIssue(e, text), cause: e };
   }
 }
 
-export function tomlSyntaxIssue(e: unknown): SchemaIssue {
+/** `text`, when given, lets the message say what the parser's words hide (an unclosed string). */
+export function tomlSyntaxIssue(e: unknown, text?: string): SchemaIssue {
   const raw = e instanceof Error ? e.message : String(e);
-  const reason = (raw.split('\n')[0] ?? raw).replace(/^Invalid TOML document: /, '');
-  const where = e instanceof TomlError ? `line ${e.line}, column ${e.column}` : '(syntax)';
-  return { path: where, message: `invalid TOML: ${reason}` };
+  let reason = (raw.split('\n')[0] ?? raw).replace(/^Invalid TOML document: /, '');
+  if (!(e instanceof TomlError)) return { path: '(syntax)', message: `invalid TOML: ${reason}` };
+  // A basic string cannot span lines, so a missing closing quote reaches the end of the line, and
+  // smol-toml calls the newline "a control character". Say what the user did instead.
+  const line = text?.split('\n')[e.line - 1];
+  if (/control characters are not allowed/.test(reason) && line !== undefined && e.column > line.replace(/\r$/, '').length) {
+    reason = 'unclosed string: the line ends before its closing quote';
+  }
+  return { path: `line ${e.line}, column ${e.column}`, message: `invalid TOML: ${reason}` };
 }

@@ -284,6 +284,16 @@ describe('starling config validate', () => {
     assert.match(r.stdout, /2 errors, 1 warning/);
   });
 
+  it('says a string left unclosed is unclosed, with its line and column (not "control characters")', () => {
+    writeFileSync(join(dir, 'unclosed.toml'), 'app = "web\nprimary_region = "fra"\n');
+    const r = run(['--config', join(dir, 'unclosed.toml')]);
+    assert.equal(r.status, 2);
+    assert.match(r.stdout, /unclosed\.toml: error: line 1, column 11: invalid TOML: unclosed string: the line ends before its closing quote/);
+    // A real control character inside a string keeps the parser's words.
+    writeFileSync(join(dir, 'ctrl.toml'), 'app = "we\u0001b"\n');
+    assert.match(run(['--config', join(dir, 'ctrl.toml')]).stdout, /control characters are not allowed/);
+  });
+
   it('prints { ok, errors, warnings, config } with --json', () => {
     const good = run(['--json', '--config', join(dir, 'fly.toml')]);
     assert.equal(good.status, 0, good.stderr);

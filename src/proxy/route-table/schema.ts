@@ -128,7 +128,7 @@ export function parseRoutesText(text: string, source: string, format?: 'json' | 
 
 function syntaxIssue(e: unknown, text: string, fmt: 'json' | 'toml'): SchemaIssue {
   const raw = e instanceof Error ? e.message : String(e);
-  if (fmt === 'toml') return tomlSyntaxIssue(e);
+  if (fmt === 'toml') return tomlSyntaxIssue(e, text);
   // V8 says "at position N" for most errors, only "Unexpected token 'x', "…" is not valid JSON" for
   // others, and "(line L column C)" in newer versions; turn all of them into a line and column.
   const lc = /\(line (\d+) column (\d+)\)/.exec(raw);
