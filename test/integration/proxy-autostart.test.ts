@@ -44,6 +44,53 @@ describe('autostart and autostop', () => {
     assert.match(proxy.metricsText(), /starling_proxy_autostarts_total\{app="web"\} 1/);
   });
 
+  it('fly-force-region to a region whose only machine is stopped starts that machine, not another region\'s', async (t) => {
+    const lhr = await startOrigin('m-lhr');
+    let fra: Origin | undefined;
+    const started: string[] = [];
+    const spec = (fraPort: number, fraState: string) =>
+      parseRoutesSpec(
+        {
+          apps: [
+            {
+              name: 'web',
+              hostnames: ['web.test'],
+              machines: [
+                { id: 'm-lhr', region: 'lhr', address: '127.0.0.1', port: lhr.port, state: 'started' },
+                { id: 'm-fra', region: 'fra', address: '127.0.0.1', port: fraPort, state: fraState },
+              ],
+            },
+          ],
+        },
+        'test',
+      );
+    const control: MachineControl = {
+      async start(app, id) {
+        started.push(`${app}/${id}`);
+        fra = await startOrigin('m-fra');
+        proxy.setRoutes(spec(fra.port, 'started'));
+      },
+      async stop() {},
+    };
+    const proxy = new ProxyServer({ region: 'lhr', routes: spec(1, 'stopped'), clock: new SystemClock(), machines: control });
+    const { port: listen } = await proxy.listen('127.0.0.1', 0);
+    t.after(async () => {
+      proxy.close();
+      await lhr.close();
+      await fra?.close();
+    });
+    // Unforced, lhr's started machine serves and nothing is started.
+    const machineOf = (r: { body: string }): unknown => (JSON.parse(r.body) as { machine: string }).machine;
+    assert.equal(machineOf(await send(listen, 'web.test')), 'm-lhr');
+    assert.deepEqual(started, []);
+    const forced = await send(listen, 'web.test', { headers: { 'fly-force-region': 'fra' } });
+    assert.equal(forced.status, 200);
+    assert.equal(machineOf(forced), 'm-fra', 'served by the machine started in the forced region');
+    assert.deepEqual(started, ['web/m-fra']);
+    // A forced region with no machine at all is still refused at once.
+    assert.equal((await send(listen, 'web.test', { headers: { 'fly-force-region': 'syd' } })).status, 503);
+  });
+
   it('without auto_start_machines the request gets 503 at once', async (t) => {
     const control: MachineControl = { start: async () => assert.fail('must not start'), stop: async () => {} };
     const proxy = new ProxyServer({ region: 'fra', routes: routes(1, 'stopped', { auto_start_machines: false }), clock: new SystemClock(), machines: control });

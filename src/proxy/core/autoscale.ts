@@ -3,16 +3,21 @@ import type { AppRoute, MachineRoute } from '../route-table/index.js';
 /**
  * fly's autostart and autostop rules, as pure decisions over the routing view (fly-compat.md):
  * - autostart: when no started machine has room, a request starts a stopped machine in the nearest
- *   region that has one; the proxy never creates machines;
+ *   region that has one (among the regions it is restricted to: a forced region, a replay's
+ *   regions); the proxy never creates machines;
  * - autostop, per region: excess = N − (machines over soft_limit + 1); if excess ≥ 1 stop one idle
  *   machine; a region with a single machine is stopped only at zero load; `min_machines_running`
  *   (counted in the primary region) is never undercut.
  */
 const STARTABLE = new Set(['stopped', 'suspended', 'created']);
 
-/** The stopped machine to start for a request at `edge`, nearest region first; undefined if none. */
-export function machineToStart(app: AppRoute, edge: string, starting: { has(key: string): boolean }): MachineRoute | undefined {
+/**
+ * The stopped machine to start for a request at `edge`, nearest region first, only in `regions`
+ * when given (the request may be served nowhere else); undefined if none.
+ */
+export function machineToStart(app: AppRoute, edge: string, starting: { has(key: string): boolean }, regions?: readonly string[]): MachineRoute | undefined {
   for (const region of app.regionsFrom(edge)) {
+    if (regions !== undefined && !regions.includes(region)) continue;
     for (const m of app.byRegion.get(region) ?? []) {
       if (STARTABLE.has(m.state) && !starting.has(m.key)) return m;
     }

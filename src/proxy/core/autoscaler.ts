@@ -22,15 +22,16 @@ export class Autoscaler implements Autoscaling {
 
   /**
    * A request found no started machine with room: asks the runtime to start the nearest stopped
-   * one. True when one is (now, or already) starting, so the request may wait for it.
+   * one (in `regions` only, when the request is restricted to them). True when one is (now, or
+   * already) starting there, so the request may wait for it.
    */
-  start(app: AppRoute): boolean {
+  start(app: AppRoute, regions?: readonly string[]): boolean {
     const control = this.control;
     if (!app.autoStart || !control) return false;
     const { clock, region, limits, metrics, logger } = this.config;
     const now = clock.monotonic();
-    const m = machineToStart(app, region, this.starting);
-    if (!m) return app.machines.some((x) => (this.starting.get(x.key) ?? 0) > now);
+    const m = machineToStart(app, region, this.starting, regions);
+    if (!m) return app.machines.some((x) => (regions === undefined || regions.includes(x.region)) && (this.starting.get(x.key) ?? 0) > now);
     this.starting.set(m.key, now + limits.queueTimeoutMs);
     metrics.autostart(app.name);
     logger.info('autostart', { app: app.name, machine: m.id, region: m.region });

@@ -122,8 +122,8 @@ export interface ProxyContext {
  * implements it; declared here so that file and this one do not import each other.
  */
 export interface Autoscaling {
-  /** A request found no started machine with room: start the nearest stopped one; true when one is starting. */
-  start(app: AppRoute): boolean;
+  /** A request found no started machine with room: start the nearest stopped one (in `regions` only, when given); true when one is starting. */
+  start(app: AppRoute, regions?: readonly string[]): boolean;
   /** New routes: machines asked to start that now serve are no longer waited for. */
   routesChanged(routes: RouteTable): void;
   /** From the proxy's sweep: starts whose deadline passed are forgotten. */

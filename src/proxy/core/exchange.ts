@@ -187,11 +187,18 @@ export class Exchange extends ExchangeIO implements UpstreamOwner, UpstreamWaite
       this.chosen = choice.machine;
       return this.dispatch(EV.chosen);
     }
-    // No started machine at all: start the nearest stopped one and hold the request until it serves.
-    if (choice.kind === 'none' && !(choice.reason === 'no_healthy_machine' && this.ctx.autoscaler.start(app))) {
+    // No started machine at all (in the regions the request is restricted to: fly-force-region, a
+    // replay's regions): start the nearest stopped one there and hold the request until it serves.
+    if (choice.kind === 'none' && !(choice.reason !== 'instance_unavailable' && this.ctx.autoscaler.start(app, this.restrictedRegions(choice.reason)))) {
       return this.dispatch(event(Ev.NoMachine, choice.reason));
     }
     this.dispatch(EV.wait);
+  }
+
+  /** The regions a request that found none of its machines usable may be served in; undefined: any. */
+  private restrictedRegions(reason: 'no_healthy_machine' | 'region_unavailable'): readonly string[] | undefined {
+    if (reason === 'no_healthy_machine') return undefined;
+    return this.prefs.forceRegion !== undefined ? [this.prefs.forceRegion] : this.prefs.onlyRegions;
   }
 
   private connect(): void {
