@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { machinesToStop, machineToStart, allOverSoftLimit, parseRoutesSpec, RouteTable, type AppRoute } from '../../src/proxy/index.js';
 
-function app(machines: { id: string; region: string; state?: string; load?: number }[], service: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): AppRoute {
+function app(machines: { id: string; region: string; state?: string; load?: number; peer?: boolean }[], service: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): AppRoute {
   const spec = parseRoutesSpec(
     {
       apps: [
@@ -10,7 +10,7 @@ function app(machines: { id: string; region: string; state?: string; load?: numb
           name: 'web',
           hostnames: ['web.test'],
           service: { concurrency: { soft_limit: 2 }, auto_stop_machines: 'stop', ...service },
-          machines: machines.map((m) => ({ id: m.id, region: m.region, address: '127.0.0.1', state: m.state ?? 'started' })),
+          machines: machines.map((m) => ({ id: m.id, region: m.region, address: '127.0.0.1', state: m.state ?? 'started', ...(m.peer ? { peer: true } : {}) })),
           ...extra,
         },
       ],
@@ -33,6 +33,19 @@ describe('autostart decision', () => {
     assert.equal(machineToStart(a, 'fra', new Set(['web/ams1']))?.id, 'ams2');
     assert.equal(machineToStart(a, 'fra', new Set(['web/ams1', 'web/ams2']))?.id, 'sin1');
     assert.equal(machineToStart(a, 'fra', new Set(['web/ams1', 'web/ams2', 'web/sin1'])), undefined);
+  });
+
+  it('starts only in the regions a request is restricted to (a forced region, a replay), and never another host\'s machine', () => {
+    const a = app([
+      { id: 'ams1', region: 'ams', state: 'stopped' },
+      { id: 'sin1', region: 'sin', state: 'stopped' },
+      { id: 'lhr1', region: 'lhr', state: 'stopped', peer: true },
+    ]);
+    assert.equal(machineToStart(a, 'fra', new Set(), ['sin'])?.id, 'sin1');
+    assert.equal(machineToStart(a, 'fra', new Set(), ['sin', 'ams'])?.id, 'ams1', 'nearest first among them');
+    assert.equal(machineToStart(a, 'fra', new Set(), ['syd']), undefined);
+    assert.equal(machineToStart(a, 'fra', new Set(), ['lhr']), undefined, "lhr1 is its own host's to start");
+    assert.equal(machineToStart(a, 'lhr', new Set())?.id, 'ams1');
   });
 
   it('never starts a failed or destroyed machine', () => {

@@ -19,7 +19,9 @@ export function machineToStart(app: AppRoute, edge: string, starting: { has(key:
   for (const region of app.regionsFrom(edge)) {
     if (regions !== undefined && !regions.includes(region)) continue;
     for (const m of app.byRegion.get(region) ?? []) {
-      if (STARTABLE.has(m.state) && !starting.has(m.key)) return m;
+      // A machine of another host (reached through its proxy) is that host's to start: its proxy
+      // autostarts it for the requests that reach it; asking this host's runtime would only fail.
+      if (STARTABLE.has(m.state) && !m.peer && !starting.has(m.key)) return m;
     }
   }
   return undefined;
