@@ -8,7 +8,7 @@ import { deploy, deployResume, deployRollback } from './commands/deploy/meta.js'
 import { status } from './commands/status/meta.js';
 import { logs } from './commands/logs/meta.js';
 import { scaleCount } from './commands/scale/meta.js';
-import { releasesList } from './commands/releases/meta.js';
+import { releasesList, releasesRollback } from './commands/releases/meta.js';
 import { appsCreate, appsDestroy, appsList } from './commands/apps/meta.js';
 import { secretsList, secretsSet, secretsUnset } from './commands/secrets/meta.js';
 import { configValidate } from './commands/config/meta.js';
@@ -77,6 +77,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   appsList,
   appsDestroy,
   releasesList,
+  releasesRollback,
   secretsSet,
   secretsList,
   secretsUnset,

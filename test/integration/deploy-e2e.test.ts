@@ -231,4 +231,31 @@ describe('deploys end to end', { timeout: 600_000 }, () => {
     await allOn(7, 3);
     for (const h of HOSTS) await waitFor(async () => (await greetingVia(h)) === 'v7', `v7 through ${h}`, 10_000);
   });
+
+  it('releases list says what became of each release; releases rollback deploys the last good one again, with the current secrets', async () => {
+    const listed = await p.cli(['releases', 'list', '--app', 'web', '--json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const statuses = (JSON.parse(listed.stdout) as { version: number; status: string }[]).map((r) => `v${r.version} ${r.status}`);
+    // v5 failed its checks and was rolled back; v6 was the secrets rollout; v7 runs now; v8 was made
+    // by the deploy the interrupted one refused, and never deployed.
+    assert.deepEqual(statuses, ['v1 superseded', 'v2 superseded', 'v3 superseded', 'v4 superseded', 'v5 rolled_back', 'v6 superseded', 'v7 deployed', 'v8 created']);
+    const table = await p.cli(['releases', 'list', '--app', 'web']);
+    assert.match(table.stdout, /^v5 +rolled back +sha256:[0-9a-f]{12} +\/\S+\/app +0 /m, 'status, digest and where the image came from');
+
+    const none = await p.cli(['releases', 'rollback', '--app', 'web', '--release', '7']);
+    assert.equal(none.code, 2, 'the deployed release is not a rollback target');
+    assert.match(none.stderr, /v7 is the release deployed now/);
+
+    const back = await p.cli(['releases', 'rollback', '--app', 'web'], 180_000);
+    assert.equal(back.code, 0, back.stdout + back.stderr);
+    assert.match(back.stdout, /release v9 created: v6's config and image, with the current secrets/);
+    assert.match(back.stdout, /rolled back: release v9 \(v6 again\) deployed/);
+    await allOn(9, 3);
+    for (const h of HOSTS) {
+      await waitFor(async () => (await greetingVia(h)) === 'v4', `v6's config (GREETING v4) through ${h}`, 10_000);
+      assert.equal(JSON.parse((await p.get(h, 'web', '/env?name=API_KEY')).body).value, 'second-value-456', 'the secrets stay');
+    }
+    const after = JSON.parse((await p.cli(['releases', 'list', '--app', 'web', '--json'])).stdout) as { version: number; status: string }[];
+    assert.deepEqual(after.slice(-3).map((r) => `v${r.version} ${r.status}`), ['v7 superseded', 'v8 created', 'v9 deployed']);
+  });
 });

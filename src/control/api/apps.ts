@@ -6,6 +6,7 @@
 import { isStarlingError } from '../../shared/index.js';
 import { DEFAULT_ORG, seesApp, seesOrg, type Principal, type TokenDoc } from '../auth/index.js';
 import { AppConfigError, parseAppConfigDocument } from '../../contract/index.js';
+import type { DeployDoc } from '../deploy/index.js';
 import type { Entry, Op } from '../store/index.js';
 import { HttpError, json, route, type Route } from './http.js';
 import { CreateApp, CreateRelease, releaseKey, type ApiContext, type AppDoc, type ReleaseDoc } from './schemas.js';
@@ -107,12 +108,13 @@ export function appRoutes(ctx: ApiContext): Route[] {
       method: 'GET',
       path: '/v1/apps/{app}/releases',
       access: 'read',
-      summary: "List an app's releases, oldest first",
+      summary: "List an app's releases, oldest first, each with its status",
       responses: { '200': '{ releases: [...] }', '404': 'ERR_APP_NOT_FOUND' },
       async handler({ params }) {
-        await getApp(ctx, params.app!);
-        const all = await store.list('releases', { prefix: `${params.app!}.` });
-        return json(200, { releases: all.map((e) => publicRelease(e.value as ReleaseDoc)) });
+        const app = (await getApp(ctx, params.app!)).value;
+        const all = await store.list('releases', { prefix: `${app.name}.` });
+        const deploys = (await store.list('deploys', { prefix: `${app.name}.` })).map((e) => e.value as DeployDoc);
+        return json(200, { releases: all.map((e) => ({ ...publicRelease(e.value as ReleaseDoc), status: releaseStatus(e.value as ReleaseDoc, app, deploys) })) });
       },
     }),
     route({
@@ -188,6 +190,23 @@ export async function getApp(ctx: ApiContext, name: string): Promise<Entry & { v
   const found = /^[a-z][a-z0-9-]{0,62}$/.test(name) ? await ctx.store.get('apps', name) : undefined;
   if (!found) throw new HttpError(404, 'ERR_APP_NOT_FOUND', `no app ${JSON.stringify(name)}`);
   return found as Entry & { value: AppDoc };
+}
+
+/** What became of a release, from the app and its deploys (the list's `status`). */
+export type ReleaseStatus = 'deployed' | 'superseded' | 'deploying' | 'rolled_back' | 'failed' | 'interrupted' | 'created';
+
+/**
+ * `deployed`: what the machines run now; otherwise what its last deploy came to: `superseded` (it
+ * was deployed, a later one replaced it), `deploying`, `rolled_back` (it failed its checks and the
+ * previous release came back), `failed`, `interrupted`; `created`: never deployed.
+ */
+function releaseStatus(r: ReleaseDoc, app: AppDoc, deploys: readonly DeployDoc[]): ReleaseStatus {
+  if (app.deployed_release === r.version) return 'deployed';
+  let last: DeployDoc | undefined;
+  for (const d of deploys) if (d.release === r.version && (!last || d.started_at >= last.started_at)) last = d;
+  if (!last) return 'created';
+  if (last.state === 'succeeded') return 'superseded';
+  return last.state === 'running' || last.state === 'rolling_back' ? 'deploying' : last.state;
 }
 
 function publicRelease(r: ReleaseDoc): Omit<ReleaseDoc, 'app'> {

@@ -4,13 +4,17 @@ import { implement } from '../../kit/index.js';
 import { printJson, table } from '../../output.js';
 import { releasesList } from './meta.js';
 
-/** A release as the API answers it (immutable). */
+/** What became of a release (docs/control-api.md): what the machines run now, or its last deploy's end. */
+export type ReleaseStatus = 'deployed' | 'superseded' | 'deploying' | 'rolled_back' | 'failed' | 'interrupted' | 'created';
+
+/** A release as the API answers it (immutable, but for its status). */
 export interface ReleaseJson {
   version: number;
   config: Record<string, unknown>;
   image: { ref: string; digest: string };
   secrets_version: number;
   created_at: string;
+  status: ReleaseStatus;
 }
 
 export const runReleasesList = implement(releasesList, async (opts) => {
@@ -23,9 +27,11 @@ export const runReleasesList = implement(releasesList, async (opts) => {
 });
 
 export function formatReleases(releases: readonly ReleaseJson[]): string {
-  const rows = [['VERSION', 'IMAGE', 'DIGEST', 'SECRETS VERSION', 'CREATED']];
+  const rows = [['VERSION', 'STATUS', 'IMAGE', 'FROM', 'SECRETS VERSION', 'CREATED']];
   for (const r of releases) {
-    rows.push([`v${r.version}`, r.image.ref, r.image.digest.slice(0, 'sha256:'.length + 12), String(r.secrets_version), r.created_at]);
+    // The digest names the image; the ref is where it came from (`.` is a directory packed by deploy).
+    const from = r.image.ref === '.' ? 'a directory' : r.image.ref;
+    rows.push([`v${r.version}`, r.status.replace('_', ' '), r.image.digest.slice(0, 'sha256:'.length + 12), from, String(r.secrets_version), r.created_at]);
   }
   return table(rows);
 }
