@@ -77,10 +77,11 @@ describe('starling apps / releases / secrets / regions', () => {
     assert.equal(dup.code, 2);
     assert.match(dup.stderr, /error: app web already exists/);
     assert.match(dup.stderr, /hint: /);
-    const bad = await cli(['apps', 'create', 'Bad_Name', '--primary-region', 'nowhere']);
+    // (A bad region no longer reaches the API: the CLI names it first, tested below.)
+    const bad = await cli(['apps', 'create', 'Bad_Name', '--primary-region', 'ams', '--org', 'Bad_Org']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /\n {2}name: must be lower-case/);
-    assert.match(bad.stderr, /\n {2}primary_region: is not a known region/);
+    assert.match(bad.stderr, /\n {2}org: must be lower-case/);
   });
 
   it('refuses to destroy without --yes, destroys with it', async () => {
@@ -183,6 +184,42 @@ describe('starling apps / releases / secrets / regions', () => {
     const created = await cli(['apps', 'create', 'api']);
     assert.equal(created.code, 0, created.stderr);
     assert.match(created.stdout, /primary region ams/);
+  });
+
+  it('takes region codes in any case and names an unknown one with the command that lists them', async () => {
+    const created = await cli(['apps', 'create', 'loud', '--primary-region', 'LHR']);
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stdout, /primary region lhr\)/);
+    const host = await cli(['hosts', 'add', 'host-lhr', '--region', 'Lhr', '--json']);
+    assert.equal(host.code, 0, host.stderr);
+    assert.equal((JSON.parse(host.stdout) as { region: string }).region, 'lhr');
+    // Accepted by the CLI and the API: what is left is that the app has nothing deployed.
+    const scale = await cli(['scale', 'count', '1', '--app', 'loud', '--region', 'LHR,Ams']);
+    assert.equal(scale.code, 2);
+    assert.match(scale.stderr, /has no deployed release to scale/);
+
+    for (const args of [
+      ['apps', 'create', 'quiet', '--primary-region', 'xyz'],
+      ['hosts', 'add', 'host-x', '--region', 'xyz'],
+      ['scale', 'count', '1', '--app', 'loud', '--region', 'lhr,xyz'],
+      ['logs', '--app', 'loud', '--region', 'xyz'],
+    ]) {
+      const r = await cli(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /--[a-z-]+: unknown region "xyz"/, args.join(' '));
+      assert.match(r.stderr, /hint: see starling regions list/, args.join(' '));
+      assert.doesNotMatch(r.stderr, /GET \/v1\/regions/, args.join(' '));
+    }
+    assert.doesNotMatch((await cli(['apps', 'list'])).stdout, /quiet/);
+
+    // The API lower-cases too, for clients other than this CLI.
+    const res = await fetch(`${url}/v1/apps`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'shouty', primary_region: 'FRA' }),
+    });
+    assert.equal(res.status, 201, await res.clone().text());
+    assert.equal(((await res.json()) as { primary_region: string }).primary_region, 'fra');
   });
 
   it('says how to configure the control plane when nothing is configured (exit 2)', async () => {
