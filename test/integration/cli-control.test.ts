@@ -77,10 +77,11 @@ describe('starling apps / releases / secrets / regions', () => {
     assert.equal(dup.code, 2);
     assert.match(dup.stderr, /error: app web already exists/);
     assert.match(dup.stderr, /hint: /);
-    const bad = await cli(['apps', 'create', 'Bad_Name', '--primary-region', 'nowhere']);
+    // (A bad region no longer reaches the API: the CLI names it first, tested below.)
+    const bad = await cli(['apps', 'create', 'Bad_Name', '--primary-region', 'ams', '--org', 'Bad_Org']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /\n {2}name: must be lower-case/);
-    assert.match(bad.stderr, /\n {2}primary_region: is not a known region/);
+    assert.match(bad.stderr, /\n {2}org: must be lower-case/);
   });
 
   it('refuses to destroy without --yes, destroys with it', async () => {
@@ -121,6 +122,50 @@ describe('starling apps / releases / secrets / regions', () => {
     for (const text of outputs) assert.ok(!text.includes(SECRET), `secret value in output:\n${text}`);
   });
 
+  it('sets several secrets in one change, and none when one pair is bad', async () => {
+    const versionOf = async (): Promise<{ version: number; names: string[] }> => {
+      const j = JSON.parse((await cli(['secrets', 'list', '--app', 'web', '--json'])).stdout) as { secrets_version: number; secrets: { name: string }[] };
+      return { version: j.secrets_version, names: j.secrets.map((s) => s.name) };
+    };
+    const before = await versionOf();
+    const set = await cli(['secrets', 'set', '--app', 'web', `MULTI_A=${SECRET}-a`, `MULTI_B=${SECRET}-b=with=equals`]);
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stdout, /set 2 secrets on app web: MULTI_A \(digest [0-9a-f]{16}\), MULTI_B \(digest [0-9a-f]{16}\); the app's secrets are now version/);
+    const after = await versionOf();
+    assert.equal(after.version, before.version + 1, 'both secrets in one change');
+    assert.ok(after.names.includes('MULTI_A') && after.names.includes('MULTI_B'), after.names.join());
+    const list = await cli(['secrets', 'list', '--app', 'web']);
+    assert.match(list.stdout, /MULTI_A\s+[0-9a-f]{16}/);
+    assert.match(list.stdout, /MULTI_B\s+[0-9a-f]{16}/);
+
+    // A bad name among good pairs: exit 2, named (its value never shown), nothing set.
+    const badName = await cli(['secrets', 'set', '--app', 'web', `MULTI_C=${SECRET}`, `9LIVES=${SECRET}-9`, `MULTI_D=${SECRET}`]);
+    assert.equal(badName.code, 2);
+    assert.match(badName.stderr, /secret name "9LIVES" must be/);
+    // A pair without NAME=: named by its position.
+    const noName = await cli(['secrets', 'set', '--app', 'web', `MULTI_C=${SECRET}`, SECRET]);
+    assert.equal(noName.code, 2);
+    assert.match(noName.stderr, /argument 2 has no NAME= in front/);
+    const twice = await cli(['secrets', 'set', '--app', 'web', `MULTI_C=${SECRET}`, `MULTI_C=${SECRET}-2`]);
+    assert.equal(twice.code, 2);
+    assert.match(twice.stderr, /secret MULTI_C is given twice/);
+    const refused = await versionOf();
+    assert.equal(refused.version, after.version, 'a refused call changes nothing');
+    assert.ok(!refused.names.includes('MULTI_C') && !refused.names.includes('MULTI_D'), refused.names.join());
+
+    // --stage with several, and --stdin takes one NAME only.
+    const staged = await cli(['secrets', 'set', '--app', 'web', '--stage', `MULTI_C=${SECRET}`, `MULTI_D=${SECRET}`, '--json']);
+    assert.equal(staged.code, 0, staged.stderr);
+    const reply = JSON.parse(staged.stdout) as { secrets_version: number; secrets: { name: string }[]; rollout: unknown };
+    assert.deepEqual(reply.secrets.map((s) => s.name), ['MULTI_C', 'MULTI_D']);
+    assert.equal(reply.secrets_version, after.version + 1);
+    assert.equal(reply.rollout, null);
+    const stdinTwo = await cli(['secrets', 'set', '--app', 'web', 'MULTI_E', 'MULTI_F', '--stdin'], undefined, SECRET);
+    assert.equal(stdinTwo.code, 2);
+    assert.match(stdinTwo.stderr, /with --stdin give one NAME alone/);
+    for (const text of outputs) assert.ok(!text.includes(SECRET), `secret value in output:\n${text}`);
+  });
+
   it('lists releases (none yet) and regions', async () => {
     const rel = await cli(['releases', 'list', '--app', 'web']);
     assert.equal(rel.code, 0, rel.stderr);
@@ -139,6 +184,42 @@ describe('starling apps / releases / secrets / regions', () => {
     const created = await cli(['apps', 'create', 'api']);
     assert.equal(created.code, 0, created.stderr);
     assert.match(created.stdout, /primary region ams/);
+  });
+
+  it('takes region codes in any case and names an unknown one with the command that lists them', async () => {
+    const created = await cli(['apps', 'create', 'loud', '--primary-region', 'LHR']);
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stdout, /primary region lhr\)/);
+    const host = await cli(['hosts', 'add', 'host-lhr', '--region', 'Lhr', '--json']);
+    assert.equal(host.code, 0, host.stderr);
+    assert.equal((JSON.parse(host.stdout) as { region: string }).region, 'lhr');
+    // Accepted by the CLI and the API: what is left is that the app has nothing deployed.
+    const scale = await cli(['scale', 'count', '1', '--app', 'loud', '--region', 'LHR,Ams']);
+    assert.equal(scale.code, 2);
+    assert.match(scale.stderr, /has no deployed release to scale/);
+
+    for (const args of [
+      ['apps', 'create', 'quiet', '--primary-region', 'xyz'],
+      ['hosts', 'add', 'host-x', '--region', 'xyz'],
+      ['scale', 'count', '1', '--app', 'loud', '--region', 'lhr,xyz'],
+      ['logs', '--app', 'loud', '--region', 'xyz'],
+    ]) {
+      const r = await cli(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /--[a-z-]+: unknown region "xyz"/, args.join(' '));
+      assert.match(r.stderr, /hint: see starling regions list/, args.join(' '));
+      assert.doesNotMatch(r.stderr, /GET \/v1\/regions/, args.join(' '));
+    }
+    assert.doesNotMatch((await cli(['apps', 'list'])).stdout, /quiet/);
+
+    // The API lower-cases too, for clients other than this CLI.
+    const res = await fetch(`${url}/v1/apps`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'shouty', primary_region: 'FRA' }),
+    });
+    assert.equal(res.status, 201, await res.clone().text());
+    assert.equal(((await res.json()) as { primary_region: string }).primary_region, 'fra');
   });
 
   it('says how to configure the control plane when nothing is configured (exit 2)', async () => {

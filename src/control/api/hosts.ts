@@ -12,7 +12,7 @@ import { encryptSecret } from '../secrets/index.js';
 import type { Op } from '../store/index.js';
 import { asHost } from './agents.js';
 import { HttpError, json, route, type Route } from './http.js';
-import { HOST_ID_RE, RegisterHost, type ApiContext, type HostDoc, type MachineDoc, type MachineStateDoc } from './schemas.js';
+import { HOST_ID_RE, RegisterHost, regionCode, type ApiContext, type HostDoc, type MachineDoc, type MachineStateDoc } from './schemas.js';
 
 /** A join token is good for an hour unless asked otherwise; at most a week. */
 const DEFAULT_JOIN_EXPIRY_S = 3600;
@@ -21,7 +21,7 @@ const MAX_JOIN_EXPIRY_S = 7 * 86_400;
 const hostId = z.string().regex(HOST_ID_RE, 'must be lower-case letters, digits and -, at most 63 characters');
 const AddHost = z.strictObject({
   id: hostId.refine((h) => h !== 'join', '"join" is reserved (POST /v1/hosts/join)'),
-  region: z.string().refine((r) => findRegion(r) !== undefined, 'is not a known region (see docs/control-api.md)'),
+  region: regionCode,
   expires_in_s: z.number().int().min(60).max(MAX_JOIN_EXPIRY_S).optional(),
 });
 const RemoveQuery = z.strictObject({ force: z.enum(['true', 'false']).optional() });

@@ -18,7 +18,7 @@ import { listMachines } from './machines.js';
 import type { ApiContext, HostDoc } from './schemas.js';
 
 const LogsQuery = z.strictObject({
-  region: z.string().regex(/^[a-z]{3}$/, 'must be a region code like fra').optional(),
+  region: z.string().trim().toLowerCase().regex(/^[a-z]{3}$/, 'must be a region code like fra').optional(),
   tail: z.string().regex(/^\d{1,4}$/, 'must be a whole number from 1 to 9999').optional(),
 });
 

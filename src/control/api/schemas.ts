@@ -54,7 +54,9 @@ export { APP_NAME_RE, DIGEST_RE, HOST_ID_RE, MACHINE_ID_RE, ORG_NAME_RE, SECRET_
 export { MACHINE_STATE_NAMES, machineKey, releaseKey, type AppDoc, type HostDoc, type MachineDoc, type MachineStateDoc, type ReleaseDoc };
 
 export const appName = z.string().regex(APP_NAME_RE, APP_NAME_RULE);
-const region = z.string().refine(isKnownRegion, 'is not a known region (see GET /v1/regions and docs/control-api.md)');
+/** A catalog region code in any case (`LHR`): stored and compared in lower case, as the catalog spells it. */
+export const regionCode = z.string().trim().toLowerCase().refine(isKnownRegion, 'is not a known region (see GET /v1/regions and docs/control-api.md)');
+const region = regionCode;
 
 export const orgName = z.string().regex(ORG_NAME_RE, APP_NAME_RULE);
 

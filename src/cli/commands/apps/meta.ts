@@ -1,6 +1,7 @@
 /** `starling apps …`: what the command table knows of them (apps.ts runs them). */
 import { controlFlags, jsonFlag, yesFlag } from '../../flags.js';
-import { defineCommand, string } from '../../kit/index.js';
+import { custom, defineCommand, string } from '../../kit/index.js';
+import { regionCode } from '../regions/meta.js';
 
 export const appsCreate = defineCommand({
   noun: 'apps',
@@ -8,7 +9,7 @@ export const appsCreate = defineCommand({
   summary: 'create an app on the control plane',
   args: ['NAME'],
   options: {
-    'primary-region': string({ value: 'REGION', description: 'where its machines go first (default: the first region with hosts)' }),
+    'primary-region': custom({ value: 'REGION', description: 'where its machines go first, a region code in any case (default: the first region with hosts)' }, regionCode),
     org: string({ value: 'ORG', description: "the org it belongs to (default: the token's org; the operator's: personal)" }),
     ...jsonFlag(),
     ...controlFlags,

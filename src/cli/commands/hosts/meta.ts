@@ -1,6 +1,7 @@
 /** `starling hosts …`: what the command table knows of them (hosts.ts runs them). */
 import { controlFlags, jsonFlag, yesFlag } from '../../flags.js';
-import { boolean, defineCommand, duration, string } from '../../kit/index.js';
+import { boolean, custom, defineCommand, duration } from '../../kit/index.js';
+import { regionCode } from '../regions/meta.js';
 import { writeFlag } from '../tokens/meta.js';
 
 export const hostsAdd = defineCommand({
@@ -9,11 +10,14 @@ export const hostsAdd = defineCommand({
   summary: 'add a host: prints the one-time join token its agent needs',
   args: ['NAME'],
   options: {
-    region: string({
-      value: 'REGION',
-      description: 'the region (PoP) the host is in (required)',
-      required: { message: '--region REGION is required', hint: 'a region code of the catalog, e.g. --region fra' },
-    }),
+    region: custom(
+      {
+        value: 'REGION',
+        description: 'the region (PoP) the host is in, a code of the catalog in any case (required)',
+        required: { message: '--region REGION is required', hint: 'a region code of the catalog, e.g. --region fra' },
+      },
+      regionCode,
+    ),
     expiry: duration({ description: 'how long the join token is good for, e.g. 1h, 2d', default: '1h' }),
     ...writeFlag,
     ...jsonFlag(),

@@ -1,6 +1,7 @@
 /** `starling machines …`: what the command table knows of them (run.ts, list.ts, lifecycle.ts, logs.ts run them). */
 import { appFlag, jsonFlag } from '../../flags.js';
-import { boolean, defineCommand, list, number, string } from '../../kit/index.js';
+import { boolean, custom, defineCommand, list, number, string } from '../../kit/index.js';
+import { regionCode } from '../regions/meta.js';
 import { agentConfigFlag } from '../agent/meta.js';
 
 /** `--app APP` (required) and `--config FILE` (the agent whose local Machines API is called), on every machines command. */
@@ -16,7 +17,7 @@ export const machinesRun = defineCommand({
   args: ['IMAGE'],
   options: {
     ...machinesFlags,
-    region: string({ value: 'REGION', description: "where the machine runs (the agent's region; the only one it can run)" }),
+    region: custom({ value: 'REGION', description: "where the machine runs (the agent's region; the only one it can run), in any case" }, regionCode),
     env: list({ value: 'NAME=VALUE', description: 'an environment variable' }),
     secret: list({ value: 'NAME[=VALUE]', description: 'a secret (NAME alone: the value of $NAME here)' }),
     port: number({ value: 'N', integer: true, min: 1, max: 65535, expect: 'from 1 to 65535', description: 'the port the app listens on inside the machine' }),

@@ -1,6 +1,7 @@
 /** `starling proxy …`: what the command table knows of it (serve.ts runs it). */
 import { logLevelFlag } from '../../flags.js';
-import { boolean, defineCommand, hostPort, number, oneOf, string } from '../../kit/index.js';
+import { boolean, custom, defineCommand, hostPort, number, oneOf, string } from '../../kit/index.js';
+import { lowerRegionCode } from '../regions/meta.js';
 
 const needs = { hint: 'starling proxy serve --routes routes.json --region fra --listen 127.0.0.1:8080' };
 
@@ -16,7 +17,7 @@ export const proxyServe = defineCommand({
   summary: 'run the edge proxy alone, with a routes file (demos, tests, benchmarks)',
   options: {
     routes: string({ value: 'FILE', description: 'routes file (JSON or TOML); reloaded when it changes', required: needs }),
-    region: string({ value: 'REGION', description: "this proxy's region: its machines are preferred", required: needs }),
+    region: custom({ value: 'REGION', description: "this proxy's region, in any case: its machines are preferred", required: needs }, lowerRegionCode),
     listen: hostPort({ description: 'where clients connect', default: '127.0.0.1:8080' }),
     admin: hostPort({ description: '/healthz and /metrics (off when not given)' }),
     'access-log': string({ value: 'off|-|FILE', description: 'JSON access log: off, stdout, or a file', default: '-' }),

@@ -1,6 +1,7 @@
 /** `starling scale …`: what the command table knows of it (scale.ts runs it). */
 import { appFlag, controlFlags, jsonFlag } from '../../flags.js';
-import { defineCommand, string } from '../../kit/index.js';
+import { custom, defineCommand } from '../../kit/index.js';
+import { regionCodes } from '../regions/meta.js';
 
 export const scaleCount = defineCommand({
   noun: 'scale',
@@ -8,7 +9,7 @@ export const scaleCount = defineCommand({
   args: ['N'],
   summary: 'run N machines of the deployed release in each listed region (default: the primary region)',
   options: {
-    region: string({ value: 'A,B', description: 'comma-separated region codes; regions not listed keep their machines' }),
+    region: custom({ value: 'A,B', description: 'comma-separated region codes, in any case; regions not listed keep their machines' }, regionCodes),
     ...appFlag(),
     ...jsonFlag(),
     ...controlFlags,

@@ -9,11 +9,11 @@ const stageFlag = {
 export const secretsSet = defineCommand({
   noun: 'secrets',
   verb: 'set',
-  summary: 'set one secret of an app (NAME=VALUE, or NAME with --stdin); prints its digest, never its value',
-  args: ['NAME=VALUE'],
+  summary: 'set secrets of an app (NAME=VALUE …, all in one change; or NAME with --stdin); prints digests, never values',
+  args: ['NAME=VALUE...'],
   options: {
     ...appFlag(),
-    stdin: boolean({ description: 'read the value from stdin (the argument is then NAME alone)' }),
+    stdin: boolean({ description: 'read the value from stdin (the argument is then one NAME alone)' }),
     ...stageFlag,
     ...jsonFlag(),
     ...controlFlags,

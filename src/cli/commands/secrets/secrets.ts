@@ -39,28 +39,46 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
-/** `NAME=VALUE` → [NAME, VALUE]; with --stdin the argument is NAME alone. */
-async function pairOf(arg: string, stdin: boolean): Promise<[string, string]> {
-  if (stdin) {
-    if (arg.includes('=')) throw usage('with --stdin give the NAME alone; the value comes from stdin', 'printf %s "$VALUE" | starling secrets set --app APP NAME --stdin');
-    return [checkName(arg), await readStdin()];
-  }
+/** `NAME=VALUE` → [NAME, VALUE]; `which` says which argument it is, for messages (never the value). */
+function pairOf(arg: string, which: string): [string, string] {
   const eq = arg.indexOf('=');
   if (eq <= 0) {
-    throw usage('expected NAME=VALUE (the argument has no NAME= in front)', 'starling secrets set --app APP DATABASE_URL=postgres://…, or NAME --stdin to read the value from stdin');
+    throw usage(`expected NAME=VALUE, but ${which} has no NAME= in front`, 'starling secrets set --app APP DATABASE_URL=postgres://… API_KEY=…, or NAME --stdin to read one value from stdin');
   }
   return [checkName(arg.slice(0, eq)), arg.slice(eq + 1)];
 }
 
+/**
+ * Every argument checked before anything is sent, so a bad one sets none: `NAME=VALUE …`, or with
+ * --stdin one NAME whose value is stdin. A name given twice is refused rather than one value winning.
+ */
+async function pairsOf(args: readonly string[], stdin: boolean): Promise<Record<string, string>> {
+  if (stdin) {
+    if (args.length !== 1 || args[0]!.includes('=')) throw usage('with --stdin give one NAME alone; its value comes from stdin', 'printf %s "$VALUE" | starling secrets set --app APP NAME --stdin');
+    return { [checkName(args[0]!)]: await readStdin() };
+  }
+  const pairs = new Map<string, string>();
+  for (const [i, arg] of args.entries()) {
+    const [name, value] = pairOf(arg, args.length === 1 ? 'the argument' : `argument ${i + 1}`);
+    if (pairs.has(name)) throw usage(`secret ${name} is given twice`, 'give each NAME once');
+    pairs.set(name, value);
+  }
+  // fromEntries defines own properties, so even a secret named __proto__ is sent as one.
+  return Object.fromEntries(pairs);
+}
+
+/** All the pairs in one PUT: one new secrets version, one rollout. */
 export const runSecretsSet = implement(secretsSet, async (opts) => {
   const { app } = opts;
-  const [name, value] = await pairOf(opts['name=value'], opts.stdin);
+  const pairs = await pairsOf(opts['name=value'], opts.stdin);
+  const names = Object.keys(pairs);
   const target = resolveControl(opts);
-  const reply = await callControl<SecretsReply>(target, 'PUT', appPath(app, `/secrets${stageQuery(opts)}`), { [name]: value });
+  const reply = await callControl<SecretsReply>(target, 'PUT', appPath(app, `/secrets${stageQuery(opts)}`), pairs);
   if (opts.json) printJson(reply);
   else {
-    const digest = reply.secrets.find((s) => s.name === name)?.digest ?? '?';
-    console.log(`set secret ${name} on app ${app} (digest ${digest}); the app's secrets are now version ${reply.secrets_version}`);
+    const digestOf = (name: string): string => reply.secrets.find((s) => s.name === name)?.digest ?? '?';
+    const what = names.length === 1 ? `secret ${names[0]!} on app ${app} (digest ${digestOf(names[0]!)})` : `${names.length} secrets on app ${app}: ${names.map((n) => `${n} (digest ${digestOf(n)})`).join(', ')}`;
+    console.log(`set ${what}; the app's secrets are now version ${reply.secrets_version}`);
     console.log(rolloutLine(app, reply.rollout));
   }
   return 0;
