@@ -2,12 +2,17 @@
  * The flags many commands share, declared once: `--json`, `--app`, the four that reach the control
  * plane, `--log-level`, `--yes` and `--config`. A command spreads them into its options
  * (`options: { ...jsonFlag(), ...controlFlags }`); what they mean is in the README's CLI reference.
+ * The short forms flyctl has are declared here too, so they mean the same on every command:
+ * `-a` `--app`, `-c` `--config`, `-j` `--json`, `-y` `--yes` (and `-f` `--follow`, SHORT.follow).
  */
+
+/** The one-letter forms of shared flags. */
+export const SHORT = { app: 'a', config: 'c', json: 'j', yes: 'y', follow: 'f' } as const;
 import { boolean, oneOf, string, type Option } from './kit/index.js';
 
 /** `--json`: the command's documented JSON instead of text. */
 export function jsonFlag(description = 'print JSON (keys as documented) instead of text') {
-  return { json: boolean({ description }) };
+  return { json: boolean({ short: SHORT.json, description }) };
 }
 
 /** `--app APP`, required by the commands about one app. */
@@ -15,6 +20,7 @@ export function appFlag(o: { description?: string; hint?: string } = {}) {
   return {
     app: string({
       value: 'APP',
+      short: SHORT.app,
       description: o.description ?? 'the app (required)',
       required: { message: '--app APP is required', hint: o.hint ?? 'see your apps with: starling apps list' },
     }),
@@ -41,12 +47,12 @@ export const logLevelFlag = {
 
 /** `--yes`: the confirmation a destructive command asks for; `description` says what it confirms. */
 export function yesFlag(description: string) {
-  return { yes: boolean({ description }) };
+  return { yes: boolean({ short: SHORT.yes, description }) };
 }
 
 /** `--config FILE`: the file a command reads its settings from (agent.toml, control.toml, starling.toml). */
 export function configFlag(description: string): { config: Option<string | undefined> };
 export function configFlag(description: string, defaultPath: string): { config: Option<string> };
 export function configFlag(description: string, defaultPath?: string): { config: Option<string | undefined> } {
-  return { config: string({ value: 'FILE', description, ...(defaultPath === undefined ? {} : { default: defaultPath }) }) };
+  return { config: string({ value: 'FILE', short: SHORT.config, description, ...(defaultPath === undefined ? {} : { default: defaultPath }) }) };
 }

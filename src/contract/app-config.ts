@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
-import { readToml, ConfigIssuesError, StarlingError, describeError, type SchemaIssue } from '../shared/index.js';
+import { closest, readToml, ConfigIssuesError, StarlingError, describeError, type SchemaIssue } from '../shared/index.js';
 import {
   AppConfigSchema, allowedKeys, displayPath, parseSizeMb, prepare,
   type HANDLERS, type KILL_SIGNALS, type ParsedDocument, type STRATEGIES,
@@ -140,21 +140,6 @@ function toIssues(i: z.core.$ZodIssue, at: (p: readonly PropertyKey[]) => string
   if (i.code === 'invalid_key') return [{ path: at(i.path), message: i.issues[0]?.message ?? i.message }];
   if (i.code === 'invalid_type' && /received undefined$/.test(i.message)) return [{ path: at(i.path), message: 'is required' }];
   return [{ path: at(i.path), message: i.message }];
-}
-
-/** The allowed key nearest to a mistyped one (at most two edits away), for "did you mean". */
-function closest(key: string, allowed: readonly string[]): string | undefined {
-  const distance = (a: string, b: string): number => {
-    let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-    for (let i = 1; i <= a.length; i++) {
-      const next = [i];
-      for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-      row = next;
-    }
-    return row[b.length]!;
-  };
-  const best = allowed.map((k) => ({ k, d: distance(key, k) })).sort((x, y) => x.d - y.d)[0];
-  return best && best.d <= Math.min(2, Math.floor(key.length / 3)) ? best.k : undefined;
 }
 
 // ---- pass 3: checks across the file --------------------------------------------------------------

@@ -34,3 +34,4 @@ export * from './metrics/index.js';
 // The HTTP kit is a part of its own, src/http: it loads node:http (about 50 ms and 9 MiB), so a
 // process that needs only shared's basics, such as `starling --help`, does not load it.
 export { HOST_PORT_RULE, parseHostPort } from './addresses.js';
+export { closest, editDistance } from './closest.js';

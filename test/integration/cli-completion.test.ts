@@ -72,6 +72,8 @@ describe('starling completion zsh and fish', () => {
       const text = script(shell);
       for (const n of NOUNS) assert.ok(text.includes(`'${n.noun}`), `${shell} script lacks ${n.noun}`);
       assert.match(text, /primary-region/);
+      // fish knows a short form is the flag (and so that -a takes a value); zsh offers the long form.
+      if (shell === 'fish') assert.match(text, /__starling_at \\'releases list\\'' -l app -s a -r -F /);
       if (!has(shell)) return t.skip(`${shell} is not installed: syntax not checked`);
       const dir = mkdtempSync(join(tmpdir(), 'starling-completion-'));
       try {

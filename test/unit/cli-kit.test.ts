@@ -129,6 +129,29 @@ describe('CLI kit: options', () => {
     assert.throws(() => defineCommand({ noun: 'x', verb: 'y', summary: '', args: ['NAME'], options: { name: boolean({ description: '' }) }, load: async () => ({}) }), /share a name/);
   });
 
+  it('a short letter is the flag too, shown in help; an unknown flag names the nearest one', () => {
+    const greet = defineCommand({
+      noun: 'greet',
+      verb: '',
+      summary: 'say hello',
+      options: { who: string({ value: 'NAME', short: 'w', description: 'to whom' }), loud: boolean({ short: 'l', description: 'shout' }) },
+      load: async () => ({}),
+    });
+    assert.deepEqual(parseOptions(greet, ['-w', 'ann', '-l']), { who: 'ann', loud: true });
+    assert.deepEqual(parseOptions(greet, ['-lw', 'bo']), { who: 'bo', loud: true });
+    assert.match(commandHelp(greet), /^ {2}-w, --who NAME {2}to whom$/m);
+    assert.throws(() => parseOptions(greet, ['--whoo', 'x']), usage(/^unknown flag --whoo: did you mean --who\?$/));
+    assert.throws(() => parseOptions(greet, ['--zzzzzz']), usage(/^unknown flag --zzzzzz$/));
+    assert.throws(() => parseOptions(greet, ['-q']), usage(/^unknown flag -q$/));
+  });
+
+  it('refuses a short letter used twice, -h (help) or more than one letter', () => {
+    const def = (options: Record<string, ReturnType<typeof boolean>>) => () => defineCommand({ noun: 'x', verb: 'y', summary: '', options, load: async () => ({}) });
+    assert.throws(def({ a: boolean({ short: 'q', description: '' }), b: boolean({ short: 'q', description: '' }) }), /-q is not one free letter/);
+    assert.throws(def({ a: boolean({ short: 'h', description: '' }) }), /-h is not one free letter/);
+    assert.throws(def({ a: boolean({ short: 'ab', description: '' }) }), /not one free letter/);
+  });
+
   it('a module without the implementation is an error of ours, not a crash without words', async () => {
     await assert.rejects(loadImplementation(petsList), (e) => isStarlingError(e, 'ERR_CLI_DEFINITION') && /pets list/.test(e.message));
   });
@@ -165,6 +188,10 @@ describe('CLI kit: help and dispatch', () => {
     assert.match(err.pop()!, /^error: unknown command "pets frob"\n\nstarling pets — /);
     assert.equal(await dispatch(tree, ['cows'], { packageJson: pkg }), 2);
     assert.match(err.pop()!, /^error: unknown command "cows"\n\nstarling — a test/);
+    assert.equal(await dispatch(tree, ['pets', 'lst'], { packageJson: pkg }), 2);
+    assert.match(err.pop()!, /^error: unknown command "pets lst": did you mean "pets list"\?\nhint: see: starling pets list --help$/);
+    assert.equal(await dispatch(tree, ['pots', 'new', '--loud'], { packageJson: pkg }), 2);
+    assert.match(err.pop()!, /^error: unknown command "pots new": did you mean "pets new"\?/);
     assert.equal(await dispatch(tree, ['--version'], { packageJson: pkg }), 0);
     assert.match(out.pop()!, /^starling \d+\.\d+\.\d+/);
   });

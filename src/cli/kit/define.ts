@@ -63,6 +63,13 @@ export function defineCommand<const O extends Options, const A extends readonly 
     if (Object.hasOwn(meta.options, argKey(a))) throw internal(`${commandName(meta)}: argument ${a} and option --${argKey(a)} share a name`);
     if (a.endsWith('...') && i !== args.length - 1) throw internal(`${commandName(meta)}: only the last argument may end in ...`);
   }
+  // `-h` is help; a letter names one flag of a command.
+  const shorts = new Set(['h']);
+  for (const [name, o] of Object.entries(meta.options)) {
+    if (o.short === undefined) continue;
+    if (!/^[a-zA-Z]$/.test(o.short) || shorts.has(o.short)) throw internal(`${commandName(meta)}: --${name}'s short form -${o.short} is not one free letter`);
+    shorts.add(o.short);
+  }
   return meta;
 }
 

@@ -3,8 +3,8 @@
  * module), then its module imported and its implementation called.
  */
 import { readFileSync } from 'node:fs';
-import { StarlingError, describeError } from '../../shared/index.js';
-import { loadImplementation, type AnyCommand } from './define.js';
+import { StarlingError, closest, describeError } from '../../shared/index.js';
+import { commandName, loadImplementation, type AnyCommand } from './define.js';
 import { commandHelp, mainHelp, nounHelp, type CommandTree } from './help.js';
 import { parseOptions } from './parse.js';
 
@@ -63,6 +63,12 @@ export async function dispatch(tree: CommandTree, argv: readonly string[], o: { 
       console.log(commandHelp(cmd, tree));
       return 0;
     }
+    // `deploy resme`: a command named by its noun alone that takes no argument was given a word
+    // that is nearly one of the noun's verbs.
+    if (cmd.verb === '' && (cmd.args ?? []).length === 0 && rest[0] !== undefined && !rest[0].startsWith('-')) {
+      const near = suggestCommand(tree, [cmd.noun, rest[0]]);
+      if (near !== undefined) return unknownCommand(tree, `${cmd.noun} ${rest[0]}`, near);
+    }
     const opts = parseOptions(cmd, rest);
     return (await loadImplementation(cmd)).run(opts);
   }
@@ -72,7 +78,39 @@ export async function dispatch(tree: CommandTree, argv: readonly string[], o: { 
     console.log(nounHelp(tree, noun));
     return 0;
   }
-  const asked = words.filter((w) => w !== '--help').slice(0, 2).join(' ');
+  // The words that name the command: those before the first flag (`stauts --app web` → `stauts`).
+  const firstFlag = words.findIndex((w) => w.startsWith('-'));
+  const named = (firstFlag < 0 ? words : words.slice(0, firstFlag)).slice(0, 2);
+  const asked = (named.length > 0 ? named : words.filter((w) => w !== '--help').slice(0, 2)).join(' ');
+  const near = suggestCommand(tree, named);
+  if (near !== undefined) return unknownCommand(tree, asked, near);
   console.error(`error: unknown command "${asked}"\n\n${noun ? nounHelp(tree, noun) : mainHelp(tree)}`);
+  return 2;
+}
+
+/**
+ * "Did you mean": the command nearest to the words typed, a few edits away. A known noun with a
+ * mistyped verb (`apps lst`) gets the nearest of its verbs; a mistyped noun (`stauts`, `aps list`)
+ * gets the nearest noun, with the verb typed after it when that noun has such a verb.
+ */
+function suggestCommand(tree: CommandTree, named: readonly string[]): string | undefined {
+  const [noun, verb] = named;
+  if (noun === undefined) return undefined;
+  const cmds = tree.commands.filter((c) => c.noun === noun);
+  if (cmds.length > 0) {
+    if (verb === undefined) return undefined;
+    // Only the first word of a verb or alias: `agent bgp stauts` is not worth a guess.
+    const verbs = [...new Set(cmds.flatMap((c) => [c.verb, ...(c.aliases ?? [])]).filter((v) => v !== '').map((v) => v.split(' ')[0]!))];
+    const v = closest(verb, verbs);
+    return v === undefined ? undefined : `${noun} ${v}`;
+  }
+  const n = closest(noun, tree.nouns.map((x) => x.noun));
+  if (n === undefined) return undefined;
+  const exact = verb === undefined ? undefined : findCommand(tree, [n, verb]);
+  return exact && exact.cmd.verb !== '' ? commandName({ noun: n, verb: verb! }) : n;
+}
+
+function unknownCommand(tree: CommandTree, asked: string, near: string): number {
+  console.error(`error: unknown command "${asked}": did you mean "${near}"?\nhint: see: ${tree.name} ${near} --help`);
   return 2;
 }

@@ -18,6 +18,8 @@ export interface Option<T> {
   readonly multiple?: boolean;
   /** Help shows it as `--name VALUE`. */
   readonly value?: string | undefined;
+  /** One letter that also names it (`a` for `-a`, as flyctl has it): help shows `-a, --app APP`. */
+  readonly short?: string | undefined;
   readonly description: string;
   /** The default as a user would type it, for help and the README. */
   readonly default?: string | undefined;
@@ -37,6 +39,8 @@ export type OptionValues<O extends Options> = { readonly [K in keyof O]: O[K] ex
 
 interface Common {
   value?: string;
+  /** `a`: `-a` is this flag too. */
+  short?: string;
   description: string;
 }
 type Required = { required: true | { message?: string; hint?: string } };
@@ -65,6 +69,7 @@ export function string<const S extends Common & { default?: string } & Partial<R
   return {
     type: 'string',
     value: s.value,
+    short: s.short,
     description: s.description,
     default: s.default,
     required: requiredOf(s),
@@ -73,8 +78,8 @@ export function string<const S extends Common & { default?: string } & Partial<R
 }
 
 /** `--name`: true when given, else false. */
-export function boolean(s: { description: string }): Option<boolean> {
-  return { type: 'boolean', description: s.description, parse: (raw) => raw === true };
+export function boolean(s: { description: string; short?: string }): Option<boolean> {
+  return { type: 'boolean', short: s.short, description: s.description, parse: (raw) => raw === true };
 }
 
 /** `--name VALUE`, repeatable (`--env A=1 --env B=2`): every value, in order ([] when not given). */
@@ -83,6 +88,7 @@ export function list(s: Common): Option<string[]> {
     type: 'string',
     multiple: true,
     value: s.value,
+    short: s.short,
     description: s.description,
     parse: (raw) => (Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? [raw] : []),
   };
@@ -115,6 +121,7 @@ export function number<const S extends NumberSpec & Partial<Required>>(s: S): Op
   return {
     type: 'string',
     value: s.value ?? 'N',
+    short: s.short,
     description: s.description,
     default: s.default === undefined ? undefined : String(s.default),
     required: requiredOf(s),
@@ -142,6 +149,7 @@ export function oneOf<const V extends readonly [string, ...string[]], const S ex
   return {
     type: 'string',
     value: s.value ?? values.join('|'),
+    short: s.short,
     description: s.description,
     default: s.default,
     required: requiredOf(s),
@@ -169,6 +177,7 @@ export function duration<const S extends Common & { default?: string } & Partial
   return {
     type: 'string',
     value: s.value ?? 'DURATION',
+    short: s.short,
     description: s.description,
     default: s.default,
     required: requiredOf(s),
@@ -190,6 +199,7 @@ export function custom<T, const S extends Common & { default?: string } & Partia
   return {
     type: 'string',
     value: s.value,
+    short: s.short,
     description: s.description,
     default: s.default,
     required: requiredOf(s),
@@ -212,6 +222,6 @@ export function parseHostPort(value: string, flag: string): { host: string; port
 }
 
 /** `--name HOST:PORT`: where to listen or connect; run() gets `{ host, port }`. */
-export function hostPort<const S extends { description: string; default?: string } & Partial<Required>>(s: S) {
+export function hostPort<const S extends { description: string; short?: string; default?: string } & Partial<Required>>(s: S) {
   return custom({ value: 'HOST:PORT', ...s }, parseHostPort);
 }

@@ -5,7 +5,7 @@
  * (exit 2) with a hint.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { StarlingError } from '../../shared/index.js';
+import { StarlingError, closest } from '../../shared/index.js';
 import { argKey, commandName, type AnyCommand, type OptsOf } from './define.js';
 import { usageError } from './options.js';
 
@@ -13,21 +13,33 @@ function seeHelp(cmd: AnyCommand): string {
   return `see: starling ${commandName(cmd)} --help`;
 }
 
-/** `--name VALUE` as help shows it. */
+/** `--name VALUE` as help shows it; `-n, --name VALUE` when it has a short form. */
 export function flagLabel(name: string, o: AnyCommand['options'][string]): string {
-  return o.type === 'string' ? `--${name} ${o.value ?? 'VALUE'}` : `--${name}`;
+  const long = o.type === 'string' ? `--${name} ${o.value ?? 'VALUE'}` : `--${name}`;
+  return o.short === undefined ? long : `-${o.short}, ${long}`;
+}
+
+/** parseArgs' error for a flag the command does not have, said as ours, with "did you mean". */
+function unknownFlag(cmd: AnyCommand, e: unknown): StarlingError | undefined {
+  if ((e as { code?: unknown }).code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return undefined;
+  const flag = /^Unknown option '([^']+)'/.exec((e as Error).message)?.[1];
+  if (flag === undefined) return undefined;
+  const near = flag.startsWith('--') ? closest(flag.slice(2), [...Object.keys(cmd.options), 'help']) : undefined;
+  return usageError(`unknown flag ${flag}${near === undefined ? '' : `: did you mean --${near}?`}`, seeHelp(cmd));
 }
 
 /** Parses a command's flags and arguments; throws a usage error (fault: user) for any mistake. */
 export function parseOptions<C extends AnyCommand>(cmd: C, argv: readonly string[]): OptsOf<C> {
   const config: NonNullable<ParseArgsConfig['options']> = {};
-  for (const [name, o] of Object.entries(cmd.options)) config[name] = o.multiple ? { type: 'string', multiple: true } : { type: o.type };
+  for (const [name, o] of Object.entries(cmd.options)) {
+    config[name] = { type: o.multiple ? 'string' : o.type, ...(o.multiple ? { multiple: true } : {}), ...(o.short === undefined ? {} : { short: o.short }) };
+  }
   let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({ args: [...argv], options: config, strict: true, allowPositionals: true }));
   } catch (e) {
-    throw usageError((e as Error).message, seeHelp(cmd));
+    throw unknownFlag(cmd, e) ?? usageError((e as Error).message, seeHelp(cmd));
   }
 
   const names = cmd.args ?? [];

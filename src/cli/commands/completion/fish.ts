@@ -48,7 +48,7 @@ export function fishScript(m: CompletionModel): string {
     if (m.withArgs.has(key)) lines.push(`complete -c ${m.name} ${at(key)} -F`);
     for (const f of flags) {
       const value = f.choices ? ` -x -a ${fishQuote(f.choices.join(' '))}` : f.takesValue ? ' -r -F' : '';
-      lines.push(`complete -c ${m.name} ${at(key)} -l ${f.flag.slice(2)}${value} -d ${fishQuote(f.description)}`);
+      lines.push(`complete -c ${m.name} ${at(key)} -l ${f.flag.slice(2)}${f.short === undefined ? '' : ` -s ${f.short}`}${value} -d ${fishQuote(f.description)}`);
     }
   }
   return [...lines, ''].join('\n');

@@ -13,6 +13,8 @@ export interface Word {
 export interface Flag {
   /** `--json` */
   flag: string;
+  /** `j`, when `-j` is the flag too (fish completes it; bash and zsh offer the long form). */
+  short?: string | undefined;
   takesValue: boolean;
   /** The values it takes, when there are few; else any text or a file. */
   choices?: readonly string[] | undefined;
@@ -44,6 +46,7 @@ export function completionModel(tree: CommandTree): CompletionModel {
     words.forEach((w, i) => add([cmd.noun, ...words.slice(0, i)].join(' '), { word: w, summary: i === words.length - 1 ? cmd.summary : `${w} …` }));
     const flags: Flag[] = Object.entries(cmd.options).map(([name, o]) => ({
       flag: `--${name}`,
+      short: o.short,
       takesValue: o.type === 'string',
       choices: o.choices,
       description: o.description,

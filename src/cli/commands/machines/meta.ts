@@ -1,5 +1,5 @@
 /** `starling machines …`: what the command table knows of them (run.ts, list.ts, lifecycle.ts, logs.ts run them). */
-import { appFlag, jsonFlag } from '../../flags.js';
+import { SHORT, appFlag, jsonFlag } from '../../flags.js';
 import { boolean, custom, defineCommand, list, number, string } from '../../kit/index.js';
 import { regionCode } from '../regions/meta.js';
 import { agentConfigFlag } from '../agent/meta.js';
@@ -77,7 +77,7 @@ export const machinesLogs = defineCommand({
   options: {
     ...machinesFlags,
     tail: number({ value: 'N', integer: true, min: 1, max: 999_999, expect: 'a number of lines from 1 to 999999', description: 'only the last N lines (then new ones with --follow)' }),
-    follow: boolean({ description: 'keep printing new lines until interrupted (Ctrl-C)' }),
+    follow: boolean({ short: SHORT.follow, description: 'keep printing new lines until interrupted (Ctrl-C)' }),
   },
   load: () => import('./logs.js'),
 });

@@ -1,5 +1,5 @@
 /** `starling tokens …`: what the command table knows of them (tokens.ts runs them). */
-import { controlFlags, jsonFlag } from '../../flags.js';
+import { SHORT, controlFlags, jsonFlag } from '../../flags.js';
 import { defineCommand, duration, oneOf, string } from '../../kit/index.js';
 
 /** `--write FILE`, where `tokens create` and `hosts add` put the secret they make (secret-out.ts). */
@@ -13,7 +13,7 @@ export const tokensCreate = defineCommand({
   summary: 'create an API token for an org (optionally one app) with a scope; shown once',
   options: {
     org: string({ value: 'ORG', description: 'the org the token acts for (required)', required: { message: '--org ORG is required', hint: 'see the orgs with: starling orgs list' } }),
-    app: string({ value: 'APP', description: 'limit it to this app of the org' }),
+    app: string({ value: 'APP', short: SHORT.app, description: 'limit it to this app of the org' }),
     scope: oneOf(['read', 'deploy', 'admin'], {
       value: 'SCOPE',
       description: 'read (look), deploy (releases, deploys, scale, secrets, new apps) or admin (also destroy apps, manage tokens)',
