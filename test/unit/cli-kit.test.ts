@@ -164,9 +164,9 @@ describe('CLI kit: help and dispatch', () => {
   });
 
   it("a noun's help lists its verbs with summaries and aliases; a command's help its options", () => {
-    assert.match(nounHelp(tree, tree.nouns[0]!), /starling pets add NAME -- TAGS\.\.\. {2,}add a pet \(alias: new\)\n {2}starling pets list {2,}the pets/);
+    assert.match(nounHelp(tree, tree.nouns[0]!), /starling pets add NAME TAGS\.\.\. {2,}add a pet \(alias: new\)\n {2}starling pets list {2,}the pets/);
     const help = commandHelp(pets, tree);
-    assert.match(help, /^starling pets add NAME -- TAGS\.\.\. — add a pet\nalias: starling pets new\n/);
+    assert.match(help, /^starling pets add NAME TAGS\.\.\. — add a pet\nalias: starling pets new\n/);
     assert.match(help, /--kind cat\|dog {2,}what it is \(default: cat\)/);
     assert.match(help, /--owner WHO {2,}who has it \(required\)/);
     assert.match(help, /--toy TOY {2,}a toy \(repeatable\)/);

@@ -34,7 +34,9 @@ function columns(rows: readonly [string, string][], width = Math.max(0, ...rows.
 
 /** `lab exec CITY -- CMD...`: the command's name and its arguments as typed. */
 export function usageLine(cmd: AnyCommand): string {
-  const args = (cmd.args ?? []).map((a) => (a.endsWith('...') ? ` -- ${a}` : ` ${a}`)).join('');
+  // `--` only before a command line of its own (`lab exec CITY -- CMD...`), whose words may be
+  // flags meant for that command; other trailing words (`secrets set NAME=VALUE...`) need none.
+  const args = (cmd.args ?? []).map((a) => (a === 'CMD...' ? ` -- ${a}` : ` ${a}`)).join('');
   return `${commandName(cmd)}${args}`;
 }
 
