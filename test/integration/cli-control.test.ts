@@ -5,36 +5,26 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MemoryStore, startControlPlane, type ControlPlane } from '../../src/control/index.js';
-import { SystemClock, silentLogger } from '../../src/shared/index.js';
 import { runCli } from '../helpers/cli.js';
+import { startLoopbackControl, type LoopbackControl } from '../helpers/control.js';
 import { AGENT_SECRET, joinHost } from '../helpers/hosts.js';
 
 const TOKEN = randomBytes(16).toString('hex');
 const SECRET = `s3cr3t-${randomBytes(12).toString('hex')}`;
-const dir = mkdtempSync(join(tmpdir(), 'starling-cli-control-'));
-const home = join(dir, 'home');
-mkdirSync(home);
-
-let store: MemoryStore;
-let cp: ControlPlane;
+let control: LoopbackControl;
+let dir: string;
+let home: string;
 let url: string;
 const outputs: string[] = [];
 
 before(async () => {
-  store = new MemoryStore();
-  cp = await startControlPlane({ listen: { host: '127.0.0.1', port: 0 }, store, tokens: [TOKEN], imagesDir: join(dir, 'images'), secretsKey: randomBytes(32), clock: new SystemClock(), logger: silentLogger });
-  url = `http://127.0.0.1:${cp.address.port}`;
+  control = await startLoopbackControl('starling-cli-control-', TOKEN);
+  ({ dir, home, url } = control);
 });
-after(async () => {
-  await cp.close();
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => control.close());
 
 interface Run {
   code: number | null;

@@ -4,37 +4,19 @@
  * command as their long forms do (checked against a real control plane on loopback).
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MemoryStore, startControlPlane, type ControlPlane } from '../../src/control/index.js';
-import { SystemClock, silentLogger } from '../../src/shared/index.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
+import { startLoopbackControl, type LoopbackControl } from '../helpers/control.js';
 
-const TOKEN = randomBytes(16).toString('hex');
-const dir = mkdtempSync(join(tmpdir(), 'starling-cli-habits-'));
-const home = join(dir, 'home');
-mkdirSync(home);
-
-let store: MemoryStore;
-let cp: ControlPlane;
-let url: string;
-
+let c: LoopbackControl;
 before(async () => {
-  store = new MemoryStore();
-  cp = await startControlPlane({ listen: { host: '127.0.0.1', port: 0 }, store, tokens: [TOKEN], imagesDir: join(dir, 'images'), secretsKey: randomBytes(32), clock: new SystemClock(), logger: silentLogger });
-  url = `http://127.0.0.1:${cp.address.port}`;
+  c = await startLoopbackControl('starling-cli-habits-');
 });
-after(async () => {
-  await cp.close();
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => c.close());
 
 function cli(...args: string[]): Promise<CliResult> {
-  return runCli(args, { env: { HOME: home, STARLING_CONTROL_URL: url, STARLING_TOKEN: TOKEN }, cleanEnv: true });
+  return runCli(args, { env: { HOME: c.home, STARLING_CONTROL_URL: c.url, STARLING_TOKEN: c.token }, cleanEnv: true });
 }
 
 describe('did you mean', () => {
@@ -99,7 +81,7 @@ describe('short flags', () => {
   });
 
   it('-c names the config file', async () => {
-    const r = await cli('config', 'validate', '-c', join(dir, 'missing', 'fly.toml'));
+    const r = await cli('config', 'validate', '-c', join(c.dir, 'missing', 'fly.toml'));
     assert.equal(r.code, 2);
     assert.match(r.stderr, /missing\/fly\.toml/);
   });

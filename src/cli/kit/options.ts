@@ -66,15 +66,7 @@ function text(raw: RawValue): string | undefined {
 
 /** `--name VALUE`: any text. */
 export function string<const S extends Common & { default?: string } & Partial<Required>>(s: S): Option<Maybe<S, string>> {
-  return {
-    type: 'string',
-    value: s.value,
-    short: s.short,
-    description: s.description,
-    default: s.default,
-    required: requiredOf(s),
-    parse: (raw) => (text(raw) ?? s.default) as Maybe<S, string>,
-  };
+  return custom(s, (t) => t);
 }
 
 /** `--name`: true when given, else false. */

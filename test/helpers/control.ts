@@ -1,0 +1,43 @@
+/**
+ * A real control plane on loopback for tests that drive the CLI against it: a memory store, one
+ * platform token, a fresh temp directory with an empty HOME for the CLI. `close()` stops it and
+ * removes the directory.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryStore, startControlPlane, type ControlPlane } from '../../src/control/index.js';
+import { SystemClock, silentLogger } from '../../src/shared/index.js';
+
+export interface LoopbackControl {
+  url: string;
+  token: string;
+  store: MemoryStore;
+  cp: ControlPlane;
+  /** The temp directory (removed by close()); `home` is inside it. */
+  dir: string;
+  home: string;
+  close(): Promise<void>;
+}
+
+export async function startLoopbackControl(prefix: string, token = randomBytes(16).toString('hex')): Promise<LoopbackControl> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const home = join(dir, 'home');
+  mkdirSync(home);
+  const store = new MemoryStore();
+  const cp = await startControlPlane({ listen: { host: '127.0.0.1', port: 0 }, store, tokens: [token], imagesDir: join(dir, 'images'), secretsKey: randomBytes(32), clock: new SystemClock(), logger: silentLogger });
+  return {
+    url: `http://127.0.0.1:${cp.address.port}`,
+    token,
+    store,
+    cp,
+    dir,
+    home,
+    async close() {
+      await cp.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
