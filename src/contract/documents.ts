@@ -28,6 +28,13 @@ export interface ReleaseDoc {
   created_at: string;
 }
 
+/**
+ * What became of a release, as `GET /v1/apps/{app}/releases` answers it (docs/control-api.md):
+ * `deployed` (what the machines run now), else its last deploy's end — `superseded` (succeeded,
+ * replaced since), `deploying`, `rolled_back`, `failed`, `interrupted` — or `created` (never deployed).
+ */
+export type ReleaseStatus = 'deployed' | 'superseded' | 'deploying' | 'rolled_back' | 'failed' | 'interrupted' | 'created';
+
 export interface HostDoc {
   id: string;
   region: string;

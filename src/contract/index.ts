@@ -13,6 +13,7 @@ export {
   type MachineStateDoc,
   type MachineStateName,
   type ReleaseDoc,
+  type ReleaseStatus,
 } from './documents.js';
 export { DEFAULT_WATCH_TIMEOUT_S, FEED_COLLECTIONS, MAX_WATCH_TIMEOUT_S, SYNC_COLLECTIONS, type FeedChange, type FeedCollection } from './feed.js';
 export { DURATION_RULE, parseDuration } from './duration.js';

@@ -5,7 +5,7 @@
  */
 import { isStarlingError } from '../../shared/index.js';
 import { DEFAULT_ORG, seesApp, seesOrg, type Principal, type TokenDoc } from '../auth/index.js';
-import { AppConfigError, parseAppConfigDocument } from '../../contract/index.js';
+import { AppConfigError, parseAppConfigDocument, type ReleaseStatus } from '../../contract/index.js';
 import type { DeployDoc } from '../deploy/index.js';
 import type { Entry, Op } from '../store/index.js';
 import { HttpError, json, route, type Route } from './http.js';
@@ -191,9 +191,6 @@ export async function getApp(ctx: ApiContext, name: string): Promise<Entry & { v
   if (!found) throw new HttpError(404, 'ERR_APP_NOT_FOUND', `no app ${JSON.stringify(name)}`);
   return found as Entry & { value: AppDoc };
 }
-
-/** What became of a release, from the app and its deploys (the list's `status`). */
-export type ReleaseStatus = 'deployed' | 'superseded' | 'deploying' | 'rolled_back' | 'failed' | 'interrupted' | 'created';
 
 /**
  * `deployed`: what the machines run now; otherwise what its last deploy came to: `superseded` (it

@@ -1,11 +1,9 @@
 /** `starling releases list --app APP`: an app's releases, oldest first, as the control plane keeps them. */
+import type { ReleaseStatus } from '../../../contract/index.js';
 import { appPath, callControl, resolveControl } from '../../control-client.js';
 import { implement } from '../../kit/index.js';
 import { printJson, table } from '../../output.js';
 import { releasesList } from './meta.js';
-
-/** What became of a release (docs/control-api.md): what the machines run now, or its last deploy's end. */
-export type ReleaseStatus = 'deployed' | 'superseded' | 'deploying' | 'rolled_back' | 'failed' | 'interrupted' | 'created';
 
 /** A release as the API answers it (immutable, but for its status). */
 export interface ReleaseJson {
