@@ -56,12 +56,11 @@ export { MACHINE_STATE_NAMES, machineKey, releaseKey, type AppDoc, type HostDoc,
 export const appName = z.string().regex(APP_NAME_RE, APP_NAME_RULE);
 /** A catalog region code in any case (`LHR`): stored and compared in lower case, as the catalog spells it. */
 export const regionCode = z.string().trim().toLowerCase().refine(isKnownRegion, 'is not a known region (see GET /v1/regions and docs/control-api.md)');
-const region = regionCode;
 
 export const orgName = z.string().regex(ORG_NAME_RE, APP_NAME_RULE);
 
 /** `org` defaults to the token's org (the platform operator's default: `personal`). */
-export const CreateApp = z.strictObject({ name: appName, primary_region: region, org: orgName.optional() });
+export const CreateApp = z.strictObject({ name: appName, primary_region: regionCode, org: orgName.optional() });
 
 export const CreateRelease = z.strictObject({
   config: z.record(z.string(), z.unknown()),
@@ -78,7 +77,7 @@ export const SetSecrets = z
 
 /** What a joined host says about itself; its id and region come from its credential. */
 export const RegisterHost = z.strictObject({
-  region,
+  region: regionCode,
   capacity: z.strictObject({ machines: z.number().int().min(0).max(100000) }),
   agent_url: z.url({ protocol: /^https?$/ }),
   /** `IP:PORT` where other hosts' proxies reach this host's proxy (and through it its machines). */
@@ -137,5 +136,5 @@ export const StartDeploy = z.strictObject({
 
 export const ScaleCount = z.strictObject({
   count: z.number().int().min(0).max(1000),
-  regions: z.array(region).max(64).optional(),
+  regions: z.array(regionCode).max(64).optional(),
 });
