@@ -242,9 +242,12 @@ describe('deploys end to end', { timeout: 600_000 }, () => {
     const table = await p.cli(['releases', 'list', '--app', 'web']);
     assert.match(table.stdout, /^v5 +rolled back +sha256:[0-9a-f]{12} +\/\S+\/app +0 /m, 'status, digest and where the image came from');
 
-    const none = await p.cli(['releases', 'rollback', '--app', 'web', '--release', '7']);
+    const none = await p.cli(['releases', 'rollback', 'v7', '--app', 'web']);
     assert.equal(none.code, 2, 'the deployed release is not a rollback target');
     assert.match(none.stderr, /v7 is the release deployed now/);
+    const unknown = await p.cli(['releases', 'rollback', '42', '--app', 'web']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /app web has no release v42/);
 
     const back = await p.cli(['releases', 'rollback', '--app', 'web'], 180_000);
     assert.equal(back.code, 0, back.stdout + back.stderr);

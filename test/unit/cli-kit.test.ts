@@ -125,6 +125,16 @@ describe('CLI kit: options', () => {
     assert.throws(() => parseOptions(petsList, ['extra']), usage(/^unexpected argument "extra"$/));
   });
 
+  it('an optional trailing argument [VERSION] may be left out; a required one may not follow it', () => {
+    const back = defineCommand({ noun: 'pets', verb: 'back', summary: 'go back', args: ['NAME', '[VERSION]'], options: {}, load: async () => ({}) });
+    assert.deepEqual({ ...parseOptions(back, ['rex']) }, { name: 'rex', version: undefined });
+    assert.deepEqual({ ...parseOptions(back, ['rex', 'v3']) }, { name: 'rex', version: 'v3' });
+    assert.throws(() => parseOptions(back, []), usage(/^missing NAME$/));
+    assert.throws(() => parseOptions(back, ['rex', 'v3', 'more']), usage(/^unexpected argument "more"$/));
+    assert.match(commandHelp(back), /pets back NAME \[VERSION\]/);
+    assert.throws(() => defineCommand({ noun: 'x', verb: 'y', summary: '', args: ['[A]', 'B'], options: {}, load: async () => ({}) }), /follows an optional argument/);
+  });
+
   it('refuses a declaration whose argument and option share a name', () => {
     assert.throws(() => defineCommand({ noun: 'x', verb: 'y', summary: '', args: ['NAME'], options: { name: boolean({ description: '' }) }, load: async () => ({}) }), /share a name/);
   });

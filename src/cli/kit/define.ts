@@ -17,10 +17,10 @@
 import { StarlingError } from '../../shared/index.js';
 import type { OptionValues, Options } from './options.js';
 
-/** `NAME` → `name`; `CMD...` → `cmd`. */
-type ArgKey<S extends string> = S extends `${infer N}...` ? Lowercase<N> : Lowercase<S>;
-/** A trailing `CMD...` takes every remaining word (at least one). */
-type ArgValue<S extends string> = S extends `${string}...` ? string[] : string;
+/** `NAME` → `name`; `CMD...` → `cmd`; `[VERSION]` → `version`. */
+type ArgKey<S extends string> = S extends `[${infer N}]` ? Lowercase<N> : S extends `${infer N}...` ? Lowercase<N> : Lowercase<S>;
+/** A trailing `CMD...` takes every remaining word (at least one); a trailing `[NAME]` may be left out. */
+type ArgValue<S extends string> = S extends `[${string}]` ? string | undefined : S extends `${string}...` ? string[] : string;
 export type ArgValues<A extends readonly string[]> = { readonly [K in A[number] as ArgKey<K>]: ArgValue<K> };
 
 export interface CommandMeta<O extends Options = Options, A extends readonly string[] = readonly string[]> {
@@ -31,7 +31,8 @@ export interface CommandMeta<O extends Options = Options, A extends readonly str
   readonly summary: string;
   /**
    * Positional arguments, in order (`HOST`); each is required and reaches run() under its lower-case
-   * name. The last may end in `...` (`CMD...`): every remaining word, as a string[].
+   * name. The last may end in `...` (`CMD...`): every remaining word, as a string[]. The last ones
+   * may be optional, in brackets (`[VERSION]`): a string, or undefined when left out.
    */
   readonly args?: A;
   readonly options: O;
@@ -49,9 +50,13 @@ export function commandName(cmd: Pick<AnyCommand, 'noun' | 'verb'>): string {
   return cmd.verb === '' ? cmd.noun : `${cmd.noun} ${cmd.verb}`;
 }
 
+/** Whether a positional argument may be left out (`[VERSION]`). */
+export const isOptionalArg = (arg: string): boolean => arg.startsWith('[') && arg.endsWith(']');
+
 /** The key a positional argument lands under in run()'s object. */
 export function argKey(arg: string): string {
-  return (arg.endsWith('...') ? arg.slice(0, -3) : arg).toLowerCase();
+  const bare = isOptionalArg(arg) ? arg.slice(1, -1) : arg;
+  return (bare.endsWith('...') ? bare.slice(0, -3) : bare).toLowerCase();
 }
 
 /** Declares a command. Throws (a bug, caught by the unit tests) when an argument and an option share a key. */
@@ -62,6 +67,8 @@ export function defineCommand<const O extends Options, const A extends readonly 
   for (const [i, a] of args.entries()) {
     if (Object.hasOwn(meta.options, argKey(a))) throw internal(`${commandName(meta)}: argument ${a} and option --${argKey(a)} share a name`);
     if (a.endsWith('...') && i !== args.length - 1) throw internal(`${commandName(meta)}: only the last argument may end in ...`);
+    if (isOptionalArg(a) && a.endsWith('...]')) throw internal(`${commandName(meta)}: ${a}: a CMD... argument cannot be optional`);
+    if (!isOptionalArg(a) && args.slice(0, i).some(isOptionalArg)) throw internal(`${commandName(meta)}: ${a} follows an optional argument`);
   }
   // `-h` is help; a letter names one flag of a command.
   const shorts = new Set(['h']);

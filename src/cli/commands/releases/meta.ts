@@ -14,10 +14,10 @@ export const releasesList = defineCommand({
 export const releasesRollback = defineCommand({
   noun: 'releases',
   verb: 'rollback',
+  args: ['[VERSION]'],
   summary: 'deploy an earlier release again (its config and image, with the current secrets)',
   options: {
     ...appFlag(),
-    release: number({ value: 'VERSION', integer: true, min: 1, description: 'the release to go back to (default: the one deployed before the current one)' }),
     'wait-timeout': number({ value: 'SECONDS', positive: true, description: 'how long a new machine may take to pass its checks before the deploy rolls back (default 120)' }),
     ...jsonFlag(),
     ...controlFlags,

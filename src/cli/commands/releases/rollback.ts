@@ -1,8 +1,8 @@
 /**
- * `starling releases rollback [--release VERSION] --app APP`: back to an earlier release, as
+ * `starling releases rollback [VERSION] --app APP` (VERSION as `3` or `v3`): back to an earlier release, as
  * `fly releases rollback`. Releases are immutable, so going back is a new release made of the old
  * one's config and image — with the app's current secrets, which a rollback must not undo — and a
- * deploy of it, followed live like `starling deploy`. Without --release: the newest release older
+ * deploy of it, followed live like `starling deploy`. Without VERSION: the newest release older
  * than the deployed one that was itself deployed once (status `superseded`), skipping releases that
  * failed or were rolled back. Exit status: 0 deployed, 1 the deploy rolled back or failed, 2 bad input.
  */
@@ -19,7 +19,7 @@ export const runReleasesRollback = implement(releasesRollback, async (opts) => {
   const say = (line: string): void => void (opts.json ? undefined : console.log(line));
   const { releases } = await callControl<{ releases: ReleaseJson[] }>(target, 'GET', appPath(app, '/releases'));
   const deployed = releases.find((r) => r.status === 'deployed');
-  const to = pick(app, releases, deployed, opts.release);
+  const to = pick(app, releases, deployed, versionArg(opts.version));
   const made = await callControl<{ version: number }>(target, 'POST', appPath(app, '/releases'), { config: to.config, image: to.image });
   say(`release v${made.version} created: v${to.version}'s config and image, with the current secrets`);
   const body: Record<string, unknown> = { release: made.version };
@@ -36,16 +36,24 @@ export const runReleasesRollback = implement(releasesRollback, async (opts) => {
   return 1;
 });
 
+/** `3` or `v3` → 3; undefined when left out. */
+function versionArg(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const m = /^v?(\d{1,9})$/i.exec(text.trim());
+  if (!m || Number(m[1]) < 1) throw usageError(`VERSION must be a release number like 3 or v3, got "${text}"`, 'see them with: starling releases list');
+  return Number(m[1]);
+}
+
 function pick(app: string, releases: readonly ReleaseJson[], deployed: ReleaseJson | undefined, version: number | undefined): ReleaseJson {
   const list = 'starling releases list --app ' + app;
   if (version !== undefined) {
     const r = releases.find((x) => x.version === version);
     if (!r) throw usageError(`app ${app} has no release v${version}`, `its releases: ${list}`);
-    if (r === deployed) throw usageError(`v${version} is the release deployed now: nothing to roll back to`, `pick another with --release VERSION (${list})`);
+    if (r === deployed) throw usageError(`v${version} is the release deployed now: nothing to roll back to`, `pick another: starling releases rollback VERSION (${list})`);
     return r;
   }
-  if (!deployed) throw usageError(`app ${app} has no deployed release to roll back from`, `deploy one first (starling deploy), or pick one with --release VERSION`);
+  if (!deployed) throw usageError(`app ${app} has no deployed release to roll back from`, `deploy one first (starling deploy), or name one: starling releases rollback VERSION`);
   const earlier = releases.filter((r) => r.version < deployed.version && r.status === 'superseded').at(-1);
-  if (!earlier) throw usageError(`app ${app} has no earlier release that was deployed`, `pick one with --release VERSION (${list})`);
+  if (!earlier) throw usageError(`app ${app} has no earlier release that was deployed`, `name one: starling releases rollback VERSION (${list})`);
   return earlier;
 }
