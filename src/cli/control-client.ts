@@ -3,11 +3,16 @@
  * is and which token to send, then one JSON call at a time.
  *
  * Each setting is looked up on its own, first match wins:
- *   URL:   --control URL, env STARLING_CONTROL_URL, `control_url` in ~/.config/starling/config.toml
+ *   URL:   --control URL or --lab NAME, env STARLING_CONTROL_URL or STARLING_LAB, then in
+ *          ~/.config/starling/config.toml `lab` (set by starling lab use) or else `control_url`.
+ *          Two at one level (--control with --lab) are an error, not a guess.
  *   token: --token-file FILE, env STARLING_TOKEN, env STARLING_TOKEN_FILE, `token_file` or `token`
  *          in that config file (a relative token_file is relative to the config file).
  *   pin:   --fingerprint SHA256, env STARLING_CONTROL_FINGERPRINT, `control_fingerprint` in that
  *          file, else the pin kept in ~/.config/starling/known_controls.json (tls-pins.ts).
+ * A lab (lab-target.ts) brings its own URL, token and pin, from what lab up left in
+ * ~/.config/starling/labs/NAME.toml; --token-file and --fingerprint still override them. Its
+ * connections go through a relay into the lab's namespace.
  * The token is never printed, not even in an error, and never sent in clear to a non-loopback
  * address (plain http:// there needs --insecure).
  */
@@ -19,6 +24,7 @@ import { StarlingError, SystemClock, checkPlainHttp, describeError, isStarlingEr
 import { HttpError, callJson, answerError } from '../http/index.js';
 import type { controlFlags } from './flags.js';
 import type { OptionValues } from './kit/index.js';
+import { checkLabName, labTunnel, readLabAccess } from './lab-target.js';
 import { trustOnFirstUse } from './tls-pins.js';
 
 /** The values of the control flags (flags.ts) a command was given. */
@@ -30,9 +36,11 @@ export interface ControlTarget {
   token: string;
   /** Checks the control plane's certificate (the pin, a CA, or trust on first use). */
   fetch: typeof fetch;
+  /** How errors name it: "the control plane at URL", or "lab NAME's control plane". */
+  label: string;
 }
 
-const CONFIG_KEYS = ['control_url', 'token_file', 'token', 'control_fingerprint'] as const;
+const CONFIG_KEYS = ['control_url', 'token_file', 'token', 'control_fingerprint', 'lab'] as const;
 
 /** `~/.config/starling/config.toml` (HOME decides where ~ is). */
 export function userConfigPath(): string {
@@ -101,11 +109,10 @@ export function resolveControl(opts: ControlFlagValues, env: NodeJS.ProcessEnv =
   let file: ReturnType<typeof readUserConfig> | undefined;
   const fileConfig = (): ReturnType<typeof readUserConfig> => (file ??= readUserConfig(path));
 
-  let url: string | undefined;
-  if (opts.control !== undefined) url = checkUrl(opts.control, '--control');
-  else if (env.STARLING_CONTROL_URL) url = checkUrl(env.STARLING_CONTROL_URL, 'STARLING_CONTROL_URL');
-  else if (fileConfig().control_url !== undefined) url = checkUrl(fileConfig().control_url!, `control_url in ${path}`);
-  if (url === undefined) throw configError('no control plane configured', SETUP_HINT);
+  const choice = chooseTarget(opts, env, fileConfig, path);
+  if (choice === undefined) throw configError('no control plane configured', SETUP_HINT);
+  if (choice.lab !== undefined) return labTarget(choice.lab, choice.from, opts);
+  const url = checkUrl(choice.url, choice.from);
 
   let token: string | undefined;
   const tokenFile = opts['token-file'];
@@ -123,7 +130,32 @@ export function resolveControl(opts: ControlFlagValues, env: NodeJS.ProcessEnv =
     if (!pin) throw configError(`the control plane's fingerprint must be 64 hex digits (colons allowed), got "${pinText.slice(0, 100)}"`);
   }
   // No pin given: a CA-signed certificate is trusted; an unknown self-signed one is pinned on first use.
-  return { url, token, fetch: trustingFetch(pin ? { fingerprint: pin } : trustOnFirstUse(url, env)) };
+  return { url, token, fetch: trustingFetch(pin ? { fingerprint: pin } : trustOnFirstUse(url, env)), label: `the control plane at ${url}` };
+}
+
+type Choice = { url: string; lab?: undefined; from: string } | { lab: string; url?: undefined; from: string };
+
+/** --control/--lab, then STARLING_CONTROL_URL/STARLING_LAB, then the config file's lab or control_url. */
+function chooseTarget(opts: ControlFlagValues, env: NodeJS.ProcessEnv, file: () => ReturnType<typeof readUserConfig>, path: string): Choice | undefined {
+  if (opts.control !== undefined && opts.lab !== undefined) throw configError('give --control URL or --lab NAME, not both');
+  if (opts.control !== undefined) return { url: opts.control, from: '--control' };
+  if (opts.lab !== undefined) return { lab: opts.lab, from: '--lab' };
+  if (env.STARLING_CONTROL_URL && env.STARLING_LAB) throw configError('STARLING_CONTROL_URL and STARLING_LAB are both set: unset one');
+  if (env.STARLING_CONTROL_URL) return { url: env.STARLING_CONTROL_URL, from: 'STARLING_CONTROL_URL' };
+  if (env.STARLING_LAB) return { lab: env.STARLING_LAB, from: 'STARLING_LAB' };
+  // lab use writes `lab` beside a real control_url: the lab is what the user chose last.
+  if (file().lab !== undefined) return { lab: file().lab!, from: `lab in ${path} (starling lab use)` };
+  if (file().control_url !== undefined) return { url: file().control_url!, from: `control_url in ${path}` };
+  return undefined;
+}
+
+/** A lab's control plane: its URL, token and pin from lab up's file, connections through a relay. */
+function labTarget(name: string, from: string, opts: ControlFlagValues): ControlTarget {
+  const access = readLabAccess(checkLabName(name, from), from);
+  const token = opts['token-file'] !== undefined ? readTokenFile(opts['token-file'], '--token-file') : access.token;
+  const pin = normalizeFingerprint(opts.fingerprint ?? access.fingerprint);
+  if (!pin) throw configError(`the control plane's fingerprint must be 64 hex digits (colons allowed), got "${(opts.fingerprint ?? access.fingerprint).slice(0, 100)}"`);
+  return { url: access.controlUrl, token, fetch: trustingFetch({ fingerprint: pin, tunnel: labTunnel(access.lab, access.netns) }), label: `lab ${access.lab}'s control plane (${access.controlUrl})` };
 }
 
 export interface CallOptions {
@@ -150,7 +182,7 @@ export async function callControl<T = unknown>(target: ControlTarget, method: 'G
       clock: CLOCK,
       timeoutMs: o.timeoutMs ?? 30_000,
       fetch: target.fetch,
-      what: `the control plane at ${target.url}`,
+      what: target.label,
       codes: { unreachable: 'ERR_CONTROL_UNREACHABLE', protocol: 'ERR_CONTROL_API' },
     });
     return answer.body;
@@ -169,10 +201,12 @@ function explainControlError(e: unknown): unknown {
   if (isStarlingError(e, 'ERR_CONTROL_UNREACHABLE')) {
     return new StarlingError(e.code, `cannot reach ${e.message}`, {
       cause: e.cause,
-      hint: 'is it running (starling control run) and is the URL right (--control, STARLING_CONTROL_URL or control_url)?',
+      hint: "is it running (starling control run) and is the URL right (--control, STARLING_CONTROL_URL or control_url)? A lab's control plane is reached with --lab NAME or starling lab use",
     });
   }
-  if (isStarlingError(e, 'ERR_CONTROL_API')) return new StarlingError(e.code, e.message, { cause: e.cause, hint: 'is --control the control plane (not a proxy or an agent)?' });
+  if (isStarlingError(e, 'ERR_CONTROL_API')) {
+    return new StarlingError(e.code, e.message, { cause: e.cause, hint: "is --control the control plane (not a proxy or an agent)? A lab's control plane is not routable from the host: use --lab NAME or starling lab use" });
+  }
   return e;
 }
 

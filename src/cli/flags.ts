@@ -27,9 +27,10 @@ export function appFlag(o: { description?: string; hint?: string } = {}) {
   };
 }
 
-/** `--control URL`, `--token-file FILE`, `--fingerprint SHA256`, `--insecure`: on every command that calls the control plane (control-client.ts). */
+/** `--control URL`, `--lab NAME`, `--token-file FILE`, `--fingerprint SHA256`, `--insecure`: on every command that calls the control plane (control-client.ts). */
 export const controlFlags = {
   control: string({ value: 'URL', description: 'the control plane, e.g. https://10.0.0.1:9300 (else STARLING_CONTROL_URL, else the config file)' }),
+  lab: string({ value: 'NAME', description: "a lab's control plane instead (starling lab up; make it the default with starling lab use)" }),
   'token-file': string({ value: 'FILE', description: 'file holding the API token (else STARLING_TOKEN / STARLING_TOKEN_FILE, else the config file)' }),
   fingerprint: string({
     value: 'SHA256',

@@ -21,7 +21,7 @@ import { agentBgpStatus, agentDrain, agentRun, agentUndrain } from './commands/a
 import { machinesDestroy, machinesList, machinesLogs, machinesRun, machinesStart, machinesStop } from './commands/machines/meta.js';
 import { proxyServe } from './commands/proxy/meta.js';
 import { certsAdd, certsImport, certsList, certsRemove, certsShow } from './commands/certs/meta.js';
-import { labCurlCmd, labDownCmd, labExecCmd, labFailCmd, labFailoverCmd, labHealCmd, labStatusCmd, labUpCmd } from './commands/lab/meta.js';
+import { labCurlCmd, labDownCmd, labExecCmd, labFailCmd, labFailoverCmd, labHealCmd, labStatusCmd, labUpCmd, labUseCmd } from './commands/lab/meta.js';
 import { completion } from './commands/completion/meta.js';
 
 /** The root help's sections, in order. */
@@ -103,6 +103,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   labFailCmd,
   labHealCmd,
   labFailoverCmd,
+  labUseCmd,
   labDownCmd,
   completion,
 ];

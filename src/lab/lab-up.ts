@@ -15,6 +15,7 @@ import { buildFabric } from './fabric.js';
 import { labDown } from './lab-down.js';
 import { agentAlive, agentLog, recordAgentBird, startAgent } from './lab-agents.js';
 import { createLabContext, labDir, logTail, type LabContext } from './lab-context.js';
+import { labControlAccess, type LabControlAccess } from './lab-access.js';
 import { addHosts, deployDemo, startControl } from './lab-control.js';
 import { routerViews, startRouters, type RouterView } from './lab-routers.js';
 import { readLabState } from './lab-state.js';
@@ -54,6 +55,10 @@ export interface LabUpReport {
   /** Client cities, PoP cities first then the others (for hints). */
   clientCities: string[];
   popHosts: string[];
+  /** The PoPs' regions, the demo app's primary first. */
+  popRegions: string[];
+  /** How a CLI outside the lab reaches its control plane (the CLI keeps it for --lab). */
+  access: LabControlAccess;
 }
 
 export async function labUp(o: LabUpOptions): Promise<LabUpReport> {
@@ -103,7 +108,7 @@ export async function labUp(o: LabUpOptions): Promise<LabUpReport> {
     ctx.state.setMeta('up', { ms, steps: steps.map((s) => ({ name: s.name, ms: s.ms })) });
     const withPop = new Set(pops);
     const clientCities = [...plan.clients.filter((c) => !withPop.has(c.city)), ...plan.clients.filter((c) => withPop.has(c.city))].map((c) => c.city);
-    return { lab: ctx.name, dir: ctx.dir, steps, catchment, ms, serviceAddress: plan.serviceAddress, clientCities, popHosts: plan.popHosts.map((h) => h.id) };
+    return { lab: ctx.name, dir: ctx.dir, steps, catchment, ms, serviceAddress: plan.serviceAddress, clientCities, popHosts: plan.popHosts.map((h) => h.id), popRegions: pops, access: labControlAccess(ctx) };
   } catch (e) {
     if (o.teardownOnFailure !== false) await labDown(o.name, { baseDir: o.baseDir, clock: ctx.clock }).catch(() => undefined);
     throw e;

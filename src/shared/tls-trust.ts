@@ -12,6 +12,8 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { StarlingError } from './errors.js';
@@ -24,6 +26,13 @@ export interface TlsTrust {
    * or false: the connection is refused.
    */
   onUnknown?: ((fingerprint: string, origin: string) => boolean) | undefined;
+  /**
+   * Where each connection's bytes go instead of a TCP connection to the URL's address (a lab's
+   * control plane is behind a relay, src/cli/lab-target.ts); TLS and its checks run over it as
+   * they would over TCP. https:// only. Tunnelled connections are not kept alive: each request
+   * has its own, so that a finished command does not wait on an idle relay.
+   */
+  tunnel?: ((host: string, port: number) => Promise<Duplex>) | undefined;
 }
 
 /** `sha256:AB:CD…`, `ab cd…`, `ABCD…` → 64 lower-case hex digits; undefined when it is none. */
@@ -88,22 +97,34 @@ function trustingAgent(u: typeof import('undici'), trust: TlsTrust): Dispatcher 
   // No session resumption: a resumed session shows no certificate, and every connection must show
   // the one it is checked against.
   const base = u.buildConnector({ rejectUnauthorized: false, maxCachedSessions: 0 });
+  const { tunnel } = trust;
   return new u.Agent({
+    ...(tunnel ? { pipelining: 0 } : {}),
     connect: (opts, callback) => {
-      base(opts, (err, socket) => {
-        if (err || !socket) return callback(err ?? new Error('no socket'), null);
-        if (opts.protocol !== 'https:') return callback(null, socket);
-        const tls = socket as TLSSocket;
-        const origin = `https://${isIP(opts.hostname) === 6 ? `[${opts.hostname}]` : opts.hostname}:${opts.port || '443'}`;
-        const raw = tls.getPeerCertificate().raw;
-        const fp = raw ? normalizeFingerprint(new X509Certificate(raw).fingerprint256) : undefined;
-        const ok = fp !== undefined && (trust.fingerprint ? fp === trust.fingerprint : tls.authorized || trust.onUnknown?.(fp, origin) === true);
-        if (ok) return callback(null, socket);
-        socket.destroy();
-        callback(new UntrustedCertificateError(origin, fp ?? 'unknown', trust.fingerprint), null);
-      });
+      if (tunnel && opts.protocol !== 'https:') return callback(new StarlingError('ERR_CONTROL_CONFIG', 'a tunnelled connection must be https://', { fault: 'user' }), null);
+      const through = tunnel ? tunnel(opts.hostname, Number(opts.port) || 443) : Promise.resolve(undefined);
+      through.then(
+        // undici's connector takes any stream as the socket TLS runs over (its proxies pass theirs).
+        (httpSocket) => connectChecked(httpSocket === undefined ? opts : { ...opts, httpSocket: httpSocket as Socket }, callback),
+        (e: unknown) => callback(e instanceof Error ? e : new Error(String(e)), null),
+      );
     },
   });
+
+  function connectChecked(opts: Parameters<typeof base>[0], callback: Parameters<typeof base>[1]): void {
+    base(opts, (err, socket) => {
+      if (err || !socket) return callback(err ?? new Error('no socket'), null);
+      if (opts.protocol !== 'https:') return callback(null, socket);
+      const tls = socket as TLSSocket;
+      const origin = `https://${isIP(opts.hostname) === 6 ? `[${opts.hostname}]` : opts.hostname}:${opts.port || '443'}`;
+      const raw = tls.getPeerCertificate().raw;
+      const fp = raw ? normalizeFingerprint(new X509Certificate(raw).fingerprint256) : undefined;
+      const ok = fp !== undefined && (trust.fingerprint ? fp === trust.fingerprint : tls.authorized || trust.onUnknown?.(fp, origin) === true);
+      if (ok) return callback(null, socket);
+      socket.destroy();
+      callback(new UntrustedCertificateError(origin, fp ?? 'unknown', trust.fingerprint), null);
+    });
+  }
 }
 
 /** fetch with `trust` for TLS (plain http:// goes through unchanged); answers read like the global fetch's. */

@@ -25,12 +25,19 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isRoot, runCommand, type FailoverReport, type LabStatus } from '../../src/lab/index.js';
 import { killAllCli, runCli, startCli } from '../helpers/cli.js';
 import { canMakeNamespaces, ip } from '../helpers/netns.js';
 import { waitFor } from '../helpers/wait.js';
+
+// The CLI keeps what it needs to reach a lab (--lab, lab use) under HOME: a HOME of this file's own.
+const HOME = mkdtempSync(join(tmpdir(), 'starling-lab-e2e-'));
+process.env.HOME = HOME;
+after(() => rmSync(HOME, { recursive: true, force: true }));
 
 const labId = (): string => `e${Array.from(randomBytes(5), (b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('')}`;
 const LAB = labId();
@@ -109,6 +116,30 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
     assert.match(curl.stdout, /Machine \S+ in fra answered; you reached it through the fra PoP/);
     const exec = await runCli(['lab', 'exec', 'cdg', ...name, '--', 'ip', '-4', 'route', 'show', 'default']);
     assert.match(exec.stdout, /default via 10\.128\.1\.1/);
+  });
+
+  it("your own app from the host: after lab use, deploy and status reach the lab's control plane through its namespace", async () => {
+    const app = join(HOME, 'my-app');
+    mkdirSync(app);
+    writeFileSync(join(app, 'server.mjs'), "import { createServer } from 'node:http';\ncreateServer((q, r) => r.end(`mine in ${process.env.FLY_REGION}\\n`)).listen(8080);\n");
+    writeFileSync(join(app, 'fly.toml'), 'app = "mine"\nprimary_region = "fra"\n[experimental]\n  cmd = ["node", "server.mjs"]\n[http_service]\n  internal_port = 8080\n');
+    const use = await runCli(['lab', 'use', LAB]);
+    assert.equal(use.code, 0, use.stderr);
+    assert.match(readFileSync(join(HOME, '.config/starling/config.toml'), 'utf8'), new RegExp(`^lab = "${LAB}"$`, 'm'));
+    // No --control, no token, no namespace: the default set by lab use.
+    const d = await runCli(['deploy', '-c', join(app, 'fly.toml'), '--image', app, '--create'], { timeoutMs: 120_000 });
+    assert.equal(d.code, 0, d.stdout + d.stderr);
+    assert.match(d.stdout, /release v1 deployed/);
+    const curl = await runCli(['lab', 'curl', 'waw', 'http://mine.starling.test/', ...name]);
+    assert.equal(curl.stdout, 'mine in fra\n', 'the app answers at its name on the anycast address, from a city of the lab');
+    const st = await runCli(['status', '--app', 'mine', '--json', '--lab', LAB]);
+    assert.equal(st.code, 0, st.stderr);
+    assert.deepEqual((JSON.parse(st.stdout) as { machines: { region: string }[] }).machines.map((m) => m.region), ['fra']);
+    const both = await runCli(['status', '--app', 'mine', '--lab', LAB, '--control', 'https://10.128.255.2:9300']);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /give --control URL or --lab NAME, not both/);
+    const destroyed = await runCli(['apps', 'destroy', 'mine', '--yes']);
+    assert.equal(destroyed.code, 0, destroyed.stderr);
   });
 
   it('graceful: draining lhr1 moves lhr and cdg to fra, losing no request but those open as the route moved', async () => {
@@ -192,9 +223,15 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
     assert.match(r.stdout, /is down: \d+ processes stopped/);
     assert.deepEqual(leftovers(LAB), before0);
     assert.ok(!existsSync(`/run/starling-lab/${LAB}`), 'the state directory is gone');
+    assert.match(r.stdout, new RegExp(`lab ${LAB} was in use \\(starling lab use\\)`));
+    assert.doesNotMatch(readFileSync(join(HOME, '.config/starling/config.toml'), 'utf8'), /^lab = /m, 'lab use of it is undone');
+    assert.ok(!existsSync(join(HOME, `.config/starling/labs/${LAB}.toml`)), 'the way in (and its token) is gone');
     const again = await runCli(['lab', 'down', ...name]);
     assert.equal(again.code, 0);
     assert.match(again.stdout, /nothing to take down/);
+    const gone = await runCli(['status', '--app', 'demo', '--lab', LAB]);
+    assert.equal(gone.code, 2);
+    assert.match(gone.stderr, new RegExp(`lab "${LAB}" \\(--lab\\) is not up`));
   });
 });
 
@@ -243,9 +280,15 @@ function userSkip(): string | false {
 
 describe('starling lab as a normal user', { skip: userSkip(), timeout: 180_000 }, () => {
   const lab = labId();
-  const asUser = async (args: string[]): Promise<string> =>
-    (await runCommand([...AS_USER, 'env', '-u', 'XDG_RUNTIME_DIR', 'HOME=/tmp', process.execPath, CLI, ...args, '--name', lab], { timeoutMs: 120_000 })).stdout;
-  after(() => asUser(['lab', 'down']).catch(() => undefined));
+  // A HOME the user owns: lab up keeps the lab's access (for --lab) in it.
+  const home = mkdtempSync(join(tmpdir(), 'starling-lab-user-'));
+  if (isRoot()) execFileSync('chown', ['nobody:nogroup', home]);
+  const userEnv = [...AS_USER, 'env', '-u', 'XDG_RUNTIME_DIR', `HOME=${home}`, process.execPath, CLI];
+  const asUser = async (args: string[]): Promise<string> => (await runCommand([...userEnv, ...args, '--name', lab], { timeoutMs: 120_000 })).stdout;
+  after(async () => {
+    await asUser(['lab', 'down']).catch(() => undefined);
+    rmSync(home, { recursive: true, force: true });
+  });
 
   it('builds the same lab inside its user namespace, fails over with BFD, and lab down stops it all', async () => {
     const up = await asUser(['lab', 'up']);
@@ -253,6 +296,9 @@ describe('starling lab as a normal user', { skip: userSkip(), timeout: 180_000 }
     assert.doesNotMatch(up, /✗/);
     const s = JSON.parse(await asUser(['lab', 'status', '--json'])) as LabStatus;
     assertCatchment(s, 'unprivileged, after lab up');
+    // From outside the holder, the CLI reaches the control plane inside it (through nsenter and its namespace).
+    const apps = (await runCommand([...userEnv, 'apps', 'list', '--json', '--lab', lab])).stdout;
+    assert.deepEqual((JSON.parse(apps) as { name: string }[]).map((a) => a.name), ['demo']);
     // The host sees none of it: the namespaces and the state live in the holder's /run.
     assert.deepEqual(leftovers(lab).namespaces, []);
     assert.ok(!existsSync(`/run/starling-lab/${lab}`), "the lab's state is not in the host's /run");

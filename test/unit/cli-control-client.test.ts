@@ -28,7 +28,7 @@ function target(answer: () => Response | Promise<Response>): { target: ControlTa
     sent.push({ url: String(input), method: init?.method, headers: Object.fromEntries(new Headers(init?.headers).entries()), body: init?.body as string | undefined });
     return answer();
   }) as typeof globalThis.fetch;
-  return { target: { url: URL_, token: TOKEN, fetch }, sent };
+  return { target: { url: URL_, token: TOKEN, fetch, label: `the control plane at ${URL_}` }, sent };
 }
 
 const envelope = (status: number, error: Record<string, unknown>): Response => new Response(JSON.stringify({ error }), { status, headers: { 'content-type': 'application/json' } });

@@ -28,9 +28,10 @@ describe('starling lab exec CITY -- CMD...', () => {
     assert.throws(() => parseOptions(heal.cmd, heal.rest), (e) => isStarlingError(e, 'ERR_USAGE') && /unexpected argument "extra"/.test(e.message));
   });
 
-  it('every lab command has --name, defaulting to the default lab', () => {
+  it('every lab command has --name, defaulting to the default lab (lab use names it as kubectl config use-context does: [NAME])', () => {
     const lab = COMMANDS.filter((c) => c.noun === 'lab');
-    assert.deepEqual(lab.map((c) => c.verb).sort(), ['curl', 'down', 'exec', 'fail', 'failover', 'heal', 'status', 'up']);
-    for (const c of lab) assert.equal(c.options.name?.default, 'default', `lab ${c.verb}`);
+    assert.deepEqual(lab.map((c) => c.verb).sort(), ['curl', 'down', 'exec', 'fail', 'failover', 'heal', 'status', 'up', 'use']);
+    for (const c of lab.filter((x) => x.verb !== 'use')) assert.equal(c.options.name?.default, 'default', `lab ${c.verb}`);
+    assert.deepEqual(lab.find((c) => c.verb === 'use')?.args, ['[NAME]']);
   });
 });

@@ -1,6 +1,6 @@
 /** `starling lab exec CITY -- CMD…` and `starling lab curl CITY URL`: from inside the lab. */
 import { spawn } from 'node:child_process';
-import { namespaceFor, startProbe } from '../../../lab/index.js';
+import { APPS_DOMAIN, namespaceFor, startProbe } from '../../../lab/index.js';
 import { StarlingError } from '../../../shared/index.js';
 import { usageError } from '../../kit/index.js';
 import { asLabUser, labFromOpts } from './common.js';
@@ -24,9 +24,16 @@ export const runLabCurlCmd = implement(labCurlCmd, (opts) =>
   asLabUser(opts, async () => {
     const ctx = labFromOpts(opts);
     const ns = namespaceFor(ctx, opts.city);
-    const { url } = opts;
-    if (!/^http:\/\/[^/\s]+/.test(url)) throw usageError(`URL must be an http:// URL, e.g. http://${ctx.plan.serviceAddress}/, got "${url}"`);
-    const host = opts.host ?? ctx.appHost;
+    if (!/^http:\/\/[^/\s]+/.test(opts.url)) throw usageError(`URL must be an http:// URL, e.g. http://${ctx.plan.serviceAddress}/, got "${opts.url}"`);
+    let { url } = opts;
+    let host = opts.host ?? ctx.appHost;
+    // An app's own name (http://my-app.starling.test/): the lab has no DNS, so it is the anycast address with that Host.
+    const u = new URL(url);
+    if (u.hostname.endsWith(`.${APPS_DOMAIN}`)) {
+      host = opts.host ?? u.host;
+      u.hostname = ctx.plan.serviceAddress;
+      url = u.toString();
+    }
     const run = startProbe(ns, { mode: 'fetch', url, host, include: opts.include, timeoutMs: 5000 }, undefined, { output: 'inherit' });
     return run.exited;
   }),

@@ -51,7 +51,7 @@ export const labCurlCmd = defineCommand({
   noun: 'lab',
   verb: 'curl',
   args: ['CITY', 'URL'],
-  summary: "an HTTP GET from a city's client namespace; Host is the demo app's unless --host says otherwise",
+  summary: "an HTTP GET from a city's client namespace: http://APP.starling.test/ is that app at the anycast address; else Host is the demo app's unless --host says otherwise",
   options: {
     host: string({ value: 'HOST', description: 'the Host header (default: demo.starling.test, the demo app)' }),
     include: boolean({ description: 'print the status line and the response headers too' }),
@@ -90,6 +90,17 @@ export const labFailoverCmd = defineCommand({
     ...labNameFlag,
   },
   load: () => import('./failover.js'),
+});
+
+export const labUseCmd = defineCommand({
+  noun: 'lab',
+  verb: 'use',
+  args: ['[NAME]'],
+  summary: "send the control-plane commands (deploy, status, logs, …) to a lab's control plane from now on",
+  options: {
+    clear: boolean({ description: 'stop: back to control_url / STARLING_CONTROL_URL' }),
+  },
+  load: () => import('./use.js'),
 });
 
 export const labDownCmd = defineCommand({

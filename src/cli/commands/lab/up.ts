@@ -1,10 +1,12 @@
 /** `starling lab up`: builds the lab, deploys the demo app, measures the catchment and prints it. */
 import { getPreset, labUp, loadTopology, type CatchmentRow, type LabStep } from '../../../lab/index.js';
-import { stderrLogger } from '../../../shared/index.js';
+import { describeError, stderrLogger } from '../../../shared/index.js';
 import { implement, usageError, type OptsOf } from '../../kit/index.js';
 import { table } from '../../output.js';
+import { saveLabAccess } from '../../lab-target.js';
 import { asLabUser, duration, labName, nameFlag } from './common.js';
-import { labUpCmd } from './meta.js';
+import { DEFAULT_LAB_NAME, labUpCmd } from './meta.js';
+import { ownAppHint } from './use.js';
 
 export const runLabUpCmd = implement(labUpCmd, (opts) => asLabUser(opts, () => up(opts), { start: true }));
 
@@ -31,6 +33,13 @@ async function up(opts: OptsOf<typeof labUpCmd>): Promise<number> {
     onStep: (s) => console.log(`${tty ? '\r\x1b[K' : ''}${stepLine(s)}`),
   });
   process.off('SIGINT', onSigint);
+  // For --lab / lab use from the host (HOME is the same inside a normal user's holder). The lab
+  // works without it; lab use writes it again.
+  try {
+    saveLabAccess(report.access);
+  } catch (e) {
+    console.error(`warning: cannot keep how to reach this lab's control plane (--lab, lab use): ${describeError(e)}`);
+  }
   console.log(`lab up in ${duration(report.ms)}; state in ${report.dir}\n`);
   console.log(catchmentTable(report.catchment));
   const bad = report.catchment.filter((r) => !r.ok);
@@ -41,6 +50,8 @@ async function up(opts: OptsOf<typeof labUpCmd>): Promise<number> {
   console.log(`explore:   starling lab status${n}   starling lab curl ${city} http://${report.serviceAddress}/${n}   starling lab exec ${city}${n} -- ip route`);
   console.log(`fail over: starling lab failover ${report.popHosts[0] ?? 'POP'} --mode graceful${n}`);
   console.log(`take down: starling lab down${n}`);
+  console.log(`\nyour own app: starling lab use${name === DEFAULT_LAB_NAME ? '' : ` ${name}`} sends deploy, status, logs, … to this lab's control plane (or add --lab ${name} to one command); then`);
+  console.log(ownAppHint(name, report.popRegions[0] ?? 'lhr', city).split('\n').slice(1).join('\n'));
   return bad.length > 0 ? 1 : 0;
 }
 
