@@ -11,4 +11,4 @@ export { type TlsContexts } from './tls/front-door.js';
 export { readClientHello, type ClientHelloResult } from './tls/client-hello.js';
 export { DEFAULT_H2_LIMITS, type H2Limits } from './h2/server.js';
 export { StoreTlsContexts, type DefaultCert } from './tls/store-contexts.js';
-export { machineToStart, machinesToStop, allOverSoftLimit } from './core/index.js';
+export { machineToStart, machinesToStop, allOverSoftLimit, peerToWake } from './core/index.js';

@@ -7,7 +7,9 @@
  * `<app>.<apps_domain>`, with the service's settings (internal port, concurrency, autostart and
  * autostop). Its machines are this host's machines of the app (private addresses, from the
  * MachineManager) and the other hosts' machines that report `started` and healthy, addressed at
- * their host's proxy, which delivers the request to its own machine.
+ * their host's proxy, which delivers the request to its own machine. For an app that autostarts,
+ * the other hosts' `stopped` and `suspended` machines are there too (not usable): a request that
+ * finds no started machine, in a region only those have, goes to their host, whose proxy starts one.
  */
 import { httpServiceOf, parseAppConfigDocument, type AppConfig, type AppDoc, type HostDoc, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
 import type { AppSpec, MachineSpec, RoutesSpec } from '../proxy/index.js';
@@ -28,6 +30,9 @@ export interface ControlRoutes {
   /** Apps left out because their release config does not parse (the caller logs them). */
   problems: { app: string; message: string }[];
 }
+
+/** Other hosts' machines in these states are routed, unusable, for autostart to wake (see above). */
+const WAKEABLE = new Set(['stopped', 'suspended']);
 
 const releaseKey = (app: string, version: number): string => `${app}.${String(version).padStart(8, '0')}`;
 
@@ -75,7 +80,7 @@ export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
   const hosts = new Map(docs<HostDoc>(i.view, 'hosts').map((h) => [h.id, h]));
   const states = new Map<string, MachineStateDoc[]>();
   for (const s of docs<MachineStateDoc>(i.view, 'machine_states')) {
-    if (s.host === i.hostId || s.state !== 'started' || !s.healthy) continue;
+    if (s.host === i.hostId || !((s.state === 'started' && s.healthy) || WAKEABLE.has(s.state))) continue;
     states.set(s.app, [...(states.get(s.app) ?? []), s]);
   }
   const apps: AppSpec[] = [];
@@ -97,7 +102,10 @@ export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
       const at = splitAddress(host?.proxy);
       // A host the control plane has not heard from is left alone, whatever its last reports said.
       if (!at || host?.healthy === false || local.some((m) => m.id === s.id)) continue;
-      remote.push({ id: s.id, region: s.region === 'unknown' ? (host?.region ?? s.region) : s.region, address: at.address, port: at.port, state: 'started', healthy: true, peer: true });
+      const started = s.state === 'started';
+      if (!started && !service.auto_start_machines) continue;
+      const region = s.region === 'unknown' ? (host?.region ?? s.region) : s.region;
+      remote.push({ id: s.id, region, address: at.address, port: at.port, state: started ? 'started' : s.state, healthy: started, peer: true });
     }
     apps.push({
       name: app.name,

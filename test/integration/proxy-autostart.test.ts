@@ -91,6 +91,51 @@ describe('autostart and autostop', () => {
     assert.equal((await send(listen, 'web.test', { headers: { 'fly-force-region': 'syd' } })).status, 503);
   });
 
+  it("a forced region whose only machine is stopped on another host: the request goes to that host, whose proxy starts it", async (t) => {
+    const KEY = 'peer-key-for-this-test-0123456789';
+    const lhr = await startOrigin('m-lhr');
+    let fra: Origin | undefined;
+    const startedAtLhr: string[] = [];
+    const startedAtFra: string[] = [];
+    const app = (machines: Record<string, unknown>[]) => parseRoutesSpec({ apps: [{ name: 'web', hostnames: ['web.test'], machines }] }, 'test');
+    // The fra host: its own machine, stopped; its proxy starts it.
+    const fraControl: MachineControl = {
+      async start(a, id) {
+        startedAtFra.push(`${a}/${id}`);
+        fra = await startOrigin('m-fra');
+        fraProxy.setRoutes(app([{ id: 'm-fra', region: 'fra', address: '127.0.0.1', port: fra.port, state: 'started' }]));
+      },
+      async stop() {},
+    };
+    const fraProxy = new ProxyServer({ region: 'fra', routes: app([{ id: 'm-fra', region: 'fra', address: '127.0.0.1', port: 1, state: 'stopped' }]), clock: new SystemClock(), machines: fraControl, limits: { peerKey: KEY } });
+    const { port: fraPort } = await fraProxy.listen('127.0.0.1', 0);
+    // The lhr host: its own machine started, fra's as the control plane reports it (stopped, a peer's).
+    const lhrControl: MachineControl = { start: async (a, id) => void startedAtLhr.push(`${a}/${id}`), stop: async () => {} };
+    const edge = new ProxyServer({
+      region: 'lhr',
+      routes: app([
+        { id: 'm-lhr', region: 'lhr', address: '127.0.0.1', port: lhr.port, state: 'started' },
+        { id: 'm-fra', region: 'fra', address: '127.0.0.1', port: fraPort, state: 'stopped', healthy: false, peer: true },
+      ]),
+      clock: new SystemClock(),
+      machines: lhrControl,
+      limits: { peerKey: KEY },
+    });
+    const { port: listen } = await edge.listen('127.0.0.1', 0);
+    t.after(async () => {
+      edge.close();
+      fraProxy.close();
+      await lhr.close();
+      await fra?.close();
+    });
+    const machineOf = (r: { body: string }): unknown => (JSON.parse(r.body) as { machine: string }).machine;
+    assert.equal(machineOf(await send(listen, 'web.test')), 'm-lhr', 'unforced, the started machine here serves');
+    const forced = await send(listen, 'web.test', { headers: { 'fly-force-region': 'fra' } });
+    assert.equal(forced.status, 200, forced.body);
+    assert.equal(machineOf(forced), 'm-fra', "served by fra's machine, started by fra's proxy");
+    assert.deepEqual([startedAtLhr, startedAtFra], [[], ['web/m-fra']], 'the edge asks its own runtime for nothing: the machine is its host\'s to start');
+  });
+
   it('without auto_start_machines the request gets 503 at once', async (t) => {
     const control: MachineControl = { start: async () => assert.fail('must not start'), stop: async () => {} };
     const proxy = new ProxyServer({ region: 'fra', routes: routes(1, 'stopped', { auto_start_machines: false }), clock: new SystemClock(), machines: control });

@@ -55,6 +55,12 @@ function view(docs: { apps?: AppDoc[]; releases?: ReleaseDoc[]; machines?: Machi
   };
 }
 
+/** A view's documents back as lists (to change one collection of a view). */
+function docsOf(v: SyncView): Parameters<typeof view>[0] {
+  const list = <T>(c: string): T[] => [...(v.documents.get(c)?.values() ?? [])] as T[];
+  return { apps: list('apps'), releases: list('releases'), machines: list('machines'), machine_states: list('machine_states'), hosts: list('hosts') };
+}
+
 const LOCAL: MachineSpec = { id: 'local1', region: 'fra', address: '172.31.0.2', port: 3000, state: 'started', healthy: true };
 const localOf = (app: string): MachineSpec[] => (app === 'web' ? [LOCAL] : []);
 
@@ -95,9 +101,13 @@ describe('controlRoutes', () => {
           LOCAL,
           { id: 'rb1', region: 'ams', address: '10.0.0.2', port: 8080, state: 'started', healthy: true, peer: true },
           { id: 'rc1', region: 'sin', address: '2001:db8::3', port: 80, state: 'started', healthy: true, peer: true },
+          // Not usable, but there for autostart: a request that finds no started machine goes to its host.
+          { id: 'stopped', region: 'ams', address: '10.0.0.2', port: 8080, state: 'stopped', healthy: false, peer: true },
         ],
       },
     ]);
+    const noAutostart = controlRoutes({ view: view({ ...docsOf(v), releases: [release('web', 1, { ...WEB, http_service: { ...WEB.http_service, auto_start_machines: false } })] }), hostId: 'a', appsDomain: 'starling.test', local: localOf });
+    assert.deepEqual(noAutostart.apps[0]?.machines.map((m) => m.id), ['local1', 'rb1', 'rc1'], "without autostart, another host's stopped machine is of no use here");
   });
 
   it('leaves out apps without a release, without an HTTP service, and (as a problem) with an invalid config', () => {

@@ -27,6 +27,21 @@ export function machineToStart(app: AppRoute, edge: string, starting: { has(key:
   return undefined;
 }
 
+/**
+ * When no machine of this host can start: a stopped machine of another host, nearest region first
+ * (only in `regions` when given, never one in `exclude`: tried already), to send the request to.
+ * Its host's proxy starts it for the request and holds it until it serves, as for its own
+ * requests; this proxy cannot start it (a machine is its host's to run). Only when the app autostarts.
+ */
+export function peerToWake(app: AppRoute, edge: string, regions?: readonly string[], exclude?: ReadonlySet<MachineRoute>): MachineRoute | undefined {
+  if (!app.autoStart) return undefined;
+  for (const region of app.regionsFrom(edge)) {
+    if (regions !== undefined && !regions.includes(region)) continue;
+    for (const m of app.byRegion.get(region) ?? []) if (m.peer && STARTABLE.has(m.state) && !exclude?.has(m)) return m;
+  }
+  return undefined;
+}
+
 /** Whether every usable machine is at or over soft_limit (then a stopped one should start). */
 export function allOverSoftLimit(app: AppRoute): boolean {
   let any = false;

@@ -1,5 +1,5 @@
 import type { UpstreamConn, UpstreamOwner, UpstreamWaiter } from '../upstream/index.js';
-import { allOverSoftLimit } from './autoscale.js';
+import { allOverSoftLimit, peerToWake } from './autoscale.js';
 import { chooseMachine } from './choose.js';
 import { decide } from './decide.js';
 import { ExchangeIO } from './exchange-io.js';
@@ -188,9 +188,16 @@ export class Exchange extends ExchangeIO implements UpstreamOwner, UpstreamWaite
       return this.dispatch(EV.chosen);
     }
     // No started machine at all (in the regions the request is restricted to: fly-force-region, a
-    // replay's regions): start the nearest stopped one there and hold the request until it serves.
-    if (choice.kind === 'none' && !(choice.reason !== 'instance_unavailable' && this.ctx.autoscaler.start(app, this.restrictedRegions(choice.reason)))) {
-      return this.dispatch(event(Ev.NoMachine, choice.reason));
+    // replay's regions): start the nearest stopped one there and hold the request until it serves;
+    // when that one is another host's, send the request to that host, whose proxy starts it.
+    if (choice.kind === 'none') {
+      if (choice.reason === 'instance_unavailable') return this.dispatch(event(Ev.NoMachine, choice.reason));
+      const regions = this.restrictedRegions(choice.reason);
+      if (this.ctx.autoscaler.start(app, regions)) return this.dispatch(EV.wait);
+      const peer = this.prefs.localOnly ? undefined : peerToWake(app, this.prefs.edgeRegion, regions, this.prefs.exclude);
+      if (!peer) return this.dispatch(event(Ev.NoMachine, choice.reason));
+      this.chosen = peer;
+      return this.dispatch(EV.chosen);
     }
     this.dispatch(EV.wait);
   }
