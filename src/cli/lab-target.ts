@@ -9,16 +9,21 @@
  *
  * The lab's control plane is in a network namespace the host cannot route to (and, for a normal
  * user, in a user namespace too): every connection is a relay process started in that namespace
- * (src/lab lab-relay.js) whose stdio carries the TLS bytes, so the token and the pinned certificate
- * check work exactly as for a real control plane.
+ * (lab-relay.js) whose stdio carries the TLS bytes, so the token and the pinned certificate check
+ * work exactly as for a real control plane. As root it is `ip netns exec NS node lab-relay.js`; a
+ * normal user's goes through the lab's user-namespace holder first (src/lab finds it: that module
+ * is loaded only then, it costs a few hundred ms).
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Duplex } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { parse as parseToml } from 'smol-toml';
 import { StarlingError, describeError } from '../shared/index.js';
+
+const LAB_RELAY = fileURLToPath(new URL('./lab-relay.js', import.meta.url));
 
 /** What the CLI keeps of a lab (the lab's LabControlAccess, as lab up reports it). */
 export interface LabAccess {
@@ -129,8 +134,7 @@ export function setDefaultLab(configPath: string, name: string | undefined, o: {
  */
 export function labTunnel(name: string, netns: string): (host: string, port: number) => Promise<Duplex> {
   return async (host, port) => {
-    const { controlRelayCommand } = await import('../lab/index.js');
-    const [cmd = '', ...args] = controlRelayCommand(name, netns, host, port);
+    const [cmd = '', ...args] = await relayCommand(name, netns, host, port);
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => void (stderr = (stderr + d.toString()).slice(-2000)));
@@ -147,4 +151,20 @@ export function labTunnel(name: string, netns: string): (host: string, port: num
     });
     return duplex;
   };
+}
+
+/** The argv that starts a relay to HOST:PORT in `netns` of lab `name`, from this process. */
+async function relayCommand(name: string, netns: string, host: string, port: number): Promise<string[]> {
+  const inner = ['ip', 'netns', 'exec', netns, process.execPath, LAB_RELAY, host, String(port)];
+  if (process.getuid?.() === 0) return inner;
+  const lab = await import('../lab/index.js');
+  if (lab.runsDirectly()) return inner; // already inside the holder
+  const holder = lab.readUserNamespaceHolder(lab.holderDir(name));
+  if (!holder) {
+    throw new StarlingError('ERR_LAB_NOT_FOUND', `lab "${name}" is not up for this user (no user-namespace holder in ${lab.holderDir(name)})`, {
+      fault: 'user',
+      hint: name === 'default' ? 'start it with: starling lab up' : `start it with: starling lab up --name ${name}`,
+    });
+  }
+  return lab.userNamespaceCommand(holder.pid, inner, '/');
 }

@@ -60,4 +60,4 @@ export { failPop, healPop, assertFailMode, downPops, waitRoutersConverged, FAIL_
 export { failover, summarizeCity, FAILOVER_EVERY_MS, FAILOVER_TIMEOUT_MS, type FailoverReport, type FailoverCity } from './failover.js';
 export { labStatus, type LabStatus, type PopHostStatus } from './lab-status.js';
 export { labDown, type LabDownReport } from './lab-down.js';
-export { labControlAccess, controlRelayCommand, LAB_RELAY, type LabControlAccess } from './lab-access.js';
+export { labControlAccess, type LabControlAccess } from './lab-access.js';

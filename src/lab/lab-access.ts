@@ -2,23 +2,17 @@
  * How a CLI outside the lab reaches the lab's control plane (`--lab NAME`, `starling lab use`).
  * The control plane listens inside its own namespace (10.128.255.2:9300), which the host cannot
  * route to, and a normal user's lab lives in a user namespace besides. So each connection is a
- * relay process started inside that namespace (lab-relay.js), its stdio the connection: TLS and the
- * token travel end to end through it, nothing listens on the host, and nothing on the host's
- * routing changes.
+ * relay process the CLI starts inside that namespace (src/cli/lab-target.ts), its stdio the
+ * connection: TLS and the token travel end to end through it, nothing listens on the host, and
+ * nothing on the host's routing changes.
  *
  * `labControlAccess` runs where the lab's files are (root, or inside the holder: the lab commands
  * re-run themselves there) and says what a client needs: the URL, the certificate to pin, the
- * operator's token and the namespace. `controlRelayCommand` runs anywhere and says how to start a
- * relay from there.
+ * operator's token and the namespace.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { StarlingError, certFingerprint } from '../shared/index.js';
-import { APPS_DOMAIN, DEFAULT_LAB, controlCert, controlUserToken, type LabContext } from './lab-context.js';
-import { holderDir, runsDirectly } from './lab-userns.js';
-import { readUserNamespaceHolder, userNamespaceCommand } from './userns.js';
-
-export const LAB_RELAY = fileURLToPath(new URL('./lab-relay.js', import.meta.url));
+import { APPS_DOMAIN, controlCert, controlUserToken, type LabContext } from './lab-context.js';
 
 export interface LabControlAccess {
   lab: string;
@@ -50,21 +44,4 @@ export function labControlAccess(ctx: Pick<LabContext, 'name' | 'dir' | 'plan'>)
     });
   }
   return { lab: ctx.name, controlUrl: control.url, fingerprint, token, netns: control.ns, appsDomain: APPS_DOMAIN, serviceAddress: ctx.plan.serviceAddress };
-}
-
-/**
- * The argv that starts a relay to HOST:PORT inside `netns` of lab `name`, from this process: `ip
- * netns exec` as root (or inside the holder), through the lab's user-namespace holder otherwise.
- */
-export function controlRelayCommand(name: string, netns: string, host: string, port: number): string[] {
-  const inner = ['ip', 'netns', 'exec', netns, process.execPath, LAB_RELAY, host, String(port)];
-  if (runsDirectly()) return inner;
-  const holder = readUserNamespaceHolder(holderDir(name));
-  if (!holder) {
-    throw new StarlingError('ERR_LAB_NOT_FOUND', `lab "${name}" is not up for this user (no user-namespace holder in ${holderDir(name)})`, {
-      fault: 'user',
-      hint: name === DEFAULT_LAB ? 'start it with: starling lab up' : `start it with: starling lab up --name ${name}`,
-    });
-  }
-  return userNamespaceCommand(holder.pid, inner, '/');
 }

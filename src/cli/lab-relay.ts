@@ -1,5 +1,6 @@
 /**
- * One TCP connection, relayed over stdio: `ip netns exec NS node lab-relay.js HOST PORT` connects to
+ * One TCP connection, relayed over stdio (lab-target.ts starts it): `ip netns exec NS node
+ * lab-relay.js HOST PORT` connects to
  * HOST:PORT inside the lab namespace NS and copies stdin to the connection and the connection to
  * stdout until either side ends. The CLI on the host reaches the lab's control plane this way
  * (`--lab`, `starling lab use`): bytes only, TLS runs end to end between the CLI and the control
