@@ -29,6 +29,13 @@ export interface Option<T> {
   readonly choices?: readonly string[];
   /** The value, checked and converted; `flag` is `--name`, for messages. */
   readonly parse: (raw: RawValue, flag: string) => T;
+  /**
+   * The value when the flag was not given, worked out only when the command runs (after every flag
+   * parsed, before its module loads): `--app` from the app config in the current directory. It may
+   * read files or import modules; help and completion never call it. `values` holds the other
+   * options' parsed values, `options` the command's declarations.
+   */
+  readonly fallback?: ((values: Readonly<Record<string, unknown>>, options: Options) => Promise<T>) | undefined;
 }
 
 export type AnyOption = Option<unknown>;

@@ -12,7 +12,7 @@ import { StarlingError, describeError } from '../../../shared/index.js';
 import { appPath, callControl, controlAnswerError, resolveControl, type ControlTarget } from '../../control-client.js';
 import { implement, usageError } from '../../kit/index.js';
 import { printJson } from '../../output.js';
-import { defaultAppConfigPath } from '../config/validate.js';
+import { defaultAppConfigPath } from '../../app-from-config.js';
 import { followDeploy, type DeployJson } from './follow.js';
 import { packImage } from './image-pack.js';
 import { deploy } from './meta.js';

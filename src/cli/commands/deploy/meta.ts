@@ -1,7 +1,6 @@
 /** `starling deploy …`: what the command table knows of them (deploy.ts and resume.ts run them). */
-import { appFlag, controlFlags, jsonFlag } from '../../flags.js';
+import { appConfigFlag, appFlag, controlFlags, jsonFlag } from '../../flags.js';
 import { boolean, defineCommand, number, string } from '../../kit/index.js';
-import { appConfigFlag } from '../config/meta.js';
 
 export const deploy = defineCommand({
   noun: 'deploy',
