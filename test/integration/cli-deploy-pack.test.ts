@@ -95,7 +95,7 @@ describe('starling deploy: what it packs', () => {
       'node_modules/dep/index.js': 'yes',
       '.git/config': 'no',
     });
-    const r = await cli(root, 'deploy', '--create', '--detach');
+    const r = await cli(root, 'deploy', '--image', '.', '--create', '--detach');
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /left out by \.starlingignore/);
     const names = await imageOf('pack-ignore');
@@ -111,14 +111,14 @@ describe('starling deploy: refused before anything is uploaded or written', () =
     assert.equal((await cli(c.dir, 'apps', 'create', 'shop', '--primary-region', 'ams')).code, 0);
     const root = tree({ 'fly.toml': flyToml('shopp'), 'server.js': 'x' });
     const before = imagesHeld();
-    const r = await cli(root, 'deploy', '--detach');
+    const r = await cli(root, 'deploy', '--image', '.', '--detach');
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /app shopp \(from fly\.toml\) does not exist: did you mean shop\?/);
     assert.match(r.stderr, /--create/);
     assert.match(r.stderr, /starling apps create shopp/);
     assert.equal((await api('/v1/apps/shopp')).status, 404);
     assert.deepEqual(imagesHeld(), before);
-    const created = await cli(root, 'deploy', '--detach', '--create');
+    const created = await cli(root, 'deploy', '--image', '.', '--detach', '--create');
     assert.equal(created.code, 0, created.stderr);
     assert.match(created.stdout, /app shopp created/);
     assert.equal((await api('/v1/apps/shopp')).status, 200);
@@ -127,7 +127,7 @@ describe('starling deploy: refused before anything is uploaded or written', () =
   it('--strategy blue-green exits 2 with the valid ones and a did-you-mean, said once, before any upload', async () => {
     const root = tree({ 'fly.toml': flyToml('strategy-typo'), 'server.js': 'x' });
     const before = imagesHeld();
-    const r = await cli(root, 'deploy', '--strategy', 'blue-green', '--create', '--detach');
+    const r = await cli(root, 'deploy', '--image', '.', '--strategy', 'blue-green', '--create', '--detach');
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /--strategy must be rolling, canary, bluegreen or immediate, got "blue-green": did you mean bluegreen\?/);
     assert.equal(r.stderr.match(/blue-green/g)?.length, 1, r.stderr);
@@ -139,7 +139,7 @@ describe('starling deploy: refused before anything is uploaded or written', () =
   it('other deploy flags are checked as the control plane would, before any upload', async () => {
     const root = tree({ 'fly.toml': flyToml('flag-typo'), 'server.js': 'x' });
     for (const [flag, value] of [['--max-unavailable', '1.5'], ['--wait-timeout', '0.5'], ['--wait-timeout', '7200']] as const) {
-      const r = await cli(root, 'deploy', flag, value, '--create', '--detach');
+      const r = await cli(root, 'deploy', '--image', '.', flag, value, '--create', '--detach');
       assert.equal(r.code, 2, `${flag} ${value}: ${r.stderr}`);
       assert.match(r.stderr, new RegExp(`${flag} must be`));
     }
@@ -152,7 +152,7 @@ describe('starling deploy: refused before anything is uploaded or written', () =
   it('a directory that packs over the control plane’s limit exits 2 naming the size, the limit and the ignore file', async () => {
     const root = tree({ 'fly.toml': flyToml('too-big'), 'server.js': 'x', 'assets/blob.bin': randomBytes(4 * LIMIT) });
     const before = imagesHeld();
-    const r = await cli(root, 'deploy', '--create', '--detach');
+    const r = await cli(root, 'deploy', '--image', '.', '--create', '--detach');
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /image \. is over 64\.0 KiB packed \(\d+ files, 256\.0 KiB\), above the control plane's limit of 64\.0 KiB \(65536 bytes\)/);
     assert.match(r.stderr, /\.starlingignore/);
