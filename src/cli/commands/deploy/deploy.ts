@@ -53,7 +53,8 @@ export const runDeploy = implement(deploy, async (opts) => {
   if (!existing && !opts.create) throw await unknownApp(target, app, file);
   if (!existing && !config.primary_region) throw usageError(`app ${app} does not exist yet: set primary_region in ${file} (or starling apps create ${app} --primary-region CODE)`);
 
-  const image = await packImage(source, imageRef, { maxBytes: await imageLimit(target), progress: progressLine(opts.json) });
+  const progress = progressLine(opts.json);
+  const image = await packImage(source, imageRef, { maxBytes: await imageLimit(target), progress: progress?.show }).finally(() => progress?.clear());
   try {
     if (!existing) {
       await callControl(target, 'POST', '/v1/apps', { name: app, primary_region: config.primary_region });
@@ -95,14 +96,17 @@ function configRelative(dir: string, image: string | undefined): string {
   return isAbsolute(image) ? image : join(dir, image);
 }
 
-/** On a terminal, progress rewritten on one stderr line; elsewhere (CI, logs, --json) none. */
-function progressLine(json: boolean): ((line: string) => void) | undefined {
+/** On a terminal, progress rewritten on one stderr line (cleared when done); elsewhere (CI, logs, --json) none. */
+function progressLine(json: boolean): { show: (line: string) => void; clear: () => void } | undefined {
   if (json || !process.stderr.isTTY) return undefined;
-  return (line) => void process.stderr.write(`\r\x1b[K${line}`);
+  let shown = false;
+  return {
+    show: (line) => void ((shown = true), process.stderr.write(`\r\x1b[K${line}`)),
+    clear: () => void (shown && process.stderr.write('\r\x1b[K')),
+  };
 }
 
 function imageSummary(ref: string, image: PackedImage): string {
-  if (process.stderr.isTTY && image.packed) process.stderr.write('\r\x1b[K');
   const p = image.packed;
   const packed = p === undefined ? '' : `${p.files} files, ${formatSize(p.bytes)} packed into `;
   const ignored = p?.ignoreFile === undefined ? '' : `; ${p.ignored} left out by ${p.ignoreFile}`;

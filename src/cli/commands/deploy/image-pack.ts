@@ -38,6 +38,7 @@ export interface PackOptions {
 
 /** `12.3 KiB`, `4.5 MiB`. */
 export function formatSize(n: number): string {
+  if (n < 1024) return `${n} B`;
   return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
 }
 
@@ -70,7 +71,11 @@ export async function packImage(source: string, ref: string, o: PackOptions): Pr
   const dir = await mkdtemp(join(tmpdir(), 'starling-image-'));
   const file = join(dir, 'image.tar.gz');
   const cleanup = (): Promise<void> => rm(dir, { recursive: true, force: true });
-  const largest = [...list.top].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([n, b]) => `${n} ${formatSize(b)}`).join(', ');
+  const largest = [...list.top]
+    .filter(([, b]) => b >= list.bytes / 20)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 3)
+    .map(([n, b]) => `${n} ${formatSize(b)}`).join(', ');
   const hint = `leave out what the app does not need with ${ignoreFile ?? '.starlingignore'} in ${ref} (gitignore patterns, see docs/app-config.md)${largest === '' ? '' : `; the largest: ${largest}`}`;
   try {
     await tarGzip(source, list.entries, file, list.bytes, o, () => tooLarge(ref, `over ${formatSize(o.maxBytes)} packed (${list.files} files, ${formatSize(list.bytes)})`, o.maxBytes, hint));
