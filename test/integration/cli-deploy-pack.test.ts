@@ -159,6 +159,16 @@ describe('starling deploy: refused before anything is uploaded or written', () =
     assert.match(r.stderr, /assets\/ 256\.0 KiB/);
     assert.equal((await api('/v1/apps/too-big')).status, 404);
     assert.deepEqual(imagesHeld(), before);
+    // A .tar.gz given as it is: its size is checked before it is uploaded, too.
+    writeFileSync(join(root, 'big.tgz'), randomBytes(2 * LIMIT));
+    const tgz = await cli(root, 'deploy', '--image', 'big.tgz', '--create', '--detach');
+    assert.equal(tgz.code, 2, tgz.stderr);
+    assert.match(tgz.stderr, /image big\.tgz is 128\.0 KiB, above the control plane's limit of 64\.0 KiB/);
+    const notImage = await cli(root, 'deploy', '--image', 'server.js', '--create', '--detach');
+    assert.equal(notImage.code, 2, notImage.stderr);
+    assert.match(notImage.stderr, /image server\.js is neither a directory nor a \.tar\.gz/);
+    assert.equal((await api('/v1/apps/too-big')).status, 404);
+    assert.deepEqual(imagesHeld(), before);
     // The limit is the control plane's to say.
     assert.deepEqual((await api('/v1/images')).body, { max_bytes: LIMIT });
   });
