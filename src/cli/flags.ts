@@ -8,22 +8,33 @@
 
 /** The one-letter forms of shared flags. */
 export const SHORT = { app: 'a', config: 'c', json: 'j', yes: 'y', follow: 'f' } as const;
-import { boolean, oneOf, string, type Option } from './kit/index.js';
+import { appFromConfig } from './app-from-config.js';
+import { boolean, oneOf, string, usageError, type Option } from './kit/index.js';
 
 /** `--json`: the command's documented JSON instead of text. */
 export function jsonFlag(description = 'print JSON (keys as documented) instead of text') {
   return { json: boolean({ short: SHORT.json, description }) };
 }
 
-/** `--app APP`, required by the commands about one app. */
-export function appFlag(o: { description?: string; hint?: string } = {}) {
+/**
+ * `--app APP`, of the commands about one app. When it is not given, the app config's `app`
+ * (app-from-config.ts): the command's own `-c/--config` when that is the app config
+ * (appConfigFlag), else starling.toml/fly.toml in the current directory. run() always gets a name.
+ */
+export function appFlag(o: { description?: string; hint?: string } = {}): { app: Option<string> } {
+  const hint = o.hint ?? 'see your apps with: starling apps list';
+  const option = string({ value: 'APP', short: SHORT.app, description: o.description ?? 'the app (default: app in ./starling.toml or ./fly.toml)' });
   return {
-    app: string({
-      value: 'APP',
-      short: SHORT.app,
-      description: o.description ?? 'the app (required)',
-      required: { message: '--app APP is required', hint: o.hint ?? 'see your apps with: starling apps list' },
-    }),
+    app: {
+      ...option,
+      // Absent stays undefined here, for the fallback to fill in before run().
+      parse: (raw, flag) => {
+        const name = option.parse(raw, flag);
+        if (name === '') throw usageError(`${flag} must name an app, got ""`, hint);
+        return name as string;
+      },
+      fallback: (values, options) => appFromConfig(options.config === appConfigFlag.config ? (values.config as string | undefined) : undefined, hint),
+    },
   };
 }
 
@@ -50,6 +61,9 @@ export const logLevelFlag = {
 export function yesFlag(description: string) {
   return { yes: boolean({ short: SHORT.yes, description }) };
 }
+
+/** `-c/--config FILE` of the commands that read an app config (deploy, config validate); `--app` defaults to its `app`. */
+export const appConfigFlag = configFlag('the app config (default: starling.toml, or fly.toml when only that exists)');
 
 /** `--config FILE`: the file a command reads its settings from (agent.toml, control.toml, starling.toml). */
 export function configFlag(description: string): { config: Option<string | undefined> };

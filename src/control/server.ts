@@ -51,6 +51,10 @@ export interface ControlPlaneOptions {
   metricsTokens?: string[] | undefined;
   /** Uploaded images; created when missing. */
   imagesDir: string;
+  /** The largest image upload taken (default 1 GiB). */
+  maxImageBytes?: number | undefined;
+  /** Apps are served at `<app>.<appsDomain>` (default starling.test), as the agents' apps_domain says. */
+  appsDomain?: string | undefined;
   /** A host not heard from for this long is marked down (default 75 s; api/host-health.ts). */
   hostTimeoutMs?: number;
   /** 32 bytes: encrypts secrets at rest (src/control/secrets). */
@@ -83,7 +87,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
   const hostHealth = new HostHealth({ store: o.store, clock: o.clock, logger: logger.child({ component: 'hosts' }), timeoutMs: o.hostTimeoutMs ?? DEFAULT_HOST_TIMEOUT_MS });
   const metrics = new MetricsRegistry();
   const httpMetrics = new HttpMetrics('control');
-  const ctx = { store: o.store, secretsKey: o.secretsKey, imagesDir: o.imagesDir, clock: o.clock, logger, deploys, hostHealth, tlsFingerprint: o.tls?.fingerprint, peerKey: await peerKey(o.store), metrics };
+  const ctx = { store: o.store, secretsKey: o.secretsKey, imagesDir: o.imagesDir, maxImageBytes: o.maxImageBytes, appsDomain: o.appsDomain, clock: o.clock, logger, deploys, hostHealth, tlsFingerprint: o.tls?.fingerprint, peerKey: await peerKey(o.store), metrics };
   await ensureDefaultOrg(ctx);
   const authenticator = new Authenticator({ store: o.store, platformTokens: o.tokens, metricsTokens: o.metricsTokens, clock: o.clock });
   const router = controlRouter(controlRoutes(ctx), authenticator, o.store, logger);

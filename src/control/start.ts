@@ -47,6 +47,8 @@ export async function startControlFromConfig(config: ControlConfig, o: { logger:
         burst: config.limits.burst,
       },
       imagesDir: config.images_dir,
+      maxImageBytes: config.limits.max_image_bytes,
+      appsDomain: config.apps_domain,
       hostTimeoutMs: config.host_timeout_s * 1000,
       secretsKey,
       clock: o.clock,

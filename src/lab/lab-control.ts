@@ -1,7 +1,7 @@
 /**
  * The lab's control plane — `starling control run` in its own namespace, reached lab-wide at
  * `plan.control.url` — and the demo app's deploy through it, with the real CLI run from that same
- * namespace: `starling deploy` (creates the app, uploads the image, rolls out and follows), then
+ * namespace: `starling deploy --create` (creates the app, uploads the image, rolls out and follows), then
  * `starling scale count 1 --region <every PoP region>`.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -104,7 +104,7 @@ export async function deployDemo(ctx: LabContext, onStep: (what: string, ms: num
   let t = ctx.clock.monotonic();
   const image = join(DEMO_APP_DIR, 'server.mjs');
   if (!existsSync(image)) throw new StarlingError('ERR_LAB_DEMO', `the demo app is missing: ${image}`);
-  await run(ctx, ns, ['deploy', '--config', config, '--image', DEMO_APP_DIR, '--wait-timeout', '60', ...controlFlags(ctx)], 'starling deploy');
+  await run(ctx, ns, ['deploy', '--config', config, '--image', DEMO_APP_DIR, '--create', '--wait-timeout', '60', ...controlFlags(ctx)], 'starling deploy');
   onStep(`starling deploy (${DEMO_APP} to ${primaryRegion(ctx)})`, ctx.clock.monotonic() - t);
   t = ctx.clock.monotonic();
   const regions = [...new Set(ctx.plan.popHosts.map((h) => h.city))];

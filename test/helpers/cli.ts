@@ -22,14 +22,14 @@ const running = new Set<ChildProcess>();
 
 /**
  * Starts `starling ARGS…` as a child process. `env` replaces the environment when `cleanEnv` is
- * set, else it is added to it. Every run is killed after `timeoutMs` and by `killAllCli()`.
+ * set, else it is added to it; `cwd` is where it runs (default: the test's). Every run is killed after `timeoutMs` and by `killAllCli()`.
  */
 export function startCli(
   args: string[],
-  o: { env?: Record<string, string>; cleanEnv?: boolean; stdin?: string | undefined; timeoutMs?: number } = {},
+  o: { env?: Record<string, string>; cleanEnv?: boolean; stdin?: string | undefined; timeoutMs?: number; cwd?: string } = {},
 ): CliRun {
   const env = o.cleanEnv ? { PATH: process.env.PATH ?? '', ...o.env } : { ...process.env, ...o.env };
-  const child = spawn(process.execPath, [CLI_MAIN, ...args], { stdio: [o.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env });
+  const child = spawn(process.execPath, [CLI_MAIN, ...args], { stdio: [o.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env, ...(o.cwd === undefined ? {} : { cwd: o.cwd }) });
   running.add(child);
   let stdout = '';
   let stderr = '';

@@ -21,12 +21,17 @@ export interface LoopbackControl {
   close(): Promise<void>;
 }
 
-export async function startLoopbackControl(prefix: string, token = randomBytes(16).toString('hex')): Promise<LoopbackControl> {
+/** `o` sets the control plane's image upload limit and apps domain (control.toml limits.max_image_bytes, apps_domain). */
+export async function startLoopbackControl(
+  prefix: string,
+  token = randomBytes(16).toString('hex'),
+  o: { maxImageBytes?: number; appsDomain?: string } = {},
+): Promise<LoopbackControl> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const home = join(dir, 'home');
   mkdirSync(home);
   const store = new MemoryStore();
-  const cp = await startControlPlane({ listen: { host: '127.0.0.1', port: 0 }, store, tokens: [token], imagesDir: join(dir, 'images'), secretsKey: randomBytes(32), clock: new SystemClock(), logger: silentLogger });
+  const cp = await startControlPlane({ listen: { host: '127.0.0.1', port: 0 }, store, tokens: [token], imagesDir: join(dir, 'images'), ...o, secretsKey: randomBytes(32), clock: new SystemClock(), logger: silentLogger });
   return {
     url: `http://127.0.0.1:${cp.address.port}`,
     token,

@@ -102,13 +102,14 @@ after(async () => {
 });
 
 describe('deploys end to end', { timeout: 600_000 }, () => {
-  it('starling deploy creates the app, follows the rollout live, and scale count spreads it over two regions', async () => {
+  it('starling deploy --create creates the app, follows the rollout live, and scale count spreads it over two regions', async () => {
     writeApp('v1');
-    const first = await deploy();
+    const first = await deploy(['--create']);
     assert.equal(first.code, 0, first.out);
     assert.match(first.out, /app web created \(primary region fra\)/);
     assert.match(first.out, /machine \w+ fra v1 on host-[ab]: started, healthy/, 'live progress shows the machine state');
     assert.match(first.out, /release v1 deployed/);
+    assert.match(first.out, /the app answers at: http:\/\/web\.starling\.test {2}https:\/\/web\.starling\.test\n/);
 
     const scaled = await p.cli(['scale', 'count', '2', '--region', 'fra,ams', '--app', 'web']);
     assert.equal(scaled.code, 0, scaled.stdout + scaled.stderr);

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { StarlingError, closest, describeError } from '../../shared/index.js';
 import { commandName, loadImplementation, type AnyCommand } from './define.js';
 import { commandHelp, mainHelp, nounHelp, type CommandTree } from './help.js';
-import { parseOptions } from './parse.js';
+import { completeOptions, parseOptions } from './parse.js';
 
 /**
  * The command named by the first words of argv, and the words after it. A verb or alias may be
@@ -69,7 +69,7 @@ export async function dispatch(tree: CommandTree, argv: readonly string[], o: { 
       const near = suggestCommand(tree, [cmd.noun, rest[0]]);
       if (near !== undefined) return unknownCommand(tree, `${cmd.noun} ${rest[0]}`, near);
     }
-    const opts = parseOptions(cmd, rest);
+    const opts = await completeOptions(cmd, parseOptions(cmd, rest));
     return (await loadImplementation(cmd)).run(opts);
   }
   const noun = tree.nouns.find((n) => n.noun === words[0]);

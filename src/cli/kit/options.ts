@@ -6,7 +6,7 @@
  */
 // HOST:PORT is the contract's rule, kept in shared: the contract's index loads the app config
 // schema (zod), and help, which loads this file, must stay light (test/integration/cli-lazy.test.ts).
-import { StarlingError, parseHostPort as parseAddress } from '../../shared/index.js';
+import { StarlingError, closest, parseHostPort as parseAddress } from '../../shared/index.js';
 
 /** What node:util parseArgs hands over for one flag. */
 export type RawValue = string | boolean | string[] | undefined;
@@ -29,6 +29,13 @@ export interface Option<T> {
   readonly choices?: readonly string[];
   /** The value, checked and converted; `flag` is `--name`, for messages. */
   readonly parse: (raw: RawValue, flag: string) => T;
+  /**
+   * The value when the flag was not given, worked out only when the command runs (after every flag
+   * parsed, before its module loads): `--app` from the app config in the current directory. It may
+   * read files or import modules; help and completion never call it. `values` holds the other
+   * options' parsed values, `options` the command's declarations.
+   */
+  readonly fallback?: ((values: Readonly<Record<string, unknown>>, options: Options) => Promise<T>) | undefined;
 }
 
 export type AnyOption = Option<unknown>;
@@ -149,7 +156,10 @@ export function oneOf<const V extends readonly [string, ...string[]], const S ex
     parse: (raw, flag) => {
       const t = text(raw) ?? s.default;
       if (t === undefined) return undefined as Maybe<S, V[number]>;
-      if (!(values as readonly string[]).includes(t)) throw badValue(flag, orList(values), t);
+      if (!(values as readonly string[]).includes(t)) {
+        const near = closest(t, values);
+        throw usageError(`${flag} must be ${orList(values)}, got "${t.slice(0, 200)}"${near === undefined ? '' : `: did you mean ${near}?`}`);
+      }
       return t;
     },
   };

@@ -72,3 +72,15 @@ export function parseOptions<C extends AnyCommand>(cmd: C, argv: readonly string
   names.forEach((n, i) => (out[argKey(n)] = rest && i === names.length - 1 ? positionals.slice(i) : positionals[i]));
   return out as OptsOf<C>;
 }
+
+/**
+ * The options parseOptions left undefined that have a fallback (`--app` from the app config),
+ * filled in; run it after parseOptions, before the command runs. Throws what a fallback throws.
+ */
+export async function completeOptions<C extends AnyCommand>(cmd: C, opts: OptsOf<C>): Promise<OptsOf<C>> {
+  const out: Record<string, unknown> = { ...opts };
+  for (const [name, o] of Object.entries(cmd.options)) {
+    if (out[name] === undefined && o.fallback !== undefined) out[name] = await o.fallback(out, cmd.options);
+  }
+  return out as OptsOf<C>;
+}

@@ -5,7 +5,7 @@
  */
 import { isStarlingError } from '../../shared/index.js';
 import { DEFAULT_ORG, seesApp, seesOrg, type Principal, type TokenDoc } from '../auth/index.js';
-import { AppConfigError, parseAppConfigDocument, type ReleaseStatus } from '../../contract/index.js';
+import { AppConfigError, DEFAULT_APPS_DOMAIN, parseAppConfigDocument, type ReleaseStatus } from '../../contract/index.js';
 import type { DeployDoc } from '../deploy/index.js';
 import type { Entry, Op } from '../store/index.js';
 import { HttpError, json, route, type Route } from './http.js';
@@ -54,11 +54,11 @@ export function appRoutes(ctx: ApiContext): Route[] {
       method: 'GET',
       path: '/v1/apps/{app}',
       access: 'read',
-      summary: 'Show one app',
+      summary: 'Show one app, with the hostname it is served at (`<app>.<apps_domain>`)',
       responses: { '200': 'the app', '404': 'ERR_APP_NOT_FOUND' },
       async handler({ params }) {
         const app = (await getApp(ctx, params.app!)).value;
-        return json(200, { ...app, org: app.org ?? DEFAULT_ORG });
+        return json(200, { ...app, org: app.org ?? DEFAULT_ORG, hostname: `${app.name}.${ctx.appsDomain ?? DEFAULT_APPS_DOMAIN}` });
       },
     }),
     route({

@@ -4,7 +4,7 @@
  */
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { HOST_PORT_RULE, parseHostPort } from '../../contract/index.js';
+import { APPS_DOMAIN_RE, DEFAULT_APPS_DOMAIN, DEFAULT_MAX_IMAGE_BYTES, HOST_PORT_RULE, parseHostPort } from '../../contract/index.js';
 import { readToml, ConfigIssuesError, fromZod, loadOrCreateTokenFile, readConfigText, type Logger, type SchemaIssue } from '../../shared/index.js';
 
 export const DEFAULT_STATE = '/var/lib/starling/control/state.db';
@@ -31,6 +31,8 @@ export interface ControlConfig {
    */
   tls: { enabled: boolean; cert_file: string; key_file: string; self_signed: boolean };
   limits: ControlLimitsConfig;
+  /** Apps are served at `<app>.<apps_domain>`: the agents' apps_domain, told to the CLI (deploy prints the URLs). */
+  apps_domain: string;
 }
 
 export interface ControlLimitsConfig {
@@ -38,6 +40,8 @@ export interface ControlLimitsConfig {
   max_connections_per_ip: number;
   requests_per_second: number;
   burst: number;
+  /** The largest image upload taken, in bytes. */
+  max_image_bytes: number;
 }
 
 const hostPort = z.string().transform((s, ctx) => {
@@ -70,9 +74,11 @@ const Schema = z.strictObject({
       max_connections_per_ip: count(1, 1_000_000).default(256),
       requests_per_second: z.number().positive('must be above 0').max(100_000).default(50),
       burst: count(1, 1_000_000).default(200),
+      max_image_bytes: count(1024, 64 * 2 ** 30).default(DEFAULT_MAX_IMAGE_BYTES),
     })
     .refine((l) => l.max_connections_per_ip <= l.max_connections, { message: 'must not be above max_connections', path: ['max_connections_per_ip'] })
     .prefault({}),
+  apps_domain: z.string().regex(APPS_DOMAIN_RE, 'must be a lower-case DNS name such as "starling.test"').default(DEFAULT_APPS_DOMAIN),
 });
 
 /** Keys of earlier releases, and what replaced them: reported as issues with the way forward. */
@@ -99,7 +105,7 @@ export function parseControlConfig(text: string, source: string): ControlConfig 
   const result = Schema.safeParse(doc);
   const issues = [...removed, ...(result.success ? [] : fromZod(result.error))];
   if (!result.success || issues.length > 0) throw new ControlConfigError(source, issues);
-  const { listen, state, token_file, metrics_token_file, images_dir, secrets_key_file, host_timeout_s, tls, limits } = result.data;
+  const { listen, state, token_file, metrics_token_file, images_dir, secrets_key_file, host_timeout_s, tls, limits, apps_domain } = result.data;
   const dir = dirname(state);
   return {
     listen,
@@ -111,6 +117,7 @@ export function parseControlConfig(text: string, source: string): ControlConfig 
     secrets_key_file: secrets_key_file ?? join(dir, 'secrets.key'),
     tls: { enabled: tls.enabled, cert_file: tls.cert_file ?? join(dir, 'tls.crt'), key_file: tls.key_file ?? join(dir, 'tls.key'), self_signed: tls.cert_file === undefined },
     limits,
+    apps_domain,
   };
 }
 

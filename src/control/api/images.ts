@@ -11,13 +11,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
+import { DEFAULT_MAX_IMAGE_BYTES } from '../../contract/index.js';
 import { describeError } from '../../shared/index.js';
 import { errorBody } from '../../http/index.js';
-import { rawRoute, type Route } from './http.js';
+import { json, rawRoute, route, type Route } from './http.js';
 import { DIGEST_RE, type ApiContext } from './schemas.js';
 
-/** Larger than any app image we expect; a bound so one upload cannot fill the disk. */
-export const MAX_IMAGE_BYTES = 1 << 30;
 
 export const imagePath = (dir: string, digest: string): string => join(dir, `${DIGEST_RE.exec(digest)?.[1] ?? 'invalid'}.tar.gz`);
 
@@ -38,7 +37,18 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
 
 export function imageRoutes(ctx: ApiContext): Route[] {
   const dir = ctx.imagesDir;
+  // Larger than any app image we expect; a bound so one upload cannot fill the disk.
+  const max = ctx.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES;
+  const tooLargeBody = errorBody('ERR_IMAGE_TOO_LARGE', `images are at most ${max} bytes (control.toml limits.max_image_bytes)`);
   return [
+    route({
+      method: 'GET',
+      path: '/v1/images',
+      access: 'deploy',
+      summary: "What an image upload may be: { max_bytes } (starling deploy checks an image's size before uploading it)",
+      responses: { '200': '{ max_bytes }' },
+      handler: () => Promise.resolve(json(200, { max_bytes: max })),
+    }),
     rawRoute({
       method: 'PUT',
       path: '/v1/images/{digest}',
@@ -51,7 +61,7 @@ export function imageRoutes(ctx: ApiContext): Route[] {
         const m = DIGEST_RE.exec(digest);
         if (!m) return void (req.resume(), send(res, 400, errorBody('ERR_IMAGE_DIGEST', 'the digest must be sha256:<64 lower-case hex digits>')));
         const declared = Number(req.headers['content-length'] ?? NaN);
-        if (declared > MAX_IMAGE_BYTES) return void send(res, 413, errorBody('ERR_IMAGE_TOO_LARGE', `images are at most ${MAX_IMAGE_BYTES} bytes`), { connection: 'close' });
+        if (declared > max) return void send(res, 413, tooLargeBody, { connection: 'close' });
         const final = imagePath(dir, digest);
         if (await hasImage(dir, digest)) {
           // Already held: read the body to its end (so the connection stays usable), keep nothing.
@@ -69,7 +79,7 @@ export function imageRoutes(ctx: ApiContext): Route[] {
         const count = new Transform({
           transform(chunk: Buffer, _enc, cb) {
             size += chunk.length;
-            if (size > MAX_IMAGE_BYTES) {
+            if (size > max) {
               tooLarge = true;
               return cb(new Error('too large'));
             }
@@ -81,7 +91,7 @@ export function imageRoutes(ctx: ApiContext): Route[] {
           await pipeline(req, count, createWriteStream(tmp, { mode: 0o600 }));
         } catch (e) {
           await rm(tmp, { force: true });
-          if (tooLarge) return void send(res, 413, errorBody('ERR_IMAGE_TOO_LARGE', `images are at most ${MAX_IMAGE_BYTES} bytes`), { connection: 'close' });
+          if (tooLarge) return void send(res, 413, tooLargeBody, { connection: 'close' });
           ctx.logger.debug('image upload ended early', { digest, error: describeError(e) });
           return void res.destroy();
         }

@@ -35,6 +35,10 @@ export interface ApiContext {
   secretsKey: Buffer;
   /** Where uploaded images (.tar.gz by digest) live. */
   imagesDir: string;
+  /** The largest image upload taken (default DEFAULT_MAX_IMAGE_BYTES; control.toml limits.max_image_bytes). */
+  maxImageBytes?: number | undefined;
+  /** Apps are served at `<app>.<appsDomain>` (default DEFAULT_APPS_DOMAIN; control.toml apps_domain): GET /v1/apps/{app} says so. */
+  appsDomain?: string | undefined;
   /** Host liveness; absent in socket-free tests (every host counts as alive). */
   hostHealth?: HostHealth | undefined;
   /**

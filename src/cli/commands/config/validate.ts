@@ -1,17 +1,9 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { AppConfigError, loadAppConfig, type AppConfig, type ConfigIssue } from '../../../contract/index.js';
 import { isStarlingError } from '../../../shared/index.js';
+import { defaultAppConfigPath } from '../../app-from-config.js';
 import { implement } from '../../kit/index.js';
 import { printJson } from '../../output.js';
 import { configValidate } from './meta.js';
-
-/** The app config in `dir`: starling.toml, else fly.toml when only that exists (fly users keep theirs). */
-export function defaultAppConfigPath(dir = '.'): string {
-  const starling = join(dir, 'starling.toml');
-  const fly = join(dir, 'fly.toml');
-  return !existsSync(starling) && existsSync(fly) ? fly : starling;
-}
 
 /** What `--json` prints; the keys are stable (README, CLI reference). */
 export interface ValidateJson {

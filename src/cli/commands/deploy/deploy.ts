@@ -1,20 +1,26 @@
 /**
  * `starling deploy`: the app config (starling.toml / fly.toml) + an image → a release → a deploy,
- * followed live until it ends. The app is created on first deploy (primary_region from the config).
+ * followed live until it ends. The image is --image (relative to the current directory), else
+ * [build] image, else the config's own directory (paths in the config are relative to it). Every
+ * check that can fail on the user's input runs before anything is uploaded or written: the
+ * config, the flags (at parse time), the image path, the app (refused when it does not exist,
+ * unless --create), the image's size against the control plane's limit (while packing).
  * Exit status: 0 deployed, 1 rolled back or failed (the reason is printed), 2 bad input.
  */
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { parse as parseToml } from 'smol-toml';
 import { AppConfigError, loadAppConfig } from '../../../contract/index.js';
 import { StarlingError, describeError } from '../../../shared/index.js';
+import { defaultAppConfigPath } from '../../app-from-config.js';
 import { appPath, callControl, controlAnswerError, resolveControl, type ControlTarget } from '../../control-client.js';
 import { implement, usageError } from '../../kit/index.js';
 import { printJson } from '../../output.js';
-import { defaultAppConfigPath } from '../config/validate.js';
+import { appUrls, findApp, imageLimit, unknownApp } from './deploy-app.js';
 import { followDeploy, type DeployJson } from './follow.js';
-import { packImage } from './image-pack.js';
+import { checkImage, formatSize, packImage, type PackedImage } from './image-pack.js';
 import { deploy } from './meta.js';
 
 export const runDeploy = implement(deploy, async (opts) => {
@@ -33,8 +39,9 @@ export const runDeploy = implement(deploy, async (opts) => {
   const { config, warnings } = loaded;
   const say = (line: string): void => void (opts.json ? undefined : console.log(line));
   for (const w of warnings) say(`warning: ${w.path}: ${w.message}`);
-  const imageRef = opts.image ?? config.build.image;
-  if (!imageRef) throw usageError('no image: pass --image DIR|TGZ or set [build] image in the app config');
+  const imageRef = opts.image ?? configRelative(dirname(file), config.build.image);
+  const source = resolve(imageRef);
+  await checkImage(source, imageRef);
   const body: Record<string, unknown> = {};
   if (opts.strategy !== undefined) body.strategy = opts.strategy;
   if (opts['max-unavailable'] !== undefined) body.max_unavailable = opts['max-unavailable'];
@@ -42,11 +49,18 @@ export const runDeploy = implement(deploy, async (opts) => {
 
   const target = resolveControl(opts);
   const app = config.app;
-  await ensureApp(target, app, config.primary_region, say);
+  const existing = await findApp(target, app);
+  if (!existing && !opts.create) throw await unknownApp(target, app, file);
+  if (!existing && !config.primary_region) throw usageError(`app ${app} does not exist yet: set primary_region in ${file} (or starling apps create ${app} --primary-region CODE)`);
 
-  const image = await packImage(imageRef);
+  const progress = progressLine(opts.json);
+  const image = await packImage(source, imageRef, { maxBytes: await imageLimit(target), progress: progress?.show }).finally(() => progress?.clear());
   try {
-    say(`image ${imageRef}: ${image.digest} (${(image.size / 1024).toFixed(1)} KiB)`);
+    if (!existing) {
+      await callControl(target, 'POST', '/v1/apps', { name: app, primary_region: config.primary_region });
+      say(`app ${app} created (primary region ${config.primary_region ?? ''})`);
+    }
+    say(imageSummary(imageRef, image));
     await upload(target, image.file, image.digest, image.size);
   } finally {
     await image.cleanup();
@@ -66,6 +80,9 @@ export const runDeploy = implement(deploy, async (opts) => {
   if (opts.json) printJson(end);
   if (end.state === 'succeeded') {
     say(`release v${end.release} deployed`);
+    const hostname = (existing ?? (await findApp(target, app)))?.hostname;
+    const urls = hostname === undefined ? [] : appUrls(hostname, config);
+    if (urls.length > 0) say(`the app answers at: ${urls.join('  ')}`);
     return 0;
   }
   say(end.state === 'rolled_back' ? `deploy rolled back to v${end.from_release}: ${end.error ?? ''}` : `deploy ${end.state}: ${end.error ?? ''}`);
@@ -73,16 +90,27 @@ export const runDeploy = implement(deploy, async (opts) => {
   return 1;
 });
 
-async function ensureApp(target: ControlTarget, app: string, primary: string | undefined, say: (l: string) => void): Promise<void> {
-  try {
-    await callControl(target, 'GET', appPath(app));
-    return;
-  } catch (e) {
-    if (!(e instanceof StarlingError) || e.code !== 'ERR_APP_NOT_FOUND') throw e;
-  }
-  if (!primary) throw new StarlingError('ERR_USAGE', `app ${app} does not exist yet: set primary_region in the app config (or starling apps create ${app} --region CODE)`, { fault: 'user' });
-  await callControl(target, 'POST', '/v1/apps', { name: app, primary_region: primary });
-  say(`app ${app} created (primary region ${primary})`);
+/** [build] image, relative to the config's directory (`dir`); the directory itself when unset. */
+function configRelative(dir: string, image: string | undefined): string {
+  if (image === undefined || image === '') return dir;
+  return isAbsolute(image) ? image : join(dir, image);
+}
+
+/** On a terminal, progress rewritten on one stderr line (cleared when done); elsewhere (CI, logs, --json) none. */
+function progressLine(json: boolean): { show: (line: string) => void; clear: () => void } | undefined {
+  if (json || !process.stderr.isTTY) return undefined;
+  let shown = false;
+  return {
+    show: (line) => void ((shown = true), process.stderr.write(`\r\x1b[K${line}`)),
+    clear: () => void (shown && process.stderr.write('\r\x1b[K')),
+  };
+}
+
+function imageSummary(ref: string, image: PackedImage): string {
+  const p = image.packed;
+  const packed = p === undefined ? '' : `${p.files} files, ${formatSize(p.bytes)} packed into `;
+  const ignored = p?.ignoreFile === undefined ? '' : `; ${p.ignored} left out by ${p.ignoreFile}`;
+  return `image ${ref}: ${image.digest} (${packed}${formatSize(image.size)}${ignored})`;
 }
 
 async function upload(target: ControlTarget, file: string, digest: string, size: number): Promise<void> {

@@ -1,7 +1,20 @@
 /** `starling deploy …`: what the command table knows of them (deploy.ts and resume.ts run them). */
-import { appFlag, controlFlags, jsonFlag } from '../../flags.js';
-import { boolean, defineCommand, number, string } from '../../kit/index.js';
-import { appConfigFlag } from '../config/meta.js';
+import { appConfigFlag, appFlag, controlFlags, jsonFlag } from '../../flags.js';
+import { boolean, custom, defineCommand, number, oneOf, string, usageError } from '../../kit/index.js';
+
+/**
+ * The deploy strategies, as the control plane's StartDeploy takes them (src/control/deploy
+ * DEPLOY_STRATEGIES; the contract's STRATEGIES for [deploy] strategy). Written out here because
+ * help loads this file and those load zod; test/integration/cli-deploy-pack checks they agree.
+ */
+export const DEPLOY_STRATEGIES = ['rolling', 'canary', 'bluegreen', 'immediate'] as const;
+
+/** `--max-unavailable`: a count (a whole number) or a fraction below 1, as the control plane takes it. */
+function maxUnavailable(t: string, flag: string): number {
+  const n = t.trim() === '' ? NaN : Number(t);
+  if (!Number.isFinite(n) || n <= 0 || (n >= 1 && !Number.isInteger(n))) throw usageError(`${flag} must be a whole number of machines or a fraction below 1 (0.25), got "${t.slice(0, 200)}"`);
+  return n;
+}
 
 export const deploy = defineCommand({
   noun: 'deploy',
@@ -9,10 +22,18 @@ export const deploy = defineCommand({
   summary: 'deploy the app: upload the image, make a release, roll it out and follow it',
   options: {
     ...appConfigFlag,
-    image: string({ value: 'DIR|TGZ', description: "the app's files: a directory or a .tar.gz (default: [build] image in the config)" }),
-    strategy: string({ value: 'NAME', description: 'rolling, canary, bluegreen or immediate (default: [deploy] strategy in the config)' }),
-    'max-unavailable': number({ value: 'N', positive: true, description: 'rolling: machines replaced at once, a count or a fraction below 1 (default: the config)' }),
-    'wait-timeout': number({ value: 'SECONDS', positive: true, description: 'how long a new machine may take to pass its checks before the deploy rolls back (default 120)' }),
+    image: string({ value: 'DIR|TGZ', description: "the app's files: a directory or a .tar.gz (default: [build] image in the config, else the config's directory)" }),
+    create: boolean({ description: 'create the app when it does not exist yet (without it, a deploy to an unknown app is refused)' }),
+    strategy: oneOf(DEPLOY_STRATEGIES, { value: 'NAME', description: 'rolling, canary, bluegreen or immediate (default: [deploy] strategy in the config)' }),
+    'max-unavailable': custom({ value: 'N', description: 'rolling: machines replaced at once, a count or a fraction below 1 (default: the config)' }, maxUnavailable),
+    'wait-timeout': number({
+      value: 'SECONDS',
+      integer: true,
+      min: 1,
+      max: 3600,
+      expect: 'a whole number of seconds from 1 to 3600',
+      description: 'how long a new machine may take to pass its checks before the deploy rolls back (default 120)',
+    }),
     detach: boolean({ description: 'start the deploy and return without following it' }),
     ...jsonFlag(),
     ...controlFlags,
