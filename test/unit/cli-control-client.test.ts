@@ -84,6 +84,21 @@ describe('callControl', () => {
     ]);
   });
 
+  it("a problem the answer's message already says is not said again under it (the router's validation answers list theirs)", async () => {
+    const t = target(() =>
+      envelope(400, {
+        code: 'ERR_BAD_REQUEST',
+        message: 'invalid body: strategy: must be one of rolling, canary, bluegreen, immediate',
+        details: [
+          { path: 'strategy', message: 'must be one of rolling, canary, bluegreen, immediate' },
+          { path: 'max_unavailable', message: 'must be positive' },
+        ],
+      }),
+    );
+    const e = await failure(callControl(t.target, 'POST', '/v1/apps/web/deploys', {}));
+    assert.equal(e.message, 'invalid body: strategy: must be one of rolling, canary, bluegreen, immediate\n  max_unavailable: must be positive');
+  });
+
   it('says what to do next, by status or code', async () => {
     const cases: [number, string, RegExp | undefined][] = [
       [401, 'ERR_UNAUTHORIZED', /^the token is not one this control plane accepts/],
