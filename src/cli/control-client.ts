@@ -212,9 +212,11 @@ function explainControlError(e: unknown): unknown {
 
 /** An error answer with each problem of its details on a line under the message (the CLI prints the message alone), and a hint. */
 function explainAnswer(e: HttpError): HttpError {
-  // A validation answer's message lists its problems already ("invalid body: a: …; b: …"): each is said once.
-  const unsaid = e.details.filter((d) => !e.message.includes(`${d.path}: ${d.message}`));
-  const message = [e.message, ...unsaid.map((d) => `  ${d.path || '(body)'}: ${d.message}`)].join('\n');
+  // A validation answer's message ends with its problems inline ("invalid body: a: …; b: …"): they
+  // are said once, each on its own line under the head.
+  const inline = e.details.map((d) => `${d.path}: ${d.message}`).join('; ');
+  const head = inline !== '' && e.message.endsWith(`: ${inline}`) ? `${e.message.slice(0, -inline.length - 2)}:` : e.message;
+  const message = [head, ...e.details.map((d) => `  ${d.path || '(body)'}: ${d.message}`)].join('\n');
   return new HttpError(e.status, e.code, message, e.details, { hint: hintFor(e.status, e.code), cause: e.cause });
 }
 

@@ -84,11 +84,11 @@ describe('callControl', () => {
     ]);
   });
 
-  it("a problem the answer's message already says is not said again under it (the router's validation answers list theirs)", async () => {
+  it("problems the answer's message lists inline are said once, each on its own line (the router's validation answers list theirs)", async () => {
     const t = target(() =>
       envelope(400, {
         code: 'ERR_BAD_REQUEST',
-        message: 'invalid body: strategy: must be one of rolling, canary, bluegreen, immediate',
+        message: 'invalid body: strategy: must be one of rolling, canary, bluegreen, immediate; max_unavailable: must be positive',
         details: [
           { path: 'strategy', message: 'must be one of rolling, canary, bluegreen, immediate' },
           { path: 'max_unavailable', message: 'must be positive' },
@@ -96,7 +96,7 @@ describe('callControl', () => {
       }),
     );
     const e = await failure(callControl(t.target, 'POST', '/v1/apps/web/deploys', {}));
-    assert.equal(e.message, 'invalid body: strategy: must be one of rolling, canary, bluegreen, immediate\n  max_unavailable: must be positive');
+    assert.equal(e.message, 'invalid body:\n  strategy: must be one of rolling, canary, bluegreen, immediate\n  max_unavailable: must be positive');
   });
 
   it('says what to do next, by status or code', async () => {
