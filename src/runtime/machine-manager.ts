@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { MachineChecks } from './checks.js';
 import { prepareImage } from './images.js';
 import { MachineLogs } from './logs.js';
+import { MachineHistory } from './machine-events.js';
 import type { CheckSpec, DriverMachine, ExitInfo, MachineSpec, MachineState, RuntimeDriver } from './types.js';
 import { StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
 import { gauge, type MetricFamily } from '../shared/index.js';
@@ -30,6 +31,9 @@ interface Managed {
   stopping: boolean;
   retries: number;
   restartTimer: TimerHandle | undefined;
+  history: MachineHistory;
+  /** Each check's last status, to record a check turning critical once. */
+  checkStatus: Map<string, string>;
 }
 
 export interface CreateOptions {
@@ -148,7 +152,9 @@ export class MachineManager implements MachinesPort {
     const drv = await this.o.driver.prepare(spec);
     const now = new Date(this.o.clock.now()).toISOString();
     const logs = new MachineLogs({ dir: join(this.o.dataDir, 'logs'), machineId: id, clock: this.o.clock, redact: Object.values(spec.secrets) });
-    const m: Managed = { spec, drv, state: 'created', created: now, updated: now, logs, checks: undefined, stopping: false, retries: 0, restartTimer: undefined };
+    const history = new MachineHistory(() => new Date(this.o.clock.now()).toISOString());
+    const m: Managed = { spec, drv, state: 'created', created: now, updated: now, logs, checks: undefined, stopping: false, retries: 0, restartTimer: undefined, history, checkStatus: new Map() };
+    history.add('created', 'created');
     this.machines.set(id, m);
     this.o.logger.info('machine created', { app, machine: id, region: spec.region, not_applied: drv.notApplied });
     this.changed(m);
@@ -156,26 +162,32 @@ export class MachineManager implements MachinesPort {
     return this.view(m);
   }
 
-  async start(app: string, id: string): Promise<MachineView> {
+  /** `reason` is recorded as an event before `starting` (the proxy's "autostarted: request"). */
+  async start(app: string, id: string, opts: { reason?: string | undefined } = {}): Promise<MachineView> {
     const m = this.find(app, id);
     if (m.state === 'started' || m.state === 'starting') return this.view(m);
     // A start (an API call, or the proxy's autostart) overtakes a pending restart: one process only.
     m.restartTimer?.cancel();
     m.restartTimer = undefined;
+    m.history.restartSettled();
     if (m.state === 'destroying' || m.state === 'destroyed') throw new StarlingError('ERR_MACHINE_STATE', `machine ${id} is ${m.state}`, { fault: 'user' });
+    if (opts.reason !== undefined) m.history.add('autostart', opts.reason);
     await this.run(m);
     return this.view(m);
   }
 
-  async stop(app: string, id: string, opts: { signal?: NodeJS.Signals | undefined; timeout_ms?: number | undefined } = {}): Promise<MachineView> {
+  /** `reason` is the stop's event ("stopped by user" without one; "autostopped: …" from the proxy). */
+  async stop(app: string, id: string, opts: { signal?: NodeJS.Signals | undefined; timeout_ms?: number | undefined; reason?: string | undefined } = {}): Promise<MachineView> {
     const m = this.find(app, id);
     m.restartTimer?.cancel();
+    m.history.restartSettled();
     if (m.state !== 'started' && m.state !== 'starting') return this.view(m);
     m.stopping = true;
     this.setState(m, 'stopping');
     m.checks?.stop();
     m.checks = undefined;
     await this.o.driver.stop(m.drv, opts.signal ?? m.spec.kill_signal, opts.timeout_ms ?? m.spec.kill_timeout_ms);
+    m.history.add('stopped', opts.reason ?? 'stopped by user');
     this.setState(m, 'stopped');
     return this.view(m);
   }
@@ -227,6 +239,7 @@ export class MachineManager implements MachinesPort {
 
   private async run(m: Managed): Promise<void> {
     m.stopping = false;
+    m.history.add('starting', 'starting');
     this.setState(m, 'starting');
     try {
       await this.o.driver.start(m.drv, m.spec, {
@@ -236,11 +249,14 @@ export class MachineManager implements MachinesPort {
       });
     } catch (e) {
       this.o.logger.error('machine failed to start', { app: m.spec.app, machine: m.spec.id, error: describeError(e) });
+      m.history.add('failed', `failed to start: ${describeError(e).slice(0, 200)}`);
       this.setState(m, 'failed');
       throw e;
     }
+    m.history.add('started', 'started');
     this.setState(m, 'started');
     m.checks?.stop();
+    m.checkStatus.clear();
     m.checks = new MachineChecks({
       checks: m.spec.checks,
       address: m.drv.address,
@@ -250,7 +266,11 @@ export class MachineManager implements MachinesPort {
       // A booting machine is probed every 10 ms until its first pass: cold starts wait for the
       // app, not for the check interval.
       warmupIntervalMs: 10,
-      onChange: () => this.changed(m),
+      onChange: (passing, results) => {
+        this.checksChanged(m, passing, results);
+        this.changed(m);
+      },
+      onCount: () => this.changed(m),
     });
     m.checks.start();
   }
@@ -265,11 +285,14 @@ export class MachineManager implements MachinesPort {
     const policy = m.spec.restart.policy;
     const again = policy === 'always' || (policy === 'on-failure' && failed && m.retries < m.spec.restart.max_retries);
     this.o.logger.warn('machine exited', { app: m.spec.app, machine: m.spec.id, code: info.code, signal: info.signal, restart: again });
+    m.history.exited(info, again);
     if (!again) {
+      if (failed) m.history.add('failed', `not restarted (restart policy ${policy}${policy === 'on-failure' ? `, ${m.retries} of ${m.spec.restart.max_retries} retries used` : ''})`);
       this.setState(m, failed ? 'failed' : 'stopped');
       return;
     }
     m.retries++;
+    m.history.add('restarting', policy === 'always' ? `restarting (${m.retries})` : `restarting (${m.retries}/${m.spec.restart.max_retries})`);
     this.setState(m, 'stopped');
     const delay = Math.min(10_000, 100 * 2 ** (m.retries - 1));
     m.restartTimer = this.o.clock.setTimeout(() => {
@@ -291,6 +314,15 @@ export class MachineManager implements MachinesPort {
     m.state = s;
     m.updated = new Date(this.o.clock.now()).toISOString();
     this.changed(m);
+  }
+
+  /** Records a check turning critical (with what it saw), and all of them passing again. */
+  private checksChanged(m: Managed, passing: boolean, results: { name: string; status: string; output: string }[]): void {
+    for (const r of results) {
+      if (r.status === 'critical' && m.checkStatus.get(r.name) !== 'critical') m.history.add('check', `check failed: ${r.name} ${r.output}`);
+      m.checkStatus.set(r.name, r.status);
+    }
+    if (passing && results.length > 0) m.history.add('check', 'checks passing');
   }
 
   private changed(_m: Managed): void {
@@ -315,8 +347,10 @@ export class MachineManager implements MachinesPort {
       updated_at: m.updated,
       checks: {
         passing: st?.passing ?? false,
-        checks: (st?.checks ?? []).map((c) => ({ name: c.name, status: c.status === 'warming' ? 'warning' : c.status, output: c.output, last: c.last })),
+        checks: (st?.checks ?? []).map((c) => ({ name: c.name, status: c.status === 'warming' ? 'warning' : c.status, output: c.output, last: c.last, failures: c.failures })),
       },
+      events: m.history.events(),
+      last_exit: m.history.last ? { ...m.history.last } : null,
       config: {
         image: s.image.ref,
         cmd: s.cmd,
