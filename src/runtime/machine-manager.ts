@@ -322,7 +322,7 @@ export class MachineManager implements MachinesPort {
       if (r.status === 'critical' && m.checkStatus.get(r.name) !== 'critical') m.history.add('check', `check failed: ${r.name} ${r.output}`);
       m.checkStatus.set(r.name, r.status);
     }
-    if (passing && results.length > 0) m.history.add('check', 'checks passing');
+    if (passing && results.length > 0) m.history.add('check', 'every check passes');
   }
 
   private changed(_m: Managed): void {

@@ -90,7 +90,7 @@ describe('failed deploys explain themselves', { timeout: 300_000 }, () => {
     assert.equal(st.code, 0, st.stdout + st.stderr);
     assert.match(st.stdout, /starting/);
     assert.match(st.stdout, /started/);
-    assert.match(st.stdout, /checks passing/);
+    assert.match(st.stdout, /every check passes/);
 
     // logs -f started now must print a line the machine writes later.
     const follow = startCli(['logs', '-f', '--app', 'good', '--machine', old], { env: p.cliEnv, timeoutMs: 60_000 });
