@@ -124,18 +124,11 @@ export interface MachineLogLineDoc {
  * MAX_MACHINE_EVENTS events, MAX_TAIL_LINES lines of at most MAX_TAIL_LINE_CHARS each, and the
  * newest MAX_GONE_MACHINES gone machines per app.
  */
-export interface MachineDetailsDoc {
-  id: string;
-  app: string;
-  host: string;
-  region: string;
-  release: number;
-  state: MachineStateName;
+export interface MachineDetailsDoc extends Omit<MachineStateDoc, 'healthy'> {
   exit: MachineExitDoc | null;
   checks: MachineCheckDoc[];
   events: MachineEventDoc[];
   log_tail: MachineLogLineDoc[];
-  updated_at: string;
   /** When its agent reported it destroyed; null while it exists. */
   gone_at: string | null;
 }

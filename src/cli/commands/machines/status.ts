@@ -6,15 +6,12 @@
 import { appPath, callControl, resolveControl } from '../../control-client.js';
 import { implement } from '../../kit/index.js';
 import { printJson, table } from '../../output.js';
+import type { MachineJson } from '../deploy/follow.js';
 import { machinesStatus } from './meta.js';
 
-export interface MachineStatusJson {
-  id: string;
-  region: string;
-  host: string;
-  release: number;
-  state: string;
-  healthy: boolean;
+export interface MachineStatusJson extends Omit<MachineJson, 'created_at' | 'last_event'> {
+  /** Null for a gone machine shown from its details alone. */
+  created_at: string | null;
   reported_at: string | null;
   exit: { code: number | null; signal: string | null; at: string; exits: number; will_restart: boolean } | null;
   checks: { name: string; status: string; output: string; failures: number }[];
