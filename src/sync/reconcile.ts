@@ -14,7 +14,7 @@
  * control plane through the StateReporter whenever they change.
  */
 import { join } from 'node:path';
-import { DIGEST_RE, LIVE_TAIL_LINES, MAX_TAIL_LINES, machineConfigFor, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
+import { DIGEST_RE, LIVE_TAIL_LINES, MAX_TAIL_LINE_CHARS, MAX_TAIL_LINES, machineConfigFor, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
 import { Backoff, StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
 import type { ControlClient } from './control-client.js';
 import type { MachineManager } from '../runtime/index.js';
@@ -62,6 +62,8 @@ interface Slot extends PlacedMachine {
   retry: TimerHandle | undefined;
   /** The last release it was reported with (a report needs one). */
   release: number;
+  /** When the last failure happened (ISO): the time of the event its `failed` report carries. */
+  failedTime: string;
   /** What the machine was when this host destroyed it: sent with `destroyed`, kept by the control plane. */
   last: Omit<MachineReport, 'state' | 'healthy' | 'release'> | undefined;
 }
@@ -96,7 +98,7 @@ export class Reconciler {
     for (const [key, doc] of wanted) {
       let slot = this.slots.get(key);
       if (!slot) {
-        slot = { app: doc.app, id: doc.id, want: undefined, wanted: undefined, running: undefined, busy: false, failures: 0, backoff: this.newBackoff(), lastError: undefined, failedAt: 0, retry: undefined, release: doc.release, last: undefined };
+        slot = { app: doc.app, id: doc.id, want: undefined, wanted: undefined, running: undefined, busy: false, failures: 0, backoff: this.newBackoff(), lastError: undefined, failedAt: 0, failedTime: '', retry: undefined, release: doc.release, last: undefined };
         this.slots.set(key, slot);
       }
       if (slot.want?.release !== doc.release) this.retryNow(slot, true);
@@ -259,6 +261,7 @@ export class Reconciler {
   private failed(slot: Slot, e: unknown): void {
     slot.failures++;
     slot.failedAt = this.view?.revision ?? 0;
+    slot.failedTime = new Date(this.o.clock.now()).toISOString();
     slot.lastError = { code: e instanceof StarlingError ? e.code : 'ERR_MACHINE_CREATE', message: describeError(e) };
     const delay = slot.backoff.next();
     this.o.logger.warn('placed machine not converged; retrying', { app: slot.app, machine: slot.id, failures: slot.failures, retry_ms: delay, error: slot.lastError.message });
@@ -293,7 +296,8 @@ export class Reconciler {
       } else if (slot.lastError && slot.want && slot.lastError.code !== 'ERR_CONTROL_UNREACHABLE') {
         // Not for want of the control plane: such a report could only arrive once it is back, when
         // the machine is being made again, and a deploy would take it for a broken release.
-        this.o.reporter.report(slot.app, slot.id, { state: 'failed', healthy: false, release: slot.want.release });
+        const event = { at: slot.failedTime, type: 'failed', message: `could not be created: ${slot.lastError.message}`.slice(0, MAX_TAIL_LINE_CHARS) };
+        this.o.reporter.report(slot.app, slot.id, { state: 'failed', healthy: false, release: slot.want.release, events: [event] });
       }
     }
   }

@@ -27,7 +27,10 @@ describe('deploy verdict', () => {
   });
 
   it('an exit with no restart coming fails; one restart coming does not, until a crash loop', () => {
-    assert.equal(certainFailure(m, state('stopped'), details({ exit: exit(0, 1, false) }))?.reason, 'exited with code 0');
+    const exitEvent = [{ at, type: 'exit', message: 'exit 0' }];
+    assert.equal(certainFailure(m, state('stopped'), details({ exit: exit(0, 1, false), events: exitEvent }))?.reason, 'exited with code 0');
+    const stoppedLater = [...exitEvent, { at, type: 'stopped', message: 'autostopped: excess capacity in fra' }];
+    assert.equal(certainFailure(m, state('stopped'), details({ exit: exit(1, 1, false), events: stoppedLater })), undefined, 'stopped by a stop, not by its exit');
     assert.equal(certainFailure(m, state('stopped'), details({ exit: exit(1, 1, true) })), undefined);
     assert.equal(certainFailure(m, state('started'), details({ exit: exit(1, CRASH_LOOP_EXITS - 1, false) })), undefined);
     assert.match(certainFailure(m, state('started'), details({ exit: exit(1, CRASH_LOOP_EXITS, true) }))?.reason ?? '', /crash-looping: exited 3 times/);

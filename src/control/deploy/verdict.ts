@@ -6,7 +6,8 @@
  * 1. it is `failed`: its process exited and its restart policy will not start it again (or it
  *    could not be started at all);
  * 2. it exited and is `stopped` with no restart coming (policy `never`, or an exit with code 0
- *    under `on-failure`: an app that ends is not serving);
+ *    under `on-failure`: an app that ends is not serving) — stopped by that exit, its last event,
+ *    not by a stop asked for later (autostop, a user);
  * 3. it is crash-looping: its process ended CRASH_LOOP_EXITS times since it was created, whatever
  *    the restart policy still allows (`always` would restart it forever);
  * 4. a check failed CHECK_FAILURES_IN_A_ROW runs in a row after its grace period (a machine
@@ -30,7 +31,7 @@ export function certainFailure(m: MachineDoc, s: MachineStateDoc | undefined, d:
   if (s.state === 'failed') {
     const lastFailure = [...(d?.events ?? [])].reverse().find((e) => e.type === 'failed');
     reason = exit ? exited(exit) : (lastFailure?.message ?? 'failed on its host (see starling machines status)');
-  } else if (exit && s.state === 'stopped' && !exit.will_restart) reason = exited(exit);
+  } else if (exit && s.state === 'stopped' && !exit.will_restart && d?.events.at(-1)?.type === 'exit') reason = exited(exit);
   else if (exit && exit.exits >= CRASH_LOOP_EXITS) reason = `is crash-looping: exited ${exit.exits} times (last: ${exited(exit)})`;
   else if (check) reason = `check ${check.name} failed ${check.failures} times in a row: ${plainOutput(check.output)}`;
   if (reason === undefined) return undefined;
