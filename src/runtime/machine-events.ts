@@ -38,6 +38,8 @@ export class MachineHistory {
   private readonly list: MachineEvent[] = [];
   last: LastExit | undefined;
   private exits = 0;
+  /** Each check's last status, to record a check turning critical once. */
+  private readonly checkStatus = new Map<string, string>();
 
   constructor(private readonly now: () => string) {}
 
@@ -55,6 +57,20 @@ export class MachineHistory {
   /** A restart happened after all (or was overtaken by a start): the last exit no longer waits on one. */
   restartSettled(): void {
     if (this.last) this.last = { ...this.last, will_restart: false };
+  }
+
+  /** Records a check turning critical (with what it saw), and all of them passing again. */
+  checksChanged(passing: boolean, results: readonly { name: string; status: string; output: string }[]): void {
+    for (const r of results) {
+      if (r.status === 'critical' && this.checkStatus.get(r.name) !== 'critical') this.add('check', `check failed: ${r.name} ${r.output}`);
+      this.checkStatus.set(r.name, r.status);
+    }
+    if (passing && results.length > 0) this.add('check', 'every check passes');
+  }
+
+  /** A new run's checks start over. */
+  checksRestarted(): void {
+    this.checkStatus.clear();
   }
 
   events(): MachineEvent[] {

@@ -5,8 +5,9 @@ import { MachineChecks } from './checks.js';
 import { prepareImage } from './images.js';
 import { MachineLogs } from './logs.js';
 import { MachineHistory } from './machine-events.js';
-import type { CheckSpec, DriverMachine, ExitInfo, MachineSpec, MachineState, RuntimeDriver } from './types.js';
-import { StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
+import type { CheckSpec, ExitInfo, MachineSpec, MachineState, RuntimeDriver } from './types.js';
+import { machineView, type Managed } from './machine-view.js';
+import { StarlingError, describeError, type Clock, type Logger } from '../shared/index.js';
 import { gauge, type MetricFamily } from '../shared/index.js';
 import type { CreateMachineRequest, LogEntry, MachinesPort, MachineView } from './machines.js';
 
@@ -20,21 +21,6 @@ const DEFAULTS = {
   kill_timeout_ms: 5000,
 };
 
-interface Managed {
-  spec: MachineSpec;
-  drv: DriverMachine;
-  state: MachineState;
-  created: string;
-  updated: string;
-  logs: MachineLogs;
-  checks: MachineChecks | undefined;
-  stopping: boolean;
-  retries: number;
-  restartTimer: TimerHandle | undefined;
-  history: MachineHistory;
-  /** Each check's last status, to record a check turning critical once. */
-  checkStatus: Map<string, string>;
-}
 
 export interface CreateOptions {
   /** The machine's id (the control plane's); a random one without it. */
@@ -82,12 +68,12 @@ export class MachineManager implements MachinesPort {
   }
 
   list(app: string): MachineView[] {
-    return [...this.machines.values()].filter((m) => m.spec.app === app).map((m) => this.view(m));
+    return [...this.machines.values()].filter((m) => m.spec.app === app).map((m) => machineView(m));
   }
 
   get(app: string, id: string): MachineView | undefined {
     const m = this.machines.get(id);
-    return m && m.spec.app === app ? this.view(m) : undefined;
+    return m && m.spec.app === app ? machineView(m) : undefined;
   }
 
   /** Machines of `app` as the routes file describes them (address, port, state, healthy). */
@@ -153,19 +139,19 @@ export class MachineManager implements MachinesPort {
     const now = new Date(this.o.clock.now()).toISOString();
     const logs = new MachineLogs({ dir: join(this.o.dataDir, 'logs'), machineId: id, clock: this.o.clock, redact: Object.values(spec.secrets) });
     const history = new MachineHistory(() => new Date(this.o.clock.now()).toISOString());
-    const m: Managed = { spec, drv, state: 'created', created: now, updated: now, logs, checks: undefined, stopping: false, retries: 0, restartTimer: undefined, history, checkStatus: new Map() };
+    const m: Managed = { spec, drv, state: 'created', created: now, updated: now, logs, checks: undefined, stopping: false, retries: 0, restartTimer: undefined, history };
     history.add('created', 'created');
     this.machines.set(id, m);
     this.o.logger.info('machine created', { app, machine: id, region: spec.region, not_applied: drv.notApplied });
     this.changed(m);
     if (!req.skip_start) await this.start(app, id);
-    return this.view(m);
+    return machineView(m);
   }
 
   /** `reason` is recorded as an event before `starting` (the proxy's "autostarted: request"). */
   async start(app: string, id: string, opts: { reason?: string | undefined } = {}): Promise<MachineView> {
     const m = this.find(app, id);
-    if (m.state === 'started' || m.state === 'starting') return this.view(m);
+    if (m.state === 'started' || m.state === 'starting') return machineView(m);
     // A start (an API call, or the proxy's autostart) overtakes a pending restart: one process only.
     m.restartTimer?.cancel();
     m.restartTimer = undefined;
@@ -173,7 +159,7 @@ export class MachineManager implements MachinesPort {
     if (m.state === 'destroying' || m.state === 'destroyed') throw new StarlingError('ERR_MACHINE_STATE', `machine ${id} is ${m.state}`, { fault: 'user' });
     if (opts.reason !== undefined) m.history.add('autostart', opts.reason);
     await this.run(m);
-    return this.view(m);
+    return machineView(m);
   }
 
   /** `reason` is the stop's event ("stopped by user" without one; "autostopped: …" from the proxy). */
@@ -181,7 +167,7 @@ export class MachineManager implements MachinesPort {
     const m = this.find(app, id);
     m.restartTimer?.cancel();
     m.history.restartSettled();
-    if (m.state !== 'started' && m.state !== 'starting') return this.view(m);
+    if (m.state !== 'started' && m.state !== 'starting') return machineView(m);
     m.stopping = true;
     this.setState(m, 'stopping');
     m.checks?.stop();
@@ -189,7 +175,7 @@ export class MachineManager implements MachinesPort {
     await this.o.driver.stop(m.drv, opts.signal ?? m.spec.kill_signal, opts.timeout_ms ?? m.spec.kill_timeout_ms);
     m.history.add('stopped', opts.reason ?? 'stopped by user');
     this.setState(m, 'stopped');
-    return this.view(m);
+    return machineView(m);
   }
 
   async destroy(app: string, id: string, opts: { force?: boolean } = {}): Promise<void> {
@@ -256,7 +242,7 @@ export class MachineManager implements MachinesPort {
     m.history.add('started', 'started');
     this.setState(m, 'started');
     m.checks?.stop();
-    m.checkStatus.clear();
+    m.history.checksRestarted();
     m.checks = new MachineChecks({
       checks: m.spec.checks,
       address: m.drv.address,
@@ -267,7 +253,7 @@ export class MachineManager implements MachinesPort {
       // app, not for the check interval.
       warmupIntervalMs: 10,
       onChange: (passing, results) => {
-        this.checksChanged(m, passing, results);
+        m.history.checksChanged(passing, results);
         this.changed(m);
       },
       onCount: () => this.changed(m),
@@ -316,51 +302,11 @@ export class MachineManager implements MachinesPort {
     this.changed(m);
   }
 
-  /** Records a check turning critical (with what it saw), and all of them passing again. */
-  private checksChanged(m: Managed, passing: boolean, results: { name: string; status: string; output: string }[]): void {
-    for (const r of results) {
-      if (r.status === 'critical' && m.checkStatus.get(r.name) !== 'critical') m.history.add('check', `check failed: ${r.name} ${r.output}`);
-      m.checkStatus.set(r.name, r.status);
-    }
-    if (passing && results.length > 0) m.history.add('check', 'every check passes');
-  }
-
   private changed(_m: Managed): void {
     this.emit();
   }
 
   private emit(): void {
     for (const l of [...this.listeners]) l();
-  }
-
-  private view(m: Managed): MachineView {
-    const s = m.spec;
-    const st = m.checks?.status();
-    return {
-      id: s.id,
-      app: s.app,
-      region: s.region,
-      state: m.state,
-      private_ip: m.drv.address,
-      image_ref: s.image.ref,
-      created_at: m.created,
-      updated_at: m.updated,
-      checks: {
-        passing: st?.passing ?? false,
-        checks: (st?.checks ?? []).map((c) => ({ name: c.name, status: c.status === 'warming' ? 'warning' : c.status, output: c.output, last: c.last, failures: c.failures })),
-      },
-      events: m.history.events(),
-      last_exit: m.history.last ? { ...m.history.last } : null,
-      config: {
-        image: s.image.ref,
-        cmd: s.cmd,
-        env: s.env,
-        internal_port: s.internal_port,
-        guest: s.guest,
-        restart: s.restart,
-        checks: Object.fromEntries(s.checks.map((c, i) => [`check${i + 1}`, c])),
-        secret_names: Object.keys(s.secrets).sort(),
-      },
-    };
   }
 }

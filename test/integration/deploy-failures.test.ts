@@ -56,7 +56,8 @@ after(async () => {
 
 describe('failed deploys explain themselves', { timeout: 300_000 }, () => {
   it('an app that exits at once fails its deploy before the wait timeout, with its exit code and last lines', async () => {
-    const dir = app('crash', `console.log('booting');\nconsole.error('FATAL: DATABASE_URL is not set');\nprocess.exit(1);\n`);
+    // Restarted forever by its policy: only the crash loop says it will never serve.
+    const dir = app('crash', `console.log('booting');\nconsole.error('FATAL: DATABASE_URL is not set');\nprocess.exit(1);\n`, '[[restart]]\npolicy = "always"\n');
     const r = await deploy(dir);
     // The CLI run's own timeout is far below the 600 s wait: ending here at all is the result.
     assert.equal(r.code, 1, r.out);
