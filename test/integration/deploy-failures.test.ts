@@ -79,7 +79,7 @@ describe('failed deploys explain themselves', { timeout: 300_000 }, () => {
     if (process.env.SHOW) console.log(r.out);
   });
 
-  it('logs --machine shows a replaced machine, machines status shows its events, logs -f keeps printing', async () => {
+  it('logs --machine shows a replaced machine; machines status, its events; status, the last event of each; logs -f, new lines', async () => {
     const dir = app('good', listen('8080', 'v1 up'), '[env]\nGREETING = "v1"\n');
     const first = await deploy(dir);
     assert.equal(first.code, 0, first.out);
@@ -92,6 +92,10 @@ describe('failed deploys explain themselves', { timeout: 300_000 }, () => {
     assert.match(st.stdout, /starting/);
     assert.match(st.stdout, /started/);
     assert.match(st.stdout, /every check passes/);
+
+    const status = await p.cli(['status', '--app', 'good']);
+    assert.match(status.stdout, /LAST EVENT/);
+    assert.match(status.stdout, new RegExp(`${old} .*every check passes`), 'each machine with its newest event');
 
     // logs -f started now must print a line the machine writes later.
     const follow = startCli(['logs', '-f', '--app', 'good', '--machine', old], { env: p.cliEnv, timeoutMs: 60_000 });
