@@ -64,7 +64,6 @@ describe('failed deploys explain themselves', { timeout: 300_000 }, () => {
     assert.match(r.out, /exited with code 1/);
     assert.match(r.out, /exit code: 1/);
     assert.match(r.out, /FATAL: DATABASE_URL is not set/, "the app's own last line");
-    if (process.env.SHOW) console.log(r.out);
     const d = (await p.api('GET', '/v1/apps/crash/status')).body as { deploy: { error: string; events: { message: string }[] } };
     assert.match(d.deploy.error, /^machine \w+ \(fra\) (exited with code 1|is crash-looping)/);
   });
@@ -76,14 +75,12 @@ describe('failed deploys explain themselves', { timeout: 300_000 }, () => {
     assert.match(r.out, /check http:8080\/ failed \d+ times in a row: connection refused/);
     assert.match(r.out, /ECONNREFUSED/, "the check's own output");
     assert.match(r.out, /listening on 3000/, "the app's own last lines");
-    if (process.env.SHOW) console.log(r.out);
   });
 
   it('logs --machine shows a replaced machine; machines status, its events; status, the last event of each; logs -f, new lines', async () => {
     const dir = app('good', listen('8080', 'v1 up'), '[env]\nGREETING = "v1"\n');
     const first = await deploy(dir);
     assert.equal(first.code, 0, first.out);
-    if (process.env.SHOW) console.log(first.out);
     const machines = async (): Promise<{ id: string; release: number }[]> => ((await p.api('GET', '/v1/apps/good/machines')).body as { machines: { id: string; release: number }[] }).machines;
     const old = (await machines())[0]!.id;
 
