@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { appPath, callControl, resolveControl } from '../../control-client.js';
 import { implement } from '../../kit/index.js';
+import { isStarlingError } from '../../../shared/index.js';
 import { printJson } from '../../output.js';
 import { logs } from './meta.js';
 
@@ -50,9 +51,20 @@ export const runLogs = implement(logs, async (opts) => {
     return 0;
   }
   let cursor = first.cursor;
+  let away = false;
   for (;;) {
     await sleep(FOLLOW_POLL_MS);
-    const out = await fetchLines(cursor);
+    let out: LogsJson;
+    try {
+      out = await fetchLines(cursor);
+    } catch (e) {
+      // A control plane restarting is a pause, not the end: say so once and keep asking.
+      if (!isStarlingError(e, 'ERR_CONTROL_UNREACHABLE')) throw e;
+      if (!away) console.error(`warning: ${e.message}; still trying (Ctrl-C to stop)`);
+      away = true;
+      continue;
+    }
+    away = false;
     show(out);
     cursor = out.cursor ?? cursor;
   }
