@@ -22,9 +22,12 @@ export function mergeMachineRoutes(manager: MachineManager, spec: RoutesSpec): R
 /** What the proxy's autostart/autostop may do with this host's machines. */
 export function machineControl(manager: MachineManager): MachineControl {
   return {
-    start: async (app, id) => void (await manager.start(app, id)),
+    start: async (app, id) => void (await manager.start(app, id, { reason: 'autostarted: request' })),
     // fly's suspend keeps memory; the sandbox driver cannot, so suspend stops. A machine of another
     // host (in the routes through its host's proxy) is that host's to stop.
-    stop: async (app, id) => void (manager.get(app, id) && (await manager.stop(app, id))),
+    stop: async (app, id) => {
+      const m = manager.get(app, id);
+      if (m) await manager.stop(app, id, { reason: `autostopped: excess capacity in ${m.region}` });
+    },
   };
 }

@@ -18,7 +18,7 @@ import { orgsCreate, orgsList } from './commands/orgs/meta.js';
 import { tokensCreate, tokensList, tokensRevoke } from './commands/tokens/meta.js';
 import { controlRun } from './commands/control/meta.js';
 import { agentBgpStatus, agentDrain, agentRun, agentUndrain } from './commands/agent/meta.js';
-import { machinesDestroy, machinesList, machinesLogs, machinesRun, machinesStart, machinesStop } from './commands/machines/meta.js';
+import { machinesDestroy, machinesList, machinesLogs, machinesRun, machinesStart, machinesStatus, machinesStop } from './commands/machines/meta.js';
 import { proxyServe } from './commands/proxy/meta.js';
 import { certsAdd, certsImport, certsList, certsRemove, certsShow } from './commands/certs/meta.js';
 import { labCurlCmd, labDownCmd, labExecCmd, labFailCmd, labFailoverCmd, labHealCmd, labStatusCmd, labUpCmd, labUseCmd } from './commands/lab/meta.js';
@@ -71,6 +71,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   machinesStop,
   machinesDestroy,
   machinesLogs,
+  machinesStatus,
   configValidate,
   controlRun,
   appsCreate,

@@ -84,3 +84,59 @@ export interface MachineStateDoc {
 
 export const releaseKey = (app: string, version: number): string => `${app}.${String(version).padStart(8, '0')}`;
 export const machineKey = (app: string, id: string): string => `${app}.${id}`;
+
+/** One thing that happened to a machine (`exit 1`, `restarting (2/3)`, `check failed: …`), as its agent recorded it. */
+export interface MachineEventDoc {
+  at: string;
+  type: string;
+  message: string;
+}
+
+/** The machine's process's last end. `exits` counts every end since the machine was created. */
+export interface MachineExitDoc {
+  code: number | null;
+  signal: string | null;
+  at: string;
+  exits: number;
+  /** The restart policy is about to start it again. */
+  will_restart: boolean;
+}
+
+/** A check as last run: `failures` counts failed runs in a row after the grace period. */
+export interface MachineCheckDoc {
+  name: string;
+  status: 'passing' | 'warning' | 'critical';
+  output: string;
+  failures: number;
+}
+
+export interface MachineLogLineDoc {
+  time: string;
+  stream: 'stdout' | 'stderr';
+  message: string;
+}
+
+/**
+ * `machine_details/<app>.<id>`: why a machine is as it is — its last exit, checks, newest events
+ * and last log lines — from the same reports as `machine_states`, but kept off the agents' feed
+ * (no proxy needs it) and kept after the machine is gone (`gone_at` set), so `starling logs
+ * --machine ID` and `machines status ID` still answer for a replaced or failed machine. Bounded:
+ * MAX_MACHINE_EVENTS events, MAX_TAIL_LINES lines of at most MAX_TAIL_LINE_CHARS each, and the
+ * newest MAX_GONE_MACHINES gone machines per app.
+ */
+export interface MachineDetailsDoc extends Omit<MachineStateDoc, 'healthy'> {
+  exit: MachineExitDoc | null;
+  checks: MachineCheckDoc[];
+  events: MachineEventDoc[];
+  log_tail: MachineLogLineDoc[];
+  /** When its agent reported it destroyed; null while it exists. */
+  gone_at: string | null;
+}
+
+export const MAX_MACHINE_EVENTS = 20;
+/** Lines a report carries while the machine exists (what a failed deploy prints). */
+export const LIVE_TAIL_LINES = 20;
+/** Lines the last report (destroyed) carries, kept by the control plane after the machine is gone. */
+export const MAX_TAIL_LINES = 100;
+export const MAX_TAIL_LINE_CHARS = 500;
+export const MAX_GONE_MACHINES = 20;

@@ -32,6 +32,11 @@ export interface CheckResult {
   output: string;
   /** ISO time of the last result; undefined before the first. */
   last: string | undefined;
+  /**
+   * Failed runs in a row after the grace period (0 after a pass). A deploy counts a machine whose
+   * every run fails as certain to fail after a few of these (control/deploy/verdict.ts).
+   */
+  failures: number;
 }
 
 export interface ChecksStatus {
@@ -48,6 +53,8 @@ export interface MachineChecksOptions {
   clock: Clock;
   /** Called whenever a check's status (not only its output) or the overall result changes. */
   onChange?: (passing: boolean, results: CheckResult[]) => void;
+  /** Called when a check's failures in a row (CheckResult.failures) change. */
+  onCount?: () => void;
   /** Repeat interval while warming up (see above). Default 100 ms. */
   warmupIntervalMs?: number;
   /** For logs and events. */
@@ -75,6 +82,8 @@ interface Check {
 }
 
 const MAX_OUTPUT = 200;
+/** Failures in a row are counted up to this (each count is reported: the count is bounded so a check failing for days is not). */
+const MAX_COUNTED_FAILURES = 10;
 
 export class MachineChecks {
   private readonly checks: Check[];
@@ -97,7 +106,7 @@ export class MachineChecks {
       const n = (seen.get(base) ?? 0) + 1;
       seen.set(base, n);
       const name = n === 1 ? base : `${base}#${n}`;
-      const result: CheckResult = { name, status: 'warming', output: 'not run yet', last: undefined };
+      const result: CheckResult = { name, status: 'warming', output: 'not run yet', last: undefined, failures: 0 };
       return { spec, port, result, ok: undefined, everPassed: false, timer: undefined, running: undefined, abort: undefined };
     });
     this.lastPassing = this.checks.length === 0;
@@ -112,7 +121,7 @@ export class MachineChecks {
     for (const c of this.checks) {
       c.ok = undefined;
       c.everPassed = false;
-      c.result = { ...c.result, output: 'not run yet', last: undefined };
+      c.result = { ...c.result, output: 'not run yet', last: undefined, failures: 0 };
       this.graceTimers.push(this.opts.clock.setTimeout(() => this.update(), c.spec.grace_period_ms));
     }
     this.update();
@@ -160,8 +169,11 @@ export class MachineChecks {
         if (epoch !== this.epoch) return;
         c.ok = outcome.ok;
         c.everPassed ||= outcome.ok;
-        c.result = { ...c.result, output: outcome.output, last: new Date(this.opts.clock.now()).toISOString() };
+        const before = c.result.failures;
+        const failures = outcome.ok ? 0 : this.inGrace(c) ? before : Math.min(MAX_COUNTED_FAILURES, before + 1);
+        c.result = { ...c.result, output: outcome.output, last: new Date(this.opts.clock.now()).toISOString(), failures };
         this.update();
+        if (failures !== before) this.counted();
       })
       .catch((err: unknown) => this.log.error('health check crashed', { check: c.result.name, error: describeError(err) }))
       .finally(() => {
@@ -180,6 +192,14 @@ export class MachineChecks {
 
   private inGrace(c: Check): boolean {
     return this.started && this.opts.clock.monotonic() - this.startedAt < c.spec.grace_period_ms;
+  }
+
+  private counted(): void {
+    try {
+      this.opts.onCount?.();
+    } catch (err) {
+      this.log.error('health check listener failed', { error: describeError(err) });
+    }
   }
 
   /** Recomputes every status; reports what changed. */

@@ -26,3 +26,4 @@ export {
 export { MachineManager, type CreateOptions, type MachineManagerOptions } from './machine-manager.js';
 export { MACHINE_STATES, type CheckView, type CreateMachineRequest, type MachinesPort, type MachineView } from './machines.js';
 export { DRIVERS, DRIVER_NAMES, makeDriver, type DriverContext, type DriverName } from './driver-table.js';
+export { MAX_MACHINE_EVENTS, exitMessage, type LastExit, type MachineEvent, type MachineEventType } from './machine-events.js';

@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import { MachineChecks } from './checks.js';
 import { prepareImage } from './images.js';
 import { MachineLogs } from './logs.js';
-import type { CheckSpec, DriverMachine, ExitInfo, MachineSpec, MachineState, RuntimeDriver } from './types.js';
-import { StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
+import { MachineHistory } from './machine-events.js';
+import type { CheckSpec, ExitInfo, MachineSpec, MachineState, RuntimeDriver } from './types.js';
+import { machineView, type Managed } from './machine-view.js';
+import { StarlingError, describeError, type Clock, type Logger } from '../shared/index.js';
 import { gauge, type MetricFamily } from '../shared/index.js';
 import type { CreateMachineRequest, LogEntry, MachinesPort, MachineView } from './machines.js';
 
@@ -19,18 +21,6 @@ const DEFAULTS = {
   kill_timeout_ms: 5000,
 };
 
-interface Managed {
-  spec: MachineSpec;
-  drv: DriverMachine;
-  state: MachineState;
-  created: string;
-  updated: string;
-  logs: MachineLogs;
-  checks: MachineChecks | undefined;
-  stopping: boolean;
-  retries: number;
-  restartTimer: TimerHandle | undefined;
-}
 
 export interface CreateOptions {
   /** The machine's id (the control plane's); a random one without it. */
@@ -78,12 +68,12 @@ export class MachineManager implements MachinesPort {
   }
 
   list(app: string): MachineView[] {
-    return [...this.machines.values()].filter((m) => m.spec.app === app).map((m) => this.view(m));
+    return [...this.machines.values()].filter((m) => m.spec.app === app).map((m) => machineView(m));
   }
 
   get(app: string, id: string): MachineView | undefined {
     const m = this.machines.get(id);
-    return m && m.spec.app === app ? this.view(m) : undefined;
+    return m && m.spec.app === app ? machineView(m) : undefined;
   }
 
   /** Machines of `app` as the routes file describes them (address, port, state, healthy). */
@@ -148,36 +138,44 @@ export class MachineManager implements MachinesPort {
     const drv = await this.o.driver.prepare(spec);
     const now = new Date(this.o.clock.now()).toISOString();
     const logs = new MachineLogs({ dir: join(this.o.dataDir, 'logs'), machineId: id, clock: this.o.clock, redact: Object.values(spec.secrets) });
-    const m: Managed = { spec, drv, state: 'created', created: now, updated: now, logs, checks: undefined, stopping: false, retries: 0, restartTimer: undefined };
+    const history = new MachineHistory(() => new Date(this.o.clock.now()).toISOString());
+    const m: Managed = { spec, drv, state: 'created', created: now, updated: now, logs, checks: undefined, stopping: false, retries: 0, restartTimer: undefined, history };
+    history.add('created', 'created');
     this.machines.set(id, m);
     this.o.logger.info('machine created', { app, machine: id, region: spec.region, not_applied: drv.notApplied });
     this.changed(m);
     if (!req.skip_start) await this.start(app, id);
-    return this.view(m);
+    return machineView(m);
   }
 
-  async start(app: string, id: string): Promise<MachineView> {
+  /** `reason` is recorded as an event before `starting` (the proxy's "autostarted: request"). */
+  async start(app: string, id: string, opts: { reason?: string | undefined } = {}): Promise<MachineView> {
     const m = this.find(app, id);
-    if (m.state === 'started' || m.state === 'starting') return this.view(m);
+    if (m.state === 'started' || m.state === 'starting') return machineView(m);
     // A start (an API call, or the proxy's autostart) overtakes a pending restart: one process only.
     m.restartTimer?.cancel();
     m.restartTimer = undefined;
+    m.history.restartSettled();
     if (m.state === 'destroying' || m.state === 'destroyed') throw new StarlingError('ERR_MACHINE_STATE', `machine ${id} is ${m.state}`, { fault: 'user' });
+    if (opts.reason !== undefined) m.history.add('autostart', opts.reason);
     await this.run(m);
-    return this.view(m);
+    return machineView(m);
   }
 
-  async stop(app: string, id: string, opts: { signal?: NodeJS.Signals | undefined; timeout_ms?: number | undefined } = {}): Promise<MachineView> {
+  /** `reason` is the stop's event ("stopped by user" without one; "autostopped: …" from the proxy). */
+  async stop(app: string, id: string, opts: { signal?: NodeJS.Signals | undefined; timeout_ms?: number | undefined; reason?: string | undefined } = {}): Promise<MachineView> {
     const m = this.find(app, id);
     m.restartTimer?.cancel();
-    if (m.state !== 'started' && m.state !== 'starting') return this.view(m);
+    m.history.restartSettled();
+    if (m.state !== 'started' && m.state !== 'starting') return machineView(m);
     m.stopping = true;
     this.setState(m, 'stopping');
     m.checks?.stop();
     m.checks = undefined;
     await this.o.driver.stop(m.drv, opts.signal ?? m.spec.kill_signal, opts.timeout_ms ?? m.spec.kill_timeout_ms);
+    m.history.add('stopped', opts.reason ?? 'stopped by user');
     this.setState(m, 'stopped');
-    return this.view(m);
+    return machineView(m);
   }
 
   async destroy(app: string, id: string, opts: { force?: boolean } = {}): Promise<void> {
@@ -227,6 +225,7 @@ export class MachineManager implements MachinesPort {
 
   private async run(m: Managed): Promise<void> {
     m.stopping = false;
+    m.history.add('starting', 'starting');
     this.setState(m, 'starting');
     try {
       await this.o.driver.start(m.drv, m.spec, {
@@ -236,11 +235,14 @@ export class MachineManager implements MachinesPort {
       });
     } catch (e) {
       this.o.logger.error('machine failed to start', { app: m.spec.app, machine: m.spec.id, error: describeError(e) });
+      m.history.add('failed', `failed to start: ${describeError(e).slice(0, 200)}`);
       this.setState(m, 'failed');
       throw e;
     }
+    m.history.add('started', 'started');
     this.setState(m, 'started');
     m.checks?.stop();
+    m.history.checksRestarted();
     m.checks = new MachineChecks({
       checks: m.spec.checks,
       address: m.drv.address,
@@ -250,7 +252,11 @@ export class MachineManager implements MachinesPort {
       // A booting machine is probed every 10 ms until its first pass: cold starts wait for the
       // app, not for the check interval.
       warmupIntervalMs: 10,
-      onChange: () => this.changed(m),
+      onChange: (passing, results) => {
+        m.history.checksChanged(passing, results);
+        this.changed(m);
+      },
+      onCount: () => this.changed(m),
     });
     m.checks.start();
   }
@@ -265,11 +271,14 @@ export class MachineManager implements MachinesPort {
     const policy = m.spec.restart.policy;
     const again = policy === 'always' || (policy === 'on-failure' && failed && m.retries < m.spec.restart.max_retries);
     this.o.logger.warn('machine exited', { app: m.spec.app, machine: m.spec.id, code: info.code, signal: info.signal, restart: again });
+    m.history.exited(info, again);
     if (!again) {
+      if (failed) m.history.add('failed', `not restarted (restart policy ${policy}${policy === 'on-failure' ? `, ${m.retries} of ${m.spec.restart.max_retries} retries used` : ''})`);
       this.setState(m, failed ? 'failed' : 'stopped');
       return;
     }
     m.retries++;
+    m.history.add('restarting', policy === 'always' ? `restarting (${m.retries})` : `restarting (${m.retries}/${m.spec.restart.max_retries})`);
     this.setState(m, 'stopped');
     const delay = Math.min(10_000, 100 * 2 ** (m.retries - 1));
     m.restartTimer = this.o.clock.setTimeout(() => {
@@ -299,34 +308,5 @@ export class MachineManager implements MachinesPort {
 
   private emit(): void {
     for (const l of [...this.listeners]) l();
-  }
-
-  private view(m: Managed): MachineView {
-    const s = m.spec;
-    const st = m.checks?.status();
-    return {
-      id: s.id,
-      app: s.app,
-      region: s.region,
-      state: m.state,
-      private_ip: m.drv.address,
-      image_ref: s.image.ref,
-      created_at: m.created,
-      updated_at: m.updated,
-      checks: {
-        passing: st?.passing ?? false,
-        checks: (st?.checks ?? []).map((c) => ({ name: c.name, status: c.status === 'warming' ? 'warning' : c.status, output: c.output, last: c.last })),
-      },
-      config: {
-        image: s.image.ref,
-        cmd: s.cmd,
-        env: s.env,
-        internal_port: s.internal_port,
-        guest: s.guest,
-        restart: s.restart,
-        checks: Object.fromEntries(s.checks.map((c, i) => [`check${i + 1}`, c])),
-        secret_names: Object.keys(s.secrets).sort(),
-      },
-    };
   }
 }

@@ -1,5 +1,6 @@
 import type { CheckSpec, GuestLimits, MachineState, RestartPolicy } from './types.js';
 import type { LogEntry } from './logs.js';
+import type { LastExit, MachineEvent } from './machine-events.js';
 
 /**
  * The host's machines as the local Machines API (agent/admin) sees them: the MachineManager
@@ -32,6 +33,8 @@ export interface CheckView {
   output: string;
   /** When it last ran (ISO 8601); undefined before the first run. */
   last: string | undefined;
+  /** Failed runs in a row after the grace period. */
+  failures?: number;
 }
 
 /** A machine as the API shows it. Secrets appear by name only, never by value. */
@@ -46,6 +49,10 @@ export interface MachineView {
   created_at: string;
   updated_at: string;
   checks: { passing: boolean; checks: CheckView[] };
+  /** The newest events (machine-events.ts), oldest first. */
+  events?: MachineEvent[];
+  /** The process's last end; null while it never ended. */
+  last_exit?: LastExit | null;
   config: {
     image: string;
     cmd: string[];

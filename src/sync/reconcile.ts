@@ -14,15 +14,16 @@
  * control plane through the StateReporter whenever they change.
  */
 import { join } from 'node:path';
-import { DIGEST_RE, machineConfigFor, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
+import { DIGEST_RE, LIVE_TAIL_LINES, MAX_TAIL_LINE_CHARS, MAX_TAIL_LINES, machineConfigFor, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
 import { Backoff, StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
 import type { ControlClient } from './control-client.js';
 import type { MachineManager } from '../runtime/index.js';
-import type { StateReporter } from './state-report.js';
+import { machineDetails, tailOf, withTail } from './report-details.js';
+import type { MachineReport, StateReporter } from './state-report.js';
 import type { SyncView } from './sync-cache.js';
 
 /** What the reconciler needs of the host's machines (the MachineManager; fakes in unit tests). */
-export type ReconcileMachines = Pick<MachineManager, 'onChange' | 'get' | 'create' | 'stop' | 'destroy'>;
+export type ReconcileMachines = Pick<MachineManager, 'onChange' | 'get' | 'create' | 'stop' | 'destroy'> & Partial<Pick<MachineManager, 'logs'>>;
 /** What it needs of the control plane: a machine's secrets and images by digest. */
 export type ReconcileClient = Pick<ControlClient, 'json' | 'downloadImage'>;
 
@@ -61,6 +62,10 @@ interface Slot extends PlacedMachine {
   retry: TimerHandle | undefined;
   /** The last release it was reported with (a report needs one). */
   release: number;
+  /** When the last failure happened (ISO): the time of the event its `failed` report carries. */
+  failedTime: string;
+  /** What the machine was when this host destroyed it: sent with `destroyed`, kept by the control plane. */
+  last: Omit<MachineReport, 'state' | 'healthy' | 'release'> | undefined;
 }
 
 const releaseKey = (app: string, version: number): string => `${app}.${String(version).padStart(8, '0')}`;
@@ -93,7 +98,7 @@ export class Reconciler {
     for (const [key, doc] of wanted) {
       let slot = this.slots.get(key);
       if (!slot) {
-        slot = { app: doc.app, id: doc.id, want: undefined, wanted: undefined, running: undefined, busy: false, failures: 0, backoff: this.newBackoff(), lastError: undefined, failedAt: 0, retry: undefined, release: doc.release };
+        slot = { app: doc.app, id: doc.id, want: undefined, wanted: undefined, running: undefined, busy: false, failures: 0, backoff: this.newBackoff(), lastError: undefined, failedAt: 0, failedTime: '', retry: undefined, release: doc.release, last: undefined };
         this.slots.set(key, slot);
       }
       if (slot.want?.release !== doc.release) this.retryNow(slot, true);
@@ -217,7 +222,9 @@ export class Reconciler {
     const { app, id } = slot;
     if (this.o.machines.get(app, id)) {
       // Stopped first with the release's kill_signal and kill_timeout (the machine's own spec).
-      await this.o.machines.stop(app, id);
+      await this.o.machines.stop(app, id, { reason: `stopped: ${why}` });
+      const view = this.o.machines.get(app, id);
+      if (view) slot.last = { ...machineDetails(view), ...withTail(tailOf(this.o.machines.logs?.(app, id, { tail: MAX_TAIL_LINES }).entries)) };
       await this.o.machines.destroy(app, id, { force: true });
     }
     slot.running = undefined;
@@ -254,6 +261,7 @@ export class Reconciler {
   private failed(slot: Slot, e: unknown): void {
     slot.failures++;
     slot.failedAt = this.view?.revision ?? 0;
+    slot.failedTime = new Date(this.o.clock.now()).toISOString();
     slot.lastError = { code: e instanceof StarlingError ? e.code : 'ERR_MACHINE_CREATE', message: describeError(e) };
     const delay = slot.backoff.next();
     this.o.logger.warn('placed machine not converged; retrying', { app: slot.app, machine: slot.id, failures: slot.failures, retry_ms: delay, error: slot.lastError.message });
@@ -269,7 +277,7 @@ export class Reconciler {
     const key = `${slot.app}.${slot.id}`;
     slot.retry?.cancel();
     this.slots.delete(key);
-    this.o.reporter.report(slot.app, slot.id, { state: 'destroyed', healthy: false, release: slot.release });
+    this.o.reporter.report(slot.app, slot.id, { state: 'destroyed', healthy: false, release: slot.release, ...slot.last });
     this.gone.set(key, { app: slot.app, id: slot.id });
   }
 
@@ -278,11 +286,18 @@ export class Reconciler {
     for (const slot of this.slots.values()) {
       const m = this.o.machines.get(slot.app, slot.id);
       if (m && slot.running !== undefined) {
-        this.o.reporter.report(slot.app, slot.id, { state: m.state, healthy: m.state === 'started' && m.checks.passing, release: slot.running });
+        this.o.reporter.report(slot.app, slot.id, {
+          state: m.state,
+          healthy: m.state === 'started' && m.checks.passing,
+          release: slot.running,
+          ...machineDetails(m),
+          ...withTail(tailOf(this.o.machines.logs?.(slot.app, slot.id, { tail: LIVE_TAIL_LINES }).entries)),
+        });
       } else if (slot.lastError && slot.want && slot.lastError.code !== 'ERR_CONTROL_UNREACHABLE') {
         // Not for want of the control plane: such a report could only arrive once it is back, when
         // the machine is being made again, and a deploy would take it for a broken release.
-        this.o.reporter.report(slot.app, slot.id, { state: 'failed', healthy: false, release: slot.want.release });
+        const event = { at: slot.failedTime, type: 'failed', message: `could not be created: ${slot.lastError.message}`.slice(0, MAX_TAIL_LINE_CHARS) };
+        this.o.reporter.report(slot.app, slot.id, { state: 'failed', healthy: false, release: slot.want.release, events: [event] });
       }
     }
   }

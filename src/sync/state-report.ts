@@ -6,6 +6,7 @@
  * (on the injected clock); the latest state wins. `destroyed` deletes the report on the other side.
  */
 import type { MachineState } from '../runtime/index.js';
+import type { MachineCheckDoc, MachineEventDoc, MachineExitDoc, MachineLogLineDoc } from '../contract/index.js';
 import { Backoff, StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
 import type { ControlClient } from './control-client.js';
 
@@ -14,6 +15,15 @@ export interface MachineReport {
   /** Started and every check passing. */
   healthy: boolean;
   release: number;
+  /**
+   * Why it is as it is (the control plane keeps these in `machine_details`, off the feed). A report
+   * is sent again when these change, except `log_tail`: new log lines alone send nothing, they
+   * ride along with the next change (an exit, a check turning critical, destroyed).
+   */
+  exit?: MachineExitDoc | null | undefined;
+  checks?: MachineCheckDoc[] | undefined;
+  events?: MachineEventDoc[] | undefined;
+  log_tail?: MachineLogLineDoc[] | undefined;
 }
 
 export interface StateReporterOptions {
@@ -33,7 +43,11 @@ interface Pending {
 }
 
 const same = (a: MachineReport | undefined, b: MachineReport): boolean =>
-  a !== undefined && a.state === b.state && a.healthy === b.healthy && a.release === b.release;
+  a !== undefined &&
+  a.state === b.state &&
+  a.healthy === b.healthy &&
+  a.release === b.release &&
+  JSON.stringify([a.exit, a.checks, a.events]) === JSON.stringify([b.exit, b.checks, b.events]);
 
 export class StateReporter {
   /** Latest report per `app.id` not yet delivered. */

@@ -73,7 +73,7 @@ describe('MachineChecks against real servers', () => {
     await checks.idle();
     const s = checks.status();
     assert.equal(s.passing, true);
-    assert.deepEqual(s.checks, [{ name: `http:${origin.port}/healthz`, status: 'passing', output: 'HTTP 200', last: new Date(clock.now()).toISOString() }]);
+    assert.deepEqual(s.checks, [{ name: `http:${origin.port}/healthz`, status: 'passing', output: 'HTTP 200', last: new Date(clock.now()).toISOString(), failures: 0 }]);
 
     origin.set(503);
     clock.advance(1000);
@@ -147,7 +147,7 @@ describe('MachineChecks against real servers', () => {
     await checks.idle();
     assert.deepEqual(checks.status(), {
       passing: false,
-      checks: [{ name: `http:${origin.port}/healthz`, status: 'warming', output: 'HTTP 500', last: new Date(clock.now()).toISOString() }],
+      checks: [{ name: `http:${origin.port}/healthz`, status: 'warming', output: 'HTTP 500', last: new Date(clock.now()).toISOString(), failures: 0 }],
     });
     // Warm-up: within the grace period a failing check repeats every 250 ms, not every 1000 ms.
     clock.advance(250);

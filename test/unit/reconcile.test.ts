@@ -136,7 +136,9 @@ describe('Reconciler', () => {
     rec.update(view([placement('bad', 'b1'), placement('web', 'm1')], [release('bad', 1, BAD), release('web', 1)]));
     await idle();
     assert.deepEqual(machines.calls, ['create web/m1']);
-    assert.deepEqual(reporter.latest.get('bad.b1'), { state: 'failed', healthy: false, release: 1 });
+    const { events, ...failed } = reporter.latest.get('bad.b1')!;
+    assert.deepEqual(failed, { state: 'failed', healthy: false, release: 1 });
+    assert.match(events?.[0]?.message ?? '', /^could not be created: /, 'the report says why');
     assert.equal(rec.placed().find((p) => p.id === 'b1')?.lastError?.code, 'ERR_IMAGE_NOT_FOUND');
     const tries = () => client.calls.filter((c) => c.startsWith(`image ${BAD.slice(7, 11)}`)).length;
     assert.equal(tries(), 1);

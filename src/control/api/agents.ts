@@ -7,6 +7,7 @@
 import type { Principal } from '../auth/index.js';
 import { decryptSecret } from '../secrets/index.js';
 import { HttpError, json, route, type Route } from './http.js';
+import { getDetails, pruneGone, reportOps } from './machine-details.js';
 import { MACHINE_ID_RE, ReportMachineState, machineKey, type ApiContext, type MachineDoc, type MachineStateDoc, type SecretDoc } from './schemas.js';
 
 /** The host the credential belongs to, which must be the one the path names. */
@@ -32,7 +33,7 @@ export function agentRoutes(ctx: ApiContext): Route[] {
     route({
       method: 'PUT',
       path: '/v1/hosts/{host}/apps/{app}/machines/{id}/state',
-      summary: "An agent reports one of its machines' actual state (destroyed: the report is removed)",
+      summary: "An agent reports one of its machines' actual state, with its last exit, checks, events and log tail (destroyed: the state is removed, the details kept)",
       access: 'host',
       requestSchema: ReportMachineState,
       responses: { '200': 'the stored report, or { deleted }', '400': 'invalid body or names', '403': 'another host, or a machine not placed on this one' },
@@ -50,10 +51,6 @@ export function agentRoutes(ctx: ApiContext): Route[] {
         if (wanted?.host !== host && before?.host !== host) {
           throw new HttpError(403, 'ERR_FORBIDDEN', `machine ${id} of app ${app} is not placed on host ${host}: it may report only its own machines`);
         }
-        if (body.state === 'destroyed') {
-          await store.delete('machine_states', key);
-          return json(200, { deleted: id });
-        }
         const doc: MachineStateDoc = {
           id,
           app,
@@ -64,7 +61,12 @@ export function agentRoutes(ctx: ApiContext): Route[] {
           healthy: body.healthy && body.state === 'started',
           updated_at: new Date(ctx.clock.now()).toISOString(),
         };
-        await store.put('machine_states', key, doc);
+        // The state and why it is so, in one transaction: the deploy runner reads both.
+        await store.transaction(reportOps(doc, body, before, await getDetails(ctx, app, id)));
+        if (body.state === 'destroyed') {
+          await pruneGone(ctx, app);
+          return json(200, { deleted: id });
+        }
         if (before?.state !== doc.state || before.healthy !== doc.healthy) {
           ctx.logger.info('machine state reported', { app, machine: id, host, state: doc.state, healthy: doc.healthy });
         }

@@ -8,6 +8,8 @@ import type { Op } from '../store/index.js';
 import type { DeployDoc, DeployRunner } from '../deploy/index.js';
 import { randomBytes } from 'node:crypto';
 import { getApp } from './apps.js';
+import { getDetails, listDetails } from './machine-details.js';
+import { MACHINE_ID_RE, type MachineDetailsDoc } from '../../contract/index.js';
 import { HttpError, json, route, type Route } from './http.js';
 import { ScaleCount, machineKey, type ApiContext, type HostDoc, type MachineDoc, type MachineStateDoc } from './schemas.js';
 
@@ -85,8 +87,32 @@ export function machineRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
         const app = (await getApp(ctx, params.app!)).value;
         const deploys = (await store.list('deploys', { prefix: `${app.name}.` })).map((e) => e.value as DeployDoc);
         const latest = deploys.sort((a, b) => a.started_at.localeCompare(b.started_at)).at(-1) ?? null;
-        return json(200, { app, machines: await listMachines(ctx, app.name), deploy: latest });
+        const details = new Map((await listDetails(ctx, app.name)).map((d) => [d.id, d]));
+        // Each machine's newest event ("exit 1", "autostopped: excess capacity in fra"): why it is as it is.
+        const machines = (await listMachines(ctx, app.name)).map((m) => ({ ...m, last_event: details.get(m.id)?.events.at(-1) ?? null }));
+        return json(200, { app, machines, deploy: latest });
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/v1/apps/{app}/machines/{id}/status',
+      access: 'read',
+      summary: 'One machine as its agent last described it: placement, state, last exit, checks and newest events (also for a gone machine)',
+      responses: { '200': '{ id, region, host, release, state, healthy, exit, checks, events, gone_at, … }', '404': 'ERR_APP_NOT_FOUND, ERR_MACHINE_NOT_FOUND' },
+      async handler({ params }) {
+        const app = (await getApp(ctx, params.app!)).value.name;
+        const id = params.id!;
+        const listing = MACHINE_ID_RE.test(id) ? (await listMachines(ctx, app)).find((m) => m.id === id) : undefined;
+        const d = MACHINE_ID_RE.test(id) ? await getDetails(ctx, app, id) : undefined;
+        if (!listing && !d) throw new HttpError(404, 'ERR_MACHINE_NOT_FOUND', `app ${app} has no machine ${JSON.stringify(id.slice(0, 40))}: starling status --app ${app} lists its machines`);
+        return json(200, machineStatus(listing, d));
       },
     }),
   ];
+}
+
+/** A machine now (its placement and report), or as it was when it went (its details alone). */
+function machineStatus(m: MachineListing | undefined, d: MachineDetailsDoc | undefined): Record<string, unknown> {
+  const base = m ?? { id: d!.id, app: d!.app, region: d!.region, host: d!.host, release: d!.release, deploy: null, created_at: null, state: d!.state, healthy: false, reported_at: d!.updated_at };
+  return { ...base, exit: d?.exit ?? null, checks: d?.checks ?? [], events: d?.events ?? [], gone_at: d?.gone_at ?? null };
 }

@@ -12,6 +12,9 @@ import {
   HOST_ID_RE,
   MACHINE_ID_RE,
   MACHINE_STATE_NAMES,
+  MAX_MACHINE_EVENTS,
+  MAX_TAIL_LINE_CHARS,
+  MAX_TAIL_LINES,
   ORG_NAME_RE,
   SECRET_NAME_RE,
   machineKey,
@@ -121,10 +124,28 @@ export const secretKey = (app: string, name: string): string => `${app}.${name}`
 
 // ---- machines: what the scheduler and deploys want (machines), what agents report (machine_states)
 
+// Why a machine is as it is (kept in machine_details): bounded here, whatever an agent sends.
+const text = z.string().max(MAX_TAIL_LINE_CHARS + 1);
+const isoTime = z.string().max(40);
+const MachineExit = z.strictObject({
+  code: z.number().int().nullable(),
+  signal: z.string().max(20).nullable(),
+  at: isoTime,
+  exits: z.number().int().min(0),
+  will_restart: z.boolean(),
+});
+const MachineCheck = z.strictObject({ name: z.string().max(200), status: z.enum(['passing', 'warning', 'critical']), output: text, failures: z.number().int().min(0) });
+const MachineEvent = z.strictObject({ at: isoTime, type: z.string().max(20), message: text });
+const MachineLogLine = z.strictObject({ time: isoTime, stream: z.enum(['stdout', 'stderr']), message: text });
+
 export const ReportMachineState = z.strictObject({
   state: z.enum(MACHINE_STATE_NAMES),
   healthy: z.boolean(),
   release: z.number().int().min(1),
+  exit: MachineExit.nullable().optional(),
+  checks: z.array(MachineCheck).max(20).optional(),
+  events: z.array(MachineEvent).max(MAX_MACHINE_EVENTS).optional(),
+  log_tail: z.array(MachineLogLine).max(MAX_TAIL_LINES).optional(),
 });
 
 

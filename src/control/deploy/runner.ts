@@ -10,9 +10,10 @@ import { StarlingError, describeError, type Clock, type Logger } from '../../sha
 import { NoCapacityError, hostViews, pickHostFor, type HostView, type MachinePlacement } from '../scheduler/index.js';
 import type { Op, StateStore } from '../store/index.js';
 // The documents come from the contract, not from api/schemas.ts, which imports this runner's type.
-import { machineKey, type AppDoc, type HostDoc, type MachineDoc, type MachineStateDoc } from '../../contract/index.js';
+import { machineKey, type AppDoc, type HostDoc, type MachineDetailsDoc, type MachineDoc, type MachineStateDoc } from '../../contract/index.js';
 import { nextStep, type PlanMachine } from './plan.js';
-import { ACTIVE_STATES, deployKey, type DeployDoc, type DeployState } from './types.js';
+import { ACTIVE_STATES, deployKey, type DeployDoc, type DeployFailure, type DeployState } from './types.js';
+import { certainFailure, describeFailure } from './verdict.js';
 
 export interface DeployRunnerOptions {
   store: StateStore;
@@ -72,13 +73,17 @@ export class DeployRunner {
       const rollingBack = doc.state === 'rolling_back';
       const release = rollingBack ? doc.from_release : doc.release;
       if (!(await store.get('apps', doc.app))) return void (await this.finish(doc, 'failed', 'the app was destroyed during the deploy'));
-      const { machines, states, hosts } = await this.read(doc.app);
+      const { machines, states, details, hosts } = await this.read(doc.app);
       const now = this.o.clock.now();
+      // Why each machine that certainly failed did (verdict.ts): the deploy fails at once, not at its timeout.
+      const verdicts = new Map<string, DeployFailure>();
       const plan: PlanMachine[] = machines.map((m) => {
         const s = states.get(m.id);
         const healthy = s?.healthy === true && s.release === m.release;
         const late = !healthy && now - Date.parse(m.created_at) > doc.wait_timeout_ms;
-        return { id: m.id, region: m.region, release: m.release, healthy, failed: s?.state === 'failed' || late };
+        const verdict = healthy ? undefined : certainFailure(m, s, details.get(m.id));
+        if (verdict) verdicts.set(m.id, verdict);
+        return { id: m.id, region: m.region, release: m.release, healthy, failed: s?.state === 'failed' || late || verdict !== undefined };
       });
       if (rollingBack && doc.from_release === 0) {
         // A first deploy has nothing to go back to: its machines go, and the app has no release.
@@ -154,7 +159,12 @@ export class DeployRunner {
           break;
         }
         case 'fail': {
-          const why = `machine(s) ${step.ids.join(', ')} on release ${release} failed their checks or did not pass them within ${doc.wait_timeout_ms} ms`;
+          const failure = step.ids.map((id) => verdicts.get(id)).find((v) => v !== undefined);
+          const late = step.ids.filter((id) => !verdicts.has(id));
+          const why = failure
+            ? `${describeFailure(failure)}${step.ids.length > 1 ? ` (failed on release ${release}: ${step.ids.join(', ')})` : ''}`
+            : `machine(s) ${late.join(', ')} on release ${release} failed their checks or did not pass them within ${doc.wait_timeout_ms} ms`;
+          if (failure) doc = { ...doc, failure };
           if (rollingBack) return void (await this.finish(doc, 'failed', `rollback failed: ${why}`));
           doc = await this.startRollback(doc, why);
           break;
@@ -163,13 +173,14 @@ export class DeployRunner {
     }
   }
 
-  private async read(app: string): Promise<{ machines: MachineDoc[]; states: Map<string, MachineStateDoc>; hosts: HostView[] }> {
+  private async read(app: string): Promise<{ machines: MachineDoc[]; states: Map<string, MachineStateDoc>; details: Map<string, MachineDetailsDoc>; hosts: HostView[] }> {
     const { store } = this.o;
     const all = (await store.list('machines')).map((e) => e.value as MachineDoc);
     const machines = all.filter((m) => m.app === app);
     const states = new Map((await store.list('machine_states', { prefix: `${app}.` })).map((e) => [(e.value as MachineStateDoc).id, e.value as MachineStateDoc]));
+    const details = new Map((await store.list('machine_details', { prefix: `${app}.` })).map((e) => [(e.value as MachineDetailsDoc).id, e.value as MachineDetailsDoc]));
     const hosts = hostViews((await store.list('hosts')).map((e) => e.value as HostDoc), all);
-    return { machines, states, hosts };
+    return { machines, states, details, hosts };
   }
 
   private async retire(doc: DeployDoc, machines: MachineDoc[], ids: string[], message: string): Promise<DeployDoc> {
@@ -233,7 +244,7 @@ export class DeployRunner {
         resolve();
       };
       const timer = this.o.clock.setTimeout(end, ms);
-      sub.unwatch = this.o.store.watch(since, end, end, { collections: ['machines', 'machine_states', 'hosts'] });
+      sub.unwatch = this.o.store.watch(since, end, end, { collections: ['machines', 'machine_states', 'machine_details', 'hosts'] });
       if (done) sub.unwatch();
       this.wakers.add(end);
       if (this.closed) end();

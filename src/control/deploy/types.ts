@@ -3,6 +3,8 @@
  * control-plane crash is here or in the `machines` collection: each step is derived from the
  * machines that exist now (plan.ts), so resuming is just running the loop again.
  */
+import type { MachineExitDoc, MachineLogLineDoc } from '../../contract/index.js';
+
 export const DEPLOY_STRATEGIES = ['rolling', 'canary', 'bluegreen', 'immediate'] as const;
 export type DeployStrategy = (typeof DEPLOY_STRATEGIES)[number];
 
@@ -27,6 +29,20 @@ export interface DeployEvent {
   message: string;
 }
 
+/** The machine that failed a deploy, as its agent last described it (verdict.ts). */
+export interface DeployFailure {
+  machine: string;
+  region: string;
+  host: string;
+  /** "exited with code 1", "check http:8080/ failed 3 times in a row: connection refused". */
+  reason: string;
+  exit: MachineExitDoc | null;
+  /** The failing check and what it saw ("connect ECONNREFUSED …", "HTTP 500", "timed out after 500 ms"). */
+  check: { name: string; output: string } | null;
+  /** Its last log lines (secrets redacted on its host). */
+  log_tail: MachineLogLineDoc[];
+}
+
 export interface DeployDoc {
   id: string;
   app: string;
@@ -45,6 +61,8 @@ export interface DeployDoc {
   /** Last step, for people: "2 of 6 machines on release 3". */
   phase: string;
   error: string | null;
+  /** The machine that failed the deploy and what it said (absent: none did, or it timed out without a report saying why). */
+  failure?: DeployFailure | null;
   /** The newest 100 events, oldest first. */
   events: DeployEvent[];
   started_at: string;

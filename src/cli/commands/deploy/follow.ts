@@ -19,6 +19,8 @@ export interface MachineJson {
   state: string;
   healthy: boolean;
   created_at: string;
+  /** Its newest event as its agent reported it ("exit 1", "autostopped: excess capacity in fra"). */
+  last_event?: { at: string; message: string } | null;
 }
 
 export interface DeployJson {
@@ -30,6 +32,18 @@ export interface DeployJson {
   phase: string;
   error: string | null;
   events: { at: string; message: string }[];
+  /** The machine that failed the deploy, as its agent described it (control/deploy/verdict.ts). */
+  failure?: FailureJson | null;
+}
+
+export interface FailureJson {
+  machine: string;
+  region: string;
+  host: string;
+  reason: string;
+  exit: { code: number | null; signal: string | null; exits: number } | null;
+  check: { name: string; output: string } | null;
+  log_tail: { time: string; stream: string; message: string }[];
 }
 
 const FINISHED = ['succeeded', 'rolled_back', 'failed', 'interrupted'];
@@ -57,7 +71,24 @@ export async function followDeploy(target: ControlTarget, app: string, id: strin
         print(`      machine ${m.id} ${m.region} v${m.release} on ${m.host}: ${line}`);
       }
     }
-    if (FINISHED.includes(d.state)) return d;
+    if (FINISHED.includes(d.state)) {
+      if (d.state !== 'succeeded' && d.failure) for (const line of formatFailure(d.failure, app)) print(line);
+      return d;
+    }
     await sleep(POLL_MS);
   }
+}
+
+/** Why the machine failed: its exit code, what its failing check saw, its last log lines. */
+export function formatFailure(f: FailureJson, app: string): string[] {
+  const lines = [`  machine ${f.machine} (${f.region}, ${f.host}) ${f.reason}`];
+  if (f.exit) lines.push(`    exit code: ${f.exit.signal !== null ? `none (killed by ${f.exit.signal})` : String(f.exit.code)}${f.exit.exits > 1 ? ` (exited ${f.exit.exits} times)` : ''}`);
+  if (f.check) lines.push(`    check ${f.check.name}: ${f.check.output}`);
+  if (f.log_tail.length === 0) lines.push('    no log lines (the machine wrote none)');
+  else {
+    lines.push(`    last ${f.log_tail.length} log line(s):`);
+    for (const l of f.log_tail) lines.push(`      ${l.time.slice(11, 23)} ${l.stream === 'stderr' ? '!' : ' '} ${l.message}`);
+  }
+  lines.push(`    more: starling machines status ${f.machine} --app ${app}, starling logs --machine ${f.machine} --app ${app}`);
+  return lines;
 }

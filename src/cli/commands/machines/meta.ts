@@ -1,5 +1,5 @@
 /** `starling machines …`: what the command table knows of them (run.ts, list.ts, lifecycle.ts, logs.ts run them). */
-import { SHORT, appFlag, jsonFlag } from '../../flags.js';
+import { SHORT, appFlag, controlFlags, jsonFlag } from '../../flags.js';
 import { boolean, custom, defineCommand, list, number, string } from '../../kit/index.js';
 import { regionCode } from '../regions/meta.js';
 import { agentConfigFlag } from '../agent/meta.js';
@@ -80,4 +80,13 @@ export const machinesLogs = defineCommand({
     follow: boolean({ short: SHORT.follow, description: 'keep printing new lines until interrupted (Ctrl-C)' }),
   },
   load: () => import('./logs.js'),
+});
+
+export const machinesStatus = defineCommand({
+  noun: 'machines',
+  verb: 'status',
+  summary: 'one machine through the control plane: state, last exit, checks and its newest events (a gone one too)',
+  args: ['ID'],
+  options: { ...appFlag(), ...jsonFlag(), ...controlFlags },
+  load: () => import('./status.js'),
 });

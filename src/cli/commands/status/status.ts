@@ -29,9 +29,11 @@ export function formatStatus(s: StatusJson): string {
   lines.push('');
   if (s.machines.length === 0) lines.push('no machines; starling scale count N --app APP places some');
   else {
-    const rows = [['ID', 'REGION', 'HOST', 'RELEASE', 'STATE', 'CHECKS']];
+    // LAST EVENT says why a machine is as it is: "exit 1", "autostopped: excess capacity in fra".
+    const rows = [['ID', 'REGION', 'HOST', 'RELEASE', 'STATE', 'CHECKS', 'LAST EVENT']];
     for (const m of [...s.machines].sort((a, b) => a.region.localeCompare(b.region) || a.id.localeCompare(b.id))) {
-      rows.push([m.id, m.region, m.host, `v${m.release}`, m.state, m.healthy ? 'passing' : m.state === 'started' ? 'not passing' : '-']);
+      const event = m.last_event ? `${m.last_event.at.slice(11, 19)} ${m.last_event.message.slice(0, 60)}` : '-';
+      rows.push([m.id, m.region, m.host, `v${m.release}`, m.state, m.healthy ? 'passing' : m.state === 'started' ? 'not passing' : '-', event]);
     }
     lines.push(table(rows));
   }
