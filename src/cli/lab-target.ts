@@ -21,20 +21,13 @@ import { dirname, join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parse as parseToml } from 'smol-toml';
+import type { LabControlAccess } from '../lab/index.js';
 import { StarlingError, describeError } from '../shared/index.js';
 
 const LAB_RELAY = fileURLToPath(new URL('./lab-relay.js', import.meta.url));
 
-/** What the CLI keeps of a lab (the lab's LabControlAccess, as lab up reports it). */
-export interface LabAccess {
-  lab: string;
-  controlUrl: string;
-  fingerprint: string;
-  token: string;
-  netns: string;
-  appsDomain: string;
-  serviceAddress: string;
-}
+/** What the CLI keeps of a lab: what lab up reports (a type only: the lab part is not loaded). */
+export type LabAccess = LabControlAccess;
 
 const KEYS: Record<string, keyof LabAccess> = {
   lab: 'lab',
