@@ -37,7 +37,8 @@ const listen = (port: string, banner: string): string =>
   `import http from 'node:http';\n` +
   `const server = http.createServer((req, res) => res.end(process.env.GREETING ?? 'ok'));\n` +
   `server.listen(${port}, () => console.log(${JSON.stringify(banner)}));\n` +
-  `setInterval(() => console.log('tick ' + Date.now()), 200);\n` +
+  // Each tick names the banner too: a machine's kept tail (its last 100 lines) says which it was however long it ran.
+  `setInterval(() => console.log(${JSON.stringify(banner)} + ' tick ' + Date.now()), 200);\n` +
   `process.on('SIGTERM', () => process.exit(0));\n`;
 
 async function deploy(dir: string): Promise<{ code: number | null; out: string }> {
