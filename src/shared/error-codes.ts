@@ -102,7 +102,7 @@ export const ERROR_CODES = {
   ERR_IMAGE_UNSUPPORTED: { part: 'runtime', means: 'The image is not a directory or .tar.gz, or holds an entry other than a file, dir or symlink' },
   ERR_MACHINE_DESTROY: { part: 'runtime', means: 'Destroying a machine left traces behind' },
   ERR_MACHINE_EXISTS: { part: 'runtime', means: 'A machine with this id already exists on this host' },
-  ERR_MACHINE_NOT_FOUND: { part: 'runtime', status: 404, means: 'The app has no machine with this id on this host' },
+  ERR_MACHINE_NOT_FOUND: { part: 'runtime', status: 404, means: 'The app has no machine with this id (on this host, for an agent's Machines API; anywhere, for the control plane)' },
   ERR_MACHINE_NOT_PREPARED: { part: 'runtime', means: 'The runtime driver was asked to start a machine it did not prepare' },
   ERR_MACHINE_RUNNING: { part: 'runtime', status: 409, means: 'The machine is running: stop it first, or destroy it with force' },
   ERR_MACHINE_SPEC: { part: 'runtime', means: 'The machine spec is invalid (a bad field, or a volume that is not a directory)' },
