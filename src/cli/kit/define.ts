@@ -17,10 +17,10 @@
 import { StarlingError } from '../../shared/index.js';
 import type { OptionValues, Options } from './options.js';
 
-/** `NAME` → `name`; `CMD...` → `cmd`. */
-type ArgKey<S extends string> = S extends `${infer N}...` ? Lowercase<N> : Lowercase<S>;
-/** A trailing `CMD...` takes every remaining word (at least one). */
-type ArgValue<S extends string> = S extends `${string}...` ? string[] : string;
+/** `NAME` → `name`; `CMD...` → `cmd`; `[PATH]` → `path`. */
+type ArgKey<S extends string> = S extends `${infer N}...` ? Lowercase<N> : S extends `[${infer N}]` ? Lowercase<N> : Lowercase<S>;
+/** A trailing `CMD...` takes every remaining word (at least one); a trailing `[PATH]` may be left out. */
+type ArgValue<S extends string> = S extends `${string}...` ? string[] : S extends `[${string}]` ? string | undefined : string;
 export type ArgValues<A extends readonly string[]> = { readonly [K in A[number] as ArgKey<K>]: ArgValue<K> };
 
 export interface CommandMeta<O extends Options = Options, A extends readonly string[] = readonly string[]> {
@@ -31,7 +31,8 @@ export interface CommandMeta<O extends Options = Options, A extends readonly str
   readonly summary: string;
   /**
    * Positional arguments, in order (`HOST`); each is required and reaches run() under its lower-case
-   * name. The last may end in `...` (`CMD...`): every remaining word, as a string[].
+   * name. The last may end in `...` (`CMD...`): every remaining word, as a string[]. The last
+   * ones may be in brackets (`[PATH]`): optional, undefined when left out.
    */
   readonly args?: A;
   readonly options: O;
@@ -51,7 +52,7 @@ export function commandName(cmd: Pick<AnyCommand, 'noun' | 'verb'>): string {
 
 /** The key a positional argument lands under in run()'s object. */
 export function argKey(arg: string): string {
-  return (arg.endsWith('...') ? arg.slice(0, -3) : arg).toLowerCase();
+  return (arg.endsWith('...') ? arg.slice(0, -3) : arg.replace(/^\[(.*)\]$/, '$1')).toLowerCase();
 }
 
 /** Declares a command. Throws (a bug, caught by the unit tests) when an argument and an option share a key. */

