@@ -21,7 +21,7 @@ import { tokensCreate, tokensList, tokensRevoke } from './commands/tokens/meta.j
 import { controlRun } from './commands/control/meta.js';
 import { agentBgpStatus, agentDrain, agentRun, agentUndrain } from './commands/agent/meta.js';
 import { machinesDestroy, machinesList, machinesLogs, machinesRun, machinesStart, machinesStop } from './commands/machines/meta.js';
-import { proxyServe } from './commands/proxy/meta.js';
+import { proxyForward, proxyServe } from './commands/proxy/meta.js';
 import { certsAdd, certsImport, certsList, certsRemove, certsShow } from './commands/certs/meta.js';
 import { labCurlCmd, labDownCmd, labExecCmd, labFailCmd, labFailoverCmd, labHealCmd, labStatusCmd, labUpCmd } from './commands/lab/meta.js';
 import { completion } from './commands/completion/meta.js';
@@ -51,7 +51,7 @@ export const NOUNS: readonly NounMeta[] = [
   noun('tokens', 'Hosts and the platform', 'create, list and revoke API tokens'),
   noun('control', 'Hosts and the platform', 'the control plane'),
   noun('agent', 'Operate a PoP', "run this host's agent; drain and undrain the host; its BGP sessions and prefixes"),
-  noun('proxy', 'Operate a PoP', 'the edge proxy on its own'),
+  noun('proxy', 'Operate a PoP', "the edge proxy on its own (proxy serve); forward a local port to a machine's (proxy LOCAL:REMOTE)"),
   noun('certs', 'Certificates', 'TLS certificates in the store: order from ACME, import, list, show, remove'),
   noun('lab', 'The lab', 'a small internet on this computer: build it, look at it, fail PoPs, measure failover'),
   noun('completion', 'Shell', 'completion scripts for bash, zsh and fish'),
@@ -60,6 +60,7 @@ export const NOUNS: readonly NounMeta[] = [
 /** Every command, in help order within its noun. */
 export const COMMANDS: readonly AnyCommand[] = [
   proxyServe,
+  proxyForward,
   certsAdd,
   certsImport,
   certsList,

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { killAllCli, runCli } from '../helpers/cli.js';
+import { request } from 'node:http';
+import { killAllCli, runCli, startCli, type CliRun } from '../helpers/cli.js';
 import { startPlatform, type Platform } from '../helpers/platform.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -31,6 +32,30 @@ const list = async (): Promise<Listed[]> => {
   return JSON.parse(r.stdout) as Listed[];
 };
 const out = (r: { stdout: string; stderr: string }): string => r.stdout + r.stderr;
+
+/** `starling proxy …` running; resolves with it and the local port its first line names. */
+async function startProxy(args: string[]): Promise<{ run: CliRun; port: number }> {
+  const run = startCli(['proxy', ...args], { env: p.cliEnv, timeoutMs: 120_000 });
+  let text = '';
+  run.child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+  await Promise.race([run.until(/proxying 127\.0\.0\.1:\d+ /), run.done.then((r) => assert.fail(`proxy exited: ${out(r)}`))]);
+  return { run, port: Number(/proxying 127\.0\.0\.1:(\d+) /.exec(text)![1]) };
+}
+
+/** GET on a fresh connection to 127.0.0.1:port; rejects when the connection fails or closes early. */
+function get(port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: 20_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => (body += c));
+      res.on('end', () => resolve(body));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 before(async () => {
   p = await startPlatform([
@@ -108,9 +133,38 @@ describe('the verbs a fly user reaches for', { timeout: 300_000 }, () => {
     const piped = await runCli(['ssh', 'console', '--app', 'web', '-C', 'cat'], { env: p.cliEnv, stdin: 'hello from stdin\n', timeoutMs: 60_000 });
     assert.equal(piped.code, 0, out(piped));
     assert.equal(piped.stdout, 'hello from stdin\n');
+    // A read-only token may look, not enter.
+    const t = await p.cli(['tokens', 'create', '--org', 'personal', '--scope', 'read', '--json']);
+    assert.equal(t.code, 0, out(t));
+    const { STARLING_TOKEN_FILE: _file, ...env } = p.cliEnv;
+    const reader = await runCli(['ssh', 'console', '--app', 'web', '-C', 'true'], { env: { ...env, STARLING_TOKEN: (JSON.parse(t.stdout) as { token: string }).token }, timeoutMs: 60_000 });
+    assert.equal(reader.code, 2, out(reader));
+    assert.match(reader.stderr, /ERR_FORBIDDEN|deploy/);
     const s = await p.cli(['ssh', 'console', '--app', 'web', '-s', '-C', 'true']);
     assert.equal(s.code, 2, out(s));
     assert.match(s.stderr, /stdin is not a terminal/);
+  });
+
+  it("proxy LOCAL:REMOTE forwards a local port to the machine's port through the control plane", async () => {
+    const ams = (await list()).find((m) => m.region === 'ams')!;
+    const { run, port } = await startProxy(['0:8080', '--app', 'web', '--machine', ams.id]);
+    // Two requests, each its own connection (agent: false), both answered by the named machine.
+    for (const path of ['/', '/env?name=FLY_REGION']) {
+      const body = await get(port, path);
+      assert.ok(body.includes(path === '/' ? ams.id : '"ams"'), body);
+    }
+    // Nothing listens on the machine's port 9: the connection is closed, the reason on stderr.
+    const { run: none, port: port9 } = await startProxy(['0:9', '--app', 'web', '--machine', ams.id]);
+    await assert.rejects(get(port9, '/'));
+    run.child.kill('SIGINT');
+    none.child.kill('SIGINT');
+    assert.equal((await run.done).code, 0);
+    const n = await none.done;
+    assert.equal(n.code, 0);
+    assert.match(n.stderr, /machine \w+ port 9 failed: .*ECONNREFUSED/);
+    const bad = await p.cli(['proxy', 'serv']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /did you mean "proxy serve"/);
   });
 
   it('machines stop and start act on the host that runs the machine; destroy removes its placement', async () => {
