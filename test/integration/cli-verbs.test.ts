@@ -31,6 +31,8 @@ const list = async (): Promise<Listed[]> => {
   assert.equal(r.code, 0, r.stdout + r.stderr);
   return JSON.parse(r.stdout) as Listed[];
 };
+/** The app's machines as the API lists them (to pick one without depending on `machines list`). */
+const placed = async (): Promise<Listed[]> => (await p.api('GET', '/v1/apps/web/machines')).body.machines as Listed[];
 const out = (r: { stdout: string; stderr: string }): string => r.stdout + r.stderr;
 
 /** `starling proxy …` running; resolves with it and the local port its first line names. */
@@ -75,7 +77,8 @@ before(async () => {
   assert.equal(d.code, 0, out(d));
   const s = await p.cli(['scale', 'count', '1', '--region', 'fra,ams', '--app', 'web']);
   assert.equal(s.code, 0, out(s));
-  await waitFor(async () => (await list()).filter((m) => m.healthy).length === 2, 'a healthy machine in each region', 60_000, 100);
+  // Through the API, not `machines list`: each test below must stand or fall on its own verb.
+  await waitFor(async () => (await placed()).filter((m) => m.healthy).length === 2, 'a healthy machine in each region', 60_000, 100);
 });
 
 after(async () => {
@@ -118,7 +121,7 @@ describe('the verbs a fly user reaches for', { timeout: 300_000 }, () => {
   });
 
   it('ssh console -C runs inside the machine as its uid with its environment, returns its exit status, and is audited', async () => {
-    const fra = (await list()).find((m) => m.region === 'fra')!;
+    const fra = (await placed()).find((m) => m.region === 'fra')!;
     const r = await p.cli(['ssh', 'console', '--app', 'web', '--machine', fra.id, '-C', 'grep ^Uid: /proc/self/status; echo "id=$FLY_MACHINE_ID region=$FLY_REGION"; pwd; exit 3']);
     assert.equal(r.code, 3, out(r));
     assert.match(r.stdout, /^Uid:\s+1000\s+1000\s+1000\s+1000$/m, 'the machine\'s uid, not root');
@@ -146,7 +149,7 @@ describe('the verbs a fly user reaches for', { timeout: 300_000 }, () => {
   });
 
   it("proxy LOCAL:REMOTE forwards a local port to the machine's port through the control plane", async () => {
-    const ams = (await list()).find((m) => m.region === 'ams')!;
+    const ams = (await placed()).find((m) => m.region === 'ams')!;
     const { run, port } = await startProxy(['0:8080', '--app', 'web', '--machine', ams.id]);
     // Two requests, each its own connection (agent: false), both answered by the named machine.
     for (const path of ['/', '/env?name=FLY_REGION']) {
@@ -168,7 +171,7 @@ describe('the verbs a fly user reaches for', { timeout: 300_000 }, () => {
   });
 
   it('machines stop and start act on the host that runs the machine; destroy removes its placement', async () => {
-    const ams = (await list()).find((m) => m.region === 'ams')!;
+    const ams = (await placed()).find((m) => m.region === 'ams')!;
     const stop = await p.cli(['machines', 'stop', ams.id, '--app', 'web']);
     assert.equal(stop.code, 0, out(stop));
     assert.match(stop.stdout, new RegExp(`machine ${ams.id} on host-b: stopped \\(was started\\)`));
