@@ -2,8 +2,9 @@
  * The bytes of an exec stream (`POST …/machines/{id}/exec`, docs/control-api.md "Exec"), the same
  * from the CLI through the control plane to the agent: frames of a type byte, a 4-byte big-endian
  * length and that many bytes of payload. The client sends stdin and its end; the agent sends stdout,
- * stderr and finally the exit status (JSON `{ code, signal }`), or an error (JSON `{ code,
- * message }`) when the command could not run. The control plane relays the bytes unread. I/O-free.
+ * stderr, pings, and finally the exit status (JSON `{ code, signal }`), or an error (JSON `{ code,
+ * message }`) when the command could not run. A port connection (`…/connect`) uses the same frames:
+ * stdin in, stdout out. The control plane relays the bytes unread. I/O-free.
  */
 export const FRAME = {
   stdin: 0x01,
@@ -12,7 +13,12 @@ export const FRAME = {
   stderr: 0x12,
   exit: 0x13,
   error: 0x14,
+  /** Nothing: sent every PING_INTERVAL_MS so no hop takes a quiet session for a dead one. */
+  ping: 0x15,
 } as const;
+
+/** HTTP clients give up on an answer silent for minutes (undici: 5): a ping well before that. */
+export const PING_INTERVAL_MS = 30_000;
 
 export type FrameType = (typeof FRAME)[keyof typeof FRAME];
 

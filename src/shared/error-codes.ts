@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   // http: the HTTP kit, src/http (router, server, JSON client)
   ERR_ANSWER_TOO_LARGE: { part: 'http', means: "A remote API's answer is larger than the client's size cap" },
   ERR_BAD_REQUEST: { part: 'http', status: 400, means: 'The request body, query or path parameters are malformed or fail validation' },
+  ERR_REQUEST_TIMEOUT: { part: 'http', status: 408, means: 'The request (its body) did not arrive within the server\'s request timeout' },
   ERR_BODY_TOO_LARGE: { part: 'http', status: 413, means: 'The request body is larger than the API accepts' },
   ERR_INTERNAL: { part: 'http', status: 500, means: "The server failed while handling the request; the server's log says why" },
   ERR_METHOD_NOT_ALLOWED: { part: 'http', status: 405, means: 'The endpoint exists but does not accept this HTTP method' },

@@ -10,7 +10,8 @@ import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'node:http';
-import { killAllCli, runCli, startCli, type CliRun } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { CLI_MAIN, killAllCli, runCli, startCli, type CliRun } from '../helpers/cli.js';
 import { startPlatform, type Platform } from '../helpers/platform.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -146,6 +147,23 @@ describe('the verbs a fly user reaches for', { timeout: 300_000 }, () => {
     const s = await p.cli(['ssh', 'console', '--app', 'web', '-s', '-C', 'true']);
     assert.equal(s.code, 2, out(s));
     assert.match(s.stderr, /stdin is not a terminal/);
+  });
+
+  it('ssh console on a terminal gets a terminal inside the machine: an interactive shell, its exit status ours', async () => {
+    const fra = (await placed()).find((m) => m.region === 'fra')!;
+    // util-linux script gives the CLI a terminal of its own; what we write is typed on it.
+    const cli = ['node', CLI_MAIN, 'ssh', 'console', '--app', 'web', '--machine', fra.id].map((w) => `'${w}'`).join(' ');
+    const child = spawn('script', ['-qfec', cli, '/dev/null'], { env: { ...process.env, ...p.cliEnv }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (text += d.toString()));
+    const code = new Promise<number | null>((resolve) => child.once('close', resolve));
+    // Typed once the remote shell shows its prompt (the CLI is in raw mode by then).
+    await waitFor(() => /\$ $/.test(text), 'the remote shell prompt', 30_000, 20).catch((e: Error) => assert.fail(`${e.message}; the terminal showed: ${JSON.stringify(text)}`));
+    child.stdin.write('tty; echo "uid=$(id -u) in $FLY_REGION"; exit 5\r');
+    assert.equal(await code, 5, text);
+    assert.match(text, /\/dev\/pts\/\d+/, 'a terminal inside the machine');
+    assert.match(text, /uid=1000 in fra/);
   });
 
   it("proxy LOCAL:REMOTE forwards a local port to the machine's port through the control plane", async () => {

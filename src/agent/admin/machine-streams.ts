@@ -3,7 +3,7 @@
  * the control plane (which calls them with the secret this agent gave it) or with the local token:
  *
  *   POST /v1/apps/{app}/machines/{id}/exec?cmd=["sh","-c","ls"]&tty=1   exec frames both ways
- *   POST /v1/apps/{app}/machines/{id}/connect?port=8080                 a TCP connection's bytes
+ *   POST /v1/apps/{app}/machines/{id}/connect?port=8080                 a TCP connection's bytes in frames
  *
  * Every exec is audited in the agent's log: who (the control plane's caller, or the local token),
  * which machine, which command; never its environment. The command runs in the machine's own
@@ -12,8 +12,8 @@
 import type { ChildProcess } from 'node:child_process';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
-import { APP_NAME_RE, FRAME, FrameDecoder, encodeFrame } from '../../contract/index.js';
-import { describeError, isStarlingError, type Logger } from '../../shared/index.js';
+import { APP_NAME_RE, FRAME, FrameDecoder, PING_INTERVAL_MS, encodeFrame } from '../../contract/index.js';
+import { describeError, isStarlingError, type Clock, type Logger } from '../../shared/index.js';
 import { errorBody, rawRoute } from '../../http/index.js';
 import type { ExecRequest, MachinesPort } from '../../runtime/index.js';
 import { LOCAL_OR_CONTROL, type AdminCaller, type AdminRoute } from './admin-api.js';
@@ -25,6 +25,8 @@ export interface ExecPort {
 
 export interface StreamRoutesOptions {
   machines: MachinesPort & Partial<ExecPort>;
+  /** Runs the pings. */
+  clock: Clock;
   logger: Logger;
 }
 
@@ -45,7 +47,7 @@ export function machineStreamRoutes(o: StreamRoutesOptions): AdminRoute[] {
 
   return [
     rawRoute<AdminCaller>({
-      method: 'POST', path: `${MACHINE}/exec`, access: LOCAL_OR_CONTROL, contentType: 'application/octet-stream',
+      method: 'POST', path: `${MACHINE}/exec`, access: LOCAL_OR_CONTROL, contentType: 'application/octet-stream', longLived: true,
       summary: 'Run a command inside a started machine (?cmd= JSON argv, &tty=1, &cols=&rows=): exec frames both ways',
       responses: { '200': 'stdout, stderr and exit frames', '400': 'ERR_BAD_REQUEST', '404': 'ERR_MACHINE_NOT_FOUND', '409': 'ERR_MACHINE_NOT_STARTED' },
       async raw(req, res, params, caller) {
@@ -64,12 +66,13 @@ export function machineStreamRoutes(o: StreamRoutesOptions): AdminRoute[] {
           const code = isStarlingError(e) ? e.code : 'ERR_INTERNAL';
           return void refuse(req, res, code === 'ERR_MACHINE_NOT_STARTED' ? 409 : 500, code, describeError(e));
         }
+        pings(res, o.clock);
         relayExec(req, res, child, (info) => o.logger.info('exec ended', { app: t.app, machine: t.id, by, ...info }));
       },
     }),
     rawRoute<AdminCaller>({
-      method: 'POST', path: `${MACHINE}/connect`, access: LOCAL_OR_CONTROL, contentType: 'application/octet-stream',
-      summary: "Open a TCP connection to a started machine's ?port=: the request body in, the machine's bytes out",
+      method: 'POST', path: `${MACHINE}/connect`, access: LOCAL_OR_CONTROL, contentType: 'application/octet-stream', longLived: true,
+      summary: "Open a TCP connection to a started machine's ?port=: stdin frames in, stdout frames (and pings) out",
       responses: { '200': "the machine's bytes", '400': 'ERR_BAD_REQUEST', '404': 'ERR_MACHINE_NOT_FOUND', '409': 'ERR_MACHINE_NOT_STARTED', '502': 'ERR_MACHINE_CONNECT' },
       async raw(req, res, params) {
         const portText = new URL(req.url ?? '/', 'http://agent').searchParams.get('port') ?? '';
@@ -83,8 +86,24 @@ export function machineStreamRoutes(o: StreamRoutesOptions): AdminRoute[] {
         sock.once('connect', () => {
           res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' });
           res.flushHeaders();
-          req.pipe(sock);
-          sock.pipe(res);
+          pings(res, o.clock);
+          sock.on('data', (c: Buffer) => void (res.write(encodeFrame(FRAME.stdout, c)) || (sock.pause(), res.once('drain', () => sock.resume()))));
+          sock.once('end', () => res.end());
+          // In: stdin frames (data) and the stdin-end frame (our half-close); out: raw bytes.
+          const decoder = new FrameDecoder();
+          req.on('data', (chunk: Buffer) => {
+            let frames;
+            try {
+              frames = decoder.push(chunk);
+            } catch {
+              return void sock.destroy();
+            }
+            for (const f of frames) {
+              if (f.type === FRAME.stdin && f.payload.length > 0) sock.write(f.payload);
+              else if (f.type === FRAME.stdinEnd) sock.end();
+            }
+          });
+          req.once('end', () => sock.end());
         });
         res.once('close', () => sock.destroy());
       },
@@ -145,6 +164,12 @@ function relayExec(req: IncomingMessage, res: ServerResponse, child: ChildProces
     ended({ code, signal });
     res.end(encodeFrame(FRAME.exit, JSON.stringify({ code, signal })));
   });
+}
+
+/** A ping frame every PING_INTERVAL_MS until the answer ends. */
+function pings(res: ServerResponse, clock: Clock): void {
+  const timer = clock.setInterval(() => void (res.writableEnded || res.write(encodeFrame(FRAME.ping))), PING_INTERVAL_MS);
+  res.once('close', () => timer.cancel());
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

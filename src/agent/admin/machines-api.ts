@@ -192,7 +192,7 @@ export function machinesRoutes(o: MachinesApiOptions): AdminRoute[] {
         };
       },
     }),
-    ...machineStreamRoutes({ machines: port, logger: o.logger }),
+    ...machineStreamRoutes({ machines: port, clock: o.clock, logger: o.logger }),
   ];
 }
 

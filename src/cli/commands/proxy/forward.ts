@@ -2,9 +2,11 @@
  * `starling proxy LOCAL[:REMOTE] --app APP [--machine ID | -s]`, as `fly proxy`: listens on
  * 127.0.0.1:LOCAL and forwards each connection to the machine's port REMOTE (default LOCAL): one
  * streamed `POST …/machines/{id}/connect?port=REMOTE` per connection, through the control plane to
- * the machine's host's agent, which connects to the machine. Runs until interrupted (Ctrl-C).
+ * the machine's host's agent, which connects to the machine (the bytes go in exec frames:
+ * docs/control-api.md "Exec"). Runs until interrupted (Ctrl-C).
  */
 import { createServer, type Socket } from 'node:net';
+import { FRAME, FrameDecoder, encodeFrame } from '../../../contract/index.js';
 import { describeError } from '../../../shared/index.js';
 import { resolveControl, type ControlTarget } from '../../control-client.js';
 import { implement, usageError } from '../../kit/index.js';
@@ -49,13 +51,19 @@ async function forward(target: ControlTarget, app: string, id: string, port: num
   const abort = new AbortController();
   sock.once('close', () => abort.abort());
   sock.on('error', () => undefined);
+  // Both ways in frames (the request head leaves only with the first bytes, so an empty frame goes
+  // at once: a server that speaks first is not kept waiting; pings keep a quiet connection open).
   const body = new ReadableStream<Uint8Array>({
     start(c) {
+      c.enqueue(encodeFrame(FRAME.stdin));
       sock.on('data', (chunk: Buffer) => {
-        c.enqueue(chunk);
+        c.enqueue(encodeFrame(FRAME.stdin, chunk));
         if ((c.desiredSize ?? 1) <= 0) sock.pause();
       });
-      sock.once('end', () => c.close());
+      sock.once('end', () => {
+        c.enqueue(encodeFrame(FRAME.stdinEnd));
+        c.close();
+      });
       sock.once('close', () => {
         try {
           c.close();
@@ -68,8 +76,12 @@ async function forward(target: ControlTarget, app: string, id: string, port: num
   });
   try {
     const answer = await openStream(target, app, id, 'connect', new URLSearchParams({ port: String(port) }), body, abort.signal);
+    const decoder = new FrameDecoder();
     for await (const chunk of answer) {
-      if (!sock.write(chunk)) await new Promise((resolve) => sock.once('drain', resolve).once('close', resolve));
+      for (const f of decoder.push(chunk)) {
+        if (f.type !== FRAME.stdout || sock.destroyed) continue;
+        if (!sock.write(f.payload)) await new Promise((resolve) => sock.once('drain', resolve).once('close', resolve));
+      }
       if (sock.destroyed) break;
     }
     sock.end();

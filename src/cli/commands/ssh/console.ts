@@ -30,6 +30,9 @@ export const runSshConsole = implement(sshConsole, async (opts) => {
   const stdin = process.stdin;
   const body = new ReadableStream<Uint8Array>({
     start(c) {
+      // fetch sends the request head only with the first bytes of the body: an empty stdin frame
+      // now, or a shell waiting for its first keystroke would never be asked for.
+      c.enqueue(encodeFrame(FRAME.stdin));
       stdin.on('data', (chunk: Buffer) => c.enqueue(encodeFrame(FRAME.stdin, chunk)));
       stdin.once('end', () => {
         c.enqueue(encodeFrame(FRAME.stdinEnd));
