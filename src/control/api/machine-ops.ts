@@ -67,33 +67,26 @@ export function machineOpRoutes(ctx: ApiContext, runner: DeployRunner): Route[] 
   };
 
   return [
-    route({
-      method: 'POST',
-      path: '/v1/apps/{app}/machines/{id}/start',
-      access: 'deploy',
-      summary: 'Start a stopped machine (its host starts it; the placement is unchanged)',
-      responses: { '200': '{ ok, previous_state, machine, host }', '404': 'ERR_APP_NOT_FOUND, ERR_MACHINE_NOT_FOUND', '503': 'ERR_HOST_UNREACHABLE' },
-      async handler({ params, principal }) {
-        const p = await placed(params.app!, params.id!);
-        const answer = (await relay(p, 'POST', '/start')) as Record<string, unknown>;
-        ctx.logger.info('machine start requested', { app: p.machine.app, machine: p.machine.id, host: p.machine.host, by: who(principal) });
-        return json(200, { ...answer, host: p.machine.host });
-      },
-    }),
-    route({
-      method: 'POST',
-      path: '/v1/apps/{app}/machines/{id}/stop',
-      access: 'deploy',
-      summary: "Stop a machine: its kill signal (or `signal`), then SIGKILL after its kill timeout (or `timeout`); it stays placed, stopped, until started again (or autostarted by the proxy)",
-      requestSchema: StopBody,
-      responses: { '200': '{ ok, previous_state, machine, host }', '404': 'ERR_APP_NOT_FOUND, ERR_MACHINE_NOT_FOUND', '503': 'ERR_HOST_UNREACHABLE' },
-      async handler({ params, body, principal }) {
-        const p = await placed(params.app!, params.id!);
-        const answer = (await relay(p, 'POST', '/stop', body ?? {})) as Record<string, unknown>;
-        ctx.logger.info('machine stop requested', { app: p.machine.app, machine: p.machine.id, host: p.machine.host, by: who(principal) });
-        return json(200, { ...answer, host: p.machine.host });
-      },
-    }),
+    ...(['start', 'stop'] as const).map((verb) =>
+      route({
+        method: 'POST',
+        path: `/v1/apps/{app}/machines/{id}/${verb}`,
+        access: 'deploy',
+        summary:
+          verb === 'start'
+            ? 'Start a stopped machine (its host starts it; the placement is unchanged)'
+            : 'Stop a machine: its kill signal (or `signal`), then SIGKILL after its kill timeout (or `timeout`); it stays placed, stopped, until started again (or autostarted by the proxy)',
+        requestSchema: StopBody,
+        responses: { '200': '{ ok, previous_state, machine, host }', '400': 'a body on start', '404': 'ERR_APP_NOT_FOUND, ERR_MACHINE_NOT_FOUND', '503': 'ERR_HOST_UNREACHABLE' },
+        async handler({ params, body, principal }) {
+          if (verb === 'start' && body !== undefined) throw new HttpError(400, 'ERR_BAD_REQUEST', 'start takes no body');
+          const p = await placed(params.app!, params.id!);
+          const answer = (await relay(p, 'POST', `/${verb}`, verb === 'stop' ? (body ?? {}) : undefined)) as Record<string, unknown>;
+          ctx.logger.info(`machine ${verb} requested`, { app: p.machine.app, machine: p.machine.id, host: p.machine.host, by: who(principal) });
+          return json(200, { ...answer, host: p.machine.host });
+        },
+      }),
+    ),
     route({
       method: 'DELETE',
       path: '/v1/apps/{app}/machines/{id}',
