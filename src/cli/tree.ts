@@ -7,7 +7,9 @@ import { dispatch as runTree, findCommand as findIn, mainHelp as helpOf, type An
 import { deploy, deployResume, deployRollback } from './commands/deploy/meta.js';
 import { status } from './commands/status/meta.js';
 import { logs } from './commands/logs/meta.js';
-import { scaleCount } from './commands/scale/meta.js';
+import { scaleCount, scaleShow } from './commands/scale/meta.js';
+import { openCmd } from './commands/open/meta.js';
+import { sshConsole } from './commands/ssh/meta.js';
 import { releasesList, releasesRollback } from './commands/releases/meta.js';
 import { appsCreate, appsDestroy, appsList } from './commands/apps/meta.js';
 import { secretsList, secretsSet, secretsUnset } from './commands/secrets/meta.js';
@@ -19,7 +21,7 @@ import { tokensCreate, tokensList, tokensRevoke } from './commands/tokens/meta.j
 import { controlRun } from './commands/control/meta.js';
 import { agentBgpStatus, agentDrain, agentRun, agentUndrain } from './commands/agent/meta.js';
 import { machinesDestroy, machinesList, machinesLogs, machinesRun, machinesStart, machinesStatus, machinesStop } from './commands/machines/meta.js';
-import { proxyServe } from './commands/proxy/meta.js';
+import { proxyForward, proxyServe } from './commands/proxy/meta.js';
 import { certsAdd, certsImport, certsList, certsRemove, certsShow } from './commands/certs/meta.js';
 import { labCurlCmd, labDownCmd, labExecCmd, labFailCmd, labFailoverCmd, labHealCmd, labStatusCmd, labUpCmd, labUseCmd } from './commands/lab/meta.js';
 import { completion } from './commands/completion/meta.js';
@@ -37,6 +39,9 @@ export const NOUNS: readonly NounMeta[] = [
   noun('logs', 'Deploy and run apps', "the newest log lines of an app's machines"),
   noun('scale', 'Deploy and run apps', 'how many machines an app runs, per region'),
   noun('releases', 'Deploy and run apps', "an app's releases"),
+  noun('machines', 'Deploy and run apps', "an app's machines on every host: list, start, stop, destroy (--local: this host's agent; run, logs)"),
+  noun('ssh', 'Deploy and run apps', 'a shell or a command inside a machine'),
+  noun('open', 'Deploy and run apps', "open the app's URL in a browser"),
   noun('apps', 'Configure', 'create, list and destroy apps'),
   noun('secrets', 'Configure', "set, list and unset an app's secrets (values are never shown)"),
   noun('config', 'Configure', 'check an app config before deploying it'),
@@ -46,8 +51,7 @@ export const NOUNS: readonly NounMeta[] = [
   noun('tokens', 'Hosts and the platform', 'create, list and revoke API tokens'),
   noun('control', 'Hosts and the platform', 'the control plane'),
   noun('agent', 'Operate a PoP', "run this host's agent; drain and undrain the host; its BGP sessions and prefixes"),
-  noun('machines', 'Operate a PoP', "run, list, start, stop and destroy machines on this host (its agent's local API)"),
-  noun('proxy', 'Operate a PoP', 'the edge proxy on its own'),
+  noun('proxy', 'Operate a PoP', "the edge proxy on its own (proxy serve); forward a local port to a machine's (proxy LOCAL:REMOTE)"),
   noun('certs', 'Certificates', 'TLS certificates in the store: order from ACME, import, list, show, remove'),
   noun('lab', 'The lab', 'a small internet on this computer: build it, look at it, fail PoPs, measure failover'),
   noun('completion', 'Shell', 'completion scripts for bash, zsh and fish'),
@@ -56,6 +60,7 @@ export const NOUNS: readonly NounMeta[] = [
 /** Every command, in help order within its noun. */
 export const COMMANDS: readonly AnyCommand[] = [
   proxyServe,
+  proxyForward,
   certsAdd,
   certsImport,
   certsList,
@@ -96,6 +101,9 @@ export const COMMANDS: readonly AnyCommand[] = [
   deployRollback,
   status,
   scaleCount,
+  scaleShow,
+  sshConsole,
+  openCmd,
   logs,
   labUpCmd,
   labStatusCmd,

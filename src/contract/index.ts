@@ -28,6 +28,7 @@ export {
 export { DEFAULT_WATCH_TIMEOUT_S, FEED_COLLECTIONS, MAX_WATCH_TIMEOUT_S, SYNC_COLLECTIONS, type FeedChange, type FeedCollection } from './feed.js';
 export { DURATION_RULE, parseDuration } from './duration.js';
 export { APPS_DOMAIN_RE, DEFAULT_APPS_DOMAIN, DEFAULT_MAX_IMAGE_BYTES } from './platform.js';
+export { FRAME, FrameDecoder, MAX_FRAME_PAYLOAD, PING_INTERVAL_MS, encodeFrame, type Frame, type FrameType } from './exec-frames.js';
 // Host:port lives in shared (no zod), so the CLI kit can check HOST:PORT flags without loading the
 // app config schema; it is the contract's rule all the same.
 export { HOST_PORT_RULE, parseHostPort } from '../shared/index.js';

@@ -9,7 +9,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { ConnectionGate, addressKey, type ConnectionLimits } from '../shared/index.js';
+import { ConnectionGate, SystemClock, addressKey, type Clock, type ConnectionLimits } from '../shared/index.js';
 import { describeError } from '../shared/index.js';
 import { readRequestBody } from '../shared/index.js';
 import type { Logger } from '../shared/index.js';
@@ -32,8 +32,10 @@ export interface ServeOptions<P> {
   maxStreamBacklog?: number;
   /** A client gets this long to send its request head (slowloris; default 10 s)… */
   headersTimeoutMs?: number;
-  /** …and this long for a whole request (default 10 min: image uploads). */
+  /** …and this long for a whole request (default 10 min: image uploads), but a long-lived route's. */
   requestTimeoutMs?: number;
+  /** Runs the whole-request timeout (default: the system clock). */
+  clock?: Clock | undefined;
   /** Counts every answer (method, route template, status, time until it was sent). */
   metrics?: HttpMetrics | undefined;
 }
@@ -51,7 +53,10 @@ export function serveHttp<P>(router: Router<P>, o: ServeOptions<P>): HttpServer 
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => void serve(req, res);
   const server = o.tls ? https.createServer({ cert: o.tls.cert, key: o.tls.key, minVersion: 'TLSv1.2' }, handler) : http.createServer(handler);
   server.headersTimeout = o.headersTimeoutMs ?? 10_000;
-  server.requestTimeout = o.requestTimeoutMs ?? 600_000;
+  // Node's own request timeout would cut long-lived routes too (Route.longLived): ours below spares them.
+  server.requestTimeout = 0;
+  const requestTimeoutMs = o.requestTimeoutMs ?? 600_000;
+  const clock = o.clock ?? new SystemClock();
   const gate = new ConnectionGate(o.limits);
   gate.attach(server);
 
@@ -69,7 +74,14 @@ export function serveHttp<P>(router: Router<P>, o: ServeOptions<P>): HttpServer 
     }
     const abort = new AbortController();
     open.add(abort);
+    // A request whose body has not all arrived in time is answered 408 (as node's own timeout did).
+    const timeout = clock.setTimeout(() => {
+      if (req.complete) return;
+      if (!res.headersSent) res.writeHead(408, { 'content-type': 'application/json', connection: 'close' }).end(JSON.stringify(errorResponse(408, 'ERR_REQUEST_TIMEOUT', `the request did not arrive within ${requestTimeoutMs} ms`).json) + '\n');
+      req.destroy();
+    }, requestTimeoutMs);
     res.once('close', () => {
+      timeout.cancel();
       open.delete(abort);
       abort.abort();
     });
@@ -95,6 +107,7 @@ export function serveHttp<P>(router: Router<P>, o: ServeOptions<P>): HttpServer 
     const d = key === undefined ? undefined : o.rate!.limiter.take(key);
     if (d && !d.ok) return write(req, res, tooMany(d.retryAfterS, 'too many requests with this token'), hasBody);
     if (admitted.route.raw) {
+      if (admitted.route.longLived) timeout.cancel();
       try {
         await admitted.route.raw(req, res, admitted.params, admitted.principal);
       } catch (e) {

@@ -74,6 +74,11 @@ export interface Route<P = unknown> {
   raw?: (req: IncomingMessage, res: ServerResponse, params: Record<string, string>, principal: P) => Promise<void>;
   /** The raw route's content type, for the OpenAPI document. */
   contentType?: string;
+  /**
+   * A raw route that streams both ways for as long as its client wants (exec into a machine, a
+   * forwarded port): the server's whole-request timeout does not apply to it once admitted.
+   */
+  longLived?: boolean;
 }
 
 /** Typed route definition: the handler's input types follow from the schemas. */

@@ -1,6 +1,7 @@
 export type {
   CheckSpec,
   DriverMachine,
+  ExecRequest,
   ExitInfo,
   GuestLimits,
   MachineSpec,

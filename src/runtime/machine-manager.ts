@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { MachineChecks } from './checks.js';
 import { prepareImage } from './images.js';
 import { MachineLogs } from './logs.js';
+import type { ChildProcess } from 'node:child_process';
 import { MachineHistory } from './machine-events.js';
-import type { CheckSpec, ExitInfo, MachineSpec, MachineState, RuntimeDriver } from './types.js';
+import type { CheckSpec, ExecRequest, ExitInfo, MachineSpec, MachineState, RuntimeDriver } from './types.js';
 import { machineView, type Managed } from './machine-view.js';
 import { StarlingError, describeError, type Clock, type Logger } from '../shared/index.js';
 import { gauge, type MetricFamily } from '../shared/index.js';
@@ -191,6 +192,14 @@ export class MachineManager implements MachinesPort {
     this.setState(m, 'destroyed');
     this.machines.delete(id);
     this.emit();
+  }
+
+  /** A command inside a started machine, through its driver (`starling ssh console`). */
+  exec(app: string, id: string, req: ExecRequest): ChildProcess {
+    const m = this.find(app, id);
+    if (!this.o.driver.exec) throw new StarlingError('ERR_EXEC_UNSUPPORTED', `the ${this.o.driver.name} driver cannot run commands inside machines`, { fault: 'user' });
+    if (m.state !== 'started') throw new StarlingError('ERR_MACHINE_NOT_STARTED', `machine ${id} is ${m.state}: start it first (starling machines start ${id} --app ${app})`, { fault: 'user' });
+    return this.o.driver.exec(m.drv, m.spec, req);
   }
 
   waitFor(app: string, id: string, state: MachineState, timeoutMs: number): Promise<boolean> {

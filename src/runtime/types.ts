@@ -2,6 +2,8 @@
  * Machines: one running instance of an app release on one host. fly's state names (fly-compat.md).
  * A driver runs machines (sandbox now, QEMU microVM next); the MachineManager owns their lifecycle.
  */
+import type { ChildProcess } from 'node:child_process';
+
 export type MachineState =
   | 'created'
   | 'starting'
@@ -70,6 +72,16 @@ export interface ExitInfo {
   signal: NodeJS.Signals | null;
 }
 
+/** A command to run inside a machine (RuntimeDriver.exec). */
+export interface ExecRequest {
+  /** argv, e.g. ['/bin/sh', '-c', 'ls']. */
+  cmd: string[];
+  /** On a pseudo-terminal inside the machine (stdout and stderr merged, as a terminal does). */
+  tty: boolean;
+  /** The terminal's size with `tty`, when the client knows it. */
+  size?: { cols: number; rows: number } | undefined;
+}
+
 export interface DriverMachine {
   readonly id: string;
   /** The machine's private address on the host's machine network (reachable from the host). */
@@ -94,6 +106,12 @@ export interface RuntimeDriver {
   /** Sends `signal`, then SIGKILL after `timeoutMs`; resolves once the process is gone. */
   stop(m: DriverMachine, signal: NodeJS.Signals, timeoutMs: number): Promise<ExitInfo | undefined>;
   destroy(m: DriverMachine): Promise<void>;
+  /**
+   * Runs `req.cmd` inside a started machine, in its isolation (namespaces, uid, filesystem view,
+   * environment with its secrets), never as the host's root (`starling ssh console`). The child's
+   * stdio are pipes; with `tty` the command runs on a pseudo-terminal inside the machine.
+   */
+  exec?(m: DriverMachine, spec: MachineSpec, req: ExecRequest): ChildProcess;
   /** Removes what an earlier process of this driver left on the host (a crash); the ids cleaned. */
   cleanupOrphans?(): Promise<string[]>;
   /** Destroys every machine it still holds (agent stop) and ends its helpers. */

@@ -4,6 +4,7 @@
  * The suite owns the logger (it captures every line the driver logs) so it can look for secrets.
  */
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -301,6 +302,29 @@ export function driverConformance(name: string, makeDriver: (ctx: DriverContext)
       await destroy(a.m);
     });
 
+    it('exec runs a command inside the started machine: its uid, files, environment, filter and exit status; a terminal with tty', async (t) => {
+      if (!fx.driver.exec) return void t.skip(`${name} has no exec`);
+      const s = spec();
+      const a = await startMachine(s);
+      assert.deepEqual(await getJson(a.m.address, '/write?path=/tmp/from-app&data=seen'), { ok: true });
+      const script = 'id -u; id -g; pwd; hostname; cat /tmp/from-app; echo; [ "$DATABASE_URL" = "$WANT" ] && echo has-secret; grep -E "^(Seccomp|NoNewPrivs|CapEff):" /proc/self/status; exit 7';
+      // The secret is compared inside, so it never reaches this test's output.
+      const r = await runExec(fx.driver.exec(a.m, { ...s, env: { ...s.env, WANT: SECRET } }, { cmd: ['/bin/sh', '-c', script], tty: false }));
+      assert.equal(r.code, 7, r.out);
+      const lines = r.out.trim().split('\n');
+      assert.deepEqual(lines.slice(0, 6), ['1000', '1000', '/app', s.id, 'seen', 'has-secret'], r.out);
+      assert.match(r.out, /^Seccomp:\s+2$/m, 'the machine\'s seccomp filter');
+      assert.match(r.out, /^NoNewPrivs:\s+1$/m);
+      assert.match(r.out, /^CapEff:\s+0+$/m, 'no capabilities');
+      const tty = await runExec(fx.driver.exec(a.m, s, { cmd: ['/bin/sh', '-c', 'tty; stty size; exit 4'], tty: true, size: { cols: 91, rows: 33 } }));
+      assert.equal(tty.code, 4, tty.out);
+      assert.match(tty.out, /^\/dev\/pts\/\d+\r?$/m, 'a terminal inside the machine');
+      assert.match(tty.out, /^33 91\r?$/m, 'of the size asked for');
+      await fx.driver.stop(a.m, 'SIGKILL', 0);
+      assert.throws(() => fx.driver.exec!(a.m, s, { cmd: ['true'], tty: false }), (e: unknown) => isStarlingError(e, 'ERR_MACHINE_NOT_STARTED'));
+      await destroy(a.m);
+    });
+
     it('machines of different apps cannot reach each other; the host reaches both', async () => {
       const [a, b] = await Promise.all([startMachine(spec({ app: 'conf-a' })), startMachine(spec({ app: 'conf-b' }))]);
       assert.equal((await getJson(a.m.address, '/')).id, a.spec.id);
@@ -314,6 +338,18 @@ export function driverConformance(name: string, makeDriver: (ctx: DriverContext)
       }
       await Promise.all([destroy(a.m), destroy(b.m)]);
     });
+  });
+}
+
+/** A command's stdout and stderr, and its exit code, once it has ended. */
+function runExec(child: ChildProcess): Promise<{ code: number | null; out: string }> {
+  let out = '';
+  child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
+  child.stdin?.end();
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, out }));
   });
 }
 

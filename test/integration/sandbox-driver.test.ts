@@ -70,6 +70,7 @@ driverConformance('SandboxDriver', async ({ logger, clock, workDir }) => {
     start: (m, s, io) => driver.start(m, s, io),
     stop: (m, signal, ms) => driver.stop(m, signal, ms),
     destroy: (m) => driver.destroy(m),
+    exec: (m, s, req) => driver.exec(m, s, req),
   };
   return {
     driver: recording,

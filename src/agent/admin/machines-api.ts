@@ -6,6 +6,7 @@ import { LOCAL, LOCAL_OR_CONTROL, type AdminCaller, type AdminRoute } from './ad
 import { APP_NAME_RE, APP_NAME_RULE, parseDuration } from '../../contract/index.js';
 import { MACHINE_STATES, type LogEntry, type MachineView, type MachinesPort } from '../../runtime/index.js';
 import { parseCreateMachineRequest } from './machines-request.js';
+import { machineStreamRoutes, type ExecPort } from './machine-streams.js';
 
 /**
  * The local Machines API, shaped like fly's (`/v1/apps/{app}/machines…`), on the agent's admin API
@@ -13,7 +14,8 @@ import { parseCreateMachineRequest } from './machines-request.js';
  * built field by field from the port's views, so a secret value can never leak into one.
  */
 export interface MachinesApiOptions {
-  machines: MachinesPort;
+  /** With exec (the MachineManager), `ssh console` can enter its machines. */
+  machines: MachinesPort & Partial<ExecPort>;
   /** Lease expiry runs on it. */
   clock: Clock;
   logger: Logger;
@@ -122,14 +124,15 @@ export function machinesRoutes(o: MachinesApiOptions): AdminRoute[] {
       },
     }),
     route<AdminCaller>({
-      method: 'POST', path: `${MACHINE}/start`, access: LOCAL, summary: 'Start a stopped machine', responses: ok,
+      // The control plane relays `starling machines start|stop` with its secret (machine-ops.ts there).
+      method: 'POST', path: `${MACHINE}/start`, access: LOCAL_OR_CONTROL, summary: 'Start a stopped machine', responses: ok,
       handler: async (req) => {
         const t = await mutable(req);
         return changed(t, await port.start(t.app, t.id), 'start requested');
       },
     }),
     route<AdminCaller, typeof stopBody>({
-      method: 'POST', path: `${MACHINE}/stop`, access: LOCAL, summary: 'Stop a machine (signal, then SIGKILL after timeout)', requestSchema: stopBody, responses: ok,
+      method: 'POST', path: `${MACHINE}/stop`, access: LOCAL_OR_CONTROL, summary: 'Stop a machine (signal, then SIGKILL after timeout)', requestSchema: stopBody, responses: ok,
       handler: async (req) => {
         const t = await mutable(req);
         const timeout = req.body?.timeout;
@@ -189,6 +192,7 @@ export function machinesRoutes(o: MachinesApiOptions): AdminRoute[] {
         };
       },
     }),
+    ...machineStreamRoutes({ machines: port, clock: o.clock, logger: o.logger }),
   ];
 }
 

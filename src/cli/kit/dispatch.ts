@@ -63,9 +63,9 @@ export async function dispatch(tree: CommandTree, argv: readonly string[], o: { 
       console.log(commandHelp(cmd, tree));
       return 0;
     }
-    // `deploy resme`: a command named by its noun alone that takes no argument was given a word
-    // that is nearly one of the noun's verbs.
-    if (cmd.verb === '' && (cmd.args ?? []).length === 0 && rest[0] !== undefined && !rest[0].startsWith('-')) {
+    // `deploy resme`, `proxy serv`: a command named by its noun alone was given a word that is
+    // nearly one of the noun's verbs (an argument such as `proxy 8080:80` is near none).
+    if (cmd.verb === '' && rest[0] !== undefined && !rest[0].startsWith('-')) {
       const near = suggestCommand(tree, [cmd.noun, rest[0]]);
       if (near !== undefined) return unknownCommand(tree, `${cmd.noun} ${rest[0]}`, near);
     }

@@ -10,6 +10,7 @@ import { deployRoutes } from './deploys.js';
 import { logRoutes } from './logs.js';
 import { metricsRoutes } from './metrics.js';
 import { machineRoutes } from './machines.js';
+import { machineOpRoutes } from './machine-ops.js';
 import { feedRoutes } from './feed.js';
 import { hostRoutes } from './hosts.js';
 import { orgRoutes } from './orgs.js';
@@ -36,6 +37,7 @@ export function controlRoutes(ctx: ApiContext): Route[] {
     }),
     ...appRoutes(ctx),
     ...machineRoutes(ctx, runner),
+    ...machineOpRoutes(ctx, runner),
     ...deployRoutes(ctx, runner),
     ...logRoutes(ctx),
     ...secretRoutes(ctx, runner),

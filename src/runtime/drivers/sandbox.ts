@@ -18,8 +18,9 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { StarlingError, type Clock, type Logger } from '../../shared/index.js';
-import type { DriverMachine, ExitInfo, MachineSpec, RuntimeDriver } from '../types.js';
-import { bwrapOptions, DEFAULT_USER, findBinary, HOST_PATH, hostRuntimeBinds, validateSpec } from './sandbox-args.js';
+import type { DriverMachine, ExecRequest, ExitInfo, MachineSpec, RuntimeDriver } from '../types.js';
+import { bwrapOptions, DEFAULT_USER, findBinary, HOST_PATH, hostRuntimeBinds, machineEnv, validateSpec } from './sandbox-args.js';
+import { execArgs } from './sandbox-exec.js';
 import { attachToCgroups, createMachineCgroups, detectCgroups, type CgroupLayout } from './cgroups.js';
 import { validatePorts } from './sandbox-firewall.js';
 import { MachineHost, type MachineRecord, type SandboxTraces, type SandboxTools } from './sandbox-host.js';
@@ -205,6 +206,26 @@ export class SandboxDriver implements RuntimeDriver {
     } finally {
       timer.cancel();
     }
+  }
+
+  /** A command inside the started machine, in its isolation (sandbox-exec.ts). */
+  exec(m: DriverMachine, spec: MachineSpec, req: ExecRequest): ChildProcess {
+    const machine = this.machines.get(m.id);
+    const init = machine?.run ? childrenOf(machine.run.pid)[0] : undefined;
+    if (!machine || init === undefined) throw new StarlingError('ERR_MACHINE_NOT_STARTED', `machine ${m.id} is not running: start it first`, { fault: 'user' });
+    const user = machine.usernsFd === undefined ? undefined : (spec.user ?? DEFAULT_USER);
+    const args = execArgs({ init, user, bwrap: this.tools.bwrap, seccompFd: 3 }, req);
+    const child = spawn(findBinary('nsenter', 'install the "util-linux" package'), args, {
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+      env: machineEnv(spec, machine.traces.address),
+      uid: 0,
+      gid: 0,
+    });
+    const filter = child.stdio[3] as Writable;
+    filter.on('error', () => undefined); // the command failed before reading it: its exit status says why
+    filter.end(this.seccomp);
+    if (child.pid !== undefined) attachToCgroups(machine.traces.cgroupDirs, child.pid);
+    return child;
   }
 
   async destroy(m: DriverMachine): Promise<void> {

@@ -9,6 +9,7 @@ import { APP_NAME_RE, APP_NAME_RULE } from '../../../contract/index.js';
 import type { MachineView } from '../../../runtime/index.js';
 import { usageError as usage } from '../../kit/index.js';
 import { table } from '../../output.js';
+import { DEFAULT_AGENT_CONFIG } from '../agent/meta.js';
 
 export type AgentTarget = { admin_listen: string; token_file: string };
 
@@ -31,9 +32,14 @@ export function machinePath(app: string, id?: string, suffix = ''): string {
   return `/v1/apps/${encodeURIComponent(app)}/machines${id === undefined ? '' : `/${encodeURIComponent(id)}`}${suffix}`;
 }
 
-/** The agent named by `--config`; the API call with its token. */
-export async function agentOf(opts: { config: string }): Promise<AgentTarget> {
-  return (await loadAgentConfig(opts.config)).agent;
+/** The agent named by `--config` (default /etc/starling/agent.toml); the API call with its token. */
+export async function agentOf(opts: { config?: string | undefined }): Promise<AgentTarget> {
+  return (await loadAgentConfig(opts.config ?? DEFAULT_AGENT_CONFIG)).agent;
+}
+
+/** Whether a command that reaches every host through the control plane was asked for this host's agent instead. */
+export function isLocal(opts: { local?: boolean; config?: string | undefined }): boolean {
+  return opts.local === true || opts.config !== undefined;
 }
 
 export async function callJson<T>(agent: AgentTarget, method: 'GET' | 'POST' | 'DELETE', path: string, o: AdminCallOptions = {}): Promise<T> {

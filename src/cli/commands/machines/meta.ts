@@ -1,13 +1,26 @@
-/** `starling machines …`: what the command table knows of them (run.ts, list.ts, lifecycle.ts, logs.ts run them). */
-import { SHORT, appFlag, controlFlags, jsonFlag } from '../../flags.js';
+/**
+ * `starling machines …`: what the command table knows of them (run.ts, list.ts, lifecycle.ts,
+ * logs.ts run them). `list`, `start`, `stop` and `destroy` act on the app's machines on every host,
+ * through the control plane; with `--local` (or `--config FILE`) on this host's agent, its local
+ * Machines API, as `run` and `logs` always do.
+ */
+import { SHORT, appFlag, configFlag, controlFlags, jsonFlag } from '../../flags.js';
 import { boolean, custom, defineCommand, list, number, string } from '../../kit/index.js';
 import { regionCode } from '../regions/meta.js';
 import { agentConfigFlag } from '../agent/meta.js';
 
-/** `--app APP` (required) and `--config FILE` (the agent whose local Machines API is called), on every machines command. */
+/** `--app APP` (else the app config's) and `--config FILE` (the agent whose local Machines API is called), on every machines command. */
 const machinesFlags = {
-  ...appFlag({ description: 'the app the machines belong to (required)', hint: 'every machine belongs to an app: --app my-app' }),
+  ...appFlag({ description: 'the app the machines belong to (default: app in ./starling.toml or ./fly.toml)', hint: 'every machine belongs to an app: --app my-app' }),
   ...agentConfigFlag,
+};
+
+/** The commands that reach every host through the control plane, or this host's agent with --local. */
+const fleetFlags = {
+  ...appFlag({ description: 'the app the machines belong to (default: app in ./starling.toml or ./fly.toml)', hint: 'every machine belongs to an app: --app my-app' }),
+  local: boolean({ description: "act on this host's agent (its local Machines API) instead of the control plane" }),
+  ...configFlag("with --local: this host's agent.toml (default /etc/starling/agent.toml); giving it implies --local"),
+  ...controlFlags,
 };
 
 export const machinesRun = defineCommand({
@@ -32,27 +45,27 @@ export const machinesList = defineCommand({
   noun: 'machines',
   verb: 'list',
   aliases: ['ls'],
-  summary: "an app's machines on this host: state, region, image, address, checks",
-  options: { ...machinesFlags, ...jsonFlag() },
+  summary: "an app's machines on every host (through the control plane): region, host, release, state, checks",
+  options: { ...fleetFlags, ...jsonFlag() },
   load: () => import('./list.js'),
 });
 
 export const machinesStart = defineCommand({
   noun: 'machines',
   verb: 'start',
-  summary: 'start a stopped machine',
+  summary: 'start a stopped machine, on whichever host runs it',
   args: ['ID'],
-  options: { ...machinesFlags },
+  options: { ...fleetFlags },
   load: () => import('./lifecycle.js'),
 });
 
 export const machinesStop = defineCommand({
   noun: 'machines',
   verb: 'stop',
-  summary: 'stop a machine: its kill signal, then SIGKILL after the timeout',
+  summary: 'stop a machine: its kill signal, then SIGKILL after the timeout (it stays stopped until started or autostarted)',
   args: ['ID'],
   options: {
-    ...machinesFlags,
+    ...fleetFlags,
     signal: string({ value: 'SIGNAL', description: "the signal to send first (SIGINT, SIGTERM, …; default: the machine's kill signal)" }),
     timeout: string({ value: 'DURATION', description: 'how long to wait before SIGKILL, e.g. 10s' }),
   },
@@ -63,9 +76,9 @@ export const machinesDestroy = defineCommand({
   noun: 'machines',
   verb: 'destroy',
   aliases: ['rm'],
-  summary: 'destroy a machine (a started one only with --force)',
+  summary: 'destroy a machine: its placement is removed and its host tears it down (--local: a started one only with --force)',
   args: ['ID'],
-  options: { ...machinesFlags, force: boolean({ description: 'stop it first (SIGKILL) if it is running' }) },
+  options: { ...fleetFlags, force: boolean({ description: 'with --local: stop it first (SIGKILL) if it is running' }) },
   load: () => import('./lifecycle.js'),
 });
 

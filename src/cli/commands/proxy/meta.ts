@@ -1,5 +1,5 @@
-/** `starling proxy …`: what the command table knows of it (serve.ts runs it). */
-import { logLevelFlag } from '../../flags.js';
+/** `starling proxy …`: what the command table knows of it (serve.ts and forward.ts run them). */
+import { appFlag, controlFlags, logLevelFlag } from '../../flags.js';
 import { boolean, custom, defineCommand, hostPort, number, oneOf, string } from '../../kit/index.js';
 import { lowerRegionCode } from '../regions/meta.js';
 
@@ -47,4 +47,19 @@ export const proxyServe = defineCommand({
     ...logLevelFlag,
   },
   load: () => import('./serve.js'),
+});
+
+/** `starling proxy LOCAL[:REMOTE]`, as `fly proxy`: the noun alone with its ports; `proxy serve` keeps its verb. */
+export const proxyForward = defineCommand({
+  noun: 'proxy',
+  verb: '',
+  args: ['LOCAL[:REMOTE]'],
+  summary: "forward 127.0.0.1:LOCAL to a machine's port REMOTE (default LOCAL), through the control plane",
+  options: {
+    ...appFlag(),
+    machine: string({ value: 'ID', description: 'the machine (default: the first started one; see starling machines list)' }),
+    select: boolean({ short: 's', description: 'pick the machine from a list (needs a terminal)' }),
+    ...controlFlags,
+  },
+  load: () => import('./forward.js'),
 });

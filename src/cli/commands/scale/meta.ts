@@ -16,3 +16,11 @@ export const scaleCount = defineCommand({
   },
   load: () => import('./scale.js'),
 });
+
+export const scaleShow = defineCommand({
+  noun: 'scale',
+  verb: 'show',
+  summary: "how many machines the app runs in each region, and their VM size (the deployed release's [[vm]])",
+  options: { ...appFlag(), ...jsonFlag(), ...controlFlags },
+  load: () => import('./show.js'),
+});

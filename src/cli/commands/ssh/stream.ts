@@ -1,0 +1,69 @@
+/**
+ * What `ssh console` and `proxy` share: which machine (`--machine ID`, a pick, or the first started
+ * one) and one streamed call through the control plane to that machine's host (a POST whose body
+ * carries our bytes while its answer carries theirs: docs/control-api.md "Exec" and "Connect").
+ */
+import { createInterface } from 'node:readline';
+import { StarlingError, describeError } from '../../../shared/index.js';
+import { answerError } from '../../../http/index.js';
+import { appPath, type ControlTarget } from '../../control-client.js';
+import { usageError } from '../../kit/index.js';
+import { fleetList, formatFleet, type FleetMachine } from '../machines/fleet.js';
+import type { ControlFlagValues } from '../../control-client.js';
+
+/** `--machine ID`, else `-s` (a pick on the terminal), else the first started machine. */
+export async function pickMachine(opts: ControlFlagValues & { app: string; machine?: string | undefined; select?: boolean }): Promise<FleetMachine | { id: string }> {
+  if (opts.machine !== undefined) {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(opts.machine)) throw usageError(`--machine must be a machine id, got "${opts.machine.slice(0, 40)}"`, `list them: starling machines list --app ${opts.app}`);
+    return { id: opts.machine };
+  }
+  if (opts.select && !process.stdin.isTTY) {
+    throw usageError('-s picks a machine on the terminal, but stdin is not a terminal', `name it instead: --machine ID (see starling machines list --app ${opts.app})`);
+  }
+  const started = (await fleetList(opts, opts.app)).filter((m) => m.state === 'started').sort((a, b) => a.region.localeCompare(b.region) || a.id.localeCompare(b.id));
+  if (started.length === 0) {
+    throw new StarlingError('ERR_NO_STARTED_MACHINE', `app ${opts.app} has no started machine`, { fault: 'user', hint: `see its machines: starling machines list --app ${opts.app}` });
+  }
+  if (!opts.select || started.length === 1) return started[0]!;
+  const lines = formatFleet(started).split('\n');
+  process.stderr.write(`${'   ' + lines[0]}\n${lines.slice(1).map((l, i) => `${String(i + 1).padStart(2)} ${l}`).join('\n')}\n`);
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    for (;;) {
+      const answer = (await new Promise<string>((resolve) => rl.question(`machine (1-${started.length}): `, resolve))).trim();
+      const n = Number(answer);
+      if (Number.isInteger(n) && n >= 1 && n <= started.length) return started[n - 1]!;
+      const byId = started.find((m) => m.id === answer);
+      if (byId) return byId;
+      process.stderr.write(`"${answer.slice(0, 40)}" is none of them: a number from 1 to ${started.length}, or an id\n`);
+    }
+  } finally {
+    rl.close();
+  }
+}
+
+/**
+ * Opens the stream `POST /v1/apps/{app}/machines/{id}/{what}?query`: `body` is sent as it is read,
+ * the answer's body is returned as soon as its head arrives. An error answer throws its HttpError.
+ */
+export async function openStream(target: ControlTarget, app: string, id: string, what: 'exec' | 'connect', query: URLSearchParams, body: ReadableStream<Uint8Array>, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+  const url = `${target.url}${appPath(app, `/machines/${encodeURIComponent(id)}/${what}`)}?${query.toString()}`;
+  let res: Response;
+  try {
+    res = await target.fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${target.token}`, 'content-type': 'application/octet-stream' },
+      body,
+      duplex: 'half',
+      signal,
+    });
+  } catch (e) {
+    const cause = (e as { cause?: unknown }).cause ?? e;
+    if (cause instanceof StarlingError) throw cause;
+    throw new StarlingError('ERR_CONTROL_UNREACHABLE', `the control plane at ${target.url}: ${describeError(cause)}`, { cause: e });
+  }
+  if (res.status !== 200 || !res.body) {
+    throw answerError(res.status, await res.text().catch(() => ''), (m) => m ?? `the control plane answered HTTP ${res.status} to ${what} on machine ${id}`);
+  }
+  return res.body;
+}
