@@ -74,7 +74,7 @@ before(async () => {
       `[http_service]\ninternal_port = 8080\n[[http_service.checks]]\npath = "/healthz"\ninterval = "1s"\ntimeout = "500ms"\ngrace_period = "0s"\n` +
       `[[vm]]\ncpus = 1\nmemory_mb = 192\n`,
   );
-  const d = await p.cli(['deploy', '--config', join(appDir, 'starling.toml'), '--image', appDir], 180_000);
+  const d = await p.cli(['deploy', '--config', join(appDir, 'starling.toml'), '--image', appDir, '--create'], 180_000);
   assert.equal(d.code, 0, out(d));
   const s = await p.cli(['scale', 'count', '1', '--region', 'fra,ams', '--app', 'web']);
   assert.equal(s.code, 0, out(s));
