@@ -12,20 +12,14 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'node:http';
 import { spawn } from 'node:child_process';
 import { CLI_MAIN, killAllCli, runCli, startCli, type CliRun } from '../helpers/cli.js';
+import type { MachineJson } from '../../src/cli/commands/deploy/follow.js';
 import { startPlatform, type Platform } from '../helpers/platform.js';
 import { waitFor } from '../helpers/wait.js';
 
 const FIXTURE = new URL('../../../test/fixtures/apps/env-echo/server.mjs', import.meta.url).pathname;
 let p: Platform;
 
-interface Listed {
-  id: string;
-  region: string;
-  host: string;
-  release: number;
-  state: string;
-  healthy: boolean;
-}
+type Listed = Pick<MachineJson, 'id' | 'region' | 'host' | 'release' | 'state' | 'healthy'>;
 
 const list = async (): Promise<Listed[]> => {
   const r = await p.cli(['machines', 'list', '--app', 'web', '--json']);
