@@ -202,6 +202,12 @@ export class MachineManager implements MachinesPort {
     return this.o.driver.exec(m.drv, m.spec, req);
   }
 
+  /** `text` with the machine's secret values replaced, as its logs have them (for an exec's audit line). */
+  redact(app: string, id: string, text: string): string {
+    const values = Object.values(this.find(app, id).spec.secrets).filter((v) => v !== '');
+    return values.reduce((t, v) => t.split(v).join('[redacted]'), text);
+  }
+
   waitFor(app: string, id: string, state: MachineState, timeoutMs: number): Promise<boolean> {
     const m = this.find(app, id);
     if (m.state === state) return Promise.resolve(true);

@@ -18,6 +18,7 @@ import { waitFor } from '../helpers/wait.js';
 
 const FIXTURE = new URL('../../../test/fixtures/apps/env-echo/server.mjs', import.meta.url).pathname;
 let p: Platform;
+const SECRET = 's3cret-value-0123456789';
 
 type Listed = Pick<MachineJson, 'id' | 'region' | 'host' | 'release' | 'state' | 'healthy'>;
 
@@ -68,7 +69,10 @@ before(async () => {
       `[http_service]\ninternal_port = 8080\n[[http_service.checks]]\npath = "/healthz"\ninterval = "1s"\ntimeout = "500ms"\ngrace_period = "0s"\n` +
       `[[vm]]\ncpus = 1\nmemory_mb = 192\n`,
   );
-  const d = await p.cli(['deploy', '--config', join(appDir, 'starling.toml'), '--image', appDir, '--create'], 180_000);
+  // A secret from the start (set before the first release: no second rollout).
+  assert.equal((await p.cli(['apps', 'create', 'web', '--primary-region', 'fra'])).code, 0);
+  assert.equal((await p.cli(['secrets', 'set', `API_KEY=${SECRET}`, '--app', 'web'])).code, 0);
+  const d = await p.cli(['deploy', '--config', join(appDir, 'starling.toml'), '--image', appDir], 180_000);
   assert.equal(d.code, 0, out(d));
   const s = await p.cli(['scale', 'count', '1', '--region', 'fra,ams', '--app', 'web']);
   assert.equal(s.code, 0, out(s));
@@ -127,6 +131,12 @@ describe('the verbs a fly user reaches for', { timeout: 300_000 }, () => {
     assert.match(audit[0]!, /"by":"control plane for platform"/);
     assert.match(audit[0]!, /grep \^Uid/);
     assert.ok(p.lines.some((l) => l.includes('exec ended') && l.includes(fra.id) && l.includes('"code":3')));
+    // The machine's secrets are its environment; one typed into the command is not in the audit line.
+    const typed = await p.cli(['ssh', 'console', '--app', 'web', '--machine', fra.id, '-C', `test "$API_KEY" = ${SECRET} && echo same`]);
+    assert.equal(typed.stdout.trim(), 'same', out(typed));
+    const line = p.lines.filter((l) => l.includes('exec into machine') && l.includes(fra.id)).at(-1)!;
+    assert.match(line, /test \\"\$API_KEY\\" = \[redacted\]/);
+    assert.ok(!p.lines.some((l) => l.includes(SECRET)), 'the secret appears in no agent log line');
     // stdin reaches the command; with no machine named, the first started one runs it.
     const piped = await runCli(['ssh', 'console', '--app', 'web', '-C', 'cat'], { env: p.cliEnv, stdin: 'hello from stdin\n', timeoutMs: 60_000 });
     assert.equal(piped.code, 0, out(piped));

@@ -6,7 +6,7 @@
  *   POST /v1/apps/{app}/machines/{id}/connect?port=8080                 a TCP connection's bytes in frames
  *
  * Every exec is audited in the agent's log: who (the control plane's caller, or the local token),
- * which machine, which command; never its environment. The command runs in the machine's own
+ * which machine, which command (the machine's secret values `[redacted]`); never its environment. The command runs in the machine's own
  * isolation (RuntimeDriver.exec); it is killed when the client goes away.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -21,6 +21,8 @@ import { LOCAL_OR_CONTROL, type AdminCaller, type AdminRoute } from './admin-api
 /** What exec needs beyond the Machines API's port (the MachineManager has it). */
 export interface ExecPort {
   exec(app: string, id: string, req: ExecRequest): ChildProcess;
+  /** The machine's secret values replaced in `text`: the audit line names the command, never a secret typed into it. */
+  redact(app: string, id: string, text: string): string;
 }
 
 export interface StreamRoutesOptions {
@@ -58,7 +60,8 @@ export function machineStreamRoutes(o: StreamRoutesOptions): AdminRoute[] {
         if (!t) return;
         if (!port.exec) return void refuse(req, res, 501, 'ERR_EXEC_UNSUPPORTED', 'this host runs no machines that commands can enter');
         const by = caller === 'control' ? `control plane for ${header(req, 'starling-caller') ?? 'an unnamed caller'}` : 'local token';
-        o.logger.info('exec into machine', { app: t.app, machine: t.id, by, cmd: parsed.cmd, tty: parsed.tty });
+        const cmd = parsed.cmd.map((a) => port.redact?.(t.app, t.id, a) ?? a);
+        o.logger.info('exec into machine', { app: t.app, machine: t.id, by, cmd, tty: parsed.tty });
         let child: ChildProcess;
         try {
           child = port.exec(t.app, t.id, parsed);
