@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { findRegion, isStarlingError } from '../../shared/index.js';
 import { hashSecret, hostCredential, joinToken, newTokenId, type HostCredentialDoc, type JoinTokenDoc } from '../auth/index.js';
-import { encryptSecret } from '../secrets/index.js';
+import { decryptSecret, encryptSecret } from '../secrets/index.js';
 import type { Op } from '../store/index.js';
 import { asHost } from './agents.js';
 import { HttpError, json, route, type Route } from './http.js';
@@ -28,6 +28,21 @@ const RemoveQuery = z.strictObject({ force: z.enum(['true', 'false']).optional()
 
 /** The sealed-secret reference of a host's agent secret (AES-GCM associated data). */
 export const agentSecretRef = (host: string): string => `host-agent-secret:${host}`;
+
+/**
+ * The secret host `host` chose for the control plane's calls to its agent (logs, start/stop, exec);
+ * 503 ERR_HOST_UNREACHABLE while the host has not registered one.
+ */
+export async function agentSecret(ctx: ApiContext, host: string): Promise<string> {
+  const cred = (await ctx.store.get('host_credentials', host))?.value as HostCredentialDoc | undefined;
+  if (!cred?.agent_secret) throw new HttpError(503, 'ERR_HOST_UNREACHABLE', `host ${host} has not registered its agent secret`);
+  return decryptSecret(ctx.secretsKey, agentSecretRef(host), cred.agent_secret);
+}
+
+/** `{agent_url}/v1/apps/{app}/machines/{id}`: one machine on the agent's Machines API. */
+export function agentMachineUrl(host: HostDoc, app: string, id: string): string {
+  return `${host.agent_url.replace(/\/+$/, '')}/v1/apps/${encodeURIComponent(app)}/machines/${encodeURIComponent(id)}`;
+}
 
 export function hostRoutes(ctx: ApiContext): Route[] {
   const { store } = ctx;

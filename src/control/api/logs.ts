@@ -14,9 +14,7 @@ import { z } from 'zod';
 import { MACHINE_ID_RE } from '../../contract/index.js';
 import { describeError } from '../../shared/index.js';
 import { callJson } from '../../http/index.js';
-import type { HostCredentialDoc } from '../auth/index.js';
-import { decryptSecret } from '../secrets/index.js';
-import { agentSecretRef } from './hosts.js';
+import { agentMachineUrl, agentSecret } from './hosts.js';
 import { getApp } from './apps.js';
 import { HttpError, json, route, type Route } from './http.js';
 import { formatCursor, linesAfter, parseCursor, type LogCursor } from './log-cursor.js';
@@ -88,7 +86,7 @@ export function logRoutes(ctx: ApiContext): Route[] {
           machines.map(async (m) => {
             const host = hosts.get(m.host);
             if (!host) return void unreachable.push({ host: m.host, error: 'the host is not registered' });
-            const url = `${host.agent_url.replace(/\/+$/, '')}/v1/apps/${encodeURIComponent(app)}/machines/${encodeURIComponent(m.id)}/logs?tail=${ask}`;
+            const url = `${agentMachineUrl(host, app, m.id)}/logs?tail=${ask}`;
             try {
               const secret = await agentSecret(ctx, m.host);
               const answer = await callJson<{ entries: Entry[] }>({ method: 'GET', url, token: secret, clock: ctx.clock, timeoutMs: HOST_TIMEOUT_MS, maxBytes: MAX_LOG_ANSWER_BYTES });
@@ -107,11 +105,4 @@ export function logRoutes(ctx: ApiContext): Route[] {
       },
     }),
   ];
-}
-
-/** The secret host `host` chose for calls to its admin API; the host must have registered. */
-async function agentSecret(ctx: ApiContext, host: string): Promise<string> {
-  const cred = (await ctx.store.get('host_credentials', host))?.value as HostCredentialDoc | undefined;
-  if (!cred?.agent_secret) throw new Error('the host has not registered its agent secret');
-  return decryptSecret(ctx.secretsKey, agentSecretRef(host), cred.agent_secret);
 }

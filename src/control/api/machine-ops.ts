@@ -17,10 +17,9 @@ import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { describeError } from '../../shared/index.js';
 import { callJson, errorBody } from '../../http/index.js';
-import type { HostCredentialDoc, Principal } from '../auth/index.js';
+import type { Principal } from '../auth/index.js';
 import type { DeployRunner } from '../deploy/index.js';
-import { decryptSecret } from '../secrets/index.js';
-import { agentSecretRef } from './hosts.js';
+import { agentMachineUrl, agentSecret } from './hosts.js';
 import { getApp } from './apps.js';
 import { HttpError, json, rawRoute, route, type Route } from './http.js';
 import { machineKey, type ApiContext, type HostDoc, type MachineDoc } from './schemas.js';
@@ -52,8 +51,7 @@ export function machineOpRoutes(ctx: ApiContext, runner: DeployRunner): Route[] 
     if (!machine) throw new HttpError(404, 'ERR_MACHINE_NOT_FOUND', `app ${app} has no machine ${id}: list them with starling machines list --app ${app}`);
     const host = (await store.get('hosts', machine.host))?.value as HostDoc | undefined;
     if (!host) throw new HttpError(503, 'ERR_HOST_UNREACHABLE', `machine ${id} is placed on host ${machine.host}, which is not registered`);
-    const base = `${host.agent_url.replace(/\/+$/, '')}/v1/apps/${encodeURIComponent(app)}/machines/${encodeURIComponent(id)}`;
-    return { machine, base, secret: await agentSecret(ctx, machine.host) };
+    return { machine, base: agentMachineUrl(host, app, id), secret: await agentSecret(ctx, machine.host) };
   };
 
   /** One JSON call to the machine's agent; its refusals keep their code, its absence is a 503. */
@@ -182,11 +180,4 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent) return void res.destroy();
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', connection: 'close' });
   res.end(JSON.stringify(body) + '\n');
-}
-
-/** The secret host `host` chose for calls to its admin API; the host must have registered. */
-async function agentSecret(ctx: ApiContext, host: string): Promise<string> {
-  const cred = (await ctx.store.get('host_credentials', host))?.value as HostCredentialDoc | undefined;
-  if (!cred?.agent_secret) throw new HttpError(503, 'ERR_HOST_UNREACHABLE', `host ${host} has not registered its agent secret`);
-  return decryptSecret(ctx.secretsKey, agentSecretRef(host), cred.agent_secret);
 }
