@@ -12,7 +12,8 @@
 import type { ChildProcess } from 'node:child_process';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
-import { APP_NAME_RE, FRAME, FrameDecoder, PING_INTERVAL_MS, encodeFrame } from '../../contract/index.js';
+import type { Readable } from 'node:stream';
+import { APP_NAME_RE, FRAME, FrameDecoder, PING_INTERVAL_MS, encodeFrame, type FrameType } from '../../contract/index.js';
 import { describeError, isStarlingError, type Clock, type Logger } from '../../shared/index.js';
 import { errorBody, rawRoute } from '../../http/index.js';
 import type { ExecRequest, MachinesPort } from '../../runtime/index.js';
@@ -90,23 +91,10 @@ export function machineStreamRoutes(o: StreamRoutesOptions): AdminRoute[] {
           res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' });
           res.flushHeaders();
           pings(res, o.clock);
-          sock.on('data', (c: Buffer) => void (res.write(encodeFrame(FRAME.stdout, c)) || (sock.pause(), res.once('drain', () => sock.resume()))));
+          relayOut(sock, res, FRAME.stdout);
           sock.once('end', () => res.end());
           // In: stdin frames (data) and the stdin-end frame (our half-close); out: raw bytes.
-          const decoder = new FrameDecoder();
-          req.on('data', (chunk: Buffer) => {
-            let frames;
-            try {
-              frames = decoder.push(chunk);
-            } catch {
-              return void sock.destroy();
-            }
-            for (const f of frames) {
-              if (f.type === FRAME.stdin && f.payload.length > 0) sock.write(f.payload);
-              else if (f.type === FRAME.stdinEnd) sock.end();
-            }
-          });
-          req.once('end', () => sock.end());
+          readStdin(req, (b) => sock.write(b), () => sock.end(), () => sock.destroy());
         });
         res.once('close', () => sock.destroy());
       },
@@ -138,23 +126,10 @@ export function execRequest(q: URLSearchParams): ExecRequest | string {
 function relayExec(req: IncomingMessage, res: ServerResponse, child: ChildProcess, ended: (info: { code: number | null; signal: string | null }) => void): void {
   res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' });
   res.flushHeaders();
-  const decoder = new FrameDecoder();
   child.stdin?.on('error', () => undefined); // the command may exit without reading its input
-  req.on('data', (chunk: Buffer) => {
-    let frames;
-    try {
-      frames = decoder.push(chunk);
-    } catch {
-      return void child.kill('SIGKILL');
-    }
-    for (const f of frames) {
-      if (f.type === FRAME.stdin) child.stdin?.write(f.payload);
-      else if (f.type === FRAME.stdinEnd) child.stdin?.end();
-    }
-  });
-  req.once('end', () => child.stdin?.end());
-  child.stdout?.on('data', (c: Buffer) => res.write(encodeFrame(FRAME.stdout, c)));
-  child.stderr?.on('data', (c: Buffer) => res.write(encodeFrame(FRAME.stderr, c)));
+  readStdin(req, (b) => child.stdin?.write(b), () => child.stdin?.end(), () => child.kill('SIGKILL'));
+  if (child.stdout) relayOut(child.stdout, res, FRAME.stdout);
+  if (child.stderr) relayOut(child.stderr, res, FRAME.stderr);
   let done = false;
   res.once('close', () => done || child.kill('SIGKILL'));
   child.once('error', (e) => {
@@ -166,6 +141,33 @@ function relayExec(req: IncomingMessage, res: ServerResponse, child: ChildProces
     done = true;
     ended({ code, signal });
     res.end(encodeFrame(FRAME.exit, JSON.stringify({ code, signal })));
+  });
+}
+
+/** The client's stdin frames (bytes, then its half-close); a malformed frame is `bad`. */
+function readStdin(req: IncomingMessage, data: (b: Buffer) => void, end: () => void, bad: () => void): void {
+  const decoder = new FrameDecoder();
+  req.on('data', (chunk: Buffer) => {
+    let frames;
+    try {
+      frames = decoder.push(chunk);
+    } catch {
+      return bad();
+    }
+    for (const f of frames) {
+      if (f.type === FRAME.stdin && f.payload.length > 0) data(f.payload);
+      else if (f.type === FRAME.stdinEnd) end();
+    }
+  });
+  req.once('end', end);
+}
+
+/** `from`'s bytes as frames of `type`, paused while the answer's buffer is full. */
+function relayOut(from: Readable, res: ServerResponse, type: FrameType): void {
+  from.on('data', (c: Buffer) => {
+    if (res.write(encodeFrame(type, c))) return;
+    from.pause();
+    res.once('drain', () => from.resume());
   });
 }
 
