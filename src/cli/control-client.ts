@@ -225,6 +225,37 @@ export function controlAnswerError(status: number, text: string, doing: string):
   return explainAnswer(answerError(status, text, (m) => `${doing} failed (${status}): ${m ?? text.slice(0, 300)}`));
 }
 
+/**
+ * A streamed call: `body` is sent as it is read (an image upload, an exec's stdin), and the answer
+ * comes back as soon as its head does, its body unread. A connection that fails is
+ * ERR_CONTROL_UNREACHABLE naming what was being done; a certificate (or a lab relay) that failed
+ * is the error it said; an answer that is not 2xx throws its explained HttpError.
+ */
+export async function streamControl(
+  target: ControlTarget,
+  method: 'POST' | 'PUT',
+  path: string,
+  body: ReadableStream<Uint8Array>,
+  o: { doing: string; headers?: Record<string, string>; signal?: AbortSignal },
+): Promise<Response> {
+  let res: Response;
+  try {
+    res = await target.fetch(target.url + path, {
+      method,
+      headers: { authorization: `Bearer ${target.token}`, ...o.headers },
+      body,
+      duplex: 'half',
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+  } catch (e) {
+    const cause = e instanceof Error && e.cause !== undefined ? e.cause : e;
+    if (cause instanceof StarlingError) throw cause;
+    throw new StarlingError('ERR_CONTROL_UNREACHABLE', `${o.doing}: cannot reach ${target.label}: ${describeError(cause)}`, { cause: e });
+  }
+  if (!res.ok || !res.body) throw controlAnswerError(res.status, await res.text().catch(() => ''), o.doing);
+  return res;
+}
+
 function hintFor(status: number, code: string): string | undefined {
   if (code === 'ERR_TOKEN_EXPIRED') return 'ask an admin of your org for a new one (starling tokens create)';
   if (status === 401) return 'the token is not one this control plane accepts: a token from starling tokens create, or the operator\'s token_file (see control.toml)';

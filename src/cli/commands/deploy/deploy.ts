@@ -13,9 +13,8 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { parse as parseToml } from 'smol-toml';
 import { AppConfigError, loadAppConfig } from '../../../contract/index.js';
-import { StarlingError, describeError } from '../../../shared/index.js';
 import { defaultAppConfigPath } from '../../app-from-config.js';
-import { appPath, callControl, controlAnswerError, resolveControl, type ControlTarget } from '../../control-client.js';
+import { appPath, callControl, resolveControl, streamControl, type ControlTarget } from '../../control-client.js';
 import { implement, usageError } from '../../kit/index.js';
 import { printJson } from '../../output.js';
 import { appUrls, findApp, imageLimit, unknownApp } from './deploy-app.js';
@@ -114,19 +113,7 @@ function imageSummary(ref: string, image: PackedImage): string {
 }
 
 async function upload(target: ControlTarget, file: string, digest: string, size: number): Promise<void> {
-  let res: Response;
-  try {
-    res = await target.fetch(`${target.url}/v1/images/${digest}`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${target.token}`, 'content-type': 'application/gzip', 'content-length': String(size) },
-      body: Readable.toWeb(createReadStream(file)) as ReadableStream,
-      duplex: 'half',
-    });
-  } catch (e) {
-    const cause = e instanceof Error && e.cause !== undefined ? e.cause : e;
-    if (cause instanceof StarlingError && cause.code === 'ERR_TLS_UNTRUSTED') throw cause;
-    throw new StarlingError('ERR_CONTROL_UNREACHABLE', `uploading the image to ${target.url} failed: ${describeError(cause)}`);
-  }
-  const text = await res.text();
-  if (!res.ok) throw controlAnswerError(res.status, text, 'uploading the image');
+  const body = Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>;
+  const res = await streamControl(target, 'PUT', `/v1/images/${digest}`, body, { doing: 'uploading the image', headers: { 'content-type': 'application/gzip', 'content-length': String(size) } });
+  await res.text();
 }

@@ -4,9 +4,8 @@
  * carries our bytes while its answer carries theirs: docs/control-api.md "Exec" and "Connect").
  */
 import { createInterface } from 'node:readline';
-import { StarlingError, describeError } from '../../../shared/index.js';
-import { answerError } from '../../../http/index.js';
-import { appPath, type ControlTarget } from '../../control-client.js';
+import { StarlingError } from '../../../shared/index.js';
+import { appPath, streamControl, type ControlTarget } from '../../control-client.js';
 import { usageError } from '../../kit/index.js';
 import { fleetList, formatFleet, type FleetMachine } from '../machines/fleet.js';
 import type { ControlFlagValues } from '../../control-client.js';
@@ -47,23 +46,7 @@ export async function pickMachine(opts: ControlFlagValues & { app: string; machi
  * the answer's body is returned as soon as its head arrives. An error answer throws its HttpError.
  */
 export async function openStream(target: ControlTarget, app: string, id: string, what: 'exec' | 'connect', query: URLSearchParams, body: ReadableStream<Uint8Array>, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
-  const url = `${target.url}${appPath(app, `/machines/${encodeURIComponent(id)}/${what}`)}?${query.toString()}`;
-  let res: Response;
-  try {
-    res = await target.fetch(url, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${target.token}`, 'content-type': 'application/octet-stream' },
-      body,
-      duplex: 'half',
-      signal,
-    });
-  } catch (e) {
-    const cause = (e as { cause?: unknown }).cause ?? e;
-    if (cause instanceof StarlingError) throw cause;
-    throw new StarlingError('ERR_CONTROL_UNREACHABLE', `the control plane at ${target.url}: ${describeError(cause)}`, { cause: e });
-  }
-  if (res.status !== 200 || !res.body) {
-    throw answerError(res.status, await res.text().catch(() => ''), (m) => m ?? `the control plane answered HTTP ${res.status} to ${what} on machine ${id}`);
-  }
-  return res.body;
+  const path = `${appPath(app, `/machines/${encodeURIComponent(id)}/${what}`)}?${query.toString()}`;
+  const res = await streamControl(target, 'POST', path, body, { doing: `${what} on machine ${id}`, headers: { 'content-type': 'application/octet-stream' }, signal });
+  return res.body!;
 }
