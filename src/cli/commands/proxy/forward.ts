@@ -6,11 +6,11 @@
  * docs/control-api.md "Exec"). Runs until interrupted (Ctrl-C).
  */
 import { createServer, type Socket } from 'node:net';
-import { FRAME, FrameDecoder, encodeFrame } from '../../../contract/index.js';
+import { FRAME, FrameDecoder } from '../../../contract/index.js';
 import { describeError } from '../../../shared/index.js';
 import { resolveControl, type ControlTarget } from '../../control-client.js';
 import { implement, usageError } from '../../kit/index.js';
-import { openStream, pickMachine } from '../ssh/stream.js';
+import { openStream, pickMachine, stdinFrames } from '../ssh/stream.js';
 import { proxyForward } from './meta.js';
 
 export const runProxyForward = implement(proxyForward, async (opts) => {
@@ -51,29 +51,7 @@ async function forward(target: ControlTarget, app: string, id: string, port: num
   const abort = new AbortController();
   sock.once('close', () => abort.abort());
   sock.on('error', () => undefined);
-  // Both ways in frames (the request head leaves only with the first bytes, so an empty frame goes
-  // at once: a server that speaks first is not kept waiting; pings keep a quiet connection open).
-  const body = new ReadableStream<Uint8Array>({
-    start(c) {
-      c.enqueue(encodeFrame(FRAME.stdin));
-      sock.on('data', (chunk: Buffer) => {
-        c.enqueue(encodeFrame(FRAME.stdin, chunk));
-        if ((c.desiredSize ?? 1) <= 0) sock.pause();
-      });
-      sock.once('end', () => {
-        c.enqueue(encodeFrame(FRAME.stdinEnd));
-        c.close();
-      });
-      sock.once('close', () => {
-        try {
-          c.close();
-        } catch {
-          /* already closed */
-        }
-      });
-    },
-    pull: () => void sock.resume(),
-  });
+  const body = stdinFrames(sock);
   try {
     const answer = await openStream(target, app, id, 'connect', new URLSearchParams({ port: String(port) }), body, abort.signal);
     const decoder = new FrameDecoder();

@@ -6,12 +6,12 @@
  * gets plain pipes unless `--pty`. The exit status is the remote command's (128+n for a signal).
  */
 import { constants } from 'node:os';
-import { FRAME, FrameDecoder, encodeFrame } from '../../../contract/index.js';
+import { FRAME, FrameDecoder } from '../../../contract/index.js';
 import { StarlingError } from '../../../shared/index.js';
 import { resolveControl } from '../../control-client.js';
 import { implement } from '../../kit/index.js';
 import { sshConsole } from './meta.js';
-import { openStream, pickMachine } from './stream.js';
+import { openStream, pickMachine, stdinFrames } from './stream.js';
 
 export const runSshConsole = implement(sshConsole, async (opts) => {
   const target = resolveControl(opts);
@@ -28,19 +28,7 @@ export const runSshConsole = implement(sshConsole, async (opts) => {
   }
   const abort = new AbortController();
   const stdin = process.stdin;
-  const body = new ReadableStream<Uint8Array>({
-    start(c) {
-      // fetch sends the request head only with the first bytes of the body: an empty stdin frame
-      // now, or a shell waiting for its first keystroke would never be asked for.
-      c.enqueue(encodeFrame(FRAME.stdin));
-      stdin.on('data', (chunk: Buffer) => c.enqueue(encodeFrame(FRAME.stdin, chunk)));
-      stdin.once('end', () => {
-        c.enqueue(encodeFrame(FRAME.stdinEnd));
-        c.close();
-      });
-      stdin.once('error', () => c.close());
-    },
-  });
+  const body = stdinFrames(stdin);
   const answer = await openStream(target, opts.app, machine.id, 'exec', query, body, abort.signal);
   if (tty) stdin.setRawMode(true);
   try {

@@ -4,6 +4,8 @@
  * carries our bytes while its answer carries theirs: docs/control-api.md "Exec" and "Connect").
  */
 import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { FRAME, encodeFrame } from '../../../contract/index.js';
 import { StarlingError } from '../../../shared/index.js';
 import { appPath, streamControl, type ControlTarget } from '../../control-client.js';
 import { usageError } from '../../kit/index.js';
@@ -49,4 +51,35 @@ export async function openStream(target: ControlTarget, app: string, id: string,
   const path = `${appPath(app, `/machines/${encodeURIComponent(id)}/${what}`)}?${query.toString()}`;
   const res = await streamControl(target, 'POST', path, body, { doing: `${what} on machine ${id}`, headers: { 'content-type': 'application/octet-stream' }, signal });
   return res.body!;
+}
+
+/**
+ * `from`'s bytes as stdin frames, then its end as the stdin-end frame; paused while the request
+ * body's queue is full. An empty frame goes first: fetch sends the request head only with the
+ * body's first bytes, and a shell (or a server that speaks first) would otherwise wait forever.
+ */
+export function stdinFrames(from: Readable): ReadableStream<Uint8Array> {
+  let closed = false;
+  return new ReadableStream<Uint8Array>({
+    start(c) {
+      const close = (): void => {
+        if (closed) return;
+        closed = true;
+        c.close();
+      };
+      c.enqueue(encodeFrame(FRAME.stdin));
+      from.on('data', (chunk: Buffer) => {
+        if (closed) return;
+        c.enqueue(encodeFrame(FRAME.stdin, chunk));
+        if ((c.desiredSize ?? 1) <= 0) from.pause();
+      });
+      from.once('end', () => {
+        if (!closed) c.enqueue(encodeFrame(FRAME.stdinEnd));
+        close();
+      });
+      from.once('close', close);
+      from.once('error', close);
+    },
+    pull: () => void from.resume(),
+  });
 }
