@@ -11,14 +11,18 @@ export interface StatusJson {
   deploy: DeployJson | null;
 }
 
+/** One machine as the control plane lists it (GET /v1/apps/{app}/machines, and in the status). */
 export interface MachineJson {
   id: string;
+  app: string;
   region: string;
   host: string;
   release: number;
   state: string;
   healthy: boolean;
   created_at: string;
+  /** When its host last reported it; null before the first report. */
+  reported_at: string | null;
   /** Its newest event as its agent reported it ("exit 1", "autostopped: excess capacity in fra"). */
   last_event?: { at: string; message: string } | null;
 }

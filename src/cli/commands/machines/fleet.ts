@@ -7,19 +7,10 @@
 import { StarlingError, isStarlingError } from '../../../shared/index.js';
 import { appPath, callControl, resolveControl, type ControlFlagValues } from '../../control-client.js';
 import { table } from '../../output.js';
+import type { MachineJson } from '../deploy/follow.js';
 
 /** One machine as `GET /v1/apps/{app}/machines` lists it. */
-export interface FleetMachine {
-  id: string;
-  app: string;
-  region: string;
-  host: string;
-  release: number;
-  state: string;
-  healthy: boolean;
-  reported_at: string | null;
-  created_at: string;
-}
+export type FleetMachine = MachineJson;
 
 /** What the control plane answers to start and stop (the agent's answer, and the host). */
 export interface FleetChange {

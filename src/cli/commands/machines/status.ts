@@ -9,7 +9,7 @@ import { printJson, table } from '../../output.js';
 import type { MachineJson } from '../deploy/follow.js';
 import { machinesStatus } from './meta.js';
 
-export interface MachineStatusJson extends Omit<MachineJson, 'created_at' | 'last_event'> {
+export interface MachineStatusJson extends Omit<MachineJson, 'created_at' | 'last_event' | 'app'> {
   /** Null for a gone machine shown from its details alone. */
   created_at: string | null;
   reported_at: string | null;
