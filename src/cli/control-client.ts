@@ -155,7 +155,7 @@ function labTarget(name: string, from: string, opts: ControlFlagValues): Control
   const token = opts['token-file'] !== undefined ? readTokenFile(opts['token-file'], '--token-file') : access.token;
   const pin = normalizeFingerprint(opts.fingerprint ?? access.fingerprint);
   if (!pin) throw configError(`the control plane's fingerprint must be 64 hex digits (colons allowed), got "${(opts.fingerprint ?? access.fingerprint).slice(0, 100)}"`);
-  return { url: access.controlUrl, token, fetch: trustingFetch({ fingerprint: pin, tunnel: labTunnel(access.lab, access.netns) }), label: `lab ${access.lab}'s control plane (${access.controlUrl})` };
+  return { url: access.controlUrl, token, fetch: trustingFetch({ fingerprint: pin }, { tunnel: labTunnel(access.lab, access.netns) }), label: `lab ${access.lab}'s control plane (${access.controlUrl})` };
 }
 
 export interface CallOptions {

@@ -26,6 +26,10 @@ export interface TlsTrust {
    * or false: the connection is refused.
    */
   onUnknown?: ((fingerprint: string, origin: string) => boolean) | undefined;
+}
+
+/** How connections are made, when not by TCP to the URL's address. */
+export interface Transport {
   /**
    * Where each connection's bytes go instead of a TCP connection to the URL's address (a lab's
    * control plane is behind a relay, src/cli/lab-target.ts); TLS and its checks run over it as
@@ -93,11 +97,11 @@ let undici: Promise<typeof import('undici')> | undefined;
 const loadUndici = (): Promise<typeof import('undici')> => (undici ??= import('undici'));
 
 /** An undici dispatcher whose TLS connections are checked against `trust`. */
-function trustingAgent(u: typeof import('undici'), trust: TlsTrust): Dispatcher {
+function trustingAgent(u: typeof import('undici'), trust: TlsTrust, transport: Transport): Dispatcher {
   // No session resumption: a resumed session shows no certificate, and every connection must show
   // the one it is checked against.
   const base = u.buildConnector({ rejectUnauthorized: false, maxCachedSessions: 0 });
-  const { tunnel } = trust;
+  const { tunnel } = transport;
   return new u.Agent({
     ...(tunnel ? { pipelining: 0 } : {}),
     connect: (opts, callback) => {
@@ -128,11 +132,11 @@ function trustingAgent(u: typeof import('undici'), trust: TlsTrust): Dispatcher 
 }
 
 /** fetch with `trust` for TLS (plain http:// goes through unchanged); answers read like the global fetch's. */
-export function trustingFetch(trust: TlsTrust): typeof fetch {
+export function trustingFetch(trust: TlsTrust, transport: Transport = {}): typeof fetch {
   let agent: Dispatcher | undefined;
   return (async (input: string | URL, init?: RequestInit) => {
     const u = await loadUndici();
-    agent ??= trustingAgent(u, trust);
+    agent ??= trustingAgent(u, trust, transport);
     return u.fetch(input, { ...(init as object), dispatcher: agent });
   }) as unknown as typeof fetch;
 }
