@@ -24,7 +24,8 @@ cd "$(dirname "$0")/.."
 # bird2: the BGP daemon the announcer drives; iproute2: network namespaces (ip netns) and tc for tests;
 # bubblewrap: the sandbox runtime driver that runs machines; nftables: each machine's host firewall;
 # linux-libc-dev: the kernel's syscall tables, which the seccomp filter's unit test checks against.
-PACKAGES=(nginx haproxy wrk pebble openssl bird2 iproute2 bubblewrap nftables linux-libc-dev)
+# bind9 (+ bind9-dnsutils): the real DNS server the ACME DNS-01 test sends RFC 2136 updates to (and dig).
+PACKAGES=(nginx haproxy wrk pebble openssl bird2 iproute2 bubblewrap nftables linux-libc-dev bind9 bind9-dnsutils)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
