@@ -35,3 +35,4 @@ export * from './metrics/index.js';
 // process that needs only shared's basics, such as `starling --help`, does not load it.
 export { HOST_PORT_RULE, parseHostPort } from './addresses.js';
 export { closest, editDistance } from './closest.js';
+export { SEAL_KEY_BYTES, seal, unseal } from './sealed.js';

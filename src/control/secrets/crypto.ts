@@ -10,13 +10,11 @@
  * Nothing here ever puts plaintext, key bytes or the key file's contents into an error message or
  * a `cause`; callers may log our errors as they are.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { StarlingError } from '../../shared/index.js';
+import { StarlingError, seal, unseal } from '../../shared/index.js';
 
 export const KEY_BYTES = 32;
-const NONCE_BYTES = 12;
-const TAG_BYTES = 16;
 const VERSION = 'v1';
 export const DEFAULT_KEY_ENV = 'STARLING_SECRETS_KEY';
 
@@ -139,44 +137,17 @@ function describeRef(ref: SecretRef): string {
 
 export function encryptSecret(key: Buffer, ref: SecretRef, value: string): string {
   checkKey(key);
-  const nonce = randomBytes(NONCE_BYTES);
-  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
-  cipher.setAAD(aad(ref));
-  const body = Buffer.concat([cipher.update(value, 'utf8'), cipher.final(), cipher.getAuthTag()]);
-  return `${VERSION}:${nonce.toString('base64')}:${body.toString('base64')}`;
+  return seal(key, aad(ref), value);
 }
-
-const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 export function decryptSecret(key: Buffer, ref: SecretRef, envelope: string): string {
   checkKey(key);
-  const fail = (why: string): StarlingError =>
-    new StarlingError('ERR_SECRETS_DECRYPT', `cannot decrypt ${describeRef(ref)}: ${why}`, {
-      fault: 'system',
-      hint: 'check that the control plane runs with the key the secret was set with; otherwise set the secret again',
-    });
-  const parts = envelope.split(':');
-  if (parts.length !== 3) throw fail('not a secrets envelope');
-  const [version, nonceB64, bodyB64] = parts as [string, string, string];
-  if (version !== VERSION) {
-    throw fail(/^v\d{1,4}$/.test(version) ? `unsupported envelope version ${version}` : 'not a secrets envelope');
-  }
-  if (!B64.test(nonceB64) || !B64.test(bodyB64)) throw fail('malformed envelope');
-  const nonce = Buffer.from(nonceB64, 'base64');
-  const body = Buffer.from(bodyB64, 'base64');
-  if (nonce.length !== NONCE_BYTES || body.length < TAG_BYTES) throw fail('malformed envelope');
-  const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
-  decipher.setAAD(aad(ref));
-  decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
-  const head = decipher.update(body.subarray(0, body.length - TAG_BYTES));
-  try {
-    const tail = decipher.final();
-    return Buffer.concat([head, tail]).toString('utf8');
-  } catch {
-    // GCM released unauthenticated bytes from update(): wipe them rather than let them linger.
-    head.fill(0);
-    throw fail('wrong key, or the ciphertext was altered or belongs to another secret');
-  }
+  const opened = unseal(key, aad(ref), envelope);
+  if (opened.ok) return opened.text;
+  throw new StarlingError('ERR_SECRETS_DECRYPT', `cannot decrypt ${describeRef(ref)}: ${opened.why.replace('another name', 'another secret').replace('sealed envelope', 'secrets envelope')}`, {
+    fault: 'system',
+    hint: 'check that the control plane runs with the key the secret was set with; otherwise set the secret again',
+  });
 }
 
 /**
