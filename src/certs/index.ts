@@ -11,6 +11,19 @@ export { FileCertStore, type FileCertStoreOptions } from './file-store.js';
 export { MemoryCertStore } from './memory-store.js';
 export { CertificateIndex, type CertificateIndexOptions } from './cert-index.js';
 export { selfSigned, defaultSelfSigned, type KeyPairPem, type SelfSignedOptions } from './self-signed.js';
-export { checkHostname, coversName, inspectCertificate, type CertificateFacts } from './validate.js';
+export {
+  checkChain,
+  checkDirectoryUrl,
+  checkHostname,
+  checkToken,
+  coversName,
+  inspectCertificate,
+  isValidToken,
+  normalizeCertificate,
+  normalizeChallenge,
+  parseKey,
+  tryHostname,
+  type CertificateFacts,
+} from './validate.js';
 export { AcmeIssuer, type AcmeIssuerOptions, type ChallengeType } from './acme.js';
 export { RenewalManager, type RenewalManagerOptions, type RenewalStatus } from './renewal.js';

@@ -80,6 +80,16 @@ export class RenewalManager {
     this.entries.delete(hostname);
   }
 
+  /** Looks at `hostname` now: a failing one is retried at once instead of after its backoff. */
+  retryNow(hostname: string): void {
+    const entry = this.entries.get(hostname);
+    if (!entry) return;
+    entry.timer?.cancel();
+    entry.timer = undefined;
+    entry.status.nextAttemptAt = this.opts.clock.now();
+    if (this.running) this.wake(hostname);
+  }
+
   start(): void {
     if (this.running) return;
     this.running = true;

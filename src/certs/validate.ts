@@ -117,6 +117,42 @@ export function inspectCertificate(certPem: unknown, keyPem: unknown): Certifica
   };
 }
 
+/**
+ * What an imported certificate must be before a PoP serves it: valid now (and not for under a day
+ * more), and a chain whose every certificate is issued and signed by the next one. Chains that stop
+ * below a root are normal (the root is in the client's store); one whose links do not verify is
+ * refused, since clients would refuse it too.
+ */
+export function checkChain(certPem: string, now: number): void {
+  const chain = parseChain(certPem);
+  const leaf = chain[0] as X509Certificate;
+  const label = leafLabel(leaf);
+  const from = Date.parse(leaf.validFrom);
+  const to = Date.parse(leaf.validTo);
+  if (to <= now) {
+    throw new StarlingError('ERR_CERT_EXPIRED', `the certificate for ${label} expired on ${new Date(to).toISOString()}`, { fault: 'user', hint: 'renew it with its CA and import the new one' });
+  }
+  if (from > now) {
+    throw new StarlingError('ERR_CERT_EXPIRED', `the certificate for ${label} is not valid before ${new Date(from).toISOString()}`, { fault: 'user' });
+  }
+  for (let i = 0; i + 1 < chain.length; i++) {
+    const child = chain[i] as X509Certificate;
+    const parent = chain[i + 1] as X509Certificate;
+    let ok = false;
+    try {
+      ok = child.checkIssued(parent) && child.verify(parent.publicKey);
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      throw new StarlingError('ERR_CERT_CHAIN', `certificate ${i + 1} of the chain (${child.subject.replace(/\n/g, ', ')}) is not signed by certificate ${i + 2} (${parent.subject.replace(/\n/g, ', ')})`, {
+        fault: 'user',
+        hint: 'give the chain leaf first, each certificate followed by its issuer (fullchain.pem)',
+      });
+    }
+  }
+}
+
 /** Only the public facts: for summaries of certificates that were checked when stored. */
 export function fingerprintOf(certPem: string): string {
   return parseChain(certPem)[0]?.fingerprint256 ?? '';

@@ -26,6 +26,17 @@ export {
   type ReleaseStatus,
 } from './documents.js';
 export { DEFAULT_WATCH_TIMEOUT_S, FEED_COLLECTIONS, MAX_WATCH_TIMEOUT_S, SYNC_COLLECTIONS, type FeedChange, type FeedCollection } from './feed.js';
+export {
+  certificateKey,
+  challengeKey,
+  hostnameFromStoreKey,
+  hostnameStoreKey,
+  type AcmeChallengeName,
+  type CertificateDoc,
+  type CertificateSourceName,
+  type ChallengeDoc,
+  type HostnameDoc,
+} from './certificates.js';
 export { DURATION_RULE, parseDuration } from './duration.js';
 export { APPS_DOMAIN_RE, DEFAULT_APPS_DOMAIN, DEFAULT_MAX_IMAGE_BYTES } from './platform.js';
 export { FRAME, FrameDecoder, MAX_FRAME_PAYLOAD, PING_INTERVAL_MS, encodeFrame, type Frame, type FrameType } from './exec-frames.js';

@@ -17,6 +17,9 @@ import { ensureDefaultOrg } from './api/orgs.js';
 import { DeployRunner } from './deploy/index.js';
 import { DEFAULT_HOST_TIMEOUT_MS, HostHealth } from './api/host-health.js';
 import type { StateStore } from './store/index.js';
+import type { HostDoc } from '../contract/index.js';
+import { FeedProgress } from './api/feed-progress.js';
+import { platformCertificates, type CertificateSettings } from './certs/index.js';
 
 /** Request bodies are small JSON documents (a release config is the largest). */
 export const MAX_BODY_BYTES = 1 << 20;
@@ -59,6 +62,8 @@ export interface ControlPlaneOptions {
   hostTimeoutMs?: number;
   /** 32 bytes: encrypts secrets at rest (src/control/secrets). */
   secretsKey: Buffer;
+  /** How app hostnames get certificates, and the ACME CA (control.toml [certificates], [acme]). */
+  certificates?: CertificateSettings | undefined;
   /** Serve HTTPS with this certificate (PEM); plain HTTP without. */
   tls?: { cert: string; key: string; fingerprint: string } | undefined;
   limits?: Partial<ControlLimits>;
@@ -87,7 +92,10 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
   const hostHealth = new HostHealth({ store: o.store, clock: o.clock, logger: logger.child({ component: 'hosts' }), timeoutMs: o.hostTimeoutMs ?? DEFAULT_HOST_TIMEOUT_MS });
   const metrics = new MetricsRegistry();
   const httpMetrics = new HttpMetrics('control');
-  const ctx = { store: o.store, secretsKey: o.secretsKey, imagesDir: o.imagesDir, maxImageBytes: o.maxImageBytes, appsDomain: o.appsDomain, clock: o.clock, logger, deploys, hostHealth, tlsFingerprint: o.tls?.fingerprint, peerKey: await peerKey(o.store), metrics };
+  const feedProgress = new FeedProgress();
+  const base = { store: o.store, secretsKey: o.secretsKey, imagesDir: o.imagesDir, maxImageBytes: o.maxImageBytes, appsDomain: o.appsDomain, clock: o.clock, logger, deploys, hostHealth, feedProgress, tlsFingerprint: o.tls?.fingerprint, peerKey: await peerKey(o.store), metrics };
+  const certificates = platformCertificates({ ...base, propagated: (revision) => challengePropagated(base, revision) }, o.certificates);
+  const ctx = { ...base, certificates };
   await ensureDefaultOrg(ctx);
   const authenticator = new Authenticator({ store: o.store, platformTokens: o.tokens, metricsTokens: o.metricsTokens, clock: o.clock });
   const router = controlRouter(controlRoutes(ctx), authenticator, o.store, logger);
@@ -104,6 +112,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
   metrics.add(platformCollector(ctx), connectionsCollector(() => http.gate.stats()), () => httpMetrics.families());
   const address = await http.listen(o.listen.host, o.listen.port);
   hostHealth.start();
+  await certificates.manager.start();
   logger.info('control plane listening', { address: address.address, port: address.port, tls: o.tls ? `sha256 ${o.tls.fingerprint}` : 'off' });
   return {
     address,
@@ -112,10 +121,20 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     gate: http.gate,
     close: async () => {
       hostHealth.stop();
+      await certificates.manager.stop();
       await deploys.close();
       await http.close();
     },
   };
+}
+
+/** How long an ACME challenge answer may take to reach every live host before the CA is asked anyway. */
+export const CHALLENGE_PROPAGATION_TIMEOUT_MS = 10_000;
+
+/** Waits until every live host's view holds `revision`; answers the hosts still behind. */
+async function challengePropagated(ctx: { store: StateStore; hostHealth: HostHealth; feedProgress: FeedProgress; clock: Clock }, revision: number): Promise<string[]> {
+  const hosts = (await ctx.store.list('hosts')).map((e) => e.value as HostDoc).filter((h) => h.healthy !== false && ctx.hostHealth.alive(h.id)).map((h) => h.id);
+  return ctx.feedProgress.waitFor(revision, hosts, CHALLENGE_PROPAGATION_TIMEOUT_MS, ctx.clock);
 }
 
 /** The platform's peer key (proxies mark requests to each other with it): made once, kept in the store. */

@@ -3,9 +3,10 @@
  * certificate and the secrets key (each made on first start), the state store, then the API server. `starling control
  * run` is this plus signal handling; tests and the lab start it the same way.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { formatFingerprint, type Clock, type Logger } from '../shared/index.js';
+import { StarlingError, describeError, formatFingerprint, type Clock, type Logger } from '../shared/index.js';
+import type { CertificateSettings } from './certs/index.js';
 import { loadOrCreateControlToken, type ControlConfig } from './api/control-config.js';
 import { createSecretsKeyFile, loadSecretsKey } from './secrets/index.js';
 import { startControlPlane, type ControlPlane } from './server.js';
@@ -16,6 +17,30 @@ export interface RunningControl {
   plane: ControlPlane;
   /** Stops the server, then closes the store. */
   close(): Promise<void>;
+}
+
+/** control.toml's [certificates], [acme] and anycast_addresses, as the control plane takes them. */
+function certificateSettings(config: ControlConfig): CertificateSettings {
+  const a = config.acme;
+  return {
+    apps: config.certificates.apps,
+    anycast: config.anycast_addresses,
+    acme: a && {
+      directoryUrl: a.directory_url,
+      email: a.email,
+      caBundlePem: a.ca_file === undefined ? undefined : readCaFile(a.ca_file),
+      challenges: a.challenges,
+    },
+    backoff: a && { baseMs: a.retry_initial, maxMs: a.retry_max },
+  };
+}
+
+function readCaFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new StarlingError('ERR_CONTROL_CONFIG_READ', `cannot read acme.ca_file ${file}: ${(e as NodeJS.ErrnoException).code ?? describeError(e)}`, { fault: 'user' });
+  }
 }
 
 export async function startControlFromConfig(config: ControlConfig, o: { logger: Logger; clock: Clock }): Promise<RunningControl> {
@@ -49,6 +74,7 @@ export async function startControlFromConfig(config: ControlConfig, o: { logger:
       imagesDir: config.images_dir,
       maxImageBytes: config.limits.max_image_bytes,
       appsDomain: config.apps_domain,
+      certificates: certificateSettings(config),
       hostTimeoutMs: config.host_timeout_s * 1000,
       secretsKey,
       clock: o.clock,

@@ -75,8 +75,11 @@ export function appRoutes(ctx: ApiContext): Route[] {
           const children = (
             await Promise.all(['releases', 'secrets', 'machines', 'deploys'].map((c) => store.list(c, { prefix: `${name}.` })))
           ).flat();
-          // Its app tokens go too: a new app of the same name must not inherit them.
+          // Its app tokens go too: a new app of the same name must not inherit them; so do its
+          // custom domains and certificates (a new app of the name orders its own).
           children.push(...(await store.list('tokens')).filter((e) => (e.value as TokenDoc).app === name));
+          children.push(...(await store.list('hostnames')).filter((e) => (e.value as { app?: string }).app === name));
+          children.push(...(await store.list('certificates')).filter((e) => (e.value as { app?: string | null }).app === name));
           const ops: Op[] = [
             ...children.map((c): Op => ({ op: 'delete', collection: c.collection, key: c.key })),
             { op: 'delete', collection: 'apps', key: name, expectRevision: app.revision },

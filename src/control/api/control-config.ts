@@ -4,7 +4,8 @@
  */
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { APPS_DOMAIN_RE, DEFAULT_APPS_DOMAIN, DEFAULT_MAX_IMAGE_BYTES, HOST_PORT_RULE, parseHostPort } from '../../contract/index.js';
+import { isIP } from 'node:net';
+import { APPS_DOMAIN_RE, DEFAULT_APPS_DOMAIN, DEFAULT_MAX_IMAGE_BYTES, HOST_PORT_RULE, parseDuration, parseHostPort } from '../../contract/index.js';
 import { readToml, ConfigIssuesError, fromZod, loadOrCreateTokenFile, readConfigText, type Logger, type SchemaIssue } from '../../shared/index.js';
 
 export const DEFAULT_STATE = '/var/lib/starling/control/state.db';
@@ -33,6 +34,23 @@ export interface ControlConfig {
   limits: ControlLimitsConfig;
   /** Apps are served at `<app>.<apps_domain>`: the agents' apps_domain, told to the CLI (deploy prints the URLs). */
   apps_domain: string;
+  /** The platform's anycast addresses: `certs show` tells a custom domain's owner to point A/AAAA at them. */
+  anycast_addresses: string[];
+  /** How `<app>.<apps_domain>` is covered: one ACME certificate per app, or one imported/DNS-01 wildcard. */
+  certificates: { apps: 'per-app' | 'wildcard' };
+  /** The platform's ACME CA; absent: nothing is ordered (imports only). */
+  acme: AcmeConfig | undefined;
+}
+
+export interface AcmeConfig {
+  directory_url: string;
+  email: string | undefined;
+  /** PEM CA bundle to trust for the directory's HTTPS (a test CA such as Pebble's). */
+  ca_file: string | undefined;
+  challenges: ('tls-alpn-01' | 'http-01')[];
+  /** ms: the first retry after a failed order, doubling up to retry_max. */
+  retry_initial: number;
+  retry_max: number;
 }
 
 export interface ControlLimitsConfig {
@@ -53,6 +71,14 @@ const hostPort = z.string().transform((s, ctx) => {
   return hp;
 });
 const path = z.string().min(1, 'must not be empty');
+const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === undefined || ms < 1000 || ms > 7 * 86_400_000) {
+    ctx.addIssue({ code: 'custom', message: 'must be a duration from 1s to 7 days, such as "30s", "1m" or "6h"' });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 const count = (min: number, max: number): z.ZodNumber => z.number().int('must be a whole number').min(min, `must be from ${min} to ${max}`).max(max, `must be from ${min} to ${max}`);
 
@@ -79,6 +105,18 @@ const Schema = z.strictObject({
     .refine((l) => l.max_connections_per_ip <= l.max_connections, { message: 'must not be above max_connections', path: ['max_connections_per_ip'] })
     .prefault({}),
   apps_domain: z.string().regex(APPS_DOMAIN_RE, 'must be a lower-case DNS name such as "starling.test"').default(DEFAULT_APPS_DOMAIN),
+  anycast_addresses: z.array(z.string().refine((a) => isIP(a) !== 0, 'must be an IPv4 or IPv6 address')).default([]),
+  certificates: z.strictObject({ apps: z.enum(['per-app', 'wildcard']).default('per-app') }).prefault({}),
+  acme: z
+    .strictObject({
+      directory_url: z.url({ protocol: /^https?$/, error: 'must be the http(s) URL of an ACME directory' }),
+      email: z.email('must be an email address').optional(),
+      ca_file: path.optional(),
+      challenges: z.array(z.enum(['tls-alpn-01', 'http-01'])).min(1, 'name at least one challenge').default(['tls-alpn-01', 'http-01']),
+      retry_initial: duration.default(60_000),
+      retry_max: duration.default(6 * 3600_000),
+    })
+    .optional(),
 });
 
 /** Keys of earlier releases, and what replaced them: reported as issues with the way forward. */
@@ -105,7 +143,7 @@ export function parseControlConfig(text: string, source: string): ControlConfig 
   const result = Schema.safeParse(doc);
   const issues = [...removed, ...(result.success ? [] : fromZod(result.error))];
   if (!result.success || issues.length > 0) throw new ControlConfigError(source, issues);
-  const { listen, state, token_file, metrics_token_file, images_dir, secrets_key_file, host_timeout_s, tls, limits, apps_domain } = result.data;
+  const { listen, state, token_file, metrics_token_file, images_dir, secrets_key_file, host_timeout_s, tls, limits, apps_domain, anycast_addresses, certificates, acme } = result.data;
   const dir = dirname(state);
   return {
     listen,
@@ -118,6 +156,9 @@ export function parseControlConfig(text: string, source: string): ControlConfig 
     tls: { enabled: tls.enabled, cert_file: tls.cert_file ?? join(dir, 'tls.crt'), key_file: tls.key_file ?? join(dir, 'tls.key'), self_signed: tls.cert_file === undefined },
     limits,
     apps_domain,
+    anycast_addresses,
+    certificates,
+    acme: acme && { directory_url: acme.directory_url, email: acme.email, ca_file: acme.ca_file, challenges: acme.challenges, retry_initial: acme.retry_initial, retry_max: acme.retry_max },
   };
 }
 

@@ -6,6 +6,9 @@
  */
 import { DEFAULT_WATCH_TIMEOUT_S, FEED_COLLECTIONS, MAX_WATCH_TIMEOUT_S, type FeedChange } from '../../contract/index.js';
 import type { Principal } from '../auth/index.js';
+import { describeError } from '../../shared/index.js';
+import type { CertificateDoc } from '../../contract/index.js';
+import { openCertificateKey } from '../certs/index.js';
 import type { Change, StateStore } from '../store/index.js';
 import type { z } from 'zod';
 import { HttpError, json, route, type ApiResponse, type Route } from './http.js';
@@ -16,6 +19,23 @@ const PAGE = 1000;
 
 export function feedRoutes(ctx: ApiContext): Route[] {
   const { store } = ctx;
+  /**
+   * A certificate's key is opened for the hosts, and only for them, and only over TLS (nothing between
+   * hosts travels in plaintext); everyone else gets the certificate without it.
+   */
+  const keysFor = (principal: Principal): boolean => principal.kind === 'host' && ctx.tlsFingerprint !== undefined;
+  const present = (collection: string, value: unknown, principal: Principal): unknown => {
+    if (collection !== 'certificates' || value === null || typeof value !== 'object') return value;
+    const { key_sealed: _sealed, ...doc } = value as CertificateDoc;
+    if (!keysFor(principal)) return doc;
+    try {
+      return { ...doc, key_pem: openCertificateKey(ctx.secretsKey, value as CertificateDoc) };
+    } catch (e) {
+      ctx.logger.error('a certificate key does not open with this control plane\'s key; sent without it', { hostname: doc.hostname, error: describeError(e) });
+      return doc;
+    }
+  };
+
   return [
     route({
       method: 'GET',
@@ -32,8 +52,10 @@ export function feedRoutes(ctx: ApiContext): Route[] {
         const collections = parseCollections(query.collections);
         const host = feedHost(principal, query.host);
         const leave = host === undefined ? undefined : ctx.hostHealth?.enter(host);
+        // A host polls from where its view is: a receipt for every change up to `since`.
+        if (principal.kind === 'host') ctx.feedProgress?.record(principal.host, Number(query.since ?? '0'));
         try {
-          return await watch(query, collections, signal);
+          return await watch(query, collections, signal, principal);
         } finally {
           leave?.();
         }
@@ -49,26 +71,27 @@ export function feedRoutes(ctx: ApiContext): Route[] {
       async handler({ query, principal }) {
         const host = feedHost(principal, query.host);
         if (host !== undefined) ctx.hostHealth?.seen(host);
-        return snapshot(query);
+        return snapshot(query, principal);
       },
     }),
   ];
 
-  async function watch(query: z.output<typeof WatchQuery>, collections: string[], signal: AbortSignal): Promise<ApiResponse> {
+  async function watch(query: z.output<typeof WatchQuery>, collections: string[], signal: AbortSignal, principal: Principal): Promise<ApiResponse> {
     const since = Number(query.since ?? '0');
     const timeout = Number(query.timeout ?? DEFAULT_WATCH_TIMEOUT_S);
     if (timeout > MAX_WATCH_TIMEOUT_S) {
       throw new HttpError(400, 'ERR_BAD_REQUEST', `timeout is at most ${MAX_WATCH_TIMEOUT_S} seconds, got ${timeout}`);
     }
+    const shown = (p: { revision: number; changes: FeedChange[] }) => ({ ...p, changes: p.changes.map((c) => ({ ...c, value: present(c.collection, c.value, principal) })) });
     const first = await poll(store, since, collections);
-    if (first.changes.length > 0 || timeout === 0) return json(200, first);
+    if (first.changes.length > 0 || timeout === 0) return json(200, shown(first));
     await waitForChange(ctx, first.revision, collections, timeout * 1000, signal);
-    return json(200, await poll(store, first.revision, collections));
+    return json(200, shown(await poll(store, first.revision, collections)));
   }
 
-  async function snapshot(query: z.output<typeof SnapshotQuery>): Promise<ApiResponse> {
+  async function snapshot(query: z.output<typeof SnapshotQuery>, principal: Principal): Promise<ApiResponse> {
     const snap = await store.snapshot({ collections: parseCollections(query.collections) });
-    const documents = snap.entries.map((e) => ({ collection: e.collection, key: e.key, revision: e.revision, value: e.value }));
+    const documents = snap.entries.map((e) => ({ collection: e.collection, key: e.key, revision: e.revision, value: present(e.collection, e.value, principal) }));
     return json(200, { revision: snap.revision, documents });
   }
 }

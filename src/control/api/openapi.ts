@@ -18,6 +18,7 @@ import { imageRoutes } from './images.js';
 import { json, route, type Route } from './http.js';
 import type { ApiContext } from './schemas.js';
 import { secretRoutes } from './secrets.js';
+import { certificateRoutes } from './certificates.js';
 
 export const API_VERSION = '0.1.0';
 
@@ -41,6 +42,7 @@ export function controlRoutes(ctx: ApiContext): Route[] {
     ...deployRoutes(ctx, runner),
     ...logRoutes(ctx),
     ...secretRoutes(ctx, runner),
+    ...certificateRoutes(ctx),
     ...orgRoutes(ctx),
     ...hostRoutes(ctx),
     ...agentRoutes(ctx),

@@ -27,6 +27,8 @@ import {
 } from '../../contract/index.js';
 import type { DeployRunner } from '../deploy/index.js';
 import type { HostHealth } from './host-health.js';
+import type { FeedProgress } from './feed-progress.js';
+import type { PlatformCertificates } from '../certs/index.js';
 import { DEPLOY_STRATEGIES } from '../deploy/types.js';
 import type { StateStore } from '../store/index.js';
 
@@ -51,6 +53,10 @@ export interface ApiContext {
   tlsFingerprint?: string | undefined;
   /** The key this platform's proxies mark requests to each other with, handed to joined hosts. */
   peerKey?: string | undefined;
+  /** The platform's certificates (control/certs); made without ACME when absent (socket-free tests). */
+  certificates?: PlatformCertificates | undefined;
+  /** How far each host's view of the feed has come (challenge answers wait for it). */
+  feedProgress?: FeedProgress | undefined;
   /** What GET /metrics renders; absent in socket-free tests (an empty answer). */
   metrics?: MetricsRegistry | undefined;
   clock: Clock;

@@ -1,0 +1,63 @@
+/**
+ * The platform's certificates as the control plane stores them and the agents read them off the
+ * feed (docs/certificates.md).
+ *
+ * - `hostnames/<hostname>`: a custom domain attached to one app (the key makes a name belong to
+ *   one app: a second claim is a conflict). An app's `<app>.<apps_domain>` is implied, never stored.
+ * - `certificates/<source>/<hostname>`: one certificate. In the store its key is sealed
+ *   (AES-256-GCM, `key_sealed`); the feed hands it to hosts in `key_pem`, over TLS only, and an
+ *   agent seals it again in its own cache. Nobody else ever gets the key.
+ * - `challenges/<type>/<token or hostname>`: an ACME challenge answer, on the feed so that whichever
+ *   PoP the CA's validation reaches answers it.
+ */
+
+/** `*` is not a store key character: a wildcard is filed as `_wildcard_.example.com`. */
+const WILDCARD = '_wildcard_';
+
+export function hostnameStoreKey(hostname: string): string {
+  return hostname.startsWith('*.') ? `${WILDCARD}${hostname.slice(1)}` : hostname;
+}
+
+export function hostnameFromStoreKey(key: string): string {
+  return key.startsWith(`${WILDCARD}.`) ? `*${key.slice(WILDCARD.length)}` : key;
+}
+
+export type CertificateSourceName = 'acme' | 'custom';
+export type AcmeChallengeName = 'http-01' | 'tls-alpn-01' | 'dns-01';
+
+export const certificateKey = (source: CertificateSourceName, hostname: string): string => `${source}/${hostnameStoreKey(hostname)}`;
+
+export interface HostnameDoc {
+  hostname: string;
+  app: string;
+  created_at: string;
+}
+
+export interface CertificateDoc {
+  /** The name it is filed under: an app hostname, a custom domain, or `*.<apps_domain>`. */
+  hostname: string;
+  /** The app it was ordered or imported for; null for a platform certificate (the apps wildcard). */
+  app: string | null;
+  source: CertificateSourceName;
+  /** PEM chain, leaf first. */
+  cert_pem: string;
+  /** In the store: the private key sealed with the control plane's key. Never on the feed. */
+  key_sealed?: string;
+  /** On the feed to a host only (and in no API answer): the private key, PEM. */
+  key_pem?: string;
+  names: string[];
+  not_before: string;
+  not_after: string;
+  fingerprint256: string;
+  issuer: string;
+  /** Which ACME challenge passed (absent for imported certificates). */
+  challenge?: AcmeChallengeName | undefined;
+  issued_at: string;
+}
+
+export type ChallengeDoc =
+  | { type: 'http-01'; token: string; key_authorization: string }
+  | { type: 'tls-alpn-01'; hostname: string; cert_pem: string; key_pem: string };
+
+export const challengeKey = (c: { type: 'http-01'; token: string } | { type: 'tls-alpn-01'; hostname: string }): string =>
+  c.type === 'http-01' ? `http-01/${c.token}` : `tls-alpn-01/${c.hostname}`;
