@@ -5,6 +5,7 @@ import { startStandalone, type RunningProxy } from '../proxy/index.js';
 import { SystemClock, describeError, StarlingError, type Clock, type Logger } from '../shared/index.js';
 import { MachineManager, makeDriver, type RuntimeDriver } from '../runtime/index.js';
 import { openControlLink, type ControlLink } from '../sync/index.js';
+import { MemoryCertStore } from '../certs/index.js';
 import { AdminApi, hostPort, loadOrCreateToken, machinesRoutes } from './admin/index.js';
 import type { AgentConfig } from './config.js';
 import { machineControl, mergeMachineRoutes } from './machine-routes.js';
@@ -145,6 +146,14 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
       peerKey: control?.peerKey,
       logger: o.logger,
       clock,
+      // HTTPS with the platform's certificates, as synced (and cached) from the control plane.
+      tls: config.proxy.tls_listen === undefined
+        ? undefined
+        : {
+            listen: hostPort(config.proxy.tls_listen, 'proxy.tls_listen'),
+            certs: { store: control?.certificates ?? new MemoryCertStore() },
+            defaultCert: config.proxy.default_cert,
+          },
       limits: {
         maxConnections: config.proxy.max_connections,
         maxConnectionsPerIp: config.proxy.max_connections_per_ip,
@@ -152,6 +161,7 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
       },
     });
     parts.push({ name: 'proxy', stop: () => proxy.stop() });
+    if (control && !proxy.tlsAddress) logger.warn('apps are served over plain HTTP only: set [proxy] tls_listen (e.g. "0.0.0.0:443") to serve them over HTTPS');
     machines?.onChange(() => proxy.refreshRoutes());
     refresh = () => proxy.refreshRoutes();
     refresh();

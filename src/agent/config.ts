@@ -23,7 +23,20 @@ export type { ControlSection } from './config-control.js';
 export interface AgentConfig {
   agent: { region: string; state_dir: string; admin_listen: string; token_file: string };
   /** `response_idle_timeout` is in ms here (written "60s" in the file). */
-  proxy: { listen: string; routes: string; admin: string; max_connections: number; max_connections_per_ip: number; response_idle_timeout: number };
+  /**
+   * `tls_listen`: the HTTPS port (HTTP/1.1 and HTTP/2 by ALPN) with the control plane's certificates;
+   * unset: plain HTTP only. `default_cert`: what a handshake for a name without a certificate gets.
+   */
+  proxy: {
+    listen: string;
+    tls_listen: string | undefined;
+    default_cert: 'refuse' | 'self-signed';
+    routes: string;
+    admin: string;
+    max_connections: number;
+    max_connections_per_ip: number;
+    response_idle_timeout: number;
+  };
   announcer: AnnouncerSpec;
   /**
    * Machines on this host: `sandbox` (bubblewrap + network namespaces) or `none` (proxy only).
@@ -117,6 +130,8 @@ const Schema = z.strictObject({
   proxy: z
     .strictObject({
       listen: hostPort.default('0.0.0.0:80'),
+      tls_listen: hostPort.optional(),
+      default_cert: z.enum(['refuse', 'self-signed']).default('refuse'),
       routes: absPath,
       admin: hostPort.default('127.0.0.1:9191'),
       max_connections: int('a whole number').min(1, 'must be at least 1').default(DEFAULT_LIMITS.maxConnections),
@@ -124,6 +139,7 @@ const Schema = z.strictObject({
       response_idle_timeout: responseIdleTimeout.default(DEFAULT_LIMITS.responseIdleTimeoutMs),
     })
     .superRefine((p, ctx) => {
+      if (p.tls_listen !== undefined && p.tls_listen === p.listen) ctx.addIssue({ code: 'custom', path: ['tls_listen'], message: 'must differ from listen (the plain HTTP port)' });
       if (p.max_connections_per_ip <= p.max_connections) return;
       const dflt = p.max_connections_per_ip === DEFAULT_LIMITS.maxConnectionsPerIp ? ` (its default is ${DEFAULT_LIMITS.maxConnectionsPerIp}: set it too)` : '';
       ctx.addIssue({ code: 'custom', path: ['max_connections_per_ip'], message: `must be at most max_connections (${p.max_connections})${dflt}` });
@@ -194,7 +210,7 @@ export function parseAgentConfig(text: string, source: string): AgentConfig {
   const peers = bgp.peers.map(({ keepalive_time, bfd, ...p }) => ({ ...p, keepalive_time: keepalive_time ?? Math.floor(p.hold_time / 3), bfd }));
   return {
     agent: { ...agent, token_file: agent.token_file ?? join(agent.state_dir, 'admin.token') },
-    proxy,
+    proxy: { ...proxy, tls_listen: proxy.tls_listen },
     announcer: {
       bgp: { ...bgp, peers },
       health: { ...health, url: health.url ?? `http://${reachable(proxy.admin)}/healthz` },

@@ -5,7 +5,7 @@ import { ProxyServer } from './server.js';
 import { DEFAULT_LIMITS, type MachineControl, type ProxyLimits } from './core/context.js';
 import { checkLimits, warnOnOpenFilesLimit } from './admission.js';
 import { RoutesWatcher, type RoutesSpec } from './route-table/index.js';
-import { AcmeIssuer, FileCertStore, RenewalManager } from '../certs/index.js';
+import { AcmeIssuer, FileCertStore, RenewalManager, type CertificateStore } from '../certs/index.js';
 import { StoreTlsContexts, type DefaultCert } from './tls/store-contexts.js';
 import type { AccessLogSink } from './observe/index.js';
 
@@ -45,8 +45,12 @@ export interface EdgeLimits {
 
 export interface TlsOptions {
   listen: { host: string; port: number };
-  /** FileCertStore directory, shared by every proxy that should answer for these names. */
-  certsDir: string;
+  /**
+   * Where certificates come from: a FileCertStore directory shared by every proxy that should answer
+   * for these names (`proxy serve --certs`), or a store of the caller's (an agent's, synced from the
+   * control plane).
+   */
+  certs: { dir: string } | { store: CertificateStore };
   defaultCert: DefaultCert;
   /** With an ACME directory, the proxy renews the store's ACME certificates itself. */
   acme?: AcmeOptions | undefined;
@@ -186,7 +190,7 @@ interface OpenCertificates {
 
 /** The certificate store, the SNI index over it, and (with ACME) renewal of its ACME certificates. */
 async function openCertificates(t: TlsOptions, clock: Clock, logger: Logger): Promise<OpenCertificates> {
-  const store = new FileCertStore(t.certsDir, { clock, logger: logger.child({ component: 'certs' }) });
+  const store = 'store' in t.certs ? t.certs.store : new FileCertStore(t.certs.dir, { clock, logger: logger.child({ component: 'certs' }) });
   const contexts = await StoreTlsContexts.open(store, { defaultCert: t.defaultCert, clock, logger: logger.child({ component: 'tls' }) });
   let renewal: RenewalManager | undefined;
   let unwatch: (() => void) | undefined;

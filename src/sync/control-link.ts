@@ -5,7 +5,7 @@
  * proxy's first routes already hold the cached view; started (host registration, feed) once the
  * agent's admin API listens.
  */
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { RoutesSpec } from '../proxy/index.js';
 import { describeError, trustingFetch, type Clock, type Logger } from '../shared/index.js';
 import type { ControlSection } from './types.js';
@@ -14,6 +14,8 @@ import { hostIdentity, savePeerKey, type HostIdentity } from './control-join.js'
 import { controlRoutes, mergeControlRoutes } from './control-routes.js';
 import type { MachineManager } from '../runtime/index.js';
 import { Reconciler } from './reconcile.js';
+import { ViewCertStore } from './certificates.js';
+import { cacheSealer } from './cache-key.js';
 import { StateReporter } from './state-report.js';
 import { ControlSync, type SyncHost, type SyncView } from './sync.js';
 
@@ -45,6 +47,8 @@ export interface ControlLink {
   peerKey: string | undefined;
   /** The secret this agent chose: the control plane presents it to read machine logs (admin-api.ts). */
   agentSecret: string;
+  /** The platform's certificates for this host's proxy, from the synced view (and its cache). */
+  certificates: ViewCertStore;
   /** The routes file's apps plus the control plane's (the file wins a clash). */
   mergeRoutes(fromFile: RoutesSpec): RoutesSpec;
   /** Registers the host and follows the feed (in the background). */
@@ -79,10 +83,12 @@ export async function openControlLink(o: ControlLinkOptions): Promise<ControlLin
     });
   const logged = new Set<string>();
   let view: SyncView | undefined;
+  const certificates = new ViewCertStore(logger.child({ component: 'certificates' }));
   const sync = new ControlSync({
     url: c.url,
     token,
     fetch: doFetch,
+    sealer: await cacheSealer(join(dirname(c.cache_file), 'cache.key'), logger),
     onRegistered: (answer) => {
       if (typeof answer.peer_key === 'string') void savePeerKey(c.credential_file, identity, answer.peer_key).catch((e: unknown) => logger.warn('new peer key not saved', { error: describeError(e) }));
     },
@@ -92,6 +98,7 @@ export async function openControlLink(o: ControlLinkOptions): Promise<ControlLin
     pollTimeoutS: o.pollTimeoutS,
     onChange: (v) => {
       view = v;
+      certificates.update(v);
       reconciler?.update(v);
       o.onRoutesChange();
     },
@@ -119,6 +126,7 @@ export async function openControlLink(o: ControlLinkOptions): Promise<ControlLin
     identity,
     peerKey: identity.peer_key ?? undefined,
     agentSecret: identity.agent_secret,
+    certificates,
     mergeRoutes,
     start: async (agentUrl) => {
       const host: SyncHost = { id: hostId, region: o.region, capacity: c.capacity, agent_url: agentUrl, proxy: c.proxy_address, agent_secret: identity.agent_secret };

@@ -11,7 +11,7 @@
  * the other hosts' `stopped` and `suspended` machines are there too (not usable): a request that
  * finds no started machine, in a region only those have, goes to their host, whose proxy starts one.
  */
-import { httpServiceOf, parseAppConfigDocument, type AppConfig, type AppDoc, type HostDoc, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
+import { httpServiceOf, parseAppConfigDocument, type AppConfig, type AppDoc, type HostDoc, type HostnameDoc, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
 import type { AppSpec, MachineSpec, RoutesSpec } from '../proxy/index.js';
 import { describeError } from '../shared/index.js';
 import type { SyncView } from './sync-cache.js';
@@ -83,6 +83,9 @@ export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
     if (s.host === i.hostId || !((s.state === 'started' && s.healthy) || WAKEABLE.has(s.state))) continue;
     states.set(s.app, [...(states.get(s.app) ?? []), s]);
   }
+  // Custom domains (`certs add`): each belongs to one app and is routed at every PoP.
+  const custom = new Map<string, string[]>();
+  for (const h of docs<HostnameDoc>(i.view, 'hostnames')) custom.set(h.app, [...(custom.get(h.app) ?? []), h.hostname]);
   const apps: AppSpec[] = [];
   const problems: ControlRoutes['problems'] = [];
   for (const app of docs<AppDoc>(i.view, 'apps').sort((a, b) => a.name.localeCompare(b.name))) {
@@ -109,7 +112,7 @@ export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
     }
     apps.push({
       name: app.name,
-      hostnames: [`${app.name}.${i.appsDomain}`],
+      hostnames: [`${app.name}.${i.appsDomain}`, ...(custom.get(app.name) ?? []).sort()],
       primary_region: config.primary_region ?? app.primary_region,
       force_https: service.ports.some((p) => p.force_https),
       service: {

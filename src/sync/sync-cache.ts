@@ -23,6 +23,48 @@ export interface SyncView {
 
 const FORMAT = 1;
 
+/**
+ * Seals what must not lie in the cache in clear: each certificate's private key, with the host's own
+ * cache key (next to the cache, 0600). A cache copied without its key file holds no usable key.
+ */
+export interface CacheSealer {
+  seal(aad: string, text: string): string;
+  /** undefined when it does not open (another key, or altered). */
+  open(aad: string, sealed: string): string | undefined;
+}
+
+const keyAad = (key: string): string => `certificates/${key}`;
+
+function sealValues(docs: ReadonlyMap<string, unknown>, sealer: CacheSealer): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of docs) {
+    const d = v as { key_pem?: unknown };
+    if (typeof d?.key_pem !== 'string') {
+      out[k] = v;
+      continue;
+    }
+    const { key_pem, ...rest } = d as Record<string, unknown> & { key_pem: string };
+    out[k] = { ...rest, key_cache_sealed: sealer.seal(keyAad(k), key_pem) };
+  }
+  return out;
+}
+
+function openValues(docs: Record<string, unknown>, sealer: CacheSealer | undefined, invalid: (why: string) => StarlingError): Map<string, unknown> {
+  const out = new Map<string, unknown>();
+  for (const [k, v] of Object.entries(docs)) {
+    const d = v as { key_cache_sealed?: unknown };
+    if (typeof d?.key_cache_sealed !== 'string') {
+      out.set(k, v);
+      continue;
+    }
+    const { key_cache_sealed, ...rest } = d as Record<string, unknown> & { key_cache_sealed: string };
+    const pem = sealer?.open(keyAad(k), key_cache_sealed);
+    if (pem === undefined) throw invalid(`the key of certificate ${k} does not open with this host's cache key`);
+    out.set(k, { ...rest, key_pem: pem });
+  }
+  return out;
+}
+
 export function emptyView(collections: readonly string[]): SyncView {
   return { revision: 0, documents: new Map(collections.map((c) => [c, new Map<string, unknown>()])) };
 }
@@ -32,7 +74,7 @@ export function emptyView(collections: readonly string[]): SyncView {
  * dropped (a cache never hands the data plane a collection it did not ask for). A file that is not
  * a cache is ERR_SYNC_CACHE_INVALID: the caller decides whether to start empty.
  */
-export async function loadSyncCache(file: string, collections: readonly string[]): Promise<SyncView | undefined> {
+export async function loadSyncCache(file: string, collections: readonly string[], sealer?: CacheSealer): Promise<SyncView | undefined> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -63,15 +105,15 @@ export async function loadSyncCache(file: string, collections: readonly string[]
       continue;
     }
     if (typeof docs !== 'object' || docs === null || Array.isArray(docs)) throw invalid(`bad collection ${c}`);
-    out.set(c, new Map(Object.entries(docs)));
+    out.set(c, c === 'certificates' ? openValues(docs as Record<string, unknown>, sealer, invalid) : new Map(Object.entries(docs)));
   }
   return { revision, documents: out };
 }
 
 /** Writes the view atomically (temp file + fsync + rename), mode 0600. */
-export async function saveSyncCache(file: string, view: SyncView, now: number): Promise<void> {
+export async function saveSyncCache(file: string, view: SyncView, now: number, sealer?: CacheSealer): Promise<void> {
   const documents: Record<string, Record<string, unknown>> = {};
-  for (const [c, docs] of view.documents) documents[c] = Object.fromEntries(docs);
+  for (const [c, docs] of view.documents) documents[c] = c === 'certificates' && sealer ? sealValues(docs, sealer) : Object.fromEntries(docs);
   const text = JSON.stringify({ format: FORMAT, revision: view.revision, saved_at: new Date(now).toISOString(), documents }) + '\n';
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {

@@ -15,7 +15,16 @@
 import { Backoff, StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
 import { callJson } from '../http/index.js';
 import { SYNC_COLLECTIONS, type FeedChange } from '../contract/index.js';
-import { emptyView, loadSyncCache, saveSyncCache, type SyncView } from './sync-cache.js';
+import { emptyView, loadSyncCache, saveSyncCache, type CacheSealer, type SyncView } from './sync-cache.js';
+
+/** Without a sealer, certificates are cached without their keys: never a key in clear on disk. */
+function withoutClearKeys(view: SyncView, sealer: CacheSealer | undefined): SyncView {
+  const certs = view.documents.get('certificates');
+  if (sealer || !certs || certs.size === 0) return view;
+  const docs = new Map(view.documents);
+  docs.set('certificates', new Map([...certs].map(([k, v]) => [k, { ...(v as object), key_pem: undefined }])));
+  return { ...view, documents: docs };
+}
 
 export { SYNC_COLLECTIONS };
 
@@ -41,6 +50,8 @@ export interface ControlSyncOptions {
   token: string;
   /** The persistent cache (JSON, written atomically, mode 0600). */
   cacheFile: string;
+  /** Seals certificate keys in the cache (sync-cache.ts); without it they are not written at all. */
+  sealer?: CacheSealer | undefined;
   /** A subset of SYNC_COLLECTIONS; `secrets` is refused. */
   collections?: readonly string[];
   /** Registered with `PUT /v1/hosts/{id}` on connect and again after every reconnect. */
@@ -112,7 +123,7 @@ export class ControlSync {
     if (this.loaded) return;
     this.loaded = true;
     try {
-      const cached = await loadSyncCache(this.o.cacheFile, this.collections);
+      const cached = await loadSyncCache(this.o.cacheFile, this.collections, this.o.sealer);
       if (cached) {
         this.current = cached;
         this.state.revision = cached.revision;
@@ -224,7 +235,7 @@ export class ControlSync {
    */
   private async publish(view: SyncView, changed: boolean): Promise<void> {
     try {
-      await saveSyncCache(this.o.cacheFile, view, this.o.clock.now());
+      await saveSyncCache(this.o.cacheFile, withoutClearKeys(view, this.o.sealer), this.o.clock.now(), this.o.sealer);
     } catch (e) {
       // The view is still right; serve it and let the next batch try the disk again.
       this.o.logger.error('sync cache not written', { error: describeError(e) });

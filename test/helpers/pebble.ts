@@ -31,7 +31,7 @@ export interface Pebble {
 const INSTALL = 'apt-get install -y pebble (or npm run setup)';
 const run = promisify(execFile);
 
-export async function startPebble(opts: { httpPort: number; tlsPort: number }): Promise<Pebble> {
+export async function startPebble(opts: { httpPort: number; tlsPort: number; /** Lifetime of issued certificates (Pebble's default: 5 years). */ validitySeconds?: number }): Promise<Pebble> {
   const pebbleBin = which('pebble');
   const challBin = which('pebble-challtestsrv');
   const opensslBin = which('openssl');
@@ -59,6 +59,7 @@ export async function startPebble(opts: { httpPort: number; tlsPort: number }): 
           tlsPort: opts.tlsPort,
           ocspResponderURL: '',
           externalAccountBindingRequired: false,
+          ...(opts.validitySeconds !== undefined ? { certificateValidityPeriod: opts.validitySeconds } : {}),
         },
       }),
     );

@@ -19,6 +19,17 @@ export interface HostSpec {
   /** Host id suffix and BIRD/bridge name part: [a-z0-9]{1,4}. */
   name: string;
   region: string;
+  /** The proxy's plain port (default: a free one). */
+  proxyPort?: number;
+  /** An HTTPS port ([proxy] tls_listen), with the platform's certificates; none when absent. */
+  tlsPort?: number;
+}
+
+export interface PlatformOptions {
+  prefix?: string;
+  debug?: boolean;
+  /** More of control.toml: top-level keys first, then tables ([acme], [certificates]). */
+  controlToml?: string;
 }
 
 export interface Platform {
@@ -42,7 +53,7 @@ export interface Platform {
   stop(): Promise<void>;
 }
 
-export async function startPlatform(hosts: readonly HostSpec[], o: { prefix?: string; debug?: boolean } = {}): Promise<Platform> {
+export async function startPlatform(hosts: readonly HostSpec[], o: PlatformOptions = {}): Promise<Platform> {
   const dir = mkdtempSync(join(tmpdir(), `starling-${o.prefix ?? 'platform'}-`));
   chmodSync(dir, 0o711); // machines run as unprivileged uids: they must pass through to the agents' data dirs
   const clock = new SystemClock();
@@ -53,7 +64,7 @@ export async function startPlatform(hosts: readonly HostSpec[], o: { prefix?: st
   const controlUrl = `https://127.0.0.1:${port}`;
   const state = join(dir, 'control', 'state.db');
   const controlToml = join(dir, 'control.toml');
-  writeFileSync(controlToml, `listen = "127.0.0.1:${port}"\nstate = "${state}"\n`);
+  writeFileSync(controlToml, `listen = "127.0.0.1:${port}"\nstate = "${state}"\n${o.controlToml ?? ''}`);
   const tokenFile = join(dir, 'control', 'api.token');
   const certFile = join(dir, 'control', 'tls.crt');
   const cliEnv: Record<string, string> = { STARLING_CONTROL_URL: controlUrl, STARLING_TOKEN_FILE: tokenFile, HOME: dir };
@@ -109,10 +120,11 @@ export async function startPlatform(hosts: readonly HostSpec[], o: { prefix?: st
       const d = join(dir, h.name);
       mkdirSync(d, { recursive: true });
       writeFileSync(join(d, 'routes.json'), '{ "apps": [] }\n');
-      const [proxy, admin, adminApi] = [await closedPort(), await closedPort(), await closedPort()];
+      const [proxy, admin, adminApi] = [h.proxyPort ?? (await closedPort()), await closedPort(), await closedPort()];
+      const tls = h.tlsPort === undefined ? '' : `tls_listen = "127.0.0.1:${h.tlsPort}"\n`;
       const config = parseAgentConfig(
         `[agent]\nregion = "${h.region}"\nstate_dir = "${join(d, 'state')}"\nadmin_listen = "127.0.0.1:${adminApi}"\n` +
-          `[proxy]\nlisten = "127.0.0.1:${proxy}"\nroutes = "${join(d, 'routes.json')}"\nadmin = "127.0.0.1:${admin}"\n` +
+          `[proxy]\nlisten = "127.0.0.1:${proxy}"\n${tls}routes = "${join(d, 'routes.json')}"\nadmin = "127.0.0.1:${admin}"\n` +
           `[bgp]\nasn = 65010\nrouter_id = "192.0.2.${10 + i}"\nprefixes = ["198.51.100.0/24"]\n` +
           `[[bgp.peers]]\nname = "up1"\naddress = "192.0.2.1"\nasn = 65001\n` +
           // A per-run bridge name and network: parallel test files never share one.

@@ -59,6 +59,8 @@ describe('parseAgentConfig', () => {
       agent: { region: 'fra', state_dir: '/var/lib/starling/agent', admin_listen: '127.0.0.1:9190', token_file: '/var/lib/starling/agent/admin.token' },
       proxy: {
         listen: '0.0.0.0:80',
+        tls_listen: undefined,
+        default_cert: 'refuse',
         routes: '/etc/starling/routes.toml',
         admin: '127.0.0.1:9191',
         max_connections: 50_000,

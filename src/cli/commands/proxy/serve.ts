@@ -97,7 +97,7 @@ function tlsOptions(opts: Opts): TlsOptions | undefined {
   }
   return {
     listen,
-    certsDir: opts.certs,
+    certs: { dir: opts.certs },
     defaultCert: opts['default-cert'],
     acme: directoryUrl !== undefined ? { directoryUrl, email: opts['acme-email'], caBundlePem } : undefined,
   };
