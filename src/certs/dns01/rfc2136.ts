@@ -1,6 +1,6 @@
 import dnsPacket from 'dns-packet';
 import { StarlingError } from '../../shared/index.js';
-import { TSIG_ERRORS, encodeName, findTsig, signMessage, verifyReplyMac, FUDGE, type TsigKey } from './tsig.js';
+import { TSIG_ERRORS, encodeName, findTsig, signMessage, verifyReplyMac, type TsigKey } from './tsig.js';
 
 /**
  * RFC 2136 dynamic updates for the ACME DNS-01 TXT record, I/O-free: the bytes to send and the
@@ -144,7 +144,7 @@ export function checkUpdateReply(reply: Buffer, ctx: UpdateContext): void {
   if (!verifyReplyMac(reply, tsig, ctx.key, ctx.requestMac)) {
     return fail(`${rcode}, but the reply's TSIG MAC does not verify with ${keyNote}`);
   }
-  if (Math.abs(ctx.nowSeconds - tsig.timeSigned) > Math.max(tsig.fudge, FUDGE)) {
+  if (Math.abs(ctx.nowSeconds - tsig.timeSigned) > tsig.fudge) {
     return fail(`the reply's TSIG time (${tsig.timeSigned} s) is more than ${tsig.fudge} s from ours (${ctx.nowSeconds} s)`);
   }
   if (rcode !== 'NOERROR') return fail(`${rcode}: ${MEANING[rcode] ?? 'see the server log'} (${keyNote})`);
