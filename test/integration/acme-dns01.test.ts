@@ -132,6 +132,16 @@ describe('ACME DNS-01 through RFC 2136 updates to bind9, validated by Pebble', {
     });
   });
 
+  it('refuses bad settings up front: dns-01 priority without a solver, a secret that is not base64, a bad server', () => {
+    assert.throws(
+      () => new AcmeIssuer({ directoryUrl: pebble.directoryUrl, store: new CountingStore(), logger: silentLogger, challengePriority: ['dns-01'] }),
+      (e: unknown) => isStarlingError(e, 'ERR_ACME_CHALLENGE') && /no DNS-01 solver/.test(e.message),
+    );
+    assert.throws(() => solver({ secret: 'not base64!' }), (e: unknown) =>
+      isStarlingError(e, 'ERR_DNS_CONFIG') && /secret for key starling-acme is not base64/.test(e.message) && !e.message.includes('not base64!'));
+    assert.throws(() => solver({ server: 'host:99999' }), (e: unknown) => isStarlingError(e, 'ERR_DNS_CONFIG'));
+  });
+
   it('a wildcard without a DNS-01 solver is still ERR_ACME_WILDCARD', async () => {
     const plain = new AcmeIssuer({ directoryUrl: pebble.directoryUrl, store: new CountingStore(), logger: silentLogger, caBundlePem: pebble.caPem });
     await assert.rejects(plain.issue('*.example.test'), (e: unknown) => isStarlingError(e, 'ERR_ACME_WILDCARD') && /DNS-01/.test(e.message));
