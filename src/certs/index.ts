@@ -27,3 +27,5 @@ export {
 } from './validate.js';
 export { AcmeIssuer, type AcmeIssuerOptions, type ChallengeType } from './acme.js';
 export { RenewalManager, type RenewalManagerOptions, type RenewalStatus } from './renewal.js';
+export { Rfc2136Solver, type Dns01Solver, type Rfc2136SolverOptions } from './dns01/solver.js';
+export type { TsigAlgorithm } from './dns01/tsig.js';

@@ -19,6 +19,8 @@ export interface StoredCertificate {
   /** ISO 8601. */
   notBefore: string;
   notAfter: string;
+  /** For an ACME certificate: the challenge type that passed (absent when the CA reused an authorization). */
+  challenge?: 'http-01' | 'tls-alpn-01' | 'dns-01';
 }
 
 /** What `list` returns: everything but the key. */

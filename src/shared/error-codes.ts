@@ -51,7 +51,7 @@ export const ERROR_CODES = {
   // certs
   ERR_ACME_CHALLENGE: { part: 'certs', means: 'The CA could not validate our challenge answer, or offers no challenge type we answer' },
   ERR_ACME_ORDER: { part: 'certs', means: 'The CA refused or failed the certificate order, or the name is not one a CA can validate' },
-  ERR_ACME_WILDCARD: { part: 'certs', means: 'A wildcard certificate was asked for over ACME: that needs DNS-01, which is not supported' },
+  ERR_ACME_WILDCARD: { part: 'certs', means: 'A wildcard certificate was asked for over ACME: that needs DNS-01, and no DNS-01 solver is configured or allowed' },
   ERR_CERT_CHAIN: { part: 'certs', status: 400, means: 'A certificate of the chain is not issued and signed by the one after it' },
   ERR_CERT_CHALLENGE: { part: 'certs', means: 'An HTTP-01 challenge answer is malformed (not <token>.<thumbprint>)' },
   ERR_CERT_EXPIRED: { part: 'certs', status: 400, means: 'The certificate has expired, or is not valid yet' },
@@ -66,6 +66,10 @@ export const ERROR_CODES = {
   ERR_CERT_READ: { part: 'certs', means: 'A file or directory of the certificate store cannot be read' },
   ERR_CERT_STORE_CORRUPT: { part: 'certs', means: 'A file in the certificate store is not a valid record' },
   ERR_CERT_WRITE: { part: 'certs', means: 'A file or directory of the certificate store cannot be written or removed' },
+  ERR_DNS_CONFIG: { part: 'certs', means: 'The DNS-01 solver is misconfigured (server, TSIG algorithm or secret), or the server names no zone for the name' },
+  ERR_DNS_PROPAGATION: { part: 'certs', means: 'The DNS server accepted the DNS-01 TXT record but did not answer it in time' },
+  ERR_DNS_UNREACHABLE: { part: 'certs', means: 'The DNS server for DNS-01 updates cannot be reached, or did not reply in time' },
+  ERR_DNS_UPDATE: { part: 'certs', means: 'The DNS server refused or failed a dynamic update (RFC 2136), or its TSIG-signed reply did not verify' },
 
   // announcer: BIRD and the anycast announcement
   ERR_BIRD_ARGUMENT: { part: 'announcer', means: 'A command, protocol name or path cannot be sent to BIRD safely' },

@@ -16,6 +16,8 @@ import { waitFor } from './wait.js';
  * challenges on the `httpPort`/`tlsPort` of its config, so those are where the responder listens.
  * Env: PEBBLE_VA_NOSLEEP=1 (no random 0–15 s sleep before validating), PEBBLE_WFE_NONCEREJECT=0
  * (no deliberate badNonce), PEBBLE_AUTHZREUSE=0 (every order really validates).
+ * With `dnsServer` ("127.0.0.1:PORT", e.g. a bind9 from ./bind9.ts) Pebble resolves through that
+ * server instead, and pebble-challtestsrv is not started.
  */
 export interface Pebble {
   directoryUrl: string;
@@ -31,7 +33,14 @@ export interface Pebble {
 const INSTALL = 'apt-get install -y pebble (or npm run setup)';
 const run = promisify(execFile);
 
-export async function startPebble(opts: { httpPort: number; tlsPort: number; /** Lifetime of issued certificates (Pebble's default: 5 years). */ validitySeconds?: number }): Promise<Pebble> {
+export async function startPebble(opts: {
+  httpPort: number;
+  tlsPort: number;
+  /** Resolve names (and DNS-01 TXT records) at this server instead of pebble-challtestsrv. */
+  dnsServer?: string;
+  /** Lifetime of issued certificates (Pebble's default: 5 years). */
+  validitySeconds?: number;
+}): Promise<Pebble> {
   const pebbleBin = which('pebble');
   const challBin = which('pebble-challtestsrv');
   const opensslBin = which('openssl');
@@ -72,13 +81,16 @@ export async function startPebble(opts: { httpPort: number; tlsPort: number; /**
     };
     // Only the DNS server: the challenge servers it starts by default would take ports and answer
     // for us; AAAA queries get no answer so validation connects to 127.0.0.1 only.
-    start(challBin, [
-      '-dns01', `127.0.0.1:${dnsPort}`,
-      '-http01', '', '-https01', '', '-tlsalpn01', '',
-      '-management', `127.0.0.1:${challMgmtPort}`,
-      '-defaultIPv4', '127.0.0.1', '-defaultIPv6', '',
-    ]);
-    start(pebbleBin, ['-config', join(dir, 'pebble-config.json'), '-dnsserver', `127.0.0.1:${dnsPort}`, '-strict=false'], {
+    if (opts.dnsServer === undefined) {
+      start(challBin, [
+        '-dns01', `127.0.0.1:${dnsPort}`,
+        '-http01', '', '-https01', '', '-tlsalpn01', '',
+        '-management', `127.0.0.1:${challMgmtPort}`,
+        '-defaultIPv4', '127.0.0.1', '-defaultIPv6', '',
+      ]);
+    }
+    const dnsServer = opts.dnsServer ?? `127.0.0.1:${dnsPort}`;
+    start(pebbleBin, ['-config', join(dir, 'pebble-config.json'), '-dnsserver', dnsServer, '-strict=false'], {
       PEBBLE_VA_NOSLEEP: '1',
       PEBBLE_WFE_NONCEREJECT: '0',
       PEBBLE_AUTHZREUSE: '0',
