@@ -14,3 +14,5 @@ export { selfSigned, defaultSelfSigned, type KeyPairPem, type SelfSignedOptions 
 export { checkHostname, coversName, inspectCertificate, type CertificateFacts } from './validate.js';
 export { AcmeIssuer, type AcmeIssuerOptions, type ChallengeType } from './acme.js';
 export { RenewalManager, type RenewalManagerOptions, type RenewalStatus } from './renewal.js';
+export { OcspStapler, type OcspFetch, type OcspStaplerOptions } from './ocsp-stapler.js';
+export type { OcspAnswer, OcspCertStatus } from './ocsp.js';
