@@ -7,9 +7,9 @@
  * (a fleet of proxies does not ask at one instant). A failed fetch, or an answer that does not
  * check out, is retried with exponential backoff; the last good response is kept meanwhile, up to
  * its nextUpdate, and then stapling stops for that certificate (one warning) until a good one
- * comes. A `revoked` or `unknown` answer stops stapling at once. Certificates without an OCSP URL
- * cost a byte search when first seen and nothing after. The ASN.1 code (./ocsp.ts) is loaded only
- * when a certificate with an OCSP URL shows up.
+ * comes. A `revoked` or `unknown` answer stops stapling at once. A certificate without an OCSP URL
+ * costs a base64 decode and a byte search when the store changes, and nothing per handshake. The
+ * ASN.1 code (./ocsp.ts) is loaded only when a certificate with an OCSP URL shows up.
  */
 import { Backoff, SystemClock, describeError, silentLogger, StarlingError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
 import type { OcspAnswer, OcspTarget } from './ocsp.js';
@@ -100,10 +100,11 @@ export class OcspStapler {
     const seen = new Set<string>();
     for (const c of certs) {
       const leaf = pemCertificates(c.certPem)[0];
-      if (!leaf) continue;
+      // Without id-ad-ocsp in its bytes a certificate is not kept, nor even hashed.
+      if (!leaf || !mayHaveOcspUrl(leaf)) continue;
       const fingerprint = fingerprintOfDer(leaf);
       seen.add(fingerprint);
-      if (this.entries.has(fingerprint) || !mayHaveOcspUrl(leaf)) continue;
+      if (this.entries.has(fingerprint)) continue;
       const entry: Entry = {
         fingerprint,
         certPem: c.certPem,
@@ -124,15 +125,13 @@ export class OcspStapler {
 
   /** The good OCSP response to staple for a certificate (PEM chain, leaf DER, or its fingerprint). */
   staple(cert: string | Buffer): Buffer | undefined {
-    const fp = typeof cert !== 'string' ? fingerprintOfDer(cert) : cert.startsWith('-----') ? pemFingerprint(cert) : normalizeFingerprint(cert);
-    const s = fp === undefined ? undefined : this.entries.get(fp)?.staple;
+    const s = this.entryOf(cert)?.staple;
     return s && this.clock.now() < s.expiresAt ? s.der : undefined;
   }
 
   /** The answer behind the current staple (diagnostics, tests). */
   answer(cert: string | Buffer): OcspAnswer | undefined {
-    const fp = typeof cert !== 'string' ? fingerprintOfDer(cert) : cert.startsWith('-----') ? pemFingerprint(cert) : normalizeFingerprint(cert);
-    return fp === undefined ? undefined : this.entries.get(fp)?.staple?.answer;
+    return this.entryOf(cert)?.staple?.answer;
   }
 
   /** Certificates being kept stapled (those with an OCSP URL). */
@@ -148,6 +147,11 @@ export class OcspStapler {
   close(): void {
     this.closed = true;
     for (const e of this.entries.values()) this.drop(e);
+  }
+
+  private entryOf(cert: string | Buffer): Entry | undefined {
+    const fp = typeof cert !== 'string' ? fingerprintOfDer(cert) : cert.startsWith('-----') ? pemFingerprint(cert) : normalizeFingerprint(cert);
+    return fp === undefined ? undefined : this.entries.get(fp);
   }
 
   private drop(e: Entry): void {

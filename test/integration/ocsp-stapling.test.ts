@@ -3,18 +3,21 @@
  * issuer and leaves made with openssl whose AIA points at it, the certificates in a MemoryCertStore,
  * and clients asking for the status (status_request) over HTTP/1.1, over h2, and with
  * `openssl s_client -status`. The stapler runs on a ManualClock, so refreshes and nextUpdate come
- * when the test says, while the responder signs with real time.
+ * when the test says, while the responder signs with real time. Then the parser on DER that
+ * `openssl ocsp` makes offline, and a responder that accepts and never answers.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { MemoryCertStore, type OcspFetch } from '../../src/certs/index.js';
+import { ocspTarget, parseOcspResponse } from '../../src/certs/ocsp.js';
 import { StoreTlsContexts } from '../../src/proxy/index.js';
-import { Logger, ManualClock } from '../../src/shared/index.js';
+import { isStarlingError, Logger, ManualClock, SystemClock } from '../../src/shared/index.js';
 import { freePort, makeOcspPki, startResponder, type OcspLeaf, type OcspPki, type Responder } from '../helpers/ocsp.js';
 import { startProxy, type TestProxy } from '../helpers/proxy.js';
 import { waitFor } from '../helpers/wait.js';
@@ -168,5 +171,54 @@ describe('OCSP stapling on the TLS port, against openssl ocsp', { timeout: 120_0
     clock.advance(MIN);
     await contexts.stapler!.settled();
     assert.equal(logs.filter((l) => l.level === 'warn' && /nextUpdate/.test(String(l.msg))).length, 1);
+  });
+});
+
+describe('OCSP responses as openssl ocsp makes them, and a responder that never answers', { timeout: 60_000 }, () => {
+  let pki: OcspPki;
+  before(() => {
+    pki = makeOcspPki();
+  });
+  after(() => pki?.close());
+
+  it('accepts what openssl signs as the issuer or as its delegated responder, and refuses the root as signer', () => {
+    const leaf = pki.leaf('parse.test', { ocspUrl: 'http://127.0.0.1:9' });
+    const target = ocspTarget(leaf.chainPem)!;
+    for (const signer of ['issuer', 'delegated'] as const) {
+      const a = parseOcspResponse(pki.respond(target.request, { signer, nmin: 7 }), target, Date.now());
+      assert.equal(a.status, 'good');
+      assert.equal(a.nextUpdate! - a.thisUpdate, 7 * MIN);
+    }
+    assert.throws(() => parseOcspResponse(pki.respond(target.request, { signer: 'root' }), target, Date.now()), (e: unknown) => isStarlingError(e, 'ERR_OCSP_SIGNATURE'));
+    const gone = pki.leaf('gone.test', { ocspUrl: 'http://127.0.0.1:9', revoked: true });
+    const goneTarget = ocspTarget(gone.chainPem)!;
+    assert.equal(parseOcspResponse(pki.respond(goneTarget.request), goneTarget, Date.now()).status, 'revoked');
+    // openssl answers for the serial asked about: checked against another certificate, it is refused.
+    assert.throws(() => parseOcspResponse(pki.respond(goneTarget.request), target, Date.now()), (e: unknown) => isStarlingError(e, 'ERR_OCSP_MISMATCH'));
+  });
+
+  it('completes handshakes without a staple while the responder hangs, and gives up on it after the timeout', async () => {
+    const sockets = new Set<net.Socket>();
+    const hang = net.createServer((s) => sockets.add(s.on('error', () => undefined)));
+    await new Promise<void>((resolve) => hang.listen(0, '127.0.0.1', resolve));
+    const port = (hang.address() as net.AddressInfo).port;
+    const leaf = pki.leaf('hang.test', { ocspUrl: `http://127.0.0.1:${port}` });
+    const store = new MemoryCertStore();
+    await store.put({ hostname: leaf.name, source: 'custom', certPem: leaf.chainPem, keyPem: leaf.keyPem, names: [leaf.name], notBefore: '', notAfter: '' });
+    const logs: Record<string, unknown>[] = [];
+    const logger = new Logger({ write: (line: string) => logs.push(JSON.parse(line) as Record<string, unknown>) }, 'debug');
+    const contexts = await StoreTlsContexts.open(store, { defaultCert: 'refuse', clock: new SystemClock(), logger, ocsp: { timeoutMs: 300 } });
+    const p = await startProxy({ apps: [] });
+    try {
+      const tlsPort = (await p.proxy.listenTls('127.0.0.1', 0, contexts)).port;
+      await waitFor(() => sockets.size > 0, 'the stapler to reach the responder');
+      for (const alpn of ['http/1.1', 'h2']) assert.equal((await handshake(tlsPort, 'hang.test', pki.caPem, alpn)).staple, null);
+      await waitFor(() => logs.some((l) => l.msg === 'OCSP refresh failed; retrying' && /ERR_OCSP_FETCH/.test(String(l.error))), 'the request to time out');
+    } finally {
+      p.close();
+      contexts.close();
+      for (const s of sockets) s.destroy();
+      hang.close();
+    }
   });
 });

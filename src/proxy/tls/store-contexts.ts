@@ -11,9 +11,9 @@ export interface StoreTlsContextsOptions {
   clock: Clock;
   logger: Logger;
   /**
-   * OCSP stapling (docs/ocsp.md): on by default; it costs a byte search per new certificate for
-   * those that name no OCSP responder. Options go to the OcspStapler (its clock and logger default
-   * to these).
+   * OCSP stapling (docs/ocsp.md): on by default; a certificate that names no OCSP responder costs
+   * a byte search per rebuild and nothing per handshake. Options go to the OcspStapler (its clock
+   * and logger default to these).
    */
   ocsp?: boolean | OcspStaplerOptions;
 }
