@@ -58,8 +58,10 @@ interface Entry {
   readonly backoff: Backoff;
   fetching: boolean;
   removed: boolean;
-  /** A warning was logged for the current trouble (expired, revoked, failing): not repeated. */
+  /** A warning was logged for the current trouble (expired, revoked): not repeated. */
   warned: boolean;
+  /** The last fetch failed (its failure was logged at info; the retries log at debug). */
+  failing: boolean;
 }
 
 type OcspModule = typeof import('./ocsp.js');
@@ -116,6 +118,7 @@ export class OcspStapler {
         fetching: false,
         removed: false,
         warned: false,
+        failing: false,
       };
       this.entries.set(fingerprint, entry);
       this.run(entry);
@@ -203,6 +206,7 @@ export class OcspStapler {
     }
     if (e.removed) return;
     e.backoff.reset();
+    e.failing = false;
     const expiresAt = answer.nextUpdate ?? answer.thisUpdate + this.o.noNextUpdateMs;
     const half = Math.max(0, (expiresAt - answer.thisUpdate) / 2);
     const dueAt = answer.thisUpdate + half - half * this.o.jitter * this.o.random();
@@ -225,7 +229,8 @@ export class OcspStapler {
     const delay = e.backoff.next();
     this.schedule(e, e.staple ? Math.min(delay, Math.max(1, e.staple.expiresAt - this.clock.now())) : delay);
     // One line per trouble at info; the retries after it at debug.
-    const level = e.warned ? 'debug' : 'info';
+    const level = e.failing ? 'debug' : 'info';
+    e.failing = true;
     this.logger[level]('OCSP refresh failed; retrying', { fingerprint: e.fingerprint, retryInMs: delay, error: describeError(err) });
   }
 
@@ -258,7 +263,8 @@ export class OcspStapler {
       return body;
     } catch (err) {
       if (err instanceof StarlingError) throw err;
-      throw new StarlingError('ERR_OCSP_FETCH', `the OCSP responder at ${target.url} cannot be reached`, { cause: err });
+      const why = abort.signal.aborted ? `did not answer within ${this.o.timeoutMs} ms` : 'cannot be reached';
+      throw new StarlingError('ERR_OCSP_FETCH', `the OCSP responder at ${target.url} ${why}`, { cause: err });
     } finally {
       timer.cancel();
     }

@@ -202,7 +202,8 @@ function findSigner(id: ResponderId, target: OcspTarget, certs: Buffer[], now: n
     if (!isResponder(id, fields)) continue;
     const issued = x.checkIssued(target.issuerX509) && x.verify(target.issuerX509.publicKey);
     const forOcsp = (x.keyUsage ?? []).includes(id_kp_OCSPSigning);
-    const current = x.validFromDate.getTime() <= now && now < x.validToDate.getTime();
+    // The same allowance for a responder's clock ahead of ours as for thisUpdate.
+    const current = x.validFromDate.getTime() <= now + CLOCK_SKEW_MS && now < x.validToDate.getTime();
     if (!issued) throw fail('ERR_OCSP_SIGNATURE', 'the OCSP responder certificate is not signed by the issuer');
     if (!forOcsp) throw fail('ERR_OCSP_SIGNATURE', 'the OCSP responder certificate lacks id-kp-OCSPSigning');
     if (!current) throw fail('ERR_OCSP_SIGNATURE', 'the OCSP responder certificate is expired or not yet valid');

@@ -69,6 +69,13 @@ describe('OCSP request and response (RFC 6960), on bytes', () => {
     rejects(() => parse({ signer: pki.responder }), 'ERR_OCSP_SIGNATURE');
   });
 
+  it('refuses a delegated responder outside its validity, allowing 5 min of clock skew', () => {
+    const der = forgeResponse(pki, { signer: pki.responder, carry: true, thisUpdate: new Date(Date.now() - 120 * MIN), nextUpdate: new Date(Date.now() + 96 * 60 * MIN) });
+    // made valid from an hour ago, for 48 h
+    assert.throws(() => parseOcspResponse(der, target, Date.now() + 72 * 60 * MIN), (e: unknown) => isStarlingError(e, 'ERR_OCSP_SIGNATURE'));
+    assert.throws(() => parseOcspResponse(der, target, Date.now() - 70 * MIN), (e: unknown) => isStarlingError(e, 'ERR_OCSP_SIGNATURE'));
+  });
+
   it('refuses an answer whose signed bytes were changed', () => {
     rejects(() => parse({ tamper: true }), 'ERR_OCSP_SIGNATURE');
     rejects(() => parse({ signer: pki.responder, carry: true, tamper: true }), 'ERR_OCSP_SIGNATURE');
@@ -187,6 +194,9 @@ describe('OcspStapler', () => {
     clock.advance(10 * MIN);
     await stapler.settled();
     assert.equal(logs.filter((l) => l.level === 'warn').length, 1);
+    // The first failure of the streak at info, the retries at debug.
+    assert.equal(logs.filter((l) => l.level === 'info' && l.msg === 'OCSP refresh failed; retrying').length, 1);
+    assert.ok(logs.filter((l) => l.level === 'debug' && l.msg === 'OCSP refresh failed; retrying').length >= 3);
     // The responder comes back: stapled again at the next try.
     state.down = false;
     clock.advance(40_000);
