@@ -82,7 +82,10 @@ export function ocspTarget(certPem: string): OcspTarget | undefined {
   const leaf509 = new X509Certificate(leafDer);
   const url = ocspUrlFromInfoAccess(leaf509.infoAccess);
   if (!url) return undefined;
-  const issuerDer = rest.find((d) => leaf509.checkIssued(new X509Certificate(d)));
+  const issuerDer = rest.find((d) => {
+    const c = new X509Certificate(d);
+    return leaf509.checkIssued(c) && leaf509.verify(c.publicKey);
+  });
   if (!issuerDer) throw fail('ERR_OCSP_CHAIN', `the certificate for ${leaf509.subject.replace(/\n/g, ', ')} names an OCSP responder but its chain has no issuer`);
   const leaf = certFields(leafDer);
   const issuer = certFields(issuerDer);

@@ -128,6 +128,8 @@ describe('OCSP stapling on the TLS port, against openssl ocsp', { timeout: 120_0
       assert.equal((await handshake(tlsPort, 'plain.test', pki.caPem, alpn)).staple, null);
     }
     assert.ok(logs.some((l) => l.level === 'warn' && /revoked/.test(String(l.msg))));
+    // An unknown name gets the refusing context (no certificate at all): an alert, as without OCSP.
+    await assert.rejects(handshake(tlsPort, 'nobody.test', pki.caPem, 'http/1.1'));
   });
 
   it('is what openssl s_client -status sees', async () => {

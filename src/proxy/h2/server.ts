@@ -37,7 +37,7 @@ export function createH2Server(
   limits: H2Limits,
   sni: (servername: string) => tls.SecureContext | undefined,
   /** The tls.Server 'OCSPRequest' listener for stapling; undefined staples nothing. */
-  onOcspRequest?: (certificate: Buffer, issuer: Buffer, cb: (err: Error | null, response?: Buffer | null) => void) => void,
+  onOcspRequest?: (certificate: Buffer | null, issuer: Buffer | null, cb: (err: Error | null, response?: Buffer | null) => void) => void,
 ): H2Front {
   const sessions = new Map<http2.ServerHttp2Session, H2SessionState>();
   const active = new Set<H2Downstream>();

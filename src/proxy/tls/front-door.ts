@@ -30,9 +30,12 @@ export interface TlsContexts {
 type OcspCallback = (err: Error | null, response?: Buffer | null) => void;
 
 /** The 'OCSPRequest' listener of a tls.Server (or of our stand-in) for the contexts' staples. */
-export function ocspRequestListener(contexts: TlsContexts): ((certificate: Buffer, issuer: Buffer, cb: OcspCallback) => void) | undefined {
+export function ocspRequestListener(
+  contexts: TlsContexts,
+): ((certificate: Buffer | null, issuer: Buffer | null, cb: OcspCallback) => void) | undefined {
   const staple = contexts.ocspResponse?.bind(contexts);
-  return staple && ((certificate, _issuer, cb) => cb(null, staple(certificate) ?? null));
+  // A context without a certificate (the refusing one) hands over null.
+  return staple && ((certificate, _issuer, cb) => cb(null, (certificate && staple(certificate)) ?? null));
 }
 
 /** A context with no certificate: the handshake fails and the client gets a TLS alert. */
