@@ -29,3 +29,5 @@ export { AcmeIssuer, type AcmeIssuerOptions, type ChallengeType } from './acme.j
 export { RenewalManager, type RenewalManagerOptions, type RenewalStatus } from './renewal.js';
 export { Rfc2136Solver, type Dns01Solver, type Rfc2136SolverOptions } from './dns01/solver.js';
 export type { TsigAlgorithm } from './dns01/tsig.js';
+export { OcspStapler, type OcspFetch, type OcspStaplerOptions } from './ocsp-stapler.js';
+export type { OcspAnswer, OcspCertStatus } from './ocsp.js';

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type tls from 'node:tls';
 import { createH2Server, DEFAULT_H2_LIMITS, type H2Front, type H2Limits } from './h2/server.js';
-import { TlsFrontDoor, type TlsContexts } from './tls/front-door.js';
+import { TlsFrontDoor, ocspRequestListener, type TlsContexts } from './tls/front-door.js';
 import { ConnectionGate, listenOn, silentLogger, type Clock, type ConnectionGateStats, type Logger, type TimerHandle } from '../shared/index.js';
 import { LoadRegistry, RouteTable, type RoutesSpec } from './route-table/index.js';
 import { UpstreamPool } from './upstream/index.js';
@@ -119,7 +119,7 @@ export class ProxyServer {
    */
   listenTls(host: string, port: number, contexts: TlsContexts, h2Limits: Partial<H2Limits> = {}): Promise<net.AddressInfo> {
     const sni = (name: string): tls.SecureContext | undefined => contexts.lookup(name) ?? contexts.fallback();
-    this.h2 ??= createH2Server(this.ctx, { ...DEFAULT_H2_LIMITS, ...h2Limits }, sni);
+    this.h2 ??= createH2Server(this.ctx, { ...DEFAULT_H2_LIMITS, ...h2Limits }, sni, ocspRequestListener(contexts));
     const h2 = this.h2;
     const door = new TlsFrontDoor(this.config, this.gate, contexts, {
       http1: (socket) => {

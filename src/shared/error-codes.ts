@@ -232,6 +232,14 @@ export const ERROR_CODES = {
   ERR_LAB_TOPOLOGY_READ: { part: 'lab', means: 'The lab topology file cannot be read' },
   ERR_LAB_USERNS: { part: 'lab', means: "The lab's user-namespace holder cannot be started, entered or stopped" },
   ERR_LAB_WHERE: { part: 'lab', means: 'The lab has no client city, PoP host or router of this name' },
+
+  // certs: OCSP stapling (src/certs/ocsp*.ts)
+  ERR_OCSP_CHAIN: { part: 'certs', means: 'A certificate names an OCSP responder but its stored chain holds no issuer for it' },
+  ERR_OCSP_FETCH: { part: 'certs', means: 'The OCSP responder cannot be reached, timed out, or answered with an HTTP error or an oversized body' },
+  ERR_OCSP_MISMATCH: { part: 'certs', means: 'An OCSP response says nothing about the certificate asked about (another serial or issuer)' },
+  ERR_OCSP_RESPONSE: { part: 'certs', means: 'An OCSP response is malformed, not successful, or not a basic response' },
+  ERR_OCSP_SIGNATURE: { part: 'certs', means: "An OCSP response is not signed by the certificate's issuer or a responder the issuer authorized" },
+  ERR_OCSP_STALE: { part: 'certs', means: 'An OCSP response is past its nextUpdate, or its thisUpdate is in the future' },
 } as const satisfies Record<`ERR_${string}`, ErrorCodeInfo>;
 
 /** A registered code, or the fallback for a remote answer without one. */

@@ -36,6 +36,8 @@ export function createH2Server(
   ctx: ProxyContext,
   limits: H2Limits,
   sni: (servername: string) => tls.SecureContext | undefined,
+  /** The tls.Server 'OCSPRequest' listener for stapling; undefined staples nothing. */
+  onOcspRequest?: (certificate: Buffer | null, issuer: Buffer | null, cb: (err: Error | null, response?: Buffer | null) => void) => void,
 ): H2Front {
   const sessions = new Map<http2.ServerHttp2Session, H2SessionState>();
   const active = new Set<H2Downstream>();
@@ -53,6 +55,9 @@ export function createH2Server(
     maxSessionInvalidFrames: 100,
     unknownProtocolTimeout: 1000,
   });
+  // An http2 secure server is a tls.Server: Node emits 'OCSPRequest' with the certificate of the
+  // context the SNICallback chose, for clients that sent status_request.
+  if (onOcspRequest) server.on('OCSPRequest', onOcspRequest);
   server.on('session', (session) => {
     const state: H2SessionState = { streams: 0, touched: false, idleSince: ctx.config.clock.monotonic() };
     sessions.set(session, state);

@@ -14,6 +14,28 @@ export interface TlsContexts {
   fallback(): tls.SecureContext | undefined;
   /** ACME TLS-ALPN-01 (RFC 8737): the challenge certificate for a name, from the shared store. */
   alpnChallenge(servername: string): Promise<tls.SecureContext | undefined>;
+  /**
+   * OCSP stapling: the response to staple for the certificate (DER, as the context serves it), or
+   * undefined for none. Must be O(1) and never wait: it runs in the handshake of every client that
+   * sends status_request. Absent: nothing is stapled and handshakes pay nothing for it.
+   */
+  ocspResponse?(certificate: Buffer): Buffer | undefined;
+  /**
+   * Whether any certificate may have a staple now (O(1)); false lets the HTTP/1.1 path skip the
+   * certificate callback, so a store without OCSP URLs costs handshakes nothing. Absent: true.
+   */
+  ocspStapling?(): boolean;
+}
+
+type OcspCallback = (err: Error | null, response?: Buffer | null) => void;
+
+/** The 'OCSPRequest' listener of a tls.Server (or of our stand-in) for the contexts' staples. */
+export function ocspRequestListener(
+  contexts: TlsContexts,
+): ((certificate: Buffer | null, issuer: Buffer | null, cb: OcspCallback) => void) | undefined {
+  const staple = contexts.ocspResponse?.bind(contexts);
+  // A context without a certificate (the refusing one) hands over null.
+  return staple && ((certificate, _issuer, cb) => cb(null, (certificate && staple(certificate)) ?? null));
 }
 
 /** A context with no certificate: the handshake fails and the client gets a TLS alert. */
@@ -22,6 +44,8 @@ function refuse(): tls.SecureContext {
   refuseContext ??= tls.createSecureContext({});
   return refuseContext;
 }
+
+type SniCallback = (err: Error | null, ctx?: tls.SecureContext) => void;
 
 const TLS_PLAIN_HTTP_ANSWER =
   'HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: 45\r\n\r\n' +
@@ -43,6 +67,21 @@ export interface FrontDoorHandlers {
  */
 export class TlsFrontDoor {
   readonly server: net.Server;
+  /**
+   * Stands in as the `server` of the HTTP/1.1 TLSSockets, for OCSP stapling only. What Node does
+   * (lib/internal/tls/wrap.js, Node 24): a server TLSSocket asks OpenSSL for the certificate
+   * callback only when its `server` option has an 'OCSPRequest' listener (or an SNICallback is
+   * given); in that callback, when the client sent status_request, it takes the context set by
+   * the SNICallback (`_handle.sni_context`) or else `server._sharedCreds` (which only a real
+   * tls.Server has), emits 'OCSPRequest'(context.getCertificate(), context.getIssuer(), cb) on
+   * `server`, and staples what cb is given. The `secureContext` option alone sets no
+   * sni_context, so each socket also gets an SNICallback answering with the context already
+   * chosen. The server is never listened on; TLSSocket uses it for nothing else here (the session
+   * events need listeners it does not have). Without SNI there is no SNICallback call and no
+   * _sharedCreds: nothing is stapled for the fallback certificate. The certificate callback is a
+   * pause of the handshake for one synchronous JS call: sockets skip it while nothing is stapled.
+   */
+  private readonly ocspServer: net.Server | undefined;
 
   constructor(
     private readonly config: ProxyConfig,
@@ -52,6 +91,8 @@ export class TlsFrontDoor {
     private readonly handlers: FrontDoorHandlers,
   ) {
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    const onOcsp = ocspRequestListener(contexts);
+    if (onOcsp) this.ocspServer = new net.Server().on('OCSPRequest', onOcsp);
   }
 
   private accept(socket: net.Socket): void {
@@ -85,7 +126,12 @@ export class TlsFrontDoor {
         return this.handlers.h2(socket);
       }
       const secureContext = (name ? this.contexts.lookup(name) : undefined) ?? this.contexts.fallback() ?? refuse();
-      const t = new tls.TLSSocket(socket, { isServer: true, secureContext, ALPNProtocols: ['http/1.1'] });
+      const t = new tls.TLSSocket(socket, {
+        isServer: true,
+        secureContext,
+        ALPNProtocols: ['http/1.1'],
+        ...(this.ocspServer && this.contexts.ocspStapling?.() !== false && { server: this.ocspServer, SNICallback: (_: string, cb: SniCallback) => cb(null, secureContext) }),
+      });
       t.on('error', () => t.destroy());
       t.once('secure', () => {
         timer.cancel();
