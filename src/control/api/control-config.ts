@@ -47,7 +47,9 @@ export interface AcmeConfig {
   email: string | undefined;
   /** PEM CA bundle to trust for the directory's HTTPS (a test CA such as Pebble's). */
   ca_file: string | undefined;
-  challenges: ('tls-alpn-01' | 'http-01')[];
+  challenges: ('tls-alpn-01' | 'http-01' | 'dns-01')[];
+  /** DNS-01 through RFC 2136 updates to the operator's DNS server (docs/dns-01.md); wildcards need it. */
+  dns01: { server: string; zone: string | undefined; key_name: string; algorithm: 'hmac-sha256' | 'hmac-sha512'; secret_file: string } | undefined;
   /** ms: the first retry after a failed order, doubling up to retry_max. */
   retry_initial: number;
   retry_max: number;
@@ -112,10 +114,20 @@ const Schema = z.strictObject({
       directory_url: z.url({ protocol: /^https?$/, error: 'must be the http(s) URL of an ACME directory' }),
       email: z.email('must be an email address').optional(),
       ca_file: path.optional(),
-      challenges: z.array(z.enum(['tls-alpn-01', 'http-01'])).min(1, 'name at least one challenge').default(['tls-alpn-01', 'http-01']),
+      challenges: z.array(z.enum(['tls-alpn-01', 'http-01', 'dns-01'])).min(1, 'name at least one challenge').optional(),
       retry_initial: duration.default(60_000),
       retry_max: duration.default(6 * 3600_000),
+      dns01: z
+        .strictObject({
+          server: z.string().regex(/^[^\s:]+(:\d{1,5})?$|^\[[0-9a-fA-F:.]+\](:\d{1,5})?$/, 'must be HOST or HOST:PORT of the DNS server that takes updates'),
+          zone: z.string().min(1).optional(),
+          key_name: z.string().min(1, 'must name the TSIG key'),
+          algorithm: z.enum(['hmac-sha256', 'hmac-sha512']).default('hmac-sha256'),
+          secret_file: path,
+        })
+        .optional(),
     })
+    .refine((a) => !a.challenges?.includes('dns-01') || a.dns01 !== undefined, { message: 'dns-01 needs [acme.dns01] (the DNS server, zone and TSIG key)', path: ['challenges'] })
     .optional(),
 });
 
@@ -158,7 +170,16 @@ export function parseControlConfig(text: string, source: string): ControlConfig 
     apps_domain,
     anycast_addresses,
     certificates,
-    acme: acme && { directory_url: acme.directory_url, email: acme.email, ca_file: acme.ca_file, challenges: acme.challenges, retry_initial: acme.retry_initial, retry_max: acme.retry_max },
+    acme: acme && {
+      directory_url: acme.directory_url,
+      email: acme.email,
+      ca_file: acme.ca_file,
+      // DNS-01 last: it needs a DNS update per order, the others only an answer on the feed.
+      challenges: acme.challenges ?? ['tls-alpn-01', 'http-01', ...(acme.dns01 ? (['dns-01'] as const) : [])],
+      retry_initial: acme.retry_initial,
+      retry_max: acme.retry_max,
+      dns01: acme.dns01 && { ...acme.dns01, zone: acme.dns01.zone },
+    },
   };
 }
 

@@ -7,7 +7,7 @@
  * service until it expires. The names follow the store: an app or hostname added or removed is
  * managed or dropped within one change.
  */
-import { AcmeIssuer, RenewalManager, type ChallengeType, type RenewalStatus } from '../../certs/index.js';
+import { AcmeIssuer, RenewalManager, type ChallengeType, type Dns01Solver, type RenewalStatus } from '../../certs/index.js';
 import { hostnameFromStoreKey, type AppDoc, type HostnameDoc } from '../../contract/index.js';
 import { describeError, type Clock, type Logger } from '../../shared/index.js';
 import type { StateStore } from '../store/index.js';
@@ -21,6 +21,8 @@ export interface AcmeSettings {
   challenges?: ChallengeType[] | undefined;
   /** First delay between order status polls (acme-client's own timers). */
   pollIntervalMs?: number | undefined;
+  /** DNS-01 (RFC 2136): wildcards can be ordered, `*.<apps_domain>` among them in "wildcard" mode. */
+  dns01?: Dns01Solver | undefined;
 }
 
 export type AppsCertificateMode = 'per-app' | 'wildcard';
@@ -53,6 +55,7 @@ export class CertManager {
         email: o.acme.email,
         caBundlePem: o.acme.caBundlePem,
         ...(o.acme.challenges ? { challengePriority: o.acme.challenges } : {}),
+        dns01: o.acme.dns01,
         ...(o.acme.pollIntervalMs !== undefined ? { pollIntervalMs: o.acme.pollIntervalMs } : {}),
         store: o.certs,
         logger: this.log,
@@ -63,7 +66,7 @@ export class CertManager {
 
   /** Wildcards can be ordered (DNS-01 is set up). */
   get dns01Enabled(): boolean {
-    return false;
+    return this.o.acme?.dns01 !== undefined;
   }
 
   get acmeEnabled(): boolean {
@@ -123,7 +126,8 @@ export class CertManager {
     if (this.o.apps === 'per-app') {
       for (const e of await this.o.store.list('apps')) names.add(this.appHostname((e.value as AppDoc).name));
     }
-    // "wildcard": the apps' certificate is imported (DNS-01 ordering would manage it here).
+    // "wildcard": one certificate for every app, ordered by DNS-01 when it is set up, else imported.
+    else if (this.dns01Enabled) names.add(`*.${this.o.appsDomain}`);
     for (const e of await this.o.store.list('hostnames')) names.add((e.value as HostnameDoc).hostname ?? hostnameFromStoreKey(e.key));
     return names;
   }
