@@ -22,7 +22,7 @@ import { controlRun } from './commands/control/meta.js';
 import { agentBgpStatus, agentDrain, agentRun, agentUndrain } from './commands/agent/meta.js';
 import { machinesDestroy, machinesList, machinesLogs, machinesRun, machinesStart, machinesStatus, machinesStop } from './commands/machines/meta.js';
 import { proxyForward, proxyServe } from './commands/proxy/meta.js';
-import { certsAdd, certsImport, certsList, certsRemove, certsShow } from './commands/certs/meta.js';
+import { certsAdd, certsCheck, certsImport, certsList, certsRemove, certsShow } from './commands/certs/meta.js';
 import { labCurlCmd, labDownCmd, labExecCmd, labFailCmd, labFailoverCmd, labHealCmd, labStatusCmd, labUpCmd, labUseCmd } from './commands/lab/meta.js';
 import { completion } from './commands/completion/meta.js';
 
@@ -52,7 +52,7 @@ export const NOUNS: readonly NounMeta[] = [
   noun('control', 'Hosts and the platform', 'the control plane'),
   noun('agent', 'Operate a PoP', "run this host's agent; drain and undrain the host; its BGP sessions and prefixes"),
   noun('proxy', 'Operate a PoP', "the edge proxy on its own (proxy serve); forward a local port to a machine's (proxy LOCAL:REMOTE)"),
-  noun('certs', 'Certificates', 'TLS certificates in the store: order from ACME, import, list, show, remove'),
+  noun('certs', 'Certificates', "with --app (or in an app's directory): the app's hostnames and certificates on the control plane, served by every PoP; with --certs DIR: the host-local store of proxy serve"),
   noun('lab', 'The lab', 'a small internet on this computer: build it, look at it, fail PoPs, measure failover'),
   noun('completion', 'Shell', 'completion scripts for bash, zsh and fish'),
 ];
@@ -65,6 +65,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   certsImport,
   certsList,
   certsShow,
+  certsCheck,
   certsRemove,
   agentRun,
   agentDrain,

@@ -127,6 +127,32 @@ describe('certificates through the control plane', { timeout: 300_000 }, () => {
     }
   });
 
+  it('the certs CLI adds, lists, shows, checks and removes an app\'s custom domain', async () => {
+    const add = await p.cli(['certs', 'add', 'api.example.test', '--app', 'web']);
+    assert.equal(add.code, 0, add.stderr);
+    assert.match(add.stdout, /api\.example\.test is attached to app web/);
+    assert.match(add.stdout, /A\s+api\.example\.test\s+198\.51\.100\.7/);
+    const check = await p.cli(['certs', 'check', 'api.example.test', '--app', 'web', '--wait', '60']);
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+    assert.match(check.stdout, /State:\s+ready/);
+    assert.match(check.stdout, /Challenge:\s+http-01/);
+    const list = await p.cli(['certs', 'list', '--app', 'web', '--json']);
+    const views = JSON.parse(list.stdout) as { hostname: string; state: string }[];
+    assert.deepEqual(views.map((v) => v.hostname), ['web.starling.test', 'api.example.test', 'www.example.test']);
+    const show = await p.cli(['certs', 'show', 'api.example.test', '--app', 'web']);
+    assert.match(show.stdout, /Issuer:\s+.*Pebble/);
+    assert.doesNotMatch(add.stdout + check.stdout + list.stdout + show.stdout, /PRIVATE KEY/);
+    // Another app's claim is the API's 409, explained.
+    const taken = await p.cli(['certs', 'add', 'api.example.test', '--app', 'other']);
+    assert.equal(taken.code, 2, taken.stderr);
+    assert.match(taken.stderr, /already belongs to another app/);
+    const rm = await p.cli(['certs', 'remove', 'api.example.test', '--app', 'web']);
+    assert.equal(rm.code, 0, rm.stderr);
+    const gone = await p.cli(['certs', 'show', 'api.example.test', '--app', 'web']);
+    assert.equal(gone.code, 2);
+    assert.match(gone.stderr, /app web has no hostname/);
+  });
+
   it('with the control plane down, agents keep serving TLS, and a restarted agent serves from its sealed cache', async () => {
     const before = await servedEverywhere('www.example.test');
     await p.stopControl();

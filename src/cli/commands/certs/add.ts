@@ -6,7 +6,8 @@ import type { ChallengeType } from '../../../certs/index.js';
 import { StarlingError, describeError, isStarlingError, stderrLogger } from '../../../shared/index.js';
 import { implement, usageError } from '../../kit/index.js';
 import { printJson } from '../../output.js';
-import { ServedBy, describe, hostArg, openStore, readPemFile, storeExists, toJson } from './common.js';
+import { ServedBy, certsDir, describe, hostArg, onPlatform, openStore, readPemFile, storeExists, toJson } from './common.js';
+import { platformAdd } from './platform.js';
 import { certsAdd } from './meta.js';
 
 /**
@@ -16,6 +17,8 @@ import { certsAdd } from './meta.js';
  * must be running on that store. TLS-ALPN-01 first; when it fails or is not offered, HTTP-01.
  */
 export const runCertsAdd = implement(certsAdd, async (opts) => {
+  if (onPlatform(opts)) return platformAdd({ ...opts, host: opts.host });
+  if (opts.cert !== undefined || opts.key !== undefined) throw usageError('--cert and --key import for an app (--app); for the host-local store use starling certs import HOST --cert FILE --key FILE --certs DIR');
   const host = hostArg(opts);
   if (host.startsWith('*.')) {
     throw new StarlingError('ERR_ACME_WILDCARD', `${host}: wildcards need DNS-01, which is not supported yet`, {
@@ -24,6 +27,12 @@ export const runCertsAdd = implement(certsAdd, async (opts) => {
     });
   }
   const directoryUrl = opts['acme-directory'];
+  if (directoryUrl === undefined) {
+    throw usageError(
+      'missing --acme-directory URL (host-local store) or --app APP (the control plane orders it)',
+      "for an app: starling certs add HOST --app APP; for proxy serve's store, Let's Encrypt: --acme-directory https://acme-v02.api.letsencrypt.org/directory",
+    );
+  }
   if (!URL.canParse(directoryUrl)) {
     throw usageError(
       `--acme-directory must be a URL, got "${directoryUrl}"`,
@@ -37,7 +46,7 @@ export const runCertsAdd = implement(certsAdd, async (opts) => {
   const unreachable = await probe(directoryUrl, caBundlePem);
   if (unreachable !== undefined) throw unreachableError(host, directoryUrl, unreachable);
   const store = openStore(opts);
-  const dir = opts.certs;
+  const dir = certsDir(opts);
   if (!storeExists(store)) {
     console.error(`warning: ${store.dir} holds no store yet; the CA's validation needs a proxy started with --tls-listen and --certs ${dir}`);
   }

@@ -1,9 +1,10 @@
 import { X509Certificate } from 'node:crypto';
 import type { StoredCertificate } from '../../../certs/index.js';
 import { StarlingError, isStarlingError } from '../../../shared/index.js';
-import { implement } from '../../kit/index.js';
+import { implement, usageError } from '../../kit/index.js';
 import { printJson } from '../../output.js';
-import { ServedBy, describe, hostArg, openStore, readPemFile, toJson } from './common.js';
+import { ServedBy, certsDir, describe, hostArg, onPlatform, openStore, readPemFile, toJson } from './common.js';
+import { platformImport } from './platform.js';
 import { certsImport } from './meta.js';
 
 /**
@@ -15,6 +16,8 @@ import { certsImport } from './meta.js';
  * before printing them, so a key cannot reach the terminal or a CI log through it.
  */
 export const runCertsImport = implement(certsImport, async (opts) => {
+  if (opts.platform && opts.app !== undefined) throw usageError('--platform (a certificate for no one app) and --app cannot be used together');
+  if (opts.platform || onPlatform(opts)) return platformImport(opts);
   const host = hostArg(opts);
   const certPem = readPemFile('--cert', opts.cert);
   const keyPem = readPemFile('--key', opts.key);
@@ -40,7 +43,7 @@ export const runCertsImport = implement(certsImport, async (opts) => {
   console.log(describe(j, `${verb} for ${host} into ${store.dir}`));
   console.log(
     `\nIt takes priority over ACME certificates for ${j.names.join(', ')} and is never renewed: import a new one before it expires.` +
-      `\nProxies sharing --certs ${opts.certs} serve it from their next handshake.`,
+      `\nProxies sharing --certs ${certsDir(opts)} serve it from their next handshake.`,
   );
   return 0;
 });

@@ -1,6 +1,7 @@
 import { implement } from '../../kit/index.js';
 import { printJson, table } from '../../output.js';
-import { ServedBy, byHostname, daysText, openStore, shortDate, toJson } from './common.js';
+import { ServedBy, byHostname, daysText, openStore, shortDate, toJson, onPlatform } from './common.js';
+import { platformList } from './platform.js';
 import { certsList } from './meta.js';
 
 /**
@@ -8,6 +9,7 @@ import { certsList } from './meta.js';
  * same hostname. A damaged file is skipped by the store (it cannot hide the others).
  */
 export const runCertsList = implement(certsList, async (opts) => {
+  if (onPlatform(opts)) return platformList(opts);
   const store = openStore(opts);
   const certs = (await store.all()).sort(byHostname);
   const served = new ServedBy(certs);

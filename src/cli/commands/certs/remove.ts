@@ -1,7 +1,8 @@
 import type { CertSource } from '../../../certs/index.js';
 import { StarlingError } from '../../../shared/index.js';
 import { implement } from '../../kit/index.js';
-import { ServedBy, hostArg, openStore } from './common.js';
+import { ServedBy, hostArg, openStore, certsDir, onPlatform } from './common.js';
+import { platformRemove } from './platform.js';
 import { certsRemove } from './meta.js';
 
 /**
@@ -10,6 +11,7 @@ import { certsRemove } from './meta.js';
  * handshake; open connections keep the certificate they were made with.
  */
 export const runCertsRemove = implement(certsRemove, async (opts) => {
+  if (onPlatform(opts)) return platformRemove(opts);
   const host = hostArg(opts);
   const only = opts.source;
   const sources: CertSource[] = only === undefined ? ['custom', 'acme'] : [only];
@@ -20,7 +22,7 @@ export const runCertsRemove = implement(certsRemove, async (opts) => {
     const what = only === undefined ? 'no certificate' : `no ${only} certificate`;
     throw new StarlingError('ERR_CERT_NOT_FOUND', `${what} for ${host} in ${store.dir}`, {
       fault: 'user',
-      hint: `starling certs list --certs ${opts.certs} shows what the store holds`,
+      hint: `starling certs list --certs ${certsDir(opts)} shows what the store holds`,
     });
   }
   for (const s of removed) console.log(`removed the ${s} certificate for ${host} from ${store.dir}`);

@@ -2,7 +2,8 @@ import { coversName, type StoredCertificate } from '../../../certs/index.js';
 import { StarlingError } from '../../../shared/index.js';
 import { implement } from '../../kit/index.js';
 import { printJson } from '../../output.js';
-import { ServedBy, describe, hostArg, openStore, toJson, type CertJson } from './common.js';
+import { ServedBy, describe, hostArg, openStore, toJson, type CertJson, certsDir, onPlatform } from './common.js';
+import { platformShow } from './platform.js';
 import { certsShow } from './meta.js';
 
 /**
@@ -11,6 +12,7 @@ import { certsShow } from './meta.js';
  * names) — and which one the proxy presents. Never the key, never the PEM.
  */
 export const runCertsShow = implement(certsShow, async (opts) => {
+  if (onPlatform(opts)) return platformShow(opts);
   const host = hostArg(opts);
   const store = openStore(opts);
   const all = await store.all();
@@ -23,7 +25,7 @@ export const runCertsShow = implement(certsShow, async (opts) => {
   if (matching.length === 0) {
     throw new StarlingError('ERR_CERT_NOT_FOUND', `no certificate for ${host} in ${store.dir}`, {
       fault: 'user',
-      hint: `starling certs list --certs ${opts.certs} shows what the store holds; get one with starling certs add ${host} or certs import`,
+      hint: `starling certs list --certs ${certsDir(opts)} shows what the store holds; get one with starling certs add ${host} or certs import`,
     });
   }
   const rows = matching.map((c) => toJson(c, c === chosen, now));
