@@ -109,6 +109,7 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
           logger: o.logger,
           onRoutesChange: () => refresh(),
           pollTimeoutS: o.controlPollTimeoutS,
+          servesHttps: config.proxy.tls_listen !== undefined,
         })
       : undefined;
     if (control) parts.push({ name: 'control-plane sync', stop: () => control.stop() });

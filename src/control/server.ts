@@ -112,6 +112,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
   metrics.add(platformCollector(ctx), connectionsCollector(() => http.gate.stats()), () => httpMetrics.families());
   const address = await http.listen(o.listen.host, o.listen.port);
   hostHealth.start();
+  if (!o.tls) logger.warn('serving plain HTTP: certificate keys are never sent to agents over it, so no PoP can serve HTTPS for the platform\'s certificates');
   await certificates.manager.start();
   logger.info('control plane listening', { address: address.address, port: address.port, tls: o.tls ? `sha256 ${o.tls.fingerprint}` : 'off' });
   return {

@@ -32,6 +32,8 @@ export interface ControlLinkOptions {
   onRoutesChange: () => void;
   /** Seconds a watch waits on the control plane (default 25). */
   pollTimeoutS?: number | undefined;
+  /** This host serves HTTPS ([proxy] tls_listen): without it `force_https` is not applied (it would redirect to nothing). */
+  servesHttps?: boolean | undefined;
 }
 
 export interface ControlLink {
@@ -110,6 +112,15 @@ export async function openControlLink(o: ControlLinkOptions): Promise<ControlLin
   const mergeRoutes = (fromFile: RoutesSpec): RoutesSpec => {
     if (!view) return fromFile;
     const { apps, problems } = controlRoutes({ view, hostId, appsDomain: c.apps_domain, local: (app) => machines?.routesFor(app) ?? [] });
+    if (o.servesHttps === false) {
+      for (const a of apps) {
+        if (!a.force_https) continue;
+        a.force_https = false;
+        if (logged.has(`${a.name}\0force_https`)) continue;
+        logged.add(`${a.name}\0force_https`);
+        logger.warn('the app asks for force_https, but this host has no HTTPS port ([proxy] tls_listen): serving it over plain HTTP instead of redirecting to nothing', { app: a.name });
+      }
+    }
     for (const p of problems) {
       if (logged.has(`${p.app}\0${p.message}`)) continue;
       logged.add(`${p.app}\0${p.message}`);
