@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { startAgent } from '../../src/agent/index.js';
 import { silentLogger } from '../../src/shared/index.js';
@@ -35,6 +36,17 @@ async function servedEverywhere(name: string): Promise<string> {
     100,
   ));
   return fingerprint;
+}
+
+/** The protocol a TLS port picks for a client offering h2 and http/1.1. */
+function alpnOf(port: number, servername: string): Promise<string | false> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, servername, ca: [root], ALPNProtocols: ['h2', 'http/1.1'] }, () => {
+      resolve(s.alpnProtocol ?? false);
+      s.destroy();
+    });
+    s.once('error', reject);
+  });
 }
 
 /** A failure says what the control plane's certificate manager and Pebble logged. */
@@ -79,6 +91,8 @@ describe('certificates through the control plane', { timeout: 300_000 }, () => {
   it("a new app's <app>.<apps_domain> is served over HTTPS at every PoP with no operator action", async () => {
     assert.equal((await p.api('POST', '/v1/apps', { name: 'web', primary_region: 'fra' })).status, 201);
     await servedEverywhere('web.starling.test');
+    // HTTP/2 by ALPN on every PoP's TLS port.
+    for (const port of Object.values(tlsPorts)) assert.equal(await alpnOf(port, 'web.starling.test'), 'h2');
     const list = (await p.api('GET', '/v1/apps/web/certificates')).body as { certificates: { hostname: string; state: string; certificate: { challenge: string } | null }[] };
     assert.equal(list.certificates[0]?.hostname, 'web.starling.test');
     assert.equal(list.certificates[0]?.state, 'ready');
