@@ -55,9 +55,17 @@ export interface CertificateDoc {
   issued_at: string;
 }
 
+/**
+ * A TLS-ALPN-01 answer's key is a throwaway, good for one validation; it is still a private key,
+ * so it is sealed in the store (`key_sealed`) and opened for hosts only (`key_pem`), as a
+ * certificate's.
+ */
 export type ChallengeDoc =
   | { type: 'http-01'; token: string; key_authorization: string }
-  | { type: 'tls-alpn-01'; hostname: string; cert_pem: string; key_pem: string };
+  | { type: 'tls-alpn-01'; hostname: string; cert_pem: string; key_sealed?: string; key_pem?: string };
+
+/** The collections whose documents carry a private key (sealed in the store, opened for hosts). */
+export const KEYED_COLLECTIONS = ['certificates', 'challenges'] as const;
 
 export const challengeKey = (c: { type: 'http-01'; token: string } | { type: 'tls-alpn-01'; hostname: string }): string =>
   c.type === 'http-01' ? `http-01/${c.token}` : `tls-alpn-01/${c.hostname}`;

@@ -27,6 +27,7 @@ export {
 } from './documents.js';
 export { DEFAULT_WATCH_TIMEOUT_S, FEED_COLLECTIONS, MAX_WATCH_TIMEOUT_S, SYNC_COLLECTIONS, type FeedChange, type FeedCollection } from './feed.js';
 export {
+  KEYED_COLLECTIONS,
   certificateKey,
   challengeKey,
   hostnameFromStoreKey,

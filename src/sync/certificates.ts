@@ -35,7 +35,7 @@ export class ViewCertStore implements CertificateStore {
       for (const v of challenges?.values() ?? []) {
         const c = v as ChallengeDoc;
         if (c.type === 'http-01') http.set(c.token, c.key_authorization);
-        else if (c.type === 'tls-alpn-01') alpn.set(c.hostname, { certPem: c.cert_pem, keyPem: c.key_pem });
+        else if (c.type === 'tls-alpn-01' && typeof c.key_pem === 'string') alpn.set(c.hostname, { certPem: c.cert_pem, keyPem: c.key_pem });
       }
       this.http = http;
       this.alpn = alpn;

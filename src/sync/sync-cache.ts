@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import { StarlingError } from '../shared/index.js';
+import { KEYED_COLLECTIONS } from '../contract/index.js';
 
 /** Documents by collection, then key. Never mutated once published: a new batch makes a new view. */
 export type SyncDocuments = ReadonlyMap<string, ReadonlyMap<string, unknown>>;
@@ -23,8 +24,10 @@ export interface SyncView {
 
 const FORMAT = 1;
 
+const keyed = (collection: string): boolean => (KEYED_COLLECTIONS as readonly string[]).includes(collection);
+
 /**
- * Seals what must not lie in the cache in clear: each certificate's private key, with the host's own
+ * Seals what must not lie in the cache in clear: each private key (certificates, TLS-ALPN-01 answers), with the host's own
  * cache key (next to the cache, 0600). A cache copied without its key file holds no usable key.
  */
 export interface CacheSealer {
@@ -33,9 +36,9 @@ export interface CacheSealer {
   open(aad: string, sealed: string): string | undefined;
 }
 
-const keyAad = (key: string): string => `certificates/${key}`;
+const keyAad = (collection: string, key: string): string => `${collection}/${key}`;
 
-function sealValues(docs: ReadonlyMap<string, unknown>, sealer: CacheSealer): Record<string, unknown> {
+function sealValues(collection: string, docs: ReadonlyMap<string, unknown>, sealer: CacheSealer): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of docs) {
     const d = v as { key_pem?: unknown };
@@ -44,12 +47,12 @@ function sealValues(docs: ReadonlyMap<string, unknown>, sealer: CacheSealer): Re
       continue;
     }
     const { key_pem, ...rest } = d as Record<string, unknown> & { key_pem: string };
-    out[k] = { ...rest, key_cache_sealed: sealer.seal(keyAad(k), key_pem) };
+    out[k] = { ...rest, key_cache_sealed: sealer.seal(keyAad(collection, k), key_pem) };
   }
   return out;
 }
 
-function openValues(docs: Record<string, unknown>, sealer: CacheSealer | undefined, invalid: (why: string) => StarlingError): Map<string, unknown> {
+function openValues(collection: string, docs: Record<string, unknown>, sealer: CacheSealer | undefined, invalid: (why: string) => StarlingError): Map<string, unknown> {
   const out = new Map<string, unknown>();
   for (const [k, v] of Object.entries(docs)) {
     const d = v as { key_cache_sealed?: unknown };
@@ -58,8 +61,8 @@ function openValues(docs: Record<string, unknown>, sealer: CacheSealer | undefin
       continue;
     }
     const { key_cache_sealed, ...rest } = d as Record<string, unknown> & { key_cache_sealed: string };
-    const pem = sealer?.open(keyAad(k), key_cache_sealed);
-    if (pem === undefined) throw invalid(`the key of certificate ${k} does not open with this host's cache key`);
+    const pem = sealer?.open(keyAad(collection, k), key_cache_sealed);
+    if (pem === undefined) throw invalid(`the key of ${collection}/${k} does not open with this host's cache key`);
     out.set(k, { ...rest, key_pem: pem });
   }
   return out;
@@ -105,7 +108,7 @@ export async function loadSyncCache(file: string, collections: readonly string[]
       continue;
     }
     if (typeof docs !== 'object' || docs === null || Array.isArray(docs)) throw invalid(`bad collection ${c}`);
-    out.set(c, c === 'certificates' ? openValues(docs as Record<string, unknown>, sealer, invalid) : new Map(Object.entries(docs)));
+    out.set(c, keyed(c) ? openValues(c, docs as Record<string, unknown>, sealer, invalid) : new Map(Object.entries(docs)));
   }
   return { revision, documents: out };
 }
@@ -113,7 +116,7 @@ export async function loadSyncCache(file: string, collections: readonly string[]
 /** Writes the view atomically (temp file + fsync + rename), mode 0600. */
 export async function saveSyncCache(file: string, view: SyncView, now: number, sealer?: CacheSealer): Promise<void> {
   const documents: Record<string, Record<string, unknown>> = {};
-  for (const [c, docs] of view.documents) documents[c] = c === 'certificates' && sealer ? sealValues(docs, sealer) : Object.fromEntries(docs);
+  for (const [c, docs] of view.documents) documents[c] = keyed(c) && sealer ? sealValues(c, docs, sealer) : Object.fromEntries(docs);
   const text = JSON.stringify({ format: FORMAT, revision: view.revision, saved_at: new Date(now).toISOString(), documents }) + '\n';
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {

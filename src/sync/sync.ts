@@ -14,15 +14,17 @@
  */
 import { Backoff, StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
 import { callJson } from '../http/index.js';
-import { SYNC_COLLECTIONS, type FeedChange } from '../contract/index.js';
+import { KEYED_COLLECTIONS, SYNC_COLLECTIONS, type FeedChange } from '../contract/index.js';
 import { emptyView, loadSyncCache, saveSyncCache, type CacheSealer, type SyncView } from './sync-cache.js';
 
-/** Without a sealer, certificates are cached without their keys: never a key in clear on disk. */
+/** Without a sealer, keys are not cached at all: never a key in clear on disk. */
 function withoutClearKeys(view: SyncView, sealer: CacheSealer | undefined): SyncView {
-  const certs = view.documents.get('certificates');
-  if (sealer || !certs || certs.size === 0) return view;
+  if (sealer) return view;
   const docs = new Map(view.documents);
-  docs.set('certificates', new Map([...certs].map(([k, v]) => [k, { ...(v as object), key_pem: undefined }])));
+  for (const c of KEYED_COLLECTIONS) {
+    const m = view.documents.get(c);
+    if (m && m.size > 0) docs.set(c, new Map([...m].map(([k, v]) => [k, { ...(v as object), key_pem: undefined }])));
+  }
   return { ...view, documents: docs };
 }
 

@@ -7,8 +7,8 @@
 import { DEFAULT_WATCH_TIMEOUT_S, FEED_COLLECTIONS, MAX_WATCH_TIMEOUT_S, type FeedChange } from '../../contract/index.js';
 import type { Principal } from '../auth/index.js';
 import { describeError } from '../../shared/index.js';
-import type { CertificateDoc } from '../../contract/index.js';
-import { openCertificateKey } from '../certs/index.js';
+import { KEYED_COLLECTIONS, type CertificateDoc, type ChallengeDoc } from '../../contract/index.js';
+import { openCertificateKey, openChallengeKey } from '../certs/index.js';
 import type { Change, StateStore } from '../store/index.js';
 import type { z } from 'zod';
 import { HttpError, json, route, type ApiResponse, type Route } from './http.js';
@@ -25,13 +25,14 @@ export function feedRoutes(ctx: ApiContext): Route[] {
    */
   const keysFor = (principal: Principal): boolean => principal.kind === 'host' && ctx.tlsFingerprint !== undefined;
   const present = (collection: string, value: unknown, principal: Principal): unknown => {
-    if (collection !== 'certificates' || value === null || typeof value !== 'object') return value;
-    const { key_sealed: _sealed, ...doc } = value as CertificateDoc;
-    if (!keysFor(principal)) return doc;
+    if (!(KEYED_COLLECTIONS as readonly string[]).includes(collection) || value === null || typeof value !== 'object') return value;
+    const { key_sealed: sealed, ...doc } = value as { key_sealed?: string; hostname?: string; type?: string };
+    if (sealed === undefined || !keysFor(principal)) return doc;
     try {
-      return { ...doc, key_pem: openCertificateKey(ctx.secretsKey, value as CertificateDoc) };
+      const key_pem = collection === 'certificates' ? openCertificateKey(ctx.secretsKey, value as CertificateDoc) : openChallengeKey(ctx.secretsKey, value as Extract<ChallengeDoc, { type: 'tls-alpn-01' }>);
+      return { ...doc, key_pem };
     } catch (e) {
-      ctx.logger.error('a certificate key does not open with this control plane\'s key; sent without it', { hostname: doc.hostname, error: describeError(e) });
+      ctx.logger.error('a key does not open with this control plane\'s key; sent without it', { collection, hostname: doc.hostname, error: describeError(e) });
       return doc;
     }
   };

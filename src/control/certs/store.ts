@@ -51,6 +51,7 @@ export interface ControlCertStoreOptions {
 /** The sealed key is bound to its certificate's name and source: moved under another name, it does not open. */
 const keyRef = (source: CertificateSourceName, hostname: string) => ({ app: '@certificates', name: `${source}/${hostname}` });
 const accountRef = (url: string) => ({ app: '@acme-accounts', name: url });
+const alpnRef = (hostname: string) => ({ app: '@acme-challenges', name: `tls-alpn-01/${hostname}` });
 const accountKeyOf = (url: string): string => createHash('sha256').update(url).digest('hex');
 
 export class ControlCertStore implements CertificateStore {
@@ -98,7 +99,7 @@ export class ControlCertStore implements CertificateStore {
     const doc: ChallengeDoc =
       n.type === 'http-01'
         ? { type: 'http-01', token: n.token, key_authorization: n.keyAuthorization }
-        : { type: 'tls-alpn-01', hostname: n.hostname, cert_pem: n.certPem, key_pem: n.keyPem };
+        : { type: 'tls-alpn-01', hostname: n.hostname, cert_pem: n.certPem, key_sealed: encryptSecret(this.o.secretsKey, alpnRef(n.hostname), n.keyPem) };
     const revision = await this.o.store.put('challenges', challengeKey(n), doc);
     const lagging = (await this.o.propagated?.(revision)) ?? [];
     if (lagging.length > 0) {
@@ -121,7 +122,7 @@ export class ControlCertStore implements CertificateStore {
     const h = tryHostname(hostname, { wildcard: false });
     if (h === undefined) return undefined;
     const d = (await this.o.store.get('challenges', challengeKey({ type: 'tls-alpn-01', hostname: h })))?.value as ChallengeDoc | undefined;
-    return d?.type === 'tls-alpn-01' ? { certPem: d.cert_pem, keyPem: d.key_pem } : undefined;
+    return d?.type === 'tls-alpn-01' ? { certPem: d.cert_pem, keyPem: openChallengeKey(this.o.secretsKey, d) } : undefined;
   }
 
   async accountKey(directoryUrl: string): Promise<string | undefined> {
@@ -176,6 +177,11 @@ export class ControlCertStore implements CertificateStore {
 
 function leafOf(chainPem: string): X509Certificate {
   return new X509Certificate(chainPem);
+}
+
+/** A TLS-ALPN-01 answer's key, opened (for the feed to its hosts). */
+export function openChallengeKey(secretsKey: Buffer, d: Extract<ChallengeDoc, { type: 'tls-alpn-01' }>): string {
+  return decryptSecret(secretsKey, alpnRef(d.hostname), d.key_sealed ?? '');
 }
 
 /** A stored certificate's private key, opened (for the feed to its hosts: api/feed.ts). */
