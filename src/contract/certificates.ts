@@ -69,3 +69,37 @@ export const KEYED_COLLECTIONS = ['certificates', 'challenges'] as const;
 
 export const challengeKey = (c: { type: 'http-01'; token: string } | { type: 'tls-alpn-01'; hostname: string }): string =>
   c.type === 'http-01' ? `http-01/${c.token}` : `tls-alpn-01/${c.hostname}`;
+
+/** What the API answers for one hostname of an app (`certs list|show|check --app`): never a key. */
+export type CertificateState = 'ready' | 'pending' | 'failing' | 'expired' | 'awaiting_import';
+
+export interface DnsRecord {
+  type: 'A' | 'AAAA';
+  name: string;
+  value: string;
+}
+
+export interface CertificateView {
+  hostname: string;
+  app: string;
+  /** `app`: the app's own `<app>.<apps_domain>`; `custom`: a domain added with certs add. */
+  kind: 'app' | 'custom';
+  state: CertificateState;
+  /** One line on why it is not ready (the CA's answer, or what the operator must do). */
+  reason: string | null;
+  /** The certificate served for the name, or null. */
+  certificate: {
+    filed_under: string;
+    source: 'acme' | 'custom';
+    issuer: string;
+    names: string[];
+    not_before: string;
+    not_after: string;
+    fingerprint256: string;
+    challenge: string | null;
+    issued_at: string;
+  } | null;
+  renewal: { state: string; next_attempt_at: string; failures: number; last_error: string | null } | null;
+  dns_records: DnsRecord[];
+}
+

@@ -35,6 +35,9 @@ export {
   type AcmeChallengeName,
   type CertificateDoc,
   type CertificateSourceName,
+  type CertificateState,
+  type CertificateView,
+  type DnsRecord,
   type ChallengeDoc,
   type HostnameDoc,
 } from './certificates.js';

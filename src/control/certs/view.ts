@@ -3,39 +3,9 @@
  * key), how ordering and renewal go, and the DNS records the app's owner must create. Pure.
  */
 import type { RenewalStatus } from '../../certs/index.js';
-import type { CertificateDoc } from '../../contract/index.js';
+import type { CertificateDoc, CertificateState, CertificateView } from '../../contract/index.js';
 
-export type CertificateState = 'ready' | 'pending' | 'failing' | 'expired' | 'awaiting_import';
-
-export interface DnsRecord {
-  type: 'A' | 'AAAA';
-  name: string;
-  value: string;
-}
-
-export interface CertificateView {
-  hostname: string;
-  app: string;
-  /** `app`: the app's own `<app>.<apps_domain>`; `custom`: a domain added with certs add. */
-  kind: 'app' | 'custom';
-  state: CertificateState;
-  /** One line on why it is not ready (the CA's answer, or what the operator must do). */
-  reason: string | null;
-  /** The certificate served for the name, or null. */
-  certificate: {
-    filed_under: string;
-    source: 'acme' | 'custom';
-    issuer: string;
-    names: string[];
-    not_before: string;
-    not_after: string;
-    fingerprint256: string;
-    challenge: string | null;
-    issued_at: string;
-  } | null;
-  renewal: { state: string; next_attempt_at: string; failures: number; last_error: string | null } | null;
-  dns_records: DnsRecord[];
-}
+export type { CertificateState, CertificateView, DnsRecord } from '../../contract/index.js';
 
 export interface ViewInput {
   hostname: string;

@@ -4,33 +4,15 @@
  * and renews and every PoP serves. Nothing here reads or prints a private key other than the
  * one `--key` names, which is sent to the control plane (over its pinned TLS) and never echoed.
  */
+import type { CertificateView } from '../../../contract/index.js';
 import { appPath, callControl, resolveControl, type ControlFlagValues } from '../../control-client.js';
 import { implement, usageError } from '../../kit/index.js';
 import { printJson, table } from '../../output.js';
 import { daysText, readPemFile, shortDate } from './common.js';
 import { certsCheck } from './meta.js';
 
-/** One hostname as the control plane answers it (src/control/certs/view.ts). */
-export interface CertView {
-  hostname: string;
-  app: string;
-  kind: 'app' | 'custom';
-  state: 'ready' | 'pending' | 'failing' | 'expired' | 'awaiting_import';
-  reason: string | null;
-  certificate: {
-    filed_under: string;
-    source: 'acme' | 'custom';
-    issuer: string;
-    names: string[];
-    not_before: string;
-    not_after: string;
-    fingerprint256: string;
-    challenge: string | null;
-    issued_at: string;
-  } | null;
-  renewal: { state: string; next_attempt_at: string; failures: number; last_error: string | null } | null;
-  dns_records: { type: string; name: string; value: string }[];
-}
+/** One hostname as the control plane answers it (contract/certificates.ts). */
+export type CertView = CertificateView;
 
 type Target = ControlFlagValues & { app?: string | undefined; json?: boolean | undefined };
 
