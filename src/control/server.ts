@@ -12,7 +12,7 @@ import { MetricsRegistry } from '../shared/index.js';
 import { Authenticator, principalKey, type Principal } from './auth/index.js';
 import { controlRouter } from './api/http.js';
 import { controlRoutes } from './api/openapi.js';
-import { connectionsCollector, platformCollector } from './api/metrics.js';
+import { certificatesCollector, connectionsCollector, platformCollector } from './api/metrics.js';
 import { ensureDefaultOrg } from './api/orgs.js';
 import { DeployRunner } from './deploy/index.js';
 import { DEFAULT_HOST_TIMEOUT_MS, HostHealth } from './api/host-health.js';
@@ -109,7 +109,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     rate: { limiter: new RateLimiter({ perSecond: limits.requestsPerSecond, burst: limits.burst }, o.clock), key: (p) => (p.kind === 'anonymous' ? undefined : principalKey(p)) },
     failedAuth: new RateLimiter({ perSecond: limits.failedAuthPerSecond, burst: limits.failedAuthBurst }, o.clock),
   });
-  metrics.add(platformCollector(ctx), connectionsCollector(() => http.gate.stats()), () => httpMetrics.families());
+  metrics.add(platformCollector(ctx), certificatesCollector(certificates), connectionsCollector(() => http.gate.stats()), () => httpMetrics.families());
   const address = await http.listen(o.listen.host, o.listen.port);
   hostHealth.start();
   if (!o.tls) logger.warn('serving plain HTTP: certificate keys are never sent to agents over it, so no PoP can serve HTTPS for the platform\'s certificates');

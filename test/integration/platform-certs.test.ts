@@ -97,6 +97,11 @@ describe('certificates through the control plane', { timeout: 300_000 }, () => {
     assert.equal(list.certificates[0]?.hostname, 'web.starling.test');
     assert.equal(list.certificates[0]?.state, 'ready');
     assert.equal(list.certificates[0]?.certificate?.challenge, 'http-01');
+    // The operator can alert on expiry.
+    const token = readFileSync(join(p.dir, 'control', 'api.token'), 'utf8').trim();
+    const metrics = await (await p.fetch(`${p.controlUrl}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+    assert.match(metrics, /starling_control_certificate_expiry_timestamp_seconds\{hostname="web\.starling\.test",source="acme"\} \d{10}/);
+    assert.match(metrics, /starling_control_certificate_order_failures\{hostname="web\.starling\.test"\} 0/);
   });
 
   it('a custom domain is issued by Pebble through the control plane and served by all three agents', async () => {

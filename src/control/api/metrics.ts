@@ -10,6 +10,7 @@ import { gauge, type Collector, type MetricFamily } from '../../shared/index.js'
 import type { HostDoc, MachineDoc, MachineStateDoc } from '../../contract/index.js';
 import { route, type Route } from './http.js';
 import type { ApiContext } from './schemas.js';
+import type { PlatformCertificates } from '../certs/index.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4';
 
@@ -62,6 +63,31 @@ export function platformCollector(ctx: Pick<ApiContext, 'store'>): Collector {
         counted(hosts.map((h) => ({ region: (h.value as HostDoc).region, healthy: String((h.value as HostDoc).healthy !== false) }))),
       ),
       gauge('starling_control_store_revision', "The state store's latest revision (the feed's position).", [{ value: revision }]),
+    ];
+  };
+}
+
+/**
+ * The platform's certificates: when each expires (alert well before it), and how many orders in a
+ * row failed for each name the ACME client manages (0 once one succeeds).
+ */
+export function certificatesCollector(certs: PlatformCertificates): Collector {
+  return async (): Promise<MetricFamily[]> => {
+    const docs = await certs.store.docs();
+    const failing = certs.manager.statuses();
+    return [
+      gauge(
+        'starling_control_certificate_expiry_timestamp_seconds',
+        'When each certificate expires (Unix seconds), by the name it is filed under and its source.',
+        docs
+          .map((d) => ({ labels: { hostname: d.hostname, source: d.source }, value: Math.floor(Date.parse(d.not_after) / 1000) }))
+          .sort((a, b) => a.labels.hostname.localeCompare(b.labels.hostname) || a.labels.source.localeCompare(b.labels.source)),
+      ),
+      gauge(
+        'starling_control_certificate_order_failures',
+        'Failed orders in a row, by name the ACME client manages (0 once one succeeds).',
+        failing.map((st) => ({ labels: { hostname: st.hostname }, value: st.failures })).sort((a, b) => a.labels.hostname.localeCompare(b.labels.hostname)),
+      ),
     ];
   };
 }

@@ -111,6 +111,11 @@ export class CertManager {
     await this.renewal?.idle();
   }
 
+  /** Every managed name's renewal state. */
+  statuses(): RenewalStatus[] {
+    return this.renewal?.status() ?? [];
+  }
+
   status(hostname: string): RenewalStatus | undefined {
     return this.renewal?.status().find((s) => s.hostname === hostname);
   }
