@@ -98,7 +98,7 @@ export function certificateRoutes(ctx: ApiContext): Route[] {
           throw new HttpError(400, 'ERR_HOSTNAME_INVALID', `${hostname}: a wildcard is ordered by DNS-01, which this platform has not set up ([acme.dns01] in control.toml); import a certificate for it instead`);
         }
         const existing = (await store.get('hostnames', hostnameStoreKey(hostname)))?.value as HostnameDoc | undefined;
-        if (existing && existing.app !== app) throw taken(hostname, existing.app);
+        if (existing && existing.app !== app) throw taken(hostname);
         // The certificate is checked before the name is claimed: a refused import claims nothing.
         if (body.cert_pem !== undefined && body.key_pem !== undefined) await importFor(hostname, body.cert_pem, body.key_pem);
         if (!existing) {
@@ -107,7 +107,7 @@ export function certificateRoutes(ctx: ApiContext): Route[] {
           } catch (e) {
             if (!isStarlingError(e, 'ERR_STORE_CONFLICT')) throw e;
             const winner = (await store.get('hostnames', hostnameStoreKey(hostname)))?.value as HostnameDoc | undefined;
-            if (winner?.app !== app) throw taken(hostname, winner?.app ?? 'another app');
+            if (winner?.app !== app) throw taken(hostname);
           }
           ctx.logger.info('hostname attached', { app, hostname });
         }
@@ -191,9 +191,8 @@ export function certificateRoutes(ctx: ApiContext): Route[] {
   ];
 }
 
-function taken(hostname: string, owner: string): HttpError {
-  // The owner's name is not told: it may be another org's app.
-  void owner;
+/** The owner is not named: it may be another org's app. */
+function taken(hostname: string): HttpError {
   return new HttpError(409, 'ERR_HOSTNAME_TAKEN', `${hostname} already belongs to another app; remove it there first (starling certs remove ${hostname} --app OTHER)`);
 }
 
