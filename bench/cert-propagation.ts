@@ -13,6 +13,7 @@
  * as propagated when the last agent serves it: median and max of that over the certificates.
  * Needs root (the agents' BIRD). Aim (issue): ≤ 500 ms after issuance.
  */
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,12 +71,13 @@ async function imports(control: ControlProc, agents: AgentProc[], n: number, int
   const apiMs: number[] = [];
   for (const [i, pair] of pairs.entries()) {
     const hostname = `imp${i + 1}.starling.test`;
+    // The polling starts before the call: a handshake is then under way whenever the certificate lands.
+    const polled = servedEverywhere(agents, hostname, new X509Certificate(pair.certPem).fingerprint256, intervalMs, 30_000);
     const t0 = wallNow();
     const r = await control.api('PUT', `/v1/certificates/${hostname}`, { cert_pem: pair.certPem, key_pem: pair.keyPem });
     const answered = wallNow();
     apiMs.push(answered - t0);
-    const fingerprint = String(r.body.fingerprint256);
-    const seen = await servedEverywhere(agents, hostname, fingerprint, intervalMs, 30_000);
+    const seen = await polled;
     afterApi.push(sample(hostname, seen, answered));
     afterIssued.push(sample(hostname, seen, Date.parse(String(r.body.issued_at))));
     log(`imports: ${hostname} served by all ${agents.length} agents ${afterApi.at(-1)!.all} ms after the API answered`);
@@ -92,10 +94,11 @@ async function acme(control: ControlProc, agents: AgentProc[], n: number, interv
   const orderMs: number[] = [];
   for (let i = 1; i <= n; i++) {
     const hostname = `acme${i}.example.test`;
+    // No certificate covers the name before this one: the first one served is the new one (checked below).
+    const polled = servedEverywhere(agents, hostname, null, intervalMs, 120_000);
     const t0 = wallNow();
     await control.api('POST', '/v1/apps/web/certificates', { hostname });
-    // No certificate covers the name before this one: the first one served is the new one (checked below).
-    const seen = await servedEverywhere(agents, hostname, null, intervalMs, 120_000);
+    const seen = await polled;
     const docs = (await control.api('GET', '/v1/certificates')).body.certificates as { hostname: string; source: string; fingerprint256: string; issued_at: string }[];
     const doc = docs.find((d) => d.hostname === hostname && d.source === 'acme');
     if (!doc) throw new BenchError(`acme: ${hostname} is served, but the control plane holds no ACME certificate for it`);

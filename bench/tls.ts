@@ -9,7 +9,7 @@
  * See bench/README.md.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -584,6 +584,9 @@ async function main(): Promise<void> {
     nginx: tools ? versionOf(tools.nginx, '-v', /nginx\/(\S+)/) : null,
     nginx_openssl: tools ? versionOf(tools.nginx, '-V', /running with OpenSSL (\S+)/) : null,
     wrk: tools ? versionOf(tools.wrk, '-v', /wrk (\S+)/) : null,
+    /** The 1, 5 and 15 min load averages before and after the runs: other work on the CPUs shows here. */
+    load_avg_start: loadavg().map(round2),
+    load_avg_end: [] as number[],
   };
   if (env.nginx_openssl === 'unknown' && tools) env.nginx_openssl = versionOf(tools.nginx, '-V', /built with OpenSSL (\S+)/);
 
@@ -612,6 +615,7 @@ async function main(): Promise<void> {
     await stop(setup.origin);
   }
   const index = opts.tests.includes('index') ? await measureIndex(opts, dir) : null;
+  env.load_avg_end = loadavg().map(round2);
 
   const summary = { handshakes: summarize(runs, 'handshakes'), keepalive: summarize(runs, 'keepalive') };
   const method = `best of ${opts.rounds}: the round with the highest req/s, with that round's p99`;
@@ -692,6 +696,7 @@ async function main(): Promise<void> {
     if (setup) console.log('');
     printIndex(index);
   }
+  console.log(`load average (1, 5, 15 min): ${env.load_avg_start.join(' ')} at the start, ${env.load_avg_end.join(' ')} at the end`);
 }
 
 main()
