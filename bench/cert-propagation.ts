@@ -73,6 +73,7 @@ async function imports(control: ControlProc, agents: AgentProc[], n: number, int
     const hostname = `imp${i + 1}.starling.test`;
     // The polling starts before the call: a handshake is then under way whenever the certificate lands.
     const polled = servedEverywhere(agents, hostname, new X509Certificate(pair.certPem).fingerprint256, intervalMs, 30_000);
+    polled.catch(() => undefined); // awaited below; a failed API call must not leave it unhandled
     const t0 = wallNow();
     const r = await control.api('PUT', `/v1/certificates/${hostname}`, { cert_pem: pair.certPem, key_pem: pair.keyPem });
     const answered = wallNow();
@@ -96,6 +97,7 @@ async function acme(control: ControlProc, agents: AgentProc[], n: number, interv
     const hostname = `acme${i}.example.test`;
     // No certificate covers the name before this one: the first one served is the new one (checked below).
     const polled = servedEverywhere(agents, hostname, null, intervalMs, 120_000);
+    polled.catch(() => undefined);
     const t0 = wallNow();
     await control.api('POST', '/v1/apps/web/certificates', { hostname });
     const seen = await polled;
