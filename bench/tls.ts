@@ -3,11 +3,13 @@
  * each, ECDSA P-256 certificate, TLS 1.3, on loopback) in front of one nginx origin: new handshakes
  * per second (a new connection for every request) and requests per second over kept-alive TLS, both
  * with wrk; then Starling's certificate index with 100,000 names: memory and SNI lookup time.
+ * The `platform` proxy is a real agent whose certificate came from the control plane over the feed
+ * (lib/tls-platform.ts), measured the same way beside the other two.
  * A benchmark, not a test: it prints numbers and fails only when something could not be run.
  * See bench/README.md.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,6 +19,7 @@ import { BENCH_HOST, BODY, nginxOriginConf, nginxTlsProxyConf, starlingRoutes } 
 import { freePort, HOST, waitFor200 } from './lib/net.js';
 import { cleanupHandlers, killAllSync, logTail, run, spawnManaged, stop, type Managed } from './lib/procs.js';
 import { parseTlsOptions, TLS_USAGE, type TlsOptions, type TlsProxy } from './lib/tls-args.js';
+import { PLATFORM_HOST, platformCase, type PlatformCase } from './lib/tls-platform.js';
 import { groupCpuMs } from './lib/cpu.js';
 import { NODE_OPENSSL_CONF, waitForTls, WRK_SNI_SCRIPT, type TlsProbeResult } from './lib/tls-setup.js';
 import { BenchError, findExecutable, fmtBytes, fmtInt, fmtMs, round1, round2, round3, table, versionOf } from './lib/util.js';
@@ -25,6 +28,8 @@ import { parseWrk } from './lib/wrk.js';
 const THREADS = 1;
 const CONNECTIONS = 50;
 const INSTALL_HINT = 'install them with: apt-get install -y nginx wrk   (or: npm run setup)';
+/** The issue's aims for the platform case, as multiples of nginx's req/s (higher is better). */
+const PLATFORM_AIMS = { handshakes: 0.9, keepalive: 0.5 } as const;
 const WRK_TESTS = ['handshakes', 'keepalive'] as const;
 type WrkTest = (typeof WRK_TESTS)[number];
 
@@ -77,9 +82,15 @@ interface Setup {
   certFile: string;
   keyFile: string;
   certPem: string;
+  keyPem: string;
   opensslConf: string;
   wrkScript: string;
+  /** Set when the platform case runs. */
+  platform: PlatformCase | undefined;
 }
+
+/** SNI and Host each proxy is loaded with: the platform serves its apps under the apps_domain. */
+const hostOf = (proxy: TlsProxy): string => (proxy === 'platform' ? PLATFORM_HOST : BENCH_HOST);
 
 const log = (msg: string) => console.error(`bench: ${msg}`);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -94,7 +105,7 @@ function findTools(opts: TlsOptions): Tools {
   if (nginx === undefined) missing.push('nginx');
   if (wrk === undefined) missing.push('wrk');
   if (missing.length > 0) throw new BenchError(`not installed: ${missing.join(', ')}; ${INSTALL_HINT} (--only index needs neither)`);
-  if (opts.proxies.includes('starling') && !existsSync(STARLING_MAIN)) {
+  if ((opts.proxies.includes('starling') || opts.proxies.includes('platform')) && !existsSync(STARLING_MAIN)) {
     throw new BenchError(`Starling's CLI is not built (${STARLING_MAIN} is missing): run npm run build, or leave Starling out with --only nginx`);
   }
   return { nginx: nginx ?? '', wrk: wrk ?? '' };
@@ -126,13 +137,22 @@ async function startOrigin(tools: Tools, dir: string): Promise<{ proc: Managed; 
   return { proc, port };
 }
 
-async function startProxy(proxy: TlsProxy, round: number, s: Setup): Promise<{ proc: Managed; port: number; negotiated: Negotiated }> {
+interface Started {
+  proc: Managed;
+  port: number;
+  negotiated: Negotiated;
+  /** Stops the proxy (and, for the platform, its control plane). */
+  stop(): Promise<void>;
+}
+
+async function startProxy(proxy: TlsProxy, round: number, s: Setup): Promise<Started> {
   const port = await freePort();
   const tag = `${proxy}-r${round}`;
   const alive = (p: Managed) => () => !p.hasExited();
-  const verify = (p: Managed) => waitForTls(`${proxy} proxy`, port, BENCH_HOST, s.certPem, { stillRunning: alive(p) });
+  const verify = (p: Managed) => waitForTls(`${proxy} proxy`, port, hostOf(proxy), s.certPem, { stillRunning: alive(p) });
   let proc: Managed;
   let probe: TlsProbeResult;
+  let stopIt = (): Promise<void> => stop(proc);
   switch (proxy) {
     case 'nginx': {
       const conf = nginxTlsProxyConf(s.dir, tag, port, s.originPort, { certFile: s.certFile, keyFile: s.keyFile });
@@ -173,14 +193,28 @@ async function startProxy(proxy: TlsProxy, round: number, s: Setup): Promise<{ p
       });
       break;
     }
+    case 'platform': {
+      if (!s.platform) throw new BenchError('the platform case was not prepared');
+      const r = await s.platform.startRound(round, port);
+      proc = r.proc;
+      stopIt = () => r.stop();
+      try {
+        // The agent started with an empty state dir: the certificate it serves came over the feed.
+        probe = await ready('platform agent', proc, () => verify(proc));
+      } catch (e) {
+        await r.stop();
+        throw e;
+      }
+      break;
+    }
   }
-  return { proc, port, negotiated: { protocol: probe.protocol ?? 'unknown', cipher: probe.cipher, group: probe.group ?? 'unknown' } };
+  return { proc, port, negotiated: { protocol: probe.protocol ?? 'unknown', cipher: probe.cipher, group: probe.group ?? 'unknown' }, stop: stopIt };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Load
 
-function wrkArgs(test: WrkTest, port: number, seconds: number, script: string, latency: boolean): string[] {
+function wrkArgs(test: WrkTest, host: string, port: number, seconds: number, script: string, latency: boolean): string[] {
   return [
     `-t${THREADS}`,
     `-c${CONNECTIONS}`,
@@ -189,14 +223,14 @@ function wrkArgs(test: WrkTest, port: number, seconds: number, script: string, l
     '-s',
     script,
     '-H',
-    `Host: ${BENCH_HOST}`,
+    `Host: ${host}`,
     ...(test === 'handshakes' ? ['-H', 'Connection: close'] : []),
-    `https://${BENCH_HOST}:${port}/`,
+    `https://${host}:${port}/`,
   ];
 }
 
-async function wrk(s: Setup, test: WrkTest, port: number, seconds: number, latency: boolean): Promise<string> {
-  const { code, output } = await run('wrk', s.tools.wrk, wrkArgs(test, port, seconds, s.wrkScript, latency));
+async function wrk(s: Setup, test: WrkTest, host: string, port: number, seconds: number, latency: boolean): Promise<string> {
+  const { code, output } = await run('wrk', s.tools.wrk, wrkArgs(test, host, port, seconds, s.wrkScript, latency));
   if (code !== 0) throw new BenchError(`wrk exited with code ${code ?? '?'}:\n${output}`);
   return output;
 }
@@ -216,19 +250,21 @@ const TEST_LABEL: Record<WrkTest, string> = {
 
 async function measureProxy(proxy: TlsProxy, round: number, s: Setup, tests: WrkTest[]): Promise<{ runs: Run[]; negotiated: Negotiated }> {
   log(`${proxy} round ${round}: starting`);
-  const { proc, port, negotiated } = await startProxy(proxy, round, s);
+  const started = await startProxy(proxy, round, s);
+  const { proc, port, negotiated } = started;
+  const host = hostOf(proxy);
   log(`${proxy} round ${round}: ${negotiated.protocol}, ${negotiated.cipher}, ${negotiated.group}, no session tickets`);
   const runs: Run[] = [];
   try {
     for (const test of tests) {
       if (s.opts.warmupS > 0) {
         log(`${proxy} round ${round}: ${test}: warm-up ${s.opts.warmupS} s`);
-        await wrk(s, test, port, s.opts.warmupS, false);
+        await wrk(s, test, host, port, s.opts.warmupS, false);
       }
       log(`${proxy} round ${round}: ${test}: measuring ${s.opts.durationS} s over ${TEST_LABEL[test]}`);
       const cpuBefore = groupCpuMs(proc.child.pid);
       const t0 = Date.now();
-      const output = await wrk(s, test, port, s.opts.durationS, true);
+      const output = await wrk(s, test, host, port, s.opts.durationS, true);
       const wallMs = Date.now() - t0;
       const cpuAfter = groupCpuMs(proc.child.pid);
       if (proc.hasExited()) throw new BenchError(`${proxy} exited during the run (${await proc.exited}):\n${logTail(proc)}`);
@@ -248,7 +284,7 @@ async function measureProxy(proxy: TlsProxy, round: number, s: Setup, tests: Wrk
       await sleep(300);
     }
   } finally {
-    await stop(proc);
+    await started.stop();
   }
   return { runs, negotiated };
 }
@@ -294,22 +330,52 @@ interface TestSummary {
   p99_ratio_vs_nginx: number | null;
   /** Starling's CPU time per request ÷ nginx's (lower is better for Starling). */
   cpu_per_req_ratio_vs_nginx: number | null;
+  /** The platform case: an agent serving the control plane's certificate (null when it did not run). */
+  platform: Best | null;
+  /** The same three ratios for the platform case against nginx. */
+  platform_ratio_vs_nginx: number | null;
+  platform_p99_ratio_vs_nginx: number | null;
+  platform_cpu_per_req_ratio_vs_nginx: number | null;
+  /** The issue's aim for platform_ratio_vs_nginx, and whether this run met it (null: not measured). */
+  platform_aim_vs_nginx: number;
+  platform_met: boolean | null;
+}
+
+interface Ratios {
+  rps: number | null;
+  p99: number | null;
+  cpu: number | null;
+}
+
+/** `a` against `b`: req/s, p99 and CPU per request, each a ÷ b (null when either is missing). */
+function ratios(a: Best | null, b: Best | null): Ratios {
+  if (a === null || b === null) return { rps: null, p99: null, cpu: null };
+  return {
+    rps: b.rps > 0 ? round3(a.rps / b.rps) : null,
+    p99: b.p99_ms > 0 ? round3(a.p99_ms / b.p99_ms) : null,
+    cpu: a.proxy_cpu_us_per_req !== null && b.proxy_cpu_us_per_req !== null && b.proxy_cpu_us_per_req > 0 ? round3(a.proxy_cpu_us_per_req / b.proxy_cpu_us_per_req) : null,
+  };
 }
 
 function summarize(runs: Run[], test: WrkTest): TestSummary | null {
   if (!runs.some((r) => r.test === test)) return null;
   const starling = best(runs, test, 'starling');
   const nginx = best(runs, test, 'nginx');
-  const ok = starling !== null && nginx !== null;
+  const platform = best(runs, test, 'platform');
+  const s = ratios(starling, nginx);
+  const p = ratios(platform, nginx);
   return {
     starling,
     nginx,
-    ratio_vs_nginx: ok && nginx.rps > 0 ? round3(starling.rps / nginx.rps) : null,
-    p99_ratio_vs_nginx: ok && nginx.p99_ms > 0 ? round3(starling.p99_ms / nginx.p99_ms) : null,
-    cpu_per_req_ratio_vs_nginx:
-      ok && starling.proxy_cpu_us_per_req !== null && nginx.proxy_cpu_us_per_req !== null && nginx.proxy_cpu_us_per_req > 0
-        ? round3(starling.proxy_cpu_us_per_req / nginx.proxy_cpu_us_per_req)
-        : null,
+    ratio_vs_nginx: s.rps,
+    p99_ratio_vs_nginx: s.p99,
+    cpu_per_req_ratio_vs_nginx: s.cpu,
+    platform,
+    platform_ratio_vs_nginx: p.rps,
+    platform_p99_ratio_vs_nginx: p.p99,
+    platform_cpu_per_req_ratio_vs_nginx: p.cpu,
+    platform_aim_vs_nginx: PLATFORM_AIMS[test],
+    platform_met: p.rps === null ? null : p.rps >= PLATFORM_AIMS[test],
   };
 }
 
@@ -376,6 +442,22 @@ function printWrk(opts: TlsOptions, runs: Run[], summary: Record<WrkTest, TestSu
       `starling / nginx, ${SUMMARY_LINE[test]}: ${s.ratio_vs_nginx.toFixed(2)}× (higher is better); p99 latency ${s.p99_ratio_vs_nginx.toFixed(2)}× (lower is better)${cpu}`,
     );
   }
+  if (opts.proxies.includes('platform')) {
+    for (const test of WRK_TESTS) {
+      const s = summary[test];
+      if (!s) continue;
+      if (s.platform_ratio_vs_nginx === null || s.platform_p99_ratio_vs_nginx === null) {
+        console.log(`platform / nginx, ${SUMMARY_LINE[test]}: - (needs both proxies)`);
+        continue;
+      }
+      const c = s.platform_cpu_per_req_ratio_vs_nginx;
+      const cpu = c === null ? '' : `; proxy CPU per request ${c.toFixed(2)}× (lower is better)`;
+      const aim = `aim ≥ ${s.platform_aim_vs_nginx.toFixed(1)}× ${s.platform_met ? '✓' : '✗'}`;
+      console.log(
+        `platform / nginx, ${SUMMARY_LINE[test]}: ${s.platform_ratio_vs_nginx.toFixed(2)}× (higher is better; ${aim}); p99 latency ${s.platform_p99_ratio_vs_nginx.toFixed(2)}× (lower is better)${cpu}`,
+      );
+    }
+  }
   const idle = runs.filter((r) => r.proxy_cpu_pct !== null && r.proxy_cpu_pct < SATURATED_PCT);
   if (idle.length > 0) {
     const which = [...new Set(idle.map((r) => `${r.proxy} ${r.test}`))].join(', ');
@@ -425,9 +507,12 @@ function printIndex(r: IndexResult): void {
 let tempDir: string | undefined;
 const { cleanup, onSignal, interrupted } = cleanupHandlers(() => tempDir, log);
 
-/** Certificate (files for nginx, the store for Starling), routes, OpenSSL config, wrk script. */
+/**
+ * Certificate (files for nginx, the store for Starling, the control plane for the platform), routes,
+ * OpenSSL config, wrk script. One certificate for every proxy; it names the platform's hostname too.
+ */
 async function prepare(tools: Tools, dir: string, opts: TlsOptions): Promise<Setup> {
-  const pair = await selfSigned({ names: [BENCH_HOST] });
+  const pair = await selfSigned({ names: [BENCH_HOST, PLATFORM_HOST] });
   const certFile = join(dir, 'bench.crt');
   const keyFile = join(dir, 'bench.key');
   writeFileSync(certFile, pair.certPem, { mode: 0o600 });
@@ -462,8 +547,12 @@ async function prepare(tools: Tools, dir: string, opts: TlsOptions): Promise<Set
     certFile,
     keyFile,
     certPem: pair.certPem,
+    keyPem: pair.keyPem,
     opensslConf,
     wrkScript,
+    platform: opts.proxies.includes('platform')
+      ? platformCase({ dir, originPort: origin.port, certPem: pair.certPem, keyPem: pair.keyPem, opensslConf })
+      : undefined,
   };
 }
 
@@ -481,6 +570,12 @@ async function main(): Promise<void> {
     return;
   }
   const wrkTests = WRK_TESTS.filter((t) => opts.tests.includes(t));
+  // The platform's agent runs BIRD, which needs root: left out of a default run without it.
+  if (opts.proxies.includes('platform') && process.getuid?.() !== 0) {
+    if (opts.proxiesNamed) throw new BenchError('the platform case runs a real agent with BIRD: run as root, or leave it out with --only starling,nginx');
+    log('not root: leaving out the platform case (a real agent with BIRD needs root)');
+    opts.proxies = opts.proxies.filter((p) => p !== 'platform');
+  }
   const tools = wrkTests.length > 0 ? findTools(opts) : undefined;
   const env = {
     cpus: availableParallelism(),
@@ -489,6 +584,9 @@ async function main(): Promise<void> {
     nginx: tools ? versionOf(tools.nginx, '-v', /nginx\/(\S+)/) : null,
     nginx_openssl: tools ? versionOf(tools.nginx, '-V', /running with OpenSSL (\S+)/) : null,
     wrk: tools ? versionOf(tools.wrk, '-v', /wrk (\S+)/) : null,
+    /** The 1, 5 and 15 min load averages before and after the runs: other work on the CPUs shows here. */
+    load_avg_start: loadavg().map(round2),
+    load_avg_end: [] as number[],
   };
   if (env.nginx_openssl === 'unknown' && tools) env.nginx_openssl = versionOf(tools.nginx, '-V', /built with OpenSSL (\S+)/);
 
@@ -517,6 +615,7 @@ async function main(): Promise<void> {
     await stop(setup.origin);
   }
   const index = opts.tests.includes('index') ? await measureIndex(opts, dir) : null;
+  env.load_avg_end = loadavg().map(round2);
 
   const summary = { handshakes: summarize(runs, 'handshakes'), keepalive: summarize(runs, 'keepalive') };
   const method = `best of ${opts.rounds}: the round with the highest req/s, with that round's p99`;
@@ -539,13 +638,14 @@ async function main(): Promise<void> {
             host: BENCH_HOST,
             connect_to: HOST,
             handshakes_header: 'Connection: close',
+            platform_host: opts.proxies.includes('platform') ? PLATFORM_HOST : null,
           }
         : null,
       tls: setup
         ? {
-            certificate: 'ECDSA P-256, self-signed, the same for both proxies',
+            certificate: `ECDSA P-256, self-signed, the same for ${opts.proxies.length > 2 ? 'every proxy' : 'both proxies'}`,
             session_tickets: false,
-            negotiated: { starling: negotiated.starling ?? null, nginx: negotiated.nginx ?? null },
+            negotiated: { starling: negotiated.starling ?? null, nginx: negotiated.nginx ?? null, platform: negotiated.platform ?? null },
           }
         : null,
       env,
@@ -553,6 +653,16 @@ async function main(): Promise<void> {
       runs,
       summary,
       index: index ? { ...index, contexts_lazy: true } : null,
+      platform:
+        setup?.platform !== undefined
+          ? {
+              agent: 'starling agent run, [proxy] tls_listen, runtime.driver = "none", a new host and an empty state dir each round',
+              hostname: PLATFORM_HOST,
+              certificate_source: `PUT /v1/certificates/${PLATFORM_HOST} at the control plane, then the feed`,
+              origin: 'the routes file: bench.starling.test → the origin nginx',
+              aims_vs_nginx: PLATFORM_AIMS,
+            }
+          : null,
     };
     console.log(JSON.stringify(out, null, 2));
     return;
@@ -571,15 +681,22 @@ async function main(): Promise<void> {
       `  handshakes: -H 'Connection: close' (a new connection, a full handshake, for every request); keepalive: kept-alive connections`,
       `  ${url} with SNI and Host ${BENCH_HOST}, connected to ${HOST} (a wrk script replaces DNS)`,
       `proxies: 1 worker each (starling proxy serve --tls-listen, certificate from its store by SNI; nginx worker_processes 1, ssl_protocols TLSv1.3)`,
-      `TLS: ECDSA P-256 certificate (the same for both), session tickets off on both (no resumption); negotiated: ${tlsLine}`,
+      ...(opts.proxies.includes('platform')
+        ? [
+            `  platform: starling agent run ([proxy] tls_listen, no machines), a new host each round with an empty state dir; SNI and Host ${PLATFORM_HOST};`,
+            `  its certificate imported at the control plane (PUT /v1/certificates/${PLATFORM_HOST}) and served from the feed; its routes file → the origin`,
+          ]
+        : []),
+      `TLS: ECDSA P-256 certificate (the same for ${opts.proxies.length > 2 ? 'all' : 'both'}), session tickets off on ${opts.proxies.length > 2 ? 'all' : 'both'} (no resumption); negotiated: ${tlsLine}`,
       `origin: nginx ${env.nginx ?? '?'} on ${HOST}:${setup.originPort}, static 200 ${JSON.stringify(BODY)}`,
-      `host: ${env.cpus} CPUs shared by wrk, the proxy under test and the origin; node ${env.node} (OpenSSL ${env.node_openssl}), nginx OpenSSL ${env.nginx_openssl ?? '?'}, wrk ${env.wrk ?? '?'}`,
+      `host: ${env.cpus} CPUs shared by wrk, the proxy under test and the origin${opts.proxies.includes('platform') ? ' (and, in the platform rounds, the idle control plane)' : ''}; node ${env.node} (OpenSSL ${env.node_openssl}), nginx OpenSSL ${env.nginx_openssl ?? '?'}, wrk ${env.wrk ?? '?'}`,
     ]);
   }
   if (index) {
     if (setup) console.log('');
     printIndex(index);
   }
+  console.log(`load average (1, 5, 15 min): ${env.load_avg_start.join(' ')} at the start, ${env.load_avg_end.join(' ')} at the end`);
 }
 
 main()

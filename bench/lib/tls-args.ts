@@ -2,7 +2,8 @@
 import { parseArgs } from 'node:util';
 import { positiveInt } from './args.js';
 
-export const TLS_PROXIES = ['starling', 'nginx'] as const;
+/** `platform`: a real agent whose certificate came from the control plane over the feed (tls-platform.ts). */
+export const TLS_PROXIES = ['starling', 'nginx', 'platform'] as const;
 export type TlsProxy = (typeof TLS_PROXIES)[number];
 export const TLS_TESTS = ['handshakes', 'keepalive', 'index'] as const;
 export type TlsTest = (typeof TLS_TESTS)[number];
@@ -13,6 +14,8 @@ export interface TlsOptions {
   rounds: number;
   /** Proxies to load with wrk, in canonical order. */
   proxies: TlsProxy[];
+  /** True when --only named a proxy (then a missing tool for it is an error, not a skip). */
+  proxiesNamed: boolean;
   /** Parts to run, in canonical order. `index` is Starling's alone. */
   tests: TlsTest[];
   json: boolean;
@@ -24,7 +27,10 @@ export const TLS_USAGE = `usage: npm run bench:tls -- [flags]
        node dist/bench/tls.js [flags]
 
 Compares Starling's proxy with nginx as TLS-terminating reverse proxies (one worker each, ECDSA
-P-256 certificate, TLS 1.3, on 127.0.0.1), in front of one nginx origin:
+P-256 certificate, TLS 1.3, on 127.0.0.1), in front of one nginx origin. A third proxy, platform, is
+a real agent (starling agent run, [proxy] tls_listen) with a control plane beside it: its
+certificate is imported at the control plane and reaches it over the feed (needs root, for BIRD).
+Parts:
   handshakes  wrk -t1 -c50 -H 'Connection: close': every request a new connection, a full handshake
   keepalive   wrk -t1 -c50 over kept-alive TLS connections
   index       Starling's certificate index with 100,000 names: memory, and ns per SNI lookup
@@ -32,8 +38,8 @@ P-256 certificate, TLS 1.3, on 127.0.0.1), in front of one nginx origin:
 flags:
   --duration N     seconds of each measured wrk run (default 10)
   --warmup N       seconds of the unmeasured wrk run before each measured one (default 2; 0 = none)
-  --rounds N       rounds of starling, nginx; the best round counts (default 2)
-  --only LIST      a subset of: starling, nginx, handshakes, keepalive, index; repeatable or
+  --rounds N       rounds of starling, nginx, platform; the best round counts (default 2)
+  --only LIST      a subset of: starling, nginx, platform, handshakes, keepalive, index; repeatable or
                    comma-separated. Proxies and parts filter separately: --only index runs the
                    index alone, --only nginx the wrk runs against nginx alone
   --index-names N  names in the certificate index (default 100000)
@@ -82,6 +88,7 @@ export function parseTlsOptions(argv: string[]): TlsOptions | 'help' {
     warmupS: values.warmup === undefined ? 2 : positiveInt('--warmup', values.warmup, 0),
     rounds: values.rounds === undefined ? 2 : positiveInt('--rounds', values.rounds, 1),
     proxies: chosenProxies,
+    proxiesNamed: proxies.size > 0,
     tests: chosenTests,
     json: values.json ?? false,
     indexNames: values['index-names'] === undefined ? 100_000 : positiveInt('--index-names', values['index-names'], 1),
