@@ -90,7 +90,7 @@ describe('renewal through the control plane', { timeout: 180_000 }, () => {
 
     const renewed = await servedByBoth(first);
     assert.notEqual(renewed, first);
-    assert.deepEqual([...p.agents.values()], agentsBefore, 'the same agents, never restarted');
+    assert.ok([...p.agents.values()].every((a, i) => a === agentsBefore[i]), 'the same agents, never restarted');
 
     for (const h of held) {
       assert.ok(h.c.open(), `${h.what}: still open after the renewal`);
