@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBind9, type Bind9 } from '../helpers/bind9.js';
@@ -22,6 +22,8 @@ let bind: Bind9;
 let pebble: Pebble;
 let p: Platform;
 let root: string;
+/** Files this test writes outside the platform's directory, removed at the end. */
+const written: string[] = [];
 const tlsPorts: Record<string, number> = {};
 /** TXT values seen at _acme-challenge.starling.test in bind9 while the control plane started. */
 const seenTxt = new Set<string>();
@@ -47,8 +49,10 @@ before(async () => {
   const tmp = process.env.TMPDIR ?? '/tmp';
   const caFile = join(tmp, `starling-pebble-ca-dns01-${process.pid}.pem`);
   writeFileSync(caFile, pebble.caPem);
+  written.push(caFile);
   const secretFile = join(tmp, `starling-tsig-dns01-${process.pid}.secret`);
   writeFileSync(secretFile, `${bind.secret}\n`, { mode: 0o600 });
+  written.push(secretFile);
   assert.equal(statSync(secretFile).mode & 0o777, 0o600);
   watcher = (async () => {
     while (watching) {
@@ -73,6 +77,7 @@ before(async () => {
 });
 
 after(async () => {
+  for (const f of written) rmSync(f, { force: true });
   watching = false;
   await watcher;
   await p?.stop();

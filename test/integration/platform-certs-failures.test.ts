@@ -8,7 +8,7 @@
  * every agent keeps serving the certificate it already has.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBind9, type Bind9 } from '../helpers/bind9.js';
@@ -22,6 +22,8 @@ let bind: Bind9;
 let pebble: Pebble;
 let p: Platform;
 let root: string;
+/** Files this test writes outside the platform's directory, removed at the end. */
+const written: string[] = [];
 const tlsPorts: Record<string, number> = {};
 /* eslint-disable @typescript-eslint/no-explicit-any */
 const view = async (app: string): Promise<any> => (await p.api('GET', `/v1/apps/${app}/certificates/${app}.starling.test`)).body;
@@ -44,6 +46,7 @@ before(async () => {
   pebble = await startPebble({ httpPort: await closedPort(), tlsPort: tlsPorts.c!, dnsServer: bind.server });
   const caFile = join(process.env.TMPDIR ?? '/tmp', `starling-pebble-ca-failures-${process.pid}.pem`);
   writeFileSync(caFile, pebble.caPem);
+  written.push(caFile);
   p = await startPlatform(
     [
       { name: 'a', region: 'fra', tlsPort: tlsPorts.a! },
@@ -59,6 +62,7 @@ before(async () => {
 });
 
 after(async () => {
+  for (const f of written) rmSync(f, { force: true });
   await p?.stop();
   await pebble?.stop();
   await bind?.stop();

@@ -6,7 +6,7 @@
  * being answered on the same socket. Pebble validates HTTP-01 on agent b's plain port.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { heldHttp1, heldHttp2, type HeldConnection } from '../helpers/held-connections.js';
@@ -19,6 +19,8 @@ import { waitFor } from '../helpers/wait.js';
 let pebble: Pebble;
 let p: Platform;
 let root: string;
+/** Files this test writes outside the platform's directory, removed at the end. */
+const written: string[] = [];
 const tlsPorts: Record<string, number> = {};
 const NAME = 'renew.starling.test';
 
@@ -51,6 +53,7 @@ before(async () => {
   pebble = await startPebble({ httpPort: bPlain, tlsPort: await closedPort(), validitySeconds: 24 });
   const caFile = join(process.env.TMPDIR ?? '/tmp', `starling-pebble-ca-renewal-${process.pid}.pem`);
   writeFileSync(caFile, pebble.caPem);
+  written.push(caFile);
   p = await startPlatform(
     [
       { name: 'a', region: 'fra', tlsPort: tlsPorts.a! },
@@ -65,6 +68,7 @@ before(async () => {
 });
 
 after(async () => {
+  for (const f of written) rmSync(f, { force: true });
   await p?.stop();
   await pebble?.stop();
 });
