@@ -275,9 +275,20 @@ export class AcmeIssuer {
     try {
       return await fn();
     } catch (e) {
-      throw new StarlingError('ERR_ACME_ORDER', `${subject}: ${what} failed at ${this.opts.directoryUrl}: ${describeError(e)}`, { cause: e });
+      throw new StarlingError('ERR_ACME_ORDER', `${subject}: ${what} failed at ${this.opts.directoryUrl}: ${acmeFailure(e)}`, { cause: e });
     }
   }
+}
+
+/**
+ * acme-client (5.4) loses a network error once its own retries are spent: its response
+ * interceptor then reads `response.config` of a response that never came and throws this TypeError
+ * instead. Said as what it means, so the reason shown to the operator is not a stack-trace riddle.
+ */
+const LOST_NETWORK_ERROR = "Cannot read properties of undefined (reading 'config')";
+function acmeFailure(e: unknown): string {
+  if (e instanceof TypeError && e.message === LOST_NETWORK_ERROR) return 'the CA could not be reached (no answer after acme-client\'s retries of network errors)';
+  return describeError(e);
 }
 
 /** Names and validity of the leaf (the chain's first certificate). */

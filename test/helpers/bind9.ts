@@ -34,7 +34,15 @@ export interface Bind9 {
 const NAMED = '/usr/sbin/named';
 const run = promisify(execFile);
 
-export async function startBind9(opts: { zone?: string; keyName?: string; algorithm?: 'hmac-sha256' | 'hmac-sha512' } = {}): Promise<Bind9> {
+export async function startBind9(
+  opts: {
+    zone?: string;
+    keyName?: string;
+    algorithm?: 'hmac-sha256' | 'hmac-sha512';
+    /** More zone-file lines, e.g. `www IN A 127.0.0.1`. */
+    records?: readonly string[];
+  } = {},
+): Promise<Bind9> {
   if (!existsSync(NAMED)) throw new Error('bind9 is needed for this test: apt-get install -y bind9 bind9-dnsutils (or npm run setup)');
   const zone = opts.zone ?? 'example.test';
   const keyName = opts.keyName ?? 'starling-acme';
@@ -62,6 +70,7 @@ export async function startBind9(opts: { zone?: string; keyName?: string; algori
     `@ IN SOA ns.${zone}. hostmaster.${zone}. 1 3600 600 604800 60`,
     `@ IN NS ns.${zone}.`,
     'ns IN A 127.0.0.1',
+    ...(opts.records ?? []),
     '',
   ].join('\n'));
 

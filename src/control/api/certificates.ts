@@ -154,8 +154,9 @@ export function certificateRoutes(ctx: ApiContext): Route[] {
         const n = await nameOf(app, params.hostname!);
         const { manager } = certs();
         const name = n.kind === 'app' ? manager.coveringName(app) : n.hostname;
-        const before = manager.status(name);
         manager.retryNow(name);
+        // Read after retryNow, which moves nextAttemptAt to now: the attempt has ended once it moves again.
+        const before = manager.status(name);
         const deadline = ctx.clock.now() + Math.min(Number(query.wait ?? '30'), 120) * 1000;
         // Until the attempt started above has ended (or the deadline): the answer says how it went.
         while (ctx.clock.now() < deadline && !signal.aborted) {
