@@ -22,17 +22,13 @@ import { parseTlsOptions, TLS_USAGE, type TlsOptions, type TlsProxy } from './li
 import { PLATFORM_HOST, platformCase, type PlatformCase } from './lib/tls-platform.js';
 import { groupCpuMs } from './lib/cpu.js';
 import { NODE_OPENSSL_CONF, waitForTls, WRK_SNI_SCRIPT, type TlsProbeResult } from './lib/tls-setup.js';
-import { BenchError, findExecutable, fmtBytes, fmtInt, fmtMs, round1, round2, round3, table, versionOf } from './lib/util.js';
+import { BenchError, findExecutable, fmtInt, fmtMs, round1, round2, round3, versionOf } from './lib/util.js';
 import { parseWrk } from './lib/wrk.js';
+import { PLATFORM_AIMS, WRK_TESTS, printIndex, printWrk, summarize, type Run, type WrkTest } from './lib/tls-report.js';
 
 const THREADS = 1;
 const CONNECTIONS = 50;
 const INSTALL_HINT = 'install them with: apt-get install -y nginx wrk   (or: npm run setup)';
-/** The issue's aims for the platform case, as multiples of nginx's req/s (higher is better). */
-const PLATFORM_AIMS = { handshakes: 0.9, keepalive: 0.5 } as const;
-const WRK_TESTS = ['handshakes', 'keepalive'] as const;
-type WrkTest = (typeof WRK_TESTS)[number];
-
 /** dist/bench/tls.js → dist/src/cli/main.js */
 const STARLING_MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const INDEX_CHILD = fileURLToPath(new URL('./lib/cert-index-child.js', import.meta.url));
@@ -40,28 +36,6 @@ const INDEX_CHILD = fileURLToPath(new URL('./lib/cert-index-child.js', import.me
 interface Tools {
   nginx: string;
   wrk: string;
-}
-
-interface Run {
-  test: WrkTest;
-  proxy: TlsProxy;
-  round: number;
-  /** Requests per second; for `handshakes` that is also new TLS connections (full handshakes) per second. */
-  rps: number;
-  p99_ms: number;
-  /** Non-2xx responses plus socket errors (connect/read/write/timeout) wrk counted. */
-  errors: number;
-  /** The proxy's CPU time during the run ÷ the run's wall time, in % of one core (null without /proc). */
-  proxy_cpu_pct: number | null;
-  /** The proxy's CPU time per completed request, in µs (null without /proc). */
-  proxy_cpu_us_per_req: number | null;
-}
-
-interface Best {
-  rps: number;
-  p99_ms: number;
-  proxy_cpu_pct: number | null;
-  proxy_cpu_us_per_req: number | null;
 }
 
 /** What the proxy's TLS port negotiated with a probe connection (see waitForTls). */
@@ -300,205 +274,6 @@ async function measureIndex(opts: TlsOptions, dir: string): Promise<IndexResult>
   const { code, output } = await run('index', process.execPath, args);
   if (code !== 0 || !existsSync(out)) throw new BenchError(`the index measurement failed (exit code ${code ?? '?'}):\n${output}`);
   return JSON.parse(readFileSync(out, 'utf8')) as IndexResult;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Report
-
-/** Best of the rounds: the round with the highest req/s, with that round's p99. */
-function best(runs: Run[], test: WrkTest, proxy: TlsProxy): Best | null {
-  const mine = runs.filter((r) => r.test === test && r.proxy === proxy);
-  if (mine.length === 0) return null;
-  const top = mine.reduce((a, b) => (b.rps > a.rps ? b : a));
-  return { rps: top.rps, p99_ms: top.p99_ms, proxy_cpu_pct: top.proxy_cpu_pct, proxy_cpu_us_per_req: top.proxy_cpu_us_per_req };
-}
-
-/** (max − min) / max of req/s over the rounds. */
-function spread(runs: Run[], test: WrkTest, proxy: TlsProxy): number {
-  const rps = runs.filter((r) => r.test === test && r.proxy === proxy).map((r) => r.rps);
-  if (rps.length < 2) return 0;
-  const max = Math.max(...rps);
-  return max > 0 ? (max - Math.min(...rps)) / max : 0;
-}
-
-interface TestSummary {
-  starling: Best | null;
-  nginx: Best | null;
-  /** Starling's req/s ÷ nginx's (higher is better for Starling). */
-  ratio_vs_nginx: number | null;
-  /** Starling's p99 ÷ nginx's (lower is better for Starling). */
-  p99_ratio_vs_nginx: number | null;
-  /** Starling's CPU time per request ÷ nginx's (lower is better for Starling). */
-  cpu_per_req_ratio_vs_nginx: number | null;
-  /** The platform case: an agent serving the control plane's certificate (null when it did not run). */
-  platform: Best | null;
-  /** The same three ratios for the platform case against nginx. */
-  platform_ratio_vs_nginx: number | null;
-  platform_p99_ratio_vs_nginx: number | null;
-  platform_cpu_per_req_ratio_vs_nginx: number | null;
-  /** The issue's aim for platform_ratio_vs_nginx, and whether this run met it (null: not measured). */
-  platform_aim_vs_nginx: number;
-  platform_met: boolean | null;
-}
-
-interface Ratios {
-  rps: number | null;
-  p99: number | null;
-  cpu: number | null;
-}
-
-/** `a` against `b`: req/s, p99 and CPU per request, each a ÷ b (null when either is missing). */
-function ratios(a: Best | null, b: Best | null): Ratios {
-  if (a === null || b === null) return { rps: null, p99: null, cpu: null };
-  return {
-    rps: b.rps > 0 ? round3(a.rps / b.rps) : null,
-    p99: b.p99_ms > 0 ? round3(a.p99_ms / b.p99_ms) : null,
-    cpu: a.proxy_cpu_us_per_req !== null && b.proxy_cpu_us_per_req !== null && b.proxy_cpu_us_per_req > 0 ? round3(a.proxy_cpu_us_per_req / b.proxy_cpu_us_per_req) : null,
-  };
-}
-
-function summarize(runs: Run[], test: WrkTest): TestSummary | null {
-  if (!runs.some((r) => r.test === test)) return null;
-  const starling = best(runs, test, 'starling');
-  const nginx = best(runs, test, 'nginx');
-  const platform = best(runs, test, 'platform');
-  const s = ratios(starling, nginx);
-  const p = ratios(platform, nginx);
-  return {
-    starling,
-    nginx,
-    ratio_vs_nginx: s.rps,
-    p99_ratio_vs_nginx: s.p99,
-    cpu_per_req_ratio_vs_nginx: s.cpu,
-    platform,
-    platform_ratio_vs_nginx: p.rps,
-    platform_p99_ratio_vs_nginx: p.p99,
-    platform_cpu_per_req_ratio_vs_nginx: p.cpu,
-    platform_aim_vs_nginx: PLATFORM_AIMS[test],
-    platform_met: p.rps === null ? null : p.rps >= PLATFORM_AIMS[test],
-  };
-}
-
-const SUMMARY_LINE: Record<WrkTest, string> = {
-  handshakes: 'new TLS 1.3 handshakes/s',
-  keepalive: 'req/s over kept-alive TLS',
-};
-
-/** Below this share of one core, a proxy was not what limited the run. */
-const SATURATED_PCT = 85;
-
-const fmtPct = (n: number | null) => (n === null ? '-' : `${n.toFixed(0)}%`);
-const fmtUs = (n: number | null) => (n === null ? '-' : fmtInt(n));
-
-function printWrk(opts: TlsOptions, runs: Run[], summary: Record<WrkTest, TestSummary | null>, heading: string[]): void {
-  const anyErrors = runs.some((r) => r.errors > 0);
-  console.log(heading.join('\n'));
-  console.log('');
-  const head = ['test', 'proxy', 'round', 'req/s', 'p99 ms', 'proxy CPU', 'CPU µs/req', ...(anyErrors ? ['errors'] : [])];
-  const rows = runs.map((r) => [
-    r.test,
-    r.proxy,
-    String(r.round),
-    fmtInt(r.rps),
-    fmtMs(r.p99_ms),
-    fmtPct(r.proxy_cpu_pct),
-    fmtUs(r.proxy_cpu_us_per_req),
-    ...(anyErrors ? [String(r.errors)] : []),
-  ]);
-  console.log(table(head, rows, [false, false, true, true, true, true, true, true]));
-  console.log('');
-  console.log(`best of ${opts.rounds} round${opts.rounds === 1 ? '' : 's'} (the round with the higher req/s, with that round's other numbers):`);
-  const srows: string[][] = [];
-  for (const test of WRK_TESTS) {
-    if (!summary[test]) continue;
-    for (const proxy of opts.proxies) {
-      const b = best(runs, test, proxy);
-      srows.push([
-        test,
-        proxy,
-        b ? fmtInt(b.rps) : '-',
-        b ? fmtMs(b.p99_ms) : '-',
-        fmtPct(b?.proxy_cpu_pct ?? null),
-        fmtUs(b?.proxy_cpu_us_per_req ?? null),
-        `${(spread(runs, test, proxy) * 100).toFixed(1)}%`,
-      ]);
-    }
-  }
-  console.log(
-    table(['test', 'proxy', 'req/s', 'p99 ms', 'proxy CPU', 'CPU µs/req', 'rounds differ by'], srows, [false, false, true, true, true, true, true]),
-  );
-  console.log('(handshakes: every request is a new connection, so req/s = full TLS handshakes per second;');
-  console.log(' proxy CPU: its CPU time over the run, in % of one core; CPU µs/req: that time per request)');
-  console.log('');
-  for (const test of WRK_TESTS) {
-    const s = summary[test];
-    if (!s) continue;
-    if (s.ratio_vs_nginx === null || s.p99_ratio_vs_nginx === null) {
-      console.log(`starling / nginx, ${SUMMARY_LINE[test]}: - (needs both proxies)`);
-      continue;
-    }
-    const cpu = s.cpu_per_req_ratio_vs_nginx === null ? '' : `; proxy CPU per request ${s.cpu_per_req_ratio_vs_nginx.toFixed(2)}× (lower is better)`;
-    console.log(
-      `starling / nginx, ${SUMMARY_LINE[test]}: ${s.ratio_vs_nginx.toFixed(2)}× (higher is better); p99 latency ${s.p99_ratio_vs_nginx.toFixed(2)}× (lower is better)${cpu}`,
-    );
-  }
-  if (opts.proxies.includes('platform')) {
-    for (const test of WRK_TESTS) {
-      const s = summary[test];
-      if (!s) continue;
-      if (s.platform_ratio_vs_nginx === null || s.platform_p99_ratio_vs_nginx === null) {
-        console.log(`platform / nginx, ${SUMMARY_LINE[test]}: - (needs both proxies)`);
-        continue;
-      }
-      const c = s.platform_cpu_per_req_ratio_vs_nginx;
-      const cpu = c === null ? '' : `; proxy CPU per request ${c.toFixed(2)}× (lower is better)`;
-      const aim = `aim ≥ ${s.platform_aim_vs_nginx.toFixed(1)}× ${s.platform_met ? '✓' : '✗'}`;
-      console.log(
-        `platform / nginx, ${SUMMARY_LINE[test]}: ${s.platform_ratio_vs_nginx.toFixed(2)}× (higher is better; ${aim}); p99 latency ${s.platform_p99_ratio_vs_nginx.toFixed(2)}× (lower is better)${cpu}`,
-      );
-    }
-  }
-  const idle = runs.filter((r) => r.proxy_cpu_pct !== null && r.proxy_cpu_pct < SATURATED_PCT);
-  if (idle.length > 0) {
-    const which = [...new Set(idle.map((r) => `${r.proxy} ${r.test}`))].join(', ');
-    console.log(
-      `note: the proxy used less than ${SATURATED_PCT}% of a core in some runs (${which}): there, req/s was limited by wrk ` +
-        `(which makes a full handshake of its own per connection) or by other processes on the CPUs, not by the proxy. ` +
-        `CPU µs per request compares the proxies' cost regardless.`,
-    );
-  }
-}
-
-function printIndex(r: IndexResult): void {
-  const m = r.memory;
-  const perCert = m.certificates.heap_bytes / r.names;
-  console.log(`certificate index: Starling's CertificateIndex.from() over ${fmtInt(r.names)} certificates, one name each`);
-  console.log(`  (one ${r.certificate.key} certificate and key for all, each with its own copy of the PEM text: ${r.certificate.cert_pem_bytes} + ${r.certificate.key_pem_bytes} bytes)`);
-  console.log(
-    table(
-      ['', 'heap', 'RSS', 'heap per name'],
-      [
-        ['certificates, as the store returns them', fmtBytes(m.certificates.heap_bytes), fmtBytes(m.certificates.rss_bytes), fmtBytes(perCert)],
-        ['the index on top of them', fmtBytes(m.index.heap_bytes), fmtBytes(m.index.rss_bytes), fmtBytes(m.index.heap_bytes_per_name)],
-      ],
-      [false, true, true, true],
-    ).replace(/^/gm, '  '),
-  );
-  console.log(`  building the index: ${r.build_ms.toFixed(1)} ms (best of ${r.rounds})`);
-  console.log(
-    `  SNI lookup (index.lookup, best of ${r.rounds} passes of ${fmtInt(r.lookups)} random names): ` +
-      `${fmtInt(r.lookup_ns.hit)} ns known name, ${fmtInt(r.lookup_ns.miss)} ns unknown name, ` +
-      `${fmtInt(r.lookup_ns.mixed)} ns mixed (${Math.round(r.mixed_hit_share * 100)}% known)`,
-  );
-  const allS = (r.context.create_us * r.names) / 1e6;
-  const allBytes = r.context.rss_bytes_each * r.names;
-  console.log(
-    `  TLS contexts are created lazily, on the first lookup of each certificate: building the index made ${r.contexts_after_build}.`,
-  );
-  console.log(
-    `  One costs ~${fmtInt(r.context.create_us)} µs and ~${fmtBytes(r.context.rss_bytes_each)} of RSS when it is made ` +
-      `(measured over ${r.context.sample}); all ${fmtInt(r.names)} up front would take ~${allS.toFixed(0)} s and ~${fmtBytes(allBytes)}.`,
-  );
 }
 
 // ---------------------------------------------------------------------------------------------
