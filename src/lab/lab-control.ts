@@ -8,8 +8,10 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { StarlingError, certFingerprint } from '../shared/index.js';
 import { cliIn } from './lab-agents.js';
+import { labCa } from './lab-ca.js';
 import { isRecordedAlive } from './lab-state.js';
 import {
+  APPS_DOMAIN,
   CLI_MAIN,
   controlCert,
   controlDir,
@@ -33,6 +35,7 @@ export async function startControl(ctx: LabContext, timeoutMs = 20_000): Promise
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const { control } = ctx.plan;
   const config = join(dir, 'control.toml');
+  const ca = labCa(ctx);
   writeFileSync(
     config,
     [
@@ -41,6 +44,16 @@ export async function startControl(ctx: LabContext, timeoutMs = 20_000): Promise
       `state = "${join(dir, 'state.db')}"`,
       `token_file = "${controlUserToken(ctx)}"`,
       '# [tls] is on by default: a self-signed certificate (tls.crt), pinned by the lab\'s CLI calls and agents.',
+      '# What a custom domain\'s owner points A records at (certs show): the anycast service address.',
+      `anycast_addresses = ["${ctx.plan.serviceAddress}"]`,
+      '',
+      '# The lab\'s CA: Pebble in this namespace (lab-ca.ts); every app\'s <app>.' + APPS_DOMAIN + ' is ordered from it.',
+      '[acme]',
+      `directory_url = "${ca.directoryUrl}"`,
+      `ca_file = "${ca.listenerCaFile}"`,
+      'challenges = ["tls-alpn-01", "http-01"]',
+      'retry_initial = "2s"',
+      'retry_max = "30s"',
       '',
     ].join('\n'),
     { mode: 0o600 },
