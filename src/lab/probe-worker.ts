@@ -30,8 +30,9 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
+import { isIP } from 'node:net';
 import process from 'node:process';
-import type { PeerCertificate, TLSSocket } from 'node:tls';
+import tls, { type PeerCertificate, type TLSSocket } from 'node:tls';
 import { pathToFileURL } from 'node:url';
 
 export interface ProbeWorkerOptions {
@@ -170,12 +171,18 @@ function fetchOnce(o: ProbeWorkerOptions): Promise<number> {
 function fetchHttp2(o: ProbeWorkerOptions): Promise<number> {
   return new Promise((resolve) => {
     const u = new URL(o.url);
+    let connected = false;
+    let done = false;
+    // Before the connection is up it is curl's 7 (could not connect, TLS refused), after it 56.
     const fail = (e: Error, code: number): void => {
+      if (done) return;
+      done = true;
       process.stderr.write(`lab curl: ${o.url}: ${e.message}\n`);
       session.destroy();
-      resolve(code);
+      resolve(connected ? code : 7);
     };
     const session = http2.connect(u.origin, { ...tlsOptions(o), ALPNProtocols: ['h2'] });
+    session.once('connect', () => (connected = true));
     session.on('error', (e: Error) => fail(e, 7));
     session.setTimeout(o.timeoutMs ?? 5000, () => fail(new Error(`no answer within ${o.timeoutMs ?? 5000} ms`), 28));
     const req = session.request({ ':method': 'GET', ':path': `${u.pathname}${u.search}`, ':authority': o.host ?? u.host, accept: '*/*' });
@@ -209,38 +216,54 @@ function describeTls(s: TLSSocket): string {
 
 /** One GET per URL, each answered by a JSON line (the `get` mode: API calls from inside the lab). */
 async function getAll(o: ProbeWorkerOptions): Promise<number> {
-  const pin = o.pinFile === undefined ? undefined : new X509Certificate(readFileSync(o.pinFile, 'utf8'));
+  const pin = o.pinFile === undefined ? undefined : new X509Certificate(readFileSync(o.pinFile, 'utf8')).fingerprint256;
   const token = o.tokenFile === undefined ? undefined : readFileSync(o.tokenFile, 'utf8').trim();
   for (const url of o.urls ?? []) {
-    const line = await new Promise<GetLine>((resolve) => {
-      const tls = pin
-        ? {
-            // The pinned certificate is its own (and only) trust anchor, and the one accepted.
-            ca: pin.toString(),
-            rejectUnauthorized: true,
-            checkServerIdentity: (_h: string, c: PeerCertificate) => (c.fingerprint256 === pin.fingerprint256 ? undefined : new Error('the server certificate is not the pinned one')),
-          }
-        : tlsOptions(o);
-      const req = (url.startsWith('https:') ? https : http).request(url, {
-        agent: false,
-        ...tls,
-        headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-        timeout: o.timeoutMs ?? 5000,
-      });
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${o.timeoutMs ?? 5000} ms`)));
-      req.on('error', (e: NodeJS.ErrnoException) => resolve({ url, body: '', error: e.code ?? e.message }));
-      req.on('response', (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => resolve({ url, status: res.statusCode ?? 0, body }));
-        res.on('error', (e: NodeJS.ErrnoException) => resolve({ url, body, error: e.code ?? e.message }));
-      });
-      req.end();
-    });
+    const line = await getOne(url, o, pin, token).catch((e: NodeJS.ErrnoException): GetLine => ({ url, body: '', error: e.code ?? e.message }));
     process.stdout.write(JSON.stringify(line) + '\n');
   }
   return 0;
+}
+
+/**
+ * One GET. With a pin, the TLS connection is made first and its certificate compared with the
+ * pinned one; only then is the request (with the token) written to it.
+ */
+async function getOne(url: string, o: ProbeWorkerOptions, pin: string | undefined, token: string | undefined): Promise<GetLine> {
+  const u = new URL(url);
+  const timeout = o.timeoutMs ?? 5000;
+  let socket: TLSSocket | undefined;
+  if (pin !== undefined) {
+    socket = await new Promise<TLSSocket>((resolve, reject) => {
+      const s = tls.connect({ host: u.hostname, port: Number(u.port || 443), rejectUnauthorized: false, ...(isIP(u.hostname) ? {} : { servername: u.hostname }) });
+      s.setTimeout(timeout, () => s.destroy(new Error(`no TLS handshake within ${timeout} ms`)));
+      s.once('error', reject);
+      s.once('secureConnect', () => {
+        if (s.getPeerCertificate().fingerprint256 === pin) return resolve(s);
+        s.destroy();
+        reject(new Error('the server certificate is not the pinned one'));
+      });
+    });
+  }
+  return new Promise<GetLine>((resolve, reject) => {
+    const pinned = socket;
+    // No agent with a connection of our own (an agent would make its own, and check it its way).
+    const req = (url.startsWith('https:') ? https : http).request(url, {
+      ...(pinned ? { createConnection: () => pinned } : { agent: false, ...tlsOptions(o) }),
+      headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      timeout,
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeout} ms`)));
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ url, status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.end();
+  });
 }
 
 async function main(o: ProbeWorkerOptions): Promise<number> {
