@@ -101,7 +101,7 @@ export async function labUp(o: LabUpOptions): Promise<LabUpReport> {
     o.onStep?.(steps[0]!);
     await step('network', () => buildFabric(plan.fabric, ctx.state, undefined, { clock: ctx.clock }), (r) => `${r.namespaces} namespaces, ${r.links} veth pairs`);
     await step('routers', () => startRouters(ctx), () => `${plan.routers.length} BIRDs (${plan.routers.map((r) => r.city).join(', ')})`);
-    await step('CA', () => startCa(ctx), (ca) => `pebble at ${ca.directoryUrl}, its DNS answering ${plan.serviceAddress} for every name (namespace ${plan.control.ns})`);
+    await step('CA', () => startCa(ctx), (ca) => `pebble at ${ca.directoryUrl}; its DNS: every name → ${plan.serviceAddress}`);
     await step('control plane', () => startControl(ctx), () => `starling control run at ${plan.control.url} (namespace ${plan.control.ns})`);
     await step('hosts', () => addHosts(ctx), () => `starling hosts add × ${plan.popHosts.length}: a one-time join token for each`);
     await step('agents', () => startAgents(ctx), () => `${plan.popHosts.length} × starling agent run (${plan.popHosts.map((h) => h.id).join(', ')}), joined and registered`);
@@ -109,7 +109,7 @@ export async function labUp(o: LabUpOptions): Promise<LabUpReport> {
     await step('BGP', () => waitAnnounced(ctx), () => `${sessions} sessions established; every PoP host announces ${plan.anycast}`);
     await step('deploy', () => deployDemo(ctx, (what, ms) => ctx.logger.info('lab deploy', { what, ms: Math.round(ms) })), () => `${ctx.appHost}: deploy, then scale count 1 --region ${pops.join(',')}`);
     await step('serving', () => waitServing(ctx), () => `every PoP host answers for ${ctx.appHost} from a machine in its region`);
-    await step('HTTPS', () => waitHttps(ctx), () => `every PoP host serves https://${ctx.appHost}/ with a certificate from the lab's Pebble`);
+    await step('HTTPS', () => waitHttps(ctx), () => `https://${ctx.appHost}/ at every PoP host, certificate from Pebble`);
     const catchment = await step('catchment', () => measureCatchment(ctx), (rows) => `${rows.filter((r) => r.ok).length}/${rows.length} cities reach their expected PoP`);
     const ms = Math.round(ctx.clock.monotonic() - t0);
     ctx.state.setMeta('up', { ms, steps: steps.map((s) => ({ name: s.name, ms: s.ms })) });
