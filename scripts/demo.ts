@@ -2,7 +2,8 @@
  * `npm run demo`: Starling's lab — a small internet on this computer — with the real CLI, as a user
  * would type it: `starling lab up` (routers running BIRD, a control plane, one agent per PoP, the
  * demo app deployed everywhere, the catchment measured with real HTTP), a look at what a client in
- * Paris and one in Warsaw get, then a graceful failover of the London PoP measured from the clients.
+ * Paris and one in Warsaw get, one HTTPS request (HTTP/2, a certificate the platform ordered from the
+ * lab's Pebble), then a graceful failover of the London PoP measured from the clients.
  * The lab stays up afterwards for exploring; the demo ends by saying how, and how to take it down
  * (`npm run demo -- --down` takes it down itself).
  *
@@ -93,7 +94,17 @@ async function demo(): Promise<void> {
     if (r.code !== 0) throw new DemoError(`starling lab curl ${city} failed`);
   }
 
-  heading('3. A graceful failover: drain the London PoP while Londoners and Parisians keep asking');
+  heading('3. HTTPS: a certificate the platform ordered by itself');
+  paragraph(
+    'lab up also started Pebble, a real ACME CA, in the control plane\'s namespace. When the demo app was created the ' +
+      'control plane ordered demo.starling.test from it; Pebble validated the order by connecting to 10.200.0.1 ' +
+      'through the lab\'s BGP routing (its DNS says every name is there), the nearest PoP answered the challenge from ' +
+      'its feed, and every PoP now serves the certificate. The client trusts Pebble\'s root and asks for HTTP/2:',
+  );
+  const tls = await starling(['lab', 'curl', 'cdg', 'https://demo.starling.test/', '--http2', '--include'], { timeoutMs: 20_000 });
+  if (tls.code !== 0 || !/HTTP\/2 200/.test(tls.out)) throw new DemoError('starling lab curl cdg https://demo.starling.test/ --http2 failed');
+
+  heading('4. A graceful failover: drain the London PoP while Londoners and Parisians keep asking');
   paragraph(
     'starling lab failover runs `starling agent drain` on lhr1: its routes are re-announced with the ' +
       'GRACEFUL_SHUTDOWN community, so every router prefers another path at once, and withdrawn 1.5 s later. ' +
@@ -116,6 +127,7 @@ async function demo(): Promise<void> {
     [
       'starling lab status                              routers, BGP sessions, PoPs, the catchment now',
       'starling lab curl waw http://10.200.0.1/          a request from Warsaw',
+      'starling lab curl waw https://demo.starling.test/ the same over HTTPS (--http2: HTTP/2)',
       'starling lab exec cdg -- ip route                 any command in the Paris client namespace',
       'starling lab fail fra1 --mode crash               kill a PoP (or --mode silent, graceful) …',
       'starling lab heal fra1                            … and bring it back',

@@ -1,7 +1,8 @@
 /**
  * `lab failover POP --mode …`: what a PoP failure costs the users it serves. The client namespaces
- * of the cities in the PoP's catchment each send a fresh HTTP request (new TCP connection) every
- * 20 ms on a fixed schedule; once every city has a steady baseline from the PoP, the PoP is failed;
+ * of the cities in the PoP's catchment each send a fresh HTTP request (new TCP connection; with
+ * `https`, a new TLS connection with its full handshake, SNI the demo app's name) every 20 ms on a
+ * fixed schedule; once every city has a steady baseline from the PoP, the PoP is failed;
  * probing goes on until every city is answered steadily by its new PoP (and, for graceful, past the
  * withdrawal at the end of the drain). Then, unless told to keep it failed, the PoP is healed.
  *
@@ -26,6 +27,7 @@
 import { StarlingError } from '../shared/index.js';
 import { computeCatchment } from './catchment.js';
 import { failures, findPopHosts, type FailMode, type LabContext } from './lab-context.js';
+import { labTrust } from './lab-ca.js';
 import { LAB_DRAIN_DELAY_MS } from './lab-agents.js';
 import { downPops, failPop, healPop } from './lab-fail.js';
 import { startProbe, until, type ProbeLine, type ProbeRun } from './probe.js';
@@ -70,6 +72,8 @@ export interface FailoverReport {
   lab: string;
   pop: string;
   mode: FailMode;
+  /** Whether the clients spoke HTTPS (a fresh TLS connection per request) rather than HTTP. */
+  https: boolean;
   /** What lab fail did. */
   actions: string[];
   cities: FailoverCity[];
@@ -78,7 +82,7 @@ export interface FailoverReport {
   healMs: number | undefined;
 }
 
-export async function failover(ctx: LabContext, which: string, mode: FailMode, o: { keepFailed?: boolean; timeoutMs?: number } = {}): Promise<FailoverReport> {
+export async function failover(ctx: LabContext, which: string, mode: FailMode, o: { keepFailed?: boolean; timeoutMs?: number; https?: boolean } = {}): Promise<FailoverReport> {
   const hosts = findPopHosts(ctx, which);
   const busy = hosts.filter((h) => failures(ctx)[h.id] !== undefined);
   if (busy.length > 0) {
@@ -91,9 +95,12 @@ export async function failover(ctx: LabContext, which: string, mode: FailMode, o
   if (clients.length === 0) {
     throw new StarlingError('ERR_LAB_NO_CLIENTS', `no client city is served by ${popCity}: a failover there is invisible to users`, { fault: 'user' });
   }
+  // HTTPS: every request its own TLS connection (no session reuse), SNI the demo app's name, Pebble's root trusted.
+  const scheme = o.https ? 'https' : 'http';
+  const tls = o.https ? labTrust(ctx) : {};
   const runs = new Map<string, ProbeRun>();
   for (const c of clients) {
-    runs.set(c.city, startProbe(c.ns, { mode: 'stream', url: `http://${ctx.plan.serviceAddress}/`, host: ctx.appHost, everyMs: FAILOVER_EVERY_MS, timeoutMs: FAILOVER_DEADLINE_MS }));
+    runs.set(c.city, startProbe(c.ns, { mode: 'stream', url: `${scheme}://${ctx.plan.serviceAddress}/`, host: ctx.appHost, everyMs: FAILOVER_EVERY_MS, timeoutMs: FAILOVER_DEADLINE_MS, ...tls }));
   }
   const stopAll = (): Promise<number[]> => Promise.all([...runs.values()].map((r) => r.stop()));
   let actions: string[];
@@ -135,7 +142,7 @@ export async function failover(ctx: LabContext, which: string, mode: FailMode, o
     await healPop(ctx, which);
     healMs = Math.round(ctx.clock.monotonic() - h0);
   }
-  return { lab: ctx.name, pop: which, mode, actions, cities, healed: !o.keepFailed, healMs };
+  return { lab: ctx.name, pop: which, mode, https: o.https === true, actions, cities, healed: !o.keepFailed, healMs };
 }
 
 /** The `sent` time of the first of STEADY consecutive answers from `pop` (the latest such streak start). */

@@ -55,9 +55,11 @@ export { holderDir, holderHasLab, runsDirectly, rerunInHolder, stopHolder } from
 export { labUp, type LabUpOptions, type LabUpReport, type LabStep } from './lab-up.js';
 export { measureCatchment, probeOnce, startProbe, type CatchmentRow, type ProbeLine, type ProbeRun } from './probe.js';
 export { routerViews, type RouterView, type SessionView, type AnnounceState } from './lab-routers.js';
-export { namespaceFor } from './lab-context.js';
+export { namespaceFor, labRootPath } from './lab-context.js';
 export { failPop, healPop, assertFailMode, downPops, waitRoutersConverged, FAIL_MODES } from './lab-fail.js';
 export { failover, summarizeCity, FAILOVER_EVERY_MS, FAILOVER_TIMEOUT_MS, type FailoverReport, type FailoverCity } from './failover.js';
 export { labStatus, type LabStatus, type PopHostStatus } from './lab-status.js';
+export { labCertificates, type LabCertificate } from './lab-certs.js';
+export { labRootPem, labTrust, labCa, type LabCa } from './lab-ca.js';
 export { labDown, type LabDownReport } from './lab-down.js';
 export { labControlAccess, type LabControlAccess } from './lab-access.js';

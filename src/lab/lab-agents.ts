@@ -1,7 +1,7 @@
 /**
  * One real `starling agent run` per PoP host, inside the host's namespace: its announcer peers with
  * the city router (BFD on, the lab's short timers), its proxy listens on 0.0.0.0:80 (so on the
- * anycast service address), its health is its own proxy's /healthz, and `[control]` points at the
+ * anycast service address; HTTPS on 443 with the platform's certificates), its health is its own proxy's /healthz, and `[control]` points at the
  * lab's control plane with `proxy_address` = the host's link address, where the other PoPs' proxies
  * reach this one.
  *
@@ -45,6 +45,8 @@ admin_listen = "0.0.0.0:${AGENT_ADMIN_PORT}"
 
 [proxy]
 listen = "0.0.0.0:80"
+# HTTPS (HTTP/1.1 and HTTP/2 by ALPN) with the certificates the control plane orders from the lab's Pebble.
+tls_listen = "0.0.0.0:443"
 routes = "${join(dir, 'routes.json')}"
 admin = "127.0.0.1:9191"
 

@@ -66,11 +66,17 @@ export const controlCert = (ctx: Pick<LabContext, 'dir'>): string => join(contro
 /** Where `starling hosts add --write` puts a host's one-time join token, for its agent's first start. */
 export const joinTokenPath = (ctx: Pick<LabContext, 'dir'>, id: string): string => join(hostDir(ctx, id), 'join.token');
 export const controlUserToken = (ctx: Pick<LabContext, 'dir'>): string => join(controlDir(ctx), 'api.token');
+/** The lab's CA (Pebble and challtestsrv): their config, logs and listener certificate (lab-ca.ts). */
+export const caDir = (ctx: Pick<LabContext, 'dir'>): string => join(ctx.dir, 'ca');
+/** Pebble's issuing root, recorded at lab up: the lab's HTTPS clients trust it. */
+export const labRootPath = (ctx: Pick<LabContext, 'dir'>): string => join(caDir(ctx), 'root.pem');
 
 /** Names of recorded processes, so each can be found again in the state file. */
 export const what = {
   router: (city: string): string => `bird router ${city}`,
   control: (): string => 'control plane',
+  pebble: (): string => 'pebble (the lab CA)',
+  challtestsrv: (): string => "pebble-challtestsrv (the lab CA's DNS)",
   agent: (id: string): string => `agent ${id}`,
   agentBird: (id: string): string => `bird of agent ${id}`,
 };
@@ -81,7 +87,7 @@ export function createLabContext(name: string, topology: Topology, o: LabContext
   const plan = planLab(topology, { lab: name });
   const state = LabState.open(dir, name);
   // Everything the lab writes lives under these; recorded first, so lab down removes them.
-  state.record('dir', ...['routers', 'hosts', 'control', 'app'].map((d) => join(dir, d)));
+  state.record('dir', ...['routers', 'hosts', 'control', 'ca', 'app'].map((d) => join(dir, d)));
   state.setMeta('topology', topology as unknown as JsonValue);
   return { name, dir, state, topology, plan, appHost: `${DEMO_APP}.${APPS_DOMAIN}`, clock: o.clock ?? new SystemClock(), logger: o.logger ?? silentLogger };
 }
@@ -142,11 +148,11 @@ export function labEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
  * has an empty /sys/fs/cgroup; as a normal user, the host's cgroup mounts even stay listed in
  * mountinfo while hidden under it).
  */
-export function startDaemon(ctx: LabContext, ns: string, argv: string[], name: string, logFile: string, o: { enter?: 'ip' | 'nsenter' } = {}): number {
+export function startDaemon(ctx: LabContext, ns: string, argv: string[], name: string, logFile: string, o: { enter?: 'ip' | 'nsenter'; env?: Record<string, string> } = {}): number {
   const fd = openSync(logFile, 'a', 0o600);
   try {
     const [cmd = '', ...args] = argv;
-    const opts = { what: name, detached: true, stdio: ['ignore', fd, fd] as ['ignore', number, number], env: labEnv() };
+    const opts = { what: name, detached: true, stdio: ['ignore', fd, fd] as ['ignore', number, number], env: labEnv(o.env) };
     const child = o.enter === 'nsenter' ? spawnEntered(ctx, ns, argv, opts) : spawnIn(ctx.state, ns, cmd, args, opts);
     child.on('error', () => undefined);
     child.unref();

@@ -1,14 +1,17 @@
 /**
  * `lab status`: the lab as it is now — each router's BIRD and BGP sessions (over its control
  * socket), each PoP host's agent and announce state (as its router sees it) and any injury `lab
- * fail` left, the control plane, and the catchment measured now with real HTTP from every client.
+ * fail` left, the control plane, the certificates it holds (each name's state, issuer and expiry),
+ * and the catchment measured now with real HTTP from every client.
  */
 import { computeCatchment } from './catchment.js';
 import { agentAlive, agentBirdPid } from './lab-agents.js';
-import { failures, recorded, what, type FailMode, type LabContext } from './lab-context.js';
+import { failures, labRootPath, recorded, what, type FailMode, type LabContext } from './lab-context.js';
+import { labCa } from './lab-ca.js';
 import { downPops } from './lab-fail.js';
 import { routerViews, type AnnounceState, type RouterView } from './lab-routers.js';
 import { isRecordedAlive } from './lab-state.js';
+import { labCertificates, type LabCertificate } from './lab-certs.js';
 import { measureCatchment, type CatchmentRow } from './probe.js';
 
 export interface PopHostStatus {
@@ -31,6 +34,12 @@ export interface LabStatus {
   serviceAddress: string;
   app: string;
   control: { ns: string; url: string; running: boolean };
+  /** The lab's CA (Pebble, in the control namespace) and the root file its clients trust. */
+  ca: { directoryUrl: string; root: string; running: boolean };
+  /** Every certificate and every app's names, as the control plane tells them (lab-certs.ts). */
+  certificates: LabCertificate[];
+  /** Why the certificates could not be asked for (the control plane is down, say); null when they were. */
+  certificatesError: string | null;
   routers: Array<RouterView & { ns: string; running: boolean }>;
   pops: PopHostStatus[];
   /** PoPs all of whose hosts are failed: the catchment's expected column assumes them down. */
@@ -46,7 +55,15 @@ export async function labStatus(ctx: LabContext, o: { probe?: boolean } = {}): P
     const p = recorded(ctx, name);
     return p !== undefined && isRecordedAlive(p);
   };
-  const [views, catchment] = await Promise.all([routerViews(ctx), o.probe === false ? Promise.resolve([]) : measureCatchment(ctx, { down: downPops(ctx), count: 1 })]);
+  let certificatesError: string | null = null;
+  const [views, catchment, certificates] = await Promise.all([
+    routerViews(ctx),
+    o.probe === false ? Promise.resolve([]) : measureCatchment(ctx, { down: downPops(ctx), count: 1 }),
+    labCertificates(ctx).catch((e: unknown) => {
+      certificatesError = (e as Error).message;
+      return [];
+    }),
+  ]);
   const announce = Object.assign({}, ...views.map((v) => v.hosts)) as Record<string, AnnounceState>;
   const fails = failures(ctx);
   const up = snap.meta.up as { ms?: number } | undefined;
@@ -60,6 +77,9 @@ export async function labStatus(ctx: LabContext, o: { probe?: boolean } = {}): P
     serviceAddress: ctx.plan.serviceAddress,
     app: ctx.appHost,
     control: { ns: ctx.plan.control.ns, url: ctx.plan.control.url, running: alive(what.control()) },
+    ca: { directoryUrl: labCa(ctx).directoryUrl, root: labRootPath(ctx), running: alive(what.pebble()) && alive(what.challtestsrv()) },
+    certificates,
+    certificatesError,
     routers: views.map((v) => ({ ...v, ns: ctx.plan.routers.find((r) => r.city === v.city)!.ns, running: alive(what.router(v.city)) })),
     pops: ctx.plan.popHosts.map((h) => ({
       id: h.id,

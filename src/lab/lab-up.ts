@@ -1,9 +1,10 @@
 /**
  * `starling lab up`: a small internet on this computer, step by step, each step timed —
  *   topology (checked, tie-free) → network (namespaces, veths) → routers (one BIRD per city) →
- *   control plane → agents (one per PoP host; each announces the anycast prefix once its proxy is
+ *   CA (Pebble and its DNS, in the control namespace) → control plane (ordering certificates from it) → agents (one per PoP host; each announces the anycast prefix once its proxy is
  *   healthy) → the demo app deployed with the real CLI and scaled to every PoP region → every PoP
- *   announcing and serving → the catchment measured with real HTTP from every client namespace.
+ *   announcing and serving → every PoP serving the demo app over HTTPS with a certificate issued
+ *   through the platform → the catchment measured with real HTTP from every client namespace.
  * Everything made is in the lab's state file before (namespaces) or right after (processes) it is
  * made, so `lab down` undoes a lab that failed halfway, or whose `lab up` was killed.
  */
@@ -14,9 +15,11 @@ import { assertNoTies } from './catchment.js';
 import { buildFabric } from './fabric.js';
 import { labDown } from './lab-down.js';
 import { agentAlive, agentLog, recordAgentBird, startAgent } from './lab-agents.js';
-import { createLabContext, labDir, logTail, type LabContext } from './lab-context.js';
+import { createLabContext, labDir, labRootPath, logTail, type LabContext } from './lab-context.js';
 import { labControlAccess, type LabControlAccess } from './lab-access.js';
 import { addHosts, deployDemo, startControl } from './lab-control.js';
+import { startCa } from './lab-ca.js';
+import { waitHttps } from './lab-certs.js';
 import { routerViews, startRouters, type RouterView } from './lab-routers.js';
 import { readLabState } from './lab-state.js';
 import { measureCatchment, until, waitHttp, type CatchmentRow } from './probe.js';
@@ -57,6 +60,8 @@ export interface LabUpReport {
   popHosts: string[];
   /** The PoPs' regions, the demo app's primary first. */
   popRegions: string[];
+  /** Pebble's issuing root (PEM file): what HTTPS clients of the lab trust. */
+  root: string;
   /** How a CLI outside the lab reaches its control plane (the CLI keeps it for --lab). */
   access: LabControlAccess;
 }
@@ -96,6 +101,7 @@ export async function labUp(o: LabUpOptions): Promise<LabUpReport> {
     o.onStep?.(steps[0]!);
     await step('network', () => buildFabric(plan.fabric, ctx.state, undefined, { clock: ctx.clock }), (r) => `${r.namespaces} namespaces, ${r.links} veth pairs`);
     await step('routers', () => startRouters(ctx), () => `${plan.routers.length} BIRDs (${plan.routers.map((r) => r.city).join(', ')})`);
+    await step('CA', () => startCa(ctx), (ca) => `pebble at ${ca.directoryUrl}; its DNS: every name → ${plan.serviceAddress}`);
     await step('control plane', () => startControl(ctx), () => `starling control run at ${plan.control.url} (namespace ${plan.control.ns})`);
     await step('hosts', () => addHosts(ctx), () => `starling hosts add × ${plan.popHosts.length}: a one-time join token for each`);
     await step('agents', () => startAgents(ctx), () => `${plan.popHosts.length} × starling agent run (${plan.popHosts.map((h) => h.id).join(', ')}), joined and registered`);
@@ -103,12 +109,13 @@ export async function labUp(o: LabUpOptions): Promise<LabUpReport> {
     await step('BGP', () => waitAnnounced(ctx), () => `${sessions} sessions established; every PoP host announces ${plan.anycast}`);
     await step('deploy', () => deployDemo(ctx, (what, ms) => ctx.logger.info('lab deploy', { what, ms: Math.round(ms) })), () => `${ctx.appHost}: deploy, then scale count 1 --region ${pops.join(',')}`);
     await step('serving', () => waitServing(ctx), () => `every PoP host answers for ${ctx.appHost} from a machine in its region`);
+    await step('HTTPS', () => waitHttps(ctx), () => `https://${ctx.appHost}/ at every PoP host, certificate from Pebble`);
     const catchment = await step('catchment', () => measureCatchment(ctx), (rows) => `${rows.filter((r) => r.ok).length}/${rows.length} cities reach their expected PoP`);
     const ms = Math.round(ctx.clock.monotonic() - t0);
     ctx.state.setMeta('up', { ms, steps: steps.map((s) => ({ name: s.name, ms: s.ms })) });
     const withPop = new Set(pops);
     const clientCities = [...plan.clients.filter((c) => !withPop.has(c.city)), ...plan.clients.filter((c) => withPop.has(c.city))].map((c) => c.city);
-    return { lab: ctx.name, dir: ctx.dir, steps, catchment, ms, serviceAddress: plan.serviceAddress, clientCities, popHosts: plan.popHosts.map((h) => h.id), popRegions: pops, access: labControlAccess(ctx) };
+    return { lab: ctx.name, dir: ctx.dir, steps, catchment, ms, serviceAddress: plan.serviceAddress, clientCities, popHosts: plan.popHosts.map((h) => h.id), popRegions: pops, root: labRootPath(ctx), access: labControlAccess(ctx) };
   } catch (e) {
     if (o.teardownOnFailure !== false) await labDown(o.name, { baseDir: o.baseDir, clock: ctx.clock }).catch(() => undefined);
     throw e;

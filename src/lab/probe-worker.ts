@@ -14,17 +14,29 @@
  *   wait    a request every `everyMs` until one is answered 2xx (and, with `region`, by a machine
  *           in that region) or `deadlineMs` passes; prints every attempt; exit 0 on success, 1 not
  *   fetch   one request as curl makes it (`accept: *\/*`): prints the body as it is (with
- *           `include`, the status line and headers first); exit 0 on a 2xx, 22 otherwise (curl -f)
+ *           `include`, the TLS connection, the status line and headers first); exit 0 on a 2xx,
+ *           22 otherwise (curl -f); `http2`: HTTP/2 over TLS, chosen by ALPN
+ *   get     one GET per URL of `urls` (an API call: `tokenFile` is sent as a bearer token, the
+ *           server's certificate must be the one in `pinFile`); prints { url, status, body } each
+ *
+ * HTTPS: with `caFile` the server's chain must lead to that CA and its certificate name
+ * `servername` (default: the Host), which is also the SNI; without one nothing is checked (the
+ * control plane's /healthz, which carries no secret either way).
  * Whatever the mode, stdin closing (the parent went away) ends the worker after its in-flight
  * requests (each bounded by `timeoutMs`), so no prober outlives the lab command that started it.
  */
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
 import https from 'node:https';
+import { isIP } from 'node:net';
 import process from 'node:process';
+import tls, { type PeerCertificate, type TLSSocket } from 'node:tls';
 import { pathToFileURL } from 'node:url';
 
 export interface ProbeWorkerOptions {
-  mode: 'once' | 'stream' | 'wait' | 'fetch';
+  mode: 'once' | 'stream' | 'wait' | 'fetch' | 'get';
   /** e.g. http://10.200.0.1/ */
   url: string;
   /** The Host header (the URL's host when absent). */
@@ -34,8 +46,28 @@ export interface ProbeWorkerOptions {
   timeoutMs?: number;
   deadlineMs?: number;
   region?: string | undefined;
-  /** fetch: print the status line and the headers too. */
+  /** fetch: print the TLS connection, the status line and the headers too. */
   include?: boolean;
+  /** https: trust this CA (a PEM file) and check the certificate's name. */
+  caFile?: string;
+  /** https: the SNI and the name the certificate must have (default: the Host's name). */
+  servername?: string;
+  /** fetch: HTTP/2 (over TLS, by ALPN). */
+  http2?: boolean;
+  /** get: the URLs. */
+  urls?: string[];
+  /** get: the server's certificate must be this one (a PEM file): a pin. */
+  pinFile?: string;
+  /** get: a file holding the bearer token to send (never the token itself: argv is visible). */
+  tokenFile?: string;
+}
+
+/** What `get` prints per URL. */
+export interface GetLine {
+  url: string;
+  status?: number;
+  body: string;
+  error?: string;
 }
 
 export interface ProbeLine {
@@ -52,6 +84,19 @@ export interface ProbeLine {
 
 const now = (): number => performance.timeOrigin + performance.now();
 
+let caPem: string | undefined;
+/**
+ * TLS options of a request: with a CA, its chain and name are checked (SNI and name: `servername`,
+ * else the Host's name); without one, nothing is (a liveness probe of the control plane's /healthz:
+ * the CLI and the agents pin its certificate).
+ */
+function tlsOptions(o: ProbeWorkerOptions): { rejectUnauthorized: boolean; ca?: string; servername?: string } {
+  if (o.caFile === undefined) return { rejectUnauthorized: false };
+  caPem ??= readFileSync(o.caFile, 'utf8');
+  const name = o.servername ?? o.host?.replace(/:\d+$/, '');
+  return { rejectUnauthorized: true, ca: caPem, ...(name ? { servername: name } : {}) };
+}
+
 function probe(o: ProbeWorkerOptions, i: number): Promise<ProbeLine> {
   const sent = now();
   return new Promise((resolve) => {
@@ -61,11 +106,9 @@ function probe(o: ProbeWorkerOptions, i: number): Promise<ProbeLine> {
       settled = true;
       resolve({ i, sent, done: now(), ...line });
     };
-    // https: the control plane's /healthz, which carries no secret either way: a liveness probe
-    // needs no certificate check (the CLI and the agents pin it).
     const req = (o.url.startsWith('https:') ? https : http).request(o.url, {
       agent: false,
-      rejectUnauthorized: false,
+      ...tlsOptions(o),
       headers: { accept: 'application/json', connection: 'close', ...(o.host ? { host: o.host } : {}) },
       timeout: o.timeoutMs ?? 1000,
     });
@@ -100,8 +143,10 @@ const emit = (line: ProbeLine): void => void process.stdout.write(JSON.stringify
 
 /** One request, printed as it came (the `fetch` mode of `lab curl`). */
 function fetchOnce(o: ProbeWorkerOptions): Promise<number> {
+  if (o.http2) return fetchHttp2(o);
   return new Promise((resolve) => {
-    const req = http.request(o.url, { agent: false, headers: { accept: '*/*', ...(o.host ? { host: o.host } : {}) }, timeout: o.timeoutMs ?? 5000 });
+    const secure = o.url.startsWith('https:');
+    const req = (secure ? https : http).request(o.url, { agent: false, ...(secure ? tlsOptions(o) : {}), headers: { accept: '*/*', ...(o.host ? { host: o.host } : {}) }, timeout: o.timeoutMs ?? 5000 });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${o.timeoutMs ?? 5000} ms`)));
     req.on('error', (e) => {
       process.stderr.write(`lab curl: ${o.url}: ${e.message}\n`);
@@ -109,6 +154,7 @@ function fetchOnce(o: ProbeWorkerOptions): Promise<number> {
     });
     req.on('response', (res) => {
       if (o.include) {
+        if (secure) process.stdout.write(describeTls(res.socket as TLSSocket));
         process.stdout.write(`HTTP/${res.httpVersion} ${res.statusCode ?? 0} ${res.statusMessage ?? ''}\r\n`);
         for (let i = 0; i < res.rawHeaders.length; i += 2) process.stdout.write(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}\r\n`);
         process.stdout.write('\r\n');
@@ -121,8 +167,110 @@ function fetchOnce(o: ProbeWorkerOptions): Promise<number> {
   });
 }
 
+/** `fetch` over HTTP/2: a TLS connection offering only h2 by ALPN, one stream. */
+function fetchHttp2(o: ProbeWorkerOptions): Promise<number> {
+  return new Promise((resolve) => {
+    const u = new URL(o.url);
+    let connected = false;
+    let done = false;
+    // Before the connection is up it is curl's 7 (could not connect, TLS refused), after it 56.
+    const fail = (e: Error, code: number): void => {
+      if (done) return;
+      done = true;
+      process.stderr.write(`lab curl: ${o.url}: ${e.message}\n`);
+      session.destroy();
+      resolve(connected ? code : 7);
+    };
+    const session = http2.connect(u.origin, { ...tlsOptions(o), ALPNProtocols: ['h2'] });
+    session.once('connect', () => (connected = true));
+    session.on('error', (e: Error) => fail(e, 7));
+    session.setTimeout(o.timeoutMs ?? 5000, () => fail(new Error(`no answer within ${o.timeoutMs ?? 5000} ms`), 28));
+    const req = session.request({ ':method': 'GET', ':path': `${u.pathname}${u.search}`, ':authority': o.host ?? u.host, accept: '*/*' });
+    req.on('error', (e: Error) => fail(e, 56));
+    req.on('response', (headers) => {
+      const status = Number(headers[':status'] ?? 0);
+      if (o.include) {
+        process.stdout.write(describeTls(session.socket as TLSSocket));
+        process.stdout.write(`HTTP/2 ${status}\r\n`);
+        for (const [k, v] of Object.entries(headers)) if (!k.startsWith(':')) process.stdout.write(`${k}: ${Array.isArray(v) ? v.join(', ') : String(v)}\r\n`);
+        process.stdout.write('\r\n');
+      }
+      req.pipe(process.stdout, { end: false });
+      req.on('end', () => {
+        session.close();
+        resolve(status >= 200 && status < 300 ? 0 : 22);
+      });
+    });
+    req.end();
+  });
+}
+
+/** `* TLSv1.3, ALPN h2; certificate CN=… (issuer CN=…), valid until …; trusted`, as curl -v says it. */
+function describeTls(s: TLSSocket): string {
+  const c: PeerCertificate = s.getPeerCertificate();
+  const alpn = s.alpnProtocol === false || s.alpnProtocol === null ? 'no ALPN' : `ALPN ${s.alpnProtocol}`;
+  const cn = (v: string | string[] | undefined): string => (Array.isArray(v) ? v.join(', ') : (v ?? '?'));
+  const subject = c.subjectaltname?.replace(/DNS:/g, '') ?? cn(c.subject?.CN);
+  return `* ${s.getProtocol() ?? 'TLS'}, ${alpn}; certificate for ${subject} from ${cn(c.issuer?.CN)}, valid until ${c.valid_to ?? '?'}; ${s.authorized ? 'verified' : `NOT verified (${String(s.authorizationError)})`}\r\n`;
+}
+
+/** One GET per URL, each answered by a JSON line (the `get` mode: API calls from inside the lab). */
+async function getAll(o: ProbeWorkerOptions): Promise<number> {
+  const pin = o.pinFile === undefined ? undefined : new X509Certificate(readFileSync(o.pinFile, 'utf8')).fingerprint256;
+  const token = o.tokenFile === undefined ? undefined : readFileSync(o.tokenFile, 'utf8').trim();
+  for (const url of o.urls ?? []) {
+    const line = await getOne(url, o, pin, token).catch((e: NodeJS.ErrnoException): GetLine => ({ url, body: '', error: e.code ?? e.message }));
+    process.stdout.write(JSON.stringify(line) + '\n');
+  }
+  return 0;
+}
+
+/**
+ * One GET. With a pin, the TLS connection is made first and its certificate compared with the
+ * pinned one; only then is the request (with the token) written to it.
+ */
+async function getOne(url: string, o: ProbeWorkerOptions, pin: string | undefined, token: string | undefined): Promise<GetLine> {
+  const u = new URL(url);
+  const timeout = o.timeoutMs ?? 5000;
+  let socket: TLSSocket | undefined;
+  if (pin !== undefined) {
+    socket = await new Promise<TLSSocket>((resolve, reject) => {
+      const s = tls.connect({ host: u.hostname, port: Number(u.port || 443), rejectUnauthorized: false, ...(isIP(u.hostname) ? {} : { servername: u.hostname }) });
+      s.setTimeout(timeout, () => s.destroy(new Error(`no TLS handshake within ${timeout} ms`)));
+      s.once('error', reject);
+      s.once('secureConnect', () => {
+        if (s.getPeerCertificate().fingerprint256 === pin) return resolve(s);
+        s.destroy();
+        reject(new Error('the server certificate is not the pinned one'));
+      });
+    });
+  }
+  return new Promise<GetLine>((resolve, reject) => {
+    const pinned = socket;
+    // No agent with a connection of our own (an agent would make its own, and check it its way).
+    const req = (url.startsWith('https:') ? https : http).request(url, {
+      ...(pinned ? { createConnection: () => pinned } : { agent: false, ...tlsOptions(o) }),
+      headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      timeout,
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeout} ms`)));
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ url, status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.end();
+  });
+}
+
 async function main(o: ProbeWorkerOptions): Promise<number> {
+  // Whoever reads our output went away (lab curl … | head): nothing is left to do.
+  process.stdout.on('error', () => process.exit(0));
   if (o.mode === 'fetch') return fetchOnce(o);
+  if (o.mode === 'get') return getAll(o);
   let stopped = false;
   process.stdin.on('end', () => (stopped = true)).on('error', () => (stopped = true));
   process.stdin.resume();

@@ -7,10 +7,10 @@
 import { spawn } from 'node:child_process';
 import { StarlingError, type Clock } from '../shared/index.js';
 import { labEnv, PROBE_WORKER, type LabContext } from './lab-context.js';
-import type { ProbeLine, ProbeWorkerOptions } from './probe-worker.js';
+import type { GetLine, ProbeLine, ProbeWorkerOptions } from './probe-worker.js';
 import { computeCatchment } from './catchment.js';
 
-export type { ProbeLine } from './probe-worker.js';
+export type { GetLine, ProbeLine, ProbeWorkerOptions } from './probe-worker.js';
 
 /** A running worker: its reports so far, and stop() to end it and wait for its last ones. */
 export interface ProbeRun {
@@ -73,6 +73,14 @@ export async function probeOnce(ns: string, o: Omit<ProbeWorkerOptions, 'mode'>)
     throw new StarlingError('ERR_LAB_PROBE', `the prober in ${ns} failed (exit ${code}): ${run.stderr() || 'no output'}`);
   }
   return run.lines;
+}
+
+/** One GET per URL from inside `ns` (an API call: see the worker's `get` mode), in order. */
+export async function getInLab(ns: string, urls: string[], o: Pick<ProbeWorkerOptions, 'caFile' | 'pinFile' | 'tokenFile' | 'timeoutMs'> = {}): Promise<GetLine[]> {
+  const run = startProbe(ns, { ...o, mode: 'get', url: urls[0] ?? '', urls });
+  const code = await run.exited;
+  if (code !== 0) throw new StarlingError('ERR_LAB_PROBE', `the prober in ${ns} failed (exit ${code}): ${run.stderr() || 'no output'}`);
+  return run.lines as unknown as GetLine[];
 }
 
 /** Requests from `ns` until one is answered 2xx (by a machine in `region`, when given). */

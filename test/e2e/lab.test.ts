@@ -4,8 +4,13 @@
  * the demo app deployed with `starling deploy`, and HTTP from every client namespace.
  *
  *   - every city's measured PoP is its expected catchment;
+ *   - HTTPS is the platform's: lab up starts Pebble and its DNS in the control namespace, the control
+ *     plane orders demo.starling.test from it, Pebble validates through the lab's routing, and every
+ *     city gets the demo app over HTTPS (HTTP/1.1, and HTTP/2 by ALPN) with Pebble's root trusted;
+ *     lab status lists the certificate with its expiry;
  *   - graceful (drain) moves the PoP's cities and loses no request but those whose connection was
- *     open at the instant the route moved (routing is per packet: no drain can save them);
+ *     open at the instant the route moved (routing is per packet: no drain can save them), with
+ *     HTTP clients and with HTTPS clients (a fresh TLS connection per request);
  *   - crash moves the PoP's cities to the expected PoP, and healing brings the announcement back;
  *   - silent (tbf) does too, and the router says BFD took the session down, not the hold timer;
  *   - fail + heal restores the original catchment;
@@ -100,7 +105,7 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
   it('lab up builds it, deploys the demo app and measures the expected catchment', async () => {
     const r = await runCli(['lab', 'up', ...name], { timeoutMs: 120_000 });
     assert.equal(r.code, 0, `lab up exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
-    for (const step of ['network', 'routers', 'control plane', 'agents', 'BGP', 'deploy', 'serving', 'catchment']) {
+    for (const step of ['network', 'routers', 'CA', 'control plane', 'agents', 'BGP', 'deploy', 'serving', 'HTTPS', 'catchment']) {
       assert.match(r.stdout, new RegExp(`✓ ${step} `), `lab up reports the ${step} step`);
     }
     assert.match(r.stdout, /lab up in [\d.]+ s/);
@@ -116,6 +121,38 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
     assert.match(curl.stdout, /Machine \S+ in fra answered; you reached it through the fra PoP/);
     const exec = await runCli(['lab', 'exec', 'cdg', ...name, '--', 'ip', '-4', 'route', 'show', 'default']);
     assert.match(exec.stdout, /default via 10\.128\.1\.1/);
+  });
+
+  it("HTTPS from every city: the demo app's certificate, ordered by the control plane from the lab's Pebble, over HTTP/1.1 and HTTP/2", async () => {
+    const expected = { lhr: 'lhr', cdg: 'lhr', fra: 'fra', mad: 'mad', waw: 'fra' } as Record<string, string>;
+    // The cities at once (each city's two requests one after the other): the CLI's start is most of each.
+    await Promise.all(Object.keys(expected).map(async (city) => {
+      for (const h2 of [false, true]) {
+        const r = await runCli(['lab', 'curl', city, 'https://demo.starling.test/', '--include', ...(h2 ? ['--http2'] : []), ...name]);
+        const what = `lab curl ${city} https://demo.starling.test/${h2 ? ' --http2' : ''}`;
+        assert.equal(r.code, 0, `${what} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
+        assert.match(r.stdout, new RegExp(`^\\* TLSv1\\.3, ${h2 ? 'ALPN h2' : 'no ALPN'}; certificate for demo\\.starling\\.test from Pebble Intermediate CA \\w+, valid until .*; verified\r\n`), what);
+        assert.match(r.stdout, h2 ? /\r\nHTTP\/2 200\r\n/ : /\r\nHTTP\/1\.1 200 OK\r\n/, what);
+        assert.match(r.stdout, new RegExp(`you reached it through the ${expected[city]} PoP`), what);
+      }
+    }));
+    // Not a Pebble-issued name: the agents refuse a handshake for a name they hold no certificate for.
+    const other = await runCli(['lab', 'curl', 'cdg', 'https://10.200.0.1/', '--host', 'nothing.starling.test', ...name]);
+    assert.equal(other.code, 7, `no certificate for nothing.starling.test: ${other.stdout}${other.stderr}`);
+    const bad = await runCli(['lab', 'curl', 'cdg', 'http://10.200.0.1/', '--http2', ...name]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--http2 is HTTP\/2 over TLS/);
+    const s = await status();
+    const cert = s.certificates.find((c) => c.hostname === 'demo.starling.test');
+    assert.ok(cert, `lab status lists the demo app's certificate: ${JSON.stringify(s.certificates)}`);
+    assert.equal(cert.app, 'demo');
+    assert.equal(cert.state, 'ready');
+    assert.match(cert.issuer ?? '', /Pebble Intermediate CA/);
+    assert.ok(cert.notAfter !== null && Date.parse(cert.notAfter) > Date.now(), `an expiry in the future: ${cert.notAfter}`);
+    assert.ok(cert.challenge === 'tls-alpn-01' || cert.challenge === 'http-01', `validated through the lab: ${cert.challenge}`);
+    assert.equal(s.ca.running, true);
+    const table = await runCli(['lab', 'status', ...name], { timeoutMs: 90_000 });
+    assert.match(table.stdout, /demo\.starling\.test +demo +ready +CN=Pebble Intermediate CA \w+ +\d{4}-\d\d-\d\dT[\d:.]+Z \(\d+ days\)/);
   });
 
   it("your own app from the host: after lab use, deploy and status reach the lab's control plane through its namespace", async () => {
@@ -163,6 +200,26 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
     const s = await status();
     assert.equal(s.pops.find((p) => p.id === 'lhr1')?.announce, 'announced', 'lhr1 announces again once healed');
     assertCatchment(s, 'after healing the graceful drain');
+  });
+
+  it('graceful with HTTPS clients: a fresh TLS connection every 20 ms, none lost but those open as the route moved', async () => {
+    const r = await json<FailoverReport>(['lab', 'failover', 'lhr1', '--mode', 'graceful', '--https']);
+    assert.equal(r.https, true);
+    assert.deepEqual(r.cities.map((c) => [c.city, c.from, c.to, c.expected]), [['lhr', 'lhr', 'fra', 'fra'], ['cdg', 'lhr', 'fra', 'fra']]);
+    for (const c of r.cities) {
+      // As for HTTP above: no handshake refused or failed (a certificate missing at fra, an unknown
+      // name), no 5xx; the only loss a drain allows is a connection open as the city's route moved.
+      assert.equal(
+        c.lost,
+        c.resetAtMove,
+        `${c.city}: ${c.lost} of ${c.requests} HTTPS requests lost during a graceful drain, ${c.resetAtMove} of them reset as the route moved (${JSON.stringify(c.errors)}; ${c.late} answered late)`,
+      );
+      assert.ok(Object.keys(c.errors).every((k) => k === 'ECONNRESET' || k === 'EPIPE'), `${c.city}: only resets: ${JSON.stringify(c.errors)}`);
+      assert.ok(c.requests >= 50, `${c.city}: probed throughout (${c.requests} requests)`);
+      assert.ok(c.ok, `${c.city}: settled on ${c.to}`);
+    }
+    assert.equal(r.healed, true);
+    assertCatchment(await status(), 'after healing the HTTPS drain');
   });
 
   it('crash: killing fra1 moves fra and waw to lhr, and healing brings them back', async () => {
@@ -218,8 +275,20 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
   });
 
   it('lab down leaves nothing of the lab behind, and is idempotent', async () => {
+    // The CA's daemons: challtestsrv's command line names nothing of the lab, so they are found by their records.
+    const recordedCa = (JSON.parse(readFileSync(`/run/starling-lab/${LAB}/state.json`, 'utf8')) as { processes: Array<{ pid: number; what: string }> }).processes.filter((p) => /pebble/.test(p.what));
+    assert.equal(recordedCa.length, 2, 'Pebble and challtestsrv are recorded lab processes');
     const r = await runCli(['lab', 'down', ...name], { timeoutMs: 60_000 });
     assert.equal(r.code, 0, r.stderr);
+    for (const p of recordedCa) {
+      let cmd = '';
+      try {
+        cmd = readFileSync(`/proc/${p.pid}/cmdline`, 'utf8');
+      } catch {
+        /* gone */
+      }
+      assert.ok(!cmd.includes('pebble'), `${p.what} (pid ${p.pid}) is stopped`);
+    }
     assert.match(r.stdout, /is down: \d+ processes stopped/);
     assert.deepEqual(leftovers(LAB), before0);
     assert.ok(!existsSync(`/run/starling-lab/${LAB}`), 'the state directory is gone');

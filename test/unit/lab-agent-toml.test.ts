@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseAgentConfig } from '../../src/agent/config.js';
 import { getPreset, planLab, type LabContext } from '../../src/lab/index.js';
+import { parseControlConfig } from '../../src/control/index.js';
 import { agentToml } from '../../src/lab/lab-agents.js';
+import { controlToml } from '../../src/lab/lab-control.js';
 import { inUserNamespace } from '../../src/lab/userns.js';
 
 describe('lab agent.toml', () => {
@@ -27,5 +29,27 @@ describe('lab agent.toml', () => {
     const text = agentToml(ctx, plan.popHosts[0]!);
     if (inUserNamespace()) assert.match(text, /# The lab runs as a normal user.*\nallow_host_root = true/);
     else assert.doesNotMatch(text, /allow_host_root/);
+  });
+});
+
+describe('lab HTTPS config', () => {
+  const plan = planLab(getPreset('default'), { lab: 'demo' });
+  const ctx = { name: 'demo', dir: '/run/starling-lab/demo', plan } as unknown as LabContext;
+
+  it("every agent serves HTTPS on 443 beside plain HTTP on 80: the ports the lab's Pebble validates on", () => {
+    for (const h of plan.popHosts) {
+      const c = parseAgentConfig(agentToml(ctx, h), `${h.id}/agent.toml`);
+      assert.equal(c.proxy.tls_listen, '0.0.0.0:443');
+      assert.equal(c.proxy.listen, '0.0.0.0:80');
+    }
+  });
+
+  it("the control plane orders from the lab's Pebble (trusting its listener CA) and names the anycast address", () => {
+    const c = parseControlConfig(controlToml(ctx), 'control.toml');
+    assert.deepEqual(c.anycast_addresses, [plan.serviceAddress]);
+    assert.equal(c.acme?.directory_url, `https://${plan.control.address}:14000/dir`);
+    assert.equal(c.acme?.ca_file, '/run/starling-lab/demo/ca/listener-ca.pem');
+    assert.deepEqual(c.acme?.challenges, ['tls-alpn-01', 'http-01']);
+    assert.equal(c.acme?.retry_initial, 2000);
   });
 });

@@ -1,6 +1,6 @@
 /** `starling lab exec CITY -- CMD…` and `starling lab curl CITY URL`: from inside the lab. */
 import { spawn } from 'node:child_process';
-import { APPS_DOMAIN, namespaceFor, startProbe } from '../../../lab/index.js';
+import { APPS_DOMAIN, labTrust, namespaceFor, startProbe } from '../../../lab/index.js';
 import { StarlingError } from '../../../shared/index.js';
 import { usageError } from '../../kit/index.js';
 import { asLabUser, labFromOpts } from './common.js';
@@ -24,17 +24,22 @@ export const runLabCurlCmd = implement(labCurlCmd, (opts) =>
   asLabUser(opts, async () => {
     const ctx = labFromOpts(opts);
     const ns = namespaceFor(ctx, opts.city);
-    if (!/^http:\/\/[^/\s]+/.test(opts.url)) throw usageError(`URL must be an http:// URL, e.g. http://${ctx.plan.serviceAddress}/, got "${opts.url}"`);
+    const m = /^(https?):\/\/[^/\s]+/.exec(opts.url);
+    if (!m) throw usageError(`URL must be an http:// or https:// URL, e.g. http://${ctx.plan.serviceAddress}/ or https://${ctx.appHost}/, got "${opts.url}"`);
+    const secure = m[1] === 'https';
+    if (opts.http2 && !secure) throw usageError('--http2 is HTTP/2 over TLS (chosen by ALPN): give an https:// URL');
     let { url } = opts;
     let host = opts.host ?? ctx.appHost;
-    // An app's own name (http://my-app.starling.test/): the lab has no DNS, so it is the anycast address with that Host.
+    // An app's own name (http(s)://my-app.starling.test/): the lab has no DNS for clients, so it is the anycast address with that Host (and SNI).
     const u = new URL(url);
     if (u.hostname.endsWith(`.${APPS_DOMAIN}`)) {
       host = opts.host ?? u.host;
       u.hostname = ctx.plan.serviceAddress;
       url = u.toString();
     }
-    const run = startProbe(ns, { mode: 'fetch', url, host, include: opts.include, timeoutMs: 5000 }, undefined, { output: 'inherit' });
+    // https: Pebble's root, recorded at lab up (labRootPem names the problem when there is none).
+    const tls = secure ? labTrust(ctx) : {};
+    const run = startProbe(ns, { mode: 'fetch', url, host, include: opts.include, http2: opts.http2, timeoutMs: 5000, ...tls }, undefined, { output: 'inherit' });
     return run.exited;
   }),
 );

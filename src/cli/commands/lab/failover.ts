@@ -8,7 +8,7 @@ import { labFailoverCmd } from './meta.js';
 export const runLabFailoverCmd = implement(labFailoverCmd, (opts) =>
   asLabUser(opts, async () => {
     const ctx = labFromOpts(opts);
-    const report = await failover(ctx, opts.pop, opts.mode, { keepFailed: opts['keep-failed'] });
+    const report = await failover(ctx, opts.pop, opts.mode, { keepFailed: opts['keep-failed'], https: opts.https });
     if (opts.json) printJson(report);
     else console.log(describeFailover(report));
     return report.cities.every((c) => c.ok) ? 0 : 1;
@@ -16,7 +16,7 @@ export const runLabFailoverCmd = implement(labFailoverCmd, (opts) =>
 );
 
 export function describeFailover(r: FailoverReport): string {
-  const lines = [`failover of ${r.pop} (${r.mode}):`, ...r.actions.map((a) => `  ${a}`), ''];
+  const lines = [`failover of ${r.pop} (${r.mode}, ${r.https ? 'HTTPS clients: a fresh TLS connection per request' : 'HTTP clients: a fresh TCP connection per request'}):`, ...r.actions.map((a) => `  ${a}`), ''];
   lines.push(
     table([
       ['city', 'from', 'to', 'expected', 'outage window', 'failed', ''],

@@ -33,7 +33,7 @@ export const labUpCmd = defineCommand({
 export const labStatusCmd = defineCommand({
   noun: 'lab',
   verb: 'status',
-  summary: "the lab now: routers' BGP sessions, each PoP's announce state, the catchment measured by HTTP",
+  summary: "the lab now: routers' BGP sessions, each PoP's announce state, the certificates, the catchment measured by HTTP",
   options: { ...jsonFlag(), ...labNameFlag },
   load: () => import('./status.js'),
 });
@@ -51,10 +51,11 @@ export const labCurlCmd = defineCommand({
   noun: 'lab',
   verb: 'curl',
   args: ['CITY', 'URL'],
-  summary: "an HTTP GET from a city's client namespace: http://APP.starling.test/ is that app at the anycast address; else Host is the demo app's unless --host says otherwise",
+  summary: "an HTTP(S) GET from a city's client namespace: http(s)://APP.starling.test/ is that app at the anycast address; else Host is the demo app's unless --host says otherwise; https trusts the lab's Pebble root",
   options: {
-    host: string({ value: 'HOST', description: 'the Host header (default: demo.starling.test, the demo app)' }),
-    include: boolean({ description: 'print the status line and the response headers too' }),
+    host: string({ value: 'HOST', description: 'the Host header, and for https the SNI and the certificate name (default: demo.starling.test, the demo app)' }),
+    include: boolean({ description: 'print the status line and the response headers too (for https, first the TLS version, ALPN protocol and certificate)' }),
+    http2: boolean({ description: 'HTTP/2 over TLS, by ALPN (https:// URLs only)' }),
     ...labNameFlag,
   },
   load: () => import('./exec.js'),
@@ -86,6 +87,7 @@ export const labFailoverCmd = defineCommand({
   options: {
     ...modeFlag,
     'keep-failed': boolean({ description: 'leave the PoP failed afterwards (default: heal it)' }),
+    https: boolean({ description: "HTTPS clients: a fresh TLS connection per request (SNI demo.starling.test, the lab's Pebble root trusted)" }),
     ...jsonFlag(),
     ...labNameFlag,
   },

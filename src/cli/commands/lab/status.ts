@@ -1,5 +1,5 @@
-/** `starling lab status [--json]`: routers and sessions, PoP announce states, the catchment now. */
-import { labStatus, type LabStatus } from '../../../lab/index.js';
+/** `starling lab status [--json]`: routers and sessions, PoP announce states, certificates, the catchment now. */
+import { labStatus, type LabCertificate, type LabStatus } from '../../../lab/index.js';
 import { catchmentTable } from './up.js';
 import { asLabUser, duration, labFromOpts } from './common.js';
 import { printJson, table } from '../../output.js';
@@ -19,7 +19,8 @@ export function describeStatus(s: LabStatus): string {
   const up = s.upMs === null ? '' : `, built in ${duration(s.upMs)}`;
   const out = [`lab ${s.lab}: topology ${s.topology}, up since ${s.createdAt}${up}; state in ${s.dir}`];
   out.push(`control plane: ${s.control.url} in ${s.control.ns}: ${s.control.running ? 'running' : 'NOT RUNNING'}`);
-  out.push(`demo app: http://${s.serviceAddress}/ with Host ${s.app}`, '', 'routers (BIRD, control socket routers/<city>/bird.ctl):');
+  out.push(`CA: pebble at ${s.ca.directoryUrl}: ${s.ca.running ? 'running' : 'NOT RUNNING'}; its root (trust it for https) in ${s.ca.root}`);
+  out.push(`demo app: http://${s.serviceAddress}/ and https://${s.app}/ (at ${s.serviceAddress}) with Host ${s.app}`, '', 'routers (BIRD, control socket routers/<city>/bird.ctl):');
   out.push(
     table([
       ['city', 'BIRD', 'sessions', 'anycast via'],
@@ -33,9 +34,24 @@ export function describeStatus(s: LabStatus): string {
       ...s.pops.map((p) => [p.id, p.address, p.agent ? 'running' : 'stopped', p.bird ? 'running' : 'stopped', p.announce, p.failure ?? '-']),
     ]),
   );
+  out.push('', 'certificates (from the control plane):');
+  if (s.certificatesError !== null) out.push(`  cannot ask the control plane: ${s.certificatesError}`);
+  else if (s.certificates.length === 0) out.push('  none');
+  else out.push(certificateTable(s.certificates));
   if (s.catchment.length > 0) {
     const down = s.down.length > 0 ? ` (expected with ${s.down.join(', ')} down)` : '';
     out.push('', `catchment now, by HTTP from each client city${down}:`, catchmentTable(s.catchment));
   }
   return out.join('\n');
+}
+
+/** hostname, app, state, issuer, expiry (with days left), the challenge that passed; a reason under a name that is not ready. */
+export function certificateTable(certs: LabCertificate[], now = Date.now()): string {
+  const rows = [['hostname', 'app', 'state', 'issuer', 'expires', 'challenge']];
+  for (const c of certs) {
+    const days = c.notAfter === null ? '' : ` (${Math.floor((Date.parse(c.notAfter) - now) / 86_400_000)} days)`;
+    rows.push([c.hostname, c.app ?? '-', c.state, c.issuer ?? '-', c.notAfter === null ? '-' : `${c.notAfter}${days}`, c.challenge ?? c.source ?? '-']);
+  }
+  const reasons = certs.filter((c) => c.reason !== null).map((c) => `  ${c.hostname}: ${c.reason}`);
+  return [table(rows), ...reasons].join('\n');
 }

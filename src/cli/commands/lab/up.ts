@@ -48,6 +48,7 @@ async function up(opts: OptsOf<typeof labUpCmd>): Promise<number> {
   if (bad.length > 0) console.log(`${bad.length} cities did not reach their expected PoP: see starling lab status${n}`);
   const city = report.clientCities[0] ?? 'CITY';
   console.log(`explore:   starling lab status${n}   starling lab curl ${city} http://${report.serviceAddress}/${n}   starling lab exec ${city}${n} -- ip route`);
+  console.log(`https:     starling lab curl ${city} https://demo.starling.test/ --http2 --include${n}   (Pebble's root, to trust: ${report.root})`);
   console.log(`fail over: starling lab failover ${report.popHosts[0] ?? 'POP'} --mode graceful${n}`);
   console.log(`take down: starling lab down${n}`);
   console.log(`\nyour own app: starling lab use${name === DEFAULT_LAB_NAME ? '' : ` ${name}`} sends deploy, status, logs, … to this lab's control plane (or add --lab ${name} to one command); then`);
