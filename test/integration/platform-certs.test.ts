@@ -5,7 +5,7 @@
  * every certificate issued here was answered by agent b, while the control plane placed the order.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
@@ -20,6 +20,7 @@ import { waitFor } from '../helpers/wait.js';
 let pebble: Pebble;
 let p: Platform;
 let root: string;
+let caFile: string | undefined;
 const tlsPorts: Record<string, number> = {};
 
 async function servedEverywhere(name: string): Promise<string> {
@@ -64,7 +65,7 @@ before(async () => {
   const bPlain = await closedPort();
   for (const h of ['a', 'b', 'c']) tlsPorts[h] = await closedPort();
   pebble = await startPebble({ httpPort: bPlain, tlsPort: tlsPorts.c! });
-  const caFile = join(process.env.TMPDIR ?? '/tmp', `starling-pebble-ca-${process.pid}.pem`);
+  caFile = join(process.env.TMPDIR ?? '/tmp', `starling-pebble-ca-${process.pid}.pem`);
   writeFileSync(caFile, pebble.caPem);
   p = await startPlatform(
     [
@@ -85,6 +86,7 @@ before(async () => {
 after(async () => {
   await p?.stop();
   await pebble?.stop();
+  if (caFile) rmSync(caFile, { force: true });
 });
 
 describe('certificates through the control plane', { timeout: 300_000 }, () => {
