@@ -47,6 +47,8 @@ interface Entry {
   /** Jitter drawn for the certificate with this notAfter; redrawn only when the certificate changes. */
   jitter: { notAfter: string; ms: number } | undefined;
   busy: boolean;
+  /** The look (and renewal) under way while busy: what retryNow hands back. */
+  attempt: Promise<void> | undefined;
 }
 
 const JITTER = 0.05;
@@ -70,7 +72,7 @@ export class RenewalManager {
   manage(hostname: string): void {
     if (this.entries.has(hostname)) return;
     const status: RenewalStatus = { hostname, state: 'missing', nextAttemptAt: this.opts.clock.now(), failures: 0 };
-    this.entries.set(hostname, { status, timer: undefined, jitter: undefined, busy: false });
+    this.entries.set(hostname, { status, timer: undefined, jitter: undefined, busy: false, attempt: undefined });
     if (this.running) this.wake(hostname);
   }
 
@@ -80,14 +82,18 @@ export class RenewalManager {
     this.entries.delete(hostname);
   }
 
-  /** Looks at `hostname` now: a failing one is retried at once instead of after its backoff. */
-  retryNow(hostname: string): void {
+  /**
+   * Looks at `hostname` now: a failing one is retried at once instead of after its backoff. Resolves
+   * when that look (and the order it places) has ended — or the one already under way, if any.
+   */
+  retryNow(hostname: string): Promise<void> {
     const entry = this.entries.get(hostname);
-    if (!entry) return;
+    if (!entry || !this.running) return Promise.resolve();
+    if (entry.busy && entry.attempt) return entry.attempt;
     entry.timer?.cancel();
     entry.timer = undefined;
     entry.status.nextAttemptAt = this.opts.clock.now();
-    if (this.running) this.wake(hostname);
+    return this.wake(hostname);
   }
 
   start(): void {
@@ -115,14 +121,24 @@ export class RenewalManager {
     return [...this.entries.values()].map((e) => ({ ...e.status }));
   }
 
-  private wake(hostname: string): void {
+  /** One name's status (a copy), or undefined when it is not managed. */
+  statusOf(hostname: string): RenewalStatus | undefined {
+    const e = this.entries.get(hostname);
+    return e && { ...e.status };
+  }
+
+  private wake(hostname: string): Promise<void> {
     const p = this.check(hostname).catch((e: unknown) => {
       // Reading the store failed: try again at the next check, as after a failed renewal.
       const entry = this.entries.get(hostname);
       if (entry) this.failed(entry, e);
     });
+    // check() marks the entry busy before its first await: this call is the one under way.
+    const entry = this.entries.get(hostname);
+    if (entry?.busy) entry.attempt = p;
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p));
+    return p;
   }
 
   /** Looks at the store and either sleeps until the renewal point or renews now. */

@@ -136,6 +136,38 @@ describe('RenewalManager', () => {
     assert.match(String(warns[0]?.error), /connection refused/);
   });
 
+  it('retryNow skips the backoff and resolves when that attempt has ended (or hands back the one under way)', async () => {
+    let release: (() => void) | undefined;
+    let fail = true;
+    const s = setup({
+      issue: async (hostname, st) => {
+        if (fail) throw new StarlingError('ERR_ACME_CHALLENGE', 'refused');
+        await new Promise<void>((r) => (release = r));
+        const fresh = cert(hostname, st.clock.now(), 90 * DAY);
+        st.certs.set(`acme ${hostname}`, fresh);
+        return fresh;
+      },
+    });
+    s.manager.manage(HOST);
+    s.manager.start();
+    await s.manager.idle();
+    assert.equal(only(s).failures, 1);
+    assert.ok(only(s).nextAttemptAt > s.clock.now(), 'backing off');
+    fail = false;
+    let ended = false;
+    const attempt = s.manager.retryNow(HOST).then(() => (ended = true));
+    // Asked again while the order runs: the same attempt, not a second order.
+    const again = s.manager.retryNow(HOST);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(s.calls.length, 2, 'one new order, at once');
+    assert.equal(ended, false, 'not before the order has ended');
+    release?.();
+    await Promise.all([attempt, again]);
+    assert.equal(only(s).state, 'valid');
+    assert.equal(s.manager.statusOf(HOST)?.failures, 0);
+    assert.equal(s.manager.statusOf('other.example'), undefined);
+  });
+
   it('keeps the old certificate in the store while renewing, until the new one lands', async () => {
     let land: (() => void) | undefined;
     const s = setup({

@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { checkChain, coversName, inspectCertificate } from '../../certs/index.js';
 import { DEFAULT_APPS_DOMAIN, certificateKey, hostnameStoreKey, type CertificateDoc, type HostnameDoc } from '../../contract/index.js';
-import { StarlingError, isStarlingError } from '../../shared/index.js';
+import { StarlingError, isStarlingError, type TimerHandle } from '../../shared/index.js';
 import { certificateView, hostnameProblem, platformCertificates, type CertificateView } from '../certs/index.js';
 import { getApp } from './apps.js';
 import { HttpError, json, route, type Route } from './http.js';
@@ -154,17 +154,21 @@ export function certificateRoutes(ctx: ApiContext): Route[] {
         const n = await nameOf(app, params.hostname!);
         const { manager } = certs();
         const name = n.kind === 'app' ? manager.coveringName(app) : n.hostname;
-        manager.retryNow(name);
-        // Read after retryNow, which moves nextAttemptAt to now: the attempt has ended once it moves again.
-        const before = manager.status(name);
-        const deadline = ctx.clock.now() + Math.min(Number(query.wait ?? '30'), 120) * 1000;
-        // Until the attempt started above has ended (or the deadline): the answer says how it went.
-        while (ctx.clock.now() < deadline && !signal.aborted) {
-          const s = manager.status(name);
-          const ended = s && s.state !== 'renewing' && s.state !== 'missing' && (s.state === 'valid' || s.failures !== before?.failures || s.nextAttemptAt !== before?.nextAttemptAt);
-          if (!manager.acmeEnabled || ended) break;
-          await new Promise<void>((resolve) => ctx.clock.setTimeout(resolve, 100));
-        }
+        // The attempt itself, or the deadline, or the client going: whichever comes first.
+        const waitMs = Math.min(Number(query.wait ?? '30'), 120) * 1000;
+        let timer: TimerHandle | undefined;
+        let onAbort: (() => void) | undefined;
+        await Promise.race([
+          manager.retryNow(name),
+          new Promise<void>((resolve) => {
+            timer = ctx.clock.setTimeout(resolve, waitMs);
+            onAbort = resolve;
+            signal.addEventListener('abort', onAbort);
+          }),
+        ]).finally(() => {
+          timer?.cancel();
+          if (onAbort) signal.removeEventListener('abort', onAbort);
+        });
         return json(200, await view(app, n.hostname, n.kind));
       },
     }),

@@ -117,12 +117,12 @@ export class CertManager {
   }
 
   status(hostname: string): RenewalStatus | undefined {
-    return this.renewal?.status().find((s) => s.hostname === hostname);
+    return this.renewal?.statusOf(hostname);
   }
 
-  /** `certs check`: look at a name now (a failing order is retried at once). */
-  retryNow(hostname: string): void {
-    this.renewal?.retryNow(hostname);
+  /** `certs check`: look at a name now (a failing order is retried at once); resolves when that attempt has ended. */
+  retryNow(hostname: string): Promise<void> {
+    return this.renewal?.retryNow(hostname) ?? Promise.resolve();
   }
 
   /** The names that should have a certificate now. */

@@ -21,9 +21,9 @@ export const runCertsAdd = implement(certsAdd, async (opts) => {
   if (opts.cert !== undefined || opts.key !== undefined) throw usageError('--cert and --key import for an app (--app); for the host-local store use starling certs import HOST --cert FILE --key FILE --certs DIR');
   const host = hostArg(opts);
   if (host.startsWith('*.')) {
-    throw new StarlingError('ERR_ACME_WILDCARD', `${host}: wildcards need DNS-01, which is not supported yet`, {
+    throw new StarlingError('ERR_ACME_WILDCARD', `${host}: a wildcard needs DNS-01, which the host-local store cannot answer`, {
       fault: 'user',
-      hint: `import a custom certificate for it (starling certs import ${host} --cert FILE --key FILE), or add each name`,
+      hint: `on the platform: starling certs add ${host} --app APP (with [acme.dns01] in control.toml); here: import a custom certificate (starling certs import ${host} --cert FILE --key FILE), or add each name`,
     });
   }
   const directoryUrl = opts['acme-directory'];

@@ -12,7 +12,7 @@ import { CertificateIndex, FileCertStore, type CertSource, type StoredCertificat
 import { checkHostname } from '../../../certs/index.js';
 import { silentLogger } from '../../../shared/index.js';
 import { usageError } from '../../kit/index.js';
-import { DEFAULT_CERTS_DIR } from './meta.js';
+import { DEFAULT_CERTS_DIR, LOCAL_ONLY } from './meta.js';
 
 /** The file store behind `--certs DIR`; it logs nothing (the commands say what happened themselves). */
 export function openStore(opts: { certs?: string | undefined }): FileCertStore {
@@ -24,14 +24,12 @@ export function certsDir(opts: { certs?: string | undefined }): string {
   return opts.certs ?? DEFAULT_CERTS_DIR;
 }
 
-const LOCAL_FLAGS = ['certs', 'acme-directory', 'acme-email', 'acme-ca', 'challenge', 'source'] as const;
-
 /**
  * Where a certs verb acts: the control plane when an app is named (and nothing host-local is),
  * else the host-local store. Both at once is a usage error rather than a guess.
  */
-export function onPlatform(opts: { app?: string | undefined } & Partial<Record<(typeof LOCAL_FLAGS)[number], unknown>>): boolean {
-  const local = LOCAL_FLAGS.filter((k) => opts[k] !== undefined).map((k) => `--${k}`);
+export function onPlatform(opts: { app?: string | undefined } & Partial<Record<(typeof LOCAL_ONLY)[number], unknown>>): boolean {
+  const local = LOCAL_ONLY.filter((k) => opts[k] !== undefined).map((k) => `--${k}`);
   if (opts.app === undefined) return false;
   if (local.length > 0) {
     throw usageError(`--app (the control plane) and ${local.join(', ')} (the host-local store) cannot be used together`, 'drop --app to act on the store of proxy serve, or drop the host-local flags to act on the app');

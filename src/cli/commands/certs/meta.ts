@@ -14,8 +14,8 @@ import { boolean, defineCommand, oneOf, string, type Option } from '../../kit/in
 
 export const DEFAULT_CERTS_DIR = '.starling/certs';
 
-/** Flags only the host-local store has: any of them means the host-local store. */
-const LOCAL_ONLY = ['certs', 'acme-directory', 'acme-email', 'acme-ca', 'challenge', 'source', 'platform'] as const;
+/** Flags only the host-local store has: any of them means the host-local store (common.ts onPlatform). */
+export const LOCAL_ONLY = ['certs', 'acme-directory', 'acme-email', 'acme-ca', 'challenge', 'source'] as const;
 
 /** `--certs DIR`, on every certs command: naming it picks the host-local store. */
 export const certsDirFlag = {
@@ -29,7 +29,8 @@ function certsAppFlag(): { app: Option<string> } {
     app: {
       ...base,
       fallback: async (values, options) => {
-        if (LOCAL_ONLY.some((k) => values[k] !== undefined && values[k] !== false)) return undefined as unknown as string;
+        // --platform (import's certificate for no one app) names no app either.
+        if (values.platform === true || LOCAL_ONLY.some((k) => values[k] !== undefined)) return undefined as unknown as string;
         if (values.config === undefined && !existsSync(defaultAppConfigPath())) return undefined as unknown as string;
         return base.fallback!(values, options);
       },
