@@ -73,7 +73,7 @@ export class RenewalManager {
     if (this.entries.has(hostname)) return;
     const status: RenewalStatus = { hostname, state: 'missing', nextAttemptAt: this.opts.clock.now(), failures: 0 };
     this.entries.set(hostname, { status, timer: undefined, jitter: undefined, busy: false, attempt: undefined });
-    if (this.running) this.wake(hostname);
+    if (this.running) void this.wake(hostname);
   }
 
   /** Stops renewing `hostname`. Its certificate stays in the store. */
@@ -99,7 +99,7 @@ export class RenewalManager {
   start(): void {
     if (this.running) return;
     this.running = true;
-    for (const hostname of this.entries.keys()) this.wake(hostname);
+    for (const hostname of this.entries.keys()) void this.wake(hostname);
   }
 
   /** Cancels every timer and waits for renewals already under way (their results are still stored). */
@@ -215,6 +215,6 @@ export class RenewalManager {
     entry.status.nextAttemptAt = at;
     if (!this.running || this.entries.get(entry.status.hostname) !== entry) return;
     const delay = Math.min(Math.max(0, at - this.opts.clock.now()), this.checkMs);
-    entry.timer = this.opts.clock.setTimeout(() => this.wake(entry.status.hostname), delay);
+    entry.timer = this.opts.clock.setTimeout(() => void this.wake(entry.status.hostname), delay);
   }
 }
