@@ -6,6 +6,7 @@
  * up` until every PoP host serves the demo app over HTTPS with a certificate Pebble's root vouches for.
  */
 import { join } from 'node:path';
+import type { CertificateDoc, CertificateView } from '../contract/index.js';
 import { StarlingError } from '../shared/index.js';
 import { labRootPath, controlCert, controlUserToken, logTail, type LabContext } from './lab-context.js';
 import { controlLog } from './lab-control.js';
@@ -27,28 +28,11 @@ export interface LabCertificate {
   challenge: string | null;
 }
 
-interface Doc {
-  hostname: string;
-  app: string | null;
-  source: string;
-  issuer: string;
-  not_after: string;
-  challenge?: string;
-}
-
-interface View {
-  hostname: string;
-  app: string;
-  state: string;
-  reason: string | null;
-  certificate: { issuer: string; not_after: string; source: string; challenge: string | null } | null;
-}
-
 /** Every certificate and every app's names, from the control plane; sorted by hostname. */
 export async function labCertificates(ctx: LabContext, now = Date.now()): Promise<LabCertificate[]> {
   const base = ctx.plan.control.url;
   const [docs, apps] = await api(ctx, [`${base}/v1/certificates`, `${base}/v1/apps`]);
-  const certificates = (parse(docs) as { certificates?: Doc[] }).certificates ?? [];
+  const certificates = (parse(docs) as { certificates?: CertificateDoc[] }).certificates ?? [];
   const names = ((parse(apps) as { apps?: Array<{ name: string }> }).apps ?? []).map((a) => a.name);
   const views = names.length === 0 ? [] : await api(ctx, names.map((n) => `${base}/v1/apps/${encodeURIComponent(n)}/certificates`));
   const out = new Map<string, LabCertificate>();
@@ -66,7 +50,7 @@ export async function labCertificates(ctx: LabContext, now = Date.now()): Promis
     });
   }
   for (const line of views) {
-    for (const v of (parse(line) as { certificates?: View[] }).certificates ?? []) {
+    for (const v of (parse(line) as { certificates?: CertificateView[] }).certificates ?? []) {
       const c = v.certificate;
       out.set(v.hostname, {
         hostname: v.hostname,

@@ -25,14 +25,12 @@
  * Whatever the mode, stdin closing (the parent went away) ends the worker after its in-flight
  * requests (each bounded by `timeoutMs`), so no prober outlives the lab command that started it.
  */
-import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
-import { isIP } from 'node:net';
 import process from 'node:process';
-import tls, { type PeerCertificate, type TLSSocket } from 'node:tls';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { pathToFileURL } from 'node:url';
 
 export interface ProbeWorkerOptions {
@@ -214,56 +212,25 @@ function describeTls(s: TLSSocket): string {
   return `* ${s.getProtocol() ?? 'TLS'}, ${alpn}; certificate for ${subject} from ${cn(c.issuer?.CN)}, valid until ${c.valid_to ?? '?'}; ${s.authorized ? 'verified' : `NOT verified (${String(s.authorizationError)})`}\r\n`;
 }
 
-/** One GET per URL, each answered by a JSON line (the `get` mode: API calls from inside the lab). */
+/**
+ * One GET per URL, each answered by a JSON line (the `get` mode: API calls from inside the lab).
+ * With a pin, the shared pinned fetch (shared/tls-trust.ts, what the CLI and the agents use)
+ * checks the certificate before the request, and so the token, is written. Loaded only here: the
+ * other modes stay on node: modules alone.
+ */
 async function getAll(o: ProbeWorkerOptions): Promise<number> {
-  const pin = o.pinFile === undefined ? undefined : new X509Certificate(readFileSync(o.pinFile, 'utf8')).fingerprint256;
+  const { certFingerprint, trustingFetch } = await import('../shared/index.js');
+  const pin = o.pinFile === undefined ? undefined : certFingerprint(readFileSync(o.pinFile, 'utf8'));
   const token = o.tokenFile === undefined ? undefined : readFileSync(o.tokenFile, 'utf8').trim();
+  const get = pin === undefined ? fetch : trustingFetch({ fingerprint: pin });
+  const timeout = o.timeoutMs ?? 5000;
   for (const url of o.urls ?? []) {
-    const line = await getOne(url, o, pin, token).catch((e: NodeJS.ErrnoException): GetLine => ({ url, body: '', error: e.code ?? e.message }));
+    const line = await get(url, { headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, signal: AbortSignal.timeout(timeout) })
+      .then(async (r): Promise<GetLine> => ({ url, status: r.status, body: await r.text() }))
+      .catch((e: Error & { code?: string; cause?: { code?: string } }): GetLine => ({ url, body: '', error: e.code ?? e.cause?.code ?? e.message }));
     process.stdout.write(JSON.stringify(line) + '\n');
   }
   return 0;
-}
-
-/**
- * One GET. With a pin, the TLS connection is made first and its certificate compared with the
- * pinned one; only then is the request (with the token) written to it.
- */
-async function getOne(url: string, o: ProbeWorkerOptions, pin: string | undefined, token: string | undefined): Promise<GetLine> {
-  const u = new URL(url);
-  const timeout = o.timeoutMs ?? 5000;
-  let socket: TLSSocket | undefined;
-  if (pin !== undefined) {
-    socket = await new Promise<TLSSocket>((resolve, reject) => {
-      const s = tls.connect({ host: u.hostname, port: Number(u.port || 443), rejectUnauthorized: false, ...(isIP(u.hostname) ? {} : { servername: u.hostname }) });
-      s.setTimeout(timeout, () => s.destroy(new Error(`no TLS handshake within ${timeout} ms`)));
-      s.once('error', reject);
-      s.once('secureConnect', () => {
-        if (s.getPeerCertificate().fingerprint256 === pin) return resolve(s);
-        s.destroy();
-        reject(new Error('the server certificate is not the pinned one'));
-      });
-    });
-  }
-  return new Promise<GetLine>((resolve, reject) => {
-    const pinned = socket;
-    // No agent with a connection of our own (an agent would make its own, and check it its way).
-    const req = (url.startsWith('https:') ? https : http).request(url, {
-      ...(pinned ? { createConnection: () => pinned } : { agent: false, ...tlsOptions(o) }),
-      headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      timeout,
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeout} ms`)));
-    req.on('error', reject);
-    req.on('response', (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ url, status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
-    req.end();
-  });
 }
 
 async function main(o: ProbeWorkerOptions): Promise<number> {
