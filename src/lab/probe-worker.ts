@@ -215,22 +215,42 @@ function describeTls(s: TLSSocket): string {
 /**
  * One GET per URL, each answered by a JSON line (the `get` mode: API calls from inside the lab).
  * With a pin, the shared pinned fetch (shared/tls-trust.ts, what the CLI and the agents use)
- * checks the certificate before the request, and so the token, is written. Loaded only here: the
- * other modes stay on node: modules alone.
+ * checks the certificate before the request, and so the token, is written; without one, the
+ * certificate must come from `caFile`'s CA (Pebble's management API) — never unchecked when a
+ * CA is given. Loaded only here: the other modes stay on node: modules alone.
  */
 async function getAll(o: ProbeWorkerOptions): Promise<number> {
   const { certFingerprint, trustingFetch } = await import('../shared/index.js');
   const pin = o.pinFile === undefined ? undefined : certFingerprint(readFileSync(o.pinFile, 'utf8'));
   const token = o.tokenFile === undefined ? undefined : readFileSync(o.tokenFile, 'utf8').trim();
-  const get = pin === undefined ? fetch : trustingFetch({ fingerprint: pin });
+  const headers = { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
   const timeout = o.timeoutMs ?? 5000;
+  const pinned = pin === undefined ? undefined : trustingFetch({ fingerprint: pin });
   for (const url of o.urls ?? []) {
-    const line = await get(url, { headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, signal: AbortSignal.timeout(timeout) })
-      .then(async (r): Promise<GetLine> => ({ url, status: r.status, body: await r.text() }))
-      .catch((e: Error & { code?: string; cause?: { code?: string } }): GetLine => ({ url, body: '', error: e.code ?? e.cause?.code ?? e.message }));
+    const answer = pinned
+      ? pinned(url, { headers, signal: AbortSignal.timeout(timeout) }).then(async (r): Promise<GetLine> => ({ url, status: r.status, body: await r.text() }))
+      : getWithCa(url, o, headers, timeout);
+    const line = await answer.catch((e: Error & { code?: string; cause?: { code?: string } }): GetLine => ({ url, body: '', error: e.code ?? e.cause?.code ?? e.message }));
     process.stdout.write(JSON.stringify(line) + '\n');
   }
   return 0;
+}
+
+/** One GET checked against `caFile` (or, with none, plain HTTP or an unchecked certificate). */
+function getWithCa(url: string, o: ProbeWorkerOptions, headers: Record<string, string>, timeout: number): Promise<GetLine> {
+  return new Promise<GetLine>((resolve, reject) => {
+    const req = (url.startsWith('https:') ? https : http).request(url, { agent: false, ...tlsOptions(o), headers, timeout });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeout} ms`)));
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ url, status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.end();
+  });
 }
 
 async function main(o: ProbeWorkerOptions): Promise<number> {

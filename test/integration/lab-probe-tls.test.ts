@@ -6,7 +6,8 @@
  *     says which protocol it spoke (HTTP/2 only when asked);
  *   - a certificate from another CA is refused (exit 7, as curl);
  *   - the failover prober's requests are each a fresh TLS connection (no session resumption);
- *   - `get` (the lab's API calls) sends the token from its file and accepts only the pinned certificate.
+ *   - `get` (the lab's API calls) sends the token from its file and accepts only the pinned certificate;
+ *     without a pin (Pebble's management API) it checks the chain against the given CA.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -99,5 +100,18 @@ describe('lab prober over TLS', () => {
     const [line] = pinned.stdout.trim().split('\n').map((l) => JSON.parse(l) as GetLine);
     assert.ok(line?.error !== undefined && line.status === undefined, `a certificate that is not the pinned one fails: ${pinned.stdout}`);
     assert.deepEqual(seen, [], 'no request (and no token) reached the server');
+  });
+
+  it('get without a pin: the chain is checked against the given CA, and another CA is refused', async () => {
+    seen.length = 0;
+    const ok = await worker({ mode: 'get', url: base, urls: [base], host: 'demo.starling.test', caFile: join(dir, 'ca.pem') });
+    const [line] = ok.stdout.trim().split('\n').map((l) => JSON.parse(l) as GetLine);
+    assert.equal(line?.status, 200, ok.stdout + ok.stderr);
+    assert.match(line.body, /"pop":"lhr"/);
+    seen.length = 0;
+    const other = await worker({ mode: 'get', url: base, urls: [base], host: 'demo.starling.test', caFile: join(dir, 'other.pem') });
+    const [refused] = other.stdout.trim().split('\n').map((l) => JSON.parse(l) as GetLine);
+    assert.ok(refused?.error !== undefined && refused.status === undefined, `a certificate from another CA fails: ${other.stdout}`);
+    assert.deepEqual(seen, [], 'no request reached the server');
   });
 });
