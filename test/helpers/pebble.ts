@@ -23,6 +23,10 @@ export interface Pebble {
   directoryUrl: string;
   /** The CA of Pebble's own HTTPS listeners (ACME and management): trust it to talk to Pebble. */
   caPem: string;
+  /** The same CA as a file (in Pebble's own temp dir, removed by stop()): a control.toml's `[acme] ca_file`. */
+  caFile: string;
+  /** control.toml's `[acme]` table for this Pebble: `challenges` in order, and short retries (1 s doubling to `retryMax`). */
+  acmeToml(o: { challenges: string[]; retryMax?: string }): string;
   /** The root Pebble issues under (a new one per start), from its management API. */
   issuingRootPem(): Promise<string>;
   /** Everything both daemons printed so far, for failure messages. */
@@ -109,6 +113,9 @@ export async function startPebble(opts: {
     return {
       directoryUrl,
       caPem,
+      caFile: join(dir, 'ca.pem'),
+      acmeToml: ({ challenges, retryMax = '4s' }) =>
+        `[acme]\ndirectory_url = "${directoryUrl}"\nca_file = "${join(dir, 'ca.pem')}"\nchallenges = ${JSON.stringify(challenges)}\nretry_initial = "1s"\nretry_max = "${retryMax}"\n`,
       issuingRootPem: async () => {
         const r = await get(`https://127.0.0.1:${mgmtPort}/roots/0`, caPem);
         if (r.status !== 200) throw new Error(`Pebble's management API answered ${r.status} for /roots/0`);

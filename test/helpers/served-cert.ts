@@ -28,3 +28,23 @@ export function servedCert(port: number, servername: string, ca: string | undefi
     s.once('error', () => resolve(null));
   });
 }
+
+/**
+ * Wraps a wait of a certificate test: a failure carries what the control plane logged about
+ * certificates, what the agents warned, and Pebble's (and any other daemon's) last lines.
+ */
+export function explainedBy(
+  p: { controlStderr(): string; lines: string[] },
+  daemons: Record<string, { output(): string }>,
+): <T>(wait: Promise<T>) => Promise<T> {
+  return async (wait) => {
+    try {
+      return await wait;
+    } catch (e) {
+      const control = p.controlStderr().split('\n').filter((l) => /certif|acme|challenge|renew|dns-01|"error"/i.test(l)).slice(-8).join('\n');
+      const agents = p.lines.filter((l) => /certif|"warn"|"error"/i.test(l)).slice(-8).join('');
+      const tails = Object.entries(daemons).map(([name, d]) => `${name}:\n${d.output().split('\n').slice(-8).join('\n')}`);
+      throw new Error([(e as Error).message, `control plane:\n${control}`, `agents:\n${agents}`, ...tails].join('\n'), { cause: e });
+    }
+  };
+}

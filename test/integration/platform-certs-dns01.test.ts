@@ -15,7 +15,7 @@ import { startBind9, type Bind9 } from '../helpers/bind9.js';
 import { closedPort } from '../helpers/origin.js';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
 import { startPlatform, type Platform } from '../helpers/platform.js';
-import { servedCert } from '../helpers/served-cert.js';
+import { explainedBy, servedCert } from '../helpers/served-cert.js';
 import { waitFor } from '../helpers/wait.js';
 
 let bind: Bind9;
@@ -31,14 +31,8 @@ let watching = true;
 let watcher: Promise<void> | undefined;
 const serial = async (): Promise<number> => Number((await bind.dig('starling.test', 'SOA'))[0]?.split(' ')[2] ?? NaN);
 
-async function explained<T>(p0: Promise<T>): Promise<T> {
-  try {
-    return await p0;
-  } catch (e) {
-    const log = p.controlStderr().split('\n').filter((l) => /certif|acme|dns-01|"error"/i.test(l)).slice(-8).join('\n');
-    throw new Error(`${(e as Error).message}\ncontrol plane:\n${log}\npebble:\n${pebble.output().split('\n').slice(-10).join('\n')}\nnamed:\n${bind.output().split('\n').slice(-6).join('\n')}`);
-  }
-}
+/** A failed wait says what the control plane, the agents and the daemons logged. */
+const explained = <T>(wait: Promise<T>): Promise<T> => explainedBy(p, { pebble, named: bind })(wait);
 
 before(async () => {
   for (const h of ['a', 'b']) tlsPorts[h] = await closedPort();
@@ -47,9 +41,6 @@ before(async () => {
   // HTTP-01 and TLS-ALPN-01 would find nothing: only DNS-01 can pass.
   pebble = await startPebble({ httpPort: await closedPort(), tlsPort: await closedPort(), dnsServer: bind.server });
   const tmp = process.env.TMPDIR ?? '/tmp';
-  const caFile = join(tmp, `starling-pebble-ca-dns01-${process.pid}.pem`);
-  writeFileSync(caFile, pebble.caPem);
-  written.push(caFile);
   const secretFile = join(tmp, `starling-tsig-dns01-${process.pid}.secret`);
   writeFileSync(secretFile, `${bind.secret}\n`, { mode: 0o600 });
   written.push(secretFile);
@@ -69,7 +60,7 @@ before(async () => {
       prefix: 'certs-dns01',
       controlToml:
         `[certificates]\napps = "wildcard"\n` +
-        `[acme]\ndirectory_url = "${pebble.directoryUrl}"\nca_file = "${caFile}"\nchallenges = ["dns-01"]\nretry_initial = "1s"\nretry_max = "4s"\n` +
+        pebble.acmeToml({ challenges: ['dns-01'], retryMax: '4s' }) +
         `[acme.dns01]\nserver = "${bind.server}"\nzone = "starling.test"\nkey_name = "${bind.keyName}"\nalgorithm = "${bind.algorithm}"\nsecret_file = "${secretFile}"\n`,
     },
   );

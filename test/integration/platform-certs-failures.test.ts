@@ -8,45 +8,31 @@
  * every agent keeps serving the certificate it already has.
  */
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBind9, type Bind9 } from '../helpers/bind9.js';
 import { closedPort } from '../helpers/origin.js';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
 import { startPlatform, type Platform } from '../helpers/platform.js';
-import { servedCert, type Served } from '../helpers/served-cert.js';
+import { explainedBy, servedCert, type Served } from '../helpers/served-cert.js';
 import { waitFor } from '../helpers/wait.js';
 
 let bind: Bind9;
 let pebble: Pebble;
 let p: Platform;
 let root: string;
-/** Files this test writes outside the platform's directory, removed at the end. */
-const written: string[] = [];
 const tlsPorts: Record<string, number> = {};
 /* eslint-disable @typescript-eslint/no-explicit-any */
 const view = async (app: string): Promise<any> => (await p.api('GET', `/v1/apps/${app}/certificates/${app}.starling.test`)).body;
 /* eslint-enable @typescript-eslint/no-explicit-any */
 const servedAll = (name: string): Promise<(Served | null)[]> => Promise.all(Object.values(tlsPorts).map((port) => servedCert(port, name, root)));
 
-/** A failure says what the control plane's certificate manager and Pebble logged. */
-async function explained<T>(p0: Promise<T>): Promise<T> {
-  try {
-    return await p0;
-  } catch (e) {
-    const log = p.controlStderr().split('\n').filter((l) => /certif|acme|challenge|"error"/i.test(l)).slice(-8).join('\n');
-    throw new Error(`${(e as Error).message}\ncontrol plane:\n${log}\npebble:\n${pebble.output().split('\n').slice(-10).join('\n')}`);
-  }
-}
+/** A failed wait says what the control plane, the agents and the daemons logged. */
+const explained = <T>(wait: Promise<T>): Promise<T> => explainedBy(p, { pebble })(wait);
 
 before(async () => {
   for (const h of ['a', 'b', 'c']) tlsPorts[h] = await closedPort();
   bind = await startBind9({ zone: 'starling.test', records: ['keep IN A 127.0.0.1', 'closed IN A 127.0.0.2'] });
   pebble = await startPebble({ httpPort: await closedPort(), tlsPort: tlsPorts.c!, dnsServer: bind.server });
-  const caFile = join(process.env.TMPDIR ?? '/tmp', `starling-pebble-ca-failures-${process.pid}.pem`);
-  writeFileSync(caFile, pebble.caPem);
-  written.push(caFile);
   p = await startPlatform(
     [
       { name: 'a', region: 'fra', tlsPort: tlsPorts.a! },
@@ -55,14 +41,13 @@ before(async () => {
     ],
     {
       prefix: 'certs-failures',
-      controlToml: `[acme]\ndirectory_url = "${pebble.directoryUrl}"\nca_file = "${caFile}"\nchallenges = ["tls-alpn-01"]\nretry_initial = "1s"\nretry_max = "60s"\n`,
+      controlToml: pebble.acmeToml({ challenges: ['tls-alpn-01'], retryMax: '60s' }),
     },
   );
   root = await pebble.issuingRootPem();
 });
 
 after(async () => {
-  for (const f of written) rmSync(f, { force: true });
   await p?.stop();
   await pebble?.stop();
   await bind?.stop();

@@ -6,29 +6,25 @@
  * being answered on the same socket. Pebble validates HTTP-01 on agent b's plain port.
  */
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { heldHttp1, heldHttp2, type HeldConnection } from '../helpers/held-connections.js';
 import { closedPort } from '../helpers/origin.js';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
 import { startPlatform, type Platform } from '../helpers/platform.js';
-import { servedCert } from '../helpers/served-cert.js';
+import { explainedBy, servedCert } from '../helpers/served-cert.js';
 import { waitFor } from '../helpers/wait.js';
 
 let pebble: Pebble;
 let p: Platform;
 let root: string;
-/** Files this test writes outside the platform's directory, removed at the end. */
-const written: string[] = [];
 const tlsPorts: Record<string, number> = {};
 const NAME = 'renew.starling.test';
 
 /** The fingerprint both agents serve for NAME once they agree on one that verifies and is not `not`. */
 async function servedByBoth(not?: string): Promise<string> {
   let fingerprint = '';
-  try {
-    await waitFor(
+  await explainedBy(p, { pebble })(
+    waitFor(
       async () => {
         const seen = await Promise.all(Object.values(tlsPorts).map((port) => servedCert(port, NAME, root)));
         const first = seen[0]?.fingerprint256;
@@ -39,11 +35,8 @@ async function servedByBoth(not?: string): Promise<string> {
       not ? `a renewed certificate for ${NAME} at both agents` : `a Pebble-issued certificate for ${NAME} at both agents`,
       60_000,
       100,
-    );
-  } catch (e) {
-    const log = p.controlStderr().split('\n').filter((l) => /certif|acme|renew/i.test(l)).slice(-8).join('\n');
-    throw new Error(`${(e as Error).message}\ncontrol plane:\n${log}\npebble:\n${pebble.output().split('\n').slice(-10).join('\n')}`);
-  }
+    ),
+  );
   return fingerprint;
 }
 
@@ -51,9 +44,6 @@ before(async () => {
   const bPlain = await closedPort();
   for (const h of ['a', 'b']) tlsPorts[h] = await closedPort();
   pebble = await startPebble({ httpPort: bPlain, tlsPort: await closedPort(), validitySeconds: 24 });
-  const caFile = join(process.env.TMPDIR ?? '/tmp', `starling-pebble-ca-renewal-${process.pid}.pem`);
-  writeFileSync(caFile, pebble.caPem);
-  written.push(caFile);
   p = await startPlatform(
     [
       { name: 'a', region: 'fra', tlsPort: tlsPorts.a! },
@@ -61,14 +51,13 @@ before(async () => {
     ],
     {
       prefix: 'certs-renewal',
-      controlToml: `[acme]\ndirectory_url = "${pebble.directoryUrl}"\nca_file = "${caFile}"\nchallenges = ["http-01"]\nretry_initial = "1s"\nretry_max = "2s"\n`,
+      controlToml: pebble.acmeToml({ challenges: ['http-01'], retryMax: '2s' }),
     },
   );
   root = await pebble.issuingRootPem();
 });
 
 after(async () => {
-  for (const f of written) rmSync(f, { force: true });
   await p?.stop();
   await pebble?.stop();
 });

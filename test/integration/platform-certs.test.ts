@@ -5,7 +5,7 @@
  * every certificate issued here was answered by agent b, while the control plane placed the order.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
@@ -14,13 +14,12 @@ import { silentLogger } from '../../src/shared/index.js';
 import { closedPort } from '../helpers/origin.js';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
 import { startPlatform, type Platform } from '../helpers/platform.js';
-import { servedCert } from '../helpers/served-cert.js';
+import { explainedBy, servedCert } from '../helpers/served-cert.js';
 import { waitFor } from '../helpers/wait.js';
 
 let pebble: Pebble;
 let p: Platform;
 let root: string;
-let caFile: string | undefined;
 const tlsPorts: Record<string, number> = {};
 
 async function servedEverywhere(name: string): Promise<string> {
@@ -50,23 +49,13 @@ function alpnOf(port: number, servername: string): Promise<string | false> {
   });
 }
 
-/** A failure says what the control plane's certificate manager and Pebble logged. */
-async function explained<T>(p0: Promise<T>): Promise<T> {
-  try {
-    return await p0;
-  } catch (e) {
-    const log = p.controlStderr().split('\n').filter((l) => /certif|acme|challenge|"error"/i.test(l)).slice(-6).join('\n');
-    const agents = p.lines.filter((l) => /sync|certif|warn|error/i.test(l)).slice(-12).join('');
-    throw new Error(`${(e as Error).message}\nagents:\n${agents}\ncontrol plane:\n${log}\npebble:\n${pebble.output().split('\n').slice(-10).join('\n')}`);
-  }
-}
+/** A failed wait says what the control plane, the agents and the daemons logged. */
+const explained = <T>(wait: Promise<T>): Promise<T> => explainedBy(p, { pebble })(wait);
 
 before(async () => {
   const bPlain = await closedPort();
   for (const h of ['a', 'b', 'c']) tlsPorts[h] = await closedPort();
   pebble = await startPebble({ httpPort: bPlain, tlsPort: tlsPorts.c! });
-  caFile = join(process.env.TMPDIR ?? '/tmp', `starling-pebble-ca-${process.pid}.pem`);
-  writeFileSync(caFile, pebble.caPem);
   p = await startPlatform(
     [
       { name: 'a', region: 'fra', tlsPort: tlsPorts.a! },
@@ -77,7 +66,7 @@ before(async () => {
       prefix: 'certs',
       controlToml:
         `anycast_addresses = ["198.51.100.7", "2001:db8::7"]\n` +
-        `[acme]\ndirectory_url = "${pebble.directoryUrl}"\nca_file = "${caFile}"\nchallenges = ["http-01"]\nretry_initial = "1s"\nretry_max = "4s"\n`,
+        pebble.acmeToml({ challenges: ['http-01'], retryMax: '4s' }),
     },
   );
   root = await pebble.issuingRootPem();
@@ -86,7 +75,6 @@ before(async () => {
 after(async () => {
   await p?.stop();
   await pebble?.stop();
-  if (caFile) rmSync(caFile, { force: true });
 });
 
 describe('certificates through the control plane', { timeout: 300_000 }, () => {
