@@ -14,7 +14,7 @@
  * Needs root (the agents' BIRD). Aim (issue): ≤ 500 ms after issuance.
  */
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,7 +25,7 @@ import { positiveInt } from './lib/args.js';
 import { pollUntilServed, stats, wallNow, type Seen, type Stats } from './lib/cert-poll.js';
 import { freePort } from './lib/net.js';
 import { startAgentProc, startControl, type AgentProc, type ControlProc } from './lib/platform-procs.js';
-import { cleanupHandlers, killAllSync } from './lib/procs.js';
+import { cleanupHandlers, runBench, killAllSync } from './lib/procs.js';
 import { BenchError, findExecutable, table } from './lib/util.js';
 
 const AIM_MS = 500;
@@ -160,9 +160,7 @@ async function main(): Promise<void> {
   if (nAcme > 0) {
     // Pebble validates HTTP-01 at agent 1's plain port; its TLS port is the one TLS-ALPN-01 would use.
     pebble = await startPebble({ httpPort: plain[0]!, tlsPort: tlsPorts[0]! });
-    const caFile = join(dir, 'pebble-ca.pem');
-    writeFileSync(caFile, pebble.caPem);
-    extra = `[acme]\ndirectory_url = "${pebble.directoryUrl}"\nca_file = "${caFile}"\nchallenges = ["http-01"]\nretry_initial = "1s"\nretry_max = "4s"\n`;
+    extra = pebble.acmeToml({ challenges: ['http-01'] });
   }
   try {
     const control = await startControl(dir, extra);
@@ -222,11 +220,4 @@ function print(o: {
   console.log(`host: ${o.env.cpus} CPUs, shared with whatever else runs; load average ${o.env.load_avg_start.join(' ')} at the start, ${o.env.load_avg_end.join(' ')} at the end; node ${o.env.node}`);
 }
 
-main()
-  .catch((e: unknown) => {
-    if (!interrupted()) {
-      console.error(`bench: ${e instanceof BenchError ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-      process.exitCode = 1;
-    }
-  })
-  .finally(() => cleanup());
+runBench(main, { cleanup, interrupted });

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseOptions, USAGE, type Options, type ProxyName } from './lib/args.js';
 import { BENCH_HOST, BODY, haproxyConf, nginxOriginConf, nginxProxyConf, starlingRoutes } from './lib/configs.js';
 import { freePort, HOST, waitFor200 } from './lib/net.js';
-import { cleanupHandlers, killAllSync, logTail, run, spawnManaged, stop, type Managed } from './lib/procs.js';
+import { cleanupHandlers, runBench, killAllSync, logTail, run, spawnManaged, stop, type Managed } from './lib/procs.js';
 import { parseWrk } from './lib/wrk.js';
 import { findExecutable, fmtMs, round2, round3, table, versionOf as toolVersion } from './lib/util.js';
 
@@ -339,11 +339,4 @@ async function main(): Promise<void> {
   }
 }
 
-main()
-  .catch((e: unknown) => {
-    if (!interrupted()) {
-      console.error(`bench: ${e instanceof BenchError ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-      process.exitCode = 1;
-    }
-  })
-  .finally(() => cleanup());
+runBench(main, { cleanup, interrupted });

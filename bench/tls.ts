@@ -17,7 +17,7 @@ import { FileCertStore, selfSigned } from '../src/certs/index.js';
 import type { IndexResult } from './lib/cert-index-child.js';
 import { BENCH_HOST, BODY, nginxOriginConf, nginxTlsProxyConf, starlingRoutes } from './lib/configs.js';
 import { freePort, HOST, waitFor200 } from './lib/net.js';
-import { cleanupHandlers, killAllSync, logTail, run, spawnManaged, stop, type Managed } from './lib/procs.js';
+import { cleanupHandlers, runBench, killAllSync, logTail, run, spawnManaged, stop, type Managed } from './lib/procs.js';
 import { parseTlsOptions, TLS_USAGE, type TlsOptions, type TlsProxy } from './lib/tls-args.js';
 import { PLATFORM_HOST, platformCase, type PlatformCase } from './lib/tls-platform.js';
 import { groupCpuMs } from './lib/cpu.js';
@@ -474,11 +474,4 @@ async function main(): Promise<void> {
   console.log(`load average (1, 5, 15 min): ${env.load_avg_start.join(' ')} at the start, ${env.load_avg_end.join(' ')} at the end`);
 }
 
-main()
-  .catch((e: unknown) => {
-    if (!interrupted()) {
-      console.error(`bench: ${e instanceof BenchError ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-      process.exitCode = 1;
-    }
-  })
-  .finally(() => cleanup());
+runBench(main, { cleanup, interrupted });

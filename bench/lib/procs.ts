@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { BenchError } from './util.js';
 
 export interface Managed {
   readonly name: string;
@@ -172,4 +173,19 @@ export function cleanupHandlers(tempDir: () => string | undefined, log: (msg: st
     void cleanup().finally(() => process.exit(code));
   };
   return { cleanup, onSignal, interrupted: () => interrupted };
+}
+
+/**
+ * Runs a benchmark's main: an error is printed (a BenchError as its message, anything else with
+ * its stack) and exits 1, unless a signal caused it; everything started is stopped either way.
+ */
+export function runBench(main: () => Promise<void>, h: { cleanup: () => Promise<void>; interrupted: () => boolean }): void {
+  main()
+    .catch((e: unknown) => {
+      if (!h.interrupted()) {
+        console.error(`bench: ${e instanceof BenchError ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+        process.exitCode = 1;
+      }
+    })
+    .finally(() => h.cleanup());
 }
