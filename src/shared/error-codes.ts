@@ -24,6 +24,17 @@ export const ERROR_CODES = {
   ERR_CONTROL_INSECURE: { part: 'shared', means: 'A control-plane URL is plain HTTP to a non-loopback address: tokens would travel in clear' },
   ERR_TLS_UNTRUSTED: { part: 'shared', means: "The server's TLS certificate is neither signed by a trusted CA nor the pinned one" },
 
+  // images: src/images (OCI references, registries, layers, the host image store)
+  ERR_IMAGE_REF: { part: 'images', status: 400, means: 'An image reference is not [registry/]repository[:tag][@sha256:digest]' },
+  ERR_IMAGE_MEDIA_TYPE: { part: 'images', status: 400, means: 'A manifest, config or layer has a media type Starling does not run (Docker schema 1, a foreign layer, an unknown type)' },
+  ERR_IMAGE_PLATFORM: { part: 'images', status: 400, means: 'The image index has no linux/amd64 image' },
+  ERR_IMAGE_UNSAFE: { part: 'images', means: "A layer holds an entry that would escape or break the root filesystem ('..', a path through a symlink, a device node, a hard link outside the layer)" },
+  ERR_IMAGE_DISK_FULL: { part: 'images', means: 'The host image store ran out of disk space; nothing half-written was kept' },
+  ERR_REGISTRY_AUTH: { part: 'images', status: 401, means: 'The registry refused the credentials (or asked for some and none were given)' },
+  ERR_REGISTRY_NOT_FOUND: { part: 'images', status: 404, means: 'The registry has no such repository, tag, manifest or blob' },
+  ERR_REGISTRY_UNREACHABLE: { part: 'images', status: 502, means: 'The registry cannot be reached (connection refused, DNS, TLS, timeout)' },
+  ERR_REGISTRY: { part: 'images', status: 502, means: 'The registry answered with an error; its message is quoted' },
+
   // http: the HTTP kit, src/http (router, server, JSON client)
   ERR_ANSWER_TOO_LARGE: { part: 'http', means: "A remote API's answer is larger than the client's size cap" },
   ERR_BAD_REQUEST: { part: 'http', status: 400, means: 'The request body, query or path parameters are malformed or fail validation' },

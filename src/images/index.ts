@@ -1,0 +1,2 @@
+/** OCI images: references, registries (pull and push), layers, and the host image store. */
+export * from './types.js';
