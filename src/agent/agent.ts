@@ -5,6 +5,7 @@ import { startStandalone, type RunningProxy } from '../proxy/index.js';
 import { SystemClock, describeError, StarlingError, type Clock, type Logger } from '../shared/index.js';
 import { MachineManager, makeDriver, type RuntimeDriver } from '../runtime/index.js';
 import { openControlLink, type ControlLink } from '../sync/index.js';
+import { openHostImages } from './images.js';
 import { MemoryCertStore } from '../certs/index.js';
 import { AdminApi, hostPort, loadOrCreateToken, machinesRoutes } from './admin/index.js';
 import type { AgentConfig } from './config.js';
@@ -72,6 +73,7 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
 
     // The runtime first, so the proxy starts with this host's machines in its routing view.
     const r = config.runtime;
+    const images = r.driver === 'none' && !o.driver ? undefined : await openHostImages({ dataDir: r.data_dir, maxImageBytes: r.max_image_bytes, gcAfterMs: r.image_gc_after_ms, clock, logger: o.logger.child({ component: 'images' }) });
     const driver =
       o.driver ??
       (r.driver === 'none'
@@ -87,14 +89,19 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
             // data_dir defaults to <state_dir>/machines, and state_dir is made 0700 with the token:
             // the machines' unprivileged uids must pass through it (o+x, never o+r).
             traversable: [config.agent.state_dir],
+            rootfs: (image, uidShift) => images!.rootfs(image.digest, uidShift),
             clock,
             logger: o.logger.child({ component: r.driver }),
           }));
     // What a previous agent on this state dir left behind (a crash) is removed before anything runs.
     await driver?.cleanupOrphans?.();
     const machines = driver
-      ? new MachineManager({ driver, clock, logger: o.logger.child({ component: 'machines' }), region: config.agent.region, dataDir: config.runtime.data_dir })
+      ? new MachineManager({ driver, clock, logger: o.logger.child({ component: 'machines' }), region: config.agent.region, dataDir: config.runtime.data_dir, images })
       : undefined;
+    if (images && machines) {
+      images.startGc(() => machines.apps().flatMap((app) => machines.list(app).map((m) => m.image_ref.replace(/^oci:/, ''))));
+      parts.push({ name: 'image store', stop: () => Promise.resolve(images.stop()) });
+    }
     // The control plane's cached view is loaded before the proxy starts, so its routes are there
     // from the first request, whether or not the control plane answers. Stopped after the machines,
     // so their last states (stopped) are reported.
@@ -104,6 +111,8 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
           control: config.control,
           region: config.agent.region,
           machines,
+          images: images?.store,
+          maxImageBytes: r.max_image_bytes,
           dataDir: config.runtime.data_dir,
           clock,
           logger: o.logger,

@@ -43,7 +43,7 @@ export interface AgentConfig {
    * `uid_base`: first host uid of the per-app uid blocks; `allow_host_root`: run machines as the
    * host's uid 0 where the host cannot give them a user namespace (the non-root lab).
    */
-  runtime: { driver: DriverName | 'none'; data_dir: string; bridge: string; network: string; uid_base: number; allow_host_root: boolean };
+  runtime: { driver: DriverName | 'none'; data_dir: string; bridge: string; network: string; uid_base: number; allow_host_root: boolean; image_gc_after_ms: number; max_image_bytes: number };
   /** The control plane this host follows; absent: the agent serves the routes file only. */
   control?: ControlSection;
 }
@@ -183,6 +183,18 @@ const Schema = z.strictObject({
         })
         .default(DEFAULT_UID_BASE),
       allow_host_root: z.boolean().default(false),
+      // The host image store (src/images): an image no machine has used for this long is removed
+      // (its unpacked root filesystems, then the blobs no kept image needs); checked hourly.
+      image_gc_after: z
+        .union([z.string(), z.number()])
+        .transform((v, ctx) => {
+          const ms = parseDuration(v);
+          if (ms === undefined || ms < 60_000) ctx.addIssue({ code: 'custom', message: 'must be a duration of at least 1m such as "24h" or "30m" (a number is seconds)' });
+          return ms ?? 0;
+        })
+        .default(24 * 3600_000),
+      // The largest image (its compressed blobs; unpacked, a layer may be at most 4× its share) a host pulls.
+      max_image_bytes: int().min(1 << 20, 'must be at least 1 MiB').default(4 << 30),
     })
     .prefault({}),
   control: controlSchema.optional(),
@@ -217,7 +229,7 @@ export function parseAgentConfig(text: string, source: string): AgentConfig {
       drain,
       state_dir: join(agent.state_dir, 'bird'),
     },
-    runtime: { ...runtime, data_dir: runtime.data_dir ?? join(agent.state_dir, 'machines') },
+    runtime: (({ image_gc_after, ...rest }) => ({ ...rest, image_gc_after_ms: image_gc_after, data_dir: rest.data_dir ?? join(agent.state_dir, 'machines') }))(runtime),
     ...(ctl ? { control: resolveControl(ctl, agent, proxy.listen) } : {}),
   };
 }

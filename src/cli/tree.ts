@@ -13,6 +13,7 @@ import { sshConsole } from './commands/ssh/meta.js';
 import { releasesList, releasesRollback } from './commands/releases/meta.js';
 import { appsCreate, appsDestroy, appsList } from './commands/apps/meta.js';
 import { secretsList, secretsSet, secretsUnset } from './commands/secrets/meta.js';
+import { registryList, registryLogin, registryLogout } from './commands/registry/meta.js';
 import { configValidate } from './commands/config/meta.js';
 import { hostsAdd, hostsList, hostsRemove } from './commands/hosts/meta.js';
 import { regionsList } from './commands/regions/meta.js';
@@ -44,6 +45,7 @@ export const NOUNS: readonly NounMeta[] = [
   noun('open', 'Deploy and run apps', "open the app's URL in a browser"),
   noun('apps', 'Configure', 'create, list and destroy apps'),
   noun('secrets', 'Configure', "set, list and unset an app's secrets (values are never shown)"),
+  noun('registry', 'Configure', "an app's logins for private image registries (stored sealed; passwords from stdin only)"),
   noun('config', 'Configure', 'check an app config before deploying it'),
   noun('hosts', 'Hosts and the platform', "add, list and remove the platform's hosts (the operator only)"),
   noun('regions', 'Hosts and the platform', 'the regions that have hosts'),
@@ -88,6 +90,9 @@ export const COMMANDS: readonly AnyCommand[] = [
   secretsSet,
   secretsList,
   secretsUnset,
+  registryLogin,
+  registryList,
+  registryLogout,
   regionsList,
   orgsCreate,
   orgsList,

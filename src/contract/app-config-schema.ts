@@ -137,7 +137,8 @@ const restart = z.strictObject({
 export const AppConfigSchema = z.strictObject({
   app: z.string({ error: (i) => (i.input === undefined ? 'is required: the app\'s name, e.g. app = "hello"' : 'must be a string') }).regex(APP_NAME_RE, APP_NAME_RULE),
   primary_region: z.string().regex(/^[a-z]{3}$/, 'must be a three-letter lowercase region code, like "fra"').optional(),
-  kill_signal: oneOf(KILL_SIGNALS).default('SIGINT'),
+  // Unset: the image's STOPSIGNAL, else SIGINT (fly's default).
+  kill_signal: oneOf(KILL_SIGNALS).optional(),
   kill_timeout: duration.optional(),
   // fly turns numbers and booleans in [env] into strings; so does Starling.
   env: z
@@ -146,9 +147,20 @@ export const AppConfigSchema = z.strictObject({
       z.union([z.string(), z.number(), z.boolean()], { error: 'must be a string, number or boolean' }).transform(String),
     )
     .default({}),
-  build: z.strictObject({ image: z.string().min(1, 'must not be empty').optional() }).prefault({}),
-  // fly's way to override the image's command; Starling images are directories, so this is how an
-  // app says what to run (without it: node server.js).
+  // fly's [build]: a prepared image, or a Dockerfile that `starling deploy` builds with buildah.
+  build: z
+    .strictObject({
+      image: z.string().min(1, 'must not be empty').optional(),
+      dockerfile: z.string().min(1, 'must not be empty').optional(),
+      ignorefile: z.string().min(1, 'must not be empty').optional(),
+      'build-target': z.string().min(1, 'must not be empty').optional(),
+      build_target: z.string().min(1, 'must not be empty').optional(),
+      args: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'is not a valid build argument name'), z.union([z.string(), z.number(), z.boolean()]).transform(String)).optional(),
+    })
+    .refine((b) => !(b.image !== undefined && b.dockerfile !== undefined), 'image and dockerfile are two ways to get the image: keep one')
+    .prefault({}),
+  // fly's way to override the image's ENTRYPOINT and CMD (for a quick-start directory image, what
+  // to run on the host's runtime: without them, node server.js).
   experimental: z
     .strictObject({
       cmd: z.array(z.string().min(1, 'must not be empty')).min(1, 'must name the program').max(256).optional(),
@@ -188,8 +200,8 @@ const FLY_ONLY: readonly [string, readonly string[], string][] = [
   ['', ['metrics'], 'app metrics are not scraped yet; ignored'],
   ['', ['checks', 'machine_checks'], 'top-level checks are not supported yet (use [[http_service.checks]] or services checks); ignored'],
   ['', ['files'], 'files written into machines are not supported yet; ignored'],
-  ['build', ['builder', 'buildpacks', 'args', 'settings', 'builtin', 'dockerfile', 'ignorefile', 'build-target', 'build_target'],
-    'Starling does not build images: deploy a prepared one (starling deploy --image DIR|TGZ); ignored'],
+  ['build', ['builder', 'buildpacks', 'settings', 'builtin'],
+    'Starling builds images from a Dockerfile only (buildah): set [build] dockerfile or image; ignored'],
   ['deploy', ['wait_timeout', 'release_command_timeout', 'release_command_vm', 'seed_command'], 'not supported by Starling yet; ignored'],
   ['http_service', ['processes'], 'process groups are not supported yet; ignored'],
   ['http_service', ['tls_options', 'http_options', 'machine_checks'], 'not supported by Starling yet; ignored'],

@@ -50,12 +50,16 @@ export interface AppConfig {
   app: string;
   primary_region?: string;
   kill_signal: KillSignal;
+  /** Whether the config set kill_signal (else an image's STOPSIGNAL wins over the SIGINT default). */
+  kill_signal_set: boolean;
   kill_timeout_ms: number;
   /** [env] as strings, plus PRIMARY_REGION when primary_region is set. */
   env: Record<string, string>;
-  build: { image?: string };
+  build: BuildConfig;
   /** experimental.entrypoint + experimental.cmd: the machines' argv; undefined = the runtime's default. */
   cmd?: string[];
+  /** The two apart, as an OCI image's ENTRYPOINT and CMD are overridden (machine-config.ts). */
+  overrides: { entrypoint?: string[]; cmd?: string[] };
   /** [http_service] expanded (ports 80 and 443) first, then [[services]] in file order. */
   services: ServiceConfig[];
   /** max_unavailable: below 1 a fraction of the machines, from 1 a number of them (maxUnavailableCount). */
@@ -264,10 +268,15 @@ function normalize(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string,
   return {
     app: d.app,
     ...(d.primary_region !== undefined ? { primary_region: d.primary_region } : {}),
-    kill_signal: d.kill_signal,
+    kill_signal: d.kill_signal ?? 'SIGINT',
+    kill_signal_set: d.kill_signal !== undefined,
     kill_timeout_ms: d.kill_timeout ?? 5_000,
     env,
-    build: d.build.image !== undefined ? { image: d.build.image } : {},
+    build: buildConfig(d.build),
+    overrides: {
+      ...(d.experimental?.entrypoint ? { entrypoint: d.experimental.entrypoint } : {}),
+      ...(d.experimental?.cmd ? { cmd: d.experimental.cmd } : {}),
+    },
     ...(d.experimental?.cmd || d.experimental?.entrypoint
       ? { cmd: [...(d.experimental.entrypoint ?? []), ...(d.experimental.cmd ?? [])] }
       : {}),
@@ -280,5 +289,25 @@ function normalize(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string,
     vm: { cpu_kind: vm.cpu_kind ?? 'shared', cpus: vm.cpus ?? 1, memory_mb: vm.memory ?? vm.memory_mb ?? 256 },
     mounts: d.mounts.map((m) => ({ source: m.source, destination: m.destination, initial_size_gb: m.initial_size ?? 1 })),
     restart: { policy: restart?.policy ?? 'on-failure', max_retries: restart?.retries ?? DEFAULT_RETRIES },
+  };
+}
+
+/** [build], with fly's two spellings of build-target made one. */
+export interface BuildConfig {
+  image?: string;
+  dockerfile?: string;
+  ignorefile?: string;
+  target?: string;
+  args?: Record<string, string>;
+}
+
+function buildConfig(b: { image?: string | undefined; dockerfile?: string | undefined; ignorefile?: string | undefined; 'build-target'?: string | undefined; build_target?: string | undefined; args?: Record<string, string> | undefined }): BuildConfig {
+  const target = b['build-target'] ?? b.build_target;
+  return {
+    ...(b.image !== undefined ? { image: b.image } : {}),
+    ...(b.dockerfile !== undefined ? { dockerfile: b.dockerfile } : {}),
+    ...(b.ignorefile !== undefined ? { ignorefile: b.ignorefile } : {}),
+    ...(target !== undefined ? { target } : {}),
+    ...(b.args !== undefined ? { args: b.args } : {}),
   };
 }

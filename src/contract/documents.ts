@@ -23,7 +23,12 @@ export interface ReleaseDoc {
   app: string;
   version: number;
   config: Record<string, unknown>;
-  image: { ref: string; digest: string };
+  /**
+   * `kind: 'oci'`: an image in the platform registry, repository = the app, `digest` its manifest's
+   * (linux/amd64); `ref` is what the user named (a registry reference, a path, a Dockerfile build).
+   * Without `kind`: a .tar.gz uploaded to /v1/images (releases made before images were OCI).
+   */
+  image: { ref: string; digest: string; kind?: 'oci' | undefined };
   secrets_version: number;
   created_at: string;
 }

@@ -54,6 +54,7 @@ export {
   parseAppConfig,
   parseAppConfigDocument,
   type AppConfig,
+  type BuildConfig,
   type CheckConfig,
   type ConfigIssue,
   type DeployStrategy,
@@ -62,4 +63,4 @@ export {
   type ServiceConfig,
 } from './app-config.js';
 export { parseSizeMb } from './app-config-schema.js';
-export { httpServiceOf, machineConfigFor, type ReleaseMachineConfig } from './machine-config.js';
+export { httpServiceOf, machineConfigFor, type ImageDefaults, type ReleaseMachineConfig } from './machine-config.js';

@@ -4,12 +4,17 @@
  * host runs a release the same way. The shape is the `config` of the agent's Machines API
  * (src/agent/machines-port.ts) and the runtime's MachineSpec fields.
  */
+import { StarlingError } from '../shared/index.js';
 import { parseAppConfigDocument, type AppConfig, type ServiceConfig } from './app-config.js';
 
 export interface ReleaseMachineConfig {
-  /** A local image: the unpacked directory or the downloaded .tar.gz. */
+  /** A local image: the unpacked directory, the downloaded .tar.gz, or `oci:<manifest digest>` in the host image store. */
   image: string;
   cmd?: string[];
+  /** The image's USER as written ('' is root), for an OCI image of its own root filesystem. */
+  user?: string;
+  /** The image's WORKDIR, likewise. */
+  workdir?: string;
   env: Record<string, string>;
   secrets: Record<string, string>;
   internal_port: number;
@@ -26,11 +31,26 @@ export function httpServiceOf(config: AppConfig): ServiceConfig | undefined {
 }
 
 /**
+ * What an OCI image's config says to run (src/images ImageRun), as the machine config needs it.
+ * `base: 'host'` is a quick-start image (a directory or .tar.gz made into one layer): it runs on
+ * the host's runtime with its layer at /app, as before images, and its config says nothing.
+ */
+export interface ImageDefaults {
+  base: 'host' | 'image';
+  entrypoint: string[];
+  cmd: string[];
+  env: Record<string, string>;
+  workdir: string;
+  user: string;
+  stopSignal?: string | undefined;
+}
+
+/**
  * The machine config for a release. `config` is the release's stored document (validated again
  * here: an agent never runs a config it would reject). Secrets are the values for this machine,
  * fetched by the agent; the app's env wins nothing over them (a name is one or the other).
  */
-export function machineConfigFor(config: unknown, opts: { app: string; image: string; secrets: Record<string, string> }): ReleaseMachineConfig {
+export function machineConfigFor(config: unknown, opts: { app: string; image: string; secrets: Record<string, string>; defaults?: ImageDefaults | undefined }): ReleaseMachineConfig {
   const { config: c } = parseAppConfigDocument(config, `release config of app ${opts.app}`);
   const service = httpServiceOf(c) ?? c.services[0];
   const internal_port = service?.internal_port ?? 8080;
@@ -45,19 +65,44 @@ export function machineConfigFor(config: unknown, opts: { app: string; image: st
       timeout_ms: k.timeout_ms,
     };
   });
-  const env = { ...c.env };
+  const d = opts.defaults?.base === 'image' ? opts.defaults : undefined;
+  // The image's env first: [env] and then secrets win over it (a name is one or the other).
+  const env = { ...d?.env, ...c.env };
   for (const name of Object.keys(opts.secrets)) delete env[name];
+  const cmd = d ? imageCommand(opts.app, d, c.overrides) : c.cmd;
   return {
     image: opts.image,
-    ...(c.cmd ? { cmd: c.cmd } : {}),
+    ...(cmd ? { cmd } : {}),
+    ...(d ? { user: d.user, workdir: d.workdir } : {}),
     env,
     secrets: opts.secrets,
     internal_port,
     guest: { cpus: c.vm.cpus, memory_mb: c.vm.memory_mb },
     restart: c.restart,
-    kill_signal: c.kill_signal,
+    kill_signal: c.kill_signal_set ? c.kill_signal : stopSignal(d?.stopSignal) ?? c.kill_signal,
     kill_timeout_ms: c.kill_timeout_ms,
     checks,
   };
 }
 
+
+/**
+ * Docker's rule: [experimental] entrypoint replaces ENTRYPOINT and drops the image's CMD; cmd
+ * replaces CMD. An image with neither, and no override, cannot be run: said here, at deploy time
+ * on the agent, rather than as a machine that fails to start.
+ */
+function imageCommand(app: string, d: ImageDefaults, o: { entrypoint?: string[]; cmd?: string[] }): string[] {
+  const entrypoint = o.entrypoint ?? d.entrypoint;
+  const cmd = o.cmd ?? (o.entrypoint ? [] : d.cmd);
+  const argv = [...entrypoint, ...cmd];
+  if (argv.length === 0) throw new StarlingError('ERR_MACHINE_SPEC', `the image of app ${app} has no ENTRYPOINT or CMD`, { fault: 'user', hint: 'set [experimental] cmd in its config, or CMD in its Dockerfile' });
+  return argv;
+}
+
+/** An image's STOPSIGNAL ('SIGTERM', 'TERM' or '15') as a signal name; unknown ones are left to the default. */
+function stopSignal(s: string | undefined): NodeJS.Signals | undefined {
+  if (s === undefined || s === '') return undefined;
+  const byNumber: Record<string, NodeJS.Signals> = { '1': 'SIGHUP', '2': 'SIGINT', '3': 'SIGQUIT', '9': 'SIGKILL', '10': 'SIGUSR1', '12': 'SIGUSR2', '15': 'SIGTERM' };
+  const name = byNumber[s] ?? (s.toUpperCase().startsWith('SIG') ? s.toUpperCase() : `SIG${s.toUpperCase()}`);
+  return ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGKILL', 'SIGUSR1', 'SIGUSR2', 'SIGTERM'].includes(name) ? (name as NodeJS.Signals) : undefined;
+}

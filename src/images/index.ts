@@ -1,2 +1,4 @@
 /** OCI images: references, registries (pull and push), layers, and the host image store. */
 export * from './types.js';
+export * from './pull.js';
+export * from './layer-image.js';

@@ -4,7 +4,7 @@
  */
 import type { Clock, Logger } from '../shared/index.js';
 import { SandboxDriver } from './drivers/sandbox.js';
-import type { RuntimeDriver } from './types.js';
+import type { MachineSpec, RuntimeDriver } from './types.js';
 
 /** What every driver is made from: the host's facts, as the agent knows them. */
 export interface DriverContext {
@@ -19,6 +19,8 @@ export interface DriverContext {
   allowHostRoot: boolean;
   /** Directories above dataDir the agent owns, which machines' uids must pass (o+x). */
   traversable: string[];
+  /** An OCI image's root filesystem unpacked for an app's uids (the agent's host image store). */
+  rootfs?: ((image: MachineSpec['image'], uidShift: number) => Promise<string>) | undefined;
   clock: Clock;
   logger: Logger;
 }
@@ -32,6 +34,7 @@ export const DRIVERS = {
       uidBase: c.uidBase,
       allowHostRoot: c.allowHostRoot,
       traversable: c.traversable,
+      rootfs: c.rootfs,
       clock: c.clock,
       logger: c.logger,
     }),

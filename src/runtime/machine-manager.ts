@@ -38,7 +38,17 @@ export interface MachineManagerOptions {
   region: string;
   /** Images cache, logs and volumes live under it. */
   dataDir: string;
+  /**
+   * Images `oci:<manifest digest>` in the host image store (the agent wires src/images). A
+   * quick-start image (base 'host') answers its unpacked layer, mounted at /app; an image of its
+   * own root filesystem answers no dir: the driver asks the store for it, unpacked for the app's
+   * uids (RuntimeDriver options).
+   */
+  images?: { prepare(digest: string): Promise<{ dir: string; base: 'host' | 'image' }> } | undefined;
 }
+
+/** `oci:sha256:<64 hex>`: an image in the host image store, by manifest digest. */
+const OCI_RE = /^oci:(sha256:[0-9a-f]{64})$/;
 
 /**
  * The machines of one host: lifecycle with fly's state names, restart policy, logs and checks, and
@@ -49,6 +59,16 @@ export class MachineManager implements MachinesPort {
   private readonly listeners = new Set<() => void>();
 
   constructor(private readonly o: MachineManagerOptions) {}
+
+  /** A local directory or .tar.gz (src/runtime/images.ts), or an OCI image of the host store. */
+  private async prepare(ref: string): Promise<MachineSpec['image']> {
+    const oci = OCI_RE.exec(ref);
+    if (!oci) return prepareImage(ref, join(this.o.dataDir, 'images'));
+    if (!this.o.images) throw new StarlingError('ERR_IMAGE_UNSUPPORTED', `this host has no image store for ${ref}`, { fault: 'user' });
+    const digest = oci[1]!;
+    const { dir, base } = await this.o.images.prepare(digest);
+    return { dir, digest, ref, base };
+  }
 
   /** Called after any state or health change (the agent re-feeds the proxy's routes). */
   onChange(cb: () => void): () => void {
@@ -104,7 +124,7 @@ export class MachineManager implements MachinesPort {
     if (opts.id !== undefined && this.machines.has(opts.id)) {
       throw new StarlingError('ERR_MACHINE_EXISTS', `machine ${opts.id} already exists on this host`, { fault: 'user' });
     }
-    const image = await prepareImage(c.image, join(this.o.dataDir, 'images'));
+    const image = await this.prepare(c.image);
     const id = opts.id ?? randomBytes(7).toString('hex');
     // Checked again: another create with this id may have finished while the image was prepared.
     if (this.machines.has(id)) throw new StarlingError('ERR_MACHINE_EXISTS', `machine ${id} already exists on this host`, { fault: 'user' });
@@ -115,6 +135,8 @@ export class MachineManager implements MachinesPort {
       region: req.region ?? this.o.region,
       image,
       cmd: c.cmd ?? DEFAULTS.cmd,
+      ...(c.user !== undefined && image.base === 'image' ? { user: c.user } : {}),
+      ...(c.workdir !== undefined ? { workdir: c.workdir } : {}),
       env: c.env ?? {},
       secrets: c.secrets ?? {},
       internal_port: c.internal_port ?? DEFAULTS.internal_port,

@@ -82,6 +82,10 @@ export interface CreateMachineRequest {
     checks?: Record<string, CheckSpec> | undefined;
     /** A named volume of this host mounted read-write at `path` (fly's shape: no host paths). */
     mounts?: { volume: string; path: string }[] | undefined;
+    /** An OCI image's USER as written ('' is root); only for an image of its own root filesystem. */
+    user?: string | undefined;
+    /** The working directory inside (an OCI image's WORKDIR); default /app, or / for an image's own root. */
+    workdir?: string | undefined;
   };
   /** Create the machine stopped (state `created`). */
   skip_start?: boolean | undefined;

@@ -206,6 +206,8 @@ export const ERROR_CODES = {
   ERR_NO_STARTED_MACHINE: { part: 'cli', means: 'The app has no started machine to run a command in or forward a port to' },
   ERR_EXEC_ENDED: { part: 'cli', means: 'The stream to a machine ended before the command inside it did (an agent or the control plane went away)' },
   ERR_CONTROL_UNREACHABLE: { part: 'cli', means: 'The control plane cannot be reached (from the CLI or an agent)' },
+  ERR_BUILD: { part: 'cli', means: "Building the app's Dockerfile with buildah failed; its last lines are quoted" },
+  ERR_BUILD_TOOL: { part: 'cli', means: 'A Dockerfile build needs buildah, which is not installed' },
   ERR_IMAGE_PACK: { part: 'cli', means: 'Packing the image directory into a .tar.gz failed' },
   ERR_LOGS_ENDED: { part: 'cli', means: 'The agent ended a followed log stream (it stopped, or the machine was destroyed)' },
   ERR_USAGE: { part: 'cli', means: 'The command line is wrong: a missing, unexpected or malformed argument or flag' },

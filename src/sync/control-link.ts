@@ -13,7 +13,8 @@ import { ControlClient } from './control-client.js';
 import { hostIdentity, savePeerKey, type HostIdentity } from './control-join.js';
 import { controlRoutes, mergeControlRoutes } from './control-routes.js';
 import type { MachineManager } from '../runtime/index.js';
-import { Reconciler } from './reconcile.js';
+import { Reconciler, type ReconcilerOptions } from './reconcile.js';
+import { imageDefaults, pullImage, RegistryClient, type ImageStore } from '../images/index.js';
 import { ViewCertStore } from './certificates.js';
 import { cacheSealer } from './cache-key.js';
 import { StateReporter } from './state-report.js';
@@ -26,6 +27,10 @@ export interface ControlLinkOptions {
   machines: MachineManager | undefined;
   /** `<runtime.data_dir>`: downloaded images go to `<data_dir>/images/downloads`. */
   dataDir: string;
+  /** The host image store: OCI release images are pulled into it from the platform registry. */
+  images?: ImageStore | undefined;
+  /** The largest image this host pulls ([runtime] max_image_bytes). */
+  maxImageBytes?: number | undefined;
   clock: Clock;
   logger: Logger;
   /** Called after every view change: the agent re-applies the proxy's routes. */
@@ -80,6 +85,7 @@ export async function openControlLink(o: ControlLinkOptions): Promise<ControlLin
       client,
       reporter,
       downloadsDir: join(o.dataDir, 'images', 'downloads'),
+      images: o.images && platformImages(c.url, token, doFetch, o.images, o.maxImageBytes),
       clock: o.clock,
       logger: logger.child({ component: 'reconcile' }),
     });
@@ -155,6 +161,20 @@ export async function openControlLink(o: ControlLinkOptions): Promise<ControlLin
         await sync.stop();
       })();
       return stopped;
+    },
+  };
+}
+
+/**
+ * Pulls from the platform registry (the control plane's /v2/, repository = the app) with this
+ * host's credential, over the same checked TLS as every other call to the control plane.
+ */
+function platformImages(url: string, token: string, doFetch: typeof fetch, store: ImageStore, maxBytes: number | undefined): ReconcilerOptions['images'] {
+  const u = new URL(url);
+  const client = new RegistryClient({ fetch: doFetch, credentials: (host) => (host === u.host ? { username: 'host', password: token } : undefined), plainHttp: (host) => host === u.host && u.protocol === 'http:' });
+  return {
+    async pull(app, digest) {
+      return imageDefaults(await pullImage(client, store, { registry: u.host, repository: app, digest }, { maxBytes }));
     },
   };
 }

@@ -14,7 +14,7 @@
  * control plane through the StateReporter whenever they change.
  */
 import { join } from 'node:path';
-import { DIGEST_RE, LIVE_TAIL_LINES, MAX_TAIL_LINE_CHARS, MAX_TAIL_LINES, machineConfigFor, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
+import { DIGEST_RE, LIVE_TAIL_LINES, MAX_TAIL_LINE_CHARS, MAX_TAIL_LINES, machineConfigFor, type ImageDefaults, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
 import { Backoff, StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
 import type { ControlClient } from './control-client.js';
 import type { MachineManager } from '../runtime/index.js';
@@ -34,6 +34,11 @@ export interface ReconcilerOptions {
   reporter: Pick<StateReporter, 'report' | 'forget'>;
   /** Where downloaded images go, `<hex>.tar.gz` (the agent uses `<data_dir>/images/downloads`). */
   downloadsDir: string;
+  /**
+   * OCI images (releases of kind 'oci'): pulled by digest from the app's repository of the
+   * platform registry into the host image store; answers what the image says to run.
+   */
+  images?: { pull(app: string, digest: string, signal: AbortSignal): Promise<ImageDefaults> } | undefined;
   clock: Clock;
   logger: Logger;
   /** Backoff of a failing machine: from this, doubling up to retryMaxMs (defaults 1 s and 30 s). */
@@ -73,6 +78,7 @@ const releaseKey = (app: string, version: number): string => `${app}.${String(ve
 export class Reconciler {
   private readonly slots = new Map<string, Slot>();
   private readonly downloads = new Map<string, Promise<string>>();
+  private readonly pulls = new Map<string, Promise<ImageDefaults>>();
   private readonly inflight = new Set<Promise<void>>();
   /** `destroyed` was reported for these (`app.id` → machine); forgotten once the view drops them. */
   private readonly gone = new Map<string, { app: string; id: string }>();
@@ -196,17 +202,19 @@ export class Reconciler {
     if (!release) throw new StarlingError('ERR_RELEASE_NOT_FOUND', `release ${doc.release} of app ${app} is not in the synced view`);
     slot.release = release.version;
     try {
-      const image = await this.image(release.image.digest);
+      const oci = release.image.kind === 'oci';
+      const defaults = oci ? await this.pullOci(app, release.image.digest) : undefined;
+      const image = oci ? `oci:${release.image.digest}` : await this.image(release.image.digest);
       const answer = (await this.o.client.json('GET', `/v1/hosts/${this.o.hostId}/apps/${app}/machines/${id}/secrets`, undefined, this.abort.signal)) as { secrets?: unknown };
       const secrets = isStringRecord(answer.secrets) ? answer.secrets : {};
-      const c = machineConfigFor(release.config, { app, image, secrets });
+      const c = machineConfigFor(release.config, { app, image, secrets, defaults });
       // The placement may have gone or moved on while the image came: the next kick decides.
       if (this.stopped || slot.want?.release !== release.version) return;
       // Set first, so the states of the machine being made (created, starting) are reported.
       slot.running = release.version;
       await this.o.machines.create(
         app,
-        { region: doc.region, config: { image: c.image, cmd: c.cmd, env: c.env, secrets: c.secrets, internal_port: c.internal_port, guest: c.guest, restart: c.restart, checks: c.checks } },
+        { region: doc.region, config: { image: c.image, cmd: c.cmd, env: c.env, secrets: c.secrets, internal_port: c.internal_port, guest: c.guest, restart: c.restart, checks: c.checks, user: c.user, workdir: c.workdir } },
         { id, kill_signal: c.kill_signal, kill_timeout_ms: c.kill_timeout_ms },
       );
       this.o.logger.info('placed machine created', { app, machine: id, release: release.version, image: release.image.digest });
@@ -229,6 +237,18 @@ export class Reconciler {
     }
     slot.running = undefined;
     this.o.logger.info('placed machine destroyed', { app, machine: id, reason: why });
+  }
+
+  /** An OCI image in the host store (pulled once per digest: concurrent machines share the pull). */
+  private pullOci(app: string, digest: string): Promise<ImageDefaults> {
+    if (!this.o.images) throw new StarlingError('ERR_IMAGE_UNSUPPORTED', `release image ${digest} is an OCI image and this agent has no image store`);
+    let p = this.pulls.get(digest);
+    if (!p) {
+      p = this.o.images.pull(app, digest, this.abort.signal);
+      this.pulls.set(digest, p);
+      void p.finally(() => this.pulls.delete(digest)).catch(() => undefined);
+    }
+    return p;
   }
 
   /** The image as a verified local .tar.gz, downloaded once per digest. */

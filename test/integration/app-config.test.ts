@@ -94,7 +94,7 @@ const paths = (issues: readonly ConfigIssue[]): string[] => issues.map((i) => i.
 describe('parseAppConfig', () => {
   it('applies every default to a minimal config', () => {
     const expected: AppConfig = {
-      app: 'hello', kill_signal: 'SIGINT', kill_timeout_ms: 5000, env: {}, build: {}, services: [], mounts: [],
+      app: 'hello', kill_signal: 'SIGINT', kill_signal_set: false, kill_timeout_ms: 5000, env: {}, build: {}, overrides: {}, services: [], mounts: [],
       deploy: { strategy: 'rolling', max_unavailable: 0.33 }, vm: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 }, restart: { policy: 'on-failure', max_retries: 3 },
     };
     assert.deepEqual(parseAppConfig('app = "hello"\n', 'starling.toml'), { config: expected, warnings: [] });
@@ -157,6 +157,7 @@ restart = { policy = "no" }
   it("takes the machines' command from experimental.entrypoint + experimental.cmd, as fly does", () => {
     const { config: c } = parseAppConfig('app = "x"\n[experimental]\nentrypoint = ["node"]\ncmd = ["server.mjs", "--quiet"]\n', 's.toml');
     assert.deepEqual(c.cmd, ['node', 'server.mjs', '--quiet']);
+    assert.deepEqual(c.overrides, { entrypoint: ['node'], cmd: ['server.mjs', '--quiet'] });
     assert.equal(parseAppConfig('app = "x"\n', 's.toml').config.cmd, undefined);
     assert.deepEqual(paths(errorsOf('app = "x"\n[experimental]\ncmd = []\n')), ['experimental.cmd']);
   });
@@ -164,10 +165,11 @@ restart = { policy = "no" }
   it('accepts a real fly.toml as it is, with a warning for exactly each unsupported key', () => {
     const { config: c, warnings } = parseAppConfig(FLY_TOML, 'fly.toml');
     assert.deepEqual(paths(warnings), [
-      'swap_size_mb', 'experimental.auto_rollback', 'build.dockerfile', 'build.args', 'http_service.processes', 'statics', 'metrics', 'mounts.auto_extend_size_threshold',
+      'swap_size_mb', 'experimental.auto_rollback', 'http_service.processes', 'statics', 'metrics', 'mounts.auto_extend_size_threshold',
     ]);
     for (const w of warnings) assert.match(w.message, /ignored$/);
-    assert.deepEqual([c.app, c.primary_region, c.kill_signal, c.kill_timeout_ms], ['hello-node', 'ams', 'SIGTERM', 5000]);
+    assert.deepEqual([c.app, c.primary_region, c.kill_signal, c.kill_signal_set, c.kill_timeout_ms], ['hello-node', 'ams', 'SIGTERM', true, 5000]);
+    assert.deepEqual(c.build, { dockerfile: 'Dockerfile', args: { NODE_VERSION: '20.11.1' } }, 'a Dockerfile build is taken, with its arguments');
     assert.deepEqual(c.env, { NODE_ENV: 'production', PORT: '3000', PRIMARY_REGION: 'ams' });
     assert.deepEqual(c.deploy, { strategy: 'rolling', max_unavailable: 0.33, release_command: 'npx prisma migrate deploy' });
     assert.equal(c.services[0]?.auto_stop_machines, 'stop');

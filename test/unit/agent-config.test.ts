@@ -74,6 +74,8 @@ describe('parseAgentConfig', () => {
         network: '172.31.0.0/16',
         uid_base: 0x70000000,
         allow_host_root: false,
+        image_gc_after_ms: 24 * 3600_000,
+        max_image_bytes: 4 << 30,
       },
       announcer: {
         bgp: {

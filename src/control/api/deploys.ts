@@ -30,7 +30,11 @@ export async function startDeploy(ctx: ApiContext, runner: DeployRunner, appName
   if (version === 0) throw new HttpError(400, 'ERR_NO_RELEASE', `app ${app.name} has no release yet: starling deploy --image DIR creates one`);
   const rel = (await store.get('releases', releaseKey(app.name, version)))?.value as ReleaseDoc | undefined;
   if (!rel) throw new HttpError(404, 'ERR_RELEASE_NOT_FOUND', `app ${app.name} has no release ${version}`);
-  if (!(await hasImage(ctx.imagesDir, rel.image.digest))) {
+  if (rel.image.kind === 'oci') {
+    if (!(await ctx.registry?.getManifest(app.name, rel.image.digest))) {
+      throw new HttpError(400, 'ERR_IMAGE_NOT_FOUND', `the platform registry holds no image ${rel.image.digest} for app ${app.name}: push it to /v2/${app.name} (starling deploy does this)`);
+    }
+  } else if (!(await hasImage(ctx.imagesDir, rel.image.digest))) {
     throw new HttpError(400, 'ERR_IMAGE_NOT_FOUND', `the control plane does not hold image ${rel.image.digest}: upload it (PUT /v1/images/${rel.image.digest}; starling deploy does this)`);
   }
   const { config } = parseAppConfigDocument(rel.config, 'release config');

@@ -31,6 +31,7 @@ import type { FeedProgress } from './feed-progress.js';
 import type { PlatformCertificates } from '../certs/index.js';
 import { DEPLOY_STRATEGIES } from '../deploy/types.js';
 import type { StateStore } from '../store/index.js';
+import type { RegistryStorage } from '../registry/index.js';
 
 /** What every route handler may use. */
 export interface ApiContext {
@@ -38,8 +39,10 @@ export interface ApiContext {
   /** Runs deploys; controlRoutes makes one when absent (startControlPlane passes its own to recover and close it). */
   deploys?: DeployRunner;
   secretsKey: Buffer;
-  /** Where uploaded images (.tar.gz by digest) live. */
+  /** Where uploaded images (.tar.gz by digest) live, and the platform registry under registry/. */
   imagesDir: string;
+  /** The platform registry's storage (/v2/); absent in socket-free tests that need none. */
+  registry?: RegistryStorage | undefined;
   /** The largest image upload taken (default DEFAULT_MAX_IMAGE_BYTES; control.toml limits.max_image_bytes). */
   maxImageBytes?: number | undefined;
   /** Apps are served at `<app>.<appsDomain>` (default DEFAULT_APPS_DOMAIN; control.toml apps_domain): GET /v1/apps/{app} says so. */
@@ -80,6 +83,8 @@ export const CreateRelease = z.strictObject({
   image: z.strictObject({
     ref: z.string().min(1).max(512),
     digest: z.string().regex(DIGEST_RE, 'must be sha256:<64 hex digits>'),
+    // 'oci': a manifest in the app's repository of the platform registry (/v2/<app>).
+    kind: z.literal('oci').optional(),
   }),
 });
 

@@ -1,25 +1,25 @@
 /**
  * `starling deploy`: the app config (starling.toml / fly.toml) + an image → a release → a deploy,
- * followed live until it ends. The image is --image (relative to the current directory), else
- * [build] image, else the config's own directory (paths in the config are relative to it). Every
+ * followed live until it ends. The image (image-source.ts): --image, else [build] image, else a
+ * Dockerfile build, else the config's own directory; it reaches the platform registry as
+ * image-push.ts says, and the release pins its digest. Every
  * check that can fail on the user's input runs before anything is uploaded or written: the
  * config, the flags (at parse time), the image path, the app (refused when it does not exist,
  * unless --create), the image's size against the control plane's limit (while packing).
  * Exit status: 0 deployed, 1 rolled back or failed (the reason is printed), 2 bad input.
  */
-import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
 import { parse as parseToml } from 'smol-toml';
 import { AppConfigError, loadAppConfig } from '../../../contract/index.js';
 import { defaultAppConfigPath } from '../../app-from-config.js';
-import { appPath, callControl, resolveControl, streamControl, type ControlTarget } from '../../control-client.js';
+import { appPath, callControl, resolveControl } from '../../control-client.js';
 import { implement, usageError } from '../../kit/index.js';
 import { printJson } from '../../output.js';
 import { appUrls, findApp, imageLimit, unknownApp } from './deploy-app.js';
 import { followDeploy, type DeployJson } from './follow.js';
 import { checkImage, formatSize, packImage, type PackedImage } from './image-pack.js';
+import { buildAndPush, importRemote, pushPacked, type PushedImage } from './image-push.js';
+import { imageSource } from './image-source.js';
 import { deploy } from './meta.js';
 
 export const runDeploy = implement(deploy, async (opts) => {
@@ -38,9 +38,8 @@ export const runDeploy = implement(deploy, async (opts) => {
   const { config, warnings } = loaded;
   const say = (line: string): void => void (opts.json ? undefined : console.log(line));
   for (const w of warnings) say(`warning: ${w.path}: ${w.message}`);
-  const imageRef = opts.image ?? configRelative(dirname(file), config.build.image);
-  const source = resolve(imageRef);
-  await checkImage(source, imageRef);
+  const source = imageSource(opts.image, opts['build-target'], file, config.build);
+  if (source.kind === 'local') await checkImage(source.path, source.ref);
   const body: Record<string, unknown> = {};
   if (opts.strategy !== undefined) body.strategy = opts.strategy;
   if (opts['max-unavailable'] !== undefined) body.max_unavailable = opts['max-unavailable'];
@@ -53,20 +52,33 @@ export const runDeploy = implement(deploy, async (opts) => {
   if (!existing && !config.primary_region) throw usageError(`app ${app} does not exist yet: set primary_region in ${file} (or starling apps create ${app} --primary-region CODE)`);
 
   const progress = progressLine(opts.json);
-  const image = await packImage(source, imageRef, { maxBytes: await imageLimit(target), progress: progress?.show }).finally(() => progress?.clear());
+  const packed = source.kind === 'local' ? await packImage(source.path, source.ref, { maxBytes: await imageLimit(target), progress: progress?.show }).finally(() => progress?.clear()) : undefined;
+  let image: PushedImage;
   try {
     if (!existing) {
       await callControl(target, 'POST', '/v1/apps', { name: app, primary_region: config.primary_region });
       say(`app ${app} created (primary region ${config.primary_region ?? ''})`);
     }
-    say(imageSummary(imageRef, image));
-    await upload(target, image.file, image.digest, image.size);
+    if (packed) {
+      image = await pushPacked(target, app, packed.file, source.ref);
+      say(imageSummary(source.ref, packed, image.digest));
+    } else if (source.kind === 'remote') {
+      say(`image ${source.ref}: copying it into the platform registry`);
+      image = await importRemote(target, app, source.ref);
+      say(`image ${image.ref}: ${image.digest} (${formatSize(image.size)})`);
+    } else if (source.kind === 'build') {
+      say(`building ${source.build.dockerfile} with buildah`);
+      image = await buildAndPush(target, app, source.build, (line) => say(`  ${line}`));
+      say(`image built: ${image.digest} (${formatSize(image.size)})`);
+    } else {
+      throw new Error('unreachable: a local image is packed');
+    }
   } finally {
-    await image.cleanup();
+    await packed?.cleanup();
   }
   // The config as written (TOML → JSON): the control plane validates it again and keeps it.
   const written = parseToml(await readFile(file, 'utf8'));
-  const release = await callControl<{ version: number }>(target, 'POST', appPath(app, '/releases'), { config: written, image: { ref: imageRef, digest: image.digest } });
+  const release = await callControl<{ version: number }>(target, 'POST', appPath(app, '/releases'), { config: written, image: { ref: image.ref, digest: image.digest, kind: 'oci' } });
   say(`release v${release.version} created`);
   const started = await callControl<DeployJson>(target, 'POST', appPath(app, '/deploys'), { release: release.version, ...body });
   say(`deploy ${started.id}: ${started.strategy}, from v${started.from_release} to v${started.release}`);
@@ -89,12 +101,6 @@ export const runDeploy = implement(deploy, async (opts) => {
   return 1;
 });
 
-/** [build] image, relative to the config's directory (`dir`); the directory itself when unset. */
-function configRelative(dir: string, image: string | undefined): string {
-  if (image === undefined || image === '') return dir;
-  return isAbsolute(image) ? image : join(dir, image);
-}
-
 /** On a terminal, progress rewritten on one stderr line (cleared when done); elsewhere (CI, logs, --json) none. */
 function progressLine(json: boolean): { show: (line: string) => void; clear: () => void } | undefined {
   if (json || !process.stderr.isTTY) return undefined;
@@ -105,15 +111,9 @@ function progressLine(json: boolean): { show: (line: string) => void; clear: () 
   };
 }
 
-function imageSummary(ref: string, image: PackedImage): string {
+function imageSummary(ref: string, image: PackedImage, digest: string): string {
   const p = image.packed;
   const packed = p === undefined ? '' : `${p.files} files, ${formatSize(p.bytes)} packed into `;
   const ignored = p?.ignoreFile === undefined ? '' : `; ${p.ignored} left out by ${p.ignoreFile}`;
-  return `image ${ref}: ${image.digest} (${packed}${formatSize(image.size)}${ignored})`;
-}
-
-async function upload(target: ControlTarget, file: string, digest: string, size: number): Promise<void> {
-  const body = Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>;
-  const res = await streamControl(target, 'PUT', `/v1/images/${digest}`, body, { doing: 'uploading the image', headers: { 'content-type': 'application/gzip', 'content-length': String(size) } });
-  await res.text();
+  return `image ${ref}: ${digest} (${packed}${formatSize(image.size)}${ignored})`;
 }

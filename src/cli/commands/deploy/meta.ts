@@ -19,10 +19,14 @@ function maxUnavailable(t: string, flag: string): number {
 export const deploy = defineCommand({
   noun: 'deploy',
   verb: '',
-  summary: 'deploy the app: upload the image, make a release, roll it out and follow it',
+  summary: 'deploy the app: build or push its image, make a release, roll it out and follow it',
   options: {
     ...appConfigFlag,
-    image: string({ value: 'DIR|TGZ', description: "the app's files: a directory or a .tar.gz (default: [build] image in the config, else the config's directory)" }),
+    image: string({
+      value: 'REF|DIR|TGZ',
+      description: "an OCI image (registry/repo:tag or @sha256:…), or the app's files as a directory or .tar.gz (default: [build] image, else a Dockerfile build, else the config's directory)",
+    }),
+    'build-target': string({ value: 'STAGE', description: 'the Dockerfile stage to build (default: [build] build-target in the config, else the last)' }),
     create: boolean({ description: 'create the app when it does not exist yet (without it, a deploy to an unknown app is refused)' }),
     strategy: oneOf(DEPLOY_STRATEGIES, { value: 'NAME', description: 'rolling, canary, bluegreen or immediate (default: [deploy] strategy in the config)' }),
     'max-unavailable': custom({ value: 'N', description: 'rolling: machines replaced at once, a count or a fraction below 1 (default: the config)' }, maxUnavailable),
