@@ -1,4 +1,7 @@
 /** OCI images: references, registries (pull and push), layers, and the host image store. */
 export * from './types.js';
+export * from './manifest.js';
+export * from './registry-auth.js';
+export * from './registry-client.js';
 export * from './pull.js';
 export * from './layer-image.js';

@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   // images: src/images (OCI references, registries, layers, the host image store)
   ERR_IMAGE_REF: { part: 'images', status: 400, means: 'An image reference is not [registry/]repository[:tag][@sha256:digest]' },
   ERR_IMAGE_MEDIA_TYPE: { part: 'images', status: 400, means: 'A manifest, config or layer has a media type Starling does not run (Docker schema 1, a foreign layer, an unknown type)' },
+  ERR_IMAGE_MANIFEST: { part: 'images', status: 400, means: 'A manifest, image index or image config is not valid JSON of its schema (every problem is listed)' },
   ERR_IMAGE_PLATFORM: { part: 'images', status: 400, means: 'The image index has no linux/amd64 image' },
   ERR_IMAGE_UNSAFE: { part: 'images', means: "A layer holds an entry that would escape or break the root filesystem ('..', a path through a symlink, a device node, a hard link outside the layer)" },
   ERR_IMAGE_DISK_FULL: { part: 'images', means: 'The host image store ran out of disk space; nothing half-written was kept' },
