@@ -54,7 +54,7 @@ export function imageImportRoutes(ctx: ApiContext, registry: RegistryStorage, cl
     const doc = (await store.get('registry_logins', loginKey(app, host)))?.value as LoginDoc | undefined;
     if (!doc) return undefined;
     const opened = unseal(ctx.secretsKey, aad(app, host), doc.sealed);
-    if (!opened.ok) throw new HttpError(500, 'ERR_SECRETS_KEY', `the login for ${host} cannot be opened (${opened.why}): log in again`);
+    if (!opened.ok) throw new HttpError(500, 'ERR_SECRETS_DECRYPT', `the login for ${host} cannot be opened (${opened.why}): log in again`);
     return { username: doc.username, password: opened.text };
   }
 
