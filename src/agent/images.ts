@@ -22,7 +22,7 @@ export interface HostImages {
 }
 
 export async function openHostImages(o: { dataDir: string; maxImageBytes: number; gcAfterMs: number; clock: Clock; logger: Logger }): Promise<HostImages> {
-  const store = new ImageStore({ dir: join(o.dataDir, 'images', 'oci'), maxImageBytes: o.maxImageBytes, clock: o.clock });
+  const store = new ImageStore(join(o.dataDir, 'images', 'oci'), { clock: o.clock });
   await store.cleanTmp();
   let timer: TimerHandle | undefined;
   const held = async (digest: string): Promise<StoredImage> => {
@@ -34,13 +34,13 @@ export async function openHostImages(o: { dataDir: string; maxImageBytes: number
     store,
     async prepare(digest) {
       const image = await held(digest);
-      store.touch(digest);
+      await store.touch(digest);
       if (image.base === 'image') return { dir: '', base: 'image' };
       return { dir: await store.rootfs(digest, image.manifest.layers, { uidShift: 0, maxBytes: o.maxImageBytes * 4 }), base: 'host' };
     },
     async rootfs(digest, uidShift) {
       const image = await held(digest);
-      store.touch(digest);
+      await store.touch(digest);
       return store.rootfs(digest, image.manifest.layers, { uidShift, maxBytes: o.maxImageBytes * 4 });
     },
     startGc(inUse) {

@@ -25,12 +25,12 @@ export interface StoredImage {
 
 /** What the store holds of `digest`, when it holds the manifest, the config and every layer. */
 export async function storedImage(store: ImageStore, digest: string): Promise<StoredImage | undefined> {
-  if (!store.hasBlob(digest)) return undefined;
+  if (!(await store.hasBlob(digest))) return undefined;
   const bytes = await readFile(store.blobPath(digest));
   const parsed = parseManifest(bytes, '');
   if (parsed.kind !== 'manifest') throw new StarlingError('ERR_IMAGE_MEDIA_TYPE', `${digest} is an image index, not one image: a release pins the linux/amd64 manifest`);
   const { manifest } = parsed;
-  if (![manifest.config, ...manifest.layers].every((d) => store.hasBlob(d.digest))) return undefined;
+  for (const d of [manifest.config, ...manifest.layers]) if (!(await store.hasBlob(d.digest))) return undefined;
   const run = parseImageConfig(await readFile(store.blobPath(manifest.config.digest)));
   return { digest, manifest, run, base: run.labels[HOST_BASE_LABEL] === 'host' ? 'host' : 'image' };
 }
@@ -46,9 +46,9 @@ export async function pullImage(client: RegistryClient, store: ImageStore, ref: 
   if (o.maxBytes !== undefined && size > o.maxBytes) {
     throw new StarlingError('ERR_IMAGE_TOO_LARGE', `image ${ref.digest} is ${size} bytes, above this host's limit of ${o.maxBytes}`, { fault: 'user' });
   }
-  if (!store.hasBlob(image.manifest.config.digest)) await store.putBlob(image.manifest.config.digest, Readable.from([image.configBytes]), { size: image.configBytes.length });
+  if (!(await store.hasBlob(image.manifest.config.digest))) await store.putBlob(image.manifest.config.digest, Readable.from([image.configBytes]), { size: image.configBytes.length });
   for (const layer of image.manifest.layers) {
-    if (store.hasBlob(layer.digest)) continue;
+    if (await store.hasBlob(layer.digest)) continue;
     const { body } = await client.blob(ref, layer.digest);
     await store.putBlob(layer.digest, body instanceof Readable ? body : Readable.fromWeb(body as WebStream<Uint8Array>), { size: layer.size, ...(o.maxBytes !== undefined ? { maxBytes: o.maxBytes } : {}) });
   }
