@@ -13,6 +13,8 @@ import { ACCEPT_MANIFESTS, DIGEST_RE, parseImageConfig, parseManifest, pickPlatf
 import { RegistryHttp, readLimited, type Credentials } from './registry-http.js';
 import type { ImageManifest, ImageRef, ImageRun } from './types.js';
 
+export type { Credentials } from './registry-http.js';
+
 export interface RegistryClientOptions {
   fetch?: typeof fetch;
   credentials?: (registry: string) => Credentials | undefined;
