@@ -43,7 +43,8 @@ const MAX_CONFIG = 8 << 20;
 
 export const sha256Digest = (bytes: Buffer | Uint8Array): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
-export function refText(ref: ImageRef): string {
+/** The ref as text for messages (the canonical form is formatImageRef, in the ref part). */
+function refText(ref: ImageRef): string {
   return `${ref.registry}/${ref.repository}${ref.tag ? `:${ref.tag}` : ''}${ref.digest ? `@${ref.digest}` : ''}`;
 }
 
