@@ -13,6 +13,8 @@ import { ACCEPT_MANIFESTS, DIGEST_RE, parseImageConfig, parseManifest, pickPlatf
 import { RegistryHttp, readLimited, type Credentials } from './registry-http.js';
 import type { ImageManifest, ImageRef, ImageRun } from './types.js';
 
+export type { Credentials } from './registry-http.js';
+
 export interface RegistryClientOptions {
   fetch?: typeof fetch;
   credentials?: (registry: string) => Credentials | undefined;
@@ -41,7 +43,8 @@ const MAX_CONFIG = 8 << 20;
 
 export const sha256Digest = (bytes: Buffer | Uint8Array): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
-export function refText(ref: ImageRef): string {
+/** The ref as text for messages (the canonical form is formatImageRef, in the ref part). */
+function refText(ref: ImageRef): string {
   return `${ref.registry}/${ref.repository}${ref.tag ? `:${ref.tag}` : ''}${ref.digest ? `@${ref.digest}` : ''}`;
 }
 
