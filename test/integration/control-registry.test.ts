@@ -190,4 +190,14 @@ describe('platform registry', () => {
     const index = JSON.parse(readFileSync(join(work, 'pulled', 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
     assert.equal(index.manifests[0]!.digest, readFileSync(join(work, 'two.digest'), 'utf8').trim());
   });
+
+  it('gives a new app of a destroyed app\'s name an empty repository', async () => {
+    await api(lc.token, 'DELETE', '/v1/apps/web');
+    assert.equal((await reg(tokens.host!, 'GET', '/v2/web/manifests/v1')).body.errors?.[0]?.code, 'NAME_UNKNOWN', 'the app is gone');
+    await api(lc.token, 'POST', '/v1/apps', { name: 'web', primary_region: 'fra' });
+    const gone = await reg(lc.token, 'GET', '/v2/web/manifests/v1');
+    assert.equal(gone.status, 404);
+    assert.equal(gone.body.errors?.[0]?.code, 'MANIFEST_UNKNOWN');
+    assert.deepEqual((await reg(lc.token, 'GET', '/v2/web/tags/list')).body, { name: 'web', tags: [] });
+  });
 });

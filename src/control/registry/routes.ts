@@ -1,20 +1,28 @@
 /**
  * The platform registry's routes: the OCI distribution API at `/v2/`, one repository per app (its
  * name is the app's). Raw routes of the control plane's router, `public` to it because the
- * registry checks its own credentials (access.ts) and answers in the registry's error envelope
+ * registry checks its own credentials (below) and answers in the registry's error envelope
  * with a Basic challenge, which registry clients (skopeo, buildah, the agents) understand.
  * Cross-repository mounts are answered with a fresh upload session; deletes are UNSUPPORTED.
+ *
+ * Who may use the platform registry, with Starling's own tokens: the token comes as the password
+ * of Basic auth (any user name: `skopeo --creds x:TOKEN`) or as a Bearer token, and is checked by
+ * the control plane's Authenticator. Pull: a user token that sees the app (any scope), the
+ * platform operator, or a host credential (agents pull every app's image). Push: deploy scope on
+ * the app, or the operator. An app of another org is answered NAME_UNKNOWN, exactly as one that
+ * does not exist: a token learns nothing about other tenants.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import { describeError, type Logger } from '../../shared/index.js';
+import { APP_NAME_RE, type AppDoc } from '../../contract/index.js';
+import { addressKey, describeError, type Logger, type RateLimiter } from '../../shared/index.js';
+import { principalKey, scopeAtLeast, seesApp, type Authenticator, type Principal } from '../auth/index.js';
 import type { StateStore } from '../store/index.js';
 import { rawRoute, type Route } from '../api/http.js';
-import { caller, mayUse, type RegistryAuth } from './access.js';
-import { MAX_MANIFEST_BYTES, registryCodeFor, registryError, type RegistryErrorCode } from './manifest.js';
-import type { RegistryStorage } from './storage.js';
+import { MAX_MANIFEST_BYTES, credentialOf, registryCodeFor, registryError, type RegistryErrorCode } from './manifest.js';
+import { repositoryOwner, type RegistryStorage } from './storage.js';
 
 export interface RegistryContext {
   storage: RegistryStorage;
@@ -22,6 +30,54 @@ export interface RegistryContext {
   /** Absent (socket-free tests): every request is answered 401. */
   auth?: RegistryAuth | undefined;
   logger: Logger;
+}
+
+export interface RegistryAuth {
+  authenticator: Authenticator;
+  /** Requests answered 401, per client address (the /v1 API's limiter). */
+  failedAuth?: RateLimiter | undefined;
+  /** Requests per caller (the /v1 API's limiter). */
+  rate?: RateLimiter | undefined;
+}
+
+export type Refusal = { status: number; body: unknown; headers: Record<string, string> };
+export type Decision = { ok: true; principal: Principal } | { ok: false; refusal: Refusal };
+
+export const CHALLENGE = 'Basic realm="Starling"';
+
+function refuse(code: RegistryErrorCode, message: string, headers: Record<string, string> = {}): Decision {
+  const e = registryError(code, message);
+  return { ok: false, refusal: { status: e.status, body: e.body, headers } };
+}
+
+/** The caller, or the answer to give instead (401 with the Basic challenge, 429). */
+async function caller(auth: RegistryAuth | undefined, req: IncomingMessage): Promise<Decision> {
+  const header = req.headers.authorization;
+  const token = credentialOf(typeof header === 'string' ? header : undefined);
+  // Never the token itself in any answer or log line.
+  const who = token === undefined || !auth ? undefined : await auth.authenticator.authenticate(`Bearer ${token}`);
+  if (!who?.ok) {
+    // Registry clients ping /v2/ without credentials first, to learn the challenge: only a
+    // credential that fails counts against the address (guessing tokens is slow).
+    const d = token === undefined ? undefined : auth?.failedAuth?.take(`ip:${addressKey(req.socket.remoteAddress)}`);
+    if (d && !d.ok) return refuse('TOOMANYREQUESTS', 'too many requests with a missing or wrong token from this address', { 'retry-after': String(d.retryAfterS) });
+    const message = who && !who.ok && who.code === 'ERR_TOKEN_EXPIRED' ? who.message : 'authentication required: a Starling token as the password (Basic) or a Bearer token';
+    return refuse('UNAUTHORIZED', message, { 'www-authenticate': CHALLENGE });
+  }
+  const p = who.principal;
+  if (p.kind !== 'platform' && p.kind !== 'user' && p.kind !== 'host') return refuse('DENIED', 'this token cannot use the registry');
+  const d = auth!.rate?.take(principalKey(p));
+  if (d && !d.ok) return refuse('TOOMANYREQUESTS', 'too many requests with this token', { 'retry-after': String(d.retryAfterS) });
+  return { ok: true, principal: p };
+}
+
+/** May `p` pull from (or push to) repository `name`? NAME_UNKNOWN for an app it cannot see. */
+async function mayUse(store: StateStore, p: Principal, name: string, push: boolean): Promise<Decision & { app?: AppDoc }> {
+  const doc = APP_NAME_RE.test(name) ? ((await store.get('apps', name))?.value as AppDoc | undefined) : undefined;
+  const visible = doc !== undefined && (p.kind === 'platform' || p.kind === 'host' || seesApp(p, doc));
+  if (!visible) return refuse('NAME_UNKNOWN', `no repository ${JSON.stringify(name.slice(0, 80))}`);
+  if (!push || p.kind === 'platform' || (p.kind === 'user' && scopeAtLeast(p.scope, 'deploy'))) return { ok: true, principal: p, app: doc };
+  return refuse('DENIED', p.kind === 'user' ? `this token's scope is ${p.scope}; pushing needs deploy` : 'a host credential only pulls');
 }
 
 const API_VERSION = { 'docker-distribution-api-version': 'registry/2.0' };
@@ -71,6 +127,8 @@ export function registryRoutes(ctx: RegistryContext): Route[] {
         if (push !== 'none') {
           const may = await mayUse(ctx.store, who.principal, params.app!, push);
           if (!may.ok) return send(req, res, may.refusal.status, may.refusal.body, may.refusal.headers);
+          // A repository left by a destroyed app of the same name is not the new app's.
+          await storage.claimRepository(params.app!, repositoryOwner(may.app!));
         }
         const query = new URL(req.url ?? '/', 'http://registry').searchParams;
         try {

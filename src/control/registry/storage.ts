@@ -5,6 +5,7 @@
  *   repos/<app>/blobs/<hex>      an empty link: the repository holds this blob
  *   repos/<app>/manifests/<hex>  a link holding the manifest's media type
  *   repos/<app>/tags/<tag>       the digest the tag names
+ *   repos/<app>/owner            the app it belongs to (repositoryOwner)
  *   uploads/<uuid>/{repo,data}   an upload in progress (removed after an hour without a chunk)
  *
  * A repository sees only what was pushed or linked into it, so nobody reads another org's blob by
@@ -18,6 +19,7 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { APP_NAME_RE } from '../../contract/index.js';
+import { DEFAULT_ORG } from '../auth/index.js';
 import { StarlingError, type Clock } from '../../shared/index.js';
 import { MAX_MANIFEST_BYTES, digestHex, parseManifest, parseReference } from './manifest.js';
 
@@ -29,6 +31,9 @@ export interface StoredManifest {
   mediaType: string;
   bytes: Buffer;
 }
+
+/** Who a repository belongs to: the app's org and creation time (a new app of the same name is another owner). */
+export const repositoryOwner = (app: { org?: string | undefined; created_at: string }): string => `${app.org ?? DEFAULT_ORG}/${app.created_at}\n`;
 
 const exists = (p: string): Promise<boolean> => stat(p).then(() => true, () => false);
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -159,6 +164,20 @@ export class RegistryStorage {
   async tags(repo: string): Promise<string[]> {
     const names = await readdir(join(this.repo(repo), 'tags')).catch(() => [] as string[]);
     return names.filter((n) => !n.startsWith('.')).sort();
+  }
+
+  /**
+   * Makes `repo` the repository of `owner` (repositoryOwner of the app): one left by a destroyed
+   * app of the same name (another owner) is emptied first, so a new app never sees an old one's
+   * images. Mirroring code calls it before writing too.
+   */
+  async claimRepository(repo: string, owner: string): Promise<void> {
+    const file = join(this.repo(repo), 'owner');
+    const had = await readFile(file, 'utf8').catch(() => undefined);
+    if (had === owner) return;
+    if (had !== undefined) await this.removeRepository(repo);
+    await mkdir(this.repo(repo), { recursive: true, mode: 0o700 });
+    await writeFile(file, owner, { mode: 0o600 });
   }
 
   /** An app destroyed: its links go (the content store's blobs stay until collected). */
