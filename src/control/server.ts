@@ -98,7 +98,10 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
   const ctx = { ...base, certificates };
   await ensureDefaultOrg(ctx);
   const authenticator = new Authenticator({ store: o.store, platformTokens: o.tokens, metricsTokens: o.metricsTokens, clock: o.clock });
-  const router = controlRouter(controlRoutes(ctx), authenticator, o.store, logger);
+  const rate = new RateLimiter({ perSecond: limits.requestsPerSecond, burst: limits.burst }, o.clock);
+  const failedAuth = new RateLimiter({ perSecond: limits.failedAuthPerSecond, burst: limits.failedAuthBurst }, o.clock);
+  // The registry at /v2/ checks its callers itself (Basic or Bearer), against the same tokens and limits.
+  const router = controlRouter(controlRoutes({ ...ctx, registryAuth: { authenticator, failedAuth, rate } }), authenticator, o.store, logger);
   const http = serveHttp(router, {
     metrics: httpMetrics,
     logger,
@@ -106,8 +109,8 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     limits: { maxConnections: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerIp },
     maxBodyBytes: MAX_BODY_BYTES,
     // /healthz (the one public route) is not counted: load balancers poll it.
-    rate: { limiter: new RateLimiter({ perSecond: limits.requestsPerSecond, burst: limits.burst }, o.clock), key: (p) => (p.kind === 'anonymous' ? undefined : principalKey(p)) },
-    failedAuth: new RateLimiter({ perSecond: limits.failedAuthPerSecond, burst: limits.failedAuthBurst }, o.clock),
+    rate: { limiter: rate, key: (p) => (p.kind === 'anonymous' ? undefined : principalKey(p)) },
+    failedAuth,
   });
   metrics.add(platformCollector(ctx), certificatesCollector(certificates), connectionsCollector(() => http.gate.stats()), () => httpMetrics.families());
   const address = await http.listen(o.listen.host, o.listen.port);

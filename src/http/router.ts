@@ -58,7 +58,7 @@ export interface HandlerInput<P, B = unknown, Q = Record<string, string | undefi
 }
 
 export interface Route<P = unknown> {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** OpenAPI-style template: `/v1/apps/{app}`; a `{name}` matches one non-empty segment; exact paths win. */
   path: string;
   summary: string;

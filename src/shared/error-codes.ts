@@ -167,6 +167,9 @@ export const ERROR_CODES = {
   // 404 on GET /v1/images/{digest}; POST /v1/apps/{app}/deploys answers it with 400 (the release names an image not held).
   ERR_IMAGE_NOT_FOUND: { part: 'control', status: 404, means: 'The image does not exist (the path given, or on the control plane)' },
   ERR_IMAGE_TOO_LARGE: { part: 'control', status: 413, means: 'The image upload is larger than the control plane accepts' },
+  ERR_REGISTRY_MANIFEST: { part: 'control', status: 400, means: 'A manifest pushed to the platform registry is not an OCI or Docker schema 2 manifest or index (bad JSON, schema 1, an unknown media type)' },
+  ERR_REGISTRY_MANIFEST_BLOB: { part: 'control', status: 400, means: "A manifest pushed to the platform registry references a blob or manifest the app's repository does not hold" },
+  ERR_REGISTRY_NAME: { part: 'control', status: 400, means: 'A platform registry repository (an app name), tag or digest is not well-formed' },
   ERR_NOT_DEPLOYED: { part: 'control', status: 400, means: 'The app has no deployed release to scale: deploy first' },
   ERR_NO_CAPACITY: { part: 'control', status: 400, means: 'Not enough healthy host capacity in a region for the machines asked for' },
   ERR_NO_RELEASE: { part: 'control', status: 400, means: 'The app has no release yet to deploy' },

@@ -19,11 +19,16 @@ import { json, route, type Route } from './http.js';
 import type { ApiContext } from './schemas.js';
 import { secretRoutes } from './secrets.js';
 import { certificateRoutes } from './certificates.js';
+import { DEFAULT_MAX_IMAGE_BYTES } from '../../contract/index.js';
+import { RegistryStorage, registryRoutes, type RegistryAuth } from '../registry/index.js';
 
 export const API_VERSION = '0.1.0';
 
-/** Every route of the control plane's API, /openapi.json and /healthz included. */
-export function controlRoutes(ctx: ApiContext): Route[] {
+/**
+ * Every route of the control plane's API, /openapi.json and /healthz included, and the platform
+ * registry's at /v2/ (which checks credentials itself, with `registryAuth`: without it, it answers 401).
+ */
+export function controlRoutes(ctx: ApiContext & { registryAuth?: RegistryAuth | undefined }): Route[] {
   const runner = ctx.deploys ?? new DeployRunner(ctx);
   const routes: Route[] = [
     route({
@@ -49,6 +54,12 @@ export function controlRoutes(ctx: ApiContext): Route[] {
     ...imageRoutes(ctx),
     ...feedRoutes(ctx),
     ...metricsRoutes(ctx),
+    ...registryRoutes({
+      storage: new RegistryStorage({ imagesDir: ctx.imagesDir, maxBytes: ctx.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES, clock: ctx.clock }),
+      store: ctx.store,
+      auth: ctx.registryAuth,
+      logger: ctx.logger.child({ component: 'registry' }),
+    }),
   ];
   // Built on first request, from the finished table (which includes this route).
   let doc: unknown;
