@@ -17,7 +17,8 @@ import { ensureDefaultOrg } from './api/orgs.js';
 import { DeployRunner } from './deploy/index.js';
 import { DEFAULT_HOST_TIMEOUT_MS, HostHealth } from './api/host-health.js';
 import type { StateStore } from './store/index.js';
-import type { HostDoc } from '../contract/index.js';
+import { DEFAULT_MAX_IMAGE_BYTES, type HostDoc } from '../contract/index.js';
+import { RegistryStorage } from './registry/index.js';
 import { FeedProgress } from './api/feed-progress.js';
 import { platformCertificates, type CertificateSettings } from './certs/index.js';
 
@@ -93,7 +94,8 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
   const metrics = new MetricsRegistry();
   const httpMetrics = new HttpMetrics('control');
   const feedProgress = new FeedProgress();
-  const base = { store: o.store, secretsKey: o.secretsKey, imagesDir: o.imagesDir, maxImageBytes: o.maxImageBytes, appsDomain: o.appsDomain, clock: o.clock, logger, deploys, hostHealth, feedProgress, tlsFingerprint: o.tls?.fingerprint, peerKey: await peerKey(o.store), metrics };
+  const registry = new RegistryStorage({ imagesDir: o.imagesDir, maxBytes: o.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES, clock: o.clock });
+  const base = { store: o.store, secretsKey: o.secretsKey, imagesDir: o.imagesDir, maxImageBytes: o.maxImageBytes, registry, appsDomain: o.appsDomain, clock: o.clock, logger, deploys, hostHealth, feedProgress, tlsFingerprint: o.tls?.fingerprint, peerKey: await peerKey(o.store), metrics };
   const certificates = platformCertificates({ ...base, propagated: (revision) => challengePropagated(base, revision) }, o.certificates);
   const ctx = { ...base, certificates };
   await ensureDefaultOrg(ctx);

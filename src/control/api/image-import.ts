@@ -18,7 +18,8 @@ import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { formatImageRef, parseImageRef, RegistryClient, type ImageRef } from '../../images/index.js';
 import { seal, unseal } from '../../shared/index.js';
-import type { RegistryStorage } from '../registry/index.js';
+import { repositoryOwner, type RegistryStorage } from '../registry/index.js';
+import { getApp } from './apps.js';
 import { HttpError, json, route, type Route } from './http.js';
 import type { ApiContext } from './schemas.js';
 
@@ -73,6 +74,8 @@ export function imageImportRoutes(ctx: ApiContext, registry: RegistryStorage, cl
     if (max !== undefined && size > max) {
       throw new HttpError(413, 'ERR_IMAGE_TOO_LARGE', `image ${formatImageRef(ref)} is ${size} bytes; this platform takes images of at most ${max} bytes (control.toml limits.max_image_bytes)`);
     }
+    // A repository left by a destroyed app of this name is not this app's: claim (and empty) it first.
+    await registry.claimRepository(app, repositoryOwner((await getApp(ctx, app)).value));
     let copied = 0;
     for (const d of blobs) {
       if (await registry.hasBlob(app, d.digest)) continue;

@@ -18,6 +18,7 @@ import { imageRoutes } from './images.js';
 import { json, route, type Route } from './http.js';
 import type { ApiContext } from './schemas.js';
 import { secretRoutes } from './secrets.js';
+import { imageImportRoutes } from './image-import.js';
 import { certificateRoutes } from './certificates.js';
 import { DEFAULT_MAX_IMAGE_BYTES } from '../../contract/index.js';
 import { RegistryStorage, registryRoutes, type RegistryAuth } from '../registry/index.js';
@@ -28,7 +29,10 @@ export const API_VERSION = '0.1.0';
  * Every route of the control plane's API, /openapi.json and /healthz included, and the platform
  * registry's at /v2/ (which checks credentials itself, with `registryAuth`: without it, it answers 401).
  */
-export function controlRoutes(ctx: ApiContext & { registryAuth?: RegistryAuth | undefined }): Route[] {
+export function controlRoutes(given: ApiContext & { registryAuth?: RegistryAuth | undefined }): Route[] {
+  // One registry storage for /v2/, image imports, deploy checks and app removal.
+  const registry = given.registry ?? new RegistryStorage({ imagesDir: given.imagesDir, maxBytes: given.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES, clock: given.clock });
+  const ctx = { ...given, registry };
   const runner = ctx.deploys ?? new DeployRunner(ctx);
   const routes: Route[] = [
     route({
@@ -52,10 +56,11 @@ export function controlRoutes(ctx: ApiContext & { registryAuth?: RegistryAuth | 
     ...hostRoutes(ctx),
     ...agentRoutes(ctx),
     ...imageRoutes(ctx),
+    ...imageImportRoutes(ctx, registry),
     ...feedRoutes(ctx),
     ...metricsRoutes(ctx),
     ...registryRoutes({
-      storage: new RegistryStorage({ imagesDir: ctx.imagesDir, maxBytes: ctx.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES, clock: ctx.clock }),
+      storage: registry,
       store: ctx.store,
       auth: ctx.registryAuth,
       logger: ctx.logger.child({ component: 'registry' }),
