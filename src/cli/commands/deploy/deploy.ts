@@ -60,7 +60,7 @@ export const runDeploy = implement(deploy, async (opts) => {
       say(`app ${app} created (primary region ${config.primary_region ?? ''})`);
     }
     if (packed) {
-      image = await pushPacked(target, app, packed.file, source.ref);
+      image = await pushPacked(target, app, packed, source.ref);
       say(imageSummary(source.ref, packed, image.digest));
     } else if (source.kind === 'remote') {
       say(`image ${source.ref}: copying it into the platform registry`);

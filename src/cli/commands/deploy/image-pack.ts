@@ -140,9 +140,13 @@ async function hashFile(file: string): Promise<{ digest: string; size: number }>
   return { digest: `sha256:${hash.digest('hex')}`, size: (await stat(file)).size };
 }
 
-/** tar of `entries` | gzip (no name, no time) > out; stops with `over()` once the output passes o.maxBytes. */
+/**
+ * tar of `entries` | gzip (no name, no time) > out, modes made readable by all with no group/other
+ * write, setuid or setgid (machines read their files through /app as an unprivileged uid); stops
+ * with `over()` once the output passes o.maxBytes.
+ */
 async function tarGzip(source: string, entries: string[], out: string, total: number, o: PackOptions, over: () => StarlingError): Promise<void> {
-  const tar = spawn('tar', ['-cf', '-', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '--no-recursion', '--null', '-C', source, '-T', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const tar = spawn('tar', ['-cf', '-', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '--mode=a+rX,go-w,ug-s', '--no-recursion', '--null', '-C', source, '-T', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let err = '';
   tar.stderr.on('data', (d: Buffer) => (err += d.toString()));
   tar.stdin.end(entries.map((e) => `${e}\0`).join(''));

@@ -14,9 +14,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { layerImage, parseManifest, pickPlatform, RegistryClient, type Descriptor, type ImageRef } from '../../../images/index.js';
+import { layerImage, oneLayerImage, parseManifest, pickPlatform, RegistryClient, type Descriptor, type ImageRef } from '../../../images/index.js';
 import { StarlingError } from '../../../shared/index.js';
 import { appPath, callControl, type ControlTarget } from '../../control-client.js';
+import type { PackedImage } from './image-pack.js';
 
 export interface PushedImage {
   digest: string;
@@ -36,8 +37,22 @@ function platformRegistry(target: ControlTarget, app: string): { client: Registr
   return { client, ref: { registry: u.host, repository: app } };
 }
 
-/** The quick-start form: the packed .tar.gz as the one layer of an image. */
-export async function pushPacked(target: ControlTarget, app: string, file: string, ref: string): Promise<PushedImage> {
+/**
+ * The quick-start form: a packed directory is the one layer of an image as it is (image-pack.ts
+ * normalised its modes); a .tar.gz the user gave is first unpacked with the layer checks and
+ * packed again deterministically with the same modes (images/one-layer.ts).
+ */
+export async function pushPacked(target: ControlTarget, app: string, packed: PackedImage, ref: string): Promise<PushedImage> {
+  const work = packed.packed === undefined ? await mkdtemp(join(tmpdir(), 'starling-layer-')) : undefined;
+  try {
+    const file = work === undefined ? packed.file : (await oneLayerImage(packed.file, work)).layer.file;
+    return await pushLayer(target, app, file, ref);
+  } finally {
+    if (work !== undefined) await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function pushLayer(target: ControlTarget, app: string, file: string, ref: string): Promise<PushedImage> {
   const image = await layerImage(file);
   const { client, ref: repo } = platformRegistry(target, app);
   await client.pushBlob(repo, image.layer.digest, image.layer.size, () => createReadStream(file));
