@@ -17,8 +17,8 @@ export const IMAGE_APP = { uid: 1001, gid: 1001, home: '/home/app' } as const;
 export const STAFF_GID = 50;
 /** A marker only the image's /etc/passwd has. */
 export const IMAGE_MARKER = 'starling-test-image';
-/** The command an image machine runs: httpd in the foreground on $PORT. */
-export const HTTPD_CMD = ['/bin/sh', '-c', 'exec httpd -f -p "$PORT" -h /www'];
+/** The command an image machine runs: notes its cwd in /tmp/start-cwd, then httpd in the foreground on $PORT. */
+export const HTTPD_CMD = ['/bin/sh', '-c', 'pwd > /tmp/start-cwd; exec httpd -f -p "$PORT" -h /www'];
 
 const APPLETS = ['sh', 'id', 'cat', 'ls', 'echo', 'pwd', 'touch', 'test', 'stat', 'grep', 'httpd', 'sleep', 'stty', 'tty', 'hostname', 'mkdir', 'rm', 'env', 'printf', 'wc'];
 
