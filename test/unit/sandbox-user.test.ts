@@ -35,7 +35,7 @@ describe('resolveUser', () => {
     assert.deepEqual(resolveUser(spec('33:0'), rootfs), { uid: 33, gid: 0, home: '/var/www' });
     assert.deepEqual(resolveUser(spec('nohome'), rootfs), { uid: 77, gid: 78, home: '/' });
     assert.deepEqual(resolveUser(spec('1000:1000'), bare), { uid: 1000, gid: 1000, home: '/' }, 'numeric forms need no file');
-    assert.deepEqual(resolveUser(spec('4242'), bare), { uid: 4242, gid: 4242, home: '/' });
+    assert.deepEqual(resolveUser(spec('4242'), bare), { uid: 4242, gid: 0, home: '/' }, 'an unknown uid gets gid 0, as with Docker');
     assert.deepEqual(resolveUser(spec({ uid: 33, gid: 50 }), rootfs), { uid: 33, gid: 50, home: '/var/www' });
     assert.deepEqual(resolveUser(spec('app'), undefined), { uid: 1000, gid: 1000, home: '/home/app' }, "the host base's generated passwd");
   });

@@ -24,7 +24,7 @@ export interface ExecPlace {
   init: number;
   /** The uid/gid inside, when the machine has a user namespace of its own. */
   user?: { uid: number; gid: number } | undefined;
-  /** The host's bwrap, which exists inside too (the host's /usr is bound read-only). */
+  /** The host's bwrap: inside on the host base (its /usr is bound read-only); from fds on an image base (`host`). */
   bwrap: string;
   /** The fd the seccomp program arrives on. */
   seccompFd: number;

@@ -87,8 +87,9 @@ export function resolveUser(spec: MachineSpec, rootfs: string | undefined): Reso
       gid = g.gid;
     }
   }
-  // A uid without a passwd entry and no group given: its own number, as Docker does (gid 0 there; the uid here is clearer).
-  return { uid, gid: check('gid', gid ?? (uid === 0 ? 0 : uid)), home: home ?? (uid === 0 ? '/root' : '/') };
+  // A uid without a passwd entry and no group given: gid 0, as Docker and runc do (images made for
+  // arbitrary uids rely on it); inside the namespace that is the block's first gid, not the host's.
+  return { uid, gid: check('gid', gid ?? 0), home: home ?? (uid === 0 ? '/root' : '/') };
 }
 
 /** Entries of a colon-separated database; a missing file is empty (numeric users need none). */
