@@ -46,9 +46,13 @@ export interface MachineSpec {
   id: string;
   app: string;
   region: string;
-  /** A prepared image: a directory holding the app (see images.ts). */
-  image: { dir: string; digest: string; ref: string };
-  /** argv run inside the machine, e.g. ['node', 'server.js'] (cwd: the image root, mounted at /app). */
+  /**
+   * A prepared image. `base: 'host'` (or absent): `dir` holds the app, bound read-only at /app over
+   * the host's /usr. `base: 'image'`: the image is the machine's own `/` — the sandbox driver asks
+   * its `rootfs` option for the unpacked root filesystem and runs it under a writable overlay.
+   */
+  image: { dir: string; digest: string; ref: string; base?: 'host' | 'image' | undefined };
+  /** argv run inside the machine, e.g. ['node', 'server.js'] (cwd: `workdir`). */
   cmd: string[];
   env: Record<string, string>;
   secrets: Record<string, string>;
@@ -60,10 +64,14 @@ export interface MachineSpec {
   kill_timeout_ms: number;
   checks: CheckSpec[];
   /**
-   * Who the app runs as inside the machine; default 1000:1000 ("app", HOME /home/app). Never uid or
-   * gid 0 for now: root inside needs another path than the sandbox driver's (the images work).
+   * Who the app runs as inside the machine: ids, or an image's USER as written ('' = root, 'app',
+   * '1000', '1000:1000', 'app:staff'), names resolved against the image's /etc/passwd and
+   * /etc/group. Default: 1000:1000 ("app", HOME /home/app) on the host base, root on an image base.
+   * Root inside is the app's first host uid, never the host's root.
    */
-  user?: { uid: number; gid: number } | undefined;
+  user?: { uid: number; gid: number } | string | undefined;
+  /** The cwd inside; default /app on the host base, / on an image base. */
+  workdir?: string | undefined;
 }
 
 /** What a driver reports about a running process. */

@@ -135,7 +135,7 @@ export const ERROR_CODES = {
   ERR_EXEC_UNSUPPORTED: { part: 'runtime', status: 501, means: "The host's runtime driver cannot run commands inside machines" },
   ERR_MACHINE_STATE: { part: 'runtime', status: 409, means: 'The machine is being destroyed or is destroyed: its state forbids the call' },
   ERR_SANDBOX_ARCH: { part: 'runtime', means: "The sandbox has no seccomp filter for this host's CPU architecture" },
-  ERR_SANDBOX_CONFIG: { part: 'runtime', means: 'A sandbox setting is invalid (public port, machine network CIDR or uid base)' },
+  ERR_SANDBOX_CONFIG: { part: 'runtime', means: 'A sandbox setting is invalid (public port, machine network CIDR, uid base, image store or overlay layer path)' },
   ERR_SANDBOX_FIREWALL: { part: 'runtime', means: 'nft cannot be run, or the firewall table cannot be created' },
   ERR_SANDBOX_MISSING_TOOL: { part: 'runtime', means: 'A host tool the sandbox needs (bwrap, ip, nft, unshare, sh) is not installed' },
   ERR_SANDBOX_NETWORK: { part: 'runtime', means: "A machine's network cannot be set up (ip failed or cannot be run)" },

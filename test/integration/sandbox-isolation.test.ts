@@ -157,12 +157,28 @@ describe('the sandbox refuses what would make a machine host root', () => {
   });
   after(() => rmSync(workDir, { recursive: true, force: true }));
 
-  it('uid or gid 0 for the app is refused with a clear error (bwrap would keep host uid 0)', async () => {
+  it("uid 0 inside (host base too) is the app's first host uid, never host root; ids outside the machine's range are refused", async () => {
     const driver = new SandboxDriver({ stateDir: join(workDir, 'uid0'), bridge: { name: LINK_PREFIX, cidr: cidr() }, clock, logger });
-    for (const user of [{ uid: 0, gid: 1000 }, { uid: 1000, gid: 0 }]) {
-      await assert.rejects(driver.prepare(probeSpec(image, 'iso-root', { user })), (e: unknown) => isStarlingError(e, 'ERR_MACHINE_SPEC') && /0 is not supported/.test(e.message));
+    try {
+      for (const user of [{ uid: 0, gid: 0 }, { uid: 1000, gid: 0 }, { uid: 0, gid: 1000 }]) {
+        const m = await runProbe(driver, probeSpec(image, 'iso-root', { user }));
+        const t = driver.traces(m)!;
+        assert.ok(t.user);
+        assert.equal((await execIn(m, ['sh', '-c', 'id -u; id -g'])).stdout, `${user.uid}\n${user.gid}\n`, JSON.stringify(user));
+        const [pid] = processesInNetns(`/run/netns/${t.netns}`).filter((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('node\0probe.mjs'));
+        assert.ok(pid);
+        const host = readFileSync(`/proc/${pid}/status`, 'utf8');
+        assert.equal(statusField(host, 'Uid'), Array(4).fill(t.user.first + user.uid).join('\t'), 'host uid of the block, not 0');
+        assert.equal(statusField(host, 'Gid'), Array(4).fill(t.user.first + user.gid).join('\t'));
+        assert.equal(statusField(host, 'CapEff'), '0000000000000000');
+        await driver.destroy(m);
+      }
+      for (const user of [{ uid: 65534, gid: 1000 }, { uid: 1000, gid: -1 }, { uid: 70000, gid: 1000 }]) {
+        await assert.rejects(driver.prepare(probeSpec(image, 'iso-root', { user })), (e: unknown) => isStarlingError(e, 'ERR_MACHINE_SPEC') && /must be from 0 to 65533/.test(e.message));
+      }
+    } finally {
+      await driver.close();
     }
-    await driver.close();
   });
 
   it('a state dir below a directory others cannot pass through is refused at once, naming it and the chmod', () => {

@@ -3,23 +3,26 @@
  * its host-side names (no I/O but reading which host runtime dirs exist, and writing the generated
  * /etc files). The driver (sandbox.ts) hands these options to bwrap through a pipe, never argv.
  *
- * The view: the image read-only at /app (the cwd), the host's /usr (+ merged-/usr symlinks, node's
- * own dir if elsewhere) and a few /etc entries read-only, generated hosts/hostname/passwd/group,
- * fresh /proc (with /proc/sys and /proc/sysrq-trigger read-only) and /dev, no /sys, tmpfs /tmp
- * (1777) and home (0700, the app's), each capped at the machine's memory, volumes read-write.
- * Nothing else of the host exists inside.
+ * The view, host base: the image read-only at /app (the default cwd), the host's /usr (+ merged-/usr
+ * symlinks, node's own dir if elsewhere) and a few /etc entries read-only, generated
+ * hosts/hostname/passwd/group, tmpfs home (0700, the app's). Image base: the machine's overlay
+ * (sandbox-rootfs.ts) as `/` (default cwd /), keeping the image's own /etc/passwd and /etc/group,
+ * with generated hosts/hostname and the host's resolv.conf bound over its /etc. Both: fresh /proc
+ * (with /proc/sys and /proc/sysrq-trigger read-only) and /dev, no /sys, tmpfs /tmp (1777) capped at
+ * the machine's memory, volumes read-write. Nothing else of the host exists inside.
  *
- * Who runs it: with a user namespace (sandbox-userns.ts) the app is uid/gid 1000 "app" inside,
- * an unprivileged host uid of its app's block outside, with no capabilities (and bwrap sets
+ * Who runs it: with a user namespace (sandbox-userns.ts) the app is its uid/gid inside (default
+ * 1000 "app" on the host base, root on an image base), a host uid of its app's block outside —
+ * uid 0 inside is the block's first uid, never host root — with no capabilities (and bwrap sets
  * no_new_privs); the seccomp filter (seccomp.ts) closes the kernel calls a container has no
- * business making. Never `--uid 0` with `--userns`: bwrap calls setuid() only when the sandbox uid
- * differs from its real uid (0), so uid 0 would stay host uid 0 (likewise gid 0 and setgid()).
+ * business making. Which host uid runs bwrap so that this holds: bwrapAs (sandbox-userns.ts).
  * Without a user namespace (allow_host_root) the app is the host's uid 0 with no capabilities.
  */
 import { chmodSync, existsSync, lstatSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
 import { StarlingError } from '../../shared/index.js';
 import type { MachineSpec } from '../types.js';
+import { HOST_BASE_USER, resolveUser, type ResolvedUser } from './sandbox-user.js';
 
 /** The host-side facts the options depend on. */
 export interface SandboxPlace {
@@ -34,14 +37,20 @@ export interface SandboxRun {
   /** The user namespace to join and the uid/gid inside; undefined: run as the host's uid 0. */
   userns?: { fd: number; uid: number; gid: number } | undefined;
   seccompFd: number;
+  /** An image base: the mounted overlay (sandbox-rootfs.ts) that becomes `/`. Host base: undefined. */
+  root?: string | undefined;
+  /** HOME inside (sandbox-user.ts). */
+  home: string;
 }
 
 export const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-const HOME = '/home/app';
-/** Who the app is inside unless its spec says otherwise. */
-export const DEFAULT_USER = { uid: 1000, gid: 1000 } as const;
+const HOME = HOST_BASE_USER.home;
 /** Host files a typical runtime needs (TLS roots, resolver and libc config); bound read-only if present. */
 const ETC = ['ssl', 'ca-certificates', 'pki', 'resolv.conf', 'nsswitch.conf', 'host.conf', 'gai.conf', 'localtime', 'ld.so.cache', 'ld.so.conf', 'ld.so.conf.d', 'alternatives', 'mime.types'];
+
+/** The cwd inside: the spec's, else /app (host base) or / (image base). */
+export const workdirOf = (spec: MachineSpec): string => normalize(spec.workdir || (isImageBase(spec) ? '/' : '/app'));
+export const isImageBase = (spec: MachineSpec): boolean => spec.image.base === 'image';
 
 /** Everything but the command: namespaces, identity, the filesystem view, hostname and the environment. */
 export function bwrapOptions(spec: MachineSpec, t: SandboxPlace, runtimeBinds: string[], run: SandboxRun): string[] {
@@ -49,23 +58,32 @@ export function bwrapOptions(spec: MachineSpec, t: SandboxPlace, runtimeBinds: s
   const args: string[] = [];
   if (run.userns) args.push('--userns', String(run.userns.fd), '--uid', String(run.userns.uid), '--gid', String(run.userns.gid));
   args.push('--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--die-with-parent', '--new-session');
-  args.push('--cap-drop', 'ALL', '--seccomp', String(run.seccompFd), '--hostname', hostname(spec.id, t), ...runtimeBinds);
-  for (const f of ['hosts', 'hostname', 'passwd', 'group']) args.push('--ro-bind', join(t.stateDir, f), `/etc/${f}`);
+  args.push('--cap-drop', 'ALL', '--seccomp', String(run.seccompFd), '--hostname', hostname(spec.id, t));
+  // Image base: the overlay is `/`, the image keeps its own /etc/passwd and /etc/group; only the
+  // machine's names and the host's resolver are bound over its /etc.
+  if (run.root) {
+    args.push('--bind', run.root, '/');
+    for (const f of ['hosts', 'hostname']) args.push('--ro-bind', join(t.stateDir, f), `/etc/${f}`);
+    args.push('--ro-bind-try', '/etc/resolv.conf', '/etc/resolv.conf');
+  } else {
+    args.push(...runtimeBinds);
+    for (const f of ['hosts', 'hostname', 'passwd', 'group']) args.push('--ro-bind', join(t.stateDir, f), `/etc/${f}`);
+  }
   // bwrap covers /proc/sys and sysrq-trigger only where access(W_OK) succeeds for it, which it does
   // not once it has dropped its capabilities: bind them read-only here (the host's /proc/sys shows
   // each reader its own namespaces' values; sysrq-trigger is absent on kernels without it).
   args.push('--proc', '/proc', '--ro-bind', '/proc/sys', '/proc/sys', '--ro-bind-try', '/proc/sysrq-trigger', '/proc/sysrq-trigger');
-  args.push('--dev', '/dev', '--perms', '01777', ...tmpSize, '--tmpfs', '/tmp', '--perms', '0700', ...tmpSize, '--tmpfs', HOME);
-  args.push('--ro-bind', spec.image.dir, '/app');
+  args.push('--dev', '/dev', '--perms', '01777', ...tmpSize, '--tmpfs', '/tmp');
+  if (!run.root) args.push('--perms', '0700', ...tmpSize, '--tmpfs', HOME, '--ro-bind', spec.image.dir, '/app');
   for (const mnt of spec.mounts) args.push('--bind', mnt.source, normalize(mnt.destination));
-  args.push('--chdir', '/app', '--clearenv');
-  for (const [k, v] of Object.entries(machineEnv(spec, t.address))) args.push('--setenv', k, v);
+  args.push('--chdir', workdirOf(spec), '--clearenv');
+  for (const [k, v] of Object.entries(machineEnv(spec, t.address, run.home))) args.push('--setenv', k, v);
   return args;
 }
 
 /** The app's environment: defaults < [env] < secrets < platform variables (FLY_* and STARLING_* twins). */
-export function machineEnv(spec: MachineSpec, address: string): Record<string, string> {
-  const env: Record<string, string> = { PATH: HOST_PATH, HOME, PORT: String(spec.internal_port), ...spec.env, ...spec.secrets };
+export function machineEnv(spec: MachineSpec, address: string, home: string = HOME): Record<string, string> {
+  const env: Record<string, string> = { PATH: HOST_PATH, HOME: home, PORT: String(spec.internal_port), ...spec.env, ...spec.secrets };
   const platform: Record<string, string> = {
     APP_NAME: spec.app,
     MACHINE_ID: spec.id,
@@ -92,12 +110,8 @@ export function validateSpec(spec: MachineSpec): void {
     if (!k || k.includes('=') || k.includes('\0')) bad(`invalid variable name ${JSON.stringify(k)}`);
     if (v.includes('\0')) bad(`the value of ${k} contains a NUL byte`);
   }
-  const user = spec.user ?? DEFAULT_USER;
-  for (const [what, n] of [['uid', user.uid], ['gid', user.gid]] as const) {
-    // Root inside needs another path than `--userns --uid 0` (see the top); the images work brings it.
-    if (n === 0) bad(`user ${what} 0 is not supported yet: machines run as an unprivileged user (default ${DEFAULT_USER.uid}:${DEFAULT_USER.gid})`);
-    if (!Number.isInteger(n) || n < 1 || n > 65533) bad(`user ${what} ${n} must be from 1 to 65533 (inside the machine's 65536-id range, not nobody)`);
-  }
+  if (spec.workdir !== undefined && (!isAbsolute(spec.workdir) || spec.workdir.includes('\0'))) bad(`workdir ${JSON.stringify(spec.workdir)} must be an absolute path`);
+  if (typeof spec.user === 'object') resolveUser(spec, undefined); // checks the ids; names wait for the image
   for (const m of spec.mounts) {
     if (!isAbsolute(m.destination) || normalize(m.destination) === '/') bad(`mount destination ${m.destination} must be an absolute path below /`);
     if (!existsSync(m.source) || !statSync(m.source).isDirectory()) bad(`volume directory ${m.source} does not exist`);
@@ -123,10 +137,10 @@ export function hostRuntimeBinds(): string[] {
 }
 
 /** A minimal /etc/hosts, hostname, passwd and group (0644): nothing about the host's own users leaks in. */
-export function writeEtcFiles(spec: MachineSpec, t: SandboxPlace): void {
+export function writeEtcFiles(spec: MachineSpec, t: SandboxPlace, user: ResolvedUser): void {
   const dir = t.stateDir;
   const host = hostname(spec.id, t);
-  const { uid, gid } = spec.user ?? DEFAULT_USER;
+  const { uid, gid } = user;
   const files: [string, string][] = [
     ['hosts', `127.0.0.1\tlocalhost\n::1\tlocalhost\n${t.address}\t${host}\n`],
     ['hostname', `${host}\n`],

@@ -5,16 +5,18 @@
  * the generated /etc files) and its volumes' ownership. The state file names all of it, so an heir
  * finds what to remove without the dead driver's memory.
  */
-import { readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isStarlingError, type Clock, type Logger } from '../../shared/index.js';
 import type { MachineSpec } from '../types.js';
 import { createMachineCgroups, removeMachineCgroups, type CgroupLayout } from './cgroups.js';
-import { DEFAULT_USER, label, writeEtcFiles } from './sandbox-args.js';
+import { label, writeEtcFiles } from './sandbox-args.js';
 import { createFirewall, removeFirewall } from './sandbox-firewall.js';
 import { AddressPool, createMachineNet, netNames, removeMachineNet, RULE_PRIORITY, type MachineNet } from './sandbox-net.js';
 import { ensureOwnDir, prepareVolume } from './sandbox-paths.js';
 import { killNetnsProcesses } from './sandbox-proc.js';
+import { unmountBelow } from './sandbox-rootfs.js';
+import type { ResolvedUser } from './sandbox-user.js';
 import { closeUserNamespace, createUserNamespace, uidBlocksFile, UidBlocks } from './sandbox-userns.js';
 
 export interface SandboxTools {
@@ -22,6 +24,8 @@ export interface SandboxTools {
   ip: string;
   nft: string;
   unshare: string;
+  setpriv: string;
+  mount: string;
 }
 
 /** Where a machine left marks on the host: what destroy removes (and tests check). */
@@ -41,6 +45,10 @@ export interface MachineRecord {
   cgroupName: string;
   /** The open user namespace (kept for the machine's life), or undefined: host root. */
   usernsFd: number | undefined;
+  /** Who the app is inside (sandbox-user.ts). */
+  inside: ResolvedUser;
+  /** Image base: the image's root filesystem, the overlay's lower layer; undefined: host base. */
+  lower: string | undefined;
 }
 
 interface StateFile {
@@ -88,20 +96,20 @@ export class MachineHost {
     }
   }
 
-  async create(spec: MachineSpec, userns: { fd: number; first: number } | undefined): Promise<{ record: MachineRecord; notApplied: string[] }> {
+  async create(spec: MachineSpec, userns: { fd: number; first: number } | undefined, inside: ResolvedUser, lower?: string): Promise<{ record: MachineRecord; notApplied: string[] }> {
     const names = netNames(this.o.stateDir, spec.id, this.o.bridge.name);
     const dir = join(this.o.stateDir, 'machines', `${label(spec.id)}-${names.short}`);
     const stale = readState(dir);
     if (stale) await this.removeTraces(stale, true); // left by a driver that died without destroying
+    await unmountBelow(dir);
     rmSync(dir, { recursive: true, force: true });
     const key = `${this.o.stateDir}\0${spec.id}`;
     const net: MachineNet = { netns: names.netns, hostIf: names.hostIf, table: names.table, ...this.pool.allocate(key) };
-    const inside = spec.user ?? DEFAULT_USER;
     const user = userns ? { first: userns.first, uid: userns.first + inside.uid, gid: userns.first + inside.gid } : null;
     const traces: SandboxTraces = { ...net, rulePriority: RULE_PRIORITY, cgroupDirs: [], stateDir: dir, user };
     try {
       ensureOwnDir(dir);
-      writeEtcFiles(spec, traces);
+      writeEtcFiles(spec, traces, inside);
       writeState(dir, { id: spec.id, app: spec.app, traces });
       if (user) for (const m of spec.mounts) prepareVolume(m.source, user.uid, user.gid, this.log);
       // The table exists before the link does: the machine is never reachable-from without it.
@@ -118,7 +126,7 @@ export class MachineHost {
     const cg = createMachineCgroups(this.cgroups, cgroupName, spec.guest);
     traces.cgroupDirs = cg.dirs;
     writeState(dir, { id: spec.id, app: spec.app, traces });
-    return { record: { id: spec.id, app: spec.app, key, traces, cgroupName, usernsFd: userns?.fd }, notApplied: cg.notApplied };
+    return { record: { id: spec.id, app: spec.app, key, traces, cgroupName, usernsFd: userns?.fd, inside, lower }, notApplied: cg.notApplied };
   }
 
   /** Removes a destroyed machine's traces; returns what is still there. */
@@ -137,6 +145,23 @@ export class MachineHost {
     return state.id;
   }
 
+  /** Every machine dir under the state dir but `ours`: what a dead driver left (removeOrphan); the ids. */
+  async removeOrphans(ours: Set<string>): Promise<string[]> {
+    const root = join(this.o.stateDir, 'machines');
+    const cleaned: string[] = [];
+    for (const entry of existsSync(root) ? readdirSync(root) : []) {
+      const dir = join(root, entry);
+      if (ours.has(dir)) continue;
+      const id = await this.removeOrphan(dir);
+      if (id !== undefined) cleaned.push(id);
+      // Never rm -rf through a root overlay a dead driver left mounted (sandbox-rootfs.ts).
+      const left = await unmountBelow(dir);
+      if (left.length) this.log.error('orphaned machine root still mounted', { dir, left });
+      else rmSync(dir, { recursive: true, force: true });
+    }
+    return cleaned;
+  }
+
   /** `orphan`: its processes may still run (a killed driver): they are killed first. */
   private async removeTraces(state: StateFile, orphan: boolean): Promise<string[]> {
     const t = state.traces;
@@ -148,7 +173,10 @@ export class MachineHost {
     left.push(...(await removeMachineNet(this.tools.ip, t)));
     left.push(...(await removeFirewall(this.tools.nft, t.table ?? t.netns))); // state files from before the firewall lack .table
     left.push(...(await removeMachineCgroups(t.cgroupDirs, this.o.clock)));
-    rmSync(t.stateDir, { recursive: true, force: true });
+    // A machine's root overlay (sandbox-rootfs.ts): never rm -rf through a mounted one.
+    const mounted = await unmountBelow(t.stateDir);
+    if (mounted.length) left.push(...mounted.map((m) => `mount ${m}`));
+    else rmSync(t.stateDir, { recursive: true, force: true });
     if (existsSync(t.stateDir)) left.push(`state ${t.stateDir}`);
     return left;
   }

@@ -13,6 +13,7 @@
 import { chmodSync, lchownSync, lstatSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { StarlingError, type Logger } from '../../shared/index.js';
+import type { MachineSpec } from '../types.js';
 
 /** Makes `dir` (and missing parents) and sets it to 0711, whatever the umask. */
 export function ensureOwnDir(dir: string): void {
@@ -60,6 +61,21 @@ export function assertTraversable(path: string, what: string): void {
       );
     }
   }
+}
+
+/** A machine's bind sources (state dir, host binds, image, volumes' parents) must be reachable by its uid. */
+export function checkMachinePaths(stateDir: string, runtimeBinds: string[], spec?: MachineSpec): void {
+  const state = join(stateDir, 'machines');
+  assertTraversable(state, `their state directory ${state}`);
+  for (let i = 0; i + 2 < runtimeBinds.length; i++) {
+    const src = runtimeBinds[i + 1] ?? '/';
+    if (runtimeBinds[i] === '--ro-bind') assertTraversable(src, `the host directory ${src}`);
+  }
+  if (!spec) return;
+  // An image base's root is an overlay mounted by the driver: only the host base binds the image.
+  if (spec.image.base !== 'image') assertTraversable(spec.image.dir, `the image ${spec.image.dir}`);
+  // A volume itself becomes the app's own (0700, see prepareVolume); only the way to it must be open.
+  for (const mnt of spec.mounts) assertTraversable(dirname(resolve(mnt.source)), `the volume ${mnt.source}`);
 }
 
 /** Adds o+x (never o+r) to those of `dirs` that are `path` or above it: directories the caller owns. */

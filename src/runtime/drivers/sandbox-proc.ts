@@ -11,6 +11,7 @@
  * state dir cleans up. Every process of a machine is in its network namespace (setns is denied to
  * it), which is how cleanupOrphans finds and kills them.
  */
+import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Clock } from '../../shared/index.js';
@@ -43,6 +44,16 @@ export async function sandboxInit(monitor: number, running: () => boolean, clock
     await clock.sleep(5);
   }
   return undefined;
+}
+
+/** SIGKILL to the sandbox init takes the whole pid namespace down; bwrap (`monitor`) then exits with 128+9. */
+export function killMachine(monitor: number, child: ChildProcess, clock: Clock): void {
+  const init = childrenOf(monitor)[0];
+  if (init === undefined || !sendSignal(init, 'SIGKILL')) sendSignal(-monitor, 'SIGKILL');
+  else {
+    const gone = (): boolean => child.exitCode !== null || child.signalCode !== null;
+    clock.setTimeout(() => gone() || sendSignal(-monitor, 'SIGKILL'), 2000);
+  }
 }
 
 export function signalGroup(leader: number, signal: NodeJS.Signals): void {

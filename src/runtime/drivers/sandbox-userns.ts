@@ -1,10 +1,12 @@
 /**
  * Who a machine is on the host: every app gets a block of 65,536 host uids (and the same gids),
  * and each of its machines runs in a user namespace of its own that maps 0–65535 inside onto that
- * block (`0 <first> 65536`). The app itself runs as 1000 inside (host uid first+1000): no host
- * root, no capabilities over anything the host owns, and another app's files are another uid's.
+ * block (`0 <first> 65536`). The app runs as its uid inside (1000 → host uid first+1000; root →
+ * first): no host root, no capabilities over anything the host owns, and another app's files are
+ * another uid's.
  *
- * The namespace is made by a holder process (`unshare -U -- cat`): the driver (host root) writes
+ * The namespace is made by a holder process (`unshare -U -- cat`) run as host uid `first`, so the
+ * namespace is owned by the block's own root (see bwrapAs): the driver (host root) writes
  * its uid_map and gid_map — root may map any range, no /etc/subuid needed — then opens
  * /proc/<holder>/ns/user and kills the holder; the open fd alone keeps the namespace alive, and
  * bwrap joins it with `--userns FD`. The holder reads its stdin, a pipe from the driver, so if the
@@ -92,7 +94,11 @@ export class UidBlocks {
  */
 export async function createUserNamespace(unshareBin: string, first: number, clock: Clock): Promise<number> {
   const own = readlinkSync('/proc/self/ns/user');
-  const holder = spawn(unshareBin, ['--user', '--', 'cat'], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const fail0 = (why: string): StarlingError => new StarlingError('ERR_SANDBOX_NO_USERNS', `this host cannot give machines a user namespace mapped to host uids ${first}-${first + BLOCK_SIZE - 1}: ${why}`, { hint: NO_USERNS_HINT });
+  if (!mapped(first)) throw fail0(`writing its uid/gid map failed (host uid ${first} is not mapped in the agent's own user namespace)`);
+  // The holder runs as the block's uid 0 (host uid `first`), so the namespace is that uid's: bwrap,
+  // run as `first` too, joins it unprivileged and its uid 0 stays `first` (sandbox.ts).
+  const holder = spawn(unshareBin, ['--user', '--', 'cat'], { stdio: ['pipe', 'ignore', 'pipe'], uid: first, gid: first });
   let stderr = '';
   let exited = false;
   holder.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d.slice(0, 2000)));
@@ -101,9 +107,7 @@ export async function createUserNamespace(unshareBin: string, first: number, clo
   const fail = (why: string, cause?: unknown): StarlingError =>
     new StarlingError('ERR_SANDBOX_NO_USERNS', `this host cannot give machines a user namespace mapped to host uids ${first}-${first + BLOCK_SIZE - 1}: ${why}`, {
       cause,
-      hint:
-        'machines would run as the host user running the agent; allow that only where that user is unprivileged ' +
-        '(the non-root lab) with [runtime] allow_host_root = true in agent.toml, or enable user namespaces (sysctl user.max_user_namespaces)',
+      hint: NO_USERNS_HINT,
     });
   try {
     await new Promise<void>((resolve, reject) => {
@@ -136,6 +140,41 @@ export async function createUserNamespace(unshareBin: string, first: number, clo
     holder.stdin.destroy();
     if (!exited) holder.kill('SIGKILL');
   }
+}
+
+const NO_USERNS_HINT =
+  'machines would run as the host user running the agent; allow that only where that user is unprivileged ' +
+  '(the non-root lab) with [runtime] allow_host_root = true in agent.toml, or enable user namespaces (sysctl user.max_user_namespaces)';
+
+/** Whether the whole block from `first` is mapped in this process's user namespace (not so in the non-root lab). */
+function mapped(first: number): boolean {
+  let text = '';
+  try {
+    text = readFileSync('/proc/self/uid_map', 'utf8');
+  } catch {
+    return true; // no user namespaces at all: unshare reports that
+  }
+  return text
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).map(Number))
+    .some(([inside = -1, , count = 0]) => inside <= first && first + BLOCK_SIZE <= inside + count);
+}
+
+/**
+ * Who runs bwrap (sandbox.ts): bwrap 0.8, not setuid, joins `--userns` and then calls
+ * setuid(uid) only if uid differs from its real uid, and setgid(gid) likewise, after the setuid.
+ * - uid 0 inside: bwrap runs as host uid `first`, the namespace's owner (above): it
+ *   joins unprivileged, setuid(0) makes it the namespace's root = host uid `first`.
+ * - any other uid: bwrap runs as host root with real gid `first`: setuid(uid) from a uid outside
+ *   the namespace keeps its capabilities there, so setgid(gid) follows even for gid 0 (which as
+ *   bwrap's real gid would be skipped and stay host gid 0). As `first` it could not: setuid from
+ *   the namespace's root to another uid drops the capabilities setgid needs.
+ * Either way bwrap then drops every capability (--cap-drop ALL); without a namespace: as today.
+ */
+export function bwrapAs(setpriv: string, first: number | undefined, uid: number): string[] {
+  if (first === undefined) return [];
+  const ids = uid === 0 ? [`--reuid=${first}`, `--regid=${first}`] : [`--regid=${first}`];
+  return [setpriv, ...ids, '--clear-groups'];
 }
 
 /** Closes a namespace fd; tolerant of one already closed. */

@@ -12,22 +12,28 @@
  * The pipe doubles as a start gate: bwrap forks nothing before it has read all of it, so the
  * monitor is moved into its cgroups first and every process of the machine is born inside them.
  * fd 4 is the user namespace, fd 5 the seccomp program (a pipe bwrap reads to EOF).
+ *
+ * The view (sandbox-args.ts): on the host base the image read-only at /app over the host's /usr;
+ * on an image base (MachineSpec.image.base 'image') the image's own root filesystem, from the
+ * `rootfs` option, under an overlay wiped at every start (sandbox-rootfs.ts), as `/`. Who the app
+ * is inside (sandbox-user.ts) may be root: the block's uid 0, never the host's (bwrapAs).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { StarlingError, type Clock, type Logger } from '../../shared/index.js';
 import type { DriverMachine, ExecRequest, ExitInfo, MachineSpec, RuntimeDriver } from '../types.js';
-import { bwrapOptions, DEFAULT_USER, findBinary, HOST_PATH, hostRuntimeBinds, machineEnv, validateSpec } from './sandbox-args.js';
-import { execArgs } from './sandbox-exec.js';
+import { bwrapOptions, findBinary, HOST_PATH, hostRuntimeBinds, isImageBase, machineEnv, validateSpec, workdirOf } from './sandbox-args.js';
+import { spawnExec } from './sandbox-exec.js';
 import { attachToCgroups, createMachineCgroups, detectCgroups, type CgroupLayout } from './cgroups.js';
 import { validatePorts } from './sandbox-firewall.js';
 import { MachineHost, type MachineRecord, type SandboxTraces, type SandboxTools } from './sandbox-host.js';
-import { addTraverse, assertTraversable, ensureOwnDir } from './sandbox-paths.js';
-import { childrenOf, exitInfo, sandboxInit, sendSignal, signalGroup } from './sandbox-proc.js';
+import { addTraverse, checkMachinePaths, ensureOwnDir } from './sandbox-paths.js';
+import { childrenOf, exitInfo, killMachine, sandboxInit, signalGroup } from './sandbox-proc.js';
 import { Reaper } from './sandbox-reaper.js';
-import { closeUserNamespace, DEFAULT_UID_BASE } from './sandbox-userns.js';
+import { mountRoot, releaseRoot } from './sandbox-rootfs.js';
+import { HOST_BASE_USER, resolveUser } from './sandbox-user.js';
+import { bwrapAs, closeUserNamespace, DEFAULT_UID_BASE } from './sandbox-userns.js';
 import { hostSeccompArch, seccompProgram } from './seccomp.js';
 
 export type { SandboxTraces } from './sandbox-host.js';
@@ -49,6 +55,12 @@ export interface SandboxDriverOptions {
   allowHostRoot?: boolean | undefined;
   /** Directories above stateDir that belong to the caller: given o+x (never o+r) rather than refused. */
   traversable?: string[];
+  /**
+   * The root filesystem of an image-base machine's image (MachineSpec.image.base 'image'): a
+   * directory of it unpacked with file owners shifted by `uidShift` (the app's first host uid, 0
+   * without a user namespace). The agent wires it to the host image store; called in prepare().
+   */
+  rootfs?: ((image: MachineSpec['image'], uidShift: number) => Promise<string>) | undefined;
   bwrap?: string;
   ip?: string;
   nft?: string;
@@ -65,6 +77,8 @@ interface Running {
 
 interface Machine extends MachineRecord {
   run?: Running | undefined;
+  /** start() is mounting its root: another start() must fail. */
+  mounting?: boolean | undefined;
 }
 
 export class SandboxDriver implements RuntimeDriver {
@@ -87,6 +101,8 @@ export class SandboxDriver implements RuntimeDriver {
       ip: opts.ip ?? findBinary('ip', 'install the "iproute2" package'),
       nft: opts.nft ?? findBinary('nft', 'install the "nftables" package'),
       unshare: opts.unshare ?? findBinary('unshare', 'install the "util-linux" package'),
+      setpriv: findBinary('setpriv', 'install the "util-linux" package'),
+      mount: findBinary('mount', 'install the "mount" package'),
     };
     this.log = opts.logger.child({ component: 'sandbox-driver' });
     this.reaper = new Reaper(findBinary('sh', 'install the "dash" package'), this.log);
@@ -94,7 +110,7 @@ export class SandboxDriver implements RuntimeDriver {
     addTraverse(opts.traversable ?? [], opts.stateDir);
     // Without the host-root fallback every machine runs as an unprivileged uid: check at once that
     // it can reach what is bound into it, rather than failing each machine's start.
-    if (!opts.allowHostRoot) this.checkPaths();
+    if (!opts.allowHostRoot) checkMachinePaths(opts.stateDir, this.runtimeBinds);
     this.host = new MachineHost({ ...opts, uidBase: opts.uidBase ?? DEFAULT_UID_BASE, publicPorts: opts.publicPorts ?? [] }, this.tools, this.cgroups, this.log);
   }
 
@@ -107,13 +123,20 @@ export class SandboxDriver implements RuntimeDriver {
       return { id: spec.id, address: known.traces.address, notApplied: cg.notApplied };
     }
     const userns = await this.host.userNamespace(spec);
+    let lower: string | undefined;
+    let inside: ReturnType<typeof resolveUser>;
     try {
-      if (userns) this.checkPaths(spec);
+      if (isImageBase(spec)) {
+        if (!this.opts.rootfs) throw new StarlingError('ERR_SANDBOX_CONFIG', `machine ${spec.id}: its image is its own root filesystem, and this driver has no image store (rootfs option)`);
+        lower = await this.opts.rootfs(spec.image, userns?.first ?? 0);
+      }
+      inside = resolveUser(spec, lower);
+      if (userns) checkMachinePaths(this.opts.stateDir, this.runtimeBinds, spec);
     } catch (e) {
       closeUserNamespace(userns?.fd);
       throw e;
     }
-    const { record, notApplied } = await this.host.create(spec, userns);
+    const { record, notApplied } = await this.host.create(spec, userns, inside, lower);
     this.machines.set(spec.id, record);
     const ms = Math.round(this.opts.clock.monotonic() - t0);
     const t = record.traces;
@@ -124,13 +147,17 @@ export class SandboxDriver implements RuntimeDriver {
   async start(m: DriverMachine, spec: MachineSpec, io: Parameters<RuntimeDriver['start']>[2]): Promise<void> {
     const machine = this.machines.get(m.id);
     if (!machine) throw new StarlingError('ERR_MACHINE_NOT_PREPARED', `machine ${m.id} was not prepared by this driver`);
-    if (machine.run) throw new StarlingError('ERR_MACHINE_RUNNING', `machine ${m.id} is already running`, { fault: 'user' });
+    if (machine.run || machine.mounting) throw new StarlingError('ERR_MACHINE_RUNNING', `machine ${m.id} is already running`, { fault: 'user' });
     const t0 = this.opts.clock.monotonic();
-    const user = spec.user ?? DEFAULT_USER;
-    const userns = machine.usernsFd === undefined ? undefined : { fd: 4, uid: user.uid, gid: user.gid };
+    const { inside, traces } = machine;
+    const first = traces.user?.first;
+    const userns = machine.usernsFd === undefined ? undefined : { fd: 4, uid: inside.uid, gid: inside.gid };
     if (!userns) this.log.warn('HOST ROOT: starting a machine as the host uid 0, without a user namespace (allow_host_root)', { machine: m.id, app: spec.app });
-    const options = bwrapOptions(spec, machine.traces, this.runtimeBinds, { userns, seccompFd: 5 });
-    const child = spawn(this.tools.ip, ['netns', 'exec', machine.traces.netns, this.tools.bwrap, '--args', '3', '--', ...spec.cmd], {
+    // Image base: a fresh overlay over the image at every start (sandbox-rootfs.ts).
+    machine.mounting = machine.lower !== undefined;
+    const root = machine.lower && (await mountRoot(this.tools.mount, traces.stateDir, machine.lower).finally(() => (machine.mounting = false)));
+    const options = bwrapOptions(spec, traces, this.runtimeBinds, { userns, seccompFd: 5, root, home: root ? inside.home : HOST_BASE_USER.home });
+    const child = spawn(this.tools.ip, ['netns', 'exec', traces.netns, ...bwrapAs(this.tools.setpriv, first, inside.uid), this.tools.bwrap, '--args', '3', '--', ...spec.cmd], {
       stdio: ['ignore', 'pipe', 'pipe', 'pipe', machine.usernsFd ?? 'ignore', 'pipe'],
       detached: true, // its own process group: signals aimed at the driver's group miss machines
       env: { PATH: HOST_PATH },
@@ -147,11 +174,15 @@ export class SandboxDriver implements RuntimeDriver {
         const info = exitInfo(code, signal);
         if (init !== undefined) this.reaper.remove(init);
         init = -1; // ended: a late lookup below must not list it
-        if (machine.run?.child === child) machine.run = undefined;
-        if (!spawned) return resolve(info); // start() rejects; there was no process to report on
-        this.log.info('machine exited', { machine: m.id, code: info.code, signal: info.signal });
-        io.exit(info);
-        resolve(info);
+        // The root overlay goes before anyone hears of the exit: a start() after it mounts afresh.
+        void (root ? releaseRoot(traces.stateDir) : Promise.resolve([])).then((left) => {
+          if (left.length) this.log.error('machine root still mounted after its exit', { machine: m.id, left });
+          if (machine.run?.child === child) machine.run = undefined;
+          if (!spawned) return resolve(info); // start() rejects; there was no process to report on
+          this.log.info('machine exited', { machine: m.id, code: info.code, signal: info.signal });
+          io.exit(info);
+          resolve(info);
+        });
       });
     });
     machine.run = { child, pid: child.pid ?? 0, exited }; // taken at once: a concurrent start() must fail
@@ -164,6 +195,7 @@ export class SandboxDriver implements RuntimeDriver {
       gate.destroy();
       filter.destroy();
       machine.run = undefined;
+      if (root) await releaseRoot(traces.stateDir);
       throw new StarlingError('ERR_MACHINE_START', `cannot start machine ${m.id}: ${(e as Error).message}`, { cause: e });
     }
     spawned = true;
@@ -191,15 +223,15 @@ export class SandboxDriver implements RuntimeDriver {
     this.log.info('stopping machine', { machine: m.id, signal, timeoutMs });
     const timer = this.opts.clock.setTimeout(() => {
       this.log.warn('machine ignored its stop signal: SIGKILL', { machine: m.id, signal, timeoutMs });
-      this.kill(run);
+      killMachine(run.pid, run.child, this.opts.clock);
     }, timeoutMs);
     try {
-      if (signal === 'SIGKILL') this.kill(run);
+      if (signal === 'SIGKILL') killMachine(run.pid, run.child, this.opts.clock);
       else {
         // --new-session made the sandbox init a session and group leader, and the app inherits
         // its group; init itself ignores the signal (pid 1 without a handler) and exits with the app.
         const init = await sandboxInit(run.pid, () => run.child.exitCode === null, this.opts.clock);
-        if (init === undefined) this.kill(run);
+        if (init === undefined) killMachine(run.pid, run.child, this.opts.clock);
         else signalGroup(init, signal);
       }
       return await run.exited;
@@ -213,17 +245,11 @@ export class SandboxDriver implements RuntimeDriver {
     const machine = this.machines.get(m.id);
     const init = machine?.run ? childrenOf(machine.run.pid)[0] : undefined;
     if (!machine || init === undefined) throw new StarlingError('ERR_MACHINE_NOT_STARTED', `machine ${m.id} is not running: start it first`, { fault: 'user' });
-    const user = machine.usernsFd === undefined ? undefined : (spec.user ?? DEFAULT_USER);
-    const args = execArgs({ init, user, bwrap: this.tools.bwrap, seccompFd: 3 }, req);
-    const child = spawn(findBinary('nsenter', 'install the "util-linux" package'), args, {
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
-      env: machineEnv(spec, machine.traces.address),
-      uid: 0,
-      gid: 0,
+    const child = spawnExec({ init, user: machine.usernsFd === undefined ? undefined : machine.inside, bwrap: this.tools.bwrap, seccompFd: 3, workdir: workdirOf(spec) }, req, {
+      imageBase: machine.lower !== undefined,
+      seccomp: this.seccomp,
+      env: machineEnv(spec, machine.traces.address, machine.lower ? machine.inside.home : HOST_BASE_USER.home),
     });
-    const filter = child.stdio[3] as Writable;
-    filter.on('error', () => undefined); // the command failed before reading it: its exit status says why
-    filter.end(this.seccomp);
     if (child.pid !== undefined) attachToCgroups(machine.traces.cgroupDirs, child.pid);
     return child;
   }
@@ -232,7 +258,7 @@ export class SandboxDriver implements RuntimeDriver {
     const machine = this.machines.get(m.id);
     if (!machine) return;
     if (machine.run) {
-      this.kill(machine.run);
+      killMachine(machine.run.pid, machine.run.child, this.opts.clock);
       await machine.run.exited;
     }
     closeUserNamespace(machine.usernsFd);
@@ -258,16 +284,8 @@ export class SandboxDriver implements RuntimeDriver {
    * cgroups and files. For the agent at boot: one driver per stateDir. Returns the ids cleaned up.
    */
   async cleanupOrphans(): Promise<string[]> {
-    const root = join(this.opts.stateDir, 'machines');
     const ours = new Set([...this.machines.values()].map((m) => m.traces.stateDir));
-    const cleaned: string[] = [];
-    for (const entry of existsSync(root) ? readdirSync(root) : []) {
-      const dir = join(root, entry);
-      if (ours.has(dir)) continue;
-      const id = await this.host.removeOrphan(dir);
-      if (id !== undefined) cleaned.push(id);
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const cleaned = await this.host.removeOrphans(ours);
     if (cleaned.length) this.log.info('removed orphaned machines', { machines: cleaned });
     return cleaned;
   }
@@ -276,29 +294,5 @@ export class SandboxDriver implements RuntimeDriver {
   traces(m: DriverMachine): SandboxTraces | undefined {
     const t = this.machines.get(m.id)?.traces;
     return t && { ...t, cgroupDirs: [...t.cgroupDirs] };
-  }
-
-  /** The machine's bind sources must be reachable by an unprivileged uid (sandbox-paths.ts). */
-  private checkPaths(spec?: MachineSpec): void {
-    const state = join(this.opts.stateDir, 'machines');
-    assertTraversable(state, `their state directory ${state}`);
-    for (let i = 0; i + 2 < this.runtimeBinds.length; i++) {
-      const src = this.runtimeBinds[i + 1] ?? '/';
-      if (this.runtimeBinds[i] === '--ro-bind') assertTraversable(src, `the host directory ${src}`);
-    }
-    if (!spec) return;
-    assertTraversable(spec.image.dir, `the image ${spec.image.dir}`);
-    // A volume itself becomes the app's own (0700, sandbox-paths.ts); only the way to it must be open.
-    for (const mnt of spec.mounts) assertTraversable(dirname(resolve(mnt.source)), `the volume ${mnt.source}`);
-  }
-
-  /** SIGKILL to the sandbox init takes the whole pid namespace down; bwrap then exits with 128+9. */
-  private kill(run: Running): void {
-    const init = childrenOf(run.pid)[0];
-    if (init === undefined || !sendSignal(init, 'SIGKILL')) sendSignal(-run.pid, 'SIGKILL');
-    else {
-      const gone = (): boolean => run.child.exitCode !== null || run.child.signalCode !== null;
-      this.opts.clock.setTimeout(() => gone() || sendSignal(-run.pid, 'SIGKILL'), 2000);
-    }
   }
 }
