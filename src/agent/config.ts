@@ -194,7 +194,7 @@ const Schema = z.strictObject({
         })
         .default(24 * 3600_000),
       // The largest image (its compressed blobs; unpacked, a layer may be at most 4× its share) a host pulls.
-      max_image_bytes: int().min(1 << 20, 'must be at least 1 MiB').default(4 << 30),
+      max_image_bytes: int().min(1 << 20, 'must be at least 1 MiB').default(4 * 1024 ** 3),
     })
     .prefault({}),
   control: controlSchema.optional(),

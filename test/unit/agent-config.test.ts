@@ -75,7 +75,7 @@ describe('parseAgentConfig', () => {
         uid_base: 0x70000000,
         allow_host_root: false,
         image_gc_after_ms: 24 * 3600_000,
-        max_image_bytes: 4 << 30,
+        max_image_bytes: 4 * 1024 ** 3,
       },
       announcer: {
         bgp: {
