@@ -12,9 +12,9 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, lchown, lstat, mkdir, mkdtemp, open, readdir, readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StarlingError } from '../shared/index.js';
+import { isStarlingError, StarlingError } from '../shared/index.js';
 import type { Descriptor } from './types.js';
-import { fsError, removeTree, unpackLayer } from './unpack.js';
+import { fsError, removeTree, unpackLayer, writeAll } from './unpack.js';
 
 const DIGEST = /^sha256:([0-9a-f]{64})$/;
 
@@ -88,7 +88,7 @@ export class ImageStore {
           }
           if (o.size !== undefined && bytes > o.size) throw sizeMismatch(digest, o.size, `more than ${o.size}`);
           hash.update(buf);
-          await fh.write(buf);
+          await writeAll(fh, buf);
         }
         if (o.size !== undefined && bytes !== o.size) throw sizeMismatch(digest, o.size, String(bytes));
         const got = `sha256:${hash.digest('hex')}`;
@@ -146,7 +146,11 @@ export class ImageStore {
       let bytes = 0;
       for (const l of layers) {
         const left = o.maxBytes === undefined ? undefined : o.maxBytes - bytes;
-        bytes += (await unpackLayer(this.blobPath(l.digest), l.mediaType, root, { uidShift: o.uidShift, maxBytes: left })).bytes;
+        const done = await unpackLayer(this.blobPath(l.digest), l.mediaType, root, { uidShift: o.uidShift, maxBytes: left }).catch((e: unknown) => {
+          if (!isStarlingError(e, 'ERR_IMAGE_TOO_LARGE')) throw e;
+          throw new StarlingError('ERR_IMAGE_TOO_LARGE', `image ${manifest} unpacks to more than ${o.maxBytes} bytes: ${e.message}`, { fault: 'user', cause: e, hint: e.hint });
+        });
+        bytes += done.bytes;
       }
       await this.#exclusive(async () => {
         if (!(await exists(final))) await rename(root, final);

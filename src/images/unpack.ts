@@ -7,6 +7,7 @@
  * `.tmp/`), so nothing else races these checks.
  */
 import { constants, createReadStream } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rmdir, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Transform } from 'node:stream';
@@ -27,32 +28,23 @@ export interface UnpackOptions {
 
 export async function unpackLayer(file: string, mediaType: string, target: string, o: UnpackOptions): Promise<{ bytes: number }> {
   const compression = layerCompression(mediaType);
-  const layer = new Layer(target, o);
-  // zstd and brotli sniffing off: the media type says what the bytes are (gzip sniffing cannot be).
-  const parser = new Parser({ strict: true, brotli: false, zstd: false });
   let fail!: (e: unknown) => void;
   const failed = new Promise<never>((_, reject) => (fail = reject));
   failed.catch(() => undefined);
+  const layer = new Layer(target, o, failed);
+  // zstd and brotli sniffing off: the media type says what the bytes are (gzip sniffing cannot be).
+  const parser = new Parser({ strict: true, brotli: false, zstd: false });
   let failure: unknown;
-  let active: ReadEntry | undefined;
   const stop = (e: unknown): void => {
     failure ??= e;
-    fail(failure);
-    active?.destroy(); // an entry waiting for bytes that will never come
+    fail(failure); // wakes the writer below and an entry waiting for bytes that will not come
   };
   let chain: Promise<void> = Promise.resolve();
   parser.on('entry', (entry: ReadEntry) => {
     chain = chain
-      .then(() => {
-        if (failure !== undefined) return;
-        active = entry;
-        return layer.apply(entry);
-      })
+      .then(() => (failure === undefined ? layer.apply(entry) : undefined))
       .catch(stop)
-      .finally(() => {
-        active = undefined;
-        entry.resume();
-      });
+      .finally(() => entry.resume());
   });
   parser.on('ignoredEntry', (entry: ReadEntry) => {
     const why = entry.meta ? 'its extended header is too large' : `its tar type ${entry.type} is not one Starling unpacks`;
@@ -61,8 +53,12 @@ export async function unpackLayer(file: string, mediaType: string, target: strin
   parser.on('error', (e: Error) => stop(corrupt(file, e)));
   const ended = new Promise<void>((resolve) => parser.on('end', resolve));
   const decompress: Transform = compression === 'gzip' ? createGunzip() : compression === 'zstd' ? createZstdDecompress() : new PassThrough();
+  const input = createReadStream(file);
+  // The writer below may be waiting for the parser to drain: a failing source must wake it.
+  input.on('error', stop);
+  decompress.on('error', stop);
   try {
-    await pipeline(createReadStream(file), decompress, async (source: AsyncIterable<Buffer>) => {
+    await pipeline(input, decompress, async (source: AsyncIterable<Buffer>) => {
       for await (const chunk of source) {
         if (failure !== undefined) break;
         if (!parser.write(chunk)) await Promise.race([new Promise((resolve) => parser.once('drain', resolve)), failed]);
@@ -110,6 +106,8 @@ class Layer {
   constructor(
     readonly root: string,
     readonly o: UnpackOptions,
+    /** Rejects when the unpack fails elsewhere (the source, the parser). */
+    readonly failed: Promise<never>,
   ) {}
 
   #full(path: string): string {
@@ -164,10 +162,14 @@ class Layer {
     if (max !== undefined && this.bytes + entry.size > max) throw tooLarge(entry.path, max);
     const fh = await open(full, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     try {
-      for await (const chunk of entry as AsyncIterable<Buffer>) {
+      const body = (entry as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+      for (;;) {
+        const next = await Promise.race([body.next(), this.failed]);
+        if (next.done) break;
+        const chunk = next.value;
         this.bytes += chunk.length;
         if (max !== undefined && this.bytes > max) throw tooLarge(entry.path, max);
-        await fh.write(chunk);
+        await writeAll(fh, chunk);
       }
       await fh.chown(plan.uid, plan.gid);
       await fh.chmod(plan.mode);
@@ -187,8 +189,9 @@ class Layer {
       const st = await lstat(this.#full(dir)).catch(() => undefined);
       if (st?.isSymbolicLink()) throw unsafe(entry, `its parent ${dir} is a symlink`);
       if (st && !st.isDirectory()) throw new StarlingError('ERR_IMAGE_UNPACK', `layer entry ${JSON.stringify(entry)}: its parent ${dir} is not a directory`, { fault: 'user' });
-      if (st && !this.#added.has(dir)) this.#merged.add(dir);
-      else if (!create) return false;
+      if (st) {
+        if (!this.#added.has(dir)) this.#merged.add(dir);
+      } else if (!create) return false;
       else {
         await mkdir(this.#full(dir), { mode: 0o755 });
         await lchown(this.#full(dir), this.o.uidShift, this.o.uidShift);
@@ -235,7 +238,7 @@ function unsafe(entry: string, reason: string): StarlingError {
 }
 
 function tooLarge(entry: string, max: number): StarlingError {
-  return new StarlingError('ERR_IMAGE_TOO_LARGE', `the image unpacks to more than ${max} bytes (at entry ${JSON.stringify(entry)})`, { fault: 'user', hint: 'make the image smaller, or raise the unpacked-size limit' });
+  return new StarlingError('ERR_IMAGE_TOO_LARGE', `layer entry ${JSON.stringify(entry)} goes past the ${max} bytes this layer may write`, { fault: 'user', hint: 'make the image smaller, or raise the unpacked-size limit' });
 }
 
 /**
@@ -258,4 +261,9 @@ export async function removeTree(path: string): Promise<number> {
   for (const name of await readdir(path)) bytes += await removeTree(join(path, name));
   await rmdir(path);
   return bytes;
+}
+
+/** write(2) may write less than asked (a disk filling up does that before ENOSPC): loop. */
+export async function writeAll(fh: FileHandle, data: Uint8Array): Promise<void> {
+  for (let off = 0; off < data.length; ) off += (await fh.write(data, off, data.length - off)).bytesWritten;
 }
