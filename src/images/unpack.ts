@@ -56,7 +56,9 @@ export async function unpackLayer(file: string, mediaType: string, target: strin
   const input = createReadStream(file);
   // The writer below may be waiting for the parser to drain: a failing source must wake it.
   input.on('error', stop);
-  decompress.on('error', stop);
+  decompress.on('error', (e: Error) => {
+    stop(new StarlingError('ERR_IMAGE_UNPACK', `layer ${file} does not decompress as ${compression}: ${e.message}`, { fault: 'user', cause: e }));
+  });
   try {
     await pipeline(input, decompress, async (source: AsyncIterable<Buffer>) => {
       for await (const chunk of source) {
@@ -88,9 +90,6 @@ export function fsError(e: unknown, what: string): StarlingError {
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     return new StarlingError('ERR_IMAGE_DISK_FULL', `no space left while writing ${what}`, { cause: e, hint: 'free disk space under the data dir, or let the image store collect unused images' });
-  }
-  if (code?.startsWith('Z_') || code?.startsWith('ERR_ZSTD') || code === 'ERR_ZLIB_INITIALIZATION_FAILED') {
-    return new StarlingError('ERR_IMAGE_UNPACK', `layer ${what} does not decompress: ${(e as Error).message}`, { fault: 'user', cause: e });
   }
   return new StarlingError('ERR_IMAGE_UNPACK', `cannot unpack ${what}: ${(e as Error).message}`, { cause: e });
 }

@@ -162,10 +162,10 @@ export const ERROR_CODES = {
   ERR_HOST_UNREACHABLE: { part: 'control', status: 503, means: "The host a machine is placed on did not answer the control plane (or has not registered)" },
   ERR_HOST_NOT_FOUND: { part: 'control', status: 404, means: 'No host of this name' },
   ERR_HOST_REGION: { part: 'control', status: 409, means: 'The host joined in another region: remove it before adding it in a new one' },
-  ERR_IMAGE_DIGEST: { part: 'control', status: 400, means: "An image digest is not sha256:<64 hex digits>, or the image's bytes do not match it" },
+  ERR_IMAGE_DIGEST: { part: 'control', status: 400, means: "An image digest is not sha256:<64 hex digits>, or the image's bytes (or their size) do not match it" },
   // 404 on GET /v1/images/{digest}; POST /v1/apps/{app}/deploys answers it with 400 (the release names an image not held).
   ERR_IMAGE_NOT_FOUND: { part: 'control', status: 404, means: 'The image does not exist (the path given, or on the control plane)' },
-  ERR_IMAGE_TOO_LARGE: { part: 'control', status: 413, means: 'The image upload is larger than the control plane accepts' },
+  ERR_IMAGE_TOO_LARGE: { part: 'control', status: 413, means: 'The image upload is larger than the control plane accepts, or an image blob or unpacked rootfs is larger than the host allows' },
   ERR_NOT_DEPLOYED: { part: 'control', status: 400, means: 'The app has no deployed release to scale: deploy first' },
   ERR_NO_CAPACITY: { part: 'control', status: 400, means: 'Not enough healthy host capacity in a region for the machines asked for' },
   ERR_NO_RELEASE: { part: 'control', status: 400, means: 'The app has no release yet to deploy' },

@@ -1,8 +1,9 @@
 /**
  * The host image store on real layers: crafted tars (node-tar headers), an image built by buildah
- * and exported as an OCI layout (gzip and zstd), the quick-start one-layer image checked by skopeo.
+ * and exported as an OCI layout (gzip and zstd).
  * Whiteouts and opaque dirs, owners shifted into the app's uid block, every unsafe entry refused
  * with nothing left in the store, size and disk limits (a small tmpfs), digests, and gc.
+ * The one-layer quick-start image has its own file (images-one-layer.test.ts).
  */
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
-import { type Descriptor, ImageStore, type OneLayerImage, oneLayerImage } from '../../src/images/index.js';
+import { type Descriptor, ImageStore } from '../../src/images/index.js';
 import { type ErrorCode, isStarlingError } from '../../src/shared/index.js';
-import { buildahImage, gz, putLayer, putOciLayout, run, sha256, TAR, TAR_ZSTD, tarOf, zst } from '../helpers/layers.js';
+import { buildahImage, gz, putLayer, putOciLayout, run, sha256, TAR, TAR_GZIP, TAR_ZSTD, tarOf, zst } from '../helpers/layers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'starling-images-'));
 const mounts: string[] = [];
@@ -21,7 +22,7 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-let now = 1_800_000_000_000;
+let now = 1_800_000_000_000; // moved by the gc test
 const clock = { now: () => now };
 let stores = 0;
 const newStore = (): ImageStore => new ImageStore(join(work, `store-${++stores}`), { clock });
@@ -152,9 +153,16 @@ describe('image store: refusals leave nothing behind', () => {
     const good = gz(tarOf([{ path: 'f', body: Buffer.alloc(100_000, 1) }]));
     const badSum = tarOf([{ path: 'f', body: 'x' }]);
     badSum[0] = badSum[0]! ^ 0xff; // the header's checksum no longer matches
-    for (const bytes of [good.subarray(0, good.length - 40), gz(Buffer.from('not a tar at all, just text'.repeat(40))), gz(badSum), Buffer.from('plain text, not gzip')]) {
-      const l = await putLayer(store, bytes);
-      await assert.rejects(store.rootfs(sha256(bytes), [l], { uidShift: 0 }), rejectsWith('ERR_IMAGE_UNPACK', /./));
+    const corrupt: [Buffer, string][] = [
+      [good.subarray(0, good.length - 40), TAR_GZIP],
+      [gz(Buffer.from('not a tar at all, just text'.repeat(40))), TAR_GZIP],
+      [gz(badSum), TAR_GZIP],
+      [Buffer.from('plain text, not gzip'), TAR_GZIP],
+      [good, TAR_ZSTD],
+    ];
+    for (const [bytes, mediaType] of corrupt) {
+      const l = await putLayer(store, bytes, mediaType);
+      await assert.rejects(store.rootfs(sha256(bytes), [l], { uidShift: 0 }), rejectsWith('ERR_IMAGE_UNPACK', /does not decompress|not a valid tar/));
     }
     const missing = { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256('absent'), size: 6 };
     await assert.rejects(store.rootfs(manifestFor('missing'), [missing], { uidShift: 0 }), rejectsWith('ERR_IMAGE_NOT_FOUND', /not in the image store/));
@@ -214,5 +222,45 @@ describe('image store: blobs', () => {
     writeFileSync(join(store.dir, '.tmp/blob-half'), 'half');
     await store.cleanTmp();
     assert.deepEqual(ls(join(store.dir, '.tmp')), []);
+  });
+});
+
+describe('image store: gc', () => {
+  it('removes images unused for long and the blobs only they used; never one in use, nor a fresh blob', async () => {
+    const store = newStore();
+    const HOUR = 3_600_000;
+    const shared = await putLayer(store, gz(tarOf([{ path: 'shared', body: 'base' }])));
+    const own = async (name: string): Promise<Descriptor> => putLayer(store, gz(tarOf([{ path: name, body: name }])));
+    const [a, b, c] = [manifestFor('gc a'), manifestFor('gc b'), manifestFor('gc c')];
+    const layersOf = { [a]: [shared, await own('a')], [b]: [shared, await own('b')], [c]: [await own('c')] };
+    for (const m of [a, b, c]) {
+      await store.putBlob(m, Readable.from([Buffer.from(`manifest of ${m === a ? 'gc a' : m === b ? 'gc b' : 'gc c'}`)]));
+      await store.rootfs(m, layersOf[m]!, { uidShift: 0 });
+    }
+    const ro = await store.rootfs(c, layersOf[c]!, { uidShift: 65536 }); // a second uid block of c
+    chmodSync(join(ro, 'c'), 0o444);
+    chmodSync(ro, 0o555); // read-only dirs do not stop the removal
+    now += 2 * HOUR;
+    assert.equal(await store.touch(a), true);
+    assert.equal(await store.touch(sha256('never unpacked')), false);
+    const fresh = await putLayer(store, gz(tarOf([{ path: 'pulled', body: 'not yet unpacked' }])));
+    const blobCount = ls(join(store.dir, 'blobs/sha256')).length;
+
+    const first = await store.gc({ olderThanMs: HOUR, inUse: new Set([b]) });
+    assert.deepEqual(first.removed.sort(), [`blobs/sha256/${c.slice(7)}`, `blobs/sha256/${layersOf[c]![0]!.digest.slice(7)}`, `rootfs/${c.slice(7)}-0`, `rootfs/${c.slice(7)}-65536`].sort());
+    assert.ok(first.freedBytes >= 2 * 'c'.length + layersOf[c]![0]!.size, String(first.freedBytes));
+    assert.deepEqual(ls(join(store.dir, 'rootfs')), [`${a.slice(7)}-0`, `${b.slice(7)}-0`].sort());
+    assert.equal(ls(join(store.dir, 'blobs/sha256')).length, blobCount - 2);
+    assert.ok(await store.hasBlob(shared.digest));
+    assert.ok(await store.hasBlob(fresh.digest), 'a blob younger than the cutoff stays');
+
+    const later = await store.gc({ olderThanMs: HOUR, inUse: new Set(), now: now + 2 * HOUR });
+    assert.ok(later.removed.includes(`rootfs/${a.slice(7)}-0`) && later.removed.includes(`rootfs/${b.slice(7)}-0`));
+    assert.deepEqual(ls(join(store.dir, 'rootfs')), []);
+    assert.deepEqual(ls(join(store.dir, 'blobs/sha256')), []);
+    assert.deepEqual(ls(join(store.dir, 'meta')), []);
+    assert.deepEqual(ls(join(store.dir, '.tmp')), []);
+    // Collected images come back on the next use, once their blobs are pulled again.
+    await assert.rejects(store.rootfs(a, layersOf[a]!, { uidShift: 0 }), rejectsWith('ERR_IMAGE_NOT_FOUND', /not in the image store/));
   });
 });
