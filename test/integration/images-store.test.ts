@@ -142,6 +142,7 @@ describe('image store: refusals leave nothing behind', () => {
       for (const entries of layers) descs.push(await putLayer(store, gz(tarOf([{ path: 'first', body: 'ok' }, ...entries]))));
       await assert.rejects(store.rootfs(manifestFor(what), descs, { uidShift: 100_000 }), rejectsWith(code, why));
       assert.deepEqual(ls(join(store.dir, 'rootfs')), []);
+      assert.deepEqual(ls(join(store.dir, 'meta')), []);
       assert.deepEqual(ls(join(store.dir, '.tmp')), []);
       assert.deepEqual(ls(outside), ['secret']);
       assert.equal(readFileSync(join(outside, 'secret'), 'utf8'), 'host file');
@@ -164,6 +165,8 @@ describe('image store: refusals leave nothing behind', () => {
       const l = await putLayer(store, bytes, mediaType);
       await assert.rejects(store.rootfs(sha256(bytes), [l], { uidShift: 0 }), rejectsWith('ERR_IMAGE_UNPACK', /does not decompress|not a valid tar/));
     }
+    await assert.rejects(store.rootfs('sha256:abc', [], { uidShift: 0 }), rejectsWith('ERR_IMAGE_DIGEST', /not sha256/));
+    await assert.rejects(store.rootfs(manifestFor('x'), [], { uidShift: 0xffff0000 }), rejectsWith('ERR_IMAGE_UNPACK', /uid shift/));
     const missing = { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256('absent'), size: 6 };
     await assert.rejects(store.rootfs(manifestFor('missing'), [missing], { uidShift: 0 }), rejectsWith('ERR_IMAGE_NOT_FOUND', /not in the image store/));
     assert.deepEqual(ls(join(store.dir, 'rootfs')), []);
@@ -245,6 +248,7 @@ describe('image store: gc', () => {
     assert.equal(await store.touch(sha256('never unpacked')), false);
     const fresh = await putLayer(store, gz(tarOf([{ path: 'pulled', body: 'not yet unpacked' }])));
     const blobCount = ls(join(store.dir, 'blobs/sha256')).length;
+    writeFileSync(join(store.dir, 'meta', 'notes.txt'), 'not a record'); // ignored, then collected
 
     const first = await store.gc({ olderThanMs: HOUR, inUse: new Set([b]) });
     assert.deepEqual(first.removed.sort(), [`blobs/sha256/${c.slice(7)}`, `blobs/sha256/${layersOf[c]![0]!.digest.slice(7)}`, `rootfs/${c.slice(7)}-0`, `rootfs/${c.slice(7)}-65536`].sort());
