@@ -102,7 +102,9 @@ export class ImageStore {
       return final;
     } catch (e) {
       await removeTree(tmp).catch(() => undefined);
-      throw fsError(e, `blob ${digest}`);
+      // The body's own errors (a registry connection reset) are the caller's to name.
+      if (isStarlingError(e) || (e as NodeJS.ErrnoException).syscall !== undefined) throw fsError(e, `blob ${digest}`);
+      throw e;
     }
   }
 

@@ -33,7 +33,7 @@ export async function unpackLayer(file: string, mediaType: string, target: strin
   failed.catch(() => undefined);
   const layer = new Layer(target, o, failed);
   // zstd and brotli sniffing off: the media type says what the bytes are (gzip sniffing cannot be).
-  const parser = new Parser({ strict: true, brotli: false, zstd: false });
+  const parser = new Parser({ brotli: false, zstd: false });
   let failure: unknown;
   const stop = (e: unknown): void => {
     failure ??= e;
@@ -50,6 +50,12 @@ export async function unpackLayer(file: string, mediaType: string, target: strin
     const why = entry.meta ? 'its extended header is too large' : `its tar type ${entry.type} is not one Starling unpacks`;
     stop(new StarlingError('ERR_IMAGE_UNPACK', `layer entry ${JSON.stringify(entry.path)} refused: ${why}`, { fault: 'user' }));
   });
+  // Every warning is fatal (a checksum, a truncation), but one: an archive of nothing but zero
+  // blocks (or no bytes) is the empty layer Docker writes for ENV or LABEL steps.
+  let onlyZeros = true;
+  parser.on('warn', (code: string, message: string) => {
+    if (!(code === 'TAR_BAD_ARCHIVE' && /^Unrecognized archive format/.test(message) && onlyZeros)) stop(corrupt(file, new Error(`${code}: ${message}`)));
+  });
   parser.on('error', (e: Error) => stop(corrupt(file, e)));
   const ended = new Promise<void>((resolve) => parser.on('end', resolve));
   const decompress: Transform = compression === 'gzip' ? createGunzip() : compression === 'zstd' ? createZstdDecompress() : new PassThrough();
@@ -63,6 +69,7 @@ export async function unpackLayer(file: string, mediaType: string, target: strin
     await pipeline(input, decompress, async (source: AsyncIterable<Buffer>) => {
       for await (const chunk of source) {
         if (failure !== undefined) break;
+        if (onlyZeros && chunk.some((b) => b !== 0)) onlyZeros = false;
         if (!parser.write(chunk)) await Promise.race([new Promise((resolve) => parser.once('drain', resolve)), failed]);
       }
       if (failure === undefined) parser.end();
@@ -91,7 +98,7 @@ export function fsError(e: unknown, what: string): StarlingError {
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     return new StarlingError('ERR_IMAGE_DISK_FULL', `no space left while writing ${what}`, { cause: e, hint: 'free disk space under the data dir, or let the image store collect unused images' });
   }
-  return new StarlingError('ERR_IMAGE_UNPACK', `cannot unpack ${what}: ${(e as Error).message}`, { cause: e });
+  return new StarlingError('ERR_IMAGE_UNPACK', `cannot write ${what}: ${(e as Error).message}`, { cause: e });
 }
 
 class Layer {

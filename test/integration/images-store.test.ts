@@ -98,11 +98,12 @@ describe('image store: unpacking', () => {
     }
   });
 
-  it('unpacks an uncompressed and a zstd layer by their media types', async () => {
+  it("unpacks an uncompressed and a zstd layer by their media types, and Docker's empty layer", async () => {
     const store = newStore();
     const plain = await putLayer(store, tarOf([{ path: 'plain', body: 'p' }]), TAR);
     const z = await putLayer(store, zst(tarOf([{ path: 'z/std', body: 'z' }])), TAR_ZSTD);
-    const root = await store.rootfs(manifestFor('plain+zstd'), [plain, z], { uidShift: 0 });
+    const empty = await putLayer(store, gz(Buffer.alloc(1024))); // what `docker build` writes for ENV
+    const root = await store.rootfs(manifestFor('plain+zstd'), [plain, empty, z, await putLayer(store, Buffer.alloc(0), TAR)], { uidShift: 0 });
     assert.equal(readFileSync(join(root, 'z/std'), 'utf8'), 'z');
     assert.equal(readFileSync(join(root, 'plain'), 'utf8'), 'p');
   });
