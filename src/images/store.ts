@@ -18,8 +18,7 @@ import { MAX_IMAGE_ID } from './tar-safety.js';
 import { fsError, removeTree, unpackLayer, writeAll } from './unpack.js';
 
 const DIGEST = /^sha256:([0-9a-f]{64})$/;
-/** The highest uid a shifted image id may become ((uid_t)-1 is "no id"; one below is nobody's). */
-const MAX_HOST_ID = 0xfffffffe;
+const MAX_HOST_ID = 0xfffffffe; // the highest uid a shifted id may become: (uid_t)-1 means "no id"
 
 interface ImageRecord {
   manifest: string;
@@ -268,14 +267,10 @@ export class ImageStore {
   }
 
   async #readRecord(manifest: string): Promise<ImageRecord | undefined> {
-    const text = await readFile(join(this.dir, 'meta', `${hexOf(manifest)}.json`), 'utf8').catch(() => undefined);
-    if (text === undefined) return undefined;
-    try {
-      const rec = JSON.parse(text) as ImageRecord;
-      return rec.manifest === manifest && Array.isArray(rec.blobs) && typeof rec.lastUsed === 'number' ? rec : undefined;
-    } catch {
-      return undefined; // not one of ours (ours appear whole, by rename): ignored, then collected
-    }
+    // Ours appear whole, by rename: one that does not parse is a foreign file, ignored then collected.
+    const read = readFile(join(this.dir, 'meta', `${hexOf(manifest)}.json`), 'utf8').then((t) => JSON.parse(t) as ImageRecord);
+    const rec = await read.catch(() => undefined);
+    return rec?.manifest === manifest && Array.isArray(rec.blobs) && typeof rec.lastUsed === 'number' ? rec : undefined;
   }
 
   async #writeRecord(rec: ImageRecord): Promise<void> {

@@ -95,6 +95,8 @@ describe('image store: unpacking', () => {
       assert.equal(readFileSync(join(rootfs, 'etc/data/c'), 'utf8'), 'c\n');
       assert.equal(lstatSync(join(rootfs, 'home/app')).uid, shift + 1000);
       assert.equal(lstatSync(join(rootfs, 'bin/busybox')).uid, shift);
+      const record = JSON.parse(readFileSync(join(store.dir, 'meta', `${image.manifest.slice(7)}.json`), 'utf8')) as { blobs: string[] };
+      assert.deepEqual(record.blobs.sort(), [image.manifest, image.config, ...image.layers.map((l) => l.digest)].sort(), 'the config is kept with the image');
     }
   });
 
