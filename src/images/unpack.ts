@@ -17,6 +17,8 @@ import { Parser, type ReadEntry } from 'tar';
 import { isStarlingError, StarlingError } from '../shared/index.js';
 import { ancestors, type EntryPlan, layerCompression, OPAQUE_WHITEOUT, planEntry } from './tar-safety.js';
 
+const WRITE_BATCH = 1 << 20;
+
 export interface UnpackOptions {
   /** Added to every uid and gid of the layer (the app's first host uid). */
   uidShift: number;
@@ -58,8 +60,9 @@ export async function unpackLayer(file: string, mediaType: string, target: strin
   });
   parser.on('error', (e: Error) => stop(corrupt(file, e)));
   const ended = new Promise<void>((resolve) => parser.on('end', resolve));
-  const decompress: Transform = compression === 'gzip' ? createGunzip() : compression === 'zstd' ? createZstdDecompress() : new PassThrough();
-  const input = createReadStream(file);
+  const chunkSize = 1 << 18;
+  const decompress: Transform = compression === 'gzip' ? createGunzip({ chunkSize }) : compression === 'zstd' ? createZstdDecompress({ chunkSize }) : new PassThrough();
+  const input = createReadStream(file, { highWaterMark: chunkSize });
   // The writer below may be waiting for the parser to drain: a failing source must wake it.
   input.on('error', stop);
   decompress.on('error', (e: Error) => {
@@ -169,13 +172,22 @@ class Layer {
     const fh = await open(full, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     try {
       const body = (entry as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+      // The parser hands out pieces of ~1 KiB: gather them, one write(2) per WRITE_BATCH.
+      let batch: Buffer[] = [];
+      let batched = 0;
       for (;;) {
         const next = await Promise.race([body.next(), this.failed]);
+        if (!next.done) {
+          this.bytes += next.value.length;
+          if (max !== undefined && this.bytes > max) throw tooLarge(entry.path, max);
+          batch.push(next.value);
+          batched += next.value.length;
+        }
+        if (batched > 0 && (next.done || batched >= WRITE_BATCH)) {
+          await writeAll(fh, batch.length === 1 ? batch[0]! : Buffer.concat(batch, batched));
+          [batch, batched] = [[], 0];
+        }
         if (next.done) break;
-        const chunk = next.value;
-        this.bytes += chunk.length;
-        if (max !== undefined && this.bytes > max) throw tooLarge(entry.path, max);
-        await writeAll(fh, chunk);
       }
       await fh.chown(plan.uid, plan.gid);
       await fh.chmod(plan.mode);
