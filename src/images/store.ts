@@ -12,11 +12,13 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, lchown, lstat, mkdir, mkdtemp, open, readdir, readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StarlingError } from '../shared/index.js';
+import { isStarlingError, StarlingError } from '../shared/index.js';
 import type { Descriptor } from './types.js';
-import { fsError, removeTree, unpackLayer } from './unpack.js';
+import { MAX_IMAGE_ID } from './tar-safety.js';
+import { fsError, removeTree, unpackLayer, writeAll } from './unpack.js';
 
 const DIGEST = /^sha256:([0-9a-f]{64})$/;
+const MAX_HOST_ID = 0xfffffffe; // the highest uid a shifted id may become: (uid_t)-1 means "no id"
 
 interface ImageRecord {
   manifest: string;
@@ -25,8 +27,7 @@ interface ImageRecord {
 }
 
 export interface ImageStoreOptions {
-  /** Wall-clock milliseconds; the store never sets timers. */
-  clock?: { now(): number } | undefined;
+  clock?: { now(): number } | undefined; // wall-clock ms (a Clock fits); the store sets no timers
 }
 
 export interface GcResult {
@@ -83,18 +84,14 @@ export class ImageStore {
         for await (const chunk of body as AsyncIterable<Uint8Array | string>) {
           const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
           bytes += buf.length;
-          if (o.maxBytes !== undefined && bytes > o.maxBytes) {
-            throw new StarlingError('ERR_IMAGE_TOO_LARGE', `blob ${digest} is larger than ${o.maxBytes} bytes`, { fault: 'user' });
-          }
+          if (o.maxBytes !== undefined && bytes > o.maxBytes) throw new StarlingError('ERR_IMAGE_TOO_LARGE', `blob ${digest} is larger than ${o.maxBytes} bytes`, { fault: 'user' });
           if (o.size !== undefined && bytes > o.size) throw sizeMismatch(digest, o.size, `more than ${o.size}`);
           hash.update(buf);
-          await fh.write(buf);
+          await writeAll(fh, buf);
         }
         if (o.size !== undefined && bytes !== o.size) throw sizeMismatch(digest, o.size, String(bytes));
         const got = `sha256:${hash.digest('hex')}`;
-        if (got !== digest) {
-          throw new StarlingError('ERR_IMAGE_DIGEST', `blob ${digest} arrived with the digest ${got}`, { fault: 'user', hint: 'the registry or the network altered the content' });
-        }
+        if (got !== digest) throw new StarlingError('ERR_IMAGE_DIGEST', `blob ${digest} arrived with the digest ${got}`, { fault: 'user', hint: 'the registry or the network altered it' });
         await fh.utimes(seconds, seconds);
         await fh.sync();
       } finally {
@@ -104,7 +101,9 @@ export class ImageStore {
       return final;
     } catch (e) {
       await removeTree(tmp).catch(() => undefined);
-      throw fsError(e, `blob ${digest}`);
+      // The body's own errors (a registry connection reset) are the caller's to name.
+      if (isStarlingError(e) || (e as NodeJS.ErrnoException).syscall !== undefined) throw fsError(e, `blob ${digest}`);
+      throw e;
     }
   }
 
@@ -113,7 +112,16 @@ export class ImageStore {
    * from layers already in the store (bottom first). Concurrent calls for one key share the work.
    */
   rootfs(manifestDigest: string, layers: Descriptor[], o: { uidShift: number; maxBytes?: number }): Promise<string> {
-    const key = `${hexOf(manifestDigest)}-${o.uidShift}`;
+    let key: string;
+    try {
+      key = `${hexOf(manifestDigest)}-${o.uidShift}`;
+      layers.forEach((l) => hexOf(l.digest));
+      if (!Number.isInteger(o.uidShift) || o.uidShift < 0 || o.uidShift + MAX_IMAGE_ID > MAX_HOST_ID) {
+        throw new StarlingError('ERR_IMAGE_UNPACK', `uid shift ${o.uidShift} does not leave room for 65536 ids below ${MAX_HOST_ID}`);
+      }
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
     let p = this.#building.get(key);
     if (!p) {
       p = this.#build(manifestDigest, key, layers, o).finally(() => this.#building.delete(key));
@@ -123,17 +131,20 @@ export class ImageStore {
   }
 
   async #build(manifest: string, key: string, layers: Descriptor[], o: { uidShift: number; maxBytes?: number }): Promise<string> {
-    if (!Number.isInteger(o.uidShift) || o.uidShift < 0) throw new StarlingError('ERR_IMAGE_UNPACK', `uid shift ${o.uidShift} is not a uid`);
-    for (const l of layers) hexOf(l.digest);
     await this.#init();
     const final = join(this.dir, 'rootfs', key);
+    // Pinned against gc while this runs; the record (which keeps them afterwards) is written only
+    // with a published rootfs, so a failure leaves no trace.
     const pins = [manifest, ...layers.map((l) => l.digest)];
-    pins.forEach((d) => this.#pinned.set(d, (this.#pinned.get(d) ?? 0) + 1));
+    this.#pin(pins, 1);
     let tmp: string | undefined;
     try {
-      const blobs = [manifest, ...(await this.#configOf(manifest)), ...layers.map((l) => l.digest)];
-      await this.#exclusive(() => this.#writeRecord({ manifest, blobs: [...new Set(blobs)], lastUsed: this.#now() }));
-      if (await exists(final)) return final;
+      const config = await this.#configOf(manifest);
+      this.#pin(config, 1);
+      pins.push(...config);
+      const record = (): Promise<void> => this.#writeRecord({ manifest, blobs: [...new Set(pins)], lastUsed: this.#now() });
+      const ready = await this.#exclusive(async () => (await exists(final)) && (await record(), true));
+      if (ready) return final;
       for (const l of layers) {
         if (!(await this.hasBlob(l.digest))) {
           throw new StarlingError('ERR_IMAGE_NOT_FOUND', `layer ${l.digest} of image ${manifest} is not in the image store`, { hint: 'pull the image first' });
@@ -146,27 +157,30 @@ export class ImageStore {
       let bytes = 0;
       for (const l of layers) {
         const left = o.maxBytes === undefined ? undefined : o.maxBytes - bytes;
-        bytes += (await unpackLayer(this.blobPath(l.digest), l.mediaType, root, { uidShift: o.uidShift, maxBytes: left })).bytes;
+        const done = await unpackLayer(this.blobPath(l.digest), l.mediaType, root, { uidShift: o.uidShift, maxBytes: left }).catch((e: unknown) => {
+          if (!isStarlingError(e, 'ERR_IMAGE_TOO_LARGE')) throw e;
+          throw new StarlingError('ERR_IMAGE_TOO_LARGE', `image ${manifest} unpacks to more than ${o.maxBytes} bytes: ${e.message}`, { fault: 'user', cause: e, hint: e.hint });
+        });
+        bytes += done.bytes;
       }
       await this.#exclusive(async () => {
-        if (!(await exists(final))) await rename(root, final);
+        await rename(root, final).catch(async (e: NodeJS.ErrnoException) => {
+          // Another process (a second agent on this data dir?) published the same image first.
+          if (!((e.code === 'ENOTEMPTY' || e.code === 'EEXIST') && (await exists(final)))) throw e;
+        });
+        await record();
       });
       return final;
     } catch (e) {
       throw fsError(e, `image ${manifest}`);
     } finally {
-      pins.forEach((d) => {
-        const n = (this.#pinned.get(d) ?? 1) - 1;
-        if (n > 0) this.#pinned.set(d, n);
-        else this.#pinned.delete(d);
-      });
+      this.#pin(pins, -1);
       if (tmp) await removeTree(tmp).catch(() => undefined);
     }
   }
 
   /** Marks an unpacked image used now; false when the store has no such image. */
   async touch(manifestDigest: string): Promise<boolean> {
-    hexOf(manifestDigest);
     return this.#exclusive(async () => {
       const rec = await this.#readRecord(manifestDigest);
       if (!rec) return false;
@@ -187,9 +201,8 @@ export class ImageStore {
       const keep = new Set<string>();
       const referenced = new Set(this.#pinned.keys());
       for (const name of await readdir(join(this.dir, 'meta'))) {
-        const rec = await this.#readRecord(`sha256:${name.replace(/\.json$/, '')}`);
-        if (!rec) continue;
-        if (o.inUse.has(rec.manifest) || this.#pinned.has(rec.manifest) || rec.lastUsed > cutoff) {
+        const rec = /^[0-9a-f]{64}\.json$/.test(name) ? await this.#readRecord(`sha256:${name.slice(0, 64)}`) : undefined;
+        if (rec && (o.inUse.has(rec.manifest) || this.#pinned.has(rec.manifest) || rec.lastUsed > cutoff)) {
           keep.add(hexOf(rec.manifest));
           rec.blobs.forEach((b) => referenced.add(b));
         }
@@ -222,14 +235,22 @@ export class ImageStore {
     for (const name of await readdir(join(this.dir, '.tmp'))) await removeTree(join(this.dir, '.tmp', name));
   }
 
+  /** The layout; the store and rootfs/ walkable by all (machines' views reach into rootfs dirs). */
   #init(): Promise<void> {
     this.#ready ??= (async () => {
       if (await mkdir(this.dir, { recursive: true, mode: 0o711 })) await chmod(this.dir, 0o711);
-      for (const sub of ['blobs/sha256', 'meta', '.tmp']) await mkdir(join(this.dir, sub), { recursive: true, mode: 0o700 });
-      await mkdir(join(this.dir, 'rootfs'), { recursive: true, mode: 0o711 });
+      for (const [sub, mode] of [['blobs/sha256', 0o700], ['meta', 0o700], ['.tmp', 0o700], ['rootfs', 0o711]] as const) await mkdir(join(this.dir, sub), { recursive: true, mode });
     })();
     this.#ready.catch(() => (this.#ready = undefined));
     return this.#ready;
+  }
+
+  #pin(digests: string[], by: 1 | -1): void {
+    for (const d of digests) {
+      const n = (this.#pinned.get(d) ?? 0) + by;
+      if (n > 0) this.#pinned.set(d, n);
+      else this.#pinned.delete(d);
+    }
   }
 
   #exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -240,25 +261,16 @@ export class ImageStore {
 
   /** The config digest, when the manifest blob is in the store (a pulled image's is). */
   async #configOf(manifest: string): Promise<string[]> {
-    const text = await readFile(this.blobPath(manifest), 'utf8').catch(() => undefined);
-    if (text === undefined) return [];
-    try {
-      const digest = (JSON.parse(text) as { config?: { digest?: unknown } }).config?.digest;
-      return typeof digest === 'string' && DIGEST.test(digest) ? [digest] : [];
-    } catch {
-      return [];
-    }
+    const read = readFile(this.blobPath(manifest), 'utf8').then((t) => (JSON.parse(t) as { config?: { digest?: unknown } }).config?.digest);
+    const digest = await read.catch(() => undefined);
+    return typeof digest === 'string' && DIGEST.test(digest) ? [digest] : [];
   }
 
   async #readRecord(manifest: string): Promise<ImageRecord | undefined> {
-    const text = await readFile(join(this.dir, 'meta', `${hexOf(manifest)}.json`), 'utf8').catch(() => undefined);
-    if (text === undefined) return undefined;
-    try {
-      const rec = JSON.parse(text) as ImageRecord;
-      return rec.manifest === manifest && Array.isArray(rec.blobs) && typeof rec.lastUsed === 'number' ? rec : undefined;
-    } catch {
-      return undefined; // torn by a crash before rename? cannot be; a foreign file: ignored, then collected
-    }
+    // Ours appear whole, by rename: one that does not parse is a foreign file, ignored then collected.
+    const read = readFile(join(this.dir, 'meta', `${hexOf(manifest)}.json`), 'utf8').then((t) => JSON.parse(t) as ImageRecord);
+    const rec = await read.catch(() => undefined);
+    return rec?.manifest === manifest && Array.isArray(rec.blobs) && typeof rec.lastUsed === 'number' ? rec : undefined;
   }
 
   async #writeRecord(rec: ImageRecord): Promise<void> {
@@ -284,10 +296,5 @@ function sizeMismatch(digest: string, want: number, got: string): StarlingError 
   return new StarlingError('ERR_IMAGE_DIGEST', `blob ${digest} is ${got} bytes, its descriptor says ${want}`, { fault: 'user' });
 }
 
-async function exists(p: string): Promise<boolean> {
-  return stat(p).then(
-    () => true,
-    () => false,
-  );
-}
+const exists = (p: string): Promise<boolean> => stat(p).then(() => true, () => false);
 

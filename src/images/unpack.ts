@@ -7,6 +7,7 @@
  * `.tmp/`), so nothing else races these checks.
  */
 import { constants, createReadStream } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rmdir, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Transform } from 'node:stream';
@@ -15,6 +16,8 @@ import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import { isStarlingError, StarlingError } from '../shared/index.js';
 import { ancestors, type EntryPlan, layerCompression, OPAQUE_WHITEOUT, planEntry } from './tar-safety.js';
+
+const WRITE_BATCH = 1 << 20;
 
 export interface UnpackOptions {
   /** Added to every uid and gid of the layer (the app's first host uid). */
@@ -27,44 +30,49 @@ export interface UnpackOptions {
 
 export async function unpackLayer(file: string, mediaType: string, target: string, o: UnpackOptions): Promise<{ bytes: number }> {
   const compression = layerCompression(mediaType);
-  const layer = new Layer(target, o);
-  // zstd and brotli sniffing off: the media type says what the bytes are (gzip sniffing cannot be).
-  const parser = new Parser({ strict: true, brotli: false, zstd: false });
   let fail!: (e: unknown) => void;
   const failed = new Promise<never>((_, reject) => (fail = reject));
   failed.catch(() => undefined);
+  const layer = new Layer(target, o, failed);
+  // zstd and brotli sniffing off: the media type says what the bytes are (gzip sniffing cannot be).
+  const parser = new Parser({ brotli: false, zstd: false });
   let failure: unknown;
-  let active: ReadEntry | undefined;
   const stop = (e: unknown): void => {
     failure ??= e;
-    fail(failure);
-    active?.destroy(); // an entry waiting for bytes that will never come
+    fail(failure); // wakes the writer below and an entry waiting for bytes that will not come
   };
   let chain: Promise<void> = Promise.resolve();
   parser.on('entry', (entry: ReadEntry) => {
     chain = chain
-      .then(() => {
-        if (failure !== undefined) return;
-        active = entry;
-        return layer.apply(entry);
-      })
+      .then(() => (failure === undefined ? layer.apply(entry) : undefined))
       .catch(stop)
-      .finally(() => {
-        active = undefined;
-        entry.resume();
-      });
+      .finally(() => entry.resume());
   });
   parser.on('ignoredEntry', (entry: ReadEntry) => {
     const why = entry.meta ? 'its extended header is too large' : `its tar type ${entry.type} is not one Starling unpacks`;
     stop(new StarlingError('ERR_IMAGE_UNPACK', `layer entry ${JSON.stringify(entry.path)} refused: ${why}`, { fault: 'user' }));
   });
+  // Every warning is fatal (a checksum, a truncation), but one: an archive of nothing but zero
+  // blocks (or no bytes) is the empty layer Docker writes for ENV or LABEL steps.
+  let onlyZeros = true;
+  parser.on('warn', (code: string, message: string) => {
+    if (!(code === 'TAR_BAD_ARCHIVE' && /^Unrecognized archive format/.test(message) && onlyZeros)) stop(corrupt(file, new Error(`${code}: ${message}`)));
+  });
   parser.on('error', (e: Error) => stop(corrupt(file, e)));
   const ended = new Promise<void>((resolve) => parser.on('end', resolve));
-  const decompress: Transform = compression === 'gzip' ? createGunzip() : compression === 'zstd' ? createZstdDecompress() : new PassThrough();
+  const chunkSize = 1 << 18;
+  const decompress: Transform = compression === 'gzip' ? createGunzip({ chunkSize }) : compression === 'zstd' ? createZstdDecompress({ chunkSize }) : new PassThrough();
+  const input = createReadStream(file, { highWaterMark: chunkSize });
+  // The writer below may be waiting for the parser to drain: a failing source must wake it.
+  input.on('error', stop);
+  decompress.on('error', (e: Error) => {
+    stop(new StarlingError('ERR_IMAGE_UNPACK', `layer ${file} does not decompress as ${compression}: ${e.message}`, { fault: 'user', cause: e }));
+  });
   try {
-    await pipeline(createReadStream(file), decompress, async (source: AsyncIterable<Buffer>) => {
+    await pipeline(input, decompress, async (source: AsyncIterable<Buffer>) => {
       for await (const chunk of source) {
         if (failure !== undefined) break;
+        if (onlyZeros && chunk.some((b) => b !== 0)) onlyZeros = false;
         if (!parser.write(chunk)) await Promise.race([new Promise((resolve) => parser.once('drain', resolve)), failed]);
       }
       if (failure === undefined) parser.end();
@@ -93,10 +101,7 @@ export function fsError(e: unknown, what: string): StarlingError {
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     return new StarlingError('ERR_IMAGE_DISK_FULL', `no space left while writing ${what}`, { cause: e, hint: 'free disk space under the data dir, or let the image store collect unused images' });
   }
-  if (code?.startsWith('Z_') || code?.startsWith('ERR_ZSTD') || code === 'ERR_ZLIB_INITIALIZATION_FAILED') {
-    return new StarlingError('ERR_IMAGE_UNPACK', `layer ${what} does not decompress: ${(e as Error).message}`, { fault: 'user', cause: e });
-  }
-  return new StarlingError('ERR_IMAGE_UNPACK', `cannot unpack ${what}: ${(e as Error).message}`, { cause: e });
+  return new StarlingError('ERR_IMAGE_UNPACK', `cannot write ${what}: ${(e as Error).message}`, { cause: e });
 }
 
 class Layer {
@@ -110,6 +115,8 @@ class Layer {
   constructor(
     readonly root: string,
     readonly o: UnpackOptions,
+    /** Rejects when the unpack fails elsewhere (the source, the parser). */
+    readonly failed: Promise<never>,
   ) {}
 
   #full(path: string): string {
@@ -164,10 +171,23 @@ class Layer {
     if (max !== undefined && this.bytes + entry.size > max) throw tooLarge(entry.path, max);
     const fh = await open(full, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     try {
-      for await (const chunk of entry as AsyncIterable<Buffer>) {
-        this.bytes += chunk.length;
-        if (max !== undefined && this.bytes > max) throw tooLarge(entry.path, max);
-        await fh.write(chunk);
+      const body = (entry as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+      // The parser hands out pieces of ~1 KiB: gather them, one write(2) per WRITE_BATCH.
+      let batch: Buffer[] = [];
+      let batched = 0;
+      for (;;) {
+        const next = await Promise.race([body.next(), this.failed]);
+        if (!next.done) {
+          this.bytes += next.value.length;
+          if (max !== undefined && this.bytes > max) throw tooLarge(entry.path, max);
+          batch.push(next.value);
+          batched += next.value.length;
+        }
+        if (batched > 0 && (next.done || batched >= WRITE_BATCH)) {
+          await writeAll(fh, batch.length === 1 ? batch[0]! : Buffer.concat(batch, batched));
+          [batch, batched] = [[], 0];
+        }
+        if (next.done) break;
       }
       await fh.chown(plan.uid, plan.gid);
       await fh.chmod(plan.mode);
@@ -187,8 +207,9 @@ class Layer {
       const st = await lstat(this.#full(dir)).catch(() => undefined);
       if (st?.isSymbolicLink()) throw unsafe(entry, `its parent ${dir} is a symlink`);
       if (st && !st.isDirectory()) throw new StarlingError('ERR_IMAGE_UNPACK', `layer entry ${JSON.stringify(entry)}: its parent ${dir} is not a directory`, { fault: 'user' });
-      if (st && !this.#added.has(dir)) this.#merged.add(dir);
-      else if (!create) return false;
+      if (st) {
+        if (!this.#added.has(dir)) this.#merged.add(dir);
+      } else if (!create) return false;
       else {
         await mkdir(this.#full(dir), { mode: 0o755 });
         await lchown(this.#full(dir), this.o.uidShift, this.o.uidShift);
@@ -235,7 +256,7 @@ function unsafe(entry: string, reason: string): StarlingError {
 }
 
 function tooLarge(entry: string, max: number): StarlingError {
-  return new StarlingError('ERR_IMAGE_TOO_LARGE', `the image unpacks to more than ${max} bytes (at entry ${JSON.stringify(entry)})`, { fault: 'user', hint: 'make the image smaller, or raise the unpacked-size limit' });
+  return new StarlingError('ERR_IMAGE_TOO_LARGE', `layer entry ${JSON.stringify(entry)} goes past the ${max} bytes this layer may write`, { fault: 'user', hint: 'make the image smaller, or raise the unpacked-size limit' });
 }
 
 /**
@@ -258,4 +279,9 @@ export async function removeTree(path: string): Promise<number> {
   for (const name of await readdir(path)) bytes += await removeTree(join(path, name));
   await rmdir(path);
   return bytes;
+}
+
+/** write(2) may write less than asked (a disk filling up does that before ENOSPC): loop. */
+export async function writeAll(fh: FileHandle, data: Uint8Array): Promise<void> {
+  for (let off = 0; off < data.length; ) off += (await fh.write(data, off, data.length - off)).bytesWritten;
 }
