@@ -6,7 +6,7 @@
  * Paths: a leading `/` or `./` is stripped (as Docker does: layers made by some tools hold absolute
  * names) and `a/../b` is resolved lexically, but a `..` that would leave the root is refused.
  * Symlink targets are kept verbatim, absolute ones too: they are resolved inside the rootfs at run
- * time. Whiteouts follow the OCI image spec (image-layout "layer.md", "Whiteouts"): `.wh.<name>`
+ * time. Whiteouts follow the OCI image spec (image-spec "layer.md", "Whiteouts"): `.wh.<name>`
  * hides `<name>` of the lower layers, `.wh..wh..opq` hides everything lower layers put in its
  * directory. Other `.wh..wh.` names are AUFS bookkeeping (hard-link directories) and are skipped,
  * as Docker skips them.

@@ -151,6 +151,7 @@ class Layer {
       this.#dirs.set(plan.path, { mode: plan.mode, mtime: entry.mtime });
     } else {
       if (existing) await removeTree(full);
+      this.#merged.delete(plan.path);
       if (plan.op === 'file') await this.#file(entry, full, plan);
       else if (plan.op === 'symlink') {
         await symlink(plan.target, full);
@@ -220,6 +221,8 @@ class Layer {
   }
 
   async #pruneLower(dir: string): Promise<void> {
+    // Its parent is a checked directory; it may itself have become a symlink since it was merged.
+    if (!(await lstat(this.#full(dir))).isDirectory()) return;
     for (const name of await readdir(this.#full(dir))) {
       const child = dir === '' ? name : `${dir}/${name}`;
       if (!this.#added.has(child)) await removeTree(this.#full(child));

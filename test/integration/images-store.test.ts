@@ -152,6 +152,15 @@ describe('image store: refusals leave nothing behind', () => {
     });
   }
 
+  it('never prunes through a symlink that replaced a merged directory in the same layer', async () => {
+    const store = newStore();
+    const lower = await putLayer(store, gz(tarOf([{ path: 'd/x', body: 'lower' }])));
+    const upper = await putLayer(store, gz(tarOf([{ path: 'd/' }, { path: 'd', type: 'SymbolicLink', linkpath: outside }, { path: '.wh.d' }])));
+    const root = await store.rootfs(manifestFor('merged then symlink'), [lower, upper], { uidShift: 0 });
+    assert.equal(readlinkSync(join(root, 'd')), outside, 'a whiteout hides lower layers only: the symlink of this layer stays');
+    assert.deepEqual(ls(outside), ['secret']);
+  });
+
   it('refuses corrupt archives (ERR_IMAGE_UNPACK) and layers missing from the store (ERR_IMAGE_NOT_FOUND)', async () => {
     const store = newStore();
     const good = gz(tarOf([{ path: 'f', body: Buffer.alloc(100_000, 1) }]));
