@@ -93,6 +93,7 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
             clock,
             logger: o.logger.child({ component: r.driver }),
           }));
+    if (o.driver && images) o.driver.useImages?.((image, uidShift) => images.rootfs(image.digest, uidShift));
     // What a previous agent on this state dir left behind (a crash) is removed before anything runs.
     await driver?.cleanupOrphans?.();
     const machines = driver

@@ -122,6 +122,12 @@ export interface RuntimeDriver {
   exec?(m: DriverMachine, spec: MachineSpec, req: ExecRequest): ChildProcess;
   /** Removes what an earlier process of this driver left on the host (a crash); the ids cleaned. */
   cleanupOrphans?(): Promise<string[]>;
+  /**
+   * Hands a driver made by someone else (tests, benches) the agent's host image store: how an
+   * OCI image's root filesystem is had, unpacked for an app's uids. Drivers made from agent.toml
+   * get it as an option.
+   */
+  useImages?(rootfs: (image: MachineSpec['image'], uidShift: number) => Promise<string>): void;
   /** Destroys every machine it still holds (agent stop) and ends its helpers. */
   close?(): Promise<void>;
 }

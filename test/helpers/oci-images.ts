@@ -55,7 +55,7 @@ export interface ImageBuilder {
   /** busybox pushed with zstd-compressed layers (OCI). */
   zstd(registryHost: string): Promise<BuiltImage>;
   /** The host's python3 with its libraries and the stdlib modules a small HTTP server needs; no host /usr. */
-  python(registryHost: string): Promise<BuiltImage>;
+  python(registryHost: string, o?: Partial<BuildOptions>): Promise<BuiltImage>;
   /** An index of busybox for linux/amd64 and linux/arm64 (the same binary; nothing runs it). */
   index(registryHost: string, name?: string): Promise<BuiltImage & { platforms: Record<string, BuiltImage> }>;
   /** A containers-auth.json for `host` in the builder's dir (buildah/skopeo --authfile: no password in argv). */
@@ -145,7 +145,7 @@ export async function imageBuilder(): Promise<ImageBuilder> {
     // One layer of its own: containers/image would reuse a gzip blob of the same content already in the registry.
     zstd: (host) =>
       busybox(host, { name: 'busybox-zstd', compression: 'zstd', layers: false, files: { ...busyboxFile, 'etc/unique': randomBytes(16).toString('hex') } }),
-    python: (host) => buildImage('python', { ...pythonFiles(), dockerfile: 'FROM scratch\nCOPY . /\nCMD ["/usr/bin/python3", "-c", "print(\'hello from python\')"]\n' }, host),
+    python: (host, o = {}) => buildImage('python', { ...pythonFiles(), dockerfile: 'FROM scratch\nCOPY . /\nCMD ["/usr/bin/python3", "-c", "print(\'hello from python\')"]\n', ...o }, host),
     async index(host, name = 'busybox-multi') {
       const amd64 = await busybox(host, { name, tag: 'amd64', arch: 'amd64' });
       const arm64 = await busybox(host, { name, tag: 'arm64', arch: 'arm64' });

@@ -90,8 +90,9 @@ describe('OCI images on the platform', { timeout: 600_000 }, () => {
   });
 
   it("a Python app: python3 is the image's, and the host's /usr is not in the machine's view", async () => {
-    const py = await images.python(registry.host);
-    const dir = appDir('py', '[experimental]\ncmd = ["python3", "-m", "http.server", "8080", "--directory", "/"]\n');
+    const py = await images.python(registry.host, { auth: { username: registry.username!, password: registry.password! } });
+    // http.server serving the machine's / (the image's WORKDIR): its directory listings are the view.
+    const dir = appDir('py', `[experimental]\ncmd = ["/usr/bin/python3", "-c", "import http.server as h; h.test(HandlerClass=h.SimpleHTTPRequestHandler, port=8080, bind='0.0.0.0')"]\n`);
     await p.api('POST', '/v1/apps', { name: 'py', primary_region: 'fra' });
     const login = await runCli(['registry', 'login', registry.host, '--app', 'py', '--username', registry.username!, '--password-stdin'], { env: p.cliEnv, stdin: registry.password! });
     assert.equal(login.code, 0, login.stderr);
@@ -108,7 +109,8 @@ describe('OCI images on the platform', { timeout: 600_000 }, () => {
     writeFileSync(join(dir, 'busybox'), readFileSync(BUSYBOX), { mode: 0o755 });
     writeFileSync(
       join(dir, 'Dockerfile'),
-      `FROM scratch\nCOPY busybox /bin/busybox\nSHELL ["/bin/busybox", "sh", "-c"]\nARG PAGE\nRUN /bin/busybox mkdir /www && echo "$PAGE" > /www/index.html\n${HTTPD}\n`,
+      // Exec form: the image has no /bin/sh (and OCI images have no SHELL); build args are the RUN's env.
+      `FROM scratch\nCOPY busybox /bin/busybox\nARG PAGE\nRUN ["/bin/busybox", "sh", "-c", "/bin/busybox mkdir /www && echo \\"$PAGE\\" > /www/index.html"]\n${HTTPD}\n`,
     );
     const r = await deploy(dir);
     assert.equal(r.code, 0, r.stdout + r.stderr);

@@ -93,6 +93,13 @@ export class SandboxDriver implements RuntimeDriver {
   /** Kills the running machines if this process dies without destroying them (sandbox-reaper.ts). */
   private readonly reaper: Reaper;
 
+  private attached: SandboxDriverOptions['rootfs'];
+
+  /** The agent's host image store, for a driver its caller made (a `rootfs` option wins). */
+  useImages(rootfs: NonNullable<SandboxDriverOptions['rootfs']>): void {
+    this.attached = rootfs;
+  }
+
   constructor(private readonly opts: SandboxDriverOptions) {
     this.seccomp = seccompProgram(hostSeccompArch());
     validatePorts(opts.publicPorts ?? []);
@@ -127,8 +134,9 @@ export class SandboxDriver implements RuntimeDriver {
     let inside: ReturnType<typeof resolveUser>;
     try {
       if (isImageBase(spec)) {
-        if (!this.opts.rootfs) throw new StarlingError('ERR_SANDBOX_CONFIG', `machine ${spec.id}: its image is its own root filesystem, and this driver has no image store (rootfs option)`);
-        lower = await this.opts.rootfs(spec.image, userns?.first ?? 0);
+        const rootfs = this.opts.rootfs ?? this.attached;
+        if (!rootfs) throw new StarlingError('ERR_SANDBOX_CONFIG', `machine ${spec.id}: its image is its own root filesystem, and this driver has no image store (rootfs option)`);
+        lower = await rootfs(spec.image, userns?.first ?? 0);
       }
       inside = resolveUser(spec, lower);
       if (userns) checkMachinePaths(this.opts.stateDir, this.runtimeBinds, spec);

@@ -103,7 +103,8 @@ export async function pushLayout(target: ControlTarget, app: string, layout: str
   const blob = (d: string): string => join(layout, 'blobs', ...d.split(':'));
   const index = parseManifest(await readFile(join(layout, 'index.json')), '');
   if (index.kind !== 'index') throw new StarlingError('ERR_IMAGE_MEDIA_TYPE', `${layout}/index.json is not an OCI image index`);
-  const top: Descriptor = pickPlatform(index.manifests);
+  // A layout's index.json names what it holds, usually without a platform: one entry is the image.
+  const top: Descriptor = index.manifests.length === 1 ? index.manifests[0]! : pickPlatform(index.manifests);
   let bytes = await readFile(blob(top.digest));
   let parsed = parseManifest(bytes, top.mediaType);
   let desc = top;
