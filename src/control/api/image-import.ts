@@ -80,7 +80,7 @@ export function imageImportRoutes(ctx: ApiContext, registry: RegistryStorage, cl
     for (const d of blobs) {
       if (await registry.hasBlob(app, d.digest)) continue;
       const { body } = await c.blob(ref, d.digest);
-      await registry.putBlob(app, d.digest, body instanceof Readable ? body : Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>), d.size);
+      await registry.putBlob(app, d.digest, body instanceof Readable ? body : Readable.fromWeb(body), d.size);
       copied++;
     }
     const digest = await registry.putManifest(app, image.digest, image.manifestBytes, image.mediaType);
