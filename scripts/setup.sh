@@ -25,7 +25,10 @@ cd "$(dirname "$0")/.."
 # bubblewrap: the sandbox runtime driver that runs machines; nftables: each machine's host firewall;
 # linux-libc-dev: the kernel's syscall tables, which the seccomp filter's unit test checks against.
 # bind9 (+ bind9-dnsutils): the real DNS server the ACME DNS-01 test sends RFC 2136 updates to (and dig).
-PACKAGES=(nginx haproxy wrk pebble openssl bird2 iproute2 bubblewrap nftables linux-libc-dev bind9 bind9-dnsutils)
+# buildah: `starling deploy` builds Dockerfiles with it (and the tests build their images);
+# skopeo: the tests' and bench:image's registry client; docker-registry: the real registry the tests
+# pull from; busybox-static: the static binary the tests' images are made of.
+PACKAGES=(nginx haproxy wrk pebble openssl bird2 iproute2 bubblewrap nftables linux-libc-dev bind9 bind9-dnsutils buildah skopeo docker-registry busybox-static)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -49,16 +49,25 @@ async function api<T>(path: string): Promise<{ status: number; body: T }> {
   return { status: res.status, body: (await res.json()) as T };
 }
 
-/** The names in the image of the app's newest release. */
+/**
+ * The names in the image of the app's newest release: its one layer, read back from the platform
+ * registry (/v2/) as any registry client would.
+ */
 async function imageOf(app: string): Promise<string[]> {
-  const { body } = await api<{ releases: { image: { digest: string } }[] }>(`/v1/apps/${app}/releases`);
-  const digest = body.releases.at(-1)?.image.digest;
-  assert.ok(digest, `app ${app} has a release`);
-  const file = join(c.dir, 'images', `${digest.slice('sha256:'.length)}.tar.gz`);
+  const { body } = await api<{ releases: { image: { digest: string; kind?: string } }[] }>(`/v1/apps/${app}/releases`);
+  const image = body.releases.at(-1)?.image;
+  assert.ok(image, `app ${app} has a release`);
+  assert.equal(image.kind, 'oci', 'the quick-start form is an OCI image in the platform registry');
+  const get = (path: string, accept = '*/*') => fetch(`${c.url}/v2/${app}/${path}`, { headers: { authorization: `Bearer ${c.token}`, accept } });
+  const manifest = (await (await get(`manifests/${image.digest}`, 'application/vnd.oci.image.manifest.v1+json')).json()) as { layers: { digest: string }[] };
+  assert.equal(manifest.layers.length, 1, 'one layer');
+  const file = join(c.dir, `layer-${++n}.tar.gz`);
+  writeFileSync(file, Buffer.from(await (await get(`blobs/${manifest.layers[0]!.digest}`)).arrayBuffer()));
   return execFileSync('tar', ['-tzf', file], { encoding: 'utf8' }).split('\n').filter((l) => l !== '');
 }
 
-const imagesHeld = (): string[] => (existsSync(join(c.dir, 'images')) ? readdirSync(join(c.dir, 'images')) : []);
+/** Every file the control plane holds of images: uploads and the platform registry's blobs, links and tags. */
+const imagesHeld = (): string[] => (existsSync(join(c.dir, 'images')) ? readdirSync(join(c.dir, 'images'), { recursive: true, encoding: 'utf8' }).sort() : []);
 
 describe('starling deploy: what it packs', () => {
   it('-c sub/fly.toml with [build] image = "." packs sub/, not the current directory', async () => {
@@ -143,9 +152,13 @@ describe('starling deploy: refused before anything is uploaded or written', () =
       assert.equal(r.code, 2, `${flag} ${value}: ${r.stderr}`);
       assert.match(r.stderr, new RegExp(`${flag} must be`));
     }
-    const missing = await cli(root, 'deploy', '--image', 'nope', '--create', '--detach');
+    const missing = await cli(root, 'deploy', '--image', './nope', '--create', '--detach');
     assert.equal(missing.code, 2);
-    assert.match(missing.stderr, /image nope does not exist/);
+    assert.match(missing.stderr, /image \.\/nope does not exist/);
+    // Not a path, and not a reference either: refused here, before anything is made.
+    const bad = await cli(root, 'deploy', '--image', 'Reg.example.com/UPPER:tag', '--create', '--detach');
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /UPPER/);
     assert.equal((await api('/v1/apps/flag-typo')).status, 404);
   });
 

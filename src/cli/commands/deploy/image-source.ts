@@ -13,6 +13,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { BuildConfig } from '../../../contract/index.js';
+import { parseImageRef } from '../../../images/index.js';
 import { usageError } from '../../kit/index.js';
 import type { BuildSpec } from './image-push.js';
 
@@ -30,6 +31,11 @@ export function imageSource(flag: string | undefined, buildTarget: string | unde
     const path = flag !== undefined ? resolve(flag) : isAbsolute(named) ? named : join(dir, named);
     if (looksLocal(named) || existsSync(path)) return { kind: 'local', path, ref: named };
     if (buildTarget !== undefined) throw usageError(`--build-target builds a Dockerfile, and ${JSON.stringify(named)} is a prepared image: drop one`);
+    try {
+      parseImageRef(named); // checked here, before anything is made; the control plane parses it again
+    } catch (e) {
+      throw usageError(`${(e as Error).message} (and no file or directory ${named} exists)`);
+    }
     return { kind: 'remote', ref: named };
   }
   const dockerfile = build.dockerfile !== undefined ? (isAbsolute(build.dockerfile) ? build.dockerfile : join(dir, build.dockerfile)) : join(dir, 'Dockerfile');
