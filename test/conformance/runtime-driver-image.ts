@@ -7,7 +7,6 @@
  *   imageDriverConformance('SandboxDriver', async ({ logger, clock, workDir, rootfs }) => ({ … }));
  */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +15,7 @@ import type { DriverMachine, ExitInfo, MachineSpec } from '../../src/runtime/ind
 import { isStarlingError, Logger, SystemClock } from '../../src/shared/index.js';
 import { busyboxRootfs, HTTPD_CMD, IMAGE_APP, IMAGE_MARKER, runIn, STAFF_GID } from '../helpers/busybox-rootfs.js';
 import { waitFor } from '../helpers/wait.js';
-import type { DriverContext, DriverFixture } from './runtime-driver.js';
+import { runExec, type DriverContext, type DriverFixture } from './runtime-driver.js';
 
 export interface ImageDriverContext extends DriverContext {
   /** For the driver's rootfs option: the image's root filesystem, owners shifted by `uidShift`. */
@@ -172,17 +171,5 @@ export function imageDriverConformance(name: string, makeDriver: (ctx: ImageDriv
       assert.deepEqual(await fx.leftovers(m), []);
       assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(workDir), 'a mount is left');
     });
-  });
-}
-
-/** A command's merged output and exit code, once it has ended. */
-function runExec(child: ChildProcess): Promise<{ code: number | null; out: string }> {
-  let out = '';
-  child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
-  child.stdin?.end();
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, out }));
   });
 }

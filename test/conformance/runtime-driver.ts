@@ -342,7 +342,7 @@ export function driverConformance(name: string, makeDriver: (ctx: DriverContext)
 }
 
 /** A command's stdout and stderr, and its exit code, once it has ended. */
-function runExec(child: ChildProcess): Promise<{ code: number | null; out: string }> {
+export function runExec(child: ChildProcess): Promise<{ code: number | null; out: string }> {
   let out = '';
   child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
