@@ -57,7 +57,7 @@ export interface ImageBuilder {
   /** The host's python3 with its libraries and the stdlib modules a small HTTP server needs; no host /usr. */
   python(registryHost: string, o?: Partial<BuildOptions>): Promise<BuiltImage>;
   /** An index of busybox for linux/amd64 and linux/arm64 (the same binary; nothing runs it). */
-  index(registryHost: string, name?: string): Promise<BuiltImage & { platforms: Record<string, BuiltImage> }>;
+  index(registryHost: string, name?: string, auth?: { username: string; password: string }): Promise<BuiltImage & { platforms: Record<string, BuiltImage> }>;
   /** A containers-auth.json for `host` in the builder's dir (buildah/skopeo --authfile: no password in argv). */
   authfile(host: string, auth: { username: string; password: string }): string;
   /** buildah with this builder's storage flags. */
@@ -146,14 +146,15 @@ export async function imageBuilder(): Promise<ImageBuilder> {
     zstd: (host) =>
       busybox(host, { name: 'busybox-zstd', compression: 'zstd', layers: false, files: { ...busyboxFile, 'etc/unique': randomBytes(16).toString('hex') } }),
     python: (host, o = {}) => buildImage('python', { ...pythonFiles(), dockerfile: 'FROM scratch\nCOPY . /\nCMD ["/usr/bin/python3", "-c", "print(\'hello from python\')"]\n', ...o }, host),
-    async index(host, name = 'busybox-multi') {
-      const amd64 = await busybox(host, { name, tag: 'amd64', arch: 'amd64' });
-      const arm64 = await busybox(host, { name, tag: 'arm64', arch: 'arm64' });
+    async index(host, name = 'busybox-multi', auth) {
+      const amd64 = await busybox(host, { name, tag: 'amd64', arch: 'amd64', ...(auth ? { auth } : {}) });
+      const arm64 = await busybox(host, { name, tag: 'arm64', arch: 'arm64', ...(auth ? { auth } : {}) });
       const list = `localhost/${name}-list-${++n}`;
       await buildah(['manifest', 'create', list]);
       for (const img of [arm64, amd64]) await buildah(['manifest', 'add', list, `containers-storage:${img.local}`]);
       const digestFile = join(dir, `digest-${n}`);
-      await buildah(['manifest', 'push', '--all', '--tls-verify=false', '--digestfile', digestFile, list, `docker://${host}/${name}:latest`]);
+      const creds = auth ? ['--authfile', authfile(host, auth)] : [];
+      await buildah(['manifest', 'push', '--all', '--tls-verify=false', ...creds, '--digestfile', digestFile, list, `docker://${host}/${name}:latest`]);
       const digest = readFileSync(digestFile, 'utf8').trim();
       return { ref: { registry: host, repository: name, tag: 'latest' }, digest, local: list, platforms: { amd64, arm64 } };
     },
