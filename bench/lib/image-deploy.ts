@@ -1,0 +1,112 @@
+/**
+ * bench:image part 2: `starling deploy --image REF` (the real CLI) to the first machine of the new
+ * release healthy, for an image the platform has never seen against one already on the host.
+ *
+ * The platform is test/helpers/platform.ts: the control plane as a real process (with its
+ * registry, which copies the external image into the app's repository) and one agent (fra) with
+ * real sandboxed machines, which pulls from the platform registry into its host image store.
+ * Each round builds a fresh image (its random layers shared with nothing), then deploys it:
+ *   new     — copied by the control plane, pulled by the host, unpacked, started;
+ *   on_host — the same digest again, with another [env] value (so a new release and a new machine).
+ * Timed from just before the CLI is spawned to the first machine that was not there before passing
+ * its checks (the agent's machine manager's change event, in this process); the CLI's own exit is
+ * reported beside. The check is HTTP `/` every 1 s with a 10 s grace period, in which the checker
+ * repeats every 100 ms until the first pass: that is the resolution.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ImageBuilder } from '../../test/helpers/oci-images.js';
+import { startPlatform, type Platform } from '../../test/helpers/platform.js';
+import { waitFor } from '../../test/helpers/wait.js';
+import { buildBenchImage, HTTPD_PORT, ratio, summary, type Keep } from './image-fixture.js';
+import { BenchError } from './util.js';
+
+const APP = 'imgbench';
+
+export interface DeployRun {
+  round: number;
+  kind: 'new' | 'on_host';
+  to_healthy_ms: number;
+  cli_ms: number;
+}
+
+export interface DeployResult {
+  rounds: number;
+  image_mib: number;
+  runs: DeployRun[];
+  summary: {
+    new: { to_healthy_ms: ReturnType<typeof summary>; cli_ms: ReturnType<typeof summary> };
+    on_host: { to_healthy_ms: ReturnType<typeof summary>; cli_ms: ReturnType<typeof summary> };
+    ratio_new_vs_on_host: number | null;
+  };
+}
+
+function writeConfig(dir: string, greeting: string): string {
+  const file = join(dir, 'starling.toml');
+  writeFileSync(
+    file,
+    `app = "${APP}"\nprimary_region = "fra"\nkill_timeout = "2s"\n[env]\nGREETING = "${greeting}"\n` +
+      `[http_service]\ninternal_port = ${HTTPD_PORT}\n[[http_service.checks]]\npath = "/"\ninterval = "1s"\ntimeout = "500ms"\ngrace_period = "10s"\n`,
+  );
+  return file;
+}
+
+/** When each machine of the app first passed its checks on the agent. */
+function watchHealthy(p: Platform): Map<string, number> {
+  const at = new Map<string, number>();
+  const machines = p.agents.get('a')?.machines;
+  if (!machines) throw new BenchError('the agent has no machines (runtime driver "none"?)');
+  machines.onChange(() => {
+    for (const m of machines.list(APP)) if (m.checks.passing && !at.has(m.id)) at.set(m.id, performance.now());
+  });
+  return at;
+}
+
+export async function benchDeploy(images: ImageBuilder, registryHost: string, o: { rounds: number; mib: number; log: (line: string) => void; keep: Keep }): Promise<DeployResult> {
+  const p = await startPlatform([{ name: 'a', region: 'fra' }], { prefix: 'bench-image' });
+  const stop = o.keep(() => p.stop());
+  try {
+    const healthyAt = watchHealthy(p);
+    let n = 0;
+    const deploy = async (image: string): Promise<{ toHealthy: number; cli: number }> => {
+      const before = new Set(p.agents.get('a')!.machines!.list(APP).map((m) => m.id));
+      const config = writeConfig(p.dir, `deploy ${++n}`);
+      const t = performance.now();
+      const r = await p.cli(['deploy', '--create', '-c', config, '--image', image], 600_000);
+      const cli = performance.now() - t;
+      if (r.code !== 0) throw new BenchError(`starling deploy --image ${image} failed (exit ${r.code}):\n${(r.stderr || r.stdout).trim()}`);
+      let first = Infinity;
+      await waitFor(
+        () => {
+          for (const [id, when] of healthyAt) if (!before.has(id)) first = Math.min(first, when);
+          return Number.isFinite(first);
+        },
+        'a new machine to pass its checks',
+        120_000,
+        20,
+      );
+      return { toHealthy: first - t, cli };
+    };
+
+    // The app is made by a first deploy of a small image, not measured.
+    const small = await buildBenchImage(images, registryHost, { name: 'deploy-bench', tag: 'r0', mib: 0, dataLayers: 0 });
+    const warm = await deploy(small.text);
+    o.log(`deploy: app created with a small image in ${(warm.cli / 1000).toFixed(2)} s (not measured)`);
+    const runs: DeployRun[] = [];
+    for (let round = 1; round <= o.rounds; round++) {
+      const img = await buildBenchImage(images, registryHost, { name: 'deploy-bench', tag: `r${round}`, mib: o.mib });
+      o.log(`deploy round ${round}/${o.rounds}: built and pushed a fresh ${o.mib} MiB image in ${(img.buildMs / 1000).toFixed(1)} s`);
+      for (const kind of ['new', 'on_host'] as const) {
+        const d = await deploy(img.text);
+        runs.push({ round, kind, to_healthy_ms: Math.round(d.toHealthy * 10) / 10, cli_ms: Math.round(d.cli * 10) / 10 });
+        o.log(`deploy round ${round}/${o.rounds}: ${kind === 'new' ? 'new image' : 'image on the host'}: first machine healthy after ${d.toHealthy.toFixed(0)} ms (CLI exited after ${d.cli.toFixed(0)} ms)`);
+      }
+    }
+    const of = (kind: DeployRun['kind'], k: 'to_healthy_ms' | 'cli_ms') => summary(runs.filter((r) => r.kind === kind).map((r) => r[k]));
+    const fresh = { to_healthy_ms: of('new', 'to_healthy_ms'), cli_ms: of('new', 'cli_ms') };
+    const onHost = { to_healthy_ms: of('on_host', 'to_healthy_ms'), cli_ms: of('on_host', 'cli_ms') };
+    return { rounds: o.rounds, image_mib: o.mib, runs, summary: { new: fresh, on_host: onHost, ratio_new_vs_on_host: ratio(fresh.to_healthy_ms.median, onHost.to_healthy_ms.median) } };
+  } finally {
+    await stop();
+  }
+}

@@ -1,0 +1,100 @@
+/** bench:image's text report (the JSON is the result object as is). */
+import type { ImagePart } from './image-args.js';
+import { COLD_VARIANTS, type ColdResult } from './image-coldstart.js';
+import type { DeployResult } from './image-deploy.js';
+import type { PullResult } from './image-pull.js';
+import { fmtBytes, table } from './util.js';
+
+/** What `--json` prints; the keys are stable. */
+export interface ImageBenchResult {
+  date: string;
+  rounds: number;
+  runs: number;
+  mib: number;
+  env: {
+    cpus: number;
+    node: string;
+    skopeo: string | null;
+    buildah: string;
+    registry: string;
+    load_avg_start: number[];
+    load_avg_end: number[];
+  };
+  pull: PullResult | null;
+  deploy: DeployResult | null;
+  coldstart: ColdResult | null;
+  /** Why a part that was asked for did not run (null: it ran, or was not asked for). */
+  skipped: Record<ImagePart, string | null>;
+}
+
+const f = (n: number | null | undefined, digits = 1) => (n == null ? '–' : n.toFixed(digits));
+const x = (n: number | null) => (n == null ? '–' : `${n.toFixed(2)}×`);
+
+export function printImageReport(r: ImageBenchResult, registryHost: string): void {
+  const out: string[] = [];
+  const e = r.env;
+  out.push(`image benchmark, ${r.date}: docker-registry ${e.registry} on ${registryHost}, buildah ${e.buildah}, skopeo ${e.skopeo ?? '–'}`);
+  out.push(`host: ${e.cpus} CPUs, node ${e.node}; load average (1, 5, 15 min) ${e.load_avg_start.join(' ')} at the start, ${e.load_avg_end.join(' ')} at the end`);
+
+  const p = r.pull;
+  if (p) {
+    const s = p.summary;
+    out.push('', `1. pull + unpack: ${p.image.ref}`);
+    out.push(`   ${p.image.layers} layers, ${fmtBytes(p.image.compressed_bytes)} compressed, ${fmtBytes(p.image.file_bytes)} of files; ${p.rounds} rounds, ms`);
+    const row = (name: string, v: { median: number | null; min: number | null; max: number | null }) => [name, f(v.median), f(v.min), f(v.max)];
+    out.push(
+      table(
+        ['', 'median', 'min', 'max'],
+        [
+          row('starling pull, cold', s.cold.pull_ms),
+          row('starling unpack, cold', s.cold.unpack_ms),
+          row('starling pull + unpack, cold', s.cold.total_ms),
+          row('starling pull, warm', s.warm.pull_ms),
+          row('starling unpack, warm', s.warm.unpack_ms),
+          row('skopeo copy → dir:', s.skopeo_copy_ms),
+        ],
+        [false, true, true, true],
+      ).replace(/^/gm, '   '),
+    );
+    out.push(`   starling pull / skopeo copy: ${x(s.ratio_pull_vs_skopeo)} the time (${f(s.pull_mib_s.starling)} vs ${f(s.pull_mib_s.skopeo)} MiB/s); pull + unpack / skopeo: ${x(s.ratio_pull_unpack_vs_skopeo)}`);
+  }
+
+  const d = r.deploy;
+  if (d) {
+    const s = d.summary;
+    out.push('', `2. starling deploy --image → first machine healthy (${d.image_mib} MiB image, ${d.rounds} rounds, ms)`);
+    out.push(
+      table(
+        ['', 'median', 'min', 'max', 'CLI exit (median)'],
+        [
+          ['new image', f(s.new.to_healthy_ms.median), f(s.new.to_healthy_ms.min), f(s.new.to_healthy_ms.max), f(s.new.cli_ms.median)],
+          ['image on the host', f(s.on_host.to_healthy_ms.median), f(s.on_host.to_healthy_ms.min), f(s.on_host.to_healthy_ms.max), f(s.on_host.cli_ms.median)],
+        ],
+        [false, true, true, true, true],
+      ).replace(/^/gm, '   '),
+    );
+    out.push(`   new / on the host: ${x(s.ratio_new_vs_on_host)}`);
+  }
+
+  const c = r.coldstart;
+  if (c) {
+    out.push('', `3. cold start through the proxy (request to a stopped machine → first byte), ${c.runs} runs each, ms`);
+    out.push(
+      table(
+        ['machine', 'median', 'p90', 'start→healthy median', 'first start'],
+        COLD_VARIANTS.map((v) => {
+          const m = c.variants[v];
+          return [v, f(m.cold_first_byte_ms.median), f(m.cold_first_byte_ms.p90), f(m.start_to_healthy_ms.median), f(m.first_start_ms)];
+        }),
+        [false, true, true, true, true],
+      ).replace(/^/gm, '   '),
+    );
+    out.push(
+      `   image / directory (same busybox): ${x(c.ratio_image_vs_directory_busybox)}; image / directory (Node hello): ${x(c.ratio_image_vs_directory)}; ` +
+        `aim ≤ ${c.aim_ms} ms median: ${c.met ? '✓' : '✗'}`,
+    );
+  }
+
+  for (const [name, why] of Object.entries(r.skipped)) if (why) out.push('', `${name}: skipped — ${why}`);
+  console.log(out.join('\n'));
+}
