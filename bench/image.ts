@@ -11,17 +11,16 @@
  * and 3 that fail are reported as skipped, with the reason, and the run exits 1; `--only pull`
  * runs part 1 alone. Everything started is removed at the end and on Ctrl-C.
  */
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { imageBuilder } from '../test/helpers/oci-images.js';
 import { startRegistry } from '../test/helpers/registry.js';
-import { IMAGE_USAGE, parseImageOptions, type ImageOptions, type ImagePart } from './lib/image-args.js';
+import { IMAGE_USAGE, parseImageOptions, printImageReport, type ImageBenchResult, type ImageOptions, type ImagePart } from './lib/image-cli.js';
 import { benchColdStart } from './lib/image-coldstart.js';
 import { benchDeploy } from './lib/image-deploy.js';
 import { buildBenchImage } from './lib/image-fixture.js';
 import { benchPull, skopeoPath } from './lib/image-pull.js';
-import { printImageReport, type ImageBenchResult } from './lib/image-report.js';
 import { cleanupHandlers, runBench } from './lib/procs.js';
 import { BenchError, findExecutable, round2, versionOf } from './lib/util.js';
 
@@ -65,8 +64,8 @@ async function part<T>(name: ImagePart, skipped: ImageBenchResult['skipped'], fn
     return await fn();
   } catch (e) {
     if (handlers.interrupted()) throw e;
-    const why = e instanceof Error ? e.message : String(e);
-    skipped[name] = `${why.split('\n')[0]}${hint}`;
+    const why = (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, ' ');
+    skipped[name] = `${why}${hint}`;
     log(`${name} skipped: ${why}${hint}`);
     process.exitCode = 1;
     return null;
@@ -80,6 +79,7 @@ async function main(): Promise<void> {
     throw new BenchError(`${needsRoot.join(' and ')} need${needsRoot.length === 1 ? 's' : ''} root (sandboxed machines); run as root or with --only pull`);
   }
   tmp = mkdtempSync(join(tmpdir(), 'starling-bench-image-'));
+  chmodSync(tmp, 0o711); // the cold-start machines run as unprivileged uids that must pass through it
   const skopeo = findExecutable('skopeo');
   const result: ImageBenchResult = {
     date: new Date().toISOString(),
@@ -111,7 +111,7 @@ async function main(): Promise<void> {
       log(`built and pushed ${image.text} (${image.layers} layers) in ${(image.buildMs / 1000).toFixed(1)} s`);
       return benchPull(image, { rounds: opts.rounds, tmp: tmp!, log });
     }, '');
-    const pieceHint = ' (it needs the control plane\'s registry and the sandbox\'s image rootfs; --only pull runs part 1 alone)';
+    const pieceHint = " (this part needs the control plane's registry and the sandbox's image rootfs; if one is missing, --only pull runs part 1 alone)";
     result.deploy = await part('deploy', result.skipped, () => benchDeploy(images, registry.host, { rounds: opts.rounds, mib: opts.mib, log, keep }), pieceHint);
     result.coldstart = await part('coldstart', result.skipped, async () => {
       const small = await buildBenchImage(images, registry.host, { name: 'coldstart-bench', mib: 0, dataLayers: 0, page: 'busybox from an image' });

@@ -88,6 +88,13 @@ export async function startColdRig(o: { dir: string; apps: string[]; bridge: { n
   };
 }
 
+/** Why a cold start failed, with what the machine's events say. */
+function machineError(rig: ColdRig, app: string, id: string, e: unknown): Error {
+  const m = rig.manager.get(app, id);
+  const events = (m?.events ?? []).slice(-3).map((ev) => `${ev.type}: ${ev.message}`).join('; ');
+  return new Error(`the first request to ${app} failed (${e instanceof Error ? e.message : String(e)}); its machine is ${m?.state ?? 'gone'}${events ? `, last events: ${events}` : ''}`);
+}
+
 export interface ColdSamples {
   /** Request to a stopped machine → first byte. */
   cold: number[];
@@ -102,7 +109,7 @@ export async function measureColdStarts(rig: ColdRig, app: string, id: string, r
   const { manager } = rig;
   const out: ColdSamples = { cold: [], healthy: [], appStart: [] };
   for (let i = 0; i < runs; i++) {
-    out.cold.push(await firstByte(rig.proxyPort, `${app}.test`));
+    out.cold.push(await firstByte(rig.proxyPort, `${app}.test`).catch((e: unknown) => Promise.reject(machineError(rig, app, id, e))));
     await manager.stop(app, id);
     // Start → healthy, and the app's own share: spawn to its "listening" line.
     const t = performance.now();

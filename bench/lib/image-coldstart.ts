@@ -21,6 +21,8 @@ import { HTTPD_PORT, ratio, type BenchImage, type Keep } from './image-fixture.j
 const HELLO = new URL('../../../test/fixtures/apps/hello', import.meta.url).pathname;
 export const COLD_VARIANTS = ['directory', 'directory_busybox', 'image_busybox'] as const;
 type Variant = (typeof COLD_VARIANTS)[number];
+/** An app name may not hold `_`. */
+const appOf = (v: Variant) => v.replace(/_/g, '-');
 
 interface Figures {
   median: number;
@@ -52,7 +54,7 @@ export async function benchColdStart(image: BenchImage, o: { runs: number; tmp: 
   writeFileSync(join(bb, 'www', 'index.html'), 'busybox from a directory\n');
 
   const stopImages = o.keep(async () => images.stop());
-  const rig = await startColdRig({ dir, apps: [...COLD_VARIANTS], bridge: { name: 'sib', cidr: '172.27.8.0/24' }, images });
+  const rig = await startColdRig({ dir, apps: COLD_VARIANTS.map(appOf), bridge: { name: 'sib', cidr: '172.27.8.0/24' }, images });
   const stopRig = o.keep(() => rig.stop());
   try {
     const configs: Record<Variant, { image: string; cmd: string[] }> = {
@@ -63,8 +65,8 @@ export async function benchColdStart(image: BenchImage, o: { runs: number; tmp: 
     const ids = {} as Record<Variant, string>;
     const first = {} as Record<Variant, number>;
     for (const v of COLD_VARIANTS) {
-      ids[v] = (await rig.manager.create(v, { config: configs[v], skip_start: true })).id;
-      first[v] = (await measureColdStarts(rig, v, ids[v], 1)).cold[0]!;
+      ids[v] = (await rig.manager.create(appOf(v), { config: configs[v], skip_start: true })).id;
+      first[v] = (await measureColdStarts(rig, appOf(v), ids[v], 1)).cold[0]!;
       o.log(`coldstart ${v}: first start (unmeasured${v.startsWith('image') ? ', unpacks the rootfs' : ''}) ${first[v].toFixed(1)} ms`);
     }
     const cold = Object.fromEntries(COLD_VARIANTS.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
@@ -72,7 +74,7 @@ export async function benchColdStart(image: BenchImage, o: { runs: number; tmp: 
     for (let i = 0; i < o.runs; i++) {
       const line: string[] = [];
       for (const v of COLD_VARIANTS) {
-        const s = await measureColdStarts(rig, v, ids[v], 1);
+        const s = await measureColdStarts(rig, appOf(v), ids[v], 1);
         cold[v].push(s.cold[0]!);
         healthy[v].push(s.healthy[0]!);
         line.push(`${v} ${s.cold[0]!.toFixed(1)}`);

@@ -8,11 +8,13 @@
  *   warm  — a new ImageStore on the same directory (as after an agent restart): the same two calls,
  *           which find the image there;
  *   skopeo — `skopeo copy --src-tls-verify=false docker://REF dir:DIR` into a fresh directory: the
- *           same blobs, compressed, verified, no unpacking. The reference for pull speed.
+ *           same blobs, compressed, verified, no unpacking. The reference for pull speed;
+ *   tar    — GNU `tar -xzf` of the same layer blobs, in order, into an empty directory: a
+ *           reference for unpacking (no checks, no owner shift; the image has no whiteouts).
  * Odd rounds run Starling first, even rounds skopeo first. Everything a round writes is removed
  * before the next.
  */
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImageStore, RegistryClient, pullImage } from '../../src/images/index.js';
 import type { BenchImage } from './image-fixture.js';
@@ -27,6 +29,7 @@ export interface PullRun {
   pull_warm_ms: number;
   unpack_warm_ms: number;
   skopeo_ms: number;
+  tar_ms: number;
 }
 
 export interface PullResult {
@@ -38,15 +41,27 @@ export interface PullResult {
     cold: { pull_ms: ReturnType<typeof summary>; unpack_ms: ReturnType<typeof summary>; total_ms: ReturnType<typeof summary> };
     warm: { pull_ms: ReturnType<typeof summary>; unpack_ms: ReturnType<typeof summary> };
     skopeo_copy_ms: ReturnType<typeof summary>;
+    tar_unpack_ms: ReturnType<typeof summary>;
     pull_mib_s: { starling: number | null; skopeo: number | null };
     ratio_pull_vs_skopeo: number | null;
     ratio_pull_unpack_vs_skopeo: number | null;
+    ratio_unpack_vs_tar: number | null;
   };
 }
 
 const ms = (t: number) => performance.now() - t;
 
-async function starlingRound(image: BenchImage, dir: string): Promise<{ pullCold: number; unpackCold: number; pullWarm: number; unpackWarm: number; compressed: number }> {
+interface StarlingRound {
+  pullCold: number;
+  unpackCold: number;
+  pullWarm: number;
+  unpackWarm: number;
+  compressed: number;
+  /** The layer blobs, bottom first (for the tar reference). */
+  layerFiles: string[];
+}
+
+async function starlingRound(image: BenchImage, dir: string): Promise<StarlingRound> {
   const client = new RegistryClient();
   let store = new ImageStore(dir);
   let t = performance.now();
@@ -65,7 +80,7 @@ async function starlingRound(image: BenchImage, dir: string): Promise<{ pullCold
   await store.rootfs(again.digest, again.manifest.layers, { uidShift: 0 });
   const unpackWarm = ms(t);
   const compressed = [pulled.manifest.config, ...pulled.manifest.layers].reduce((n, d) => n + d.size, 0);
-  return { pullCold, unpackCold, pullWarm, unpackWarm, compressed };
+  return { pullCold, unpackCold, pullWarm, unpackWarm, compressed, layerFiles: pulled.manifest.layers.map((l) => store.blobPath(l.digest)) };
 }
 
 async function skopeoRound(skopeo: string, image: BenchImage, dir: string): Promise<number> {
@@ -74,6 +89,16 @@ async function skopeoRound(skopeo: string, image: BenchImage, dir: string): Prom
   const took = ms(t);
   if (r.code !== 0) throw new BenchError(`skopeo copy failed (exit ${r.code}): ${r.output.trim()}`);
   return took;
+}
+
+async function tarRound(layers: string[], dir: string): Promise<number> {
+  mkdirSync(dir);
+  const t = performance.now();
+  for (const layer of layers) {
+    const r = await run('tar', 'tar', ['-xzf', layer, '-C', dir]);
+    if (r.code !== 0) throw new BenchError(`tar -xzf ${layer} failed (exit ${r.code}): ${r.output.trim()}`);
+  }
+  return ms(t);
 }
 
 export function skopeoPath(): string {
@@ -93,18 +118,19 @@ export async function benchPull(image: BenchImage, o: { rounds: number; tmp: str
     if (round % 2 === 0) sk = await skopeoRound(skopeo, image, skopeoDir);
     const s = await starlingRound(image, storeDir);
     if (round % 2 === 1) sk = await skopeoRound(skopeo, image, skopeoDir);
+    const tar = await tarRound(s.layerFiles, join(o.tmp, `tar-${round}`));
     compressed = s.compressed;
-    rmSync(storeDir, { recursive: true, force: true });
-    rmSync(skopeoDir, { recursive: true, force: true });
-    runs.push({ round, pull_cold_ms: s.pullCold, unpack_cold_ms: s.unpackCold, pull_warm_ms: s.pullWarm, unpack_warm_ms: s.unpackWarm, skopeo_ms: sk });
+    for (const d of [storeDir, skopeoDir, join(o.tmp, `tar-${round}`)]) rmSync(d, { recursive: true, force: true });
+    runs.push({ round, pull_cold_ms: s.pullCold, unpack_cold_ms: s.unpackCold, pull_warm_ms: s.pullWarm, unpack_warm_ms: s.unpackWarm, skopeo_ms: sk, tar_ms: tar });
     o.log(
       `pull round ${round}/${o.rounds}: starling pull ${s.pullCold.toFixed(0)} ms + unpack ${s.unpackCold.toFixed(0)} ms cold, ` +
-        `${s.pullWarm.toFixed(1)} + ${s.unpackWarm.toFixed(1)} ms warm; skopeo copy ${sk.toFixed(0)} ms`,
+        `${s.pullWarm.toFixed(1)} + ${s.unpackWarm.toFixed(1)} ms warm; skopeo copy ${sk.toFixed(0)} ms; tar -xzf ${tar.toFixed(0)} ms`,
     );
   }
   const col = (k: keyof PullRun) => runs.map((r) => r[k]);
   const cold = { pull_ms: summary(col('pull_cold_ms')), unpack_ms: summary(col('unpack_cold_ms')), total_ms: summary(runs.map((r) => r.pull_cold_ms + r.unpack_cold_ms)) };
   const sk = summary(col('skopeo_ms'));
+  const tar = summary(col('tar_ms'));
   const mibs = (t: number | null) => (t === null ? null : Math.round((compressed / 1024 / 1024 / (t / 1000)) * 10) / 10);
   return {
     image: { ref: image.text, digest: image.digest, layers: image.layers, compressed_bytes: compressed, file_bytes: image.fileBytes },
@@ -117,14 +143,17 @@ export async function benchPull(image: BenchImage, o: { rounds: number; tmp: str
       pull_warm_ms: round1(r.pull_warm_ms),
       unpack_warm_ms: round1(r.unpack_warm_ms),
       skopeo_ms: round1(r.skopeo_ms),
+      tar_ms: round1(r.tar_ms),
     })),
     summary: {
       cold,
       warm: { pull_ms: summary(col('pull_warm_ms')), unpack_ms: summary(col('unpack_warm_ms')) },
       skopeo_copy_ms: sk,
+      tar_unpack_ms: tar,
       pull_mib_s: { starling: mibs(cold.pull_ms.median), skopeo: mibs(sk.median) },
       ratio_pull_vs_skopeo: ratio(cold.pull_ms.median, sk.median),
       ratio_pull_unpack_vs_skopeo: ratio(cold.total_ms.median, sk.median),
+      ratio_unpack_vs_tar: ratio(cold.unpack_ms.median, tar.median),
     },
   };
 }
