@@ -74,7 +74,11 @@ export async function benchDeploy(images: ImageBuilder, registryHost: string, o:
       const t = performance.now();
       const r = await p.cli(['deploy', '--create', '-c', config, '--image', image], 600_000);
       const cli = performance.now() - t;
-      if (r.code !== 0) throw new BenchError(`starling deploy --image ${image} failed (exit ${r.code}):\n${(r.stderr || r.stdout).trim()}`);
+      if (r.code !== 0) {
+        // The CLI's last lines say why (its whole output is the deploy's progress).
+        const last = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l.trim() !== '').slice(-2).join(' | ');
+        throw new BenchError(`starling deploy --image ${image} failed (exit ${r.code}): ${last}`);
+      }
       let first = Infinity;
       await waitFor(
         () => {
