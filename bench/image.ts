@@ -115,7 +115,13 @@ async function main(): Promise<void> {
     result.deploy = await part('deploy', result.skipped, () => benchDeploy(images, registry.host, { rounds: opts.rounds, mib: opts.mib, log, keep }), pieceHint);
     result.coldstart = await part('coldstart', result.skipped, async () => {
       const small = await buildBenchImage(images, registry.host, { name: 'coldstart-bench', mib: 0, dataLayers: 0, page: 'busybox from an image' });
-      return benchColdStart(small, { runs: opts.runs, tmp: tmp!, log, keep });
+      const cold = await benchColdStart(small, { runs: opts.runs, tmp: tmp!, log, keep });
+      const failed = Object.entries(cold.skipped).filter(([, why]) => why !== null);
+      if (failed.length > 0) {
+        process.exitCode = 1;
+        log(`coldstart: ${failed.map(([v]) => v).join(', ')} could not run${pieceHint}`);
+      }
+      return cold;
     }, pieceHint);
   } finally {
     await stopImages();

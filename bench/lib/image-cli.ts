@@ -151,6 +151,7 @@ export function printImageReport(r: ImageBenchResult, registryHost: string): voi
         ['machine', 'median', 'p90', 'start→healthy median', 'first start'],
         COLD_VARIANTS.map((v) => {
           const m = c.variants[v];
+          if (!m) return [v, 'skipped', '', '', ''];
           return [v, f(m.cold_first_byte_ms.median), f(m.cold_first_byte_ms.p90), f(m.start_to_healthy_ms.median), f(m.first_start_ms)];
         }),
         [false, true, true, true, true],
@@ -158,8 +159,9 @@ export function printImageReport(r: ImageBenchResult, registryHost: string): voi
     );
     out.push(
       `   image / directory (same busybox): ${x(c.ratio_image_vs_directory_busybox)}; image / directory (Node hello): ${x(c.ratio_image_vs_directory)}; ` +
-        `aim ≤ ${c.aim_ms} ms median: ${c.met ? '✓' : '✗'}`,
+        `aim ≤ ${c.aim_ms} ms median: ${c.met === null ? '–' : c.met ? '✓' : '✗'}`,
     );
+    for (const v of COLD_VARIANTS) if (c.skipped[v]) out.push(`   ${v} skipped: ${c.skipped[v]}`);
   }
 
   for (const [name, why] of Object.entries(r.skipped)) if (why) out.push('', `${name}: skipped — ${why}`);

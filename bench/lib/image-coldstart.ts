@@ -29,13 +29,23 @@ interface Figures {
   p90: number;
 }
 
+interface VariantResult {
+  image: string;
+  first_start_ms: number;
+  cold_first_byte_ms: Figures;
+  start_to_healthy_ms: Figures;
+}
+
 export interface ColdResult {
   runs: number;
-  variants: Record<Variant, { image: string; first_start_ms: number; cold_first_byte_ms: Figures; start_to_healthy_ms: Figures }>;
+  /** null: the variant could not start (its reason in `skipped`); the others still ran. */
+  variants: Record<Variant, VariantResult | null>;
+  skipped: Record<Variant, string | null>;
   ratio_image_vs_directory_busybox: number | null;
   ratio_image_vs_directory: number | null;
   aim_ms: number;
-  met: boolean;
+  /** null when the image variant did not run. */
+  met: boolean | null;
 }
 
 const httpd = (root: string) => ['/bin/busybox', 'httpd', '-f', '-p', String(HTTPD_PORT), '-h', `${root}/www`];
@@ -64,16 +74,23 @@ export async function benchColdStart(image: BenchImage, o: { runs: number; tmp: 
     };
     const ids = {} as Record<Variant, string>;
     const first = {} as Record<Variant, number>;
+    const skipped = Object.fromEntries(COLD_VARIANTS.map((v) => [v, null])) as Record<Variant, string | null>;
     for (const v of COLD_VARIANTS) {
-      ids[v] = (await rig.manager.create(appOf(v), { config: configs[v], skip_start: true })).id;
-      first[v] = (await measureColdStarts(rig, appOf(v), ids[v], 1)).cold[0]!;
-      o.log(`coldstart ${v}: first start (unmeasured${v.startsWith('image') ? ', unpacks the rootfs' : ''}) ${first[v].toFixed(1)} ms`);
+      try {
+        ids[v] = (await rig.manager.create(appOf(v), { config: configs[v], skip_start: true })).id;
+        first[v] = (await measureColdStarts(rig, appOf(v), ids[v], 1)).cold[0]!;
+        o.log(`coldstart ${v}: first start (unmeasured${v.startsWith('image') ? ', unpacks the rootfs' : ''}) ${first[v].toFixed(1)} ms`);
+      } catch (e) {
+        skipped[v] = e instanceof Error ? e.message : String(e);
+        o.log(`coldstart ${v} skipped: ${skipped[v]}`);
+      }
     }
+    const running = COLD_VARIANTS.filter((v) => skipped[v] === null);
     const cold = Object.fromEntries(COLD_VARIANTS.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
     const healthy = Object.fromEntries(COLD_VARIANTS.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
-    for (let i = 0; i < o.runs; i++) {
+    for (let i = 0; i < o.runs && running.length > 0; i++) {
       const line: string[] = [];
-      for (const v of COLD_VARIANTS) {
+      for (const v of running) {
         const s = await measureColdStarts(rig, appOf(v), ids[v], 1);
         cold[v].push(s.cold[0]!);
         healthy[v].push(s.healthy[0]!);
@@ -83,16 +100,20 @@ export async function benchColdStart(image: BenchImage, o: { runs: number; tmp: 
     }
     const fig = (xs: number[]): Figures => ({ median: r1(pct(xs, 50)), p90: r1(pct(xs, 90)) });
     const variants = Object.fromEntries(
-      COLD_VARIANTS.map((v) => [v, { image: configs[v].image, first_start_ms: r1(first[v]), cold_first_byte_ms: fig(cold[v]), start_to_healthy_ms: fig(healthy[v]) }]),
+      COLD_VARIANTS.map((v) => [
+        v,
+        skipped[v] !== null ? null : { image: configs[v].image, first_start_ms: r1(first[v]), cold_first_byte_ms: fig(cold[v]), start_to_healthy_ms: fig(healthy[v]) },
+      ]),
     ) as ColdResult['variants'];
-    const img = variants.image_busybox.cold_first_byte_ms.median;
+    const img = variants.image_busybox?.cold_first_byte_ms.median;
     return {
       runs: o.runs,
       variants,
-      ratio_image_vs_directory_busybox: ratio(img, variants.directory_busybox.cold_first_byte_ms.median),
-      ratio_image_vs_directory: ratio(img, variants.directory.cold_first_byte_ms.median),
+      skipped,
+      ratio_image_vs_directory_busybox: ratio(img, variants.directory_busybox?.cold_first_byte_ms.median),
+      ratio_image_vs_directory: ratio(img, variants.directory?.cold_first_byte_ms.median),
       aim_ms: 100,
-      met: img <= 100,
+      met: img === undefined ? null : img <= 100,
     };
   } finally {
     await stopRig();
