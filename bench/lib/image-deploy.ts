@@ -79,7 +79,8 @@ export async function benchDeploy(images: ImageBuilder, registryHost: string, o:
     const watch = watchMachines(p);
     let n = 0;
     const deploy = async (image: string): Promise<{ toHealthy: number; toCreated: number; cli: number }> => {
-      const before = new Set(p.agents.get('a')!.machines!.list(APP).map((m) => m.id));
+      // Every machine seen so far, destroyed ones included: only a machine made by this deploy counts.
+      const before = new Set([...watch.seen.keys(), ...p.agents.get('a')!.machines!.list(APP).map((m) => m.id)]);
       const config = writeConfig(p.dir, `deploy ${++n}`);
       const t = performance.now();
       const r = await p.cli(['deploy', '--create', '-c', config, '--image', image], 600_000);
