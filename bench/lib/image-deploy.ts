@@ -10,9 +10,10 @@
  *   on_host — the same digest again, with another [env] value (so a new release and a new machine).
  * Timed from just before the CLI is spawned to the first machine that was not there before passing
  * its checks (the agent's machine manager's change event, in this process); beside it, the time to
- * that machine's creation on the host (after the host pulled the image; its rootfs is unpacked at
- * its first start) and to the CLI's own exit. The check is HTTP `/` every 1 s with a 10 s grace period, in which the checker
- * repeats every 100 ms until the first pass: that is the resolution.
+ * that machine's creation on the host (by then the host has pulled the image and the sandbox driver
+ * has unpacked its rootfs, while preparing the machine) and to the CLI's own exit. The check is
+ * HTTP `/` every 1 s with a 10 s grace period, in which the checker repeats every 100 ms until the
+ * first pass: that is the resolution.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,7 +29,7 @@ export interface DeployRun {
   round: number;
   kind: 'new' | 'on_host';
   to_healthy_ms: number;
-  /** To the same machine's creation on the host (the image is pulled before it). */
+  /** To the same machine's creation on the host (its image pulled and its rootfs unpacked before). */
   to_created_ms: number;
   cli_ms: number;
 }
