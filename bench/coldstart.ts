@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'starling-coldstart-'));
   const rig = await startColdRig({ dir, apps: ['hello'], bridge: { name: 'scb', cidr: '172.27.0.0/24' } });
   try {
-    const m = await rig.manager.create('hello', { config: { image: IMAGE, cmd: ['node', 'server.mjs'] }, skip_start: true });
+    const m = await rig.create('hello', { config: { image: IMAGE, cmd: ['node', 'server.mjs'] }, skip_start: true });
     const { cold, healthy, appStart } = await measureColdStarts(rig, 'hello', m.id, runs, (i, c, h) => {
       if (!json) process.stderr.write(`run ${i + 1}/${runs}: first byte ${c.toFixed(1)} ms, start→healthy ${h.toFixed(1)} ms\n`);
     });

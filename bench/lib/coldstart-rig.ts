@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { machineControl, mergeMachineRoutes } from '../../src/agent/index.js';
 import type { HostImages } from '../../src/agent/images.js';
 import { startStandalone } from '../../src/proxy/index.js';
-import { DEFAULT_UID_BASE, MachineManager, makeDriver, type SandboxDriver } from '../../src/runtime/index.js';
+import { DEFAULT_UID_BASE, MachineManager, makeDriver, type CreateMachineRequest, type MachineView, type SandboxDriver } from '../../src/runtime/index.js';
 import { SystemClock, silentLogger } from '../../src/shared/index.js';
 
 export function pct(xs: number[], p: number): number {
@@ -40,6 +40,9 @@ export function firstByte(port: number, host: string): Promise<number> {
 export interface ColdRig {
   manager: MachineManager;
   proxyPort: number;
+  /** manager.create, refused once stop() began (stop waits for those under way, then destroys them). */
+  create(app: string, req: CreateMachineRequest): Promise<MachineView>;
+  stopped(): boolean;
   stop(): Promise<void>;
 }
 
@@ -75,10 +78,22 @@ export async function startColdRig(o: { dir: string; apps: string[]; bridge: { n
     machines: machineControl(manager),
   });
   manager.onChange(() => proxy.refreshRoutes());
+  let stopping = false;
+  const creating = new Set<Promise<unknown>>();
   return {
     manager,
     proxyPort: proxy.address.port,
+    create(app, req) {
+      if (stopping) return Promise.reject(new Error('the cold-start rig is stopping'));
+      const p = manager.create(app, req);
+      creating.add(p);
+      void p.catch(() => undefined).finally(() => creating.delete(p));
+      return p;
+    },
+    stopped: () => stopping,
     async stop() {
+      stopping = true;
+      await Promise.allSettled([...creating]);
       await proxy.stop();
       for (const app of manager.apps()) {
         for (const m of manager.list(app)) await manager.destroy(app, m.id, { force: true }).catch(() => undefined);
@@ -109,6 +124,7 @@ export async function measureColdStarts(rig: ColdRig, app: string, id: string, r
   const { manager } = rig;
   const out: ColdSamples = { cold: [], healthy: [], appStart: [] };
   for (let i = 0; i < runs; i++) {
+    if (rig.stopped()) throw new Error('the cold-start rig is stopping');
     out.cold.push(await firstByte(rig.proxyPort, `${app}.test`).catch((e: unknown) => Promise.reject(machineError(rig, app, id, e))));
     await manager.stop(app, id);
     // Start → healthy, and the app's own share: spawn to its "listening" line.

@@ -77,10 +77,11 @@ export async function benchColdStart(image: BenchImage, o: { runs: number; tmp: 
     const skipped = Object.fromEntries(COLD_VARIANTS.map((v) => [v, null])) as Record<Variant, string | null>;
     for (const v of COLD_VARIANTS) {
       try {
-        ids[v] = (await rig.manager.create(appOf(v), { config: configs[v], skip_start: true })).id;
+        ids[v] = (await rig.create(appOf(v), { config: configs[v], skip_start: true })).id;
         first[v] = (await measureColdStarts(rig, appOf(v), ids[v], 1)).cold[0]!;
         o.log(`coldstart ${v}: first start (unmeasured${v.startsWith('image') ? ', unpacks the rootfs' : ''}) ${first[v].toFixed(1)} ms`);
       } catch (e) {
+        if (rig.stopped()) throw e;
         skipped[v] = e instanceof Error ? e.message : String(e);
         o.log(`coldstart ${v} skipped: ${skipped[v]}`);
       }
