@@ -80,6 +80,9 @@ async function main(): Promise<void> {
   }
   tmp = mkdtempSync(join(tmpdir(), 'starling-bench-image-'));
   chmodSync(tmp, 0o711); // the cold-start machines run as unprivileged uids that must pass through it
+  // The registry's, buildah's and the platform's own temp dirs go inside it: whatever a Ctrl-C in the
+  // middle of a build leaves there goes with it.
+  process.env.TMPDIR = tmp;
   const skopeo = findExecutable('skopeo');
   const result: ImageBenchResult = {
     date: new Date().toISOString(),
