@@ -143,10 +143,11 @@ export async function run(name: string, command: string, args: string[]): Promis
 }
 
 /**
- * Cleanup shared by the benchmarks: stop every child, remove the temp dir; on a signal do that and
- * exit with the shell's code (a second signal kills everything at once).
+ * Cleanup shared by the benchmarks: `first` (what the benchmark started in-process: a platform, a
+ * registry), then stop every child, remove the temp dir; on a signal do that and exit with the
+ * shell's code (a second signal kills everything at once).
  */
-export function cleanupHandlers(tempDir: () => string | undefined, log: (msg: string) => void): {
+export function cleanupHandlers(tempDir: () => string | undefined, log: (msg: string) => void, first?: () => Promise<void>): {
   cleanup: () => Promise<void>;
   onSignal: (signal: NodeJS.Signals) => void;
   /** A signal arrived: errors that follow are its consequence, not worth reporting. */
@@ -156,6 +157,7 @@ export function cleanupHandlers(tempDir: () => string | undefined, log: (msg: st
   let interrupted = false;
   const cleanup = (): Promise<void> => {
     pending ??= (async () => {
+      await first?.().catch((e: unknown) => log(`cleanup: ${e instanceof Error ? e.message : String(e)}`));
       await stopAll();
       const dir = tempDir();
       if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
