@@ -18,23 +18,27 @@ export interface LayerImage {
   manifest: Buffer;
   mediaType: string;
   config: { digest: string; bytes: Buffer };
-  layer: { file: string; digest: string; size: number };
+  layer: { file: string; digest: string; diffId: string; size: number };
 }
 
 const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-/** `file` is a .tar.gz; `labels` are added to the config (the host-base label always is). */
-export async function layerImage(file: string, o: { cmd?: string[] | undefined } = {}): Promise<LayerImage> {
+/** `file` is a .tar.gz: its digests are computed here (compressed, and its diff id uncompressed). */
+export async function layerImage(file: string): Promise<LayerImage> {
   const compressed = createHash('sha256');
   const uncompressed = createHash('sha256');
   await Promise.all([pipeline(createReadStream(file), compressed), pipeline(createReadStream(file), createGunzip(), uncompressed)]);
-  const layer = { file, digest: `sha256:${compressed.digest('hex')}`, size: (await stat(file)).size };
+  return imageOfLayer({ file, digest: `sha256:${compressed.digest('hex')}`, diffId: `sha256:${uncompressed.digest('hex')}`, size: (await stat(file)).size });
+}
+
+/** The config and manifest of a one-layer quick-start image whose layer's digests are known. */
+export function imageOfLayer(layer: LayerImage['layer']): LayerImage {
   const config = Buffer.from(
     JSON.stringify({
       architecture: 'amd64',
       os: 'linux',
-      config: { Labels: { [HOST_BASE_LABEL]: 'host' }, WorkingDir: '/app', ...(o.cmd ? { Cmd: o.cmd } : {}) },
-      rootfs: { type: 'layers', diff_ids: [`sha256:${uncompressed.digest('hex')}`] },
+      config: { Labels: { [HOST_BASE_LABEL]: 'host' }, WorkingDir: '/app' },
+      rootfs: { type: 'layers', diff_ids: [layer.diffId] },
     }),
   );
   const configDigest = sha256(config);

@@ -19,24 +19,12 @@ import { createGzip } from 'node:zlib';
 import { create } from 'tar';
 import { StarlingError } from '../shared/index.js';
 import { quickStartMode } from './tar-safety.js';
-import { HOST_BASE_LABEL } from './types.js';
+import { imageOfLayer, type LayerImage } from './layer-image.js';
+import { MEDIA_TYPES } from './manifest.js';
 import { fsError, removeTree, unpackLayer } from './unpack.js';
 
-export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
-export const OCI_LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
-
-export interface OneLayerImage {
-  /** The manifest's digest: the image's name. */
-  digest: string;
-  manifest: Buffer;
-  config: Buffer;
-  configDigest: string;
-  layer: { file: string; digest: string; diffId: string; size: number };
-}
-
 /** Builds the image; its layer is written to `<outDir>/layer.tar.gz` (replacing one there). */
-export async function oneLayerImage(source: string, outDir: string): Promise<OneLayerImage> {
+export async function oneLayerImage(source: string, outDir: string): Promise<LayerImage> {
   const from = resolve(source);
   const st = await stat(from).catch((e: unknown) => {
     throw new StarlingError('ERR_IMAGE_NOT_FOUND', `image ${source} does not exist`, { fault: 'user', cause: e, hint: 'give a directory holding the app or a .tar.gz of it' });
@@ -51,7 +39,7 @@ export async function oneLayerImage(source: string, outDir: string): Promise<One
     const root = join(work, 'root');
     if (tarball) {
       await mkdir(root);
-      await unpackLayer(from, OCI_LAYER_GZIP, root, { uidShift: 0, dropOwners: true });
+      await unpackLayer(from, MEDIA_TYPES.ociLayerGzip, root, { uidShift: 0, dropOwners: true });
     } else {
       await cp(from, root, { recursive: true, verbatimSymlinks: true, errorOnExist: true });
     }
@@ -75,24 +63,7 @@ export async function oneLayerImage(source: string, outDir: string): Promise<One
     const file = join(outDir, 'layer.tar.gz');
     await rename(partial, file);
     const layer = { file, digest: `sha256:${packed.digest('hex')}`, diffId: `sha256:${diff.digest('hex')}`, size };
-    const config = Buffer.from(
-      JSON.stringify({
-        architecture: 'amd64',
-        os: 'linux',
-        config: { Labels: { [HOST_BASE_LABEL]: 'host' } },
-        rootfs: { type: 'layers', diff_ids: [layer.diffId] },
-      }),
-    );
-    const configDigest = sha256(config);
-    const manifest = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: OCI_MANIFEST,
-        config: { mediaType: OCI_CONFIG, digest: configDigest, size: config.length },
-        layers: [{ mediaType: OCI_LAYER_GZIP, digest: layer.digest, size: layer.size }],
-      }),
-    );
-    return { digest: sha256(manifest), manifest, config, configDigest, layer };
+    return imageOfLayer(layer);
   } catch (e) {
     throw fsError(e, `the image of ${source}`);
   } finally {
@@ -134,6 +105,3 @@ function tee(see: (chunk: Buffer) => void): Transform {
   });
 }
 
-function sha256(b: Buffer): string {
-  return `sha256:${createHash('sha256').update(b).digest('hex')}`;
-}

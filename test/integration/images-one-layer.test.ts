@@ -58,12 +58,12 @@ describe('oneLayerImage', () => {
     const img = await oneLayerImage(src, join(work, 'out-6'));
     const manifest = JSON.parse(img.manifest.toString()) as { mediaType: string; config: { digest: string; size: number }; layers: { mediaType: string; digest: string; size: number }[] };
     assert.equal(manifest.mediaType, 'application/vnd.oci.image.manifest.v1+json');
-    assert.deepEqual(manifest.config, { mediaType: 'application/vnd.oci.image.config.v1+json', digest: img.configDigest, size: img.config.length });
+    assert.deepEqual(manifest.config, { mediaType: 'application/vnd.oci.image.config.v1+json', digest: img.config.digest, size: img.config.bytes.length });
     assert.deepEqual(manifest.layers, [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: img.layer.digest, size: img.layer.size }]);
     assert.equal(img.digest, sha256(img.manifest));
     assert.equal(img.layer.digest, sha256(readFileSync(img.layer.file)));
     assert.equal(img.layer.diffId, sha256(gunzipSync(readFileSync(img.layer.file))));
-    const config = JSON.parse(img.config.toString()) as { os: string; architecture: string; config: { Labels: Record<string, string> }; rootfs: { type: string; diff_ids: string[] } };
+    const config = JSON.parse(img.config.bytes.toString()) as { os: string; architecture: string; config: { Labels: Record<string, string> }; rootfs: { type: string; diff_ids: string[] } };
     assert.deepEqual([config.os, config.architecture, config.config.Labels], ['linux', 'amd64', { [HOST_BASE_LABEL]: 'host' }]);
     assert.deepEqual(config.rootfs, { type: 'layers', diff_ids: [img.layer.diffId] });
 
@@ -73,7 +73,7 @@ describe('oneLayerImage', () => {
     writeFileSync(join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
     writeFileSync(join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: manifest.mediaType, digest: img.digest, size: img.manifest.length }] }));
     writeFileSync(join(layout, 'blobs/sha256', img.digest.slice(7)), img.manifest);
-    writeFileSync(join(layout, 'blobs/sha256', img.configDigest.slice(7)), img.config);
+    writeFileSync(join(layout, 'blobs/sha256', img.config.digest.slice(7)), img.config.bytes);
     cpSync(img.layer.file, join(layout, 'blobs/sha256', img.layer.digest.slice(7)));
     await run('skopeo', ['copy', `oci:${layout}`, `dir:${join(work, 'skopeo-dir')}`]);
     const inspected = JSON.parse(await run('skopeo', ['inspect', '--config', `oci:${layout}`])) as { config: { Labels: Record<string, string> } };

@@ -14,7 +14,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { layerImage, oneLayerImage, parseManifest, pickPlatform, RegistryClient, type Descriptor, type ImageRef } from '../../../images/index.js';
+import { layerImage, oneLayerImage, parseManifest, pickPlatform, RegistryClient, type Descriptor, type ImageRef, type LayerImage } from '../../../images/index.js';
 import { StarlingError } from '../../../shared/index.js';
 import { appPath, callControl, type ControlTarget } from '../../control-client.js';
 import type { PackedImage } from './image-pack.js';
@@ -45,17 +45,16 @@ function platformRegistry(target: ControlTarget, app: string): { client: Registr
 export async function pushPacked(target: ControlTarget, app: string, packed: PackedImage, ref: string): Promise<PushedImage> {
   const work = packed.packed === undefined ? await mkdtemp(join(tmpdir(), 'starling-layer-')) : undefined;
   try {
-    const file = work === undefined ? packed.file : (await oneLayerImage(packed.file, work)).layer.file;
-    return await pushLayer(target, app, file, ref);
+    const image = work === undefined ? await layerImage(packed.file) : await oneLayerImage(packed.file, work);
+    return await pushLayer(target, app, image, ref);
   } finally {
     if (work !== undefined) await rm(work, { recursive: true, force: true });
   }
 }
 
-async function pushLayer(target: ControlTarget, app: string, file: string, ref: string): Promise<PushedImage> {
-  const image = await layerImage(file);
+async function pushLayer(target: ControlTarget, app: string, image: LayerImage, ref: string): Promise<PushedImage> {
   const { client, ref: repo } = platformRegistry(target, app);
-  await client.pushBlob(repo, image.layer.digest, image.layer.size, () => createReadStream(file));
+  await client.pushBlob(repo, image.layer.digest, image.layer.size, () => createReadStream(image.layer.file));
   await client.pushBlob(repo, image.config.digest, image.config.bytes.length, () => bufferStream(image.config.bytes));
   const digest = await client.pushManifest({ ...repo, digest: image.digest }, image.manifest, image.mediaType);
   return { digest, ref, size: image.layer.size + image.config.bytes.length };
