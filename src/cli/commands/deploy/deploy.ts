@@ -12,14 +12,14 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseToml } from 'smol-toml';
 import { AppConfigError, loadAppConfig } from '../../../contract/index.js';
 import { defaultAppConfigPath } from '../../app-from-config.js';
-import { appPath, callControl, resolveControl } from '../../control-client.js';
+import { appPath, callControl, resolveControl, type ControlTarget } from '../../control-client.js';
 import { implement, usageError } from '../../kit/index.js';
 import { printJson } from '../../output.js';
 import { appUrls, findApp, imageLimit, unknownApp } from './deploy-app.js';
 import { followDeploy, type DeployJson } from './follow.js';
 import { checkImage, formatSize, packImage, type PackedImage } from './image-pack.js';
 import { buildAndPush, importRemote, pushPacked, type PushedImage } from './image-push.js';
-import { imageSource } from './image-source.js';
+import { imageSource, type ImageSource } from './image-source.js';
 import { deploy } from './meta.js';
 
 export const runDeploy = implement(deploy, async (opts) => {
@@ -59,20 +59,7 @@ export const runDeploy = implement(deploy, async (opts) => {
       await callControl(target, 'POST', '/v1/apps', { name: app, primary_region: config.primary_region });
       say(`app ${app} created (primary region ${config.primary_region ?? ''})`);
     }
-    if (packed) {
-      image = await pushPacked(target, app, packed, source.ref);
-      say(imageSummary(source.ref, packed, image.digest));
-    } else if (source.kind === 'remote') {
-      say(`image ${source.ref}: copying it into the platform registry`);
-      image = await importRemote(target, app, source.ref);
-      say(`image ${image.ref}: ${image.digest} (${formatSize(image.size)})`);
-    } else if (source.kind === 'build') {
-      say(`building ${source.build.dockerfile} with buildah`);
-      image = await buildAndPush(target, app, source.build, (line) => say(`  ${line}`));
-      say(`image built: ${image.digest} (${formatSize(image.size)})`);
-    } else {
-      throw new Error('unreachable: a local image is packed');
-    }
+    image = await toRegistry(target, app, source, packed, say);
   } finally {
     await packed?.cleanup();
   }
@@ -100,6 +87,25 @@ export const runDeploy = implement(deploy, async (opts) => {
   if (end.state === 'interrupted') say(`the control plane restarted: starling deploy resume ${end.id} --app ${app} (or rollback)`);
   return 1;
 });
+
+/** The deploy's image into the platform registry, as its source says (image-push.ts), with a line saying how. */
+async function toRegistry(target: ControlTarget, app: string, source: ImageSource, packed: PackedImage | undefined, say: (line: string) => void): Promise<PushedImage> {
+  if (packed) {
+    const image = await pushPacked(target, app, packed, source.ref);
+    say(imageSummary(source.ref, packed, image.digest));
+    return image;
+  }
+  if (source.kind === 'build') {
+    say(`building ${source.build.dockerfile} with buildah`);
+    const image = await buildAndPush(target, app, source.build, (line) => say(`  ${line}`));
+    say(`image built: ${image.digest} (${formatSize(image.size)})`);
+    return image;
+  }
+  say(`image ${source.ref}: copying it into the platform registry`);
+  const image = await importRemote(target, app, source.ref);
+  say(`image ${image.ref}: ${image.digest} (${formatSize(image.size)})`);
+  return image;
+}
 
 /** On a terminal, progress rewritten on one stderr line (cleared when done); elsewhere (CI, logs, --json) none. */
 function progressLine(json: boolean): { show: (line: string) => void; clear: () => void } | undefined {
