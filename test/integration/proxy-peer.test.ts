@@ -3,7 +3,8 @@
  * machine). The request arrives at the machine with the client's edge facts, never with the
  * platform's key; B does not redirect a peer's request for a force_https app but does redirect a
  * client pretending to be a peer; B serves from its own machines only, preferring the one A chose;
- * with none left it asks A to replay elsewhere, and never sends the request back.
+ * with none left it asks A to replay elsewhere, and never sends the request back. A request A
+ * replayed reaches B's machine with A's Fly-Replay-Src; a client's own one never does.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -91,5 +92,29 @@ describe('requests between proxies', () => {
     assert.ok(res.status >= 500, `status ${res.status}`);
     assert.equal(origin.seen.length, before);
     assert.equal(a.access.length - accessBefore, 1, 'A saw the request once: B did not send it back');
+  });
+
+  it("a request replayed at the edge reaches the other host's machine with its replay source; a client's own is dropped", async () => {
+    b.proxy.setRoutes(bRoutes(true));
+    const replaying = await startOrigin('r1', (_req, res) => {
+      res.setHeader('fly-replay', 'region=ams');
+      res.end('replay this');
+    });
+    const a3 = await startProxy(app([machine('r1', 'fra', replaying.port), machine('m1', 'ams', b.port, { peer: true })]), { region: 'fra', limits: { peerKey: KEY } });
+    try {
+      const res = await send(a3.port, 'web.test', { headers: { 'fly-replay-src': 'instance=forged;region=iad;t=1' } });
+      assert.equal(res.status, 200, res.body);
+      assert.equal(JSON.parse(res.body).machine, 'm1');
+      const seen = origin.seen.at(-1)!;
+      assert.match(String(seen.headers['fly-replay-src']), /^instance=r1;region=fra;t=\d+$/, 'the replay source, across hosts');
+      assert.equal(seen.headers['starling-replay-src'], seen.headers['fly-replay-src']);
+      const direct = await send(b.port, 'web.test', { headers: { 'x-forwarded-proto': 'https', 'fly-replay-src': 'instance=forged;region=iad;t=1' } });
+      assert.equal(direct.status, 301, 'B redirects a client to https');
+      assert.equal((await send(a.port, 'web.test', { headers: { 'starling-replay-src': 'instance=forged;region=iad;t=1' } })).status, 200);
+      assert.equal(origin.seen.at(-1)!.headers['starling-replay-src'], undefined, "a client's replay source never passes, even through a peer");
+    } finally {
+      a3.close();
+      await replaying.close();
+    }
   });
 });

@@ -108,7 +108,8 @@ export abstract class ExchangeIO implements ExchangeState, EndFacts, BodySink {
       requestId: o?.requestId || this.requestId,
       edgeRegion: o?.edgeRegion || this.config.region,
       flyHeaders: limits.flyHeaders,
-      replaySrc: this.replaySrc,
+      // A replay made here names this host's machine; else the one the first proxy made, if any.
+      replaySrc: this.replaySrc ?? o?.replaySrc,
       upgrade: this.isUpgrade,
       secure: o ? o.secure : this.client.secure,
       forwardedFor: o?.forwardedFor,

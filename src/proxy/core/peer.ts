@@ -26,6 +26,11 @@ export interface PeerOrigin {
   requestId: string;
   /** The X-Forwarded-For chain as the peer sent it (the client is already in it). */
   forwardedFor: string;
+  /**
+   * Where a request the first proxy replayed came from (`starling-replay-src`): passed on to the
+   * machine here, as fly's edge does whichever host the machine is on. From a client it is dropped.
+   */
+  replaySrc: string | undefined;
 }
 
 /** Constant time over equal lengths: the key is a secret. */
@@ -56,5 +61,6 @@ export function peerOrigin(head: RequestHead): PeerOrigin {
     edgeRegion: get('starling-region') ?? '',
     requestId: get('starling-request-id') ?? '',
     forwardedFor: get('x-forwarded-for') ?? '',
+    replaySrc: get('starling-replay-src'),
   };
 }
