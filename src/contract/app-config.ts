@@ -215,7 +215,31 @@ function crossCheck(doc: Record<string, unknown>, at: (p: readonly PropertyKey[]
 
 // ---- the normalized config -----------------------------------------------------------------------
 
+/**
+ * Keys the schema takes that nothing applies yet: a warning each (never silence), ending "ignored"
+ * like the fly-only keys, so `config validate` and `starling deploy` say so. Each is removed from
+ * here when its key is applied (issue 17's work: TCP/UDP at the edge, PROXY protocol, release
+ * commands; issue 20's: volumes).
+ */
+function notApplied(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string, warnings: ConfigIssue[]): void {
+  const warn = (path: readonly PropertyKey[], message: string): void => void warnings.push({ path: at(path), message });
+  d.services.forEach((s, i) => {
+    if (s.protocol === 'udp') return warn(['services', i, 'protocol'], 'UDP services are not proxied yet: nothing listens on their ports; ignored');
+    s.ports.forEach((p, j) => {
+      const ports = p.port !== undefined ? `port ${p.port}` : `ports ${p.start_port ?? '?'}-${p.end_port ?? '?'}`;
+      if (!p.handlers.includes('http')) warn(['services', i, 'ports', j, 'handlers'], `raw TCP (no "http" handler) is not proxied yet: nothing listens on ${ports}; ignored`);
+      else if (p.handlers.includes('proxy_proto')) warn(['services', i, 'ports', j, 'handlers'], 'the "proxy_proto" handler is not applied yet: no PROXY header is sent; ignored');
+    });
+  });
+  if (d.deploy.release_command !== undefined) warn(['deploy', 'release_command'], 'release commands are not run yet: a deploy goes ahead without it; ignored');
+  d.vm.forEach((v, i) => {
+    if (v.cpu_kind !== undefined) warn(['vm', i, 'cpu_kind'], 'has no effect: cpus and memory are the machine\'s limits (cgroups); ignored');
+  });
+  d.mounts.forEach((_m, i) => warn(['mounts', i], 'volumes are not mounted on the platform yet (the machines get no volume); ignored'));
+}
+
 function normalize(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string, warnings: ConfigIssue[]): AppConfig {
+  notApplied(d, at, warnings);
   type Check = { grace_period?: number | undefined; interval?: number | undefined; timeout?: number | undefined; method?: string | undefined; path?: string | undefined };
   const check = (type: 'http' | 'tcp', c: Check, port: number): CheckConfig => ({
     type,
