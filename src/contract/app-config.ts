@@ -229,6 +229,7 @@ function notApplied(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string
       const ports = p.port !== undefined ? `port ${p.port}` : `ports ${p.start_port ?? '?'}-${p.end_port ?? '?'}`;
       if (!p.handlers.includes('http')) warn(['services', i, 'ports', j, 'handlers'], `raw TCP (no "http" handler) is not proxied yet: nothing listens on ${ports}; ignored`);
       else if (p.handlers.includes('proxy_proto')) warn(['services', i, 'ports', j, 'handlers'], 'the "proxy_proto" handler is not applied yet: no PROXY header is sent; ignored');
+      else if (p.port !== 80 && p.port !== 443) warn(['services', i, 'ports', j], `the edge serves HTTP on ports 80 and 443 (with [proxy] tls_listen) only, not on ${ports}; ignored`);
     });
   });
   if (d.deploy.release_command !== undefined) warn(['deploy', 'release_command'], 'release commands are not run yet: a deploy goes ahead without it; ignored');

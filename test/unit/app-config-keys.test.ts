@@ -1,0 +1,129 @@
+/**
+ * No silent keys: every key the app-config schema accepts is either applied — setting it changes
+ * the normalized config the platform runs from, and a named test shows its effect — or reported as
+ * a warning naming it when set. A key added to the schema without a row here fails the first test,
+ * so a new key cannot be accepted and then quietly ignored.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { AppConfigSchema } from '../../src/contract/app-config-schema.js';
+import { parseAppConfig } from '../../src/contract/index.js';
+
+const BASE = 'app = "keys"\n';
+const SERVICE = '[[services]]\ninternal_port = 8080\n[[services.ports]]\nport = 80\nhandlers = ["http"]\n';
+const HTTP = '[http_service]\n';
+
+type Row = { sample: string; applied: string } | { sample: string; warns: string };
+const applied = (sample: string, test: string): Row => ({ sample, applied: test });
+const warns = (sample: string, path: string): Row => ({ sample, warns: path });
+
+/** Every leaf key: a config setting it (added to BASE), and the test proving it applied, or the warning's path. */
+const KEYS: Record<string, Row> = {
+  app: applied('', 'test/integration/deploy-e2e.test.ts'),
+  primary_region: applied('primary_region = "fra"\n', 'test/integration/deploy-e2e.test.ts'),
+  kill_signal: applied('kill_signal = "SIGTERM"\n', 'test/unit/machine-config-image.test.ts'),
+  kill_timeout: applied('kill_timeout = "3s"\n', 'test/integration/deploy-e2e.test.ts'),
+  env: applied('[env]\nA = "1"\n', 'test/integration/deploy-e2e.test.ts'),
+  'build.image': applied('[build]\nimage = "python:3"\n', 'test/integration/platform-images.test.ts'),
+  'build.dockerfile': applied('[build]\ndockerfile = "Dockerfile.x"\n', 'test/unit/cli-image-source.test.ts'),
+  'build.ignorefile': applied('[build]\nignorefile = ".ignore"\n', 'test/unit/cli-image-source.test.ts'),
+  'build.build-target': applied('[build]\n"build-target" = "prod"\n', 'test/unit/cli-image-source.test.ts'),
+  'build.build_target': applied('[build]\nbuild_target = "prod"\n', 'test/unit/cli-image-source.test.ts'),
+  'build.args': applied('[build.args]\nA = "1"\n', 'test/integration/platform-images.test.ts'),
+  'experimental.cmd': applied('[experimental]\ncmd = ["x"]\n', 'test/unit/machine-config-image.test.ts'),
+  'experimental.entrypoint': applied('[experimental]\nentrypoint = ["x"]\n', 'test/unit/machine-config-image.test.ts'),
+  'http_service.internal_port': applied(`${HTTP}internal_port = 3000\n`, 'test/integration/deploy-e2e.test.ts'),
+  'http_service.force_https': applied(`${HTTP}force_https = true\n`, 'test/unit/control-routes.test.ts'),
+  'http_service.auto_stop_machines': applied(`${HTTP}auto_stop_machines = "stop"\n`, 'test/unit/control-routes.test.ts'),
+  'http_service.auto_start_machines': applied(`${HTTP}auto_start_machines = false\n`, 'test/unit/control-routes.test.ts'),
+  'http_service.min_machines_running': applied(`${HTTP}min_machines_running = 2\n`, 'test/unit/control-routes.test.ts'),
+  'http_service.concurrency.type': applied(`${HTTP}[http_service.concurrency]\ntype = "requests"\n`, 'test/unit/control-routes.test.ts'),
+  'http_service.concurrency.soft_limit': applied(`${HTTP}[http_service.concurrency]\nsoft_limit = 5\n`, 'test/unit/control-routes.test.ts'),
+  'http_service.concurrency.hard_limit': applied(`${HTTP}[http_service.concurrency]\nhard_limit = 9\n`, 'test/unit/control-routes.test.ts'),
+  'http_service.checks[].grace_period': applied(`${HTTP}[[http_service.checks]]\ngrace_period = "9s"\n`, 'test/integration/deploy-e2e.test.ts'),
+  'http_service.checks[].interval': applied(`${HTTP}[[http_service.checks]]\ninterval = "9s"\n`, 'test/integration/deploy-e2e.test.ts'),
+  'http_service.checks[].timeout': applied(`${HTTP}[[http_service.checks]]\ntimeout = "9s"\n`, 'test/integration/deploy-e2e.test.ts'),
+  'http_service.checks[].method': applied(`${HTTP}[[http_service.checks]]\nmethod = "HEAD"\n`, 'test/integration/deploy-failures.test.ts'),
+  'http_service.checks[].path': applied(`${HTTP}[[http_service.checks]]\npath = "/up"\n`, 'test/integration/deploy-e2e.test.ts'),
+  'services[].protocol': warns('[[services]]\nprotocol = "udp"\ninternal_port = 53\n', 'services[0].protocol'),
+  'services[].internal_port': applied(SERVICE.replace('8080', '3000'), 'test/unit/control-routes.test.ts'),
+  'services[].auto_stop_machines': applied(SERVICE.replace('[[services.ports]]', 'auto_stop_machines = "stop"\n[[services.ports]]'), 'test/unit/control-routes.test.ts'),
+  'services[].auto_start_machines': applied(SERVICE.replace('[[services.ports]]', 'auto_start_machines = false\n[[services.ports]]'), 'test/unit/control-routes.test.ts'),
+  'services[].min_machines_running': applied(SERVICE.replace('[[services.ports]]', 'min_machines_running = 2\n[[services.ports]]'), 'test/unit/control-routes.test.ts'),
+  'services[].concurrency.type': applied(`${SERVICE}[services.concurrency]\ntype = "requests"\n`, 'test/unit/control-routes.test.ts'),
+  'services[].concurrency.soft_limit': applied(`${SERVICE}[services.concurrency]\nsoft_limit = 5\n`, 'test/unit/control-routes.test.ts'),
+  'services[].concurrency.hard_limit': applied(`${SERVICE}[services.concurrency]\nhard_limit = 9\n`, 'test/unit/control-routes.test.ts'),
+  'services[].ports[].port': applied(SERVICE, 'test/unit/control-routes.test.ts'),
+  'services[].ports[].start_port': warns('[[services]]\ninternal_port = 8080\n[[services.ports]]\nstart_port = 9000\nend_port = 9001\nhandlers = ["http"]\n', 'services[0].ports[0]'),
+  'services[].ports[].end_port': warns('[[services]]\ninternal_port = 8080\n[[services.ports]]\nstart_port = 9000\nend_port = 9001\nhandlers = ["http"]\n', 'services[0].ports[0]'),
+  'services[].ports[].handlers': warns('[[services]]\ninternal_port = 5432\n[[services.ports]]\nport = 5432\nhandlers = []\n', 'services[0].ports[0].handlers'),
+  'services[].ports[].force_https': applied(SERVICE.replace('handlers = ["http"]', 'handlers = ["http"]\nforce_https = true'), 'test/unit/control-routes.test.ts'),
+  'services[].tcp_checks[].grace_period': applied(`${SERVICE}[[services.tcp_checks]]\ngrace_period = "9s"\n`, 'test/integration/deploy-failures.test.ts'),
+  'services[].tcp_checks[].interval': applied(`${SERVICE}[[services.tcp_checks]]\ninterval = "9s"\n`, 'test/integration/deploy-failures.test.ts'),
+  'services[].tcp_checks[].timeout': applied(`${SERVICE}[[services.tcp_checks]]\ntimeout = "9s"\n`, 'test/integration/deploy-failures.test.ts'),
+  'services[].http_checks[].grace_period': applied(`${SERVICE}[[services.http_checks]]\ngrace_period = "9s"\n`, 'test/integration/deploy-failures.test.ts'),
+  'services[].http_checks[].interval': applied(`${SERVICE}[[services.http_checks]]\ninterval = "9s"\n`, 'test/integration/deploy-failures.test.ts'),
+  'services[].http_checks[].timeout': applied(`${SERVICE}[[services.http_checks]]\ntimeout = "9s"\n`, 'test/integration/deploy-failures.test.ts'),
+  'services[].http_checks[].method': applied(`${SERVICE}[[services.http_checks]]\nmethod = "HEAD"\n`, 'test/integration/deploy-failures.test.ts'),
+  'services[].http_checks[].path': applied(`${SERVICE}[[services.http_checks]]\npath = "/up"\n`, 'test/integration/deploy-failures.test.ts'),
+  'deploy.strategy': applied('[deploy]\nstrategy = "immediate"\n', 'test/integration/deploy-e2e.test.ts'),
+  'deploy.max_unavailable': applied('[deploy]\nmax_unavailable = 2\n', 'test/integration/deploy-e2e.test.ts'),
+  'deploy.release_command': warns('[deploy]\nrelease_command = "migrate"\n', 'deploy.release_command'),
+  'vm[].memory': applied('[[vm]]\nmemory = "512mb"\n', 'test/integration/sandbox-driver.test.ts'),
+  'vm[].memory_mb': applied('[[vm]]\nmemory_mb = 512\n', 'test/integration/sandbox-driver.test.ts'),
+  'vm[].cpus': applied('[[vm]]\ncpus = 2\n', 'test/integration/sandbox-driver.test.ts'),
+  'vm[].cpu_kind': warns('[[vm]]\ncpu_kind = "performance"\n', 'vm[0].cpu_kind'),
+  'mounts[].source': warns('[[mounts]]\nsource = "data"\ndestination = "/data"\n', 'mounts[0]'),
+  'mounts[].destination': warns('[[mounts]]\nsource = "data"\ndestination = "/data"\n', 'mounts[0]'),
+  'mounts[].initial_size': warns('[[mounts]]\nsource = "data"\ndestination = "/data"\ninitial_size = "2gb"\n', 'mounts[0]'),
+  'restart[].policy': applied('[[restart]]\npolicy = "always"\n', 'test/integration/agent-sync.test.ts'),
+  'restart[].retries': applied('[[restart]]\nretries = 7\n', 'test/integration/agent-sync.test.ts'),
+};
+
+/** Every leaf key path of the schema (`services[].ports[].port`); tables and arrays of tables are walked into. */
+function leafKeys(): string[] {
+  type Def = { type?: string; innerType?: unknown; in?: unknown; element?: unknown; shape?: Record<string, unknown> };
+  const defOf = (t: unknown): Def | undefined => (t as { _zod?: { def?: Def } })._zod?.def;
+  const unwrap = (t: unknown): unknown => {
+    for (let d = defOf(t); d && d.type !== 'object' && d.type !== 'array'; d = defOf(t)) {
+      const next = d.innerType ?? d.in;
+      if (next === undefined) return t;
+      t = next;
+    }
+    return t;
+  };
+  const out: string[] = [];
+  const walk = (t: unknown, path: string): void => {
+    const d = defOf(unwrap(t));
+    // An array of tables is walked into; an array of values (cmd, handlers) is the key itself.
+    if (d?.type === 'array') return defOf(unwrap(d.element))?.type === 'object' ? walk(d.element, `${path}[]`) : void out.push(path);
+    if (d?.type !== 'object' || !d.shape) return void (path && out.push(path));
+    for (const [k, v] of Object.entries(d.shape)) walk(v, path ? `${path}.${k}` : k);
+  };
+  walk(AppConfigSchema, '');
+  return out;
+}
+
+describe('no silent keys in the app config', () => {
+  it('every key the schema accepts has a row: applied, or warned', () => {
+    const keys = leafKeys();
+    assert.ok(keys.length > 50, `the walk found the schema's keys (${keys.length})`);
+    assert.deepEqual(keys.filter((k) => !(k in KEYS)), [], 'keys without a row: apply them (with a test) or warn');
+    assert.deepEqual(Object.keys(KEYS).filter((k) => !keys.includes(k)), [], 'rows for keys the schema no longer has');
+  });
+
+  it('an applied key changes the normalized config, and the test named for it exists; a warned key is warned', () => {
+    const base = JSON.stringify(parseAppConfig(BASE, 's.toml').config);
+    for (const [key, row] of Object.entries(KEYS)) {
+      const { config, warnings } = parseAppConfig(BASE + row.sample, 's.toml');
+      if ('warns' in row) {
+        assert.ok(warnings.some((w) => w.path === row.warns && /ignored$/.test(w.message)), `${key}: a warning at ${row.warns}, got ${JSON.stringify(warnings)}`);
+      } else {
+        assert.deepEqual(warnings, [], `${key}: applied keys are not warned`);
+        if (key !== 'app') assert.notEqual(JSON.stringify(config), base, `${key}: setting it changes the normalized config`);
+        assert.ok(existsSync(new URL(`../../../${row.applied}`, import.meta.url)), `${key}: ${row.applied} exists`);
+      }
+    }
+  });
+});
