@@ -131,6 +131,7 @@ describe('proxy routing: hosts, headers, preferences, reload', { timeout: 60_000
     assert.equal((await via({ 'starling-prefer-region': 'iad' })).machine, 'web-iad');
     assert.equal((await via({ 'fly-prefer-region': 'AMS' })).machine, 'web-ams');
     assert.equal((await via({ 'fly-prefer-region': 'syd' })).machine, 'web-fra', 'a preference without machines falls back');
+    assert.equal((await via({ 'fly-prefer-region': 'syd, IAD, ams' })).machine, 'web-iad', 'an ordered list: the first of it with machines');
     assert.equal((await via({ 'starling-force-region': 'iad' })).machine, 'web-iad');
     assert.equal((await via({ 'fly-force-region': 'ams' })).machine, 'web-ams');
     assert.equal((await via({ 'fly-force-region': 'syd' })).status, 503, 'forcing a region without machines');

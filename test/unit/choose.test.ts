@@ -184,10 +184,19 @@ describe('chooseMachine: region and instance requests', () => {
 
   it('prefer-region goes there first and falls back to the usual order', () => {
     const app = world();
-    assert.equal(pick(app, { preferRegion: 'iad' }), 'iad-1');
+    assert.equal(pick(app, { preferRegions: ['iad'] }), 'iad-1');
     machine(app, 'iad-1').load.inflight = 4;
-    assert.equal(pick(app, { preferRegion: 'iad' }), 'fra-1');
-    assert.equal(pick(app, { preferRegion: 'nrt' }), 'fra-1');
+    assert.equal(pick(app, { preferRegions: ['iad'] }), 'fra-1');
+    assert.equal(pick(app, { preferRegions: ['nrt'] }), 'fra-1');
+  });
+
+  it('prefer-region takes an ordered list: the first usable of them, then the usual order', () => {
+    const app = world();
+    assert.equal(pick(app, { preferRegions: ['nrt', 'sin', 'iad'] }), 'sin-1', 'regions the app lacks are skipped');
+    machine(app, 'sin-1').load.inflight = 4;
+    assert.equal(pick(app, { preferRegions: ['nrt', 'sin', 'iad'] }), 'iad-1', 'the next in the list, not the nearest');
+    machine(app, 'iad-1').load.inflight = 4;
+    assert.equal(pick(app, { preferRegions: ['sin', 'iad'] }), 'fra-1', 'then the usual nearest-first order');
   });
 
   it('force-region goes only there', () => {

@@ -11,7 +11,8 @@ import type { AppRoute, MachineRoute } from '../route-table/index.js';
  */
 export interface ChooseRequest {
   edgeRegion: string;
-  preferRegion?: string | undefined;
+  /** `prefer-region: a,b`: these first, in this order (those the app has), then the usual order. */
+  preferRegions?: readonly string[] | undefined;
   forceRegion?: string | undefined;
   preferInstance?: string | undefined;
   forceInstance?: string | undefined;
@@ -51,8 +52,10 @@ export function chooseMachine(app: AppRoute, req: ChooseRequest, random: () => n
   if (req.forceRegion !== undefined) order = [req.forceRegion];
   else if (req.onlyRegions !== undefined) order = app.regionsFrom(req.edgeRegion).filter((r) => req.onlyRegions!.includes(r));
   else order = app.regionsFrom(req.edgeRegion);
-  if (req.preferRegion !== undefined && req.forceRegion === undefined && order.includes(req.preferRegion)) {
-    order = [req.preferRegion, ...order.filter((r) => r !== req.preferRegion)];
+  const prefer = req.preferRegions;
+  if (prefer !== undefined && req.forceRegion === undefined) {
+    const first = prefer.filter((r, i) => order.includes(r) && prefer.indexOf(r) === i);
+    if (first.length > 0) order = [...first, ...order.filter((r) => !first.includes(r))];
   }
 
   let saturated = false;

@@ -10,7 +10,7 @@ import type { ReplayDirective } from './replay.js';
  * It is the ChooseRequest itself, so routing again builds nothing.
  */
 export class Preferences implements ChooseRequest {
-  preferRegion: string | undefined;
+  preferRegions: readonly string[] | undefined;
   forceRegion: string | undefined;
   preferInstance: string | undefined;
   forceInstance: string | undefined;
@@ -33,7 +33,7 @@ export class Preferences implements ChooseRequest {
       if (c !== 102 /* f */ && c !== 115 /* s */) continue;
       const key = n.startsWith('starling-') ? n.slice(9) : n.startsWith('fly-') ? n.slice(4) : undefined;
       const v = h.values[i]!;
-      if (key === 'prefer-region') this.preferRegion = v.toLowerCase();
+      if (key === 'prefer-region') this.preferRegions = preferList(v);
       else if (key === 'force-region') this.forceRegion = v.toLowerCase();
       else if (key === 'prefer-instance-id') this.preferInstance = v;
       else if (key === 'force-instance-id') this.forceInstance = v;
@@ -58,7 +58,17 @@ export class Preferences implements ChooseRequest {
     this.onlyRegions = d.regions;
     this.forceInstance = d.instance;
     this.preferInstance = d.preferInstance;
-    this.preferRegion = undefined;
+    this.preferRegions = undefined;
     this.forceRegion = undefined;
   }
+}
+
+/** `ams, fra` → ['ams', 'fra']: fly's ordered list (one region is a list of one). */
+function preferList(v: string): readonly string[] | undefined {
+  const list = v
+    .toLowerCase()
+    .split(',')
+    .map((r) => r.trim())
+    .filter((r) => r !== '');
+  return list.length > 0 ? list : undefined;
 }
