@@ -171,6 +171,40 @@ describe('proxy replay', { timeout: 60_000 }, () => {
     assert.equal(failures(p.proxy.metricsText(), 'region_unavailable'), 1);
   });
 
+  it('fallback=force_self: a replay that cannot be done goes back to the machine that asked, with fly-replay-failed', async (t) => {
+    // Replays until it is told the replay failed; then answers itself.
+    const fra = await replaying(t, 'web-fra', (r) => (r.headers['fly-replay-failed'] === undefined ? 'region=syd;fallback=force_self' : undefined));
+    const iad = await origin(t, 'web-iad');
+    const p = await proxyFor(t, oneApp([machine('web-fra', 'fra', fra.port), machine('web-iad', 'iad', iad.port)]));
+    const r = await send(p.port, 'web.test', { method: 'POST', body: 'order=1', headers: { 'fly-replay-failed': 'forged by the client' } });
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.body, 'served by web-fra');
+    assert.deepEqual(fra.seen.map((s) => s.headers['fly-replay-failed']), [undefined, 'region_unavailable'], "the client's own header never passes; the fallback says why");
+    assert.equal(fra.seen[1]!.headers['starling-replay-failed'], 'region_unavailable');
+    assert.equal(fra.seen[1]!.body.toString(), 'order=1', 'the whole request again');
+    assert.equal(iad.seen.length, 0);
+    assert.equal(failures(p.proxy.metricsText(), 'region_unavailable'), 1);
+  });
+
+  it('timeout=: a replay that waits too long for its target falls back (prefer_self), or fails with timeout', async (t) => {
+    let release: (() => void) | undefined;
+    const iad = await origin(t, 'web-iad', (_r, res) => void (release = () => res.end('late')));
+    const fra = await replaying(t, 'web-fra', (r) => (r.headers['fly-replay-failed'] === undefined ? `region=iad;timeout=300ms${r.url === '/fallback' ? ';fallback=prefer_self' : ''}` : undefined));
+    const p = await proxyFor(t, oneApp([machine('web-fra', 'fra', fra.port), machine('web-iad', 'iad', iad.port)], { hardLimit: 1 }));
+    // iad's one slot is held, so the replay to iad waits.
+    const held = send(p.port, 'web.test', { headers: { 'fly-force-region': 'iad' } });
+    await waitFor(() => release !== undefined, 'iad to hold a request');
+    const back = await send(p.port, 'web.test', { path: '/fallback' });
+    assert.equal(back.status, 200, back.body);
+    assert.equal(back.body, 'served by web-fra');
+    assert.equal(fra.seen.at(-1)!.headers['fly-replay-failed'], 'timeout');
+    const failed = await send(p.port, 'web.test', { path: '/no-fallback' });
+    assert.equal(failed.status, 502, failed.body);
+    assert.equal(failed.headers['starling-replay-failed'], 'timeout');
+    release!();
+    assert.equal((await held).body, 'late');
+  });
+
   it('a replay answered before the request body has fully arrived waits for the rest, then replays it all', async (t) => {
     // A machine that answers on the request head alone, without reading the body.
     const heads: string[] = [];

@@ -16,6 +16,7 @@ function state(over: Over = {}): ExchangeState {
     phase: Phase.Routing,
     attempts: 0,
     replays: 0,
+    fallback: false,
     lastFailure: undefined,
     idempotent: true,
     isUpgrade: false,
@@ -36,7 +37,7 @@ function show(s: Step): string {
   return `${PHASE_NAMES[s.state]}: ${acts}${end}`;
 }
 const ACT = ['Route', 'Enqueue', 'Dequeue', 'Connect', 'Send', 'NoteFailure', 'Retry', 'Drop', 'Pool', 'Unload', 'NoteHead', 'Stream', 'Tunnel',
-  'Retarget', 'CheckReplay', 'Replay', 'Flow', 'AbortClient', 'EndTunnel', 'NoteActivity', 'Finish', 'Reply', 'Cut', 'Forget'];
+  'Retarget', 'CheckReplay', 'Replay', 'Fallback', 'Flow', 'AbortClient', 'EndTunnel', 'NoteActivity', 'Finish', 'Reply', 'Cut', 'Forget'];
 const END = ['Unavailable', 'RetryFailed', 'ReplayFailed', 'MachineFailed', 'BadResponse', 'ResponseTimeout', 'BodyTimeout', 'BadBody',
   'ClientGone', 'TunnelClosed', 'ClientStalled', 'TunnelStalled', 'MachineStalled', 'Truncated'];
 
@@ -53,7 +54,7 @@ function path(s: ExchangeState, events: Event[]): string[] {
 const closed = (reused = false): Event => event(Ev.UpstreamClosed, 'ECONNRESET', { reused });
 const refused = event(Ev.ConnectFailed, 'ECONNREFUSED');
 const tick = (now: number): Event => event(Ev.Tick, undefined, { now });
-const directive: ReplayDirective = { regions: ['iad'], instance: undefined, preferInstance: undefined, app: undefined, state: undefined, elsewhere: false };
+const directive: ReplayDirective = { regions: ['iad'], instance: undefined, preferInstance: undefined, app: undefined, state: undefined, elsewhere: false, timeoutMs: undefined, fallback: undefined };
 
 describe('decide: the exchange lifecycle', () => {
   it('route → connect → head → body → done, the machine connection back to the pool', () => {
@@ -121,6 +122,16 @@ describe('decide: the exchange lifecycle', () => {
     assert.equal(show(decide(state({ phase: Phase.Sent }), bad)), 'done: NoteHead, Drop, Unload, Reply (ReplayFailed)');
     assert.equal(show(decide(state({ replays: 1 }), event(Ev.NoMachine, 'region_unavailable'))), 'done: Reply (ReplayFailed)');
     assert.equal(show(decide(state({ phase: Phase.Sent, replays: 1, idempotent: false }), closed())), 'done: Drop, Unload, Reply (ReplayFailed: upstream_error)');
+  });
+
+  it('replay with a fallback: no machine, or a failed attempt, sends it back (once) instead of 502', () => {
+    assert.equal(show(decide(state({ replays: 1, fallback: true }), event(Ev.NoMachine, 'region_unavailable'))), 'routing: Fallback, Route');
+    assert.equal(show(decide(state({ phase: Phase.Waiting, replays: 1, fallback: true }), event(Ev.NoMachine, 'timeout'))), 'routing: Fallback, Route');
+    const attemptsLeft = state({ phase: Phase.Sent, replays: 1, fallback: true });
+    assert.equal(show(decide(attemptsLeft, closed())), 'routing: NoteFailure, Retry, Drop, Unload, Route', 'a retry in the target comes first');
+    const lastAttempt = state({ phase: Phase.Sent, replays: 1, fallback: true, attempts: DEFAULT_LIMITS.maxAttempts });
+    assert.equal(show(decide(lastAttempt, closed())), 'routing: Drop, Unload, Fallback, Route');
+    assert.equal(show(decide(state({ replays: 1, fallback: false }), event(Ev.NoMachine, 'region_unavailable'))), 'done: Reply (ReplayFailed)', 'after its one fallback: 502');
   });
 
   it('queue at hard_limit: wait, route again when woken, 503 once the deadline passed', () => {

@@ -22,6 +22,8 @@ describe('parseReplay', () => {
       app: undefined,
       state: undefined,
       elsewhere: false,
+      timeoutMs: undefined,
+      fallback: undefined,
     });
   });
 
@@ -61,8 +63,17 @@ describe('parseReplay', () => {
     assert.equal(d.state, 's');
   });
 
-  it('ignores unknown fields (timeout, fallback, future ones)', () => {
-    assert.deepEqual(ok('region=iad;timeout=5s;fallback=prefer_self;x-new=1;flag').regions, ['iad']);
+  it('ignores unknown fields (future ones)', () => {
+    assert.deepEqual(ok('region=iad;x-new=1;flag').regions, ['iad']);
+  });
+
+  it("reads fly's timeout (a duration) and fallback (force_self, prefer_self), and refuses bad ones", () => {
+    const d = ok('app=worker;timeout=2s;fallback=force_self');
+    assert.deepEqual([d.timeoutMs, d.fallback], [2000, 'force_self']);
+    assert.deepEqual([ok('region=iad;timeout=800ms').timeoutMs, ok('region=iad;timeout=1.5s;fallback=prefer_self').timeoutMs], [800, 1500]);
+    assert.match(rejected('region=iad;timeout=soon'), /bad timeout/);
+    assert.match(rejected('region=iad;timeout=0s'), /bad timeout/);
+    assert.match(rejected('region=iad;fallback=elsewhere'), /bad fallback/);
   });
 
   it('rejects a value with no target', () => {

@@ -75,12 +75,14 @@ function attemptFailed(s: ExchangeState, afterWrite: boolean): Step {
   const b = s.body;
   const safe = afterWrite ? s.idempotent && b.complete : !b.sentAny || b.complete;
   if (s.attempts < s.limits.maxAttempts && safe) return RETRY;
-  return s.replays > 0 ? REPLAY_UPSTREAM_ERROR : MACHINE_FAILED;
+  if (s.replays > 0) return s.fallback ? FALLBACK_AFTER_ERROR : REPLAY_UPSTREAM_ERROR;
+  return MACHINE_FAILED;
 }
 
-/** No machine: a replay fails as a replay, a retry with the machine's failure, else 503. */
+/** No machine: a replay falls back or fails as a replay, a retry with the machine's failure, else 503. */
 function noMachine(s: ExchangeState): Step {
-  return s.replays > 0 ? REPLAY_FAILED : s.lastFailure !== undefined ? RETRY_FAILED : UNAVAILABLE;
+  if (s.replays > 0) return s.fallback ? FALLBACK : REPLAY_FAILED;
+  return s.lastFailure !== undefined ? RETRY_FAILED : UNAVAILABLE;
 }
 
 /** An end the proxy answers: a reply before the response started, a cut after; out of the queue first. */
@@ -154,6 +156,8 @@ const RETARGET = step(Phase.ReplayWait, [Act.NoteHead, Act.Retarget, Act.Drop, A
 const REPLAY = step(Phase.Routing, [Act.Replay, Act.Route]);
 const AWAIT_BODY = step(Phase.ReplayWait, [Act.Flow]);
 const REPLAY_TOO_LARGE = step(Phase.Done, [Act.Reply], End.ReplayFailed, 'body_too_large');
+const FALLBACK = step(Phase.Routing, [Act.Fallback, Act.Route]);
+const FALLBACK_AFTER_ERROR = step(Phase.Routing, [Act.Drop, Act.Unload, Act.Fallback, Act.Route], undefined, 'upstream_error');
 
 const GONE = step(Phase.Done, [Act.Forget], End.ClientGone);
 const GONE_WAITING = step(Phase.Done, [Act.Dequeue, Act.Forget], End.ClientGone);

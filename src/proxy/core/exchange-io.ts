@@ -24,6 +24,7 @@ export abstract class ExchangeIO implements ExchangeState, EndFacts, BodySink {
   phase: Phase = Phase.Routing;
   attempts = 0;
   replays = 0;
+  fallback = false;
   lastFailure: string | undefined;
   responseDeadline = 0;
   upstreamPaused = false;
@@ -48,6 +49,12 @@ export abstract class ExchangeIO implements ExchangeState, EndFacts, BodySink {
   protected readonly origin: PeerOrigin | undefined;
   protected replaySrc: string | undefined;
   protected pendingReplay: ReplayDirective | undefined;
+  /** Where a replay with `fallback=` goes back to: the app and machine that asked for it. */
+  protected fallbackTo: { app: AppRoute; machine: MachineRoute; mode: 'force_self' | 'prefer_self' } | undefined;
+  /** The replay's `timeout=` is the wait deadline (the queue expires the request at it). */
+  protected replayTimeout = false;
+  /** Why a replay fell back: sent to the machine as `starling-replay-failed` / `fly-replay-failed`. */
+  protected replayFailed: string | undefined;
   protected preferredUnavailable = false;
   protected retries = 0;
   protected localBytes = 0;
@@ -110,6 +117,7 @@ export abstract class ExchangeIO implements ExchangeState, EndFacts, BodySink {
       flyHeaders: limits.flyHeaders,
       // A replay made here names this host's machine; else the one the first proxy made, if any.
       replaySrc: this.replaySrc ?? o?.replaySrc,
+      replayFailed: this.replayFailed ?? o?.replayFailed,
       upgrade: this.isUpgrade,
       secure: o ? o.secure : this.client.secure,
       forwardedFor: o?.forwardedFor,

@@ -93,7 +93,7 @@ export class Exchange extends ExchangeIO implements UpstreamOwner, UpstreamWaite
   }
 
   expire(): void {
-    this.dispatch(EV.expired);
+    this.dispatch(this.replayTimeout ? REPLAY_TIMEOUT : EV.expired);
   }
 
   /** From the proxy's sweep. */
@@ -156,6 +156,8 @@ export class Exchange extends ExchangeIO implements UpstreamOwner, UpstreamWaite
         return this.dispatch(this.pendingReplay !== undefined ? EV.directiveOk : EV.unknownApp);
       case Act.Replay:
         return this.replay();
+      case Act.Fallback:
+        return this.fallBack(step, ev);
       case Act.Flow:
         return this.flow();
       case Act.AbortClient:
@@ -237,6 +239,7 @@ export class Exchange extends ExchangeIO implements UpstreamOwner, UpstreamWaite
     const from = this.machine!;
     this.replaySrc = formatReplaySrc(from.id, from.region, Math.round(this.config.clock.now() * 1000), d.state);
     this.prefs.replayFrom(from, d);
+    this.fallbackTo = d.fallback === undefined ? undefined : { app: this.app, machine: from, mode: d.fallback };
     const target = d.app === undefined ? this.app : this.ctx.live.routes.apps.get(d.app);
     if (target) this.app = target;
     this.pendingReplay = target ? d : undefined;
@@ -250,9 +253,32 @@ export class Exchange extends ExchangeIO implements UpstreamOwner, UpstreamWaite
     this.body.rewind();
     this.prefs.replay(d);
     this.attempts = 0;
+    this.fallback = this.fallbackTo !== undefined;
+    // `timeout=`: the wait for a machine of the target ends then (the queue's own limit otherwise).
+    this.replayTimeout = d.timeoutMs !== undefined;
+    this.waitDeadline = d.timeoutMs === undefined ? 0 : this.config.clock.monotonic() + d.timeoutMs;
+  }
+
+  /** The replay failed (`why`): the request goes back to the machine that asked, saying why. */
+  private fallBack(step: Step, ev: Event): void {
+    const to = this.fallbackTo!;
+    this.fallbackTo = undefined;
+    this.fallback = false;
+    this.replayTimeout = false;
+    const why = step.why ?? ev.why ?? 'unavailable';
+    this.replayFailed = why;
+    // Counted as the replay's failure (its first word, as ends.ts counts one answered 502).
+    this.config.metrics.replayFailed(this.app.name, why.split(' ')[0]!);
+    this.app = to.app;
+    this.prefs.fallBack(to.machine, to.mode);
+    this.body.rewind();
+    this.attempts = 0;
     this.waitDeadline = 0;
   }
 }
+
+/** A replay's `timeout=` passed while it waited for a machine of its target. */
+const REPLAY_TIMEOUT = event(Ev.NoMachine, 'timeout');
 
 function errorWords(err: Error | undefined): string {
   return err ? ((err as NodeJS.ErrnoException).code ?? err.message) : 'connection closed';

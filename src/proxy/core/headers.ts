@@ -34,6 +34,8 @@ const REQUEST_ACTIONS = new Map<string, number>([
   ['fly-forwarded-port', DROP],
   ['starling-replay-src', DROP],
   ['fly-replay-src', DROP],
+  ['starling-replay-failed', DROP],
+  ['fly-replay-failed', DROP],
   // The platform's shared key (core/peer.ts): never passed on to a machine.
   ['starling-peer', DROP],
 ]);
@@ -62,6 +64,8 @@ export interface ForwardInfo {
   edgeRegion: string;
   flyHeaders: boolean;
   replaySrc: string | undefined;
+  /** A replay that fell back to the machine that asked for it: why it failed. */
+  replayFailed?: string | undefined;
   upgrade: boolean;
   /** TLS was terminated by the proxy (or, from a peer, by the first proxy). */
   secure: boolean;
@@ -103,6 +107,10 @@ export function buildRequestHead(head: RequestHead, f: ForwardInfo): string {
   if (f.replaySrc !== undefined) {
     out += `starling-replay-src: ${f.replaySrc}\r\n`;
     if (f.flyHeaders) out += `fly-replay-src: ${f.replaySrc}\r\n`;
+  }
+  if (f.replayFailed !== undefined) {
+    out += `starling-replay-failed: ${f.replayFailed}\r\n`;
+    if (f.flyHeaders) out += `fly-replay-failed: ${f.replayFailed}\r\n`;
   }
   if (f.toPeer) {
     out += `starling-peer: ${f.toPeer.key}\r\n`;

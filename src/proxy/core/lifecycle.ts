@@ -134,6 +134,8 @@ export const enum Act {
   CheckReplay,
   /** Count the replay; route again under the directive's constraints, the body from its start. */
   Replay,
+  /** The replay failed and its directive has a fallback: back to the machine that asked (or its app). */
+  Fallback,
   /** Pause or resume the client's reading (how much is held here). */
   Flow,
   /** Cut the client: the machine cut the response short. Its close ends the exchange. */
@@ -202,6 +204,8 @@ export interface ExchangeState {
   /** Attempts at a machine so far (since the last replay). */
   readonly attempts: number;
   readonly replays: number;
+  /** The replay under way may fall back to the machine that asked for it (`fallback=`), once. */
+  readonly fallback: boolean;
   /** Set once an attempt failed: what the client is told if no other machine takes the request. */
   readonly lastFailure: string | undefined;
   /** The method may be sent twice (README "Retries"). */

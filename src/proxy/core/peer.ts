@@ -31,6 +31,8 @@ export interface PeerOrigin {
    * machine here, as fly's edge does whichever host the machine is on. From a client it is dropped.
    */
   replaySrc: string | undefined;
+  /** Likewise `starling-replay-failed`, when the first proxy's replay fell back. */
+  replayFailed: string | undefined;
 }
 
 /** Constant time over equal lengths: the key is a secret. */
@@ -62,5 +64,6 @@ export function peerOrigin(head: RequestHead): PeerOrigin {
     requestId: get('starling-request-id') ?? '',
     forwardedFor: get('x-forwarded-for') ?? '',
     replaySrc: get('starling-replay-src'),
+    replayFailed: get('starling-replay-failed'),
   };
 }

@@ -53,6 +53,14 @@ export class Preferences implements ChooseRequest {
     this.exclude = d.elsewhere ? new Set([from]) : undefined;
   }
 
+  /** A replay's fallback: its machine only (force_self) or first (prefer_self), nothing left out. */
+  fallBack(m: MachineRoute, mode: 'force_self' | 'prefer_self'): void {
+    this.exclude = undefined;
+    this.onlyRegions = undefined;
+    this.forceInstance = mode === 'force_self' ? m.id : undefined;
+    this.preferInstance = mode === 'prefer_self' ? m.id : undefined;
+  }
+
   /** The directive's target replaces the client's own preferences. */
   replay(d: ReplayDirective): void {
     this.onlyRegions = d.regions;

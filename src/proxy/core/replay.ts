@@ -10,6 +10,14 @@ export interface ReplayDirective {
   app: string | undefined;
   state: string | undefined;
   elsewhere: boolean;
+  /** `timeout=2s`: how long the proxy may try to reach the target (waiting for a machine), ms. */
+  timeoutMs: number | undefined;
+  /**
+   * `fallback=force_self`: when the replay cannot be done, send the request back to the machine
+   * that asked for it (with `fly-replay-failed`); `prefer_self`: that machine first, else any of
+   * its app. Without it, a failed replay answers 502.
+   */
+  fallback: 'force_self' | 'prefer_self' | undefined;
 }
 
 export type ReplayParse = { ok: true; directive: ReplayDirective } | { ok: false; reason: string };
@@ -22,6 +30,8 @@ export function parseReplay(value: string): ReplayParse {
     app: undefined,
     state: undefined,
     elsewhere: false,
+    timeoutMs: undefined,
+    fallback: undefined,
   };
   for (const part of value.split(';')) {
     const eq = part.indexOf('=');
@@ -53,9 +63,18 @@ export function parseReplay(value: string): ReplayParse {
       case 'elsewhere':
         d.elsewhere = val.toLowerCase() === 'true';
         break;
+      case 'timeout': {
+        const ms = durationMs(val);
+        if (ms === undefined) return { ok: false, reason: `bad timeout ${JSON.stringify(val.slice(0, 40))} (a duration such as 2s or 800ms)` };
+        d.timeoutMs = ms;
+        break;
+      }
+      case 'fallback':
+        if (val !== 'force_self' && val !== 'prefer_self') return { ok: false, reason: `bad fallback ${JSON.stringify(val.slice(0, 40))} (force_self or prefer_self)` };
+        d.fallback = val;
+        break;
       default:
-        // `timeout` and `fallback` are fly fields Starling does not act on yet; unknown fields are
-        // ignored so that newer apps keep working with this proxy.
+        // Unknown fields are ignored so that newer apps keep working with this proxy.
         break;
     }
   }
@@ -63,6 +82,14 @@ export function parseReplay(value: string): ReplayParse {
     return { ok: false, reason: 'no target (region, instance, app or elsewhere)' };
   }
   return { ok: true, directive: d };
+}
+
+/** `800ms`, `2s`, `1.5s`, `1m` → ms (at most an hour); undefined when it is not one. */
+function durationMs(v: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(v);
+  if (!m) return undefined;
+  const ms = Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 's' ? 1000 : 60_000);
+  return ms > 0 && ms <= 3_600_000 ? Math.round(ms) : undefined;
 }
 
 /** `starling-replay-src` / `fly-replay-src`: where the replayed request came from. */
