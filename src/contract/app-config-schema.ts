@@ -87,9 +87,30 @@ const autoscaling = {
   min_machines_running: int(0, 10_000).default(0),
 };
 
+/** Response fields the proxy owns: framing, hop-by-hop, its own ids, the replay header. */
+const RESERVED_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'via', 'starling-request-id', 'fly-request-id', 'starling-replay', 'fly-replay']);
+// fly's [http_service.http_options.response.headers]: a value sets the field, false removes the machine's.
+const responseHeaders = z
+  .record(
+    z
+      .string()
+      .transform((n) => n.toLowerCase())
+      .pipe(
+        z
+          .string()
+          .regex(/^[!#$%&'*+.^_`|~0-9a-z-]{1,128}$/, 'is not a header name')
+          .refine((n) => !RESERVED_RESPONSE.has(n), 'is set by the proxy (framing, hop-by-hop or its own): an app cannot set it'),
+      ),
+    z.union([z.string().max(4096, 'must be at most 4096 characters').regex(/^[^\r\n\0]*$/, 'must not hold CR, LF or NUL'), z.number().transform(String), z.literal(false)], {
+      error: 'must be a string (the value) or false (removes the field)',
+    }),
+  )
+  .optional();
+
 const httpService = z.strictObject({
   internal_port: port.default(8080),
   force_https: z.boolean().default(false),
+  http_options: z.strictObject({ response: z.strictObject({ headers: responseHeaders }).prefault({}) }).prefault({}),
   ...autoscaling,
   concurrency,
   checks: z.array(httpCheck).default([]),
@@ -204,7 +225,9 @@ const FLY_ONLY: readonly [string, readonly string[], string][] = [
     'Starling builds images from a Dockerfile only (buildah): set [build] dockerfile or image; ignored'],
   ['deploy', ['wait_timeout', 'release_command_timeout', 'release_command_vm', 'seed_command'], 'not supported by Starling yet; ignored'],
   ['http_service', ['processes'], 'process groups are not supported yet; ignored'],
-  ['http_service', ['tls_options', 'http_options', 'machine_checks'], 'not supported by Starling yet; ignored'],
+  ['http_service', ['tls_options', 'machine_checks'], 'not supported by Starling yet; ignored'],
+  ['http_service.http_options', ['compress', 'h2_backend', 'idle_timeout'], 'not applied yet: the proxy speaks HTTP/1.1 to machines, with its own idle timeout; ignored'],
+  ['http_service.http_options.response', ['pristine'], 'not applied yet: the proxy always adds its own fields; ignored'],
   ['services[]', ['processes'], 'process groups are not supported yet; ignored'],
   ['services[]', ['machine_checks', 'script_checks'], 'not supported by Starling yet; ignored'],
   ['services[].ports[]', ['tls_options', 'http_options', 'proxy_proto_options'], 'not supported by Starling yet; ignored'],

@@ -44,6 +44,8 @@ export interface ServiceConfig {
   /** Counted in the primary region only. */
   min_machines_running: number;
   checks: CheckConfig[];
+  /** [http_service.http_options.response.headers], lower-cased: a value sets, null removes. */
+  response_headers?: Record<string, string | null>;
 }
 
 export interface AppConfig {
@@ -278,6 +280,9 @@ function normalize(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string,
       ],
       ...scaling(hs),
       checks: hs.checks.map((c) => check('http', c, hs.internal_port)),
+      ...(hs.http_options.response.headers !== undefined && Object.keys(hs.http_options.response.headers).length > 0
+        ? { response_headers: Object.fromEntries(Object.entries(hs.http_options.response.headers).map(([k, v]) => [k, v === false ? null : v])) }
+        : {}),
     });
   }
 

@@ -115,6 +115,7 @@ export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
       hostnames: [`${app.name}.${i.appsDomain}`, ...(custom.get(app.name) ?? []).sort()],
       primary_region: config.primary_region ?? app.primary_region,
       force_https: service.ports.some((p) => p.force_https),
+      ...(service.response_headers ? { response_headers: service.response_headers } : {}),
       service: {
         internal_port: service.internal_port,
         concurrency: { ...service.concurrency },

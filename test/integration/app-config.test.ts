@@ -182,6 +182,14 @@ restart = { policy = "no" }
     assert.deepEqual(c.mounts, [{ source: 'data', destination: '/data', initial_size_gb: 3 }]);
   });
 
+  it("takes fly's response headers (a value sets, false removes) and refuses the proxy's own fields and CR/LF", () => {
+    const { config: c, warnings } = parseAppConfig('app = "x"\n[http_service]\n[http_service.http_options]\nh2_backend = true\n[http_service.http_options.response.headers]\nX-Frame-Options = "DENY"\nX-Powered-By = false\n', 's.toml');
+    assert.deepEqual(c.services[0]?.response_headers, { 'x-frame-options': 'DENY', 'x-powered-by': null });
+    assert.deepEqual(paths(warnings), ['http_service.http_options.h2_backend']);
+    const issues = errorsOf('app = "x"\n[http_service.http_options.response.headers]\nContent-Length = "1"\nX-A = "a\\r\\nset-cookie: x=1"\n');
+    assert.equal(issues.length, 2, JSON.stringify(issues));
+  });
+
   it('reports unknown keys as errors with their paths, and suggests the key meant', () => {
     const issues = errorsOf(`app = "x"\ncolour = "red"\n[http_service]\ninternal_prot = 80\n[[services]]\ninternal_port = 1\n[[services.ports]]\nport = 9\nhandler = ["http"]\n[[vm]]\nram = 1\n`);
     assert.deepEqual(paths(issues), ['colour', 'http_service.internal_prot', 'services[0].ports[0].handler', 'vm[0].ram']);

@@ -180,4 +180,21 @@ describe('proxy routing: hosts, headers, preferences, reload', { timeout: 60_000
     assert.equal(b.seen.length, 1);
     assert.equal(metric(p.proxy.metricsText(), 'starling_proxy_routes_reloads_total{result="ok"}'), 2);
   });
+
+  it("an app's response headers reach the client: set over the machine's, removed where asked; not on the proxy's own answers", async (t) => {
+    const fra = await origin(t, 'web-fra', (_r, res) => {
+      res.setHeader('x-powered-by', 'Express');
+      res.setHeader('x-frame-options', 'SAMEORIGIN');
+      res.end('hi');
+    });
+    const routes = oneApp([machine('web-fra', 'fra', fra.port)]);
+    Object.assign(routes.apps[0]!, { response_headers: { 'x-frame-options': 'DENY', 'strict-transport-security': 'max-age=63072000', 'x-powered-by': null } });
+    const p = await proxyFor(t, routes);
+    const r = await send(p.port, 'web.test');
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['x-frame-options'], 'DENY');
+    assert.equal(r.headers['strict-transport-security'], 'max-age=63072000');
+    assert.equal(r.headers['x-powered-by'], undefined);
+    assert.throws(() => parseRoutesSpec({ apps: [{ ...routes.apps[0], response_headers: { 'x-a': 'ok\r\nset-cookie: evil=1', 'content-length': '1' } }] }, 't'), /CR, LF or NUL[\s\S]*set by the proxy/);
+  });
 });

@@ -135,6 +135,10 @@ describe('controlRoutes', () => {
     const routed = controlRoutes({ view: placing, hostId: 'a', appsDomain: 'd.test', local: () => [] }).apps[0];
     assert.equal(routed?.service.internal_port, 4000);
     assert.equal(routed?.force_https, true);
+    assert.equal(routed?.response_headers, undefined, 'none set: none routed');
+    const v3 = { ...WEB, http_service: { ...WEB.http_service, http_options: { response: { headers: { 'X-Frame-Options': 'DENY', 'X-Powered-By': false } } } } };
+    const withHeaders = view({ apps: [first], releases: [release('web', 1, v3)], machines: [machine('web', 'm1', 'a', 1)] });
+    assert.deepEqual(controlRoutes({ view: withHeaders, hostId: 'a', appsDomain: 'd.test', local: () => [] }).apps[0]?.response_headers, { 'x-frame-options': 'DENY', 'x-powered-by': null });
     assert.equal(controlRoutes({ view: view({ apps: [first], releases }), hostId: 'a', appsDomain: 'd.test', local: () => [] }).apps.length, 0);
   });
 });

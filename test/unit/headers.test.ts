@@ -15,6 +15,7 @@ import {
   type ForwardInfo,
   type ResponseInfo,
 } from '../../src/proxy/core/headers.js';
+import { responseHeadersToH2 } from '../../src/proxy/h2/headers.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 const head = (...lines: string[]): string => `${lines.join('\r\n')}\r\n\r\n`;
@@ -293,6 +294,17 @@ describe('buildResponseHead', () => {
     assert.equal(out.minor, 1);
     assert.equal(out.status, 404);
     assert.equal(out.reason, 'Not Found');
+  });
+  it("applies the app's response headers: a value replaces the machine's field, a removal drops it (HTTP/1.1 and HTTP/2)", () => {
+    const r = resp('HTTP/1.1 200 OK', 'Content-Length: 2', 'X-Powered-By: Express', 'X-Frame-Options: SAMEORIGIN', 'Cache-Control: no-cache');
+    const appHeaders = { set: [['x-frame-options', 'DENY'], ['strict-transport-security', 'max-age=63072000']] as const, drop: new Set(['x-frame-options', 'strict-transport-security', 'x-powered-by']) };
+    const out = toClient(r, { appHeaders });
+    assert.deepEqual(all(out, 'x-frame-options'), ['DENY']);
+    assert.equal(one(out, 'strict-transport-security'), 'max-age=63072000');
+    assert.deepEqual(all(out, 'x-powered-by'), []);
+    assert.equal(one(out, 'cache-control'), 'no-cache', 'other fields untouched');
+    const h2 = responseHeadersToH2(r, { ...RESP, appHeaders });
+    assert.deepEqual([h2['x-frame-options'], h2['strict-transport-security'], h2['x-powered-by'], h2['cache-control']], ['DENY', 'max-age=63072000', undefined, 'no-cache']);
   });
 });
 

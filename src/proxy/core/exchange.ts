@@ -227,7 +227,7 @@ export class Exchange extends ExchangeIO implements UpstreamOwner, UpstreamWaite
   }
 
   private stream(): void {
-    const ev = this.relay.begin(this.preferredUnavailable, this.ctx.live.draining);
+    const ev = this.relay.begin(this.preferredUnavailable, this.ctx.live.draining, this.app.responseHeaders);
     if (this.relay.blocked) this.pauseUpstream();
     if (ev !== undefined) this.dispatch(ev);
   }

@@ -1,4 +1,5 @@
 import type { RequestHead, ResponseHead } from '../codec/index.js';
+import type { AppHeaders } from '../route-table/index.js';
 
 /**
  * Building the heads the proxy sends: the request to the machine and the response to the client.
@@ -125,6 +126,8 @@ export function buildRequestHead(head: RequestHead, f: ForwardInfo): string {
 export interface ResponseInfo {
   requestId: string;
   flyHeaders: boolean;
+  /** The app's response headers, applied to the machine's response (not to the proxy's own answers). */
+  appHeaders?: AppHeaders | undefined;
   /** How the body is framed towards the client. */
   framing: 'none' | 'length' | 'chunked' | 'close';
   /** Announce `connection: close` (or, to an HTTP/1.0 client, `keep-alive` when not closing). */
@@ -144,8 +147,10 @@ export function buildResponseHead(resp: ResponseHead, r: ResponseInfo): string {
       via += `${resp.values[i]}, `;
       continue;
     }
+    if (r.appHeaders?.drop.has(name)) continue;
     out += `${name}: ${resp.values[i]}\r\n`;
   }
+  if (r.appHeaders) for (const [n, v] of r.appHeaders.set) out += `${n}: ${v}\r\n`;
   out += `via: ${via}1.1 starling\r\nstarling-request-id: ${r.requestId}\r\n`;
   if (r.flyHeaders) out += `fly-request-id: ${r.requestId}\r\n`;
   if (r.preferredUnavailable) {

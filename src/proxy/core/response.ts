@@ -10,6 +10,7 @@ import {
   type ResponseHead,
 } from '../codec/index.js';
 import type { Downstream } from './downstream.js';
+import type { AppHeaders } from '../route-table/index.js';
 import { EV, Ev, event, type Event } from './lifecycle.js';
 import { parseReplay } from './replay.js';
 
@@ -109,7 +110,7 @@ export class ResponseRelay {
   }
 
   /** After a final head: writes it to the client, then the body bytes that came with it. */
-  begin(preferredUnavailable: boolean, draining: boolean): Event | undefined {
+  begin(preferredUnavailable: boolean, draining: boolean, appHeaders?: AppHeaders  ): Event | undefined {
     this.blocked = false;
     const resp = this.resp!;
     const head = this.head;
@@ -135,6 +136,7 @@ export class ResponseRelay {
       close: !this.clientKeepAlive,
       clientMinor,
       preferredUnavailable,
+      appHeaders,
     });
     const ev = this.body(this.first!, this.firstAt);
     this.first = undefined;

@@ -75,12 +75,13 @@ export function responseHeadersToH2(resp: ResponseHead, r: ResponseInfo): Outgoi
   const hop = resp.connectionTokens;
   for (let i = 0; i < resp.names.length; i++) {
     const name = resp.names[i]!;
-    if (RESPONSE_DROP.has(name) || name === 'via' || (hop.length > 0 && hop.includes(name))) continue;
+    if (RESPONSE_DROP.has(name) || name === 'via' || (hop.length > 0 && hop.includes(name)) || r.appHeaders?.drop.has(name)) continue;
     const v = resp.values[i]!;
     const prev = out[name];
     if (prev === undefined) out[name] = v;
     else out[name] = Array.isArray(prev) ? [...prev, v] : [String(prev), v];
   }
+  if (r.appHeaders) for (const [n, v] of r.appHeaders.set) out[n] = v;
   const via = resp.names.flatMap((n, i) => (n === 'via' ? [resp.values[i]!] : []));
   out.via = [...via, '2 starling'].join(', ');
   out['starling-request-id'] = r.requestId;

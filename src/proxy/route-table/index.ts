@@ -4,6 +4,7 @@
  */
 export {
   MACHINE_STATES,
+  type AppHeaders,
   type AppSpec,
   type ConcurrencyType,
   type MachineSpec,

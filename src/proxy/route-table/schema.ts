@@ -83,12 +83,25 @@ const service = z.strictObject({
   min_machines_running: z.number().int('must be an integer').min(0, 'must be at least 0').default(0),
 });
 
+/** Response fields an app may set: a token name, never framing, hop-by-hop or the proxy's own. */
+export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]{1,128}$/;
+const RESERVED_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'via', 'starling-request-id', 'fly-request-id', 'starling-replay', 'fly-replay']);
+const responseHeaders = z
+  .record(z.string(), z.string().max(4096, 'must be at most 4096 characters').regex(/^[^\r\n\0]*$/, 'must not hold CR, LF or NUL').nullable())
+  .superRefine((h, ctx) => {
+    for (const name of Object.keys(h)) {
+      if (!HEADER_NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'must be a lowercase header name (token characters)' });
+      else if (RESERVED_RESPONSE.has(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'is set by the proxy (framing, hop-by-hop or its own): an app cannot set it' });
+    }
+  });
+
 const app = z.strictObject({
   // The platform's one app-name rule: a routes-file app and a control-plane app share the table.
   name: z.string().regex(APP_NAME_RE, APP_NAME_RULE),
   hostnames: z.array(hostname).min(1, 'must list at least one hostname'),
   primary_region: regionCode.optional(),
   force_https: z.boolean().default(false),
+  response_headers: responseHeaders.optional(),
   service: service.prefault({}),
   machines: z.array(machine),
 });

@@ -1,5 +1,5 @@
 import { RttTable } from '../../shared/index.js';
-import type { AppSpec, ConcurrencyType, MachineState, RoutesSpec } from './types.js';
+import type { AppHeaders, AppSpec, ConcurrencyType, MachineState, RoutesSpec } from './types.js';
 
 /**
  * Live load of one machine. Kept outside the route objects, keyed by app/machine id, so that a
@@ -47,6 +47,8 @@ export interface AppRoute {
   readonly hostnames: readonly string[];
   readonly primaryRegion: string | undefined;
   readonly forceHttps: boolean;
+  /** The app's own response headers (compiled once per routes update); undefined: none. */
+  readonly responseHeaders: AppHeaders | undefined;
   readonly autoStart: boolean;
   readonly autoStop: 'off' | 'stop' | 'suspend';
   readonly minMachinesRunning: number;
@@ -125,6 +127,7 @@ function compileApp(spec: AppSpec, loads: LoadRegistry, rtt: RttTable): AppRoute
     hostnames: spec.hostnames.map((h) => h.toLowerCase()),
     primaryRegion: spec.primary_region,
     forceHttps: spec.force_https === true,
+    responseHeaders: compileHeaders(spec.response_headers),
     autoStart: spec.service.auto_start_machines ?? true,
     autoStop: spec.service.auto_stop_machines ?? 'off',
     minMachinesRunning: spec.service.min_machines_running ?? 0,
@@ -165,4 +168,11 @@ function compileApp(spec: AppSpec, loads: LoadRegistry, rtt: RttTable): AppRoute
     else byRegion.set(m.region, [route]);
   }
   return app;
+}
+
+function compileHeaders(h: Record<string, string | null> | undefined): AppHeaders | undefined {
+  if (h === undefined || Object.keys(h).length === 0) return undefined;
+  const set: [string, string][] = [];
+  for (const [name, value] of Object.entries(h)) if (value !== null) set.push([name, value]);
+  return { set, drop: new Set(Object.keys(h)) };
 }

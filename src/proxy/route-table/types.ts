@@ -61,6 +61,8 @@ export interface AppSpec {
   primary_region?: string | undefined;
   /** Plain-HTTP requests get a 301 to the same URL on https (ACME HTTP-01 answers excepted). */
   force_https?: boolean | undefined;
+  /** Headers set on every response of the app's machines; null removes the machine's field. */
+  response_headers?: Record<string, string | null> | undefined;
   service: ServiceSpec;
   machines: MachineSpec[];
 }
@@ -69,4 +71,13 @@ export interface RoutesSpec {
   apps: AppSpec[];
   /** Measured RTTs in ms, `rtt.fra.iad = 92`; symmetric; overrides the catalog's model. */
   rtt?: Record<string, Record<string, number>> | undefined;
+}
+
+/**
+ * An app's own response headers (fly's `http_options.response.headers`), compiled: `set` replaces
+ * the machine's fields of those names, `drop` (which holds the set names too) removes them.
+ */
+export interface AppHeaders {
+  readonly set: readonly (readonly [string, string])[];
+  readonly drop: ReadonlySet<string>;
 }
