@@ -4,6 +4,10 @@
 //   GET /         JSON { pop, region, machine, client } when the request asks for JSON (Accept:
 //                 application/json); otherwise one line of text saying the same
 //   GET /healthz  "ok" (the platform's health check)
+//   /write        a write, as a real app with a read replica does it: a machine outside the
+//                 primary region answers `fly-replay: region=<primary>` and the edge replays the
+//                 request there; the primary's machine answers JSON { pop, region, machine,
+//                 replayed_from } (the Fly-Replay-Src the edge set, or null when not replayed)
 //
 // `pop` is the region of the edge proxy the request entered through (the proxy sets starling-region
 // and fly-region on every request it forwards); `region` and `machine` are this machine's own
@@ -20,6 +24,7 @@ const machine = env.FLY_MACHINE_ID ?? env.STARLING_MACHINE_ID ?? os.hostname();
 const region = env.FLY_REGION ?? env.STARLING_REGION ?? 'local';
 const port = Number(env.PORT ?? 8080);
 const host = env.HOST ?? '0.0.0.0';
+const primary = env.PRIMARY_REGION ?? env.STARLING_PRIMARY_REGION;
 
 function header(req, name) {
   const v = req.headers[name];
@@ -30,6 +35,16 @@ const server = http.createServer((req, res) => {
   const path = new URL(req.url ?? '/', 'http://demo').pathname;
   if (path === '/healthz') {
     res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    return;
+  }
+  if (path === '/write') {
+    const replayedFrom = header(req, 'fly-replay-src');
+    if (primary && region !== primary && replayedFrom === null) {
+      res.writeHead(409, { 'fly-replay': `region=${primary}`, 'content-type': 'text/plain' }).end('replay me in the primary region\n');
+      return;
+    }
+    const body = JSON.stringify({ pop: header(req, 'starling-region') ?? header(req, 'fly-region'), region, machine, replayed_from: replayedFrom }) + '\n';
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
     return;
   }
   if (path !== '/') {

@@ -8,6 +8,8 @@
  *     plane orders demo.starling.test from it, Pebble validates through the lab's routing, and every
  *     city gets the demo app over HTTPS (HTTP/1.1, and HTTP/2 by ALPN) with Pebble's root trusted;
  *     lab status lists the certificate with its expiry;
+ *   - a write (the demo's /write) from any city is replayed to the primary region, and the machine
+ *     there sees the Fly-Replay-Src of the PoP's machine that asked, across hosts;
  *   - graceful (drain) moves the PoP's cities and loses no request but those whose connection was
  *     open at the instant the route moved (routing is per packet: no drain can save them), with
  *     HTTP clients and with HTTPS clients (a fresh TLS connection per request);
@@ -153,6 +155,19 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
     assert.equal(s.ca.running, true);
     const table = await runCli(['lab', 'status', ...name], { timeoutMs: 90_000 });
     assert.match(table.stdout, /demo\.starling\.test +demo +ready +CN=Pebble Intermediate CA \w+ +\d{4}-\d\d-\d\dT[\d:.]+Z \(\d+ days\)/);
+  });
+
+  it('writes replayed to the primary region from every city: the machine in lhr sees where each came from, across hosts', async () => {
+    const expected = { lhr: 'lhr', cdg: 'lhr', fra: 'fra', mad: 'mad', waw: 'fra' } as Record<string, string>;
+    await Promise.all(Object.keys(expected).map(async (city) => {
+      const r = await runCli(['lab', 'curl', city, 'http://demo.starling.test/write', ...name]);
+      assert.equal(r.code, 0, `lab curl ${city} /write exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
+      const w = JSON.parse(r.stdout) as { pop: string; region: string; replayed_from: string | null };
+      assert.deepEqual([w.pop, w.region], [expected[city], 'lhr'], `${city}: the write is served in the primary region`);
+      // A PoP outside lhr has its own machine answer fly-replay; the replay crosses to lhr1's host.
+      if (expected[city] === 'lhr') assert.equal(w.replayed_from, null, city);
+      else assert.match(w.replayed_from ?? '', new RegExp(`^instance=[^;]+;region=${expected[city]};t=\\d+$`), `${city}: Fly-Replay-Src reaches the machine on another host`);
+    }));
   });
 
   it("your own app from the host: after lab use, deploy and status reach the lab's control plane through its namespace", async () => {
