@@ -244,8 +244,8 @@ const FLY_ONLY: readonly [string, readonly string[], string][] = [
   ['restart[]', ['processes'], 'process groups are not supported yet; ignored'],
 ];
 
-/** `pattern` (`services[].ports[].tls_options`) → why it is ignored. */
-const UNSUPPORTED: ReadonlyMap<string, string> = new Map(
+/** `pattern` (`services[].ports[].tls_options`) → why it is ignored (docs/fly-toml.md lists them all). */
+export const UNSUPPORTED: ReadonlyMap<string, string> = new Map(
   FLY_ONLY.flatMap(([at, keys, why]) => keys.map((k) => [at === '' ? k : `${at}.${k}`, why] as const)),
 );
 

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { AppConfigSchema } from '../../src/contract/app-config-schema.js';
 import { parseAppConfig } from '../../src/contract/index.js';
+import { leafKeys } from '../helpers/schema-keys.js';
 
 const BASE = 'app = "keys"\n';
 const SERVICE = '[[services]]\ninternal_port = 8080\n[[services.ports]]\nport = 80\nhandlers = ["http"]\n';
@@ -81,30 +81,6 @@ const KEYS: Record<string, Row> = {
   'restart[].policy': applied('[[restart]]\npolicy = "always"\n', 'test/integration/agent-sync.test.ts'),
   'restart[].retries': applied('[[restart]]\nretries = 7\n', 'test/integration/agent-sync.test.ts'),
 };
-
-/** Every leaf key path of the schema (`services[].ports[].port`); tables and arrays of tables are walked into. */
-function leafKeys(): string[] {
-  type Def = { type?: string; innerType?: unknown; in?: unknown; element?: unknown; shape?: Record<string, unknown> };
-  const defOf = (t: unknown): Def | undefined => (t as { _zod?: { def?: Def } })._zod?.def;
-  const unwrap = (t: unknown): unknown => {
-    for (let d = defOf(t); d && d.type !== 'object' && d.type !== 'array'; d = defOf(t)) {
-      const next = d.innerType ?? d.in;
-      if (next === undefined) return t;
-      t = next;
-    }
-    return t;
-  };
-  const out: string[] = [];
-  const walk = (t: unknown, path: string): void => {
-    const d = defOf(unwrap(t));
-    // An array of tables is walked into; an array of values (cmd, handlers) is the key itself.
-    if (d?.type === 'array') return defOf(unwrap(d.element))?.type === 'object' ? walk(d.element, `${path}[]`) : void out.push(path);
-    if (d?.type !== 'object' || !d.shape) return void (path && out.push(path));
-    for (const [k, v] of Object.entries(d.shape)) walk(v, path ? `${path}.${k}` : k);
-  };
-  walk(AppConfigSchema, '');
-  return out;
-}
 
 describe('no silent keys in the app config', () => {
   it('every key the schema accepts has a row: applied, or warned', () => {
