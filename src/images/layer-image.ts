@@ -9,7 +9,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { MEDIA_TYPES as MEDIA } from './manifest.js';
+import { MEDIA_TYPES as MEDIA, sha256Digest as sha256 } from './manifest.js';
 import { HOST_BASE_LABEL } from './types.js';
 
 export interface LayerImage {
@@ -21,7 +21,6 @@ export interface LayerImage {
   layer: { file: string; digest: string; diffId: string; size: number };
 }
 
-const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** `file` is a .tar.gz: its digests are computed here (compressed, and its diff id uncompressed). */
 export async function layerImage(file: string): Promise<LayerImage> {

@@ -5,7 +5,9 @@
  * (signed, no content-addressed config) is refused with a message that says how to get a newer one.
  * A schema problem is reported with every problem at once, so one fix is one round trip.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { DIGEST_RE } from '../contract/index.js';
 import { StarlingError } from '../shared/index.js';
 import type { Descriptor, ImageManifest, ImageRun } from './types.js';
 
@@ -33,7 +35,9 @@ export const ACCEPT_MANIFESTS = [...INDEX_TYPES, ...MANIFEST_TYPES].join(', ');
 
 export type ParsedManifest = { kind: 'index'; manifests: Descriptor[] } | { kind: 'manifest'; manifest: ImageManifest };
 
-export const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+/** `sha256:<hex>` of some bytes: the digest every blob and manifest is named by. */
+export const sha256Digest = (bytes: Buffer | Uint8Array): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+
 const digest = z.string().regex(DIGEST_RE, 'is not sha256:<64 lower-case hex digits>');
 const descriptor = z.object({
   mediaType: z.string().min(1),

@@ -6,10 +6,11 @@
  * Bearer token flow (./registry-auth.ts). Every request has a timeout: until the answer's head, and
  * between two chunks of a body.
  */
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { StarlingError } from '../shared/index.js';
-import { ACCEPT_MANIFESTS, DIGEST_RE, parseImageConfig, parseManifest, pickPlatform } from './manifest.js';
+import { DIGEST_RE } from '../contract/index.js';
+import { ACCEPT_MANIFESTS, parseImageConfig, parseManifest, pickPlatform, sha256Digest } from './manifest.js';
+import { formatImageRef as refText } from './reference.js';
 import { RegistryHttp, readLimited, type Credentials } from './registry-http.js';
 import type { ImageManifest, ImageRef, ImageRun } from './types.js';
 
@@ -40,13 +41,6 @@ export interface ResolvedImage {
 /** Manifests and configs are small; distribution refuses manifests over 4 MiB. */
 const MAX_MANIFEST = 4 << 20;
 const MAX_CONFIG = 8 << 20;
-
-export const sha256Digest = (bytes: Buffer | Uint8Array): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-
-/** The ref as text for messages (the canonical form is formatImageRef, in the ref part). */
-function refText(ref: ImageRef): string {
-  return `${ref.registry}/${ref.repository}${ref.tag ? `:${ref.tag}` : ''}${ref.digest ? `@${ref.digest}` : ''}`;
-}
 
 function checkDigest(expected: string, bytes: Buffer, what: string): void {
   const got = sha256Digest(bytes);

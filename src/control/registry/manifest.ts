@@ -4,6 +4,7 @@
  * what it references, the credentials in an Authorization header, and the registry's own error
  * envelope (distribution-spec: `{ errors: [{ code, message, detail }] }`), which registry clients read.
  */
+import { DIGEST_RE } from '../../contract/index.js';
 import { StarlingError } from '../../shared/index.js';
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -16,7 +17,6 @@ const DOCKER_SCHEMA1 = /^application\/vnd\.docker\.distribution\.manifest\.v1\+(
 export const MANIFEST_MEDIA_TYPES: readonly string[] = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
 const isIndex = (t: string): boolean => t === OCI_INDEX || t === DOCKER_LIST;
 
-export const DIGEST_RE = /^sha256:([a-f0-9]{64})$/;
 export const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 /** The largest manifest taken (the spec suggests at least 4 MiB be accepted). */
 export const MAX_MANIFEST_BYTES = 4 << 20;

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { APP_NAME_RE } from '../../contract/index.js';
+import { sha256Digest } from '../../images/index.js';
 import { DEFAULT_ORG } from '../auth/index.js';
 import { StarlingError, type Clock } from '../../shared/index.js';
 import { MAX_MANIFEST_BYTES, digestHex, parseManifest, parseReference } from './manifest.js';
@@ -130,7 +131,7 @@ export class RegistryStorage {
     if (!ref) throw new StarlingError('ERR_REGISTRY_NAME', `${JSON.stringify(reference.slice(0, 80))} is neither a tag nor a sha256 digest`, { fault: 'user' });
     if (bytes.length > MAX_MANIFEST_BYTES) throw new StarlingError('ERR_REGISTRY_MANIFEST', `manifests are at most ${MAX_MANIFEST_BYTES} bytes`, { fault: 'user' });
     const parsed = parseManifest(bytes, mediaType);
-    const hex = createHash('sha256').update(bytes).digest('hex');
+    const hex = sha256Digest(bytes).slice('sha256:'.length);
     if ('digest' in ref && ref.digest !== `sha256:${hex}`) throw new StarlingError('ERR_IMAGE_DIGEST', `the manifest's sha256 is ${hex}, not the digest it was pushed under`, { fault: 'user' });
     for (const d of parsed.blobs) {
       if (!(await this.hasBlob(repo, d))) throw new StarlingError('ERR_REGISTRY_MANIFEST_BLOB', `the manifest references ${d}, which repository ${repo} does not hold`, { fault: 'user' });
