@@ -24,7 +24,6 @@ export abstract class ExchangeIO implements ExchangeState, EndFacts, BodySink {
   phase: Phase = Phase.Routing;
   attempts = 0;
   replays = 0;
-  fallback = false;
   lastFailure: string | undefined;
   responseDeadline = 0;
   upstreamPaused = false;
@@ -51,6 +50,10 @@ export abstract class ExchangeIO implements ExchangeState, EndFacts, BodySink {
   protected pendingReplay: ReplayDirective | undefined;
   /** Where a replay with `fallback=` goes back to: the app and machine that asked for it. */
   protected fallbackTo: { app: AppRoute; machine: MachineRoute; mode: 'force_self' | 'prefer_self' } | undefined;
+  /** decide's view: the replay under way may still fall back (it is armed until used). */
+  get fallback(): boolean {
+    return this.fallbackTo !== undefined;
+  }
   /** The replay's `timeout=` is the wait deadline (the queue expires the request at it). */
   protected replayTimeout = false;
   /** Why a replay fell back: sent to the machine as `starling-replay-failed` / `fly-replay-failed`. */

@@ -253,7 +253,6 @@ export class Exchange extends ExchangeIO implements UpstreamOwner, UpstreamWaite
     this.body.rewind();
     this.prefs.replay(d);
     this.attempts = 0;
-    this.fallback = this.fallbackTo !== undefined;
     // `timeout=`: the wait for a machine of the target ends then (the queue's own limit otherwise).
     this.replayTimeout = d.timeoutMs !== undefined;
     this.waitDeadline = d.timeoutMs === undefined ? 0 : this.config.clock.monotonic() + d.timeoutMs;
@@ -263,7 +262,6 @@ export class Exchange extends ExchangeIO implements UpstreamOwner, UpstreamWaite
   private fallBack(step: Step, ev: Event): void {
     const to = this.fallbackTo!;
     this.fallbackTo = undefined;
-    this.fallback = false;
     this.replayTimeout = false;
     const why = step.why ?? ev.why ?? 'unavailable';
     this.replayFailed = why;

@@ -1,3 +1,5 @@
+import { parseDuration } from '../../contract/index.js';
+
 /**
  * The replay header (`starling-replay`, or fly's `fly-replay`) that an app sets on a response to have
  * the proxy send the same request somewhere else, typically a write to the primary region.
@@ -84,12 +86,10 @@ export function parseReplay(value: string): ReplayParse {
   return { ok: true, directive: d };
 }
 
-/** `800ms`, `2s`, `1.5s`, `1m` → ms (at most an hour); undefined when it is not one. */
+/** fly's durations (`800ms`, `2s`, `1m30s`), from above 0 up to an hour; undefined otherwise. */
 function durationMs(v: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(v);
-  if (!m) return undefined;
-  const ms = Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 's' ? 1000 : 60_000);
-  return ms > 0 && ms <= 3_600_000 ? Math.round(ms) : undefined;
+  const ms = parseDuration(v);
+  return ms !== undefined && ms > 0 && ms <= 3_600_000 ? ms : undefined;
 }
 
 /** `starling-replay-src` / `fly-replay-src`: where the replayed request came from. */
