@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { SchemaIssue } from '../shared/index.js';
 import { parseDuration } from './duration.js';
-import { APP_NAME_RE, APP_NAME_RULE } from './names.js';
+import { APP_NAME_RE, APP_NAME_RULE, HEADER_NAME_RE, RESERVED_RESPONSE_FIELDS } from './names.js';
 
 export { parseDuration };
 
@@ -87,8 +87,6 @@ const autoscaling = {
   min_machines_running: int(0, 10_000).default(0),
 };
 
-/** Response fields the proxy owns: framing, hop-by-hop, its own ids, the replay header. */
-const RESERVED_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'via', 'starling-request-id', 'fly-request-id', 'starling-replay', 'fly-replay']);
 // fly's [http_service.http_options.response.headers]: a value sets the field, false removes the machine's.
 const responseHeaders = z
   .record(
@@ -98,8 +96,8 @@ const responseHeaders = z
       .pipe(
         z
           .string()
-          .regex(/^[!#$%&'*+.^_`|~0-9a-z-]{1,128}$/, 'is not a header name')
-          .refine((n) => !RESERVED_RESPONSE.has(n), 'is set by the proxy (framing, hop-by-hop or its own): an app cannot set it'),
+          .regex(HEADER_NAME_RE, 'is not a header name')
+          .refine((n) => !RESERVED_RESPONSE_FIELDS.has(n), 'is set by the proxy (framing, hop-by-hop or its own): an app cannot set it'),
       ),
     z.union([z.string().max(4096, 'must be at most 4096 characters').regex(/^[^\r\n\0]*$/, 'must not hold CR, LF or NUL'), z.number().transform(String), z.literal(false)], {
       error: 'must be a string (the value) or false (removes the field)',

@@ -2,7 +2,7 @@
 // names and their rules, durations and addresses, and an app's config with the machine config a
 // release becomes. It imports nothing of either side (shared/ only), so loading the agent never
 // loads the control plane.
-export { APP_NAME_RE, APP_NAME_RULE, DIGEST_RE, HOST_ID_RE, MACHINE_ID_RE, ORG_NAME_RE, SECRET_NAME_RE } from './names.js';
+export { APP_NAME_RE, APP_NAME_RULE, DIGEST_RE, HEADER_NAME_RE, HOST_ID_RE, MACHINE_ID_RE, ORG_NAME_RE, PROXY_RESPONSE_FIELDS, RESERVED_RESPONSE_FIELDS, SECRET_NAME_RE } from './names.js';
 export {
   MACHINE_STATE_NAMES,
   machineKey,

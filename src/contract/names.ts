@@ -23,5 +23,16 @@ export const MACHINE_ID_RE = /^[a-z0-9]{1,32}$/;
 /** A secret's name, as an environment variable. */
 export const SECRET_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
-/** An image digest: the sha256 of its .tar.gz bytes (group 1: the hex). */
+/**
+ * Response fields the edge proxy never passes from a machine (hop-by-hop and framing fields it
+ * rewrites, the replay header it acts on, the request id it sets itself): src/proxy drops them,
+ * and an app's own response headers (http_options.response.headers) may not name them, nor `via`.
+ */
+export const PROXY_RESPONSE_FIELDS = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'starling-replay', 'fly-replay', 'starling-request-id', 'fly-request-id'] as const;
+/** What an app may not set on its responses: the proxy's fields above, and `via` (the proxy appends itself). */
+export const RESERVED_RESPONSE_FIELDS: ReadonlySet<string> = new Set([...PROXY_RESPONSE_FIELDS, 'via']);
+/** A response field name an app may set: lower-case token characters (RFC 9110 §5.1). */
+export const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9a-z-]{1,128}$/;
+
+/** A digest: `sha256:<64 hex>` of the content it names (group 1: the hex). */
 export const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;

@@ -1,4 +1,5 @@
 import type { RequestHead, ResponseHead } from '../codec/index.js';
+import { PROXY_RESPONSE_FIELDS } from '../../contract/index.js';
 import type { AppHeaders } from '../route-table/index.js';
 
 /**
@@ -41,21 +42,8 @@ const REQUEST_ACTIONS = new Map<string, number>([
   ['starling-peer', DROP],
 ]);
 
-export const RESPONSE_DROP: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'content-length',
-  'starling-replay',
-  'fly-replay',
-  // The proxy sets its own; a machine's copy would make two.
-  'starling-request-id',
-  'fly-request-id',
-]);
+/** From the machine's response: framing and hop-by-hop fields, the replay header, the request id (the proxy sets its own). */
+export const RESPONSE_DROP: ReadonlySet<string> = new Set(PROXY_RESPONSE_FIELDS);
 
 export interface ForwardInfo {
   clientIp: string;

@@ -3,7 +3,7 @@ import { extname } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { tomlSyntaxIssue, ConfigIssuesError, fromZod, isKnownRegion, type SchemaIssue } from '../../shared/index.js';
-import { APP_NAME_RE, APP_NAME_RULE } from '../../contract/index.js';
+import { APP_NAME_RE, APP_NAME_RULE, HEADER_NAME_RE, RESERVED_RESPONSE_FIELDS } from '../../contract/index.js';
 import { MACHINE_STATES, type RoutesSpec } from './types.js';
 
 /**
@@ -83,15 +83,13 @@ const service = z.strictObject({
   min_machines_running: z.number().int('must be an integer').min(0, 'must be at least 0').default(0),
 });
 
-/** Response fields an app may set: a token name, never framing, hop-by-hop or the proxy's own. */
-export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]{1,128}$/;
-const RESERVED_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'via', 'starling-request-id', 'fly-request-id', 'starling-replay', 'fly-replay']);
+/** Response fields an app may set: a token name, never framing, hop-by-hop or the proxy's own (the contract's rules). */
 const responseHeaders = z
   .record(z.string(), z.string().max(4096, 'must be at most 4096 characters').regex(/^[^\r\n\0]*$/, 'must not hold CR, LF or NUL').nullable())
   .superRefine((h, ctx) => {
     for (const name of Object.keys(h)) {
-      if (!HEADER_NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'must be a lowercase header name (token characters)' });
-      else if (RESERVED_RESPONSE.has(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'is set by the proxy (framing, hop-by-hop or its own): an app cannot set it' });
+      if (!HEADER_NAME_RE.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'must be a lowercase header name (token characters)' });
+      else if (RESERVED_RESPONSE_FIELDS.has(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'is set by the proxy (framing, hop-by-hop or its own): an app cannot set it' });
     }
   });
 
