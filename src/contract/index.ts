@@ -63,4 +63,4 @@ export {
   type ServiceConfig,
 } from './app-config.js';
 export { parseSizeMb } from './app-config-schema.js';
-export { httpServiceOf, machineConfigFor, type ImageDefaults, type ReleaseMachineConfig } from './machine-config.js';
+export { httpServiceOf, machineConfigFor, type ImageCommand, type ImageDefaults, type ReleaseMachineConfig } from './machine-config.js';

@@ -30,19 +30,25 @@ export function httpServiceOf(config: AppConfig): ServiceConfig | undefined {
   return config.services.find((s) => s.ports.some((p) => p.handlers.includes('http')));
 }
 
-/**
- * What an OCI image's config says to run (src/images ImageRun), as the machine config needs it.
- * `base: 'host'` is a quick-start image (a directory or .tar.gz made into one layer): it runs on
- * the host's runtime with its layer at /app, as before images, and its config says nothing.
- */
-export interface ImageDefaults {
-  base: 'host' | 'image';
+/** What an OCI image's config says to run (src/images reads it: its ImageRun is one). */
+export interface ImageCommand {
   entrypoint: string[];
   cmd: string[];
   env: Record<string, string>;
+  /** Absolute; `/` when the image names none. */
   workdir: string;
+  /** As written in the image: '' (root), 'app', '1000', '1000:1000', 'app:staff'. */
   user: string;
   stopSignal?: string | undefined;
+}
+
+/**
+ * An image's command, and its base: `'host'` is a quick-start image (a directory or .tar.gz made
+ * into one layer): it runs on the host's runtime with its layer at /app, as before images, and its
+ * config says nothing.
+ */
+export interface ImageDefaults extends ImageCommand {
+  base: 'host' | 'image';
 }
 
 /**

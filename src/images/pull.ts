@@ -31,7 +31,7 @@ export async function storedImage(store: ImageStore, digest: string): Promise<St
   const { manifest } = parsed;
   for (const d of [manifest.config, ...manifest.layers]) if (!(await store.hasBlob(d.digest))) return undefined;
   const run = parseImageConfig(await readFile(store.blobPath(manifest.config.digest)));
-  return { digest, manifest, run, base: run.labels[HOST_BASE_LABEL] === 'host' ? 'host' : 'image' };
+  return { digest, manifest, run, base: baseOf(run) };
 }
 
 /** Pulls `ref` (which names a digest) into the store unless it is there already. */
@@ -53,11 +53,13 @@ export async function pullImage(client: RegistryClient, store: ImageStore, ref: 
   }
   // The manifest last: its presence says the rest is there.
   await store.putBlob(image.digest, Readable.from([image.manifestBytes]), { size: image.manifestBytes.length });
-  return { digest: image.digest, manifest: image.manifest, run: image.run, base: image.run.labels[HOST_BASE_LABEL] === 'host' ? 'host' : 'image', pulled: true };
+  return { digest: image.digest, manifest: image.manifest, run: image.run, base: baseOf(image.run), pulled: true };
 }
 
 /** What the machine config needs of an image (contract's machineConfigFor). */
 export function imageDefaults(image: StoredImage): ImageDefaults {
-  const r = image.run;
-  return { base: image.base, entrypoint: r.entrypoint, cmd: r.cmd, env: r.env, workdir: r.workdir, user: r.user, stopSignal: r.stopSignal };
+  return { ...image.run, base: image.base };
 }
+
+/** A quick-start image (layer-image.ts) says so in its config's labels. */
+const baseOf = (run: ImageRun): StoredImage['base'] => (run.labels[HOST_BASE_LABEL] === 'host' ? 'host' : 'image');

@@ -4,6 +4,7 @@
  * client, the host image store, the control plane's registry and the CLI. Digests are
  * `sha256:<64 hex>` everywhere.
  */
+import type { ImageCommand } from '../contract/index.js';
 
 /** `[registry/]repository[:tag][@digest]`, filled in: `python:3.12` is docker.io/library/python:3.12. */
 export interface ImageRef {
@@ -31,16 +32,8 @@ export interface ImageManifest {
   layers: Descriptor[];
 }
 
-/** What the image's config says to run, with the defaults filled in. */
-export interface ImageRun {
-  entrypoint: string[];
-  cmd: string[];
-  env: Record<string, string>;
-  /** Absolute; `/` when the image names none. */
-  workdir: string;
-  /** As written in the image: '' (root), 'app', '1000', '1000:1000', 'app:staff'. */
-  user: string;
-  stopSignal?: string | undefined;
+/** What the image's config says to run (the contract's ImageCommand), with the defaults filled in. */
+export interface ImageRun extends ImageCommand {
   labels: Record<string, string>;
   exposedPorts: number[];
 }
