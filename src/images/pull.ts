@@ -49,7 +49,7 @@ export async function pullImage(client: RegistryClient, store: ImageStore, ref: 
   for (const layer of image.manifest.layers) {
     if (await store.hasBlob(layer.digest)) continue;
     const { body } = await client.blob(ref, layer.digest);
-    await store.putBlob(layer.digest, body instanceof Readable ? body : Readable.fromWeb(body), { size: layer.size, ...(o.maxBytes !== undefined ? { maxBytes: o.maxBytes } : {}) });
+    await store.putBlob(layer.digest, Readable.fromWeb(body), { size: layer.size, ...(o.maxBytes !== undefined ? { maxBytes: o.maxBytes } : {}) });
   }
   // The manifest last: its presence says the rest is there.
   await store.putBlob(image.digest, Readable.from([image.manifestBytes]), { size: image.manifestBytes.length });

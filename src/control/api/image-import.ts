@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { formatImageRef, parseImageRef, RegistryClient, type ImageRef } from '../../images/index.js';
+import { DEFAULT_MAX_IMAGE_BYTES } from '../../contract/index.js';
 import { seal, unseal } from '../../shared/index.js';
 import { repositoryOwner, type RegistryStorage } from '../registry/index.js';
 import { getApp } from './apps.js';
@@ -47,9 +48,10 @@ export interface ImportedImage {
   copied: number;
 }
 
-export function imageImportRoutes(ctx: ApiContext, registry: RegistryStorage, client?: RegistryClient): Route[] {
+export function imageImportRoutes(ctx: ApiContext, registry: RegistryStorage): Route[] {
   const { store } = ctx;
-  const max = ctx.maxImageBytes;
+  // The limit of every image upload (images.ts): checked here before any blob is downloaded.
+  const max = ctx.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES;
 
   async function credentialsFor(app: string, host: string): Promise<{ username: string; password: string } | undefined> {
     const doc = (await store.get('registry_logins', loginKey(app, host)))?.value as LoginDoc | undefined;
@@ -67,11 +69,11 @@ export function imageImportRoutes(ctx: ApiContext, registry: RegistryStorage, cl
       throw new HttpError(400, 'ERR_IMAGE_REF', (e as Error).message);
     }
     const creds = await credentialsFor(app, ref.registry);
-    const c = client ?? new RegistryClient({ credentials: (host) => (host === ref.registry ? creds : undefined) });
+    const c = new RegistryClient({ credentials: (host) => (host === ref.registry ? creds : undefined) });
     const image = await c.resolve(ref);
     const blobs = [image.manifest.config, ...image.manifest.layers];
     const size = blobs.reduce((n, d) => n + d.size, 0);
-    if (max !== undefined && size > max) {
+    if (size > max) {
       throw new HttpError(413, 'ERR_IMAGE_TOO_LARGE', `image ${formatImageRef(ref)} is ${size} bytes; this platform takes images of at most ${max} bytes (control.toml limits.max_image_bytes)`);
     }
     // A repository left by a destroyed app of this name is not this app's: claim (and empty) it first.
@@ -80,7 +82,7 @@ export function imageImportRoutes(ctx: ApiContext, registry: RegistryStorage, cl
     for (const d of blobs) {
       if (await registry.hasBlob(app, d.digest)) continue;
       const { body } = await c.blob(ref, d.digest);
-      await registry.putBlob(app, d.digest, body instanceof Readable ? body : Readable.fromWeb(body), d.size);
+      await registry.putBlob(app, d.digest, Readable.fromWeb(body), d.size);
       copied++;
     }
     const digest = await registry.putManifest(app, image.digest, image.manifestBytes, image.mediaType);
@@ -156,8 +158,3 @@ function checkRegistry(text: string): string {
 }
 
 const view = (d: LoginDoc): { registry: string; username: string; updated_at: string } => ({ registry: d.registry, username: d.username, updated_at: d.updated_at });
-
-/** Removes the app's registry logins (the app is destroyed). */
-export async function removeRegistryLogins(ctx: Pick<ApiContext, 'store'>, app: string): Promise<void> {
-  for (const e of await ctx.store.list('registry_logins', { prefix: `${app}.` })) await ctx.store.delete('registry_logins', e.key);
-}
