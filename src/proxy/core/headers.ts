@@ -128,6 +128,7 @@ export function buildResponseHead(resp: ResponseHead, r: ResponseInfo): string {
   let out = `HTTP/1.1 ${resp.status} ${resp.reason}\r\n`;
   const extraHop = resp.connectionTokens.length > 0;
   let via = '';
+  const drop = r.appHeaders?.drop;
   for (let i = 0; i < resp.names.length; i++) {
     const name = resp.names[i]!;
     if (RESPONSE_DROP.has(name) || (extraHop && resp.connectionTokens.includes(name))) continue;
@@ -135,7 +136,7 @@ export function buildResponseHead(resp: ResponseHead, r: ResponseInfo): string {
       via += `${resp.values[i]}, `;
       continue;
     }
-    if (r.appHeaders?.drop.has(name)) continue;
+    if (drop !== undefined && drop.has(name)) continue;
     out += `${name}: ${resp.values[i]}\r\n`;
   }
   if (r.appHeaders) for (const [n, v] of r.appHeaders.set) out += `${n}: ${v}\r\n`;

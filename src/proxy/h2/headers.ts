@@ -73,9 +73,10 @@ export function requestHeadFromH2(headers: IncomingHttpHeaders, endStream: boole
 export function responseHeadersToH2(resp: ResponseHead, r: ResponseInfo): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = { ':status': resp.status };
   const hop = resp.connectionTokens;
+  const drop = r.appHeaders?.drop;
   for (let i = 0; i < resp.names.length; i++) {
     const name = resp.names[i]!;
-    if (RESPONSE_DROP.has(name) || name === 'via' || (hop.length > 0 && hop.includes(name)) || r.appHeaders?.drop.has(name)) continue;
+    if (RESPONSE_DROP.has(name) || name === 'via' || (hop.length > 0 && hop.includes(name)) || (drop !== undefined && drop.has(name))) continue;
     const v = resp.values[i]!;
     const prev = out[name];
     if (prev === undefined) out[name] = v;
