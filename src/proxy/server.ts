@@ -20,6 +20,7 @@ import {
 } from './core/index.js';
 import { ClientConnection } from './http1/index.js';
 import { checkLimits, RefusalLog } from './admission.js';
+import { TcpEdge, type ListenProblem } from './tcp/index.js';
 
 export interface ProxyOptions {
   /** This proxy's region: machines here are preferred. */
@@ -58,6 +59,7 @@ export class ProxyServer {
   private drainPromise: Promise<void> | undefined;
   private readonly tlsDoors: TlsFrontDoor[] = [];
   private h2: H2Front | undefined;
+  private readonly tcp: TcpEdge;
 
   constructor(opts: ProxyOptions) {
     const clock = opts.clock;
@@ -85,7 +87,9 @@ export class ProxyServer {
       queue: new WaitQueue(limits.maxQueuePerApp, metrics),
       autoscaler: new Autoscaler(config, opts.machines),
       acmeHttp: opts.acmeHttp,
+      tunnels: { acceptTunnel: (socket, head, rest) => this.tcp.acceptTunnel(socket, head, rest) },
     };
+    this.tcp = new TcpEdge(this.ctx, this.gate, (app, outcome) => metrics.tcpConnection(app, outcome));
     this.refusals = new RefusalLog(this.gate, config.logger);
     const gate = this.gate;
     this.server = net.createServer({ noDelay: true }, (socket) => {
@@ -131,10 +135,29 @@ export class ProxyServer {
     return listenOn(door.server, host, port);
   }
 
+  /**
+   * Serves the routes' TCP services on `host` (the proxy's listen address), each on its public
+   * ports; TLS handlers with certificates from `contexts` (none: TLS ports refuse connections).
+   */
+  serveTcp(host: string, contexts: TlsContexts | undefined): void {
+    this.tcp.serve(host, contexts);
+  }
+
+  /** TCP service ports that could not be bound, and why (retried on every routes update). */
+  tcpListenProblems(): ListenProblem[] {
+    return this.tcp.listenProblems();
+  }
+
+  /** TCP service ports being served. */
+  tcpPorts(): number[] {
+    return this.tcp.ports();
+  }
+
   /** Replaces the routing view. Requests in flight keep their machine; load counts carry over. */
   setRoutes(spec: RoutesSpec): void {
     this.live.routes = new RouteTable(spec, this.loads);
     this.ctx.autoscaler.routesChanged(this.live.routes);
+    this.tcp.sync(this.live.routes);
     this.config.metrics.routesReloaded(true);
     this.ctx.queue.wakeAll();
   }
@@ -187,12 +210,13 @@ export class ProxyServer {
     this.drainPromise = new Promise<void>((resolve) => {
       this.server.close();
       for (const d of this.tlsDoors) d.server.close();
+      this.tcp.stopListening();
       for (const c of this.connections) c.drain();
       // GOAWAY: streams in flight finish, no new ones start, then the session closes.
       for (const s of this.h2?.sessions.keys() ?? []) s.close();
       const deadline = this.config.clock.monotonic() + this.config.limits.drainTimeoutMs;
       const check = (): void => {
-        const open = this.connections.size + (this.h2?.sessions.size ?? 0);
+        const open = this.connections.size + (this.h2?.sessions.size ?? 0) + this.tcp.open;
         if (open === 0 || this.config.clock.monotonic() >= deadline) {
           timer.cancel();
           for (const c of this.connections) c.socket.destroy();
@@ -212,6 +236,7 @@ export class ProxyServer {
     this.autostopTimer.cancel();
     this.server.close();
     for (const d of this.tlsDoors) d.server.close();
+    this.tcp.close();
     for (const c of this.connections) c.socket.destroy();
     for (const s of this.h2?.sessions.keys() ?? []) s.destroy();
     this.ctx.pool.closeAll();

@@ -125,6 +125,8 @@ export async function startStandalone(o: StandaloneOptions): Promise<RunningProx
     started.close();
     throw listenError('--listen', o.listen, e);
   });
+  // TCP services listen on the proxy's address, on each service's public ports (tcp/tcp-edge.ts).
+  started.serveTcp(o.listen.host, certs?.contexts);
   let tlsAddr: { host: string; port: number } | undefined;
   if (o.tls && certs) {
     const at = o.tls.listen;

@@ -1,6 +1,6 @@
 /**
  * The proxy's metrics on the shared instruments: the text /metrics answers is exactly what the
- * proxy's own renderer wrote before the port (names, labels, order, values; docs/metrics.md and
+ * proxy's own renderer wrote before the port, plus the families added since (names, labels, order, values; docs/metrics.md and
  * dashboards rely on them), and every family passes the naming scheme.
  */
 import assert from 'node:assert/strict';
@@ -38,6 +38,9 @@ function recorded(): ProxyMetrics {
   m.rejectedRequest('obs_fold');
   m.rejectedRequest('h2_rapid_reset');
   m.responseIdleTimeout('shop');
+  m.tcpConnection('db', 'proxied');
+  m.tcpConnection('db', 'proxied');
+  m.tcpConnection('db', 'client_proxy_header');
   return m;
 }
 
@@ -127,6 +130,10 @@ describe('the proxy metrics', () => {
     '# TYPE starling_proxy_routes_reloads_total counter\n' +
     'starling_proxy_routes_reloads_total{result="ok"} 2\n' +
     'starling_proxy_routes_reloads_total{result="invalid"} 1\n' +
+    '# HELP starling_proxy_tcp_connections_total Connections to TCP services, by app and outcome.\n' +
+    '# TYPE starling_proxy_tcp_connections_total counter\n' +
+    'starling_proxy_tcp_connections_total{app="db",outcome="proxied"} 2\n' +
+    'starling_proxy_tcp_connections_total{app="db",outcome="client_proxy_header"} 1\n' +
     '# HELP starling_proxy_machine_inflight Requests in flight per machine.\n' +
     '# TYPE starling_proxy_machine_inflight gauge\n' +
     'starling_proxy_machine_inflight{app="shop",machine="shop-fra",region="fra"} 2\n' +
@@ -169,6 +176,8 @@ describe('the proxy metrics', () => {
     '# TYPE starling_proxy_routes_reloads_total counter\n' +
     'starling_proxy_routes_reloads_total{result="ok"} 0\n' +
     'starling_proxy_routes_reloads_total{result="invalid"} 0\n' +
+    '# HELP starling_proxy_tcp_connections_total Connections to TCP services, by app and outcome.\n' +
+    '# TYPE starling_proxy_tcp_connections_total counter\n' +
     '# HELP starling_proxy_machine_inflight Requests in flight per machine.\n' +
     '# TYPE starling_proxy_machine_inflight gauge\n',
     );
@@ -176,7 +185,7 @@ describe('the proxy metrics', () => {
 
   it('follow the naming scheme, family by family', () => {
     const families = recorded().families(MACHINES);
-    assert.equal(families.length, 14);
+    assert.equal(families.length, 15);
     for (const f of families) assert.deepEqual(schemeProblems(f), [], f.name);
   });
 });

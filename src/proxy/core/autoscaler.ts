@@ -49,7 +49,7 @@ export class Autoscaler implements Autoscaling {
   routesChanged(routes: RouteTable): void {
     for (const key of this.starting.keys()) {
       const [app, id] = key.split('/');
-      if (routes.apps.get(app!)?.byId.get(id!)?.usable) this.starting.delete(key);
+      if (routes.usable(app!, id!)) this.starting.delete(key);
     }
   }
 
@@ -63,7 +63,7 @@ export class Autoscaler implements Autoscaling {
     const control = this.control;
     if (!control) return;
     const { metrics, logger } = this.config;
-    for (const app of routes.apps.values()) {
+    for (const app of routes.autoscaled()) {
       for (const m of machinesToStop(app)) {
         metrics.autostop(app.name);
         logger.info('autostop', { app: app.name, machine: m.id, region: m.region, mode: app.autoStop });

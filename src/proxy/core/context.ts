@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { RequestHead } from '../codec/index.js';
 import type { Clock, Logger } from '../../shared/index.js';
 import type { AppRoute, RouteTable } from '../route-table/index.js';
 import type { UpstreamPool } from '../upstream/index.js';
@@ -115,6 +117,13 @@ export interface ProxyContext {
   readonly autoscaler: Autoscaling;
   /** ACME HTTP-01 answers (the shared certificate store), looked up before any routing (admit.ts). */
   readonly acmeHttp: AcmeHttpAnswers | undefined;
+  /** Where a peer proxy's TCP tunnel request goes (tcp/tcp-edge.ts): the connection is handed over. */
+  readonly tunnels: TunnelAcceptor;
+}
+
+/** The TCP services' end of the backhaul, as the HTTP/1.1 connection hands a tunnel over. */
+export interface TunnelAcceptor {
+  acceptTunnel(socket: Socket, head: RequestHead, rest: Buffer | undefined): void;
 }
 
 /**

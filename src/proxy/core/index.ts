@@ -8,10 +8,12 @@ export {
   type ProxyConfig,
   type ProxyContext,
   type ProxyLimits,
+  type TunnelAcceptor,
 } from './context.js';
+export { isPeerRequest } from './peer.js';
 export { Exchange } from './exchange.js';
 export type { Downstream } from './downstream.js';
-export { WaitQueue } from './queue.js';
+export { WaitQueue, type Waiter } from './queue.js';
 export { Autoscaler } from './autoscaler.js';
 export { admit, LocalAnswer } from './admit.js';
 export { chooseMachine, type ChooseRequest, type Choice, type NoneReason } from './choose.js';

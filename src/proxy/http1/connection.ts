@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
-import { findHeadEnd, HeadError, MAX_HEAD_BYTES, parseRequestHead, type ResponseHead } from '../codec/index.js';
-import { admit, buildLocalResponse, buildResponseHead, Exchange, LocalAnswer, type Downstream, type ProxyContext, type ResponseInfo } from '../core/index.js';
+import { findHeadEnd, HeadError, MAX_HEAD_BYTES, parseRequestHead, type RequestHead, type ResponseHead } from '../codec/index.js';
+import { admit, buildLocalResponse, buildResponseHead, Exchange, isPeerRequest, LocalAnswer, type Downstream, type ProxyContext, type ResponseInfo } from '../core/index.js';
+import { isTunnelRequest } from '../tcp/index.js';
 
 const enum Deadline {
   None,
@@ -116,6 +117,7 @@ export class ClientConnection implements Downstream {
     this.buf = undefined;
     this.deadlineKind = Deadline.None;
     const rest = end < buf.length ? buf.subarray(end) : undefined;
+    if (isTunnelRequest(head) && isPeerRequest(head, this.ctx.config.limits.peerKey)) return this.handOver(head, rest);
     const admitted = admit(this.ctx, head, this.secure);
     if (admitted instanceof LocalAnswer) {
       // Answered without routing. The body, if any, is not read: the connection closes after.
@@ -142,6 +144,21 @@ export class ClientConnection implements Downstream {
         if (!this.exchange) this.parse();
       });
     }
+  }
+
+  /**
+   * A peer proxy's TCP tunnel (tcp/peer-tunnel.ts): the socket leaves HTTP for good. It is no longer
+   * this connection's (not counted, not swept); the TCP services' session owns it from here.
+   */
+  private handOver(head: RequestHead, rest: Buffer | undefined): void {
+    this.closed = true;
+    this.buf = undefined;
+    this.registry.delete(this);
+    this.ctx.config.metrics.connectionClosed();
+    for (const event of ['data', 'drain', 'close']) this.socket.removeAllListeners(event);
+    // A tunnel carries half-closes: the edge's client may end its side and still read the answer.
+    this.socket.allowHalfOpen = true;
+    this.ctx.tunnels.acceptTunnel(this.socket, head, rest);
   }
 
   /** An answer admit() looks up (ACME HTTP-01, from the shared store): the connection waits for it. */

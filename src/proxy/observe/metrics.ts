@@ -34,6 +34,7 @@ export class ProxyMetrics {
   private readonly autostops = new Counter('starling_proxy_autostops_total', 'Machines stopped because the load did not need them.', ['app']);
   private readonly responseIdle = new Counter('starling_proxy_response_idle_timeouts_total', 'Responses cut off because the machine stopped sending the body.', ['app']);
   private readonly rejected = new Counter('starling_proxy_rejected_requests_total', 'Requests refused before routing, by reason.', ['reason']);
+  private readonly tcp = new Counter('starling_proxy_tcp_connections_total', 'Connections to TCP services, by app and outcome.', ['app', 'outcome']);
   private readonly reloads = new Counter('starling_proxy_routes_reloads_total', 'Routes file reloads, by result.', ['result']);
   private openConnections = 0;
   private queued = 0;
@@ -95,6 +96,11 @@ export class ProxyMetrics {
     this.responseIdle.incKey(app);
   }
 
+  /** A TCP service connection ended (docs/metrics.md lists the outcomes). */
+  tcpConnection(app: string, outcome: string): void {
+    this.tcp.incKey(`${app}${SERIES_SEP}${outcome}`);
+  }
+
   /** Every family, in the order /metrics has always listed them (docs/metrics.md). */
   families(machines: readonly MachineGauge[], connections: ConnectionCounts = NO_REFUSALS): MetricFamily[] {
     return [
@@ -119,6 +125,7 @@ export class ProxyMetrics {
       this.responseIdle.family(),
       this.rejected.family(),
       this.reloads.family(),
+      this.tcp.family(),
       gauge(
         'starling_proxy_machine_inflight',
         'Requests in flight per machine.',

@@ -11,7 +11,12 @@ export {
   type MachineState,
   type RoutesSpec,
   type ServiceSpec,
+  type TcpHandler,
+  type TcpPortSpec,
+  type TcpServiceSpec,
 } from './types.js';
-export { RouteTable, LoadRegistry, type AppRoute, type LoadCell, type MachineRoute } from './table.js';
+export { TcpTable, type TcpRoute, type TcpPortRoute } from './tcp-table.js';
+export { RouteTable, LoadRegistry } from './table.js';
+export type { AppRoute, LoadCell, MachineRoute } from './compiled.js';
 export { RoutesSpecSchema, RoutesInvalidError, parseRoutesSpec, parseRoutesText } from './schema.js';
 export { RoutesWatcher, loadRoutesFile, type RoutesWatcherOptions } from './load.js';

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { tomlSyntaxIssue, ConfigIssuesError, fromZod, isKnownRegion, type SchemaIssue } from '../../shared/index.js';
 import { APP_NAME_RE, APP_NAME_RULE, HEADER_NAME_RE, RESERVED_RESPONSE_FIELDS } from '../../contract/index.js';
 import { MACHINE_STATES, type RoutesSpec } from './types.js';
+import { tcpPortClashes, tcpServiceSchema } from './tcp-schema.js';
 
 /**
  * The routes file's schema. Zod checks each value on its own; `crossCheck` then looks across the
@@ -104,8 +105,11 @@ const app = z.strictObject({
   machines: z.array(machine),
 });
 
+const appName = z.string().regex(APP_NAME_RE, APP_NAME_RULE);
+
 export const RoutesSpecSchema = z.strictObject({
   apps: z.array(app),
+  tcp_services: z.array(tcpServiceSchema({ service: service.prefault({}), machine, appName, region: regionCode })).optional(),
   rtt: z.record(z.string(), z.record(z.string(), z.number().min(0, 'must be a number of milliseconds ≥ 0'))).optional(),
 });
 
@@ -254,6 +258,12 @@ function crossCheck(value: unknown): SchemaIssue[] {
       checkRegion(m.region, `apps[${i}].machines[${k}].region`);
     });
   });
+  issues.push(...tcpPortClashes(doc.tcp_services));
+  asArray(doc.tcp_services).forEach((s, i) => {
+    const t = asObject(s);
+    checkRegion(t.primary_region, `tcp_services[${i}].primary_region`);
+    asArray(t.machines).forEach((m, k) => checkRegion(asObject(m).region, `tcp_services[${i}].machines[${k}].region`));
+  });
   return issues;
 }
 
@@ -265,6 +275,7 @@ function sortIssues(issues: SchemaIssue[]): SchemaIssue[] {
   const rank = (p: string): number => {
     const m = /^apps\[(\d+)\]/.exec(p);
     if (m) return Number(m[1]);
+    if (p.startsWith('tcp_services')) return Number.MAX_SAFE_INTEGER - 1;
     return p.startsWith('rtt') ? Number.MAX_SAFE_INTEGER : -1;
   };
   return [...issues].sort((x, y) => rank(x.path) - rank(y.path));

@@ -1,13 +1,7 @@
 import { RttTable } from '../../shared/index.js';
-import type { AppHeaders, AppSpec, ConcurrencyType, MachineState, RoutesSpec } from './types.js';
-
-/**
- * Live load of one machine. Kept outside the route objects, keyed by app/machine id, so that a
- * routes reload (which builds new route objects) does not forget requests already in flight.
- */
-export interface LoadCell {
-  inflight: number;
-}
+import type { AppHeaders, AppSpec, RoutesSpec } from './types.js';
+import type { AppRoute, LoadCell, MachineRoute } from './compiled.js';
+import { TcpTable } from './tcp-table.js';
 
 export class LoadRegistry {
   private readonly cells = new Map<string, LoadCell>();
@@ -25,47 +19,11 @@ export class LoadRegistry {
   }
 }
 
-export interface MachineRoute {
-  /** `app/id`: unique across the table. */
-  readonly key: string;
-  readonly id: string;
-  readonly app: AppRoute;
-  readonly region: string;
-  readonly address: string;
-  readonly port: number;
-  readonly state: MachineState;
-  readonly healthy: boolean;
-  /** Started and healthy: may receive traffic. */
-  readonly usable: boolean;
-  /** Reached through another host's proxy (MachineSpec.peer). */
-  readonly peer: boolean;
-  readonly load: LoadCell;
-}
-
-export interface AppRoute {
-  readonly name: string;
-  readonly hostnames: readonly string[];
-  readonly primaryRegion: string | undefined;
-  readonly forceHttps: boolean;
-  /** The app's own response headers (compiled once per routes update); undefined: none. */
-  readonly responseHeaders: AppHeaders | undefined;
-  readonly autoStart: boolean;
-  readonly autoStop: 'off' | 'stop' | 'suspend';
-  readonly minMachinesRunning: number;
-  readonly concurrencyType: ConcurrencyType;
-  readonly softLimit: number;
-  /** Infinity when the app set no hard limit. */
-  readonly hardLimit: number;
-  readonly machines: readonly MachineRoute[];
-  readonly byRegion: ReadonlyMap<string, readonly MachineRoute[]>;
-  readonly byId: ReadonlyMap<string, MachineRoute>;
-  /** Regions holding machines of this app, nearest-first from a given edge region (cached). */
-  regionsFrom(edge: string): readonly string[];
-}
-
 export class RouteTable {
   readonly apps: ReadonlyMap<string, AppRoute>;
   readonly rtt: RttTable;
+  /** Raw TCP services by public port (tcp-table.ts). */
+  readonly tcp: TcpTable;
   private readonly exact = new Map<string, AppRoute>();
   private readonly wildcard = new Map<string, AppRoute>();
 
@@ -86,6 +44,8 @@ export class RouteTable {
       }
     }
     this.apps = apps;
+    this.tcp = new TcpTable(spec.tcp_services ?? [], (a) => compileApp(a, loads, this.rtt));
+    for (const r of this.tcp.routes) for (const m of r.service.machines) live.add(m.key);
     loads.prune(live);
   }
 
@@ -114,6 +74,22 @@ export class RouteTable {
     let n = 0;
     for (const a of this.apps.values()) n += a.machines.length;
     return n;
+  }
+
+  /** Whether the app's machine may receive traffic (through its HTTP route or a TCP service). */
+  usable(app: string, id: string): boolean {
+    if (this.apps.get(app)?.byId.get(id)?.usable) return true;
+    return this.tcp.routes.some((r) => r.service.name === app && r.service.byId.get(id)?.usable === true);
+  }
+
+  /**
+   * The routes autostop looks at: every HTTP app, and the TCP services of apps without one (an app
+   * with both is stopped by its HTTP route, whose load cells count the TCP connections too).
+   */
+  autoscaled(): AppRoute[] {
+    const out = [...this.apps.values()];
+    for (const r of this.tcp.routes) if (!this.apps.has(r.service.name) && !out.some((a) => a.name === r.service.name)) out.push(r.service);
+    return out;
   }
 }
 

@@ -67,8 +67,38 @@ export interface AppSpec {
   machines: MachineSpec[];
 }
 
+/** What the edge does on a TCP port before the bytes go to the machine (fly's handlers). */
+export type TcpHandler = 'tls' | 'pg_tls' | 'proxy_proto';
+
+/** Public ports of a TCP service: one (start = end) or a range, with the same handlers. */
+export interface TcpPortSpec {
+  start_port: number;
+  end_port: number;
+  /** Empty: raw bytes both ways. `tls`: TLS ends at the edge. `pg_tls`: PostgreSQL's SSLRequest, then TLS ends at the edge. `proxy_proto`: a PROXY header first. */
+  handlers: TcpHandler[];
+  /** The PROXY protocol version sent with `proxy_proto` (default v1, as fly). */
+  proxy_proto_version?: 'v1' | 'v2' | undefined;
+  /** ALPN protocols the edge offers with `tls` (none: no ALPN). */
+  alpn?: string[] | undefined;
+}
+
+/**
+ * A raw TCP service of an app (fly's `[[services]]` without the `http` handler): connections to its
+ * public ports on the proxy's address go to the nearest machine's `internal_port`, chosen as HTTP
+ * requests are (concurrency counts connections), machines on other hosts through their proxy.
+ */
+export interface TcpServiceSpec {
+  app: string;
+  primary_region?: string | undefined;
+  ports: TcpPortSpec[];
+  service: ServiceSpec;
+  machines: MachineSpec[];
+}
+
 export interface RoutesSpec {
   apps: AppSpec[];
+  /** Raw TCP services; a public port belongs to one of them. */
+  tcp_services?: TcpServiceSpec[] | undefined;
   /** Measured RTTs in ms, `rtt.fra.iad = 92`; symmetric; overrides the catalog's model. */
   rtt?: Record<string, Record<string, number>> | undefined;
 }
