@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { SchemaIssue } from '../shared/index.js';
+import { splitCommandWords } from './command-words.js';
 import { parseDuration } from './duration.js';
 import { APP_NAME_RE, APP_NAME_RULE, HEADER_NAME_RE, RESERVED_RESPONSE_FIELDS } from './names.js';
 
@@ -197,7 +198,19 @@ export const AppConfigSchema = z.strictObject({
         .positive('must be more than 0')
         .refine((n) => n < 1 || Number.isInteger(n), 'must be a fraction below 1 (of the machines) or a whole number of machines')
         .default(0.33),
-      release_command: z.string().trim().min(1, 'must not be empty').optional(),
+      // Split as flyctl splits it (command-words.ts): an unclosed quote is said here, not on a host.
+      release_command: z
+        .string()
+        .trim()
+        .min(1, 'must not be empty')
+        .superRefine((v, ctx) => {
+          const words = splitCommandWords(v);
+          if (!words.ok) ctx.addIssue({ code: 'custom', message: words.reason });
+        })
+        .optional(),
+      release_command_timeout: duration
+        .refine((ms) => ms >= 1000 && ms <= 86_400_000, 'must be from 1s to 24h')
+        .optional(),
     })
     .prefault({}),
   vm: z.array(vm).default([]),
@@ -221,7 +234,7 @@ const FLY_ONLY: readonly [string, readonly string[], string][] = [
   ['', ['files'], 'files written into machines are not supported yet; ignored'],
   ['build', ['builder', 'buildpacks', 'settings', 'builtin'],
     'Starling builds images from a Dockerfile only (buildah): set [build] dockerfile or image; ignored'],
-  ['deploy', ['wait_timeout', 'release_command_timeout', 'release_command_vm', 'seed_command'], 'not supported by Starling yet; ignored'],
+  ['deploy', ['wait_timeout', 'release_command_vm', 'seed_command'], 'not supported by Starling yet; ignored'],
   ['http_service', ['processes'], 'process groups are not supported yet; ignored'],
   ['http_service', ['tls_options', 'machine_checks'], 'not supported by Starling yet; ignored'],
   ['http_service.http_options', ['compress', 'h2_backend', 'idle_timeout'], 'not applied yet: the proxy speaks HTTP/1.1 to machines, with its own idle timeout; ignored'],

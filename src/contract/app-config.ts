@@ -5,6 +5,7 @@ import {
   AppConfigSchema, allowedKeys, displayPath, parseSizeMb, prepare,
   type HANDLERS, type KILL_SIGNALS, type ParsedDocument, type STRATEGIES,
 } from './app-config-schema.js';
+import { splitCommandWords } from './command-words.js';
 
 /**
  * An app's config, `starling.toml`: the fly.toml subset in docs/app-config.md. A real fly.toml is
@@ -64,8 +65,12 @@ export interface AppConfig {
   overrides: { entrypoint?: string[]; cmd?: string[] };
   /** [http_service] expanded (ports 80 and 443) first, then [[services]] in file order. */
   services: ServiceConfig[];
-  /** max_unavailable: below 1 a fraction of the machines, from 1 a number of them (maxUnavailableCount). */
-  deploy: { strategy: DeployStrategy; max_unavailable: number; release_command?: string };
+  /**
+   * max_unavailable: below 1 a fraction of the machines, from 1 a number of them (maxUnavailableCount).
+   * release_command: its argv, split as flyctl splits it (command-words.ts), run once per deploy
+   * before any machine is replaced (control/deploy/release-command.ts); its timeout, fly's 5m default.
+   */
+  deploy: { strategy: DeployStrategy; max_unavailable: number; release_command?: string[]; release_command_timeout_ms: number };
   vm: { cpu_kind: 'shared' | 'performance'; cpus: number; memory_mb: number };
   mounts: { source: string; destination: string; initial_size_gb: number }[];
   restart: { policy: 'always' | 'never' | 'on-failure'; max_retries: number };
@@ -75,6 +80,8 @@ export interface AppConfig {
 // same whether its check or restart policy came from starling.toml or from the Machines API.
 const CHECK_DEFAULTS = { grace_period_ms: 1_000, interval_ms: 15_000, timeout_ms: 2_000 };
 const DEFAULT_RETRIES = 3;
+/** flyctl's DefaultReleaseCommandTimeout. */
+export const DEFAULT_RELEASE_COMMAND_TIMEOUT_MS = 5 * 60_000;
 
 /** The app config was read but is not valid: `issues` holds every error, `warnings` the rest. */
 export class AppConfigError extends ConfigIssuesError {
@@ -220,8 +227,8 @@ function crossCheck(doc: Record<string, unknown>, at: (p: readonly PropertyKey[]
 /**
  * Keys the schema takes that nothing applies yet: a warning each (never silence), ending "ignored"
  * like the fly-only keys, so `config validate` and `starling deploy` say so. Each is removed from
- * here when its key is applied (issue 17's work: TCP/UDP at the edge, PROXY protocol, release
- * commands; issue 20's: volumes).
+ * here when its key is applied (issue 17's work: TCP/UDP at the edge, PROXY protocol; issue 20's:
+ * volumes).
  */
 function notApplied(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string, warnings: ConfigIssue[]): void {
   const warn = (path: readonly PropertyKey[], message: string): void => void warnings.push({ path: at(path), message });
@@ -234,7 +241,6 @@ function notApplied(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string
       else if (p.port !== 80 && p.port !== 443) warn(['services', i, 'ports', j], `the edge serves HTTP on ports 80 and 443 (with [proxy] tls_listen) only, not on ${ports}; ignored`);
     });
   });
-  if (d.deploy.release_command !== undefined) warn(['deploy', 'release_command'], 'release commands are not run yet: a deploy goes ahead without it; ignored');
   d.vm.forEach((v, i) => {
     if (v.cpu_kind !== undefined) warn(['vm', i, 'cpu_kind'], 'has no effect: cpus and memory are the machine\'s limits (cgroups); ignored');
   });
@@ -314,12 +320,19 @@ function normalize(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string,
     deploy: {
       strategy: d.deploy.strategy,
       max_unavailable: d.deploy.max_unavailable,
-      ...(d.deploy.release_command !== undefined ? { release_command: d.deploy.release_command } : {}),
+      ...(d.deploy.release_command !== undefined ? { release_command: commandWords(d.deploy.release_command) } : {}),
+      release_command_timeout_ms: d.deploy.release_command_timeout ?? DEFAULT_RELEASE_COMMAND_TIMEOUT_MS,
     },
     vm: { cpu_kind: vm.cpu_kind ?? 'shared', cpus: vm.cpus ?? 1, memory_mb: vm.memory ?? vm.memory_mb ?? 256 },
     mounts: d.mounts.map((m) => ({ source: m.source, destination: m.destination, initial_size_gb: m.initial_size ?? 1 })),
     restart: { policy: restart?.policy ?? 'on-failure', max_retries: restart?.retries ?? DEFAULT_RETRIES },
   };
+}
+
+/** The schema checked that it splits. */
+function commandWords(s: string): string[] {
+  const w = splitCommandWords(s);
+  return w.ok ? w.argv : [];
 }
 
 /** [build], with fly's two spellings of build-target made one. */

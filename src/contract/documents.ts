@@ -72,7 +72,20 @@ export interface MachineDoc {
   /** The deploy that created it (null: `scale count`). */
   deploy: string | null;
   created_at: string;
+  /**
+   * Absent: one of the app's machines (served, scaled, replaced by deploys). `release_command`:
+   * the temporary machine a deploy runs its release's `[deploy] release_command` in — that
+   * command instead of the image's, restart `never`, no checks, never routed, not counted as one
+   * of the app's machines; the deploy removes it once it has exited (control/deploy).
+   */
+  role?: MachineRole | undefined;
 }
+
+export const MACHINE_ROLES = ['release_command'] as const;
+export type MachineRole = (typeof MACHINE_ROLES)[number];
+
+/** One of the app's own machines: not a deploy's temporary one (MachineDoc.role). */
+export const isAppMachine = (m: { role?: MachineRole | undefined }): boolean => m.role === undefined;
 
 /** `machine_states/<app>.<id>`: what the host's agent last reported. Written only by agents. */
 export interface MachineStateDoc {
@@ -82,9 +95,11 @@ export interface MachineStateDoc {
   region: string;
   release: number;
   state: MachineStateName;
-  /** Started and every check passing: the proxies route to it. */
+  /** Started and every check passing: the proxies route to it (never one with a role). */
   healthy: boolean;
   updated_at: string;
+  /** Its placement's role, copied by the control plane: a proxy never routes to such a machine. */
+  role?: MachineRole | undefined;
 }
 
 export const releaseKey = (app: string, version: number): string => `${app}.${String(version).padStart(8, '0')}`;

@@ -4,12 +4,15 @@
 // loads the control plane.
 export { APP_NAME_RE, APP_NAME_RULE, DIGEST_RE, HEADER_NAME_RE, HOST_ID_RE, MACHINE_ID_RE, ORG_NAME_RE, PROXY_RESPONSE_FIELDS, RESERVED_RESPONSE_FIELDS, SECRET_NAME_RE } from './names.js';
 export {
+  MACHINE_ROLES,
   MACHINE_STATE_NAMES,
+  isAppMachine,
   machineKey,
   releaseKey,
   type AppDoc,
   type HostDoc,
   type MachineDoc,
+  type MachineRole,
   type MachineStateDoc,
   type MachineCheckDoc,
   type MachineDetailsDoc,
@@ -49,6 +52,7 @@ export { FRAME, FrameDecoder, MAX_FRAME_PAYLOAD, PING_INTERVAL_MS, encodeFrame, 
 export { HOST_PORT_RULE, parseHostPort } from '../shared/index.js';
 export {
   AppConfigError,
+  DEFAULT_RELEASE_COMMAND_TIMEOUT_MS,
   loadAppConfig,
   maxUnavailableCount,
   parseAppConfig,
@@ -63,4 +67,5 @@ export {
   type ServiceConfig,
 } from './app-config.js';
 export { parseSizeMb } from './app-config-schema.js';
+export { formatCommandWords, splitCommandWords } from './command-words.js';
 export { httpServiceOf, machineConfigFor, type ImageCommand, type ImageDefaults, type ReleaseMachineConfig } from './machine-config.js';

@@ -6,6 +6,7 @@
  */
 import { StarlingError } from '../shared/index.js';
 import { parseAppConfigDocument, type AppConfig, type ServiceConfig } from './app-config.js';
+import type { MachineRole } from './documents.js';
 
 export interface ReleaseMachineConfig {
   /** A local image: the unpacked directory, the downloaded .tar.gz, or `oci:<manifest digest>` in the host image store. */
@@ -55,27 +56,42 @@ export interface ImageDefaults extends ImageCommand {
  * The machine config for a release. `config` is the release's stored document (validated again
  * here: an agent never runs a config it would reject). Secrets are the values for this machine,
  * fetched by the agent; the app's env wins nothing over them (a name is one or the other).
+ *
+ * `role: 'release_command'` (MachineDoc.role): a deploy's release command, with what flyctl's
+ * ToReleaseMachineConfig changes — the command is the entrypoint ([experimental] entrypoint, else
+ * the image's ENTRYPOINT) followed by release_command's words in place of CMD (fly's `init.cmd`);
+ * restart `never` (fly's "no"); no checks; RELEASE_COMMAND=1 in the environment, as on fly, so an
+ * entrypoint script can tell. Everything else (image, env, secrets, guest, user) is the release's.
  */
-export function machineConfigFor(config: unknown, opts: { app: string; image: string; secrets: Record<string, string>; defaults?: ImageDefaults | undefined }): ReleaseMachineConfig {
+export function machineConfigFor(
+  config: unknown,
+  opts: { app: string; image: string; secrets: Record<string, string>; defaults?: ImageDefaults | undefined; role?: MachineRole | undefined },
+): ReleaseMachineConfig {
   const { config: c } = parseAppConfigDocument(config, `release config of app ${opts.app}`);
+  const release = opts.role === 'release_command' ? c.deploy.release_command : undefined;
+  if (opts.role === 'release_command' && !release) {
+    throw new StarlingError('ERR_MACHINE_SPEC', `the release of app ${opts.app} has no [deploy] release_command to run`, { fault: 'system' });
+  }
   const service = httpServiceOf(c) ?? c.services[0];
   const internal_port = service?.internal_port ?? 8080;
   const checks: ReleaseMachineConfig['checks'] = {};
-  (service?.checks ?? []).forEach((k, i) => {
-    checks[`${k.type}-${i}`] = {
-      type: k.type,
-      port: k.port,
-      ...(k.type === 'http' ? { method: k.method ?? 'GET', path: k.path ?? '/' } : {}),
-      grace_period_ms: k.grace_period_ms,
-      interval_ms: k.interval_ms,
-      timeout_ms: k.timeout_ms,
-    };
-  });
+  if (!release) {
+    (service?.checks ?? []).forEach((k, i) => {
+      checks[`${k.type}-${i}`] = {
+        type: k.type,
+        port: k.port,
+        ...(k.type === 'http' ? { method: k.method ?? 'GET', path: k.path ?? '/' } : {}),
+        grace_period_ms: k.grace_period_ms,
+        interval_ms: k.interval_ms,
+        timeout_ms: k.timeout_ms,
+      };
+    });
+  }
   const d = opts.defaults?.base === 'image' ? opts.defaults : undefined;
   // The image's env first: [env] and then secrets win over it (a name is one or the other).
-  const env = { ...d?.env, ...c.env };
+  const env: Record<string, string> = { ...d?.env, ...c.env, ...(release ? { RELEASE_COMMAND: '1' } : {}) };
   for (const name of Object.keys(opts.secrets)) delete env[name];
-  const cmd = d ? imageCommand(opts.app, d, c.overrides) : c.cmd;
+  const cmd = release ? [...(c.overrides.entrypoint ?? d?.entrypoint ?? []), ...release] : d ? imageCommand(opts.app, d, c.overrides) : c.cmd;
   return {
     image: opts.image,
     ...(cmd ? { cmd } : {}),
@@ -84,13 +100,12 @@ export function machineConfigFor(config: unknown, opts: { app: string; image: st
     secrets: opts.secrets,
     internal_port,
     guest: { cpus: c.vm.cpus, memory_mb: c.vm.memory_mb },
-    restart: c.restart,
+    restart: release ? { policy: 'never', max_retries: 0 } : c.restart,
     kill_signal: c.kill_signal_set ? c.kill_signal : stopSignal(d?.stopSignal) ?? c.kill_signal,
     kill_timeout_ms: c.kill_timeout_ms,
     checks,
   };
 }
-
 
 /**
  * Docker's rule: [experimental] entrypoint replaces ENTRYPOINT and drops the image's CMD; cmd

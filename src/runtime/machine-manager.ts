@@ -28,6 +28,11 @@ export interface CreateOptions {
   id?: string | undefined;
   kill_signal?: NodeJS.Signals | undefined;
   kill_timeout_ms?: number | undefined;
+  /**
+   * A one-off task (a deploy's release command): it runs its command and ends. No checks (not
+   * even the default port check), and never in the proxy's routes (routesFor).
+   */
+  task?: boolean | undefined;
 }
 
 export interface MachineManagerOptions {
@@ -100,7 +105,7 @@ export class MachineManager implements MachinesPort {
   /** Machines of `app` as the routes file describes them (address, port, state, healthy). */
   routesFor(app: string): { id: string; region: string; address: string; port: number; state: MachineState; healthy: boolean }[] {
     return [...this.machines.values()]
-      .filter((m) => m.spec.app === app && m.state !== 'destroyed')
+      .filter((m) => m.spec.app === app && m.state !== 'destroyed' && !m.task)
       .map((m) => ({
         id: m.spec.id,
         region: m.spec.region,
@@ -156,13 +161,13 @@ export class MachineManager implements MachinesPort {
       kill_timeout_ms: opts.kill_timeout_ms ?? DEFAULTS.kill_timeout_ms,
       // Without a check of its own, a machine is ready when its port accepts connections. The grace
       // period is the window in which checks repeat quickly until the first pass (warm-up below).
-      checks: checks.length > 0 ? checks : [{ type: 'tcp', grace_period_ms: 10_000, interval_ms: 1000, timeout_ms: 500 }],
+      checks: opts.task ? [] : checks.length > 0 ? checks : [{ type: 'tcp', grace_period_ms: 10_000, interval_ms: 1000, timeout_ms: 500 }],
     };
     const drv = await this.o.driver.prepare(spec);
     const now = new Date(this.o.clock.now()).toISOString();
     const logs = new MachineLogs({ dir: join(this.o.dataDir, 'logs'), machineId: id, clock: this.o.clock, redact: Object.values(spec.secrets) });
     const history = new MachineHistory(() => new Date(this.o.clock.now()).toISOString());
-    const m: Managed = { spec, drv, state: 'created', created: now, updated: now, logs, checks: undefined, stopping: false, retries: 0, restartTimer: undefined, history };
+    const m: Managed = { spec, drv, state: 'created', created: now, updated: now, logs, checks: undefined, stopping: false, retries: 0, restartTimer: undefined, history, task: opts.task === true };
     history.add('created', 'created');
     this.machines.set(id, m);
     this.o.logger.info('machine created', { app, machine: id, region: spec.region, not_applied: drv.notApplied });

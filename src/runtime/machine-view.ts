@@ -19,6 +19,8 @@ export interface Managed {
   retries: number;
   restartTimer: TimerHandle | undefined;
   history: MachineHistory;
+  /** A one-off task (CreateOptions.task): no checks, not routed. */
+  task: boolean;
 }
 
 /** A machine as the Machines API shows it (secrets by name only). */

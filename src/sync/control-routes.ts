@@ -10,8 +10,9 @@
  * their host's proxy, which delivers the request to its own machine. For an app that autostarts,
  * the other hosts' `stopped` and `suspended` machines are there too (not usable): a request that
  * finds no started machine, in a region only those have, goes to their host, whose proxy starts one.
+ * A deploy's release command machine (a role, contract/documents.ts) is never among them.
  */
-import { httpServiceOf, parseAppConfigDocument, type AppConfig, type AppDoc, type HostDoc, type HostnameDoc, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
+import { httpServiceOf, isAppMachine, parseAppConfigDocument, type AppConfig, type AppDoc, type HostDoc, type HostnameDoc, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
 import type { AppSpec, MachineSpec, RoutesSpec } from '../proxy/index.js';
 import { describeError } from '../shared/index.js';
 import type { SyncView } from './sync-cache.js';
@@ -70,7 +71,7 @@ export function splitAddress(s: string | undefined): { address: string; port: nu
 export function deployedRelease(view: SyncView, app: AppDoc): ReleaseDoc | undefined {
   let version = app.deployed_release ?? 0;
   if (!version) {
-    for (const m of docs<MachineDoc>(view, 'machines')) if (m.app === app.name) version = Math.max(version, m.release);
+    for (const m of docs<MachineDoc>(view, 'machines')) if (m.app === app.name && isAppMachine(m)) version = Math.max(version, m.release);
   }
   if (!version) return undefined;
   return view.documents.get('releases')?.get(releaseKey(app.name, version)) as ReleaseDoc | undefined;
@@ -78,9 +79,12 @@ export function deployedRelease(view: SyncView, app: AppDoc): ReleaseDoc | undef
 
 export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
   const hosts = new Map(docs<HostDoc>(i.view, 'hosts').map((h) => [h.id, h]));
+  // A deploy's release command machine is never routed, nor woken (MachineDoc.role).
+  const tasks = new Set(docs<MachineDoc>(i.view, 'machines').filter((m) => !isAppMachine(m)).map((m) => `${m.app}.${m.id}`));
   const states = new Map<string, MachineStateDoc[]>();
   for (const s of docs<MachineStateDoc>(i.view, 'machine_states')) {
     if (s.host === i.hostId || !((s.state === 'started' && s.healthy) || WAKEABLE.has(s.state))) continue;
+    if (!isAppMachine(s) || tasks.has(`${s.app}.${s.id}`)) continue;
     states.set(s.app, [...(states.get(s.app) ?? []), s]);
   }
   // Custom domains (`certs add`): each belongs to one app and is routed at every PoP.
@@ -98,7 +102,7 @@ export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
     }
     const service = httpServiceOf(config);
     if (!service) continue;
-    const local = i.local(app.name);
+    const local = i.local(app.name).filter((m) => !tasks.has(`${app.name}.${m.id}`));
     const remote: MachineSpec[] = [];
     for (const s of states.get(app.name) ?? []) {
       const host = hosts.get(s.host);

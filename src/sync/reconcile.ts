@@ -4,7 +4,9 @@
  * release; a machine whose document is gone is stopped (the release's kill_signal, then
  * kill_timeout) and destroyed; a document that moves to another release replaces its machine.
  * Machines made through the local Machines API are never touched: only ids this reconciler placed
- * are its own.
+ * are its own. A document with a role (`release_command`) becomes a one-off task: the release's
+ * machine with the release command as its command (contract/machine-config.ts), no checks, not
+ * routed, never reported healthy; it is left as it ended until the deploy removes its document.
  *
  * Each machine converges on its own: one that cannot be created (a bad image, the control plane
  * down for its secrets) is retried with exponential backoff on the injected clock, and never holds
@@ -71,6 +73,8 @@ interface Slot extends PlacedMachine {
   failedTime: string;
   /** What the machine was when this host destroyed it: sent with `destroyed`, kept by the control plane. */
   last: Omit<MachineReport, 'state' | 'healthy' | 'release'> | undefined;
+  /** A deploy's release command (MachineDoc.role): a one-off task, never reported healthy. */
+  task: boolean;
 }
 
 const releaseKey = (app: string, version: number): string => `${app}.${String(version).padStart(8, '0')}`;
@@ -104,7 +108,7 @@ export class Reconciler {
     for (const [key, doc] of wanted) {
       let slot = this.slots.get(key);
       if (!slot) {
-        slot = { app: doc.app, id: doc.id, want: undefined, wanted: undefined, running: undefined, busy: false, failures: 0, backoff: this.newBackoff(), lastError: undefined, failedAt: 0, failedTime: '', retry: undefined, release: doc.release, last: undefined };
+        slot = { app: doc.app, id: doc.id, want: undefined, wanted: undefined, running: undefined, busy: false, failures: 0, backoff: this.newBackoff(), lastError: undefined, failedAt: 0, failedTime: '', retry: undefined, release: doc.release, last: undefined, task: doc.role !== undefined };
         this.slots.set(key, slot);
       }
       if (slot.want?.release !== doc.release) this.retryNow(slot, true);
@@ -207,7 +211,7 @@ export class Reconciler {
       const image = oci ? `oci:${release.image.digest}` : await this.image(release.image.digest);
       const answer = (await this.o.client.json('GET', `/v1/hosts/${this.o.hostId}/apps/${app}/machines/${id}/secrets`, undefined, this.abort.signal)) as { secrets?: unknown };
       const secrets = isStringRecord(answer.secrets) ? answer.secrets : {};
-      const c = machineConfigFor(release.config, { app, image, secrets, defaults });
+      const c = machineConfigFor(release.config, { app, image, secrets, defaults, role: doc.role });
       // The placement may have gone or moved on while the image came: the next kick decides.
       if (this.stopped || slot.want?.release !== release.version) return;
       // Set first, so the states of the machine being made (created, starting) are reported.
@@ -215,9 +219,9 @@ export class Reconciler {
       await this.o.machines.create(
         app,
         { region: doc.region, config: { image: c.image, cmd: c.cmd, env: c.env, secrets: c.secrets, internal_port: c.internal_port, guest: c.guest, restart: c.restart, checks: c.checks, user: c.user, workdir: c.workdir } },
-        { id, kill_signal: c.kill_signal, kill_timeout_ms: c.kill_timeout_ms },
+        { id, kill_signal: c.kill_signal, kill_timeout_ms: c.kill_timeout_ms, task: doc.role !== undefined },
       );
-      this.o.logger.info('placed machine created', { app, machine: id, release: release.version, image: release.image.digest });
+      this.o.logger.info('placed machine created', { app, machine: id, release: release.version, image: release.image.digest, ...(doc.role ? { role: doc.role } : {}) });
     } catch (e) {
       // A machine whose start failed is removed, so the retry starts from nothing.
       if (slot.running !== undefined && this.o.machines.get(app, id)) await this.o.machines.destroy(app, id, { force: true }).catch(() => undefined);
@@ -308,7 +312,7 @@ export class Reconciler {
       if (m && slot.running !== undefined) {
         this.o.reporter.report(slot.app, slot.id, {
           state: m.state,
-          healthy: m.state === 'started' && m.checks.passing,
+          healthy: !slot.task && m.state === 'started' && m.checks.passing,
           release: slot.running,
           ...machineDetails(m),
           ...withTail(tailOf(this.o.machines.logs?.(slot.app, slot.id, { tail: LIVE_TAIL_LINES }).entries)),

@@ -95,7 +95,7 @@ describe('parseAppConfig', () => {
   it('applies every default to a minimal config', () => {
     const expected: AppConfig = {
       app: 'hello', kill_signal: 'SIGINT', kill_signal_set: false, kill_timeout_ms: 5000, env: {}, build: {}, overrides: {}, services: [], mounts: [],
-      deploy: { strategy: 'rolling', max_unavailable: 0.33 }, vm: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 }, restart: { policy: 'on-failure', max_retries: 3 },
+      deploy: { strategy: 'rolling', max_unavailable: 0.33, release_command_timeout_ms: 300_000 }, vm: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 }, restart: { policy: 'on-failure', max_retries: 3 },
     };
     assert.deepEqual(parseAppConfig('app = "hello"\n', 'starling.toml'), { config: expected, warnings: [] });
     const [svc] = parseAppConfig('app = "hello"\n[http_service]\n', 'starling.toml').config.services;
@@ -113,7 +113,7 @@ describe('parseAppConfig', () => {
   it('normalizes the full example of docs/app-config.md (and the README one)', () => {
     const { config: c, warnings } = parseAppConfig(tomlExample('docs/app-config.md'), 'starling.toml');
     // Accepted keys nothing applies yet are warnings, never silence (docs/app-config.md lists them).
-    assert.deepEqual(paths(warnings), ['services[0].ports[0].handlers', 'services[0].ports[1].handlers', 'deploy.release_command', 'vm[0].cpu_kind', 'mounts']);
+    assert.deepEqual(paths(warnings), ['services[0].ports[0].handlers', 'services[0].ports[1].handlers', 'vm[0].cpu_kind', 'mounts']);
     for (const w of warnings) assert.match(w.message, /ignored$/);
     assert.equal(c.kill_timeout_ms, 10_000);
     assert.equal(c.kill_signal, 'SIGTERM');
@@ -129,7 +129,7 @@ describe('parseAppConfig', () => {
       { start_port: 10000, end_port: 10010, handlers: [], force_https: false },
     ]);
     assert.deepEqual(db?.checks, [{ type: 'tcp', port: 5432, grace_period_ms: 1000, interval_ms: 10_000, timeout_ms: 2000 }]);
-    assert.deepEqual(c.deploy, { strategy: 'bluegreen', max_unavailable: 0.33, release_command: 'node migrate.js' });
+    assert.deepEqual(c.deploy, { strategy: 'bluegreen', max_unavailable: 0.33, release_command: ['node', 'migrate.js'], release_command_timeout_ms: 300_000 });
     assert.deepEqual(c.vm, { cpu_kind: 'shared', cpus: 2, memory_mb: 1024 });
     assert.deepEqual(c.mounts, [{ source: 'data', destination: '/data', initial_size_gb: 10 }]);
     assert.deepEqual(c.restart, { policy: 'on-failure', max_retries: 5 });
@@ -168,13 +168,13 @@ restart = { policy = "no" }
     const { config: c, warnings } = parseAppConfig(FLY_TOML, 'fly.toml');
     assert.deepEqual(paths(warnings), [
       'swap_size_mb', 'experimental.auto_rollback', 'http_service.processes', 'statics', 'metrics', 'mounts.auto_extend_size_threshold',
-      'deploy.release_command', 'vm[0].cpu_kind', 'mounts',
+      'vm[0].cpu_kind', 'mounts',
     ]);
     for (const w of warnings) assert.match(w.message, /ignored$/);
     assert.deepEqual([c.app, c.primary_region, c.kill_signal, c.kill_signal_set, c.kill_timeout_ms], ['hello-node', 'ams', 'SIGTERM', true, 5000]);
     assert.deepEqual(c.build, { dockerfile: 'Dockerfile', args: { NODE_VERSION: '20.11.1' } }, 'a Dockerfile build is taken, with its arguments');
     assert.deepEqual(c.env, { NODE_ENV: 'production', PORT: '3000', PRIMARY_REGION: 'ams' });
-    assert.deepEqual(c.deploy, { strategy: 'rolling', max_unavailable: 0.33, release_command: 'npx prisma migrate deploy' });
+    assert.deepEqual(c.deploy, { strategy: 'rolling', max_unavailable: 0.33, release_command: ['npx', 'prisma', 'migrate', 'deploy'], release_command_timeout_ms: 300_000 });
     assert.equal(c.services[0]?.auto_stop_machines, 'stop');
     assert.deepEqual(c.services[0]?.concurrency, { type: 'requests', soft_limit: 200, hard_limit: 250 });
     assert.deepEqual(c.services[0]?.checks, [{ type: 'http', port: 3000, method: 'GET', path: '/healthz', grace_period_ms: 10_000, interval_ms: 30_000, timeout_ms: 5000 }]);
@@ -284,7 +284,7 @@ describe('starling config validate', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^fly\.toml: warning: swap_size_mb: /m);
     assert.match(r.stdout, /^fly\.toml: warning: mounts\.auto_extend_size_threshold: /m);
-    assert.match(r.stdout, /^fly\.toml: valid: app "hello-node", primary region ams, public ports 80, 443, rolling deploys; 9 warnings/m);
+    assert.match(r.stdout, /^fly\.toml: valid: app "hello-node", primary region ams, public ports 80, 443, rolling deploys, release command "npx prisma migrate deploy" first; 8 warnings/m);
   });
 
   it('lists every error with its path and exits 2', () => {

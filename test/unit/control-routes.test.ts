@@ -65,6 +65,19 @@ const LOCAL: MachineSpec = { id: 'local1', region: 'fra', address: '172.31.0.2',
 const localOf = (app: string): MachineSpec[] => (app === 'web' ? [LOCAL] : []);
 
 describe('controlRoutes', () => {
+  it("never routes nor wakes a deploy's release command machine, local or remote, and does not take its release for the app's", () => {
+    const v = view({
+      apps: [app('web', { deployed_release: 0 })],
+      releases: [release('web', 1, WEB), release('web', 2, WEB)],
+      hosts: [host('a', 'fra', '10.0.0.1:80'), host('b', 'ams', '10.0.0.2:80')],
+      machines: [machine('web', 'm1', 'b', 1), { ...machine('web', 'rcb', 'b', 2), role: 'release_command' }, { ...machine('web', 'local1', 'a', 2), role: 'release_command' }],
+      machine_states: [state('web', 'm1', 'b'), state('web', 'rcb', 'b', { state: 'stopped', healthy: false }), state('web', 'gone', 'b', { role: 'release_command' })],
+    });
+    assert.equal(deployedRelease(v, app('web', { deployed_release: 0 }))?.version, 1, 'release 2 has only a release command machine');
+    const [web] = controlRoutes({ view: v, hostId: 'a', appsDomain: 'x.test', local: localOf }).apps;
+    assert.deepEqual(web?.machines.map((m) => m.id), ['m1']);
+  });
+
   it('serves a deployed app at <app>.<apps_domain> with its service settings, local machines first, then healthy remote ones at their proxies', () => {
     const v = view({
       apps: [app('web')],

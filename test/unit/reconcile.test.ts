@@ -39,6 +39,8 @@ interface FakeMachine {
   kill: [string | undefined, number | undefined];
   secrets: Record<string, string>;
   image: string;
+  config: Parameters<ReconcileMachines['create']>[1]['config'];
+  task: boolean;
 }
 
 class FakeMachines implements ReconcileMachines {
@@ -56,7 +58,7 @@ class FakeMachines implements ReconcileMachines {
   async create(...[app, req, opts]: Parameters<ReconcileMachines['create']>): ReturnType<ReconcileMachines['create']> {
     const id = opts?.id ?? 'local-random';
     this.calls.push(`create ${app}/${id}`);
-    this.all.set(id, { app, state: 'started', passing: false, kill: [opts?.kill_signal, opts?.kill_timeout_ms], secrets: req.config.secrets ?? {}, image: req.config.image });
+    this.all.set(id, { app, state: 'started', passing: false, kill: [opts?.kill_signal, opts?.kill_timeout_ms], secrets: req.config.secrets ?? {}, image: req.config.image, config: req.config, task: opts?.task === true });
     this.emit();
     return this.get(app, id)!;
   }
@@ -180,6 +182,24 @@ describe('Reconciler', () => {
     assert.deepEqual(reporter.latest.get('web.m1'), { state: 'destroyed', healthy: false, release: 1 });
     assert.deepEqual(reporter.latest.get('web.m2'), { state: 'started', healthy: false, release: 2 });
     assert.deepEqual(rec.placed().map((p) => [p.id, p.running]), [['m2', 2]]);
+  });
+
+  it("a release command placement runs the command as a one-off task: no checks, restart never, never reported healthy, left as it ended", async () => {
+    const { machines, reporter, rec, idle } = setup();
+    const rel = { ...release('web', 2), config: { ...CONFIG, app: 'web', experimental: { cmd: ['node', 'server.mjs'] }, deploy: { release_command: "node migrate.mjs --to 'v 2'" } } };
+    rec.update(view([{ ...placement('web', 'rc1', 'me', 2), role: 'release_command' }], [rel]));
+    await idle();
+    const m = machines.all.get('rc1')!;
+    assert.equal(m.task, true);
+    assert.deepEqual(m.config.cmd, ['node', 'migrate.mjs', '--to', 'v 2']);
+    assert.deepEqual([m.config.restart, m.config.checks, m.config.env?.RELEASE_COMMAND], [{ policy: 'never', max_retries: 0 }, {}, '1']);
+    machines.set('rc1', { passing: true });
+    assert.deepEqual(reporter.latest.get('web.rc1'), { state: 'started', healthy: false, release: 2 });
+    machines.set('rc1', { state: 'stopped' });
+    rec.update(view([{ ...placement('web', 'rc1', 'me', 2), role: 'release_command' }], [rel]));
+    await idle();
+    assert.deepEqual(machines.calls, ['create web/rc1'], 'an ended command is not run again');
+    assert.equal(reporter.latest.get('web.rc1')?.state, 'stopped');
   });
 
   it('never touches a machine made through the local Machines API, even one in the way', async () => {

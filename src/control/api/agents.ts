@@ -48,6 +48,7 @@ export function agentRoutes(ctx: ApiContext): Route[] {
         // placed on it, or (once the placement is gone) the ones it reported before.
         const wanted = (await store.get('machines', key))?.value as MachineDoc | undefined;
         const before = (await store.get('machine_states', key))?.value as MachineStateDoc | undefined;
+        const role = wanted?.role ?? before?.role;
         if (wanted?.host !== host && before?.host !== host) {
           throw new HttpError(403, 'ERR_FORBIDDEN', `machine ${id} of app ${app} is not placed on host ${host}: it may report only its own machines`);
         }
@@ -58,8 +59,10 @@ export function agentRoutes(ctx: ApiContext): Route[] {
           region: wanted?.region ?? before?.region ?? 'unknown',
           release: body.release,
           state: body.state,
-          healthy: body.healthy && body.state === 'started',
+          // A deploy's release command machine is never healthy: no proxy routes to it (its role says so too).
+          healthy: body.healthy && body.state === 'started' && role === undefined,
           updated_at: new Date(ctx.clock.now()).toISOString(),
+          ...(role ? { role } : {}),
         };
         // The state and why it is so, in one transaction: the deploy runner reads both.
         await store.transaction(reportOps(doc, body, before, await getDetails(ctx, app, id)));

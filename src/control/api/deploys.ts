@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
-import { maxUnavailableCount, parseAppConfigDocument } from '../../contract/index.js';
+import { isAppMachine, maxUnavailableCount, parseAppConfigDocument } from '../../contract/index.js';
 import { deployKey, type DeployDoc, type DeployRunner } from '../deploy/index.js';
 import { getApp } from './apps.js';
 import { HttpError, json, route, type Route } from './http.js';
@@ -38,7 +38,8 @@ export async function startDeploy(ctx: ApiContext, runner: DeployRunner, appName
     throw new HttpError(400, 'ERR_IMAGE_NOT_FOUND', `the control plane does not hold image ${rel.image.digest}: upload it (PUT /v1/images/${rel.image.digest}; starling deploy does this)`);
   }
   const { config } = parseAppConfigDocument(rel.config, 'release config');
-  const machines = (await store.list('machines', { prefix: `${app.name}.` })).map((e) => e.value as MachineDoc);
+  // The app's own machines: not a release command's temporary one (it is not to be rolled out).
+  const machines = (await store.list('machines', { prefix: `${app.name}.` })).map((e) => e.value as MachineDoc).filter(isAppMachine);
   const targets: Record<string, number> = {};
   for (const m of machines) targets[m.region] = (targets[m.region] ?? 0) + 1;
   if (machines.length === 0) targets[config.primary_region ?? app.primary_region] = 1;

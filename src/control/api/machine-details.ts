@@ -34,6 +34,7 @@ export function reportOps(state: MachineStateDoc, body: Report, beforeState: Mac
     log_tail: body.log_tail ?? before?.log_tail ?? [],
     updated_at: state.updated_at,
     gone_at: gone ? state.updated_at : null,
+    ...(state.role ? { role: state.role } : {}),
   };
   // machine_states is on every agent's feed: written only when what the proxies route by changed.
   const b = beforeState;

@@ -1,4 +1,6 @@
-// Deploys: the plan (pure: machines now → next step) and the runner that carries it out in the store.
+// Deploys: the plan (pure: machines now → next step), the release command's steps (pure too), and
+// the runner that carries them out in the store.
 export { nextStep, type PlanInput, type PlanMachine, type PlanStep } from './plan.js';
+export { releaseCommandResult, releaseCommandStep, type ReleaseCommandInput, type ReleaseCommandStep } from './release-command.js';
 export { DeployRunner, type DeployRunnerOptions } from './runner.js';
-export { ACTIVE_STATES, DEPLOY_STRATEGIES, deployKey, type DeployDoc, type DeployEvent, type DeployFailure, type DeployState, type DeployStrategy } from './types.js';
+export { ACTIVE_STATES, DEPLOY_STRATEGIES, deployKey, type DeployDoc, type DeployEvent, type DeployFailure, type DeployState, type DeployStrategy, type ReleaseCommandRun } from './types.js';

@@ -10,8 +10,9 @@ import { StarlingError, describeError, type Clock, type Logger } from '../../sha
 import { NoCapacityError, hostViews, pickHostFor, type HostView, type MachinePlacement } from '../scheduler/index.js';
 import type { Op, StateStore } from '../store/index.js';
 // The documents come from the contract, not from api/schemas.ts, which imports this runner's type.
-import { machineKey, type AppDoc, type HostDoc, type MachineDetailsDoc, type MachineDoc, type MachineStateDoc } from '../../contract/index.js';
+import { isAppMachine, machineKey, type AppDoc, type HostDoc, type MachineDetailsDoc, type MachineDoc, type MachineStateDoc } from '../../contract/index.js';
 import { nextStep, type PlanMachine } from './plan.js';
+import { runReleaseCommand } from './release-command-run.js';
 import { ACTIVE_STATES, deployKey, type DeployDoc, type DeployFailure, type DeployState } from './types.js';
 import { certainFailure, describeFailure } from './verdict.js';
 
@@ -69,11 +70,23 @@ export class DeployRunner {
   private async loop(start: DeployDoc): Promise<void> {
     let doc = start;
     const { store } = this.o;
+    // The release command first (release-command.ts): until it has succeeded, no machine is touched.
+    if (doc.state === 'running') {
+      const gated = await runReleaseCommand(this.gate(), doc);
+      if (!gated) return;
+      doc = gated;
+    }
     while (!this.closed) {
       const rollingBack = doc.state === 'rolling_back';
       const release = rollingBack ? doc.from_release : doc.release;
       if (!(await store.get('apps', doc.app))) return void (await this.finish(doc, 'failed', 'the app was destroyed during the deploy'));
       const { machines, states, details, hosts } = await this.read(doc.app);
+      // A release command's machine left by a crash or a rollback is not one of the app's: it goes first.
+      const leftovers = machines.filter((m) => !isAppMachine(m)).map((m) => m.id);
+      if (leftovers.length > 0) {
+        doc = await this.retire(doc, machines, leftovers, 'removing the release command\'s machine');
+        continue;
+      }
       const now = this.o.clock.now();
       // Why each machine that certainly failed did (verdict.ts): the deploy fails at once, not at its timeout.
       const verdicts = new Map<string, DeployFailure>();
@@ -210,22 +223,40 @@ export class DeployRunner {
     await this.finish(doc, 'succeeded', null);
   }
 
-  private async finish(doc: DeployDoc, state: DeployState, error: string | null): Promise<DeployDoc> {
+  private async finish(doc: DeployDoc, state: DeployState, error: string | null, ops: Op[] = []): Promise<DeployDoc> {
     const at = new Date(this.o.clock.now()).toISOString();
     const message = state === 'succeeded' ? `release ${doc.release} deployed` : state === 'rolled_back' ? `rolled back to release ${doc.from_release}` : `deploy ${state}: ${error ?? ''}`;
     this.o.logger.info('deploy finished', { app: doc.app, deploy: doc.id, state });
-    return this.save({ ...doc, state, error, finished_at: at }, message);
+    return this.save({ ...doc, state, error, finished_at: at }, message, ops);
   }
 
   private phase(doc: DeployDoc, phase: string): Promise<DeployDoc> {
     return doc.phase === phase ? Promise.resolve(doc) : this.save(doc, phase);
   }
 
-  private async save(doc: DeployDoc, message: string): Promise<DeployDoc> {
+  /** Writes the deploy document with `message` as its newest event; `ops` commit in the same transaction. */
+  private async save(doc: DeployDoc, message: string, ops: Op[] = []): Promise<DeployDoc> {
     const at = new Date(this.o.clock.now()).toISOString();
     const next: DeployDoc = { ...doc, phase: message, updated_at: at, events: [...doc.events, { at, message }].slice(-MAX_EVENTS) };
-    await this.o.store.put('deploys', deployKey(doc.app, doc.id), next);
+    const key = deployKey(doc.app, doc.id);
+    if (ops.length === 0) await this.o.store.put('deploys', key, next);
+    else await this.o.store.transaction([...ops, { op: 'put', collection: 'deploys', key, value: next }]);
     return next;
+  }
+
+  /** What the release command's run needs of the runner (release-command-run.ts). */
+  private gate(): Parameters<typeof runReleaseCommand>[0] {
+    return {
+      store: this.o.store,
+      clock: this.o.clock,
+      logger: this.o.logger,
+      closed: () => this.closed,
+      read: (app) => this.read(app),
+      save: (doc, message, ops) => this.save(doc, message, ops),
+      phase: (doc, message) => this.phase(doc, message),
+      finish: (doc, error, ops) => this.finish(doc, 'failed', error, ops),
+      wait: (ms) => this.changeOrTimeout(ms),
+    };
   }
 
   /** Until the machines or their states change, or `ms` pass (a check deadline). */

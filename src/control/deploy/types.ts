@@ -19,7 +19,10 @@ export type DeployState =
   | 'rolled_back'
   /** The control plane stopped mid-deploy. Resume it or roll it back (POST …/resume, …/rollback). */
   | 'interrupted'
-  /** Could not finish nor roll back (e.g. no capacity): the machines are left as they are, all serving. */
+  /**
+   * Could not finish nor roll back (e.g. no capacity): the machines are left as they are, all
+   * serving. Also: the release command failed, before any machine was touched.
+   */
   | 'failed';
 
 export const ACTIVE_STATES: readonly DeployState[] = ['running', 'rolling_back'];
@@ -63,10 +66,30 @@ export interface DeployDoc {
   error: string | null;
   /** The machine that failed the deploy and what it said (absent: none did, or it timed out without a report saying why). */
   failure?: DeployFailure | null;
+  /** The release's `[deploy] release_command`, run before any machine is touched (absent: it has none, or it has not started). */
+  release_command?: ReleaseCommandRun | null;
   /** The newest 100 events, oldest first. */
   events: DeployEvent[];
   started_at: string;
   updated_at: string;
+  finished_at: string | null;
+}
+
+/** A deploy's run of its release's `[deploy] release_command` (release-command.ts). */
+export interface ReleaseCommandRun {
+  /** The command as people read it (its words, quoted again where needed). */
+  command: string;
+  /** The temporary machine of the latest attempt. */
+  machine: string;
+  region: string;
+  host: string;
+  /** 1 for the first run; one more each time a run left no result (a control-plane crash) and it ran again. */
+  attempt: number;
+  /** When this attempt's machine was placed: its timeout counts from here (image pull included). */
+  started_at: string;
+  timeout_ms: number;
+  state: 'running' | 'succeeded' | 'failed';
+  exit_code: number | null;
   finished_at: string | null;
 }
 

@@ -4,6 +4,7 @@ export {
   NoCapacityError,
   hostViews,
   pickHostFor,
+  pickHostPreferring,
   planScaleCount,
   type HostView,
   type MachinePlacement,

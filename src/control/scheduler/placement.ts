@@ -30,6 +30,8 @@ export interface MachinePlacement {
   id: string;
   region: string;
   host: string;
+  /** A deploy's temporary machine (MachineDoc.role): it takes a slot, but is not one of the app's machines to count or scale away. */
+  role?: string | undefined;
 }
 
 export interface PlacementTarget {
@@ -146,8 +148,9 @@ function checkRequest(req: ScaleCountRequest): string[] {
  * The plan that brings each target region to exactly `count` machines. Creates are listed region by
  * region in request order; destroys likewise, most disposable first.
  */
-export function planScaleCount(hosts: readonly HostView[], machines: readonly MachinePlacement[], req: ScaleCountRequest): PlacementPlan {
+export function planScaleCount(hosts: readonly HostView[], all: readonly MachinePlacement[], req: ScaleCountRequest): PlacementPlan {
   const targets = checkRequest(req);
+  const machines = all.filter((m) => m.role === undefined);
   const tally = tallies(hosts, machines);
   const plan: PlacementPlan = { create: [], destroy: [] };
   const short: Shortfall[] = [];
@@ -222,6 +225,26 @@ export function pickHostFor(
     throw new NoCapacityError([{ region, needed: 1, placeable: 0, healthyHosts }]);
   }
   return { region, host: t.id };
+}
+
+/**
+ * One host for a one-off machine (a deploy's release command): in `region` when a healthy host
+ * there has room, else on the best host of any region (the same order, regions by name for
+ * equal hosts); ERR_NO_CAPACITY naming `region` when no host anywhere has room.
+ */
+export function pickHostPreferring(region: string, hosts: readonly HostView[], machines: readonly MachinePlacement[]): PlacementTarget {
+  const tally = tallies(hosts, machines);
+  const here = bestHost(tally.values(), region);
+  if (here) return { region, host: here.id };
+  const regions = [...new Set([...tally.values()].map((t) => t.region))].sort(byId);
+  let best: Tally | undefined;
+  for (const r of regions) {
+    const t = bestHost(tally.values(), r);
+    if (t && (!best || placeFirst(t, best) < 0)) best = t;
+  }
+  if (best) return { region: best.region, host: best.id };
+  const healthyHosts = [...tally.values()].filter((h) => h.region === region && h.known && h.healthy).length;
+  throw new NoCapacityError([{ region, needed: 1, placeable: 0, healthyHosts }]);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { AppConfigError, loadAppConfig, type AppConfig, type ConfigIssue } from '../../../contract/index.js';
+import { AppConfigError, formatCommandWords, loadAppConfig, type AppConfig, type ConfigIssue } from '../../../contract/index.js';
 import { isStarlingError } from '../../../shared/index.js';
 import { defaultAppConfigPath } from '../../app-from-config.js';
 import { implement } from '../../kit/index.js';
@@ -52,6 +52,7 @@ export const runConfigValidate = implement(configValidate, async (opts) => {
     c.primary_region ? `primary region ${c.primary_region}` : 'no primary region',
     ports.length > 0 ? `public ports ${ports.join(', ')}` : 'no public ports',
     `${c.deploy.strategy} deploys`,
+    ...(c.deploy.release_command ? [`release command "${formatCommandWords(c.deploy.release_command)}" first`] : []),
   ];
   const ignored = out.warnings.length > 0 ? `; ${count(out.warnings.length, 'warning')} (ignored keys)` : '';
   console.log(`${file}: valid: ${facts.join(', ')}${ignored}`);

@@ -25,6 +25,8 @@ export interface MachineJson {
   reported_at: string | null;
   /** Its newest event as its agent reported it ("exit 1", "autostopped: excess capacity in fra"). */
   last_event?: { at: string; message: string } | null;
+  /** `release_command`: a deploy's temporary machine running the release command (absent: one of the app's). */
+  role?: string;
 }
 
 export interface DeployJson {
@@ -72,7 +74,7 @@ export async function followDeploy(target: ControlTarget, app: string, id: strin
       const line = `${m.state}${m.healthy ? ', healthy' : ''}`;
       if (seen.get(m.id) !== line) {
         seen.set(m.id, line);
-        print(`      machine ${m.id} ${m.region} v${m.release} on ${m.host}: ${line}`);
+        print(`      machine ${m.id} ${m.region} v${m.release}${m.role === 'release_command' ? ' (release command)' : ''} on ${m.host}: ${line}`);
       }
     }
     if (FINISHED.includes(d.state)) {

@@ -33,7 +33,9 @@ export function formatStatus(s: StatusJson): string {
     const rows = [['ID', 'REGION', 'HOST', 'RELEASE', 'STATE', 'CHECKS', 'LAST EVENT']];
     for (const m of [...s.machines].sort((a, b) => a.region.localeCompare(b.region) || a.id.localeCompare(b.id))) {
       const event = m.last_event ? `${m.last_event.at.slice(11, 19)} ${m.last_event.message.slice(0, 60)}` : '-';
-      rows.push([m.id, m.region, m.host, `v${m.release}`, m.state, m.healthy ? 'passing' : m.state === 'started' ? 'not passing' : '-', event]);
+      // A deploy's release command machine has no checks; it is shown for what it is.
+      const checks = m.role === 'release_command' ? 'release command' : m.healthy ? 'passing' : m.state === 'started' ? 'not passing' : '-';
+      rows.push([m.id, m.region, m.host, `v${m.release}`, m.state, checks, event]);
     }
     lines.push(table(rows));
   }
