@@ -28,7 +28,9 @@ cd "$(dirname "$0")/.."
 # buildah: `starling deploy` builds Dockerfiles with it (and the tests build their images);
 # skopeo: the tests' and bench:image's registry client; docker-registry: the real registry the tests
 # pull from; busybox-static: the static binary the tests' images are made of.
-PACKAGES=(nginx haproxy wrk pebble openssl bird2 iproute2 bubblewrap nftables linux-libc-dev bind9 bind9-dnsutils buildah skopeo docker-registry busybox-static)
+# postgresql-15 (with psql) and redis-server (with redis-cli): real servers and clients the TCP
+# services at the edge are tested with (pg_tls, tls, raw).
+PACKAGES=(nginx haproxy wrk pebble openssl bird2 iproute2 bubblewrap nftables linux-libc-dev bind9 bind9-dnsutils buildah skopeo docker-registry busybox-static postgresql-15 redis-server)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

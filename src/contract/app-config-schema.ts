@@ -15,7 +15,7 @@ export { parseDuration };
  */
 
 export const KILL_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGKILL', 'SIGHUP'] as const;
-export const HANDLERS = ['http', 'tls', 'proxy_proto'] as const;
+export const HANDLERS = ['http', 'tls', 'pg_tls', 'proxy_proto'] as const;
 export const STRATEGIES = ['rolling', 'immediate', 'canary', 'bluegreen'] as const;
 
 const SIZE = /^(\d+(?:\.\d+)?)\s*([kmgt])?(?:i?b)?$/i;
@@ -115,12 +115,17 @@ const httpService = z.strictObject({
   checks: z.array(httpCheck).default([]),
 });
 
+// ALPN protocol ids (RFC 7301): 1-255 bytes; printable ASCII is what anyone uses (h2, redis, postgresql).
+const alpnId = z.string().regex(/^[\x21-\x7e]{1,255}$/, 'must be an ALPN protocol id: 1-255 printable ASCII characters, like "h2"');
+
 const servicePort = z.strictObject({
   port: port.optional(),
   start_port: port.optional(),
   end_port: port.optional(),
   handlers: z.array(oneOf(HANDLERS)).default([]),
   force_https: z.boolean().default(false),
+  tls_options: z.strictObject({ alpn: z.array(alpnId).optional() }).optional(),
+  proxy_proto_options: z.strictObject({ version: oneOf(['v1', 'v2']).default('v1') }).optional(),
 });
 
 const service = z.strictObject({
@@ -241,7 +246,8 @@ const FLY_ONLY: readonly [string, readonly string[], string][] = [
   ['http_service.http_options.response', ['pristine'], 'not applied yet: the proxy always adds its own fields; ignored'],
   ['services[]', ['processes'], 'process groups are not supported yet; ignored'],
   ['services[]', ['machine_checks', 'script_checks'], 'not supported by Starling yet; ignored'],
-  ['services[].ports[]', ['tls_options', 'http_options', 'proxy_proto_options'], 'not supported by Starling yet; ignored'],
+  ['services[].ports[]', ['http_options'], 'not supported by Starling yet; ignored'],
+  ['services[].ports[].tls_options', ['versions', 'default_self_signed'], 'the edge offers TLS 1.2 and 1.3 with the platform\'s certificates; ignored'],
   ['services[].tcp_checks[]', ['restart_limit'], 'a fly V1 option; ignored'],
   ['services[].http_checks[]', ['restart_limit'], 'a fly V1 option; ignored'],
   ['services[].http_checks[]', ['protocol', 'tls_skip_verify', 'tls_server_name', 'headers'], 'checks are plain HTTP GETs without extra headers for now; ignored'],

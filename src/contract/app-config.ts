@@ -37,8 +37,11 @@ export interface ServiceConfig {
   source: string;
   protocol: 'tcp' | 'udp';
   internal_port: number;
-  /** Public ports; a single port has start_port = end_port. No handler: raw TCP passthrough. */
-  ports: { start_port: number; end_port: number; handlers: Handler[]; force_https: boolean }[];
+  /**
+   * Public ports; a single port has start_port = end_port. Without `http`: a TCP service at the edge
+   * (no handler: raw bytes), with `alpn` for `tls` and the PROXY header version for `proxy_proto`.
+   */
+  ports: { start_port: number; end_port: number; handlers: Handler[]; force_https: boolean; alpn?: string[]; proxy_proto_version?: 'v1' | 'v2' }[];
   concurrency: { type: 'connections' | 'requests'; soft_limit: number; hard_limit?: number };
   auto_stop_machines: 'off' | 'stop' | 'suspend';
   auto_start_machines: boolean;
@@ -194,6 +197,10 @@ function crossCheck(doc: Record<string, unknown>, at: (p: readonly PropertyKey[]
       else if (given === 'start_port' || given === 'end_port') add([...path, given === 'start_port' ? 'end_port' : 'start_port'], `is required with ${given}`);
       else if (start !== undefined && end !== undefined && end < start) add([...path, 'end_port'], `must not be below start_port (${start})`);
       if (proto === 'udp' && arr(p.handlers).length > 0) add([...path, 'handlers'], 'must be empty on a udp service: handlers are for TCP');
+      const handlers = arr(p.handlers);
+      if (handlers.includes('pg_tls') && (handlers.includes('tls') || handlers.includes('http'))) add([...path, 'handlers'], '"pg_tls" ends TLS for PostgreSQL clients on its own: not with "tls" or "http"');
+      if (p.tls_options !== undefined && !handlers.includes('tls')) add([...path, 'tls_options'], 'needs the "tls" handler');
+      if (p.proxy_proto_options !== undefined && !handlers.includes('proxy_proto')) add([...path, 'proxy_proto_options'], 'needs the "proxy_proto" handler');
       const [lo, hi] = single !== undefined ? [single, single] : [start, end];
       if (lo !== undefined && hi !== undefined && lo <= hi) claim(proto, lo, hi, path);
     });
@@ -236,9 +243,14 @@ function notApplied(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string
     if (s.protocol === 'udp') return warn(['services', i, 'protocol'], 'UDP services are not proxied yet: nothing listens on their ports; ignored');
     s.ports.forEach((p, j) => {
       const ports = p.port !== undefined ? `port ${p.port}` : `ports ${p.start_port ?? '?'}-${p.end_port ?? '?'}`;
-      if (!p.handlers.includes('http')) warn(['services', i, 'ports', j, 'handlers'], `raw TCP (no "http" handler) is not proxied yet: nothing listens on ${ports}; ignored`);
-      else if (p.handlers.includes('proxy_proto')) warn(['services', i, 'ports', j, 'handlers'], 'the "proxy_proto" handler is not applied yet: no PROXY header is sent; ignored');
+      // Without "http" the port is a TCP service at the edge (proxy/tcp): every handler is applied.
+      if (!p.handlers.includes('http')) {
+        if (p.force_https) warn(['services', i, 'ports', j, 'force_https'], 'redirects HTTP requests, and this port is raw TCP (no "http" handler); ignored');
+        return;
+      }
+      if (p.handlers.includes('proxy_proto')) warn(['services', i, 'ports', j, 'handlers'], 'a PROXY header is sent on TCP ports (without "http") only: an HTTP service gets the client address in Fly-Client-IP and X-Forwarded-For; ignored');
       else if (p.port !== 80 && p.port !== 443) warn(['services', i, 'ports', j], `the edge serves HTTP on ports 80 and 443 (with [proxy] tls_listen) only, not on ${ports}; ignored`);
+      if (p.tls_options?.alpn !== undefined) warn(['services', i, 'ports', j, 'tls_options', 'alpn'], 'the edge offers h2 and http/1.1 on its HTTPS port; ignored');
     });
   });
   d.vm.forEach((v, i) => {
@@ -271,7 +283,14 @@ function normalize(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string,
     source: at(['services', i]),
     protocol: s.protocol,
     internal_port: s.internal_port,
-    ports: s.ports.map((p) => ({ start_port: (p.port ?? p.start_port)!, end_port: (p.port ?? p.end_port)!, handlers: p.handlers, force_https: p.force_https })),
+    ports: s.ports.map((p) => ({
+      start_port: (p.port ?? p.start_port)!,
+      end_port: (p.port ?? p.end_port)!,
+      handlers: p.handlers,
+      force_https: p.force_https,
+      ...(p.tls_options?.alpn !== undefined && !p.handlers.includes('http') ? { alpn: p.tls_options.alpn } : {}),
+      ...(p.proxy_proto_options !== undefined && !p.handlers.includes('http') ? { proxy_proto_version: p.proxy_proto_options.version } : {}),
+    })),
     ...scaling(s),
     checks: [...s.tcp_checks.map((c) => check('tcp', c, s.internal_port)), ...s.http_checks.map((c) => check('http', c, s.internal_port))],
   }));

@@ -68,4 +68,4 @@ export {
 } from './app-config.js';
 export { parseSizeMb } from './app-config-schema.js';
 export { formatCommandWords, splitCommandWords } from './command-words.js';
-export { httpServiceOf, machineConfigFor, type ImageCommand, type ImageDefaults, type ReleaseMachineConfig } from './machine-config.js';
+export { httpServiceOf, tcpServicesOf, machineConfigFor, type ImageCommand, type ImageDefaults, type ReleaseMachineConfig } from './machine-config.js';

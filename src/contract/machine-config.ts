@@ -31,6 +31,14 @@ export function httpServiceOf(config: AppConfig): ServiceConfig | undefined {
   return config.services.find((s) => s.ports.some((p) => p.handlers.includes('http')));
 }
 
+/** The app's TCP services at the edge: each TCP service with its ports that have no `http` handler. */
+export function tcpServicesOf(config: AppConfig): { service: ServiceConfig; ports: ServiceConfig['ports'] }[] {
+  return config.services
+    .filter((s) => s.protocol === 'tcp')
+    .map((service) => ({ service, ports: service.ports.filter((p) => !p.handlers.includes('http')) }))
+    .filter((t) => t.ports.length > 0);
+}
+
 /** What an OCI image's config says to run (src/images reads it: its ImageRun is one). */
 export interface ImageCommand {
   entrypoint: string[];

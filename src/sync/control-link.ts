@@ -117,7 +117,7 @@ export async function openControlLink(o: ControlLinkOptions): Promise<ControlLin
   const machines = o.machines;
   const mergeRoutes = (fromFile: RoutesSpec): RoutesSpec => {
     if (!view) return fromFile;
-    const { apps, problems } = controlRoutes({ view, hostId, appsDomain: c.apps_domain, local: (app) => machines?.routesFor(app) ?? [] });
+    const { apps, tcp, problems } = controlRoutes({ view, hostId, appsDomain: c.apps_domain, local: (app) => machines?.routesFor(app) ?? [] });
     if (o.servesHttps === false) {
       for (const a of apps) {
         if (!a.force_https) continue;
@@ -132,7 +132,7 @@ export async function openControlLink(o: ControlLinkOptions): Promise<ControlLin
       logged.add(`${p.app}\0${p.message}`);
       logger.error('app left out of the routes: its release config is invalid', { app: p.app, error: p.message });
     }
-    return mergeControlRoutes(fromFile, apps);
+    return mergeControlRoutes(fromFile, apps, tcp);
   };
 
   let stopped: Promise<void> | undefined;

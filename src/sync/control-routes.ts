@@ -12,8 +12,8 @@
  * finds no started machine, in a region only those have, goes to their host, whose proxy starts one.
  * A deploy's release command machine (a role, contract/documents.ts) is never among them.
  */
-import { httpServiceOf, isAppMachine, parseAppConfigDocument, type AppConfig, type AppDoc, type HostDoc, type HostnameDoc, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
-import type { AppSpec, MachineSpec, RoutesSpec } from '../proxy/index.js';
+import { httpServiceOf, isAppMachine, parseAppConfigDocument, tcpServicesOf, type AppConfig, type ServiceConfig, type AppDoc, type HostDoc, type HostnameDoc, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
+import type { AppSpec, MachineSpec, RoutesSpec, ServiceSpec, TcpHandler, TcpServiceSpec } from '../proxy/index.js';
 import { describeError } from '../shared/index.js';
 import type { SyncView } from './sync-cache.js';
 
@@ -28,6 +28,8 @@ export interface ControlRoutesInput {
 
 export interface ControlRoutes {
   apps: AppSpec[];
+  /** The apps' TCP services (`[[services]]` ports without the `http` handler), same machines. */
+  tcp: TcpServiceSpec[];
   /** Apps left out because their release config does not parse (the caller logs them). */
   problems: { app: string; message: string }[];
 }
@@ -91,6 +93,7 @@ export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
   const custom = new Map<string, string[]>();
   for (const h of docs<HostnameDoc>(i.view, 'hostnames')) custom.set(h.app, [...(custom.get(h.app) ?? []), h.hostname]);
   const apps: AppSpec[] = [];
+  const tcpServices: TcpServiceSpec[] = [];
   const problems: ControlRoutes['problems'] = [];
   for (const app of docs<AppDoc>(i.view, 'apps').sort((a, b) => a.name.localeCompare(b.name))) {
     const release = deployedRelease(i.view, app);
@@ -100,46 +103,75 @@ export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
       problems.push({ app: app.name, message: config.message });
       continue;
     }
-    const service = httpServiceOf(config);
-    if (!service) continue;
+    const http = httpServiceOf(config);
+    const tcp = tcpServicesOf(config);
+    if (!http && tcp.length === 0) continue;
     const local = i.local(app.name).filter((m) => !tasks.has(`${app.name}.${m.id}`));
-    const remote: MachineSpec[] = [];
-    for (const s of states.get(app.name) ?? []) {
-      const host = hosts.get(s.host);
-      const at = splitAddress(host?.proxy);
-      // A host the control plane has not heard from is left alone, whatever its last reports said.
-      if (!at || host?.healthy === false || local.some((m) => m.id === s.id)) continue;
-      const started = s.state === 'started';
-      if (!started && !service.auto_start_machines) continue;
-      const region = s.region === 'unknown' ? (host?.region ?? s.region) : s.region;
-      remote.push({ id: s.id, region, address: at.address, port: at.port, state: started ? 'started' : s.state, healthy: started, peer: true });
-    }
-    apps.push({
-      name: app.name,
-      hostnames: [`${app.name}.${i.appsDomain}`, ...(custom.get(app.name) ?? []).sort()],
-      primary_region: config.primary_region ?? app.primary_region,
-      force_https: service.ports.some((p) => p.force_https),
-      ...(service.response_headers ? { response_headers: service.response_headers } : {}),
-      service: {
-        internal_port: service.internal_port,
-        concurrency: { ...service.concurrency },
-        auto_start_machines: service.auto_start_machines,
-        auto_stop_machines: service.auto_stop_machines,
-        min_machines_running: service.min_machines_running,
-      },
-      machines: [...local, ...remote.sort((a, b) => a.id.localeCompare(b.id))],
+    // Other hosts' machines, at their proxies; stopped ones only for a service that autostarts.
+    const remote = (autoStart: boolean): MachineSpec[] => {
+      const out: MachineSpec[] = [];
+      for (const s of states.get(app.name) ?? []) {
+        const host = hosts.get(s.host);
+        const at = splitAddress(host?.proxy);
+        // A host the control plane has not heard from is left alone, whatever its last reports said.
+        if (!at || host?.healthy === false || local.some((m) => m.id === s.id)) continue;
+        const started = s.state === 'started';
+        if (!started && !autoStart) continue;
+        const region = s.region === 'unknown' ? (host?.region ?? s.region) : s.region;
+        out.push({ id: s.id, region, address: at.address, port: at.port, state: started ? 'started' : s.state, healthy: started, peer: true });
+      }
+      return out.sort((a, b) => a.id.localeCompare(b.id));
+    };
+    const primary = config.primary_region ?? app.primary_region;
+    const scaling = (s: ServiceConfig): ServiceSpec => ({
+      internal_port: s.internal_port,
+      concurrency: { ...s.concurrency },
+      auto_start_machines: s.auto_start_machines,
+      auto_stop_machines: s.auto_stop_machines,
+      min_machines_running: s.min_machines_running,
     });
+    if (http) {
+      apps.push({
+        name: app.name,
+        hostnames: [`${app.name}.${i.appsDomain}`, ...(custom.get(app.name) ?? []).sort()],
+        primary_region: primary,
+        force_https: http.ports.some((p) => p.force_https),
+        ...(http.response_headers ? { response_headers: http.response_headers } : {}),
+        service: scaling(http),
+        machines: [...local, ...remote(http.auto_start_machines)],
+      });
+    }
+    for (const { service, ports } of tcp) {
+      tcpServices.push({
+        app: app.name,
+        primary_region: primary,
+        ports: ports.map((p) => ({
+          start_port: p.start_port,
+          end_port: p.end_port,
+          handlers: p.handlers.filter((h): h is TcpHandler => h !== 'http'),
+          ...(p.proxy_proto_version ? { proxy_proto_version: p.proxy_proto_version } : {}),
+          ...(p.alpn ? { alpn: p.alpn } : {}),
+        })),
+        service: scaling(service),
+        // A local machine's own port is its HTTP port: the TCP service connects to internal_port.
+        machines: [...local.map((m) => ({ ...m, port: undefined })), ...remote(service.auto_start_machines)],
+      });
+    }
   }
-  return { apps, problems };
+  return { apps, tcp: tcpServices, problems };
 }
 
 /**
  * The routes file's apps with the control plane's added. The file wins a clash: a control-plane
- * app with the name or a hostname of a file app is left out.
+ * app with the name or a hostname of a file app is left out, and so is a control-plane TCP service
+ * with a public port a file service has.
  */
-export function mergeControlRoutes(fromFile: RoutesSpec, control: readonly AppSpec[]): RoutesSpec {
+export function mergeControlRoutes(fromFile: RoutesSpec, control: readonly AppSpec[], tcp: readonly TcpServiceSpec[] = []): RoutesSpec {
   const names = new Set(fromFile.apps.map((a) => a.name));
   const hostnames = new Set(fromFile.apps.flatMap((a) => a.hostnames));
   const added = control.filter((a) => !names.has(a.name) && !a.hostnames.some((h) => hostnames.has(h)));
-  return { ...fromFile, apps: [...fromFile.apps, ...added] };
+  const fileTcp = fromFile.tcp_services ?? [];
+  const taken = (lo: number, hi: number): boolean => fileTcp.some((t) => t.ports.some((p) => lo <= p.end_port && p.start_port <= hi));
+  const addedTcp = tcp.filter((t) => !t.ports.some((p) => taken(p.start_port, p.end_port)));
+  return { ...fromFile, apps: [...fromFile.apps, ...added], ...(fileTcp.length + addedTcp.length > 0 ? { tcp_services: [...fileTcp, ...addedTcp] } : {}) };
 }

@@ -11,6 +11,7 @@ import { parseAppConfig } from '../../src/contract/index.js';
 import { leafKeys } from '../helpers/schema-keys.js';
 
 const BASE = 'app = "keys"\n';
+const TCP_SERVICE = '[[services]]\ninternal_port = 5432\n[[services.ports]]\nport = 5432\nhandlers = []\n';
 const SERVICE = '[[services]]\ninternal_port = 8080\n[[services.ports]]\nport = 80\nhandlers = ["http"]\n';
 const HTTP = '[http_service]\n';
 
@@ -56,9 +57,11 @@ const KEYS: Record<string, Row> = {
   'services[].concurrency.soft_limit': applied(`${SERVICE}[services.concurrency]\nsoft_limit = 5\n`, 'test/unit/control-routes.test.ts'),
   'services[].concurrency.hard_limit': applied(`${SERVICE}[services.concurrency]\nhard_limit = 9\n`, 'test/unit/control-routes.test.ts'),
   'services[].ports[].port': applied(SERVICE, 'test/unit/control-routes.test.ts'),
-  'services[].ports[].start_port': warns('[[services]]\ninternal_port = 8080\n[[services.ports]]\nstart_port = 9000\nend_port = 9001\nhandlers = ["http"]\n', 'services[0].ports[0]'),
-  'services[].ports[].end_port': warns('[[services]]\ninternal_port = 8080\n[[services.ports]]\nstart_port = 9000\nend_port = 9001\nhandlers = ["http"]\n', 'services[0].ports[0]'),
-  'services[].ports[].handlers': warns('[[services]]\ninternal_port = 5432\n[[services.ports]]\nport = 5432\nhandlers = []\n', 'services[0].ports[0].handlers'),
+  'services[].ports[].start_port': applied(TCP_SERVICE.replace('\nport = 5432', '\nstart_port = 9000\nend_port = 9001'), 'test/unit/control-routes.test.ts'),
+  'services[].ports[].end_port': applied(TCP_SERVICE.replace('\nport = 5432', '\nstart_port = 9000\nend_port = 9001'), 'test/unit/control-routes.test.ts'),
+  'services[].ports[].handlers': applied(TCP_SERVICE.replace('handlers = []', 'handlers = ["pg_tls"]'), 'test/integration/proxy-tcp-apps.test.ts'),
+  'services[].ports[].tls_options.alpn': applied(TCP_SERVICE.replace('handlers = []', 'handlers = ["tls"]\ntls_options = { alpn = ["redis"] }'), 'test/integration/proxy-tcp.test.ts'),
+  'services[].ports[].proxy_proto_options.version': applied(TCP_SERVICE.replace('handlers = []', 'handlers = ["proxy_proto"]\nproxy_proto_options = { version = "v2" }'), 'test/integration/proxy-tcp.test.ts'),
   'services[].ports[].force_https': applied(SERVICE.replace('handlers = ["http"]', 'handlers = ["http"]\nforce_https = true'), 'test/unit/control-routes.test.ts'),
   'services[].tcp_checks[].grace_period': applied(`${SERVICE}[[services.tcp_checks]]\ngrace_period = "9s"\n`, 'test/integration/deploy-failures.test.ts'),
   'services[].tcp_checks[].interval': applied(`${SERVICE}[[services.tcp_checks]]\ninterval = "9s"\n`, 'test/integration/deploy-failures.test.ts'),

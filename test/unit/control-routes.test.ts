@@ -123,6 +123,51 @@ describe('controlRoutes', () => {
     assert.deepEqual(noAutostart.apps[0]?.machines.map((m) => m.id), ['local1', 'rb1', 'rc1'], "without autostart, another host's stopped machine is of no use here");
   });
 
+  it("serves an app's [[services]] ports without an http handler as TCP services: handlers, ALPN, PROXY version, ranges, the same machines at internal_port", () => {
+    const db = {
+      app: 'db',
+      primary_region: 'fra',
+      services: [
+        {
+          internal_port: 5432,
+          protocol: 'tcp',
+          auto_start_machines: false,
+          concurrency: { type: 'connections', hard_limit: 50 },
+          ports: [
+            { port: 5432, handlers: ['pg_tls'] },
+            { port: 6380, handlers: ['tls', 'proxy_proto'], tls_options: { alpn: ['redis'] }, proxy_proto_options: { version: 'v2' } },
+            { start_port: 7000, end_port: 7002 },
+          ],
+        },
+        { internal_port: 9999, protocol: 'udp', ports: [{ port: 53 }] },
+      ],
+    };
+    const v = view({
+      apps: [app('db')],
+      releases: [release('db', 1, db)],
+      hosts: [host('a', 'fra', '10.0.0.1:80'), host('b', 'ams', '10.0.0.2:8080')],
+      machine_states: [state('db', 'rb1', 'b'), state('db', 'stopped', 'b', { state: 'stopped', healthy: false })],
+    });
+    const { apps, tcp } = controlRoutes({ view: v, hostId: 'a', appsDomain: 'starling.test', local: (a) => (a === 'db' ? [LOCAL] : []) });
+    assert.deepEqual(apps, [], 'no HTTP service: no HTTP route');
+    assert.deepEqual(tcp, [
+      {
+        app: 'db',
+        primary_region: 'fra',
+        ports: [
+          { start_port: 5432, end_port: 5432, handlers: ['pg_tls'] },
+          { start_port: 6380, end_port: 6380, handlers: ['tls', 'proxy_proto'], proxy_proto_version: 'v2', alpn: ['redis'] },
+          { start_port: 7000, end_port: 7002, handlers: [] },
+        ],
+        service: { internal_port: 5432, concurrency: { type: 'connections', soft_limit: 20, hard_limit: 50 }, auto_start_machines: false, auto_stop_machines: 'off', min_machines_running: 0 },
+        // The local machine's own port is its HTTP port: the TCP service uses internal_port.
+        machines: [{ ...LOCAL, port: undefined }, { id: 'rb1', region: 'ams', address: '10.0.0.2', port: 8080, state: 'started', healthy: true, peer: true }],
+      },
+    ]);
+    const merged = mergeControlRoutes({ apps: [], tcp_services: [{ ...tcp[0]!, app: 'file', ports: [{ start_port: 7001, end_port: 7001, handlers: [] }] }] }, apps, tcp);
+    assert.deepEqual(merged.tcp_services?.map((t) => t.app), ['file'], "the routes file's service wins a port clash");
+  });
+
   it('leaves out apps without a release, without an HTTP service, and (as a problem) with an invalid config', () => {
     const tcp = { app: 'db', services: [{ internal_port: 5432, protocol: 'tcp', ports: [{ port: 5432 }] }] };
     const v = view({
