@@ -4,8 +4,11 @@
 // loads the control plane.
 export { APP_NAME_RE, APP_NAME_RULE, DIGEST_RE, HEADER_NAME_RE, HOST_ID_RE, MACHINE_ID_RE, ORG_NAME_RE, PROXY_RESPONSE_FIELDS, RESERVED_RESPONSE_FIELDS, SECRET_NAME_RE } from './names.js';
 export {
+  DESIRED_MACHINE_STATES,
   MACHINE_STATE_NAMES,
   machineKey,
+  type DesiredMachineState,
+  type MachineOverrides,
   releaseKey,
   type AppDoc,
   type HostDoc,
@@ -63,4 +66,21 @@ export {
   type ServiceConfig,
 } from './app-config.js';
 export { parseSizeMb } from './app-config-schema.js';
-export { httpServiceOf, machineConfigFor, type ImageCommand, type ImageDefaults, type ReleaseMachineConfig } from './machine-config.js';
+export { httpServiceOf, machineConfigFor, withOverrides, type ImageCommand, type ImageDefaults, type ReleaseMachineConfig } from './machine-config.js';
+export {
+  LEASE_NONCE_HEADERS,
+  LEASE_TTL_DEFAULT_S,
+  LEASE_TTL_MAX_S,
+  LeaseBody,
+  STOP_SIGNALS,
+  StopMachineBody,
+  WAIT_MAX_S,
+  leaseHeldMessage,
+  leaseNonceOf,
+  leaseView,
+  machineObject,
+  waitTimeoutQuery,
+  type Lease,
+  type MachineObject,
+  type MachineObjectSource,
+} from './machines-api.js';

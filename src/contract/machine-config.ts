@@ -6,6 +6,7 @@
  */
 import { StarlingError } from '../shared/index.js';
 import { parseAppConfigDocument, type AppConfig, type ServiceConfig } from './app-config.js';
+import type { MachineOverrides } from './documents.js';
 
 export interface ReleaseMachineConfig {
   /** A local image: the unpacked directory, the downloaded .tar.gz, or `oci:<manifest digest>` in the host image store. */
@@ -91,6 +92,24 @@ export function machineConfigFor(config: unknown, opts: { app: string; image: st
   };
 }
 
+/**
+ * A machine's config with what its placement overrides (a create or update through the platform
+ * Machines API): its env over the release's (a secret's name stays the secret's), its guest size,
+ * restart policy and command. Both sides use it: agents to run the machine, the control plane to
+ * show it.
+ */
+export function withOverrides(c: ReleaseMachineConfig, o: MachineOverrides | undefined): ReleaseMachineConfig {
+  if (!o) return c;
+  const env = { ...c.env, ...o.env };
+  for (const name of Object.keys(c.secrets)) delete env[name];
+  return {
+    ...c,
+    env,
+    guest: { ...c.guest, ...o.guest },
+    restart: o.restart ? { policy: o.restart.policy, max_retries: o.restart.max_retries ?? c.restart.max_retries } : c.restart,
+    ...(o.cmd ? { cmd: [...o.cmd] } : {}),
+  };
+}
 
 /**
  * Docker's rule: [experimental] entrypoint replaces ENTRYPOINT and drops the image's CMD; cmd
