@@ -10,6 +10,8 @@
  * their host's proxy, which delivers the request to its own machine. For an app that autostarts,
  * the other hosts' `stopped` and `suspended` machines are there too (not usable): a request that
  * finds no started machine, in a region only those have, goes to their host, whose proxy starts one.
+ * A cordoned machine (`cordoned` in its placement: the platform Machines API) is left out on every
+ * host, its own too: it keeps running, and no proxy routes to it or autostarts it.
  */
 import { httpServiceOf, parseAppConfigDocument, type AppConfig, type AppDoc, type HostDoc, type HostnameDoc, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
 import type { AppSpec, MachineSpec, RoutesSpec } from '../proxy/index.js';
@@ -78,9 +80,10 @@ export function deployedRelease(view: SyncView, app: AppDoc): ReleaseDoc | undef
 
 export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
   const hosts = new Map(docs<HostDoc>(i.view, 'hosts').map((h) => [h.id, h]));
+  const cordoned = new Set(docs<MachineDoc>(i.view, 'machines').filter((m) => m.cordoned === true).map((m) => `${m.app}.${m.id}`));
   const states = new Map<string, MachineStateDoc[]>();
   for (const s of docs<MachineStateDoc>(i.view, 'machine_states')) {
-    if (s.host === i.hostId || !((s.state === 'started' && s.healthy) || WAKEABLE.has(s.state))) continue;
+    if (s.host === i.hostId || cordoned.has(`${s.app}.${s.id}`) || !((s.state === 'started' && s.healthy) || WAKEABLE.has(s.state))) continue;
     states.set(s.app, [...(states.get(s.app) ?? []), s]);
   }
   // Custom domains (`certs add`): each belongs to one app and is routed at every PoP.
@@ -98,7 +101,7 @@ export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
     }
     const service = httpServiceOf(config);
     if (!service) continue;
-    const local = i.local(app.name);
+    const local = i.local(app.name).filter((m) => !cordoned.has(`${app.name}.${m.id}`));
     const remote: MachineSpec[] = [];
     for (const s of states.get(app.name) ?? []) {
       const host = hosts.get(s.host);
