@@ -117,15 +117,16 @@ export function machinesRoutes(o: MachinesApiOptions): AdminRoute[] {
       },
     }),
     route<AdminCaller>({
-      // The control plane relays `starling machines start|stop` with its secret (machine-ops.ts there).
-      method: 'POST', path: `${MACHINE}/start`, access: LOCAL_OR_CONTROL, summary: 'Start a stopped machine', responses: ok,
+      // The control plane does not call start or stop: its placement says what a placed machine
+      // should be, and the reconciler does it (sync/desired.ts).
+      method: 'POST', path: `${MACHINE}/start`, access: LOCAL, summary: 'Start a stopped machine', responses: ok,
       handler: async (req) => {
         const t = await mutable(req);
         return changed(t, await port.start(t.app, t.id), 'start requested');
       },
     }),
     route<AdminCaller, typeof stopBody>({
-      method: 'POST', path: `${MACHINE}/stop`, access: LOCAL_OR_CONTROL, summary: 'Stop a machine (signal, then SIGKILL after timeout)', requestSchema: stopBody, responses: ok,
+      method: 'POST', path: `${MACHINE}/stop`, access: LOCAL, summary: 'Stop a machine (signal, then SIGKILL after timeout)', requestSchema: stopBody, responses: ok,
       handler: async (req) => {
         const t = await mutable(req);
         const timeout = req.body?.timeout;
