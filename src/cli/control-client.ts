@@ -161,6 +161,8 @@ function labTarget(name: string, from: string, opts: ControlFlagValues): Control
 export interface CallOptions {
   /** Until the whole answer is read (default 30 s). */
   timeoutMs?: number;
+  /** More request headers (a machine's lease nonce). */
+  headers?: Record<string, string>;
 }
 
 const CLOCK = new SystemClock();
@@ -181,6 +183,7 @@ export async function callControl<T = unknown>(target: ControlTarget, method: 'G
       body,
       clock: CLOCK,
       timeoutMs: o.timeoutMs ?? 30_000,
+      headers: o.headers,
       fetch: target.fetch,
       what: target.label,
       codes: { unreachable: 'ERR_CONTROL_UNREACHABLE', protocol: 'ERR_CONTROL_API' },

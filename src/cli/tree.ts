@@ -21,7 +21,21 @@ import { orgsCreate, orgsList } from './commands/orgs/meta.js';
 import { tokensCreate, tokensList, tokensRevoke } from './commands/tokens/meta.js';
 import { controlRun } from './commands/control/meta.js';
 import { agentBgpStatus, agentDrain, agentRun, agentUndrain } from './commands/agent/meta.js';
-import { machinesDestroy, machinesList, machinesLogs, machinesRun, machinesStart, machinesStatus, machinesStop } from './commands/machines/meta.js';
+import {
+  machinesCordon,
+  machinesDestroy,
+  machinesLease,
+  machinesList,
+  machinesLogs,
+  machinesRun,
+  machinesShow,
+  machinesStart,
+  machinesStatus,
+  machinesStop,
+  machinesSuspend,
+  machinesUncordon,
+  machinesWait,
+} from './commands/machines/meta.js';
 import { proxyForward, proxyServe } from './commands/proxy/meta.js';
 import { certsAdd, certsCheck, certsImport, certsList, certsRemove, certsShow } from './commands/certs/meta.js';
 import { labCurlCmd, labDownCmd, labExecCmd, labFailCmd, labFailoverCmd, labHealCmd, labStatusCmd, labUpCmd, labUseCmd } from './commands/lab/meta.js';
@@ -40,7 +54,7 @@ export const NOUNS: readonly NounMeta[] = [
   noun('logs', 'Deploy and run apps', "the newest log lines of an app's machines"),
   noun('scale', 'Deploy and run apps', 'how many machines an app runs, per region'),
   noun('releases', 'Deploy and run apps', "an app's releases"),
-  noun('machines', 'Deploy and run apps', "an app's machines on every host: list, start, stop, destroy (--local: this host's agent; run, logs)"),
+  noun('machines', 'Deploy and run apps', "an app's machines on every host: list, show, start, stop, suspend, cordon, wait, lease, destroy (--local: this host's agent; run, logs)"),
   noun('ssh', 'Deploy and run apps', 'a shell or a command inside a machine'),
   noun('open', 'Deploy and run apps', "open the app's URL in a browser"),
   noun('apps', 'Configure', 'create, list and destroy apps'),
@@ -75,8 +89,14 @@ export const COMMANDS: readonly AnyCommand[] = [
   agentBgpStatus,
   machinesRun,
   machinesList,
+  machinesShow,
   machinesStart,
   machinesStop,
+  machinesSuspend,
+  machinesCordon,
+  machinesUncordon,
+  machinesWait,
+  machinesLease,
   machinesDestroy,
   machinesLogs,
   machinesStatus,

@@ -69,7 +69,7 @@ export interface MachineDoc {
   region: string;
   host: string;
   release: number;
-  /** The deploy that created it (null: `scale count`). */
+  /** The deploy that created it (null: `scale count` or the Machines API). */
   deploy: string | null;
   created_at: string;
   /**
@@ -79,6 +79,34 @@ export interface MachineDoc {
    * of the app's machines; the deploy removes it once it has exited (control/deploy).
    */
   role?: MachineRole | undefined;
+  // What the platform Machines API (control/api) sets; absent on machines that scale and deploys
+  // place, and on documents from before it.
+  /** The run state asked for: absent is `started`. The agent carries it out (sync/reconcile.ts). */
+  desired_state?: DesiredMachineState;
+  /** Bumped by every start, stop and suspend through the API: the agent carries out each one once. */
+  desired_version?: number;
+  /** The last stop's signal and timeout in ms (absent: the release's kill_signal and kill_timeout). */
+  stop_signal?: string;
+  stop_timeout_ms?: number;
+  /** Cordoned: no proxy routes to it, while it keeps running (sync/control-routes.ts). */
+  cordoned?: boolean;
+  /** fly's machine metadata: names and values for the user's own tools. */
+  metadata?: Record<string, string>;
+  /** What this machine runs differently from its release (a create or update with a config). */
+  overrides?: MachineOverrides;
+}
+
+export const DESIRED_MACHINE_STATES = ['started', 'stopped', 'suspended'] as const;
+export type DesiredMachineState = (typeof DESIRED_MACHINE_STATES)[number];
+
+/** fly's create-body fields a platform machine may set over its release's config (contract/machine-config.ts applies them). */
+export interface MachineOverrides {
+  /** Merged over the release's [env] (a secret's name stays the secret's). */
+  env?: Record<string, string>;
+  guest?: { cpus?: number; memory_mb?: number };
+  restart?: { policy: 'always' | 'never' | 'on-failure'; max_retries?: number };
+  /** fly's `config.init.cmd`: the command instead of the release's. */
+  cmd?: string[];
 }
 
 export const MACHINE_ROLES = ['release_command'] as const;

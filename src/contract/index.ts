@@ -5,9 +5,12 @@
 export { APP_NAME_RE, APP_NAME_RULE, DIGEST_RE, HEADER_NAME_RE, HOST_ID_RE, MACHINE_ID_RE, ORG_NAME_RE, PROXY_RESPONSE_FIELDS, RESERVED_RESPONSE_FIELDS, SECRET_NAME_RE } from './names.js';
 export {
   MACHINE_ROLES,
+  DESIRED_MACHINE_STATES,
   MACHINE_STATE_NAMES,
   isAppMachine,
   machineKey,
+  type DesiredMachineState,
+  type MachineOverrides,
   releaseKey,
   type AppDoc,
   type HostDoc,
@@ -68,4 +71,21 @@ export {
 } from './app-config.js';
 export { parseSizeMb } from './app-config-schema.js';
 export { formatCommandWords, splitCommandWords } from './command-words.js';
-export { httpServiceOf, tcpServicesOf, machineConfigFor, type ImageCommand, type ImageDefaults, type ReleaseMachineConfig } from './machine-config.js';
+export { httpServiceOf, tcpServicesOf, machineConfigFor, withOverrides, type ImageCommand, type ImageDefaults, type ReleaseMachineConfig } from './machine-config.js';
+export {
+  LEASE_NONCE_HEADERS,
+  LEASE_TTL_DEFAULT_S,
+  LEASE_TTL_MAX_S,
+  LeaseBody,
+  STOP_SIGNALS,
+  StopMachineBody,
+  WAIT_MAX_S,
+  leaseHeldMessage,
+  leaseNonceOf,
+  leaseView,
+  machineObject,
+  waitTimeoutQuery,
+  type Lease,
+  type MachineObject,
+  type MachineObjectSource,
+} from './machines-api.js';

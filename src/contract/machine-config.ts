@@ -6,7 +6,7 @@
  */
 import { StarlingError } from '../shared/index.js';
 import { parseAppConfigDocument, type AppConfig, type ServiceConfig } from './app-config.js';
-import type { MachineRole } from './documents.js';
+import type { MachineOverrides, MachineRole } from './documents.js';
 
 export interface ReleaseMachineConfig {
   /** A local image: the unpacked directory, the downloaded .tar.gz, or `oci:<manifest digest>` in the host image store. */
@@ -112,6 +112,25 @@ export function machineConfigFor(
     kill_signal: c.kill_signal_set ? c.kill_signal : stopSignal(d?.stopSignal) ?? c.kill_signal,
     kill_timeout_ms: c.kill_timeout_ms,
     checks,
+  };
+}
+
+/**
+ * A machine's config with what its placement overrides (a create or update through the platform
+ * Machines API): its env over the release's (a secret's name stays the secret's), its guest size,
+ * restart policy and command. Both sides use it: agents to run the machine, the control plane to
+ * show it.
+ */
+export function withOverrides(c: ReleaseMachineConfig, o: MachineOverrides | undefined): ReleaseMachineConfig {
+  if (!o) return c;
+  const env = { ...c.env, ...o.env };
+  for (const name of Object.keys(c.secrets)) delete env[name];
+  return {
+    ...c,
+    env,
+    guest: { ...c.guest, ...o.guest },
+    restart: o.restart ? { policy: o.restart.policy, max_retries: o.restart.max_retries ?? c.restart.max_retries } : c.restart,
+    ...(o.cmd ? { cmd: [...o.cmd] } : {}),
   };
 }
 

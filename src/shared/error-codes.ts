@@ -101,9 +101,10 @@ export const ERROR_CODES = {
   ERR_AGENT_TOKEN: { part: 'agent', means: "The agent's admin token_file cannot be read or created, or holds no valid token" },
   ERR_AGENT_UNREACHABLE: { part: 'agent', means: "The agent's admin API cannot be reached" },
   ERR_APP_NAME: { part: 'agent', status: 400, means: 'The app name in the request path is not a valid app name' },
+  // The next four are the local Machines API's and the control plane's alike (contract/machines-api.ts).
   ERR_LEASE_HELD: { part: 'agent', status: 409, means: 'Another client holds a lease on the machine: send its nonce, or wait for it to expire' },
   ERR_LEASE_NOT_FOUND: { part: 'agent', status: 404, means: 'The machine holds no lease' },
-  ERR_MACHINE_CONFIG: { part: 'agent', status: 400, means: 'The machine request sent to the Machines API is invalid' },
+  ERR_MACHINE_CONFIG: { part: 'agent', status: 400, means: 'The machine request sent to a Machines API is invalid (on the control plane: a config.image that is not the release\'s, another region in an update)' },
   ERR_WAIT_TIMEOUT: { part: 'agent', status: 408, means: 'The machine did not reach the awaited state in time' },
 
   // sync: the agent's link to the control plane (join, feed, reconcile, cache)

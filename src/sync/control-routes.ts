@@ -10,7 +10,9 @@
  * their host's proxy, which delivers the request to its own machine. For an app that autostarts,
  * the other hosts' `stopped` and `suspended` machines are there too (not usable): a request that
  * finds no started machine, in a region only those have, goes to their host, whose proxy starts one.
- * A deploy's release command machine (a role, contract/documents.ts) is never among them.
+ * A deploy's release command machine (a role, contract/documents.ts) is never among them, nor is
+ * a cordoned machine (`cordoned` in its placement: the platform Machines API), on every host, its
+ * own too: it keeps running, and no proxy routes to it or autostarts it.
  */
 import { httpServiceOf, isAppMachine, parseAppConfigDocument, tcpServicesOf, type AppConfig, type ServiceConfig, type AppDoc, type HostDoc, type HostnameDoc, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
 import type { AppSpec, MachineSpec, RoutesSpec, ServiceSpec, TcpHandler, TcpServiceSpec } from '../proxy/index.js';
@@ -82,7 +84,8 @@ export function deployedRelease(view: SyncView, app: AppDoc): ReleaseDoc | undef
 export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
   const hosts = new Map(docs<HostDoc>(i.view, 'hosts').map((h) => [h.id, h]));
   // A deploy's release command machine is never routed, nor woken (MachineDoc.role).
-  const tasks = new Set(docs<MachineDoc>(i.view, 'machines').filter((m) => !isAppMachine(m)).map((m) => `${m.app}.${m.id}`));
+  // Nor is a cordoned one: both are hidden from every proxy.
+  const tasks = new Set(docs<MachineDoc>(i.view, 'machines').filter((m) => !isAppMachine(m) || m.cordoned === true).map((m) => `${m.app}.${m.id}`));
   const states = new Map<string, MachineStateDoc[]>();
   for (const s of docs<MachineStateDoc>(i.view, 'machine_states')) {
     if (s.host === i.hostId || !((s.state === 'started' && s.healthy) || WAKEABLE.has(s.state))) continue;

@@ -14,18 +14,24 @@
  * report could only arrive once it is back, when the machine is being made again). A failure to
  * reach the control plane is also retried as soon as a newer view arrives (it answered the feed). States go to the
  * control plane through the StateReporter whenever they change.
+ *
+ * What the platform Machines API asks of a placed machine is in its document too (desired.ts): a
+ * start, stop or suspend is carried out once per `desired_version` — so the proxy's autostart and
+ * autostop in between are not undone — and a machine made again (a restarted agent) is made
+ * stopped when it was asked to be; a change of its `overrides` replaces it.
  */
 import { join } from 'node:path';
-import { DIGEST_RE, LIVE_TAIL_LINES, MAX_TAIL_LINE_CHARS, MAX_TAIL_LINES, machineConfigFor, type ImageDefaults, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
+import { DIGEST_RE, LIVE_TAIL_LINES, MAX_TAIL_LINE_CHARS, MAX_TAIL_LINES, machineConfigFor, withOverrides, type ImageDefaults, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
 import { Backoff, StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
 import type { ControlClient } from './control-client.js';
 import type { MachineManager } from '../runtime/index.js';
 import { machineDetails, tailOf, withTail } from './report-details.js';
+import { applyDesired, desiredStopped, overridesKey, reportedState } from './desired.js';
 import type { MachineReport, StateReporter } from './state-report.js';
 import type { SyncView } from './sync-cache.js';
 
 /** What the reconciler needs of the host's machines (the MachineManager; fakes in unit tests). */
-export type ReconcileMachines = Pick<MachineManager, 'onChange' | 'get' | 'create' | 'stop' | 'destroy'> & Partial<Pick<MachineManager, 'logs'>>;
+export type ReconcileMachines = Pick<MachineManager, 'onChange' | 'get' | 'create' | 'stop' | 'destroy'> & Partial<Pick<MachineManager, 'logs' | 'start'>>;
 /** What it needs of the control plane: a machine's secrets and images by digest. */
 export type ReconcileClient = Pick<ControlClient, 'json' | 'downloadImage'>;
 
@@ -75,6 +81,10 @@ interface Slot extends PlacedMachine {
   last: Omit<MachineReport, 'state' | 'healthy' | 'release'> | undefined;
   /** A deploy's release command (MachineDoc.role): a one-off task, never reported healthy. */
   task: boolean;
+  /** The placement's desired_version last carried out (desired.ts). */
+  applied: number;
+  /** overridesKey of the running machine's placement: another one replaces it. */
+  made: string;
 }
 
 const releaseKey = (app: string, version: number): string => `${app}.${String(version).padStart(8, '0')}`;
@@ -108,10 +118,10 @@ export class Reconciler {
     for (const [key, doc] of wanted) {
       let slot = this.slots.get(key);
       if (!slot) {
-        slot = { app: doc.app, id: doc.id, want: undefined, wanted: undefined, running: undefined, busy: false, failures: 0, backoff: this.newBackoff(), lastError: undefined, failedAt: 0, failedTime: '', retry: undefined, release: doc.release, last: undefined, task: doc.role !== undefined };
+        slot = { app: doc.app, id: doc.id, want: undefined, wanted: undefined, running: undefined, busy: false, failures: 0, backoff: this.newBackoff(), lastError: undefined, failedAt: 0, failedTime: '', retry: undefined, release: doc.release, last: undefined, task: doc.role !== undefined, applied: 0, made: '' };
         this.slots.set(key, slot);
       }
-      if (slot.want?.release !== doc.release) this.retryNow(slot, true);
+      if (slot.want?.release !== doc.release || (slot.want && overridesKey(slot.want) !== overridesKey(doc)) || (slot.want?.desired_version ?? 0) !== (doc.desired_version ?? 0)) this.retryNow(slot, true);
       slot.want = doc;
       slot.wanted = doc.release;
     }
@@ -173,6 +183,8 @@ export class Reconciler {
     let op: (() => Promise<void>) | undefined;
     if (want && slot.running === undefined) op = () => this.create(slot, want);
     else if (want && slot.running !== want.release) op = () => this.destroy(slot, 'replaced by release ' + want.release);
+    else if (want && slot.made !== overridesKey(want)) op = () => this.destroy(slot, 'its config was updated');
+    else if (want && slot.applied !== (want.desired_version ?? 0)) op = () => applyDesired(this.o.machines, slot, want);
     else if (!want && slot.running !== undefined) op = () => this.destroy(slot, 'its placement was removed');
     if (!op) {
       if (!want && slot.running === undefined) this.forgetSlot(slot);
@@ -211,14 +223,21 @@ export class Reconciler {
       const image = oci ? `oci:${release.image.digest}` : await this.image(release.image.digest);
       const answer = (await this.o.client.json('GET', `/v1/hosts/${this.o.hostId}/apps/${app}/machines/${id}/secrets`, undefined, this.abort.signal)) as { secrets?: unknown };
       const secrets = isStringRecord(answer.secrets) ? answer.secrets : {};
-      const c = machineConfigFor(release.config, { app, image, secrets, defaults, role: doc.role });
+      const c = withOverrides(machineConfigFor(release.config, { app, image, secrets, defaults, role: doc.role }), doc.overrides);
       // The placement may have gone or moved on while the image came: the next kick decides.
       if (this.stopped || slot.want?.release !== release.version) return;
       // Set first, so the states of the machine being made (created, starting) are reported.
       slot.running = release.version;
+      slot.made = overridesKey(doc);
+      slot.applied = doc.desired_version ?? 0;
       await this.o.machines.create(
         app,
-        { region: doc.region, config: { image: c.image, cmd: c.cmd, env: c.env, secrets: c.secrets, internal_port: c.internal_port, guest: c.guest, restart: c.restart, checks: c.checks, user: c.user, workdir: c.workdir } },
+        {
+          region: doc.region,
+          config: { image: c.image, cmd: c.cmd, env: c.env, secrets: c.secrets, internal_port: c.internal_port, guest: c.guest, restart: c.restart, checks: c.checks, user: c.user, workdir: c.workdir },
+          // Asked to be stopped (a restarted agent makes it again): made, not started.
+          skip_start: desiredStopped(doc),
+        },
         { id, kill_signal: c.kill_signal, kill_timeout_ms: c.kill_timeout_ms, task: doc.role !== undefined },
       );
       this.o.logger.info('placed machine created', { app, machine: id, release: release.version, image: release.image.digest, ...(doc.role ? { role: doc.role } : {}) });
@@ -311,7 +330,7 @@ export class Reconciler {
       const m = this.o.machines.get(slot.app, slot.id);
       if (m && slot.running !== undefined) {
         this.o.reporter.report(slot.app, slot.id, {
-          state: m.state,
+          state: reportedState(m.state, slot.want),
           healthy: !slot.task && m.state === 'started' && m.checks.passing,
           release: slot.running,
           ...machineDetails(m),

@@ -48,6 +48,8 @@ export interface Platform {
   get(host: string, app: string, path?: string): Promise<{ status: number; body: string }>;
   cli(args: string[], timeoutMs?: number): Promise<CliResult>;
   startControl(): Promise<void>;
+  /** Stops a host's agent (its machines stop with it) and starts it again on the same state. */
+  restartAgent(name: string): Promise<RunningAgent>;
   /** Stops the control plane with `signal` (SIGKILL: a crash) and waits for it to be gone. */
   stopControl(signal?: NodeJS.Signals): Promise<void>;
   stop(): Promise<void>;
@@ -105,6 +107,13 @@ export async function startPlatform(hosts: readonly HostSpec[], o: PlatformOptio
 
   const agents = new Map<string, RunningAgent>();
   const drivers: SandboxDriver[] = [];
+  const launchers = new Map<string, () => Promise<RunningAgent>>();
+  const restartAgent = async (name: string): Promise<RunningAgent> => {
+    await agents.get(name)?.stop();
+    const agent = await launchers.get(name)!();
+    agents.set(name, agent);
+    return agent;
+  };
   const stop = async (): Promise<void> => {
     for (const a of agents.values()) await a.stop().catch(() => undefined);
     for (const d of drivers) await d.close().catch(() => undefined);
@@ -134,16 +143,24 @@ export async function startPlatform(hosts: readonly HostSpec[], o: PlatformOptio
       );
       // As an operator does: hosts add, the join token to the host; the agent joins at its start.
       await writeJoinToken(controlUrl, readFileSync(tokenFile, 'utf8').trim(), `host-${h.name}`, h.region, join(d, 'join.token'), pinned);
-      const driver = new SandboxDriver({
-        stateDir: config.runtime.data_dir,
-        bridge: { name: config.runtime.bridge, cidr: config.runtime.network },
-        publicPorts: [proxy], // as the agent builds it: machines reach their host only at the proxy
-        traversable: [config.agent.state_dir],
-        clock,
-        logger: logger.child({ component: 'sandbox', host: h.name }),
-      });
-      drivers.push(driver);
-      agents.set(h.name, await startAgent(config, { logger: logger.child({ host: h.name }), clock, driver, controlPollTimeoutS: 5 }));
+      let driver: SandboxDriver | undefined;
+      const launch = async (): Promise<RunningAgent> => {
+        const c = config;
+        // A restarted agent gets a driver of its own, as a restarted process does.
+        await driver?.close();
+        driver = new SandboxDriver({
+          stateDir: c.runtime.data_dir,
+          bridge: { name: c.runtime.bridge, cidr: c.runtime.network },
+          publicPorts: [proxy], // as the agent builds it: machines reach their host only at the proxy
+          traversable: [c.agent.state_dir],
+          clock,
+          logger: logger.child({ component: 'sandbox', host: h.name }),
+        });
+        drivers.push(driver);
+        return startAgent(c, { logger: logger.child({ host: h.name }), clock, driver, controlPollTimeoutS: 5 });
+      };
+      launchers.set(h.name, () => launch());
+      agents.set(h.name, await launch());
     }
     await waitFor(async () => ((await api('GET', '/v1/hosts')).body.hosts as unknown[]).length === hosts.length, 'every host registered', 20_000, 50);
   } catch (e) {
@@ -165,6 +182,7 @@ export async function startPlatform(hosts: readonly HostSpec[], o: PlatformOptio
     cli: (args, timeoutMs = 120_000) => runCli(args, { env: cliEnv, timeoutMs }),
     startControl,
     stopControl,
+    restartAgent,
     stop,
   };
 }

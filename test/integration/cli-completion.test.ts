@@ -54,7 +54,7 @@ describe('starling completion bash', () => {
 
   it('offers every noun first, then the verbs of a noun, a second word of a verb, a command\'s flags and a flag\'s values', () => {
     assert.deepEqual(complete(''), NOUNS.map((n) => n.noun));
-    assert.deepEqual(complete('machines', ''), ['run', 'list', 'start', 'stop', 'destroy', 'logs', 'status']);
+    assert.deepEqual(complete('machines', ''), ['run', 'list', 'show', 'start', 'stop', 'suspend', 'cordon', 'uncordon', 'wait', 'lease', 'destroy', 'logs', 'status']);
     assert.deepEqual(complete('agent', 'b'), ['bgp']);
     assert.deepEqual(complete('agent', 'bgp', ''), ['status']);
     assert.deepEqual(complete('apps', 'create', '--pr'), ['--primary-region']);

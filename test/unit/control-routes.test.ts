@@ -168,6 +168,21 @@ describe('controlRoutes', () => {
     assert.deepEqual(merged.tcp_services?.map((t) => t.app), ['file'], "the routes file's service wins a port clash");
   });
 
+  it('leaves a cordoned machine out on every host, its own too, while it runs; uncordoned it is routed again', () => {
+    const docs = {
+      apps: [app('web')],
+      releases: [release('web', 1, WEB)],
+      hosts: [host('a', 'fra', '10.0.0.1:80'), host('b', 'ams', '10.0.0.2:8080')],
+      machines: [{ ...machine('web', 'local1', 'a'), cordoned: true }, { ...machine('web', 'rb1', 'b'), cordoned: true }, machine('web', 'rb2', 'b')],
+      machine_states: [state('web', 'rb1', 'b'), state('web', 'rb2', 'b'), state('web', 'rb3', 'b', { state: 'stopped', healthy: false })],
+    };
+    const ids = (d: Parameters<typeof view>[0]): string[] | undefined => controlRoutes({ view: view(d), hostId: 'a', appsDomain: 'starling.test', local: localOf }).apps[0]?.machines.map((m) => m.id);
+    assert.deepEqual(ids(docs), ['rb2', 'rb3']);
+    const stoppedCordoned = { ...docs, machines: [...docs.machines, { ...machine('web', 'rb3', 'b'), cordoned: true }] };
+    assert.deepEqual(ids(stoppedCordoned), ['rb2'], 'a cordoned stopped machine is not there for autostart either');
+    assert.deepEqual(ids({ ...docs, machines: docs.machines.map((m) => ({ ...m, cordoned: false })) }), ['local1', 'rb1', 'rb2', 'rb3']);
+  });
+
   it('leaves out apps without a release, without an HTTP service, and (as a problem) with an invalid config', () => {
     const tcp = { app: 'db', services: [{ internal_port: 5432, protocol: 'tcp', ports: [{ port: 5432 }] }] };
     const v = view({

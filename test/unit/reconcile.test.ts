@@ -41,6 +41,7 @@ interface FakeMachine {
   image: string;
   config: Parameters<ReconcileMachines['create']>[1]['config'];
   task: boolean;
+  env: Record<string, string>;
 }
 
 class FakeMachines implements ReconcileMachines {
@@ -58,13 +59,20 @@ class FakeMachines implements ReconcileMachines {
   async create(...[app, req, opts]: Parameters<ReconcileMachines['create']>): ReturnType<ReconcileMachines['create']> {
     const id = opts?.id ?? 'local-random';
     this.calls.push(`create ${app}/${id}`);
-    this.all.set(id, { app, state: 'started', passing: false, kill: [opts?.kill_signal, opts?.kill_timeout_ms], secrets: req.config.secrets ?? {}, image: req.config.image, config: req.config, task: opts?.task === true });
+    const state = req.skip_start ? 'created' : 'started';
+    this.all.set(id, { app, state, passing: false, kill: [opts?.kill_signal, opts?.kill_timeout_ms], secrets: req.config.secrets ?? {}, image: req.config.image, config: req.config, task: opts?.task === true, env: req.config.env ?? {} });
     this.emit();
     return this.get(app, id)!;
   }
-  async stop(app: string, id: string): ReturnType<ReconcileMachines['stop']> {
-    this.calls.push(`stop ${app}/${id}`);
+  async stop(app: string, id: string, opts: { signal?: string | undefined; timeout_ms?: number | undefined } = {}): ReturnType<ReconcileMachines['stop']> {
+    this.calls.push(`stop ${app}/${id}${opts.signal !== undefined || opts.timeout_ms !== undefined ? ` ${opts.signal} ${opts.timeout_ms}` : ''}`);
     this.all.get(id)!.state = 'stopped';
+    this.emit();
+    return this.get(app, id)!;
+  }
+  async start(app: string, id: string): Promise<NonNullable<ReturnType<ReconcileMachines['get']>>> {
+    this.calls.push(`start ${app}/${id}`);
+    this.all.get(id)!.state = 'started';
     this.emit();
     return this.get(app, id)!;
   }
@@ -200,6 +208,59 @@ describe('Reconciler', () => {
     await idle();
     assert.deepEqual(machines.calls, ['create web/rc1'], 'an ended command is not run again');
     assert.equal(reporter.latest.get('web.rc1')?.state, 'stopped');
+  });
+
+  it('a start or stop through the platform API is carried out once: autostart and autostop in between are not undone', async () => {
+    const { machines, reporter, rec, idle } = setup();
+    const rel = [release('web', 1)];
+    rec.update(view([placement('web', 'm1')], rel));
+    await idle();
+    const stop1 = { ...placement('web', 'm1'), desired_state: 'stopped' as const, desired_version: 1, stop_signal: 'SIGINT', stop_timeout_ms: 500 };
+    rec.update(view([stop1], rel));
+    await idle();
+    assert.deepEqual(machines.calls, ['create web/m1', 'stop web/m1 SIGINT 500']);
+    assert.equal(reporter.latest.get('web.m1')?.state, 'stopped');
+    // The proxy autostarts it for a request: the next views (same placement) leave it running.
+    machines.set('m1', { state: 'started' });
+    rec.update(view([stop1], rel));
+    rec.update(view([stop1], rel));
+    await idle();
+    assert.equal(machines.all.get('m1')?.state, 'started');
+    assert.equal(machines.calls.length, 2);
+    // Another stop (a new version, the same desired state) stops it again; a start starts it.
+    rec.update(view([{ ...stop1, desired_version: 2, stop_signal: 'SIGTERM', stop_timeout_ms: 1000 }], rel));
+    await idle();
+    assert.equal(machines.calls.at(-1), 'stop web/m1 SIGTERM 1000');
+    rec.update(view([{ ...placement('web', 'm1'), desired_state: 'started', desired_version: 3 }], rel));
+    await idle();
+    assert.equal(machines.calls.at(-1), 'start web/m1');
+    // Autostopped by the proxy: a started placement is not started again until asked.
+    machines.set('m1', { state: 'stopped' });
+    rec.update(view([{ ...placement('web', 'm1'), desired_state: 'started', desired_version: 3 }], rel));
+    await idle();
+    assert.equal(machines.all.get('m1')?.state, 'stopped');
+    assert.equal(machines.calls.length, 4);
+  });
+
+  it('a machine made again (a restarted agent) is made in its desired state: stopped, not started, and reported stopped', async () => {
+    const { machines, reporter, rec, idle } = setup();
+    rec.update(view([{ ...placement('web', 'm1'), desired_state: 'suspended', desired_version: 4 }], [release('web', 1)]));
+    await idle();
+    assert.deepEqual(machines.calls, ['create web/m1']);
+    assert.equal(machines.all.get('m1')?.state, 'created', 'made, never started');
+    assert.deepEqual(reporter.latest.get('web.m1'), { state: 'stopped', healthy: false, release: 1 });
+  });
+
+  it("a placement's overrides reach the machine's config, and a change of them replaces the machine", async () => {
+    const { machines, rec, idle } = setup();
+    const rel = [release('web', 1)];
+    rec.update(view([{ ...placement('web', 'm1'), overrides: { env: { MODE: 'one', API_KEY: 'not-the-secret' } } }], rel));
+    await idle();
+    assert.deepEqual(machines.all.get('m1')?.env, { MODE: 'one' }, "a secret's name stays the secret's");
+    rec.update(view([{ ...placement('web', 'm1'), overrides: { env: { MODE: 'two' } } }], rel));
+    await idle();
+    assert.deepEqual(machines.calls, ['create web/m1', 'stop web/m1', 'destroy web/m1', 'create web/m1']);
+    assert.deepEqual(machines.all.get('m1')?.env, { MODE: 'two' });
   });
 
   it('never touches a machine made through the local Machines API, even one in the way', async () => {

@@ -3,7 +3,21 @@ import { z } from 'zod';
 import { type Clock, type Logger } from '../../shared/index.js';
 import { HttpError, json, route, type Headers } from '../../http/index.js';
 import { LOCAL, LOCAL_OR_CONTROL, type AdminCaller, type AdminRoute } from './admin-api.js';
-import { APP_NAME_RE, APP_NAME_RULE, parseDuration } from '../../contract/index.js';
+import {
+  APP_NAME_RE,
+  APP_NAME_RULE,
+  LEASE_TTL_DEFAULT_S,
+  LeaseBody,
+  StopMachineBody,
+  leaseHeldMessage,
+  leaseNonceOf,
+  leaseView,
+  machineObject,
+  parseDuration,
+  waitTimeoutQuery,
+  type Lease,
+  type MachineObject,
+} from '../../contract/index.js';
 import { MACHINE_STATES, type LogEntry, type MachineView, type MachinesPort } from '../../runtime/index.js';
 import { parseCreateMachineRequest } from './machines-request.js';
 import { machineStreamRoutes, type ExecPort } from './machine-streams.js';
@@ -11,7 +25,8 @@ import { machineStreamRoutes, type ExecPort } from './machine-streams.js';
 /**
  * The local Machines API, shaped like fly's (`/v1/apps/{app}/machines…`), on the agent's admin API
  * (so every endpoint needs the bearer token). README "Machines API" lists the endpoints. Answers are
- * built field by field from the port's views, so a secret value can never leak into one.
+ * built field by field from the port's views (contract/machines-api.ts, the shapes the control
+ * plane's Machines API answers too), so a secret value can never leak into one.
  */
 export interface MachinesApiOptions {
   /** With exec (the MachineManager), `ssh console` can enter its machines. */
@@ -23,39 +38,17 @@ export interface MachinesApiOptions {
 
 const BASE = '/v1/apps/{app}/machines';
 const MACHINE = `${BASE}/{id}`;
-/** fly's header, and our own twin. */
-const NONCE_HEADERS = ['fly-machine-lease-nonce', 'starling-machine-lease-nonce'];
-/** fly's kill_signal choices, plus SIGHUP. */
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGKILL', 'SIGHUP'] as const;
-const WAIT_MAX_S = 60;
-const LEASE_TTL_DEFAULT_S = 30;
-const LEASE_TTL_MAX_S = 86_400;
 
 /** `state` is copied at look-up: a port may hand out live objects that change under the call. */
 type Target = { app: string; id: string; view: MachineView; state: MachineView['state'] };
 
 /** Query flags: `1`/`true` or `0`/`false`. */
 const flag = z.enum(['1', 'true', '0', 'false'], { error: 'must be true or false (or 1 or 0)' }).transform((v) => v === '1' || v === 'true');
-const stopBody = z
-  .strictObject({
-    signal: z.enum(SIGNALS, { error: `must be one of ${SIGNALS.join(', ')}` }).optional(),
-    timeout: z.union([z.number(), z.string()]).refine((v) => parseDuration(v) !== undefined, 'must be a duration such as "10s" or a number of seconds').optional(),
-  })
-  .optional();
-const leaseBody = z
-  .strictObject({
-    ttl: z.int(`must be whole seconds from 1 to ${LEASE_TTL_MAX_S}`).min(1, `must be whole seconds from 1 to ${LEASE_TTL_MAX_S}`).max(LEASE_TTL_MAX_S, `must be whole seconds from 1 to ${LEASE_TTL_MAX_S}`).optional(),
-    description: z.string('must be a string').max(256, 'must be at most 256 characters').optional(),
-  })
-  .optional();
+const stopBody = StopMachineBody;
+const leaseBody = LeaseBody;
 const waitQuery = z.strictObject({
   state: z.enum(MACHINE_STATES, { error: `must be one of ${MACHINE_STATES.join(', ')}` }).default('started'),
-  timeout: z
-    .string()
-    .regex(/^\d{1,4}$/, `must be whole seconds from 1 to ${WAIT_MAX_S}`)
-    .transform(Number)
-    .refine((n) => n >= 1 && n <= WAIT_MAX_S, `must be whole seconds from 1 to ${WAIT_MAX_S}`)
-    .default(WAIT_MAX_S),
+  timeout: waitTimeoutQuery,
 });
 const logsQuery = z.strictObject({
   tail: z.string().regex(/^[1-9]\d{0,5}$/, 'must be a whole number of lines from 1 to 999999').transform(Number).optional(),
@@ -124,15 +117,16 @@ export function machinesRoutes(o: MachinesApiOptions): AdminRoute[] {
       },
     }),
     route<AdminCaller>({
-      // The control plane relays `starling machines start|stop` with its secret (machine-ops.ts there).
-      method: 'POST', path: `${MACHINE}/start`, access: LOCAL_OR_CONTROL, summary: 'Start a stopped machine', responses: ok,
+      // The control plane does not call start or stop: its placement says what a placed machine
+      // should be, and the reconciler does it (sync/desired.ts).
+      method: 'POST', path: `${MACHINE}/start`, access: LOCAL, summary: 'Start a stopped machine', responses: ok,
       handler: async (req) => {
         const t = await mutable(req);
         return changed(t, await port.start(t.app, t.id), 'start requested');
       },
     }),
     route<AdminCaller, typeof stopBody>({
-      method: 'POST', path: `${MACHINE}/stop`, access: LOCAL_OR_CONTROL, summary: 'Stop a machine (signal, then SIGKILL after timeout)', requestSchema: stopBody, responses: ok,
+      method: 'POST', path: `${MACHINE}/stop`, access: LOCAL, summary: 'Stop a machine (signal, then SIGKILL after timeout)', requestSchema: stopBody, responses: ok,
       handler: async (req) => {
         const t = await mutable(req);
         const timeout = req.body?.timeout;
@@ -196,12 +190,6 @@ export function machinesRoutes(o: MachinesApiOptions): AdminRoute[] {
   ];
 }
 
-interface Lease {
-  nonce: string;
-  expiresAt: number;
-  description: string;
-}
-
 /** Leases by machine; an expired one is gone at its next look-up (on the injected clock). */
 class Leases {
   private readonly held = new Map<string, Lease>();
@@ -217,9 +205,7 @@ class Leases {
   check(t: Target, nonce: string | undefined): void {
     const lease = this.current(t);
     if (!lease || nonce === lease.nonce) return;
-    const until = new Date(lease.expiresAt).toISOString();
-    const what = lease.description === '' ? '' : ` ("${lease.description}")`;
-    throw new HttpError(409, 'ERR_LEASE_HELD', `machine ${t.id} is leased${what} until ${until}: send its nonce in the fly-machine-lease-nonce header, or wait for it to expire`);
+    throw new HttpError(409, 'ERR_LEASE_HELD', leaseHeldMessage(t.id, lease));
   }
 
   /** A new lease, or the held one extended when `nonce` is its nonce. */
@@ -228,7 +214,7 @@ class Leases {
     this.check(t, nonce);
     const now = this.clock.now();
     for (const [k, l] of this.held) if (l.expiresAt <= now) this.held.delete(k);
-    const lease = { nonce: held?.nonce ?? randomBytes(16).toString('hex'), expiresAt: now + ttlMs, description: description ?? held?.description ?? '' };
+    const lease: Lease = { nonce: held?.nonce ?? randomBytes(16).toString('hex'), expiresAt: now + ttlMs, description: description ?? held?.description ?? '', owner: null };
     this.held.set(key(t), lease);
     return this.view(lease);
   }
@@ -237,9 +223,9 @@ class Leases {
     this.held.delete(key(t));
   }
 
-  /** fly's shape: expires_at in Unix seconds; `owner` is null (the local API has one token, no identities). */
+  /** fly's shape; `owner` is null (the local API has one token, no identities). */
   view(l: Lease) {
-    return { nonce: l.nonce, expires_at: Math.ceil(l.expiresAt / 1000), owner: null, description: l.description };
+    return leaseView(l);
   }
 }
 
@@ -256,40 +242,12 @@ function appName(req: Input): string {
 }
 
 function nonceOf(req: Input): string | undefined {
-  for (const name of NONCE_HEADERS) {
-    const v = req.headers[name];
-    const first = Array.isArray(v) ? v[0] : v;
-    if (first !== undefined) return first;
-  }
-  return undefined;
+  return leaseNonceOf(req.headers);
 }
 
-/** Field by field: whatever else the port's view carries (a secret by mistake) stays out. */
-export function publicView(v: MachineView): MachineView {
-  const c = v.config;
-  return {
-    id: v.id,
-    app: v.app,
-    region: v.region,
-    state: v.state,
-    private_ip: v.private_ip,
-    image_ref: v.image_ref,
-    created_at: v.created_at,
-    updated_at: v.updated_at,
-    checks: { passing: v.checks.passing, checks: v.checks.checks.map(({ name, status, output, last }) => ({ name, status, output, last })) },
-    config: {
-      image: c.image,
-      cmd: [...c.cmd],
-      env: { ...c.env },
-      internal_port: c.internal_port,
-      guest: { memory_mb: c.guest.memory_mb, cpus: c.guest.cpus, pids: c.guest.pids },
-      restart: { policy: c.restart.policy, max_retries: c.restart.max_retries },
-      checks: Object.fromEntries(
-        Object.entries(c.checks).map(([n, k]) => [n, { type: k.type, port: k.port, method: k.method, path: k.path, grace_period_ms: k.grace_period_ms, interval_ms: k.interval_ms, timeout_ms: k.timeout_ms }]),
-      ),
-      secret_names: [...c.secret_names],
-    },
-  };
+/** The port's view as the API answers it (contract/machines-api.ts: field by field, secrets by name only). */
+export function publicView(v: MachineView): MachineObject {
+  return machineObject(v);
 }
 
 function publicEntry(e: LogEntry): LogEntry {

@@ -1,5 +1,5 @@
 /**
- * An app's machines through the control plane: the list (placement + what the agent reported),
+ * An app's machines through the control plane: the list (the platform Machines API's machine objects),
  * `scale count` (src/control/scheduler places; one transaction commits), and the status summary
  * `starling status` shows.
  */
@@ -9,6 +9,7 @@ import type { DeployDoc, DeployRunner } from '../deploy/index.js';
 import { randomBytes } from 'node:crypto';
 import { getApp } from './apps.js';
 import { getDetails, listDetails } from './machine-details.js';
+import { platformMachines } from './machine-object.js';
 import { MACHINE_ID_RE, type MachineDetailsDoc } from '../../contract/index.js';
 import { HttpError, json, route, type Route } from './http.js';
 import { ScaleCount, machineKey, type ApiContext, type HostDoc, type MachineDoc, type MachineStateDoc } from './schemas.js';
@@ -37,11 +38,11 @@ export function machineRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
       method: 'GET',
       path: '/v1/apps/{app}/machines',
       access: 'read',
-      summary: "An app's machines: where each is placed, its release, and its reported state",
+      summary: "An app's machines on every host: fly's machine objects (as GET …/machines/{id}), each with its host, release, health, desired state and cordon",
       responses: { '200': '{ machines: [...] }', '404': 'ERR_APP_NOT_FOUND' },
       async handler({ params }) {
         await getApp(ctx, params.app!);
-        return json(200, { machines: await listMachines(ctx, params.app!) });
+        return json(200, { machines: await platformMachines(ctx, params.app!) });
       },
     }),
     route({

@@ -11,6 +11,10 @@ import { logRoutes } from './logs.js';
 import { metricsRoutes } from './metrics.js';
 import { machineRoutes } from './machines.js';
 import { machineOpRoutes } from './machine-ops.js';
+import { machineCreateRoutes } from './machine-create.js';
+import { machineStateRoutes } from './machine-state.js';
+import { leaseRoutes } from './machine-leases.js';
+import { machineMetadataRoutes } from './machine-metadata.js';
 import { feedRoutes } from './feed.js';
 import { hostRoutes } from './hosts.js';
 import { orgRoutes } from './orgs.js';
@@ -48,6 +52,10 @@ export function controlRoutes(given: ApiContext & { registryAuth?: RegistryAuth 
     ...appRoutes(ctx),
     ...machineRoutes(ctx, runner),
     ...machineOpRoutes(ctx, runner),
+    ...machineCreateRoutes(ctx, runner),
+    ...machineStateRoutes(ctx),
+    ...leaseRoutes(ctx),
+    ...machineMetadataRoutes(ctx),
     ...deployRoutes(ctx, runner),
     ...logRoutes(ctx),
     ...secretRoutes(ctx, runner),

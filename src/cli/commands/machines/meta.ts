@@ -1,11 +1,13 @@
 /**
  * `starling machines …`: what the command table knows of them (run.ts, list.ts, lifecycle.ts,
- * logs.ts run them). `list`, `start`, `stop` and `destroy` act on the app's machines on every host,
- * through the control plane; with `--local` (or `--config FILE`) on this host's agent, its local
- * Machines API, as `run` and `logs` always do.
+ * show.ts, cordon.ts, wait.ts, lease.ts, logs.ts run them). `list`, `show`, `start`, `stop`,
+ * `destroy`, `wait` and `lease` act on the app's machines on every host, through the control
+ * plane's Machines API; with `--local` (or `--config FILE`) on this host's agent, its local
+ * Machines API, as `run` and `logs` always do. `suspend`, `cordon` and `uncordon` are the control
+ * plane's only.
  */
 import { SHORT, appFlag, configFlag, controlFlags, jsonFlag } from '../../flags.js';
-import { boolean, custom, defineCommand, list, number, string } from '../../kit/index.js';
+import { boolean, custom, defineCommand, list, number, oneOf, string } from '../../kit/index.js';
 import { regionCode } from '../regions/meta.js';
 import { agentConfigFlag } from '../agent/meta.js';
 
@@ -21,6 +23,22 @@ const fleetFlags = {
   local: boolean({ description: "act on this host's agent (its local Machines API) instead of the control plane" }),
   ...configFlag("with --local: this host's agent.toml (default /etc/starling/agent.toml); giving it implies --local"),
   ...controlFlags,
+};
+
+/** The commands only the control plane's Machines API has. */
+const platformFlags = {
+  ...appFlag({ description: 'the app the machines belong to (default: app in ./starling.toml or ./fly.toml)', hint: 'every machine belongs to an app: --app my-app' }),
+  ...controlFlags,
+};
+
+/** `--lease-nonce`: while a lease is held on the machine, a change needs its nonce. */
+const leaseNonceFlag = {
+  'lease-nonce': string({ value: 'NONCE', description: "the nonce of the machine's lease (machines lease acquire prints it), while one is held" }),
+};
+
+/** `--detach`: the control plane records the change; without it the command waits until the machine is there. */
+const detachFlag = {
+  detach: boolean({ description: 'return once the control plane has recorded it, without waiting for the machine to get there' }),
 };
 
 export const machinesRun = defineCommand({
@@ -50,12 +68,21 @@ export const machinesList = defineCommand({
   load: () => import('./list.js'),
 });
 
+export const machinesShow = defineCommand({
+  noun: 'machines',
+  verb: 'show',
+  summary: "one machine: fly's machine object (state, placement, config, metadata, desired state, cordon)",
+  args: ['ID'],
+  options: { ...fleetFlags, ...jsonFlag() },
+  load: () => import('./show.js'),
+});
+
 export const machinesStart = defineCommand({
   noun: 'machines',
   verb: 'start',
-  summary: 'start a stopped machine, on whichever host runs it',
+  summary: 'start a stopped machine, on whichever host runs it, and wait until it is started',
   args: ['ID'],
-  options: { ...fleetFlags },
+  options: { ...fleetFlags, ...leaseNonceFlag, ...detachFlag },
   load: () => import('./lifecycle.js'),
 });
 
@@ -68,8 +95,65 @@ export const machinesStop = defineCommand({
     ...fleetFlags,
     signal: string({ value: 'SIGNAL', description: "the signal to send first (SIGINT, SIGTERM, …; default: the machine's kill signal)" }),
     timeout: string({ value: 'DURATION', description: 'how long to wait before SIGKILL, e.g. 10s' }),
+    ...leaseNonceFlag,
+    ...detachFlag,
   },
   load: () => import('./lifecycle.js'),
+});
+
+export const machinesSuspend = defineCommand({
+  noun: 'machines',
+  verb: 'suspend',
+  summary: 'suspend a machine (a stop on this runtime, which keeps no memory); wait until it is stopped',
+  args: ['ID'],
+  options: { ...platformFlags, ...leaseNonceFlag, ...detachFlag },
+  load: () => import('./lifecycle.js'),
+});
+
+export const machinesCordon = defineCommand({
+  noun: 'machines',
+  verb: 'cordon',
+  summary: 'take a machine out of every proxy\'s routes; it keeps running',
+  args: ['ID'],
+  options: { ...platformFlags, ...leaseNonceFlag },
+  load: () => import('./cordon.js'),
+});
+
+export const machinesUncordon = defineCommand({
+  noun: 'machines',
+  verb: 'uncordon',
+  summary: 'put a cordoned machine back into the proxies\' routes',
+  args: ['ID'],
+  options: { ...platformFlags, ...leaseNonceFlag },
+  load: () => import('./cordon.js'),
+});
+
+export const machinesWait = defineCommand({
+  noun: 'machines',
+  verb: 'wait',
+  summary: 'wait until a machine is started, stopped, suspended or destroyed (at most 60 s)',
+  args: ['ID'],
+  options: {
+    ...fleetFlags,
+    state: oneOf(['started', 'stopped', 'suspended', 'destroyed'], { value: 'STATE', description: 'the state to wait for', default: 'started' }),
+    timeout: number({ value: 'SECONDS', integer: true, min: 1, max: 60, default: 60, description: 'how long to wait at most' }),
+  },
+  load: () => import('./wait.js'),
+});
+
+export const machinesLease = defineCommand({
+  noun: 'machines',
+  verb: 'lease',
+  summary: "a machine's lease: acquire (or extend with --lease-nonce), show, release",
+  args: ['ACTION', 'ID'],
+  options: {
+    ...fleetFlags,
+    ttl: number({ value: 'SECONDS', integer: true, min: 1, max: 86_400, description: 'acquire: how long the lease holds (default 30)' }),
+    description: string({ value: 'TEXT', description: 'acquire: what the lease is for, shown to others' }),
+    ...leaseNonceFlag,
+    ...jsonFlag('print the lease object ({ nonce, expires_at, owner, description })'),
+  },
+  load: () => import('./lease.js'),
 });
 
 export const machinesDestroy = defineCommand({
@@ -78,7 +162,7 @@ export const machinesDestroy = defineCommand({
   aliases: ['rm'],
   summary: 'destroy a machine: its placement is removed and its host tears it down (--local: a started one only with --force)',
   args: ['ID'],
-  options: { ...fleetFlags, force: boolean({ description: 'with --local: stop it first (SIGKILL) if it is running' }) },
+  options: { ...fleetFlags, force: boolean({ description: 'with --local: stop it first (SIGKILL) if it is running' }), ...leaseNonceFlag },
   load: () => import('./lifecycle.js'),
 });
 
