@@ -8,6 +8,8 @@
 //                 primary region answers `fly-replay: region=<primary>` and the edge replays the
 //                 request there; the primary's machine answers JSON { pop, region, machine,
 //                 replayed_from } (the Fly-Replay-Src the edge set, or null when not replayed)
+//   TCP 7000      (the app's [[services]] with proxy_proto) reads the edge's PROXY v1 line, then one
+//                 line from the client, and answers one JSON line { region, machine, client, said }
 //
 // `pop` is the region of the edge proxy the request entered through (the proxy sets starling-region
 // and fly-region on every request it forwards); `region` and `machine` are this machine's own
@@ -16,6 +18,7 @@
 //
 // Run it alone:  PORT=8080 FLY_MACHINE_ID=m1 FLY_REGION=lhr node examples/lab-demo/server.mjs
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import process from 'node:process';
 
@@ -70,7 +73,27 @@ server.on('error', (err) => {
 });
 server.listen(port, host, () => process.stdout.write(`lab-demo: machine ${machine} (region ${region}) listening on ${host}:${port}\n`));
 
+// The TCP service: the edge's PROXY header (v1: `PROXY TCP4 <client> <dst> <sport> <dport>\r\n`)
+// comes first, then the client's line.
+const tcpPort = Number(env.TCP_PORT ?? 7000);
+const tcp = net.createServer((socket) => {
+  let buf = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (d) => {
+    buf += d;
+    const lines = buf.split('\n');
+    if (lines.length < 3 && !(lines.length === 2 && !lines[0].startsWith('PROXY '))) return;
+    const m = /^PROXY TCP[46] (\S+) /.exec(lines[0]);
+    const said = (m ? lines[1] : lines[0]).replace(/\r$/, '');
+    socket.end(JSON.stringify({ region, machine, client: m ? m[1] : null, said }) + '\n');
+  });
+  socket.on('error', () => undefined);
+});
+tcp.on('error', (err) => process.stderr.write(`lab-demo: cannot listen on ${host}:${tcpPort}: ${err.message}\n`));
+tcp.listen(tcpPort, host);
+
 function stop() {
+  tcp.close();
   server.close(() => process.exit(0));
   server.closeAllConnections();
 }

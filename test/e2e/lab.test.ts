@@ -8,6 +8,8 @@
  *     plane orders demo.starling.test from it, Pebble validates through the lab's routing, and every
  *     city gets the demo app over HTTPS (HTTP/1.1, and HTTP/2 by ALPN) with Pebble's root trusted;
  *     lab status lists the certificate with its expiry;
+ *   - a raw TCP service (the demo's port 7000, with proxy_proto) answers from every city, at the
+ *     city's PoP, with the client's address in the PROXY header;
  *   - a write (the demo's /write) from any city is replayed to the primary region, and the machine
  *     there sees the Fly-Replay-Src of the PoP's machine that asked, across hosts;
  *   - graceful (drain) moves the PoP's cities and loses no request but those whose connection was
@@ -167,6 +169,20 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
       // A PoP outside lhr has its own machine answer fly-replay; the replay crosses to lhr1's host.
       if (expected[city] === 'lhr') assert.equal(w.replayed_from, null, city);
       else assert.match(w.replayed_from ?? '', new RegExp(`^instance=[^;]+;region=${expected[city]};t=\\d+$`), `${city}: Fly-Replay-Src reaches the machine on another host`);
+    }));
+  });
+
+  it("a raw TCP service from every city: the PoP's own machine answers, and sees the client's address in the PROXY header", async () => {
+    const expected = { lhr: 'lhr', cdg: 'lhr', fra: 'fra', mad: 'mad', waw: 'fra' } as Record<string, string>;
+    await Promise.all(Object.keys(expected).map(async (city) => {
+      // bash's /dev/tcp: a plain TCP client in the city's namespace, nothing but the shell.
+      const r = await runCli(['lab', 'exec', city, ...name, '--', 'bash', '-c', `exec 3<>/dev/tcp/10.200.0.1/7000; echo "hello from ${city}" >&3; head -n 1 <&3`]);
+      assert.equal(r.code, 0, `${city}: ${r.stdout}\n${r.stderr}`);
+      const t = JSON.parse(r.stdout) as { region: string; client: string | null; said: string };
+      assert.deepEqual([t.region, t.said], [expected[city], `hello from ${city}`], city);
+      // The same client address the HTTP demo greets this city with.
+      const http = await runCli(['lab', 'curl', city, 'http://demo.starling.test/', ...name]);
+      assert.equal(t.client, /^Hello (\S+)!/.exec(http.stdout)?.[1], `${city}: the PROXY header carries the client's address`);
     }));
   });
 

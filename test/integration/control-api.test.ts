@@ -249,6 +249,30 @@ describe('control API', () => {
     assert.equal((await call('GET', '/v1/hosts/h1/apps/shop/machines/abc/secrets', undefined, AGENT)).body.error.code, 'ERR_FORBIDDEN');
   });
 
+  it("refuses (409) a deploy whose public TCP port is another app's or the platform's, before anything else", async () => {
+    const tcp = (name: string, port: string) => ({ app: name, services: [{ internal_port: 5432, protocol: 'tcp', ports: [Object.fromEntries(port.split('-').length === 2 ? [['start_port', Number(port.split('-')[0])], ['end_port', Number(port.split('-')[1])]] : [['port', Number(port)]])] }] });
+    await call('POST', '/v1/apps', { name: 'pgdb', primary_region: 'ams' });
+    assert.equal((await call('POST', '/v1/apps/pgdb/releases', { config: tcp('pgdb', '5432'), image: IMAGE })).status, 201);
+    // As a deploy that succeeded leaves it (no agents here to run one).
+    const pgdb = (await store.get('apps', 'pgdb'))!;
+    await store.put('apps', 'pgdb', { ...(pgdb.value as object), deployed_release: 1 });
+    await call('POST', '/v1/apps', { name: 'rival', primary_region: 'ams' });
+    assert.equal((await call('POST', '/v1/apps/rival/releases', { config: tcp('rival', '5430-5440'), image: IMAGE })).status, 201);
+    const taken = await call('POST', '/v1/apps/rival/deploys', {});
+    assert.equal(taken.status, 409, taken.text);
+    assert.equal(taken.body.error.code, 'ERR_PORT_TAKEN');
+    assert.match(taken.body.error.message, /services\[0\]\.ports\[0\]: ports 5430-5440 \(tcp\) is already taken by app pgdb \(port 5432\)/);
+    assert.equal((await call('POST', '/v1/apps/rival/releases', { config: tcp('rival', '179'), image: IMAGE })).status, 201);
+    const bgp = await call('POST', '/v1/apps/rival/deploys', {});
+    assert.equal(bgp.body.error.code, 'ERR_PORT_TAKEN');
+    assert.match(bgp.body.error.message, /port 179 is BGP/);
+    // A free port goes on to the next check (the image).
+    assert.equal((await call('POST', '/v1/apps/rival/releases', { config: tcp('rival', '6000'), image: IMAGE })).status, 201);
+    assert.equal((await call('POST', '/v1/apps/rival/deploys', {})).body.error.code, 'ERR_IMAGE_NOT_FOUND');
+    // The app that holds the port deploys again without clashing with itself.
+    assert.equal((await call('POST', '/v1/apps/pgdb/deploys', {})).body.error.code, 'ERR_IMAGE_NOT_FOUND');
+  });
+
   it('serves an OpenAPI document with exactly the routes of the route table', async () => {
     const doc = (await call('GET', '/openapi.json')).body;
     assert.equal(doc.openapi, '3.1.0');

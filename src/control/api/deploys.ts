@@ -10,6 +10,7 @@ import { deployKey, type DeployDoc, type DeployRunner } from '../deploy/index.js
 import { getApp } from './apps.js';
 import { HttpError, json, route, type Route } from './http.js';
 import { hasImage } from './images.js';
+import { checkPublicPorts } from './public-ports.js';
 import { StartDeploy, releaseKey, type ApiContext, type MachineDoc, type ReleaseDoc } from './schemas.js';
 
 export const DEFAULT_WAIT_TIMEOUT_S = 120;
@@ -30,6 +31,8 @@ export async function startDeploy(ctx: ApiContext, runner: DeployRunner, appName
   if (version === 0) throw new HttpError(400, 'ERR_NO_RELEASE', `app ${app.name} has no release yet: starling deploy --image DIR creates one`);
   const rel = (await store.get('releases', releaseKey(app.name, version)))?.value as ReleaseDoc | undefined;
   if (!rel) throw new HttpError(404, 'ERR_RELEASE_NOT_FOUND', `app ${app.name} has no release ${version}`);
+  const { config } = parseAppConfigDocument(rel.config, 'release config');
+  await checkPublicPorts(ctx, app, config);
   if (rel.image.kind === 'oci') {
     if (!(await ctx.registry?.getManifest(app.name, rel.image.digest))) {
       throw new HttpError(400, 'ERR_IMAGE_NOT_FOUND', `the platform registry holds no image ${rel.image.digest} for app ${app.name}: push it to /v2/${app.name} (starling deploy does this)`);
@@ -37,7 +40,6 @@ export async function startDeploy(ctx: ApiContext, runner: DeployRunner, appName
   } else if (!(await hasImage(ctx.imagesDir, rel.image.digest))) {
     throw new HttpError(400, 'ERR_IMAGE_NOT_FOUND', `the control plane does not hold image ${rel.image.digest}: upload it (PUT /v1/images/${rel.image.digest}; starling deploy does this)`);
   }
-  const { config } = parseAppConfigDocument(rel.config, 'release config');
   // The app's own machines: not a release command's temporary one (it is not to be rolled out).
   const machines = (await store.list('machines', { prefix: `${app.name}.` })).map((e) => e.value as MachineDoc).filter(isAppMachine);
   const targets: Record<string, number> = {};
@@ -89,7 +91,7 @@ export function deployRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
       access: 'deploy',
       summary: 'Start a deploy of a release (default: the latest) with a strategy',
       requestSchema: StartDeploy,
-      responses: { '201': 'the deploy', '400': 'invalid body, ERR_NO_RELEASE, ERR_IMAGE_NOT_FOUND', '404': 'ERR_APP_NOT_FOUND or ERR_RELEASE_NOT_FOUND', '409': 'ERR_DEPLOY_IN_PROGRESS or ERR_DEPLOY_INTERRUPTED' },
+      responses: { '201': 'the deploy', '400': 'invalid body, ERR_NO_RELEASE, ERR_IMAGE_NOT_FOUND', '404': 'ERR_APP_NOT_FOUND or ERR_RELEASE_NOT_FOUND', '409': 'ERR_DEPLOY_IN_PROGRESS, ERR_DEPLOY_INTERRUPTED, or ERR_PORT_TAKEN (a public port another app or the platform holds)' },
       async handler({ params, body }) {
         return json(201, await startDeploy(ctx, runner, params.app!, body));
       },
