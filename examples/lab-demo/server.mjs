@@ -10,6 +10,9 @@
 //                 replayed_from } (the Fly-Replay-Src the edge set, or null when not replayed)
 //   TCP 7000      (the app's [[services]] with proxy_proto) reads the edge's PROXY v1 line, then one
 //                 line from the client, and answers one JSON line { region, machine, client, said }
+//   UDP 5353      (the app's [[services]] protocol = "udp", port 53 at the edge) a DNS server on
+//                 fly-global-services (the machine's own address, in its /etc/hosts): any question
+//                 gets one TXT answer, "region=<region> machine=<machine>"
 //
 // `pop` is the region of the edge proxy the request entered through (the proxy sets starling-region
 // and fly-region on every request it forwards); `region` and `machine` are this machine's own
@@ -18,6 +21,7 @@
 //
 // Run it alone:  PORT=8080 FLY_MACHINE_ID=m1 FLY_REGION=lhr node examples/lab-demo/server.mjs
 import http from 'node:http';
+import dgram from 'node:dgram';
 import net from 'node:net';
 import os from 'node:os';
 import process from 'node:process';
@@ -92,7 +96,33 @@ const tcp = net.createServer((socket) => {
 tcp.on('error', (err) => process.stderr.write(`lab-demo: cannot listen on ${host}:${tcpPort}: ${err.message}\n`));
 tcp.listen(tcpPort, host);
 
+// The DNS server: the question copied back, one TXT answer (RFC 1035 4.1; the name as a pointer to it).
+const dnsPort = Number(env.DNS_PORT ?? 5353);
+const dns = dgram.createSocket('udp4');
+dns.on('message', (q, from) => {
+  if (q.length < 12) return;
+  let end = 12;
+  while (end < q.length && q[end] !== 0) end += q[end] + 1;
+  const question = q.subarray(12, end + 5);
+  const text = Buffer.from(`region=${region} machine=${machine}`);
+  const head = Buffer.from([q[0], q[1], 0x84 | (q[2] & 0x01), 0x00, 0, 1, 0, 1, 0, 0, 0, 0]);
+  const answer = Buffer.concat([Buffer.from([0xc0, 0x0c, 0, 16, 0, 1, 0, 0, 0, 0, 0, text.length + 1, text.length]), text]);
+  dns.send(Buffer.concat([head, question, answer]), from.port, from.address);
+});
+// fly's convention: UDP services bind fly-global-services; where no such name resolves (run alone),
+// every address.
+let fallback = true;
+dns.on('error', (err) => {
+  if (fallback && err.code === 'ENOTFOUND') {
+    fallback = false;
+    return dns.bind(dnsPort);
+  }
+  process.stderr.write(`lab-demo: DNS on ${dnsPort}: ${err.message}\n`);
+});
+dns.bind(dnsPort, 'fly-global-services');
+
 function stop() {
+  dns.close();
   tcp.close();
   server.close(() => process.exit(0));
   server.closeAllConnections();

@@ -54,3 +54,19 @@ export function formatNet(f: 4 | 6, v: bigint): string {
   const groups = Array.from({ length: 8 }, (_, i) => ((v >> BigInt(112 - 16 * i)) & 0xffffn).toString(16));
   return parseIp(groups.join(':'))!.text;
 }
+
+/**
+ * The addresses UDP services listen on: a specific listen address, else every address of this
+ * host inside an announced prefix (the anycast addresses on its loopback), so a machine's answers
+ * leave from the address the client wrote to. None found: the listen address (a wildcard then
+ * answers from whatever address the route picks: say so in the logs).
+ */
+export function anycastAddresses(listenHost: string, prefixes: readonly string[], local: readonly string[]): string[] {
+  if (listenHost !== '0.0.0.0' && listenHost !== '::') return [listenHost];
+  const nets = prefixes.map(parsePrefix).filter((p): p is Prefix => p !== undefined);
+  const found = local.filter((a) => {
+    const ip = parseIp(a);
+    return ip !== undefined && nets.some((n) => contains(n, { ...ip, len: bits(ip.family) }));
+  });
+  return found.length > 0 ? [...new Set(found)] : [listenHost];
+}

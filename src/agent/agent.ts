@@ -11,6 +11,8 @@ import { AdminApi, hostPort, loadOrCreateToken, machinesRoutes } from './admin/i
 import type { AgentConfig } from './config.js';
 import { machineControl, mergeMachineRoutes } from './machine-routes.js';
 import { ensureStateDir } from './state-dir.js';
+import { anycastAddresses } from './addresses.js';
+import { networkInterfaces } from 'node:os';
 
 export interface AgentOptions {
   logger: Logger;
@@ -151,6 +153,8 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
       routesPath: config.proxy.routes,
       region: config.agent.region,
       listen: hostPort(config.proxy.listen, 'proxy.listen'),
+      // UDP answers must leave from the anycast address the client wrote to (addresses.ts).
+      udpHosts: anycastAddresses(hostPort(config.proxy.listen, 'proxy.listen').host, config.announcer.bgp.prefixes, localAddresses()),
       admin: hostPort(config.proxy.admin, 'proxy.admin'),
       accessLog: 'off',
       flyHeaders: true,
@@ -249,6 +253,10 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
     await unwind();
     throw e;
   }
+}
+
+function localAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address));
 }
 
 /** The admin API's host for the control plane: a wildcard listen is reached at the proxy's address. */

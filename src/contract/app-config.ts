@@ -240,7 +240,7 @@ function crossCheck(doc: Record<string, unknown>, at: (p: readonly PropertyKey[]
 function notApplied(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string, warnings: ConfigIssue[]): void {
   const warn = (path: readonly PropertyKey[], message: string): void => void warnings.push({ path: at(path), message });
   d.services.forEach((s, i) => {
-    if (s.protocol === 'udp') return warn(['services', i, 'protocol'], 'UDP services are not proxied yet: nothing listens on their ports; ignored');
+    if (s.protocol === 'udp') return; // a UDP service at the edge (proxy/udp)
     s.ports.forEach((p, j) => {
       const ports = p.port !== undefined ? `port ${p.port}` : `ports ${p.start_port ?? '?'}-${p.end_port ?? '?'}`;
       // Without "http" the port is a TCP service at the edge (proxy/tcp): every handler is applied.

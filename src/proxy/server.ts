@@ -20,7 +20,8 @@ import {
 } from './core/index.js';
 import { ClientConnection } from './http1/index.js';
 import { checkLimits, RefusalLog } from './admission.js';
-import { TcpEdge, type ListenProblem } from './tcp/index.js';
+import { TcpEdge, tunnelTarget, type ListenProblem } from './tcp/index.js';
+import { UdpEdge } from './udp/index.js';
 
 export interface ProxyOptions {
   /** This proxy's region: machines here are preferred. */
@@ -60,6 +61,7 @@ export class ProxyServer {
   private readonly tlsDoors: TlsFrontDoor[] = [];
   private h2: H2Front | undefined;
   private readonly tcp: TcpEdge;
+  private readonly udp: UdpEdge;
 
   constructor(opts: ProxyOptions) {
     const clock = opts.clock;
@@ -87,9 +89,16 @@ export class ProxyServer {
       queue: new WaitQueue(limits.maxQueuePerApp, metrics),
       autoscaler: new Autoscaler(config, opts.machines),
       acmeHttp: opts.acmeHttp,
-      tunnels: { acceptTunnel: (socket, head, rest) => this.tcp.acceptTunnel(socket, head, rest) },
+      tunnels: {
+        acceptTunnel: (socket, head, rest) => {
+          const t = tunnelTarget(head);
+          if (t?.protocol === 'udp') this.udp.acceptTunnel(socket, t, rest);
+          else this.tcp.acceptTunnel(socket, head, rest);
+        },
+      },
     };
     this.tcp = new TcpEdge(this.ctx, this.gate, (app, outcome) => metrics.tcpConnection(app, outcome));
+    this.udp = new UdpEdge(this.ctx, (app, outcome) => metrics.udpFlow(app, outcome));
     this.refusals = new RefusalLog(this.gate, config.logger);
     const gate = this.gate;
     this.server = net.createServer({ noDelay: true }, (socket) => {
@@ -143,9 +152,25 @@ export class ProxyServer {
     this.tcp.serve(host, contexts);
   }
 
+  /**
+   * Serves the routes' UDP services on each of `hosts` (the anycast addresses: answers leave from
+   * the address a client wrote to only on a socket bound to it).
+   */
+  serveUdp(hosts: readonly string[]): void {
+    this.udp.serve(hosts);
+  }
+
   /** TCP service ports that could not be bound, and why (retried on every routes update). */
   tcpListenProblems(): ListenProblem[] {
     return this.tcp.listenProblems();
+  }
+
+  udpListenProblems(): ListenProblem[] {
+    return this.udp.listenProblems();
+  }
+
+  udpPorts(): number[] {
+    return this.udp.ports();
   }
 
   /** TCP service ports being served. */
@@ -158,6 +183,7 @@ export class ProxyServer {
     this.live.routes = new RouteTable(spec, this.loads);
     this.ctx.autoscaler.routesChanged(this.live.routes);
     this.tcp.sync(this.live.routes);
+    this.udp.sync(this.live.routes);
     this.config.metrics.routesReloaded(true);
     this.ctx.queue.wakeAll();
   }
@@ -237,6 +263,7 @@ export class ProxyServer {
     this.server.close();
     for (const d of this.tlsDoors) d.server.close();
     this.tcp.close();
+    this.udp.close();
     for (const c of this.connections) c.socket.destroy();
     for (const s of this.h2?.sessions.keys() ?? []) s.destroy();
     this.ctx.pool.closeAll();

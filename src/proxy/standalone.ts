@@ -28,6 +28,11 @@ export interface StandaloneOptions {
   clock: Clock;
   /** HTTPS (HTTP/1.1 and HTTP/2) with certificates from a store; off when undefined. */
   tls?: TlsOptions | undefined;
+  /**
+   * Where UDP services listen (each address: its answers leave from it); default the listen host.
+   * The agent passes its anycast addresses.
+   */
+  udpHosts?: readonly string[] | undefined;
   /** Adds what the routes file does not hold (the agent's own machines) before routes are applied. */
   mergeRoutes?: ((fromFile: RoutesSpec) => RoutesSpec) | undefined;
   /** The runtime, for autostart/autostop (inside an agent). */
@@ -127,6 +132,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<RunningProx
   });
   // TCP services listen on the proxy's address, on each service's public ports (tcp/tcp-edge.ts).
   started.serveTcp(o.listen.host, certs?.contexts);
+  started.serveUdp(o.udpHosts && o.udpHosts.length > 0 ? o.udpHosts : [o.listen.host]);
   let tlsAddr: { host: string; port: number } | undefined;
   if (o.tls && certs) {
     const at = o.tls.listen;

@@ -30,7 +30,7 @@ export interface ControlRoutesInput {
 
 export interface ControlRoutes {
   apps: AppSpec[];
-  /** The apps' TCP services (`[[services]]` ports without the `http` handler), same machines. */
+  /** The apps' TCP services (`[[services]]` ports without the `http` handler) and UDP services, same machines. */
   tcp: TcpServiceSpec[];
   /** Apps left out because their release config does not parse (the caller logs them). */
   problems: { app: string; message: string }[];
@@ -108,7 +108,8 @@ export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
     }
     const http = httpServiceOf(config);
     const tcp = tcpServicesOf(config);
-    if (!http && tcp.length === 0) continue;
+    const udp = config.services.filter((s) => s.protocol === 'udp' && s.ports.length > 0);
+    if (!http && tcp.length === 0 && udp.length === 0) continue;
     const local = i.local(app.name).filter((m) => !tasks.has(`${app.name}.${m.id}`));
     // Other hosts' machines, at their proxies; stopped ones only for a service that autostarts.
     const remote = (autoStart: boolean): MachineSpec[] => {
@@ -160,6 +161,16 @@ export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
         machines: [...local.map((m) => ({ ...m, port: undefined })), ...remote(service.auto_start_machines)],
       });
     }
+    for (const service of udp) {
+      tcpServices.push({
+        app: app.name,
+        protocol: 'udp',
+        primary_region: primary,
+        ports: service.ports.map((p) => ({ start_port: p.start_port, end_port: p.end_port, handlers: [] })),
+        service: scaling(service),
+        machines: [...local.map((m) => ({ ...m, port: undefined })), ...remote(service.auto_start_machines)],
+      });
+    }
   }
   return { apps, tcp: tcpServices, problems };
 }
@@ -174,7 +185,7 @@ export function mergeControlRoutes(fromFile: RoutesSpec, control: readonly AppSp
   const hostnames = new Set(fromFile.apps.flatMap((a) => a.hostnames));
   const added = control.filter((a) => !names.has(a.name) && !a.hostnames.some((h) => hostnames.has(h)));
   const fileTcp = fromFile.tcp_services ?? [];
-  const taken = (lo: number, hi: number): boolean => fileTcp.some((t) => t.ports.some((p) => lo <= p.end_port && p.start_port <= hi));
-  const addedTcp = tcp.filter((t) => !t.ports.some((p) => taken(p.start_port, p.end_port)));
+  const taken = (proto: string, lo: number, hi: number): boolean => fileTcp.some((t) => (t.protocol ?? 'tcp') === proto && t.ports.some((p) => lo <= p.end_port && p.start_port <= hi));
+  const addedTcp = tcp.filter((t) => !t.ports.some((p) => taken(t.protocol ?? 'tcp', p.start_port, p.end_port)));
   return { ...fromFile, apps: [...fromFile.apps, ...added], ...(fileTcp.length + addedTcp.length > 0 ? { tcp_services: [...fileTcp, ...addedTcp] } : {}) };
 }

@@ -10,6 +10,7 @@
  *     lab status lists the certificate with its expiry;
  *   - a raw TCP service (the demo's port 7000, with proxy_proto) answers from every city, at the
  *     city's PoP, with the client's address in the PROXY header;
+ *   - a UDP service (the demo's DNS server on port 53) answers dig from every city, at its PoP;
  *   - a write (the demo's /write) from any city is replayed to the primary region, and the machine
  *     there sees the Fly-Replay-Src of the PoP's machine that asked, across hosts;
  *   - graceful (drain) moves the PoP's cities and loses no request but those whose connection was
@@ -183,6 +184,16 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
       // The same client address the HTTP demo greets this city with.
       const http = await runCli(['lab', 'curl', city, 'http://demo.starling.test/', ...name]);
       assert.equal(t.client, /^Hello (\S+)!/.exec(http.stdout)?.[1], `${city}: the PROXY header carries the client's address`);
+    }));
+  });
+
+  it('a UDP service from every city: dig gets the PoP\'s own machine\'s DNS answer from the anycast address', async () => {
+    const expected = { lhr: 'lhr', cdg: 'lhr', fra: 'fra', mad: 'mad', waw: 'fra' } as Record<string, string>;
+    await Promise.all(Object.keys(expected).map(async (city) => {
+      // dig (bind9-dnsutils) checks the answer's id and that it came from the address it asked.
+      const r = await runCli(['lab', 'exec', city, ...name, '--', 'dig', '@10.200.0.1', 'whoami.demo', 'TXT', '+short', '+tries=3', '+time=2']);
+      assert.equal(r.code, 0, `${city}: ${r.stdout}\n${r.stderr}`);
+      assert.match(r.stdout.trim(), new RegExp(`^"region=${expected[city]} machine=\\S+"$`), city);
     }));
   });
 

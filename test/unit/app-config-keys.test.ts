@@ -48,7 +48,7 @@ const KEYS: Record<string, Row> = {
   'http_service.checks[].timeout': applied(`${HTTP}[[http_service.checks]]\ntimeout = "9s"\n`, 'test/integration/deploy-e2e.test.ts'),
   'http_service.checks[].method': applied(`${HTTP}[[http_service.checks]]\nmethod = "HEAD"\n`, 'test/integration/deploy-failures.test.ts'),
   'http_service.checks[].path': applied(`${HTTP}[[http_service.checks]]\npath = "/up"\n`, 'test/integration/deploy-e2e.test.ts'),
-  'services[].protocol': warns('[[services]]\nprotocol = "udp"\ninternal_port = 53\n', 'services[0].protocol'),
+  'services[].protocol': applied('[[services]]\nprotocol = "udp"\ninternal_port = 53\n[[services.ports]]\nport = 53\n', 'test/integration/proxy-udp.test.ts'),
   'services[].internal_port': applied(SERVICE.replace('8080', '3000'), 'test/unit/control-routes.test.ts'),
   'services[].auto_stop_machines': applied(SERVICE.replace('[[services.ports]]', 'auto_stop_machines = "stop"\n[[services.ports]]'), 'test/unit/control-routes.test.ts'),
   'services[].auto_start_machines': applied(SERVICE.replace('[[services.ports]]', 'auto_start_machines = false\n[[services.ports]]'), 'test/unit/control-routes.test.ts'),

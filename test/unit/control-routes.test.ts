@@ -123,7 +123,7 @@ describe('controlRoutes', () => {
     assert.deepEqual(noAutostart.apps[0]?.machines.map((m) => m.id), ['local1', 'rb1', 'rc1'], "without autostart, another host's stopped machine is of no use here");
   });
 
-  it("serves an app's [[services]] ports without an http handler as TCP services: handlers, ALPN, PROXY version, ranges, the same machines at internal_port", () => {
+  it("serves an app's [[services]] ports without an http handler as TCP services (handlers, ALPN, PROXY version, ranges) and its udp services as UDP ones, the same machines at internal_port", () => {
     const db = {
       app: 'db',
       primary_region: 'fra',
@@ -163,9 +163,22 @@ describe('controlRoutes', () => {
         // The local machine's own port is its HTTP port: the TCP service uses internal_port.
         machines: [{ ...LOCAL, port: undefined }, { id: 'rb1', region: 'ams', address: '10.0.0.2', port: 8080, state: 'started', healthy: true, peer: true }],
       },
+      {
+        // The UDP service: datagrams at port 53, the same machines (it autostarts: the stopped one too).
+        app: 'db',
+        protocol: 'udp',
+        primary_region: 'fra',
+        ports: [{ start_port: 53, end_port: 53, handlers: [] }],
+        service: { internal_port: 9999, concurrency: { type: 'connections', soft_limit: 20 }, auto_start_machines: true, auto_stop_machines: 'off', min_machines_running: 0 },
+        machines: [
+          { ...LOCAL, port: undefined },
+          { id: 'rb1', region: 'ams', address: '10.0.0.2', port: 8080, state: 'started', healthy: true, peer: true },
+          { id: 'stopped', region: 'ams', address: '10.0.0.2', port: 8080, state: 'stopped', healthy: false, peer: true },
+        ],
+      },
     ]);
     const merged = mergeControlRoutes({ apps: [], tcp_services: [{ ...tcp[0]!, app: 'file', ports: [{ start_port: 7001, end_port: 7001, handlers: [] }] }] }, apps, tcp);
-    assert.deepEqual(merged.tcp_services?.map((t) => t.app), ['file'], "the routes file's service wins a port clash");
+    assert.deepEqual(merged.tcp_services?.map((t) => [t.app, t.protocol ?? 'tcp']), [['file', 'tcp'], ['db', 'udp']], "the routes file's service wins a TCP port clash; the UDP service clashes with nothing");
   });
 
   it('leaves a cordoned machine out on every host, its own too, while it runs; uncordoned it is routed again', () => {

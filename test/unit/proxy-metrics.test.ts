@@ -41,6 +41,7 @@ function recorded(): ProxyMetrics {
   m.tcpConnection('db', 'proxied');
   m.tcpConnection('db', 'proxied');
   m.tcpConnection('db', 'client_proxy_header');
+  m.udpFlow('dns', 'proxied');
   return m;
 }
 
@@ -134,6 +135,9 @@ describe('the proxy metrics', () => {
     '# TYPE starling_proxy_tcp_connections_total counter\n' +
     'starling_proxy_tcp_connections_total{app="db",outcome="proxied"} 2\n' +
     'starling_proxy_tcp_connections_total{app="db",outcome="client_proxy_header"} 1\n' +
+    '# HELP starling_proxy_udp_flows_total UDP service flows ended, and datagrams dropped, by app and outcome.\n' +
+    '# TYPE starling_proxy_udp_flows_total counter\n' +
+    'starling_proxy_udp_flows_total{app="dns",outcome="proxied"} 1\n' +
     '# HELP starling_proxy_machine_inflight Requests in flight per machine.\n' +
     '# TYPE starling_proxy_machine_inflight gauge\n' +
     'starling_proxy_machine_inflight{app="shop",machine="shop-fra",region="fra"} 2\n' +
@@ -178,6 +182,8 @@ describe('the proxy metrics', () => {
     'starling_proxy_routes_reloads_total{result="invalid"} 0\n' +
     '# HELP starling_proxy_tcp_connections_total Connections to TCP services, by app and outcome.\n' +
     '# TYPE starling_proxy_tcp_connections_total counter\n' +
+    '# HELP starling_proxy_udp_flows_total UDP service flows ended, and datagrams dropped, by app and outcome.\n' +
+    '# TYPE starling_proxy_udp_flows_total counter\n' +
     '# HELP starling_proxy_machine_inflight Requests in flight per machine.\n' +
     '# TYPE starling_proxy_machine_inflight gauge\n',
     );
@@ -185,7 +191,7 @@ describe('the proxy metrics', () => {
 
   it('follow the naming scheme, family by family', () => {
     const families = recorded().families(MACHINES);
-    assert.equal(families.length, 15);
+    assert.equal(families.length, 16);
     for (const f of families) assert.deepEqual(schemeProblems(f), [], f.name);
   });
 });

@@ -35,6 +35,7 @@ export class ProxyMetrics {
   private readonly responseIdle = new Counter('starling_proxy_response_idle_timeouts_total', 'Responses cut off because the machine stopped sending the body.', ['app']);
   private readonly rejected = new Counter('starling_proxy_rejected_requests_total', 'Requests refused before routing, by reason.', ['reason']);
   private readonly tcp = new Counter('starling_proxy_tcp_connections_total', 'Connections to TCP services, by app and outcome.', ['app', 'outcome']);
+  private readonly udp = new Counter('starling_proxy_udp_flows_total', 'UDP service flows ended, and datagrams dropped, by app and outcome.', ['app', 'outcome']);
   private readonly reloads = new Counter('starling_proxy_routes_reloads_total', 'Routes file reloads, by result.', ['result']);
   private openConnections = 0;
   private queued = 0;
@@ -101,6 +102,11 @@ export class ProxyMetrics {
     this.tcp.incKey(`${app}${SERIES_SEP}${outcome}`);
   }
 
+  /** A UDP flow ended, or a datagram was dropped (`dropped_*`, app '' before routing). */
+  udpFlow(app: string, outcome: string): void {
+    this.udp.incKey(`${app}${SERIES_SEP}${outcome}`);
+  }
+
   /** Every family, in the order /metrics has always listed them (docs/metrics.md). */
   families(machines: readonly MachineGauge[], connections: ConnectionCounts = NO_REFUSALS): MetricFamily[] {
     return [
@@ -126,6 +132,7 @@ export class ProxyMetrics {
       this.rejected.family(),
       this.reloads.family(),
       this.tcp.family(),
+      this.udp.family(),
       gauge(
         'starling_proxy_machine_inflight',
         'Requests in flight per machine.',

@@ -35,19 +35,26 @@ const tcpPort = z
 export function tcpServiceSchema<S extends z.ZodType, M extends z.ZodType, N extends z.ZodType, R extends z.ZodType>(parts: { service: S; machine: M; appName: N; region: R }) {
   return z.strictObject({
     app: parts.appName,
+    protocol: z.enum(['tcp', 'udp']).default('tcp'),
     primary_region: parts.region.optional(),
     ports: z.array(tcpPort).min(1, 'must list at least one port'),
     service: parts.service,
     machines: z.array(parts.machine),
+  }).superRefine((s, ctx) => {
+    if (s.protocol !== 'udp') return;
+    s.ports.forEach((p, i) => {
+      if (p.handlers.length > 0) ctx.addIssue({ code: 'custom', path: ['ports', i, 'handlers'], message: 'must be empty on a udp service: handlers are for TCP' });
+    });
   });
 }
 
 /** A public port claimed by two entries (or twice by one) is an error naming both. */
 export function tcpPortClashes(raw: unknown): SchemaIssue[] {
   const issues: SchemaIssue[] = [];
-  const owner = new Map<number, string>();
+  const owner = new Map<string, string>();
   const list = Array.isArray(raw) ? raw : [];
   list.forEach((s: unknown, i) => {
+    const proto = typeof s === 'object' && s !== null && (s as { protocol?: unknown }).protocol === 'udp' ? 'udp' : 'tcp';
     const ports = typeof s === 'object' && s !== null && Array.isArray((s as { ports?: unknown }).ports) ? (s as { ports: unknown[] }).ports : [];
     ports.forEach((p: unknown, j) => {
       const o = (typeof p === 'object' && p !== null ? p : {}) as Record<string, unknown>;
@@ -56,9 +63,9 @@ export function tcpPortClashes(raw: unknown): SchemaIssue[] {
       if (typeof lo !== 'number' || typeof hi !== 'number' || hi < lo || hi - lo >= 1024) return;
       const at = `tcp_services[${i}].ports[${j}]`;
       for (let n = lo; n <= hi; n++) {
-        const first = owner.get(n);
-        if (first !== undefined) return void issues.push({ path: at, message: `port ${n} is already claimed by ${first}` });
-        owner.set(n, at);
+        const first = owner.get(`${proto}/${n}`);
+        if (first !== undefined) return void issues.push({ path: at, message: `port ${n} (${proto}) is already claimed by ${first}` });
+        owner.set(`${proto}/${n}`, at);
       }
     });
   });

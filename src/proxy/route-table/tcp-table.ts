@@ -1,5 +1,5 @@
 /**
- * The TCP services of the routes, compiled: public port → the service that owns it, and
+ * The TCP (and UDP) services of the routes, compiled: public port → the service that owns it, and
  * (app, internal port) → the same service, which is how a peer proxy's tunnel names it.
  *
  * A service compiles to an AppRoute of its own (its concurrency, autostart and machines, so
@@ -16,6 +16,7 @@ export interface TcpRoute {
   readonly service: AppRoute;
   readonly internalPort: number;
   readonly ports: readonly TcpPortSpec[];
+  readonly protocol: 'tcp' | 'udp';
 }
 
 export interface TcpPortRoute {
@@ -25,6 +26,8 @@ export interface TcpPortRoute {
 
 export class TcpTable {
   readonly byPort = new Map<number, TcpPortRoute>();
+  /** UDP services by public port (udp/udp-edge.ts). */
+  readonly udpByPort = new Map<number, TcpPortRoute>();
   readonly routes: TcpRoute[] = [];
   private readonly byService = new Map<string, TcpRoute>();
 
@@ -38,18 +41,20 @@ export class TcpTable {
         // A machine's own port override is its HTTP port: a TCP service's port is the service's.
         machines: s.machines.map((m) => (m.peer ? m : { ...m, port: undefined })),
       });
-      const route: TcpRoute = { service, internalPort: s.service.internal_port, ports: s.ports };
+      const protocol = s.protocol ?? 'tcp';
+      const route: TcpRoute = { service, internalPort: s.service.internal_port, ports: s.ports, protocol };
       this.routes.push(route);
-      this.byService.set(`${s.app}/${s.service.internal_port}`, route);
+      this.byService.set(`${protocol}/${s.app}/${s.service.internal_port}`, route);
+      const byPort = protocol === 'udp' ? this.udpByPort : this.byPort;
       for (const port of s.ports) {
         // The schema (and the control plane) refuse a port claimed twice; the first one wins here.
-        for (let p = port.start_port; p <= port.end_port; p++) if (!this.byPort.has(p)) this.byPort.set(p, { route, port });
+        for (let p = port.start_port; p <= port.end_port; p++) if (!byPort.has(p)) byPort.set(p, { route, port });
       }
     }
   }
 
   /** The service a peer's tunnel names. */
-  service(app: string, internalPort: number): TcpRoute | undefined {
-    return this.byService.get(`${app}/${internalPort}`);
+  service(app: string, internalPort: number, protocol: 'tcp' | 'udp' = 'tcp'): TcpRoute | undefined {
+    return this.byService.get(`${protocol}/${app}/${internalPort}`);
   }
 }

@@ -89,6 +89,8 @@ export interface TcpPortSpec {
  */
 export interface TcpServiceSpec {
   app: string;
+  /** `udp`: datagrams (udp/udp-edge.ts), no handlers; default `tcp`. */
+  protocol?: 'tcp' | 'udp' | undefined;
   primary_region?: string | undefined;
   ports: TcpPortSpec[];
   service: ServiceSpec;

@@ -12,6 +12,8 @@ import type { RequestHead } from '../codec/index.js';
 
 export const TUNNEL_PROTOCOL = 'starling-tcp';
 const SERVICE_HEADER = 'starling-tcp-service';
+/** A UDP service's flow: the tunnel then carries its datagrams, each framed (udp/frames.ts). */
+const UDP_SERVICE_HEADER = 'starling-udp-service';
 const MAX_ANSWER_BYTES = 4096;
 
 export interface TunnelRequest {
@@ -21,6 +23,8 @@ export interface TunnelRequest {
   clientIp: string;
   edgeRegion: string;
   peerKey: string;
+  /** Default tcp. */
+  protocol?: 'tcp' | 'udp' | undefined;
 }
 
 export function tunnelRequest(t: TunnelRequest): Buffer {
@@ -30,7 +34,7 @@ export function tunnelRequest(t: TunnelRequest): Buffer {
       'connection: upgrade\r\n' +
       `upgrade: ${TUNNEL_PROTOCOL}\r\n` +
       `starling-peer: ${t.peerKey}\r\n` +
-      `${SERVICE_HEADER}: ${t.app}/${t.internalPort}\r\n` +
+      `${t.protocol === 'udp' ? UDP_SERVICE_HEADER : SERVICE_HEADER}: ${t.app}/${t.internalPort}\r\n` +
       `starling-prefer-instance-id: ${t.machineId}\r\n` +
       `starling-client-ip: ${t.clientIp}\r\n` +
       `starling-region: ${t.edgeRegion}\r\n\r\n`,
@@ -45,15 +49,16 @@ export function isTunnelRequest(head: RequestHead): boolean {
 }
 
 /** What a trusted tunnel request names (undefined: malformed). */
-export function tunnelTarget(head: RequestHead): { app: string; internalPort: number; machineId: string | undefined; clientIp: string; edgeRegion: string } | undefined {
+export function tunnelTarget(head: RequestHead): { app: string; internalPort: number; protocol: 'tcp' | 'udp'; machineId: string | undefined; clientIp: string; edgeRegion: string } | undefined {
   const get = (n: string): string | undefined => {
     const i = head.names.indexOf(n);
     return i < 0 ? undefined : head.values[i];
   };
-  const m = /^([a-z][a-z0-9-]{0,62})\/(\d{1,5})$/.exec(get(SERVICE_HEADER) ?? '');
+  const udp = get(UDP_SERVICE_HEADER);
+  const m = /^([a-z][a-z0-9-]{0,62})\/(\d{1,5})$/.exec(udp ?? get(SERVICE_HEADER) ?? '');
   const port = Number(m?.[2]);
   if (!m || port < 1 || port > 65535) return undefined;
-  return { app: m[1]!, internalPort: port, machineId: get('starling-prefer-instance-id'), clientIp: get('starling-client-ip') ?? '', edgeRegion: get('starling-region') ?? '' };
+  return { app: m[1]!, internalPort: port, protocol: udp !== undefined ? 'udp' : 'tcp', machineId: get('starling-prefer-instance-id'), clientIp: get('starling-client-ip') ?? '', edgeRegion: get('starling-region') ?? '' };
 }
 
 export const TUNNEL_OPEN = Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: ${TUNNEL_PROTOCOL}\r\n\r\n`, 'latin1');

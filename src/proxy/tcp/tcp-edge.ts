@@ -90,7 +90,7 @@ export class TcpEdge {
   /** A peer proxy's tunnel request (the key already checked): to this host's machine of the service. */
   acceptTunnel(socket: net.Socket, head: RequestHead, rest: Buffer | undefined): void {
     const t = tunnelTarget(head);
-    const route = t && this.ctx.live.routes.tcp.service(t.app, t.internalPort);
+    const route = t && this.ctx.live.routes.tcp.service(t.app, t.internalPort, 'tcp');
     if (!t || !route) return void socket.end(tunnelRefusal(502, 'no such TCP service on this host'));
     socket.setNoDelay(true);
     new TcpSession(this.deps, socket, route, { kind: 'peer', machineId: t.machineId, clientIp: t.clientIp, edgeRegion: t.edgeRegion }, rest);

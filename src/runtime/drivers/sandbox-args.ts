@@ -142,7 +142,9 @@ export function writeEtcFiles(spec: MachineSpec, t: SandboxPlace, user: Resolved
   const host = hostname(spec.id, t);
   const { uid, gid } = user;
   const files: [string, string][] = [
-    ['hosts', `127.0.0.1\tlocalhost\n::1\tlocalhost\n${t.address}\t${host}\n`],
+    // fly-global-services (and our twin) is where UDP services' datagrams arrive: the machine's own
+    // address, which an app written for fly binds (udp/udp-edge.ts delivers there).
+    ['hosts', `127.0.0.1\tlocalhost\n::1\tlocalhost\n${t.address}\t${host}\n${t.address}\tfly-global-services starling-global-services\n`],
     ['hostname', `${host}\n`],
     ['passwd', `root:x:0:0:root:/root:/bin/sh\napp:x:${uid}:${gid}:app:${HOME}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`],
     ['group', `root:x:0:\napp:x:${gid}:\nnogroup:x:65534:\n`],
