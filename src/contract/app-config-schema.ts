@@ -109,7 +109,7 @@ const responseHeaders = z
 const httpService = z.strictObject({
   internal_port: port.default(8080),
   force_https: z.boolean().default(false),
-  http_options: z.strictObject({ response: z.strictObject({ headers: responseHeaders }).prefault({}) }).prefault({}),
+  http_options: z.strictObject({ h2_backend: z.boolean().default(false), response: z.strictObject({ headers: responseHeaders }).prefault({}) }).prefault({}),
   ...autoscaling,
   concurrency,
   checks: z.array(httpCheck).default([]),
@@ -242,7 +242,7 @@ const FLY_ONLY: readonly [string, readonly string[], string][] = [
   ['deploy', ['wait_timeout', 'release_command_vm', 'seed_command'], 'not supported by Starling yet; ignored'],
   ['http_service', ['processes'], 'process groups are not supported yet; ignored'],
   ['http_service', ['tls_options', 'machine_checks'], 'not supported by Starling yet; ignored'],
-  ['http_service.http_options', ['compress', 'h2_backend', 'idle_timeout'], 'not applied yet: the proxy speaks HTTP/1.1 to machines, with its own idle timeout; ignored'],
+  ['http_service.http_options', ['compress', 'idle_timeout'], 'not applied yet: the proxy does not compress, and keeps its own idle timeout; ignored'],
   ['http_service.http_options.response', ['pristine'], 'not applied yet: the proxy always adds its own fields; ignored'],
   ['services[]', ['processes'], 'process groups are not supported yet; ignored'],
   ['services[]', ['machine_checks', 'script_checks'], 'not supported by Starling yet; ignored'],

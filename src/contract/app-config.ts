@@ -50,6 +50,8 @@ export interface ServiceConfig {
   checks: CheckConfig[];
   /** [http_service.http_options.response.headers], lower-cased: a value sets, null removes. */
   response_headers?: Record<string, string | null>;
+  /** [http_service.http_options] h2_backend: HTTP/2 clients' streams reach the machines over h2c. */
+  h2_backend?: boolean;
 }
 
 export interface AppConfig {
@@ -305,6 +307,7 @@ function normalize(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string,
       ],
       ...scaling(hs),
       checks: hs.checks.map((c) => check('http', c, hs.internal_port)),
+      ...(hs.http_options.h2_backend ? { h2_backend: true } : {}),
       ...(hs.http_options.response.headers !== undefined && Object.keys(hs.http_options.response.headers).length > 0
         ? { response_headers: Object.fromEntries(Object.entries(hs.http_options.response.headers).map(([k, v]) => [k, v === false ? null : v])) }
         : {}),

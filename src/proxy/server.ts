@@ -266,6 +266,7 @@ export class ProxyServer {
     this.udp.close();
     for (const c of this.connections) c.socket.destroy();
     for (const s of this.h2?.sessions.keys() ?? []) s.destroy();
+    this.h2?.backends.close();
     this.ctx.pool.closeAll();
   }
 

@@ -141,6 +141,7 @@ export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
         primary_region: primary,
         force_https: http.ports.some((p) => p.force_https),
         ...(http.response_headers ? { response_headers: http.response_headers } : {}),
+        ...(http.h2_backend ? { h2_backend: true } : {}),
         service: scaling(http),
         machines: [...local, ...remote(http.auto_start_machines)],
       });

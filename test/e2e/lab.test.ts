@@ -11,6 +11,7 @@
  *   - a raw TCP service (the demo's port 7000, with proxy_proto) answers from every city, at the
  *     city's PoP, with the client's address in the PROXY header;
  *   - a UDP service (the demo's DNS server on port 53) answers dig from every city, at its PoP;
+ *   - gRPC (an app with h2_backend, scaled to every PoP) from every city with @grpc/grpc-js;
  *   - a write (the demo's /write) from any city is replayed to the primary region, and the machine
  *     there sees the Fly-Replay-Src of the PoP's machine that asked, across hosts;
  *   - graceful (drain) moves the PoP's cities and loses no request but those whose connection was
@@ -35,7 +36,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -195,6 +196,34 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
       assert.equal(r.code, 0, `${city}: ${r.stdout}\n${r.stderr}`);
       assert.match(r.stdout.trim(), new RegExp(`^"region=${expected[city]} machine=\\S+"$`), city);
     }));
+  });
+
+  it('gRPC from every city (h2_backend): a real gRPC client reaches its PoP\'s own machine over TLS, trailers and all', async () => {
+    const app = join(HOME, 'grpc-app');
+    mkdirSync(app);
+    copyFileSync(new URL('../../../test/fixtures/apps/grpc-who/server.mjs', import.meta.url), join(app, 'server.mjs'));
+    writeFileSync(
+      join(app, 'fly.toml'),
+      'app = "rpc"\nprimary_region = "lhr"\n[experimental]\n  cmd = ["node", "server.mjs"]\n[http_service]\n  internal_port = 50051\n  [http_service.http_options]\n    h2_backend = true\n',
+    );
+    const flags = ['--lab', LAB];
+    const d = await runCli(['deploy', '-c', join(app, 'fly.toml'), '--image', app, '--create', ...flags], { timeoutMs: 120_000 });
+    assert.equal(d.code, 0, d.stdout + d.stderr);
+    const sc = await runCli(['scale', 'count', '1', '--region', 'lhr,fra,mad', '--app', 'rpc', ...flags], { timeoutMs: 120_000 });
+    assert.equal(sc.code, 0, sc.stdout + sc.stderr);
+    const s = await status();
+    await waitFor(async () => (await status()).certificates.some((c) => c.hostname === 'rpc.starling.test' && c.state === 'ready'), 'the rpc app\'s certificate', 90_000, 500);
+    const call = new URL('../helpers/grpc-call.js', import.meta.url).pathname;
+    const expected = { lhr: 'lhr', cdg: 'lhr', fra: 'fra', mad: 'mad', waw: 'fra' } as Record<string, string>;
+    await waitFor(async () => {
+      const answers = await Promise.all(Object.keys(expected).map(async (city) => {
+        const r = await runCli(['lab', 'exec', city, ...name, '--', process.execPath, call, '10.200.0.1:443', 'rpc.starling.test', s.ca.root, city]);
+        return r.code === 0 ? (JSON.parse(r.stdout) as { greeting: string; region: string }) : undefined;
+      }));
+      return answers.every((a, i) => a?.greeting === `hello ${Object.keys(expected)[i]}` && a.region === expected[Object.keys(expected)[i]!]);
+    }, 'a gRPC answer from the PoP\'s own machine in every city', 60_000, 500);
+    const destroyed = await runCli(['apps', 'destroy', 'rpc', '--yes', ...flags]);
+    assert.equal(destroyed.code, 0, destroyed.stderr);
   });
 
   it("your own app from the host: after lab use, deploy and status reach the lab's control plane through its namespace", async () => {

@@ -2,6 +2,7 @@ import http2 from 'node:http2';
 import type tls from 'node:tls';
 import type { ProxyContext } from '../core/index.js';
 import { H2Downstream, resetByProxy, type H2SessionState } from './stream.js';
+import { H2Backends } from './backend.js';
 
 /**
  * HTTP/2 limits. nghttp2 already enforces the protocol's own (header list size, concurrent streams,
@@ -30,6 +31,8 @@ export interface H2Front {
   active: Set<H2Downstream>;
   /** From the proxy's sweep: the streams' timeouts, and idle sessions closed. */
   onTick(now: number): void;
+  /** The h2c sessions to machines of `h2_backend` apps. */
+  backends: H2Backends;
 }
 
 export function createH2Server(
@@ -41,6 +44,7 @@ export function createH2Server(
 ): H2Front {
   const sessions = new Map<http2.ServerHttp2Session, H2SessionState>();
   const active = new Set<H2Downstream>();
+  const backends = new H2Backends(ctx);
   const server = http2.createSecureServer({
     SNICallback: (name, cb) => cb(null, sni(name)),
     settings: {
@@ -93,7 +97,7 @@ export function createH2Server(
         stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
         return;
       }
-      new H2Downstream(ctx, stream, clientIp, localPort, active, state).start(headers, flags);
+      new H2Downstream(ctx, stream, clientIp, localPort, active, state, backends).start(headers, flags);
     });
   });
   // Only clients that offered h2 are handed to this server; anything else is not ours to serve.
@@ -111,5 +115,5 @@ export function createH2Server(
       } else if (now - st.idleSince > idleMs) session.close();
     }
   };
-  return { server, sessions, active, onTick };
+  return { server, sessions, active, onTick, backends };
 }

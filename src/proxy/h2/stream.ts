@@ -2,6 +2,7 @@ import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:ht
 import type { ResponseHead } from '../codec/index.js';
 import { admit, Exchange, LocalAnswer, type Downstream, type ProxyContext, type ResponseInfo } from '../core/index.js';
 import { requestHeadFromH2, responseHeadersToH2 } from './headers.js';
+import type { H2Backends } from './backend.js';
 
 const CHUNK_END = Buffer.from('0\r\n\r\n', 'latin1');
 
@@ -38,6 +39,8 @@ export class H2Downstream implements Downstream {
     private readonly active: Set<H2Downstream>,
     /** Its session's count of exchanges in flight (an idle session is closed by the sweep). */
     private readonly session: H2SessionState,
+    /** Where an `h2_backend` app's streams go (backend.ts) instead of an exchange. */
+    private readonly backends?: H2Backends,
   ) {}
 
   onTick(now: number): void {
@@ -61,6 +64,7 @@ export class H2Downstream implements Downstream {
     // Over TLS: no ACME HTTP-01 and no force_https redirect, only the app or 404 (admit.ts).
     const app = admit(this.ctx, head, true);
     if (app instanceof LocalAnswer) return this.local(app.status, app.text, this.ctx.config.nextRequestId(), false, app.extra);
+    if (app.h2Backend && this.backends) return this.backends.forward(s, headers, app, this.clientIp, this.localPort);
     this.chunked = head.chunked;
     const ex = new Exchange(this.ctx, this, head, app);
     this.ex = ex;

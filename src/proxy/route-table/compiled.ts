@@ -36,6 +36,8 @@ export interface AppRoute {
   readonly forceHttps: boolean;
   /** The app's own response headers (compiled once per routes update); undefined: none. */
   readonly responseHeaders: AppHeaders | undefined;
+  /** HTTP/2 clients' streams go to the machines over h2c (h2/backend.ts; fly's h2_backend). */
+  readonly h2Backend: boolean;
   readonly autoStart: boolean;
   readonly autoStop: 'off' | 'stop' | 'suspend';
   readonly minMachinesRunning: number;

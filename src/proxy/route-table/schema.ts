@@ -101,6 +101,7 @@ const app = z.strictObject({
   primary_region: regionCode.optional(),
   force_https: z.boolean().default(false),
   response_headers: responseHeaders.optional(),
+  h2_backend: z.boolean().default(false),
   service: service.prefault({}),
   machines: z.array(machine),
 });

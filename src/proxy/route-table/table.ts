@@ -104,6 +104,7 @@ function compileApp(spec: AppSpec, loads: LoadRegistry, rtt: RttTable): AppRoute
     primaryRegion: spec.primary_region,
     forceHttps: spec.force_https === true,
     responseHeaders: compileHeaders(spec.response_headers),
+    h2Backend: spec.h2_backend === true,
     autoStart: spec.service.auto_start_machines ?? true,
     autoStop: spec.service.auto_stop_machines ?? 'off',
     minMachinesRunning: spec.service.min_machines_running ?? 0,

@@ -63,6 +63,8 @@ export interface AppSpec {
   force_https?: boolean | undefined;
   /** Headers set on every response of the app's machines; null removes the machine's field. */
   response_headers?: Record<string, string | null> | undefined;
+  /** HTTP/2 clients' streams reach the machines over HTTP/2 cleartext (gRPC); this host's machines only. */
+  h2_backend?: boolean | undefined;
   service: ServiceSpec;
   machines: MachineSpec[];
 }
