@@ -30,7 +30,8 @@ cd "$(dirname "$0")/.."
 # pull from; busybox-static: the static binary the tests' images are made of.
 # postgresql-15 (with psql) and redis-server (with redis-cli): real servers and clients the TCP
 # services at the edge are tested with (pg_tls, tls, raw).
-PACKAGES=(nginx haproxy wrk pebble openssl bird2 iproute2 bubblewrap nftables linux-libc-dev bind9 bind9-dnsutils buildah skopeo docker-registry busybox-static postgresql-15 redis-server)
+# gcc: bench:tcp compiles its echo server and load generator (bench/lib/tcp-*.c) at start.
+PACKAGES=(nginx haproxy wrk pebble openssl bird2 iproute2 bubblewrap nftables linux-libc-dev bind9 bind9-dnsutils buildah skopeo docker-registry busybox-static postgresql-15 redis-server gcc)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
