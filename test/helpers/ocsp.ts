@@ -7,7 +7,6 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from './wait.js';
@@ -134,17 +133,8 @@ export async function startResponder(pki: OcspPki, port: number, opts: { nmin?: 
   };
 }
 
-/** A TCP port free now on 127.0.0.1 (bound and released): the responder's, known before its certificates are made. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** A TCP port free now on 127.0.0.1: the responder's, known before its certificates are made. */
+export { freePort } from './ports.js';
 
 function randomSerial(): string {
   // 16 hex digits, first one 1-7: a positive serial of fixed width, as openssl's index expects (upper case).

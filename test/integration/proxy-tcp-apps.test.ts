@@ -14,18 +14,12 @@ import { after, before, describe, it } from 'node:test';
 import { machine, startProxy, type TestProxy } from '../helpers/proxy.js';
 import { makeCert, staticContexts } from '../helpers/tls.js';
 import { waitFor } from '../helpers/wait.js';
+import { freePort } from '../helpers/ports.js';
 
 const run = promisify(execFile);
 const PG_BIN = '/usr/lib/postgresql/15/bin';
 const NAME = 'db.example.test';
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {

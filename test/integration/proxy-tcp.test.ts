@@ -12,6 +12,7 @@ import { parseRoutesSpec } from '../../src/proxy/index.js';
 import { machine, startProxy, type TestProxy } from '../helpers/proxy.js';
 import { makeCert, staticContexts } from '../helpers/tls.js';
 import { waitFor } from '../helpers/wait.js';
+import { freePort } from '../helpers/ports.js';
 
 interface Origin {
   port: number;
@@ -40,13 +41,6 @@ async function echoMachine(greet?: string): Promise<Origin> {
   return o;
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** Sends `data`, half-closes, and resolves with everything until the server closes. */
 function exchange(port: number, data: string | Buffer, opts: { end?: boolean } = {}): Promise<Buffer> {

@@ -11,6 +11,7 @@ import { after, describe, it } from 'node:test';
 import { MAX_FLOWS_PER_ADDRESS } from '../../src/proxy/udp/index.js';
 import { machine, startProxy, type TestProxy } from '../helpers/proxy.js';
 import { waitFor } from '../helpers/wait.js';
+import { freeUdpPort } from '../helpers/ports.js';
 
 const closers: (() => void)[] = [];
 after(() => {
@@ -26,13 +27,6 @@ async function udpMachine(id: string, host = '127.0.0.1', port = 0): Promise<num
   return s.address().port;
 }
 
-async function freeUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const p = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
 /** A client socket: sends, and collects answers with where they came from. */
 async function client(): Promise<{ ask(port: number, text: string): Promise<{ text: string; from: number }>; close(): void }> {
