@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { SchemaIssue } from '../shared/index.js';
 import { splitCommandWords } from './command-words.js';
 import { parseDuration } from './duration.js';
-import { APP_NAME_RE, APP_NAME_RULE, HEADER_NAME_RE, RESERVED_RESPONSE_FIELDS } from './names.js';
+import { APP_NAME_RE, APP_NAME_RULE, HEADER_NAME_RE, PROCESS_GROUP_RE, PROCESS_GROUP_RULE, RESERVED_RESPONSE_FIELDS } from './names.js';
 
 export { parseDuration };
 
@@ -47,6 +47,17 @@ const int = (lo: number, hi: number, unit = '') =>
 const port = z.number().int('must be a port number from 1 to 65535').min(1, 'must be a port number from 1 to 65535').max(65535, 'must be a port number from 1 to 65535');
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: (i) => `${JSON.stringify(i.input)} is not one of ${values.map((v) => `"${v}"`).join(', ')}` });
+
+/** `processes = ["web"]` on a service, [[vm]] or [[restart]]: the groups it is for (crossCheck: each one in [processes]). */
+const groupName = z.string().regex(PROCESS_GROUP_RE, PROCESS_GROUP_RULE);
+const groups = z.array(groupName).max(64, 'must name at most 64 groups').optional();
+
+// A command written as one string, split as flyctl splits it (command-words.ts): an unclosed quote
+// is said here, not on a host. "" is no command (the image's CMD, for a process group).
+const commandString = z.string().trim().superRefine((v, ctx) => {
+  const words = v === '' ? undefined : splitCommandWords(v);
+  if (words && !words.ok) ctx.addIssue({ code: 'custom', message: words.reason });
+});
 
 const memoryMb = z.unknown().transform((v, ctx) => {
   const mb = parseSizeMb(v, 'mb');
@@ -113,6 +124,7 @@ const httpService = z.strictObject({
   ...autoscaling,
   concurrency,
   checks: z.array(httpCheck).default([]),
+  processes: groups,
 });
 
 // ALPN protocol ids (RFC 7301): 1-255 bytes; printable ASCII is what anyone uses (h2, redis, postgresql).
@@ -136,6 +148,7 @@ const service = z.strictObject({
   ports: z.array(servicePort).default([]),
   tcp_checks: z.array(tcpCheck).default([]),
   http_checks: z.array(httpCheck).default([]),
+  processes: groups,
 });
 
 const vm = z.strictObject({
@@ -143,6 +156,7 @@ const vm = z.strictObject({
   memory_mb: int(16, 1 << 20, ' MB').optional(),
   cpus: z.number().positive('must be more than 0').max(64, 'must be at most 64').optional(),
   cpu_kind: oneOf(['shared', 'performance']).optional(),
+  processes: groups,
 });
 
 const mount = z.strictObject({
@@ -157,6 +171,7 @@ const restart = z.strictObject({
   // fly-go spells "never" as "no".
   policy: oneOf(['always', 'never', 'on-failure', 'no']).default('on-failure').transform((p) => (p === 'no' ? 'never' : p)),
   retries: int(0, 1000).optional(),
+  processes: groups,
 });
 
 export const AppConfigSchema = z.strictObject({
@@ -172,6 +187,8 @@ export const AppConfigSchema = z.strictObject({
       z.union([z.string(), z.number(), z.boolean()], { error: 'must be a string, number or boolean' }).transform(String),
     )
     .default({}),
+  // fly's [processes]: group name → its machines' command, in place of the image's CMD ("": the CMD).
+  processes: z.record(groupName, commandString).optional(),
   // fly's [build]: a prepared image, or a Dockerfile that `starling deploy` builds with buildah.
   build: z
     .strictObject({
@@ -203,16 +220,7 @@ export const AppConfigSchema = z.strictObject({
         .positive('must be more than 0')
         .refine((n) => n < 1 || Number.isInteger(n), 'must be a fraction below 1 (of the machines) or a whole number of machines')
         .default(0.33),
-      // Split as flyctl splits it (command-words.ts): an unclosed quote is said here, not on a host.
-      release_command: z
-        .string()
-        .trim()
-        .min(1, 'must not be empty')
-        .superRefine((v, ctx) => {
-          const words = splitCommandWords(v);
-          if (!words.ok) ctx.addIssue({ code: 'custom', message: words.reason });
-        })
-        .optional(),
+      release_command: z.string().trim().min(1, 'must not be empty').pipe(commandString).optional(),
       release_command_timeout: duration
         .refine((ms) => ms >= 1000 && ms <= 86_400_000, 'must be from 1s to 24h')
         .optional(),
@@ -232,7 +240,6 @@ const FLY_ONLY: readonly [string, readonly string[], string][] = [
   ['', ['swap_size_mb', 'console_command', 'host_dedication_id', 'machine_config', 'container'], 'not supported by Starling yet; ignored'],
   ['experimental', ['auto_rollback', 'enable_consul', 'enable_etcd', 'lazy_load_images', 'attached', 'machine_config', 'exec', 'private_network', 'allowed_public_ports'],
     'only experimental.cmd and experimental.entrypoint are supported; ignored'],
-  ['', ['processes'], "process groups are not supported yet: every machine runs the image's command; ignored"],
   ['', ['statics'], 'the proxy does not serve static files yet; ignored'],
   ['', ['metrics'], 'app metrics are not scraped yet; ignored'],
   ['', ['checks', 'machine_checks'], 'top-level checks are not supported yet (use [[http_service.checks]] or services checks); ignored'],
@@ -240,11 +247,9 @@ const FLY_ONLY: readonly [string, readonly string[], string][] = [
   ['build', ['builder', 'buildpacks', 'settings', 'builtin'],
     'Starling builds images from a Dockerfile only (buildah): set [build] dockerfile or image; ignored'],
   ['deploy', ['wait_timeout', 'release_command_vm', 'seed_command'], 'not supported by Starling yet; ignored'],
-  ['http_service', ['processes'], 'process groups are not supported yet; ignored'],
   ['http_service', ['tls_options', 'machine_checks'], 'not supported by Starling yet; ignored'],
   ['http_service.http_options', ['compress', 'idle_timeout'], 'not applied yet: the proxy does not compress, and keeps its own idle timeout; ignored'],
   ['http_service.http_options.response', ['pristine'], 'not applied yet: the proxy always adds its own fields; ignored'],
-  ['services[]', ['processes'], 'process groups are not supported yet; ignored'],
   ['services[]', ['machine_checks', 'script_checks'], 'not supported by Starling yet; ignored'],
   ['services[].ports[]', ['http_options'], 'not supported by Starling yet; ignored'],
   ['services[].ports[].tls_options', ['versions', 'default_self_signed'], 'the edge offers TLS 1.2 and 1.3 with the platform\'s certificates; ignored'],
@@ -254,11 +259,9 @@ const FLY_ONLY: readonly [string, readonly string[], string][] = [
   ['http_service.checks[]', ['protocol', 'tls_skip_verify', 'tls_server_name', 'headers'], 'checks are plain HTTP without extra headers for now; ignored'],
   ['vm[]', ['size'], 'VM size presets are not supported: set cpus and memory; ignored'],
   ['vm[]', ['gpus', 'gpu_kind', 'kernel_args', 'host_dedication_id', 'persist_rootfs'], 'not supported by Starling yet; ignored'],
-  ['vm[]', ['processes'], 'process groups are not supported yet; ignored'],
   ['mounts[]', ['snapshot_retention', 'scheduled_snapshots', 'auto_extend_size_threshold', 'auto_extend_size_increment', 'auto_extend_size_limit'],
     'volume snapshots and auto-extension are not supported yet; ignored'],
-  ['mounts[]', ['processes'], 'process groups are not supported yet; ignored'],
-  ['restart[]', ['processes'], 'process groups are not supported yet; ignored'],
+  ['mounts[]', ['processes'], 'volumes are not mounted on the platform yet, so neither per process group; ignored'],
 ];
 
 /** `pattern` (`services[].ports[].tls_options`) → why it is ignored (docs/fly-toml.md lists them all). */
@@ -295,9 +298,6 @@ export function allowedKeys(path: readonly PropertyKey[]): string[] {
 
 const isTable = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
 
-/** Only the first entry counts: the others are for process groups, which Starling has not. */
-const FIRST_ONLY = new Set(['vm', 'restart']);
-
 export function prepare(raw: Record<string, unknown>): { doc: Record<string, unknown>; warnings: SchemaIssue[]; wrapped: Set<string> } {
   const warnings: SchemaIssue[] = [];
   const wrapped = new Set<string>();
@@ -316,13 +316,10 @@ export function prepare(raw: Record<string, unknown>): { doc: Record<string, unk
         v = [v];
         wrapped.add(at);
       }
-      if (FIRST_ONLY.has(p) && Array.isArray(v) && v.length > 1) {
-        v.slice(1).forEach((_, i) => warnings.push({ path: `${at}[${i + 1}]`, message: `only the first [[${key}]] is used: process groups are not supported yet; ignored` }));
-        v = v.slice(0, 1);
-      }
-      // [env] holds the user's own names: nothing in it is fly's.
-      if (p !== 'env' && Array.isArray(v)) v = v.map((e: unknown, i) => (isTable(e) ? walk(e, `${p}[]`, wrapped.has(at) ? at : `${at}[${i}]`) : e));
-      else if (p !== 'env' && isTable(v)) v = walk(v, p, at);
+      // [env] and [processes] hold the user's own names: nothing in them is fly's.
+      const own = p === 'env' || p === 'processes';
+      if (!own && Array.isArray(v)) v = v.map((e: unknown, i) => (isTable(e) ? walk(e, `${p}[]`, wrapped.has(at) ? at : `${at}[${i}]`) : e));
+      else if (!own && isTable(v)) v = walk(v, p, at);
       out[key] = v;
     }
     return out;

@@ -5,7 +5,11 @@ import {
   AppConfigSchema, allowedKeys, displayPath, parseSizeMb, prepare,
   type HANDLERS, type KILL_SIGNALS, type ParsedDocument, type STRATEGIES,
 } from './app-config-schema.js';
+import { checkGroups, groupsOf, processGroups, type ProcessGroupConfig, type RestartConfig, type VmConfig } from './app-config-groups.js';
 import { splitCommandWords } from './command-words.js';
+import { DEFAULT_PROCESS_GROUP } from './names.js';
+
+export type { ProcessGroupConfig, RestartConfig, VmConfig };
 
 /**
  * An app's config, `starling.toml`: the fly.toml subset in docs/app-config.md. A real fly.toml is
@@ -52,6 +56,8 @@ export interface ServiceConfig {
   response_headers?: Record<string, string | null>;
   /** [http_service.http_options] h2_backend: HTTP/2 clients' streams reach the machines over h2c. */
   h2_backend?: boolean;
+  /** The process groups whose machines it serves (process-groups.ts `serves`); absent: every group. */
+  processes?: string[];
 }
 
 export interface AppConfig {
@@ -76,15 +82,20 @@ export interface AppConfig {
    * before any machine is replaced (control/deploy/release-command.ts); its timeout, fly's 5m default.
    */
   deploy: { strategy: DeployStrategy; max_unavailable: number; release_command?: string[]; release_command_timeout_ms: number };
-  vm: { cpu_kind: 'shared' | 'performance'; cpus: number; memory_mb: number };
+  /**
+   * [processes]: the app's process groups, by name (flyctl's order); without [processes], the one
+   * group `app` running the image's command. Every machine is in exactly one of them.
+   */
+  processes: ProcessGroupConfig[];
+  /** The default group's (process-groups.ts defaultProcessGroup): what the release command and `scale show` use. */
+  vm: VmConfig;
   mounts: { source: string; destination: string; initial_size_gb: number }[];
-  restart: { policy: 'always' | 'never' | 'on-failure'; max_retries: number };
+  restart: RestartConfig;
 }
 
 // The runtime's defaults (src/agent/machines-port.ts, machine-manager.ts), so a machine behaves the
 // same whether its check or restart policy came from starling.toml or from the Machines API.
 const CHECK_DEFAULTS = { grace_period_ms: 1_000, interval_ms: 15_000, timeout_ms: 2_000 };
-const DEFAULT_RETRIES = 3;
 /** flyctl's DefaultReleaseCommandTimeout. */
 export const DEFAULT_RELEASE_COMMAND_TIMEOUT_MS = 5 * 60_000;
 
@@ -216,11 +227,14 @@ function crossCheck(doc: Record<string, unknown>, at: (p: readonly PropertyKey[]
     add(['deploy', 'strategy'], 'bluegreen needs a health check to switch traffic on: add [[http_service.checks]], or tcp_checks or http_checks to a [[services]]');
   }
 
-  const vm = obj(arr(doc.vm)[0]);
-  const memory = parseSizeMb(vm.memory, 'mb');
-  if (memory !== undefined && num(vm.memory_mb) !== undefined && memory !== vm.memory_mb) {
-    add(['vm', 0, 'memory_mb'], `disagrees with memory (${memory} MB): keep one of them`);
-  }
+  arr(doc.vm).forEach((raw, i) => {
+    const vm = obj(raw);
+    const memory = parseSizeMb(vm.memory, 'mb');
+    if (memory !== undefined && num(vm.memory_mb) !== undefined && memory !== vm.memory_mb) {
+      add(['vm', i, 'memory_mb'], `disagrees with memory (${memory} MB): keep one of them`);
+    }
+  });
+  issues.push(...checkGroups(doc, at));
   const destinations = new Map<unknown, number>();
   arr(doc.mounts).forEach((m, i) => {
     const dest = obj(m).destination;
@@ -295,6 +309,7 @@ function normalize(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string,
     })),
     ...scaling(s),
     checks: [...s.tcp_checks.map((c) => check('tcp', c, s.internal_port)), ...s.http_checks.map((c) => check('http', c, s.internal_port))],
+    ...groupsOf(s.processes),
   }));
   if (hs) {
     services.unshift({
@@ -311,6 +326,7 @@ function normalize(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string,
       ...(hs.http_options.response.headers !== undefined && Object.keys(hs.http_options.response.headers).length > 0
         ? { response_headers: Object.fromEntries(Object.entries(hs.http_options.response.headers).map(([k, v]) => [k, v === false ? null : v])) }
         : {}),
+      ...groupsOf(hs.processes),
     });
   }
 
@@ -321,8 +337,9 @@ function normalize(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string,
     }
     env.PRIMARY_REGION = d.primary_region;
   }
-  const vm = d.vm[0] ?? {};
-  const restart = d.restart[0];
+  const processes = processGroups(d);
+  // flyctl's default group: `app` when there is one, else the first by name.
+  const main = processes.find((g) => g.name === DEFAULT_PROCESS_GROUP) ?? processes[0]!;
   return {
     app: d.app,
     ...(d.primary_region !== undefined ? { primary_region: d.primary_region } : {}),
@@ -345,9 +362,10 @@ function normalize(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string,
       ...(d.deploy.release_command !== undefined ? { release_command: commandWords(d.deploy.release_command) } : {}),
       release_command_timeout_ms: d.deploy.release_command_timeout ?? DEFAULT_RELEASE_COMMAND_TIMEOUT_MS,
     },
-    vm: { cpu_kind: vm.cpu_kind ?? 'shared', cpus: vm.cpus ?? 1, memory_mb: vm.memory ?? vm.memory_mb ?? 256 },
+    processes,
+    vm: main.vm,
     mounts: d.mounts.map((m) => ({ source: m.source, destination: m.destination, initial_size_gb: m.initial_size ?? 1 })),
-    restart: { policy: restart?.policy ?? 'on-failure', max_retries: restart?.retries ?? DEFAULT_RETRIES },
+    restart: main.restart,
   };
 }
 

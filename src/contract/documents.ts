@@ -79,6 +79,12 @@ export interface MachineDoc {
    * of the app's machines; the deploy removes it once it has exited (control/deploy).
    */
   role?: MachineRole | undefined;
+  /**
+   * Its process group (`[processes]`, contract/process-groups.ts): the group's command, size and
+   * restart policy, and only the services that serve the group route to it. Absent: `app`, fly's
+   * default (and every placement from before groups). Ignored on a release command's machine.
+   */
+  process_group?: string | undefined;
   // What the platform Machines API (control/api) sets; absent on machines that scale and deploys
   // place, and on documents from before it.
   /** The run state asked for: absent is `started`. The agent carries it out (sync/reconcile.ts). */

@@ -2,7 +2,10 @@
 // names and their rules, durations and addresses, and an app's config with the machine config a
 // release becomes. It imports nothing of either side (shared/ only), so loading the agent never
 // loads the control plane.
-export { APP_NAME_RE, APP_NAME_RULE, DIGEST_RE, HEADER_NAME_RE, HOST_ID_RE, MACHINE_ID_RE, ORG_NAME_RE, PROXY_RESPONSE_FIELDS, RESERVED_RESPONSE_FIELDS, SECRET_NAME_RE } from './names.js';
+export {
+  APP_NAME_RE, APP_NAME_RULE, DEFAULT_PROCESS_GROUP, DIGEST_RE, HEADER_NAME_RE, HOST_ID_RE, MACHINE_ID_RE, ORG_NAME_RE, PROCESS_GROUP_RE, PROCESS_GROUP_RULE,
+  PROXY_RESPONSE_FIELDS, RESERVED_RESPONSE_FIELDS, SECRET_NAME_RE,
+} from './names.js';
 export {
   MACHINE_ROLES,
   DESIRED_MACHINE_STATES,
@@ -67,8 +70,12 @@ export {
   type DeployStrategy,
   type Handler,
   type KillSignal,
+  type ProcessGroupConfig,
+  type RestartConfig,
   type ServiceConfig,
+  type VmConfig,
 } from './app-config.js';
+export { groupNames, groupOf, processGroup, serves } from './process-groups.js';
 export { parseSizeMb } from './app-config-schema.js';
 export { formatCommandWords, splitCommandWords } from './command-words.js';
 export { httpServiceOf, tcpServicesOf, machineConfigFor, withOverrides, type ImageCommand, type ImageDefaults, type ReleaseMachineConfig } from './machine-config.js';

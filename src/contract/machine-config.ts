@@ -7,6 +7,8 @@
 import { StarlingError } from '../shared/index.js';
 import { parseAppConfigDocument, type AppConfig, type ServiceConfig } from './app-config.js';
 import type { MachineOverrides, MachineRole } from './documents.js';
+import { processGroup, serves } from './process-groups.js';
+import { DEFAULT_PROCESS_GROUP } from './names.js';
 
 export interface ReleaseMachineConfig {
   /** A local image: the unpacked directory, the downloaded .tar.gz, or `oci:<manifest digest>` in the host image store. */
@@ -24,6 +26,14 @@ export interface ReleaseMachineConfig {
   kill_signal: NodeJS.Signals;
   kill_timeout_ms: number;
   checks: Record<string, { type: 'http' | 'tcp'; port?: number; method?: string; path?: string; grace_period_ms: number; interval_ms: number; timeout_ms: number }>;
+  /** Its process group (FLY_PROCESS_GROUP in the machine). */
+  process_group: string;
+  /**
+   * Whether a machine without checks of its own gets the runtime's default one (its port accepts
+   * connections). False for a group no service serves while the app has services (a worker):
+   * nothing routes to it, nothing says it listens — as on fly, it is ready once started.
+   */
+  default_check: boolean;
 }
 
 /** The service the proxy routes HTTP to: [http_service], else the first service with an http handler. */
@@ -70,17 +80,35 @@ export interface ImageDefaults extends ImageCommand {
  * the image's ENTRYPOINT) followed by release_command's words in place of CMD (fly's `init.cmd`);
  * restart `never` (fly's "no"); no checks; RELEASE_COMMAND=1 in the environment, as on fly, so an
  * entrypoint script can tell. Everything else (image, env, secrets, guest, user) is the release's.
+ *
+ * Any other machine runs as its process group says (`process_group`, contract/process-groups.ts):
+ * the group's [processes] command after the entrypoint in place of CMD, as the release command's;
+ * its [[vm]] and [[restart]]; the port and checks of the first service that serves the group.
  */
 export function machineConfigFor(
   config: unknown,
-  opts: { app: string; image: string; secrets: Record<string, string>; defaults?: ImageDefaults | undefined; role?: MachineRole | undefined },
+  opts: {
+    app: string;
+    image: string;
+    secrets: Record<string, string>;
+    defaults?: ImageDefaults | undefined;
+    role?: MachineRole | undefined;
+    /** MachineDoc.process_group: absent is `app`. ERR_PROCESS_GROUP when the release has no such group. */
+    process_group?: string | undefined;
+  },
 ): ReleaseMachineConfig {
   const { config: c } = parseAppConfigDocument(config, `release config of app ${opts.app}`);
   const release = opts.role === 'release_command' ? c.deploy.release_command : undefined;
   if (opts.role === 'release_command' && !release) {
     throw new StarlingError('ERR_MACHINE_SPEC', `the release of app ${opts.app} has no [deploy] release_command to run`, { fault: 'system' });
   }
-  const service = httpServiceOf(c) ?? c.services[0];
+  // The release command runs as the default group's machine does (its size); a machine, as its group's.
+  const group = release
+    ? { name: opts.process_group ?? DEFAULT_PROCESS_GROUP, vm: c.vm, restart: c.restart, cmd: undefined }
+    : processGroup(c, opts.process_group ?? DEFAULT_PROCESS_GROUP);
+  // A service's port and checks are its groups' machines' only.
+  const mine = c.services.filter((s) => serves(s, group.name));
+  const service = httpServiceOf({ ...c, services: mine }) ?? mine[0];
   const internal_port = service?.internal_port ?? 8080;
   const checks: ReleaseMachineConfig['checks'] = {};
   if (!release) {
@@ -99,7 +127,9 @@ export function machineConfigFor(
   // The image's env first: [env] and then secrets win over it (a name is one or the other).
   const env: Record<string, string> = { ...d?.env, ...c.env, ...(release ? { RELEASE_COMMAND: '1' } : {}) };
   for (const name of Object.keys(opts.secrets)) delete env[name];
-  const cmd = release ? [...(c.overrides.entrypoint ?? d?.entrypoint ?? []), ...release] : d ? imageCommand(opts.app, d, c.overrides) : c.cmd;
+  // A release command, or a group's [processes] command, replaces CMD after the entrypoint (fly's init.cmd).
+  const words = release ?? group.cmd;
+  const cmd = words ? [...(c.overrides.entrypoint ?? d?.entrypoint ?? []), ...words] : d ? imageCommand(opts.app, d, c.overrides) : c.cmd;
   return {
     image: opts.image,
     ...(cmd ? { cmd } : {}),
@@ -107,11 +137,13 @@ export function machineConfigFor(
     env,
     secrets: opts.secrets,
     internal_port,
-    guest: { cpus: c.vm.cpus, memory_mb: c.vm.memory_mb },
-    restart: release ? { policy: 'never', max_retries: 0 } : c.restart,
+    guest: { cpus: group.vm.cpus, memory_mb: group.vm.memory_mb },
+    restart: release ? { policy: 'never', max_retries: 0 } : group.restart,
     kill_signal: c.kill_signal_set ? c.kill_signal : stopSignal(d?.stopSignal) ?? c.kill_signal,
     kill_timeout_ms: c.kill_timeout_ms,
     checks,
+    process_group: group.name,
+    default_check: mine.length > 0 || c.services.length === 0,
   };
 }
 

@@ -14,6 +14,16 @@ export const APP_NAME_RULE = 'must be lower-case letters, digits and -, starting
 /** An organisation: the same rule as an app. */
 export const ORG_NAME_RE = APP_NAME_RE;
 
+/**
+ * A process group (`[processes]` keys, `processes = [...]` lists, `scale count web=2`): lower-case
+ * letters, digits, `-` and `_`, starting with a letter or digit, at most 63 characters — what fly
+ * writes (`web`, `worker`, `cron_jobs`); no `=`, `,` or dots, so `web=2` and lists read one way.
+ */
+export const PROCESS_GROUP_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+export const PROCESS_GROUP_RULE = 'must be a process group name: lower-case letters, digits, - and _, starting with a letter or digit, at most 63 characters';
+/** fly's default group: an app without `[processes]` has this one group, and a machine without a group is in it. */
+export const DEFAULT_PROCESS_GROUP = 'app';
+
 /** A host id, given by the operator (`starling hosts add NAME`). */
 export const HOST_ID_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 

@@ -33,6 +33,13 @@ export interface CreateOptions {
    * even the default port check), and never in the proxy's routes (routesFor).
    */
   task?: boolean | undefined;
+  /** Its fly process group (FLY_PROCESS_GROUP); default `app`. */
+  process_group?: string | undefined;
+  /**
+   * False: without checks of its own it gets none, not the default port check (a process group no
+   * service serves: nothing need listen). It is then ready once started.
+   */
+  default_check?: boolean | undefined;
 }
 
 export interface MachineManagerOptions {
@@ -161,7 +168,8 @@ export class MachineManager implements MachinesPort {
       kill_timeout_ms: opts.kill_timeout_ms ?? DEFAULTS.kill_timeout_ms,
       // Without a check of its own, a machine is ready when its port accepts connections. The grace
       // period is the window in which checks repeat quickly until the first pass (warm-up below).
-      checks: opts.task ? [] : checks.length > 0 ? checks : [{ type: 'tcp', grace_period_ms: 10_000, interval_ms: 1000, timeout_ms: 500 }],
+      checks: opts.task || (checks.length === 0 && opts.default_check === false) ? [] : checks.length > 0 ? checks : [{ type: 'tcp', grace_period_ms: 10_000, interval_ms: 1000, timeout_ms: 500 }],
+      ...(opts.process_group !== undefined ? { process_group: opts.process_group } : {}),
     };
     const drv = await this.o.driver.prepare(spec);
     const now = new Date(this.o.clock.now()).toISOString();

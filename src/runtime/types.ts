@@ -72,6 +72,8 @@ export interface MachineSpec {
   user?: { uid: number; gid: number } | string | undefined;
   /** The cwd inside; default /app on the host base, / on an image base. */
   workdir?: string | undefined;
+  /** Its fly process group, FLY_PROCESS_GROUP inside; default `app`. */
+  process_group?: string | undefined;
 }
 
 /** What a driver reports about a running process. */

@@ -51,6 +51,7 @@ export const ERROR_CODES = {
   // contract: the documents the parts share (app config)
   ERR_APP_CONFIG: { part: 'contract', status: 400, means: 'The app config (starling.toml or fly.toml) is invalid' },
   ERR_APP_CONFIG_READ: { part: 'contract', means: 'The app config file cannot be read' },
+  ERR_PROCESS_GROUP: { part: 'contract', status: 400, means: "A process group is not one of the release's [processes] (or, scaling an app of several groups, none was named)" },
 
   // proxy
   ERR_LISTEN: { part: 'proxy', means: 'A daemon cannot listen on its configured address (in use, or permission denied)' },

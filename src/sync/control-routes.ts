@@ -12,9 +12,10 @@
  * finds no started machine, in a region only those have, goes to their host, whose proxy starts one.
  * A deploy's release command machine (a role, contract/documents.ts) is never among them, nor is
  * a cordoned machine (`cordoned` in its placement: the platform Machines API), on every host, its
- * own too: it keeps running, and no proxy routes to it or autostarts it.
+ * own too: it keeps running, and no proxy routes to it or autostarts it. A service's machines are
+ * those of the process groups it serves only (`servedBy` below).
  */
-import { httpServiceOf, isAppMachine, parseAppConfigDocument, tcpServicesOf, type AppConfig, type ServiceConfig, type AppDoc, type HostDoc, type HostnameDoc, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
+import { groupOf, httpServiceOf, isAppMachine, parseAppConfigDocument, serves, tcpServicesOf, type AppConfig, type ServiceConfig, type AppDoc, type HostDoc, type HostnameDoc, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
 import type { AppSpec, MachineSpec, RoutesSpec, ServiceSpec, TcpHandler, TcpServiceSpec } from '../proxy/index.js';
 import { describeError } from '../shared/index.js';
 import type { SyncView } from './sync-cache.js';
@@ -81,7 +82,18 @@ export function deployedRelease(view: SyncView, app: AppDoc): ReleaseDoc | undef
   return view.documents.get('releases')?.get(releaseKey(app.name, version)) as ReleaseDoc | undefined;
 }
 
+/**
+ * Process groups (contract/process-groups.ts): whether the machine `id` of `app` is in a group
+ * `service` serves. A machine's group is in its placement (the view's `machines`); one without a
+ * placement (made through the local Machines API, or already removed) is in `app`, fly's default.
+ */
+function servedBy(view: SyncView): (service: Pick<ServiceConfig, 'processes'>, app: string, id: string) => boolean {
+  const groups = new Map(docs<MachineDoc>(view, 'machines').map((m) => [`${m.app}.${m.id}`, groupOf(m)]));
+  return (service, app, id) => serves(service, groups.get(`${app}.${id}`) ?? groupOf({}));
+}
+
 export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
+  const served = servedBy(i.view);
   const hosts = new Map(docs<HostDoc>(i.view, 'hosts').map((h) => [h.id, h]));
   // A deploy's release command machine is never routed, nor woken (MachineDoc.role).
   // Nor is a cordoned one: both are hidden from every proxy.
@@ -126,6 +138,8 @@ export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
       }
       return out.sort((a, b) => a.id.localeCompare(b.id));
     };
+    // Process groups: a service's machines are its groups' only.
+    const mine = (s: ServiceConfig, list: MachineSpec[]): MachineSpec[] => list.filter((m) => served(s, app.name, m.id));
     const primary = config.primary_region ?? app.primary_region;
     const scaling = (s: ServiceConfig): ServiceSpec => ({
       internal_port: s.internal_port,
@@ -143,7 +157,7 @@ export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
         ...(http.response_headers ? { response_headers: http.response_headers } : {}),
         ...(http.h2_backend ? { h2_backend: true } : {}),
         service: scaling(http),
-        machines: [...local, ...remote(http.auto_start_machines)],
+        machines: mine(http, [...local, ...remote(http.auto_start_machines)]),
       });
     }
     for (const { service, ports } of tcp) {
@@ -159,7 +173,7 @@ export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
         })),
         service: scaling(service),
         // A local machine's own port is its HTTP port: the TCP service connects to internal_port.
-        machines: [...local.map((m) => ({ ...m, port: undefined })), ...remote(service.auto_start_machines)],
+        machines: mine(service, [...local.map((m) => ({ ...m, port: undefined })), ...remote(service.auto_start_machines)]),
       });
     }
     for (const service of udp) {
@@ -169,7 +183,7 @@ export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
         primary_region: primary,
         ports: service.ports.map((p) => ({ start_port: p.start_port, end_port: p.end_port, handlers: [] })),
         service: scaling(service),
-        machines: [...local.map((m) => ({ ...m, port: undefined })), ...remote(service.auto_start_machines)],
+        machines: mine(service, [...local.map((m) => ({ ...m, port: undefined })), ...remote(service.auto_start_machines)]),
       });
     }
   }

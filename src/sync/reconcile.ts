@@ -7,6 +7,7 @@
  * are its own. A document with a role (`release_command`) becomes a one-off task: the release's
  * machine with the release command as its command (contract/machine-config.ts), no checks, not
  * routed, never reported healthy; it is left as it ended until the deploy removes its document.
+ * A document's `process_group` picks what the machine runs (contract/machine-config.ts).
  *
  * Each machine converges on its own: one that cannot be created (a bad image, the control plane
  * down for its secrets) is retried with exponential backoff on the injected clock, and never holds
@@ -223,7 +224,7 @@ export class Reconciler {
       const image = oci ? `oci:${release.image.digest}` : await this.image(release.image.digest);
       const answer = (await this.o.client.json('GET', `/v1/hosts/${this.o.hostId}/apps/${app}/machines/${id}/secrets`, undefined, this.abort.signal)) as { secrets?: unknown };
       const secrets = isStringRecord(answer.secrets) ? answer.secrets : {};
-      const c = withOverrides(machineConfigFor(release.config, { app, image, secrets, defaults, role: doc.role }), doc.overrides);
+      const c = withOverrides(machineConfigFor(release.config, { app, image, secrets, defaults, role: doc.role, process_group: doc.process_group }), doc.overrides);
       // The placement may have gone or moved on while the image came: the next kick decides.
       if (this.stopped || slot.want?.release !== release.version) return;
       // Set first, so the states of the machine being made (created, starting) are reported.
@@ -238,7 +239,7 @@ export class Reconciler {
           // Asked to be stopped (a restarted agent makes it again): made, not started.
           skip_start: desiredStopped(doc),
         },
-        { id, kill_signal: c.kill_signal, kill_timeout_ms: c.kill_timeout_ms, task: doc.role !== undefined },
+        { id, kill_signal: c.kill_signal, kill_timeout_ms: c.kill_timeout_ms, task: doc.role !== undefined, process_group: c.process_group, default_check: c.default_check },
       );
       this.o.logger.info('placed machine created', { app, machine: id, release: release.version, image: release.image.digest, ...(doc.role ? { role: doc.role } : {}) });
     } catch (e) {

@@ -96,6 +96,7 @@ describe('parseAppConfig', () => {
     const expected: AppConfig = {
       app: 'hello', kill_signal: 'SIGINT', kill_signal_set: false, kill_timeout_ms: 5000, env: {}, build: {}, overrides: {}, services: [], mounts: [],
       deploy: { strategy: 'rolling', max_unavailable: 0.33, release_command_timeout_ms: 300_000 }, vm: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 }, restart: { policy: 'on-failure', max_retries: 3 },
+      processes: [{ name: 'app', vm: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 }, restart: { policy: 'on-failure', max_retries: 3 } }],
     };
     assert.deepEqual(parseAppConfig('app = "hello"\n', 'starling.toml'), { config: expected, warnings: [] });
     const [svc] = parseAppConfig('app = "hello"\n[http_service]\n', 'starling.toml').config.services;
@@ -136,7 +137,7 @@ describe('parseAppConfig', () => {
     assert.deepEqual(parseAppConfig(tomlExample('README.md'), 'starling.toml').warnings, []);
   });
 
-  it('takes one table or many (only the first [[vm]] and [[restart]]), fly spellings and fractional CPUs', () => {
+  it('takes one table or many, fly spellings and fractional CPUs', () => {
     const { config: c } = parseAppConfig(`app = "x"
 env = { N = 4, DEBUG = false }
 services = { protocol = "udp", internal_port = 53, ports = { port = 53 } }
@@ -151,9 +152,8 @@ restart = { policy = "no" }
     // One [mounts] table: its issues say mounts.x; the second [[mounts]] entry: mounts[1].x.
     assert.deepEqual(paths(errorsOf('app = "x"\n[mounts]\nsource = "A"\ndestination = "/a"\n')), ['mounts.source']);
     assert.deepEqual(paths(errorsOf('app = "x"\n[[mounts]]\nsource = "a"\ndestination = "/a"\n[[mounts]]\nsource = "b"\ndestination = "/a"\n')), ['mounts[1].destination']);
-    const { config: first, warnings } = parseAppConfig('app = "x"\n[[vm]]\ncpus = 2\n[[vm]]\ncpus = "?"\n[[restart]]\npolicy = "always"\n[[restart]]\n', 's.toml');
-    assert.deepEqual([first.vm.cpus, first.restart.policy], [2, 'always']);
-    assert.deepEqual(paths(warnings), ['vm[1]', 'restart[1]']);
+    // Further [[vm]] and [[restart]] entries are for process groups (test/unit/process-groups.test.ts): two defaults are an error.
+    assert.deepEqual(paths(errorsOf('app = "x"\n[[vm]]\ncpus = 2\n[[vm]]\ncpus = 1\n[[restart]]\npolicy = "always"\n[[restart]]\n')), ['vm[1]', 'restart[1]']);
   });
 
   it("takes the machines' command from experimental.entrypoint + experimental.cmd, as fly does", () => {
@@ -167,7 +167,7 @@ restart = { policy = "no" }
   it('accepts a real fly.toml as it is, with a warning for exactly each unsupported key', () => {
     const { config: c, warnings } = parseAppConfig(FLY_TOML, 'fly.toml');
     assert.deepEqual(paths(warnings), [
-      'swap_size_mb', 'experimental.auto_rollback', 'http_service.processes', 'statics', 'metrics', 'mounts.auto_extend_size_threshold',
+      'swap_size_mb', 'experimental.auto_rollback', 'statics', 'metrics', 'mounts.auto_extend_size_threshold',
       'vm[0].cpu_kind', 'mounts',
     ]);
     for (const w of warnings) assert.match(w.message, /ignored$/);
@@ -284,7 +284,7 @@ describe('starling config validate', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^fly\.toml: warning: swap_size_mb: /m);
     assert.match(r.stdout, /^fly\.toml: warning: mounts\.auto_extend_size_threshold: /m);
-    assert.match(r.stdout, /^fly\.toml: valid: app "hello-node", primary region ams, public ports 80, 443, rolling deploys, release command "npx prisma migrate deploy" first; 8 warnings/m);
+    assert.match(r.stdout, /^fly\.toml: valid: app "hello-node", primary region ams, public ports 80, 443, rolling deploys, release command "npx prisma migrate deploy" first; 7 warnings/m);
   });
 
   it('lists every error with its path and exits 2', () => {

@@ -90,7 +90,7 @@ describe('the verbs a fly user reaches for', { timeout: 300_000 }, () => {
     const r = await p.cli(['machines', 'list', '--app', 'web']);
     assert.equal(r.code, 0, out(r));
     const [head, ...rows] = r.stdout.trim().split('\n');
-    assert.match(head!, /^ID\s+REGION\s+HOST\s+RELEASE\s+STATE\s+CHECKS$/);
+    assert.match(head!, /^ID\s+GROUP\s+REGION\s+HOST\s+RELEASE\s+STATE\s+CHECKS$/);
     assert.equal(rows.length, 2, r.stdout);
     assert.match(r.stdout, /ams\s+host-b\s+v1\s+started\s+passing/);
     assert.match(r.stdout, /fra\s+host-a\s+v1\s+started\s+passing/);

@@ -316,7 +316,7 @@ describe('the platform Machines API', { timeout: 600_000 }, () => {
     assert.equal(wait.stdout.trim(), `machine ${ams} is started`);
     assert.equal((await p.cli(['machines', 'cordon', ams, '--app', 'web'])).code, 0);
     const list = await p.cli(['machines', 'list', '--app', 'web']);
-    assert.match(list.stdout, new RegExp(`${ams}\\s+ams\\s+host-b\\s+v1\\s+started \\(cordoned\\)`));
+    assert.match(list.stdout, new RegExp(`${ams}\\s+app\\s+ams\\s+host-b\\s+v1\\s+started \\(cordoned\\)`));
     assert.equal((await p.cli(['machines', 'uncordon', ams, '--app', 'web'])).code, 0);
     const bad = await p.cli(['machines', 'suspend', ams, '--app', 'web', '--local']);
     assert.equal(bad.code, 2, 'suspend has no --local');

@@ -34,6 +34,8 @@ const KEYS: Record<string, Row> = {
   'build.args': applied('[build.args]\nA = "1"\n', 'test/integration/platform-images.test.ts'),
   'experimental.cmd': applied('[experimental]\ncmd = ["x"]\n', 'test/unit/machine-config-image.test.ts'),
   'experimental.entrypoint': applied('[experimental]\nentrypoint = ["x"]\n', 'test/unit/machine-config-image.test.ts'),
+  processes: applied('[processes]\nweb = "node server.mjs"\n', 'test/integration/deploy-process-groups.test.ts'),
+  'http_service.processes': applied(`${HTTP}processes = ["app"]\n`, 'test/integration/deploy-process-groups.test.ts'),
   'http_service.internal_port': applied(`${HTTP}internal_port = 3000\n`, 'test/integration/deploy-e2e.test.ts'),
   'http_service.force_https': applied(`${HTTP}force_https = true\n`, 'test/unit/control-routes.test.ts'),
   'http_service.auto_stop_machines': applied(`${HTTP}auto_stop_machines = "stop"\n`, 'test/unit/control-routes.test.ts'),
@@ -50,6 +52,7 @@ const KEYS: Record<string, Row> = {
   'http_service.checks[].method': applied(`${HTTP}[[http_service.checks]]\nmethod = "HEAD"\n`, 'test/integration/deploy-failures.test.ts'),
   'http_service.checks[].path': applied(`${HTTP}[[http_service.checks]]\npath = "/up"\n`, 'test/integration/deploy-e2e.test.ts'),
   'services[].protocol': applied('[[services]]\nprotocol = "udp"\ninternal_port = 53\n[[services.ports]]\nport = 53\n', 'test/integration/proxy-udp.test.ts'),
+  'services[].processes': applied(SERVICE.replace('[[services.ports]]', 'processes = ["app"]\n[[services.ports]]'), 'test/unit/control-routes.test.ts'),
   'services[].internal_port': applied(SERVICE.replace('8080', '3000'), 'test/unit/control-routes.test.ts'),
   'services[].auto_stop_machines': applied(SERVICE.replace('[[services.ports]]', 'auto_stop_machines = "stop"\n[[services.ports]]'), 'test/unit/control-routes.test.ts'),
   'services[].auto_start_machines': applied(SERVICE.replace('[[services.ports]]', 'auto_start_machines = false\n[[services.ports]]'), 'test/unit/control-routes.test.ts'),
@@ -79,12 +82,14 @@ const KEYS: Record<string, Row> = {
   'vm[].memory': applied('[[vm]]\nmemory = "512mb"\n', 'test/integration/sandbox-driver.test.ts'),
   'vm[].memory_mb': applied('[[vm]]\nmemory_mb = 512\n', 'test/integration/sandbox-driver.test.ts'),
   'vm[].cpus': applied('[[vm]]\ncpus = 2\n', 'test/integration/sandbox-driver.test.ts'),
+  'vm[].processes': applied('[[vm]]\nprocesses = ["app"]\ncpus = 2\n', 'test/unit/process-groups.test.ts'),
   'vm[].cpu_kind': warns('[[vm]]\ncpu_kind = "performance"\n', 'vm[0].cpu_kind'),
   'mounts[].source': warns('[[mounts]]\nsource = "data"\ndestination = "/data"\n', 'mounts[0]'),
   'mounts[].destination': warns('[[mounts]]\nsource = "data"\ndestination = "/data"\n', 'mounts[0]'),
   'mounts[].initial_size': warns('[[mounts]]\nsource = "data"\ndestination = "/data"\ninitial_size = "2gb"\n', 'mounts[0]'),
   'restart[].policy': applied('[[restart]]\npolicy = "always"\n', 'test/integration/agent-sync.test.ts'),
   'restart[].retries': applied('[[restart]]\nretries = 7\n', 'test/integration/agent-sync.test.ts'),
+  'restart[].processes': applied('[[restart]]\nprocesses = ["app"]\npolicy = "always"\n', 'test/unit/process-groups.test.ts'),
 };
 
 describe('no silent keys in the app config', () => {

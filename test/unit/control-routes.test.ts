@@ -123,6 +123,34 @@ describe('controlRoutes', () => {
     assert.deepEqual(noAutostart.apps[0]?.machines.map((m) => m.id), ['local1', 'rb1', 'rc1'], "without autostart, another host's stopped machine is of no use here");
   });
 
+  it('routes a service to the machines of the process groups it serves only, local and remote, by their placements', () => {
+    const groups = {
+      app: 'pg',
+      primary_region: 'fra',
+      processes: { web: 'node server.mjs', worker: 'node worker.mjs', db: 'postgres' },
+      http_service: { internal_port: 3000, processes: ['web'] },
+      services: [
+        { internal_port: 5432, processes: ['db'], ports: [{ port: 5432 }] },
+        { internal_port: 53, protocol: 'udp', processes: ['worker'], ports: [{ port: 53 }] },
+      ],
+    };
+    const placed = (id: string, h: string, group?: string): MachineDoc => ({ ...machine('pg', id, h), ...(group ? { process_group: group } : {}) });
+    const v = view({
+      apps: [app('pg')],
+      releases: [release('pg', 1, groups)],
+      hosts: [host('a', 'fra', '10.0.0.1:80'), host('b', 'ams', '10.0.0.2:80')],
+      machines: [placed('lweb', 'a', 'web'), placed('lwork', 'a', 'worker'), placed('rweb', 'b', 'web'), placed('rwork', 'b', 'worker'), placed('rdb', 'b', 'db'), placed('rnone', 'b')],
+      machine_states: ['rweb', 'rwork', 'rdb', 'rnone'].map((id) => state('pg', id, 'b')),
+    });
+    const local = (a: string): MachineSpec[] => (a === 'pg' ? ['lweb', 'lwork', 'unplaced'].map((id) => ({ ...LOCAL, id })) : []);
+    const { apps, tcp } = controlRoutes({ view: v, hostId: 'a', appsDomain: 'x.test', local });
+    assert.deepEqual(apps[0]?.machines.map((m) => m.id), ['lweb', 'rweb'], 'HTTP to web only: no worker, no db, no machine of the group `app` (rnone, unplaced)');
+    assert.deepEqual(tcp.map((t) => [t.protocol ?? 'tcp', t.machines.map((m) => m.id).join(',')]), [['tcp', 'rdb'], ['udp', 'lwork,rwork']], 'the TCP service to db only, the UDP one to worker only');
+    // Without `processes`, a service serves every group.
+    const all = controlRoutes({ view: view({ ...docsOf(v), releases: [release('pg', 1, { ...groups, http_service: { internal_port: 3000 } })] }), hostId: 'a', appsDomain: 'x.test', local });
+    assert.deepEqual(all.apps[0]?.machines.map((m) => m.id), ['lweb', 'lwork', 'unplaced', 'rdb', 'rnone', 'rweb', 'rwork']);
+  });
+
   it("serves an app's [[services]] ports without an http handler as TCP services (handlers, ALPN, PROXY version, ranges) and its udp services as UDP ones, the same machines at internal_port", () => {
     const db = {
       app: 'db',

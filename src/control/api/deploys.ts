@@ -5,8 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
-import { isAppMachine, maxUnavailableCount, parseAppConfigDocument } from '../../contract/index.js';
-import { deployKey, type DeployDoc, type DeployRunner } from '../deploy/index.js';
+import { groupNames, isAppMachine, maxUnavailableCount, parseAppConfigDocument } from '../../contract/index.js';
+import { deployKey, deployTargets, describeTargets, regionTotals, type DeployDoc, type DeployRunner } from '../deploy/index.js';
 import { getApp } from './apps.js';
 import { HttpError, json, route, type Route } from './http.js';
 import { hasImage } from './images.js';
@@ -42,9 +42,8 @@ export async function startDeploy(ctx: ApiContext, runner: DeployRunner, appName
   }
   // The app's own machines: not a release command's temporary one (it is not to be rolled out).
   const machines = (await store.list('machines', { prefix: `${app.name}.` })).map((e) => e.value as MachineDoc).filter(isAppMachine);
-  const targets: Record<string, number> = {};
-  for (const m of machines) targets[m.region] = (targets[m.region] ?? 0) + 1;
-  if (machines.length === 0) targets[config.primary_region ?? app.primary_region] = 1;
+  const { targets: group_targets, from } = deployTargets(machines, groupNames(config), config.primary_region ?? app.primary_region);
+  const targets = regionTotals(group_targets);
   const total = Object.values(targets).reduce((a, b) => a + b, 0);
   const strategy = body.strategy ?? config.deploy.strategy;
   const at = new Date(ctx.clock.now()).toISOString();
@@ -57,10 +56,12 @@ export async function startDeploy(ctx: ApiContext, runner: DeployRunner, appName
     max_unavailable: maxUnavailableCount(body.max_unavailable ?? config.deploy.max_unavailable, total),
     wait_timeout_ms: (body.wait_timeout_s ?? DEFAULT_WAIT_TIMEOUT_S) * 1000,
     targets,
+    group_targets,
+    from_group_targets: from,
     state: 'running',
     phase: 'starting',
     error: null,
-    events: [{ at, message: `deploying release ${version} (${strategy}) to ${Object.entries(targets).map(([r, n]) => `${n} in ${r}`).join(', ')}` }],
+    events: [{ at, message: `deploying release ${version} (${strategy}) to ${describeTargets(group_targets)}` }],
     started_at: at,
     updated_at: at,
     finished_at: null,

@@ -10,7 +10,8 @@
  *   config.guest  { cpus, memory_mb } over the release's [[vm]]
  *   config.restart { policy: always | on-failure | no (never), max_retries }
  *   config.init.cmd  the command instead of the release's
- *   config.metadata  fly's machine metadata (strings)
+ *   config.metadata  fly's machine metadata (strings); `fly_process_group` is its process group
+ *                    (default: the release's default group), as flyctl writes it
  *   skip_launch   made stopped (fly: created and not started)
  *
  * Update replaces what the machine overrides of its release, moves it to the deployed release,
@@ -20,11 +21,12 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { NoCapacityError, hostViews, pickHostFor } from '../scheduler/index.js';
-import { machineKey, type MachineDoc, type MachineOverrides, type ReleaseDoc } from '../../contract/index.js';
+import { isAppMachine, machineKey, type MachineDoc, type MachineOverrides, type ReleaseDoc } from '../../contract/index.js';
 import type { DeployRunner } from '../deploy/index.js';
 import { getApp } from './apps.js';
 import { changePlacement } from './machine-leases.js';
 import { placementOf, platformMachine } from './machine-object.js';
+import { createdGroup, keptGroup } from './process-groups.js';
 import { HttpError, json, route, type Route } from './http.js';
 import { regionCode, releaseKey, type ApiContext, type AppDoc, type HostDoc } from './schemas.js';
 import { who } from './machine-ops.js';
@@ -109,7 +111,7 @@ export function machineCreateRoutes(ctx: ApiContext, runner: DeployRunner): Rout
       access: 'deploy',
       summary: 'Create a machine of the deployed release in `region` (default: the primary region), with fly\'s `config` fields env, guest, restart, init.cmd, metadata; `skip_launch` makes it stopped',
       requestSchema: MachineBody,
-      responses: { '200': 'the machine object', '400': 'invalid body (unknown keys named), ERR_NOT_DEPLOYED, ERR_MACHINE_CONFIG, ERR_NO_CAPACITY', '404': 'ERR_APP_NOT_FOUND', '409': 'ERR_DEPLOY_IN_PROGRESS' },
+      responses: { '200': 'the machine object', '400': 'invalid body (unknown keys named), ERR_NOT_DEPLOYED, ERR_MACHINE_CONFIG, ERR_NO_CAPACITY, ERR_PROCESS_GROUP', '404': 'ERR_APP_NOT_FOUND', '409': 'ERR_DEPLOY_IN_PROGRESS' },
       async handler({ params, body, principal }) {
         const app = (await getApp(ctx, params.app!)).value;
         noDeploy(app.name, 'create machines');
@@ -136,6 +138,7 @@ export function machineCreateRoutes(ctx: ApiContext, runner: DeployRunner): Rout
           ...(overrides ? { overrides } : {}),
           ...(body?.config?.metadata ? { metadata: body.config.metadata } : {}),
           ...(body?.skip_launch ? { desired_state: 'stopped' as const, desired_version: 1 } : {}),
+          ...createdGroup(release, body?.config?.metadata),
         };
         await store.transaction([{ op: 'put', collection: 'machines', key: machineKey(app.name, doc.id), value: doc, expectRevision: 0 }]);
         ctx.logger.info('machine created', { app: app.name, machine: doc.id, region, host, release: release.version, by: who(principal) });
@@ -148,7 +151,7 @@ export function machineCreateRoutes(ctx: ApiContext, runner: DeployRunner): Rout
       access: 'deploy',
       summary: "Update a machine: the create body's config replaces what it overrides of its release, and it moves to the deployed release; its host makes it again (same id) when that changes anything",
       requestSchema: MachineBody,
-      responses: { '200': 'the machine object', '400': 'invalid body, ERR_NOT_DEPLOYED, ERR_MACHINE_CONFIG (another region)', '404': 'ERR_MACHINE_NOT_FOUND', '409': 'ERR_LEASE_HELD, ERR_DEPLOY_IN_PROGRESS' },
+      responses: { '200': 'the machine object', '400': 'invalid body, ERR_NOT_DEPLOYED, ERR_MACHINE_CONFIG (another region), ERR_PROCESS_GROUP (the deployed release lacks its group)', '404': 'ERR_MACHINE_NOT_FOUND', '409': 'ERR_LEASE_HELD, ERR_DEPLOY_IN_PROGRESS' },
       async handler({ params, body, headers, principal }) {
         const app = (await getApp(ctx, params.app!)).value;
         noDeploy(app.name, 'update machines');
@@ -157,6 +160,7 @@ export function machineCreateRoutes(ctx: ApiContext, runner: DeployRunner): Rout
           throw new HttpError(400, 'ERR_MACHINE_CONFIG', `region: machine ${now.id} runs in ${now.region} and does not move: destroy it and create one in ${body.region}`, [{ path: 'region', message: `must be ${now.region} (the machine's region)` }]);
         }
         const release = await deployedRelease(ctx, app, body);
+        if (isAppMachine(now)) keptGroup(release, now);
         const overrides = overridesOf(body?.config);
         const { after } = await changePlacement(ctx, app.name, now.id, headers, (doc) => {
           const { overrides: _old, metadata, ...rest } = doc;

@@ -12,6 +12,8 @@
 import { describeError } from '../../shared/index.js';
 import {
   MACHINE_ID_RE,
+  groupOf,
+  isAppMachine,
   machineConfigFor,
   machineKey,
   machineObject,
@@ -39,6 +41,8 @@ export interface PlatformMachine extends MachineObject {
   reported_at: string | null;
   desired_state: DesiredMachineState;
   cordoned: boolean;
+  /** Its process group (contract/process-groups.ts); absent on a release command's machine. */
+  process_group?: string;
 }
 
 /** What building many machines' objects reads once. */
@@ -70,7 +74,7 @@ function build(ctx: ApiContext, m: MachineDoc, release: ReleaseDoc | undefined, 
   const secrets = Object.fromEntries(k.secretNames.map((n) => [n, '']));
   let c: ReturnType<typeof machineConfigFor> | undefined;
   try {
-    if (release) c = withOverrides(machineConfigFor(release.config, { app: m.app, image: release.image.ref, secrets }), m.overrides);
+    if (release) c = withOverrides(machineConfigFor(release.config, { app: m.app, image: release.image.ref, secrets, role: m.role, process_group: m.process_group }), m.overrides);
   } catch (e) {
     // A release config the hosts would refuse too: the machine is shown, its config empty.
     ctx.logger.warn('a release config does not give a machine config', { app: m.app, release: m.release, error: describeError(e) });
@@ -106,6 +110,7 @@ function build(ctx: ApiContext, m: MachineDoc, release: ReleaseDoc | undefined, 
     reported_at: s?.updated_at ?? null,
     desired_state: m.desired_state ?? 'started',
     cordoned: m.cordoned ?? false,
+    ...(isAppMachine(m) ? { process_group: groupOf(m) } : {}),
   };
 }
 

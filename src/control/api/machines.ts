@@ -3,14 +3,15 @@
  * `scale count` (src/control/scheduler places; one transaction commits), and the status summary
  * `starling status` shows.
  */
-import { NoCapacityError, hostViews, planScaleCount } from '../scheduler/index.js';
+import { NoCapacityError, hostViews, planScaleGroups } from '../scheduler/index.js';
 import type { Op } from '../store/index.js';
 import type { DeployDoc, DeployRunner } from '../deploy/index.js';
 import { randomBytes } from 'node:crypto';
 import { getApp } from './apps.js';
 import { getDetails, listDetails } from './machine-details.js';
 import { platformMachines } from './machine-object.js';
-import { MACHINE_ID_RE, type MachineDetailsDoc } from '../../contract/index.js';
+import { DEFAULT_PROCESS_GROUP, MACHINE_ID_RE, groupOf, isAppMachine, type MachineDetailsDoc } from '../../contract/index.js';
+import { scaleCounts } from './process-groups.js';
 import { HttpError, json, route, type Route } from './http.js';
 import { ScaleCount, machineKey, type ApiContext, type HostDoc, type MachineDoc, type MachineStateDoc } from './schemas.js';
 
@@ -27,7 +28,8 @@ export async function listMachines(ctx: ApiContext, app: string): Promise<Machin
     const m = e.value as MachineDoc;
     const s = states.get(m.id);
     // A report from before a machine was replaced under the same id cannot happen: ids are random.
-    return { ...m, state: s?.state ?? 'pending', healthy: s?.healthy ?? false, reported_at: s?.updated_at ?? null };
+    // Its process group, `app` when the placement names none (a release command's machine has none).
+    return { ...m, ...(isAppMachine(m) ? { process_group: groupOf(m) } : {}), state: s?.state ?? 'pending', healthy: s?.healthy ?? false, reported_at: s?.updated_at ?? null };
   });
 }
 
@@ -49,9 +51,9 @@ export function machineRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
       method: 'POST',
       path: '/v1/apps/{app}/scale',
       access: 'deploy',
-      summary: 'Scale to `count` machines in each listed region (default: the primary region)',
+      summary: 'Scale to `count` machines (or `groups`: so many of each process group) in each listed region (default: the primary region)',
       requestSchema: ScaleCount,
-      responses: { '200': '{ created: [...], destroyed: [...] }', '400': 'invalid body, ERR_NOT_DEPLOYED, ERR_NO_CAPACITY', '404': 'ERR_APP_NOT_FOUND', '409': 'ERR_DEPLOY_IN_PROGRESS' },
+      responses: { '200': '{ created: [...], destroyed: [...] }', '400': 'invalid body, ERR_NOT_DEPLOYED, ERR_NO_CAPACITY, ERR_PROCESS_GROUP', '404': 'ERR_APP_NOT_FOUND', '409': 'ERR_DEPLOY_IN_PROGRESS' },
       async handler({ params, body }) {
         const app = (await getApp(ctx, params.app!)).value;
         if (runner.active(app.name)) throw new HttpError(409, 'ERR_DEPLOY_IN_PROGRESS', `app ${app.name} has a deploy running; scale when it ends`);
@@ -60,21 +62,26 @@ export function machineRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
         const all = (await store.list('machines')).map((e) => e.value as MachineDoc);
         const hosts = hostViews((await store.list('hosts')).map((e) => e.value as HostDoc), all);
         const mine = all.filter((m) => m.app === app.name);
+        // Per process group (process-groups.ts): `count` alone is the app's only group.
+        const counts = await scaleCounts(ctx, app.name, release, body);
         let plan;
         try {
-          plan = planScaleCount(hosts, mine, { count: body.count, regions: body.regions, primaryRegion: app.primary_region });
+          plan = planScaleGroups(hosts, mine.map((m) => ({ ...m, group: groupOf(m) })), { counts, regions: body.regions, primaryRegion: app.primary_region });
         } catch (e) {
-          if (e instanceof NoCapacityError) throw new HttpError(400, 'ERR_NO_CAPACITY', e.message, e.shortfalls.map((s) => ({ path: `regions.${s.region}`, message: `${s.needed} needed, ${s.placeable} placeable on ${s.healthyHosts} healthy host(s)` })));
+          if (e instanceof NoCapacityError) throw new HttpError(400, 'ERR_NO_CAPACITY', e.message, e.shortfalls.map((s) => ({ path: `${s.group && s.group !== DEFAULT_PROCESS_GROUP ? `groups.${s.group}.` : ''}regions.${s.region}`, message: `${s.needed} needed, ${s.placeable} placeable on ${s.healthyHosts} healthy host(s)` })));
           throw e;
         }
         const at = new Date(ctx.clock.now()).toISOString();
-        const created: MachineDoc[] = plan.create.map((t) => ({ id: randomBytes(7).toString('hex'), app: app.name, region: t.region, host: t.host, release, deploy: null, created_at: at }));
+        const created: MachineDoc[] = plan.create.map((t) => ({
+          id: randomBytes(7).toString('hex'), app: app.name, region: t.region, host: t.host, release, deploy: null, created_at: at,
+          ...(t.group === DEFAULT_PROCESS_GROUP ? {} : { process_group: t.group }),
+        }));
         const ops: Op[] = [
           ...created.map((m): Op => ({ op: 'put', collection: 'machines', key: machineKey(app.name, m.id), value: m, expectRevision: 0 })),
           ...plan.destroy.map((id): Op => ({ op: 'delete', collection: 'machines', key: machineKey(app.name, id) })),
         ];
         if (ops.length > 0) await store.transaction(ops);
-        ctx.logger.info('app scaled', { app: app.name, count: body.count, regions: body.regions ?? [app.primary_region], created: created.length, destroyed: plan.destroy.length });
+        ctx.logger.info('app scaled', { app: app.name, counts, regions: body.regions ?? [app.primary_region], created: created.length, destroyed: plan.destroy.length });
         return json(200, { created, destroyed: plan.destroy });
       },
     }),

@@ -16,6 +16,8 @@ import {
   MAX_TAIL_LINE_CHARS,
   MAX_TAIL_LINES,
   ORG_NAME_RE,
+  PROCESS_GROUP_RE,
+  PROCESS_GROUP_RULE,
   SECRET_NAME_RE,
   machineKey,
   releaseKey,
@@ -170,7 +172,12 @@ export const StartDeploy = z.strictObject({
   wait_timeout_s: z.number().int().min(1).max(3600).optional(),
 });
 
-export const ScaleCount = z.strictObject({
-  count: z.number().int().min(0).max(1000),
-  regions: z.array(regionCode).max(64).optional(),
-});
+export const ScaleCount = z
+  .strictObject({
+    /** Machines per region, of the app's only process group. */
+    count: z.number().int().min(0).max(1000).optional(),
+    /** Machines per region, by process group (`scale count web=2 worker=1`). */
+    groups: z.record(z.string().regex(PROCESS_GROUP_RE, PROCESS_GROUP_RULE), z.number().int().min(0).max(1000)).optional(),
+    regions: z.array(regionCode).max(64).optional(),
+  })
+  .refine((b) => (b.count === undefined) !== (b.groups === undefined || Object.keys(b.groups).length === 0), 'give count, or groups ({ "web": 2 }), not both');

@@ -10,9 +10,10 @@ import { StarlingError, describeError, type Clock, type Logger } from '../../sha
 import { NoCapacityError, hostViews, pickHostFor, type HostView, type MachinePlacement } from '../scheduler/index.js';
 import type { Op, StateStore } from '../store/index.js';
 // The documents come from the contract, not from api/schemas.ts, which imports this runner's type.
-import { isAppMachine, machineKey, type AppDoc, type HostDoc, type MachineDetailsDoc, type MachineDoc, type MachineStateDoc } from '../../contract/index.js';
+import { DEFAULT_PROCESS_GROUP, groupOf, isAppMachine, machineKey, type AppDoc, type HostDoc, type MachineDetailsDoc, type MachineDoc, type MachineStateDoc } from '../../contract/index.js';
 import { nextStep, type PlanMachine } from './plan.js';
 import { runReleaseCommand } from './release-command-run.js';
+import { groupTargets, rollbackTargets } from './targets.js';
 import { ACTIVE_STATES, deployKey, type DeployDoc, type DeployFailure, type DeployState } from './types.js';
 import { certainFailure, describeFailure } from './verdict.js';
 
@@ -96,7 +97,7 @@ export class DeployRunner {
         const late = !healthy && now - Date.parse(m.created_at) > doc.wait_timeout_ms;
         const verdict = healthy ? undefined : certainFailure(m, s, details.get(m.id));
         if (verdict) verdicts.set(m.id, verdict);
-        return { id: m.id, region: m.region, release: m.release, healthy, failed: s?.state === 'failed' || late || verdict !== undefined };
+        return { id: m.id, region: m.region, group: groupOf(m), release: m.release, healthy, failed: s?.state === 'failed' || late || verdict !== undefined };
       });
       if (rollingBack && doc.from_release === 0) {
         // A first deploy has nothing to go back to: its machines go, and the app has no release.
@@ -113,7 +114,7 @@ export class DeployRunner {
             : doc.max_unavailable;
       const step = nextStep({
         release,
-        targets: doc.targets,
+        targets: rollingBack ? rollbackTargets(doc) : groupTargets(doc),
         batch,
         waitHealth: rollingBack || doc.strategy !== 'immediate',
         retireAtEnd: rollingBack || doc.strategy === 'bluegreen',
@@ -133,11 +134,13 @@ export class DeployRunner {
           const spread: MachinePlacement[] = machines.filter((m) => m.release === release).map((m) => ({ id: m.id, region: m.region, host: m.host }));
           const placed: MachineDoc[] = [];
           let short: NoCapacityError | undefined;
-          for (const region of step.regions) {
+          for (const { group, region } of step.places) {
             try {
               const t = pickHostFor(region, hosts, spread);
               const at = new Date(this.o.clock.now()).toISOString();
-              placed.push({ id: randomBytes(7).toString('hex'), app: doc.app, region, host: t.host, release, deploy: doc.id, created_at: at });
+              // `app` is written as no group: the placements of apps without [processes] stay as they were.
+              const g = group === DEFAULT_PROCESS_GROUP ? {} : { process_group: group };
+              placed.push({ id: randomBytes(7).toString('hex'), app: doc.app, region, host: t.host, release, deploy: doc.id, created_at: at, ...g });
               spread.push({ id: placed.at(-1)!.id, region, host: t.host });
               const h = hosts.find((x) => x.id === t.host);
               if (h) h.used++;
@@ -149,12 +152,15 @@ export class DeployRunner {
           }
           if (placed.length > 0) {
             await store.transaction(placed.map((m): Op => ({ op: 'put', collection: 'machines', key: machineKey(m.app, m.id), value: m, expectRevision: 0 })));
-            doc = await this.save(doc, `created ${placed.map((m) => `${m.id} (${m.region}, ${m.host})`).join(', ')} on release ${release}`);
+            doc = await this.save(doc, `created ${placed.map((m) => `${m.id} (${m.process_group ? `${m.process_group}, ` : ''}${m.region}, ${m.host})`).join(', ')} on release ${release}`);
             break;
           }
-          // No room beside the old machines: a rolling deploy replaces one in place (as fly's does).
-          const region = short?.shortfalls[0]?.region;
-          const victim = plan.filter((m) => m.release !== release && m.region === region).sort((a, b) => Number(a.healthy) - Number(b.healthy))[0];
+          // No room beside the old machines: a rolling deploy replaces one in place (as fly's does) —
+          // one of the same group in the region, else one of a group the deploy drops (it goes anyway).
+          const { group, region } = step.places[0]!;
+          const wanted = rollingBack ? rollbackTargets(doc) : groupTargets(doc);
+          const olds = plan.filter((m) => m.release !== release && m.region === region).sort((a, b) => Number(a.healthy) - Number(b.healthy));
+          const victim = olds.find((m) => m.group === group) ?? olds.find((m) => wanted[m.group] === undefined);
           if (victim && batch !== Infinity) {
             doc = await this.retire(doc, machines, [victim.id], `no spare capacity in ${region}: replacing machine ${victim.id} in place`);
           } else if (rollingBack) {

@@ -58,8 +58,15 @@ export interface DeployDoc {
   max_unavailable: number;
   /** How long a new machine may take to pass its checks before the deploy rolls back. */
   wait_timeout_ms: number;
-  /** Machines wanted per region when the deploy is done. */
+  /** Machines wanted per region when the deploy is done (every process group's together). */
   targets: Record<string, number>;
+  /**
+   * Machines wanted per process group and region when the deploy is done (groupTargets). Absent on
+   * deploys from before process groups: `targets`, all of group `app`.
+   */
+  group_targets?: GroupTargets;
+  /** What a rollback goes back to: the machines per group and region when the deploy began (absent: group_targets). */
+  from_group_targets?: GroupTargets;
   state: DeployState;
   /** Last step, for people: "2 of 6 machines on release 3". */
   phase: string;
@@ -92,5 +99,8 @@ export interface ReleaseCommandRun {
   exit_code: number | null;
   finished_at: string | null;
 }
+
+/** Machines wanted: group → region → count (targets.ts). */
+export type GroupTargets = Record<string, Record<string, number>>;
 
 export const deployKey = (app: string, id: string): string => `${app}.${id}`;

@@ -14,3 +14,4 @@ export {
   type ScaleCountRequest,
   type Shortfall,
 } from './placement.js';
+export { planScaleGroups, type GroupPlacement, type GroupScalePlan, type GroupScaleRequest } from './scale-groups.js';

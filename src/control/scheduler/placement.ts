@@ -54,6 +54,8 @@ export interface ScaleCountRequest {
 
 export interface Shortfall {
   region: string;
+  /** The process group short of room (scale-groups.ts); absent: the request named none. */
+  group?: string;
   needed: number;
   placeable: number;
   healthyHosts: number;
@@ -64,9 +66,10 @@ export class NoCapacityError extends StarlingError {
   readonly shortfalls: readonly Shortfall[];
   constructor(shortfalls: Shortfall[]) {
     const parts = shortfalls.map((s) =>
-      s.healthyHosts === 0
+      (s.group === undefined ? '' : `group ${s.group}: `) +
+      (s.healthyHosts === 0
         ? `region ${s.region} has no healthy host (${s.needed} machine${s.needed === 1 ? '' : 's'} needed)`
-        : `region ${s.region}: ${s.needed} machine${s.needed === 1 ? '' : 's'} needed, only ${s.placeable} could be placed on ${s.healthyHosts} healthy host${s.healthyHosts === 1 ? '' : 's'}`,
+        : `region ${s.region}: ${s.needed} machine${s.needed === 1 ? '' : 's'} needed, only ${s.placeable} could be placed on ${s.healthyHosts} healthy host${s.healthyHosts === 1 ? '' : 's'}`),
     );
     super('ERR_NO_CAPACITY', `not enough capacity: ${parts.join('; ')}`, {
       fault: 'user',

@@ -91,7 +91,7 @@ export function machineEnv(spec: MachineSpec, address: string, home: string = HO
     REGION: spec.region,
     PRIVATE_IP: address,
     IMAGE_REF: spec.image.ref,
-    PROCESS_GROUP: 'app',
+    PROCESS_GROUP: spec.process_group ?? 'app',
     VM_MEMORY_MB: String(spec.guest.memory_mb),
   };
   for (const [k, v] of Object.entries(platform)) env[`FLY_${k}`] = env[`STARLING_${k}`] = v;

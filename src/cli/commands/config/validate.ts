@@ -52,6 +52,8 @@ export const runConfigValidate = implement(configValidate, async (opts) => {
     c.primary_region ? `primary region ${c.primary_region}` : 'no primary region',
     ports.length > 0 ? `public ports ${ports.join(', ')}` : 'no public ports',
     `${c.deploy.strategy} deploys`,
+    // Said only when [processes] names groups: without it, the one group is `app`, as always.
+    ...(c.processes.length > 1 || c.processes[0]?.name !== 'app' ? [`process groups ${c.processes.map((g) => g.name).join(', ')}`] : []),
     ...(c.deploy.release_command ? [`release command "${formatCommandWords(c.deploy.release_command)}" first`] : []),
   ];
   const ignored = out.warnings.length > 0 ? `; ${count(out.warnings.length, 'warning')} (ignored keys)` : '';

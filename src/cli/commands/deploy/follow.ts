@@ -27,6 +27,8 @@ export interface MachineJson {
   last_event?: { at: string; message: string } | null;
   /** `release_command`: a deploy's temporary machine running the release command (absent: one of the app's). */
   role?: string;
+  /** Its process group (`app` without [processes]); absent on a release command's machine. */
+  process_group?: string;
 }
 
 export interface DeployJson {
@@ -74,7 +76,9 @@ export async function followDeploy(target: ControlTarget, app: string, id: strin
       const line = `${m.state}${m.healthy ? ', healthy' : ''}`;
       if (seen.get(m.id) !== line) {
         seen.set(m.id, line);
-        print(`      machine ${m.id} ${m.region} v${m.release}${m.role === 'release_command' ? ' (release command)' : ''} on ${m.host}: ${line}`);
+        // Its group is said only when it is not the default `app` (an app without [processes] reads as before).
+        const what = m.role === 'release_command' ? ' (release command)' : m.process_group && m.process_group !== 'app' ? ` (${m.process_group})` : '';
+        print(`      machine ${m.id} ${m.region} v${m.release}${what} on ${m.host}: ${line}`);
       }
     }
     if (FINISHED.includes(d.state)) {

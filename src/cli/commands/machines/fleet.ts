@@ -5,6 +5,7 @@
 import { appPath, callControl, resolveControl, type ControlFlagValues } from '../../control-client.js';
 import { table } from '../../output.js';
 import type { MachineJson } from '../deploy/follow.js';
+import { groupColumn } from '../status/status.js';
 
 /** One machine as `GET /v1/apps/{app}/machines` lists it (fly's machine object and the control plane's fields). */
 export type FleetMachine = MachineJson & { cordoned?: boolean; desired_state?: string };
@@ -14,9 +15,9 @@ export async function fleetList(opts: ControlFlagValues, app: string): Promise<F
 }
 
 export function formatFleet(machines: readonly FleetMachine[]): string {
-  const rows = [['ID', 'REGION', 'HOST', 'RELEASE', 'STATE', 'CHECKS']];
+  const rows = [['ID', 'GROUP', 'REGION', 'HOST', 'RELEASE', 'STATE', 'CHECKS']];
   for (const m of [...machines].sort((a, b) => a.region.localeCompare(b.region) || a.host.localeCompare(b.host) || a.id.localeCompare(b.id))) {
-    rows.push([m.id, m.region, m.host, `v${m.release}`, `${m.state}${m.cordoned ? ' (cordoned)' : ''}`, checksOf(m)]);
+    rows.push([m.id, groupColumn(m), m.region, m.host, `v${m.release}`, `${m.state}${m.cordoned ? ' (cordoned)' : ''}`, checksOf(m)]);
   }
   return table(rows);
 }

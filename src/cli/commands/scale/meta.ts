@@ -6,8 +6,8 @@ import { regionCodes } from '../regions/meta.js';
 export const scaleCount = defineCommand({
   noun: 'scale',
   verb: 'count',
-  args: ['N'],
-  summary: 'run N machines of the deployed release in each listed region (default: the primary region)',
+  args: ['COUNT...'],
+  summary: 'run N machines of the deployed release (or GROUP=N of each process group) in each listed region (default: the primary region)',
   options: {
     region: custom({ value: 'A,B', description: 'comma-separated region codes, in any case; regions not listed keep their machines' }, regionCodes),
     ...appFlag(),

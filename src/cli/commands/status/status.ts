@@ -16,6 +16,11 @@ export const runStatus = implement(status, async (opts) => {
   return 0;
 });
 
+/** A machine's process group; `-` for a release command's machine (it is in none). */
+export function groupColumn(m: { process_group?: string; role?: string }): string {
+  return m.role !== undefined ? '-' : (m.process_group ?? 'app');
+}
+
 export function formatStatus(s: StatusJson): string {
   const deployed = s.app.deployed_release ?? 0;
   const lines = [
@@ -30,12 +35,12 @@ export function formatStatus(s: StatusJson): string {
   if (s.machines.length === 0) lines.push('no machines; starling scale count N --app APP places some');
   else {
     // LAST EVENT says why a machine is as it is: "exit 1", "autostopped: excess capacity in fra".
-    const rows = [['ID', 'REGION', 'HOST', 'RELEASE', 'STATE', 'CHECKS', 'LAST EVENT']];
-    for (const m of [...s.machines].sort((a, b) => a.region.localeCompare(b.region) || a.id.localeCompare(b.id))) {
+    const rows = [['ID', 'GROUP', 'REGION', 'HOST', 'RELEASE', 'STATE', 'CHECKS', 'LAST EVENT']];
+    for (const m of [...s.machines].sort((a, b) => groupColumn(a).localeCompare(groupColumn(b)) || a.region.localeCompare(b.region) || a.id.localeCompare(b.id))) {
       const event = m.last_event ? `${m.last_event.at.slice(11, 19)} ${m.last_event.message.slice(0, 60)}` : '-';
       // A deploy's release command machine has no checks; it is shown for what it is.
       const checks = m.role === 'release_command' ? 'release command' : m.healthy ? 'passing' : m.state === 'started' ? 'not passing' : '-';
-      rows.push([m.id, m.region, m.host, `v${m.release}`, m.state, checks, event]);
+      rows.push([m.id, groupColumn(m), m.region, m.host, `v${m.release}`, m.state, checks, event]);
     }
     lines.push(table(rows));
   }
