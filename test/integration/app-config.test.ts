@@ -114,7 +114,8 @@ describe('parseAppConfig', () => {
   it('normalizes the full example of docs/app-config.md (and the README one)', () => {
     const { config: c, warnings } = parseAppConfig(tomlExample('docs/app-config.md'), 'starling.toml');
     // Accepted keys nothing applies yet are warnings, never silence (docs/app-config.md lists them).
-    assert.deepEqual(paths(warnings), ['services[0].ports[0].handlers', 'services[0].ports[1].handlers', 'vm[0].cpu_kind', 'mounts']);
+    // The [[services]] ports without http are TCP services at the edge now: applied, not warned.
+    assert.deepEqual(paths(warnings), ['vm[0].cpu_kind', 'mounts']);
     for (const w of warnings) assert.match(w.message, /ignored$/);
     assert.equal(c.kill_timeout_ms, 10_000);
     assert.equal(c.kill_signal, 'SIGTERM');
@@ -185,7 +186,8 @@ restart = { policy = "no" }
   it("takes fly's response headers (a value sets, false removes) and refuses the proxy's own fields and CR/LF", () => {
     const { config: c, warnings } = parseAppConfig('app = "x"\n[http_service]\n[http_service.http_options]\nh2_backend = true\n[http_service.http_options.response.headers]\nX-Frame-Options = "DENY"\nX-Powered-By = false\n', 's.toml');
     assert.deepEqual(c.services[0]?.response_headers, { 'x-frame-options': 'DENY', 'x-powered-by': null });
-    assert.deepEqual(paths(warnings), ['http_service.http_options.h2_backend']);
+    assert.equal(c.services[0]?.h2_backend, true);
+    assert.deepEqual(paths(warnings), [], 'h2_backend is applied');
     const issues = errorsOf('app = "x"\n[http_service.http_options.response.headers]\nContent-Length = "1"\nX-A = "a\\r\\nset-cookie: x=1"\n');
     assert.equal(issues.length, 2, JSON.stringify(issues));
   });
@@ -210,7 +212,7 @@ concurrency = { soft_limit = 30, hard_limit = 10 }
 [[services]]
 protocol = "sctp"
 internal_port = 70000
-ports = [{ port = 443, handlers = ["pg_tls"] }, { start_port = 9000 }]
+ports = [{ port = 443, handlers = ["smtp"] }, { start_port = 9000 }]
 [mounts]
 source = "data"
 destination = "data"

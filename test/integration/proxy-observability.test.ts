@@ -131,7 +131,7 @@ describe('proxy observability: /metrics, /healthz and the access log', () => {
     // By now most labelled families have samples (requests, latency, retries, replays, rejections),
     // so their label names are checked too; test/unit/proxy-metrics.test.ts checks every one's.
     const families = parseExposition(await scrape());
-    assert.equal(families.length, 14, families.map((f) => f.name).join(', '));
+    assert.equal(families.length, 16, families.map((f) => f.name).join(', '));
     assert.deepEqual(families.flatMap(schemeProblems), []);
     const docs = readFileSync(new URL('../../../docs/metrics.md', import.meta.url), 'utf8');
     for (const f of families) assert.match(docs, new RegExp(`^\\| \`${f.name}\` \\| ${f.type} \\|`, 'm'), `${f.name} (${f.type}) in docs/metrics.md`);
