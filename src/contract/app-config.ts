@@ -269,9 +269,6 @@ function notApplied(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string
       if (p.tls_options?.alpn !== undefined) warn(['services', i, 'ports', j, 'tls_options', 'alpn'], 'the edge offers h2 and http/1.1 on its HTTPS port; ignored');
     });
   });
-  d.vm.forEach((v, i) => {
-    if (v.cpu_kind !== undefined) warn(['vm', i, 'cpu_kind'], 'has no effect: cpus and memory are the machine\'s limits (cgroups); ignored');
-  });
   d.mounts.forEach((_m, i) => warn(['mounts', i], 'volumes are not mounted on the platform yet (the machines get no volume); ignored'));
 }
 

@@ -21,7 +21,7 @@ export interface ReleaseMachineConfig {
   env: Record<string, string>;
   secrets: Record<string, string>;
   internal_port: number;
-  guest: { cpus: number; memory_mb: number };
+  guest: { cpus: number; memory_mb: number; cpu_kind: 'shared' | 'performance' };
   restart: { policy: 'always' | 'never' | 'on-failure'; max_retries: number };
   kill_signal: NodeJS.Signals;
   kill_timeout_ms: number;
@@ -137,7 +137,7 @@ export function machineConfigFor(
     env,
     secrets: opts.secrets,
     internal_port,
-    guest: { cpus: group.vm.cpus, memory_mb: group.vm.memory_mb },
+    guest: { cpus: group.vm.cpus, memory_mb: group.vm.memory_mb, cpu_kind: group.vm.cpu_kind },
     restart: release ? { policy: 'never', max_retries: 0 } : group.restart,
     kill_signal: c.kill_signal_set ? c.kill_signal : stopSignal(d?.stopSignal) ?? c.kill_signal,
     kill_timeout_ms: c.kill_timeout_ms,

@@ -33,6 +33,12 @@ export interface GuestLimits {
   /** CPU quota in cores (0.5 = half a core). */
   cpus: number;
   pids: number;
+  /**
+   * fly's cpu_kind: `performance` machines get ten times the CPU weight of `shared` ones (cgroup
+   * cpu.weight 1000 against 100; v1 cpu.shares 10240 against 1024), so under contention they get
+   * ten times the share of a core, each still capped at `cpus`. Absent: shared.
+   */
+  cpu_kind?: 'shared' | 'performance' | undefined;
 }
 
 export interface MountSpec {

@@ -115,7 +115,7 @@ describe('parseAppConfig', () => {
     const { config: c, warnings } = parseAppConfig(tomlExample('docs/app-config.md'), 'starling.toml');
     // Accepted keys nothing applies yet are warnings, never silence (docs/app-config.md lists them).
     // The [[services]] ports without http are TCP services at the edge now: applied, not warned.
-    assert.deepEqual(paths(warnings), ['vm[0].cpu_kind', 'mounts']);
+    assert.deepEqual(paths(warnings), ['mounts']);
     for (const w of warnings) assert.match(w.message, /ignored$/);
     assert.equal(c.kill_timeout_ms, 10_000);
     assert.equal(c.kill_signal, 'SIGTERM');
@@ -169,7 +169,7 @@ restart = { policy = "no" }
     const { config: c, warnings } = parseAppConfig(FLY_TOML, 'fly.toml');
     assert.deepEqual(paths(warnings), [
       'swap_size_mb', 'experimental.auto_rollback', 'statics', 'metrics', 'mounts.auto_extend_size_threshold',
-      'vm[0].cpu_kind', 'mounts',
+      'mounts',
     ]);
     for (const w of warnings) assert.match(w.message, /ignored$/);
     assert.deepEqual([c.app, c.primary_region, c.kill_signal, c.kill_signal_set, c.kill_timeout_ms], ['hello-node', 'ams', 'SIGTERM', true, 5000]);
@@ -286,7 +286,7 @@ describe('starling config validate', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^fly\.toml: warning: swap_size_mb: /m);
     assert.match(r.stdout, /^fly\.toml: warning: mounts\.auto_extend_size_threshold: /m);
-    assert.match(r.stdout, /^fly\.toml: valid: app "hello-node", primary region ams, public ports 80, 443, rolling deploys, release command "npx prisma migrate deploy" first; 7 warnings/m);
+    assert.match(r.stdout, /^fly\.toml: valid: app "hello-node", primary region ams, public ports 80, 443, rolling deploys, release command "npx prisma migrate deploy" first; 6 warnings/m);
   });
 
   it('lists every error with its path and exits 2', () => {

@@ -134,9 +134,9 @@ describe('SandboxDriver on this host', () => {
     mkdirSync(src, { recursive: true });
     writeFileSync(join(src, 'server.mjs'), SERVER_MJS);
     const image = await prepareImage(src, join(workDir, 'images'));
-    const m = await run(spec(image, { memory_mb: 192, cpus: 0.5, pids: 100 }));
+    const m = await run(spec(image, { memory_mb: 192, cpus: 0.5, pids: 100, cpu_kind: 'performance' }));
     assert.ok(Array.isArray(m.notApplied));
-    for (const entry of m.notApplied) assert.match(entry, /^(memory_mb|cpus|pids|cgroup): /);
+    for (const entry of m.notApplied) assert.match(entry, /^(memory_mb|cpus|cpu_kind|pids|cgroup): /);
     t.diagnostic(`notApplied on this host: ${JSON.stringify(m.notApplied)}`);
     const traces = driver.traces(m);
     assert.ok(traces);
@@ -148,6 +148,8 @@ describe('SandboxDriver on this host', () => {
       ['memory_mb', read('memory.limit_in_bytes') ?? read('memory.max'), String(192 * 1024 * 1024)],
       ['pids', read('pids.max'), '100'],
       ['cpus', read('cpu.cfs_quota_us') ?? read('cpu.max')?.split(' ')[0], '50000'],
+      // [[vm]] cpu_kind = "performance": ten times a shared machine's weight.
+      ['cpu_kind', read('cpu.weight') ?? (read('cpu.shares') === '10240' ? '1000' : read('cpu.shares')), '1000'],
     ];
     for (const [name, actual, wanted] of limits) {
       const reported = m.notApplied.some((e) => e.startsWith(`${name}: `));

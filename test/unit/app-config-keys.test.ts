@@ -83,7 +83,7 @@ const KEYS: Record<string, Row> = {
   'vm[].memory_mb': applied('[[vm]]\nmemory_mb = 512\n', 'test/integration/sandbox-driver.test.ts'),
   'vm[].cpus': applied('[[vm]]\ncpus = 2\n', 'test/integration/sandbox-driver.test.ts'),
   'vm[].processes': applied('[[vm]]\nprocesses = ["app"]\ncpus = 2\n', 'test/unit/process-groups.test.ts'),
-  'vm[].cpu_kind': warns('[[vm]]\ncpu_kind = "performance"\n', 'vm[0].cpu_kind'),
+  'vm[].cpu_kind': applied('[[vm]]\ncpu_kind = "performance"\n', 'test/integration/sandbox-driver.test.ts'),
   'mounts[].source': warns('[[mounts]]\nsource = "data"\ndestination = "/data"\n', 'mounts[0]'),
   'mounts[].destination': warns('[[mounts]]\nsource = "data"\ndestination = "/data"\n', 'mounts[0]'),
   'mounts[].initial_size': warns('[[mounts]]\nsource = "data"\ndestination = "/data"\ninitial_size = "2gb"\n', 'mounts[0]'),

@@ -114,7 +114,7 @@ describe("a process group's machine config", () => {
   it("runs the group's command after the entrypoint, with its size, restart policy, and the port and checks of the service serving it", () => {
     const web = machine('web');
     assert.deepEqual(web.cmd, ['/entry.sh', 'node', 'server.mjs', '--port', '8080']);
-    assert.deepEqual([web.process_group, web.internal_port, Object.keys(web.checks), web.guest, web.restart.policy, web.default_check], ['web', 8080, ['http-0'], { cpus: 2, memory_mb: 256 }, 'on-failure', true]);
+    assert.deepEqual([web.process_group, web.internal_port, Object.keys(web.checks), web.guest, web.restart.policy, web.default_check], ['web', 8080, ['http-0'], { cpus: 2, memory_mb: 256, cpu_kind: 'shared' }, 'on-failure', true]);
     const worker = machine('worker');
     assert.deepEqual(worker.cmd, ['/entry.sh', 'node', 'worker.mjs', 'a b']);
     assert.deepEqual([worker.internal_port, Object.values(worker.checks).map((k) => `${k.type}:${k.port}`), worker.guest.memory_mb, worker.restart.policy], [9000, ['tcp:9000'], 1024, 'always']);

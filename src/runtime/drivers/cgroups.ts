@@ -15,7 +15,7 @@ import type { GuestLimits } from '../types.js';
 export type Controller = 'memory' | 'pids' | 'cpu';
 const CONTROLLERS: readonly Controller[] = ['memory', 'pids', 'cpu'];
 /** The name each limit has in GuestLimits, used in `notApplied` entries ("memory: …"). */
-const LIMIT_NAME: Record<Controller, keyof GuestLimits> = { memory: 'memory_mb', pids: 'pids', cpu: 'cpus' };
+const LIMIT_NAME: Record<Controller, 'memory_mb' | 'pids' | 'cpus'> = { memory: 'memory_mb', pids: 'pids', cpu: 'cpus' };
 const CPU_PERIOD_US = 100_000;
 
 interface Hierarchy {
@@ -112,6 +112,7 @@ export function createMachineCgroups(layout: CgroupLayout, name: string, guest: 
       mkdirRetry(dir, h.ownDir);
       dirs.add(dir);
       for (const [file, value] of limitFiles(h.version, c, wanted)) writeFileSync(join(dir, file), value);
+      if (c === 'cpu') cpuWeight(h.version, dir, guest.cpu_kind ?? 'shared', notApplied);
       if (c === 'memory') swapLimit(h.version, dir, wanted);
     } catch (e) {
       notApplied.push(`${LIMIT_NAME[c]}: cgroup v${h.version} ${c} at ${dir}: ${(e as Error).message}`);
@@ -161,6 +162,16 @@ function limitFiles(version: 1 | 2, c: Controller, wanted: number): [string, str
         ['cpu.cfs_quota_us', quota],
       ]
     : [['cpu.max', `${quota} ${CPU_PERIOD_US}`]];
+}
+
+/** The CPU weight of the machine's kind (GuestLimits.cpu_kind); a host without the file says so. */
+function cpuWeight(version: 1 | 2, dir: string, kind: 'shared' | 'performance', notApplied: string[]): void {
+  const [file, value] = version === 2 ? ['cpu.weight', kind === 'performance' ? '1000' : '100'] : ['cpu.shares', kind === 'performance' ? '10240' : '1024'];
+  try {
+    writeFileSync(join(dir, file), value);
+  } catch (e) {
+    notApplied.push(`cpu_kind: cgroup v${version} ${file} at ${dir}: ${(e as Error).message}`);
+  }
 }
 
 /** Memory + swap capped at the memory limit where the kernel accounts swap; silently skipped if not. */
