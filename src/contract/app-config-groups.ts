@@ -47,6 +47,7 @@ export function checkGroups(doc: Record<string, unknown>, at: (p: readonly Prope
     });
   names(['http_service'], obj(doc.http_service).processes);
   arr(doc.services).forEach((s, i) => names(['services', i], obj(s).processes));
+  arr(doc.files).forEach((f, i) => names(['files', i], obj(f).processes));
   for (const section of ['vm', 'restart'] as const) {
     const owner = new Map<string, number>();
     let fallback: number | undefined;

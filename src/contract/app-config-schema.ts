@@ -167,6 +167,21 @@ const mount = z.strictObject({
   initial_size: sizeGb.optional(),
 });
 
+// fly's [[files]]: one of raw_value (base64), local_path (read by `starling deploy`, which puts
+// raw_value in its place) or secret_name (the app secret, base64, decoded on the host).
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const file = z
+  .strictObject({
+    guest_path: z
+      .string()
+      .refine((p) => p.startsWith('/') && p !== '/' && !p.endsWith('/') && !p.split('/').some((s) => s === '.' || s === '..'), 'must be an absolute file path, without "." or ".."'),
+    raw_value: z.string().max(1_400_000, 'must be at most 1 MiB once decoded').regex(BASE64, 'must be base64').optional(),
+    local_path: z.string().min(1, 'must not be empty').optional(),
+    secret_name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a secret name').optional(),
+    processes: groups,
+  })
+  .refine((f) => [f.raw_value, f.local_path, f.secret_name].filter((v) => v !== undefined).length === 1, 'needs exactly one of raw_value, local_path and secret_name');
+
 const restart = z.strictObject({
   // fly-go spells "never" as "no".
   policy: oneOf(['always', 'never', 'on-failure', 'no']).default('on-failure').transform((p) => (p === 'no' ? 'never' : p)),
@@ -229,6 +244,7 @@ export const AppConfigSchema = z.strictObject({
   vm: z.array(vm).default([]),
   mounts: z.array(mount).default([]),
   restart: z.array(restart).default([]),
+  files: z.array(file).default([]),
 });
 
 /**
@@ -243,7 +259,6 @@ const FLY_ONLY: readonly [string, readonly string[], string][] = [
   ['', ['statics'], 'the proxy does not serve static files yet; ignored'],
   ['', ['metrics'], 'app metrics are not scraped yet; ignored'],
   ['', ['checks', 'machine_checks'], 'top-level checks are not supported yet (use [[http_service.checks]] or services checks); ignored'],
-  ['', ['files'], 'files written into machines are not supported yet; ignored'],
   ['build', ['builder', 'buildpacks', 'settings', 'builtin'],
     'Starling builds images from a Dockerfile only (buildah): set [build] dockerfile or image; ignored'],
   ['deploy', ['wait_timeout', 'release_command_vm', 'seed_command'], 'not supported by Starling yet; ignored'],

@@ -91,6 +91,18 @@ export interface AppConfig {
   vm: VmConfig;
   mounts: { source: string; destination: string; initial_size_gb: number }[];
   restart: RestartConfig;
+  /** fly's [[files]] (machine-config.ts filesFor turns them into each machine's files). */
+  files: FileConfig[];
+}
+
+/** One [[files]] entry: its contents from exactly one place (local_path only until `starling deploy` reads it). */
+export interface FileConfig {
+  guest_path: string;
+  raw_value?: string;
+  local_path?: string;
+  secret_name?: string;
+  /** The groups whose machines get it; absent: every group. */
+  processes?: string[];
 }
 
 // The runtime's defaults (src/agent/machines-port.ts, machine-manager.ts), so a machine behaves the
@@ -363,6 +375,13 @@ function normalize(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string,
     vm: main.vm,
     mounts: d.mounts.map((m) => ({ source: m.source, destination: m.destination, initial_size_gb: m.initial_size ?? 1 })),
     restart: main.restart,
+    files: d.files.map((f) => ({
+      guest_path: f.guest_path,
+      ...(f.raw_value !== undefined ? { raw_value: f.raw_value } : {}),
+      ...(f.local_path !== undefined ? { local_path: f.local_path } : {}),
+      ...(f.secret_name !== undefined ? { secret_name: f.secret_name } : {}),
+      ...(f.processes !== undefined ? { processes: f.processes } : {}),
+    })),
   };
 }
 

@@ -73,12 +73,13 @@ export {
   type ProcessGroupConfig,
   type RestartConfig,
   type ServiceConfig,
+  type FileConfig,
   type VmConfig,
 } from './app-config.js';
 export { groupNames, groupOf, processGroup, serves } from './process-groups.js';
 export { parseSizeMb } from './app-config-schema.js';
 export { formatCommandWords, splitCommandWords } from './command-words.js';
-export { httpServiceOf, tcpServicesOf, machineConfigFor, withOverrides, type ImageCommand, type ImageDefaults, type ReleaseMachineConfig } from './machine-config.js';
+export { filesFor, httpServiceOf, tcpServicesOf, machineConfigFor, withOverrides, type ImageCommand, type ImageDefaults, type ReleaseMachineConfig } from './machine-config.js';
 export {
   LEASE_NONCE_HEADERS,
   LEASE_TTL_DEFAULT_S,

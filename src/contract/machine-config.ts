@@ -5,7 +5,7 @@
  * (src/agent/machines-port.ts) and the runtime's MachineSpec fields.
  */
 import { StarlingError } from '../shared/index.js';
-import { parseAppConfigDocument, type AppConfig, type ServiceConfig } from './app-config.js';
+import { parseAppConfigDocument, type AppConfig, type FileConfig, type ServiceConfig } from './app-config.js';
 import type { MachineOverrides, MachineRole } from './documents.js';
 import { processGroup, serves } from './process-groups.js';
 import { DEFAULT_PROCESS_GROUP } from './names.js';
@@ -34,6 +34,8 @@ export interface ReleaseMachineConfig {
    * nothing routes to it, nothing says it listens — as on fly, it is ready once started.
    */
   default_check: boolean;
+  /** fly's [[files]] for this machine's group, contents base64 (filesFor). */
+  files: { guest_path: string; content_base64: string }[];
 }
 
 /** The service the proxy routes HTTP to: [http_service], else the first service with an http handler. */
@@ -144,7 +146,27 @@ export function machineConfigFor(
     checks,
     process_group: group.name,
     default_check: mine.length > 0 || c.services.length === 0,
+    files: filesFor(c, group.name, opts.secrets, opts.app),
   };
+}
+
+/**
+ * fly's [[files]] for a machine of `group`: each one's contents, base64 (a raw_value as it is; a
+ * secret's value, which fly has base64 too). A local_path the deploy did not turn into a raw_value,
+ * or a secret that is missing or not base64, is an error naming the file (never its contents).
+ */
+export function filesFor(c: AppConfig, group: string, secrets: Record<string, string>, app: string): { guest_path: string; content_base64: string }[] {
+  const bad = (f: FileConfig, why: string): StarlingError => new StarlingError('ERR_MACHINE_SPEC', `[[files]] ${f.guest_path} of app ${app}: ${why}`, { fault: 'user' });
+  return c.files
+    .filter((f) => f.processes === undefined || f.processes.length === 0 || f.processes.includes(group))
+    .map((f) => {
+      if (f.raw_value !== undefined) return { guest_path: f.guest_path, content_base64: f.raw_value };
+      if (f.secret_name === undefined) throw bad(f, 'local_path is read by starling deploy, which puts raw_value in its place: deploy with the CLI');
+      const v = secrets[f.secret_name];
+      if (v === undefined) throw bad(f, `the app has no secret ${f.secret_name}: starling secrets set ${f.secret_name}=<base64>`);
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(v.trim())) throw bad(f, `secret ${f.secret_name} is not base64 (fly's rule for files from secrets)`);
+      return { guest_path: f.guest_path, content_base64: v.trim() };
+    });
 }
 
 /**

@@ -149,6 +149,7 @@ export class MachineManager implements MachinesPort {
       cmd: c.cmd ?? DEFAULTS.cmd,
       ...(c.user !== undefined && image.base === 'image' ? { user: c.user } : {}),
       ...(c.workdir !== undefined ? { workdir: c.workdir } : {}),
+      ...(c.files && c.files.length > 0 ? { files: c.files } : {}),
       env: c.env ?? {},
       secrets: c.secrets ?? {},
       internal_port: c.internal_port ?? DEFAULTS.internal_port,

@@ -86,6 +86,8 @@ export interface CreateMachineRequest {
     user?: string | undefined;
     /** The working directory inside (an OCI image's WORKDIR); default /app, or / for an image's own root. */
     workdir?: string | undefined;
+    /** fly's [[files]], resolved: an absolute path inside and the contents (MachineSpec.files). */
+    files?: { guest_path: string; content_base64: string }[] | undefined;
   };
   /** Create the machine stopped (state `created`). */
   skip_start?: boolean | undefined;

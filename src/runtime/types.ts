@@ -78,6 +78,12 @@ export interface MachineSpec {
   user?: { uid: number; gid: number } | string | undefined;
   /** The cwd inside; default /app on the host base, / on an image base. */
   workdir?: string | undefined;
+  /**
+   * fly's [[files]]: each written (0444) on the host and bound read-only at `guest_path` inside.
+   * The path's directory must exist or be creatable in the machine's view (an image's own root is
+   * writable; on the host base, under /tmp or the home directory). Contents may be secrets: never logged.
+   */
+  files?: { guest_path: string; content_base64: string }[] | undefined;
   /** Its fly process group, FLY_PROCESS_GROUP inside; default `app`. */
   process_group?: string | undefined;
 }

@@ -235,7 +235,7 @@ export class Reconciler {
         app,
         {
           region: doc.region,
-          config: { image: c.image, cmd: c.cmd, env: c.env, secrets: c.secrets, internal_port: c.internal_port, guest: c.guest, restart: c.restart, checks: c.checks, user: c.user, workdir: c.workdir },
+          config: { image: c.image, cmd: c.cmd, env: c.env, secrets: c.secrets, internal_port: c.internal_port, guest: c.guest, restart: c.restart, checks: c.checks, user: c.user, workdir: c.workdir, files: c.files },
           // Asked to be stopped (a restarted agent makes it again): made, not started.
           skip_start: desiredStopped(doc),
         },

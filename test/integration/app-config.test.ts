@@ -96,7 +96,7 @@ describe('parseAppConfig', () => {
     const expected: AppConfig = {
       app: 'hello', kill_signal: 'SIGINT', kill_signal_set: false, kill_timeout_ms: 5000, env: {}, build: {}, overrides: {}, services: [], mounts: [],
       deploy: { strategy: 'rolling', max_unavailable: 0.33, release_command_timeout_ms: 300_000 }, vm: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 }, restart: { policy: 'on-failure', max_retries: 3 },
-      processes: [{ name: 'app', vm: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 }, restart: { policy: 'on-failure', max_retries: 3 } }],
+      processes: [{ name: 'app', vm: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 }, restart: { policy: 'on-failure', max_retries: 3 } }], files: [],
     };
     assert.deepEqual(parseAppConfig('app = "hello"\n', 'starling.toml'), { config: expected, warnings: [] });
     const [svc] = parseAppConfig('app = "hello"\n[http_service]\n', 'starling.toml').config.services;

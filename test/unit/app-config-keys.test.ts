@@ -89,6 +89,11 @@ const KEYS: Record<string, Row> = {
   'mounts[].initial_size': warns('[[mounts]]\nsource = "data"\ndestination = "/data"\ninitial_size = "2gb"\n', 'mounts[0]'),
   'restart[].policy': applied('[[restart]]\npolicy = "always"\n', 'test/integration/agent-sync.test.ts'),
   'restart[].retries': applied('[[restart]]\nretries = 7\n', 'test/integration/agent-sync.test.ts'),
+  'files[].guest_path': applied('[[files]]\nguest_path = "/a"\nraw_value = "aGk="\n', 'test/integration/deploy-files.test.ts'),
+  'files[].raw_value': applied('[[files]]\nguest_path = "/a"\nraw_value = "aGk="\n', 'test/integration/deploy-files.test.ts'),
+  'files[].local_path': applied('[[files]]\nguest_path = "/a"\nlocal_path = "a.txt"\n', 'test/integration/deploy-files.test.ts'),
+  'files[].secret_name': applied('[[files]]\nguest_path = "/a"\nsecret_name = "S"\n', 'test/integration/deploy-files.test.ts'),
+  'files[].processes': applied('[[files]]\nguest_path = "/a"\nraw_value = "aGk="\nprocesses = ["app"]\n', 'test/unit/app-files.test.ts'),
   'restart[].processes': applied('[[restart]]\nprocesses = ["app"]\npolicy = "always"\n', 'test/unit/process-groups.test.ts'),
 };
 

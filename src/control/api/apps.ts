@@ -188,6 +188,9 @@ function checkReleaseConfig(app: string, config: Record<string, unknown>): void 
   if (parsed.config.app !== app) {
     throw new HttpError(400, 'ERR_APP_CONFIG', `the config is for app "${parsed.config.app}", not "${app}"`, [{ path: 'config.app', message: `must be "${app}"` }]);
   }
+  // A local_path names a file on the deployer's computer: starling deploy reads it into raw_value.
+  const unread = parsed.config.files.flatMap((f, i) => (f.local_path !== undefined ? [{ path: `config.files[${i}].local_path`, message: 'is a file on the deployer\'s computer: send its contents as raw_value (starling deploy does)' }] : []));
+  if (unread.length > 0) throw new HttpError(400, 'ERR_APP_CONFIG', `invalid app config: ${unread.map((d) => `${d.path}: ${d.message}`).join('; ')}`, unread);
 }
 
 /** The app document; 404 when there is none (or the name could not be one). */

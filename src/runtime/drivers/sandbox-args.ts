@@ -18,7 +18,7 @@
  * business making. Which host uid runs bwrap so that this holds: bwrapAs (sandbox-userns.ts).
  * Without a user namespace (allow_host_root) the app is the host's uid 0 with no capabilities.
  */
-import { chmodSync, existsSync, lstatSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
 import { StarlingError } from '../../shared/index.js';
 import type { MachineSpec } from '../types.js';
@@ -76,6 +76,8 @@ export function bwrapOptions(spec: MachineSpec, t: SandboxPlace, runtimeBinds: s
   args.push('--dev', '/dev', '--perms', '01777', ...tmpSize, '--tmpfs', '/tmp');
   if (!run.root) args.push('--perms', '0700', ...tmpSize, '--tmpfs', HOME, '--ro-bind', spec.image.dir, '/app');
   for (const mnt of spec.mounts) args.push('--bind', mnt.source, normalize(mnt.destination));
+  // [[files]]: written by writeEtcFiles into the machine's state dir, bound read-only over the view.
+  (spec.files ?? []).forEach((f, i) => args.push('--ro-bind', join(t.stateDir, 'files', String(i)), normalize(f.guest_path)));
   args.push('--chdir', workdirOf(spec), '--clearenv');
   for (const [k, v] of Object.entries(machineEnv(spec, t.address, run.home))) args.push('--setenv', k, v);
   return args;
@@ -152,6 +154,14 @@ export function writeEtcFiles(spec: MachineSpec, t: SandboxPlace, user: Resolved
   for (const [name, text] of files) {
     writeFileSync(join(dir, name), text, { mode: 0o644 });
     chmodSync(join(dir, name), 0o644); // whatever the umask: the machine's uid reads them through a bind
+  }
+  if (spec.files && spec.files.length > 0) {
+    mkdirSync(join(dir, 'files'), { recursive: true, mode: 0o711 });
+    spec.files.forEach((f, i) => {
+      const at = join(dir, 'files', String(i));
+      writeFileSync(at, Buffer.from(f.content_base64, 'base64'), { mode: 0o444 });
+      chmodSync(at, 0o444);
+    });
   }
 }
 

@@ -21,6 +21,7 @@ import { checkImage, formatSize, packImage, type PackedImage } from './image-pac
 import { buildAndPush, importRemote, pushPacked, type PushedImage } from './image-push.js';
 import { imageSource, type ImageSource } from './image-source.js';
 import { deploy } from './meta.js';
+import { inlineLocalFiles } from './release-files.js';
 
 export const runDeploy = implement(deploy, async (opts) => {
   const file = opts.config ?? defaultAppConfigPath();
@@ -38,6 +39,9 @@ export const runDeploy = implement(deploy, async (opts) => {
   const { config, warnings } = loaded;
   const say = (line: string): void => void (opts.json ? undefined : console.log(line));
   for (const w of warnings) say(`warning: ${w.path}: ${w.message}`);
+  // The config as written (TOML → JSON): the control plane validates it again and keeps it; a
+  // [[files]] local_path is read now (release-files.ts), before any image is pushed.
+  const written = await inlineLocalFiles(parseToml(await readFile(file, 'utf8')), file);
   const source = imageSource(opts.image, opts['build-target'], file, config.build);
   if (source.kind === 'local') await checkImage(source.path, source.ref);
   const body: Record<string, unknown> = {};
@@ -63,8 +67,6 @@ export const runDeploy = implement(deploy, async (opts) => {
   } finally {
     await packed?.cleanup();
   }
-  // The config as written (TOML → JSON): the control plane validates it again and keeps it.
-  const written = parseToml(await readFile(file, 'utf8'));
   const release = await callControl<{ version: number }>(target, 'POST', appPath(app, '/releases'), { config: written, image: { ref: image.ref, digest: image.digest, kind: 'oci' } });
   say(`release v${release.version} created`);
   const started = await callControl<DeployJson>(target, 'POST', appPath(app, '/deploys'), { release: release.version, ...body });
