@@ -113,8 +113,18 @@ export function addressKey(address: string | undefined): string {
 }
 
 /** The eight 16-bit groups of an IPv6 address, as lower-case hex without leading zeros. */
-function expandIpv6(address: string): string[] {
-  const [head = '', tail] = address.toLowerCase().split('%')[0]!.split('::');
+/**
+ * An IPv6 literal's eight groups, lower-case hex without leading zeros (a zone id dropped, a
+ * trailing dotted quad as its two groups): `2001:db8::1` → 2001, db8, 0, 0, 0, 0, 0, 1.
+ */
+export function expandIpv6(literal: string): string[] {
+  let address = literal.toLowerCase().split('%')[0]!;
+  const quad = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(address);
+  if (quad) {
+    const [w, x, y, z] = quad.slice(1).map(Number) as [number, number, number, number];
+    address = `${address.slice(0, quad.index)}${((w << 8) | x).toString(16)}:${((y << 8) | z).toString(16)}`;
+  }
+  const [head = '', tail] = address.split('::');
   const left = head === '' ? [] : head.split(':');
   const right = tail === undefined || tail === '' ? [] : tail.split(':');
   const fill = tail === undefined ? [] : new Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0');

@@ -17,7 +17,7 @@ export { readConfigText, readToml, tomlSyntaxIssue } from './config-file.js';
 export { readRequestBody } from './http-body.js';
 export { closeNow, listenOn } from './net-listen.js';
 export { compilePathTemplate } from './path-template.js';
-export { ConnectionGate, addressKey, type ConnectionGateStats, type ConnectionLimits } from './connection-gate.js';
+export { ConnectionGate, addressKey, expandIpv6, type ConnectionGateStats, type ConnectionLimits } from './connection-gate.js';
 export { RateLimiter, type RateDecision, type RateLimits } from './rate-limit.js';
 export {
   UntrustedCertificateError,

@@ -20,6 +20,10 @@ describe('flow limits', () => {
     for (let i = 0; i < MAX_FLOWS_PER_ADDRESS; i++) assert.ok(l.openFlow('2001:db8:1:2:aaaa::1'));
     assert.equal(l.openFlow('2001:db8:1:2:bbbb::9'), false, 'the same /64');
     assert.ok(l.openFlow('2001:db8:1:3::1'), 'another /64');
+    // Compressed forms of one /64 are one address too (2001:db8:0:0::/64).
+    const m = new FlowLimits(() => 0);
+    for (let i = 0; i < MAX_FLOWS_PER_ADDRESS; i++) assert.ok(m.openFlow(`2001:db8::${(i + 1).toString(16)}`));
+    assert.equal(m.openFlow('2001:db8::ffff'), false);
     l.closeFlow('2001:db8:1:2:aaaa::1');
     assert.ok(l.openFlow('2001:db8:1:2:cccc::1'));
   });

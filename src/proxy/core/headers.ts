@@ -42,6 +42,15 @@ const REQUEST_ACTIONS = new Map<string, number>([
   ['starling-peer', DROP],
 ]);
 
+/**
+ * Request fields the edge owns (hop-by-hop, framing, and those only the edge may set: it drops the
+ * client's and writes its own), and X-Forwarded-For (extended) and Via: for the paths that do not
+ * build an HTTP/1.1 head (h2/backend.ts), so both keep to one list.
+ */
+export function edgeOwnsRequestField(name: string): boolean {
+  return REQUEST_ACTIONS.has(name);
+}
+
 /** From the machine's response: framing and hop-by-hop fields, the replay header, the request id (the proxy sets its own). */
 export const RESPONSE_DROP: ReadonlySet<string> = new Set(PROXY_RESPONSE_FIELDS);
 

@@ -19,4 +19,4 @@ export { admit, LocalAnswer } from './admit.js';
 export { chooseMachine, type ChooseRequest, type Choice, type NoneReason } from './choose.js';
 export { parseReplay, formatReplaySrc, type ReplayDirective, type ReplayParse } from './replay.js';
 export { machineToStart, machinesToStop, allOverSoftLimit, peerToWake } from './autoscale.js';
-export { buildLocalResponse, buildRequestHead, buildResponseHead, RESPONSE_DROP, type ResponseInfo } from './headers.js';
+export { buildLocalResponse, buildRequestHead, buildResponseHead, edgeOwnsRequestField, RESPONSE_DROP, type ResponseInfo } from './headers.js';

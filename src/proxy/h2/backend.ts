@@ -7,21 +7,16 @@
  * - the machine is this host's (started, healthy, nearest-first among this host's own: the PoP
  *   serves it): a request that finds none here gets 503, after asking for one to autostart;
  * - one h2c session per machine, shared by the streams to it; each stream is one unit of load;
- * - the request's fields go on, but for the hop-by-hop ones and the proxy's own, which are set
- *   as for HTTP/1.1 (X-Forwarded-*, Fly-Client-IP, Fly-Region, Fly-Request-Id and their
- *   Starling twins); the machine's fields, body and trailers come back, with the app's own
- *   response headers applied;
+ * - the request's fields go on, but for those the edge owns (core/headers.ts, the same list as
+ *   HTTP/1.1's), which it sets as for HTTP/1.1 (X-Forwarded-*, Via, Fly-Client-IP, Fly-Region,
+ *   Fly-Request-Id and their Starling twins); the machine's fields, body and trailers come back,
+ *   without the proxy's own response fields, with the app's own response headers applied;
  * - no retry, replay or queueing: a stream is sent once.
  */
 import http2, { type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import { chooseMachine, type ProxyContext } from '../core/index.js';
+import { chooseMachine, edgeOwnsRequestField, RESPONSE_DROP, type ProxyContext } from '../core/index.js';
 import type { AppRoute, MachineRoute } from '../route-table/index.js';
 
-/** Request fields that do not go on: connection-specific (RFC 9113 §8.2.2) and the proxy's own. */
-const DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'via', 'forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-host', 'x-request-start']);
-const DROP_PREFIX = ['starling-', 'fly-'];
-/** Response fields the proxy owns. */
-const RESPONSE_DROP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'starling-request-id', 'fly-request-id']);
 
 export class H2Backends {
   private readonly sessions = new Map<string, ClientHttp2Session>();
@@ -48,23 +43,28 @@ export class H2Backends {
       this.ctx.queue.slotFreed(app.name);
       config.metrics.request(app.name, m.region, status);
     };
+    // The fields the HTTP/1.1 path sets (core/headers.ts), from the same list of what the edge owns;
+    // `te: trailers` stays (gRPC needs it; HTTP/2 allows no other value).
     const out: OutgoingHttpHeaders = {};
     for (const [k, v] of Object.entries(headers)) {
-      if (v === undefined || DROP.has(k) || DROP_PREFIX.some((p) => k.startsWith(p))) continue;
-      if (k === 'te' && v !== 'trailers') continue;
+      if (v === undefined || k === 'host' || (edgeOwnsRequestField(k) && !(k === 'te' && v === 'trailers'))) continue;
       out[k] = k === ':scheme' ? 'http' : v;
     }
+    const xff = headers['x-forwarded-for'];
+    const via = headers.via;
     const twin = (name: string, value: string): void => {
       out[`starling-${name}`] = value;
       if (config.limits.flyHeaders) out[`fly-${name}`] = value;
     };
-    out['x-forwarded-for'] = clientIp;
+    out['x-forwarded-for'] = xff ? `${String(xff)}, ${clientIp}` : clientIp;
     out['x-forwarded-proto'] = 'https';
     out['x-forwarded-port'] = String(localPort);
+    out['x-forwarded-ssl'] = 'on';
+    out.via = via ? `${String(via)}, 2 starling` : '2 starling';
     twin('client-ip', clientIp);
     twin('region', config.region);
     twin('request-id', requestId);
-    twin('forwarded-proto', 'https');
+    twin('forwarded-port', String(localPort));
     let req: http2.ClientHttp2Stream;
     try {
       req = this.session(m).request(out);
@@ -103,7 +103,7 @@ export class H2Backends {
       }
     });
     req.on('end', () => {
-      if (!stream.destroyed && stream.headersSent) stream.end();
+      if (!stream.destroyed && stream.headersSent && !stream.writableEnded) stream.end();
     });
     req.on('error', () => {
       if (!stream.headersSent) {

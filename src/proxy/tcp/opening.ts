@@ -14,7 +14,7 @@ import type { TcpPortSpec } from '../route-table/index.js';
 import type { TlsContexts } from '../tls/front-door.js';
 import { pgFatal, readPgOpening } from './pg-ssl.js';
 
-export type Opened = { stream: Duplex; first?: Buffer | undefined } | { refused: string };
+export type Opened = { stream: Duplex } | { refused: string };
 
 export function openClient(socket: net.Socket, port: TcpPortSpec, contexts: TlsContexts | undefined, config: ProxyConfig, done: (o: Opened) => void): void {
   const wantsTls = port.handlers.includes('tls');

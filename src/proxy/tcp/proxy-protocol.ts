@@ -7,6 +7,7 @@
  * edge directly, so a PROXY header from it can only be an attempt to pass for another address.
  */
 import { isIPv4, isIPv6 } from 'node:net';
+import { expandIpv6 } from '../../shared/index.js';
 
 export interface Endpoints {
   srcAddress: string;
@@ -20,14 +21,14 @@ export const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0
 const V1_PREFIX = Buffer.from('PROXY ', 'latin1');
 
 /** `::ffff:1.2.3.4` is 1.2.3.4: sockets on a dual-stack listener report IPv4 clients that way. */
-function plain(address: string): string {
+export function plainAddress(address: string): string {
   return address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address;
 }
 
 /** One family for both ends: IPv6 when either is (an IPv4 end is then written IPv4-mapped). */
 function family(e: Endpoints): { v6: boolean; src: string; dst: string } | undefined {
-  const src = plain(e.srcAddress);
-  const dst = plain(e.dstAddress);
+  const src = plainAddress(e.srcAddress);
+  const dst = plainAddress(e.dstAddress);
   if (!(isIPv4(src) || isIPv6(src)) || !(isIPv4(dst) || isIPv6(dst))) return undefined;
   if (isIPv4(src) && isIPv4(dst)) return { v6: false, src, dst };
   return { v6: true, src: isIPv4(src) ? `::ffff:${src}` : src, dst: isIPv4(dst) ? `::ffff:${dst}` : dst };
@@ -80,18 +81,7 @@ function ipv4Bytes(a: string): Buffer {
 }
 
 function ipv6Bytes(a: string): Buffer {
-  let s = a;
-  // A trailing dotted quad (`::ffff:1.2.3.4`) is two groups.
-  const quad = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
-  if (quad) {
-    const [w, x, y, z] = quad.slice(1).map(Number) as [number, number, number, number];
-    s = `${s.slice(0, quad.index)}${((w << 8) | x).toString(16)}:${((y << 8) | z).toString(16)}`;
-  }
-  const [head, tail] = s.includes('::') ? (s.split('::') as [string, string]) : [s, undefined];
-  const h = head === '' ? [] : head.split(':');
-  const t = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
   const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
+  expandIpv6(a).forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
   return out;
 }

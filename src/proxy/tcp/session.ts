@@ -40,7 +40,7 @@ export type SessionFront =
   /** A client at the edge: `preamble` (the PROXY header) goes first to the machine. */
   | { kind: 'edge'; preamble: () => Buffer | undefined; clientIp: string }
   /** A peer proxy's tunnel: only this host's machines, the edge's choice first; 101 once connected. */
-  | { kind: 'peer'; machineId: string | undefined; clientIp: string; edgeRegion: string };
+  | { kind: 'peer'; machineId: string | undefined; clientIp: string };
 
 export class TcpSession implements Waiter {
   app: AppRoute;
@@ -117,7 +117,8 @@ export class TcpSession implements Waiter {
 
   private wait(app: AppRoute): void {
     const { ctx } = this.deps;
-    this.waitDeadline = ctx.config.clock.monotonic() + ctx.config.limits.queueTimeoutMs;
+    // One deadline per connection: woken and queued again, it keeps the first one.
+    if (this.waitDeadline === 0) this.waitDeadline = ctx.config.clock.monotonic() + ctx.config.limits.queueTimeoutMs;
     this.app = app;
     if (!ctx.queue.add(this)) this.refuse('queue_full', 'too many connections waiting for a machine');
   }

@@ -16,7 +16,7 @@ import type { RouteTable, TcpPortRoute } from '../route-table/index.js';
 import type { TlsContexts } from '../tls/front-door.js';
 import { openClient } from './opening.js';
 import { tunnelRefusal, tunnelTarget } from './peer-tunnel.js';
-import { proxyHeader } from './proxy-protocol.js';
+import { plainAddress, proxyHeader } from './proxy-protocol.js';
 import { TcpSession, type SessionDeps } from './session.js';
 
 export interface ListenProblem {
@@ -93,7 +93,7 @@ export class TcpEdge {
     const route = t && this.ctx.live.routes.tcp.service(t.app, t.internalPort, 'tcp');
     if (!t || !route) return void socket.end(tunnelRefusal(502, 'no such TCP service on this host'));
     socket.setNoDelay(true);
-    new TcpSession(this.deps, socket, route, { kind: 'peer', machineId: t.machineId, clientIp: t.clientIp, edgeRegion: t.edgeRegion }, rest);
+    new TcpSession(this.deps, socket, route, { kind: 'peer', machineId: t.machineId, clientIp: t.clientIp }, rest);
   }
 
   private listen(port: number): void {
@@ -116,18 +116,14 @@ export class TcpEdge {
     const found: TcpPortRoute | undefined = this.ctx.live.routes.tcp.byPort.get(port);
     if (!found || this.ctx.live.draining) return void socket.destroy();
     const { route, port: spec } = found;
-    const clientIp = plain(socket.remoteAddress ?? '');
+    const clientIp = plainAddress(socket.remoteAddress ?? '');
     openClient(socket, spec, this.contexts, this.ctx.config, (o) => {
       if ('refused' in o) return this.deps.outcome(route.service.name, o.refused);
       const version = spec.handlers.includes('proxy_proto') ? (spec.proxy_proto_version ?? 'v1') : undefined;
       const preamble = version
         ? () => proxyHeader(version, { srcAddress: socket.remoteAddress ?? '', srcPort: socket.remotePort ?? 0, dstAddress: socket.localAddress ?? '', dstPort: socket.localPort ?? port })
         : () => undefined;
-      new TcpSession(this.deps, o.stream, route, { kind: 'edge', preamble, clientIp }, o.first);
+      new TcpSession(this.deps, o.stream, route, { kind: 'edge', preamble, clientIp });
     });
   }
-}
-
-function plain(a: string): string {
-  return a.startsWith('::ffff:') ? a.slice(7) : a;
 }

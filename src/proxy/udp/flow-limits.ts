@@ -2,11 +2,13 @@
  * What keeps a UDP flood from starving everything else on the host (issue 17): every new flow is a
  * socket (a descriptor) and a place in a table, every datagram a turn of the event loop. So:
  * - at most MAX_FLOWS flows in all and MAX_FLOWS_PER_ADDRESS per client address (IPv4, or IPv6
- *   /64): a flood from many source ports cannot take the descriptors TCP and HTTP need;
+ *   /64: the connection caps' addressKey): a flood from many source ports cannot take the descriptors TCP and HTTP need;
  * - each client address gets a budget of RATE datagrams per second (a token bucket, BURST deep):
  *   the excess is dropped before anything else is done with it.
  * Dropped datagrams are counted (starling_proxy_udp_dropped_total). Pure but for the clock reading.
  */
+import { addressKey } from '../../shared/index.js';
+
 export const MAX_FLOWS = 4096;
 export const MAX_FLOWS_PER_ADDRESS = 64;
 export const RATE = 2000;
@@ -45,7 +47,7 @@ export class FlowLimits {
   }
 
   closeFlow(address: string): void {
-    const b = this.byAddress.get(key(address));
+    const b = this.byAddress.get(addressKey(address));
     if (!b) return;
     b.flows--;
     this.flows--;
@@ -58,7 +60,7 @@ export class FlowLimits {
   }
 
   private bucket(address: string): Bucket {
-    const k = key(address);
+    const k = addressKey(address);
     let b = this.byAddress.get(k);
     if (!b) {
       b = { tokens: BURST, at: this.now(), flows: 0 };
@@ -66,10 +68,4 @@ export class FlowLimits {
     }
     return b;
   }
-}
-
-/** An IPv6 client is its /64 (one host, or one customer, has a whole /64). */
-function key(address: string): string {
-  if (!address.includes(':') || address.startsWith('::ffff:')) return address;
-  return address.split(':').slice(0, 4).join(':');
 }
