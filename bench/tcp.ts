@@ -6,6 +6,7 @@
  * throughput of one long connection and of several. A benchmark, not a test: it prints numbers and
  * fails only when something could not be run. See bench/README.md.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +25,6 @@ const MESSAGE_BYTES = 64;
 const STREAM_TIMEOUT_S = 300;
 
 const log = (msg: string) => console.error(`bench: ${msg}`);
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 interface Ctx {
   opts: TcpOptions;

@@ -42,7 +42,7 @@ generator (epoll) measures, for each:
 Rounds go direct, starling, haproxy, direct, …; the best round counts.
 
 flags:
-  --quick            a short run (about 40 s): --duration 1 --warmup 1 --mib 32
+  --quick            a short run (about 40 s): --duration 1 --mib 32
   --duration N       seconds of each connect+echo run (default 5)
   --warmup N         seconds of unmeasured connect+echo before each target's runs (default 1; 0 = none)
   --rounds N         rounds (default 2)

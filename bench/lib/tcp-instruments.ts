@@ -28,7 +28,7 @@ export async function buildInstruments(dir: string): Promise<Instruments> {
     const src = join(C_SOURCES, `${name}.c`);
     if (!existsSync(src)) throw new BenchError(`${src} is missing (run the benchmark from the checkout)`);
     const bin = join(dir, name);
-    const { code, output } = await run('cc', cc, ['-O2', '-Wall', '-o', bin, src]);
+    const { code, output } = await run('cc', cc, ['-O2', '-Wall', '-pipe', '-o', bin, src]);
     if (code !== 0) throw new BenchError(`cc ${src} failed:\n${output}`);
     out[name] = bin;
   }

@@ -139,6 +139,9 @@ static int run_rr(int conc, long duration_ms, size_t msg, int header) {
   struct epoll_event evs[MAX_EVENTS];
   char line[160];
   while (now_us() < deadline) {
+    /* A slot whose connect could not even start (EMFILE, EADDRNOTAVAIL) tries again: c=N stays N. */
+    for (int i = 0; i < conc; i++)
+      if (conns[i].fd < 0) rr_open(&conns[i], (uint32_t)i);
     int n = epoll_wait(ep, evs, MAX_EVENTS, 100);
     for (int i = 0; i < n; i++) {
       uint32_t slot = evs[i].data.u32;

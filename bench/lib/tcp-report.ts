@@ -43,10 +43,10 @@ export interface StreamBest {
 
 export interface EchoRatio {
   /** Starling's connections/s ÷ the other's (higher is better for Starling). */
-  conns_s: number;
+  conns_s: number | null;
   /** Starling's latency ÷ the other's (lower is better for Starling). */
-  p50_ms: number;
-  p99_ms: number;
+  p50_ms: number | null;
+  p99_ms: number | null;
 }
 
 export interface CaseSummary<B, R> {
@@ -58,7 +58,7 @@ export interface CaseSummary<B, R> {
   haproxy_vs_direct: R | null;
 }
 export type EchoCase = CaseSummary<EchoBest, EchoRatio>;
-export type StreamCase = CaseSummary<StreamBest, { mib_s: number }>;
+export type StreamCase = CaseSummary<StreamBest, { mib_s: number | null }>;
 
 export interface Summary {
   connect_echo: Record<string, EchoCase>;
@@ -71,7 +71,8 @@ const spread = (xs: number[]) => {
   const max = Math.max(...xs);
   return xs.length < 2 || max <= 0 ? 0 : round3((max - Math.min(...xs)) / max);
 };
-const ratio = (a: number, b: number) => (b > 0 ? round3(a / b) : 0);
+/** a / b, or null when b measured nothing (bench/README.md: a ratio that cannot be had is null). */
+const ratio = (a: number, b: number): number | null => (b > 0 ? round3(a / b) : null);
 
 function echoBest(runs: Run[], family: Family, c: string, target: TcpTarget): EchoBest | null {
   const mine = runs.filter((r): r is EchoRun => r.family === family && r.case === c && r.target === target);
@@ -127,7 +128,7 @@ export function summarize(opts: TcpOptions, runs: Run[]): Summary {
 // Text
 
 const pct = (n: number | null) => (n === null ? '-' : `${Math.round(n)}%`);
-const x = (n: number) => `${n.toFixed(2)}×`;
+const x = (n: number | null) => (n === null ? '–' : `${n.toFixed(2)}×`);
 
 function echoRows(title: string, cases: Record<string, EchoCase>): string[][] {
   const rows: string[][] = [];
@@ -188,5 +189,5 @@ export function printSummary(opts: TcpOptions, s: Summary): void {
     ].filter((p): p is string => typeof p === 'string');
     if (parts.length > 0) console.log(`  ${labels[k]}: ${parts.join('; ')}`);
   }
-  console.log('\nudp: not measured (UDP services are not implemented yet)');
+  console.log('\nudp: not measured by this bench yet');
 }

@@ -4,6 +4,7 @@
  * TCP mode. Each proxy is a child process in its own group (procs.ts), ready once an echo goes
  * through each of its ports. Everything is on 127.0.0.1; configs and logs go in the temp dir.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import net from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,7 +37,6 @@ export interface Reach {
   clientSendsHeader: boolean;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** One echo of `ping` on a fresh connection, true when it came back whole within 1 s. */
 function echoOnce(port: number, header: boolean): Promise<boolean> {
@@ -91,7 +91,7 @@ export function directReach(m: Machine): Reach {
 }
 
 /** The routes file: two TCP services of one machine each (127.0.0.1, internal_port = the echo's). */
-export function starlingTcpRoutes(m: Machine, plainPort: number, proxyProtoPort: number): string {
+function starlingTcpRoutes(m: Machine, plainPort: number, proxyProtoPort: number): string {
   const service = (internalPort: number) => ({ internal_port: internalPort, concurrency: { type: 'connections', soft_limit: 10_000 } });
   const routes = {
     apps: [],
@@ -134,7 +134,7 @@ export async function startStarling(m: Machine, dir: string, tag: string): Promi
 }
 
 /** HAProxy in TCP mode, one thread, no logging; the PROXY-protocol backend with `send-proxy` (v1). */
-export function haproxyTcpConf(m: Machine, plainPort: number, proxyProtoPort: number): string {
+function haproxyTcpConf(m: Machine, plainPort: number, proxyProtoPort: number): string {
   return `global
   nbthread 1
   maxconn 5000
