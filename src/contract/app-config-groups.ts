@@ -5,7 +5,7 @@
  */
 import type { SchemaIssue } from '../shared/index.js';
 import type { ParsedDocument } from './app-config-schema.js';
-import { splitCommandWords } from './command-words.js';
+import { commandWords } from './command-words.js';
 import { DEFAULT_PROCESS_GROUP } from './names.js';
 
 /** The runtime's restart default (src/runtime/machine-manager.ts), the same from starling.toml or the Machines API. */
@@ -86,7 +86,7 @@ export function processGroups(d: ParsedDocument): ProcessGroupConfig[] {
     const restart = pick(d.restart, name);
     return {
       name,
-      ...(command ? { cmd: words(command) } : {}),
+      ...(command ? { cmd: commandWords(command) } : {}),
       vm: { cpu_kind: vm.cpu_kind ?? 'shared', cpus: vm.cpus ?? 1, memory_mb: vm.memory ?? vm.memory_mb ?? 256 },
       restart: { policy: restart?.policy ?? 'on-failure', max_retries: restart?.retries ?? DEFAULT_RETRIES },
     };
@@ -95,7 +95,3 @@ export function processGroups(d: ParsedDocument): ProcessGroupConfig[] {
 
 
 /** The schema checked that it splits. */
-function words(s: string): string[] {
-  const w = splitCommandWords(s);
-  return w.ok ? w.argv : [];
-}

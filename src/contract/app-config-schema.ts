@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { SchemaIssue } from '../shared/index.js';
 import { splitCommandWords } from './command-words.js';
 import { parseDuration } from './duration.js';
-import { APP_NAME_RE, APP_NAME_RULE, HEADER_NAME_RE, PROCESS_GROUP_RE, PROCESS_GROUP_RULE, RESERVED_RESPONSE_FIELDS } from './names.js';
+import { APP_NAME_RE, APP_NAME_RULE, BASE64_RE, HEADER_NAME_RE, PROCESS_GROUP_RE, PROCESS_GROUP_RULE, RESERVED_RESPONSE_FIELDS, SECRET_NAME_RE } from './names.js';
 
 export { parseDuration };
 
@@ -169,15 +169,14 @@ const mount = z.strictObject({
 
 // fly's [[files]]: one of raw_value (base64), local_path (read by `starling deploy`, which puts
 // raw_value in its place) or secret_name (the app secret, base64, decoded on the host).
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const file = z
   .strictObject({
     guest_path: z
       .string()
       .refine((p) => p.startsWith('/') && p !== '/' && !p.endsWith('/') && !p.split('/').some((s) => s === '.' || s === '..'), 'must be an absolute file path, without "." or ".."'),
-    raw_value: z.string().max(1_400_000, 'must be at most 1 MiB once decoded').regex(BASE64, 'must be base64').optional(),
+    raw_value: z.string().max(1_400_000, 'must be at most 1 MiB once decoded').regex(BASE64_RE, 'must be base64').optional(),
     local_path: z.string().min(1, 'must not be empty').optional(),
-    secret_name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a secret name').optional(),
+    secret_name: z.string().regex(SECRET_NAME_RE, 'must be a secret name (letters, digits and _, not starting with a digit, at most 128)').optional(),
     processes: groups,
   })
   .refine((f) => [f.raw_value, f.local_path, f.secret_name].filter((v) => v !== undefined).length === 1, 'needs exactly one of raw_value, local_path and secret_name');

@@ -6,7 +6,7 @@ import {
   type HANDLERS, type KILL_SIGNALS, type ParsedDocument, type STRATEGIES,
 } from './app-config-schema.js';
 import { checkGroups, groupsOf, processGroups, type ProcessGroupConfig, type RestartConfig, type VmConfig } from './app-config-groups.js';
-import { splitCommandWords } from './command-words.js';
+import { commandWords } from './command-words.js';
 import { DEFAULT_PROCESS_GROUP } from './names.js';
 
 export type { ProcessGroupConfig, RestartConfig, VmConfig };
@@ -380,17 +380,12 @@ function normalize(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string,
       ...(f.raw_value !== undefined ? { raw_value: f.raw_value } : {}),
       ...(f.local_path !== undefined ? { local_path: f.local_path } : {}),
       ...(f.secret_name !== undefined ? { secret_name: f.secret_name } : {}),
-      ...(f.processes !== undefined ? { processes: f.processes } : {}),
+      ...groupsOf(f.processes),
     })),
   };
 }
 
 /** The schema checked that it splits. */
-function commandWords(s: string): string[] {
-  const w = splitCommandWords(s);
-  return w.ok ? w.argv : [];
-}
-
 /** [build], with fly's two spellings of build-target made one. */
 export interface BuildConfig {
   image?: string;

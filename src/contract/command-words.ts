@@ -48,3 +48,9 @@ export function splitCommandWords(s: string): { ok: true; argv: string[] } | { o
 export function formatCommandWords(argv: readonly string[]): string {
   return argv.map((w) => (w !== '' && /^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replaceAll("'", `'"'"'`)}'`)).join(' ');
 }
+
+/** The words of a command the schema already checked (an unclosed quote is the schema's error). */
+export function commandWords(s: string): string[] {
+  const w = splitCommandWords(s);
+  return w.ok ? w.argv : [];
+}

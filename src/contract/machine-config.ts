@@ -8,7 +8,7 @@ import { StarlingError } from '../shared/index.js';
 import { parseAppConfigDocument, type AppConfig, type FileConfig, type ServiceConfig } from './app-config.js';
 import type { MachineOverrides, MachineRole } from './documents.js';
 import { processGroup, serves } from './process-groups.js';
-import { DEFAULT_PROCESS_GROUP } from './names.js';
+import { BASE64_RE, DEFAULT_PROCESS_GROUP } from './names.js';
 
 export interface ReleaseMachineConfig {
   /** A local image: the unpacked directory, the downloaded .tar.gz, or `oci:<manifest digest>` in the host image store. */
@@ -97,6 +97,8 @@ export function machineConfigFor(
     role?: MachineRole | undefined;
     /** MachineDoc.process_group: absent is `app`. ERR_PROCESS_GROUP when the release has no such group. */
     process_group?: string | undefined;
+    /** A platform machine's `init.cmd` (MachineDoc.overrides.cmd): its CMD, after the entrypoint like a group's. */
+    cmd?: readonly string[] | undefined;
   },
 ): ReleaseMachineConfig {
   const { config: c } = parseAppConfigDocument(config, `release config of app ${opts.app}`);
@@ -130,7 +132,7 @@ export function machineConfigFor(
   const env: Record<string, string> = { ...d?.env, ...c.env, ...(release ? { RELEASE_COMMAND: '1' } : {}) };
   for (const name of Object.keys(opts.secrets)) delete env[name];
   // A release command, or a group's [processes] command, replaces CMD after the entrypoint (fly's init.cmd).
-  const words = release ?? group.cmd;
+  const words = release ?? opts.cmd ?? group.cmd;
   const cmd = words ? [...(c.overrides.entrypoint ?? d?.entrypoint ?? []), ...words] : d ? imageCommand(opts.app, d, c.overrides) : c.cmd;
   return {
     image: opts.image,
@@ -158,13 +160,13 @@ export function machineConfigFor(
 export function filesFor(c: AppConfig, group: string, secrets: Record<string, string>, app: string): { guest_path: string; content_base64: string }[] {
   const bad = (f: FileConfig, why: string): StarlingError => new StarlingError('ERR_MACHINE_SPEC', `[[files]] ${f.guest_path} of app ${app}: ${why}`, { fault: 'user' });
   return c.files
-    .filter((f) => f.processes === undefined || f.processes.length === 0 || f.processes.includes(group))
+    .filter((f) => serves(f, group))
     .map((f) => {
       if (f.raw_value !== undefined) return { guest_path: f.guest_path, content_base64: f.raw_value };
       if (f.secret_name === undefined) throw bad(f, 'local_path is read by starling deploy, which puts raw_value in its place: deploy with the CLI');
       const v = secrets[f.secret_name];
       if (v === undefined) throw bad(f, `the app has no secret ${f.secret_name}: starling secrets set ${f.secret_name}=<base64>`);
-      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(v.trim())) throw bad(f, `secret ${f.secret_name} is not base64 (fly's rule for files from secrets)`);
+      if (!BASE64_RE.test(v.trim())) throw bad(f, `secret ${f.secret_name} is not base64 (fly's rule for files from secrets)`);
       return { guest_path: f.guest_path, content_base64: v.trim() };
     });
 }
@@ -172,7 +174,7 @@ export function filesFor(c: AppConfig, group: string, secrets: Record<string, st
 /**
  * A machine's config with what its placement overrides (a create or update through the platform
  * Machines API): its env over the release's (a secret's name stays the secret's), its guest size,
- * restart policy and command. Both sides use it: agents to run the machine, the control plane to
+ * and restart policy (its `init.cmd` is machineConfigFor's `cmd`, after the entrypoint). Both sides use it: agents to run the machine, the control plane to
  * show it.
  */
 export function withOverrides(c: ReleaseMachineConfig, o: MachineOverrides | undefined): ReleaseMachineConfig {
@@ -184,7 +186,6 @@ export function withOverrides(c: ReleaseMachineConfig, o: MachineOverrides | und
     env,
     guest: { ...c.guest, ...o.guest },
     restart: o.restart ? { policy: o.restart.policy, max_retries: o.restart.max_retries ?? c.restart.max_retries } : c.restart,
-    ...(o.cmd ? { cmd: [...o.cmd] } : {}),
   };
 }
 

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { KILL_SIGNALS } from './app-config-schema.js';
 
 /** fly's header, and our own twin. */
 export const LEASE_NONCE_HEADERS = ['fly-machine-lease-nonce', 'starling-machine-lease-nonce'] as const;
@@ -22,7 +23,8 @@ export function leaseNonceOf(headers: Readonly<Record<string, string | string[] 
 }
 
 /** fly's kill_signal choices, plus SIGHUP. */
-export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGKILL', 'SIGHUP'] as const;
+/** The signals a stop may send: the app config's kill_signal list (fly's). */
+export const STOP_SIGNALS = KILL_SIGNALS;
 
 /** `POST …/{id}/stop` (and `/suspend`): fly's `{ signal, timeout }`, both optional; no body is fine. */
 export const StopMachineBody = z

@@ -45,4 +45,7 @@ export const RESERVED_RESPONSE_FIELDS: ReadonlySet<string> = new Set([...PROXY_R
 export const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9a-z-]{1,128}$/;
 
 /** A digest: `sha256:<64 hex>` of the content it names (group 1: the hex). */
+/** Standard base64 with its padding (fly's [[files]] raw_value and file secrets). */
+export const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+
 export const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;

@@ -224,7 +224,7 @@ export class Reconciler {
       const image = oci ? `oci:${release.image.digest}` : await this.image(release.image.digest);
       const answer = (await this.o.client.json('GET', `/v1/hosts/${this.o.hostId}/apps/${app}/machines/${id}/secrets`, undefined, this.abort.signal)) as { secrets?: unknown };
       const secrets = isStringRecord(answer.secrets) ? answer.secrets : {};
-      const c = withOverrides(machineConfigFor(release.config, { app, image, secrets, defaults, role: doc.role, process_group: doc.process_group }), doc.overrides);
+      const c = withOverrides(machineConfigFor(release.config, { app, image, secrets, defaults, role: doc.role, process_group: doc.process_group, cmd: doc.overrides?.cmd }), doc.overrides);
       // The placement may have gone or moved on while the image came: the next kick decides.
       if (this.stopped || slot.want?.release !== release.version) return;
       // Set first, so the states of the machine being made (created, starting) are reported.

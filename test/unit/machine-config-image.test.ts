@@ -25,6 +25,11 @@ describe('machine config of an OCI image', () => {
     assert.deepEqual(make({ experimental: { entrypoint: ['/bin/sh', '-c'], cmd: ['echo hi'] } }).cmd, ['/bin/sh', '-c', 'echo hi']);
   });
 
+  it("a platform machine's init.cmd replaces CMD and keeps the ENTRYPOINT, as fly's does", () => {
+    const c = machineConfigFor({ app: 'web' }, { app: 'web', image: 'oci:sha256:' + 'a'.repeat(64), secrets: {}, defaults: image, cmd: ['nginx', '-T'] });
+    assert.deepEqual(c.cmd, ['/docker-entrypoint.sh', 'nginx', '-T']);
+  });
+
   it('an image with nothing to run is refused with a hint, not started to fail', () => {
     assert.throws(() => make({}, { ...image, entrypoint: [], cmd: [] }), (e: Error & { code?: string; hint?: string }) => e.code === 'ERR_MACHINE_SPEC' && /experimental\] cmd/.test(e.hint ?? ''));
   });

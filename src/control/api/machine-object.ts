@@ -20,6 +20,7 @@ import {
   releaseKey,
   withOverrides,
   type DesiredMachineState,
+  type MachineRole,
   type MachineDetailsDoc,
   type MachineDoc,
   type MachineObject,
@@ -43,6 +44,8 @@ export interface PlatformMachine extends MachineObject {
   cordoned: boolean;
   /** Its process group (contract/process-groups.ts); absent on a release command's machine. */
   process_group?: string;
+  /** A deploy's temporary machine (MachineDoc.role): not one of the app's, in no group. */
+  role?: MachineRole | undefined;
 }
 
 /** What building many machines' objects reads once. */
@@ -74,7 +77,7 @@ function build(ctx: ApiContext, m: MachineDoc, release: ReleaseDoc | undefined, 
   const secrets = Object.fromEntries(k.secretNames.map((n) => [n, '']));
   let c: ReturnType<typeof machineConfigFor> | undefined;
   try {
-    if (release) c = withOverrides(machineConfigFor(release.config, { app: m.app, image: release.image.ref, secrets, role: m.role, process_group: m.process_group }), m.overrides);
+    if (release) c = withOverrides(machineConfigFor(release.config, { app: m.app, image: release.image.ref, secrets, role: m.role, process_group: m.process_group, cmd: m.overrides?.cmd }), m.overrides);
   } catch (e) {
     // A release config the hosts would refuse too: the machine is shown, its config empty.
     ctx.logger.warn('a release config does not give a machine config', { app: m.app, release: m.release, error: describeError(e) });
@@ -110,7 +113,7 @@ function build(ctx: ApiContext, m: MachineDoc, release: ReleaseDoc | undefined, 
     reported_at: s?.updated_at ?? null,
     desired_state: m.desired_state ?? 'started',
     cordoned: m.cordoned ?? false,
-    ...(isAppMachine(m) ? { process_group: groupOf(m) } : {}),
+    ...(isAppMachine(m) ? { process_group: groupOf(m) } : { role: m.role }),
   };
 }
 

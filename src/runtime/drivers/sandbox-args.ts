@@ -18,7 +18,7 @@
  * business making. Which host uid runs bwrap so that this holds: bwrapAs (sandbox-userns.ts).
  * Without a user namespace (allow_host_root) the app is the host's uid 0 with no capabilities.
  */
-import { chmodSync, existsSync, lstatSync, mkdirSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
 import { StarlingError } from '../../shared/index.js';
 import type { MachineSpec } from '../types.js';
@@ -30,6 +30,8 @@ export interface SandboxPlace {
   stateDir: string;
   address: string;
   netns: string;
+  /** The machine's user on the host (its uid block), when it runs in a user namespace. */
+  user?: { uid: number; gid: number } | null | undefined;
 }
 
 /** How bwrap gets the process's identity and filter: fds the driver passes after the option pipe (3). */
@@ -155,12 +157,16 @@ export function writeEtcFiles(spec: MachineSpec, t: SandboxPlace, user: Resolved
     writeFileSync(join(dir, name), text, { mode: 0o644 });
     chmodSync(join(dir, name), 0o644); // whatever the umask: the machine's uid reads them through a bind
   }
+  // [[files]] may hold secrets: readable by the machine's own uid only (its host uid under a user
+  // namespace), never by other users of the host; 0444 only without one (allow_host_root).
   if (spec.files && spec.files.length > 0) {
     mkdirSync(join(dir, 'files'), { recursive: true, mode: 0o711 });
+    const owner = t.user;
     spec.files.forEach((f, i) => {
       const at = join(dir, 'files', String(i));
-      writeFileSync(at, Buffer.from(f.content_base64, 'base64'), { mode: 0o444 });
-      chmodSync(at, 0o444);
+      writeFileSync(at, Buffer.from(f.content_base64, 'base64'), { mode: 0o400 });
+      if (owner) chownSync(at, owner.uid, owner.gid);
+      chmodSync(at, owner ? 0o400 : 0o444);
     });
   }
 }
