@@ -95,3 +95,8 @@ export function processGroups(d: ParsedDocument): ProcessGroupConfig[] {
 
 
 /** The schema checked that it splits. */
+
+/** flyctl's default group: `app` when there is one, else the first by name (what the release command and a created machine are). */
+export function defaultGroupOf<G extends { name: string }>(groups: readonly G[]): G {
+  return groups.find((g) => g.name === DEFAULT_PROCESS_GROUP) ?? groups[0]!;
+}

@@ -5,9 +5,8 @@ import {
   AppConfigSchema, allowedKeys, displayPath, parseSizeMb, prepare,
   type HANDLERS, type KILL_SIGNALS, type ParsedDocument, type STRATEGIES,
 } from './app-config-schema.js';
-import { checkGroups, groupsOf, processGroups, type ProcessGroupConfig, type RestartConfig, type VmConfig } from './app-config-groups.js';
+import { checkGroups, defaultGroupOf, groupsOf, processGroups, type ProcessGroupConfig, type RestartConfig, type VmConfig } from './app-config-groups.js';
 import { commandWords } from './command-words.js';
-import { DEFAULT_PROCESS_GROUP } from './names.js';
 
 export type { ProcessGroupConfig, RestartConfig, VmConfig };
 
@@ -136,6 +135,29 @@ export function parseAppConfig(text: string, source: string): { config: AppConfi
  * sent as JSON by `starling deploy`). Dates and other TOML-only types cannot appear in JSON, and
  * the schema rejects them anyway.
  */
+/** Release configs never change: each document object is parsed once (its config, or its error). */
+const parsedReleases = new WeakMap<object, AppConfig | Error>();
+
+/**
+ * A stored release's config, parsed once per document object (a release document is immutable):
+ * for the paths that read many machines of one release (the routes, the machine objects, the
+ * reconciler). The returned config is shared: read it, never change it.
+ */
+export function releaseAppConfig(raw: unknown, source: string): AppConfig {
+  if (typeof raw !== 'object' || raw === null) return parseAppConfigDocument(raw, source).config;
+  let c = parsedReleases.get(raw);
+  if (!c) {
+    try {
+      c = parseAppConfigDocument(raw, source).config;
+    } catch (e) {
+      c = e instanceof Error ? e : new Error(String(e));
+    }
+    parsedReleases.set(raw, c);
+  }
+  if (c instanceof Error) throw c;
+  return c;
+}
+
 export function parseAppConfigDocument(raw: unknown, source: string): { config: AppConfig; warnings: ConfigIssue[] } {
   const { doc, warnings, wrapped } = prepare(obj(raw));
   const at = (path: readonly PropertyKey[]): string => displayPath(path, wrapped);
@@ -347,8 +369,7 @@ function normalize(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string,
     env.PRIMARY_REGION = d.primary_region;
   }
   const processes = processGroups(d);
-  // flyctl's default group: `app` when there is one, else the first by name.
-  const main = processes.find((g) => g.name === DEFAULT_PROCESS_GROUP) ?? processes[0]!;
+  const main = defaultGroupOf(processes);
   return {
     app: d.app,
     ...(d.primary_region !== undefined ? { primary_region: d.primary_region } : {}),

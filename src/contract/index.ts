@@ -63,6 +63,7 @@ export {
   maxUnavailableCount,
   parseAppConfig,
   parseAppConfigDocument,
+  releaseAppConfig,
   type AppConfig,
   type BuildConfig,
   type CheckConfig,
@@ -77,6 +78,7 @@ export {
   type VmConfig,
 } from './app-config.js';
 export { groupNames, groupOf, processGroup, serves } from './process-groups.js';
+export { defaultGroupOf } from './app-config-groups.js';
 export { parseSizeMb } from './app-config-schema.js';
 export { formatCommandWords, splitCommandWords } from './command-words.js';
 export { filesFor, httpServiceOf, tcpServicesOf, machineConfigFor, withOverrides, type ImageCommand, type ImageDefaults, type ReleaseMachineConfig } from './machine-config.js';

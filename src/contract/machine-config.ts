@@ -5,9 +5,10 @@
  * (src/agent/machines-port.ts) and the runtime's MachineSpec fields.
  */
 import { StarlingError } from '../shared/index.js';
-import { parseAppConfigDocument, type AppConfig, type FileConfig, type ServiceConfig } from './app-config.js';
+import { releaseAppConfig, type AppConfig, type FileConfig, type ServiceConfig } from './app-config.js';
 import type { MachineOverrides, MachineRole } from './documents.js';
 import { processGroup, serves } from './process-groups.js';
+import { defaultGroupOf } from './app-config-groups.js';
 import { BASE64_RE, DEFAULT_PROCESS_GROUP } from './names.js';
 
 export interface ReleaseMachineConfig {
@@ -101,14 +102,14 @@ export function machineConfigFor(
     cmd?: readonly string[] | undefined;
   },
 ): ReleaseMachineConfig {
-  const { config: c } = parseAppConfigDocument(config, `release config of app ${opts.app}`);
+  const c = releaseAppConfig(config, `release config of app ${opts.app}`);
   const release = opts.role === 'release_command' ? c.deploy.release_command : undefined;
   if (opts.role === 'release_command' && !release) {
     throw new StarlingError('ERR_MACHINE_SPEC', `the release of app ${opts.app} has no [deploy] release_command to run`, { fault: 'system' });
   }
   // The release command runs as the default group's machine does (its size); a machine, as its group's.
   const group = release
-    ? { name: opts.process_group ?? DEFAULT_PROCESS_GROUP, vm: c.vm, restart: c.restart, cmd: undefined }
+    ? { ...defaultGroupOf(c.processes), cmd: undefined }
     : processGroup(c, opts.process_group ?? DEFAULT_PROCESS_GROUP);
   // A service's port and checks are its groups' machines' only.
   const mine = c.services.filter((s) => serves(s, group.name));

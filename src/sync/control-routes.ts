@@ -15,7 +15,7 @@
  * own too: it keeps running, and no proxy routes to it or autostarts it. A service's machines are
  * those of the process groups it serves only (`servedBy` below).
  */
-import { groupOf, httpServiceOf, isAppMachine, parseAppConfigDocument, serves, tcpServicesOf, type AppConfig, type ServiceConfig, type AppDoc, type HostDoc, type HostnameDoc, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
+import { groupOf, httpServiceOf, isAppMachine, releaseAppConfig, serves, tcpServicesOf, type AppConfig, type ServiceConfig, type AppDoc, type HostDoc, type HostnameDoc, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
 import type { AppSpec, MachineSpec, RoutesSpec, ServiceSpec, TcpHandler, TcpServiceSpec } from '../proxy/index.js';
 import { describeError } from '../shared/index.js';
 import type { SyncView } from './sync-cache.js';
@@ -42,19 +42,13 @@ const WAKEABLE = new Set(['stopped', 'suspended']);
 
 const releaseKey = (app: string, version: number): string => `${app}.${String(version).padStart(8, '0')}`;
 
-/** A release config parses the same every time: parsed once per document object. */
-const parsed = new WeakMap<object, AppConfig | Error>();
+/** A release config parses the same every time: parsed once per document object (the contract's cache). */
 function configOf(release: ReleaseDoc): AppConfig | Error {
-  let c = parsed.get(release);
-  if (!c) {
-    try {
-      c = parseAppConfigDocument(release.config, `release ${release.version} of app ${release.app}`).config;
-    } catch (e) {
-      c = new Error(describeError(e));
-    }
-    parsed.set(release, c);
+  try {
+    return releaseAppConfig(release.config, `release ${release.version} of app ${release.app}`);
+  } catch (e) {
+    return new Error(describeError(e));
   }
-  return c;
 }
 
 function docs<T>(view: SyncView, collection: string): T[] {

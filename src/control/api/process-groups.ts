@@ -4,7 +4,7 @@
  * machine the platform Machines API creates.
  */
 import { StarlingError } from '../../shared/index.js';
-import { DEFAULT_PROCESS_GROUP, groupNames, groupOf, parseAppConfigDocument, processGroup, releaseKey, type AppConfig, type ReleaseDoc } from '../../contract/index.js';
+import { DEFAULT_PROCESS_GROUP, defaultGroupOf, groupNames, groupOf, parseAppConfigDocument, processGroup, releaseKey, type AppConfig, type ReleaseDoc } from '../../contract/index.js';
 import type { ApiContext } from './schemas.js';
 
 /** fly's metadata key for a machine's process group (flyctl sets it on every machine it makes). */
@@ -20,7 +20,7 @@ const configOf = (rel: ReleaseDoc): AppConfig => parseAppConfigDocument(rel.conf
 export function createdGroup(rel: ReleaseDoc, metadata: Readonly<Record<string, string>> | undefined): { process_group?: string } {
   const config = configOf(rel);
   const asked = metadata?.[FLY_PROCESS_GROUP_KEY];
-  const name = asked !== undefined ? processGroup(config, asked).name : (groupNames(config).find((g) => g === DEFAULT_PROCESS_GROUP) ?? groupNames(config)[0]!);
+  const name = asked !== undefined ? processGroup(config, asked).name : defaultGroupOf(config.processes).name;
   return name === DEFAULT_PROCESS_GROUP ? {} : { process_group: name };
 }
 
