@@ -42,6 +42,8 @@ export abstract class ExchangeIO implements ExchangeState, EndFacts, BodySink {
   protected leftover: Buffer | undefined;
   protected readonly config: ProxyConfig;
   protected readonly startedAt: number;
+  /** The client's request target, for the log (a replay's transform may change the one sent). */
+  private readonly askedTarget: string;
   protected sentAt = 0;
   protected readonly prefs: Preferences;
   /** Set when another Starling proxy sent this request (peer.ts): the edge facts it saw. */
@@ -49,7 +51,7 @@ export abstract class ExchangeIO implements ExchangeState, EndFacts, BodySink {
   protected replaySrc: string | undefined;
   protected pendingReplay: ReplayDirective | undefined;
   /** Where a replay with `fallback=` goes back to: the app and machine that asked for it. */
-  protected fallbackTo: { app: AppRoute; machine: MachineRoute; mode: 'force_self' | 'prefer_self' } | undefined;
+  protected fallbackTo: { app: AppRoute; machine: MachineRoute; head: RequestHead; mode: 'force_self' | 'prefer_self' } | undefined;
   /** decide's view: the replay under way may still fall back (it is armed until used). */
   get fallback(): boolean {
     return this.fallbackTo !== undefined;
@@ -67,7 +69,8 @@ export abstract class ExchangeIO implements ExchangeState, EndFacts, BodySink {
   constructor(
     protected readonly ctx: ProxyContext,
     protected readonly client: Downstream,
-    protected readonly head: RequestHead,
+    /** The request as the machine is sent it: a JSON replay's `transform` changes it. */
+    protected head: RequestHead,
     app: AppRoute,
   ) {
     const config = ctx.config;
@@ -76,6 +79,7 @@ export abstract class ExchangeIO implements ExchangeState, EndFacts, BodySink {
     this.app = app;
     this.requestId = config.nextRequestId();
     this.startedAt = config.clock.monotonic();
+    this.askedTarget = head.target;
     this.body = new RequestBody(head, config.limits.replayMaxBytes, this.startedAt);
     this.relay = new ResponseRelay(head, client, this.requestId, config.limits.flyHeaders);
     this.prefs = new Preferences(config.region);
@@ -236,7 +240,7 @@ export abstract class ExchangeIO implements ExchangeState, EndFacts, BodySink {
       client: this.client.clientIp,
       method: this.head.method,
       host: this.head.host ?? '',
-      path: stripQuery(this.head.target),
+      path: stripQuery(this.askedTarget),
       status,
       app: this.app.name,
       machine: machineId,

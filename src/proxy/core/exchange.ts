@@ -6,6 +6,7 @@ import { ExchangeIO } from './exchange-io.js';
 import { Act, EV, Ev, event, Phase, type Event, type Step } from './lifecycle.js';
 import type { Waiter } from './queue.js';
 import { formatReplaySrc } from './replay.js';
+import { transformed } from './replay-json.js';
 
 /**
  * One request through the proxy, driven by decide(): every input (client bytes, the machine's
@@ -239,7 +240,8 @@ export class Exchange extends ExchangeIO implements UpstreamOwner, UpstreamWaite
     const from = this.machine!;
     this.replaySrc = formatReplaySrc(from.id, from.region, Math.round(this.config.clock.now() * 1000), d.state);
     this.prefs.replayFrom(from, d);
-    this.fallbackTo = d.fallback === undefined ? undefined : { app: this.app, machine: from, mode: d.fallback };
+    this.fallbackTo = d.fallback === undefined ? undefined : { app: this.app, machine: from, head: this.head, mode: d.fallback };
+    if (d.transform) this.head = transformed(this.head, d.transform);
     const target = d.app === undefined ? this.app : this.ctx.live.routes.apps.get(d.app);
     if (target) this.app = target;
     this.pendingReplay = target ? d : undefined;
@@ -268,6 +270,8 @@ export class Exchange extends ExchangeIO implements UpstreamOwner, UpstreamWaite
     // Counted as the replay's failure (its first word, as ends.ts counts one answered 502).
     this.config.metrics.replayFailed(this.app.name, why.split(' ')[0]!);
     this.app = to.app;
+    // The machine that asked gets the request it answered, not the replay's transform of it.
+    this.head = to.head;
     this.prefs.fallBack(to.machine, to.mode);
     this.body.rewind();
     this.attempts = 0;

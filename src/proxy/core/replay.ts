@@ -20,12 +20,23 @@ export interface ReplayDirective {
    * its app. Without it, a failed replay answers 502.
    */
   fallback: 'force_self' | 'prefer_self' | undefined;
+  /** The JSON form's `transform` (replay-json.ts): what the replayed request changes. */
+  transform?: ReplayTransform | undefined;
+}
+
+export interface ReplayTransform {
+  /** The replayed request's path and query. */
+  path: string | undefined;
+  /** Lower-case names of fields the replay target does not see. */
+  deleteHeaders: string[];
+  /** Fields set on the replayed request, replacing any of the same name. */
+  setHeaders: [string, string][];
 }
 
 export type ReplayParse = { ok: true; directive: ReplayDirective } | { ok: false; reason: string };
 
-export function parseReplay(value: string): ReplayParse {
-  const d: ReplayDirective = {
+export function emptyDirective(): ReplayDirective {
+  return {
     regions: undefined,
     instance: undefined,
     preferInstance: undefined,
@@ -35,6 +46,15 @@ export function parseReplay(value: string): ReplayParse {
     timeoutMs: undefined,
     fallback: undefined,
   };
+}
+
+/** A directive names somewhere to go. */
+export function hasTarget(d: ReplayDirective): boolean {
+  return d.regions !== undefined || !!d.instance || !!d.preferInstance || !!d.app || d.elsewhere;
+}
+
+export function parseReplay(value: string): ReplayParse {
+  const d = emptyDirective();
   for (const part of value.split(';')) {
     const eq = part.indexOf('=');
     const key = (eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase();
@@ -80,14 +100,14 @@ export function parseReplay(value: string): ReplayParse {
         break;
     }
   }
-  if (!d.regions && !d.instance && !d.preferInstance && !d.app && !d.elsewhere) {
+  if (!hasTarget(d)) {
     return { ok: false, reason: 'no target (region, instance, app or elsewhere)' };
   }
   return { ok: true, directive: d };
 }
 
 /** fly's durations (`800ms`, `2s`, `1m30s`), from above 0 up to an hour; undefined otherwise. */
-function durationMs(v: string): number | undefined {
+export function durationMs(v: string): number | undefined {
   const ms = parseDuration(v);
   return ms !== undefined && ms > 0 && ms <= 3_600_000 ? ms : undefined;
 }

@@ -13,6 +13,7 @@ import type { Downstream } from './downstream.js';
 import type { AppHeaders } from '../route-table/index.js';
 import { EV, Ev, event, type Event } from './lifecycle.js';
 import { parseReplay } from './replay.js';
+import { isReplayJson, parseReplayJson, ReplayBody } from './replay-json.js';
 
 type Framing = 'none' | 'length' | 'chunked' | 'close';
 
@@ -44,6 +45,8 @@ export class ResponseRelay {
   private scanner: ChunkedScanner | undefined;
   private dechunk = false;
   private clientKeepAlive = false;
+  /** A JSON replay's body, while it comes (replay-json.ts). */
+  private replayBody: ReplayBody | undefined;
 
   constructor(
     private readonly head: RequestHead,
@@ -65,6 +68,7 @@ export class ResponseRelay {
   /** Forgets a partial head from a connection that failed (before a retry or a replay). */
   reset(): void {
     this.headBuf = undefined;
+    this.replayBody = undefined;
     this.moved = false;
   }
 
@@ -80,6 +84,7 @@ export class ResponseRelay {
       this.moved = true;
       return this.body(chunk, 0);
     }
+    if (this.replayBody) return replayAsked(this.replayBody.feed(chunk, 0));
     let buf = this.headBuf ? Buffer.concat([this.headBuf, chunk]) : chunk;
     for (;;) {
       const end = findHeadEnd(buf);
@@ -103,9 +108,10 @@ export class ResponseRelay {
       this.firstAt = end;
       if (resp.status === 101) return EV.upgrade;
       const replay = headerValue(resp, 'starling-replay') ?? headerValue(resp, 'fly-replay');
-      if (replay === undefined) return EV.head;
-      const parsed = parseReplay(replay);
-      return parsed.ok ? event(Ev.ReplayAsked, undefined, { directive: parsed.directive }) : event(Ev.ReplayAsked, `bad_directive ${parsed.reason}`);
+      if (replay !== undefined) return asked(parseReplay(replay));
+      if (!isReplayJson(resp) || responseHasNoBody(this.head.method, resp.status)) return EV.head;
+      this.replayBody = new ReplayBody(resp);
+      return replayAsked(this.replayBody.feed(buf, end));
     }
   }
 
@@ -156,6 +162,7 @@ export class ResponseRelay {
 
   /** The machine ended its side: the end of a body delimited by the close. */
   onEnd(): Event | undefined {
+    if (this.replayBody) return replayAsked(this.replayBody.end());
     return this.started && this.framing === 'close' ? EV.responseDone : undefined;
   }
 
@@ -193,6 +200,16 @@ export class ResponseRelay {
     const resp = this.resp!;
     return clean && resp.minor === 1 && !resp.close && this.framing !== 'close' ? EV.responseDoneReusable : EV.responseDone;
   }
+}
+
+function asked(parsed: ReturnType<typeof parseReplay>): Event {
+  return parsed.ok ? event(Ev.ReplayAsked, undefined, { directive: parsed.directive }) : event(Ev.ReplayAsked, `bad_directive ${parsed.reason}`);
+}
+
+/** A JSON replay's body so far: nothing yet, the directive it holds, or why it is not one. */
+function replayAsked(body: string | undefined | Error): Event | undefined {
+  if (body === undefined) return undefined;
+  return asked(body instanceof Error ? { ok: false, reason: body.message } : parseReplayJson(body));
 }
 
 function broken(why: string): Event {
