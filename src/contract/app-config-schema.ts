@@ -120,7 +120,14 @@ const responseHeaders = z
 const httpService = z.strictObject({
   internal_port: port.default(8080),
   force_https: z.boolean().default(false),
-  http_options: z.strictObject({ h2_backend: z.boolean().default(false), response: z.strictObject({ headers: responseHeaders }).prefault({}) }).prefault({}),
+  http_options: z
+    .strictObject({
+      h2_backend: z.boolean().default(false),
+      // fly's seconds: how long a connection of the app may carry no bytes (proxy core/decide.ts).
+      idle_timeout: z.number().int('must be a whole number of seconds').min(1, 'must be at least 1 second').max(86_400, 'must be at most 86400 seconds (a day)').optional(),
+      response: z.strictObject({ headers: responseHeaders }).prefault({}),
+    })
+    .prefault({}),
   ...autoscaling,
   concurrency,
   checks: z.array(httpCheck).default([]),
@@ -262,7 +269,7 @@ const FLY_ONLY: readonly [string, readonly string[], string][] = [
     'Starling builds images from a Dockerfile only (buildah): set [build] dockerfile or image; ignored'],
   ['deploy', ['wait_timeout', 'release_command_vm', 'seed_command'], 'not supported by Starling yet; ignored'],
   ['http_service', ['tls_options', 'machine_checks'], 'not supported by Starling yet; ignored'],
-  ['http_service.http_options', ['compress', 'idle_timeout'], 'not applied yet: the proxy does not compress, and keeps its own idle timeout; ignored'],
+  ['http_service.http_options', ['compress'], 'not applied yet: the proxy does not compress responses; ignored'],
   ['http_service.http_options.response', ['pristine'], 'not applied yet: the proxy always adds its own fields; ignored'],
   ['services[]', ['machine_checks', 'script_checks'], 'not supported by Starling yet; ignored'],
   ['services[].ports[]', ['http_options'], 'not supported by Starling yet; ignored'],

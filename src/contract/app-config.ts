@@ -55,6 +55,8 @@ export interface ServiceConfig {
   response_headers?: Record<string, string | null>;
   /** [http_service.http_options] h2_backend: HTTP/2 clients' streams reach the machines over h2c. */
   h2_backend?: boolean;
+  /** [http_service.http_options] idle_timeout, seconds: a connection of the app carrying no bytes that long is closed. */
+  idle_timeout_s?: number;
   /** The process groups whose machines it serves (process-groups.ts `serves`); absent: every group. */
   processes?: string[];
 }
@@ -354,6 +356,7 @@ function normalize(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string,
       ...scaling(hs),
       checks: hs.checks.map((c) => check('http', c, hs.internal_port)),
       ...(hs.http_options.h2_backend ? { h2_backend: true } : {}),
+      ...(hs.http_options.idle_timeout !== undefined ? { idle_timeout_s: hs.http_options.idle_timeout } : {}),
       ...(hs.http_options.response.headers !== undefined && Object.keys(hs.http_options.response.headers).length > 0
         ? { response_headers: Object.fromEntries(Object.entries(hs.http_options.response.headers).map(([k, v]) => [k, v === false ? null : v])) }
         : {}),

@@ -150,6 +150,7 @@ export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
         force_https: http.ports.some((p) => p.force_https),
         ...(http.response_headers ? { response_headers: http.response_headers } : {}),
         ...(http.h2_backend ? { h2_backend: true } : {}),
+        ...(http.idle_timeout_s !== undefined ? { idle_timeout: http.idle_timeout_s } : {}),
         service: scaling(http),
         machines: mine(http, [...local, ...remote(http.auto_start_machines)]),
       });

@@ -41,6 +41,7 @@ const KEYS: Record<string, Row> = {
   'http_service.auto_stop_machines': applied(`${HTTP}auto_stop_machines = "stop"\n`, 'test/unit/control-routes.test.ts'),
   'http_service.auto_start_machines': applied(`${HTTP}auto_start_machines = false\n`, 'test/unit/control-routes.test.ts'),
   'http_service.min_machines_running': applied(`${HTTP}min_machines_running = 2\n`, 'test/unit/control-routes.test.ts'),
+  'http_service.http_options.idle_timeout': applied(`${HTTP}[http_service.http_options]\nidle_timeout = 600\n`, 'test/integration/proxy-idle-timeout.test.ts'),
   'http_service.http_options.h2_backend': applied(`${HTTP}[http_service.http_options]\nh2_backend = true\n`, 'test/integration/proxy-grpc.test.ts'),
   'http_service.http_options.response.headers': applied(`${HTTP}[http_service.http_options.response.headers]\nX-Frame-Options = "DENY"\n`, 'test/unit/control-routes.test.ts'),
   'http_service.concurrency.type': applied(`${HTTP}[http_service.concurrency]\ntype = "requests"\n`, 'test/unit/control-routes.test.ts'),

@@ -253,6 +253,10 @@ describe('controlRoutes', () => {
     const v3 = { ...WEB, http_service: { ...WEB.http_service, http_options: { response: { headers: { 'X-Frame-Options': 'DENY', 'X-Powered-By': false } } } } };
     const withHeaders = view({ apps: [first], releases: [release('web', 1, v3)], machines: [machine('web', 'm1', 'a', 1)] });
     assert.deepEqual(controlRoutes({ view: withHeaders, hostId: 'a', appsDomain: 'd.test', local: () => [] }).apps[0]?.response_headers, { 'x-frame-options': 'DENY', 'x-powered-by': null });
+    assert.equal(routed?.idle_timeout, undefined, 'no idle_timeout: the proxy keeps its own');
+    const v4 = { ...WEB, http_service: { ...WEB.http_service, http_options: { idle_timeout: 600 } } };
+    const idle = view({ apps: [first], releases: [release('web', 1, v4)], machines: [machine('web', 'm1', 'a', 1)] });
+    assert.equal(controlRoutes({ view: idle, hostId: 'a', appsDomain: 'd.test', local: () => [] }).apps[0]?.idle_timeout, 600, "fly's seconds, to the proxy (proxy-idle-timeout.test.ts)");
     assert.equal(controlRoutes({ view: view({ apps: [first], releases }), hostId: 'a', appsDomain: 'd.test', local: () => [] }).apps.length, 0);
   });
 });

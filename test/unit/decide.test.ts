@@ -23,6 +23,8 @@ function state(over: Over = {}): ExchangeState {
     responseDeadline: 0,
     upstreamPaused: false,
     pausedSince: 0,
+    responseIdleMs: DEFAULT_LIMITS.responseIdleTimeoutMs,
+    tunnelIdleMs: undefined,
     limits: DEFAULT_LIMITS,
     ...over,
     body: { done: true, complete: true, sentAny: false, lastDataAt: 0, ...over.body },
@@ -39,7 +41,7 @@ function show(s: Step): string {
 const ACT = ['Route', 'Enqueue', 'Dequeue', 'Connect', 'Send', 'NoteFailure', 'Retry', 'Drop', 'Pool', 'Unload', 'NoteHead', 'Stream', 'Tunnel',
   'Retarget', 'CheckReplay', 'Replay', 'Fallback', 'Flow', 'AbortClient', 'EndTunnel', 'NoteActivity', 'Finish', 'Reply', 'Cut', 'Forget'];
 const END = ['Unavailable', 'RetryFailed', 'ReplayFailed', 'MachineFailed', 'BadResponse', 'ResponseTimeout', 'BodyTimeout', 'BadBody',
-  'ClientGone', 'TunnelClosed', 'ClientStalled', 'TunnelStalled', 'MachineStalled', 'Truncated'];
+  'ClientGone', 'TunnelClosed', 'ClientStalled', 'TunnelStalled', 'MachineStalled', 'TunnelIdle', 'Truncated'];
 
 /** Runs events through decide from `s`, carrying the phase; returns every step, shown. */
 function path(s: ExchangeState, events: Event[]): string[] {
@@ -166,6 +168,18 @@ describe('decide: the exchange lifecycle', () => {
     assert.equal(at({ upstreamPaused: true, pausedSince: 1000 + idle }), 'response: NoteActivity', 'the client is not reading: not the machine');
     assert.equal(at({ body: { done: false, lastDataAt: 1000 + idle } }), 'response: NoteActivity', 'the upload is still arriving');
     assert.equal(show(decide(state({ phase: Phase.Response, relay: { movedAt: 1000 } }), tick(1000 + idle))), 'response: ');
+  });
+
+  it("an app's idle_timeout: the response's idle limit, and one for upgraded connections, which have none without it", () => {
+    const idle = 5000;
+    const resp = (o: Over, now: number) => show(decide(state({ phase: Phase.Response, relay: { movedAt: 1000 }, responseIdleMs: idle, ...o }), tick(now)));
+    assert.equal(resp({}, 1000 + idle + 1), 'done: Cut (MachineStalled)');
+    assert.equal(resp({}, 1000 + idle), 'response: ');
+    const tun = (o: Over, now: number) => show(decide(state({ phase: Phase.Tunnel, relay: { movedAt: 1000 }, ...o }), tick(now)));
+    assert.equal(tun({}, 1000 + 86_400_000), 'tunnel: ', 'no idle limit on an upgrade unless the app sets one');
+    assert.equal(tun({ tunnelIdleMs: idle }, 1000 + idle + 1), 'done: Cut (TunnelIdle)');
+    assert.equal(tun({ tunnelIdleMs: idle }, 1000 + idle), 'tunnel: ');
+    assert.equal(tun({ tunnelIdleMs: idle, relay: { moved: true, movedAt: 1000 } }, 1000 + idle + 1), 'tunnel: NoteActivity', 'bytes went through since the last sweep');
   });
 
   it('client stall: a client that takes nothing for stallTimeoutMs is cut off', () => {

@@ -106,10 +106,13 @@ function tick(s: ExchangeState, now: number): Step {
     // Time the client is not taking bytes (the stall timeout's) or the request body is still
     // arriving (the body timeout's; the machine may wait for it) is not the machine's idle time.
     if (s.relay.moved || s.upstreamPaused || !s.body.done) moved = true;
-    else if (now - s.relay.movedAt > l.responseIdleTimeoutMs) return MACHINE_STALLED;
+    else if (now - s.relay.movedAt > s.responseIdleMs) return MACHINE_STALLED;
+  } else if (p === Phase.Tunnel && s.tunnelIdleMs !== undefined) {
+    if (s.relay.moved) moved = true;
+    else if (now - s.relay.movedAt > s.tunnelIdleMs) return TUNNEL_IDLE;
   }
   if (!s.body.done && p !== Phase.Tunnel && now - s.body.lastDataAt > l.bodyTimeoutMs) return fail(p, End.BodyTimeout);
-  return moved ? NOTE_ACTIVITY : STAY[p]!;
+  return moved ? (p === Phase.Tunnel ? NOTE_TUNNEL_ACTIVITY : NOTE_ACTIVITY) : STAY[p]!;
 }
 
 // ---- the results: every Step decide can return --------------------------------------------------
@@ -166,4 +169,6 @@ const RESPONSE_TIMEOUT = REPLY[End.ResponseTimeout]!;
 const CLIENT_STALLED = CUT[End.ClientStalled]!;
 const TUNNEL_STALLED = CUT[End.TunnelStalled]!;
 const MACHINE_STALLED = CUT[End.MachineStalled]!;
+const TUNNEL_IDLE = CUT[End.TunnelIdle]!;
 const NOTE_ACTIVITY = step(Phase.Response, [Act.NoteActivity]);
+const NOTE_TUNNEL_ACTIVITY = step(Phase.Tunnel, [Act.NoteActivity]);

@@ -35,7 +35,8 @@ export interface Downstream {
   endTunnel(): void;
   /**
    * The exchange is over (answered, cut or abandoned): take the next request (`keepAlive`), starting
-   * with the bytes that followed this one, or close.
+   * with the bytes that followed this one, or close. `idleMs`: the app's idle_timeout, for how long
+   * an HTTP/1 connection may wait for that next request (HTTP/2 sessions keep the proxy's own).
    */
-  exchangeDone(keepAlive: boolean, leftover: Buffer | undefined): void;
+  exchangeDone(keepAlive: boolean, leftover: Buffer | undefined, idleMs?: number): void;
 }

@@ -27,6 +27,8 @@ export interface EndFacts {
   /** The machine's response status, once its head came. */
   readonly responseStatus: number | undefined;
   readonly bytesOut: number;
+  readonly responseIdleMs: number;
+  readonly tunnelIdleMs: number | undefined;
 }
 
 const NONE: readonly (readonly [string, string])[] = [];
@@ -80,11 +82,13 @@ export function settle(end: End, why: string, f: EndFacts, config: ProxyConfig):
         request_id: f.requestId,
         status: f.responseStatus,
         bytes_out: f.bytesOut,
-        response_idle_timeout_ms: limits.responseIdleTimeoutMs,
+        response_idle_timeout_ms: f.responseIdleMs,
       });
-      const text = `machine sent no response body bytes for ${limits.responseIdleTimeoutMs} ms`;
+      const text = `machine sent no response body bytes for ${f.responseIdleMs} ms`;
       return { status: f.responseStatus ?? 502, text, extra: NONE, reset: true };
     }
+    case End.TunnelIdle:
+      return answer(101, `upgraded connection idle for ${f.tunnelIdleMs} ms (the app's idle_timeout)`);
     case End.Truncated:
       return answer(f.responseStatus ?? 502, why);
   }

@@ -101,6 +101,12 @@ export abstract class ExchangeIO implements ExchangeState, EndFacts, BodySink {
   get responseStatus(): number | undefined {
     return this.relay.status;
   }
+  get responseIdleMs(): number {
+    return this.app.idleTimeoutMs ?? this.limits.responseIdleTimeoutMs;
+  }
+  get tunnelIdleMs(): number | undefined {
+    return this.app.idleTimeoutMs;
+  }
   get bytesOut(): number {
     return this.relay.bytesOut + this.localBytes;
   }
@@ -255,6 +261,6 @@ export abstract class ExchangeIO implements ExchangeState, EndFacts, BodySink {
       this.paused = false;
       this.client.resume();
     }
-    this.client.exchangeDone(keepAlive && this.body.done, this.leftover);
+    this.client.exchangeDone(keepAlive && this.body.done, this.leftover, this.app.idleTimeoutMs);
   }
 }

@@ -25,7 +25,10 @@ export class Exchange extends ExchangeIO implements UpstreamOwner, UpstreamWaite
   onClientData(chunk: Buffer): void {
     const p = this.phase;
     if (p === Phase.Done) return;
-    if (p === Phase.Tunnel) return void this.up?.socket.write(chunk);
+    if (p === Phase.Tunnel) {
+      this.relay.moved = true;
+      return void this.up?.socket.write(chunk);
+    }
     const body = this.body;
     let at = 0;
     let unheld = false;
@@ -64,6 +67,7 @@ export class Exchange extends ExchangeIO implements UpstreamOwner, UpstreamWaite
 
   onUpstreamData(chunk: Buffer): void {
     if (this.phase === Phase.Tunnel) {
+      this.relay.moved = true;
       if (!this.client.write(chunk)) this.pauseUpstream();
       return;
     }

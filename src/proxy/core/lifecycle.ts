@@ -180,8 +180,10 @@ export const enum End {
   ClientStalled,
   /** 101: the client stopped reading the tunnel. */
   TunnelStalled,
-  /** The response's status: the machine sent no body byte for responseIdleTimeoutMs. */
+  /** The response's status: the machine sent no body byte for responseIdleTimeoutMs (or the app's idle_timeout). */
   MachineStalled,
+  /** 101: no byte either way through the upgraded connection for the app's idle_timeout. */
+  TunnelIdle,
   /** The response's status: its body broke mid-way. */
   Truncated,
 }
@@ -214,6 +216,10 @@ export interface ExchangeState {
   readonly isUpgrade: boolean;
   /** Monotonic ms by which the response head must have come (Sent). */
   readonly responseDeadline: number;
+  /** How long the machine may send no response body byte: the app's idle_timeout, else responseIdleTimeoutMs. */
+  readonly responseIdleMs: number;
+  /** How long an upgraded connection may carry nothing: the app's idle_timeout; undefined: no limit. */
+  readonly tunnelIdleMs: number | undefined;
   /** The machine connection is paused because the client is not taking bytes; since when. */
   readonly upstreamPaused: boolean;
   readonly pausedSince: number;
@@ -231,7 +237,7 @@ export interface ExchangeState {
     /** When the sweep last saw them move (or the head came). */
     readonly movedAt: number;
   };
-  readonly limits: Pick<ProxyLimits, 'maxAttempts' | 'maxReplays' | 'stallTimeoutMs' | 'responseIdleTimeoutMs' | 'bodyTimeoutMs'>;
+  readonly limits: Pick<ProxyLimits, 'maxAttempts' | 'maxReplays' | 'stallTimeoutMs' | 'bodyTimeoutMs'>;
 }
 
 /**

@@ -131,12 +131,12 @@ export class ClientConnection implements Downstream {
     ex.start(rest);
   }
 
-  exchangeDone(keepAlive: boolean, leftover: Buffer | undefined): void {
+  exchangeDone(keepAlive: boolean, leftover: Buffer | undefined, idleMs?: number): void {
     this.exchange = undefined;
     if (this.closed) return;
     if (!keepAlive || this.closing || this.ctx.live.draining) return this.end();
     this.deadlineKind = Deadline.Idle;
-    this.deadline = this.ctx.config.clock.monotonic() + this.ctx.config.limits.idleTimeoutMs;
+    this.deadline = this.ctx.config.clock.monotonic() + (idleMs ?? this.ctx.config.limits.idleTimeoutMs);
     if (leftover && leftover.length > 0) {
       this.buf = leftover;
       // Pipelined requests are taken one per microtask, so a long pipeline cannot grow the stack.

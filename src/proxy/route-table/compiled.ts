@@ -38,6 +38,8 @@ export interface AppRoute {
   readonly responseHeaders: AppHeaders | undefined;
   /** HTTP/2 clients' streams go to the machines over h2c (h2/backend.ts; fly's h2_backend). */
   readonly h2Backend: boolean;
+  /** fly's idle_timeout, ms: undefined keeps the proxy's own limits (and no idle limit on upgrades). */
+  readonly idleTimeoutMs: number | undefined;
   readonly autoStart: boolean;
   readonly autoStop: 'off' | 'stop' | 'suspend';
   readonly minMachinesRunning: number;

@@ -102,6 +102,7 @@ const app = z.strictObject({
   force_https: z.boolean().default(false),
   response_headers: responseHeaders.optional(),
   h2_backend: z.boolean().default(false),
+  idle_timeout: z.number().int('must be a whole number of seconds').min(1, 'must be at least 1 second').max(86_400, 'must be at most 86400 seconds (a day)').optional(),
   service: service.prefault({}),
   machines: z.array(machine),
 });

@@ -105,6 +105,7 @@ function compileApp(spec: AppSpec, loads: LoadRegistry, rtt: RttTable): AppRoute
     forceHttps: spec.force_https === true,
     responseHeaders: compileHeaders(spec.response_headers),
     h2Backend: spec.h2_backend === true,
+    idleTimeoutMs: spec.idle_timeout === undefined ? undefined : spec.idle_timeout * 1000,
     autoStart: spec.service.auto_start_machines ?? true,
     autoStop: spec.service.auto_stop_machines ?? 'off',
     minMachinesRunning: spec.service.min_machines_running ?? 0,

@@ -65,6 +65,8 @@ export interface AppSpec {
   response_headers?: Record<string, string | null> | undefined;
   /** HTTP/2 clients' streams reach the machines over HTTP/2 cleartext (gRPC); this host's machines only. */
   h2_backend?: boolean | undefined;
+  /** Seconds a response, upgraded connection or kept-alive HTTP/1 connection of the app may carry no bytes (fly's idle_timeout). */
+  idle_timeout?: number | undefined;
   service: ServiceSpec;
   machines: MachineSpec[];
 }
