@@ -150,6 +150,7 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
             }
           : undefined,
       machines: machines && machineControl(machines),
+      statics: machines && { rootOf: (app, id) => machines.imageRoot(app, id) },
       routesPath: config.proxy.routes,
       region: config.agent.region,
       listen: hostPort(config.proxy.listen, 'proxy.listen'),

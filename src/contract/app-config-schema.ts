@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { SchemaIssue } from '../shared/index.js';
 import { splitCommandWords } from './command-words.js';
 import { parseDuration } from './duration.js';
+import { staticMapping, staticsList } from './statics.js';
 import { APP_NAME_RE, APP_NAME_RULE, BASE64_RE, HEADER_NAME_RE, PROCESS_GROUP_RE, PROCESS_GROUP_RULE, RESERVED_RESPONSE_FIELDS, SECRET_NAME_RE } from './names.js';
 
 export { parseDuration };
@@ -251,6 +252,7 @@ export const AppConfigSchema = z.strictObject({
   mounts: z.array(mount).default([]),
   restart: z.array(restart).default([]),
   files: z.array(file).default([]),
+  statics: staticsList(staticMapping.extend({ tigris_bucket: z.string().min(1, 'must not be empty').optional() })).default([]),
 });
 
 /**
@@ -262,7 +264,6 @@ const FLY_ONLY: readonly [string, readonly string[], string][] = [
   ['', ['swap_size_mb', 'console_command', 'host_dedication_id', 'machine_config', 'container'], 'not supported by Starling yet; ignored'],
   ['experimental', ['auto_rollback', 'enable_consul', 'enable_etcd', 'lazy_load_images', 'attached', 'machine_config', 'exec', 'private_network', 'allowed_public_ports'],
     'only experimental.cmd and experimental.entrypoint are supported; ignored'],
-  ['', ['statics'], 'the proxy does not serve static files yet; ignored'],
   ['', ['metrics'], 'app metrics are not scraped yet; ignored'],
   ['', ['checks', 'machine_checks'], 'top-level checks are not supported yet (use [[http_service.checks]] or services checks); ignored'],
   ['build', ['builder', 'buildpacks', 'settings', 'builtin'],

@@ -1,3 +1,4 @@
+import type { StaticMapping } from './statics.js';
 import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { closest, readToml, ConfigIssuesError, StarlingError, describeError, type SchemaIssue } from '../shared/index.js';
@@ -94,6 +95,8 @@ export interface AppConfig {
   restart: RestartConfig;
   /** fly's [[files]] (machine-config.ts filesFor turns them into each machine's files). */
   files: FileConfig[];
+  /** fly's [[statics]]: the edge serves GETs under url_prefix from guest_path in the image (proxy core/statics.ts). */
+  statics: StaticMapping[];
 }
 
 /** One [[files]] entry: its contents from exactly one place (local_path only until `starling deploy` reads it). */
@@ -306,6 +309,9 @@ function notApplied(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string
     });
   });
   d.mounts.forEach((_m, i) => warn(['mounts', i], 'volumes are not mounted on the platform yet (the machines get no volume); ignored'));
+  d.statics.forEach((s, i) => {
+    if (s.tigris_bucket !== undefined) warn(['statics', i, 'tigris_bucket'], 'Tigris buckets are not supported: this mapping is not served (files in the image are, without tigris_bucket); ignored');
+  });
 }
 
 function normalize(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string, warnings: ConfigIssue[]): AppConfig {
@@ -399,6 +405,7 @@ function normalize(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string,
     vm: main.vm,
     mounts: d.mounts.map((m) => ({ source: m.source, destination: m.destination, initial_size_gb: m.initial_size ?? 1 })),
     restart: main.restart,
+    statics: d.statics.filter((s) => s.tigris_bucket === undefined).map(({ tigris_bucket: _, ...s }) => s),
     files: d.files.map((f) => ({
       guest_path: f.guest_path,
       ...(f.raw_value !== undefined ? { raw_value: f.raw_value } : {}),

@@ -14,6 +14,7 @@ import {
   type AcmeHttpAnswers,
   type LiveState,
   type MachineControl,
+  type StaticRoots,
   type ProxyConfig,
   type ProxyContext,
   type ProxyLimits,
@@ -38,6 +39,8 @@ export interface ProxyOptions {
   acmeHttp?: AcmeHttpAnswers | undefined;
   /** The runtime, for autostart and autostop; without it the proxy only routes. */
   machines?: MachineControl | undefined;
+  /** Where this host's machines' images are, for `[[statics]]` (core/statics.ts); none: the apps serve them. */
+  statics?: StaticRoots | undefined;
 }
 
 /**
@@ -89,6 +92,7 @@ export class ProxyServer {
       queue: new WaitQueue(limits.maxQueuePerApp, metrics),
       autoscaler: new Autoscaler(config, opts.machines),
       acmeHttp: opts.acmeHttp,
+      statics: opts.statics,
       tunnels: {
         acceptTunnel: (socket, head, rest) => {
           const t = tunnelTarget(head);

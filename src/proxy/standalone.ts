@@ -3,6 +3,7 @@ import { describeError, isKnownRegion, StarlingError, type Clock, type Logger } 
 import { AdminServer } from './admin.js';
 import { ProxyServer } from './server.js';
 import { DEFAULT_LIMITS, type MachineControl, type ProxyLimits } from './core/context.js';
+import type { StaticRoots } from './core/statics.js';
 import { checkLimits, warnOnOpenFilesLimit } from './admission.js';
 import { RoutesWatcher, type RoutesSpec } from './route-table/index.js';
 import { AcmeIssuer, FileCertStore, RenewalManager, type CertificateStore } from '../certs/index.js';
@@ -37,6 +38,8 @@ export interface StandaloneOptions {
   mergeRoutes?: ((fromFile: RoutesSpec) => RoutesSpec) | undefined;
   /** The runtime, for autostart/autostop (inside an agent). */
   machines?: MachineControl | undefined;
+  /** This host's machines' images, for `[[statics]]` (the agent's runtime). */
+  statics?: StaticRoots | undefined;
   /** Connection caps (per process: each `--workers` worker has its own) and the response idle timeout; defaults when undefined. */
   limits?: EdgeLimits | undefined;
 }
@@ -116,6 +119,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<RunningProx
   const started = new ProxyServer({
     acmeHttp: certs?.contexts,
     machines: o.machines,
+    statics: o.statics,
     region: o.region,
     routes: merge(routes),
     clock,

@@ -109,6 +109,18 @@ export class MachineManager implements MachinesPort {
     return m && m.spec.app === app ? machineView(m) : undefined;
   }
 
+  /**
+   * Where a started machine's image is on this host, read-only, and where the machine sees it:
+   * an image base's root filesystem at `/`, a host base's app directory at `/app` (the edge's
+   * `[[statics]]`). Undefined for a machine that is not started here.
+   */
+  imageRoot(app: string, id: string): { dir: string; at: string } | undefined {
+    const m = this.machines.get(id);
+    if (!m || m.spec.app !== app || m.state !== 'started') return undefined;
+    if (m.spec.image.base === 'image') return m.drv.imageRoot === undefined ? undefined : { dir: m.drv.imageRoot, at: '/' };
+    return m.spec.image.dir === '' ? undefined : { dir: m.spec.image.dir, at: '/app' };
+  }
+
   /** Machines of `app` as the routes file describes them (address, port, state, healthy). */
   routesFor(app: string): { id: string; region: string; address: string; port: number; state: MachineState; healthy: boolean }[] {
     return [...this.machines.values()]

@@ -110,6 +110,12 @@ export interface DriverMachine {
   readonly address: string;
   /** Limits that were asked for but could not be applied on this host, with the reason. */
   readonly notApplied: string[];
+  /**
+   * An image-base machine's image as the host sees it, read-only: the directory the machine has as
+   * `/` (under its writable layer). The edge serves `[[statics]]` from it. Undefined: host base
+   * (its image is `spec.image.dir`, at /app), or a driver that cannot say.
+   */
+  readonly imageRoot?: string | undefined;
 }
 
 /**

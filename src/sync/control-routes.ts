@@ -151,6 +151,7 @@ export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
         ...(http.response_headers ? { response_headers: http.response_headers } : {}),
         ...(http.h2_backend ? { h2_backend: true } : {}),
         ...(http.idle_timeout_s !== undefined ? { idle_timeout: http.idle_timeout_s } : {}),
+        ...(config.statics.length > 0 ? { statics: config.statics.map((s) => ({ ...s })) } : {}),
         service: scaling(http),
         machines: mine(http, [...local, ...remote(http.auto_start_machines)]),
       });

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { ProxyServer, parseRoutesSpec, type ProxyLimits, type RoutesSpec } from '../../src/proxy/index.js';
+import { ProxyServer, parseRoutesSpec, type ProxyLimits, type RoutesSpec, type StaticRoots } from '../../src/proxy/index.js';
 import { Logger, ManualClock, SystemClock, type Clock } from '../../src/shared/index.js';
 
 export interface TestProxy {
@@ -19,7 +19,7 @@ export interface TestProxy {
  */
 export async function startProxy(
   routes: unknown,
-  opts: { region?: string; limits?: Partial<ProxyLimits>; manualClock?: boolean | undefined; random?: (() => number) | undefined } = {},
+  opts: { region?: string; limits?: Partial<ProxyLimits>; manualClock?: boolean | undefined; random?: (() => number) | undefined; statics?: StaticRoots | undefined } = {},
 ): Promise<TestProxy> {
   const clock = opts.manualClock ? new ManualClock() : new SystemClock();
   const access: Record<string, unknown>[] = [];
@@ -31,6 +31,7 @@ export async function startProxy(
     clock,
     random: opts.random,
     limits: opts.limits,
+    statics: opts.statics,
     logger: new Logger({ write: (line: string) => logs.push(JSON.parse(line) as Record<string, unknown>) }, 'debug'),
     accessLog: { write: (line: string) => access.push(JSON.parse(line) as Record<string, unknown>) },
   });

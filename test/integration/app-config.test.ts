@@ -96,7 +96,7 @@ describe('parseAppConfig', () => {
     const expected: AppConfig = {
       app: 'hello', kill_signal: 'SIGINT', kill_signal_set: false, kill_timeout_ms: 5000, env: {}, build: {}, overrides: {}, services: [], mounts: [],
       deploy: { strategy: 'rolling', max_unavailable: 0.33, release_command_timeout_ms: 300_000 }, vm: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 }, restart: { policy: 'on-failure', max_retries: 3 },
-      processes: [{ name: 'app', vm: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 }, restart: { policy: 'on-failure', max_retries: 3 } }], files: [],
+      processes: [{ name: 'app', vm: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 }, restart: { policy: 'on-failure', max_retries: 3 } }], files: [], statics: [],
     };
     assert.deepEqual(parseAppConfig('app = "hello"\n', 'starling.toml'), { config: expected, warnings: [] });
     const [svc] = parseAppConfig('app = "hello"\n[http_service]\n', 'starling.toml').config.services;
@@ -181,6 +181,25 @@ restart = { policy = "no" }
     assert.deepEqual(c.services[0]?.checks, [{ type: 'http', port: 3000, method: 'GET', path: '/healthz', grace_period_ms: 10_000, interval_ms: 30_000, timeout_ms: 5000 }]);
     assert.deepEqual(c.vm, { cpu_kind: 'shared', cpus: 1, memory_mb: 1024 });
     assert.deepEqual(c.mounts, [{ source: 'data', destination: '/data', initial_size_gb: 3 }]);
+  });
+
+  it('takes [[statics]] (a Tigris mapping warned and left out) and refuses bad paths, a prefix mapped twice and more than 10', () => {
+    const { config: c, warnings } = parseAppConfig(
+      'app = "x"\n[http_service]\n[[statics]]\nguest_path = "/app/public"\nurl_prefix = "/public"\n[[statics]]\nguest_path = "/app/docs"\nurl_prefix = "/docs/"\nindex_document = "index.html"\n[[statics]]\nguest_path = "/b"\nurl_prefix = "/b"\ntigris_bucket = "bucket"\n',
+      's.toml',
+    );
+    assert.deepEqual(c.statics, [
+      { guest_path: '/app/public', url_prefix: '/public' },
+      { guest_path: '/app/docs', url_prefix: '/docs/', index_document: 'index.html' },
+    ]);
+    assert.deepEqual(paths(warnings), ['statics[2].tigris_bucket']);
+    const bad = errorsOf(
+      'app = "x"\n[[statics]]\nguest_path = "app"\nurl_prefix = "/a"\n[[statics]]\nguest_path = "/a/../etc"\nurl_prefix = "a"\n[[statics]]\nguest_path = "/a"\nurl_prefix = "/a/"\nindex_document = "x/y"\n',
+    );
+    assert.deepEqual(paths(bad), ['statics[0].guest_path', 'statics[1].guest_path', 'statics[1].url_prefix', 'statics[2].index_document', 'statics[2].url_prefix']);
+    assert.match(bad.at(-1)!.message, /"\/a\/" is mapped already by entry 0/);
+    const many = Array.from({ length: 11 }, (_, i) => `[[statics]]\nguest_path = "/s"\nurl_prefix = "/s${i}"\n`).join('');
+    assert.match(errorsOf(`app = "x"\n${many}`)[0]!.message, /at most 10 mappings/);
   });
 
   it("takes fly's response headers (a value sets, false removes) and refuses the proxy's own fields and CR/LF", () => {

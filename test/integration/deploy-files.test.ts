@@ -44,13 +44,18 @@ describe('[[files]] written into machines', { timeout: 300_000 }, () => {
       `app = "files"\nprimary_region = "fra"\n[experimental]\ncmd = ["node", "server.mjs"]\n[http_service]\ninternal_port = 8080\n` +
         `[[files]]\nguest_path = "/tmp/raw.txt"\nraw_value = "${Buffer.from('from raw_value\n').toString('base64')}"\n` +
         `[[files]]\nguest_path = "/tmp/conf/app.json"\nlocal_path = "conf/app.json"\n` +
-        `[[files]]\nguest_path = "/tmp/tls.key"\nsecret_name = "TLS_KEY"\n`,
+        `[[files]]\nguest_path = "/tmp/tls.key"\nsecret_name = "TLS_KEY"\n` +
+        `[[statics]]\nguest_path = "/app/conf"\nurl_prefix = "/conf"\n`,
     );
     const d = await p.cli(['deploy', '--config', join(appDir, 'starling.toml'), '--image', appDir], 180_000);
     assert.equal(d.code, 0, d.stdout + d.stderr);
     assert.equal(await fileIn('/tmp/raw.txt'), 'from raw_value\n');
     assert.equal(await fileIn('/tmp/conf/app.json'), '{"from":"local_path"}\n');
     assert.equal(await fileIn('/tmp/tls.key'), '-----BEGIN KEY-----\nsecret\n', "the secret's base64, decoded");
+    // [[statics]]: the edge answers from the image (the app dir, at /app), not the app (it serves no such path).
+    const conf = await p.get('f', 'files', '/conf/app.json');
+    assert.deepEqual([conf.status, conf.body], [200, '{"from":"local_path"}\n']);
+    assert.notEqual((await p.get('f', 'files', '/conf/nope.json')).body, '{"from":"local_path"}\n');
     // The release holds the contents, not the deployer's path.
     const rel = (await p.api('GET', '/v1/apps/files/releases')).body as { releases: { config: { files: Record<string, unknown>[] } }[] };
     const files = rel.releases.at(-1)!.config.files;

@@ -60,7 +60,8 @@ describe('OCI images on the platform', { timeout: 600_000 }, () => {
 
   it('an image from a private registry: login, deploy --image, copied, pulled by digest, run as its own root', async () => {
     const v1 = await web('shop', 'v1', 'shop v1\n');
-    const dir = appDir('shop');
+    // [[statics]]: busybox httpd serves /www at /, so only the edge can answer /assets/… from the image.
+    const dir = appDir('shop', '[[statics]]\nguest_path = "/www"\nurl_prefix = "/assets"\n');
     await p.api('POST', '/v1/apps', { name: 'shop', primary_region: 'fra' });
     const refused = await deploy(dir, ['--image', `${registry.host}/shop:v1`]);
     assert.notEqual(refused.code, 0, 'without a login the private registry refuses');
@@ -77,6 +78,9 @@ describe('OCI images on the platform', { timeout: 600_000 }, () => {
     assert.deepEqual([rel.image.digest, rel.image.kind], [v1.digest, 'oci'], 'the release pins the manifest digest');
     const got = await p.get('a', 'shop', '/');
     assert.deepEqual([got.status, got.body], [200, 'shop v1\n']);
+    const asset = await p.get('a', 'shop', '/assets/index.html');
+    assert.deepEqual([asset.status, asset.body], [200, 'shop v1\n'], "the edge serves the image's /www");
+    assert.equal((await p.get('a', 'shop', '/assets/nope.html')).status, 404, 'a file the image lacks goes to the app (httpd: 404)');
   });
 
   it('a tag moved after the release was made: a new machine still runs the pinned digest', async () => {

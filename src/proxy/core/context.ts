@@ -1,3 +1,4 @@
+import type { StaticRoots } from './statics.js';
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { RequestHead } from '../codec/index.js';
@@ -117,6 +118,8 @@ export interface ProxyContext {
   readonly autoscaler: Autoscaling;
   /** ACME HTTP-01 answers (the shared certificate store), looked up before any routing (admit.ts). */
   readonly acmeHttp: AcmeHttpAnswers | undefined;
+  /** This host's machines' images, for `[[statics]]` (statics.ts); undefined stand-alone. */
+  readonly statics: StaticRoots | undefined;
   /** Where a peer proxy's TCP tunnel request goes (tcp/tcp-edge.ts): the connection is handed over. */
   readonly tunnels: TunnelAcceptor;
 }

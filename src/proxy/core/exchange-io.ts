@@ -1,6 +1,6 @@
 import { isIdempotent, type RequestHead } from '../codec/index.js';
 import type { AppRoute, MachineRoute } from '../route-table/index.js';
-import type { UpstreamConn, UpstreamOwner } from '../upstream/index.js';
+import { UpstreamConn, type Upstream, type UpstreamOwner } from '../upstream/index.js';
 import { stripQuery } from '../observe/index.js';
 import type { ProxyConfig, ProxyContext, ProxyLimits } from './context.js';
 import type { Downstream } from './downstream.js';
@@ -37,7 +37,7 @@ export abstract class ExchangeIO implements ExchangeState, EndFacts, BodySink {
   /** The machine of the current attempt, while it holds a load slot there. */
   machine: MachineRoute | undefined;
   protected chosen: MachineRoute | undefined;
-  protected up: UpstreamConn | undefined;
+  protected up: Upstream | undefined;
   /** Client bytes after this request (the next pipelined one, or an upgraded stream's). */
   protected leftover: Buffer | undefined;
   protected readonly config: ProxyConfig;
@@ -201,7 +201,7 @@ export abstract class ExchangeIO implements ExchangeState, EndFacts, BodySink {
     this.up = undefined;
     up.owner = undefined;
     this.upstreamFull = false;
-    if (reusable) {
+    if (reusable && up instanceof UpstreamConn) {
       if (up.socket.isPaused()) up.socket.resume();
       this.ctx.pool.release(up);
     } else up.socket.destroy();

@@ -1,4 +1,4 @@
-import type { UpstreamConn, UpstreamOwner, UpstreamWaiter } from '../upstream/index.js';
+import type { Upstream, UpstreamOwner, UpstreamWaiter } from '../upstream/index.js';
 import { allOverSoftLimit, peerToWake } from './autoscale.js';
 import { chooseMachine } from './choose.js';
 import { decide } from './decide.js';
@@ -7,6 +7,8 @@ import { Act, EV, Ev, event, Phase, type Event, type Step } from './lifecycle.js
 import type { Waiter } from './queue.js';
 import { formatReplaySrc } from './replay.js';
 import { transformed } from './replay-json.js';
+import { StaticSource } from './static-source.js';
+import { askStatic } from './statics.js';
 
 /**
  * One request through the proxy, driven by decide(): every input (client bytes, the machine's
@@ -59,7 +61,7 @@ export class Exchange extends ExchangeIO implements UpstreamOwner, UpstreamWaite
     this.dispatch(EV.clientClosed);
   }
 
-  onUpstreamConnect(err: Error | undefined, up: UpstreamConn | undefined): void {
+  onUpstreamConnect(err: Error | undefined, up: Upstream | undefined): void {
     if (up === undefined) return this.dispatch(event(Ev.ConnectFailed, errorWords(err)));
     this.up = up;
     this.dispatch(EV.connected);
@@ -221,7 +223,15 @@ export class Exchange extends ExchangeIO implements UpstreamOwner, UpstreamWaite
     this.machine = m;
     m.load.inflight++;
     this.attempts++;
-    this.ctx.pool.acquire(m.address, m.port, this);
+    const file = this.app.statics.length > 0 ? askStatic(this.ctx.statics, this.app, this.head, m) : undefined;
+    if (!file) return this.ctx.pool.acquire(m.address, m.port, this);
+    const attempt = this.attempts;
+    void file.then((f) => {
+      // Still this attempt's (the client may have left, the sweep may have ended it meanwhile).
+      if (this.phase !== Phase.Connecting || this.machine !== m || this.attempts !== attempt) return;
+      if (f) this.onUpstreamConnect(undefined, new StaticSource(f, this.head));
+      else this.ctx.pool.acquire(m.address, m.port, this);
+    });
   }
 
   private noteFailure(ev: Event): void {

@@ -18,5 +18,6 @@ export { Autoscaler } from './autoscaler.js';
 export { admit, LocalAnswer } from './admit.js';
 export { chooseMachine, type ChooseRequest, type Choice, type NoneReason } from './choose.js';
 export { parseReplay, formatReplaySrc, type ReplayDirective, type ReplayParse } from './replay.js';
+export type { ImageRoot, StaticRoots } from './statics.js';
 export { machineToStart, machinesToStop, allOverSoftLimit, peerToWake } from './autoscale.js';
 export { buildLocalResponse, buildRequestHead, buildResponseHead, edgeOwnsRequestField, RESPONSE_DROP, type ResponseInfo } from './headers.js';

@@ -12,6 +12,13 @@ export interface LoadCell {
   inflight: number;
 }
 
+/** One `[[statics]]` mapping: GETs under `urlPrefix` (no trailing `/`, unless it is `/`) are served from `guestPath` in the machine's image. */
+export interface StaticMount {
+  readonly urlPrefix: string;
+  readonly guestPath: string;
+  readonly indexDocument: string | undefined;
+}
+
 export interface MachineRoute {
   /** `app/id`: unique across the table. */
   readonly key: string;
@@ -40,6 +47,8 @@ export interface AppRoute {
   readonly h2Backend: boolean;
   /** fly's idle_timeout, ms: undefined keeps the proxy's own limits (and no idle limit on upgrades). */
   readonly idleTimeoutMs: number | undefined;
+  /** fly's `[[statics]]` (core/statics.ts), longest prefix first; empty: none. */
+  readonly statics: readonly StaticMount[];
   readonly autoStart: boolean;
   readonly autoStop: 'off' | 'stop' | 'suspend';
   readonly minMachinesRunning: number;

@@ -11,12 +11,13 @@ export {
   type MachineState,
   type RoutesSpec,
   type ServiceSpec,
+  type StaticSpec,
   type TcpHandler,
   type TcpPortSpec,
   type TcpServiceSpec,
 } from './types.js';
 export { TcpTable, type TcpRoute, type TcpPortRoute } from './tcp-table.js';
 export { RouteTable, LoadRegistry } from './table.js';
-export type { AppRoute, LoadCell, MachineRoute } from './compiled.js';
+export type { AppRoute, LoadCell, MachineRoute, StaticMount } from './compiled.js';
 export { RoutesSpecSchema, RoutesInvalidError, parseRoutesSpec, parseRoutesText } from './schema.js';
 export { RoutesWatcher, loadRoutesFile, type RoutesWatcherOptions } from './load.js';

@@ -1,4 +1,5 @@
 import { RttTable } from '../../shared/index.js';
+import { staticPrefixKey } from '../../contract/index.js';
 import type { AppHeaders, AppSpec, RoutesSpec } from './types.js';
 import type { AppRoute, LoadCell, MachineRoute } from './compiled.js';
 import { TcpTable } from './tcp-table.js';
@@ -106,6 +107,9 @@ function compileApp(spec: AppSpec, loads: LoadRegistry, rtt: RttTable): AppRoute
     responseHeaders: compileHeaders(spec.response_headers),
     h2Backend: spec.h2_backend === true,
     idleTimeoutMs: spec.idle_timeout === undefined ? undefined : spec.idle_timeout * 1000,
+    statics: (spec.statics ?? [])
+      .map((s) => ({ urlPrefix: staticPrefixKey(s.url_prefix), guestPath: s.guest_path, indexDocument: s.index_document }))
+      .sort((a, b) => b.urlPrefix.length - a.urlPrefix.length),
     autoStart: spec.service.auto_start_machines ?? true,
     autoStop: spec.service.auto_stop_machines ?? 'off',
     minMachinesRunning: spec.service.min_machines_running ?? 0,

@@ -55,6 +55,15 @@ export interface ServiceSpec {
   min_machines_running?: number | undefined;
 }
 
+export interface StaticSpec {
+  /** Absolute path in the machine's image. */
+  guest_path: string;
+  /** Absolute URL path; a request under it is looked up under guest_path. */
+  url_prefix: string;
+  /** Served for a request naming a directory. */
+  index_document?: string | undefined;
+}
+
 export interface AppSpec {
   name: string;
   hostnames: string[];
@@ -67,6 +76,8 @@ export interface AppSpec {
   h2_backend?: boolean | undefined;
   /** Seconds a response, upgraded connection or kept-alive HTTP/1 connection of the app may carry no bytes (fly's idle_timeout). */
   idle_timeout?: number | undefined;
+  /** fly's `[[statics]]`: served from the image of this host's machines (docs/routes-file.md). */
+  statics?: StaticSpec[] | undefined;
   service: ServiceSpec;
   machines: MachineSpec[];
 }

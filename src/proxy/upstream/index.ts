@@ -1,1 +1,1 @@
-export { UpstreamPool, UpstreamConn, type PoolOptions, type UpstreamOwner, type UpstreamWaiter } from './pool.js';
+export { UpstreamPool, UpstreamConn, type PoolOptions, type Upstream, type UpstreamBytes, type UpstreamOwner, type UpstreamWaiter } from './pool.js';

@@ -23,10 +23,32 @@ export interface UpstreamOwner {
 }
 
 /**
+ * The bytes' way to a machine as an exchange writes, pauses and drops it: a connection's socket,
+ * or the statics file source (core/static-source.ts), which answers as a file server would.
+ */
+export interface UpstreamBytes {
+  write(data: string | Buffer, encoding?: BufferEncoding): boolean;
+  cork(): void;
+  uncork(): void;
+  readonly writableNeedDrain: boolean;
+  pause(): unknown;
+  resume(): unknown;
+  isPaused(): boolean;
+  destroy(): unknown;
+}
+
+/** What an exchange holds while a machine answers it; only an UpstreamConn goes back to the pool. */
+export interface Upstream {
+  owner: UpstreamOwner | undefined;
+  readonly reused: boolean;
+  readonly socket: UpstreamBytes;
+}
+
+/**
  * One connection to a machine. Its socket listeners are set once, for its whole life, and forward to
  * the current owner: no listener churn per request on the hot path.
  */
-export class UpstreamConn {
+export class UpstreamConn implements Upstream {
   owner: UpstreamOwner | undefined;
   /** Set when the connection came from the idle list (it may have been closed by the peer meanwhile). */
   reused = false;
@@ -64,7 +86,7 @@ export class UpstreamConn {
 
 /** Who asked for a connection: told once, with the connection or why there is none. */
 export interface UpstreamWaiter {
-  onUpstreamConnect(err: Error | undefined, up: UpstreamConn | undefined): void;
+  onUpstreamConnect(err: Error | undefined, up: Upstream | undefined): void;
 }
 
 export class UpstreamPool {

@@ -127,7 +127,7 @@ export class SandboxDriver implements RuntimeDriver {
     const known = this.machines.get(spec.id);
     if (known) {
       const cg = createMachineCgroups(this.cgroups, known.cgroupName, spec.guest);
-      return { id: spec.id, address: known.traces.address, notApplied: cg.notApplied };
+      return { id: spec.id, address: known.traces.address, notApplied: cg.notApplied, imageRoot: known.lower };
     }
     const userns = await this.host.userNamespace(spec);
     let lower: string | undefined;
@@ -149,7 +149,7 @@ export class SandboxDriver implements RuntimeDriver {
     const ms = Math.round(this.opts.clock.monotonic() - t0);
     const t = record.traces;
     this.log.info('machine prepared', { machine: spec.id, app: spec.app, address: t.address, netns: t.netns, uids: t.user?.first, ms, notApplied });
-    return { id: spec.id, address: t.address, notApplied };
+    return { id: spec.id, address: t.address, notApplied, imageRoot: lower };
   }
 
   async start(m: DriverMachine, spec: MachineSpec, io: Parameters<RuntimeDriver['start']>[2]): Promise<void> {
