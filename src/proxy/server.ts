@@ -1,3 +1,4 @@
+import { probePorts, type PortProblem } from './port-probe.js';
 import net from 'node:net';
 import type tls from 'node:tls';
 import { createH2Server, DEFAULT_H2_LIMITS, type H2Front, type H2Limits } from './h2/server.js';
@@ -175,6 +176,11 @@ export class ProxyServer {
 
   udpPorts(): number[] {
     return this.udp.ports();
+  }
+
+  /** Whether these public ports could be served here (port-probe.ts): the problems, none when all can. */
+  probePorts(tcp: readonly number[], udp: readonly number[]): Promise<PortProblem[]> {
+    return probePorts({ tcpHost: this.tcp.listenHost, udpHosts: this.udp.bindHosts, tcpServed: this.tcp.ports(), udpServed: this.udp.ports() }, tcp, udp);
   }
 
   /** TCP service ports being served. */

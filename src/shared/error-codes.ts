@@ -157,6 +157,7 @@ export const ERROR_CODES = {
   ERR_CONTROL_TLS: { part: 'control', means: "The control plane's TLS certificate or key cannot be read, or they are not a pair" },
   ERR_CONTROL_TOKEN: { part: 'control', means: "The control plane's operator token_file cannot be read or created, or holds no valid token" },
   ERR_DEPLOY_FINISHED: { part: 'control', status: 409, means: 'The deploy is in a state that cannot be resumed or rolled back' },
+  ERR_PORT_UNAVAILABLE: { part: 'control', status: 409, means: "A host cannot listen on one of a release's public ports (another program holds it there)" },
   ERR_PORT_TAKEN: { part: 'control', status: 409, means: "A release's public port is another app's, or the platform's own (80, 443, BGP, a host's proxy or agent port)" },
   ERR_DEPLOY_INTERRUPTED: { part: 'control', status: 409, means: 'An interrupted deploy of the app must be resumed or rolled back first' },
   ERR_DEPLOY_IN_PROGRESS: { part: 'control', status: 409, means: 'The app has a deploy running: wait for it to end' },

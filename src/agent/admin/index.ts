@@ -19,4 +19,5 @@ export {
   type DrainReply,
 } from './admin-api.js';
 export { machinesRoutes } from './machines-api.js';
+export { portsCheckRoutes, PortsCheckBody } from './ports-check.js';
 export { parseCreateMachineRequest } from './machines-request.js';

@@ -11,6 +11,7 @@ import { getApp } from './apps.js';
 import { HttpError, json, route, type Route } from './http.js';
 import { hasImage } from './images.js';
 import { checkPublicPorts } from './public-ports.js';
+import { checkHostPorts } from './host-ports.js';
 import { StartDeploy, releaseKey, type ApiContext, type MachineDoc, type ReleaseDoc } from './schemas.js';
 
 export const DEFAULT_WAIT_TIMEOUT_S = 120;
@@ -40,6 +41,8 @@ export async function startDeploy(ctx: ApiContext, runner: DeployRunner, appName
   } else if (!(await hasImage(ctx.imagesDir, rel.image.digest))) {
     throw new HttpError(400, 'ERR_IMAGE_NOT_FOUND', `the control plane does not hold image ${rel.image.digest}: upload it (PUT /v1/images/${rel.image.digest}; starling deploy does this)`);
   }
+  // Last, as it asks every host: can each listen on the release's public ports?
+  await checkHostPorts(ctx, config);
   // The app's own machines: not a release command's temporary one (it is not to be rolled out).
   const machines = (await store.list('machines', { prefix: `${app.name}.` })).map((e) => e.value as MachineDoc).filter(isAppMachine);
   const { targets: group_targets, from } = deployTargets(machines, groupNames(config), config.primary_region ?? app.primary_region);

@@ -61,6 +61,11 @@ export class TcpEdge {
     for (const port of wanted.keys()) if (!this.listeners.has(port)) this.listen(port);
   }
 
+  /** Where services listen (undefined until serve()). */
+  get listenHost(): string | undefined {
+    return this.host;
+  }
+
   /** Ports wanted but not bound, and why. */
   listenProblems(): ListenProblem[] {
     return [...this.problems].map(([port, error]) => ({ port, error })).sort((a, b) => a.port - b.port);

@@ -74,6 +74,11 @@ export class UdpEdge {
     for (const port of wanted.keys()) if (!this.sockets.has(port)) this.bind(port);
   }
 
+  /** The addresses services bind (none until serve()). */
+  get bindHosts(): readonly string[] {
+    return this.hosts;
+  }
+
   listenProblems(): { port: number; error: string }[] {
     return [...this.problems].map(([port, error]) => ({ port, error })).sort((a, b) => a.port - b.port);
   }
