@@ -16,6 +16,8 @@ export interface Options {
   json: boolean;
   cpuProfDir: string | undefined;
   traceGcDir: string | undefined;
+  /** --node-arg: more node flags for the Starling process, as given. */
+  nodeArgs: string[];
 }
 
 export const USAGE = `usage: npm run bench:proxy -- [flags]
@@ -37,6 +39,7 @@ flags:
   --cpu-prof DIR   run the Starling proxy under node --cpu-prof --cpu-prof-dir=DIR
   --trace-gc DIR   run the Starling proxy under node --trace-gc: GC pauses per measured run in the
                    output, each round's log kept in DIR
+  --node-arg FLAG  one more node flag for the Starling proxy (repeatable; e.g. --node-arg=--max-semi-space-size=16)
   -h, --help       this text
 `;
 
@@ -47,6 +50,12 @@ export function positiveInt(flag: string, text: string, min: number): number {
     throw new Error(`${flag} wants a whole number ≥ ${min}, got "${text}"`);
   }
   return n;
+}
+
+/** --node-arg values: each must be one node flag (starting with -), passed on as given. */
+export function nodeArgsOf(values: string[] | undefined): string[] {
+  for (const v of values ?? []) if (!v.startsWith('-')) throw new Error(`--node-arg wants a node flag such as --max-semi-space-size=16, got "${v}"`);
+  return values ?? [];
 }
 
 /** Parsed options, or 'help'. Throws on bad flags (the message is meant for the user). */
@@ -64,6 +73,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
       json: { type: 'boolean' },
       'cpu-prof': { type: 'string' },
       'trace-gc': { type: 'string' },
+      'node-arg': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -93,5 +103,6 @@ export function parseOptions(argv: string[]): Options | 'help' {
     json: values.json ?? false,
     cpuProfDir: cpuProf === undefined ? undefined : resolve(cpuProf),
     traceGcDir: traceGc === undefined ? undefined : resolve(traceGc),
+    nodeArgs: nodeArgsOf(values['node-arg']),
   };
 }

@@ -3,7 +3,8 @@
  * `--cpu-prof DIR` (a V8 CPU profile per process, read with bench/cpuprofile.ts) and `--trace-gc`
  * (V8 prints one line per garbage collection on stdout, which goes to the process's log). The GC
  * lines printed while wrk measured are summed per run: how often the main thread stopped for GC and
- * for how long, the suspect for round-to-round spread.
+ * for how long, the suspect for round-to-round spread. `--node-arg FLAG` passes any other node flag
+ * (a heap size to try, --perf-basic-prof for perf).
  */
 import { copyFileSync, existsSync, readdirSync, readSync, openSync, closeSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +15,8 @@ export interface NodeDiagOptions {
   cpuProfDir: string | undefined;
   /** Run Starling under --trace-gc, sum its GC lines per run, copy each round's log here. */
   traceGcDir: string | undefined;
+  /** More node flags, as given (--node-arg, repeatable): heap sizes, --perf-basic-prof, … */
+  nodeArgs: string[];
 }
 
 /** node flags for the Starling process (cluster workers inherit them). */
@@ -21,6 +24,7 @@ export function diagNodeArgs(o: NodeDiagOptions): string[] {
   return [
     ...(o.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`]),
     ...(o.traceGcDir === undefined ? [] : ['--trace-gc']),
+    ...o.nodeArgs,
   ];
 }
 

@@ -1,7 +1,7 @@
 /** Command-line flags of `npm run bench:tls -- …`. */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { positiveInt } from './args.js';
+import { nodeArgsOf, positiveInt } from './args.js';
 
 /** `platform`: a real agent whose certificate came from the control plane over the feed (tls-platform.ts). */
 export const TLS_PROXIES = ['starling', 'nginx', 'caddy', 'platform'] as const;
@@ -26,6 +26,8 @@ export interface TlsOptions {
   cpuProfDir: string | undefined;
   /** Run them under node --trace-gc: GC per measured run, each round's log kept in DIR. */
   traceGcDir: string | undefined;
+  /** --node-arg: more node flags for the Starling process, as given. */
+  nodeArgs: string[];
 }
 
 export const TLS_USAGE = `usage: npm run bench:tls -- [flags]
@@ -56,6 +58,7 @@ flags:
                    --cpu-prof-dir=DIR
   --trace-gc DIR   run them under node --trace-gc: GC pauses per measured run in the output, each
                    round's log kept in DIR
+  --node-arg FLAG  one more node flag for them (repeatable; e.g. --node-arg=--max-semi-space-size=16)
   -h, --help       this text
 `;
 
@@ -75,6 +78,7 @@ export function parseTlsOptions(argv: string[]): TlsOptions | 'help' {
       json: { type: 'boolean' },
       'cpu-prof': { type: 'string' },
       'trace-gc': { type: 'string' },
+      'node-arg': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -112,5 +116,6 @@ export function parseTlsOptions(argv: string[]): TlsOptions | 'help' {
     lookups: values.lookups === undefined ? 1_000_000 : positiveInt('--lookups', values.lookups, 1000),
     cpuProfDir: dirFlag('--cpu-prof', values['cpu-prof']),
     traceGcDir: dirFlag('--trace-gc', values['trace-gc']),
+    nodeArgs: nodeArgsOf(values['node-arg']),
   };
 }
