@@ -1,24 +1,26 @@
 /**
- * `npm run bench:proxy`: Starling's proxy against nginx and HAProxy as reverse proxies, all in front
- * of one nginx origin on loopback, each loaded by wrk in turn, two rounds. A benchmark, not a test:
- * it prints numbers and fails only when something could not be run. See bench/README.md.
+ * `npm run bench:proxy`: Starling's proxy against nginx, HAProxy and Caddy as reverse proxies, all
+ * in front of one nginx origin on loopback, each loaded by wrk in turn, three rounds. A benchmark,
+ * not a test: it prints numbers and fails only when something could not be run. See bench/README.md.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { parseOptions, USAGE, type Options, type ProxyName } from './lib/args.js';
+import { caddyProxyConf, startCaddy } from './lib/caddy.js';
 import { BENCH_HOST, BODY, haproxyConf, nginxOriginConf, nginxProxyConf, starlingRoutes } from './lib/configs.js';
 import { freePort, HOST, waitFor200 } from './lib/net.js';
+import { diagNodeArgs, fmtGc, keepLog, listProfiles, logOffset, logSince, reportProfiles, summarizeGc } from './lib/node-diag.js';
 import { cleanupHandlers, runBench, killAllSync, logTail, run, spawnManaged, stop, type Managed } from './lib/procs.js';
+import { fmtRps, PEERS, printTable, summarize, type Run } from './lib/proxy-report.js';
 import { parseWrk } from './lib/wrk.js';
-import { findExecutable, fmtMs, round2, round3, table, versionOf as toolVersion } from './lib/util.js';
+import { BenchError, findExecutable, fmtMs, round2, round3, versionOf as toolVersion } from './lib/util.js';
 
 const THREADS = 1;
 const CONNECTIONS = 50;
-const ROUNDS = 2;
-const INSTALL_HINT = 'install them with: apt-get install -y nginx haproxy wrk   (or: npm run setup)';
+const INSTALL_HINT = 'install them with: apt-get install -y nginx haproxy caddy wrk   (or: npm run setup)';
 
 /** dist/bench/proxy.js → dist/src/cli/main.js */
 const STARLING_MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -26,24 +28,9 @@ const STARLING_MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.ur
 interface Tools {
   nginx: string;
   haproxy: string;
+  caddy: string;
   wrk: string;
 }
-
-interface Run {
-  proxy: ProxyName;
-  round: number;
-  rps: number;
-  p99_ms: number;
-  /** Non-2xx responses plus socket errors (connect/read/write/timeout) wrk counted. */
-  errors: number;
-}
-
-interface Best {
-  rps: number;
-  p99_ms: number;
-}
-
-class BenchError extends Error {}
 
 const log = (msg: string) => console.error(`bench: ${msg}`);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -51,8 +38,13 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 // ---------------------------------------------------------------------------------------------
 // Tools and versions
 
-function findTools(opts: Options): Tools {
-  const needed: (keyof Tools)[] = ['nginx', 'wrk', ...(opts.only.includes('haproxy') ? (['haproxy'] as const) : [])];
+/**
+ * nginx (the origin) and wrk are needed. A peer proxy that is not installed is left out of `opts.only`
+ * and returned in `notInstalled` (its ratio is null), unless --only named it: then it is an error.
+ */
+function findTools(opts: Options): { tools: Tools; notInstalled: ProxyName[] } {
+  const peers = PEERS.filter((p) => p !== 'nginx' && opts.only.includes(p));
+  const needed: (keyof Tools)[] = ['nginx', 'wrk', ...(opts.onlyNamed ? peers : [])];
   const found: Partial<Tools> = {};
   const missing: string[] = [];
   for (const name of needed) {
@@ -61,12 +53,22 @@ function findTools(opts: Options): Tools {
     else found[name] = p;
   }
   if (missing.length > 0) throw new BenchError(`not installed: ${missing.join(', ')}; ${INSTALL_HINT}`);
+  const notInstalled: ProxyName[] = [];
+  for (const peer of opts.onlyNamed ? [] : peers) {
+    const p = findExecutable(peer);
+    if (p === undefined) notInstalled.push(peer);
+    else found[peer] = p;
+  }
+  if (notInstalled.length > 0) {
+    log(`not installed, left out (their ratios are null): ${notInstalled.join(', ')}; apt-get install -y ${notInstalled.join(' ')}, or npm run setup`);
+    opts.only = opts.only.filter((p) => !notInstalled.includes(p));
+  }
   if (opts.only.includes('starling') && !existsSync(STARLING_MAIN)) {
     throw new BenchError(
       `Starling's CLI is not built (${STARLING_MAIN} is missing): run npm run build, or leave Starling out with --only nginx,haproxy`,
     );
   }
-  return { nginx: found.nginx ?? '', haproxy: found.haproxy ?? '', wrk: found.wrk ?? '' };
+  return { tools: { nginx: found.nginx ?? '', haproxy: found.haproxy ?? '', caddy: found.caddy ?? '', wrk: found.wrk ?? '' }, notInstalled };
 }
 
 function versionOf(bin: string, flag: string, pattern: RegExp): string {
@@ -126,11 +128,15 @@ async function startProxy(
       await ready('haproxy', proc, () => waitFor200('haproxy', port, '/', { host: BENCH_HOST, stillRunning: alive(proc) }));
       return { proc, port };
     }
+    case 'caddy': {
+      const proc = startCaddy(tools.caddy, dir, tag, caddyProxyConf(dir, port, originPort), opts.workers);
+      await ready('caddy', proc, () => waitFor200('caddy', port, '/', { host: BENCH_HOST, stillRunning: alive(proc) }));
+      return { proc, port };
+    }
     case 'starling': {
       const admin = await freePort();
-      const nodeArgs = opts.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`];
       const args = [
-        ...nodeArgs,
+        ...diagNodeArgs(opts),
         STARLING_MAIN,
         'proxy',
         'serve',
@@ -182,74 +188,23 @@ async function measure(
       await wrk(tools, port, opts.warmupS, false);
     }
     log(`${proxy} round ${round}: measuring ${opts.durationS} s`);
+    const traced = proxy === 'starling' && opts.traceGcDir !== undefined;
+    const logFrom = logOffset(proc.logFile);
     const output = await wrk(tools, port, opts.durationS, true);
+    const gc = traced ? summarizeGc(logSince(proc.logFile, logFrom)) : null;
     if (proc.hasExited()) throw new BenchError(`${proxy} exited during the run (${await proc.exited}):\n${logTail(proc)}`);
     if (ctx.origin.hasExited()) throw new BenchError(`the origin nginx exited during the run:\n${logTail(ctx.origin)}`);
     const r = parseWrk(output);
     const errors = r.non2xx + r.socketErrors;
     log(`${proxy} round ${round}: ${fmtRps(r.rps)} req/s, p99 ${fmtMs(r.p99Ms)} ms${errors > 0 ? `, ${errors} errors` : ''}`);
+    if (gc) log(`${proxy} round ${round}: ${fmtGc(gc, opts.durationS)}`);
     if (errors > 0) log(`warning: ${proxy} round ${round}: ${r.non2xx} non-2xx responses and ${r.socketErrors} socket errors out of ${r.requests} requests`);
-    return { proxy, round, rps: round2(r.rps), p99_ms: round3(r.p99Ms), errors };
+    return { proxy, round, rps: round2(r.rps), p99_ms: round3(r.p99Ms), errors, gc };
   } finally {
     await stop(proc);
-    if (proxy === 'starling' && opts.cpuProfDir !== undefined) {
-      const fresh = listProfiles(opts.cpuProfDir).filter((f) => !profilesBefore.includes(f));
-      if (fresh.length === 0) log(`warning: no .cpuprofile appeared in ${opts.cpuProfDir} (node writes it only when the process exits cleanly on SIGTERM)`);
-      for (const f of fresh) log(`cpu profile (round ${round}): ${join(opts.cpuProfDir, f)}`);
-    }
+    if (proxy === 'starling' && opts.cpuProfDir !== undefined) reportProfiles(opts.cpuProfDir, profilesBefore, `round ${round}`, log);
+    if (proxy === 'starling' && opts.traceGcDir !== undefined) keepLog(proc.logFile, opts.traceGcDir, `starling-r${round}`, log);
   }
-}
-
-function listProfiles(dir: string | undefined): string[] {
-  if (dir === undefined || !existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Report
-
-const fmtRps = (n: number) => Math.round(n).toLocaleString('en-US');
-
-/** Best of the rounds: the round with the highest req/s, with that round's p99. */
-function best(runs: Run[], proxy: ProxyName): Best | null {
-  const mine = runs.filter((r) => r.proxy === proxy);
-  if (mine.length === 0) return null;
-  const top = mine.reduce((a, b) => (b.rps > a.rps ? b : a));
-  return { rps: top.rps, p99_ms: top.p99_ms };
-}
-
-/** (max − min) / max of a proxy's req/s over its rounds: how much the rounds disagree. */
-function spread(runs: Run[], proxy: ProxyName): number {
-  const rps = runs.filter((r) => r.proxy === proxy).map((r) => r.rps);
-  if (rps.length < 2) return 0;
-  const max = Math.max(...rps);
-  return max > 0 ? (max - Math.min(...rps)) / max : 0;
-}
-
-function printTable(opts: Options, runs: Run[], summary: Record<ProxyName, Best | null>, heading: string): void {
-  const anyErrors = runs.some((r) => r.errors > 0);
-  console.log(heading);
-  console.log('');
-  const head = ['proxy', 'round', 'req/s', 'p99 ms', ...(anyErrors ? ['errors'] : [])];
-  const rows = runs.map((r) => [r.proxy, String(r.round), fmtRps(r.rps), fmtMs(r.p99_ms), ...(anyErrors ? [String(r.errors)] : [])]);
-  console.log(table(head, rows, [false, true, true, true, true]));
-  console.log('');
-  console.log(`best of ${ROUNDS} rounds (the round with the higher req/s, with that round's p99):`);
-  const srows = opts.only.map((p) => {
-    const b = summary[p];
-    return [p, b ? fmtRps(b.rps) : '-', b ? fmtMs(b.p99_ms) : '-', `${(spread(runs, p) * 100).toFixed(1)}%`];
-  });
-  console.log(table(['proxy', 'req/s', 'p99 ms', 'rounds differ by'], srows, [false, true, true, true]));
-  const s = summary.starling;
-  for (const peer of ['nginx', 'haproxy'] as const) {
-    const b = summary[peer];
-    if (!s || !b) continue;
-    console.log(
-      `starling / ${peer}: ${(s.rps / b.rps).toFixed(2)}× req/s, ${(s.p99_ms / b.p99_ms).toFixed(2)}× p99 latency` +
-        ` (req/s: higher is better; p99: lower is better)`,
-    );
-  }
-  if (!s) console.log('(starling was not run: no ratios)');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -271,15 +226,20 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const tools = findTools(opts);
+  const { tools, notInstalled } = findTools(opts);
   if (opts.cpuProfDir !== undefined) mkdirSync(opts.cpuProfDir, { recursive: true });
+  if (opts.traceGcDir !== undefined) mkdirSync(opts.traceGcDir, { recursive: true });
 
   const env = {
     cpus: availableParallelism(),
     node: process.version,
     nginx: versionOf(tools.nginx, '-v', /nginx\/(\S+)/),
     haproxy: versionOf(tools.haproxy, '-v', /HAProxy version (\S+)/),
+    caddy: versionOf(tools.caddy, 'version', /^v?(\d+\.\d+\S*)/m),
     wrk: versionOf(tools.wrk, '-v', /wrk (\S+)/),
+    /** The 1, 5 and 15 min load averages before and after the runs: other work on the CPUs shows here. */
+    load_avg_start: loadavg().map(round2),
+    load_avg_end: [] as number[],
   };
 
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
@@ -297,23 +257,21 @@ async function main(): Promise<void> {
 
   const ctx = { tools, dir, opts, originPort: origin.port, routesFile, origin: origin.proc };
   const runs: Run[] = [];
-  for (let round = 1; round <= ROUNDS; round++) {
+  for (let round = 1; round <= opts.rounds; round++) {
     for (const proxy of opts.only) {
       runs.push(await measure(proxy, round, ctx));
       await sleep(500);
     }
   }
+  env.load_avg_end = loadavg().map(round2);
 
-  const summary: Record<ProxyName, Best | null> = {
-    starling: best(runs, 'starling'),
-    nginx: best(runs, 'nginx'),
-    haproxy: best(runs, 'haproxy'),
-  };
-  const ratio = (peer: Best | null) => (summary.starling && peer && peer.rps > 0 ? round3(summary.starling.rps / peer.rps) : null);
+  const summary = summarize(runs);
+  const n = opts.workers;
   const workersNote =
-    opts.workers === 1
-      ? '1 worker each (starling --workers 1, nginx worker_processes 1, haproxy nbthread 1)'
-      : `${opts.workers} workers each, for a fair multi-core comparison (starling --workers ${opts.workers}, nginx worker_processes ${opts.workers}, haproxy nbthread ${opts.workers})`;
+    n === 1
+      ? '1 worker each (starling --workers 1, nginx worker_processes 1, haproxy nbthread 1, caddy GOMAXPROCS=1)'
+      : `${n} workers each, for a fair multi-core comparison (starling --workers ${n}, nginx worker_processes ${n}, haproxy nbthread ${n}, caddy GOMAXPROCS=${n})`;
+  const method = `best of ${opts.rounds}: the round with the highest req/s, with that round's p99`;
 
   if (opts.json) {
     const out = {
@@ -321,21 +279,24 @@ async function main(): Promise<void> {
       duration_s: opts.durationS,
       warmup_s: opts.warmupS,
       workers: opts.workers,
+      rounds: opts.rounds,
       load: { tool: `wrk ${env.wrk}`, threads: THREADS, connections: CONNECTIONS, host: BENCH_HOST },
       env,
-      summary_method: `best of ${ROUNDS}: the round with the highest req/s, with that round's p99`,
+      not_installed: notInstalled,
+      summary_method: method,
       runs,
-      summary: { ...summary, ratio_vs_nginx: ratio(summary.nginx), ratio_vs_haproxy: ratio(summary.haproxy) },
+      summary,
     };
     console.log(JSON.stringify(out, null, 2));
   } else {
     const heading = [
-      `proxy benchmark: wrk -t${THREADS} -c${CONNECTIONS} -d${opts.durationS}s --latency (after a ${opts.warmupS} s warm-up), ${ROUNDS} rounds`,
+      `proxy benchmark: wrk -t${THREADS} -c${CONNECTIONS} -d${opts.durationS}s --latency (after a ${opts.warmupS} s warm-up), ${opts.rounds} round${opts.rounds === 1 ? '' : 's'}`,
       `proxies: ${workersNote}`,
       `origin: nginx ${env.nginx} on ${HOST}:${origin.port}, static 200 ${JSON.stringify(BODY)}`,
-      `host: ${env.cpus} CPUs shared by wrk, the proxy under test and the origin; node ${env.node}, haproxy ${env.haproxy}, wrk ${env.wrk}`,
+      `host: ${env.cpus} CPUs shared by wrk, the proxy under test and the origin; node ${env.node}, haproxy ${env.haproxy}, caddy ${env.caddy}, wrk ${env.wrk}`,
+      `load average (1, 5, 15 min): ${env.load_avg_start.join(' ')} at the start, ${env.load_avg_end.join(' ')} at the end`,
     ].join('\n');
-    printTable(opts, runs, summary, heading);
+    printTable(opts, runs, summary, heading, notInstalled);
   }
 }
 

@@ -1,10 +1,10 @@
 /**
- * `npm run bench:tls`: Starling's proxy against nginx as TLS-terminating reverse proxies (one worker
- * each, ECDSA P-256 certificate, TLS 1.3, on loopback) in front of one nginx origin: new handshakes
- * per second (a new connection for every request) and requests per second over kept-alive TLS, both
- * with wrk; then Starling's certificate index with 100,000 names: memory and SNI lookup time.
- * The `platform` proxy is a real agent whose certificate came from the control plane over the feed
- * (lib/tls-platform.ts), measured the same way beside the other two.
+ * `npm run bench:tls`: Starling's proxy against nginx and Caddy as TLS-terminating reverse proxies
+ * (one worker or core each, ECDSA P-256 certificate, TLS 1.3, on loopback) in front of one nginx
+ * origin: new handshakes per second (a new connection for every request) and requests per second
+ * over kept-alive TLS, both with wrk; then Starling's certificate index with 100,000 names: memory
+ * and SNI lookup time. The `platform` proxy is a real agent whose certificate came from the control
+ * plane over the feed (lib/tls-platform.ts), measured the same way beside the others.
  * A benchmark, not a test: it prints numbers and fails only when something could not be run.
  * See bench/README.md.
  */
@@ -15,56 +15,23 @@ import { fileURLToPath } from 'node:url';
 
 import { FileCertStore, selfSigned } from '../src/certs/index.js';
 import type { IndexResult } from './lib/cert-index-child.js';
-import { BENCH_HOST, BODY, nginxOriginConf, nginxTlsProxyConf, starlingRoutes } from './lib/configs.js';
-import { freePort, HOST, waitFor200 } from './lib/net.js';
-import { cleanupHandlers, runBench, killAllSync, logTail, run, spawnManaged, stop, type Managed } from './lib/procs.js';
+import { BENCH_HOST, BODY, starlingRoutes } from './lib/configs.js';
+import { HOST } from './lib/net.js';
+import { diagNodeArgs, fmtGc, keepLog, listProfiles, logOffset, logSince, reportProfiles, summarizeGc } from './lib/node-diag.js';
+import { cleanupHandlers, runBench, killAllSync, logTail, run, stop } from './lib/procs.js';
 import { parseTlsOptions, TLS_USAGE, type TlsOptions, type TlsProxy } from './lib/tls-args.js';
-import { PLATFORM_HOST, platformCase, type PlatformCase } from './lib/tls-platform.js';
+import { PLATFORM_HOST, platformCase } from './lib/tls-platform.js';
+import { hostOf, startOrigin, startProxy, STARLING_MAIN, type Negotiated, type Setup, type Tools } from './lib/tls-proxies.js';
 import { groupCpuMs } from './lib/cpu.js';
-import { NODE_OPENSSL_CONF, waitForTls, WRK_SNI_SCRIPT, type TlsProbeResult } from './lib/tls-setup.js';
+import { NODE_OPENSSL_CONF, WRK_SNI_SCRIPT } from './lib/tls-setup.js';
 import { BenchError, findExecutable, fmtInt, fmtMs, round1, round2, round3, versionOf } from './lib/util.js';
 import { parseWrk } from './lib/wrk.js';
 import { PLATFORM_AIMS, WRK_TESTS, printIndex, printWrk, summarize, type Run, type WrkTest } from './lib/tls-report.js';
 
 const THREADS = 1;
 const CONNECTIONS = 50;
-const INSTALL_HINT = 'install them with: apt-get install -y nginx wrk   (or: npm run setup)';
-/** dist/bench/tls.js → dist/src/cli/main.js */
-const STARLING_MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const INSTALL_HINT = 'install them with: apt-get install -y nginx caddy wrk   (or: npm run setup)';
 const INDEX_CHILD = fileURLToPath(new URL('./lib/cert-index-child.js', import.meta.url));
-
-interface Tools {
-  nginx: string;
-  wrk: string;
-}
-
-/** What the proxy's TLS port negotiated with a probe connection (see waitForTls). */
-interface Negotiated {
-  protocol: string;
-  cipher: string;
-  group: string;
-}
-
-interface Setup {
-  tools: Tools;
-  dir: string;
-  opts: TlsOptions;
-  originPort: number;
-  origin: Managed;
-  routesFile: string;
-  certsDir: string;
-  certFile: string;
-  keyFile: string;
-  certPem: string;
-  keyPem: string;
-  opensslConf: string;
-  wrkScript: string;
-  /** Set when the platform case runs. */
-  platform: PlatformCase | undefined;
-}
-
-/** SNI and Host each proxy is loaded with: the platform serves its apps under the apps_domain. */
-const hostOf = (proxy: TlsProxy): string => (proxy === 'platform' ? PLATFORM_HOST : BENCH_HOST);
 
 const log = (msg: string) => console.error(`bench: ${msg}`);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -72,117 +39,29 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 // ---------------------------------------------------------------------------------------------
 // Tools
 
-function findTools(opts: TlsOptions): Tools {
+/**
+ * nginx (the origin) and wrk are needed. Caddy, when not installed, is left out of `opts.proxies`
+ * and returned in `notInstalled` (its ratios are null), unless --only named it: then it is an error.
+ */
+function findTools(opts: TlsOptions): { tools: Tools; notInstalled: TlsProxy[] } {
   const missing: string[] = [];
   const nginx = findExecutable('nginx');
   const wrk = findExecutable('wrk');
+  const caddy = opts.proxies.includes('caddy') ? findExecutable('caddy') : undefined;
   if (nginx === undefined) missing.push('nginx');
   if (wrk === undefined) missing.push('wrk');
-  if (missing.length > 0) throw new BenchError(`not installed: ${missing.join(', ')}; ${INSTALL_HINT} (--only index needs neither)`);
+  if (opts.proxiesNamed && opts.proxies.includes('caddy') && caddy === undefined) missing.push('caddy');
+  if (missing.length > 0) throw new BenchError(`not installed: ${missing.join(', ')}; ${INSTALL_HINT} (--only index needs none of them)`);
   if ((opts.proxies.includes('starling') || opts.proxies.includes('platform')) && !existsSync(STARLING_MAIN)) {
     throw new BenchError(`Starling's CLI is not built (${STARLING_MAIN} is missing): run npm run build, or leave Starling out with --only nginx`);
   }
-  return { nginx: nginx ?? '', wrk: wrk ?? '' };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Processes under test
-
-async function ready<T>(what: string, proc: Managed, check: () => Promise<T>): Promise<T> {
-  try {
-    return await check();
-  } catch (e) {
-    const reason = proc.hasExited() ? `${(e as Error).message} (${await proc.exited})` : (e as Error).message;
-    throw new BenchError(`${reason}\n--- ${what} output (${proc.logFile}) ---\n${logTail(proc) || '(empty)'}`);
+  const notInstalled: TlsProxy[] = [];
+  if (opts.proxies.includes('caddy') && caddy === undefined) {
+    notInstalled.push('caddy');
+    opts.proxies = opts.proxies.filter((p) => p !== 'caddy');
+    log('not installed, left out (its ratios are null): caddy; apt-get install -y caddy, or npm run setup');
   }
-}
-
-function startNginx(tools: Tools, dir: string, name: string, conf: string): Managed {
-  const confFile = join(dir, `${name}.conf`);
-  writeFileSync(confFile, conf);
-  for (const sub of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, `${name}-temp`, sub), { recursive: true });
-  return spawnManaged(name, tools.nginx, ['-c', confFile, '-p', dir, '-e', join(dir, `${name}-error.log`), '-g', 'daemon off;'], join(dir, `${name}.out`));
-}
-
-async function startOrigin(tools: Tools, dir: string): Promise<{ proc: Managed; port: number }> {
-  const port = await freePort();
-  const proc = startNginx(tools, dir, 'origin', nginxOriginConf(dir, 'origin', port, 1));
-  await ready('origin nginx', proc, () => waitFor200('origin nginx', port, '/', { stillRunning: () => !proc.hasExited() }));
-  return { proc, port };
-}
-
-interface Started {
-  proc: Managed;
-  port: number;
-  negotiated: Negotiated;
-  /** Stops the proxy (and, for the platform, its control plane). */
-  stop(): Promise<void>;
-}
-
-async function startProxy(proxy: TlsProxy, round: number, s: Setup): Promise<Started> {
-  const port = await freePort();
-  const tag = `${proxy}-r${round}`;
-  const alive = (p: Managed) => () => !p.hasExited();
-  const verify = (p: Managed) => waitForTls(`${proxy} proxy`, port, hostOf(proxy), s.certPem, { stillRunning: alive(p) });
-  let proc: Managed;
-  let probe: TlsProbeResult;
-  let stopIt = (): Promise<void> => stop(proc);
-  switch (proxy) {
-    case 'nginx': {
-      const conf = nginxTlsProxyConf(s.dir, tag, port, s.originPort, { certFile: s.certFile, keyFile: s.keyFile });
-      proc = startNginx(s.tools, s.dir, tag, conf);
-      probe = await ready('nginx proxy', proc, () => verify(proc));
-      break;
-    }
-    case 'starling': {
-      const [httpPort, admin] = [await freePort(), await freePort()];
-      const args = [
-        `--openssl-config=${s.opensslConf}`,
-        STARLING_MAIN,
-        'proxy',
-        'serve',
-        '--routes',
-        s.routesFile,
-        '--region',
-        'fra',
-        '--listen',
-        `${HOST}:${httpPort}`,
-        '--tls-listen',
-        `${HOST}:${port}`,
-        '--certs',
-        s.certsDir,
-        '--admin',
-        `${HOST}:${admin}`,
-        '--access-log',
-        'off',
-        '--log-level',
-        'warn',
-        '--workers',
-        '1',
-      ];
-      proc = spawnManaged(tag, process.execPath, args, join(s.dir, `${tag}.out`));
-      probe = await ready('starling proxy', proc, async () => {
-        await waitFor200('starling admin', admin, '/healthz', { stillRunning: alive(proc) });
-        return verify(proc);
-      });
-      break;
-    }
-    case 'platform': {
-      if (!s.platform) throw new BenchError('the platform case was not prepared');
-      const r = await s.platform.startRound(round, port);
-      proc = r.proc;
-      stopIt = () => r.stop();
-      try {
-        // The agent started with an empty state dir: the certificate it serves came over the feed.
-        probe = await ready('platform agent', proc, () => verify(proc));
-      } catch (e) {
-        await r.stop();
-        throw e;
-      }
-      break;
-    }
-  }
-  return { proc, port, negotiated: { protocol: probe.protocol ?? 'unknown', cipher: probe.cipher, group: probe.group ?? 'unknown' }, stop: stopIt };
+  return { tools: { nginx: nginx ?? '', wrk: wrk ?? '', caddy: caddy ?? '' }, notInstalled };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -224,10 +103,13 @@ const TEST_LABEL: Record<WrkTest, string> = {
 
 async function measureProxy(proxy: TlsProxy, round: number, s: Setup, tests: WrkTest[]): Promise<{ runs: Run[]; negotiated: Negotiated }> {
   log(`${proxy} round ${round}: starting`);
+  const profilesBefore = listProfiles(s.opts.cpuProfDir);
+  const node = proxy === 'starling' || proxy === 'platform';
   const started = await startProxy(proxy, round, s);
   const { proc, port, negotiated } = started;
   const host = hostOf(proxy);
   log(`${proxy} round ${round}: ${negotiated.protocol}, ${negotiated.cipher}, ${negotiated.group}, no session tickets`);
+  const traced = node && s.opts.traceGcDir !== undefined;
   const runs: Run[] = [];
   try {
     for (const test of tests) {
@@ -236,11 +118,13 @@ async function measureProxy(proxy: TlsProxy, round: number, s: Setup, tests: Wrk
         await wrk(s, test, host, port, s.opts.warmupS, false);
       }
       log(`${proxy} round ${round}: ${test}: measuring ${s.opts.durationS} s over ${TEST_LABEL[test]}`);
+      const logFrom = logOffset(proc.logFile);
       const cpuBefore = groupCpuMs(proc.child.pid);
       const t0 = Date.now();
       const output = await wrk(s, test, host, port, s.opts.durationS, true);
       const wallMs = Date.now() - t0;
       const cpuAfter = groupCpuMs(proc.child.pid);
+      const gc = traced ? summarizeGc(logSince(proc.logFile, logFrom)) : null;
       if (proc.hasExited()) throw new BenchError(`${proxy} exited during the run (${await proc.exited}):\n${logTail(proc)}`);
       if (s.origin.hasExited()) throw new BenchError(`the origin nginx exited during the run:\n${logTail(s.origin)}`);
       const r = parseWrkOrFail(output);
@@ -251,14 +135,17 @@ async function measureProxy(proxy: TlsProxy, round: number, s: Setup, tests: Wrk
       const cpuPerReq = cpuMs === undefined ? null : round1((cpuMs * 1000) / r.requests);
       const cpuText = cpuPct === null ? '' : `, proxy CPU ${cpuPct.toFixed(0)}% (${fmtInt(cpuPerReq ?? 0)} µs per request)`;
       log(`${proxy} round ${round}: ${test}: ${fmtInt(r.rps)} req/s, p99 ${fmtMs(r.p99Ms)} ms${cpuText}${errors > 0 ? `, ${errors} errors` : ''}`);
+      if (gc) log(`${proxy} round ${round}: ${test}: ${fmtGc(gc, s.opts.durationS)}`);
       if (errors > 0) {
         log(`warning: ${proxy} round ${round} ${test}: ${r.non2xx} non-2xx responses and ${r.socketErrors} socket errors out of ${r.requests} requests`);
       }
-      runs.push({ test, proxy, round, rps: round2(r.rps), p99_ms: round3(r.p99Ms), errors, proxy_cpu_pct: cpuPct, proxy_cpu_us_per_req: cpuPerReq });
+      runs.push({ test, proxy, round, rps: round2(r.rps), p99_ms: round3(r.p99Ms), errors, proxy_cpu_pct: cpuPct, proxy_cpu_us_per_req: cpuPerReq, gc });
       await sleep(300);
     }
   } finally {
     await started.stop();
+    if (node && s.opts.cpuProfDir !== undefined) reportProfiles(s.opts.cpuProfDir, profilesBefore, `${proxy} round ${round}`, log);
+    if (traced && s.opts.traceGcDir !== undefined) keepLog(proc.logFile, s.opts.traceGcDir, `${proxy}-r${round}`, log);
   }
   return { runs, negotiated };
 }
@@ -326,7 +213,7 @@ async function prepare(tools: Tools, dir: string, opts: TlsOptions): Promise<Set
     opensslConf,
     wrkScript,
     platform: opts.proxies.includes('platform')
-      ? platformCase({ dir, originPort: origin.port, certPem: pair.certPem, keyPem: pair.keyPem, opensslConf })
+      ? platformCase({ dir, originPort: origin.port, certPem: pair.certPem, keyPem: pair.keyPem, opensslConf, nodeArgs: diagNodeArgs(opts) })
       : undefined,
   };
 }
@@ -351,7 +238,11 @@ async function main(): Promise<void> {
     log('not root: leaving out the platform case (a real agent with BIRD needs root)');
     opts.proxies = opts.proxies.filter((p) => p !== 'platform');
   }
-  const tools = wrkTests.length > 0 ? findTools(opts) : undefined;
+  const found = wrkTests.length > 0 ? findTools(opts) : undefined;
+  const tools = found?.tools;
+  const notInstalled = found?.notInstalled ?? [];
+  if (opts.cpuProfDir !== undefined) mkdirSync(opts.cpuProfDir, { recursive: true });
+  if (opts.traceGcDir !== undefined) mkdirSync(opts.traceGcDir, { recursive: true });
   const env = {
     cpus: availableParallelism(),
     node: process.version,
@@ -359,6 +250,7 @@ async function main(): Promise<void> {
     nginx: tools ? versionOf(tools.nginx, '-v', /nginx\/(\S+)/) : null,
     nginx_openssl: tools ? versionOf(tools.nginx, '-V', /running with OpenSSL (\S+)/) : null,
     wrk: tools ? versionOf(tools.wrk, '-v', /wrk (\S+)/) : null,
+    caddy: tools && tools.caddy !== '' ? versionOf(tools.caddy, 'version', /^v?(\d+\.\d+\S*)/m) : null,
     /** The 1, 5 and 15 min load averages before and after the runs: other work on the CPUs shows here. */
     load_avg_start: loadavg().map(round2),
     load_avg_end: [] as number[],
@@ -420,10 +312,16 @@ async function main(): Promise<void> {
         ? {
             certificate: `ECDSA P-256, self-signed, the same for ${opts.proxies.length > 2 ? 'every proxy' : 'both proxies'}`,
             session_tickets: false,
-            negotiated: { starling: negotiated.starling ?? null, nginx: negotiated.nginx ?? null, platform: negotiated.platform ?? null },
+            negotiated: {
+              starling: negotiated.starling ?? null,
+              nginx: negotiated.nginx ?? null,
+              caddy: negotiated.caddy ?? null,
+              platform: negotiated.platform ?? null,
+            },
           }
         : null,
       env,
+      not_installed: notInstalled,
       summary_method: method,
       runs,
       summary,
@@ -451,11 +349,12 @@ async function main(): Promise<void> {
         return x ? `${p} ${x.protocol} ${x.cipher} ${x.group}` : `${p} -`;
       })
       .join('; ');
+    const caddyNote = opts.proxies.includes('caddy') ? '; caddy GOMAXPROCS=1, TLS 1.3 only' : '';
     printWrk(opts, runs, summary, [
       `TLS benchmark: wrk -t${THREADS} -c${CONNECTIONS} -d${opts.durationS}s --latency (after a ${opts.warmupS} s warm-up), ${opts.rounds} round${opts.rounds === 1 ? '' : 's'}`,
       `  handshakes: -H 'Connection: close' (a new connection, a full handshake, for every request); keepalive: kept-alive connections`,
       `  ${url} with SNI and Host ${BENCH_HOST}, connected to ${HOST} (a wrk script replaces DNS)`,
-      `proxies: 1 worker each (starling proxy serve --tls-listen, certificate from its store by SNI; nginx worker_processes 1, ssl_protocols TLSv1.3)`,
+      `proxies: 1 worker each (starling proxy serve --tls-listen, certificate from its store by SNI; nginx worker_processes 1, ssl_protocols TLSv1.3${caddyNote})`,
       ...(opts.proxies.includes('platform')
         ? [
             `  platform: starling agent run ([proxy] tls_listen, no machines), a new host each round with an empty state dir; SNI and Host ${PLATFORM_HOST};`,
@@ -464,8 +363,8 @@ async function main(): Promise<void> {
         : []),
       `TLS: ECDSA P-256 certificate (the same for ${opts.proxies.length > 2 ? 'all' : 'both'}), session tickets off on ${opts.proxies.length > 2 ? 'all' : 'both'} (no resumption); negotiated: ${tlsLine}`,
       `origin: nginx ${env.nginx ?? '?'} on ${HOST}:${setup.originPort}, static 200 ${JSON.stringify(BODY)}`,
-      `host: ${env.cpus} CPUs shared by wrk, the proxy under test and the origin${opts.proxies.includes('platform') ? ' (and, in the platform rounds, the idle control plane)' : ''}; node ${env.node} (OpenSSL ${env.node_openssl}), nginx OpenSSL ${env.nginx_openssl ?? '?'}, wrk ${env.wrk ?? '?'}`,
-    ]);
+      `host: ${env.cpus} CPUs shared by wrk, the proxy under test and the origin${opts.proxies.includes('platform') ? ' (and, in the platform rounds, the idle control plane)' : ''}; node ${env.node} (OpenSSL ${env.node_openssl}), nginx OpenSSL ${env.nginx_openssl ?? '?'}${env.caddy ? `, caddy ${env.caddy}` : ''}, wrk ${env.wrk ?? '?'}`,
+    ], notInstalled);
   }
   if (index) {
     if (setup) console.log('');

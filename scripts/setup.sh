@@ -19,7 +19,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# nginx: origin in tests and peer in the benchmark; haproxy: benchmark peer; wrk: load generator;
+# nginx: origin in tests and peer in the benchmark; haproxy, caddy: benchmark peers (bench:proxy,
+# bench:tls; Caddy is what Kamal, Coolify and Uncloud users run); wrk: load generator;
 # pebble: the ACME test CA (with pebble-challtestsrv); openssl: test certificates;
 # bird2: the BGP daemon the announcer drives; iproute2: network namespaces (ip netns) and tc for tests;
 # bubblewrap: the sandbox runtime driver that runs machines; nftables: each machine's host firewall;
@@ -31,7 +32,7 @@ cd "$(dirname "$0")/.."
 # postgresql-15 (with psql) and redis-server (with redis-cli): real servers and clients the TCP
 # services at the edge are tested with (pg_tls, tls, raw).
 # gcc: bench:tcp compiles its echo server and load generator (bench/lib/tcp-*.c) at start.
-PACKAGES=(nginx haproxy wrk pebble openssl bird2 iproute2 bubblewrap nftables linux-libc-dev bind9 bind9-dnsutils buildah skopeo docker-registry busybox-static postgresql-15 redis-server gcc)
+PACKAGES=(nginx haproxy caddy wrk pebble openssl bird2 iproute2 bubblewrap nftables linux-libc-dev bind9 bind9-dnsutils buildah skopeo docker-registry busybox-static postgresql-15 redis-server gcc)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -20,10 +20,12 @@ export interface Managed {
 
 const live = new Set<Managed>();
 
-export function spawnManaged(name: string, command: string, args: string[], logFile: string): Managed {
+/** `env`, when given, is added to the benchmark's own environment (Caddy's GOMAXPROCS). */
+export function spawnManaged(name: string, command: string, args: string[], logFile: string, env?: Record<string, string>): Managed {
   const fd = openSync(logFile, 'a');
   try {
-    return track(name, spawn(command, args, { detached: true, stdio: ['ignore', fd, fd] }), logFile);
+    const options = { detached: true, stdio: ['ignore', fd, fd] as ['ignore', number, number], ...(env && { env: { ...process.env, ...env } }) };
+    return track(name, spawn(command, args, options), logFile);
   } finally {
     closeSync(fd);
   }

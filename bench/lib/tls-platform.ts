@@ -43,7 +43,8 @@ export interface PlatformCase {
   startRound(round: number, tlsPort: number): Promise<PlatformRound>;
 }
 
-export function platformCase(o: { dir: string; originPort: number; certPem: string; keyPem: string; opensslConf: string }): PlatformCase {
+/** `nodeArgs`: more node flags for the agent (--cpu-prof, --trace-gc), after the OpenSSL config. */
+export function platformCase(o: { dir: string; originPort: number; certPem: string; keyPem: string; opensslConf: string; nodeArgs?: string[] }): PlatformCase {
   const dir = join(o.dir, 'platform');
   mkdirSync(dir, { recursive: true });
   let imported = false;
@@ -59,7 +60,7 @@ export function platformCase(o: { dir: string; originPort: number; certPem: stri
         agent = await startAgentProc(
           control,
           dir,
-          { name: `tls${round}`, region: 'fra', tlsPort, routes: platformRoutes(o.originPort), nodeArgs: [`--openssl-config=${o.opensslConf}`] },
+          { name: `tls${round}`, region: 'fra', tlsPort, routes: platformRoutes(o.originPort), nodeArgs: [`--openssl-config=${o.opensslConf}`, ...(o.nodeArgs ?? [])] },
           round,
         );
       } catch (e) {

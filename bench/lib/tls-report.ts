@@ -1,10 +1,12 @@
 /**
- * bench:tls's report: the best round per proxy and test, the ratios against nginx (the platform case
- * against the issue's aims), and the printed tables. Pure formatting of what tls.ts measured.
+ * bench:tls's report: the best round per proxy and test, each proxy's spread over its rounds, the
+ * ratios against nginx and Caddy (the platform case against the issue's aims), and the printed
+ * tables. Pure formatting of what tls.ts measured.
  */
 import type { IndexResult } from './cert-index-child.js';
-import type { TlsOptions, TlsProxy } from './tls-args.js';
-import { fmtBytes, fmtInt, fmtMs, round3, table } from './util.js';
+import type { GcSummary } from './node-diag.js';
+import { TLS_PROXIES, type TlsOptions, type TlsProxy } from './tls-args.js';
+import { fmtBytes, fmtInt, fmtMs, round3, spreadPct, table } from './util.js';
 
 /** The issue's aims for the platform case, as multiples of nginx's req/s (higher is better). */
 export const PLATFORM_AIMS = { handshakes: 0.9, keepalive: 0.5 } as const;
@@ -24,6 +26,8 @@ export interface Run {
   proxy_cpu_pct: number | null;
   /** The proxy's CPU time per completed request, in µs (null without /proc). */
   proxy_cpu_us_per_req: number | null;
+  /** Starling's (or the agent's) GC during the measured run, with --trace-gc; null otherwise. */
+  gc: GcSummary | null;
 }
 
 export interface Best {
@@ -44,12 +48,10 @@ export function best(runs: Run[], test: WrkTest, proxy: TlsProxy): Best | null {
   return { rps: top.rps, p99_ms: top.p99_ms, proxy_cpu_pct: top.proxy_cpu_pct, proxy_cpu_us_per_req: top.proxy_cpu_us_per_req };
 }
 
-/** (max − min) / max of req/s over the rounds. */
-function spread(runs: Run[], test: WrkTest, proxy: TlsProxy): number {
+/** (max − min) / median of req/s over the rounds, in %; null when the proxy did not run. */
+function spread(runs: Run[], test: WrkTest, proxy: TlsProxy): number | null {
   const rps = runs.filter((r) => r.test === test && r.proxy === proxy).map((r) => r.rps);
-  if (rps.length < 2) return 0;
-  const max = Math.max(...rps);
-  return max > 0 ? (max - Math.min(...rps)) / max : 0;
+  return rps.length === 0 ? null : spreadPct(rps);
 }
 
 export interface TestSummary {
@@ -61,12 +63,22 @@ export interface TestSummary {
   p99_ratio_vs_nginx: number | null;
   /** Starling's CPU time per request ÷ nginx's (lower is better for Starling). */
   cpu_per_req_ratio_vs_nginx: number | null;
+  /** Caddy (null when it did not run or is not installed), and the same three ratios against it. */
+  caddy: Best | null;
+  ratio_vs_caddy: number | null;
+  p99_ratio_vs_caddy: number | null;
+  cpu_per_req_ratio_vs_caddy: number | null;
   /** The platform case: an agent serving the control plane's certificate (null when it did not run). */
   platform: Best | null;
   /** The same three ratios for the platform case against nginx. */
   platform_ratio_vs_nginx: number | null;
   platform_p99_ratio_vs_nginx: number | null;
   platform_cpu_per_req_ratio_vs_nginx: number | null;
+  platform_ratio_vs_caddy: number | null;
+  platform_p99_ratio_vs_caddy: number | null;
+  platform_cpu_per_req_ratio_vs_caddy: number | null;
+  /** Each proxy's (max − min) / median of req/s over its rounds, in % (null: not run). */
+  spread_pct: Record<TlsProxy, number | null>;
   /** The issue's aim for platform_ratio_vs_nginx, and whether this run met it (null: not measured). */
   platform_aim_vs_nginx: number;
   platform_met: boolean | null;
@@ -92,19 +104,30 @@ export function summarize(runs: Run[], test: WrkTest): TestSummary | null {
   if (!runs.some((r) => r.test === test)) return null;
   const starling = best(runs, test, 'starling');
   const nginx = best(runs, test, 'nginx');
+  const caddy = best(runs, test, 'caddy');
   const platform = best(runs, test, 'platform');
   const s = ratios(starling, nginx);
   const p = ratios(platform, nginx);
+  const sc = ratios(starling, caddy);
+  const pc = ratios(platform, caddy);
   return {
     starling,
     nginx,
     ratio_vs_nginx: s.rps,
     p99_ratio_vs_nginx: s.p99,
     cpu_per_req_ratio_vs_nginx: s.cpu,
+    caddy,
+    ratio_vs_caddy: sc.rps,
+    p99_ratio_vs_caddy: sc.p99,
+    cpu_per_req_ratio_vs_caddy: sc.cpu,
     platform,
     platform_ratio_vs_nginx: p.rps,
     platform_p99_ratio_vs_nginx: p.p99,
     platform_cpu_per_req_ratio_vs_nginx: p.cpu,
+    platform_ratio_vs_caddy: pc.rps,
+    platform_p99_ratio_vs_caddy: pc.p99,
+    platform_cpu_per_req_ratio_vs_caddy: pc.cpu,
+    spread_pct: Object.fromEntries(TLS_PROXIES.map((px) => [px, spread(runs, test, px)])) as Record<TlsProxy, number | null>,
     platform_aim_vs_nginx: PLATFORM_AIMS[test],
     platform_met: p.rps === null ? null : p.rps >= PLATFORM_AIMS[test],
   };
@@ -121,11 +144,26 @@ const SATURATED_PCT = 85;
 const fmtPct = (n: number | null) => (n === null ? '-' : `${n.toFixed(0)}%`);
 const fmtUs = (n: number | null) => (n === null ? '-' : fmtInt(n));
 
-export function printWrk(opts: TlsOptions, runs: Run[], summary: Record<WrkTest, TestSummary | null>, heading: string[]): void {
+/** One "a / b" line: req/s, p99 and CPU per request ratios (with the platform's aim against nginx). */
+function ratioLine(subject: 'starling' | 'platform', peer: 'nginx' | 'caddy', test: WrkTest, s: TestSummary, notInstalled: TlsProxy[]): string {
+  const label = `${subject} / ${peer}, ${SUMMARY_LINE[test]}`;
+  if (notInstalled.includes(peer)) return `${label}: - (${peer} is not installed: apt-get install -y ${peer}, or npm run setup)`;
+  const key = subject === 'starling' ? '' : 'platform_';
+  const rps = s[`${key}ratio_vs_${peer}`];
+  const p99 = s[`${key}p99_ratio_vs_${peer}`];
+  const c = s[`${key}cpu_per_req_ratio_vs_${peer}`];
+  if (rps === null || p99 === null) return `${label}: - (needs both proxies)`;
+  const cpu = c === null ? '' : `; proxy CPU per request ${c.toFixed(2)}× (lower is better)`;
+  const aim = subject === 'platform' && peer === 'nginx' ? `; aim ≥ ${s.platform_aim_vs_nginx.toFixed(1)}× ${s.platform_met ? '✓' : '✗'}` : '';
+  return `${label}: ${rps.toFixed(2)}× (higher is better${aim}); p99 latency ${p99.toFixed(2)}× (lower is better)${cpu}`;
+}
+
+export function printWrk(opts: TlsOptions, runs: Run[], summary: Record<WrkTest, TestSummary | null>, heading: string[], notInstalled: TlsProxy[]): void {
   const anyErrors = runs.some((r) => r.errors > 0);
+  const anyGc = runs.some((r) => r.gc !== null);
   console.log(heading.join('\n'));
   console.log('');
-  const head = ['test', 'proxy', 'round', 'req/s', 'p99 ms', 'proxy CPU', 'CPU µs/req', ...(anyErrors ? ['errors'] : [])];
+  const head = ['test', 'proxy', 'round', 'req/s', 'p99 ms', 'proxy CPU', 'CPU µs/req', ...(anyGc ? ['GC ms', 'GC pauses'] : []), ...(anyErrors ? ['errors'] : [])];
   const rows = runs.map((r) => [
     r.test,
     r.proxy,
@@ -134,59 +172,47 @@ export function printWrk(opts: TlsOptions, runs: Run[], summary: Record<WrkTest,
     fmtMs(r.p99_ms),
     fmtPct(r.proxy_cpu_pct),
     fmtUs(r.proxy_cpu_us_per_req),
+    ...(anyGc ? [r.gc ? r.gc.total_ms.toFixed(0) : '-', r.gc ? String(r.gc.scavenges + r.gc.mark_compacts) : '-'] : []),
     ...(anyErrors ? [String(r.errors)] : []),
   ]);
-  console.log(table(head, rows, [false, false, true, true, true, true, true, true]));
+  console.log(table(head, rows, [false, false, true, true, true, true, true, true, true, true]));
   console.log('');
-  console.log(`best of ${opts.rounds} round${opts.rounds === 1 ? '' : 's'} (the round with the higher req/s, with that round's other numbers):`);
+  console.log(`best of ${opts.rounds} round${opts.rounds === 1 ? '' : 's'} (the round with the highest req/s, with that round's other numbers):`);
   const srows: string[][] = [];
   for (const test of WRK_TESTS) {
-    if (!summary[test]) continue;
+    const s = summary[test];
+    if (!s) continue;
     for (const proxy of opts.proxies) {
       const b = best(runs, test, proxy);
+      if (!b) continue;
+      const perRound = runs.filter((r) => r.test === test && r.proxy === proxy).map((r) => fmtInt(r.rps));
+      const sp = s.spread_pct[proxy];
       srows.push([
         test,
         proxy,
-        b ? fmtInt(b.rps) : '-',
-        b ? fmtMs(b.p99_ms) : '-',
-        fmtPct(b?.proxy_cpu_pct ?? null),
-        fmtUs(b?.proxy_cpu_us_per_req ?? null),
-        `${(spread(runs, test, proxy) * 100).toFixed(1)}%`,
+        fmtInt(b.rps),
+        fmtMs(b.p99_ms),
+        fmtPct(b.proxy_cpu_pct),
+        fmtUs(b.proxy_cpu_us_per_req),
+        perRound.join(' / '),
+        sp === null ? '-' : `${sp.toFixed(1)}%`,
       ]);
     }
   }
   console.log(
-    table(['test', 'proxy', 'req/s', 'p99 ms', 'proxy CPU', 'CPU µs/req', 'rounds differ by'], srows, [false, false, true, true, true, true, true]),
+    table(['test', 'proxy', 'req/s', 'p99 ms', 'proxy CPU', 'CPU µs/req', 'req/s per round', 'spread'], srows, [false, false, true, true, true, true, true, true]),
   );
   console.log('(handshakes: every request is a new connection, so req/s = full TLS handshakes per second;');
-  console.log(' proxy CPU: its CPU time over the run, in % of one core; CPU µs/req: that time per request)');
+  console.log(' proxy CPU: its CPU time over the run, in % of one core; CPU µs/req: that time per request;');
+  console.log(" spread: (max − min) / median of the rounds' req/s; above ~10% the machine or the proxy was unsteady)");
   console.log('');
-  for (const test of WRK_TESTS) {
-    const s = summary[test];
-    if (!s) continue;
-    if (s.ratio_vs_nginx === null || s.p99_ratio_vs_nginx === null) {
-      console.log(`starling / nginx, ${SUMMARY_LINE[test]}: - (needs both proxies)`);
-      continue;
-    }
-    const cpu = s.cpu_per_req_ratio_vs_nginx === null ? '' : `; proxy CPU per request ${s.cpu_per_req_ratio_vs_nginx.toFixed(2)}× (lower is better)`;
-    console.log(
-      `starling / nginx, ${SUMMARY_LINE[test]}: ${s.ratio_vs_nginx.toFixed(2)}× (higher is better); p99 latency ${s.p99_ratio_vs_nginx.toFixed(2)}× (lower is better)${cpu}`,
-    );
-  }
-  if (opts.proxies.includes('platform')) {
-    for (const test of WRK_TESTS) {
-      const s = summary[test];
-      if (!s) continue;
-      if (s.platform_ratio_vs_nginx === null || s.platform_p99_ratio_vs_nginx === null) {
-        console.log(`platform / nginx, ${SUMMARY_LINE[test]}: - (needs both proxies)`);
-        continue;
+  const subjects = (['starling', 'platform'] as const).filter((p) => opts.proxies.includes(p));
+  for (const subject of subjects) {
+    for (const peer of ['nginx', 'caddy'] as const) {
+      for (const test of WRK_TESTS) {
+        const s = summary[test];
+        if (s) console.log(ratioLine(subject, peer, test, s, notInstalled));
       }
-      const c = s.platform_cpu_per_req_ratio_vs_nginx;
-      const cpu = c === null ? '' : `; proxy CPU per request ${c.toFixed(2)}× (lower is better)`;
-      const aim = `aim ≥ ${s.platform_aim_vs_nginx.toFixed(1)}× ${s.platform_met ? '✓' : '✗'}`;
-      console.log(
-        `platform / nginx, ${SUMMARY_LINE[test]}: ${s.platform_ratio_vs_nginx.toFixed(2)}× (higher is better; ${aim}); p99 latency ${s.platform_p99_ratio_vs_nginx.toFixed(2)}× (lower is better)${cpu}`,
-      );
     }
   }
   const idle = runs.filter((r) => r.proxy_cpu_pct !== null && r.proxy_cpu_pct < SATURATED_PCT);

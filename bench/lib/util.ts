@@ -50,3 +50,20 @@ export function fmtBytes(n: number): string {
   if (abs >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${Math.round(n)} B`;
 }
+
+/** The median of some numbers (the mean of the middle two for an even count); NaN for none. */
+export function median(values: number[]): number {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(v.length / 2);
+  return v.length === 0 ? NaN : v.length % 2 === 1 ? (v[mid] ?? NaN) : ((v[mid - 1] ?? 0) + (v[mid] ?? 0)) / 2;
+}
+
+/**
+ * How much a proxy's rounds disagree: (max − min) / median, in %, one decimal; 0 with fewer than
+ * two rounds. 10% means the worst round was a tenth of a typical round below the best one.
+ */
+export function spreadPct(values: number[]): number {
+  if (values.length < 2) return 0;
+  const m = median(values);
+  return m > 0 ? round1(((Math.max(...values) - Math.min(...values)) / m) * 100) : 0;
+}
