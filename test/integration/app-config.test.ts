@@ -168,11 +168,12 @@ restart = { policy = "no" }
   it('accepts a real fly.toml as it is, with a warning for exactly each unsupported key', () => {
     const { config: c, warnings } = parseAppConfig(FLY_TOML, 'fly.toml');
     assert.deepEqual(paths(warnings), [
-      'swap_size_mb', 'experimental.auto_rollback', 'statics', 'metrics', 'mounts.auto_extend_size_threshold',
+      'swap_size_mb', 'experimental.auto_rollback', 'metrics', 'mounts.auto_extend_size_threshold',
       'mounts',
     ]);
     for (const w of warnings) assert.match(w.message, /ignored$/);
     assert.deepEqual([c.app, c.primary_region, c.kill_signal, c.kill_signal_set, c.kill_timeout_ms], ['hello-node', 'ams', 'SIGTERM', true, 5000]);
+    assert.deepEqual(c.statics, [{ guest_path: '/app/public', url_prefix: '/static/' }], 'fly\'s [[statics]] is applied');
     assert.deepEqual(c.build, { dockerfile: 'Dockerfile', args: { NODE_VERSION: '20.11.1' } }, 'a Dockerfile build is taken, with its arguments');
     assert.deepEqual(c.env, { NODE_ENV: 'production', PORT: '3000', PRIMARY_REGION: 'ams' });
     assert.deepEqual(c.deploy, { strategy: 'rolling', max_unavailable: 0.33, release_command: ['npx', 'prisma', 'migrate', 'deploy'], release_command_timeout_ms: 300_000 });
@@ -305,7 +306,7 @@ describe('starling config validate', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^fly\.toml: warning: swap_size_mb: /m);
     assert.match(r.stdout, /^fly\.toml: warning: mounts\.auto_extend_size_threshold: /m);
-    assert.match(r.stdout, /^fly\.toml: valid: app "hello-node", primary region ams, public ports 80, 443, rolling deploys, release command "npx prisma migrate deploy" first; 6 warnings/m);
+    assert.match(r.stdout, /^fly\.toml: valid: app "hello-node", primary region ams, public ports 80, 443, rolling deploys, release command "npx prisma migrate deploy" first; 5 warnings/m);
   });
 
   it('lists every error with its path and exits 2', () => {
