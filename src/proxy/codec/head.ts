@@ -64,6 +64,7 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const CTL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
 const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
 const DIGITS = /^[0-9]{1,15}$/;
+const STATUS = /^[1-5][0-9][0-9]$/;
 
 /** Index just past the blank line that ends the head, or -1 while it is incomplete. */
 export function findHeadEnd(buf: Buffer, from = 0): number {
@@ -87,11 +88,19 @@ export function parseRequestHead(buf: Buffer, start: number, end: number): Reque
   if (!TARGET.test(target)) return new HeadError('bad_request_line', 'request target has bad bytes');
   const minor = version === 'HTTP/1.1' ? 1 : version === 'HTTP/1.0' ? 0 : -1;
   if (minor < 0) return new HeadError('bad_version', `unsupported version "${version.slice(0, 16)}"`);
+  // Written out, not spread from a template: one object of one shape, no property copying per head.
   const head: RequestHead = {
     method,
     target,
     host: undefined,
-    ...emptyFields(minor as 0 | 1),
+    minor: minor as 0 | 1,
+    names: [],
+    values: [],
+    contentLength: -1,
+    chunked: false,
+    close: minor === 0,
+    connectionTokens: [],
+    upgrade: undefined,
   };
   const err = parseFields(text, eol < 0 ? text.length : eol + 2, head);
   if (err) return err;
@@ -118,19 +127,15 @@ export function parseResponseHead(buf: Buffer, start: number, end: number): Resp
   // "HTTP/1.1 200 OK" — the reason phrase may be empty or contain spaces.
   const minor = first.startsWith('HTTP/1.1 ') ? 1 : first.startsWith('HTTP/1.0 ') ? 0 : -1;
   const code = first.slice(9, 12);
-  if (minor < 0 || !/^[1-5][0-9][0-9]$/.test(code) || (first.length > 12 && first[12] !== ' ')) {
+  if (minor < 0 || !STATUS.test(code) || (first.length > 12 && first[12] !== ' ')) {
     return new HeadError('bad_status_line', 'status line is not "HTTP/1.x NNN reason"');
   }
   const reason = first.slice(13);
   if (CTL.test(reason)) return new HeadError('bad_status_line', 'reason phrase has control bytes');
-  const head: ResponseHead = { status: Number(code), reason, ...emptyFields(minor as 0 | 1) };
-  const err = parseFields(text, eol < 0 ? text.length : eol + 2, head);
-  return err ?? head;
-}
-
-function emptyFields(minor: 0 | 1): HeadFields {
-  return {
-    minor,
+  const head: ResponseHead = {
+    status: Number(code),
+    reason,
+    minor: minor as 0 | 1,
     names: [],
     values: [],
     contentLength: -1,
@@ -139,6 +144,8 @@ function emptyFields(minor: 0 | 1): HeadFields {
     connectionTokens: [],
     upgrade: undefined,
   };
+  const err = parseFields(text, eol < 0 ? text.length : eol + 2, head);
+  return err ?? head;
 }
 
 function parseFields(text: string, from: number, head: HeadFields): HeadError | undefined {
