@@ -59,11 +59,7 @@ export class UpstreamConn implements Upstream {
     readonly socket: net.Socket,
     readonly key: string,
   ) {
-    socket.on('data', (chunk: Buffer) => {
-      // Bytes from an idle machine belong to no request: the connection cannot be trusted any more.
-      if (this.owner) this.owner.onUpstreamData(chunk);
-      else socket.destroy();
-    });
+    // The socket is read by `onread` into the shared buffer (see acquire): bytes arrive through bytes().
     socket.on('end', () => {
       if (this.owner) this.owner.onUpstreamEnd();
       else socket.destroy();
@@ -79,6 +75,13 @@ export class UpstreamConn implements Upstream {
     });
   }
 
+  /** Bytes read from the machine (a copy: the read buffer is shared by every connection). */
+  bytes(chunk: Buffer): void {
+    // Bytes from an idle machine belong to no request: the connection cannot be trusted any more.
+    if (this.owner) this.owner.onUpstreamData(chunk);
+    else this.socket.destroy();
+  }
+
   get usable(): boolean {
     return !this.socket.destroyed && this.socket.readyState === 'open';
   }
@@ -88,6 +91,9 @@ export class UpstreamConn implements Upstream {
 export interface UpstreamWaiter {
   onUpstreamConnect(err: Error | undefined, up: Upstream | undefined): void;
 }
+
+/** Where every upstream socket reads into (onread); a read is copied out before the next one. */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 export class UpstreamPool {
   private readonly idle = new Map<string, UpstreamConn[]>();
@@ -119,7 +125,21 @@ export class UpstreamPool {
       who.onUpstreamConnect(undefined, up);
       return;
     }
-    const socket = net.connect({ host, port, noDelay: true });
+    let conn: UpstreamConn | undefined;
+    // `onread` into one shared buffer instead of 'data' events: no stream machinery and no 64 KiB
+    // allocation per read; each read is copied out at its size (the exchange may keep it).
+    const socket = net.connect({
+      host,
+      port,
+      noDelay: true,
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (n: number, buf: Uint8Array) => {
+          conn?.bytes(Buffer.from(buf.subarray(0, n)));
+          return true;
+        },
+      },
+    });
     let done = false;
     const finish = (err: Error | undefined): void => {
       if (done) return;
@@ -130,7 +150,8 @@ export class UpstreamPool {
         socket.destroy();
         who.onUpstreamConnect(err, undefined);
       } else {
-        who.onUpstreamConnect(undefined, new UpstreamConn(socket, key));
+        conn = new UpstreamConn(socket, key);
+        who.onUpstreamConnect(undefined, conn);
       }
     };
     const timer = this.clock.setTimeout(
