@@ -88,19 +88,11 @@ export function parseRequestHead(buf: Buffer, start: number, end: number): Reque
   if (!TARGET.test(target)) return new HeadError('bad_request_line', 'request target has bad bytes');
   const minor = version === 'HTTP/1.1' ? 1 : version === 'HTTP/1.0' ? 0 : -1;
   if (minor < 0) return new HeadError('bad_version', `unsupported version "${version.slice(0, 16)}"`);
-  // Written out, not spread from a template: one object of one shape, no property copying per head.
   const head: RequestHead = {
     method,
     target,
     host: undefined,
-    minor: minor as 0 | 1,
-    names: [],
-    values: [],
-    contentLength: -1,
-    chunked: false,
-    close: minor === 0,
-    connectionTokens: [],
-    upgrade: undefined,
+    ...emptyFields(minor as 0 | 1),
   };
   const err = parseFields(text, eol < 0 ? text.length : eol + 2, head);
   if (err) return err;
@@ -132,10 +124,14 @@ export function parseResponseHead(buf: Buffer, start: number, end: number): Resp
   }
   const reason = first.slice(13);
   if (CTL.test(reason)) return new HeadError('bad_status_line', 'reason phrase has control bytes');
-  const head: ResponseHead = {
-    status: Number(code),
-    reason,
-    minor: minor as 0 | 1,
+  const head: ResponseHead = { status: Number(code), reason, ...emptyFields(minor as 0 | 1) };
+  const err = parseFields(text, eol < 0 ? text.length : eol + 2, head);
+  return err ?? head;
+}
+
+function emptyFields(minor: 0 | 1): HeadFields {
+  return {
+    minor,
     names: [],
     values: [],
     contentLength: -1,
@@ -144,8 +140,6 @@ export function parseResponseHead(buf: Buffer, start: number, end: number): Resp
     connectionTokens: [],
     upgrade: undefined,
   };
-  const err = parseFields(text, eol < 0 ? text.length : eol + 2, head);
-  return err ?? head;
 }
 
 function parseFields(text: string, from: number, head: HeadFields): HeadError | undefined {
