@@ -11,7 +11,7 @@
  *
  * Each machine converges on its own: one that cannot be created (a bad image, the control plane
  * down for its secrets) is retried with exponential backoff on the injected clock, and never holds
- * up the others; it is reported `failed`, unless the control plane could not be reached (that
+ * up the others; it is reported `failed`, unless the control plane (or the platform registry it serves) could not be reached (that
  * report could only arrive once it is back, when the machine is being made again). A failure to
  * reach the control plane is also retried as soon as a newer view arrives (it answered the feed). States go to the
  * control plane through the StateReporter whenever they change.
@@ -30,6 +30,13 @@ import { machineDetails, tailOf, withTail } from './report-details.js';
 import { applyDesired, desiredStopped, overridesKey, reportedState } from './desired.js';
 import type { MachineReport, StateReporter } from './state-report.js';
 import type { SyncView } from './sync-cache.js';
+
+/**
+ * Failures that say the control plane is down, not that the release is broken: its API, or the
+ * platform registry it serves (every image a host pulls comes from there). Such a machine is not
+ * reported failed, and is tried again as soon as the feed answers.
+ */
+const CONTROL_DOWN: ReadonlySet<string> = new Set(['ERR_CONTROL_UNREACHABLE', 'ERR_REGISTRY_UNREACHABLE']);
 
 /** What the reconciler needs of the host's machines (the MachineManager; fakes in unit tests). */
 export type ReconcileMachines = Pick<MachineManager, 'onChange' | 'get' | 'create' | 'stop' | 'destroy'> & Partial<Pick<MachineManager, 'logs' | 'start'>>;
@@ -134,7 +141,7 @@ export class Reconciler {
     }
     for (const slot of this.slots.values()) {
       // The control plane answered the feed again: what failed for want of it is tried now.
-      if (slot.retry && slot.lastError?.code === 'ERR_CONTROL_UNREACHABLE' && view.revision > slot.failedAt) this.retryNow(slot, false);
+      if (slot.retry && slot.lastError && CONTROL_DOWN.has(slot.lastError.code) && view.revision > slot.failedAt) this.retryNow(slot, false);
       this.kick(slot);
     }
     this.sweepStates(view);
@@ -337,7 +344,7 @@ export class Reconciler {
           ...machineDetails(m),
           ...withTail(tailOf(this.o.machines.logs?.(slot.app, slot.id, { tail: LIVE_TAIL_LINES }).entries)),
         });
-      } else if (slot.lastError && slot.want && slot.lastError.code !== 'ERR_CONTROL_UNREACHABLE') {
+      } else if (slot.lastError && slot.want && !CONTROL_DOWN.has(slot.lastError.code)) {
         // Not for want of the control plane: such a report could only arrive once it is back, when
         // the machine is being made again, and a deploy would take it for a broken release.
         const event = { at: slot.failedTime, type: 'failed', message: `could not be created: ${slot.lastError.message}`.slice(0, MAX_TAIL_LINE_CHARS) };
