@@ -3,6 +3,7 @@ import type { SchemaIssue } from '../shared/index.js';
 import { splitCommandWords } from './command-words.js';
 import { parseDuration } from './duration.js';
 import { staticMapping, staticsList } from './statics.js';
+import { idleTimeoutSeconds } from './http-options.js';
 import { APP_NAME_RE, APP_NAME_RULE, BASE64_RE, HEADER_NAME_RE, PROCESS_GROUP_RE, PROCESS_GROUP_RULE, RESERVED_RESPONSE_FIELDS, SECRET_NAME_RE } from './names.js';
 
 export { parseDuration };
@@ -124,8 +125,7 @@ const httpService = z.strictObject({
   http_options: z
     .strictObject({
       h2_backend: z.boolean().default(false),
-      // fly's seconds: how long a connection of the app may carry no bytes (proxy core/decide.ts).
-      idle_timeout: z.number().int('must be a whole number of seconds').min(1, 'must be at least 1 second').max(86_400, 'must be at most 86400 seconds (a day)').optional(),
+      idle_timeout: idleTimeoutSeconds.optional(),
       response: z.strictObject({ headers: responseHeaders }).prefault({}),
     })
     .prefault({}),

@@ -78,6 +78,7 @@ export {
   type VmConfig,
 } from './app-config.js';
 export { groupNames, groupOf, processGroup, serves } from './process-groups.js';
+export { idleTimeoutSeconds } from './http-options.js';
 export { MAX_STATICS, staticMapping, staticPrefixKey, staticsList, type StaticMapping } from './statics.js';
 export { defaultGroupOf } from './app-config-groups.js';
 export { parseSizeMb } from './app-config-schema.js';

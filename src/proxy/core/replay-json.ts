@@ -1,4 +1,4 @@
-import { ChunkedScanner, headerValue, type RequestHead, type ResponseHead } from '../codec/index.js';
+import { ChunkedScanner, type RequestHead, type ResponseHead } from '../codec/index.js';
 import { HEADER_NAME_RE } from '../../contract/index.js';
 import { edgeOwnsRequestField } from './headers.js';
 import { durationMs, emptyDirective, hasTarget, type ReplayParse, type ReplayTransform } from './replay.js';
@@ -20,10 +20,8 @@ const PATH = /^\/[\x21-\x22\x24-\x7e]*$/;
 // A field value as HTTP/1.1 carries it (latin1 bytes, no control characters but HTAB).
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
-/** Whether the machine's response is a JSON replay (its media type, parameters aside). */
-export function isReplayJson(resp: ResponseHead): boolean {
-  const type = headerValue(resp, 'content-type');
-  if (type === undefined) return false;
+/** Whether a response's Content-Type makes it a JSON replay (the media type, parameters aside). */
+export function isReplayType(type: string): boolean {
   const semi = type.indexOf(';');
   return TYPES.has((semi < 0 ? type : type.slice(0, semi)).trim().toLowerCase());
 }

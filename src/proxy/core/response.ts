@@ -1,7 +1,6 @@
 import {
   ChunkedScanner,
   findHeadEnd,
-  headerValue,
   HeadError,
   MAX_HEAD_BYTES,
   parseResponseHead,
@@ -13,7 +12,7 @@ import type { Downstream } from './downstream.js';
 import type { AppHeaders } from '../route-table/index.js';
 import { EV, Ev, event, type Event } from './lifecycle.js';
 import { parseReplay } from './replay.js';
-import { isReplayJson, parseReplayJson, ReplayBody } from './replay-json.js';
+import { isReplayType, parseReplayJson, ReplayBody } from './replay-json.js';
 
 type Framing = 'none' | 'length' | 'chunked' | 'close';
 
@@ -107,9 +106,21 @@ export class ResponseRelay {
       this.first = buf;
       this.firstAt = end;
       if (resp.status === 101) return EV.upgrade;
-      const replay = headerValue(resp, 'starling-replay') ?? headerValue(resp, 'fly-replay');
+      // One pass over the fields for both replay forms: every response on the hot path takes it.
+      let replay: string | undefined;
+      let type: string | undefined;
+      const { names, values } = resp;
+      for (let i = 0; i < names.length; i++) {
+        const n = names[i];
+        if (n === 'starling-replay') {
+          replay = values[i];
+          break;
+        }
+        if (n === 'fly-replay') replay ??= values[i];
+        else if (n === 'content-type') type ??= values[i];
+      }
       if (replay !== undefined) return asked(parseReplay(replay));
-      if (!isReplayJson(resp) || responseHasNoBody(this.head.method, resp.status)) return EV.head;
+      if (type === undefined || !isReplayType(type) || responseHasNoBody(this.head.method, resp.status)) return EV.head;
       this.replayBody = new ReplayBody(resp);
       return replayAsked(this.replayBody.feed(buf, end));
     }

@@ -3,7 +3,7 @@ import { extname } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { tomlSyntaxIssue, ConfigIssuesError, fromZod, isKnownRegion, type SchemaIssue } from '../../shared/index.js';
-import { APP_NAME_RE, APP_NAME_RULE, HEADER_NAME_RE, RESERVED_RESPONSE_FIELDS, staticMapping, staticsList } from '../../contract/index.js';
+import { APP_NAME_RE, APP_NAME_RULE, HEADER_NAME_RE, RESERVED_RESPONSE_FIELDS, idleTimeoutSeconds, staticMapping, staticsList } from '../../contract/index.js';
 import { MACHINE_STATES, type RoutesSpec } from './types.js';
 import { tcpPortClashes, tcpServiceSchema } from './tcp-schema.js';
 
@@ -103,7 +103,7 @@ const app = z.strictObject({
   response_headers: responseHeaders.optional(),
   h2_backend: z.boolean().default(false),
   statics: staticsList(staticMapping).optional(),
-  idle_timeout: z.number().int('must be a whole number of seconds').min(1, 'must be at least 1 second').max(86_400, 'must be at most 86400 seconds (a day)').optional(),
+  idle_timeout: idleTimeoutSeconds.optional(),
   service: service.prefault({}),
   machines: z.array(machine),
 });
