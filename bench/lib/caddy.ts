@@ -40,19 +40,17 @@ function config(dir: string, apps: Record<string, object>): string {
 
 /** Plain HTTP reverse proxy on 127.0.0.1:`port` to the origin, any Host. */
 export function caddyProxyConf(dir: string, port: number, originPort: number): string {
-  return config(dir, {
-    http: {
-      grace_period: '1s',
-      servers: {
-        bench: {
-          listen: [`127.0.0.1:${port}`],
-          automatic_https: { disable: true },
-          protocols: ['h1'],
-          routes: [{ handle: [reverseProxy(originPort)] }],
-        },
-      },
+  return config(dir, { http: httpApp(port, originPort, {}) });
+}
+
+/** The one server both configs run: HTTP/1.1 on 127.0.0.1:`port`, everything to the origin; `extra` adds to it. */
+function httpApp(port: number, originPort: number, extra: object): object {
+  return {
+    grace_period: '1s',
+    servers: {
+      bench: { listen: [`127.0.0.1:${port}`], automatic_https: { disable: true }, protocols: ['h1'], routes: [{ handle: [reverseProxy(originPort)] }], ...extra },
     },
-  });
+  };
 }
 
 /**
@@ -68,18 +66,7 @@ export function caddyTlsProxyConf(dir: string, port: number, originPort: number,
       session_tickets: { disabled: true },
       disable_ocsp_stapling: true,
     },
-    http: {
-      grace_period: '1s',
-      servers: {
-        bench: {
-          listen: [`127.0.0.1:${port}`],
-          automatic_https: { disable: true },
-          protocols: ['h1'],
-          tls_connection_policies: [{ protocol_min: 'tls1.3' }],
-          routes: [{ handle: [reverseProxy(originPort)] }],
-        },
-      },
-    },
+    http: httpApp(port, originPort, { tls_connection_policies: [{ protocol_min: 'tls1.3' }] }),
   });
 }
 
