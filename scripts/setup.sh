@@ -31,8 +31,10 @@ cd "$(dirname "$0")/.."
 # pull from; busybox-static: the static binary the tests' images are made of.
 # postgresql-15 (with psql) and redis-server (with redis-cli): real servers and clients the TCP
 # services at the edge are tested with (pg_tls, tls, raw).
+# wireguard-go and wireguard-tools (wg): the host mesh (src/mesh/) where the kernel has no WireGuard
+# module, as on this machine; tcpdump: the test that the backhaul carries no plaintext.
 # gcc: bench:tcp compiles its echo server and load generator (bench/lib/tcp-*.c) at start.
-PACKAGES=(nginx haproxy caddy wrk pebble openssl bird2 iproute2 bubblewrap nftables linux-libc-dev bind9 bind9-dnsutils buildah skopeo docker-registry busybox-static postgresql-15 redis-server gcc)
+PACKAGES=(nginx haproxy caddy wrk pebble openssl bird2 iproute2 bubblewrap nftables linux-libc-dev bind9 bind9-dnsutils buildah skopeo docker-registry busybox-static postgresql-15 redis-server gcc wireguard-go wireguard-tools tcpdump)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

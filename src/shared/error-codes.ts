@@ -98,6 +98,8 @@ export const ERROR_CODES = {
   ERR_MACHINE_EXEC: { part: 'agent', means: 'The command to run inside the machine could not be started' },
   ERR_AGENT_API: { part: 'agent', means: "The agent's admin API answered an error without a code of its own" },
   ERR_AGENT_CONFIG: { part: 'agent', means: 'agent.toml is invalid' },
+  ERR_MESH_KEY: { part: 'mesh', means: "The host's WireGuard key file cannot be read or does not hold a key" },
+  ERR_MESH_DEVICE: { part: 'mesh', means: 'The WireGuard interface cannot be started or refused a change' },
   ERR_AGENT_CONFIG_READ: { part: 'agent', means: 'agent.toml cannot be read' },
   ERR_AGENT_TOKEN: { part: 'agent', means: "The agent's admin token_file cannot be read or created, or holds no valid token" },
   ERR_AGENT_UNREACHABLE: { part: 'agent', means: "The agent's admin API cannot be reached" },

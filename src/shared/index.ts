@@ -34,5 +34,6 @@ export * from './metrics/index.js';
 // The HTTP kit is a part of its own, src/http: it loads node:http (about 50 ms and 9 MiB), so a
 // process that needs only shared's basics, such as `starling --help`, does not load it.
 export { HOST_PORT_RULE, parseHostPort } from './addresses.js';
+export { bits, contains, formatNet, hostBits, parseIp, parsePrefix, type Ip, type Prefix } from './ip.js';
 export { closest, editDistance } from './closest.js';
 export { SEAL_KEY_BYTES, seal, unseal } from './sealed.js';

@@ -1,0 +1,150 @@
+/**
+ * The mesh with real wireguard-go between two network namespaces joined by a veth (the underlay):
+ * each side's Mesh follows a host list as the control plane would send it. Hosts reach each other
+ * at their mesh addresses only through WireGuard (a capture on the underlay holds nothing but UDP
+ * to the WireGuard ports, and not the bytes sent), a host taken off the list is cut off, and a
+ * host whose underlay address moves is followed.
+ */
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { publicKeyOf, generateMeshKeys, hostAddress, hostSubnet, Mesh, WireguardGoDevice, type MeshHost } from '../../src/mesh/index.js';
+import { silentLogger, SystemClock } from '../../src/shared/index.js';
+import { canMakeNamespaces, inNs, twoHosts, type Link } from '../helpers/netns.js';
+import { waitFor } from '../helpers/wait.js';
+
+const run = promisify(execFile);
+const PREFIX = 'fdaa::/16';
+const PORT = 51820;
+const skip = canMakeNamespaces() ? false : 'needs root (network namespaces)';
+const clock = new SystemClock();
+const tmp = mkdtempSync(join(tmpdir(), 'starling-mesh-'));
+let link: Link;
+const devices: WireguardGoDevice[] = [];
+const meshes: Record<'a' | 'b', Mesh> = {} as Record<'a' | 'b', Mesh>;
+const hosts: Record<'a' | 'b', MeshHost> = {} as Record<'a' | 'b', MeshHost>;
+const ifname: Record<'a' | 'b', string> = {} as Record<'a' | 'b', string>;
+
+/** An echo server in namespace `ns` on [addr]:PORT_ECHO: each connection gets back what it sent. */
+const ECHO_PORT = 7007;
+const ECHO = `require('net').createServer((s) => s.pipe(s)).listen(${ECHO_PORT}, process.argv[1], () => console.log('listening'))`;
+const servers: ReturnType<typeof spawn>[] = [];
+
+/**
+ * A TCP connection from namespace `ns` to [to]:ECHO_PORT that sends `payload` and reads it back;
+ * true when it came back whole within a second.
+ */
+async function reaches(ns: string, to: string, payload = 'hello over the mesh'): Promise<boolean> {
+  const client = `const s = require('net').connect(${ECHO_PORT}, process.argv[1]); let got = ''; s.setTimeout(1000, () => process.exit(1));
+    s.on('connect', () => s.write(process.argv[2])); s.on('data', (d) => { got += d; if (got === process.argv[2]) process.exit(0); }); s.on('error', () => process.exit(1));`;
+  try {
+    await run('ip', ['netns', 'exec', ns, process.execPath, '-e', client, to, payload]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function startEcho(ns: string, addr: string): Promise<void> {
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', ECHO, addr], { stdio: ['ignore', 'pipe', 'inherit'] });
+  servers.push(child);
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  await waitFor(() => out.includes('listening'), `the echo server on ${addr}`, 10_000, 20);
+}
+
+before(async () => {
+  if (skip) return;
+  link = twoHosts('sm');
+  const id = randomBytes(3).toString('hex');
+  for (const [side, n, ns, addr] of [['a', 1, link.a, link.addrA], ['b', 2, link.b, link.addrB]] as const) {
+    const keys = generateMeshKeys();
+    ifname[side] = `stm${id}${side}`;
+    hosts[side] = { id: side, publicKey: keys.publicKey, endpoint: `${addr}:${PORT}`, address: hostAddress(PREFIX, n), subnet: hostSubnet(PREFIX, n) };
+    const dev = new WireguardGoDevice({ name: ifname[side], privateKey: keys.privateKey, listenPort: PORT, address: hosts[side].address, wrap: ['ip', 'netns', 'exec', ns], clock, logger: silentLogger });
+    devices.push(dev);
+    await dev.open();
+    meshes[side] = new Mesh(dev, { id: side, address: hosts[side].address, publicKey: keys.publicKey, interface: ifname[side] }, silentLogger);
+  }
+  await startEcho(link.a, 'fdaa:1::1');
+  await startEcho(link.b, 'fdaa:2::1');
+});
+
+after(async () => {
+  for (const s of servers) s.kill();
+  for (const d of devices) await d.close();
+  link?.destroy();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('the host mesh on wireguard-go', { skip, timeout: 60_000 }, () => {
+  it('host keys are the ones wg makes and derives (wireguard-tools)', async () => {
+    const k = generateMeshKeys();
+    const pub = async (priv: string): Promise<string> => {
+      const child = spawn('wg', ['pubkey'], { stdio: ['pipe', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stdin.end(`${priv}\n`);
+      await new Promise((r) => child.once('exit', r));
+      return out.trim();
+    };
+    assert.equal(await pub(k.privateKey), k.publicKey);
+    const fromWg = (await run('wg', ['genkey'])).stdout.trim();
+    assert.equal(publicKeyOf(fromWg), await pub(fromWg));
+  });
+
+  it('two hosts on each other\'s list reach each other at their mesh addresses', async () => {
+    assert.equal(await reaches(link.a, 'fdaa:2::1'), false, 'no peers yet: nothing gets through');
+    await Promise.all([meshes.a.update([hosts.a, hosts.b]), meshes.b.update([hosts.a, hosts.b])]);
+    await waitFor(() => reaches(link.a, 'fdaa:2::1'), 'a reaches b over the mesh', 5000, 50);
+    assert.ok(await reaches(link.b, 'fdaa:1::1'), 'and b reaches a');
+    const status = await meshes.a.status();
+    assert.deepEqual(status.peers.map((p) => [p.host, p.endpoint]), [['b', `${link.addrB}:${PORT}`]]);
+    assert.ok(status.peers[0]!.lastHandshakeMs > 0, 'a handshake completed');
+  });
+
+  it('the underlay carries only WireGuard: UDP between the ports, never the bytes sent', async () => {
+    const pcap = join(tmp, 'underlay.pcap');
+    const cap = spawn('ip', ['netns', 'exec', link.b, 'tcpdump', '-i', link.ifB, '-U', '-n', '-w', pcap, 'not arp and not icmp6'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    cap.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    await waitFor(async () => /listening on/.test(err), 'tcpdump listening', 5000, 20);
+    const pattern = `plaintext-${randomBytes(8).toString('hex')}`;
+    for (let i = 0; i < 5; i++) assert.ok(await reaches(link.a, 'fdaa:2::1', pattern));
+    await waitFor(async () => readFileSync(pcap).length > 24 + 5 * 8 * 16, 'the connections captured', 5000, 20);
+    cap.kill('SIGINT');
+    await new Promise((r) => cap.once('exit', r));
+    const raw = readFileSync(pcap);
+    assert.equal(raw.indexOf(Buffer.from(pattern)), -1, 'the bytes sent are not on the underlay in clear');
+    const { stdout } = await run('tcpdump', ['-r', pcap, '-n', '-q']);
+    const lines = stdout.trim().split('\n').filter((l) => l !== '');
+    assert.ok(lines.length >= 10, `captured ${lines.length} packets`);
+    for (const l of lines) assert.match(l, new RegExp(`${link.addrA.replace(/\./g, '\\.')}\\.${PORT} > ${link.addrB.replace(/\./g, '\\.')}\\.${PORT}: UDP|${link.addrB.replace(/\./g, '\\.')}\\.${PORT} > ${link.addrA.replace(/\./g, '\\.')}\\.${PORT}: UDP`), l);
+  });
+
+  it('a host taken off the list is cut off at once, both ways', async () => {
+    await Promise.all([meshes.a.update([hosts.a]), meshes.b.update([hosts.b])]);
+    assert.deepEqual((await meshes.a.status()).peers, []);
+    assert.equal(await reaches(link.a, 'fdaa:2::1'), false);
+    assert.equal(await reaches(link.b, 'fdaa:1::1'), false);
+  });
+
+  it('a host whose underlay address moves is followed: the peers take the new endpoint', async () => {
+    await Promise.all([meshes.a.update([hosts.a, hosts.b]), meshes.b.update([hosts.a, hosts.b])]);
+    await waitFor(() => reaches(link.a, 'fdaa:2::1'), 'back on the mesh', 5000, 50);
+    // b moves to another underlay address; the old one goes away.
+    const net = link.addrB.split('.').slice(0, 2).join('.');
+    inNs(link.a, 'ip', 'addr', 'add', `${net}.1.1/24`, 'dev', link.ifA);
+    inNs(link.b, 'ip', 'addr', 'add', `${net}.1.2/24`, 'dev', link.ifB);
+    inNs(link.b, 'ip', 'addr', 'del', `${link.addrB}/30`, 'dev', link.ifB);
+    const movedB = { ...hosts.b, endpoint: `${net}.1.2:${PORT}` };
+    await meshes.a.update([hosts.a, movedB]);
+    assert.deepEqual((await meshes.a.status()).peers.map((p) => p.endpoint), [`${net}.1.2:${PORT}`]);
+    await waitFor(() => reaches(link.a, 'fdaa:2::1'), 'a reaches b at its new address', 5000, 50);
+  });
+});

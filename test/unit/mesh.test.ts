@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { checkPrivatePrefix, desiredPeers, formatSet, generateMeshKeys, hostAddress, hostSubnet, isWireguardKey, loadOrCreateMeshKeys, parseGet, planPeers, publicKeyOf, type MeshHost } from '../../src/mesh/index.js';
+import { silentLogger, isStarlingError } from '../../src/shared/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'starling-mesh-unit-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('mesh keys', () => {
+  it('makes Curve25519 pairs: base64 of 32 bytes each, the public one derived from the private', () => {
+    const k = generateMeshKeys();
+    assert.ok(isWireguardKey(k.privateKey) && isWireguardKey(k.publicKey));
+    assert.equal(publicKeyOf(k.privateKey), k.publicKey);
+    assert.notEqual(generateMeshKeys().privateKey, k.privateKey);
+  });
+
+  it('keeps the private key in a 0600 file, made once and read back the same', async () => {
+    const file = join(dir, 'a', 'wireguard.key');
+    const first = await loadOrCreateMeshKeys(file, silentLogger);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.equal(readFileSync(file, 'utf8'), `${first.privateKey}\n`);
+    assert.deepEqual(await loadOrCreateMeshKeys(file, silentLogger), first);
+    chmodSync(file, 0o644);
+    await loadOrCreateMeshKeys(file, silentLogger);
+    assert.equal(statSync(file).mode & 0o777, 0o600, 'a readable key file is narrowed');
+  });
+
+  it('refuses a key file that holds no key rather than making a new one', async () => {
+    const file = join(dir, 'bad.key');
+    writeFileSync(file, 'not a key\n', { mode: 0o600 });
+    await assert.rejects(loadOrCreateMeshKeys(file, silentLogger), (e) => isStarlingError(e, 'ERR_MESH_KEY') && /move it away/.test((e as Error).message));
+    assert.equal(readFileSync(file, 'utf8'), 'not a key\n');
+  });
+});
+
+describe('UAPI', () => {
+  const k = generateMeshKeys();
+  const hexPub = Buffer.from(k.publicKey, 'base64').toString('hex');
+  it('writes a set: own settings, removals, then peers with their allowed ips replaced', () => {
+    const text = formatSet({ privateKey: k.privateKey, listenPort: 51820, remove: [k.publicKey], put: [{ publicKey: k.publicKey, endpoint: '[fd00::2]:51820', allowedIps: ['fdaa:2::/32'], keepalive: 25 }] });
+    assert.equal(
+      text,
+      `set=1\nprivate_key=${Buffer.from(k.privateKey, 'base64').toString('hex')}\nlisten_port=51820\npublic_key=${hexPub}\nremove=true\n` +
+        `public_key=${hexPub}\nendpoint=[fd00::2]:51820\npersistent_keepalive_interval=25\nreplace_allowed_ips=true\nallowed_ip=fdaa:2::/32\n\n`,
+    );
+    assert.throws(() => formatSet({ put: [{ publicKey: k.publicKey, endpoint: '1.2.3.4:1\nprivate_key=00', allowedIps: [], keepalive: 0 }] }), /line break/);
+  });
+
+  it('reads a get answer: peers by base64 key, endpoints, allowed ips, handshake time', () => {
+    const state = parseGet(
+      `private_key=${'ab'.repeat(32)}\nlisten_port=51820\npublic_key=${hexPub}\nendpoint=10.0.0.2:51820\nlast_handshake_time_sec=1700000000\nlast_handshake_time_nsec=500000000\n` +
+        'tx_bytes=92\nrx_bytes=148\npersistent_keepalive_interval=25\nallowed_ip=fdaa:2::/32\nerrno=0\n\n',
+    );
+    assert.equal(state.listenPort, 51820);
+    assert.ok(state.hasPrivateKey);
+    assert.deepEqual(state.peers.get(k.publicKey), { publicKey: k.publicKey, endpoint: '10.0.0.2:51820', allowedIps: ['fdaa:2::/32'], keepalive: 25, lastHandshakeMs: 1700000000500, rxBytes: 148, txBytes: 92 });
+  });
+});
+
+describe('mesh plan', () => {
+  const host = (id: string, n: number, endpoint = `10.0.0.${n}:51820`): MeshHost => ({ id, publicKey: generateMeshKeys().publicKey, endpoint, address: hostAddress('fdaa::/16', n), subnet: hostSubnet('fdaa::/16', n) });
+  const a = host('a', 1);
+  const b = host('b', 2);
+  const c = host('c', 3);
+  const state = (hs: MeshHost[]) => new Map(desiredPeers(hs, 'none').map((p) => [p.publicKey, { ...p, lastHandshakeMs: 0, rxBytes: 0, txBytes: 0 }]));
+
+  it('peers are every other host, with its subnet as allowed ips', () => {
+    assert.deepEqual(desiredPeers([b, a, c], 'a').map((p) => [p.publicKey, p.allowedIps]), [[b.publicKey, ['fdaa:2::/32']], [c.publicKey, ['fdaa:3::/32']]]);
+  });
+
+  it('changes only what differs: a new host, a gone one, a moved endpoint', () => {
+    assert.equal(planPeers(state([b, c]), desiredPeers([a, b, c], 'a')), undefined);
+    const moved = { ...b, endpoint: '10.9.9.9:51820' };
+    const op = planPeers(state([b, c]), desiredPeers([a, moved], 'a'))!;
+    assert.deepEqual(op.remove, [c.publicKey]);
+    assert.deepEqual(op.put?.map((p) => [p.publicKey, p.endpoint]), [[b.publicKey, '10.9.9.9:51820']]);
+  });
+});
+
+describe('addressing plan', () => {
+  it('host first: the host at <prefix>:<n>::1, everything behind it in one /32', () => {
+    assert.equal(hostAddress('fdaa::/16', 1), 'fdaa:1::1/16');
+    assert.equal(hostSubnet('fdaa::/16', 0xbeef), 'fdaa:beef::/32');
+    assert.equal(hostAddress('fd12::/16', 65535), 'fd12:ffff::1/16');
+  });
+  it('takes only a unique local /16', () => {
+    assert.equal(checkPrivatePrefix('fdaa::/16'), undefined);
+    assert.match(checkPrivatePrefix('2001:db8::/16')!, /unique local/);
+    assert.match(checkPrivatePrefix('fdaa::/48')!, /\/16/);
+    assert.match(checkPrivatePrefix('10.0.0.0/8')!, /IPv6/);
+  });
+});
