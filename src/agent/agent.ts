@@ -12,6 +12,7 @@ import type { AgentConfig } from './config.js';
 import { machineControl, mergeMachineRoutes } from './machine-routes.js';
 import { ensureStateDir } from './state-dir.js';
 import { anycastAddresses } from './addresses.js';
+import { MeshLink } from './mesh-link.js';
 import { networkInterfaces } from 'node:os';
 
 export interface AgentOptions {
@@ -37,6 +38,8 @@ export interface RunningAgent {
   machines: MachineManager | undefined;
   /** The control plane's view, placements and state reports; undefined without `[control]`. */
   control: ControlLink | undefined;
+  /** This host on the WireGuard mesh; undefined without `[mesh]`. */
+  mesh: MeshLink | undefined;
   admin: AdminApi;
   /** Where the admin API listens (the port is known here when agent.admin_listen asked for 0). */
   adminAddress: { host: string; port: number };
@@ -109,6 +112,8 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
     // from the first request, whether or not the control plane answers. Stopped after the machines,
     // so their last states (stopped) are reported.
     let refresh = (): void => undefined;
+    const mesh = config.mesh && (await MeshLink.open(config.mesh, clock, o.logger));
+    if (mesh) parts.push({ name: 'mesh', stop: () => mesh.close() });
     const control = config.control
       ? await openControlLink({
           control: config.control,
@@ -122,6 +127,8 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
           onRoutesChange: () => refresh(),
           pollTimeoutS: o.controlPollTimeoutS,
           servesHttps: config.proxy.tls_listen !== undefined,
+          mesh: mesh?.registration,
+          onView: mesh && ((v, host) => mesh.onView(v, host)),
         })
       : undefined;
     if (control) parts.push({ name: 'control-plane sync', stop: () => control.stop() });
@@ -233,6 +240,7 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
       announcer,
       machines,
       control,
+      mesh,
       admin,
       adminAddress: { host: addr.address, port: addr.port },
       stop: () => {

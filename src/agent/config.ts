@@ -6,11 +6,13 @@ import { DEFAULT_UID_BASE, DRIVER_NAMES, UID_BLOCK_SIZE, type DriverName } from 
 import { readToml, ConfigIssuesError, fromZod, readConfigText, type SchemaIssue } from '../shared/index.js';
 import { contains, formatNet, hostBits, parseHostPort, parseIp, parsePrefix, reachable } from './addresses.js';
 import { controlIssues, controlSchema, resolveControl, type ControlSection } from './config-control.js';
+import { meshIssues, meshSchema, resolveMesh, type MeshSection } from './config-mesh.js';
 import { parseDuration } from '../contract/index.js';
 import { DEFAULT_LIMITS, RESPONSE_IDLE_TIMEOUT_RANGE_MS } from '../proxy/index.js';
 
 export { parseHostPort } from './addresses.js';
 export type { ControlSection } from './config-control.js';
+export type { MeshSection } from './config-mesh.js';
 
 /**
  * The agent's static config, `agent.toml`: what it needs at boot (docs/agent-toml.md). Zod checks
@@ -46,6 +48,8 @@ export interface AgentConfig {
   runtime: { driver: DriverName | 'none'; data_dir: string; bridge: string; network: string; uid_base: number; allow_host_root: boolean; image_gc_after_ms: number; max_image_bytes: number };
   /** The control plane this host follows; absent: the agent serves the routes file only. */
   control?: ControlSection;
+  /** This host on the WireGuard mesh; absent: not on it. */
+  mesh?: MeshSection;
 }
 
 // ---- schema ------------------------------------------------------------------------------------
@@ -198,6 +202,7 @@ const Schema = z.strictObject({
     })
     .prefault({}),
   control: controlSchema.optional(),
+  mesh: meshSchema.optional(),
 });
 
 /** agent.toml was read but is not valid; `issues` holds every problem with its path. */
@@ -217,7 +222,7 @@ export function parseAgentConfig(text: string, source: string): AgentConfig {
     /received undefined$/.test(i.message) ? { path: i.path, message: i.path.includes('.') ? 'is required' : `is required: add the [${i.path}] section` } : i;
   const issues = [...(result.success ? [] : fromZod(result.error).map(missing)), ...crossCheck(doc)];
   if (!result.success || issues.length > 0) throw new AgentConfigError(source, sortIssues(issues));
-  const { agent, proxy, bgp, health, drain, runtime, control: ctl } = result.data;
+  const { agent, proxy, bgp, health, drain, runtime, control: ctl, mesh } = result.data;
   // RFC 4271 4.4 suggests a keepalive of a third of the hold time; with hold time 0, none are sent.
   const peers = bgp.peers.map(({ keepalive_time, bfd, ...p }) => ({ ...p, keepalive_time: keepalive_time ?? Math.floor(p.hold_time / 3), bfd }));
   return {
@@ -231,6 +236,7 @@ export function parseAgentConfig(text: string, source: string): AgentConfig {
     },
     runtime: (({ image_gc_after, ...rest }) => ({ ...rest, image_gc_after_ms: image_gc_after, data_dir: rest.data_dir ?? join(agent.state_dir, 'machines') }))(runtime),
     ...(ctl ? { control: resolveControl(ctl, agent, proxy.listen) } : {}),
+    ...(ctl && mesh ? { mesh: resolveMesh(mesh, agent.state_dir, ctl.proxy_address ?? proxy.listen) } : {}),
   };
 }
 
@@ -298,7 +304,7 @@ function crossCheck(doc: unknown): SchemaIssue[] {
     }
   });
 
-  issues.push(...controlIssues(doc));
+  issues.push(...controlIssues(doc), ...meshIssues(doc));
 
   const health = obj(obj(doc).health);
   const interval = num(health.interval_ms, 200);
@@ -311,7 +317,7 @@ function crossCheck(doc: unknown): SchemaIssue[] {
 
 /** Issues grouped by section in file order, then by peer, so a peer's problems stand together. */
 function sortIssues(issues: SchemaIssue[]): SchemaIssue[] {
-  const sections = ['agent', 'proxy', 'bgp', 'health', 'drain', 'runtime', 'control'];
+  const sections = ['agent', 'proxy', 'bgp', 'health', 'drain', 'runtime', 'control', 'mesh'];
   const rank = (p: string): number => {
     const peer = /^bgp\.peers\[(\d+)\]/.exec(p);
     return sections.indexOf(p.split(/[.[]/)[0] ?? '') * 1e6 + (peer ? Number(peer[1]) + 1 : 0);

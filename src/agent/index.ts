@@ -19,4 +19,5 @@ export {
   type DrainReply,
 } from './admin/index.js';
 export { machineControl, mergeMachineRoutes } from './machine-routes.js';
-export { loadAgentConfig, parseAgentConfig, AgentConfigError, type AgentConfig, type ControlSection } from './config.js';
+export { loadAgentConfig, parseAgentConfig, AgentConfigError, type AgentConfig, type ControlSection, type MeshSection } from './config.js';
+export { MeshLink } from './mesh-link.js';

@@ -46,12 +46,27 @@ export interface HostDoc {
   capacity: { machines: number };
   agent_url: string;
   proxy?: string;
+  /** The host on the WireGuard mesh (docs/private-network.md), once its agent registered a key. */
+  mesh?: HostMeshDoc;
   /** False once the host has not been heard from for the host timeout. */
   healthy?: boolean;
   /** When it was last heard from, as of the last health change. */
   last_seen?: string | null;
   registered_at: string;
   updated_at: string;
+}
+
+export interface HostMeshDoc {
+  /** base64 WireGuard public key (the private key never leaves the host). */
+  public_key: string;
+  /** `IP:PORT` of its WireGuard socket on the underlay. */
+  endpoint: string;
+  /** Its number in the addressing plan, 1–65535, given by the control plane. */
+  number: number;
+  /** Its mesh address with the platform prefix length, e.g. `fdaa:2::1/16`. */
+  address: string;
+  /** Everything behind it, e.g. `fdaa:2::/32`: the peer's allowed ips everywhere. */
+  subnet: string;
 }
 
 /** fly's machine states; agents report one of these. */

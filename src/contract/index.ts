@@ -17,6 +17,7 @@ export {
   releaseKey,
   type AppDoc,
   type HostDoc,
+  type HostMeshDoc,
   type MachineDoc,
   type MachineRole,
   type MachineStateDoc,

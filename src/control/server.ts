@@ -59,6 +59,8 @@ export interface ControlPlaneOptions {
   maxImageBytes?: number | undefined;
   /** Apps are served at `<app>.<appsDomain>` (default starling.test), as the agents' apps_domain says. */
   appsDomain?: string | undefined;
+  /** The private network's /16 (control.toml [network] private_prefix). */
+  privatePrefix?: string | undefined;
   /** A host not heard from for this long is marked down (default 75 s; api/host-health.ts). */
   hostTimeoutMs?: number;
   /** 32 bytes: encrypts secrets at rest (src/control/secrets). */
@@ -95,7 +97,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
   const httpMetrics = new HttpMetrics('control');
   const feedProgress = new FeedProgress();
   const registry = new RegistryStorage({ imagesDir: o.imagesDir, maxBytes: o.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES, clock: o.clock });
-  const base = { store: o.store, secretsKey: o.secretsKey, imagesDir: o.imagesDir, maxImageBytes: o.maxImageBytes, registry, appsDomain: o.appsDomain, clock: o.clock, logger, deploys, hostHealth, feedProgress, tlsFingerprint: o.tls?.fingerprint, peerKey: await peerKey(o.store), metrics };
+  const base = { store: o.store, secretsKey: o.secretsKey, imagesDir: o.imagesDir, maxImageBytes: o.maxImageBytes, registry, appsDomain: o.appsDomain, privatePrefix: o.privatePrefix, clock: o.clock, logger, deploys, hostHealth, feedProgress, tlsFingerprint: o.tls?.fingerprint, peerKey: await peerKey(o.store), metrics };
   const certificates = platformCertificates({ ...base, propagated: (revision) => challengePropagated(base, revision) }, o.certificates);
   const ctx = { ...base, certificates };
   await ensureDefaultOrg(ctx);

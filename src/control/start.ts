@@ -100,6 +100,7 @@ export async function startControlFromConfig(config: ControlConfig, o: { logger:
       imagesDir: config.images_dir,
       maxImageBytes: config.limits.max_image_bytes,
       appsDomain: config.apps_domain,
+      privatePrefix: config.network.private_prefix,
       certificates: certificateSettings(config, o),
       hostTimeoutMs: config.host_timeout_s * 1000,
       secretsKey,

@@ -168,6 +168,8 @@ export const ERROR_CODES = {
   ERR_HOST_HAS_MACHINES: { part: 'control', status: 409, means: 'Machines are still placed on the host: scale them away, or remove it with force' },
   ERR_HOST_UNREACHABLE: { part: 'control', status: 503, means: "The host a machine is placed on did not answer the control plane (or has not registered)" },
   ERR_HOST_NOT_FOUND: { part: 'control', status: 404, means: 'No host of this name' },
+  ERR_MESH_KEY_IN_USE: { part: 'control', status: 409, means: 'Another host is on the mesh with this WireGuard public key' },
+  ERR_MESH_FULL: { part: 'control', status: 409, means: 'Every host number of the private network is taken' },
   ERR_HOST_REGION: { part: 'control', status: 409, means: 'The host joined in another region: remove it before adding it in a new one' },
   ERR_IMAGE_DIGEST: { part: 'control', status: 400, means: "An image digest is not sha256:<64 hex digits>, or the image's bytes (or their size) do not match it" },
   // 404 on GET /v1/images/{digest}; POST /v1/apps/{app}/deploys answers it with 400 (the release names an image not held).

@@ -39,6 +39,10 @@ export interface ControlLinkOptions {
   pollTimeoutS?: number | undefined;
   /** This host serves HTTPS ([proxy] tls_listen): without it `force_https` is not applied (it would redirect to nothing). */
   servesHttps?: boolean | undefined;
+  /** Registered with the host: its WireGuard public key and endpoint ([mesh]). */
+  mesh?: { public_key: string; endpoint: string } | undefined;
+  /** Every view (the cached one first), after the routes: the mesh follows the host list (agent/mesh-link.ts). */
+  onView?: ((view: SyncView, hostId: string) => void) | undefined;
 }
 
 export interface ControlLink {
@@ -109,6 +113,7 @@ export async function openControlLink(o: ControlLinkOptions): Promise<ControlLin
       certificates.update(v);
       reconciler?.update(v);
       o.onRoutesChange();
+      o.onView?.(v, hostId);
     },
   });
   // The cached view, before anything asks the control plane: the data plane serves from it.
@@ -146,7 +151,7 @@ export async function openControlLink(o: ControlLinkOptions): Promise<ControlLin
     certificates,
     mergeRoutes,
     start: async (agentUrl) => {
-      const host: SyncHost = { id: hostId, region: o.region, capacity: c.capacity, agent_url: agentUrl, proxy: c.proxy_address, agent_secret: identity.agent_secret };
+      const host: SyncHost = { id: hostId, region: o.region, capacity: c.capacity, agent_url: agentUrl, proxy: c.proxy_address, agent_secret: identity.agent_secret, mesh: o.mesh };
       await sync.start(host);
       logger.info('following the control plane', { url: c.url, host: hostId, proxy: c.proxy_address, apps_domain: c.apps_domain });
     },

@@ -23,6 +23,8 @@ export interface HostSpec {
   proxyPort?: number;
   /** An HTTPS port ([proxy] tls_listen), with the platform's certificates; none when absent. */
   tlsPort?: number;
+  /** On the WireGuard mesh ([mesh]): this UDP port, an interface name unique to this run. */
+  meshPort?: number;
 }
 
 export interface PlatformOptions {
@@ -138,7 +140,8 @@ export async function startPlatform(hosts: readonly HostSpec[], o: PlatformOptio
           `[[bgp.peers]]\nname = "up1"\naddress = "192.0.2.1"\nasn = 65001\n` +
           // A per-run bridge name and network: parallel test files never share one.
           `[runtime]\nbridge = "sp${process.pid % 10000}${h.name}"\nnetwork = "172.29.${(process.pid % 50) * 5 + i}.0/24"\n` +
-          `[control]\nurl = "${controlUrl}"\njoin_token_file = "${join(d, 'join.token')}"\nhost_id = "host-${h.name}"\ncapacity = 8\n`,
+          `[control]\nurl = "${controlUrl}"\njoin_token_file = "${join(d, 'join.token')}"\nhost_id = "host-${h.name}"\ncapacity = 8\n` +
+          (h.meshPort === undefined ? '' : `[mesh]\ninterface = "stp${process.pid % 100000}${h.name}"\nlisten_port = ${h.meshPort}\n`),
         `${h.name}/agent.toml`,
       );
       // As an operator does: hosts add, the join token to the host; the agent joins at its start.

@@ -360,6 +360,24 @@ describe('[control]', () => {
   });
 });
 
+describe('[mesh]', () => {
+  const withMesh = (mesh: string, control = true): string =>
+    edit('routes = "/etc/starling/routes.toml"\n', 'routes = "/etc/starling/routes.toml"\nlisten = "10.1.2.3:80"\n').replace('[agent]\n', '[agent]\nstate_dir = "/srv/a"\n') +
+    (control ? '\n[control]\nurl = "https://10.0.0.1:9300"\n' : '') +
+    `\n[mesh]\n${mesh}\n`;
+
+  it('defaults the port, the key file and the endpoint (proxy_address\'s IP at the port)', () => {
+    assert.deepEqual(parseAgentConfig(withMesh('interface = "stm-fra1"'), 'agent.toml').mesh, { interface: 'stm-fra1', listen_port: 51820, endpoint: '10.1.2.3:51820', key_file: '/srv/a/wireguard.key' });
+    assert.equal(parseAgentConfig(withMesh('interface = "wg0"\nlisten_port = 5000\nendpoint = "[2001:db8::1]:5000"'), 'agent.toml').mesh?.endpoint, '[2001:db8::1]:5000');
+  });
+
+  it('reports a bad interface name, a wildcard endpoint, a bad port and a missing [control] at once', () => {
+    const issues = issuesOf(withMesh('interface = "a-name-far-too-long"\nlisten_port = 0\nendpoint = "0.0.0.0:51820"\nextra = 1'));
+    assert.deepEqual(issues.map((i) => i.path).sort(), ['mesh', 'mesh.endpoint', 'mesh.interface', 'mesh.listen_port']);
+    assert.deepEqual(issuesOf(withMesh('interface = "wg0"', false)).map((i) => [i.path, i.message]), [['mesh', "needs [control]: the mesh's peers are the control plane's hosts"]]);
+  });
+});
+
 describe('parseHostPort', () => {
   it('takes IPv4, hostnames and bracketed IPv6; refuses the rest', () => {
     assert.deepEqual(parseHostPort('127.0.0.1:9190'), { host: '127.0.0.1', port: 9190 });

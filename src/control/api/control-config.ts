@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { isIP } from 'node:net';
 import { APPS_DOMAIN_RE, DEFAULT_APPS_DOMAIN, DEFAULT_MAX_IMAGE_BYTES, HOST_PORT_RULE, parseDuration, parseHostPort } from '../../contract/index.js';
 import { readToml, ConfigIssuesError, fromZod, loadOrCreateTokenFile, readConfigText, type Logger, type SchemaIssue } from '../../shared/index.js';
+import { checkPrivatePrefix, DEFAULT_PRIVATE_PREFIX } from '../../mesh/index.js';
 
 export const DEFAULT_STATE = '/var/lib/starling/control/state.db';
 export const DEFAULT_LISTEN = '127.0.0.1:9300';
@@ -40,6 +41,8 @@ export interface ControlConfig {
   certificates: { apps: 'per-app' | 'wildcard' };
   /** The platform's ACME CA; absent: nothing is ordered (imports only). */
   acme: AcmeConfig | undefined;
+  /** The private network (docs/private-network.md): its unique local /16. */
+  network: { private_prefix: string };
 }
 
 export interface AcmeConfig {
@@ -109,6 +112,17 @@ const Schema = z.strictObject({
   apps_domain: z.string().regex(APPS_DOMAIN_RE, 'must be a lower-case DNS name such as "starling.test"').default(DEFAULT_APPS_DOMAIN),
   anycast_addresses: z.array(z.string().refine((a) => isIP(a) !== 0, 'must be an IPv4 or IPv6 address')).default([]),
   certificates: z.strictObject({ apps: z.enum(['per-app', 'wildcard']).default('per-app') }).prefault({}),
+  network: z
+    .strictObject({
+      private_prefix: z
+        .string()
+        .superRefine((p, c) => {
+          const why = checkPrivatePrefix(p);
+          if (why) c.addIssue({ code: 'custom', message: why });
+        })
+        .default(DEFAULT_PRIVATE_PREFIX),
+    })
+    .prefault({}),
   acme: z
     .strictObject({
       directory_url: z.url({ protocol: /^https?$/, error: 'must be the http(s) URL of an ACME directory' }),
@@ -155,7 +169,7 @@ export function parseControlConfig(text: string, source: string): ControlConfig 
   const result = Schema.safeParse(doc);
   const issues = [...removed, ...(result.success ? [] : fromZod(result.error))];
   if (!result.success || issues.length > 0) throw new ControlConfigError(source, issues);
-  const { listen, state, token_file, metrics_token_file, images_dir, secrets_key_file, host_timeout_s, tls, limits, apps_domain, anycast_addresses, certificates, acme } = result.data;
+  const { listen, state, token_file, metrics_token_file, images_dir, secrets_key_file, host_timeout_s, tls, limits, apps_domain, anycast_addresses, certificates, network, acme } = result.data;
   const dir = dirname(state);
   return {
     listen,
@@ -170,6 +184,7 @@ export function parseControlConfig(text: string, source: string): ControlConfig 
     apps_domain,
     anycast_addresses,
     certificates,
+    network,
     acme: acme && {
       directory_url: acme.directory_url,
       email: acme.email,

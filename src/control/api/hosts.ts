@@ -10,7 +10,9 @@ import { findRegion, isStarlingError } from '../../shared/index.js';
 import { hashSecret, hostCredential, joinToken, newTokenId, type HostCredentialDoc, type JoinTokenDoc } from '../auth/index.js';
 import { decryptSecret, encryptSecret } from '../secrets/index.js';
 import type { Op } from '../store/index.js';
+import { DEFAULT_PRIVATE_PREFIX } from '../../mesh/index.js';
 import { asHost } from './agents.js';
+import { meshPlace, MESH_NUMBERS } from './host-mesh.js';
 import { HttpError, json, route, type Route } from './http.js';
 import { HOST_ID_RE, RegisterHost, regionCode, type ApiContext, type HostDoc, type MachineDoc, type MachineStateDoc } from './schemas.js';
 
@@ -118,13 +120,31 @@ export function hostRoutes(ctx: ApiContext): Route[] {
         const cred = await store.get('host_credentials', host);
         if (!cred) throw new HttpError(401, 'ERR_UNAUTHORIZED', 'the host was removed');
         ctx.hostHealth?.seen(host);
-        const { agent_secret, proxy, ...fields } = body;
-        const doc: HostDoc = { id: host, ...fields, ...(proxy === undefined ? {} : { proxy }), healthy: true, last_seen: at, registered_at: (old?.value as HostDoc | undefined)?.registered_at ?? at, updated_at: at };
+        const { agent_secret, proxy, mesh: askedMesh, ...fields } = body;
+        const credDoc = cred.value as HostCredentialDoc;
+        const place = askedMesh && (await meshPlace(store, ctx.privatePrefix ?? DEFAULT_PRIVATE_PREFIX, host, credDoc, askedMesh));
+        const doc: HostDoc = {
+          id: host,
+          ...fields,
+          ...(proxy === undefined ? {} : { proxy }),
+          ...(place ? { mesh: place.mesh } : {}),
+          healthy: true,
+          last_seen: at,
+          registered_at: (old?.value as HostDoc | undefined)?.registered_at ?? at,
+          updated_at: at,
+        };
         const sealed = encryptSecret(ctx.secretsKey, agentSecretRef(host), agent_secret);
-        await store.transaction([
-          { op: 'put', collection: 'hosts', key: host, value: doc },
-          { op: 'put', collection: 'host_credentials', key: host, value: { ...(cred.value as HostCredentialDoc), agent_secret: sealed }, expectRevision: cred.revision },
-        ]);
+        try {
+          await store.transaction([
+            ...(place?.ops ?? []),
+            { op: 'put', collection: 'hosts', key: host, value: doc },
+            { op: 'put', collection: 'host_credentials', key: host, value: { ...credDoc, agent_secret: sealed, ...(place ? { mesh_number: place.mesh.number } : {}) }, expectRevision: cred.revision },
+          ]);
+        } catch (e) {
+          // Another registration took the number (or changed the credential) first: the agent retries.
+          if (isStarlingError(e, 'ERR_STORE_CONFLICT')) throw new HttpError(409, 'ERR_STORE_CONFLICT', `host ${host} registered concurrently with another change: retry`);
+          throw e;
+        }
         if (!old) ctx.logger.info('host registered', { host, region: body.region });
         return json(old ? 200 : 201, { ...doc, peer_key: ctx.peerKey ?? null });
       },
@@ -167,6 +187,9 @@ export function hostRoutes(ctx: ApiContext): Route[] {
         const ops: Op[] = [...joins, ...machines, ...states].map((e): Op => ({ op: 'delete', collection: e.collection, key: e.key }));
         if (doc) ops.push({ op: 'delete', collection: 'hosts', key: host });
         if (cred) ops.push({ op: 'delete', collection: 'host_credentials', key: host });
+        // Its mesh number is free again; every host's mesh drops the peer when the host document goes.
+        const meshNumber = (cred?.value as HostCredentialDoc | undefined)?.mesh_number;
+        if (meshNumber !== undefined && (await store.get(MESH_NUMBERS, String(meshNumber)))) ops.push({ op: 'delete', collection: MESH_NUMBERS, key: String(meshNumber) });
         await store.transaction(ops);
         ctx.logger.warn('host removed: its credential no longer works', { host, machines: machines.length });
         return json(200, { deleted: host, machines: machines.length });

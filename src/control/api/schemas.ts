@@ -23,6 +23,7 @@ import {
   releaseKey,
   type AppDoc,
   type HostDoc,
+  type HostMeshDoc,
   type MachineDoc,
   type MachineStateDoc,
   type ReleaseDoc,
@@ -58,6 +59,8 @@ export interface ApiContext {
   tlsFingerprint?: string | undefined;
   /** The key this platform's proxies mark requests to each other with, handed to joined hosts. */
   peerKey?: string | undefined;
+  /** The private network's /16 (control.toml [network] private_prefix; default fdaa::/16). */
+  privatePrefix?: string | undefined;
   /** The platform's certificates (control/certs); made without ACME when absent (socket-free tests). */
   certificates?: PlatformCertificates | undefined;
   /** How far each host's view of the feed has come (challenge answers wait for it). */
@@ -69,7 +72,7 @@ export interface ApiContext {
 }
 
 export { APP_NAME_RE, DIGEST_RE, HOST_ID_RE, MACHINE_ID_RE, ORG_NAME_RE, SECRET_NAME_RE };
-export { MACHINE_STATE_NAMES, machineKey, releaseKey, type AppDoc, type HostDoc, type MachineDoc, type MachineStateDoc, type ReleaseDoc };
+export { MACHINE_STATE_NAMES, machineKey, releaseKey, type AppDoc, type HostDoc, type HostMeshDoc, type MachineDoc, type MachineStateDoc, type ReleaseDoc };
 
 export const appName = z.string().regex(APP_NAME_RE, APP_NAME_RULE);
 /** A catalog region code in any case (`LHR`): stored and compared in lower case, as the catalog spells it. */
@@ -110,6 +113,13 @@ export const RegisterHost = z.strictObject({
    * stored sealed, never on the feed, presented only to this host's agent_url.
    */
   agent_secret: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 hex digits'),
+  /** The host on the WireGuard mesh ([mesh] in agent.toml): its public key and underlay endpoint. */
+  mesh: z
+    .strictObject({
+      public_key: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be a WireGuard public key (base64 of 32 bytes)'),
+      endpoint: z.string().regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]):\d{1,5}$/, 'must be IP:PORT (IPv6 in brackets) of the WireGuard socket'),
+    })
+    .optional(),
 });
 
 /** Query parameters are strings; the handlers convert them after these checks. */

@@ -57,6 +57,8 @@ export interface HostCredentialDoc {
    * logs), sealed with the secrets key (AES-256-GCM); absent until the agent registers.
    */
   agent_secret?: string;
+  /** Its number in the private network's addressing plan, once it registered a mesh key (host-mesh.ts). */
+  mesh_number?: number;
 }
 
 export const TOKEN_ID_RE = /^[0-9a-f]{12}$/;
