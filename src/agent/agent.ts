@@ -7,7 +7,7 @@ import { MachineManager, makeDriver, type RuntimeDriver } from '../runtime/index
 import { openControlLink, type ControlLink } from '../sync/index.js';
 import { openHostImages } from './images.js';
 import { MemoryCertStore } from '../certs/index.js';
-import { AdminApi, hostPort, loadOrCreateToken, machinesRoutes, portsCheckRoutes } from './admin/index.js';
+import { AdminApi, hostPort, loadOrCreateToken, machinesRoutes, portsCheckRoutes, meshStatusRoutes } from './admin/index.js';
 import type { AgentConfig } from './config.js';
 import { machineControl, mergeMachineRoutes } from './machine-routes.js';
 import { ensureStateDir } from './state-dir.js';
@@ -211,6 +211,7 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
     });
     if (machines) admin.add(...machinesRoutes({ machines, clock, logger: o.logger.child({ component: 'machines-api' }) }));
     admin.add(...portsCheckRoutes(proxy.proxy));
+    if (mesh) admin.add(...meshStatusRoutes(mesh));
     admin.metrics.add(() => proxy.proxy.metricsText());
     if (machines) admin.metrics.add(() => machines.metricFamilies());
     const at = hostPort(config.agent.admin_listen, 'agent.admin_listen');

@@ -20,7 +20,7 @@ import { regionsList } from './commands/regions/meta.js';
 import { orgsCreate, orgsList } from './commands/orgs/meta.js';
 import { tokensCreate, tokensList, tokensRevoke } from './commands/tokens/meta.js';
 import { controlRun } from './commands/control/meta.js';
-import { agentBgpStatus, agentDrain, agentRun, agentUndrain } from './commands/agent/meta.js';
+import { agentBgpStatus, agentDrain, agentMeshStatus, agentRun, agentUndrain } from './commands/agent/meta.js';
 import {
   machinesCordon,
   machinesDestroy,
@@ -87,6 +87,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   agentDrain,
   agentUndrain,
   agentBgpStatus,
+  agentMeshStatus,
   machinesRun,
   machinesList,
   machinesShow,

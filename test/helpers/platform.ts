@@ -133,7 +133,7 @@ export async function startPlatform(hosts: readonly HostSpec[], o: PlatformOptio
       writeFileSync(join(d, 'routes.json'), '{ "apps": [] }\n');
       const [proxy, admin, adminApi] = [h.proxyPort ?? (await closedPort()), await closedPort(), await closedPort()];
       const tls = h.tlsPort === undefined ? '' : `tls_listen = "127.0.0.1:${h.tlsPort}"\n`;
-      const config = parseAgentConfig(
+      const agentToml =
         `[agent]\nregion = "${h.region}"\nstate_dir = "${join(d, 'state')}"\nadmin_listen = "127.0.0.1:${adminApi}"\n` +
           `[proxy]\nlisten = "127.0.0.1:${proxy}"\n${tls}routes = "${join(d, 'routes.json')}"\nadmin = "127.0.0.1:${admin}"\n` +
           `[bgp]\nasn = 65010\nrouter_id = "192.0.2.${10 + i}"\nprefixes = ["198.51.100.0/24"]\n` +
@@ -141,9 +141,10 @@ export async function startPlatform(hosts: readonly HostSpec[], o: PlatformOptio
           // A per-run bridge name and network: parallel test files never share one.
           `[runtime]\nbridge = "sp${process.pid % 10000}${h.name}"\nnetwork = "172.29.${(process.pid % 50) * 5 + i}.0/24"\n` +
           `[control]\nurl = "${controlUrl}"\njoin_token_file = "${join(d, 'join.token')}"\nhost_id = "host-${h.name}"\ncapacity = 8\n` +
-          (h.meshPort === undefined ? '' : `[mesh]\ninterface = "stp${process.pid % 100000}${h.name}"\nlisten_port = ${h.meshPort}\n`),
-        `${h.name}/agent.toml`,
-      );
+          (h.meshPort === undefined ? '' : `[mesh]\ninterface = "stp${process.pid % 100000}${h.name}"\nlisten_port = ${h.meshPort}\n`);
+      // Written too, for the CLI's `starling agent … --config` (it reaches this agent's admin API).
+      writeFileSync(join(d, 'agent.toml'), agentToml);
+      const config = parseAgentConfig(agentToml, `${h.name}/agent.toml`);
       // As an operator does: hosts add, the join token to the host; the agent joins at its start.
       await writeJoinToken(controlUrl, readFileSync(tokenFile, 'utf8').trim(), `host-${h.name}`, h.region, join(d, 'join.token'), pinned);
       let driver: SandboxDriver | undefined;

@@ -10,6 +10,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { canMakeNamespaces } from '../helpers/netns.js';
+import { runCli } from '../helpers/cli.js';
 import { closedPort } from '../helpers/origin.js';
 import { startPlatform, type Platform } from '../helpers/platform.js';
 import { waitFor } from '../helpers/wait.js';
@@ -62,6 +63,12 @@ describe('the mesh follows the control plane\'s hosts', { skip, timeout: 120_000
       assert.ok(!p.lines.some((l) => l.includes(priv)), 'no private key in the agents\' logs');
       assert.ok(!p.controlStderr().includes(priv), 'no private key in the control plane\'s log');
     }
+    // The operator's view of it: starling agent mesh status --json, through the agent's admin API.
+    const cli = await runCli(['agent', 'mesh', 'status', '--json', '--config', join(p.dir, 'a', 'agent.toml')]);
+    assert.equal(cli.code, 0, cli.stderr);
+    const shown = JSON.parse(cli.stdout) as { mesh: { address: string; peers: { host: string }[] } };
+    assert.equal(shown.mesh.address, hosts.find((h) => h.id === 'host-a')!.mesh.address);
+    assert.deepEqual(shown.mesh.peers.map((x) => x.host).sort(), ['host-b', 'host-c']);
     const a = (await p.agents.get('a')!.mesh!.status())!;
     const b = hosts.find((h) => h.id === 'host-b')!;
     assert.deepEqual(

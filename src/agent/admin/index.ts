@@ -21,3 +21,4 @@ export {
 export { machinesRoutes } from './machines-api.js';
 export { portsCheckRoutes, PortsCheckBody } from './ports-check.js';
 export { parseCreateMachineRequest } from './machines-request.js';
+export { meshStatusRoutes, type MeshStatusSource } from './mesh-status.js';

@@ -38,3 +38,11 @@ export const agentBgpStatus = defineCommand({
   options: { ...agentConfigFlag, ...jsonFlag('print the status JSON (keys as documented) instead of text') },
   load: () => import('./bgp-status.js'),
 });
+
+export const agentMeshStatus = defineCommand({
+  noun: 'agent',
+  verb: 'mesh status',
+  summary: 'this host on the WireGuard mesh and its peers (handshakes, bytes)',
+  options: { ...agentConfigFlag, ...jsonFlag('print { mesh } as the admin API returns it') },
+  load: () => import('./mesh-status.js'),
+});
