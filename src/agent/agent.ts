@@ -167,6 +167,8 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
       accessLog: 'off',
       flyHeaders: true,
       peerKey: control?.peerKey,
+      // On the mesh, peers come over WireGuard to the peer listener only (mesh-link.ts).
+      publicPeers: mesh === undefined,
       logger: o.logger,
       clock,
       // HTTPS with the platform's certificates, as synced (and cached) from the control plane.
@@ -185,6 +187,7 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
     });
     parts.push({ name: 'proxy', stop: () => proxy.stop() });
     if (control && !proxy.tlsAddress) logger.warn('apps are served over plain HTTP only: set [proxy] tls_listen (e.g. "0.0.0.0:443") to serve them over HTTPS');
+    mesh?.serveBackhaul((address, port) => proxy.proxy.listenPeers(address, port));
     machines?.onChange(() => proxy.refreshRoutes());
     refresh = () => proxy.refreshRoutes();
     refresh();

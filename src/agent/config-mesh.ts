@@ -17,13 +17,22 @@ export interface MeshSection {
   endpoint: string;
   /** The private key (0600), made at first start. */
   key_file: string;
+  /**
+   * The TCP port the proxy takes other hosts' requests on, at this host's mesh address: the
+   * backhaul travels inside WireGuard, and the public listeners stop trusting the peer key.
+   */
+  backhaul_port: number;
 }
+
+/** Any free port does; this one is easy to spot in `ss` and firewall rules, and is not a well-known service's. */
+export const DEFAULT_BACKHAUL_PORT = 4280;
 
 export const meshSchema = z.strictObject({
   interface: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'must be 1-15 letters, digits, _ . or - (a Linux interface name), unique on this computer'),
   listen_port: z.number().int('must be a port number').min(1, 'must be a port from 1 to 65535').max(65535, 'must be a port from 1 to 65535').default(51820),
   endpoint: z.string().refine(isReachableIpPort, 'must be IP:PORT that other hosts can send to (an address, not 0.0.0.0 or ::; IPv6 in brackets)').optional(),
   key_file: z.string().min(1).optional(),
+  backhaul_port: z.number().int('must be a port number').min(1, 'must be a port from 1 to 65535').max(65535, 'must be a port from 1 to 65535').default(DEFAULT_BACKHAUL_PORT),
 });
 
 const obj = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
@@ -38,5 +47,5 @@ export function meshIssues(doc: unknown): SchemaIssue[] {
 export function resolveMesh(m: z.infer<typeof meshSchema>, stateDir: string, proxyAddress: string): MeshSection {
   const host = parseHostPort(proxyAddress)?.host ?? '127.0.0.1';
   const endpoint = m.endpoint ?? `${host.includes(':') ? `[${host}]` : host}:${m.listen_port}`;
-  return { interface: m.interface, listen_port: m.listen_port, endpoint, key_file: m.key_file ?? join(stateDir, 'wireguard.key') };
+  return { interface: m.interface, listen_port: m.listen_port, endpoint, key_file: m.key_file ?? join(stateDir, 'wireguard.key'), backhaul_port: m.backhaul_port };
 }

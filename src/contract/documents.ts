@@ -61,6 +61,12 @@ export interface HostMeshDoc {
   public_key: string;
   /** `IP:PORT` of its WireGuard socket on the underlay. */
   endpoint: string;
+  /**
+   * The TCP port its proxy takes other hosts' requests on at its mesh address: other hosts reach
+   * its machines there, inside WireGuard. Absent (an agent from before the backhaul moved onto
+   * the mesh): they go to its `proxy` address on the underlay, as before.
+   */
+  backhaul_port?: number;
   /** Its number in the addressing plan, 1–65535, given by the control plane. */
   number: number;
   /** Its mesh address with the platform prefix length, e.g. `fdaa:2::1/16`. */

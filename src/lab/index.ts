@@ -63,3 +63,4 @@ export { labCertificates, type LabCertificate } from './lab-certs.js';
 export { labRootPem, labTrust, labCa, type LabCa } from './lab-ca.js';
 export { labDown, type LabDownReport } from './lab-down.js';
 export { labControlAccess, type LabControlAccess } from './lab-access.js';
+export { labMeshInterface, labMeshProcesses } from './lab-mesh.js';

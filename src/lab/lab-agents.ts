@@ -30,6 +30,7 @@ import {
 } from './lab-context.js';
 import type { PopHostPlan } from './plan.js';
 import { inUserNamespace } from './userns.js';
+import { labMeshToml } from './lab-mesh.js';
 
 /** Lab timings: a drain keeps its routes tagged this long before withdrawing them. */
 export const LAB_DRAIN_DELAY_MS = 1500;
@@ -84,7 +85,8 @@ host_id = "${h.id}"
 capacity = 4
 proxy_address = "${h.address}:80"
 apps_domain = "${APPS_DOMAIN}"
-`;
+
+${labMeshToml(ctx.name, h.id, inUserNamespace())}`;
 }
 
 /** Host uids per lab host: every agent of the lab shares one kernel, so each gets its own range. */

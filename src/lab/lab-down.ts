@@ -15,6 +15,7 @@ import { SystemClock, type Clock } from '../shared/index.js';
 import { teardownLab } from './fabric.js';
 import { labDir } from './lab-context.js';
 import { LabState, isRecordedAlive, stopRecordedProcesses } from './lab-state.js';
+import { stopLabMesh } from './lab-mesh.js';
 
 export interface LabDownReport {
   /** Undefined when there was no lab (nothing to do). */
@@ -44,6 +45,8 @@ export async function labDown(name: string, o: { baseDir?: string | undefined; c
       if (group === agents) removeMachineCgroups(dir);
     }
   }
+  // The mesh devices of agents that were killed (lab-mesh.ts): named after the lab, state file or not.
+  processes += await stopLabMesh(name, clock);
   // What is left: anything that survived SIGKILL (an error naming it), the namespaces, the directories.
   const r = await teardownLab(dir, { clock });
   // The labs' base directory (/run/starling-lab) goes with the last lab; another lab's keeps it.

@@ -1,4 +1,4 @@
-export { ProxyServer, type ProxyOptions } from './server.js';
+export { ProxyServer, type ProxyOptions, type PeerListener } from './server.js';
 export type { PortProblem } from './port-probe.js';
 export { DEFAULT_LIMITS, RESPONSE_IDLE_TIMEOUT_RANGE_MS, type ProxyLimits, type MachineControl, type ImageRoot, type StaticRoots } from './core/index.js';
 export { openFilesLimit, warnOnOpenFilesLimit } from './admission.js';

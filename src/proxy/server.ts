@@ -44,6 +44,12 @@ export interface ProxyOptions {
   statics?: StaticRoots | undefined;
 }
 
+/** A peer listener (ProxyServer.listenPeers); its connections stay open when it closes. */
+export interface PeerListener {
+  address: net.AddressInfo;
+  close(): void;
+}
+
 /**
  * The edge proxy: accepts client connections, routes each request to a machine, and drains
  * gracefully. The agent embeds it (routes pushed with `setRoutes`); `starling proxy serve` runs it
@@ -56,6 +62,8 @@ export class ProxyServer {
   private readonly live: LiveState;
   private readonly gate: ConnectionGate;
   private readonly server: net.Server;
+  /** The peer listeners (listenPeers): other hosts' proxies over the mesh. */
+  private readonly peerServers: net.Server[] = [];
   private readonly connections = new Set<ClientConnection>();
   private readonly loads = new LoadRegistry();
   private readonly sweepTimer: TimerHandle;
@@ -101,6 +109,7 @@ export class ProxyServer {
           else this.tcp.acceptTunnel(socket, head, rest);
         },
       },
+      acceptPeerKey: limits.publicPeers ? limits.peerKey : undefined,
     };
     this.tcp = new TcpEdge(this.ctx, this.gate, (app, outcome) => metrics.tcpConnection(app, outcome));
     this.udp = new UdpEdge(this.ctx, (app, outcome) => metrics.udpFlow(app, outcome));
@@ -129,6 +138,29 @@ export class ProxyServer {
         resolve(this.server.address() as net.AddressInfo);
       });
     });
+  }
+
+  /**
+   * Listens for other hosts' proxies on host:port — the host's address on the WireGuard mesh, which
+   * only peers reach. Requests here are a peer's when they carry `limits.peerKey`, whatever
+   * `limits.publicPeers` says; everything else about them is as on the public listener.
+   */
+  async listenPeers(host: string, port: number): Promise<PeerListener> {
+    const ctx: ProxyContext = { ...this.ctx, acceptPeerKey: this.config.limits.peerKey };
+    const gate = this.gate;
+    const server = net.createServer({ noDelay: true }, (socket) => {
+      if (gate.admit(socket)) new ClientConnection(ctx, socket, this.connections);
+    });
+    server.on('error', (err) => this.config.logger.error('peer listener error', { error: err.message }));
+    const address = await listenOn(server, host, port);
+    this.peerServers.push(server);
+    return {
+      address,
+      close: () => {
+        server.close();
+        this.peerServers.splice(this.peerServers.indexOf(server), 1);
+      },
+    };
   }
 
   /**
@@ -246,6 +278,7 @@ export class ProxyServer {
     this.drainPromise = new Promise<void>((resolve) => {
       this.server.close();
       for (const d of this.tlsDoors) d.server.close();
+      for (const p of this.peerServers) p.close();
       this.tcp.stopListening();
       for (const c of this.connections) c.drain();
       // GOAWAY: streams in flight finish, no new ones start, then the session closes.
@@ -272,6 +305,7 @@ export class ProxyServer {
     this.autostopTimer.cancel();
     this.server.close();
     for (const d of this.tlsDoors) d.server.close();
+    for (const p of this.peerServers) p.close();
     this.tcp.close();
     this.udp.close();
     for (const c of this.connections) c.socket.destroy();

@@ -21,6 +21,8 @@ export interface StandaloneOptions {
   flyHeaders: boolean;
   /** Trust requests from the platform's other proxies carrying this key (core/peer.ts). */
   peerKey?: string | undefined;
+  /** Whether the public listeners trust `peerKey` (ProxyLimits.publicPeers); default yes. */
+  publicPeers?: boolean | undefined;
   logger: Logger;
   /**
    * The caller's clock (the agent's own; `proxy serve` makes the process's SystemClock): every timer
@@ -186,7 +188,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<RunningProx
 }
 
 function edgeLimits(o: StandaloneOptions): Partial<ProxyLimits> {
-  const limits: Partial<ProxyLimits> = { flyHeaders: o.flyHeaders, peerKey: o.peerKey };
+  const limits: Partial<ProxyLimits> = { flyHeaders: o.flyHeaders, peerKey: o.peerKey, publicPeers: o.publicPeers ?? true };
   const l = o.limits ?? {};
   if (l.maxConnections !== undefined) limits.maxConnections = l.maxConnections;
   if (l.maxConnectionsPerIp !== undefined) limits.maxConnectionsPerIp = l.maxConnectionsPerIp;

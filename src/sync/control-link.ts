@@ -40,7 +40,7 @@ export interface ControlLinkOptions {
   /** This host serves HTTPS ([proxy] tls_listen): without it `force_https` is not applied (it would redirect to nothing). */
   servesHttps?: boolean | undefined;
   /** Registered with the host: its WireGuard public key and endpoint ([mesh]). */
-  mesh?: { public_key: string; endpoint: string } | undefined;
+  mesh?: { public_key: string; endpoint: string; backhaul_port: number } | undefined;
   /** Every view (the cached one first), after the routes: the mesh follows the host list (agent/mesh-link.ts). */
   onView?: ((view: SyncView, hostId: string) => void) | undefined;
 }

@@ -86,9 +86,24 @@ function servedBy(view: SyncView): (service: Pick<ServiceConfig, 'processes'>, a
   return (service, app, id) => serves(service, groups.get(`${app}.${id}`) ?? groupOf({}));
 }
 
+/**
+ * Where this host's proxy reaches another host's: at its mesh address and backhaul port when both
+ * hosts are on the mesh (the request travels inside WireGuard), else at its `proxy` address on the
+ * underlay, in plaintext (a host not on the mesh, or an agent from before the backhaul moved).
+ */
+export function backhaulOf(self: HostDoc | undefined): (peer: HostDoc) => { address: string; port: number } | undefined {
+  const onMesh = self?.mesh?.backhaul_port !== undefined;
+  return (peer) => {
+    const m = peer.mesh;
+    if (onMesh && m?.backhaul_port !== undefined) return { address: m.address.split('/')[0]!, port: m.backhaul_port };
+    return splitAddress(peer.proxy);
+  };
+}
+
 export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
   const served = servedBy(i.view);
   const hosts = new Map(docs<HostDoc>(i.view, 'hosts').map((h) => [h.id, h]));
+  const peerAt = backhaulOf(hosts.get(i.hostId));
   // A deploy's release command machine is never routed, nor woken (MachineDoc.role).
   // Nor is a cordoned one: both are hidden from every proxy.
   const tasks = new Set(docs<MachineDoc>(i.view, 'machines').filter((m) => !isAppMachine(m) || m.cordoned === true).map((m) => `${m.app}.${m.id}`));
@@ -122,7 +137,7 @@ export function controlRoutes(i: ControlRoutesInput): ControlRoutes {
       const out: MachineSpec[] = [];
       for (const s of states.get(app.name) ?? []) {
         const host = hosts.get(s.host);
-        const at = splitAddress(host?.proxy);
+        const at = host && peerAt(host);
         // A host the control plane has not heard from is left alone, whatever its last reports said.
         if (!at || host?.healthy === false || local.some((m) => m.id === s.id)) continue;
         const started = s.state === 'started';

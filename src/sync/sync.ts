@@ -44,8 +44,8 @@ export interface SyncHost {
   proxy?: string | undefined;
   /** The secret the control plane presents to this agent's admin API (machine logs). */
   agent_secret: string;
-  /** This host on the WireGuard mesh: its public key and underlay endpoint ([mesh] in agent.toml). */
-  mesh?: { public_key: string; endpoint: string } | undefined;
+  /** This host on the WireGuard mesh: its public key, underlay endpoint and backhaul port ([mesh] in agent.toml). */
+  mesh?: { public_key: string; endpoint: string; backhaul_port: number } | undefined;
 }
 
 export interface ControlSyncOptions {

@@ -13,7 +13,8 @@
  *   - a UDP service (the demo's DNS server on port 53) answers dig from every city, at its PoP;
  *   - gRPC (an app with h2_backend, scaled to every PoP) from every city with @grpc/grpc-js;
  *   - a write (the demo's /write) from any city is replayed to the primary region, and the machine
- *     there sees the Fly-Replay-Src of the PoP's machine that asked, across hosts;
+ *     there sees the Fly-Replay-Src of the PoP's machine that asked, across hosts — over the PoPs'
+ *     WireGuard mesh: a capture on lhr1's link sees only UDP between the WireGuard ports;
  *   - graceful (drain) moves the PoP's cities and loses no request but those whose connection was
  *     open at the instant the route moved (routing is per packet: no drain can save them), with
  *     HTTP clients and with HTTPS clients (a fresh TLS connection per request);
@@ -40,7 +41,8 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isRoot, runCommand, type FailoverReport, type LabStatus } from '../../src/lab/index.js';
+import { isRoot, labMeshProcesses, runCommand, type FailoverReport, type LabStatus } from '../../src/lab/index.js';
+import { startCapture } from '../helpers/capture.js';
 import { killAllCli, runCli, startCli } from '../helpers/cli.js';
 import { canMakeNamespaces, ip } from '../helpers/netns.js';
 import { waitFor } from '../helpers/wait.js';
@@ -62,7 +64,7 @@ function skipReason(): string | false {
 }
 const skip = skipReason();
 
-/** What of lab `lab` exists now: namespaces, mounts, processes (anything naming its state dir). */
+/** What of lab `lab` exists now: namespaces, mounts, processes (anything naming its state dir, and its wireguard-go devices). */
 function leftovers(lab: string): { namespaces: string[]; mounts: string[]; processes: string[]; links: string[] } {
   const prefix = `sl-${lab}-`;
   const namespaces = ip('netns', 'list').split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n.startsWith(prefix));
@@ -76,6 +78,7 @@ function leftovers(lab: string): { namespaces: string[]; mounts: string[]; proce
       /* gone meanwhile */
     }
   }
+  processes.push(...labMeshProcesses(lab).map((pid) => `${pid} wireguard-go`));
   // The lab's veths live in its namespaces; none may have ended up in the host's.
   const links = ip('-o', 'link').split('\n').filter((l) => / (p-[a-z]+\d|c-[a-z]+|r-[a-z]+|ctl)[@:]/.test(l));
   return { namespaces, mounts, processes, links };
@@ -161,8 +164,13 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
     assert.match(table.stdout, /demo\.starling\.test +demo +ready +CN=Pebble Intermediate CA \w+ +\d{4}-\d\d-\d\dT[\d:.]+Z \(\d+ days\)/);
   });
 
-  it('writes replayed to the primary region from every city: the machine in lhr sees where each came from, across hosts', async () => {
+  it('writes replayed to the primary region from every city: the machine in lhr sees where each came from, across hosts, inside WireGuard', async () => {
     const expected = { lhr: 'lhr', cdg: 'lhr', fra: 'fra', mad: 'mad', waw: 'fra' } as Record<string, string>;
+    // What reaches lhr1 from the other PoP hosts on its link while the writes cross to it.
+    const pops = (await status()).pops;
+    const lhr1 = pops.find((p) => p.id === 'lhr1')!;
+    const others = pops.filter((p) => p !== lhr1).map((p) => p.address);
+    const cap = await startCapture(lhr1.ns, 'r-lhr', `ip and (${others.map((a) => `host ${a}`).join(' or ')})`, join(HOME, 'lhr1-underlay.pcap'));
     await Promise.all(Object.keys(expected).map(async (city) => {
       const r = await runCli(['lab', 'curl', city, 'http://demo.starling.test/write', ...name]);
       assert.equal(r.code, 0, `lab curl ${city} /write exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
@@ -172,6 +180,11 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
       if (expected[city] === 'lhr') assert.equal(w.replayed_from, null, city);
       else assert.match(w.replayed_from ?? '', new RegExp(`^instance=[^;]+;region=${expected[city]};t=\\d+$`), `${city}: Fly-Replay-Src reaches the machine on another host`);
     }));
+    // Between PoP hosts only WireGuard: UDP between the mesh ports, and none of the requests in clear.
+    const { raw, lines } = await cap.stop();
+    assert.ok(lines.length > 0, 'the replays crossed lhr1\'s link');
+    for (const l of lines) assert.match(l, /\.51820 > [\d.]+\.51820: UDP/, `only WireGuard between hosts: ${l}`);
+    for (const clear of ['demo.starling.test', 'starling-peer', '/write']) assert.equal(raw.indexOf(clear), -1, `"${clear}" is not on the underlay in clear`);
   });
 
   it("a raw TCP service from every city: the PoP's own machine answers, and sees the client's address in the PROXY header", async () => {

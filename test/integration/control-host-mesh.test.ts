@@ -32,8 +32,8 @@ async function joined(host: string): Promise<string> {
   return r.body.credential as string;
 }
 
-const register = (host: string, publicKey: string, endpoint = '192.0.2.7:51820') =>
-  call(creds.get(host)!, 'PUT', `/v1/hosts/${host}`, { region: 'fra', capacity: { machines: 4 }, agent_url: 'http://127.0.0.1:1', agent_secret: 'cc'.repeat(32), mesh: { public_key: publicKey, endpoint } });
+const register = (host: string, publicKey: string, endpoint = '192.0.2.7:51820', extra: Record<string, unknown> = {}) =>
+  call(creds.get(host)!, 'PUT', `/v1/hosts/${host}`, { region: 'fra', capacity: { machines: 4 }, agent_url: 'http://127.0.0.1:1', agent_secret: 'cc'.repeat(32), mesh: { public_key: publicKey, endpoint, ...extra } });
 
 before(async () => {
   store = new SqliteStore({ path: join(dir, 'state.db') });
@@ -58,6 +58,9 @@ describe('host numbers on the mesh', () => {
     const again = await register('h2', keys.get('h2')!, '192.0.2.99:51820');
     assert.equal(again.status, 200);
     assert.deepEqual(again.body.mesh, { public_key: keys.get('h2'), endpoint: '192.0.2.99:51820', number: 2, address: 'fd12:2::1/16', subnet: 'fd12:2::/32' });
+    // Where its proxy takes other hosts' requests on the mesh: kept in the document the feed carries.
+    const withBackhaul = await register('h2', keys.get('h2')!, '192.0.2.99:51820', { backhaul_port: 4280 });
+    assert.equal(withBackhaul.body.mesh.backhaul_port, 4280);
   });
 
   it('another host\'s key is refused, and a malformed one is a 400 naming the field', async () => {
@@ -67,6 +70,9 @@ describe('host numbers on the mesh', () => {
     const bad = await register('h1', 'not-a-key');
     assert.equal(bad.status, 400);
     assert.match(JSON.stringify(bad.body), /mesh\.public_key/);
+    const badPort = await register('h1', keys.get('h1')!, '192.0.2.7:51820', { backhaul_port: 0 });
+    assert.equal(badPort.status, 400);
+    assert.match(JSON.stringify(badPort.body), /mesh\.backhaul_port/);
   });
 
   it('a removed host\'s number is given to the next host, and hosts registering at once get different ones', async () => {

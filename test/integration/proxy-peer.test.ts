@@ -4,7 +4,8 @@
  * platform's key; B does not redirect a peer's request for a force_https app but does redirect a
  * client pretending to be a peer; B serves from its own machines only, preferring the one A chose;
  * with none left it asks A to replay elsewhere, and never sends the request back. A request A
- * replayed reaches B's machine with A's Fly-Replay-Src; a client's own one never does.
+ * replayed reaches B's machine with A's Fly-Replay-Src; a client's own one never does. A host on
+ * the mesh (publicPeers off) takes the key on its peer listener only.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -115,6 +116,25 @@ describe('requests between proxies', () => {
     } finally {
       a3.close();
       await replaying.close();
+    }
+  });
+
+  it('on the mesh, the key opens the peer listener only: on the public port a request carrying it is a client\'s', async () => {
+    const c = await startProxy(app([machine('m1', 'ams', origin.port)], { force_https: true }), { region: 'ams', limits: { peerKey: KEY, publicPeers: false } });
+    const peers = await c.proxy.listenPeers('127.0.0.1', 0);
+    try {
+      const asPeer = { 'starling-peer': KEY, 'starling-client-ip': '198.51.100.7', 'x-forwarded-for': '198.51.100.7' };
+      assert.equal((await send(c.port, 'web.test', { headers: asPeer })).status, 301, 'the public port redirects it to https: not a peer');
+      const res = await send(peers.address.port, 'web.test', { headers: asPeer });
+      assert.equal(res.status, 200, res.body);
+      const seen = origin.seen.at(-1)!;
+      assert.equal(seen.headers['x-forwarded-for'], '198.51.100.7', "the peer's edge facts are taken");
+      assert.equal(seen.headers['starling-peer'], undefined);
+      assert.equal((await send(peers.address.port, 'web.test')).status, 301, 'without the key the peer listener is a public one too');
+      peers.close();
+      await assert.rejects(send(peers.address.port, 'web.test'), 'closed');
+    } finally {
+      c.close();
     }
   });
 });

@@ -78,6 +78,22 @@ describe('controlRoutes', () => {
     assert.deepEqual(web?.machines.map((m) => m.id), ['m1']);
   });
 
+  it('between hosts on the mesh, another host\'s machines are at its mesh address and backhaul port; else at its proxy on the underlay', () => {
+    const onMesh = (h: HostDoc, n: number, backhaul?: number): HostDoc => ({
+      ...h,
+      mesh: { public_key: `${'k'.repeat(42)}${n}=`, endpoint: `10.0.0.${n}:51820`, number: n, address: `fdaa:${n}::1/16`, subnet: `fdaa:${n}::/32`, ...(backhaul ? { backhaul_port: backhaul } : {}) },
+    });
+    const hosts = [onMesh(host('a', 'fra', '10.0.0.1:80'), 1, 4280), onMesh(host('b', 'ams', '10.0.0.2:80'), 2, 4281), onMesh(host('c', 'sin', '10.0.0.3:80'), 3), host('d', 'iad', '10.0.0.4:80')];
+    const states = [state('web', 'rb', 'b'), state('web', 'rc', 'c'), state('web', 'rd', 'd')];
+    const at = (self: string, list: HostDoc[]): string[] =>
+      controlRoutes({ view: view({ apps: [app('web')], releases: [release('web', 1, WEB)], hosts: list, machine_states: states }), hostId: self, appsDomain: 't', local: () => [] })
+        .apps[0]!.machines.map((m) => `${m.id}@${m.address}:${m.port}`);
+    // b is on the mesh with a backhaul port; c registered before the backhaul moved; d is not on the mesh.
+    assert.deepEqual(at('a', hosts), ['rb@fdaa:2::1:4281', 'rc@10.0.0.3:80', 'rd@10.0.0.4:80']);
+    // A host that is not on the mesh itself reaches everyone on the underlay.
+    assert.deepEqual(at('a', [host('a', 'fra', '10.0.0.1:80'), ...hosts.slice(1)]), ['rb@10.0.0.2:80', 'rc@10.0.0.3:80', 'rd@10.0.0.4:80']);
+  });
+
   it('serves a deployed app at <app>.<apps_domain> with its service settings, local machines first, then healthy remote ones at their proxies', () => {
     const v = view({
       apps: [app('web')],

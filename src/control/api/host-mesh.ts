@@ -24,7 +24,7 @@ export async function meshPlace(
   prefix: string,
   host: string,
   cred: HostCredentialDoc,
-  asked: { public_key: string; endpoint: string },
+  asked: { public_key: string; endpoint: string; backhaul_port?: number | undefined },
 ): Promise<MeshPlace> {
   const other = (await store.list('hosts')).map((e) => e.value as HostDoc).find((h) => h.id !== host && h.mesh?.public_key === asked.public_key);
   if (other) throw new HttpError(409, 'ERR_MESH_KEY_IN_USE', `host ${other.id} is on the mesh with this WireGuard public key: each host needs its own key pair`);
@@ -37,5 +37,6 @@ export async function meshPlace(
     if (number > MAX_HOST_NUMBER) throw new HttpError(409, 'ERR_MESH_FULL', `all ${MAX_HOST_NUMBER} host numbers of the private network are taken`);
     ops.push({ op: 'put', collection: MESH_NUMBERS, key: String(number), value: { host }, expectRevision: 0 });
   }
-  return { mesh: { ...asked, number, address: hostAddress(prefix, number), subnet: hostSubnet(prefix, number) }, ops };
+  const { backhaul_port, ...rest } = asked;
+  return { mesh: { ...rest, ...(backhaul_port === undefined ? {} : { backhaul_port }), number, address: hostAddress(prefix, number), subnet: hostSubnet(prefix, number) }, ops };
 }

@@ -118,6 +118,8 @@ export const RegisterHost = z.strictObject({
     .strictObject({
       public_key: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be a WireGuard public key (base64 of 32 bytes)'),
       endpoint: z.string().regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]):\d{1,5}$/, 'must be IP:PORT (IPv6 in brackets) of the WireGuard socket'),
+      /** The TCP port its proxy takes other hosts' requests on, at its mesh address (the backhaul). */
+      backhaul_port: z.number().int().min(1).max(65535, 'must be a port from 1 to 65535').optional(),
     })
     .optional(),
 });

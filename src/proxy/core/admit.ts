@@ -40,7 +40,7 @@ export function admit(ctx: ProxyContext, head: RequestHead, secure: boolean): Ap
     config.metrics.request('', config.region, 404);
     return new LocalAnswer(404, `no app is served at host "${(head.host ?? '').slice(0, 100)}"\n`);
   }
-  if (app.forceHttps && !secure && !isPeerRequest(head, config.limits.peerKey)) {
+  if (app.forceHttps && !secure && !isPeerRequest(head, ctx.acceptPeerKey)) {
     const location = `https://${(head.host ?? '').replace(/:\d+$/, '')}${head.target}`;
     config.metrics.request(app.name, config.region, 301);
     return new LocalAnswer(301, `moved to ${location}\n`, [['location', location]]);

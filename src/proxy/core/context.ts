@@ -51,6 +51,12 @@ export interface ProxyLimits {
    * Undefined: no request is trusted as a peer's.
    */
   peerKey: string | undefined;
+  /**
+   * Whether the public listeners take `peerKey` from a request. A host on the WireGuard mesh says
+   * no: its peers reach it on the peer listener (ProxyServer.listenPeers, on its mesh address), so
+   * a key that once travelled the underlay in plaintext opens nothing from the internet.
+   */
+  publicPeers: boolean;
   /** How long graceful drain waits for in-flight requests before closing what is left. */
   drainTimeoutMs: number;
   /** Period of the sweep that enforces the timeouts above. */
@@ -78,6 +84,7 @@ export const DEFAULT_LIMITS: ProxyLimits = {
   maxAttempts: 3,
   flyHeaders: true,
   peerKey: undefined,
+  publicPeers: true,
   drainTimeoutMs: 30_000,
   sweepIntervalMs: 1000,
   autostopIntervalMs: 5 * 60_000,
@@ -122,6 +129,12 @@ export interface ProxyContext {
   readonly statics: StaticRoots | undefined;
   /** Where a peer proxy's TCP tunnel request goes (tcp/tcp-edge.ts): the connection is handed over. */
   readonly tunnels: TunnelAcceptor;
+  /**
+   * The key a request arriving on this context's connections may carry to be a peer's (peer.ts):
+   * `limits.peerKey` on the peer listener, and on the public ones unless `limits.publicPeers` is
+   * off. Undefined: no request here is a peer's. (Sending to peers always uses `limits.peerKey`.)
+   */
+  readonly acceptPeerKey: string | undefined;
 }
 
 /** The TCP services' end of the backhaul, as the HTTP/1.1 connection hands a tunnel over. */

@@ -83,7 +83,7 @@ export abstract class ExchangeIO implements ExchangeState, EndFacts, BodySink {
     this.body = new RequestBody(head, config.limits.replayMaxBytes, this.startedAt);
     this.relay = new ResponseRelay(head, client, this.requestId, config.limits.flyHeaders);
     this.prefs = new Preferences(config.region);
-    this.origin = this.prefs.read(head, config.limits.peerKey) ? peerOrigin(head) : undefined;
+    this.origin = this.prefs.read(head, ctx.acceptPeerKey) ? peerOrigin(head) : undefined;
   }
 
   get isUpgrade(): boolean {

@@ -117,7 +117,7 @@ export class ClientConnection implements Downstream {
     this.buf = undefined;
     this.deadlineKind = Deadline.None;
     const rest = end < buf.length ? buf.subarray(end) : undefined;
-    if (isTunnelRequest(head) && isPeerRequest(head, this.ctx.config.limits.peerKey)) return this.handOver(head, rest);
+    if (isTunnelRequest(head) && isPeerRequest(head, this.ctx.acceptPeerKey)) return this.handOver(head, rest);
     const admitted = admit(this.ctx, head, this.secure);
     if (admitted instanceof LocalAnswer) {
       // Answered without routing. The body, if any, is not read: the connection closes after.
