@@ -14,6 +14,9 @@ export const APP_NAME_RULE = 'must be lower-case letters, digits and -, starting
 /** An organisation: the same rule as an app. */
 export const ORG_NAME_RE = APP_NAME_RE;
 
+/** The org every app belongs to unless it says otherwise (apps made before orgs existed, and the platform's). */
+export const DEFAULT_ORG = 'personal';
+
 /**
  * A process group (`[processes]` keys, `processes = [...]` lists, `scale count web=2`): lower-case
  * letters, digits, `-` and `_`, starting with a letter or digit, at most 63 characters — what fly

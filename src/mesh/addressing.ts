@@ -8,6 +8,7 @@
  * The host itself is organisation 0, machine 1: `fdaa:<host>::1`. Host numbers are 1–65535, given
  * by the control plane when the host first registers on the mesh and freed when it is removed.
  */
+import { createHash } from 'node:crypto';
 import { formatNet, parsePrefix } from '../shared/index.js';
 
 export const DEFAULT_PRIVATE_PREFIX = 'fdaa::/16';
@@ -37,4 +38,41 @@ export function hostAddress(prefix: string, host: number): string {
 /** Everything behind the host: `fdaa:2::/32`. */
 export function hostSubnet(prefix: string, host: number): string {
   return `${formatNet(6, base(prefix) | (BigInt(host) << 96n))}/32`;
+}
+
+/**
+ * An organisation's 32 bits: the first four bytes of SHA-256 of its name. Derived, not given out,
+ * so every host and the `.internal` DNS compute a machine's address from the feed alone; the
+ * control plane refuses to create an org whose bits another org has (or 0, the hosts'), so two
+ * orgs never share a network.
+ */
+export function orgNumber(org: string): number {
+  return createHash('sha256').update(org).digest().readUInt32BE(0);
+}
+
+/**
+ * A machine's 64 bits: its id itself when it is the platform's 14 hex digits (so the address shows
+ * the id), else the first eight bytes of SHA-256 of the id. Never 1 (the host's own address).
+ */
+export function machineBits(id: string): bigint {
+  const v = /^[0-9a-f]{1,16}$/.test(id) ? BigInt(`0x${id}`) : createHash('sha256').update(id).digest().readBigUInt64BE(0);
+  return v <= 1n ? v + 2n : v;
+}
+
+/**
+ * A machine's private address on the host whose mesh address is `hostAddr` (`fdaa:2::1/16`):
+ * prefix and host from it, then the org's and the machine's bits. No prefix length.
+ */
+export function machineAddress(hostAddr: string, org: string, machineId: string): string {
+  const h = parsePrefix(hostAddr.includes('/') ? hostAddr : `${hostAddr}/128`);
+  if (!h || h.family !== 6) throw new Error(`not a mesh address: ${hostAddr}`);
+  const hostBits = h.value & (((1n << 32n) - 1n) << 96n);
+  return formatNet(6, hostBits | (BigInt(orgNumber(org)) << 64n) | machineBits(machineId));
+}
+
+/** Whether two addresses of the plan are in one organisation (any hosts). */
+export function sameOrg(a: string, b: string): boolean {
+  const [x, y] = [parsePrefix(`${a}/128`), parsePrefix(`${b}/128`)];
+  const orgMask = ((1n << 32n) - 1n) << 64n;
+  return x !== undefined && y !== undefined && (x.value & orgMask) === (y.value & orgMask);
 }

@@ -40,6 +40,8 @@ export interface CreateOptions {
    * service serves: nothing need listen). It is then ready once started.
    */
   default_check?: boolean | undefined;
+  /** Its private IPv6 (MachineSpec.private_ip): the control plane's machines on a host on the mesh. */
+  private_ip?: string | undefined;
 }
 
 export interface MachineManagerOptions {
@@ -183,6 +185,7 @@ export class MachineManager implements MachinesPort {
       // period is the window in which checks repeat quickly until the first pass (warm-up below).
       checks: opts.task || (checks.length === 0 && opts.default_check === false) ? [] : checks.length > 0 ? checks : [{ type: 'tcp', grace_period_ms: 10_000, interval_ms: 1000, timeout_ms: 500 }],
       ...(opts.process_group !== undefined ? { process_group: opts.process_group } : {}),
+      ...(opts.private_ip !== undefined ? { private_ip: opts.private_ip } : {}),
     };
     const drv = await this.o.driver.prepare(spec);
     const now = new Date(this.o.clock.now()).toISOString();

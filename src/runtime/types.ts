@@ -86,6 +86,11 @@ export interface MachineSpec {
   files?: { guest_path: string; content_base64: string }[] | undefined;
   /** Its fly process group, FLY_PROCESS_GROUP inside; default `app`. */
   process_group?: string | undefined;
+  /**
+   * Its address on the private network (IPv6, docs/private-network.md), when its host is on the
+   * mesh: FLY_PRIVATE_IP and `fly-local-6pn` inside, reachable by its organisation's machines only.
+   */
+  private_ip?: string | undefined;
 }
 
 /** What a driver reports about a running process. */

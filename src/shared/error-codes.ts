@@ -183,6 +183,7 @@ export const ERROR_CODES = {
   ERR_NO_RELEASE: { part: 'control', status: 400, means: 'The app has no release yet to deploy' },
   ERR_ORG_EXISTS: { part: 'control', status: 409, means: 'An org of this name exists already' },
   ERR_ORG_NOT_FOUND: { part: 'control', status: 404, means: 'No such org (or not one the caller can see)' },
+  ERR_ORG_NETWORK_TAKEN: { part: 'control', status: 409, means: 'The org name hashes to the private network of an org that exists: choose another name' },
   ERR_PLACEMENT_INPUT: { part: 'control', means: 'The scheduler was given a host list naming a host twice' },
   ERR_RELEASE_NOT_FOUND: { part: 'control', status: 404, means: 'The app has no release with this version' },
   ERR_SCALE_COUNT: { part: 'control', means: 'A machine count to scale to is not a whole number, 0 or more' },

@@ -22,10 +22,11 @@
  * stopped when it was asked to be; a change of its `overrides` replaces it.
  */
 import { join } from 'node:path';
-import { DIGEST_RE, LIVE_TAIL_LINES, MAX_TAIL_LINE_CHARS, MAX_TAIL_LINES, machineConfigFor, withOverrides, type ImageDefaults, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
+import { DIGEST_RE, LIVE_TAIL_LINES, MAX_TAIL_LINE_CHARS, MAX_TAIL_LINES, machineConfigFor, withOverrides, DEFAULT_ORG, type AppDoc, type HostDoc, type ImageDefaults, type MachineDoc, type MachineStateDoc, type ReleaseDoc } from '../contract/index.js';
 import { Backoff, StarlingError, describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
 import type { ControlClient } from './control-client.js';
 import type { MachineManager } from '../runtime/index.js';
+import { machineAddress } from '../mesh/index.js';
 import { machineDetails, tailOf, withTail } from './report-details.js';
 import { applyDesired, desiredStopped, overridesKey, reportedState } from './desired.js';
 import type { MachineReport, StateReporter } from './state-report.js';
@@ -246,7 +247,7 @@ export class Reconciler {
           // Asked to be stopped (a restarted agent makes it again): made, not started.
           skip_start: desiredStopped(doc),
         },
-        { id, kill_signal: c.kill_signal, kill_timeout_ms: c.kill_timeout_ms, task: doc.role !== undefined, process_group: c.process_group, default_check: c.default_check },
+        { id, kill_signal: c.kill_signal, kill_timeout_ms: c.kill_timeout_ms, task: doc.role !== undefined, process_group: c.process_group, default_check: c.default_check, private_ip: this.privateIp(app, id) },
       );
       this.o.logger.info('placed machine created', { app, machine: id, release: release.version, image: release.image.digest, ...(doc.role ? { role: doc.role } : {}) });
     } catch (e) {
@@ -255,6 +256,17 @@ export class Reconciler {
       slot.running = undefined;
       throw e;
     }
+  }
+
+  /**
+   * The machine's private IPv6 when this host is on the mesh (its HostDoc has a place in the
+   * plan): host bits from there, the org's and the machine's from the app and the id
+   * (mesh/addressing.ts). A machine made before the host was placed has none until it is made again.
+   */
+  private privateIp(app: string, id: string): string | undefined {
+    const self = this.view?.documents.get('hosts')?.get(this.o.hostId) as HostDoc | undefined;
+    const doc = this.view?.documents.get('apps')?.get(app) as AppDoc | undefined;
+    return self?.mesh && doc ? machineAddress(self.mesh.address, doc.org ?? DEFAULT_ORG, id) : undefined;
   }
 
   private async destroy(slot: Slot, why: string): Promise<void> {

@@ -44,7 +44,7 @@ function udp(host, port, count) {
     });
   });
 }
-http.createServer(async (req, res) => {
+const server = http.createServer(async (req, res) => {
   const url = new URL(req.url ?? '/', 'http://machine');
   const q = (k) => url.searchParams.get(k) ?? '';
   if (url.pathname === '/exec') {
@@ -56,7 +56,11 @@ http.createServer(async (req, res) => {
   if (url.pathname === '/scan') return json(res, await scan(q('host'), Number(q('from')), Number(q('to'))));
   if (url.pathname === '/udp') return json(res, await udp(q('host'), Number(q('port')), Number(q('count'))));
   json(res, { id: process.env.FLY_MACHINE_ID, uid: process.getuid(), gid: process.getgid() });
-}).listen(Number(process.env.PORT), '0.0.0.0');
+});
+server.listen(Number(process.env.PORT), '0.0.0.0');
+// On its private IPv6 too, when it has one (a second server: '::' would take IPv4's port as well).
+const six = process.env.FLY_PRIVATE_IP ?? '';
+if (six.includes(':')) http.createServer(server.listeners('request')[0]).listen(Number(process.env.PORT), six);
 `;
 
 /** A work dir machines can walk through (0711) holding the probe app as a prepared image. */

@@ -156,4 +156,23 @@ describe('organisations and scoped tokens', () => {
     assert.equal((await call(tokens.acmeAdmin!, 'POST', '/v1/apps', { name: 'short', primary_region: 'fra' })).status, 201);
     assert.equal((await call(t.body.token, 'GET', '/v1/apps/short')).status, 401);
   });
+
+  it("refuses an org whose private network would be an existing org's (their names hash alike), naming both", async () => {
+    // Two names whose first 32 bits of SHA-256 agree, found by trying (a birthday search, ~2^16 names).
+    const seen = new Map<number, string>();
+    let pair: [string, string] | undefined;
+    for (let i = 0; !pair; i++) {
+      const name = `org-${i}`;
+      const bits = createHash('sha256').update(name).digest().readUInt32BE(0);
+      const before = seen.get(bits);
+      if (before) pair = [before, name];
+      else seen.set(bits, name);
+    }
+    assert.equal((await call(OPERATOR, 'POST', '/v1/orgs', { name: pair[0] })).status, 201);
+    const r = await call(OPERATOR, 'POST', '/v1/orgs', { name: pair[1] });
+    assert.equal(r.status, 409);
+    assert.equal(r.body.error.code, 'ERR_ORG_NETWORK_TAKEN');
+    assert.match(r.body.error.message, new RegExp(`org ${pair[1]} would share its private network with org ${pair[0]}`));
+    assert.equal((await call(OPERATOR, 'GET', '/v1/orgs')).body.orgs.some((o: { name: string }) => o.name === pair[1]), false);
+  });
 });

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { checkPrivatePrefix, desiredPeers, formatSet, generateMeshKeys, hostAddress, hostSubnet, isWireguardKey, loadOrCreateMeshKeys, parseGet, planPeers, publicKeyOf, type MeshHost } from '../../src/mesh/index.js';
+import { checkPrivatePrefix, machineAddress, machineBits, orgNumber, sameOrg, desiredPeers, formatSet, generateMeshKeys, hostAddress, hostSubnet, isWireguardKey, loadOrCreateMeshKeys, parseGet, planPeers, publicKeyOf, type MeshHost } from '../../src/mesh/index.js';
 import { silentLogger, isStarlingError } from '../../src/shared/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'starling-mesh-unit-'));
@@ -93,3 +93,25 @@ describe('addressing plan', () => {
     assert.match(checkPrivatePrefix('10.0.0.0/8')!, /IPv6/);
   });
 });
+
+describe('machine addresses', () => {
+  it('host bits from the host, then the org\'s 32 bits and the machine id: a 14-hex id is readable in it', () => {
+    const org = orgNumber('acme');
+    const at = machineAddress('fdaa:2::1/16', 'acme', '0123456789abcd');
+    assert.equal(at, `fdaa:2:${(org >>> 16).toString(16)}:${(org & 0xffff).toString(16)}:1:2345:6789:abcd`);
+    assert.equal(machineAddress('fd12:9::1', 'acme', '0123456789abcd').split(':').slice(0, 2).join(':'), 'fd12:9', 'another prefix and host');
+  });
+
+  it('one org is one network on every host; two orgs are two', () => {
+    const a = machineAddress('fdaa:2::1/16', 'acme', 'aaaaaaaaaaaaaa');
+    assert.ok(sameOrg(a, machineAddress('fdaa:3::1/16', 'acme', 'bbbbbbbbbbbbbb')));
+    assert.ok(!sameOrg(a, machineAddress('fdaa:2::1/16', 'umbrella', 'bbbbbbbbbbbbbb')));
+  });
+
+  it('an id that is not hex gets hashed bits, never the host\'s own ::1', () => {
+    assert.notEqual(machineBits('my-machine'), machineBits('my-machine2'));
+    assert.equal(machineBits('1'), 3n);
+    assert.equal(machineBits('0'), 2n);
+  });
+});
+

@@ -7,6 +7,7 @@
  * org, and its apps and tokens, is answered 404 as if it did not exist.
  */
 import { z } from 'zod';
+import { orgNumber } from '../../mesh/index.js';
 import { isStarlingError } from '../../shared/index.js';
 import { DEFAULT_ORG, SCOPES, TOKEN_ID_RE, hashSecret, newTokenId, scopeAtLeast, seesOrg, userToken, type Principal, type TokenDoc } from '../auth/index.js';
 import { HttpError, json, route, type Route } from './http.js';
@@ -58,9 +59,15 @@ export function orgRoutes(ctx: ApiContext): Route[] {
       access: 'platform',
       summary: 'Create an organisation',
       requestSchema: CreateOrg,
-      responses: { '201': 'the org', '409': 'ERR_ORG_EXISTS' },
+      responses: { '201': 'the org', '409': 'ERR_ORG_EXISTS, ERR_ORG_NETWORK_TAKEN' },
       async handler({ body }) {
         const doc: OrgDoc = { name: body.name, created_at: new Date(ctx.clock.now()).toISOString() };
+        // Its private network is named by its 32 bits (mesh/addressing.ts): never another org's, never the hosts' 0.
+        const bits = orgNumber(body.name);
+        const other = (await store.list('orgs')).map((e) => (e.value as OrgDoc).name).find((n) => n !== body.name && orgNumber(n) === bits);
+        if (bits === 0 || other !== undefined) {
+          throw new HttpError(409, 'ERR_ORG_NETWORK_TAKEN', `org ${body.name} would share its private network with ${other === undefined ? 'the hosts' : `org ${other}`} (their names hash alike): choose another name`);
+        }
         try {
           await store.put('orgs', body.name, doc, { expectRevision: 0 });
         } catch (e) {

@@ -11,6 +11,7 @@
  * another org (or another app than a token's own) is answered 404 by the router, exactly as an app
  * that does not exist, so a token learns nothing about other tenants.
  */
+import { DEFAULT_ORG } from '../../contract/index.js';
 import type { Clock } from '../../shared/index.js';
 import type { StateStore } from '../store/index.js';
 import { hashSecret, matchesHash, parseSecret, scopeAtLeast, type HostCredentialDoc, type JoinTokenDoc, type Scope, type TokenDoc } from './tokens.js';
@@ -29,8 +30,7 @@ export type Access = 'public' | 'any' | Scope | 'platform' | 'host' | 'feed' | '
 
 export type AuthResult = { ok: true; principal: Principal } | { ok: false; code: 'ERR_UNAUTHORIZED' | 'ERR_TOKEN_EXPIRED'; message: string };
 
-/** The org every app belongs to unless it says otherwise (apps made before orgs existed, and the platform's). */
-export const DEFAULT_ORG = 'personal';
+export { DEFAULT_ORG };
 
 export class Authenticator {
   private readonly platform: string[];

@@ -93,7 +93,7 @@ export function machineEnv(spec: MachineSpec, address: string, home: string = HO
     MACHINE_ID: spec.id,
     ALLOC_ID: spec.id,
     REGION: spec.region,
-    PRIVATE_IP: address,
+    PRIVATE_IP: spec.private_ip ?? address,
     IMAGE_REF: spec.image.ref,
     PROCESS_GROUP: spec.process_group ?? 'app',
     VM_MEMORY_MB: String(spec.guest.memory_mb),
@@ -148,7 +148,8 @@ export function writeEtcFiles(spec: MachineSpec, t: SandboxPlace, user: Resolved
   const files: [string, string][] = [
     // fly-global-services (and our twin) is where UDP services' datagrams arrive: the machine's own
     // address, which an app written for fly binds (udp/udp-edge.ts delivers there).
-    ['hosts', `127.0.0.1\tlocalhost\n::1\tlocalhost\n${t.address}\t${host}\n${t.address}\tfly-global-services starling-global-services\n`],
+    // fly-local-6pn (and twin): its private IPv6, when its host is on the mesh.
+    ['hosts', `127.0.0.1\tlocalhost\n::1\tlocalhost\n${t.address}\t${host}\n${t.address}\tfly-global-services starling-global-services\n${spec.private_ip ? `${spec.private_ip}\tfly-local-6pn starling-local-6pn\n` : ''}`],
     ['hostname', `${host}\n`],
     ['passwd', `root:x:0:0:root:/root:/bin/sh\napp:x:${uid}:${gid}:app:${HOME}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`],
     ['group', `root:x:0:\napp:x:${gid}:\nnogroup:x:65534:\n`],

@@ -15,7 +15,13 @@
  *     so a connect() or a send fails at once instead of waiting out retries
  *   forward: drop what enters from, or would leave to, the veth (belt and braces: the ip rule
  *     already refuses to route it; this holds even if someone removes the rule).
- * IPv6 has no address on the veth; the inet table covers it anyway (only IPv4 is ever accepted).
+ * A machine with a private address (IPv6, its host on the mesh) also gets, in forward, its own
+ * organisation: out from its own address to an address of its org, in to its address from one —
+ * on this host or through the mesh. Every machine's table must accept a packet (nftables runs every
+ * table's chain; a drop anywhere is final), so machine → machine passes only when both tables say
+ * the other is of their org: another org is dropped both ways, and a spoofed source at the first.
+ * Input lets neighbour discovery reach the host's fe80::1 (the machine's next hop); the host's
+ * own addresses stay closed to IPv6 otherwise.
  */
 import { spawn } from 'node:child_process';
 import { StarlingError } from '../../shared/index.js';
@@ -25,6 +31,24 @@ export interface FirewallPlace {
   table: string;
   hostIf: string;
   hostAddress: string;
+  /** The machine's private IPv6, when it has one: its organisation's machines are let through. */
+  privateAddress?: string | undefined;
+}
+
+/** Bits 0–15 (the platform prefix) and 32–63 (the organisation) of a private address. */
+const ORG_MASK = 'ffff:0:ffff:ffff::';
+
+/** `fdaa:2:1234:5678:…` → `fdaa:0:1234:5678::`: what ORG_MASK leaves of the machine's own address. */
+export function orgOf(address: string): string {
+  const g = expand(address);
+  return `${g[0]}:0:${g[2]}:${g[3]}::`;
+}
+
+function expand(a: string): string[] {
+  const [head = '', tail] = a.split('::');
+  const h = head === '' ? [] : head.split(':');
+  const t = tail === undefined || tail === '' ? [] : tail.split(':');
+  return [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
 }
 
 /** The table as an `nft -f` script (pure: what the tests read is what the kernel gets). */
@@ -38,11 +62,20 @@ export function firewallScript(p: FirewallPlace, publicPorts: readonly number[])
     `    iifname != "${p.hostIf}" accept`,
     '    ct state established,related accept',
     ...(ports.length ? [`    ip daddr ${p.hostAddress} tcp dport { ${ports.join(', ')} } accept`] : []),
+    // The machine finds its next hop (the host's fe80::1) by neighbour discovery.
+    ...(p.privateAddress ? ['    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept'] : []),
     '    meta l4proto tcp reject with tcp reset',
     '    reject with icmpx type admin-prohibited',
     '  }',
     '  chain forward {',
     '    type filter hook forward priority filter; policy accept;',
+    // Its organisation's machines, on this host or across the mesh, and only from its own address.
+    ...(p.privateAddress
+      ? [
+          `    ${iif} ip6 saddr ${p.privateAddress} ip6 daddr & ${ORG_MASK} == ${orgOf(p.privateAddress)} accept`,
+          `    oifname "${p.hostIf}" ip6 daddr ${p.privateAddress} ip6 saddr & ${ORG_MASK} == ${orgOf(p.privateAddress)} accept`,
+        ]
+      : []),
     `    ${iif} drop`,
     `    oifname "${p.hostIf}" drop`,
     '  }',

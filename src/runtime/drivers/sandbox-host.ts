@@ -12,7 +12,7 @@ import type { MachineSpec } from '../types.js';
 import { createMachineCgroups, removeMachineCgroups, type CgroupLayout } from './cgroups.js';
 import { label, writeEtcFiles } from './sandbox-args.js';
 import { createFirewall, removeFirewall } from './sandbox-firewall.js';
-import { AddressPool, createMachineNet, netNames, removeMachineNet, RULE_PRIORITY, type MachineNet } from './sandbox-net.js';
+import { AddressPool, createMachineNet, ensureIpv6Forwarding, netNames, removeMachineNet, RULE_PRIORITY, type MachineNet } from './sandbox-net.js';
 import { ensureOwnDir, prepareVolume } from './sandbox-paths.js';
 import { killNetnsProcesses } from './sandbox-proc.js';
 import { unmountBelow } from './sandbox-rootfs.js';
@@ -104,7 +104,7 @@ export class MachineHost {
     await unmountBelow(dir);
     rmSync(dir, { recursive: true, force: true });
     const key = `${this.o.stateDir}\0${spec.id}`;
-    const net: MachineNet = { netns: names.netns, hostIf: names.hostIf, table: names.table, ...this.pool.allocate(key) };
+    const net: MachineNet = { netns: names.netns, hostIf: names.hostIf, table: names.table, ...this.pool.allocate(key), ...(spec.private_ip ? { privateAddress: spec.private_ip } : {}) };
     const user = userns ? { first: userns.first, uid: userns.first + inside.uid, gid: userns.first + inside.gid } : null;
     const traces: SandboxTraces = { ...net, rulePriority: RULE_PRIORITY, cgroupDirs: [], stateDir: dir, user };
     try {
@@ -114,6 +114,9 @@ export class MachineHost {
       if (user) for (const m of spec.mounts) prepareVolume(m.source, user.uid, user.gid, this.log);
       // The table exists before the link does: the machine is never reachable-from without it.
       await createFirewall(this.tools.nft, net, this.o.publicPorts);
+      if (net.privateAddress && ensureIpv6Forwarding()) {
+        this.log.warn('IPv6 forwarding turned on for the machines\' private network', { sysctl: 'net.ipv6.conf.all.forwarding=1', hint: 'an interface that takes its own IPv6 address from router advertisements needs accept_ra=2 from now on' });
+      }
       await createMachineNet(this.tools.ip, net);
     } catch (e) {
       await removeFirewall(this.tools.nft, net.table).catch(() => undefined);

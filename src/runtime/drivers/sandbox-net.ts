@@ -16,8 +16,15 @@
  * `forwarding=1` on the host-side veth is deliberate: only a forwarding input device makes the kernel
  * answer the rule with ICMP unreachable (ip_error() drops silently otherwise), so an app's connect()
  * to anything but the host fails at once instead of hanging for the SYN-retry timeout. It forwards
- * nothing: the rule decides first (and the firewall's forward chain drops it too). IPv6 is off on
- * both ends (no addresses are generated).
+ * nothing: the rule decides first (and the firewall's forward chain drops it too). No IPv6
+ * address is generated on either end.
+ *
+ * A machine with a private address (its host on the mesh) gets IPv6 too: the address (/128) and
+ * fe80::2 on eth0, the private /16 routed via the host's fe80::1; on the host a /128 route to it.
+ * The rule above is IPv4's only: IPv6 is forwarded — between the machine and its organisation's
+ * machines, here or across the mesh, and nothing else: the firewall's forward chain decides
+ * (sandbox-firewall.ts). The host must forward IPv6: the first such machine turns
+ * net.ipv6.conf.all.forwarding on (ensureIpv6Forwarding).
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -37,7 +44,16 @@ export interface MachineNet {
   hostAddress: string;
   /** The machine's address, reachable from the host. */
   address: string;
+  /** Its private IPv6 (MachineSpec.private_ip): on eth0, routed to from the host and the mesh. */
+  privateAddress?: string | undefined;
 }
+
+/** Link-local ends of the veth for the private network: the machine's next hop is the host's. */
+export const HOST_LINK_LOCAL = 'fe80::1';
+export const MACHINE_LINK_LOCAL = 'fe80::2';
+
+/** The private network's /16 around a private address: `fdaa:2:…` → `fdaa::/16`. */
+export const privateNet = (address: string): string => `${address.split(':')[0]}::/16`;
 
 export interface Cidr {
   base: number;
@@ -184,6 +200,7 @@ export async function createMachineNet(ipBin: string, n: MachineNet): Promise<vo
       `addr add ${n.hostAddress}/30 dev ${n.hostIf}`,
       `rule add iif ${n.hostIf} priority ${RULE_PRIORITY} unreachable`,
       `link set dev ${n.hostIf} up`,
+      ...(n.privateAddress ? [`addr add ${HOST_LINK_LOCAL}/64 dev ${n.hostIf} nodad`] : []),
       '',
     ].join('\n'),
   );
@@ -198,9 +215,13 @@ export async function createMachineNet(ipBin: string, n: MachineNet): Promise<vo
         `addr add ${n.address}/30 dev eth0`,
         'link set dev eth0 up',
         `route add default via ${n.hostAddress}`,
+        ...(n.privateAddress
+          ? [`addr add ${MACHINE_LINK_LOCAL}/64 dev eth0 nodad`, `addr add ${n.privateAddress}/128 dev eth0 nodad`, `route add ${privateNet(n.privateAddress)} via ${HOST_LINK_LOCAL} dev eth0`]
+          : []),
         '',
       ].join('\n'),
     );
+    if (n.privateAddress) await runIp(ipBin, [], `route add ${n.privateAddress}/128 via ${MACHINE_LINK_LOCAL} dev ${n.hostIf}\n`);
   } catch (e) {
     await removeMachineNet(ipBin, n);
     throw e;
@@ -219,4 +240,22 @@ export async function removeMachineNet(ipBin: string, n: MachineNet): Promise<st
   if (existsSync(`/run/netns/${n.netns}`)) left.push(`netns ${n.netns}`);
   if (existsSync(`/sys/class/net/${n.hostIf}`)) left.push(`link ${n.hostIf}`);
   return left;
+}
+
+const IPV6_FORWARDING = '/proc/sys/net/ipv6/conf/all/forwarding';
+
+/**
+ * Turns IPv6 forwarding on in this network namespace, for machines' private addresses; true when
+ * it was off. Never turned off again (something else may rely on it). With forwarding on, Linux
+ * stops taking router advertisements where `accept_ra` is 1: a host that gets its own IPv6 by
+ * SLAAC needs `accept_ra = 2` (the caller warns; docs/private-network.md).
+ */
+export function ensureIpv6Forwarding(): boolean {
+  try {
+    if (readFileSync(IPV6_FORWARDING, 'utf8').trim() === '1') return false;
+    writeFileSync(IPV6_FORWARDING, '1');
+    return true;
+  } catch (e) {
+    throw new StarlingError('ERR_SANDBOX_NETWORK', `cannot turn IPv6 forwarding on for the private network: ${(e as Error).message}`, { cause: e });
+  }
 }
