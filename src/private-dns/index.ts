@@ -1,3 +1,5 @@
 export { INTERNAL_TTL_S, type DnsApp, type DnsAsker, type DnsInstance, type DnsView } from './view.js';
 export { isInternalName, parseInternalName, ZONE, type InternalName } from './names.js';
 export { answer, characterStrings, nearestFirst, soaRecord, type DnsAnswer, type DnsQuestion, type DnsRcode, type ResolverOptions } from './resolver.js';
+export { handleQuery, headerReply, servfail, RCODE, TCP_MAX, UDP_EDNS_MAX, UDP_PLAIN_MAX, type Decision, type QueryContext, type RcodeName, type Transport } from './message.js';
+export { frame, FrameReader } from './tcp-frames.js';
