@@ -25,7 +25,8 @@ cd "$(dirname "$0")/.."
 # bird2: the BGP daemon the announcer drives; iproute2: network namespaces (ip netns) and tc for tests;
 # bubblewrap: the sandbox runtime driver that runs machines; nftables: each machine's host firewall;
 # linux-libc-dev: the kernel's syscall tables, which the seccomp filter's unit test checks against.
-# bind9 (+ bind9-dnsutils): the real DNS server the ACME DNS-01 test sends RFC 2136 updates to (and dig).
+# bind9 (+ bind9-dnsutils): the real DNS server the ACME DNS-01 test sends RFC 2136 updates to, and the
+# private DNS test forwards to (and dig, which both ask with).
 # buildah: `starling deploy` builds Dockerfiles with it (and the tests build their images);
 # skopeo: the tests' and bench:image's registry client; docker-registry: the real registry the tests
 # pull from; busybox-static: the static binary the tests' images are made of.

@@ -266,6 +266,9 @@ export const ERROR_CODES = {
   ERR_OCSP_RESPONSE: { part: 'certs', means: 'An OCSP response is malformed, not successful, or not a basic response' },
   ERR_OCSP_SIGNATURE: { part: 'certs', means: "An OCSP response is not signed by the certificate's issuer or a responder the issuer authorized" },
   ERR_OCSP_STALE: { part: 'certs', means: 'An OCSP response is past its nextUpdate, or its thisUpdate is in the future' },
+
+  // private-dns: the `.internal` DNS of the private network (src/private-dns)
+  ERR_PRIVATE_DNS_UPSTREAM: { part: 'private-dns', means: "The private DNS's upstream resolver is not an IP literal and a port 1..65535" },
 } as const satisfies Record<`ERR_${string}`, ErrorCodeInfo>;
 
 /** A registered code, or the fallback for a remote answer without one. */
