@@ -30,7 +30,8 @@ const env = process.env;
 const machine = env.FLY_MACHINE_ID ?? env.STARLING_MACHINE_ID ?? os.hostname();
 const region = env.FLY_REGION ?? env.STARLING_REGION ?? 'local';
 const port = Number(env.PORT ?? 8080);
-const host = env.HOST ?? '0.0.0.0';
+// On the private network too (a machine with a private IPv6, as on fly): '::' takes IPv4 as well.
+const host = env.HOST ?? ((env.FLY_PRIVATE_IP ?? '').includes(':') ? '::' : '0.0.0.0');
 const primary = env.PRIMARY_REGION ?? env.STARLING_PRIMARY_REGION;
 
 function header(req, name) {

@@ -13,6 +13,8 @@ import { machineControl, mergeMachineRoutes } from './machine-routes.js';
 import { ensureStateDir } from './state-dir.js';
 import { anycastAddresses } from './addresses.js';
 import { MeshLink } from './mesh-link.js';
+import { PrivateDnsLink } from './private-dns-link.js';
+import { privateDnsAddress } from '../mesh/index.js';
 import { networkInterfaces } from 'node:os';
 
 export interface AgentOptions {
@@ -114,6 +116,8 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
     let refresh = (): void => undefined;
     const mesh = config.mesh && (await MeshLink.open(config.mesh, clock, o.logger));
     if (mesh) parts.push({ name: 'mesh', stop: () => mesh.close() });
+    // The machines' .internal DNS, at <prefix>::3 on the mesh interface (private-dns-link.ts).
+    const dns = mesh && new PrivateDnsLink(clock, o.logger);
     const control = config.control
       ? await openControlLink({
           control: config.control,
@@ -128,7 +132,12 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
           pollTimeoutS: o.controlPollTimeoutS,
           servesHttps: config.proxy.tls_listen !== undefined,
           mesh: mesh?.registration,
-          onView: mesh && ((v, host) => mesh.onView(v, host)),
+          onView:
+            mesh &&
+            ((v, host) => {
+              dns?.onView(v, host);
+              mesh.onView(v, host);
+            }),
         })
       : undefined;
     if (control) parts.push({ name: 'control-plane sync', stop: () => control.stop() });
@@ -187,7 +196,11 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
     });
     parts.push({ name: 'proxy', stop: () => proxy.stop() });
     if (control && !proxy.tlsAddress) logger.warn('apps are served over plain HTTP only: set [proxy] tls_listen (e.g. "0.0.0.0:443") to serve them over HTTPS');
-    mesh?.serveBackhaul((address, port) => proxy.proxy.listenPeers(address, port));
+    if (mesh && config.mesh) {
+      const port = config.mesh.backhaul_port;
+      mesh.serve('backhaul', (address) => proxy.proxy.listenPeers(address, port));
+      if (dns) mesh.serve('private DNS', (address) => dns.open(privateDnsAddress(address)));
+    }
     machines?.onChange(() => proxy.refreshRoutes());
     refresh = () => proxy.refreshRoutes();
     refresh();

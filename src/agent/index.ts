@@ -21,3 +21,4 @@ export {
 export { machineControl, mergeMachineRoutes } from './machine-routes.js';
 export { loadAgentConfig, parseAgentConfig, AgentConfigError, type AgentConfig, type ControlSection, type MeshSection } from './config.js';
 export { MeshLink } from './mesh-link.js';
+export { PrivateDnsLink, privateDnsDirectory, upstreamOf, type PrivateDnsDirectory } from './private-dns-link.js';

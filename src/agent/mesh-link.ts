@@ -5,22 +5,29 @@
  * The interface is opened again if the host's address changes (a new private prefix).
  */
 import type { HostDoc } from '../contract/index.js';
-import { loadOrCreateMeshKeys, Mesh, WireguardGoDevice, type MeshHost, type MeshKeys, type MeshStatus } from '../mesh/index.js';
+import { loadOrCreateMeshKeys, Mesh, privateDnsAddress, WireguardGoDevice, type MeshHost, type MeshKeys, type MeshStatus } from '../mesh/index.js';
 import { describeError, type Clock, type Logger } from '../shared/index.js';
 import type { SyncView } from '../sync/index.js';
 import type { MeshSection } from './config-mesh.js';
 
-/** The proxy's listener for other hosts, at this host's mesh address (ProxyServer.listenPeers). */
-export interface BackhaulListener {
-  close(): void;
+/** Something served at this host's mesh address: the proxy's peer listener, the private DNS. */
+export interface MeshListener {
+  close(): void | Promise<void>;
 }
-export type OpenBackhaul = (address: string, port: number) => Promise<BackhaulListener>;
+/** Opens the service for this host's mesh address (no prefix length). */
+export type OpenOnMesh = (hostAddress: string) => Promise<MeshListener>;
+
+interface MeshService {
+  name: string;
+  open: OpenOnMesh;
+  /** The host address it is open for, and its listener. */
+  at?: { address: string; listener: MeshListener } | undefined;
+}
 
 export class MeshLink {
   private mesh: Mesh | undefined;
   private address: string | undefined;
-  private openBackhaul: OpenBackhaul | undefined;
-  private backhaul: { address: string; listener: BackhaulListener } | undefined;
+  private readonly services: MeshService[] = [];
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
 
@@ -48,12 +55,12 @@ export class MeshLink {
   }
 
   /**
-   * The proxy takes other hosts' requests at this host's mesh address from now on (and at the new
-   * one when it changes): agent.ts passes the proxy's listenPeers once the proxy runs.
+   * Serves `name` at this host's mesh address from now on (and at the new one when it changes):
+   * agent.ts passes the proxy's peer listener (the backhaul) and the private DNS once they can run.
    */
-  serveBackhaul(open: OpenBackhaul): void {
-    this.openBackhaul = open;
-    this.chain = this.chain.then(() => this.listenBackhaul());
+  serve(name: string, open: OpenOnMesh): void {
+    this.services.push({ name, open });
+    this.chain = this.chain.then(() => this.openServices());
   }
 
   /** Settles once the views given so far are applied. */
@@ -68,32 +75,36 @@ export class MeshLink {
     if (!self || self.public_key !== this.keys.publicKey) return;
     if (this.address !== self.address) {
       await this.mesh?.close();
-      const device = new WireguardGoDevice({ name: this.cfg.interface, privateKey: this.keys.privateKey, listenPort: this.cfg.listen_port, address: self.address, clock: this.clock, logger: this.logger });
+      // The private DNS's address (fdaa::3) is on the interface too: local, never routed into the mesh.
+      const dns = `${privateDnsAddress(self.address)}/128`;
+      const device = new WireguardGoDevice({ name: this.cfg.interface, privateKey: this.keys.privateKey, listenPort: this.cfg.listen_port, address: self.address, extraAddresses: [dns], clock: this.clock, logger: this.logger });
       await device.open();
       this.mesh = new Mesh(device, { id: hostId, address: self.address, publicKey: this.keys.publicKey, interface: this.cfg.interface }, this.logger);
       this.address = self.address;
       this.logger.info('on the mesh', { interface: this.cfg.interface, address: self.address, endpoint: self.endpoint, public_key: self.public_key });
     }
-    await this.listenBackhaul();
+    await this.openServices();
     const peers: MeshHost[] = hosts.flatMap((h) => (h.mesh ? [{ id: h.id, publicKey: h.mesh.public_key, endpoint: h.mesh.endpoint, address: h.mesh.address, subnet: h.mesh.subnet }] : []));
     await this.mesh!.update(peers);
   }
 
   /**
-   * Listens for the backhaul at the mesh address, once both are known. A failure (the port taken)
-   * is logged and tried again at the next view; meanwhile peers cannot reach this host's machines.
+   * Opens each service at the mesh address once it is known, again when it changes. A failure (a
+   * port taken) is logged and tried again at the next view.
    */
-  private async listenBackhaul(): Promise<void> {
+  private async openServices(): Promise<void> {
     const ip = this.address?.split('/')[0];
-    if (this.closed || !this.openBackhaul || ip === undefined || this.backhaul?.address === ip) return;
-    this.backhaul?.listener.close();
-    this.backhaul = undefined;
-    const port = this.cfg.backhaul_port;
-    try {
-      this.backhaul = { address: ip, listener: await this.openBackhaul(ip, port) };
-      this.logger.info('backhaul listening on the mesh', { address: `[${ip}]:${port}` });
-    } catch (e) {
-      this.logger.error('backhaul not listening: other hosts cannot reach this host\'s machines', { address: `[${ip}]:${port}`, error: describeError(e), hint: 'is [mesh] backhaul_port free?' });
+    if (this.closed || ip === undefined) return;
+    for (const s of this.services) {
+      if (s.at?.address === ip) continue;
+      await s.at?.listener.close();
+      s.at = undefined;
+      try {
+        s.at = { address: ip, listener: await s.open(ip) };
+        this.logger.info(`${s.name} serving on the mesh`, { host_address: ip });
+      } catch (e) {
+        this.logger.error(`${s.name} not serving on the mesh`, { host_address: ip, error: describeError(e) });
+      }
     }
   }
 
@@ -104,7 +115,7 @@ export class MeshLink {
   async close(): Promise<void> {
     this.closed = true;
     await this.chain;
-    this.backhaul?.listener.close();
+    for (const s of this.services) await s.at?.listener.close();
     await this.mesh?.close();
   }
 }

@@ -76,3 +76,14 @@ export function sameOrg(a: string, b: string): boolean {
   const orgMask = ((1n << 32n) - 1n) << 64n;
   return x !== undefined && y !== undefined && (x.value & orgMask) === (y.value & orgMask);
 }
+
+/**
+ * Where machines ask `.internal` names: `<prefix>::3` (fly's `fdaa::3`), host number 0, so no
+ * host's /32 holds it and it never enters the mesh — every host has it on its own interface and
+ * answers its own machines. Derived from any address of the plan (`fdaa:2:…` → `fdaa::3`).
+ */
+export function privateDnsAddress(anyAddress: string): string {
+  const first = anyAddress.split('/')[0]!.split(':')[0]!;
+  return `${first}::3`;
+}
+

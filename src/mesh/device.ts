@@ -24,6 +24,13 @@ export interface DeviceOptions {
   listenPort: number;
   /** The host's mesh address with the platform prefix length (`fdaa:1::1/16`): the prefix routes into the mesh. */
   address: string;
+  /**
+   * More addresses for the interface (`fdaa::3/128`, the private DNS): local to this host, never
+   * routed into the mesh. Added deprecated (preferred_lft 0) so the kernel never picks one as the
+   * source of a connection to another host: `fdaa::3` shares more leading bits with `fdaa:1::1`
+   * than `fdaa:2::1` does, and would win (RFC 6724 rule 8) — a source no peer's allowed ips hold.
+   */
+  extraAddresses?: readonly string[];
   /** Put before every command (tests and the lab: `ip netns exec NS`). */
   wrap?: readonly string[];
   binary?: string;
@@ -50,6 +57,7 @@ export class WireguardGoDevice {
     else this.o.logger.info('WireGuard interface adopted from an earlier run', { interface: this.o.name });
     await this.set({ privateKey: this.o.privateKey, listenPort: this.o.listenPort });
     await this.cmd('ip', ['-6', 'addr', 'replace', this.o.address, 'dev', this.o.name, 'nodad']);
+    for (const a of this.o.extraAddresses ?? []) await this.cmd('ip', ['-6', 'addr', 'replace', a, 'dev', this.o.name, 'nodad', 'preferred_lft', '0']);
     await this.cmd('ip', ['link', 'set', this.o.name, 'up']);
   }
 

@@ -15,6 +15,8 @@
  *   - a write (the demo's /write) from any city is replayed to the primary region, and the machine
  *     there sees the Fly-Replay-Src of the PoP's machine that asked, across hosts — over the PoPs'
  *     WireGuard mesh: a capture on lhr1's link sees only UDP between the WireGuard ports;
+ *   - a machine reaches another PoP's machine on the private network: mad's resolves
+ *     lhr.demo.internal at the agent's fdaa::3 and gets lhr's machine at its private address;
  *   - graceful (drain) moves the PoP's cities and loses no request but those whose connection was
  *     open at the instant the route moved (routing is per packet: no drain can save them), with
  *     HTTP clients and with HTTPS clients (a fresh TLS connection per request);
@@ -185,6 +187,26 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
     assert.ok(lines.length > 0, 'the replays crossed lhr1\'s link');
     for (const l of lines) assert.match(l, /\.51820 > [\d.]+\.51820: UDP/, `only WireGuard between hosts: ${l}`);
     for (const clear of ['demo.starling.test', 'starling-peer', '/write']) assert.equal(raw.indexOf(clear), -1, `"${clear}" is not on the underlay in clear`);
+  });
+
+  it("machines reach each other across PoPs on the private network: mad's machine asks fdaa::3 for lhr.demo.internal and gets lhr's machine inside the mesh", async () => {
+    const st = await runCli(['status', '--app', 'demo', '--json', '--lab', LAB]);
+    assert.equal(st.code, 0, st.stderr);
+    const machines = (JSON.parse(st.stdout) as { machines: { id: string; region: string }[] }).machines;
+    const [mad, lhr] = ['mad', 'lhr'].map((r) => machines.find((m) => m.region === r)!);
+    // Inside mad's machine: its resolver (fdaa::3, the agent's .internal DNS), then HTTP to the address it gave.
+    const js = [
+      "const dns = require('dns').promises, http = require('http');",
+      "dns.resolve6('lhr.demo.internal').then(([a]) => http.get({ host: a, port: 8080, path: '/', headers: { accept: 'application/json' } }, (r) => {",
+      "  let b = ''; r.on('data', (d) => (b += d)); r.on('end', () => console.log(JSON.stringify({ a, b })));",
+      "}).on('error', (e) => console.log(JSON.stringify({ a, error: e.code }))), (e) => console.log(JSON.stringify({ error: e.code })));",
+    ].join(' ');
+    const r = await runCli(['ssh', 'console', '--app', 'demo', '--machine', mad!.id, '-C', `node -e "${js.replaceAll('"', '\\"')}"`, '--lab', LAB], { timeoutMs: 60_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { a?: string; b?: string; error?: string };
+    assert.equal(out.error, undefined, r.stdout);
+    assert.match(out.a!, /^fdaa:[1-3]:/, "an address of the plan, behind one of the lab's three hosts");
+    assert.deepEqual(JSON.parse(out.b!), { pop: null, region: 'lhr', machine: lhr!.id, client: null }, "lhr's machine itself answers, no proxy between");
   });
 
   it("a raw TCP service from every city: the PoP's own machine answers, and sees the client's address in the PROXY header", async () => {

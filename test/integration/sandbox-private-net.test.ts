@@ -4,7 +4,8 @@
  * reach it, nor it that one — on one host here, with the real sandbox driver, its veths and its
  * nftables tables, in a network namespace of the test's own (helpers/private-net-child.ts) so the
  * IPv6 forwarding it turns on is that namespace's. The address is in FLY_PRIVATE_IP and
- * `fly-local-6pn` in /etc/hosts. Needs root, bubblewrap and nftables.
+ * `fly-local-6pn` in /etc/hosts; the machine's resolver is the agent's .internal DNS at fdaa::3,
+ * which answers its own org's names and not another's. Needs root, bubblewrap and nftables.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -28,7 +29,9 @@ interface Report {
   a1ToB1: { ok: boolean; code?: string };
   env: string;
   hosts: string;
+  resolvConf: string;
   forwarding: boolean;
+  dns: { a1SeesA2: unknown; a1SeesB1: unknown; b1SeesA1: unknown; a1Apps: unknown; b1Apps: unknown };
 }
 
 let report: Report;
@@ -77,5 +80,14 @@ describe('machines on the private network', { skip, timeout: 120_000 }, () => {
   it('knows its address: FLY_PRIVATE_IP and fly-local-6pn', () => {
     assert.equal(report.env, report.ips.a1);
     assert.match(report.hosts, new RegExp(`^${report.ips.a1}\\tfly-local-6pn starling-local-6pn$`, 'm'));
+  });
+
+  it("resolves its org's names at fdaa::3, and another org's app is a name that does not exist", () => {
+    assert.equal(report.resolvConf, 'nameserver fdaa::3\n');
+    assert.deepEqual(report.dns.a1SeesA2, [report.ips.a2]);
+    assert.equal(report.dns.a1SeesB1, 'ENOTFOUND', 'acme sees umbrella');
+    assert.equal(report.dns.b1SeesA1, 'ENOTFOUND', 'umbrella sees acme');
+    assert.deepEqual(report.dns.a1Apps, [['a1-app,a2-app']]);
+    assert.deepEqual(report.dns.b1Apps, [['b1-app']]);
   });
 });

@@ -23,6 +23,7 @@ import { dirname, isAbsolute, join, normalize } from 'node:path';
 import { StarlingError } from '../../shared/index.js';
 import type { MachineSpec } from '../types.js';
 import { HOST_BASE_USER, resolveUser, type ResolvedUser } from './sandbox-user.js';
+import { privateDnsAddress } from '../../mesh/index.js';
 
 /** The host-side facts the options depend on. */
 export interface SandboxPlace {
@@ -66,11 +67,13 @@ export function bwrapOptions(spec: MachineSpec, t: SandboxPlace, runtimeBinds: s
   if (run.root) {
     args.push('--bind', run.root, '/');
     for (const f of ['hosts', 'hostname']) args.push('--ro-bind', join(t.stateDir, f), `/etc/${f}`);
-    args.push('--ro-bind-try', '/etc/resolv.conf', '/etc/resolv.conf');
+    if (!spec.private_ip) args.push('--ro-bind-try', '/etc/resolv.conf', '/etc/resolv.conf');
   } else {
     args.push(...runtimeBinds);
     for (const f of ['hosts', 'hostname', 'passwd', 'group']) args.push('--ro-bind', join(t.stateDir, f), `/etc/${f}`);
   }
+  // On the private network its resolver is the host's .internal DNS, over the host's resolv.conf.
+  if (spec.private_ip) args.push('--ro-bind', join(t.stateDir, 'resolv.conf'), '/etc/resolv.conf');
   // bwrap covers /proc/sys and sysrq-trigger only where access(W_OK) succeeds for it, which it does
   // not once it has dropped its capabilities: bind them read-only here (the host's /proc/sys shows
   // each reader its own namespaces' values; sysrq-trigger is absent on kernels without it).
@@ -153,6 +156,8 @@ export function writeEtcFiles(spec: MachineSpec, t: SandboxPlace, user: Resolved
     ['hostname', `${host}\n`],
     ['passwd', `root:x:0:0:root:/root:/bin/sh\napp:x:${uid}:${gid}:app:${HOME}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`],
     ['group', `root:x:0:\napp:x:${gid}:\nnogroup:x:65534:\n`],
+    // The .internal DNS (fly's fdaa::3) answers its org's names and forwards the rest.
+    ...(spec.private_ip ? ([['resolv.conf', `nameserver ${privateDnsAddress(spec.private_ip)}\n`]] as [string, string][]) : []),
   ];
   for (const [name, text] of files) {
     writeFileSync(join(dir, name), text, { mode: 0o644 });

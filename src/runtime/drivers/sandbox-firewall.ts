@@ -24,6 +24,7 @@
  * own addresses stay closed to IPv6 otherwise.
  */
 import { spawn } from 'node:child_process';
+import { privateDnsAddress } from '../../mesh/index.js';
 import { StarlingError } from '../../shared/index.js';
 
 export interface FirewallPlace {
@@ -63,7 +64,13 @@ export function firewallScript(p: FirewallPlace, publicPorts: readonly number[])
     '    ct state established,related accept',
     ...(ports.length ? [`    ip daddr ${p.hostAddress} tcp dport { ${ports.join(', ')} } accept`] : []),
     // The machine finds its next hop (the host's fe80::1) by neighbour discovery.
-    ...(p.privateAddress ? ['    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept'] : []),
+    ...(p.privateAddress
+      ? [
+          '    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept',
+          // The .internal DNS at <prefix>::3 (agent/private-dns-link.ts).
+          `    ip6 daddr ${privateDnsAddress(p.privateAddress)} meta l4proto { udp, tcp } th dport 53 accept`,
+        ]
+      : []),
     '    meta l4proto tcp reject with tcp reset',
     '    reject with icmpx type admin-prohibited',
     '  }',
