@@ -117,7 +117,7 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
     const mesh = config.mesh && (await MeshLink.open(config.mesh, clock, o.logger));
     if (mesh) parts.push({ name: 'mesh', stop: () => mesh.close() });
     // The machines' .internal DNS, at <prefix>::3 on the mesh interface (private-dns-link.ts).
-    const dns = mesh && new PrivateDnsLink(clock, o.logger);
+    const dns = mesh && config.mesh && new PrivateDnsLink(clock, o.logger, config.mesh.dns_upstream);
     const control = config.control
       ? await openControlLink({
           control: config.control,

@@ -22,6 +22,11 @@ export interface MeshSection {
    * backhaul travels inside WireGuard, and the public listeners stop trusting the peer key.
    */
   backhaul_port: number;
+  /**
+   * Where the machines' `.internal` DNS sends every other name: `resolv.conf` (the host's first
+   * nameserver that is an IP address), `off` (refused), or `IP:PORT`.
+   */
+  dns_upstream: string;
 }
 
 /** Any free port does; this one is easy to spot in `ss` and firewall rules, and is not a well-known service's. */
@@ -33,6 +38,10 @@ export const meshSchema = z.strictObject({
   endpoint: z.string().refine(isReachableIpPort, 'must be IP:PORT that other hosts can send to (an address, not 0.0.0.0 or ::; IPv6 in brackets)').optional(),
   key_file: z.string().min(1).optional(),
   backhaul_port: z.number().int('must be a port number').min(1, 'must be a port from 1 to 65535').max(65535, 'must be a port from 1 to 65535').default(DEFAULT_BACKHAUL_PORT),
+  dns_upstream: z
+    .string()
+    .refine((v) => v === 'resolv.conf' || v === 'off' || isReachableIpPort(v), 'must be "resolv.conf", "off" or IP:PORT of a resolver (IPv6 in brackets)')
+    .default('resolv.conf'),
 });
 
 const obj = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
@@ -47,5 +56,5 @@ export function meshIssues(doc: unknown): SchemaIssue[] {
 export function resolveMesh(m: z.infer<typeof meshSchema>, stateDir: string, proxyAddress: string): MeshSection {
   const host = parseHostPort(proxyAddress)?.host ?? '127.0.0.1';
   const endpoint = m.endpoint ?? `${host.includes(':') ? `[${host}]` : host}:${m.listen_port}`;
-  return { interface: m.interface, listen_port: m.listen_port, endpoint, key_file: m.key_file ?? join(stateDir, 'wireguard.key'), backhaul_port: m.backhaul_port };
+  return { interface: m.interface, listen_port: m.listen_port, endpoint, key_file: m.key_file ?? join(stateDir, 'wireguard.key'), backhaul_port: m.backhaul_port, dns_upstream: m.dns_upstream };
 }

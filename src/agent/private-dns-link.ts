@@ -7,14 +7,17 @@
  * placed machine of every host on the mesh, at the address the plan gives it (mesh/addressing.ts),
  * started when its last reported state says so. Who asks is told by the source address: one of
  * this host's machines (its org and region); anything else is refused. Names outside `.internal`
- * go to the host's own resolver (the first `nameserver` of /etc/resolv.conf that is an IP address),
- * which the machines cannot reach themselves.
+ * go to `[mesh] dns_upstream`: by default the host's own resolver (the first `nameserver` of
+ * /etc/resolv.conf that is an IP address), which the machines cannot reach themselves.
+ * Only machines that are started and pass their checks are answered (fly's rule), from their
+ * last reported state.
  */
 import { readFileSync } from 'node:fs';
 import { DEFAULT_ORG, groupOf, isAppMachine, type AppDoc, type HostDoc, type MachineDoc, type MachineStateDoc } from '../contract/index.js';
 import { machineAddress } from '../mesh/index.js';
 import { startPrivateDns, type DnsAsker, type DnsInstance, type DnsView, type PrivateDns, type Upstream } from '../private-dns/index.js';
 import { parseIp, type Clock, type Logger } from '../shared/index.js';
+import { parseHostPort } from './addresses.js';
 import type { SyncView } from '../sync/index.js';
 
 export interface PrivateDnsDirectory {
@@ -30,7 +33,7 @@ export function privateDnsDirectory(view: SyncView, hostId: string): PrivateDnsD
   const hosts = new Map(docs<HostDoc>(view, 'hosts').map((h) => [h.id, h]));
   const apps = docs<AppDoc>(view, 'apps').map((a) => ({ name: a.name, org: a.org ?? DEFAULT_ORG }));
   const orgOf = new Map(apps.map((a) => [a.name, a.org]));
-  const started = new Set(docs<MachineStateDoc>(view, 'machine_states').filter((s) => s.state === 'started').map((s) => `${s.app}.${s.id}`));
+  const started = new Set(docs<MachineStateDoc>(view, 'machine_states').filter((s) => s.state === 'started' && s.healthy).map((s) => `${s.app}.${s.id}`));
   const instances: DnsInstance[] = [];
   const askers = new Map<bigint, DnsAsker>();
   for (const m of docs<MachineDoc>(view, 'machines')) {
@@ -58,9 +61,11 @@ export class PrivateDnsLink {
   private hostId = '';
   private cached: { revision: number; dir: PrivateDnsDirectory } | undefined;
 
+  /** `upstream`: [mesh] dns_upstream — `resolv.conf`, `off` or `IP:PORT`. */
   constructor(
     private readonly clock: Clock,
     private readonly logger: Logger,
+    private readonly upstream = 'resolv.conf',
   ) {}
 
   /** A view came (agent.ts, with the mesh's). */
@@ -76,16 +81,26 @@ export class PrivateDnsLink {
     return this.cached.dir;
   }
 
-  /** Serves at `address` (the mesh interface has it): what MeshLink.serve opens. */
-  async open(address: string): Promise<PrivateDns> {
+  private upstreamNow(): Upstream | undefined {
+    if (this.upstream === 'off') return undefined;
+    if (this.upstream !== 'resolv.conf') {
+      const at = parseHostPort(this.upstream)!; // config-mesh.ts checked it
+      return { host: at.host, port: at.port };
+    }
     let resolv = '';
     try {
       resolv = readFileSync('/etc/resolv.conf', 'utf8');
     } catch {
       /* no resolver: names outside .internal are refused */
     }
-    const upstream = upstreamOf(resolv);
-    if (!upstream) this.logger.warn('private DNS: no nameserver in /etc/resolv.conf, so names outside .internal are refused');
+    const found = upstreamOf(resolv);
+    if (!found) this.logger.warn('private DNS: no nameserver in /etc/resolv.conf is an IP address, so names outside .internal are refused', { hint: 'set [mesh] dns_upstream = "IP:PORT"' });
+    return found;
+  }
+
+  /** Serves at `address` (the mesh interface has it): what MeshLink.serve opens. */
+  async open(address: string): Promise<PrivateDns> {
+    const upstream = this.upstreamNow();
     return startPrivateDns({
       listen: { host: address, port: 53 },
       view: () => this.directory().dns,

@@ -5,9 +5,14 @@
  * Order of the checks, each for a reason:
  * - shorter than a header, or a response (QR set): dropped. Answering a response could loop two
  *   servers into each other; a header too short has no id to answer to.
+ * - answer or authority records, or more than one additional: dropped before anything is decoded
+ *   (no resolver sends them in a query; garbage with large counts is costly to decode). Then a
+ *   QUERY with QDCOUNT other than 1: FORMERR; another opcode with it: dropped.
  * - the message does not parse: dropped (a UDP datagram) or the connection closed (TCP,
- *   server.ts), since nothing trustworthy can be said back. This comes before the header's
- *   verdicts so that random bytes are not answered as an odd opcode.
+ *   server.ts), since nothing trustworthy can be said back. This comes before the opcode's
+ *   verdict so that random bytes are not answered as an odd opcode.
+ * - a question name with a dot inside a label: FORMERR (its text would be written back as other
+ *   labels).
  * - opcode other than QUERY: NOTIMP (RFC 1035 §4.1.1); NOTIFY, UPDATE and the rest are not ours.
  * - QDCOUNT other than 1: FORMERR (RFC 9619 makes one question the only meaning a query has).
  * - asker unknown (the source is no machine of this host): REFUSED, for every name, so the server
@@ -118,11 +123,37 @@ function encodeReply(packet: DecodedPacket, result: DnsAnswer, ctx: QueryContext
   return { bytes: dnsPacket.encode({ ...reply, flags: flags | TC, answers: [], authorities: [] }), truncated: true };
 }
 
+/**
+ * Whether the question's name, written again from its text, is the labels the client sent: not
+ * when a label holds a dot (dns-packet's text of it would split there). From the header's end.
+ */
+function sameName(msg: Buffer, name: string): boolean {
+  const labels: string[] = [];
+  for (let at = 12; at < msg.length; ) {
+    const len = msg[at]!;
+    if (len === 0) return labels.join('.').toLowerCase() === name.toLowerCase() || (labels.length === 0 && (name === '' || name === '.'));
+    if ((len & 0xc0) !== 0 || at + 1 + len > msg.length) return false;
+    const label = msg.subarray(at + 1, at + 1 + len);
+    if (label.includes(0x2e)) return false;
+    labels.push(label.toString('utf8')); // as dns-packet reads it
+    at += 1 + len;
+  }
+  return false;
+}
+
 /** What to do with one message a client sent. Never throws. */
 export function handleQuery(msg: Buffer, ctx: QueryContext): Decision {
   if (msg.length < 12) return { kind: 'drop', reason: 'shorter than a DNS header' };
   const flags = msg.readUInt16BE(2);
   if ((flags & QR) !== 0) return { kind: 'drop', reason: 'a response, not a query' };
+  // Judged on the header before anything is decoded: garbage with large counts costs dns-packet
+  // a millisecond or more to reject, which a flood of it would turn into the server's whole CPU.
+  // No resolver sends answer or authority records in a query, nor more than one additional (OPT).
+  if (msg.readUInt16BE(6) !== 0 || msg.readUInt16BE(8) !== 0 || msg.readUInt16BE(10) > 1) return { kind: 'drop', reason: 'records no query carries' };
+  if (msg.readUInt16BE(4) !== 1) {
+    // A QUERY without exactly one question is FORMERR; anything else with odd counts is not ours to answer.
+    return ((flags >> 11) & 0xf) === 0 ? { kind: 'reply', bytes: headerReply(msg, 'FORMERR', false), rcode: 'FORMERR', truncated: false } : { kind: 'drop', reason: 'not a query' };
+  }
   let packet: DecodedPacket;
   try {
     packet = dnsPacket.decode(msg);
@@ -131,9 +162,11 @@ export function handleQuery(msg: Buffer, ctx: QueryContext): Decision {
   }
   const reply = (rcode: RcodeName, questionToo: boolean): Decision => ({ kind: 'reply', bytes: headerReply(msg, rcode, questionToo), rcode, truncated: false });
   if (((flags >> 11) & 0xf) !== 0) return reply('NOTIMP', true);
-  if (msg.readUInt16BE(4) !== 1) return reply('FORMERR', false);
   const question = packet.questions?.[0];
   if (question === undefined) return { kind: 'drop', reason: 'malformed: no question' };
+  // A name that does not survive decoding (a label holding a dot or an empty label) would be
+  // written back as other labels, and the reply's pointers would point into nonsense: FORMERR.
+  if (!sameName(msg, question.name)) return reply('FORMERR', false);
   const send = (result: DnsAnswer): Decision => {
     const { bytes, truncated } = encodeReply(packet, result, ctx);
     return { kind: 'reply', bytes, rcode: result.rcode, truncated };

@@ -22,13 +22,17 @@ function view(): SyncView {
         machine('web', 'dddddddddddddd', 'h1', { role: 'release_command' }),
         machine('db', 'eeeeeeeeeeeeee', 'h1'),
       ])],
-      ['machine_states', new Map([['web.aaaaaaaaaaaaaa', { id: 'aaaaaaaaaaaaaa', app: 'web', host: 'h1', state: 'started' }], ['web.bbbbbbbbbbbbbb', { id: 'bbbbbbbbbbbbbb', app: 'web', host: 'h2', state: 'stopped' }]])],
+      ['machine_states', new Map([
+        ['web.aaaaaaaaaaaaaa', { id: 'aaaaaaaaaaaaaa', app: 'web', host: 'h1', state: 'started', healthy: true }],
+        ['web.bbbbbbbbbbbbbb', { id: 'bbbbbbbbbbbbbb', app: 'web', host: 'h2', state: 'stopped', healthy: false }],
+        ['db.eeeeeeeeeeeeee', { id: 'eeeeeeeeeeeeee', app: 'db', host: 'h1', state: 'started', healthy: false }], // failing its checks
+      ])],
     ]),
   };
 }
 
 describe('the private DNS directory from the synced view', () => {
-  it('every placed app machine of a host on the mesh, at its plan address, started as reported', () => {
+  it('every placed app machine of a host on the mesh, at its plan address; started only when running and passing its checks', () => {
     const { dns } = privateDnsDirectory(view(), 'h1');
     assert.deepEqual(dns.instances.map((i) => [i.id, i.org, i.group, i.region, i.started, i.address]), [
       ['aaaaaaaaaaaaaa', 'acme', 'app', 'fra', true, machineAddress('fdaa:1::1/16', 'acme', 'aaaaaaaaaaaaaa')],

@@ -115,6 +115,8 @@ describe('private DNS messages: errors and refusals', () => {
     assert.equal(handleQuery(hex('0001 0100 0001 0000 0000 0000 03 776562 00 00'), ctx()).kind, 'drop', 'type cut short');
     assert.equal(handleQuery(Buffer.from('not dns at all'), ctx()).kind, 'drop', 'text whose header reads as opcode 14');
     assert.equal(handleQuery(hex('0001 2800 0003 0000 0000 0000 03 776562 00'), ctx()).kind, 'drop', 'an UPDATE whose sections do not parse');
+    assert.equal(handleQuery(hex('0001 0100 0001 0001 0000 0000 03 776562 00 001c 0001'), ctx()).kind, 'drop', 'a query carrying an answer record');
+    assert.equal(handleQuery(hex('0001 0100 0001 0000 0000 0002 03 776562 00 001c 0001'), ctx()).kind, 'drop', 'two additional records');
   });
 
   it('an unknown asker is REFUSED for every name, ours or not, and nothing is forwarded', () => {
@@ -182,5 +184,15 @@ describe('private DNS over TCP: framing', () => {
       assert.deepEqual(got, msgs, `chunks of ${step}`);
       assert.equal(r.pending, 0);
     }
+  });
+});
+
+describe('private DNS messages: names that do not survive the round trip', () => {
+  it('a label holding a dot is FORMERR, not a reply whose names are cut short (found by the fuzz test)', () => {
+    const q = hex('1234 0100 0001 0000 0000 0000 03 766d2e 03 774862 08 696e7465726e616c 00 0006 0001');
+    const d = handleQuery(q, ctx());
+    assert.equal(d.kind, 'reply');
+    assert.equal((d as { rcode: string }).rcode, 'FORMERR');
+    assert.doesNotThrow(() => dnsPacket.decode((d as { bytes: Buffer }).bytes));
   });
 });
