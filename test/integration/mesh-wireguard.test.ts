@@ -129,6 +129,30 @@ describe('the host mesh on wireguard-go', { skip, timeout: 60_000 }, () => {
     for (const l of lines) assert.match(l, new RegExp(`${link.addrA.replace(/\./g, '\\.')}\\.${PORT} > ${link.addrB.replace(/\./g, '\\.')}\\.${PORT}: UDP|${link.addrB.replace(/\./g, '\\.')}\\.${PORT} > ${link.addrA.replace(/\./g, '\\.')}\\.${PORT}: UDP`), l);
   });
 
+  it('a key the mesh does not know gets nothing through: an interloper with b\'s key and endpoint is dropped by b', async () => {
+    // In a's namespace, a second WireGuard interface with a key of its own, aimed at b like a peer
+    // would be, and the route to b's mesh address through it.
+    const intruder = generateMeshKeys();
+    const name = `${ifname.a}x`;
+    const dev = new WireguardGoDevice({ name, privateKey: intruder.privateKey, listenPort: PORT + 1, address: 'fdaa:9::1/128', wrap: ['ip', 'netns', 'exec', link.a], clock, logger: silentLogger });
+    devices.push(dev);
+    await dev.open();
+    await dev.set({ put: [{ publicKey: hosts.b.publicKey, endpoint: hosts.b.endpoint, allowedIps: ['fdaa:2::1/128'], keepalive: 1 }] });
+    inNs(link.a, 'ip', '-6', 'route', 'add', 'fdaa:2::1/128', 'dev', name);
+    try {
+      assert.equal(await reaches(link.a, 'fdaa:2::1'), false, 'b answered a key it does not have');
+      const bPeers = (await meshes.b.status()).peers.map((p) => p.host);
+      assert.deepEqual(bPeers, ['a'], 'b still has only a');
+      const own = (await dev.get()).peers.get(hosts.b.publicKey);
+      assert.ok(own && own.txBytes > 0, 'the interloper did send to b');
+      assert.equal(own.lastHandshakeMs, 0, 'no handshake with b ever completed');
+    } finally {
+      inNs(link.a, 'ip', '-6', 'route', 'del', 'fdaa:2::1/128', 'dev', name);
+      await dev.close();
+    }
+    assert.ok(await reaches(link.a, 'fdaa:2::1'), 'a itself still reaches b');
+  });
+
   it('a host taken off the list is cut off at once, both ways', async () => {
     await Promise.all([meshes.a.update([hosts.a]), meshes.b.update([hosts.b])]);
     assert.deepEqual((await meshes.a.status()).peers, []);
