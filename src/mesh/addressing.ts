@@ -59,22 +59,41 @@ export function machineBits(id: string): bigint {
   return v <= 1n ? v + 2n : v;
 }
 
+const PREFIX_BITS = ((1n << 16n) - 1n) << 112n;
+const ORG_BITS = ((1n << 32n) - 1n) << 64n;
+/** The prefix and the host number: everything behind one host. */
+const HOST_BITS = ((1n << 32n) - 1n) << 96n;
+
+/** An address of the plan as a number (a prefix length after it is ignored). */
+function valueOf(address: string): bigint {
+  const p = parsePrefix(`${address.split('/')[0]!}/128`);
+  if (!p || p.family !== 6) throw new Error(`not an address of the private network: ${address}`);
+  return p.value;
+}
+
 /**
  * A machine's private address on the host whose mesh address is `hostAddr` (`fdaa:2::1/16`):
  * prefix and host from it, then the org's and the machine's bits. No prefix length.
  */
 export function machineAddress(hostAddr: string, org: string, machineId: string): string {
-  const h = parsePrefix(hostAddr.includes('/') ? hostAddr : `${hostAddr}/128`);
-  if (!h || h.family !== 6) throw new Error(`not a mesh address: ${hostAddr}`);
-  const hostBits = h.value & (((1n << 32n) - 1n) << 96n);
-  return formatNet(6, hostBits | (BigInt(orgNumber(org)) << 64n) | machineBits(machineId));
+  return formatNet(6, (valueOf(hostAddr) & HOST_BITS) | (BigInt(orgNumber(org)) << 64n) | machineBits(machineId));
 }
 
-/** Whether two addresses of the plan are in one organisation (any hosts). */
-export function sameOrg(a: string, b: string): boolean {
-  const [x, y] = [parsePrefix(`${a}/128`), parsePrefix(`${b}/128`)];
-  const orgMask = ((1n << 32n) - 1n) << 64n;
-  return x !== undefined && y !== undefined && (x.value & orgMask) === (y.value & orgMask);
+/** The bits that name an organisation's network on every host: the prefix's and the org's. */
+export const ORG_NETWORK_MASK = formatNet(6, PREFIX_BITS | ORG_BITS);
+
+/**
+ * What ORG_NETWORK_MASK leaves of an address: `fdaa:2:1234:5678:…` → `fdaa:0:1234:5678::`. Two
+ * addresses are of one organisation (on any hosts) when theirs are equal — what each machine's
+ * firewall checks (runtime sandbox-firewall.ts).
+ */
+export function orgNetwork(address: string): string {
+  return formatNet(6, valueOf(address) & (PREFIX_BITS | ORG_BITS));
+}
+
+/** The platform's /16 around any of its addresses: `fdaa:2:…` → `fdaa::/16`. */
+export function privateNetOf(address: string): string {
+  return `${formatNet(6, valueOf(address) & PREFIX_BITS)}/16`;
 }
 
 /**
@@ -83,7 +102,6 @@ export function sameOrg(a: string, b: string): boolean {
  * answers its own machines. Derived from any address of the plan (`fdaa:2:…` → `fdaa::3`).
  */
 export function privateDnsAddress(anyAddress: string): string {
-  const first = anyAddress.split('/')[0]!.split(':')[0]!;
-  return `${first}::3`;
+  return formatNet(6, (valueOf(anyAddress) & PREFIX_BITS) | 3n);
 }
 

@@ -8,13 +8,14 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { publicKeyOf, generateMeshKeys, hostAddress, hostSubnet, Mesh, WireguardGoDevice, type MeshHost } from '../../src/mesh/index.js';
 import { silentLogger, SystemClock } from '../../src/shared/index.js';
+import { startCapture } from '../helpers/capture.js';
 import { canMakeNamespaces, inNs, twoHosts, type Link } from '../helpers/netns.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -111,20 +112,11 @@ describe('the host mesh on wireguard-go', { skip, timeout: 60_000 }, () => {
   });
 
   it('the underlay carries only WireGuard: UDP between the ports, never the bytes sent', async () => {
-    const pcap = join(tmp, 'underlay.pcap');
-    const cap = spawn('ip', ['netns', 'exec', link.b, 'tcpdump', '-i', link.ifB, '-U', '-n', '-w', pcap, '(ip or ip6) and not ip6 multicast and not src net fe80::/10 and not src host ::'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    cap.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    await waitFor(async () => /listening on/.test(err), 'tcpdump listening', 5000, 20);
+    const cap = await startCapture(link.b, link.ifB, '(ip or ip6) and not ip6 multicast and not src net fe80::/10 and not src host ::', join(tmp, 'underlay.pcap'));
     const pattern = `plaintext-${randomBytes(8).toString('hex')}`;
     for (let i = 0; i < 5; i++) assert.ok(await reaches(link.a, 'fdaa:2::1', pattern));
-    await waitFor(async () => readFileSync(pcap).length > 24 + 5 * 8 * 16, 'the connections captured', 5000, 20);
-    cap.kill('SIGINT');
-    await new Promise((r) => cap.once('exit', r));
-    const raw = readFileSync(pcap);
+    const { raw, lines } = await cap.stop();
     assert.equal(raw.indexOf(Buffer.from(pattern)), -1, 'the bytes sent are not on the underlay in clear');
-    const { stdout } = await run('tcpdump', ['-r', pcap, '-n', '-q']);
-    const lines = stdout.trim().split('\n').filter((l) => l !== '');
     assert.ok(lines.length >= 10, `captured ${lines.length} packets`);
     for (const l of lines) assert.match(l, new RegExp(`${link.addrA.replace(/\./g, '\\.')}\\.${PORT} > ${link.addrB.replace(/\./g, '\\.')}\\.${PORT}: UDP|${link.addrB.replace(/\./g, '\\.')}\\.${PORT} > ${link.addrA.replace(/\./g, '\\.')}\\.${PORT}: UDP`), l);
   });

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { checkPrivatePrefix, machineAddress, machineBits, orgNumber, sameOrg, desiredPeers, formatSet, generateMeshKeys, hostAddress, hostSubnet, isWireguardKey, loadOrCreateMeshKeys, parseGet, planPeers, publicKeyOf, type MeshHost } from '../../src/mesh/index.js';
+import { checkPrivatePrefix, machineAddress, machineBits, orgNetwork, orgNumber, ORG_NETWORK_MASK, privateDnsAddress, privateNetOf, desiredPeers, formatSet, generateMeshKeys, hostAddress, hostSubnet, isWireguardKey, loadOrCreateMeshKeys, parseGet, planPeers, publicKeyOf, type MeshHost } from '../../src/mesh/index.js';
 import { silentLogger, isStarlingError } from '../../src/shared/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'starling-mesh-unit-'));
@@ -104,14 +104,23 @@ describe('machine addresses', () => {
 
   it('one org is one network on every host; two orgs are two', () => {
     const a = machineAddress('fdaa:2::1/16', 'acme', 'aaaaaaaaaaaaaa');
-    assert.ok(sameOrg(a, machineAddress('fdaa:3::1/16', 'acme', 'bbbbbbbbbbbbbb')));
-    assert.ok(!sameOrg(a, machineAddress('fdaa:2::1/16', 'umbrella', 'bbbbbbbbbbbbbb')));
+    assert.equal(orgNetwork(a), orgNetwork(machineAddress('fdaa:3::1/16', 'acme', 'bbbbbbbbbbbbbb')));
+    assert.notEqual(orgNetwork(a), orgNetwork(machineAddress('fdaa:2::1/16', 'umbrella', 'bbbbbbbbbbbbbb')));
+    const org = orgNumber('acme');
+    assert.equal(orgNetwork(a), `fdaa:0:${(org >>> 16).toString(16)}:${(org & 0xffff).toString(16)}::`, 'what the firewall compares');
+    assert.equal(ORG_NETWORK_MASK, 'ffff:0:ffff:ffff::');
   });
 
   it('an id that is not hex gets hashed bits, never the host\'s own ::1', () => {
     assert.notEqual(machineBits('my-machine'), machineBits('my-machine2'));
     assert.equal(machineBits('1'), 3n);
     assert.equal(machineBits('0'), 2n);
+  });
+
+  it('the platform /16 and the DNS address around any address of the plan', () => {
+    assert.equal(privateNetOf('fdaa:2:1:2:3:4:5:6'), 'fdaa::/16');
+    assert.equal(privateDnsAddress('fdaa:2::1/16'), 'fdaa::3');
+    assert.equal(privateDnsAddress('fd12:9:a:b::1'), 'fd12::3');
   });
 });
 

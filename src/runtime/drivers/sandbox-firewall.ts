@@ -24,7 +24,7 @@
  * own addresses stay closed to IPv6 otherwise.
  */
 import { spawn } from 'node:child_process';
-import { privateDnsAddress } from '../../mesh/index.js';
+import { orgNetwork, ORG_NETWORK_MASK, privateDnsAddress } from '../../mesh/index.js';
 import { StarlingError } from '../../shared/index.js';
 
 export interface FirewallPlace {
@@ -34,22 +34,6 @@ export interface FirewallPlace {
   hostAddress: string;
   /** The machine's private IPv6, when it has one: its organisation's machines are let through. */
   privateAddress?: string | undefined;
-}
-
-/** Bits 0–15 (the platform prefix) and 32–63 (the organisation) of a private address. */
-const ORG_MASK = 'ffff:0:ffff:ffff::';
-
-/** `fdaa:2:1234:5678:…` → `fdaa:0:1234:5678::`: what ORG_MASK leaves of the machine's own address. */
-export function orgOf(address: string): string {
-  const g = expand(address);
-  return `${g[0]}:0:${g[2]}:${g[3]}::`;
-}
-
-function expand(a: string): string[] {
-  const [head = '', tail] = a.split('::');
-  const h = head === '' ? [] : head.split(':');
-  const t = tail === undefined || tail === '' ? [] : tail.split(':');
-  return [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
 }
 
 /** The table as an `nft -f` script (pure: what the tests read is what the kernel gets). */
@@ -79,8 +63,8 @@ export function firewallScript(p: FirewallPlace, publicPorts: readonly number[])
     // Its organisation's machines, on this host or across the mesh, and only from its own address.
     ...(p.privateAddress
       ? [
-          `    ${iif} ip6 saddr ${p.privateAddress} ip6 daddr & ${ORG_MASK} == ${orgOf(p.privateAddress)} accept`,
-          `    oifname "${p.hostIf}" ip6 daddr ${p.privateAddress} ip6 saddr & ${ORG_MASK} == ${orgOf(p.privateAddress)} accept`,
+          `    ${iif} ip6 saddr ${p.privateAddress} ip6 daddr & ${ORG_NETWORK_MASK} == ${orgNetwork(p.privateAddress)} accept`,
+          `    oifname "${p.hostIf}" ip6 daddr ${p.privateAddress} ip6 saddr & ${ORG_NETWORK_MASK} == ${orgNetwork(p.privateAddress)} accept`,
         ]
       : []),
     `    ${iif} drop`,

@@ -30,6 +30,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { endianness } from 'node:os';
+import { privateNetOf } from '../../mesh/index.js';
 import { StarlingError } from '../../shared/index.js';
 
 /** Priority of the per-machine "refuse to forward" rule: after `local` (0), before `main` (32766). */
@@ -52,8 +53,6 @@ export interface MachineNet {
 export const HOST_LINK_LOCAL = 'fe80::1';
 export const MACHINE_LINK_LOCAL = 'fe80::2';
 
-/** The private network's /16 around a private address: `fdaa:2:…` → `fdaa::/16`. */
-export const privateNet = (address: string): string => `${address.split(':')[0]}::/16`;
 
 export interface Cidr {
   base: number;
@@ -216,7 +215,7 @@ export async function createMachineNet(ipBin: string, n: MachineNet): Promise<vo
         'link set dev eth0 up',
         `route add default via ${n.hostAddress}`,
         ...(n.privateAddress
-          ? [`addr add ${MACHINE_LINK_LOCAL}/64 dev eth0 nodad`, `addr add ${n.privateAddress}/128 dev eth0 nodad`, `route add ${privateNet(n.privateAddress)} via ${HOST_LINK_LOCAL} dev eth0`]
+          ? [`addr add ${MACHINE_LINK_LOCAL}/64 dev eth0 nodad`, `addr add ${n.privateAddress}/128 dev eth0 nodad`, `route add ${privateNetOf(n.privateAddress)} via ${HOST_LINK_LOCAL} dev eth0`]
           : []),
         '',
       ].join('\n'),
