@@ -52,7 +52,7 @@ export async function startStarlingMesh(net: TwoHosts): Promise<StarlingMesh> {
       devices.push(dev);
       await dev.open();
       hosts.push(host);
-      meshes.push(new Mesh(dev, { id, address: host.address, publicKey: keys.publicKey, interface: names[i] }, silentLogger));
+      meshes.push(new Mesh(dev, { id, address: host.address, publicKey: keys.publicKey, interface: names[i] }, silentLogger, clock));
     }
   } catch (e) {
     for (const d of devices) await d.close().catch(() => undefined);

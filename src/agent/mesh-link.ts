@@ -79,7 +79,7 @@ export class MeshLink {
       const dns = `${privateDnsAddress(self.address)}/128`;
       const device = new WireguardGoDevice({ name: this.cfg.interface, privateKey: this.keys.privateKey, listenPort: this.cfg.listen_port, address: self.address, extraAddresses: [dns], clock: this.clock, logger: this.logger });
       await device.open();
-      this.mesh = new Mesh(device, { id: hostId, address: self.address, publicKey: this.keys.publicKey, interface: this.cfg.interface }, this.logger);
+      this.mesh = new Mesh(device, { id: hostId, address: self.address, publicKey: this.keys.publicKey, interface: this.cfg.interface }, this.logger, this.clock);
       this.address = self.address;
       this.logger.info('on the mesh', { interface: this.cfg.interface, address: self.address, endpoint: self.endpoint, public_key: self.public_key });
     }

@@ -3,8 +3,17 @@
  * `update` is called with every view the feed brings (and the cached one at start, so a host whose
  * control plane is down keeps the mesh it had); updates are applied one at a time, the newest wins,
  * and a device that refused one is retried with the next view or by `retry`.
+ *
+ * Two hosts that add each other at the same moment — the usual case, the feed reaches every host
+ * at once — would both start a handshake at once (a persistent keepalive makes wireguard-go send
+ * one as soon as the peer is set); the handshakes cross, both responses are rejected, and neither
+ * side has a session until WireGuard retries after 5 s (bench:mesh measured it). So of each pair
+ * only the host with the lower public key starts at once: the other adds the peer without its
+ * keepalive for HOLD_MS — it answers the first host's handshake meanwhile — then sets it, which
+ * starts a handshake only if none has completed (the first host's was dropped because it came
+ * before this one knew it).
  */
-import { describeError, type Logger } from '../shared/index.js';
+import { describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
 import type { WireguardGoDevice } from './device.js';
 import { desiredPeers, planPeers, type MeshHost } from './plan.js';
 
@@ -15,8 +24,14 @@ export interface MeshStatus {
   peers: { host: string; endpoint: string | undefined; lastHandshakeMs: number; rxBytes: number; txBytes: number }[];
 }
 
+/** How long the host with the higher key leaves a new peer's handshake to the other (see above). */
+export const HOLD_MS = 500;
+
 export class Mesh {
   private want: readonly MeshHost[] | undefined;
+  private last: readonly MeshHost[] = [];
+  /** New peers whose handshake is left to them for now, with the timer that ends it. */
+  private readonly held = new Map<string, TimerHandle>();
   private running: Promise<void> | undefined;
   private byKey = new Map<string, string>();
   /** Changes applied (each a set on the device): for tests and metrics. */
@@ -26,11 +41,14 @@ export class Mesh {
     private readonly device: WireguardGoDevice,
     private readonly self: { id: string; address: string; publicKey: string; interface: string },
     private readonly logger: Logger,
+    /** Without one, every peer is set with its keepalive at once (no holding back). */
+    private readonly clock?: Clock,
   ) {}
 
   /** The hosts the control plane lists now (this host among them or not). */
   update(hosts: readonly MeshHost[]): Promise<void> {
     this.want = hosts;
+    this.last = hosts;
     this.running ??= this.drain().finally(() => (this.running = undefined));
     return this.running;
   }
@@ -40,9 +58,11 @@ export class Mesh {
       const hosts = this.want;
       this.want = undefined;
       try {
-        const desired = desiredPeers(hosts, this.self.id);
+        const current = (await this.device.get()).peers;
+        this.hold(hosts, current);
+        const desired = desiredPeers(hosts, this.self.id, new Set(this.held.keys()));
         this.byKey = new Map(hosts.map((h) => [h.publicKey, h.id]));
-        const op = planPeers((await this.device.get()).peers, desired);
+        const op = planPeers(current, desired);
         if (!op) continue;
         await this.device.set(op);
         this.applied++;
@@ -51,6 +71,23 @@ export class Mesh {
       } catch (e) {
         this.logger.error('mesh peers not applied: retried with the next change', { error: describeError(e) });
       }
+    }
+  }
+
+  /** Peers new to the device whose key is lower than this host's: their handshake is theirs to start, for HOLD_MS. */
+  private hold(hosts: readonly MeshHost[], current: ReadonlyMap<string, unknown>): void {
+    const clock = this.clock;
+    if (!clock) return;
+    for (const h of hosts) {
+      if (h.id === this.self.id || current.has(h.publicKey) || this.held.has(h.publicKey) || h.publicKey > this.self.publicKey) continue;
+      const key = h.publicKey;
+      this.held.set(
+        key,
+        clock.setTimeout(() => {
+          this.held.delete(key);
+          void this.update(this.last);
+        }, HOLD_MS),
+      );
     }
   }
 
@@ -65,6 +102,8 @@ export class Mesh {
   }
 
   close(): Promise<void> {
+    for (const t of this.held.values()) t.cancel();
+    this.held.clear();
     return this.device.close();
   }
 }

@@ -20,14 +20,19 @@ export interface MeshHost {
 /** Seconds between keepalives: keeps NAT and conntrack state of a quiet peer warm. */
 export const KEEPALIVE_S = 25;
 
-export function desiredPeers(hosts: readonly MeshHost[], self: string): PeerConfig[] {
+/**
+ * The peers the device should have. `held`: public keys of peers just added whose handshake this
+ * side leaves to the other for a moment (Mesh, below): without a persistent keepalive yet, so
+ * wireguard-go does not start one at once.
+ */
+export function desiredPeers(hosts: readonly MeshHost[], self: string, held: ReadonlySet<string> = new Set()): PeerConfig[] {
   const seen = new Set<string>();
   const out: PeerConfig[] = [];
   for (const h of [...hosts].sort((a, b) => a.id.localeCompare(b.id))) {
     // A key listed twice (the control plane refuses it) would make both hosts one peer: the first wins.
     if (h.id === self || seen.has(h.publicKey)) continue;
     seen.add(h.publicKey);
-    out.push({ publicKey: h.publicKey, endpoint: h.endpoint, allowedIps: [h.subnet], keepalive: KEEPALIVE_S });
+    out.push({ publicKey: h.publicKey, endpoint: h.endpoint, allowedIps: [h.subnet], keepalive: held.has(h.publicKey) ? 0 : KEEPALIVE_S });
   }
   return out;
 }

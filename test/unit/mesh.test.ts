@@ -69,6 +69,7 @@ describe('mesh plan', () => {
 
   it('peers are every other host, with its subnet as allowed ips', () => {
     assert.deepEqual(desiredPeers([b, a, c], 'a').map((p) => [p.publicKey, p.allowedIps]), [[b.publicKey, ['fdaa:2::/32']], [c.publicKey, ['fdaa:3::/32']]]);
+    assert.deepEqual(desiredPeers([b, a, c], 'a', new Set([c.publicKey])).map((p) => p.keepalive), [25, 0], 'a held peer gets no keepalive yet');
   });
 
   it('changes only what differs: a new host, a gone one, a moved endpoint', () => {
