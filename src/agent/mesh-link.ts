@@ -1,11 +1,13 @@
 /**
  * The agent's side of the mesh: the key pair, the interface once the control plane has given this
  * host its place (HostDoc.mesh, from the registration, or from the cached view at start so a host
- * whose control plane is down keeps its mesh), and the peers following every view's host list.
- * The interface is opened again if the host's address changes (a new private prefix).
+ * whose control plane is down keeps its mesh), and the peers following every view's host list
+ * and the WireGuard peers (laptops, `starling wireguard create`) this host is the gateway of, with
+ * the filter that keeps those to their org (mesh/client-filter.ts). The interface is opened again
+ * if the host's address changes (a new private prefix).
  */
-import type { HostDoc } from '../contract/index.js';
-import { loadOrCreateMeshKeys, Mesh, privateDnsAddress, WireguardGoDevice, type MeshHost, type MeshKeys, type MeshStatus } from '../mesh/index.js';
+import type { HostDoc, WireguardPeerDoc } from '../contract/index.js';
+import { applyClientFilter, loadOrCreateMeshKeys, Mesh, privateDnsAddress, WireguardGoDevice, type MeshClient, type MeshHost, type MeshKeys, type MeshStatus } from '../mesh/index.js';
 import { describeError, type Clock, type Logger } from '../shared/index.js';
 import type { SyncView } from '../sync/index.js';
 import type { MeshSection } from './config-mesh.js';
@@ -28,6 +30,8 @@ export class MeshLink {
   private mesh: Mesh | undefined;
   private address: string | undefined;
   private readonly services: MeshService[] = [];
+  /** What the filter table was last set to (its clients, and a key of them and the subnet). */
+  private filtered: { key: string; clients: readonly MeshClient[] } | undefined;
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
 
@@ -51,7 +55,10 @@ export class MeshLink {
   /** A view came (serialised: one at a time, in order). */
   onView(view: SyncView, hostId: string): void {
     const hosts = [...(view.documents.get('hosts')?.values() ?? [])] as HostDoc[];
-    this.chain = this.chain.then(() => this.apply(hosts, hostId)).catch((e: unknown) => this.logger.error('mesh not updated', { error: describeError(e) }));
+    const clients = ([...(view.documents.get('wireguard_peers')?.values() ?? [])] as WireguardPeerDoc[])
+      .filter((p) => p.host === hostId)
+      .map((p): MeshClient => ({ label: `${p.org}/${p.name}`, publicKey: p.public_key, address: p.address }));
+    this.chain = this.chain.then(() => this.apply(hosts, clients, hostId)).catch((e: unknown) => this.logger.error('mesh not updated', { error: describeError(e) }));
   }
 
   /**
@@ -68,7 +75,7 @@ export class MeshLink {
     return this.chain;
   }
 
-  private async apply(hosts: readonly HostDoc[], hostId: string): Promise<void> {
+  private async apply(hosts: readonly HostDoc[], clients: readonly MeshClient[], hostId: string): Promise<void> {
     if (this.closed) return;
     const self = hosts.find((h) => h.id === hostId)?.mesh;
     // Not placed yet, or placed with another key (this host's key file was replaced): wait for the registration.
@@ -85,7 +92,35 @@ export class MeshLink {
     }
     await this.openServices();
     const peers: MeshHost[] = hosts.flatMap((h) => (h.mesh ? [{ id: h.id, publicKey: h.mesh.public_key, endpoint: h.mesh.endpoint, address: h.mesh.address, subnet: h.mesh.subnet }] : []));
-    await this.mesh!.update(peers);
+    await this.updatePeers(peers, clients, self.subnet);
+  }
+
+  /**
+   * Hosts and clients onto the device, a client only once the filter (mesh/client-filter.ts)
+   * knows it. The filter drops whatever it does not know from this host's /32, so a client
+   * removed from it before the device is closed either way; it is set at the first view (an
+   * adopted device may still have clients of an earlier run) and whenever the clients change. A
+   * filter that cannot be set keeps new clients off the device.
+   */
+  private async updatePeers(hosts: readonly MeshHost[], clients: readonly MeshClient[], subnet: string): Promise<void> {
+    const key = JSON.stringify([subnet, clients.map((c) => [c.publicKey, c.address]).sort()]);
+    let allowed = clients;
+    if (key !== this.filtered?.key) {
+      try {
+        await applyClientFilter(this.cfg.interface, subnet, clients);
+        this.filtered = { key, clients };
+      } catch (e) {
+        const known = new Set((this.filtered?.clients ?? []).map((c) => `${c.publicKey} ${c.address}`));
+        allowed = clients.filter((c) => known.has(`${c.publicKey} ${c.address}`));
+        if (clients.length > 0) this.logger.error('WireGuard clients\' filter not set: new clients are kept off the mesh, retried with the next change', { error: describeError(e) });
+        else {
+          // No clients: nothing to let through, and the device drops any left from an earlier run. Said once, not at every view.
+          this.logger.warn('WireGuard clients\' filter not set (this host has no clients now)', { error: describeError(e) });
+          this.filtered = { key, clients: [] };
+        }
+      }
+    }
+    await this.mesh!.update(hosts, allowed);
   }
 
   /**

@@ -6,14 +6,14 @@
  * What it knows comes from the synced view (the cached one while the control plane is down): every
  * placed machine of every host on the mesh, at the address the plan gives it (mesh/addressing.ts),
  * started when its last reported state says so. Who asks is told by the source address: one of
- * this host's machines (its org and region); anything else is refused. Names outside `.internal`
- * go to `[mesh] dns_upstream`: by default the host's own resolver (the first `nameserver` of
- * /etc/resolv.conf that is an IP address), which the machines cannot reach themselves.
+ * this host's machines or WireGuard clients (its org and region); anything else is refused. Names
+ * outside `.internal` go to `[mesh] dns_upstream`: by default the host's own resolver (the first
+ * `nameserver` of /etc/resolv.conf that is an IP address), which the machines cannot reach.
  * Only machines that are started and pass their checks are answered (fly's rule), from their
  * last reported state.
  */
 import { readFileSync } from 'node:fs';
-import { DEFAULT_ORG, groupOf, isAppMachine, type AppDoc, type HostDoc, type MachineDoc, type MachineStateDoc } from '../contract/index.js';
+import { DEFAULT_ORG, groupOf, isAppMachine, type AppDoc, type HostDoc, type MachineDoc, type MachineStateDoc, type WireguardPeerDoc } from '../contract/index.js';
 import { machineAddress } from '../mesh/index.js';
 import { startPrivateDns, type DnsAsker, type DnsInstance, type DnsView, type PrivateDns, type Upstream } from '../private-dns/index.js';
 import { parseIp, type Clock, type Logger } from '../shared/index.js';
@@ -43,6 +43,11 @@ export function privateDnsDirectory(view: SyncView, hostId: string): PrivateDnsD
     const address = machineAddress(mesh.address, org, m.id);
     instances.push({ id: m.id, app: m.app, org, region: m.region, group: groupOf(m), address, started: started.has(`${m.app}.${m.id}`) });
     if (m.host === hostId) askers.set(parseIp(address)!.value, { org, region: m.region });
+  }
+  // This host's WireGuard clients (laptops) ask as members of their org, from the gateway's region.
+  for (const p of docs<WireguardPeerDoc>(view, 'wireguard_peers')) {
+    const ip = p.host === hostId ? parseIp(p.address) : undefined;
+    if (ip) askers.set(ip.value, { org: p.org, region: p.region });
   }
   return { dns: { instances, apps }, askers };
 }

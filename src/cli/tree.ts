@@ -19,6 +19,7 @@ import { hostsAdd, hostsList, hostsRemove } from './commands/hosts/meta.js';
 import { regionsList } from './commands/regions/meta.js';
 import { orgsCreate, orgsList } from './commands/orgs/meta.js';
 import { tokensCreate, tokensList, tokensRevoke } from './commands/tokens/meta.js';
+import { wireguardCreate, wireguardList, wireguardRemove } from './commands/wireguard/meta.js';
 import { controlRun } from './commands/control/meta.js';
 import { agentBgpStatus, agentDrain, agentMeshStatus, agentRun, agentUndrain } from './commands/agent/meta.js';
 import {
@@ -65,6 +66,7 @@ export const NOUNS: readonly NounMeta[] = [
   noun('regions', 'Hosts and the platform', 'the regions that have hosts'),
   noun('orgs', 'Hosts and the platform', 'create and list organisations'),
   noun('tokens', 'Hosts and the platform', 'create, list and revoke API tokens'),
+  noun('wireguard', 'Hosts and the platform', "your laptop on an org's private network: create (a wg-quick config), list and remove WireGuard peers"),
   noun('control', 'Hosts and the platform', 'the control plane'),
   noun('agent', 'Operate a PoP', "run this host's agent; drain and undrain the host; its BGP sessions and prefixes"),
   noun('proxy', 'Operate a PoP', "the edge proxy on its own (proxy serve); forward a local port to a machine's (proxy LOCAL:REMOTE)"),
@@ -120,6 +122,9 @@ export const COMMANDS: readonly AnyCommand[] = [
   tokensCreate,
   tokensList,
   tokensRevoke,
+  wireguardCreate,
+  wireguardList,
+  wireguardRemove,
   hostsAdd,
   hostsList,
   hostsRemove,

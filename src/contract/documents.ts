@@ -75,6 +75,27 @@ export interface HostMeshDoc {
   subnet: string;
 }
 
+/**
+ * `wireguard_peers/<org>.<name>`: a device outside the platform (a laptop, a CI runner) on an
+ * org's private network, as `fly wireguard create` (docs/private-network.md, "Your laptop"). Its
+ * key pair is made by the CLI; only the public key is here. It is a WireGuard peer of one gateway
+ * host, at an address behind that host (so every other host already routes it there), and that
+ * host lets it reach its org's addresses and the `.internal` DNS, nothing else.
+ */
+export interface WireguardPeerDoc {
+  org: string;
+  name: string;
+  public_key: string;
+  /** The gateway: the host whose WireGuard interface has this peer. */
+  host: string;
+  region: string;
+  /** Its private address, no prefix length: `fdaa:<gateway>:<org>:…`. */
+  address: string;
+  created_at: string;
+}
+
+export const wireguardPeerKey = (org: string, name: string): string => `${org}.${name}`;
+
 /** fly's machine states; agents report one of these. */
 export const MACHINE_STATE_NAMES = ['created', 'starting', 'started', 'stopping', 'stopped', 'destroying', 'destroyed', 'failed'] as const;
 export type MachineStateName = (typeof MACHINE_STATE_NAMES)[number];

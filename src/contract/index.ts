@@ -34,6 +34,8 @@ export {
   type MachineStateName,
   type ReleaseDoc,
   type ReleaseStatus,
+  type WireguardPeerDoc,
+  wireguardPeerKey,
 } from './documents.js';
 export { DEFAULT_WATCH_TIMEOUT_S, FEED_COLLECTIONS, MAX_WATCH_TIMEOUT_S, SYNC_COLLECTIONS, type FeedChange, type FeedCollection } from './feed.js';
 export {

@@ -59,6 +59,16 @@ export function machineBits(id: string): bigint {
   return v <= 1n ? v + 2n : v;
 }
 
+/**
+ * A WireGuard peer's 64 bits (a laptop on an org's network, `starling wireguard create`): the top
+ * bit set, then 63 bits of SHA-256 of org and name. Machine ids are 14 hex digits (56 bits), so a
+ * peer never takes a machine's address; the control plane also refuses a second peer at one address.
+ */
+export function peerBits(org: string, name: string): bigint {
+  const h = createHash('sha256').update(`wireguard-peer\0${org}\0${name}`).digest().readBigUInt64BE(0);
+  return (1n << 63n) | (h & ((1n << 63n) - 1n));
+}
+
 const PREFIX_BITS = ((1n << 16n) - 1n) << 112n;
 const ORG_BITS = ((1n << 32n) - 1n) << 64n;
 /** The prefix and the host number: everything behind one host. */
@@ -77,6 +87,11 @@ function valueOf(address: string): bigint {
  */
 export function machineAddress(hostAddr: string, org: string, machineId: string): string {
   return formatNet(6, (valueOf(hostAddr) & HOST_BITS) | (BigInt(orgNumber(org)) << 64n) | machineBits(machineId));
+}
+
+/** A WireGuard peer's address behind the gateway host whose mesh address is `hostAddr`. No prefix length. */
+export function peerAddress(hostAddr: string, org: string, name: string): string {
+  return formatNet(6, (valueOf(hostAddr) & HOST_BITS) | (BigInt(orgNumber(org)) << 64n) | peerBits(org, name));
 }
 
 /** The bits that name an organisation's network on every host: the prefix's and the org's. */

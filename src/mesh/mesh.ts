@@ -15,7 +15,7 @@
  */
 import { describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
 import type { WireguardGoDevice } from './device.js';
-import { desiredPeers, planPeers, type MeshHost } from './plan.js';
+import { desiredPeers, planPeers, type MeshClient, type MeshHost } from './plan.js';
 
 export interface MeshStatus {
   interface: string;
@@ -28,8 +28,8 @@ export interface MeshStatus {
 export const HOLD_MS = 500;
 
 export class Mesh {
-  private want: readonly MeshHost[] | undefined;
-  private last: readonly MeshHost[] = [];
+  private want: { hosts: readonly MeshHost[]; clients: readonly MeshClient[] } | undefined;
+  private last: { hosts: readonly MeshHost[]; clients: readonly MeshClient[] } = { hosts: [], clients: [] };
   /** New peers whose handshake is left to them for now, with the timer that ends it. */
   private readonly held = new Map<string, TimerHandle>();
   private running: Promise<void> | undefined;
@@ -45,23 +45,26 @@ export class Mesh {
     private readonly clock?: Clock,
   ) {}
 
-  /** The hosts the control plane lists now (this host among them or not). */
-  update(hosts: readonly MeshHost[]): Promise<void> {
-    this.want = hosts;
-    this.last = hosts;
+  /**
+   * The hosts the control plane lists now (this host among them or not), and the clients it is
+   * the gateway of.
+   */
+  update(hosts: readonly MeshHost[], clients: readonly MeshClient[] = []): Promise<void> {
+    this.want = { hosts, clients };
+    this.last = this.want;
     this.running ??= this.drain().finally(() => (this.running = undefined));
     return this.running;
   }
 
   private async drain(): Promise<void> {
     while (this.want !== undefined) {
-      const hosts = this.want;
+      const { hosts, clients } = this.want;
       this.want = undefined;
       try {
         const current = (await this.device.get()).peers;
         this.hold(hosts, current);
-        const desired = desiredPeers(hosts, this.self.id, new Set(this.held.keys()));
-        this.byKey = new Map(hosts.map((h) => [h.publicKey, h.id]));
+        const desired = desiredPeers(hosts, this.self.id, new Set(this.held.keys()), clients);
+        this.byKey = new Map([...clients.map((c): [string, string] => [c.publicKey, c.label]), ...hosts.map((h): [string, string] => [h.publicKey, h.id])]);
         const op = planPeers(current, desired);
         if (!op) continue;
         await this.device.set(op);
@@ -85,7 +88,7 @@ export class Mesh {
         key,
         clock.setTimeout(() => {
           this.held.delete(key);
-          void this.update(this.last);
+          void this.update(this.last.hosts, this.last.clients);
         }, HOLD_MS),
       );
     }

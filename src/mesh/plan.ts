@@ -17,6 +17,19 @@ export interface MeshHost {
   subnet: string;
 }
 
+/**
+ * A device outside the platform that this host is the gateway of (`starling wireguard create`):
+ * its public key and its one address. Its endpoint is whatever it sends from (it roams; WireGuard
+ * learns it from the handshake), and it starts every handshake itself.
+ */
+export interface MeshClient {
+  /** What status shows for it: `<org>/<name>`. */
+  label: string;
+  publicKey: string;
+  /** No prefix length: `fdaa:2:…`. */
+  address: string;
+}
+
 /** Seconds between keepalives: keeps NAT and conntrack state of a quiet peer warm. */
 export const KEEPALIVE_S = 25;
 
@@ -25,7 +38,7 @@ export const KEEPALIVE_S = 25;
  * side leaves to the other for a moment (Mesh, below): without a persistent keepalive yet, so
  * wireguard-go does not start one at once.
  */
-export function desiredPeers(hosts: readonly MeshHost[], self: string, held: ReadonlySet<string> = new Set()): PeerConfig[] {
+export function desiredPeers(hosts: readonly MeshHost[], self: string, held: ReadonlySet<string> = new Set(), clients: readonly MeshClient[] = []): PeerConfig[] {
   const seen = new Set<string>();
   const out: PeerConfig[] = [];
   for (const h of [...hosts].sort((a, b) => a.id.localeCompare(b.id))) {
@@ -34,11 +47,18 @@ export function desiredPeers(hosts: readonly MeshHost[], self: string, held: Rea
     seen.add(h.publicKey);
     out.push({ publicKey: h.publicKey, endpoint: h.endpoint, allowedIps: [h.subnet], keepalive: held.has(h.publicKey) ? 0 : KEEPALIVE_S });
   }
+  // A client's key that is a host's (the control plane refuses it) would take that host's peer: the host wins.
+  for (const c of [...clients].sort((a, b) => a.address.localeCompare(b.address))) {
+    if (seen.has(c.publicKey)) continue;
+    seen.add(c.publicKey);
+    out.push({ publicKey: c.publicKey, endpoint: undefined, allowedIps: [`${c.address}/128`], keepalive: 0 });
+  }
   return out;
 }
 
-const same = (a: PeerConfig, b: PeerConfig): boolean =>
-  a.endpoint === b.endpoint && a.keepalive === b.keepalive && a.allowedIps.length === b.allowedIps.length && a.allowedIps.every((x, i) => x === b.allowedIps[i]);
+/** `want` without an endpoint (a client's) takes whatever the device learned. */
+const same = (have: PeerConfig, want: PeerConfig): boolean =>
+  (want.endpoint === undefined || have.endpoint === want.endpoint) && have.keepalive === want.keepalive && have.allowedIps.length === want.allowedIps.length && have.allowedIps.every((x, i) => x === want.allowedIps[i]);
 
 /** The set operation from `current` to `desired`, or undefined when nothing is to change. */
 export function planPeers(current: ReadonlyMap<string, PeerState>, desired: readonly PeerConfig[]): SetOp | undefined {

@@ -100,6 +100,7 @@ export const ERROR_CODES = {
   ERR_AGENT_CONFIG: { part: 'agent', means: 'agent.toml is invalid' },
   ERR_MESH_KEY: { part: 'mesh', means: "The host's WireGuard key file cannot be read or does not hold a key" },
   ERR_MESH_DEVICE: { part: 'mesh', means: 'The WireGuard interface cannot be started or refused a change' },
+  ERR_MESH_FILTER: { part: 'mesh', means: "The nftables table that keeps a gateway's WireGuard clients to their org cannot be set" },
   ERR_AGENT_CONFIG_READ: { part: 'agent', means: 'agent.toml cannot be read' },
   ERR_AGENT_TOKEN: { part: 'agent', means: "The agent's admin token_file cannot be read or created, or holds no valid token" },
   ERR_AGENT_UNREACHABLE: { part: 'agent', means: "The agent's admin API cannot be reached" },
@@ -170,6 +171,10 @@ export const ERROR_CODES = {
   ERR_HOST_NOT_FOUND: { part: 'control', status: 404, means: 'No host of this name' },
   ERR_MESH_KEY_IN_USE: { part: 'control', status: 409, means: 'Another host is on the mesh with this WireGuard public key' },
   ERR_MESH_FULL: { part: 'control', status: 409, means: 'Every host number of the private network is taken' },
+  ERR_WIREGUARD_PEER_EXISTS: { part: 'control', status: 409, means: 'The org has a WireGuard peer of this name (or one at its address): remove it first or choose another name' },
+  ERR_WIREGUARD_PEER_NOT_FOUND: { part: 'control', status: 404, means: 'The org has no WireGuard peer of this name' },
+  ERR_WIREGUARD_KEY_IN_USE: { part: 'control', status: 409, means: 'A host or another WireGuard peer has this public key: make a new key pair' },
+  ERR_NO_GATEWAY: { part: 'control', status: 409, means: 'No healthy host on the mesh (in the region asked for) can be the WireGuard gateway' },
   ERR_HOST_REGION: { part: 'control', status: 409, means: 'The host joined in another region: remove it before adding it in a new one' },
   ERR_IMAGE_DIGEST: { part: 'control', status: 400, means: "An image digest is not sha256:<64 hex digits>, or the image's bytes (or their size) do not match it" },
   // 404 on GET /v1/images/{digest}; POST /v1/apps/{app}/deploys answers it with 400 (the release names an image not held).

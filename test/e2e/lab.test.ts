@@ -43,7 +43,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isRoot, labMeshProcesses, runCommand, type FailoverReport, type LabStatus } from '../../src/lab/index.js';
+import { isRoot, labMeshInterface, labMeshProcesses, runCommand, type FailoverReport, type LabStatus } from '../../src/lab/index.js';
 import { startCapture } from '../helpers/capture.js';
 import { killAllCli, runCli, startCli } from '../helpers/cli.js';
 import { canMakeNamespaces, ip } from '../helpers/netns.js';
@@ -207,6 +207,68 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
     assert.equal(out.error, undefined, r.stdout);
     assert.match(out.a!, /^fdaa:[1-3]:/, "an address of the plan, behind one of the lab's three hosts");
     assert.deepEqual(JSON.parse(out.b!), { pop: null, region: 'lhr', machine: lhr!.id, client: null }, "lhr's machine itself answers, no proxy between");
+  });
+
+  it("a laptop on the org's private network (starling wireguard create): it resolves demo.internal through its gateway and reaches every machine; another org's laptop reaches nothing", async () => {
+    /** Runs argv in a namespace of the lab: its exit code and output (a refused connection is an outcome here). */
+    const inNs = async (ns: string, argv: string[], timeoutMs = 15_000): Promise<{ code: number; out: string }> => {
+      try {
+        const r = await runCommand(['ip', 'netns', 'exec', ns, ...argv], { timeoutMs });
+        return { code: 0, out: r.stdout };
+      } catch (e) {
+        return { code: (e as { exitCode?: number | null }).exitCode ?? -1, out: '' };
+      }
+    };
+    /** Brings up a printed wg-quick config in a city's namespace, as wg-quick does (wireguard-go here: no kernel module). */
+    const laptop = async (org: string, peerName: string, city: string): Promise<{ ns: string; address: string }> => {
+      if (org !== 'personal') assert.equal((await runCli(['orgs', 'create', org, '--lab', LAB])).code, 0);
+      const created = await runCli(['wireguard', 'create', '--org', org, '--region', 'mad', peerName, '--json', '--lab', LAB]);
+      assert.equal(created.code, 0, created.stdout + created.stderr);
+      const peer = JSON.parse(created.stdout) as { address: string; host: string; config: string };
+      assert.equal(peer.host, 'mad1');
+      const file = join(HOME, `${peerName}.conf`);
+      writeFileSync(file, peer.config, { mode: 0o600 });
+      // wg-quick's own reading of the config: what it would give `wg setconf`.
+      writeFileSync(`${file}.wg`, execFileSync('wg-quick', ['strip', file], { encoding: 'utf8' }));
+      const ns = `sl-${LAB}-c-${city}`;
+      const dev = labMeshInterface(LAB, peerName); // lab down stops its wireguard-go with the lab's own
+      for (const argv of [['wireguard-go', dev], ['wg', 'setconf', dev, `${file}.wg`], ['ip', '-6', 'addr', 'add', `${peer.address}/128`, 'dev', dev], ['ip', 'link', 'set', dev, 'up'], ['ip', '-6', 'route', 'add', 'fdaa::/16', 'dev', dev]]) {
+        await runCommand(['ip', 'netns', 'exec', ns, ...argv]);
+      }
+      return { ns, address: peer.address };
+    };
+    const dig = (ns: string, qname: string) => inNs(ns, ['dig', '@fdaa::3', qname, 'AAAA', '+time=1', '+tries=1']);
+    const fetchFrom = (ns: string, address: string, port = 8080) => inNs(ns, ['curl', '-s', '--max-time', '2', '-H', 'accept: application/json', `http://[${address}]:${port}/`]);
+
+    const mine = await laptop('personal', 'lap1', 'waw');
+    // Its gateway adds it once the feed says so, and its first handshake may come before: poll.
+    let answer = '';
+    await waitFor(async () => ((answer = (await dig(mine.ns, 'demo.internal')).out), /status: NOERROR/.test(answer) && /\tAAAA\t/.test(answer)), 'the laptop resolves demo.internal at fdaa::3', 30_000, 200);
+    const addresses = [...answer.matchAll(/\tAAAA\t(\S+)/g)].map((m) => m[1]!);
+    const st = await runCli(['status', '--app', 'demo', '--json', '--lab', LAB]);
+    const machines = (JSON.parse(st.stdout) as { machines: { id: string }[] }).machines.map((m) => m.id).sort();
+    assert.equal(addresses.length, machines.length, answer);
+    // Every machine, on every PoP host: through the gateway, then the mesh.
+    const served = await Promise.all(addresses.map(async (a) => (JSON.parse((await fetchFrom(mine.ns, a)).out) as { machine: string }).machine));
+    assert.deepEqual(served.sort(), machines);
+    // Not the hosts themselves: the gateway's and another host's backhaul port.
+    const hosts = (JSON.parse((await runCli(['hosts', 'list', '--json', '--lab', LAB])).stdout) as { hosts: { id: string; mesh?: { address: string; backhaul_port?: number } }[] }).hosts;
+    // (Each refusal is curl's 2 s timeout, exit 28: a dropped packet has no answer. All at once.)
+    const closed = hosts.filter((x) => ['mad1', 'lhr1'].includes(x.id)).map(async (h) => {
+      const r = await fetchFrom(mine.ns, h.mesh!.address.split('/')[0]!, h.mesh!.backhaul_port ?? 4280);
+      assert.equal(r.code, 28, `${h.id}'s backhaul is closed to a laptop (curl timed out): ${r.code} ${r.out}`);
+    });
+    assert.equal(closed.length, 2);
+    await Promise.all(closed);
+
+    // Another org's laptop on the same gateway: NXDOMAIN for the names, nothing through to the machines.
+    const theirs = await laptop('rival', 'lap2', 'cdg');
+    await waitFor(async () => /status: NXDOMAIN/.test((await dig(theirs.ns, 'demo.internal')).out), "the rival's laptop is answered, NXDOMAIN", 30_000, 200);
+    await Promise.all(addresses.map(async (a) => assert.equal((await fetchFrom(theirs.ns, a)).code, 28, `the rival's laptop does not reach ${a}`)));
+
+    // Removed: its gateway drops it.
+    assert.equal((await runCli(['wireguard', 'remove', '--org', 'personal', 'lap1', '--lab', LAB])).code, 0);
+    await waitFor(async () => (await fetchFrom(mine.ns, addresses[0]!)).code !== 0, 'a removed laptop reaches nothing', 15_000, 100);
   });
 
   it("a raw TCP service from every city: the PoP's own machine answers, and sees the client's address in the PROXY header", async () => {

@@ -177,7 +177,7 @@ describe('host identity', () => {
     assert.equal(refused.body.error.code, 'ERR_HOST_HAS_MACHINES');
     assert.equal((await call(creds.b!, 'GET', '/v1/snapshot')).status, 200);
     const removed = await call(OPERATOR, 'DELETE', '/v1/hosts/fra-b?force=true');
-    assert.deepEqual(removed.body, { deleted: 'fra-b', machines: 1 });
+    assert.deepEqual(removed.body, { deleted: 'fra-b', machines: 1, wireguard_peers: [] });
     assert.equal((await call(creds.b!, 'GET', '/v1/snapshot')).status, 401);
     assert.equal((await register(creds.b!, 'fra-b', 'fra', 'http://127.0.0.1:1', SECRET_B)).status, 401);
     assert.equal(await store.get('machines', 'web.mb1'), undefined, 'its machines were dropped');

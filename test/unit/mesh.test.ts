@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { checkPrivatePrefix, machineAddress, machineBits, orgNetwork, orgNumber, ORG_NETWORK_MASK, privateDnsAddress, privateNetOf, desiredPeers, formatSet, generateMeshKeys, hostAddress, hostSubnet, isWireguardKey, loadOrCreateMeshKeys, parseGet, planPeers, publicKeyOf, type MeshHost } from '../../src/mesh/index.js';
+import { checkPrivatePrefix, machineAddress, machineBits, orgNetwork, orgNumber, ORG_NETWORK_MASK, privateDnsAddress, privateNetOf, desiredPeers, clientFilterScript, peerAddress, peerBits, type MeshClient, formatSet, generateMeshKeys, hostAddress, hostSubnet, isWireguardKey, loadOrCreateMeshKeys, parseGet, planPeers, publicKeyOf, type MeshHost } from '../../src/mesh/index.js';
 import { silentLogger, isStarlingError } from '../../src/shared/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'starling-mesh-unit-'));
@@ -78,6 +78,44 @@ describe('mesh plan', () => {
     const op = planPeers(state([b, c]), desiredPeers([a, moved], 'a'))!;
     assert.deepEqual(op.remove, [c.publicKey]);
     assert.deepEqual(op.put?.map((p) => [p.publicKey, p.endpoint]), [[b.publicKey, '10.9.9.9:51820']]);
+  });
+
+  it('a client (laptop) of this gateway: its /128, no endpoint or keepalive of ours, and the endpoint it roams to is left alone', () => {
+    const laptop: MeshClient = { label: 'acme/laptop', publicKey: generateMeshKeys().publicKey, address: 'fdaa:1:1234:5678:8000::1' };
+    const want = desiredPeers([a, b], 'a', new Set(), [laptop]);
+    assert.deepEqual(want.at(-1), { publicKey: laptop.publicKey, endpoint: undefined, allowedIps: ['fdaa:1:1234:5678:8000::1/128'], keepalive: 0 });
+    const learned = new Map([...state([b]), [laptop.publicKey, { ...want.at(-1)!, endpoint: '198.51.100.7:40000', lastHandshakeMs: 1, rxBytes: 0, txBytes: 0 }]]);
+    assert.equal(planPeers(learned, want), undefined, 'nothing to change: the endpoint is what the laptop sent from');
+    assert.deepEqual(planPeers(learned, desiredPeers([a, b], 'a'))?.remove, [laptop.publicKey], 'a removed client is taken off');
+    // A client with a host's key (the control plane refuses it) never takes the host's peer.
+    assert.deepEqual(desiredPeers([a, b], 'a', new Set(), [{ ...laptop, publicKey: b.publicKey }]).map((p) => p.allowedIps), [['fdaa:2::/32']]);
+  });
+});
+
+describe("WireGuard clients' filter", () => {
+  const acme = (name: string): MeshClient => ({ label: `acme/${name}`, publicKey: generateMeshKeys().publicKey, address: peerAddress('fdaa:7::1/16', 'acme', name) });
+  it("lets a client reach its org and the DNS, and drops everything else from the gateway's /32", () => {
+    const c = acme('laptop');
+    const script = clientFilterScript('swmesh0', 'fdaa:7::/32', [c]);
+    const lines = script.split('\n').map((l) => l.trim());
+    assert.deepEqual(lines.slice(0, 3), ['table inet swc-swmesh0', 'delete table inet swc-swmesh0', 'table inet swc-swmesh0 {'], 'replaced whole, in one transaction');
+    assert.ok(lines.includes(`iifname "swmesh0" ip6 saddr ${c.address} ip6 daddr & ${ORG_NETWORK_MASK} == ${orgNetwork(c.address)} accept`));
+    assert.ok(lines.includes(`iifname "swmesh0" ip6 saddr ${c.address} ip6 daddr fdaa::3 meta l4proto { udp, tcp } th dport 53 accept`));
+    assert.equal(lines.filter((l) => l === 'iifname "swmesh0" ip6 saddr fdaa:7::/32 drop').length, 2, 'in input and forward, after the accepts');
+    assert.ok(lines.indexOf('iifname "swmesh0" ip6 saddr fdaa:7::/32 drop') > lines.findIndex((l) => l.includes('th dport 53 accept')));
+    // No clients: the table stays, dropping what it does not know (a client left on an adopted device).
+    const none = clientFilterScript('swmesh0', 'fdaa:7::/32', []);
+    assert.equal(none.split('\n').filter((l) => l.includes('accept') && !l.includes('policy')).length, 0);
+    assert.match(none, /ip6 saddr fdaa:7::\/32 drop/);
+  });
+
+  it("a client's address is of its org behind the gateway, with the top machine bit set (never a machine's)", () => {
+    const addr = peerAddress('fdaa:7::1/16', 'acme', 'laptop');
+    assert.equal(orgNetwork(addr), orgNetwork(machineAddress('fdaa:9::1/16', 'acme', '3d8e4f2a9b1c07')));
+    assert.ok(addr.startsWith('fdaa:7:'));
+    assert.ok(peerBits('acme', 'laptop') >= 1n << 63n && machineBits('ffffffffffffff') < 1n << 63n);
+    assert.notEqual(peerBits('acme', 'laptop'), peerBits('rival', 'laptop'));
+    assert.equal(peerAddress('fdaa:7::1/16', 'acme', 'laptop'), addr, 'the same name gives the same address');
   });
 });
 

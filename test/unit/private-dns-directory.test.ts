@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { privateDnsDirectory, upstreamOf } from '../../src/agent/index.js';
-import { machineAddress } from '../../src/mesh/index.js';
+import { machineAddress, peerAddress } from '../../src/mesh/index.js';
 import { parseIp } from '../../src/shared/index.js';
 import type { SyncView } from '../../src/sync/index.js';
 
@@ -27,6 +27,10 @@ function view(): SyncView {
         ['web.bbbbbbbbbbbbbb', { id: 'bbbbbbbbbbbbbb', app: 'web', host: 'h2', state: 'stopped', healthy: false }],
         ['db.eeeeeeeeeeeeee', { id: 'eeeeeeeeeeeeee', app: 'db', host: 'h1', state: 'started', healthy: false }], // failing its checks
       ])],
+      ['wireguard_peers', new Map([
+        ['acme.laptop', { org: 'acme', name: 'laptop', public_key: '', host: 'h1', region: 'fra', address: peerAddress('fdaa:1::1/16', 'acme', 'laptop'), created_at: T }],
+        ['acme.ci', { org: 'acme', name: 'ci', public_key: '', host: 'h2', region: 'iad', address: peerAddress('fdaa:2::1/16', 'acme', 'ci'), created_at: T }],
+      ])],
     ]),
   };
 }
@@ -42,12 +46,14 @@ describe('the private DNS directory from the synced view', () => {
     assert.deepEqual(dns.apps, [{ name: 'web', org: 'acme' }, { name: 'db', org: 'personal' }]);
   });
 
-  it("knows this host's machines as askers (their org and region), and only those", () => {
+  it("knows this host's machines and WireGuard peers as askers (their org and region), and only those", () => {
     const { askers } = privateDnsDirectory(view(), 'h1');
     const key = (a: string) => parseIp(a)!.value;
     assert.deepEqual(askers.get(key(machineAddress('fdaa:1::1/16', 'acme', 'aaaaaaaaaaaaaa'))), { org: 'acme', region: 'fra' });
     assert.equal(askers.get(key(machineAddress('fdaa:2::1/16', 'acme', 'bbbbbbbbbbbbbb'))), undefined, "another host's machine does not ask here");
-    assert.equal(askers.size, 2);
+    assert.deepEqual(askers.get(key(peerAddress('fdaa:1::1/16', 'acme', 'laptop'))), { org: 'acme', region: 'fra' }, 'a laptop this host is the gateway of');
+    assert.equal(askers.get(key(peerAddress('fdaa:2::1/16', 'acme', 'ci'))), undefined, "another gateway's peer does not ask here");
+    assert.equal(askers.size, 3);
   });
 
   it("takes the host's first nameserver that is an IP address", () => {

@@ -18,6 +18,7 @@ import { machineMetadataRoutes } from './machine-metadata.js';
 import { feedRoutes } from './feed.js';
 import { hostRoutes } from './hosts.js';
 import { orgRoutes } from './orgs.js';
+import { wireguardRoutes } from './wireguard.js';
 import { imageRoutes } from './images.js';
 import { json, route, type Route } from './http.js';
 import type { ApiContext } from './schemas.js';
@@ -61,6 +62,7 @@ export function controlRoutes(given: ApiContext & { registryAuth?: RegistryAuth 
     ...secretRoutes(ctx, runner),
     ...certificateRoutes(ctx),
     ...orgRoutes(ctx),
+    ...wireguardRoutes(ctx),
     ...hostRoutes(ctx),
     ...agentRoutes(ctx),
     ...imageRoutes(ctx),

@@ -1,0 +1,78 @@
+/**
+ * What a client of this gateway host (a laptop, `starling wireguard create`) may reach: the
+ * addresses of its own organisation — machines on any host and other clients, forwarded through
+ * the mesh — and the `.internal` DNS on this host. Nothing else: not this host's own services on
+ * its mesh address, not other hosts' (their backhaul ports), not another org's machines.
+ *
+ * WireGuard already pins each client to its one address (a packet from a peer whose source is
+ * outside its allowed-ips is dropped), so the source address says who sent it. Clients are the
+ * only senders behind this host's own /32 that come in on the mesh interface (its machines come
+ * on their veths, other hosts' from their own /32s), so the table drops that /32 from the mesh
+ * interface after accepting what each client may do: a client the table does not know yet (or
+ * any more) gets nothing. One nftables table per mesh interface, replaced whole in one `nft -f`
+ * transaction at every change:
+ *   input:   client → the DNS address, port 53: accept; anything else from the host's /32: drop
+ *   forward: client → an address of its org: accept; anything else from the host's /32: drop
+ * Every machine's own table (runtime sandbox-firewall.ts) checks the org again on its host.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { StarlingError } from '../shared/index.js';
+import { orgNetwork, ORG_NETWORK_MASK, privateDnsAddress } from './addressing.js';
+import type { MeshClient } from './plan.js';
+
+/** The table's name for the mesh interface `ifname`. */
+export const clientFilterTable = (ifname: string): string => `swc-${ifname}`;
+
+/** The `nft -f` script that makes the table what `clients` need; `subnet` is the host's /32 (pure). */
+export function clientFilterScript(ifname: string, subnet: string, clients: readonly MeshClient[]): string {
+  const table = clientFilterTable(ifname);
+  const iif = `iifname "${ifname}"`;
+  const sorted = [...clients].sort((a, b) => a.address.localeCompare(b.address));
+  return [
+    // Declaring then deleting makes the delete succeed whether or not the table exists: one transaction either way.
+    `table inet ${table}`,
+    `delete table inet ${table}`,
+    `table inet ${table} {`,
+    '  chain input {',
+    '    type filter hook input priority filter; policy accept;',
+    ...sorted.map((c) => `    ${iif} ip6 saddr ${c.address} ip6 daddr ${privateDnsAddress(c.address)} meta l4proto { udp, tcp } th dport 53 accept`),
+    `    ${iif} ip6 saddr ${subnet} drop`,
+    '  }',
+    '  chain forward {',
+    '    type filter hook forward priority filter; policy accept;',
+    ...sorted.map((c) => `    ${iif} ip6 saddr ${c.address} ip6 daddr & ${ORG_NETWORK_MASK} == ${orgNetwork(c.address)} accept`),
+    `    ${iif} ip6 saddr ${subnet} drop`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+function nft(bin: string, script: string): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, ['-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d.slice(0, 4000)));
+    child.on('error', (e) => reject(new StarlingError('ERR_MESH_FILTER', `cannot run ${bin}: ${e.message}`, { cause: e, hint: 'install the "nftables" package' })));
+    child.on('close', (code) => resolve({ code: code ?? 1, stderr: stderr.trim() }));
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(script);
+  });
+}
+
+const IPV6_FORWARDING = '/proc/sys/net/ipv6/conf/all/forwarding';
+
+/**
+ * Makes the host's table what `clients` need. A gateway forwards its clients' packets into the
+ * mesh, so IPv6 forwarding is turned on when there are any (a host with machines has it on already).
+ */
+export async function applyClientFilter(ifname: string, subnet: string, clients: readonly MeshClient[], bin = 'nft'): Promise<void> {
+  if (clients.length > 0 && readFileSync(IPV6_FORWARDING, 'utf8').trim() !== '1') writeFileSync(IPV6_FORWARDING, '1');
+  const r = await nft(bin, clientFilterScript(ifname, subnet, clients));
+  if (r.code !== 0) {
+    throw new StarlingError('ERR_MESH_FILTER', `cannot set the WireGuard clients' filter table ${clientFilterTable(ifname)}: ${r.stderr || `nft exited ${r.code}`}`, {
+      hint: 'install nftables (the kernel needs nf_tables): until the table is set, no new WireGuard client gets onto the device',
+    });
+  }
+}
