@@ -7,7 +7,7 @@
  * if the host's address changes (a new private prefix).
  */
 import type { HostDoc, WireguardPeerDoc } from '../contract/index.js';
-import { applyClientFilter, loadOrCreateMeshKeys, Mesh, privateDnsAddress, WireguardGoDevice, type MeshClient, type MeshHost, type MeshKeys, type MeshStatus } from '../mesh/index.js';
+import { applyClientFilter, loadOrCreateMeshKeys, removeClientFilter, Mesh, privateDnsAddress, WireguardGoDevice, type MeshClient, type MeshHost, type MeshKeys, type MeshStatus } from '../mesh/index.js';
 import { describeError, type Clock, type Logger } from '../shared/index.js';
 import type { SyncView } from '../sync/index.js';
 import type { MeshSection } from './config-mesh.js';
@@ -152,5 +152,6 @@ export class MeshLink {
     await this.chain;
     for (const s of this.services) await s.at?.listener.close();
     await this.mesh?.close();
+    if (this.filtered) await removeClientFilter(this.cfg.interface);
   }
 }

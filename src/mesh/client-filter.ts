@@ -16,7 +16,7 @@
  * Every machine's own table (runtime sandbox-firewall.ts) checks the org again on its host.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { StarlingError } from '../shared/index.js';
 import { orgNetwork, ORG_NETWORK_MASK, privateDnsAddress } from './addressing.js';
 import type { MeshClient } from './plan.js';
@@ -75,4 +75,14 @@ export async function applyClientFilter(ifname: string, subnet: string, clients:
       hint: 'install nftables (the kernel needs nf_tables): until the table is set, no new WireGuard client gets onto the device',
     });
   }
+}
+
+/**
+ * Deletes the table once its interface is gone (the agent stopped its wireguard-go): an adopted
+ * interface that lives on keeps it, with the clients it may still have.
+ */
+export async function removeClientFilter(ifname: string, bin = 'nft'): Promise<void> {
+  if (existsSync(`/sys/class/net/${ifname}`)) return;
+  const table = clientFilterTable(ifname);
+  await nft(bin, `table inet ${table}\ndelete table inet ${table}\n`).catch(() => undefined);
 }

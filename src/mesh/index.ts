@@ -4,4 +4,4 @@ export { desiredPeers, planPeers, KEEPALIVE_S, type MeshClient, type MeshHost } 
 export { checkPrivatePrefix, hostAddress, hostSubnet, machineAddress, machineBits, orgNetwork, peerAddress, peerBits, orgNumber, ORG_NETWORK_MASK, privateDnsAddress, privateNetOf, DEFAULT_PRIVATE_PREFIX, MAX_HOST_NUMBER } from './addressing.js';
 export { WireguardGoDevice, type DeviceOptions } from './device.js';
 export { Mesh, type MeshStatus } from './mesh.js';
-export { applyClientFilter, clientFilterScript, clientFilterTable } from './client-filter.js';
+export { applyClientFilter, clientFilterScript, clientFilterTable, removeClientFilter } from './client-filter.js';
