@@ -200,6 +200,7 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
       const port = config.mesh.backhaul_port;
       mesh.serve('backhaul', (address) => proxy.proxy.listenPeers(address, port));
       if (dns) mesh.serve('private DNS', (address) => dns.open(privateDnsAddress(address)));
+      mesh.servePrivate((address, port, app) => proxy.proxy.listenPrivate(address, port, app));
     }
     machines?.onChange(() => proxy.refreshRoutes());
     refresh = () => proxy.refreshRoutes();

@@ -11,6 +11,7 @@ import { applyClientFilter, loadOrCreateMeshKeys, removeClientFilter, Mesh, priv
 import { describeError, type Clock, type Logger } from '../shared/index.js';
 import type { SyncView } from '../sync/index.js';
 import type { MeshSection } from './config-mesh.js';
+import { PrivateServices, privateServicesOf, type OpenPrivate, type PrivateService } from './private-services.js';
 
 /** Something served at this host's mesh address: the proxy's peer listener, the private DNS. */
 export interface MeshListener {
@@ -32,6 +33,9 @@ export class MeshLink {
   private readonly services: MeshService[] = [];
   /** What the filter table was last set to (its clients, and a key of them and the subnet). */
   private filtered: { key: string; clients: readonly MeshClient[] } | undefined;
+  private device: WireguardGoDevice | undefined;
+  private lastServices: readonly PrivateService[] = [];
+  private readonly privateServices: PrivateServices;
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
 
@@ -40,7 +44,9 @@ export class MeshLink {
     readonly keys: MeshKeys,
     private readonly clock: Clock,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.privateServices = new PrivateServices(logger);
+  }
 
   static async open(cfg: MeshSection, clock: Clock, logger: Logger): Promise<MeshLink> {
     const log = logger.child({ component: 'mesh' });
@@ -58,7 +64,8 @@ export class MeshLink {
     const clients = ([...(view.documents.get('wireguard_peers')?.values() ?? [])] as WireguardPeerDoc[])
       .filter((p) => p.host === hostId)
       .map((p): MeshClient => ({ label: `${p.org}/${p.name}`, publicKey: p.public_key, address: p.address }));
-    this.chain = this.chain.then(() => this.apply(hosts, clients, hostId)).catch((e: unknown) => this.logger.error('mesh not updated', { error: describeError(e) }));
+    const services = privateServicesOf(view);
+    this.chain = this.chain.then(() => this.apply(hosts, clients, services, hostId)).catch((e: unknown) => this.logger.error('mesh not updated', { error: describeError(e) }));
   }
 
   /**
@@ -75,7 +82,15 @@ export class MeshLink {
     return this.chain;
   }
 
-  private async apply(hosts: readonly HostDoc[], clients: readonly MeshClient[], hostId: string): Promise<void> {
+  /** Serves apps' private service addresses (agent.ts: the proxy's listenPrivate), from the next view on. */
+  servePrivate(open: OpenPrivate): void {
+    this.privateServices.serve(open);
+    this.chain = this.chain.then(async () => {
+      if (this.device && !this.closed) await this.privateServices.apply(this.device, this.lastServices);
+    });
+  }
+
+  private async apply(hosts: readonly HostDoc[], clients: readonly MeshClient[], services: readonly PrivateService[], hostId: string): Promise<void> {
     if (this.closed) return;
     const self = hosts.find((h) => h.id === hostId)?.mesh;
     // Not placed yet, or placed with another key (this host's key file was replaced): wait for the registration.
@@ -86,6 +101,7 @@ export class MeshLink {
       const dns = `${privateDnsAddress(self.address)}/128`;
       const device = new WireguardGoDevice({ name: this.cfg.interface, privateKey: this.keys.privateKey, listenPort: this.cfg.listen_port, address: self.address, extraAddresses: [dns], clock: this.clock, logger: this.logger });
       await device.open();
+      this.device = device;
       this.mesh = new Mesh(device, { id: hostId, address: self.address, publicKey: this.keys.publicKey, interface: this.cfg.interface }, this.logger, this.clock);
       this.address = self.address;
       this.logger.info('on the mesh', { interface: this.cfg.interface, address: self.address, endpoint: self.endpoint, public_key: self.public_key });
@@ -93,6 +109,8 @@ export class MeshLink {
     await this.openServices();
     const peers: MeshHost[] = hosts.flatMap((h) => (h.mesh ? [{ id: h.id, publicKey: h.mesh.public_key, endpoint: h.mesh.endpoint, address: h.mesh.address, subnet: h.mesh.subnet }] : []));
     await this.updatePeers(peers, clients, self.subnet);
+    this.lastServices = services;
+    if (this.device) await this.privateServices.apply(this.device, services);
   }
 
   /**
@@ -151,6 +169,7 @@ export class MeshLink {
     this.closed = true;
     await this.chain;
     for (const s of this.services) await s.at?.listener.close();
+    await this.privateServices.close();
     await this.mesh?.close();
     if (this.filtered) await removeClientFilter(this.cfg.interface);
   }

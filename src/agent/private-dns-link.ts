@@ -13,7 +13,7 @@
  * last reported state.
  */
 import { readFileSync } from 'node:fs';
-import { DEFAULT_ORG, groupOf, isAppMachine, type AppDoc, type HostDoc, type MachineDoc, type MachineStateDoc, type WireguardPeerDoc } from '../contract/index.js';
+import { DEFAULT_ORG, groupOf, isAppMachine, type AppDoc, type HostDoc, type MachineDoc, type MachineStateDoc, type PrivateIpDoc, type WireguardPeerDoc } from '../contract/index.js';
 import { machineAddress } from '../mesh/index.js';
 import { startPrivateDns, type DnsAsker, type DnsInstance, type DnsView, type PrivateDns, type Upstream } from '../private-dns/index.js';
 import { parseIp, type Clock, type Logger } from '../shared/index.js';
@@ -49,7 +49,8 @@ export function privateDnsDirectory(view: SyncView, hostId: string): PrivateDnsD
     const ip = p.host === hostId ? parseIp(p.address) : undefined;
     if (ip) askers.set(ip.value, { org: p.org, region: p.region });
   }
-  return { dns: { instances, apps }, askers };
+  const services = docs<PrivateIpDoc>(view, 'private_ips').map((p) => ({ app: p.app, org: p.org, address: p.address }));
+  return { dns: { instances, apps, services }, askers };
 }
 
 /** The first `nameserver` of a resolv.conf that is an IP address, at port 53. */

@@ -20,6 +20,7 @@ import { regionsList } from './commands/regions/meta.js';
 import { orgsCreate, orgsList } from './commands/orgs/meta.js';
 import { tokensCreate, tokensList, tokensRevoke } from './commands/tokens/meta.js';
 import { wireguardCreate, wireguardList, wireguardRemove } from './commands/wireguard/meta.js';
+import { ipsAllocatePrivate, ipsList, ipsReleasePrivate } from './commands/ips/meta.js';
 import { controlRun } from './commands/control/meta.js';
 import { agentBgpStatus, agentDrain, agentMeshStatus, agentRun, agentUndrain } from './commands/agent/meta.js';
 import {
@@ -62,6 +63,7 @@ export const NOUNS: readonly NounMeta[] = [
   noun('secrets', 'Configure', "set, list and unset an app's secrets (values are never shown)"),
   noun('registry', 'Configure', "an app's logins for private image registries (stored sealed; passwords from stdin only)"),
   noun('config', 'Configure', 'check an app config before deploying it'),
+  noun('ips', 'Configure', "an app's private service address (Flycast): allocate, list, release"),
   noun('hosts', 'Hosts and the platform', "add, list and remove the platform's hosts (the operator only)"),
   noun('regions', 'Hosts and the platform', 'the regions that have hosts'),
   noun('orgs', 'Hosts and the platform', 'create and list organisations'),
@@ -116,6 +118,9 @@ export const COMMANDS: readonly AnyCommand[] = [
   registryLogin,
   registryList,
   registryLogout,
+  ipsAllocatePrivate,
+  ipsList,
+  ipsReleasePrivate,
   regionsList,
   orgsCreate,
   orgsList,

@@ -96,6 +96,23 @@ export interface WireguardPeerDoc {
 
 export const wireguardPeerKey = (org: string, name: string): string => `${org}.${name}`;
 
+/**
+ * `private_ips/<app>.v6`: an app's private service address (fly's Flycast, `starling ips
+ * allocate-private`): every host on the mesh has it, and its proxy takes connections to it to the
+ * app's machines as it does public requests (balancing, limits, autostart). Only the app's org
+ * reaches it, and finds it as `<app>.flycast`.
+ */
+export interface PrivateIpDoc {
+  app: string;
+  org: string;
+  type: 'private_v6';
+  /** `fdaa:0:<org>:…` (mesh/addressing.ts serviceAddress), no prefix length. */
+  address: string;
+  created_at: string;
+}
+
+export const privateIpKey = (app: string): string => `${app}.v6`;
+
 /** fly's machine states; agents report one of these. */
 export const MACHINE_STATE_NAMES = ['created', 'starting', 'started', 'stopping', 'stopped', 'destroying', 'destroyed', 'failed'] as const;
 export type MachineStateName = (typeof MACHINE_STATE_NAMES)[number];

@@ -36,6 +36,8 @@ export {
   type ReleaseStatus,
   type WireguardPeerDoc,
   wireguardPeerKey,
+  type PrivateIpDoc,
+  privateIpKey,
 } from './documents.js';
 export { DEFAULT_WATCH_TIMEOUT_S, FEED_COLLECTIONS, MAX_WATCH_TIMEOUT_S, SYNC_COLLECTIONS, type FeedChange, type FeedCollection } from './feed.js';
 export {

@@ -94,6 +94,29 @@ export function peerAddress(hostAddr: string, org: string, name: string): string
   return formatNet(6, (valueOf(hostAddr) & HOST_BITS) | (BigInt(orgNumber(org)) << 64n) | peerBits(org, name));
 }
 
+/**
+ * An app's private service address (fly's Flycast, `starling ips allocate-private`):
+ * `<prefix>:0:<org>:<64 bits>` — host number 0, so it is in no host's /32 and never enters the
+ * mesh: every host has it on its own interface and its proxy answers it, as `<prefix>::3` for DNS.
+ * In the org's network, so the org's machines' firewalls let them reach it and no other org's.
+ * The 64 bits: the top bit set, then 63 bits of SHA-256 of org and app.
+ */
+export function serviceAddress(prefix: string, org: string, app: string): string {
+  const h = createHash('sha256').update(`private-service\0${org}\0${app}`).digest().readBigUInt64BE(0);
+  return formatNet(6, base(prefix) | (BigInt(orgNumber(org)) << 64n) | (1n << 63n) | (h & ((1n << 63n) - 1n)));
+}
+
+/** Whether an address is a private service address of the plan: host number 0 and an org's bits (not the DNS's). */
+export function isServiceAddress(address: string): boolean {
+  let v: bigint;
+  try {
+    v = valueOf(address);
+  } catch {
+    return false;
+  }
+  return (v & (((1n << 16n) - 1n) << 96n)) === 0n && (v & ORG_BITS) !== 0n && (v >> 121n) === 0x7en;
+}
+
 /** The bits that name an organisation's network on every host: the prefix's and the org's. */
 export const ORG_NETWORK_MASK = formatNet(6, PREFIX_BITS | ORG_BITS);
 

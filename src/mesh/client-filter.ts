@@ -1,7 +1,8 @@
 /**
  * What a client of this gateway host (a laptop, `starling wireguard create`) may reach: the
  * addresses of its own organisation — machines on any host and other clients, forwarded through
- * the mesh — and the `.internal` DNS on this host. Nothing else: not this host's own services on
+ * the mesh; its org's private services, answered by this host's proxy — and the `.internal` DNS
+ * on this host. Nothing else: not this host's own services on
  * its mesh address, not other hosts' (their backhaul ports), not another org's machines.
  *
  * WireGuard already pins each client to its one address (a packet from a peer whose source is
@@ -11,7 +12,8 @@
  * interface after accepting what each client may do: a client the table does not know yet (or
  * any more) gets nothing. One nftables table per mesh interface, replaced whole in one `nft -f`
  * transaction at every change:
- *   input:   client → the DNS address, port 53: accept; anything else from the host's /32: drop
+ *   input:   client → the DNS address, port 53, or TCP to its org's private service addresses
+ *            (Flycast, on every host): accept; anything else from the host's /32: drop
  *   forward: client → an address of its org: accept; anything else from the host's /32: drop
  * Every machine's own table (runtime sandbox-firewall.ts) checks the org again on its host.
  */
@@ -37,6 +39,8 @@ export function clientFilterScript(ifname: string, subnet: string, clients: read
     '  chain input {',
     '    type filter hook input priority filter; policy accept;',
     ...sorted.map((c) => `    ${iif} ip6 saddr ${c.address} ip6 daddr ${privateDnsAddress(c.address)} meta l4proto { udp, tcp } th dport 53 accept`),
+    // Its org's private service addresses (Flycast), local to every host: the proxy answers them.
+    ...sorted.map((c) => `    ${iif} ip6 saddr ${c.address} ip6 daddr & ${ORG_NETWORK_MASK} == ${orgNetwork(c.address)} meta l4proto tcp accept`),
     `    ${iif} ip6 saddr ${subnet} drop`,
     '  }',
     '  chain forward {',

@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describeError, StarlingError, type Clock, type Logger } from '../shared/index.js';
+import { describeError, parseIp, StarlingError, type Clock, type Logger } from '../shared/index.js';
 import { answerComplete, errnoOf, formatSet, GET, parseGet, type DeviceState, type SetOp } from './uapi.js';
 
 const run = promisify(execFile);
@@ -61,6 +61,24 @@ export class WireguardGoDevice {
     await this.cmd('ip', ['link', 'set', this.o.name, 'up']);
   }
 
+  /**
+   * Makes the interface's local service addresses (private service addresses, `/128`, added as
+   * the extra ones are) exactly `want`: what is on it besides the mesh address and the extra
+   * addresses is compared with `want` (so what an earlier run left is removed too).
+   */
+  async syncServiceAddresses(want: readonly string[]): Promise<{ added: string[]; removed: string[] }> {
+    const canonical = (a: string): string => parseIp(a)?.text ?? a;
+    const fixed = new Set([this.o.address, ...(this.o.extraAddresses ?? [])].map((a) => canonical(a.split('/')[0]!)));
+    const out = await this.output('ip', ['-6', '-o', 'addr', 'show', 'dev', this.o.name]);
+    const have = new Set([...out.matchAll(/\binet6 ([0-9a-f:]+)\/\d+/g)].map((m) => canonical(m[1]!)).filter((a) => !fixed.has(a) && !a.startsWith('fe80:')));
+    const wanted = new Set(want.map(canonical));
+    const added = [...wanted].filter((a) => !have.has(a));
+    const removed = [...have].filter((a) => !wanted.has(a));
+    for (const a of added) await this.cmd('ip', ['-6', 'addr', 'replace', `${a}/128`, 'dev', this.o.name, 'nodad', 'preferred_lft', '0']);
+    for (const a of removed) await this.cmd('ip', ['-6', 'addr', 'del', `${a}/128`, 'dev', this.o.name]);
+    return { added, removed };
+  }
+
   private async start(): Promise<void> {
     const [file, ...args] = [...(this.o.wrap ?? []), this.o.binary ?? 'wireguard-go', '-f', this.o.name];
     let out = '';
@@ -107,9 +125,13 @@ export class WireguardGoDevice {
   }
 
   private async cmd(file: string, args: readonly string[]): Promise<void> {
+    await this.output(file, args);
+  }
+
+  private async output(file: string, args: readonly string[]): Promise<string> {
     const [f, ...a] = [...(this.o.wrap ?? []), file, ...args];
     try {
-      await run(f!, a);
+      return (await run(f!, a)).stdout;
     } catch (e) {
       throw new StarlingError('ERR_MESH_DEVICE', `${file} ${args.join(' ')}: ${((e as { stderr?: string }).stderr ?? describeError(e)).trim()}`);
     }

@@ -1,5 +1,5 @@
 /**
- * The shapes of the names under `internal.`, parsed from a query's name (I/O-free). Which of them
+ * The shapes of the names under `internal.` (and `flycast.`), parsed from a query's name (I/O-free). Which of them
  * exist, and what they hold, is resolver.ts's business: here a name is only taken apart.
  *
  * The forms follow fly's private networking ("Fly.io .internal DNS"):
@@ -11,7 +11,10 @@
  *   <id>.vm.<app>.internal                     one machine, whatever its state
  *   <group>.process.<app>.internal             ... of that process group
  *   vms.<app>.internal, regions.<app>.internal TXT lists
- * Fixed labels (global, vms, regions, vm, process, of) win over a region of the same name.
+ *   <app>.flycast, flycast.<app>.internal      the app's private service address (AAAA), fly's
+ *                                              Flycast name and its alias under `.internal` (for
+ *                                              a resolver that sends only `.internal` here)
+ * Fixed labels (global, vms, regions, vm, process, of, flycast) win over a region of the same name.
  */
 
 export type InternalName =
@@ -25,6 +28,7 @@ export type InternalName =
   | { kind: 'process'; app: string; group: string }
   | { kind: 'vms'; app: string }
   | { kind: 'regions'; app: string }
+  | { kind: 'flycast'; app: string }
   /**
    * A name with names below it and no records of its own (RFC 8020 §2: an "empty non-terminal"
    * exists, so it is NODATA, never NXDOMAIN): vm.<app>, process.<app>, of.<app>, nearest.of.<app>.
@@ -35,6 +39,8 @@ export type InternalName =
 
 /** The zone this server is the authority of. */
 export const ZONE = 'internal';
+/** The second zone: private service addresses only (`<app>.flycast`). */
+export const FLYCAST_ZONE = 'flycast';
 
 /** `top<N>`: N from 1, at most 6 digits (an N larger than the app's machines simply gives them all). */
 const TOP = /^top([1-9][0-9]{0,5})$/;
@@ -45,14 +51,25 @@ export function labelsOf(name: string): string[] {
   return trimmed === '' ? [] : trimmed.toLowerCase().split('.');
 }
 
-/** Whether a name is `internal.` or below it: ours to answer, never forwarded. */
+/** Whether a name is `internal.` or `flycast.`, or below one: ours to answer, never forwarded. */
 export function isInternalName(name: string): boolean {
-  return labelsOf(name).at(-1) === ZONE;
+  const last = labelsOf(name).at(-1);
+  return last === ZONE || last === FLYCAST_ZONE;
 }
 
-/** The form of a name under `internal.`, or undefined for a name outside it. */
+/** The zone of a name of ours (its SOA's owner), `internal` for any other. */
+export function zoneOf(name: string): string {
+  return labelsOf(name).at(-1) === FLYCAST_ZONE ? FLYCAST_ZONE : ZONE;
+}
+
+/** The form of a name under `internal.` or `flycast.`, or undefined for a name outside both. */
 export function parseInternalName(name: string): InternalName | undefined {
   const labels = labelsOf(name);
+  if (labels.at(-1) === FLYCAST_ZONE) {
+    const l = labels.slice(0, -1);
+    if (l.length === 0) return { kind: 'apex' };
+    return l.length === 1 && l[0] !== '' ? { kind: 'flycast', app: l[0]! } : { kind: 'none' };
+  }
   if (labels.at(-1) !== ZONE) return undefined;
   const l = labels.slice(0, -1);
   if (l.some((x) => x === '')) return { kind: 'none' };
@@ -69,6 +86,7 @@ export function parseInternalName(name: string): InternalName | undefined {
       if (a === 'global') return { kind: 'app', app };
       if (a === 'vms') return { kind: 'vms', app };
       if (a === 'regions') return { kind: 'regions', app };
+      if (a === 'flycast') return { kind: 'flycast', app };
       if (a === 'vm' || a === 'process' || a === 'of') return { kind: 'between', app, below: a };
       return { kind: 'region', app, region: a! };
     }

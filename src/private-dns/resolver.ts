@@ -8,7 +8,7 @@
  */
 import type { Answer, SoaAnswer } from 'dns-packet';
 import { parseIp, RttTable } from '../shared/index.js';
-import { parseInternalName, ZONE, type InternalName } from './names.js';
+import { parseInternalName, ZONE, zoneOf, type InternalName } from './names.js';
 import { INTERNAL_TTL_S, type DnsAsker, type DnsInstance, type DnsView } from './view.js';
 
 export type DnsRcode = 'NOERROR' | 'NXDOMAIN' | 'REFUSED';
@@ -40,11 +40,11 @@ const MODEL = new RttTable();
 /** A character-string holds at most 255 octets (RFC 1035 §3.3, §3.3.14). */
 const CHARACTER_STRING_MAX = 255;
 
-/** The zone's SOA. No zone transfers happen, so the serial never has to move. */
-export function soaRecord(): SoaAnswer {
+/** The zone's SOA (`internal`, or `flycast`). No zone transfers happen, so the serial never has to move. */
+export function soaRecord(zone = ZONE): SoaAnswer {
   return {
-    type: 'SOA', name: ZONE, ttl: INTERNAL_TTL_S, class: 'IN',
-    data: { mname: ZONE, rname: `hostmaster.${ZONE}`, serial: 1, refresh: 3600, retry: 600, expire: 86_400, minimum: INTERNAL_TTL_S },
+    type: 'SOA', name: zone, ttl: INTERNAL_TTL_S, class: 'IN',
+    data: { mname: zone, rname: `hostmaster.${zone}`, serial: 1, refresh: 3600, retry: 600, expire: 86_400, minimum: INTERNAL_TTL_S },
   };
 }
 
@@ -60,7 +60,7 @@ const byId = (a: DnsInstance, b: DnsInstance): number => (a.id < b.id ? -1 : a.i
 const sorted = (xs: Iterable<string>): string[] => [...xs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 
 /** AAAA records of these instances in this order, each address once, IPv6 only. */
-function aaaa(list: readonly DnsInstance[]): Rr[] {
+function aaaa(list: readonly { address: string }[]): Rr[] {
   const seen = new Set<string>();
   const out: Rr[] = [];
   for (const i of list) {
@@ -144,6 +144,10 @@ function recordsAt(view: DnsView, name: InternalName, asker: DnsAsker, rtt: RttT
       const regions = sorted(new Set(up.map((i) => i.region)));
       return regions.length === 0 ? [] : [txt(regions.join(','))];
     }
+    case 'flycast': {
+      const service = view.services?.find((x) => x.org === asker.org && x.app.toLowerCase() === name.app);
+      return service === undefined ? [] : aaaa([service]);
+    }
     case 'between':
       // vm. and process. have names below them only while the app has machines; of. and
       // nearest.of. always do (top<N> answers, possibly with nothing).
@@ -152,7 +156,7 @@ function recordsAt(view: DnsView, name: InternalName, asker: DnsAsker, rtt: RttT
 }
 
 function toAnswer(rr: Rr, owner: string): Answer {
-  if (rr.type === 'SOA') return { ...soaRecord(), name: owner };
+  if (rr.type === 'SOA') return { ...soaRecord(zoneOf(owner)), name: owner };
   if (rr.type === 'AAAA') return { type: 'AAAA', name: owner, ttl: INTERNAL_TTL_S, class: 'IN', data: rr.data };
   return { type: 'TXT', name: owner, ttl: INTERNAL_TTL_S, class: 'IN', data: rr.data };
 }
@@ -167,9 +171,10 @@ export function answer(view: DnsView, question: DnsQuestion, asker: DnsAsker, op
   const klass = question.class ?? 'IN';
   if (parsed === undefined || (klass !== 'IN' && klass !== 'ANY')) return { rcode: 'REFUSED', answers: [], authorities: [] };
   const records = recordsAt(view, parsed, asker, opts.rtt ?? MODEL);
-  if (records === undefined) return { rcode: 'NXDOMAIN', answers: [], authorities: [soaRecord()] };
+  const soa = soaRecord(zoneOf(question.name));
+  if (records === undefined) return { rcode: 'NXDOMAIN', answers: [], authorities: [soa] };
   const matching = records.filter((r) => question.type === 'ANY' || r.type === question.type);
-  if (matching.length === 0) return { rcode: 'NOERROR', answers: [], authorities: [soaRecord()] };
+  if (matching.length === 0) return { rcode: 'NOERROR', answers: [], authorities: [soa] };
   // The owner is the name as asked: resolvers that randomise its case (0x20) check it comes back so.
   const owner = question.name.endsWith('.') ? question.name.slice(0, -1) : question.name;
   return { rcode: 'NOERROR', answers: matching.map((r) => toAnswer(r, owner)), authorities: [] };

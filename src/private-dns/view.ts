@@ -26,9 +26,18 @@ export interface DnsApp {
   org: string;
 }
 
+/** An app's private service address (fly's Flycast): `<app>.flycast`. */
+export interface DnsService {
+  app: string;
+  org: string;
+  address: string;
+}
+
 export interface DnsView {
   instances: readonly DnsInstance[];
   apps: readonly DnsApp[];
+  /** Absent: none. */
+  services?: readonly DnsService[];
 }
 
 /** Who asks: the org of the asking machine (the only org it may see) and its region (for nearest). */

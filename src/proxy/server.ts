@@ -62,7 +62,7 @@ export class ProxyServer {
   private readonly live: LiveState;
   private readonly gate: ConnectionGate;
   private readonly server: net.Server;
-  /** The peer listeners (listenPeers): other hosts' proxies over the mesh. */
+  /** The peer listeners (listenPeers: other hosts' proxies over the mesh) and private service ones (listenPrivate). */
   private readonly peerServers: net.Server[] = [];
   private readonly connections = new Set<ClientConnection>();
   private readonly loads = new LoadRegistry();
@@ -158,7 +158,32 @@ export class ProxyServer {
       address,
       close: () => {
         server.close();
-        this.peerServers.splice(this.peerServers.indexOf(server), 1);
+        const i = this.peerServers.indexOf(server);
+        if (i >= 0) this.peerServers.splice(i, 1);
+      },
+    };
+  }
+
+  /**
+   * Listens for an app's private service address (fly's Flycast) on host:port: requests here are
+   * the app's whatever their Host, and go on as public ones do (balancing, limits, autostart). Not
+   * a peer's: no peer key is taken here. Closed by the handle; drain closes it too.
+   */
+  async listenPrivate(host: string, port: number, app: string): Promise<PeerListener> {
+    const ctx: ProxyContext = { ...this.ctx, acceptPeerKey: undefined, privateApp: app };
+    const gate = this.gate;
+    const server = net.createServer({ noDelay: true }, (socket) => {
+      if (gate.admit(socket)) new ClientConnection(ctx, socket, this.connections);
+    });
+    server.on('error', (err) => this.config.logger.error('private service listener error', { app, error: err.message }));
+    const address = await listenOn(server, host, port);
+    this.peerServers.push(server);
+    return {
+      address,
+      close: () => {
+        server.close();
+        const i = this.peerServers.indexOf(server);
+        if (i >= 0) this.peerServers.splice(i, 1);
       },
     };
   }

@@ -174,6 +174,8 @@ export const ERROR_CODES = {
   ERR_WIREGUARD_PEER_EXISTS: { part: 'control', status: 409, means: 'The org has a WireGuard peer of this name (or one at its address): remove it first or choose another name' },
   ERR_WIREGUARD_PEER_NOT_FOUND: { part: 'control', status: 404, means: 'The org has no WireGuard peer of this name' },
   ERR_WIREGUARD_KEY_IN_USE: { part: 'control', status: 409, means: 'A host or another WireGuard peer has this public key: make a new key pair' },
+  ERR_PRIVATE_IP_EXISTS: { part: 'control', status: 409, means: 'The app has a private service address already' },
+  ERR_PRIVATE_IP_NOT_FOUND: { part: 'control', status: 404, means: 'The app has no private service address' },
   ERR_NO_GATEWAY: { part: 'control', status: 409, means: 'No healthy host on the mesh (in the region asked for) can be the WireGuard gateway' },
   ERR_HOST_REGION: { part: 'control', status: 409, means: 'The host joined in another region: remove it before adding it in a new one' },
   ERR_IMAGE_DIGEST: { part: 'control', status: 400, means: "An image digest is not sha256:<64 hex digits>, or the image's bytes (or their size) do not match it" },

@@ -94,6 +94,37 @@ async function json<T>(args: string[], timeoutMs = 90_000): Promise<T> {
 
 const status = (): Promise<LabStatus> => json<LabStatus>(['lab', 'status']);
 
+/** Runs argv in a namespace of the lab: its exit code and output (a refused connection is an outcome here). */
+async function inNs(ns: string, argv: string[], timeoutMs = 15_000): Promise<{ code: number; out: string }> {
+  try {
+    const r = await runCommand(['ip', 'netns', 'exec', ns, ...argv], { timeoutMs });
+    return { code: 0, out: r.stdout };
+  } catch (e) {
+    return { code: (e as { exitCode?: number | null }).exitCode ?? -1, out: '' };
+  }
+}
+/** Brings up a printed wg-quick config in a city's namespace, as wg-quick does (wireguard-go here: no kernel module). */
+async function laptop(org: string, peerName: string, city: string): Promise<{ ns: string; address: string }> {
+  if (org !== 'personal') assert.equal((await runCli(['orgs', 'create', org, '--lab', LAB])).code, 0);
+  const created = await runCli(['wireguard', 'create', '--org', org, '--region', 'mad', peerName, '--json', '--lab', LAB]);
+  assert.equal(created.code, 0, created.stdout + created.stderr);
+  const peer = JSON.parse(created.stdout) as { address: string; host: string; config: string };
+  assert.equal(peer.host, 'mad1');
+  const file = join(HOME, `${peerName}.conf`);
+  writeFileSync(file, peer.config, { mode: 0o600 });
+  // wg-quick's own reading of the config: what it would give `wg setconf`.
+  writeFileSync(`${file}.wg`, execFileSync('wg-quick', ['strip', file], { encoding: 'utf8' }));
+  const ns = `sl-${LAB}-c-${city}`;
+  const dev = labMeshInterface(LAB, peerName); // lab down stops its wireguard-go with the lab's own
+  for (const argv of [['wireguard-go', dev], ['wg', 'setconf', dev, `${file}.wg`], ['ip', '-6', 'addr', 'add', `${peer.address}/128`, 'dev', dev], ['ip', 'link', 'set', dev, 'up'], ['ip', '-6', 'route', 'add', 'fdaa::/16', 'dev', dev]]) {
+    await runCommand(['ip', 'netns', 'exec', ns, ...argv]);
+  }
+  return { ns, address: peer.address };
+}
+const dig = (ns: string, qname: string) => inNs(ns, ['dig', '@fdaa::3', qname, 'AAAA', '+time=1', '+tries=1']);
+const fetchFrom = (ns: string, address: string, port = 8080, host?: string) =>
+  inNs(ns, ['curl', '-s', '--max-time', '2', '-H', 'accept: application/json', ...(host ? ['-H', `host: ${host}`] : []), `http://[${address}]:${port}/`]);
+
 /** The fra router's session with PoP host fra1. */
 const fra1Session = (s: LabStatus): LabStatus['routers'][number]['sessions'][number] | undefined =>
   s.routers.find((r) => r.city === 'fra')?.sessions.find((x) => x.peer === 'fra1');
@@ -209,42 +240,19 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
     assert.deepEqual(JSON.parse(out.b!), { pop: null, region: 'lhr', machine: lhr!.id, client: null }, "lhr's machine itself answers, no proxy between");
   });
 
-  it("a laptop on the org's private network (starling wireguard create): it resolves demo.internal through its gateway and reaches every machine; another org's laptop reaches nothing", async () => {
-    /** Runs argv in a namespace of the lab: its exit code and output (a refused connection is an outcome here). */
-    const inNs = async (ns: string, argv: string[], timeoutMs = 15_000): Promise<{ code: number; out: string }> => {
-      try {
-        const r = await runCommand(['ip', 'netns', 'exec', ns, ...argv], { timeoutMs });
-        return { code: 0, out: r.stdout };
-      } catch (e) {
-        return { code: (e as { exitCode?: number | null }).exitCode ?? -1, out: '' };
-      }
-    };
-    /** Brings up a printed wg-quick config in a city's namespace, as wg-quick does (wireguard-go here: no kernel module). */
-    const laptop = async (org: string, peerName: string, city: string): Promise<{ ns: string; address: string }> => {
-      if (org !== 'personal') assert.equal((await runCli(['orgs', 'create', org, '--lab', LAB])).code, 0);
-      const created = await runCli(['wireguard', 'create', '--org', org, '--region', 'mad', peerName, '--json', '--lab', LAB]);
-      assert.equal(created.code, 0, created.stdout + created.stderr);
-      const peer = JSON.parse(created.stdout) as { address: string; host: string; config: string };
-      assert.equal(peer.host, 'mad1');
-      const file = join(HOME, `${peerName}.conf`);
-      writeFileSync(file, peer.config, { mode: 0o600 });
-      // wg-quick's own reading of the config: what it would give `wg setconf`.
-      writeFileSync(`${file}.wg`, execFileSync('wg-quick', ['strip', file], { encoding: 'utf8' }));
-      const ns = `sl-${LAB}-c-${city}`;
-      const dev = labMeshInterface(LAB, peerName); // lab down stops its wireguard-go with the lab's own
-      for (const argv of [['wireguard-go', dev], ['wg', 'setconf', dev, `${file}.wg`], ['ip', '-6', 'addr', 'add', `${peer.address}/128`, 'dev', dev], ['ip', 'link', 'set', dev, 'up'], ['ip', '-6', 'route', 'add', 'fdaa::/16', 'dev', dev]]) {
-        await runCommand(['ip', 'netns', 'exec', ns, ...argv]);
-      }
-      return { ns, address: peer.address };
-    };
-    const dig = (ns: string, qname: string) => inNs(ns, ['dig', '@fdaa::3', qname, 'AAAA', '+time=1', '+tries=1']);
-    const fetchFrom = (ns: string, address: string, port = 8080) => inNs(ns, ['curl', '-s', '--max-time', '2', '-H', 'accept: application/json', `http://[${address}]:${port}/`]);
+  /** The laptops of the next tests: one of the demo's org, one of another. */
+  let mine = { ns: '', address: '' };
+  let theirs = { ns: '', address: '' };
+  /** The demo's machines' private addresses, as the laptop resolved them. */
+  let demoAddresses: string[] = [];
 
-    const mine = await laptop('personal', 'lap1', 'waw');
+  it("a laptop on the org's private network (starling wireguard create): it resolves demo.internal through its gateway and reaches every machine; another org's laptop reaches nothing", async () => {
+    mine = await laptop('personal', 'lap1', 'waw');
     // Its gateway adds it once the feed says so, and its first handshake may come before: poll.
     let answer = '';
     await waitFor(async () => ((answer = (await dig(mine.ns, 'demo.internal')).out), /status: NOERROR/.test(answer) && /\tAAAA\t/.test(answer)), 'the laptop resolves demo.internal at fdaa::3', 30_000, 200);
     const addresses = [...answer.matchAll(/\tAAAA\t(\S+)/g)].map((m) => m[1]!);
+    demoAddresses = addresses;
     const st = await runCli(['status', '--app', 'demo', '--json', '--lab', LAB]);
     const machines = (JSON.parse(st.stdout) as { machines: { id: string }[] }).machines.map((m) => m.id).sort();
     assert.equal(addresses.length, machines.length, answer);
@@ -262,13 +270,51 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
     await Promise.all(closed);
 
     // Another org's laptop on the same gateway: NXDOMAIN for the names, nothing through to the machines.
-    const theirs = await laptop('rival', 'lap2', 'cdg');
+    theirs = await laptop('rival', 'lap2', 'cdg');
     await waitFor(async () => /status: NXDOMAIN/.test((await dig(theirs.ns, 'demo.internal')).out), "the rival's laptop is answered, NXDOMAIN", 30_000, 200);
     await Promise.all(addresses.map(async (a) => assert.equal((await fetchFrom(theirs.ns, a)).code, 28, `the rival's laptop does not reach ${a}`)));
 
-    // Removed: its gateway drops it.
+  });
+
+  it("a private service (starling ips allocate-private): the org's machines and laptops reach demo.flycast through their host's proxy; another org's laptop neither resolves nor reaches it", async () => {
+    const allocated = await runCli(['ips', 'allocate-private', '--app', 'demo', '--json', '--lab', LAB]);
+    assert.equal(allocated.code, 0, allocated.stdout + allocated.stderr);
+    const ip = JSON.parse(allocated.stdout) as { address: string };
+    assert.match(ip.address, /^fdaa:0:/, 'host number 0: every host has it');
+    // From mad's machine: its resolver (fdaa::3), then its own host's proxy on port 80.
+    const st = await runCli(['status', '--app', 'demo', '--json', '--lab', LAB]);
+    const mad = (JSON.parse(st.stdout) as { machines: { id: string; region: string }[] }).machines.find((m) => m.region === 'mad')!;
+    const js = [
+      "const dns = require('dns').promises, http = require('http');",
+      "dns.resolve6('demo.flycast').then(([a]) => http.get({ host: 'demo.flycast', path: '/', headers: { accept: 'application/json' } }, (r) => {",
+      "  let b = ''; r.on('data', (d) => (b += d)); r.on('end', () => console.log(JSON.stringify({ a, b })));",
+      "}).on('error', (e) => console.log(JSON.stringify({ a, error: e.code }))), (e) => console.log(JSON.stringify({ error: e.code })));",
+    ].join(' ');
+    let out: { a?: string; b?: string; error?: string } = {};
+    // Every host adds the address once the feed says so: poll.
+    await waitFor(async () => {
+      const r = await runCli(['ssh', 'console', '--app', 'demo', '--machine', mad.id, '-C', `node -e "${js.replaceAll('"', '\\"')}"`, '--lab', LAB], { timeoutMs: 60_000 });
+      out = r.code === 0 ? (JSON.parse(r.stdout.trim().split('\n').at(-1)!) as typeof out) : { error: r.stderr };
+      return out.b !== undefined;
+    }, "mad's machine reaches demo.flycast", 30_000, 200);
+    assert.equal(out.a, ip.address);
+    const served = JSON.parse(out.b!) as { pop: string | null; region: string; client: string | null };
+    assert.deepEqual([served.pop, served.region], ['mad', 'mad'], "through mad1's proxy, to the nearest machine");
+    assert.match(served.client ?? '', /^fdaa:\d+:/, "the proxy saw the machine's private address");
+    // The laptop, through its gateway mad1: its DNS, then the address.
+    const q = await dig(mine.ns, 'demo.flycast');
+    assert.match(q.out, new RegExp(`\tAAAA\t${ip.address}\n`), q.out);
+    const viaLaptop = await fetchFrom(mine.ns, ip.address, 80, 'demo.flycast');
+    assert.equal(viaLaptop.code, 0);
+    assert.equal((JSON.parse(viaLaptop.out) as { pop: string }).pop, 'mad');
+    // Another org's laptop: NXDOMAIN, and the address does not answer it.
+    assert.match((await dig(theirs.ns, 'demo.flycast')).out, /status: NXDOMAIN/);
+    assert.equal((await fetchFrom(theirs.ns, ip.address, 80, 'demo.flycast')).code, 28, "another org's laptop does not reach the private service");
+    // Released: no host answers it any more; a removed laptop reaches nothing.
+    assert.equal((await runCli(['ips', 'release-private', '--app', 'demo', '--lab', LAB])).code, 0);
+    await waitFor(async () => (await fetchFrom(mine.ns, ip.address, 80, 'demo.flycast')).code !== 0, 'a released address is not answered', 15_000, 100);
     assert.equal((await runCli(['wireguard', 'remove', '--org', 'personal', 'lap1', '--lab', LAB])).code, 0);
-    await waitFor(async () => (await fetchFrom(mine.ns, addresses[0]!)).code !== 0, 'a removed laptop reaches nothing', 15_000, 100);
+    await waitFor(async () => (await fetchFrom(mine.ns, demoAddresses[0]!)).code !== 0, 'a removed laptop reaches nothing', 15_000, 100);
   });
 
   it("a raw TCP service from every city: the PoP's own machine answers, and sees the client's address in the PROXY header", async () => {

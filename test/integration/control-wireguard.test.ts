@@ -2,7 +2,8 @@
  * WireGuard peers through the control plane's API (loopback, SQLite): a device gets an address
  * behind a gateway host on the mesh and that host's key and endpoint; admin of the whole org only;
  * another org's peers are not found; names, keys and addresses are never shared; a host's removal
- * takes its peers with it, and the feed carries them to agents.
+ * takes its peers with it, and the feed carries them to agents. And apps' private service
+ * addresses (Flycast): one per app, in its org's network, released with the app.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SqliteStore, startControlPlane, type ControlPlane } from '../../src/control/index.js';
-import { generateMeshKeys, orgNetwork, peerAddress } from '../../src/mesh/index.js';
+import { generateMeshKeys, isServiceAddress, orgNetwork, peerAddress, serviceAddress } from '../../src/mesh/index.js';
 import { ManualClock, silentLogger } from '../../src/shared/index.js';
 import { joinHost } from '../helpers/hosts.js';
 
@@ -131,5 +132,29 @@ describe('WireGuard peers', () => {
     const removed = await call(OPERATOR, 'DELETE', '/v1/hosts/fra1');
     assert.deepEqual(removed.body.wireguard_peers, ['acme.laptop', 'rival.laptop']);
     assert.deepEqual((await call(tokens.read!, 'GET', '/v1/orgs/acme/wireguard')).body.peers, []);
+  });
+});
+
+describe('private service addresses (Flycast)', () => {
+  it("one per app, in its org's network on host number 0; deploy allocates and releases, read lists, another org sees nothing", async () => {
+    const r = await call(tokens.deploy!, 'POST', '/v1/apps/web/ips/private');
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal(r.body.address, serviceAddress('fdaa::/16', 'acme', 'web'));
+    assert.ok(r.body.address.startsWith('fdaa:0:') && isServiceAddress(r.body.address));
+    assert.equal(orgNetwork(r.body.address), orgNetwork(peerAddress('fdaa:1::1/16', 'acme', 'x')), "of acme's network");
+    assert.equal((await call(tokens.deploy!, 'POST', '/v1/apps/web/ips/private')).body.error.code, 'ERR_PRIVATE_IP_EXISTS');
+    assert.equal((await call(tokens.read!, 'POST', '/v1/apps/web/ips/private')).status, 403);
+    assert.deepEqual((await call(tokens.read!, 'GET', '/v1/apps/web/ips')).body.ips.map((i: { type: string; address: string }) => [i.type, i.address]), [['private_v6', r.body.address]]);
+    assert.equal((await call(tokens.rival!, 'GET', '/v1/apps/web/ips')).status, 404);
+    const snapshot = await call(OPERATOR, 'GET', '/v1/snapshot?collections=private_ips');
+    assert.deepEqual(snapshot.body.documents.map((d: { key: string }) => d.key), ['web.v6'], 'on the feed for every agent');
+    assert.deepEqual((await call(tokens.deploy!, 'DELETE', '/v1/apps/web/ips/private')).body, { released: r.body.address });
+    assert.equal((await call(tokens.deploy!, 'DELETE', '/v1/apps/web/ips/private')).body.error.code, 'ERR_PRIVATE_IP_NOT_FOUND');
+    assert.equal((await call(tokens.deploy!, 'POST', '/v1/apps/web/ips/private')).body.address, r.body.address, 'the same address again');
+  });
+
+  it("destroying the app releases its address", async () => {
+    assert.equal((await call(tokens.admin!, 'DELETE', '/v1/apps/web')).status, 200);
+    assert.deepEqual((await call(OPERATOR, 'GET', '/v1/snapshot?collections=private_ips')).body.documents, []);
   });
 });

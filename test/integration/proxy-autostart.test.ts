@@ -44,6 +44,54 @@ describe('autostart and autostop', () => {
     assert.match(proxy.metricsText(), /starling_proxy_autostarts_total\{app="web"\} 1/);
   });
 
+  it("a private service listener (Flycast) takes every request to its app whatever the Host, and starts the app's stopped machine", async (t) => {
+    let origin: Origin | undefined;
+    const started: string[] = [];
+    const port = await (async () => {
+      const o = await startOrigin('m1');
+      const p = o.port;
+      await o.close();
+      return p;
+    })();
+    const both = (webPort: number, webState: string, other: Origin) =>
+      parseRoutesSpec(
+        {
+          apps: [
+            { name: 'web', hostnames: ['web.test'], machines: [{ id: 'm1', region: 'fra', address: '127.0.0.1', port: webPort, state: webState }] },
+            { name: 'other', hostnames: ['other.test'], machines: [{ id: 'o1', region: 'fra', address: '127.0.0.1', port: other.port, state: 'started' }] },
+          ],
+        },
+        'test',
+      );
+    const other = await startOrigin('o1');
+    const control: MachineControl = {
+      async start(app, id) {
+        started.push(`${app}/${id}`);
+        origin = await startOrigin('m1');
+        proxy.setRoutes(both(origin.port, 'started', other));
+      },
+      async stop() {},
+    };
+    const proxy = new ProxyServer({ region: 'fra', routes: both(port, 'stopped', other), clock: new SystemClock(), machines: control });
+    const flycast = await proxy.listenPrivate('127.0.0.1', 0, 'web');
+    const nothing = await proxy.listenPrivate('127.0.0.1', 0, 'gone');
+    t.after(async () => {
+      proxy.close();
+      await origin?.close();
+      await other.close();
+    });
+    // The Host names the other app (or nothing the proxy knows): the address decides.
+    const [a, b] = await Promise.all([send(flycast.address.port, 'other.test'), send(flycast.address.port, 'web.flycast')]);
+    assert.deepEqual([a.status, a.headers['x-machine'], b.status, b.headers['x-machine']], [200, 'm1', 200, 'm1']);
+    assert.deepEqual(started, ['web/m1'], 'autostart, as for public requests');
+    const missing = await send(nothing.address.port, 'web.test');
+    assert.equal(missing.status, 404);
+    assert.match(missing.body, /app gone serves no HTTP here/);
+    flycast.close();
+    flycast.close(); // twice is harmless, and leaves the other listener alone
+    assert.equal((await send(nothing.address.port, 'web.test')).status, 404);
+  });
+
   it('fly-force-region to a region whose only machine is stopped starts that machine, not another region\'s', async (t) => {
     const lhr = await startOrigin('m-lhr');
     let fra: Origin | undefined;

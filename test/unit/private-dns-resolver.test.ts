@@ -35,6 +35,10 @@ const view: DnsView = {
     inst('s1', 'secret', 'fra', 'fdaa:9::1', { org: 'globex' }),
     inst('s2', 'secret', 'ams', 'fdaa:9::2', { org: 'globex', group: 'worker' }),
   ],
+  services: [
+    { app: 'api', org: 'acme', address: 'fdaa:0:1:2:8000::a' },
+    { app: 'secret', org: 'globex', address: 'fdaa:0:3:4:8000::b' },
+  ],
 };
 
 const acmeFra: DnsAsker = { org: 'acme', region: 'fra' };
@@ -115,6 +119,26 @@ describe('private DNS: the AAAA names', () => {
     assert.deepEqual(aaaa('worker.process.web.internal'), ['fdaa:2::3']);
     assert.deepEqual(aaaa('cron.process.web.internal'), [], 'a group with only stopped machines: NODATA');
     assert.equal(ask('nope.process.web.internal').rcode, 'NXDOMAIN');
+  });
+});
+
+describe('private DNS: private service addresses (Flycast)', () => {
+  it('<app>.flycast and flycast.<app>.internal: the app\'s private service address, to its org only', () => {
+    assert.deepEqual(aaaa('api.flycast'), ['fdaa:0:1:2:8000::a']);
+    assert.deepEqual(aaaa('FLYCAST.Api.internal.'), ['fdaa:0:1:2:8000::a']);
+    const other = ask('secret.flycast');
+    assert.equal(other.rcode, 'NXDOMAIN', "another org's app does not exist here");
+    assert.equal(other.authorities[0]?.name, 'flycast', "the negative answer carries the flycast zone's SOA");
+    assert.deepEqual(aaaa('secret.flycast', globexFra), ['fdaa:0:3:4:8000::b']);
+  });
+
+  it('an app without one is NODATA; an unknown app and deeper names are NXDOMAIN; the apex is the SOA', () => {
+    const none = ask('web.flycast');
+    assert.deepEqual([none.rcode, none.answers.length], ['NOERROR', 0]);
+    assert.equal(ask('nope.flycast').rcode, 'NXDOMAIN');
+    assert.equal(ask('x.api.flycast').rcode, 'NXDOMAIN');
+    assert.equal(ask('flycast', 'SOA').answers[0]?.type, 'SOA');
+    assert.deepEqual(parseInternalName('api.flycast'), { kind: 'flycast', app: 'api' });
   });
 });
 

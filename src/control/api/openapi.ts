@@ -19,6 +19,7 @@ import { feedRoutes } from './feed.js';
 import { hostRoutes } from './hosts.js';
 import { orgRoutes } from './orgs.js';
 import { wireguardRoutes } from './wireguard.js';
+import { privateIpRoutes } from './private-ips.js';
 import { imageRoutes } from './images.js';
 import { json, route, type Route } from './http.js';
 import type { ApiContext } from './schemas.js';
@@ -63,6 +64,7 @@ export function controlRoutes(given: ApiContext & { registryAuth?: RegistryAuth 
     ...certificateRoutes(ctx),
     ...orgRoutes(ctx),
     ...wireguardRoutes(ctx),
+    ...privateIpRoutes(ctx),
     ...hostRoutes(ctx),
     ...agentRoutes(ctx),
     ...imageRoutes(ctx),

@@ -8,7 +8,8 @@ import { isPeerRequest } from './peer.js';
  * Host names, or an answer the proxy gives itself. One place for the four cases:
  *   1. ACME HTTP-01 (RFC 8555 §8.3), plain HTTP only: answered from the shared certificate store, so
  *      whichever PoP the CA's validation reaches can answer an order placed by another;
- *   2. the app for the Host (exact name, then a `*.` wildcard one label up: RouteTable.lookupHost);
+ *   2. the app for the Host (exact name, then a `*.` wildcard one label up: RouteTable.lookupHost),
+ *      or on a private service listener the app its address is (ProxyContext.privateApp);
  *   3. `force_https`, plain HTTP only: 301 to the same URL on https — except for a trusted peer's
  *      request, which the proxy the client reached already held to it (peer.ts);
  *   4. no app: 404 naming the host.
@@ -34,6 +35,12 @@ export function admit(ctx: ProxyContext, head: RequestHead, secure: boolean): Ap
   const { config, live } = ctx;
   if (ctx.acmeHttp && !secure && head.method === 'GET' && head.target.startsWith(ACME_PREFIX)) {
     return acmeAnswer(ctx.acmeHttp, head.target.slice(ACME_PREFIX.length));
+  }
+  if (ctx.privateApp !== undefined) {
+    const fixed = live.routes.apps.get(ctx.privateApp);
+    if (fixed) return fixed;
+    config.metrics.request('', config.region, 404);
+    return new LocalAnswer(404, `app ${ctx.privateApp} serves no HTTP here (no http_service, or no machines)\n`);
   }
   const app = head.host === undefined ? undefined : live.routes.lookupHost(head.host);
   if (app === undefined) {

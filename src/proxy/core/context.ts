@@ -135,6 +135,11 @@ export interface ProxyContext {
    * off. Undefined: no request here is a peer's. (Sending to peers always uses `limits.peerKey`.)
    */
   readonly acceptPeerKey: string | undefined;
+  /**
+   * On a private service listener (ProxyServer.listenPrivate, fly's Flycast): every request is this
+   * app's, whatever its Host says — the address the client connected to named the app.
+   */
+  readonly privateApp?: string | undefined;
 }
 
 /** The TCP services' end of the backhaul, as the HTTP/1.1 connection hands a tunnel over. */

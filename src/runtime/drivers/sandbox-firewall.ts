@@ -20,8 +20,9 @@
  * on this host or through the mesh. Every machine's table must accept a packet (nftables runs every
  * table's chain; a drop anywhere is final), so machine → machine passes only when both tables say
  * the other is of their org: another org is dropped both ways, and a spoofed source at the first.
- * Input lets neighbour discovery reach the host's fe80::1 (the machine's next hop); the host's
- * own addresses stay closed to IPv6 otherwise.
+ * Input lets neighbour discovery reach the host's fe80::1 (the machine's next hop), the
+ * `.internal` DNS, and TCP to its org's private service addresses (fly's Flycast, on every host);
+ * the host's own addresses stay closed to IPv6 otherwise.
  */
 import { spawn } from 'node:child_process';
 import { orgNetwork, ORG_NETWORK_MASK, privateDnsAddress } from '../../mesh/index.js';
@@ -53,6 +54,8 @@ export function firewallScript(p: FirewallPlace, publicPorts: readonly number[])
           '    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept',
           // The .internal DNS at <prefix>::3 (agent/private-dns-link.ts).
           `    ip6 daddr ${privateDnsAddress(p.privateAddress)} meta l4proto { udp, tcp } th dport 53 accept`,
+          // Its org's private service addresses (Flycast: agent/private-services.ts), the only addresses of its org local to a host.
+          `    ip6 daddr & ${ORG_NETWORK_MASK} == ${orgNetwork(p.privateAddress)} meta l4proto tcp accept`,
         ]
       : []),
     '    meta l4proto tcp reject with tcp reset',
