@@ -2,8 +2,8 @@
  * `npm run bench:mesh`: the private network (issue 19, "Measured"). Between two network namespaces
  * joined by a veth, side by side in one run: TCP throughput and 1-byte RTT over the underlay, over
  * Starling's mesh (Mesh + WireguardGoDevice) and over a wireguard-go tunnel set up by hand; the
- * `.internal` DNS server against BIND's named; and how long the mesh takes from Mesh.update()
- * to the first connection. A benchmark, not a test: it prints numbers and fails only when
+ * `.internal` DNS server against BIND's named; how long the mesh takes from Mesh.update()
+ * to the first connection; and from a machine reported started to its names answered on every host. A benchmark, not a test: it prints numbers and fails only when
  * something could not be run. See bench/README.md.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -19,6 +19,7 @@ import {
   printConvergence, printDns, printRtt, printThroughput, summarizeConvergence, summarizeDns, summarizeRtt, summarizeThroughput,
   type ConvergenceSummary, type DnsSummary, type RttRun, type RttSummary, type ThroughputRun, type ThroughputSummary,
 } from './lib/mesh-report.js';
+import { measureNames, printNames, type NamesSummary } from './lib/mesh-names.js';
 import { startBareTunnel, startStarlingMesh, type BareTunnel, type StarlingMesh } from './lib/mesh-tunnels.js';
 import { cleanupHandlers, killAllSync, runBench } from './lib/procs.js';
 import { BenchError, findExecutable, round2, versionOf } from './lib/util.js';
@@ -136,7 +137,7 @@ async function main(): Promise<void> {
   if (netted && process.getuid?.() !== 0) {
     throw new BenchError(
       'bench:mesh needs root: it makes network namespaces, a veth and TUN devices for wireguard-go. ' +
-        'Run it as root (sudo npm run bench:mesh), or only the part that needs none: --only dns',
+        'Run it as root (sudo npm run bench:mesh), or only the parts that need none: --only dns,names',
     );
   }
   const wgGo = netted ? need('wireguard-go', 'apt-get install -y wireguard-go') : undefined;
@@ -160,6 +161,7 @@ async function main(): Promise<void> {
   let rtt: RttSummary | null = null;
   let dns: DnsSummary | null = null;
   let convergence: ConvergenceSummary | null = null;
+  let names: NamesSummary | null = null;
   let net: TwoHosts | undefined;
   if (netted) {
     net = twoHosts();
@@ -181,6 +183,7 @@ async function main(): Promise<void> {
   }
   if (has('dns')) dns = await measureDns(named, dir, opts);
   if (net && live.mesh && has('convergence')) convergence = await measureConvergence(net, live.mesh, opts);
+  if (has('names')) names = await measureNames(opts.rounds, log);
 
   const env = {
     cpus: availableParallelism(),
@@ -192,7 +195,7 @@ async function main(): Promise<void> {
     load_avg_end: loadavg().map(round2),
   };
   if (opts.json) {
-    console.log(JSON.stringify({ date: new Date().toISOString(), parts: opts.parts, duration_s: opts.durationS, env, throughput, rtt, dns, convergence }, null, 2));
+    console.log(JSON.stringify({ date: new Date().toISOString(), parts: opts.parts, duration_s: opts.durationS, env, throughput, rtt, dns, convergence, names }, null, 2));
     return;
   }
   console.log(`mesh benchmark: ${opts.parts.join(', ')}; ${opts.durationS} s per throughput and DNS run`);
@@ -210,7 +213,11 @@ async function main(): Promise<void> {
     printDns(dns, env.named);
     console.log('');
   }
-  if (convergence) printConvergence(convergence);
+  if (convergence) {
+    printConvergence(convergence);
+    console.log('');
+  }
+  if (names) printNames(names);
 }
 
 runBench(main, { cleanup, interrupted });

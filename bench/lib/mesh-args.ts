@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { positiveInt } from './args.js';
 
-export const MESH_PARTS = ['throughput', 'rtt', 'dns', 'convergence'] as const;
+export const MESH_PARTS = ['throughput', 'rtt', 'dns', 'convergence', 'names'] as const;
 export type MeshPart = (typeof MESH_PARTS)[number];
 
 /** The three ways from namespace A to namespace B that throughput and RTT compare. */
@@ -38,15 +38,19 @@ side in one run:
                flight for --duration seconds: queries/s, p50/p99 ms, ratio starling/named
   convergence  Mesh.update() adding the peer on both sides → the first TCP connect between the
                mesh addresses, --rounds times (the peer removed and unreachable in between)
+  names        a machine reported started (PUT …/state to a real control plane) → its
+               fra.web.internal answered by each of three hosts' DNS (each following the feed with
+               the agent's ControlSync), --rounds times: per-host and slowest ms (aim ≤ 200 ms)
 
-Needs root (namespaces, TUN devices) for all but dns; wireguard-go, wg and ip; named optional.
+Needs root (namespaces, TUN devices) for all but dns and names; wireguard-go, wg and ip; named
+optional.
 
 flags:
   --duration S   seconds of each throughput and DNS run (default 5)
-  --rounds N     convergence rounds (default 5)
+  --rounds N     convergence and names rounds (default 5)
   --pings N      round trips of each RTT run (default 2000)
   --inflight N   DNS queries in flight (default 8)
-  --only LIST    a subset of: throughput, rtt, dns, convergence; repeatable or comma-separated
+  --only LIST    a subset of: throughput, rtt, dns, convergence, names; repeatable or comma-separated
   --json         print one JSON object on stdout instead of the tables (progress goes to stderr)
   -h, --help     this text
 `;
@@ -90,5 +94,5 @@ export function parseMeshOptions(argv: string[]): MeshOptions | 'help' {
 
 /** Whether the chosen parts need network namespaces (root). */
 export function needsNamespaces(parts: readonly MeshPart[]): boolean {
-  return parts.some((p) => p !== 'dns');
+  return parts.some((p) => p !== 'dns' && p !== 'names');
 }
