@@ -1,6 +1,7 @@
 import { StarlingError } from '../shared/index.js';
 import { cityRouterId, popHostRouterId } from './plan.js';
-import { parseIpv4, type Topology } from './topology.js';
+import { parseIpv4 } from './lab-addresses.js';
+import type { Topology } from './topology.js';
 
 /**
  * Which PoP each city's router sends anycast traffic to: BGP's decision, simulated the way BIRD
