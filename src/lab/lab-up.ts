@@ -110,7 +110,7 @@ export async function labUp(o: LabUpOptions): Promise<LabUpReport> {
     await step('deploy', () => deployDemo(ctx, (what, ms) => ctx.logger.info('lab deploy', { what, ms: Math.round(ms) })), () => `${ctx.appHost}: deploy, then scale count 1 --region ${pops.join(',')}`);
     await step('serving', () => waitServing(ctx), () => `every PoP host answers for ${ctx.appHost} from a machine in its region`);
     await step('HTTPS', () => waitHttps(ctx), () => `https://${ctx.appHost}/ at every PoP host, certificate from Pebble`);
-    const catchment = await step('catchment', () => measureCatchment(ctx), (rows) => `${rows.filter((r) => r.ok).length}/${rows.length} cities reach their expected PoP`);
+    const catchment = await step('catchment', () => measureCatchment(ctx), (rows) => `${rows.filter((r) => r.ok).length}/${rows.length} cities reach their expected PoP, over IPv4 and IPv6`);
     const ms = Math.round(ctx.clock.monotonic() - t0);
     ctx.state.setMeta('up', { ms, steps: steps.map((s) => ({ name: s.name, ms: s.ms })) });
     const withPop = new Set(pops);
