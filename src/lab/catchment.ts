@@ -1,6 +1,7 @@
 import { StarlingError } from '../shared/index.js';
 import { cityRouterId, popHostRouterId } from './plan.js';
-import { parseIpv4, type Topology } from './topology.js';
+import { parseIpv4 } from './lab-addresses.js';
+import type { Topology } from './topology.js';
 
 /**
  * Which PoP each city's router sends anycast traffic to: BGP's decision, simulated the way BIRD
@@ -14,6 +15,10 @@ import { parseIpv4, type Topology } from './topology.js';
  * path that already holds its ASN (eBGP loop detection); the shortest path wins. Everything else
  * BGP compares (local preference, origin, MED) is equal on these sessions, so BIRD breaks a
  * remaining tie by the lowest router id of the neighbour that sent the route.
+ *
+ * One computation holds for both families: the IPv6 anycast prefix crosses the IPv6 twin of every
+ * session with the same prepends and filters, and the router id (one per BIRD) breaks its ties
+ * alike, so its catchment is the IPv4 one's (router-config.ts; the lab e2e test measures both).
  *
  * `down` models a withdrawn PoP. A draining PoP (graceful shutdown, RFC 8326: its routes carry
  * community 65535:0 and every router sets their local preference to 0) ends up the same way

@@ -12,7 +12,10 @@ export interface NamespaceSpec {
   loopback: string[];
   /** Whether it forwards packets (routers and PoP hosts do; clients do not). */
   forwarding: boolean;
-  /** Static routes: `{ to: 'default' | CIDR, via: IPv4 }` added after the links are up. */
+  /**
+   * Static routes: `{ to: 'default' | CIDR, via: IP }` added after the links are up. The gateway's
+   * family is the route's: `default` via an IPv6 gateway is the IPv6 default route (::/0).
+   */
   routes: Array<{ to: string; via: string }>;
 }
 
@@ -23,6 +26,11 @@ export interface LinkEnd {
   ifname: string;
   /** IPv4 address with prefix length, e.g. `10.64.0.1/30`. */
   address: string;
+  /**
+   * IPv6 address with prefix length, e.g. `2001:db8:64::1/64`; absent on an IPv4-only link. It is
+   * added with `nodad` (and DAD is off in every lab namespace): usable at once, no 1-2 s tentative.
+   */
+  address6?: string | undefined;
 }
 
 /** A veth pair joining two namespaces. */

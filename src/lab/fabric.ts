@@ -9,16 +9,16 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync, rmdirSync, rmSync } from 'node:fs';
-import { isIPv4, isIPv6 } from 'node:net';
 import { isAbsolute, join, normalize, sep } from 'node:path';
 import { StarlingError, SystemClock, type Clock } from '../shared/index.js';
-import { MAX_IFNAME, type FabricSpec } from './fabric-types.js';
+import type { FabricSpec } from './fabric-types.js';
+import { validateFabricSpec } from './fabric-spec.js';
+
+export { validateFabricSpec } from './fabric-spec.js';
 import { isRecordedAlive, LabState, procInfo, STATE_FILE, stopRecordedProcesses } from './lab-state.js';
 import { CommandError, runCommand, type RunOptions } from './userns.js';
 
 const NETNS_DIR = '/run/netns';
-/** Namespace and interface names: kernel-valid and safe in an iproute2 batch line (no quoting needed). */
-const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const PARALLEL = 4;
 
 export interface FabricOptions {
@@ -32,59 +32,6 @@ export interface FabricReport {
   links: number;
   /** Wall time of the build, validation included. */
   ms: number;
-}
-
-/** Every problem with `spec`, all at once; empty when it can be built. */
-export function validateFabricSpec(spec: FabricSpec): string[] {
-  const out: string[] = [];
-  if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(spec.lab)) out.push(`lab name "${spec.lab}": use 1-32 characters of a-z, 0-9 and "-"`);
-  const prefix = `sl-${spec.lab}-`;
-  const ifnames = new Map<string, Set<string>>();
-  const subnets = new Map<string, Array<{ net: number; len: number }>>();
-  for (const ns of spec.namespaces) {
-    if (!ns.name.startsWith(prefix) || ns.name.length === prefix.length) out.push(`namespace "${ns.name}": must start with "${prefix}"`);
-    else if (!SAFE_NAME.test(ns.name) || ns.name.length > 64) out.push(`namespace "${ns.name}": use at most 64 of A-Z a-z 0-9 _ . -`);
-    if (ifnames.has(ns.name)) out.push(`namespace "${ns.name}" is declared twice`);
-    ifnames.set(ns.name, new Set(['lo']));
-    subnets.set(ns.name, []);
-    ns.loopback.forEach((a, i) => {
-      if (!cidr(a, 6) && !cidr(a, 4)) out.push(`${ns.name}: loopback address "${a}" is not an address with a prefix length`);
-      else if (ns.loopback.indexOf(a) !== i) out.push(`${ns.name}: loopback address ${a} is listed twice`);
-    });
-  }
-  spec.links.forEach((link, i) => {
-    const [a, b] = [link.a, link.b].map((end) => {
-      const where = `link ${i + 1} end ${end.ns}:${end.ifname}`;
-      const names = ifnames.get(end.ns);
-      if (!names) out.push(`${where}: namespace "${end.ns}" is not declared`);
-      if (!SAFE_NAME.test(end.ifname) || end.ifname.length > MAX_IFNAME || ['all', 'default'].includes(end.ifname)) {
-        out.push(`${where}: interface name must be 1-${MAX_IFNAME} of A-Z a-z 0-9 _ . - (and not "all" or "default")`);
-      } else if (names?.has(end.ifname)) out.push(`${where}: interface name is already used in ${end.ns}`);
-      names?.add(end.ifname);
-      const c = cidr(end.address, 4);
-      if (!c) out.push(`${where}: "${end.address}" is not an IPv4 address with a prefix length`);
-      else subnets.get(end.ns)?.push({ net: c.net, len: c.len });
-      return c;
-    });
-    if (a && b && (a.len !== b.len || a.net !== b.net || a.addr === b.addr)) {
-      out.push(`link ${i + 1}: ${link.a.address} and ${link.b.address} are not two addresses of one subnet`);
-    }
-  });
-  for (const ns of spec.namespaces) {
-    const targets = new Set<string>();
-    for (const r of ns.routes) {
-      const where = `${ns.name}: route to ${r.to} via ${r.via}`;
-      const to = r.to === 'default' ? { addr: 0, net: 0, len: 0 } : cidr(r.to, 4);
-      if (!to) out.push(`${where}: "${r.to}" is neither "default" nor an IPv4 prefix`);
-      else if (to.addr !== to.net) out.push(`${where}: "${r.to}" has host bits set`);
-      else if (targets.has(`${to.net}/${to.len}`)) out.push(`${where}: a second route to the same prefix`);
-      if (to) targets.add(`${to.net}/${to.len}`);
-      const via = isIPv4(r.via) ? ipv4(r.via) : undefined;
-      if (via === undefined) out.push(`${where}: "${r.via}" is not an IPv4 address`);
-      else if (!(subnets.get(ns.name) ?? []).some((s) => mask(via, s.len) === s.net)) out.push(`${where}: the gateway is on none of its links`);
-    }
-  }
-  return out;
 }
 
 /**
@@ -139,10 +86,16 @@ export async function buildFabric(
     // after it, and the veths exist already, so each one is set too (effective value: max(all, dev)).
     const sysctls = [`net/ipv4/ip_forward=${ns.forwarding ? 1 : 0}`, 'net/ipv4/conf/all/rp_filter=0', 'net/ipv4/conf/default/rp_filter=0'];
     for (const e of ends) sysctls.push(`net/ipv4/conf/${e.ifname}/rp_filter=0`);
+    // IPv6: forwarding like IPv4's, and no duplicate address detection (the veths exist already, so
+    // each is set too, before it goes up): its 1-2 s of "tentative" would hold every address and
+    // link-local back, and in a lab that numbers itself no address can be a duplicate.
+    sysctls.push(`net/ipv6/conf/all/forwarding=${ns.forwarding ? 1 : 0}`, 'net/ipv6/conf/all/accept_dad=0', 'net/ipv6/conf/default/accept_dad=0');
+    for (const e of ends) sysctls.push(`net/ipv6/conf/${e.ifname}/accept_dad=0`);
     const lines: Array<[string, string]> = [[`${ns.name}: lo up`, 'link set dev lo up']];
-    for (const a of ns.loopback) lines.push([`${ns.name}: loopback ${a}`, `addr add ${a} dev lo`]);
+    for (const a of ns.loopback) lines.push([`${ns.name}: loopback ${a}`, `addr add ${a} dev lo${a.includes(':') ? ' nodad' : ''}`]);
     for (const e of ends) {
       lines.push([`${ns.name}: address ${e.address} on ${e.ifname}`, `addr add ${e.address} dev ${e.ifname}`]);
+      if (e.address6 !== undefined) lines.push([`${ns.name}: address ${e.address6} on ${e.ifname}`, `addr add ${e.address6} dev ${e.ifname} nodad`]);
       lines.push([`${ns.name}: ${e.ifname} up`, `link set dev ${e.ifname} up`]);
     }
     for (const r of ns.routes) lines.push([`${ns.name}: route to ${r.to} via ${r.via}`, `route add ${r.to} via ${r.via}`]);
@@ -286,15 +239,4 @@ export async function restoreLink(ns: string, ifname: string, opts: RunOptions =
   } catch (e) {
     if (!(e instanceof CommandError && /handle of zero|No such file or directory/.test(e.stderr))) throw e;
   }
-}
-
-const ipv4 = (a: string): number => a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
-const mask = (addr: number, len: number): number => (len === 0 ? 0 : addr - (addr % 2 ** (32 - len)));
-
-/** Parses `addr/len` (IPv4 with `family` 4, IPv6 with 6); for IPv6 only validity matters. */
-function cidr(s: string, family: 4 | 6): { addr: number; net: number; len: number } | undefined {
-  const [, ip = '', bits = ''] = /^([^/]+)\/(\d{1,3})$/.exec(s) ?? [];
-  const len = Number(bits);
-  if (family === 6) return isIPv6(ip) && len <= 128 ? { addr: 0, net: 0, len } : undefined;
-  return isIPv4(ip) && len <= 32 ? { addr: ipv4(ip), net: mask(ipv4(ip), len), len } : undefined;
 }

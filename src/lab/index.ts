@@ -15,6 +15,7 @@ export {
   type TopologyLink,
   type TopologyFormat,
 } from './topology.js';
+export { DEFAULT_ANYCAST6, LAB_SPACE6 } from './lab-addresses.js';
 export { presetNames, isPresetName, getPreset } from './presets.js';
 export { computeCatchment, assertNoTies, describeCandidate, type Catchment, type CityCatchment, type Tie, type TieCandidate } from './catchment.js';
 export {

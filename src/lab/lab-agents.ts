@@ -1,7 +1,8 @@
 /**
  * One real `starling agent run` per PoP host, inside the host's namespace: its announcer peers with
- * the city router (BFD on, the lab's short timers), its proxy listens on 0.0.0.0:80 (so on the
- * anycast service address; HTTPS on 443 with the platform's certificates), its health is its own proxy's /healthz, and `[control]` points at the
+ * the city router once per family (BFD on, the lab's short timers) and announces both anycast
+ * prefixes, its proxy listens on [::]:80 — a dual-stack socket, so on both anycast service
+ * addresses (HTTPS on 443 with the platform's certificates) —, its health is its own proxy's /healthz, and `[control]` points at the
  * lab's control plane with `proxy_address` = the host's link address, where the other PoPs' proxies
  * reach this one.
  *
@@ -45,25 +46,28 @@ state_dir = "${join(dir, 'state')}"
 admin_listen = "0.0.0.0:${AGENT_ADMIN_PORT}"
 
 [proxy]
-listen = "0.0.0.0:80"
+# A dual-stack wildcard: IPv4 (as ::ffff:a.b.c.d) and IPv6 clients alike, so both anycast service addresses.
+listen = "[::]:80"
 # HTTPS (HTTP/1.1 and HTTP/2 by ALPN) with the certificates the control plane orders from the lab's Pebble.
-tls_listen = "0.0.0.0:443"
+tls_listen = "[::]:443"
 routes = "${join(dir, 'routes.json')}"
 admin = "127.0.0.1:9191"
 
 [bgp]
 asn = ${h.popAsn}
 router_id = "${h.routerId}"
-prefixes = ["${h.anycast}"]
-
+# Dual stack: the IPv4 prefix goes to the IPv4 peer, the IPv6 one to the IPv6 peer (one session per
+# family, as the router has). Health, drain and withdrawal act on both at once.
+prefixes = ["${h.anycast}", "${h.anycast6}"]
+${['transit', 'transit6'].map((name) => `
 [[bgp.peers]]
-name = "transit"
-address = "${h.routerAddress}"
+name = "${name}"
+address = "${name === 'transit' ? h.routerAddress : h.routerAddress6}"
 asn = ${h.routerAsn}
 hold_time = 3
 keepalive_time = 1
 bfd = { enabled = true, interval_ms = 100, multiplier = 3 }
-
+`).join('')}
 [health]
 interval_ms = 200
 timeout_ms = 150

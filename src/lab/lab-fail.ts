@@ -105,7 +105,7 @@ export async function healPop(ctx: LabContext, which: string, timeoutMs = 30_000
   return out;
 }
 
-/** Waits until every router's best anycast route leads to the PoP computeCatchment expects now. */
+/** Waits until every router's best anycast routes (IPv4 and IPv6) lead to the PoP computeCatchment expects now. */
 export async function waitRoutersConverged(ctx: LabContext, timeoutMs = 30_000): Promise<void> {
   const expected = new Map(computeCatchment(ctx.topology, { down: downPops(ctx) }).cities.map((c) => [c.city, c.pop]));
   let wrong: string[] = [];
@@ -113,7 +113,11 @@ export async function waitRoutersConverged(ctx: LabContext, timeoutMs = 30_000):
     ctx.clock,
     async () => {
       const views = await routerViews(ctx);
-      wrong = views.filter((v) => v.pop !== expected.get(v.city)).map((v) => `${v.city} routes to ${v.pop ?? 'nothing'}, expected ${expected.get(v.city) ?? 'nothing'}`);
+      // Both families: a withdrawal takes the IPv4 and the IPv6 prefix, and each must land where computeCatchment says.
+      wrong = views.flatMap((v) => {
+        const want = expected.get(v.city) ?? null;
+        return [v.pop === want ? [] : [`${v.city} routes to ${v.pop ?? 'nothing'}, expected ${want ?? 'nothing'}`], v.pop6 === want ? [] : [`${v.city} routes IPv6 to ${v.pop6 ?? 'nothing'}, expected ${want ?? 'nothing'}`]].flat();
+      });
       return wrong.length === 0;
     },
     'the routers to converge on the expected catchment',

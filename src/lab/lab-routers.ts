@@ -14,9 +14,11 @@ import { until } from './probe.js';
 import { routerBirdConfig } from './router-config.js';
 
 export interface SessionView {
-  /** BIRD's protocol name: `r_<city>` or `p_<host>`. */
+  /** BIRD's protocol name: `r_<city>` or `p_<host>`; the IPv6 session's `r6_<city>` or `p6_<host>`. */
   name: string;
   kind: 'router' | 'pop';
+  /** The family the session runs over and carries (one session per family, router-config.ts). */
+  family: 4 | 6;
   /** The neighbour: a city code or a PoP host id. */
   peer: string;
   /** BGP state: Established, Active, Connect, … (Down when the protocol is down). */
@@ -37,9 +39,21 @@ export interface RouterView {
   /** The PoP (city code) this router's best anycast route leads to; null without a route. */
   pop: string | null;
   asPath: number[];
-  /** Announce state of each PoP host attached to this router. */
+  /** The same for the IPv6 anycast prefix: equal to `pop` and `asPath` whenever routing is right. */
+  pop6: string | null;
+  asPath6: number[];
+  /**
+   * Announce state of each PoP host attached to this router: the lesser of its two families' (a
+   * host counts as announced only when both its prefixes are), as `hosts4` and `hosts6` say apart.
+   */
   hosts: Record<string, AnnounceState>;
+  hosts4: Record<string, AnnounceState>;
+  hosts6: Record<string, AnnounceState>;
 }
+
+/** From least to most announced: the combined state of a host is the lower of its families'. */
+const ANNOUNCE_ORDER: readonly AnnounceState[] = ['down', 'withdrawn', 'draining', 'announced'];
+const lesser = (a: AnnounceState, b: AnnounceState): AnnounceState => (ANNOUNCE_ORDER.indexOf(a) <= ANNOUNCE_ORDER.indexOf(b) ? a : b);
 
 
 const GSHUT = (r: BirdRoute): boolean => (r.communities ?? []).some(([a, b]) => a === 65535 && b === 0);
@@ -81,7 +95,8 @@ export async function startRouters(ctx: LabContext, timeoutMs = 10_000): Promise
 export async function routerView(ctx: LabContext, city: string): Promise<RouterView> {
   const plan = ctx.plan.routers.find((r) => r.city === city)!;
   const hostsHere = ctx.plan.popHosts.filter((h) => h.city === city);
-  const view: RouterView = { city, up: false, sessions: [], pop: null, asPath: [], hosts: Object.fromEntries(hostsHere.map((h) => [h.id, 'down'])) };
+  const down = (): Record<string, AnnounceState> => Object.fromEntries(hostsHere.map((h) => [h.id, 'down']));
+  const view: RouterView = { city, up: false, sessions: [], pop: null, asPath: [], pop6: null, asPath6: [], hosts: down(), hosts4: down(), hosts6: down() };
   let client: BirdClient;
   try {
     client = await BirdClient.connect(routerSocket(ctx, city), { timeoutMs: 2000 });
@@ -90,29 +105,39 @@ export async function routerView(ctx: LabContext, city: string): Promise<RouterV
   }
   try {
     const protocols = await client.showProtocolsAll();
-    const routes = await client.showRoute(`for ${ctx.plan.serviceAddress} all`);
+    // `show route for ADDRESS` looks in the table of the address's family (master4, master6).
+    const routes = { 4: await client.showRoute(`for ${ctx.plan.serviceAddress} all`), 6: await client.showRoute(`for ${ctx.plan.serviceAddress6} all`) };
     view.up = true;
     for (const n of plan.neighbours) {
-      const p = protocols.find((x) => x.name === n.protocol);
-      view.sessions.push({
-        name: n.protocol,
-        kind: n.kind,
-        peer: n.kind === 'router' ? n.city : n.host,
-        state: p?.bgp?.state ?? (p?.state === 'up' ? 'Established' : p ? p.info.split(/\s+/)[0] || p.state : 'missing'),
-        since: p?.since || undefined,
-        lastError: p?.bgp?.lastError || undefined,
-      });
+      for (const family of [4, 6] as const) {
+        const name = family === 4 ? n.protocol : n.protocol6;
+        const p = protocols.find((x) => x.name === name);
+        view.sessions.push({
+          name,
+          kind: n.kind,
+          family,
+          peer: n.kind === 'router' ? n.city : n.host,
+          state: p?.bgp?.state ?? (p?.state === 'up' ? 'Established' : p ? p.info.split(/\s+/)[0] || p.state : 'missing'),
+          since: p?.since || undefined,
+          lastError: p?.bgp?.lastError || undefined,
+        });
+      }
     }
-    for (const h of hostsHere) {
-      const s = view.sessions.find((x) => x.peer === h.id);
-      const r = routes.find((x) => x.protocol === `p_${h.id}`);
-      view.hosts[h.id] = s?.state !== 'Established' ? 'down' : !r ? 'withdrawn' : GSHUT(r) ? 'draining' : 'announced';
+    for (const family of [4, 6] as const) {
+      const hosts = family === 4 ? view.hosts4 : view.hosts6;
+      for (const h of hostsHere) {
+        const name = family === 4 ? `p_${h.id}` : `p6_${h.id}`;
+        const s = view.sessions.find((x) => x.name === name);
+        const r = routes[family].find((x) => x.protocol === name);
+        hosts[h.id] = s?.state !== 'Established' ? 'down' : !r ? 'withdrawn' : GSHUT(r) ? 'draining' : 'announced';
+      }
+      const best = routes[family].find((r) => r.primary) ?? routes[family][0];
+      const asPath = best?.asPath ?? [];
+      const pop = best ? popOfPath(ctx, city, asPath) : null;
+      if (family === 4) Object.assign(view, { asPath, pop });
+      else Object.assign(view, { asPath6: asPath, pop6: pop });
     }
-    const best = routes.find((r) => r.primary) ?? routes[0];
-    if (best) {
-      view.asPath = best.asPath ?? [];
-      view.pop = popOfPath(ctx, city, view.asPath);
-    }
+    for (const h of hostsHere) view.hosts[h.id] = lesser(view.hosts4[h.id] ?? 'down', view.hosts6[h.id] ?? 'down');
   } catch (e) {
     view.error = describeError(e);
   } finally {

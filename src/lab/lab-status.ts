@@ -32,6 +32,8 @@ export interface LabStatus {
   createdAt: string;
   upMs: number | null;
   serviceAddress: string;
+  /** The IPv6 anycast prefix's service address, served beside `serviceAddress`. */
+  serviceAddress6: string;
   app: string;
   control: { ns: string; url: string; running: boolean };
   /** The lab's CA (Pebble, in the control namespace) and the root file its clients trust. */
@@ -75,6 +77,7 @@ export async function labStatus(ctx: LabContext, o: { probe?: boolean } = {}): P
     createdAt: snap.createdAt,
     upMs: typeof up?.ms === 'number' ? up.ms : null,
     serviceAddress: ctx.plan.serviceAddress,
+    serviceAddress6: ctx.plan.serviceAddress6,
     app: ctx.appHost,
     control: { ns: ctx.plan.control.ns, url: ctx.plan.control.url, running: alive(what.control()) },
     ca: { directoryUrl: labCa(ctx).directoryUrl, root: labRootPath(ctx), running: alive(what.pebble()) && alive(what.challtestsrv()) },

@@ -105,12 +105,12 @@ export async function labUp(o: LabUpOptions): Promise<LabUpReport> {
     await step('control plane', () => startControl(ctx), () => `starling control run at ${plan.control.url} (namespace ${plan.control.ns})`);
     await step('hosts', () => addHosts(ctx), () => `starling hosts add × ${plan.popHosts.length}: a one-time join token for each`);
     await step('agents', () => startAgents(ctx), () => `${plan.popHosts.length} × starling agent run (${plan.popHosts.map((h) => h.id).join(', ')}), joined and registered`);
-    const sessions = t.links.length + plan.popHosts.length;
-    await step('BGP', () => waitAnnounced(ctx), () => `${sessions} sessions established; every PoP host announces ${plan.anycast}`);
+    const sessions = 2 * (t.links.length + plan.popHosts.length);
+    await step('BGP', () => waitAnnounced(ctx), () => `${sessions} sessions established; every PoP host announces ${plan.anycast} and ${plan.anycast6}`);
     await step('deploy', () => deployDemo(ctx, (what, ms) => ctx.logger.info('lab deploy', { what, ms: Math.round(ms) })), () => `${ctx.appHost}: deploy, then scale count 1 --region ${pops.join(',')}`);
     await step('serving', () => waitServing(ctx), () => `every PoP host answers for ${ctx.appHost} from a machine in its region`);
     await step('HTTPS', () => waitHttps(ctx), () => `https://${ctx.appHost}/ at every PoP host, certificate from Pebble`);
-    const catchment = await step('catchment', () => measureCatchment(ctx), (rows) => `${rows.filter((r) => r.ok).length}/${rows.length} cities reach their expected PoP`);
+    const catchment = await step('catchment', () => measureCatchment(ctx), (rows) => `${rows.filter((r) => r.ok).length}/${rows.length} cities reach their expected PoP, over IPv4 and IPv6`);
     const ms = Math.round(ctx.clock.monotonic() - t0);
     ctx.state.setMeta('up', { ms, steps: steps.map((s) => ({ name: s.name, ms: s.ms })) });
     const withPop = new Set(pops);
@@ -142,8 +142,8 @@ async function startAgents(ctx: LabContext, timeoutMs = 30_000): Promise<void> {
 }
 
 /**
- * Waits until every PoP host announces (its router holds its route, untagged), every session is
- * established and every router has a route to the service address; records the agents' BIRDs.
+ * Waits until every PoP host announces (its router holds its routes, both families, untagged), every
+ * session is established and every router has a route to both service addresses; records the agents' BIRDs.
  */
 export async function waitAnnounced(ctx: LabContext, timeoutMs = 30_000): Promise<RouterView[]> {
   let views: RouterView[] = [];
@@ -151,12 +151,12 @@ export async function waitAnnounced(ctx: LabContext, timeoutMs = 30_000): Promis
     ctx.clock,
     async () => {
       views = await routerViews(ctx);
-      return views.every((v) => v.up && v.pop !== null && v.sessions.every((s) => s.state === 'Established') && Object.values(v.hosts).every((a) => a === 'announced'));
+      return views.every((v) => v.up && v.pop !== null && v.pop6 !== null && v.sessions.every((s) => s.state === 'Established') && Object.values(v.hosts).every((a) => a === 'announced'));
     },
-    'every PoP to announce the anycast prefix',
+    'every PoP to announce the anycast prefixes',
     timeoutMs,
     100,
-    () => views.map((v) => `${v.city}: ${v.sessions.map((s) => `${s.name} ${s.state}`).join(', ')}; anycast via ${v.pop ?? 'none'}`).join('\n'),
+    () => views.map((v) => `${v.city}: ${v.sessions.map((s) => `${s.name} ${s.state}`).join(', ')}; anycast via ${v.pop ?? 'none'}, IPv6 via ${v.pop6 ?? 'none'}`).join('\n'),
   );
   for (const h of ctx.plan.popHosts) recordAgentBird(ctx, h);
   return views;

@@ -9,7 +9,7 @@
  * times from several workers and the parent compare to well under a millisecond).
  *
  * Modes:
- *   once    `count` requests one after the other, then exit
+ *   once    `count` requests one after the other (to each of `urls` in turn, when given), then exit
  *   stream  a new request every `everyMs` (not waiting for the previous one) until stdin closes
  *   wait    a request every `everyMs` until one is answered 2xx (and, with `region`, by a machine
  *           in that region) or `deadlineMs` passes; prints every attempt; exit 0 on success, 1 not
@@ -52,7 +52,7 @@ export interface ProbeWorkerOptions {
   servername?: string;
   /** fetch: HTTP/2 (over TLS, by ALPN). */
   http2?: boolean;
-  /** get: the URLs. */
+  /** get: the URLs; once: each gets `count` requests, in order. */
   urls?: string[];
   /** get: the server's certificate must be this one (a PEM file): a pin. */
   pinFile?: string;
@@ -70,6 +70,8 @@ export interface GetLine {
 
 export interface ProbeLine {
   i: number;
+  /** once with `urls`: the URL this request went to. */
+  url?: string;
   sent: number;
   done: number;
   ok: boolean;
@@ -263,7 +265,10 @@ async function main(o: ProbeWorkerOptions): Promise<number> {
   process.stdin.resume();
   const every = o.everyMs ?? 20;
   if (o.mode === 'once') {
-    for (let i = 0; i < (o.count ?? 1) && !stopped; i++) emit(await probe(o, i));
+    let i = 0;
+    for (const url of o.urls ?? [o.url]) {
+      for (let k = 0; k < (o.count ?? 1) && !stopped; k++) emit({ ...(await probe({ ...o, url }, i++)), ...(o.urls ? { url } : {}) });
+    }
     return 0;
   }
   if (o.mode === 'wait') {

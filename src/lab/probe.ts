@@ -9,6 +9,7 @@ import { StarlingError, type Clock } from '../shared/index.js';
 import { labEnv, PROBE_WORKER, type LabContext } from './lab-context.js';
 import type { GetLine, ProbeLine, ProbeWorkerOptions } from './probe-worker.js';
 import { computeCatchment } from './catchment.js';
+import { urlHost } from './lab-addresses.js';
 
 export type { GetLine, ProbeLine, ProbeWorkerOptions } from './probe-worker.js';
 
@@ -100,8 +101,11 @@ export interface CatchmentRow {
   city: string;
   /** The PoP (its city code) whose proxy answered, or null when no request was answered. */
   measured: string | null;
-  /** What BGP should choose (computeCatchment), with the PoPs in `down` withdrawn. */
+  /** The same over IPv6, at the IPv6 service address. */
+  measured6: string | null;
+  /** What BGP should choose (computeCatchment), with the PoPs in `down` withdrawn: for both families. */
   expected: string | null;
+  /** Every answer, IPv4 and IPv6, came from the expected PoP. */
   ok: boolean;
   machine: string | undefined;
   /** Region of the machine that served the request. */
@@ -113,21 +117,26 @@ export interface CatchmentRow {
 
 /**
  * Measures where each client city's requests land: `count` fresh requests from each client namespace
- * (all cities at once) to the service address, with the demo app's Host. `measured` is the PoP of
- * the last answer; a city is ok when every answer came from the expected PoP.
+ * (all cities at once) to the service address, then as many to the IPv6 service address (one prober
+ * per city does both), with the demo app's Host. `measured` (`measured6`) is the PoP of the last
+ * answer over IPv4 (IPv6); a city is ok when every answer of both families came from the expected
+ * PoP: the IPv6 catchment must be the IPv4 one.
  */
 export async function measureCatchment(ctx: LabContext, o: { down?: string[]; count?: number; timeoutMs?: number } = {}): Promise<CatchmentRow[]> {
   const expected = new Map(computeCatchment(ctx.topology, { down: o.down ?? [] }).cities.map((c) => [c.city, c.pop]));
+  const [url4, url6] = [`http://${ctx.plan.serviceAddress}/`, `http://${urlHost(ctx.plan.serviceAddress6)}/`];
   return Promise.all(
     ctx.plan.clients.map(async (c): Promise<CatchmentRow> => {
-      const lines = await probeOnce(c.ns, { url: `http://${ctx.plan.serviceAddress}/`, host: ctx.appHost, count: o.count ?? 2, timeoutMs: o.timeoutMs ?? 2000 });
+      const lines = await probeOnce(c.ns, { url: url4, urls: [url4, url6], host: ctx.appHost, count: o.count ?? 2, timeoutMs: o.timeoutMs ?? 2000 });
       const want = expected.get(c.city) ?? null;
+      const [v4, v6] = [lines.filter((l) => l.url === url4), lines.filter((l) => l.url === url6)];
       const answered = lines.filter((l) => l.ok);
-      const last = answered.at(-1);
-      const measured = last?.pop ?? null;
-      const ok = answered.length === lines.length && lines.length > 0 && answered.every((l) => l.pop === want);
+      const last = v4.filter((l) => l.ok).at(-1);
+      const ok = answered.length === lines.length && v4.length > 0 && v6.length > 0 && answered.every((l) => l.pop === want);
       const failed = lines.find((l) => !l.ok);
-      return { city: c.city, measured, expected: want, ok, machine: last?.machine, region: last?.region, ms: last ? Math.round(last.done - last.sent) : undefined, error: failed?.error };
+      const error = failed?.error === undefined ? undefined : `${failed.url === url6 ? 'IPv6: ' : ''}${failed.error}`;
+      const measured6 = v6.filter((l) => l.ok).at(-1)?.pop ?? null;
+      return { city: c.city, measured: last?.pop ?? null, measured6, expected: want, ok, machine: last?.machine, region: last?.region, ms: last ? Math.round(last.done - last.sent) : undefined, error };
     }),
   );
 }

@@ -1,4 +1,5 @@
 import { StarlingError } from '../shared/index.js';
+import { LAB_SPACE6 } from './lab-addresses.js';
 import type { LabPlan, RouterNeighbour, RouterPlan } from './plan.js';
 
 /**
@@ -17,6 +18,11 @@ import type { LabPlan, RouterNeighbour, RouterPlan } from './plan.js';
  *   left within 300 ms, and exports nothing: the announcer imports nothing.
  * - Graceful shutdown (RFC 8326): a route tagged 65535:0, from any session, gets local
  *   preference 0, so traffic leaves a draining PoP before its routes are withdrawn.
+ * - Dual stack: every session has an IPv6 twin over the same link, between the link's IPv6
+ *   addresses (`r6_<city>`, `p6_<host>`), with the same filters, prepends, BFD and timers, so the
+ *   IPv6 anycast prefix's catchment is the IPv4 one's. One session per family is what transit and
+ *   IXP peerings do: each family's next hop is its session's own address, and a broken family
+ *   shows as its own session down. The router id, one per BIRD, breaks ties alike for both.
  *
  * Syntax follows the BIRD 2.0 user's guide (https://bird.network.cz/?get_doc&v=20&f=bird.html).
  */
@@ -35,6 +41,9 @@ export interface RouterConfigOptions {
 const LAB_TIMERS = ['hold time 3;', 'keepalive time 1;', 'connect delay time 1;', 'connect retry time 1;', 'error wait time 1, 2;'];
 const BFD = { intervalMs: 100, multiplier: 3 };
 const GRACEFUL_SHUTDOWN = '(65535, 0)';
+type Family = 4 | 6;
+/** Filter and set names per family: IPv4's keep the names they had before the lab was dual stack. */
+const sfx = (f: Family): string => (f === 4 ? '' : '6');
 
 export function routerBirdConfig(plan: LabPlan, city: string, o: RouterConfigOptions = {}): string {
   const router = plan.routers.find((r) => r.city === city);
@@ -54,9 +63,11 @@ export function routerBirdConfig(plan: LabPlan, city: string, o: RouterConfigOpt
     'timeformat protocol "%FT%T%z";',
     `router id ${router.routerId};`,
     '',
-    '# The whole lab lives in 10.0.0.0/8: anything else from a neighbour is a bogon.',
+    `# The whole lab lives in 10.0.0.0/8 and ${LAB_SPACE6}: anything else from a neighbour is a bogon.`,
     'define LAB_SPACE = [ 10.0.0.0/8+ ];',
+    `define LAB_SPACE6 = [ ${LAB_SPACE6}+ ];`,
     `define ANYCAST = [ ${plan.anycast} ];`,
+    `define ANYCAST6 = [ ${plan.anycast6} ];`,
     '',
     '# Required: without it BIRD knows no interfaces, and direct BGP sessions never start.',
     'protocol device {',
@@ -65,20 +76,25 @@ export function routerBirdConfig(plan: LabPlan, city: string, o: RouterConfigOpt
     '# The link, client and control-plane subnets, announced to the other routers: every lab address is reachable.',
     'protocol direct lab_direct {',
     '  ipv4;',
+    '  ipv6;',
     `  interface ${router.interfaces.map((i) => `"${i.ifname}"`).join(', ')};`,
     '}',
     '',
-    "# The best BGP routes into this namespace's routing table (connected subnets are there already).",
-    'protocol kernel lab_kernel {',
-    '  ipv4 {',
-    '    import none;',
-    '    export where source = RTS_BGP;',
-    '  };',
-    '}',
+    "# The best BGP routes into this namespace's routing tables (connected subnets are there already);",
+    '# a kernel protocol has one channel, so one per family.',
+    ...([4, 6] as const).flatMap((f) => [
+      ...(f === 6 ? [''] : []),
+      `protocol kernel lab_kernel${sfx(f)} {`,
+      `  ipv${f} {`,
+      '    import none;',
+      '    export where source = RTS_BGP;',
+      '  };',
+      '}',
+    ]),
   ];
   if (hasPops) out.push('', ...bfdProtocol());
-  out.push('', ...importFilters(hasPops));
-  for (const cost of costs) out.push('', ...exportFilter(cost, router.asn));
+  for (const f of [4, 6] as const) out.push('', ...importFilters(f, hasPops));
+  for (const f of [4, 6] as const) for (const cost of costs) out.push('', ...exportFilter(f, cost, router.asn));
   out.push(
     '',
     '# Shared by every session: eBGP over one veth, timers short enough for failover tests.',
@@ -86,7 +102,7 @@ export function routerBirdConfig(plan: LabPlan, city: string, o: RouterConfigOpt
     ...LAB_TIMERS.map((l) => `  ${l}`),
     '}',
   );
-  for (const n of router.neighbours) out.push('', ...bgpProtocol(plan, router, n));
+  for (const n of router.neighbours) for (const f of [4, 6] as const) out.push('', ...bgpProtocol(plan, router, n, f));
   return out.join('\n') + '\n';
 }
 
@@ -104,30 +120,31 @@ function bfdProtocol(): string[] {
   ];
 }
 
-function importFilters(hasPops: boolean): string[] {
+function importFilters(f: Family, hasPops: boolean): string[] {
   const gshut = [
     '  # Graceful shutdown (RFC 8326): prefer any other route, so a draining PoP is left first.',
     `  if ${GRACEFUL_SHUTDOWN} ~ bgp_community then bgp_local_pref = 0;`,
   ];
-  const fromRouters = ['# From neighbour routers: every lab route, the anycast prefix included.', 'filter lab_import_router {', '  if net !~ LAB_SPACE then reject;', ...gshut, '  accept;', '}'];
+  const s = sfx(f);
+  const fromRouters = [`# From neighbour routers over IPv${f}: every lab route, the anycast prefix included.`, `filter lab_import_router${s} {`, `  if net !~ LAB_SPACE${s} then reject;`, ...gshut, '  accept;', '}'];
   if (!hasPops) return fromRouters;
   return [
     ...fromRouters,
     '',
-    '# From PoP hosts: the anycast prefix, exactly, and nothing else.',
-    'filter lab_import_pop {',
-    '  if net !~ ANYCAST then reject;',
+    `# From PoP hosts over IPv${f}: the anycast prefix, exactly, and nothing else.`,
+    `filter lab_import_pop${s} {`,
+    `  if net !~ ANYCAST${s} then reject;`,
     ...gshut,
     '  accept;',
     '}',
   ];
 }
 
-function exportFilter(cost: number, asn: number): string[] {
+function exportFilter(f: Family, cost: number, asn: number): string[] {
   return [
-    `# To neighbour routers over links of cost ${cost}: BIRD prepends AS ${asn} once itself${cost > 1 ? `, this ${cost - 1} more` : ''}.`,
-    `filter lab_export_cost${cost} {`,
-    '  if net !~ LAB_SPACE then reject;',
+    `# To neighbour routers over IPv${f}, links of cost ${cost}: BIRD prepends AS ${asn} once itself${cost > 1 ? `, this ${cost - 1} more` : ''}.`,
+    `filter lab_export${sfx(f)}_cost${cost} {`,
+    `  if net !~ LAB_SPACE${sfx(f)} then reject;`,
     '  if source != RTS_BGP && source != RTS_DEVICE then reject;',
     ...Array.from({ length: cost - 1 }, () => `  bgp_path.prepend(${asn});`),
     '  accept;',
@@ -135,21 +152,24 @@ function exportFilter(cost: number, asn: number): string[] {
   ];
 }
 
-function bgpProtocol(plan: LabPlan, router: RouterPlan, n: RouterNeighbour): string[] {
+function bgpProtocol(plan: LabPlan, router: RouterPlan, n: RouterNeighbour, f: Family): string[] {
   const peer = plan.cities.find((x) => x.code === n.city)!;
+  const s = sfx(f);
+  const over = f === 4 ? n.ifname : `${n.ifname}, IPv6`;
   const lines =
     n.kind === 'router'
-      ? [`description "${peer.name} (${peer.code}) over ${n.ifname}, cost ${n.cost}";`]
-      : [`description "PoP host ${n.host} over ${n.ifname}";`];
-  lines.push(`local ${n.localAddress} as ${router.asn};`, `neighbor ${n.remoteAddress} as ${n.remoteAsn};`);
+      ? [`description "${peer.name} (${peer.code}) over ${over}, cost ${n.cost}";`]
+      : [`description "PoP host ${n.host} over ${over}";`];
+  const [local, remote] = f === 4 ? [n.localAddress, n.remoteAddress] : [n.localAddress6, n.remoteAddress6];
+  lines.push(`local ${local} as ${router.asn};`, `neighbor ${remote} as ${n.remoteAsn};`);
   if (n.kind === 'pop') lines.push('bfd on;');
   lines.push(
-    'ipv4 {',
-    `  import filter ${n.kind === 'router' ? 'lab_import_router' : 'lab_import_pop'};`,
-    n.kind === 'router' ? `  export filter lab_export_cost${n.cost};` : '  export none;',
+    `ipv${f} {`,
+    `  import filter ${n.kind === 'router' ? `lab_import_router${s}` : `lab_import_pop${s}`};`,
+    n.kind === 'router' ? `  export filter lab_export${s}_cost${n.cost};` : '  export none;',
     '};',
   );
-  return [`protocol bgp ${n.protocol} from lab_session {`, ...lines.map((l) => `  ${l}`), '}'];
+  return [`protocol bgp ${f === 4 ? n.protocol : n.protocol6} from lab_session {`, ...lines.map((l) => `  ${l}`), '}'];
 }
 
 /** A BIRD string literal; BIRD has no escapes inside "…", so a value that needs one is refused. */

@@ -1,6 +1,7 @@
 import { extname } from 'node:path';
 import { z } from 'zod';
-import { readToml, ConfigIssuesError, fromZod, readConfigText, type SchemaIssue } from '../shared/index.js';
+import { readToml, ConfigIssuesError, contains, fromZod, hostBits, parsePrefix, readConfigText, type SchemaIssue } from '../shared/index.js';
+import { DEFAULT_ANYCAST6, formatIpv4, LAB_RANGES, LAB_RANGES6, LAB_SPACE6, network6, parseIpv4Prefix, prefixesOverlap } from './lab-addresses.js';
 
 /**
  * A lab topology: the cities of a small simulated internet, the links between their transit
@@ -34,6 +35,8 @@ export interface Topology {
   name: string;
   /** The PoP hosts' shared anycast prefix (canonical CIDR); the service address is its .1. */
   anycast: string;
+  /** Its IPv6 twin (canonical CIDR), announced next to it by every PoP host; the service address is its ::1. */
+  anycast6: string;
   /** The one ASN every PoP host announces from, as real anycast networks do. */
   pop_asn: number;
   cities: TopologyCity[];
@@ -46,48 +49,6 @@ export const DEFAULT_POP_ASN = 65000;
 export const FIRST_CITY_ASN = 64601;
 export const MAX_CITIES = 16;
 export const MAX_POP_HOSTS = 4;
-
-// ---- IPv4 arithmetic (the lab is IPv4-only) ---------------------------------------------------------
-
-/** A parsed IPv4 prefix: `base` is the address as written, `network` the same with host bits cleared. */
-export interface Ipv4Prefix {
-  base: number;
-  network: number;
-  len: number;
-}
-
-export function parseIpv4(s: string): number | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  const octets = m ? m.slice(1).map(Number) : [];
-  if (octets.length !== 4 || octets.some((o) => o > 255)) return undefined;
-  return octets.reduce((a, o) => a * 256 + o, 0);
-}
-
-export function formatIpv4(n: number): string {
-  return [24, 16, 8, 0].map((sh) => String(Math.floor(n / 2 ** sh) % 256)).join('.');
-}
-
-const mask = (len: number): number => (len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0);
-
-export function parseIpv4Prefix(s: string): Ipv4Prefix | undefined {
-  const m = /^([^/]+)\/(\d{1,2})$/.exec(s);
-  const base = m ? parseIpv4(m[1]!) : undefined;
-  const len = Number(m?.[2]);
-  if (base === undefined || len > 32) return undefined;
-  return { base, network: (base & mask(len)) >>> 0, len };
-}
-
-export function prefixesOverlap(a: Ipv4Prefix, b: Ipv4Prefix): boolean {
-  const len = Math.min(a.len, b.len);
-  return (a.network & mask(len)) >>> 0 === (b.network & mask(len)) >>> 0;
-}
-
-/** What the lab's address plan takes (docs/lab-topology.md); the anycast prefix must stay clear of it. */
-export const LAB_RANGES = [
-  { prefix: '10.64.0.0/16', use: 'the links of routers and PoP hosts' },
-  { prefix: '10.128.0.0/16', use: 'the client links' },
-  { prefix: '10.254.0.0/15', use: 'router ids' },
-] as const;
 
 // ---- schema ---------------------------------------------------------------------------------------
 
@@ -119,6 +80,23 @@ const anycast = z
     return p ? `${formatIpv4(p.network)}/${p.len}` : s;
   });
 
+const anycast6 = z
+  .string()
+  .superRefine((s, ctx) => {
+    const p = parsePrefix(s);
+    const fail = (message: string): void => ctx.addIssue({ code: 'custom', message });
+    if (!p || p.family !== 6) return fail(`"${s}" is not an IPv6 prefix like ${DEFAULT_ANYCAST6}`);
+    if (p.len > 127) return fail('must be /127 or shorter: its ::1 is the service address');
+    if (hostBits(p) !== 0n) return fail(`"${s}" has host bits set: the network is ${network6(p)}`);
+    if (!contains(parsePrefix(LAB_SPACE6)!, p)) return fail(`must lie inside ${LAB_SPACE6} (the documentation prefix, RFC 3849): the lab routers accept nothing else`);
+    const clash = LAB_RANGES6.find((r) => {
+      const q = parsePrefix(r.prefix)!;
+      return contains(q, p) || contains(p, q);
+    });
+    if (clash) fail(`overlaps ${clash.prefix}, which the lab uses for ${clash.use}`);
+  })
+  .transform((s) => parsePrefix(s)?.text ?? s);
+
 const city = z.strictObject({
   code,
   name: z
@@ -138,6 +116,7 @@ const city = z.strictObject({
 const Schema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be 1-32 characters of a-z, 0-9 and "-"').default('custom'),
   anycast: anycast.default(DEFAULT_ANYCAST),
+  anycast6: anycast6.default(DEFAULT_ANYCAST6),
   pop_asn: asn.default(DEFAULT_POP_ASN),
   cities: z.array(city).min(1, 'must list at least one city ([[cities]])'),
   links: z.array(z.strictObject({ a: code, b: code, cost: int(1, 10).default(1) })).default([]),
@@ -177,6 +156,7 @@ export function checkTopology(doc: unknown, source: string): Topology {
   return {
     name: t.name,
     anycast: t.anycast,
+    anycast6: t.anycast6,
     pop_asn: t.pop_asn,
     cities: t.cities.map((c, i) => ({ ...c, asn: c.asn ?? FIRST_CITY_ASN + i })),
     links: t.links,
@@ -278,7 +258,7 @@ function crossCheck(doc: unknown): SchemaIssue[] {
 
 /** Issues in document order: top-level keys first, then each city and each link in turn. */
 function sortIssues(issues: SchemaIssue[]): SchemaIssue[] {
-  const sections = ['(top level)', 'name', 'anycast', 'pop_asn', 'cities', 'links'];
+  const sections = ['(top level)', 'name', 'anycast', 'anycast6', 'pop_asn', 'cities', 'links'];
   const rank = (p: string): number => {
     const item = /^\w+\[(\d+)\]/.exec(p);
     const s = sections.indexOf(p.split(/[.[]/)[0] ?? '');

@@ -3,7 +3,9 @@
  * internet in namespaces (BIRD on every router), a real control plane, a real agent per PoP host,
  * the demo app deployed with `starling deploy`, and HTTP from every client namespace.
  *
- *   - every city's measured PoP is its expected catchment;
+ *   - every city's measured PoP is its expected catchment, over IPv4 and IPv6 alike: `lab curl -6`
+ *     from every city reaches the demo app at the PoP IPv4 reaches (the lab is dual stack), and
+ *     every failure below moves both families;
  *   - HTTPS is the platform's: lab up starts Pebble and its DNS in the control namespace, the control
  *     plane orders demo.starling.test from it, Pebble validates through the lab's routing, and every
  *     city gets the demo app over HTTPS (HTTP/1.1, and HTTP/2 by ALPN) with Pebble's root trusted;
@@ -129,9 +131,11 @@ const fetchFrom = (ns: string, address: string, port = 8080, host?: string) =>
 const fra1Session = (s: LabStatus): LabStatus['routers'][number]['sessions'][number] | undefined =>
   s.routers.find((r) => r.city === 'fra')?.sessions.find((x) => x.peer === 'fra1');
 
+/** Every city at its expected PoP, over IPv4 and over IPv6 alike: a withdrawal (or drain) takes both prefixes. */
 function assertCatchment(s: LabStatus, what: string): void {
   for (const row of s.catchment) {
     assert.equal(row.measured, row.expected, `${what}: ${row.city} answered by ${row.measured ?? row.error}, expected ${row.expected}`);
+    assert.equal(row.measured6, row.expected, `${what}: ${row.city} answered over IPv6 by ${row.measured6 ?? row.error}, expected ${row.expected}`);
   }
   assert.equal(s.catchment.length, 5, `${what}: five client cities`);
 }
@@ -163,6 +167,34 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
     assert.match(curl.stdout, /Machine \S+ in fra answered; you reached it through the fra PoP/);
     const exec = await runCli(['lab', 'exec', 'cdg', ...name, '--', 'ip', '-4', 'route', 'show', 'default']);
     assert.match(exec.stdout, /default via 10\.128\.1\.1/);
+  });
+
+  it('IPv6 from every city: lab curl -6 reaches the demo app at the PoP IPv4 reaches, and every router routes both prefixes alike', async () => {
+    const pops = async (args: string[]): Promise<Record<string, string>> => {
+      const cities = ['lhr', 'cdg', 'fra', 'mad', 'waw'];
+      const answers = await Promise.all(cities.map(async (city) => {
+        const r = await runCli(['lab', 'curl', city, ...args, ...name]);
+        assert.equal(r.code, 0, `lab curl ${city} ${args.join(' ')} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
+        return [city, r.stdout] as const;
+      }));
+      return Object.fromEntries(answers.map(([city, out]) => [city, /you reached it through the (\w+) PoP/.exec(out)?.[1] ?? `no PoP in: ${out}`]));
+    };
+    const [v4, v6] = await Promise.all([pops(['http://demo.starling.test/']), pops(['-6', 'http://demo.starling.test/'])]);
+    assert.deepEqual(v4, { lhr: 'lhr', cdg: 'lhr', fra: 'fra', mad: 'mad', waw: 'fra' });
+    assert.deepEqual(v6, v4, 'the IPv6 catchment is the IPv4 one');
+    // At the IPv6 service address itself, and the client really came over IPv6: the demo greets it by its IPv6 address.
+    const hello = await runCli(['lab', 'curl', '--6', 'waw', 'http://[2001:db8:200::1]/', ...name]);
+    assert.match(hello.stdout, /^Hello 2001:db8:128:4::2! Machine \S+ in fra answered; you reached it through the fra PoP/);
+    const wrong = await runCli(['lab', 'curl', '-6', 'waw', 'http://10.200.0.1/', ...name]);
+    assert.equal(wrong.code, 2);
+    assert.match(wrong.stderr, /-6 asks for IPv6, but 10\.200\.0\.1 is an IPv4 address/);
+    const s = await status();
+    assert.equal(s.serviceAddress6, '2001:db8:200::1');
+    for (const r of s.routers) {
+      assert.deepEqual([r.pop6, r.asPath6], [r.pop, r.asPath], `${r.city}: the IPv6 anycast route is the IPv4 one`);
+      assert.ok(r.sessions.some((x) => x.family === 6) && r.sessions.filter((x) => x.family === 6).every((x) => x.state === 'Established'), `${r.city}: IPv6 sessions up`);
+    }
+    assert.deepEqual(s.catchment.map((c) => c.measured6), s.catchment.map((c) => c.measured), 'the catchment measured over IPv6 equals IPv4\'s');
   });
 
   it("HTTPS from every city: the demo app's certificate, ordered by the control plane from the lab's Pebble, over HTTP/1.1 and HTTP/2", async () => {
@@ -461,6 +493,10 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
     // BIRD records why it closed the session: BFD (100 ms × 3), not the 3 s hold timer, which would
     // read "BGP Error: Hold timer expired".
     assert.match(session?.lastError ?? '', /BFD session down/, `the fra router's last error for fra1: ${session?.lastError}`);
+    // Its IPv6 twin over the same link went down the same way: both prefixes are gone.
+    const session6 = failed.routers.find((x) => x.city === 'fra')?.sessions.find((x) => x.peer === 'fra1' && x.family === 6);
+    assert.notEqual(session6?.state, 'Established', 'nor its IPv6 session');
+    assert.match(session6?.lastError ?? '', /BFD session down/, `the fra router's last IPv6 error for fra1: ${session6?.lastError}`);
     assert.equal(failed.pops.find((p) => p.id === 'fra1')?.announce, 'down');
     assertCatchment(failed, 'with fra1 silenced');
     const h = await runCli(['lab', 'heal', 'fra1', ...name], { timeoutMs: 60_000 });

@@ -77,10 +77,30 @@ describe('routerBirdConfig', () => {
     assert.match(block(fra, 'protocol bfd lab_bfd'), /interface "p-\*" \{\n\s+min rx interval 100 ms;\n\s+min tx interval 100 ms;\n\s+multiplier 3;/);
   });
 
+  it('dual stack: every session has an IPv6 twin with the same prepends, BFD and filters, over the IPv6 ends of the link', () => {
+    const cdg = routerBirdConfig(plan, 'cdg');
+    const prepends = (cost: number): number => block(cdg, `filter lab_export6_cost${cost}`).split('bgp_path.prepend(64602);').length - 1;
+    assert.deepEqual([prepends(1), prepends(2), prepends(3)], [0, 1, 2]);
+    assert.match(block(cdg, 'protocol bgp r6_mad'), /local 2001:db8:64:3::1 as 64602;\n\s+neighbor 2001:db8:64:3::2 as 64604;\n\s+ipv6 \{\n\s+import filter lab_import_router6;\n\s+export filter lab_export6_cost3;/);
+    assert.match(block(cdg, 'filter lab_import_router6'), /if net !~ LAB_SPACE6 then reject;\n.*\n\s+if \(65535, 0\) ~ bgp_community then bgp_local_pref = 0;/);
+    assert.match(cdg, /define LAB_SPACE6 = \[ 2001:db8::\/32\+ \];/);
+    assert.match(block(cdg, 'protocol direct lab_direct'), /ipv4;\n\s+ipv6;/);
+    assert.match(block(cdg, 'protocol kernel lab_kernel6'), /ipv6 \{\n\s+import none;\n\s+export where source = RTS_BGP;/);
+    const fra = routerBirdConfig(plan, 'fra');
+    const pop6 = block(fra, 'protocol bgp p6_fra1');
+    assert.match(pop6, /local 2001:db8:64:6::1 as 64603;\n\s+neighbor 2001:db8:64:6::2 as 65000;\n\s+bfd on;/);
+    assert.match(pop6, /ipv6 \{\n\s+import filter lab_import_pop6;\n\s+export none;/);
+    assert.match(fra, /define ANYCAST6 = \[ 2001:db8:200::\/48 \];/);
+    assert.match(block(fra, 'filter lab_import_pop6'), /if net !~ ANYCAST6 then reject;/);
+    // One session per family per neighbour, IPv4's first.
+    const sessions = [...fra.matchAll(/^protocol bgp (\S+)/gm)].map((m) => m[1]);
+    assert.deepEqual(sessions, ['r_lhr', 'r6_lhr', 'r_cdg', 'r6_cdg', 'r_waw', 'r6_waw', 'p_fra1', 'p6_fra1']);
+  });
+
   it('honours graceful shutdown on every import, and leaves BFD out where there is no PoP', () => {
     const waw = routerBirdConfig(plan, 'waw');
     for (const text of [waw, routerBirdConfig(plan, 'lhr')]) {
-      for (const f of ['lab_import_router', ...(text === waw ? [] : ['lab_import_pop'])]) {
+      for (const f of ['lab_import_router', 'lab_import_router6', ...(text === waw ? [] : ['lab_import_pop', 'lab_import_pop6'])]) {
         assert.match(block(text, `filter ${f}`), /if \(65535, 0\) ~ bgp_community then bgp_local_pref = 0;/);
       }
     }

@@ -39,9 +39,22 @@ describe('lab HTTPS config', () => {
   it("every agent serves HTTPS on 443 beside plain HTTP on 80: the ports the lab's Pebble validates on", () => {
     for (const h of plan.popHosts) {
       const c = parseAgentConfig(agentToml(ctx, h), `${h.id}/agent.toml`);
-      assert.equal(c.proxy.tls_listen, '0.0.0.0:443');
-      assert.equal(c.proxy.listen, '0.0.0.0:80');
+      assert.equal(c.proxy.tls_listen, '[::]:443');
+      assert.equal(c.proxy.listen, '[::]:80');
     }
+  });
+
+  it('dual stack: both anycast prefixes, one BGP peer per family at the router\'s address on the link, both with BFD', () => {
+    for (const h of plan.popHosts) {
+      const { bgp } = parseAgentConfig(agentToml(ctx, h), `${h.id}/agent.toml`).announcer;
+      assert.deepEqual(bgp.prefixes, ['10.200.0.0/24', '2001:db8:200::/48']);
+      assert.deepEqual(
+        bgp.peers.map((p) => [p.name, p.address, p.asn, p.hold_time, p.bfd.enabled]),
+        [['transit', h.routerAddress, h.routerAsn, 3, true], ['transit6', h.routerAddress6, h.routerAsn, 3, true]],
+      );
+    }
+    // The proxy's dual-stack wildcard is how the IPv6 service address is served: it is on the loopback.
+    assert.ok(plan.fabric.namespaces.find((n) => n.name === plan.popHosts[0]!.ns)?.loopback.includes('2001:db8:200::1/128'));
   });
 
   it("the control plane orders from the lab's Pebble (trusting its listener CA) and names the anycast address", () => {

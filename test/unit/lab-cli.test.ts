@@ -28,6 +28,15 @@ describe('starling lab exec CITY -- CMD...', () => {
     assert.throws(() => parseOptions(heal.cmd, heal.rest), (e) => isStarlingError(e, 'ERR_USAGE') && /unexpected argument "extra"/.test(e.message));
   });
 
+  it('lab curl takes -4 and -6 (and --4, --6), as curl does', () => {
+    for (const [argv, v4, v6] of [[['-6'], false, true], [['--6'], false, true], [['-4'], true, false], [[], false, false]] as const) {
+      const { cmd, rest } = find('lab', 'curl', 'cdg', 'http://demo.starling.test/', ...argv);
+      const opts = parseOptions(cmd, rest) as { 4: boolean; 6: boolean };
+      assert.deepEqual([opts[4], opts[6]], [v4, v6], argv.join(' '));
+    }
+    assert.match(commandHelp(find('lab', 'curl').cmd), /-6, --6 +over IPv6/);
+  });
+
   it('every lab command has --name, defaulting to the default lab (lab use names it as kubectl config use-context does: [NAME])', () => {
     const lab = COMMANDS.filter((c) => c.noun === 'lab');
     assert.deepEqual(lab.map((c) => c.verb).sort(), ['curl', 'down', 'exec', 'fail', 'failover', 'heal', 'status', 'up', 'use']);

@@ -15,7 +15,14 @@ function largest(): Topology {
 }
 
 const ipToInt = (ip: string): number => ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+/** The lab's IPv6 subnets are all /64s: the first four groups, written out, are the subnet. */
+const v6Subnet = (ip: string): string => {
+  const [head = '', tail = ''] = ip.split('/')[0]!.split('::');
+  const groups = [...head.split(':'), ...Array<string>(8).fill('0')].slice(0, 4);
+  return tail === '' && !ip.includes('::') ? head.split(':').slice(0, 4).join(':') : groups.join(':');
+};
 const inSubnet = (ip: string, cidr: string): boolean => {
+  if (ip.includes(':')) return cidr.endsWith('/64') && v6Subnet(ip) === v6Subnet(cidr);
   const [net = '', len = '32'] = cidr.split('/');
   const size = 2 ** (32 - Number(len));
   return Math.floor(ipToInt(ip) / size) === Math.floor(ipToInt(net) / size);
@@ -37,11 +44,17 @@ function checkInvariants(plan: LabPlan, what: string): void {
   const addresses = [...ends.map((e) => e.address.split('/')[0]), ...plan.routers.map((r) => r.routerId), ...plan.popHosts.map((h) => h.routerId)];
   assert.equal(new Set(addresses).size, addresses.length, `${what}: addresses and router ids unique`);
   for (const l of fabric.links) assert.equal(l.a.address.split('/')[1], l.b.address.split('/')[1], `${what}: both ends share the subnet`);
-  // Every static route's gateway is on one of the namespace's own links.
+  // Dual stack: every link end has an IPv6 address too, in the documentation prefix, a /64 per link.
+  const v6 = ends.map((e) => e.address6 ?? '');
+  assert.equal(new Set(v6).size, v6.length, `${what}: IPv6 addresses unique`);
+  for (const a of v6) assert.match(a, /^2001:db8:(64|128)(:[0-9a-f]{1,4})?::[12]\/64$/, `${what}: ${a} is in the lab's IPv6 plan`);
+  for (const l of fabric.links) assert.equal(v6Subnet(l.a.address6!), v6Subnet(l.b.address6!), `${what}: both ends share the /64`);
+  // Every static route's gateway is on one of the namespace's own links, in its family; one default per family.
   for (const n of fabric.namespaces) {
     for (const r of n.routes) {
-      assert.ok(ends.some((e) => e.ns === n.name && inSubnet(r.via, e.address)), `${what}: ${n.name} reaches ${r.via}`);
+      assert.ok(ends.some((e) => e.ns === n.name && inSubnet(r.via, r.via.includes(':') ? e.address6! : e.address)), `${what}: ${n.name} reaches ${r.via}`);
     }
+    if (n.routes.length > 0) assert.deepEqual(n.routes.map((r) => [r.to, r.via.includes(':')]), [['default', false], ['default', true]], `${what}: ${n.name}`);
   }
   // Each router↔router session appears on both routers, mirrored.
   for (const r of plan.routers) {
@@ -50,6 +63,7 @@ function checkInvariants(plan: LabPlan, what: string): void {
       const back = plan.routers.find((x) => x.city === n.city)?.neighbours.find((m) => m.kind === 'router' && m.city === r.city);
       assert.ok(back && back.kind === 'router', `${what}: ${n.city} peers back with ${r.city}`);
       assert.deepEqual([back.localAddress, back.remoteAddress, back.localAsn, back.remoteAsn, back.cost], [n.remoteAddress, n.localAddress, n.remoteAsn, n.localAsn, n.cost]);
+      assert.deepEqual([back.localAddress6, back.remoteAddress6, back.subnet6], [n.remoteAddress6, n.localAddress6, n.subnet6]);
     }
   }
 }
@@ -95,10 +109,12 @@ describe('planLab', () => {
       routerIfname: 'ctl',
       address: '10.128.255.2',
       gateway: '10.128.255.1',
+      address6: '2001:db8:128:ff::2',
+      gateway6: '2001:db8:128:ff::1',
       port: 9300,
       url: 'https://10.128.255.2:9300',
     });
-    assert.deepEqual(plan.routers[0]?.interfaces.at(-1), { ifname: 'ctl', address: '10.128.255.1/24' });
+    assert.deepEqual(plan.routers[0]?.interfaces.at(-1), { ifname: 'ctl', address: '10.128.255.1/24', address6: '2001:db8:128:ff::1/64' });
     assert.deepEqual(plan.popHosts[1], {
       id: 'fra1',
       city: 'fra',
@@ -108,22 +124,26 @@ describe('planLab', () => {
       ifname: 'r-fra',
       address: '10.64.0.26',
       routerAddress: '10.64.0.25',
+      address6: '2001:db8:64:6::2',
+      routerAddress6: '2001:db8:64:6::1',
       routerAsn: 64603,
       popAsn: 65000,
       anycast: '10.200.0.0/24',
       serviceAddress: '10.200.0.1',
+      anycast6: '2001:db8:200::/48',
+      serviceAddress6: '2001:db8:200::1',
     });
     assert.deepEqual(plan.fabric.namespaces.find((n) => n.name === 'sl-demo-p-fra1'), {
       name: 'sl-demo-p-fra1',
-      loopback: ['10.200.0.1/32'],
+      loopback: ['10.200.0.1/32', '2001:db8:200::1/128'],
       forwarding: true,
-      routes: [{ to: 'default', via: '10.64.0.25' }],
+      routes: [{ to: 'default', via: '10.64.0.25' }, { to: 'default', via: '2001:db8:64:6::1' }],
     });
     assert.deepEqual(plan.fabric.namespaces.find((n) => n.name === 'sl-demo-c-waw'), {
       name: 'sl-demo-c-waw',
       loopback: [],
       forwarding: false,
-      routes: [{ to: 'default', via: '10.128.4.1' }],
+      routes: [{ to: 'default', via: '10.128.4.1' }, { to: 'default', via: '2001:db8:128:4::1' }],
     });
     assert.deepEqual(plan.fabric.namespaces.find((n) => n.name === 'sl-demo-r-waw'), { name: 'sl-demo-r-waw', loopback: [], forwarding: true, routes: [] });
     const fra = plan.routers.find((r) => r.city === 'fra');
@@ -134,6 +154,48 @@ describe('planLab', () => {
     );
     assert.equal(plan.serviceAddress, '10.200.0.1');
     assert.deepEqual(plan.cities.map((c) => [c.code, c.index, c.asn]), [['lhr', 0, 64601], ['cdg', 1, 64602], ['fra', 2, 64603], ['mad', 3, 64604], ['waw', 4, 64605]]);
+  });
+
+  it('numbers IPv6 beside IPv4: a /64 per link in 2001:db8:64::/48 by the same block, clients and control in 2001:db8:128::/48, the anycast ::1', () => {
+    const plan = planLab(getPreset('default'), { lab: 'demo' });
+    assert.deepEqual(
+      plan.fabric.links.map((l) => `${l.a.ifname}=${l.a.address6} ${l.b.ifname}=${l.b.address6}`),
+      [
+        'r-cdg=2001:db8:64::1/64 r-lhr=2001:db8:64::2/64',
+        'r-fra=2001:db8:64:1::1/64 r-lhr=2001:db8:64:1::2/64',
+        'r-fra=2001:db8:64:2::1/64 r-cdg=2001:db8:64:2::2/64',
+        'r-mad=2001:db8:64:3::1/64 r-cdg=2001:db8:64:3::2/64',
+        'r-waw=2001:db8:64:4::1/64 r-fra=2001:db8:64:4::2/64',
+        'p-lhr1=2001:db8:64:5::1/64 r-lhr=2001:db8:64:5::2/64',
+        'p-fra1=2001:db8:64:6::1/64 r-fra=2001:db8:64:6::2/64',
+        'p-mad1=2001:db8:64:7::1/64 r-mad=2001:db8:64:7::2/64',
+        'c-lhr=2001:db8:128::1/64 r-lhr=2001:db8:128::2/64',
+        'c-cdg=2001:db8:128:1::1/64 r-cdg=2001:db8:128:1::2/64',
+        'c-fra=2001:db8:128:2::1/64 r-fra=2001:db8:128:2::2/64',
+        'c-mad=2001:db8:128:3::1/64 r-mad=2001:db8:128:3::2/64',
+        'c-waw=2001:db8:128:4::1/64 r-waw=2001:db8:128:4::2/64',
+        'ctl=2001:db8:128:ff::1/64 r-lhr=2001:db8:128:ff::2/64',
+      ],
+    );
+    assert.deepEqual([plan.anycast6, plan.serviceAddress6], ['2001:db8:200::/48', '2001:db8:200::1']);
+    assert.deepEqual(plan.clients.find((c) => c.city === 'waw'), { city: 'waw', ns: 'sl-demo-c-waw', ifname: 'r-waw', address: '10.128.4.2', gateway: '10.128.4.1', address6: '2001:db8:128:4::2', gateway6: '2001:db8:128:4::1' });
+    // Every session has an IPv6 twin between the link's IPv6 addresses.
+    const fra = plan.routers.find((r) => r.city === 'fra');
+    assert.deepEqual(
+      fra?.neighbours.map((n) => `${n.protocol6} ${n.localAddress6}→${n.remoteAddress6} (${n.subnet6}) AS${n.remoteAsn}`),
+      [
+        'r6_lhr 2001:db8:64:1::2→2001:db8:64:1::1 (2001:db8:64:1::/64) AS64601',
+        'r6_cdg 2001:db8:64:2::2→2001:db8:64:2::1 (2001:db8:64:2::/64) AS64602',
+        'r6_waw 2001:db8:64:4::1→2001:db8:64:4::2 (2001:db8:64:4::/64) AS64605',
+        'p6_fra1 2001:db8:64:6::1→2001:db8:64:6::2 (2001:db8:64:6::/64) AS65000',
+      ],
+    );
+    assert.deepEqual(fra?.interfaces.map((i) => i.address6), ['2001:db8:64:1::2/64', '2001:db8:64:2::2/64', '2001:db8:64:4::1/64', '2001:db8:64:6::1/64', '2001:db8:128:2::1/64']);
+    // A topology's own anycast6 is what the hosts announce and hold.
+    const t = getPreset('default');
+    const own = planLab({ ...t, anycast6: '2001:db8:abcd::/48' }, { lab: 'demo' });
+    assert.deepEqual([own.popHosts[0]?.anycast6, own.popHosts[0]?.serviceAddress6], ['2001:db8:abcd::/48', '2001:db8:abcd::1']);
+    assert.ok(own.fabric.namespaces.find((n) => n.name === 'sl-demo-p-lhr1')?.loopback.includes('2001:db8:abcd::1/128'));
   });
 
   it('keeps every invariant on the presets, the fixtures and the largest allowed topology', async () => {
@@ -183,6 +245,7 @@ describe('assertFabric', () => {
       ['same name twice', (f) => (f.links[1]!.a.ifname = f.links[0]!.a.ifname), /appears twice in sl-demo-r-lhr/],
       ['missing namespace', (f) => f.namespaces.splice(0, 1), /ends in sl-demo-r-lhr, which is not planned/],
       ['address reused', (f) => (f.links[1]!.b.address = f.links[0]!.a.address), /address 10\.64\.0\.1 is used twice/],
+      ['IPv6 address reused', (f) => (f.links[2]!.b.address6 = f.links[0]!.a.address6), /address 2001:db8:64::1 is used twice/],
       ['foreign namespace', (f) => (f.links[0]!.a.ns = 'other-ns'), /other-ns lacks the lab prefix/],
     ];
     for (const [what, breakIt, message] of cases) {

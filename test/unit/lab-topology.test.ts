@@ -64,6 +64,7 @@ describe('parseTopology', () => {
     const expected: Topology = {
       name: 'trio',
       anycast: '10.200.0.0/24',
+      anycast6: '2001:db8:200::/48',
       pop_asn: 65000,
       cities: [
         { code: 'ams', name: 'Amsterdam', lat: 52.31, lon: 4.76, asn: 64601, pop_hosts: 2, clients: true },
@@ -211,6 +212,26 @@ weight = 2
       ],
     );
     assert.match(issuesOf(VALID.replace('name = "trio"', 'anycast = "10.200.0.1/24"'))[0]!.message, /host bits set: the network is 10\.200\.0\.0\/24/);
+  });
+
+  it('takes an IPv6 anycast prefix inside 2001:db8::/32, canonical, and refuses one it cannot route or that clashes', () => {
+    const withV6 = (v: string): string => VALID.replace('name = "trio"', `name = "trio"\nanycast6 = "${v}"`);
+    assert.equal(parseTopology(withV6('2001:DB8:300:0::/48'), { format: 'toml', source: 't' }).anycast6, '2001:db8:300::/48');
+    const cases: Array<[string, RegExp]> = [
+      ['10.200.0.0/24', /is not an IPv6 prefix like 2001:db8:200::\/48/],
+      ['fdaa:1::/48', /must lie inside 2001:db8::\/32/],
+      ['2001:db9::/48', /must lie inside 2001:db8::\/32/],
+      ['2000::/3', /must lie inside 2001:db8::\/32/],
+      ['2001:db8:200::1/48', /host bits set: the network is 2001:db8:200::\/48/],
+      ['2001:db8:200::/128', /must be \/127 or shorter/],
+      ['2001:db8:64:7::/64', /overlaps 2001:db8:64::\/48, which the lab uses for the links of routers and PoP hosts/],
+      ['2001:db8:100::/40', /overlaps 2001:db8:128::\/48/],
+    ];
+    for (const [v, message] of cases) {
+      const issues = issuesOf(withV6(v));
+      assert.deepEqual(issues.map((i) => i.path), ['anycast6'], v);
+      assert.match(issues[0]!.message, message, v);
+    }
   });
 
   it('names the line of a TOML syntax error and the problem of a JSON one', () => {

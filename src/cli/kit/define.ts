@@ -70,11 +70,11 @@ export function defineCommand<const O extends Options, const A extends readonly 
     if (isOptionalArg(a) && a.endsWith('...]')) throw internal(`${commandName(meta)}: ${a}: a CMD... argument cannot be optional`);
     if (!isOptionalArg(a) && args.slice(0, i).some(isOptionalArg)) throw internal(`${commandName(meta)}: ${a} follows an optional argument`);
   }
-  // `-h` is help; a letter names one flag of a command.
+  // `-h` is help; a letter (or a digit: curl's -4 and -6) names one flag of a command.
   const shorts = new Set(['h']);
   for (const [name, o] of Object.entries(meta.options)) {
     if (o.short === undefined) continue;
-    if (!/^[a-zA-Z]$/.test(o.short) || shorts.has(o.short)) throw internal(`${commandName(meta)}: --${name}'s short form -${o.short} is not one free letter`);
+    if (!/^[a-zA-Z0-9]$/.test(o.short) || shorts.has(o.short)) throw internal(`${commandName(meta)}: --${name}'s short form -${o.short} is not one free letter or digit`);
     shorts.add(o.short);
   }
   return meta;

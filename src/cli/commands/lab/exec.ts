@@ -1,5 +1,6 @@
 /** `starling lab exec CITY -- CMD…` and `starling lab curl CITY URL`: from inside the lab. */
 import { spawn } from 'node:child_process';
+import { isIP } from 'node:net';
 import { APPS_DOMAIN, labTrust, namespaceFor, startProbe } from '../../../lab/index.js';
 import { StarlingError } from '../../../shared/index.js';
 import { usageError } from '../../kit/index.js';
@@ -28,14 +29,20 @@ export const runLabCurlCmd = implement(labCurlCmd, (opts) =>
     if (!m) throw usageError(`URL must be an http:// or https:// URL, e.g. http://${ctx.plan.serviceAddress}/ or https://${ctx.appHost}/, got "${opts.url}"`);
     const secure = m[1] === 'https';
     if (opts.http2 && !secure) throw usageError('--http2 is HTTP/2 over TLS (chosen by ALPN): give an https:// URL');
+    if (opts['4'] && opts['6']) throw usageError('give -4 (IPv4) or -6 (IPv6), not both');
+    const family = opts['6'] ? 6 : 4;
     let { url } = opts;
     let host = opts.host ?? ctx.appHost;
-    // An app's own name (http(s)://my-app.starling.test/): the lab has no DNS for clients, so it is the anycast address with that Host (and SNI).
+    // An app's own name (http(s)://my-app.starling.test/): the lab has no DNS for clients, so it is the
+    // anycast address of the family asked for (IPv4 unless -6) with that Host (and SNI).
     const u = new URL(url);
+    const literal = isIP(u.hostname.replace(/^\[(.*)\]$/, '$1'));
     if (u.hostname.endsWith(`.${APPS_DOMAIN}`)) {
       host = opts.host ?? u.host;
-      u.hostname = ctx.plan.serviceAddress;
+      u.hostname = family === 6 ? `[${ctx.plan.serviceAddress6}]` : ctx.plan.serviceAddress;
       url = u.toString();
+    } else if (literal !== 0 && (opts['4'] || opts['6']) && literal !== family) {
+      throw usageError(`-${family} asks for IPv${family}, but ${u.hostname} is an IPv${literal} address: give the IPv${family} one (${family === 6 ? `http://[${ctx.plan.serviceAddress6}]/` : `http://${ctx.plan.serviceAddress}/`}) or an app's name`);
     }
     // https: Pebble's root, recorded at lab up (labRootPem names the problem when there is none).
     const tls = secure ? labTrust(ctx) : {};

@@ -56,6 +56,8 @@ export const labCurlCmd = defineCommand({
     host: string({ value: 'HOST', description: 'the Host header, and for https the SNI and the certificate name (default: demo.starling.test, the demo app)' }),
     include: boolean({ description: 'print the status line and the response headers too (for https, first the TLS version, ALPN protocol and certificate)' }),
     http2: boolean({ description: 'HTTP/2 over TLS, by ALPN (https:// URLs only)' }),
+    4: boolean({ short: '4', description: "over IPv4 (the default): an app's name is the IPv4 anycast address" }),
+    6: boolean({ short: '6', description: "over IPv6: an app's name is the IPv6 anycast address (2001:db8:200::1 by default)" }),
     ...labNameFlag,
   },
   load: () => import('./exec.js'),

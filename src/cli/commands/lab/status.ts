@@ -20,11 +20,20 @@ export function describeStatus(s: LabStatus): string {
   const out = [`lab ${s.lab}: topology ${s.topology}, up since ${s.createdAt}${up}; state in ${s.dir}`];
   out.push(`control plane: ${s.control.url} in ${s.control.ns}: ${s.control.running ? 'running' : 'NOT RUNNING'}`);
   out.push(`CA: pebble at ${s.ca.directoryUrl}: ${s.ca.running ? 'running' : 'NOT RUNNING'}; its root (trust it for https) in ${s.ca.root}`);
-  out.push(`demo app: http://${s.serviceAddress}/ and https://${s.app}/ (at ${s.serviceAddress}) with Host ${s.app}`, '', 'routers (BIRD, control socket routers/<city>/bird.ctl):');
+  out.push(`demo app: http://${s.serviceAddress}/ and https://${s.app}/ (at ${s.serviceAddress}, and at ${s.serviceAddress6} with -6) with Host ${s.app}`, '', 'routers (BIRD, control socket routers/<city>/bird.ctl):');
+  const via = (pop: string | null, path: number[]): string => (pop ? `${pop} (path ${path.join(' ')})` : 'no route');
+  // A session per family: `cdg Established` when both are, else each family's state.
+  const sessions = (r: LabStatus['routers'][number]): string => {
+    const peers = [...new Set(r.sessions.map((x) => x.peer))];
+    return peers.map((p) => {
+      const [v4, v6] = [4, 6].map((f) => r.sessions.find((x) => x.peer === p && x.family === f)?.state ?? 'missing');
+      return v4 === v6 ? `${p} ${v4}` : `${p} ${v4}/IPv6 ${v6}`;
+    }).join(', ');
+  };
   out.push(
     table([
-      ['city', 'BIRD', 'sessions', 'anycast via'],
-      ...s.routers.map((r) => [r.city, r.running && r.up ? 'up' : 'DOWN', r.sessions.map((x) => `${x.peer} ${x.state}`).join(', ') || (r.error ?? ''), r.pop ? `${r.pop} (path ${r.asPath.join(' ')})` : 'no route']),
+      ['city', 'BIRD', 'sessions (IPv4 and IPv6)', 'anycast via', 'IPv6 anycast via'],
+      ...s.routers.map((r) => [r.city, r.running && r.up ? 'up' : 'DOWN', sessions(r) || (r.error ?? ''), via(r.pop, r.asPath), via(r.pop6, r.asPath6)]),
     ]),
   );
   out.push('', 'PoP hosts:');

@@ -60,10 +60,15 @@ export function stepLine(s: LabStep): string {
   return `  ✓ ${s.name.padEnd(14)} ${s.detail.padEnd(72)} ${duration(s.ms).padStart(8)}`;
 }
 
-/** city → PoP that answered → expected PoP, ✓ or ✗. */
+/** city → PoP that answered over IPv4, over IPv6 → expected PoP, ✓ (both families there) or ✗. */
 export function catchmentTable(rows: CatchmentRow[]): string {
+  // measureCatchment prefixes an IPv6 request's error with "IPv6: ".
+  const none = (r: CatchmentRow, v6: boolean): string => {
+    const mine = r.error !== undefined && r.error.startsWith('IPv6: ') === v6 ? r.error.replace(/^IPv6: /, '') : undefined;
+    return `none (${mine ?? 'no answer'})`;
+  };
   return table([
-    ['city', 'answered by', 'machine', 'expected', ''],
-    ...rows.map((r) => [r.city, r.measured ?? `none (${r.error ?? 'no answer'})`, r.machine ? `${r.machine} (${r.region ?? '?'})` : '-', r.expected ?? 'none', r.ok ? '✓' : '✗']),
+    ['city', 'answered by', 'over IPv6', 'machine', 'expected', ''],
+    ...rows.map((r) => [r.city, r.measured ?? none(r, false), r.measured6 ?? none(r, true), r.machine ? `${r.machine} (${r.region ?? '?'})` : '-', r.expected ?? 'none', r.ok ? '✓' : '✗']),
   ]);
 }
