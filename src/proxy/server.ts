@@ -3,7 +3,7 @@ import net from 'node:net';
 import type tls from 'node:tls';
 import { createH2Server, DEFAULT_H2_LIMITS, type H2Front, type H2Limits } from './h2/server.js';
 import { TlsFrontDoor, ocspRequestListener, type TlsContexts } from './tls/front-door.js';
-import { ConnectionGate, listenOn, silentLogger, type Clock, type ConnectionGateStats, type Logger, type TimerHandle } from '../shared/index.js';
+import { ConnectionGate, listenOn, parseIp, silentLogger, type Clock, type ConnectionGateStats, type Logger, type TimerHandle } from '../shared/index.js';
 import { LoadRegistry, RouteTable, type RoutesSpec } from './route-table/index.js';
 import { UpstreamPool } from './upstream/index.js';
 import { AccessLog, ProxyMetrics, type AccessLogSink } from './observe/index.js';
@@ -23,6 +23,9 @@ import {
 import { ClientConnection } from './http1/index.js';
 import { checkLimits, RefusalLog } from './admission.js';
 import { TcpEdge, tunnelTarget, type ListenProblem } from './tcp/index.js';
+import { openSideListener, type PeerListener, type SideListenerHome } from './side-listener.js';
+
+export type { PeerListener };
 import { UdpEdge } from './udp/index.js';
 
 export interface ProxyOptions {
@@ -44,11 +47,6 @@ export interface ProxyOptions {
   statics?: StaticRoots | undefined;
 }
 
-/** A peer listener (ProxyServer.listenPeers); its connections stay open when it closes. */
-export interface PeerListener {
-  address: net.AddressInfo;
-  close(): void;
-}
 
 /**
  * The edge proxy: accepts client connections, routes each request to a machine, and drains
@@ -65,6 +63,8 @@ export class ProxyServer {
   /** The peer listeners (listenPeers: other hosts' proxies over the mesh) and private service ones (listenPrivate). */
   private readonly peerServers: net.Server[] = [];
   private readonly connections = new Set<ClientConnection>();
+  /** Private service addresses the public listener holds (listenPrivate): their contexts. */
+  private readonly privateByAddress = new Map<string, ProxyContext>();
   private readonly loads = new LoadRegistry();
   private readonly sweepTimer: TimerHandle;
   private readonly autostopTimer: TimerHandle;
@@ -116,7 +116,7 @@ export class ProxyServer {
     this.refusals = new RefusalLog(this.gate, config.logger);
     const gate = this.gate;
     this.server = net.createServer({ noDelay: true }, (socket) => {
-      if (gate.admit(socket)) new ClientConnection(this.ctx, socket, this.connections);
+      if (gate.admit(socket)) new ClientConnection(this.privateCtx(socket) ?? this.ctx, socket, this.connections);
     });
     this.server.on('error', (err) => config.logger.error('listener error', { error: err.message }));
     this.sweepTimer = clock.setInterval(() => this.sweep(), limits.sweepIntervalMs);
@@ -145,47 +145,40 @@ export class ProxyServer {
    * only peers reach. Requests here are a peer's when they carry `limits.peerKey`, whatever
    * `limits.publicPeers` says; everything else about them is as on the public listener.
    */
-  async listenPeers(host: string, port: number): Promise<PeerListener> {
-    const ctx: ProxyContext = { ...this.ctx, acceptPeerKey: this.config.limits.peerKey };
-    const gate = this.gate;
-    const server = net.createServer({ noDelay: true }, (socket) => {
-      if (gate.admit(socket)) new ClientConnection(ctx, socket, this.connections);
-    });
-    server.on('error', (err) => this.config.logger.error('peer listener error', { error: err.message }));
-    const address = await listenOn(server, host, port);
-    this.peerServers.push(server);
-    return {
-      address,
-      close: () => {
-        server.close();
-        const i = this.peerServers.indexOf(server);
-        if (i >= 0) this.peerServers.splice(i, 1);
-      },
-    };
+  listenPeers(host: string, port: number): Promise<PeerListener> {
+    return openSideListener(this.sideHome, { ...this.ctx, acceptPeerKey: this.config.limits.peerKey }, host, port, 'peer listener');
   }
 
   /**
-   * Listens for an app's private service address (fly's Flycast) on host:port: requests here are
-   * the app's whatever their Host, and go on as public ones do (balancing, limits, autostart). Not
-   * a peer's: no peer key is taken here. Closed by the handle; drain closes it too.
+   * Serves an app's private service address (fly's Flycast) on host:port: requests there are the
+   * app's whatever their Host, and go on as public ones do (balancing, limits, autostart). Not a
+   * peer's: no peer key is taken there. A listener of its own at the address — unless the public
+   * listener is a wildcard on that port (`[::]:80`), which holds it (Linux refuses a second bind):
+   * then the public listener tells such connections by the address they came to. Closed by the
+   * handle; drain and close end it too.
    */
   async listenPrivate(host: string, port: number, app: string): Promise<PeerListener> {
+    const key = parseIp(host)?.text ?? host;
     const ctx: ProxyContext = { ...this.ctx, acceptPeerKey: undefined, privateApp: app };
-    const gate = this.gate;
-    const server = net.createServer({ noDelay: true }, (socket) => {
-      if (gate.admit(socket)) new ClientConnection(ctx, socket, this.connections);
-    });
-    server.on('error', (err) => this.config.logger.error('private service listener error', { app, error: err.message }));
-    const address = await listenOn(server, host, port);
-    this.peerServers.push(server);
-    return {
-      address,
-      close: () => {
-        server.close();
-        const i = this.peerServers.indexOf(server);
-        if (i >= 0) this.peerServers.splice(i, 1);
-      },
-    };
+    const mine = this.server.address();
+    // `[::]` holds both families' addresses of its port (dual stack), `0.0.0.0` the IPv4 ones.
+    const holds = typeof mine === 'object' && mine !== null && mine.port === port && (mine.address === '::' || (mine.address === '0.0.0.0' && net.isIPv4(key)));
+    if (holds) {
+      this.privateByAddress.set(key, ctx);
+      return { address: { address: key, family: mine.family, port }, close: () => void this.privateByAddress.delete(key) };
+    }
+    return openSideListener(this.sideHome, ctx, host, port, `private service listener of ${app}`);
+  }
+
+  /** Where side listeners keep their connections and servers (side-listener.ts). */
+  private get sideHome(): SideListenerHome {
+    return { gate: this.gate, connections: this.connections, servers: this.peerServers, logger: this.config.logger };
+  }
+
+  /** The private service context for a connection the public listener took at such an address. */
+  private privateCtx(socket: net.Socket): ProxyContext | undefined {
+    if (this.privateByAddress.size === 0 || socket.localAddress === undefined) return undefined;
+    return this.privateByAddress.get(parseIp(socket.localAddress)?.text ?? socket.localAddress);
   }
 
   /**

@@ -2,7 +2,18 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProxyServer, parseRoutesSpec, type MachineControl } from '../../src/proxy/index.js';
 import { ManualClock, SystemClock } from '../../src/shared/index.js';
+import http from 'node:http';
 import { send, startOrigin, type Origin } from '../helpers/origin.js';
+
+/** A GET to host:port with this Host header (send() knows 127.0.0.1 only). */
+function sendTo(host: string, port: number, hostHeader: string): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    http.get({ host, port, path: '/', headers: { host: hostHeader }, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+    }).on('error', reject);
+  });
+}
 
 /** Routes for one app whose machine `m1` listens on `port`, in the given state. */
 function routes(port: number, state: string, service: Record<string, unknown> = {}) {
@@ -90,6 +101,18 @@ describe('autostart and autostop', () => {
     flycast.close();
     flycast.close(); // twice is harmless, and leaves the other listener alone
     assert.equal((await send(nothing.address.port, 'web.test')).status, 404);
+
+    // A public listener on a wildcard holds every address of its port (a second bind is refused):
+    // it tells the private service's connections by the address they came to.
+    const wild = new ProxyServer({ region: 'fra', routes: both(origin!.port, 'started', other), clock: new SystemClock() });
+    const { port: p80 } = await wild.listen('::', 0);
+    t.after(() => wild.close());
+    const held = await wild.listenPrivate('::1', p80, 'web');
+    const viaAddress = await sendTo('::1', p80, 'other.test');
+    assert.deepEqual([viaAddress.status, viaAddress.headers['x-machine']], [200, 'm1'], 'the address decides, not the Host');
+    assert.equal((await sendTo('127.0.0.1', p80, 'other.test')).headers['x-machine'], 'o1', 'other addresses of the port stay public');
+    held.close();
+    assert.equal((await sendTo('::1', p80, 'other.test')).headers['x-machine'], 'o1', 'released: public again');
   });
 
   it('fly-force-region to a region whose only machine is stopped starts that machine, not another region\'s', async (t) => {
