@@ -54,12 +54,21 @@ export async function failPop(ctx: LabContext, which: string, mode: FailMode): P
       await until(ctx.clock, () => procs.every((p) => !isRecordedAlive(p)), `the agent of ${h.id} to die`, 5000, 10);
       ctx.state.forget('process', ...procs.map((p) => p.pid));
       out.push(`${h.id}: agent and its BIRD killed (SIGKILL, pids ${pids.join(', ')})`);
-    } else if (mode === 'silent') {
-      await silenceLink(h.ns, h.ifname, { clock: ctx.clock });
-      out.push(`${h.id}: link ${h.ifname} silenced (tc tbf drops every frame; the link stays up)`);
     } else {
-      const said = await agentCommand(ctx, h, 'drain');
-      out.push(`${h.id}: ${said.split('\n')[0] ?? 'draining'}`);
+      // Recorded first (a lab fail killed halfway must still be healable); a silence or a drain
+      // that failed changed nothing, so its record goes again and the host can be failed anew.
+      try {
+        if (mode === 'silent') {
+          await silenceLink(h.ns, h.ifname, { clock: ctx.clock });
+          out.push(`${h.id}: link ${h.ifname} silenced (tc tbf drops every frame; the link stays up)`);
+        } else {
+          const said = await agentCommand(ctx, h, 'drain');
+          out.push(`${h.id}: ${said.split('\n')[0] ?? 'draining'}`);
+        }
+      } catch (e) {
+        setFailure(ctx, h.id, undefined);
+        throw e;
+      }
     }
   }
   return out;
