@@ -27,6 +27,11 @@ export interface MeshSection {
    * nameserver that is an IP address), `off` (refused), or `IP:PORT`.
    */
   dns_upstream: string;
+  /**
+   * Which WireGuard runs the interface: `auto` (the kernel's where `ip link add … type wireguard`
+   * works, else wireguard-go), `kernel`, or `wireguard-go`.
+   */
+  wireguard: 'auto' | 'kernel' | 'wireguard-go';
 }
 
 /** Any free port does; this one is easy to spot in `ss` and firewall rules, and is not a well-known service's. */
@@ -42,6 +47,7 @@ export const meshSchema = z.strictObject({
     .string()
     .refine((v) => v === 'resolv.conf' || v === 'off' || isReachableIpPort(v), 'must be "resolv.conf", "off" or IP:PORT of a resolver (IPv6 in brackets)')
     .default('resolv.conf'),
+  wireguard: z.enum(['auto', 'kernel', 'wireguard-go']).default('auto'),
 });
 
 const obj = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
@@ -56,5 +62,5 @@ export function meshIssues(doc: unknown): SchemaIssue[] {
 export function resolveMesh(m: z.infer<typeof meshSchema>, stateDir: string, proxyAddress: string): MeshSection {
   const host = parseHostPort(proxyAddress)?.host ?? '127.0.0.1';
   const endpoint = m.endpoint ?? `${host.includes(':') ? `[${host}]` : host}:${m.listen_port}`;
-  return { interface: m.interface, listen_port: m.listen_port, endpoint, key_file: m.key_file ?? join(stateDir, 'wireguard.key'), backhaul_port: m.backhaul_port, dns_upstream: m.dns_upstream };
+  return { interface: m.interface, listen_port: m.listen_port, endpoint, key_file: m.key_file ?? join(stateDir, 'wireguard.key'), backhaul_port: m.backhaul_port, dns_upstream: m.dns_upstream, wireguard: m.wireguard };
 }

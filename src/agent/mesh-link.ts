@@ -6,9 +6,24 @@
  * the filter that keeps those to their org (mesh/client-filter.ts). The interface is opened again
  * if the host's address changes (a new private prefix).
  */
+import { existsSync } from 'node:fs';
 import type { HostDoc, WireguardPeerDoc } from '../contract/index.js';
-import { applyClientFilter, loadOrCreateMeshKeys, removeClientFilter, Mesh, privateDnsAddress, WireguardGoDevice, type MeshClient, type MeshHost, type MeshKeys, type MeshStatus } from '../mesh/index.js';
-import { describeError, type Clock, type Logger } from '../shared/index.js';
+import {
+  applyClientFilter,
+  KernelWireguardDevice,
+  kernelWireguardAvailable,
+  loadOrCreateMeshKeys,
+  removeClientFilter,
+  Mesh,
+  privateDnsAddress,
+  WireguardGoDevice,
+  type MeshClient,
+  type MeshDevice,
+  type MeshHost,
+  type MeshKeys,
+  type MeshStatus,
+} from '../mesh/index.js';
+import { describeError, StarlingError, type Clock, type Logger } from '../shared/index.js';
 import type { SyncView } from '../sync/index.js';
 import type { MeshSection } from './config-mesh.js';
 import { PrivateServices, privateServicesOf, type OpenPrivate, type PrivateService } from './private-services.js';
@@ -33,7 +48,7 @@ export class MeshLink {
   private readonly services: MeshService[] = [];
   /** What the filter table was last set to (its clients, and a key of them and the subnet). */
   private filtered: { key: string; clients: readonly MeshClient[] } | undefined;
-  private device: WireguardGoDevice | undefined;
+  private device: MeshDevice | undefined;
   private lastServices: readonly PrivateService[] = [];
   private readonly privateServices: PrivateServices;
   private chain: Promise<void> = Promise.resolve();
@@ -77,6 +92,20 @@ export class MeshLink {
     this.chain = this.chain.then(() => this.openServices());
   }
 
+  /**
+   * The kernel's WireGuard where it is there (or asked for), else wireguard-go: `[mesh] wireguard`.
+   * An interface an earlier run left (a crashed agent's) is adopted by the kind that runs it.
+   */
+  private async makeDevice(address: string, extraAddresses: string[]): Promise<MeshDevice> {
+    const o = { name: this.cfg.interface, privateKey: this.keys.privateKey, listenPort: this.cfg.listen_port, address, extraAddresses, logger: this.logger };
+    const userspace = new WireguardGoDevice({ ...o, clock: this.clock });
+    const want = this.cfg.wireguard;
+    if (want === 'wireguard-go' || (want === 'auto' && existsSync(userspace.socketPath))) return userspace;
+    if (await kernelWireguardAvailable()) return new KernelWireguardDevice(o);
+    if (want === 'kernel') throw new StarlingError('ERR_MESH_DEVICE', 'this kernel makes no WireGuard links ([mesh] wireguard = "kernel")', { hint: 'load the wireguard module (modprobe wireguard), or set wireguard = "auto" to use wireguard-go' });
+    return userspace;
+  }
+
   /** Settles once the views given so far are applied. */
   settled(): Promise<void> {
     return this.chain;
@@ -99,12 +128,12 @@ export class MeshLink {
       await this.mesh?.close();
       // The private DNS's address (fdaa::3) is on the interface too: local, never routed into the mesh.
       const dns = `${privateDnsAddress(self.address)}/128`;
-      const device = new WireguardGoDevice({ name: this.cfg.interface, privateKey: this.keys.privateKey, listenPort: this.cfg.listen_port, address: self.address, extraAddresses: [dns], clock: this.clock, logger: this.logger });
+      const device = await this.makeDevice(self.address, [dns]);
       await device.open();
       this.device = device;
       this.mesh = new Mesh(device, { id: hostId, address: self.address, publicKey: this.keys.publicKey, interface: this.cfg.interface }, this.logger, this.clock);
       this.address = self.address;
-      this.logger.info('on the mesh', { interface: this.cfg.interface, address: self.address, endpoint: self.endpoint, public_key: self.public_key });
+      this.logger.info('on the mesh', { interface: this.cfg.interface, wireguard: device.kind, address: self.address, endpoint: self.endpoint, public_key: self.public_key });
     }
     await this.openServices();
     const peers: MeshHost[] = hosts.flatMap((h) => (h.mesh ? [{ id: h.id, publicKey: h.mesh.public_key, endpoint: h.mesh.endpoint, address: h.mesh.address, subnet: h.mesh.subnet }] : []));

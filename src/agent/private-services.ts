@@ -11,7 +11,7 @@
  * changed; what fails (an address refused, a port taken) is logged and tried again at the next.
  */
 import type { PrivateIpDoc } from '../contract/index.js';
-import { isServiceAddress, type WireguardGoDevice } from '../mesh/index.js';
+import { isServiceAddress, type MeshDevice } from '../mesh/index.js';
 import { describeError, type Logger } from '../shared/index.js';
 import type { SyncView } from '../sync/index.js';
 
@@ -41,7 +41,7 @@ export function privateServicesOf(view: SyncView): PrivateService[] {
 
 export class PrivateServices {
   private open: OpenPrivate | undefined;
-  private applied: { device: WireguardGoDevice; key: string } | undefined;
+  private applied: { device: MeshDevice; key: string } | undefined;
   private readonly listeners = new Map<string, { app: string; listener: Listener }>();
 
   constructor(private readonly logger: Logger) {}
@@ -52,7 +52,7 @@ export class PrivateServices {
     this.applied = undefined;
   }
 
-  async apply(device: WireguardGoDevice, services: readonly PrivateService[]): Promise<void> {
+  async apply(device: MeshDevice, services: readonly PrivateService[]): Promise<void> {
     const key = JSON.stringify([services, this.open !== undefined]);
     if (this.applied?.device === device && this.applied.key === key) return;
     try {

@@ -7,15 +7,13 @@
  * wireguard-go's sockets live in one directory for the whole computer, not per network namespace:
  * interface names must be unique per computer (agent.toml's [mesh] interface).
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { describeError, parseIp, StarlingError, type Clock, type Logger } from '../shared/index.js';
+import { StarlingError, type Clock, type Logger } from '../shared/index.js';
+import { addressAndUp, syncLocalAddresses, toolRunner, type MeshDevice, type Tool } from './link-tools.js';
 import { answerComplete, errnoOf, formatSet, GET, parseGet, type DeviceState, type SetOp } from './uapi.js';
-
-const run = promisify(execFile);
 
 export interface DeviceOptions {
   /** Interface name: 1–15 of [A-Za-z0-9_.-], unique on the computer. */
@@ -42,13 +40,16 @@ export interface DeviceOptions {
 const START_TIMEOUT_MS = 5000;
 const CALL_TIMEOUT_MS = 3000;
 
-export class WireguardGoDevice {
+export class WireguardGoDevice implements MeshDevice {
+  readonly kind = 'wireguard-go';
   private child: ChildProcess | undefined;
   private exited = false;
   readonly socketPath: string;
+  private readonly tool: Tool;
 
   constructor(private readonly o: DeviceOptions) {
     this.socketPath = join(o.socketDir ?? '/var/run/wireguard', `${o.name}.sock`);
+    this.tool = toolRunner(o.wrap);
   }
 
   async open(): Promise<void> {
@@ -56,9 +57,7 @@ export class WireguardGoDevice {
     if (!adopted) await this.start();
     else this.o.logger.info('WireGuard interface adopted from an earlier run', { interface: this.o.name });
     await this.set({ privateKey: this.o.privateKey, listenPort: this.o.listenPort });
-    await this.cmd('ip', ['-6', 'addr', 'replace', this.o.address, 'dev', this.o.name, 'nodad']);
-    for (const a of this.o.extraAddresses ?? []) await this.cmd('ip', ['-6', 'addr', 'replace', a, 'dev', this.o.name, 'nodad', 'preferred_lft', '0']);
-    await this.cmd('ip', ['link', 'set', this.o.name, 'up']);
+    await addressAndUp(this.tool, this.o.name, this.o.address, this.o.extraAddresses ?? []);
   }
 
   /**
@@ -66,17 +65,8 @@ export class WireguardGoDevice {
    * the extra ones are) exactly `want`: what is on it besides the mesh address and the extra
    * addresses is compared with `want` (so what an earlier run left is removed too).
    */
-  async syncServiceAddresses(want: readonly string[]): Promise<{ added: string[]; removed: string[] }> {
-    const canonical = (a: string): string => parseIp(a)?.text ?? a;
-    const fixed = new Set([this.o.address, ...(this.o.extraAddresses ?? [])].map((a) => canonical(a.split('/')[0]!)));
-    const out = await this.output('ip', ['-6', '-o', 'addr', 'show', 'dev', this.o.name]);
-    const have = new Set([...out.matchAll(/\binet6 ([0-9a-f:]+)\/\d+/g)].map((m) => canonical(m[1]!)).filter((a) => !fixed.has(a) && !a.startsWith('fe80:')));
-    const wanted = new Set(want.map(canonical));
-    const added = [...wanted].filter((a) => !have.has(a));
-    const removed = [...have].filter((a) => !wanted.has(a));
-    for (const a of added) await this.cmd('ip', ['-6', 'addr', 'replace', `${a}/128`, 'dev', this.o.name, 'nodad', 'preferred_lft', '0']);
-    for (const a of removed) await this.cmd('ip', ['-6', 'addr', 'del', `${a}/128`, 'dev', this.o.name]);
-    return { added, removed };
+  syncServiceAddresses(want: readonly string[]): Promise<{ added: string[]; removed: string[] }> {
+    return syncLocalAddresses(this.tool, this.o.name, [this.o.address, ...(this.o.extraAddresses ?? [])], want);
   }
 
   private async start(): Promise<void> {
@@ -122,19 +112,6 @@ export class WireguardGoDevice {
     const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGTERM');
     await gone;
-  }
-
-  private async cmd(file: string, args: readonly string[]): Promise<void> {
-    await this.output(file, args);
-  }
-
-  private async output(file: string, args: readonly string[]): Promise<string> {
-    const [f, ...a] = [...(this.o.wrap ?? []), file, ...args];
-    try {
-      return (await run(f!, a)).stdout;
-    } catch (e) {
-      throw new StarlingError('ERR_MESH_DEVICE', `${file} ${args.join(' ')}: ${((e as { stderr?: string }).stderr ?? describeError(e)).trim()}`);
-    }
   }
 
   private call(text: string): Promise<string> {

@@ -3,5 +3,8 @@ export { formatSet, parseGet, errnoOf, GET, type DeviceState, type PeerConfig, t
 export { desiredPeers, planPeers, KEEPALIVE_S, type MeshClient, type MeshHost } from './plan.js';
 export { checkPrivatePrefix, hostAddress, hostSubnet, machineAddress, machineBits, orgNetwork, peerAddress, peerBits, serviceAddress, isServiceAddress, orgNumber, ORG_NETWORK_MASK, privateDnsAddress, privateNetOf, DEFAULT_PRIVATE_PREFIX, MAX_HOST_NUMBER } from './addressing.js';
 export { WireguardGoDevice, type DeviceOptions } from './device.js';
+export { KernelWireguardDevice, kernelWireguardAvailable, type KernelDeviceOptions } from './kernel-device.js';
+export type { MeshDevice } from './link-tools.js';
+export { parseWgDump, wgSetArgs } from './wg-tool.js';
 export { Mesh, type MeshStatus } from './mesh.js';
 export { applyClientFilter, clientFilterScript, clientFilterTable, removeClientFilter } from './client-filter.js';

@@ -14,11 +14,13 @@
  * before this one knew it).
  */
 import { describeError, type Clock, type Logger, type TimerHandle } from '../shared/index.js';
-import type { WireguardGoDevice } from './device.js';
+import type { MeshDevice } from './link-tools.js';
 import { desiredPeers, planPeers, type MeshClient, type MeshHost } from './plan.js';
 
 export interface MeshStatus {
   interface: string;
+  /** Which WireGuard runs it: the kernel's or wireguard-go. */
+  wireguard: 'kernel' | 'wireguard-go';
   address: string;
   publicKey: string;
   peers: { host: string; endpoint: string | undefined; lastHandshakeMs: number; rxBytes: number; txBytes: number }[];
@@ -38,7 +40,7 @@ export class Mesh {
   applied = 0;
 
   constructor(
-    private readonly device: WireguardGoDevice,
+    private readonly device: MeshDevice,
     private readonly self: { id: string; address: string; publicKey: string; interface: string },
     private readonly logger: Logger,
     /** Without one, every peer is set with its keepalive at once (no holding back). */
@@ -98,6 +100,7 @@ export class Mesh {
     const state = await this.device.get();
     return {
       interface: this.self.interface,
+      wireguard: this.device.kind,
       address: this.self.address,
       publicKey: this.self.publicKey,
       peers: [...state.peers.values()].map((p) => ({ host: this.byKey.get(p.publicKey) ?? '?', endpoint: p.endpoint, lastHandshakeMs: p.lastHandshakeMs, rxBytes: p.rxBytes, txBytes: p.txBytes })),

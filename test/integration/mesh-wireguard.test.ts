@@ -3,7 +3,10 @@
  * each side's Mesh follows a host list as the control plane would send it. Hosts reach each other
  * at their mesh addresses only through WireGuard (a capture on the underlay holds nothing but UDP
  * to the WireGuard ports, and not the bytes sent), a host taken off the list is cut off, and a
- * host whose underlay address moves is followed.
+ * host whose underlay address moves is followed. Side a runs wireguard-go over its UAPI socket
+ * (WireguardGoDevice), side b is driven with `wg` as the kernel's WireGuard is (KernelWireguardDevice,
+ * over wireguard-go here: this kernel has no WireGuard), so the two implementations interoperate
+ * and every operation of the kernel path but `ip link add … type wireguard` runs for real.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -13,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { publicKeyOf, generateMeshKeys, hostAddress, hostSubnet, Mesh, WireguardGoDevice, type MeshHost } from '../../src/mesh/index.js';
+import { publicKeyOf, generateMeshKeys, hostAddress, hostSubnet, KernelWireguardDevice, Mesh, WireguardGoDevice, type MeshDevice, type MeshHost } from '../../src/mesh/index.js';
 import { silentLogger, SystemClock } from '../../src/shared/index.js';
 import { startCapture } from '../helpers/capture.js';
 import { canMakeNamespaces, inNs, twoHosts, type Link } from '../helpers/netns.js';
@@ -26,7 +29,7 @@ const skip = canMakeNamespaces() ? false : 'needs root (network namespaces)';
 const clock = new SystemClock();
 const tmp = mkdtempSync(join(tmpdir(), 'starling-mesh-'));
 let link: Link;
-const devices: WireguardGoDevice[] = [];
+const devices: MeshDevice[] = [];
 const meshes: Record<'a' | 'b', Mesh> = {} as Record<'a' | 'b', Mesh>;
 const hosts: Record<'a' | 'b', MeshHost> = {} as Record<'a' | 'b', MeshHost>;
 const ifname: Record<'a' | 'b', string> = {} as Record<'a' | 'b', string>;
@@ -67,7 +70,8 @@ before(async () => {
     const keys = generateMeshKeys();
     ifname[side] = `stm${id}${side}`;
     hosts[side] = { id: side, publicKey: keys.publicKey, endpoint: `${addr}:${PORT}`, address: hostAddress(PREFIX, n), subnet: hostSubnet(PREFIX, n) };
-    const dev = new WireguardGoDevice({ name: ifname[side], privateKey: keys.privateKey, listenPort: PORT, address: hosts[side].address, wrap: ['ip', 'netns', 'exec', ns], clock, logger: silentLogger });
+    const o = { name: ifname[side], privateKey: keys.privateKey, listenPort: PORT, address: hosts[side].address, wrap: ['ip', 'netns', 'exec', ns], logger: silentLogger };
+    const dev: MeshDevice = side === 'a' ? new WireguardGoDevice({ ...o, clock }) : new KernelWireguardDevice({ ...o, userspace: true });
     devices.push(dev);
     await dev.open();
     meshes[side] = new Mesh(dev, { id: side, address: hosts[side].address, publicKey: keys.publicKey, interface: ifname[side] }, silentLogger, clock);
@@ -109,6 +113,11 @@ describe('the host mesh on wireguard-go', { skip, timeout: 60_000 }, () => {
     const status = await meshes.a.status();
     assert.deepEqual(status.peers.map((p) => [p.host, p.endpoint]), [['b', `${link.addrB}:${PORT}`]]);
     assert.ok(status.peers[0]!.lastHandshakeMs > 0, 'a handshake completed');
+    // b's side as `wg show … dump` reads it: the same peer, its endpoint learned, a handshake.
+    const viaWg = await meshes.b.status();
+    assert.deepEqual([viaWg.wireguard, status.wireguard], ['wireguard-go', 'wireguard-go']);
+    assert.deepEqual(viaWg.peers.map((p) => [p.host, p.endpoint]), [['a', `${link.addrA}:${PORT}`]]);
+    assert.ok(viaWg.peers[0]!.lastHandshakeMs > 0 && viaWg.peers[0]!.rxBytes > 0);
   });
 
   it('the underlay carries only WireGuard: UDP between the ports, never the bytes sent', async () => {

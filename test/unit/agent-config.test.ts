@@ -367,15 +367,15 @@ describe('[mesh]', () => {
     `\n[mesh]\n${mesh}\n`;
 
   it('defaults the ports, the key file and the endpoint (proxy_address\'s IP at the port)', () => {
-    assert.deepEqual(parseAgentConfig(withMesh('interface = "stm-fra1"'), 'agent.toml').mesh, { interface: 'stm-fra1', listen_port: 51820, endpoint: '10.1.2.3:51820', key_file: '/srv/a/wireguard.key', backhaul_port: 4280, dns_upstream: 'resolv.conf' });
+    assert.deepEqual(parseAgentConfig(withMesh('interface = "stm-fra1"'), 'agent.toml').mesh, { interface: 'stm-fra1', listen_port: 51820, endpoint: '10.1.2.3:51820', key_file: '/srv/a/wireguard.key', backhaul_port: 4280, dns_upstream: 'resolv.conf', wireguard: 'auto' });
     assert.equal(parseAgentConfig(withMesh('interface = "wg0"\nbackhaul_port = 9000'), 'agent.toml').mesh?.backhaul_port, 9000);
     for (const up of ['off', '[2001:db8::53]:53', '192.0.2.53:5353']) assert.equal(parseAgentConfig(withMesh(`interface = "wg0"\ndns_upstream = "${up}"`), 'agent.toml').mesh?.dns_upstream, up);
     assert.equal(parseAgentConfig(withMesh('interface = "wg0"\nlisten_port = 5000\nendpoint = "[2001:db8::1]:5000"'), 'agent.toml').mesh?.endpoint, '[2001:db8::1]:5000');
   });
 
   it('reports a bad interface name, a wildcard endpoint, a bad port and a missing [control] at once', () => {
-    const issues = issuesOf(withMesh('interface = "a-name-far-too-long"\nlisten_port = 0\nendpoint = "0.0.0.0:51820"\nbackhaul_port = 70000\ndns_upstream = "8.8.8.8"\nextra = 1'));
-    assert.deepEqual(issues.map((i) => i.path).sort(), ['mesh', 'mesh.backhaul_port', 'mesh.dns_upstream', 'mesh.endpoint', 'mesh.interface', 'mesh.listen_port']);
+    const issues = issuesOf(withMesh('interface = "a-name-far-too-long"\nlisten_port = 0\nendpoint = "0.0.0.0:51820"\nbackhaul_port = 70000\ndns_upstream = "8.8.8.8"\nwireguard = "boringtun"\nextra = 1'));
+    assert.deepEqual(issues.map((i) => i.path).sort(), ['mesh', 'mesh.backhaul_port', 'mesh.dns_upstream', 'mesh.endpoint', 'mesh.interface', 'mesh.listen_port', 'mesh.wireguard']);
     assert.deepEqual(issuesOf(withMesh('interface = "wg0"', false)).map((i) => [i.path, i.message]), [['mesh', "needs [control]: the mesh's peers are the control plane's hosts"]]);
   });
 });

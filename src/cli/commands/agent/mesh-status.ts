@@ -21,5 +21,5 @@ export function formatMeshStatus(m: MeshStatus | null, now: number): string {
   const ago = (ms: number): string => (ms === 0 ? 'never' : `${Math.max(0, Math.round((now - ms) / 1000))} s ago`);
   const rows = [['PEER', 'ENDPOINT', 'HANDSHAKE', 'RECEIVED', 'SENT']];
   for (const p of [...m.peers].sort((a, b) => a.host.localeCompare(b.host))) rows.push([p.host, p.endpoint ?? '-', ago(p.lastHandshakeMs), `${p.rxBytes} B`, `${p.txBytes} B`]);
-  return [table([['interface', m.interface], ['address', m.address], ['public key', m.publicKey]]), '', m.peers.length === 0 ? 'peers: none (no other host is on the mesh)' : table(rows)].join('\n');
+  return [table([['interface', m.interface], ['wireguard', m.wireguard ?? '?'], ['address', m.address], ['public key', m.publicKey]]), '', m.peers.length === 0 ? 'peers: none (no other host is on the mesh)' : table(rows)].join('\n');
 }
