@@ -10,22 +10,16 @@
  * WG_QUICK_USERSPACE_IMPLEMENTATION. The tests run it so, on a kernel without WireGuard: only the
  * `ip link add … type wireguard` line differs from what a server runs.
  */
-import { StarlingError, type Logger } from '../shared/index.js';
+import { StarlingError } from '../shared/index.js';
+import type { DeviceOptions } from './device.js';
 import { addressAndUp, syncLocalAddresses, toolRunner, type MeshDevice, type Tool } from './link-tools.js';
 import type { DeviceState, SetOp } from './uapi.js';
 import { parseWgDump, wgSetArgs } from './wg-tool.js';
 
-export interface KernelDeviceOptions {
-  name: string;
-  privateKey: string;
-  listenPort: number;
-  /** The mesh address with the platform prefix length (`fdaa:1::1/16`). */
-  address: string;
-  extraAddresses?: readonly string[];
-  wrap?: readonly string[];
+/** As wireguard-go's (device.ts), without what only a wireguard-go child needs. */
+export interface KernelDeviceOptions extends Omit<DeviceOptions, 'binary' | 'socketDir' | 'clock'> {
   /** wireguard-go (daemonised) instead of the kernel: see above. */
   userspace?: boolean;
-  logger: Logger;
 }
 
 /** Whether this kernel makes WireGuard links: adds a throw-away one and deletes it. */

@@ -23,16 +23,19 @@ function routes(port: number, state: string, service: Record<string, unknown> = 
   );
 }
 
+/** A port where a machine listened and no longer does: the stopped machine's. */
+async function stoppedPort(): Promise<number> {
+  const o = await startOrigin('m1');
+  const p = o.port;
+  await o.close();
+  return p;
+}
+
 describe('autostart and autostop', () => {
   it('a request for an app whose only machine is stopped starts it and is answered by it', async (t) => {
     let origin: Origin | undefined;
     const started: string[] = [];
-    const port = await (async () => {
-      const o = await startOrigin('m1');
-      const p = o.port;
-      await o.close();
-      return p;
-    })();
+    const port = await stoppedPort();
     const control: MachineControl = {
       // The runtime: start the machine (a real server on its port), then report it started.
       async start(app, id) {
@@ -58,12 +61,7 @@ describe('autostart and autostop', () => {
   it("a private service listener (Flycast) takes every request to its app whatever the Host, and starts the app's stopped machine", async (t) => {
     let origin: Origin | undefined;
     const started: string[] = [];
-    const port = await (async () => {
-      const o = await startOrigin('m1');
-      const p = o.port;
-      await o.close();
-      return p;
-    })();
+    const port = await stoppedPort();
     const both = (webPort: number, webState: string, other: Origin) =>
       parseRoutesSpec(
         {

@@ -3,17 +3,11 @@
  * `.internal` DNS, and its one peer — the gateway host — for the whole private network. Standard
  * wg-quick(8) keys only, so `wg-quick up FILE` and every WireGuard app import it as it is.
  */
+import type { WireguardPeerDoc } from '../../../contract/index.js';
 import { KEEPALIVE_S } from '../../../mesh/index.js';
 
 /** What the control plane answered to the create (control/api/wireguard.ts CreatedPeer). */
-export interface CreatedPeerJson {
-  org: string;
-  name: string;
-  public_key: string;
-  host: string;
-  region: string;
-  address: string;
-  created_at: string;
+export interface CreatedPeerJson extends WireguardPeerDoc {
   gateway: { public_key: string; endpoint: string };
   network: string;
   dns: string;
