@@ -35,7 +35,9 @@ cd "$(dirname "$0")/.."
 # wireguard-go and wireguard-tools (wg): the host mesh (src/mesh/) where the kernel has no WireGuard
 # module, as on this machine; tcpdump: the test that the backhaul carries no plaintext.
 # gcc: bench:tcp compiles its echo server and load generator (bench/lib/tcp-*.c) at start.
-PACKAGES=(nginx haproxy caddy wrk pebble openssl bird2 iproute2 bubblewrap nftables linux-libc-dev bind9 bind9-dnsutils buildah skopeo docker-registry busybox-static postgresql-15 redis-server gcc wireguard-go wireguard-tools tcpdump)
+# e2fsprogs (mkfs.ext4, e2fsck, resize2fs) and util-linux (losetup, fallocate, mount): volumes are
+# ext4 images loop-mounted on their host (src/volumes/).
+PACKAGES=(nginx haproxy caddy wrk pebble openssl bird2 iproute2 bubblewrap nftables linux-libc-dev bind9 bind9-dnsutils buildah skopeo docker-registry busybox-static postgresql-15 redis-server gcc wireguard-go wireguard-tools tcpdump e2fsprogs util-linux)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -12,6 +12,8 @@ import type { AgentConfig } from './config.js';
 import { machineControl, mergeMachineRoutes } from './machine-routes.js';
 import { ensureStateDir } from './state-dir.js';
 import { anycastAddresses } from './addresses.js';
+import { VolumeLink } from './volume-link.js';
+import { VolumeStore } from '../volumes/index.js';
 import { MeshLink } from './mesh-link.js';
 import { PrivateDnsLink } from './private-dns-link.js';
 import { privateDnsAddress } from '../mesh/index.js';
@@ -118,6 +120,17 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
     if (mesh) parts.push({ name: 'mesh', stop: () => mesh.close() });
     // The machines' .internal DNS, at <prefix>::3 on the mesh interface (private-dns-link.ts).
     const dns = mesh && config.mesh && new PrivateDnsLink(clock, o.logger, config.mesh.dns_upstream);
+    // This host's volumes (volume-link.ts): reported through the control link once it is open.
+    const late: { control?: ControlLink | undefined } = {};
+    const volumes =
+      config.control && machines
+        ? new VolumeLink(
+            new VolumeStore({ dataDir: config.runtime.data_dir }),
+            { json: (method, path, body) => (late.control ? late.control.client.json(method, path, body) : Promise.reject(new Error('the control plane is not reached yet'))) },
+            o.logger.child({ component: 'volumes' }),
+            (app, id) => machines.list(app).some((m) => m.state !== 'destroyed' && m.config.volumes.includes(id)),
+          )
+        : undefined;
     const control = config.control
       ? await openControlLink({
           control: config.control,
@@ -132,6 +145,7 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
           pollTimeoutS: o.controlPollTimeoutS,
           servesHttps: config.proxy.tls_listen !== undefined,
           mesh: mesh?.registration,
+          volumes,
           onView:
             mesh &&
             ((v, host) => {
@@ -140,7 +154,10 @@ export async function startAgent(config: AgentConfig, o: AgentOptions): Promise<
             }),
         })
       : undefined;
+    late.control = control;
     if (control) parts.push({ name: 'control-plane sync', stop: () => control.stop() });
+    // Stopped after the machines (parts stop in reverse): their volumes are unmounted, kept.
+    if (volumes) parts.push({ name: 'volumes', stop: () => volumes.close() });
     if (machines) {
       parts.push({
         name: 'machines',

@@ -37,6 +37,8 @@ export const controlSchema = z.strictObject({
   insecure: z.boolean().default(false),
   host_id: z.string().regex(HOST_ID_RE, 'must be 1-63 lower-case letters, digits and -, starting with a letter or digit').optional(),
   capacity: z.number().int('must be an integer').min(0, 'must be from 0 to 100000 machines').max(100000, 'must be from 0 to 100000 machines').default(8),
+  /** GB that volumes may take together on this host; default: 90 % of the state directory's free disk at start. */
+  volume_capacity_gb: z.number().int('must be a whole number of GB').min(0, 'must be 0 or more').max(1_000_000, 'must be at most 1000000').optional(),
   proxy_address: z
     .string()
     .refine(isReachableIpPort, 'must be IP:PORT other hosts can connect to (no wildcard; IPv6 in brackets: [2001:db8::1]:80)')
@@ -89,7 +91,7 @@ export function resolveControl(ctl: z.infer<typeof controlSchema>, agent: { regi
     fingerprint: ctl.fingerprint,
     insecure: ctl.insecure,
     host_id: ctl.host_id,
-    capacity: { machines: ctl.capacity },
+    capacity: { machines: ctl.capacity, volume_gb: ctl.volume_capacity_gb },
     // controlIssues made sure proxy.listen is usable when proxy_address is left out.
     proxy_address: ctl.proxy_address ?? proxyListen,
     apps_domain: ctl.apps_domain,

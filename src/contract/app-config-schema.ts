@@ -283,7 +283,7 @@ const FLY_ONLY: readonly [string, readonly string[], string][] = [
   ['vm[]', ['gpus', 'gpu_kind', 'kernel_args', 'host_dedication_id', 'persist_rootfs'], 'not supported by Starling yet; ignored'],
   ['mounts[]', ['snapshot_retention', 'scheduled_snapshots', 'auto_extend_size_threshold', 'auto_extend_size_increment', 'auto_extend_size_limit'],
     'volume snapshots and auto-extension are not supported yet; ignored'],
-  ['mounts[]', ['processes'], 'volumes are not mounted on the platform yet, so neither per process group; ignored'],
+  ['mounts[]', ['processes'], 'every process group of the app mounts the volume; ignored'],
 ];
 
 /** `pattern` (`services[].ports[].tls_options`) → why it is ignored (docs/fly-toml.md lists them all). */

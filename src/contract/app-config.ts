@@ -280,6 +280,8 @@ function crossCheck(doc: Record<string, unknown>, at: (p: readonly PropertyKey[]
     const first = destinations.get(dest);
     if (typeof dest === 'string' && first !== undefined) add(['mounts', i, 'destination'], `is already the destination of ${at(['mounts', first])}`);
     else destinations.set(dest, i);
+    // fly's rule: a machine mounts one volume.
+    if (i === 1) add(['mounts', i], 'a machine mounts one volume (as on fly): keep one [mounts]');
   });
   return issues;
 }
@@ -290,7 +292,7 @@ function crossCheck(doc: Record<string, unknown>, at: (p: readonly PropertyKey[]
  * Keys the schema takes that nothing applies yet: a warning each (never silence), ending "ignored"
  * like the fly-only keys, so `config validate` and `starling deploy` say so. Each is removed from
  * here when its key is applied (issue 17's work: TCP/UDP at the edge, PROXY protocol; issue 20's:
- * volumes).
+ * volumes, now mounted).
  */
 function notApplied(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string, warnings: ConfigIssue[]): void {
   const warn = (path: readonly PropertyKey[], message: string): void => void warnings.push({ path: at(path), message });
@@ -308,7 +310,9 @@ function notApplied(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string
       if (p.tls_options?.alpn !== undefined) warn(['services', i, 'ports', j, 'tls_options', 'alpn'], 'the edge offers h2 and http/1.1 on its HTTPS port; ignored');
     });
   });
-  d.mounts.forEach((_m, i) => warn(['mounts', i], 'volumes are not mounted on the platform yet (the machines get no volume); ignored'));
+  d.mounts.forEach((m, i) => {
+    if (m.initial_size !== undefined) warn(['mounts', i, 'initial_size'], 'volumes are made with starling volumes create (a deploy does not make them from initial_size yet); ignored');
+  });
   d.statics.forEach((s, i) => {
     if (s.tigris_bucket !== undefined) warn(['statics', i, 'tigris_bucket'], 'Tigris buckets are not supported: this mapping is not served (files in the image are, without tigris_bucket); ignored');
   });

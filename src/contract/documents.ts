@@ -43,7 +43,8 @@ export type ReleaseStatus = 'deployed' | 'superseded' | 'deploying' | 'rolled_ba
 export interface HostDoc {
   id: string;
   region: string;
-  capacity: { machines: number };
+  /** `volume_gb`: what volumes may take of its disk together (absent: an agent from before volumes, none). */
+  capacity: { machines: number; volume_gb?: number | undefined };
   agent_url: string;
   proxy?: string;
   /** The host on the WireGuard mesh (docs/private-network.md), once its agent registered a key. */
@@ -113,6 +114,46 @@ export interface PrivateIpDoc {
 
 export const privateIpKey = (app: string): string => `${app}.v6`;
 
+/**
+ * `volumes/<app>.<id>`: a volume of an app (fly's `fly volumes`): storage of a fixed size on one
+ * host, a loop-mounted ext4 image the host's agent makes and keeps (agent/volumes.ts). A machine
+ * that mounts it (the release's `[mounts]`, MachineDoc.volume) runs on that host only, one at a
+ * time; its files outlive the machine, deploys, agent restarts and reboots.
+ */
+export interface VolumeDoc {
+  /** `vol_` and 14 hex digits. */
+  id: string;
+  /** What `[mounts] source` names: 1-30 of a-z, 0-9 and `_`. Several volumes of an app share one. */
+  name: string;
+  app: string;
+  region: string;
+  host: string;
+  size_gb: number;
+  created_at: string;
+}
+
+export const VOLUME_STATES = ['creating', 'ready', 'failed'] as const;
+export type VolumeStateName = (typeof VOLUME_STATES)[number];
+
+/** `volume_states/<app>.<id>`: what the host's agent last reported of a volume. */
+export interface VolumeStateDoc {
+  id: string;
+  app: string;
+  host: string;
+  state: VolumeStateName;
+  /** The filesystem's size as made (GB of the image), and what is used of it. */
+  size_gb: number;
+  used_bytes: number;
+  total_bytes: number;
+  /** Why it failed (state failed). */
+  error?: string;
+  updated_at: string;
+}
+
+export const volumeKey = (app: string, id: string): string => `${app}.${id}`;
+export const VOLUME_ID_RE = /^vol_[0-9a-f]{14}$/;
+export const VOLUME_NAME_RE = /^[a-z0-9][a-z0-9_]{0,29}$/;
+
 /** fly's machine states; agents report one of these. */
 export const MACHINE_STATE_NAMES = ['created', 'starting', 'started', 'stopping', 'stopped', 'destroying', 'destroyed', 'failed'] as const;
 export type MachineStateName = (typeof MACHINE_STATE_NAMES)[number];
@@ -153,6 +194,8 @@ export interface MachineDoc {
   /** The last stop's signal and timeout in ms (absent: the release's kill_signal and kill_timeout). */
   stop_signal?: string;
   stop_timeout_ms?: number;
+  /** The volume it mounts (the release's `[mounts]`): it is placed on that volume's host. */
+  volume?: string | undefined;
   /** Cordoned: no proxy routes to it, while it keeps running (sync/control-routes.ts). */
   cordoned?: boolean;
   /** fly's machine metadata: names and values for the user's own tools. */

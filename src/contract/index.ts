@@ -38,6 +38,13 @@ export {
   wireguardPeerKey,
   type PrivateIpDoc,
   privateIpKey,
+  type VolumeDoc,
+  type VolumeStateDoc,
+  type VolumeStateName,
+  VOLUME_STATES,
+  VOLUME_ID_RE,
+  VOLUME_NAME_RE,
+  volumeKey,
 } from './documents.js';
 export { DEFAULT_WATCH_TIMEOUT_S, FEED_COLLECTIONS, MAX_WATCH_TIMEOUT_S, SYNC_COLLECTIONS, type FeedChange, type FeedCollection } from './feed.js';
 export {

@@ -37,6 +37,8 @@ export interface ReleaseMachineConfig {
   default_check: boolean;
   /** fly's [[files]] for this machine's group, contents base64 (filesFor). */
   files: { guest_path: string; content_base64: string }[];
+  /** `[mounts]`: the volume name and where it is mounted inside (a machine mounts one, as on fly); none for a release command's machine. */
+  mount?: { source: string; destination: string } | undefined;
 }
 
 /** The service the proxy routes HTTP to: [http_service], else the first service with an http handler. */
@@ -150,6 +152,7 @@ export function machineConfigFor(
     process_group: group.name,
     default_check: mine.length > 0 || c.services.length === 0,
     files: filesFor(c, group.name, opts.secrets, opts.app),
+    ...(c.mounts[0] && !release ? { mount: { source: c.mounts[0].source, destination: c.mounts[0].destination } } : {}),
   };
 }
 

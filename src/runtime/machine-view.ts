@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 /** The MachineManager's record of one machine, and the view of it the Machines API answers. */
 import type { MachineChecks } from './checks.js';
 import type { MachineLogs } from './logs.js';
@@ -51,6 +52,8 @@ export function machineView(m: Managed): MachineView {
       restart: s.restart,
       checks: Object.fromEntries(s.checks.map((c, i) => [`check${i + 1}`, c])),
       secret_names: Object.keys(s.secrets).sort(),
+      // Each mount's volume: the last part of its source (<data>/volumes/<app>/<volume>).
+      volumes: s.mounts.map((m) => basename(m.source)),
     },
   };
 }

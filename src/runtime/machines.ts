@@ -62,6 +62,8 @@ export interface MachineView {
     restart: { policy: RestartPolicy; max_retries: number };
     checks: Record<string, CheckSpec>;
     secret_names: string[];
+    /** The volumes it mounts (their names on this host: a platform volume's id). */
+    volumes: string[];
   };
 }
 

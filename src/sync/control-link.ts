@@ -5,6 +5,7 @@
  * proxy's first routes already hold the cached view; started (host registration, feed) once the
  * agent's admin API listens.
  */
+import { statfsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { RoutesSpec } from '../proxy/index.js';
 import { describeError, trustingFetch, type Clock, type Logger } from '../shared/index.js';
@@ -19,6 +20,20 @@ import { ViewCertStore } from './certificates.js';
 import { cacheSealer } from './cache-key.js';
 import { StateReporter } from './state-report.js';
 import { ControlSync, type SyncHost, type SyncView } from './sync.js';
+
+/**
+ * What volumes may take of this host's disk when agent.toml does not say ([control]
+ * volume_capacity_gb): 90 % of what is free where the agent keeps its state, in whole GB.
+ */
+function volumeRoomGb(stateDir: string, logger: Logger): number {
+  try {
+    const s = statfsSync(stateDir);
+    return Math.floor((s.bavail * s.bsize * 0.9) / 1e9);
+  } catch (e) {
+    logger.warn('cannot read the free disk for volumes: none offered (set [control] volume_capacity_gb)', { dir: stateDir, error: describeError(e) });
+    return 0;
+  }
+}
 
 export interface ControlLinkOptions {
   control: ControlSection;
@@ -43,10 +58,17 @@ export interface ControlLinkOptions {
   mesh?: { public_key: string; endpoint: string; backhaul_port: number } | undefined;
   /** Every view (the cached one first), after the routes: the mesh follows the host list (agent/mesh-link.ts). */
   onView?: ((view: SyncView, hostId: string) => void) | undefined;
+  /**
+   * This host's volumes (agent/volume-link.ts): each view reaches them before the machines, and a
+   * machine that mounts one is made once its filesystem is mounted (`pathOf`).
+   */
+  volumes?: { onView(view: SyncView, hostId: string): void; pathOf(id: string): string | undefined } | undefined;
 }
 
 export interface ControlLink {
   sync: ControlSync;
+  /** The control plane's API as this host (its credential). */
+  client: ControlClient;
   reconciler: Reconciler | undefined;
   reporter: StateReporter;
   /** Who this host is to the control plane (its credential, never logged). */
@@ -90,6 +112,7 @@ export async function openControlLink(o: ControlLinkOptions): Promise<ControlLin
       reporter,
       downloadsDir: join(o.dataDir, 'images', 'downloads'),
       images: o.images && platformImages(c.url, token, doFetch, o.images, o.maxImageBytes),
+      volumes: o.volumes,
       clock: o.clock,
       logger: logger.child({ component: 'reconcile' }),
     });
@@ -111,6 +134,7 @@ export async function openControlLink(o: ControlLinkOptions): Promise<ControlLin
     onChange: (v) => {
       view = v;
       certificates.update(v);
+      o.volumes?.onView(v, hostId);
       reconciler?.update(v);
       o.onRoutesChange();
       o.onView?.(v, hostId);
@@ -143,6 +167,7 @@ export async function openControlLink(o: ControlLinkOptions): Promise<ControlLin
   let stopped: Promise<void> | undefined;
   return {
     sync,
+    client,
     reconciler,
     reporter,
     identity,
@@ -151,7 +176,8 @@ export async function openControlLink(o: ControlLinkOptions): Promise<ControlLin
     certificates,
     mergeRoutes,
     start: async (agentUrl) => {
-      const host: SyncHost = { id: hostId, region: o.region, capacity: c.capacity, agent_url: agentUrl, proxy: c.proxy_address, agent_secret: identity.agent_secret, mesh: o.mesh };
+      const capacity = { machines: c.capacity.machines, volume_gb: c.capacity.volume_gb ?? volumeRoomGb(dirname(c.cache_file), logger) };
+      const host: SyncHost = { id: hostId, region: o.region, capacity, agent_url: agentUrl, proxy: c.proxy_address, agent_secret: identity.agent_secret, mesh: o.mesh };
       await sync.start(host);
       logger.info('following the control plane', { url: c.url, host: hostId, proxy: c.proxy_address, apps_domain: c.apps_domain });
     },

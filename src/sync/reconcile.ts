@@ -39,8 +39,15 @@ import type { SyncView } from './sync-cache.js';
  */
 const CONTROL_DOWN: ReadonlySet<string> = new Set(['ERR_CONTROL_UNREACHABLE', 'ERR_REGISTRY_UNREACHABLE']);
 
+/**
+ * Why a machine that mounts a volume is not made yet: its volume is not mounted here yet, or the
+ * machine it replaces still holds it. Waiting, not failing: not reported failed (a deploy would
+ * roll back), and tried again as soon as a view comes or a machine of this host changes.
+ */
+const WAITING: ReadonlySet<string> = new Set(['ERR_VOLUME_NOT_READY', 'ERR_VOLUME_BUSY']);
+
 /** What the reconciler needs of the host's machines (the MachineManager; fakes in unit tests). */
-export type ReconcileMachines = Pick<MachineManager, 'onChange' | 'get' | 'create' | 'stop' | 'destroy'> & Partial<Pick<MachineManager, 'logs' | 'start'>>;
+export type ReconcileMachines = Pick<MachineManager, 'onChange' | 'get' | 'create' | 'stop' | 'destroy'> & Partial<Pick<MachineManager, 'logs' | 'start' | 'list'>>;
 /** What it needs of the control plane: a machine's secrets and images by digest. */
 export type ReconcileClient = Pick<ControlClient, 'json' | 'downloadImage'>;
 
@@ -56,6 +63,8 @@ export interface ReconcilerOptions {
    * platform registry into the host image store; answers what the image says to run.
    */
   images?: { pull(app: string, digest: string, signal: AbortSignal): Promise<ImageDefaults> } | undefined;
+  /** Mount points of this host's ready volumes (agent/volume-link.ts); without it no machine mounts one. */
+  volumes?: { pathOf(id: string): string | undefined } | undefined;
   clock: Clock;
   logger: Logger;
   /** Backoff of a failing machine: from this, doubling up to retryMaxMs (defaults 1 s and 30 s). */
@@ -112,7 +121,10 @@ export class Reconciler {
   private readonly abort = new AbortController();
 
   constructor(private readonly o: ReconcilerOptions) {
-    this.offChange = o.machines.onChange(() => this.reportAll());
+    this.offChange = o.machines.onChange(() => {
+      this.reportAll();
+      this.retryWaiting();
+    });
   }
 
   /** A new view (the cache at start, then every feed batch): converge to it. */
@@ -143,6 +155,7 @@ export class Reconciler {
     for (const slot of this.slots.values()) {
       // The control plane answered the feed again: what failed for want of it is tried now.
       if (slot.retry && slot.lastError && CONTROL_DOWN.has(slot.lastError.code) && view.revision > slot.failedAt) this.retryNow(slot, false);
+      if (slot.retry && slot.lastError && WAITING.has(slot.lastError.code)) this.retryNow(slot, false);
       this.kick(slot);
     }
     this.sweepStates(view);
@@ -172,6 +185,12 @@ export class Reconciler {
     for (const s of this.slots.values()) s.retry?.cancel();
     this.abort.abort();
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  /** Machines waiting for a volume (WAITING): tried again now. */
+  private retryWaiting(): void {
+    if (this.stopped) return;
+    for (const slot of this.slots.values()) if (slot.retry && slot.lastError && WAITING.has(slot.lastError.code)) this.retryNow(slot, false);
   }
 
   private retryNow(slot: Slot, reset: boolean): void {
@@ -233,6 +252,7 @@ export class Reconciler {
       const answer = (await this.o.client.json('GET', `/v1/hosts/${this.o.hostId}/apps/${app}/machines/${id}/secrets`, undefined, this.abort.signal)) as { secrets?: unknown };
       const secrets = isStringRecord(answer.secrets) ? answer.secrets : {};
       const c = withOverrides(machineConfigFor(release.config, { app, image, secrets, defaults, role: doc.role, process_group: doc.process_group, cmd: doc.overrides?.cmd }), doc.overrides);
+      const mounts = this.volumeMounts(app, id, doc, c.mount);
       // The placement may have gone or moved on while the image came: the next kick decides.
       if (this.stopped || slot.want?.release !== release.version) return;
       // Set first, so the states of the machine being made (created, starting) are reported.
@@ -243,7 +263,7 @@ export class Reconciler {
         app,
         {
           region: doc.region,
-          config: { image: c.image, cmd: c.cmd, env: c.env, secrets: c.secrets, internal_port: c.internal_port, guest: c.guest, restart: c.restart, checks: c.checks, user: c.user, workdir: c.workdir, files: c.files },
+          config: { image: c.image, cmd: c.cmd, env: c.env, secrets: c.secrets, internal_port: c.internal_port, guest: c.guest, restart: c.restart, checks: c.checks, user: c.user, workdir: c.workdir, files: c.files, mounts },
           // Asked to be stopped (a restarted agent makes it again): made, not started.
           skip_start: desiredStopped(doc),
         },
@@ -256,6 +276,22 @@ export class Reconciler {
       slot.running = undefined;
       throw e;
     }
+  }
+
+  /**
+   * A placed machine's volume (MachineDoc.volume) at the release's `[mounts]` destination, once
+   * this host has it mounted and no other machine here still mounts it (the one it replaces is
+   * stopped first): until then the create fails and is retried with the backoff.
+   */
+  private volumeMounts(app: string, id: string, doc: MachineDoc, mount: { source: string; destination: string } | undefined): { volume: string; path: string }[] | undefined {
+    if (doc.volume === undefined || mount === undefined) {
+      if (mount !== undefined && doc.role === undefined) throw new StarlingError('ERR_VOLUME_NOT_READY', `machine ${id} of app ${app} was placed without a volume, and the release mounts ${mount.source}: the control plane places it again`);
+      return undefined;
+    }
+    if (this.o.volumes?.pathOf(doc.volume) === undefined) throw new StarlingError('ERR_VOLUME_NOT_READY', `volume ${doc.volume} is not mounted on this host yet: machine ${id} starts once it is`);
+    const holder = (this.o.machines.list?.(app) ?? []).find((m) => m.id !== id && m.state !== 'destroyed' && m.config.volumes.includes(doc.volume!));
+    if (holder) throw new StarlingError('ERR_VOLUME_BUSY', `machine ${holder.id} still mounts volume ${doc.volume}: machine ${id} starts once it is gone`);
+    return [{ volume: doc.volume, path: mount.destination }];
   }
 
   /**
@@ -356,7 +392,7 @@ export class Reconciler {
           ...machineDetails(m),
           ...withTail(tailOf(this.o.machines.logs?.(slot.app, slot.id, { tail: LIVE_TAIL_LINES }).entries)),
         });
-      } else if (slot.lastError && slot.want && !CONTROL_DOWN.has(slot.lastError.code)) {
+      } else if (slot.lastError && slot.want && !CONTROL_DOWN.has(slot.lastError.code) && !WAITING.has(slot.lastError.code)) {
         // Not for want of the control plane: such a report could only arrive once it is back, when
         // the machine is being made again, and a deploy would take it for a broken release.
         const event = { at: slot.failedTime, type: 'failed', message: `could not be created: ${slot.lastError.message}`.slice(0, MAX_TAIL_LINE_CHARS) };

@@ -38,7 +38,7 @@ export const SYNC_BACKOFF_MAX_MS = 10_000;
 export interface SyncHost {
   id: string;
   region: string;
-  capacity: { machines: number };
+  capacity: { machines: number; volume_gb?: number | undefined };
   agent_url: string;
   /** `IP:PORT` where other hosts' proxies reach this host's proxy. */
   proxy?: string | undefined;

@@ -11,7 +11,7 @@ export interface ControlSection {
   insecure: boolean;
   /** The host id the operator gave (`hosts add NAME`); undefined: whatever the join token says. */
   host_id: string | undefined;
-  capacity: { machines: number };
+  capacity: { machines: number; volume_gb?: number | undefined };
   /** `IP:PORT` where other hosts' proxies reach this host's proxy. */
   proxy_address: string;
   /** Each control-plane app is served at `<app>.<apps_domain>`. */

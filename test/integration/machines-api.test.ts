@@ -67,7 +67,7 @@ class FakeMachines implements MachinesPort {
       config: {
         image: c.image, cmd: c.cmd ?? ['node', 'server.js'], env: c.env ?? {}, internal_port: c.internal_port ?? 8080,
         guest: { memory_mb: 256, cpus: 1, pids: 256, ...c.guest }, restart: { policy: 'on-failure', max_retries: 3 },
-        checks: c.checks ?? {}, secret_names: Object.keys(c.secrets ?? {}).sort(), secrets: c.secrets,
+        checks: c.checks ?? {}, secret_names: Object.keys(c.secrets ?? {}).sort(), volumes: (c.mounts ?? []).map((m) => m.volume), secrets: c.secrets,
       },
     };
     this.machines.set(id, m);

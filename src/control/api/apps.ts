@@ -65,7 +65,7 @@ export function appRoutes(ctx: ApiContext): Route[] {
       method: 'DELETE',
       path: '/v1/apps/{app}',
       access: 'admin',
-      summary: 'Destroy an app with its releases, secrets, machines, deploys, app tokens, registry logins, private address and images',
+      summary: 'Destroy an app with its releases, secrets, machines, deploys, volumes, app tokens, registry logins, private address and images',
       responses: { '200': '{ deleted: name }', '404': 'ERR_APP_NOT_FOUND' },
       async handler({ params }) {
         const name = params.app!;
@@ -73,7 +73,7 @@ export function appRoutes(ctx: ApiContext): Route[] {
           const app = await getApp(ctx, name);
           // Deleting the machine documents is what makes the hosts destroy the machines.
           const children = (
-            await Promise.all(['releases', 'secrets', 'machines', 'machine_leases', 'deploys', 'registry_logins', 'private_ips'].map((c) => store.list(c, { prefix: `${name}.` })))
+            await Promise.all(['releases', 'secrets', 'machines', 'machine_leases', 'deploys', 'registry_logins', 'private_ips', 'volumes', 'volume_states'].map((c) => store.list(c, { prefix: `${name}.` })))
           ).flat();
           // Its app tokens go too: a new app of the same name must not inherit them; so do its
           // custom domains and certificates (a new app of the name orders its own).

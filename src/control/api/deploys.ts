@@ -49,6 +49,12 @@ export async function startDeploy(ctx: ApiContext, runner: DeployRunner, appName
   const targets = regionTotals(group_targets);
   const total = Object.values(targets).reduce((a, b) => a + b, 0);
   const strategy = body.strategy ?? config.deploy.strategy;
+  // A volume holds one machine: the new one can only take its place (fly's rule, docs/volumes.md).
+  if (config.mounts.length > 0 && (strategy === 'canary' || strategy === 'bluegreen')) {
+    throw new HttpError(400, 'ERR_DEPLOY_STRATEGY', `app ${app.name} mounts volume ${config.mounts[0]!.source}: a ${strategy} deploy needs a second machine beside each old one, and a volume holds one; use rolling or immediate (machines are replaced in place)`, [
+      { path: 'strategy', message: 'must be rolling or immediate for an app with [mounts]' },
+    ]);
+  }
   const at = new Date(ctx.clock.now()).toISOString();
   const doc: DeployDoc = {
     id: randomBytes(6).toString('hex'),

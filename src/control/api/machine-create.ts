@@ -20,7 +20,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { NoCapacityError, hostViews, pickHostFor } from '../scheduler/index.js';
+import { NoCapacityError, hostViews, limitToVolumes, noVolume, pickHostFor, takeVolume } from '../scheduler/index.js';
+import { volumeNeeds } from '../deploy/index.js';
 import { isAppMachine, machineKey, type MachineDoc, type MachineOverrides, type ReleaseDoc } from '../../contract/index.js';
 import type { DeployRunner } from '../deploy/index.js';
 import { getApp } from './apps.js';
@@ -118,11 +119,15 @@ export function machineCreateRoutes(ctx: ApiContext, runner: DeployRunner): Rout
         const release = await deployedRelease(ctx, app, body);
         const region = body?.region ?? app.primary_region;
         const all = (await store.list('machines')).map((e) => e.value as MachineDoc);
-        const hosts = hostViews((await store.list('hosts')).map((e) => e.value as HostDoc), all);
+        const mine = all.filter((m) => m.app === app.name);
+        // A release that mounts a volume: the machine goes where a free one of that name is (docs/volumes.md).
+        const needs = await volumeNeeds(store, app.name, release.config, mine);
+        const views = hostViews((await store.list('hosts')).map((e) => e.value as HostDoc), all);
         let host: string;
         try {
-          host = pickHostFor(region, hosts, all.filter((m) => m.app === app.name)).host;
+          host = pickHostFor(region, needs ? limitToVolumes(views, needs.free) : views, mine).host;
         } catch (e) {
+          if (e instanceof NoCapacityError && needs) throw noVolume(app.name, needs.name, [region]);
           if (e instanceof NoCapacityError) throw new HttpError(400, 'ERR_NO_CAPACITY', e.message, [{ path: 'region', message: `no healthy host in ${region} has room for a machine` }]);
           throw e;
         }
@@ -139,6 +144,7 @@ export function machineCreateRoutes(ctx: ApiContext, runner: DeployRunner): Rout
           ...(body?.config?.metadata ? { metadata: body.config.metadata } : {}),
           ...(body?.skip_launch ? { desired_state: 'stopped' as const, desired_version: 1 } : {}),
           ...createdGroup(release, body?.config?.metadata),
+          ...(needs ? { volume: takeVolume(needs.free, host, region)!.id } : {}),
         };
         await store.transaction([{ op: 'put', collection: 'machines', key: machineKey(app.name, doc.id), value: doc, expectRevision: 0 }]);
         ctx.logger.info('machine created', { app: app.name, machine: doc.id, region, host, release: release.version, by: who(principal) });

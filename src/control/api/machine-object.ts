@@ -46,6 +46,8 @@ export interface PlatformMachine extends MachineObject {
   process_group?: string;
   /** A deploy's temporary machine (MachineDoc.role): not one of the app's, in no group. */
   role?: MachineRole | undefined;
+  /** The volume it mounts (docs/volumes.md); null: none. */
+  volume: string | null;
 }
 
 /** What building many machines' objects reads once. */
@@ -113,6 +115,7 @@ function build(ctx: ApiContext, m: MachineDoc, release: ReleaseDoc | undefined, 
     reported_at: s?.updated_at ?? null,
     desired_state: m.desired_state ?? 'started',
     cordoned: m.cordoned ?? false,
+    volume: m.volume ?? null,
     ...(isAppMachine(m) ? { process_group: groupOf(m) } : { role: m.role }),
   };
 }

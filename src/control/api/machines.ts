@@ -3,14 +3,14 @@
  * `scale count` (src/control/scheduler places; one transaction commits), and the status summary
  * `starling status` shows.
  */
-import { NoCapacityError, hostViews, planScaleGroups } from '../scheduler/index.js';
+import { NoCapacityError, hostViews, limitToVolumes, noVolume, planScaleGroups, takeVolume } from '../scheduler/index.js';
 import type { Op } from '../store/index.js';
-import type { DeployDoc, DeployRunner } from '../deploy/index.js';
+import { volumeNeeds, type DeployDoc, type DeployRunner } from '../deploy/index.js';
 import { randomBytes } from 'node:crypto';
 import { getApp } from './apps.js';
 import { getDetails, listDetails } from './machine-details.js';
 import { platformMachines } from './machine-object.js';
-import { DEFAULT_PROCESS_GROUP, MACHINE_ID_RE, groupOf, isAppMachine, type MachineDetailsDoc } from '../../contract/index.js';
+import { DEFAULT_PROCESS_GROUP, MACHINE_ID_RE, groupOf, isAppMachine, releaseKey, type MachineDetailsDoc, type ReleaseDoc } from '../../contract/index.js';
 import { scaleCounts } from './process-groups.js';
 import { HttpError, json, route, type Route } from './http.js';
 import { ScaleCount, machineKey, type ApiContext, type HostDoc, type MachineDoc, type MachineStateDoc } from './schemas.js';
@@ -60,22 +60,31 @@ export function machineRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
         const release = app.deployed_release ?? 0;
         if (release === 0) throw new HttpError(400, 'ERR_NOT_DEPLOYED', `app ${app.name} has no deployed release to scale: run starling deploy first`);
         const all = (await store.list('machines')).map((e) => e.value as MachineDoc);
-        const hosts = hostViews((await store.list('hosts')).map((e) => e.value as HostDoc), all);
         const mine = all.filter((m) => m.app === app.name);
+        // A release that mounts a volume: each new machine goes where a free volume of that name is (scheduler/volumes.ts).
+        const releaseDoc = (await store.get('releases', releaseKey(app.name, release)))?.value as ReleaseDoc | undefined;
+        const needs = releaseDoc && (await volumeNeeds(store, app.name, releaseDoc.config, mine));
+        const views = hostViews((await store.list('hosts')).map((e) => e.value as HostDoc), all);
+        const hosts = needs ? limitToVolumes(views, needs.free) : views;
         // Per process group (process-groups.ts): `count` alone is the app's only group.
         const counts = await scaleCounts(ctx, app.name, release, body);
         let plan;
         try {
           plan = planScaleGroups(hosts, mine.map((m) => ({ ...m, group: groupOf(m) })), { counts, regions: body.regions, primaryRegion: app.primary_region });
         } catch (e) {
+          if (e instanceof NoCapacityError && needs) throw noVolume(app.name, needs.name, e.shortfalls.map((s) => s.region));
           if (e instanceof NoCapacityError) throw new HttpError(400, 'ERR_NO_CAPACITY', e.message, e.shortfalls.map((s) => ({ path: `${s.group && s.group !== DEFAULT_PROCESS_GROUP ? `groups.${s.group}.` : ''}regions.${s.region}`, message: `${s.needed} needed, ${s.placeable} placeable on ${s.healthyHosts} healthy host(s)` })));
           throw e;
         }
         const at = new Date(ctx.clock.now()).toISOString();
-        const created: MachineDoc[] = plan.create.map((t) => ({
-          id: randomBytes(7).toString('hex'), app: app.name, region: t.region, host: t.host, release, deploy: null, created_at: at,
-          ...(t.group === DEFAULT_PROCESS_GROUP ? {} : { process_group: t.group }),
-        }));
+        const created: MachineDoc[] = plan.create.map((t) => {
+          const volume = needs && takeVolume(needs.free, t.host, t.region);
+          return {
+            id: randomBytes(7).toString('hex'), app: app.name, region: t.region, host: t.host, release, deploy: null, created_at: at,
+            ...(t.group === DEFAULT_PROCESS_GROUP ? {} : { process_group: t.group }),
+            ...(volume ? { volume: volume.id } : {}),
+          };
+        });
         const ops: Op[] = [
           ...created.map((m): Op => ({ op: 'put', collection: 'machines', key: machineKey(app.name, m.id), value: m, expectRevision: 0 })),
           ...plan.destroy.map((id): Op => ({ op: 'delete', collection: 'machines', key: machineKey(app.name, id) })),

@@ -20,6 +20,7 @@ import { hostRoutes } from './hosts.js';
 import { orgRoutes } from './orgs.js';
 import { wireguardRoutes } from './wireguard.js';
 import { privateIpRoutes } from './private-ips.js';
+import { volumeRoutes } from './volumes.js';
 import { imageRoutes } from './images.js';
 import { json, route, type Route } from './http.js';
 import type { ApiContext } from './schemas.js';
@@ -65,6 +66,7 @@ export function controlRoutes(given: ApiContext & { registryAuth?: RegistryAuth 
     ...orgRoutes(ctx),
     ...wireguardRoutes(ctx),
     ...privateIpRoutes(ctx),
+    ...volumeRoutes(ctx),
     ...hostRoutes(ctx),
     ...agentRoutes(ctx),
     ...imageRoutes(ctx),

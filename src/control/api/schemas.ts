@@ -101,7 +101,7 @@ export const SetSecrets = z
 /** What a joined host says about itself; its id and region come from its credential. */
 export const RegisterHost = z.strictObject({
   region: regionCode,
-  capacity: z.strictObject({ machines: z.number().int().min(0).max(100000) }),
+  capacity: z.strictObject({ machines: z.number().int().min(0).max(100000), volume_gb: z.number().int().min(0).max(1_000_000).optional() }),
   agent_url: z.url({ protocol: /^https?$/ }),
   /** `IP:PORT` where other hosts' proxies reach this host's proxy (and through it its machines). */
   proxy: z

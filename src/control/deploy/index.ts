@@ -5,3 +5,4 @@ export { releaseCommandResult, releaseCommandStep, type ReleaseCommandInput, typ
 export { DeployRunner, type DeployRunnerOptions } from './runner.js';
 export { deployTargets, describeTargets, groupTargets, regionTotals, rollbackTargets } from './targets.js';
 export { ACTIVE_STATES, DEPLOY_STRATEGIES, deployKey, type DeployDoc, type DeployEvent, type DeployFailure, type DeployState, type DeployStrategy, type GroupTargets, type ReleaseCommandRun } from './types.js';
+export { volumeNeeds, type VolumeNeeds } from './volumes.js';

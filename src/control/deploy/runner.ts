@@ -7,10 +7,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { StarlingError, describeError, type Clock, type Logger } from '../../shared/index.js';
-import { NoCapacityError, hostViews, pickHostFor, type HostView, type MachinePlacement } from '../scheduler/index.js';
+import { NoCapacityError, hostViews, limitToVolumes, noVolume, pickHostFor, takeVolume, type HostView, type MachinePlacement } from '../scheduler/index.js';
+import { volumeNeeds } from './volumes.js';
 import type { Op, StateStore } from '../store/index.js';
 // The documents come from the contract, not from api/schemas.ts, which imports this runner's type.
-import { DEFAULT_PROCESS_GROUP, groupOf, isAppMachine, machineKey, type AppDoc, type HostDoc, type MachineDetailsDoc, type MachineDoc, type MachineStateDoc } from '../../contract/index.js';
+import { DEFAULT_PROCESS_GROUP, groupOf, isAppMachine, machineKey, releaseKey, type AppDoc, type ReleaseDoc, type HostDoc, type MachineDetailsDoc, type MachineDoc, type MachineStateDoc } from '../../contract/index.js';
 import { nextStep, type PlanMachine } from './plan.js';
 import { runReleaseCommand } from './release-command-run.js';
 import { groupTargets, rollbackTargets } from './targets.js';
@@ -134,16 +135,24 @@ export class DeployRunner {
           const spread: MachinePlacement[] = machines.filter((m) => m.release === release).map((m) => ({ id: m.id, region: m.region, host: m.host }));
           const placed: MachineDoc[] = [];
           let short: NoCapacityError | undefined;
+          // A release that mounts a volume: a new machine goes where a free one is; while the old
+          // machines hold them all, none is, and the machine is replaced in place below.
+          const releaseDoc = (await store.get('releases', releaseKey(doc.app, release)))?.value as ReleaseDoc | undefined;
+          const needs = releaseDoc && (await volumeNeeds(store, doc.app, releaseDoc.config, machines));
+          const room = needs ? limitToVolumes(hosts, needs.free) : hosts;
           for (const { group, region } of step.places) {
             try {
-              const t = pickHostFor(region, hosts, spread);
+              const t = pickHostFor(region, room, spread);
               const at = new Date(this.o.clock.now()).toISOString();
               // `app` is written as no group: the placements of apps without [processes] stay as they were.
               const g = group === DEFAULT_PROCESS_GROUP ? {} : { process_group: group };
-              placed.push({ id: randomBytes(7).toString('hex'), app: doc.app, region, host: t.host, release, deploy: doc.id, created_at: at, ...g });
+              const volume = needs && takeVolume(needs.free, t.host, region);
+              placed.push({ id: randomBytes(7).toString('hex'), app: doc.app, region, host: t.host, release, deploy: doc.id, created_at: at, ...g, ...(volume ? { volume: volume.id } : {}) });
               spread.push({ id: placed.at(-1)!.id, region, host: t.host });
-              const h = hosts.find((x) => x.id === t.host);
-              if (h) h.used++;
+              for (const list of [hosts, room]) {
+                const h = list.find((x) => x.id === t.host);
+                if (h) h.used++;
+              }
             } catch (e) {
               if (!(e instanceof NoCapacityError)) throw e;
               short = e;
@@ -161,12 +170,13 @@ export class DeployRunner {
           const wanted = rollingBack ? rollbackTargets(doc) : groupTargets(doc);
           const olds = plan.filter((m) => m.release !== release && m.region === region).sort((a, b) => Number(a.healthy) - Number(b.healthy));
           const victim = olds.find((m) => m.group === group) ?? olds.find((m) => wanted[m.group] === undefined);
-          if (victim && batch !== Infinity) {
+          // With volumes even an immediate deploy replaces them one by one: each new machine needs its old one's volume.
+          if (victim && (batch !== Infinity || (needs !== undefined && !rollingBack))) {
             doc = await this.retire(doc, machines, [victim.id], `no spare capacity in ${region}: replacing machine ${victim.id} in place`);
-          } else if (rollingBack) {
-            return void (await this.finish(doc, 'failed', `rollback stopped: ${short?.message ?? 'no capacity'}`));
           } else {
-            doc = await this.startRollback(doc, short?.message ?? 'no capacity');
+            const why = needs ? noVolume(doc.app, needs.name, [region]).message : (short?.message ?? 'no capacity');
+            if (rollingBack) return void (await this.finish(doc, 'failed', `rollback stopped: ${why}`));
+            doc = await this.startRollback(doc, why);
           }
           break;
         }

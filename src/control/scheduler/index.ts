@@ -15,3 +15,4 @@ export {
   type Shortfall,
 } from './placement.js';
 export { planScaleGroups, type GroupPlacement, type GroupScalePlan, type GroupScaleRequest } from './scale-groups.js';
+export { freeVolumes, limitToVolumes, noVolume, takeVolume, type VolumeView } from './volumes.js';

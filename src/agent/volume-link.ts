@@ -1,0 +1,129 @@
+/**
+ * The agent's side of volumes (docs/volumes.md): the volumes the control plane placed on this host
+ * (`volumes/*` with `host` = this one, from every view and the cached one at start), made, mounted
+ * and grown by the VolumeStore, and reported (`PUT …/volumes/<id>/state`) when what they are
+ * changes. A volume whose document is gone is removed once no machine of this host mounts it.
+ * Views are applied one at a time, the newest wins; a volume that failed is tried again with the
+ * next view.
+ */
+import type { VolumeDoc } from '../contract/index.js';
+import { describeError, type Logger } from '../shared/index.js';
+import type { SyncView } from '../sync/index.js';
+import type { VolumeStatus, VolumeStore } from '../volumes/index.js';
+
+export interface VolumeReporter {
+  json(method: string, path: string, body?: unknown): Promise<unknown>;
+}
+
+export class VolumeLink {
+  private chain: Promise<void> = Promise.resolve();
+  private want: { docs: VolumeDoc[] } | undefined;
+  /** Ready volumes by id: what machines may mount. */
+  private readonly ready = new Map<string, VolumeStatus>();
+  /** The last report sent for each volume (its JSON), so only changes are sent. */
+  private readonly sent = new Map<string, string>();
+
+  private hostId = '';
+  private closed = false;
+
+  constructor(
+    private readonly store: VolumeStore,
+    private readonly reporter: VolumeReporter | undefined,
+    private readonly logger: Logger,
+    /** Whether a machine of this host mounts the volume now (its files must stay). */
+    private readonly inUse: (app: string, id: string) => boolean,
+  ) {}
+
+  onView(view: SyncView, hostId: string): void {
+    this.hostId = hostId;
+    const docs = ([...(view.documents.get('volumes')?.values() ?? [])] as VolumeDoc[]).filter((v) => v.host === hostId);
+    const first = this.want === undefined;
+    this.want = { docs };
+    if (first || this.pendingChange(docs)) this.chain = this.chain.then(() => this.apply()).catch((e: unknown) => this.logger.error('volumes not updated', { error: describeError(e) }));
+  }
+
+  /** Whether the view asks for anything the volumes are not yet (a new one, a new size, one gone). */
+  private pendingChange(docs: readonly VolumeDoc[]): boolean {
+    const ids = new Set(docs.map((d) => d.id));
+    return docs.some((d) => this.ready.get(d.id)?.size_gb !== d.size_gb) || [...this.ready.keys()].some((id) => !ids.has(id)) || this.store.present().some((p) => !ids.has(p.id));
+  }
+
+  /** The mount point of a ready volume of this host, for a machine's mount; undefined while it is not. */
+  pathOf(id: string): string | undefined {
+    return this.ready.get(id)?.path;
+  }
+
+  settled(): Promise<void> {
+    return this.chain;
+  }
+
+  private async apply(): Promise<void> {
+    if (this.closed) return;
+    const docs = this.want?.docs ?? [];
+    for (const v of docs) {
+      try {
+        const status = await this.store.ensure(v, this.inUse(v.app, v.id));
+        if (this.ready.get(v.id)?.size_gb !== status.size_gb) this.logger.info('volume ready', { app: v.app, volume: v.id, name: v.name, size_gb: status.size_gb, path: status.path });
+        this.ready.set(v.id, status);
+        await this.report(v, { state: 'ready', size_gb: status.size_gb, used_bytes: status.used_bytes, total_bytes: status.total_bytes });
+      } catch (e) {
+        this.logger.error('volume not made: tried again with the next change', { app: v.app, volume: v.id, error: describeError(e) });
+        await this.report(v, { state: 'failed', size_gb: 0, used_bytes: 0, total_bytes: 0, error: describeError(e).slice(0, 500) });
+      }
+    }
+    const ids = new Set(docs.map((d) => d.id));
+    for (const p of this.store.present()) {
+      if (ids.has(p.id)) continue;
+      if (this.inUse(p.app, p.id)) {
+        this.logger.warn('volume destroyed on the control plane, kept while a machine mounts it', { app: p.app, volume: p.id });
+        continue;
+      }
+      try {
+        await this.store.remove(p.app, p.id);
+        this.ready.delete(p.id);
+        this.sent.delete(p.id);
+        this.logger.warn('volume removed: destroyed on the control plane', { app: p.app, volume: p.id });
+      } catch (e) {
+        this.logger.error('volume not removed: tried again with the next change', { app: p.app, volume: p.id, error: describeError(e) });
+      }
+    }
+  }
+
+  /**
+   * The agent stops, after its machines: every volume is unmounted (kept), and mounted again at
+   * the next start — nothing of a stopped agent stays mounted on the host.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.chain;
+    for (const p of this.store.present()) {
+      await this.store.unmount(p.app, p.id).catch((e: unknown) => this.logger.warn('volume not unmounted', { volume: p.id, error: describeError(e) }));
+    }
+    this.ready.clear();
+  }
+
+  /** Refreshes the use figures of ready volumes (the agent's state reports call it now and then). */
+  async refresh(): Promise<void> {
+    for (const v of this.want?.docs ?? []) {
+      if (!this.ready.has(v.id)) continue;
+      try {
+        const s = this.store.status(v);
+        this.ready.set(v.id, s);
+        await this.report(v, { state: 'ready', size_gb: s.size_gb, used_bytes: s.used_bytes, total_bytes: s.total_bytes });
+      } catch {
+        /* gone meanwhile: the next view says */
+      }
+    }
+  }
+
+  private async report(v: VolumeDoc, body: { state: 'ready' | 'failed'; size_gb: number; used_bytes: number; total_bytes: number; error?: string }): Promise<void> {
+    const text = JSON.stringify(body);
+    if (!this.reporter || this.sent.get(v.id) === text) return;
+    try {
+      await this.reporter.json('PUT', `/v1/hosts/${this.hostId}/apps/${v.app}/volumes/${v.id}/state`, body);
+      this.sent.set(v.id, text);
+    } catch (e) {
+      this.logger.warn('volume state not reported: sent again with the next change', { volume: v.id, error: describeError(e) });
+    }
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Volumes (fly's `fly volumes`; docs/volumes.md): an app's storage of a fixed size on one host.
+ * The control plane picks the host — healthy, in the region asked, with room for the size among
+ * the volumes it holds already (`capacity.volume_gb`, which its agent registers) — and writes
+ * `volumes/<app>.<id>`; that host's agent makes the filesystem and reports it under
+ * `volume_states/<app>.<id>`. A volume a machine mounts (MachineDoc.volume) cannot be destroyed.
+ */
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { VOLUME_ID_RE, VOLUME_NAME_RE, VOLUME_STATES, volumeKey, type VolumeDoc, type VolumeStateDoc } from '../../contract/index.js';
+import { isKnownRegion } from '../../shared/index.js';
+import { asHost } from './agents.js';
+import { getApp } from './apps.js';
+import { HttpError, json, route, type Route } from './http.js';
+import type { ApiContext, HostDoc, MachineDoc } from './schemas.js';
+
+export const VOLUMES = 'volumes';
+export const VOLUME_STATES_COLLECTION = 'volume_states';
+/** fly's largest volume is 500 GB. */
+export const MAX_VOLUME_GB = 500;
+
+const sizeGb = z.number().int('must be a whole number of GB').min(1, 'must be at least 1 GB').max(MAX_VOLUME_GB, `must be at most ${MAX_VOLUME_GB} GB`);
+const CreateVolume = z.strictObject({
+  name: z.string().regex(VOLUME_NAME_RE, 'must be 1-30 characters of a-z, 0-9 and "_", as [mounts] source names it'),
+  region: z.string().trim().toLowerCase().refine(isKnownRegion, 'is not a known region (see GET /v1/regions)'),
+  size_gb: sizeGb.default(1),
+});
+const ExtendVolume = z.strictObject({ size_gb: sizeGb });
+const ReportVolume = z.strictObject({
+  state: z.enum(VOLUME_STATES),
+  size_gb: z.number().int().min(0).max(MAX_VOLUME_GB),
+  used_bytes: z.number().int().min(0),
+  total_bytes: z.number().int().min(0),
+  error: z.string().max(500).optional(),
+});
+
+/** What the API answers of a volume: the document, its last report, and the machine that mounts it. */
+export interface VolumeView extends VolumeDoc {
+  state: VolumeStateDoc['state'] | 'pending';
+  used_bytes: number | null;
+  total_bytes: number | null;
+  error: string | null;
+  attached_machine: string | null;
+}
+
+/** GB the volumes on each host take. */
+function usedGb(volumes: readonly VolumeDoc[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const v of volumes) out.set(v.host, (out.get(v.host) ?? 0) + v.size_gb);
+  return out;
+}
+
+export function volumeRoutes(ctx: ApiContext): Route[] {
+  const { store } = ctx;
+  const all = async (): Promise<VolumeDoc[]> => (await store.list(VOLUMES)).map((e) => e.value as VolumeDoc);
+  const machinesOf = async (app: string): Promise<MachineDoc[]> => (await store.list('machines', { prefix: `${app}.` })).map((e) => e.value as MachineDoc);
+  const view = async (v: VolumeDoc, machines?: readonly MachineDoc[]): Promise<VolumeView> => {
+    const s = (await store.get(VOLUME_STATES_COLLECTION, volumeKey(v.app, v.id)))?.value as VolumeStateDoc | undefined;
+    const attached = (machines ?? (await machinesOf(v.app))).find((m) => m.volume === v.id);
+    return { ...v, state: s?.state ?? 'pending', used_bytes: s?.used_bytes ?? null, total_bytes: s?.total_bytes ?? null, error: s?.error ?? null, attached_machine: attached?.id ?? null };
+  };
+  const find = async (app: string, id: string): Promise<VolumeDoc> => {
+    const doc = VOLUME_ID_RE.test(id) ? ((await store.get(VOLUMES, volumeKey(app, id)))?.value as VolumeDoc | undefined) : undefined;
+    if (!doc) throw new HttpError(404, 'ERR_VOLUME_NOT_FOUND', `app ${app} has no volume ${JSON.stringify(id.slice(0, 40))}`);
+    return doc;
+  };
+  return [
+    route({
+      method: 'POST',
+      path: '/v1/apps/{app}/volumes',
+      access: 'deploy',
+      summary: 'Create a volume on a host of the region with room for it',
+      requestSchema: CreateVolume,
+      responses: { '201': 'the volume', '400': 'ERR_BAD_REQUEST, ERR_NO_CAPACITY (no host of the region has room)', '404': 'ERR_APP_NOT_FOUND' },
+      async handler({ params, body }) {
+        const app = (await getApp(ctx, params.app!)).value;
+        const hosts = (await store.list('hosts')).map((e) => e.value as HostDoc).filter((h) => h.region === body.region && h.healthy !== false);
+        const volumes = await all();
+        const used = usedGb(volumes);
+        const free = (h: HostDoc): number => (h.capacity.volume_gb ?? 0) - (used.get(h.id) ?? 0);
+        const mine = (h: HostDoc): number => volumes.filter((v) => v.host === h.id && v.app === app.name).length;
+        const host = hosts.filter((h) => free(h) >= body.size_gb).sort((a, b) => mine(a) - mine(b) || free(b) - free(a) || a.id.localeCompare(b.id))[0];
+        if (!host) {
+          const most = Math.max(0, ...hosts.map(free));
+          throw new HttpError(400, 'ERR_NO_CAPACITY', hosts.length === 0
+            ? `region ${body.region} has no healthy host for a volume`
+            : `no host in ${body.region} has ${body.size_gb} GB free for volumes (the most any has: ${most} GB)`, [{ path: 'size_gb', message: `at most ${most} GB fits in ${body.region} now` }]);
+        }
+        const doc: VolumeDoc = { id: `vol_${randomBytes(7).toString('hex')}`, name: body.name, app: app.name, region: body.region, host: host.id, size_gb: body.size_gb, created_at: new Date(ctx.clock.now()).toISOString() };
+        await store.put(VOLUMES, volumeKey(app.name, doc.id), doc, { expectRevision: 0 });
+        ctx.logger.info('volume created', { app: app.name, volume: doc.id, name: doc.name, host: doc.host, size_gb: doc.size_gb });
+        return json(201, await view(doc, []));
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/v1/apps/{app}/volumes',
+      access: 'read',
+      summary: "The app's volumes, with their state, use and the machine that mounts each",
+      responses: { '200': '{ volumes: [...] }', '404': 'ERR_APP_NOT_FOUND' },
+      async handler({ params }) {
+        const app = (await getApp(ctx, params.app!)).value;
+        const machines = await machinesOf(app.name);
+        const mine = (await store.list(VOLUMES, { prefix: `${app.name}.` })).map((e) => e.value as VolumeDoc);
+        return json(200, { volumes: await Promise.all(mine.sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id)).map((v) => view(v, machines))) });
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/v1/apps/{app}/volumes/{id}',
+      access: 'read',
+      summary: 'One volume',
+      responses: { '200': 'the volume', '404': 'ERR_APP_NOT_FOUND, ERR_VOLUME_NOT_FOUND' },
+      async handler({ params }) {
+        const app = (await getApp(ctx, params.app!)).value;
+        return json(200, await view(await find(app.name, params.id!)));
+      },
+    }),
+    route({
+      method: 'PUT',
+      path: '/v1/apps/{app}/volumes/{id}/extend',
+      access: 'deploy',
+      summary: 'Grow a volume (never shrink): its host grows the filesystem, mounted or not',
+      requestSchema: ExtendVolume,
+      responses: { '200': 'the volume', '400': 'ERR_VOLUME_SIZE, ERR_NO_CAPACITY', '404': 'ERR_VOLUME_NOT_FOUND' },
+      async handler({ params, body }) {
+        const app = (await getApp(ctx, params.app!)).value;
+        const v = await find(app.name, params.id!);
+        if (body.size_gb <= v.size_gb) throw new HttpError(400, 'ERR_VOLUME_SIZE', `volume ${v.id} is ${v.size_gb} GB: a volume only grows (ask for more than ${v.size_gb})`, [{ path: 'size_gb', message: `must be more than ${v.size_gb}` }]);
+        const host = (await store.get('hosts', v.host))?.value as HostDoc | undefined;
+        const free = (host?.capacity.volume_gb ?? 0) - (usedGb(await all()).get(v.host) ?? 0);
+        if (body.size_gb - v.size_gb > free) throw new HttpError(400, 'ERR_NO_CAPACITY', `host ${v.host} has ${free} GB free for volumes: volume ${v.id} can grow to at most ${v.size_gb + free} GB`, [{ path: 'size_gb', message: `at most ${v.size_gb + free}` }]);
+        const doc = { ...v, size_gb: body.size_gb };
+        await store.put(VOLUMES, volumeKey(app.name, v.id), doc);
+        ctx.logger.info('volume extended', { app: app.name, volume: v.id, from_gb: v.size_gb, to_gb: body.size_gb });
+        return json(200, await view(doc));
+      },
+    }),
+    route({
+      method: 'DELETE',
+      path: '/v1/apps/{app}/volumes/{id}',
+      access: 'deploy',
+      summary: 'Destroy a volume and its data (refused while a machine mounts it)',
+      responses: { '200': '{ destroyed: id }', '404': 'ERR_VOLUME_NOT_FOUND', '409': 'ERR_VOLUME_ATTACHED' },
+      async handler({ params }) {
+        const app = (await getApp(ctx, params.app!)).value;
+        const v = await find(app.name, params.id!);
+        const attached = (await machinesOf(app.name)).find((m) => m.volume === v.id);
+        if (attached) throw new HttpError(409, 'ERR_VOLUME_ATTACHED', `machine ${attached.id} mounts volume ${v.id}: destroy or scale away the machine first`);
+        await store.transaction([
+          { op: 'delete', collection: VOLUMES, key: volumeKey(app.name, v.id) },
+          ...((await store.get(VOLUME_STATES_COLLECTION, volumeKey(app.name, v.id))) ? [{ op: 'delete' as const, collection: VOLUME_STATES_COLLECTION, key: volumeKey(app.name, v.id) }] : []),
+        ]);
+        ctx.logger.warn('volume destroyed', { app: app.name, volume: v.id, host: v.host });
+        return json(200, { destroyed: v.id });
+      },
+    }),
+    route({
+      method: 'PUT',
+      path: '/v1/hosts/{host}/apps/{app}/volumes/{id}/state',
+      access: 'host',
+      summary: "An agent reports one of its volumes: made, its size and use, or why it failed",
+      requestSchema: ReportVolume,
+      responses: { '200': 'the stored report', '403': 'a volume of another host', '404': 'ERR_VOLUME_NOT_FOUND' },
+      async handler({ params, body, principal }) {
+        const { host } = asHost(principal, params.host!);
+        const v = (await store.get(VOLUMES, volumeKey(params.app!, params.id!)))?.value as VolumeDoc | undefined;
+        if (!v) throw new HttpError(404, 'ERR_VOLUME_NOT_FOUND', `no volume ${params.id!.slice(0, 40)} of app ${params.app!.slice(0, 64)}`);
+        if (v.host !== host) throw new HttpError(403, 'ERR_FORBIDDEN', `volume ${v.id} is on host ${v.host}, not ${host}`);
+        const { error, ...figures } = body;
+        const doc: VolumeStateDoc = { id: v.id, app: v.app, host, ...figures, ...(error === undefined ? {} : { error }), updated_at: new Date(ctx.clock.now()).toISOString() };
+        await store.put(VOLUME_STATES_COLLECTION, volumeKey(v.app, v.id), doc);
+        return json(200, doc);
+      },
+    }),
+  ];
+}
+

@@ -1,0 +1,163 @@
+/**
+ * A host's volumes on disk (docs/volumes.md): each an ext4 filesystem in an image file of its
+ * size, loop-mounted where machines bind it. The size is the filesystem's, so a volume that fills
+ * up fails writes with ENOSPC inside the machine and touches nothing else on the host; the image
+ * is allocated in full (fallocate), so the disk the control plane counted is really there.
+ *
+ *   <data>/volume-images/<app>.<id>.img   the image
+ *   <data>/volumes/<app>/<id>/            its mount point (what a machine's mount binds)
+ *
+ * `ensure` is idempotent and is what every change and every start runs: make the image if it is
+ * missing, check and mount it if it is not mounted (after a reboot, or an agent restarted), grow it
+ * if the document asks for more (online, through the loop device). `remove` unmounts and deletes.
+ * Commands run with `wrap` in front (tests, the lab's namespaces).
+ */
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, statfsSync } from 'node:fs';
+import { join } from 'node:path';
+import { StarlingError } from '../shared/index.js';
+
+export interface VolumeRef {
+  app: string;
+  id: string;
+  size_gb: number;
+}
+
+export interface VolumeStatus {
+  /** Where it is mounted: a machine's mount source. */
+  path: string;
+  size_gb: number;
+  used_bytes: number;
+  total_bytes: number;
+}
+
+const GB = 1_000_000_000;
+
+function run(argv: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const [f, ...a] = argv;
+    const child = spawn(f!, a, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-2000)));
+    const fail = (why: string): void => reject(new StarlingError('ERR_VOLUME_IO', `${argv.join(' ')}: ${why}`, { hint: 'volumes need root, loop devices and e2fsprogs (npm run setup)' }));
+    child.on('error', (e) => fail(e.message));
+    child.on('close', (code) => (code === 0 ? resolve(out) : fail(err.trim() || `exited ${code}`)));
+  });
+}
+
+export class VolumeStore {
+  constructor(private readonly o: { dataDir: string; wrap?: readonly string[] }) {}
+
+  private cmd(...argv: string[]): Promise<string> {
+    return run([...(this.o.wrap ?? []), ...argv]);
+  }
+
+  image(app: string, id: string): string {
+    return join(this.o.dataDir, 'volume-images', `${app}.${id}.img`);
+  }
+
+  path(app: string, id: string): string {
+    return join(this.o.dataDir, 'volumes', app, id);
+  }
+
+  /** Whether `dir` is a mount point now (this process's mount namespace). */
+  mounted(dir: string): boolean {
+    return readFileSync('/proc/self/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === dir);
+  }
+
+  /**
+   * Makes, mounts and grows the volume as needed. `inUse`: a machine mounts it now — it is then
+   * grown online only; a kernel that refuses that (some do) leaves it to grow when the machine is gone.
+   */
+  async ensure(v: VolumeRef, inUse = false): Promise<VolumeStatus> {
+    const img = this.image(v.app, v.id);
+    const dir = this.path(v.app, v.id);
+    const bytes = v.size_gb * GB;
+    mkdirSync(join(this.o.dataDir, 'volume-images'), { recursive: true, mode: 0o700 });
+    // The sandbox hands the volume's root to the app's host uid: it must pass through volumes/ and volumes/<app>.
+    for (const d of [join(this.o.dataDir, 'volumes'), join(this.o.dataDir, 'volumes', v.app)]) {
+      mkdirSync(d, { recursive: true, mode: 0o711 });
+      chmodSync(d, 0o711);
+    }
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (!existsSync(img)) {
+      await this.cmd('fallocate', '-l', String(bytes), img);
+      // No blocks reserved for root (the machine's user is not the host's root), inodes and journal made lazily.
+      await this.cmd('mkfs.ext4', '-q', '-F', '-m', '0', '-E', 'lazy_itable_init=1,lazy_journal_init=1', '-L', v.id.slice(0, 16), img);
+    }
+    if (!this.mounted(dir)) {
+      // A host that went down with it mounted: replay the journal and fix what -p may fix before mounting.
+      await this.cmd('e2fsck', '-p', img).catch((e: unknown) => {
+        // 1: errors corrected. Anything else is left for the mount to refuse, with e2fsck's words.
+        if (!/exited 1$/.test((e as Error).message)) throw e;
+      });
+      await this.cmd('mount', '-o', 'loop,nodev,nosuid', img, dir);
+    }
+    if (statSync(img).size < bytes || !this.fsCaughtUp(v)) await this.grow(img, dir, bytes, inUse);
+    return this.status(v);
+  }
+
+  /**
+   * Grows the image, then its filesystem: online through the loop device (resize2fs), else —
+   * when no machine mounts it — unmounted (e2fsck, resize2fs on the image, mounted again).
+   */
+  private async grow(img: string, dir: string, bytes: number, inUse: boolean): Promise<void> {
+    if (statSync(img).size < bytes) await this.cmd('fallocate', '-l', String(bytes), img);
+    const loop = /^(\/dev\/loop\d+):/m.exec(await this.cmd('losetup', '-j', img))?.[1];
+    if (loop === undefined) throw new StarlingError('ERR_VOLUME_IO', `the image ${img} is mounted, but no loop device holds it`);
+    await this.cmd('losetup', '-c', loop);
+    try {
+      await this.cmd('resize2fs', loop);
+      return;
+    } catch (e) {
+      if (inUse) throw new StarlingError('ERR_VOLUME_IO', `the volume's image is grown, its filesystem not yet: this kernel refused to grow it while mounted (${(e as Error).message.split('\n').at(-1) ?? ''}); it grows once no machine mounts it`, { cause: e });
+    }
+    await this.cmd('umount', dir);
+    await this.cmd('e2fsck', '-f', '-p', img).catch((e: unknown) => {
+      if (!/exited 1$/.test((e as Error).message)) throw e;
+    });
+    await this.cmd('resize2fs', img);
+    await this.cmd('mount', '-o', 'loop,nodev,nosuid', img, dir);
+  }
+
+  status(v: VolumeRef): VolumeStatus {
+    const dir = this.path(v.app, v.id);
+    const s = statfsSync(dir);
+    const total = s.blocks * s.bsize;
+    const image = statSync(this.image(v.app, v.id)).size;
+    // The filesystem's size, not the image's: an image grown whose filesystem is not yet counts as before.
+    return { path: dir, size_gb: Math.round((this.fsCaughtUp(v) ? image : total) / GB), used_bytes: total - s.bfree * s.bsize, total_bytes: total };
+  }
+
+  /** Whether the filesystem spans its image (ext4 keeps a few % for itself: 90 % counts). */
+  private fsCaughtUp(v: { app: string; id: string }): boolean {
+    const s = statfsSync(this.path(v.app, v.id));
+    return s.blocks * s.bsize >= 0.9 * statSync(this.image(v.app, v.id)).size;
+  }
+
+  /** Unmounts the volume, keeping it: the next ensure mounts it again (the agent stops). */
+  async unmount(app: string, id: string): Promise<void> {
+    const dir = this.path(app, id);
+    if (this.mounted(dir)) await this.cmd('umount', dir);
+  }
+
+  /** Unmounts the volume and deletes its image and mount point: its data is gone. */
+  async remove(app: string, id: string): Promise<void> {
+    const dir = this.path(app, id);
+    if (this.mounted(dir)) await this.cmd('umount', dir);
+    rmSync(this.image(app, id), { force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  /** The volumes this host has images of: `<app>.<id>`. */
+  present(): { app: string; id: string }[] {
+    const dir = join(this.o.dataDir, 'volume-images');
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir).flatMap((f) => {
+      const m = /^([a-z][a-z0-9-]*)\.(vol_[0-9a-f]{14})\.img$/.exec(f);
+      return m ? [{ app: m[1]!, id: m[2]! }] : [];
+    });
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * Volumes through the control plane's API (loopback, SQLite): a volume goes to a healthy host of
+ * its region with room (the host's registered volume_gb); sizes and regions that do not fit are
+ * refused before anything is made; it grows, never shrinks; its host reports it; a mounted one
+ * cannot be destroyed, nor its host removed without force; a scale of a release that mounts a
+ * volume puts each machine on the host of a free volume of that name, one machine per volume.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { SqliteStore, startControlPlane, type ControlPlane } from '../../src/control/index.js';
+import { ManualClock, silentLogger } from '../../src/shared/index.js';
+import { joinHost } from '../helpers/hosts.js';
+
+const OPERATOR = 'operator-token-volumes-0123456789';
+const dir = mkdtempSync(join(tmpdir(), 'starling-control-volumes-'));
+const clock = new ManualClock(Date.UTC(2026, 0, 1));
+let store: SqliteStore;
+let cp: ControlPlane;
+let base = '';
+const creds = new Map<string, string>();
+
+async function call(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const res = await fetch(base + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? null : JSON.stringify(body) });
+  return { status: res.status, body: await res.json() };
+}
+
+async function host(id: string, region: string, volumeGb: number): Promise<void> {
+  creds.set(id, await joinHost(base, OPERATOR, id, region));
+  const r = await call(creds.get(id)!, 'PUT', `/v1/hosts/${id}`, { region, capacity: { machines: 4, volume_gb: volumeGb }, agent_url: 'http://127.0.0.1:1', agent_secret: 'cc'.repeat(32) });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+}
+
+before(async () => {
+  store = new SqliteStore({ path: join(dir, 'state.db') });
+  cp = await startControlPlane({ listen: { host: '127.0.0.1', port: 0 }, store, tokens: [OPERATOR], imagesDir: join(dir, 'images'), secretsKey: Buffer.alloc(32, 1), clock, logger: silentLogger });
+  base = `http://127.0.0.1:${cp.address.port}`;
+  assert.equal((await call(OPERATOR, 'POST', '/v1/apps', { name: 'db', primary_region: 'fra' })).status, 201);
+  await host('fra1', 'fra', 10);
+  await host('fra2', 'fra', 4);
+});
+after(async () => {
+  await cp.close();
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('volumes', () => {
+  const ids: string[] = [];
+
+  it('a volume goes to a host of its region with room for it, pending until its host reports it', async () => {
+    const r = await call(OPERATOR, 'POST', '/v1/apps/db/volumes', { name: 'pg_data', region: 'fra', size_gb: 6 });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.match(r.body.id, /^vol_[0-9a-f]{14}$/);
+    assert.deepEqual([r.body.host, r.body.size_gb, r.body.state, r.body.attached_machine], ['fra1', 6, 'pending', null], 'fra2 has 4 GB only');
+    ids.push(r.body.id);
+    const second = await call(OPERATOR, 'POST', '/v1/apps/db/volumes', { name: 'pg_data', region: 'fra' });
+    assert.equal(second.body.host, 'fra2', 'a second volume of the app on the other host (spread), 1 GB by default');
+    assert.equal(second.body.size_gb, 1);
+    ids.push(second.body.id);
+  });
+
+  it('refused before anything is made: no room, an unknown region, a bad name or size', async () => {
+    const big = await call(OPERATOR, 'POST', '/v1/apps/db/volumes', { name: 'pg_data', region: 'fra', size_gb: 5 });
+    assert.equal(big.status, 400);
+    assert.equal(big.body.error.code, 'ERR_NO_CAPACITY');
+    assert.match(big.body.error.message, /no host in fra has 5 GB free for volumes \(the most any has: 4 GB\)/);
+    const none = await call(OPERATOR, 'POST', '/v1/apps/db/volumes', { name: 'pg_data', region: 'syd' });
+    assert.match(none.body.error.message, /region syd has no healthy host/);
+    const bad = await call(OPERATOR, 'POST', '/v1/apps/db/volumes', { name: 'Bad-Name', region: 'xyz', size_gb: 0, extra: true });
+    assert.equal(bad.status, 400);
+    for (const f of ['name', 'region', 'size_gb', 'extra']) assert.match(JSON.stringify(bad.body), new RegExp(f));
+    assert.equal((await call(OPERATOR, 'GET', '/v1/apps/db/volumes')).body.volumes.length, 2, 'nothing was made');
+  });
+
+  it('its host reports it ready with its use; another host may not', async () => {
+    const [id] = ids;
+    const report = { state: 'ready', size_gb: 6, used_bytes: 1234, total_bytes: 5_900_000_000 };
+    assert.equal((await call(creds.get('fra2')!, 'PUT', `/v1/hosts/fra2/apps/db/volumes/${id}/state`, report)).status, 403);
+    assert.equal((await call(creds.get('fra1')!, 'PUT', `/v1/hosts/fra1/apps/db/volumes/${id}/state`, report)).status, 200);
+    const shown = (await call(OPERATOR, 'GET', `/v1/apps/db/volumes/${id}`)).body;
+    assert.deepEqual([shown.state, shown.used_bytes, shown.total_bytes], ['ready', 1234, 5_900_000_000]);
+  });
+
+  it('grows, never shrinks, and only as far as its host has room', async () => {
+    const [id] = ids;
+    assert.equal((await call(OPERATOR, 'PUT', `/v1/apps/db/volumes/${id}/extend`, { size_gb: 6 })).body.error.code, 'ERR_VOLUME_SIZE');
+    const over = await call(OPERATOR, 'PUT', `/v1/apps/db/volumes/${id}/extend`, { size_gb: 11 });
+    assert.match(over.body.error.message, /can grow to at most 10 GB/);
+    assert.equal((await call(OPERATOR, 'PUT', `/v1/apps/db/volumes/${id}/extend`, { size_gb: 9 })).body.size_gb, 9);
+  });
+
+  it("a scale of a release that mounts the volume: each machine on a free volume's host, one per volume; not more than there are volumes", async () => {
+    await store.put('releases', 'db.00000001', { app: 'db', version: 1, config: { app: 'db', primary_region: 'fra', mounts: { source: 'pg_data', destination: '/data' } }, image: { ref: 'x', digest: 'sha256:' + '0'.repeat(64) }, secrets_version: 0, created_at: 'x' });
+    const app = (await store.get('apps', 'db'))!;
+    await store.put('apps', 'db', { ...(app.value as object), release_version: 1, deployed_release: 1 });
+    const tooMany = await call(OPERATOR, 'POST', '/v1/apps/db/scale', { count: 3, regions: ['fra'] });
+    assert.equal(tooMany.body.error.code, 'ERR_NO_VOLUME');
+    assert.match(tooMany.body.error.message, /each machine needs its own/);
+    const r = await call(OPERATOR, 'POST', '/v1/apps/db/scale', { count: 2, regions: ['fra'] });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const placed = (r.body.created as { host: string; volume: string }[]).map((m) => [m.host, m.volume]).sort();
+    assert.deepEqual(placed, [['fra1', ids[0]], ['fra2', ids[1]]]);
+    assert.equal((await call(OPERATOR, 'GET', `/v1/apps/db/volumes/${ids[0]!}`)).body.attached_machine, r.body.created.find((m: { volume: string }) => m.volume === ids[0]).id);
+  });
+
+  it('a mounted volume is not destroyed; a host with volumes is not removed without force', async () => {
+    const attached = await call(OPERATOR, 'DELETE', `/v1/apps/db/volumes/${ids[0]!}`);
+    assert.equal(attached.status, 409);
+    assert.equal(attached.body.error.code, 'ERR_VOLUME_ATTACHED');
+    const hostGone = await call(OPERATOR, 'DELETE', '/v1/hosts/fra2');
+    assert.equal(hostGone.status, 409);
+    assert.equal((await call(OPERATOR, 'POST', '/v1/apps/db/scale', { count: 0, regions: ['fra'] })).status, 200);
+    assert.deepEqual((await call(OPERATOR, 'DELETE', `/v1/apps/db/volumes/${ids[0]!}`)).body, { destroyed: ids[0] });
+    assert.equal((await call(OPERATOR, 'DELETE', '/v1/hosts/fra2')).body.error.code, 'ERR_HOST_HAS_VOLUMES');
+    assert.equal((await call(OPERATOR, 'DELETE', '/v1/hosts/fra2?force=true')).status, 200);
+    assert.deepEqual((await call(OPERATOR, 'GET', '/v1/apps/db/volumes')).body.volumes, [], "the removed host's volume went with it");
+  });
+});

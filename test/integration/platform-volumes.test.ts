@@ -1,0 +1,121 @@
+/**
+ * Volumes on the platform (issue 20), with a real control plane, a real agent and sandboxed
+ * machines: an app whose config mounts a volume (`[mounts]`) gets its machine placed on the host of
+ * the volume made with `starling volumes create`; what it writes there outlives the machine's
+ * restart, a rolling deploy (the new machine takes the old one's place on the same volume), and an
+ * agent restart; a full volume fails the machine's writes with ENOSPC; a mounted volume cannot be
+ * destroyed, and a canary deploy of such an app is refused.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { canMakeNamespaces } from '../helpers/netns.js';
+import { send } from '../helpers/origin.js';
+import { startPlatform, type Platform } from '../helpers/platform.js';
+import { waitFor } from '../helpers/wait.js';
+
+const FIXTURE = new URL('../../../test/fixtures/apps/notes/server.mjs', import.meta.url).pathname;
+const skip = canMakeNamespaces() ? false : 'needs root (sandboxes, loop-mounted volumes)';
+let p: Platform;
+let appDir = '';
+let volume = '';
+
+const out = (r: { stdout: string; stderr: string }): string => r.stdout + r.stderr;
+const config = (env: string) =>
+  `app = "notes"\nprimary_region = "fra"\nkill_timeout = "2s"\n[experimental]\ncmd = ["node", "server.mjs"]\n[env]\nNOTES_DIR = "/data"\nRELEASE = "${env}"\n` +
+  `[mounts]\nsource = "data"\ndestination = "/data"\n[http_service]\ninternal_port = 8080\n[[http_service.checks]]\npath = "/healthz"\ninterval = "1s"\ntimeout = "500ms"\ngrace_period = "0s"\n`;
+
+/** The app through the agent's proxy: which machine answered, and the notes it reads from its volume. */
+async function notes(path = '/', method = 'GET'): Promise<{ machine: string; notes: string[]; error?: string | null; written?: number }> {
+  const r = await send(p.agents.get('a')!.proxy.address.port, 'notes.starling.test', { method, path });
+  assert.equal(r.status, 200, r.body);
+  return JSON.parse(r.body) as { machine: string; notes: string[] };
+}
+
+const machines = async (): Promise<{ id: string; healthy: boolean; volume?: string }[]> => (await p.api('GET', '/v1/apps/notes/machines')).body.machines;
+
+async function deploy(env: string, extra: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  writeFileSync(join(appDir, 'starling.toml'), config(env));
+  return p.cli(['deploy', '--config', join(appDir, 'starling.toml'), '--image', appDir, ...extra], 180_000);
+}
+
+before(async () => {
+  if (skip) return;
+  p = await startPlatform([{ name: 'a', region: 'fra' }], { prefix: 'platform-volumes' });
+  appDir = join(p.dir, 'app');
+  mkdirSync(appDir);
+  copyFileSync(FIXTURE, join(appDir, 'server.mjs'));
+  assert.equal((await p.cli(['apps', 'create', 'notes', '--primary-region', 'fra'])).code, 0);
+});
+after(async () => {
+  await p?.stop();
+});
+
+describe('volumes on the platform', { skip, timeout: 300_000 }, () => {
+  it('a deploy of an app that mounts a volume places its machine on the volume, which is ready on its host', async () => {
+    const missing = await deploy('v1');
+    assert.notEqual(missing.code, 0, 'no volume yet: the deploy cannot place the machine');
+    assert.match(out(missing), /mounts volume data .* too few volumes of that name/);
+    const c = await p.cli(['volumes', 'create', 'data', '--region', 'fra', '--size-gb', '1', '--app', 'notes', '--json']);
+    assert.equal(c.code, 0, out(c));
+    volume = (JSON.parse(c.stdout) as { id: string }).id;
+    await waitFor(async () => (await p.api('GET', `/v1/apps/notes/volumes/${volume}`)).body.state === 'ready', 'the agent to make and report the volume', 30_000, 100);
+    const d = await deploy('v1');
+    assert.equal(d.code, 0, out(d));
+    const [m] = await machines();
+    assert.equal(m?.volume, volume, 'the machine mounts the volume');
+    const r = await notes('/notes?text=first', 'POST');
+    assert.deepEqual(r.notes, ['first']);
+    const shown = (await p.api('GET', `/v1/apps/notes/volumes/${volume}`)).body;
+    assert.equal(shown.attached_machine, m?.id);
+  });
+
+  it('its files outlive a restart of the machine', async () => {
+    const [m] = await machines();
+    assert.equal((await p.api('POST', `/v1/apps/notes/machines/${m!.id}/stop`)).status, 200);
+    await waitFor(async () => !(await machines())[0]?.healthy, 'the machine to stop', 30_000, 100);
+    assert.equal((await p.api('POST', `/v1/apps/notes/machines/${m!.id}/start`)).status, 200);
+    await waitFor(async () => (await machines())[0]?.healthy === true, 'the machine to run again', 30_000, 100);
+    assert.deepEqual((await notes()).notes, ['first']);
+  });
+
+  it('a rolling deploy replaces the machine in place: the new one mounts the same volume and reads what the old one wrote', async () => {
+    const [old] = await machines();
+    const d = await deploy('v2');
+    assert.equal(d.code, 0, out(d));
+    const now = await machines();
+    assert.equal(now.length, 1);
+    assert.notEqual(now[0]!.id, old!.id, 'a new machine');
+    assert.equal(now[0]!.volume, volume);
+    const r = await notes('/notes?text=second', 'POST');
+    assert.equal(r.machine, now[0]!.id);
+    assert.deepEqual(r.notes, ['first', 'second']);
+  });
+
+  it('its files outlive an agent restart', async () => {
+    await p.restartAgent('a');
+    await waitFor(async () => (await send(p.agents.get('a')!.proxy.address.port, 'notes.starling.test').catch(() => ({ status: 0 }))).status === 200, 'the app to answer after the agent restarted', 60_000, 200);
+    assert.deepEqual((await notes()).notes, ['first', 'second']);
+  });
+
+  it('a full volume fails the machine\'s writes with ENOSPC', async () => {
+    await waitFor(async () => (await machines())[0]?.healthy === true, 'the machine to pass its checks', 30_000, 100);
+    const r = await notes('/fill', 'POST');
+    assert.equal(r.error, 'ENOSPC');
+    assert.ok(r.written! < 1e9, `at most its 1 GB: ${r.written}`);
+    assert.deepEqual((await notes()).notes, ['first', 'second'], 'and nothing it held is lost');
+  });
+
+  it('a mounted volume is not destroyed, and a canary deploy is refused', async () => {
+    const destroy = await p.cli(['volumes', 'destroy', volume, '--app', 'notes', '--yes']);
+    assert.notEqual(destroy.code, 0);
+    assert.match(out(destroy), /mounts volume/);
+    const canary = await deploy('v3', ['--strategy', 'canary']);
+    assert.notEqual(canary.code, 0);
+    assert.match(out(canary), /a canary deploy needs a second machine beside each old one, and a volume holds one/);
+    const list = await p.cli(['volumes', 'list', '--app', 'notes']);
+    assert.match(list.stdout, new RegExp(`${volume} +data +fra +host-a +1 GB +[\\d.]+ / [\\d.]+ GB +ready +[0-9a-f]{14}`));
+    assert.ok(readFileSync('/proc/self/mounts', 'utf8').includes(`/volumes/notes/${volume} `), 'mounted on the host');
+  });
+});
