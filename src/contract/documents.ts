@@ -130,7 +130,28 @@ export interface VolumeDoc {
   host: string;
   size_gb: number;
   created_at: string;
+  /** Made from this snapshot (its host's copy of the volume at that moment): on the snapshot's host. */
+  snapshot?: string | undefined;
 }
+
+/**
+ * `volume_snapshots/<app>.<id>`: a volume's files at one moment (`volumes snapshots create`), kept on
+ * the volume's host (a copy of its image, taken with the filesystem frozen), restored into a new
+ * volume there with `volumes create --snapshot`. It outlives the volume.
+ */
+export interface VolumeSnapshotDoc {
+  /** `vs_` and 14 hex digits. */
+  id: string;
+  app: string;
+  volume: string;
+  host: string;
+  region: string;
+  /** The volume's size when taken. */
+  size_gb: number;
+  created_at: string;
+}
+
+export const SNAPSHOT_ID_RE = /^vs_[0-9a-f]{14}$/;
 
 export const VOLUME_STATES = ['creating', 'ready', 'failed'] as const;
 export type VolumeStateName = (typeof VOLUME_STATES)[number];

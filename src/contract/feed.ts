@@ -4,14 +4,14 @@
  */
 
 /** What agents may read. `secrets` (and every credential) is never on the feed. */
-export const FEED_COLLECTIONS = ['apps', 'releases', 'machines', 'machine_states', 'hosts', 'deploys', 'hostnames', 'certificates', 'challenges', 'wireguard_peers', 'private_ips', 'volumes', 'volume_states'] as const;
+export const FEED_COLLECTIONS = ['apps', 'releases', 'machines', 'machine_states', 'hosts', 'deploys', 'hostnames', 'certificates', 'challenges', 'wireguard_peers', 'private_ips', 'volumes', 'volume_states', 'volume_snapshots'] as const;
 export type FeedCollection = (typeof FEED_COLLECTIONS)[number];
 
 /**
  * The collections an agent keeps in its view (deploys are the CLI's business). `certificates`
  * carry their private keys to hosts only (contract/certificates.ts).
  */
-export const SYNC_COLLECTIONS = ['apps', 'releases', 'machines', 'machine_states', 'hosts', 'hostnames', 'certificates', 'challenges', 'wireguard_peers', 'private_ips', 'volumes', 'volume_states'] as const satisfies readonly FeedCollection[];
+export const SYNC_COLLECTIONS = ['apps', 'releases', 'machines', 'machine_states', 'hosts', 'hostnames', 'certificates', 'challenges', 'wireguard_peers', 'private_ips', 'volumes', 'volume_states', 'volume_snapshots'] as const satisfies readonly FeedCollection[];
 
 export interface FeedChange {
   revision: number;

@@ -39,6 +39,8 @@ export {
   type PrivateIpDoc,
   privateIpKey,
   type VolumeDoc,
+  type VolumeSnapshotDoc,
+  SNAPSHOT_ID_RE,
   type VolumeStateDoc,
   type VolumeStateName,
   VOLUME_STATES,

@@ -179,6 +179,8 @@ export const ERROR_CODES = {
   ERR_WIREGUARD_KEY_IN_USE: { part: 'control', status: 409, means: 'A host or another WireGuard peer has this public key: make a new key pair' },
   ERR_DEPLOY_STRATEGY: { part: 'control', status: 400, means: 'The deploy strategy cannot replace these machines (canary and bluegreen need a second machine beside each old one; a volume holds one)' },
   ERR_NO_VOLUME: { part: 'control', status: 400, means: 'The app mounts a volume and the region has too few of that name free: each machine needs its own (starling volumes create)' },
+  ERR_SNAPSHOT_NOT_FOUND: { part: 'control', status: 404, means: 'The app has no volume snapshot of this id' },
+  ERR_SNAPSHOT_NOT_READY: { part: 'control', status: 409, means: 'The snapshot is not taken yet (or failed): restore it once it is ready' },
   ERR_VOLUME_NOT_FOUND: { part: 'control', status: 404, means: 'The app has no volume of this id' },
   ERR_VOLUME_ATTACHED: { part: 'control', status: 409, means: 'A machine mounts the volume: destroy or scale away the machine first' },
   ERR_VOLUME_SIZE: { part: 'control', status: 400, means: 'A volume only grows: ask for more than its size' },

@@ -13,7 +13,7 @@
  * Commands run with `wrap` in front (tests, the lab's namespaces).
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, statfsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { StarlingError } from '../shared/index.js';
 
@@ -21,6 +21,8 @@ export interface VolumeRef {
   app: string;
   id: string;
   size_gb: number;
+  /** Made from this snapshot of this host (a copy of its image), not empty. */
+  snapshot?: string | undefined;
 }
 
 export interface VolumeStatus {
@@ -82,6 +84,13 @@ export class VolumeStore {
       chmodSync(d, 0o711);
     }
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (!existsSync(img) && v.snapshot !== undefined) {
+      const from = this.snapshotImage(v.app, v.snapshot);
+      if (!existsSync(from)) throw new StarlingError('ERR_VOLUME_IO', `snapshot ${v.snapshot} is not on this host: volume ${v.id} cannot be made from it`);
+      // Copied to a name of its own first: a copy cut short never passes for the volume.
+      await this.cmd('cp', '--sparse=always', from, `${img}.part`);
+      renameSync(`${img}.part`, img);
+    }
     if (!existsSync(img)) {
       await this.cmd('fallocate', '-l', String(bytes), img);
       // No blocks reserved for root (the machine's user is not the host's root), inodes and journal made lazily.
@@ -149,6 +158,46 @@ export class VolumeStore {
     if (this.mounted(dir)) await this.cmd('umount', dir);
     rmSync(this.image(app, id), { force: true });
     rmSync(dir, { recursive: true, force: true });
+  }
+
+  snapshotImage(app: string, snapshot: string): string {
+    return join(this.o.dataDir, 'volume-snapshots', `${app}.${snapshot}.img`);
+  }
+
+  /**
+   * Takes a snapshot of a mounted volume: its filesystem frozen (fsfreeze: writes wait, what is
+   * written is on disk) while its image is copied (sparse), so the copy is one moment of it.
+   * Returns the bytes the copy takes on disk.
+   */
+  async snapshot(v: { app: string; id: string }, snapshot: string): Promise<number> {
+    const dir = this.path(v.app, v.id);
+    const to = this.snapshotImage(v.app, snapshot);
+    mkdirSync(join(this.o.dataDir, 'volume-snapshots'), { recursive: true, mode: 0o700 });
+    if (!existsSync(to)) {
+      const frozen = this.mounted(dir);
+      if (frozen) await this.cmd('fsfreeze', '-f', dir);
+      try {
+        await this.cmd('cp', '--sparse=always', this.image(v.app, v.id), `${to}.part`);
+      } finally {
+        if (frozen) await this.cmd('fsfreeze', '-u', dir);
+      }
+      renameSync(`${to}.part`, to);
+    }
+    return statSync(to).blocks * 512;
+  }
+
+  removeSnapshot(app: string, snapshot: string): void {
+    rmSync(this.snapshotImage(app, snapshot), { force: true });
+  }
+
+  /** The snapshots this host keeps: `<app>.<id>`. */
+  presentSnapshots(): { app: string; id: string }[] {
+    const dir = join(this.o.dataDir, 'volume-snapshots');
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir).flatMap((f) => {
+      const m = /^([a-z][a-z0-9-]*)\.(vs_[0-9a-f]{14})\.img$/.exec(f);
+      return m ? [{ app: m[1]!, id: m[2]! }] : [];
+    });
   }
 
   /** The volumes this host has images of: `<app>.<id>`. */

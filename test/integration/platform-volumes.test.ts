@@ -107,6 +107,25 @@ describe('volumes on the platform', { skip, timeout: 300_000 }, () => {
     assert.deepEqual((await notes()).notes, ['first', 'second'], 'and nothing it held is lost');
   });
 
+  it('a snapshot is the volume at that moment: a volume restored from it has what was written before, not after', async () => {
+    const s = await p.cli(['volumes', 'snapshots', 'create', volume, '--app', 'notes', '--json']);
+    assert.equal(s.code, 0, out(s));
+    const snap = (JSON.parse(s.stdout) as { id: string }).id;
+    const ready = async (): Promise<string> => JSON.parse((await p.cli(['volumes', 'snapshots', 'list', volume, '--app', 'notes', '--json'])).stdout)[0]?.state as string;
+    await waitFor(async () => (await ready()) === 'ready', 'the host to take the snapshot', 30_000, 200);
+    await notes('/notes?text=after-the-snapshot', 'POST');
+    const early = await p.cli(['volumes', 'create', 'data', '--region', 'fra', '--snapshot', 'vs_00000000000000', '--app', 'notes']);
+    assert.match(out(early), /no snapshot "vs_00000000000000"/);
+    const r = await p.cli(['volumes', 'create', 'copy', '--region', 'fra', '--snapshot', snap, '--app', 'notes', '--json']);
+    assert.equal(r.code, 0, out(r));
+    const restored = JSON.parse(r.stdout) as { id: string; size_gb: number };
+    assert.equal(restored.size_gb, 1, "the snapshot's size");
+    await waitFor(async () => (await p.api('GET', `/v1/apps/notes/volumes/${restored.id}`)).body.state === 'ready', 'the restored volume to be ready', 30_000, 100);
+    const dataDir = p.agents.get('a')!.config.runtime.data_dir;
+    assert.equal(readFileSync(join(dataDir, 'volumes', 'notes', restored.id, 'notes.txt'), 'utf8'), 'first\nsecond\n');
+    assert.deepEqual((await notes()).notes, ['first', 'second', 'after-the-snapshot'], 'the volume itself goes on');
+  });
+
   it('a mounted volume is not destroyed, and a canary deploy is refused', async () => {
     const destroy = await p.cli(['volumes', 'destroy', volume, '--app', 'notes', '--yes']);
     assert.notEqual(destroy.code, 0);
@@ -116,6 +135,7 @@ describe('volumes on the platform', { skip, timeout: 300_000 }, () => {
     assert.match(out(canary), /a canary deploy needs a second machine beside each old one, and a volume holds one/);
     const list = await p.cli(['volumes', 'list', '--app', 'notes']);
     assert.match(list.stdout, new RegExp(`${volume} +data +fra +host-a +1 GB +[\\d.]+ / [\\d.]+ GB +ready +[0-9a-f]{14}`));
+    assert.match(list.stdout, / copy +fra +host-a +1 GB .* ready +-/, 'the restored volume, mounted by no machine');
     assert.ok(readFileSync('/proc/self/mounts', 'utf8').includes(`/volumes/notes/${volume} `), 'mounted on the host');
   });
 });

@@ -73,7 +73,7 @@ export function appRoutes(ctx: ApiContext): Route[] {
           const app = await getApp(ctx, name);
           // Deleting the machine documents is what makes the hosts destroy the machines.
           const children = (
-            await Promise.all(['releases', 'secrets', 'machines', 'machine_leases', 'deploys', 'registry_logins', 'private_ips', 'volumes', 'volume_states'].map((c) => store.list(c, { prefix: `${name}.` })))
+            await Promise.all(['releases', 'secrets', 'machines', 'machine_leases', 'deploys', 'registry_logins', 'private_ips', 'volumes', 'volume_states', 'volume_snapshots', 'snapshot_states'].map((c) => store.list(c, { prefix: `${name}.` })))
           ).flat();
           // Its app tokens go too: a new app of the same name must not inherit them; so do its
           // custom domains and certificates (a new app of the name orders its own).

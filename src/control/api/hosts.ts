@@ -15,9 +15,10 @@ import { asHost } from './agents.js';
 import { meshPlace, MESH_NUMBERS } from './host-mesh.js';
 import { WIREGUARD_PEERS } from './wireguard.js';
 import { VOLUME_STATES_COLLECTION, VOLUMES } from './volumes.js';
+import { SNAPSHOT_STATES, SNAPSHOTS } from './snapshots.js';
 import { HttpError, json, route, type Route } from './http.js';
 import { HOST_ID_RE, RegisterHost, regionCode, type ApiContext, type HostDoc, type MachineDoc, type MachineStateDoc } from './schemas.js';
-import type { VolumeDoc, WireguardPeerDoc } from '../../contract/index.js';
+import type { VolumeDoc, VolumeSnapshotDoc, WireguardPeerDoc } from '../../contract/index.js';
 
 /** A join token is good for an hour unless asked otherwise; at most a week. */
 const DEFAULT_JOIN_EXPIRY_S = 3600;
@@ -176,7 +177,7 @@ export function hostRoutes(ctx: ApiContext): Route[] {
       responses: { '200': '{ deleted, machines, wireguard_peers }', '404': 'ERR_HOST_NOT_FOUND', '409': 'ERR_HOST_HAS_MACHINES, ERR_HOST_HAS_VOLUMES' },
       async handler({ params, query }) {
         const host = params.host!;
-        const [doc, cred, joins, machines, states, peers, volumes] = await Promise.all([
+        const [doc, cred, joins, machines, states, peers, volumes, snapshots] = await Promise.all([
           store.get('hosts', host),
           store.get('host_credentials', host),
           store.list('join_tokens').then((l) => l.filter((e) => (e.value as JoinTokenDoc).host === host)),
@@ -184,17 +185,22 @@ export function hostRoutes(ctx: ApiContext): Route[] {
           store.list('machine_states').then((l) => l.filter((e) => (e.value as MachineStateDoc).host === host)),
           store.list(WIREGUARD_PEERS).then((l) => l.filter((e) => (e.value as WireguardPeerDoc).host === host)),
           store.list(VOLUMES).then((l) => l.filter((e) => (e.value as VolumeDoc).host === host)),
+          store.list(SNAPSHOTS).then((l) => l.filter((e) => (e.value as VolumeSnapshotDoc).host === host)),
         ]);
         if (!doc && !cred && joins.length === 0) throw new HttpError(404, 'ERR_HOST_NOT_FOUND', `no host ${JSON.stringify(host)}`);
         if (machines.length > 0 && query.force !== 'true') {
           throw new HttpError(409, 'ERR_HOST_HAS_MACHINES', `host ${host} has ${machines.length} machine(s) placed on it: scale them away first, or remove it with force (its machines are dropped)`);
         }
-        if (volumes.length > 0 && query.force !== 'true') {
-          throw new HttpError(409, 'ERR_HOST_HAS_VOLUMES', `host ${host} holds ${volumes.length} volume(s) (${volumes.map((e) => e.key).join(', ')}): destroy them first, or remove it with force (their data is lost)`);
+        if (volumes.length + snapshots.length > 0 && query.force !== 'true') {
+          const held = [...volumes, ...snapshots].map((e) => e.key).join(', ');
+          throw new HttpError(409, 'ERR_HOST_HAS_VOLUMES', `host ${host} holds ${volumes.length} volume(s) and ${snapshots.length} snapshot(s) (${held}): destroy them first, or remove it with force (their data is lost)`);
         }
-        const volumeStates = (await store.list(VOLUME_STATES_COLLECTION)).filter((e) => volumes.some((v) => v.key === e.key));
+        const volumeStates = [
+          ...(await store.list(VOLUME_STATES_COLLECTION)).filter((e) => volumes.some((v) => v.key === e.key)),
+          ...(await store.list(SNAPSHOT_STATES)).filter((e) => snapshots.some((v) => v.key === e.key)),
+        ];
         // Its WireGuard peers go with it: their gateway is gone (they make new ones: docs/private-network.md).
-        const ops: Op[] = [...joins, ...machines, ...states, ...peers, ...volumes, ...volumeStates].map((e): Op => ({ op: 'delete', collection: e.collection, key: e.key }));
+        const ops: Op[] = [...joins, ...machines, ...states, ...peers, ...volumes, ...snapshots, ...volumeStates].map((e): Op => ({ op: 'delete', collection: e.collection, key: e.key }));
         if (doc) ops.push({ op: 'delete', collection: 'hosts', key: host });
         if (cred) ops.push({ op: 'delete', collection: 'host_credentials', key: host });
         // Its mesh number is free again; every host's mesh drops the peer when the host document goes.

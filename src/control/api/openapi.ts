@@ -21,6 +21,7 @@ import { orgRoutes } from './orgs.js';
 import { wireguardRoutes } from './wireguard.js';
 import { privateIpRoutes } from './private-ips.js';
 import { volumeRoutes } from './volumes.js';
+import { snapshotRoutes } from './snapshots.js';
 import { imageRoutes } from './images.js';
 import { json, route, type Route } from './http.js';
 import type { ApiContext } from './schemas.js';
@@ -67,6 +68,7 @@ export function controlRoutes(given: ApiContext & { registryAuth?: RegistryAuth 
     ...wireguardRoutes(ctx),
     ...privateIpRoutes(ctx),
     ...volumeRoutes(ctx),
+    ...snapshotRoutes(ctx),
     ...hostRoutes(ctx),
     ...agentRoutes(ctx),
     ...imageRoutes(ctx),

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { VOLUME_ID_RE, VOLUME_NAME_RE, VOLUME_STATES, volumeKey, type VolumeDoc, type VolumeStateDoc } from '../../contract/index.js';
 import { isKnownRegion } from '../../shared/index.js';
 import { asHost } from './agents.js';
+import { findSnapshot, snapshotView } from './snapshots.js';
 import { getApp } from './apps.js';
 import { HttpError, json, route, type Route } from './http.js';
 import type { ApiContext, HostDoc, MachineDoc } from './schemas.js';
@@ -23,7 +24,10 @@ const sizeGb = z.number().int('must be a whole number of GB').min(1, 'must be at
 const CreateVolume = z.strictObject({
   name: z.string().regex(VOLUME_NAME_RE, 'must be 1-30 characters of a-z, 0-9 and "_", as [mounts] source names it'),
   region: z.string().trim().toLowerCase().refine(isKnownRegion, 'is not a known region (see GET /v1/regions)'),
-  size_gb: sizeGb.default(1),
+  /** Default 1, or the snapshot's size. */
+  size_gb: sizeGb.optional(),
+  /** Restore this snapshot into the new volume: on the snapshot's host, in its region. */
+  snapshot_id: z.string().optional(),
 });
 const ExtendVolume = z.strictObject({ size_gb: sizeGb });
 const ReportVolume = z.strictObject({
@@ -74,21 +78,29 @@ export function volumeRoutes(ctx: ApiContext): Route[] {
       responses: { '201': 'the volume', '400': 'ERR_BAD_REQUEST, ERR_NO_CAPACITY (no host of the region has room)', '404': 'ERR_APP_NOT_FOUND' },
       async handler({ params, body }) {
         const app = (await getApp(ctx, params.app!)).value;
-        const hosts = (await store.list('hosts')).map((e) => e.value as HostDoc).filter((h) => h.region === body.region && h.healthy !== false);
+        const snap = body.snapshot_id === undefined ? undefined : await findSnapshot(ctx, app.name, body.snapshot_id);
+        const size = body.size_gb ?? snap?.size_gb ?? 1;
+        if (snap) {
+          const state = (await snapshotView(ctx, snap)).state;
+          if (state !== 'ready') throw new HttpError(409, 'ERR_SNAPSHOT_NOT_READY', `snapshot ${snap.id} is ${state}: restore it once its host has taken it (starling volumes snapshots list ${snap.volume})`);
+          if (snap.region !== body.region) throw new HttpError(400, 'ERR_BAD_REQUEST', `snapshot ${snap.id} is kept in ${snap.region}: a volume made from it is there too`, [{ path: 'region', message: `must be ${snap.region}` }]);
+          if (size < snap.size_gb) throw new HttpError(400, 'ERR_VOLUME_SIZE', `snapshot ${snap.id} is of a ${snap.size_gb} GB volume: the new one needs at least that`, [{ path: 'size_gb', message: `at least ${snap.size_gb}` }]);
+        }
+        const hosts = (await store.list('hosts')).map((e) => e.value as HostDoc).filter((h) => h.region === body.region && h.healthy !== false && (snap === undefined || h.id === snap.host));
         const volumes = await all();
         const used = usedGb(volumes);
         const free = (h: HostDoc): number => (h.capacity.volume_gb ?? 0) - (used.get(h.id) ?? 0);
         const mine = (h: HostDoc): number => volumes.filter((v) => v.host === h.id && v.app === app.name).length;
-        const host = hosts.filter((h) => free(h) >= body.size_gb).sort((a, b) => mine(a) - mine(b) || free(b) - free(a) || a.id.localeCompare(b.id))[0];
+        const host = hosts.filter((h) => free(h) >= size).sort((a, b) => mine(a) - mine(b) || free(b) - free(a) || a.id.localeCompare(b.id))[0];
         if (!host) {
           const most = Math.max(0, ...hosts.map(free));
           throw new HttpError(400, 'ERR_NO_CAPACITY', hosts.length === 0
             ? `region ${body.region} has no healthy host for a volume`
-            : `no host in ${body.region} has ${body.size_gb} GB free for volumes (the most any has: ${most} GB)`, [{ path: 'size_gb', message: `at most ${most} GB fits in ${body.region} now` }]);
+            : `no host in ${body.region}${snap ? ` (the snapshot's host ${snap.host})` : ''} has ${size} GB free for volumes (the most any has: ${most} GB)`, [{ path: 'size_gb', message: `at most ${most} GB fits in ${body.region} now` }]);
         }
-        const doc: VolumeDoc = { id: `vol_${randomBytes(7).toString('hex')}`, name: body.name, app: app.name, region: body.region, host: host.id, size_gb: body.size_gb, created_at: new Date(ctx.clock.now()).toISOString() };
+        const doc: VolumeDoc = { id: `vol_${randomBytes(7).toString('hex')}`, name: body.name, app: app.name, region: body.region, host: host.id, size_gb: size, created_at: new Date(ctx.clock.now()).toISOString(), ...(snap ? { snapshot: snap.id } : {}) };
         await store.put(VOLUMES, volumeKey(app.name, doc.id), doc, { expectRevision: 0 });
-        ctx.logger.info('volume created', { app: app.name, volume: doc.id, name: doc.name, host: doc.host, size_gb: doc.size_gb });
+        ctx.logger.info('volume created', { app: app.name, volume: doc.id, name: doc.name, host: doc.host, size_gb: doc.size_gb, snapshot: doc.snapshot ?? null });
         return json(201, await view(doc, []));
       },
     }),

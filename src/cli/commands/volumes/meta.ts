@@ -1,10 +1,10 @@
 /** `starling volumes …`: what the command table knows of them (volumes.ts runs them). */
 import { appFlag, controlFlags, jsonFlag, yesFlag } from '../../flags.js';
-import { custom, defineCommand, number } from '../../kit/index.js';
+import { custom, defineCommand, number, string } from '../../kit/index.js';
 import { regionCode } from '../regions/meta.js';
 
 const sizeGb = (description: string, required: boolean) =>
-  number({ value: 'GB', integer: true, min: 1, max: 500, description, ...(required ? { required: { message: '--size-gb GB is required', hint: 'a volume only grows: give its new size' } } : { default: 1 }) });
+  number({ value: 'GB', integer: true, min: 1, max: 500, description, ...(required ? { required: { message: '--size-gb GB is required', hint: 'a volume only grows: give its new size' } } : {}) });
 
 export const volumesCreate = defineCommand({
   noun: 'volumes',
@@ -14,7 +14,8 @@ export const volumesCreate = defineCommand({
   options: {
     ...appFlag(),
     region: custom({ value: 'REGION', description: 'the region (required)', required: { message: '--region REGION is required', hint: 'a volume lives on one host: name its region (starling regions list)' } }, regionCode),
-    'size-gb': sizeGb('its size in GB, 1-500', false),
+    'size-gb': sizeGb('its size in GB, 1-500 (default 1, or the snapshot\'s size)', false),
+    snapshot: string({ value: 'ID', description: 'make it from this snapshot (on the snapshot\'s host, in its region)' }),
     ...jsonFlag(),
     ...controlFlags,
   },
@@ -56,4 +57,22 @@ export const volumesDestroy = defineCommand({
   args: ['ID'],
   options: { ...appFlag(), ...yesFlag('really destroy it: its data goes, for good'), ...controlFlags },
   load: () => import('./volumes.js'),
+});
+
+export const volumesSnapshotsCreate = defineCommand({
+  noun: 'volumes',
+  verb: 'snapshots create',
+  summary: "take a snapshot of a volume: its files as they are now, kept on its host",
+  args: ['VOLUME'],
+  options: { ...appFlag(), ...jsonFlag(), ...controlFlags },
+  load: () => import('./snapshots.js'),
+});
+
+export const volumesSnapshotsList = defineCommand({
+  noun: 'volumes',
+  verb: 'snapshots list',
+  summary: "a volume's snapshots (also once it is destroyed): id, size, state, when",
+  args: ['VOLUME'],
+  options: { ...appFlag(), ...jsonFlag(), ...controlFlags },
+  load: () => import('./snapshots.js'),
 });

@@ -3,19 +3,13 @@
  * volumes`; docs/volumes.md). A volume lives on one host of its region; a machine that mounts it
  * (`[mounts] source = NAME` in the app config) runs there.
  */
+import type { VolumeDoc } from '../../../contract/index.js';
 import { appPath, callControl, resolveControl } from '../../control-client.js';
 import { implement, usageError as usage } from '../../kit/index.js';
 import { printJson, table } from '../../output.js';
 import { volumesCreate, volumesDestroy, volumesExtend, volumesList, volumesShow } from './meta.js';
 
-export interface VolumeJson {
-  id: string;
-  name: string;
-  app: string;
-  region: string;
-  host: string;
-  size_gb: number;
-  created_at: string;
+export interface VolumeJson extends VolumeDoc {
   state: 'pending' | 'creating' | 'ready' | 'failed';
   used_bytes: number | null;
   total_bytes: number | null;
@@ -40,7 +34,8 @@ function describe(v: VolumeJson): string {
 }
 
 export const runVolumesCreate = implement(volumesCreate, async (opts) => {
-  const v = await callControl<VolumeJson>(resolveControl(opts), 'POST', appPath(opts.app, '/volumes'), { name: opts.name, region: opts.region, size_gb: opts['size-gb'] });
+  const body = { name: opts.name, region: opts.region, ...(opts['size-gb'] !== undefined ? { size_gb: opts['size-gb'] } : {}), ...(opts.snapshot !== undefined ? { snapshot_id: opts.snapshot } : {}) };
+  const v = await callControl<VolumeJson>(resolveControl(opts), 'POST', appPath(opts.app, '/volumes'), body);
   if (opts.json) printJson(v);
   else console.log(`created volume ${v.id} (${v.name}, ${v.size_gb} GB) on host ${v.host} in ${v.region}; mount it with [mounts] source = "${v.name}"\n\n${describe(v)}`);
   return 0;
