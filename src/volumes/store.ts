@@ -77,6 +77,8 @@ export class VolumeStore {
     const img = this.image(v.app, v.id);
     const dir = this.path(v.app, v.id);
     const bytes = v.size_gb * GB;
+    // The data directory made here is walkable (machines pass through it to their images and volumes); the images' is not.
+    mkdirSync(this.o.dataDir, { recursive: true, mode: 0o711 });
     mkdirSync(join(this.o.dataDir, 'volume-images'), { recursive: true, mode: 0o700 });
     // The sandbox hands the volume's root to the app's host uid: it must pass through volumes/ and volumes/<app>.
     for (const d of [join(this.o.dataDir, 'volumes'), join(this.o.dataDir, 'volumes', v.app)]) {
@@ -103,9 +105,21 @@ export class VolumeStore {
         if (!/exited 1$/.test((e as Error).message)) throw e;
       });
       await this.cmd('mount', '-o', 'loop,nodev,nosuid', img, dir);
+      await this.directIo(img);
     }
     if (statSync(img).size < bytes || !this.fsCaughtUp(v)) await this.grow(img, dir, bytes, inUse);
     return this.status(v);
+  }
+
+  /**
+   * The loop device reads and writes its image with O_DIRECT: the machine's filesystem has a page
+   * cache of its own, and the image's pages in the host's would be a second copy of the same data
+   * (twice the memory, and reads that never reach the disk). Best effort: a kernel or a backing
+   * filesystem without direct I/O keeps the default.
+   */
+  private async directIo(img: string): Promise<void> {
+    const loop = /^(\/dev\/loop\d+):/m.exec(await this.cmd('losetup', '-j', img).catch(() => ''))?.[1];
+    if (loop !== undefined) await this.cmd('losetup', '--direct-io=on', loop).catch(() => undefined);
   }
 
   /**
@@ -129,6 +143,7 @@ export class VolumeStore {
     });
     await this.cmd('resize2fs', img);
     await this.cmd('mount', '-o', 'loop,nodev,nosuid', img, dir);
+    await this.directIo(img);
   }
 
   status(v: VolumeRef): VolumeStatus {
