@@ -310,9 +310,6 @@ function notApplied(d: ParsedDocument, at: (p: readonly PropertyKey[]) => string
       if (p.tls_options?.alpn !== undefined) warn(['services', i, 'ports', j, 'tls_options', 'alpn'], 'the edge offers h2 and http/1.1 on its HTTPS port; ignored');
     });
   });
-  d.mounts.forEach((m, i) => {
-    if (m.initial_size !== undefined) warn(['mounts', i, 'initial_size'], 'volumes are made with starling volumes create (a deploy does not make them from initial_size yet); ignored');
-  });
   d.statics.forEach((s, i) => {
     if (s.tigris_bucket !== undefined) warn(['statics', i, 'tigris_bucket'], 'Tigris buckets are not supported: this mapping is not served (files in the image are, without tigris_bucket); ignored');
   });

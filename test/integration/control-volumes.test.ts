@@ -92,17 +92,22 @@ describe('volumes', () => {
     assert.equal((await call(OPERATOR, 'PUT', `/v1/apps/db/volumes/${id}/extend`, { size_gb: 9 })).body.size_gb, 9);
   });
 
-  it("a scale of a release that mounts the volume: each machine on a free volume's host, one per volume; not more than there are volumes", async () => {
-    await store.put('releases', 'db.00000001', { app: 'db', version: 1, config: { app: 'db', primary_region: 'fra', mounts: { source: 'pg_data', destination: '/data' } }, image: { ref: 'x', digest: 'sha256:' + '0'.repeat(64) }, secrets_version: 0, created_at: 'x' });
+  it("a scale of a release that mounts the volume: each machine on a free volume's host, one per volume, the lacking volumes made of initial_size", async () => {
+    await store.put('releases', 'db.00000001', { app: 'db', version: 1, config: { app: 'db', primary_region: 'fra', mounts: { source: 'pg_data', destination: '/data', initial_size: '2gb' } }, image: { ref: 'x', digest: 'sha256:' + '0'.repeat(64) }, secrets_version: 0, created_at: 'x' });
     const app = (await store.get('apps', 'db'))!;
     await store.put('apps', 'db', { ...(app.value as object), release_version: 1, deployed_release: 1 });
-    const tooMany = await call(OPERATOR, 'POST', '/v1/apps/db/scale', { count: 3, regions: ['fra'] });
-    assert.equal(tooMany.body.error.code, 'ERR_NO_VOLUME');
-    assert.match(tooMany.body.error.message, /each machine needs its own/);
-    const r = await call(OPERATOR, 'POST', '/v1/apps/db/scale', { count: 2, regions: ['fra'] });
+    // fra1 has 1 GB left (9 of 10 taken), fra2 3 GB: a third 2 GB volume fits on fra2 only, a fourth nowhere.
+    const tooMany = await call(OPERATOR, 'POST', '/v1/apps/db/scale', { count: 4, regions: ['fra'] });
+    assert.equal(tooMany.body.error.code, 'ERR_NO_CAPACITY');
+    assert.match(tooMany.body.error.message, /2 volumes of 2 GB asked for, 1 fit/);
+    assert.equal((await call(OPERATOR, 'GET', '/v1/apps/db/volumes')).body.volumes.length, 2, 'nothing was made');
+    const r = await call(OPERATOR, 'POST', '/v1/apps/db/scale', { count: 3, regions: ['fra'] });
     assert.equal(r.status, 200, JSON.stringify(r.body));
+    const volumes = (await call(OPERATOR, 'GET', '/v1/apps/db/volumes')).body.volumes as { id: string; host: string; size_gb: number }[];
+    const made = volumes.find((v) => !ids.includes(v.id))!;
+    assert.deepEqual([made.host, made.size_gb], ['fra2', 2], 'the lacking volume, of initial_size, where it fits');
     const placed = (r.body.created as { host: string; volume: string }[]).map((m) => [m.host, m.volume]).sort();
-    assert.deepEqual(placed, [['fra1', ids[0]], ['fra2', ids[1]]]);
+    assert.deepEqual(placed, [['fra1', ids[0]], ['fra2', ids[1]], ['fra2', made.id]].sort());
     assert.equal((await call(OPERATOR, 'GET', `/v1/apps/db/volumes/${ids[0]!}`)).body.attached_machine, r.body.created.find((m: { volume: string }) => m.volume === ids[0]).id);
   });
 

@@ -24,7 +24,7 @@ let volume = '';
 const out = (r: { stdout: string; stderr: string }): string => r.stdout + r.stderr;
 const config = (env: string) =>
   `app = "notes"\nprimary_region = "fra"\nkill_timeout = "2s"\n[experimental]\ncmd = ["node", "server.mjs"]\n[env]\nNOTES_DIR = "/data"\nRELEASE = "${env}"\n` +
-  `[mounts]\nsource = "data"\ndestination = "/data"\n[http_service]\ninternal_port = 8080\n[[http_service.checks]]\npath = "/healthz"\ninterval = "1s"\ntimeout = "500ms"\ngrace_period = "0s"\n`;
+  `[mounts]\nsource = "data"\ndestination = "/data"\ninitial_size = "1gb"\n[http_service]\ninternal_port = 8080\n[[http_service.checks]]\npath = "/healthz"\ninterval = "1s"\ntimeout = "500ms"\ngrace_period = "0s"\n`;
 
 /** The app through the agent's proxy: which machine answered, and the notes it reads from its volume. */
 async function notes(path = '/', method = 'GET'): Promise<{ machine: string; notes: string[]; error?: string | null; written?: number }> {
@@ -53,16 +53,12 @@ after(async () => {
 });
 
 describe('volumes on the platform', { skip, timeout: 300_000 }, () => {
-  it('a deploy of an app that mounts a volume places its machine on the volume, which is ready on its host', async () => {
-    const missing = await deploy('v1');
-    assert.notEqual(missing.code, 0, 'no volume yet: the deploy cannot place the machine');
-    assert.match(out(missing), /mounts volume data .* too few volumes of that name/);
-    const c = await p.cli(['volumes', 'create', 'data', '--region', 'fra', '--size-gb', '1', '--app', 'notes', '--json']);
-    assert.equal(c.code, 0, out(c));
-    volume = (JSON.parse(c.stdout) as { id: string }).id;
-    await waitFor(async () => (await p.api('GET', `/v1/apps/notes/volumes/${volume}`)).body.state === 'ready', 'the agent to make and report the volume', 30_000, 100);
+  it('a first deploy of an app that mounts a volume makes the volume (initial_size) and places its machine on it', async () => {
     const d = await deploy('v1');
     assert.equal(d.code, 0, out(d));
+    const made = (await p.api('GET', '/v1/apps/notes/volumes')).body.volumes as { id: string; name: string; size_gb: number; state: string }[];
+    assert.deepEqual(made.map((v) => [v.name, v.size_gb, v.state]), [['data', 1, 'ready']], 'one volume, made by the deploy and by the agent');
+    volume = made[0]!.id;
     const [m] = await machines();
     assert.equal(m?.volume, volume, 'the machine mounts the volume');
     const r = await notes('/notes?text=first', 'POST');

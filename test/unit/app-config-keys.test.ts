@@ -87,7 +87,7 @@ const KEYS: Record<string, Row> = {
   'vm[].cpu_kind': applied('[[vm]]\ncpu_kind = "performance"\n', 'test/integration/sandbox-driver.test.ts'),
   'mounts[].source': applied('[[mounts]]\nsource = "data"\ndestination = "/data"\n', 'test/integration/platform-volumes.test.ts'),
   'mounts[].destination': applied('[[mounts]]\nsource = "data"\ndestination = "/data"\n', 'test/integration/platform-volumes.test.ts'),
-  'mounts[].initial_size': warns('[[mounts]]\nsource = "data"\ndestination = "/data"\ninitial_size = "2gb"\n', 'mounts[0].initial_size'),
+  'mounts[].initial_size': applied('[[mounts]]\nsource = "data"\ndestination = "/data"\ninitial_size = "2gb"\n', 'test/integration/platform-volumes.test.ts'),
   'restart[].policy': applied('[[restart]]\npolicy = "always"\n', 'test/integration/agent-sync.test.ts'),
   'restart[].retries': applied('[[restart]]\nretries = 7\n', 'test/integration/agent-sync.test.ts'),
   'statics[].guest_path': applied('[[statics]]\nguest_path = "/app/public"\nurl_prefix = "/static"\n', 'test/integration/proxy-statics.test.ts'),

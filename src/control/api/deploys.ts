@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { groupNames, isAppMachine, maxUnavailableCount, parseAppConfigDocument } from '../../contract/index.js';
 import { deployKey, deployTargets, describeTargets, regionTotals, type DeployDoc, type DeployRunner } from '../deploy/index.js';
 import { getApp } from './apps.js';
+import { volumesForMachines } from './volumes.js';
 import { HttpError, json, route, type Route } from './http.js';
 import { hasImage } from './images.js';
 import { checkPublicPorts } from './public-ports.js';
@@ -55,6 +56,9 @@ export async function startDeploy(ctx: ApiContext, runner: DeployRunner, appName
       { path: 'strategy', message: 'must be rolling or immediate for an app with [mounts]' },
     ]);
   }
+  // As fly's deploy: a machine that mounts a volume needs one; the missing ones are made now, at [mounts] initial_size (docs/volumes.md).
+  const mount = config.mounts[0];
+  if (mount) await volumesForMachines(ctx, app.name, mount.source, mount.initial_size_gb, targets);
   const at = new Date(ctx.clock.now()).toISOString();
   const doc: DeployDoc = {
     id: randomBytes(6).toString('hex'),

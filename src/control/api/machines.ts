@@ -10,7 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { getApp } from './apps.js';
 import { getDetails, listDetails } from './machine-details.js';
 import { platformMachines } from './machine-object.js';
-import { DEFAULT_PROCESS_GROUP, MACHINE_ID_RE, groupOf, isAppMachine, releaseKey, type MachineDetailsDoc, type ReleaseDoc } from '../../contract/index.js';
+import { DEFAULT_PROCESS_GROUP, MACHINE_ID_RE, groupOf, isAppMachine, releaseAppConfig, releaseKey, type MachineDetailsDoc, type ReleaseDoc } from '../../contract/index.js';
+import { volumesForMachines } from './volumes.js';
 import { scaleCounts } from './process-groups.js';
 import { HttpError, json, route, type Route } from './http.js';
 import { ScaleCount, machineKey, type ApiContext, type HostDoc, type MachineDoc, type MachineStateDoc } from './schemas.js';
@@ -61,13 +62,23 @@ export function machineRoutes(ctx: ApiContext, runner: DeployRunner): Route[] {
         if (release === 0) throw new HttpError(400, 'ERR_NOT_DEPLOYED', `app ${app.name} has no deployed release to scale: run starling deploy first`);
         const all = (await store.list('machines')).map((e) => e.value as MachineDoc);
         const mine = all.filter((m) => m.app === app.name);
-        // A release that mounts a volume: each new machine goes where a free volume of that name is (scheduler/volumes.ts).
+        // Per process group (process-groups.ts): `count` alone is the app's only group.
+        const counts = await scaleCounts(ctx, app.name, release, body);
+        // A release that mounts a volume: the volumes the new machines lack are made (as fly's scale
+        // does), and each new machine goes where a free one of that name is (scheduler/volumes.ts).
         const releaseDoc = (await store.get('releases', releaseKey(app.name, release)))?.value as ReleaseDoc | undefined;
+        const mount = releaseDoc && releaseAppConfig(releaseDoc.config, `release ${release} of ${app.name}`).mounts[0];
+        if (mount) {
+          const perRegion: Record<string, number> = {};
+          for (const r of body.regions && body.regions.length > 0 ? body.regions : [app.primary_region]) {
+            const others = mine.filter((m) => isAppMachine(m) && m.region === r && counts[groupOf(m)] === undefined).length;
+            perRegion[r] = others + Object.values(counts).reduce((a, b) => a + b, 0);
+          }
+          await volumesForMachines(ctx, app.name, mount.source, mount.initial_size_gb, perRegion);
+        }
         const needs = releaseDoc && (await volumeNeeds(store, app.name, releaseDoc.config, mine));
         const views = hostViews((await store.list('hosts')).map((e) => e.value as HostDoc), all);
         const hosts = needs ? limitToVolumes(views, needs.free) : views;
-        // Per process group (process-groups.ts): `count` alone is the app's only group.
-        const counts = await scaleCounts(ctx, app.name, release, body);
         let plan;
         try {
           plan = planScaleGroups(hosts, mine.map((m) => ({ ...m, group: groupOf(m) })), { counts, regions: body.regions, primaryRegion: app.primary_region });

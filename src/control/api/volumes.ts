@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { VOLUME_ID_RE, VOLUME_NAME_RE, VOLUME_STATES, volumeKey, type VolumeDoc, type VolumeStateDoc } from '../../contract/index.js';
+import { VOLUME_ID_RE, VOLUME_NAME_RE, VOLUME_STATES, volumeKey, type VolumeDoc, type VolumeSnapshotDoc, type VolumeStateDoc } from '../../contract/index.js';
 import { isKnownRegion } from '../../shared/index.js';
 import { asHost } from './agents.js';
 import { findSnapshot, snapshotView } from './snapshots.js';
@@ -86,22 +86,8 @@ export function volumeRoutes(ctx: ApiContext): Route[] {
           if (snap.region !== body.region) throw new HttpError(400, 'ERR_BAD_REQUEST', `snapshot ${snap.id} is kept in ${snap.region}: a volume made from it is there too`, [{ path: 'region', message: `must be ${snap.region}` }]);
           if (size < snap.size_gb) throw new HttpError(400, 'ERR_VOLUME_SIZE', `snapshot ${snap.id} is of a ${snap.size_gb} GB volume: the new one needs at least that`, [{ path: 'size_gb', message: `at least ${snap.size_gb}` }]);
         }
-        const hosts = (await store.list('hosts')).map((e) => e.value as HostDoc).filter((h) => h.region === body.region && h.healthy !== false && (snap === undefined || h.id === snap.host));
-        const volumes = await all();
-        const used = usedGb(volumes);
-        const free = (h: HostDoc): number => (h.capacity.volume_gb ?? 0) - (used.get(h.id) ?? 0);
-        const mine = (h: HostDoc): number => volumes.filter((v) => v.host === h.id && v.app === app.name).length;
-        const host = hosts.filter((h) => free(h) >= size).sort((a, b) => mine(a) - mine(b) || free(b) - free(a) || a.id.localeCompare(b.id))[0];
-        if (!host) {
-          const most = Math.max(0, ...hosts.map(free));
-          throw new HttpError(400, 'ERR_NO_CAPACITY', hosts.length === 0
-            ? `region ${body.region} has no healthy host for a volume`
-            : `no host in ${body.region}${snap ? ` (the snapshot's host ${snap.host})` : ''} has ${size} GB free for volumes (the most any has: ${most} GB)`, [{ path: 'size_gb', message: `at most ${most} GB fits in ${body.region} now` }]);
-        }
-        const doc: VolumeDoc = { id: `vol_${randomBytes(7).toString('hex')}`, name: body.name, app: app.name, region: body.region, host: host.id, size_gb: size, created_at: new Date(ctx.clock.now()).toISOString(), ...(snap ? { snapshot: snap.id } : {}) };
-        await store.put(VOLUMES, volumeKey(app.name, doc.id), doc, { expectRevision: 0 });
-        ctx.logger.info('volume created', { app: app.name, volume: doc.id, name: doc.name, host: doc.host, size_gb: doc.size_gb, snapshot: doc.snapshot ?? null });
-        return json(201, await view(doc, []));
+        const [doc] = await makeVolumes(ctx, app.name, body.name, { region: body.region, size_gb: size, count: 1, ...(snap ? { snapshot: snap } : {}) });
+        return json(201, await view(doc!, []));
       },
     }),
     route({
@@ -188,3 +174,47 @@ export function volumeRoutes(ctx: ApiContext): Route[] {
   ];
 }
 
+
+/**
+ * Makes `count` volumes named `name` in `region` (each on the healthy host with room that holds
+ * fewest of the app's volumes, then the most room), or none: 400 ERR_NO_CAPACITY naming the size
+ * that fits when they do not all fit. From a snapshot: on its host only.
+ */
+export async function makeVolumes(ctx: ApiContext, app: string, name: string, o: { region: string; size_gb: number; count: number; snapshot?: VolumeSnapshotDoc }): Promise<VolumeDoc[]> {
+  const { store } = ctx;
+  const hosts = (await store.list('hosts')).map((e) => e.value as HostDoc).filter((h) => h.region === o.region && h.healthy !== false && (o.snapshot === undefined || h.id === o.snapshot.host));
+  const volumes = (await store.list(VOLUMES)).map((e) => e.value as VolumeDoc);
+  const made: VolumeDoc[] = [];
+  for (let i = 0; i < o.count; i++) {
+    const used = usedGb([...volumes, ...made]);
+    const free = (h: HostDoc): number => (h.capacity.volume_gb ?? 0) - (used.get(h.id) ?? 0);
+    const mine = (h: HostDoc): number => [...volumes, ...made].filter((v) => v.host === h.id && v.app === app).length;
+    const host = hosts.filter((h) => free(h) >= o.size_gb).sort((a, b) => mine(a) - mine(b) || free(b) - free(a) || a.id.localeCompare(b.id))[0];
+    if (!host) {
+      const most = Math.max(0, ...hosts.map(free));
+      const many = o.count > 1 ? ` (${o.count} volumes of ${o.size_gb} GB asked for, ${i} fit)` : '';
+      throw new HttpError(400, 'ERR_NO_CAPACITY', hosts.length === 0
+        ? `region ${o.region} has no healthy host for a volume`
+        : `no host in ${o.region}${o.snapshot ? ` (the snapshot's host ${o.snapshot.host})` : ''} has ${o.size_gb} GB free for volumes${many} (the most any has: ${most} GB)`, [{ path: 'size_gb', message: `at most ${most} GB fits in ${o.region} now` }]);
+    }
+    made.push({ id: `vol_${randomBytes(7).toString('hex')}`, name, app, region: o.region, host: host.id, size_gb: o.size_gb, created_at: new Date(ctx.clock.now()).toISOString(), ...(o.snapshot ? { snapshot: o.snapshot.id } : {}) });
+  }
+  if (made.length > 0) await store.transaction(made.map((v) => ({ op: 'put' as const, collection: VOLUMES, key: volumeKey(app, v.id), value: v, expectRevision: 0 })));
+  for (const v of made) ctx.logger.info('volume created', { app, volume: v.id, name: v.name, host: v.host, size_gb: v.size_gb, snapshot: v.snapshot ?? null });
+  return made;
+}
+
+/**
+ * As fly's deploy and scale do: the volumes named `name` that `perRegion` machines need and the
+ * app lacks (one per machine), made at `size_gb` ([mounts] initial_size) before the machines are
+ * placed. Returns what was made.
+ */
+export async function volumesForMachines(ctx: ApiContext, app: string, name: string, size_gb: number, perRegion: Readonly<Record<string, number>>): Promise<VolumeDoc[]> {
+  const have = (await ctx.store.list(VOLUMES, { prefix: `${app}.` })).map((e) => e.value as VolumeDoc).filter((v) => v.name === name);
+  const made: VolumeDoc[] = [];
+  for (const [region, n] of Object.entries(perRegion)) {
+    const missing = n - have.filter((v) => v.region === region).length;
+    if (missing > 0) made.push(...(await makeVolumes(ctx, app, name, { region, size_gb, count: missing })));
+  }
+  return made;
+}
