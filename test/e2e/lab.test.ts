@@ -349,6 +349,35 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
     await waitFor(async () => (await fetchFrom(mine.ns, demoAddresses[0]!)).code !== 0, 'a removed laptop reaches nothing', 15_000, 100);
   });
 
+  it('PostgreSQL with data: examples/postgres deployed with its primary in lhr and a replica in mad (each on a volume) streams over the private network; a row written at lhr is read at mad, which refuses writes', async () => {
+    const dir = new URL('../../../examples/postgres', import.meta.url).pathname;
+    const cli = async (args: string[], timeoutMs = 120_000): Promise<string> => {
+      const r = await runCli([...args, '--lab', LAB], { timeoutMs });
+      assert.equal(r.code, 0, `starling ${args.join(' ')}:\n${r.stdout}\n${r.stderr}`);
+      return r.stdout;
+    };
+    await cli(['apps', 'create', 'pg', '--primary-region', 'lhr']);
+    await cli(['secrets', 'set', 'OPERATOR_PASSWORD=operator-e2e-secret', 'REPL_PASSWORD=repl-e2e-secret', '--app', 'pg', '--stage']);
+    await cli(['deploy', '--config', join(dir, 'fly.toml'), '--image', dir], 180_000);
+    await cli(['scale', 'count', '1', '--region', 'lhr,mad', '--app', 'pg']);
+    let machines: { id: string; region: string; healthy: boolean }[] = [];
+    await waitFor(async () => {
+      machines = (JSON.parse(await cli(['status', '--app', 'pg', '--json'])) as { machines: typeof machines }).machines;
+      return machines.length === 2 && machines.every((m) => m.healthy);
+    }, 'the primary and the replica to be up (the replica copied the primary through lhr.pg.internal)', 90_000, 500);
+    const psql = (region: string, sql: string) => runCli(['ssh', 'console', '--app', 'pg', '--machine', machines.find((m) => m.region === region)!.id, '-C', `/usr/lib/postgresql/15/bin/psql -h /tmp -U postgres -tAc "${sql}"`, '--lab', LAB], { timeoutMs: 60_000 });
+    const wrote = await psql('lhr', "create table notes(t text); insert into notes values ('written in lhr')");
+    assert.equal(wrote.code, 0, wrote.stdout + wrote.stderr);
+    let read = '';
+    await waitFor(async () => ((read = (await psql('mad', 'select t from notes')).stdout.trim()), read === 'written in lhr'), 'the row to reach the replica in mad', 30_000, 200);
+    assert.equal((await psql('mad', 'select pg_is_in_recovery()')).stdout.trim(), 't', 'mad is a standby');
+    const refused = await psql('mad', "insert into notes values ('x')");
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stdout + refused.stderr, /cannot execute INSERT in a read-only transaction/, 'SQLSTATE 25006: what an app answers with fly-replay');
+    const volumes = JSON.parse(await cli(['volumes', 'list', '--app', 'pg', '--json'])) as { region: string; state: string; attached_machine: string | null }[];
+    assert.deepEqual(volumes.map((v) => [v.region, v.state, v.attached_machine !== null]).sort(), [['lhr', 'ready', true], ['mad', 'ready', true]], 'made by the deploy and the scale');
+  });
+
   it("a raw TCP service from every city: the PoP's own machine answers, and sees the client's address in the PROXY header", async () => {
     const expected = { lhr: 'lhr', cdg: 'lhr', fra: 'fra', mad: 'mad', waw: 'fra' } as Record<string, string>;
     await Promise.all(Object.keys(expected).map(async (city) => {

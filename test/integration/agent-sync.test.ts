@@ -102,7 +102,7 @@ describe('agent sync with the control plane', () => {
 
     const cached = JSON.parse(readFileSync(cacheFile, 'utf8'));
     assert.equal(cached.revision, agent.status().revision);
-    assert.deepEqual(Object.keys(cached.documents).sort(), ['apps', 'certificates', 'challenges', 'hostnames', 'hosts', 'machine_states', 'machines', 'private_ips', 'releases', 'volume_states', 'volumes', 'wireguard_peers']);
+    assert.deepEqual(Object.keys(cached.documents).sort(), ['apps', 'certificates', 'challenges', 'hostnames', 'hosts', 'machine_states', 'machines', 'private_ips', 'releases', 'volume_snapshots', 'volume_states', 'volumes', 'wireguard_peers']);
     assert.ok(!readFileSync(cacheFile, 'utf8').includes('hunter2'), 'no secret in the cache');
     assert.equal(statSync(cacheFile).mode & 0o777, 0o600);
   });

@@ -114,8 +114,8 @@ describe('parseAppConfig', () => {
   it('normalizes the full example of docs/app-config.md (and the README one)', () => {
     const { config: c, warnings } = parseAppConfig(tomlExample('docs/app-config.md'), 'starling.toml');
     // Accepted keys nothing applies yet are warnings, never silence (docs/app-config.md lists them).
-    // The [[services]] ports without http are TCP services at the edge now: applied, not warned.
-    assert.deepEqual(paths(warnings), ['mounts']);
+    // The [[services]] ports without http are TCP services at the edge now, and [mounts] volumes: applied, not warned.
+    assert.deepEqual(paths(warnings), []);
     for (const w of warnings) assert.match(w.message, /ignored$/);
     assert.equal(c.kill_timeout_ms, 10_000);
     assert.equal(c.kill_signal, 'SIGTERM');
@@ -143,16 +143,16 @@ describe('parseAppConfig', () => {
 env = { N = 4, DEBUG = false }
 services = { protocol = "udp", internal_port = 53, ports = { port = 53 } }
 vm = { memory = 512, cpus = 0.5, cpu_kind = "performance" }
-mounts = [{ source = "a", destination = "/a" }, { source = "b", destination = "/b", initial_size = 3 }]
+mounts = [{ source = "b", destination = "/b", initial_size = 3 }]
 restart = { policy = "no" }
 `, 's.toml');
     assert.deepEqual(c.env, { N: '4', DEBUG: 'false' });
     assert.deepEqual(c.services[0]?.ports, [{ start_port: 53, end_port: 53, handlers: [], force_https: false }]);
     assert.deepEqual([c.vm, c.restart], [{ cpu_kind: 'performance', cpus: 0.5, memory_mb: 512 }, { policy: 'never', max_retries: 3 }]);
-    assert.deepEqual(c.mounts.map((m) => m.initial_size_gb), [1, 3]);
-    // One [mounts] table: its issues say mounts.x; the second [[mounts]] entry: mounts[1].x.
+    assert.deepEqual(c.mounts.map((m) => m.initial_size_gb), [3]);
+    // One [mounts] table: its issues say mounts.x; a second [[mounts]] entry (a machine mounts one volume, as on fly): mounts[1].
     assert.deepEqual(paths(errorsOf('app = "x"\n[mounts]\nsource = "A"\ndestination = "/a"\n')), ['mounts.source']);
-    assert.deepEqual(paths(errorsOf('app = "x"\n[[mounts]]\nsource = "a"\ndestination = "/a"\n[[mounts]]\nsource = "b"\ndestination = "/a"\n')), ['mounts[1].destination']);
+    assert.deepEqual(paths(errorsOf('app = "x"\n[[mounts]]\nsource = "a"\ndestination = "/a"\n[[mounts]]\nsource = "b"\ndestination = "/a"\n')), ['mounts[1].destination', 'mounts[1]']);
     // Further [[vm]] and [[restart]] entries are for process groups (test/unit/process-groups.test.ts): two defaults are an error.
     assert.deepEqual(paths(errorsOf('app = "x"\n[[vm]]\ncpus = 2\n[[vm]]\ncpus = 1\n[[restart]]\npolicy = "always"\n[[restart]]\n')), ['vm[1]', 'restart[1]']);
   });
@@ -169,7 +169,6 @@ restart = { policy = "no" }
     const { config: c, warnings } = parseAppConfig(FLY_TOML, 'fly.toml');
     assert.deepEqual(paths(warnings), [
       'swap_size_mb', 'experimental.auto_rollback', 'metrics', 'mounts.auto_extend_size_threshold',
-      'mounts',
     ]);
     for (const w of warnings) assert.match(w.message, /ignored$/);
     assert.deepEqual([c.app, c.primary_region, c.kill_signal, c.kill_signal_set, c.kill_timeout_ms], ['hello-node', 'ams', 'SIGTERM', true, 5000]);
@@ -306,7 +305,7 @@ describe('starling config validate', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^fly\.toml: warning: swap_size_mb: /m);
     assert.match(r.stdout, /^fly\.toml: warning: mounts\.auto_extend_size_threshold: /m);
-    assert.match(r.stdout, /^fly\.toml: valid: app "hello-node", primary region ams, public ports 80, 443, rolling deploys, release command "npx prisma migrate deploy" first; 5 warnings/m);
+    assert.match(r.stdout, /^fly\.toml: valid: app "hello-node", primary region ams, public ports 80, 443, rolling deploys, release command "npx prisma migrate deploy" first; 4 warnings/m);
   });
 
   it('lists every error with its path and exits 2', () => {
