@@ -1,0 +1,33 @@
+/** `starling postgres …`: what the command table knows of them (postgres.ts runs them). */
+import { controlFlags } from '../../flags.js';
+import { custom, defineCommand, number, string } from '../../kit/index.js';
+import { regionCode } from '../regions/meta.js';
+
+const regionList = (text: string, flag: string): string[] => text.split(',').filter((r) => r.trim() !== '').map((r) => regionCode(r, flag));
+
+export const postgresCreate = defineCommand({
+  noun: 'postgres',
+  verb: 'create',
+  summary: 'a PostgreSQL app: the primary in --region, a streaming replica in each of --replicas, each machine on its own volume',
+  args: ['NAME'],
+  options: {
+    region: custom({ value: 'REGION', description: "the primary's region (required)", required: { message: '--region REGION is required', hint: 'the region that takes the writes: starling regions list' } }, regionCode),
+    replicas: custom({ value: 'REGIONS', description: 'a read replica in each of these regions, comma-separated' }, regionList),
+    'size-gb': number({ value: 'GB', integer: true, min: 1, max: 500, default: 1, description: "each machine's volume, 1-500 GB" }),
+    org: string({ value: 'ORG', description: "the app's org (default: the token's own, or personal)" }),
+    ...controlFlags,
+  },
+  load: () => import('./postgres.js'),
+});
+
+export const postgresAttach = defineCommand({
+  noun: 'postgres',
+  verb: 'attach',
+  summary: "give an app a database of its own on a PostgreSQL app: sets DATABASE_URL (the primary) and DATABASE_READ_URL (the nearest replica) as its secrets",
+  args: ['NAME'],
+  options: {
+    app: string({ value: 'APP', short: 'a', description: 'the app that uses the database (required)', required: { message: '--app APP is required', hint: 'the app whose machines connect' } }),
+    ...controlFlags,
+  },
+  load: () => import('./postgres.js'),
+});
