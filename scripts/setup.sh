@@ -73,5 +73,8 @@ if ! version=$("$node24" --version) || [ "$("$node24" -p 'process.versions.node.
   exit 1
 fi
 export PATH="$PWD/node_modules/.bin:$PATH"
+# The guestbook example deploys with its own node_modules (the pg client), which its image carries.
+echo "setup: the guestbook example's dependencies (examples/guestbook)"
+npm ci --prefix examples/guestbook --no-audit --no-fund
 npm run build --silent
 echo "setup: done; npm scripts, the tests and \`npx starling\` run on Node $version ($(readlink -f "$node24"))"

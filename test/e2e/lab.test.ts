@@ -390,6 +390,25 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
     let mad = { region: '', write: '', read: '' };
     await waitFor(async () => ((mad = await ask('mad').catch(() => mad)), mad.region === 'mad' && mad.read !== ''), "reader's machine in mad", 60_000, 500);
     assert.deepEqual(mad, { region: 'mad', write: 'reader|f', read: 'reader|t' }, "in mad writes go to lhr's primary, reads to mad's replica");
+
+    // examples/guestbook, fly's pattern: a write from Madrid hits mad's replica, gets 25006, is
+    // replayed to lhr (fly-replay) and lands at the primary; then Madrid reads it from its replica.
+    const book = new URL('../../../examples/guestbook', import.meta.url).pathname;
+    await cli(['apps', 'create', 'guestbook', '--primary-region', 'lhr']);
+    await cli(['postgres', 'attach', 'pg', '--app', 'guestbook']);
+    await cli(['deploy', '--config', join(book, 'fly.toml'), '--image', book], 180_000);
+    await cli(['scale', 'count', '1', '--region', 'lhr,mad', '--app', 'guestbook']);
+    await waitFor(async () => {
+      const ms = (JSON.parse(await cli(['status', '--app', 'guestbook', '--json'])) as { machines: { healthy: boolean }[] }).machines;
+      return ms.length === 2 && ms.every((m) => m.healthy);
+    }, 'a guestbook machine in lhr and in mad', 60_000, 300);
+    const curl = (city: string, args: string[]) => runCli(['lab', 'exec', city, ...name, '--', 'curl', '-s', '--max-time', '10', '-H', 'host: guestbook.starling.test', ...args]);
+    let posted: { written_in?: string; replayed?: boolean } = {};
+    await waitFor(async () => ((posted = JSON.parse((await curl('mad', ['-X', 'POST', 'http://10.200.0.1/?text=hola+from+mad'])).stdout || '{}') as typeof posted), posted.written_in !== undefined), 'a guestbook write from mad', 60_000, 500);
+    assert.deepEqual(posted, { id: 1, written_in: 'lhr', replayed: true }, "mad's machine got 25006 and answered fly-replay: written by lhr's machine at the primary");
+    let book1: { read_in?: string; entries?: { text: string; written_in: string }[] } = {};
+    await waitFor(async () => ((book1 = JSON.parse((await curl('mad', ['http://10.200.0.1/'])).stdout || '{}') as typeof book1), book1.read_in === 'mad' && (book1.entries?.length ?? 0) > 0), "the entry read back in mad", 30_000, 200);
+    assert.deepEqual(book1.entries, [{ id: 1, text: 'hola from mad', written_in: 'lhr' }], "read from mad's replica");
   });
 
   it("a raw TCP service from every city: the PoP's own machine answers, and sees the client's address in the PROXY header", async () => {
