@@ -367,6 +367,10 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
     assert.equal(wrote.code, 0, wrote.stdout + wrote.stderr);
     let read = '';
     await waitFor(async () => ((read = (await psql('mad', 'select t from notes')).stdout.trim()), read === 'written in lhr'), 'the row to reach the replica in mad', 30_000, 200);
+    const members = JSON.parse(await cli(['postgres', 'status', 'pg', '--json'])) as { region: string; role: string; lag_bytes: number | null; volume: { total_bytes: number | null } | null }[];
+    assert.deepEqual(members.map((m) => [m.region, m.role]).sort(), [['lhr', 'primary'], ['mad', 'replica']]);
+    for (const m of members) assert.ok(m.lag_bytes !== null && m.lag_bytes >= 0 && (m.volume?.total_bytes ?? 0) > 0, `${m.region}: a lag and a volume: ${JSON.stringify(m)}`);
+    assert.match(await cli(['postgres', 'connect', 'pg', '-c', 'select t from notes']), /written in lhr/, 'psql on the primary');
     const refused = await psql('mad', "insert into notes values ('x')");
     assert.notEqual(refused.code, 0);
     assert.match(refused.stdout + refused.stderr, /cannot execute INSERT in a read-only transaction/, 'SQLSTATE 25006: what an app answers with fly-replay');
@@ -409,6 +413,9 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
     let book1: { read_in?: string; entries?: { text: string; written_in: string }[] } = {};
     await waitFor(async () => ((book1 = JSON.parse((await curl('mad', ['http://10.200.0.1/'])).stdout || '{}') as typeof book1), book1.read_in === 'mad' && (book1.entries?.length ?? 0) > 0), "the entry read back in mad", 30_000, 200);
     assert.deepEqual(book1.entries, [{ id: 1, text: 'hola from mad', written_in: 'lhr' }], "read from mad's replica");
+    // The PoP hosts take 4 machines each: the next tests need lhr1's room back. Destroying an app
+    // destroys its machines and its volumes (the scheduler counts the room free at once).
+    for (const a of ['guestbook', 'reader', 'pg']) await cli(['apps', 'destroy', a, '--yes']);
   });
 
   it("a raw TCP service from every city: the PoP's own machine answers, and sees the client's address in the PROXY header", async () => {

@@ -1,5 +1,5 @@
 /** `starling postgres …`: what the command table knows of them (postgres.ts runs them). */
-import { controlFlags } from '../../flags.js';
+import { controlFlags, jsonFlag } from '../../flags.js';
 import { custom, defineCommand, number, string } from '../../kit/index.js';
 import { regionCode } from '../regions/meta.js';
 
@@ -30,4 +30,25 @@ export const postgresAttach = defineCommand({
     ...controlFlags,
   },
   load: () => import('./postgres.js'),
+});
+
+export const postgresStatus = defineCommand({
+  noun: 'postgres',
+  verb: 'status',
+  summary: 'each member of a PostgreSQL app: its role, region, replication lag (bytes and seconds) and volume use',
+  args: ['NAME'],
+  options: { ...jsonFlag(), ...controlFlags },
+  load: () => import('./status.js'),
+});
+
+export const postgresConnect = defineCommand({
+  noun: 'postgres',
+  verb: 'connect',
+  summary: "psql on a PostgreSQL app's primary, inside the private network (through the machine exec stream)",
+  args: ['NAME'],
+  options: {
+    command: string({ value: 'SQL', short: 'c', description: 'run SQL and print its result instead of an interactive psql' }),
+    ...controlFlags,
+  },
+  load: () => import('./status.js'),
 });
