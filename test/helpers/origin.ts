@@ -54,12 +54,25 @@ export async function startOrigin(name: string, handler?: OriginHandler): Promis
 
 /** A port on 127.0.0.1 with nothing listening (connections are refused). */
 export async function closedPort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
+  // Below the kernel's ephemeral range (ip_local_port_range, 32768-60999 here): a port from it
+  // could be taken meanwhile as the source port of one of the many connections the tests make, and
+  // the daemon given it would fail with EADDRINUSE. Random, never the same twice in a process,
+  // and free when asked (another test process may still pick it: 22,000 ports make that rare).
+  for (;;) {
+    const port = 10_000 + Math.floor(Math.random() * 22_000);
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    const s = http.createServer();
+    const free = await new Promise<boolean>((resolve) => {
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!free) continue;
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+    return port;
+  }
 }
+const handedOut = new Set<number>();
 
 /** A GET/POST through the proxy with the given Host, using a fresh connection each time. */
 export async function send(
