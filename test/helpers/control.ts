@@ -46,3 +46,9 @@ export async function startLoopbackControl(
     },
   };
 }
+
+/** One JSON call with a bearer token: the status and the parsed answer. */
+export async function callApi(base: string, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const res = await fetch(base + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? null : JSON.stringify(body) });
+  return { status: res.status, body: await res.json() };
+}

@@ -1,50 +1,37 @@
 /**
- * Volumes through the control plane's API (loopback, SQLite): a volume goes to a healthy host of
+ * Volumes through the control plane's API (loopback): a volume goes to a healthy host of
  * its region with room (the host's registered volume_gb); sizes and regions that do not fit are
  * refused before anything is made; it grows, never shrinks; its host reports it; a mounted one
  * cannot be destroyed, nor its host removed without force; a scale of a release that mounts a
  * volume puts each machine on the host of a free volume of that name, one machine per volume.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SqliteStore, startControlPlane, type ControlPlane } from '../../src/control/index.js';
-import { ManualClock, silentLogger } from '../../src/shared/index.js';
+import { callApi, startLoopbackControl, type LoopbackControl } from '../helpers/control.js';
 import { joinHost } from '../helpers/hosts.js';
 
-const OPERATOR = 'operator-token-volumes-0123456789';
-const dir = mkdtempSync(join(tmpdir(), 'starling-control-volumes-'));
-const clock = new ManualClock(Date.UTC(2026, 0, 1));
-let store: SqliteStore;
-let cp: ControlPlane;
-let base = '';
+let lc: LoopbackControl;
+let store: LoopbackControl['store'];
+let OPERATOR = '';
 const creds = new Map<string, string>();
-
-async function call(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const res = await fetch(base + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? null : JSON.stringify(body) });
-  return { status: res.status, body: await res.json() };
-}
+const call = (token: string, method: string, path: string, body?: unknown) => callApi(lc.url, token, method, path, body);
 
 async function host(id: string, region: string, volumeGb: number): Promise<void> {
-  creds.set(id, await joinHost(base, OPERATOR, id, region));
+  creds.set(id, await joinHost(lc.url, OPERATOR, id, region));
   const r = await call(creds.get(id)!, 'PUT', `/v1/hosts/${id}`, { region, capacity: { machines: 4, volume_gb: volumeGb }, agent_url: 'http://127.0.0.1:1', agent_secret: 'cc'.repeat(32) });
   assert.equal(r.status, 201, JSON.stringify(r.body));
 }
 
 before(async () => {
-  store = new SqliteStore({ path: join(dir, 'state.db') });
-  cp = await startControlPlane({ listen: { host: '127.0.0.1', port: 0 }, store, tokens: [OPERATOR], imagesDir: join(dir, 'images'), secretsKey: Buffer.alloc(32, 1), clock, logger: silentLogger });
-  base = `http://127.0.0.1:${cp.address.port}`;
+  lc = await startLoopbackControl('starling-control-volumes-');
+  store = lc.store;
+  OPERATOR = lc.token;
   assert.equal((await call(OPERATOR, 'POST', '/v1/apps', { name: 'db', primary_region: 'fra' })).status, 201);
   await host('fra1', 'fra', 10);
   await host('fra2', 'fra', 4);
 });
 after(async () => {
-  await cp.close();
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
+  await lc?.close();
 });
 
 describe('volumes', () => {

@@ -1,36 +1,24 @@
 /**
- * WireGuard peers through the control plane's API (loopback, SQLite): a device gets an address
+ * WireGuard peers through the control plane's API (loopback): a device gets an address
  * behind a gateway host on the mesh and that host's key and endpoint; admin of the whole org only;
  * another org's peers are not found; names, keys and addresses are never shared; a host's removal
  * takes its peers with it, and the feed carries them to agents. And apps' private service
  * addresses (Flycast): one per app, in its org's network, released with the app.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SqliteStore, startControlPlane, type ControlPlane } from '../../src/control/index.js';
 import { generateMeshKeys, isServiceAddress, orgNetwork, peerAddress, serviceAddress } from '../../src/mesh/index.js';
-import { ManualClock, silentLogger } from '../../src/shared/index.js';
+import { callApi, startLoopbackControl, type LoopbackControl } from '../helpers/control.js';
 import { joinHost } from '../helpers/hosts.js';
 
-const OPERATOR = 'operator-token-wireguard-0123456789';
-const dir = mkdtempSync(join(tmpdir(), 'starling-wireguard-'));
-const clock = new ManualClock(Date.UTC(2026, 0, 1));
-let store: SqliteStore;
-let cp: ControlPlane;
-let base = '';
+let lc: LoopbackControl;
+let OPERATOR = '';
 const hostKeys = new Map<string, string>();
 const tokens: Record<string, string> = {};
-
-async function call(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const res = await fetch(base + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? null : JSON.stringify(body) });
-  return { status: res.status, body: await res.json() };
-}
+const call = (token: string, method: string, path: string, body?: unknown) => callApi(lc.url, token, method, path, body);
 
 async function meshHost(id: string, region: string, number: number): Promise<void> {
-  const cred = await joinHost(base, OPERATOR, id, region);
+  const cred = await joinHost(lc.url, OPERATOR, id, region);
   hostKeys.set(id, generateMeshKeys().publicKey);
   const r = await call(cred, 'PUT', `/v1/hosts/${id}`, { region, capacity: { machines: 4 }, agent_url: 'http://127.0.0.1:1', agent_secret: 'cc'.repeat(32), mesh: { public_key: hostKeys.get(id), endpoint: `192.0.2.${number}:51820` } });
   assert.equal(r.status, 201, JSON.stringify(r.body));
@@ -40,9 +28,8 @@ const token = async (org: string, scope: string, app?: string): Promise<string> 
   (await call(OPERATOR, 'POST', '/v1/tokens', { org, scope, ...(app ? { app } : {}) })).body.token as string;
 
 before(async () => {
-  store = new SqliteStore({ path: join(dir, 'state.db') });
-  cp = await startControlPlane({ listen: { host: '127.0.0.1', port: 0 }, store, tokens: [OPERATOR], imagesDir: join(dir, 'images'), secretsKey: Buffer.alloc(32, 1), clock, logger: silentLogger });
-  base = `http://127.0.0.1:${cp.address.port}`;
+  lc = await startLoopbackControl('starling-wireguard-');
+  OPERATOR = lc.token;
   for (const org of ['acme', 'rival']) assert.equal((await call(OPERATOR, 'POST', '/v1/orgs', { name: org })).status, 201);
   assert.equal((await call(OPERATOR, 'POST', '/v1/apps', { name: 'web', primary_region: 'lhr', org: 'acme' })).status, 201);
   tokens.admin = await token('acme', 'admin');
@@ -52,9 +39,7 @@ before(async () => {
   tokens.rival = await token('rival', 'admin');
 });
 after(async () => {
-  await cp.close();
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
+  await lc?.close();
 });
 
 describe('WireGuard peers', () => {
