@@ -17,9 +17,8 @@
  *   forward: client → an address of its org: accept; anything else from the host's /32: drop
  * Every machine's own table (runtime sandbox-firewall.ts) checks the org again on its host.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { StarlingError } from '../shared/index.js';
+import { runTool } from '../shared/index.js';
 import { orgNetwork, ORG_NETWORK_MASK, privateDnsAddress } from './addressing.js';
 import type { MeshClient } from './plan.js';
 
@@ -53,17 +52,8 @@ export function clientFilterScript(ifname: string, subnet: string, clients: read
   ].join('\n');
 }
 
-function nft(bin: string, script: string): Promise<{ code: number; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, ['-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d.slice(0, 4000)));
-    child.on('error', (e) => reject(new StarlingError('ERR_MESH_FILTER', `cannot run ${bin}: ${e.message}`, { cause: e, hint: 'install the "nftables" package' })));
-    child.on('close', (code) => resolve({ code: code ?? 1, stderr: stderr.trim() }));
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(script);
-  });
-}
+const nft = (bin: string, script: string): Promise<string> =>
+  runTool([bin, '-f', '-'], { code: 'ERR_MESH_FILTER', input: script, hint: 'install nftables (the kernel needs nf_tables): until the table is set, no new WireGuard client gets onto the device' });
 
 const IPV6_FORWARDING = '/proc/sys/net/ipv6/conf/all/forwarding';
 
@@ -73,12 +63,7 @@ const IPV6_FORWARDING = '/proc/sys/net/ipv6/conf/all/forwarding';
  */
 export async function applyClientFilter(ifname: string, subnet: string, clients: readonly MeshClient[], bin = 'nft'): Promise<void> {
   if (clients.length > 0 && readFileSync(IPV6_FORWARDING, 'utf8').trim() !== '1') writeFileSync(IPV6_FORWARDING, '1');
-  const r = await nft(bin, clientFilterScript(ifname, subnet, clients));
-  if (r.code !== 0) {
-    throw new StarlingError('ERR_MESH_FILTER', `cannot set the WireGuard clients' filter table ${clientFilterTable(ifname)}: ${r.stderr || `nft exited ${r.code}`}`, {
-      hint: 'install nftables (the kernel needs nf_tables): until the table is set, no new WireGuard client gets onto the device',
-    });
-  }
+  await nft(bin, clientFilterScript(ifname, subnet, clients));
 }
 
 /**

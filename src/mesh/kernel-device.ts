@@ -69,7 +69,7 @@ export class KernelWireguardDevice implements MeshDevice {
       // Node gives a child's stdin as a socket, which wg cannot open as /dev/stdin: cat makes it a pipe.
       else await this.tool('sh', ['-c', 'cat | wg "$@"', 'sh', ...args], `${op.privateKey}\n`);
     } catch (e) {
-      throw new StarlingError('ERR_MESH_DEVICE', `WireGuard ${this.o.name} refused a change: ${(e as Error).message.replace(/^sh -c cat \| wg "\$@" sh /, 'wg ')}`, { cause: e });
+      throw new StarlingError('ERR_MESH_DEVICE', `WireGuard ${this.o.name} refused a change: ${(e as Error).message.replace(/sh -c cat \| wg "\$@" sh /, 'wg ')}`, { cause: e });
     }
   }
 

@@ -4,8 +4,7 @@
  * up, and keep its private service addresses equal to a list. Commands run with `wrap` in front
  * (`ip netns exec NS` in tests and the lab); a failure is ERR_MESH_DEVICE naming the command.
  */
-import { spawn } from 'node:child_process';
-import { parseIp, StarlingError } from '../shared/index.js';
+import { parseIp, runTool } from '../shared/index.js';
 import type { DeviceState, SetOp } from './uapi.js';
 
 /** The device the mesh drives: wireguard-go over its UAPI socket (device.ts) or the kernel's through `wg` (kernel-device.ts). */
@@ -25,20 +24,7 @@ export interface MeshDevice {
 export type Tool = (file: string, args: readonly string[], input?: string) => Promise<string>;
 
 export function toolRunner(wrap: readonly string[] = []): Tool {
-  return (file, args, input) =>
-    new Promise((resolve, reject) => {
-      const [f, ...a] = [...wrap, file, ...args];
-      const child = spawn(f!, a, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
-      child.stderr?.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-2000)));
-      child.stdin?.on('error', () => undefined);
-      child.stdin?.end(input);
-      const fail = (why: string): void => reject(new StarlingError('ERR_MESH_DEVICE', `${file} ${args.join(' ')}: ${why}`));
-      child.on('error', (e) => fail(e.message));
-      child.on('close', (code) => (code === 0 ? resolve(out) : fail(err.trim() || `exited ${code}`)));
-    });
+  return (file, args, input) => runTool([...wrap, file, ...args], { code: 'ERR_MESH_DEVICE', input });
 }
 
 /**

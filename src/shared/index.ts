@@ -16,6 +16,7 @@ export { loadOrCreateTokenFile } from './token-file.js';
 export { readConfigText, readToml, tomlSyntaxIssue } from './config-file.js';
 export { readRequestBody } from './http-body.js';
 export { closeNow, listenOn } from './net-listen.js';
+export { runTool, type RunToolOptions } from './run-tool.js';
 export { frame, FrameReader } from './length-frames.js';
 export { compilePathTemplate } from './path-template.js';
 export { ConnectionGate, addressKey, expandIpv6, type ConnectionGateStats, type ConnectionLimits } from './connection-gate.js';
