@@ -175,10 +175,13 @@ export class ProxyServer {
     return { gate: this.gate, connections: this.connections, servers: this.peerServers, logger: this.config.logger };
   }
 
-  /** The private service context for a connection the public listener took at such an address. */
+  /**
+   * The private service context for a connection the public listener took at such an address. On
+   * every public connection, so a plain lookup: the keys are in RFC 5952's canonical text, which is
+   * how the kernel's address (inet_ntop) comes in `localAddress`.
+   */
   private privateCtx(socket: net.Socket): ProxyContext | undefined {
-    if (this.privateByAddress.size === 0 || socket.localAddress === undefined) return undefined;
-    return this.privateByAddress.get(parseIp(socket.localAddress)?.text ?? socket.localAddress);
+    return this.privateByAddress.size === 0 || socket.localAddress === undefined ? undefined : this.privateByAddress.get(socket.localAddress);
   }
 
   /**
