@@ -65,7 +65,12 @@ export function machineBits(id: string): bigint {
  * peer never takes a machine's address; the control plane also refuses a second peer at one address.
  */
 export function peerBits(org: string, name: string): bigint {
-  const h = createHash('sha256').update(`wireguard-peer\0${org}\0${name}`).digest().readBigUInt64BE(0);
+  return taggedBits('wireguard-peer', org, name);
+}
+
+/** 64 bits named by a kind and two names: the top bit set (never a machine id's), 63 of SHA-256. */
+function taggedBits(kind: string, org: string, name: string): bigint {
+  const h = createHash('sha256').update(`${kind}\0${org}\0${name}`).digest().readBigUInt64BE(0);
   return (1n << 63n) | (h & ((1n << 63n) - 1n));
 }
 
@@ -102,8 +107,7 @@ export function peerAddress(hostAddr: string, org: string, name: string): string
  * The 64 bits: the top bit set, then 63 bits of SHA-256 of org and app.
  */
 export function serviceAddress(prefix: string, org: string, app: string): string {
-  const h = createHash('sha256').update(`private-service\0${org}\0${app}`).digest().readBigUInt64BE(0);
-  return formatNet(6, base(prefix) | (BigInt(orgNumber(org)) << 64n) | (1n << 63n) | (h & ((1n << 63n) - 1n)));
+  return formatNet(6, base(prefix) | (BigInt(orgNumber(org)) << 64n) | taggedBits('private-service', org, app));
 }
 
 /** Whether an address is a private service address of the plan: host number 0 and an org's bits (not the DNS's). */
