@@ -102,6 +102,7 @@ export const ERROR_CODES = {
   ERR_MESH_DEVICE: { part: 'mesh', means: 'The WireGuard interface cannot be started or refused a change' },
   ERR_VOLUME_IO: { part: 'volumes', means: "A host could not make, mount, grow or remove a volume's filesystem (the command and its words say why)" },
   ERR_VOLUME_NOT_READY: { part: 'sync', means: "A machine that mounts a volume waits for this host to have the volume mounted (retried)" },
+  ERR_VOLUME_UNPLACED: { part: 'sync', means: "A machine of a release that mounts a volume was placed without one: it is not made (destroy it and scale again)" },
   ERR_VOLUME_BUSY: { part: 'sync', means: 'Another machine of this host still mounts the volume: the new one starts once it is gone (retried)' },
   ERR_MESH_FILTER: { part: 'mesh', means: "The nftables table that keeps a gateway's WireGuard clients to their org cannot be set" },
   ERR_AGENT_CONFIG_READ: { part: 'agent', means: 'agent.toml cannot be read' },

@@ -281,11 +281,13 @@ export class Reconciler {
   /**
    * A placed machine's volume (MachineDoc.volume) at the release's `[mounts]` destination, once
    * this host has it mounted and no other machine here still mounts it (the one it replaces is
-   * stopped first): until then the create fails and is retried with the backoff.
+   * stopped first): until then the create waits (WAITING: retried, never reported failed).
    */
   private volumeMounts(app: string, id: string, doc: MachineDoc, mount: { source: string; destination: string } | undefined): { volume: string; path: string }[] | undefined {
     if (doc.volume === undefined || mount === undefined) {
-      if (mount !== undefined && doc.role === undefined) throw new StarlingError('ERR_VOLUME_NOT_READY', `machine ${id} of app ${app} was placed without a volume, and the release mounts ${mount.source}: the control plane places it again`);
+      // Placements of a release that mounts one always carry it (control/scheduler/volumes.ts): a
+      // failure, not a wait, if one does not.
+      if (mount !== undefined && doc.role === undefined) throw new StarlingError('ERR_VOLUME_UNPLACED', `machine ${id} of app ${app} was placed without a volume, and its release mounts ${mount.source}`, { hint: 'destroy the machine and scale again: a new placement takes a volume' });
       return undefined;
     }
     if (this.o.volumes?.pathOf(doc.volume) === undefined) throw new StarlingError('ERR_VOLUME_NOT_READY', `volume ${doc.volume} is not mounted on this host yet: machine ${id} starts once it is`);
