@@ -47,13 +47,6 @@ export interface VolumeView extends VolumeDoc {
   attached_machine: string | null;
 }
 
-/** GB the volumes on each host take. */
-function usedGb(volumes: readonly VolumeDoc[]): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const v of volumes) out.set(v.host, (out.get(v.host) ?? 0) + v.size_gb);
-  return out;
-}
-
 export function volumeRoutes(ctx: ApiContext): Route[] {
   const { store } = ctx;
   const all = async (): Promise<VolumeDoc[]> => (await store.list(VOLUMES)).map((e) => e.value as VolumeDoc);
@@ -86,7 +79,7 @@ export function volumeRoutes(ctx: ApiContext): Route[] {
           if (snap.region !== body.region) throw new HttpError(400, 'ERR_BAD_REQUEST', `snapshot ${snap.id} is kept in ${snap.region}: a volume made from it is there too`, [{ path: 'region', message: `must be ${snap.region}` }]);
           if (size < snap.size_gb) throw new HttpError(400, 'ERR_VOLUME_SIZE', `snapshot ${snap.id} is of a ${snap.size_gb} GB volume: the new one needs at least that`, [{ path: 'size_gb', message: `at least ${snap.size_gb}` }]);
         }
-        const [doc] = await makeVolumes(ctx, app.name, body.name, { region: body.region, size_gb: size, count: 1, ...(snap ? { snapshot: snap } : {}) });
+        const [doc] = await makeVolumes(ctx, app.name, body.name, [{ region: body.region, size_gb: size, count: 1 }], snap);
         return json(201, await view(doc!, []));
       },
     }),
@@ -125,8 +118,7 @@ export function volumeRoutes(ctx: ApiContext): Route[] {
         const app = (await getApp(ctx, params.app!)).value;
         const v = await find(app.name, params.id!);
         if (body.size_gb <= v.size_gb) throw new HttpError(400, 'ERR_VOLUME_SIZE', `volume ${v.id} is ${v.size_gb} GB: a volume only grows (ask for more than ${v.size_gb})`, [{ path: 'size_gb', message: `must be more than ${v.size_gb}` }]);
-        const host = (await store.get('hosts', v.host))?.value as HostDoc | undefined;
-        const free = (host?.capacity.volume_gb ?? 0) - (usedGb(await all()).get(v.host) ?? 0);
+        const free = freeGb((await store.get('hosts', v.host))?.value as HostDoc | undefined, await all());
         if (body.size_gb - v.size_gb > free) throw new HttpError(400, 'ERR_NO_CAPACITY', `host ${v.host} has ${free} GB free for volumes: volume ${v.id} can grow to at most ${v.size_gb + free} GB`, [{ path: 'size_gb', message: `at most ${v.size_gb + free}` }]);
         const doc = { ...v, size_gb: body.size_gb };
         await store.put(VOLUMES, volumeKey(app.name, v.id), doc);
@@ -175,29 +167,39 @@ export function volumeRoutes(ctx: ApiContext): Route[] {
 }
 
 
+/** GB of `host` that volumes do not take yet. */
+function freeGb(host: HostDoc | undefined, volumes: readonly VolumeDoc[]): number {
+  if (!host) return 0;
+  return (host.capacity.volume_gb ?? 0) - volumes.reduce((sum, v) => sum + (v.host === host.id ? v.size_gb : 0), 0);
+}
+
 /**
- * Makes `count` volumes named `name` in `region` (each on the healthy host with room that holds
- * fewest of the app's volumes, then the most room), or none: 400 ERR_NO_CAPACITY naming the size
- * that fits when they do not all fit. From a snapshot: on its host only.
+ * Makes the volumes named `name` that `asks` ask for — `count` of `size_gb` in each region, each on
+ * the healthy host with room that holds fewest of the app's volumes, then the most room — all in
+ * one transaction, or none: 400 ERR_NO_CAPACITY naming the size that fits when they do not all
+ * fit. From a snapshot: on its host only.
  */
-export async function makeVolumes(ctx: ApiContext, app: string, name: string, o: { region: string; size_gb: number; count: number; snapshot?: VolumeSnapshotDoc }): Promise<VolumeDoc[]> {
+export async function makeVolumes(ctx: ApiContext, app: string, name: string, asks: readonly { region: string; size_gb: number; count: number }[], snapshot?: VolumeSnapshotDoc): Promise<VolumeDoc[]> {
   const { store } = ctx;
-  const hosts = (await store.list('hosts')).map((e) => e.value as HostDoc).filter((h) => h.region === o.region && h.healthy !== false && (o.snapshot === undefined || h.id === o.snapshot.host));
+  const allHosts = (await store.list('hosts')).map((e) => e.value as HostDoc).filter((h) => h.healthy !== false && (snapshot === undefined || h.id === snapshot.host));
   const volumes = (await store.list(VOLUMES)).map((e) => e.value as VolumeDoc);
   const made: VolumeDoc[] = [];
-  for (let i = 0; i < o.count; i++) {
-    const used = usedGb([...volumes, ...made]);
-    const free = (h: HostDoc): number => (h.capacity.volume_gb ?? 0) - (used.get(h.id) ?? 0);
-    const mine = (h: HostDoc): number => [...volumes, ...made].filter((v) => v.host === h.id && v.app === app).length;
-    const host = hosts.filter((h) => free(h) >= o.size_gb).sort((a, b) => mine(a) - mine(b) || free(b) - free(a) || a.id.localeCompare(b.id))[0];
-    if (!host) {
-      const most = Math.max(0, ...hosts.map(free));
-      const many = o.count > 1 ? ` (${o.count} volumes of ${o.size_gb} GB asked for, ${i} fit)` : '';
-      throw new HttpError(400, 'ERR_NO_CAPACITY', hosts.length === 0
-        ? `region ${o.region} has no healthy host for a volume`
-        : `no host in ${o.region}${o.snapshot ? ` (the snapshot's host ${o.snapshot.host})` : ''} has ${o.size_gb} GB free for volumes${many} (the most any has: ${most} GB)`, [{ path: 'size_gb', message: `at most ${most} GB fits in ${o.region} now` }]);
+  for (const o of asks) {
+    const hosts = allHosts.filter((h) => h.region === o.region);
+    for (let i = 0; i < o.count; i++) {
+      const all = [...volumes, ...made];
+      const free = (h: HostDoc): number => freeGb(h, all);
+      const mine = (h: HostDoc): number => all.filter((v) => v.host === h.id && v.app === app).length;
+      const host = hosts.filter((h) => free(h) >= o.size_gb).sort((a, b) => mine(a) - mine(b) || free(b) - free(a) || a.id.localeCompare(b.id))[0];
+      if (!host) {
+        const most = Math.max(0, ...hosts.map(free));
+        const many = o.count > 1 ? ` (${o.count} volumes of ${o.size_gb} GB asked for, ${i} fit)` : '';
+        throw new HttpError(400, 'ERR_NO_CAPACITY', hosts.length === 0
+          ? `region ${o.region} has no healthy host for a volume`
+          : `no host in ${o.region}${snapshot ? ` (the snapshot's host ${snapshot.host})` : ''} has ${o.size_gb} GB free for volumes${many} (the most any has: ${most} GB)`, [{ path: 'size_gb', message: `at most ${most} GB fits in ${o.region} now` }]);
+      }
+      made.push({ id: `vol_${randomBytes(7).toString('hex')}`, name, app, region: o.region, host: host.id, size_gb: o.size_gb, created_at: new Date(ctx.clock.now()).toISOString(), ...(snapshot ? { snapshot: snapshot.id } : {}) });
     }
-    made.push({ id: `vol_${randomBytes(7).toString('hex')}`, name, app, region: o.region, host: host.id, size_gb: o.size_gb, created_at: new Date(ctx.clock.now()).toISOString(), ...(o.snapshot ? { snapshot: o.snapshot.id } : {}) });
   }
   if (made.length > 0) await store.transaction(made.map((v) => ({ op: 'put' as const, collection: VOLUMES, key: volumeKey(app, v.id), value: v, expectRevision: 0 })));
   for (const v of made) ctx.logger.info('volume created', { app, volume: v.id, name: v.name, host: v.host, size_gb: v.size_gb, snapshot: v.snapshot ?? null });
@@ -207,14 +209,10 @@ export async function makeVolumes(ctx: ApiContext, app: string, name: string, o:
 /**
  * As fly's deploy and scale do: the volumes named `name` that `perRegion` machines need and the
  * app lacks (one per machine), made at `size_gb` ([mounts] initial_size) before the machines are
- * placed. Returns what was made.
+ * placed — every region's or none. Returns what was made.
  */
 export async function volumesForMachines(ctx: ApiContext, app: string, name: string, size_gb: number, perRegion: Readonly<Record<string, number>>): Promise<VolumeDoc[]> {
   const have = (await ctx.store.list(VOLUMES, { prefix: `${app}.` })).map((e) => e.value as VolumeDoc).filter((v) => v.name === name);
-  const made: VolumeDoc[] = [];
-  for (const [region, n] of Object.entries(perRegion)) {
-    const missing = n - have.filter((v) => v.region === region).length;
-    if (missing > 0) made.push(...(await makeVolumes(ctx, app, name, { region, size_gb, count: missing })));
-  }
-  return made;
+  const asks = Object.entries(perRegion).map(([region, n]) => ({ region, size_gb, count: n - have.filter((v) => v.region === region).length })).filter((a) => a.count > 0);
+  return makeVolumes(ctx, app, name, asks);
 }
