@@ -28,7 +28,7 @@ export class VolumeLink {
 
   constructor(
     private readonly store: VolumeStore,
-    private readonly reporter: VolumeReporter | undefined,
+    private readonly reporter: VolumeReporter,
     private readonly logger: Logger,
     /** Whether a machine of this host mounts the volume now (its files must stay). */
     private readonly inUse: (app: string, id: string) => boolean,
@@ -125,7 +125,6 @@ export class VolumeLink {
   }
 
   private async reportSnapshot(s: VolumeSnapshotDoc, body: { state: 'ready' | 'failed'; stored_bytes: number; error?: string }): Promise<void> {
-    if (!this.reporter) return;
     try {
       await this.reporter.json('PUT', `/v1/hosts/${this.hostId}/apps/${s.app}/snapshots/${s.id}/state`, body);
       this.sent.set(s.id, JSON.stringify(body));
@@ -147,23 +146,9 @@ export class VolumeLink {
     this.ready.clear();
   }
 
-  /** Refreshes the use figures of ready volumes (the agent's state reports call it now and then). */
-  async refresh(): Promise<void> {
-    for (const v of this.want?.docs ?? []) {
-      if (!this.ready.has(v.id)) continue;
-      try {
-        const s = this.store.status(v);
-        this.ready.set(v.id, s);
-        await this.report(v, { state: 'ready', size_gb: s.size_gb, used_bytes: s.used_bytes, total_bytes: s.total_bytes });
-      } catch {
-        /* gone meanwhile: the next view says */
-      }
-    }
-  }
-
   private async report(v: VolumeDoc, body: { state: 'ready' | 'failed'; size_gb: number; used_bytes: number; total_bytes: number; error?: string }): Promise<void> {
     const text = JSON.stringify(body);
-    if (!this.reporter || this.sent.get(v.id) === text) return;
+    if (this.sent.get(v.id) === text) return;
     try {
       await this.reporter.json('PUT', `/v1/hosts/${this.hostId}/apps/${v.app}/volumes/${v.id}/state`, body);
       this.sent.set(v.id, text);

@@ -153,7 +153,8 @@ export interface VolumeSnapshotDoc {
 
 export const SNAPSHOT_ID_RE = /^vs_[0-9a-f]{14}$/;
 
-export const VOLUME_STATES = ['creating', 'ready', 'failed'] as const;
+/** What a host reports of a volume (before its first report the API says `pending`). */
+export const VOLUME_STATES = ['ready', 'failed'] as const;
 export type VolumeStateName = (typeof VOLUME_STATES)[number];
 
 /** `volume_states/<app>.<id>`: what the host's agent last reported of a volume. */

@@ -1,5 +1,5 @@
-import { basename } from 'node:path';
 /** The MachineManager's record of one machine, and the view of it the Machines API answers. */
+import { basename } from 'node:path';
 import type { MachineChecks } from './checks.js';
 import type { MachineLogs } from './logs.js';
 import type { MachineHistory } from './machine-events.js';

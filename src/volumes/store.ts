@@ -12,10 +12,9 @@
  * if the document asks for more (online, through the loop device). `remove` unmounts and deletes.
  * Commands run with `wrap` in front (tests, the lab's namespaces).
  */
-import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
-import { StarlingError } from '../shared/index.js';
+import { runTool, StarlingError } from '../shared/index.js';
 
 export interface VolumeRef {
   app: string;
@@ -35,25 +34,13 @@ export interface VolumeStatus {
 
 const GB = 1_000_000_000;
 
-function run(argv: readonly string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const [f, ...a] = argv;
-    const child = spawn(f!, a, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-2000)));
-    const fail = (why: string): void => reject(new StarlingError('ERR_VOLUME_IO', `${argv.join(' ')}: ${why}`, { hint: 'volumes need root, loop devices and e2fsprogs (npm run setup)' }));
-    child.on('error', (e) => fail(e.message));
-    child.on('close', (code) => (code === 0 ? resolve(out) : fail(err.trim() || `exited ${code}`)));
-  });
-}
+const HINT = 'volumes need root, loop devices and e2fsprogs (npm run setup)';
 
 export class VolumeStore {
   constructor(private readonly o: { dataDir: string; wrap?: readonly string[] }) {}
 
   private cmd(...argv: string[]): Promise<string> {
-    return run([...(this.o.wrap ?? []), ...argv]);
+    return runTool([...(this.o.wrap ?? []), ...argv], { code: 'ERR_VOLUME_IO', hint: HINT });
   }
 
   image(app: string, id: string): string {
@@ -98,28 +85,34 @@ export class VolumeStore {
       // No blocks reserved for root (the machine's user is not the host's root), inodes and journal made lazily.
       await this.cmd('mkfs.ext4', '-q', '-F', '-m', '0', '-E', 'lazy_itable_init=1,lazy_journal_init=1', '-L', v.id.slice(0, 16), img);
     }
-    if (!this.mounted(dir)) {
-      // A host that went down with it mounted: replay the journal and fix what -p may fix before mounting.
-      await this.cmd('e2fsck', '-p', img).catch((e: unknown) => {
-        // 1: errors corrected. Anything else is left for the mount to refuse, with e2fsck's words.
-        if (!/exited 1$/.test((e as Error).message)) throw e;
-      });
-      await this.cmd('mount', '-o', 'loop,nodev,nosuid', img, dir);
-      await this.directIo(img);
-    }
-    if (statSync(img).size < bytes || !this.fsCaughtUp(v)) await this.grow(img, dir, bytes, inUse);
+    // A host that went down with it mounted: the journal is replayed before it is mounted again.
+    if (!this.mounted(dir)) await this.mount(img, dir, false);
+    if (statSync(img).size < bytes || !this.status(v).caughtUp) await this.grow(img, dir, bytes, inUse);
     return this.status(v);
   }
 
   /**
-   * The loop device reads and writes its image with O_DIRECT: the machine's filesystem has a page
-   * cache of its own, and the image's pages in the host's would be a second copy of the same data
-   * (twice the memory, and reads that never reach the disk). Best effort: a kernel or a backing
-   * filesystem without direct I/O keeps the default.
+   * Checks the image (e2fsck: `-p` fixes what is safe to; `force` checks a clean one too) and
+   * mounts it. The loop device then reads and writes its image with O_DIRECT: the machine's
+   * filesystem has a page cache of its own, and the image's pages in the host's would be a second
+   * copy of the same data (twice the memory, and reads that never reach the disk) — best effort: a
+   * kernel or a backing filesystem without direct I/O keeps the default.
    */
-  private async directIo(img: string): Promise<void> {
-    const loop = /^(\/dev\/loop\d+):/m.exec(await this.cmd('losetup', '-j', img).catch(() => ''))?.[1];
+  private async mount(img: string, dir: string, force: boolean): Promise<void> {
+    await this.cmd('e2fsck', ...(force ? ['-f'] : []), '-p', img).catch((e: unknown) => {
+      // 1: errors corrected. Anything else is left for the mount to refuse, with e2fsck's words.
+      if (!/exited 1$/.test((e as Error).message)) throw e;
+    });
+    await this.cmd('mount', '-o', 'loop,nodev,nosuid', img, dir);
+    const loop = await this.loopOf(img).catch(() => undefined);
     if (loop !== undefined) await this.cmd('losetup', '--direct-io=on', loop).catch(() => undefined);
+  }
+
+  /** The loop device that holds the mounted image. */
+  private async loopOf(img: string): Promise<string> {
+    const loop = /^(\/dev\/loop\d+):/m.exec(await this.cmd('losetup', '-j', img))?.[1];
+    if (loop === undefined) throw new StarlingError('ERR_VOLUME_IO', `the image ${img} is mounted, but no loop device holds it`);
+    return loop;
   }
 
   /**
@@ -128,8 +121,7 @@ export class VolumeStore {
    */
   private async grow(img: string, dir: string, bytes: number, inUse: boolean): Promise<void> {
     if (statSync(img).size < bytes) await this.cmd('fallocate', '-l', String(bytes), img);
-    const loop = /^(\/dev\/loop\d+):/m.exec(await this.cmd('losetup', '-j', img))?.[1];
-    if (loop === undefined) throw new StarlingError('ERR_VOLUME_IO', `the image ${img} is mounted, but no loop device holds it`);
+    const loop = await this.loopOf(img);
     await this.cmd('losetup', '-c', loop);
     try {
       await this.cmd('resize2fs', loop);
@@ -138,27 +130,22 @@ export class VolumeStore {
       if (inUse) throw new StarlingError('ERR_VOLUME_IO', `the volume's image is grown, its filesystem not yet: this kernel refused to grow it while mounted (${(e as Error).message.split('\n').at(-1) ?? ''}); it grows once no machine mounts it`, { cause: e });
     }
     await this.cmd('umount', dir);
-    await this.cmd('e2fsck', '-f', '-p', img).catch((e: unknown) => {
-      if (!/exited 1$/.test((e as Error).message)) throw e;
-    });
     await this.cmd('resize2fs', img);
-    await this.cmd('mount', '-o', 'loop,nodev,nosuid', img, dir);
-    await this.directIo(img);
+    await this.mount(img, dir, true);
   }
 
-  status(v: VolumeRef): VolumeStatus {
+  /**
+   * Its size as the filesystem has it — an image grown whose filesystem is not yet counts as
+   * before — and its use. `caughtUp`: the filesystem spans its image (ext4 keeps a few % for
+   * itself: 90 % counts).
+   */
+  status(v: { app: string; id: string }): VolumeStatus & { caughtUp: boolean } {
     const dir = this.path(v.app, v.id);
     const s = statfsSync(dir);
     const total = s.blocks * s.bsize;
     const image = statSync(this.image(v.app, v.id)).size;
-    // The filesystem's size, not the image's: an image grown whose filesystem is not yet counts as before.
-    return { path: dir, size_gb: Math.round((this.fsCaughtUp(v) ? image : total) / GB), used_bytes: total - s.bfree * s.bsize, total_bytes: total };
-  }
-
-  /** Whether the filesystem spans its image (ext4 keeps a few % for itself: 90 % counts). */
-  private fsCaughtUp(v: { app: string; id: string }): boolean {
-    const s = statfsSync(this.path(v.app, v.id));
-    return s.blocks * s.bsize >= 0.9 * statSync(this.image(v.app, v.id)).size;
+    const caughtUp = total >= 0.9 * image;
+    return { path: dir, size_gb: Math.round((caughtUp ? image : total) / GB), used_bytes: total - s.bfree * s.bsize, total_bytes: total, caughtUp };
   }
 
   /** Unmounts the volume, keeping it: the next ensure mounts it again (the agent stops). */
@@ -169,10 +156,9 @@ export class VolumeStore {
 
   /** Unmounts the volume and deletes its image and mount point: its data is gone. */
   async remove(app: string, id: string): Promise<void> {
-    const dir = this.path(app, id);
-    if (this.mounted(dir)) await this.cmd('umount', dir);
+    await this.unmount(app, id);
     rmSync(this.image(app, id), { force: true });
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(this.path(app, id), { recursive: true, force: true });
   }
 
   snapshotImage(app: string, snapshot: string): string {
@@ -207,20 +193,21 @@ export class VolumeStore {
 
   /** The snapshots this host keeps: `<app>.<id>`. */
   presentSnapshots(): { app: string; id: string }[] {
-    const dir = join(this.o.dataDir, 'volume-snapshots');
-    if (!existsSync(dir)) return [];
-    return readdirSync(dir).flatMap((f) => {
-      const m = /^([a-z][a-z0-9-]*)\.(vs_[0-9a-f]{14})\.img$/.exec(f);
-      return m ? [{ app: m[1]!, id: m[2]! }] : [];
-    });
+    return this.images('volume-snapshots', 'vs');
   }
 
   /** The volumes this host has images of: `<app>.<id>`. */
   present(): { app: string; id: string }[] {
-    const dir = join(this.o.dataDir, 'volume-images');
+    return this.images('volume-images', 'vol');
+  }
+
+  /** `<app>.<kind>_<14 hex>.img` in a directory of the data dir. */
+  private images(sub: string, kind: 'vol' | 'vs'): { app: string; id: string }[] {
+    const dir = join(this.o.dataDir, sub);
     if (!existsSync(dir)) return [];
+    const name = new RegExp(`^([a-z][a-z0-9-]*)\\.(${kind}_[0-9a-f]{14})\\.img$`);
     return readdirSync(dir).flatMap((f) => {
-      const m = /^([a-z][a-z0-9-]*)\.(vol_[0-9a-f]{14})\.img$/.exec(f);
+      const m = name.exec(f);
       return m ? [{ app: m[1]!, id: m[2]! }] : [];
     });
   }

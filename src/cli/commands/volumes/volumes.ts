@@ -10,7 +10,7 @@ import { printJson, table } from '../../output.js';
 import { volumesCreate, volumesDestroy, volumesExtend, volumesList, volumesShow } from './meta.js';
 
 export interface VolumeJson extends VolumeDoc {
-  state: 'pending' | 'creating' | 'ready' | 'failed';
+  state: 'pending' | 'ready' | 'failed';
   used_bytes: number | null;
   total_bytes: number | null;
   error: string | null;
