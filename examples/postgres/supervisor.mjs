@@ -10,7 +10,7 @@
 //
 // Secrets: OPERATOR_PASSWORD (the postgres superuser's) and REPL_PASSWORD (the repl role's).
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -22,8 +22,9 @@ const primaryRegion = process.env.PRIMARY_REGION;
 const primary = region === primaryRegion;
 const log = (msg) => console.log(`supervisor: ${msg}`);
 
-function run(cmd, args, env = {}) {
-  const r = spawnSync(cmd, args, { stdio: 'inherit', env: { ...process.env, ...env } });
+/** Runs a command to its end; `input` (SQL with a password) goes to its stdin, never its argv. */
+function run(cmd, args, input) {
+  const r = spawnSync(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'inherit', 'inherit'], input });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}`);
 }
 
@@ -31,7 +32,11 @@ function run(cmd, args, env = {}) {
 async function makePrimary() {
   const pw = '/tmp/pw';
   writeFileSync(pw, `${process.env.OPERATOR_PASSWORD}\n`, { mode: 0o600 });
-  run(`${BIN}/initdb`, ['-D', DATA, '-U', 'postgres', `--pwfile=${pw}`, '--auth-local=trust', '--auth-host=scram-sha-256']);
+  try {
+    run(`${BIN}/initdb`, ['-D', DATA, '-U', 'postgres', `--pwfile=${pw}`, '--auth-local=trust', '--auth-host=scram-sha-256']);
+  } finally {
+    rmSync(pw, { force: true });
+  }
   appendFileSync(`${DATA}/pg_hba.conf`, 'host all all ::/0 scram-sha-256\nhost replication repl ::/0 scram-sha-256\n');
   appendFileSync(`${DATA}/postgresql.conf`, "listen_addresses = '*'\nwal_level = replica\nmax_wal_senders = 10\nwal_keep_size = '256MB'\nhot_standby = on\nunix_socket_directories = '/tmp'\n");
 }
@@ -66,6 +71,6 @@ while (!accepts()) await sleep(200);
 if (primary) {
   // The replication role, once (its password from the secret, so replicas know it).
   const sql = `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'repl') THEN CREATE ROLE repl WITH REPLICATION LOGIN PASSWORD '${process.env.REPL_PASSWORD?.replaceAll("'", "''")}'; END IF; END $$;`;
-  run(`${BIN}/psql`, ['-h', '/tmp', '-U', 'postgres', '-q', '-c', sql]);
+  run(`${BIN}/psql`, ['-h', '/tmp', '-U', 'postgres', '-q', '-v', 'ON_ERROR_STOP=1'], sql);
 }
 net.createServer((s) => s.end()).listen(Number(process.env.PORT ?? 8080), () => log(`ready: ${primary ? 'primary' : 'replica'} in ${region}`));
