@@ -12,11 +12,11 @@
  * is one with no 2xx answer within 1 s; the report splits them into late (answered after all) and
  * lost. These durations are this benchmark's: test/e2e/lab.test.ts checks only outcomes and order.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { FailoverReport } from '../src/lab/index.js';
 import { positiveInt } from './lib/args.js';
+import { capture } from './lib/procs.js';
 
 const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
 const MODES = ['graceful', 'crash', 'silent'] as const;
@@ -50,20 +50,7 @@ interface ModeResult {
   met: boolean;
 }
 
-function run(args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? 1, stdout, stderr });
-    });
-  });
-}
+const run = (args: string[], timeoutMs: number) => capture(process.execPath, [CLI, ...args], timeoutMs);
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);

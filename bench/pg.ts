@@ -11,12 +11,12 @@
  * Not measured (not built yet): planned switchover and unplanned failover times. Needs root.
  * `--writes N` (default 50), `--json`.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pct } from './lib/coldstart-rig.js';
+import { capture } from './lib/procs.js';
 
 const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
 const CLIENT = new URL('./lib/pg-client.js', import.meta.url).pathname;
@@ -30,20 +30,7 @@ const lab = `bpg${randomBytes(2).toString('hex')}`;
 const home = mkdtempSync(join(tmpdir(), 'starling-bench-pg-'));
 const say = (m: string): void => void process.stderr.write(`bench: ${m}\n`);
 
-function run(file: string, args: string[], timeoutMs = 300_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: home } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const run = (file: string, args: string[], timeoutMs = 300_000) => capture(file, args, timeoutMs, { ...process.env, HOME: home });
 
 async function cli(args: string[]): Promise<string> {
   const r = await run(process.execPath, [CLI, ...args, '--lab', lab]);

@@ -144,6 +144,22 @@ export async function run(name: string, command: string, args: string[]): Promis
   return { code, output: Buffer.concat(chunks).toString('utf8') };
 }
 
+/** Runs a command to completion with its stdout and stderr apart (a CLI's JSON and its words); killed after `timeoutMs`. */
+export function capture(command: string, args: readonly string[], timeoutMs: number, env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout, stderr });
+    });
+  });
+}
+
 /**
  * Cleanup shared by the benchmarks: `first` (what the benchmark started in-process: a platform, a
  * registry), then stop every child, remove the temp dir; on a signal do that and exit with the
