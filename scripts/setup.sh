@@ -31,13 +31,14 @@ cd "$(dirname "$0")/.."
 # skopeo: the tests' and bench:image's registry client; docker-registry: the real registry the tests
 # pull from; busybox-static: the static binary the tests' images are made of.
 # postgresql-15 (with psql) and redis-server (with redis-cli): real servers and clients the TCP
-# services at the edge are tested with (pg_tls, tls, raw).
+# services at the edge are tested with (pg_tls, tls, raw), and the PostgreSQL example runs on;
+# postgresql-15-repmgr: that example's failover (repmgr, repmgrd; examples/postgres).
 # wireguard-go and wireguard-tools (wg): the host mesh (src/mesh/) where the kernel has no WireGuard
 # module, as on this machine; tcpdump: the test that the backhaul carries no plaintext.
 # gcc: bench:tcp compiles its echo server and load generator (bench/lib/tcp-*.c) at start.
 # e2fsprogs (mkfs.ext4, e2fsck, resize2fs) and util-linux (losetup, fallocate, mount): volumes are
 # ext4 images loop-mounted on their host (src/volumes/).
-PACKAGES=(nginx haproxy caddy wrk pebble openssl bird2 iproute2 bubblewrap nftables linux-libc-dev bind9 bind9-dnsutils buildah skopeo docker-registry busybox-static postgresql-15 redis-server gcc wireguard-go wireguard-tools tcpdump e2fsprogs util-linux)
+PACKAGES=(nginx haproxy caddy wrk pebble openssl bird2 iproute2 bubblewrap nftables linux-libc-dev bind9 bind9-dnsutils buildah skopeo docker-registry busybox-static postgresql-15 postgresql-15-repmgr redis-server gcc wireguard-go wireguard-tools tcpdump e2fsprogs util-linux)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,76 +1,194 @@
 // PostgreSQL 15 on Starling (docs/postgres.md): one machine per region, each on its own volume at
-// /data. The machine in PRIMARY_REGION is the primary: it makes the cluster the first time
-// (initdb) and takes writes. Every other machine is a streaming replica: the first time it copies
-// the primary (pg_basebackup from <primary region>.<app>.internal, over the private network) and
-// then follows it. The Debian binaries come from the host (/usr/lib/postgresql/15/bin).
+// /data, managed by repmgr. The first member (in PRIMARY_REGION) makes the cluster; every other
+// copies the current primary (repmgr standby clone, over the private network) and streams from it.
+// repmgrd on each node fails over automatically when the primary goes away (a majority of the
+// members must see it gone); a primary that comes back after a failover is fenced and rejoins as a
+// replica (lib/boot.mjs). `pgctl.mjs switchover` is the planned switchover, through the control API.
 //
-// Health: this supervisor answers on $PORT (the machine's internal port, which the platform's
-// default check connects to) only while PostgreSQL accepts connections, so a machine is healthy —
-// and in the .internal names — exactly when its database is up.
-//
-// Secrets: OPERATOR_PASSWORD (the postgres superuser's) and REPL_PASSWORD (the repl role's).
-import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
+// Ports: 5433 PostgreSQL itself, 5432 the router to the current primary, 5434 the control API,
+// $PORT the health port (open only while this node serves). The Debian binaries come from the
+// host (/usr/lib/postgresql/15/bin). Secrets: OPERATOR_PASSWORD (the superuser's and the control
+// API's), REPL_PASSWORD (the repl role's); SYNCHRONOUS=on makes every commit wait for a replica.
+import { spawn } from 'node:child_process';
+import { boot, fencedBoot } from './lib/boot.mjs';
+import { startControl, startHealth, startRouter } from './lib/net.mjs';
+import { BIN, REPMGR_CONF, SYNCHRONOUS, accepts, checkpointLsn, hostOf, log, nodeId, region, repmgr, rejoin, running, sql, start, stop, writePassfile, writeSettings } from './lib/pg.mjs';
 
-const BIN = '/usr/lib/postgresql/15/bin';
-const DATA = process.env.PGDATA ?? '/data/pg';
-const app = process.env.FLY_APP_NAME;
-const region = process.env.FLY_REGION;
-const primaryRegion = process.env.PRIMARY_REGION;
-const primary = region === primaryRegion;
-const log = (msg) => console.log(`supervisor: ${msg}`);
+writePassfile();
+let role = await boot(); // 'primary' | 'standby' | 'standby-unregistered'
+/** running: serving in its role; demoted/busy: a switchover step owns PostgreSQL; stopping: SIGTERM. */
+let state = 'running';
+let up = accepts();
+let primary = null; // where the router sends connections
+let downSince = null;
+let repmgrd = null;
+let demotedTimer = null;
+let peersAskedAt = 0;
 
-/** Runs a command to its end; `input` (SQL with a password) goes to its stdin, never its argv. */
-function run(cmd, args, input) {
-  const r = spawnSync(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'inherit', 'inherit'], input });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}`);
+function startRepmgrd() {
+  if (repmgrd || state === 'stopping') return;
+  repmgrd = spawn(`${BIN}/repmgrd`, ['-f', REPMGR_CONF, '--daemonize=false'], { stdio: 'inherit' });
+  repmgrd.on('exit', (code, signal) => {
+    repmgrd = null;
+    if (state === 'running') {
+      log(`repmgrd exited (${code ?? signal}); starting it again`);
+      setTimeout(startRepmgrd, 2000);
+    }
+  });
+}
+function stopRepmgrd() {
+  repmgrd?.kill('SIGTERM');
+  repmgrd = null;
 }
 
-
-async function makePrimary() {
-  const pw = '/tmp/pw';
-  writeFileSync(pw, `${process.env.OPERATOR_PASSWORD}\n`, { mode: 0o600 });
-  try {
-    run(`${BIN}/initdb`, ['-D', DATA, '-U', 'postgres', `--pwfile=${pw}`, '--auth-local=trust', '--auth-host=scram-sha-256']);
-  } finally {
-    rmSync(pw, { force: true });
+async function tick() {
+  if (state !== 'running') return;
+  up = accepts();
+  if (!up) {
+    downSince ??= Date.now();
+    if (primary?.local) primary = null;
+    // repmgr restarts PostgreSQL when it follows a new primary; a node down longer than that is started again.
+    if (Date.now() - downSince > 20_000 && !running()) {
+      log('PostgreSQL is down: starting it');
+      try {
+        start();
+      } catch (e) {
+        log(`${e.message}: the machine stops (the platform starts it again)`);
+        process.exit(1);
+      }
+    }
+    return;
   }
-  appendFileSync(`${DATA}/pg_hba.conf`, 'host all all ::/0 scram-sha-256\nhost replication repl ::/0 scram-sha-256\n');
-  appendFileSync(`${DATA}/postgresql.conf`, "listen_addresses = '*'\nwal_level = replica\nmax_wal_senders = 10\nwal_keep_size = '256MB'\nhot_standby = on\nunix_socket_directories = '/tmp'\n");
+  downSince = null;
+  const recovery = await sql(null, 'SELECT pg_is_in_recovery()').catch(() => null);
+  if (recovery === null) return;
+  if (recovery === 'f') {
+    role = 'primary';
+    primary = { local: true };
+    // SYNCHRONOUS: on from the moment a replica streams (the first member began without one).
+    if (SYNCHRONOUS && (await sql(null, "SELECT current_setting('synchronous_standby_names') = '' AND EXISTS (SELECT FROM pg_stat_replication)").catch(() => 'f')) === 't') {
+      writeSettings({ sync: true });
+      await sql(null, 'SELECT pg_reload_conf()').catch(() => {});
+      log('synchronous replication on: a commit waits until a replica has it');
+    }
+    if (Date.now() - peersAskedAt > 3000) {
+      peersAskedAt = Date.now();
+      await stepDownIfReplaced();
+    }
+    return;
+  }
+  if (role === 'standby-unregistered') {
+    try {
+      repmgr('standby', 'register', '--force');
+      role = 'standby';
+      startRepmgrd();
+    } catch {
+      // the primary is still away: the next tick asks again
+    }
+  } else role = 'standby';
+  // The primary by repmgr's table here — which lags a switchover by a moment — and confirmed by
+  // asking it: the router never sends a connection to a node that is not taking writes.
+  const name = await sql(null, "SELECT node_name FROM repmgr.nodes WHERE type = 'primary' AND active", 'repmgr').catch(() => null);
+  const host = name ? hostOf(name.split('\n')[0]) : null;
+  primary = host !== null && (await sql(host, 'SELECT pg_is_in_recovery()').catch(() => null)) === 'f' ? { host } : null;
 }
 
-async function makeReplica() {
-  const host = `${primaryRegion}.${app}.internal`;
-  for (let i = 0; ; i++) {
-    const r = spawnSync(`${BIN}/pg_basebackup`, ['-h', host, '-U', 'repl', '-D', DATA, '-R', '-X', 'stream', '-c', 'fast'], { stdio: 'inherit', env: { ...process.env, PGPASSWORD: process.env.REPL_PASSWORD } });
-    if (r.status === 0) return;
-    log(`the primary at ${host} is not there yet (attempt ${i + 1}); trying again`);
-    spawnSync('rm', ['-rf', DATA]);
-    await sleep(1000);
+/** The timeline a primary writes on (a promotion starts a new one), from its current WAL file's name. */
+const TIMELINE = "CASE WHEN pg_is_in_recovery() THEN 0 ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END";
+
+/**
+ * A primary that was cut off (its host partitioned, not dead) while the others promoted one of
+ * theirs: when it can see a primary on a newer timeline, it stops and rejoins it, as at boot.
+ */
+async function stepDownIfReplaced() {
+  const mine = Number(await sql(null, `SELECT ${TIMELINE}`).catch(() => 0));
+  const others = (await sql(null, `SELECT node_name FROM repmgr.nodes WHERE node_name <> '${region}'`, 'repmgr').catch(() => '')).split('\n').filter(Boolean);
+  for (const other of others) {
+    const theirs = Number(await sql(hostOf(other), `SELECT ${TIMELINE}`).catch(() => 0));
+    if (mine > 0 && theirs > mine) {
+      log(`${other} is a primary on a newer timeline (${theirs} > ${mine}): this one was failed over while cut off; it steps down`);
+      state = 'busy';
+      primary = null;
+      stopRepmgrd();
+      stop();
+      if ((await fencedBoot()) === 'primary') start();
+      state = 'running';
+      startRepmgrd();
+      return;
+    }
   }
 }
 
-function accepts() {
-  return spawnSync(`${BIN}/pg_isready`, ['-h', '/tmp', '-U', 'postgres', '-q']).status === 0;
+/** After a demote that no switchover finished (the caller died): what the boot check decides. */
+async function recoverDemoted() {
+  if (state !== 'demoted') return;
+  log('demoted and not rejoined in 120 s: deciding again, as at boot');
+  state = 'busy';
+  if ((await fencedBoot()) === 'primary') start();
+  state = 'running';
+  startRepmgrd();
 }
 
-if (!existsSync(`${DATA}/PG_VERSION`)) {
-  log(primary ? 'making the cluster (primary)' : `copying the primary of ${primaryRegion} (replica)`);
-  if (primary) await makePrimary();
-  else await makeReplica();
-}
-const pg = spawn(`${BIN}/postgres`, ['-D', DATA], { stdio: 'inherit' });
-pg.on('exit', (code, signal) => {
-  log(`postgres exited (${code ?? signal})`);
-  process.exit(code ?? 1);
+startControl({
+  '/status': async () => ({ region, role, state, up }),
+  // Step 1 of a switchover, on the primary: stop taking writes; every committed write is in the WAL
+  // up to the shutdown checkpoint, which the target replays before it is promoted.
+  '/demote': async () => {
+    if (role !== 'primary' || state !== 'running') throw new Error(`${region} is not a running primary (${role}, ${state})`);
+    state = 'demoted';
+    primary = null;
+    stopRepmgrd();
+    stop();
+    demotedTimer = setTimeout(() => void recoverDemoted(), 120_000);
+    return { lsn: checkpointLsn() };
+  },
+  // The switchover gave up before promoting: the old primary takes writes again.
+  '/resume': async () => {
+    if (state !== 'demoted') throw new Error(`${region} is not demoted`);
+    clearTimeout(demotedTimer);
+    start();
+    state = 'running';
+    startRepmgrd();
+  },
+  // Last step on the old primary: follow the new one (pg_rewind where the histories diverged).
+  '/rejoin': async ({ primary: to }) => {
+    if (state !== 'demoted') throw new Error(`${region} is not demoted`);
+    clearTimeout(demotedTimer);
+    state = 'busy';
+    try {
+      rejoin(hostOf(to));
+      role = 'standby';
+    } finally {
+      state = 'running';
+      startRepmgrd();
+    }
+  },
+  // On every other replica: stream from the new primary.
+  '/follow': async ({ primary: to }) => {
+    if (role === 'primary') throw new Error(`${region} is a primary`);
+    state = 'busy';
+    try {
+      repmgr('standby', 'follow', `--upstream-node-id=${nodeId(to)}`);
+    } finally {
+      state = 'running';
+    }
+  },
 });
-for (const s of ['SIGTERM', 'SIGINT']) process.on(s, () => pg.kill('SIGINT')); // a fast shutdown: sessions end, nothing committed is lost
-while (!accepts()) await sleep(200);
-if (primary) {
-  // The replication role, once (its password from the secret, so replicas know it).
-  const sql = `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'repl') THEN CREATE ROLE repl WITH REPLICATION LOGIN PASSWORD '${process.env.REPL_PASSWORD?.replaceAll("'", "''")}'; END IF; END $$;`;
-  run(`${BIN}/psql`, ['-h', '/tmp', '-U', 'postgres', '-q', '-v', 'ON_ERROR_STOP=1'], sql);
+startRouter(() => primary);
+startHealth(Number(process.env.PORT ?? 8080), () => up && state === 'running');
+if (role !== 'standby-unregistered') startRepmgrd();
+await tick();
+setInterval(() => void tick(), 1000);
+log(`ready: ${role} in ${region}`);
+
+for (const s of ['SIGTERM', 'SIGINT']) {
+  process.on(s, () => {
+    state = 'stopping';
+    stopRepmgrd();
+    try {
+      stop(); // a fast shutdown: sessions end, nothing committed is lost
+    } finally {
+      process.exit(0);
+    }
+  });
 }
-net.createServer((s) => s.end()).listen(Number(process.env.PORT ?? 8080), () => log(`ready: ${primary ? 'primary' : 'replica'} in ${region}`));
