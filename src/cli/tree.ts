@@ -21,7 +21,7 @@ import { orgsCreate, orgsList } from './commands/orgs/meta.js';
 import { tokensCreate, tokensList, tokensRevoke } from './commands/tokens/meta.js';
 import { wireguardCreate, wireguardList, wireguardRemove } from './commands/wireguard/meta.js';
 import { ipsAllocatePrivate, ipsList, ipsReleasePrivate } from './commands/ips/meta.js';
-import { postgresAttach, postgresConnect, postgresCreate, postgresStatus } from './commands/postgres/meta.js';
+import { postgresAttach, postgresConnect, postgresCreate, postgresFailover, postgresStatus } from './commands/postgres/meta.js';
 import { volumesCreate, volumesDestroy, volumesExtend, volumesList, volumesShow, volumesSnapshotsCreate, volumesSnapshotsList } from './commands/volumes/meta.js';
 import { controlRun } from './commands/control/meta.js';
 import { agentBgpStatus, agentDrain, agentMeshStatus, agentRun, agentUndrain } from './commands/agent/meta.js';
@@ -66,7 +66,7 @@ export const NOUNS: readonly NounMeta[] = [
   noun('registry', 'Configure', "an app's logins for private image registries (stored sealed; passwords from stdin only)"),
   noun('config', 'Configure', 'check an app config before deploying it'),
   noun('volumes', 'Configure', "an app's volumes: create, list, show, extend, destroy; their snapshots"),
-  noun('postgres', 'Configure', 'PostgreSQL apps: create (a primary and replicas, on volumes), attach an app, status, connect'),
+  noun('postgres', 'Configure', 'PostgreSQL apps: create (a primary and replicas, on volumes), attach an app, status, connect, failover'),
   noun('ips', 'Configure', "an app's private service address (Flycast): allocate, list, release"),
   noun('hosts', 'Hosts and the platform', "add, list and remove the platform's hosts (the operator only)"),
   noun('regions', 'Hosts and the platform', 'the regions that have hosts'),
@@ -133,6 +133,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   postgresAttach,
   postgresStatus,
   postgresConnect,
+  postgresFailover,
   ipsAllocatePrivate,
   ipsList,
   ipsReleasePrivate,

@@ -1,6 +1,6 @@
 /** `starling postgres …`: what the command table knows of them (postgres.ts runs them). */
 import { controlFlags, jsonFlag } from '../../flags.js';
-import { custom, defineCommand, number, string } from '../../kit/index.js';
+import { boolean, custom, defineCommand, number, string } from '../../kit/index.js';
 import { regionCode } from '../regions/meta.js';
 
 const regionList = (text: string, flag: string): string[] => text.split(',').filter((r) => r.trim() !== '').map((r) => regionCode(r, flag));
@@ -14,6 +14,7 @@ export const postgresCreate = defineCommand({
     region: custom({ value: 'REGION', description: "the primary's region (required)", required: { message: '--region REGION is required', hint: 'the region that takes the writes: starling regions list' } }, regionCode),
     replicas: custom({ value: 'REGIONS', description: 'a read replica in each of these regions, comma-separated' }, regionList),
     'size-gb': number({ value: 'GB', integer: true, min: 1, max: 500, default: 1, description: "each machine's volume, 1-500 GB" }),
+    sync: boolean({ description: 'synchronous replication: a commit waits until a replica has it, so a failover loses no committed write (writes stop while no replica answers)' }),
     org: string({ value: 'ORG', description: "the app's org (default: the token's own, or personal)" }),
     ...controlFlags,
   },
@@ -23,7 +24,7 @@ export const postgresCreate = defineCommand({
 export const postgresAttach = defineCommand({
   noun: 'postgres',
   verb: 'attach',
-  summary: "give an app a database of its own on a PostgreSQL app: sets DATABASE_URL (the primary) and DATABASE_READ_URL (the nearest replica) as its secrets",
+  summary: "give an app a database of its own on a PostgreSQL app: sets DATABASE_URL (port 5432: the current primary) and DATABASE_READ_URL (port 5433: the nearest copy) as its secrets",
   args: ['NAME'],
   options: {
     app: string({ value: 'APP', short: 'a', description: 'the app that uses the database (required)', required: { message: '--app APP is required', hint: 'the app whose machines connect' } }),
@@ -51,4 +52,16 @@ export const postgresConnect = defineCommand({
     ...controlFlags,
   },
   load: () => import('./status.js'),
+});
+
+export const postgresFailover = defineCommand({
+  noun: 'postgres',
+  verb: 'failover',
+  summary: "a planned switchover: the replica in --to becomes the primary with no committed write lost, the old primary follows it",
+  args: ['NAME'],
+  options: {
+    to: custom({ value: 'REGION', description: 'the region of the replica to promote (required)', required: { message: '--to REGION is required', hint: 'a region with a replica: starling postgres status NAME' } }, regionCode),
+    ...controlFlags,
+  },
+  load: () => import('./failover.js'),
 });

@@ -1,8 +1,9 @@
 /**
  * `starling postgres create|attach` (fly's `fly postgres`; docs/postgres.md): a PostgreSQL app made
  * of examples/postgres — the primary in one region, a streaming replica in each other, each machine
- * on a volume — and an app's own database on it, handed over as DATABASE_URL (the primary's
- * region: writes) and DATABASE_READ_URL (top1.nearest.of: the nearest copy) secrets. Passwords are
+ * on a volume — and an app's own database on it, handed over as DATABASE_URL (port 5432, which
+ * every member routes to the current primary: writes) and DATABASE_READ_URL (port 5433 of
+ * top1.nearest.of: the nearest copy) secrets. Passwords are
  * made here, sent as secrets or on psql's stdin, and shown once (the operator's, at create).
  */
 import { randomBytes } from 'node:crypto';
@@ -16,14 +17,14 @@ import { implement } from '../../kit/index.js';
 import { runDeploy } from '../deploy/deploy.js';
 import { execCollect } from './exec.js';
 import { postgresAttach, postgresCreate } from './meta.js';
+import { PSQL_LOCAL, findPrimary } from './status.js';
 
 /** The app's files, as the package ships them. */
 const IMAGE = fileURLToPath(new URL('../../../../../examples/postgres', import.meta.url));
-const PSQL = ['/usr/lib/postgresql/15/bin/psql', '-h', '/tmp', '-U', 'postgres', '-v', 'ON_ERROR_STOP=1', '-q'];
 const secret = (): string => randomBytes(24).toString('base64url');
 
 /** The app config of a PostgreSQL app: examples/postgres/fly.toml's, for this name, region and size. */
-export function postgresConfig(name: string, region: string, sizeGb: number): string {
+export function postgresConfig(name: string, region: string, sizeGb: number, sync = false): string {
   return [
     `app = "${name}"`,
     `primary_region = "${region}"`,
@@ -34,6 +35,7 @@ export function postgresConfig(name: string, region: string, sizeGb: number): st
     '[env]',
     `  PRIMARY_REGION = "${region}"`,
     '  PGDATA = "/data/pg"',
+    ...(sync ? ['  SYNCHRONOUS = "on"'] : []),
     '[mounts]',
     '  source = "pg_data"',
     '  destination = "/data"',
@@ -51,7 +53,7 @@ export const runPostgresCreate = implement(postgresCreate, async (opts) => {
   const dir = mkdtempSync(join(tmpdir(), 'starling-postgres-'));
   try {
     const config = join(dir, 'fly.toml');
-    writeFileSync(config, postgresConfig(opts.name, opts.region, opts['size-gb']));
+    writeFileSync(config, postgresConfig(opts.name, opts.region, opts['size-gb'], opts.sync));
     const code = await runDeploy.run({ config, image: IMAGE, create: false, json: false, ...control });
     if (code !== 0) return code;
   } finally {
@@ -59,18 +61,16 @@ export const runPostgresCreate = implement(postgresCreate, async (opts) => {
   }
   const replicas = (opts.replicas ?? []).filter((r) => r !== opts.region);
   if (replicas.length > 0) await callControl(target, 'POST', appPath(opts.name, '/scale'), { count: 1, regions: [opts.region, ...replicas] });
-  console.log(`\nPostgreSQL app ${opts.name}: the primary in ${opts.region}${replicas.length ? `, a replica in ${replicas.join(', ')} (copying the primary now: starling status --app ${opts.name})` : ''}`);
-  console.log(`its superuser, inside the org's private network (shown this once):\n\n  postgres://postgres:${operator}@${opts.region}.${opts.name}.internal:5432/postgres\n`);
+  console.log(`\nPostgreSQL app ${opts.name}: the primary in ${opts.region}${replicas.length ? `, a replica in ${replicas.join(', ')} (copying the primary now: starling postgres status ${opts.name})` : ''}${opts.sync ? '; synchronous replication' : ''}`);
+  if (replicas.length < 2) console.log('automatic failover needs 3 members or more (a majority must see the primary gone); with fewer, move the primary with starling postgres failover');
+  console.log(`its superuser, inside the org's private network (shown this once; port 5432 reaches the primary wherever it is):\n\n  postgres://postgres:${operator}@top1.nearest.of.${opts.name}.internal:5432/postgres\n`);
   console.log(`give an app its own database: starling postgres attach ${opts.name} --app APP`);
   return 0;
 });
 
 export const runPostgresAttach = implement(postgresAttach, async (opts) => {
   const target = resolveControl(opts);
-  const pg = await callControl<{ primary_region: string }>(target, 'GET', appPath(opts.name));
-  const { machines } = await callControl<{ machines: { id: string; region: string; healthy: boolean }[] }>(target, 'GET', appPath(opts.name, '/machines'));
-  const primary = machines.find((m) => m.region === pg.primary_region && m.healthy);
-  if (!primary) throw new StarlingError('ERR_USAGE', `PostgreSQL app ${opts.name} has no healthy machine in its primary region ${pg.primary_region}`, { fault: 'user', hint: `see starling status --app ${opts.name}` });
+  const primary = await findPrimary(target, opts.name);
   // A PostgreSQL name of the app's: letters, digits and _ (app names have -).
   const user = opts.app.replaceAll('-', '_');
   const password = secret();
@@ -80,13 +80,10 @@ export const runPostgresAttach = implement(postgresAttach, async (opts) => {
     `SELECT format('CREATE DATABASE %I OWNER %I', '${user}', '${user}') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '${user}') \\gexec`,
     '',
   ].join('\n');
-  const r = await execCollect(target, opts.name, primary.id, PSQL, sql);
+  const r = await execCollect(target, opts.name, primary.id, [...PSQL_LOCAL, '-q'], sql);
   if (r.code !== 0) throw new StarlingError('ERR_MACHINE_EXEC', `psql on ${opts.name}'s primary ${primary.id} exited ${r.code}: ${r.stderr.trim().slice(0, 300)}`);
-  const url = (host: string): string => `postgres://${user}:${password}@${host}:5432/${user}`;
-  await callControl(target, 'PUT', appPath(opts.app, '/secrets'), {
-    DATABASE_URL: url(`${pg.primary_region}.${opts.name}.internal`),
-    DATABASE_READ_URL: url(`top1.nearest.of.${opts.name}.internal`),
-  });
-  console.log(`app ${opts.app} has database ${user} on ${opts.name}: DATABASE_URL (the primary in ${pg.primary_region}, for writes) and DATABASE_READ_URL (the nearest copy) are set as its secrets`);
+  const url = (port: number): string => `postgres://${user}:${password}@top1.nearest.of.${opts.name}.internal:${port}/${user}`;
+  await callControl(target, 'PUT', appPath(opts.app, '/secrets'), { DATABASE_URL: url(5432), DATABASE_READ_URL: url(5433) });
+  console.log(`app ${opts.app} has database ${user} on ${opts.name}: DATABASE_URL (port 5432: the primary, now in ${primary.region}, for writes) and DATABASE_READ_URL (port 5433: the nearest copy) are set as its secrets`);
   return 0;
 });

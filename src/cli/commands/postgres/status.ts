@@ -4,6 +4,7 @@
  * primary. Lag: the bytes of WAL the primary has written that a replica has not replayed yet
  * (pg_wal_lsn_diff), and the age of the last transaction it replayed (0 when it is caught up).
  */
+import { StarlingError } from '../../../shared/index.js';
 import { appPath, callControl, resolveControl, type ControlTarget } from '../../control-client.js';
 import { implement } from '../../kit/index.js';
 import { printJson, table } from '../../output.js';
@@ -11,7 +12,10 @@ import { runSshConsole } from '../ssh/console.js';
 import { execCollect } from './exec.js';
 import { postgresConnect, postgresStatus } from './meta.js';
 
-const PSQL = ['/usr/lib/postgresql/15/bin/psql', '-h', '/tmp', '-U', 'postgres', '-v', 'ON_ERROR_STOP=1', '-tA', '-F', '|'];
+/** psql as the superuser on the member's own PostgreSQL (its socket; port 5433, as fly's). */
+export const PSQL_LOCAL = ['/usr/lib/postgresql/15/bin/psql', '-h', '/tmp', '-p', '5433', '-U', 'postgres', '-X', '-v', 'ON_ERROR_STOP=1'];
+const PSQL = [...PSQL_LOCAL, '-tA', '-F', '|'];
+type Machine = { id: string; region: string; healthy: boolean; volume: string | null };
 
 export interface MemberJson {
   machine: string;
@@ -32,9 +36,21 @@ async function ask(target: ControlTarget, app: string, id: string, sql: string):
   return r.stdout.trim().split('|');
 }
 
+/**
+ * The member that is the primary now — asked of each healthy one, since a failover moves it
+ * without telling the platform; an error naming what was found when none is.
+ */
+export async function findPrimary(target: ControlTarget, app: string): Promise<Machine> {
+  const { machines } = await callControl<{ machines: Machine[] }>(target, 'GET', appPath(app, '/machines'));
+  const answers = await Promise.all(machines.filter((m) => m.healthy).map(async (m) => ({ m, recovery: await ask(target, app, m.id, 'SELECT pg_is_in_recovery()').then(([r]) => r, () => null) })));
+  const primary = answers.find((a) => a.recovery === 'f')?.m;
+  if (primary) return primary;
+  throw new StarlingError('ERR_USAGE', `PostgreSQL app ${app} has no primary that answers (${machines.length} machines, ${answers.length} healthy)`, { fault: 'user', hint: `see starling postgres status ${app}; a failover takes up to 30 s` });
+}
+
 export const runPostgresStatus = implement(postgresStatus, async (opts) => {
   const target = resolveControl(opts);
-  const { machines } = await callControl<{ machines: { id: string; region: string; healthy: boolean; volume: string | null }[] }>(target, 'GET', appPath(opts.name, '/machines'));
+  const { machines } = await callControl<{ machines: Machine[] }>(target, 'GET', appPath(opts.name, '/machines'));
   const { volumes } = await callControl<{ volumes: { id: string; used_bytes: number | null; total_bytes: number | null }[] }>(target, 'GET', appPath(opts.name, '/volumes'));
   const members: MemberJson[] = await Promise.all(
     machines.map(async (m): Promise<MemberJson> => {
@@ -69,9 +85,7 @@ export const runPostgresStatus = implement(postgresStatus, async (opts) => {
 
 export const runPostgresConnect = implement(postgresConnect, async (opts) => {
   const target = resolveControl(opts);
-  const pg = await callControl<{ primary_region: string }>(target, 'GET', appPath(opts.name));
-  const { machines } = await callControl<{ machines: { id: string; region: string; healthy: boolean }[] }>(target, 'GET', appPath(opts.name, '/machines'));
-  const primary = machines.find((m) => m.region === pg.primary_region && m.healthy) ?? machines.find((m) => m.region === pg.primary_region);
+  const primary = await findPrimary(target, opts.name);
   const sql = opts.command === undefined ? '' : ` -c '${opts.command.replaceAll("'", "'\\''")}'`;
-  return runSshConsole.run({ app: opts.name, machine: primary?.id, command: `/usr/lib/postgresql/15/bin/psql -h /tmp -U postgres${sql}`, pty: opts.command === undefined, control: opts.control, lab: opts.lab, 'token-file': opts['token-file'], fingerprint: opts.fingerprint, insecure: opts.insecure });
+  return runSshConsole.run({ app: opts.name, machine: primary.id, command: `/usr/lib/postgresql/15/bin/psql -h /tmp -p 5433 -U postgres${sql}`, pty: opts.command === undefined, control: opts.control, lab: opts.lab, 'token-file': opts['token-file'], fingerprint: opts.fingerprint, insecure: opts.insecure });
 });
