@@ -5,6 +5,11 @@
 // region=<primary>`, and the edge replays the request to a machine in the primary region, whose
 // nearest copy is the primary. The app knows nothing of regions but PRIMARY_REGION.
 //
+// After a failover PRIMARY_REGION names a replica: a write that is read-only there too (a replayed
+// one, or one made in PRIMARY_REGION) goes through DATABASE_URL, port 5432, which reaches the
+// current primary wherever it is. A write that meets the switchover's few seconds (the primary
+// stopping, the connection cut) is tried again for up to 20 s rather than failed.
+//
 //   GET  /             the newest entries, and where they were read
 //   POST /?text=…      adds one; answers where it was written
 import http from 'node:http';
@@ -13,6 +18,25 @@ import pg from 'pg';
 const region = process.env.FLY_REGION ?? '?';
 const primary = process.env.PRIMARY_REGION ?? region;
 const db = new pg.Pool({ connectionString: process.env.DATABASE_READ_URL ?? process.env.DATABASE_URL, max: 4, connectionTimeoutMillis: 5000 });
+const primaryDb = new pg.Pool({ connectionString: process.env.DATABASE_URL ?? process.env.DATABASE_READ_URL, max: 4, connectionTimeoutMillis: 20000 });
+const pools = [db, primaryDb];
+for (const p of pools) p.on('error', () => {}); // an idle connection cut by a switchover: the pool makes a new one
+
+/** A failure a switchover causes and a moment cures: the server shutting down or not up yet, the connection gone. */
+const passing = (e) => ['57P01', '57P02', '57P03', '25006'].includes(e.code) || /ECONNREFUSED|ECONNRESET|terminated|timeout/i.test(String(e.message));
+
+async function insert(pool, text) {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      await pool.query(SCHEMA);
+      return await pool.query('INSERT INTO entries (text, region) VALUES ($1, $2) RETURNING id', [text, region]);
+    } catch (e) {
+      if (!passing(e) || (pool === db && e.code === '25006') || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
 
 const SCHEMA = 'CREATE TABLE IF NOT EXISTS entries (id bigserial PRIMARY KEY, text text NOT NULL, region text NOT NULL, at timestamptz NOT NULL DEFAULT now())';
 
@@ -26,13 +50,20 @@ async function handle(req, res) {
   if (req.method === 'POST') {
     const text = (url.searchParams.get('text') ?? '').slice(0, 500);
     if (text === '') return send(res, 400, { error: 'say something: POST /?text=…' });
+    const replayed = req.headers['fly-replay-src'] !== undefined;
     try {
-      await db.query(SCHEMA);
-      const r = await db.query('INSERT INTO entries (text, region) VALUES ($1, $2) RETURNING id', [text, region]);
-      return send(res, 201, { id: Number(r.rows[0].id), written_in: region, replayed: req.headers['fly-replay-src'] !== undefined });
+      let r;
+      try {
+        r = await insert(db, text);
+      } catch (e) {
+        // A replica: the write belongs to the primary region — once; replayed already, or in the
+        // primary region already (the primary moved), it goes to the primary through DATABASE_URL.
+        if (e.code !== '25006') throw e;
+        if (!replayed && region !== primary) return send(res, 409, { replay: primary }, { 'fly-replay': `region=${primary}` });
+        r = await insert(primaryDb, text);
+      }
+      return send(res, 201, { id: Number(r.rows[0].id), written_in: region, replayed });
     } catch (e) {
-      // A replica: the write belongs to the primary region. (Once replayed, never again: no loop.)
-      if (e.code === '25006' && req.headers['fly-replay-src'] === undefined) return send(res, 409, { replay: primary }, { 'fly-replay': `region=${primary}` });
       return send(res, 503, { error: e.message });
     }
   }
@@ -48,4 +79,4 @@ async function handle(req, res) {
 
 const server = http.createServer((req, res) => void handle(req, res));
 server.listen(Number(process.env.PORT ?? 8080), () => console.log(`guestbook in ${region} (primary ${primary})`));
-process.on('SIGTERM', () => server.close(() => void db.end().then(() => process.exit(0))));
+process.on('SIGTERM', () => server.close(() => void Promise.all(pools.map((p) => p.end())).then(() => process.exit(0))));

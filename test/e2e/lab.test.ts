@@ -349,20 +349,20 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
     await waitFor(async () => (await fetchFrom(mine.ns, demoAddresses[0]!)).code !== 0, 'a removed laptop reaches nothing', 15_000, 100);
   });
 
-  it('PostgreSQL with data: postgres create puts the primary in lhr and a replica in mad (each on a volume, streaming over the private network); postgres attach gives an app its database: its writes reach the primary, its reads the nearest copy', async () => {
+  it('PostgreSQL with data: postgres create puts the primary in lhr and a replica in mad (each on a volume, streaming over the private network); postgres attach gives an app its database: its writes reach the primary, its reads the nearest copy; postgres failover moves the primary to mad with no write failed or lost', async () => {
     const cli = async (args: string[], timeoutMs = 120_000): Promise<string> => {
       const r = await runCli([...args, '--lab', LAB], { timeoutMs });
       assert.equal(r.code, 0, `starling ${args.join(' ')}:\n${r.stdout}\n${r.stderr}`);
       return r.stdout;
     };
     const created = await cli(['postgres', 'create', 'pg', '--region', 'lhr', '--replicas', 'mad'], 180_000);
-    assert.match(created, /postgres:\/\/postgres:[\w-]+@lhr\.pg\.internal:5432\/postgres/, 'the superuser, shown once');
+    assert.match(created, /postgres:\/\/postgres:[\w-]+@top1\.nearest\.of\.pg\.internal:5432\/postgres/, 'the superuser, shown once (port 5432: the primary, wherever it is)');
     let machines: { id: string; region: string; healthy: boolean }[] = [];
     await waitFor(async () => {
       machines = (JSON.parse(await cli(['status', '--app', 'pg', '--json'])) as { machines: typeof machines }).machines;
       return machines.length === 2 && machines.every((m) => m.healthy);
     }, 'the primary and the replica to be up (the replica copied the primary through lhr.pg.internal)', 90_000, 500);
-    const psql = (region: string, sql: string) => runCli(['ssh', 'console', '--app', 'pg', '--machine', machines.find((m) => m.region === region)!.id, '-C', `/usr/lib/postgresql/15/bin/psql -h /tmp -U postgres -tAc "${sql}"`, '--lab', LAB], { timeoutMs: 60_000 });
+    const psql = (region: string, sql: string, db = 'postgres') => runCli(['ssh', 'console', '--app', 'pg', '--machine', machines.find((m) => m.region === region)!.id, '-C', `/usr/lib/postgresql/15/bin/psql -h /tmp -p 5433 -U postgres -d ${db} -tAc "${sql}"`, '--lab', LAB], { timeoutMs: 60_000 });
     const wrote = await psql('lhr', "create table notes(t text); insert into notes values ('written in lhr')");
     assert.equal(wrote.code, 0, wrote.stdout + wrote.stderr);
     let read = '';
@@ -413,6 +413,30 @@ describe('starling lab (default preset)', { skip, timeout: 300_000 }, () => {
     let book1: { read_in?: string; entries?: { text: string; written_in: string }[] } = {};
     await waitFor(async () => ((book1 = JSON.parse((await curl('mad', ['http://10.200.0.1/'])).stdout || '{}') as typeof book1), book1.read_in === 'mad' && (book1.entries?.length ?? 0) > 0), "the entry read back in mad", 30_000, 200);
     assert.deepEqual(book1.entries, [{ id: 1, text: 'hola from mad', written_in: 'lhr' }], "read from mad's replica");
+
+    // A planned switchover to mad while London and Madrid keep writing: not one write fails, none is lost.
+    const writes: { city: string; code: number; body: string }[] = [];
+    let writing = true;
+    const loops = ['lhr', 'mad'].map(async (city) => {
+      for (let i = 0; writing; i++) {
+        const r = await curl(city, ['--max-time', '30', '-w', '\\n%{http_code}', '-X', 'POST', `http://10.200.0.1/?text=${city}+${i}`]);
+        const [body = '', code = '0'] = r.stdout.trim().split('\n');
+        writes.push({ city, code: Number(code), body });
+      }
+    });
+    await waitFor(async () => writes.length >= 6, 'writes before the switchover', 30_000, 100);
+    const switched = await cli(['postgres', 'failover', 'pg', '--to', 'mad'], 120_000);
+    assert.match(switched, /mad is the primary: writes refused for \d+ ms/);
+    const atSwitch = writes.length;
+    await waitFor(async () => writes.length >= atSwitch + 6, 'writes after the switchover', 60_000, 100);
+    writing = false;
+    await Promise.all(loops);
+    assert.deepEqual(writes.filter((w) => w.code !== 201), [], 'every write during the switchover answered 201');
+    const after = JSON.parse(await cli(['postgres', 'status', 'pg', '--json'])) as { region: string; role: string }[];
+    assert.deepEqual(after.map((m) => [m.region, m.role]).sort(), [['lhr', 'replica'], ['mad', 'primary']], 'mad is the primary, lhr follows it');
+    const ids = writes.map((w) => (JSON.parse(w.body) as { id: number }).id);
+    const kept = (await psql('mad', `select count(*) from entries where id in (${ids.join(',')})`, 'guestbook')).stdout.trim();
+    assert.equal(kept, String(ids.length), 'every acknowledged write is at the new primary');
     // The PoP hosts take 4 machines each: the next tests need lhr1's room back. Destroying an app
     // destroys its machines and its volumes (the scheduler counts the room free at once).
     for (const a of ['guestbook', 'reader', 'pg']) await cli(['apps', 'destroy', a, '--yes']);
