@@ -68,19 +68,13 @@ function alive(pid: number): boolean {
 function pidsOf(region: Region): number[] {
   const read = (f: string) => (existsSync(f) ? Number(readFileSync(f, 'utf8').split('\n')[0]) : 0);
   const postmaster = read(join(dir, region, 'data', 'pg', 'postmaster.pid'));
-  const children = postmaster > 0 ? execFileSync('pgrep', ['-P', String(postmaster)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number) : [];
+  const children = postmaster > 0 && alive(postmaster) ? execFileSync('pgrep', ['-P', String(postmaster)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number) : [];
   return [procs.get(region)?.pid ?? 0, read(join(dir, region, 'run', 'repmgrd.pid')), postmaster, ...children].filter((p) => p > 0 && alive(p));
 }
 
-/** A dead host: the supervisor, repmgrd and PostgreSQL, every one killed -9. */
+/** A dead host: the supervisor, repmgrd, the postmaster and every child of it, killed -9. */
 function killMember(region: Region): void {
-  const pidFile = join(dir, region, 'data', 'pg', 'postmaster.pid');
-  const postmaster = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n')[0]) : 0;
-  procs.get(region)?.kill('SIGKILL');
-  const repmgrd = join(dir, region, 'run', 'repmgrd.pid');
-  for (const pid of [postmaster, existsSync(repmgrd) ? Number(readFileSync(repmgrd, 'utf8')) : 0]) {
-    if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
-  }
+  for (const pid of pidsOf(region)) process.kill(pid, 'SIGKILL');
 }
 
 /** One statement at `host:port`; resolves its output, rejects with psql's error. */
@@ -131,6 +125,9 @@ describe('PostgreSQL failover (examples/postgres: repmgr)', { skip, timeout: 600
     startMember('mad');
     startMember('fra');
     await until('mad and fra are replicas', async () => ((await role('mad')) === 'replica' && (await role('fra')) === 'replica' ? true : undefined), 90_000);
+    for (const r of Object.keys(MEMBERS) as Region[]) {
+      await until(`${r}'s router (port 5432) reaches lhr`, () => psql(MEMBERS[r], 5432, 'SHOW cluster_name').then((n) => (n === 'lhr' ? true : undefined)), 20_000);
+    }
     await psql(MEMBERS.fra, 5432, 'CREATE TABLE w (i int PRIMARY KEY)');
     await until('the table reached mad', () => psql(MEMBERS.mad, 5433, 'SELECT count(*) FROM w').then((n) => (n === '0' ? true : undefined)), 10_000);
     await assert.rejects(psql(MEMBERS.mad, 5433, 'INSERT INTO w VALUES (0)'), /read-only transaction/);
@@ -199,7 +196,8 @@ describe('PostgreSQL failover (examples/postgres: repmgr)', { skip, timeout: 600
       promoted = await until('another member promoted', async () => {
         for (const r of others) if ((await role(r)) === 'primary') return r;
         return undefined;
-      }, 40_000);
+        // A paused primary is noticed more slowly than a dead one: each of repmgrd's pings waits out its connect_timeout.
+      }, 75_000);
       // Cut off means from everyone: the third member streams from the new primary before the old one wakes.
       const third = others.find((r) => r !== promoted)!;
       await until(`${third} follows ${promoted}`, () => psql(MEMBERS[third], 5433, 'SELECT sender_host FROM pg_stat_wal_receiver').then((h) => (h === MEMBERS[promoted!] ? true : undefined)), 40_000);

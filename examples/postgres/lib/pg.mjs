@@ -2,7 +2,7 @@
 // and repmgr's tools, and how to ask a node a question. Every password reaches libpq through a
 // password file (PGPASSFILE), never an argv or a connection string.
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const BIN = '/usr/lib/postgresql/15/bin';
@@ -64,9 +64,24 @@ export const repmgr = (...args) => run(`${BIN}/repmgr`, ['-f', REPMGR_CONF, ...a
 export function rejoin(host) {
   try {
     repmgr('node', 'rejoin', '-d', conninfo(host));
+    return;
   } catch {
-    repmgr('node', 'rejoin', '-d', conninfo(host), '--force-rewind', '--config-files=starling.conf');
+    // diverged: rewind below
   }
+  try {
+    repmgr('node', 'rejoin', '-d', conninfo(host), '--force-rewind', '--config-files=starling.conf');
+    return;
+  } catch (e) {
+    // The last resort, which always works and loses nothing a rewind would keep: a fresh copy.
+    const tail = existsSync(join(RUN, 'pg-repmgr.log')) ? readFileSync(join(RUN, 'pg-repmgr.log'), 'utf8').split('\n').slice(-15).join('\n') : '';
+    log(`the rewind failed (${e.message}); PostgreSQL said:\n${tail}\ncopying the primary afresh`);
+  }
+  stop();
+  rmSync(DATA, { recursive: true, force: true });
+  repmgr('-h', host, '-p', String(PG_PORT), '-U', 'postgres', '-d', 'repmgr', 'standby', 'clone', '--fast-checkpoint');
+  writeSettings();
+  start();
+  repmgr('standby', 'register', '--force');
 }
 
 /** One SQL answer (unaligned, `|` between columns) from a node: `host` null means this one, over its socket. */
