@@ -74,7 +74,7 @@ async function main(): Promise<void> {
     await cli(['deploy', '--config', join(BOOK, 'fly.toml'), '--image', BOOK]);
     await cli(['scale', 'count', '1', '--region', 'lhr,mad', '--app', 'guestbook']);
     await healthy('guestbook', 2);
-    say('pg (lhr primary, mad replica) and the guestbook (lhr, mad) up; measuring');
+    say('pg (lhr primary, mad and fra replicas) and the guestbook (lhr, mad) up; measuring');
     // Warm both paths (connections, JIT), then measure direct and replay in turn.
     await client('lhr', 'direct');
     await client('mad', 'replay');
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
     };
     if (json) console.log(JSON.stringify(out, null, 2));
     else {
-      console.log(`\nglobal PostgreSQL in the lab: ${writes} sequential guestbook writes each way (lhr primary, mad replica)`);
+      console.log(`\nglobal PostgreSQL in the lab: ${writes} sequential guestbook writes each way (lhr primary, mad and fra replicas)`);
       console.log(`write from London (direct to the primary): p50 ${out.direct_p50_ms} ms, p99 ${out.direct_p99_ms} ms`);
       console.log(`write from Madrid (replica → fly-replay → lhr): p50 ${out.replay_p50_ms} ms, p99 ${out.replay_p99_ms} ms (+${out.replay_added_p50_ms} ms, ${out.ratio_replay_vs_direct_p50}× at p50)`);
       console.log(`replication, a write's answer → readable in Madrid: p50 ${out.lag_p50_ms} ms, p99 ${out.lag_p99_ms} ms`);
@@ -143,7 +143,11 @@ async function switchover(): Promise<{ refused_ms: number | null; cli_ms: number
 /** mad's host (the primary now) crashed; a member elsewhere promoted; mad healed. */
 async function failover(): Promise<{ ms: number | null; rejoined: boolean }> {
   const t = performance.now();
-  await cli(['lab', 'fail', 'mad1', '--mode', 'crash']);
+  const labCmd = async (args: string[]): Promise<void> => {
+    const r = await run(process.execPath, [CLI, 'lab', ...args, '--name', lab]);
+    if (r.code !== 0) throw new Error(`starling lab ${args.join(' ')}: ${r.stdout}${r.stderr}`);
+  };
+  await labCmd(['fail', 'mad1', '--mode', 'crash']);
   let ms: number | null = null;
   while (performance.now() - t < 60_000) {
     const m = await members().catch(() => []);
@@ -153,7 +157,7 @@ async function failover(): Promise<{ ms: number | null; rejoined: boolean }> {
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  await cli(['lab', 'heal', 'mad1']);
+  await labCmd(['heal', 'mad1']);
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     const m = await members().catch(() => []);
