@@ -10,12 +10,28 @@
 // host (/usr/lib/postgresql/15/bin). Secrets: OPERATOR_PASSWORD (the superuser's and the control
 // API's), REPL_PASSWORD (the repl role's); SYNCHRONOUS=on makes every commit wait for a replica.
 import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { boot, fencedBoot } from './lib/boot.mjs';
 import { startControl, startHealth, startRouter } from './lib/net.mjs';
 import { BIN, REPMGR_CONF, SYNCHRONOUS, accepts, checkpointLsn, hostOf, log, nodeId, region, repmgr, rejoin, running, sql, start, stop, writePassfile, writeSettings } from './lib/pg.mjs';
 
 writePassfile();
-let role = await boot(); // 'primary' | 'standby' | 'standby-unregistered'
+/** Booted in its role ('primary' | 'standby' | 'standby-unregistered'); a failed boot is tried again, then the machine stops (the platform starts it again). */
+async function bootOrRetry() {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await boot();
+    } catch (e) {
+      if (attempt === 5) {
+        log(`boot failed ${attempt} times (${e.message}): the machine stops`);
+        process.exit(1);
+      }
+      log(`boot failed (${e.message}); trying again in 3 s`);
+      await sleep(3000);
+    }
+  }
+}
+let role = await bootOrRetry();
 /** running: serving in its role; demoted/busy: a switchover step owns PostgreSQL; stopping: SIGTERM. */
 let state = 'running';
 let up = accepts();

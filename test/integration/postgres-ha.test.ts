@@ -66,15 +66,37 @@ function alive(pid: number): boolean {
 
 /** Every process of a member: the supervisor, repmgrd, the postmaster and its children. */
 function pidsOf(region: Region): number[] {
-  const read = (f: string) => (existsSync(f) ? Number(readFileSync(f, 'utf8').split('\n')[0]) : 0);
+  // Pid files come and go as the member works (repmgrd restarts, PostgreSQL stops): a missing one is no process.
+  const read = (f: string) => {
+    try {
+      return Number(readFileSync(f, 'utf8').split('\n')[0]) || 0;
+    } catch {
+      return 0;
+    }
+  };
   const postmaster = read(join(dir, region, 'data', 'pg', 'postmaster.pid'));
-  const children = postmaster > 0 && alive(postmaster) ? execFileSync('pgrep', ['-P', String(postmaster)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number) : [];
+  const children = postmaster > 0 && alive(postmaster) ? pgrep(['-P', String(postmaster)]) : [];
   return [procs.get(region)?.pid ?? 0, read(join(dir, region, 'run', 'repmgrd.pid')), postmaster, ...children].filter((p) => p > 0 && alive(p));
+}
+
+/** The processes pgrep finds (none: pgrep exits 1). */
+function pgrep(args: string[]): number[] {
+  try {
+    return execFileSync('pgrep', args, { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }
 
 /** A dead host: the supervisor, repmgrd, the postmaster and every child of it, killed -9. */
 function killMember(region: Region): void {
-  for (const pid of pidsOf(region)) process.kill(pid, 'SIGKILL');
+  for (const pid of pidsOf(region)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // exited meanwhile
+    }
+  }
 }
 
 /** One statement at `host:port`; resolves its output, rejects with psql's error. */
@@ -115,7 +137,22 @@ function writer(via: Region, from: number) {
 after(async () => {
   await Promise.all(writers.map((w) => w.stop()));
   for (const r of procs.keys()) killMember(r);
-  rmSync(dir, { recursive: true, force: true });
+  // Whatever a member started that the pid files missed (a postmaster, repmgrd) names this directory
+  // in its command line; its children end with it. The pipes go too: a process that escaped never
+  // keeps this file's run alive.
+  for (const pid of pgrep(['-f', dir])) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // exited meanwhile
+    }
+  }
+  for (const child of procs.values()) {
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+  }
+  await until('every member process gone', async () => (pgrep(['-f', dir]).length === 0 ? true : undefined), 10_000).catch(() => {});
+  rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
 });
 
 describe('PostgreSQL failover (examples/postgres: repmgr)', { skip, timeout: 600_000 }, () => {

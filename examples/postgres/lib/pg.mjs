@@ -2,7 +2,7 @@
 // and repmgr's tools, and how to ask a node a question. Every password reaches libpq through a
 // password file (PGPASSFILE), never an argv or a connection string.
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const BIN = '/usr/lib/postgresql/15/bin';
@@ -62,6 +62,7 @@ export const repmgr = (...args) => run(`${BIN}/repmgr`, ['-f', REPMGR_CONF, ...a
  * reach, hence the order. Our settings (starling.conf) are kept through the rewind.
  */
 export function rejoin(host) {
+  clearStaleLock(); // repmgr starts PostgreSQL itself
   try {
     repmgr('node', 'rejoin', '-d', conninfo(host));
     return;
@@ -95,12 +96,50 @@ export function sql(host, query, db = 'postgres', port = PG_PORT) {
   });
 }
 
+/**
+ * PostgreSQL refuses to start while its lock file names a live process. A postmaster killed with
+ * its host (kill -9, a crash) leaves the file behind, and its PID may still exist: unreaped (a
+ * zombie, where the machine's init does not reap) or reused by another program. Such a lock is
+ * stale: it goes, with a log line. A live postgres keeps it (pg_ctl then says so).
+ */
+export function clearStaleLock() {
+  const lock = join(DATA, 'postmaster.pid');
+  let pid;
+  try {
+    pid = Number(readFileSync(lock, 'utf8').split('\n')[0]);
+  } catch {
+    return; // no lock file: nothing to clear
+  }
+  let stat = null;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    // gone
+  }
+  // "pid (comm) state …": comm may hold spaces or parentheses, the state follows the last ')'.
+  const comm = stat?.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+  const state = stat?.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  // A postgres process works in its data directory: one elsewhere (a PID reused by another server) is not ours.
+  let cwd = DATA;
+  try {
+    cwd = readlinkSync(`/proc/${pid}/cwd`);
+  } catch {
+    // not ours to read: trust the name
+  }
+  const ours = cwd === realpathSync(DATA);
+  if (pid > 0 && stat !== null && state !== 'Z' && comm === 'postgres' && ours) return;
+  const why = stat === null ? 'is gone' : state === 'Z' ? 'is a zombie (exited, not reaped)' : comm !== 'postgres' ? `is not PostgreSQL (${comm})` : `serves another directory (${cwd})`;
+  log(`removing a stale postmaster.pid: its process ${pid} ${why}`);
+  rmSync(lock, { force: true });
+}
+
 export const accepts = () => spawnSync(`${BIN}/pg_isready`, ['-h', RUN, '-p', String(PG_PORT), '-U', 'postgres', '-d', 'postgres', '-q']).status === 0;
-export const running = () => spawnSync(`${BIN}/pg_ctl`, ['-D', DATA, 'status'], { stdio: 'ignore' }).status === 0;
+export const running = () => (clearStaleLock(), spawnSync(`${BIN}/pg_ctl`, ['-D', DATA, 'status'], { stdio: 'ignore' }).status === 0);
 export const isStandby = () => existsSync(join(DATA, 'standby.signal'));
 
 /** Starts PostgreSQL detached (pg_ctl: repmgr restarts it the same way); `opts` are extra settings. */
 export function start(opts = '') {
+  clearStaleLock();
   run(`${BIN}/pg_ctl`, ['-D', DATA, '-w', '-t', '120', '-o', opts, 'start']);
 }
 
