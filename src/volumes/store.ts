@@ -98,19 +98,32 @@ export class VolumeStore {
    * copy of the same data (twice the memory, and reads that never reach the disk) — best effort: a
    * kernel or a backing filesystem without direct I/O keeps the default.
    */
+  private check(img: string, force: boolean): Promise<void> {
+    return this.cmd('e2fsck', ...(force ? ['-f'] : []), '-p', img).then(
+      () => undefined,
+      (e: unknown) => {
+        // 1: errors corrected. Anything else is left for the mount (or resize2fs) to refuse, with e2fsck's words.
+        if (!/exited 1$/.test((e as Error).message)) throw e;
+      },
+    );
+  }
+
   private async mount(img: string, dir: string, force: boolean): Promise<void> {
-    await this.cmd('e2fsck', ...(force ? ['-f'] : []), '-p', img).catch((e: unknown) => {
-      // 1: errors corrected. Anything else is left for the mount to refuse, with e2fsck's words.
-      if (!/exited 1$/.test((e as Error).message)) throw e;
-    });
+    await this.check(img, force);
     await this.cmd('mount', '-o', 'loop,nodev,nosuid', img, dir);
     const loop = await this.loopOf(img).catch(() => undefined);
     if (loop !== undefined) await this.cmd('losetup', '--direct-io=on', loop).catch(() => undefined);
   }
 
-  /** The loop device that holds the mounted image. */
-  private async loopOf(img: string): Promise<string> {
-    const loop = /^(\/dev\/loop\d+):/m.exec(await this.cmd('losetup', '-j', img))?.[1];
+  /**
+   * The loop device that holds the mounted image: the one mounted at `dir` when given (an image
+   * can be attached to more than one loop device, e.g. one a crash left; only the mounted one
+   * grows online), else the first that holds it.
+   */
+  private async loopOf(img: string, dir?: string): Promise<string> {
+    const attached = [...(await this.cmd('losetup', '-j', img)).matchAll(/^(\/dev\/loop\d+):/gm)].map((m) => m[1]!);
+    const mounted = dir === undefined ? [] : readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')).filter((f) => f[1] === dir).map((f) => f[0]);
+    const loop = attached.find((l) => mounted.includes(l)) ?? attached[0];
     if (loop === undefined) throw new StarlingError('ERR_VOLUME_IO', `the image ${img} is mounted, but no loop device holds it`);
     return loop;
   }
@@ -121,7 +134,7 @@ export class VolumeStore {
    */
   private async grow(img: string, dir: string, bytes: number, inUse: boolean): Promise<void> {
     if (statSync(img).size < bytes) await this.cmd('fallocate', '-l', String(bytes), img);
-    const loop = await this.loopOf(img);
+    const loop = await this.loopOf(img, dir);
     await this.cmd('losetup', '-c', loop);
     try {
       await this.cmd('resize2fs', loop);
@@ -130,6 +143,8 @@ export class VolumeStore {
       if (inUse) throw new StarlingError('ERR_VOLUME_IO', `the volume's image is grown, its filesystem not yet: this kernel refused to grow it while mounted (${(e as Error).message.split('\n').at(-1) ?? ''}); it grows once no machine mounts it`, { cause: e });
     }
     await this.cmd('umount', dir);
+    // resize2fs grows an unmounted filesystem only once it has been checked (e2fsck -f).
+    await this.check(img, true);
     await this.cmd('resize2fs', img);
     await this.mount(img, dir, true);
   }
